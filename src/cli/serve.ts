@@ -1,0 +1,34 @@
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../http/app.js';
+import type { Services } from '../services.js';
+
+/** First start with no admin credential at all: create one admin key and show it once. */
+export async function ensureAdminKey(s: Services): Promise<void> {
+  if (s.config.adminToken || (await s.apiKeys.countActive()) > 0) return;
+  const { token } = await s.apiKeys.create('initial admin', 'admin', 'system');
+  process.stdout.write(
+    `\n  No API key existed, so an admin key was created. It is shown this once:\n\n    ${token}\n\n` +
+      `  Use it as "Authorization: Bearer <token>"; create more with \`postier keys create\`.\n\n`,
+  );
+}
+
+export interface Running {
+  app: FastifyInstance | null;
+  stop(): Promise<void>;
+}
+
+export async function serve(s: Services, opts: { api: boolean }): Promise<Running> {
+  let app: FastifyInstance | null = null;
+  if (opts.api) {
+    await ensureAdminKey(s);
+    app = await buildApp(s);
+    await app.listen({ host: s.config.host, port: s.config.port });
+    s.log.info({ url: `http://${s.config.host}:${s.config.port}` }, 'Postier API listening');
+  }
+  return {
+    app,
+    async stop() {
+      if (app) await app.close();
+    },
+  };
+}

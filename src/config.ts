@@ -1,0 +1,280 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Configuration is read from the environment once, validated as a whole, and passed down.
+ * Nothing reads process.env after start-up: tests build a Config and hand it to the app.
+ * A bad value stops start-up with one message naming every bad variable (ConfigError).
+ */
+
+export type RateLimit = { count: number; per: 'hour' | 'day' } | 'unlimited';
+
+export interface Config {
+  host: string;
+  port: number;
+  publicUrl: string;
+  databaseUrl: string;
+  dataDir: string;
+  logLevel: string;
+  adminToken: string | undefined;
+  secretKey: string | undefined;
+  bodyLimitBytes: number;
+
+  smtp: {
+    host: string | undefined;
+    port: number;
+    user: string | undefined;
+    password: string | undefined;
+    fromName: string;
+    fromEmail: string;
+    replyTo: string | undefined;
+    useTls: boolean;
+    timeoutSeconds: number;
+    retryMaxAttempts: number;
+    poolSize: number;
+  };
+  captureSmtpPort: number;
+  dkim: { domain: string; selector: string; privateKey: string } | undefined;
+
+  email: {
+    rateLimits: Record<string, RateLimit>;
+    auditRetentionDays: number;
+    autoAnonymizeAfterDays: number;
+    maxAttachmentSizeBytes: number;
+    allowedAttachmentTypes: string[];
+    templatesDir: string;
+    suppressionBypassCategories: string[];
+    defaultLocale: string;
+    timezone: string;
+    maxRecipientsPerRequest: number;
+  };
+  brand: { name: string; logoUrl: string; supportEmail: string; websiteUrl: string };
+  worker: { batchSize: number; concurrency: number; leaseSeconds: number; pollMs: number };
+}
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Collects every problem instead of stopping at the first, so one start-up names them all. */
+class Reader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  raw(name: string): string | undefined {
+    const v = this.env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  }
+
+  string(name: string, fallback: string): string {
+    return this.raw(name) ?? fallback;
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      this.problems.push(`${name}=${JSON.stringify(v)}: expected an integer between ${min} and ${max}`);
+      return fallback;
+    }
+    return n;
+  }
+
+  number(name: string, fallback: number, min: number, max: number): number {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      this.problems.push(`${name}=${JSON.stringify(v)}: expected a number between ${min} and ${max}`);
+      return fallback;
+    }
+    return n;
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const v = this.raw(name)?.toLowerCase();
+    if (v === undefined) return fallback;
+    if (['true', '1', 'yes', 'on'].includes(v)) return true;
+    if (['false', '0', 'no', 'off'].includes(v)) return false;
+    this.problems.push(`${name}=${JSON.stringify(v)}: expected true or false`);
+    return fallback;
+  }
+
+  list(name: string, fallback: string[]): string[] {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    return v.split(',').map((s) => s.trim()).filter(Boolean);
+  }
+
+  email(name: string, fallback: string | undefined): string | undefined {
+    const v = this.raw(name) ?? fallback;
+    if (v !== undefined && !/^[^\s@<>]+@[^\s@<>]+$/.test(v)) {
+      this.problems.push(`${name}=${JSON.stringify(v)}: expected an email address`);
+    }
+    return v;
+  }
+
+  url(name: string, fallback: string, protocols: string[]): string {
+    const v = this.raw(name) ?? fallback;
+    if (v === '') return v;
+    try {
+      const u = new URL(v);
+      if (!protocols.includes(u.protocol)) throw new Error('protocol');
+    } catch {
+      this.problems.push(`${name}=${JSON.stringify(v)}: expected a URL (${protocols.join(' or ')})`);
+    }
+    return v;
+  }
+
+  rateLimit(name: string, fallback: RateLimit): RateLimit {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    const parsed = parseRateLimit(v);
+    if (!parsed) {
+      this.problems.push(`${name}=${JSON.stringify(v)}: expected "unlimited" or N/hour or N/day`);
+      return fallback;
+    }
+    return parsed;
+  }
+}
+
+export function parseRateLimit(v: string): RateLimit | undefined {
+  if (v.toLowerCase() === 'unlimited') return 'unlimited';
+  const m = /^(\d+)\s*\/\s*(hour|day)$/i.exec(v);
+  if (!m) return undefined;
+  return { count: Number(m[1]), per: m[2]!.toLowerCase() as 'hour' | 'day' };
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const KNOWN_ATTACHMENT_TYPES = ['pdf', 'png', 'jpg', 'jpeg', 'gif', 'json', 'csv', 'txt'];
+
+export function loadConfig(env: Env = process.env): Config {
+  const r = new Reader(env);
+
+  const host = r.string('HOST', '127.0.0.1');
+  const port = r.int('PORT', 8000, 0, 65535);
+  const dataDir = path.resolve(r.string('DATA_DIR', './data'));
+  const databaseUrl = r.string('DATABASE_URL', 'sqlite:./data/postier.db');
+  if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(databaseUrl)) {
+    r.problems.push(`DATABASE_URL=${JSON.stringify(databaseUrl)}: expected sqlite:PATH or postgres://…`);
+  }
+  const logLevel = r.string('LOG_LEVEL', 'info');
+  if (!LOG_LEVELS.includes(logLevel)) r.problems.push(`LOG_LEVEL=${JSON.stringify(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
+
+  const adminToken = r.raw('POSTIER_ADMIN_TOKEN');
+  if (adminToken !== undefined && adminToken.length < 24) {
+    r.problems.push('POSTIER_ADMIN_TOKEN: must be at least 24 characters (use `openssl rand -hex 24`)');
+  }
+  const secretKey = r.raw('POSTIER_SECRET_KEY');
+  if (secretKey !== undefined && !/^[0-9a-fA-F]{64}$/.test(secretKey)) {
+    r.problems.push('POSTIER_SECRET_KEY: expected 64 hex characters (32 bytes; `openssl rand -hex 32`)');
+  }
+
+  const smtpPort = r.int('SMTP_PORT', 587, 1, 65535);
+  const fromEmail = r.email('SMTP_FROM_EMAIL', 'noreply@postier.localhost')!;
+  const dkimDomain = r.raw('DKIM_DOMAIN');
+  const dkimSelector = r.raw('DKIM_SELECTOR');
+  const dkimKey = r.raw('DKIM_PRIVATE_KEY');
+  const dkimSet = [dkimDomain, dkimSelector, dkimKey].filter((x) => x !== undefined).length;
+  if (dkimSet !== 0 && dkimSet !== 3) r.problems.push('DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY: set all three or none');
+
+  const allowedAttachmentTypes = r.list('EMAIL_ALLOWED_ATTACHMENT_TYPES', ['pdf', 'png', 'jpg', 'json', 'csv']).map((t) => t.toLowerCase());
+  for (const t of allowedAttachmentTypes) {
+    if (!KNOWN_ATTACHMENT_TYPES.includes(t)) {
+      r.problems.push(`EMAIL_ALLOWED_ATTACHMENT_TYPES: unknown type ${JSON.stringify(t)} (known: ${KNOWN_ATTACHMENT_TYPES.join(', ')})`);
+    }
+  }
+
+  // EMAIL_RATE_LIMIT_<CLASS>: one per sending class; transactional and marketing always exist.
+  const rateLimits: Record<string, RateLimit> = {
+    transactional: r.rateLimit('EMAIL_RATE_LIMIT_TRANSACTIONAL', 'unlimited'),
+    marketing: r.rateLimit('EMAIL_RATE_LIMIT_MARKETING', { count: 1, per: 'day' }),
+  };
+  for (const name of Object.keys(env)) {
+    const m = /^EMAIL_RATE_LIMIT_([A-Z0-9_]+)$/.exec(name);
+    if (m && !['TRANSACTIONAL', 'MARKETING'].includes(m[1]!)) {
+      rateLimits[m[1]!.toLowerCase()] = r.rateLimit(name, 'unlimited');
+    }
+  }
+
+  const timezone = r.string('EMAIL_TIMEZONE', 'UTC');
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: timezone });
+  } catch {
+    r.problems.push(`EMAIL_TIMEZONE=${JSON.stringify(timezone)}: unknown IANA time zone`);
+  }
+
+  const anonymizeDays = r.int('EMAIL_AUTO_ANONYMIZE_AFTER_DAYS', 90, 1, 36500);
+  const retentionDays = r.int('EMAIL_AUDIT_RETENTION_DAYS', 365, 1, 36500);
+  if (anonymizeDays > retentionDays) {
+    r.problems.push('EMAIL_AUTO_ANONYMIZE_AFTER_DAYS: must not exceed EMAIL_AUDIT_RETENTION_DAYS');
+  }
+
+  const maxAttachmentMb = r.number('EMAIL_MAX_ATTACHMENT_SIZE_MB', 10, 0.001, 100);
+
+  const config: Config = {
+    host,
+    port,
+    publicUrl: r.url('PUBLIC_URL', `http://${host.includes(':') ? `[${host}]` : host}:${port}`, ['http:', 'https:']).replace(/\/+$/, ''),
+    databaseUrl,
+    dataDir,
+    logLevel,
+    adminToken,
+    secretKey,
+    // Base64 inflates by 4/3; leave room for several attachments and the JSON around them.
+    bodyLimitBytes: r.int('API_BODY_LIMIT_MB', Math.max(25, Math.ceil(maxAttachmentMb * 3)), 1, 1024) * 1024 * 1024,
+    smtp: {
+      host: r.raw('SMTP_HOST'),
+      port: smtpPort,
+      user: r.raw('SMTP_USER'),
+      password: r.raw('SMTP_PASSWORD'),
+      fromName: r.string('SMTP_FROM_NAME', 'Postier'),
+      fromEmail,
+      replyTo: r.email('SMTP_REPLY_TO', undefined),
+      useTls: r.bool('SMTP_USE_TLS', true),
+      timeoutSeconds: r.number('SMTP_TIMEOUT_SECONDS', 30, 1, 600),
+      retryMaxAttempts: r.int('SMTP_RETRY_MAX_ATTEMPTS', 3, 1, 50),
+      poolSize: r.int('SMTP_POOL_SIZE', 5, 1, 100),
+    },
+    captureSmtpPort: r.int('CAPTURE_SMTP_PORT', 2525, 0, 65535),
+    dkim: dkimSet === 3 ? { domain: dkimDomain!, selector: dkimSelector!, privateKey: dkimKey!.replace(/\\n/g, '\n') } : undefined,
+    email: {
+      rateLimits,
+      auditRetentionDays: retentionDays,
+      autoAnonymizeAfterDays: anonymizeDays,
+      maxAttachmentSizeBytes: Math.round(maxAttachmentMb * 1024 * 1024),
+      allowedAttachmentTypes,
+      templatesDir: path.resolve(r.string('EMAIL_TEMPLATES_DIR', './templates/emails')),
+      suppressionBypassCategories: r.list('EMAIL_SUPPRESSION_BYPASS_CATEGORIES', []),
+      defaultLocale: r.string('EMAIL_DEFAULT_LOCALE', 'fr'),
+      timezone,
+      maxRecipientsPerRequest: r.int('EMAIL_MAX_RECIPIENTS_PER_REQUEST', 50, 1, 1000),
+    },
+    brand: {
+      name: r.string('BRAND_NAME', r.string('SMTP_FROM_NAME', 'Postier')),
+      logoUrl: r.url('BRAND_LOGO_URL', '', ['https:', 'http:']),
+      supportEmail: r.email('BRAND_SUPPORT_EMAIL', r.raw('SMTP_REPLY_TO') ?? fromEmail)!,
+      websiteUrl: r.url('BRAND_WEBSITE_URL', '', ['https:', 'http:']),
+    },
+    worker: {
+      batchSize: r.int('WORKER_BATCH_SIZE', 50, 1, 1000),
+      concurrency: r.int('WORKER_CONCURRENCY', 20, 1, 500),
+      leaseSeconds: r.int('WORKER_LEASE_SECONDS', 120, 5, 3600),
+      pollMs: r.int('WORKER_POLL_MS', 250, 10, 60_000),
+    },
+  };
+
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return config;
+}
+
+/** Loads ./.env into process.env (variables already set win), using Node's own parser. */
+export function loadDotEnv(file = '.env'): void {
+  if (existsSync(file)) process.loadEnvFile(file);
+}

@@ -1,0 +1,88 @@
+import { type Kysely, type Transaction, sql } from 'kysely';
+import type { Dialect } from './database.js';
+import type { DB } from './schema.js';
+
+type Work<T> = (trx: Transaction<DB>) => Promise<T>;
+interface Pending {
+  work: Work<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * Runs units of work in transactions, sharing one commit among concurrent callers on SQLite.
+ *
+ * SQLite with synchronous=FULL pays one fsync per commit, and one writer at a time. Units that
+ * arrive while a commit is in progress wait for the next one and are committed together, each
+ * inside its own savepoint so a failing unit rolls back alone. Nobody is answered before the
+ * commit that holds their rows has returned: group commit shares the fsync, never skips it.
+ * PostgreSQL commits concurrently on its own pool, so each unit gets its own transaction.
+ */
+export class CommitQueue {
+  private pending: Pending[] = [];
+  private flushing = false;
+  private scheduled = false;
+
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly dialect: Dialect,
+    private readonly maxBatch = 256,
+  ) {}
+
+  run<T>(work: Work<T>): Promise<T> {
+    if (this.dialect !== 'sqlite') return this.db.transaction().execute(work);
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ work, resolve: resolve as (v: unknown) => void, reject });
+      // Wait for the end of this event-loop turn: every request whose body arrived in the same
+      // poll phase joins the batch. Flushing at once would commit them one by one, because
+      // better-sqlite3 runs the whole transaction before the loop reads the next socket.
+      if (!this.flushing) this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending.splice(0, this.maxBatch);
+        const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+        try {
+          await this.db.transaction().execute(async (trx) => {
+            for (const unit of batch) {
+              await sql`savepoint unit`.execute(trx);
+              try {
+                outcomes.push({ ok: true, value: await unit.work(trx) });
+                await sql`release savepoint unit`.execute(trx);
+              } catch (error) {
+                await sql`rollback to savepoint unit`.execute(trx);
+                await sql`release savepoint unit`.execute(trx);
+                outcomes.push({ ok: false, error });
+              }
+            }
+          });
+        } catch (error) {
+          // The commit itself failed (disk full, I/O error): nothing of the batch is stored.
+          for (const unit of batch) unit.reject(error);
+          continue;
+        }
+        batch.forEach((unit, i) => {
+          const o = outcomes[i]!;
+          if (o.ok) unit.resolve(o.value);
+          else unit.reject(o.error);
+        });
+      }
+    } finally {
+      this.flushing = false;
+      if (this.pending.length > 0) this.schedule();
+    }
+  }
+}

@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely';
+import * as m0001 from './0001_initial.js';
+
+/** Every migration, by name; applied in name order. Add new ones at the end. */
+export const migrations: Record<string, Migration> = {
+  '0001_initial': m0001,
+};

@@ -1,0 +1,152 @@
+import type { Generated, Insertable, Selectable } from 'kysely';
+
+/**
+ * Row types of every table. Times are epoch milliseconds; flags are 0/1 integers (SQLite has
+ * no boolean and better-sqlite3 cannot bind one); lists and maps are JSON text, so one
+ * query layer serves SQLite and PostgreSQL alike.
+ */
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  scope: 'admin' | 'send';
+  token_hash: string;
+  token_prefix: string;
+  created_by: string | null;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface EmailTemplatesTable {
+  id: string;
+  key: string;
+  name: string;
+  description: string;
+  category: string;
+  class: string;
+  priority: number;
+  max_attempts: number;
+  version: number;
+  is_active: number;
+  created_by: string | null;
+  created_at: number;
+  updated_by: string | null;
+  updated_at: number;
+}
+
+export interface EmailTemplateVersionsTable {
+  id: string;
+  template_key: string;
+  version: number;
+  default_locale: string;
+  layout: string | null;
+  attachments_allowed: number;
+  required_variables: string;
+  optional_variables: string;
+  sensitive_variables: string;
+  sample_variables: string;
+  comment: string | null;
+  created_by: string | null;
+  created_at: number;
+}
+
+export interface EmailTemplateContentsTable {
+  template_key: string;
+  version: number;
+  locale: string;
+  subject: string;
+  html_content: string;
+  text_content: string | null;
+}
+
+export const MESSAGE_STATUSES = [
+  'queued',
+  'sending',
+  'sent',
+  'delivered',
+  'bounced',
+  'complaint',
+  'failed',
+  'suppressed',
+  'rate_limited',
+  'cancelled',
+] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+export interface EmailMessagesTable {
+  id: string;
+  template_key: string;
+  template_version: number;
+  locale: string;
+  category: string;
+  class: string;
+  source_endpoint: string;
+  recipient_email: string;
+  cc: string | null;
+  bcc: string | null;
+  reply_to: string | null;
+  subject: string;
+  html_content: string | null;
+  text_content: string | null;
+  attachments_count: number;
+  status: MessageStatus;
+  priority: number;
+  attempts: number;
+  max_attempts: number;
+  next_attempt_at: number | null;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  smtp_message_id: string;
+  provider_message_id: string | null;
+  smtp_response: string | null;
+  sealed_content: Buffer | null;
+  sent_at: number | null;
+  delivered_at: number | null;
+  bounce_type: string | null;
+  bounce_subtype: string | null;
+  error_message: string | null;
+  is_test: number;
+  resent_from_id: string | null;
+  api_key_id: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface EmailAttachmentsTable {
+  id: string;
+  message_id: string;
+  filename: string;
+  content_type: string;
+  size_bytes: number;
+  sha256: string;
+  data: Buffer | null;
+  created_at: number;
+}
+
+export interface EmailEventsTable {
+  id: Generated<number>;
+  message_id: string;
+  type: string;
+  data: string | null;
+  created_at: number;
+}
+
+export interface DB {
+  api_keys: ApiKeysTable;
+  email_templates: EmailTemplatesTable;
+  email_template_versions: EmailTemplateVersionsTable;
+  email_template_contents: EmailTemplateContentsTable;
+  email_messages: EmailMessagesTable;
+  email_attachments: EmailAttachmentsTable;
+  email_events: EmailEventsTable;
+}
+
+export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type TemplateRow = Selectable<EmailTemplatesTable>;
+export type TemplateVersionRow = Selectable<EmailTemplateVersionsTable>;
+export type TemplateContentRow = Selectable<EmailTemplateContentsTable>;
+export type MessageRow = Selectable<EmailMessagesTable>;
+export type NewMessage = Insertable<EmailMessagesTable>;
+export type AttachmentRow = Selectable<EmailAttachmentsTable>;
+export type EventRow = Selectable<EmailEventsTable>;

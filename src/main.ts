@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { serve } from './cli/serve.js';
+import { ConfigError, loadConfig, loadDotEnv } from './config.js';
+import { createServices, type Services } from './services.js';
+import { createLogger } from './shared/logger.js';
+
+async function withServices<T>(fn: (s: Services) => Promise<T>, level = 'warn'): Promise<T> {
+  const config = loadConfig();
+  const s = await createServices(config, createLogger(process.env.LOG_LEVEL ? config.logLevel : level));
+  try {
+    return await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
+const program = new Command('postier').description('Self-hosted transactional email service').showHelpAfterError();
+
+program
+  .command('serve')
+  .description('Run the HTTP API (and, unless --no-worker, the delivery worker)')
+  .option('--no-worker', 'run the API only')
+  .action(async () => {
+    const config = loadConfig();
+    const log = createLogger(config.logLevel);
+    const s = await createServices(config, log);
+    const running = await serve(s, { api: true });
+    const shutdown = async (signal: string) => {
+      log.info({ signal }, 'shutting down');
+      await running.stop();
+      await s.close();
+      process.exit(0);
+    };
+    process.once('SIGTERM', () => void shutdown('SIGTERM'));
+    process.once('SIGINT', () => void shutdown('SIGINT'));
+  });
+
+program
+  .command('migrate')
+  .description('Apply database migrations and seed default templates, then exit')
+  .action(() => withServices(async () => console.log('database is up to date'), 'info'));
+
+const keys = program.command('keys').description('Manage API keys');
+keys
+  .command('create')
+  .requiredOption('--name <name>', 'what the key is for')
+  .requiredOption('--scope <scope>', 'admin or send')
+  .action((o: { name: string; scope: string }) =>
+    withServices(async (s) => {
+      if (o.scope !== 'admin' && o.scope !== 'send') throw new Error('--scope must be admin or send');
+      const { token, key } = await s.apiKeys.create(o.name, o.scope, 'cli');
+      console.log(`Created ${key.scope} key ${key.id} (${key.name}). The token is shown once:\n${token}`);
+    }),
+  );
+keys.command('list').action(() =>
+  withServices(async (s) => {
+    const rows = await s.apiKeys.list();
+    console.table(rows.map((k) => ({ id: k.id, name: k.name, scope: k.scope, prefix: k.prefix, created_at: k.created_at, last_used_at: k.last_used_at ?? '', revoked_at: k.revoked_at ?? '' })));
+  }),
+);
+keys
+  .command('revoke <id>')
+  .description('Revoke a key by id or token prefix')
+  .action((id: string) =>
+    withServices(async (s) => {
+      const k = await s.apiKeys.revoke(id);
+      console.log(`Revoked ${k.id} (${k.name}) at ${k.revoked_at}`);
+    }),
+  );
+
+loadDotEnv();
+program.parseAsync().catch((e: unknown) => {
+  if (e instanceof ConfigError) {
+    console.error(e.message);
+    process.exit(2);
+  }
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});

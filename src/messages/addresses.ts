@@ -1,0 +1,44 @@
+import validator from 'validator';
+import { AppError } from '../shared/errors.js';
+
+/**
+ * Recipients: a comma-separated string or an array of plain addresses ("a@b.c"). Anything
+ * that could smuggle a header (CR, LF, NUL, angle brackets, display names) is refused.
+ */
+export function parseRecipients(input: string | string[] | undefined, field: string, max: number): string[] {
+  if (input === undefined) return [];
+  const parts = (Array.isArray(input) ? input : input.split(',')).map((s) => (typeof s === 'string' ? s.trim() : s)).filter((s) => s !== '');
+  const invalid = parts.filter((a) => !isValidAddress(a));
+  if (invalid.length > 0) {
+    throw new AppError('invalid_address', `Invalid email address in ${field}: ${invalid.map((a) => JSON.stringify(a)).join(', ')}`, {
+      field,
+      invalid,
+    });
+  }
+  if (parts.length > max) {
+    throw new AppError('too_many_recipients', `${field}: at most ${max} recipients per request`, { field, max, given: parts.length });
+  }
+  // One message per distinct address, in the caller's order.
+  const seen = new Set<string>();
+  return parts.filter((a) => {
+    const k = a.toLowerCase();
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+export function isValidAddress(a: unknown): a is string {
+  return (
+    typeof a === 'string' &&
+    a.length <= 254 &&
+    !/[\u0000-\u001f\u007f<>"]/.test(a) &&
+    validator.isEmail(a, { allow_display_name: false, require_tld: true, allow_ip_domain: false, allow_utf8_local_part: false })
+  );
+}
+
+/** Stored form: the domain is case-insensitive, the local part is kept as given. */
+export function normalizeAddress(a: string): string {
+  const at = a.lastIndexOf('@');
+  return `${a.slice(0, at)}@${a.slice(at + 1).toLowerCase()}`;
+}

@@ -1,0 +1,106 @@
+import { createHash } from 'node:crypto';
+import { fileTypeFromBuffer } from 'file-type';
+import { AppError } from '../shared/errors.js';
+
+export interface AttachmentInput {
+  filename: string;
+  content_type: string;
+  data_base64: string;
+}
+
+export interface Attachment {
+  filename: string;
+  contentType: string;
+  data: Buffer;
+  sha256: string;
+}
+
+/**
+ * The attachment types EMAIL_ALLOWED_ATTACHMENT_TYPES may name. Binary types are checked by
+ * their magic bytes (file-type); text types must be valid UTF-8 with no binary signature.
+ */
+const TYPES: Record<string, { mime: string; extensions: string[]; text?: 'json' | 'plain' }> = {
+  pdf: { mime: 'application/pdf', extensions: ['pdf'] },
+  png: { mime: 'image/png', extensions: ['png'] },
+  jpg: { mime: 'image/jpeg', extensions: ['jpg', 'jpeg'] },
+  jpeg: { mime: 'image/jpeg', extensions: ['jpg', 'jpeg'] },
+  gif: { mime: 'image/gif', extensions: ['gif'] },
+  json: { mime: 'application/json', extensions: ['json'], text: 'json' },
+  csv: { mime: 'text/csv', extensions: ['csv'], text: 'plain' },
+  txt: { mime: 'text/plain', extensions: ['txt'], text: 'plain' },
+};
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function fail(index: number, message: string, extra: Record<string, unknown> = {}): never {
+  throw new AppError('invalid_attachment', `attachments[${index}]: ${message}`, { index, ...extra });
+}
+
+export function checkFilename(name: string, index: number): void {
+  if (name.length === 0 || name.length > 255) fail(index, 'filename must be 1 to 255 characters');
+  if (/[\u0000-\u001f\u007f/\\]/.test(name)) fail(index, 'filename must not contain control characters or path separators', { filename: name });
+  if (name === '.' || name === '..' || name.startsWith('.')) fail(index, 'filename must not start with a dot', { filename: name });
+}
+
+function decodeBase64(data: string, index: number): Buffer {
+  const compact = data.replace(/[\r\n\t ]/g, '');
+  if (compact.length === 0) fail(index, 'data_base64 is empty');
+  if (compact.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) fail(index, 'data_base64 is not valid base64');
+  return Buffer.from(compact, 'base64');
+}
+
+export async function validateAttachments(
+  inputs: AttachmentInput[],
+  allowedTypes: string[],
+  maxBytes: number,
+): Promise<Attachment[]> {
+  const allowed = new Map<string, (typeof TYPES)[string]>();
+  for (const t of allowedTypes) if (TYPES[t]) allowed.set(TYPES[t].mime, TYPES[t]);
+
+  const out: Attachment[] = [];
+  for (const [i, a] of inputs.entries()) {
+    checkFilename(a.filename, i);
+    const mime = a.content_type.split(';')[0]!.trim().toLowerCase();
+    const type = allowed.get(mime);
+    if (!type) {
+      fail(i, `content type ${JSON.stringify(mime)} is not allowed (allowed: ${[...allowed.keys()].join(', ')})`, {
+        content_type: mime,
+        allowed: [...allowed.keys()],
+      });
+    }
+    const ext = a.filename.includes('.') ? a.filename.slice(a.filename.lastIndexOf('.') + 1).toLowerCase() : '';
+    if (!type.extensions.includes(ext)) {
+      fail(i, `filename extension .${ext} does not match ${mime} (expected .${type.extensions.join(' or .')})`, { filename: a.filename });
+    }
+    // Cheap bound before decoding: base64 is 4 characters per 3 bytes.
+    if (a.data_base64.length > Math.ceil(maxBytes / 3) * 4 + 1024) fail(i, `larger than ${maxBytes} bytes`, { max_bytes: maxBytes });
+    const data = decodeBase64(a.data_base64, i);
+    if (data.length > maxBytes) fail(i, `${data.length} bytes is larger than ${maxBytes} bytes`, { size_bytes: data.length, max_bytes: maxBytes });
+
+    const detected = await fileTypeFromBuffer(data);
+    if (type.text) {
+      if (detected) fail(i, `declared ${mime} but the bytes are ${detected.mime}`, { declared: mime, detected: detected.mime });
+      let text: string;
+      try {
+        text = utf8.decode(data);
+      } catch {
+        return fail(i, `declared ${mime} but the bytes are not UTF-8 text`, { declared: mime });
+      }
+      if (text.includes('\u0000')) fail(i, `declared ${mime} but the bytes contain NUL characters`, { declared: mime });
+      if (type.text === 'json') {
+        try {
+          JSON.parse(text);
+        } catch {
+          fail(i, 'declared application/json but the content is not valid JSON', { declared: mime });
+        }
+      }
+    } else if (detected?.mime !== mime) {
+      fail(i, `declared ${mime} but the bytes are ${detected?.mime ?? 'not a recognised file'}`, {
+        declared: mime,
+        detected: detected?.mime ?? null,
+      });
+    }
+    out.push({ filename: a.filename, contentType: mime, data, sha256: createHash('sha256').update(data).digest('hex') });
+  }
+  return out;
+}

@@ -1,0 +1,21 @@
+import type { Kysely } from 'kysely';
+import type { DB } from '../db/schema.js';
+
+/** One row per thing that happens to a message: queued, each attempt, sent, bounced, … */
+export interface NewEvent {
+  messageId: string;
+  type: string;
+  at: number;
+  data?: Record<string, unknown>;
+}
+
+export async function recordEvents(db: Kysely<DB>, events: NewEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await db
+    .insertInto('email_events')
+    .values(events.map((e) => ({ message_id: e.messageId, type: e.type, created_at: e.at, data: e.data ? JSON.stringify(e.data) : null })))
+    .execute();
+}
+
+export const recordEvent = (db: Kysely<DB>, messageId: string, type: string, at: number, data?: Record<string, unknown>): Promise<void> =>
+  recordEvents(db, [{ messageId, type, at, data }]);

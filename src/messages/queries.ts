@@ -1,0 +1,112 @@
+import type { Kysely } from 'kysely';
+import type { DB, MessageRow, MessageStatus } from '../db/schema.js';
+import { AppError } from '../shared/errors.js';
+import { iso } from '../shared/time.js';
+
+export interface MessageFilter {
+  to?: string;
+  status?: MessageStatus;
+  template_key?: string;
+  category?: string;
+  since?: number;
+  until?: number;
+}
+
+/** Cursors are opaque to callers; inside, the last id seen (ids are time-ordered UUIDv7). */
+const encodeCursor = (id: string) => Buffer.from(id).toString('base64url');
+function decodeCursor(c: string): string {
+  const id = Buffer.from(c, 'base64url').toString();
+  if (!/^[0-9a-f-]{36}$/.test(id)) throw new AppError('invalid_request', 'Invalid cursor');
+  return id;
+}
+
+function applyFilter<Q extends { where: (...args: any[]) => Q }>(q: Q, f: MessageFilter): Q {
+  if (f.to) q = q.where('recipient_email', '=', f.to.trim().replace(/@([^@]+)$/, (_m, d: string) => `@${d.toLowerCase()}`));
+  if (f.status) q = q.where('status', '=', f.status);
+  if (f.template_key) q = q.where('template_key', '=', f.template_key);
+  if (f.category) q = q.where('category', '=', f.category);
+  if (f.since !== undefined) q = q.where('created_at', '>=', f.since);
+  if (f.until !== undefined) q = q.where('created_at', '<', f.until);
+  return q;
+}
+
+export const messageSummary = (m: Pick<MessageRow, 'id' | 'recipient_email' | 'subject' | 'status' | 'template_key' | 'category' | 'created_at' | 'sent_at' | 'delivered_at'>) => ({
+  id: m.id,
+  to: m.recipient_email,
+  subject: m.subject,
+  status: m.status,
+  template_key: m.template_key,
+  category: m.category,
+  created_at: iso(m.created_at)!,
+  sent_at: iso(m.sent_at),
+  delivered_at: iso(m.delivered_at),
+});
+
+export async function listMessages(db: Kysely<DB>, filter: MessageFilter, limit: number, cursor?: string) {
+  let q = applyFilter(
+    db.selectFrom('email_messages').select(['id', 'recipient_email', 'subject', 'status', 'template_key', 'category', 'created_at', 'sent_at', 'delivered_at']),
+    filter,
+  );
+  if (cursor) q = q.where('id', '<', decodeCursor(cursor));
+  const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute();
+  const totalRow = await applyFilter(db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')), filter).executeTakeFirstOrThrow();
+  const page = rows.slice(0, limit);
+  return {
+    items: page.map(messageSummary),
+    total: Number(totalRow.n),
+    next_cursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.id) : null,
+  };
+}
+
+export async function getMessage(db: Kysely<DB>, id: string) {
+  const m = await db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!m) throw new AppError('message_not_found', `No message ${id}`);
+  const [events, attachments] = await Promise.all([
+    db.selectFrom('email_events').selectAll().where('message_id', '=', id).orderBy('id').execute(),
+    db
+      .selectFrom('email_attachments')
+      .select(['id', 'filename', 'content_type', 'size_bytes', 'sha256', 'created_at'])
+      .where('message_id', '=', id)
+      .orderBy('id')
+      .execute(),
+  ]);
+  return {
+    ...messageSummary(m),
+    template_version: m.template_version,
+    locale: m.locale,
+    class: m.class,
+    source_endpoint: m.source_endpoint,
+    cc: m.cc ? (JSON.parse(m.cc) as string[]) : [],
+    bcc: m.bcc ? (JSON.parse(m.bcc) as string[]) : [],
+    reply_to: m.reply_to,
+    html_content: m.html_content,
+    text_content: m.text_content,
+    attachments_count: m.attachments_count,
+    attempts: m.attempts,
+    max_attempts: m.max_attempts,
+    next_attempt_at: iso(m.next_attempt_at),
+    smtp_message_id: m.smtp_message_id,
+    provider_message_id: m.provider_message_id,
+    smtp_response: m.smtp_response,
+    bounce_type: m.bounce_type,
+    bounce_subtype: m.bounce_subtype,
+    error_message: m.error_message,
+    is_test: m.is_test === 1,
+    resent_from_id: m.resent_from_id,
+    updated_at: iso(m.updated_at),
+    attachments: attachments.map((a) => ({ id: a.id, filename: a.filename, content_type: a.content_type, size_bytes: a.size_bytes, sha256: a.sha256 })),
+    events: events.map((e) => ({ id: Number(e.id), type: e.type, at: iso(e.created_at), data: e.data ? (JSON.parse(e.data) as unknown) : null })),
+  };
+}
+
+export async function getAttachment(db: Kysely<DB>, messageId: string, attachmentId: string) {
+  const a = await db
+    .selectFrom('email_attachments')
+    .selectAll()
+    .where('message_id', '=', messageId)
+    .where('id', '=', attachmentId)
+    .executeTakeFirst();
+  if (!a) throw new AppError('attachment_not_found', `No attachment ${attachmentId} on message ${messageId}`);
+  if (!a.data) throw new AppError('attachment_not_found', `Attachment ${attachmentId} was removed by the retention policy`);
+  return a;
+}

@@ -1,0 +1,96 @@
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { MESSAGE_STATUSES } from '../db/schema.js';
+import type { Services } from '../services.js';
+import { getAttachment, getMessage, listMessages } from './queries.js';
+
+const Recipients = Type.Union([Type.String({ maxLength: 20_000 }), Type.Array(Type.String({ maxLength: 320 }), { maxItems: 1000 })]);
+
+export const SendBody = Type.Object(
+  {
+    to: Recipients,
+    template_key: Type.String({ minLength: 1, maxLength: 100 }),
+    variables: Type.Optional(Type.Record(Type.String({ maxLength: 100 }), Type.Unknown(), { maxProperties: 500 })),
+    attachments: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            filename: Type.String({ minLength: 1, maxLength: 255 }),
+            content_type: Type.String({ minLength: 1, maxLength: 100 }),
+            data_base64: Type.String({ minLength: 1 }),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 20 },
+      ),
+    ),
+    cc: Type.Optional(Recipients),
+    bcc: Type.Optional(Recipients),
+    reply_to: Type.Optional(Type.String({ maxLength: 320 })),
+    locale: Type.Optional(Type.String({ pattern: '^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$' })),
+    template_version: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+const Status = Type.Union(MESSAGE_STATUSES.map((s) => Type.Literal(s)));
+
+export function messageRoutes(app: FastifyInstance, s: Services): void {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  r.post('/api/v1/email/send', { config: { auth: 'send' }, schema: { body: SendBody } }, async (request, reply) => {
+    const result = await s.send.send(request.body, { principal: request.principal });
+    return reply.status(201).send(result);
+  });
+
+  r.get(
+    '/api/v1/email/messages',
+    {
+      schema: {
+        querystring: Type.Object({
+          to: Type.Optional(Type.String({ maxLength: 320 })),
+          status: Type.Optional(Status),
+          template_key: Type.Optional(Type.String({ maxLength: 100 })),
+          category: Type.Optional(Type.String({ maxLength: 50 })),
+          since: Type.Optional(Type.String({ format: 'date-time' })),
+          until: Type.Optional(Type.String({ format: 'date-time' })),
+          limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+          cursor: Type.Optional(Type.String({ maxLength: 200 })),
+        }),
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      return listMessages(
+        s.db,
+        {
+          to: q.to,
+          status: q.status,
+          template_key: q.template_key,
+          category: q.category,
+          since: q.since ? Date.parse(q.since) : undefined,
+          until: q.until ? Date.parse(q.until) : undefined,
+        },
+        q.limit,
+        q.cursor,
+      );
+    },
+  );
+
+  const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+
+  r.get('/api/v1/email/messages/:id', { schema: { params: IdParams } }, async (request) => getMessage(s.db, request.params.id));
+
+  r.get(
+    '/api/v1/email/messages/:id/attachments/:attachment_id',
+    { schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }), attachment_id: Type.String({ format: 'uuid' }) }) } },
+    async (request, reply) => {
+      const a = await getAttachment(s.db, request.params.id, request.params.attachment_id);
+      return reply
+        .header('content-type', a.content_type)
+        .header('content-disposition', `attachment; filename*=UTF-8''${encodeURIComponent(a.filename)}`)
+        .header('x-content-type-options', 'nosniff')
+        .send(a.data);
+    },
+  );
+}

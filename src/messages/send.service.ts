@@ -1,0 +1,198 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Principal } from '../api-keys/service.js';
+import type { Config } from '../config.js';
+import type { CommitQueue } from '../db/commit-queue.js';
+import type { DB, MessageStatus, NewMessage } from '../db/schema.js';
+import { AppError } from '../shared/errors.js';
+import { newId } from '../shared/ids.js';
+import type { ResolvedTemplate, TemplateService } from '../templates/service.js';
+import { isValidAddress, normalizeAddress, parseRecipients } from './addresses.js';
+import { type Attachment, type AttachmentInput, validateAttachments } from './attachments.js';
+import { recordEvents } from './events.js';
+
+export interface SendRequest {
+  to: string | string[];
+  template_key: string;
+  variables?: Record<string, unknown>;
+  attachments?: AttachmentInput[];
+  cc?: string | string[];
+  bcc?: string | string[];
+  reply_to?: string;
+  locale?: string;
+  template_version?: number;
+}
+
+export interface SendOptions {
+  principal: Principal | null;
+  isTest?: boolean;
+}
+
+export interface SendResultItem {
+  id: string;
+  to: string;
+  status: MessageStatus;
+}
+
+/**
+ * Decides, inside the accepting transaction, whether a recipient may be sent to. Policies
+ * (suppression list, rate limits) plug in here so their checks and the insert are atomic.
+ */
+export interface AdmissionPolicy {
+  admit(
+    trx: Transaction<DB>,
+    recipient: string,
+    template: ResolvedTemplate,
+    now: number,
+  ): Promise<{ status: 'queued' } | { status: MessageStatus; reason: string }>;
+}
+
+/**
+ * The one send path: the HTTP API, the CLI and the template test send all come through here.
+ * Validate and render first (errors are a 4xx to the caller), then store every message, its
+ * attachments and its first event in one commit; only then is the caller answered.
+ */
+export class SendService {
+  private readonly messageIdDomain: string;
+  private readonly policies: AdmissionPolicy[] = [];
+
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly commits: CommitQueue,
+    private readonly templates: TemplateService,
+    private readonly config: Config,
+  ) {
+    this.messageIdDomain = config.smtp.fromEmail.split('@')[1] ?? 'postier.localhost';
+  }
+
+  addPolicy(policy: AdmissionPolicy): void {
+    this.policies.push(policy);
+  }
+
+  async send(req: SendRequest, opts: SendOptions): Promise<{ items: SendResultItem[] }> {
+    const max = this.config.email.maxRecipientsPerRequest;
+    const recipients = parseRecipients(req.to, 'to', max).map(normalizeAddress);
+    if (recipients.length === 0) throw new AppError('invalid_address', 'to: at least one recipient is required', { field: 'to' });
+    const cc = parseRecipients(req.cc, 'cc', max).map(normalizeAddress);
+    const bcc = parseRecipients(req.bcc, 'bcc', max).map(normalizeAddress);
+    if (req.reply_to !== undefined && !isValidAddress(req.reply_to.trim())) {
+      throw new AppError('invalid_address', `Invalid email address in reply_to: ${JSON.stringify(req.reply_to)}`, { field: 'reply_to' });
+    }
+
+    const template = await this.templates.resolve(req.template_key, { version: req.template_version, locale: req.locale });
+    const inputs = req.attachments ?? [];
+    if (inputs.length > 0 && !template.attachmentsAllowed) {
+      throw new AppError('attachments_not_allowed', `Template ${template.template.key} does not accept attachments`, {
+        template_key: template.template.key,
+      });
+    }
+    const attachments = await validateAttachments(inputs, this.config.email.allowedAttachmentTypes, this.config.email.maxAttachmentSizeBytes);
+
+    const now = Date.now();
+    const rendered = this.templates.render(template, req.variables ?? {}, new Date(now));
+
+    const messages: NewMessage[] = recipients.map((to) => {
+      const id = newId();
+      return {
+        id,
+        template_key: template.template.key,
+        template_version: template.version.version,
+        locale: template.locale,
+        category: template.template.category,
+        class: template.template.class,
+        source_endpoint: template.template.category,
+        recipient_email: to,
+        cc: cc.length ? JSON.stringify(cc) : null,
+        bcc: bcc.length ? JSON.stringify(bcc) : null,
+        reply_to: req.reply_to?.trim() ?? null,
+        subject: rendered.subject,
+        html_content: rendered.html,
+        text_content: rendered.text,
+        attachments_count: attachments.length,
+        status: 'queued',
+        priority: template.template.priority,
+        attempts: 0,
+        max_attempts: template.template.max_attempts,
+        next_attempt_at: now,
+        lease_owner: null,
+        lease_expires_at: null,
+        smtp_message_id: `<${id}@${this.messageIdDomain}>`,
+        provider_message_id: null,
+        smtp_response: null,
+        sealed_content: null,
+        sent_at: null,
+        delivered_at: null,
+        bounce_type: null,
+        bounce_subtype: null,
+        error_message: null,
+        is_test: opts.isTest ? 1 : 0,
+        resent_from_id: null,
+        api_key_id: opts.principal?.keyId ?? null,
+        created_at: now,
+        updated_at: now,
+      };
+    });
+
+    const items = await this.commits.run((trx) => this.store(trx, messages, attachments, template, now));
+    return { items };
+  }
+
+  private async store(
+    trx: Transaction<DB>,
+    messages: NewMessage[],
+    attachments: Attachment[],
+    template: ResolvedTemplate,
+    now: number,
+  ): Promise<SendResultItem[]> {
+    const items: SendResultItem[] = [];
+    for (const m of messages) {
+      let reason: string | undefined;
+      for (const policy of this.policies) {
+        const verdict = await policy.admit(trx, m.recipient_email, template, now);
+        if (verdict.status !== 'queued') {
+          m.status = verdict.status;
+          m.next_attempt_at = null;
+          reason = 'reason' in verdict ? verdict.reason : undefined;
+          m.error_message = reason ?? null;
+          break;
+        }
+      }
+      items.push({ id: m.id, to: m.recipient_email, status: m.status as MessageStatus });
+    }
+    await trx.insertInto('email_messages').values(messages).execute();
+    if (attachments.length > 0) {
+      await trx
+        .insertInto('email_attachments')
+        .values(
+          messages.flatMap((m) =>
+            attachments.map((a) => ({
+              id: newId(),
+              message_id: m.id,
+              filename: a.filename,
+              content_type: a.contentType,
+              size_bytes: a.data.length,
+              sha256: a.sha256,
+              data: a.data,
+              created_at: now,
+            })),
+          ),
+        )
+        .execute();
+    }
+    await recordEvents(
+      trx,
+      messages.map((m) => ({
+        messageId: m.id,
+        type: m.status === 'queued' ? 'queued' : m.status,
+        at: now,
+        data: {
+          template_key: m.template_key,
+          template_version: m.template_version,
+          locale: m.locale,
+          ...(m.status !== 'queued' ? { reason: m.error_message } : {}),
+          ...(m.is_test ? { test: true } : {}),
+        },
+      })),
+    );
+    return items;
+  }
+}

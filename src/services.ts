@@ -1,0 +1,58 @@
+import type { Kysely } from 'kysely';
+import type pino from 'pino';
+import { ApiKeyService } from './api-keys/service.js';
+import type { Config } from './config.js';
+import { CommitQueue } from './db/commit-queue.js';
+import { type Database, openDatabase } from './db/database.js';
+import { migrateToLatest } from './db/migrate.js';
+import type { DB } from './db/schema.js';
+import { SendService } from './messages/send.service.js';
+import { readLayouts } from './templates/layouts.js';
+import { LAYOUTS_DIR } from './templates/paths.js';
+import { seedDefaultTemplates } from './templates/seed.js';
+import { TemplateService } from './templates/service.js';
+
+/** Everything the HTTP app, the worker and the CLI share: built once, passed down. */
+export interface Services {
+  config: Config;
+  log: pino.Logger;
+  database: Database;
+  db: Kysely<DB>;
+  commits: CommitQueue;
+  apiKeys: ApiKeyService;
+  templates: TemplateService;
+  send: SendService;
+  close(): Promise<void>;
+}
+
+export interface CreateServicesOptions {
+  /** Apply migrations and seed default templates (start-up does; `postier keys` does too). */
+  migrate?: boolean;
+  /** PostgreSQL schema (tests isolate each file in its own). */
+  schema?: string;
+}
+
+export async function createServices(config: Config, log: pino.Logger, opts: CreateServicesOptions = {}): Promise<Services> {
+  const database = openDatabase(config.databaseUrl, { schema: opts.schema });
+  const { db } = database;
+  if (opts.migrate ?? true) {
+    const applied = await migrateToLatest(db, opts.schema);
+    if (applied.length) log.info({ migrations: applied }, 'migrations applied');
+    const seeded = await seedDefaultTemplates(db);
+    if (seeded.length) log.info({ templates: seeded }, 'default templates seeded');
+  }
+  const commits = new CommitQueue(db, database.dialect);
+  const templates = new TemplateService(db, config, readLayouts(LAYOUTS_DIR));
+  const send = new SendService(db, commits, templates, config);
+  return {
+    config,
+    log,
+    database,
+    db,
+    commits,
+    apiKeys: new ApiKeyService(db, config),
+    templates,
+    send,
+    close: () => database.close(),
+  };
+}

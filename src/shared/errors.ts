@@ -1,0 +1,47 @@
+/**
+ * One error type with a closed set of codes. Services throw it; the HTTP error handler maps it
+ * to `{error:{code, message, details?}}` with the status below. Anything else is a 500 whose
+ * details stay in the log.
+ */
+export const ERROR_STATUS = {
+  invalid_json: 400,
+  invalid_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  template_not_found: 404,
+  message_not_found: 404,
+  attachment_not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  idempotency_conflict: 409,
+  invalid_state: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  missing_variables: 422,
+  invalid_address: 422,
+  too_many_recipients: 422,
+  invalid_attachment: 422,
+  attachments_not_allowed: 422,
+  template_error: 422,
+  render_error: 422,
+  validation_failed: 422,
+  rate_limited: 429,
+  unavailable: 503,
+  internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export class AppError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'AppError';
+    this.status = ERROR_STATUS[code];
+  }
+}

@@ -1,0 +1,210 @@
+import { convert as htmlToText } from 'html-to-text';
+import juice from 'juice';
+import { Liquid, LiquidError, type Template } from 'liquidjs';
+import { AppError } from '../shared/errors.js';
+import type { LocaleContent } from './definition.js';
+import type { Layout } from './layouts.js';
+
+/**
+ * Rendering with LiquidJS, sandboxed for templates edited by admins: no file system (an
+ * in-memory, empty partials store), own properties only (no prototype walk), strict variables
+ * and filters, and bounded parse size, render time and output size.
+ *
+ * A template is compiled once per (key, version, locale): the body is wrapped in its layout,
+ * the CSS inlined with juice, and the result parsed. Versions never change once written, so
+ * the compiled cache can never serve stale content.
+ */
+
+const LIMITS = {
+  parseChars: 500_000,
+  renderMs: 500,
+  // LiquidJS counts string lengths and array sizes it allocates.
+  memory: 20_000_000,
+  outputChars: 2_000_000,
+};
+
+function engine(escapeHtml: boolean): Liquid {
+  return new Liquid({
+    strictVariables: true,
+    strictFilters: true,
+    lenientIf: true,
+    ownPropertyOnly: true,
+    templates: {},
+    relativeReference: false,
+    dynamicPartials: false,
+    parseLimit: LIMITS.parseChars,
+    renderLimit: LIMITS.renderMs,
+    memoryLimit: LIMITS.memory,
+    ...(escapeHtml ? { outputEscape: 'escape' as const } : {}),
+  });
+}
+
+const htmlEngine = engine(true);
+const plainEngine = engine(false);
+
+export const BUILTIN_VARIABLES = ['today', 'now', 'locale', 'brand', 'subject', 'content'] as const;
+
+export interface BrandContext {
+  name: string;
+  logo_url: string;
+  support_email: string;
+  website_url: string;
+}
+
+export interface CompiledTemplate {
+  subject: Template[];
+  html: Template[];
+  text: Template[] | null;
+  /** Top-level variables the template reads (built-ins excluded). */
+  usedVariables: string[];
+}
+
+export interface Rendered {
+  subject: string;
+  html: string;
+  text: string;
+}
+
+/** Where a Liquid error points, from LiquidJS's "…, line:3, col:12" suffix. */
+function position(e: unknown): { line?: number; column?: number } {
+  const m = /line:(\d+), col:(\d+)/.exec(e instanceof Error ? e.message : '');
+  return m ? { line: Number(m[1]), column: Number(m[2]) } : {};
+}
+
+function describe(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split('\n')[0]!;
+}
+
+function parse(eng: Liquid, source: string, part: string): Template[] {
+  try {
+    return eng.parse(source);
+  } catch (e) {
+    const where = position(e);
+    throw new AppError('template_error', `${part}: ${describe(e)}`, { part, ...where, error: describe(e) });
+  }
+}
+
+/**
+ * juice parses HTML, and an HTML parser moves stray text out of tables ("foster parenting"),
+ * which would tear `{% for %}` loops away from their rows. Liquid tags therefore travel
+ * through juice as comments (or as inert words inside a tag's attributes) and come back after.
+ */
+function inlineCss(source: string): string {
+  const saved: string[] = [];
+  let inTag = false;
+  const protectedSource = source
+    .split(/(\{%-?[\s\S]*?-?%\}|\{\{-?[\s\S]*?-?\}\})/)
+    .map((chunk, i) => {
+      if (i % 2 === 0) {
+        for (let j = 0; j < chunk.length; j++) {
+          const c = chunk[j];
+          if (c === '<' && /[a-zA-Z/!]/.test(chunk[j + 1] ?? '')) inTag = true;
+          else if (c === '>') inTag = false;
+        }
+        return chunk;
+      }
+      saved.push(chunk);
+      const n = saved.length - 1;
+      return !inTag && chunk.startsWith('{%') ? `<!--LQ${n}-->` : `LQ${n}QL`;
+    })
+    .join('');
+  const inlined = juice(protectedSource, { preserveImportant: true, applyWidthAttributes: false, applyHeightAttributes: false });
+  return inlined.replace(/<!--LQ(\d+)-->|LQ(\d+)QL/g, (_, a: string | undefined, b: string | undefined) => saved[Number(a ?? b)]!);
+}
+
+function wrap(layoutSource: string, placeholder: RegExp, body: string): string {
+  // A function replacement: `$` in the body must stay literal.
+  return placeholder.test(layoutSource) ? layoutSource.replace(placeholder, () => body) : body;
+}
+
+export function compileTemplate(content: LocaleContent, layout: Layout | undefined): CompiledTemplate {
+  // Parse the parts alone first, so errors point at lines of what the admin wrote.
+  const subject = parse(plainEngine, content.subject, 'subject');
+  parse(htmlEngine, content.html_content, 'html');
+  if (content.text_content) parse(plainEngine, content.text_content, 'text');
+
+  const htmlSource = layout ? wrap(layout.html, /\{\{-?\s*content\s*\|\s*raw\s*-?\}\}/, content.html_content) : content.html_content;
+  const html = parse(htmlEngine, inlineCss(htmlSource), 'html');
+  const textSource =
+    content.text_content && layout?.text ? wrap(layout.text, /\{\{-?\s*content\s*-?\}\}/, content.text_content) : content.text_content;
+  const text = textSource ? parse(plainEngine, textSource, 'text') : null;
+
+  return { subject, html, text, usedVariables: usedVariables(content) };
+}
+
+/** Top-level variable names a template reads, without the built-ins. */
+export function usedVariables(content: LocaleContent): string[] {
+  const names = new Set<string>();
+  for (const [eng, src] of [
+    [plainEngine, content.subject],
+    [htmlEngine, content.html_content],
+    [plainEngine, content.text_content ?? ''],
+  ] as const) {
+    for (const v of eng.globalVariablesSync(src)) names.add(v);
+  }
+  for (const b of BUILTIN_VARIABLES) names.delete(b);
+  return [...names].sort();
+}
+
+const dateFormats = new Map<string, { date: Intl.DateTimeFormat; dateTime: Intl.DateTimeFormat }>();
+function formatters(locale: string, timeZone: string) {
+  const k = `${locale}|${timeZone}`;
+  let f = dateFormats.get(k);
+  if (!f) {
+    f = {
+      date: new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeZone }),
+      dateTime: new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeStyle: 'short', timeZone }),
+    };
+    dateFormats.set(k, f);
+  }
+  return f;
+}
+
+export interface RenderContext {
+  locale: string;
+  timeZone: string;
+  brand: BrandContext;
+  now?: Date;
+}
+
+/** Subjects are one header line: no control characters, no line breaks, trimmed. */
+const toHeaderLine = (s: string): string => s.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim();
+
+function renderOne(eng: Liquid, tpl: Template[], scope: Record<string, unknown>, part: string): string {
+  let out: unknown;
+  try {
+    out = eng.renderSync(tpl, scope);
+  } catch (e) {
+    const msg = describe(e);
+    if (e instanceof LiquidError && /undefined variable/i.test(msg)) {
+      throw new AppError('missing_variables', `${part}: ${msg}`, { part, error: msg });
+    }
+    throw new AppError('render_error', `${part}: ${msg}`, { part, error: msg });
+  }
+  const s = String(out);
+  if (s.length > LIMITS.outputChars) {
+    throw new AppError('render_error', `${part}: rendered output exceeds ${LIMITS.outputChars} characters`, { part });
+  }
+  return s;
+}
+
+export function renderTemplate(compiled: CompiledTemplate, variables: Record<string, unknown>, ctx: RenderContext): Rendered {
+  const now = ctx.now ?? new Date();
+  const f = formatters(ctx.locale, ctx.timeZone);
+  // Built-ins win over request variables of the same name.
+  const scope: Record<string, unknown> = {
+    ...variables,
+    today: f.date.format(now),
+    now: f.dateTime.format(now),
+    locale: ctx.locale,
+    brand: ctx.brand,
+  };
+  const subject = toHeaderLine(renderOne(plainEngine, compiled.subject, scope, 'subject'));
+  scope.subject = subject;
+  const html = renderOne(htmlEngine, compiled.html, scope, 'html');
+  const text = compiled.text
+    ? renderOne(plainEngine, compiled.text, scope, 'text')
+    : htmlToText(html, { wordwrap: 78, selectors: [{ selector: 'img', format: 'skip' }, { selector: '.preheader', format: 'skip' }] });
+  return { subject, html, text };
+}

@@ -1,0 +1,201 @@
+import type { Kysely } from 'kysely';
+import type { Config } from '../config.js';
+import type { DB, TemplateRow, TemplateVersionRow } from '../db/schema.js';
+import { AppError } from '../shared/errors.js';
+import { iso } from '../shared/time.js';
+import { type LocaleContent, priorityName } from './definition.js';
+import type { Layout } from './layouts.js';
+import { type CompiledTemplate, compileTemplate, type Rendered, renderTemplate } from './render.js';
+import { findTemplate, findVersion, listContents, listTemplates } from './repository.js';
+
+/** A template version with everything needed to render it in one locale. */
+export interface ResolvedTemplate {
+  template: TemplateRow;
+  version: TemplateVersionRow;
+  locale: string;
+  locales: string[];
+  content: LocaleContent;
+  required: string[];
+  optional: string[];
+  sensitive: string[];
+  attachmentsAllowed: boolean;
+  compiled: CompiledTemplate;
+}
+
+interface VersionBundle {
+  version: TemplateVersionRow;
+  contents: Map<string, LocaleContent>;
+}
+
+const parseList = (s: string): string[] => JSON.parse(s) as string[];
+
+/** Picks `requested` if the version has it, else its language ("en-GB" → "en"), else the default. */
+export function pickLocale(requested: string | undefined, available: string[], fallback: string): string {
+  if (requested) {
+    const want = requested.toLowerCase();
+    const exact = available.find((l) => l.toLowerCase() === want);
+    if (exact) return exact;
+    const lang = available.find((l) => l.toLowerCase() === want.split(/[-_]/)[0]);
+    if (lang) return lang;
+  }
+  return fallback;
+}
+
+export class TemplateService {
+  // Versions are immutable, so both caches are keyed by version and never invalidated.
+  private readonly bundles = new Map<string, VersionBundle>();
+  private readonly compiled = new Map<string, CompiledTemplate>();
+  private static readonly MAX_CACHED = 2000;
+
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly config: Config,
+    private readonly layouts: Map<string, Layout>,
+  ) {}
+
+  /** The template to send: the active version unless one is pinned, in the best locale. */
+  async resolve(key: string, opts: { version?: number; locale?: string; allowInactive?: boolean } = {}): Promise<ResolvedTemplate> {
+    const template = await findTemplate(this.db, key);
+    if (!template || (!template.is_active && !opts.allowInactive)) {
+      throw new AppError('template_not_found', `No active template with key ${JSON.stringify(key)}`, { template_key: key });
+    }
+    const versionNumber = opts.version ?? template.version;
+    const bundle = await this.bundle(key, versionNumber);
+    if (!bundle) {
+      throw new AppError('template_not_found', `Template ${key} has no version ${versionNumber}`, { template_key: key, version: versionNumber });
+    }
+    const locales = [...bundle.contents.keys()];
+    const locale = pickLocale(opts.locale, locales, bundle.version.default_locale);
+    const content = bundle.contents.get(locale)!;
+    return {
+      template,
+      version: bundle.version,
+      locale,
+      locales,
+      content,
+      required: parseList(bundle.version.required_variables),
+      optional: parseList(bundle.version.optional_variables),
+      sensitive: parseList(bundle.version.sensitive_variables),
+      attachmentsAllowed: bundle.version.attachments_allowed === 1,
+      compiled: this.compile(key, versionNumber, locale, content, bundle.version.layout),
+    };
+  }
+
+  /** Names the template needs that `variables` lacks: declared required ones and any other it reads. */
+  missingVariables(t: ResolvedTemplate, variables: Record<string, unknown>): string[] {
+    const optional = new Set(t.optional);
+    const needed = new Set([...t.required, ...t.compiled.usedVariables.filter((v) => !optional.has(v))]);
+    return [...needed].filter((v) => variables[v] === undefined || variables[v] === null).sort();
+  }
+
+  /** The one rendering path: sending, test renders and previews all come through here. */
+  render(t: ResolvedTemplate, variables: Record<string, unknown>, now = new Date()): Rendered {
+    const missing = this.missingVariables(t, variables);
+    if (missing.length > 0) {
+      throw new AppError('missing_variables', `Missing template variables: ${missing.join(', ')}`, { missing });
+    }
+    return renderTemplate(t.compiled, variables, {
+      locale: t.locale,
+      timeZone: this.config.email.timezone,
+      now,
+      brand: {
+        name: this.config.brand.name,
+        logo_url: this.config.brand.logoUrl,
+        support_email: this.config.brand.supportEmail,
+        website_url: this.config.brand.websiteUrl,
+      },
+    });
+  }
+
+  compileContent(content: LocaleContent, layout: string | null): CompiledTemplate {
+    return compileTemplate(content, layout ? this.layout(layout) : undefined);
+  }
+
+  private layout(name: string): Layout {
+    const layout = this.layouts.get(name);
+    if (!layout) throw new AppError('template_error', `Unknown layout ${JSON.stringify(name)}`, { layout: name, known: [...this.layouts.keys()] });
+    return layout;
+  }
+
+  private compile(key: string, version: number, locale: string, content: LocaleContent, layout: string | null): CompiledTemplate {
+    const k = `${key}@${version}/${locale}`;
+    let c = this.compiled.get(k);
+    if (!c) {
+      c = this.compileContent(content, layout);
+      remember(this.compiled, k, c, TemplateService.MAX_CACHED);
+    }
+    return c;
+  }
+
+  private async bundle(key: string, version: number): Promise<VersionBundle | undefined> {
+    const k = `${key}@${version}`;
+    const hit = this.bundles.get(k);
+    if (hit) return hit;
+    const row = await findVersion(this.db, key, version);
+    if (!row) return undefined;
+    const contents = new Map<string, LocaleContent>(
+      (await listContents(this.db, key, version)).map((c) => [
+        c.locale,
+        { subject: c.subject, html_content: c.html_content, text_content: c.text_content },
+      ]),
+    );
+    const bundle = { version: row, contents };
+    remember(this.bundles, k, bundle, TemplateService.MAX_CACHED);
+    return bundle;
+  }
+
+  // ---- read views for the API ----
+
+  async list(opts: { includeInactive?: boolean; category?: string } = {}) {
+    const rows = await listTemplates(this.db, opts);
+    return rows.map((t) => ({
+      key: t.key,
+      name: t.name,
+      subject: '',
+      category: t.category,
+      class: t.class,
+      version: t.version,
+      is_active: t.is_active === 1,
+    }));
+  }
+
+  /** The whole template: its row, the active (or given) version's metadata and every locale. */
+  async view(key: string, version?: number) {
+    const t = await this.resolve(key, { version, allowInactive: true });
+    const bundle = (await this.bundle(key, t.version.version))!;
+    return {
+      key: t.template.key,
+      name: t.template.name,
+      description: t.template.description,
+      category: t.template.category,
+      class: t.template.class,
+      priority: priorityName(t.template.priority),
+      max_attempts: t.template.max_attempts,
+      is_active: t.template.is_active === 1,
+      active_version: t.template.version,
+      version: t.version.version,
+      default_locale: t.version.default_locale,
+      layout: t.version.layout,
+      attachments_allowed: t.attachmentsAllowed,
+      required_variables: t.required,
+      optional_variables: t.optional,
+      sensitive_variables: t.sensitive,
+      sample_variables: JSON.parse(t.version.sample_variables) as Record<string, unknown>,
+      subject: t.content.subject,
+      html_content: t.content.html_content,
+      text_content: t.content.text_content,
+      locales: Object.fromEntries(bundle.contents),
+      created_by: t.template.created_by,
+      created_at: iso(t.template.created_at),
+      updated_by: t.template.updated_by,
+      updated_at: iso(t.template.updated_at),
+      version_created_by: t.version.created_by,
+      version_created_at: iso(t.version.created_at),
+    };
+  }
+}
+
+function remember<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  if (map.size >= max) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}

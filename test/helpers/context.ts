@@ -1,0 +1,80 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import pg from 'pg';
+import { type Config, loadConfig } from '../../src/config.js';
+import { buildApp } from '../../src/http/app.js';
+import { createServices, type Services } from '../../src/services.js';
+import { createLogger } from '../../src/shared/logger.js';
+
+export type Backend = 'sqlite' | 'postgres';
+
+/** SQLite always; PostgreSQL too when TEST_DATABASE_URL is set (CI sets it). */
+export const backends: Backend[] = process.env.TEST_DATABASE_URL ? ['sqlite', 'postgres'] : ['sqlite'];
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+
+export interface TestContext {
+  backend: Backend;
+  config: Config;
+  services: Services;
+  app: FastifyInstance;
+  dir: string;
+  /** app.inject with the admin token unless headers say otherwise. */
+  inject(opts: InjectOptions & { token?: string | null }): ReturnType<FastifyInstance['inject']>;
+  close(): Promise<void>;
+}
+
+let counter = 0;
+
+/** A fresh database (SQLite file or PostgreSQL schema), migrated and seeded, and the HTTP app. */
+export async function createTestContext(backend: Backend, env: Record<string, string> = {}): Promise<TestContext> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'postier-test-'));
+  let schema: string | undefined;
+  let databaseUrl = `sqlite:${path.join(dir, 'postier.db')}`;
+  if (backend === 'postgres') {
+    databaseUrl = process.env.TEST_DATABASE_URL!;
+    schema = `t_${process.pid}_${Date.now().toString(36)}_${counter++}`;
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    await client.query(`create schema ${schema}`);
+    await client.end();
+  }
+  const config = loadConfig({
+    DATABASE_URL: databaseUrl,
+    DATA_DIR: dir,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    POSTIER_ADMIN_TOKEN: ADMIN_TOKEN,
+    SMTP_FROM_EMAIL: 'noreply@rgz.bj',
+    SMTP_FROM_NAME: 'RGZ Notifications',
+    SMTP_REPLY_TO: 'support@rgz.bj',
+    ...env,
+  });
+  const services = await createServices(config, createLogger(config.logLevel), { schema });
+  const app = await buildApp(services);
+  return {
+    backend,
+    config,
+    services,
+    app,
+    dir,
+    inject(opts) {
+      const { token = ADMIN_TOKEN, ...rest } = opts;
+      const headers = { ...(rest.headers ?? {}) } as Record<string, string>;
+      if (token !== null && headers.authorization === undefined) headers.authorization = `Bearer ${token}`;
+      return app.inject({ ...rest, headers });
+    },
+    async close() {
+      await app.close();
+      await services.close();
+      if (schema) {
+        const client = new pg.Client({ connectionString: databaseUrl });
+        await client.connect();
+        await client.query(`drop schema ${schema} cascade`);
+        await client.end();
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

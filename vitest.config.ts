@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Test files share one PostgreSQL database: each file gets its own schema (see test/helpers),
+    // so files may run in parallel; 2 cores make 2 workers the sweet spot.
+    maxWorkers: 2,
+  },
+});
