@@ -86,6 +86,7 @@ export interface EmailMessagesTable {
   cc: string | null;
   bcc: string | null;
   reply_to: string | null;
+  headers: string | null;
   subject: string;
   html_content: string | null;
   text_content: string | null;

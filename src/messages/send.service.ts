@@ -104,6 +104,7 @@ export class SendService {
         cc: cc.length ? JSON.stringify(cc) : null,
         bcc: bcc.length ? JSON.stringify(bcc) : null,
         reply_to: req.reply_to?.trim() ?? null,
+        headers: null,
         subject: rendered.subject,
         html_content: rendered.html,
         text_content: rendered.text,

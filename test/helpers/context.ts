@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { FastifyInstance, InjectOptions } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { type Config, loadConfig } from '../../src/config.js';
 import { buildApp } from '../../src/http/app.js';
@@ -22,7 +22,7 @@ export interface TestContext {
   app: FastifyInstance;
   dir: string;
   /** app.inject with the admin token unless headers say otherwise. */
-  inject(opts: InjectOptions & { token?: string | null }): ReturnType<FastifyInstance['inject']>;
+  inject(opts: InjectOptions & { token?: string | null }): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }
 

@@ -89,6 +89,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('cc', 'text')
     .addColumn('bcc', 'text')
     .addColumn('reply_to', 'varchar(320)')
+    // Extra MIME headers decided at accept time (List-Unsubscribe, …), as a JSON object.
+    .addColumn('headers', 'text')
     .addColumn('subject', 'text', (c) => c.notNull())
     .addColumn('html_content', 'text')
     .addColumn('text_content', 'text')
