@@ -112,12 +112,13 @@ class Reader {
     return v.split(',').map((s) => s.trim()).filter(Boolean);
   }
 
+  /** Checks only the variable's own value: a fallback from another variable was checked there. */
   email(name: string, fallback: string | undefined): string | undefined {
-    const v = this.raw(name) ?? fallback;
-    if (v !== undefined && !/^[^\s@<>]+@[^\s@<>]+$/.test(v)) {
+    const v = this.raw(name);
+    if (v !== undefined && !/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(v)) {
       this.problems.push(`${name}=${JSON.stringify(v)}: expected an email address`);
     }
-    return v;
+    return v ?? fallback;
   }
 
   url(name: string, fallback: string, protocols: string[]): string {

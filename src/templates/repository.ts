@@ -7,11 +7,22 @@ export function findTemplate(db: Kysely<DB>, key: string): Promise<TemplateRow |
   return db.selectFrom('email_templates').selectAll().where('key', '=', key).executeTakeFirst();
 }
 
-export function listTemplates(db: Kysely<DB>, opts: { includeInactive?: boolean; category?: string } = {}): Promise<TemplateRow[]> {
-  let q = db.selectFrom('email_templates').selectAll();
-  if (!opts.includeInactive) q = q.where('is_active', '=', 1);
-  if (opts.category) q = q.where('category', '=', opts.category);
-  return q.orderBy('category').orderBy('key').execute();
+/** Templates with the subject of their active version in its default locale. */
+export function listTemplates(
+  db: Kysely<DB>,
+  opts: { includeInactive?: boolean; category?: string } = {},
+): Promise<Array<TemplateRow & { subject: string }>> {
+  let q = db
+    .selectFrom('email_templates as t')
+    .innerJoin('email_template_versions as v', (j) => j.onRef('v.template_key', '=', 't.key').onRef('v.version', '=', 't.version'))
+    .innerJoin('email_template_contents as c', (j) =>
+      j.onRef('c.template_key', '=', 't.key').onRef('c.version', '=', 't.version').onRef('c.locale', '=', 'v.default_locale'),
+    )
+    .selectAll('t')
+    .select('c.subject');
+  if (!opts.includeInactive) q = q.where('t.is_active', '=', 1);
+  if (opts.category) q = q.where('t.category', '=', opts.category);
+  return q.orderBy('t.category').orderBy('t.key').execute();
 }
 
 export function findVersion(db: Kysely<DB>, key: string, version: number): Promise<TemplateVersionRow | undefined> {

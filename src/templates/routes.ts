@@ -20,11 +20,7 @@ export function templateReadRoutes(app: FastifyInstance, s: Services): void {
     },
     async (request) => {
       const items = await s.templates.list({ category: request.query.category, includeInactive: request.query.include_inactive });
-      // The list shows each template's subject in its default locale.
-      const withSubjects = await Promise.all(
-        items.map(async (t) => ({ ...t, subject: (await s.templates.resolve(t.key, { allowInactive: true })).content.subject })),
-      );
-      return { items: withSubjects, total: withSubjects.length };
+      return { items, total: items.length };
     },
   );
 

@@ -151,7 +151,7 @@ export class TemplateService {
     return rows.map((t) => ({
       key: t.key,
       name: t.name,
-      subject: '',
+      subject: t.subject,
       category: t.category,
       class: t.class,
       version: t.version,

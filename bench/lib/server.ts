@@ -1,0 +1,64 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BENCH_TOKEN = 'bench-admin-token-0123456789abcdef';
+
+export interface BenchServer {
+  url: string;
+  pid: number;
+  dir: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `postier serve` as its own process (so the load generator does not share its event
+ * loop), on a fresh SQLite file unless DATABASE_URL is given, and waits for /healthz.
+ */
+export async function startServer(opts: { port: number; env?: Record<string, string>; args?: string[] }): Promise<BenchServer> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'postier-bench-'));
+  const env = {
+    ...process.env,
+    PORT: String(opts.port),
+    HOST: '127.0.0.1',
+    DATA_DIR: dir,
+    DATABASE_URL: `sqlite:${path.join(dir, 'postier.db')}`,
+    POSTIER_ADMIN_TOKEN: BENCH_TOKEN,
+    LOG_LEVEL: 'warn',
+    ...opts.env,
+  };
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'serve', ...(opts.args ?? [])], {
+    env,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${opts.port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) break;
+    } catch {
+      /* not up yet */
+    }
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    if (Date.now() > deadline) throw new Error('server did not start in 60 s');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    url,
+    pid: child.pid!,
+    dir,
+    child,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+describe('configuration', () => {
+  it('has working defaults for a fresh checkout', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(8000);
+    expect(c.host).toBe('127.0.0.1');
+    expect(c.databaseUrl).toBe('sqlite:./data/postier.db');
+    expect(c.smtp.host).toBeUndefined();
+    expect(c.smtp.port).toBe(587);
+    expect(c.smtp.retryMaxAttempts).toBe(3);
+    expect(c.email.rateLimits).toEqual({ transactional: 'unlimited', marketing: { count: 1, per: 'day' } });
+    expect(c.email.allowedAttachmentTypes).toEqual(['pdf', 'png', 'jpg', 'json', 'csv']);
+    expect(c.email.maxAttachmentSizeBytes).toBe(10 * 1024 * 1024);
+    expect(c.email.auditRetentionDays).toBe(365);
+    expect(c.email.autoAnonymizeAfterDays).toBe(90);
+  });
+
+  it('reads the specification example values', () => {
+    const c = loadConfig({
+      SMTP_HOST: 'mail.rgz.bj',
+      SMTP_PORT: '587',
+      SMTP_USER: 'noreply@rgz.bj',
+      SMTP_PASSWORD: 'your_smtp_password',
+      SMTP_FROM_NAME: 'RGZ Notifications',
+      SMTP_FROM_EMAIL: 'noreply@rgz.bj',
+      SMTP_REPLY_TO: 'support@rgz.bj',
+      SMTP_USE_TLS: 'true',
+      SMTP_TIMEOUT_SECONDS: '30',
+      SMTP_RETRY_MAX_ATTEMPTS: '3',
+      EMAIL_RATE_LIMIT_TRANSACTIONAL: 'unlimited',
+      EMAIL_RATE_LIMIT_MARKETING: '1/day',
+      EMAIL_RATE_LIMIT_DIGEST: '3/hour',
+      EMAIL_AUDIT_RETENTION_DAYS: '365',
+      EMAIL_AUTO_ANONYMIZE_AFTER_DAYS: '90',
+      EMAIL_MAX_ATTACHMENT_SIZE_MB: '10',
+      EMAIL_ALLOWED_ATTACHMENT_TYPES: 'pdf,png,jpg,json,csv',
+      EMAIL_TEMPLATES_DIR: '/app/templates/emails',
+      DATABASE_URL: 'postgres://u:p@db:5432/postier',
+    });
+    expect(c.smtp).toMatchObject({ host: 'mail.rgz.bj', user: 'noreply@rgz.bj', fromName: 'RGZ Notifications', replyTo: 'support@rgz.bj', useTls: true });
+    expect(c.email.rateLimits.digest).toEqual({ count: 3, per: 'hour' });
+    expect(c.email.templatesDir).toBe('/app/templates/emails');
+    expect(c.brand.supportEmail).toBe('support@rgz.bj');
+  });
+
+  it('names every bad variable in one error', () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        PORT: 'eighty',
+        SMTP_PORT: '70000',
+        SMTP_USE_TLS: 'maybe',
+        EMAIL_RATE_LIMIT_MARKETING: 'twice',
+        EMAIL_ALLOWED_ATTACHMENT_TYPES: 'pdf,exe',
+        DATABASE_URL: 'mysql://x',
+        SMTP_FROM_EMAIL: 'not-an-address',
+        POSTIER_ADMIN_TOKEN: 'short',
+        DKIM_DOMAIN: 'rgz.bj',
+        EMAIL_TIMEZONE: 'Mars/Olympus',
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    for (const name of ['PORT', 'SMTP_PORT', 'SMTP_USE_TLS', 'EMAIL_RATE_LIMIT_MARKETING', 'EMAIL_ALLOWED_ATTACHMENT_TYPES', 'DATABASE_URL', 'SMTP_FROM_EMAIL', 'POSTIER_ADMIN_TOKEN', 'DKIM_', 'EMAIL_TIMEZONE']) {
+      expect(problems).toContain(name);
+    }
+    expect((error as ConfigError).problems).toHaveLength(10);
+  });
+});

@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backends, createTestContext, type TestContext } from './helpers/context.js';
+import { incidentExample } from './helpers/fixtures.js';
+
+describe.each(backends)('request errors on %s', (backend) => {
+  let t: TestContext;
+  beforeAll(async () => {
+    t = await createTestContext(backend, { API_BODY_LIMIT_MB: '1' });
+  });
+  afterAll(() => t.close());
+
+  const post = (payload: string, contentType = 'application/json') =>
+    t.inject({ method: 'POST', url: '/api/v1/email/send', payload, headers: { 'content-type': contentType } });
+
+  const expectError = (res: { statusCode: number; json(): any; body: string }, status: number, code: string) => {
+    expect(res.statusCode, res.body).toBe(status);
+    const body = res.json();
+    expect(Object.keys(body)).toEqual(['error']);
+    expect(body.error.code).toBe(code);
+    expect(typeof body.error.message).toBe('string');
+    expect(res.body).not.toMatch(/ at .*\.(ts|js):\d+/); // no stack trace
+  };
+
+  it.each([
+    ['truncated JSON', '{"to": "a@example.com"'],
+    ['not JSON at all', 'to=a@example.com'],
+    ['a trailing comma', '{"to": "a@example.com",}'],
+  ])('answers 400 invalid_json for %s', async (_n, body) => {
+    expectError(await post(body), 400, 'invalid_json');
+  });
+
+  it('answers 400 for an empty body', async () => {
+    expectError(await post(''), 400, 'invalid_json');
+  });
+
+  it('refuses prototype poisoning', async () => {
+    const res = await post(JSON.stringify(incidentExample()).replace('{', '{"__proto__":{"admin":true},'));
+    expect(res.statusCode).toBe(400);
+  });
+
+  it.each([
+    ['to as a number', { ...incidentExample(), to: 42 }],
+    ['variables as a string', { ...incidentExample(), variables: 'x' }],
+    ['template_key missing', { to: 'a@example.com', variables: {} }],
+    ['an unknown field', { ...incidentExample(), priority: 'high' }],
+    ['attachments as an object', { ...incidentExample(), attachments: { filename: 'a.pdf' } }],
+    ['template_version as a string', { ...incidentExample(), template_version: '1' }],
+    ['a bad locale', { ...incidentExample(), locale: '../../etc' }],
+  ])('answers 400 invalid_request for %s', async (_n, payload) => {
+    expectError(await post(JSON.stringify(payload)), 400, 'invalid_request');
+  });
+
+  it('answers 413 for a body over the limit', async () => {
+    const huge = JSON.stringify({ ...incidentExample(), variables: { ...incidentExample().variables, description: 'x'.repeat(1_200_000) } });
+    expectError(await post(huge), 413, 'payload_too_large');
+  });
+
+  it('answers 415 for a content type it cannot read', async () => {
+    expectError(await post('<xml/>', 'application/xml'), 415, 'unsupported_media_type');
+  });
+
+  it('survives deeply nested JSON', async () => {
+    const nested = `{"to":"a@example.com","template_key":"incident_alert_critical","variables":{"x":${'['.repeat(50_000)}${']'.repeat(50_000)}}}`;
+    const res = await post(nested);
+    expect(res.statusCode).toBeGreaterThanOrEqual(400);
+    expect(res.statusCode).toBeLessThan(500);
+  });
+
+  it('answers 404 with the error shape for an unknown route', async () => {
+    expectError(await t.inject({ method: 'GET', url: '/api/v1/nope' }), 404, 'not_found');
+  });
+});
