@@ -7,7 +7,8 @@ import { AppError } from '../shared/errors.js';
  */
 export function parseRecipients(input: string | string[] | undefined, field: string, max: number): string[] {
   if (input === undefined) return [];
-  const parts = (Array.isArray(input) ? input : input.split(',')).map((s) => (typeof s === 'string' ? s.trim() : s)).filter((s) => s !== '');
+  // Spaces and tabs around an address are forgiven; CR, LF and other controls are refused below.
+  const parts = (Array.isArray(input) ? input : input.split(',')).map((s) => (typeof s === 'string' ? s.replace(/^[ \t]+|[ \t]+$/g, '') : s)).filter((s) => s !== '');
   const invalid = parts.filter((a) => !isValidAddress(a));
   if (invalid.length > 0) {
     throw new AppError('invalid_address', `Invalid email address in ${field}: ${invalid.map((a) => JSON.stringify(a)).join(', ')}`, {
@@ -28,11 +29,15 @@ export function parseRecipients(input: string | string[] | undefined, field: str
   });
 }
 
+/** Controls, invisible and bidirectional characters: never part of an address we send to. */
+const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff<>"]/;
+
 export function isValidAddress(a: unknown): a is string {
   return (
     typeof a === 'string' &&
     a.length <= 254 &&
-    !/[\u0000-\u001f\u007f<>"]/.test(a) &&
+    a.isWellFormed() &&
+    !FORBIDDEN.test(a) &&
     validator.isEmail(a, { allow_display_name: false, require_tld: true, allow_ip_domain: false, allow_utf8_local_part: false })
   );
 }

@@ -6,7 +6,7 @@ import type { DB, MessageStatus, NewMessage } from '../db/schema.js';
 import { AppError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { ResolvedTemplate, TemplateService } from '../templates/service.js';
-import { isValidAddress, normalizeAddress, parseRecipients } from './addresses.js';
+import { normalizeAddress, parseRecipients } from './addresses.js';
 import { type Attachment, type AttachmentInput, validateAttachments } from './attachments.js';
 import { recordEvents } from './events.js';
 
@@ -74,9 +74,7 @@ export class SendService {
     if (recipients.length === 0) throw new AppError('invalid_address', 'to: at least one recipient is required', { field: 'to' });
     const cc = parseRecipients(req.cc, 'cc', max).map(normalizeAddress);
     const bcc = parseRecipients(req.bcc, 'bcc', max).map(normalizeAddress);
-    if (req.reply_to !== undefined && !isValidAddress(req.reply_to.trim())) {
-      throw new AppError('invalid_address', `Invalid email address in reply_to: ${JSON.stringify(req.reply_to)}`, { field: 'reply_to' });
-    }
+    const replyTo = parseRecipients(req.reply_to, 'reply_to', 1).map(normalizeAddress)[0] ?? null;
 
     const template = await this.templates.resolve(req.template_key, { version: req.template_version, locale: req.locale });
     const inputs = req.attachments ?? [];
@@ -103,7 +101,7 @@ export class SendService {
         recipient_email: to,
         cc: cc.length ? JSON.stringify(cc) : null,
         bcc: bcc.length ? JSON.stringify(bcc) : null,
-        reply_to: req.reply_to?.trim() ?? null,
+        reply_to: replyTo,
         headers: null,
         subject: rendered.subject,
         html_content: rendered.html,

@@ -1,0 +1,187 @@
+import { pick } from './random.js';
+
+export interface Attack {
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  url?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  describe?: unknown;
+}
+
+interface Ctx {
+  rnd: () => number;
+  valid: { invoice: any; incident: any };
+  pdf: Buffer;
+  png: Buffer;
+}
+
+export interface Kind {
+  name: string;
+  count: number;
+  /** Every request of this kind must be refused (4xx). */
+  mustRefuse?: boolean;
+  make(ctx: Ctx, i: number): Attack;
+}
+
+const json = (v: unknown): Attack => ({ body: JSON.stringify(v), describe: v });
+const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+
+const NASTY = ['\r\n', '\n', '\r', '\u0000', '\r\nBcc: victim@example.com', '%0d%0aBcc:x@y.z', '\u2028', '\u202e', '\ud83d', '\\', '"', "'", '<', '>'];
+const INJECTIONS = [
+  "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+  '{{ self._TemplateReference__context }}',
+  "{{ constructor.constructor('return process')() }}",
+  "{% include '/etc/passwd' %}",
+  "{% render '../../package.json' %}",
+  '{{ 7*7 }}',
+  '${7*7}',
+  '<%= 7*7 %>',
+  '{{ this }}',
+  '{{ variables.__proto__ }}',
+  '<script>alert(1)</script>',
+  '"><img src=x onerror=alert(1)>',
+];
+const TYPES: unknown[] = [42, -1, 1e308, true, null, [], {}, [1, 2], { a: { b: 1 } }, '', 'x'];
+const SEND_FIELDS = ['to', 'template_key', 'variables', 'attachments', 'cc', 'bcc', 'reply_to', 'locale', 'template_version'];
+
+export const kinds: Kind[] = [
+  {
+    name: 'malformed JSON',
+    count: 400,
+    mustRefuse: true,
+    make({ rnd, valid }) {
+      const s = JSON.stringify(valid.incident);
+      const cut = Math.floor(rnd() * (s.length - 1));
+      const variants = [s.slice(0, cut), `${s.slice(0, cut)}}}`, s.replace(/"/g, "'"), `${s},`, s.replace(':', ''), `[${s}`, s.replace('{', '{,')];
+      return { body: pick(rnd, variants) };
+    },
+  },
+  {
+    name: 'deeply nested JSON',
+    count: 40,
+    mustRefuse: true,
+    make({ rnd }) {
+      const depth = 1000 + Math.floor(rnd() * 200_000);
+      const open = rnd() < 0.5 ? '[' : '{"a":';
+      const close = open === '[' ? ']' : '}';
+      return { body: `{"to":"a@example.com","template_key":"x","variables":{"v":${open.repeat(depth)}1${close.repeat(depth)}}}`, describe: { depth } };
+    },
+  },
+  {
+    name: 'wrong types',
+    count: 400,
+    mustRefuse: true,
+    make({ rnd, valid }) {
+      const p = clone(valid.incident);
+      const field = pick(rnd, SEND_FIELDS);
+      let v = pick(rnd, TYPES);
+      // A string is a legal `to`/`cc`/`bcc`/`reply_to`/`locale`: keep only values wrong for the field.
+      if (field === 'variables' && (typeof v === 'object' && v !== null && !Array.isArray(v))) v = 'x';
+      if (['to', 'cc', 'bcc', 'reply_to', 'locale', 'template_key'].includes(field) && typeof v === 'string') v = 7;
+      // An empty list is a legal value for the list fields.
+      if (['to', 'cc', 'bcc', 'attachments'].includes(field) && Array.isArray(v) && v.length === 0) v = false;
+      if (field === 'template_version' && typeof v === 'number' && Number.isInteger(v) && v >= 1) v = '1';
+      p[field] = v;
+      return { body: JSON.stringify(p), describe: { field, value: v } };
+    },
+  },
+  {
+    name: 'huge fields',
+    count: 60,
+    mustRefuse: true,
+    make({ rnd, valid }) {
+      const p = clone(valid.incident);
+      const size = pick(rnd, [10_000, 100_000, 1_000_000]);
+      const field = pick(rnd, ['to', 'template_key', 'reply_to', 'locale', 'cc']);
+      p[field] = `${'a'.repeat(size)}@example.com`;
+      return { body: JSON.stringify(p), describe: { field, size } };
+    },
+  },
+  {
+    name: 'CR/LF/NUL in addresses',
+    count: 300,
+    mustRefuse: true,
+    make({ rnd, valid }) {
+      const p = clone(valid.incident);
+      const field = pick(rnd, ['to', 'cc', 'bcc', 'reply_to']);
+      // An apostrophe is legal in an address (o'brien@…): every other character here is not.
+      const bad = pick(rnd, NASTY.filter((c) => c !== "'"));
+      p[field] = rnd() < 0.5 ? `user${bad}@example.com` : `user@example.com${bad}`;
+      return { body: JSON.stringify(p), describe: { field, value: p[field] } };
+    },
+  },
+  {
+    name: 'CR/LF/NUL in variables (subject, body)',
+    count: 300,
+    make({ rnd, valid }) {
+      const p = clone(valid.incident);
+      const field = pick(rnd, ['incident_number', 'title', 'description', 'priority']);
+      p.variables[field] = `A${pick(rnd, NASTY)}B${pick(rnd, NASTY)}`;
+      return json(p);
+    },
+  },
+  {
+    name: 'invalid UTF-8',
+    count: 200,
+    make({ rnd, valid }) {
+      const s = Buffer.from(JSON.stringify(valid.incident));
+      const bad = Buffer.from(pick(rnd, [[0xff], [0xc3, 0x28], [0xe2, 0x82], [0xed, 0xa0, 0x80], [0xf0, 0x28, 0x8c, 0x28], [0x80]]));
+      const at = s.indexOf('Fiber');
+      return { body: Buffer.concat([s.subarray(0, at), bad, s.subarray(at)]), describe: { bytes: [...bad] } };
+    },
+  },
+  {
+    name: 'attachments: oversized, mislabelled, bad base64',
+    count: 200,
+    mustRefuse: true,
+    make({ rnd, valid, pdf, png }) {
+      const p = clone(valid.invoice);
+      const options = [
+        { filename: 'a.pdf', content_type: 'application/pdf', data_base64: png.toString('base64') },
+        { filename: 'a.png', content_type: 'image/png', data_base64: pdf.toString('base64') },
+        { filename: 'a.json', content_type: 'application/json', data_base64: Buffer.from('{"a":').toString('base64') },
+        { filename: 'a.csv', content_type: 'text/csv', data_base64: Buffer.from([0xff, 0xfe, 0x00, 0x41]).toString('base64') },
+        { filename: 'a.pdf', content_type: 'application/pdf', data_base64: '!!!notbase64!!!' },
+        { filename: 'a.pdf', content_type: 'application/pdf', data_base64: `${pdf.toString('base64')}=` },
+        { filename: 'a.exe', content_type: 'application/x-msdownload', data_base64: Buffer.from('MZ').toString('base64') },
+        { filename: 'a.html', content_type: 'text/html', data_base64: Buffer.from('<script>').toString('base64') },
+        { filename: 'a.pdf', content_type: 'application/pdf', data_base64: Buffer.concat([pdf, Buffer.alloc(11 * 1024 * 1024)]).toString('base64') },
+        { filename: 'a.pdf', content_type: 'application/pdf', data_base64: '' },
+      ];
+      p.attachments = [pick(rnd, options)];
+      return { body: JSON.stringify(p), describe: { filename: p.attachments[0].filename, type: p.attachments[0].content_type } };
+    },
+  },
+  {
+    name: 'path traversal and control characters in filenames',
+    count: 200,
+    mustRefuse: true,
+    make({ rnd, valid, pdf }) {
+      const p = clone(valid.invoice);
+      const name = pick(rnd, ['../../etc/passwd.pdf', '..\\..\\win.pdf', '/abs/a.pdf', 'a\r\nContent-Type: text/html.pdf', 'a\u0000.pdf', '.hidden.pdf', '..', `${'a'.repeat(300)}.pdf`, 'a\u0007.pdf', 'dir/a.pdf']);
+      p.attachments = [{ filename: name, content_type: 'application/pdf', data_base64: pdf.toString('base64') }];
+      return { body: JSON.stringify(p), describe: { filename: name } };
+    },
+  },
+  {
+    name: 'template injection in variables',
+    count: 200,
+    make({ rnd, valid }) {
+      const p = clone(valid.incident);
+      p.variables[pick(rnd, ['title', 'description', 'incident_number'])] = pick(rnd, INJECTIONS);
+      return json(p);
+    },
+  },
+  {
+    name: 'missing and forged tokens',
+    count: 300,
+    mustRefuse: true,
+    make({ rnd, valid }) {
+      const auth = pick(rnd, [undefined, '', 'Bearer', 'Bearer ', 'Basic dXNlcjpwYXNz', 'Bearer pst_forged', `Bearer pst_${'A'.repeat(32)}`, 'Bearer test-admin-token-0123456789abcdeX', `Bearer ${'x'.repeat(10_000)}`, 'bearer\ttest', 'Bearer test-admin-token-0123456789abcdef extra']);
+      const url = pick(rnd, ['/api/v1/email/send', '/api/v1/email/messages', '/api/v1/keys', '/api/v1/email/templates']);
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (auth !== undefined) headers.authorization = auth;
+      return { method: url === '/api/v1/email/send' ? 'POST' : 'GET', url, headers, body: url === '/api/v1/email/send' ? JSON.stringify(valid.incident) : undefined, describe: { auth: auth?.slice(0, 40), url } };
+    },
+  },
+];
