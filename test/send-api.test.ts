@@ -141,6 +141,9 @@ describe.each(backends)('send API on %s', (backend) => {
     ['display name', 'Bob <bob@example.com>'],
     ['no tld', 'bob@localhost'],
     ['empty', ''],
+    ['a trailing CRLF', 'bob@example.com\r\n'],
+    ['a lone surrogate', 'bob\ud83d@example.com'],
+    ['a bidirectional override', 'bob@example.com\u202e'],
   ])('refuses an invalid recipient (%s) with 422', async (_name, to) => {
     const res = await send({ ...incidentExample(), to });
     expect(res.statusCode).toBe(422);
@@ -148,7 +151,7 @@ describe.each(backends)('send API on %s', (backend) => {
   });
 
   it('refuses an invalid cc, bcc or reply_to with 422', async () => {
-    for (const extra of [{ cc: 'x' }, { bcc: ['ok@example.com', 'bad@'] }, { reply_to: 'a@b.c\nX: y' }]) {
+    for (const extra of [{ cc: 'x' }, { bcc: ['ok@example.com', 'bad@'] }, { reply_to: 'a@b.c\nX: y' }, { reply_to: 'ops@rgz.bj\r\n' }, { reply_to: 'a@example.com,b@example.com' }]) {
       const res = await send({ ...incidentExample(), ...extra });
       expect(res.statusCode, JSON.stringify(extra)).toBe(422);
       expect(res.json().error.code).toBe('invalid_address');
