@@ -50,6 +50,11 @@ export interface Config {
   };
   brand: { name: string; logoUrl: string; supportEmail: string; websiteUrl: string };
   worker: { batchSize: number; concurrency: number; leaseSeconds: number; pollMs: number };
+  /** Amazon SNS notifications (SES bounces, complaints, deliveries). */
+  sns: { certCacheDir: string; allowedTopicArns: string[] };
+  /** List-Unsubscribe on mail of these classes; the mailto half goes to `mailto`. */
+  unsubscribe: { classes: string[]; mailto: string };
+  outboundWebhooks: { retryBaseMs: number; maxAttempts: number; timeoutMs: number; pollMs: number };
 }
 
 export class ConfigError extends Error {
@@ -219,7 +224,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   const maxAttachmentMb = r.number('EMAIL_MAX_ATTACHMENT_SIZE_MB', 10, 0.001, 100);
 
-  const config: Config = {
+  const config: Omit<Config, 'sns' | 'unsubscribe' | 'outboundWebhooks'> & Partial<Config> = {
     host,
     port,
     publicUrl: r.url('PUBLIC_URL', `http://${host.includes(':') ? `[${host}]` : host}:${port}`, ['http:', 'https:']).replace(/\/+$/, ''),
@@ -271,8 +276,28 @@ export function loadConfig(env: Env = process.env): Config {
     },
   };
 
+  config.sns = {
+    certCacheDir: path.resolve(r.string('SNS_CERT_CACHE_DIR', path.join(dataDir, 'sns-certs'))),
+    allowedTopicArns: r.list('SNS_ALLOWED_TOPIC_ARNS', []),
+  };
+  for (const arn of config.sns.allowedTopicArns) {
+    if (!/^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$/.test(arn)) {
+      r.problems.push(`SNS_ALLOWED_TOPIC_ARNS: ${JSON.stringify(arn)} is not an SNS topic ARN`);
+    }
+  }
+  config.unsubscribe = {
+    classes: r.list('EMAIL_UNSUBSCRIBE_CLASSES', ['marketing']).map((c) => c.toLowerCase()),
+    mailto: r.email('EMAIL_UNSUBSCRIBE_MAILTO', config.brand.supportEmail)!,
+  };
+  config.outboundWebhooks = {
+    retryBaseMs: Math.round(r.number('WEBHOOK_RETRY_BASE_SECONDS', 10, 0.001, 3600) * 1000),
+    maxAttempts: r.int('WEBHOOK_MAX_ATTEMPTS', 8, 1, 50),
+    timeoutMs: Math.round(r.number('WEBHOOK_TIMEOUT_SECONDS', 10, 0.1, 120) * 1000),
+    pollMs: r.int('WEBHOOK_POLL_MS', 1000, 10, 60_000),
+  };
+
   if (r.problems.length > 0) throw new ConfigError(r.problems);
-  return config;
+  return config as Config;
 }
 
 /** Loads ./.env into process.env (variables already set win), using Node's own parser. */

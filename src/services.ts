@@ -7,6 +7,7 @@ import { type Database, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import type { DB } from './db/schema.js';
 import { SendService } from './messages/send.service.js';
+import { installPolicy, type Policy } from './policy/index.js';
 import { readLayouts } from './templates/layouts.js';
 import { LAYOUTS_DIR } from './templates/paths.js';
 import { seedDefaultTemplates } from './templates/seed.js';
@@ -22,6 +23,7 @@ export interface Services {
   apiKeys: ApiKeyService;
   templates: TemplateService;
   send: SendService;
+  policy: Policy;
   close(): Promise<void>;
 }
 
@@ -44,6 +46,7 @@ export async function createServices(config: Config, log: pino.Logger, opts: Cre
   const commits = new CommitQueue(db, database.dialect);
   const templates = new TemplateService(db, config, readLayouts(LAYOUTS_DIR));
   const send = new SendService(db, commits, templates, config);
+  const policy = installPolicy(db, database.dialect, config, log, send);
   return {
     config,
     log,
@@ -53,6 +56,7 @@ export async function createServices(config: Config, log: pino.Logger, opts: Cre
     apiKeys: new ApiKeyService(db, config),
     templates,
     send,
+    policy,
     close: () => database.close(),
   };
 }

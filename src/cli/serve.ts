@@ -25,9 +25,12 @@ export async function serve(s: Services, opts: { api: boolean }): Promise<Runnin
     await app.listen({ host: s.config.host, port: s.config.port });
     s.log.info({ url: `http://${s.config.host}:${s.config.port}` }, 'Postier API listening');
   }
+  // Outbound webhooks go out from every serving process; deliveries are claimed one by one.
+  s.policy.webhooks.start();
   return {
     app,
     async stop() {
+      await s.policy.webhooks.stop();
       if (app) await app.close();
     },
   };

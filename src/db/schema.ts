@@ -133,6 +133,73 @@ export interface EmailEventsTable {
   created_at: number;
 }
 
+export interface EmailSuppressionsTable {
+  id: string;
+  email: string;
+  /** 'all', or the class an unsubscribe applies to. */
+  scope: string;
+  reason: 'bounce' | 'complaint' | 'unsubscribe' | 'manual';
+  source: 'ses' | 'api' | 'unsubscribe_link';
+  source_event: string | null;
+  message_id: string | null;
+  details: string | null;
+  created_by: string | null;
+  created_at: number;
+}
+
+export interface IdempotencyKeysTable {
+  scope: string;
+  key: string;
+  request_hash: string;
+  status_code: number;
+  response_body: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface SnsMessagesTable {
+  message_id: string;
+  type: string;
+  topic_arn: string;
+  received_at: number;
+}
+
+export interface WebhookEndpointsTable {
+  id: string;
+  url: string;
+  description: string;
+  event_types: string;
+  secret: string;
+  is_active: number;
+  created_by: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  endpoint_id: string;
+  message_id: string | null;
+  event_type: string;
+  payload: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  next_attempt_at: number | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: number;
+  completed_at: number | null;
+}
+
+export interface WebhookAttemptsTable {
+  id: Generated<number>;
+  delivery_id: string;
+  attempted_at: number;
+  status_code: number | null;
+  duration_ms: number;
+  error: string | null;
+}
+
 export interface DB {
   api_keys: ApiKeysTable;
   email_templates: EmailTemplatesTable;
@@ -141,6 +208,12 @@ export interface DB {
   email_messages: EmailMessagesTable;
   email_attachments: EmailAttachmentsTable;
   email_events: EmailEventsTable;
+  email_suppressions: EmailSuppressionsTable;
+  idempotency_keys: IdempotencyKeysTable;
+  sns_messages: SnsMessagesTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
 }
 
 export type ApiKeyRow = Selectable<ApiKeysTable>;
@@ -151,3 +224,6 @@ export type MessageRow = Selectable<EmailMessagesTable>;
 export type NewMessage = Insertable<EmailMessagesTable>;
 export type AttachmentRow = Selectable<EmailAttachmentsTable>;
 export type EventRow = Selectable<EmailEventsTable>;
+export type SuppressionRow = Selectable<EmailSuppressionsTable>;
+export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;

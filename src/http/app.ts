@@ -1,6 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { apiKeyRoutes } from '../api-keys/routes.js';
 import { messageRoutes } from '../messages/routes.js';
+import { policyRoutes } from '../policy/index.js';
 import type { Services } from '../services.js';
 import { templateReadRoutes } from '../templates/routes.js';
 import { registerAuth } from './auth.js';
@@ -34,6 +35,7 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   apiKeyRoutes(app, s);
   templateReadRoutes(app, s);
   messageRoutes(app, s);
+  await policyRoutes(app, s);
 
   await app.ready();
   return app;

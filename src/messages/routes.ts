@@ -1,6 +1,7 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { MESSAGE_STATUSES } from '../db/schema.js';
+import { handleSend } from '../idempotency/send.js';
 import type { Services } from '../services.js';
 import { getAttachment, getMessage, listMessages } from './queries.js';
 
@@ -29,6 +30,7 @@ export const SendBody = Type.Object(
     reply_to: Type.Optional(Type.String({ maxLength: 320 })),
     locale: Type.Optional(Type.String({ pattern: '^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$' })),
     template_version: Type.Optional(Type.Integer({ minimum: 1 })),
+    send_at: Type.Optional(Type.String({ format: 'date-time' })),
   },
   { additionalProperties: false },
 );
@@ -38,10 +40,7 @@ const Status = Type.Union(MESSAGE_STATUSES.map((s) => Type.Literal(s)));
 export function messageRoutes(app: FastifyInstance, s: Services): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
-  r.post('/api/v1/email/send', { config: { auth: 'send' }, schema: { body: SendBody } }, async (request, reply) => {
-    const result = await s.send.send(request.body, { principal: request.principal });
-    return reply.status(201).send(result);
-  });
+  r.post('/api/v1/email/send', { config: { auth: 'send' }, schema: { body: SendBody } }, async (request, reply) => handleSend(s, request, request.body, reply));
 
   r.get(
     '/api/v1/email/messages',

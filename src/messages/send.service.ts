@@ -9,6 +9,7 @@ import type { ResolvedTemplate, TemplateService } from '../templates/service.js'
 import { normalizeAddress, parseRecipients } from './addresses.js';
 import { type Attachment, type AttachmentInput, validateAttachments } from './attachments.js';
 import { recordEvents } from './events.js';
+import { parseSendAt } from './schedule.js';
 
 export interface SendRequest {
   to: string | string[];
@@ -20,11 +21,18 @@ export interface SendRequest {
   reply_to?: string;
   locale?: string;
   template_version?: number;
+  /** ISO 8601: hold the message until then (at most 30 days ahead). */
+  send_at?: string;
 }
 
 export interface SendOptions {
   principal: Principal | null;
   isTest?: boolean;
+  /** Work done in the accepting transaction, before and after the messages are stored (idempotency keys). */
+  hooks?: {
+    before?(trx: Transaction<DB>): Promise<void>;
+    after?(trx: Transaction<DB>, items: SendResultItem[]): Promise<void>;
+  };
 }
 
 export interface SendResultItem {
@@ -43,7 +51,7 @@ export interface AdmissionPolicy {
     recipient: string,
     template: ResolvedTemplate,
     now: number,
-  ): Promise<{ status: 'queued' } | { status: MessageStatus; reason: string }>;
+  ): Promise<{ status: 'queued'; headers?: Record<string, string> } | { status: MessageStatus; reason: string }>;
 }
 
 /**
@@ -86,6 +94,7 @@ export class SendService {
     const attachments = await validateAttachments(inputs, this.config.email.allowedAttachmentTypes, this.config.email.maxAttachmentSizeBytes);
 
     const now = Date.now();
+    const sendAt = req.send_at === undefined ? now : parseSendAt(req.send_at, now);
     const rendered = this.templates.render(template, req.variables ?? {}, new Date(now));
 
     const messages: NewMessage[] = recipients.map((to) => {
@@ -111,7 +120,7 @@ export class SendService {
         priority: template.template.priority,
         attempts: 0,
         max_attempts: template.template.max_attempts,
-        next_attempt_at: now,
+        next_attempt_at: sendAt,
         lease_owner: null,
         lease_expires_at: null,
         smtp_message_id: `<${id}@${this.messageIdDomain}>`,
@@ -131,7 +140,12 @@ export class SendService {
       };
     });
 
-    const items = await this.commits.run((trx) => this.store(trx, messages, attachments, template, now));
+    const items = await this.commits.run(async (trx) => {
+      await opts.hooks?.before?.(trx);
+      const stored = await this.store(trx, messages, attachments, template, now);
+      await opts.hooks?.after?.(trx, stored);
+      return stored;
+    });
     return { items };
   }
 
@@ -142,11 +156,14 @@ export class SendService {
     template: ResolvedTemplate,
     now: number,
   ): Promise<SendResultItem[]> {
-    const items: SendResultItem[] = [];
-    for (const m of messages) {
+    // Admitted in address order: policies that lock per recipient then lock in one order.
+    for (const m of [...messages].sort((a, b) => (a.recipient_email < b.recipient_email ? -1 : 1))) {
       let reason: string | undefined;
       for (const policy of this.policies) {
         const verdict = await policy.admit(trx, m.recipient_email, template, now);
+        if ('headers' in verdict && verdict.headers) {
+          m.headers = JSON.stringify({ ...(m.headers ? (JSON.parse(m.headers) as object) : {}), ...verdict.headers });
+        }
         if (verdict.status !== 'queued') {
           m.status = verdict.status;
           m.next_attempt_at = null;
@@ -155,8 +172,8 @@ export class SendService {
           break;
         }
       }
-      items.push({ id: m.id, to: m.recipient_email, status: m.status as MessageStatus });
     }
+    const items: SendResultItem[] = messages.map((m) => ({ id: m.id, to: m.recipient_email, status: m.status as MessageStatus }));
     await trx.insertInto('email_messages').values(messages).execute();
     if (attachments.length > 0) {
       await trx
@@ -188,6 +205,7 @@ export class SendService {
           template_version: m.template_version,
           locale: m.locale,
           ...(m.status !== 'queued' ? { reason: m.error_message } : {}),
+          ...(m.status === 'queued' && m.next_attempt_at! > now ? { send_at: new Date(m.next_attempt_at!).toISOString() } : {}),
           ...(m.is_test ? { test: true } : {}),
         },
       })),

@@ -8,10 +8,16 @@ export const ERROR_STATUS = {
   invalid_request: 400,
   unauthorized: 401,
   forbidden: 403,
+  sns_signature_invalid: 403,
+  sns_certificate_untrusted: 403,
+  sns_topic_not_allowed: 403,
   not_found: 404,
   template_not_found: 404,
   message_not_found: 404,
   attachment_not_found: 404,
+  suppression_not_found: 404,
+  webhook_not_found: 404,
+  invalid_unsubscribe_token: 404,
   method_not_allowed: 405,
   conflict: 409,
   idempotency_conflict: 409,
@@ -29,6 +35,7 @@ export const ERROR_STATUS = {
   rate_limited: 429,
   unavailable: 503,
   internal: 500,
+  upstream_error: 502,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

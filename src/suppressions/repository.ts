@@ -1,0 +1,70 @@
+import type { Kysely } from 'kysely';
+import type { DB, SuppressionRow } from '../db/schema.js';
+import { newId } from '../shared/ids.js';
+import { iso } from '../shared/time.js';
+
+/**
+ * Suppressed addresses are compared lowercased as a whole: local parts are case-sensitive in
+ * theory, but a bounce reported as Jane@ must still stop mail to jane@.
+ */
+export const suppressionKey = (email: string): string => email.trim().toLowerCase();
+
+/** Every scope: bounces, complaints and manual entries stop all mail to the address. */
+export const ALL_SCOPES = 'all';
+
+export interface NewSuppression {
+  email: string;
+  scope: string;
+  reason: SuppressionRow['reason'];
+  source: SuppressionRow['source'];
+  sourceEvent?: string | null;
+  messageId?: string | null;
+  details?: string | null;
+  createdBy?: string | null;
+  at: number;
+}
+
+/** Idempotent: the first reason recorded for an (address, scope) is kept. Returns true if new. */
+export async function addSuppression(db: Kysely<DB>, s: NewSuppression): Promise<boolean> {
+  const r = await db
+    .insertInto('email_suppressions')
+    .values({
+      id: newId(),
+      email: suppressionKey(s.email),
+      scope: s.scope,
+      reason: s.reason,
+      source: s.source,
+      source_event: s.sourceEvent ?? null,
+      message_id: s.messageId ?? null,
+      details: s.details ?? null,
+      created_by: s.createdBy ?? null,
+      created_at: s.at,
+    })
+    .onConflict((oc) => oc.columns(['email', 'scope']).doNothing())
+    .executeTakeFirst();
+  return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+}
+
+/** The suppression that stops `email` for `scopes` ('all' and/or a class), if any. */
+export function findSuppression(db: Kysely<DB>, email: string, scopes: string[]): Promise<SuppressionRow | undefined> {
+  return db
+    .selectFrom('email_suppressions')
+    .selectAll()
+    .where('email', '=', suppressionKey(email))
+    .where('scope', 'in', scopes)
+    .orderBy('created_at')
+    .executeTakeFirst();
+}
+
+export const suppressionView = (s: SuppressionRow) => ({
+  id: s.id,
+  email: s.email,
+  scope: s.scope,
+  reason: s.reason,
+  source: s.source,
+  source_event: s.source_event,
+  message_id: s.message_id,
+  details: s.details,
+  created_by: s.created_by,
+  created_at: iso(s.created_at),
+});

@@ -1,0 +1,26 @@
+import type { Config } from '../config.js';
+import type { AdmissionPolicy } from '../messages/send.service.js';
+import { createUnsubscribeToken } from './token.js';
+
+/**
+ * Not a refusal but a decoration, decided at accept time: mail of an unsubscribable class gets
+ * RFC 2369 List-Unsubscribe (https link first, then mailto) and RFC 8058 one-click headers,
+ * stored on the message so the worker adds them and the archive shows them.
+ */
+export function unsubscribeHeadersPolicy(config: Config, key: Buffer): AdmissionPolicy {
+  const classes = new Set(config.unsubscribe.classes);
+  return {
+    async admit(_trx, recipient, template) {
+      if (!classes.has(template.template.class)) return { status: 'queued' };
+      const token = createUnsubscribeToken(key, { email: recipient, cls: template.template.class, locale: template.locale });
+      const mailto = `mailto:${config.unsubscribe.mailto}?subject=${encodeURIComponent(`unsubscribe ${token}`)}`;
+      return {
+        status: 'queued',
+        headers: {
+          'List-Unsubscribe': `<${config.publicUrl}/u/${token}>, <${mailto}>`,
+          'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+        },
+      };
+    },
+  };
+}
