@@ -1,8 +1,10 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { apiKeyRoutes } from '../api-keys/routes.js';
 import { messageRoutes } from '../messages/routes.js';
+import { statsRoutes } from '../messages/stats.routes.js';
 import type { Services } from '../services.js';
 import { templateReadRoutes } from '../templates/routes.js';
+import { registerAdminUi } from './admin-ui.js';
 import { registerAuth } from './auth.js';
 import { registerErrorHandler } from './errors.js';
 import { registerValidation } from './validation.js';
@@ -34,6 +36,8 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   apiKeyRoutes(app, s);
   templateReadRoutes(app, s);
   messageRoutes(app, s);
+  statsRoutes(app, s);
+  await registerAdminUi(app);
 
   await app.ready();
   return app;
