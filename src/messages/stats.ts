@@ -60,9 +60,11 @@ export async function messageStats(db: Kysely<DB>, opts: StatsOptions) {
   const firstDay = today - opts.days + 1;
   const since = firstDay * DAY_MS - offsetMs;
 
-  // Bucket by the viewer's local day in SQL. created_at is a bigint on both databases, so `/`
-  // is integer division (a floor for positive times) on SQLite and PostgreSQL alike.
-  const day = sql<number>`(created_at + ${offsetMs}) / ${DAY_MS}`;
+  // Bucket by the viewer's local day in SQL. created_at is a bigint on both databases, so `/` by
+  // an integer literal is integer division (a floor for positive times) on SQLite and PostgreSQL
+  // alike. Literals, not parameters: better-sqlite3 binds JS numbers as REAL, which would make the
+  // division fractional. Both are integers (schema-validated offset, constant day length).
+  const day = sql<number>`(created_at + ${sql.lit(Math.trunc(offsetMs))}) / ${sql.lit(DAY_MS)}`;
   const rows = await db
     .selectFrom('email_messages')
     .select([day.as('day'), 'status', (eb) => eb.fn.countAll<number>().as('n')])

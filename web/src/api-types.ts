@@ -37,6 +37,7 @@ export interface Attachment {
 }
 
 export interface Message extends MessageSummary {
+  from?: string;
   template_version: number;
   locale: string;
   class: string;

@@ -43,7 +43,7 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
     }
   };
   const headers: [string, string][] = [
-    [t('headers.from'), (m as Message & { from?: string }).from ?? '—'],
+    [t('headers.from'), m.from ?? '—'],
     [t('headers.to'), m.to],
     ...(m.cc.length ? [[t('headers.cc'), m.cc.join(', ')] as [string, string]] : []),
     ...(m.bcc.length ? [[t('headers.bcc'), m.bcc.join(', ')] as [string, string]] : []),
