@@ -35,6 +35,7 @@ describe('template editor logic', () => {
 
   it('picks a readable chart axis', () => {
     expect(niceScale(0)).toEqual({ max: 4, ticks: [0, 1, 2, 3, 4] });
+    expect(niceScale(1)).toEqual({ max: 1, ticks: [0, 1] });
     expect(niceScale(37)).toEqual({ max: 40, ticks: [0, 10, 20, 30, 40] });
     expect(niceScale(1234).max).toBe(1500);
   });

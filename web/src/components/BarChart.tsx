@@ -53,7 +53,8 @@ export function BarChart({ series }: { series: Stats['series'] }) {
           </span>
         ))}
       </figcaption>
-      <table className="sr-only">
+      <div className="sr-only">
+      <table>
         <caption>{t('dashboard.chartLabel')}</caption>
         <thead>
           <tr>
@@ -74,6 +75,7 @@ export function BarChart({ series }: { series: Stats['series'] }) {
           ))}
         </tbody>
       </table>
+      </div>
     </figure>
   );
 }

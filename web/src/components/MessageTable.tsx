@@ -10,7 +10,7 @@ export function MessageTable({ items, showRecipient = true }: { items: MessageSu
   if (items.length === 0) return <p className="muted">{t('messages.none')}</p>;
   return (
     <div className="table-scroll">
-      <table className="table messages">
+      <table className="table messages stack">
         <thead>
           <tr>
             <th>{t('common.date')}</th>

@@ -69,7 +69,7 @@ export function Dashboard() {
                 <p className="muted">{t('dashboard.noFailures')}</p>
               ) : (
                 <div className="table-scroll">
-                  <table className="table">
+                  <table className="table stack">
                     <thead>
                       <tr>
                         <th>{t('common.date')}</th>

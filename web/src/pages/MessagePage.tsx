@@ -58,7 +58,7 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
     [t('message.sent'), formatDateTime(m.sent_at, lang)],
     [t('message.delivered'), formatDateTime(m.delivered_at, lang)],
     [t('message.attempts'), `${m.attempts} / ${m.max_attempts}`],
-    ...(m.next_attempt_at ? [[t('message.nextAttempt'), formatDateTime(m.next_attempt_at, lang)] as [string, string]] : []),
+    ...(m.next_attempt_at && (m.status === 'queued' || m.status === 'sending') ? [[t('message.nextAttempt'), formatDateTime(m.next_attempt_at, lang)] as [string, string]] : []),
     ...(m.smtp_response ? [[t('message.smtpResponse'), m.smtp_response] as [string, string]] : []),
     ...(m.bounce_type ? [[t('message.bounce'), [m.bounce_type, m.bounce_subtype].filter(Boolean).join(' / ')] as [string, string]] : []),
     ...(m.error_message ? [[t('message.error'), m.error_message] as [string, string]] : []),
