@@ -4,6 +4,8 @@ import { createTestContext, type TestContext } from '../helpers/context.js';
 import { launchBrowser, login, newPage, shot } from './browser.js';
 import { seedMessages } from './seed.js';
 
+// Code run in the page is passed as strings: this project's type-check has no DOM library.
+
 /**
  * The admin UI in a real Chromium against a real Postier listening on loopback (SQLite: the
  * pages do not depend on the database, whose behaviour the API tests cover on both).
@@ -48,7 +50,7 @@ describe('admin UI in a browser', () => {
       await p.page.getByRole('button', { name: 'Sign in' }).click();
       await p.page.getByRole('heading', { name: 'Dashboard' }).waitFor();
       // The token is kept for the tab's session only.
-      expect(await p.page.evaluate(() => [sessionStorage.getItem('postier.token'), localStorage.getItem('postier.token')])).toEqual(['test-admin-token-0123456789abcdef', null]);
+      expect(await p.page.evaluate("[sessionStorage.getItem('postier.token'), localStorage.getItem('postier.token')]")).toEqual(['test-admin-token-0123456789abcdef', null]);
       await p.page.reload();
       await p.page.getByRole('heading', { name: 'Dashboard' }).waitFor();
       await p.page.getByRole('button', { name: 'Log out' }).click();
@@ -182,7 +184,7 @@ describe('admin UI in a browser', () => {
       expect(await page.getByRole('navigation', { name: 'Principale' }).textContent()).toContain('Modèles');
       await page.reload();
       await page.getByRole('heading', { name: 'Tableau de bord' }).waitFor();
-      expect(await page.evaluate(() => document.documentElement.lang)).toBe('fr');
+      expect(await page.evaluate('document.documentElement.lang')).toBe('fr');
       await page.getByRole('link', { name: 'Messages' }).click();
       await page.getByRole('button', { name: 'Rechercher' }).waitFor();
       await shot(page, 'messages-fr');
@@ -193,11 +195,11 @@ describe('admin UI in a browser', () => {
   it('is usable with the keyboard alone', async () => {
     await withPage(async (page) => {
       await page.keyboard.press('Tab');
-      expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+      expect(await page.evaluate('document.activeElement?.textContent')).toBe('Skip to content');
       await page.keyboard.press('Tab'); // the brand link
       await page.keyboard.press('Tab'); // Dashboard
       await page.keyboard.press('Tab');
-      expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Messages');
+      expect(await page.evaluate('document.activeElement?.textContent')).toBe('Messages');
       await page.keyboard.press('Enter');
       await page.getByText('5 messages').waitFor();
       await page.getByLabel('Recipient', { exact: true }).focus();
@@ -205,14 +207,14 @@ describe('admin UI in a browser', () => {
       await page.keyboard.press('Enter');
       await page.getByText('1 messages').waitFor();
       // Focus is visible: the focused control gets an outline.
-      expect(await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle)).not.toBe('none');
+      expect(await page.evaluate('getComputedStyle(document.activeElement).outlineStyle')).not.toBe('none');
     });
   });
 
   it('fits a phone screen without sideways scrolling', async () => {
     await withPage(
       async (page) => {
-        const fits = () => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1);
+        const fits = () => page.evaluate('document.documentElement.scrollWidth <= window.innerWidth + 1');
         expect(await fits()).toBe(true);
         await shot(page, 'mobile-dashboard');
         await page.goto(`${base}/admin/messages`);

@@ -48,7 +48,7 @@ describe('admin UI flows that need the template and delivery APIs', () => {
       await page.getByLabel('HTML').fill('<p>Bonjour {{ reseller_name }}, total {{ amount_fcfa }} FCFA</p>');
       await expect.poll(() => page.frameLocator('.preview iframe').locator('body').textContent()).toContain('Bonjour Tech Connect SA');
       await page.getByRole('tab', { name: 'Mobile' }).click();
-      expect(await page.locator('.preview .frame-wrap').evaluate((e) => e.getBoundingClientRect().width)).toBeLessThanOrEqual(375);
+      expect((await page.locator('.preview .frame-wrap').boundingBox())?.width).toBeLessThanOrEqual(375);
       await page.getByRole('tab', { name: 'Plain text' }).click();
       await page.getByTestId('preview-text').waitFor();
       await shot(page, 'template-editor-live');

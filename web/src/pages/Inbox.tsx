@@ -56,6 +56,9 @@ function InboxMail({ id }: { id: string }) {
         {(m: InboxMessage) => (
           <>
             <div className="pad">
+              <p className="crumbs mobile-only">
+                <Link to="/inbox">← {t('nav.inbox')}</Link>
+              </p>
               <h2>{m.subject}</h2>
               <p className="small">
                 <span className="muted">{t('headers.from')}:</span> {m.from} · <span className="muted">{t('headers.to')}:</span> {list(m.to)} · {formatDateTime(m.date, lang)}
