@@ -8,5 +8,7 @@ export default defineConfig({
     // Test files share one PostgreSQL database: each file gets its own schema (see test/helpers),
     // so files may run in parallel; 2 cores make 2 workers the sweet spot.
     maxWorkers: 2,
+    // Builds web/dist when web/src is newer (the admin UI tests drive the built app).
+    globalSetup: ['test/helpers/global-setup.ts'],
   },
 });

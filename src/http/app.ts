@@ -1,9 +1,11 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { apiKeyRoutes } from '../api-keys/routes.js';
 import { messageRoutes } from '../messages/routes.js';
+import { statsRoutes } from '../messages/stats.routes.js';
 import { policyRoutes } from '../policy/index.js';
 import type { Services } from '../services.js';
 import { templateReadRoutes } from '../templates/routes.js';
+import { registerAdminUi } from './admin-ui.js';
 import { registerAuth } from './auth.js';
 import { registerErrorHandler } from './errors.js';
 import { registerValidation } from './validation.js';
@@ -36,6 +38,8 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   templateReadRoutes(app, s);
   messageRoutes(app, s);
   await policyRoutes(app, s);
+  statsRoutes(app, s);
+  await registerAdminUi(app);
 
   await app.ready();
   return app;

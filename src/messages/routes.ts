@@ -78,7 +78,9 @@ export function messageRoutes(app: FastifyInstance, s: Services): void {
 
   const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
-  r.get('/api/v1/email/messages/:id', { schema: { params: IdParams } }, async (request) => getMessage(s.db, request.params.id));
+  // `from` is the configured sender every message goes out with (the admin UI shows it among the headers).
+  const from = `${s.config.smtp.fromName} <${s.config.smtp.fromEmail}>`;
+  r.get('/api/v1/email/messages/:id', { schema: { params: IdParams } }, async (request) => ({ ...(await getMessage(s.db, request.params.id)), from }));
 
   r.get(
     '/api/v1/email/messages/:id/attachments/:attachment_id',

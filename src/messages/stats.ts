@@ -1,0 +1,117 @@
+import { type Kysely, sql } from 'kysely';
+import { type DB, MESSAGE_STATUSES, type MessageStatus } from '../db/schema.js';
+import { iso } from '../shared/time.js';
+
+const DAY_MS = 86_400_000;
+
+/** The outcomes the dashboard charts per day; the other statuses only appear in the counts. */
+export const SERIES_STATUSES = ['sent', 'delivered', 'bounced', 'failed'] as const;
+
+export type StatusCounts = Record<MessageStatus, number>;
+export interface DayPoint {
+  day: string;
+  sent: number;
+  delivered: number;
+  bounced: number;
+  failed: number;
+}
+
+export interface StatsOptions {
+  days: number;
+  /** The viewer's offset from UTC in minutes (east positive), so "today" is the viewer's day. */
+  tzOffsetMinutes: number;
+  now?: number;
+}
+
+const isSeries = (s: string): s is (typeof SERIES_STATUSES)[number] => (SERIES_STATUSES as readonly string[]).includes(s);
+
+const zeroCounts = (): StatusCounts => Object.fromEntries(MESSAGE_STATUSES.map((s) => [s, 0])) as StatusCounts;
+
+/** Local day number → `YYYY-MM-DD` of that day in the viewer's zone. */
+export const dayLabel = (day: number): string => new Date(day * DAY_MS).toISOString().slice(0, 10);
+
+/** The local day number of an epoch-ms instant, for a viewer `offsetMs` east of UTC. */
+export const dayOf = (ms: number, offsetMs: number): number => Math.floor((ms + offsetMs) / DAY_MS);
+
+/**
+ * Folds (day, status, count) rows into today's counts, the period's counts and one zero-filled
+ * point per day, oldest first. Pure, so the bucketing is tested without a database.
+ */
+export function bucketStats(rows: { day: number; status: string; n: number }[], firstDay: number, today: number) {
+  const todayCounts = zeroCounts();
+  const periodCounts = zeroCounts();
+  const series: DayPoint[] = [];
+  for (let d = firstDay; d <= today; d++) series.push({ day: dayLabel(d), sent: 0, delivered: 0, bounced: 0, failed: 0 });
+  for (const r of rows) {
+    if (r.day < firstDay || r.day > today || !(r.status in periodCounts)) continue;
+    const status = r.status as MessageStatus;
+    periodCounts[status] += r.n;
+    if (r.day === today) todayCounts[status] += r.n;
+    if (isSeries(status)) series[r.day - firstDay]![status] += r.n;
+  }
+  return { today: todayCounts, period: periodCounts, series };
+}
+
+/** Dashboard numbers: status counts for today and the last N days, a daily series, the queue, recent failures. */
+export async function messageStats(db: Kysely<DB>, opts: StatsOptions) {
+  const now = opts.now ?? Date.now();
+  const offsetMs = opts.tzOffsetMinutes * 60_000;
+  const today = dayOf(now, offsetMs);
+  const firstDay = today - opts.days + 1;
+  const since = firstDay * DAY_MS - offsetMs;
+
+  // Bucket by the viewer's local day in SQL. created_at is a bigint on both databases, so `/` by
+  // an integer literal is integer division (a floor for positive times) on SQLite and PostgreSQL
+  // alike. Literals, not parameters: better-sqlite3 binds JS numbers as REAL, which would make the
+  // division fractional. Both are integers (schema-validated offset, constant day length).
+  const day = sql<number>`(created_at + ${sql.lit(Math.trunc(offsetMs))}) / ${sql.lit(DAY_MS)}`;
+  const rows = await db
+    .selectFrom('email_messages')
+    .select([day.as('day'), 'status', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('created_at', '>=', since)
+    .groupBy([day, 'status'])
+    .execute();
+
+  const queue = await db
+    .selectFrom('email_messages')
+    .select([(eb) => eb.fn.countAll<number>().as('depth'), (eb) => eb.fn.min('created_at').as('oldest')])
+    .where('status', 'in', ['queued', 'sending'])
+    .executeTakeFirstOrThrow();
+
+  const failures = await db
+    .selectFrom('email_messages')
+    .select(['id', 'recipient_email', 'subject', 'status', 'template_key', 'error_message', 'bounce_type', 'bounce_subtype', 'smtp_response', 'updated_at'])
+    .where('status', 'in', ['failed', 'bounced', 'complaint'])
+    .orderBy('updated_at', 'desc')
+    .limit(10)
+    .execute();
+
+  const buckets = bucketStats(
+    rows.map((r) => ({ day: Number(r.day), status: r.status, n: Number(r.n) })),
+    firstDay,
+    today,
+  );
+  const oldest = queue.oldest == null ? null : Number(queue.oldest);
+  return {
+    generated_at: iso(now)!,
+    days: opts.days,
+    tz_offset: opts.tzOffsetMinutes,
+    today: buckets.today,
+    period: buckets.period,
+    series: buckets.series,
+    queue: {
+      depth: Number(queue.depth),
+      oldest_queued_at: iso(oldest),
+      oldest_age_seconds: oldest == null ? null : Math.max(0, Math.round((now - oldest) / 1000)),
+    },
+    latest_failures: failures.map((f) => ({
+      id: f.id,
+      to: f.recipient_email,
+      subject: f.subject,
+      status: f.status,
+      template_key: f.template_key,
+      reason: f.error_message ?? ([f.bounce_type, f.bounce_subtype].filter(Boolean).join(' / ') || f.smtp_response),
+      at: iso(f.updated_at)!,
+    })),
+  };
+}

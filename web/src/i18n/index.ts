@@ -1,0 +1,26 @@
+import { en } from './en.js';
+import { fr } from './fr.js';
+
+export type Lang = 'en' | 'fr';
+export type MsgKey = keyof typeof en;
+export type Dictionary = Record<MsgKey, string>;
+export type Vars = Record<string, string | number>;
+
+export const LANGS: Lang[] = ['en', 'fr'];
+export const dictionaries: Record<Lang, Dictionary> = { en, fr };
+
+/** The text for `key` in `lang`, `{name}` placeholders filled; English, then the key, as fallbacks. */
+export function translate(lang: Lang, key: MsgKey, vars?: Vars): string {
+  const text = dictionaries[lang][key] ?? dictionaries.en[key] ?? key;
+  return vars ? text.replace(/\{(\w+)\}/g, (m, name: string) => (vars[name] === undefined ? m : String(vars[name]))) : text;
+}
+
+/** The stored choice if valid, else the browser's first supported language, else English. */
+export function pickLang(stored: string | null, browser: readonly string[]): Lang {
+  if (stored === 'en' || stored === 'fr') return stored;
+  for (const l of browser) {
+    const base = l.toLowerCase().split('-')[0];
+    if (base === 'en' || base === 'fr') return base;
+  }
+  return 'en';
+}

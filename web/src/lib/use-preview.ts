@@ -1,0 +1,34 @@
+import { useEffect, useState } from 'react';
+import { ApiError, api, isNotAvailable } from '../api.js';
+import type { PreviewRequest, PreviewResult } from '../api-types.js';
+import { useDebounced } from './use-debounced.js';
+
+export interface PreviewState {
+  result: PreviewResult | undefined;
+  failure: ApiError | undefined;
+  notAvailable: boolean;
+  pending: boolean;
+}
+
+/** Renders the draft on the server after typing pauses; keeps the last good render on screen while an error shows. */
+export function usePreview(request: PreviewRequest | null): PreviewState {
+  const debounced = useDebounced(request === null ? null : JSON.stringify(request), 300);
+  const [state, setState] = useState<PreviewState>({ result: undefined, failure: undefined, notAvailable: false, pending: false });
+  useEffect(() => {
+    if (debounced === null) return;
+    let current = true;
+    setState((s) => ({ ...s, pending: true }));
+    api.preview(JSON.parse(debounced) as PreviewRequest).then(
+      (result) => current && setState({ result, failure: undefined, notAvailable: false, pending: false }),
+      (e: unknown) => {
+        if (!current) return;
+        if (isNotAvailable(e)) setState({ result: undefined, failure: undefined, notAvailable: true, pending: false });
+        else setState((s) => ({ ...s, failure: e instanceof ApiError ? e : new ApiError(0, 'network', String(e)), pending: false }));
+      },
+    );
+    return () => {
+      current = false;
+    };
+  }, [debounced]);
+  return state;
+}

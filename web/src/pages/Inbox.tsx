@@ -1,0 +1,95 @@
+import { useState } from 'react';
+import { api } from '../api.js';
+import type { InboxMessage } from '../api-types.js';
+import { Async } from '../components/Async.js';
+import { EmailFrame } from '../components/EmailFrame.js';
+import { useI18n } from '../i18n/context.js';
+import { formatBytes, formatDateTime } from '../lib/format.js';
+import { useAsync } from '../lib/use-async.js';
+import { Link } from '../router.js';
+
+const list = (v: string | string[]) => (Array.isArray(v) ? v.join(', ') : v);
+
+/** Mail caught by the embedded capture SMTP server, like Mailpit: the list, and each mail rendered or as source. */
+export function InboxPage({ selected }: { selected?: string }) {
+  const { t, lang } = useI18n();
+  const inbox = useAsync(() => api.inbox(), []);
+  return (
+    <section>
+      <div className="page-head">
+        <h1>{t('nav.inbox')}</h1>
+        <button type="button" className="ghost" onClick={inbox.reload}>
+          {t('common.refresh')}
+        </button>
+      </div>
+      <Async state={inbox} what={t('inbox.api')}>
+        {(page) => (
+          <div className={`inbox ${selected ? 'has-selection' : ''}`}>
+            <ul className="inbox-list card flush" aria-label={t('nav.inbox')}>
+              {page.items.length === 0 ? <li className="muted pad">{t('inbox.empty')}</li> : null}
+              {page.items.map((m) => (
+                <li key={m.id} className={m.id === selected ? 'current' : undefined}>
+                  <Link to={`/inbox/${m.id}`} aria-current={m.id === selected ? 'true' : undefined}>
+                    <span className="inbox-to">{list(m.to)}</span>
+                    <span className="inbox-subject">{m.subject}</span>
+                    <span className="muted small">{formatDateTime(m.date, lang)}</span>
+                  </Link>
+                </li>
+              ))}
+            </ul>
+            {selected ? <InboxMail id={selected} /> : <p className="muted inbox-hint">{t('inbox.pick')}</p>}
+          </div>
+        )}
+      </Async>
+    </section>
+  );
+}
+
+function InboxMail({ id }: { id: string }) {
+  const { t, lang } = useI18n();
+  const mail = useAsync(() => api.inboxMessage(id), [id]);
+  const [view, setView] = useState<'html' | 'text' | 'headers' | 'source'>('html');
+  const raw = useAsync(async () => (view === 'source' ? api.inboxRaw(id) : null), [id, view]);
+  return (
+    <div className="card flush inbox-mail">
+      <Async state={mail}>
+        {(m: InboxMessage) => (
+          <>
+            <div className="pad">
+              <p className="crumbs mobile-only">
+                <Link to="/inbox">← {t('nav.inbox')}</Link>
+              </p>
+              <h2>{m.subject}</h2>
+              <p className="small">
+                <span className="muted">{t('headers.from')}:</span> {m.from} · <span className="muted">{t('headers.to')}:</span> {list(m.to)} · {formatDateTime(m.date, lang)}
+              </p>
+              {m.attachments.length ? (
+                <p className="small muted">
+                  {m.attachments.map((a) => `📎 ${a.filename} (${formatBytes(a.size)})`).join(' · ')}
+                </p>
+              ) : null}
+            </div>
+            <div className="tabs" role="tablist">
+              {(['html', 'text', 'headers', 'source'] as const).map((v) => (
+                <button key={v} type="button" role="tab" aria-selected={view === v} onClick={() => setView(v)}>
+                  {t(`inbox.view.${v}`)}
+                </button>
+              ))}
+            </div>
+            {view === 'html' ? (
+              m.html ? <EmailFrame html={m.html} title={m.subject} height={640} /> : <p className="muted pad">{t('inbox.noHtml')}</p>
+            ) : view === 'text' ? (
+              <pre className="text-part">{m.text ?? ''}</pre>
+            ) : view === 'headers' ? (
+              <pre className="text-part">
+                {(Array.isArray(m.headers) ? m.headers.map((h) => [h.key, h.value] as const) : Object.entries(m.headers)).map(([k, v]) => `${k}: ${list(v)}`).join('\n')}
+              </pre>
+            ) : (
+              <Async state={raw}>{(r) => <pre className="text-part source">{r}</pre>}</Async>
+            )}
+          </>
+        )}
+      </Async>
+    </div>
+  );
+}

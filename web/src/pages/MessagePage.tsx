@@ -1,0 +1,153 @@
+import { useState } from 'react';
+import { api, isNotAvailable } from '../api.js';
+import type { Message, MessageStatus } from '../api-types.js';
+import { Async } from '../components/Async.js';
+import { EmailFrame } from '../components/EmailFrame.js';
+import { ErrorNote } from '../components/ErrorNote.js';
+import { StatusBadge } from '../components/StatusBadge.js';
+import { Timeline } from '../components/Timeline.js';
+import { useI18n } from '../i18n/context.js';
+import { saveBlob } from '../lib/download.js';
+import { formatBytes, formatDateTime } from '../lib/format.js';
+import { useAsync } from '../lib/use-async.js';
+import { Link } from '../router.js';
+
+/** Statuses from which an operator may act (the server has the last word). */
+const RETRYABLE: MessageStatus[] = ['failed', 'bounced', 'cancelled', 'rate_limited'];
+const CANCELLABLE: MessageStatus[] = ['queued'];
+
+export function MessagePage({ id }: { id: string }) {
+  const { t } = useI18n();
+  const state = useAsync(() => api.message(id), [id]);
+  return (
+    <section>
+      <p className="crumbs">
+        <Link to="/messages">← {t('nav.messages')}</Link>
+      </p>
+      <Async state={state}>{(m) => <MessageView m={m} reload={state.reload} />}</Async>
+    </section>
+  );
+}
+
+function MessageView({ m, reload }: { m: Message; reload: () => void }) {
+  const { t, lang } = useI18n();
+  const [view, setView] = useState<'html' | 'text'>(m.html_content ? 'html' : 'text');
+  const [actionError, setActionError] = useState<unknown>();
+  const act = async (fn: () => Promise<unknown>) => {
+    setActionError(undefined);
+    try {
+      await fn();
+      reload();
+    } catch (e) {
+      setActionError(isNotAvailable(e) ? new Error(t('common.notAvailable')) : e);
+    }
+  };
+  const headers: [string, string][] = [
+    [t('headers.from'), m.from ?? '—'],
+    [t('headers.to'), m.to],
+    ...(m.cc.length ? [[t('headers.cc'), m.cc.join(', ')] as [string, string]] : []),
+    ...(m.bcc.length ? [[t('headers.bcc'), m.bcc.join(', ')] as [string, string]] : []),
+    [t('headers.replyTo'), m.reply_to ?? '—'],
+    [t('headers.subject'), m.subject],
+    [t('headers.messageId'), m.smtp_message_id],
+  ];
+  const details: [string, string][] = [
+    [t('common.template'), `${m.template_key} v${m.template_version} · ${m.locale}`],
+    [t('common.category'), `${m.category} · ${m.class}`],
+    [t('message.created'), formatDateTime(m.created_at, lang)],
+    [t('message.sent'), formatDateTime(m.sent_at, lang)],
+    [t('message.delivered'), formatDateTime(m.delivered_at, lang)],
+    [t('message.attempts'), `${m.attempts} / ${m.max_attempts}`],
+    ...(m.next_attempt_at && (m.status === 'queued' || m.status === 'sending') ? [[t('message.nextAttempt'), formatDateTime(m.next_attempt_at, lang)] as [string, string]] : []),
+    ...(m.smtp_response ? [[t('message.smtpResponse'), m.smtp_response] as [string, string]] : []),
+    ...(m.bounce_type ? [[t('message.bounce'), [m.bounce_type, m.bounce_subtype].filter(Boolean).join(' / ')] as [string, string]] : []),
+    ...(m.error_message ? [[t('message.error'), m.error_message] as [string, string]] : []),
+  ];
+
+  return (
+    <>
+      <div className="page-head">
+        <h1 className="subject-title">{m.subject}</h1>
+        <div className="actions">
+          <StatusBadge status={m.status} />
+          {m.is_test ? <span className="badge muted">{t('message.test')}</span> : null}
+          {RETRYABLE.includes(m.status) ? (
+            <button type="button" onClick={() => act(() => api.retryMessage(m.id))}>
+              {t('message.retry')}
+            </button>
+          ) : null}
+          {CANCELLABLE.includes(m.status) ? (
+            <button type="button" className="danger" onClick={() => window.confirm(t('message.cancelConfirm')) && act(() => api.cancelMessage(m.id))}>
+              {t('message.cancel')}
+            </button>
+          ) : null}
+        </div>
+      </div>
+      <ErrorNote error={actionError} />
+      <div className="split">
+        <div className="card flush">
+          <div className="tabs" role="tablist" aria-label={t('message.body')}>
+            <button type="button" role="tab" aria-selected={view === 'html'} onClick={() => setView('html')} disabled={!m.html_content}>
+              HTML
+            </button>
+            <button type="button" role="tab" aria-selected={view === 'text'} onClick={() => setView('text')}>
+              {t('message.text')}
+            </button>
+          </div>
+          {view === 'html' && m.html_content ? (
+            <EmailFrame html={m.html_content} title={t('message.htmlPreview')} height={640} />
+          ) : (
+            <pre className="text-part">{m.text_content ?? t('message.noText')}</pre>
+          )}
+        </div>
+        <div className="side">
+          <div className="card">
+            <h2>{t('message.headers')}</h2>
+            <KeyValues rows={headers} />
+          </div>
+          <div className="card">
+            <h2>{t('message.details')}</h2>
+            <KeyValues rows={details} />
+            <p className="small">
+              <Link to={`/recipients/${encodeURIComponent(m.to)}`}>{t('message.allToRecipient')}</Link>
+            </p>
+          </div>
+          {m.attachments.length ? (
+            <div className="card">
+              <h2>{t('message.attachments')}</h2>
+              <ul className="plain">
+                {m.attachments.map((a) => (
+                  <li key={a.id}>
+                    <button type="button" className="link" onClick={() => api.attachment(m.id, a.id).then((b) => saveBlob(b, a.filename), setActionError)}>
+                      {a.filename}
+                    </button>{' '}
+                    <span className="muted small">
+                      {a.content_type} · {formatBytes(a.size_bytes)}
+                    </span>
+                  </li>
+                ))}
+              </ul>
+            </div>
+          ) : null}
+          <div className="card">
+            <h2>{t('message.events')}</h2>
+            <Timeline events={m.events} />
+          </div>
+        </div>
+      </div>
+    </>
+  );
+}
+
+export function KeyValues({ rows }: { rows: [string, string][] }) {
+  return (
+    <dl className="kv">
+      {rows.map(([k, v]) => (
+        <div key={k}>
+          <dt>{k}</dt>
+          <dd>{v}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}

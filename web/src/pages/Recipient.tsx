@@ -1,0 +1,83 @@
+import { useState } from 'react';
+import { api } from '../api.js';
+import { Async } from '../components/Async.js';
+import { ErrorNote } from '../components/ErrorNote.js';
+import { MessageTable } from '../components/MessageTable.js';
+import { useI18n } from '../i18n/context.js';
+import { formatDateTime, formatNumber } from '../lib/format.js';
+import { useAsync } from '../lib/use-async.js';
+import { Link } from '../router.js';
+
+/** Everything about one address: its messages, and whether policy blocks it (suppression, unsubscribe). */
+export function RecipientPage({ email }: { email: string }) {
+  const { t, lang } = useI18n();
+  const [cursor, setCursor] = useState<string | undefined>();
+  const messages = useAsync(() => api.messages({ to: email, limit: 50, cursor }), [email, cursor]);
+  const suppressions = useAsync(async () => (await api.suppressions(email)).items.filter((s) => s.email.toLowerCase() === email.toLowerCase()), [email]);
+  const [error, setError] = useState<unknown>();
+
+  const remove = async () => {
+    if (!window.confirm(t('recipient.removeConfirm', { email }))) return;
+    setError(undefined);
+    try {
+      await api.removeSuppression(email);
+      suppressions.reload();
+    } catch (e) {
+      setError(e);
+    }
+  };
+
+  return (
+    <section>
+      <p className="crumbs">
+        <Link to="/messages">← {t('nav.messages')}</Link>
+      </p>
+      <h1 className="mono-title">{email}</h1>
+      <div className="card">
+        <h2>{t('recipient.policy')}</h2>
+        <Async state={suppressions} what={t('recipient.suppressionApi')}>
+          {(items) =>
+            items.length === 0 ? (
+              <p className="ok-text">{t('recipient.notSuppressed')}</p>
+            ) : (
+              <>
+                <ul className="plain">
+                  {items.map((s) => (
+                    <li key={`${s.email}-${s.reason}`}>
+                      <span className={`badge ${s.reason === 'unsubscribe' ? 'warn' : 'bad'}`}>{s.reason}</span> {t('recipient.since', { date: formatDateTime(s.created_at, lang) })}
+                      {s.source ? <span className="muted small"> · {s.source}</span> : null}
+                    </li>
+                  ))}
+                </ul>
+                <button type="button" className="danger" onClick={remove}>
+                  {t('recipient.remove')}
+                </button>
+              </>
+            )
+          }
+        </Async>
+        <ErrorNote error={error} />
+      </div>
+      <Async state={messages}>
+        {(page) => (
+          <div className="card flush">
+            <p className="list-meta">{t('messages.count', { n: formatNumber(page.total, lang) })}</p>
+            <MessageTable items={page.items} showRecipient={false} />
+            <div className="pager">
+              {cursor ? (
+                <button type="button" className="ghost" onClick={() => setCursor(undefined)}>
+                  {t('messages.firstPage')}
+                </button>
+              ) : null}
+              {page.next_cursor ? (
+                <button type="button" onClick={() => setCursor(page.next_cursor!)}>
+                  {t('messages.nextPage')}
+                </button>
+              ) : null}
+            </div>
+          </div>
+        )}
+      </Async>
+    </section>
+  );
+}

@@ -1,0 +1,131 @@
+import { useEffect, useState } from 'react';
+import { api } from '../api.js';
+import type { Template } from '../api-types.js';
+import { Async } from '../components/Async.js';
+import { DiffView } from '../components/DiffView.js';
+import { ErrorNote } from '../components/ErrorNote.js';
+import { useI18n } from '../i18n/context.js';
+import { formatDateTime } from '../lib/format.js';
+import { useAsync } from '../lib/use-async.js';
+
+/** Every version of a template, a diff between any two, and restoring one as the active version. */
+export function VersionHistory({ template, onRestored }: { template: Template; onRestored: () => void }) {
+  const { t, lang } = useI18n();
+  const versions = useAsync(() => api.templateVersions(template.key), [template.key, template.active_version]);
+  const numbers = (versions.data?.items ?? []).map((v) => v.version).sort((a, b) => a - b);
+  const [from, setFrom] = useState<number | null>(null);
+  const [to, setTo] = useState<number | null>(null);
+  const [error, setError] = useState<unknown>();
+  useEffect(() => {
+    if (numbers.length && to === null) {
+      setTo(template.active_version);
+      setFrom(numbers.filter((n) => n < template.active_version).pop() ?? numbers[0]!);
+    }
+  }, [numbers.join(','), template.active_version]);
+  const pair = useAsync(
+    async () => (from && to ? Promise.all([api.templateVersion(template.key, from), api.templateVersion(template.key, to)]) : null),
+    [template.key, from, to],
+  );
+
+  const restore = async (version: number) => {
+    if (!window.confirm(t('versions.restoreConfirm', { n: version }))) return;
+    setError(undefined);
+    try {
+      await api.activateTemplateVersion(template.key, version);
+      onRestored();
+    } catch (e) {
+      setError(e);
+    }
+  };
+
+  return (
+    <div className="versions">
+      <ErrorNote error={error} />
+      <Async state={versions} what={t('versions.api')}>
+        {(page) => (
+          <div className="card flush">
+            <table className="table">
+              <thead>
+                <tr>
+                  <th>{t('templates.version')}</th>
+                  <th>{t('common.date')}</th>
+                  <th>{t('versions.by')}</th>
+                  <th>{t('versions.comment')}</th>
+                  <th />
+                </tr>
+              </thead>
+              <tbody>
+                {[...page.items]
+                  .sort((a, b) => b.version - a.version)
+                  .map((v) => (
+                    <tr key={v.version}>
+                      <td>
+                        v{v.version} {v.version === template.active_version ? <span className="badge ok">{t('versions.active')}</span> : null}
+                      </td>
+                      <td className="nowrap">{formatDateTime(v.created_at, lang)}</td>
+                      <td>{v.created_by ?? '—'}</td>
+                      <td>{v.comment ?? ''}</td>
+                      <td className="num">
+                        {v.version !== template.active_version ? (
+                          <button type="button" onClick={() => restore(v.version)}>
+                            {t('versions.restore', { n: v.version })}
+                          </button>
+                        ) : null}
+                      </td>
+                    </tr>
+                  ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Async>
+      {numbers.length > 1 ? (
+        <div className="card">
+          <div className="inline-form">
+            <h2 className="grow">{t('versions.compare')}</h2>
+            <label className="field">
+              <span>{t('versions.from')}</span>
+              <select value={from ?? ''} onChange={(e) => setFrom(Number(e.target.value))} name="diff_from">
+                {numbers.map((n) => (
+                  <option key={n} value={n}>
+                    v{n}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label className="field">
+              <span>{t('versions.to')}</span>
+              <select value={to ?? ''} onChange={(e) => setTo(Number(e.target.value))} name="diff_to">
+                {numbers.map((n) => (
+                  <option key={n} value={n}>
+                    v{n}
+                  </option>
+                ))}
+              </select>
+            </label>
+          </div>
+          <Async state={pair}>
+            {(p) =>
+              p ? (
+                <>
+                  {[...new Set([...Object.keys(p[0].locales), ...Object.keys(p[1].locales)])].map((l) => {
+                    const a = p[0].locales[l];
+                    const b = p[1].locales[l];
+                    return (
+                      <div key={l} className="diff-locale">
+                        <h3>{l}</h3>
+                        <DiffView label={t('common.subject')} oldText={a?.subject ?? ''} newText={b?.subject ?? ''} />
+                        <DiffView label="HTML" oldText={a?.html_content ?? ''} newText={b?.html_content ?? ''} />
+                        <DiffView label={t('editor.textPart')} oldText={a?.text_content ?? ''} newText={b?.text_content ?? ''} />
+                      </div>
+                    );
+                  })}
+                </>
+              ) : null
+            }
+          </Async>
+        </div>
+      ) : null}
+    </div>
+  );
+}
