@@ -2,6 +2,8 @@ import type { Kysely } from 'kysely';
 import type pino from 'pino';
 import { ApiKeyService } from './api-keys/service.js';
 import type { Config } from './config.js';
+import { loadSecretKey } from './crypto/secret-key.js';
+import { ContentSeal } from './crypto/sealed-content.js';
 import { CommitQueue } from './db/commit-queue.js';
 import { type Database, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
@@ -9,6 +11,7 @@ import type { DB } from './db/schema.js';
 import { SendService } from './messages/send.service.js';
 import { readLayouts } from './templates/layouts.js';
 import { LAYOUTS_DIR } from './templates/paths.js';
+import { TemplateAdmin } from './templates/admin.service.js';
 import { seedDefaultTemplates } from './templates/seed.js';
 import { TemplateService } from './templates/service.js';
 
@@ -21,6 +24,9 @@ export interface Services {
   commits: CommitQueue;
   apiKeys: ApiKeyService;
   templates: TemplateService;
+  templateAdmin: TemplateAdmin;
+  /** Seals/opens the clear content of messages with sensitive variables (email_messages.sealed_content). */
+  seal: ContentSeal;
   send: SendService;
   close(): Promise<void>;
 }
@@ -43,7 +49,8 @@ export async function createServices(config: Config, log: pino.Logger, opts: Cre
   }
   const commits = new CommitQueue(db, database.dialect);
   const templates = new TemplateService(db, config, readLayouts(LAYOUTS_DIR));
-  const send = new SendService(db, commits, templates, config);
+  const seal = new ContentSeal(loadSecretKey(config, log));
+  const send = new SendService(db, commits, templates, config, seal);
   return {
     config,
     log,
@@ -52,6 +59,8 @@ export async function createServices(config: Config, log: pino.Logger, opts: Cre
     commits,
     apiKeys: new ApiKeyService(db, config),
     templates,
+    templateAdmin: new TemplateAdmin(db, templates, config),
+    seal,
     send,
     close: () => database.close(),
   };
