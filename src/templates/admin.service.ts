@@ -130,7 +130,7 @@ export class TemplateAdmin {
   }
 
   /** Compiles every locale and, when the sample variables suffice, renders each one as a sending would. */
-  private check(def: TemplateDefinition): void {
+  check(def: TemplateDefinition): void {
     const compiled = validateDefinition(def, (content, layout) => this.templates.compileContent(content, layout));
     for (const [locale, c] of compiled) {
       const t = { locale, required: def.required_variables, optional: def.optional_variables, sensitive: def.sensitive_variables, compiled: c };
