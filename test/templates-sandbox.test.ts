@@ -95,6 +95,19 @@ describe.each(backends)('template sandbox on %s', (backend) => {
     if (sent.statusCode === 201) expect(leaked(JSON.stringify(await getMessage(t, sent.json().items[0].id)))).toEqual([]);
   });
 
+  it('reads own properties only: nothing inherited from a prototype is reachable', async () => {
+    const html = '<p>[{{ info.__proto__ }}|{{ info.constructor }}|{{ info.toString }}|{{ info.hasOwnProperty }}|{{ info.valueOf }}|{{ text.constructor }}]</p>';
+    const created = await t.inject({ method: 'POST', url: '/api/v1/email/templates', payload: newTemplate('sb_proto', { subject: 'Proto', html_content: html, text_content: null, required_variables: ['info', 'text'] }) });
+    expect(created.statusCode, created.body).toBe(201);
+    const variables = { info: { k: 'v' }, text: 'abc' };
+    // Sending is strict: an inherited property reads as undefined, which is an error, not a value.
+    const sent = await send({ template_key: 'sb_proto', variables });
+    expect(sent.statusCode).toBe(422);
+    expect(sent.json().error.code).toBe('missing_variables');
+    const r = await t.inject({ method: 'POST', url: '/api/v1/email/templates/sb_proto/test', payload: { variables } });
+    expect(r.json().html).toBe('<p>[|||||]</p>');
+  });
+
   it('refuses the file-loading tags at save with their line and column', async () => {
     const res = await t.inject({ method: 'POST', url: '/api/v1/email/templates', payload: newTemplate('sb_include', { html_content: "<p>{{ name }}</p>\n  {% include '/etc/passwd' %}" }) });
     expect(res.statusCode).toBe(422);
