@@ -45,7 +45,7 @@ describe.each(backends)('sensitive variables on %s', (backend) => {
     expect(row.sealed_content).not.toBeNull();
     expect(Buffer.from(row.sealed_content!).toString('latin1')).not.toContain('Vq7#mR2p');
 
-    const clear = t.services.seal.open(row)!;
+    const clear = t.services.seal.openSealedContent(row)!;
     expect(clear.text).toContain(`Mot de passe : ${PASSWORD}`);
     expect(clear.html).toContain(escaped);
     expect(clear.subject).toBe(row.subject);
@@ -68,7 +68,7 @@ describe.each(backends)('sensitive variables on %s', (backend) => {
     expect(everyColumn(row).toLowerCase()).not.toContain('abc-123-xyz');
     expect(row.subject).toBe(`Code ${MASK} for Ana`);
     expect(row.text_content).toContain(`Your code: ${MASK}`);
-    const clear = t.services.seal.open(row)!;
+    const clear = t.services.seal.openSealedContent(row)!;
     expect(clear.subject).toBe('Code abc-123-xyz for Ana');
     expect(clear.text).toContain('Your code: ABC-123-XYZ, twice: abc-123-xyz');
   });
@@ -81,7 +81,7 @@ describe.each(backends)('sensitive variables on %s', (backend) => {
   it('stores no sealed content when the template has no sensitive variables, or when refused by policy', async () => {
     const row = await send({ template_key: 'support_ticket_created', variables: { ticket_number: '1', title: 't', priority: 'p', support_link: 'https://s.example' } });
     expect(row.sealed_content).toBeNull();
-    expect(t.services.seal.open(row)).toBeNull();
+    expect(t.services.seal.openSealedContent(row)).toBeNull();
     expect(t.services.seal.contentToDeliver(row)).toEqual({ subject: row.subject, html: row.html_content, text: row.text_content });
 
     // A message refused at accept time is never sent: its clear content has no reader.
@@ -99,15 +99,15 @@ describe.each(backends)('sensitive variables on %s', (backend) => {
     await eraseSealedContent(t.services.db, row.id);
     const after = await t.services.db.selectFrom('email_messages').selectAll().where('id', '=', row.id).executeTakeFirstOrThrow();
     expect(after.sealed_content).toBeNull();
-    expect(t.services.seal.open(after)).toBeNull();
+    expect(t.services.seal.openSealedContent(after)).toBeNull();
     expect(JSON.stringify(after)).not.toContain('Vq7#mR2p');
   });
 
   it('does not open a sealed blob moved to another message, or with another key', async () => {
     const a = await send({ template_key: 'instance_provisioned', variables: provisioned });
-    expect(() => t.services.seal.open({ id: '00000000-0000-7000-8000-000000000000', sealed_content: a.sealed_content })).toThrow(UnsealError);
+    expect(() => t.services.seal.openSealedContent({ id: '00000000-0000-7000-8000-000000000000', sealed_content: a.sealed_content })).toThrow(UnsealError);
     const other = new ContentSeal(Buffer.alloc(32, 7));
-    expect(() => other.open(a)).toThrow(/does not open with this key/);
+    expect(() => other.openSealedContent(a)).toThrow(/does not open with this key/);
   });
 
   it('masks test sends with `to` too, and the test render shows the clear value to the admin', async () => {
@@ -144,7 +144,7 @@ describe('the secret key', () => {
       expect(loadSecretKey(t.config, log).toString('hex')).toBe(hex);
       const res = await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { to: 'c@example.com', template_key: 'instance_provisioned', variables: provisioned } });
       const row = await t.services.db.selectFrom('email_messages').selectAll().where('id', '=', res.json().items[0].id).executeTakeFirstOrThrow();
-      expect(new ContentSeal(Buffer.from(hex, 'hex')).open(row)!.text).toContain(PASSWORD);
+      expect(new ContentSeal(Buffer.from(hex, 'hex')).openSealedContent(row)!.text).toContain(PASSWORD);
     } finally {
       await t.close();
     }

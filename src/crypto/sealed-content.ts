@@ -26,7 +26,7 @@ export class ContentSeal {
   }
 
   /** The clear content, or null when the row has none (no sensitive variables, or erased). Throws UnsealError on a wrong key or a tampered blob. */
-  open(row: SealedRow): ClearContent | null {
+  openSealedContent(row: SealedRow): ClearContent | null {
     if (!row.sealed_content) return null;
     const json = unseal(this.key, Buffer.from(row.sealed_content), `email_messages:${row.id}`).toString('utf8');
     return JSON.parse(json) as ClearContent;
@@ -34,7 +34,7 @@ export class ContentSeal {
 
   /** What to put on the wire for a row: its sealed clear content if any, else the archived columns. */
   contentToDeliver(row: ArchivedRow): ClearContent {
-    return this.open(row) ?? { subject: row.subject, html: row.html_content ?? '', text: row.text_content ?? '' };
+    return this.openSealedContent(row) ?? { subject: row.subject, html: row.html_content ?? '', text: row.text_content ?? '' };
   }
 }
 
