@@ -207,10 +207,24 @@ export interface RenderContext {
 /** Subjects are one header line: no control characters, no line breaks, trimmed. */
 const toHeaderLine = (s: string): string => s.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim();
 
+/**
+ * The render limit is wall-clock time: on a loaded host a normal template can be descheduled
+ * past it. One retry keeps a load spike from refusing a good template, while a runaway one
+ * still fails (twice) within about a second.
+ */
+function renderWithRetry(eng: Liquid, tpl: Template[], scope: Record<string, unknown>, strict: boolean): unknown {
+  try {
+    return eng.renderSync(tpl, scope, { strictVariables: strict });
+  } catch (e) {
+    if (!(e instanceof LiquidError && /render limit exceeded/.test(e.message))) throw e;
+    return eng.renderSync(tpl, scope, { strictVariables: strict });
+  }
+}
+
 function renderOne(eng: Liquid, tpl: Template[], scope: Record<string, unknown>, part: string, strict: boolean): string {
   let out: unknown;
   try {
-    out = eng.renderSync(tpl, scope, { strictVariables: strict });
+    out = renderWithRetry(eng, tpl, scope, strict);
   } catch (e) {
     const msg = describe(e);
     if (e instanceof LiquidError && /undefined variable/i.test(msg)) {
