@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { serve } from './cli/serve.js';
+import { templateCommands } from './cli/templates.js';
 import { ConfigError, loadConfig, loadDotEnv } from './config.js';
 import { createServices, type Services } from './services.js';
 import { createLogger } from './shared/logger.js';
@@ -68,6 +69,8 @@ keys
       console.log(`Revoked ${k.id} (${k.name}) at ${k.revoked_at}`);
     }),
   );
+
+templateCommands(program, withServices);
 
 loadDotEnv();
 program.parseAsync().catch((e: unknown) => {

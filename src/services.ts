@@ -2,6 +2,8 @@ import type { Kysely } from 'kysely';
 import type pino from 'pino';
 import { ApiKeyService } from './api-keys/service.js';
 import type { Config } from './config.js';
+import { loadSecretKey } from './crypto/secret-key.js';
+import { ContentSeal } from './crypto/sealed-content.js';
 import { CommitQueue } from './db/commit-queue.js';
 import { type Database, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
@@ -10,6 +12,7 @@ import { SendService } from './messages/send.service.js';
 import { installPolicy, type Policy } from './policy/index.js';
 import { readLayouts } from './templates/layouts.js';
 import { LAYOUTS_DIR } from './templates/paths.js';
+import { TemplateAdmin } from './templates/admin.service.js';
 import { seedDefaultTemplates } from './templates/seed.js';
 import { TemplateService } from './templates/service.js';
 
@@ -22,6 +25,9 @@ export interface Services {
   commits: CommitQueue;
   apiKeys: ApiKeyService;
   templates: TemplateService;
+  templateAdmin: TemplateAdmin;
+  /** Seals/opens the clear content of messages with sensitive variables (email_messages.sealed_content). */
+  seal: ContentSeal;
   send: SendService;
   policy: Policy;
   close(): Promise<void>;
@@ -45,7 +51,8 @@ export async function createServices(config: Config, log: pino.Logger, opts: Cre
   }
   const commits = new CommitQueue(db, database.dialect);
   const templates = new TemplateService(db, config, readLayouts(LAYOUTS_DIR));
-  const send = new SendService(db, commits, templates, config);
+  const seal = new ContentSeal(loadSecretKey(config, log));
+  const send = new SendService(db, commits, templates, config, seal);
   const policy = installPolicy(db, database.dialect, config, log, send);
   return {
     config,
@@ -55,6 +62,8 @@ export async function createServices(config: Config, log: pino.Logger, opts: Cre
     commits,
     apiKeys: new ApiKeyService(db, config),
     templates,
+    templateAdmin: new TemplateAdmin(db, templates, config),
+    seal,
     send,
     policy,
     close: () => database.close(),

@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Principal } from '../api-keys/service.js';
 import type { Config } from '../config.js';
+import type { ContentSeal } from '../crypto/sealed-content.js';
 import type { CommitQueue } from '../db/commit-queue.js';
 import type { DB, MessageStatus, NewMessage } from '../db/schema.js';
 import { AppError } from '../shared/errors.js';
@@ -68,6 +69,7 @@ export class SendService {
     private readonly commits: CommitQueue,
     private readonly templates: TemplateService,
     private readonly config: Config,
+    private readonly seal: ContentSeal,
   ) {
     this.messageIdDomain = config.smtp.fromEmail.split('@')[1] ?? 'postier.localhost';
   }
@@ -95,7 +97,8 @@ export class SendService {
 
     const now = Date.now();
     const sendAt = req.send_at === undefined ? now : parseSendAt(req.send_at, now);
-    const rendered = this.templates.render(template, req.variables ?? {}, new Date(now));
+    // Sensitive variables: the archive columns get a masked rendering, the clear one is sealed.
+    const { archive, clear } = this.templates.renderForSend(template, req.variables ?? {}, new Date(now));
 
     const messages: NewMessage[] = recipients.map((to) => {
       const id = newId();
@@ -112,9 +115,9 @@ export class SendService {
         bcc: bcc.length ? JSON.stringify(bcc) : null,
         reply_to: replyTo,
         headers: null,
-        subject: rendered.subject,
-        html_content: rendered.html,
-        text_content: rendered.text,
+        subject: archive.subject,
+        html_content: archive.html,
+        text_content: archive.text,
         attachments_count: attachments.length,
         status: 'queued',
         priority: template.template.priority,
@@ -126,7 +129,7 @@ export class SendService {
         smtp_message_id: `<${id}@${this.messageIdDomain}>`,
         provider_message_id: null,
         smtp_response: null,
-        sealed_content: null,
+        sealed_content: clear ? this.seal.seal(id, clear) : null,
         sent_at: null,
         delivered_at: null,
         bounce_type: null,
@@ -169,6 +172,8 @@ export class SendService {
           m.next_attempt_at = null;
           reason = 'reason' in verdict ? verdict.reason : undefined;
           m.error_message = reason ?? null;
+          // Never sent, so the clear content has no reader: do not keep it.
+          m.sealed_content = null;
           break;
         }
       }

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -68,4 +68,31 @@ export function readTemplatesDir(root: string): TemplateDefinition[] {
     .filter((e) => e.isDirectory() && existsSync(path.join(root, e.name, 'template.json')))
     .map((e) => readTemplateDir(path.join(root, e.name)))
     .sort((a, b) => a.key.localeCompare(b.key));
+}
+
+/** Pretty JSON with lists of names on one line, as the repository's files are written (clean diffs). */
+function metaJson(meta: object): string {
+  return JSON.stringify(meta, null, 2).replace(/\[\s+("(?:[^"\\]|\\.)*"(?:,\s+"(?:[^"\\]|\\.)*")*)\s+\]/g, (_, items: string) =>
+    `[${items.split(/,\s+(?=")/).join(', ')}]`,
+  );
+}
+
+/**
+ * Writes one template in the format readTemplateDir reads, replacing the folder `<root>/<key>`
+ * as a whole so a locale removed from the template does not linger as files.
+ */
+export function writeTemplateDir(root: string, def: TemplateDefinition): string {
+  const dir = path.join(root, def.key);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const { locales, ...meta } = def;
+  writeFileSync(path.join(dir, 'template.json'), `${metaJson(meta)}\n`);
+  for (const [locale, c] of Object.entries(locales)) {
+    const localeDir = path.join(dir, locale);
+    mkdirSync(localeDir);
+    writeFileSync(path.join(localeDir, 'subject.liquid'), c.subject);
+    writeFileSync(path.join(localeDir, 'html.liquid'), c.html_content);
+    if (c.text_content !== null) writeFileSync(path.join(localeDir, 'text.liquid'), c.text_content);
+  }
+  return dir;
 }

@@ -1,6 +1,6 @@
 import { convert as htmlToText } from 'html-to-text';
 import juice from 'juice';
-import { Liquid, LiquidError, type Template } from 'liquidjs';
+import { Liquid, LiquidError, Tag, type Template } from 'liquidjs';
 import { AppError } from '../shared/errors.js';
 import type { LocaleContent } from './definition.js';
 import type { Layout } from './layouts.js';
@@ -23,8 +23,22 @@ const LIMITS = {
   outputChars: 2_000_000,
 };
 
+/**
+ * Tags that load other templates by name would read the file system (or, with the empty
+ * in-memory store, fail only at render time). Refuse them when a template is parsed, so an
+ * edit using one is a 422 at save with the tag's line and column.
+ */
+const FILE_TAGS = ['include', 'render', 'layout'] as const;
+class DisabledTag extends Tag {
+  constructor(...args: ConstructorParameters<typeof Tag>) {
+    super(...args);
+    throw new Error(`the {% ${args[0].name} %} tag is disabled: templates cannot load other files`);
+  }
+  *render(): Generator<unknown, void, unknown> {}
+}
+
 function engine(escapeHtml: boolean): Liquid {
-  return new Liquid({
+  const eng = new Liquid({
     strictVariables: true,
     strictFilters: true,
     lenientIf: true,
@@ -37,6 +51,8 @@ function engine(escapeHtml: boolean): Liquid {
     memoryLimit: LIMITS.memory,
     ...(escapeHtml ? { outputEscape: 'escape' as const } : {}),
   });
+  for (const name of FILE_TAGS) eng.registerTag(name, DisabledTag);
+  return eng;
 }
 
 const htmlEngine = engine(true);
@@ -118,6 +134,24 @@ function wrap(layoutSource: string, placeholder: RegExp, body: string): string {
   return placeholder.test(layoutSource) ? layoutSource.replace(placeholder, () => body) : body;
 }
 
+/** Every part's syntax error (not only the first), for an editor that shows them all at once. */
+export function syntaxErrors(content: LocaleContent): Array<{ part: string; line?: number; column?: number; message: string }> {
+  const errors = [];
+  for (const [eng, src, part] of [
+    [plainEngine, content.subject, 'subject'],
+    [htmlEngine, content.html_content, 'html'],
+    [plainEngine, content.text_content ?? '', 'text'],
+  ] as const) {
+    try {
+      parse(eng, src, part);
+    } catch (e) {
+      const d = (e as AppError).details as { line?: number; column?: number; error: string };
+      errors.push({ part, ...(d.line !== undefined ? { line: d.line, column: d.column } : {}), message: d.error });
+    }
+  }
+  return errors;
+}
+
 export function compileTemplate(content: LocaleContent, layout: Layout | undefined): CompiledTemplate {
   // Parse the parts alone first, so errors point at lines of what the admin wrote.
   const subject = parse(plainEngine, content.subject, 'subject');
@@ -141,7 +175,7 @@ export function usedVariables(content: LocaleContent): string[] {
     [htmlEngine, content.html_content],
     [plainEngine, content.text_content ?? ''],
   ] as const) {
-    for (const v of eng.globalVariablesSync(src)) names.add(v);
+    for (const v of eng.globalVariablesSync(src, { partials: false })) names.add(v);
   }
   for (const b of BUILTIN_VARIABLES) names.delete(b);
   return [...names].sort();
@@ -166,15 +200,31 @@ export interface RenderContext {
   timeZone: string;
   brand: BrandContext;
   now?: Date;
+  /** Sending is strict (an undefined variable is an error); previews are lenient. Default true. */
+  strict?: boolean;
 }
 
 /** Subjects are one header line: no control characters, no line breaks, trimmed. */
 const toHeaderLine = (s: string): string => s.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim();
 
-function renderOne(eng: Liquid, tpl: Template[], scope: Record<string, unknown>, part: string): string {
+/**
+ * The render limit is wall-clock time: on a loaded host a normal template can be descheduled
+ * past it. One retry keeps a load spike from refusing a good template, while a runaway one
+ * still fails (twice) within about a second.
+ */
+function renderWithRetry(eng: Liquid, tpl: Template[], scope: Record<string, unknown>, strict: boolean): unknown {
+  try {
+    return eng.renderSync(tpl, scope, { strictVariables: strict });
+  } catch (e) {
+    if (!(e instanceof LiquidError && /render limit exceeded/.test(e.message))) throw e;
+    return eng.renderSync(tpl, scope, { strictVariables: strict });
+  }
+}
+
+function renderOne(eng: Liquid, tpl: Template[], scope: Record<string, unknown>, part: string, strict: boolean): string {
   let out: unknown;
   try {
-    out = eng.renderSync(tpl, scope);
+    out = renderWithRetry(eng, tpl, scope, strict);
   } catch (e) {
     const msg = describe(e);
     if (e instanceof LiquidError && /undefined variable/i.test(msg)) {
@@ -200,11 +250,12 @@ export function renderTemplate(compiled: CompiledTemplate, variables: Record<str
     locale: ctx.locale,
     brand: ctx.brand,
   };
-  const subject = toHeaderLine(renderOne(plainEngine, compiled.subject, scope, 'subject'));
+  const strict = ctx.strict ?? true;
+  const subject = toHeaderLine(renderOne(plainEngine, compiled.subject, scope, 'subject', strict));
   scope.subject = subject;
-  const html = renderOne(htmlEngine, compiled.html, scope, 'html');
+  const html = renderOne(htmlEngine, compiled.html, scope, 'html', strict);
   const text = compiled.text
-    ? renderOne(plainEngine, compiled.text, scope, 'text')
+    ? renderOne(plainEngine, compiled.text, scope, 'text', strict)
     : htmlToText(html, { wordwrap: 78, selectors: [{ selector: 'img', format: 'skip' }, { selector: '.preheader', format: 'skip' }] });
   return { subject, html, text };
 }

@@ -1,11 +1,23 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../services.js';
+import { templateAdminRoutes } from './admin.routes.js';
+import { KeyParams } from './route-params.js';
 
-export const KeyParams = Type.Object({ key: Type.String({ minLength: 1, maxLength: 100 }) });
+export { KeyParams };
 
+/**
+ * Every template endpoint: reads (any key) here, administration in admin.routes.ts. Registered
+ * from one call in the app builder.
+ */
 export function templateReadRoutes(app: FastifyInstance, s: Services): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  templateAdminRoutes(app, s);
+
+  r.get('/api/v1/email/layouts', { config: { auth: 'send' } }, async () => {
+    const items = s.templates.layoutNames();
+    return { items, total: items.length };
+  });
 
   r.get(
     '/api/v1/email/templates',

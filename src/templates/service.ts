@@ -3,10 +3,11 @@ import type { Config } from '../config.js';
 import type { DB, TemplateRow, TemplateVersionRow } from '../db/schema.js';
 import { AppError } from '../shared/errors.js';
 import { iso } from '../shared/time.js';
-import { type LocaleContent, priorityName } from './definition.js';
+import { type LocaleContent, priorityName, type TemplateDefinition } from './definition.js';
 import type { Layout } from './layouts.js';
 import { type CompiledTemplate, compileTemplate, type Rendered, renderTemplate } from './render.js';
 import { findTemplate, findVersion, listContents, listTemplates } from './repository.js';
+import { maskVariables, scrubValues } from './sensitive.js';
 
 /** A template version with everything needed to render it in one locale. */
 export interface ResolvedTemplate {
@@ -20,6 +21,13 @@ export interface ResolvedTemplate {
   sensitive: string[];
   attachmentsAllowed: boolean;
   compiled: CompiledTemplate;
+}
+
+/** What rendering needs: a saved version (ResolvedTemplate) or unsaved editor content. */
+export type Renderable = Pick<ResolvedTemplate, 'locale' | 'required' | 'optional' | 'sensitive' | 'compiled'>;
+
+export interface Preview extends Rendered {
+  missing_variables: string[];
 }
 
 interface VersionBundle {
@@ -82,29 +90,63 @@ export class TemplateService {
   }
 
   /** Names the template needs that `variables` lacks: declared required ones and any other it reads. */
-  missingVariables(t: ResolvedTemplate, variables: Record<string, unknown>): string[] {
+  missingVariables(t: Renderable, variables: Record<string, unknown>): string[] {
     const optional = new Set(t.optional);
     const needed = new Set([...t.required, ...t.compiled.usedVariables.filter((v) => !optional.has(v))]);
     return [...needed].filter((v) => variables[v] === undefined || variables[v] === null).sort();
   }
 
   /** The one rendering path: sending, test renders and previews all come through here. */
-  render(t: ResolvedTemplate, variables: Record<string, unknown>, now = new Date()): Rendered {
+  render(t: Renderable, variables: Record<string, unknown>, now = new Date()): Rendered {
     const missing = this.missingVariables(t, variables);
     if (missing.length > 0) {
       throw new AppError('missing_variables', `Missing template variables: ${missing.join(', ')}`, { missing });
     }
-    return renderTemplate(t.compiled, variables, {
+    return renderTemplate(t.compiled, variables, this.context(t, now, true));
+  }
+
+  /**
+   * Rendering for a message: `clear` is what the recipient gets; `archive` is what the archive
+   * columns may hold, with sensitive variables masked. `clear` is null when both are the same.
+   * The archive is a rendering of its own (not a search-and-replace of the clear one), so a
+   * masked value cannot leak through a filter, the subject or the text part made from HTML.
+   */
+  renderForSend(t: Renderable, variables: Record<string, unknown>, now = new Date()): { archive: Rendered; clear: Rendered | null } {
+    const clear = this.render(t, variables, now);
+    if (!t.sensitive.some((name) => variables[name] !== undefined && variables[name] !== null)) return { archive: clear, clear: null };
+    const archive = scrubValues(this.render(t, maskVariables(variables, t.sensitive), now), variables, t.sensitive);
+    return { archive, clear };
+  }
+
+  /**
+   * A test render for an editor: never fails on missing variables. Each missing one shows as
+   * its own Liquid tag (`{{ name }}`) so the preview still reads, and is listed.
+   */
+  preview(t: Renderable, variables: Record<string, unknown>, now = new Date()): Preview {
+    const missing = this.missingVariables(t, variables);
+    const filled: Record<string, unknown> = { ...variables };
+    for (const name of missing) filled[name] = `{{ ${name} }}`;
+    const rendered = renderTemplate(t.compiled, filled, this.context(t, now, false));
+    return { ...rendered, missing_variables: missing };
+  }
+
+  layoutNames(): string[] {
+    return [...this.layouts.keys()].sort();
+  }
+
+  private context(t: Renderable, now: Date, strict: boolean) {
+    return {
       locale: t.locale,
       timeZone: this.config.email.timezone,
       now,
+      strict,
       brand: {
         name: this.config.brand.name,
         logo_url: this.config.brand.logoUrl,
         support_email: this.config.brand.supportEmail,
         website_url: this.config.brand.websiteUrl,
       },
-    });
+    };
   }
 
   compileContent(content: LocaleContent, layout: string | null): CompiledTemplate {
@@ -142,6 +184,29 @@ export class TemplateService {
     const bundle = { version: row, contents };
     remember(this.bundles, k, bundle, TemplateService.MAX_CACHED);
     return bundle;
+  }
+
+  /** A saved version as a definition (the file format), e.g. to edit it or export it. */
+  async definition(key: string, version?: number): Promise<TemplateDefinition> {
+    const t = await this.resolve(key, { version, allowInactive: true });
+    const bundle = (await this.bundle(key, t.version.version))!;
+    return {
+      key: t.template.key,
+      name: t.template.name,
+      description: t.template.description,
+      category: t.template.category,
+      class: t.template.class,
+      priority: priorityName(t.template.priority),
+      max_attempts: t.template.max_attempts,
+      attachments_allowed: t.attachmentsAllowed,
+      layout: t.version.layout,
+      default_locale: t.version.default_locale,
+      required_variables: t.required,
+      optional_variables: t.optional,
+      sensitive_variables: t.sensitive,
+      sample_variables: JSON.parse(t.version.sample_variables) as Record<string, unknown>,
+      locales: Object.fromEntries([...bundle.contents].map(([l, c]) => [l, { ...c }])),
+    };
   }
 
   // ---- read views for the API ----

@@ -46,7 +46,13 @@ export async function insertVersion(
 }
 
 /** Creates a template at version 1. */
-export async function insertTemplate(db: Kysely<DB>, def: TemplateDefinition, actor: string | null, now: number): Promise<void> {
+export async function insertTemplate(
+  db: Kysely<DB>,
+  def: TemplateDefinition,
+  actor: string | null,
+  now: number,
+  comment = 'initial version',
+): Promise<void> {
   await db
     .insertInto('email_templates')
     .values({
@@ -66,5 +72,5 @@ export async function insertTemplate(db: Kysely<DB>, def: TemplateDefinition, ac
       updated_at: now,
     })
     .execute();
-  await insertVersion(db, def, 1, actor, now, 'initial version');
+  await insertVersion(db, def, 1, actor, now, comment);
 }

@@ -1,0 +1,81 @@
+import { AppError } from '../shared/errors.js';
+import type { LocaleContent, TemplateDefinition } from './definition.js';
+import type { CompiledTemplate } from './render.js';
+
+export const KEY_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,99}$/;
+export const LOCALE_PATTERN = /^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$/;
+export const VARIABLE_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/;
+
+export interface VariableCheck {
+  /** Variables the template reads (built-ins excluded). */
+  used: string[];
+  /** Read by the template but declared neither required nor optional. */
+  undeclared: string[];
+  /** Declared but never read. */
+  unused: string[];
+}
+
+export function checkVariables(used: string[], required: string[], optional: string[]): VariableCheck {
+  const declared = new Set([...required, ...optional]);
+  const usedSet = new Set(used);
+  return {
+    used: [...usedSet].sort(),
+    undeclared: [...usedSet].filter((v) => !declared.has(v)).sort(),
+    unused: [...declared].filter((v) => !usedSet.has(v)).sort(),
+  };
+}
+
+type Compile = (content: LocaleContent, layout: string | null) => CompiledTemplate;
+
+/**
+ * Everything that must hold before a definition becomes a version: a sane key and locales,
+ * Liquid that parses in every locale (422 template_error with the part, line and column),
+ * and declared variables that match what the template really reads (422 validation_failed).
+ * Returns each locale compiled, for a trial render.
+ */
+export function validateDefinition(def: TemplateDefinition, compile: Compile): Map<string, CompiledTemplate> {
+  const fail = (message: string, details: Record<string, unknown>) => {
+    throw new AppError('validation_failed', message, details);
+  };
+  if (!KEY_PATTERN.test(def.key)) fail('key: lowercase letters, digits, _ . - (at most 100)', { field: 'key' });
+  const locales = Object.keys(def.locales);
+  if (locales.length === 0) fail('A template needs content in at least one locale', { field: 'locales' });
+  for (const l of locales) if (!LOCALE_PATTERN.test(l)) fail(`Invalid locale ${JSON.stringify(l)}`, { field: 'locales', locale: l });
+  if (!def.locales[def.default_locale]) {
+    fail(`default_locale ${def.default_locale} has no content`, { field: 'default_locale', locales });
+  }
+  const lists = { required_variables: def.required_variables, optional_variables: def.optional_variables, sensitive_variables: def.sensitive_variables };
+  for (const [field, list] of Object.entries(lists)) {
+    const bad = list.filter((v) => !VARIABLE_PATTERN.test(v));
+    if (bad.length) fail(`${field}: invalid variable names ${bad.join(', ')}`, { field, invalid: bad });
+  }
+  const both = def.required_variables.filter((v) => def.optional_variables.includes(v));
+  if (both.length) fail(`Variables both required and optional: ${both.join(', ')}`, { both });
+  const declared = new Set([...def.required_variables, ...def.optional_variables]);
+  const unknownSensitive = def.sensitive_variables.filter((v) => !declared.has(v));
+  if (unknownSensitive.length) {
+    fail(`sensitive_variables must be declared required or optional: ${unknownSensitive.join(', ')}`, { unknown_sensitive: unknownSensitive });
+  }
+
+  const compiled = new Map<string, CompiledTemplate>();
+  for (const [locale, content] of Object.entries(def.locales)) {
+    try {
+      compiled.set(locale, compile(content, def.layout));
+    } catch (e) {
+      if (e instanceof AppError && e.code === 'template_error') {
+        throw new AppError('template_error', `${locale}/${e.message}`, { locale, ...(e.details as object) });
+      }
+      throw e;
+    }
+  }
+  const used = [...new Set([...compiled.values()].flatMap((c) => c.usedVariables))];
+  const check = checkVariables(used, def.required_variables, def.optional_variables);
+  if (check.undeclared.length || check.unused.length) {
+    const parts = [
+      check.undeclared.length ? `used but not declared: ${check.undeclared.join(', ')}` : '',
+      check.unused.length ? `declared but not used: ${check.unused.join(', ')}` : '',
+    ].filter(Boolean);
+    fail(`Template variables do not match the declaration (${parts.join('; ')})`, { undeclared: check.undeclared, unused: check.unused });
+  }
+  return compiled;
+}
