@@ -112,6 +112,8 @@ export interface EmailMessagesTable {
   api_key_id: string | null;
   created_at: number;
   updated_at: number;
+  /** Set when retention or erasure hashed the addresses and dropped the bodies. */
+  anonymized_at: number | null;
 }
 
 export interface EmailAttachmentsTable {
@@ -133,6 +135,16 @@ export interface EmailEventsTable {
   created_at: number;
 }
 
+/** One row per periodic job: whoever holds an unexpired lease runs it. */
+export interface JobLocksTable {
+  name: string;
+  owner: string | null;
+  expires_at: number;
+  last_started_at: number | null;
+  last_finished_at: number | null;
+  last_result: string | null;
+}
+
 export interface DB {
   api_keys: ApiKeysTable;
   email_templates: EmailTemplatesTable;
@@ -141,6 +153,7 @@ export interface DB {
   email_messages: EmailMessagesTable;
   email_attachments: EmailAttachmentsTable;
   email_events: EmailEventsTable;
+  job_locks: JobLocksTable;
 }
 
 export type ApiKeyRow = Selectable<ApiKeysTable>;

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
+import { countEvents } from '../observability/event-metrics.js';
 
 /** One row per thing that happens to a message: queued, each attempt, sent, bounced, … */
 export interface NewEvent {
@@ -15,6 +16,8 @@ export async function recordEvents(db: Kysely<DB>, events: NewEvent[]): Promise<
     .insertInto('email_events')
     .values(events.map((e) => ({ message_id: e.messageId, type: e.type, created_at: e.at, data: e.data ? JSON.stringify(e.data) : null })))
     .execute();
+  // Every status change passes here, so this is where the metrics counters are kept.
+  await countEvents(db, events).catch(() => {});
 }
 
 export const recordEvent = (db: Kysely<DB>, messageId: string, type: string, at: number, data?: Record<string, unknown>): Promise<void> =>
