@@ -41,6 +41,7 @@ export function messageRoutes(app: FastifyInstance, s: Services): void {
 
   r.post('/api/v1/email/send', { config: { auth: 'send' }, schema: { body: SendBody } }, async (request, reply) => {
     const result = await s.send.send(request.body, { principal: request.principal });
+    request.log.debug({ message_ids: result.items.map((i) => i.id), template_key: request.body.template_key }, 'messages accepted');
     return reply.status(201).send(result);
   });
 
