@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerSendCommand } from './cli/send.js';
 import { serve } from './cli/serve.js';
 import { ConfigError, loadConfig, loadDotEnv } from './config.js';
 import { createServices, type Services } from './services.js';
@@ -68,6 +69,8 @@ keys
       console.log(`Revoked ${k.id} (${k.name}) at ${k.revoked_at}`);
     }),
   );
+
+registerSendCommand(program);
 
 loadDotEnv();
 program.parseAsync().catch((e: unknown) => {
