@@ -127,7 +127,8 @@ describe.each(backends)('SaaS instance lifecycle against a real Postier on %s', 
       if (!w) return ctx.skip(); // no delivery worker on this branch yet
       await w.start?.();
       try {
-        const mails = await inbox.waitFor(8);
+        // 4 mails for techconnect-erp (provisioned, suspended, reactivated, terminated) + 3 for intranet-rh.
+        const mails = await inbox.waitFor(7);
         const provisioned = mails.find((x) => /est prête/.test(x.subject ?? '') && x.text?.includes('techconnect-erp'));
         // The customer receives the clear password even though the archive masks it.
         expect(provisioned?.text).toContain(`Mot de passe : ${httpsPassword}`);
