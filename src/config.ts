@@ -18,6 +18,8 @@ export interface Config {
   logLevel: string;
   adminToken: string | undefined;
   secretKey: string | undefined;
+  /** When set, GET /metrics wants it as a bearer token; otherwise /metrics is public. */
+  metricsToken: string | undefined;
   bodyLimitBytes: number;
 
   smtp: {
@@ -233,6 +235,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     adminToken,
     secretKey,
+    metricsToken: r.raw('METRICS_TOKEN'),
     // Base64 inflates by 4/3; leave room for several attachments and the JSON around them.
     bodyLimitBytes: r.int('API_BODY_LIMIT_MB', Math.max(25, Math.ceil(maxAttachmentMb * 3)), 1, 1024) * 1024 * 1024,
     smtp: {

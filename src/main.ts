@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerSendCommand } from './cli/send.js';
 import { serve } from './cli/serve.js';
 import { templateCommands } from './cli/templates.js';
 import { ConfigError, loadConfig, loadDotEnv } from './config.js';
@@ -71,6 +72,7 @@ keys
   );
 
 templateCommands(program, withServices);
+registerSendCommand(program);
 
 loadDotEnv();
 program.parseAsync().catch((e: unknown) => {

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../http/app.js';
+import { type RetentionScheduler, startRetentionScheduler } from '../retention/scheduler.js';
 import type { Services } from '../services.js';
 
 /** First start with no admin credential at all: create one admin key and show it once. */
@@ -17,8 +18,10 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-export async function serve(s: Services, opts: { api: boolean }): Promise<Running> {
+export async function serve(s: Services, opts: { api: boolean; retention?: boolean }): Promise<Running> {
   let app: FastifyInstance | null = null;
+  // Retention runs in every process that asks for it; a lock row lets one run each job at a time.
+  const retention: RetentionScheduler | null = (opts.retention ?? true) ? startRetentionScheduler(s) : null;
   if (opts.api) {
     await ensureAdminKey(s);
     app = await buildApp(s);
@@ -31,6 +34,7 @@ export async function serve(s: Services, opts: { api: boolean }): Promise<Runnin
     app,
     async stop() {
       await s.policy.webhooks.stop();
+      await retention?.stop();
       if (app) await app.close();
     },
   };

@@ -112,6 +112,8 @@ export interface EmailMessagesTable {
   api_key_id: string | null;
   created_at: number;
   updated_at: number;
+  /** Set when retention or erasure hashed the addresses and dropped the bodies. */
+  anonymized_at: number | null;
 }
 
 export interface EmailAttachmentsTable {
@@ -200,6 +202,16 @@ export interface WebhookAttemptsTable {
   error: string | null;
 }
 
+/** One row per periodic job: whoever holds an unexpired lease runs it. */
+export interface JobLocksTable {
+  name: string;
+  owner: string | null;
+  expires_at: number;
+  last_started_at: number | null;
+  last_finished_at: number | null;
+  last_result: string | null;
+}
+
 export interface DB {
   api_keys: ApiKeysTable;
   email_templates: EmailTemplatesTable;
@@ -214,6 +226,7 @@ export interface DB {
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  job_locks: JobLocksTable;
 }
 
 export type ApiKeyRow = Selectable<ApiKeysTable>;

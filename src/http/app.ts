@@ -3,6 +3,11 @@ import { apiKeyRoutes } from '../api-keys/routes.js';
 import { messageRoutes } from '../messages/routes.js';
 import { statsRoutes } from '../messages/stats.routes.js';
 import { policyRoutes } from '../policy/index.js';
+import { metricsRoutes } from '../observability/routes.js';
+import { databaseCheck, readinessRoutes } from '../observability/readiness.js';
+import { registerOpenApi } from '../openapi/openapi.js';
+import { resendRoutes } from '../resend/routes.js';
+import { retentionRoutes } from '../retention/routes.js';
 import type { Services } from '../services.js';
 import { templateReadRoutes } from '../templates/routes.js';
 import { registerAdminUi } from './admin-ui.js';
@@ -32,14 +37,21 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   registerValidation(app);
   registerErrorHandler(app);
   registerAuth(app, s.apiKeys);
+  // Before every route: the OpenAPI document is collected as routes are added.
+  await registerOpenApi(app, s);
 
   app.get('/healthz', { config: { auth: 'public' } }, async () => ({ status: 'ok' }));
+  // After the merge with delivery, add smtpCheck(() => <transport>.verify()) to this list.
+  readinessRoutes(app, [databaseCheck(s.db)]);
+  metricsRoutes(app, s);
   apiKeyRoutes(app, s);
   templateReadRoutes(app, s);
   messageRoutes(app, s);
   await policyRoutes(app, s);
   statsRoutes(app, s);
   await registerAdminUi(app);
+  resendRoutes(app, s);
+  retentionRoutes(app, s);
 
   await app.ready();
   return app;

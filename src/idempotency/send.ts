@@ -6,7 +6,11 @@ import { checkIdempotencyKey, idempotent } from './idempotency.js';
 /** POST /send, with the Idempotency-Key header honoured when present. Keys are per API key. */
 export async function handleSend(s: Services, request: FastifyRequest, body: SendRequest, reply: FastifyReply) {
   const header = request.headers['idempotency-key'];
-  if (header === undefined) return reply.status(201).send(await s.send.send(body, { principal: request.principal }));
+  if (header === undefined) {
+    const result = await s.send.send(body, { principal: request.principal });
+    logAccepted(request, body, result.items);
+    return reply.status(201).send(result);
+  }
   const key = Array.isArray(header) ? header.join(',') : header;
   checkIdempotencyKey(key);
   const p = request.principal;
@@ -16,7 +20,13 @@ export async function handleSend(s: Services, request: FastifyRequest, body: Sen
       principal: p,
       hooks: { before: h.before, after: (trx, items) => h.after(trx, { status: 201, body: { items } }) },
     });
+    logAccepted(request, body, result.items);
     return { status: 201, body: result };
   });
   return reply.status(r.status).header('idempotent-replayed', String(r.replayed)).send(r.body);
+}
+
+/** Ties the request to the messages it created; never the variables or attachments. */
+function logAccepted(request: FastifyRequest, body: SendRequest, items: Array<{ id: string }>): void {
+  request.log.debug({ message_ids: items.map((i) => i.id), template_key: body.template_key }, 'messages accepted');
 }

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
 import { enqueueWebhooks } from '../webhooks/outbound/enqueue.js';
+import { countEvents } from '../observability/event-metrics.js';
 
 /** One row per thing that happens to a message: queued, each attempt, sent, bounced, … */
 export interface NewEvent {
@@ -18,6 +19,8 @@ export async function recordEvents(db: Kysely<DB>, events: NewEvent[]): Promise<
     .execute();
   // Same transaction: subscribed endpoints hear of sent/delivered/bounced/complaint/failed.
   await enqueueWebhooks(db, events);
+  // Every status change passes here, so this is where the metrics counters are kept.
+  await countEvents(db, events).catch(() => {});
 }
 
 export const recordEvent = (db: Kysely<DB>, messageId: string, type: string, at: number, data?: Record<string, unknown>): Promise<void> =>

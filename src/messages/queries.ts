@@ -5,6 +5,8 @@ import { iso } from '../shared/time.js';
 
 export interface MessageFilter {
   to?: string;
+  /** The keyed hash of `to` (retention/anon-key.ts): anonymized messages match it instead. */
+  toHashed?: string;
   status?: MessageStatus;
   template_key?: string;
   category?: string;
@@ -21,7 +23,10 @@ function decodeCursor(c: string): string {
 }
 
 function applyFilter<Q extends { where: (...args: any[]) => Q }>(q: Q, f: MessageFilter): Q {
-  if (f.to) q = q.where('recipient_email', '=', f.to.trim().replace(/@([^@]+)$/, (_m, d: string) => `@${d.toLowerCase()}`));
+  if (f.to) {
+    const to = f.to.trim().replace(/@([^@]+)$/, (_m, d: string) => `@${d.toLowerCase()}`);
+    q = f.toHashed ? q.where('recipient_email', 'in', [to, f.toHashed]) : q.where('recipient_email', '=', to);
+  }
   if (f.status) q = q.where('status', '=', f.status);
   if (f.template_key) q = q.where('template_key', '=', f.template_key);
   if (f.category) q = q.where('category', '=', f.category);
@@ -93,6 +98,7 @@ export async function getMessage(db: Kysely<DB>, id: string) {
     error_message: m.error_message,
     is_test: m.is_test === 1,
     resent_from_id: m.resent_from_id,
+    anonymized_at: iso(m.anonymized_at),
     updated_at: iso(m.updated_at),
     attachments: attachments.map((a) => ({ id: a.id, filename: a.filename, content_type: a.content_type, size_bytes: a.size_bytes, sha256: a.sha256 })),
     events: events.map((e) => ({ id: Number(e.id), type: e.type, at: iso(e.created_at), data: e.data ? (JSON.parse(e.data) as unknown) : null })),

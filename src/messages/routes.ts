@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { MESSAGE_STATUSES } from '../db/schema.js';
 import { handleSend } from '../idempotency/send.js';
 import type { Services } from '../services.js';
+import { anonymizeAddress } from '../retention/anon-key.js';
 import { getAttachment, getMessage, listMessages } from './queries.js';
 
 const Recipients = Type.Union([Type.String({ maxLength: 20_000 }), Type.Array(Type.String({ maxLength: 320 }), { maxItems: 1000 })]);
@@ -64,6 +65,7 @@ export function messageRoutes(app: FastifyInstance, s: Services): void {
         s.db,
         {
           to: q.to,
+          toHashed: q.to ? anonymizeAddress(s.config, q.to) : undefined,
           status: q.status,
           template_key: q.template_key,
           category: q.category,

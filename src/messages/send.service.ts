@@ -152,6 +152,24 @@ export class SendService {
     return { items };
   }
 
+  /**
+   * Stores already rendered messages (a resend) through the same admission policies, commit and
+   * first event as send(); `within` adds the caller's own writes to the same transaction.
+   */
+  async enqueue(
+    messages: NewMessage[],
+    attachments: Attachment[],
+    template: ResolvedTemplate,
+    within?: (trx: Transaction<DB>, items: SendResultItem[]) => Promise<void>,
+  ): Promise<SendResultItem[]> {
+    const now = Date.now();
+    return this.commits.run(async (trx) => {
+      const items = await this.store(trx, messages, attachments, template, now);
+      await within?.(trx, items);
+      return items;
+    });
+  }
+
   private async store(
     trx: Transaction<DB>,
     messages: NewMessage[],
@@ -209,6 +227,8 @@ export class SendService {
           template_key: m.template_key,
           template_version: m.template_version,
           locale: m.locale,
+          category: m.category,
+          ...(m.resent_from_id ? { resent_from: m.resent_from_id } : {}),
           ...(m.status !== 'queued' ? { reason: m.error_message } : {}),
           ...(m.status === 'queued' && m.next_attempt_at! > now ? { send_at: new Date(m.next_attempt_at!).toISOString() } : {}),
           ...(m.is_test ? { test: true } : {}),

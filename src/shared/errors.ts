@@ -22,6 +22,8 @@ export const ERROR_STATUS = {
   conflict: 409,
   idempotency_conflict: 409,
   invalid_state: 409,
+  resend_masked_content: 409,
+  resend_content_erased: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   missing_variables: 422,

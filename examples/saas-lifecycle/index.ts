@@ -1,0 +1,3 @@
+export { type Customer, type Instance, LifecycleError } from './instance.js';
+export { type Actor, InstanceManager, type ManagerOptions, type Server } from './manager.js';
+export { type Logger, LifecycleNotifier } from './notifier.js';

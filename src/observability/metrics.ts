@@ -1,0 +1,43 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * One registry per process: Prometheus scrapes each process (API, worker) and sums counters, so
+ * counters are process-wide by nature. Label values stay bounded: template keys and categories
+ * are a closed set chosen by admins, SMTP codes are three digits.
+ */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'postier_' });
+
+const labelNames = ['template', 'category'] as const;
+const counter = (name: string, help: string) => new Counter({ name, help, labelNames, registers: [registry] });
+
+/** Status changes counted, keyed by the event type recorded in email_events. */
+export const eventCounters: Record<string, Counter<(typeof labelNames)[number]>> = {
+  queued: counter('postier_emails_accepted_total', 'Messages accepted and queued'),
+  sent: counter('postier_emails_sent_total', 'Messages handed to the SMTP server'),
+  failed: counter('postier_emails_failed_total', 'Messages that failed after their last attempt'),
+  bounced: counter('postier_emails_bounced_total', 'Messages that bounced'),
+  complaint: counter('postier_emails_complaints_total', 'Messages the recipient marked as spam'),
+};
+
+export const eventsTotal = new Counter({ name: 'postier_email_events_total', help: 'Every event recorded, by type', labelNames: ['type'], registers: [registry] });
+
+export const smtpReplies = new Counter({ name: 'postier_smtp_replies_total', help: 'SMTP reply codes seen on delivery attempts', labelNames: ['code'], registers: [registry] });
+
+export const acceptLatency = new Histogram({
+  name: 'postier_accept_duration_seconds',
+  help: 'POST /api/v1/email/send, request to 201 (includes the durable commit)',
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  registers: [registry],
+});
+
+export const deliveryLatency = new Histogram({
+  name: 'postier_delivery_duration_seconds',
+  help: 'Accepted to sent (queue wait, retries and SMTP time)',
+  labelNames: ['template'],
+  buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600],
+  registers: [registry],
+});
+
+export const queueDepth = new Gauge({ name: 'postier_queue_depth', help: 'Messages queued or being sent', registers: [registry] });
+export const queueOldestAge = new Gauge({ name: 'postier_queue_oldest_age_seconds', help: 'Age of the oldest queued message (0 when empty)', registers: [registry] });

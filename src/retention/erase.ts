@@ -1,0 +1,67 @@
+import { sql } from 'kysely';
+import { normalizeAddress } from '../messages/addresses.js';
+import { recordEvents } from '../messages/events.js';
+import type { Services } from '../services.js';
+import { anonymizeAddress } from './anon-key.js';
+import { SCRUB_COLUMNS, scrubMessages } from './scrub.js';
+
+export interface EraseResult {
+  /** Messages addressed to them: addresses hashed, bodies dropped. */
+  messages: number;
+  /** Attachments whose bytes were dropped. */
+  attachments: number;
+  /** Messages to someone else where they were in cc/bcc: only their address was replaced. */
+  copies: number;
+  /** Messages not yet sent that were cancelled, since their content is gone. */
+  cancelled: number;
+}
+
+/**
+ * Right to erasure, for one address, at once and in one transaction. Addresses are compared
+ * case-insensitively: the person is the mailbox, whatever case callers used.
+ */
+export async function eraseRecipient(s: Pick<Services, 'db' | 'config'>, address: string, now: number): Promise<EraseResult> {
+  const lower = normalizeAddress(address.trim()).toLowerCase();
+  const hashed = anonymizeAddress(s.config, lower);
+  return s.db.transaction().execute(async (trx) => {
+    const own = await trx
+      .selectFrom('email_messages')
+      .select([...SCRUB_COLUMNS, 'status'])
+      // Already anonymized messages match by hash: a second erasure still clears their subject.
+      .where((eb) => eb.or([eb(sql<string>`lower(recipient_email)`, '=', lower), eb('recipient_email', '=', hashed)]))
+      .execute();
+
+    const unsent = own.filter((m) => m.status === 'queued' || m.status === 'sending').map((m) => m.id);
+    if (unsent.length > 0) {
+      await trx
+        .updateTable('email_messages')
+        .set({ status: 'cancelled', next_attempt_at: null, lease_owner: null, lease_expires_at: null, error_message: 'erased on request', updated_at: now })
+        .where('id', 'in', unsent)
+        .where('status', 'in', ['queued', 'sending'])
+        .execute();
+      await recordEvents(trx, unsent.map((id) => ({ messageId: id, type: 'cancelled', at: now, data: { reason: 'erased' } })));
+    }
+    const scrubbed = await scrubMessages(trx, s.config, own, now, 'erased');
+
+    // cc/bcc are JSON lists: narrow with LIKE (a scan, but erasure is rare), then decide exactly.
+    const pattern = `%${lower.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
+    const copies = await trx
+      .selectFrom('email_messages')
+      .select(['id', 'cc', 'bcc'])
+      .where((eb) =>
+        eb.or([eb(sql<string>`lower(cc)`, 'like', sql<string>`${pattern} escape '\\'`), eb(sql<string>`lower(bcc)`, 'like', sql<string>`${pattern} escape '\\'`)]),
+      )
+      .execute();
+    let copiesChanged = 0;
+    for (const m of copies) {
+      const replace = (json: string | null) =>
+        json === null ? null : JSON.stringify((JSON.parse(json) as string[]).map((a) => (a.toLowerCase() === lower ? hashed : a)));
+      const cc = replace(m.cc);
+      const bcc = replace(m.bcc);
+      if (cc === m.cc && bcc === m.bcc) continue;
+      await trx.updateTable('email_messages').set({ cc, bcc, updated_at: now }).where('id', '=', m.id).execute();
+      copiesChanged++;
+    }
+    return { messages: scrubbed.messages, attachments: scrubbed.attachments, copies: copiesChanged, cancelled: unsent.length };
+  });
+}

@@ -1,0 +1,40 @@
+import type { Services } from '../services.js';
+import { DAY_MS, RETENTION_BATCH, yieldToOthers } from './batches.js';
+
+export interface PurgeResult {
+  messages: number;
+  attachments: number;
+  events: number;
+  batches: number;
+}
+
+/**
+ * Deletes messages older than EMAIL_AUDIT_RETENTION_DAYS with their attachments and events,
+ * oldest first, one short transaction per batch. `onBatch` lets the scheduler extend its lock.
+ */
+export async function purgeExpired(s: Pick<Services, 'db' | 'config'>, now: number, onBatch?: () => Promise<void>): Promise<PurgeResult> {
+  const cutoff = now - s.config.email.auditRetentionDays * DAY_MS;
+  const total: PurgeResult = { messages: 0, attachments: 0, events: 0, batches: 0 };
+  for (;;) {
+    const done = await s.db.transaction().execute(async (trx) => {
+      const ids = (
+        await trx.selectFrom('email_messages').select('id').where('created_at', '<', cutoff).orderBy('created_at').limit(RETENTION_BATCH).execute()
+      ).map((r) => r.id);
+      if (ids.length === 0) return 0;
+      // Explicit child deletes rather than relying on ON DELETE CASCADE: the counts are reported.
+      const events = await trx.deleteFrom('email_events').where('message_id', 'in', ids).executeTakeFirst();
+      const attachments = await trx.deleteFrom('email_attachments').where('message_id', 'in', ids).executeTakeFirst();
+      const messages = await trx.deleteFrom('email_messages').where('id', 'in', ids).executeTakeFirst();
+      total.events += Number(events.numDeletedRows);
+      total.attachments += Number(attachments.numDeletedRows);
+      total.messages += Number(messages.numDeletedRows);
+      return ids.length;
+    });
+    if (done === 0) break;
+    total.batches++;
+    await onBatch?.();
+    if (done < RETENTION_BATCH) break;
+    await yieldToOthers();
+  }
+  return total;
+}

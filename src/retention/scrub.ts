@@ -1,0 +1,83 @@
+import type { Transaction } from 'kysely';
+import type { Config } from '../config.js';
+import type { DB } from '../db/schema.js';
+import { recordEvents } from '../messages/events.js';
+import { anonymizeAddress, isAnonymized } from './anon-key.js';
+
+export interface ScrubRow {
+  id: string;
+  recipient_email: string;
+  cc: string | null;
+  bcc: string | null;
+  reply_to: string | null;
+  smtp_response: string | null;
+  error_message: string | null;
+}
+
+export const SCRUB_COLUMNS = ['id', 'recipient_email', 'cc', 'bcc', 'reply_to', 'smtp_response', 'error_message'] as const;
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Replaces every address of `addresses` in free text (SMTP replies quote the recipient). */
+function hashIn(config: Config, text: string | null, addresses: string[]): string | null {
+  if (text === null) return null;
+  return addresses.reduce((t, a) => t.replace(new RegExp(escapeRegExp(a), 'gi'), anonymizeAddress(config, a)), text);
+}
+
+const hashList = (config: Config, json: string | null): string | null =>
+  json === null ? null : JSON.stringify((JSON.parse(json) as string[]).map((a) => (isAnonymized(a) ? a : anonymizeAddress(config, a))));
+
+/**
+ * Anonymizes messages in place: every address becomes its keyed hash (still findable by the
+ * exact address), bodies, sealed content and attachment bytes are dropped; metadata stays
+ * (template, status, times, sizes, hashes) so the audit keeps its shape. Returns what it removed.
+ */
+export async function scrubMessages(
+  trx: Transaction<DB>,
+  config: Config,
+  rows: ScrubRow[],
+  now: number,
+  event: 'anonymized' | 'erased',
+): Promise<{ messages: number; attachments: number }> {
+  if (rows.length === 0) return { messages: 0, attachments: 0 };
+  for (const m of rows) {
+    const addresses = [m.recipient_email, ...(m.cc ? (JSON.parse(m.cc) as string[]) : []), ...(m.bcc ? (JSON.parse(m.bcc) as string[]) : [])].filter(
+      (a) => !isAnonymized(a),
+    );
+    await trx
+      .updateTable('email_messages')
+      .set({
+        recipient_email: isAnonymized(m.recipient_email) ? m.recipient_email : anonymizeAddress(config, m.recipient_email),
+        cc: hashList(config, m.cc),
+        bcc: hashList(config, m.bcc),
+        reply_to: m.reply_to && !isAnonymized(m.reply_to) ? anonymizeAddress(config, m.reply_to) : m.reply_to,
+        smtp_response: hashIn(config, m.smtp_response, addresses),
+        error_message: hashIn(config, m.error_message, addresses),
+        html_content: null,
+        text_content: null,
+        sealed_content: null,
+        anonymized_at: now,
+        updated_at: now,
+        // Erasure must also stop a message that has not left yet: its body is gone.
+        ...(event === 'erased' ? { subject: '[erased]' } : {}),
+      })
+      .where('id', '=', m.id)
+      .execute();
+    // Bounce and delivery events may quote the address (SES notifications do).
+    for (const a of addresses) {
+      await trx
+        .updateTable('email_events')
+        .set((eb) => ({ data: eb.fn<string>('replace', ['data', eb.val(a), eb.val(anonymizeAddress(config, a))]) }))
+        .where('message_id', '=', m.id)
+        .where('data', 'is not', null)
+        .execute();
+    }
+  }
+  const ids = rows.map((r) => r.id);
+  const dropped = await trx.updateTable('email_attachments').set({ data: null }).where('message_id', 'in', ids).where('data', 'is not', null).executeTakeFirst();
+  await recordEvents(
+    trx,
+    ids.map((id) => ({ messageId: id, type: event, at: now })),
+  );
+  return { messages: rows.length, attachments: Number(dropped.numUpdatedRows) };
+}

@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { anonymizeAddress } from '../src/retention/anon-key.js';
+import { anonymizeOld } from '../src/retention/anonymize.js';
+import { purgeExpired } from '../src/retention/purge.js';
+import { age, detail, sendOk } from './helpers/archive.js';
+import { backends, createTestContext, type TestContext } from './helpers/context.js';
+import { invoiceExample } from './helpers/fixtures.js';
+
+describe.each(backends)('retention on %s', (backend) => {
+  let t: TestContext;
+  beforeAll(async () => {
+    t = await createTestContext(backend, { EMAIL_AUTO_ANONYMIZE_AFTER_DAYS: '90', EMAIL_AUDIT_RETENTION_DAYS: '365' });
+  });
+  afterAll(() => t.close());
+
+  it('anonymizes messages past 90 days: addresses hashed, bodies and attachment bytes dropped, metadata kept, still findable by address', async () => {
+    const to = 'Old.Reseller@TechConnect.bj';
+    const [oldId] = await sendOk(t, { ...invoiceExample(), to, cc: 'boss@techconnect.bj', reply_to: 'ops@rgz.bj' });
+    const [recentId] = await sendOk(t, { ...invoiceExample(), to });
+    const [stuckId] = await sendOk(t, { ...invoiceExample(), to: 'stuck@techconnect.bj' });
+    await age(t, [oldId!], 100);
+    await age(t, [stuckId!], 100, 'queued');
+
+    const r = await anonymizeOld(t.services, Date.now());
+    expect(r).toMatchObject({ messages: 1, attachments: 1 });
+
+    const old = await detail(t, oldId!);
+    const hash = anonymizeAddress(t.config, to);
+    expect(old.to).toBe(hash);
+    expect(old.to).toMatch(/^anon:[0-9a-f]{64}$/);
+    expect(old.cc).toEqual([anonymizeAddress(t.config, 'boss@techconnect.bj')]);
+    expect(old.reply_to).toMatch(/^anon:/);
+    expect(old.html_content).toBeNull();
+    expect(old.text_content).toBeNull();
+    expect(old.anonymized_at).not.toBeNull();
+    // Metadata stays: template, subject, attachment name, size and hash.
+    expect(old.subject).toBe('Facture RGZ — février 2026');
+    expect(old.template_key).toBe('billing_invoice_monthly');
+    expect(old.attachments[0]).toMatchObject({ filename: 'invoice_2026-02.pdf', size_bytes: expect.any(Number), sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(old.events.map((e: { type: string }) => e.type)).toContain('anonymized');
+    const dl = await t.inject({ method: 'GET', url: `/api/v1/email/messages/${oldId}/attachments/${old.attachments[0].id}` });
+    expect(dl.statusCode).toBe(404);
+
+    const recent = await detail(t, recentId!);
+    expect(recent.to).toBe('Old.Reseller@techconnect.bj');
+    expect(recent.html_content).toContain('450000');
+    const stuck = await detail(t, stuckId!);
+    expect(stuck.html_content).not.toBeNull();
+
+    // The exact address (any case of the domain) still finds both, hashed and clear.
+    const list = (await t.inject({ method: 'GET', url: `/api/v1/email/messages?to=${encodeURIComponent('Old.Reseller@techconnect.bj')}` })).json();
+    expect(list.items.map((i: { id: string }) => i.id).sort()).toEqual([oldId, recentId].sort());
+
+    // A second run finds nothing new.
+    expect(await anonymizeOld(t.services, Date.now())).toMatchObject({ messages: 0 });
+  });
+
+  it('purges messages past 365 days with their attachments and events, in batches, and keeps younger ones', async () => {
+    const [template] = await sendOk(t, invoiceExample());
+    const [young] = await sendOk(t, invoiceExample());
+    await age(t, [template!], 400);
+    await age(t, [young!], 300);
+    // 1 100 more expired rows, copied from the first, so the purge needs three batches.
+    const row = await t.services.db.selectFrom('email_messages').selectAll().where('id', '=', template!).executeTakeFirstOrThrow();
+    const copies = Array.from({ length: 1100 }, (_, i) => ({ ...row, id: `00000000-0000-7000-8000-${String(i).padStart(12, '0')}` }));
+    for (let i = 0; i < copies.length; i += 200) await t.services.db.insertInto('email_messages').values(copies.slice(i, i + 200)).execute();
+
+    const batches: number[] = [];
+    const r = await purgeExpired(t.services, Date.now(), async () => void batches.push(1));
+    expect(r.messages).toBe(1101);
+    expect(r.attachments).toBe(1);
+    expect(r.events).toBeGreaterThanOrEqual(1);
+    expect(r.batches).toBe(3);
+    expect(batches).toHaveLength(3);
+
+    expect((await t.inject({ method: 'GET', url: `/api/v1/email/messages/${template}` })).statusCode).toBe(404);
+    const left = await t.services.db.selectFrom('email_events').select('id').where('message_id', '=', template!).execute();
+    expect(left).toEqual([]);
+    expect((await t.inject({ method: 'GET', url: `/api/v1/email/messages/${young}` })).statusCode).toBe(200);
+  });
+});
