@@ -49,7 +49,7 @@ export interface Config {
     maxRecipientsPerRequest: number;
   };
   brand: { name: string; logoUrl: string; supportEmail: string; websiteUrl: string };
-  worker: { batchSize: number; concurrency: number; leaseSeconds: number; pollMs: number };
+  worker: { batchSize: number; concurrency: number; leaseSeconds: number; pollMs: number; retryBaseSeconds: number; retryMaxSeconds: number };
 }
 
 export class ConfigError extends Error {
@@ -267,6 +267,8 @@ export function loadConfig(env: Env = process.env): Config {
       concurrency: r.int('WORKER_CONCURRENCY', 20, 1, 500),
       leaseSeconds: r.int('WORKER_LEASE_SECONDS', 120, 5, 3600),
       pollMs: r.int('WORKER_POLL_MS', 250, 10, 60_000),
+      retryBaseSeconds: r.number('WORKER_RETRY_BASE_SECONDS', 30, 0.01, 86_400),
+      retryMaxSeconds: r.number('WORKER_RETRY_MAX_SECONDS', 3600, 0.01, 7 * 86_400),
     },
   };
 

@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import { CommitQueue } from './db/commit-queue.js';
 import { type Database, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
+import { OutboxSignal } from './delivery/signal.js';
 import type { DB } from './db/schema.js';
 import { SendService } from './messages/send.service.js';
 import { readLayouts } from './templates/layouts.js';
@@ -22,6 +23,8 @@ export interface Services {
   apiKeys: ApiKeyService;
   templates: TemplateService;
   send: SendService;
+  /** Rung when messages become due in this process (a worker here leases them at once). */
+  outbox: OutboxSignal;
   close(): Promise<void>;
 }
 
@@ -44,6 +47,8 @@ export async function createServices(config: Config, log: pino.Logger, opts: Cre
   const commits = new CommitQueue(db, database.dialect);
   const templates = new TemplateService(db, config, readLayouts(LAYOUTS_DIR));
   const send = new SendService(db, commits, templates, config);
+  const outbox = new OutboxSignal();
+  send.onQueued(() => outbox.notify());
   return {
     config,
     log,
@@ -53,6 +58,7 @@ export async function createServices(config: Config, log: pino.Logger, opts: Cre
     apiKeys: new ApiKeyService(db, config),
     templates,
     send,
+    outbox,
     close: () => database.close(),
   };
 }

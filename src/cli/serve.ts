@@ -1,6 +1,9 @@
 import type { FastifyInstance } from 'fastify';
+import type { CaptureServer } from '../capture/server.js';
+import type { Worker } from '../delivery/worker.js';
 import { buildApp } from '../http/app.js';
 import type { Services } from '../services.js';
+import { smtpTarget, startCaptureIfNeeded, startWorker } from './worker.js';
 
 /** First start with no admin credential at all: create one admin key and show it once. */
 export async function ensureAdminKey(s: Services): Promise<void> {
@@ -14,11 +17,16 @@ export async function ensureAdminKey(s: Services): Promise<void> {
 
 export interface Running {
   app: FastifyInstance | null;
+  worker: Worker | null;
+  capture: CaptureServer | null;
   stop(): Promise<void>;
 }
 
-export async function serve(s: Services, opts: { api: boolean }): Promise<Running> {
+/** API and/or worker in this process; the capture server too when SMTP_HOST is unset. */
+export async function serve(s: Services, opts: { api: boolean; worker?: boolean }): Promise<Running> {
   let app: FastifyInstance | null = null;
+  const capture = await startCaptureIfNeeded(s);
+  const worker = opts.worker ? startWorker(s, smtpTarget(s, capture)) : null;
   if (opts.api) {
     await ensureAdminKey(s);
     app = await buildApp(s);
@@ -27,8 +35,13 @@ export async function serve(s: Services, opts: { api: boolean }): Promise<Runnin
   }
   return {
     app,
+    worker,
+    capture,
     async stop() {
+      // API first (no new work accepted), then the worker drains, then capture stops receiving.
       if (app) await app.close();
+      if (worker) await worker.stop();
+      if (capture) await capture.close();
     },
   };
 }

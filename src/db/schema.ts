@@ -133,6 +133,20 @@ export interface EmailEventsTable {
   created_at: number;
 }
 
+export interface CapturedMailTable {
+  id: string;
+  received_at: number;
+  mail_from: string;
+  rcpt_to: string;
+  from_header: string;
+  to_header: string;
+  subject: string;
+  date: number | null;
+  message_id: string | null;
+  size: number;
+  raw: Buffer;
+}
+
 export interface DB {
   api_keys: ApiKeysTable;
   email_templates: EmailTemplatesTable;
@@ -141,6 +155,7 @@ export interface DB {
   email_messages: EmailMessagesTable;
   email_attachments: EmailAttachmentsTable;
   email_events: EmailEventsTable;
+  captured_mail: CapturedMailTable;
 }
 
 export type ApiKeyRow = Selectable<ApiKeysTable>;

@@ -1,5 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { apiKeyRoutes } from '../api-keys/routes.js';
+import { captureRoutes } from '../capture/routes.js';
+import { deliveryRoutes } from '../delivery/routes.js';
 import { messageRoutes } from '../messages/routes.js';
 import type { Services } from '../services.js';
 import { templateReadRoutes } from '../templates/routes.js';
@@ -34,6 +36,8 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   apiKeyRoutes(app, s);
   templateReadRoutes(app, s);
   messageRoutes(app, s);
+  deliveryRoutes(app, s);
+  captureRoutes(app, s);
 
   await app.ready();
   return app;

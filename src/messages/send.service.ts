@@ -68,6 +68,13 @@ export class SendService {
     this.policies.push(policy);
   }
 
+  private readonly queuedListeners: Array<() => void> = [];
+
+  /** Called after a commit that queued messages (the in-process worker wakes up on it). */
+  onQueued(fn: () => void): void {
+    this.queuedListeners.push(fn);
+  }
+
   async send(req: SendRequest, opts: SendOptions): Promise<{ items: SendResultItem[] }> {
     const max = this.config.email.maxRecipientsPerRequest;
     const recipients = parseRecipients(req.to, 'to', max).map(normalizeAddress);
@@ -134,6 +141,7 @@ export class SendService {
     });
 
     const items = await this.commits.run((trx) => this.store(trx, messages, attachments, template, now));
+    if (items.some((i) => i.status === 'queued')) for (const fn of this.queuedListeners) fn();
     return { items };
   }
 
