@@ -2,7 +2,7 @@ import { type CaptureServer, startCaptureServer } from '../capture/server.js';
 import { MimeCache } from '../delivery/mime.js';
 import { DeliveryStore } from '../delivery/store.js';
 import { createSmtpTransport, type SmtpTarget } from '../delivery/transport.js';
-import { Worker } from '../delivery/worker.js';
+import { Worker, type WorkerOptions } from '../delivery/worker.js';
 import type { Services } from '../services.js';
 
 /**
@@ -31,7 +31,7 @@ export function smtpTarget(s: Services, capture: CaptureServer | null): SmtpTarg
 }
 
 /** Builds and starts the delivery worker over the shared services; the caller stops it. */
-export function startWorker(s: Services, target: SmtpTarget, overrides: { owner?: string } = {}): Worker {
+export function startWorker(s: Services, target: SmtpTarget, overrides: Partial<WorkerOptions> = {}): Worker {
   const { config } = s;
   const worker = new Worker(
     {
