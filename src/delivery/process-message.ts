@@ -70,6 +70,12 @@ export interface ProcessResult {
 }
 
 export async function processMessage(message: MessageRow, deps: ProcessDeps): Promise<ProcessResult> {
+  const completion = await attemptDelivery(message, deps);
+  return { completion, applied: await recordAttempt(message, completion, deps) };
+}
+
+/** Build (or reuse) the MIME, send it, decide what the reply means. Records nothing. */
+export async function attemptDelivery(message: MessageRow, deps: Omit<ProcessDeps, 'store' | 'owner'>): Promise<Completion> {
   const now = deps.now ?? Date.now;
   const started = now();
   let outcome: SmtpOutcome;
@@ -82,10 +88,14 @@ export async function processMessage(message: MessageRow, deps: ProcessDeps): Pr
     const text = e instanceof Error ? e.message : String(e);
     outcome = { ok: false, code: null, response: text, errorCode: 'EBUILD', permanent: e instanceof PermanentBuildError };
   }
-  const completion = decide(message, outcome, started, now(), deps.backoff, deps.random);
+  return decide(message, outcome, started, now(), deps.backoff, deps.random);
+}
+
+/** Writes the outcome (conditional on the lease); the MIME is dropped once the message is final. */
+export async function recordAttempt(message: MessageRow, completion: Completion, deps: Pick<ProcessDeps, 'store' | 'owner' | 'mime'>): Promise<boolean> {
   const applied = await completeWithRetry(deps, message, completion);
   if (completion.status !== 'queued') deps.mime.forget(message.id);
-  return { completion, applied };
+  return applied;
 }
 
 /**
@@ -93,7 +103,7 @@ export async function processMessage(message: MessageRow, deps: ProcessDeps): Pr
  * If it still fails the error propagates: the lease expires and the message is sent again,
  * with the same Message-ID (at-least-once, never lost).
  */
-async function completeWithRetry(deps: ProcessDeps, message: MessageRow, completion: Completion): Promise<boolean> {
+async function completeWithRetry(deps: Pick<ProcessDeps, 'store' | 'owner'>, message: MessageRow, completion: Completion): Promise<boolean> {
   for (let i = 0; ; i++) {
     try {
       return await deps.store.complete(message, deps.owner, completion);

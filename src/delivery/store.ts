@@ -50,27 +50,40 @@ export class DeliveryStore implements CompletionStore {
   }
 
   complete(message: MessageRow, owner: string, c: Completion): Promise<boolean> {
+    return this.completeMany([{ message, owner, completion: c }]).then(([applied]) => applied!);
+  }
+
+  /**
+   * Records several finished attempts in one transaction (one commit, one fsync on SQLite).
+   * Each status update is still conditional on the lease, message by message.
+   */
+  completeMany(items: Array<{ message: MessageRow; owner: string; completion: Completion }>): Promise<boolean[]> {
     return this.commits.run(async (trx) => {
-      const res = await trx
-        .updateTable('email_messages')
-        .set({
-          status: c.status,
-          lease_owner: null,
-          lease_expires_at: null,
-          next_attempt_at: c.nextAttemptAt,
-          smtp_response: c.smtpResponse,
-          ...(c.status === 'sent' ? { provider_message_id: c.providerMessageId, sent_at: c.sentAt, error_message: null } : {}),
-          ...(c.status === 'failed' ? { error_message: c.errorMessage } : {}),
-          updated_at: c.at,
-        })
-        .where('id', '=', message.id)
-        .where('status', '=', 'sending')
-        .where('lease_owner', '=', owner)
-        .executeTakeFirst();
-      const applied = Number(res.numUpdatedRows) === 1;
-      // The attempt happened whatever became of the lease: it is always on record.
-      const events: NewEvent[] = [{ messageId: message.id, type: 'attempt', at: c.at, data: c.attempt }];
-      if (applied) events.push(statusEvent(message.id, c));
+      const applied: boolean[] = [];
+      const events: NewEvent[] = [];
+      for (const { message, owner, completion: c } of items) {
+        const res = await trx
+          .updateTable('email_messages')
+          .set({
+            status: c.status,
+            lease_owner: null,
+            lease_expires_at: null,
+            next_attempt_at: c.nextAttemptAt,
+            smtp_response: c.smtpResponse,
+            ...(c.status === 'sent' ? { provider_message_id: c.providerMessageId, sent_at: c.sentAt, error_message: null } : {}),
+            ...(c.status === 'failed' ? { error_message: c.errorMessage } : {}),
+            updated_at: c.at,
+          })
+          .where('id', '=', message.id)
+          .where('status', '=', 'sending')
+          .where('lease_owner', '=', owner)
+          .executeTakeFirst();
+        const ok = Number(res.numUpdatedRows) === 1;
+        applied.push(ok);
+        // The attempt happened whatever became of the lease: it is always on record.
+        events.push({ messageId: message.id, type: 'attempt', at: c.at, data: c.attempt });
+        if (ok) events.push(statusEvent(message.id, c));
+      }
       await recordEvents(trx, events);
       return applied;
     });

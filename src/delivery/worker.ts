@@ -3,8 +3,9 @@ import { hostname } from 'node:os';
 import type pino from 'pino';
 import type { MessageRow } from '../db/schema.js';
 import type { BackoffPolicy } from './backoff.js';
+import { CompletionBatcher } from './completion-batcher.js';
 import type { OutboxSignal } from './signal.js';
-import { type MimeSource, processMessage, type SmtpTransport } from './process-message.js';
+import { attemptDelivery, type MimeSource, recordAttempt, type SmtpTransport } from './process-message.js';
 import type { DeliveryStore } from './store.js';
 
 export interface WorkerOptions {
@@ -40,7 +41,10 @@ const byUrgency = (a: MessageRow, b: MessageRow) => a.priority - b.priority || N
 export class Worker {
   readonly owner: string;
   private buffer: MessageRow[] = [];
+  /** Every leased message not yet recorded: sending, or waiting for its result's commit. */
   private readonly inflight = new Map<string, Promise<void>>();
+  /** Messages in the SMTP phase; capped at `concurrency`. */
+  private sending = 0;
   private stopping = false;
   private rang = false;
   private wakeUp: (() => void) | null = null;
@@ -48,12 +52,14 @@ export class Worker {
   private timers: NodeJS.Timeout[] = [];
   private unsubscribe: (() => void) | undefined;
   delivered = 0;
+  private readonly completions: CompletionBatcher;
 
   constructor(
     private readonly deps: WorkerDeps,
     private readonly opts: WorkerOptions,
   ) {
     this.owner = opts.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.completions = new CompletionBatcher(deps.store, 2 * opts.batchSize);
   }
 
   start(): void {
@@ -126,21 +132,33 @@ export class Worker {
   }
 
   private dispatch(): void {
-    while (this.inflight.size < this.opts.concurrency && this.buffer.length > 0 && !this.stopping) {
+    // A message stops counting against `concurrency` once its reply is in: recording results
+    // is batched (see CompletionBatcher) and must not hold SMTP back. The second bound keeps
+    // a stalled database from letting results pile up without limit.
+    const { concurrency, batchSize } = this.opts;
+    while (this.sending < concurrency && this.inflight.size < concurrency + 2 * batchSize && this.buffer.length > 0 && !this.stopping) {
       const message = this.buffer.shift()!;
+      this.sending++;
       const run = this.deliver(message).finally(() => {
         this.inflight.delete(message.id);
         this.dispatch();
-        if (this.buffer.length <= this.opts.batchSize / 2) this.notify();
       });
       this.inflight.set(message.id, run);
     }
+    if (this.buffer.length <= batchSize / 2) this.notify();
   }
 
   private async deliver(message: MessageRow): Promise<void> {
     const { log } = this.deps;
     try {
-      const { completion: c, applied } = await processMessage(message, { ...this.deps, owner: this.owner, backoff: this.opts.backoff });
+      let c;
+      try {
+        c = await attemptDelivery(message, { ...this.deps, backoff: this.opts.backoff });
+      } finally {
+        this.sending--;
+        this.dispatch();
+      }
+      const applied = await recordAttempt(message, c, { store: this.completions, owner: this.owner, mime: this.deps.mime });
       if (c.status === 'sent') this.delivered++;
       if (!applied) log.warn({ messageId: message.id }, 'lease lost before the result was recorded; the attempt is on record, the status is not');
       else if (c.status !== 'sent') log.info({ messageId: message.id, status: c.status, attempt: c.attempt.attempt, code: c.attempt.code, response: c.attempt.response }, 'delivery attempt failed');

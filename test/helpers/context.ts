@@ -21,6 +21,8 @@ export interface TestContext {
   services: Services;
   app: FastifyInstance;
   dir: string;
+  /** PostgreSQL schema of this context (undefined on SQLite). */
+  schema: string | undefined;
   /** app.inject with the admin token unless headers say otherwise. */
   inject(opts: InjectOptions & { token?: string | null }): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
@@ -59,6 +61,7 @@ export async function createTestContext(backend: Backend, env: Record<string, st
     services,
     app,
     dir,
+    schema,
     inject(opts) {
       const { token = ADMIN_TOKEN, ...rest } = opts;
       const headers = { ...(rest.headers ?? {}) } as Record<string, string>;
