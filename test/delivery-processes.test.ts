@@ -83,11 +83,9 @@ describe.each(backends)('worker processes on %s', (backend) => {
   });
 
   it.runIf(backend === 'postgres')('two worker processes deliver 2,000 messages, each exactly once', async () => {
-    const t0 = Date.now();
     const a = spawn();
     const b = spawn();
     const owners = await Promise.all([a.ready, b.ready]);
-    console.log('ready', Date.now() - t0);
     expect(owners.every(Boolean), a.output() + b.output()).toBe(true);
 
     const ids: string[] = [];
@@ -98,11 +96,8 @@ describe.each(backends)('worker processes on %s', (backend) => {
       ids.push(...batch.flat());
     }
     expect(ids).toHaveLength(2000);
-    console.log('queued', Date.now() - t0);
     await sink.waitFor(() => sink.messages.length >= 2000, 60_000, '2,000 deliveries');
-    console.log('at sink', Date.now() - t0);
     await waitForStatus(t, ids, ['sent'], 30_000);
-    console.log('sent', Date.now() - t0);
 
     // Only this test's messages: earlier tests may have left queued ones that these workers also send.
     const ours = new Set((await t.services.db.selectFrom('email_messages').select('smtp_message_id').where('id', 'in', ids).execute()).map((r) => r.smtp_message_id));
