@@ -19,24 +19,32 @@ async function withServices<T>(fn: (s: Services) => Promise<T>, level = 'warn'):
 
 const program = new Command('postier').description('Self-hosted transactional email service').showHelpAfterError();
 
+/** Runs until SIGTERM/SIGINT, then stops in order (the worker drains its in-flight sends). */
+async function run(opts: { api: boolean; worker: boolean }): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  const s = await createServices(config, log);
+  const running = await serve(s, opts);
+  const shutdown = async (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    await running.stop();
+    await s.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
 program
   .command('serve')
   .description('Run the HTTP API (and, unless --no-worker, the delivery worker)')
   .option('--no-worker', 'run the API only')
-  .action(async () => {
-    const config = loadConfig();
-    const log = createLogger(config.logLevel);
-    const s = await createServices(config, log);
-    const running = await serve(s, { api: true });
-    const shutdown = async (signal: string) => {
-      log.info({ signal }, 'shutting down');
-      await running.stop();
-      await s.close();
-      process.exit(0);
-    };
-    process.once('SIGTERM', () => void shutdown('SIGTERM'));
-    process.once('SIGINT', () => void shutdown('SIGINT'));
-  });
+  .action((o: { worker: boolean }) => run({ api: true, worker: o.worker }));
+
+program
+  .command('worker')
+  .description('Run the delivery worker only (any number of them may share one database)')
+  .action(() => run({ api: false, worker: true }));
 
 program
   .command('migrate')

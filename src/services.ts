@@ -7,6 +7,7 @@ import { ContentSeal } from './crypto/sealed-content.js';
 import { CommitQueue } from './db/commit-queue.js';
 import { type Database, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
+import { OutboxSignal } from './delivery/signal.js';
 import type { DB } from './db/schema.js';
 import { SendService } from './messages/send.service.js';
 import { installPolicy, type Policy } from './policy/index.js';
@@ -30,6 +31,8 @@ export interface Services {
   seal: ContentSeal;
   send: SendService;
   policy: Policy;
+  /** Rung when messages become due in this process (a worker here leases them at once). */
+  outbox: OutboxSignal;
   close(): Promise<void>;
 }
 
@@ -54,6 +57,8 @@ export async function createServices(config: Config, log: pino.Logger, opts: Cre
   const seal = new ContentSeal(loadSecretKey(config, log));
   const send = new SendService(db, commits, templates, config, seal);
   const policy = installPolicy(db, database.dialect, config, log, send);
+  const outbox = new OutboxSignal();
+  send.onQueued(() => outbox.notify());
   return {
     config,
     log,
@@ -66,6 +71,7 @@ export async function createServices(config: Config, log: pino.Logger, opts: Cre
     seal,
     send,
     policy,
+    outbox,
     close: () => database.close(),
   };
 }

@@ -1,7 +1,10 @@
 import type { FastifyInstance } from 'fastify';
+import type { CaptureServer } from '../capture/server.js';
+import type { Worker } from '../delivery/worker.js';
 import { buildApp } from '../http/app.js';
 import { type RetentionScheduler, startRetentionScheduler } from '../retention/scheduler.js';
 import type { Services } from '../services.js';
+import { smtpTarget, startCaptureIfNeeded, startWorker } from './worker.js';
 
 /** First start with no admin credential at all: create one admin key and show it once. */
 export async function ensureAdminKey(s: Services): Promise<void> {
@@ -15,13 +18,18 @@ export async function ensureAdminKey(s: Services): Promise<void> {
 
 export interface Running {
   app: FastifyInstance | null;
+  worker: Worker | null;
+  capture: CaptureServer | null;
   stop(): Promise<void>;
 }
 
-export async function serve(s: Services, opts: { api: boolean; retention?: boolean }): Promise<Running> {
+/** API and/or worker in this process; the capture server too when SMTP_HOST is unset. */
+export async function serve(s: Services, opts: { api: boolean; worker?: boolean; retention?: boolean }): Promise<Running> {
   let app: FastifyInstance | null = null;
   // Retention runs in every process that asks for it; a lock row lets one run each job at a time.
   const retention: RetentionScheduler | null = (opts.retention ?? true) ? startRetentionScheduler(s) : null;
+  const capture = await startCaptureIfNeeded(s);
+  const worker = opts.worker ? startWorker(s, smtpTarget(s, capture)) : null;
   if (opts.api) {
     await ensureAdminKey(s);
     app = await buildApp(s);
@@ -32,10 +40,16 @@ export async function serve(s: Services, opts: { api: boolean; retention?: boole
   s.policy.webhooks.start();
   return {
     app,
+    worker,
+    capture,
     async stop() {
+      // API first (no new work accepted), then the worker drains (its last events may queue
+      // webhooks), then the background jobs, then capture stops receiving.
+      if (app) await app.close();
+      if (worker) await worker.stop();
       await s.policy.webhooks.stop();
       await retention?.stop();
-      if (app) await app.close();
+      if (capture) await capture.close();
     },
   };
 }

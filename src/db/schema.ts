@@ -212,6 +212,20 @@ export interface JobLocksTable {
   last_result: string | null;
 }
 
+export interface CapturedMailTable {
+  id: string;
+  received_at: number;
+  mail_from: string;
+  rcpt_to: string;
+  from_header: string;
+  to_header: string;
+  subject: string;
+  date: number | null;
+  message_id: string | null;
+  size: number;
+  raw: Buffer;
+}
+
 export interface DB {
   api_keys: ApiKeysTable;
   email_templates: EmailTemplatesTable;
@@ -227,6 +241,7 @@ export interface DB {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   job_locks: JobLocksTable;
+  captured_mail: CapturedMailTable;
 }
 
 export type ApiKeyRow = Selectable<ApiKeysTable>;

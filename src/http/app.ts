@@ -1,5 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { apiKeyRoutes } from '../api-keys/routes.js';
+import { captureRoutes } from '../capture/routes.js';
+import { deliveryRoutes } from '../delivery/routes.js';
 import { messageRoutes } from '../messages/routes.js';
 import { statsRoutes } from '../messages/stats.routes.js';
 import { policyRoutes } from '../policy/index.js';
@@ -52,6 +54,8 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   await registerAdminUi(app);
   resendRoutes(app, s);
   retentionRoutes(app, s);
+  deliveryRoutes(app, s);
+  captureRoutes(app, s);
 
   await app.ready();
   return app;

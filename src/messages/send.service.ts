@@ -78,6 +78,13 @@ export class SendService {
     this.policies.push(policy);
   }
 
+  private readonly queuedListeners: Array<() => void> = [];
+
+  /** Called after a commit that queued messages (the in-process worker wakes up on it). */
+  onQueued(fn: () => void): void {
+    this.queuedListeners.push(fn);
+  }
+
   async send(req: SendRequest, opts: SendOptions): Promise<{ items: SendResultItem[] }> {
     const max = this.config.email.maxRecipientsPerRequest;
     const recipients = parseRecipients(req.to, 'to', max).map(normalizeAddress);
@@ -149,6 +156,7 @@ export class SendService {
       await opts.hooks?.after?.(trx, stored);
       return stored;
     });
+    this.announce(items);
     return { items };
   }
 
@@ -163,11 +171,18 @@ export class SendService {
     within?: (trx: Transaction<DB>, items: SendResultItem[]) => Promise<void>,
   ): Promise<SendResultItem[]> {
     const now = Date.now();
-    return this.commits.run(async (trx) => {
-      const items = await this.store(trx, messages, attachments, template, now);
-      await within?.(trx, items);
-      return items;
+    const items = await this.commits.run(async (trx) => {
+      const stored = await this.store(trx, messages, attachments, template, now);
+      await within?.(trx, stored);
+      return stored;
     });
+    this.announce(items);
+    return items;
+  }
+
+  /** After the commit: a worker in this process may lease the new messages at once. */
+  private announce(items: SendResultItem[]): void {
+    if (items.some((i) => i.status === 'queued')) for (const fn of this.queuedListeners) fn();
   }
 
   private async store(

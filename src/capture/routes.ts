@@ -1,0 +1,39 @@
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import type { Services } from '../services.js';
+import { capturedAttachment, clearCapturedMail, listCapturedMail, parsedCapturedMail, rawCapturedMail } from './store.js';
+
+/** The dev inbox: what the capture SMTP server received. Admin only (the routes' default). */
+export function captureRoutes(app: FastifyInstance, s: Services): void {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+
+  r.get(
+    '/api/v1/dev/inbox',
+    { schema: { querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }), cursor: Type.Optional(Type.String({ maxLength: 200 })) }) } },
+    async (request) => listCapturedMail(s.db, request.query.limit, request.query.cursor),
+  );
+
+  r.delete('/api/v1/dev/inbox', async () => ({ deleted: await clearCapturedMail(s.db) }));
+
+  r.get('/api/v1/dev/inbox/:id', { schema: { params: IdParams } }, async (request) => parsedCapturedMail(s.db, request.params.id));
+
+  r.get('/api/v1/dev/inbox/:id/raw', { schema: { params: IdParams } }, async (request, reply) => {
+    const row = await rawCapturedMail(s.db, request.params.id);
+    return reply.header('content-type', 'message/rfc822').header('content-disposition', `attachment; filename="${row.id}.eml"`).send(row.raw);
+  });
+
+  r.get(
+    '/api/v1/dev/inbox/:id/attachments/:index',
+    { schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }), index: Type.Integer({ minimum: 0, maximum: 1000 }) }) } },
+    async (request, reply) => {
+      const a = await capturedAttachment(s.db, request.params.id, request.params.index);
+      return reply
+        .header('content-type', a.contentType)
+        .header('content-disposition', `attachment; filename*=UTF-8''${encodeURIComponent(a.filename)}`)
+        // Captured mail is untrusted input: never let a browser sniff it into HTML.
+        .header('x-content-type-options', 'nosniff')
+        .send(a.content);
+    },
+  );
+}

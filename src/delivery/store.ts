@@ -1,0 +1,155 @@
+import { type Kysely, sql } from 'kysely';
+import type { CommitQueue } from '../db/commit-queue.js';
+import type { Dialect } from '../db/database.js';
+import type { DB, MessageRow } from '../db/schema.js';
+import { type NewEvent, recordEvents } from '../messages/events.js';
+import type { Completion, CompletionStore } from './process-message.js';
+
+/**
+ * The outbox as the worker sees it. Every status change is a conditional update on
+ * (status, lease_owner) with its events in the same transaction, so a worker that lost its
+ * lease can never overwrite the outcome recorded by the one that took over.
+ */
+export class DeliveryStore implements CompletionStore {
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly dialect: Dialect,
+    private readonly commits: CommitQueue,
+  ) {}
+
+  /**
+   * Takes up to `limit` due messages, most urgent first. PostgreSQL: FOR UPDATE SKIP LOCKED
+   * lets workers lease concurrently without waiting on or double-taking each other's rows.
+   * SQLite: one UPDATE … RETURNING, atomic because SQLite has one writer at a time.
+   */
+  lease(owner: string, limit: number, now: number, leaseMs: number): Promise<MessageRow[]> {
+    return this.commits.run(async (trx) => {
+      const rows = await trx
+        .updateTable('email_messages')
+        .set({ status: 'sending', lease_owner: owner, lease_expires_at: now + leaseMs, attempts: sql<number>`attempts + 1`, updated_at: now })
+        .where('status', '=', 'queued')
+        .where('id', 'in', (eb) => {
+          // Served by the (status, priority, next_attempt_at) index: an ordered scan that stops at `limit`.
+          const due = eb
+            .selectFrom('email_messages')
+            .select('id')
+            .where('status', '=', 'queued')
+            .where('next_attempt_at', '<=', now)
+            .orderBy('priority')
+            .orderBy('next_attempt_at')
+            .limit(limit);
+          return this.dialect === 'postgres' ? due.forUpdate().skipLocked() : due;
+        })
+        .returningAll()
+        .execute();
+      // RETURNING has no order: restore the lease order for the caller.
+      rows.sort((a, b) => a.priority - b.priority || Number(a.next_attempt_at) - Number(b.next_attempt_at));
+      await recordEvents(trx, rows.map((m) => ({ messageId: m.id, type: 'sending', at: now, data: { attempt: m.attempts, worker: owner } })));
+      return rows;
+    });
+  }
+
+  complete(message: MessageRow, owner: string, c: Completion): Promise<boolean> {
+    return this.completeMany([{ message, owner, completion: c }]).then(([applied]) => applied!);
+  }
+
+  /**
+   * Records several finished attempts in one transaction (one commit, one fsync on SQLite).
+   * Each status update is still conditional on the lease, message by message.
+   */
+  completeMany(items: Array<{ message: MessageRow; owner: string; completion: Completion }>): Promise<boolean[]> {
+    return this.commits.run(async (trx) => {
+      const applied: boolean[] = [];
+      const events: NewEvent[] = [];
+      for (const { message, owner, completion: c } of items) {
+        const res = await trx
+          .updateTable('email_messages')
+          .set({
+            status: c.status,
+            lease_owner: null,
+            lease_expires_at: null,
+            next_attempt_at: c.nextAttemptAt,
+            smtp_response: c.smtpResponse,
+            ...(c.status === 'sent' ? { provider_message_id: c.providerMessageId, sent_at: c.sentAt, error_message: null } : {}),
+            ...(c.status === 'failed' ? { error_message: c.errorMessage } : {}),
+            // Final: the clear content of sensitive variables has served its purpose.
+            ...(c.status === 'sent' || c.status === 'failed' ? { sealed_content: null } : {}),
+            updated_at: c.at,
+          })
+          .where('id', '=', message.id)
+          .where('status', '=', 'sending')
+          .where('lease_owner', '=', owner)
+          .executeTakeFirst();
+        const ok = Number(res.numUpdatedRows) === 1;
+        applied.push(ok);
+        // The attempt happened whatever became of the lease: it is always on record.
+        events.push({ messageId: message.id, type: 'attempt', at: c.at, data: c.attempt });
+        if (ok) events.push(statusEvent(message.id, c));
+      }
+      await recordEvents(trx, events);
+      return applied;
+    });
+  }
+
+  /** Hands leased, unfinished messages back (graceful stop); the attempt did not happen. */
+  release(owner: string, ids: string[] | 'all', now: number): Promise<string[]> {
+    if (ids !== 'all' && ids.length === 0) return Promise.resolve([]);
+    return this.commits.run(async (trx) => {
+      let q = trx
+        .updateTable('email_messages')
+        .set({ status: 'queued', lease_owner: null, lease_expires_at: null, attempts: sql<number>`attempts - 1`, next_attempt_at: now, updated_at: now })
+        .where('status', '=', 'sending')
+        .where('lease_owner', '=', owner);
+      if (ids !== 'all') q = q.where('id', 'in', ids);
+      const rows = await q.returning('id').execute();
+      await recordEvents(trx, rows.map((r) => ({ messageId: r.id, type: 'released', at: now, data: { worker: owner } })));
+      return rows.map((r) => r.id);
+    });
+  }
+
+  /** Extends this worker's leases so a slow relay does not let another worker take them over. */
+  async renew(owner: string, now: number, leaseMs: number): Promise<void> {
+    await this.db
+      .updateTable('email_messages')
+      .set({ lease_expires_at: now + leaseMs })
+      .where('status', '=', 'sending')
+      .where('lease_owner', '=', owner)
+      .execute();
+  }
+
+  /**
+   * Makes messages whose worker died (lease expired) due again. A message that has already
+   * used more leases than its attempts allow is failed instead, so a message that crashes
+   * every worker that touches it cannot loop forever.
+   */
+  recoverExpired(now: number): Promise<{ requeued: number; failed: number }> {
+    return this.commits.run(async (trx) => {
+      const failed = await trx
+        .updateTable('email_messages')
+        .set({ status: 'failed', sealed_content: null, lease_owner: null, lease_expires_at: null, next_attempt_at: null, error_message: 'Lease expired on the last attempt: the worker stopped without a result', updated_at: now })
+        .where('status', '=', 'sending')
+        .where('lease_expires_at', '<', now)
+        .where(sql<boolean>`attempts > max_attempts`)
+        .returning('id')
+        .execute();
+      const requeued = await trx
+        .updateTable('email_messages')
+        .set({ status: 'queued', lease_owner: null, lease_expires_at: null, next_attempt_at: now, updated_at: now })
+        .where('status', '=', 'sending')
+        .where('lease_expires_at', '<', now)
+        .returning('id')
+        .execute();
+      await recordEvents(trx, [
+        ...failed.map((r) => ({ messageId: r.id, type: 'failed', at: now, data: { reason: 'lease_expired' } })),
+        ...requeued.map((r) => ({ messageId: r.id, type: 'lease_expired', at: now })),
+      ]);
+      return { requeued: requeued.length, failed: failed.length };
+    });
+  }
+}
+
+function statusEvent(messageId: string, c: Completion): NewEvent {
+  if (c.status === 'sent') return { messageId, type: 'sent', at: c.at, data: { smtp_response: c.smtpResponse, provider_message_id: c.providerMessageId } };
+  if (c.status === 'failed') return { messageId, type: 'failed', at: c.at, data: { error_message: c.errorMessage, attempts: c.attempt.attempt } };
+  return { messageId, type: 'retry_scheduled', at: c.at, data: { next_attempt_at: new Date(c.nextAttemptAt!).toISOString(), after_attempt: c.attempt.attempt } };
+}

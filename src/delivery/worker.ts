@@ -1,0 +1,198 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type pino from 'pino';
+import type { MessageRow } from '../db/schema.js';
+import type { BackoffPolicy } from './backoff.js';
+import { CompletionBatcher } from './completion-batcher.js';
+import type { OutboxSignal } from './signal.js';
+import { attemptDelivery, type MimeSource, recordAttempt, type SmtpTransport } from './process-message.js';
+import type { DeliveryStore } from './store.js';
+
+export interface WorkerOptions {
+  batchSize: number;
+  concurrency: number;
+  leaseMs: number;
+  pollMs: number;
+  backoff: BackoffPolicy;
+  /** On stop, how long in-flight sends may take before their leases are released anyway. */
+  drainMs: number;
+  owner?: string;
+}
+
+export interface WorkerDeps {
+  store: DeliveryStore;
+  transport: SmtpTransport;
+  mime: MimeSource;
+  log: pino.Logger;
+  /** Rung by this process's send path: lease now rather than at the next poll. */
+  signal?: OutboxSignal;
+}
+
+const byUrgency = (a: MessageRow, b: MessageRow) => a.priority - b.priority || Number(a.next_attempt_at) - Number(b.next_attempt_at);
+
+/**
+ * The delivery loop. Leases due messages in batches into a small local buffer (so the next
+ * lease overlaps with sending), keeps up to `concurrency` sends in flight, renews its leases
+ * while they run, and periodically makes the messages of dead workers due again.
+ *
+ * Stop (SIGTERM): no new leases; leased-but-unstarted messages are released at once; sends
+ * in flight get `drainMs` to finish; whatever remains is released for another worker.
+ */
+export class Worker {
+  readonly owner: string;
+  private buffer: MessageRow[] = [];
+  /** Every leased message not yet recorded: sending, or waiting for its result's commit. */
+  private readonly inflight = new Map<string, Promise<void>>();
+  /** Messages in the SMTP phase; capped at `concurrency`. */
+  private sending = 0;
+  private stopping = false;
+  private rang = false;
+  private wakeUp: (() => void) | null = null;
+  private loopDone: Promise<void> | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private unsubscribe: (() => void) | undefined;
+  delivered = 0;
+  private readonly completions: CompletionBatcher;
+
+  constructor(
+    private readonly deps: WorkerDeps,
+    private readonly opts: WorkerOptions,
+  ) {
+    this.owner = opts.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.completions = new CompletionBatcher(deps.store, 2 * opts.batchSize);
+  }
+
+  start(): void {
+    const { store, log } = this.deps;
+    this.unsubscribe = this.deps.signal?.subscribe(() => this.notify());
+    const every = (ms: number, fn: () => Promise<unknown>) => {
+      const t = setInterval(() => void fn().catch((err: unknown) => log.error({ err }, 'delivery housekeeping failed')), ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(Math.max(1000, this.opts.leaseMs / 3), () => store.renew(this.owner, Date.now(), this.opts.leaseMs));
+    const recover = async () => {
+      const r = await store.recoverExpired(Date.now());
+      if (r.requeued || r.failed) log.warn(r, 'expired leases recovered (a worker stopped mid-send)');
+      if (r.requeued) this.notify();
+    };
+    every(Math.max(500, Math.min(30_000, this.opts.leaseMs / 4)), recover);
+    this.loopDone = recover()
+      .catch((err: unknown) => log.error({ err }, 'lease recovery failed'))
+      .then(() => this.loop());
+  }
+
+  /** Something may be due now (a send was accepted in this process, a retry requested). */
+  notify(): void {
+    this.rang = true;
+    this.wakeUp?.();
+  }
+
+  private wait(ms: number): Promise<void> {
+    if (this.rang) {
+      this.rang = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakeUp = null;
+        this.rang = false;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakeUp = done;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    const { batchSize, pollMs, leaseMs } = this.opts;
+    while (!this.stopping) {
+      // Refill when half the buffer is gone: big enough batches, never a stall between them.
+      if (this.buffer.length > batchSize / 2) {
+        await this.wait(pollMs);
+        continue;
+      }
+      const wanted = batchSize - this.buffer.length;
+      let rows: MessageRow[];
+      try {
+        rows = await this.deps.store.lease(this.owner, wanted, Date.now(), leaseMs);
+      } catch (err) {
+        this.deps.log.error({ err }, 'leasing failed; retrying');
+        await this.wait(pollMs * 4);
+        continue;
+      }
+      if (rows.length) {
+        this.buffer.push(...rows);
+        this.buffer.sort(byUrgency);
+        this.dispatch();
+      }
+      if (rows.length < wanted) await this.wait(pollMs);
+    }
+  }
+
+  private dispatch(): void {
+    // A message stops counting against `concurrency` once its reply is in: recording results
+    // is batched (see CompletionBatcher) and must not hold SMTP back. The second bound keeps
+    // a stalled database from letting results pile up without limit.
+    const { concurrency, batchSize } = this.opts;
+    while (this.sending < concurrency && this.inflight.size < concurrency + 2 * batchSize && this.buffer.length > 0 && !this.stopping) {
+      const message = this.buffer.shift()!;
+      this.sending++;
+      const run = this.deliver(message).finally(() => {
+        this.inflight.delete(message.id);
+        this.dispatch();
+      });
+      this.inflight.set(message.id, run);
+    }
+    if (this.buffer.length <= batchSize / 2) this.notify();
+  }
+
+  private async deliver(message: MessageRow): Promise<void> {
+    const { log } = this.deps;
+    try {
+      let c;
+      try {
+        c = await attemptDelivery(message, { ...this.deps, backoff: this.opts.backoff });
+      } finally {
+        this.sending--;
+        this.dispatch();
+      }
+      const applied = await recordAttempt(message, c, { store: this.completions, owner: this.owner, mime: this.deps.mime });
+      if (c.status === 'sent') this.delivered++;
+      if (!applied) log.warn({ messageId: message.id }, 'lease lost before the result was recorded; the attempt is on record, the status is not');
+      else if (c.status !== 'sent') log.info({ messageId: message.id, status: c.status, attempt: c.attempt.attempt, code: c.attempt.code, response: c.attempt.response }, 'delivery attempt failed');
+    } catch (err) {
+      log.error({ err, messageId: message.id }, 'could not record a delivery result; the lease will expire and the message will be retried');
+    }
+  }
+
+  get busy(): number {
+    return this.inflight.size + this.buffer.length;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.unsubscribe?.();
+    this.notify();
+    await this.loopDone;
+    const { store, log } = this.deps;
+    const unstarted = this.buffer.splice(0).map((m) => m.id);
+    const released = await store.release(this.owner, unstarted, Date.now()).catch((err: unknown) => {
+      log.error({ err }, 'could not release leases; they will expire');
+      return [];
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), this.opts.drainMs)));
+    const drained = await Promise.race([Promise.allSettled(this.inflight.values()).then(() => 'done' as const), deadline]);
+    clearTimeout(timer);
+    for (const t of this.timers) clearInterval(t);
+    if (drained === 'timeout') {
+      const late = await store.release(this.owner, 'all', Date.now()).catch(() => []);
+      log.warn({ released: late.length }, 'sends still in flight at the drain deadline were released');
+    }
+    this.deps.transport.close();
+    log.info({ released: released.length, delivered: this.delivered }, 'delivery worker stopped');
+  }
+}

@@ -1,0 +1,125 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { smtpTarget, startWorker } from '../src/cli/worker.js';
+import type { Worker } from '../src/delivery/worker.js';
+import { backends, createTestContext, type TestContext } from './helpers/context.js';
+import { eventTypes, messageRow, sendOk, waitForStatus } from './helpers/delivery.js';
+import { incidentExample, invoiceExample } from './helpers/fixtures.js';
+import { SmtpSink } from './helpers/smtp-sink.js';
+import { spawnWorker, type WorkerProcess } from './helpers/worker-process.js';
+
+/** Crash safety and concurrency with real `postier worker` processes. */
+describe.each(backends)('worker processes on %s', (backend) => {
+  let t: TestContext;
+  let sink: SmtpSink;
+  const children: WorkerProcess[] = [];
+  let local: Worker | null = null;
+
+  beforeAll(async () => {
+    sink = await SmtpSink.start();
+    t = await createTestContext(backend, sink.env({ WORKER_POLL_MS: '20', WORKER_LEASE_SECONDS: '5' }));
+  });
+  afterEach(async () => {
+    for (const c of children.splice(0)) {
+      if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+      await c.exited;
+    }
+    await local?.stop();
+    local = null;
+    sink.reset();
+  });
+  afterAll(async () => {
+    await t.close();
+    await sink.close();
+  });
+
+  const spawn = (env: Record<string, string> = {}) => {
+    const w = spawnWorker(t, sink.env({ WORKER_LEASE_SECONDS: '5', ...env }));
+    children.push(w);
+    return w;
+  };
+
+  it('recovers the lease of a worker killed mid-send: another worker sends it once the lease expires', async () => {
+    // The first delivery hangs: the worker is killed while the relay still holds the DATA.
+    sink.respond = (m) => (m.seen === 1 ? { kind: 'slow', ms: 20_000 } : { kind: 'accept' });
+    const doomed = spawn({ SMTP_TIMEOUT_SECONDS: '30' });
+    const doomedOwner = await doomed.ready;
+    expect(doomedOwner, doomed.output()).not.toBe('');
+    const [id] = await sendOk(t, invoiceExample());
+    await sink.waitFor(() => sink.messages.length === 1, 20_000, 'the first attempt');
+    doomed.child.kill('SIGKILL');
+    await doomed.exited;
+
+    let row = await messageRow(t, id!);
+    expect(row).toMatchObject({ status: 'sending', lease_owner: doomedOwner, attempts: 1 });
+
+    local = startWorker(t.services, smtpTarget(t.services, null));
+    await waitForStatus(t, [id!], ['sent'], 20_000);
+    row = await messageRow(t, id!);
+    expect(row).toMatchObject({ status: 'sent', attempts: 2, lease_owner: null });
+    expect(await eventTypes(t, id!)).toEqual(['queued', 'sending', 'lease_expired', 'sending', 'attempt', 'sent']);
+    // At-least-once: the relay saw it twice, with the same Message-ID so receivers can deduplicate.
+    expect(sink.messages.map((m) => m.messageId)).toEqual([row.smtp_message_id, row.smtp_message_id]);
+  });
+
+  it('on SIGTERM, finishes the send in flight, releases the rest and exits 0', async () => {
+    sink.respond = () => ({ kind: 'slow', ms: 1500 });
+    const w = spawn({ WORKER_CONCURRENCY: '1' });
+    expect(await w.ready, w.output()).not.toBe('');
+    const ids = await sendOk(t, { ...invoiceExample(), to: ['t1@example.com', 't2@example.com', 't3@example.com'] });
+    await sink.waitFor(() => sink.messages.length === 1, 20_000, 'one send in flight');
+    w.child.kill('SIGTERM');
+    expect(await w.exited, w.output()).toBe(0);
+
+    const rows = await Promise.all(ids.map((id) => messageRow(t, id)));
+    const sent = rows.filter((r) => r.status === 'sent');
+    const queued = rows.filter((r) => r.status === 'queued');
+    expect(sent.map((r) => r.smtp_message_id)).toEqual([sink.messages[0]!.messageId]);
+    expect(queued).toHaveLength(2);
+    for (const r of queued) {
+      expect(r).toMatchObject({ attempts: 0, lease_owner: null });
+      expect(await eventTypes(t, r.id)).toEqual(['queued', 'sending', 'released']);
+    }
+    expect(sink.messages).toHaveLength(1);
+  });
+
+  it.runIf(backend === 'postgres')('two worker processes deliver 2,000 messages, each exactly once', async () => {
+    const a = spawn();
+    const b = spawn();
+    const owners = await Promise.all([a.ready, b.ready]);
+    expect(owners.every(Boolean), a.output() + b.output()).toBe(true);
+
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i += 8) {
+      const batch = await Promise.all(
+        Array.from({ length: 8 }, (_, k) => sendOk(t, { ...incidentExample(), to: Array.from({ length: 50 }, (_, j) => `w${i + k}-${j}@example.com`) })),
+      );
+      ids.push(...batch.flat());
+    }
+    expect(ids).toHaveLength(2000);
+    await sink.waitFor(() => sink.messages.length >= 2000, 60_000, '2,000 deliveries');
+    await waitForStatus(t, ids, ['sent'], 30_000);
+
+    // Only this test's messages: earlier tests may have left queued ones that these workers also send.
+    const ours = new Set((await t.services.db.selectFrom('email_messages').select('smtp_message_id').where('id', 'in', ids).execute()).map((r) => r.smtp_message_id));
+    const perId = new Map<string, number>();
+    for (const m of sink.messages.filter((x) => ours.has(x.messageId))) perId.set(m.messageId, (perId.get(m.messageId) ?? 0) + 1);
+    expect(perId.size).toBe(2000);
+    expect([...perId.values()].every((n) => n === 1)).toBe(true);
+    expect(sink.messages.filter((x) => ours.has(x.messageId))).toHaveLength(2000);
+
+    // Both processes took part (otherwise this would prove nothing about concurrent leasing).
+    const leases = await t.services.db.selectFrom('email_events').select('data').where('type', '=', 'sending').where('message_id', 'in', ids).execute();
+    const byOwner = new Map<string, number>();
+    for (const l of leases) {
+      const owner = (JSON.parse(l.data!) as { worker: string }).worker;
+      byOwner.set(owner, (byOwner.get(owner) ?? 0) + 1);
+    }
+    expect([...byOwner.keys()].sort()).toEqual([...owners].sort());
+    expect([...byOwner.values()].reduce((x, y) => x + y, 0)).toBe(2000);
+
+    a.child.kill('SIGTERM');
+    b.child.kill('SIGTERM');
+    expect(await a.exited).toBe(0);
+    expect(await b.exited).toBe(0);
+  }, 90_000);
+});

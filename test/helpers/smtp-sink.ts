@@ -1,0 +1,130 @@
+import type { AddressInfo, Socket } from 'node:net';
+import { type ParsedMail, simpleParser } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
+
+/** What the sink answers to one message, decided when its DATA has arrived. */
+export type SinkAction =
+  | { kind: 'accept'; reply?: string }
+  | { kind: 'reply'; code: number; text?: string }
+  /** Cut the TCP connection instead of answering (a relay crash, a network cut). */
+  | { kind: 'drop' }
+  /** Answer after a delay (a slow relay); past the client's timeout it is a timeout. */
+  | { kind: 'slow'; ms: number; then?: SinkAction };
+
+export interface SinkMessage {
+  messageId: string;
+  /** 1 for the first time this Message-ID reached the sink, 2 for the second, … */
+  seen: number;
+  envelope: { from: string; to: string[] };
+  raw: Buffer;
+  action: SinkAction;
+  at: number;
+}
+
+/**
+ * A real SMTP server in the test process (smtp-server), scriptable per message: accept with a
+ * chosen reply, answer 421/451/550, drop the connection, or be slow. Everything that reaches
+ * DATA is recorded, with what the sink did about it.
+ */
+export class SmtpSink {
+  readonly messages: SinkMessage[] = [];
+  respond: (m: Omit<SinkMessage, 'action' | 'at'>) => SinkAction = () => ({ kind: 'accept' });
+  private readonly seenCount = new Map<string, number>();
+  private readonly sockets = new Map<number, Socket>();
+  private waiters: Array<() => void> = [];
+
+  private constructor(
+    private readonly server: SMTPServer,
+    readonly port: number,
+  ) {}
+
+  static async start(): Promise<SmtpSink> {
+    let sink!: SmtpSink;
+    const server = new SMTPServer({
+      secure: false,
+      disabledCommands: ['STARTTLS', 'AUTH'],
+      authOptional: true,
+      logger: false,
+      maxClients: 200,
+      onData(stream, session, callback) {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => sink.onMessage(Buffer.concat(chunks), session, callback));
+      },
+    });
+    server.server.on('connection', (socket: Socket) => {
+      const port = socket.remotePort!;
+      sink?.sockets.set(port, socket);
+      socket.on('close', () => sink?.sockets.delete(port));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    sink = new SmtpSink(server, (server.server.address() as AddressInfo).port);
+    return sink;
+  }
+
+  /** SMTP_* settings that make Postier deliver here. */
+  env(extra: Record<string, string> = {}): Record<string, string> {
+    return { SMTP_HOST: '127.0.0.1', SMTP_PORT: String(this.port), SMTP_USE_TLS: 'false', ...extra };
+  }
+
+  private onMessage(raw: Buffer, session: { remotePort: number; envelope: { mailFrom: false | { address: string }; rcptTo: { address: string }[] } }, callback: (err?: Error | null, msg?: string) => void): void {
+    const messageId = /^Message-ID:\s*(<[^>]+>)/im.exec(raw.toString('latin1').split(/\r?\n\r?\n/)[0]!)?.[1] ?? '';
+    const seen = (this.seenCount.get(messageId) ?? 0) + 1;
+    this.seenCount.set(messageId, seen);
+    const envelope = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address) };
+    const base = { messageId, seen, envelope, raw };
+    const action = this.respond(base);
+    this.messages.push({ ...base, action, at: Date.now() });
+    this.perform(action, session.remotePort, callback);
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  private perform(action: SinkAction, remotePort: number, callback: (err?: Error | null, msg?: string) => void): void {
+    switch (action.kind) {
+      case 'accept':
+        return callback(null, action.reply ?? 'Ok queued');
+      case 'reply':
+        return callback(Object.assign(new Error(action.text ?? `Error ${action.code}`), { responseCode: action.code }));
+      case 'drop':
+        this.sockets.get(remotePort)?.destroy();
+        return;
+      case 'slow':
+        setTimeout(() => this.perform(action.then ?? { kind: 'accept' }, remotePort, callback), action.ms);
+    }
+  }
+
+  /** Messages the sink accepted (answered 250). */
+  get accepted(): SinkMessage[] {
+    return this.messages.filter((m) => m.action.kind === 'accept' || (m.action.kind === 'slow' && (m.action.then?.kind ?? 'accept') === 'accept'));
+  }
+
+  acceptedCount(messageId: string): number {
+    return this.accepted.filter((m) => m.messageId === messageId).length;
+  }
+
+  async waitFor(predicate: () => boolean, timeoutMs = 15_000, what = 'sink condition'): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate()) {
+      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what} (${this.messages.length} messages at the sink)`);
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+  }
+
+  parse(m: SinkMessage): Promise<ParsedMail> {
+    return simpleParser(m.raw);
+  }
+
+  reset(): void {
+    this.messages.length = 0;
+    this.seenCount.clear();
+    this.respond = () => ({ kind: 'accept' });
+  }
+
+  close(): Promise<void> {
+    for (const s of this.sockets.values()) s.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
