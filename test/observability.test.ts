@@ -6,6 +6,7 @@ import { recordEvents } from '../src/messages/events.js';
 import { databaseCheck, readinessRoutes } from '../src/observability/readiness.js';
 import { createLogger } from '../src/shared/logger.js';
 import { sendOk } from './helpers/archive.js';
+import { SmtpSink } from './helpers/smtp-sink.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { invoiceExample, pdfBytes } from './helpers/fixtures.js';
 
@@ -64,10 +65,26 @@ describe.each(backends)('observability on %s', (backend) => {
     expect(sample(text, 'postier_queue_oldest_age_seconds')).toBeGreaterThanOrEqual(3600);
   });
 
-  it('answers /readyz 200 with the database check', async () => {
-    const res = await t.inject({ method: 'GET', url: '/readyz', token: null });
-    expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ status: 'ok', checks: { database: { status: 'ok' } } });
+  it('answers /readyz 200 when the database and the SMTP relay answer, 503 naming SMTP when it does not', async () => {
+    const sink = await SmtpSink.start();
+    const up = await createTestContext(backend, { SMTP_HOST: '127.0.0.1', SMTP_PORT: String(sink.port), SMTP_USE_TLS: 'false' });
+    try {
+      const res = await up.inject({ method: 'GET', url: '/readyz', token: null });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toMatchObject({ status: 'ok', checks: { database: { status: 'ok' }, smtp: { status: 'ok' } } });
+    } finally {
+      await up.close();
+      await sink.close();
+    }
+    // Port 1 refuses connections: a relay that is down.
+    const down = await createTestContext(backend, { SMTP_HOST: '127.0.0.1', SMTP_PORT: '1', SMTP_USE_TLS: 'false' });
+    try {
+      const res = await down.inject({ method: 'GET', url: '/readyz', token: null });
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toMatchObject({ status: 'unavailable', checks: { database: { status: 'ok' }, smtp: { status: 'fail' } } });
+    } finally {
+      await down.close();
+    }
   });
 });
 

@@ -10,15 +10,11 @@ export interface SmtpTarget {
   plain?: boolean;
 }
 
-/**
- * One pooled Nodemailer transport per process, sending pre-built raw MIME. Nodemailer's own
- * requeue-on-dropped-connection is off: every attempt must be ours, recorded as an event and
- * counted against the message's max_attempts.
- */
-export function createSmtpTransport(config: Config, target: SmtpTarget): SmtpTransport {
+/** Nodemailer's options for the configured relay (or the capture server). */
+function transportOptions(config: Config, target: SmtpTarget) {
   const timeoutMs = config.smtp.timeoutSeconds * 1000;
   const tls = config.smtp.useTls && !target.plain;
-  const transporter = nodemailer.createTransport({
+  return {
     pool: true,
     host: target.host,
     port: target.port,
@@ -34,7 +30,16 @@ export function createSmtpTransport(config: Config, target: SmtpTarget): SmtpTra
     maxMessages: 1000,
     maxRequeues: 0,
     dkim: config.dkim ? { domainName: config.dkim.domain, keySelector: config.dkim.selector, privateKey: config.dkim.privateKey } : undefined,
-  });
+  };
+}
+
+/**
+ * One pooled Nodemailer transport per process, sending pre-built raw MIME. Nodemailer's own
+ * requeue-on-dropped-connection is off: every attempt must be ours, recorded as an event and
+ * counted against the message's max_attempts.
+ */
+export function createSmtpTransport(config: Config, target: SmtpTarget): SmtpTransport {
+  const transporter = nodemailer.createTransport(transportOptions(config, target));
   return {
     async send(envelope: Envelope, raw: Buffer): Promise<SmtpOutcome> {
       try {
@@ -48,4 +53,14 @@ export function createSmtpTransport(config: Config, target: SmtpTarget): SmtpTra
     },
     close: () => transporter.close(),
   };
+}
+
+/** /readyz: connect, EHLO, STARTTLS and AUTH as the worker would, on a connection of its own. */
+export async function verifySmtp(config: Config, target: SmtpTarget): Promise<void> {
+  const transporter = nodemailer.createTransport({ ...transportOptions(config, target), pool: false });
+  try {
+    await transporter.verify();
+  } finally {
+    transporter.close();
+  }
 }

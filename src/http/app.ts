@@ -6,7 +6,9 @@ import { messageRoutes } from '../messages/routes.js';
 import { statsRoutes } from '../messages/stats.routes.js';
 import { policyRoutes } from '../policy/index.js';
 import { metricsRoutes } from '../observability/routes.js';
-import { databaseCheck, readinessRoutes } from '../observability/readiness.js';
+import { databaseCheck, readinessRoutes, smtpCheck } from '../observability/readiness.js';
+import { verifySmtp } from '../delivery/transport.js';
+import { smtpTarget } from '../cli/worker.js';
 import { registerOpenApi } from '../openapi/openapi.js';
 import { resendRoutes } from '../resend/routes.js';
 import { retentionRoutes } from '../retention/routes.js';
@@ -44,7 +46,7 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
 
   app.get('/healthz', { config: { auth: 'public' } }, async () => ({ status: 'ok' }));
   // After the merge with delivery, add smtpCheck(() => <transport>.verify()) to this list.
-  readinessRoutes(app, [databaseCheck(s.db)]);
+  readinessRoutes(app, [databaseCheck(s.db), smtpCheck(() => verifySmtp(s.config, smtpTarget(s, null)))]);
   metricsRoutes(app, s);
   apiKeyRoutes(app, s);
   templateReadRoutes(app, s);
