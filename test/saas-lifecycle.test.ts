@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Instance, InstanceManager, LifecycleError, LifecycleNotifier, type Logger } from '../examples/saas-lifecycle/index.js';
+import { startWorker } from '../src/cli/worker.js';
 import { PostierClient } from '../packages/client/src/index.js';
 import { ADMIN_TOKEN, backends, createTestContext, type TestContext } from './helpers/context.js';
 import { closedPortUrl, listen, silentServer } from './helpers/http.js';
@@ -28,9 +29,6 @@ function manager(baseUrl: string, token: string, timeoutMs: number, log: Logger)
     now: () => FIXED_NOW,
   });
 }
-
-/** The delivery worker lives on another branch; when the services carry one, the SMTP checks run. */
-type MaybeWorker = { worker?: { start?(): unknown; stop?(): Promise<unknown> | unknown } };
 
 describe.each(backends)('SaaS instance lifecycle against a real Postier on %s', (backend) => {
   let t: TestContext;
@@ -119,13 +117,9 @@ describe.each(backends)('SaaS instance lifecycle against a real Postier on %s', 
     expect(lines.filter((l) => l.level === 'warn')).toEqual([]);
   });
 
-  // ---- Received over SMTP: runs once the delivery worker is merged (services.worker). ----
   describe('mail received over SMTP', () => {
-    const worker = () => (t.services as unknown as MaybeWorker).worker;
-    it('delivers the lifecycle mails with the access details, protocol links and reactivation date', async (ctx) => {
-      const w = worker();
-      if (!w) return ctx.skip(); // no delivery worker on this branch yet
-      await w.start?.();
+    it('delivers the lifecycle mails with the access details, protocol links and reactivation date', async () => {
+      const w = startWorker(t.services, { host: '127.0.0.1', port: inbox.port, plain: true });
       try {
         // 4 mails for techconnect-erp (provisioned, suspended, reactivated, terminated) + 3 for intranet-rh.
         const mails = await inbox.waitFor(7);
@@ -139,7 +133,7 @@ describe.each(backends)('SaaS instance lifecycle against a real Postier on %s', 
         expect(reactivated?.html).toContain('href="https://techconnect-erp.cloud.rgz.bj"');
         expect(mails.some((x) => x.text?.includes('techconnect_erp'))).toBe(true);
       } finally {
-        await w.stop?.();
+        await w.stop();
       }
     });
   });
