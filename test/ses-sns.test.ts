@@ -172,6 +172,8 @@ describe.each(backends)('SES notifications through SNS on %s', (backend) => {
       ['a non-default port', `https://${REGION_HOST}:8443/${CERT_FILE}`],
       ['credentials in the URL', `https://user@${REGION_HOST}/${CERT_FILE}`],
       ['a path not ending in .pem', `https://${REGION_HOST}/${CERT_FILE}.txt`],
+      ['a path that climbs out', `https://${REGION_HOST}/../../etc/passwd.pem`],
+      ['another file on the SNS host', `https://${REGION_HOST}/some/other.pem`],
       ['a lookalike amazonaws domain', `https://sns.eu-west-1.amazonaws.com-evil.example/${CERT_FILE}`],
     ])('a certificate URL with %s', async (_what, certUrl) => {
       const m = await sentMessage();

@@ -1,3 +1,4 @@
+import { notification, signEnvelope, type TestSigner, TOPIC_ARN } from '../helpers/sns.js';
 import { pick } from './random.js';
 
 export interface Attack {
@@ -10,10 +11,15 @@ export interface Attack {
 
 interface Ctx {
   rnd: () => number;
+  signer: TestSigner;
   valid: { invoice: any; incident: any };
   pdf: Buffer;
   png: Buffer;
 }
+
+const ADMIN = { authorization: 'Bearer test-admin-token-0123456789abcdef', 'content-type': 'application/json' };
+const TEMPLATE_BODY = '<p>{{ ticket_number }} {{ title }} {{ priority }} {{ support_link }}</p>';
+const bounce = { notificationType: 'Bounce', bounce: { bounceType: 'Permanent', bounceSubType: 'General', bouncedRecipients: [{ emailAddress: 'noc@rgz.bj' }], timestamp: '2026-11-23T10:00:00.000Z', feedbackId: 'x' }, mail: { messageId: 'nope', timestamp: '2026-11-23T10:00:00.000Z', source: 'noreply@rgz.bj', destination: ['noc@rgz.bj'] } };
 
 export interface Kind {
   name: string;
@@ -182,6 +188,37 @@ export const kinds: Kind[] = [
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (auth !== undefined) headers.authorization = auth;
       return { method: url === '/api/v1/email/send' ? 'POST' : 'GET', url, headers, body: url === '/api/v1/email/send' ? JSON.stringify(valid.incident) : undefined, describe: { auth: auth?.slice(0, 40), url } };
+    },
+  },
+  {
+    name: 'template injection in template edits',
+    count: 120,
+    make({ rnd }) {
+      const payload = pick(rnd, INJECTIONS);
+      const part = pick(rnd, ['html_content', 'subject', 'text_content']);
+      const body: Record<string, string> = { [part]: part === 'subject' ? `Ticket {{ ticket_number }} ${payload}` : `${TEMPLATE_BODY}${payload}` };
+      return { method: 'PUT', url: '/api/v1/email/templates/support_ticket_created', headers: ADMIN, body: JSON.stringify(body), describe: body };
+    },
+  },
+  {
+    name: 'forged SNS webhooks',
+    count: 200,
+    mustRefuse: true,
+    make({ rnd, signer }) {
+      const signed = signEnvelope(notification(bounce), signer, pick(rnd, ['1', '2'] as const));
+      const forgeries: Array<[string, Record<string, unknown>]> = [
+        ['tampered message', { ...signed, Message: JSON.stringify({ ...bounce, bounce: { ...bounce.bounce, bounceType: 'Transient' } }) }],
+        ['bad signature', { ...signed, Signature: Buffer.from('forged').toString('base64') }],
+        ['http cert URL', { ...signed, SigningCertURL: signed.SigningCertURL!.replace('https:', 'http:') }],
+        ['foreign cert host', { ...signed, SigningCertURL: 'https://evil.example.com/SimpleNotificationService-x.pem' }],
+        ['lookalike cert host', { ...signed, SigningCertURL: 'https://sns.eu-west-1.amazonaws.com.evil.example/a.pem' }],
+        ['cert path traversal', { ...signed, SigningCertURL: 'https://sns.eu-west-1.amazonaws.com/../../etc/passwd.pem' }],
+        ['unknown topic', signEnvelope(notification(bounce, { topicArn: TOPIC_ARN.replace('postier', 'other') }), signer)],
+        ['unknown signature version', { ...signed, SignatureVersion: '3' }],
+        ['missing fields', { Type: 'Notification', Message: '{}' }],
+      ];
+      const [what, envelope] = pick(rnd, forgeries);
+      return { url: '/api/v1/email/webhook', headers: { 'content-type': 'text/plain; charset=UTF-8' }, body: JSON.stringify(envelope), describe: { what } };
     },
   },
 ];

@@ -7,7 +7,11 @@
  * variables is legal) must not carry CR/LF into a header-bound field. Prints a table of what it
  * tried, per kind, and exits non-zero on the first violated property.
  */
+import { simpleParser } from 'mailparser';
+import { startWorker } from '../../src/cli/worker.js';
 import { createTestContext, type TestContext } from '../helpers/context.js';
+import { SmtpSink } from '../helpers/smtp-sink.js';
+import { makeSigner, placeCert, TOPIC_ARN } from '../helpers/sns.js';
 import { incidentExample, invoiceExample, pdfBytes, pngBytes } from '../helpers/fixtures.js';
 import { printTable } from '../../bench/lib/table.js';
 import { kinds, type Attack } from './attacks.js';
@@ -17,15 +21,52 @@ const scaleArg = process.argv.indexOf('--scale');
 const scale = scaleArg > 0 ? Number(process.argv[scaleArg + 1]) : 1;
 const backend = process.env.TEST_DATABASE_URL && !process.argv.includes('--sqlite') ? 'postgres' : 'sqlite';
 
+/** Stored rows a refused request must not add to: messages and template versions. */
 async function countMessages(t: TestContext): Promise<number> {
-  const r = await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-  return Number(r.n);
+  const m = await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const v = await t.services.db.selectFrom('email_template_versions').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  return Number(m.n) + Number(v.n);
+}
+
+/** Delivers everything accepted to a real SMTP sink and checks no hostile input became a header. */
+async function checkDelivered(t: TestContext, fail: (why: string) => void): Promise<number> {
+  const sink = await SmtpSink.start();
+  const worker = startWorker(t.services, { host: '127.0.0.1', port: sink.port, plain: true });
+  try {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const r = await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).where('status', 'in', ['queued', 'sending']).executeTakeFirstOrThrow();
+      if (Number(r.n) === 0) break;
+      if (Date.now() > deadline) {
+        fail(`${r.n} messages still undelivered after 120 s`);
+        break;
+      }
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  } finally {
+    await worker.stop();
+    await sink.close();
+  }
+  for (const m of sink.messages) {
+    const head = m.raw.subarray(0, m.raw.indexOf('\r\n\r\n')).toString('latin1');
+    if (/^bcc:/im.test(head)) fail(`a Bcc header reached the wire for ${m.messageId}`);
+    if (/victim@|^x-injected/im.test(head)) fail(`an injected header reached the wire for ${m.messageId}`);
+    if (m.envelope.to.some((a) => /victim|[\r\n]/.test(a))) fail(`an injected envelope recipient for ${m.messageId}`);
+    const parsed = await simpleParser(m.raw);
+    if (/[\r\n\u0000]/.test(parsed.subject ?? '')) fail(`CR/LF/NUL in the delivered subject of ${m.messageId}`);
+    for (const bad of ['root:x:0:0', '[object process]', 'NODE_OPTIONS', '"dependencies"']) {
+      if (`${parsed.text ?? ''}${parsed.html || ''}`.includes(bad)) fail(`template output leaked ${JSON.stringify(bad)} in ${m.messageId}`);
+    }
+  }
+  return sink.messages.length;
 }
 
 async function main() {
-  const t = await createTestContext(backend);
+  const signer = makeSigner();
+  const t = await createTestContext(backend, { SNS_ALLOWED_TOPIC_ARNS: TOPIC_ARN, LOG_LEVEL: 'silent' });
+  placeCert(t.config.sns.certCacheDir, signer);
   const rnd = mulberry32(20261123);
-  const ctx = { rnd, valid: { invoice: invoiceExample(), incident: incidentExample() }, pdf: pdfBytes(), png: pngBytes() };
+  const ctx = { rnd, signer, valid: { invoice: invoiceExample(), incident: incidentExample() }, pdf: pdfBytes(), png: pngBytes() };
   const rows: Array<Record<string, string | number>> = [];
   let failures = 0;
   const fail = (kind: string, attack: Attack, why: string) => {
@@ -60,6 +101,9 @@ async function main() {
           }
           if (!shape?.error?.code || typeof shape.error.message !== 'string') fail(kind.name, attack, `error without the JSON shape: ${res.body.slice(0, 120)}`);
           if (after !== before) fail(kind.name, attack, `refused request stored ${after - before} message(s)`);
+        } else if (res.statusCode >= 200 && res.statusCode < 300 && !(res.json() as { items?: unknown }).items) {
+          accepted++;
+          if (kind.mustRefuse) fail(kind.name, attack, 'accepted a request that must be refused');
         } else if (res.statusCode === 201) {
           accepted++;
           for (const item of res.json().items as Array<{ id: string }>) {
@@ -81,6 +125,8 @@ async function main() {
           .join(' '),
       });
     }
+    const delivered = await checkDelivered(t, (why) => fail('delivery', {}, why));
+    rows.push({ kind: 'accepted mail delivered and checked on the wire', tried: delivered, refused: 0, accepted: delivered, statuses: 'SMTP 250' });
   } finally {
     await t.close();
   }

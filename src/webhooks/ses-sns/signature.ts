@@ -54,6 +54,9 @@ const SNS_HOST = /^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/;
  * Only Amazon's SNS hosts, over https, on the default port: anything else would let a forger
  * sign with their own certificate (the known bypass of naive verifiers).
  */
+/** Amazon signs with /SimpleNotificationService-<hex>.pem at the root of the SNS host. */
+const CERT_PATH = /^\/SimpleNotificationService-[A-Za-z0-9]+\.pem$/;
+
 export function validateAmazonUrl(raw: string, what: string, pemPath: boolean): URL {
   let u: URL;
   try {
@@ -61,7 +64,7 @@ export function validateAmazonUrl(raw: string, what: string, pemPath: boolean): 
   } catch {
     throw new AppError('sns_certificate_untrusted', `${what} is not a URL`, { url: raw });
   }
-  const ok = u.protocol === 'https:' && SNS_HOST.test(u.hostname) && u.port === '' && u.username === '' && u.password === '' && (!pemPath || (/\.pem$/.test(u.pathname) && u.search === ''));
+  const ok = u.protocol === 'https:' && SNS_HOST.test(u.hostname) && u.port === '' && u.username === '' && u.password === '' && (!pemPath || (CERT_PATH.test(u.pathname) && u.search === '' && !/\.\.|%2e/i.test(raw)));
   if (!ok) throw new AppError('sns_certificate_untrusted', `${what} is not an Amazon SNS ${pemPath ? 'certificate ' : ''}URL`, { url: raw });
   return u;
 }
