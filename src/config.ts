@@ -226,7 +226,19 @@ export function loadConfig(env: Env = process.env): Config {
 
   const maxAttachmentMb = r.number('EMAIL_MAX_ATTACHMENT_SIZE_MB', 10, 0.001, 100);
 
-  const config: Omit<Config, 'sns' | 'unsubscribe' | 'outboundWebhooks'> & Partial<Config> = {
+  const brand = {
+    name: r.string('BRAND_NAME', r.string('SMTP_FROM_NAME', 'Postier')),
+    logoUrl: r.url('BRAND_LOGO_URL', '', ['https:', 'http:']),
+    supportEmail: r.email('BRAND_SUPPORT_EMAIL', r.raw('SMTP_REPLY_TO') ?? fromEmail)!,
+    websiteUrl: r.url('BRAND_WEBSITE_URL', '', ['https:', 'http:']),
+  };
+
+  const sns = {
+    certCacheDir: path.resolve(r.string('SNS_CERT_CACHE_DIR', path.join(dataDir, 'sns-certs'))),
+    allowedTopicArns: r.list('SNS_ALLOWED_TOPIC_ARNS', []),
+  };
+
+  const config: Config = {
     host,
     port,
     publicUrl: r.url('PUBLIC_URL', `http://${host.includes(':') ? `[${host}]` : host}:${port}`, ['http:', 'https:']).replace(/\/+$/, ''),
@@ -265,12 +277,7 @@ export function loadConfig(env: Env = process.env): Config {
       timezone,
       maxRecipientsPerRequest: r.int('EMAIL_MAX_RECIPIENTS_PER_REQUEST', 50, 1, 1000),
     },
-    brand: {
-      name: r.string('BRAND_NAME', r.string('SMTP_FROM_NAME', 'Postier')),
-      logoUrl: r.url('BRAND_LOGO_URL', '', ['https:', 'http:']),
-      supportEmail: r.email('BRAND_SUPPORT_EMAIL', r.raw('SMTP_REPLY_TO') ?? fromEmail)!,
-      websiteUrl: r.url('BRAND_WEBSITE_URL', '', ['https:', 'http:']),
-    },
+    brand,
     worker: {
       batchSize: r.int('WORKER_BATCH_SIZE', 50, 1, 1000),
       concurrency: r.int('WORKER_CONCURRENCY', 20, 1, 500),
@@ -279,30 +286,27 @@ export function loadConfig(env: Env = process.env): Config {
       retryBaseSeconds: r.number('WORKER_RETRY_BASE_SECONDS', 30, 0.01, 86_400),
       retryMaxSeconds: r.number('WORKER_RETRY_MAX_SECONDS', 3600, 0.01, 7 * 86_400),
     },
+    sns,
+    unsubscribe: {
+      classes: r.list('EMAIL_UNSUBSCRIBE_CLASSES', ['marketing']).map((c) => c.toLowerCase()),
+      mailto: r.email('EMAIL_UNSUBSCRIBE_MAILTO', brand.supportEmail)!,
+    },
+    outboundWebhooks: {
+      retryBaseMs: Math.round(r.number('WEBHOOK_RETRY_BASE_SECONDS', 10, 0.001, 3600) * 1000),
+      maxAttempts: r.int('WEBHOOK_MAX_ATTEMPTS', 8, 1, 50),
+      timeoutMs: Math.round(r.number('WEBHOOK_TIMEOUT_SECONDS', 10, 0.1, 120) * 1000),
+      pollMs: r.int('WEBHOOK_POLL_MS', 1000, 10, 60_000),
+    },
   };
 
-  config.sns = {
-    certCacheDir: path.resolve(r.string('SNS_CERT_CACHE_DIR', path.join(dataDir, 'sns-certs'))),
-    allowedTopicArns: r.list('SNS_ALLOWED_TOPIC_ARNS', []),
-  };
-  for (const arn of config.sns.allowedTopicArns) {
+  for (const arn of sns.allowedTopicArns) {
     if (!/^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$/.test(arn)) {
       r.problems.push(`SNS_ALLOWED_TOPIC_ARNS: ${JSON.stringify(arn)} is not an SNS topic ARN`);
     }
   }
-  config.unsubscribe = {
-    classes: r.list('EMAIL_UNSUBSCRIBE_CLASSES', ['marketing']).map((c) => c.toLowerCase()),
-    mailto: r.email('EMAIL_UNSUBSCRIBE_MAILTO', config.brand.supportEmail)!,
-  };
-  config.outboundWebhooks = {
-    retryBaseMs: Math.round(r.number('WEBHOOK_RETRY_BASE_SECONDS', 10, 0.001, 3600) * 1000),
-    maxAttempts: r.int('WEBHOOK_MAX_ATTEMPTS', 8, 1, 50),
-    timeoutMs: Math.round(r.number('WEBHOOK_TIMEOUT_SECONDS', 10, 0.1, 120) * 1000),
-    pollMs: r.int('WEBHOOK_POLL_MS', 1000, 10, 60_000),
-  };
 
   if (r.problems.length > 0) throw new ConfigError(r.problems);
-  return config as Config;
+  return config;
 }
 
 /** Loads ./.env into process.env (variables already set win), using Node's own parser. */
