@@ -9,7 +9,8 @@ const env = { ...process.env, DATABASE_URL: `sqlite:${path.join(dir, 'db.sqlite'
 const postier = (...args: string[]) =>
   execFileSync(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
-describe('postier CLI', () => {
+// Each case starts the CLI through tsx several times: seconds each on a busy 2-core machine.
+describe('postier CLI', { timeout: 120_000 }, () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('migrates, creates a key (printing its token once), lists and revokes it', () => {

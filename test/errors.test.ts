@@ -66,6 +66,18 @@ describe.each(backends)('request errors on %s', (backend) => {
     expect(res.statusCode).toBeLessThan(500);
   });
 
+  it('refuses NUL characters anywhere in a body with 400, and stores nothing', async () => {
+    const nulInVariable = JSON.stringify({ ...incidentExample(), variables: { ...incidentExample().variables, title: 'A\u0000B' } });
+    expectError(await post(nulInVariable), 400, 'invalid_request');
+    const nulInKey = JSON.stringify({ ...incidentExample(), variables: { ...incidentExample().variables, 'x\u0000': 1 } });
+    expectError(await post(nulInKey), 400, 'invalid_request');
+    const edit = await t.inject({ method: 'PUT', url: '/api/v1/email/templates/support_ticket_created', payload: { html_content: '<p>{{ ticket_number }}\u0000</p>' } });
+    expectError(edit, 400, 'invalid_request');
+    // A literal backslash-u text is not a NUL: accepted.
+    const literal = JSON.stringify({ ...incidentExample(), variables: { ...incidentExample().variables, title: 'path C:\\u0000' } });
+    expect((await post(literal)).statusCode).toBe(201);
+  });
+
   it('answers 404 with the error shape for an unknown route', async () => {
     expectError(await t.inject({ method: 'GET', url: '/api/v1/nope' }), 404, 'not_found');
   });

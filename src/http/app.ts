@@ -16,6 +16,7 @@ import type { Services } from '../services.js';
 import { templateReadRoutes } from '../templates/routes.js';
 import { registerAdminUi } from './admin-ui.js';
 import { registerAuth } from './auth.js';
+import { registerJsonBodies } from './json-body.js';
 import { registerErrorHandler } from './errors.js';
 import { registerValidation } from './validation.js';
 
@@ -32,11 +33,7 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
     return503OnClosing: true,
   });
 
-  // The specification's curl examples post JSON without a Content-Type, which curl sends as
-  // application/x-www-form-urlencoded: accept a JSON body there too.
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
-    app.getDefaultJsonParser('error', 'error')(request, body as string, done);
-  });
+  registerJsonBodies(app);
 
   registerValidation(app);
   registerErrorHandler(app);
