@@ -471,7 +471,8 @@ async function casePostgres(sink: ChaosSink): Promise<CaseResult> {
   sink.reset();
   const env = baseEnv(sink, { DATA_DIR: dir, DATABASE_URL: dbUrl });
   const { p: apiProc, url } = await startApi('d-api', env, false);
-  const worker = spawnPostier('d-worker', ['worker'], env);
+  const worker = spawnPostier('d-worker', ['worker'], { ...env, LOG_LEVEL: 'info' });
+  await waitUntil(() => readFileSync(worker.log, 'utf8').includes('delivery worker started'), 60_000, 'the worker to start');
   const db = pgDb(dbUrl);
 
   // Open loop: a request every 1/rate s whatever happens to the earlier ones (a hang shows).
