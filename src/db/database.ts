@@ -64,6 +64,8 @@ class ImmediateSqliteDialect extends SqliteDialect {
  * tenth of the accept path's CPU. Statements are kept per SQL text, the oldest dropped past 500
  * (multi-row inserts make a different text for each row count).
  */
+const NOOP_STATEMENT = { reader: false, run: () => ({ changes: 0, lastInsertRowid: 0 }) } as unknown as SQLite.Statement;
+
 function withStatementCache(sqlite: SQLite.Database): SQLite.Database {
   const cache = new Map<string, SQLite.Statement>();
   return new Proxy(sqlite, {
@@ -73,6 +75,10 @@ function withStatementCache(sqlite: SQLite.Database): SQLite.Database {
         return typeof v === 'function' ? v.bind(target) : v;
       }
       return (sql: string) => {
+        // SQLite rolls a transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR);
+        // Kysely's ROLLBACK would then fail with "no transaction is active" and hide the real
+        // error (a full disk became a 500 instead of a 503). Nothing to roll back: do nothing.
+        if (!target.inTransaction && /^\s*rollback\s*;?\s*$/i.test(sql)) return NOOP_STATEMENT;
         let stmt = cache.get(sql);
         if (!stmt) {
           stmt = target.prepare(sql);
@@ -95,6 +101,10 @@ function openPostgres(url: string, options: OpenOptions): Database {
   // An idle client losing its server (restart, failover) must not crash the process;
   // the pool replaces it and the next query reports the outage.
   pool.on('error', () => {});
+  // A client checked out between two queries (an open transaction, a group commit) gets no
+  // pool listener: its 'error' on a server restart would be unhandled and kill the process.
+  // The client is marked unusable and the pool discards it on release.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   return { db, dialect: 'postgres', close: () => db.destroy() };
 }

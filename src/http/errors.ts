@@ -4,11 +4,10 @@ import { AppError } from '../shared/errors.js';
 /** Database failures that mean "try again later", not "your request is wrong". */
 function isOutage(e: unknown): boolean {
   const code = (e as { code?: unknown }).code;
-  if (typeof code !== 'string') return false;
   return (
-    ['SQLITE_FULL', 'SQLITE_BUSY', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_READONLY', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '53300', '08006', '08001', '08003'].some(
+    (typeof code === 'string' && ['SQLITE_FULL', 'SQLITE_BUSY', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_READONLY', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '53300', '08006', '08001', '08003'].some(
       (c) => code.startsWith(c),
-    ) || /Connection terminated|timeout exceeded when trying to connect/i.test(String((e as Error).message))
+    )) || /Connection terminated|timeout exceeded when trying to connect|not queryable/i.test(String((e as Error).message))
   );
 }
 

@@ -1,0 +1,721 @@
+/**
+ * npm run test:chaos            (full: 20,000 messages, 30 s of 421, …)
+ * npm run test:chaos:short      (CI: small counts, under 3 minutes)
+ *     [-- --case a,c]           run some cases only
+ *
+ * Fault injection against real Postier processes (`postier serve` / `postier worker` as child
+ * processes, the way production runs them) delivering to a local SMTP sink:
+ *   (a) the worker SIGKILLed again and again during an N-message run
+ *   (b) the SMTP relay answers 421 for a while, then recovers
+ *   (c) 550 for some recipients
+ *   (d) PostgreSQL restarted mid-run (a private throwaway cluster)
+ *   (e) the SQLite disk full (a size-limited tmpfs or loop-mounted ext4 as DATA_DIR)
+ * Prints one table of figures, exits non-zero if any property is violated.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { printTable } from '../../bench/lib/table.js';
+import { mulberry32 } from '../hostile/random.js';
+import { ChaosSink } from './sink.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const SHORT = process.argv.includes('--short');
+const caseArg = process.argv.indexOf('--case');
+const ONLY = caseArg > 0 ? new Set(process.argv[caseArg + 1]!.split(',')) : null;
+const TOKEN = 'chaos-admin-token-0123456789abcdef';
+const FROM_DOMAIN = 'rgz.bj';
+const RUN_DIR = mkdtempSync(path.join(tmpdir(), 'postier-chaos-'));
+const rnd = mulberry32(20260808);
+
+const P = SHORT
+  ? { killN: 1000, kills: 4, outageS: 5, outageN: 100, rejectN: 100, pgDownS: 4, pgRate: 20 }
+  : { killN: 20_000, kills: 12, outageS: 30, outageN: 500, rejectN: 500, pgDownS: 10, pgRate: 40 };
+const WORKER = { concurrency: 20, batchSize: 50, leaseSeconds: 5 };
+const MAX_OUTAGE_LATENCY_MS = 10_000;
+
+// ------------------------------------------------------------------ processes & cleanup --
+
+const children = new Set<ChildProcess>();
+const mounts: string[] = [];
+const pgStates: string[] = [];
+let cleanedUp = false;
+
+function cleanupSync(): void {
+  if (cleanedUp) return;
+  cleanedUp = true;
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const state of pgStates) {
+    try {
+      execFileSync('bash', [path.join(ROOT, 'scripts/test-postgres.sh'), 'stop'], { env: { ...process.env, POSTIER_PG_STATE: state }, stdio: 'ignore' });
+    } catch {
+      /* best effort */
+    }
+  }
+  for (const m of mounts.splice(0)) umount(m);
+  if (!process.env.CHAOS_KEEP) rmSync(RUN_DIR, { recursive: true, force: true });
+}
+process.on('exit', cleanupSync);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+
+function umount(dir: string): void {
+  for (let i = 0; i < 10; i++) {
+    try {
+      execFileSync('umount', [dir], { stdio: 'ignore' });
+      return;
+    } catch {
+      execFileSync('sleep', ['0.3']);
+    }
+  }
+  try {
+    execFileSync('umount', ['-l', dir], { stdio: 'ignore' });
+  } catch {
+    console.error(`could not unmount ${dir}`);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitUntil(pred: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+interface Postier {
+  child: ChildProcess;
+  name: string;
+  log: string;
+  exited: Promise<void>;
+  alive(): boolean;
+  kill(sig?: NodeJS.Signals): Promise<void>;
+}
+
+let portSeq = 0;
+async function freePort(from = 18_600): Promise<number> {
+  for (let p = from + (portSeq++ % 50) * 7; p < 65_000; p++) {
+    const free = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) return p;
+  }
+  throw new Error('no free port');
+}
+
+function baseEnv(sink: ChaosSink, extra: Record<string, string>): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    POSTIER_ADMIN_TOKEN: TOKEN,
+    SMTP_HOST: '127.0.0.1',
+    SMTP_PORT: String(sink.port),
+    SMTP_USE_TLS: 'false',
+    SMTP_FROM_EMAIL: `noreply@${FROM_DOMAIN}`,
+    SMTP_FROM_NAME: 'RGZ Notifications',
+    SMTP_TIMEOUT_SECONDS: '10',
+    WORKER_POLL_MS: '50',
+    WORKER_CONCURRENCY: String(WORKER.concurrency),
+    WORKER_BATCH_SIZE: String(WORKER.batchSize),
+    WORKER_LEASE_SECONDS: String(WORKER.leaseSeconds),
+    ...extra,
+  };
+}
+
+function spawnPostier(name: string, args: string[], env: NodeJS.ProcessEnv): Postier {
+  const log = path.join(RUN_DIR, `${name}.log`);
+  const fd = openSync(log, 'a');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  children.add(child);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  void exited.then(() => children.delete(child));
+  return {
+    child,
+    name,
+    log,
+    exited,
+    alive: () => child.exitCode === null && child.signalCode === null,
+    async kill(sig: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill(sig);
+        await Promise.race([exited, sleep(30_000)]);
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGKILL');
+          await exited;
+        }
+      }
+    },
+  };
+}
+
+async function startApi(name: string, env: NodeJS.ProcessEnv, withWorker: boolean): Promise<{ p: Postier; url: string }> {
+  const port = await freePort();
+  const p = spawnPostier(name, ['serve', ...(withWorker ? [] : ['--no-worker'])], { ...env, PORT: String(port) });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntil(
+    async () => {
+      if (!p.alive()) throw new Error(`${name} exited at start-up:\n${readFileSync(p.log, 'utf8').slice(-2000)}`);
+      try {
+        return (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) })).ok;
+      } catch {
+        return false;
+      }
+    },
+    60_000,
+    `${name} /healthz`,
+  );
+  return { p, url };
+}
+
+// ------------------------------------------------------------------------------ HTTP --
+
+interface Sent {
+  status: number | 'error' | 'timeout';
+  ids: string[];
+  t0: number;
+  ms: number;
+  body?: string;
+}
+
+const invoiceVars = (i: number) => ({
+  reseller_name: 'Tech Connect SA',
+  month: 'février',
+  year: '2026',
+  amount_fcfa: String(100_000 + i),
+  link_portal: 'https://admin-rgz.duckdns.org/invoices/latest',
+  invoice_number: `INV-2026-${i}`,
+});
+
+async function api(url: string, method: string, p: string, body: unknown, timeoutMs = 30_000): Promise<Sent> {
+  const t0 = performance.now();
+  try {
+    const res = await fetch(url + p, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await res.text();
+    const ids = res.status === 201 && p === '/api/v1/email/send' ? (JSON.parse(text) as { items: { id: string }[] }).items.map((x) => x.id) : [];
+    return { status: res.status, ids, t0, ms: performance.now() - t0, body: res.status === 201 ? undefined : text.slice(0, 300) };
+  } catch (e) {
+    const timeout = (e as Error).name === 'TimeoutError';
+    return { status: timeout ? 'timeout' : 'error', ids: [], t0, ms: performance.now() - t0, body: String((e as Error).cause ?? e).slice(0, 200) };
+  }
+}
+
+const send = (url: string, to: string[], template = 'billing_invoice_monthly', i = 0, timeoutMs?: number) =>
+  api(url, 'POST', '/api/v1/email/send', { to, template_key: template, variables: template === 'billing_invoice_monthly' ? invoiceVars(i) : {} }, timeoutMs);
+
+/** Sends `n` messages, `per` recipients a request, `concurrency` requests at a time; all must be 201. */
+async function sendAll(url: string, n: number, opts: { per?: number; concurrency?: number; template?: string; to?: (i: number) => string } = {}): Promise<string[]> {
+  const per = opts.per ?? 25;
+  const ids: string[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: opts.concurrency ?? 4 }, async () => {
+      while (next < n) {
+        const start = next;
+        next = Math.min(n, next + per);
+        const to = Array.from({ length: next - start }, (_, k) => (opts.to ?? ((i) => `user${i}@example.com`))(start + k));
+        const r = await send(url, to, opts.template, start);
+        if (r.status !== 201) throw new Error(`send answered ${r.status}: ${r.body}`);
+        ids.push(...r.ids);
+      }
+    }),
+  );
+  return ids;
+}
+
+async function createProbeTemplate(url: string): Promise<void> {
+  const r = await api(url, 'POST', '/api/v1/email/templates', {
+    key: 'chaos_probe',
+    name: 'Chaos probe',
+    category: 'transactional',
+    subject: 'Chaos probe',
+    html_content: '<p>Chaos probe message.</p>',
+    max_attempts: 50,
+  });
+  if (r.status !== 201) throw new Error(`creating the chaos_probe template: ${r.status} ${r.body}`);
+}
+
+// ------------------------------------------------------------------------ database --
+
+interface Row {
+  id: string;
+  status: string;
+  attempts: number;
+  smtp_message_id: string | null;
+  recipient_email: string;
+}
+
+interface Db {
+  rows(ids?: string[]): Promise<Map<string, Row>>;
+  close(): Promise<void>;
+}
+
+const COLS = 'id, status, attempts, smtp_message_id, recipient_email';
+
+function sqliteDb(file: string): Db {
+  return {
+    async rows() {
+      const db = new Database(file, { readonly: true, fileMustExist: true });
+      try {
+        const all = db.prepare(`SELECT ${COLS} FROM email_messages`).all() as Row[];
+        return new Map(all.map((r) => [r.id, r]));
+      } finally {
+        db.close();
+      }
+    },
+    async close() {},
+  };
+}
+
+function pgDb(url: string): Db {
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  pool.on('error', () => {});
+  return {
+    async rows() {
+      const r = await pool.query<Row>(`SELECT ${COLS} FROM email_messages`);
+      return new Map(r.rows.map((x) => [x.id, { ...x, attempts: Number(x.attempts) }]));
+    },
+    close: () => pool.end(),
+  };
+}
+
+/** Waits until every id is delivered at the sink (its Message-ID seen) and recorded as sent. */
+async function waitAllDelivered(db: Db, sink: ChaosSink, ids: string[], timeoutMs: number): Promise<{ rows: Map<string, Row>; missing: string[] }> {
+  let rows = new Map<string, Row>();
+  let missing: string[] = ids;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    rows = await db.rows().catch(() => rows);
+    missing = ids.filter((id) => {
+      const r = rows.get(id);
+      return !r || r.status !== 'sent' || !r.smtp_message_id || !sink.seen.has(r.smtp_message_id);
+    });
+    if (missing.length === 0) break;
+    await sleep(250);
+  }
+  return { rows, missing };
+}
+
+// --------------------------------------------------------------------------- cases --
+
+interface CaseResult {
+  figures: Record<string, string | number>;
+  violations: string[];
+  skipped?: string;
+}
+
+function check(v: string[], ok: boolean, what: string): void {
+  if (!ok) v.push(what);
+}
+
+/** (a) SIGKILL the worker again and again while N messages are accepted and delivered. */
+async function caseKill(sink: ChaosSink): Promise<CaseResult> {
+  const v: string[] = [];
+  const dir = mkdtempSync(path.join(RUN_DIR, 'a-'));
+  const env = baseEnv(sink, { DATA_DIR: dir, DATABASE_URL: `sqlite:${path.join(dir, 'postier.db')}` });
+  const { p: apiProc, url } = await startApi('a-api', env, false);
+  let workers = 0;
+  const spawnW = () => spawnPostier(`a-worker-${++workers}`, ['worker'], env);
+  let worker = spawnW();
+  const t0 = performance.now();
+  let sendDone = false;
+  const sending = sendAll(url, P.killN).finally(() => (sendDone = true));
+  let kills = 0;
+  for (let k = 0; k < P.kills; k++) {
+    const base = sink.accepted;
+    const step = Math.max(20, Math.floor((P.killN / (P.kills + 1)) * (0.3 + 0.4 * rnd())));
+    await waitUntil(() => sink.accepted - base >= step || (sendDone && sink.distinct >= P.killN), 120_000, `worker ${workers} to deliver ${step}`);
+    if (sendDone && sink.distinct >= P.killN) break;
+    worker.child.kill('SIGKILL');
+    await worker.exited;
+    kills++;
+    worker = spawnW();
+  }
+  const ids = await sending;
+  const db = sqliteDb(path.join(dir, 'postier.db'));
+  const { rows, missing } = await waitAllDelivered(db, sink, ids, 120_000);
+  const secs = (performance.now() - t0) / 1000;
+  const bound = kills * (WORKER.concurrency + 2 * WORKER.batchSize);
+  const ours = new Set([...rows.values()].map((r) => r.smtp_message_id));
+  const dups = [...sink.seen.entries()].filter(([id]) => ours.has(id)).reduce((a, [, n]) => a + n - 1, 0);
+  check(v, ids.length === P.killN, `accepted ${ids.length} of ${P.killN}`);
+  check(v, missing.length === 0, `${missing.length} accepted messages not delivered+sent (e.g. ${JSON.stringify(rows.get(missing[0]!) ?? missing[0])})`);
+  check(v, kills >= Math.min(P.kills, 2), `only ${kills} kills happened`);
+  check(v, dups <= bound, `duplicates ${dups} > bound ${bound}`);
+  await worker.kill();
+  await apiProc.kill();
+  return {
+    figures: {
+      messages: ids.length,
+      kills,
+      delivered: `${ids.length - missing.length}/${ids.length}`,
+      duplicates: `${dups} (bound ${bound} = kills × (concurrency ${WORKER.concurrency} + 2 × batch ${WORKER.batchSize}))`,
+      seconds: secs.toFixed(1),
+      'msg/s': Math.round(ids.length / secs),
+    },
+    violations: v,
+  };
+}
+
+/** (b) the relay answers 421 to everything for a while, then recovers. */
+async function caseTempFail(sink: ChaosSink, url: string, db: Db): Promise<CaseResult> {
+  const v: string[] = [];
+  sink.reset();
+  sink.mode = '421';
+  const t0 = performance.now();
+  const ids = await sendAll(url, P.outageN, { template: 'chaos_probe', per: 20 });
+  const left = P.outageS * 1000 - (performance.now() - t0);
+  if (left > 0) await sleep(left);
+  const refused = sink.tempFailed;
+  sink.mode = 'ok';
+  const tRecover = performance.now();
+  const { rows, missing } = await waitAllDelivered(db, sink, ids, 60_000);
+  const drain = (performance.now() - tRecover) / 1000;
+  const mine = ids.map((id) => rows.get(id)).filter((r): r is Row => !!r);
+  const failed = mine.filter((r) => r.status === 'failed').length;
+  const maxAttempts = Math.max(...mine.map((r) => r.attempts));
+  check(v, refused > 0, 'the sink never answered 421 (the outage did not bite)');
+  check(v, failed === 0, `${failed} messages failed`);
+  check(v, missing.length === 0, `${missing.length} messages not delivered`);
+  check(v, maxAttempts > 1, 'no message was retried');
+  return {
+    figures: { messages: ids.length, '421 s': P.outageS, '421 answers': refused, failed, delivered: `${ids.length - missing.length}/${ids.length}`, 'max attempts': maxAttempts, 'drain after recovery s': drain.toFixed(1) },
+    violations: v,
+  };
+}
+
+/** (c) 550 at RCPT for every fifth recipient: failed at once, the rest delivered. */
+async function caseReject(sink: ChaosSink, url: string, db: Db): Promise<CaseResult> {
+  const v: string[] = [];
+  sink.reset();
+  sink.rejectRcpt = (a) => a.startsWith('reject');
+  const to = (i: number) => (i % 5 === 0 ? `reject${i}@example.com` : `ok${i}@example.com`);
+  const ids = await sendAll(url, P.rejectN, { template: 'chaos_probe', per: 20, to });
+  let rows = new Map<string, Row>();
+  await waitUntil(
+    async () => {
+      rows = await db.rows();
+      return ids.every((id) => ['sent', 'failed'].includes(rows.get(id)?.status ?? ''));
+    },
+    60_000,
+    'every message sent or failed',
+  );
+  await sleep(1000); // room for a (wrong) retry to show up
+  rows = await db.rows();
+  const mine = ids.map((id) => rows.get(id)!);
+  const bad = mine.filter((r) => r.recipient_email.startsWith('reject'));
+  const good = mine.filter((r) => !r.recipient_email.startsWith('reject'));
+  const badWrong = bad.filter((r) => r.status !== 'failed' || r.attempts !== 1);
+  const goodMissing = good.filter((r) => r.status !== 'sent' || !sink.seen.has(r.smtp_message_id!));
+  check(v, bad.length === P.rejectN / 5, `expected ${P.rejectN / 5} rejected recipients, got ${bad.length}`);
+  check(v, badWrong.length === 0, `${badWrong.length} rejected messages not failed with attempts = 1 (e.g. ${JSON.stringify(badWrong[0])})`);
+  check(v, sink.rejected === bad.length, `sink answered 550 ${sink.rejected} times for ${bad.length} recipients (retried?)`);
+  check(v, goodMissing.length === 0, `${goodMissing.length} accepted recipients not delivered`);
+  check(v, bad.every((r) => !sink.deliveredTo.has(r.recipient_email)), 'a rejected recipient got DATA');
+  return {
+    figures: { messages: ids.length, '550 recipients': bad.length, 'failed with attempts=1': bad.length - badWrong.length, '550 answers': sink.rejected, delivered: `${good.length - goodMissing.length}/${good.length}` },
+    violations: v,
+  };
+}
+
+function pgBinDir(): string | null {
+  const base = '/usr/lib/postgresql';
+  if (!existsSync(base)) return null;
+  const ok = readdirSync(base).filter((d) => existsSync(path.join(base, d, 'bin/initdb')));
+  return ok.length ? path.join(base, ok.sort((a, b) => Number(a) - Number(b)).at(-1)!, 'bin') : null;
+}
+
+/** (d) PostgreSQL stopped (immediate: a crash) and started again under load. */
+async function casePostgres(sink: ChaosSink): Promise<CaseResult> {
+  if (!pgBinDir()) return { figures: {}, violations: [], skipped: 'no /usr/lib/postgresql/*/bin/initdb (install postgresql)' };
+  const v: string[] = [];
+  const state = path.join(tmpdir(), `chaos-pg.${process.pid}.state`);
+  let pgPort = 54_501;
+  for (; pgPort < 54_600; pgPort++) {
+    const busy = await new Promise<boolean>((resolve) => {
+      const s = net.connect(pgPort, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (!busy) break;
+  }
+  const pgEnv = { ...process.env, PGPORT: String(pgPort), POSTIER_PG_STATE: state };
+  const script = path.join(ROOT, 'scripts/test-postgres.sh');
+  const pgCmd = (...args: string[]) =>
+    new Promise<string>((resolve, reject) => {
+      const c = spawn('bash', [script, ...args], { env: pgEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.stderr.on('data', (d) => (err += d));
+      c.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`test-postgres.sh ${args.join(' ')}: ${err.slice(-500)}`))));
+    });
+  pgStates.push(state);
+  const dbUrl = await pgCmd('start');
+  const dir = mkdtempSync(path.join(RUN_DIR, 'd-'));
+  sink.reset();
+  const env = baseEnv(sink, { DATA_DIR: dir, DATABASE_URL: dbUrl });
+  const { p: apiProc, url } = await startApi('d-api', env, false);
+  const worker = spawnPostier('d-worker', ['worker'], { ...env, LOG_LEVEL: 'info' });
+  await waitUntil(() => readFileSync(worker.log, 'utf8').includes('delivery worker started'), 60_000, 'the worker to start');
+  const db = pgDb(dbUrl);
+
+  // Open loop: a request every 1/rate s whatever happens to the earlier ones (a hang shows).
+  const results: Sent[] = [];
+  const inflight: Promise<void>[] = [];
+  let loading = true;
+  const loader = (async () => {
+    const start = performance.now();
+    for (let i = 0; loading; i++) {
+      const due = start + (i * 1000) / P.pgRate;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      inflight.push(send(url, [`pg${i}a@example.com`, `pg${i}b@example.com`], 'billing_invoice_monthly', i, 30_000).then((r) => void results.push(r)));
+    }
+  })();
+  await sleep(3000);
+  const down0 = performance.now();
+  await pgCmd('stop-server', 'immediate');
+  await sleep(P.pgDownS * 1000);
+  await pgCmd('start-server');
+  const up = performance.now();
+  const downS = (up - down0) / 1000;
+  await sleep(SHORT ? 5000 : 10_000);
+  loading = false;
+  await loader;
+  await Promise.all(inflight);
+
+  const during = results.filter((r) => r.t0 >= down0 && r.t0 < up);
+  const after = results.filter((r) => r.t0 >= up + 2000);
+  const ids = results.flatMap((r) => r.ids);
+  const { missing } = await waitAllDelivered(db, sink, ids, 90_000);
+  const count = (xs: Sent[], s: Sent['status']) => xs.filter((r) => r.status === s).length;
+  const maxDuring = Math.max(0, ...during.map((r) => r.ms));
+  const other = results.filter((r) => ![201, 503, 'error'].includes(r.status));
+  check(v, during.length > 0, 'no request was made while PostgreSQL was down');
+  check(v, count(during, 503) + count(during, 'error') > 0, 'no 503 or connection error while PostgreSQL was down');
+  check(v, other.length === 0, `${other.length} answers other than 201/503 (e.g. ${other[0]?.status} ${other[0]?.body})`);
+  check(v, maxDuring < MAX_OUTAGE_LATENCY_MS, `a request took ${Math.round(maxDuring)} ms during the outage (limit ${MAX_OUTAGE_LATENCY_MS})`);
+  check(v, after.length > 0 && count(after, 201) === after.length, `after recovery ${after.length - count(after, 201)} of ${after.length} requests were not 201`);
+  check(v, apiProc.alive() && worker.alive(), `a Postier process died (api alive ${apiProc.alive()}, worker alive ${worker.alive()})`);
+  check(v, missing.length === 0, `${missing.length} of ${ids.length} accepted messages not delivered`);
+  await worker.kill();
+  await apiProc.kill();
+  await db.close();
+  await pgCmd('stop');
+  pgStates.splice(pgStates.indexOf(state), 1);
+  return {
+    figures: {
+      requests: results.length,
+      'down s': downS.toFixed(1),
+      'during outage': `${during.length} req: ${count(during, 201)}×201 ${count(during, 503)}×503 ${count(during, 'error')}×conn-error ${count(during, 'timeout')}×timeout`,
+      'max latency during outage ms': Math.round(maxDuring),
+      'accepted (201) messages': ids.length,
+      delivered: `${ids.length - missing.length}/${ids.length}`,
+      duplicates: sink.duplicates,
+    },
+    violations: v,
+  };
+}
+
+function mountSmall(dir: string, mb: number): string | null {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mb}m`, 'tmpfs', dir], { stdio: 'pipe' });
+    mounts.push(dir);
+    return `tmpfs ${mb} MB`;
+  } catch (e1) {
+    try {
+      const img = path.join(RUN_DIR, 'disk.img');
+      execFileSync('truncate', ['-s', `${mb}M`, img]);
+      execFileSync('mkfs.ext4', ['-q', img]);
+      execFileSync('mount', ['-o', 'loop', img, dir], { stdio: 'pipe' });
+      mounts.push(dir);
+      return `loop ext4 ${mb} MB`;
+    } catch (e2) {
+      console.error(`mount failed: ${String((e1 as { stderr?: Buffer }).stderr ?? e1).trim()} / ${String((e2 as { stderr?: Buffer }).stderr ?? e2).trim()}`);
+      return null;
+    }
+  }
+}
+
+/** (e) DATA_DIR on a tiny file system, filled up, then freed. */
+async function caseDiskFull(sink: ChaosSink): Promise<CaseResult> {
+  const dir = path.join(RUN_DIR, 'e-disk');
+  mkdirSync(dir);
+  const fs = mountSmall(dir, 32);
+  if (!fs) return { figures: {}, violations: [], skipped: `cannot mount a size-limited file system here (uid ${process.getuid?.()}: tmpfs and loop mount both refused)` };
+  const v: string[] = [];
+  sink.reset();
+  const dbFile = path.join(dir, 'postier.db');
+  const env = baseEnv(sink, { DATA_DIR: dir, DATABASE_URL: `sqlite:${dbFile}` });
+  const { p: server, url } = await startApi('e-serve', env, true);
+  const accepted: string[] = await sendAll(url, 50, { per: 10 });
+
+  // Fill the file system with a filler file, leaving nothing.
+  const filler = path.join(dir, 'filler');
+  const fd = openSync(filler, 'w');
+  const chunk = Buffer.alloc(64 * 1024, 0x5a);
+  let filled = 0;
+  for (;;) {
+    try {
+      filled += writeSync(fd, chunk);
+    } catch {
+      break;
+    }
+  }
+  try {
+    for (let n = 4096; n >= 1; n = Math.floor(n / 2)) for (;;) filled += writeSync(fd, chunk, 0, n);
+  } catch {
+    /* full */
+  }
+  closeSync(fd);
+
+  // Keep sending (25 recipients a request) until the database cannot grow: 503s, never 500s.
+  const statuses: Record<string, number> = {};
+  const tries: Sent[] = [];
+  let consecutive503 = 0;
+  for (let i = 0; i < 400 && consecutive503 < 10; i++) {
+    const r = await send(url, Array.from({ length: 25 }, (_, k) => `full${i}-${k}@example.com`), 'billing_invoice_monthly', i, 15_000);
+    tries.push(r);
+    statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+    accepted.push(...r.ids);
+    consecutive503 = r.status === 503 ? consecutive503 + 1 : 0;
+  }
+  const bad = tries.filter((r) => r.status !== 201 && r.status !== 503);
+  check(v, (statuses[503] ?? 0) > 0, `no 503 while the disk was full (${JSON.stringify(statuses)})`);
+  check(v, bad.length === 0, `${bad.length} answers other than 201/503 while full (e.g. ${bad[0]?.status} ${bad[0]?.body})`);
+  check(v, server.alive(), 'the server died when the disk filled up');
+
+  const integrity = () => {
+    const db = new Database(dbFile, { readonly: true, fileMustExist: true });
+    try {
+      const ic = (db.pragma('integrity_check') as Array<{ integrity_check: string }>).map((x) => x.integrity_check).join('; ');
+      const have = new Set((db.prepare('SELECT id FROM email_messages').all() as Array<{ id: string }>).map((x) => x.id));
+      return { ic, lost: accepted.filter((id) => !have.has(id)).length };
+    } finally {
+      db.close();
+    }
+  };
+  const full = integrity();
+  check(v, full.ic === 'ok', `integrity_check while full: ${full.ic}`);
+  check(v, full.lost === 0, `${full.lost} messages answered 201 are missing while full`);
+
+  // Free the space: sending resumes (within 10 s), and everything accepted gets delivered.
+  unlinkSync(filler);
+  const tFree = performance.now();
+  let resumedAfter = -1;
+  let after = 0;
+  while (performance.now() - tFree < 10_000 && after < 20) {
+    const r = await send(url, [`after${after}@example.com`], 'billing_invoice_monthly', after, 15_000);
+    if (r.status === 201) {
+      if (resumedAfter < 0) resumedAfter = performance.now() - tFree;
+      accepted.push(...r.ids);
+      after++;
+    } else {
+      check(v, r.status === 503, `after freeing space: ${r.status} ${r.body}`);
+      await sleep(200);
+    }
+  }
+  check(v, after === 20, `only ${after} of 20 sends accepted after freeing space`);
+  const { missing } = await waitAllDelivered(sqliteDb(dbFile), sink, accepted, 60_000);
+  check(v, missing.length === 0, `${missing.length} of ${accepted.length} accepted messages not delivered after space returned`);
+  await server.kill();
+  const end = integrity();
+  check(v, end.ic === 'ok' && end.lost === 0, `after stop: integrity ${end.ic}, ${end.lost} lost`);
+  umount(dir);
+  mounts.splice(mounts.indexOf(dir), 1);
+  return {
+    figures: {
+      fs,
+      'filler MB': (filled / 1024 / 1024).toFixed(1),
+      'answers while full': Object.entries(statuses).map(([s, n]) => `${n}×${s}`).join(' '),
+      integrity: full.ic,
+      'resumed after ms': Math.round(resumedAfter),
+      delivered: `${accepted.length - missing.length}/${accepted.length}`,
+    },
+    violations: v,
+  };
+}
+
+// ---------------------------------------------------------------------------- main --
+
+async function main(): Promise<number> {
+  const sink = await new ChaosSink().start();
+  const results: Array<{ id: string; title: string; r: CaseResult; secs: number }> = [];
+  const run = async (id: string, title: string, fn: () => Promise<CaseResult>) => {
+    if (ONLY && !ONLY.has(id)) return;
+    const t0 = performance.now();
+    console.log(`[${new Date().toISOString().slice(11, 19)}] (${id}) ${title} …`);
+    let r: CaseResult;
+    try {
+      r = await fn();
+    } catch (e) {
+      r = { figures: {}, violations: [`error: ${(e as Error).message}`] };
+    }
+    const secs = (performance.now() - t0) / 1000;
+    console.log(`    ${r.skipped ? `SKIPPED: ${r.skipped}` : r.violations.length ? `FAILED: ${r.violations.join('; ')}` : 'passed'} (${secs.toFixed(1)} s) ${JSON.stringify(r.figures)}`);
+    results.push({ id, title, r, secs });
+  };
+
+  await run('a', `worker SIGKILLed repeatedly, ${P.killN} messages (SQLite)`, () => caseKill(sink));
+
+  // (b) and (c) share one `postier serve` (API + worker) with fast retries.
+  if (!ONLY || ONLY.has('b') || ONLY.has('c')) {
+    const dir = mkdtempSync(path.join(RUN_DIR, 'bc-'));
+    const env = baseEnv(sink, { DATA_DIR: dir, DATABASE_URL: `sqlite:${path.join(dir, 'postier.db')}`, WORKER_RETRY_BASE_SECONDS: '0.5', WORKER_RETRY_MAX_SECONDS: '2' });
+    let server: Postier | null = null;
+    let url = '';
+    const db = sqliteDb(path.join(dir, 'postier.db'));
+    const ready = (async () => {
+      ({ p: server, url } = await startApi('bc-serve', env, true));
+      await createProbeTemplate(url);
+    })();
+    await run('b', `SMTP relay answers 421 for ${P.outageS} s, then recovers`, async () => (await ready, caseTempFail(sink, url, db)));
+    await run('c', '550 for every fifth recipient', async () => (await ready.catch(() => {}), caseReject(sink, url, db)));
+    await (server as Postier | null)?.kill();
+  }
+  await run('d', 'PostgreSQL restarted under load (API + worker processes)', () => casePostgres(sink));
+  await run('e', 'SQLite disk full, then space freed', () => caseDiskFull(sink));
+  await sink.close();
+
+  printTable(
+    `Chaos tests (${SHORT ? 'short' : 'full'}), ${new Date().toISOString().slice(0, 10)}`,
+    results.map(({ id, title, r, secs }) => ({
+      case: `(${id}) ${title}`,
+      result: r.skipped ? 'SKIPPED' : r.violations.length ? 'FAILED' : 'passed',
+      seconds: secs.toFixed(1),
+      figures: r.skipped ? r.skipped : Object.entries(r.figures).map(([k, x]) => `${k}: ${x}`).join(', '),
+    })),
+  );
+  const failed = results.filter((x) => !x.r.skipped && x.r.violations.length);
+  for (const f of failed) console.log(`(${f.id}) violations:\n  - ${f.r.violations.join('\n  - ')}`);
+  const skipped = results.filter((x) => x.r.skipped).length;
+  console.log(`logs: ${process.env.CHAOS_KEEP ? RUN_DIR : '(set CHAOS_KEEP=1 to keep the process logs)'}`);
+  console.log(`${results.length - failed.length - skipped} passed, ${failed.length} failed${skipped ? ` (${skipped} skipped)` : ''}`);
+  return failed.length ? 1 : 0;
+}
+
+let code = 1;
+try {
+  code = await main();
+} catch (e) {
+  console.error(e);
+} finally {
+  cleanupSync();
+}
+process.exit(code);
