@@ -63,8 +63,14 @@ export class CommitQueue {
                 outcomes.push({ ok: true, value: await unit.work(trx) });
                 await sql`release savepoint unit`.execute(trx);
               } catch (error) {
-                await sql`rollback to savepoint unit`.execute(trx);
-                await sql`release savepoint unit`.execute(trx);
+                try {
+                  await sql`rollback to savepoint unit`.execute(trx);
+                  await sql`release savepoint unit`.execute(trx);
+                } catch {
+                  // SQLite rolled the whole transaction back by itself (SQLITE_FULL, SQLITE_IOERR):
+                  // the batch fails, with the real cause rather than "no such savepoint".
+                  throw error;
+                }
                 outcomes.push({ ok: false, error });
               }
             }
