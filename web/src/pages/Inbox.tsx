@@ -126,7 +126,7 @@ function InboxMail({ id }: { id: string }) {
                 {m.headers.map((h) => h.line).join('\n')}
               </pre>
             ) : (
-              <Async state={raw}>{(r) => <pre className="text-part source">{r}</pre>}</Async>
+              <Async state={raw}>{(r) => (r === null ? <p className="muted pad">…</p> : <pre className="text-part source">{r}</pre>)}</Async>
             )}
           </>
         )}
