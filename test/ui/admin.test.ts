@@ -227,6 +227,31 @@ describe('admin UI in a browser', () => {
     });
   });
 
+  it('adds and lifts a suppression, and adds a webhook endpoint whose secret is shown once', async () => {
+    await withPage(async (page) => {
+      await page.goto(`${base}/admin/settings/suppressions`);
+      await page.getByLabel('Suppress an address').fill('blocked@example.com');
+      await page.getByRole('button', { name: 'Suppress', exact: true }).click();
+      await page.getByRole('link', { name: 'blocked@example.com' }).waitFor();
+      expect(await page.locator('table').textContent()).toContain('manual');
+      await shot(page, 'settings-suppressions');
+      await page.getByRole('button', { name: 'Remove' }).click();
+      await page.getByText('No suppressed address.').waitFor();
+      expect((await t.inject({ method: 'GET', url: '/api/v1/email/suppressions?email=blocked@example.com' })).json().total).toBe(0);
+
+      await page.goto(`${base}/admin/settings/webhooks`);
+      await page.getByLabel('Endpoint URL').fill('https://hooks.example.com/postier');
+      await page.getByRole('button', { name: 'Add endpoint' }).click();
+      expect(await page.locator('.token-once code').textContent()).toMatch(/\S{20,}/);
+      await page.locator('.card', { hasText: 'https://hooks.example.com/postier' }).getByText('delivered, bounced, complaint, failed').waitFor();
+      await page.getByText('Recent deliveries').click();
+      await page.getByText('No delivery yet.').waitFor();
+      await shot(page, 'settings-webhooks');
+      await page.getByRole('button', { name: 'Delete' }).click();
+      await page.getByText('No webhook endpoint.').waitFor();
+    });
+  });
+
   it('switches to French and remembers it', async () => {
     await withPage(async (page) => {
       await page.getByLabel('Language').selectOption('fr');
