@@ -139,7 +139,7 @@ describe('admin UI in a browser', () => {
       await page.goto(`${base}/admin/messages/${seeded.invoice.id}`);
       await page.getByRole('button', { name: 'Resend' }).click();
       await expect.poll(() => page.url()).not.toContain(seeded.invoice.id);
-      await page.getByText(seeded.invoice.id).waitFor(); // "Resent from"
+      await page.getByText(seeded.invoice.id, { exact: true }).waitFor(); // "Resent from"
       const copy = page.url().split('/').pop()!;
       expect(await status(copy)).toBe('queued');
       await t.services.db.deleteFrom('email_events').where('message_id', '=', copy).execute();
