@@ -2,6 +2,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../helpers/context.js';
 import { launchBrowser, login, newPage, shot } from './browser.js';
+import { incidentExample } from '../helpers/fixtures.js';
 import { seedMessages } from './seed.js';
 
 // Code run in the page is passed as strings: this project's type-check has no DOM library.
@@ -76,17 +77,17 @@ describe('admin UI in a browser', () => {
   it('searches messages by status and recipient, pages through them, and opens one', async () => {
     await withPage(async (page) => {
       await page.getByRole('link', { name: 'Messages' }).click();
-      await page.getByText('5 messages').waitFor();
+      await page.getByText('5 messages', { exact: true }).waitFor();
       await shot(page, 'messages');
       await page.getByLabel('Status').selectOption('failed');
       await page.getByRole('button', { name: 'Search' }).click();
-      await page.getByText('1 messages').waitFor();
+      await page.getByText('1 message', { exact: true }).waitFor();
       expect(page.url()).toContain('status=failed');
       await page.getByRole('button', { name: 'Reset' }).click();
       await page.getByLabel('Recipient', { exact: true }).fill('reseller@techconnect.bj');
       await page.getByLabel('Template').selectOption('billing_invoice_monthly');
       await page.getByRole('button', { name: 'Search' }).click();
-      await page.getByText('1 messages').waitFor();
+      await page.getByText('1 message', { exact: true }).waitFor();
       await page.getByRole('link', { name: 'Facture RGZ — février 2026' }).click();
       await page.getByRole('heading', { name: 'Facture RGZ — février 2026' }).waitFor();
       expect(page.url()).toContain(`/admin/messages/${seeded.invoice.id}`);
@@ -114,15 +115,39 @@ describe('admin UI in a browser', () => {
     });
   });
 
-  it('offers retry on a failed message and cancel on a queued one, and says when this server lacks them', async () => {
+  it('retries a failed message (back to queued), cancels a queued one, and resends a sent one', async () => {
+    const status = async (id: string) => (await t.services.db.selectFrom('email_messages').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status;
+    // A message of its own, failed in the database, so the other tests' counts stay as seeded.
+    const [failed] = (await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { ...incidentExample(), to: 'retry-me@example.com' } })).json().items as { id: string }[];
+    await t.services.db.updateTable('email_messages').set({ status: 'failed', attempts: 5, error_message: '421 4.7.0 Try again later' }).where('id', '=', failed!.id).execute();
     await withPage(async (page) => {
-      await page.goto(`${base}/admin/messages/${seeded.failed.id}`);
+      await page.goto(`${base}/admin/messages/${failed!.id}`);
+      await page.getByText('421 4.7.0 Try again later').waitFor();
       await page.getByRole('button', { name: 'Retry' }).click();
-      await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/Not available|not_found/);
-      await page.goto(`${base}/admin/messages/${seeded.queued.id}`);
+      // Queued again: the page reloads and offers to cancel instead.
       await page.getByRole('button', { name: 'Cancel sending' }).waitFor();
       expect(await page.getByRole('button', { name: 'Retry' }).count()).toBe(0);
+      expect(await page.locator('.timeline').textContent()).toContain('retried');
+      expect(await status(failed!.id)).toBe('queued');
+      await shot(page, 'message-retried');
+
+      await page.getByRole('button', { name: 'Cancel sending' }).click(); // the confirmation is accepted
+      await page.locator('.badge', { hasText: 'cancelled' }).first().waitFor();
+      expect(await status(failed!.id)).toBe('cancelled');
+
+      // A delivered message can be sent again: a new message, linked to the old one.
+      await page.goto(`${base}/admin/messages/${seeded.invoice.id}`);
+      await page.getByRole('button', { name: 'Resend' }).click();
+      await expect.poll(() => page.url()).not.toContain(seeded.invoice.id);
+      await page.getByText(seeded.invoice.id, { exact: true }).waitFor(); // "Resent from"
+      const copy = page.url().split('/').pop()!;
+      expect(await status(copy)).toBe('queued');
+      await t.services.db.deleteFrom('email_events').where('message_id', '=', copy).execute();
+      await t.services.db.deleteFrom('email_attachments').where('message_id', '=', copy).execute();
+      await t.services.db.deleteFrom('email_messages').where('id', '=', copy).execute();
     });
+    await t.services.db.deleteFrom('email_events').where('message_id', '=', failed!.id).execute();
+    await t.services.db.deleteFrom('email_messages').where('id', '=', failed!.id).execute();
   });
 
   it("finds a recipient's messages from the audit and shows their suppression state", async () => {
@@ -130,11 +155,36 @@ describe('admin UI in a browser', () => {
       await page.goto(`${base}/admin/messages?status=bounced`);
       await page.getByRole('link', { name: 'bounce@example.com' }).click();
       await page.getByRole('heading', { name: 'bounce@example.com' }).waitFor();
-      await page.getByText('1 messages').waitFor();
-      // The suppression API arrives with issue 5: until then the page says so instead of failing.
-      await page.getByTestId('not-available').or(page.getByText('Not suppressed')).first().waitFor();
-      await shot(page, 'recipient');
+      await page.getByText('1 message', { exact: true }).waitFor();
+      await page.getByText(/Not suppressed/).waitFor();
     });
+  });
+
+  it("shows and lifts a recipient's suppression, and erases the recipient after a confirmation", async () => {
+    const email = 'gone@example.com';
+    const [sent] = (await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { ...incidentExample(), to: email } })).json().items as { id: string }[];
+    expect((await t.inject({ method: 'POST', url: '/api/v1/email/suppressions', payload: { email } })).statusCode).toBe(201);
+    await withPage(async (page) => {
+      await page.goto(`${base}/admin/recipients/${encodeURIComponent(email)}`);
+      await page.locator('.badge', { hasText: 'manual' }).waitFor();
+      await shot(page, 'recipient');
+      await page.getByRole('button', { name: 'Remove suppression' }).click();
+      await page.getByText(/Not suppressed/).waitFor();
+      const dialogs: string[] = [];
+      page.on('dialog', (d) => dialogs.push(d.message()));
+      await page.getByRole('button', { name: 'Erase this recipient' }).click();
+      await page.getByText('Erased — messages: 1').waitFor();
+      expect(dialogs.join(' ')).toContain(`Erase ${email}`);
+      // The queued message was cancelled; the audit still lists it by the address.
+      await page.getByText('1 message', { exact: true }).waitFor();
+      await shot(page, 'recipient-erased');
+    });
+    const m = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${sent!.id}` })).json();
+    expect(m.status).toBe('cancelled');
+    expect(m.html_content).toBeNull();
+    expect(m.to).not.toBe(email);
+    await t.services.db.deleteFrom('email_events').where('message_id', '=', sent!.id).execute();
+    await t.services.db.deleteFrom('email_messages').where('id', '=', sent!.id).execute();
   });
 
   it('lists templates by category and opens one with its content and required variables', async () => {
@@ -177,6 +227,31 @@ describe('admin UI in a browser', () => {
     });
   });
 
+  it('adds and lifts a suppression, and adds a webhook endpoint whose secret is shown once', async () => {
+    await withPage(async (page) => {
+      await page.goto(`${base}/admin/settings/suppressions`);
+      await page.getByLabel('Suppress an address').fill('blocked@example.com');
+      await page.getByRole('button', { name: 'Suppress', exact: true }).click();
+      await page.getByRole('link', { name: 'blocked@example.com' }).waitFor();
+      expect(await page.locator('table').textContent()).toContain('manual');
+      await shot(page, 'settings-suppressions');
+      await page.getByRole('button', { name: 'Remove' }).click();
+      await page.getByText('No suppressed address.').waitFor();
+      expect((await t.inject({ method: 'GET', url: '/api/v1/email/suppressions?email=blocked@example.com' })).json().total).toBe(0);
+
+      await page.goto(`${base}/admin/settings/webhooks`);
+      await page.getByLabel('Endpoint URL').fill('https://hooks.example.com/postier');
+      await page.getByRole('button', { name: 'Add endpoint' }).click();
+      expect(await page.locator('.token-once code').textContent()).toMatch(/\S{20,}/);
+      await page.locator('.card', { hasText: 'https://hooks.example.com/postier' }).getByText('delivered, bounced, complaint, failed').waitFor();
+      await page.getByText('Recent deliveries').click();
+      await page.getByText('No delivery yet.').waitFor();
+      await shot(page, 'settings-webhooks');
+      await page.getByRole('button', { name: 'Delete' }).click();
+      await page.getByText('No webhook endpoint.').waitFor();
+    });
+  });
+
   it('switches to French and remembers it', async () => {
     await withPage(async (page) => {
       await page.getByLabel('Language').selectOption('fr');
@@ -201,11 +276,11 @@ describe('admin UI in a browser', () => {
       await page.keyboard.press('Tab');
       expect(await page.evaluate('document.activeElement?.textContent')).toBe('Messages');
       await page.keyboard.press('Enter');
-      await page.getByText('5 messages').waitFor();
+      await page.getByText('5 messages', { exact: true }).waitFor();
       await page.getByLabel('Recipient', { exact: true }).focus();
       await page.keyboard.type('ops@example.com');
       await page.keyboard.press('Enter');
-      await page.getByText('1 messages').waitFor();
+      await page.getByText('1 message', { exact: true }).waitFor();
       // Focus is visible: the focused control gets an outline.
       expect(await page.evaluate('getComputedStyle(document.activeElement).outlineStyle')).not.toBe('none');
     });
@@ -218,7 +293,7 @@ describe('admin UI in a browser', () => {
         expect(await fits()).toBe(true);
         await shot(page, 'mobile-dashboard');
         await page.goto(`${base}/admin/messages`);
-        await page.getByText('5 messages').waitFor();
+        await page.getByText('5 messages', { exact: true }).waitFor();
         expect(await fits()).toBe(true);
         await shot(page, 'mobile-messages');
         await page.goto(`${base}/admin/messages/${seeded.invoice.id}`);

@@ -14,7 +14,11 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
-export const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+/** A full-page screenshot from the top (a scrolled page would show the sticky header mid-page). */
+export async function shot(page: Page, name: string) {
+  await page.evaluate('window.scrollTo(0, 0)');
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
 
 /**
  * A page that records what must never happen in the UI: requests to another origin and console

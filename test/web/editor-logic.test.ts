@@ -24,10 +24,11 @@ describe('template editor logic', () => {
   });
 
   it('ties Liquid errors to their field, from a preview result or a 422', () => {
-    expect(renderErrors({ errors: [{ message: 'tag "ifx" not found', line: 3, column: 5, field: 'html' }] })).toEqual([
+    expect(renderErrors({ errors: [{ message: 'tag "ifx" not found', line: 3, column: 5, part: 'html' }, { message: 'bad layout', part: 'template' }] })).toEqual([
       { message: 'tag "ifx" not found', line: 3, column: 5, field: 'html_content' },
+      { message: 'bad layout', line: null, column: null, field: null },
     ]);
-    expect(renderErrors(undefined, { code: 'template_error', message: 'bad', details: { field: 'subject', line: 1, column: 9 } })).toEqual([
+    expect(renderErrors(undefined, { code: 'template_error', message: 'subject: bad', details: { part: 'subject', line: 1, column: 9, error: 'bad' } })).toEqual([
       { message: 'bad', line: 1, column: 9, field: 'subject' },
     ]);
     expect(renderErrors(undefined, { code: 'unauthorized', message: 'no' })).toEqual([]);

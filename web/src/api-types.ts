@@ -9,6 +9,10 @@ export interface Page<T> {
   next_cursor?: string | null;
 }
 
+export interface List<T> {
+  items: T[];
+}
+
 export interface MessageSummary {
   id: string;
   to: string;
@@ -59,6 +63,7 @@ export interface Message extends MessageSummary {
   error_message: string | null;
   is_test: boolean;
   resent_from_id: string | null;
+  anonymized_at: string | null;
   updated_at: string | null;
   attachments: Attachment[];
   events: MessageEvent[];
@@ -121,7 +126,14 @@ export interface Template {
   optional_variables: string[];
   sensitive_variables: string[];
   sample_variables: Record<string, unknown>;
+  /** The default locale's content. */
+  subject: string;
+  html_content: string;
+  text_content: string | null;
   locales: Record<string, LocaleContent>;
+  created_by: string | null;
+  created_at: string | null;
+  updated_by: string | null;
   updated_at: string | null;
   version_created_by: string | null;
   version_created_at: string | null;
@@ -135,11 +147,12 @@ export interface TemplateVersionSummary {
   is_active?: boolean;
 }
 
+/** A Liquid problem found by the preview: the part it is in, and where when Liquid says. */
 export interface RenderError {
+  part: string;
   message: string;
-  line?: number | null;
-  column?: number | null;
-  field?: string | null;
+  line?: number;
+  column?: number;
 }
 
 export interface PreviewRequest {
@@ -150,31 +163,113 @@ export interface PreviewRequest {
   variables: Record<string, unknown>;
   locale?: string;
   required_variables?: string[];
+  optional_variables?: string[];
+  sensitive_variables?: string[];
 }
 
+/** What the template reads, against what it declares. */
+export interface VariableCheck {
+  used: string[];
+  undeclared: string[];
+  unused: string[];
+}
+
+/** POST /email/templates/preview: every problem is data, never a 4xx. Null parts when it could not render. */
 export interface PreviewResult {
-  subject: string;
-  html: string;
-  text: string;
+  subject: string | null;
+  html: string | null;
+  text: string | null;
   missing_variables: string[];
-  errors?: RenderError[];
-  undeclared_variables?: string[];
-  unused_variables?: string[];
+  errors: RenderError[];
+  variables: VariableCheck | null;
 }
 
 export interface TestSendRequest {
-  variables: Record<string, unknown>;
-  to?: string;
+  variables?: Record<string, unknown>;
+  to?: string | string[];
   version?: number;
   locale?: string;
 }
 
-export interface NewVersionRequest {
-  locales: Record<string, LocaleContent>;
+export interface SendResultItem {
+  id: string;
+  to: string;
+  status: MessageStatus;
+}
+
+/** POST /email/templates/:key/test: the render of the saved version, and with `to` the messages sent. */
+export interface TestSendResult {
+  template_key: string;
+  version: number;
+  locale: string;
+  subject: string;
+  html: string;
+  text: string;
+  missing_variables: string[];
+  messages?: SendResultItem[];
+}
+
+/** PUT /email/templates/:key: only what changes; `locales[l] = null` removes a locale. */
+export interface TemplateUpdate {
+  locales?: Record<string, Partial<LocaleContent> | null>;
   required_variables?: string[];
   optional_variables?: string[];
+  sensitive_variables?: string[];
   sample_variables?: Record<string, unknown>;
+  layout?: string | null;
   comment?: string;
+  /** The version the edit started from: a concurrent save makes this one a 409. */
+  base_version?: number;
+}
+
+export interface SaveOutcome {
+  key: string;
+  action: 'created' | 'new_version' | 'unchanged';
+  version: number;
+  metadata_updated: boolean;
+}
+
+export interface TemplateVersionSummary {
+  version: number;
+  active: boolean;
+  comment: string | null;
+  default_locale: string;
+  locales: string[];
+  layout: string | null;
+  created_by: string | null;
+  created_at: string | null;
+}
+
+export interface TemplateVersions {
+  key: string;
+  active_version: number;
+  is_active: boolean;
+  items: TemplateVersionSummary[];
+  total: number;
+}
+
+export interface RetryResult {
+  id: string;
+  status: 'queued';
+}
+
+export interface CancelResult {
+  id: string;
+  status: 'cancelled';
+  cancelled_at: string;
+}
+
+export interface ResendResult extends SendResultItem {
+  resent_from_id: string;
+}
+
+/** POST /email/recipients/:email/erase */
+export interface EraseResult {
+  address_hash: string;
+  messages: number;
+  attachments: number;
+  copies: number;
+  cancelled: number;
 }
 
 export interface ApiKey {
@@ -189,45 +284,81 @@ export interface ApiKey {
 }
 
 export interface Suppression {
+  id: string;
   email: string;
-  reason: string;
-  source?: string | null;
+  /** 'all' or a sending class */
+  scope: string;
+  reason: 'bounce' | 'complaint' | 'unsubscribe' | 'manual';
+  source: string | null;
+  source_event: string | null;
+  message_id: string | null;
+  details: string | null;
+  created_by: string | null;
   created_at: string | null;
-  expires_at?: string | null;
 }
+
+export const WEBHOOK_EVENT_TYPES = ['sent', 'delivered', 'bounced', 'complaint', 'failed'] as const;
 
 export interface Webhook {
   id: string;
   url: string;
-  events: string[];
-  enabled?: boolean;
-  description?: string | null;
+  description: string;
+  event_types: string[];
+  is_active: boolean;
+  created_by: string | null;
   created_at: string | null;
+  updated_at: string | null;
+  /** Only in the answer to the creation. */
   secret?: string;
 }
 
 export interface WebhookDelivery {
-  id: string | number;
-  event: string;
+  id: string;
+  event_type: string;
+  message_id: string | null;
   status: string;
-  response_status?: number | null;
-  attempts?: number;
+  attempts: number;
+  next_attempt_at: string | null;
+  last_status_code: number | null;
+  last_error: string | null;
   created_at: string | null;
-  error?: string | null;
+  completed_at: string | null;
+  payload: unknown;
+  attempt_log: { at: string | null; status_code: number | null; duration_ms: number | null; error: string | null }[];
+}
+
+export interface WebhookDeliveries {
+  items: WebhookDelivery[];
+  next_before: string | null;
 }
 
 export interface InboxSummary {
   id: string;
   from: string;
-  to: string | string[];
+  /** The SMTP envelope's recipients. */
+  to: string[];
   subject: string;
   date: string | null;
-  size?: number;
+  received_at: string | null;
+  size: number;
 }
 
-export interface InboxMessage extends InboxSummary {
-  html: string | null;
+/** GET /dev/inbox/:id: the mail as mailparser reads it. */
+export interface InboxMessage {
+  id: string;
+  received_at: string | null;
+  envelope: { from: string; to: string[] };
+  size: number;
+  message_id: string | null;
+  date: string | null;
+  from: string;
+  to: string;
+  cc: string;
+  reply_to: string;
+  subject: string;
+  /** Each header as received (`line` is the whole "Name: value" line). */
+  headers: { name: string; line: string }[];
   text: string | null;
-  headers: Record<string, string | string[]> | { key: string; value: string }[];
-  attachments: { filename: string; content_type: string; size: number }[];
+  html: string | null;
+  attachments: { index: number; filename: string | null; content_type: string; size: number; content_id: string | null }[];
 }

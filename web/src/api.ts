@@ -4,23 +4,30 @@
  */
 import type {
   ApiKey,
+  CancelResult,
+  EraseResult,
   InboxMessage,
   InboxSummary,
+  List,
   Message,
   MessageFilter,
   MessageSummary,
-  NewVersionRequest,
   Page,
   PreviewRequest,
   PreviewResult,
+  ResendResult,
+  RetryResult,
+  SaveOutcome,
   Stats,
   Suppression,
   Template,
   TemplateSummary,
-  TemplateVersionSummary,
+  TemplateUpdate,
+  TemplateVersions,
   TestSendRequest,
+  TestSendResult,
   Webhook,
-  WebhookDelivery,
+  WebhookDeliveries,
 } from './api-types.js';
 import { getToken, setToken } from './session.js';
 
@@ -86,35 +93,46 @@ export const api = {
 
   messages: (f: MessageFilter) => json<Page<MessageSummary>>('GET', '/email/messages', { query: { ...f } }),
   message: (id: string) => json<Message>('GET', `/email/messages/${seg(id)}`),
-  retryMessage: (id: string) => json<unknown>('POST', `/email/messages/${seg(id)}/retry`, { body: {} }),
-  cancelMessage: (id: string) => json<unknown>('DELETE', `/email/messages/${seg(id)}`),
+  /** Only a failed message: back to the queue with a fresh attempt budget. */
+  retryMessage: (id: string) => json<RetryResult>('POST', `/email/messages/${seg(id)}/retry`),
+  /** Only a queued message. */
+  cancelMessage: (id: string) => json<CancelResult>('DELETE', `/email/messages/${seg(id)}`),
+  /** A new message with the archived content; 409 when the archive is masked or erased. */
+  resendMessage: (id: string) => json<ResendResult>('POST', `/email/messages/${seg(id)}/resend`),
   attachment: async (messageId: string, attachmentId: string): Promise<Blob> =>
     (await send('GET', `/email/messages/${seg(messageId)}/attachments/${seg(attachmentId)}`)).blob(),
 
   templates: () => json<Page<TemplateSummary>>('GET', '/email/templates', { query: { include_inactive: true } }),
   template: (key: string) => json<Template>('GET', `/email/templates/${seg(key)}`),
-  templateVersions: (key: string) => json<Page<TemplateVersionSummary>>('GET', `/email/templates/${seg(key)}/versions`),
+  templateVersions: (key: string) => json<TemplateVersions>('GET', `/email/templates/${seg(key)}/versions`),
   templateVersion: (key: string, version: number) => json<Template>('GET', `/email/templates/${seg(key)}/versions/${version}`),
-  saveTemplateVersion: (key: string, body: NewVersionRequest) => json<Template>('PUT', `/email/templates/${seg(key)}`, { body }),
+  /** A new version (made active) when the content changed; `saved` says what happened. */
+  saveTemplateVersion: (key: string, body: TemplateUpdate) => json<Template & { saved: SaveOutcome }>('PUT', `/email/templates/${seg(key)}`, { body }),
   activateTemplateVersion: (key: string, version: number) => json<Template>('POST', `/email/templates/${seg(key)}/activate`, { body: { version } }),
-  testTemplate: (key: string, body: TestSendRequest) =>
-    json<PreviewResult & { message_id?: string; id?: string }>('POST', `/email/templates/${seg(key)}/test`, { body }),
+  testTemplate: (key: string, body: TestSendRequest) => json<TestSendResult>('POST', `/email/templates/${seg(key)}/test`, { body }),
   preview: (body: PreviewRequest) => json<PreviewResult>('POST', '/email/templates/preview', { body }),
+  layouts: () => json<Page<string>>('GET', '/email/layouts'),
 
   keys: () => json<Page<ApiKey>>('GET', '/keys'),
   createKey: (name: string, scope: 'admin' | 'send') => json<ApiKey & { token: string }>('POST', '/keys', { body: { name, scope } }),
   revokeKey: (id: string) => json<ApiKey>('DELETE', `/keys/${seg(id)}`),
 
-  suppressions: (email?: string) => json<Page<Suppression>>('GET', '/email/suppressions', { query: { email } }),
-  addSuppression: (email: string, reason: string) => json<Suppression>('POST', '/email/suppressions', { body: { email, reason } }),
-  removeSuppression: (email: string) => json<unknown>('DELETE', `/email/suppressions/${seg(email)}`),
+  suppressions: (email?: string) => json<Page<Suppression>>('GET', '/email/suppressions', { query: { email, limit: 200 } }),
+  addSuppression: (email: string, details?: string) => json<Suppression>('POST', '/email/suppressions', { body: { email, ...(details ? { details } : {}) } }),
+  removeSuppressionById: (id: string) => json<void>('DELETE', `/email/suppressions/${seg(id)}`),
+  /** Lifts every suppression of the address (all scopes). */
+  removeSuppression: (email: string) => json<{ deleted: number }>('DELETE', '/email/suppressions', { query: { email } }),
+  /** Right to erasure: hashes the address, drops bodies and attachments, cancels what was not sent. */
+  eraseRecipient: (email: string) => json<EraseResult>('POST', `/email/recipients/${seg(email)}/erase`),
 
-  webhooks: () => json<Page<Webhook>>('GET', '/webhooks'),
-  createWebhook: (url: string, events: string[]) => json<Webhook>('POST', '/webhooks', { body: { url, events } }),
-  deleteWebhook: (id: string) => json<unknown>('DELETE', `/webhooks/${seg(id)}`),
-  webhookDeliveries: (id: string) => json<Page<WebhookDelivery>>('GET', `/webhooks/${seg(id)}/deliveries`),
+  webhooks: () => json<List<Webhook>>('GET', '/webhooks'),
+  createWebhook: (url: string, event_types: string[]) => json<Webhook>('POST', '/webhooks', { body: { url, event_types } }),
+  deleteWebhook: (id: string) => json<void>('DELETE', `/webhooks/${seg(id)}`),
+  webhookDeliveries: (id: string) => json<WebhookDeliveries>('GET', `/webhooks/${seg(id)}/deliveries`, { query: { limit: 20 } }),
 
-  inbox: () => json<Page<InboxSummary>>('GET', '/dev/inbox'),
+  inbox: () => json<Page<InboxSummary>>('GET', '/dev/inbox', { query: { limit: 100 } }),
   inboxMessage: (id: string) => json<InboxMessage>('GET', `/dev/inbox/${seg(id)}`),
   inboxRaw: async (id: string) => (await send('GET', `/dev/inbox/${seg(id)}/raw`)).text(),
+  inboxAttachment: async (id: string, index: number): Promise<Blob> => (await send('GET', `/dev/inbox/${seg(id)}/attachments/${index}`)).blob(),
+  clearInbox: () => json<{ deleted: number }>('DELETE', '/dev/inbox'),
 };

@@ -20,7 +20,7 @@ export function DiffView({ oldText, newText, label }: { oldText: string; newText
             {withContext(rows).map((r, i) =>
               r.kind === 'gap' ? (
                 <tr key={i} className="gap">
-                  <td colSpan={3}>{t('versions.hiddenLines', { n: r.hidden })}</td>
+                  <td colSpan={3}>{t('versions.hiddenLines', { n: r.hidden, count: r.hidden })}</td>
                 </tr>
               ) : (
                 <tr key={i} className={r.kind}>

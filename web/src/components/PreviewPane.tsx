@@ -7,7 +7,7 @@ type Mode = 'desktop' | 'mobile' | 'text';
 const WIDTH: Record<Exclude<Mode, 'text'>, number> = { desktop: 720, mobile: 375 };
 
 /** The rendered email as a recipient sees it: desktop width, phone width, or the plain-text part. */
-export function PreviewPane({ result, pending }: { result: PreviewResult | undefined; pending: boolean }) {
+export function PreviewPane({ result, pending, stale = false }: { result: PreviewResult | undefined; pending: boolean; stale?: boolean }) {
   const t = useT();
   const [mode, setMode] = useState<Mode>('desktop');
   return (
@@ -20,7 +20,7 @@ export function PreviewPane({ result, pending }: { result: PreviewResult | undef
             </button>
           ))}
         </div>
-        {pending ? <span className="muted small">{t('editor.rendering')}</span> : null}
+        {pending ? <span className="muted small">{t('editor.rendering')}</span> : stale ? <span className="warn-text small">{t('editor.stale')}</span> : null}
       </div>
       {result ? (
         <>
@@ -32,7 +32,7 @@ export function PreviewPane({ result, pending }: { result: PreviewResult | undef
               {result.text}
             </pre>
           ) : (
-            <EmailFrame html={result.html} title={t('editor.preview')} width={WIDTH[mode]} height={mode === 'mobile' ? 640 : 560} />
+            <EmailFrame html={result.html ?? ''} title={t('editor.preview')} width={WIDTH[mode]} height={mode === 'mobile' ? 640 : 560} />
           )}
         </>
       ) : (

@@ -16,7 +16,7 @@ export function TestSend({ template, locale, variables, dirty }: { template: Tem
     setState({ busy: true });
     try {
       const r = await api.testTemplate(template.key, { to: to.trim(), variables, locale, version: template.version });
-      setState({ sentId: r.message_id ?? r.id ?? null });
+      setState({ sentId: r.messages?.[0]?.id ?? null });
     } catch (err) {
       setState({ error: err });
     }

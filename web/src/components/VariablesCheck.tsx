@@ -26,8 +26,8 @@ export function VariablesCheck({ template, variables, result }: { template: Temp
       {[...missing].filter((v) => !template.required_variables.includes(v)).length ? (
         <p className="field-error">{t('editor.missingList', { list: [...missing].filter((v) => !template.required_variables.includes(v)).join(', ') })}</p>
       ) : null}
-      {result?.undeclared_variables?.length ? <p className="warn-text small">{t('editor.undeclared', { list: result.undeclared_variables.join(', ') })}</p> : null}
-      {result?.unused_variables?.length ? <p className="muted small">{t('editor.unused', { list: result.unused_variables.join(', ') })}</p> : null}
+      {result?.variables?.undeclared.length ? <p className="warn-text small">{t('editor.undeclared', { list: result.variables.undeclared.join(', ') })}</p> : null}
+      {result?.variables?.unused.length ? <p className="muted small">{t('editor.unused', { list: result.variables.unused.join(', ') })}</p> : null}
     </div>
   );
 }

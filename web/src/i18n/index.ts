@@ -9,8 +9,16 @@ export type Vars = Record<string, string | number>;
 export const LANGS: Lang[] = ['en', 'fr'];
 export const dictionaries: Record<Lang, Dictionary> = { en, fr };
 
-/** The text for `key` in `lang`, `{name}` placeholders filled; English, then the key, as fallbacks. */
+/**
+ * The text for `key` in `lang`, `{name}` placeholders filled; English, then the key, as fallbacks.
+ * With a numeric `count`, the singular form `key.one` is used where the language says so
+ * (English: 1; French: 0 and 1).
+ */
 export function translate(lang: Lang, key: MsgKey, vars?: Vars): string {
+  if (typeof vars?.count === 'number' && new Intl.PluralRules(lang).select(vars.count) === 'one') {
+    const one = `${key}.one`;
+    if (one in dictionaries.en) key = one as MsgKey;
+  }
   const text = dictionaries[lang][key] ?? dictionaries.en[key] ?? key;
   return vars ? text.replace(/\{(\w+)\}/g, (m, name: string) => (vars[name] === undefined ? m : String(vars[name]))) : text;
 }

@@ -9,8 +9,17 @@ interface ErrorLike {
   details?: unknown;
 }
 
-const asField = (f: unknown): EditorField | null => {
-  const s = String(f ?? '');
+export interface FieldError {
+  message: string;
+  line: number | null;
+  column: number | null;
+  /** The editor field the error belongs to; null when Liquid does not say (a layout, the whole template). */
+  field: EditorField | null;
+}
+
+/** The server names parts 'subject', 'html', 'text' (or 'template', 'layout' for the whole). */
+const asField = (part: unknown): EditorField | null => {
+  const s = String(part ?? '');
   if (/subject/.test(s)) return 'subject';
   if (/text/.test(s)) return 'text_content';
   if (/html/.test(s)) return 'html_content';
@@ -18,23 +27,21 @@ const asField = (f: unknown): EditorField | null => {
 };
 
 /**
- * Liquid errors from a preview, whether the server returned them in the result (`errors`) or as
- * a 422 whose details carry a line: one list, each error tied to the field it belongs to.
+ * Liquid errors from a preview, whether the server returned them in the result (`errors`, the
+ * preview endpoint's way) or as a 422 whose details carry the part and line (saving): one list,
+ * each error tied to the field it belongs to.
  */
-export function renderErrors(result: { errors?: RenderError[] } | undefined, failure?: ErrorLike): (RenderError & { field: EditorField | null })[] {
-  const out: (RenderError & { field: EditorField | null })[] = [];
-  for (const e of result?.errors ?? []) out.push({ ...e, field: asField(e.field) });
-  if (failure && (failure.code === 'template_error' || failure.code === 'render_error' || failure.code === 'validation_failed')) {
+export function renderErrors(result: { errors?: RenderError[] } | undefined, failure?: ErrorLike): FieldError[] {
+  const out: FieldError[] = [];
+  for (const e of result?.errors ?? []) out.push({ message: e.message.replace(/, line:\d+, col:\d+$/, ''), line: e.line ?? null, column: e.column ?? null, field: asField(e.part) });
+  if (failure && (failure.code === 'template_error' || failure.code === 'render_error' || failure.code === 'missing_variables')) {
     const d = (failure.details ?? {}) as Record<string, unknown>;
-    const list = Array.isArray(d.errors) ? (d.errors as Record<string, unknown>[]) : [d];
-    for (const e of list) {
-      out.push({
-        message: typeof e.message === 'string' ? e.message : failure.message,
-        line: typeof e.line === 'number' ? e.line : null,
-        column: typeof e.column === 'number' ? e.column : null,
-        field: asField(e.field ?? e.part),
-      });
-    }
+    out.push({
+      message: typeof d.error === 'string' ? d.error : failure.message,
+      line: typeof d.line === 'number' ? d.line : null,
+      column: typeof d.column === 'number' ? d.column : null,
+      field: asField(d.part),
+    });
   }
   return out;
 }

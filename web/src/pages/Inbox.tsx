@@ -3,12 +3,39 @@ import { api } from '../api.js';
 import type { InboxMessage } from '../api-types.js';
 import { Async } from '../components/Async.js';
 import { EmailFrame } from '../components/EmailFrame.js';
+import { ErrorNote } from '../components/ErrorNote.js';
+import { saveBlob } from '../lib/download.js';
 import { useI18n } from '../i18n/context.js';
 import { formatBytes, formatDateTime } from '../lib/format.js';
 import { useAsync } from '../lib/use-async.js';
-import { Link } from '../router.js';
+import { Link, navigate } from '../router.js';
 
 const list = (v: string | string[]) => (Array.isArray(v) ? v.join(', ') : v);
+
+/** Empties the capture inbox (after a confirmation). */
+function ClearInbox({ onCleared }: { onCleared: () => void }) {
+  const { t } = useI18n();
+  const [error, setError] = useState<unknown>();
+  const clear = async () => {
+    if (!window.confirm(t('inbox.clearConfirm'))) return;
+    setError(undefined);
+    try {
+      await api.clearInbox();
+      navigate('/inbox');
+      onCleared();
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return (
+    <>
+      <button type="button" className="danger" onClick={clear}>
+        {t('inbox.clear')}
+      </button>
+      <ErrorNote error={error} />
+    </>
+  );
+}
 
 /** Mail caught by the embedded capture SMTP server, like Mailpit: the list, and each mail rendered or as source. */
 export function InboxPage({ selected }: { selected?: string }) {
@@ -18,9 +45,12 @@ export function InboxPage({ selected }: { selected?: string }) {
     <section>
       <div className="page-head">
         <h1>{t('nav.inbox')}</h1>
-        <button type="button" className="ghost" onClick={inbox.reload}>
-          {t('common.refresh')}
-        </button>
+        <div className="actions">
+          <button type="button" className="ghost" onClick={inbox.reload}>
+            {t('common.refresh')}
+          </button>
+          <ClearInbox onCleared={inbox.reload} />
+        </div>
       </div>
       <Async state={inbox} what={t('inbox.api')}>
         {(page) => (
@@ -32,7 +62,7 @@ export function InboxPage({ selected }: { selected?: string }) {
                   <Link to={`/inbox/${m.id}`} aria-current={m.id === selected ? 'true' : undefined}>
                     <span className="inbox-to">{list(m.to)}</span>
                     <span className="inbox-subject">{m.subject}</span>
-                    <span className="muted small">{formatDateTime(m.date, lang)}</span>
+                    <span className="muted small">{formatDateTime(m.received_at ?? m.date, lang)}</span>
                   </Link>
                 </li>
               ))}
@@ -49,6 +79,7 @@ function InboxMail({ id }: { id: string }) {
   const { t, lang } = useI18n();
   const mail = useAsync(() => api.inboxMessage(id), [id]);
   const [view, setView] = useState<'html' | 'text' | 'headers' | 'source'>('html');
+  const [error, setError] = useState<unknown>();
   const raw = useAsync(async () => (view === 'source' ? api.inboxRaw(id) : null), [id, view]);
   return (
     <div className="card flush inbox-mail">
@@ -64,10 +95,20 @@ function InboxMail({ id }: { id: string }) {
                 <span className="muted">{t('headers.from')}:</span> {m.from} · <span className="muted">{t('headers.to')}:</span> {list(m.to)} · {formatDateTime(m.date, lang)}
               </p>
               {m.attachments.length ? (
-                <p className="small muted">
-                  {m.attachments.map((a) => `📎 ${a.filename} (${formatBytes(a.size)})`).join(' · ')}
-                </p>
+                <ul className="plain small">
+                  {m.attachments.map((a) => (
+                    <li key={a.index}>
+                      <button type="button" className="link" onClick={() => api.inboxAttachment(id, a.index).then((b) => saveBlob(b, a.filename ?? `attachment-${a.index}`), setError)}>
+                        📎 {a.filename ?? `attachment-${a.index}`}
+                      </button>{' '}
+                      <span className="muted">
+                        {a.content_type} · {formatBytes(a.size)}
+                      </span>
+                    </li>
+                  ))}
+                </ul>
               ) : null}
+              <ErrorNote error={error} />
             </div>
             <div className="tabs" role="tablist">
               {(['html', 'text', 'headers', 'source'] as const).map((v) => (
@@ -82,10 +123,10 @@ function InboxMail({ id }: { id: string }) {
               <pre className="text-part">{m.text ?? ''}</pre>
             ) : view === 'headers' ? (
               <pre className="text-part">
-                {(Array.isArray(m.headers) ? m.headers.map((h) => [h.key, h.value] as const) : Object.entries(m.headers)).map(([k, v]) => `${k}: ${list(v)}`).join('\n')}
+                {m.headers.map((h) => h.line).join('\n')}
               </pre>
             ) : (
-              <Async state={raw}>{(r) => <pre className="text-part source">{r}</pre>}</Async>
+              <Async state={raw}>{(r) => (r === null ? <p className="muted pad">…</p> : <pre className="text-part source">{r}</pre>)}</Async>
             )}
           </>
         )}

@@ -10,11 +10,13 @@ import { useI18n } from '../i18n/context.js';
 import { saveBlob } from '../lib/download.js';
 import { formatBytes, formatDateTime } from '../lib/format.js';
 import { useAsync } from '../lib/use-async.js';
-import { Link } from '../router.js';
+import { Link, navigate } from '../router.js';
 
 /** Statuses from which an operator may act (the server has the last word). */
-const RETRYABLE: MessageStatus[] = ['failed', 'bounced', 'cancelled', 'rate_limited'];
+const RETRYABLE: MessageStatus[] = ['failed'];
 const CANCELLABLE: MessageStatus[] = ['queued'];
+/** Resending makes a new message; pointless while this one may still go out. */
+const NOT_RESENDABLE: MessageStatus[] = ['queued', 'sending'];
 
 export function MessagePage({ id }: { id: string }) {
   const { t } = useI18n();
@@ -33,15 +35,25 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
   const { t, lang } = useI18n();
   const [view, setView] = useState<'html' | 'text'>(m.html_content ? 'html' : 'text');
   const [actionError, setActionError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
   const act = async (fn: () => Promise<unknown>) => {
     setActionError(undefined);
+    setBusy(true);
     try {
       await fn();
       reload();
     } catch (e) {
       setActionError(isNotAvailable(e) ? new Error(t('common.notAvailable')) : e);
+    } finally {
+      setBusy(false);
     }
   };
+  const resend = () =>
+    window.confirm(t('message.resendConfirm', { to: m.to })) &&
+    act(async () => {
+      const r = await api.resendMessage(m.id);
+      navigate(`/messages/${r.id}`);
+    });
   const headers: [string, string][] = [
     [t('headers.from'), m.from ?? '—'],
     [t('headers.to'), m.to],
@@ -55,6 +67,8 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
     [t('common.template'), `${m.template_key} v${m.template_version} · ${m.locale}`],
     [t('common.category'), `${m.category} · ${m.class}`],
     [t('message.created'), formatDateTime(m.created_at, lang)],
+    ...(m.resent_from_id ? [[t('message.resentFrom'), m.resent_from_id] as [string, string]] : []),
+    ...(m.anonymized_at ? [[t('message.anonymized'), formatDateTime(m.anonymized_at, lang)] as [string, string]] : []),
     [t('message.sent'), formatDateTime(m.sent_at, lang)],
     [t('message.delivered'), formatDateTime(m.delivered_at, lang)],
     [t('message.attempts'), `${m.attempts} / ${m.max_attempts}`],
@@ -72,13 +86,18 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
           <StatusBadge status={m.status} />
           {m.is_test ? <span className="badge muted">{t('message.test')}</span> : null}
           {RETRYABLE.includes(m.status) ? (
-            <button type="button" onClick={() => act(() => api.retryMessage(m.id))}>
+            <button type="button" disabled={busy} onClick={() => act(() => api.retryMessage(m.id))}>
               {t('message.retry')}
             </button>
           ) : null}
           {CANCELLABLE.includes(m.status) ? (
-            <button type="button" className="danger" onClick={() => window.confirm(t('message.cancelConfirm')) && act(() => api.cancelMessage(m.id))}>
+            <button type="button" className="danger" disabled={busy} onClick={() => window.confirm(t('message.cancelConfirm')) && act(() => api.cancelMessage(m.id))}>
               {t('message.cancel')}
+            </button>
+          ) : null}
+          {!NOT_RESENDABLE.includes(m.status) && !m.anonymized_at ? (
+            <button type="button" disabled={busy} onClick={resend}>
+              {t('message.resend')}
             </button>
           ) : null}
         </div>

@@ -116,7 +116,7 @@ export function Messages() {
         {(page) => (
           <div className="card flush">
             <p className="list-meta" aria-live="polite">
-              {t('messages.count', { n: formatNumber(page.total, lang) })}
+              {t('messages.count', { n: formatNumber(page.total, lang), count: page.total })}
             </p>
             <MessageTable items={page.items} />
             <div className="pager">

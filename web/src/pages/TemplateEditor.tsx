@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'react';
-import { api } from '../api.js';
+import { ApiError, api } from '../api.js';
 import type { LocaleContent, Template } from '../api-types.js';
 import { NotAvailable } from '../components/Async.js';
 import { ErrorNote } from '../components/ErrorNote.js';
@@ -19,7 +19,7 @@ export function TemplateEditor({ template, onSaved }: { template: Template; onSa
   const [drafts, setDrafts] = useState<Record<string, LocaleContent>>(template.locales);
   const [varsText, setVarsText] = useState(() => JSON.stringify(initialSampleVariables(template), null, 2));
   const [comment, setComment] = useState('');
-  const [saveState, setSaveState] = useState<{ error?: unknown; saved?: number }>({});
+  const [saveState, setSaveState] = useState<{ error?: unknown; saved?: number; unchanged?: boolean }>({});
 
   const draft = drafts[locale] ?? { subject: '', html_content: '', text_content: '' };
   const vars = parseVariables(varsText);
@@ -34,11 +34,14 @@ export function TemplateEditor({ template, onSaved }: { template: Template; onSa
             variables: vars.value,
             locale,
             required_variables: template.required_variables,
+            optional_variables: template.optional_variables,
+            sensitive_variables: template.sensitive_variables,
           }
         : null,
     [draft, varsText, locale, template],
   );
   const preview = usePreview(request);
+  const saveErrors = saveState.error instanceof ApiError ? renderErrors(undefined, saveState.error) : [];
   const errors = renderErrors(preview.result, preview.failure);
   const otherFailure = preview.failure && errors.length === 0 ? preview.failure : undefined;
   const dirty = JSON.stringify(drafts) !== JSON.stringify(template.locales);
@@ -57,14 +60,14 @@ export function TemplateEditor({ template, onSaved }: { template: Template; onSa
   const save = async () => {
     setSaveState({});
     try {
-      const saved = await api.saveTemplateVersion(template.key, {
+      const res = await api.saveTemplateVersion(template.key, {
         locales: drafts,
-        required_variables: template.required_variables,
-        optional_variables: template.optional_variables,
         sample_variables: vars.ok ? vars.value : template.sample_variables,
+        // Someone else's save in between makes this one a 409 instead of overwriting it.
+        base_version: template.active_version,
         ...(comment.trim() ? { comment: comment.trim() } : {}),
       });
-      setSaveState({ saved: saved.version });
+      setSaveState(res.saved.action === 'unchanged' ? { unchanged: true } : { saved: res.saved.version });
       setComment('');
       onSaved();
     } catch (e) {
@@ -116,10 +119,17 @@ export function TemplateEditor({ template, onSaved }: { template: Template; onSa
           </button>
         </div>
         {saveState.saved ? <p className="ok-text" role="status">{t('editor.saved', { n: saveState.saved })}</p> : null}
+        {saveState.unchanged ? <p className="muted small" role="status">{t('editor.unchanged')}</p> : null}
         <ErrorNote error={saveState.error} />
+        {saveErrors.map((e, i) => (
+          <p key={i} className="field-error" role="alert">
+            {e.line ? t('editor.errorAt', { line: e.line, column: e.column ?? 1 }) : null}
+            {e.message}
+          </p>
+        ))}
       </div>
       <div className="editor-preview card">
-        {preview.notAvailable ? <NotAvailable what={t('editor.previewApi')} /> : <PreviewPane result={preview.result} pending={preview.pending} />}
+        {preview.notAvailable ? <NotAvailable what={t('editor.previewApi')} /> : <PreviewPane result={preview.rendered} pending={preview.pending} stale={preview.result !== preview.rendered} />}
         <ErrorNote error={otherFailure} />
         <TestSend template={template} locale={locale} variables={vars.ok ? vars.value : null} dirty={dirty} />
       </div>

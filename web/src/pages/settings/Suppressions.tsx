@@ -24,7 +24,7 @@ export function Suppressions() {
   const add = (e: FormEvent) => {
     e.preventDefault();
     void run(async () => {
-      await api.addSuppression(email.trim(), 'manual');
+      await api.addSuppression(email.trim());
       setEmail('');
     });
   };
@@ -48,20 +48,25 @@ export function Suppressions() {
                   <tr>
                     <th>{t('common.recipient')}</th>
                     <th>{t('suppressions.reason')}</th>
+                    <th>{t('suppressions.scope')}</th>
                     <th>{t('common.date')}</th>
                     <th />
                   </tr>
                 </thead>
                 <tbody>
                   {page.items.map((s) => (
-                    <tr key={`${s.email}-${s.reason}`}>
+                    <tr key={s.id}>
                       <td>
                         <Link to={`/recipients/${encodeURIComponent(s.email)}`}>{s.email}</Link>
                       </td>
-                      <td>{s.reason}</td>
+                      <td>
+                        {s.reason}
+                        {s.source ? <span className="muted small"> · {s.source}</span> : null}
+                      </td>
+                      <td>{s.scope}</td>
                       <td className="nowrap">{formatDateTime(s.created_at, lang)}</td>
                       <td className="num">
-                        <button type="button" className="danger" onClick={() => window.confirm(t('recipient.removeConfirm', { email: s.email })) && run(() => api.removeSuppression(s.email))}>
+                        <button type="button" className="danger" onClick={() => window.confirm(t('recipient.removeConfirm', { email: s.email })) && run(() => api.removeSuppressionById(s.id))}>
                           {t('suppressions.remove')}
                         </button>
                       </td>

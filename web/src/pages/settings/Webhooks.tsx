@@ -1,13 +1,13 @@
 import { type FormEvent, useState } from 'react';
 import { api } from '../../api.js';
-import type { Webhook } from '../../api-types.js';
+import { WEBHOOK_EVENT_TYPES, type Webhook } from '../../api-types.js';
 import { Async } from '../../components/Async.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
 import { useI18n } from '../../i18n/context.js';
 import { formatDateTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
 
-const EVENTS = ['sent', 'delivered', 'bounced', 'complaint', 'failed'];
+const EVENTS = WEBHOOK_EVENT_TYPES;
 
 export function Webhooks() {
   const { t } = useI18n();
@@ -70,7 +70,11 @@ export function Webhooks() {
               <div className="page-head">
                 <div>
                   <div className="mono">{w.url}</div>
-                  <div className="muted small">{w.events.join(', ')}</div>
+                  <div className="muted small">
+                    {w.event_types.join(', ')}
+                    {w.is_active ? null : <span className="badge muted">{t('webhooks.inactive')}</span>}
+                  </div>
+                  {w.description ? <div className="small">{w.description}</div> : null}
                 </div>
                 <button type="button" className="danger" onClick={() => remove(w)}>
                   {t('webhooks.delete')}
@@ -97,14 +101,25 @@ function Deliveries({ id }: { id: string }) {
             <p className="muted small">{t('webhooks.noDeliveries')}</p>
           ) : (
             <table className="table compact">
+              <thead>
+                <tr>
+                  <th>{t('common.date')}</th>
+                  <th>{t('webhooks.event')}</th>
+                  <th>{t('common.status')}</th>
+                  <th className="num">{t('message.attempts')}</th>
+                  <th>HTTP</th>
+                  <th>{t('message.error')}</th>
+                </tr>
+              </thead>
               <tbody>
                 {page.items.map((d) => (
                   <tr key={d.id}>
                     <td className="nowrap">{formatDateTime(d.created_at, lang)}</td>
-                    <td>{d.event}</td>
+                    <td>{d.event_type}</td>
                     <td>{d.status}</td>
-                    <td className="mono">{d.response_status ?? ''}</td>
-                    <td className="reason">{d.error ?? ''}</td>
+                    <td className="num">{t('webhooks.attempts', { n: d.attempts })}</td>
+                    <td className="mono">{d.last_status_code ?? ''}</td>
+                    <td className="reason">{d.last_error ?? ''}</td>
                   </tr>
                 ))}
               </tbody>
