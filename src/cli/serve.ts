@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { CaptureServer } from '../capture/server.js';
 import type { Worker } from '../delivery/worker.js';
 import { buildApp } from '../http/app.js';
+import { startMetricsServer } from '../observability/metrics-server.js';
 import { type RetentionScheduler, startRetentionScheduler } from '../retention/scheduler.js';
 import type { Services } from '../services.js';
 import { smtpTarget, startCaptureIfNeeded, startWorker } from './worker.js';
@@ -20,6 +21,7 @@ export interface Running {
   app: FastifyInstance | null;
   worker: Worker | null;
   capture: CaptureServer | null;
+  metrics: FastifyInstance | null;
   stop(): Promise<void>;
 }
 
@@ -36,17 +38,21 @@ export async function serve(s: Services, opts: { api: boolean; worker?: boolean;
     await app.listen({ host: s.config.host, port: s.config.port });
     s.log.info({ url: `http://${s.config.host}:${s.config.port}` }, 'Postier API listening');
   }
+  // A worker-only process exposes its own counters when asked (the API serves them otherwise).
+  const metrics = !opts.api && s.config.worker.metricsPort !== undefined ? await startMetricsServer(s, s.config.worker.metricsPort) : null;
   // Outbound webhooks go out from every serving process; deliveries are claimed one by one.
   s.policy.webhooks.start();
   return {
     app,
     worker,
     capture,
+    metrics,
     async stop() {
       // API first (no new work accepted), then the worker drains (its last events may queue
       // webhooks), then the background jobs, then capture stops receiving.
       if (app) await app.close();
       if (worker) await worker.stop();
+      if (metrics) await metrics.close();
       await s.policy.webhooks.stop();
       await retention?.stop();
       if (capture) await capture.close();
