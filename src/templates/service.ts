@@ -224,32 +224,19 @@ export class TemplateService {
     }));
   }
 
-  /** The whole template: its row, the active (or given) version's metadata and every locale. */
+  /** The whole template: its definition (the given or active version, every locale) and its history fields. */
   async view(key: string, version?: number) {
     const t = await this.resolve(key, { version, allowInactive: true });
-    const bundle = (await this.bundle(key, t.version.version))!;
+    const def = await this.definition(key, t.version.version);
     return {
-      key: t.template.key,
-      name: t.template.name,
-      description: t.template.description,
-      category: t.template.category,
-      class: t.template.class,
-      priority: priorityName(t.template.priority),
-      max_attempts: t.template.max_attempts,
+      ...def,
       is_active: t.template.is_active === 1,
       active_version: t.template.version,
       version: t.version.version,
-      default_locale: t.version.default_locale,
-      layout: t.version.layout,
-      attachments_allowed: t.attachmentsAllowed,
-      required_variables: t.required,
-      optional_variables: t.optional,
-      sensitive_variables: t.sensitive,
-      sample_variables: JSON.parse(t.version.sample_variables) as Record<string, unknown>,
+      // The default locale's content, as the specification's single-locale shape has it.
       subject: t.content.subject,
       html_content: t.content.html_content,
       text_content: t.content.text_content,
-      locales: Object.fromEntries(bundle.contents),
       created_by: t.template.created_by,
       created_at: iso(t.template.created_at),
       updated_by: t.template.updated_by,
