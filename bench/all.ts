@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --queued 100000 --rate 500 --runs 3]
+ * npm run bench [-- --quick] [-- --queued 100000 --queued-runs 3 --rate 200 --runs 3 --no-pg]
  *
  * One table for this machine: each figure is the median of `runs` runs (3 by default, 1 with
  * --quick) with its range. Postier's accept rate on SQLite and PostgreSQL, end-to-end delivery
@@ -12,7 +12,7 @@
  * apt-get only when missing (postfix's .deb is downloaded and extracted, not installed).
  */
 import { execFileSync } from 'node:child_process';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,7 +29,8 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     runs: { type: 'string' },
     queued: { type: 'string' },
-    rate: { type: 'string', default: '500' },
+    'queued-runs': { type: 'string' },
+    rate: { type: 'string', default: '200' },
     'rate-seconds': { type: 'string' },
     'accept-seconds': { type: 'string' },
     connections: { type: 'string', default: '64' },
@@ -41,15 +42,17 @@ const P = {
   runs: Number(args.runs ?? (quick ? 1 : 3)),
   acceptSeconds: Number(args['accept-seconds'] ?? (quick ? 2 : 5)),
   connections: Number(args.connections),
-  delivered: quick ? 2000 : 10000,
+  delivered: quick ? 2000 : 5000,
   rate: Number(args.rate),
   rateSeconds: Number(args['rate-seconds'] ?? (quick ? 2 : 5)),
   queued: Number(args.queued ?? (quick ? 5000 : 100000)),
+  queuedRuns: Number(args['queued-runs'] ?? args.runs ?? (quick ? 1 : 3)),
   renderMs: quick ? 500 : 2000,
   smtpSource: quick ? 10000 : 50000,
   seed: quick ? 200 : 1000,
   pooled: quick ? 1000 : 5000,
 };
+const loadAtStart = loadavg().map((x) => x.toFixed(1)).join(' ');
 const log = (m: string) => console.error(`bench: ${m}`);
 
 // ---------------------------------------------------------------- setup --
@@ -109,8 +112,8 @@ try {
     add('ref.pool', pooled);
     add('ratio.pool', d.rate / pooled);
   }
-  for (let run = 1; run <= P.runs; run++) {
-    log(`run ${run}/${P.runs}: ${P.queued} queued with the worker stopped, then drained`);
+  for (let run = 1; run <= P.queuedRuns; run++) {
+    log(`run ${run}/${P.queuedRuns}: ${P.queued} queued with the worker stopped, then drained`);
     const q = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'bench/queued.ts'), String(P.queued)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 }).trim().split('\n').pop()!) as { rssPeak: number; rssQueued: number; dbBytes: number; drainSecs: number; queueSecs: number };
     add('q.rss', mb(q.rssPeak));
     add('q.rssQueued', mb(q.rssQueued));
@@ -160,6 +163,6 @@ const rows = [
 ];
 const model = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? cpus()[0]?.model ?? 'unknown';
 console.log(`\nPostier benchmarks — ${new Date().toISOString().replace('T', ' ').slice(0, 16)} UTC — nproc ${cpus().length}, ${model}, node ${process.version}`);
-console.log(`${quick ? 'QUICK (1 run, small counts)' : `median of ${P.runs} runs (min–max)`}; ratios = Postier delivered/s ÷ reference, same run`);
+console.log(`${quick ? 'QUICK (1 run, small counts)' : `median of ${P.runs} runs (min–max)${P.queuedRuns !== P.runs ? `, backlog rows ${P.queuedRuns} run(s)` : ''}`}; ratios = Postier delivered/s ÷ reference, same run; load average at start ${loadAtStart}`);
 printTable('', rows);
 process.exit(0);
