@@ -1,0 +1,168 @@
+/**
+ * npm run bench [-- --quick] [-- --queued 100000 --queued-runs 3 --rate 200 --runs 3 --no-pg]
+ *
+ * One table for this machine: each figure is the median of `runs` runs (3 by default, 1 with
+ * --quick) with its range. Postier's accept rate on SQLite and PostgreSQL, end-to-end delivery
+ * rate, accept→delivered latency at a fixed offered rate (open loop), memory, database size and
+ * drain time with a large backlog queued, template renders/s, and reference senders measured in
+ * the same runs, each with Postier's delivered/s as a ratio to it.
+ *
+ * PostgreSQL: DATABASE_URL=postgres://… if given, else a throwaway cluster started with
+ * scripts/test-postgres.sh (port 54340) and stopped at the end. Installs what it needs with
+ * apt-get only when missing (postfix's .deb is downloaded and extracted, not installed).
+ */
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { measureAccept } from './lib/accept.js';
+import { deliveredPerSecond, fixedRateLatency, mb, pooledNodemailer, rendersPerSecond, sampleContent } from './lib/deliver.js';
+import { ensureJinja, ensurePostfixTools, seedStyle, smtpSourceToSink } from './lib/refs.js';
+import { printTable } from './lib/table.js';
+import { FastSink } from './sink.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    runs: { type: 'string' },
+    queued: { type: 'string' },
+    'queued-runs': { type: 'string' },
+    rate: { type: 'string', default: '200' },
+    'rate-seconds': { type: 'string' },
+    'accept-seconds': { type: 'string' },
+    connections: { type: 'string', default: '64' },
+    'no-pg': { type: 'boolean', default: false },
+  },
+});
+const quick = args.quick;
+const P = {
+  runs: Number(args.runs ?? (quick ? 1 : 3)),
+  acceptSeconds: Number(args['accept-seconds'] ?? (quick ? 2 : 5)),
+  connections: Number(args.connections),
+  delivered: quick ? 2000 : 5000,
+  rate: Number(args.rate),
+  rateSeconds: Number(args['rate-seconds'] ?? (quick ? 2 : 5)),
+  queued: Number(args.queued ?? (quick ? 5000 : 100000)),
+  queuedRuns: Number(args['queued-runs'] ?? args.runs ?? (quick ? 1 : 3)),
+  renderMs: quick ? 500 : 2000,
+  smtpSource: quick ? 10000 : 50000,
+  seed: quick ? 200 : 1000,
+  pooled: quick ? 1000 : 5000,
+};
+const loadAtStart = loadavg().map((x) => x.toFixed(1)).join(' ');
+const log = (m: string) => console.error(`bench: ${m}`);
+
+// ---------------------------------------------------------------- setup --
+ensurePostfixTools();
+ensureJinja();
+
+let pgUrl = process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : undefined;
+let pgStarted = false;
+const pgEnv = { ...process.env, PGPORT: '54340', POSTIER_PG_STATE: '/tmp/bench-pg.state' };
+if (!pgUrl && !args['no-pg']) {
+  try {
+    log('starting a throwaway PostgreSQL cluster (scripts/test-postgres.sh, port 54340)');
+    pgUrl = execFileSync('bash', [path.join(root, 'scripts/test-postgres.sh'), 'start'], { env: pgEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    pgStarted = true;
+  } catch (e) {
+    log(`PostgreSQL unavailable, its row is skipped: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+// ---------------------------------------------------------------- runs --
+type Series = number[];
+const S: Record<string, Series> = {};
+const add = (k: string, v: number) => (S[k] ??= []).push(v);
+const content = await sampleContent();
+const refSink = await new FastSink().start();
+
+try {
+  for (let run = 1; run <= P.runs; run++) {
+    log(`run ${run}/${P.runs}: accept (SQLite)`);
+    const a = await measureAccept({ env: {}, port: 8311, seconds: P.acceptSeconds, connections: P.connections, warmup: quick ? 1 : 2 });
+    add('acc.sqlite', a['accepted/s']);
+    add('acc.sqlite.p99', a['p99 ms']);
+    if (pgUrl) {
+      log(`run ${run}/${P.runs}: accept (PostgreSQL)`);
+      const b = await measureAccept({ env: { DATABASE_URL: pgUrl }, port: 8312, seconds: P.acceptSeconds, connections: P.connections, warmup: quick ? 1 : 2 });
+      add('acc.pg', b['accepted/s']);
+      add('acc.pg.p99', b['p99 ms']);
+    }
+    log(`run ${run}/${P.runs}: delivered/s end to end (${P.delivered} messages)`);
+    const d = await deliveredPerSecond(P.delivered);
+    add('delivered', d.rate);
+    add('bytes', d.avgBytes);
+    log(`run ${run}/${P.runs}: fixed rate ${P.rate}/s for ${P.rateSeconds} s`);
+    const f = await fixedRateLatency(P.rate, P.rateSeconds);
+    add('lat.p50', f.p50);
+    add('lat.p99', f.p99);
+    log(`run ${run}/${P.runs}: template renders`);
+    add('renders', await rendersPerSecond(P.renderMs));
+    log(`run ${run}/${P.runs}: references`);
+    const src = await smtpSourceToSink(P.smtpSource, d.avgBytes);
+    add('ref.smtp', src);
+    add('ratio.smtp', d.rate / src);
+    const seed = await seedStyle(P.seed, refSink.port, { subject: content.rendered.subject, html: content.rendered.html, text: content.rendered.text ?? '', vars: content.vars });
+    add('ref.seed', seed);
+    add('ratio.seed', d.rate / seed);
+    const pooled = await pooledNodemailer(P.pooled, refSink);
+    add('ref.pool', pooled);
+    add('ratio.pool', d.rate / pooled);
+  }
+  for (let run = 1; run <= P.queuedRuns; run++) {
+    log(`run ${run}/${P.queuedRuns}: ${P.queued} queued with the worker stopped, then drained`);
+    const q = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'bench/queued.ts'), String(P.queued)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 }).trim().split('\n').pop()!) as { rssPeak: number; rssQueued: number; dbBytes: number; drainSecs: number; queueSecs: number };
+    add('q.rss', mb(q.rssPeak));
+    add('q.rssQueued', mb(q.rssQueued));
+    add('q.db', q.dbBytes / 1024 / 1024);
+    add('q.drain', q.drainSecs);
+    add('q.fill', q.queueSecs);
+  }
+} finally {
+  await refSink.close();
+  if (pgStarted) {
+    log('stopping the throwaway PostgreSQL cluster');
+    execFileSync('bash', [path.join(root, 'scripts/test-postgres.sh'), 'stop'], { env: pgEnv, stdio: 'ignore' });
+  }
+}
+
+// ---------------------------------------------------------------- table --
+const median = (xs: Series) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const fmt = (v: number, digits: number) => (digits === 0 ? Math.round(v).toLocaleString('en-US') : v.toFixed(digits));
+const fig = (k: string, digits = 0) => {
+  const xs = S[k];
+  if (!xs?.length) return 'skipped';
+  const m = fmt(median(xs), digits);
+  return xs.length === 1 ? m : `${m} (${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)})`;
+};
+const ratio = (k: string) => {
+  const xs = S[k];
+  if (!xs?.length) return '';
+  return xs.length === 1 ? `Postier ${median(xs).toFixed(2)}×` : `Postier ${median(xs).toFixed(2)}× (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
+};
+const Q = P.queued.toLocaleString('en-US');
+const rows = [
+  { measure: `accepted/s, SQLite (${P.connections} conns, ${P.acceptSeconds} s)`, 'median (min–max)': fig('acc.sqlite'), notes: `p99 ${fig('acc.sqlite.p99')} ms` },
+  { measure: `accepted/s, PostgreSQL (${P.connections} conns, ${P.acceptSeconds} s)`, 'median (min–max)': fig('acc.pg'), notes: S['acc.pg'] ? `p99 ${fig('acc.pg.p99')} ms` : 'no PostgreSQL' },
+  { measure: `delivered/s end to end (API + worker → sink, ${P.delivered.toLocaleString('en-US')} msgs)`, 'median (min–max)': fig('delivered'), notes: `SQLite, ${fig('bytes')} B/message` },
+  { measure: `accept→delivered p50 ms at ${P.rate}/s offered (open loop, ${P.rateSeconds} s)`, 'median (min–max)': fig('lat.p50', 1), notes: '' },
+  { measure: `accept→delivered p99 ms at ${P.rate}/s offered (open loop, ${P.rateSeconds} s)`, 'median (min–max)': fig('lat.p99', 1), notes: '' },
+  { measure: `peak RSS MB, ${Q} queued then drained`, 'median (min–max)': fig('q.rss'), notes: `${fig('q.rssQueued')} MB once queued (own process: API + worker + sink)` },
+  { measure: `database size MB with ${Q} queued`, 'median (min–max)': fig('q.db', 1), notes: `SQLite file + WAL; queued in ${fig('q.fill', 1)} s via SendService` },
+  { measure: `time to drain ${Q} queued, s`, 'median (min–max)': fig('q.drain', 1), notes: S['q.drain'] ? `${Math.round(P.queued / median(S['q.drain']!))} msg/s` : '' },
+  { measure: 'template renders/s (TemplateService.render, in-process)', 'median (min–max)': fig('renders'), notes: 'billing_invoice_monthly' },
+  { measure: 'ref: smtp-source → smtp-sink, 8 sessions, msg/s', 'median (min–max)': fig('ref.smtp'), notes: ratio('ratio.smtp') },
+  { measure: 'ref: seed-style Python smtplib + Jinja2, conn/msg, msg/s', 'median (min–max)': fig('ref.seed'), notes: ratio('ratio.seed') },
+  { measure: 'ref: plain pooled Nodemailer loop (no DB), msg/s', 'median (min–max)': fig('ref.pool'), notes: ratio('ratio.pool') },
+];
+const model = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? cpus()[0]?.model ?? 'unknown';
+console.log(`\nPostier benchmarks — ${new Date().toISOString().replace('T', ' ').slice(0, 16)} UTC — nproc ${cpus().length}, ${model}, node ${process.version}`);
+console.log(`${quick ? 'QUICK (1 run, small counts)' : `median of ${P.runs} runs (min–max)${P.queuedRuns !== P.runs ? `, backlog rows ${P.queuedRuns} run(s)` : ''}`}; ratios = Postier delivered/s ÷ reference, same run; load average at start ${loadAtStart}`);
+printTable('', rows);
+process.exit(0);

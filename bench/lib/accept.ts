@@ -1,0 +1,44 @@
+import autocannon from 'autocannon';
+import { BENCH_TOKEN, startServer } from './server.js';
+
+export const acceptBody = JSON.stringify({
+  to: 'bench@example.com',
+  template_key: 'support_ticket_created',
+  variables: { ticket_number: '4821', title: 'Débit lent à Cotonou', priority: 'P2', support_link: 'https://support.rgz.bj/t/4821' },
+});
+
+export interface AcceptResult {
+  'accepted/s': number;
+  'p50 ms': number;
+  'p99 ms': number;
+  'max ms': number;
+  errors: number;
+}
+
+/**
+ * Single-recipient sends posted by autocannon (closed loop, `connections` in flight) to a
+ * `postier serve --no-worker` child process; every 201 is answered after a durable commit.
+ */
+export async function measureAccept(opts: { env: Record<string, string>; port: number; seconds: number; connections: number; warmup?: number }): Promise<AcceptResult> {
+  const server = await startServer({ port: opts.port, env: { LOG_LEVEL: 'fatal', SMTP_HOST: '127.0.0.1', POSTIER_SECRET_KEY: '0123456789abcdef'.repeat(4), ...opts.env }, args: ['--no-worker'] });
+  try {
+    const req = {
+      url: `${server.url}/api/v1/email/send`,
+      method: 'POST' as const,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_TOKEN}` },
+      body: acceptBody,
+      connections: opts.connections,
+    };
+    if ((opts.warmup ?? 2) > 0) await autocannon({ ...req, duration: opts.warmup ?? 2 }); // JIT, template cache, page cache
+    const r = await autocannon({ ...req, duration: opts.seconds });
+    return {
+      'accepted/s': Math.round(r['2xx'] / opts.seconds),
+      'p50 ms': r.latency.p50,
+      'p99 ms': r.latency.p99,
+      'max ms': r.latency.max,
+      errors: r.non2xx + r.errors + r.timeouts,
+    };
+  } finally {
+    await server.stop();
+  }
+}
