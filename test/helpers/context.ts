@@ -71,12 +71,7 @@ export async function createTestContext(backend: Backend, env: Record<string, st
     async close() {
       await app.close();
       await services.close();
-      if (schema) {
-        const client = new pg.Client({ connectionString: databaseUrl });
-        await client.connect();
-        await client.query(`drop schema ${schema} cascade`);
-        await client.end();
-      }
+      // The schema stays until the end of the run (see global-setup.ts).
       rmSync(dir, { recursive: true, force: true });
     },
   };
