@@ -3,6 +3,7 @@ import { api } from '../api.js';
 import { MESSAGE_STATUSES, type MessageFilter, type MessageStatus } from '../api-types.js';
 import { Async } from '../components/Async.js';
 import { MessageTable } from '../components/MessageTable.js';
+import { Pager } from '../components/Pager.js';
 import { useI18n } from '../i18n/context.js';
 import { dayEndIso, dayStartIso, formatNumber } from '../lib/format.js';
 import { useAsync } from '../lib/use-async.js';
@@ -119,18 +120,7 @@ export function Messages() {
               {t('messages.count', { n: formatNumber(page.total, lang), count: page.total })}
             </p>
             <MessageTable items={page.items} />
-            <div className="pager">
-              {cursor ? (
-                <button type="button" className="ghost" onClick={() => go(applied)}>
-                  {t('messages.firstPage')}
-                </button>
-              ) : null}
-              {page.next_cursor ? (
-                <button type="button" onClick={() => go(applied, page.next_cursor!)}>
-                  {t('messages.nextPage')}
-                </button>
-              ) : null}
-            </div>
+            <Pager onFirst={cursor ? () => go(applied) : undefined} onNext={page.next_cursor ? () => go(applied, page.next_cursor!) : undefined} />
           </div>
         )}
       </Async>

@@ -4,6 +4,7 @@ import type { EraseResult } from '../api-types.js';
 import { Async } from '../components/Async.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { MessageTable } from '../components/MessageTable.js';
+import { Pager } from '../components/Pager.js';
 import { useI18n } from '../i18n/context.js';
 import { formatDateTime, formatNumber } from '../lib/format.js';
 import { useAsync } from '../lib/use-async.js';
@@ -91,18 +92,7 @@ export function RecipientPage({ email }: { email: string }) {
           <div className="card flush">
             <p className="list-meta">{t('messages.count', { n: formatNumber(page.total, lang), count: page.total })}</p>
             <MessageTable items={page.items} showRecipient={false} />
-            <div className="pager">
-              {cursor ? (
-                <button type="button" className="ghost" onClick={() => setCursor(undefined)}>
-                  {t('messages.firstPage')}
-                </button>
-              ) : null}
-              {page.next_cursor ? (
-                <button type="button" onClick={() => setCursor(page.next_cursor!)}>
-                  {t('messages.nextPage')}
-                </button>
-              ) : null}
-            </div>
+            <Pager onFirst={cursor ? () => setCursor(undefined) : undefined} onNext={page.next_cursor ? () => setCursor(page.next_cursor!) : undefined} />
           </div>
         )}
       </Async>
