@@ -107,13 +107,20 @@ export class DeliveryStore implements CompletionStore {
     });
   }
 
-  /** Extends this worker's leases so a slow relay does not let another worker take them over. */
-  async renew(owner: string, now: number, leaseMs: number): Promise<void> {
+  /**
+   * Extends the leases of the messages this worker still holds (buffered or in flight), so a
+   * slow relay does not let another worker take them over. Only those: a message whose result
+   * could not be recorded (database outage) is let go, and its lease expires so another attempt
+   * happens; renewing every row of this owner kept such messages in 'sending' for ever.
+   */
+  async renew(owner: string, ids: string[], now: number, leaseMs: number): Promise<void> {
+    if (ids.length === 0) return;
     await this.db
       .updateTable('email_messages')
       .set({ lease_expires_at: now + leaseMs })
       .where('status', '=', 'sending')
       .where('lease_owner', '=', owner)
+      .where('id', 'in', ids)
       .execute();
   }
 

@@ -70,7 +70,9 @@ export class Worker {
       t.unref();
       this.timers.push(t);
     };
-    every(Math.max(1000, this.opts.leaseMs / 3), () => store.renew(this.owner, Date.now(), this.opts.leaseMs));
+    every(Math.max(1000, this.opts.leaseMs / 3), () =>
+      store.renew(this.owner, [...this.inflight.keys(), ...this.buffer.map((m) => m.id)], Date.now(), this.opts.leaseMs),
+    );
     const recover = async () => {
       const r = await store.recoverExpired(Date.now());
       if (r.requeued || r.failed) log.warn(r, 'expired leases recovered (a worker stopped mid-send)');

@@ -1,0 +1,35 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DeliveryStore } from '../src/delivery/store.js';
+import { backends, createTestContext, type TestContext } from './helpers/context.js';
+import { sendOk } from './helpers/delivery.js';
+import { incidentExample } from './helpers/fixtures.js';
+
+describe.each(backends)('lease renewal on %s', (backend) => {
+  let t: TestContext;
+  beforeAll(async () => {
+    t = await createTestContext(backend);
+  });
+  afterAll(() => t.close());
+
+  it('renews only the messages the worker still holds, so one it let go expires and is sent again', async () => {
+    const ids = await sendOk(t, { ...incidentExample(), to: ['held@example.com', 'dropped@example.com'] });
+    const store = new DeliveryStore(t.services.db, t.services.database.dialect, t.services.commits);
+    const now = Date.now();
+    const leased = await store.lease('worker-a', 10, now, 5000);
+    expect(leased.map((m) => m.id).sort()).toEqual([...ids].sort());
+    const [held, dropped] = ids as [string, string];
+
+    // The worker still holds `held`; it gave up on `dropped` (its result could not be recorded).
+    await store.renew('worker-a', [held], now + 4000, 5000);
+    const rows = await t.services.db.selectFrom('email_messages').select(['id', 'lease_expires_at']).where('id', 'in', ids).execute();
+    const expiry = new Map(rows.map((r) => [r.id, Number(r.lease_expires_at)]));
+    expect(expiry.get(held)).toBe(now + 9000);
+    expect(expiry.get(dropped)).toBe(now + 5000);
+
+    // Once its lease has run out, recovery makes `dropped` due again; `held` stays with its worker.
+    const recovered = await store.recoverExpired(now + 6000);
+    expect(recovered.requeued).toBe(1);
+    const after = await t.services.db.selectFrom('email_messages').select(['id', 'status']).where('id', 'in', ids).execute();
+    expect(Object.fromEntries(after.map((r) => [r.id, r.status]))).toEqual({ [held]: 'sending', [dropped]: 'queued' });
+  });
+});
