@@ -1,7 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../helpers/context.js';
-import { launchBrowser, login, newPage, shot } from './browser.js';
+import { launchBrowser, login, newPage, shot, withLoggedInPage } from './browser.js';
 import { incidentExample } from '../helpers/fixtures.js';
 import { seedMessages } from './seed.js';
 
@@ -28,18 +28,7 @@ describe('admin UI in a browser', () => {
     await t?.close();
   });
 
-  /** Runs `fn` on a fresh logged-in page and checks nothing left the server and nothing broke. */
-  async function withPage(fn: (page: Page) => Promise<void>, viewport?: { width: number; height: number }) {
-    const p = await newPage(browser, base, viewport);
-    try {
-      await login(p.page, base);
-      await p.page.getByRole('heading', { name: 'Dashboard' }).waitFor();
-      await fn(p.page);
-      expect(p.problems).toEqual([]);
-    } finally {
-      await p.close();
-    }
-  }
+  const withPage = (fn: (page: Page) => Promise<void>, viewport?: { width: number; height: number }) => withLoggedInPage(browser, base, fn, viewport);
 
   it('refuses a wrong token, then logs in with the admin token and out again', async () => {
     const p = await newPage(browser, base);

@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -44,4 +45,17 @@ export async function login(page: Page, base: string, token = ADMIN_TOKEN) {
   await page.goto(`${base}/admin/`);
   await page.getByLabel('Admin token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/** Runs `fn` on a fresh logged-in page, then checks nothing left the server and nothing broke. */
+export async function withLoggedInPage(browser: Browser, base: string, fn: (page: Page) => Promise<void>, viewport?: { width: number; height: number }) {
+  const p = await newPage(browser, base, viewport);
+  try {
+    await login(p.page, base);
+    await p.page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    await fn(p.page);
+    expect(p.problems).toEqual([]);
+  } finally {
+    await p.close();
+  }
 }

@@ -2,7 +2,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../helpers/context.js';
 import { type Running, serve } from '../../src/cli/serve.js';
-import { launchBrowser, login, newPage, shot } from './browser.js';
+import { launchBrowser, shot, withLoggedInPage } from './browser.js';
 
 /**
  * The editor, test-send, restore and capture-inbox flows against a real Postier in capture mode:
@@ -22,15 +22,7 @@ describe('admin UI flows that need the template and delivery APIs', () => {
       base = await t.app.listen({ port: 0, host: '127.0.0.1' });
       browser = await launchBrowser();
     }
-    const p = await newPage(browser!, base);
-    try {
-      await login(p.page, base);
-      await p.page.getByRole('heading', { name: 'Dashboard' }).waitFor();
-      await fn(p.page);
-      expect(p.problems).toEqual([]);
-    } finally {
-      await p.close();
-    }
+    await withLoggedInPage(browser!, base, fn);
   }
   afterAll(async () => {
     await browser?.close();

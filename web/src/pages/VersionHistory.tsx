@@ -83,26 +83,8 @@ export function VersionHistory({ template, onRestored }: { template: Template; o
         <div className="card">
           <div className="inline-form">
             <h2 className="grow">{t('versions.compare')}</h2>
-            <label className="field">
-              <span>{t('versions.from')}</span>
-              <select value={from ?? ''} onChange={(e) => setFrom(Number(e.target.value))} name="diff_from">
-                {numbers.map((n) => (
-                  <option key={n} value={n}>
-                    v{n}
-                  </option>
-                ))}
-              </select>
-            </label>
-            <label className="field">
-              <span>{t('versions.to')}</span>
-              <select value={to ?? ''} onChange={(e) => setTo(Number(e.target.value))} name="diff_to">
-                {numbers.map((n) => (
-                  <option key={n} value={n}>
-                    v{n}
-                  </option>
-                ))}
-              </select>
-            </label>
+            <VersionSelect label={t('versions.from')} name="diff_from" numbers={numbers} value={from} onChange={setFrom} />
+            <VersionSelect label={t('versions.to')} name="diff_to" numbers={numbers} value={to} onChange={setTo} />
           </div>
           <Async state={pair}>
             {(p) =>
@@ -127,5 +109,21 @@ export function VersionHistory({ template, onRestored }: { template: Template; o
         </div>
       ) : null}
     </div>
+  );
+}
+
+/** One end of the comparison: a labelled choice among the template's version numbers. */
+function VersionSelect(props: { label: string; name: string; numbers: number[]; value: number | undefined | null; onChange: (n: number) => void }) {
+  return (
+    <label className="field">
+      <span>{props.label}</span>
+      <select value={props.value ?? ''} onChange={(e) => props.onChange(Number(e.target.value))} name={props.name}>
+        {props.numbers.map((n) => (
+          <option key={n} value={n}>
+            v{n}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }
