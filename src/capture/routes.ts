@@ -1,5 +1,6 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
+import { sendDownload } from '../http/download.js';
 import type { Services } from '../services.js';
 import { capturedAttachment, clearCapturedMail, listCapturedMail, parsedCapturedMail, rawCapturedMail } from './store.js';
 
@@ -28,12 +29,8 @@ export function captureRoutes(app: FastifyInstance, s: Services): void {
     { schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }), index: Type.Integer({ minimum: 0, maximum: 1000 }) }) } },
     async (request, reply) => {
       const a = await capturedAttachment(s.db, request.params.id, request.params.index);
-      return reply
-        .header('content-type', a.contentType)
-        .header('content-disposition', `attachment; filename*=UTF-8''${encodeURIComponent(a.filename)}`)
-        // Captured mail is untrusted input: never let a browser sniff it into HTML.
-        .header('x-content-type-options', 'nosniff')
-        .send(a.content);
+      // Captured mail is untrusted input: never let a browser sniff it into HTML.
+      return sendDownload(reply, { filename: a.filename, contentType: a.contentType, data: a.content });
     },
   );
 }

@@ -2,6 +2,7 @@ import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { MESSAGE_STATUSES } from '../db/schema.js';
 import { handleSend } from '../idempotency/send.js';
+import { sendDownload } from '../http/download.js';
 import type { Services } from '../services.js';
 import { anonymizeAddress } from '../retention/anon-key.js';
 import { getAttachment, getMessage, listMessages } from './queries.js';
@@ -89,11 +90,7 @@ export function messageRoutes(app: FastifyInstance, s: Services): void {
     { schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }), attachment_id: Type.String({ format: 'uuid' }) }) } },
     async (request, reply) => {
       const a = await getAttachment(s.db, request.params.id, request.params.attachment_id);
-      return reply
-        .header('content-type', a.content_type)
-        .header('content-disposition', `attachment; filename*=UTF-8''${encodeURIComponent(a.filename)}`)
-        .header('x-content-type-options', 'nosniff')
-        .send(a.data);
+      return sendDownload(reply, { filename: a.filename, contentType: a.content_type, data: a.data });
     },
   );
 }
