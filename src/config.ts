@@ -51,7 +51,7 @@ export interface Config {
     maxRecipientsPerRequest: number;
   };
   brand: { name: string; logoUrl: string; supportEmail: string; websiteUrl: string };
-  worker: { batchSize: number; concurrency: number; leaseSeconds: number; pollMs: number; retryBaseSeconds: number; retryMaxSeconds: number; metricsPort: number | undefined };
+  worker: { batchSize: number; concurrency: number; leaseSeconds: number; pollMs: number; thread: boolean; retryBaseSeconds: number; retryMaxSeconds: number; metricsPort: number | undefined };
   /** Amazon SNS notifications (SES bounces, complaints, deliveries). */
   sns: { certCacheDir: string; allowedTopicArns: string[] };
   /** List-Unsubscribe on mail of these classes; the mailto half goes to `mailto`. */
@@ -283,6 +283,7 @@ export function loadConfig(env: Env = process.env): Config {
       concurrency: r.int('WORKER_CONCURRENCY', 20, 1, 500),
       leaseSeconds: r.int('WORKER_LEASE_SECONDS', 120, 5, 3600),
       pollMs: r.int('WORKER_POLL_MS', 250, 10, 60_000),
+      thread: r.bool('WORKER_THREAD', true),
       metricsPort: r.raw('WORKER_METRICS_PORT') === undefined ? undefined : r.int('WORKER_METRICS_PORT', 0, 0, 65535),
       retryBaseSeconds: r.number('WORKER_RETRY_BASE_SECONDS', 30, 0.01, 86_400),
       retryMaxSeconds: r.number('WORKER_RETRY_MAX_SECONDS', 3600, 0.01, 7 * 86_400),

@@ -24,7 +24,7 @@ async function run(opts: { api: boolean; worker: boolean }): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
   const s = await createServices(config, log);
-  const running = await serve(s, opts);
+  const running = await serve(s, { ...opts, thread: config.worker.thread });
   const shutdown = async (signal: string) => {
     log.info({ signal }, 'shutting down');
     await running.stop();

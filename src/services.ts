@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type pino from 'pino';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { ApiKeyService } from './api-keys/service.js';
 import type { Config } from './config.js';
 import { loadSecretKey } from './crypto/secret-key.js';
@@ -33,6 +34,8 @@ export interface Services {
   policy: Policy;
   /** Rung when messages become due in this process (a worker here leases them at once). */
   outbox: OutboxSignal;
+  /** Counters kept elsewhere in this process (the delivery thread), merged into GET /metrics. */
+  metricSources: Array<() => Promise<MetricObjectWithValues<MetricValue<string>>[]>>;
   close(): Promise<void>;
 }
 
@@ -72,6 +75,7 @@ export async function createServices(config: Config, log: pino.Logger, opts: Cre
     send,
     policy,
     outbox,
+    metricSources: [],
     close: () => database.close(),
   };
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DeliveryStore } from '../src/delivery/store.js';
+import { DeliveryStore, leaseStatement } from '../src/delivery/store.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { sendOk } from './helpers/delivery.js';
 import { incidentExample } from './helpers/fixtures.js';
@@ -31,5 +31,15 @@ describe.each(backends)('lease renewal on %s', (backend) => {
     expect(recovered.requeued).toBe(1);
     const after = await t.services.db.selectFrom('email_messages').select(['id', 'status']).where('id', 'in', ids).execute();
     expect(Object.fromEntries(after.map((r) => [r.id, r.status]))).toEqual({ [held]: 'sending', [dropped]: 'queued' });
+  });
+
+  it.runIf(backend === 'sqlite')('leases by primary key, not by walking every queued message', async () => {
+    const compiled = leaseStatement(t.services.db, 'sqlite', 'w', 50, Date.now(), 5000).compile();
+    const rows = await t.services.db.executeQuery<{ detail: string }>({ ...compiled, sql: `explain query plan ${compiled.sql}` });
+    const details = rows.rows.map((r) => r.detail);
+    // The update itself seeks the leased ids; only the inner due-ordered select uses the due index.
+    expect(details[0]).toMatch(/USING (INDEX sqlite_autoindex_email_messages_1|PRIMARY KEY) \(id=\?\)/);
+    expect(details.join('\n')).toMatch(/email_messages_due/);
+    expect(details.join('\n')).not.toMatch(/email_messages_lease/);
   });
 });

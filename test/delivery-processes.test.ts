@@ -1,7 +1,8 @@
+import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { smtpTarget, startWorker } from '../src/cli/worker.js';
 import type { Worker } from '../src/delivery/worker.js';
-import { backends, createTestContext, type TestContext } from './helpers/context.js';
+import { ADMIN_TOKEN, backends, createTestContext, type TestContext } from './helpers/context.js';
 import { eventTypes, messageRow, sendOk, waitForStatus } from './helpers/delivery.js';
 import { incidentExample, invoiceExample } from './helpers/fixtures.js';
 import { SmtpSink } from './helpers/smtp-sink.js';
@@ -122,4 +123,49 @@ describe.each(backends)('worker processes on %s', (backend) => {
     expect(await a.exited).toBe(0);
     expect(await b.exited).toBe(0);
   }, 90_000);
+
+  it('postier serve runs its worker on a thread of its own: delivers what its API accepted, counts it in /metrics, drains on SIGTERM', async () => {
+    // Earlier tests may leave queued messages behind; this worker sends those too.
+    const leftover = Number((await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'queued').executeTakeFirstOrThrow()).n);
+    const port = await freePort();
+    const serve = spawnWorker(t, sink.env({ PORT: String(port), HOST: '127.0.0.1', POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, WORKER_POLL_MS: '60000' }), 'serve');
+    children.push(serve);
+    expect(await serve.ready, serve.output()).not.toBe('');
+    const base = `http://127.0.0.1:${port}`;
+    const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
+    await waitFor(async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok === true, 20_000);
+
+    // Sent through the child's own API: its thread is rung at once (the poll is a minute away).
+    const to = Array.from({ length: 40 }, (_, i) => `thread${i}@example.com`);
+    const res = await fetch(`${base}/api/v1/email/send`, { method: 'POST', headers, body: JSON.stringify({ ...incidentExample(), to }) });
+    expect(res.status).toBe(201);
+    const ids = ((await res.json()) as { items: { id: string }[] }).items.map((i) => i.id);
+    await waitForStatus(t, ids, ['sent'], 20_000);
+
+    // The thread's counters are merged into the API's scrape; process metrics appear once.
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const sent = metrics.split('\n').filter((l) => l.startsWith('postier_emails_sent_total{'));
+    expect(sent.reduce((sum, l) => sum + Number(l.split(' ').pop()), 0)).toBe(40 + leftover);
+    expect(metrics.split('\n').filter((l) => l.startsWith('postier_process_start_time_seconds '))).toHaveLength(1);
+
+    serve.child.kill('SIGTERM');
+    expect(await serve.exited, serve.output()).toBe(0);
+    expect(serve.output()).toMatch(/"msg":"delivery worker stopped"/);
+  }, 60_000);
 });
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { CaptureServer } from '../capture/server.js';
-import type { Worker } from '../delivery/worker.js';
+import { DeliveryThread } from '../delivery/thread.js';
 import { buildApp } from '../http/app.js';
 import { startMetricsServer } from '../observability/metrics-server.js';
 import { type RetentionScheduler, startRetentionScheduler } from '../retention/scheduler.js';
@@ -17,21 +17,42 @@ export async function ensureAdminKey(s: Services): Promise<void> {
   );
 }
 
+/**
+ * Beside the API, the worker gets a thread of its own (WORKER_THREAD, on by default in
+ * `postier serve`) so that neither starves the other; a worker-only process runs it in its loop.
+ */
+async function startDelivery(s: Services, capture: CaptureServer | null, threaded: boolean): Promise<{ stop(): Promise<void> }> {
+  const target = smtpTarget(s, capture);
+  if (!threaded) return startWorker(s, target);
+  const thread = await DeliveryThread.start({ config: s.config, target }, s.log);
+  const unsubscribe = s.outbox.subscribe(() => thread.notify());
+  const source = () => thread.metrics();
+  s.metricSources.push(source);
+  return {
+    async stop() {
+      unsubscribe();
+      await thread.stop();
+      s.metricSources.splice(s.metricSources.indexOf(source), 1);
+    },
+  };
+}
+
 export interface Running {
   app: FastifyInstance | null;
-  worker: Worker | null;
+  /** The delivery worker: in this event loop, or on a thread of its own (`thread`). */
+  worker: { stop(): Promise<void> } | null;
   capture: CaptureServer | null;
   metrics: FastifyInstance | null;
   stop(): Promise<void>;
 }
 
 /** API and/or worker in this process; the capture server too when SMTP_HOST is unset. */
-export async function serve(s: Services, opts: { api: boolean; worker?: boolean; retention?: boolean }): Promise<Running> {
+export async function serve(s: Services, opts: { api: boolean; worker?: boolean; retention?: boolean; thread?: boolean }): Promise<Running> {
   let app: FastifyInstance | null = null;
   // Retention runs in every process that asks for it; a lock row lets one run each job at a time.
   const retention: RetentionScheduler | null = (opts.retention ?? true) ? startRetentionScheduler(s) : null;
   const capture = await startCaptureIfNeeded(s);
-  const worker = opts.worker ? startWorker(s, smtpTarget(s, capture)) : null;
+  const worker = opts.worker ? await startDelivery(s, capture, opts.api && (opts.thread ?? false)) : null;
   if (opts.api) {
     await ensureAdminKey(s);
     app = await buildApp(s);

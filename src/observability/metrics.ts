@@ -1,4 +1,5 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { isMainThread } from 'node:worker_threads';
+import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * One registry per process: Prometheus scrapes each process (API, worker) and sums counters, so
@@ -6,7 +7,9 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
  * are a closed set chosen by admins, SMTP codes are three digits.
  */
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: 'postier_' });
+// Process metrics once: the delivery thread's registry holds only its own counters, merged into
+// the serving thread's GET /metrics.
+if (isMainThread) collectDefaultMetrics({ register: registry, prefix: 'postier_' });
 
 const labelNames = ['template', 'category'] as const;
 const counter = (name: string, help: string) => new Counter({ name, help, labelNames, registers: [registry] });
@@ -41,3 +44,19 @@ export const deliveryLatency = new Histogram({
 
 export const queueDepth = new Gauge({ name: 'postier_queue_depth', help: 'Messages queued or being sent', registers: [registry] });
 export const queueOldestAge = new Gauge({ name: 'postier_queue_oldest_age_seconds', help: 'Age of the oldest queued message (0 when empty)', registers: [registry] });
+
+type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/**
+ * This registry in the Prometheus text format, with the counters of `sources` (the delivery
+ * thread) added in: one scrape sees the whole process.
+ */
+export async function metricsText(sources: Array<() => Promise<MetricsJson>>): Promise<string> {
+  if (sources.length === 0) return registry.metrics();
+  const [own, ...others] = await Promise.all([registry.getMetricsAsJSON(), ...sources.map((f) => f().catch(() => [] as MetricsJson))]);
+  // Counters both keep are summed; what only this thread has (process metrics, some of which
+  // prom-client would omit when aggregating) is taken as it is.
+  const shared = new Set(others.flat().map((m) => m.name));
+  for (const m of own) if (!shared.has(m.name)) m.aggregator = 'first';
+  return AggregatorRegistry.aggregate([own, ...others]).metrics();
+}

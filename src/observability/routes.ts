@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../services.js';
 import { AppError } from '../shared/errors.js';
-import { acceptLatency, queueDepth, queueOldestAge, registry } from './metrics.js';
+import { acceptLatency, metricsText, queueDepth, queueOldestAge, registry } from './metrics.js';
 
 const ACCEPT_ROUTE = '/api/v1/email/send';
 
@@ -36,6 +36,6 @@ export function metricsRoutes(app: FastifyInstance, s: Services): void {
       throw new AppError('unauthorized', 'GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`');
     }
     await refreshQueueGauges(s, Date.now());
-    return reply.header('content-type', registry.contentType).send(await registry.metrics());
+    return reply.header('content-type', registry.contentType).send(await metricsText(s.metricSources));
   });
 }

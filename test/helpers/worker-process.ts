@@ -18,9 +18,12 @@ export function databaseUrlOf(t: TestContext): string {
   return `${t.config.databaseUrl}${t.config.databaseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${t.schema}`)}`;
 }
 
-/** `postier worker` as a real child process, the way production runs it. */
-export function spawnWorker(t: TestContext, env: Record<string, string>): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'worker'], {
+/**
+ * `postier worker` (or `postier serve`, whose worker runs on its own thread) as a real child
+ * process, the way production runs it.
+ */
+export function spawnWorker(t: TestContext, env: Record<string, string>, command: 'worker' | 'serve' = 'worker'): WorkerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', command], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH,

@@ -1,0 +1,133 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker as Thread } from 'node:worker_threads';
+import type pino from 'pino';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import type { Config } from '../config.js';
+import type { SmtpTarget } from './transport.js';
+
+/** What the thread is started with: plain data, cloned into it. */
+export interface DeliveryThreadData {
+  config: Config;
+  target: SmtpTarget;
+}
+
+export type ToThread = { type: 'notify' } | { type: 'metrics'; id: number } | { type: 'stop' };
+export type FromThread = { type: 'ready'; owner: string } | { type: 'metrics'; id: number; metrics: Metrics } | { type: 'stopped' } | { type: 'failed'; error: string };
+type Metrics = MetricObjectWithValues<MetricValue<string>>[];
+
+// thread-entry.js once built. From the TypeScript sources (tests, `npm run postier`), the thread
+// does not inherit tsx's loader hooks: it registers them before importing thread-entry.ts.
+const SOURCE = path.extname(fileURLToPath(import.meta.url)) === '.ts';
+const ENTRY = new URL(`./thread-entry${SOURCE ? '.ts' : '.js'}`, import.meta.url);
+const threadOf = (workerData: DeliveryThreadData) =>
+  SOURCE
+    ? new Thread(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(ENTRY.href)}); })`, {
+        eval: true,
+        workerData,
+        name: 'postier-delivery',
+      })
+    : new Thread(ENTRY, { workerData, name: 'postier-delivery' });
+
+/**
+ * The delivery worker of `postier serve`, on a thread of its own: its own event loop and its
+ * own database connection, so a burst of API traffic cannot starve delivery (and the urgent
+ * messages in it) of event-loop turns, and the two use both cores of a small machine. SQLite
+ * serializes the two writers with its lock (busy_timeout); PostgreSQL gives the thread its own pool.
+ *
+ * If the thread dies, it is started again after a second; its leases expire and are recovered
+ * like those of any worker that stopped mid-send.
+ */
+export class DeliveryThread {
+  private thread!: Thread;
+  private stopping = false;
+  private nextId = 0;
+  private readonly waiting = new Map<number, (m: Metrics) => void>();
+  private notifyScheduled = false;
+  private stopped: (() => void) | null = null;
+
+  private constructor(
+    private readonly data: DeliveryThreadData,
+    private readonly log: pino.Logger,
+  ) {}
+
+  static async start(data: DeliveryThreadData, log: pino.Logger): Promise<DeliveryThread> {
+    const t = new DeliveryThread(data, log);
+    await t.spawn();
+    return t;
+  }
+
+  private spawn(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const thread = threadOf(this.data);
+      this.thread = thread;
+      let ready = false;
+      thread.on('message', (m: FromThread) => {
+        if (m.type === 'ready') {
+          ready = true;
+          resolve();
+        } else if (m.type === 'failed' && !ready) reject(new Error(`delivery thread could not start: ${m.error}`));
+        else if (m.type === 'metrics') {
+          this.waiting.get(m.id)?.(m.metrics);
+          this.waiting.delete(m.id);
+        } else if (m.type === 'stopped') this.stopped?.();
+      });
+      thread.on('error', (err) => {
+        this.log.error({ err }, 'delivery thread crashed');
+        if (!ready) reject(err);
+      });
+      thread.on('exit', (code) => {
+        for (const done of this.waiting.values()) done([]);
+        this.waiting.clear();
+        this.stopped?.();
+        if (this.stopping || !ready) return;
+        this.log.error({ code }, 'delivery thread exited unexpectedly; starting it again in 1 s');
+        setTimeout(() => {
+          if (!this.stopping) this.spawn().catch((err: unknown) => this.log.error({ err }, 'delivery thread could not restart'));
+        }, 1000).unref();
+      });
+    });
+  }
+
+  private post(m: ToThread): void {
+    this.thread.postMessage(m);
+  }
+
+  /** Messages were queued in this process: lease now. One message per event-loop turn at most. */
+  notify(): void {
+    if (this.notifyScheduled || this.stopping) return;
+    this.notifyScheduled = true;
+    setImmediate(() => {
+      this.notifyScheduled = false;
+      this.post({ type: 'notify' });
+    });
+  }
+
+  /** The thread's own counters (sent, failed, SMTP replies, …), to merge into GET /metrics. */
+  metrics(timeoutMs = 2000): Promise<Metrics> {
+    if (this.stopping) return Promise.resolve([]);
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        resolve([]);
+      }, timeoutMs);
+      this.waiting.set(id, (m) => {
+        clearTimeout(timer);
+        resolve(m);
+      });
+      this.post({ type: 'metrics', id });
+    });
+  }
+
+  /** Stops leasing, lets the sends in flight finish (or releases them), then ends the thread. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await new Promise<void>((resolve) => {
+      this.stopped = resolve;
+      this.post({ type: 'stop' });
+    });
+    await this.thread.terminate();
+  }
+}
