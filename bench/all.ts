@@ -18,7 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { measureAccept } from './lib/accept.js';
-import { deliveredPerSecond, fixedRateLatency, mb, pooledNodemailer, rendersPerSecond, sampleContent } from './lib/deliver.js';
+import { deliveredPerSecond, fixedRateLatency, mb, pooledNodemailer, queuedThenDrained, rendersPerSecond, sampleContent } from './lib/deliver.js';
 import { ensureJinja, ensurePostfixTools, seedStyle, smtpSourceToSink } from './lib/refs.js';
 import { printTable } from './lib/table.js';
 import { FastSink } from './sink.js';
@@ -114,7 +114,7 @@ try {
   }
   for (let run = 1; run <= P.queuedRuns; run++) {
     log(`run ${run}/${P.queuedRuns}: ${P.queued} queued with the worker stopped, then drained`);
-    const q = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'bench/queued.ts'), String(P.queued)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 }).trim().split('\n').pop()!) as { rssPeak: number; rssQueued: number; dbBytes: number; drainSecs: number; queueSecs: number };
+    const q = await queuedThenDrained(P.queued);
     add('q.rss', mb(q.rssPeak));
     add('q.rssQueued', mb(q.rssQueued));
     add('q.db', q.dbBytes / 1024 / 1024);
@@ -153,8 +153,8 @@ const rows = [
   { measure: `delivered/s end to end (API + worker → sink, ${P.delivered.toLocaleString('en-US')} msgs)`, 'median (min–max)': fig('delivered'), notes: `SQLite, ${fig('bytes')} B/message` },
   { measure: `accept→delivered p50 ms at ${P.rate}/s offered (open loop, ${P.rateSeconds} s)`, 'median (min–max)': fig('lat.p50', 1), notes: '' },
   { measure: `accept→delivered p99 ms at ${P.rate}/s offered (open loop, ${P.rateSeconds} s)`, 'median (min–max)': fig('lat.p99', 1), notes: '' },
-  { measure: `peak RSS MB, ${Q} queued then drained`, 'median (min–max)': fig('q.rss'), notes: `${fig('q.rssQueued')} MB once queued (own process: API + worker + sink)` },
-  { measure: `database size MB with ${Q} queued`, 'median (min–max)': fig('q.db', 1), notes: `SQLite file + WAL; queued in ${fig('q.fill', 1)} s via SendService` },
+  { measure: `peak RSS MB, ${Q} queued then drained`, 'median (min–max)': fig('q.rss'), notes: `postier serve (API + worker thread); ${fig('q.rssQueued')} MB once queued (API)` },
+  { measure: `database size MB with ${Q} queued`, 'median (min–max)': fig('q.db', 1), notes: `SQLite file + WAL; queued in ${fig('q.fill', 1)} s through the API, 50 recipients a request` },
   { measure: `time to drain ${Q} queued, s`, 'median (min–max)': fig('q.drain', 1), notes: S['q.drain'] ? `${Math.round(P.queued / median(S['q.drain']!))} msg/s` : '' },
   { measure: 'template renders/s (TemplateService.render, in-process)', 'median (min–max)': fig('renders'), notes: 'billing_invoice_monthly' },
   { measure: 'ref: smtp-source → smtp-sink, 8 sessions, msg/s', 'median (min–max)': fig('ref.smtp'), notes: ratio('ratio.smtp') },

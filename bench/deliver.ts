@@ -2,7 +2,8 @@
  * npm run bench:deliver [-- --n 5000 --rate 500 --rate-seconds 5 --queued 100000]
  *
  * The delivery rows of `npm run bench` (bench/all.ts), once each: N messages accepted through
- * the HTTP API and delivered by the worker to a local sink; latency at a fixed offered rate;
+ * the HTTP API of a `postier serve` child process and delivered by its worker thread to a sink
+ * in this process; latency at a fixed offered rate;
  * a plain pooled Nodemailer loop to the same kind of sink; optionally a large backlog drained.
  */
 import { parseArgs } from 'node:util';
@@ -23,7 +24,7 @@ const { values: args } = parseArgs({
 const n = Number(args.n);
 const rows: Array<Record<string, string | number>> = [];
 const d = await deliveredPerSecond(n, Number(args.concurrency), args.db);
-rows.push({ sender: 'Postier API → worker (as fast as possible)', 'msg/s': Math.round(d.rate), 'p50 ms': '-', 'p99 ms': '-', note: `${d.avgBytes} B/message` });
+rows.push({ sender: 'Postier API → worker (as fast as possible)', 'msg/s': Math.round(d.rate), 'p50 ms': '-', 'p99 ms': '-', note: `${d.avgBytes} B/message, peak RSS ${mb(d.rss)} MB` });
 const f = await fixedRateLatency(Number(args.rate), Number(args['rate-seconds']), args.db);
 rows.push({ sender: `Postier API → worker at ${args.rate}/s offered`, 'msg/s': Number(args.rate), 'p50 ms': f.p50, 'p99 ms': f.p99, note: `${f.late} sends late` });
 const sink = await new FastSink().start();
@@ -31,7 +32,7 @@ rows.push({ sender: 'plain pooled Nodemailer loop (no DB)', 'msg/s': Math.round(
 await sink.close();
 if (args.queued) {
   const q = await queuedThenDrained(Number(args.queued));
-  rows.push({ sender: `${args.queued} queued then drained`, 'msg/s': Math.round(Number(args.queued) / q.drainSecs), 'p50 ms': '-', 'p99 ms': '-', note: `RSS ${mb(q.rssPeak)} MB, DB ${mb(q.dbBytes)} MB` });
+  rows.push({ sender: `${args.queued} queued then drained`, 'msg/s': Math.round(Number(args.queued) / q.drainSecs), 'p50 ms': '-', 'p99 ms': '-', note: `peak RSS ${mb(q.rssPeak)} MB (${mb(q.rssQueued)} MB once queued), DB ${mb(q.dbBytes)} MB, queued in ${q.queueSecs.toFixed(1)} s` });
 }
 printTable(`bench:deliver, node ${process.version}`, rows);
 process.exit(0);

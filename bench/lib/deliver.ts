@@ -1,37 +1,19 @@
 /**
- * Delivery measurements, each returning figures rather than printing: an in-process Postier
- * (Fastify app + worker on one database) delivering to the FastSink, and reference senders.
+ * Delivery measurements, each returning figures rather than printing: `postier serve` in a child
+ * process (API + worker thread, as deployed) delivering to the FastSink in this process, and
+ * reference senders.
  */
 import http from 'node:http';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { smtpTarget, startWorker } from '../../src/cli/worker.js';
-import { type Config, loadConfig } from '../../src/config.js';
-import { buildApp } from '../../src/http/app.js';
+import { loadConfig } from '../../src/config.js';
 import { createServices } from '../../src/services.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { FastSink } from '../sink.js';
+import { BENCH_TOKEN, type BenchServer, startServer } from './server.js';
 
-const TOKEN = 'bench-admin-token-0123456789abcdef';
-type Services = Awaited<ReturnType<typeof createServices>>;
-
-/** Peak RSS of this process since the last reset, sampled every 50 ms. */
-export const rss = {
-  peak: 0,
-  timer: null as NodeJS.Timeout | null,
-  reset() {
-    this.peak = process.memoryUsage().rss;
-    if (!this.timer) {
-      this.timer = setInterval(() => (this.peak = Math.max(this.peak, process.memoryUsage().rss)), 50);
-      this.timer.unref();
-    }
-  },
-  read() {
-    return (this.peak = Math.max(this.peak, process.memoryUsage().rss));
-  },
-};
 export const mb = (b: number) => Math.round(b / 1024 / 1024);
 export const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -45,58 +27,55 @@ export const payload = (i: number) =>
   });
 
 export interface Ctx {
-  s: Services;
-  config: Config;
+  server: BenchServer;
   sink: FastSink;
-  dir: string;
-  dbFile: string | null;
-  post(body: string): Promise<string>;
+  post(body: string): Promise<string[]>;
   started: Map<string, number>;
   latencies(ids: string[]): number[];
   waitDelivered(count: number, timeoutMs?: number): Promise<void>;
-  startWorker(): { stop(): Promise<void> };
   close(): Promise<void>;
 }
 
-/** A fresh Postier (API + services, worker not started) on a new SQLite file or on `db`, and a fresh sink. */
-export async function openCtx(opts: { db?: string; concurrency?: number } = {}): Promise<Ctx> {
-  const sink = await new FastSink().start();
-  const dir = mkdtempSync(path.join(tmpdir(), 'postier-bench-'));
-  const dbFile = opts.db ? null : path.join(dir, 'bench.db');
-  const config = loadConfig({
-    DATABASE_URL: opts.db ?? `sqlite:${dbFile}`,
-    DATA_DIR: dir,
-    LOG_LEVEL: 'silent',
-    POSTIER_ADMIN_TOKEN: TOKEN,
-    SMTP_HOST: '127.0.0.1',
-    SMTP_PORT: String(sink.port),
-    SMTP_USE_TLS: 'false',
-    SMTP_FROM_EMAIL: 'noreply@rgz.bj',
-    SMTP_FROM_NAME: 'RGZ Notifications',
+let nextPort = 8340;
+
+/**
+ * A fresh sink in this process and `postier serve` as a child process delivering to it, as it
+ * is deployed: its worker on a thread of its own (or none with `--no-worker`). This process only
+ * posts and receives, so the figures are Postier's, not the load generator's.
+ */
+export async function openCtx(opts: { db?: string; concurrency?: number; args?: string[]; dir?: string; sink?: FastSink } = {}): Promise<Ctx> {
+  const sink = opts.sink ?? (await new FastSink().start());
+  const server = await startServer({
+    port: nextPort++,
+    dir: opts.dir,
+    args: opts.args,
+    env: {
+      LOG_LEVEL: 'fatal',
+      POSTIER_SECRET_KEY: '0123456789abcdef'.repeat(4),
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(sink.port),
+      SMTP_USE_TLS: 'false',
+      SMTP_FROM_EMAIL: 'noreply@rgz.bj',
+      SMTP_FROM_NAME: 'RGZ Notifications',
+      ...(opts.db ? { DATABASE_URL: opts.db } : {}),
+    },
   });
-  const s = await createServices(config, createLogger('silent'));
-  if (opts.db) await s.db.deleteFrom('email_messages').execute();
-  const app = await buildApp(s);
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const port = (app.server.address() as { port: number }).port;
   const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency ?? 32 });
+  const url = new URL(server.url);
   const post = (body: string) =>
-    new Promise<string>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, path: '/api/v1/email/send', method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` } }, (res) => {
+    new Promise<string[]>((resolve, reject) => {
+      const req = http.request({ host: url.hostname, port: url.port, path: '/api/v1/email/send', method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_TOKEN}` } }, (res) => {
         let data = '';
         res.on('data', (c) => (data += c));
-        res.on('end', () => (res.statusCode === 201 ? resolve((JSON.parse(data) as { items: { id: string }[] }).items[0]!.id) : reject(new Error(`${res.statusCode} ${data}`))));
+        res.on('end', () => (res.statusCode === 201 ? resolve((JSON.parse(data) as { items: { id: string }[] }).items.map((i) => i.id)) : reject(new Error(`${res.statusCode} ${data}`))));
       });
       req.on('error', reject);
       req.end(body);
     });
   const started = new Map<string, number>();
   return {
-    s,
-    config,
+    server,
     sink,
-    dir,
-    dbFile,
     post,
     started,
     latencies: (ids) => ids.map((id) => sink.acceptedAt.get(`<${id}@rgz.bj>`)! - started.get(id)!),
@@ -104,16 +83,14 @@ export async function openCtx(opts: { db?: string; concurrency?: number } = {}):
       const deadline = Date.now() + timeoutMs;
       while (sink.count < count) {
         if (Date.now() > deadline) throw new Error(`only ${sink.count} of ${count} delivered in ${timeoutMs} ms`);
+        if (server.child.exitCode !== null) throw new Error(`postier exited with ${server.child.exitCode}`);
         await new Promise((r) => setTimeout(r, 5));
       }
     },
-    startWorker: () => startWorker(s, smtpTarget(s, null)),
     async close() {
-      await app.close();
-      await s.close();
-      await sink.close();
       agent.destroy();
-      rmSync(dir, { recursive: true, force: true });
+      await server.stop(Boolean(opts.dir));
+      if (!opts.sink) await sink.close();
     },
   };
 }
@@ -121,7 +98,6 @@ export async function openCtx(opts: { db?: string; concurrency?: number } = {}):
 /** Closed loop: `concurrency` clients post as fast as accepted while the worker delivers; until all N are at the sink. */
 export async function deliveredPerSecond(n: number, concurrency = 32, db?: string) {
   const ctx = await openCtx({ db, concurrency });
-  const worker = ctx.startWorker();
   try {
     const t0 = performance.now();
     let next = 0;
@@ -132,9 +108,8 @@ export async function deliveredPerSecond(n: number, concurrency = 32, db?: strin
     );
     await ctx.waitDelivered(n);
     const secs = (performance.now() - t0) / 1000;
-    return { rate: n / secs, avgBytes: Math.round(ctx.sink.bytes / ctx.sink.count) };
+    return { rate: n / secs, avgBytes: Math.round(ctx.sink.bytes / ctx.sink.count), rss: ctx.server.memory().peak };
   } finally {
-    await worker.stop();
     await ctx.close();
   }
 }
@@ -142,7 +117,6 @@ export async function deliveredPerSecond(n: number, concurrency = 32, db?: strin
 /** Open loop at a fixed offered rate: requests leave on schedule whether or not earlier ones are answered. */
 export async function fixedRateLatency(rate: number, seconds: number, db?: string) {
   const ctx = await openCtx({ db, concurrency: 1024 });
-  const worker = ctx.startWorker();
   try {
     // short warm-up so JIT and template caches do not land in the measured percentiles
     await Promise.all(Array.from({ length: 50 }, (_, i) => ctx.post(payload(1_000_000 + i))));
@@ -158,52 +132,83 @@ export async function fixedRateLatency(rate: number, seconds: number, db?: strin
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
       else if (wait < -5) late++;
       // latency counts from when the request was due, so a stalled loader cannot hide delay
-      inflight.push(ctx.post(payload(i)).then((id) => void (ctx.started.set(id, due), ids.push(id))));
+      inflight.push(ctx.post(payload(i)).then(([id]) => void (ctx.started.set(id!, due), ids.push(id!))));
     }
     await Promise.all(inflight);
     await ctx.waitDelivered(50 + total);
     const lat = ctx.latencies(ids);
     return { p50: pct(lat, 50), p99: pct(lat, 99), late };
   } finally {
-    await worker.stop();
     await ctx.close();
   }
 }
 
-function dbBytes(ctx: Ctx) {
-  if (!ctx.dbFile) return NaN;
-  return ['', '-wal', '-shm'].reduce((sum, ext) => sum + (existsSync(ctx.dbFile + ext) ? statSync(ctx.dbFile + ext).size : 0), 0);
+function dbBytes(dir: string) {
+  const file = path.join(dir, 'postier.db');
+  return ['', '-wal', '-shm'].reduce((sum, ext) => sum + (existsSync(file + ext) ? statSync(file + ext).size : 0), 0);
 }
 
-/** `q` messages queued through the send service with the worker stopped (50 recipients a call), then drained. */
+/**
+ * `q` messages queued through the API (50 recipients a request) by `postier serve --no-worker`,
+ * then the same database served by `postier serve` with its worker until all are delivered.
+ * Memory is the serving process's: once queued (VmRSS of the API) and at its peak while the
+ * backlog drains (VmHWM of API + worker thread).
+ */
 export async function queuedThenDrained(q: number) {
-  const ctx = await openCtx();
+  const dir = mkdtempSync(path.join(tmpdir(), 'postier-bench-'));
+  const sink = await new FastSink().start();
   try {
-    if (global.gc) global.gc();
-    rss.reset();
+    const fill = await openCtx({ dir, sink, args: ['--no-worker'], concurrency: 4 });
     const t0 = performance.now();
     const base = JSON.parse(payload(0)) as Record<string, unknown>;
-    for (let i = 0; i < q; i += 50) {
-      const to = Array.from({ length: Math.min(50, q - i) }, (_, j) => `q${i + j}@example.com`);
-      await ctx.s.send.send({ ...base, to } as never, { principal: null });
-    }
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < q) {
+          const i = next;
+          next += 50;
+          await fill.post(JSON.stringify({ ...base, to: Array.from({ length: Math.min(50, q - i) }, (_, j) => `q${i + j}@example.com`) }));
+        }
+      }),
+    );
     const queueSecs = (performance.now() - t0) / 1000;
-    const size = dbBytes(ctx);
-    const rssQueued = rss.read();
-    const worker = ctx.startWorker();
+    const rssQueued = fill.server.memory().rss;
+    await fill.close();
+    const size = dbBytes(dir);
+    const drain = await openCtx({ dir, sink });
     const t1 = performance.now();
-    await ctx.waitDelivered(q);
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, drain.server.memory().rss)), 100);
+    await drain.waitDelivered(q);
     const drainSecs = (performance.now() - t1) / 1000;
-    await worker.stop();
-    return { queueSecs, rssQueued, rssPeak: rss.read(), dbBytes: size, drainSecs };
+    clearInterval(sampler);
+    const rssPeak = Math.max(peak, drain.server.memory().peak);
+    await drain.close();
+    return { queueSecs, rssQueued, rssPeak, dbBytes: size, drainSecs };
   } finally {
-    await ctx.close();
+    await sink.close();
+    rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Postier's services in this process, for the measures that call them directly. */
+async function openServices() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'postier-bench-'));
+  const config = loadConfig({ DATABASE_URL: `sqlite:${path.join(dir, 'bench.db')}`, DATA_DIR: dir, LOG_LEVEL: 'silent', SMTP_HOST: '127.0.0.1', POSTIER_SECRET_KEY: '0123456789abcdef'.repeat(4) });
+  const s = await createServices(config, createLogger('silent'));
+  return {
+    s,
+    config,
+    async close() {
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** TemplateService.render of a stock template, in-process, for `ms` milliseconds. */
 export async function rendersPerSecond(ms: number) {
-  const ctx = await openCtx();
+  const ctx = await openServices();
   try {
     const t = await ctx.s.templates.resolve('billing_invoice_monthly', {});
     const vars = JSON.parse(payload(0)).variables as Record<string, unknown>;
@@ -223,7 +228,7 @@ export async function rendersPerSecond(ms: number) {
 
 /** The content Postier renders for a message, for reference senders that send the same thing. */
 export async function sampleContent() {
-  const ctx = await openCtx();
+  const ctx = await openServices();
   try {
     const t = await ctx.s.templates.resolve('billing_invoice_monthly', {});
     const vars = JSON.parse(payload(0)).variables as Record<string, string>;

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,15 +12,18 @@ export interface BenchServer {
   pid: number;
   dir: string;
   child: ChildProcess;
-  stop(): Promise<void>;
+  /** Resident set now and at its peak (VmRSS, VmHWM), in bytes. */
+  memory(): { rss: number; peak: number };
+  /** SIGTERM, wait for exit; the data folder is removed unless `keep`. */
+  stop(keep?: boolean): Promise<void>;
 }
 
 /**
  * Starts `postier serve` as its own process (so the load generator does not share its event
  * loop), on a fresh SQLite file unless DATABASE_URL is given, and waits for /healthz.
  */
-export async function startServer(opts: { port: number; env?: Record<string, string>; args?: string[] }): Promise<BenchServer> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'postier-bench-'));
+export async function startServer(opts: { port: number; env?: Record<string, string>; args?: string[]; dir?: string }): Promise<BenchServer> {
+  const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'postier-bench-'));
   const env = {
     ...process.env,
     PORT: String(opts.port),
@@ -52,13 +55,18 @@ export async function startServer(opts: { port: number; env?: Record<string, str
     pid: child.pid!,
     dir,
     child,
-    async stop() {
+    memory() {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+      return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+    },
+    async stop(keep = false) {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
         await exited;
       }
-      rmSync(dir, { recursive: true, force: true });
+      if (!keep) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
