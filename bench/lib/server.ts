@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,8 +18,19 @@ export interface BenchServer {
   stop(keep?: boolean): Promise<void>;
 }
 
+let built = false;
+
+/** The production build (`tsc -p tsconfig.build.json` → dist/), compiled once per bench run so it is never stale. */
+function build(): string {
+  if (!built) {
+    execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+    built = true;
+  }
+  return path.join(root, 'dist/src/main.js');
+}
+
 /**
- * Starts `postier serve` as its own process (so the load generator does not share its event
+ * Starts `postier serve` from the production build as its own process (so the load generator does not share its event
  * loop), on a fresh SQLite file unless DATABASE_URL is given, and waits for /healthz.
  */
 export async function startServer(opts: { port: number; env?: Record<string, string>; args?: string[]; dir?: string }): Promise<BenchServer> {
@@ -34,7 +45,7 @@ export async function startServer(opts: { port: number; env?: Record<string, str
     LOG_LEVEL: 'warn',
     ...opts.env,
   };
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), 'serve', ...(opts.args ?? [])], {
+  const child = spawn(process.execPath, [build(), 'serve', ...(opts.args ?? [])], {
     env,
     stdio: ['ignore', 'inherit', 'inherit'],
   });
