@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import SQLite from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommitQueue } from '../src/db/commit-queue.js';
 import { type Database, openDatabase } from '../src/db/database.js';
@@ -48,5 +49,47 @@ describe('group commit on SQLite', () => {
       ),
     );
     expect(seen).toHaveLength(20);
+  });
+
+  it('waits for another connection\'s write lock without blocking the event loop, then writes', async () => {
+    const other = new SQLite(path.join(dir, 'db.sqlite'));
+    other.prepare('begin immediate').run();
+    const q = new CommitQueue(database.db, 'sqlite');
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 5);
+    try {
+      const write = insertKey(q, 'after-lock');
+      let settled = false;
+      void write.finally(() => (settled = true));
+      await new Promise((r) => setTimeout(r, 150));
+      // With busy_timeout SQLite would have slept inside the call, freezing timers meanwhile.
+      expect(settled).toBe(false);
+      expect(ticks).toBeGreaterThan(10);
+      other.prepare('commit').run();
+      await write;
+    } finally {
+      clearInterval(ticker);
+      other.close();
+    }
+    const row = await database.db.selectFrom('api_keys').select('id').where('id', '=', 'after-lock').executeTakeFirst();
+    expect(row?.id).toBe('after-lock');
+  });
+
+  it('gives up with SQLITE_BUSY once the lock wait runs out, having written nothing', async () => {
+    const file = path.join(dir, 'db.sqlite');
+    const impatient = openDatabase(`sqlite:${file}`, { lockWaitMs: 100 });
+    const other = new SQLite(file);
+    other.prepare('begin immediate').run();
+    try {
+      const q = new CommitQueue(impatient.db, 'sqlite');
+      await expect(insertKey(q, 'never')).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+      await expect(impatient.db.deleteFrom('api_keys').where('id', '=', 'a').execute()).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+    } finally {
+      other.prepare('rollback').run();
+      other.close();
+      await impatient.close();
+    }
+    const ids = (await database.db.selectFrom('api_keys').select('id').where('id', 'in', ['never', 'a']).execute()).map((r) => r.id);
+    expect(ids).toEqual(['a']);
   });
 });

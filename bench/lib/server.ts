@@ -18,7 +18,7 @@ export interface BenchServer {
   stop(keep?: boolean): Promise<void>;
 }
 
-let built = false;
+let built = process.env.BENCH_SKIP_BUILD === '1';
 
 /** The production build (`tsc -p tsconfig.build.json` → dist/), compiled once per bench run so it is never stale. */
 function build(): string {
@@ -45,7 +45,7 @@ export async function startServer(opts: { port: number; env?: Record<string, str
     LOG_LEVEL: 'warn',
     ...opts.env,
   };
-  const child = spawn(process.execPath, [build(), 'serve', ...(opts.args ?? [])], {
+  const child = spawn(process.execPath, [...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] : []), build(), 'serve', ...(opts.args ?? [])], {
     env,
     stdio: ['ignore', 'inherit', 'inherit'],
   });

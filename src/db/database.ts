@@ -1,7 +1,18 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { setImmediate as setImmediatePromise, setTimeout as setTimeoutPromise } from 'node:timers/promises';
 import SQLite from 'better-sqlite3';
-import { CompiledQuery, type DatabaseConnection, type Driver, Kysely, PostgresDialect, SqliteDialect, SqliteDriver } from 'kysely';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  PostgresDialect,
+  type QueryResult,
+  SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
+} from 'kysely';
 import pg from 'pg';
 import type { DB } from './schema.js';
 
@@ -22,40 +33,92 @@ export interface OpenOptions {
   poolSize?: number;
   /** PostgreSQL: schema to use (tests give each file its own). */
   schema?: string;
+  /** SQLite: how long a write waits for another connection's lock before SQLITE_BUSY. */
+  lockWaitMs?: number;
 }
 
 export function openDatabase(url: string, options: OpenOptions = {}): Database {
-  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length));
+  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), options.lockWaitMs ?? 10_000);
   if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, options);
   throw new Error(`Unsupported DATABASE_URL: ${url}`);
 }
 
-function openSqlite(file: string): Database {
+function openSqlite(file: string, lockWaitMs: number): Database {
   if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const sqlite = new SQLite(file);
   sqlite.pragma('journal_mode = WAL');
   // FULL: a commit is on disk before the API answers 201 (accepted means durable).
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
-  // Several processes (API, workers) may share the file: wait for the write lock, don't fail.
-  sqlite.pragma('busy_timeout = 10000');
-  const db = new Kysely<DB>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
+  // Several connections (the API, the worker thread, other processes) share the file. Waiting for
+  // the write lock is done by LockWaitingConnection, off the event loop, not by SQLite's sleeps.
+  sqlite.pragma('busy_timeout = 0');
+  const db = new Kysely<DB>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }, sqlite, lockWaitMs) });
   return { db, dialect: 'sqlite', close: () => db.destroy() };
 }
 
 /**
  * Transactions take SQLite's write lock when they begin (BEGIN IMMEDIATE). A deferred
  * transaction that reads first (policy checks, leasing) and writes later cannot wait for the
- * lock when another process wrote meanwhile: SQLite fails it at once with SQLITE_BUSY instead
- * of honouring busy_timeout. Taking the lock up front makes concurrent processes queue.
+ * lock when another connection wrote meanwhile: SQLite fails it with SQLITE_BUSY_SNAPSHOT,
+ * which no waiting can cure. Taking the lock up front makes concurrent writers queue.
  */
 class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(
+    config: SqliteDialectConfig,
+    private readonly sqlite: SQLite.Database,
+    private readonly lockWaitMs: number,
+  ) {
+    super(config);
+  }
+
   override createDriver(): Driver {
     const driver = super.createDriver() as SqliteDriver;
+    const acquire = driver.acquireConnection.bind(driver);
+    let connection: DatabaseConnection | undefined;
+    driver.acquireConnection = async () => {
+      const inner = await acquire();
+      return (connection ??= new LockWaitingConnection(inner, this.sqlite, this.lockWaitMs));
+    };
     driver.beginTransaction = async (connection: DatabaseConnection) => {
       await connection.executeQuery(CompiledQuery.raw('begin immediate'));
     };
     return driver;
+  }
+}
+
+/**
+ * Waits for the write lock without blocking the event loop. With busy_timeout, SQLite sleeps
+ * inside the call (1, 2, 5, 10… ms): the HTTP loop froze whenever the worker thread held the
+ * lock, and the lock then sat free until the sleeper woke (a third of the worker thread's time
+ * went to those sleeps). Here busy_timeout is 0: a statement run outside a transaction (BEGIN
+ * IMMEDIATE, an autocommit write) that finds the lock taken fails at once, having done nothing,
+ * and is retried after yielding to the loop, every millisecond, for up to `lockWaitMs`. Inside a
+ * transaction the lock is already ours (BEGIN IMMEDIATE), so a busy error there is not retried.
+ */
+class LockWaitingConnection implements DatabaseConnection {
+  constructor(
+    private readonly inner: DatabaseConnection,
+    private readonly sqlite: SQLite.Database,
+    private readonly lockWaitMs: number,
+  ) {}
+
+  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    const deadline = Date.now() + this.lockWaitMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.inner.executeQuery<R>(query);
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        const busy = typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+        if (!busy || this.sqlite.inTransaction || Date.now() >= deadline) throw error;
+        await (attempt === 0 ? setImmediatePromise() : setTimeoutPromise(1));
+      }
+    }
+  }
+
+  streamQuery<R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+    return this.inner.streamQuery<R>(query, chunkSize);
   }
 }
 

@@ -33,7 +33,7 @@ const threadOf = (workerData: DeliveryThreadData) =>
  * The delivery worker of `postier serve`, on a thread of its own: its own event loop and its
  * own database connection, so a burst of API traffic cannot starve delivery (and the urgent
  * messages in it) of event-loop turns, and the two use both cores of a small machine. SQLite
- * serializes the two writers with its lock (busy_timeout); PostgreSQL gives the thread its own pool.
+ * serializes the two writers with its lock (waited for off the event loop, see database.ts); PostgreSQL gives the thread its own pool.
  *
  * If the thread dies, it is started again after a second; its leases expire and are recovered
  * like those of any worker that stopped mid-send.
