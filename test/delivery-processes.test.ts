@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { smtpTarget, startWorker } from '../src/cli/worker.js';
+import { smtpTarget, startWorker } from '../src/delivery/start.js';
 import type { Worker } from '../src/delivery/worker.js';
 import { ADMIN_TOKEN, backends, createTestContext, type TestContext } from './helpers/context.js';
 import { eventTypes, messageRow, sendOk, waitForStatus } from './helpers/delivery.js';

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { smtpTarget, startWorker } from '../src/cli/worker.js';
+import { smtpTarget, startWorker } from '../src/delivery/start.js';
 import type { Worker, WorkerOptions } from '../src/delivery/worker.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { attemptEvents, eventTypes, messageRow, sendOk, waitForStatus } from './helpers/delivery.js';

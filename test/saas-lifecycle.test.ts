@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Instance, InstanceManager, LifecycleError, LifecycleNotifier, type Logger } from '../examples/saas-lifecycle/index.js';
-import { startWorker } from '../src/cli/worker.js';
+import { startWorker } from '../src/delivery/start.js';
 import { PostierClient } from '../packages/client/src/index.js';
 import { ADMIN_TOKEN, backends, createTestContext, type TestContext } from './helpers/context.js';
 import { closedPortUrl, listen, silentServer } from './helpers/http.js';

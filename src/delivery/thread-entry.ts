@@ -1,12 +1,13 @@
 /**
- * Inside the delivery thread (see thread.ts): the same services and the same worker as a
- * `postier worker` process, driven by messages from the serving thread.
+ * Inside the delivery thread (see thread.ts): the same worker as a `postier worker` process,
+ * over the delivery core only (no template engine, HTTP stack or capture server: the serving
+ * thread has those), driven by messages from the serving thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { startWorker } from '../cli/worker.js';
+import { openCore } from '../core.js';
 import { registry } from '../observability/metrics.js';
-import { createServices } from '../services.js';
 import { createLogger } from '../shared/logger.js';
+import { startWorker } from './start.js';
 import type { DeliveryThreadData, FromThread, ToThread } from './thread.js';
 
 const port = parentPort!;
@@ -16,7 +17,7 @@ const log = createLogger(config.logLevel).child({ thread: 'delivery' });
 
 try {
   // The serving thread has migrated already.
-  const s = await createServices(config, log, { migrate: false });
+  const s = openCore(config, log);
   const worker = startWorker(s, target);
   port.on('message', (m: ToThread) => {
     if (m.type === 'notify') s.outbox.notify();

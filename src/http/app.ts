@@ -8,7 +8,7 @@ import { policyRoutes } from '../policy/index.js';
 import { metricsRoutes } from '../observability/routes.js';
 import { databaseCheck, readinessRoutes, smtpCheck } from '../observability/readiness.js';
 import { verifySmtp } from '../delivery/transport.js';
-import { smtpTarget } from '../cli/worker.js';
+import { smtpTarget } from '../delivery/start.js';
 import { registerOpenApi } from '../openapi/openapi.js';
 import { resendRoutes } from '../resend/routes.js';
 import { retentionRoutes } from '../retention/routes.js';

@@ -8,7 +8,7 @@
  * tried, per kind, and exits non-zero on the first violated property.
  */
 import { simpleParser } from 'mailparser';
-import { startWorker } from '../../src/cli/worker.js';
+import { startWorker } from '../../src/delivery/start.js';
 import { createTestContext, type TestContext } from '../helpers/context.js';
 import { SmtpSink } from '../helpers/smtp-sink.js';
 import { makeSigner, placeCert, TOPIC_ARN } from '../helpers/sns.js';

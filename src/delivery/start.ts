@@ -1,0 +1,39 @@
+import type { Core } from '../core.js';
+import { MimeCache } from './mime.js';
+import { DeliveryStore } from './store.js';
+import { createSmtpTransport, type SmtpTarget } from './transport.js';
+import { Worker, type WorkerOptions } from './worker.js';
+
+/** Where the worker delivers: SMTP_HOST, or the capture server when it is unset. */
+export function smtpTarget(s: Core, capture: { port: number } | null): SmtpTarget {
+  if (s.config.smtp.host) return { host: s.config.smtp.host, port: s.config.smtp.port };
+  return { host: '127.0.0.1', port: capture?.port ?? s.config.captureSmtpPort, plain: true };
+}
+
+/** Builds and starts the delivery worker over the shared services; the caller stops it. */
+export function startWorker(s: Core, target: SmtpTarget, overrides: Partial<WorkerOptions> = {}): Worker {
+  const { config } = s;
+  const worker = new Worker(
+    {
+      store: new DeliveryStore(s.db, s.database.dialect, s.commits),
+      transport: createSmtpTransport(config, target),
+      mime: new MimeCache(s.db, MimeCache.senderOf(config), s.seal),
+      log: s.log.child({ component: 'worker' }),
+      signal: s.outbox,
+    },
+    {
+      batchSize: config.worker.batchSize,
+      concurrency: config.worker.concurrency,
+      leaseMs: config.worker.leaseSeconds * 1000,
+      pollMs: config.worker.pollMs,
+      backoff: { baseMs: config.worker.retryBaseSeconds * 1000, maxMs: config.worker.retryMaxSeconds * 1000 },
+      // Long enough for a send that already started to end or time out, short enough for a
+      // container's stop grace period.
+      drainMs: Math.min(config.smtp.timeoutSeconds * 1000 + 2000, 25_000),
+      ...overrides,
+    },
+  );
+  worker.start();
+  s.log.info({ owner: worker.owner, smtp: `${target.host}:${target.port}` }, 'delivery worker started');
+  return worker;
+}
