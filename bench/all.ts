@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --queued 100000 --queued-runs 3 --rate 200 --runs 3 --no-pg]
+ * npm run bench [-- --quick] [-- --queued 100000 --queued-runs 3 --rate 500 --runs 3 --no-pg]
  *
  * One table for this machine: each figure is the median of `runs` runs (3 by default, 1 with
  * --quick) with its range. Postier's accept rate on SQLite and PostgreSQL, end-to-end delivery
@@ -30,7 +30,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string' },
     queued: { type: 'string' },
     'queued-runs': { type: 'string' },
-    rate: { type: 'string', default: '200' },
+    rate: { type: 'string', default: '500' },
     'rate-seconds': { type: 'string' },
     'accept-seconds': { type: 'string' },
     connections: { type: 'string', default: '64' },
