@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { Cron } from 'croner';
 import type { Services } from '../services.js';
 import { anonymizeOld } from './anonymize.js';
+import { housekeeping } from './housekeeping.js';
 import { releaseLock, renewLock, tryLock } from './locks.js';
 import { purgeExpired } from './purge.js';
 
@@ -12,6 +13,7 @@ type Job = (s: Services, now: number, onBatch: () => Promise<void>) => Promise<u
 export const RETENTION_JOBS: Record<string, Job> = {
   'retention.anonymize': (s, now, onBatch) => anonymizeOld(s, now, onBatch),
   'retention.purge': (s, now, onBatch) => purgeExpired(s, now, onBatch),
+  'retention.housekeeping': (s, now, onBatch) => housekeeping(s, now, onBatch),
 };
 
 const LOCK_TTL_MS = 10 * 60_000;

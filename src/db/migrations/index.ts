@@ -3,6 +3,7 @@ import * as m0001 from './0001_initial.js';
 import * as m0002 from './0002_capture.js';
 import * as m0004 from './0004_policy.js';
 import * as m0006 from './0006_retention.js';
+import * as m0007 from './0007_housekeeping.js';
 
 /** Every migration, by name; applied in name order. Add new ones at the end. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   '0002_capture': m0002,
   '0004_policy': m0004,
   '0006_retention': m0006,
+  '0007_housekeeping': m0007,
 };

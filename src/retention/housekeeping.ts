@@ -1,0 +1,58 @@
+import { type Kysely, sql } from 'kysely';
+import type { DB } from '../db/schema.js';
+import type { Services } from '../services.js';
+import { DAY_MS, RETENTION_BATCH, yieldToOthers } from './batches.js';
+
+/** SNS retries a notification for at most hours; a week of remembered ids covers any redelivery. */
+export const SNS_DEDUPE_DAYS = 7;
+
+export interface HousekeepingResult {
+  idempotency_keys: number;
+  sns_messages: number;
+  webhook_deliveries: number;
+}
+
+type AgedTable = 'idempotency_keys' | 'sns_messages' | 'webhook_deliveries';
+type AgeColumn = 'expires_at' | 'received_at' | 'completed_at';
+
+/**
+ * Deletes the rows of `table` whose `column` is below `cutoff`, about RETENTION_BATCH per
+ * transaction (rows tied on the boundary value go in the same batch), oldest first.
+ */
+async function deleteBelow(db: Kysely<DB>, table: AgedTable, column: AgeColumn, cutoff: number, onBatch?: () => Promise<void>): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    // The batch's last value: NULLs (a webhook delivery still in progress) never compare below.
+    const edge = await db
+      .selectFrom(table)
+      .select(sql<number>`${sql.ref(column)}`.as('at'))
+      .where(column, '<', cutoff)
+      .orderBy(column)
+      .offset(RETENTION_BATCH - 1)
+      .limit(1)
+      .executeTakeFirst();
+    const upTo = edge ? Number(edge.at) : cutoff;
+    const r = await db
+      .deleteFrom(table)
+      .where(column, edge ? '<=' : '<', upTo)
+      .where(column, '<', cutoff)
+      .executeTakeFirst();
+    deleted += Number(r.numDeletedRows);
+    if (!edge) return deleted;
+    await onBatch?.();
+    await yieldToOthers();
+  }
+}
+
+/**
+ * Tables that only ever grew: expired idempotency keys (24 h), SNS message ids past the
+ * dedupe window, and finished webhook deliveries (with their attempts) past
+ * EMAIL_AUDIT_RETENTION_DAYS, like the messages they were about.
+ */
+export async function housekeeping(s: Pick<Services, 'db' | 'config'>, now: number, onBatch?: () => Promise<void>): Promise<HousekeepingResult> {
+  return {
+    idempotency_keys: await deleteBelow(s.db, 'idempotency_keys', 'expires_at', now + 1, onBatch),
+    sns_messages: await deleteBelow(s.db, 'sns_messages', 'received_at', now - SNS_DEDUPE_DAYS * DAY_MS, onBatch),
+    webhook_deliveries: await deleteBelow(s.db, 'webhook_deliveries', 'completed_at', now - s.config.email.auditRetentionDays * DAY_MS, onBatch),
+  };
+}
