@@ -26,8 +26,8 @@ export interface Core {
   close(): Promise<void>;
 }
 
-export function openCore(config: Config, log: pino.Logger, opts: { schema?: string } = {}): Core {
-  const database = openDatabase(config.databaseUrl, { schema: opts.schema });
+export function openCore(config: Config, log: pino.Logger, opts: { schema?: string; poolSize?: number } = {}): Core {
+  const database = openDatabase(config.databaseUrl, { schema: opts.schema, poolSize: opts.poolSize });
   return {
     config,
     log,

@@ -16,8 +16,9 @@ const { config, target } = workerData as DeliveryThreadData;
 const log = createLogger(config.logLevel).child({ thread: 'delivery' });
 
 try {
-  // The serving thread has migrated already.
-  const s = openCore(config, log);
+  // The serving thread has migrated already. Leasing and the batched completions need few
+  // PostgreSQL connections: 5, not the API's 10.
+  const s = openCore(config, log, { poolSize: 5 });
   const worker = startWorker(s, target);
   port.on('message', (m: ToThread) => {
     if (m.type === 'notify') s.outbox.notify();
