@@ -125,8 +125,9 @@ describe.each(backends)('worker processes on %s', (backend) => {
   }, 90_000);
 
   it('postier serve runs its worker on a thread of its own: delivers what its API accepted, counts it in /metrics, drains on SIGTERM', async () => {
-    // Earlier tests may leave queued messages behind; this worker sends those too.
-    const leftover = Number((await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'queued').executeTakeFirstOrThrow()).n);
+    // Earlier tests may leave due messages behind; this worker sends those too.
+    const sentRows = async () => Number((await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'sent').executeTakeFirstOrThrow()).n);
+    const sentBefore = await sentRows();
     const port = await freePort();
     const serve = spawnWorker(t, sink.env({ PORT: String(port), HOST: '127.0.0.1', POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, WORKER_POLL_MS: '60000' }), 'serve');
     children.push(serve);
@@ -142,15 +143,47 @@ describe.each(backends)('worker processes on %s', (backend) => {
     const ids = ((await res.json()) as { items: { id: string }[] }).items.map((i) => i.id);
     await waitForStatus(t, ids, ['sent'], 20_000);
 
-    // The thread's counters are merged into the API's scrape; process metrics appear once.
-    const metrics = await (await fetch(`${base}/metrics`)).text();
-    const sent = metrics.split('\n').filter((l) => l.startsWith('postier_emails_sent_total{'));
-    expect(sent.reduce((sum, l) => sum + Number(l.split(' ').pop()), 0)).toBe(40 + leftover);
-    expect(metrics.split('\n').filter((l) => l.startsWith('postier_process_start_time_seconds '))).toHaveLength(1);
+    // The thread's counters are merged into the API's scrape: what it sent, the 40 and any
+    // leftovers, as the database records them (waited for: leftovers may still be in flight).
+    const scrape = async () => (await fetch(`${base}/metrics`)).text();
+    const counted = (metrics: string) =>
+      metrics
+        .split('\n')
+        .filter((l) => l.startsWith('postier_emails_sent_total{'))
+        .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+    let counts = { metrics: -1, database: -2 };
+    await waitFor(async () => {
+      counts = { metrics: counted(await scrape()), database: (await sentRows()) - sentBefore };
+      return counts.metrics === counts.database;
+    }, 10_000).catch(() => {
+      throw new Error(`sends counted in /metrics: ${counts.metrics}; recorded in the database: ${counts.database}`);
+    });
+    expect(counts.metrics).toBeGreaterThanOrEqual(40);
+    // Process metrics appear once, not once per thread.
+    expect((await scrape()).split('\n').filter((l) => l.startsWith('postier_process_start_time_seconds '))).toHaveLength(1);
 
     serve.child.kill('SIGTERM');
     expect(await serve.exited, serve.output()).toBe(0);
     expect(serve.output()).toMatch(/"msg":"delivery worker stopped"/);
+  }, 60_000);
+
+  it.runIf(backend === 'sqlite')('postier serve on an in-memory SQLite database keeps its worker in its own loop (a thread would see an empty database)', async () => {
+    const port = await freePort();
+    const serve = spawnWorker(t, sink.env({ DATABASE_URL: 'sqlite::memory:', PORT: String(port), HOST: '127.0.0.1', POSTIER_ADMIN_TOKEN: ADMIN_TOKEN }), 'serve');
+    children.push(serve);
+    expect(await serve.ready, serve.output()).not.toBe('');
+    expect(serve.output()).not.toMatch(/"thread":"delivery"/);
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok === true, 20_000);
+    const res = await fetch(`${base}/api/v1/email/send`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...incidentExample(), to: 'memory@example.com' }),
+    });
+    expect(res.status).toBe(201);
+    await sink.waitFor(() => sink.accepted.some((m) => m.envelope.to.includes('memory@example.com')), 15_000, 'the in-memory server to deliver');
+    serve.child.kill('SIGTERM');
+    expect(await serve.exited, serve.output()).toBe(0);
   }, 60_000);
 });
 

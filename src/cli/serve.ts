@@ -24,7 +24,8 @@ export async function ensureAdminKey(s: Services): Promise<void> {
  */
 async function startDelivery(s: Services, capture: CaptureServer | null, threaded: boolean): Promise<{ stop(): Promise<void> }> {
   const target = smtpTarget(s, capture);
-  if (!threaded) return startWorker(s, target);
+  // An in-memory SQLite database exists in one connection only: a thread would open an empty one.
+  if (!threaded || s.config.databaseUrl === 'sqlite::memory:') return startWorker(s, target);
   const thread = await DeliveryThread.start({ config: s.config, target }, s.log);
   const unsubscribe = s.outbox.subscribe(() => thread.notify());
   const source = () => thread.metrics();

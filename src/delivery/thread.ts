@@ -29,18 +29,27 @@ const threadOf = (workerData: DeliveryThreadData) =>
       })
     : new Thread(ENTRY, { workerData, name: 'postier-delivery' });
 
+const RESTART_MIN_MS = 1000;
+const RESTART_MAX_MS = 30_000;
+
 /**
  * The delivery worker of `postier serve`, on a thread of its own: its own event loop and its
  * own database connection, so a burst of API traffic cannot starve delivery (and the urgent
  * messages in it) of event-loop turns, and the two use both cores of a small machine. SQLite
- * serializes the two writers with its lock (waited for off the event loop, see database.ts); PostgreSQL gives the thread its own pool.
+ * serializes the two writers with its lock (waited for off the event loop, see database.ts);
+ * PostgreSQL gives the thread its own pool.
  *
- * If the thread dies, it is started again after a second; its leases expire and are recovered
- * like those of any worker that stopped mid-send.
+ * If the thread dies, it is started again after a second (then 2, 4… up to 30 s while restarts
+ * fail, never giving up); its leases expire and are recovered like those of any worker that
+ * stopped mid-send.
  */
 export class DeliveryThread {
   private thread!: Thread;
+  /** A thread is running (between its start and its 'exit'). */
+  private alive = false;
   private stopping = false;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private restartDelayMs = RESTART_MIN_MS;
   private nextId = 0;
   private readonly waiting = new Map<number, (m: Metrics) => void>();
   private notifyScheduled = false;
@@ -61,10 +70,12 @@ export class DeliveryThread {
     return new Promise((resolve, reject) => {
       const thread = threadOf(this.data);
       this.thread = thread;
+      this.alive = true;
       let ready = false;
       thread.on('message', (m: FromThread) => {
         if (m.type === 'ready') {
           ready = true;
+          this.restartDelayMs = RESTART_MIN_MS;
           resolve();
         } else if (m.type === 'failed' && !ready) reject(new Error(`delivery thread could not start: ${m.error}`));
         else if (m.type === 'metrics') {
@@ -77,16 +88,32 @@ export class DeliveryThread {
         if (!ready) reject(err);
       });
       thread.on('exit', (code) => {
+        this.alive = false;
         for (const done of this.waiting.values()) done([]);
         this.waiting.clear();
         this.stopped?.();
-        if (this.stopping || !ready) return;
-        this.log.error({ code }, 'delivery thread exited unexpectedly; starting it again in 1 s');
-        setTimeout(() => {
-          if (!this.stopping) this.spawn().catch((err: unknown) => this.log.error({ err }, 'delivery thread could not restart'));
-        }, 1000).unref();
+        if (!ready) reject(new Error(`delivery thread exited with ${code} before it was ready`));
+        else if (!this.stopping) {
+          this.log.error({ code }, `delivery thread exited unexpectedly; starting it again in ${this.restartDelayMs / 1000} s`);
+          this.scheduleRestart();
+        }
       });
     });
+  }
+
+  /** Until a thread is up again: a failed restart is tried again later, never given up. */
+  private scheduleRestart(): void {
+    const delay = this.restartDelayMs;
+    this.restartDelayMs = Math.min(RESTART_MAX_MS, delay * 2);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      if (this.stopping) return;
+      this.spawn().catch((err: unknown) => {
+        this.log.error({ err }, `delivery thread could not restart; trying again in ${this.restartDelayMs / 1000} s`);
+        if (!this.stopping) this.scheduleRestart();
+      });
+    }, delay);
+    this.restartTimer.unref();
   }
 
   private post(m: ToThread): void {
@@ -124,10 +151,14 @@ export class DeliveryThread {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    await new Promise<void>((resolve) => {
-      this.stopped = resolve;
-      this.post({ type: 'stop' });
-    });
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    // Between a crash and its restart there is no thread to drain: nothing to wait for.
+    if (this.alive) {
+      await new Promise<void>((resolve) => {
+        this.stopped = resolve;
+        this.post({ type: 'stop' });
+      });
+    }
     await this.thread.terminate();
   }
 }
