@@ -24,10 +24,13 @@ function packagesReachedFrom(entry: string): Set<string> {
       ...source.matchAll(/^export\s+(?!type\s)[^'"]*?from\s+'([^']+)'/gm),
       ...source.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g),
     ].map((m) => m[1]!);
+    if (/^import[^;]*?from\s+"|\brequire\(/m.test(source)) throw new Error(`${file}: an import this walk does not read (double quotes, require)`);
     for (const spec of specifiers) {
       if (spec.startsWith('.')) {
         const ts = path.resolve(path.dirname(file), spec.replace(/\.js$/, '.ts'));
-        if (existsSync(ts)) visit(ts);
+        // A relative import this walk cannot follow would hide a whole subtree: fail instead.
+        if (!existsSync(ts)) throw new Error(`${file}: cannot follow import ${spec}`);
+        visit(ts);
       } else if (!spec.startsWith('node:')) {
         packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
       }

@@ -180,6 +180,12 @@ describe.each(backends)('SES notifications through SNS on %s', (backend) => {
       await expectRefused(signEnvelope(notification(bounce(m), { certUrl }), signer), 'sns_certificate_untrusted', m);
     });
 
+    it('a validly signed message older than the dedupe window (a replay whose id may be forgotten)', async () => {
+      const m = await sentMessage();
+      const old = { ...notification(bounce(m)), Timestamp: new Date(Date.now() - 6.5 * 86_400_000).toISOString() };
+      await expectRefused(signEnvelope(old, signer), 'sns_message_expired', m);
+    });
+
     it('a topic not in SNS_ALLOWED_TOPIC_ARNS', async () => {
       const m = await sentMessage();
       await expectRefused(signEnvelope(notification(bounce(m), { topicArn: 'arn:aws:sns:eu-west-1:999999999999:other' }), signer), 'sns_topic_not_allowed', m);

@@ -46,7 +46,13 @@ export function openDatabase(url: string, options: OpenOptions = {}): Database {
 function openSqlite(file: string, lockWaitMs: number): Database {
   if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const sqlite = new SQLite(file);
-  sqlite.pragma('journal_mode = WAL');
+  const mode = sqlite.pragma('journal_mode = WAL', { simple: true }) as string;
+  // Without WAL a COMMIT can meet SQLITE_BUSY from a reader, which nothing retries (see
+  // LockWaitingConnection): refuse to run rather than fail sends under load.
+  if (file !== ':memory:' && mode !== 'wal') {
+    sqlite.close();
+    throw new Error(`SQLite could not put ${file} in WAL mode (journal_mode is ${mode}); use a local filesystem`);
+  }
   // FULL: a commit is on disk before the API answers 201 (accepted means durable).
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');

@@ -1,10 +1,9 @@
 import { type Kysely, sql } from 'kysely';
 import type { DB } from '../db/schema.js';
 import type { Services } from '../services.js';
+import { SNS_DEDUPE_DAYS } from '../webhooks/ses-sns/receiver.js';
 import { DAY_MS, RETENTION_BATCH, yieldToOthers } from './batches.js';
 
-/** SNS retries a notification for at most hours; a week of remembered ids covers any redelivery. */
-export const SNS_DEDUPE_DAYS = 7;
 
 export interface HousekeepingResult {
   idempotency_keys: number;
@@ -46,7 +45,7 @@ async function deleteBelow(db: Kysely<DB>, table: AgedTable, column: AgeColumn, 
 
 /**
  * Tables that only ever grew: expired idempotency keys (24 h), SNS message ids past the
- * dedupe window, and finished webhook deliveries (with their attempts) past
+ * dedupe window (older messages are refused by the receiver, so forgetting them is safe), and finished webhook deliveries (with their attempts) past
  * EMAIL_AUDIT_RETENTION_DAYS, like the messages they were about.
  */
 export async function housekeeping(s: Pick<Services, 'db' | 'config'>, now: number, onBatch?: () => Promise<void>): Promise<HousekeepingResult> {

@@ -11,6 +11,7 @@ export const ERROR_STATUS = {
   sns_signature_invalid: 403,
   sns_certificate_untrusted: 403,
   sns_topic_not_allowed: 403,
+  sns_message_expired: 403,
   not_found: 404,
   template_not_found: 404,
   message_not_found: 404,

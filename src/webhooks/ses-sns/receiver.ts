@@ -8,6 +8,14 @@ import { CertificateStore, type Fetch } from './certificates.js';
 import { parseSesEvent } from './ses-event.js';
 import { parseEnvelope, type SnsEnvelope, validateAmazonUrl, verifySignature } from './signature.js';
 
+/** SNS MessageIds are remembered this long (retention housekeeping deletes older ones). */
+export const SNS_DEDUPE_DAYS = 7;
+/**
+ * Older messages are refused: their ids may be forgotten, so a captured, validly signed
+ * notification replayed later would be applied again. SNS stops retrying within hours.
+ */
+const SNS_MAX_AGE_MS = (SNS_DEDUPE_DAYS - 1) * 86_400_000;
+
 export type Outcome =
   | { result: 'processed'; applied: Applied }
   | { result: 'duplicate' | 'confirmed' | 'unsubscribed'; message_id: string };
@@ -37,6 +45,10 @@ export class SnsReceiver {
     try {
       if (!this.topics.has(e.TopicArn)) throw new AppError('sns_topic_not_allowed', `Topic ${e.TopicArn} is not in SNS_ALLOWED_TOPIC_ARNS`, { topic_arn: e.TopicArn });
       verifySignature(e, await this.certs.get(e.SigningCertURL));
+      const sentAt = Date.parse(e.Timestamp);
+      if (!(sentAt > Date.now() - SNS_MAX_AGE_MS)) {
+        throw new AppError('sns_message_expired', `SNS message of ${e.Timestamp} is older than ${SNS_DEDUPE_DAYS - 1} days (a replay?)`, { timestamp: e.Timestamp });
+      }
     } catch (err) {
       if (err instanceof AppError && err.status === 403) {
         this.log.warn({ from, code: err.code, topic: e.TopicArn, sns_message_id: e.MessageId, cert_url: e.SigningCertURL }, `SNS message refused: ${err.message}`);
