@@ -1,9 +1,9 @@
 import type pino from 'pino';
-import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { ApiKeyService } from './api-keys/service.js';
 import type { Config } from './config.js';
 import { type Core, openCore } from './core.js';
 import { migrateToLatest } from './db/migrate.js';
+import type { MetricsJson } from './observability/metrics.js';
 import { SendService } from './messages/send.service.js';
 import { installPolicy, type Policy } from './policy/index.js';
 import { readLayouts } from './templates/layouts.js';
@@ -20,7 +20,7 @@ export interface Services extends Core {
   send: SendService;
   policy: Policy;
   /** Counters kept elsewhere in this process (the delivery thread), merged into GET /metrics. */
-  metricSources: Array<() => Promise<MetricObjectWithValues<MetricValue<string>>[]>>;
+  metricSources: Array<() => Promise<MetricsJson>>;
 }
 
 export interface CreateServicesOptions {

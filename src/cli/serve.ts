@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { CaptureServer } from '../capture/server.js';
+import { startCaptureIfNeeded } from '../capture/start.js';
+import { smtpTarget, startWorker } from '../delivery/start.js';
 import { DeliveryThread } from '../delivery/thread.js';
 import { buildApp } from '../http/app.js';
 import { startMetricsServer } from '../observability/metrics-server.js';
 import { type RetentionScheduler, startRetentionScheduler } from '../retention/scheduler.js';
 import type { Services } from '../services.js';
-import { startCaptureIfNeeded } from '../capture/start.js';
-import { smtpTarget, startWorker } from '../delivery/start.js';
 
 /** First start with no admin credential at all: create one admin key and show it once. */
 export async function ensureAdminKey(s: Services): Promise<void> {

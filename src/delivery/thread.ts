@@ -2,8 +2,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker as Thread } from 'node:worker_threads';
 import type pino from 'pino';
-import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { Config } from '../config.js';
+import type { MetricsJson as Metrics } from '../observability/metrics.js';
 import type { SmtpTarget } from './transport.js';
 
 /** What the thread is started with: plain data, cloned into it. */
@@ -14,7 +14,6 @@ export interface DeliveryThreadData {
 
 export type ToThread = { type: 'notify' } | { type: 'metrics'; id: number } | { type: 'stop' };
 export type FromThread = { type: 'ready'; owner: string } | { type: 'metrics'; id: number; metrics: Metrics } | { type: 'stopped' } | { type: 'failed'; error: string };
-type Metrics = MetricObjectWithValues<MetricValue<string>>[];
 
 // thread-entry.js once built. From the TypeScript sources (tests, `npm run postier`), the thread
 // does not inherit tsx's loader hooks: it registers them before importing thread-entry.ts.

@@ -45,7 +45,8 @@ export const deliveryLatency = new Histogram({
 export const queueDepth = new Gauge({ name: 'postier_queue_depth', help: 'Messages queued or being sent', registers: [registry] });
 export const queueOldestAge = new Gauge({ name: 'postier_queue_oldest_age_seconds', help: 'Age of the oldest queued message (0 when empty)', registers: [registry] });
 
-type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+/** A registry's counters as plain data (what the delivery thread sends to the serving thread). */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 /**
  * This registry in the Prometheus text format, with the counters of `sources` (the delivery

@@ -4,7 +4,6 @@ import type { Services } from '../services.js';
 import { SNS_DEDUPE_DAYS } from '../webhooks/ses-sns/receiver.js';
 import { DAY_MS, RETENTION_BATCH, yieldToOthers } from './batches.js';
 
-
 export interface HousekeepingResult {
   idempotency_keys: number;
   sns_messages: number;
@@ -45,8 +44,9 @@ async function deleteBelow(db: Kysely<DB>, table: AgedTable, column: AgeColumn, 
 
 /**
  * Tables that only ever grew: expired idempotency keys (24 h), SNS message ids past the
- * dedupe window (older messages are refused by the receiver, so forgetting them is safe), and finished webhook deliveries (with their attempts) past
- * EMAIL_AUDIT_RETENTION_DAYS, like the messages they were about.
+ * dedupe window (older messages are refused by the receiver, so forgetting them is safe), and
+ * finished webhook deliveries (with their attempts) past EMAIL_AUDIT_RETENTION_DAYS, like the
+ * messages they were about.
  */
 export async function housekeeping(s: Pick<Services, 'db' | 'config'>, now: number, onBatch?: () => Promise<void>): Promise<HousekeepingResult> {
   return {
