@@ -85,6 +85,10 @@ try {
     const a = await measureAccept({ env: {}, port: 8311, seconds: P.acceptSeconds, connections: P.connections, warmup: quick ? 1 : 2 });
     add('acc.sqlite', a['accepted/s']);
     add('acc.sqlite.p99', a['p99 ms']);
+    log(`run ${run}/${P.runs}: accept (SQLite, API_PROCESSES=2)`);
+    const a2 = await measureAccept({ env: { API_PROCESSES: '2' }, port: 8313, seconds: P.acceptSeconds, connections: P.connections, warmup: quick ? 1 : 2 });
+    add('acc.sqlite2', a2['accepted/s']);
+    add('acc.sqlite2.p99', a2['p99 ms']);
     if (pgUrl) {
       log(`run ${run}/${P.runs}: accept (PostgreSQL)`);
       const b = await measureAccept({ env: { DATABASE_URL: pgUrl }, port: 8312, seconds: P.acceptSeconds, connections: P.connections, warmup: quick ? 1 : 2 });
@@ -149,6 +153,7 @@ const ratio = (k: string) => {
 const Q = P.queued.toLocaleString('en-US');
 const rows = [
   { measure: `accepted/s, SQLite (${P.connections} conns, ${P.acceptSeconds} s)`, 'median (min–max)': fig('acc.sqlite'), notes: `p99 ${fig('acc.sqlite.p99')} ms` },
+  { measure: `accepted/s, SQLite, API_PROCESSES=2 (${P.connections} conns, ${P.acceptSeconds} s)`, 'median (min–max)': fig('acc.sqlite2'), notes: `p99 ${fig('acc.sqlite2.p99')} ms` },
   { measure: `accepted/s, PostgreSQL (${P.connections} conns, ${P.acceptSeconds} s)`, 'median (min–max)': fig('acc.pg'), notes: S['acc.pg'] ? `p99 ${fig('acc.pg.p99')} ms` : 'no PostgreSQL' },
   { measure: `delivered/s end to end (API + worker → sink, ${P.delivered.toLocaleString('en-US')} msgs)`, 'median (min–max)': fig('delivered'), notes: `SQLite, ${fig('bytes')} B/message` },
   { measure: `accept→delivered p50 ms at ${P.rate}/s offered (open loop, ${P.rateSeconds} s)`, 'median (min–max)': fig('lat.p50', 1), notes: '' },

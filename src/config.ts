@@ -12,6 +12,8 @@ export type RateLimit = { count: number; per: 'hour' | 'day' } | 'unlimited';
 export interface Config {
   host: string;
   port: number;
+  /** `postier serve`: HTTP processes sharing the port (node:cluster); 1 serves from the main process. */
+  apiProcesses: number;
   publicUrl: string;
   databaseUrl: string;
   dataDir: string;
@@ -169,6 +171,9 @@ export function loadConfig(env: Env = process.env): Config {
   const port = r.int('PORT', 8000, 0, 65535);
   const dataDir = path.resolve(r.string('DATA_DIR', './data'));
   const databaseUrl = r.string('DATABASE_URL', 'sqlite:./data/postier.db');
+  const apiProcesses = r.int('API_PROCESSES', 1, 1, 64);
+  // Each process opens the database itself: an in-memory one would be a different, empty database in each.
+  if (apiProcesses > 1 && databaseUrl === 'sqlite::memory:') r.problems.push('API_PROCESSES > 1 needs a database file or PostgreSQL, not sqlite::memory:');
   if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(databaseUrl)) {
     r.problems.push(`DATABASE_URL=${JSON.stringify(databaseUrl)}: expected sqlite:PATH or postgres://…`);
   }
@@ -243,6 +248,7 @@ export function loadConfig(env: Env = process.env): Config {
     port,
     publicUrl: r.url('PUBLIC_URL', `http://${host.includes(':') ? `[${host}]` : host}:${port}`, ['http:', 'https:']).replace(/\/+$/, ''),
     databaseUrl,
+    apiProcesses,
     dataDir,
     logLevel,
     adminToken,

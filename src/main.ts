@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { Command } from 'commander';
+import { serveApiProcess, startApiCluster } from './cli/cluster.js';
 import { registerSendCommand } from './cli/send.js';
 import { serve } from './cli/serve.js';
 import { templateCommands } from './cli/templates.js';
@@ -19,18 +21,31 @@ async function withServices<T>(fn: (s: Services) => Promise<T>, level = 'warn'):
 
 const program = new Command('postier').description('Self-hosted transactional email service').showHelpAfterError();
 
-/** Runs until SIGTERM/SIGINT, then stops in order (the worker drains its in-flight sends). */
+/**
+ * Runs until SIGTERM/SIGINT, then stops in order (the worker drains its in-flight sends). With
+ * API_PROCESSES > 1, `serve` forks that many HTTP processes (see cli/cluster.ts): this same
+ * function runs in each of them, as a cluster worker.
+ */
 async function run(opts: { api: boolean; worker: boolean }): Promise<void> {
   const config = loadConfig();
-  const log = createLogger(config.logLevel);
-  const s = await createServices(config, log);
-  const running = await serve(s, { ...opts, thread: config.worker.thread });
-  const shutdown = async (signal: string) => {
-    log.info({ signal }, 'shutting down');
-    await running.stop();
-    await s.close();
-    process.exit(0);
-  };
+  const clustered = opts.api && config.apiProcesses > 1;
+  const apiProcess = clustered && cluster.isWorker;
+  const log = apiProcess ? createLogger(config.logLevel).child({ api_process: cluster.worker!.id }) : createLogger(config.logLevel);
+  // The primary has migrated before forking.
+  const s = await createServices(config, log, { migrate: !apiProcess });
+  const running = !clustered
+    ? await serve(s, { ...opts, thread: config.worker.thread })
+    : apiProcess
+      ? await serveApiProcess(s)
+      : await startApiCluster(s, { processes: config.apiProcesses, worker: opts.worker });
+  let stopping: Promise<void> | null = null;
+  const shutdown = (signal: string) =>
+    (stopping ??= (async () => {
+      log.info({ signal }, 'shutting down');
+      await running.stop();
+      await s.close();
+      process.exit(0);
+    })());
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
 }

@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { smtpTarget, startWorker } from '../src/delivery/start.js';
 import type { Worker } from '../src/delivery/worker.js';
@@ -6,7 +5,7 @@ import { ADMIN_TOKEN, backends, createTestContext, type TestContext } from './he
 import { eventTypes, messageRow, sendOk, waitForStatus } from './helpers/delivery.js';
 import { incidentExample, invoiceExample } from './helpers/fixtures.js';
 import { SmtpSink } from './helpers/smtp-sink.js';
-import { spawnWorker, type WorkerProcess } from './helpers/worker-process.js';
+import { freePort, spawnWorker, waitFor, type WorkerProcess } from './helpers/worker-process.js';
 
 /** Crash safety and concurrency with real `postier worker` processes. */
 describe.each(backends)('worker processes on %s', (backend) => {
@@ -186,19 +185,3 @@ describe.each(backends)('worker processes on %s', (backend) => {
     expect(await serve.exited, serve.output()).toBe(0);
   }, 60_000);
 });
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

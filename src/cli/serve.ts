@@ -48,12 +48,17 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-/** API and/or worker in this process; the capture server too when SMTP_HOST is unset. */
-export async function serve(s: Services, opts: { api: boolean; worker?: boolean; retention?: boolean; thread?: boolean }): Promise<Running> {
+/**
+ * API and/or worker in this process; the capture server too when SMTP_HOST is unset. The
+ * background jobs (retention, capture, outbound webhooks) run unless `background` is false: the
+ * HTTP processes of API_PROCESSES > 1 leave them to their primary (see cluster.ts).
+ */
+export async function serve(s: Services, opts: { api: boolean; worker?: boolean; retention?: boolean; thread?: boolean; background?: boolean }): Promise<Running> {
   let app: FastifyInstance | null = null;
+  const background = opts.background ?? true;
   // Retention runs in every process that asks for it; a lock row lets one run each job at a time.
-  const retention: RetentionScheduler | null = (opts.retention ?? true) ? startRetentionScheduler(s) : null;
-  const capture = await startCaptureIfNeeded(s);
+  const retention: RetentionScheduler | null = background && (opts.retention ?? true) ? startRetentionScheduler(s) : null;
+  const capture = background ? await startCaptureIfNeeded(s) : null;
   const worker = opts.worker ? await startDelivery(s, capture, opts.api && (opts.thread ?? false)) : null;
   if (opts.api) {
     await ensureAdminKey(s);
@@ -64,7 +69,7 @@ export async function serve(s: Services, opts: { api: boolean; worker?: boolean;
   // A worker-only process exposes its own counters when asked (the API serves them otherwise).
   const metrics = !opts.api && s.config.worker.metricsPort !== undefined ? await startMetricsServer(s, s.config.worker.metricsPort) : null;
   // Outbound webhooks go out from every serving process; deliveries are claimed one by one.
-  s.policy.webhooks.start();
+  if (background) s.policy.webhooks.start();
   return {
     app,
     worker,
@@ -76,7 +81,7 @@ export async function serve(s: Services, opts: { api: boolean; worker?: boolean;
       if (app) await app.close();
       if (worker) await worker.stop();
       if (metrics) await metrics.close();
-      await s.policy.webhooks.stop();
+      if (background) await s.policy.webhooks.stop();
       await retention?.stop();
       if (capture) await capture.close();
     },

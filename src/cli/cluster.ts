@@ -1,0 +1,149 @@
+import cluster, { type Worker as ApiProcess } from 'node:cluster';
+import { AggregatorRegistry } from 'prom-client';
+import { type MetricsJson, registry } from '../observability/metrics.js';
+import type { Services } from '../services.js';
+import { ensureAdminKey, serve } from './serve.js';
+
+/**
+ * `postier serve` with API_PROCESSES > 1: the HTTP API in that many processes sharing the port
+ * (node:cluster), so accepting uses every core. The primary migrates, creates the first admin
+ * key, then runs what must not be repeated per process: the delivery worker (in its own loop:
+ * it serves no HTTP), retention, the capture server and outbound webhooks. Each HTTP process
+ * opens its own database connection; on SQLite they take turns for the write lock, each still
+ * sharing its fsync among its own concurrent requests (group commit).
+ *
+ * The processes talk over the cluster's IPC channel:
+ * - an HTTP process that queued messages rings the primary, whose worker leases them at once;
+ * - GET /metrics in any HTTP process asks the primary for everyone else's counters (the
+ *   worker's and the other HTTP processes'), so one scrape sees the whole service.
+ * An HTTP process that dies is started again after a second (then 2, 4… up to 30 s).
+ */
+type Message = { type: 'postier:queued' } | { type: 'postier:metrics?'; id: number } | { type: 'postier:metrics'; id: number; metrics: MetricsJson };
+
+const ASK_TIMEOUT_MS = 3000;
+const RESTART_MIN_MS = 1000;
+const RESTART_MAX_MS = 30_000;
+const isMessage = (m: unknown): m is Message => typeof m === 'object' && m !== null && String((m as { type?: unknown }).type).startsWith('postier:');
+
+/** Request/answer over an IPC channel: each question gets an id, unanswered ones give up empty. */
+class MetricsAsker {
+  private nextId = 0;
+  private readonly waiting = new Map<number, (m: MetricsJson) => void>();
+
+  ask(send: (m: Message) => void): Promise<MetricsJson> {
+    return new Promise((resolve) => {
+      const id = ++this.nextId;
+      const timer = setTimeout(() => this.answer(id, []), ASK_TIMEOUT_MS);
+      this.waiting.set(id, (m) => {
+        clearTimeout(timer);
+        this.waiting.delete(id);
+        resolve(m);
+      });
+      try {
+        send({ type: 'postier:metrics?', id });
+      } catch {
+        this.answer(id, []); // the channel closed (the other side is exiting)
+      }
+    });
+  }
+
+  answer(id: number, metrics: MetricsJson): void {
+    this.waiting.get(id)?.(metrics);
+  }
+}
+
+/** The primary: background work here, HTTP in `processes` forked processes. */
+export async function startApiCluster(s: Services, opts: { processes: number; worker: boolean }): Promise<{ stop(): Promise<void> }> {
+  await ensureAdminKey(s);
+  const running = await serve(s, { api: false, worker: opts.worker });
+  const asker = new MetricsAsker();
+  const live = () => Object.values(cluster.workers ?? {}).filter((w): w is ApiProcess => w !== undefined && w.isConnected());
+
+  cluster.on('message', (from, m: unknown) => {
+    if (!isMessage(m)) return;
+    if (m.type === 'postier:queued') s.outbox.notify();
+    else if (m.type === 'postier:metrics') asker.answer(m.id, m.metrics);
+    else {
+      // Everyone but the asker, who adds its own.
+      const others = live().filter((w) => w !== from);
+      void Promise.all([registry.getMetricsAsJSON(), ...others.map((w) => asker.ask((q) => w.send(q)))])
+        .then((parts) => AggregatorRegistry.aggregate(parts).getMetricsAsJSON())
+        .then((metrics) => from.isConnected() && from.send({ type: 'postier:metrics', id: m.id, metrics } satisfies Message));
+    }
+  });
+
+  let stopping = false;
+  let restartDelayMs = RESTART_MIN_MS;
+  const fork = () => cluster.fork({ POSTIER_API_PROCESS: '1' });
+  cluster.on('exit', (w, code, signal) => {
+    if (stopping) return;
+    s.log.error({ pid: w.process.pid, code, signal, retry_in_ms: restartDelayMs }, 'an API process exited; starting another');
+    setTimeout(() => !stopping && fork(), restartDelayMs).unref();
+    restartDelayMs = Math.min(restartDelayMs * 2, RESTART_MAX_MS);
+  });
+
+  // Up when every process listens; a process that cannot start (port taken) stops start-up.
+  await new Promise<void>((resolve, reject) => {
+    let listening = 0;
+    const onListening = () => {
+      if (++listening < opts.processes) return;
+      cluster.off('listening', onListening);
+      cluster.off('exit', onEarlyExit);
+      resolve();
+    };
+    const onEarlyExit = (_w: ApiProcess, code: number | null) => {
+      stopping = true;
+      reject(new Error(`an API process exited during start-up (code ${code}); see its log above`));
+    };
+    cluster.on('listening', onListening);
+    cluster.on('exit', onEarlyExit);
+    for (let i = 0; i < opts.processes; i++) fork();
+  }).catch(async (error: unknown) => {
+    for (const w of live()) w.process.kill('SIGTERM');
+    await running.stop();
+    throw error;
+  });
+  cluster.on('listening', () => (restartDelayMs = RESTART_MIN_MS));
+  s.log.info({ url: `http://${s.config.host}:${s.config.port}`, processes: opts.processes }, 'Postier API listening');
+
+  return {
+    async stop() {
+      stopping = true;
+      // HTTP first (each process finishes its requests and exits), then the worker drains.
+      await Promise.all(
+        Object.values(cluster.workers ?? {}).map(
+          (w) =>
+            new Promise<void>((resolve) => {
+              if (!w || w.isDead()) return resolve();
+              w.once('exit', () => resolve());
+              w.process.kill('SIGTERM');
+            }),
+        ),
+      );
+      await running.stop();
+    },
+  };
+}
+
+/** One HTTP process of the cluster: the API only, wired to the primary. */
+export async function serveApiProcess(s: Services): Promise<{ stop(): Promise<void> }> {
+  const send = (m: Message) => process.send?.(m);
+  const asker = new MetricsAsker();
+  process.on('message', (m: unknown) => {
+    if (!isMessage(m)) return;
+    if (m.type === 'postier:metrics?') void registry.getMetricsAsJSON().then((metrics) => process.connected && send({ type: 'postier:metrics', id: m.id, metrics }));
+    else if (m.type === 'postier:metrics') asker.answer(m.id, m.metrics);
+  });
+  s.metricSources.push(() => asker.ask(send));
+  // One ring per event-loop turn, however many commits queued messages in it.
+  let ringing = false;
+  s.outbox.subscribe(() => {
+    if (ringing) return;
+    ringing = true;
+    setImmediate(() => {
+      ringing = false;
+      if (process.connected) send({ type: 'postier:queued' });
+    });
+  });
+  return serve(s, { api: true, worker: false, background: false });
+}

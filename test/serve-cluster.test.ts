@@ -1,0 +1,110 @@
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { ADMIN_TOKEN, backends, createTestContext, type TestContext } from './helpers/context.js';
+import { waitForStatus } from './helpers/delivery.js';
+import { incidentExample } from './helpers/fixtures.js';
+import { SmtpSink } from './helpers/smtp-sink.js';
+import { freePort, spawnWorker, waitFor } from './helpers/worker-process.js';
+
+/** Pids of a process's children (Linux). */
+const childrenOf = (pid: number): number[] =>
+  readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
+
+/** One request on a connection of its own: the cluster hands each new connection to the next process. */
+function post(port: number, path: string, body: object): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, path, method: 'POST', agent: false, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' } },
+      (res) => {
+        let data = '';
+        res.on('data', (c: Buffer) => (data += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode!, body: data }));
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+describe('API_PROCESSES', () => {
+  it('is refused above 1 on an in-memory database (each process would open an empty one)', () => {
+    expect(() => loadConfig({ API_PROCESSES: '2', DATABASE_URL: 'sqlite::memory:' })).toThrow(/API_PROCESSES > 1 needs a database file/);
+    expect(() => loadConfig({ API_PROCESSES: '0' })).toThrow(/API_PROCESSES/);
+  });
+});
+
+describe.each(backends)('postier serve with API_PROCESSES=2 on %s', (backend) => {
+  let t: TestContext;
+  let sink: SmtpSink;
+
+  beforeAll(async () => {
+    sink = await SmtpSink.start();
+    t = await createTestContext(backend, sink.env());
+  });
+  afterAll(async () => {
+    await t.close();
+    await sink.close();
+  });
+
+  it('serves the API from two processes: the primary delivers what both accepted, /metrics counts both, a dead process is replaced, SIGTERM stops all', async () => {
+    const port = await freePort();
+    // The worker's poll is a minute away: a delivery within seconds proves the API process rang the primary.
+    const serve = spawnWorker(t, sink.env({ PORT: String(port), HOST: '127.0.0.1', POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, API_PROCESSES: '2', WORKER_POLL_MS: '60000' }), 'serve');
+    try {
+      expect(await serve.ready, serve.output()).not.toBe('');
+      await waitFor(async () => /"processes":2[^\n]*"msg":"Postier API listening"/.test(serve.output()), 30_000);
+      const primary = serve.child.pid!;
+      const apiPids = childrenOf(primary);
+      expect(apiPids).toHaveLength(2);
+
+      // Six connections, six messages: round robin gives each process three.
+      const replies = [];
+      for (let i = 0; i < 6; i++) replies.push(await post(port, '/api/v1/email/send', { ...incidentExample(), to: `cluster${i}@example.com` }));
+      expect(replies.map((r) => r.status)).toEqual([201, 201, 201, 201, 201, 201]);
+      const ids = replies.map((r) => (JSON.parse(r.body) as { items: { id: string }[] }).items[0]!.id);
+      await waitForStatus(t, ids, ['sent'], 15_000);
+
+      // Whichever process answers the scrape, it counts what every process accepted.
+      const accepted = async () => {
+        const metrics = await new Promise<string>((resolve, reject) =>
+          http
+            .get({ host: '127.0.0.1', port, path: '/metrics', agent: false, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }, (res) => {
+              let d = '';
+              res.on('data', (c: Buffer) => (d += c.toString()));
+              res.on('end', () => resolve(d));
+            })
+            .on('error', reject),
+        );
+        return metrics
+          .split('\n')
+          .filter((l) => l.startsWith('postier_emails_accepted_total{'))
+          .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+      };
+      for (let i = 0; i < 4; i++) expect(await accepted()).toBe(6);
+
+      // A process that dies is replaced, and its counters die with it: what remains counted is
+      // what the survivor accepted, so each process had taken part (neither 0 nor 6).
+      process.kill(apiPids[0]!, 'SIGKILL');
+      await waitFor(async () => childrenOf(primary).length === 2 && !childrenOf(primary).includes(apiPids[0]!), 15_000);
+      const survivorCount = await accepted();
+      expect(survivorCount).toBeGreaterThan(0);
+      expect(survivorCount).toBeLessThan(6);
+      const after = await post(port, '/api/v1/email/send', { ...incidentExample(), to: 'after-restart@example.com' });
+      expect(after.status).toBe(201);
+      expect(await accepted()).toBe(survivorCount + 1);
+
+      const survivors = childrenOf(primary);
+      serve.child.kill('SIGTERM');
+      expect(await serve.exited, serve.output()).toBe(0);
+      for (const pid of survivors) expect(() => process.kill(pid, 0)).toThrow();
+    } finally {
+      if (serve.child.exitCode === null) serve.child.kill('SIGKILL');
+    }
+  }, 90_000);
+});
