@@ -1,3 +1,4 @@
+import { type Compilable, CompiledQuery } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeliveryStore, leaseStatement } from '../src/delivery/store.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
@@ -41,5 +42,23 @@ describe.each(backends)('lease renewal on %s', (backend) => {
     expect(details[0]).toMatch(/USING (INDEX sqlite_autoindex_email_messages_1|PRIMARY KEY) \(id=\?\)/);
     expect(details.join('\n')).toMatch(/email_messages_due/);
     expect(details.join('\n')).not.toMatch(/email_messages_lease/);
+  });
+
+  it.runIf(backend === 'sqlite')('lease recovery and SES lookups use partial indexes, which accepted messages do not enter', async () => {
+    const db = t.services.db;
+    const plan = async (q: Compilable) => {
+      const { sql: text, parameters } = q.compile();
+      const rows = await db.executeQuery<{ detail: string }>(CompiledQuery.raw(`explain query plan ${text}`, [...parameters]));
+      return rows.rows.map((r) => r.detail).join('\n');
+    };
+    expect(await plan(db.updateTable('email_messages').set({ status: 'queued' }).where('status', '=', 'sending').where('lease_expires_at', '<', Date.now()))).toMatch(/email_messages_lease/);
+    expect(await plan(db.selectFrom('email_messages').select('id').where('provider_message_id', '=', 'ses-1'))).toMatch(/email_messages_provider_id/);
+    const definitions = await db.executeQuery<{ name: string; sql: string }>(
+      CompiledQuery.raw("select name, sql from sqlite_master where name in ('email_messages_lease', 'email_messages_provider_id', 'email_messages_smtp_id')"),
+    );
+    expect(Object.fromEntries(definitions.rows.map((r) => [r.name, r.sql]))).toEqual({
+      email_messages_lease: expect.stringMatching(/where "lease_expires_at" is not null$/i),
+      email_messages_provider_id: expect.stringMatching(/where "provider_message_id" is not null$/i),
+    });
   });
 });

@@ -4,6 +4,7 @@ import * as m0002 from './0002_capture.js';
 import * as m0004 from './0004_policy.js';
 import * as m0006 from './0006_retention.js';
 import * as m0007 from './0007_housekeeping.js';
+import * as m0008 from './0008_lean_indexes.js';
 
 /** Every migration, by name; applied in name order. Add new ones at the end. */
 export const migrations: Record<string, Migration> = {
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   '0004_policy': m0004,
   '0006_retention': m0006,
   '0007_housekeeping': m0007,
+  '0008_lean_indexes': m0008,
 };

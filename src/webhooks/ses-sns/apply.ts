@@ -14,8 +14,11 @@ async function findMessage(trx: Transaction<DB>, ids: MailIds): Promise<Row | un
     if (m) return m;
   }
   if (ids.messageIdHeader) {
+    // Ours are <message id@domain> (send.service.ts): found by primary key, then checked whole.
     const bracketed = ids.messageIdHeader.startsWith('<') ? ids.messageIdHeader : `<${ids.messageIdHeader}>`;
-    return trx.selectFrom('email_messages').select(cols).where('smtp_message_id', '=', bracketed).executeTakeFirst();
+    const id = /^<([0-9a-f-]{36})@/i.exec(bracketed)?.[1]?.toLowerCase();
+    if (!id) return undefined;
+    return trx.selectFrom('email_messages').select(cols).where('id', '=', id).where('smtp_message_id', '=', bracketed).executeTakeFirst();
   }
   return undefined;
 }
