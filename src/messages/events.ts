@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { insertRows } from '../db/insert-rows.js';
 import type { DB } from '../db/schema.js';
 import { enqueueWebhooks } from '../webhooks/outbound/enqueue.js';
 import { countEvents } from '../observability/event-metrics.js';
@@ -13,10 +14,11 @@ export interface NewEvent {
 
 export async function recordEvents(db: Kysely<DB>, events: NewEvent[]): Promise<void> {
   if (events.length === 0) return;
-  await db
-    .insertInto('email_events')
-    .values(events.map((e) => ({ message_id: e.messageId, type: e.type, created_at: e.at, data: e.data ? JSON.stringify(e.data) : null })))
-    .execute();
+  await insertRows(
+    db,
+    'email_events',
+    events.map((e) => ({ message_id: e.messageId, type: e.type, created_at: e.at, data: e.data ? JSON.stringify(e.data) : null })),
+  );
   // Same transaction: subscribed endpoints hear of sent/delivered/bounced/complaint/failed.
   await enqueueWebhooks(db, events);
   // Every status change passes here, so this is where the metrics counters are kept.

@@ -3,6 +3,7 @@ import type { Principal } from '../api-keys/service.js';
 import type { Config } from '../config.js';
 import type { ContentSeal } from '../crypto/sealed-content.js';
 import type { CommitQueue } from '../db/commit-queue.js';
+import { insertRows } from '../db/insert-rows.js';
 import type { DB, MessageStatus, NewMessage } from '../db/schema.js';
 import { AppError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
@@ -212,7 +213,7 @@ export class SendService {
       }
     }
     const items: SendResultItem[] = messages.map((m) => ({ id: m.id, to: m.recipient_email, status: m.status as MessageStatus }));
-    await trx.insertInto('email_messages').values(messages).execute();
+    await insertRows(trx, 'email_messages', messages);
     if (attachments.length > 0) {
       await trx
         .insertInto('email_attachments')

@@ -1,0 +1,41 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertRows } from '../src/db/insert-rows.js';
+import { backends, createTestContext, type TestContext } from './helpers/context.js';
+import { sendOk } from './helpers/delivery.js';
+import { incidentExample } from './helpers/fixtures.js';
+
+describe.each(backends)('insertRows on %s', (backend) => {
+  let t: TestContext;
+  let messageId: string;
+  beforeAll(async () => {
+    t = await createTestContext(backend);
+    [messageId] = (await sendOk(t, incidentExample())) as [string];
+  });
+  afterAll(() => t.close());
+
+  const eventsOf = (type: string) =>
+    t.services.db.selectFrom('email_events').select(['message_id', 'type', 'created_at', 'data']).where('type', '=', type).orderBy('id').execute();
+
+  it('stores every row with its own values, whatever the row count, the statement reused', async () => {
+    const row = (i: number, data: string | null) => ({ message_id: messageId, type: 'probe', created_at: 1000 + i, data });
+    await insertRows(t.services.db, 'email_events', [row(1, '{"a":1}')]);
+    await insertRows(t.services.db, 'email_events', [row(2, null), row(3, '{"é":"🙂"}'), row(4, '[]')]);
+    await insertRows(t.services.db, 'email_events', [row(5, 'x')]); // the one-row statement again
+    expect(await eventsOf('probe')).toEqual([row(1, '{"a":1}'), row(2, null), row(3, '{"é":"🙂"}'), row(4, '[]'), row(5, 'x')]);
+  });
+
+  it("takes Kysely's path for rows of different shapes, and for undefined values (the column's default)", async () => {
+    await insertRows(t.services.db, 'email_events', [
+      { message_id: messageId, type: 'mixed', created_at: 1, data: 'first' },
+      { type: 'mixed', message_id: messageId, created_at: 2, data: 'second' },
+      { message_id: messageId, type: 'mixed', created_at: 3 },
+    ]);
+    await insertRows(t.services.db, 'email_events', [{ message_id: messageId, type: 'mixed', created_at: 4, data: undefined }]);
+    expect(await eventsOf('mixed')).toEqual([
+      { message_id: messageId, type: 'mixed', created_at: 1, data: 'first' },
+      { message_id: messageId, type: 'mixed', created_at: 2, data: 'second' },
+      { message_id: messageId, type: 'mixed', created_at: 3, data: null },
+      { message_id: messageId, type: 'mixed', created_at: 4, data: null },
+    ]);
+  });
+});
