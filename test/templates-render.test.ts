@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServices } from '../src/services.js';
+import { compileTemplate, renderTemplate } from '../src/templates/render.js';
 import { createLogger } from '../src/shared/logger.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { countMessages, getMessage, newTemplate } from './helpers/templates.js';
@@ -192,3 +193,19 @@ describe.each(backends)('template rendering on %s', (backend) => {
   });
 });
 
+
+describe('built-in clock variables', () => {
+  const compiled = compileTemplate({ subject: '{{ today }}', html_content: '<p>{{ now }}</p>', text_content: '{{ now }}' }, undefined);
+  const brand = { name: 'RGZ', logo_url: '', support_email: 'support@rgz.bj', website_url: '' };
+  const at = (iso: string, timeZone = 'UTC', locale = 'fr') => renderTemplate(compiled, {}, { locale, timeZone, brand, now: new Date(iso) });
+
+  it('follow the clock to the minute, in the time zone and language asked for (formatting is kept per minute)', () => {
+    expect(at('2026-11-23T10:15:05Z')).toMatchObject({ subject: '23 novembre 2026', text: '23 novembre 2026 à 10:15' });
+    expect(at('2026-11-23T10:15:59Z').text).toBe('23 novembre 2026 à 10:15');
+    expect(at('2026-11-23T10:16:00Z').text).toBe('23 novembre 2026 à 10:16');
+    expect(at('2026-11-23T23:59:30Z', 'Africa/Porto-Novo')).toMatchObject({ subject: '24 novembre 2026', text: '24 novembre 2026 à 00:59' });
+    expect(at('2026-11-23T23:59:30Z', 'UTC', 'en').subject).toBe('November 23, 2026');
+    // Back in time (a test clock, a pinned `now`): not a stale value.
+    expect(at('2025-01-02T08:00:00Z').subject).toBe('2 janvier 2025');
+  });
+});

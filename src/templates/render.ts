@@ -181,18 +181,29 @@ export function usedVariables(content: LocaleContent): string[] {
   return [...names].sort();
 }
 
-const dateFormats = new Map<string, { date: Intl.DateTimeFormat; dateTime: Intl.DateTimeFormat }>();
-function formatters(locale: string, timeZone: string) {
+const dateFormats = new Map<string, { date: Intl.DateTimeFormat; dateTime: Intl.DateTimeFormat; minute: number; values: { today: string; now: string } }>();
+/**
+ * `today` and `now` in the locale and time zone. Both change once a minute at most (long date,
+ * short time), and formatting costs more than a cache lookup: kept per minute.
+ */
+function clockVariables(locale: string, timeZone: string, now: Date): { today: string; now: string } {
   const k = `${locale}|${timeZone}`;
   let f = dateFormats.get(k);
   if (!f) {
     f = {
       date: new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeZone }),
       dateTime: new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeStyle: 'short', timeZone }),
+      minute: NaN,
+      values: { today: '', now: '' },
     };
     dateFormats.set(k, f);
   }
-  return f;
+  const minute = Math.floor(now.getTime() / 60_000);
+  if (minute !== f.minute) {
+    f.values = { today: f.date.format(now), now: f.dateTime.format(now) };
+    f.minute = minute;
+  }
+  return f.values;
 }
 
 export interface RenderContext {
@@ -241,12 +252,10 @@ function renderOne(eng: Liquid, tpl: Template[], scope: Record<string, unknown>,
 
 export function renderTemplate(compiled: CompiledTemplate, variables: Record<string, unknown>, ctx: RenderContext): Rendered {
   const now = ctx.now ?? new Date();
-  const f = formatters(ctx.locale, ctx.timeZone);
   // Built-ins win over request variables of the same name.
   const scope: Record<string, unknown> = {
     ...variables,
-    today: f.date.format(now),
-    now: f.dateTime.format(now),
+    ...clockVariables(ctx.locale, ctx.timeZone, now),
     locale: ctx.locale,
     brand: ctx.brand,
   };
