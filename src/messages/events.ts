@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { insertRows } from '../db/insert-rows.js';
+import { insertRows } from '../db/reused-sql.js';
 import type { DB } from '../db/schema.js';
 import { enqueueWebhooks } from '../webhooks/outbound/enqueue.js';
 import { countEvents } from '../observability/event-metrics.js';

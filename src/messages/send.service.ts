@@ -3,7 +3,7 @@ import type { Principal } from '../api-keys/service.js';
 import type { Config } from '../config.js';
 import type { ContentSeal } from '../crypto/sealed-content.js';
 import type { CommitQueue } from '../db/commit-queue.js';
-import { insertRows } from '../db/insert-rows.js';
+import { insertRows } from '../db/reused-sql.js';
 import type { DB, MessageStatus, NewMessage } from '../db/schema.js';
 import { AppError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { reusedQuery } from '../db/reused-sql.js';
 import type { DB, SuppressionRow } from '../db/schema.js';
 import { newId } from '../shared/ids.js';
 import { iso } from '../shared/time.js';
@@ -46,14 +47,12 @@ export async function addSuppression(db: Kysely<DB>, s: NewSuppression): Promise
 }
 
 /** The suppression that stops `email` for `scopes` ('all' and/or a class), if any. */
-export function findSuppression(db: Kysely<DB>, email: string, scopes: string[]): Promise<SuppressionRow | undefined> {
-  return db
-    .selectFrom('email_suppressions')
-    .selectAll()
-    .where('email', '=', suppressionKey(email))
-    .where('scope', 'in', scopes)
-    .orderBy('created_at')
-    .executeTakeFirst();
+export async function findSuppression(db: Kysely<DB>, email: string, scopes: string[]): Promise<SuppressionRow | undefined> {
+  const key = suppressionKey(email);
+  const rows = await reusedQuery(db, `suppression in ${scopes.length} scopes`, [key, ...scopes], () =>
+    db.selectFrom('email_suppressions').selectAll().where('email', '=', key).where('scope', 'in', scopes).orderBy('created_at'),
+  );
+  return rows[0];
 }
 
 export const suppressionView = (s: SuppressionRow) => ({

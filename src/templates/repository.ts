@@ -1,10 +1,12 @@
 import type { Kysely } from 'kysely';
+import { reusedQuery } from '../db/reused-sql.js';
 import type { DB, TemplateContentRow, TemplateRow, TemplateVersionRow } from '../db/schema.js';
 
 // Repository functions take `db` first so a transaction passes through unchanged.
 
-export function findTemplate(db: Kysely<DB>, key: string): Promise<TemplateRow | undefined> {
-  return db.selectFrom('email_templates').selectAll().where('key', '=', key).executeTakeFirst();
+export async function findTemplate(db: Kysely<DB>, key: string): Promise<TemplateRow | undefined> {
+  const rows = await reusedQuery(db, 'template by key', [key], () => db.selectFrom('email_templates').selectAll().where('key', '=', key));
+  return rows[0];
 }
 
 /** Templates with the subject of their active version in its default locale. */

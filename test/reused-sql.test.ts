@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertRows } from '../src/db/insert-rows.js';
+import { insertRows, reusedQuery } from '../src/db/reused-sql.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { sendOk } from './helpers/delivery.js';
 import { incidentExample } from './helpers/fixtures.js';
@@ -37,5 +37,30 @@ describe.each(backends)('insertRows on %s', (backend) => {
       { message_id: messageId, type: 'mixed', created_at: 3, data: null },
       { message_id: messageId, type: 'mixed', created_at: 4, data: null },
     ]);
+  });
+});
+
+describe.each(backends)('reusedQuery on %s', (backend) => {
+  let t: TestContext;
+  beforeAll(async () => {
+    t = await createTestContext(backend);
+  });
+  afterAll(() => t.close());
+
+  it('runs the same SQL with each call’s parameters', async () => {
+    const find = (key: string) => reusedQuery(t.services.db, 'test: template by key', [key], () => t.services.db.selectFrom('email_templates').select('key').where('key', '=', key));
+    expect(await find('billing_invoice_monthly')).toEqual([{ key: 'billing_invoice_monthly' }]);
+    expect(await find('incident_alert_critical')).toEqual([{ key: 'incident_alert_critical' }]);
+    expect(await find('no such template')).toEqual([]);
+  });
+
+  it('refuses a query whose parameters are not the ones given (an inlined value would be reused wrongly)', async () => {
+    const db = t.services.db;
+    await expect(reusedQuery(db, 'test: limit', ['billing_invoice_monthly'], () => db.selectFrom('email_templates').select('key').where('key', '=', 'billing_invoice_monthly').limit(1))).rejects.toThrow(
+      /parameters are not the ones given/,
+    );
+    await expect(reusedQuery(db, 'test: order', ['a', 'b'], () => db.selectFrom('email_templates').select('key').where('key', '=', 'b').where('name', '=', 'a'))).rejects.toThrow(
+      /parameters are not the ones given/,
+    );
   });
 });

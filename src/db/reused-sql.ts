@@ -1,0 +1,62 @@
+import { type Compilable, CompiledQuery, type Insertable, type Kysely } from 'kysely';
+import type { DB } from './schema.js';
+
+/**
+ * Hot statements whose SQL Kysely builds once per shape, then reused with new parameters.
+ * Building a statement (Kysely's query tree, then its compilation) cost as much CPU as running
+ * it, on the send path that runs the same few statements for every message.
+ */
+const texts = new WeakMap<object, Map<string, string>>();
+
+/** The SQL of `shape` for this dialect (the adapter is shared by a Kysely instance and its transactions). */
+function sqlOf(db: Kysely<DB>, shape: string, build: () => CompiledQuery): string {
+  const adapter = db.getExecutor().adapter;
+  let byShape = texts.get(adapter);
+  if (!byShape) texts.set(adapter, (byShape = new Map()));
+  let text = byShape.get(shape);
+  if (text === undefined) {
+    text = build().sql;
+    if (byShape.size >= 200) byShape.delete(byShape.keys().next().value!);
+    byShape.set(shape, text);
+  }
+  return text;
+}
+
+/**
+ * Runs the query `build` makes, whose parameters must be exactly `parameters` in this order;
+ * `shape` names everything else that changes its SQL (the length of an IN list, say). The first
+ * build is checked against `parameters`, so a query that inlines a value or reorders them fails
+ * loudly instead of being reused wrongly.
+ */
+export async function reusedQuery<R>(db: Kysely<DB>, shape: string, parameters: unknown[], build: () => Compilable<R>): Promise<R[]> {
+  const text = sqlOf(db, shape, () => {
+    const compiled = build().compile();
+    if (compiled.parameters.length !== parameters.length || compiled.parameters.some((p, i) => p !== parameters[i])) {
+      throw new Error(`reusedQuery(${shape}): the query's parameters are not the ones given`);
+    }
+    return compiled;
+  });
+  return (await db.executeQuery<R>(CompiledQuery.raw(text, parameters))).rows;
+}
+
+/**
+ * INSERT of rows that all have the same columns. Rows of different shapes (other columns,
+ * another order, an undefined value, which Kysely leaves out for the column's default) take
+ * Kysely's path.
+ */
+export async function insertRows<T extends keyof DB & string>(db: Kysely<DB>, table: T, rows: Array<Insertable<DB[T]>>): Promise<void> {
+  if (rows.length === 0) return;
+  const columns = Object.keys(rows[0]!);
+  const sameShape = rows.every((r) => {
+    const keys = Object.keys(r);
+    return keys.length === columns.length && keys.every((k, i) => k === columns[i] && (r as Record<string, unknown>)[k] !== undefined);
+  });
+  if (!sameShape) {
+    await db.insertInto(table).values(rows as never).execute();
+    return;
+  }
+  const text = sqlOf(db, `insert ${table} (${columns.join(',')}) × ${rows.length}`, () => db.insertInto(table).values(rows as never).compile());
+  const parameters: unknown[] = [];
+  for (const row of rows) for (const c of columns) parameters.push((row as Record<string, unknown>)[c]);
+  await db.executeQuery(CompiledQuery.raw(text, parameters));
+}
