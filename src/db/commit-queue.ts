@@ -12,15 +12,16 @@ interface Pending {
 /**
  * Runs units of work in transactions, sharing one commit among concurrent callers on SQLite.
  *
- * SQLite with synchronous=FULL pays one fsync per commit, and one writer at a time. Units that
- * arrive while a commit is in progress wait for the next one and are committed together, each
- * inside its own savepoint so a failing unit rolls back alone. Nobody is answered before the
- * commit that holds their rows has returned: group commit shares the fsync, never skips it.
+ * SQLite has one writer at a time, and every commit must reach the disk before its callers
+ * hear of it. Units that arrive in the same event-loop turn are committed together, each inside
+ * its own savepoint so a failing unit rolls back alone. The fsync that makes a commit durable
+ * runs off the event loop after the connection is handed on (see WalSync), so the next batch
+ * commits while the previous one's fsync is in flight, and one fsync covers every commit made
+ * before it started. Nobody is answered before the fsync that covers their rows has returned.
  * PostgreSQL commits concurrently on its own pool, so each unit gets its own transaction.
  */
 export class CommitQueue {
   private pending: Pending[] = [];
-  private flushing = false;
   private scheduled = false;
 
   constructor(
@@ -35,8 +36,9 @@ export class CommitQueue {
       this.pending.push({ work, resolve: resolve as (v: unknown) => void, reject });
       // Wait for the end of this event-loop turn: every request whose body arrived in the same
       // poll phase joins the batch. Flushing at once would commit them one by one, because
-      // better-sqlite3 runs the whole transaction before the loop reads the next socket.
-      if (!this.flushing) this.schedule();
+      // better-sqlite3 runs the whole transaction before the loop reads the next socket. A batch
+      // whose fsync is still running does not hold the next one back.
+      this.schedule();
     });
   }
 
@@ -50,7 +52,6 @@ export class CommitQueue {
   }
 
   private async flush(): Promise<void> {
-    this.flushing = true;
     try {
       while (this.pending.length > 0) {
         const batch = this.pending.splice(0, this.maxBatch);
@@ -87,7 +88,6 @@ export class CommitQueue {
         });
       }
     } finally {
-      this.flushing = false;
       if (this.pending.length > 0) this.schedule();
     }
   }

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { setImmediate as setImmediatePromise, setTimeout as setTimeoutPromise } from 'node:timers/promises';
 import SQLite from 'better-sqlite3';
@@ -14,6 +15,7 @@ import {
   SqliteDriver,
 } from 'kysely';
 import pg from 'pg';
+import { WalSync } from './wal-sync.js';
 import type { DB } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -35,15 +37,17 @@ export interface OpenOptions {
   schema?: string;
   /** SQLite: how long a write waits for another connection's lock before SQLITE_BUSY. */
   lockWaitMs?: number;
+  /** SQLite: the WAL fsync (tests observe it). */
+  walFsync?: (handle: FileHandle) => Promise<void>;
 }
 
 export function openDatabase(url: string, options: OpenOptions = {}): Database {
-  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), options.lockWaitMs ?? 10_000);
+  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), options.lockWaitMs ?? 10_000, options);
   if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, options);
   throw new Error(`Unsupported DATABASE_URL: ${url}`);
 }
 
-function openSqlite(file: string, lockWaitMs: number): Database {
+function openSqlite(file: string, lockWaitMs: number, options: OpenOptions): Database {
   if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const sqlite = new SQLite(file);
   const mode = sqlite.pragma('journal_mode = WAL', { simple: true }) as string;
@@ -53,14 +57,23 @@ function openSqlite(file: string, lockWaitMs: number): Database {
     sqlite.close();
     throw new Error(`SQLite could not put ${file} in WAL mode (journal_mode is ${mode}); use a local filesystem`);
   }
-  // FULL: a commit is on disk before the API answers 201 (accepted means durable).
-  sqlite.pragma('synchronous = FULL');
+  // A commit is on disk before its caller goes on (the API answers 201 only then): on a file, the
+  // connection fsyncs the WAL itself, off the event loop (WalSync); in memory there is no disk.
+  const wal = file === ':memory:' ? null : new WalSync(`${path.resolve(file)}-wal`, options.walFsync);
+  sqlite.pragma(wal ? 'synchronous = NORMAL' : 'synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   // Several connections (the API, the worker thread, other processes) share the file. Waiting for
   // the write lock is done by LockWaitingConnection, off the event loop, not by SQLite's sleeps.
   sqlite.pragma('busy_timeout = 0');
-  const db = new Kysely<DB>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }, sqlite, lockWaitMs) });
-  return { db, dialect: 'sqlite', close: () => db.destroy() };
+  const db = new Kysely<DB>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }, sqlite, lockWaitMs, wal) });
+  return {
+    db,
+    dialect: 'sqlite',
+    async close() {
+      await db.destroy();
+      await wal?.close();
+    },
+  };
 }
 
 /**
@@ -74,6 +87,7 @@ class ImmediateSqliteDialect extends SqliteDialect {
     config: SqliteDialectConfig,
     private readonly sqlite: SQLite.Database,
     private readonly lockWaitMs: number,
+    private readonly wal: WalSync | null,
   ) {
     super(config);
   }
@@ -81,13 +95,22 @@ class ImmediateSqliteDialect extends SqliteDialect {
   override createDriver(): Driver {
     const driver = super.createDriver() as SqliteDriver;
     const acquire = driver.acquireConnection.bind(driver);
-    let connection: DatabaseConnection | undefined;
+    let connection: LockWaitingConnection | undefined;
     driver.acquireConnection = async () => {
       const inner = await acquire();
-      return (connection ??= new LockWaitingConnection(inner, this.sqlite, this.lockWaitMs));
+      return (connection ??= new LockWaitingConnection(inner, this.sqlite, this.lockWaitMs, this.wal));
     };
     driver.beginTransaction = async (connection: DatabaseConnection) => {
       await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    };
+    // Kysely releases the connection after a query or a transaction, before its caller goes on:
+    // the connection is handed on first (queries of other requests need not wait for the disk),
+    // then the caller waits for the fsync of what it committed.
+    const release = driver.releaseConnection.bind(driver);
+    driver.releaseConnection = async () => {
+      const committed = connection?.takeCommitted() ?? false;
+      await release();
+      if (committed) await this.wal!.afterCommit();
     };
     return driver;
   }
@@ -107,9 +130,27 @@ class LockWaitingConnection implements DatabaseConnection {
     private readonly inner: DatabaseConnection,
     private readonly sqlite: SQLite.Database,
     private readonly lockWaitMs: number,
+    private readonly wal: WalSync | null,
   ) {}
 
+  private committed = false;
+
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    const result = await this.run<R>(query);
+    // A write became visible (COMMIT, or a write outside a transaction): it must be on disk
+    // before the caller goes on (see releaseConnection).
+    if (this.wal && !this.sqlite.inTransaction && writes(query)) this.committed = true;
+    return result;
+  }
+
+  /** Whether a write was committed since the last call. */
+  takeCommitted(): boolean {
+    const c = this.committed;
+    this.committed = false;
+    return c;
+  }
+
+  private async run<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     const deadline = Date.now() + this.lockWaitMs;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -126,6 +167,14 @@ class LockWaitingConnection implements DatabaseConnection {
   streamQuery<R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
     return this.inner.streamQuery<R>(query, chunkSize);
   }
+}
+
+/** Could this statement, run outside a transaction, have written? (COMMIT ends one that did.) */
+function writes(query: CompiledQuery): boolean {
+  const kind = query.query.kind;
+  if (kind === 'SelectQueryNode') return false;
+  if (kind !== 'RawNode') return true;
+  return !/^\s*(select|explain|rollback|begin)\b/i.test(query.sql);
 }
 
 /**

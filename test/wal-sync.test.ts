@@ -1,0 +1,128 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CompiledQuery } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CommitQueue } from '../src/db/commit-queue.js';
+import { type Database, openDatabase } from '../src/db/database.js';
+import { migrateToLatest } from '../src/db/migrate.js';
+import { WalSync } from '../src/db/wal-sync.js';
+
+/** An fsync that the test lets finish, recording the order of things. */
+function gatedFsync(log: string[]) {
+  const gates: Array<() => void> = [];
+  const fsync = async (h: FileHandle) => {
+    const n = gates.length + 1;
+    log.push(`fsync ${n} start`);
+    await new Promise<void>((r) => gates.push(r));
+    await h.sync();
+    log.push(`fsync ${n} end`);
+  };
+  const release = async (n: number) => {
+    while (gates.length < n) await new Promise((r) => setTimeout(r, 1));
+    gates[n - 1]!();
+  };
+  return { fsync, release };
+}
+
+describe('durable commits on SQLite: the WAL fsynced off the event loop', () => {
+  let dir: string;
+  let database: Database;
+  let log: string[];
+  let gate: ReturnType<typeof gatedFsync>;
+  beforeEach(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'postier-wal-'));
+    log = [];
+    gate = gatedFsync(log);
+    database = openDatabase(`sqlite:${path.join(dir, 'db.sqlite')}`, { walFsync: (h) => gate.fsync(h) });
+    // Migrations commit too: let their fsyncs through.
+    const migrating = migrateToLatest(database.db);
+    let done = false;
+    void migrating.finally(() => (done = true));
+    for (let n = 1; !done; n++) await Promise.race([gate.release(n), migrating]);
+    await migrating;
+    log.length = 0;
+    gate = gatedFsync(log); // numbered from 1 again
+  });
+  afterEach(async () => {
+    await database.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const key = (name: string) => ({ id: name, name, scope: 'send' as const, token_hash: `h-${name}`, token_prefix: 'p', created_by: null, created_at: 1, last_used_at: null, revoked_at: null });
+  const fsyncs = () => log.filter((l) => l.endsWith('start')).length;
+
+  it('answers a group commit only after the fsync that follows it, sharing one fsync among its units', async () => {
+    const q = new CommitQueue(database.db, 'sqlite');
+    const units = ['a', 'b', 'c'].map((n) => q.run((trx) => trx.insertInto('api_keys').values(key(n)).execute()).then(() => log.push(`answered ${n}`)));
+    await gate.release(fsyncs() + 1);
+    await Promise.all(units);
+    expect(log).toEqual(['fsync 1 start', 'fsync 1 end', 'answered a', 'answered b', 'answered c']);
+    // Committed before the fsync: readable meanwhile by the same connection, durable when answered.
+    expect((await database.db.selectFrom('api_keys').select('id').execute()).map((r) => r.id).sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('makes a write outside a transaction wait for its fsync, never a read', async () => {
+    const write = database.db.insertInto('api_keys').values(key('solo')).execute().then(() => log.push('write done'));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(log).toEqual(['fsync 1 start']);
+    const read = await database.db.selectFrom('api_keys').select('id').execute();
+    expect(read.map((r) => r.id)).toEqual(['solo']);
+    await gate.release(1);
+    await write;
+    expect(log).toEqual(['fsync 1 start', 'fsync 1 end', 'write done']);
+  });
+
+  it('runs SQLite with synchronous=NORMAL (the fsync is its own), only on a file', async () => {
+    const pragma = CompiledQuery.raw('pragma synchronous');
+    // A pragma counts as a possible write: its fsync is let through.
+    const [sync] = await Promise.all([database.db.executeQuery<{ synchronous: number }>(pragma), gate.release(1)]);
+    expect(sync.rows[0]!.synchronous).toBe(1);
+    const memory = openDatabase('sqlite::memory:');
+    const memorySync = await memory.db.executeQuery<{ synchronous: number }>(pragma);
+    expect(memorySync.rows[0]!.synchronous).toBe(2);
+    await memory.close();
+  });
+});
+
+describe('WalSync', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'postier-walsync-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('lets a commit made while an fsync runs wait for the next one; one fsync serves every commit before it', async () => {
+    const file = path.join(dir, 'x-wal');
+    await import('node:fs/promises').then((fs) => fs.writeFile(file, 'frames'));
+    const log: string[] = [];
+    const gate = gatedFsync(log);
+    const wal = new WalSync(file, gate.fsync);
+    const first = wal.afterCommit().then(() => log.push('first'));
+    await new Promise((r) => setTimeout(r, 10)); // fsync 1 is running
+    const second = wal.afterCommit().then(() => log.push('second'));
+    const third = wal.afterCommit().then(() => log.push('third'));
+    await gate.release(1);
+    await first;
+    expect(log).toEqual(['fsync 1 start', 'fsync 1 end', 'first']);
+    await gate.release(2);
+    await Promise.all([second, third]);
+    expect(log).toEqual(['fsync 1 start', 'fsync 1 end', 'first', 'fsync 2 start', 'fsync 2 end', 'second', 'third']);
+    await wal.close();
+  });
+
+  it('fails the commits an fsync could not make durable; the next fsync is tried anew', async () => {
+    const file = path.join(dir, 'y-wal');
+    await import('node:fs/promises').then((fs) => fs.writeFile(file, 'frames'));
+    let fail = true;
+    const wal = new WalSync(file, async (h) => {
+      if (fail) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+      await h.sync();
+    });
+    await expect(Promise.all([wal.afterCommit(), wal.afterCommit()])).rejects.toMatchObject({ code: 'EIO' });
+    fail = false;
+    await expect(wal.afterCommit()).resolves.toBeUndefined();
+    await wal.close();
+  });
+});
