@@ -18,6 +18,7 @@ export class WalSync {
   private running: Promise<void> | null = null;
   private handle: FileHandle | null = null;
   private inode = -1;
+  private checkedAt = 0;
   private dirSynced = false;
 
   constructor(
@@ -42,9 +43,14 @@ export class WalSync {
     }
   }
 
-  /** The -wal file, reopened if it was replaced (SQLite deletes it when the last connection closes). */
+  /**
+   * The -wal file. SQLite deletes it only when the last connection closes (never while this one
+   * is open), so it is looked up again at most once a second, in case it was replaced.
+   */
   private async file(): Promise<FileHandle> {
+    if (this.handle && Date.now() - this.checkedAt < 1000) return this.handle;
     const { ino } = await stat(this.walPath);
+    this.checkedAt = Date.now();
     if (!this.handle || ino !== this.inode) {
       await this.handle?.close().catch(() => {});
       this.handle = await open(this.walPath, 'r+');
