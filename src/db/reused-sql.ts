@@ -1,4 +1,4 @@
-import { type Compilable, CompiledQuery, type Insertable, type Kysely } from 'kysely';
+import { type Compilable, CompiledQuery, type Insertable, type Kysely, type QueryResult } from 'kysely';
 import type { DB } from './schema.js';
 
 /**
@@ -29,6 +29,11 @@ function sqlOf(db: Kysely<DB>, shape: string, build: () => CompiledQuery): strin
  * loudly instead of being reused wrongly.
  */
 export async function reusedQuery<R>(db: Kysely<DB>, shape: string, parameters: unknown[], build: () => Compilable<R>): Promise<R[]> {
+  return (await reusedStatement(db, shape, parameters, build)).rows;
+}
+
+/** reusedQuery with the whole result (numAffectedRows of an UPDATE). */
+export function reusedStatement<R>(db: Kysely<DB>, shape: string, parameters: unknown[], build: () => Compilable<R>): Promise<QueryResult<R>> {
   const text = sqlOf(db, shape, () => {
     const compiled = build().compile();
     if (compiled.parameters.length !== parameters.length || compiled.parameters.some((p, i) => p !== parameters[i])) {
@@ -36,7 +41,7 @@ export async function reusedQuery<R>(db: Kysely<DB>, shape: string, parameters: 
     }
     return compiled;
   });
-  return (await db.executeQuery<R>(CompiledQuery.raw(text, parameters))).rows;
+  return db.executeQuery<R>(CompiledQuery.raw(text, parameters));
 }
 
 /**

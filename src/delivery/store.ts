@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { CommitQueue } from '../db/commit-queue.js';
+import { reusedStatement } from '../db/reused-sql.js';
 import type { Dialect } from '../db/database.js';
 import type { DB, MessageRow } from '../db/schema.js';
 import { type NewEvent, recordEvents } from '../messages/events.js';
@@ -45,25 +46,24 @@ export class DeliveryStore implements CompletionStore {
       const applied: boolean[] = [];
       const events: NewEvent[] = [];
       for (const { message, owner, completion: c } of items) {
-        const res = await trx
-          .updateTable('email_messages')
-          .set({
-            status: c.status,
-            lease_owner: null,
-            lease_expires_at: null,
-            next_attempt_at: c.nextAttemptAt,
-            smtp_response: c.smtpResponse,
-            ...(c.status === 'sent' ? { provider_message_id: c.providerMessageId, sent_at: c.sentAt, error_message: null } : {}),
-            ...(c.status === 'failed' ? { error_message: c.errorMessage } : {}),
-            // Final: the clear content of sensitive variables has served its purpose.
-            ...(c.status === 'sent' || c.status === 'failed' ? { sealed_content: null } : {}),
-            updated_at: c.at,
-          })
-          .where('id', '=', message.id)
-          .where('status', '=', 'sending')
-          .where('lease_owner', '=', owner)
-          .executeTakeFirst();
-        const ok = Number(res.numUpdatedRows) === 1;
+        const set = {
+          status: c.status,
+          lease_owner: null,
+          lease_expires_at: null,
+          // Never undefined (Kysely would leave the column out of the SQL the next ones reuse).
+          next_attempt_at: c.nextAttemptAt ?? null,
+          smtp_response: c.smtpResponse ?? null,
+          ...(c.status === 'sent' ? { provider_message_id: c.providerMessageId ?? null, sent_at: c.sentAt ?? null, error_message: null } : {}),
+          ...(c.status === 'failed' ? { error_message: c.errorMessage ?? null } : {}),
+          // Final: the clear content of sensitive variables has served its purpose.
+          ...(c.status === 'sent' || c.status === 'failed' ? { sealed_content: null } : {}),
+          updated_at: c.at,
+        };
+        // The same statement for every completion of a status: its SQL is built once.
+        const res = await reusedStatement(trx, `complete as ${c.status}`, [...Object.values(set), message.id, 'sending', owner], () =>
+          trx.updateTable('email_messages').set(set).where('id', '=', message.id).where('status', '=', 'sending').where('lease_owner', '=', owner),
+        );
+        const ok = Number(res.numAffectedRows) === 1;
         applied.push(ok);
         // The attempt happened whatever became of the lease: it is always on record.
         events.push({ messageId: message.id, type: 'attempt', at: c.at, data: c.attempt });
