@@ -2,9 +2,10 @@
  * npm run bench:accept [-- --seconds 10 --connections 64]
  *
  * Single-recipient sends posted with concurrency to `postier serve --no-worker`, with one HTTP
- * process and with two (API_PROCESSES=2); prints accepted messages/s and p50/p99 latency. Every 201 is answered after a durable commit
- * (SQLite synchronous=FULL, shared by concurrent requests through group commit). Runs on SQLite,
- * and on PostgreSQL too when DATABASE_URL=postgres://… is given. `npm run bench` runs this too.
+ * process and with two (API_PROCESSES=2); prints accepted messages/s and p50/p99 latency. Every
+ * 201 is answered after a durable commit (SQLite: the WAL fsynced first, one fsync shared by
+ * concurrent requests). Runs on SQLite, and on PostgreSQL too when DATABASE_URL=postgres://… is
+ * given. `npm run bench` runs this too.
  */
 import { printTable } from './lib/table.js';
 import { measureAccept } from './lib/accept.js';
@@ -18,7 +19,7 @@ const connections = arg('connections', 64);
 
 const rows: Array<Record<string, string | number>> = [];
 for (const processes of ['1', '2']) {
-  rows.push({ database: 'sqlite (synchronous=FULL)', API_PROCESSES: processes, ...(await measureAccept({ env: { API_PROCESSES: processes }, port: 8301, seconds, connections })), connections });
+  rows.push({ database: 'sqlite (WAL fsynced before 201)', API_PROCESSES: processes, ...(await measureAccept({ env: { API_PROCESSES: processes }, port: 8301, seconds, connections })), connections });
   if (process.env.DATABASE_URL?.startsWith('postgres')) {
     rows.push({ database: 'postgresql', API_PROCESSES: processes, ...(await measureAccept({ env: { DATABASE_URL: process.env.DATABASE_URL, API_PROCESSES: processes }, port: 8302, seconds, connections })), connections });
   }
