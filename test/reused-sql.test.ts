@@ -4,7 +4,7 @@ import { backends, createTestContext, type TestContext } from './helpers/context
 import { sendOk } from './helpers/delivery.js';
 import { incidentExample } from './helpers/fixtures.js';
 
-describe.each(backends)('insertRows on %s', (backend) => {
+describe.each(backends)('reused SQL on %s', (backend) => {
   let t: TestContext;
   let messageId: string;
   beforeAll(async () => {
@@ -16,7 +16,7 @@ describe.each(backends)('insertRows on %s', (backend) => {
   const eventsOf = (type: string) =>
     t.services.db.selectFrom('email_events').select(['message_id', 'type', 'created_at', 'data']).where('type', '=', type).orderBy('id').execute();
 
-  it('stores every row with its own values, whatever the row count, the statement reused', async () => {
+  it('insertRows stores every row with its own values, whatever the row count, the statement reused', async () => {
     const row = (i: number, data: string | null) => ({ message_id: messageId, type: 'probe', created_at: 1000 + i, data });
     await insertRows(t.services.db, 'email_events', [row(1, '{"a":1}')]);
     await insertRows(t.services.db, 'email_events', [row(2, null), row(3, '{"é":"🙂"}'), row(4, '[]')]);
@@ -24,7 +24,7 @@ describe.each(backends)('insertRows on %s', (backend) => {
     expect(await eventsOf('probe')).toEqual([row(1, '{"a":1}'), row(2, null), row(3, '{"é":"🙂"}'), row(4, '[]'), row(5, 'x')]);
   });
 
-  it("takes Kysely's path for rows of different shapes, and for undefined values (the column's default)", async () => {
+  it("insertRows takes Kysely's path for rows of different shapes, and for undefined values (the column's default)", async () => {
     await insertRows(t.services.db, 'email_events', [
       { message_id: messageId, type: 'mixed', created_at: 1, data: 'first' },
       { type: 'mixed', message_id: messageId, created_at: 2, data: 'second' },
@@ -38,23 +38,15 @@ describe.each(backends)('insertRows on %s', (backend) => {
       { message_id: messageId, type: 'mixed', created_at: 4, data: null },
     ]);
   });
-});
 
-describe.each(backends)('reusedQuery on %s', (backend) => {
-  let t: TestContext;
-  beforeAll(async () => {
-    t = await createTestContext(backend);
-  });
-  afterAll(() => t.close());
-
-  it('runs the same SQL with each call’s parameters', async () => {
+  it('reusedQuery runs the same SQL with each call’s parameters', async () => {
     const find = (key: string) => reusedQuery(t.services.db, 'test: template by key', [key], () => t.services.db.selectFrom('email_templates').select('key').where('key', '=', key));
     expect(await find('billing_invoice_monthly')).toEqual([{ key: 'billing_invoice_monthly' }]);
     expect(await find('incident_alert_critical')).toEqual([{ key: 'incident_alert_critical' }]);
     expect(await find('no such template')).toEqual([]);
   });
 
-  it('refuses a query whose parameters are not the ones given (an inlined value would be reused wrongly)', async () => {
+  it('reusedQuery refuses a query whose parameters are not the ones given (an inlined value would be reused wrongly)', async () => {
     const db = t.services.db;
     await expect(reusedQuery(db, 'test: limit', ['billing_invoice_monthly'], () => db.selectFrom('email_templates').select('key').where('key', '=', 'billing_invoice_monthly').limit(1))).rejects.toThrow(
       /parameters are not the ones given/,
