@@ -1,6 +1,7 @@
 import { AppError } from '../shared/errors.js';
+import { DAY_MS } from '../shared/time.js';
 
-export const MAX_SCHEDULE_AHEAD_MS = 30 * 86_400_000;
+export const MAX_SCHEDULE_AHEAD_MS = 30 * DAY_MS;
 // Clocks of callers drift: "now" sent a little late is still "now", not an error.
 const PAST_TOLERANCE_MS = 60_000;
 

@@ -1,8 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import { type DB, MESSAGE_STATUSES, type MessageStatus } from '../db/schema.js';
-import { iso } from '../shared/time.js';
+import { DAY_MS, iso } from '../shared/time.js';
 
-const DAY_MS = 86_400_000;
 
 /** The outcomes the dashboard charts per day; the other statuses only appear in the counts. */
 export const SERIES_STATUSES = ['sent', 'delivered', 'bounced', 'failed'] as const;

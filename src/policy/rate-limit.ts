@@ -3,9 +3,10 @@ import type { RateLimit } from '../config.js';
 import type { Dialect } from '../db/database.js';
 import type { DB } from '../db/schema.js';
 import type { AdmissionPolicy } from '../messages/send.service.js';
+import { DAY_MS, HOUR_MS } from '../shared/time.js';
 import type { ResolvedTemplate } from '../templates/service.js';
 
-const WINDOW_MS = { hour: 3_600_000, day: 86_400_000 } as const;
+const WINDOW_MS = { hour: HOUR_MS, day: DAY_MS } as const;
 
 /** Messages that never go out do not use up the allowance. */
 const NOT_COUNTED = ['rate_limited', 'suppressed', 'cancelled'] as const;

@@ -1,5 +1,6 @@
 import type { Services } from '../services.js';
-import { DAY_MS, RETENTION_BATCH, yieldToOthers } from './batches.js';
+import { DAY_MS } from '../shared/time.js';
+import { RETENTION_BATCH, yieldToOthers } from './batches.js';
 import { SCRUB_COLUMNS, scrubMessages } from './scrub.js';
 
 export interface AnonymizeResult {

@@ -3,6 +3,7 @@ import type pino from 'pino';
 import type { Config } from '../../config.js';
 import type { DB } from '../../db/schema.js';
 import { AppError } from '../../shared/errors.js';
+import { DAY_MS } from '../../shared/time.js';
 import { type Applied, applySesEvent } from './apply.js';
 import { CertificateStore, type Fetch } from './certificates.js';
 import { parseSesEvent } from './ses-event.js';
@@ -14,7 +15,7 @@ export const SNS_DEDUPE_DAYS = 7;
  * Older messages are refused: their ids may be forgotten, so a captured, validly signed
  * notification replayed later would be applied again. SNS stops retrying within hours.
  */
-const SNS_MAX_AGE_MS = (SNS_DEDUPE_DAYS - 1) * 86_400_000;
+const SNS_MAX_AGE_MS = (SNS_DEDUPE_DAYS - 1) * DAY_MS;
 
 export type Outcome =
   | { result: 'processed'; applied: Applied }
