@@ -23,6 +23,7 @@ type Message = { type: 'postier:queued' } | { type: 'postier:metrics?'; id: numb
 const ASK_TIMEOUT_MS = 3000;
 const RESTART_MIN_MS = 1000;
 const RESTART_MAX_MS = 30_000;
+const STOP_GRACE_MS = 25_000;
 const isMessage = (m: unknown): m is Message => typeof m === 'object' && m !== null && String((m as { type?: unknown }).type).startsWith('postier:');
 
 /** Request/answer over an IPC channel: each question gets an id, unanswered ones give up empty. */
@@ -74,7 +75,7 @@ export async function startApiCluster(s: Services, opts: { processes: number; wo
 
   let stopping = false;
   let restartDelayMs = RESTART_MIN_MS;
-  const fork = () => cluster.fork({ POSTIER_API_PROCESS: '1' });
+  const fork = () => cluster.fork();
   cluster.on('exit', (w, code, signal) => {
     if (stopping) return;
     s.log.error({ pid: w.process.pid, code, signal, retry_in_ms: restartDelayMs }, 'an API process exited; starting another');
@@ -109,13 +110,18 @@ export async function startApiCluster(s: Services, opts: { processes: number; wo
   return {
     async stop() {
       stopping = true;
-      // HTTP first (each process finishes its requests and exits), then the worker drains.
+      // HTTP first (each process finishes its requests and exits), then the worker drains. A
+      // process still there after STOP_GRACE_MS is killed.
       await Promise.all(
         Object.values(cluster.workers ?? {}).map(
           (w) =>
             new Promise<void>((resolve) => {
               if (!w || w.isDead()) return resolve();
-              w.once('exit', () => resolve());
+              const kill = setTimeout(() => w.process.kill('SIGKILL'), STOP_GRACE_MS);
+              w.once('exit', () => {
+                clearTimeout(kill);
+                resolve();
+              });
               w.process.kill('SIGTERM');
             }),
         ),
