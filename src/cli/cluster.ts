@@ -1,6 +1,9 @@
 import cluster, { type Worker as ApiProcess } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import { type MetricsJson, registry } from '../observability/metrics.js';
+import { MetricsAsker } from '../observability/metrics-asker.js';
+import { oncePerTurn } from '../shared/once-per-turn.js';
+import { RestartDelay } from '../shared/restart-delay.js';
 import type { Services } from '../services.js';
 import { ensureAdminKey, serve } from './serve.js';
 
@@ -16,48 +19,19 @@ import { ensureAdminKey, serve } from './serve.js';
  * - an HTTP process that queued messages rings the primary, whose worker leases them at once;
  * - GET /metrics in any HTTP process asks the primary for everyone else's counters (the
  *   worker's and the other HTTP processes'), so one scrape sees the whole service.
- * An HTTP process that dies is started again after a second (then 2, 4… up to 30 s).
+ * An HTTP process that dies is started again after a second (then 2, 4… up to 30 s: RestartDelay).
  */
 type Message = { type: 'postier:queued' } | { type: 'postier:metrics?'; id: number } | { type: 'postier:metrics'; id: number; metrics: MetricsJson };
 
 const ASK_TIMEOUT_MS = 3000;
-const RESTART_MIN_MS = 1000;
-const RESTART_MAX_MS = 30_000;
 const STOP_GRACE_MS = 25_000;
 const isMessage = (m: unknown): m is Message => typeof m === 'object' && m !== null && String((m as { type?: unknown }).type).startsWith('postier:');
-
-/** Request/answer over an IPC channel: each question gets an id, unanswered ones give up empty. */
-class MetricsAsker {
-  private nextId = 0;
-  private readonly waiting = new Map<number, (m: MetricsJson) => void>();
-
-  ask(send: (m: Message) => void): Promise<MetricsJson> {
-    return new Promise((resolve) => {
-      const id = ++this.nextId;
-      const timer = setTimeout(() => this.answer(id, []), ASK_TIMEOUT_MS);
-      this.waiting.set(id, (m) => {
-        clearTimeout(timer);
-        this.waiting.delete(id);
-        resolve(m);
-      });
-      try {
-        send({ type: 'postier:metrics?', id });
-      } catch {
-        this.answer(id, []); // the channel closed (the other side is exiting)
-      }
-    });
-  }
-
-  answer(id: number, metrics: MetricsJson): void {
-    this.waiting.get(id)?.(metrics);
-  }
-}
 
 /** The primary: background work here, HTTP in `processes` forked processes. */
 export async function startApiCluster(s: Services, opts: { processes: number; worker: boolean }): Promise<{ stop(): Promise<void> }> {
   await ensureAdminKey(s);
   const running = await serve(s, { api: false, worker: opts.worker });
-  const asker = new MetricsAsker();
+  const asker = new MetricsAsker(ASK_TIMEOUT_MS);
   const live = () => Object.values(cluster.workers ?? {}).filter((w): w is ApiProcess => w !== undefined && w.isConnected());
 
   cluster.on('message', (from, m: unknown) => {
@@ -67,20 +41,20 @@ export async function startApiCluster(s: Services, opts: { processes: number; wo
     else {
       // Everyone but the asker, who adds its own.
       const others = live().filter((w) => w !== from);
-      void Promise.all([registry.getMetricsAsJSON(), ...others.map((w) => asker.ask((q) => w.send(q)))])
+      void Promise.all([registry.getMetricsAsJSON(), ...others.map((w) => asker.ask((id) => w.send({ type: 'postier:metrics?', id } satisfies Message)))])
         .then((parts) => AggregatorRegistry.aggregate(parts).getMetricsAsJSON())
         .then((metrics) => from.isConnected() && from.send({ type: 'postier:metrics', id: m.id, metrics } satisfies Message));
     }
   });
 
   let stopping = false;
-  let restartDelayMs = RESTART_MIN_MS;
+  const restartDelay = new RestartDelay();
   const fork = () => cluster.fork();
   cluster.on('exit', (w, code, signal) => {
     if (stopping) return;
-    s.log.error({ pid: w.process.pid, code, signal, retry_in_ms: restartDelayMs }, 'an API process exited; starting another');
-    setTimeout(() => !stopping && fork(), restartDelayMs).unref();
-    restartDelayMs = Math.min(restartDelayMs * 2, RESTART_MAX_MS);
+    const delay = restartDelay.next();
+    s.log.error({ pid: w.process.pid, code, signal, retry_in_ms: delay }, 'an API process exited; starting another');
+    setTimeout(() => !stopping && fork(), delay).unref();
   });
 
   // Up when every process listens; a process that cannot start (port taken) stops start-up.
@@ -104,7 +78,7 @@ export async function startApiCluster(s: Services, opts: { processes: number; wo
     await running.stop();
     throw error;
   });
-  cluster.on('listening', () => (restartDelayMs = RESTART_MIN_MS));
+  cluster.on('listening', () => restartDelay.reset());
   s.log.info({ url: `http://${s.config.host}:${s.config.port}`, processes: opts.processes }, 'Postier API listening');
 
   return {
@@ -134,22 +108,13 @@ export async function startApiCluster(s: Services, opts: { processes: number; wo
 /** One HTTP process of the cluster: the API only, wired to the primary. */
 export async function serveApiProcess(s: Services): Promise<{ stop(): Promise<void> }> {
   const send = (m: Message) => process.send?.(m);
-  const asker = new MetricsAsker();
+  const asker = new MetricsAsker(ASK_TIMEOUT_MS);
   process.on('message', (m: unknown) => {
     if (!isMessage(m)) return;
     if (m.type === 'postier:metrics?') void registry.getMetricsAsJSON().then((metrics) => process.connected && send({ type: 'postier:metrics', id: m.id, metrics }));
     else if (m.type === 'postier:metrics') asker.answer(m.id, m.metrics);
   });
-  s.metricSources.push(() => asker.ask(send));
-  // One ring per event-loop turn, however many commits queued messages in it.
-  let ringing = false;
-  s.outbox.subscribe(() => {
-    if (ringing) return;
-    ringing = true;
-    setImmediate(() => {
-      ringing = false;
-      if (process.connected) send({ type: 'postier:queued' });
-    });
-  });
+  s.metricSources.push(() => asker.ask((id) => send({ type: 'postier:metrics?', id })));
+  s.outbox.subscribe(oncePerTurn(() => process.connected && send({ type: 'postier:queued' })));
   return serve(s, { api: true, worker: false, background: false });
 }

@@ -4,6 +4,9 @@ import { Worker as Thread } from 'node:worker_threads';
 import type pino from 'pino';
 import type { Config } from '../config.js';
 import type { MetricsJson as Metrics } from '../observability/metrics.js';
+import { MetricsAsker } from '../observability/metrics-asker.js';
+import { oncePerTurn } from '../shared/once-per-turn.js';
+import { RestartDelay } from '../shared/restart-delay.js';
 import type { SmtpTarget } from './transport.js';
 
 /** What the thread is started with: plain data, cloned into it. */
@@ -28,9 +31,6 @@ const threadOf = (workerData: DeliveryThreadData) =>
       })
     : new Thread(ENTRY, { workerData, name: 'postier-delivery' });
 
-const RESTART_MIN_MS = 1000;
-const RESTART_MAX_MS = 30_000;
-
 /**
  * The delivery worker of `postier serve`, on a thread of its own: its own event loop and its
  * own database connection, so a burst of API traffic cannot starve delivery (and the urgent
@@ -48,10 +48,9 @@ export class DeliveryThread {
   private alive = false;
   private stopping = false;
   private restartTimer: NodeJS.Timeout | null = null;
-  private restartDelayMs = RESTART_MIN_MS;
-  private nextId = 0;
-  private readonly waiting = new Map<number, (m: Metrics) => void>();
-  private notifyScheduled = false;
+  private readonly restartDelay = new RestartDelay();
+  private readonly asker = new MetricsAsker(2000);
+  private readonly ring = oncePerTurn(() => this.post({ type: 'notify' }));
   private stopped: (() => void) | null = null;
 
   private constructor(
@@ -74,13 +73,11 @@ export class DeliveryThread {
       thread.on('message', (m: FromThread) => {
         if (m.type === 'ready') {
           ready = true;
-          this.restartDelayMs = RESTART_MIN_MS;
+          this.restartDelay.reset();
           resolve();
         } else if (m.type === 'failed' && !ready) reject(new Error(`delivery thread could not start: ${m.error}`));
-        else if (m.type === 'metrics') {
-          this.waiting.get(m.id)?.(m.metrics);
-          this.waiting.delete(m.id);
-        } else if (m.type === 'stopped') this.stopped?.();
+        else if (m.type === 'metrics') this.asker.answer(m.id, m.metrics);
+        else if (m.type === 'stopped') this.stopped?.();
       });
       thread.on('error', (err) => {
         this.log.error({ err }, 'delivery thread crashed');
@@ -88,28 +85,23 @@ export class DeliveryThread {
       });
       thread.on('exit', (code) => {
         this.alive = false;
-        for (const done of this.waiting.values()) done([]);
-        this.waiting.clear();
+        this.asker.answerAll([]);
         this.stopped?.();
         if (!ready) reject(new Error(`delivery thread exited with ${code} before it was ready`));
-        else if (!this.stopping) {
-          this.log.error({ code }, `delivery thread exited unexpectedly; starting it again in ${this.restartDelayMs / 1000} s`);
-          this.scheduleRestart();
-        }
+        else if (!this.stopping) this.scheduleRestart({ code }, 'delivery thread exited unexpectedly');
       });
     });
   }
 
   /** Until a thread is up again: a failed restart is tried again later, never given up. */
-  private scheduleRestart(): void {
-    const delay = this.restartDelayMs;
-    this.restartDelayMs = Math.min(RESTART_MAX_MS, delay * 2);
+  private scheduleRestart(fields: object, why: string): void {
+    const delay = this.restartDelay.next();
+    this.log.error(fields, `${why}; starting it again in ${delay / 1000} s`);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
       if (this.stopping) return;
       this.spawn().catch((err: unknown) => {
-        this.log.error({ err }, `delivery thread could not restart; trying again in ${this.restartDelayMs / 1000} s`);
-        if (!this.stopping) this.scheduleRestart();
+        if (!this.stopping) this.scheduleRestart({ err }, 'delivery thread could not restart');
       });
     }, delay);
     this.restartTimer.unref();
@@ -121,29 +113,13 @@ export class DeliveryThread {
 
   /** Messages were queued in this process: lease now. One message per event-loop turn at most. */
   notify(): void {
-    if (this.notifyScheduled || this.stopping) return;
-    this.notifyScheduled = true;
-    setImmediate(() => {
-      this.notifyScheduled = false;
-      this.post({ type: 'notify' });
-    });
+    if (!this.stopping) this.ring();
   }
 
   /** The thread's own counters (sent, failed, SMTP replies, …), to merge into GET /metrics. */
-  metrics(timeoutMs = 2000): Promise<Metrics> {
+  metrics(timeoutMs?: number): Promise<Metrics> {
     if (this.stopping) return Promise.resolve([]);
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        resolve([]);
-      }, timeoutMs);
-      this.waiting.set(id, (m) => {
-        clearTimeout(timer);
-        resolve(m);
-      });
-      this.post({ type: 'metrics', id });
-    });
+    return this.asker.ask((id) => this.post({ type: 'metrics', id }), timeoutMs);
   }
 
   /** Stops leasing, lets the sends in flight finish (or releases them), then ends the thread. */
