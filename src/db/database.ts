@@ -42,12 +42,12 @@ export interface OpenOptions {
 }
 
 export function openDatabase(url: string, options: OpenOptions = {}): Database {
-  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), options.lockWaitMs ?? 10_000, options);
+  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), options);
   if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, options);
   throw new Error(`Unsupported DATABASE_URL: ${url}`);
 }
 
-function openSqlite(file: string, lockWaitMs: number, options: OpenOptions): Database {
+function openSqlite(file: string, options: OpenOptions): Database {
   if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const sqlite = new SQLite(file);
   const mode = sqlite.pragma('journal_mode = WAL', { simple: true }) as string;
@@ -65,7 +65,7 @@ function openSqlite(file: string, lockWaitMs: number, options: OpenOptions): Dat
   // Several connections (the API, the worker thread, other processes) share the file. Waiting for
   // the write lock is done by LockWaitingConnection, off the event loop, not by SQLite's sleeps.
   sqlite.pragma('busy_timeout = 0');
-  const db = new Kysely<DB>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }, sqlite, lockWaitMs, wal) });
+  const db = new Kysely<DB>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }, sqlite, options.lockWaitMs ?? 10_000, wal) });
   return {
     db,
     dialect: 'sqlite',

@@ -2,7 +2,6 @@ import { type Kysely, sql } from 'kysely';
 import { type DB, MESSAGE_STATUSES, type MessageStatus } from '../db/schema.js';
 import { DAY_MS, iso } from '../shared/time.js';
 
-
 /** The outcomes the dashboard charts per day; the other statuses only appear in the counts. */
 export const SERIES_STATUSES = ['sent', 'delivered', 'bounced', 'failed'] as const;
 

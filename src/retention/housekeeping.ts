@@ -1,8 +1,8 @@
 import { type Kysely, sql } from 'kysely';
 import type { DB } from '../db/schema.js';
 import type { Services } from '../services.js';
-import { SNS_DEDUPE_DAYS } from '../webhooks/ses-sns/receiver.js';
 import { DAY_MS } from '../shared/time.js';
+import { SNS_DEDUPE_DAYS } from '../webhooks/ses-sns/receiver.js';
 import { RETENTION_BATCH, yieldToOthers } from './batches.js';
 
 export interface HousekeepingResult {

@@ -28,8 +28,7 @@ export function newId(): string {
   const now = Date.now();
   if (now > msecs) {
     msecs = now;
-    seq = ((random[6]! << 23) | (random[7]! << 16) | (random[8]! << 8) | random[9]!) >>> 0;
-    seq &= 0x7fffffff;
+    seq = ((random[6]! << 23) | (random[7]! << 16) | (random[8]! << 8) | random[9]!) & 0x7fffffff;
   } else {
     seq = (seq + 1) | 0;
     if (seq === 0) msecs++;
