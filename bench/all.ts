@@ -81,19 +81,16 @@ const refSink = await new FastSink().start();
 
 try {
   for (let run = 1; run <= P.runs; run++) {
-    log(`run ${run}/${P.runs}: accept (SQLite)`);
-    const a = await measureAccept({ env: {}, port: 8311, seconds: P.acceptSeconds, connections: P.connections, warmup: quick ? 1 : 2 });
-    add('acc.sqlite', a['accepted/s']);
-    add('acc.sqlite.p99', a['p99 ms']);
-    log(`run ${run}/${P.runs}: accept (SQLite, API_PROCESSES=2)`);
-    const a2 = await measureAccept({ env: { API_PROCESSES: '2' }, port: 8313, seconds: P.acceptSeconds, connections: P.connections, warmup: quick ? 1 : 2 });
-    add('acc.sqlite2', a2['accepted/s']);
-    add('acc.sqlite2.p99', a2['p99 ms']);
-    if (pgUrl) {
-      log(`run ${run}/${P.runs}: accept (PostgreSQL)`);
-      const b = await measureAccept({ env: { DATABASE_URL: pgUrl }, port: 8312, seconds: P.acceptSeconds, connections: P.connections, warmup: quick ? 1 : 2 });
-      add('acc.pg', b['accepted/s']);
-      add('acc.pg.p99', b['p99 ms']);
+    const accepts: Array<[key: string, label: string, env: Record<string, string>]> = [
+      ['acc.sqlite', 'SQLite', {}],
+      ['acc.sqlite2', 'SQLite, API_PROCESSES=2', { API_PROCESSES: '2' }],
+      ...(pgUrl ? [['acc.pg', 'PostgreSQL', { DATABASE_URL: pgUrl }] as [string, string, Record<string, string>]] : []),
+    ];
+    for (const [i, [key, label, env]] of accepts.entries()) {
+      log(`run ${run}/${P.runs}: accept (${label})`);
+      const a = await measureAccept({ env, port: 8311 + i, seconds: P.acceptSeconds, connections: P.connections, warmup: quick ? 1 : 2 });
+      add(key, a['accepted/s']);
+      add(`${key}.p99`, a['p99 ms']);
     }
     log(`run ${run}/${P.runs}: delivered/s end to end (${P.delivered} messages)`);
     const d = await deliveredPerSecond(P.delivered);
