@@ -1,4 +1,5 @@
 import { type Kysely, type Transaction, sql } from 'kysely';
+import { oncePerTurn } from '../shared/once-per-turn.js';
 import type { Dialect } from './database.js';
 import type { DB } from './schema.js';
 
@@ -22,7 +23,7 @@ interface Pending {
  */
 export class CommitQueue {
   private pending: Pending[] = [];
-  private scheduled = false;
+  private readonly schedule = oncePerTurn(() => void this.flush());
 
   constructor(
     private readonly db: Kysely<DB>,
@@ -39,15 +40,6 @@ export class CommitQueue {
       // better-sqlite3 runs the whole transaction before the loop reads the next socket. A batch
       // whose fsync is still running does not hold the next one back.
       this.schedule();
-    });
-  }
-
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      void this.flush();
     });
   }
 
