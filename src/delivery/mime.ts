@@ -1,14 +1,20 @@
+import { buffer } from 'node:stream/consumers';
 import type { Kysely } from 'kysely';
+import DKIM from 'nodemailer/lib/dkim';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Config } from '../config.js';
 import type { ContentSeal } from '../crypto/sealed-content.js';
 import type { DB, MessageRow } from '../db/schema.js';
+import { randomHex } from '../shared/ids.js';
+import { mimeBytes } from './mime-bytes.js';
 import { type BuiltMessage, type MimeSource, PermanentBuildError } from './process-message.js';
 
 export interface Sender {
   fromName: string;
   fromEmail: string;
   replyTo: string | undefined;
+  /** Signs every message once, when it is built (DKIM_DOMAIN, DKIM_SELECTOR, DKIM_PRIVATE_KEY). */
+  dkim?: DKIM;
 }
 
 export interface MimeAttachment {
@@ -22,7 +28,8 @@ const list = (json: string | null): string[] => (json ? (JSON.parse(json) as str
 /**
  * Compiles one message to raw MIME: multipart/alternative (text, HTML) inside multipart/mixed
  * when there are attachments; UTF-8 headers encoded by Nodemailer; the Message-ID fixed at
- * accept time so every attempt carries the same one and receivers can deduplicate.
+ * accept time so every attempt carries the same one and receivers can deduplicate. With DKIM the
+ * bytes are signed here, so every attempt sends the same signed bytes.
  */
 export async function buildMime(message: MessageRow, attachments: MimeAttachment[], sender: Sender): Promise<BuiltMessage> {
   for (const a of attachments) {
@@ -42,10 +49,13 @@ export async function buildMime(message: MessageRow, attachments: MimeAttachment
     date: new Date(message.created_at),
     headers: extra,
     attachments: attachments.map((a) => ({ filename: a.filename, contentType: a.content_type, content: a.data! })),
+    // Nodemailer would draw these bytes from the system one message at a time.
+    baseBoundary: randomHex(),
   });
   const node = composer.compile();
   const envelope = node.getEnvelope();
-  return { envelope: { from: envelope.from || sender.fromEmail, to: envelope.to }, raw: await node.build() };
+  const raw = mimeBytes(node) ?? (await node.build());
+  return { envelope: { from: envelope.from || sender.fromEmail, to: envelope.to }, raw: sender.dkim ? await buffer(sender.dkim.sign(raw)) : raw };
 }
 
 /**
@@ -66,7 +76,13 @@ export class MimeCache implements MimeSource {
   ) {}
 
   static senderOf(config: Config): Sender {
-    return { fromName: config.smtp.fromName, fromEmail: config.smtp.fromEmail, replyTo: config.smtp.replyTo };
+    const { dkim } = config;
+    return {
+      fromName: config.smtp.fromName,
+      fromEmail: config.smtp.fromEmail,
+      replyTo: config.smtp.replyTo,
+      dkim: dkim ? new DKIM({ domainName: dkim.domain, keySelector: dkim.selector, privateKey: dkim.privateKey }) : undefined,
+    };
   }
 
   async get(message: MessageRow): Promise<BuiltMessage> {

@@ -16,6 +16,11 @@ function random16(): Uint8Array {
   return pool.subarray(used - 16, used);
 }
 
+/** 16 random hex characters (64 bits) from the same pool: MIME boundaries and the like. */
+export function randomHex(): string {
+  return Buffer.from(random16().subarray(0, 8)).toString('hex');
+}
+
 // uuid keeps ids monotonic only when it draws its own bytes; with ours, the millisecond and the
 // counter within it are kept here, as uuid does (RFC 9562 §6.2, method 1: a counter seeded at
 // random each millisecond; if it wraps, the next millisecond is borrowed).

@@ -26,9 +26,19 @@ export interface SinkMessage {
  * chosen reply, answer 421/451/550, drop the connection, or be slow. Everything that reaches
  * DATA is recorded, with what the sink did about it.
  */
+export interface SinkOptions {
+  /** Offer STARTTLS (smtp-server's built-in self-signed certificate) and require AUTH with these. */
+  auth?: { user: string; pass: string };
+}
+
 export class SmtpSink {
   readonly messages: SinkMessage[] = [];
   respond: (m: Omit<SinkMessage, 'action' | 'at'>) => SinkAction = () => ({ kind: 'accept' });
+  /** RCPT TO addresses answered 550 (the envelope is refused before DATA). */
+  readonly refusedRecipients = new Set<string>();
+  /** TCP connections accepted so far, and AUTH logins that succeeded. */
+  connections = 0;
+  logins = 0;
   private readonly seenCount = new Map<string, number>();
   private readonly sockets = new Map<number, Socket>();
   private waiters: Array<() => void> = [];
@@ -38,14 +48,24 @@ export class SmtpSink {
     readonly port: number,
   ) {}
 
-  static async start(): Promise<SmtpSink> {
+  static async start(options: SinkOptions = {}): Promise<SmtpSink> {
     let sink!: SmtpSink;
+    const { auth } = options;
     const server = new SMTPServer({
       secure: false,
-      disabledCommands: ['STARTTLS', 'AUTH'],
-      authOptional: true,
+      disabledCommands: auth ? [] : ['STARTTLS', 'AUTH'],
+      authOptional: !auth,
       logger: false,
       maxClients: 200,
+      onAuth(login, _session, callback) {
+        if (login.username !== auth?.user || login.password !== auth?.pass) return callback(Object.assign(new Error('Invalid credentials'), { responseCode: 535 }));
+        sink.logins++;
+        callback(null, { user: login.username });
+      },
+      onRcptTo(address, _session, callback) {
+        if (sink.refusedRecipients.has(address.address)) return callback(Object.assign(new Error('No such user'), { responseCode: 550 }));
+        callback();
+      },
       onData(stream, session, callback) {
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
@@ -53,6 +73,7 @@ export class SmtpSink {
       },
     });
     server.server.on('connection', (socket: Socket) => {
+      sink.connections++;
       const port = socket.remotePort!;
       sink?.sockets.set(port, socket);
       socket.on('close', () => sink?.sockets.delete(port));
@@ -117,7 +138,13 @@ export class SmtpSink {
     return simpleParser(m.raw);
   }
 
+  /** Hangs up every open connection, as a relay does after its idle timeout or on restart. */
+  hangUp(): void {
+    for (const s of this.sockets.values()) s.destroy();
+  }
+
   reset(): void {
+    this.refusedRecipients.clear();
     this.messages.length = 0;
     this.seenCount.clear();
     this.respond = () => ({ kind: 'accept' });
