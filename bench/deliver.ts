@@ -1,13 +1,16 @@
 /**
- * npm run bench:deliver [-- --n 5000 --rate 500 --rate-seconds 5 --queued 100000]
+ * npm run bench:deliver [-- --n 5000 --rate 500 --rate-seconds 5 --seed 1000 --queued 100000]
  *
  * The delivery rows of `npm run bench` (bench/all.ts), once each: N messages accepted through
  * the HTTP API of a `postier serve` child process and delivered by its worker thread to a sink
- * in this process; latency at a fixed offered rate;
- * a plain pooled Nodemailer loop to the same kind of sink; optionally a large backlog drained.
+ * in this process; latency at a fixed offered rate; the two reference senders to the same kind
+ * of sink, with the same rendered content: the seed-style sender (Python smtplib + Jinja2, a
+ * connection per message, as the specification designs it; python3-jinja2 is installed with
+ * apt-get when missing) and a plain pooled Nodemailer loop; optionally a large backlog drained.
  */
 import { parseArgs } from 'node:util';
-import { deliveredPerSecond, fixedRateLatency, mb, pooledNodemailer, queuedThenDrained } from './lib/deliver.js';
+import { deliveredPerSecond, fixedRateLatency, mb, pooledNodemailer, queuedThenDrained, sampleContent } from './lib/deliver.js';
+import { ensureJinja, seedStyle } from './lib/refs.js';
 import { printTable } from './lib/table.js';
 import { FastSink } from './sink.js';
 
@@ -17,6 +20,7 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '500' },
     'rate-seconds': { type: 'string', default: '5' },
     concurrency: { type: 'string', default: '32' },
+    seed: { type: 'string', default: '1000' },
     queued: { type: 'string' },
     db: { type: 'string' },
   },
@@ -28,7 +32,12 @@ rows.push({ sender: 'Postier API → worker (as fast as possible)', 'msg/s': Mat
 const f = await fixedRateLatency(Number(args.rate), Number(args['rate-seconds']), args.db);
 rows.push({ sender: `Postier API → worker at ${args.rate}/s offered`, 'msg/s': Number(args.rate), 'p50 ms': f.p50, 'p99 ms': f.p99, note: `${f.late} sends late` });
 const sink = await new FastSink().start();
-rows.push({ sender: 'plain pooled Nodemailer loop (no DB)', 'msg/s': Math.round(await pooledNodemailer(n, sink)), 'p50 ms': '-', 'p99 ms': '-', note: '' });
+ensureJinja();
+const { rendered, vars } = await sampleContent();
+const seed = await seedStyle(Number(args.seed), sink.port, { subject: rendered.subject, html: rendered.html, text: rendered.text ?? '', vars });
+rows.push({ sender: 'seed-style: Python smtplib + Jinja2, a connection per message (no DB)', 'msg/s': Math.round(seed), 'p50 ms': '-', 'p99 ms': '-', note: `Postier ×${(d.rate / seed).toFixed(1)}` });
+const pooled = await pooledNodemailer(n, sink);
+rows.push({ sender: 'plain pooled Nodemailer loop (no DB)', 'msg/s': Math.round(pooled), 'p50 ms': '-', 'p99 ms': '-', note: `Postier ×${(d.rate / pooled).toFixed(1)}` });
 await sink.close();
 if (args.queued) {
   const q = await queuedThenDrained(Number(args.queued));
