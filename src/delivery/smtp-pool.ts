@@ -38,21 +38,13 @@ export class SmtpPool {
 
   async send(envelope: Envelope, raw: Buffer): Promise<SMTPConnection.SentMessageInfo> {
     const conn = await this.acquire();
-    const reused = conn.sent > 0;
     try {
       const info = await transmit(conn, envelope, raw);
       conn.sent++;
       this.release(conn);
       return info;
     } catch (e) {
-      const err = e as { code?: string; command?: string; responseCode?: number };
-      if (reused && err.code === 'ECONNECTION' && err.command === 'API') {
-        // Refused before a byte was written (the connection had just been closed): not an
-        // attempt, send it again. A connection lost later is an attempt like any other: the
-        // relay may have taken the message.
-        this.discard(conn);
-        return this.send(envelope, raw);
-      }
+      const err = e as { code?: string; responseCode?: number };
       if ((err.code === 'EENVELOPE' || err.code === 'EMESSAGE') && err.responseCode !== 421 && !conn.gone) {
         // The server refused this message, not the session: RSET and keep the connection.
         conn.smtp.reset((resetError) => (resetError ? this.discard(conn) : this.release(conn)));
@@ -154,6 +146,7 @@ export class SmtpPool {
           ready = true;
           resolve(conn);
         };
+        // As Nodemailer's own pool: AUTH when the relay offers it (after STARTTLS, with TLS on).
         const { auth } = this.opts;
         if (!auth || !smtp.allowsAuth) return done();
         smtp.login(auth, (loginError) => (loginError ? fail(loginError) : done()));
