@@ -103,18 +103,28 @@ export async function openCtx(opts: { db?: string; concurrency?: number; args?: 
   };
 }
 
+/** The JIT's warm-up, as the accept rows have theirs: this many messages posted and delivered before measuring. */
+export const WARMUP = 1000;
+
+/** `concurrency` clients posting messages from..to-1 as fast as they are accepted. */
+async function postClosedLoop(ctx: Ctx, from: number, to: number, concurrency: number) {
+  let next = from;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < to) await ctx.post(payload(next++));
+    }),
+  );
+}
+
 /** Closed loop: `concurrency` clients post as fast as accepted while the worker delivers; until all N are at the sink. */
 export async function deliveredPerSecond(n: number, concurrency = 32, db?: string) {
   const ctx = await openCtx({ db, concurrency });
   try {
+    await postClosedLoop(ctx, 1_000_000, 1_000_000 + WARMUP, concurrency);
+    await ctx.waitDelivered(WARMUP);
     const t0 = performance.now();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < n) await ctx.post(payload(next++));
-      }),
-    );
-    await ctx.waitDelivered(n);
+    await postClosedLoop(ctx, 0, n, concurrency);
+    await ctx.waitDelivered(WARMUP + n);
     const secs = (performance.now() - t0) / 1000;
     return { rate: n / secs, avgBytes: Math.round(ctx.sink.bytes / ctx.sink.count), rss: ctx.server.memory().peak };
   } finally {
@@ -126,9 +136,9 @@ export async function deliveredPerSecond(n: number, concurrency = 32, db?: strin
 export async function fixedRateLatency(rate: number, seconds: number, db?: string) {
   const ctx = await openCtx({ db, concurrency: 1024 });
   try {
-    // short warm-up so JIT and template caches do not land in the measured percentiles
-    await Promise.all(Array.from({ length: 50 }, (_, i) => ctx.post(payload(1_000_000 + i))));
-    await ctx.waitDelivered(50);
+    // warm-up so JIT and template caches do not land in the measured percentiles
+    await postClosedLoop(ctx, 1_000_000, 1_000_000 + WARMUP, 32);
+    await ctx.waitDelivered(WARMUP);
     const total = Math.round(rate * seconds);
     const ids: string[] = [];
     const inflight: Promise<void>[] = [];
@@ -143,7 +153,7 @@ export async function fixedRateLatency(rate: number, seconds: number, db?: strin
       inflight.push(ctx.post(payload(i)).then(([id]) => void (ctx.started.set(id!, due), ids.push(id!))));
     }
     await Promise.all(inflight);
-    await ctx.waitDelivered(50 + total);
+    await ctx.waitDelivered(WARMUP + total);
     const lat = ctx.latencies(ids);
     return { p50: pct(lat, 50), p99: pct(lat, 99), late };
   } finally {
