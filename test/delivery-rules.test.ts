@@ -14,9 +14,12 @@ describe('delivery rules', () => {
     expect(providerMessageId('250 2.0.0 OK  1700000000 x1-20020a')).toBeNull();
   });
 
-  it('treats 5xx replies as permanent, 4xx, timeouts, dropped connections and auth trouble as worth retrying', () => {
+  it('treats 5xx replies as permanent (503 aside), 4xx, timeouts, dropped connections and auth trouble as worth retrying', () => {
     expect(failureFrom(Object.assign(new Error('x'), { responseCode: 550, response: '550 5.1.1 No such user', code: 'EENVELOPE' }))).toMatchObject({ permanent: true, code: 550, response: '550 5.1.1 No such user' });
     expect(failureFrom(Object.assign(new Error('x'), { responseCode: 451, response: '451 Try later', code: 'EMESSAGE' })).permanent).toBe(false);
+    // 503 is a session out of step (RFC 5321 §4.2.1 "bad sequence of commands"), not a refusal.
+    expect(failureFrom(Object.assign(new Error('x'), { responseCode: 503, response: '503 5.5.1 Error: need MAIL command', code: 'EENVELOPE' })).permanent).toBe(false);
+    expect(failureFrom(Object.assign(new Error('x'), { responseCode: 554, response: '554 5.7.1 Rejected', code: 'EMESSAGE' })).permanent).toBe(true);
     expect(failureFrom(Object.assign(new Error('Timeout'), { code: 'ETIMEDOUT' }))).toMatchObject({ permanent: false, code: null, errorCode: 'ETIMEDOUT', response: 'Timeout' });
     expect(failureFrom(Object.assign(new Error('Connection closed'), { code: 'ECONNECTION' })).permanent).toBe(false);
     expect(failureFrom(Object.assign(new Error('Invalid login'), { responseCode: 535, code: 'EAUTH', response: '535 Bad credentials' })).permanent).toBe(false);

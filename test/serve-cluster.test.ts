@@ -71,22 +71,39 @@ describe.each(backends)('postier serve with API_PROCESSES=2 on %s', (backend) =>
       await waitForStatus(t, ids, ['sent'], 15_000);
 
       // Whichever process answers the scrape, it counts what every process accepted.
-      const accepted = async () => {
-        const metrics = await new Promise<string>((resolve, reject) =>
+      const scrape = () =>
+        new Promise<string>((resolve, reject) =>
           http
-            .get({ host: '127.0.0.1', port, path: '/metrics', agent: false, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }, (res) => {
+            .get({ host: '127.0.0.1', port, path: '/metrics', agent: false, timeout: 4000, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }, (res) => {
               let d = '';
               res.on('data', (c: Buffer) => (d += c.toString()));
               res.on('end', () => resolve(d));
             })
+            .on('timeout', function (this: http.ClientRequest) {
+              this.destroy(new Error('scrape timed out'));
+            })
             .on('error', reject),
         );
-        return metrics
+      const sum = (metrics: string, prefix: string) =>
+        metrics
           .split('\n')
-          .filter((l) => l.startsWith('postier_emails_accepted_total{'))
-          .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-      };
+          .filter((l) => l.startsWith(prefix))
+          .reduce((total, l) => total + Number(l.split(' ').pop()), 0);
+      const accepted = async () => sum(await scrape(), 'postier_emails_accepted_total{');
       for (let i = 0; i < 4; i++) expect(await accepted()).toBe(6);
+
+      // A process that does not answer (stopped) costs the scrape its own counters only: the
+      // primary gives up on it before the asking process gives up on the primary, so the
+      // worker's counters (in the primary) are still there.
+      process.kill(apiPids[1]!, 'SIGSTOP');
+      try {
+        let metrics = '';
+        // Round robin sends every other connection to the stopped process: ask until the live one answers.
+        await waitFor(async () => (metrics = await scrape().catch(() => '')) !== '', 30_000);
+        expect(sum(metrics, 'postier_smtp_replies_total{code="250"}')).toBe(6);
+      } finally {
+        process.kill(apiPids[1]!, 'SIGCONT');
+      }
 
       // A process that dies is replaced, and its counters die with it: what remains counted is
       // what the survivor accepted, so each process had taken part (neither 0 nor 6).

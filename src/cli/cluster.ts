@@ -23,7 +23,12 @@ import { ensureAdminKey, serve } from './serve.js';
  */
 type Message = { type: 'postier:queued' } | { type: 'postier:metrics?'; id: number } | { type: 'postier:metrics'; id: number; metrics: MetricsJson };
 
+/**
+ * An HTTP process waits this long for the primary; the primary waits less for the others, so a
+ * process that does not answer costs the scrape its own counters, not everyone's.
+ */
 const ASK_TIMEOUT_MS = 3000;
+const ASK_OTHERS_TIMEOUT_MS = 2000;
 const STOP_GRACE_MS = 25_000;
 const isMessage = (m: unknown): m is Message => typeof m === 'object' && m !== null && String((m as { type?: unknown }).type).startsWith('postier:');
 
@@ -31,7 +36,7 @@ const isMessage = (m: unknown): m is Message => typeof m === 'object' && m !== n
 export async function startApiCluster(s: Services, opts: { processes: number; worker: boolean }): Promise<{ stop(): Promise<void> }> {
   await ensureAdminKey(s);
   const running = await serve(s, { api: false, worker: opts.worker });
-  const asker = new MetricsAsker(ASK_TIMEOUT_MS);
+  const asker = new MetricsAsker(ASK_OTHERS_TIMEOUT_MS);
   const live = () => Object.values(cluster.workers ?? {}).filter((w): w is ApiProcess => w !== undefined && w.isConnected());
 
   cluster.on('message', (from, m: unknown) => {

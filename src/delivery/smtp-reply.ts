@@ -28,13 +28,18 @@ export type SmtpOutcome = SmtpSuccess | SmtpFailure;
 // good on the first try; the backoff gives the operator time to fix it.
 const CONFIG_ERRORS = new Set(['EAUTH', 'ETLS', 'ECONFIG', 'EREQUIRETLS']);
 
-/** Turns whatever Nodemailer threw into an outcome: a 5xx reply is permanent, the rest retries. */
+/**
+ * Turns whatever Nodemailer threw into an outcome: a 5xx reply is permanent, the rest retries.
+ * 503 (bad sequence of commands) is the exception RFC 5321 allows: it says the session was in
+ * the wrong state for the command, not that the message was refused, and a new connection may
+ * take it.
+ */
 export function failureFrom(error: unknown): SmtpFailure {
   const e = (error ?? {}) as { responseCode?: unknown; response?: unknown; code?: unknown; message?: unknown };
   const code = typeof e.responseCode === 'number' ? e.responseCode : null;
   const errorCode = typeof e.code === 'string' ? e.code : null;
   const response = typeof e.response === 'string' && e.response ? e.response : String(e.message ?? error);
-  const permanent = code !== null && code >= 500 && code < 600 && !(errorCode !== null && CONFIG_ERRORS.has(errorCode));
+  const permanent = code !== null && code >= 500 && code < 600 && code !== 503 && !(errorCode !== null && CONFIG_ERRORS.has(errorCode));
   return { ok: false, code, response, errorCode, permanent };
 }
 
