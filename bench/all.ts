@@ -18,7 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { measureAccept } from './lib/accept.js';
-import { deliveredPerSecond, fixedRateLatency, mb, pooledNodemailer, queuedThenDrained, rendersPerSecond, sampleContent } from './lib/deliver.js';
+import { deliveredPerSecond, fixedRateLatency, mb, pooledNodemailer, queuedThenDrained, rendersPerSecond, sampleContent, WARMUP } from './lib/deliver.js';
 import { ensureJinja, ensurePostfixTools, seedStyle, smtpSourceToSink } from './lib/refs.js';
 import { printTable } from './lib/table.js';
 import { FastSink } from './sink.js';
@@ -152,7 +152,7 @@ const rows = [
   { measure: `accepted/s, SQLite (${P.connections} conns, ${P.acceptSeconds} s)`, 'median (min–max)': fig('acc.sqlite'), notes: `p99 ${fig('acc.sqlite.p99')} ms` },
   { measure: `accepted/s, SQLite, API_PROCESSES=2 (${P.connections} conns, ${P.acceptSeconds} s)`, 'median (min–max)': fig('acc.sqlite2'), notes: `p99 ${fig('acc.sqlite2.p99')} ms` },
   { measure: `accepted/s, PostgreSQL (${P.connections} conns, ${P.acceptSeconds} s)`, 'median (min–max)': fig('acc.pg'), notes: S['acc.pg'] ? `p99 ${fig('acc.pg.p99')} ms` : 'no PostgreSQL' },
-  { measure: `delivered/s end to end (API + worker → sink, ${P.delivered.toLocaleString('en-US')} msgs)`, 'median (min–max)': fig('delivered'), notes: `SQLite, ${fig('bytes')} B/message` },
+  { measure: `delivered/s end to end (API + worker → sink, ${P.delivered.toLocaleString('en-US')} msgs)`, 'median (min–max)': fig('delivered'), notes: `SQLite, ${fig('bytes')} B/message, after ${WARMUP.toLocaleString('en-US')} to warm up` },
   { measure: `accept→delivered p50 ms at ${P.rate}/s offered (open loop, ${P.rateSeconds} s)`, 'median (min–max)': fig('lat.p50', 1), notes: '' },
   { measure: `accept→delivered p99 ms at ${P.rate}/s offered (open loop, ${P.rateSeconds} s)`, 'median (min–max)': fig('lat.p99', 1), notes: '' },
   { measure: `peak RSS MB, ${Q} queued then drained`, 'median (min–max)': fig('q.rss'), notes: `postier serve (API + worker thread); ${fig('q.rssQueued')} MB once queued (API)` },
