@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 
@@ -69,5 +70,12 @@ describe('configuration', () => {
       expect(problems).toContain(name);
     }
     expect((error as ConfigError).problems).toHaveLength(10);
+  });
+
+  it('refuses a DKIM key that does not load (the signer would send unsigned mail without a word)', () => {
+    const dkim = { DKIM_DOMAIN: 'rgz.bj', DKIM_SELECTOR: 'postier2026' };
+    expect(() => loadConfig({ ...dkim, DKIM_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\\nnot a key\\n-----END PRIVATE KEY-----' })).toThrow(/DKIM_PRIVATE_KEY: not a PEM private key/);
+    const pem = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    expect(loadConfig({ ...dkim, DKIM_PRIVATE_KEY: pem.replace(/\n/g, '\\n') }).dkim).toEqual({ domain: 'rgz.bj', selector: 'postier2026', privateKey: pem });
   });
 });

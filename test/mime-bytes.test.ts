@@ -54,6 +54,12 @@ const cases: Record<string, Mail> = {
     html: '<p>Corps</p>',
   },
   'empty body': { text: '' },
+  // Over the 64 KiB slices Nodemailer's stream encoders work in.
+  'a 200 KB accented HTML body and a 300 KB attachment': {
+    html: '<p>Relevé détaillé — consommation de février, ligne fibre n°42 à Cotonou.</p>\n'.repeat(2600),
+    text: 'Relevé détaillé: voir la version HTML. '.repeat(2000),
+    attachments: [{ filename: 'releve.bin', contentType: 'application/octet-stream', content: Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 256)) }],
+  },
 };
 
 describe('mimeBytes: the bytes of MimeNode.build(), without its streams', () => {

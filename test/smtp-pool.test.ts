@@ -62,6 +62,28 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
     expect(sink.connections).toBe(1);
   });
 
+  it('resends a message whose MAIL FROM was refused once, with the same envelope object, on the same connection', async () => {
+    const p = pool({ size: 1 });
+    const same = envelope();
+    sink.mailFromFailures = 1;
+    await expect(p.send(same, mime(1))).rejects.toMatchObject({ code: 'EENVELOPE', responseCode: 451 });
+    await expect(p.send(same, mime(1))).resolves.toMatchObject({ response: expect.stringMatching(/^250/) });
+    expect(same).toEqual(envelope());
+    expect(sink.accepted.map((m) => m.messageId)).toEqual(['<pool-1@rgz.bj>']);
+    expect(sink.connections).toBe(1);
+  });
+
+  it('uses a new connection, without counting a failure, when the idle one can no longer be written to', async () => {
+    const p = pool({ size: 1 });
+    await p.send(envelope(), mime(1));
+    // The state between the relay's FIN and the socket's close: our side is ended, not yet closed.
+    const idle = (p as unknown as { idle: Array<{ smtp: { _socket: { end(): void } } }> }).idle;
+    expect(idle).toHaveLength(1);
+    idle[0]!.smtp._socket.end();
+    await expect(p.send(envelope(), mime(2))).resolves.toMatchObject({ response: expect.stringMatching(/^250/) });
+    expect(sink.connections).toBe(2);
+  });
+
   it('fails the send on a cut connection, then opens a new one for the next', async () => {
     const p = pool({ size: 1 });
     sink.respond = (m) => (m.messageId === '<pool-1@rgz.bj>' ? { kind: 'drop' } : { kind: 'accept' });
@@ -71,19 +93,35 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
   });
 
   it('gives its place back when a connection cannot be opened, so waiting sends still go out', async () => {
+    // Three sends wait for the one place: each gets its own connection error, none hangs.
     const refused = pool({ size: 1 }, 1);
-    await expect(refused.send(envelope(), mime(1))).rejects.toMatchObject({ code: 'ESOCKET' });
-    await expect(refused.send(envelope(), mime(2))).rejects.toMatchObject({ code: 'ESOCKET' });
+    const failures = await Promise.allSettled([1, 2, 3].map((n) => refused.send(envelope(), mime(n))));
+    expect(failures.map((r) => (r.status === 'rejected' ? (r.reason as { code?: string }).code : r.status))).toEqual(['ESOCKET', 'ESOCKET', 'ESOCKET']);
     const p = pool({ size: 1 });
     sink.respond = (m) => (m.messageId === '<pool-1@rgz.bj>' ? { kind: 'drop' } : { kind: 'accept' });
     const results = await Promise.allSettled([1, 2, 3].map((n) => p.send(envelope(), mime(n))));
     expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'fulfilled']);
   });
 
-  it('refuses sends once closed', async () => {
-    const p = pool();
+  it('on close, lets the send in flight finish, fails the waiting ones and refuses new ones', async () => {
+    const p = pool({ size: 1 });
+    sink.respond = () => ({ kind: 'slow', ms: 200 });
+    const inFlight = p.send(envelope(), mime(1));
+    const waiting = p.send(envelope(), mime(2));
+    await new Promise((r) => setTimeout(r, 50));
     p.close();
-    await expect(p.send(envelope(), mime(1))).rejects.toThrow(/closed/);
+    await expect(waiting).rejects.toThrow(/closed/);
+    await expect(inFlight).resolves.toMatchObject({ response: expect.stringMatching(/^250/) });
+    await expect(p.send(envelope(), mime(3))).rejects.toThrow(/closed/);
+    expect(sink.accepted.map((m) => m.messageId)).toEqual(['<pool-1@rgz.bj>']);
+  });
+
+  it('takes a 503 (session out of step) as a reason for a new connection', async () => {
+    const p = pool({ size: 1 });
+    sink.respond = (m) => (m.messageId === '<pool-1@rgz.bj>' ? { kind: 'reply', code: 503, text: 'Bad sequence of commands' } : { kind: 'accept' });
+    await expect(p.send(envelope(), mime(1))).rejects.toMatchObject({ responseCode: 503 });
+    await p.send(envelope(), mime(2));
+    expect(sink.connections).toBe(2);
   });
 });
 

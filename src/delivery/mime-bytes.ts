@@ -11,7 +11,8 @@ import * as qp from 'nodemailer/lib/qp';
  * ours, and test/mime-bytes.test.ts holds it to build()'s output byte for byte.
  *
  * Returns null, before touching the tree, for what this walk does not cover (streamed, file or
- * URL content, a raw node, quoted-printable outside text/*, a newline conversion): use build().
+ * URL content, a raw node, quoted-printable outside text/*, a newline conversion, transforms or
+ * post-processing attached to a node): use build().
  */
 export function mimeBytes(root: MimeNode): Buffer | null {
   if (root.newline || !covered(root)) return null;
@@ -26,7 +27,8 @@ export function mimeBytes(root: MimeNode): Buffer | null {
 
 function covered(node: MimeNode): boolean {
   const { content } = node;
-  if ((node as { _raw?: unknown })._raw) return false;
+  const internals = node as unknown as { _raw?: unknown; _transforms: unknown[]; _processFuncs: unknown[] };
+  if (internals._raw || internals._transforms.length || internals._processFuncs.length) return false;
   if (content && typeof content !== 'string' && !Buffer.isBuffer(content)) return false;
   // Outside text/*, build() encodes lone CR and LF apart from line breaks (qp's binary mode).
   if (content && node.getTransferEncoding() === 'quoted-printable' && !/^text\//i.test(String(node.getHeader('Content-Type') ?? ''))) return false;

@@ -44,9 +44,16 @@ export class SmtpPool {
       this.release(conn);
       return info;
     } catch (e) {
-      const err = e as { code?: string; responseCode?: number };
-      if ((err.code === 'EENVELOPE' || err.code === 'EMESSAGE') && err.responseCode !== 421 && !conn.gone) {
+      const err = e as { code?: string; command?: string; responseCode?: number };
+      if (err.code === 'ECONNECTION' && err.command === 'API') {
+        // Refused before a byte was written: the relay had just closed this idle connection
+        // (its FIN arrived, the socket is not closed yet). Not an attempt: use a new connection.
+        this.discard(conn);
+        return this.send(envelope, raw);
+      }
+      if ((err.code === 'EENVELOPE' || err.code === 'EMESSAGE') && err.responseCode !== 421 && err.responseCode !== 503 && !conn.gone) {
         // The server refused this message, not the session: RSET and keep the connection.
+        // (421 closes the session; 503 says it is out of step: both get a new connection.)
         conn.smtp.reset((resetError) => (resetError ? this.discard(conn) : this.release(conn)));
       } else {
         this.discard(conn);
@@ -155,6 +162,10 @@ export class SmtpPool {
   }
 }
 
+/**
+ * SMTPConnection keeps its envelope state (accepted, rejected, a refused MAIL FROM) on the object
+ * it is given: a fresh one per send, never the cached message's own.
+ */
 function transmit(conn: Connection, envelope: Envelope, raw: Buffer): Promise<SMTPConnection.SentMessageInfo> {
-  return new Promise((resolve, reject) => conn.smtp.send(envelope, raw, (err, info) => (err ? reject(err) : resolve(info!))));
+  return new Promise((resolve, reject) => conn.smtp.send({ from: envelope.from, to: [...envelope.to] }, raw, (err, info) => (err ? reject(err) : resolve(info!))));
 }

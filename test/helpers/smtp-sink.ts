@@ -36,6 +36,8 @@ export class SmtpSink {
   respond: (m: Omit<SinkMessage, 'action' | 'at'>) => SinkAction = () => ({ kind: 'accept' });
   /** RCPT TO addresses answered 550 (the envelope is refused before DATA). */
   readonly refusedRecipients = new Set<string>();
+  /** The next this-many MAIL FROM commands are answered 451. */
+  mailFromFailures = 0;
   /** TCP connections accepted so far, and AUTH logins that succeeded. */
   connections = 0;
   logins = 0;
@@ -61,6 +63,13 @@ export class SmtpSink {
         if (login.username !== auth?.user || login.password !== auth?.pass) return callback(Object.assign(new Error('Invalid credentials'), { responseCode: 535 }));
         sink.logins++;
         callback(null, { user: login.username });
+      },
+      onMailFrom(_address, _session, callback) {
+        if (sink.mailFromFailures > 0) {
+          sink.mailFromFailures--;
+          return callback(Object.assign(new Error('Sender temporarily refused'), { responseCode: 451 }));
+        }
+        callback();
       },
       onRcptTo(address, _session, callback) {
         if (sink.refusedRecipients.has(address.address)) return callback(Object.assign(new Error('No such user'), { responseCode: 550 }));
@@ -145,6 +154,7 @@ export class SmtpSink {
 
   reset(): void {
     this.refusedRecipients.clear();
+    this.mailFromFailures = 0;
     this.messages.length = 0;
     this.seenCount.clear();
     this.respond = () => ({ kind: 'accept' });
