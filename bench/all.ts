@@ -109,7 +109,7 @@ try {
     const seed = await seedStyle(P.seed, refSink.port, { subject: content.rendered.subject, html: content.rendered.html, text: content.rendered.text ?? '', vars: content.vars });
     add('ref.seed', seed);
     add('ratio.seed', d.rate / seed);
-    const pooled = await pooledNodemailer(P.pooled, refSink);
+    const pooled = await pooledNodemailer(P.pooled, refSink, content);
     add('ref.pool', pooled);
     add('ratio.pool', d.rate / pooled);
   }

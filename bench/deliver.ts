@@ -33,10 +33,11 @@ const f = await fixedRateLatency(Number(args.rate), Number(args['rate-seconds'])
 rows.push({ sender: `Postier API → worker at ${args.rate}/s offered`, 'msg/s': Number(args.rate), 'p50 ms': f.p50, 'p99 ms': f.p99, note: `${f.late} sends late` });
 const sink = await new FastSink().start();
 ensureJinja();
-const { rendered, vars } = await sampleContent();
+const sample = await sampleContent();
+const { rendered, vars } = sample;
 const seed = await seedStyle(Number(args.seed), sink.port, { subject: rendered.subject, html: rendered.html, text: rendered.text ?? '', vars });
 rows.push({ sender: 'seed-style: Python smtplib + Jinja2, a connection per message (no DB)', 'msg/s': Math.round(seed), 'p50 ms': '-', 'p99 ms': '-', note: `Postier ×${(d.rate / seed).toFixed(1)}` });
-const pooled = await pooledNodemailer(n, sink);
+const pooled = await pooledNodemailer(n, sink, sample);
 rows.push({ sender: 'plain pooled Nodemailer loop (no DB)', 'msg/s': Math.round(pooled), 'p50 ms': '-', 'p99 ms': '-', note: `Postier ×${(d.rate / pooled).toFixed(1)}` });
 await sink.close();
 if (args.queued) {

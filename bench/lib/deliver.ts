@@ -256,16 +256,19 @@ export async function sampleContent() {
   }
 }
 
-/** A plain pooled Nodemailer loop: pre-rendered content, no database, MIME built per message. */
-export async function pooledNodemailer(n: number, sink: FastSink, poolSize?: number, concurrency?: number) {
-  const { rendered, poolSize: defPool, concurrency: defConc } = await sampleContent();
+/**
+ * A plain pooled Nodemailer loop: pre-rendered content (`sample`, from sampleContent), no
+ * database, MIME built per message; Postier's pool size and concurrency.
+ */
+export async function pooledNodemailer(n: number, sink: FastSink, sample: Awaited<ReturnType<typeof sampleContent>>) {
+  const { rendered, poolSize, concurrency } = sample;
   const from = { name: 'RGZ Notifications', address: 'noreply@rgz.bj' };
-  const pool = nodemailer.createTransport({ pool: true, maxConnections: poolSize ?? defPool, host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true });
+  const pool = nodemailer.createTransport({ pool: true, maxConnections: poolSize, host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true });
   try {
     const t0 = performance.now();
     let k = 0;
     await Promise.all(
-      Array.from({ length: concurrency ?? defConc }, async () => {
+      Array.from({ length: concurrency }, async () => {
         while (k < n) {
           const i = k++;
           await pool.sendMail({ from, to: `pool${i}@example.com`, subject: rendered.subject, html: rendered.html, text: rendered.text ?? undefined });

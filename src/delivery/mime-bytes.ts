@@ -31,7 +31,7 @@ function covered(node: MimeNode): boolean {
   if (internals._raw || internals._transforms.length || internals._processFuncs.length) return false;
   if (content && typeof content !== 'string' && !Buffer.isBuffer(content)) return false;
   // Outside text/*, build() encodes lone CR and LF apart from line breaks (qp's binary mode).
-  if (content && node.getTransferEncoding() === 'quoted-printable' && !/^text\//i.test(String(node.getHeader('Content-Type') ?? ''))) return false;
+  if (content && !/^text\//i.test(String(node.getHeader('Content-Type') ?? '')) && node.getTransferEncoding() === 'quoted-printable') return false;
   return node.childNodes.every(covered);
 }
 

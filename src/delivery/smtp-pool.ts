@@ -38,6 +38,7 @@ export class SmtpPool {
 
   async send(envelope: Envelope, raw: Buffer): Promise<SMTPConnection.SentMessageInfo> {
     const conn = await this.acquire();
+    const reused = conn.sent > 0;
     try {
       const info = await transmit(conn, envelope, raw);
       conn.sent++;
@@ -45,9 +46,10 @@ export class SmtpPool {
       return info;
     } catch (e) {
       const err = e as { code?: string; command?: string; responseCode?: number };
-      if (err.code === 'ECONNECTION' && err.command === 'API') {
+      if (reused && err.code === 'ECONNECTION' && err.command === 'API') {
         // Refused before a byte was written: the relay had just closed this idle connection
-        // (its FIN arrived, the socket is not closed yet). Not an attempt: use a new connection.
+        // (its FIN arrived, the socket is not closed yet). Not an attempt: use a new connection
+        // (once: a connection refused before its first message is an attempt like any other).
         this.discard(conn);
         return this.send(envelope, raw);
       }
@@ -64,13 +66,7 @@ export class SmtpPool {
 
   /** Connects, EHLO, STARTTLS and AUTH as a send would, then QUIT: what /readyz checks. */
   async verify(): Promise<void> {
-    this.open++;
-    try {
-      this.discard(await this.connect(), 'quit');
-    } catch (e) {
-      this.open--;
-      throw e;
-    }
+    this.discard(await this.acquire(), 'quit');
   }
 
   close(): void {

@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { DB } from '../db/schema.js';
 import { AppError } from '../shared/errors.js';
+import { HOUR_MS } from '../shared/time.js';
 
-export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+export const IDEMPOTENCY_TTL_MS = 24 * HOUR_MS;
 
 /** JSON with keys sorted at every level: the same body hashes the same whatever the key order. */
 function canonical(v: unknown): string {

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type pino from 'pino';
 import type { Config } from '../../config.js';
 import type { DB } from '../../db/schema.js';
+import { HOUR_MS } from '../../shared/time.js';
 import { sign } from './signing.js';
 
 type Post = (url: string, init: RequestInit) => Promise<Response>;
@@ -89,7 +90,7 @@ export class WebhookDispatcher {
     const attempts = d.attempts + 1;
     const ok = error === null;
     const giveUp = !ok && attempts >= this.config.maxAttempts;
-    const delay = Math.min(this.config.retryBaseMs * 3 ** (attempts - 1), 6 * 3_600_000);
+    const delay = Math.min(this.config.retryBaseMs * 3 ** (attempts - 1), 6 * HOUR_MS);
     await this.db.transaction().execute(async (trx) => {
       await trx.insertInto('webhook_attempts').values({ delivery_id: d.id, attempted_at: started, status_code: status, duration_ms: finished - started, error }).execute();
       await trx
