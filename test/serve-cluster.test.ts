@@ -108,7 +108,16 @@ describe.each(backends)('postier serve with API_PROCESSES=2 on %s', (backend) =>
       // A process that dies is replaced, and its counters die with it: what remains counted is
       // what the survivor accepted, so each process had taken part (neither 0 nor 6).
       process.kill(apiPids[0]!, 'SIGKILL');
-      await waitFor(async () => childrenOf(primary).length === 2 && !childrenOf(primary).includes(apiPids[0]!), 15_000);
+      // Scrapes at once: the survivor asks the primary, which asks the dead process before it has seen it go.
+      await Promise.all(Array.from({ length: 4 }, () => scrape().catch(() => '')));
+      // The primary must live through it: a metrics question sent to the dead process (its pipe
+      // broken: EPIPE) once ended the primary, delivery worker and all.
+      const replaced = () => {
+        if (serve.child.exitCode !== null || serve.child.signalCode !== null) throw new Error(`the primary exited:\n${serve.output()}`);
+        const children = childrenOf(primary);
+        return children.length === 2 && !children.includes(apiPids[0]!);
+      };
+      await waitFor(async () => replaced(), 15_000);
       const survivorCount = await accepted();
       expect(survivorCount).toBeGreaterThan(0);
       expect(survivorCount).toBeLessThan(6);

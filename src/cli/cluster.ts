@@ -2,6 +2,7 @@ import cluster, { type Worker as ApiProcess } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import { type MetricsJson, registry } from '../observability/metrics.js';
 import { MetricsAsker } from '../observability/metrics-asker.js';
+import { ipcSend } from '../shared/ipc-send.js';
 import { oncePerTurn } from '../shared/once-per-turn.js';
 import { RestartDelay } from '../shared/restart-delay.js';
 import type { Services } from '../services.js';
@@ -46,15 +47,19 @@ export async function startApiCluster(s: Services, opts: { processes: number; wo
     else {
       // Everyone but the asker, who adds its own.
       const others = live().filter((w) => w !== from);
-      void Promise.all([registry.getMetricsAsJSON(), ...others.map((w) => asker.ask((id) => w.send({ type: 'postier:metrics?', id } satisfies Message)))])
+      const ask = (w: ApiProcess) => asker.ask((id) => ipcSend(w, { type: 'postier:metrics?', id } satisfies Message, () => asker.answer(id, [])));
+      void Promise.all([registry.getMetricsAsJSON(), ...others.map(ask)])
         .then((parts) => AggregatorRegistry.aggregate(parts).getMetricsAsJSON())
-        .then((metrics) => from.isConnected() && from.send({ type: 'postier:metrics', id: m.id, metrics } satisfies Message));
+        .then((metrics) => from.isConnected() && ipcSend(from, { type: 'postier:metrics', id: m.id, metrics } satisfies Message));
     }
   });
 
   let stopping = false;
   const restartDelay = new RestartDelay();
-  const fork = () => cluster.fork();
+  const fork = () =>
+    // Sends go through ipcSend, which takes their errors; this catches any other error event
+    // on the channel, which unheard would end the primary.
+    cluster.fork().on('error', (err: Error) => s.log.warn({ err }, 'IPC with an API process failed'));
   cluster.on('exit', (w, code, signal) => {
     if (stopping) return;
     const delay = restartDelay.next();
@@ -112,14 +117,14 @@ export async function startApiCluster(s: Services, opts: { processes: number; wo
 
 /** One HTTP process of the cluster: the API only, wired to the primary. */
 export async function serveApiProcess(s: Services): Promise<{ stop(): Promise<void> }> {
-  const send = (m: Message) => process.send?.(m);
+  const send = (m: Message) => ipcSend(process, m);
   const asker = new MetricsAsker(ASK_TIMEOUT_MS);
   process.on('message', (m: unknown) => {
     if (!isMessage(m)) return;
     if (m.type === 'postier:metrics?') void registry.getMetricsAsJSON().then((metrics) => process.connected && send({ type: 'postier:metrics', id: m.id, metrics }));
     else if (m.type === 'postier:metrics') asker.answer(m.id, m.metrics);
   });
-  s.metricSources.push(() => asker.ask((id) => send({ type: 'postier:metrics?', id })));
+  s.metricSources.push(() => asker.ask((id) => ipcSend(process, { type: 'postier:metrics?', id } satisfies Message, () => asker.answer(id, []))));
   s.outbox.subscribe(oncePerTurn(() => process.connected && send({ type: 'postier:queued' })));
   return serve(s, { api: true, worker: false, background: false });
 }
