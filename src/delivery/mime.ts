@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import type { ContentSeal } from '../crypto/sealed-content.js';
 import type { DB, MessageRow } from '../db/schema.js';
 import { randomHex } from '../shared/ids.js';
+import './header-key-memo.js';
 import { mimeBytes } from './mime-bytes.js';
 import { type BuiltMessage, type MimeSource, PermanentBuildError } from './process-message.js';
 
