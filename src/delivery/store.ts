@@ -67,7 +67,7 @@ export class DeliveryStore implements CompletionStore {
         applied.push(ok);
         // The attempt happened whatever became of the lease: it is always on record.
         events.push({ messageId: message.id, type: 'attempt', at: c.at, data: c.attempt });
-        if (ok) events.push(statusEvent(message.id, c));
+        if (ok) events.push({ ...statusEvent(message.id, c), message });
       }
       await recordEvents(trx, events);
       return applied;

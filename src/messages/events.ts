@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { insertRows } from '../db/reused-sql.js';
-import type { DB } from '../db/schema.js';
+import type { DB, MessageRow } from '../db/schema.js';
 import { enqueueWebhooks } from '../webhooks/outbound/enqueue.js';
 import { countEvents } from '../observability/event-metrics.js';
 
@@ -10,6 +10,8 @@ export interface NewEvent {
   type: string;
   at: number;
   data?: Record<string, unknown>;
+  /** The message's labels for the metrics, when the caller has its row at hand (not stored). */
+  message?: Pick<MessageRow, 'template_key' | 'category' | 'created_at'>;
 }
 
 export async function recordEvents(db: Kysely<DB>, events: NewEvent[]): Promise<void> {

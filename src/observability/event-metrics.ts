@@ -7,12 +7,13 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== 
 
 /**
  * Counts recorded events. Labels come from the event data when it carries them (accept does),
- * otherwise from the message row, read on the same connection or transaction (on SQLite another
- * connection would wait for this very transaction). A counter may run ahead if that transaction
- * later rolls back: acceptable for metrics, never for the archive.
+ * or from the message row: the one the caller had at hand (the worker), else read on the same
+ * connection or transaction (on SQLite another connection would wait for this very
+ * transaction). A counter may run ahead if that transaction later rolls back: acceptable for
+ * metrics, never for the archive.
  */
 export async function countEvents(db: Kysely<DB>, events: NewEvent[]): Promise<void> {
-  const needRow = events.filter((e) => (e.type in eventCounters && !(str(e.data?.template_key) && str(e.data?.category))) || e.type === 'sent');
+  const needRow = events.filter((e) => !e.message && ((e.type in eventCounters && !(str(e.data?.template_key) && str(e.data?.category))) || e.type === 'sent'));
   const rows = needRow.length
     ? await db
         .selectFrom('email_messages')
@@ -23,7 +24,7 @@ export async function countEvents(db: Kysely<DB>, events: NewEvent[]): Promise<v
   const byId = new Map(rows.map((r) => [r.id, r]));
   for (const e of events) {
     eventsTotal.inc({ type: e.type });
-    const row = byId.get(e.messageId);
+    const row = e.message ?? byId.get(e.messageId);
     const template = str(e.data?.template_key) ?? row?.template_key ?? 'unknown';
     const category = str(e.data?.category) ?? row?.category ?? 'unknown';
     eventCounters[e.type]?.inc({ template, category });
