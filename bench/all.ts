@@ -3,7 +3,7 @@
  *
  * One table for this machine: each figure is the median of `runs` runs (3 by default, 1 with
  * --quick) with its range. Postier's accept rate on SQLite and PostgreSQL, end-to-end delivery
- * rate, accept→delivered latency at a fixed offered rate (open loop), memory, database size and
+ * rate (wrk and Postfix's smtp-sink around Postier, then a load generator and sink in Node), accept→delivered latency at a fixed offered rate (open loop), memory, database size and
  * drain time with a large backlog queued, template renders/s, and reference senders measured in
  * the same runs, each with Postier's delivered/s as a ratio to it.
  *
@@ -19,7 +19,8 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { measureAccept } from './lib/accept.js';
 import { deliveredPerSecond, fixedRateLatency, mb, pooledNodemailer, queuedThenDrained, rendersPerSecond, sampleContent, WARMUP } from './lib/deliver.js';
-import { ensureJinja, ensurePostfixTools, seedStyle, smtpSourceToSink } from './lib/refs.js';
+import { deliveredWithCTools } from './lib/c-tools.js';
+import { ensureJinja, ensurePostfixTools, ensureWrk, seedStyle, smtpSourceToSink } from './lib/refs.js';
 import { printTable } from './lib/table.js';
 import { FastSink } from './sink.js';
 
@@ -43,6 +44,7 @@ const P = {
   acceptSeconds: Number(args['accept-seconds'] ?? (quick ? 2 : 5)),
   connections: Number(args.connections),
   delivered: quick ? 2000 : 5000,
+  wrkSeconds: quick ? 5 : 15,
   rate: Number(args.rate),
   rateSeconds: Number(args['rate-seconds'] ?? (quick ? 2 : 5)),
   queued: Number(args.queued ?? (quick ? 5000 : 100000)),
@@ -57,6 +59,7 @@ const log = (m: string) => console.error(`bench: ${m}`);
 
 // ---------------------------------------------------------------- setup --
 ensurePostfixTools();
+ensureWrk();
 ensureJinja();
 
 let pgUrl = process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : undefined;
@@ -92,7 +95,12 @@ try {
       add(key, a['accepted/s']);
       add(`${key}.p99`, a['p99 ms']);
     }
-    log(`run ${run}/${P.runs}: delivered/s end to end (${P.delivered} messages)`);
+    log(`run ${run}/${P.runs}: delivered/s end to end, wrk → Postier → smtp-sink (${P.wrkSeconds} s)`);
+    const c = await deliveredWithCTools({ seconds: P.wrkSeconds, connections: 32, port: 8320, sinkPort: 25992 });
+    add('c.delivered', c.rate);
+    add('c.accepted', c.acceptRate);
+    add('c.during', c.deliveredWhileAccepting);
+    log(`run ${run}/${P.runs}: delivered/s end to end, Node load generator and sink (${P.delivered} messages)`);
     const d = await deliveredPerSecond(P.delivered);
     add('delivered', d.rate);
     add('bytes', d.avgBytes);
@@ -152,7 +160,12 @@ const rows = [
   { measure: `accepted/s, SQLite (${P.connections} conns, ${P.acceptSeconds} s)`, 'median (min–max)': fig('acc.sqlite'), notes: `p99 ${fig('acc.sqlite.p99')} ms` },
   { measure: `accepted/s, SQLite, API_PROCESSES=2 (${P.connections} conns, ${P.acceptSeconds} s)`, 'median (min–max)': fig('acc.sqlite2'), notes: `p99 ${fig('acc.sqlite2.p99')} ms` },
   { measure: `accepted/s, PostgreSQL (${P.connections} conns, ${P.acceptSeconds} s)`, 'median (min–max)': fig('acc.pg'), notes: S['acc.pg'] ? `p99 ${fig('acc.pg.p99')} ms` : 'no PostgreSQL' },
-  { measure: `delivered/s end to end (API + worker → sink, ${P.delivered.toLocaleString('en-US')} msgs)`, 'median (min–max)': fig('delivered'), notes: `SQLite, ${fig('bytes')} B/message, after ${WARMUP.toLocaleString('en-US')} to warm up` },
+  {
+    measure: `delivered/s end to end, wrk → API + worker → Postfix smtp-sink (32 conns, ${P.wrkSeconds} s)`,
+    'median (min–max)': fig('c.delivered'),
+    notes: `SQLite; accepted ${fig('c.accepted')}/s, delivered ${fig('c.during')}/s while accepting`,
+  },
+  { measure: `delivered/s end to end, load and sink in Node (${P.delivered.toLocaleString('en-US')} msgs)`, 'median (min–max)': fig('delivered'), notes: `SQLite, ${fig('bytes')} B/message, after ${WARMUP.toLocaleString('en-US')} to warm up` },
   { measure: `accept→delivered p50 ms at ${P.rate}/s offered (open loop, ${P.rateSeconds} s)`, 'median (min–max)': fig('lat.p50', 1), notes: '' },
   { measure: `accept→delivered p99 ms at ${P.rate}/s offered (open loop, ${P.rateSeconds} s)`, 'median (min–max)': fig('lat.p99', 1), notes: '' },
   { measure: `peak RSS MB, ${Q} queued then drained`, 'median (min–max)': fig('q.rss'), notes: `postier serve (API + worker thread); ${fig('q.rssQueued')} MB once queued (API)` },

@@ -1,21 +1,24 @@
 /**
- * npm run bench:deliver [-- --n 5000 --rate 500 --rate-seconds 5 --seed 1000 --queued 100000]
+ * npm run bench:deliver [-- --seconds 15 --n 5000 --rate 500 --rate-seconds 5 --seed 1000 --queued 100000]
  *
- * The delivery rows of `npm run bench` (bench/all.ts), once each: N messages accepted through
- * the HTTP API of a `postier serve` child process and delivered by its worker thread to a sink
- * in this process; latency at a fixed offered rate; the two reference senders to the same kind
+ * The delivery rows of `npm run bench` (bench/all.ts), once each: messages posted by wrk for
+ * `seconds` to a `postier serve` child process and delivered by its worker thread to Postfix's
+ * smtp-sink (C tools around Postier: bench/lib/c-tools.ts); the same with N messages posted by
+ * this process and delivered to a sink in it; latency at a fixed offered rate; the two reference senders to the same kind
  * of sink, with the same rendered content: the seed-style sender (Python smtplib + Jinja2, a
  * connection per message, as the specification designs it; python3-jinja2 is installed with
  * apt-get when missing) and a plain pooled Nodemailer loop; optionally a large backlog drained.
  */
 import { parseArgs } from 'node:util';
 import { deliveredPerSecond, fixedRateLatency, mb, pooledNodemailer, queuedThenDrained, sampleContent } from './lib/deliver.js';
-import { ensureJinja, seedStyle } from './lib/refs.js';
+import { deliveredWithCTools } from './lib/c-tools.js';
+import { ensureJinja, ensurePostfixTools, ensureWrk, seedStyle } from './lib/refs.js';
 import { printTable } from './lib/table.js';
 import { FastSink } from './sink.js';
 
 const { values: args } = parseArgs({
   options: {
+    seconds: { type: 'string', default: '15' },
     n: { type: 'string', default: '5000' },
     rate: { type: 'string', default: '500' },
     'rate-seconds': { type: 'string', default: '5' },
@@ -27,8 +30,12 @@ const { values: args } = parseArgs({
 });
 const n = Number(args.n);
 const rows: Array<Record<string, string | number>> = [];
+ensurePostfixTools();
+ensureWrk();
+const c = await deliveredWithCTools({ seconds: Number(args.seconds), connections: Number(args.concurrency), port: 8330, sinkPort: 25991 });
+rows.push({ sender: 'Postier API → worker, wrk → Postier → Postfix smtp-sink', 'msg/s': Math.round(c.rate), 'p50 ms': '-', 'p99 ms': '-', note: `accepted ${Math.round(c.acceptRate)}/s, delivered ${Math.round(c.deliveredWhileAccepting)}/s while accepting; peak RSS ${mb(c.rss)} MB` });
 const d = await deliveredPerSecond(n, Number(args.concurrency), args.db);
-rows.push({ sender: 'Postier API → worker (as fast as possible)', 'msg/s': Math.round(d.rate), 'p50 ms': '-', 'p99 ms': '-', note: `${d.avgBytes} B/message, peak RSS ${mb(d.rss)} MB` });
+rows.push({ sender: 'Postier API → worker, load and sink in this Node process', 'msg/s': Math.round(d.rate), 'p50 ms': '-', 'p99 ms': '-', note: `${d.avgBytes} B/message, peak RSS ${mb(d.rss)} MB` });
 const f = await fixedRateLatency(Number(args.rate), Number(args['rate-seconds']), args.db);
 rows.push({ sender: `Postier API → worker at ${args.rate}/s offered`, 'msg/s': Number(args.rate), 'p50 ms': f.p50, 'p99 ms': f.p99, note: `${f.late} sends late` });
 const sink = await new FastSink().start();

@@ -39,6 +39,17 @@ export interface Ctx {
 
 let nextPort = 8340;
 
+/** The benchmark template, created through the admin API of the server at `url`. */
+export async function createBenchTemplate(url: string): Promise<void> {
+  const created = await fetch(`${url}/api/v1/email/templates`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_TOKEN}` },
+    body: JSON.stringify(BENCH_TEMPLATE),
+  });
+  // 409: the backlog's second server, on the first one's database, has it already.
+  if (created.status !== 201 && created.status !== 409) throw new Error(`bench template: ${created.status} ${await created.text()}`);
+}
+
 /**
  * A fresh sink in this process and `postier serve` as a child process delivering to it, as it
  * is deployed: its worker on a thread of its own (or none with `--no-worker`). This process only
@@ -63,13 +74,7 @@ export async function openCtx(opts: { db?: string; concurrency?: number; args?: 
   });
   const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency ?? 32 });
   const url = new URL(server.url);
-  const created = await fetch(`${server.url}/api/v1/email/templates`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_TOKEN}` },
-    body: JSON.stringify(BENCH_TEMPLATE),
-  });
-  // 409: the backlog's second server, on the first one's database, has it already.
-  if (created.status !== 201 && created.status !== 409) throw new Error(`bench template: ${created.status} ${await created.text()}`);
+  await createBenchTemplate(server.url);
   const post = (body: string) =>
     new Promise<string[]>((resolve, reject) => {
       const req = http.request({ host: url.hostname, port: url.port, path: '/api/v1/email/send', method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_TOKEN}` } }, (res) => {

@@ -47,14 +47,28 @@ export function ensureJinja() {
   aptGet(['install', '-y', 'python3-jinja2']);
 }
 
+/** wrk, the HTTP load generator in C (Debian's package); installed with apt-get when missing. */
+export function ensureWrk() {
+  if (spawnSync('wrk', ['-v']).error === undefined) return;
+  say('installing wrk (apt-get)');
+  aptGet(['install', '-y', 'wrk']);
+}
+
+/** Postfix's smtp-sink on 127.0.0.1:`port`, answering 250 to everything; stop it with kill(). */
+export async function startSmtpSink(port: number) {
+  const asRoot = process.getuid?.() === 0 ? ['-u', 'nobody'] : [];
+  const sink = spawn(path.join(sbin, 'smtp-sink'), [...asRoot, '-m', '512', `127.0.0.1:${port}`, '1024'], { env: pfEnv(), stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 300));
+  if (sink.exitCode !== null) throw new Error(`smtp-sink exited with ${sink.exitCode} (port ${port} taken?)`);
+  return sink;
+}
+
 const pfEnv = () => ({ ...process.env, LD_LIBRARY_PATH: path.join(postfixRoot, 'usr/lib/postfix') });
 
 /** smtp-source with 8 sessions over reused connections to smtp-sink: the SMTP rate this machine's loopback allows. */
 export async function smtpSourceToSink(messages: number, size: number, port = 25990): Promise<number> {
-  const asRoot = process.getuid?.() === 0 ? ['-u', 'nobody'] : [];
-  const sink = spawn(path.join(sbin, 'smtp-sink'), [...asRoot, '-m', '512', `127.0.0.1:${port}`, '1024'], { env: pfEnv(), stdio: 'ignore' });
+  const sink = await startSmtpSink(port);
   try {
-    await new Promise((r) => setTimeout(r, 300));
     const t0 = performance.now();
     const r = spawnSync(path.join(sbin, 'smtp-source'), ['-s', '8', '-l', String(size), '-m', String(messages), '-d', '-f', 'a@example.test', '-t', 'b@example.test', `127.0.0.1:${port}`], { env: pfEnv(), encoding: 'utf8' });
     const secs = (performance.now() - t0) / 1000;

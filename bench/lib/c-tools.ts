@@ -1,0 +1,69 @@
+/**
+ * Delivered/s with C tools around Postier, as BENCH-NOTES.md measures this machine: wrk posts
+ * (bench/lib/wrk-send.lua) and Postfix's smtp-sink receives, so nearly all of the two cores are
+ * left to `postier serve`. The Node load generator and sink of deliver.ts cost about a fifth of
+ * the machine per message; this is the figure of Postier itself.
+ */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createBenchTemplate } from './deliver.js';
+import { startSmtpSink } from './refs.js';
+import { BENCH_TOKEN, startServer } from './server.js';
+
+const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'wrk-send.lua');
+const sum = (metrics: string, prefix: string) =>
+  metrics
+    .split('\n')
+    .filter((l) => l.startsWith(prefix))
+    .reduce((total, l) => total + Number(l.split(' ').pop()), 0);
+
+/**
+ * wrk with `connections` connections for `seconds`, after a warm-up of 2 s (delivered before
+ * measuring). Returns the end-to-end rate: messages accepted ÷ time from the first post to
+ * the last 250, with accept and delivery running together; and the two rates apart.
+ */
+export async function deliveredWithCTools(opts: { seconds: number; connections: number; port: number; sinkPort: number }) {
+  const sink = await startSmtpSink(opts.sinkPort);
+  const server = await startServer({
+    port: opts.port,
+    env: { LOG_LEVEL: 'fatal', POSTIER_SECRET_KEY: '0123456789abcdef'.repeat(4), SMTP_HOST: '127.0.0.1', SMTP_PORT: String(opts.sinkPort), SMTP_USE_TLS: 'false', SMTP_FROM_EMAIL: 'noreply@rgz.bj', SMTP_FROM_NAME: 'RGZ Notifications' },
+  });
+  try {
+    await createBenchTemplate(server.url);
+    const counts = async () => {
+      const m = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${BENCH_TOKEN}` } })).text();
+      return { accepted: sum(m, 'postier_emails_accepted_total{'), delivered: sum(m, 'postier_smtp_replies_total{code="250"}') };
+    };
+    const wrk = (seconds: number, first: number) =>
+      execFileSync('wrk', ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '-s', script, server.url], { env: { ...process.env, BENCH_TOKEN, BENCH_FIRST: String(first) }, encoding: 'utf8' });
+    const allDelivered = async () => {
+      for (;;) {
+        const c = await counts();
+        if (c.delivered >= c.accepted) return c;
+        if (server.child.exitCode !== null) throw new Error(`postier exited with ${server.child.exitCode}`);
+        // Each scrape asks the delivery thread for its counters: not too often.
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    wrk(2, 1_000_000);
+    const base = await allDelivered();
+    const t0 = performance.now();
+    const out = wrk(opts.seconds, 0);
+    const acceptSecs = (performance.now() - t0) / 1000;
+    const atEnd = await counts();
+    const end = await allDelivered();
+    const secs = (performance.now() - t0) / 1000;
+    const accepted = end.accepted - base.accepted;
+    if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`wrk saw refused requests:\n${out}`);
+    return {
+      rate: accepted / secs,
+      acceptRate: accepted / acceptSecs,
+      deliveredWhileAccepting: (atEnd.delivered - base.delivered) / acceptSecs,
+      rss: server.memory().peak,
+    };
+  } finally {
+    await server.stop();
+    sink.kill('SIGTERM');
+  }
+}
