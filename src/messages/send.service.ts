@@ -94,7 +94,7 @@ export class SendService {
     const bcc = parseRecipients(req.bcc, 'bcc', max).map(normalizeAddress);
     const replyTo = parseRecipients(req.reply_to, 'reply_to', 1).map(normalizeAddress)[0] ?? null;
 
-    const template = await this.templates.resolve(req.template_key, { version: req.template_version, locale: req.locale, cached: true });
+    const template = await this.templates.resolve(req.template_key, { version: req.template_version, locale: req.locale });
     const inputs = req.attachments ?? [];
     if (inputs.length > 0 && !template.attachmentsAllowed) {
       throw new AppError('attachments_not_allowed', `Template ${template.template.key} does not accept attachments`, {

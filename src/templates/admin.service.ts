@@ -62,14 +62,6 @@ export class TemplateAdmin {
    * or nothing. `postier templates import` and the API both come through here.
    */
   async save(def: TemplateDefinition, opts: SaveOptions, current?: TemplateDefinition): Promise<SaveOutcome> {
-    try {
-      return await this.store(def, opts, current);
-    } finally {
-      this.templates.forget(def.key);
-    }
-  }
-
-  private async store(def: TemplateDefinition, opts: SaveOptions, current?: TemplateDefinition): Promise<SaveOutcome> {
     this.check(def);
     if (!current && (await findTemplate(this.db, def.key))) current = await this.templates.definition(def.key);
     if (!current) return this.insertNew(def, opts);
@@ -162,13 +154,11 @@ export class TemplateAdmin {
     const exists = await this.db.selectFrom('email_template_versions').select('version').where('template_key', '=', key).where('version', '=', v).executeTakeFirst();
     if (!exists) throw new AppError('template_not_found', `Template ${key} has no version ${v}`, { template_key: key, version: v });
     await this.db.updateTable('email_templates').set({ version: v, is_active: 1, updated_by: actor, updated_at: Date.now() }).where('key', '=', key).execute();
-    this.templates.forget(key);
   }
 
   /** Sends of the key are refused from now on; every version stays, and `activate` brings it back. */
   async deactivate(key: string, actor: string | null): Promise<void> {
     const r = await this.db.updateTable('email_templates').set({ is_active: 0, updated_by: actor, updated_at: Date.now() }).where('key', '=', key).executeTakeFirst();
-    this.templates.forget(key);
     if (Number(r.numUpdatedRows) === 0) throw new AppError('template_not_found', `No template ${key}`, { template_key: key });
   }
 

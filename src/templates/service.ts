@@ -49,21 +49,11 @@ export function pickLocale(requested: string | undefined, available: string[], f
   return fallback;
 }
 
-/**
- * How long sending trusts a template row (its active version, whether it is active) once read.
- * An edit made through this process is seen at once (`forget`); one made in another process
- * (another API process, `postier templates import`) within this time.
- */
-export const TEMPLATE_ROW_TTL_MS = 1000;
-
 export class TemplateService {
   // Versions are immutable, so both caches are keyed by version and never invalidated.
   private readonly bundles = new Map<string, VersionBundle>();
   private readonly compiled = new Map<string, CompiledTemplate>();
   private static readonly MAX_CACHED = 2000;
-  // Template rows change (activation, deactivation, a new version): kept briefly, for sending only.
-  private readonly rows = new Map<string, { row: TemplateRow; until: number }>();
-  private rowsGeneration = 0;
 
   constructor(
     private readonly db: Kysely<DB>,
@@ -71,13 +61,9 @@ export class TemplateService {
     private readonly layouts: Map<string, Layout>,
   ) {}
 
-  /**
-   * The template to send: the active version unless one is pinned, in the best locale.
-   * `cached`: the row may be up to TEMPLATE_ROW_TTL_MS old (the send path: reading it was a
-   * tenth of the database's time per accepted message).
-   */
-  async resolve(key: string, opts: { version?: number; locale?: string; allowInactive?: boolean; cached?: boolean } = {}): Promise<ResolvedTemplate> {
-    const template = await this.templateRow(key, opts.cached ?? false);
+  /** The template to send: the active version unless one is pinned, in the best locale. */
+  async resolve(key: string, opts: { version?: number; locale?: string; allowInactive?: boolean } = {}): Promise<ResolvedTemplate> {
+    const template = await findTemplate(this.db, key);
     if (!template || (!template.is_active && !opts.allowInactive)) {
       throw new AppError('template_not_found', `No active template with key ${JSON.stringify(key)}`, { template_key: key });
     }
@@ -181,24 +167,6 @@ export class TemplateService {
       remember(this.compiled, k, c, TemplateService.MAX_CACHED);
     }
     return c;
-  }
-
-  /** Drops what is kept of a template's row: called after every change made through this process. */
-  forget(key: string): void {
-    this.rows.delete(key);
-    this.rowsGeneration++;
-  }
-
-  private async templateRow(key: string, cached: boolean): Promise<TemplateRow | undefined> {
-    const now = Date.now();
-    const hit = cached ? this.rows.get(key) : undefined;
-    if (hit && hit.until > now) return hit.row;
-    const generation = this.rowsGeneration;
-    const row = await findTemplate(this.db, key);
-    // A change made while the row was being read may have come after the read: keep nothing then.
-    if (row && generation === this.rowsGeneration) remember(this.rows, key, { row, until: now + TEMPLATE_ROW_TTL_MS }, TemplateService.MAX_CACHED);
-    else this.rows.delete(key);
-    return row;
   }
 
   private async bundle(key: string, version: number): Promise<VersionBundle | undefined> {
