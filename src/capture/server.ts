@@ -1,7 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Kysely } from 'kysely';
 import type pino from 'pino';
-import { SMTPServer } from 'smtp-server';
 import type { DB } from '../db/schema.js';
 import { storeCapturedMail } from './store.js';
 
@@ -18,6 +17,8 @@ const MAX_SIZE = 50 * 1024 * 1024;
  * received here is ever relayed.
  */
 export async function startCaptureServer(db: Kysely<DB>, log: pino.Logger, port: number, host = '127.0.0.1'): Promise<CaptureServer> {
+  // Loaded here, not with the module: a deployment with a relay never starts this server.
+  const { SMTPServer } = await import('smtp-server');
   const server = new SMTPServer({
     secure: false,
     // Loopback only, no credentials to protect: plain SMTP, no AUTH.

@@ -1,16 +1,22 @@
 import type { Kysely } from 'kysely';
-import { type AddressObject, simpleParser } from 'mailparser';
+import type { AddressObject, ParsedMail, SimpleParserOptions } from 'mailparser';
 import type { DB } from '../db/schema.js';
 import { AppError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { iso } from '../shared/time.js';
+
+/** mailparser, loaded when the capture inbox is first used: a deployment with a relay never is. */
+async function parseMail(raw: Buffer, options?: SimpleParserOptions): Promise<ParsedMail> {
+  const { simpleParser } = await import('mailparser');
+  return simpleParser(raw, options);
+}
 
 const addressText = (a: AddressObject | AddressObject[] | undefined): string =>
   a === undefined ? '' : (Array.isArray(a) ? a : [a]).map((x) => x.text).join(', ');
 
 /** Stores one received mail; the list fields are parsed once here, the body on demand. */
 export async function storeCapturedMail(db: Kysely<DB>, raw: Buffer, envelope: { from: string; to: string[] }, now = Date.now()): Promise<string> {
-  const parsed = await simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, skipTextLinks: true });
+  const parsed = await parseMail(raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, skipTextLinks: true });
   const id = newId();
   await db
     .insertInto('captured_mail')
@@ -69,7 +75,7 @@ export async function rawCapturedMail(db: Kysely<DB>, id: string) {
 /** The parsed mail, as mailparser sees it: what a mail client would show. */
 export async function parsedCapturedMail(db: Kysely<DB>, id: string) {
   const row = await rawCapturedMail(db, id);
-  const p = await simpleParser(row.raw);
+  const p = await parseMail(row.raw);
   return {
     id: row.id,
     received_at: iso(row.received_at),
@@ -91,7 +97,7 @@ export async function parsedCapturedMail(db: Kysely<DB>, id: string) {
 
 export async function capturedAttachment(db: Kysely<DB>, id: string, index: number) {
   const row = await rawCapturedMail(db, id);
-  const a = (await simpleParser(row.raw)).attachments[index];
+  const a = (await parseMail(row.raw)).attachments[index];
   if (!a) throw new AppError('attachment_not_found', `Captured mail ${id} has no attachment ${index}`);
   return { filename: a.filename ?? `attachment-${index}`, contentType: a.contentType, content: a.content };
 }

@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { setImmediate as setImmediatePromise, setTimeout as setTimeoutPromise } from 'node:timers/promises';
 import SQLite from 'better-sqlite3';
@@ -14,7 +15,7 @@ import {
   type SqliteDialectConfig,
   SqliteDriver,
 } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { WalSync } from './wal-sync.js';
 import type { DB } from './schema.js';
 
@@ -26,9 +27,9 @@ export interface Database {
   close(): Promise<void>;
 }
 
-// int8 (bigint, count(*)) arrives as a string by default; every bigint here is an epoch-ms time,
-// a count or an id, all far below 2^53.
-pg.types.setTypeParser(20, (v) => Number(v));
+// pg is loaded only for a PostgreSQL URL: a SQLite deployment (and each of its threads) does not
+// carry it (3 MB of heap per isolate).
+const require = createRequire(import.meta.url);
 
 export interface OpenOptions {
   /** PostgreSQL: connections in the pool. */
@@ -210,7 +211,11 @@ function withStatementCache(sqlite: SQLite.Database): SQLite.Database {
 }
 
 function openPostgres(url: string, options: OpenOptions): Database {
-  const pool = new pg.Pool({
+  const { Pool, types } = require('pg') as typeof pg;
+  // int8 (bigint, count(*)) arrives as a string by default; every bigint here is an epoch-ms
+  // time, a count or an id, all far below 2^53.
+  types.setTypeParser(20, (v) => Number(v));
+  const pool = new Pool({
     connectionString: url,
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: 5000,
