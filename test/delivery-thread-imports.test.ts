@@ -23,8 +23,13 @@ function packagesReachedFrom(entry: string): Set<string> {
       ...source.matchAll(/^import\s+'([^']+)'/gm),
       ...source.matchAll(/^export\s+(?!type\s)[^'"]*?from\s+'([^']+)'/gm),
       ...source.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g),
+      // A lazy load (database.ts: pg only for PostgreSQL) counts as reached: the walk does not
+      // know which branch runs.
+      ...source.matchAll(/\brequire\(\s*'([^']+)'\s*\)/g),
     ].map((m) => m[1]!);
-    if (/^import[^;]*?from\s+"|\brequire\(/m.test(source)) throw new Error(`${file}: an import this walk does not read (double quotes, require)`);
+    if (/^import[^;]*?from\s+"|\brequire\((?!\s*'[^']+'\s*\))/m.test(source)) {
+      throw new Error(`${file}: an import this walk does not read (double quotes, require of a computed name)`);
+    }
     for (const spec of specifiers) {
       if (spec.startsWith('.')) {
         const ts = path.resolve(path.dirname(file), spec.replace(/\.js$/, '.ts'));
@@ -44,7 +49,7 @@ describe('delivery thread imports', () => {
   it('reaches the packages delivery needs and none of the API side', () => {
     const reached = packagesReachedFrom('src/delivery/thread-entry.ts');
     // The walk works: delivery's own packages are found.
-    expect([...reached]).toEqual(expect.arrayContaining(['nodemailer', 'kysely', 'better-sqlite3', 'prom-client']));
+    expect([...reached]).toEqual(expect.arrayContaining(['nodemailer', 'kysely', 'better-sqlite3', 'prom-client', 'pg']));
     expect(API_ONLY.filter((p) => reached.has(p))).toEqual([]);
   });
 
