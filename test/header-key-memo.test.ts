@@ -10,8 +10,12 @@ const KEYS = [
 ];
 
 describe('header name memo (Nodemailer MimeNode)', () => {
-  it('is installed over Nodemailer’s own function', () => {
+  it('is installed over Nodemailer’s own function, which depends on the name alone', () => {
     expect(normalizeHeaderKey).toBeTypeOf('function');
+    // The memo's premise: a Nodemailer that read the node's state (`this`) or more arguments
+    // here would make the remembered name wrong for some nodes.
+    expect(normalizeHeaderKey!.toString()).not.toMatch(/\bthis\b/);
+    expect(normalizeHeaderKey!.length).toBe(1);
     expect((MimeNode.prototype as unknown as { _normalizeHeaderKey: unknown })._normalizeHeaderKey).not.toBe(normalizeHeaderKey);
   });
 

@@ -1,15 +1,16 @@
 /**
- * Delivered/s with C tools around Postier, as BENCH-NOTES.md measures this machine: wrk posts
- * (bench/lib/wrk-send.lua) and Postfix's smtp-sink receives, so nearly all of the two cores are
- * left to `postier serve`. The Node load generator and sink of deliver.ts cost about a fifth of
- * the machine per message; this is the figure of Postier itself.
+ * Delivered/s with C tools around Postier, as this machine's reference figures were measured
+ * (wrk for HTTP, Postfix's smtp-source/smtp-sink for SMTP): wrk posts (bench/lib/wrk-send.lua)
+ * and smtp-sink receives, so nearly all of the two cores are left to `postier serve`. The Node
+ * load generator and sink of deliver.ts cost about a fifth of the machine per message; this is
+ * the figure of Postier itself.
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBenchTemplate } from './deliver.js';
 import { startSmtpSink } from './refs.js';
-import { BENCH_TOKEN, startServer } from './server.js';
+import { BENCH_TOKEN, type BenchServer, startServer } from './server.js';
 
 const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'wrk-send.lua');
 const sum = (metrics: string, prefix: string) =>
@@ -25,23 +26,29 @@ const sum = (metrics: string, prefix: string) =>
  */
 export async function deliveredWithCTools(opts: { seconds: number; connections: number; port: number; sinkPort: number }) {
   const sink = await startSmtpSink(opts.sinkPort);
-  const server = await startServer({
-    port: opts.port,
-    env: { LOG_LEVEL: 'fatal', POSTIER_SECRET_KEY: '0123456789abcdef'.repeat(4), SMTP_HOST: '127.0.0.1', SMTP_PORT: String(opts.sinkPort), SMTP_USE_TLS: 'false', SMTP_FROM_EMAIL: 'noreply@rgz.bj', SMTP_FROM_NAME: 'RGZ Notifications' },
-  });
+  let server: BenchServer | undefined;
   try {
-    await createBenchTemplate(server.url);
+    server = await startServer({
+      port: opts.port,
+      env: { LOG_LEVEL: 'fatal', POSTIER_SECRET_KEY: '0123456789abcdef'.repeat(4), SMTP_HOST: '127.0.0.1', SMTP_PORT: String(opts.sinkPort), SMTP_USE_TLS: 'false', SMTP_FROM_EMAIL: 'noreply@rgz.bj', SMTP_FROM_NAME: 'RGZ Notifications' },
+    });
+    const url = server.url;
+    await createBenchTemplate(url);
     const counts = async () => {
-      const m = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${BENCH_TOKEN}` } })).text();
+      const m = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${BENCH_TOKEN}` } })).text();
       return { accepted: sum(m, 'postier_emails_accepted_total{'), delivered: sum(m, 'postier_smtp_replies_total{code="250"}') };
     };
     const wrk = (seconds: number, first: number) =>
-      execFileSync('wrk', ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '-s', script, server.url], { env: { ...process.env, BENCH_TOKEN, BENCH_FIRST: String(first) }, encoding: 'utf8' });
+      execFileSync('wrk', ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '-s', script, url], { env: { ...process.env, BENCH_TOKEN, BENCH_FIRST: String(first) }, encoding: 'utf8' });
+    const child = server.child;
+    /** Waits until every accepted message had its 250; a message that does not get one (failed, or a retry that never succeeds) ends the wait after 2 minutes. */
     const allDelivered = async () => {
+      const deadline = Date.now() + 120_000;
       for (;;) {
         const c = await counts();
         if (c.delivered >= c.accepted) return c;
-        if (server.child.exitCode !== null) throw new Error(`postier exited with ${server.child.exitCode}`);
+        if (child.exitCode !== null) throw new Error(`postier exited with ${child.exitCode}`);
+        if (Date.now() > deadline) throw new Error(`${c.accepted - c.delivered} of ${c.accepted} accepted messages had no 250 after 2 minutes`);
         // Each scrape asks the delivery thread for its counters: not too often.
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -51,7 +58,9 @@ export async function deliveredWithCTools(opts: { seconds: number; connections: 
     const t0 = performance.now();
     const out = wrk(opts.seconds, 0);
     const acceptSecs = (performance.now() - t0) / 1000;
-    const atEnd = await counts();
+    // A scrape the delivery thread does not answer in time lacks its counters: ask again.
+    let atEnd = await counts();
+    while (atEnd.delivered < base.delivered) atEnd = await counts();
     const end = await allDelivered();
     const secs = (performance.now() - t0) / 1000;
     const accepted = end.accepted - base.accepted;
@@ -63,7 +72,7 @@ export async function deliveredWithCTools(opts: { seconds: number; connections: 
       rss: server.memory().peak,
     };
   } finally {
-    await server.stop();
+    await server?.stop();
     sink.kill('SIGTERM');
   }
 }

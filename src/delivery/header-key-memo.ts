@@ -8,9 +8,9 @@ const MAX_KEYS = 1000;
 
 /**
  * Nodemailer normalizes a header name ("content-type" → "Content-Type") each time a header is
- * set or looked up: a string copy, a strip and two case-changing regular expressions, about
- * twenty times per message, which was 7% of the delivery thread's time. The result depends on
- * the name alone, so it is remembered per name. Installed once, when the delivery code is
+ * set or looked up: a string copy and three regular expressions, about twenty times per
+ * message, which was 7% of the delivery thread's time. The result depends on the name alone,
+ * so it is remembered per name. Installed once, when the delivery code is
  * loaded; test/header-key-memo.test.ts holds the remembered names to Nodemailer's own function.
  */
 export const normalizeHeaderKey: Normalize | undefined = proto._normalizeHeaderKey;

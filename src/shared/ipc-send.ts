@@ -12,9 +12,7 @@ export interface IpcChannel {
  */
 export function ipcSend(channel: IpcChannel, message: unknown, onFailure: (error: Error) => void = () => {}): void {
   if (!channel.send) return onFailure(new Error('no IPC channel'));
-  try {
-    channel.send(message, (error) => error && onFailure(error));
-  } catch (error) {
-    onFailure(error as Error);
-  }
+  // A closed channel or a broken pipe comes to the callback; what throws here is a message
+  // that cannot be serialized, a bug that must not be swallowed.
+  channel.send(message, (error) => error && onFailure(error));
 }
