@@ -24,7 +24,7 @@ describe('ipcSend', () => {
     // Large messages until the kernel refuses one (EPIPE), or the channel is seen closed.
     const failures: Error[] = [];
     const big = { pad: 'x'.repeat(256 * 1024) };
-    for (let i = 0; i < 200 && failures.length === 0; i++) {
+    for (let i = 0; i < 1000 && failures.length === 0; i++) {
       ipcSend(child, big, (e) => failures.push(e));
       await new Promise((r) => setTimeout(r, 5));
     }
