@@ -8,9 +8,10 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createBenchTemplate } from './deliver.js';
+import { createBenchTemplate, serverEnvFor } from './deliver.js';
 import { startSmtpSink } from './refs.js';
 import { BENCH_TOKEN, type BenchServer, startServer } from './server.js';
+import { BENCH_TEMPLATE } from './template.js';
 
 const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'wrk-send.lua');
 const sum = (metrics: string, prefix: string) =>
@@ -28,10 +29,7 @@ export async function deliveredWithCTools(opts: { seconds: number; connections: 
   const sink = await startSmtpSink(opts.sinkPort);
   let server: BenchServer | undefined;
   try {
-    server = await startServer({
-      port: opts.port,
-      env: { LOG_LEVEL: 'fatal', POSTIER_SECRET_KEY: '0123456789abcdef'.repeat(4), SMTP_HOST: '127.0.0.1', SMTP_PORT: String(opts.sinkPort), SMTP_USE_TLS: 'false', SMTP_FROM_EMAIL: 'noreply@rgz.bj', SMTP_FROM_NAME: 'RGZ Notifications' },
-    });
+    server = await startServer({ port: opts.port, env: serverEnvFor(opts.sinkPort) });
     const url = server.url;
     await createBenchTemplate(url);
     const counts = async () => {
@@ -39,7 +37,7 @@ export async function deliveredWithCTools(opts: { seconds: number; connections: 
       return { accepted: sum(m, 'postier_emails_accepted_total{'), delivered: sum(m, 'postier_smtp_replies_total{code="250"}') };
     };
     const wrk = (seconds: number, first: number) =>
-      execFileSync('wrk', ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '-s', script, url], { env: { ...process.env, BENCH_TOKEN, BENCH_FIRST: String(first) }, encoding: 'utf8' });
+      execFileSync('wrk', ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '-s', script, url], { env: { ...process.env, BENCH_TOKEN, BENCH_TEMPLATE_KEY: BENCH_TEMPLATE.key, BENCH_FIRST: String(first) }, encoding: 'utf8' });
     const child = server.child;
     /** Waits until every accepted message had its 250; a message that does not get one (failed, or a retry that never succeeds) ends the wait after 2 minutes. */
     const allDelivered = async () => {

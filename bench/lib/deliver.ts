@@ -39,6 +39,17 @@ export interface Ctx {
 
 let nextPort = 8340;
 
+/** `postier serve`'s environment for delivering to the SMTP sink on 127.0.0.1:`sinkPort`. */
+export const serverEnvFor = (sinkPort: number): Record<string, string> => ({
+  LOG_LEVEL: 'fatal',
+  POSTIER_SECRET_KEY: '0123456789abcdef'.repeat(4),
+  SMTP_HOST: '127.0.0.1',
+  SMTP_PORT: String(sinkPort),
+  SMTP_USE_TLS: 'false',
+  SMTP_FROM_EMAIL: 'noreply@rgz.bj',
+  SMTP_FROM_NAME: 'RGZ Notifications',
+});
+
 /** The benchmark template, created through the admin API of the server at `url`. */
 export async function createBenchTemplate(url: string): Promise<void> {
   const created = await fetch(`${url}/api/v1/email/templates`, {
@@ -61,16 +72,7 @@ export async function openCtx(opts: { db?: string; concurrency?: number; args?: 
     port: nextPort++,
     dir: opts.dir,
     args: opts.args,
-    env: {
-      LOG_LEVEL: 'fatal',
-      POSTIER_SECRET_KEY: '0123456789abcdef'.repeat(4),
-      SMTP_HOST: '127.0.0.1',
-      SMTP_PORT: String(sink.port),
-      SMTP_USE_TLS: 'false',
-      SMTP_FROM_EMAIL: 'noreply@rgz.bj',
-      SMTP_FROM_NAME: 'RGZ Notifications',
-      ...(opts.db ? { DATABASE_URL: opts.db } : {}),
-    },
+    env: { ...serverEnvFor(sink.port), ...(opts.db ? { DATABASE_URL: opts.db } : {}) },
   });
   const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency ?? 32 });
   const url = new URL(server.url);

@@ -2,7 +2,7 @@ import cluster, { type Worker as ApiProcess } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import { type MetricsJson, registry } from '../observability/metrics.js';
 import { MetricsAsker } from '../observability/metrics-asker.js';
-import { ipcSend } from '../shared/ipc-send.js';
+import { type IpcChannel, ipcSend } from '../shared/ipc-send.js';
 import { oncePerTurn } from '../shared/once-per-turn.js';
 import { RestartDelay } from '../shared/restart-delay.js';
 import type { Services } from '../services.js';
@@ -31,6 +31,9 @@ type Message = { type: 'postier:queued' } | { type: 'postier:metrics?'; id: numb
 const ASK_TIMEOUT_MS = 3000;
 const ASK_OTHERS_TIMEOUT_MS = 2000;
 const STOP_GRACE_MS = 25_000;
+/** Asks the process at the other end of `channel` for its metrics; a send that fails is answered empty at once. */
+const askMetrics = (asker: MetricsAsker, channel: IpcChannel) =>
+  asker.ask((id) => ipcSend(channel, { type: 'postier:metrics?', id } satisfies Message, () => asker.answer(id, [])));
 const isMessage = (m: unknown): m is Message => typeof m === 'object' && m !== null && String((m as { type?: unknown }).type).startsWith('postier:');
 
 /** The primary: background work here, HTTP in `processes` forked processes. */
@@ -47,8 +50,7 @@ export async function startApiCluster(s: Services, opts: { processes: number; wo
     else {
       // Everyone but the asker, who adds its own.
       const others = live().filter((w) => w !== from);
-      const ask = (w: ApiProcess) => asker.ask((id) => ipcSend(w, { type: 'postier:metrics?', id } satisfies Message, () => asker.answer(id, [])));
-      void Promise.all([registry.getMetricsAsJSON(), ...others.map(ask)])
+      void Promise.all([registry.getMetricsAsJSON(), ...others.map((w) => askMetrics(asker, w))])
         .then((parts) => AggregatorRegistry.aggregate(parts).getMetricsAsJSON())
         .then((metrics) => from.isConnected() && ipcSend(from, { type: 'postier:metrics', id: m.id, metrics } satisfies Message));
     }
@@ -124,7 +126,7 @@ export async function serveApiProcess(s: Services): Promise<{ stop(): Promise<vo
     if (m.type === 'postier:metrics?') void registry.getMetricsAsJSON().then((metrics) => process.connected && send({ type: 'postier:metrics', id: m.id, metrics }));
     else if (m.type === 'postier:metrics') asker.answer(m.id, m.metrics);
   });
-  s.metricSources.push(() => asker.ask((id) => ipcSend(process, { type: 'postier:metrics?', id } satisfies Message, () => asker.answer(id, []))));
+  s.metricSources.push(() => askMetrics(asker, process));
   s.outbox.subscribe(oncePerTurn(() => process.connected && send({ type: 'postier:queued' })));
   return serve(s, { api: true, worker: false, background: false });
 }
