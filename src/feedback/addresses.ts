@@ -1,10 +1,12 @@
 /** Reading addresses and Message-IDs out of headers and free text. */
 
-const LOCAL = "[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+";
-const DOMAIN = '(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9-]{2,63}';
+// Letters beyond ASCII are allowed (SMTPUTF8, RFC 6531): regexes built from EMAIL_SOURCE need the u flag.
+const LOCAL = "[\\p{L}\\p{N}.!#$%&'*+/=?^_`{|}~-]+";
+const DOMAIN = '(?:[\\p{L}\\p{N}](?:[\\p{L}\\p{N}-]{0,61}[\\p{L}\\p{N}])?\\.)+[\\p{L}\\p{N}-]{2,63}';
+/** An address, for building larger patterns (with the u flag). */
 export const EMAIL_SOURCE = `${LOCAL}@${DOMAIN}`;
-const EMAIL = new RegExp(`^${EMAIL_SOURCE}$`);
-const EMAIL_IN_TEXT = new RegExp(`(?<![A-Za-z0-9.!#$%&'*+/=?^_\`{|}~-])${EMAIL_SOURCE}`, 'g');
+const EMAIL = new RegExp(`^${EMAIL_SOURCE}$`, 'u');
+const EMAIL_IN_TEXT = new RegExp(`(?<![\\p{L}\\p{N}.!#$%&'*+/=?^_\`{|}~-])${EMAIL_SOURCE}`, 'gu');
 
 export const isEmail = (s: string): boolean => s.length <= 320 && EMAIL.test(s);
 
@@ -13,7 +15,7 @@ export function extractAddress(value: string | null | undefined): string | null 
   if (!value) return null;
   const v = value.replace(/^\s*(rfc822|utf-8|x400|unknown)\s*;\s*/i, '').trim();
   const angle = /<\s*(?:mailto:)?([^<>\s]+@[^<>\s]+?)\s*>/.exec(v);
-  const candidate = angle?.[1] ?? new RegExp(EMAIL_SOURCE).exec(v)?.[0];
+  const candidate = angle?.[1] ?? emailsIn(v, 1)[0];
   if (!candidate) return null;
   const a = candidate.replace(/^mailto:/i, '').replace(/[.,;:]+$/, '').toLowerCase();
   return isEmail(a) ? a : null;
@@ -52,6 +54,8 @@ const DAEMON_NAME = /^(mail delivery (system|subsystem|service)|mail administrat
 /** Does this From look like a mail system rather than a person? */
 export function isDaemonSender(from: string | null): boolean {
   if (!from) return false;
+  // Courier writes "Courier mail server at host" <@>; others leave the address empty.
+  if (/<@?>/.test(from)) return true;
   const addr = extractAddress(from);
   if (addr && DAEMON_LOCAL.test(addr.slice(0, addr.indexOf('@')))) return true;
   if (!addr && /mailer-daemon|postmaster/i.test(from)) return true;

@@ -1,7 +1,7 @@
 /** RFC 5965 feedback report fields (message/feedback-report): a single header-like block. */
 import { extractAddress } from './addresses.js';
 import { parseHeaderBlock } from './mime.js';
-import { decodeHeaderValue } from './mime-decode.js';
+import { decodeEncodedWords } from './mime-decode.js';
 
 export interface ArfFields {
   feedbackType: string | null;
@@ -16,7 +16,7 @@ export interface ArfFields {
 
 export function parseFeedbackReport(text: string): ArfFields {
   const h = parseHeaderBlock(text.replace(/^\s+/, ''));
-  const all = (name: string) => (h.get(name) ?? []).map((v) => decodeHeaderValue(v));
+  const all = (name: string) => (h.get(name) ?? []).map((v) => decodeEncodedWords(v));
   const first = (name: string) => all(name)[0]?.trim() || null;
   const recipients: string[] = [];
   for (const v of [...all('original-rcpt-to'), ...all('removal-recipient')]) {

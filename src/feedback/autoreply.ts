@@ -61,12 +61,9 @@ const VACATION_SUBJECT = new RegExp(
   'i',
 );
 
-/** Subjects of auto-replies wrapped in a reply prefix ("Re: Out of office", "AW: Abwesenheitsnotiz"). */
-const PREFIXED_VACATION = /^\s*(re|aw|sv|vs|r|rif|ref|antw|odp)\s*:\s*/i;
-
+/** Only at the start: a person's "RE: Absence de Jean" is a reply, not an auto-reply. */
 export function isVacationSubject(subject: string | null): boolean {
-  if (!subject) return false;
-  return VACATION_SUBJECT.test(subject) || VACATION_SUBJECT.test(subject.replace(PREFIXED_VACATION, ''));
+  return subject ? VACATION_SUBJECT.test(subject) : false;
 }
 
 export interface AutoReplySignals {

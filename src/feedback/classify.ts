@@ -5,12 +5,12 @@
  * never throws, never reads past its limits.
  */
 import { extractAddress, extractAddresses, isDaemonSender, messageIdsIn } from './addresses.js';
-import { parseFeedbackReport } from './arf.js';
+import { parseFeedbackReport, type ArfFields } from './arf.js';
 import { autoReplySignals, isChallengeResponse } from './autoreply.js';
 import { categorise, statusClass, suppressesAddress } from './category.js';
-import { parseDeliveryStatus } from './dsn.js';
+import { parseDeliveryStatus, type DsnFields } from './dsn.js';
 import { embeddedHeaders, headerValue, headerValues, partText, walk, type Headers, type Limits, type Part } from './mime.js';
-import { readPlainBounce, splitReturned } from './plain-bounce.js';
+import { readPlainBounce, splitReturned, type PlainEntry } from './plain-bounce.js';
 import type { Classification, ClassifyOptions, OriginalMessage, RecipientReport, ReportFormat, ReportHeaders, ReportKind } from './types.js';
 
 const DEFAULTS: Limits = { maxBytes: 1024 * 1024, maxParts: 64, maxTextBytes: 64 * 1024 };
@@ -21,7 +21,7 @@ const REPLY_PREFIX = /^\s*(re|fw|fwd|tr|aw|wg|rv|rif|sv|vs|antw|odp|r)\s*(\[\d+\
 const BOUNCE_SUBJECT =
   /^\s*(undeliver(ed|able)|returned mail|mail delivery (failed|failure|system)|delivery (status notification|failure|notification|has failed|failed|delayed)|failure notice|non remis|unzustellbar|nicht zustellbar|no se puede entregar|non recapitabile|onbestelbaar|message (not delivered|delivery failure)|delayed mail|warning: (could not send|message .* delayed)|delivery[ _]failure|returned to sender|mail system error|undeliverable mail|недоставленное сообщение|mail failure|notice: mail delivery status)/i;
 
-const RANK: Record<ReportKind, number> = { hard_bounce: 5, soft_bounce: 4, complaint: 3, delivered: 2, auto_reply: 1, unclassified: 0 };
+const RANK: Record<ReportKind, number> = { hard_bounce: 6, soft_bounce: 5, complaint: 4, unsubscribe: 3, delivered: 2, auto_reply: 1, unclassified: 0 };
 
 /** Classifies one report. Never throws: anything unreadable is `unclassified` with a reason. */
 export function classifyReport(raw: Buffer | string, opts: ClassifyOptions = {}): Classification {
@@ -50,6 +50,7 @@ function empty(reason: string, evidence: string[], report?: ReportHeaders): Clas
     final: false,
     suppress: false,
     recipients: [],
+    unsubscribeToken: null,
     original: emptyOriginal(),
     report: report ?? { from: null, subject: null, messageId: null, date: null, addressedTo: [] },
     format: 'none',
@@ -84,7 +85,11 @@ function verdict(action: string | null, status: string | null, diagnostic: strin
       return { kind: 'delivered', final: true };
     case 'relayed':
     case 'expanded':
+    case 'deliverable':
       return { kind: 'unclassified', final: false };
+    case 'expired':
+      // Given up after the queue lifetime: like "failed" with 4.4.7, the address itself may be fine.
+      return { kind: cls === '5' ? 'hard_bounce' : 'soft_bounce', final: true };
     default:
       if (cls === '5') return { kind: 'hard_bounce', final: true };
       if (cls === '4') return { kind: 'soft_bounce', final: false };
@@ -125,7 +130,7 @@ function fromEntries(base: Classification, entries: RecipientReport[]): Classifi
     kind: worst.kind,
     category: worst.category,
     categorySource: worst.categorySource,
-    recipient: worst.recipient,
+    recipient: worst.kind === 'unclassified' ? null : worst.recipient,
     status: worst.status,
     diagnostic: worst.diagnostic,
     final: worst.final,
@@ -173,7 +178,7 @@ function originalOf(ctx: Omit<Context, 'original'>, extraIds: string[], envelope
     const m = new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(src);
     return m ? m[1]!.trim() : null;
   };
-  const subject = (r && headerValue(r, 'subject')) ?? textHeader('subject') ?? /^\s*subject:\s*(.+)$/im.exec(ctx.notice)?.[1]?.trim() ?? null;
+  const subject = (r && headerValue(r, 'subject')) ?? textHeader('subject') ?? /^[ \t]*subject:[ \t]*(.+)$/im.exec(ctx.notice)?.[1]?.trim() ?? null;
   return {
     messageId: ids[0] ?? null,
     messageIdCandidates: ids,
@@ -219,6 +224,9 @@ function classify(raw: Buffer | string, opts: ClassifyOptions): Classification {
   }
   const arfPart = leaves.find((p) => p.type === 'message/feedback-report');
   if (arfPart) return fromArf({ ...base, original: emptyOriginal() }, arfPart);
+  // Microsoft's older JMRP reports carry no feedback-report part: only the message, marked with the recipient.
+  const jmrp = base.returnedHeaders && extractAddress(headerValue(base.returnedHeaders, 'x-hmxmroriginalrecipient'));
+  if (jmrp) return fromArf({ ...base, original: emptyOriginal() }, null);
   if (reportType === 'disposition-notification' || leaves.some((p) => p.type === 'message/disposition-notification')) {
     return { ...empty('read_receipt', [...evidence, 'part=message/disposition-notification'], report), original: originalOf(base, [], null), format: 'mdn' };
   }
@@ -233,25 +241,29 @@ function classify(raw: Buffer | string, opts: ClassifyOptions): Classification {
   const original = originalOf(base, [], null);
   const ctx: Context = { ...base, original };
 
+  if (isUnsubscribeRequest(h, subject)) return unsubscribe(ctx);
   // Mail systems send bounces; people and their vacation responders do not.
   if (!replyOrForward && (daemon || failedRecipients.length > 0)) {
-    const c = fromPlain(ctx, subject, failedRecipients, [daemon ? 'sender=mail_system' : 'header=x-failed-recipients']);
+    const c = fromPlain(ctx, subject, failedRecipients, [daemon ? 'sender=mail_system' : 'header=x-failed-recipients'], { trusted: true });
     if (c) return c;
+    // A mail system's failure notice we cannot read: a bounce of the message, address unknown.
+    if (BOUNCE_SUBJECT.test(subject)) return unreadableBounce(ctx, [daemon ? 'sender=mail_system' : 'header=x-failed-recipients', 'subject=bounce']);
   }
-  if (auto.strong.length > 0 || auto.vacationSubject) {
+  if (!daemon && (auto.strong.length > 0 || auto.vacationSubject)) {
     if (isChallengeResponse(h, notice)) return unclassifiedWith(ctx, 'challenge_response', ['text=challenge_response']);
     const why = auto.strong[0] ?? 'vacation_subject';
     return autoReply(ctx, auto.strong.length > 0 ? `auto_reply_header` : 'vacation_subject', [...auto.strong, ...(auto.vacationSubject ? ['subject=vacation'] : []), `first=${why}`]);
   }
-  if (!replyOrForward && (nullSender || BOUNCE_SUBJECT.test(subject) || auto.weak.some((w) => w.startsWith('auto-submitted=')))) {
-    const c = fromPlain(ctx, subject, failedRecipients, [nullSender ? 'envelope=null_sender' : BOUNCE_SUBJECT.test(subject) ? 'subject=bounce' : 'header=auto-submitted']);
+  if (!daemon && !replyOrForward && (nullSender || BOUNCE_SUBJECT.test(subject) || auto.weak.some((w) => w.startsWith('auto-submitted=')))) {
+    const hint = nullSender ? 'envelope=null_sender' : BOUNCE_SUBJECT.test(subject) ? 'subject=bounce' : 'header=auto-submitted';
+    const c = fromPlain(ctx, subject, failedRecipients, [hint], { strict: true });
     if (c) return c;
   }
   if (isChallengeResponse(h, notice)) return unclassifiedWith(ctx, 'challenge_response', ['text=challenge_response']);
-  if (auto.weak.some((w) => w.startsWith('auto-submitted=')) && auto.isReply && !daemon) {
+  if (daemon) return unclassifiedWith(ctx, 'mail_system_without_bounce', ['sender=mail_system']);
+  if (auto.weak.some((w) => w.startsWith('auto-submitted=')) && auto.isReply) {
     return autoReply(ctx, 'auto_generated_reply', [...auto.weak, 'header=in-reply-to']);
   }
-  if (daemon) return unclassifiedWith(ctx, 'mail_system_without_bounce', ['sender=mail_system']);
   if (auto.weak.length > 0) return unclassifiedWith(ctx, 'automated_not_reply', auto.weak);
   if (auto.isReply || replyOrForward) return unclassifiedWith(ctx, 'human_reply', [auto.isReply ? 'header=in-reply-to' : 'subject=reply_prefix']);
   return unclassifiedWith(ctx, 'no_report_signals', []);
@@ -273,22 +285,39 @@ function autoReply(ctx: Context, reason: string, evidence: string[]): Classifica
 
 function fromDsn(ctx: Context, part: Part): Classification | null {
   const dsn = parseDeliveryStatus(partText(part, ctx.limits.maxTextBytes));
+  const c = fromDsnFields(ctx, dsn, [`part=${part.type}`]);
+  if (c) return c;
+  // A delivery-status part without usable recipients: read the notice as a plain bounce.
   const failed = headerValues(ctx.h, 'x-failed-recipients').flatMap((v) => extractAddresses(v));
   const original = originalOf(ctx, dsn.messageIds, dsn.envelopeFrom);
-  const evidence = [...ctx.evidence, `part=${part.type}`];
+  const plain = fromPlain({ ...ctx, original }, ctx.report.subject ?? '', failed, [`part=${part.type}`, 'dsn=no_recipients'], { trusted: true });
+  return plain ? { ...plain, reportingMta: plain.reportingMta ?? dsn.reportingMta } : null;
+}
+
+/** DSN fields written into the text itself (Amazon WorkMail, old Sendmail, PMDF): read like a delivery-status part. */
+function inlineDsn(ctx: Context, why: string[]): Classification | null {
+  const m = /^(reporting-mta|final-recipient|original-recipient)[ \t]*:/im.exec(ctx.notice);
+  if (!m || !/^action[ \t]*:/im.test(ctx.notice.slice(m.index))) return null;
+  return fromDsnFields(ctx, parseDeliveryStatus(ctx.notice.slice(m.index)), [...why, 'dsn=inline_text']);
+}
+
+function fromDsnFields(ctx: Context, dsn: DsnFields, why: string[]): Classification | null {
+  const failed = headerValues(ctx.h, 'x-failed-recipients').flatMap((v) => extractAddresses(v));
+  const original = originalOf(ctx, dsn.messageIds, dsn.envelopeFrom);
+  const evidence = [...ctx.evidence, ...why];
+  // Some MTAs leave Diagnostic-Code out and say why only in the notice: borrow its words.
+  let plain: PlainEntry[] | null = null;
+  const notice = (recipient: string | null): string | null => {
+    plain ??= readPlainBounce(ctx.notice, { subject: ctx.report.subject ?? '', failedRecipients: failed, exclude: [], trusted: true, strict: false })?.entries ?? [];
+    return (plain.find((p) => p.recipient === recipient) ?? (plain.length === 1 ? plain[0] : undefined))?.diagnostic ?? null;
+  };
   const entries = dsn.recipients.map((r, i) => {
     const recipient = r.originalRecipient ?? r.finalRecipient ?? failed[i] ?? null;
-    return recipientReport(recipient, r, verdict(r.action, r.status, r.diagnostic));
+    const fields = r.diagnostic || ctx.notice.trim() === '' ? r : { ...r, diagnostic: notice(recipient) };
+    return recipientReport(recipient, fields, verdict(r.action, r.status, fields.diagnostic));
   });
-  if (entries.length === 0 || entries.every((e) => e.recipient === null)) {
-    // A delivery-status part without usable recipients: read the notice as a plain bounce.
-    const c = fromPlain({ ...ctx, original }, ctx.report.subject ?? '', failed, [`part=${part.type}`, 'dsn=no_recipients']);
-    return c ? { ...c, reportingMta: c.reportingMta ?? dsn.reportingMta } : null;
-  }
-  const c = fromEntries(
-    { ...empty('', evidence, ctx.report), original, reportingMta: dsn.reportingMta, format: 'dsn' as ReportFormat },
-    entries,
-  );
+  if (entries.length === 0 || entries.every((e) => e.recipient === null)) return null;
+  const c = fromEntries({ ...empty('', evidence, ctx.report), original, reportingMta: dsn.reportingMta, format: 'dsn' as ReportFormat }, entries);
   const top = entries.find((e) => e.recipient === c.recipient && e.kind === c.kind) ?? entries[0]!;
   const action = top.action ?? 'none';
   c.reason =
@@ -305,12 +334,16 @@ function fromDsn(ctx: Context, part: Part): Classification | null {
 }
 
 const COMPLAINT_TYPES = new Set(['abuse', 'fraud', 'virus', 'other']);
+const UNSUBSCRIBE_TYPES = new Set(['opt-out', 'unsubscribe']);
 
-function fromArf(ctx: Context, part: Part): Classification {
-  const arf = parseFeedbackReport(partText(part, ctx.limits.maxTextBytes));
+/** An ARF report, or (part null) one of Microsoft's older JMRP reports that have no feedback-report part. */
+function fromArf(ctx: Context, part: Part | null): Classification {
+  const arf: ArfFields = part
+    ? parseFeedbackReport(partText(part, ctx.limits.maxTextBytes))
+    : { feedbackType: null, userAgent: null, originalMailFrom: null, recipients: [], sourceIp: null, reportedDomain: null, arrivalDate: null };
   const r = ctx.returnedHeaders;
   const original = originalOf(ctx, [], arf.originalMailFrom);
-  const evidence = [...ctx.evidence, 'part=message/feedback-report', `feedback-type=${arf.feedbackType ?? 'none'}`];
+  const evidence = [...ctx.evidence, part ? 'part=message/feedback-report' : 'legacy_jmrp=x-hmxmroriginalrecipient', `feedback-type=${arf.feedbackType ?? 'none'}`];
   const base: Classification = {
     ...empty('', evidence, ctx.report),
     original,
@@ -319,7 +352,6 @@ function fromArf(ctx: Context, part: Part): Classification {
     format: 'arf',
   };
   const type = arf.feedbackType ?? 'abuse';
-  if (!COMPLAINT_TYPES.has(type)) return { ...base, reason: `arf_${type.replace(/[^a-z0-9]+/g, '_')}` };
   let recipients = arf.recipients;
   let from = 'original-rcpt-to';
   if (recipients.length === 0 && r) {
@@ -329,15 +361,52 @@ function fromArf(ctx: Context, part: Part): Classification {
     if (ms) [recipients, from] = [[ms], 'x-hmxmroriginalrecipient'];
     else if (to.length === 1 && !/redacted|^x+@|\*/i.test(to[0]!)) [recipients, from] = [to, 'returned-to'];
   }
-  const entries = recipients.map((recipient) => recipientReport(recipient, { action: null, status: null, diagnostic: null }, { kind: 'complaint', final: false }));
-  const c: Classification = { ...base, kind: 'complaint', reason: `arf_${type}`, suppress: true, recipients: entries, recipient: recipients[0] ?? null };
+  const kind: ReportKind | null = COMPLAINT_TYPES.has(type) ? 'complaint' : UNSUBSCRIBE_TYPES.has(type) ? 'unsubscribe' : null;
+  if (!kind) return { ...base, reason: `arf_${type.replace(/[^a-z0-9]+/g, '_')}` };
+  const entries = recipients.map((recipient) => recipientReport(recipient, { action: null, status: null, diagnostic: null }, { kind, final: false }));
+  const c: Classification = { ...base, kind, reason: `arf_${type.replace(/[^a-z0-9]+/g, '_')}`, suppress: true, recipients: entries, recipient: recipients[0] ?? null };
   c.evidence = [...evidence, recipients.length > 0 ? `recipient_from=${from}` : 'recipient=redacted'];
   return c;
 }
 
-function fromPlain(ctx: Context, subject: string, failedRecipients: string[], why: string[]): Classification | null {
+/** A mail system's failure notice whose recipient cannot be read: the message bounced, the address is unknown. */
+function unreadableBounce(ctx: Context, evidence: string[]): Classification {
+  return {
+    ...empty('plain_bounce_unreadable', [...ctx.evidence, ...evidence, 'recipient=unreadable'], ctx.report),
+    kind: 'hard_bounce',
+    category: 'other',
+    categorySource: 'default',
+    final: true,
+    original: ctx.original,
+    format: 'generic_bounce',
+  };
+}
+
+const UNSUBSCRIBE_SUBJECT = /^\s*unsubscribe(?:\s+(\S+))?\s*$/i;
+
+/** RFC 2369 mailto unsubscribe (Postier's List-Unsubscribe sends "unsubscribe <token>"), Apple Mail's one-click by mail. */
+function isUnsubscribeRequest(h: Headers, subject: string): boolean {
+  return UNSUBSCRIBE_SUBJECT.test(subject) || /^\s*true\s*$/i.test(headerValue(h, 'x-apple-unsubscribe') ?? '');
+}
+
+function unsubscribe(ctx: Context): Classification {
+  const token = UNSUBSCRIBE_SUBJECT.exec(ctx.report.subject ?? '')?.[1] ?? null;
+  const recipient = extractAddress(ctx.report.from);
+  return {
+    ...empty('unsubscribe_request', [...ctx.evidence, UNSUBSCRIBE_SUBJECT.test(ctx.report.subject ?? '') ? 'subject=unsubscribe' : 'header=x-apple-unsubscribe'], ctx.report),
+    kind: 'unsubscribe',
+    recipient,
+    suppress: true,
+    unsubscribeToken: token,
+    original: ctx.original,
+  };
+}
+
+function fromPlain(ctx: Context, subject: string, failedRecipients: string[], why: string[], trust: { trusted?: boolean; strict?: boolean }): Classification | null {
+  const inline = inlineDsn(ctx, why);
+  if (inline) return inline;
   const exclude = [extractAddress(ctx.report.from), ...ctx.report.addressedTo, ctx.original.from, ctx.original.envelopeFrom].filter((a): a is string => !!a);
-  const plain = readPlainBounce(ctx.notice, { subject, failedRecipients, exclude });
+  const plain = readPlainBounce(ctx.notice, { subject, failedRecipients, exclude, trusted: trust.trusted ?? false, strict: trust.strict ?? false });
   if (!plain || plain.entries.length === 0) return null;
   const entries = plain.entries.map((e) => {
     const cls = statusClass(null, e.diagnostic);

@@ -4,7 +4,7 @@
  */
 import { extractAddress, messageIdsIn } from './addresses.js';
 import { parseHeaderBlock, type Headers } from './mime.js';
-import { decodeHeaderValue } from './mime-decode.js';
+import { decodeEncodedWords } from './mime-decode.js';
 
 export interface DsnRecipient {
   finalRecipient: string | null;
@@ -28,7 +28,7 @@ const MAX_RECIPIENTS = 100;
 
 const one = (h: Headers, name: string): string | null => {
   const v = h.get(name)?.[0];
-  return v === undefined ? null : decodeHeaderValue(v).replace(/\s+/g, ' ').trim() || null;
+  return v === undefined ? null : decodeEncodedWords(v).replace(/\s+/g, ' ').trim() || null;
 };
 
 /** "dns; mx.example.com" → "mx.example.com"; "smtp; 550 5.1.1 ..." → "550 5.1.1 ...". */

@@ -27,9 +27,13 @@ export function decodeCharset(bytes: string, charset: string | undefined): strin
   return d.decode(Buffer.from(bytes, 'latin1'));
 }
 
-/** Quoted-printable to bytes (latin1 string); malformed escapes are kept as they are, as mail clients do. */
+/**
+ * Quoted-printable to bytes (latin1 string); malformed escapes are kept as they are, as mail clients
+ * do. (Trailing whitespace before line ends is kept too: it changes nothing for classification, and
+ * removing it with a regex costs quadratic time on a line of spaces.)
+ */
 export function decodeQuotedPrintable(s: string): string {
-  return s.replace(/[ \t]+(?=\r?\n)/g, '').replace(/=\r?\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+  return s.replace(/=\r?\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
 }
 
 /** Base64 to bytes (latin1 string); Node skips whitespace and stops at garbage rather than throwing. */
@@ -45,7 +49,8 @@ export function decodeTransfer(body: string, encoding: string | undefined, max: 
   return body.slice(0, max);
 }
 
-const ENCODED_WORD = /=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=/g;
+// Bounded: an encoded word is at most 75 characters (RFC 2047); a few MUAs write longer ones.
+const ENCODED_WORD = /=\?([^?\s]{1,64})\?([bBqQ])\?([^?\s]{0,2000})\?=/g;
 
 /** RFC 2047 encoded words in a header value (adjacent words join without the space between them). */
 export function decodeEncodedWords(value: string): string {
@@ -65,14 +70,42 @@ export function decodeHeaderValue(raw: string): string {
 }
 
 const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
+const BLOCK = /^\/?(br|p|div|tr|li|h\d|table)\b/i;
+const SKIPPED = /^(script|style|head)\b/i;
 
-/** Crude HTML to text, enough to read an HTML-only notification: block ends become newlines, tags go. */
+/**
+ * Crude HTML to text, enough to read an HTML-only notification: block ends become newlines, tags go.
+ * A single pass with indexOf, so hostile markup (thousands of unclosed "<") costs linear time.
+ */
 export function htmlToText(html: string): string {
-  return html
-    .replace(/<(script|style|head)\b[\s\S]*?<\/\1\s*>/gi, ' ')
-    .replace(/<(br|\/p|\/div|\/tr|\/li|\/h\d|\/table|p|div|tr|li)\b[^>]*>/gi, '\n')
-    .replace(/<[^>]*>/g, '')
-    .replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (m, e: string) => {
+  let out = '';
+  let i = 0;
+  while (i < html.length) {
+    const lt = html.indexOf('<', i);
+    if (lt < 0) {
+      out += html.slice(i);
+      break;
+    }
+    out += html.slice(i, lt);
+    const gt = html.indexOf('>', lt + 1);
+    if (gt < 0) {
+      out += html.slice(lt);
+      break;
+    }
+    const tag = html.slice(lt + 1, Math.min(gt, lt + 12));
+    const skipped = SKIPPED.exec(tag)?.[1];
+    if (skipped) {
+      const close = html.toLowerCase().indexOf(`</${skipped.toLowerCase()}`, gt);
+      const end = close < 0 ? -1 : html.indexOf('>', close);
+      i = end < 0 ? html.length : end + 1;
+      out += ' ';
+      continue;
+    }
+    out += BLOCK.test(tag) ? '\n' : '';
+    i = gt + 1;
+  }
+  return out
+    .replace(/&(#x[0-9a-f]{1,6}|#\d{1,7}|[a-z]{2,8});/gi, (m, e: string) => {
       if (e[0] === '#') {
         const code = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
         return Number.isFinite(code) && code > 0 && code < 0x110000 ? String.fromCodePoint(code) : m;

@@ -166,7 +166,17 @@ export function walk(input: Buffer | string, limits: Limits): Walked {
       leaves.push(p);
       return;
     }
-    const { parts, cut } = splitMultipart(p.body, boundary, limits.maxParts - count);
+    let split = splitMultipart(p.body, boundary, limits.maxParts - count);
+    if (split.parts.length === 0) {
+      // A boundary that the body never uses (a broken gateway): try the first delimiter-looking line.
+      const seen = /^--([^\s-][^\r\n]{0,69}?)[ \t]*\r?$/m.exec(p.body.slice(0, 64 * 1024))?.[1];
+      if (seen && seen !== boundary) split = splitMultipart(p.body, seen.replace(/--$/, ''), limits.maxParts - count);
+    }
+    if (split.parts.length === 0) {
+      leaves.push({ ...p, type: 'text/plain', params: {} });
+      return;
+    }
+    const { parts, cut } = split;
     if (cut) truncated = true;
     const childDefault = p.type === 'multipart/digest' ? 'message/rfc822' : 'text/plain';
     for (const body of parts) {

@@ -26,8 +26,9 @@ export const BOUNCE_CATEGORIES: readonly BounceCategory[] = [
 /**
  * hard_bounce: the receiver refused for good (5.x.x). soft_bounce: a temporary failure (4.x.x), either
  * given up on (`final`) or still being retried (a delay warning). delivered: a success DSN.
+ * unsubscribe: a request by mail (RFC 2369 mailto, Apple Mail's, an ARF opt-out).
  */
-export type ReportKind = 'hard_bounce' | 'soft_bounce' | 'complaint' | 'auto_reply' | 'delivered' | 'unclassified';
+export type ReportKind = 'hard_bounce' | 'soft_bounce' | 'complaint' | 'unsubscribe' | 'auto_reply' | 'delivered' | 'unclassified';
 
 /** Where the category came from: the enhanced status code, the diagnostic text, or neither. */
 export type CategorySource = 'status' | 'diagnostic' | 'default';
@@ -114,6 +115,8 @@ export interface Classification {
   feedbackAgent: string | null;
   final: boolean;
   suppress: boolean;
+  /** For an unsubscribe request "unsubscribe <token>" (Postier's List-Unsubscribe mailto): the token. */
+  unsubscribeToken: string | null;
   recipients: RecipientReport[];
   original: OriginalMessage;
   report: ReportHeaders;
