@@ -1,0 +1,22 @@
+/**
+ * Feedback from any relay: the report classifier (bounces, complaints, auto-replies received by
+ * mail), the VERP return path, and the providers' webhook verifiers and parsers. Pure functions
+ * over bytes and objects: the wiring (SMTP listener, IMAP, routes, database) lives elsewhere.
+ */
+export type {
+  BounceCategory,
+  CategorySource,
+  Classification,
+  ClassifyOptions,
+  FeedbackEvent,
+  FeedbackEventKind,
+  FeedbackProvider,
+  OriginalMessage,
+  RecipientReport,
+  ReportFormat,
+  ReportHeaders,
+  ReportKind,
+} from './types.js';
+export { BOUNCE_CATEGORIES } from './types.js';
+export { classifyReport } from './classify.js';
+export { categorise, suppressesAddress, type Categorised } from './category.js';
