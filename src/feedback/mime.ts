@@ -155,7 +155,10 @@ function splitMultipart(body: string, boundary: string, room: number): { parts: 
 /** Walks a message within the limits. Never throws on malformed input: what cannot be read is skipped. */
 export function walk(input: Buffer | string, limits: Limits): Walked {
   const whole = typeof input === 'string' ? input : input.toString('latin1', 0, Math.min(input.length, limits.maxBytes));
-  const raw = whole.length > limits.maxBytes ? whole.slice(0, limits.maxBytes) : whole;
+  const cut = whole.length > limits.maxBytes ? whole.slice(0, limits.maxBytes) : whole;
+  // Classic Mac OS line ends (bare CR): rare, but some archives still hold them.
+  const head = cut.slice(0, 64 * 1024);
+  const raw = !head.includes('\n') && head.includes('\r') ? cut.replace(/\r/g, '\n') : cut;
   let truncated = (typeof input === 'string' ? input.length : input.length) > limits.maxBytes;
   const root = makePart(raw.replace(/^\s*From [^\n]*\n/, ''), 'text/plain');
   const leaves: Part[] = [];
