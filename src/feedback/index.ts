@@ -20,3 +20,4 @@ export type {
 export { BOUNCE_CATEGORIES } from './types.js';
 export { classifyReport } from './classify.js';
 export { categorise, suppressesAddress, type Categorised } from './category.js';
+export { decodeVerpAddress, encodeVerpAddress, type VerpOptions, type VerpSecret } from './verp.js';
