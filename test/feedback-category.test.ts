@@ -35,7 +35,7 @@ describe('bounce categories', () => {
     expect(categorise('5.1.0', null)).toMatchObject({ category: 'unknown_user', source: 'status' });
   });
 
-  it('prefers the remote server\'s own code to the reporting MTA\'s Status summary', () => {
+  it("prefers the remote server's own code to the reporting MTA's Status summary", () => {
     // Exim writes Status 5.0.0 for everything; Sendmail sometimes maps any 550 to 5.1.1.
     expect(categorise('5.0.0', '550 5.2.2 <a@example.com>: Mailbox full')).toMatchObject({ category: 'mailbox_full', status: '5.2.2' });
     expect(categorise('5.1.1', '550 5.7.1 IP address blacklisted by recipient')).toMatchObject({ category: 'policy_or_spam_block', status: '5.7.1' });
@@ -49,7 +49,9 @@ describe('bounce categories', () => {
 
   it('reads a refusal after MAIL FROM as a block of our sender, unless it is about size', () => {
     expect(cat('5.1.1', 'SMTP error from remote mail server after MAIL FROM:<b@rgz.bj>: 553 5.1.1 sender domain does not exist')).toBe('policy_or_spam_block');
-    expect(cat(null, 'SMTP error from remote mail server after MAIL FROM:<b@rgz.bj> SIZE=31457280: 552 Message size exceeds maximum permitted')).toBe('message_too_large');
+    expect(cat(null, 'SMTP error from remote mail server after MAIL FROM:<b@rgz.bj> SIZE=31457280: 552 Message size exceeds maximum permitted')).toBe(
+      'message_too_large',
+    );
   });
 
   it('knows the special cases: Office 365 edge blocking, transient DNS failures, connection refusals', () => {
@@ -74,7 +76,8 @@ describe('bounce categories', () => {
   it('suppresses the address only for a permanent failure about the address, a complaint or an unsubscribe', () => {
     expect(suppressesAddress('hard_bounce', 'unknown_user')).toBe(true);
     expect(suppressesAddress('hard_bounce', 'domain_not_found')).toBe(true);
-    for (const c of ['mailbox_full', 'policy_or_spam_block', 'message_too_large', 'network', 'other'] as const) expect(suppressesAddress('hard_bounce', c)).toBe(false);
+    for (const c of ['mailbox_full', 'policy_or_spam_block', 'message_too_large', 'network', 'other'] as const)
+      expect(suppressesAddress('hard_bounce', c)).toBe(false);
     expect(suppressesAddress('soft_bounce', 'unknown_user')).toBe(false);
     expect(suppressesAddress('complaint', null)).toBe(true);
     expect(suppressesAddress('unsubscribe', null)).toBe(true);

@@ -81,7 +81,12 @@ describe('feedback MIME walker details', () => {
   });
 
   it('stops at the part and byte limits and says so', () => {
-    const many = ['Content-Type: multipart/mixed; boundary=b', '', ...Array.from({ length: 500 }, (_, i) => `--b\nContent-Type: text/plain\n\n${i}`), '--b--'].join('\n');
+    const many = [
+      'Content-Type: multipart/mixed; boundary=b',
+      '',
+      ...Array.from({ length: 500 }, (_, i) => `--b\nContent-Type: text/plain\n\n${i}`),
+      '--b--',
+    ].join('\n');
     const w = walk(many, { ...limits, maxParts: 10 });
     expect(w.leaves.length).toBeLessThanOrEqual(10);
     expect(w.truncated).toBe(true);
@@ -90,7 +95,21 @@ describe('feedback MIME walker details', () => {
   });
 
   it('reads the header block of a returned message and of text/rfc822-headers', () => {
-    const w = walk(crlf(['Content-Type: multipart/report; boundary=q', '', '--q', 'Content-Type: text/rfc822-headers', '', 'Message-ID: <x@rgz.bj>', 'Subject: hi', '--q--'].join('\n')), limits);
+    const w = walk(
+      crlf(
+        [
+          'Content-Type: multipart/report; boundary=q',
+          '',
+          '--q',
+          'Content-Type: text/rfc822-headers',
+          '',
+          'Message-ID: <x@rgz.bj>',
+          'Subject: hi',
+          '--q--',
+        ].join('\n'),
+      ),
+      limits,
+    );
     expect(headerValue(embeddedHeaders(w.leaves[0]!, 1000), 'message-id')).toBe('<x@rgz.bj>');
   });
 

@@ -34,7 +34,9 @@ describe('reports received by mail as feedback events', () => {
   });
 
   it('gives an auto-reply and an unsubscribe request (with its token) as one event each', () => {
-    expect(eventsFromReport(report('auto-exchange-fr'), { at, dedupeKey: 'k' })).toEqual([expect.objectContaining({ kind: 'auto_reply', recipient: 'jdupont@example.com', suppress: false })]);
+    expect(eventsFromReport(report('auto-exchange-fr'), { at, dedupeKey: 'k' })).toEqual([
+      expect.objectContaining({ kind: 'auto_reply', recipient: 'jdupont@example.com', suppress: false }),
+    ]);
     const [u] = eventsFromReport(report('other-unsubscribe-mailto-token'), { at, dedupeKey: 'k' });
     expect(u).toMatchObject({ kind: 'unsubscribe', recipient: 'lecteur@example.com', suppress: true });
     expect((u!.raw as { unsubscribeToken: string }).unsubscribeToken).toBe('v1.eyJlIjoibGVjdGV1ckBleGFtcGxlLmNvbSJ9.c2ln');

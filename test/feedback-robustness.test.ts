@@ -84,14 +84,16 @@ describe('classifyReport on hostile input', () => {
 
   // Inputs built to make a backtracking regex take quadratic time: each must still be answered (the
   // suite's timeout catches a regression; the figures live in bench/feedback.ts, not here).
-  const head = 'From: MAILER-DAEMON@mx.example.com\r\nSubject: Undelivered Mail Returned to Sender\r\nX-Failed-Recipients: a@b.example.com\r\nContent-Type: text/TYPE\r\n\r\n';
+  const head =
+    'From: MAILER-DAEMON@mx.example.com\r\nSubject: Undelivered Mail Returned to Sender\r\nX-Failed-Recipients: ' +
+    'a@b.example.com\r\nContent-Type: text/TYPE\r\n\r\n';
   const hostile: Record<string, string> = {
     'a long local part': `${'a'.repeat(60_000)}@`,
     'a long domain': `x@${'a.'.repeat(30_000)}`,
     'unclosed angle brackets': '<'.repeat(60_000),
     'address-colon lines': 'a@b.example.com:\n'.repeat(3_500),
     'blank lines': '\n'.repeat(60_000),
-    'spaces': ' '.repeat(60_000),
+    spaces: ' '.repeat(60_000),
     'transcript lines': ('RCPT TO:<a@b.example.com>' + 'x'.repeat(50) + '\n').repeat(1_000),
     'sendmail lines': `<a@b.example.com>... ${'x'.repeat(40)}\n`.repeat(1_200),
     'encoded-word starts': '=?'.repeat(30_000),

@@ -78,7 +78,13 @@ describe('Brevo webhook events', () => {
       ['unsubscribed', {}],
       ['opened', {}],
       ['hardBounce', { reason: '550 5.1.1 user unknown' }],
-    ].map(([event, extra], i) => ({ ...hardBounce, ...(extra as object), event, reason: (extra as { reason?: string }).reason, ts_epoch: hardBounce.ts_epoch + i }));
+    ].map(([event, extra], i) => ({
+      ...hardBounce,
+      ...(extra as object),
+      event,
+      reason: (extra as { reason?: string }).reason,
+      ts_epoch: hardBounce.ts_epoch + i,
+    }));
     const parsed = parseBrevo(batch, receivedAt);
     expect(parsed.map((e) => [e.providerEvent, e.kind, e.final, e.suppress])).toEqual([
       ['delivered', 'delivered', true, false],

@@ -9,7 +9,9 @@ const now = Date.parse('2024-03-05T10:00:00Z');
 function signed(eventData: Record<string, unknown>, opts: { key?: string; timestamp?: number; token?: string } = {}) {
   const timestamp = String(opts.timestamp ?? Math.floor(now / 1000));
   const token = opts.token ?? randomBytes(25).toString('hex');
-  const signature = createHmac('sha256', opts.key ?? signingKey).update(timestamp + token).digest('hex');
+  const signature = createHmac('sha256', opts.key ?? signingKey)
+    .update(timestamp + token)
+    .digest('hex');
   return { signature: { timestamp, token, signature }, 'event-data': eventData };
 }
 
@@ -26,10 +28,14 @@ const failedPermanent = {
   reason: 'bounce',
   recipient: 'Alice@example.com',
   envelope: { sender: 'bounces@rgz.bj', transport: 'smtp', targets: 'alice@example.com' },
-  message: { headers: { to: 'Alice <alice@example.com>', 'message-id': '0d6f1c2e-1111-4222-8333-444455556666@rgz.bj', from: 'RGZ <noreply@rgz.bj>', subject: 'Facture' }, attachments: [], size: 111 },
+  message: {
+    headers: { to: 'Alice <alice@example.com>', 'message-id': '0d6f1c2e-1111-4222-8333-444455556666@rgz.bj', from: 'RGZ <noreply@rgz.bj>', subject: 'Facture' },
+    attachments: [],
+    size: 111,
+  },
   'delivery-status': {
     'attempt-no': 1,
-    message: '5.1.1 The email account that you tried to reach does not exist. Please try\n5.1.1 double-checking the recipient\'s email address for typos',
+    message: "5.1.1 The email account that you tried to reach does not exist. Please try\n5.1.1 double-checking the recipient's email address for typos",
     code: 550,
     description: '',
     'session-seconds': 0.43,
@@ -51,7 +57,10 @@ describe('Mailgun webhook verification', () => {
   it('refuses a wrong key, an altered timestamp or token, a stale or future timestamp', async () => {
     expect(await verifyMailgun(signed(failedPermanent, { key: 'another-key' }), options())).toEqual({ ok: false, reason: 'bad_signature' });
     const body = signed(failedPermanent);
-    expect(await verifyMailgun({ ...body, signature: { ...body.signature, token: `${body.signature.token}0` } }, options())).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(await verifyMailgun({ ...body, signature: { ...body.signature, token: `${body.signature.token}0` } }, options())).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    });
     expect(await verifyMailgun({ ...body, signature: { ...body.signature, timestamp: String(Number(body.signature.timestamp) + 1) } }, options())).toEqual({
       ok: false,
       reason: 'bad_signature',
@@ -78,7 +87,9 @@ describe('Mailgun webhook verification', () => {
   it('accepts a subaccount event by its parent-signature, and a key being rotated', async () => {
     const parentKey = 'key-parent-account';
     const body = signed(failedPermanent, { key: 'subaccount-key-we-do-not-have' });
-    const parent = createHmac('sha256', parentKey).update(body.signature.timestamp + body.signature.token).digest('hex');
+    const parent = createHmac('sha256', parentKey)
+      .update(body.signature.timestamp + body.signature.token)
+      .digest('hex');
     const withParent = { ...body, signature: { ...body.signature, 'parent-signature': parent } };
     expect(await verifyMailgun(withParent, { ...options(), signingKey: parentKey })).toEqual({ ok: true });
     expect(await verifyMailgun(signed(failedPermanent, { key: 'old-key' }), { ...options(), signingKey: [signingKey, 'old-key'] })).toEqual({ ok: true });
@@ -130,14 +141,26 @@ describe('Mailgun webhook events', () => {
         id: 'tmp1',
         severity: 'temporary',
         reason: 'generic',
-        'delivery-status': { 'attempt-no': 3, description: 'No MX for nomx.example.com', message: 'No MX for nomx.example.com', code: 498, 'retry-seconds': 1800 },
+        'delivery-status': {
+          'attempt-no': 3,
+          description: 'No MX for nomx.example.com',
+          message: 'No MX for nomx.example.com',
+          code: 498,
+          'retry-seconds': 1800,
+        },
       }),
     );
     expect(e).toMatchObject({ kind: 'soft_bounce', final: false, suppress: false, category: 'domain_not_found' });
   });
 
   it('reads a failure Mailgun did not even attempt (its own suppression list) as dropped', () => {
-    const [e] = parseMailgun(signed({ ...failedPermanent, reason: 'suppress-bounce', 'delivery-status': { code: 605, description: 'Not delivering to previously bounced address', message: '' } }));
+    const [e] = parseMailgun(
+      signed({
+        ...failedPermanent,
+        reason: 'suppress-bounce',
+        'delivery-status': { code: 605, description: 'Not delivering to previously bounced address', message: '' },
+      }),
+    );
     expect(e).toMatchObject({ kind: 'dropped', suppress: false });
   });
 
@@ -147,7 +170,8 @@ describe('Mailgun webhook events', () => {
   });
 
   it('reads deliveries, complaints, unsubscribes and other events', () => {
-    const kind = (event: string) => parseMailgun(signed({ ...failedPermanent, event, severity: undefined, reason: undefined, 'delivery-status': { code: 250, message: 'OK' } }))[0]!;
+    const kind = (event: string) =>
+      parseMailgun(signed({ ...failedPermanent, event, severity: undefined, reason: undefined, 'delivery-status': { code: 250, message: 'OK' } }))[0]!;
     expect(kind('delivered')).toMatchObject({ kind: 'delivered', diagnostic: 'OK', suppress: false });
     expect(kind('complained')).toMatchObject({ kind: 'complaint', suppress: true });
     expect(kind('unsubscribed')).toMatchObject({ kind: 'unsubscribe', suppress: true });

@@ -20,7 +20,7 @@ const bounce = (over: Record<string, unknown> = {}) => ({
   Metadata: { a_key: 'a_value' },
   ServerID: 23,
   Description: 'The server was unable to deliver your message (ex: unknown user, mailbox not found).',
-  Details: 'smtp;550 5.1.1 The email account that you tried to reach does not exist. Please try double-checking the recipient\'s email address',
+  Details: "smtp;550 5.1.1 The email account that you tried to reach does not exist. Please try double-checking the recipient's email address",
   Email: 'John@example.com',
   From: 'sender@rgz.bj',
   BouncedAt: '2024-03-05T09:33:54.9070259Z',
@@ -76,7 +76,9 @@ describe('Postmark webhook events', () => {
 
   it('finds our Message-ID in the bounce content when the webhook includes it', () => {
     const content = readFileSync(path.join(import.meta.dirname, 'fixtures/feedback/reports/dsn-postfix-unknown-user-virtual.eml'), 'utf8');
-    const expected = (JSON.parse(readFileSync(path.join(import.meta.dirname, 'fixtures/feedback/expected.json'), 'utf8')) as Record<string, { messageId: string }>)['dsn-postfix-unknown-user-virtual.eml']!.messageId;
+    const expected = (
+      JSON.parse(readFileSync(path.join(import.meta.dirname, 'fixtures/feedback/expected.json'), 'utf8')) as Record<string, { messageId: string }>
+    )['dsn-postfix-unknown-user-virtual.eml']!.messageId;
     expect(parsePostmark(bounce({ Content: content }), receivedAt)[0]!.messageIdHeader).toBe(expected);
   });
 
@@ -103,7 +105,10 @@ describe('Postmark webhook events', () => {
   });
 
   it('reads a spam complaint record', () => {
-    const [e] = parsePostmark(bounce({ RecordType: 'SpamComplaint', Type: 'SpamComplaint', TypeCode: 512, ID: 42, Details: 'Test spam complaint details' }), receivedAt);
+    const [e] = parsePostmark(
+      bounce({ RecordType: 'SpamComplaint', Type: 'SpamComplaint', TypeCode: 512, ID: 42, Details: 'Test spam complaint details' }),
+      receivedAt,
+    );
     expect(e).toMatchObject({ kind: 'complaint', recipient: 'john@example.com', suppress: true, dedupeId: 'postmark:bounce:42' });
   });
 
@@ -122,13 +127,30 @@ describe('Postmark webhook events', () => {
       },
       receivedAt,
     );
-    expect(e).toMatchObject({ kind: 'delivered', recipient: 'john@example.com', diagnostic: 'Test delivery webhook details', dedupeId: 'postmark:delivery:00000000-0000-0000-0000-000000000000:john@example.com' });
+    expect(e).toMatchObject({
+      kind: 'delivered',
+      recipient: 'john@example.com',
+      diagnostic: 'Test delivery webhook details',
+      dedupeId: 'postmark:delivery:00000000-0000-0000-0000-000000000000:john@example.com',
+    });
   });
 
   it('reads subscription changes: an unsubscribe, a hard-bounce suppression, a reactivation', () => {
     const change = (SuppressSending: boolean, SuppressionReason: string | null) =>
       parsePostmark(
-        { RecordType: 'SubscriptionChange', MessageID: 'a4909a96-73d7-4c49-b148-a54522d3f7ac', ServerID: 23, MessageStream: 'outbound', ChangedAt: '2024-03-05T17:17:32Z', Recipient: 'bounced-address@example.com', Origin: 'Recipient', SuppressSending, SuppressionReason, Tag: 'my-tag', Metadata: {} },
+        {
+          RecordType: 'SubscriptionChange',
+          MessageID: 'a4909a96-73d7-4c49-b148-a54522d3f7ac',
+          ServerID: 23,
+          MessageStream: 'outbound',
+          ChangedAt: '2024-03-05T17:17:32Z',
+          Recipient: 'bounced-address@example.com',
+          Origin: 'Recipient',
+          SuppressSending,
+          SuppressionReason,
+          Tag: 'my-tag',
+          Metadata: {},
+        },
         receivedAt,
       )[0]!;
     expect(change(true, 'ManualSuppression')).toMatchObject({ kind: 'unsubscribe', suppress: true, at: Date.parse('2024-03-05T17:17:32Z') });

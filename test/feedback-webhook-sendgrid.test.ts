@@ -19,12 +19,67 @@ function headersFor(privateKey: KeyObject, body: string, timestamp = ts) {
 
 // A batch shaped as in SendGrid's Event Webhook reference.
 const events = [
-  { email: 'a@example.com', timestamp: 1709632800, 'smtp-id': '<0d6f1c2e-1111-4222-8333-444455556666@rgz.bj>', event: 'processed', category: 'cat facts', sg_event_id: 'sg_ev_processed', sg_message_id: '14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0' },
-  { email: 'a@example.com', timestamp: 1709632801, 'smtp-id': '<0d6f1c2e-1111-4222-8333-444455556666@rgz.bj>', event: 'deferred', response: '400 try again later', attempt: '5', sg_event_id: 'sg_ev_deferred', sg_message_id: '14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0' },
-  { email: 'A@Example.com', timestamp: 1709632802, 'smtp-id': '<0d6f1c2e-1111-4222-8333-444455556666@rgz.bj>', event: 'delivered', response: '250 OK', sg_event_id: 'sg_ev_delivered', sg_message_id: '14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0' },
-  { email: 'b@example.com', timestamp: 1709632803, 'smtp-id': '<x@rgz.bj>', event: 'bounce', type: 'bounce', bounce_classification: 'Invalid Address', reason: '500 unknown recipient', status: '5.0.0', sg_event_id: 'sg_ev_bounce', sg_message_id: 'abc.filter1' },
-  { email: 'c@example.com', timestamp: 1709632804, 'smtp-id': '<y@rgz.bj>', event: 'bounce', type: 'blocked', bounce_classification: 'Reputation', reason: '550 5.7.1 blocked by policy', status: '5.7.1', sg_event_id: 'sg_ev_blocked', sg_message_id: 'def.filter1' },
-  { email: 'd@example.com', timestamp: 1709632805, event: 'dropped', reason: 'Bounced Address', status: '5.0.0', sg_event_id: 'sg_ev_dropped', sg_message_id: 'ghi.filter1' },
+  {
+    email: 'a@example.com',
+    timestamp: 1709632800,
+    'smtp-id': '<0d6f1c2e-1111-4222-8333-444455556666@rgz.bj>',
+    event: 'processed',
+    category: 'cat facts',
+    sg_event_id: 'sg_ev_processed',
+    sg_message_id: '14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0',
+  },
+  {
+    email: 'a@example.com',
+    timestamp: 1709632801,
+    'smtp-id': '<0d6f1c2e-1111-4222-8333-444455556666@rgz.bj>',
+    event: 'deferred',
+    response: '400 try again later',
+    attempt: '5',
+    sg_event_id: 'sg_ev_deferred',
+    sg_message_id: '14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0',
+  },
+  {
+    email: 'A@Example.com',
+    timestamp: 1709632802,
+    'smtp-id': '<0d6f1c2e-1111-4222-8333-444455556666@rgz.bj>',
+    event: 'delivered',
+    response: '250 OK',
+    sg_event_id: 'sg_ev_delivered',
+    sg_message_id: '14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0',
+  },
+  {
+    email: 'b@example.com',
+    timestamp: 1709632803,
+    'smtp-id': '<x@rgz.bj>',
+    event: 'bounce',
+    type: 'bounce',
+    bounce_classification: 'Invalid Address',
+    reason: '500 unknown recipient',
+    status: '5.0.0',
+    sg_event_id: 'sg_ev_bounce',
+    sg_message_id: 'abc.filter1',
+  },
+  {
+    email: 'c@example.com',
+    timestamp: 1709632804,
+    'smtp-id': '<y@rgz.bj>',
+    event: 'bounce',
+    type: 'blocked',
+    bounce_classification: 'Reputation',
+    reason: '550 5.7.1 blocked by policy',
+    status: '5.7.1',
+    sg_event_id: 'sg_ev_blocked',
+    sg_message_id: 'def.filter1',
+  },
+  {
+    email: 'd@example.com',
+    timestamp: 1709632805,
+    event: 'dropped',
+    reason: 'Bounced Address',
+    status: '5.0.0',
+    sg_event_id: 'sg_ev_dropped',
+    sg_message_id: 'ghi.filter1',
+  },
   { email: 'e@example.com', timestamp: 1709632806, event: 'spamreport', sg_event_id: 'sg_ev_spam', sg_message_id: 'jkl.filter1' },
   { email: 'f@example.com', timestamp: 1709632807, event: 'unsubscribe', sg_event_id: 'sg_ev_unsub', sg_message_id: 'mno.filter1' },
   { email: 'g@example.com', timestamp: 1709632808, event: 'group_unsubscribe', asm_group_id: 10, sg_event_id: 'sg_ev_gunsub', sg_message_id: 'pqr.filter1' },
@@ -62,7 +117,10 @@ describe('SendGrid signed event webhook verification', () => {
     const opts = { publicKey: publicKeyB64, now: () => now };
     expect(verifySendGrid(headers, body.replace('b@example.com', 'z@example.com'), opts)).toEqual({ ok: false, reason: 'bad_signature' });
     expect(verifySendGrid(headers, `${body} `, opts)).toEqual({ ok: false, reason: 'bad_signature' });
-    expect(verifySendGrid({ ...headers, 'X-Twilio-Email-Event-Webhook-Timestamp': String(Number(ts) - 1) }, body, opts)).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(verifySendGrid({ ...headers, 'X-Twilio-Email-Event-Webhook-Timestamp': String(Number(ts) - 1) }, body, opts)).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    });
     expect(verifySendGrid(headers, body, { ...opts, publicKey: keys().publicKeyB64 })).toEqual({ ok: false, reason: 'bad_signature' });
   });
 
@@ -70,9 +128,15 @@ describe('SendGrid signed event webhook verification', () => {
     const { privateKey, publicKeyB64 } = keys();
     const body = '[]';
     const old = String(Number(ts) - 301);
-    expect(verifySendGrid(headersFor(privateKey, body, old), body, { publicKey: publicKeyB64, now: () => now })).toEqual({ ok: false, reason: 'stale_timestamp' });
+    expect(verifySendGrid(headersFor(privateKey, body, old), body, { publicKey: publicKeyB64, now: () => now })).toEqual({
+      ok: false,
+      reason: 'stale_timestamp',
+    });
     const future = String(Number(ts) + 301);
-    expect(verifySendGrid(headersFor(privateKey, body, future), body, { publicKey: publicKeyB64, now: () => now })).toEqual({ ok: false, reason: 'stale_timestamp' });
+    expect(verifySendGrid(headersFor(privateKey, body, future), body, { publicKey: publicKeyB64, now: () => now })).toEqual({
+      ok: false,
+      reason: 'stale_timestamp',
+    });
   });
 
   it('refuses missing or malformed signature headers', () => {
@@ -80,10 +144,19 @@ describe('SendGrid signed event webhook verification', () => {
     const headers = headersFor(privateKey, '[]');
     const opts = { publicKey: publicKeyB64, now: () => now };
     expect(verifySendGrid({}, '[]', opts)).toEqual({ ok: false, reason: 'missing_signature' });
-    expect(verifySendGrid({ 'X-Twilio-Email-Event-Webhook-Signature': headers['X-Twilio-Email-Event-Webhook-Signature'] }, '[]', opts)).toEqual({ ok: false, reason: 'missing_signature' });
+    expect(verifySendGrid({ 'X-Twilio-Email-Event-Webhook-Signature': headers['X-Twilio-Email-Event-Webhook-Signature'] }, '[]', opts)).toEqual({
+      ok: false,
+      reason: 'missing_signature',
+    });
     expect(verifySendGrid({ ...headers, 'X-Twilio-Email-Event-Webhook-Timestamp': 'yesterday' }, '[]', opts)).toEqual({ ok: false, reason: 'malformed' });
-    expect(verifySendGrid({ ...headers, 'X-Twilio-Email-Event-Webhook-Signature': 'not base64 at all!' }, '[]', opts)).toEqual({ ok: false, reason: 'malformed' });
-    expect(verifySendGrid({ ...headers, 'X-Twilio-Email-Event-Webhook-Signature': 'AAAAAAAAAAAA' }, '[]', opts)).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(verifySendGrid({ ...headers, 'X-Twilio-Email-Event-Webhook-Signature': 'not base64 at all!' }, '[]', opts)).toEqual({
+      ok: false,
+      reason: 'malformed',
+    });
+    expect(verifySendGrid({ ...headers, 'X-Twilio-Email-Event-Webhook-Signature': 'AAAAAAAAAAAA' }, '[]', opts)).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    });
   });
 
   it('refuses, at configuration time, a key that is not EC P-256', () => {
@@ -127,7 +200,9 @@ describe('SendGrid webhook events', () => {
   it('leaves out what is not an event, without throwing', () => {
     expect(parseSendGrid([null, 1, 'x', {}, { event: 'delivered', email: 'a@example.com', sg_event_id: 'z' }])).toHaveLength(1);
     expect(parseSendGrid(null)).toEqual([]);
-    expect(parseSendGrid({ event: 'bounce', type: 'bounce', email: 'a@example.com', reason: '550 5.1.1 no such user', bounce_classification: '__proto__' })[0]).toMatchObject({
+    expect(
+      parseSendGrid({ event: 'bounce', type: 'bounce', email: 'a@example.com', reason: '550 5.1.1 no such user', bounce_classification: '__proto__' })[0],
+    ).toMatchObject({
       kind: 'hard_bounce',
       category: 'unknown_user',
     });

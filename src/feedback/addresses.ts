@@ -1,4 +1,5 @@
 /** Reading addresses and Message-IDs out of headers and free text. */
+import { anyOf } from './phrases.js';
 
 // Letters beyond ASCII are allowed (SMTPUTF8, RFC 6531): regexes built from EMAIL_SOURCE need the u flag.
 const LOCAL = "[\\p{L}\\p{N}.!#$%&'*+/=?^_`{|}~-]+";
@@ -17,7 +18,10 @@ export function extractAddress(value: string | null | undefined): string | null 
   const angle = /<\s*(?:mailto:)?([^<>\s]+@[^<>\s]+?)\s*>/.exec(v);
   const candidate = angle?.[1] ?? emailsIn(v, 1)[0];
   if (!candidate) return null;
-  const a = candidate.replace(/^mailto:/i, '').replace(/[.,;:]+$/, '').toLowerCase();
+  const a = candidate
+    .replace(/^mailto:/i, '')
+    .replace(/[.,;:]+$/, '')
+    .toLowerCase();
   return isEmail(a) ? a : null;
 }
 
@@ -49,7 +53,19 @@ export function messageIdsIn(value: string | null | undefined): string[] {
 
 const DAEMON_LOCAL =
   /^(mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mail[-_.]?delivery[-_.]?(system|subsystem)?|mdaemon|double-bounce|microsoftexchange[0-9a-f]*)$/i;
-const DAEMON_NAME = /^(mail delivery (system|subsystem|service)|mail administrator|system administrator|postmaster|mailer[- ]daemon|microsoft outlook|mail delivery|internet mail delivery|mdaemon)$/i;
+const DAEMON_NAME = anyOf(
+  [
+    'mail delivery (system|subsystem|service)',
+    'mail administrator',
+    'system administrator',
+    'postmaster',
+    'mailer[- ]daemon',
+    'microsoft outlook',
+    'mail delivery',
+    'internet mail delivery',
+    'mdaemon',
+  ].map((n) => `^${n}$`),
+);
 
 /** Does this From look like a mail system rather than a person? */
 export function isDaemonSender(from: string | null): boolean {
@@ -59,6 +75,9 @@ export function isDaemonSender(from: string | null): boolean {
   const addr = extractAddress(from);
   if (addr && DAEMON_LOCAL.test(addr.slice(0, addr.indexOf('@')))) return true;
   if (!addr && /mailer-daemon|postmaster/i.test(from)) return true;
-  const name = from.replace(/<[^>]*>/, '').replace(/["']/g, '').trim();
+  const name = from
+    .replace(/<[^>]*>/, '')
+    .replace(/["']/g, '')
+    .trim();
   return name !== '' && DAEMON_NAME.test(name);
 }

@@ -2,6 +2,7 @@
  * Auto-replies and out-of-office answers (RFC 3834 and the headers mail systems actually send).
  * An auto-reply is never a bounce, whatever its text says.
  */
+import { anyOf } from './phrases.js';
 import { headerValue, type Headers } from './mime.js';
 
 /** Subjects that vacation responders put in front of (or instead of) the original subject. */
@@ -17,7 +18,7 @@ const VACATION_SUBJECT = new RegExp(
       'on vacation',
       'vacation( reply| notice| message)?\\b',
       'away from (the )?office',
-      "i am (currently )?(out|away)",
+      'i am (currently )?(out|away)',
       "i'm (currently )?(out|away)",
       'réponse automatique',
       'reponse automatique',
@@ -103,8 +104,18 @@ export function autoReplySignals(h: Headers): AutoReplySignals {
   return { strong, weak, vacationSubject: isVacationSubject(headerValue(h, 'subject')), isReply: h.has('in-reply-to') || h.has('references') };
 }
 
-const CHALLENGE =
-  /(confirm|verify|prove) (that )?(you are|you're) (a )?(human|real person|not a (robot|machine|spammer))|challenge[- ]response|spam ?arrest|boxbe|mailblocks|sender verification|verify your (email|e-mail|message|address)|(approve|confirm) your (email|e-mail|message)|(message|e-?mail) (is|has been|was) (being )?(held|quarantined) (pending|until)|awaiting (your )?(approval|verification|confirmation)/i;
+const CHALLENGE = anyOf([
+  "(confirm|verify|prove) (that )?(you are|you're) (a )?(human|real person|not a (robot|machine|spammer))",
+  'challenge[- ]response',
+  'spam ?arrest',
+  'boxbe',
+  'mailblocks',
+  'sender verification',
+  'verify your (email|e-mail|message|address)',
+  '(approve|confirm) your (email|e-mail|message)',
+  '(message|e-?mail) (is|has been|was) (being )?(held|quarantined) (pending|until)',
+  'awaiting (your )?(approval|verification|confirmation)',
+]);
 
 /** A challenge-response system asking the sender to prove it is a person: not a reply, not a bounce. */
 export function isChallengeResponse(h: Headers, text: string): boolean {

@@ -4,6 +4,7 @@
  * structure from senders that send bounces, then auto-replies, then nothing. Pure and bounded:
  * never throws, never reads past its limits.
  */
+import { anyOf } from './phrases.js';
 import { extractAddress, extractAddresses, isDaemonSender, messageIdsIn } from './addresses.js';
 import { parseFeedbackReport, type ArfFields } from './arf.js';
 import { autoReplySignals, isChallengeResponse } from './autoreply.js';
@@ -18,8 +19,31 @@ const DEFAULTS: Limits = { maxBytes: 1024 * 1024, maxParts: 64, maxTextBytes: 64
 const DSN_TYPES = new Set(['message/delivery-status', 'message/global-delivery-status']);
 const RETURNED_TYPES = new Set(['message/rfc822', 'text/rfc822-headers', 'message/global', 'message/global-headers', 'message/partial']);
 const REPLY_PREFIX = /^\s*(re|fw|fwd|tr|aw|wg|rv|rif|sv|vs|antw|odp|r)\s*(\[\d+\])?\s*:/i;
-const BOUNCE_SUBJECT =
-  /^\s*(undeliver(ed|able)|returned mail|mail delivery (failed|failure|system)|delivery (status notification|failure|notification|has failed|failed|delayed)|failure notice|non remis|unzustellbar|nicht zustellbar|no se puede entregar|non recapitabile|onbestelbaar|message (not delivered|delivery failure)|delayed mail|warning: (could not send|message .* delayed)|delivery[ _]failure|returned to sender|mail system error|undeliverable mail|недоставленное сообщение|mail failure|notice: mail delivery status)/i;
+const BOUNCE_SUBJECT = anyOf(
+  [
+    'undeliver(ed|able)',
+    'returned mail',
+    'mail delivery (failed|failure|system)',
+    'delivery (status notification|failure|notification|has failed|failed|delayed)',
+    'failure notice',
+    'non remis',
+    'unzustellbar',
+    'nicht zustellbar',
+    'no se puede entregar',
+    'non recapitabile',
+    'onbestelbaar',
+    'message (not delivered|delivery failure)',
+    'delayed mail',
+    'warning: (could not send|message .* delayed)',
+    'delivery[ _]failure',
+    'returned to sender',
+    'mail system error',
+    'undeliverable mail',
+    'недоставленное сообщение',
+    'mail failure',
+    'notice: mail delivery status',
+  ].map((p) => `^\\s*(${p})`),
+);
 
 const RANK: Record<ReportKind, number> = { hard_bounce: 6, soft_bounce: 5, complaint: 4, unsubscribe: 3, delivered: 2, auto_reply: 1, unclassified: 0 };
 
@@ -100,7 +124,14 @@ function verdict(action: string | null, status: string | null, diagnostic: strin
 
 function recipientReport(
   recipient: string | null,
-  fields: { finalRecipient?: string | null; originalRecipient?: string | null; action: string | null; status: string | null; diagnostic: string | null; remoteMta?: string | null },
+  fields: {
+    finalRecipient?: string | null;
+    originalRecipient?: string | null;
+    action: string | null;
+    status: string | null;
+    diagnostic: string | null;
+    remoteMta?: string | null;
+  },
   v: { kind: ReportKind; final: boolean },
 ): RecipientReport {
   const bounce = v.kind === 'hard_bounce' || v.kind === 'soft_bounce';
@@ -123,7 +154,10 @@ function recipientReport(
 
 /** The top-level verdict is the worst recipient's: a report about two recipients is a bounce if either bounced. */
 function fromEntries(base: Classification, entries: RecipientReport[]): Classification {
-  const worst = entries.reduce<RecipientReport | null>((w, e) => (!w || RANK[e.kind] > RANK[w.kind] || (RANK[e.kind] === RANK[w.kind] && e.final && !w.final) ? e : w), null);
+  const worst = entries.reduce<RecipientReport | null>(
+    (w, e) => (!w || RANK[e.kind] > RANK[w.kind] || (RANK[e.kind] === RANK[w.kind] && e.final && !w.final) ? e : w),
+    null,
+  );
   if (!worst) return base;
   return {
     ...base,
@@ -252,7 +286,11 @@ function classify(raw: Buffer | string, opts: ClassifyOptions): Classification {
   if (!daemon && (auto.strong.length > 0 || auto.vacationSubject)) {
     if (isChallengeResponse(h, notice)) return unclassifiedWith(ctx, 'challenge_response', ['text=challenge_response']);
     const why = auto.strong[0] ?? 'vacation_subject';
-    return autoReply(ctx, auto.strong.length > 0 ? `auto_reply_header` : 'vacation_subject', [...auto.strong, ...(auto.vacationSubject ? ['subject=vacation'] : []), `first=${why}`]);
+    return autoReply(ctx, auto.strong.length > 0 ? `auto_reply_header` : 'vacation_subject', [
+      ...auto.strong,
+      ...(auto.vacationSubject ? ['subject=vacation'] : []),
+      `first=${why}`,
+    ]);
   }
   if (!daemon && !replyOrForward && (nullSender || BOUNCE_SUBJECT.test(subject) || auto.weak.some((w) => w.startsWith('auto-submitted=')))) {
     const hint = nullSender ? 'envelope=null_sender' : BOUNCE_SUBJECT.test(subject) ? 'subject=bounce' : 'header=auto-submitted';
@@ -308,7 +346,8 @@ function fromDsnFields(ctx: Context, dsn: DsnFields, why: string[]): Classificat
   // Some MTAs leave Diagnostic-Code out and say why only in the notice: borrow its words.
   let plain: PlainEntry[] | null = null;
   const notice = (recipient: string | null): string | null => {
-    plain ??= readPlainBounce(ctx.notice, { subject: ctx.report.subject ?? '', failedRecipients: failed, exclude: [], trusted: true, strict: false })?.entries ?? [];
+    plain ??=
+      readPlainBounce(ctx.notice, { subject: ctx.report.subject ?? '', failedRecipients: failed, exclude: [], trusted: true, strict: false })?.entries ?? [];
     return (plain.find((p) => p.recipient === recipient) ?? (plain.length === 1 ? plain[0] : undefined))?.diagnostic ?? null;
   };
   const entries = dsn.recipients.map((r, i) => {
@@ -321,7 +360,13 @@ function fromDsnFields(ctx: Context, dsn: DsnFields, why: string[]): Classificat
   const top = entries.find((e) => e.recipient === c.recipient && e.kind === c.kind) ?? entries[0]!;
   const action = top.action ?? 'none';
   c.reason =
-    action === 'failed' ? (c.kind === 'hard_bounce' ? 'dsn_failed_permanent' : 'dsn_failed_temporary') : action === 'none' ? `dsn_status_${c.kind}` : `dsn_${action}`;
+    action === 'failed'
+      ? c.kind === 'hard_bounce'
+        ? 'dsn_failed_permanent'
+        : 'dsn_failed_temporary'
+      : action === 'none'
+        ? `dsn_status_${c.kind}`
+        : `dsn_${action}`;
   c.evidence = [
     ...evidence,
     `action=${action}`,
@@ -343,7 +388,11 @@ function fromArf(ctx: Context, part: Part | null): Classification {
     : { feedbackType: null, userAgent: null, originalMailFrom: null, recipients: [], sourceIp: null, reportedDomain: null, arrivalDate: null };
   const r = ctx.returnedHeaders;
   const original = originalOf(ctx, [], arf.originalMailFrom);
-  const evidence = [...ctx.evidence, part ? 'part=message/feedback-report' : 'legacy_jmrp=x-hmxmroriginalrecipient', `feedback-type=${arf.feedbackType ?? 'none'}`];
+  const evidence = [
+    ...ctx.evidence,
+    part ? 'part=message/feedback-report' : 'legacy_jmrp=x-hmxmroriginalrecipient',
+    `feedback-type=${arf.feedbackType ?? 'none'}`,
+  ];
   const base: Classification = {
     ...empty('', evidence, ctx.report),
     original,
@@ -364,7 +413,14 @@ function fromArf(ctx: Context, part: Part | null): Classification {
   const kind: ReportKind | null = COMPLAINT_TYPES.has(type) ? 'complaint' : UNSUBSCRIBE_TYPES.has(type) ? 'unsubscribe' : null;
   if (!kind) return { ...base, reason: `arf_${type.replace(/[^a-z0-9]+/g, '_')}` };
   const entries = recipients.map((recipient) => recipientReport(recipient, { action: null, status: null, diagnostic: null }, { kind, final: false }));
-  const c: Classification = { ...base, kind, reason: `arf_${type.replace(/[^a-z0-9]+/g, '_')}`, suppress: true, recipients: entries, recipient: recipients[0] ?? null };
+  const c: Classification = {
+    ...base,
+    kind,
+    reason: `arf_${type.replace(/[^a-z0-9]+/g, '_')}`,
+    suppress: true,
+    recipients: entries,
+    recipient: recipients[0] ?? null,
+  };
   c.evidence = [...evidence, recipients.length > 0 ? `recipient_from=${from}` : 'recipient=redacted'];
   return c;
 }
@@ -393,7 +449,11 @@ function unsubscribe(ctx: Context): Classification {
   const token = UNSUBSCRIBE_SUBJECT.exec(ctx.report.subject ?? '')?.[1] ?? null;
   const recipient = extractAddress(ctx.report.from);
   return {
-    ...empty('unsubscribe_request', [...ctx.evidence, UNSUBSCRIBE_SUBJECT.test(ctx.report.subject ?? '') ? 'subject=unsubscribe' : 'header=x-apple-unsubscribe'], ctx.report),
+    ...empty(
+      'unsubscribe_request',
+      [...ctx.evidence, UNSUBSCRIBE_SUBJECT.test(ctx.report.subject ?? '') ? 'subject=unsubscribe' : 'header=x-apple-unsubscribe'],
+      ctx.report,
+    ),
     kind: 'unsubscribe',
     recipient,
     suppress: true,
@@ -402,7 +462,13 @@ function unsubscribe(ctx: Context): Classification {
   };
 }
 
-function fromPlain(ctx: Context, subject: string, failedRecipients: string[], why: string[], trust: { trusted?: boolean; strict?: boolean }): Classification | null {
+function fromPlain(
+  ctx: Context,
+  subject: string,
+  failedRecipients: string[],
+  why: string[],
+  trust: { trusted?: boolean; strict?: boolean },
+): Classification | null {
   const inline = inlineDsn(ctx, why);
   if (inline) return inline;
   const exclude = [extractAddress(ctx.report.from), ...ctx.report.addressedTo, ctx.original.from, ctx.original.envelopeFrom].filter((a): a is string => !!a);
@@ -410,7 +476,15 @@ function fromPlain(ctx: Context, subject: string, failedRecipients: string[], wh
   if (!plain || plain.entries.length === 0) return null;
   const entries = plain.entries.map((e) => {
     const cls = statusClass(null, e.diagnostic);
-    const kind: ReportKind = plain.delayed ? 'soft_bounce' : cls === '4' ? 'soft_bounce' : cls === '5' ? 'hard_bounce' : plain.permanent === false ? 'soft_bounce' : 'hard_bounce';
+    const kind: ReportKind = plain.delayed
+      ? 'soft_bounce'
+      : cls === '4'
+        ? 'soft_bounce'
+        : cls === '5'
+          ? 'hard_bounce'
+          : plain.permanent === false
+            ? 'soft_bounce'
+            : 'hard_bounce';
     const action = plain.delayed ? 'delayed' : 'failed';
     return recipientReport(e.recipient, { action, status: null, diagnostic: e.diagnostic }, { kind, final: !plain.delayed });
   });

@@ -48,7 +48,10 @@ export function parseDeliveryStatus(text: string): DsnFields {
     .map((h) => ({
       finalRecipient: extractAddress(one(h, 'final-recipient')),
       originalRecipient: extractAddress(one(h, 'original-recipient')),
-      action: one(h, 'action')?.toLowerCase().split(/[\s(;]/)[0] ?? null,
+      action:
+        one(h, 'action')
+          ?.toLowerCase()
+          .split(/[\s(;]/)[0] ?? null,
       status: one(h, 'status'),
       diagnostic: typed(one(h, 'diagnostic-code')),
       remoteMta: typed(one(h, 'remote-mta')),

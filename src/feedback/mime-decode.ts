@@ -7,7 +7,11 @@ import { TextDecoder } from 'node:util';
 const decoders = new Map<string, TextDecoder | null>();
 
 function decoderFor(charset: string): TextDecoder | null {
-  const key = charset.trim().toLowerCase().replace(/^["']|["']$/g, '').replace(/\*.*$/, '');
+  const key = charset
+    .trim()
+    .toLowerCase()
+    .replace(/^["']|["']$/g, '')
+    .replace(/\*.*$/, '');
   let d = decoders.get(key);
   if (d === undefined) {
     try {
@@ -55,12 +59,10 @@ const ENCODED_WORD = /=\?([^?\s]{1,64})\?([bBqQ])\?([^?\s]{0,2000})\?=/g;
 /** RFC 2047 encoded words in a header value (adjacent words join without the space between them). */
 export function decodeEncodedWords(value: string): string {
   if (!value.includes('=?')) return value;
-  return value
-    .replace(/(\?=)\s+(?==\?)/g, '$1')
-    .replace(ENCODED_WORD, (_m, charset: string, enc: string, text: string) => {
-      const bytes = enc.toLowerCase() === 'b' ? decodeBase64(text) : decodeQuotedPrintable(text.replace(/_/g, ' '));
-      return decodeCharset(bytes, charset);
-    });
+  return value.replace(/(\?=)\s+(?==\?)/g, '$1').replace(ENCODED_WORD, (_m, charset: string, enc: string, text: string) => {
+    const bytes = enc.toLowerCase() === 'b' ? decodeBase64(text) : decodeQuotedPrintable(text.replace(/_/g, ' '));
+    return decodeCharset(bytes, charset);
+  });
 }
 
 /** A raw header value (latin1 string of bytes) to text: 8-bit bytes as UTF-8 (RFC 6532), then encoded words. */

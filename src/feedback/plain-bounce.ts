@@ -4,6 +4,7 @@
  * Each family is recognised by its fixed sentences; the failed recipients and their diagnostics are
  * read from the layout that family uses, with generic fallbacks.
  */
+import { anyOf } from './phrases.js';
 import { EMAIL_SOURCE, emailsIn, extractAddress } from './addresses.js';
 import type { ReportFormat } from './types.js';
 
@@ -38,26 +39,102 @@ const FAMILIES: Array<[ReportFormat, RegExp]> = [
   ['domino', /was not delivered to:\s*\n[\s\S]{0,400}?because:/i],
   [
     'gmail',
-    /delivery to the following recipients? (failed permanently|has been delayed)|technical details of (permanent|temporary) failure|\*\* (address not found|message not delivered( yet)?|message blocked|delivery incomplete) \*\*/i,
+    anyOf([
+      'delivery to the following recipients? (failed permanently|has been delayed)',
+      'technical details of (permanent|temporary) failure',
+      '\\*\\* (address not found|message not delivered( yet)?|message blocked|delivery incomplete) \\*\\*',
+    ]),
   ],
   [
     'exchange',
-    /delivery has failed to these recipients or groups|did not reach the following recipient\(s\)|your message did not reach some or all of the intended recipients|the following recipient\(s\) (could not|cannot) be reached|la remise n'a pas abouti|fehler bei der nachrichtenzustellung|no se pudo entregar a estos destinatarios|impossibile recapitare|remote server returned '|diagnostic information for administrators/i,
+    anyOf([
+      'delivery has failed to these recipients or groups',
+      'did not reach the following recipient\\(s\\)',
+      'your message did not reach some or all of the intended recipients',
+      'the following recipient\\(s\\) (could not|cannot) be reached',
+      "la remise n'a pas abouti",
+      'fehler bei der nachrichtenzustellung',
+      'no se pudo entregar a estos destinatarios',
+      'impossibile recapitare',
+      "remote server returned '",
+      'diagnostic information for administrators',
+    ]),
   ],
 ];
 
 /** Sentences that say "this did not arrive", from families we do not know by name. */
-const GENERIC =
-  /could not be delivered|couldn't be delivered|cannot be delivered|can't be delivered|was not delivered|wasn't delivered|undeliverable|delivery (has |to the following recipients? )?failed|failed to deliver|permanent (fatal )?error|unable to deliver|mail delivery failed|returned mail|not be delivered|non remis|unzustellbar|nicht zugestellt|no se puede entregar|non recapitabile|onbestelbaar|non distribuibile|n'a pas pu être (remis|délivré)|не доставлено|недоставленное|could not deliver|delivery failure|error (has )?occurred while (trying|attempting) to deliver|failure notice|delivery status notification|(could not|cannot|unable to) send (the |your )?(message|mail)|failed addresses|permanent delivery errors|delivery (was )?aborted|message not delivered/i;
+const GENERIC = anyOf([
+  'could not be delivered',
+  "couldn't be delivered",
+  'cannot be delivered',
+  "can't be delivered",
+  'was not delivered',
+  "wasn't delivered",
+  'undeliverable',
+  'delivery (has |to the following recipients? )?failed',
+  'failed to deliver',
+  'permanent (fatal )?error',
+  'unable to deliver',
+  'mail delivery failed',
+  'returned mail',
+  'not be delivered',
+  'non remis',
+  'unzustellbar',
+  'nicht zugestellt',
+  'no se puede entregar',
+  'non recapitabile',
+  'onbestelbaar',
+  'non distribuibile',
+  "n'a pas pu être (remis|délivré)",
+  'не доставлено',
+  'недоставленное',
+  'could not deliver',
+  'delivery failure',
+  'error (has )?occurred while (trying|attempting) to deliver',
+  'failure notice',
+  'delivery status notification',
+  '(could not|cannot|unable to) send (the |your )?(message|mail)',
+  'failed addresses',
+  'permanent delivery errors',
+  'delivery (was )?aborted',
+  'message not delivered',
+]);
 
-const DELAY =
-  /has not yet been delivered|not been delivered yet|not (been )?delivered yet|still undelivered|will (keep|continue) trying|will be retried|delivery attempts will continue|still being retried|this is a warning (message )?only|warning message only|do not need to resend your message|delay reason|transient non-fatal errors|technical details of temporary failure|has been delayed|\*\* (message not delivered yet|delivery incomplete) \*\*|delayed mail|DELAYED MAIL/i;
+const DELAY = anyOf([
+  'has not yet been delivered',
+  'not been delivered yet',
+  'not (been )?delivered yet',
+  'still undelivered',
+  'will (keep|continue) trying',
+  'will be retried',
+  'delivery attempts will continue',
+  'still being retried',
+  'this is a warning (message )?only',
+  'warning message only',
+  'do not need to resend your message',
+  'delay reason',
+  'transient non-fatal errors',
+  'technical details of temporary failure',
+  'has been delayed',
+  '\\*\\* (message not delivered yet|delivery incomplete) \\*\\*',
+  'delayed mail',
+  'DELAYED MAIL',
+]);
 const DELAY_SUBJECT = /\b(delay(ed)?|warning|still being retried|verzögert|retardé|retrasad[oa]|en attente)\b/i;
-const PERMANENT = /this is a permanent error|permanent (fatal )?error|failed permanently|i've given up|giving up on|permanent failure|permanently|had permanent fatal/i;
+const PERMANENT =
+  /this is a permanent error|permanent (fatal )?error|failed permanently|i've given up|giving up on|permanent failure|permanently|had permanent fatal/i;
 
 /** Where a returned copy of the original message starts in a plain-text bounce. */
-const RETURNED =
-  /^[ \t]*-{2,}[ \t]*(this is a copy of (the|your) message|below this line is a copy of the message|(original|unsent|returned|undelivered) message|the header of the original message|forwarded message|message header follows)[^\n]*$|^[ \t]*(original message headers|the original message headers are|below is a copy of the original message|original message follows)[ \t]*:?[ \t]*$/im;
+const RETURNED = anyOf(
+  [
+    // A line of dashes with words: "------ This is a copy of the message, including all the headers. ------".
+    '^[ \\t]*-{2,}[ \\t]*(this is a copy of (the|your) message|below this line is a copy of the message|(original|unsent|returned|undelivered) message|' +
+      'the header of the original message|forwarded message|message header follows)[^\\n]*$',
+    // The words alone on their line: "Original message headers:".
+    '^[ \\t]*(original message headers|the original message headers are|below is a copy of the original message|original message follows)[ \\t]*:?[ \\t]*$',
+  ],
+  'im',
+);
 
 /** Splits a plain notification into the report proper and the returned message (if any). */
 export function splitReturned(text: string): { notice: string; returned: string | null } {
@@ -99,12 +176,18 @@ function angleColonEntries(notice: string): PlainEntry[] {
   return out;
 }
 
+// The words may wrap: "The following address(es)\nfailed:".
+const EXIM_HEAD = anyOf([
+  'following\\s+address(?:\\(es\\)|es)?\\s+(?:failed|(?:has|have)\\s+not\\s+yet\\s+been\\s+delivered)[ \\t]*:?[ \\t]*\\r?\\n',
+  'address\\s+to\\s+which\\s+the\\s+message\\s+has\\s+not\\s+yet\\s+been\\s+delivered\\s+is[ \\t]*:?[ \\t]*\\r?\\n',
+]);
+
 /**
  * Exim's "The following address(es) failed:" list: an address line, then its diagnostic lines
  * (indented by Exim, flush left by some of its derivatives), entries separated by blank lines.
  */
 function eximEntries(notice: string): PlainEntry[] {
-  const m = /(following\s+address(?:\(es\)|es)?\s+(?:failed|(?:has|have)\s+not\s+yet\s+been\s+delivered)|address\s+to\s+which\s+the\s+message\s+has\s+not\s+yet\s+been\s+delivered\s+is)[ \t]*:?[ \t]*\r?\n/i.exec(notice);
+  const m = EXIM_HEAD.exec(notice);
   if (!m) return [];
   const out: PlainEntry[] = [];
   const entry = new RegExp(`^\\s{0,4}["<]?(${EMAIL_SOURCE})[">]?:?[,\\s]*(.*)$`, 'u');
@@ -161,10 +244,27 @@ function sendmailEntries(notice: string): PlainEntry[] {
   return out;
 }
 
-const EXCHANGE_HEAD =
-  /(delivery has failed to these recipients or groups|did not reach the following recipient\(s\)|the following recipient\(s\) (?:could not|cannot) be reached|la remise n'a pas abouti pour ces destinataires ou groupes|fehler bei der nachrichtenzustellung an folgende empfänger oder gruppen|no se pudo entregar a estos destinatarios o grupos|impossibile recapitare il messaggio ai seguenti destinatari o gruppi)\s*:?/i;
-const EXCHANGE_END = /diagnostic information for administrators|informations de diagnostic pour les administrateurs|diagnoseinformationen für administratoren|información de diagnóstico para administradores|informazioni di diagnostica per gli amministratori|original message headers/i;
-const EXCHANGE_REMOTE = /(?:remote server returned|le serveur distant a retourné|der remoteserver hat|el servidor remoto devolvió|il server remoto ha restituito)\s*'([^']+)'/i;
+const EXCHANGE_HEAD = anyOf(
+  [
+    'delivery has failed to these recipients or groups',
+    'did not reach the following recipient\\(s\\)',
+    'the following recipient\\(s\\) (?:could not|cannot) be reached',
+    "la remise n'a pas abouti pour ces destinataires ou groupes",
+    'fehler bei der nachrichtenzustellung an folgende empfänger oder gruppen',
+    'no se pudo entregar a estos destinatarios o grupos',
+    'impossibile recapitare il messaggio ai seguenti destinatari o gruppi',
+  ].map((p) => `(?:${p})\\s*:?`),
+);
+const EXCHANGE_END = anyOf([
+  'diagnostic information for administrators',
+  'informations de diagnostic pour les administrateurs',
+  'diagnoseinformationen für administratoren',
+  'información de diagnóstico para administradores',
+  'informazioni di diagnostica per gli amministratori',
+  'original message headers',
+]);
+const EXCHANGE_REMOTE =
+  /(?:remote server returned|le serveur distant a retourné|der remoteserver hat|el servidor remoto devolvió|il server remoto ha restituito)\s*'([^']+)'/i;
 
 /** Exchange / Outlook NDRs: the addresses after "Delivery has failed ...", the reason in "Remote Server returned '...'" or "<host #5.1.1 ...>". */
 function exchangeEntries(notice: string): PlainEntry[] {
@@ -187,7 +287,10 @@ function exchangeEntries(notice: string): PlainEntry[] {
     const diagText = inDiag >= 0 ? diagSection.slice(inDiag) : diagSection;
     const angleHash = /<([^<>\n]*#[245]\.\d+\.\d+[^<>\n]*)>/;
     const remote =
-      EXCHANGE_REMOTE.exec(diagText)?.[1] ?? /#(\d{3}[ -][245]\.\d+\.\d+[^#]*)##/.exec(notice)?.[1] ?? angleHash.exec(diagText)?.[1] ?? angleHash.exec(human ?? '')?.[1];
+      EXCHANGE_REMOTE.exec(diagText)?.[1] ??
+      /#(\d{3}[ -][245]\.\d+\.\d+[^#]*)##/.exec(notice)?.[1] ??
+      angleHash.exec(diagText)?.[1] ??
+      angleHash.exec(human ?? '')?.[1];
     const text = [remote, human].filter((s): s is string => !!s).join(' — ');
     out.push({ recipient, diagnostic: collapse(text) });
   }
@@ -196,7 +299,10 @@ function exchangeEntries(notice: string): PlainEntry[] {
 
 /** Gmail's older plain-text bounces and the human part of its current ones. */
 function gmailEntries(notice: string): PlainEntry[] {
-  const details = /(?:technical details of (?:permanent|temporary) failure:|the response (?:from the remote server )?was:)[ \t]*\r?\n([\s\S]*?)(?=\n[ \t]*-{3,}|$)/i.exec(notice)?.[1];
+  const details =
+    /(?:technical details of (?:permanent|temporary) failure:|the response (?:from the remote server )?was:)[ \t]*\r?\n([\s\S]*?)(?=\n[ \t]*-{3,}|$)/i.exec(
+      notice,
+    )?.[1];
   const listed = /delivery to the following recipients? (?:failed permanently|has been delayed):[ \t]*\r?\n([\s\S]*?)\n[ \t]*\r?\n/i.exec(notice)?.[1];
   const sentence = new RegExp(
     `(?:wasn't delivered to|message to|delivering your message to|couldn't be delivered to|not (?:been )?delivered (?:yet )?to)\\s+<?(${EMAIL_SOURCE})`,
@@ -289,7 +395,12 @@ function lineAbout(notice: string, recipient: string): string | null {
   const all = lines(notice);
   const i = all.findIndex((l) => l.toLowerCase().includes(recipient));
   if (i < 0) return null;
-  const words = (s: string) => s.toLowerCase().replace(recipient, ' ').replace(/[<>"':,;()*\s-]+/g, ' ').trim();
+  const words = (s: string) =>
+    s
+      .toLowerCase()
+      .replace(recipient, ' ')
+      .replace(/[<>"':,;()*\s-]+/g, ' ')
+      .trim();
   if (/[a-z]{3}/i.test(words(all[i]!))) return collapse(all[i]!);
   const next = all.slice(i + 1).find((l) => l.trim() !== '');
   return next && emailsIn(next, 1).length === 0 ? collapse(`${all[i]} ${next}`) : null;

@@ -4,14 +4,7 @@
  */
 
 /** Why a bounce happened, as far as the status code and the diagnostic text tell. */
-export type BounceCategory =
-  | 'unknown_user'
-  | 'mailbox_full'
-  | 'domain_not_found'
-  | 'policy_or_spam_block'
-  | 'message_too_large'
-  | 'network'
-  | 'other';
+export type BounceCategory = 'unknown_user' | 'mailbox_full' | 'domain_not_found' | 'policy_or_spam_block' | 'message_too_large' | 'network' | 'other';
 
 export const BOUNCE_CATEGORIES: readonly BounceCategory[] = [
   'unknown_user',
@@ -141,16 +134,7 @@ export interface ClassifyOptions {
 /** The provider (or channel) a normalised event came from. */
 export type FeedbackProvider = 'postmark' | 'mailgun' | 'sendgrid' | 'brevo' | 'report';
 
-export type FeedbackEventKind =
-  | 'delivered'
-  | 'hard_bounce'
-  | 'soft_bounce'
-  | 'complaint'
-  | 'unsubscribe'
-  | 'resubscribe'
-  | 'auto_reply'
-  | 'dropped'
-  | 'other';
+export type FeedbackEventKind = 'delivered' | 'hard_bounce' | 'soft_bounce' | 'complaint' | 'unsubscribe' | 'resubscribe' | 'auto_reply' | 'dropped' | 'other';
 
 /** One normalised feedback event, whatever its source. */
 export interface FeedbackEvent {

@@ -81,7 +81,14 @@ export function encodeVerpAddress(messageId: string, secret: VerpSecret, domain:
 export function decodeVerpAddress(address: string, secret: VerpSecret | VerpSecret[], domain: string, opts: VerpOptions = {}): string | null {
   const bare = /<([^<>]*)>/.exec(address)?.[1] ?? address;
   const at = bare.lastIndexOf('@');
-  if (at < 0 || bare.slice(at + 1).trim().toLowerCase() !== domain.toLowerCase()) return null;
+  if (
+    at < 0 ||
+    bare
+      .slice(at + 1)
+      .trim()
+      .toLowerCase() !== domain.toLowerCase()
+  )
+    return null;
   const local = bare.slice(0, at).trim().toLowerCase();
   const prefix = localPrefix(opts);
   if (!local.startsWith(prefix) || local.length !== prefix.length + TOKEN_CHARS) return null;

@@ -6,7 +6,24 @@
  */
 import { suppressesAddress } from '../category.js';
 import type { BounceCategory, FeedbackEvent, FeedbackEventKind } from '../types.js';
-import { type BasicCredentials, type HeaderBag, type VerifyResult, arr, bracketed, categoryOf, checkBasicAuth, checkToken, event, lowerEmail, obj, ok, refuse, safeEqual, str, timeOf } from './common.js';
+import {
+  type BasicCredentials,
+  type HeaderBag,
+  type VerifyResult,
+  arr,
+  bracketed,
+  categoryOf,
+  checkBasicAuth,
+  checkToken,
+  event,
+  lowerEmail,
+  obj,
+  ok,
+  refuse,
+  safeEqual,
+  str,
+  timeOf,
+} from './common.js';
 
 export type BrevoAuth = { token: string; queryParam?: string } | BasicCredentials;
 
@@ -77,5 +94,7 @@ function one(raw: unknown, receivedAt: number): FeedbackEvent | null {
 
 /** The events of a Brevo webhook body: one event object, or an array of them (batched webhooks). */
 export function parseBrevo(body: unknown, receivedAt = Date.now()): FeedbackEvent[] {
-  return arr(Array.isArray(body) ? body : [body]).map((e) => one(e, receivedAt)).filter((e): e is FeedbackEvent => e !== null);
+  return arr(Array.isArray(body) ? body : [body])
+    .map((e) => one(e, receivedAt))
+    .filter((e): e is FeedbackEvent => e !== null);
 }

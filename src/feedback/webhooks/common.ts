@@ -6,14 +6,7 @@ import type { BounceCategory, FeedbackEvent } from '../types.js';
 /** Request headers as Node and Fastify give them (names in any case). */
 export type HeaderBag = Record<string, string | string[] | undefined>;
 
-export type VerifyFailure =
-  | 'missing_credentials'
-  | 'bad_credentials'
-  | 'missing_signature'
-  | 'bad_signature'
-  | 'stale_timestamp'
-  | 'replayed'
-  | 'malformed';
+export type VerifyFailure = 'missing_credentials' | 'bad_credentials' | 'missing_signature' | 'bad_signature' | 'stale_timestamp' | 'replayed' | 'malformed';
 
 /** A refusal says why, for the log and a machine-readable 401/403 code; never which part was close. */
 export type VerifyResult = { ok: true } | { ok: false; reason: VerifyFailure };
@@ -69,7 +62,8 @@ export function checkToken(headers: HeaderBag, expected: string, headerName = 'a
 type Json = Record<string, unknown>;
 export const obj = (v: unknown): Json => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
 export const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-export const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() !== '' ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : null);
+export const str = (v: unknown): string | null =>
+  typeof v === 'string' && v.trim() !== '' ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : null;
 export const num = (v: unknown): number | null => {
   const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
   return Number.isFinite(n) ? n : null;

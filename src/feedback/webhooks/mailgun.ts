@@ -19,7 +19,9 @@ export interface MailgunVerifyOptions {
 }
 
 function signed(key: string, timestamp: string, token: string): string {
-  return createHmac('sha256', key).update(timestamp + token).digest('hex');
+  return createHmac('sha256', key)
+    .update(timestamp + token)
+    .digest('hex');
 }
 
 /**
@@ -82,7 +84,11 @@ export function parseMailgun(body: unknown, receivedAt = Date.now()): FeedbackEv
     const c = categoryOf(enhanced, [code, diagnostic].filter(Boolean).join(' ') || null);
     const permanent = severity === 'permanent';
     // "old": given up after the retry period; a 4xx reply: temporary by nature. Either way the address may be fine.
-    const kind: FeedbackEventKind = !permanent ? 'soft_bounce' : reason === 'old' || (code !== null && code >= 400 && code < 500) ? 'soft_bounce' : 'hard_bounce';
+    const kind: FeedbackEventKind = !permanent
+      ? 'soft_bounce'
+      : reason === 'old' || (code !== null && code >= 400 && code < 500)
+        ? 'soft_bounce'
+        : 'hard_bounce';
     return [
       event({
         ...common,

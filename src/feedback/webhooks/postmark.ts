@@ -6,7 +6,21 @@
 import { classifyReport } from '../classify.js';
 import { suppressesAddress } from '../category.js';
 import type { BounceCategory, FeedbackEvent, FeedbackEventKind } from '../types.js';
-import { type BasicCredentials, type HeaderBag, type VerifyResult, arr, categoryOf, checkBasicAuth, checkToken, event, lowerEmail, num, obj, str, timeOf } from './common.js';
+import {
+  type BasicCredentials,
+  type HeaderBag,
+  type VerifyResult,
+  arr,
+  categoryOf,
+  checkBasicAuth,
+  checkToken,
+  event,
+  lowerEmail,
+  num,
+  obj,
+  str,
+  timeOf,
+} from './common.js';
 
 export type PostmarkAuth = BasicCredentials | { header: string; token: string };
 
@@ -79,7 +93,13 @@ function one(record: unknown, receivedAt: number): FeedbackEvent | null {
   if (type === 'SubscriptionChange') {
     const suppressed = e.SuppressSending === true;
     const reason = str(e.SuppressionReason);
-    const kind: FeedbackEventKind = !suppressed ? 'resubscribe' : reason === 'HardBounce' ? 'hard_bounce' : reason === 'SpamComplaint' ? 'complaint' : 'unsubscribe';
+    const kind: FeedbackEventKind = !suppressed
+      ? 'resubscribe'
+      : reason === 'HardBounce'
+        ? 'hard_bounce'
+        : reason === 'SpamComplaint'
+          ? 'complaint'
+          : 'unsubscribe';
     const recipient = lowerEmail(e.Recipient);
     const at = timeOf(e.ChangedAt, receivedAt);
     return event({
@@ -102,8 +122,7 @@ function one(record: unknown, receivedAt: number): FeedbackEvent | null {
     const diagnostic = details ?? str(e.Description);
     const bounce = m.kind === 'hard_bounce' || m.kind === 'soft_bounce';
     const c = !bounce ? null : m.fixed ? { category: m.category!, status: categoryOf(null, details).status } : categoryOf(null, details, m.category);
-    const suppress =
-      m.kind === 'complaint' || m.kind === 'unsubscribe' || (m.kind === 'hard_bounce' && suppressesAddress('hard_bounce', c?.category ?? null));
+    const suppress = m.kind === 'complaint' || m.kind === 'unsubscribe' || (m.kind === 'hard_bounce' && suppressesAddress('hard_bounce', c?.category ?? null));
     return event({
       ...common,
       kind: m.kind,

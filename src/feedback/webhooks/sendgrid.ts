@@ -17,8 +17,11 @@ export const SENDGRID_TIMESTAMP_HEADER = 'x-twilio-email-event-webhook-timestamp
  * EC P-256 public key: a configuration error, to be found at start-up, not on the first event.
  */
 export function sendGridPublicKey(key: string): KeyObject {
-  const k = key.includes('BEGIN PUBLIC KEY') ? createPublicKey(key) : createPublicKey({ key: Buffer.from(key.replace(/\s+/g, ''), 'base64'), format: 'der', type: 'spki' });
-  if (k.asymmetricKeyType !== 'ec' || k.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new TypeError('the SendGrid verification key must be an EC P-256 public key');
+  const k = key.includes('BEGIN PUBLIC KEY')
+    ? createPublicKey(key)
+    : createPublicKey({ key: Buffer.from(key.replace(/\s+/g, ''), 'base64'), format: 'der', type: 'spki' });
+  if (k.asymmetricKeyType !== 'ec' || k.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
+    throw new TypeError('the SendGrid verification key must be an EC P-256 public key');
   return k;
 }
 
@@ -86,12 +89,25 @@ function one(raw: unknown, receivedAt: number): FeedbackEvent | null {
       return event({ ...common, kind: 'delivered', diagnostic: response, providerEvent: name });
     case 'deferred': {
       const c = categoryOf(null, response ?? reason);
-      return event({ ...common, kind: 'soft_bounce', category: c.category, status: c.status, diagnostic: response ?? reason, final: false, providerEvent: name });
+      return event({
+        ...common,
+        kind: 'soft_bounce',
+        category: c.category,
+        status: c.status,
+        diagnostic: response ?? reason,
+        final: false,
+        providerEvent: name,
+      });
     }
     case 'bounce': {
       // type "bounce": the address refused for good; "blocked": our message was refused (reputation, content).
       kind = type === 'blocked' ? 'soft_bounce' : 'hard_bounce';
-      const c = categoryOf(str(e.status), reason, (Object.hasOwn(CLASSIFICATION, str(e.bounce_classification) ?? '') ? CLASSIFICATION[str(e.bounce_classification)!] : undefined) ?? (type === 'blocked' ? 'policy_or_spam_block' : undefined));
+      const c = categoryOf(
+        str(e.status),
+        reason,
+        (Object.hasOwn(CLASSIFICATION, str(e.bounce_classification) ?? '') ? CLASSIFICATION[str(e.bounce_classification)!] : undefined) ??
+          (type === 'blocked' ? 'policy_or_spam_block' : undefined),
+      );
       return event({
         ...common,
         kind,
