@@ -2,8 +2,8 @@
  * Auto-replies and out-of-office answers (RFC 3834 and the headers mail systems actually send).
  * An auto-reply is never a bounce, whatever its text says.
  */
-import { anyOf } from './phrases.js';
 import { headerValue, type Headers } from './mime.js';
+import { anyOf } from './phrases.js';
 
 /** Subjects that vacation responders put in front of (or instead of) the original subject. */
 const VACATION_SUBJECT = new RegExp(

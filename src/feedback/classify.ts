@@ -4,13 +4,13 @@
  * structure from senders that send bounces, then auto-replies, then nothing. Pure and bounded:
  * never throws, never reads past its limits.
  */
-import { anyOf } from './phrases.js';
 import { extractAddress, extractAddresses, isDaemonSender, messageIdsIn } from './addresses.js';
 import { parseFeedbackReport, type ArfFields } from './arf.js';
 import { autoReplySignals, isChallengeResponse } from './autoreply.js';
 import { categorise, statusClass, suppressesAddress } from './category.js';
 import { parseDeliveryStatus, type DsnFields } from './dsn.js';
 import { embeddedHeaders, headerValue, headerValues, partText, walk, type Headers, type Limits, type Part } from './mime.js';
+import { anyOf } from './phrases.js';
 import { readPlainBounce, splitReturned, type PlainEntry } from './plain-bounce.js';
 import type { Classification, ClassifyOptions, OriginalMessage, RecipientReport, ReportFormat, ReportHeaders, ReportKind } from './types.js';
 
@@ -285,11 +285,9 @@ function classify(raw: Buffer | string, opts: ClassifyOptions): Classification {
   }
   if (!daemon && (auto.strong.length > 0 || auto.vacationSubject)) {
     if (isChallengeResponse(h, notice)) return unclassifiedWith(ctx, 'challenge_response', ['text=challenge_response']);
-    const why = auto.strong[0] ?? 'vacation_subject';
-    return autoReply(ctx, auto.strong.length > 0 ? `auto_reply_header` : 'vacation_subject', [
+    return autoReply(ctx, auto.strong.length > 0 ? 'auto_reply_header' : 'vacation_subject', [
       ...auto.strong,
       ...(auto.vacationSubject ? ['subject=vacation'] : []),
-      `first=${why}`,
     ]);
   }
   if (!daemon && !replyOrForward && (nullSender || BOUNCE_SUBJECT.test(subject) || auto.weak.some((w) => w.startsWith('auto-submitted=')))) {

@@ -4,8 +4,8 @@
  * Each family is recognised by its fixed sentences; the failed recipients and their diagnostics are
  * read from the layout that family uses, with generic fallbacks.
  */
-import { anyOf } from './phrases.js';
 import { EMAIL_SOURCE, emailsIn, extractAddress } from './addresses.js';
+import { anyOf } from './phrases.js';
 import type { ReportFormat } from './types.js';
 
 export interface PlainEntry {
