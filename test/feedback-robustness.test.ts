@@ -74,6 +74,13 @@ describe('classifyReport on hostile input', () => {
     expect(c).toMatchObject({ kind: 'hard_bounce', recipient: 'j.dossou@example.org' });
   });
 
+  it('reads a report given as text the same as its UTF-8 bytes', () => {
+    const bytes = readFileSync(path.join(import.meta.dirname, 'fixtures', 'feedback', 'reports', 'auto-exchange-ru.eml'));
+    const text = classifyReport(bytes.toString('utf8'));
+    expect(text).toEqual(classifyReport(bytes));
+    expect(text.kind).toBe('auto_reply');
+  });
+
   it('answers unclassified with a reason for empty input, no headers, and deep nesting', () => {
     expect(classifyReport(Buffer.alloc(0))).toMatchObject({ kind: 'unclassified', reason: 'empty_input' });
     expect(classifyReport(Buffer.from('\r\n\r\njust a body'))).toMatchObject({ kind: 'unclassified', reason: 'no_headers' });

@@ -47,7 +47,7 @@ const BOUNCE_SUBJECT = anyOf(
 
 const RANK: Record<ReportKind, number> = { hard_bounce: 6, soft_bounce: 5, complaint: 4, unsubscribe: 3, delivered: 2, auto_reply: 1, unclassified: 0 };
 
-/** Classifies one report. Never throws: anything unreadable is `unclassified` with a reason. */
+/** Classifies one report (its raw bytes, or its text). Never throws: anything unreadable is `unclassified` with a reason. */
 export function classifyReport(raw: Buffer | string, opts: ClassifyOptions = {}): Classification {
   try {
     return classify(raw, opts);
@@ -223,7 +223,9 @@ function originalOf(ctx: Omit<Context, 'original'>, extraIds: string[], envelope
   };
 }
 
-function classify(raw: Buffer | string, opts: ClassifyOptions): Classification {
+function classify(input: Buffer | string, opts: ClassifyOptions): Classification {
+  // The walker works on bytes: a string is the message's text, so it becomes its UTF-8 bytes.
+  const raw = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
   const limits: Limits = {
     maxBytes: opts.maxBytes ?? DEFAULTS.maxBytes,
     maxParts: Math.max(2, opts.maxParts ?? DEFAULTS.maxParts),

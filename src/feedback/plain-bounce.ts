@@ -29,7 +29,7 @@ const FAMILIES: Array<[ReportFormat, RegExp]> = [
   ['qmail', /this is the qmail-send program at|i'm afraid i wasn't able to deliver your message to the following addresses/i],
   ['yahoo', /sorry, we were unable to deliver your message to the following address/i],
   ['postfix', /this is the (mail system|postfix program) at host|i'm sorry to have to inform you that your message could not\s+be delivered/i],
-  ['hmailserver', /hmailserver sent:|hmailserver/i],
+  ['hmailserver', /hmailserver/i],
   ['courier', /running the courier mail server|^[ \t]*(UNDELIVERABLE|DELAYED) MAIL[ \t]*\r?$/m],
   ['exim', /this message was created automatically by mail delivery software/i],
   ['sendmail', /-{3,} the following addresses had (permanent fatal|transient non-fatal) errors|the original message was received at .{0,120}\n\s*from /i],
@@ -102,7 +102,6 @@ const GENERIC = anyOf([
 
 const DELAY = anyOf([
   'has not yet been delivered',
-  'not been delivered yet',
   'not (been )?delivered yet',
   'still undelivered',
   'will (keep|continue) trying',
@@ -118,7 +117,6 @@ const DELAY = anyOf([
   'has been delayed',
   '\\*\\* (message not delivered yet|delivery incomplete) \\*\\*',
   'delayed mail',
-  'DELAYED MAIL',
 ]);
 const DELAY_SUBJECT = /\b(delay(ed)?|warning|still being retried|verzögert|retardé|retrasad[oa]|en attente)\b/i;
 const PERMANENT =
