@@ -48,7 +48,8 @@ const MESSAGES: Record<HeaderProblemReason, string> = {
 };
 
 export function describeProblem(p: HeaderProblem): string {
-  return MESSAGES[p.reason] + (p.decoded ? ' (once decoded as a mail client decodes it: RFC 2047 encoded words, RFC 2231 or percent escapes)' : '');
+  const how = ' (once decoded as a mail client may decode it: RFC 2047 encoded words, RFC 2231 or percent escapes, Unicode compatibility forms)';
+  return MESSAGES[p.reason] + (p.decoded ? how : '');
 }
 
 export function hasEncodedWord(value: string): boolean {
