@@ -47,7 +47,7 @@ export interface MailparserReading {
   messageId: string | undefined;
   date: string | undefined;
   text: string | undefined;
-  html: string | false;
+  html: string | false | undefined;
   attachments: Array<{ filename: string | undefined; contentType: string; sha256: string; size: number }>;
 }
 
