@@ -206,3 +206,60 @@ describe('MIME writer: the same readings as Nodemailer for the same messages', (
     expect(all).toMatch(/name="=\?UTF-8\?[QB]\?/);
   });
 });
+
+describe('MIME writer: safe whatever it is given', () => {
+  const hostile: Case = {
+    row: {
+      subject: 'Facture\r\nBcc: victim@example.com\u0000 \u202Efdp.exe',
+      cc: JSON.stringify(['a@example.com\r\nX-Injected: 1']),
+      reply_to: 'support@rgz.bj\r\nX-Injected: 2',
+      smtp_message_id: '<0195f0c2@rgz.bj>\r\nX-Injected: 3',
+      headers: JSON.stringify({ 'X-Custom': 'v\r\nX-Injected: 4', 'Bad\r\nX-Injected': '5', Subject: 'replaced?', Bcc: 'victim@example.com', 'List-Unsubscribe': '<https://rgz.bj/u/x>\nX-Injected: 6' }),
+    },
+    sender: { fromName: 'RGZ\r\nX-Injected: 7' },
+    attachments: [{ filename: '..\r\n/evil\u0000\u202E.pdf', content_type: 'text/html\r\nX-Injected: 8', data: pdfBytes() }],
+  };
+
+  it('writes no raw control character and no field the caller did not ask for', async () => {
+    const { raw } = await buildMime(rowOf(hostile), hostile.attachments!, senderOf(hostile));
+    const text = raw.toString('latin1');
+    expect(text).not.toMatch(/\r(?!\n)|(?<!\r)\n|\u0000/);
+    expect(text).not.toMatch(/^X-Injected|^Bcc|^Bad/im);
+    const [py] = await readWithPython([raw]);
+    expect([...py!.header_names].sort()).toEqual(['cc', 'content-type', 'date', 'from', 'list-unsubscribe', 'message-id', 'mime-version', 'reply-to', 'subject', 'to', 'x-custom']);
+    expect(py!.headers.subject).toBe('Facture  Bcc: victim@example.com  fdp.exe');
+    const att = py!.tree.children!.at(-1)!;
+    expect(att.type).toBe('application/octet-stream');
+    expect(att.filename).toBe('..  /evil .pdf');
+    const mp = await readWithMailparser(raw);
+    expect(mp.subject).toBe('Facture  Bcc: victim@example.com  fdp.exe');
+    expect(mp.header_names.filter((h) => /x-injected|bcc/.test(h))).toEqual([]);
+  });
+
+  it('writes a literal encoded word as text in every field it encodes', async () => {
+    const word = '=?utf-8?Q?=2E=2E=2Fetc=2Fpasswd?=';
+    const c: Case = {
+      row: { subject: `Objet ${word}`, headers: JSON.stringify({ 'X-Custom': `Valeur ${word}` }) },
+      // Short enough for one encoded word: Python keeps the space between two adjacent words in a
+      // display name (RFC 2047 §6.2 drops it), for Nodemailer's output as for ours.
+      sender: { fromName: 'Nom =?x?Q?y?=' },
+      attachments: [{ filename: `${word}.pdf`, content_type: 'application/pdf', data: pdfBytes() }],
+    };
+    const { raw } = await buildMime(rowOf(c), c.attachments!, senderOf(c));
+    const [py] = await readWithPython([raw]);
+    expect(py!.headers.subject).toBe(`Objet ${word}`);
+    expect(py!.headers['x-custom']).toBe(`Valeur ${word}`);
+    expect(py!.headers.from).toEqual([{ name: 'Nom =?x?Q?y?=', address: 'noreply@rgz.bj' }]);
+    const att = py!.tree.children!.at(-1)!;
+    expect([att.filename, (att.content_type_params as Record<string, string>).name]).toEqual([`${word}.pdf`, `${word}.pdf`]);
+    const mp = await readWithMailparser(raw);
+    expect([mp.subject, mp.from[0]!.name, mp.attachments[0]!.filename]).toEqual([`Objet ${word}`, 'Nom =?x?Q?y?=', `${word}.pdf`]);
+  });
+
+  it('turns a lone CR into a line break (canonical text; Nodemailer writes it raw and readers drop it)', async () => {
+    const { raw } = await buildMime(rowOf({ row: { text_content: 'Ligne 1\rLigne 2', html_content: null } }), [], baseSender);
+    const [py] = await readWithPython([raw]);
+    // The message ends with a line break, as Nodemailer's does.
+    expect(lf(py!.tree.text)).toBe('Ligne 1\nLigne 2\n');
+  });
+});

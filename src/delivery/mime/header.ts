@@ -76,7 +76,12 @@ export function normalizeAddress(address: string): string {
   return `${clean.slice(0, at)}@${domainToASCII(clean.slice(at + 1)) || clean.slice(at + 1)}`;
 }
 
-/** Atoms as they are, other printable ASCII quoted, anything else (or a "=?", which a quoted string would not hide) encoded. */
+/**
+ * Atoms as they are, other printable ASCII quoted, anything else (or a "=?", which a quoted string
+ * would not hide) encoded. Python's `email` keeps the white space between two adjacent encoded
+ * words in a display name (RFC 2047 §6.2 drops it): a name long enough for two words reads there
+ * with a space between them, as Nodemailer's output does.
+ */
 function displayName(name: string): string {
   if (/^[A-Za-z0-9_ ]*$/.test(name)) return name;
   if (!needsEncodedWords(name)) return `"${name.replace(/["\\]/g, '\\$&')}"`;
