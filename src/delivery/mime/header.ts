@@ -69,7 +69,7 @@ export interface Address {
 }
 
 /** The address as it goes in a header and the envelope: no control or angle bracket, an IDN domain in ASCII. */
-export function normalizeAddress(address: string): string {
+export function wireAddress(address: string): string {
   const clean = neutralizeHeaderText(address).replace(/[<>]+/g, ' ').trim();
   const at = clean.lastIndexOf('@');
   if (at < 0 || !/[^\x00-\x7f]/.test(clean.slice(at + 1))) return clean;
@@ -89,7 +89,7 @@ function displayName(name: string): string {
 }
 
 export function formatAddress(a: Address): string {
-  const address = normalizeAddress(a.address);
+  const address = wireAddress(a.address);
   const name = a.name ? neutralizeHeaderText(a.name).trim() : '';
   if (name) return `${displayName(name)} <${address}>`;
   return PLAIN_ADDRESS.test(address) ? address : `<${address}>`;

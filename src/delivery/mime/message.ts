@@ -3,7 +3,7 @@ import { randomHex } from '../../shared/ids.js';
 import { type BuiltMessage, PermanentBuildError } from '../process-message.js';
 import { base64Lines, encodeText, textTransferEncoding } from './body.js';
 import type { DkimSigner } from './dkim.js';
-import { addressField, dateField, type Field, fold, messageIdField, normalizeAddress, structuredField, textField } from './header.js';
+import { addressField, dateField, type Field, fold, messageIdField, wireAddress, structuredField, textField } from './header.js';
 import { filenameParameters, nameParameter } from './parameters.js';
 
 export interface Sender {
@@ -146,6 +146,6 @@ export async function buildMime(message: MessageRow, attachments: MimeAttachment
   // ASCII by construction; an address with a non-ASCII local part (SMTPUTF8) would go as UTF-8.
   const head = Buffer.from(`${fields.map((f) => f.line).join('\r\n')}\r\n\r\n`);
   const seen = new Set<string>();
-  const to = [message.recipient_email, ...cc, ...list(message.bcc)].map(normalizeAddress).filter((a) => a && !seen.has(a) && seen.add(a));
-  return { envelope: { from: normalizeAddress(sender.fromEmail), to }, raw: Buffer.concat([head, body]) };
+  const to = [message.recipient_email, ...cc, ...list(message.bcc)].map(wireAddress).filter((a) => a && !seen.has(a) && seen.add(a));
+  return { envelope: { from: wireAddress(sender.fromEmail), to }, raw: Buffer.concat([head, body]) };
 }
