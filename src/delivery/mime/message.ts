@@ -3,7 +3,7 @@ import { randomHex } from '../../shared/ids.js';
 import { type BuiltMessage, PermanentBuildError } from '../process-message.js';
 import { base64Lines, encodeText, textTransferEncoding } from './body.js';
 import type { DkimSigner } from './dkim.js';
-import { addressField, dateField, type Field, fold, messageIdField, wireAddress, structuredField, textField } from './header.js';
+import { addressField, dateField, type Field, fold, messageIdField, structuredField, textField, wireAddress } from './header.js';
 import { filenameParameters, nameParameter } from './parameters.js';
 
 export interface Sender {
