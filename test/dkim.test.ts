@@ -95,20 +95,25 @@ describe('DKIM signer', () => {
       ...r,
     }) as MessageRow;
   const sender = (s: Partial<Sender> = {}): Sender => ({ fromName: 'RGZ Notifications', fromEmail: 'noreply@rgz.bj', replyTo: undefined, dkim: signer, ...s });
+  const unsubscribe = {
+    'List-Unsubscribe': `<https://rgz.bj/u/${'t0k3n'.repeat(20)}>, <mailto:unsub@rgz.bj?subject=u>`,
+    'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+  };
+  const longName = `relevé détaillé ${'février '.repeat(8)}— ligne n°42.pdf`;
 
   const cases: Record<string, [Partial<MessageRow>, MimeAttachment[], Partial<Sender>?]> = {
-    'a non-ASCII subject folded over several encoded words': [{ subject: `🚨 Résumé — ${'consommation détaillée de la ligne fibre n°42, '.repeat(4)}` }, []],
+    'a non-ASCII subject folded over several encoded words': [{ subject: `🚨 Résumé — ${'consommation détaillée de la ligne n°42, '.repeat(4)}` }, []],
     'an accented display name and folded address lists': [
       { cc: JSON.stringify(Array.from({ length: 6 }, (_, i) => `copie.${i}@filiale-${i}.example.org`)), reply_to: 'support@rgz.bj' },
       [],
       { fromName: 'Zoé Kpadé — Facturation' },
     ],
-    'List-Unsubscribe (long, folded) and List-Unsubscribe-Post': [
-      { headers: JSON.stringify({ 'List-Unsubscribe': `<https://rgz.bj/u/${'t0k3n'.repeat(20)}>, <mailto:unsub@rgz.bj?subject=u>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' }) },
+    'List-Unsubscribe (long, folded) and List-Unsubscribe-Post': [{ headers: JSON.stringify(unsubscribe) }, []],
+    'an attachment with a long non-ASCII filename (folded parameters)': [{}, [{ filename: longName, content_type: 'application/pdf', data: pdfBytes() }]],
+    'bodies with trailing white space and empty lines at the end': [
+      { text_content: 'Ligne  avec   espaces   \n\tTab\t\n\n\n\n', html_content: '<p>x</p>   \n\n\n' },
       [],
     ],
-    'an attachment with a long non-ASCII filename (folded parameters)': [{}, [{ filename: `relevé détaillé ${'février '.repeat(8)}— ligne n°42.pdf`, content_type: 'application/pdf', data: pdfBytes() }]],
-    'bodies with trailing white space and empty lines at the end': [{ text_content: 'Ligne  avec   espaces   \n\tTab\t\n\n\n\n', html_content: '<p>x</p>   \n\n\n' }, []],
     'a body that is only empty lines': [{ text_content: '\n\n\n', html_content: null }, []],
   };
 

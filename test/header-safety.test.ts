@@ -53,7 +53,8 @@ describe('header safety: every reading a client could make of a value', () => {
     expect(filenameProblem(value)).toEqual({ reason, decoded });
   });
 
-  it.each([['facture_2026-02.pdf'], ['détail consommation (1).csv'], ["l'été d'hiver.pdf"], ['=?utf-8?Q?facture?=.pdf'], ['100% payé.pdf']])('accepts the filename %s', (name) => {
+  const safeNames = [['facture_2026-02.pdf'], ['détail consommation (1).csv'], ["l'été d'hiver.pdf"], ['=?utf-8?Q?facture?=.pdf'], ['100% payé.pdf']];
+  it.each(safeNames)('accepts the filename %s', (name) => {
     expect(filenameProblem(name)).toBeNull();
   });
 
@@ -70,7 +71,13 @@ describe.each(backends)('header values through the send API on %s', (backend) =>
     const created = await t.inject({
       method: 'POST',
       url: '/api/v1/email/templates',
-      payload: newTemplate('hdr_safety', { required_variables: ['v'], subject: 'Sujet {{ v }}', html_content: '<p>{{ v }}</p>', text_content: null, attachments_allowed: true }),
+      payload: newTemplate('hdr_safety', {
+        required_variables: ['v'],
+        subject: 'Sujet {{ v }}',
+        html_content: '<p>{{ v }}</p>',
+        text_content: null,
+        attachments_allowed: true,
+      }),
     });
     expect(created.statusCode, created.body).toBe(201);
   });

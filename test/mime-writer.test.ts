@@ -34,14 +34,20 @@ const baseRow = {
 const baseSender: Sender = { fromName: 'RGZ Notifications', fromEmail: 'noreply@rgz.bj', replyTo: undefined };
 
 const accented = 'Bonjour Tech Connect SA,\nvotre facture de février 2026 — 450 000 FCFA — est disponible. À régler sous 15 jours.\n';
+/** 300 KB of bytes that cover every value. */
+const noise = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 256));
 const japanese = '請求書が発行されました。ご確認ください。'.repeat(12);
 
 export const cases: Record<string, Case> = {
   'plain ASCII (7bit)': { row: { subject: 'Invoice INV-2026-0001', text_content: 'Short ASCII line.\nAnother one.\n', html_content: '<p>Short.</p>' } },
   'accented French (quoted-printable)': { row: { subject: 'Facture RGZ — février 2026', text_content: accented, html_content: `<p>${accented}</p>` } },
-  'emoji and mostly non-Latin text (base64)': { row: { subject: '🚨 請求書 2026年2月 ⚠️', text_content: japanese, html_content: `<p>${japanese}</p>` } },
+  'emoji and mostly non-Latin text (base64)': {
+    row: { subject: '🚨 請求書 2026年2月 ⚠️', text_content: japanese, html_content: `<p>${japanese}</p>` },
+  },
   'a long ASCII subject folded at spaces': { row: { subject: `Incident ${'critical fibre link down near Cotonou '.repeat(5)}end` } },
-  'a long accented subject in several encoded words': { row: { subject: `Résumé mensuel — ${'consommation détaillée de la ligne fibre n°42 à Porto-Novo, '.repeat(4)}fin` } },
+  'a long accented subject in several encoded words': {
+    row: { subject: `Résumé mensuel — ${'consommation détaillée de la ligne fibre n°42 à Porto-Novo, '.repeat(4)}fin` },
+  },
   'a subject word longer than a line': { row: { subject: `Code ${'X'.repeat(120)} expiré` } },
   'an ASCII subject word longer than a line': { row: { subject: `Token ${'a1b2'.repeat(40)}` } },
   'long lines, trailing spaces, CRLF, CR and LF': {
@@ -64,7 +70,10 @@ export const cases: Record<string, Case> = {
       { filename: "l'été (copie) [1].pdf", content_type: 'application/pdf', data: pdfBytes() },
     ],
   },
-  'one attachment and no text': { row: { text_content: null, html_content: null }, attachments: [{ filename: 'a.pdf', content_type: 'application/pdf', data: pdfBytes() }] },
+  'one attachment and no text': {
+    row: { text_content: null, html_content: null },
+    attachments: [{ filename: 'a.pdf', content_type: 'application/pdf', data: pdfBytes() }],
+  },
   'HTML only': { row: { text_content: null } },
   'text only': { row: { html_content: null } },
   'no content': { row: { text_content: null, html_content: null } },
@@ -88,7 +97,9 @@ export const cases: Record<string, Case> = {
       html_content: '<p>Relevé détaillé — consommation de février, ligne fibre n°42 à Cotonou.</p>\n'.repeat(2600),
       text_content: 'Relevé détaillé: voir la version HTML. '.repeat(2000),
     },
-    attachments: [{ filename: 'releve.pdf', content_type: 'application/pdf', data: Buffer.concat([pdfBytes(), Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 256))]) }],
+    attachments: [
+      { filename: 'releve.pdf', content_type: 'application/pdf', data: Buffer.concat([pdfBytes(), noise]) },
+    ],
   },
 };
 
@@ -156,7 +167,9 @@ describe('MIME writer: the same readings as Nodemailer for the same messages', (
   const python: Record<string, { ours: PythonReading; theirs: PythonReading }> = {};
 
   beforeAll(async () => {
-    for (const [name, c] of Object.entries(cases)) built[name] = { ours: await buildMime(rowOf(c), c.attachments ?? [], senderOf(c)), theirs: await viaNodemailer(c) };
+    for (const [name, c] of Object.entries(cases)) {
+      built[name] = { ours: await buildMime(rowOf(c), c.attachments ?? [], senderOf(c)), theirs: await viaNodemailer(c) };
+    }
     const names = Object.keys(built);
     const readings = await readWithPython(names.flatMap((n) => [built[n]!.ours.raw, built[n]!.theirs.raw]));
     names.forEach((n, i) => (python[n] = { ours: readings[2 * i]!, theirs: readings[2 * i + 1]! }));
@@ -214,7 +227,13 @@ describe('MIME writer: safe whatever it is given', () => {
       cc: JSON.stringify(['a@example.com\r\nX-Injected: 1']),
       reply_to: 'support@rgz.bj\r\nX-Injected: 2',
       smtp_message_id: '<0195f0c2@rgz.bj>\r\nX-Injected: 3',
-      headers: JSON.stringify({ 'X-Custom': 'v\r\nX-Injected: 4', 'Bad\r\nX-Injected': '5', Subject: 'replaced?', Bcc: 'victim@example.com', 'List-Unsubscribe': '<https://rgz.bj/u/x>\nX-Injected: 6' }),
+      headers: JSON.stringify({
+        'X-Custom': 'v\r\nX-Injected: 4',
+        'Bad\r\nX-Injected': '5',
+        Subject: 'replaced?',
+        Bcc: 'victim@example.com',
+        'List-Unsubscribe': '<https://rgz.bj/u/x>\nX-Injected: 6',
+      }),
     },
     sender: { fromName: 'RGZ\r\nX-Injected: 7' },
     attachments: [{ filename: '..\r\n/evil\u0000\u202E.pdf', content_type: 'text/html\r\nX-Injected: 8', data: pdfBytes() }],
@@ -226,7 +245,8 @@ describe('MIME writer: safe whatever it is given', () => {
     expect(text).not.toMatch(/\r(?!\n)|(?<!\r)\n|\u0000/);
     expect(text).not.toMatch(/^X-Injected|^Bcc|^Bad/im);
     const [py] = await readWithPython([raw]);
-    expect([...py!.header_names].sort()).toEqual(['cc', 'content-type', 'date', 'from', 'list-unsubscribe', 'message-id', 'mime-version', 'reply-to', 'subject', 'to', 'x-custom']);
+    const fields = ['cc', 'content-type', 'date', 'from', 'list-unsubscribe', 'message-id', 'mime-version', 'reply-to', 'subject', 'to', 'x-custom'];
+    expect([...py!.header_names].sort()).toEqual(fields);
     expect(py!.headers.subject).toBe('Facture  Bcc: victim@example.com  fdp.exe');
     const att = py!.tree.children!.at(-1)!;
     expect(att.type).toBe('application/octet-stream');

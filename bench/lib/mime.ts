@@ -69,7 +69,8 @@ export async function mimeBuildCost(rendered: Rendered, opts: { n?: number; roun
   const usPerNodemailer = await timePerCall(
     (i) => {
       const m = row(i, rendered);
-      return composer.sendMail({ from, to: m.recipient_email, subject: m.subject, html: m.html_content!, text: m.text_content!, messageId: m.smtp_message_id, date: new Date(m.created_at) });
+      const mail = { from, to: m.recipient_email, subject: m.subject, html: m.html_content!, text: m.text_content! };
+      return composer.sendMail({ ...mail, messageId: m.smtp_message_id, date: new Date(m.created_at) });
     },
     n,
     rounds,

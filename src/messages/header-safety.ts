@@ -200,5 +200,6 @@ export function checkHeaderValue(field: string, value: string): void {
  * writes can carry them raw or encoded.
  */
 export function neutralizeHeaderText(value: string): string {
-  return CONTROL.test(value) || BIDI.test(value) ? value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ').replace(/[\u202a-\u202e\u2066-\u2069]/g, '') : value;
+  if (!CONTROL.test(value) && !BIDI.test(value)) return value;
+  return value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ').replace(/[\u202a-\u202e\u2066-\u2069]/g, '');
 }

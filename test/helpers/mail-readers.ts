@@ -67,6 +67,11 @@ export async function readWithMailparser(raw: Buffer): Promise<MailparserReading
     date: m.date?.toISOString(),
     text: m.text,
     html: m.html,
-    attachments: m.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, sha256: createHash('sha256').update(a.content).digest('hex'), size: a.size })),
+    attachments: m.attachments.map((a) => ({
+      filename: a.filename,
+      contentType: a.contentType,
+      sha256: createHash('sha256').update(a.content).digest('hex'),
+      size: a.size,
+    })),
   };
 }

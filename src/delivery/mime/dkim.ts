@@ -58,7 +58,8 @@ export class DkimSigner {
     const names = SIGNED_FIELDS.filter((n) => present.has(n));
     // §5.4.2: a field that appears more than once is signed from the bottom; ours appear once.
     const byName = new Map(fields.map((f) => [f.name.toLowerCase(), f] as const));
-    const unsigned = fold('DKIM-Signature', `v=1; a=rsa-sha256; c=relaxed/relaxed; d=${this.domain}; q=dns/txt; s=${this.selector}; bh=${bh}; h=${names.join(':')};`).line + '\r\n b=';
+    const tags = `v=1; a=rsa-sha256; c=relaxed/relaxed; d=${this.domain}; q=dns/txt; s=${this.selector}; bh=${bh}; h=${names.join(':')};`;
+    const unsigned = `${fold('DKIM-Signature', tags).line}\r\n b=`;
     const signed = names.map((n) => `${relaxedHeader(n, byName.get(n)!.line)}\r\n`).join('') + relaxedHeader('dkim-signature', unsigned);
     const b = sign('sha256', Buffer.from(signed), this.key).toString('base64');
     // The signature folded in lines of at most 76 characters (the b= value's white space is ignored by verifiers).
