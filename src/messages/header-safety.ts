@@ -73,11 +73,10 @@ function decoderFor(charset: string): TextDecoder | null {
   return d;
 }
 
+/** Q-encoded text as bytes; a character that should not be there (not ASCII) counts as its UTF-8 bytes. */
 function qBytes(text: string): Buffer {
-  return Buffer.from(
-    text.replace(/_/g, ' ').replace(/=([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))),
-    'latin1',
-  );
+  const parts = text.replace(/_/g, ' ').split(/(=[0-9a-fA-F]{2})/);
+  return Buffer.concat(parts.map((p, i) => (i % 2 ? Buffer.from([parseInt(p.slice(1), 16)]) : Buffer.from(p))));
 }
 
 /**
