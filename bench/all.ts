@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { measureAccept } from './lib/accept.js';
 import { deliveredPerSecond, fixedRateLatency, mb, pooledNodemailer, queuedThenDrained, rendersPerSecond, sampleContent, WARMUP } from './lib/deliver.js';
+import { mimeBuildCost } from './lib/mime.js';
 import { deliveredWithCTools } from './lib/c-tools.js';
 import { ensureJinja, ensurePostfixTools, ensureWrk, seedStyle, smtpSourceToSink } from './lib/refs.js';
 import { printTable } from './lib/table.js';
@@ -110,6 +111,11 @@ try {
     add('lat.p99', f.p99);
     log(`run ${run}/${P.runs}: template renders`);
     add('renders', await rendersPerSecond(P.renderMs));
+    log(`run ${run}/${P.runs}: MIME build`);
+    const mime = await mimeBuildCost(content.rendered, { n: quick ? 1000 : 5000, rounds: quick ? 3 : 5 });
+    add('mime', mime.usPerBuild);
+    add('mime.dkim', mime.usPerBuildSigned);
+    add('mime.nodemailer', mime.usPerNodemailer);
     log(`run ${run}/${P.runs}: references`);
     const src = await smtpSourceToSink(P.smtpSource, d.avgBytes);
     add('ref.smtp', src);
@@ -173,6 +179,11 @@ const rows = [
   { measure: `database size MB with ${Q} queued`, 'median (min–max)': fig('q.db', 1), notes: `SQLite file + WAL; queued in ${fig('q.fill', 1)} s through the API, 50 recipients a request` },
   { measure: `time to drain ${Q} queued, s`, 'median (min–max)': fig('q.drain', 1), notes: S['q.drain'] ? `${Math.round(P.queued / median(S['q.drain']!))} msg/s` : '' },
   { measure: 'template renders/s (TemplateService.render, in-process)', 'median (min–max)': fig('renders'), notes: 'billing_invoice_monthly' },
+  {
+    measure: 'MIME build µs/message (buildMime, the 2 KB notice, in-process)',
+    'median (min–max)': fig('mime', 1),
+    notes: `with DKIM ${fig('mime.dkim', 1)} µs; Nodemailer's public API ${fig('mime.nodemailer', 1)} µs`,
+  },
   { measure: 'ref: smtp-source → smtp-sink, 8 sessions, msg/s', 'median (min–max)': fig('ref.smtp'), notes: ratio('ratio.smtp') },
   { measure: 'ref: seed-style Python smtplib + Jinja2, conn/msg, msg/s', 'median (min–max)': fig('ref.seed'), notes: ratio('ratio.seed') },
   { measure: 'ref: plain pooled Nodemailer loop (no DB), msg/s', 'median (min–max)': fig('ref.pool'), notes: ratio('ratio.pool') },

@@ -7,11 +7,13 @@
  * this process and delivered to a sink in it; latency at a fixed offered rate; the two reference senders to the same kind
  * of sink, with the same rendered content: the seed-style sender (Python smtplib + Jinja2, a
  * connection per message, as the specification designs it; python3-jinja2 is installed with
- * apt-get when missing) and a plain pooled Nodemailer loop; optionally a large backlog drained.
+ * apt-get when missing) and a plain pooled Nodemailer loop; the MIME build alone (bench/mime.ts);
+ * optionally a large backlog drained.
  */
 import { parseArgs } from 'node:util';
 import { deliveredPerSecond, fixedRateLatency, mb, pooledNodemailer, queuedThenDrained, sampleContent } from './lib/deliver.js';
 import { deliveredWithCTools } from './lib/c-tools.js';
+import { mimeBuildCost } from './lib/mime.js';
 import { ensureJinja, ensurePostfixTools, ensureWrk, seedStyle } from './lib/refs.js';
 import { printTable } from './lib/table.js';
 import { FastSink } from './sink.js';
@@ -46,6 +48,14 @@ const seed = await seedStyle(Number(args.seed), sink.port, { subject: rendered.s
 rows.push({ sender: 'seed-style: Python smtplib + Jinja2, a connection per message (no DB)', 'msg/s': Math.round(seed), 'p50 ms': '-', 'p99 ms': '-', note: `Postier ×${(d.rate / seed).toFixed(1)}` });
 const pooled = await pooledNodemailer(n, sink, sample);
 rows.push({ sender: 'plain pooled Nodemailer loop (no DB)', 'msg/s': Math.round(pooled), 'p50 ms': '-', 'p99 ms': '-', note: `Postier ×${(d.rate / pooled).toFixed(1)}` });
+const mime = await mimeBuildCost(rendered);
+rows.push({
+  sender: 'MIME build alone (buildMime, in-process, no DB or network)',
+  'msg/s': Math.round(1e6 / mime.usPerBuild),
+  'p50 ms': '-',
+  'p99 ms': '-',
+  note: `${mime.usPerBuild} µs/message; with DKIM ${mime.usPerBuildSigned} µs; Nodemailer's public API ${mime.usPerNodemailer} µs`,
+});
 await sink.close();
 if (args.queued) {
   const q = await queuedThenDrained(Number(args.queued));

@@ -197,8 +197,8 @@ export function loadConfig(env: Env = process.env): Config {
   const dkimKey = r.raw('DKIM_PRIVATE_KEY');
   const dkimSet = [dkimDomain, dkimSelector, dkimKey].filter((x) => x !== undefined).length;
   if (dkimSet !== 0 && dkimSet !== 3) r.problems.push('DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY: set all three or none');
-  // Nodemailer's signer sends a message unsigned, without a word, when the key does not load.
-  if (dkimKey !== undefined && !privateKeyLoads(dkimKey.replace(/\\n/g, '\n'))) r.problems.push('DKIM_PRIVATE_KEY: not a PEM private key (use \\n for the line breaks on one line)');
+  // A key that does not load (or is not RSA) stops start-up: mail must never go out unsigned without a word.
+  if (dkimKey !== undefined && !privateKeyLoads(dkimKey.replace(/\\n/g, '\n'))) r.problems.push('DKIM_PRIVATE_KEY: not a PEM RSA private key (use \\n for the line breaks on one line)');
 
   const allowedAttachmentTypes = r.list('EMAIL_ALLOWED_ATTACHMENT_TYPES', ['pdf', 'png', 'jpg', 'json', 'csv']).map((t) => t.toLowerCase());
   for (const t of allowedAttachmentTypes) {
@@ -325,10 +325,10 @@ export function loadDotEnv(file = '.env'): void {
   if (existsSync(file)) process.loadEnvFile(file);
 }
 
+/** An RSA key: DKIM signs with rsa-sha256 (src/delivery/mime/dkim.ts). */
 function privateKeyLoads(pem: string): boolean {
   try {
-    createPrivateKey(pem);
-    return true;
+    return createPrivateKey(pem).asymmetricKeyType === 'rsa';
   } catch {
     return false;
   }

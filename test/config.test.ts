@@ -74,7 +74,9 @@ describe('configuration', () => {
 
   it('refuses a DKIM key that does not load (the signer would send unsigned mail without a word)', () => {
     const dkim = { DKIM_DOMAIN: 'rgz.bj', DKIM_SELECTOR: 'postier2026' };
-    expect(() => loadConfig({ ...dkim, DKIM_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\\nnot a key\\n-----END PRIVATE KEY-----' })).toThrow(/DKIM_PRIVATE_KEY: not a PEM private key/);
+    expect(() => loadConfig({ ...dkim, DKIM_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\\nnot a key\\n-----END PRIVATE KEY-----' })).toThrow(/DKIM_PRIVATE_KEY: not a PEM RSA private key/);
+    const ed25519 = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    expect(() => loadConfig({ ...dkim, DKIM_PRIVATE_KEY: ed25519.replace(/\n/g, '\\n') })).toThrow(/not a PEM RSA private key/);
     const pem = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     expect(loadConfig({ ...dkim, DKIM_PRIVATE_KEY: pem.replace(/\n/g, '\\n') }).dkim).toEqual({ domain: 'rgz.bj', selector: 'postier2026', privateKey: pem });
   });

@@ -1,63 +1,11 @@
-import { buffer } from 'node:stream/consumers';
 import type { Kysely } from 'kysely';
-import DKIM from 'nodemailer/lib/dkim';
-import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Config } from '../config.js';
 import type { ContentSeal } from '../crypto/sealed-content.js';
 import type { DB, MessageRow } from '../db/schema.js';
-import { randomHex } from '../shared/ids.js';
-import './header-key-memo.js';
-import { mimeBytes } from './mime-bytes.js';
-import { type BuiltMessage, type MimeSource, PermanentBuildError } from './process-message.js';
+import { buildMime, DkimSigner, type Sender } from './mime/index.js';
+import type { BuiltMessage, MimeSource } from './process-message.js';
 
-export interface Sender {
-  fromName: string;
-  fromEmail: string;
-  replyTo: string | undefined;
-  /** Signs every message once, when it is built (DKIM_DOMAIN, DKIM_SELECTOR, DKIM_PRIVATE_KEY). */
-  dkim?: DKIM;
-}
-
-export interface MimeAttachment {
-  filename: string;
-  content_type: string;
-  data: Buffer | null;
-}
-
-const list = (json: string | null): string[] => (json ? (JSON.parse(json) as string[]) : []);
-
-/**
- * Compiles one message to raw MIME: multipart/alternative (text, HTML) inside multipart/mixed
- * when there are attachments; UTF-8 headers encoded by Nodemailer; the Message-ID fixed at
- * accept time so every attempt carries the same one and receivers can deduplicate. With DKIM the
- * bytes are signed here, so every attempt sends the same signed bytes.
- */
-export async function buildMime(message: MessageRow, attachments: MimeAttachment[], sender: Sender): Promise<BuiltMessage> {
-  for (const a of attachments) {
-    if (!a.data) throw new PermanentBuildError(`Attachment ${a.filename} is no longer stored (retention)`);
-  }
-  const extra = message.headers ? (JSON.parse(message.headers) as Record<string, string>) : undefined;
-  const composer = new MailComposer({
-    from: { name: sender.fromName, address: sender.fromEmail },
-    to: message.recipient_email,
-    cc: list(message.cc),
-    bcc: list(message.bcc),
-    replyTo: message.reply_to ?? sender.replyTo,
-    subject: message.subject,
-    text: message.text_content ?? undefined,
-    html: message.html_content ?? undefined,
-    messageId: message.smtp_message_id,
-    date: new Date(message.created_at),
-    headers: extra,
-    attachments: attachments.map((a) => ({ filename: a.filename, contentType: a.content_type, content: a.data! })),
-    // Nodemailer would draw these bytes from the system one message at a time.
-    baseBoundary: randomHex(),
-  });
-  const node = composer.compile();
-  const envelope = node.getEnvelope();
-  const raw = mimeBytes(node) ?? (await node.build());
-  return { envelope: { from: envelope.from || sender.fromEmail, to: envelope.to }, raw: sender.dkim ? await buffer(sender.dkim.sign(raw)) : raw };
-}
+export { buildMime, type MimeAttachment, type Sender } from './mime/index.js';
 
 /**
  * Builds each message's MIME once per process and keeps it until the message is final, so a
@@ -82,7 +30,7 @@ export class MimeCache implements MimeSource {
       fromName: config.smtp.fromName,
       fromEmail: config.smtp.fromEmail,
       replyTo: config.smtp.replyTo,
-      dkim: dkim ? new DKIM({ domainName: dkim.domain, keySelector: dkim.selector, privateKey: dkim.privateKey }) : undefined,
+      dkim: dkim ? new DkimSigner({ domain: dkim.domain, selector: dkim.selector, privateKey: dkim.privateKey }) : undefined,
     };
   }
 

@@ -1,5 +1,6 @@
 import validator from 'validator';
 import { AppError } from '../shared/errors.js';
+import { hasEncodedWord } from './header-safety.js';
 
 /**
  * Recipients: a comma-separated string or an array of plain addresses ("a@b.c"). Anything
@@ -38,6 +39,8 @@ export function isValidAddress(a: unknown): a is string {
     a.length <= 254 &&
     a.isWellFormed() &&
     !FORBIDDEN.test(a) &&
+    // "=?utf-8?Q?=0D=0A?=" is a valid local part, and Python's parser decodes it: no quoting prevents that.
+    !hasEncodedWord(a) &&
     validator.isEmail(a, { allow_display_name: false, require_tld: true, allow_ip_domain: false, allow_utf8_local_part: false })
   );
 }

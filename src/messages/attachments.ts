@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { fileTypeFromBuffer } from 'file-type';
 import { AppError } from '../shared/errors.js';
+import { describeProblem, filenameProblem } from './header-safety.js';
 
 export interface AttachmentInput {
   filename: string;
@@ -36,10 +37,11 @@ function fail(index: number, message: string, extra: Record<string, unknown> = {
   throw new AppError('invalid_attachment', `attachments[${index}]: ${message}`, { index, ...extra });
 }
 
+/** Judged on every reading a mail client could make of the name (src/messages/header-safety.ts). */
 export function checkFilename(name: string, index: number): void {
-  if (name.length === 0 || name.length > 255) fail(index, 'filename must be 1 to 255 characters');
-  if (/[\u0000-\u001f\u007f/\\]/.test(name)) fail(index, 'filename must not contain control characters or path separators', { filename: name });
-  if (name === '.' || name === '..' || name.startsWith('.')) fail(index, 'filename must not start with a dot', { filename: name });
+  if (name.length === 0 || name.length > 255) fail(index, 'filename must be 1 to 255 characters', { field: 'filename' });
+  const problem = filenameProblem(name);
+  if (problem) fail(index, `filename ${describeProblem(problem)}`, { field: 'filename', filename: name, reason: problem.reason, decoded: problem.decoded });
 }
 
 function decodeBase64(data: string, index: number): Buffer {

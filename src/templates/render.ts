@@ -1,6 +1,7 @@
 import { convert as htmlToText } from 'html-to-text';
 import juice from 'juice';
 import { Liquid, LiquidError, Tag, type Template } from 'liquidjs';
+import { checkHeaderValue } from '../messages/header-safety.js';
 import { AppError } from '../shared/errors.js';
 import type { LocaleContent } from './definition.js';
 import type { Layout } from './layouts.js';
@@ -215,8 +216,12 @@ export interface RenderContext {
   strict?: boolean;
 }
 
-/** Subjects are one header line: no control characters, no line breaks, trimmed. */
-const toHeaderLine = (s: string): string => s.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim();
+/**
+ * Subjects are one header line: control characters (line breaks from the template's own layout
+ * among them) become one space, and the result is trimmed. What a client would decode from the
+ * line (encoded words) is checked by checkHeaderValue: a 422 rather than a silent rewrite.
+ */
+const toHeaderLine = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/\s+/g, ' ').trim();
 
 /**
  * The render limit is wall-clock time: on a loaded host a normal template can be descheduled
@@ -261,6 +266,7 @@ export function renderTemplate(compiled: CompiledTemplate, variables: Record<str
   };
   const strict = ctx.strict ?? true;
   const subject = toHeaderLine(renderOne(plainEngine, compiled.subject, scope, 'subject', strict));
+  checkHeaderValue('subject', subject);
   scope.subject = subject;
   const html = renderOne(htmlEngine, compiled.html, scope, 'html', strict);
   const text = compiled.text

@@ -47,6 +47,35 @@ const INJECTIONS = [
   '<script>alert(1)</script>',
   '"><img src=x onerror=alert(1)>',
 ];
+const b64 = (v: string) => Buffer.from(v).toString('base64');
+/** Encoded words a client would decode into a header break, a NUL, a bidi override; one it cannot decode (UTF-7); one nested; one harmless. */
+const ENCODED_WORDS = [
+  '=?utf-8?Q?x=0D=0ABcc:_victim@example.com?=',
+  `=?UTF-8?B?${b64('a\r\nX-Injected: 1')}?=`,
+  '=?utf-8?Q?a=00b?=',
+  `=?utf-8?B?${b64('\u202Egnp.exe')}?=`,
+  `=?utf-8?b?${b64('\u2066x\u2069')}?=`,
+  '=?iso-8859-1?Q?=85?=',
+  `=?utf-16le?B?${Buffer.from('\r\n', 'utf16le').toString('base64')}?=`,
+  '=?utf-7?Q?+AA0-?=',
+  'x=?utf-8?Q?=0A?=y',
+  '=?utf-8?Q?a b=0D?=',
+  '=?utf-8?Q?=3D=3Futf-8=3FQ=3F=0D=0A=3F=3D?=',
+  '=?utf-8?Q?harmless?=',
+];
+/** Filenames that are safe as sent and unsafe as a client decodes them. */
+const DECODED_FILENAMES = [
+  '=?utf-8?Q?=2E=2E=2F=2E=2E=2Fetc=2Fpasswd?=.pdf',
+  `=?utf-8?B?${b64('../../etc/passwd')}?=.pdf`,
+  '=?utf-8?Q?..=5C..=5Cwin?=.pdf',
+  "utf-8''%2E%2E%2Fetc%2Fpasswd.pdf",
+  '..%2F..%2Fetc.pdf',
+  '..\uff0f..\uff0fx.pdf',
+  '=?utf-8?Q?.htaccess?=.pdf',
+  '=?utf-8?Q?a=0D=0AContent-Type:_text/html?=.pdf',
+  `=?utf-8?B?${b64('invoice\u202Efdp')}?=.pdf`,
+  '=?utf-7?Q?+AC8-?=.pdf',
+];
 const TYPES: unknown[] = [42, -1, 1e308, true, null, [], {}, [1, 2], { a: { b: 1 } }, '', 'x'];
 const SEND_FIELDS = ['to', 'template_key', 'variables', 'attachments', 'cc', 'bcc', 'reply_to', 'locale', 'template_version'];
 
@@ -165,6 +194,26 @@ export const kinds: Kind[] = [
     make({ rnd, valid, pdf }) {
       const p = clone(valid.invoice);
       const name = pick(rnd, ['../../etc/passwd.pdf', '..\\..\\win.pdf', '/abs/a.pdf', 'a\r\nContent-Type: text/html.pdf', 'a\u0000.pdf', '.hidden.pdf', '..', `${'a'.repeat(300)}.pdf`, 'a\u0007.pdf', 'dir/a.pdf']);
+      p.attachments = [{ filename: name, content_type: 'application/pdf', data_base64: pdf.toString('base64') }];
+      return { body: JSON.stringify(p), describe: { filename: name } };
+    },
+  },
+  {
+    name: 'encoded words in variables (subject)',
+    count: 200,
+    make({ rnd, valid }) {
+      const p = clone(valid.incident);
+      p.variables.incident_number = `INC ${pick(rnd, ENCODED_WORDS)}${rnd() < 0.3 ? ` ${pick(rnd, ENCODED_WORDS)}` : ''}`;
+      return json(p);
+    },
+  },
+  {
+    name: 'encoded words, RFC 2231 and escapes in filenames',
+    count: 200,
+    mustRefuse: true,
+    make({ rnd, valid, pdf }) {
+      const p = clone(valid.invoice);
+      const name = pick(rnd, DECODED_FILENAMES);
       p.attachments = [{ filename: name, content_type: 'application/pdf', data_base64: pdf.toString('base64') }];
       return { body: JSON.stringify(p), describe: { filename: name } };
     },

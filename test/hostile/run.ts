@@ -53,7 +53,13 @@ async function checkDelivered(t: TestContext, fail: (why: string) => void): Prom
     if (/victim@|^x-injected/im.test(head)) fail(`an injected header reached the wire for ${m.messageId}`);
     if (m.envelope.to.some((a) => /victim|[\r\n]/.test(a))) fail(`an injected envelope recipient for ${m.messageId}`);
     const parsed = await simpleParser(m.raw);
-    if (/[\r\n\u0000]/.test(parsed.subject ?? '')) fail(`CR/LF/NUL in the delivered subject of ${m.messageId}`);
+    // As a client reads them: no control or bidi character in the subject, nothing unsafe in a filename.
+    const controlOrBidi = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+    if (controlOrBidi.test(parsed.subject ?? '')) fail(`a control or bidi character in the delivered subject of ${m.messageId}`);
+    for (const a of parsed.attachments) {
+      const name = a.filename ?? '';
+      if (controlOrBidi.test(name) || /[/\\]|^\s*\./.test(name)) fail(`an unsafe attachment filename ${JSON.stringify(name)} in ${m.messageId}`);
+    }
     for (const bad of ['root:x:0:0', '[object process]', 'NODE_OPTIONS', '"dependencies"']) {
       if (`${parsed.text ?? ''}${parsed.html || ''}`.includes(bad)) fail(`template output leaked ${JSON.stringify(bad)} in ${m.messageId}`);
     }

@@ -31,6 +31,10 @@ describe('template editor logic', () => {
     expect(renderErrors(undefined, { code: 'template_error', message: 'subject: bad', details: { part: 'subject', line: 1, column: 9, error: 'bad' } })).toEqual([
       { message: 'bad', line: 1, column: 9, field: 'subject' },
     ]);
+    // A subject that renders to something unsafe in a header (the sample variables at save).
+    expect(renderErrors(undefined, { code: 'invalid_header_value', message: 'subject must not contain control characters', details: { field: 'subject', part: 'subject' } })).toEqual([
+      { message: 'subject must not contain control characters', line: null, column: null, field: 'subject' },
+    ]);
     expect(renderErrors(undefined, { code: 'unauthorized', message: 'no' })).toEqual([]);
   });
 

@@ -34,7 +34,7 @@ const asField = (part: unknown): EditorField | null => {
 export function renderErrors(result: { errors?: RenderError[] } | undefined, failure?: ErrorLike): FieldError[] {
   const out: FieldError[] = [];
   for (const e of result?.errors ?? []) out.push({ message: e.message.replace(/, line:\d+, col:\d+$/, ''), line: e.line ?? null, column: e.column ?? null, field: asField(e.part) });
-  if (failure && (failure.code === 'template_error' || failure.code === 'render_error' || failure.code === 'missing_variables')) {
+  if (failure?.code && ['template_error', 'render_error', 'missing_variables', 'invalid_header_value'].includes(failure.code)) {
     const d = (failure.details ?? {}) as Record<string, unknown>;
     out.push({
       message: typeof d.error === 'string' ? d.error : failure.message,
