@@ -67,3 +67,54 @@ export function owedRecipients(envelope: string[], status: RecipientStatusMap | 
   if (!status) return envelope;
   return envelope.filter((a) => (status[a]?.status ?? 'deferred') === 'deferred');
 }
+
+/** One envelope recipient as the message API shows it; `pending` = not tried yet or in flight, `not_sent` = the message never went out. */
+export interface RecipientView {
+  address: string;
+  kind: RecipientKind;
+  status: RecipientState | 'pending' | 'not_sent';
+  code: number | null;
+  enhanced: string | null;
+  response: string | null;
+  attempts: number;
+  at: string | null;
+  relay_problem: string | null;
+}
+
+const DELIVERED_STATUSES = new Set(['sent', 'delivered', 'bounced', 'complaint']);
+
+/**
+ * Every envelope recipient of a message with its state: from recipient_status when the message
+ * has one, else from the message's own status (one recipient, or not attempted yet).
+ */
+export function recipientsView(
+  m: Pick<MessageRow, 'recipient_email' | 'cc' | 'bcc' | 'status' | 'recipient_status' | 'smtp_response' | 'attempts' | 'sent_at' | 'updated_at'>,
+): RecipientView[] {
+  const addresses = [m.recipient_email, ...list(m.cc), ...list(m.bcc)].filter((a, i, all) => all.findIndex((b) => b.toLowerCase() === a.toLowerCase()) === i);
+  const kindOf = recipientKinds(m);
+  const map = parseRecipientStatus(m.recipient_status);
+  const derived: RecipientView['status'] = DELIVERED_STATUSES.has(m.status)
+    ? 'accepted'
+    : m.status === 'failed'
+      ? 'failed'
+      : m.status === 'queued' || m.status === 'sending'
+        ? 'pending'
+        : 'not_sent';
+  const at = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
+  return addresses.map((address) => {
+    const s = map ? (map[address] ?? Object.entries(map).find(([k]) => k.toLowerCase() === address.toLowerCase())?.[1]) : undefined;
+    if (s) return { address, kind: s.kind, status: s.status, code: s.code, enhanced: s.enhanced, response: s.response, attempts: s.attempts, at: at(s.at), relay_problem: s.relay_problem ?? null };
+    const known = derived === 'accepted' || derived === 'failed';
+    return {
+      address,
+      kind: kindOf(address),
+      status: map ? 'pending' : derived,
+      code: known && m.smtp_response ? Number(/^\d{3}/.exec(m.smtp_response)?.[0] ?? 0) || null : null,
+      enhanced: null,
+      response: known ? m.smtp_response : null,
+      attempts: m.attempts,
+      at: known ? at(m.sent_at ?? m.updated_at) : null,
+      relay_problem: null,
+    };
+  });
+}
