@@ -235,6 +235,13 @@ function reasonOf(r: Pick<ReplyFacts, 'code' | 'response'>, outcome: SmtpOutcome
   return outcome.type === 'failure' ? `${errorCodeOf(outcome)}: ${r.response}` : r.response;
 }
 
+/** 48 h, 90 min, 2 s: how long relay problems were allowed to last, in an error message. */
+function duration(ms: number): string {
+  if (ms >= 3_600_000) return `${Math.round(ms / 360_000) / 10} h`;
+  if (ms >= 60_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Math.round(ms / 1000)} s`;
+}
+
 function errorMessageOf(
   status: FinalStatus,
   found: Result[],
@@ -249,7 +256,7 @@ function errorMessageOf(
     last && (last.verdict.class === 'recipient_permanent' || last.verdict.class === 'message_permanent')
       ? `Permanent failure on attempt ${ctx.attempt}: ${reason}`
       : ctx.relayExpired && last?.verdict.class === 'relay_problem'
-        ? `Relay problem (${ctx.relayKind}) for ${Math.round(ctx.maxMs / 360_000) / 10} h, gave up; last: ${reason}`
+        ? `Relay problem (${ctx.relayKind}) for ${duration(ctx.maxMs)}, gave up; last: ${reason}`
         : `Gave up after ${ctx.attempt} attempts; last: ${reason}`;
   if (status === 'failed' && envelope.length === 1) return why;
   const accepted = envelope.filter((a) => map[a]?.status === 'accepted').length;

@@ -106,6 +106,8 @@ export class SmtpRelay {
   /** Each chunk of command bytes as it arrived (a pipelined envelope arrives as one). */
   readonly chunks: Array<{ session: number; text: string }> = [];
   connections = 0;
+  /** The most sessions open at once since the last reset. */
+  peakSessions = 0;
   logins = 0;
   /** Messages that reached the end of DATA, kept or not (see keepMessages). */
   received = 0;
@@ -154,6 +156,7 @@ export class SmtpRelay {
     this.commands.length = 0;
     this.chunks.length = 0;
     this.connections = this.logins = this.received = 0;
+    this.peakSessions = this.sockets.size;
   }
 
   /** Messages answered 2xx after their final dot. */
@@ -215,6 +218,7 @@ export class SmtpRelay {
   private accept(socket: net.Socket): void {
     this.connections++;
     this.sockets.add(socket);
+    this.peakSessions = Math.max(this.peakSessions, this.sockets.size);
     socket.on('close', () => this.sockets.delete(socket));
     new RelaySession(this, socket, this.nextSession++, !!this.options.implicitTls).start();
   }
@@ -478,7 +482,8 @@ class RelaySession {
     const ctx: CommandContext = { command: 'message', line: '', session: { ...this.info } };
     const normal = tooBig ? '552 5.3.4 Message size exceeds fixed limit' : `250 2.0.0 Ok: queued as R${String(this.relay.received + 1).padStart(8, '0')}`;
     const behaviour = this.relay.behaviourFor(ctx);
-    const reply = behaviour?.drop || behaviour?.stall ? null : (behaviour?.reply ?? normal);
+    // A dropped, stalled or endless reply is no answer: the message counts as not accepted.
+    const reply = behaviour?.drop || behaviour?.stall || behaviour?.endless ? null : (behaviour?.reply ?? normal);
     this.relay.record({
       session: this.info.id,
       envelope,
