@@ -38,12 +38,17 @@ describe('SmtpRelay', () => {
 
   it('accepts mail from an independent client over STARTTLS with AUTH PLAIN or LOGIN, and records envelope and bytes', async () => {
     const relay = await start({ starttls: true, auth: { user: 'u', pass: 'p', required: true } });
-    for (const method of ['PLAIN', 'LOGIN'] as const) {
-      const info = await nodemailerSend(relay, { requireTLS: true, authMethod: method }, { from: 'a@rgz.bj', to: ['b@example.com', 'c@example.com'] }, raw(1), { user: 'u', pass: 'p' });
+    const login = await start({ starttls: true, auth: { user: 'u', pass: 'p', required: true, methods: ['LOGIN'] } });
+    const envelope = { from: 'a@rgz.bj', to: ['b@example.com', 'c@example.com'] };
+    for (const r of [relay, login]) {
+      const info = await nodemailerSend(r, { requireTLS: true }, envelope, raw(1), { user: 'u', pass: 'p' });
       expect(info.accepted).toEqual(['b@example.com', 'c@example.com']);
     }
-    expect(relay.logins).toBe(2);
+    expect(login.commands.find((c) => c.line.startsWith('AUTH'))!.line).toBe('AUTH LOGIN ***');
+    expect(relay.commands.find((c) => c.line.startsWith('AUTH'))!.line).toBe('AUTH PLAIN ***');
+    await nodemailerSend(relay, { requireTLS: true }, envelope, raw(1), { user: 'u', pass: 'p' });
     expect(relay.accepted).toHaveLength(2);
+    expect(login.logins).toBe(1);
     expect(relay.accepted[0]).toMatchObject({ envelope: { from: 'a@rgz.bj', to: ['b@example.com', 'c@example.com'] }, messageId: '<relay-1@rgz.bj>', accepted: true });
     expect(relay.accepted[0]!.raw.equals(raw(1))).toBe(true);
     expect(relay.accepted[0]!.wire.toString()).toContain('\r\n..starts with a dot\r\n');

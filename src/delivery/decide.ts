@@ -1,7 +1,14 @@
 import type { MessageRow } from '../db/schema.js';
 import { type BackoffPolicy, retryDelay } from './backoff.js';
 import { errorCodeOf, type ReplyFacts, type SmtpOutcome } from './outcome.js';
-import { parseRecipientStatus, type RecipientKind, recipientKinds, type RecipientState, type RecipientStatus, type RecipientStatusMap } from './recipient-status.js';
+import {
+  parseRecipientStatus,
+  type RecipientKind,
+  recipientKinds,
+  type RecipientState,
+  type RecipientStatus,
+  type RecipientStatusMap,
+} from './recipient-status.js';
 import { type Classification, classifyReply, providerMessageId, type RelayProblemKind } from './smtp-reply.js';
 
 /**
@@ -93,10 +100,11 @@ const isOk = (code: number | null) => code !== null && code >= 200 && code < 300
 function results(input: DecideInput): Result[] {
   const { outcome, owed } = input;
   if (outcome.type === 'failure') {
+    const { phase, kind, code, enhanced, response } = outcome;
     const verdict: Verdict =
-      outcome.kind === 'build'
+      phase === 'build' || kind === 'build'
         ? { class: outcome.permanent ? 'message_permanent' : 'transient', relayProblem: null }
-        : classifyReply({ phase: outcome.phase as Exclude<typeof outcome.phase, 'build'>, kind: outcome.kind, code: outcome.code, enhanced: outcome.enhanced, text: outcome.response });
+        : classifyReply({ phase, kind, code, enhanced, text: response });
     return owed.map((address) => ({ address, verdict, code: outcome.code, enhanced: outcome.enhanced, response: outcome.response }));
   }
   const byAddress = new Map(outcome.recipients.map((r) => [r.address, r]));
@@ -149,12 +157,18 @@ export function decide(input: DecideInput): Completion {
     const entry: RecipientStatus = { kind: kindOf(r.address), status, code: r.code, enhanced: r.enhanced, response: r.response, attempts, at };
     if (r.verdict.relayProblem) entry.relay_problem = r.verdict.relayProblem;
     map[r.address] = entry;
-    attemptResults.push({ address: r.address, kind: entry.kind, status, code: r.code, enhanced: r.enhanced, response: r.response, ...(r.verdict.relayProblem ? { relay_problem: r.verdict.relayProblem } : {}) });
+    attemptResults.push({ address: r.address, ...pick(entry) });
   }
 
   const all = envelope.map((a) => map[a]?.status ?? 'deferred');
   const acceptedCount = all.filter((s) => s === 'accepted').length;
-  const status: FinalStatus = all.includes('deferred') ? 'queued' : acceptedCount === envelope.length ? 'sent' : acceptedCount === 0 ? 'failed' : 'partially_sent';
+  const status: FinalStatus = all.includes('deferred')
+    ? 'queued'
+    : acceptedCount === envelope.length
+      ? 'sent'
+      : acceptedCount === 0
+        ? 'failed'
+        : 'partially_sent';
 
   const headline = headlineOf(outcome, found);
   const record: AttemptRecord = { attempt, code: headline.code, response: headline.response, duration_ms: at - input.started };
@@ -199,7 +213,8 @@ export function decide(input: DecideInput): Completion {
 }
 
 function pick(s: RecipientStatus): Omit<RecipientResult, 'address'> {
-  return { kind: s.kind, status: s.status, code: s.code, enhanced: s.enhanced, response: s.response, ...(s.relay_problem ? { relay_problem: s.relay_problem as RelayProblemKind } : {}) };
+  const { kind, status, code, enhanced, response } = s;
+  return { kind, status, code, enhanced, response, ...(s.relay_problem ? { relay_problem: s.relay_problem as RelayProblemKind } : {}) };
 }
 
 /** The reply that sums the attempt up: the final dot's, the failure's, else the first refusal. */
@@ -213,7 +228,8 @@ function headlineOf(outcome: SmtpOutcome, found: Result[]): ReplyFacts {
 function relayObservation(outcome: SmtpOutcome, relayResults: Result[]): RelayObservation {
   if (relayResults.length) {
     const r = relayResults[0]!;
-    return { state: 'problem', kind: r.verdict.relayProblem!, text: r.code !== null ? r.response : `${outcome.type === 'failure' ? `${outcome.phase}: ` : ''}${r.response}` };
+    const where = outcome.type === 'failure' ? `${outcome.phase}: ` : '';
+    return { state: 'problem', kind: r.verdict.relayProblem!, text: r.code !== null ? r.response : `${where}${r.response}` };
   }
   // The relay answered inside a transaction: it works (whatever it thought of this message).
   if (outcome.type === 'transaction') return { state: 'ok' };

@@ -90,14 +90,17 @@ export async function attemptDelivery(message: MessageRow, deps: Omit<ProcessDep
     envelope = built.envelope.to;
     owed = owedRecipients(envelope, parseRecipientStatus(message.recipient_status));
     // Nobody left to send to (every recipient settled, the status not yet): settle the status.
-    outcome = owed.length ? await deps.transport.send({ from: built.envelope.from, to: owed }, built.raw, hooks) : { type: 'transaction', recipients: [], data: null };
+    outcome = owed.length
+      ? await deps.transport.send({ from: built.envelope.from, to: owed }, built.raw, hooks)
+      : { type: 'transaction', recipients: [], data: null };
   } catch (e) {
     // Nothing was sent. A message that can never be built fails now; anything else (the
     // database hiccuped while loading attachments, …) is an ordinary failed attempt.
     const text = e instanceof Error ? e.message : String(e);
     outcome = { type: 'failure', phase: 'build', kind: 'build', code: null, enhanced: null, response: text, permanent: e instanceof PermanentBuildError };
   }
-  return decide({ message, envelope, owed, outcome, started, at: now(), backoff: deps.backoff, relayProblemMaxMs: deps.relayProblemMaxMs, random: deps.random });
+  const { backoff, relayProblemMaxMs, random } = deps;
+  return decide({ message, envelope, owed, outcome, started, at: now(), backoff, relayProblemMaxMs, random });
 }
 
 /** Writes the outcome (conditional on the lease); the MIME is dropped once the message is final. */

@@ -103,7 +103,10 @@ export function recipientsView(
   const at = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
   return addresses.map((address) => {
     const s = map ? (map[address] ?? Object.entries(map).find(([k]) => k.toLowerCase() === address.toLowerCase())?.[1]) : undefined;
-    if (s) return { address, kind: s.kind, status: s.status, code: s.code, enhanced: s.enhanced, response: s.response, attempts: s.attempts, at: at(s.at), relay_problem: s.relay_problem ?? null };
+    if (s) {
+      const { kind, status, code, enhanced, response, attempts } = s;
+      return { address, kind, status, code, enhanced, response, attempts, at: at(s.at), relay_problem: s.relay_problem ?? null };
+    }
     const known = derived === 'accepted' || derived === 'failed';
     return {
       address,

@@ -32,12 +32,17 @@ export class RelayMonitor {
     this.kind = kind;
     relayState.set({ transport: this.name }, o.state === 'problem' ? 1 : 0);
     if (o.state === 'problem') {
-      this.log.error({ transport: this.name, address: this.address, kind: o.kind, reply: o.text }, `SMTP relay problem (${o.kind}): messages are kept queued and retried without spending their attempts`);
+      this.log.error(
+        { transport: this.name, address: this.address, kind: o.kind, reply: o.text },
+        `SMTP relay problem (${o.kind}): messages are kept queued and retried without spending their attempts`,
+      );
     } else if (was === 'problem') {
       this.log.info({ transport: this.name, address: this.address }, 'SMTP relay works again');
     }
     // In order, one at a time; a failed write is logged and the next change writes again.
-    this.writes = this.writes.then(() => saveRelayStatus(this.db, this.name, this.address, o, at).catch((err: unknown) => this.log.error({ err }, 'could not record the relay status')));
+    this.writes = this.writes.then(() =>
+      saveRelayStatus(this.db, this.name, this.address, o, at).catch((err: unknown) => this.log.error({ err }, 'could not record the relay status')),
+    );
   }
 
   /** Resolves once the writes asked for so far are done (tests, shutdown). */

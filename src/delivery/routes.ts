@@ -12,7 +12,9 @@ const RelayStatus = Type.Object({
   address: Type.String({ description: 'host:port' }),
   state: Type.Union([Type.Literal('ok'), Type.Literal('problem')]),
   since: Time,
-  problem_kind: Type.Union([Type.String(), Type.Null()], { description: 'auth, tls, relaying_denied, sender_rejected, unavailable, refused_session, connection, timeout, protocol' }),
+  problem_kind: Type.Union([Type.String(), Type.Null()], {
+    description: 'auth, tls, relaying_denied, sender_rejected, unavailable, refused_session, connection, timeout, protocol',
+  }),
   last_problem: Type.Union([Type.String(), Type.Null()]),
   last_problem_at: Type.Union([Time, Type.Null()]),
   last_ok_at: Type.Union([Time, Type.Null()]),

@@ -15,7 +15,17 @@ import type { SmtpErrorKind, SmtpPhase } from './smtp-client/index.js';
 export type ReplyClass = 'transient' | 'recipient_permanent' | 'message_permanent' | 'relay_problem';
 
 /** Why the relay is at fault: the `kind` label of postier_smtp_relay_problems_total. */
-export const RELAY_PROBLEM_KINDS = ['auth', 'tls', 'relaying_denied', 'sender_rejected', 'unavailable', 'refused_session', 'connection', 'timeout', 'protocol'] as const;
+export const RELAY_PROBLEM_KINDS = [
+  'auth',
+  'tls',
+  'relaying_denied',
+  'sender_rejected',
+  'unavailable',
+  'refused_session',
+  'connection',
+  'timeout',
+  'protocol',
+] as const;
 export type RelayProblemKind = (typeof RELAY_PROBLEM_KINDS)[number];
 
 export interface SmtpFacts {
@@ -36,11 +46,28 @@ export interface Classification {
 const SESSION_PHASES = new Set<SmtpPhase>(['connect', 'greeting', 'ehlo', 'starttls', 'auth']);
 
 // Texts relays use for refusals that are about the relay's setup, not the message or recipient.
-const RELAYING_DENIED = /relay(ing)?\s+(access\s+)?(is\s+)?(denied|not\s+(permitted|allowed)|prohibited|disallowed)|unable\s+to\s+relay|(not\s+(permitted|allowed|authori[sz]ed)|no\s+permission)\s+to\s+relay|we\s+do\s+not\s+relay/i;
+const RELAYING_DENIED = new RegExp(
+  [
+    String.raw`relay(ing)?\s+(access\s+)?(is\s+)?(denied|not\s+(permitted|allowed)|prohibited|disallowed)`,
+    String.raw`unable\s+to\s+relay`,
+    String.raw`(not\s+(permitted|allowed|authori[sz]ed)|no\s+permission)\s+to\s+relay`,
+    String.raw`we\s+do\s+not\s+relay`,
+  ].join('|'),
+  'i',
+);
 const AUTH_NEEDED = /authenticat|credentials|\blog\s?in\b/i;
 const TLS_NEEDED = /starttls|\btls\b|encryption\s+(is\s+)?(required|needed)/i;
-const SENDER_REFUSED =
-  /sender\s+address\s+rejected|not\s+(authori[sz]ed|allowed|permitted)\s+to\s+send|permissions?\s+to\s+send|address\s+is\s+not\s+verified|identit(y|ies)\s+failed|sender\s+(address\s+)?(is\s+)?not\s+(allowed|permitted|authori[sz]ed|verified)/i;
+const SENDER_REFUSED = new RegExp(
+  [
+    String.raw`sender\s+address\s+rejected`,
+    String.raw`not\s+(authori[sz]ed|allowed|permitted)\s+to\s+send`,
+    String.raw`permissions?\s+to\s+send`,
+    String.raw`address\s+is\s+not\s+verified`,
+    String.raw`identit(y|ies)\s+failed`,
+    String.raw`sender\s+(address\s+)?(is\s+)?not\s+(allowed|permitted|authori[sz]ed|verified)`,
+  ].join('|'),
+  'i',
+);
 
 // RFC 4954 and RFC 5248: the security codes that say the session is not allowed, not the mail.
 const AUTH_CODES = new Set([530, 534, 535, 538]);

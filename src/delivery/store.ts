@@ -179,18 +179,19 @@ function statusEvent(messageId: string, c: Completion): NewEvent {
   if (c.status === 'sent') return { messageId, type: 'sent', at: c.at, data: { smtp_response: c.smtpResponse, provider_message_id: c.providerMessageId } };
   if (c.status === 'failed') return { messageId, type: 'failed', at: c.at, data: { error_message: c.errorMessage, attempts: c.attempt.attempt } };
   if (c.status === 'partially_sent') {
-    const all = Object.entries(c.recipientStatus ?? {}).map(([address, r]) => ({ address, kind: r.kind, status: r.status, code: r.code, enhanced: r.enhanced, response: r.response }));
-    return {
-      messageId,
-      type: 'partially_sent',
-      at: c.at,
-      data: { final: true, accepted: all.filter((r) => r.status === 'accepted'), not_delivered: all.filter((r) => r.status !== 'accepted'), error_message: c.errorMessage },
-    };
+    const all = Object.entries(c.recipientStatus ?? {}).map(([address, { kind, status, code, enhanced, response }]) => ({ address, kind, status, code, enhanced, response }));
+    const accepted = all.filter((r) => r.status === 'accepted');
+    const notDelivered = all.filter((r) => r.status !== 'accepted');
+    return { messageId, type: 'partially_sent', at: c.at, data: { final: true, accepted, not_delivered: notDelivered, error_message: c.errorMessage } };
   }
   return {
     messageId,
     type: 'retry_scheduled',
     at: c.at,
-    data: { next_attempt_at: new Date(c.nextAttemptAt!).toISOString(), after_attempt: c.attempt.attempt, ...(c.attempt.relay_problem ? { relay_problem: c.attempt.relay_problem } : {}) },
+    data: {
+      next_attempt_at: new Date(c.nextAttemptAt!).toISOString(),
+      after_attempt: c.attempt.attempt,
+      ...(c.attempt.relay_problem ? { relay_problem: c.attempt.relay_problem } : {}),
+    },
   };
 }

@@ -175,7 +175,8 @@ export class Worker {
       let c;
       try {
         const { backoff, relayProblemMaxMs } = this.opts;
-        c = await attemptDelivery(message, { ...this.deps, backoff, relayProblemMaxMs }, { onStart: (ms) => this.deadlines.set(message.id, Date.now() + ms + DEADLINE_GRACE_MS) });
+        const onStart = (ms: number) => this.deadlines.set(message.id, Date.now() + ms + DEADLINE_GRACE_MS);
+        c = await attemptDelivery(message, { ...this.deps, backoff, relayProblemMaxMs }, { onStart });
       } finally {
         this.deadlines.delete(message.id);
         this.sending--;
@@ -187,7 +188,8 @@ export class Worker {
       if (!applied) log.warn({ messageId: message.id }, 'lease lost before the result was recorded; the attempt is on record, the status is not');
       else if (c.status !== 'sent') {
         const { attempt, code, response, relay_problem } = c.attempt;
-        log.info({ messageId: message.id, status: c.status, attempt, code, response, relay_problem }, c.status === 'partially_sent' ? 'message partially sent' : 'delivery attempt failed');
+        const what = c.status === 'partially_sent' ? 'message partially sent' : 'delivery attempt failed';
+        log.info({ messageId: message.id, status: c.status, attempt, code, response, relay_problem }, what);
       }
     } catch (err) {
       log.error({ err, messageId: message.id }, 'could not record a delivery result; the lease will expire and the message will be retried');

@@ -78,8 +78,8 @@ export interface RelayOptions {
   starttls?: boolean;
   /** Speak TLS from the first byte (port 465 style). */
   implicitTls?: boolean;
-  /** Offer AUTH PLAIN and LOGIN with these credentials; `required` refuses MAIL before login (530). */
-  auth?: { user: string; pass: string; required?: boolean };
+  /** Offer AUTH with these credentials (PLAIN and LOGIN unless `methods` says); `required` refuses MAIL before login (530). */
+  auth?: { user: string; pass: string; required?: boolean; methods?: Array<'PLAIN' | 'LOGIN'> };
   /** Offer PIPELINING (default true). */
   pipelining?: boolean;
   /** Advertised SIZE limit; larger messages are refused with 552 at MAIL FROM (SIZE=) or after DATA. */
@@ -284,6 +284,10 @@ class RelaySession {
     if (ok !== null) void this.pump();
   }
 
+  private get mechanisms(): string[] {
+    return this.opts.auth?.methods ?? ['PLAIN', 'LOGIN'];
+  }
+
   private get name(): string {
     return this.opts.name ?? 'relay.test';
   }
@@ -325,7 +329,7 @@ class RelaySession {
         if (this.opts.pipelining !== false) ext.push('PIPELINING');
         ext.push(`SIZE ${this.opts.maxSize ?? 52_428_800}`, '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES');
         if (this.opts.starttls && !this.info.secure) ext.push('STARTTLS');
-        if (this.opts.auth && (this.info.secure || !this.opts.starttls)) ext.push('AUTH PLAIN LOGIN');
+        if (this.opts.auth && (this.info.secure || !this.opts.starttls)) ext.push(`AUTH ${this.mechanisms.join(' ')}`);
         const code = await say('ehlo', ext.map((e) => `250 ${e}`).join('\n'));
         if (ok(code)) this.hello(`EHLO ${arg}`);
         return;
@@ -421,6 +425,7 @@ class RelaySession {
       if (ok(code)) this.info.user = this.opts.auth.user;
       return;
     }
+    if (!this.mechanisms.includes(method.toUpperCase())) return void (await this.write('504 5.5.4 Unrecognized authentication type\r\n'));
     if (method.toUpperCase() === 'PLAIN') {
       if (initial) return this.checkPlain(initial);
       this.mode = 'auth-plain';

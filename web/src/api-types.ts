@@ -1,6 +1,18 @@
 /** Shapes of the Postier HTTP API as the admin UI reads them (see the route schemas in src/). */
 
-export const MESSAGE_STATUSES = ['queued', 'sending', 'sent', 'partially_sent', 'delivered', 'bounced', 'complaint', 'failed', 'suppressed', 'rate_limited', 'cancelled'] as const;
+export const MESSAGE_STATUSES = [
+  'queued',
+  'sending',
+  'sent',
+  'partially_sent',
+  'delivered',
+  'bounced',
+  'complaint',
+  'failed',
+  'suppressed',
+  'rate_limited',
+  'cancelled',
+] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
 export interface Page<T> {

@@ -1,6 +1,17 @@
 /** Request and response shapes of the Postier API, written to match src/messages and src/templates. */
 
-export type MessageStatus = 'queued' | 'sending' | 'sent' | 'partially_sent' | 'delivered' | 'bounced' | 'complaint' | 'failed' | 'suppressed' | 'rate_limited' | 'cancelled';
+export type MessageStatus =
+  | 'queued'
+  | 'sending'
+  | 'sent'
+  | 'partially_sent'
+  | 'delivered'
+  | 'bounced'
+  | 'complaint'
+  | 'failed'
+  | 'suppressed'
+  | 'rate_limited'
+  | 'cancelled';
 
 export interface AttachmentInput {
   filename: string;

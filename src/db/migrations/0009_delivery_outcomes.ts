@@ -61,7 +61,8 @@ async function setStatuses(db: Kysely<any>, pg: boolean, from: string, to: strin
       const table = await sql<{ sql: string }>`select sql from sqlite_master where type = 'table' and name = 'email_messages'`.execute(trx);
       const definition = table.rows[0]?.sql ?? '';
       if (!definition.includes(from)) throw new Error('email_messages: unexpected status constraint; not rebuilding');
-      const indexes = await sql<{ sql: string }>`select sql from sqlite_master where type = 'index' and tbl_name = 'email_messages' and sql is not null`.execute(trx);
+      const indexes = await sql<{ sql: string }>`
+        select sql from sqlite_master where type = 'index' and tbl_name = 'email_messages' and sql is not null`.execute(trx);
       const renamed = definition.replace(/^create table\s+("?)email_messages\1/i, 'create table "email_messages_rebuilt"').replace(from, to);
       await sql.raw(renamed).execute(trx);
       await sql`insert into email_messages_rebuilt select * from email_messages`.execute(trx);

@@ -167,7 +167,8 @@ export class SmtpConnection extends EventEmitter<{ close: [SmtpError | null] }> 
     await this.hello();
     if (this.opts.security === 'starttls') {
       if (!this.extensions.starttls) {
-        throw new SmtpError('STARTTLS is required (SMTP_USE_TLS) but the server does not offer it', { phase: 'starttls', kind: 'tls', response: 'STARTTLS not offered' });
+        const details = { phase: 'starttls', kind: 'tls', response: 'STARTTLS not offered' } as const;
+        throw new SmtpError('STARTTLS is required (SMTP_USE_TLS) but the server does not offer it', details);
       }
       await this.startTls();
       await this.hello();
@@ -187,7 +188,8 @@ export class SmtpConnection extends EventEmitter<{ close: [SmtpError | null] }> 
         socket.destroy();
         reject(e);
       };
-      const timer = setTimeout(() => fail(new SmtpError(`Connection to ${host}:${port} timed out after ${timeoutMs} ms`, { phase: 'connect', kind: 'timeout' })), timeoutMs);
+      const late = () => fail(new SmtpError(`Connection to ${host}:${port} timed out after ${timeoutMs} ms`, { phase: 'connect', kind: 'timeout' }));
+      const timer = setTimeout(late, timeoutMs);
       const onError = (e: Error) => fail(new SmtpError(e.message, { phase: 'connect', kind: tcp && security === 'tls' ? 'tls' : 'connection' }, { cause: e }));
       socket.once('connect', () => (tcp = true));
       socket.once('error', onError);
@@ -230,7 +232,8 @@ export class SmtpConnection extends EventEmitter<{ close: [SmtpError | null] }> 
       this.answered = true;
       if (!this.busy) {
         // Nothing was asked: a server talking to an idle session is closing it (421) or broken.
-        return this.destroy(new SmtpError(`Unexpected reply on an idle connection: ${r.text}`, { phase: this.phase, kind: 'connection', code: r.code, response: r.text }));
+        const details = { phase: this.phase, kind: 'connection', code: r.code, response: r.text } as const;
+        return this.destroy(new SmtpError(`Unexpected reply on an idle connection: ${r.text}`, details));
       }
       if (this.waiter) this.waiter.resolve(r);
       else this.replies.push(r);
@@ -284,7 +287,9 @@ export class SmtpConnection extends EventEmitter<{ close: [SmtpError | null] }> 
   private async startTls(): Promise<void> {
     const until = Date.now() + this.opts.timeoutMs;
     const r = await this.command('starttls', 'STARTTLS');
-    if (r.code !== 220) throw new SmtpError(`STARTTLS refused: ${r.text}`, { phase: 'starttls', kind: 'tls', code: r.code, enhanced: r.enhanced, response: r.text });
+    if (r.code !== 220) {
+      throw new SmtpError(`STARTTLS refused: ${r.text}`, { phase: 'starttls', kind: 'tls', code: r.code, enhanced: r.enhanced, response: r.text });
+    }
     const plain = this.socket;
     this.detach();
     this.reader.clear();
