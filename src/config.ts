@@ -35,6 +35,10 @@ export interface Config {
     replyTo: string | undefined;
     useTls: boolean;
     timeoutSeconds: number;
+    /** Deadline of the message bytes and the reply to DATA's final dot. */
+    dataTimeoutSeconds: number;
+    /** A message that met nothing but relay problems for this long fails. */
+    relayProblemMaxHours: number;
     retryMaxAttempts: number;
     poolSize: number;
   };
@@ -268,7 +272,9 @@ export function loadConfig(env: Env = process.env): Config {
       fromEmail,
       replyTo: r.email('SMTP_REPLY_TO', undefined),
       useTls: r.bool('SMTP_USE_TLS', true),
-      timeoutSeconds: r.number('SMTP_TIMEOUT_SECONDS', 30, 1, 600),
+      timeoutSeconds: r.number('SMTP_TIMEOUT_SECONDS', 30, 0.1, 600),
+      dataTimeoutSeconds: r.number('SMTP_DATA_TIMEOUT_SECONDS', 120, 0.1, 3600),
+      relayProblemMaxHours: r.number('RELAY_PROBLEM_MAX_HOURS', 48, 0.0001, 24 * 365),
       retryMaxAttempts: r.int('SMTP_RETRY_MAX_ATTEMPTS', 3, 1, 50),
       poolSize: r.int('SMTP_POOL_SIZE', 5, 1, 100),
     },

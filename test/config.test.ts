@@ -72,6 +72,16 @@ describe('configuration', () => {
     expect((error as ConfigError).problems).toHaveLength(10);
   });
 
+  it('reads the SMTP deadlines and the relay-problem bound, with defaults, and refuses nonsense', () => {
+    expect(loadConfig({}).smtp).toMatchObject({ timeoutSeconds: 30, dataTimeoutSeconds: 120, relayProblemMaxHours: 48 });
+    expect(loadConfig({ SMTP_TIMEOUT_SECONDS: '0.5', SMTP_DATA_TIMEOUT_SECONDS: '600', RELAY_PROBLEM_MAX_HOURS: '0.5' }).smtp).toMatchObject({
+      timeoutSeconds: 0.5,
+      dataTimeoutSeconds: 600,
+      relayProblemMaxHours: 0.5,
+    });
+    expect(() => loadConfig({ SMTP_DATA_TIMEOUT_SECONDS: 'forever', RELAY_PROBLEM_MAX_HOURS: '-1' })).toThrow(/SMTP_DATA_TIMEOUT_SECONDS[\s\S]*RELAY_PROBLEM_MAX_HOURS/);
+  });
+
   it('refuses a DKIM key that does not load (the signer would send unsigned mail without a word)', () => {
     const dkim = { DKIM_DOMAIN: 'rgz.bj', DKIM_SELECTOR: 'postier2026' };
     expect(() => loadConfig({ ...dkim, DKIM_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\\nnot a key\\n-----END PRIVATE KEY-----' })).toThrow(/DKIM_PRIVATE_KEY: not a PEM RSA private key/);

@@ -15,7 +15,7 @@ describe.each(backends)('delivery on %s', (backend) => {
     sink = await SmtpSink.start();
     t = await createTestContext(
       backend,
-      sink.env({ SMTP_TIMEOUT_SECONDS: '1', WORKER_POLL_MS: '20', WORKER_RETRY_BASE_SECONDS: '0.05', WORKER_RETRY_MAX_SECONDS: '0.2' }),
+      sink.env({ SMTP_TIMEOUT_SECONDS: '1', SMTP_DATA_TIMEOUT_SECONDS: '1', WORKER_POLL_MS: '20', WORKER_RETRY_BASE_SECONDS: '0.05', WORKER_RETRY_MAX_SECONDS: '0.2' }),
     );
   });
   afterEach(async () => {
@@ -81,7 +81,7 @@ describe.each(backends)('delivery on %s', (backend) => {
     expect(mail.subject).toBe('⚠️ ALERTE CRITIQUE RGZ — INC-2026-000847');
   });
 
-  it('retries 451 and 421 with backoff, then records sent with the provider id, the same bytes and Message-ID on every attempt', async () => {
+  it('retries 451 and 421 with backoff (421, the relay closing, spends no attempt), then records sent with the provider id, the same bytes and Message-ID on every attempt', async () => {
     sink.respond = (m) => (m.seen === 1 ? { kind: 'reply', code: 451, text: 'Try again later' } : m.seen === 2 ? { kind: 'reply', code: 421, text: 'Too busy' } : { kind: 'accept', reply: 'Ok 0100018d9c1b2a3e-5a6b7c8d-ses-000000' });
     run();
     const [id] = await sendOk(t, invoiceExample());
@@ -92,9 +92,12 @@ describe.each(backends)('delivery on %s', (backend) => {
     // Built once: MIME boundaries are random per build, so identical bytes mean no rebuild.
     expect(sink.messages[1]!.raw.equals(sink.messages[0]!.raw)).toBe(true);
     expect(sink.messages[2]!.raw.equals(sink.messages[0]!.raw)).toBe(true);
-    expect(row).toMatchObject({ status: 'sent', attempts: 3, provider_message_id: '0100018d9c1b2a3e-5a6b7c8d-ses-000000', smtp_response: '250 Ok 0100018d9c1b2a3e-5a6b7c8d-ses-000000' });
+    expect(row).toMatchObject({ status: 'sent', attempts: 2, provider_message_id: '0100018d9c1b2a3e-5a6b7c8d-ses-000000', smtp_response: '250 Ok 0100018d9c1b2a3e-5a6b7c8d-ses-000000' });
     expect(await eventTypes(t, id!)).toEqual(['queued', 'sending', 'attempt', 'retry_scheduled', 'sending', 'attempt', 'retry_scheduled', 'sending', 'attempt', 'sent']);
-    expect((await attemptEvents(t, id!)).map((a) => [a.attempt, a.code])).toEqual([[1, 451], [2, 421], [3, 250]]);
+    // 421 is the relay closing the channel (a relay problem): on record, not counted against the message.
+    const attempts = await attemptEvents(t, id!);
+    expect(attempts.map((a) => [a.attempt, a.code])).toEqual([[1, 451], [2, 421], [2, 250]]);
+    expect(attempts.map((a) => (a as { relay_problem?: string }).relay_problem)).toEqual([undefined, 'unavailable', undefined]);
   });
 
   it('fails a 550 at once, without retry, and POST …/retry puts it back in the queue', async () => {

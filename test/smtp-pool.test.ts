@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SmtpPool, type SmtpPoolOptions } from '../src/delivery/smtp-pool.js';
 import { SmtpSink } from './helpers/smtp-sink.js';
+import { SmtpRelay } from './support/smtp-relay.js';
 
 const mime = (n: number) => Buffer.from(`Message-ID: <pool-${n}@rgz.bj>\r\nSubject: ${n}\r\n\r\nCorps ${n}\r\n`);
 const envelope = (to = 'client@example.com') => ({ from: 'noreply@rgz.bj', to: [to] });
@@ -9,7 +10,7 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
   let sink: SmtpSink;
   const pools: SmtpPool[] = [];
   const pool = (opts: Partial<SmtpPoolOptions> = {}, port = sink.port) => {
-    const p = new SmtpPool({ connection: { host: '127.0.0.1', port, ignoreTLS: true, connectionTimeout: 2000, greetingTimeout: 2000, socketTimeout: 2000 }, size: 2, maxMessages: 100, ...opts });
+    const p = new SmtpPool({ client: { host: '127.0.0.1', port, security: 'none', timeoutMs: 2000, dataTimeoutMs: 2000 }, size: 2, maxMessages: 100, ...opts });
     pools.push(p);
     return p;
   };
@@ -27,7 +28,7 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
   it('sends the bytes as given, with the relay reply, over no more than `size` connections', async () => {
     const p = pool({ size: 3 });
     const infos = await Promise.all(Array.from({ length: 30 }, (_, i) => p.send(envelope(`c${i}@example.com`), mime(i))));
-    expect(infos.every((info) => info.response.startsWith('250'))).toBe(true);
+    expect(infos.every((info) => info.data!.text.startsWith('250'))).toBe(true);
     expect(sink.accepted).toHaveLength(30);
     expect(sink.accepted.find((m) => m.messageId === '<pool-7@rgz.bj>')!.raw.toString()).toBe(mime(7).toString());
     expect(sink.accepted.find((m) => m.messageId === '<pool-7@rgz.bj>')!.envelope).toEqual({ from: 'noreply@rgz.bj', to: ['c7@example.com'] });
@@ -47,7 +48,7 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
     sink.hangUp();
     await new Promise((r) => setTimeout(r, 50));
     const info = await p.send(envelope(), mime(2));
-    expect(info.response).toMatch(/^250/);
+    expect(info.data!.text).toMatch(/^250/);
     expect(sink.accepted.map((m) => m.messageId)).toEqual(['<pool-1@rgz.bj>', '<pool-2@rgz.bj>']);
     expect(sink.connections).toBe(2);
   });
@@ -55,10 +56,10 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
   it('reports a refused recipient or message with its reply and keeps the connection for the next one', async () => {
     const p = pool({ size: 1 });
     sink.refusedRecipients.add('nobody@example.com');
-    await expect(p.send(envelope('nobody@example.com'), mime(1))).rejects.toMatchObject({ code: 'EENVELOPE', responseCode: 550 });
+    await expect(p.send(envelope('nobody@example.com'), mime(1))).resolves.toMatchObject({ recipients: [{ address: 'nobody@example.com', accepted: false, code: 550 }], data: null });
     sink.respond = (m) => (m.messageId === '<pool-2@rgz.bj>' ? { kind: 'reply', code: 552, text: 'Message too big' } : { kind: 'accept' });
-    await expect(p.send(envelope(), mime(2))).rejects.toMatchObject({ code: 'EMESSAGE', responseCode: 552 });
-    await expect(p.send(envelope(), mime(3))).resolves.toMatchObject({ response: expect.stringMatching(/^250/) });
+    await expect(p.send(envelope(), mime(2))).resolves.toMatchObject({ recipients: [{ accepted: true }], data: { code: 552 } });
+    await expect(p.send(envelope(), mime(3))).resolves.toMatchObject({ data: { text: expect.stringMatching(/^250/) } });
     expect(sink.connections).toBe(1);
   });
 
@@ -66,29 +67,37 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
     const p = pool({ size: 1 });
     const same = envelope();
     sink.mailFromFailures = 1;
-    await expect(p.send(same, mime(1))).rejects.toMatchObject({ code: 'EENVELOPE', responseCode: 451 });
-    await expect(p.send(same, mime(1))).resolves.toMatchObject({ response: expect.stringMatching(/^250/) });
+    await expect(p.send(same, mime(1))).rejects.toMatchObject({ phase: 'mail', kind: 'reply', code: 451 });
+    await expect(p.send(same, mime(1))).resolves.toMatchObject({ data: { text: expect.stringMatching(/^250/) } });
     expect(same).toEqual(envelope());
     expect(sink.accepted.map((m) => m.messageId)).toEqual(['<pool-1@rgz.bj>']);
     expect(sink.connections).toBe(1);
   });
 
-  it('uses a new connection, without counting a failure, when the idle one can no longer be written to', async () => {
-    const p = pool({ size: 1 });
-    await p.send(envelope(), mime(1));
-    // The state between the relay's FIN and the socket's close: our side is ended, not yet closed.
-    const idle = (p as unknown as { idle: Array<{ smtp: { _socket: { end(): void } } }> }).idle;
-    expect(idle).toHaveLength(1);
-    idle[0]!.smtp._socket.end();
-    await expect(p.send(envelope(), mime(2))).resolves.toMatchObject({ response: expect.stringMatching(/^250/) });
-    expect(sink.connections).toBe(2);
+  it('uses a new connection, without counting a failure, when the idle one was closed before answering anything', async () => {
+    // The relay's FIN crossing our MAIL FROM on the wire: the idle connection ends without a reply.
+    const relay = await SmtpRelay.start();
+    try {
+      const p = pool({ size: 1 }, relay.port);
+      await p.send(envelope(), mime(1));
+      relay.on('mail', { drop: true }, { times: 1 });
+      await expect(p.send(envelope(), mime(2))).resolves.toMatchObject({ data: { code: 250 } });
+      expect(relay.accepted.map((m) => m.messageId)).toEqual(['<pool-1@rgz.bj>', '<pool-2@rgz.bj>']);
+      expect(relay.connections).toBe(2);
+      // Once: a new connection that fails the same way is an attempt like any other.
+      relay.on('mail', { drop: true });
+      relay.hangUp();
+      await expect(p.send(envelope(), mime(3))).rejects.toMatchObject({ phase: 'mail', kind: 'connection' });
+    } finally {
+      await relay.close();
+    }
   });
 
   it('fails the send on a cut connection, then opens a new one for the next', async () => {
     const p = pool({ size: 1 });
     sink.respond = (m) => (m.messageId === '<pool-1@rgz.bj>' ? { kind: 'drop' } : { kind: 'accept' });
-    await expect(p.send(envelope(), mime(1))).rejects.toMatchObject({ code: 'ECONNECTION' });
-    await expect(p.send(envelope(), mime(2))).resolves.toMatchObject({ response: expect.stringMatching(/^250/) });
+    await expect(p.send(envelope(), mime(1))).rejects.toMatchObject({ phase: 'data_end', kind: 'connection' });
+    await expect(p.send(envelope(), mime(2))).resolves.toMatchObject({ data: { text: expect.stringMatching(/^250/) } });
     expect(sink.connections).toBe(2);
   });
 
@@ -96,7 +105,11 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
     // Three sends wait for the one place: each gets its own connection error, none hangs.
     const refused = pool({ size: 1 }, 1);
     const failures = await Promise.allSettled([1, 2, 3].map((n) => refused.send(envelope(), mime(n))));
-    expect(failures.map((r) => (r.status === 'rejected' ? (r.reason as { code?: string }).code : r.status))).toEqual(['ESOCKET', 'ESOCKET', 'ESOCKET']);
+    expect(failures.map((r) => (r.status === 'rejected' ? `${(r.reason as { phase?: string }).phase}/${(r.reason as { kind?: string }).kind}` : r.status))).toEqual([
+      'connect/connection',
+      'connect/connection',
+      'connect/connection',
+    ]);
     const p = pool({ size: 1 });
     sink.respond = (m) => (m.messageId === '<pool-1@rgz.bj>' ? { kind: 'drop' } : { kind: 'accept' });
     const results = await Promise.allSettled([1, 2, 3].map((n) => p.send(envelope(), mime(n))));
@@ -111,7 +124,7 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
     await new Promise((r) => setTimeout(r, 50));
     p.close();
     await expect(waiting).rejects.toThrow(/closed/);
-    await expect(inFlight).resolves.toMatchObject({ response: expect.stringMatching(/^250/) });
+    await expect(inFlight).resolves.toMatchObject({ data: { text: expect.stringMatching(/^250/) } });
     await expect(p.send(envelope(), mime(3))).rejects.toThrow(/closed/);
     expect(sink.accepted.map((m) => m.messageId)).toEqual(['<pool-1@rgz.bj>']);
   });
@@ -119,7 +132,7 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
   it('takes a 503 (session out of step) as a reason for a new connection', async () => {
     const p = pool({ size: 1 });
     sink.respond = (m) => (m.messageId === '<pool-1@rgz.bj>' ? { kind: 'reply', code: 503, text: 'Bad sequence of commands' } : { kind: 'accept' });
-    await expect(p.send(envelope(), mime(1))).rejects.toMatchObject({ responseCode: 503 });
+    await expect(p.send(envelope(), mime(1))).resolves.toMatchObject({ data: { code: 503 } });
     await p.send(envelope(), mime(2));
     expect(sink.connections).toBe(2);
   });
@@ -136,8 +149,7 @@ describe('SmtpPool with STARTTLS and AUTH', () => {
   const pool = (credentials: { user: string; pass: string }) =>
     new SmtpPool({
       // smtp-server's built-in certificate is self-signed: trusted here, never in the product.
-      connection: { host: '127.0.0.1', port: sink.port, requireTLS: true, tls: { rejectUnauthorized: false }, connectionTimeout: 2000, greetingTimeout: 2000, socketTimeout: 2000 },
-      auth: credentials,
+      client: { host: '127.0.0.1', port: sink.port, security: 'starttls', tls: { rejectUnauthorized: false }, auth: credentials, timeoutMs: 2000, dataTimeoutMs: 2000 },
       size: 1,
       maxMessages: 100,
     });
@@ -151,10 +163,10 @@ describe('SmtpPool with STARTTLS and AUTH', () => {
     expect(sink.logins).toBe(1);
   });
 
-  it('fails with EAUTH on wrong credentials, and verify() reports the same', async () => {
+  it('fails in the AUTH phase with the 535 on wrong credentials, and verify() reports the same', async () => {
     const p = pool({ user: 'postier', pass: 'wrong' });
-    await expect(p.send(envelope(), mime(3))).rejects.toMatchObject({ code: 'EAUTH', responseCode: 535 });
-    await expect(p.verify()).rejects.toMatchObject({ code: 'EAUTH' });
+    await expect(p.send(envelope(), mime(3))).rejects.toMatchObject({ phase: 'auth', kind: 'reply', code: 535 });
+    await expect(p.verify()).rejects.toMatchObject({ phase: 'auth', code: 535 });
     await expect(pool(auth).verify()).resolves.toBeUndefined();
     p.close();
   });

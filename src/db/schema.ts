@@ -64,6 +64,8 @@ export const MESSAGE_STATUSES = [
   'queued',
   'sending',
   'sent',
+  /** Final: some envelope recipients accepted, the others refused or given up (see recipient_status). */
+  'partially_sent',
   'delivered',
   'bounced',
   'complaint',
@@ -114,6 +116,10 @@ export interface EmailMessagesTable {
   updated_at: number;
   /** Set when retention or erasure hashed the addresses and dropped the bodies. */
   anonymized_at: number | null;
+  /** Per envelope recipient (to, cc, bcc): JSON map address → state (see delivery/recipient-status.ts). */
+  recipient_status: string | null;
+  /** Start of the current run of attempts that met only relay problems (RELAY_PROBLEM_MAX_HOURS). */
+  relay_problem_since: number | null;
 }
 
 export interface EmailAttachmentsTable {
@@ -226,6 +232,23 @@ export interface CapturedMailTable {
   raw: Buffer;
 }
 
+/** The relay's health as the delivery workers last saw it change (GET /api/v1/delivery/relay). */
+export interface RelayStatusTable {
+  /** `relay` (SMTP_HOST) or `capture`. */
+  name: string;
+  /** host:port. */
+  address: string;
+  state: 'ok' | 'problem';
+  /** When the current state began. */
+  since: number;
+  /** The kind and text of the last relay problem (auth, tls, …). */
+  problem_kind: string | null;
+  last_problem: string | null;
+  last_problem_at: number | null;
+  last_ok_at: number | null;
+  updated_at: number;
+}
+
 export interface DB {
   api_keys: ApiKeysTable;
   email_templates: EmailTemplatesTable;
@@ -242,6 +265,7 @@ export interface DB {
   webhook_attempts: WebhookAttemptsTable;
   job_locks: JobLocksTable;
   captured_mail: CapturedMailTable;
+  relay_status: RelayStatusTable;
 }
 
 export type ApiKeyRow = Selectable<ApiKeysTable>;
@@ -255,3 +279,4 @@ export type EventRow = Selectable<EmailEventsTable>;
 export type SuppressionRow = Selectable<EmailSuppressionsTable>;
 export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
+export type RelayStatusRow = Selectable<RelayStatusTable>;

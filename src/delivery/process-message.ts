@@ -1,11 +1,15 @@
 import type { MessageRow } from '../db/schema.js';
-import { type BackoffPolicy, retryDelay } from './backoff.js';
-import { providerMessageId, replyCode, type SmtpOutcome } from './smtp-reply.js';
+import type { BackoffPolicy } from './backoff.js';
+import { type Completion, decide } from './decide.js';
+import type { SmtpOutcome } from './outcome.js';
+import { owedRecipients, parseRecipientStatus } from './recipient-status.js';
+
+export type { AttemptRecord, Completion, FinalStatus, RecipientResult, RelayObservation } from './decide.js';
 
 /**
- * One attempt at one leased message: build (or reuse) its MIME, hand it to SMTP, decide what
- * the reply means, record it. Pure logic over injected parts, so the rules are tested with a
- * real SMTP server but without the worker loop around them.
+ * One attempt at one leased message: build (or reuse) its MIME, hand it to SMTP for the
+ * recipients still owed, decide what the replies mean, record it. Pure logic over injected
+ * parts, so the rules are tested with a real SMTP server but without the worker loop around them.
  */
 
 export interface Envelope {
@@ -24,23 +28,17 @@ export interface MimeSource {
   forget(messageId: string): void;
 }
 
-export interface SmtpTransport {
-  send(envelope: Envelope, raw: Buffer): Promise<SmtpOutcome>;
-  close(): void;
+export interface SendHooks {
+  /**
+   * The SMTP part of the attempt starts now (it had to wait for a free connection until then);
+   * `deadlineMs` bounds all of it: the sum of its phases' deadlines.
+   */
+  onStart?(deadlineMs: number): void;
 }
 
-export type FinalStatus = 'sent' | 'queued' | 'failed';
-
-/** What to write, in one transaction, once an attempt is over. */
-export interface Completion {
-  status: FinalStatus;
-  at: number;
-  attempt: { attempt: number; code: number | null; response: string; duration_ms: number; error_code?: string; rejected?: string[] };
-  smtpResponse: string | null;
-  providerMessageId: string | null;
-  sentAt: number | null;
-  nextAttemptAt: number | null;
-  errorMessage: string | null;
+export interface SmtpTransport {
+  send(envelope: Envelope, raw: Buffer, hooks?: SendHooks): Promise<SmtpOutcome>;
+  close(): void;
 }
 
 export interface CompletionStore {
@@ -57,6 +55,8 @@ export interface ProcessDeps {
   transport: SmtpTransport;
   store: CompletionStore;
   backoff: BackoffPolicy;
+  /** How long a message may meet nothing but relay problems before it fails (RELAY_PROBLEM_MAX_HOURS). */
+  relayProblemMaxMs: number;
   now?: () => number;
   random?: () => number;
 }
@@ -69,26 +69,38 @@ export interface ProcessResult {
   applied: boolean;
 }
 
-export async function processMessage(message: MessageRow, deps: ProcessDeps): Promise<ProcessResult> {
-  const completion = await attemptDelivery(message, deps);
+export async function processMessage(message: MessageRow, deps: ProcessDeps, hooks?: SendHooks): Promise<ProcessResult> {
+  const completion = await attemptDelivery(message, deps, hooks);
   return { completion, applied: await recordAttempt(message, completion, deps) };
 }
 
-/** Build (or reuse) the MIME, send it, decide what the reply means. Records nothing. */
-export async function attemptDelivery(message: MessageRow, deps: Omit<ProcessDeps, 'store' | 'owner'>): Promise<Completion> {
+/**
+ * Build (or reuse) the MIME, send it to the recipients still owed, decide what the replies mean.
+ * Records nothing. The MIME is the same on every attempt (To and Cc headers included); only the
+ * envelope shrinks to the recipients not yet accepted, refused or given up.
+ */
+export async function attemptDelivery(message: MessageRow, deps: Omit<ProcessDeps, 'store' | 'owner'>, hooks?: SendHooks): Promise<Completion> {
   const now = deps.now ?? Date.now;
   const started = now();
   let outcome: SmtpOutcome;
+  let envelope: string[] = [message.recipient_email];
+  let owed = envelope;
   try {
     const built = await deps.mime.get(message);
-    outcome = await deps.transport.send(built.envelope, built.raw);
+    envelope = built.envelope.to;
+    owed = owedRecipients(envelope, parseRecipientStatus(message.recipient_status));
+    // Nobody left to send to (every recipient settled, the status not yet): settle the status.
+    outcome = owed.length
+      ? await deps.transport.send({ from: built.envelope.from, to: owed }, built.raw, hooks)
+      : { type: 'transaction', recipients: [], data: null };
   } catch (e) {
     // Nothing was sent. A message that can never be built fails now; anything else (the
     // database hiccuped while loading attachments, …) is an ordinary failed attempt.
     const text = e instanceof Error ? e.message : String(e);
-    outcome = { ok: false, code: null, response: text, errorCode: 'EBUILD', permanent: e instanceof PermanentBuildError };
+    outcome = { type: 'failure', phase: 'build', kind: 'build', code: null, enhanced: null, response: text, permanent: e instanceof PermanentBuildError };
   }
-  return decide(message, outcome, started, now(), deps.backoff, deps.random);
+  const { backoff, relayProblemMaxMs, random } = deps;
+  return decide({ message, envelope, owed, outcome, started, at: now(), backoff, relayProblemMaxMs, random });
 }
 
 /** Writes the outcome (conditional on the lease); the MIME is dropped once the message is final. */
@@ -112,39 +124,4 @@ async function completeWithRetry(deps: Pick<ProcessDeps, 'store' | 'owner'>, mes
       await new Promise((r) => setTimeout(r, 250 * 2 ** i));
     }
   }
-}
-
-/**
- * The rules: 2xx is sent; 5xx fails at once; anything else (4xx, timeout, broken connection)
- * is retried with backoff until the message's attempts are spent. `message.attempts` already
- * counts this attempt (the lease increments it).
- */
-export function decide(
-  message: Pick<MessageRow, 'attempts' | 'max_attempts'>,
-  outcome: SmtpOutcome,
-  started: number,
-  at: number,
-  backoff: BackoffPolicy,
-  random?: () => number,
-): Completion {
-  const attempt = message.attempts;
-  const base = { at, smtpResponse: outcome.response, providerMessageId: null, sentAt: null, nextAttemptAt: null, errorMessage: null };
-  if (outcome.ok) {
-    return {
-      ...base,
-      status: 'sent',
-      attempt: { attempt, code: outcome.code || replyCode(outcome.response), response: outcome.response, duration_ms: at - started, ...(outcome.rejected.length ? { rejected: outcome.rejected } : {}) },
-      providerMessageId: providerMessageId(outcome.response),
-      sentAt: at,
-    };
-  }
-  const record = { attempt, code: outcome.code, response: outcome.response, duration_ms: at - started, ...(outcome.errorCode ? { error_code: outcome.errorCode } : {}) };
-  const reason = outcome.code !== null ? `${outcome.response}` : `${outcome.errorCode ?? 'error'}: ${outcome.response}`;
-  if (outcome.permanent) {
-    return { ...base, status: 'failed', attempt: record, errorMessage: `Permanent failure on attempt ${attempt}: ${reason}` };
-  }
-  if (attempt >= message.max_attempts) {
-    return { ...base, status: 'failed', attempt: record, errorMessage: `Gave up after ${attempt} attempts; last: ${reason}` };
-  }
-  return { ...base, status: 'queued', attempt: record, nextAttemptAt: at + retryDelay(attempt, backoff, random) };
 }

@@ -4,6 +4,22 @@ import { actorOf } from '../http/auth.js';
 import { recordEvents } from '../messages/events.js';
 import type { Services } from '../services.js';
 import { AppError } from '../shared/errors.js';
+import { listRelayStatus } from './relay-status.js';
+
+const Time = Type.String({ format: 'date-time' });
+const RelayStatus = Type.Object({
+  name: Type.String({ description: '`relay` (SMTP_HOST) or `capture`' }),
+  address: Type.String({ description: 'host:port' }),
+  state: Type.Union([Type.Literal('ok'), Type.Literal('problem')]),
+  since: Time,
+  problem_kind: Type.Union([Type.String(), Type.Null()], {
+    description: 'auth, tls, relaying_denied, sender_rejected, unavailable, refused_session, connection, timeout, protocol',
+  }),
+  last_problem: Type.Union([Type.String(), Type.Null()]),
+  last_problem_at: Type.Union([Time, Type.Null()]),
+  last_ok_at: Type.Union([Time, Type.Null()]),
+  updated_at: Time,
+});
 
 export function deliveryRoutes(app: FastifyInstance, s: Services): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -16,9 +32,20 @@ export function deliveryRoutes(app: FastifyInstance, s: Services): void {
       const row = await trx.selectFrom('email_messages').select(['status', 'error_message', 'attempts']).where('id', '=', id).executeTakeFirst();
       if (!row) return 'missing' as const;
       // Conditional: a concurrent retry or status change wins, this one reports the conflict.
+      // A failed message has no accepted recipient: every one of them is tried again.
       const res = await trx
         .updateTable('email_messages')
-        .set({ status: 'queued', attempts: 0, next_attempt_at: now, error_message: null, lease_owner: null, lease_expires_at: null, updated_at: now })
+        .set({
+          status: 'queued',
+          attempts: 0,
+          next_attempt_at: now,
+          error_message: null,
+          lease_owner: null,
+          lease_expires_at: null,
+          recipient_status: null,
+          relay_problem_since: null,
+          updated_at: now,
+        })
         .where('id', '=', id)
         .where('status', '=', 'failed')
         .executeTakeFirst();
@@ -31,4 +58,19 @@ export function deliveryRoutes(app: FastifyInstance, s: Services): void {
     s.outbox.notify();
     return { id, status: 'queued' };
   });
+
+  /**
+   * The relay's health as the delivery workers last saw it change (admin only): the dashboard's
+   * banner. A relay problem keeps messages queued without spending their attempts.
+   */
+  r.get(
+    '/api/v1/delivery/relay',
+    {
+      schema: {
+        summary: 'SMTP relay health: ok, or the problem (login, TLS, relaying denied, unreachable, …) since when',
+        response: { 200: Type.Object({ items: Type.Array(RelayStatus) }) },
+      },
+    },
+    async () => ({ items: await listRelayStatus(s.db) }),
+  );
 }

@@ -1,31 +1,38 @@
-import SMTPConnection from 'nodemailer/lib/smtp-connection';
-import type { Envelope } from './process-message.js';
+import type { Envelope, SendHooks } from './process-message.js';
+import { type SendResult, type SmtpClientOptions, SmtpConnection, SmtpError } from './smtp-client/index.js';
 
 export interface SmtpPoolOptions {
-  /** Nodemailer's connection options: host, port, TLS mode, timeouts. */
-  connection: SMTPConnection.Options;
-  auth?: { user: string; pass: string };
+  /** Where and how to connect: host, port, TLS mode, login, phase deadlines. */
+  client: SmtpClientOptions;
   /** Connections open at most. */
   size: number;
   /** A connection is closed (QUIT) and replaced after this many messages. */
   maxMessages: number;
+  /** An idle connection is closed (QUIT) after this long; default: the phase deadline. */
+  idleMs?: number;
 }
 
 interface Connection {
-  smtp: SMTPConnection;
+  smtp: SmtpConnection;
   sent: number;
-  /** The server or the network ended it; it is no longer counted in the pool. */
+  /** Closed, by us or by the server; no longer counted in the pool. */
   gone: boolean;
+  idleTimer: NodeJS.Timeout | null;
 }
 
+// Phases of a new connection before its first transaction: connect, greeting, EHLO (and HELO),
+// STARTTLS, EHLO again, AUTH. A transaction: MAIL FROM, one RCPT each, DATA, RSET.
+const SETUP_PHASES = 7;
+const TRANSACTION_PHASES = 3;
+
 /**
- * Up to `size` SMTP connections (Nodemailer's SMTPConnection: EHLO, STARTTLS, AUTH, PIPELINING),
- * each sending one pre-built message at a time. Nodemailer's own pool takes a mail object and
- * composes it again on every send (a MIME tree, streams, header parsing: three times the cost of
- * the SMTP exchange); this one writes the archived bytes as they are.
+ * Up to `size` SMTP sessions (our client: EHLO, STARTTLS, AUTH, PIPELINING, a deadline on every
+ * phase), each sending one pre-built message at a time: the archived bytes as they are.
  *
- * Every send is one attempt: nothing is requeued behind the caller's back. An idle connection the
- * relay closes (its idle timeout) leaves the pool when it ends, so the next send opens a new one.
+ * Every send is one attempt: nothing is requeued behind the caller's back. The one exception sent
+ * nothing: a reused idle connection the relay had just closed (no reply to our first command)
+ * gives the message to a new connection. A session that overruns a deadline is closed and its
+ * place goes to the next sender, so a slow or hostile relay session holds its own message only.
  */
 export class SmtpPool {
   private readonly idle: Connection[] = [];
@@ -36,30 +43,34 @@ export class SmtpPool {
 
   constructor(private readonly opts: SmtpPoolOptions) {}
 
-  async send(envelope: Envelope, raw: Buffer): Promise<SMTPConnection.SentMessageInfo> {
-    const conn = await this.acquire();
+  /** The longest a send can take once it has a connection: the sum of its phases' deadlines. */
+  deadlineMs(recipients: number, newConnection = true): number {
+    const { timeoutMs, dataTimeoutMs } = this.opts.client;
+    return (newConnection ? SETUP_PHASES : 0) * timeoutMs + (TRANSACTION_PHASES + recipients) * timeoutMs + dataTimeoutMs;
+  }
+
+  async send(envelope: Envelope, raw: Buffer, hooks: SendHooks = {}): Promise<SendResult> {
+    const conn = await this.acquire((fresh) => hooks.onStart?.(this.deadlineMs(envelope.to.length, fresh)));
     const reused = conn.sent > 0;
     try {
-      const info = await transmit(conn, envelope, raw);
+      const result = await conn.smtp.send(envelope, raw);
       conn.sent++;
-      this.release(conn);
-      return info;
+      // 503 says the session is out of step with us: a new connection for the next message.
+      if (result.data?.code === 503 || result.recipients.some((r) => r.code === 503)) this.discard(conn);
+      else this.release(conn);
+      return result;
     } catch (e) {
-      const err = e as { code?: string; command?: string; responseCode?: number };
-      if (reused && err.code === 'ECONNECTION' && err.command === 'API') {
-        // Refused before a byte was written: the relay had just closed this idle connection
-        // (its FIN arrived, the socket is not closed yet). Not an attempt: use a new connection
-        // (once: a connection refused before its first message is an attempt like any other).
+      if (reused && e instanceof SmtpError && e.nothingSent) {
+        // Closed by the relay while idle (its FIN was on its way): nothing reached it, so this is
+        // not an attempt. A new connection; a connection that fails before its first message is
+        // an attempt like any other.
         this.discard(conn);
-        return this.send(envelope, raw);
+        return this.send(envelope, raw, hooks);
       }
-      if ((err.code === 'EENVELOPE' || err.code === 'EMESSAGE') && err.responseCode !== 421 && err.responseCode !== 503 && !conn.gone) {
-        // The server refused this message, not the session: RSET and keep the connection.
-        // (421 closes the session; 503 says it is out of step: both get a new connection.)
-        conn.smtp.reset((resetError) => (resetError ? this.discard(conn) : this.release(conn)));
-      } else {
-        this.discard(conn);
-      }
+      // A refused MAIL FROM or DATA was followed by RSET: the session carries the next message.
+      // 421 closed it; 503 and anything else (a deadline, a broken connection) end it.
+      if (e instanceof SmtpError && e.kind === 'reply' && e.code !== 503 && !conn.smtp.isClosed) this.release(conn);
+      else this.discard(conn);
       throw e;
     }
   }
@@ -75,13 +86,20 @@ export class SmtpPool {
     for (const conn of [...this.idle]) this.discard(conn, 'quit');
   }
 
-  private async acquire(): Promise<Connection> {
+  /** An idle connection, else a new one (its phases start now: `starting(true)`), else waits for a place. */
+  private async acquire(starting: (newConnection: boolean) => void = () => {}): Promise<Connection> {
     for (;;) {
-      if (this.closed) throw Object.assign(new Error('SMTP pool is closed'), { code: 'ECONNECTION' });
+      if (this.closed) throw new SmtpError('SMTP pool is closed', { phase: 'connect', kind: 'connection', nothingSent: true });
       const idle = this.idle.pop();
-      if (idle) return idle;
+      if (idle) {
+        if (idle.idleTimer) clearTimeout(idle.idleTimer);
+        idle.idleTimer = null;
+        starting(false);
+        return idle;
+      }
       if (this.open < this.opts.size) {
         this.open++;
+        starting(true);
         try {
           return await this.connect();
         } catch (e) {
@@ -91,16 +109,22 @@ export class SmtpPool {
         }
       }
       const handed = await new Promise<Connection | null>((resolve) => this.waiting.push(resolve));
-      if (handed) return handed;
+      if (handed) {
+        starting(false);
+        return handed;
+      }
     }
   }
 
   private release(conn: Connection): void {
     if (conn.gone) return;
+    if (conn.smtp.isClosed) return this.discard(conn);
     if (this.closed || conn.sent >= this.opts.maxMessages) return this.discard(conn, 'quit');
     const next = this.waiting.shift();
-    if (next) next(conn);
-    else this.idle.push(conn);
+    if (next) return next(conn);
+    this.idle.push(conn);
+    conn.idleTimer = setTimeout(() => this.discard(conn, 'quit'), this.opts.idleMs ?? this.opts.client.timeoutMs);
+    conn.idleTimer.unref();
   }
 
   /**
@@ -111,9 +135,10 @@ export class SmtpPool {
     if (conn.gone) return;
     conn.gone = true;
     this.open--;
+    if (conn.idleTimer) clearTimeout(conn.idleTimer);
     const at = this.idle.indexOf(conn);
     if (at !== -1) this.idle.splice(at, 1);
-    if (how === 'quit') conn.smtp.quit();
+    if (how === 'quit') void conn.smtp.quit();
     else conn.smtp.close();
     this.wakeOne();
   }
@@ -123,45 +148,14 @@ export class SmtpPool {
     this.waiting.shift()?.(null);
   }
 
-  /**
-   * Opens one connection (its place in `open` is the caller's). Its failure can arrive as the
-   * connect callback, an 'error' event or a bare 'end', whichever comes first settles it.
-   */
-  private connect(): Promise<Connection> {
-    const smtp = new SMTPConnection(this.opts.connection);
-    const conn: Connection = { smtp, sent: 0, gone: false };
-    return new Promise((resolve, reject) => {
-      let ready = false;
-      const fail = (err: unknown) => {
-        if (ready || conn.gone) return;
-        conn.gone = true;
-        smtp.close();
-        reject(err);
-      };
-      // Once connected, a send's error reaches its callback and an idle connection's (the server
-      // hung up, the socket timed out) only ends it; without a listener it would crash the process.
-      smtp.on('error', fail);
-      smtp.once('end', () => (ready ? this.discard(conn, 'close') : fail(Object.assign(new Error('Connection closed during the greeting'), { code: 'ECONNECTION' }))));
-      smtp.connect((err) => {
-        if (err) return fail(err);
-        const done = () => {
-          if (conn.gone) return;
-          ready = true;
-          resolve(conn);
-        };
-        // As Nodemailer's own pool: AUTH when the relay offers it (after STARTTLS, with TLS on).
-        const { auth } = this.opts;
-        if (!auth || !smtp.allowsAuth) return done();
-        smtp.login(auth, (loginError) => (loginError ? fail(loginError) : done()));
-      });
+  /** Opens one session (its place in `open` is the caller's); the server closing it later frees the place. */
+  private async connect(): Promise<Connection> {
+    const smtp = await SmtpConnection.open(this.opts.client);
+    const conn: Connection = { smtp, sent: 0, gone: false, idleTimer: null };
+    // An idle session the server hung up on (or a send's failure) leaves the pool at once.
+    smtp.once('close', () => {
+      if (this.idle.includes(conn)) this.discard(conn);
     });
+    return conn;
   }
-}
-
-/**
- * SMTPConnection keeps its envelope state (accepted, rejected, a refused MAIL FROM) on the object
- * it is given: a fresh one per send, never the cached message's own.
- */
-function transmit(conn: Connection, envelope: Envelope, raw: Buffer): Promise<SMTPConnection.SentMessageInfo> {
-  return new Promise((resolve, reject) => conn.smtp.send({ from: envelope.from, to: [...envelope.to] }, raw, (err, info) => (err ? reject(err) : resolve(info!))));
 }

@@ -1,52 +1,129 @@
+import type { SmtpErrorKind, SmtpPhase } from './smtp-client/index.js';
+
 /**
- * What an SMTP outcome means for the message. Kept apart from the transport so the rules
- * (5xx is final, everything else is worth another try) are plain functions, tested alone.
+ * What an SMTP outcome means, as one pure function of the phase it happened in, the kind of
+ * failure, the reply code, the enhanced code (RFC 3463) and the reply text. The README's
+ * "SMTP replies" table is this function in prose; test/smtp-reply.test.ts holds it row by row.
+ *
+ * - transient: worth another attempt; spends one of the message's attempts.
+ * - recipient_permanent: that recipient is refused for good; the others go on.
+ * - message_permanent: the message is refused for good (for the recipients it was offered to).
+ * - relay_problem: the relay (or our configuration of it) is at fault, not the message: retried
+ *   without spending attempts, reported to the operator, failed only after
+ *   RELAY_PROBLEM_MAX_HOURS of nothing but relay problems.
  */
+export type ReplyClass = 'transient' | 'recipient_permanent' | 'message_permanent' | 'relay_problem';
 
-export interface SmtpSuccess {
-  ok: true;
-  code: number;
-  /** The relay's whole reply line(s), kept as smtp_response. */
-  response: string;
-  /** Recipients the relay refused while accepting others (cc/bcc), if any. */
-  rejected: string[];
-}
+/** Why the relay is at fault: the `kind` label of postier_smtp_relay_problems_total. */
+export const RELAY_PROBLEM_KINDS = [
+  'auth',
+  'tls',
+  'relaying_denied',
+  'sender_rejected',
+  'unavailable',
+  'refused_session',
+  'connection',
+  'timeout',
+  'protocol',
+] as const;
+export type RelayProblemKind = (typeof RELAY_PROBLEM_KINDS)[number];
 
-export interface SmtpFailure {
-  ok: false;
-  /** Reply code when the server answered; null for timeouts and broken connections. */
+export interface SmtpFacts {
+  phase: SmtpPhase;
+  kind: SmtpErrorKind;
   code: number | null;
-  response: string;
-  /** Nodemailer's error code (ETIMEDOUT, ECONNECTION, EENVELOPE, …). */
-  errorCode: string | null;
-  permanent: boolean;
+  enhanced: string | null;
+  text: string;
 }
 
-export type SmtpOutcome = SmtpSuccess | SmtpFailure;
-
-// Not the message's fault: a wrong password or broken TLS setup must not fail every message for
-// good on the first try; the backoff gives the operator time to fix it.
-const CONFIG_ERRORS = new Set(['EAUTH', 'ETLS', 'ECONFIG', 'EREQUIRETLS']);
-
-/**
- * Turns whatever Nodemailer threw into an outcome: a 5xx reply is permanent, the rest retries.
- * 503 (bad sequence of commands) is the exception RFC 5321 allows: it says the session was in
- * the wrong state for the command, not that the message was refused, and a new connection may
- * take it.
- */
-export function failureFrom(error: unknown): SmtpFailure {
-  const e = (error ?? {}) as { responseCode?: unknown; response?: unknown; code?: unknown; message?: unknown };
-  const code = typeof e.responseCode === 'number' ? e.responseCode : null;
-  const errorCode = typeof e.code === 'string' ? e.code : null;
-  const response = typeof e.response === 'string' && e.response ? e.response : String(e.message ?? error);
-  const permanent = code !== null && code >= 500 && code < 600 && code !== 503 && !(errorCode !== null && CONFIG_ERRORS.has(errorCode));
-  return { ok: false, code, response, errorCode, permanent };
+export interface Classification {
+  class: ReplyClass;
+  /** Set when class is relay_problem. */
+  relayProblem: RelayProblemKind | null;
 }
 
-/** The reply code at the start of a reply line ("250 Ok …" → 250). */
-export function replyCode(response: string): number {
-  const m = /^(\d{3})/.exec(response.trim());
-  return m ? Number(m[1]) : 250;
+/** Before MAIL FROM: nothing about the message has been said, so nothing can be its fault. */
+const SESSION_PHASES = new Set<SmtpPhase>(['connect', 'greeting', 'ehlo', 'starttls', 'auth']);
+
+// Texts relays use for refusals that are about the relay's setup, not the message or recipient.
+const RELAYING_DENIED = new RegExp(
+  [
+    String.raw`relay(ing)?\s+(access\s+)?(is\s+)?(denied|not\s+(permitted|allowed)|prohibited|disallowed)`,
+    String.raw`unable\s+to\s+relay`,
+    String.raw`(not\s+(permitted|allowed|authori[sz]ed)|no\s+permission)\s+to\s+relay`,
+    String.raw`we\s+do\s+not\s+relay`,
+  ].join('|'),
+  'i',
+);
+const AUTH_NEEDED = /authenticat|credentials|\blog\s?in\b/i;
+const TLS_NEEDED = /starttls|\btls\b|encryption\s+(is\s+)?(required|needed)/i;
+const SENDER_REFUSED = new RegExp(
+  [
+    String.raw`sender\s+address\s+rejected`,
+    String.raw`not\s+(authori[sz]ed|allowed|permitted)\s+to\s+send`,
+    String.raw`permissions?\s+to\s+send`,
+    String.raw`address\s+is\s+not\s+verified`,
+    String.raw`identit(y|ies)\s+failed`,
+    String.raw`sender\s+(address\s+)?(is\s+)?not\s+(allowed|permitted|authori[sz]ed|verified)`,
+  ].join('|'),
+  'i',
+);
+
+// RFC 4954 and RFC 5248: the security codes that say the session is not allowed, not the mail.
+const AUTH_CODES = new Set([530, 534, 535, 538]);
+const AUTH_ENHANCED = new Set(['5.7.8', '5.7.9', '5.7.11', '5.7.12', '5.7.13', '5.7.14']);
+
+const relay = (relayProblem: RelayProblemKind): Classification => ({ class: 'relay_problem', relayProblem });
+const plain = (c: Exclude<ReplyClass, 'relay_problem'>): Classification => ({ class: c, relayProblem: null });
+
+export function classifyReply(f: SmtpFacts): Classification {
+  const setup = SESSION_PHASES.has(f.phase);
+  // A failure without a reply: before the transaction it is the relay's (refused, unreachable,
+  // silent, speaking something else); inside it the message itself may be the cause (a relay
+  // that crashes or stalls on this content), so it spends an attempt like any transient failure.
+  if (f.kind === 'tls') return relay('tls');
+  if (f.kind !== 'reply' || f.code === null) {
+    if (!setup) return plain('transient');
+    return relay(f.kind === 'timeout' ? 'timeout' : f.kind === 'protocol' ? 'protocol' : 'connection');
+  }
+  const { code, enhanced, text } = f;
+  // 421: the server is closing the channel, whatever the command (RFC 5321 §3.8).
+  if (code === 421) return relay('unavailable');
+  if (setup) {
+    if (f.phase === 'greeting') return relay('refused_session');
+    if (f.phase === 'starttls') return relay('tls');
+    if (f.phase === 'auth') return relay('auth');
+    return relay('protocol');
+  }
+  // Bad sequence of commands: the session was out of step, the message was not refused.
+  if (code === 503) return plain('transient');
+  // Any other 4xx (and anything that is not a 5xx refusal) is worth another try.
+  if (code < 500 || code >= 600) return plain('transient');
+
+  const problem = relayProblemOf(f.phase, code, enhanced, text);
+  if (problem) return relay(problem);
+  if (f.phase === 'rcpt') {
+    // "552 too many recipients / storage exceeded" at RCPT is temporary (RFC 5321 §4.5.3.1.10).
+    if (code === 552) return plain('transient');
+    return plain('recipient_permanent');
+  }
+  return plain('message_permanent');
+}
+
+/** A 5xx inside the transaction that is about the relay's setup (login, TLS, relaying, our sender). */
+function relayProblemOf(phase: SmtpPhase, code: number, enhanced: string | null, text: string): RelayProblemKind | null {
+  if (AUTH_CODES.has(code) || (enhanced !== null && AUTH_ENHANCED.has(enhanced))) return 'auth';
+  if (enhanced === '5.7.10') return 'tls';
+  if (RELAYING_DENIED.test(text)) return 'relaying_denied';
+  if (enhanced === '5.7.0' || enhanced === '5.7.1' || enhanced === null) {
+    if (AUTH_NEEDED.test(text)) return 'auth';
+    if (TLS_NEEDED.test(text)) return 'tls';
+  }
+  if (SENDER_REFUSED.test(text)) return 'sender_rejected';
+  // MAIL FROM carries nothing but our configured sender (and the size): a security or sender
+  // address refusal there is the same for every message.
+  if (phase === 'mail' && enhanced !== null && (enhanced.startsWith('5.7.') || enhanced === '5.1.7' || enhanced === '5.1.8')) return 'sender_rejected';
+  return null;
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { Core } from '../core.js';
 import { MimeCache } from './mime.js';
+import { RelayMonitor } from './relay-status.js';
 import { DeliveryStore } from './store.js';
-import { createSmtpTransport, type SmtpTarget } from './transport.js';
+import { createSmtpTransport, type SmtpTarget, transportName } from './transport.js';
 import { Worker, type WorkerOptions } from './worker.js';
 
 /** Where the worker delivers: SMTP_HOST, or the capture server when it is unset. */
@@ -13,13 +14,15 @@ export function smtpTarget(s: Core, capture: { port: number } | null): SmtpTarge
 /** Builds and starts the delivery worker over the shared services; the caller stops it. */
 export function startWorker(s: Core, target: SmtpTarget, overrides: Partial<WorkerOptions> = {}): Worker {
   const { config } = s;
+  const log = s.log.child({ component: 'worker' });
   const worker = new Worker(
     {
       store: new DeliveryStore(s.db, s.database.dialect, s.commits),
       transport: createSmtpTransport(config, target),
       mime: new MimeCache(s.db, MimeCache.senderOf(config), s.seal),
-      log: s.log.child({ component: 'worker' }),
+      log,
       signal: s.outbox,
+      relay: new RelayMonitor(s.db, log, transportName(target), `${target.host}:${target.port}`),
     },
     {
       batchSize: config.worker.batchSize,
@@ -27,6 +30,7 @@ export function startWorker(s: Core, target: SmtpTarget, overrides: Partial<Work
       leaseMs: config.worker.leaseSeconds * 1000,
       pollMs: config.worker.pollMs,
       backoff: { baseMs: config.worker.retryBaseSeconds * 1000, maxMs: config.worker.retryMaxSeconds * 1000 },
+      relayProblemMaxMs: config.smtp.relayProblemMaxHours * 3_600_000,
       // Long enough for a send that already started to end or time out, short enough for a
       // container's stop grace period.
       drainMs: Math.min(config.smtp.timeoutSeconds * 1000 + 2000, 25_000),

@@ -46,6 +46,7 @@ export class DeliveryStore implements CompletionStore {
       const applied: boolean[] = [];
       const events: NewEvent[] = [];
       for (const { message, owner, completion: c } of items) {
+        const final = c.status !== 'queued';
         const set = {
           status: c.status,
           lease_owner: null,
@@ -53,10 +54,16 @@ export class DeliveryStore implements CompletionStore {
           // Never undefined (Kysely would leave the column out of the SQL the next ones reuse).
           next_attempt_at: c.nextAttemptAt ?? null,
           smtp_response: c.smtpResponse ?? null,
-          ...(c.status === 'sent' ? { provider_message_id: c.providerMessageId ?? null, sent_at: c.sentAt ?? null, error_message: null } : {}),
+          // A relay problem does not spend an attempt: the lease's increment is undone.
+          attempts: c.counted ? message.attempts : message.attempts - 1,
+          recipient_status: c.recipientStatus ? JSON.stringify(c.recipientStatus) : (message.recipient_status ?? null),
+          relay_problem_since: c.relayProblemSince ?? null,
+          // The first transaction's id stays (a later one, for deferred recipients, has its own).
+          provider_message_id: message.provider_message_id ?? c.providerMessageId ?? null,
+          ...(c.status === 'sent' || c.status === 'partially_sent' ? { sent_at: c.sentAt ?? null, error_message: c.errorMessage ?? null } : {}),
           ...(c.status === 'failed' ? { error_message: c.errorMessage ?? null } : {}),
           // Final: the clear content of sensitive variables has served its purpose.
-          ...(c.status === 'sent' || c.status === 'failed' ? { sealed_content: null } : {}),
+          ...(final ? { sealed_content: null } : {}),
           updated_at: c.at,
         };
         // The same statement for every completion of a status: its SQL is built once.
@@ -66,8 +73,10 @@ export class DeliveryStore implements CompletionStore {
         const ok = Number(res.numAffectedRows) === 1;
         applied.push(ok);
         // The attempt happened whatever became of the lease: it is always on record.
-        events.push({ messageId: message.id, type: 'attempt', at: c.at, data: c.attempt });
-        if (ok) events.push({ ...statusEvent(message.id, c), message });
+        events.push({ messageId: message.id, type: 'attempt', at: c.at, data: { ...c.attempt } });
+        if (!ok) continue;
+        if (c.partial) events.push({ messageId: message.id, type: 'partially_sent', at: c.at, data: { final: false, ...c.partial }, message });
+        events.push({ ...statusEvent(message.id, c), message });
       }
       await recordEvents(trx, events);
       return applied;
@@ -169,5 +178,20 @@ export function leaseStatement(db: Kysely<DB>, dialect: Dialect, owner: string, 
 function statusEvent(messageId: string, c: Completion): NewEvent {
   if (c.status === 'sent') return { messageId, type: 'sent', at: c.at, data: { smtp_response: c.smtpResponse, provider_message_id: c.providerMessageId } };
   if (c.status === 'failed') return { messageId, type: 'failed', at: c.at, data: { error_message: c.errorMessage, attempts: c.attempt.attempt } };
-  return { messageId, type: 'retry_scheduled', at: c.at, data: { next_attempt_at: new Date(c.nextAttemptAt!).toISOString(), after_attempt: c.attempt.attempt } };
+  if (c.status === 'partially_sent') {
+    const all = Object.entries(c.recipientStatus ?? {}).map(([address, { kind, status, code, enhanced, response }]) => ({ address, kind, status, code, enhanced, response }));
+    const accepted = all.filter((r) => r.status === 'accepted');
+    const notDelivered = all.filter((r) => r.status !== 'accepted');
+    return { messageId, type: 'partially_sent', at: c.at, data: { final: true, accepted, not_delivered: notDelivered, error_message: c.errorMessage } };
+  }
+  return {
+    messageId,
+    type: 'retry_scheduled',
+    at: c.at,
+    data: {
+      next_attempt_at: new Date(c.nextAttemptAt!).toISOString(),
+      after_attempt: c.attempt.attempt,
+      ...(c.attempt.relay_problem ? { relay_problem: c.attempt.relay_problem } : {}),
+    },
+  };
 }

@@ -1,8 +1,8 @@
-import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Config } from '../config.js';
-import type { Envelope, SmtpTransport } from './process-message.js';
+import { errorCodeOf, failureOutcome, type SmtpOutcome, transactionOutcome } from './outcome.js';
+import type { Envelope, SendHooks, SmtpTransport } from './process-message.js';
+import type { SmtpSecurity } from './smtp-client/index.js';
 import { SmtpPool, type SmtpPoolOptions } from './smtp-pool.js';
-import { failureFrom, replyCode, type SmtpOutcome } from './smtp-reply.js';
 
 export interface SmtpTarget {
   host: string;
@@ -11,36 +11,40 @@ export interface SmtpTarget {
   plain?: boolean;
 }
 
+/** The name the relay's health is recorded under (GET /api/v1/delivery/relay). */
+export function transportName(target: SmtpTarget): string {
+  return target.plain ? 'capture' : 'relay';
+}
+
 /** The pool's options for the configured relay (or the capture server). */
-function poolOptions(config: Config, target: SmtpTarget): SmtpPoolOptions {
-  const timeoutMs = config.smtp.timeoutSeconds * 1000;
+export function poolOptions(config: Config, target: SmtpTarget): SmtpPoolOptions {
   const tls = config.smtp.useTls && !target.plain;
-  const connection: SMTPConnection.Options = {
-    host: target.host,
-    port: target.port,
-    // SMTP_USE_TLS: implicit TLS on 465, STARTTLS required elsewhere; plain SMTP when false.
-    secure: tls && target.port === 465,
-    requireTLS: tls && target.port !== 465,
-    ignoreTLS: !tls,
-    connectionTimeout: timeoutMs,
-    greetingTimeout: timeoutMs,
-    socketTimeout: timeoutMs,
-  };
+  // SMTP_USE_TLS: implicit TLS on 465, STARTTLS required elsewhere; plain SMTP when false.
+  const security: SmtpSecurity = !tls ? 'none' : target.port === 465 ? 'tls' : 'starttls';
   const auth = config.smtp.user && !target.plain ? { user: config.smtp.user, pass: config.smtp.password ?? '' } : undefined;
-  return { connection, auth, size: config.smtp.poolSize, maxMessages: 1000 };
+  return {
+    client: {
+      host: target.host,
+      port: target.port,
+      security,
+      auth,
+      timeoutMs: config.smtp.timeoutSeconds * 1000,
+      dataTimeoutMs: config.smtp.dataTimeoutSeconds * 1000,
+    },
+    size: config.smtp.poolSize,
+    maxMessages: 1000,
+  };
 }
 
 /** One connection pool per process, sending the pre-built (and, with DKIM, pre-signed) MIME. */
 export function createSmtpTransport(config: Config, target: SmtpTarget): SmtpTransport {
   const pool = new SmtpPool(poolOptions(config, target));
   return {
-    async send(envelope: Envelope, raw: Buffer): Promise<SmtpOutcome> {
+    async send(envelope: Envelope, raw: Buffer, hooks?: SendHooks): Promise<SmtpOutcome> {
       try {
-        const info = await pool.send(envelope, raw);
-        const response = String(info.response ?? '');
-        return { ok: true, code: replyCode(response), response, rejected: info.rejected.map(String) };
+        return transactionOutcome(await pool.send(envelope, raw, hooks));
       } catch (e) {
-        return failureFrom(e);
+        return failureOutcome(e);
       }
     },
     close: () => pool.close(),
@@ -49,5 +53,8 @@ export function createSmtpTransport(config: Config, target: SmtpTarget): SmtpTra
 
 /** /readyz: connect, EHLO, STARTTLS and AUTH as the worker would, on a connection of its own. */
 export function verifySmtp(config: Config, target: SmtpTarget): Promise<void> {
-  return new SmtpPool({ ...poolOptions(config, target), size: 1 }).verify();
+  return new SmtpPool({ ...poolOptions(config, target), size: 1 }).verify().catch((e: unknown) => {
+    // /readyz names the failure by a short code (ECONNECTION, ETIMEDOUT, ETLS, EAUTH, …).
+    throw Object.assign(new Error(e instanceof Error ? e.message : String(e), { cause: e }), { code: errorCodeOf(failureOutcome(e)) });
+  });
 }

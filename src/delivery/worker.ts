@@ -6,6 +6,7 @@ import type { BackoffPolicy } from './backoff.js';
 import { CompletionBatcher } from './completion-batcher.js';
 import type { OutboxSignal } from './signal.js';
 import { attemptDelivery, type MimeSource, recordAttempt, type SmtpTransport } from './process-message.js';
+import type { RelayMonitor } from './relay-status.js';
 import type { DeliveryStore } from './store.js';
 
 export interface WorkerOptions {
@@ -14,6 +15,8 @@ export interface WorkerOptions {
   leaseMs: number;
   pollMs: number;
   backoff: BackoffPolicy;
+  /** A message meeting nothing but relay problems for this long fails (RELAY_PROBLEM_MAX_HOURS). */
+  relayProblemMaxMs: number;
   /** On stop, how long in-flight sends may take before their leases are released anyway. */
   drainMs: number;
   owner?: string;
@@ -26,7 +29,12 @@ export interface WorkerDeps {
   log: pino.Logger;
   /** Rung by this process's send path: lease now rather than at the next poll. */
   signal?: OutboxSignal;
+  /** Hears every attempt's verdict on the relay's health (metrics, log, relay_status). */
+  relay?: RelayMonitor;
 }
+
+// A lease outlives its attempt's deadline by this much (timers are not exact), then renewal stops.
+const DEADLINE_GRACE_MS = 2000;
 
 const byUrgency = (a: MessageRow, b: MessageRow) => a.priority - b.priority || Number(a.next_attempt_at) - Number(b.next_attempt_at);
 
@@ -45,6 +53,8 @@ export class Worker {
   private readonly inflight = new Map<string, Promise<void>>();
   /** Messages in the SMTP phase; capped at `concurrency`. */
   private sending = 0;
+  /** Message id → when its SMTP attempt's deadline (the sum of its phases') has passed. */
+  private readonly deadlines = new Map<string, number>();
   private stopping = false;
   private rang = false;
   private wakeUp: (() => void) | null = null;
@@ -70,9 +80,7 @@ export class Worker {
       t.unref();
       this.timers.push(t);
     };
-    every(Math.max(1000, this.opts.leaseMs / 3), () =>
-      store.renew(this.owner, [...this.inflight.keys(), ...this.buffer.map((m) => m.id)], Date.now(), this.opts.leaseMs),
-    );
+    every(Math.max(1000, this.opts.leaseMs / 3), () => store.renew(this.owner, this.renewable(Date.now()), Date.now(), this.opts.leaseMs));
     const recover = async () => {
       const r = await store.recoverExpired(Date.now());
       if (r.requeued || r.failed) log.warn(r, 'expired leases recovered (a worker stopped mid-send)');
@@ -82,6 +90,17 @@ export class Worker {
     this.loopDone = recover()
       .catch((err: unknown) => log.error({ err }, 'lease recovery failed'))
       .then(() => this.loop());
+  }
+
+  /**
+   * The leases worth keeping: messages waiting in the buffer, being built, waiting for a
+   * connection or being recorded, and those whose SMTP attempt is within its deadline. One past
+   * it is let go: its socket has been closed by the deadline, and if its result never comes the
+   * lease expires and another attempt happens, instead of a hung session holding it for ever.
+   */
+  private renewable(now: number): string[] {
+    const held = [...this.inflight.keys()].filter((id) => (this.deadlines.get(id) ?? Infinity) > now);
+    return [...held, ...this.buffer.map((m) => m.id)];
   }
 
   /** Something may be due now (a send was accepted in this process, a retry requested). */
@@ -155,15 +174,23 @@ export class Worker {
     try {
       let c;
       try {
-        c = await attemptDelivery(message, { ...this.deps, backoff: this.opts.backoff });
+        const { backoff, relayProblemMaxMs } = this.opts;
+        const onStart = (ms: number) => this.deadlines.set(message.id, Date.now() + ms + DEADLINE_GRACE_MS);
+        c = await attemptDelivery(message, { ...this.deps, backoff, relayProblemMaxMs }, { onStart });
       } finally {
+        this.deadlines.delete(message.id);
         this.sending--;
         this.dispatch();
       }
+      this.deps.relay?.observe(c.relay, c.at);
       const applied = await recordAttempt(message, c, { store: this.completions, owner: this.owner, mime: this.deps.mime });
       if (c.status === 'sent') this.delivered++;
       if (!applied) log.warn({ messageId: message.id }, 'lease lost before the result was recorded; the attempt is on record, the status is not');
-      else if (c.status !== 'sent') log.info({ messageId: message.id, status: c.status, attempt: c.attempt.attempt, code: c.attempt.code, response: c.attempt.response }, 'delivery attempt failed');
+      else if (c.status !== 'sent') {
+        const { attempt, code, response, relay_problem } = c.attempt;
+        const what = c.status === 'partially_sent' ? 'message partially sent' : 'delivery attempt failed';
+        log.info({ messageId: message.id, status: c.status, attempt, code, response, relay_problem }, what);
+      }
     } catch (err) {
       log.error({ err, messageId: message.id }, 'could not record a delivery result; the lease will expire and the message will be retried');
     }
@@ -195,6 +222,7 @@ export class Worker {
       log.warn({ released: late.length }, 'sends still in flight at the drain deadline were released');
     }
     this.deps.transport.close();
+    await this.deps.relay?.flushed();
     log.info({ released: released.length, delivered: this.delivered }, 'delivery worker stopped');
   }
 }

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DB, MessageRow, MessageStatus } from '../db/schema.js';
+import { recipientsView } from '../delivery/recipient-status.js';
 import { AppError } from '../shared/errors.js';
 import { iso } from '../shared/time.js';
 
@@ -100,6 +101,8 @@ export async function getMessage(db: Kysely<DB>, id: string) {
     resent_from_id: m.resent_from_id,
     anonymized_at: iso(m.anonymized_at),
     updated_at: iso(m.updated_at),
+    // Each envelope recipient (to, cc, bcc) with where it stands: accepted, deferred, refused, …
+    recipients: recipientsView(m),
     attachments: attachments.map((a) => ({ id: a.id, filename: a.filename, content_type: a.content_type, size_bytes: a.size_bytes, sha256: a.sha256 })),
     events: events.map((e) => ({ id: Number(e.id), type: e.type, at: iso(e.created_at), data: e.data ? (JSON.parse(e.data) as unknown) : null })),
   };

@@ -46,6 +46,8 @@ export function bucketStats(rows: { day: number; status: string; n: number }[], 
     periodCounts[status] += r.n;
     if (r.day === today) todayCounts[status] += r.n;
     if (isSeries(status)) series[r.day - firstDay]![status] += r.n;
+    // Partially sent went out (to some of its recipients): charted with sent.
+    else if (status === 'partially_sent') series[r.day - firstDay]!.sent += r.n;
   }
   return { today: todayCounts, period: periodCounts, series };
 }
@@ -79,7 +81,7 @@ export async function messageStats(db: Kysely<DB>, opts: StatsOptions) {
   const failures = await db
     .selectFrom('email_messages')
     .select(['id', 'recipient_email', 'subject', 'status', 'template_key', 'error_message', 'bounce_type', 'bounce_subtype', 'smtp_response', 'updated_at'])
-    .where('status', 'in', ['failed', 'bounced', 'complaint'])
+    .where('status', 'in', ['failed', 'partially_sent', 'bounced', 'complaint'])
     .orderBy('updated_at', 'desc')
     .limit(10)
     .execute();

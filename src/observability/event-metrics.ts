@@ -27,7 +27,8 @@ export async function countEvents(db: Kysely<DB>, events: NewEvent[]): Promise<v
     const row = e.message ?? byId.get(e.messageId);
     const template = str(e.data?.template_key) ?? row?.template_key ?? 'unknown';
     const category = str(e.data?.category) ?? row?.category ?? 'unknown';
-    eventCounters[e.type]?.inc({ template, category });
+    // partially_sent is also recorded while deferred recipients remain: only the final one counts.
+    if (e.type !== 'partially_sent' || e.data?.final === true) eventCounters[e.type]?.inc({ template, category });
     if (e.type === 'sent' && row) deliveryLatency.observe({ template }, Math.max(0, e.at - Number(row.created_at)) / 1000);
     const code = e.data?.code;
     if (e.type === 'attempt' && (typeof code === 'number' || typeof code === 'string') && /^\d{3}$/.test(String(code))) {

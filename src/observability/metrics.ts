@@ -18,6 +18,7 @@ const counter = (name: string, help: string) => new Counter({ name, help, labelN
 export const eventCounters: Record<string, Counter<(typeof labelNames)[number]>> = {
   queued: counter('postier_emails_accepted_total', 'Messages accepted and queued'),
   sent: counter('postier_emails_sent_total', 'Messages handed to the SMTP server'),
+  partially_sent: counter('postier_emails_partially_sent_total', 'Messages some recipients of which were accepted, the others refused or given up'),
   failed: counter('postier_emails_failed_total', 'Messages that failed after their last attempt'),
   bounced: counter('postier_emails_bounced_total', 'Messages that bounced'),
   complaint: counter('postier_emails_complaints_total', 'Messages the recipient marked as spam'),
@@ -26,6 +27,20 @@ export const eventCounters: Record<string, Counter<(typeof labelNames)[number]>>
 export const eventsTotal = new Counter({ name: 'postier_email_events_total', help: 'Every event recorded, by type', labelNames: ['type'], registers: [registry] });
 
 export const smtpReplies = new Counter({ name: 'postier_smtp_replies_total', help: 'SMTP reply codes seen on delivery attempts', labelNames: ['code'], registers: [registry] });
+
+export const relayProblems = new Counter({
+  name: 'postier_smtp_relay_problems_total',
+  help: 'Delivery attempts that met a relay problem (login, TLS, relaying denied, relay unreachable, …); they do not spend attempts',
+  labelNames: ['transport', 'kind'],
+  registers: [registry],
+});
+
+export const relayState = new Gauge({
+  name: 'postier_smtp_relay_problem',
+  help: '1 while the relay has a problem (the last attempt that said anything about it met one), 0 once it works',
+  labelNames: ['transport'],
+  registers: [registry],
+});
 
 export const acceptLatency = new Histogram({
   name: 'postier_accept_duration_seconds',

@@ -61,6 +61,8 @@ export async function resendMessage(s: Pick<Services, 'db' | 'config' | 'templat
     bounce_type: null,
     bounce_subtype: null,
     error_message: null,
+    recipient_status: null,
+    relay_problem_since: null,
     resent_from_id: original.id,
     anonymized_at: null,
     created_at: now,

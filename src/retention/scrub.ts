@@ -12,9 +12,10 @@ export interface ScrubRow {
   reply_to: string | null;
   smtp_response: string | null;
   error_message: string | null;
+  recipient_status: string | null;
 }
 
-export const SCRUB_COLUMNS = ['id', 'recipient_email', 'cc', 'bcc', 'reply_to', 'smtp_response', 'error_message'] as const;
+export const SCRUB_COLUMNS = ['id', 'recipient_email', 'cc', 'bcc', 'reply_to', 'smtp_response', 'error_message', 'recipient_status'] as const;
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -26,6 +27,17 @@ function hashIn(config: Config, text: string | null, addresses: string[]): strin
 
 const hashList = (config: Config, json: string | null): string | null =>
   json === null ? null : JSON.stringify((JSON.parse(json) as string[]).map((a) => (isAnonymized(a) ? a : anonymizeAddress(config, a))));
+
+/** The per-recipient map keyed by address, with replies that may quote it: both hashed. */
+function hashRecipientStatus(config: Config, json: string | null, addresses: string[]): string | null {
+  if (json === null) return null;
+  const map = JSON.parse(json) as Record<string, { response?: string | null }>;
+  const hashed = Object.entries(map).map(([address, s]) => [
+    isAnonymized(address) ? address : anonymizeAddress(config, address),
+    { ...s, response: hashIn(config, s.response ?? null, addresses) },
+  ]);
+  return JSON.stringify(Object.fromEntries(hashed));
+}
 
 /**
  * Anonymizes messages in place: every address becomes its keyed hash (still findable by the
@@ -53,6 +65,7 @@ export async function scrubMessages(
         reply_to: m.reply_to && !isAnonymized(m.reply_to) ? anonymizeAddress(config, m.reply_to) : m.reply_to,
         smtp_response: hashIn(config, m.smtp_response, addresses),
         error_message: hashIn(config, m.error_message, addresses),
+        recipient_status: hashRecipientStatus(config, m.recipient_status, addresses),
         html_content: null,
         text_content: null,
         sealed_content: null,

@@ -10,6 +10,8 @@
  *   (c) 550 for some recipients
  *   (d) PostgreSQL restarted mid-run (a private throwaway cluster)
  *   (e) the SQLite disk full (a size-limited tmpfs or loop-mounted ext4 as DATA_DIR)
+ *   (f) a hostile relay (test/support/smtp-relay.ts): replies trickled without end for some
+ *       recipients, a greylisted cc, 530 at MAIL FROM for a while
  * Prints one table of figures, exits non-zero if any property is violated.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -22,6 +24,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { printTable } from '../../bench/lib/table.js';
 import { mulberry32 } from '../hostile/random.js';
+import { type Behaviour, SmtpRelay } from '../support/smtp-relay.js';
 import { ChaosSink } from './sink.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -34,8 +37,8 @@ const RUN_DIR = mkdtempSync(path.join(tmpdir(), 'postier-chaos-'));
 const rnd = mulberry32(20260808);
 
 const P = SHORT
-  ? { killN: 1000, kills: 4, outageS: 5, outageN: 100, rejectN: 100, pgDownS: 4, pgRate: 20 }
-  : { killN: 20_000, kills: 12, outageS: 30, outageN: 500, rejectN: 500, pgDownS: 10, pgRate: 40 };
+  ? { killN: 1000, kills: 4, outageS: 5, outageN: 100, rejectN: 100, pgDownS: 4, pgRate: 20, hostileN: 60, authS: 3 }
+  : { killN: 20_000, kills: 12, outageS: 30, outageN: 500, rejectN: 500, pgDownS: 10, pgRate: 40, hostileN: 300, authS: 10 };
 const WORKER = { concurrency: 20, batchSize: 50, leaseSeconds: 5 };
 const MAX_OUTAGE_LATENCY_MS = 10_000;
 
@@ -111,7 +114,7 @@ async function freePort(from = 18_600): Promise<number> {
   throw new Error('no free port');
 }
 
-function baseEnv(sink: ChaosSink, extra: Record<string, string>): NodeJS.ProcessEnv {
+function baseEnv(sink: { port: number }, extra: Record<string, string>): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -262,10 +265,13 @@ interface Row {
 
 interface Db {
   rows(ids?: string[]): Promise<Map<string, Row>>;
+  tries(): Promise<Map<string, number>>;
   close(): Promise<void>;
 }
 
 const COLS = 'id, status, attempts, smtp_message_id, recipient_email';
+// Attempt events per message: tries, counted or not (a relay problem does not spend an attempt).
+const TRIES = "SELECT message_id, count(*) AS n FROM email_events WHERE type = 'attempt' GROUP BY message_id";
 
 function sqliteDb(file: string): Db {
   return {
@@ -274,6 +280,14 @@ function sqliteDb(file: string): Db {
       try {
         const all = db.prepare(`SELECT ${COLS} FROM email_messages`).all() as Row[];
         return new Map(all.map((r) => [r.id, r]));
+      } finally {
+        db.close();
+      }
+    },
+    async tries() {
+      const db = new Database(file, { readonly: true, fileMustExist: true });
+      try {
+        return new Map((db.prepare(TRIES).all() as Array<{ message_id: string; n: number }>).map((r) => [r.message_id, Number(r.n)]));
       } finally {
         db.close();
       }
@@ -289,6 +303,10 @@ function pgDb(url: string): Db {
     async rows() {
       const r = await pool.query<Row>(`SELECT ${COLS} FROM email_messages`);
       return new Map(r.rows.map((x) => [x.id, { ...x, attempts: Number(x.attempts) }]));
+    },
+    async tries() {
+      const r = await pool.query<{ message_id: string; n: string }>(TRIES);
+      return new Map(r.rows.map((x) => [x.message_id, Number(x.n)]));
     },
     close: () => pool.end(),
   };
@@ -388,13 +406,26 @@ async function caseTempFail(sink: ChaosSink, url: string, db: Db): Promise<CaseR
   const drain = (performance.now() - tRecover) / 1000;
   const mine = ids.map((id) => rows.get(id)).filter((r): r is Row => !!r);
   const failed = mine.filter((r) => r.status === 'failed').length;
+  const tries = await db.tries();
+  const maxTries = Math.max(...mine.map((r) => tries.get(r.id) ?? 0));
   const maxAttempts = Math.max(...mine.map((r) => r.attempts));
   check(v, refused > 0, 'the sink never answered 421 (the outage did not bite)');
   check(v, failed === 0, `${failed} messages failed`);
   check(v, missing.length === 0, `${missing.length} messages not delivered`);
-  check(v, maxAttempts > 1, 'no message was retried');
+  check(v, maxTries > 1, 'no message was retried');
+  // 421 is the relay closing the channel: a relay problem, retried without spending attempts.
+  check(v, maxAttempts <= 1, `the 421s spent attempts (a message has ${maxAttempts})`);
   return {
-    figures: { messages: ids.length, '421 s': P.outageS, '421 answers': refused, failed, delivered: `${ids.length - missing.length}/${ids.length}`, 'max attempts': maxAttempts, 'drain after recovery s': drain.toFixed(1) },
+    figures: {
+      messages: ids.length,
+      '421 s': P.outageS,
+      '421 answers': refused,
+      failed,
+      delivered: `${ids.length - missing.length}/${ids.length}`,
+      'max tries': maxTries,
+      'max attempts spent': maxAttempts,
+      'drain after recovery s': drain.toFixed(1),
+    },
     violations: v,
   };
 }
@@ -431,6 +462,104 @@ async function caseReject(sink: ChaosSink, url: string, db: Db): Promise<CaseRes
     figures: { messages: ids.length, '550 recipients': bad.length, 'failed with attempts=1': bad.length - badWrong.length, '550 answers': sink.rejected, delivered: `${good.length - goodMissing.length}/${good.length}` },
     violations: v,
   };
+}
+
+/**
+ * (f) A hostile relay: it trickles a reply that never ends (a byte every 20 ms) to RCPT for 1
+ * recipient in 10 and after DATA for another 1 in 10, greylists (450) a cc once in 4 messages,
+ * and answers 530 to MAIL FROM for the first seconds. Healthy mail must all go out, each
+ * recipient once; the trickled messages fail after their attempts (no hang, none left in
+ * sending); the greylisted cc gets its copy on the retry; the 530s spend no attempt.
+ */
+async function caseHostileRelay(): Promise<CaseResult> {
+  const v: string[] = [];
+  const relay = await SmtpRelay.start();
+  const dir = mkdtempSync(path.join(RUN_DIR, 'f-'));
+  const env = baseEnv(relay, {
+    DATA_DIR: dir,
+    DATABASE_URL: `sqlite:${path.join(dir, 'postier.db')}`,
+    SMTP_TIMEOUT_SECONDS: '1',
+    SMTP_DATA_TIMEOUT_SECONDS: '1.5',
+    SMTP_POOL_SIZE: '3',
+    WORKER_RETRY_BASE_SECONDS: '0.2',
+    WORKER_RETRY_MAX_SECONDS: '1',
+  });
+  let server: Postier | null = null;
+  try {
+    let url: string;
+    ({ p: server, url } = await startApi('f-serve', env, true));
+    const t = await api(url, 'POST', '/api/v1/email/templates', { key: 'chaos_hostile', name: 'Chaos hostile relay', category: 'transactional', subject: 'Hostile', html_content: '<p>Hostile relay probe.</p>', max_attempts: 3 });
+    if (t.status !== 201) throw new Error(`creating the chaos_hostile template: ${t.status} ${t.body}`);
+
+    const endless: Behaviour = { reply: '250 working on it', trickle: { bytes: 1, everyMs: 20 }, endless: true };
+    let refused530 = 0;
+    const stopAuth = relay.on('mail', () => (refused530++, { reply: '530 5.7.0 Authentication required' }));
+    relay.on('rcpt', endless, { match: 'trickle-rcpt' });
+    relay.on('message', endless, { match: (ctx) => ctx.session.recipients.some((r) => r.startsWith('trickle-data')) });
+    const greylisted = new Set<string>();
+    relay.on('rcpt', (ctx) => {
+      // Like a real greylister: only a recipient of a transaction under way (MAIL FROM accepted).
+      if (!ctx.address?.startsWith('grey') || !ctx.session.mailFrom || greylisted.has(ctx.address)) return undefined;
+      greylisted.add(ctx.address);
+      return { reply: `450 4.2.0 <${ctx.address}>: Recipient address rejected: Greylisted, try again later` };
+    });
+
+    const to = (i: number) => (i % 10 === 0 ? `trickle-rcpt${i}@example.com` : i % 10 === 5 ? `trickle-data${i}@example.com` : `ok${i}@example.com`);
+    const cc = (i: number) => (i % 4 === 1 ? [`grey${i}@example.com`] : []);
+    const t0 = performance.now();
+    const ids: string[] = [];
+    const byId = new Map<string, number>();
+    for (let i = 0; i < P.hostileN; i++) {
+      const r = await api(url, 'POST', '/api/v1/email/send', { to: [to(i)], cc: cc(i), template_key: 'chaos_hostile' });
+      if (r.status !== 201) throw new Error(`send answered ${r.status}: ${r.body}`);
+      ids.push(r.ids[0]!);
+      byId.set(r.ids[0]!, i);
+    }
+    const left = P.authS * 1000 - (performance.now() - t0);
+    if (left > 0) await sleep(left);
+    stopAuth();
+
+    const db = sqliteDb(path.join(dir, 'postier.db'));
+    let rows = new Map<string, Row>();
+    const final = ['sent', 'failed', 'partially_sent'];
+    await waitUntil(
+      async () => {
+        rows = await db.rows();
+        return ids.every((id) => final.includes(rows.get(id)?.status ?? ''));
+      },
+      120_000,
+      'every message sent or failed',
+    );
+    const mine = ids.map((id) => ({ ...rows.get(id)!, i: byId.get(id)! }));
+    const trickled = mine.filter((r) => !r.recipient_email.startsWith('ok'));
+    const healthy = mine.filter((r) => r.recipient_email.startsWith('ok'));
+    const wrongTrickled = trickled.filter((r) => r.status !== 'failed' || r.attempts !== 3);
+    const notSent = healthy.filter((r) => r.status !== 'sent');
+    const copies = healthy.flatMap((r) => [r.recipient_email, ...cc(r.i)]).filter((a) => relay.deliveredTo(a) !== 1);
+    const spent = healthy.filter((r) => r.attempts !== (cc(r.i).length ? 2 : 1));
+    const relayStatus = (await fetch(`${url}/api/v1/delivery/relay`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((r) => r.json())) as { items: Array<{ state: string; problem_kind: string | null }> };
+    check(v, refused530 > 0, 'the relay never answered 530 (the misconfiguration did not bite)');
+    check(v, notSent.length === 0, `${notSent.length} healthy messages not sent (e.g. ${JSON.stringify(notSent[0])})`);
+    check(v, copies.length === 0, `${copies.length} healthy recipients did not get exactly one copy (e.g. ${copies[0]}: ${relay.deliveredTo(copies[0] ?? '')})`);
+    check(v, wrongTrickled.length === 0, `${wrongTrickled.length} trickled messages not failed after 3 attempts (e.g. ${JSON.stringify(wrongTrickled[0])})`);
+    check(v, spent.length === 0, `${spent.length} healthy messages spent attempts on the 530s or the greylisting (e.g. ${JSON.stringify(spent[0])})`);
+    check(v, relayStatus.items[0]?.state === 'ok' && relayStatus.items[0]?.problem_kind === 'auth', `relay status ${JSON.stringify(relayStatus.items)}`);
+    return {
+      figures: {
+        messages: ids.length,
+        '530 answers': refused530,
+        greylisted: greylisted.size,
+        sent: `${healthy.length - notSent.length}/${healthy.length}`,
+        'trickled, failed after 3 attempts': `${trickled.length - wrongTrickled.length}/${trickled.length}`,
+        'max tries': Math.max(...[...(await db.tries()).entries()].filter(([id]) => byId.has(id)).map(([, n]) => n)),
+        'seconds to settle': ((performance.now() - t0) / 1000).toFixed(1),
+      },
+      violations: v,
+    };
+  } finally {
+    await server?.kill();
+    await relay.close();
+  }
 }
 
 function pgBinDir(): string | null {
@@ -691,6 +820,7 @@ async function main(): Promise<number> {
   }
   await run('d', 'PostgreSQL restarted under load (API + worker processes)', () => casePostgres(sink));
   await run('e', 'SQLite disk full, then space freed', () => caseDiskFull(sink));
+  await run('f', 'hostile relay: endless trickles for some recipients, a greylisted cc, 530 at MAIL FROM for a while', () => caseHostileRelay());
   await sink.close();
 
   printTable(

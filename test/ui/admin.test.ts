@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../helpers/context.js';
 import { launchBrowser, login, newPage, shot, withLoggedInPage } from './browser.js';
 import { incidentExample } from '../helpers/fixtures.js';
+import { saveRelayStatus } from '../../src/delivery/relay-status.js';
 import { seedMessages } from './seed.js';
 
 // Code run in the page is passed as strings: this project's type-check has no DOM library.
@@ -292,5 +293,42 @@ describe('admin UI in a browser', () => {
       },
       { width: 390, height: 844 },
     );
+  });
+
+  it('warns of a relay problem on the dashboard until it is over, and shows each recipient of a message with its outcome', async () => {
+    const [m] = (await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { ...incidentExample(), to: 'noc@rgz.bj', cc: 'chef@rgz.bj', bcc: 'audit@rgz.bj' } })).json().items as { id: string }[];
+    const now = Date.now();
+    // What the worker writes after an attempt that left the bcc greylisted and the cc refused.
+    const recipients = {
+      'noc@rgz.bj': { kind: 'to', status: 'accepted', code: 250, enhanced: '2.0.0', response: '250 2.0.0 Ok: queued as 4F2A', attempts: 1, at: now },
+      'chef@rgz.bj': { kind: 'cc', status: 'refused', code: 550, enhanced: '5.1.1', response: '550 5.1.1 <chef@rgz.bj>: Recipient address rejected: User unknown', attempts: 1, at: now },
+      'audit@rgz.bj': { kind: 'bcc', status: 'deferred', code: 450, enhanced: '4.2.0', response: '450 4.2.0 Greylisted, try again later', attempts: 1, at: now },
+    };
+    await t.services.db.updateTable('email_messages').set({ recipient_status: JSON.stringify(recipients), next_attempt_at: now + 3_600_000 }).where('id', '=', m!.id).execute();
+    await saveRelayStatus(t.services.db, 'relay', 'smtp.example.com:587', { state: 'problem', kind: 'auth', text: '535 5.7.8 Authentication credentials invalid' }, now);
+    await withPage(async (page) => {
+      const banner = page.locator('.relay-banner');
+      await banner.waitFor();
+      expect(await banner.getAttribute('role')).toBe('alert');
+      expect(await banner.textContent()).toContain('The SMTP relay smtp.example.com:587 has a problem (auth) since');
+      expect(await banner.textContent()).toContain('Last reply: 535 5.7.8 Authentication credentials invalid');
+      await shot(page, 'dashboard-relay-problem');
+      await page.goto(`${base}/admin/messages/${m!.id}`);
+      const card = page.locator('.card').filter({ has: page.getByRole('heading', { name: 'Recipients' }) });
+      await card.waitFor();
+      const rows = card.locator('tbody tr');
+      await expect.poll(() => rows.count()).toBe(3);
+      const text = async (i: number) => (await rows.nth(i).textContent()) ?? '';
+      expect(await text(0)).toMatch(/^noc@rgz\.bjtoAccepted250 2\.0\.0 Ok: queued as 4F2A/);
+      expect(await text(1)).toMatch(/^chef@rgz\.bjccRefused550 5\.1\.1 <chef@rgz\.bj>: Recipient address rejected: User unknown/);
+      expect(await text(2)).toMatch(/^audit@rgz\.bjbccDeferred450 4\.2\.0 Greylisted, try again later/);
+      await shot(page, 'message-recipients');
+    });
+    await saveRelayStatus(t.services.db, 'relay', 'smtp.example.com:587', { state: 'ok' }, now + 1000);
+    await withPage(async (page) => {
+      await page.locator('.tile').first().waitFor();
+      await page.getByRole('img', { name: /per day/ }).waitFor();
+      expect(await page.locator('.relay-banner').count()).toBe(0);
+    });
   });
 });

@@ -1,6 +1,18 @@
 /** Shapes of the Postier HTTP API as the admin UI reads them (see the route schemas in src/). */
 
-export const MESSAGE_STATUSES = ['queued', 'sending', 'sent', 'delivered', 'bounced', 'complaint', 'failed', 'suppressed', 'rate_limited', 'cancelled'] as const;
+export const MESSAGE_STATUSES = [
+  'queued',
+  'sending',
+  'sent',
+  'partially_sent',
+  'delivered',
+  'bounced',
+  'complaint',
+  'failed',
+  'suppressed',
+  'rate_limited',
+  'cancelled',
+] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
 export interface Page<T> {
@@ -40,6 +52,32 @@ export interface Attachment {
   sha256: string;
 }
 
+/** One envelope recipient (to, cc, bcc) of a message and where it stands. */
+export interface MessageRecipient {
+  address: string;
+  kind: 'to' | 'cc' | 'bcc';
+  status: 'accepted' | 'deferred' | 'refused' | 'failed' | 'pending' | 'not_sent';
+  code: number | null;
+  enhanced: string | null;
+  response: string | null;
+  attempts: number;
+  at: string | null;
+  relay_problem: string | null;
+}
+
+/** GET /delivery/relay: the relay's health as the workers last saw it change. */
+export interface RelayStatus {
+  name: string;
+  address: string;
+  state: 'ok' | 'problem';
+  since: string;
+  problem_kind: string | null;
+  last_problem: string | null;
+  last_problem_at: string | null;
+  last_ok_at: string | null;
+  updated_at: string;
+}
+
 export interface Message extends MessageSummary {
   from?: string;
   template_version: number;
@@ -58,6 +96,7 @@ export interface Message extends MessageSummary {
   smtp_message_id: string;
   provider_message_id: string | null;
   smtp_response: string | null;
+  recipients?: MessageRecipient[];
   bounce_type: string | null;
   bounce_subtype: string | null;
   error_message: string | null;
@@ -297,7 +336,7 @@ export interface Suppression {
   created_at: string | null;
 }
 
-export const WEBHOOK_EVENT_TYPES = ['sent', 'delivered', 'bounced', 'complaint', 'failed'] as const;
+export const WEBHOOK_EVENT_TYPES = ['sent', 'partially_sent', 'delivered', 'bounced', 'complaint', 'failed'] as const;
 
 export interface Webhook {
   id: string;

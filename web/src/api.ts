@@ -15,6 +15,7 @@ import type {
   Page,
   PreviewRequest,
   PreviewResult,
+  RelayStatus,
   ResendResult,
   RetryResult,
   SaveOutcome,
@@ -89,6 +90,7 @@ export const api = {
   /** Checks a token before keeping it: only admin keys may use the UI. */
   checkToken: (token: string) => json<Page<ApiKey>>('GET', '/keys', { token }),
 
+  relayStatus: () => json<List<RelayStatus>>('GET', '/delivery/relay'),
   stats: (days: number) => json<Stats>('GET', '/email/stats', { query: { days, tz_offset: -new Date().getTimezoneOffset() } }),
 
   messages: (f: MessageFilter) => json<Page<MessageSummary>>('GET', '/email/messages', { query: { ...f } }),

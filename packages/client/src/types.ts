@@ -1,6 +1,17 @@
 /** Request and response shapes of the Postier API, written to match src/messages and src/templates. */
 
-export type MessageStatus = 'queued' | 'sending' | 'sent' | 'delivered' | 'bounced' | 'complaint' | 'failed' | 'suppressed' | 'rate_limited' | 'cancelled';
+export type MessageStatus =
+  | 'queued'
+  | 'sending'
+  | 'sent'
+  | 'partially_sent'
+  | 'delivered'
+  | 'bounced'
+  | 'complaint'
+  | 'failed'
+  | 'suppressed'
+  | 'rate_limited'
+  | 'cancelled';
 
 export interface AttachmentInput {
   filename: string;
@@ -59,6 +70,19 @@ export interface MessageAttachment {
   sha256: string;
 }
 
+/** One envelope recipient (to, cc, bcc) of a message and where it stands. */
+export interface MessageRecipient {
+  address: string;
+  kind: 'to' | 'cc' | 'bcc';
+  status: 'accepted' | 'deferred' | 'refused' | 'failed' | 'pending' | 'not_sent';
+  code: number | null;
+  enhanced: string | null;
+  response: string | null;
+  attempts: number;
+  at: string | null;
+  relay_problem: string | null;
+}
+
 export interface Message extends MessageSummary {
   template_version: number;
   locale: string;
@@ -76,6 +100,7 @@ export interface Message extends MessageSummary {
   smtp_message_id: string;
   provider_message_id: string | null;
   smtp_response: string | null;
+  recipients: MessageRecipient[];
   bounce_type: string | null;
   bounce_subtype: string | null;
   error_message: string | null;

@@ -4,7 +4,9 @@ import type { NewEvent } from '../../messages/events.js';
 import { newId } from '../../shared/ids.js';
 
 /** The message events an endpoint can subscribe to. */
-export const WEBHOOK_EVENT_TYPES = ['sent', 'delivered', 'bounced', 'complaint', 'failed'] as const;
+// partially_sent: some envelope recipients accepted, others deferred (final: false) or refused and
+// given up (final: true); its details list each recipient with the relay's reply.
+export const WEBHOOK_EVENT_TYPES = ['sent', 'partially_sent', 'delivered', 'bounced', 'complaint', 'failed'] as const;
 const SUBSCRIBABLE = new Set<string>(WEBHOOK_EVENT_TYPES);
 
 /**

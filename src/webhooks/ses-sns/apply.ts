@@ -26,7 +26,8 @@ async function findMessage(trx: Transaction<DB>, ids: MailIds): Promise<Row | un
 // Events arrive in any order. A delivery only moves a message that has no verdict yet; a bounce
 // overrides a delivery (receivers accept, then bounce); a complaint overrides everything.
 const DELIVERABLE: MessageStatus[] = ['queued', 'sending', 'sent', 'failed'];
-const BOUNCEABLE: MessageStatus[] = [...DELIVERABLE, 'delivered', 'bounced'];
+// A partially sent message keeps that status on a delivery (its recipient_status says who got it).
+const BOUNCEABLE: MessageStatus[] = [...DELIVERABLE, 'partially_sent', 'delivered', 'bounced'];
 
 /** Does a bounce concern the message's own recipient (not one of its cc/bcc)? */
 function concernsRecipient(m: Row, emails: string[]): boolean {

@@ -5,6 +5,7 @@ const TONE: Record<MessageStatus, string> = {
   queued: 'info',
   sending: 'info',
   sent: 'ok',
+  partially_sent: 'warn',
   delivered: 'ok',
   bounced: 'bad',
   complaint: 'bad',

@@ -1,5 +1,5 @@
 import { api } from '../api.js';
-import { MESSAGE_STATUSES, type StatusCounts } from '../api-types.js';
+import { MESSAGE_STATUSES, type RelayStatus, type StatusCounts } from '../api-types.js';
 import { Async } from '../components/Async.js';
 import { BarChart } from '../components/BarChart.js';
 import { StatusBadge } from '../components/StatusBadge.js';
@@ -14,20 +14,30 @@ const DAYS = 7;
 export function Dashboard() {
   const { t, lang } = useI18n();
   const stats = useAsync(() => api.stats(DAYS), []);
+  // A server without the relay endpoint (older version) shows no banner rather than an error.
+  const relays = useAsync(() => api.relayStatus().catch(() => ({ items: [] as RelayStatus[] })), []);
   return (
     <section>
       <div className="page-head">
         <h1>{t('nav.dashboard')}</h1>
-        <button type="button" className="ghost" onClick={stats.reload}>
+        <button
+          type="button"
+          className="ghost"
+          onClick={() => {
+            stats.reload();
+            relays.reload();
+          }}
+        >
           {t('common.refresh')}
         </button>
       </div>
+      {relays.data?.items.filter((r) => r.state === 'problem').map((r) => <RelayBanner key={r.name} relay={r} />)}
       <Async state={stats}>
         {(s) => (
           <>
             <div className="tiles">
               <Tile label={t('dashboard.today')} value={formatNumber(total(s.today), lang)} />
-              <Tile label={t('dashboard.deliveredToday')} value={formatNumber(s.today.delivered + s.today.sent, lang)} tone="ok" />
+              <Tile label={t('dashboard.deliveredToday')} value={formatNumber(s.today.delivered + s.today.sent + s.today.partially_sent, lang)} tone="ok" />
               <Tile label={t('dashboard.failedToday')} value={formatNumber(s.today.failed + s.today.bounced + s.today.complaint, lang)} tone={s.today.failed + s.today.bounced ? 'bad' : undefined} />
               <Tile label={t('dashboard.queue')} value={formatNumber(s.queue.depth, lang)} />
               <Tile label={t('dashboard.oldestQueued')} value={formatAge(s.queue.oldest_age_seconds)} tone={(s.queue.oldest_age_seconds ?? 0) > 900 ? 'warn' : undefined} />
@@ -112,6 +122,18 @@ function Tile({ label, value, tone }: { label: string; value: string; tone?: str
     <div className={`tile ${tone ?? ''}`}>
       <div className="tile-value">{value}</div>
       <div className="tile-label">{label}</div>
+    </div>
+  );
+}
+
+/** A relay problem: mail waits in the queue until the operator (or the relay) fixes it. */
+function RelayBanner({ relay }: { relay: RelayStatus }) {
+  const { t, lang } = useI18n();
+  return (
+    <div className="note error relay-banner" role="alert">
+      <strong>{t('dashboard.relayProblem', { address: relay.address, kind: relay.problem_kind ?? '?', since: formatDateTime(relay.since, lang) })}</strong>{' '}
+      {t('dashboard.relayProblemHint')}
+      {relay.last_problem ? <div className="mono small">{t('dashboard.relayLast', { reply: relay.last_problem })}</div> : null}
     </div>
   );
 }

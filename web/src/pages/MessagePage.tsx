@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { api, isNotAvailable } from '../api.js';
-import type { Message, MessageStatus } from '../api-types.js';
+import type { Message, MessageRecipient, MessageStatus } from '../api-types.js';
 import { Async } from '../components/Async.js';
 import { EmailFrame } from '../components/EmailFrame.js';
 import { ErrorNote } from '../components/ErrorNote.js';
@@ -148,6 +148,12 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
               </ul>
             </div>
           ) : null}
+          {m.recipients && (m.recipients.length > 1 || m.status === 'partially_sent') ? (
+            <div className="card">
+              <h2>{t('message.recipients')}</h2>
+              <Recipients recipients={m.recipients} />
+            </div>
+          ) : null}
           <div className="card">
             <h2>{t('message.events')}</h2>
             <Timeline events={m.events} />
@@ -155,6 +161,52 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
         </div>
       </div>
     </>
+  );
+}
+
+const RECIPIENT_TONE: Record<MessageRecipient['status'], string> = {
+  accepted: 'ok',
+  deferred: 'info',
+  pending: 'info',
+  refused: 'bad',
+  failed: 'bad',
+  not_sent: 'muted',
+};
+
+/** Each envelope recipient (to, cc, bcc) with its own outcome: accepted, deferred (retried), refused, failed. */
+function Recipients({ recipients }: { recipients: MessageRecipient[] }) {
+  const { t, lang } = useI18n();
+  return (
+    <table className="table compact recipients">
+      <thead>
+        <tr>
+          <th>{t('message.recipient')}</th>
+          <th>{t('message.kind')}</th>
+          <th>{t('common.status')}</th>
+          <th>{t('message.reply')}</th>
+        </tr>
+      </thead>
+      <tbody>
+        {recipients.map((r) => (
+          <tr key={r.address} data-status={r.status}>
+            <td className="mono small">{r.address}</td>
+            <td>{r.kind}</td>
+            <td>
+              <span className={`badge ${RECIPIENT_TONE[r.status] ?? 'muted'}`}>{t(`recipientStatus.${r.status}`)}</span>
+            </td>
+            <td className="small">
+              {r.response ? <span className="mono">{r.response}</span> : '—'}
+              {r.relay_problem ? <div className="warn-text">{t('message.relayProblem', { kind: r.relay_problem })}</div> : null}
+              {r.at ? (
+                <div className="muted">
+                  {formatDateTime(r.at, lang)} · {t('message.attempts')} {r.attempts}
+                </div>
+              ) : null}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 

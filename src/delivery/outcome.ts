@@ -1,0 +1,70 @@
+import { SmtpError, type SendResult, type SmtpErrorKind, type SmtpPhase } from './smtp-client/index.js';
+
+/**
+ * What one attempt produced, as the transport reports it to the delivery rules (decide.ts):
+ * either the transaction ran (each recipient's RCPT reply and the reply to the final dot), or
+ * something ended it before that (the session, MAIL FROM, DATA, a deadline, the build).
+ */
+export interface ReplyFacts {
+  code: number | null;
+  enhanced: string | null;
+  response: string;
+}
+
+export interface RecipientFacts extends ReplyFacts {
+  address: string;
+  /** The relay said 2xx to RCPT TO. */
+  accepted: boolean;
+}
+
+export interface TransactionOutcome {
+  type: 'transaction';
+  recipients: RecipientFacts[];
+  /** The reply to the final dot; null when no recipient was accepted. */
+  data: ReplyFacts | null;
+}
+
+export interface FailureOutcome extends ReplyFacts {
+  type: 'failure';
+  phase: SmtpPhase | 'build';
+  kind: SmtpErrorKind | 'build';
+  /** A build failure that no retry can cure (attachment bytes purged). */
+  permanent?: boolean;
+}
+
+export type SmtpOutcome = TransactionOutcome | FailureOutcome;
+
+export function transactionOutcome(r: SendResult): TransactionOutcome {
+  return {
+    type: 'transaction',
+    recipients: r.recipients.map((x) => ({ address: x.address, accepted: x.accepted, code: x.code, enhanced: x.enhanced, response: x.response })),
+    data: r.data ? { code: r.data.code, enhanced: r.data.enhanced, response: r.data.text } : null,
+  };
+}
+
+export function failureOutcome(e: unknown): FailureOutcome {
+  if (e instanceof SmtpError) return { type: 'failure', phase: e.phase, kind: e.kind, code: e.code, enhanced: e.enhanced, response: e.response };
+  // Not an SMTP failure (a bug, a closed pool): worth another try, like a broken connection.
+  return { type: 'failure', phase: 'connect', kind: 'connection', code: null, enhanced: null, response: e instanceof Error ? e.message : String(e) };
+}
+
+/** The short code an attempt event carries (continuity with earlier events: ETIMEDOUT, ECONNECTION, …). */
+export function errorCodeOf(o: FailureOutcome): string {
+  switch (o.kind) {
+    case 'timeout':
+      return 'ETIMEDOUT';
+    case 'connection':
+      return 'ECONNECTION';
+    case 'tls':
+      return 'ETLS';
+    case 'protocol':
+      return 'EPROTOCOL';
+    case 'build':
+      return 'EBUILD';
+    case 'reply':
+      if (o.phase === 'auth') return 'EAUTH';
+      if (o.phase === 'mail' || o.phase === 'rcpt') return 'EENVELOPE';
+      if (o.phase === 'data' || o.phase === 'data_end') return 'EMESSAGE';
+      return 'EPROTOCOL';
+  }
+}

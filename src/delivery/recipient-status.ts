@@ -1,0 +1,123 @@
+import type { MessageRow } from '../db/schema.js';
+
+/**
+ * Where each envelope recipient (to, cc, bcc) of a message stands, kept as JSON in
+ * email_messages.recipient_status: written when an attempt completes, for messages with more
+ * than one envelope recipient (a single recipient's state is the message's own). No row per
+ * recipient at accept time: accepting stays one insert per message.
+ *
+ * - accepted: the relay took the message for this recipient (never sent to it again);
+ * - deferred: refused for now (4xx, a timeout, a relay problem): the next attempt is for it;
+ * - refused: refused for good at RCPT (5xx);
+ * - failed: given up (attempts spent, the message refused for good, relay problems too long).
+ */
+export const RECIPIENT_STATES = ['accepted', 'deferred', 'refused', 'failed'] as const;
+export type RecipientState = (typeof RECIPIENT_STATES)[number];
+export type RecipientKind = 'to' | 'cc' | 'bcc';
+
+export interface RecipientStatus {
+  kind: RecipientKind;
+  status: RecipientState;
+  /** The last reply about this recipient (RCPT, or the final reply to the message). */
+  code: number | null;
+  enhanced: string | null;
+  response: string;
+  /** Attempts that counted for this recipient (relay problems do not). */
+  attempts: number;
+  /** When this entry last changed (epoch ms). */
+  at: number;
+  /** Deferred because of a relay problem (its kind), not because of the recipient. */
+  relay_problem?: string;
+}
+
+export type RecipientStatusMap = Record<string, RecipientStatus>;
+
+/** The map stored on the row (null for single-recipient messages and before the first attempt). */
+export function parseRecipientStatus(json: string | null | undefined): RecipientStatusMap | null {
+  if (!json) return null;
+  try {
+    const v = JSON.parse(json) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as RecipientStatusMap) : null;
+  } catch {
+    return null;
+  }
+}
+
+const list = (json: string | null): string[] => {
+  if (!json) return [];
+  try {
+    const v = JSON.parse(json) as unknown;
+    return Array.isArray(v) ? v.map(String) : [];
+  } catch {
+    return [];
+  }
+};
+
+/** Whether an envelope address came from to, cc or bcc (case-insensitive; unknown ones count as to). */
+export function recipientKinds(message: Pick<MessageRow, 'recipient_email' | 'cc' | 'bcc'>): (address: string) => RecipientKind {
+  const kinds = new Map<string, RecipientKind>();
+  for (const a of list(message.bcc)) kinds.set(a.toLowerCase(), 'bcc');
+  for (const a of list(message.cc)) kinds.set(a.toLowerCase(), 'cc');
+  kinds.set(message.recipient_email.toLowerCase(), 'to');
+  return (address) => kinds.get(address.toLowerCase()) ?? 'to';
+}
+
+/** The recipients an attempt is still owed to: those not yet accepted, refused or given up. */
+export function owedRecipients(envelope: string[], status: RecipientStatusMap | null): string[] {
+  if (!status) return envelope;
+  return envelope.filter((a) => (status[a]?.status ?? 'deferred') === 'deferred');
+}
+
+/** One envelope recipient as the message API shows it; `pending` = not tried yet or in flight, `not_sent` = the message never went out. */
+export interface RecipientView {
+  address: string;
+  kind: RecipientKind;
+  status: RecipientState | 'pending' | 'not_sent';
+  code: number | null;
+  enhanced: string | null;
+  response: string | null;
+  attempts: number;
+  at: string | null;
+  relay_problem: string | null;
+}
+
+const DELIVERED_STATUSES = new Set(['sent', 'delivered', 'bounced', 'complaint']);
+
+/**
+ * Every envelope recipient of a message with its state: from recipient_status when the message
+ * has one, else from the message's own status (one recipient, or not attempted yet).
+ */
+export function recipientsView(
+  m: Pick<MessageRow, 'recipient_email' | 'cc' | 'bcc' | 'status' | 'recipient_status' | 'smtp_response' | 'attempts' | 'sent_at' | 'updated_at'>,
+): RecipientView[] {
+  const addresses = [m.recipient_email, ...list(m.cc), ...list(m.bcc)].filter((a, i, all) => all.findIndex((b) => b.toLowerCase() === a.toLowerCase()) === i);
+  const kindOf = recipientKinds(m);
+  const map = parseRecipientStatus(m.recipient_status);
+  const derived: RecipientView['status'] = DELIVERED_STATUSES.has(m.status)
+    ? 'accepted'
+    : m.status === 'failed'
+      ? 'failed'
+      : m.status === 'queued' || m.status === 'sending'
+        ? 'pending'
+        : 'not_sent';
+  const at = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
+  return addresses.map((address) => {
+    const s = map ? (map[address] ?? Object.entries(map).find(([k]) => k.toLowerCase() === address.toLowerCase())?.[1]) : undefined;
+    if (s) {
+      const { kind, status, code, enhanced, response, attempts } = s;
+      return { address, kind, status, code, enhanced, response, attempts, at: at(s.at), relay_problem: s.relay_problem ?? null };
+    }
+    const known = derived === 'accepted' || derived === 'failed';
+    return {
+      address,
+      kind: kindOf(address),
+      status: map ? 'pending' : derived,
+      code: known && m.smtp_response ? Number(/^\d{3}/.exec(m.smtp_response)?.[0] ?? 0) || null : null,
+      enhanced: null,
+      response: known ? m.smtp_response : null,
+      attempts: m.attempts,
+      at: known ? at(m.sent_at ?? m.updated_at) : null,
+      relay_problem: null,
+    };
+  });
+}
