@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, Dialect } from '../db/database.js';
 import type { DB } from '../db/schema.js';
+import { insertBlob } from './blobs.js';
 import { BlobWriter } from './writer.js';
 
 /** One content: its SHA-256 (hex) and its bytes. */
@@ -71,21 +72,16 @@ export class ContentStore {
       const present = await existing(trx, todo.map((c) => c.sha256), this.dialect === 'postgres');
       const missing = todo.filter((c) => !present.has(c.sha256));
       if (missing.length === 0) return;
-      // One statement per blob: a multi-row insert would build one parameter message of all of them.
       const inserted = new Set<string>();
-      for (const c of missing) {
-        const data = Buffer.from(c.data.buffer, c.data.byteOffset, c.data.byteLength);
-        const r = await trx
-          .insertInto('content_blobs')
-          .values({ sha256: c.sha256, size_bytes: data.length, encoding: 'identity', created_at: now, data })
-          .onConflict((oc) => oc.column('sha256').doNothing())
-          .returning('sha256')
-          .executeTakeFirst();
-        if (r) inserted.add(r.sha256);
-      }
+      for (const c of missing) if (await insertBlob(trx, c.sha256, c.data, now)) inserted.add(c.sha256);
       // Not inserted: another transaction committed it meanwhile; look it up (and lock it) again.
       todo = missing.filter((c) => !inserted.has(c.sha256));
     }
+  }
+
+  /** Starts the writer thread, if this store has one, before the first request needs it. */
+  start(): void {
+    this.writer?.start();
   }
 
   close(): Promise<void> {

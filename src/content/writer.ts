@@ -31,8 +31,8 @@ const threadOf = (databaseUrl: string) =>
  * caller's own commit references them; see ContentStore for why that order is safe.
  *
  * Bytes backed by a SharedArrayBuffer (large request bodies, see http/large-json.ts) reach the
- * thread without a copy; others are copied once. The thread starts on the first write and is
- * started again by the next write if it died.
+ * thread without a copy; others are copied once. The thread starts on the first write (or
+ * start()) and is started again by the next write if it died.
  */
 export class BlobWriter {
   private thread: Thread | null = null;
@@ -41,6 +41,11 @@ export class BlobWriter {
   private stopped: Promise<void> | null = null;
 
   constructor(private readonly databaseUrl: string) {}
+
+  /** Starts the thread now rather than on the first write (an API process: no first request waits for it). */
+  start(): void {
+    if (!this.stopped) this.thread ??= this.spawn();
+  }
 
   write(blobs: NewBlob[], now: number): Promise<void> {
     if (this.stopped) return Promise.reject(new Error('the blob writer is stopped'));

@@ -133,15 +133,21 @@ export interface EmailAttachmentsTable {
 
 /**
  * Each distinct content once, keyed by its SHA-256 (see src/content/store.ts): a blob lives
- * while a row references it, the collector removes it after that.
+ * while a row references it, the collector removes it after that. Its bytes are its parts.
  */
 export interface ContentBlobsTable {
   sha256: string;
   /** Of the content (decoded). */
   size_bytes: number;
-  /** How `data` holds the content: 'identity' (as is). */
+  /** How the parts hold the content: 'identity' (as is). */
   encoding: string;
   created_at: number;
+}
+
+/** A content's bytes, 1 MiB a row in `part` order (deleted with their blob). */
+export interface ContentBlobPartsTable {
+  sha256: string;
+  part: number;
   data: Buffer;
 }
 
@@ -252,6 +258,7 @@ export interface DB {
   email_messages: EmailMessagesTable;
   email_attachments: EmailAttachmentsTable;
   content_blobs: ContentBlobsTable;
+  content_blob_parts: ContentBlobPartsTable;
   email_events: EmailEventsTable;
   email_suppressions: EmailSuppressionsTable;
   idempotency_keys: IdempotencyKeysTable;

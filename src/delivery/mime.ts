@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import DKIM from 'nodemailer/lib/dkim';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Config } from '../config.js';
+import { attachmentsWithData } from '../content/attachments.js';
 import type { ContentSeal } from '../crypto/sealed-content.js';
 import type { DB, MessageRow } from '../db/schema.js';
 import { randomHex } from '../shared/ids.js';
@@ -91,15 +92,7 @@ export class MimeCache implements MimeSource {
     if (hit) return hit;
     const attachments =
       message.attachments_count > 0
-        ? await this.db
-            // The bytes are in the content the row references (content_blobs), or in the row when an
-            // older version wrote it there; NULL once retention dropped them.
-            .selectFrom('email_attachments as a')
-            .leftJoin('content_blobs as b', 'b.sha256', 'a.blob_sha256')
-            .select((eb) => ['a.filename', 'a.content_type', eb.fn.coalesce('b.data', 'a.data').as('data')])
-            .where('a.message_id', '=', message.id)
-            .orderBy('a.id')
-            .execute()
+        ? await attachmentsWithData(this.db, message.id)
         : [];
     // The archive columns may be masked (sensitive variables): the wire gets the sealed clear
     // content. An unsealing error (wrong POSTIER_SECRET_KEY) propagates: never send the mask.

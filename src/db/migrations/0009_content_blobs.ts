@@ -2,16 +2,17 @@ import { createHash } from 'node:crypto';
 import { type Kysely, PostgresAdapter, type Transaction } from 'kysely';
 
 /**
- * Content stored once: `content_blobs` holds each distinct content (an attachment sent to 50
- * recipients, or sent again next month) once, keyed by its SHA-256; `email_attachments` keeps
- * one metadata row per message and references the content by `blob_sha256`. The reference is a
- * foreign key, so a blob still referenced can never be deleted; NULL means the bytes were
- * dropped (anonymization, erasure) while the metadata stays. The bytes already in
- * `email_attachments.data` move into blobs here, a few rows per transaction.
+ * Content stored once: `content_blobs` has one row per distinct content (an attachment sent to 50
+ * recipients, or sent again next month), keyed by its SHA-256; its bytes are in
+ * `content_blob_parts`, 1 MiB a row. `email_attachments` keeps one metadata row per message and
+ * references the content by `blob_sha256`, a foreign key, so a blob still referenced can never
+ * be deleted; NULL means the bytes were dropped (anonymization, erasure) while the metadata
+ * stays. The bytes already in `email_attachments.data` move into blobs here, a few rows per
+ * transaction.
  *
- * `sha256` and `size_bytes` describe the content; `data` holds it in `encoding` ('identity'
- * today). `data` is the last column: SQLite then reads the others without walking the blob's
- * overflow pages (the collector reads `created_at` of every blob).
+ * Parts, not one value: SQLite and pg each copy a bound value twice while inserting it, so a
+ * 10 MB row cost 20 MB more memory than its bytes; a 1 MiB part costs 2.
+ * `sha256` and `size_bytes` describe the content; its parts hold it in `encoding` ('identity').
  * Frozen in time: no application imports.
  */
 export async function up(db: Kysely<any>): Promise<void> {
@@ -22,7 +23,13 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('size_bytes', 'bigint', (c) => c.notNull())
     .addColumn('encoding', 'varchar(20)', (c) => c.notNull().defaultTo('identity'))
     .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('content_blob_parts')
+    .addColumn('sha256', 'varchar(64)', (c) => c.notNull().references('content_blobs.sha256').onDelete('cascade'))
+    .addColumn('part', 'integer', (c) => c.notNull())
     .addColumn('data', pg ? 'bytea' : 'blob', (c) => c.notNull())
+    .addPrimaryKeyConstraint('content_blob_parts_pk', ['sha256', 'part'])
     .execute();
   await db.schema.alterTable('email_attachments').addColumn('blob_sha256', 'varchar(64)', (c) => c.references('content_blobs.sha256')).execute();
   // "Is this blob still referenced?" (the collector, and the foreign key's own check on delete).
@@ -32,6 +39,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 
 /** Rows are read one at a time (an attachment may be 100 MB); a transaction holds up to ~32 MB of them. */
 const BYTES_PER_TRANSACTION = 32 * 1024 * 1024;
+const PART_BYTES = 1024 * 1024;
 
 async function moveBytesToBlobs(db: Kysely<any>): Promise<void> {
   // PostgreSQL runs migrations inside one transaction already; SQLite does not (no transactional DDL).
@@ -53,11 +61,15 @@ async function moveBytesToBlobs(db: Kysely<any>): Promise<void> {
           if (!row?.data) continue;
           const data = row.data as Buffer;
           const sha256 = createHash('sha256').update(data).digest('hex');
-          await trx
+          const inserted = await trx
             .insertInto('content_blobs')
-            .values({ sha256, size_bytes: data.length, encoding: 'identity', created_at: Number(row.created_at), data })
+            .values({ sha256, size_bytes: data.length, encoding: 'identity', created_at: Number(row.created_at) })
             .onConflict((oc) => oc.column('sha256').doNothing())
-            .execute();
+            .returning('sha256')
+            .executeTakeFirst();
+          for (let at = 0, part = 0; inserted && (part === 0 || at < data.length); at += PART_BYTES, part++) {
+            await trx.insertInto('content_blob_parts').values({ sha256, part, data: data.subarray(at, at + PART_BYTES) }).execute();
+          }
           await trx.updateTable('email_attachments').set({ blob_sha256: sha256, data: null }).where('id', '=', ids[j]).execute();
           bytes += data.length;
         }
@@ -82,13 +94,18 @@ export async function down(db: Kysely<any>): Promise<void> {
       .execute();
     if (rows.length === 0) break;
     for (const r of rows) {
-      const blob = await db.selectFrom('content_blobs').select('data').where('sha256', '=', r.blob_sha256).executeTakeFirstOrThrow();
-      await db.updateTable('email_attachments').set({ data: blob.data, blob_sha256: null }).where('id', '=', r.id).execute();
+      const parts = await db.selectFrom('content_blob_parts').select('data').where('sha256', '=', r.blob_sha256).orderBy('part').execute();
+      await db
+        .updateTable('email_attachments')
+        .set({ data: Buffer.concat(parts.map((p) => p.data as Buffer)), blob_sha256: null })
+        .where('id', '=', r.id)
+        .execute();
     }
     after = rows[rows.length - 1]!.id as string;
   }
   await db.schema.dropIndex('email_attachments_blob').ifExists().execute();
   // SQLite cannot drop a column that is part of a foreign key: there it stays, always NULL.
   if (pg) await db.schema.alterTable('email_attachments').dropColumn('blob_sha256').execute();
+  await db.schema.dropTable('content_blob_parts').execute();
   await db.schema.dropTable('content_blobs').execute();
 }
