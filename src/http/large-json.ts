@@ -16,7 +16,7 @@ declare module 'fastify' {
 /** Bodies from this size up take the long-string path, in memory the blob writer thread can share. */
 export const LARGE_BODY_BYTES = 1024 * 1024;
 /** JSON strings from this many bytes up are candidates for decoding in place. */
-const LONG_STRING_BYTES = 64 * 1024;
+export const LONG_STRING_BYTES = 64 * 1024;
 
 const decodedByRequest = new WeakMap<FastifyRequest, Map<string, DecodedBase64>>();
 
