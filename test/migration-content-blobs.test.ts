@@ -30,7 +30,7 @@ const legacyMessage = (id: string, to: string, attachments: number, createdAt: n
   html_content: '<p>Facture</p>',
   text_content: 'Facture',
   attachments_count: attachments,
-  status: 'sent',
+  status: 'sent' as const,
   max_attempts: 3,
   smtp_message_id: `<${id}@rgz.bj>`,
   created_at: createdAt,
@@ -113,7 +113,7 @@ describe.each(backends)('migration 0009: attachment bytes move into content blob
       expect((await get(ids.m3, att(4))).statusCode).toBe(404);
 
       const late = bigPdf(5000, 42);
-      await s.db.insertInto('email_messages').values(legacyMessage('01900000-0000-7000-8000-000000000004', 'd@old.bj', 1, old)).execute();
+      await s.db.insertInto('email_messages').values({ ...legacyMessage('01900000-0000-7000-8000-000000000004', 'd@old.bj', 1, old), priority: 5, attempts: 0, is_test: 0 }).execute();
       await s.db
         .insertInto('email_attachments')
         .values({ id: att(5), message_id: '01900000-0000-7000-8000-000000000004', filename: 'late.pdf', content_type: 'application/pdf', size_bytes: late.length, sha256: sha256(late), data: late, created_at: old, blob_sha256: null })
