@@ -660,9 +660,14 @@ const MAX_MEMORY_PER_BODY = 3;
 /** /healthz must answer within this while the large request is accepted. */
 const MAX_HEALTHZ_MS = 100;
 
-/** VmRSS and VmHWM (peak) of a process, in bytes. */
+/** VmRSS and VmHWM (peak) of a process, in bytes (NaN once it has exited). */
 function memoryOf(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  let status = '';
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return { rss: Number.NaN, peak: Number.NaN };
+  }
   const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
   return { rss: kb('VmRSS'), peak: kb('VmHWM') };
 }
@@ -675,6 +680,41 @@ function resetPeak(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Asks GET /healthz every 20 ms from a process of its own (the sender's event loop, busy with a
+ * 13 MB upload, must not delay the questions); stop() gives each answer's time in ms (Infinity
+ * for a failure).
+ */
+async function startHealthzPoller(url: string): Promise<{ stop(): Promise<number[]> }> {
+  const script = `
+    const times = [];
+    let on = true;
+    process.stdin.on('end', () => (on = false)).resume();
+    (async () => {
+      console.log('ready');
+      while (on) {
+        const t0 = performance.now();
+        const ok = await fetch(process.argv[1] + '/healthz', { signal: AbortSignal.timeout(10000) }).then((r) => r.ok, () => false);
+        times.push(ok ? performance.now() - t0 : null);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      console.log(JSON.stringify(times));
+    })();`;
+  const child = spawn(process.execPath, ['-e', script, url], { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.add(child);
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  await waitUntil(() => out.startsWith('ready'), 10_000, 'the /healthz poller');
+  return {
+    async stop() {
+      child.stdin!.end();
+      await new Promise((r) => child.once('exit', r));
+      children.delete(child);
+      return (JSON.parse(out.split('\n')[1]!) as Array<number | null>).map((t) => t ?? Number.POSITIVE_INFINITY);
+    },
+  };
 }
 
 /** `size` incompressible bytes that are a PDF as far as magic bytes go. */
@@ -718,25 +758,17 @@ async function caseLargeAttachment(sink: ChaosSink): Promise<CaseResult> {
   const bodyBytes = Buffer.byteLength(body);
 
   const before = memoryOf(pid);
+  if (Number.isNaN(before.rss)) throw new Error(`the API process exited:\n${readFileSync(apiProc.log, 'utf8').slice(-2000)}`);
   const peakReset = resetPeak(pid);
   let peak = before.rss;
-  let polling = true;
-  const healthz: number[] = [];
-  const poller = (async () => {
-    while (polling) {
-      const t0 = performance.now();
-      const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.ok, () => false);
-      healthz.push(ok ? performance.now() - t0 : Number.POSITIVE_INFINITY);
-      if (!peakReset) peak = Math.max(peak, memoryOf(pid).rss);
-      await sleep(20);
-    }
-  })();
+  const sampler = peakReset ? null : setInterval(() => (peak = Math.max(peak, memoryOf(pid).rss || 0)), 5);
+  const poller = await startHealthzPoller(url);
   const t0 = performance.now();
   const res = await sendBody(body);
   const answer = (await res.json()) as { items?: { id: string }[] };
   const acceptMs = performance.now() - t0;
-  polling = false;
-  await poller;
+  const healthz = await poller.stop();
+  if (sampler) clearInterval(sampler);
   if (peakReset) peak = memoryOf(pid).peak;
   const growth = peak - before.rss;
   const ids = answer.items?.map((x) => x.id) ?? [];
@@ -768,7 +800,8 @@ async function caseLargeAttachment(sink: ChaosSink): Promise<CaseResult> {
   // Delivery: every recipient gets the whole attachment (13.3 MB of base64 in the MIME, at least).
   const worker = spawnPostier('f-worker', ['worker'], env);
   const { missing } = await waitAllDelivered(sqliteDb(dbFile), sink, [...warmIds, ...ids], 180_000);
-  const workerPeak = worker.alive() ? memoryOf(worker.child.pid!).peak : Number.NaN;
+  const workerPeak = memoryOf(worker.child.pid!).peak;
+  check(v, worker.alive() && apiProc.alive(), `a process exited (API alive ${apiProc.alive()}, worker alive ${worker.alive()})`);
   const rows = await sqliteDb(dbFile).rows();
   const short = ids.filter((id) => (sink.sizes.get(rows.get(id)?.smtp_message_id ?? '') ?? 0) < (pdf.length * 4) / 3);
   check(v, missing.length === 0, `${missing.length} of ${ids.length + warmIds.length} messages not delivered`);
