@@ -53,19 +53,22 @@ export class BlobWriter {
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
+      // A write in flight keeps the process up (a CLI send has nothing else to wait on).
+      thread.ref();
       thread.postMessage({ type: 'write', id, now, blobs: blobs.map((b) => ({ sha256: b.sha256, data: shareable(b.data) })) } satisfies ToWriter);
     });
   }
 
   private spawn(): Thread {
     const thread = threadOf(this.databaseUrl);
-    // Writes in flight keep the process up through their promises; an idle writer does not.
+    // An idle writer does not keep the process up.
     thread.unref();
     thread.on('message', (m: FromWriter) => {
       if (m.type === 'stopped') return;
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
+      if (this.pending.size === 0) thread.unref();
       if (m.type === 'written') p.resolve();
       // The database error's code (SQLITE_FULL…) lets the HTTP layer answer 503, as for any commit.
       else p.reject(Object.assign(new Error(m.message), m.code ? { code: m.code } : {}));
