@@ -32,7 +32,8 @@ describe.each(backends)('attachment contents stored once, on %s', (backend) => {
     const pdf = bigPdf(2.5 * MB, 1);
     const ids = await sendOk(t, invoiceWith(recipients(50, 'once'), pdf));
     expect(ids).toHaveLength(50);
-    expect(await stored(t, sha256(pdf))).toEqual({ blobs: 1, size: pdf.length, parts: Math.ceil(pdf.length / PART_BYTES), bytes: pdf.length, references: 50, inlineData: 0 });
+    const parts = Math.ceil(pdf.length / PART_BYTES);
+    expect(await stored(t, sha256(pdf))).toEqual({ blobs: 1, size: pdf.length, parts, bytes: pdf.length, references: 50, inlineData: 0 });
     for (const id of [ids[0]!, ids[27]!, ids[49]!]) {
       const dl = await download(id);
       expect(dl.statusCode).toBe(200);
@@ -141,7 +142,8 @@ describe.each(backends)('attachment contents stored once, on %s', (backend) => {
 
   it('concurrent requests with the same new content all succeed and share one blob', async () => {
     const pdf = bigPdf(1.5 * MB, 10);
-    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => t.inject({ method: 'POST', url: '/api/v1/email/send', payload: invoiceWith(recipients(2, `c${i}`), pdf) })));
+    const send = (i: number) => t.inject({ method: 'POST', url: '/api/v1/email/send', payload: invoiceWith(recipients(2, `c${i}`), pdf) });
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => send(i)));
     expect(results.map((r) => r.statusCode)).toEqual(Array(8).fill(201));
     expect(await stored(t, sha256(pdf))).toMatchObject({ blobs: 1, bytes: pdf.length, references: 16 });
   });

@@ -81,7 +81,8 @@ describe.each(backends)('migration 0009: attachment bytes move into content blob
     await db.insertInto('email_attachments').values([row(1, ids.m1, x, x), row(2, ids.m2, x, x), row(3, ids.m2, y, y), row(4, ids.m3, null, x)]).execute();
     await database.close();
 
-    const config = loadConfig({ DATABASE_URL: databaseUrl, DATA_DIR: dir, LOG_LEVEL: 'silent', POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, SMTP_FROM_EMAIL: 'noreply@rgz.bj' });
+    const env = { DATABASE_URL: databaseUrl, DATA_DIR: dir, LOG_LEVEL: 'silent', POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, SMTP_FROM_EMAIL: 'noreply@rgz.bj' };
+    const config = loadConfig(env);
     s = await createServices(config, createLogger('silent'), { schema });
     t = { services: s };
   });
@@ -107,16 +108,28 @@ describe.each(backends)('migration 0009: attachment bytes move into content blob
   it('serves the moved bytes, and still the bytes of a row an older process wrote during the upgrade', async () => {
     const app = await buildApp(s);
     try {
-      const get = (m: string, a: string) => app.inject({ method: 'GET', url: `/api/v1/email/messages/${m}/attachments/${a}`, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
+      const get = (m: string, a: string) => app.inject({ method: 'GET', url: `/api/v1/email/messages/${m}/attachments/${a}`, headers });
       expect(Buffer.compare((await get(ids.m1, att(1))).rawPayload, x)).toBe(0);
       expect(Buffer.compare((await get(ids.m2, att(3))).rawPayload, y)).toBe(0);
       expect((await get(ids.m3, att(4))).statusCode).toBe(404);
 
       const late = bigPdf(5000, 42);
-      await s.db.insertInto('email_messages').values({ ...legacyMessage('01900000-0000-7000-8000-000000000004', 'd@old.bj', 1, old), priority: 5, attempts: 0, is_test: 0 }).execute();
+      const lateMessage = { ...legacyMessage('01900000-0000-7000-8000-000000000004', 'd@old.bj', 1, old), priority: 5, attempts: 0, is_test: 0 };
+      await s.db.insertInto('email_messages').values(lateMessage).execute();
       await s.db
         .insertInto('email_attachments')
-        .values({ id: att(5), message_id: '01900000-0000-7000-8000-000000000004', filename: 'late.pdf', content_type: 'application/pdf', size_bytes: late.length, sha256: sha256(late), data: late, created_at: old, blob_sha256: null })
+        .values({
+          id: att(5),
+          message_id: '01900000-0000-7000-8000-000000000004',
+          filename: 'late.pdf',
+          content_type: 'application/pdf',
+          size_bytes: late.length,
+          sha256: sha256(late),
+          data: late,
+          created_at: old,
+          blob_sha256: null,
+        })
         .execute();
       expect(Buffer.compare((await get('01900000-0000-7000-8000-000000000004', att(5))).rawPayload, late)).toBe(0);
       // Retention drops such bytes too.

@@ -58,7 +58,13 @@ export async function sweepUnreferenced(
   let deleted = 0;
   let after = '';
   for (;;) {
-    const batch = await db.selectFrom('content_blobs').select(['sha256', 'created_at']).where('sha256', '>', after).orderBy('sha256').limit(SWEEP_BATCH).execute();
+    const batch = await db
+      .selectFrom('content_blobs')
+      .select(['sha256', 'created_at'])
+      .where('sha256', '>', after)
+      .orderBy('sha256')
+      .limit(SWEEP_BATCH)
+      .execute();
     if (batch.length === 0) return deleted;
     after = batch[batch.length - 1]!.sha256;
     const old = batch.filter((b) => Number(b.created_at) < cutoff).map((b) => b.sha256);

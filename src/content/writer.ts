@@ -17,11 +17,10 @@ const SOURCE = path.extname(fileURLToPath(import.meta.url)) === '.ts';
 const ENTRY = new URL(`./writer-entry${SOURCE ? '.ts' : '.js'}`, import.meta.url);
 const threadOf = (databaseUrl: string) =>
   SOURCE
-    ? new Thread(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(ENTRY.href)}); })`, {
-        eval: true,
-        workerData: { databaseUrl },
-        name: 'postier-blob-writer',
-      })
+    ? new Thread(
+        `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(ENTRY.href)}); })`,
+        { eval: true, workerData: { databaseUrl }, name: 'postier-blob-writer' },
+      )
     : new Thread(ENTRY, { workerData: { databaseUrl }, name: 'postier-blob-writer' });
 
 /**

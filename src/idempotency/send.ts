@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { decodedBase64 } from '../http/large-json.js';
+import type { AttachmentInput } from '../messages/attachments.js';
 import type { SendRequest } from '../messages/send.service.js';
 import type { Services } from '../services.js';
 import { checkIdempotencyKey, idempotent } from './idempotency.js';
@@ -10,9 +11,8 @@ import { checkIdempotencyKey, idempotent } from './idempotency.js';
  * hash there (http/large-json.ts), the bytes go to the send.
  */
 export async function handleSend(s: Services, request: FastifyRequest, body: SendRequest, reply: FastifyReply) {
-  const input: SendRequest = body.attachments
-    ? { ...body, attachments: body.attachments.map((a) => ({ ...a, data_base64: (typeof a.data_base64 === 'string' && decodedBase64(request, a.data_base64)) || a.data_base64 })) }
-    : body;
+  const decoded = (a: AttachmentInput) => (typeof a.data_base64 === 'string' && decodedBase64(request, a.data_base64)) || a.data_base64;
+  const input: SendRequest = body.attachments ? { ...body, attachments: body.attachments.map((a) => ({ ...a, data_base64: decoded(a) })) } : body;
   const header = request.headers['idempotency-key'];
   if (header === undefined) {
     const result = await s.send.send(input, { principal: request.principal });

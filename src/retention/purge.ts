@@ -28,7 +28,13 @@ export async function purgeExpired(s: Pick<Services, 'db' | 'config' | 'database
       if (ids.length === 0) return 0;
       // Explicit child deletes rather than relying on ON DELETE CASCADE: the counts are reported.
       const events = await trx.deleteFrom('email_events').where('message_id', 'in', ids).executeTakeFirst();
-      const held = await trx.selectFrom('email_attachments').select('blob_sha256').distinct().where('message_id', 'in', ids).where('blob_sha256', 'is not', null).execute();
+      const held = await trx
+        .selectFrom('email_attachments')
+        .select('blob_sha256')
+        .distinct()
+        .where('message_id', 'in', ids)
+        .where('blob_sha256', 'is not', null)
+        .execute();
       const attachments = await trx.deleteFrom('email_attachments').where('message_id', 'in', ids).executeTakeFirst();
       const messages = await trx.deleteFrom('email_messages').where('id', 'in', ids).executeTakeFirst();
       total.blobs += await deleteUnreferenced(

@@ -79,7 +79,13 @@ export async function scrubMessages(
     }
   }
   const ids = rows.map((r) => r.id);
-  const held = await trx.selectFrom('email_attachments').select('blob_sha256').distinct().where('message_id', 'in', ids).where('blob_sha256', 'is not', null).execute();
+  const held = await trx
+    .selectFrom('email_attachments')
+    .select('blob_sha256')
+    .distinct()
+    .where('message_id', 'in', ids)
+    .where('blob_sha256', 'is not', null)
+    .execute();
   // `data`: bytes of rows written before content_blobs existed (an upgrade's old processes).
   const dropped = await trx
     .updateTable('email_attachments')

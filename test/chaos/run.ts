@@ -16,7 +16,20 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -741,10 +754,15 @@ async function caseLargeAttachment(sink: ChaosSink): Promise<CaseResult> {
   const env = baseEnv(sink, { DATA_DIR: dir, DATABASE_URL: `sqlite:${dbFile}` });
   const { p: apiProc, url } = await startApi('f-api', env, false);
   const pid = apiProc.child.pid!;
-  const sendBody = (body: string) =>
-    fetch(`${url}/api/v1/email/send`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(60_000) });
+  const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+  const sendBody = (body: string) => fetch(`${url}/api/v1/email/send`, { method: 'POST', headers, body, signal: AbortSignal.timeout(60_000) });
   const invoice = (to: string[], pdf: Buffer) =>
-    JSON.stringify({ to, template_key: 'billing_invoice_monthly', variables: invoiceVars(0), attachments: [{ filename: 'invoice.pdf', content_type: 'application/pdf', data_base64: pdf.toString('base64') }] });
+    JSON.stringify({
+      to,
+      template_key: 'billing_invoice_monthly',
+      variables: invoiceVars(0),
+      attachments: [{ filename: 'invoice.pdf', content_type: 'application/pdf', data_base64: pdf.toString('base64') }],
+    });
 
   // A first small request with an attachment: what any process has loaded after its first send.
   const warm = await sendBody(invoice(['warm@example.com'], randomPdf(200_000)));
@@ -775,7 +793,8 @@ async function caseLargeAttachment(sink: ChaosSink): Promise<CaseResult> {
   const slowest = Math.max(0, ...healthz);
 
   check(v, res.status === 201 && ids.length === 50, `the send answered ${res.status} with ${ids.length} messages`);
-  check(v, growth < MAX_MEMORY_PER_BODY * bodyBytes, `peak RSS grew by ${(growth / MB).toFixed(1)} MB, over ${MAX_MEMORY_PER_BODY} × the ${(bodyBytes / MB).toFixed(1)} MB body`);
+  const mb = (n: number) => (n / MB).toFixed(1);
+  check(v, growth < MAX_MEMORY_PER_BODY * bodyBytes, `peak RSS grew by ${mb(growth)} MB, over ${MAX_MEMORY_PER_BODY} × the ${mb(bodyBytes)} MB body`);
   check(v, healthz.length >= 2, `/healthz was asked only ${healthz.length} times during the request`);
   check(v, slowest < MAX_HEALTHZ_MS, `/healthz took ${Math.round(slowest)} ms during the request (limit ${MAX_HEALTHZ_MS})`);
 
@@ -794,7 +813,8 @@ async function caseLargeAttachment(sink: ChaosSink): Promise<CaseResult> {
       db.close();
     }
   })();
-  check(v, stored.blobs === 1 && stored.bytes === pdf.length, `the attachment is stored ${stored.blobs} times, ${stored.bytes} bytes (expected once, ${pdf.length})`);
+  const once = stored.blobs === 1 && stored.bytes === pdf.length;
+  check(v, once, `the attachment is stored ${stored.blobs} times, ${stored.bytes} bytes (expected once, ${pdf.length})`);
   check(v, stored.references === 50 && stored.inRows === 0, `${stored.references} references to it, ${stored.inRows} rows with bytes of their own`);
 
   // Delivery: every recipient gets the whole attachment (13.3 MB of base64 in the MIME, at least).
@@ -808,7 +828,8 @@ async function caseLargeAttachment(sink: ChaosSink): Promise<CaseResult> {
   check(v, short.length === 0, `${short.length} delivered messages are smaller than the attachment's base64`);
   await worker.kill();
   await apiProc.kill();
-  const fileMb = ['postier.db', 'postier.db-wal'].map((f) => (existsSync(path.join(dir, f)) ? statSync(path.join(dir, f)).size : 0)).reduce((a, b) => a + b, 0) / MB;
+  const sizeOf = (f: string) => (existsSync(path.join(dir, f)) ? statSync(path.join(dir, f)).size : 0);
+  const fileMb = (sizeOf('postier.db') + sizeOf('postier.db-wal')) / MB;
   return {
     figures: {
       'body MB': (bodyBytes / MB).toFixed(1),

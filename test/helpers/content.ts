@@ -42,7 +42,14 @@ export async function stored(t: TestContext, hash: string) {
     .where('sha256', '=', hash)
     .executeTakeFirstOrThrow();
   const refs = await db.selectFrom('email_attachments').select(['message_id', 'data']).where('blob_sha256', '=', hash).execute();
-  return { blobs: blob.length, size: blob[0] ? Number(blob[0].size_bytes) : 0, parts: Number(parts.n), bytes: Number(parts.bytes), references: refs.length, inlineData: refs.filter((r) => r.data !== null).length };
+  return {
+    blobs: blob.length,
+    size: blob[0] ? Number(blob[0].size_bytes) : 0,
+    parts: Number(parts.n),
+    bytes: Number(parts.bytes),
+    references: refs.length,
+    inlineData: refs.filter((r) => r.data !== null).length,
+  };
 }
 
 /** Every reference points at a complete blob (its parts add up to its size). */
