@@ -2,8 +2,9 @@ import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
 
 /**
- * Bytes per row of content_blob_parts. SQLite and pg each copy a bound value twice on its way
- * into the database: a 10 MB value cost 20 MB of memory more (measured), a 1 MiB part 2.
+ * Bytes per row of content_blob_parts. A value bound to a statement is copied on its way into the
+ * database: twice by SQLite (a 10 MB value cost 20 MB of memory more, measured; a 1 MiB part 2),
+ * into pg's growing message buffer by pg.
  */
 export const PART_BYTES = 1024 * 1024;
 

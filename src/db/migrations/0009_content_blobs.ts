@@ -10,8 +10,8 @@ import { type Kysely, PostgresAdapter, type Transaction } from 'kysely';
  * stays. The bytes already in `email_attachments.data` move into blobs here, a few rows per
  * transaction.
  *
- * Parts, not one value: SQLite and pg each copy a bound value twice while inserting it, so a
- * 10 MB row cost 20 MB more memory than its bytes; a 1 MiB part costs 2.
+ * Parts, not one value: SQLite copies a bound value twice while inserting it, so a 10 MB row cost
+ * 20 MB more memory than its bytes; a 1 MiB part costs 2.
  * `sha256` and `size_bytes` describe the content; its parts hold it in `encoding` ('identity').
  * Frozen in time: no application imports.
  */
