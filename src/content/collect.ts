@@ -4,9 +4,9 @@ import type { DB } from '../db/schema.js';
 import { HOUR_MS } from '../shared/time.js';
 
 /**
- * A blob nobody references is left alone this long after it was written by the sweep: a send
- * writes large contents before the commit that references them (see ContentStore), and that
- * commit comes within seconds. Deletes that name their hashes (a purge, an erasure) do not wait.
+ * The sweep leaves a blob nobody references alone this long after it was written: a send writes
+ * large contents before the commit that references them (see ContentStore), and that commit
+ * comes within seconds. Deletes that name their hashes (a purge, an erasure) do not wait.
  */
 export const BLOB_GRACE_MS = HOUR_MS;
 

@@ -64,7 +64,7 @@ export class ContentStore {
 
   /**
    * Inside the transaction that will reference them: every content exists when this returns and
-   * stays until the transaction ends. Returns the hashes, ready for the references.
+   * stays until the transaction ends, so the references (foreign keys) can follow.
    */
   async ensure(trx: Transaction<DB>, contents: Content[], now: number): Promise<void> {
     let todo = unique(contents);
