@@ -57,6 +57,10 @@ describe('large JSON bodies: long base64 strings decoded in place', () => {
     const echo = async (request: import('fastify').FastifyRequest) => ({ value: digest(request.body, (s) => decodedBase64(request, s)?.bytes) });
     app.post('/decoding', { config: { decodedBase64: ['files.*.b64'] } }, echo);
     app.post('/plain', echo);
+    app.post('/first', { config: { decodedBase64: ['files.*.b64'] } }, async (request) => {
+      const b64 = (request.body as { files: Array<{ b64: string }> }).files[0]!.b64;
+      return { decoded: decodedBase64(request, b64)?.bytes.length ?? null };
+    });
     await app.ready();
   });
   afterAll(() => app.close());
@@ -105,6 +109,15 @@ describe('large JSON bodies: long base64 strings decoded in place', () => {
       }),
       { numRuns: 25 },
     );
+  });
+
+  it('walks a large body nested hundreds of thousands deep in linear time', async () => {
+    const b64 = bytes(100_000, 5).toString('base64');
+    const deep = `${'['.repeat(400_000)}"${b64}"${']'.repeat(400_000)}`;
+    const body = `{"files":[{"b64":"${b64}"}],"deep":${deep},"pad":"${bytes(LARGE_BODY_BYTES, 6).toString('base64')}"}`;
+    const res = await app.inject({ method: 'POST', url: '/first', headers: { 'content-type': 'application/json' }, payload: body });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ decoded: 100_000 });
   });
 
   it('refuses what JSON.parse refuses, NUL characters and prototype poisoning, as for any body', async () => {

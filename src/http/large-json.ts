@@ -94,21 +94,22 @@ export async function parseBody(request: FastifyRequest, raw: Buffer, parse: (te
   const value = await parse(Buffer.concat(parts).toString('utf8'));
 
   const decoded = new Map<string, DecodedBase64>();
-  const stack: Array<{ node: unknown; path: string[] }> = [{ node: value, path: [] }];
+  // Iterative, and paths only as deep as the declared ones: bodies may be nested tens of thousands deep.
+  const depth = Math.max(...paths.map((p) => p.length));
+  const stack: Array<{ node: object; path: string[] | null }> = typeof value === 'object' && value !== null ? [{ node: value, path: [] }] : [];
   while (stack.length > 0) {
     const { node, path } = stack.pop()!;
-    if (node === null || typeof node !== 'object') continue;
     const record = node as Record<string, unknown>;
     for (const key of Object.keys(record)) {
       const child = record[key];
-      const at = [...path, key];
+      const at = path && path.length < depth ? [...path, key] : null;
       if (typeof child !== 'string') {
-        stack.push({ node: child, path: at });
+        if (typeof child === 'object' && child !== null) stack.push({ node: child, path: at });
         continue;
       }
       if (!child.startsWith('\u0000')) continue;
       const t = tokens[Number(child.slice(1))]!;
-      if (paths.some((p) => p.length === at.length && p.every((seg, i) => seg === '*' || seg === at[i]))) {
+      if (at && paths.some((p) => p.length === at.length && p.every((seg, i) => seg === '*' || seg === at[i]))) {
         const d = await decodeBase64InPlace(raw, t.start, t.end);
         // The content's hash in the marker: the body still tells one content from another (idempotency keys compare bodies).
         const marker = `\u0000base64:${d.sha256}:${d.length}`;
