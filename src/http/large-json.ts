@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { setImmediate as yieldTurn } from 'node:timers/promises';
 import { errorCodes, type FastifyRequest } from 'fastify';
 import { type DecodedBase64, decodeBase64InPlace, isCanonicalBase64 } from '../shared/base64.js';
 
@@ -81,7 +82,7 @@ export async function parseBody(request: FastifyRequest, raw: Buffer, parse: (te
   // The markers below are strings that start with NUL, which only the escape \u0000 can write.
   if (!paths?.length || raw.length < LARGE_BODY_BYTES || raw.includes('\\u0000')) return null;
   const tokens: Array<{ start: number; end: number }> = [];
-  for (const t of longStrings(raw, LONG_STRING_BYTES)) if (await isCanonicalBase64(raw, t.start, t.end)) tokens.push(t);
+  for (const t of await longStrings(raw, LONG_STRING_BYTES)) if (await isCanonicalBase64(raw, t.start, t.end)) tokens.push(t);
   if (tokens.length === 0) return null;
 
   const parts: Buffer[] = [];
@@ -127,14 +128,15 @@ export async function parseBody(request: FastifyRequest, raw: Buffer, parse: (te
 /**
  * The JSON strings of at least `min` bytes with no escape sequence, that are values (not keys):
  * [start, end) between the quotes. Native searches (indexOf) do the scanning; each position is
- * passed once. A malformed body yields what it yields: the parse that follows refuses it.
+ * passed once, and the loop yields now and then (a body of millions of short strings or escapes).
+ * A malformed body yields what it yields: the parse that follows refuses it.
  */
-function longStrings(raw: Buffer, min: number): Array<{ start: number; end: number }> {
+async function longStrings(raw: Buffer, min: number): Promise<Array<{ start: number; end: number }>> {
   const found: Array<{ start: number; end: number }> = [];
   let quote = -1;
   let backslash = -1;
   let at = 0;
-  for (;;) {
+  for (let steps = 0; ; ) {
     if (quote < at) quote = raw.indexOf(0x22, at);
     if (quote < 0) return found;
     const start = quote + 1;
@@ -149,6 +151,7 @@ function longStrings(raw: Buffer, min: number): Array<{ start: number; end: numb
         // No backslash after p: none after any later position either.
         if (backslash < 0) backslash = -2;
       }
+      if (++steps % 65_536 === 0) await yieldTurn();
       if (backslash >= 0 && backslash < quote) {
         escaped = true;
         p = backslash + 2;
