@@ -1,6 +1,7 @@
 import type pino from 'pino';
 import { ApiKeyService } from './api-keys/service.js';
 import type { Config } from './config.js';
+import { ContentStore } from './content/store.js';
 import { type Core, openCore } from './core.js';
 import { migrateToLatest } from './db/migrate.js';
 import type { MetricsJson } from './observability/metrics.js';
@@ -18,6 +19,8 @@ export interface Services extends Core {
   templates: TemplateService;
   templateAdmin: TemplateAdmin;
   send: SendService;
+  /** Attachment contents, stored once each (its writer thread is stopped by close()). */
+  content: ContentStore;
   policy: Policy;
   /** Counters kept elsewhere in this process (the delivery thread), merged into GET /metrics. */
   metricSources: Array<() => Promise<MetricsJson>>;
@@ -40,7 +43,8 @@ export async function createServices(config: Config, log: pino.Logger, opts: Cre
     if (seeded.length) log.info({ templates: seeded }, 'default templates seeded');
   }
   const templates = new TemplateService(db, config, readLayouts(LAYOUTS_DIR));
-  const send = new SendService(db, commits, templates, config, seal);
+  const content = ContentStore.open(database, config.databaseUrl);
+  const send = new SendService(db, commits, templates, config, seal, content);
   const policy = installPolicy(db, database.dialect, config, log, send);
   send.onQueued(() => outbox.notify());
   return {
@@ -49,7 +53,12 @@ export async function createServices(config: Config, log: pino.Logger, opts: Cre
     templates,
     templateAdmin: new TemplateAdmin(db, templates, config),
     send,
+    content,
     policy,
     metricSources: [],
+    async close() {
+      await content.close();
+      await core.close();
+    },
   };
 }

@@ -102,7 +102,7 @@ describe.each(backends)('retention on %s', (backend) => {
 
     let batches = 0;
     const r = await housekeeping(t.services, now, async () => void batches++);
-    expect(r).toEqual({ idempotency_keys: 1201, sns_messages: 1, webhook_deliveries: 1 });
+    expect(r).toEqual({ idempotency_keys: 1201, sns_messages: 1, webhook_deliveries: 1, content_blobs: 0 });
     expect(batches).toBe(2); // 1,201 expired keys: two full batches, then the rest
 
     const keys = (await db.selectFrom('idempotency_keys').select('key').where('scope', '=', 'hk').execute()).map((k) => k.key);
@@ -112,7 +112,7 @@ describe.each(backends)('retention on %s', (backend) => {
     expect(deliveries).toEqual(['wh-pending', 'wh-recent']);
     expect(await db.selectFrom('webhook_attempts').select('id').where('delivery_id', '=', 'wh-old').execute()).toEqual([]);
 
-    expect(await housekeeping(t.services, now)).toEqual({ idempotency_keys: 0, sns_messages: 0, webhook_deliveries: 0 });
+    expect(await housekeeping(t.services, now)).toEqual({ idempotency_keys: 0, sns_messages: 0, webhook_deliveries: 0, content_blobs: 0 });
   });
 });
 

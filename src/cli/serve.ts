@@ -62,6 +62,8 @@ export async function serve(s: Services, opts: { api: boolean; worker?: boolean;
   const worker = opts.worker ? await startDelivery(s, capture, opts.api && (opts.thread ?? false)) : null;
   if (opts.api) {
     await ensureAdminKey(s);
+    // The attachment writer thread is part of an API process, like its connection: started now.
+    s.content.start();
     app = await buildApp(s);
     await app.listen({ host: s.config.host, port: s.config.port });
     s.log.info({ url: `http://${s.config.host}:${s.config.port}` }, 'Postier API listening');

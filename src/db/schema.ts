@@ -128,9 +128,33 @@ export interface EmailAttachmentsTable {
   filename: string;
   content_type: string;
   size_bytes: number;
+  /** Of the content, kept as metadata after anonymization or erasure drop the bytes. */
   sha256: string;
+  /** Bytes stored in the row by versions before content_blobs (migrated since); not written any more. */
   data: Buffer | null;
   created_at: number;
+  /** The content (content_blobs.sha256, a foreign key); NULL once anonymization or erasure dropped it. */
+  blob_sha256: string | null;
+}
+
+/**
+ * Each distinct content once, keyed by its SHA-256 (see src/content/store.ts): a blob lives
+ * while a row references it, the collector removes it after that. Its bytes are its parts.
+ */
+export interface ContentBlobsTable {
+  sha256: string;
+  /** Of the content (decoded). */
+  size_bytes: number;
+  /** How the parts hold the content: 'identity' (as is). */
+  encoding: string;
+  created_at: number;
+}
+
+/** A content's bytes, 1 MiB a row in `part` order (deleted with their blob). */
+export interface ContentBlobPartsTable {
+  sha256: string;
+  part: number;
+  data: Buffer;
 }
 
 export interface EmailEventsTable {
@@ -256,6 +280,8 @@ export interface DB {
   email_template_contents: EmailTemplateContentsTable;
   email_messages: EmailMessagesTable;
   email_attachments: EmailAttachmentsTable;
+  content_blobs: ContentBlobsTable;
+  content_blob_parts: ContentBlobPartsTable;
   email_events: EmailEventsTable;
   email_suppressions: EmailSuppressionsTable;
   idempotency_keys: IdempotencyKeysTable;

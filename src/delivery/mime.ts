@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.js';
+import { attachmentsWithData } from '../content/attachments.js';
 import type { ContentSeal } from '../crypto/sealed-content.js';
 import type { DB, MessageRow } from '../db/schema.js';
 import { buildMime, DkimSigner, type Sender } from './mime/index.js';
@@ -39,7 +40,7 @@ export class MimeCache implements MimeSource {
     if (hit) return hit;
     const attachments =
       message.attachments_count > 0
-        ? await this.db.selectFrom('email_attachments').select(['filename', 'content_type', 'data']).where('message_id', '=', message.id).orderBy('id').execute()
+        ? await attachmentsWithData(this.db, message.id)
         : [];
     // The archive columns may be masked (sensitive variables): the wire gets the sealed clear
     // content. An unsealing error (wrong POSTIER_SECRET_KEY) propagates: never send the mask.

@@ -1,13 +1,21 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { decodedBase64 } from '../http/large-json.js';
+import type { AttachmentInput } from '../messages/attachments.js';
 import type { SendRequest } from '../messages/send.service.js';
 import type { Services } from '../services.js';
 import { checkIdempotencyKey, idempotent } from './idempotency.js';
 
-/** POST /send, with the Idempotency-Key header honoured when present. Keys are per API key. */
+/**
+ * POST /send, with the Idempotency-Key header honoured when present. Keys are per API key.
+ * A request's hash is of its body as parsed: a large attachment is a marker naming its content's
+ * hash there (http/large-json.ts), the bytes go to the send.
+ */
 export async function handleSend(s: Services, request: FastifyRequest, body: SendRequest, reply: FastifyReply) {
+  const decoded = (a: AttachmentInput) => (typeof a.data_base64 === 'string' && decodedBase64(request, a.data_base64)) || a.data_base64;
+  const input: SendRequest = body.attachments ? { ...body, attachments: body.attachments.map((a) => ({ ...a, data_base64: decoded(a) })) } : body;
   const header = request.headers['idempotency-key'];
   if (header === undefined) {
-    const result = await s.send.send(body, { principal: request.principal });
+    const result = await s.send.send(input, { principal: request.principal });
     logAccepted(request, body, result.items);
     return reply.status(201).send(result);
   }
@@ -16,7 +24,7 @@ export async function handleSend(s: Services, request: FastifyRequest, body: Sen
   const p = request.principal;
   const scope = p?.keyId ?? `token:${p?.name ?? 'anonymous'}`;
   const r = await idempotent(s.db, scope, key, body, async (h) => {
-    const result = await s.send.send(body, {
+    const result = await s.send.send(input, {
       principal: p,
       hooks: { before: h.before, after: (trx, items) => h.after(trx, { status: 201, body: { items } }) },
     });

@@ -1,12 +1,14 @@
-import { createHash } from 'node:crypto';
 import { fileTypeFromBuffer } from 'file-type';
+import type { DecodedBase64 } from '../shared/base64.js';
 import { AppError } from '../shared/errors.js';
 import { describeProblem, filenameProblem } from './header-safety.js';
+import { sha256Hex } from '../shared/sha256.js';
 
 export interface AttachmentInput {
   filename: string;
   content_type: string;
-  data_base64: string;
+  /** Base64 text, or the bytes the HTTP layer decoded from it (a large body: http/large-json.ts). */
+  data_base64: string | DecodedBase64;
 }
 
 export interface Attachment {
@@ -47,7 +49,8 @@ export function checkFilename(name: string, index: number): void {
 function decodeBase64(data: string, index: number): Buffer {
   const compact = data.replace(/[\r\n\t ]/g, '');
   if (compact.length === 0) fail(index, 'data_base64 is empty');
-  if (compact.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) fail(index, 'data_base64 is not valid base64');
+  // [\w+/] without `_` is the base64 alphabet, and several times faster to match than [A-Za-z0-9+/].
+  if (compact.length % 4 !== 0 || !/^[\w+/]+={0,2}$/.test(compact) || compact.includes('_')) fail(index, 'data_base64 is not valid base64');
   return Buffer.from(compact, 'base64');
 }
 
@@ -76,7 +79,7 @@ export async function validateAttachments(
     }
     // Cheap bound before decoding: base64 is 4 characters per 3 bytes.
     if (a.data_base64.length > Math.ceil(maxBytes / 3) * 4 + 1024) fail(i, `larger than ${maxBytes} bytes`, { max_bytes: maxBytes });
-    const data = decodeBase64(a.data_base64, i);
+    const data = typeof a.data_base64 === 'string' ? decodeBase64(a.data_base64, i) : a.data_base64.bytes;
     if (data.length > maxBytes) fail(i, `${data.length} bytes is larger than ${maxBytes} bytes`, { size_bytes: data.length, max_bytes: maxBytes });
 
     const detected = await fileTypeFromBuffer(data);
@@ -102,7 +105,7 @@ export async function validateAttachments(
         detected: detected?.mime ?? null,
       });
     }
-    out.push({ filename: a.filename, contentType: mime, data, sha256: createHash('sha256').update(data).digest('hex') });
+    out.push({ filename: a.filename, contentType: mime, data, sha256: typeof a.data_base64 === 'string' ? await sha256Hex(data) : a.data_base64.sha256 });
   }
   return out;
 }

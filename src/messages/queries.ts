@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { attachmentsWithData } from '../content/attachments.js';
 import type { DB, MessageRow, MessageStatus } from '../db/schema.js';
 import { recipientsView } from '../delivery/recipient-status.js';
 import { AppError } from '../shared/errors.js';
@@ -109,13 +110,8 @@ export async function getMessage(db: Kysely<DB>, id: string) {
 }
 
 export async function getAttachment(db: Kysely<DB>, messageId: string, attachmentId: string) {
-  const a = await db
-    .selectFrom('email_attachments')
-    .selectAll()
-    .where('message_id', '=', messageId)
-    .where('id', '=', attachmentId)
-    .executeTakeFirst();
+  const [a] = await attachmentsWithData(db, messageId, attachmentId);
   if (!a) throw new AppError('attachment_not_found', `No attachment ${attachmentId} on message ${messageId}`);
   if (!a.data) throw new AppError('attachment_not_found', `Attachment ${attachmentId} was removed by the retention policy`);
-  return a;
+  return { ...a, data: a.data };
 }

@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Principal } from '../api-keys/service.js';
 import type { Config } from '../config.js';
 import type { ContentSeal } from '../crypto/sealed-content.js';
+import type { ContentStore } from '../content/store.js';
 import type { CommitQueue } from '../db/commit-queue.js';
 import { insertRows } from '../db/reused-sql.js';
 import type { DB, MessageStatus, NewMessage } from '../db/schema.js';
@@ -59,7 +60,8 @@ export interface AdmissionPolicy {
 /**
  * The one send path: the HTTP API, the CLI and the template test send all come through here.
  * Validate and render first (errors are a 4xx to the caller), then store every message, its
- * attachments and its first event in one commit; only then is the caller answered.
+ * attachments and its first event in one commit; only then is the caller answered. An
+ * attachment's bytes are stored once per content, however many messages carry it (ContentStore).
  */
 export class SendService {
   private readonly messageIdDomain: string;
@@ -71,6 +73,7 @@ export class SendService {
     private readonly templates: TemplateService,
     private readonly config: Config,
     private readonly seal: ContentSeal,
+    private readonly content: ContentStore,
   ) {
     this.messageIdDomain = config.smtp.fromEmail.split('@')[1] ?? 'postier.localhost';
   }
@@ -151,6 +154,8 @@ export class SendService {
       };
     });
 
+    // Large contents are written before the commit, off the event loop; the commit references them.
+    await this.content.prewrite(this.db, attachments, now);
     const items = await this.commits.run(async (trx) => {
       await opts.hooks?.before?.(trx);
       const stored = await this.store(trx, messages, attachments, template, now);
@@ -172,6 +177,7 @@ export class SendService {
     within?: (trx: Transaction<DB>, items: SendResultItem[]) => Promise<void>,
   ): Promise<SendResultItem[]> {
     const now = Date.now();
+    await this.content.prewrite(this.db, attachments, now);
     const items = await this.commits.run(async (trx) => {
       const stored = await this.store(trx, messages, attachments, template, now);
       await within?.(trx, stored);
@@ -215,6 +221,8 @@ export class SendService {
     const items: SendResultItem[] = messages.map((m) => ({ id: m.id, to: m.recipient_email, status: m.status as MessageStatus }));
     await insertRows(trx, 'email_messages', messages);
     if (attachments.length > 0) {
+      // The contents first (the references are foreign keys), then one small row per message.
+      await this.content.ensure(trx, attachments, now);
       await trx
         .insertInto('email_attachments')
         .values(
@@ -226,7 +234,7 @@ export class SendService {
               content_type: a.contentType,
               size_bytes: a.data.length,
               sha256: a.sha256,
-              data: a.data,
+              blob_sha256: a.sha256,
               created_at: now,
             })),
           ),

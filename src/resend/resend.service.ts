@@ -1,3 +1,4 @@
+import { attachmentsWithData } from '../content/attachments.js';
 import type { Services } from '../services.js';
 import type { NewMessage } from '../db/schema.js';
 import { recordEvents } from '../messages/events.js';
@@ -36,7 +37,7 @@ export async function resendMessage(s: Pick<Services, 'db' | 'config' | 'templat
       sensitive_variables: masked,
     });
   }
-  const rows = await s.db.selectFrom('email_attachments').selectAll().where('message_id', '=', id).orderBy('id').execute();
+  const rows = await attachmentsWithData(s.db, id);
   if (rows.some((a) => a.data === null)) {
     throw new AppError('resend_content_erased', 'An attachment of this message was removed by the retention policy', { id });
   }

@@ -6,6 +6,8 @@ import { SCRUB_COLUMNS, scrubMessages } from './scrub.js';
 export interface AnonymizeResult {
   messages: number;
   attachments: number;
+  /** Contents deleted with the last message that referenced them. */
+  blobs: number;
   batches: number;
 }
 
@@ -13,9 +15,9 @@ export interface AnonymizeResult {
  * Anonymizes messages older than EMAIL_AUTO_ANONYMIZE_AFTER_DAYS, in batches. Messages still
  * queued or being sent are left alone: their body is still needed, and retention removes them.
  */
-export async function anonymizeOld(s: Pick<Services, 'db' | 'config'>, now: number, onBatch?: () => Promise<void>): Promise<AnonymizeResult> {
+export async function anonymizeOld(s: Pick<Services, 'db' | 'config' | 'database'>, now: number, onBatch?: () => Promise<void>): Promise<AnonymizeResult> {
   const cutoff = now - s.config.email.autoAnonymizeAfterDays * DAY_MS;
-  const total: AnonymizeResult = { messages: 0, attachments: 0, batches: 0 };
+  const total: AnonymizeResult = { messages: 0, attachments: 0, blobs: 0, batches: 0 };
   for (;;) {
     const found = await s.db.transaction().execute(async (trx) => {
       const rows = await trx
@@ -27,9 +29,10 @@ export async function anonymizeOld(s: Pick<Services, 'db' | 'config'>, now: numb
         .orderBy('created_at')
         .limit(RETENTION_BATCH)
         .execute();
-      const r = await scrubMessages(trx, s.config, rows, now, 'anonymized');
+      const r = await scrubMessages(trx, s.config, s.database.dialect, rows, now, 'anonymized');
       total.messages += r.messages;
       total.attachments += r.attachments;
+      total.blobs += r.blobs;
       return rows.length;
     });
     if (found === 0) break;

@@ -20,7 +20,7 @@ export interface EraseResult {
  * Right to erasure, for one address, at once and in one transaction. Addresses are compared
  * case-insensitively: the person is the mailbox, whatever case callers used.
  */
-export async function eraseRecipient(s: Pick<Services, 'db' | 'config'>, address: string, now: number): Promise<EraseResult> {
+export async function eraseRecipient(s: Pick<Services, 'db' | 'config' | 'database'>, address: string, now: number): Promise<EraseResult> {
   const lower = normalizeAddress(address.trim()).toLowerCase();
   const hashed = anonymizeAddress(s.config, lower);
   return s.db.transaction().execute(async (trx) => {
@@ -41,7 +41,7 @@ export async function eraseRecipient(s: Pick<Services, 'db' | 'config'>, address
         .execute();
       await recordEvents(trx, unsent.map((id) => ({ messageId: id, type: 'cancelled', at: now, data: { reason: 'erased' } })));
     }
-    const scrubbed = await scrubMessages(trx, s.config, own, now, 'erased');
+    const scrubbed = await scrubMessages(trx, s.config, s.database.dialect, own, now, 'erased');
 
     // cc/bcc are JSON lists: narrow with LIKE (a scan, but erasure is rare), then decide exactly.
     const pattern = `%${lower.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { BLOB_GRACE_MS, sweepUnreferenced } from '../content/collect.js';
 import type { DB } from '../db/schema.js';
 import type { Services } from '../services.js';
 import { DAY_MS } from '../shared/time.js';
@@ -9,6 +10,8 @@ export interface HousekeepingResult {
   idempotency_keys: number;
   sns_messages: number;
   webhook_deliveries: number;
+  /** Contents nothing referenced for longer than the grace period. */
+  content_blobs: number;
 }
 
 type AgedTable = 'idempotency_keys' | 'sns_messages' | 'webhook_deliveries';
@@ -45,14 +48,15 @@ async function deleteBelow(db: Kysely<DB>, table: AgedTable, column: AgeColumn, 
 
 /**
  * Tables that only ever grew: expired idempotency keys (24 h), SNS message ids past the
- * dedupe window (older messages are refused by the receiver, so forgetting them is safe), and
+ * dedupe window (older messages are refused by the receiver, so forgetting them is safe),
  * finished webhook deliveries (with their attempts) past EMAIL_AUDIT_RETENTION_DAYS, like the
- * messages they were about.
+ * messages they were about, and contents no message references (see content/collect.ts).
  */
-export async function housekeeping(s: Pick<Services, 'db' | 'config'>, now: number, onBatch?: () => Promise<void>): Promise<HousekeepingResult> {
+export async function housekeeping(s: Pick<Services, 'db' | 'config' | 'database'>, now: number, onBatch?: () => Promise<void>): Promise<HousekeepingResult> {
   return {
     idempotency_keys: await deleteBelow(s.db, 'idempotency_keys', 'expires_at', now + 1, onBatch),
     sns_messages: await deleteBelow(s.db, 'sns_messages', 'received_at', now - SNS_DEDUPE_DAYS * DAY_MS, onBatch),
     webhook_deliveries: await deleteBelow(s.db, 'webhook_deliveries', 'completed_at', now - s.config.email.auditRetentionDays * DAY_MS, onBatch),
+    content_blobs: await sweepUnreferenced(s.db, s.database.dialect, now - BLOB_GRACE_MS, onBatch, yieldToOthers),
   };
 }

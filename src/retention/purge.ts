@@ -1,3 +1,4 @@
+import { deleteUnreferenced } from '../content/collect.js';
 import type { Services } from '../services.js';
 import { DAY_MS } from '../shared/time.js';
 import { RETENTION_BATCH, yieldToOthers } from './batches.js';
@@ -5,17 +6,20 @@ import { RETENTION_BATCH, yieldToOthers } from './batches.js';
 export interface PurgeResult {
   messages: number;
   attachments: number;
+  /** Contents deleted with the last message that referenced them. */
+  blobs: number;
   events: number;
   batches: number;
 }
 
 /**
  * Deletes messages older than EMAIL_AUDIT_RETENTION_DAYS with their attachments and events,
- * oldest first, one short transaction per batch. `onBatch` lets the scheduler extend its lock.
+ * oldest first, one short transaction per batch, and the contents no message references any
+ * more. `onBatch` lets the scheduler extend its lock.
  */
-export async function purgeExpired(s: Pick<Services, 'db' | 'config'>, now: number, onBatch?: () => Promise<void>): Promise<PurgeResult> {
+export async function purgeExpired(s: Pick<Services, 'db' | 'config' | 'database'>, now: number, onBatch?: () => Promise<void>): Promise<PurgeResult> {
   const cutoff = now - s.config.email.auditRetentionDays * DAY_MS;
-  const total: PurgeResult = { messages: 0, attachments: 0, events: 0, batches: 0 };
+  const total: PurgeResult = { messages: 0, attachments: 0, blobs: 0, events: 0, batches: 0 };
   for (;;) {
     const done = await s.db.transaction().execute(async (trx) => {
       const ids = (
@@ -24,8 +28,20 @@ export async function purgeExpired(s: Pick<Services, 'db' | 'config'>, now: numb
       if (ids.length === 0) return 0;
       // Explicit child deletes rather than relying on ON DELETE CASCADE: the counts are reported.
       const events = await trx.deleteFrom('email_events').where('message_id', 'in', ids).executeTakeFirst();
+      const held = await trx
+        .selectFrom('email_attachments')
+        .select('blob_sha256')
+        .distinct()
+        .where('message_id', 'in', ids)
+        .where('blob_sha256', 'is not', null)
+        .execute();
       const attachments = await trx.deleteFrom('email_attachments').where('message_id', 'in', ids).executeTakeFirst();
       const messages = await trx.deleteFrom('email_messages').where('id', 'in', ids).executeTakeFirst();
+      total.blobs += await deleteUnreferenced(
+        trx,
+        s.database.dialect,
+        held.map((r) => r.blob_sha256!),
+      );
       total.events += Number(events.numDeletedRows);
       total.attachments += Number(attachments.numDeletedRows);
       total.messages += Number(messages.numDeletedRows);

@@ -1,5 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { Config } from '../config.js';
+import { deleteUnreferenced } from '../content/collect.js';
+import type { Dialect } from '../db/database.js';
 import type { DB } from '../db/schema.js';
 import { recordEvents } from '../messages/events.js';
 import { anonymizeAddress, isAnonymized } from './anon-key.js';
@@ -42,16 +44,19 @@ function hashRecipientStatus(config: Config, json: string | null, addresses: str
 /**
  * Anonymizes messages in place: every address becomes its keyed hash (still findable by the
  * exact address), bodies, sealed content and attachment bytes are dropped; metadata stays
- * (template, status, times, sizes, hashes) so the audit keeps its shape. Returns what it removed.
+ * (template, status, times, sizes, hashes) so the audit keeps its shape. An attachment's content
+ * goes with the last message that referenced it; other messages with the same content keep it.
+ * Returns what it removed (`blobs`: contents deleted).
  */
 export async function scrubMessages(
   trx: Transaction<DB>,
   config: Config,
+  dialect: Dialect,
   rows: ScrubRow[],
   now: number,
   event: 'anonymized' | 'erased',
-): Promise<{ messages: number; attachments: number }> {
-  if (rows.length === 0) return { messages: 0, attachments: 0 };
+): Promise<{ messages: number; attachments: number; blobs: number }> {
+  if (rows.length === 0) return { messages: 0, attachments: 0, blobs: 0 };
   for (const m of rows) {
     const addresses = [m.recipient_email, ...(m.cc ? (JSON.parse(m.cc) as string[]) : []), ...(m.bcc ? (JSON.parse(m.bcc) as string[]) : [])].filter(
       (a) => !isAnonymized(a),
@@ -87,10 +92,28 @@ export async function scrubMessages(
     }
   }
   const ids = rows.map((r) => r.id);
-  const dropped = await trx.updateTable('email_attachments').set({ data: null }).where('message_id', 'in', ids).where('data', 'is not', null).executeTakeFirst();
+  const held = await trx
+    .selectFrom('email_attachments')
+    .select('blob_sha256')
+    .distinct()
+    .where('message_id', 'in', ids)
+    .where('blob_sha256', 'is not', null)
+    .execute();
+  // `data`: bytes of rows written before content_blobs existed (an upgrade's old processes).
+  const dropped = await trx
+    .updateTable('email_attachments')
+    .set({ data: null, blob_sha256: null })
+    .where('message_id', 'in', ids)
+    .where((eb) => eb.or([eb('data', 'is not', null), eb('blob_sha256', 'is not', null)]))
+    .executeTakeFirst();
+  const blobs = await deleteUnreferenced(
+    trx,
+    dialect,
+    held.map((r) => r.blob_sha256!),
+  );
   await recordEvents(
     trx,
     ids.map((id) => ({ messageId: id, type: event, at: now })),
   );
-  return { messages: rows.length, attachments: Number(dropped.numUpdatedRows) };
+  return { messages: rows.length, attachments: Number(dropped.numUpdatedRows), blobs };
 }

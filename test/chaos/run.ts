@@ -12,10 +12,26 @@
  *   (e) the SQLite disk full (a size-limited tmpfs or loop-mounted ext4 as DATA_DIR)
  *   (f) a hostile relay (test/support/smtp-relay.ts): replies trickled without end for some
  *       recipients, a greylisted cc, 530 at MAIL FROM for a while
+ *   (g) one 10 MB attachment sent to 50 recipients: stored once, the API process's memory and
+ *       its /healthz answers measured while it accepts the request
  * Prints one table of figures, exits non-zero if any property is violated.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -781,6 +797,207 @@ async function caseDiskFull(sink: ChaosSink): Promise<CaseResult> {
   };
 }
 
+/** The request's memory (peak RSS increase of the API process) must stay under this many times its body. */
+const MAX_MEMORY_PER_BODY = 3;
+/** /healthz must answer within this while the large request is accepted. */
+const MAX_HEALTHZ_MS = 100;
+
+/** VmRSS and VmHWM (peak) of a process, in bytes (NaN once it has exited). */
+function memoryOf(pid: number): { rss: number; peak: number } {
+  let status = '';
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return { rss: Number.NaN, peak: Number.NaN };
+  }
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
+  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+}
+
+/** Resets a process's peak RSS to its current RSS (Linux clear_refs); false where that is not allowed. */
+function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Asks GET /healthz every 20 ms from a process of its own (the sender's event loop, busy with a
+ * 13 MB upload, must not delay the questions); stop() gives each answer's time in ms (Infinity
+ * for a failure).
+ */
+async function startHealthzPoller(url: string): Promise<{ stop(): Promise<number[]> }> {
+  const script = `
+    const times = [];
+    let on = true;
+    process.stdin.on('end', () => (on = false)).resume();
+    const ask = () => fetch(process.argv[1] + '/healthz', { signal: AbortSignal.timeout(10000) });
+    (async () => {
+      await ask(); // the connection and fetch itself, ready before the first timed question
+      console.log('ready');
+      while (on) {
+        const t0 = performance.now();
+        const ok = await ask().then((r) => r.ok, () => false);
+        times.push(ok ? performance.now() - t0 : null);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      console.log(JSON.stringify(times));
+    })();`;
+  const child = spawn(process.execPath, ['-e', script, url], { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.add(child);
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  await waitUntil(() => out.startsWith('ready'), 10_000, 'the /healthz poller');
+  return {
+    async stop() {
+      child.stdin!.end();
+      await new Promise((r) => child.once('exit', r));
+      children.delete(child);
+      return (JSON.parse(out.split('\n')[1]!) as Array<number | null>).map((t) => t ?? Number.POSITIVE_INFINITY);
+    },
+  };
+}
+
+/**
+ * CPU time a thread has run and time it has waited, runnable, for a CPU (ms; Linux schedstat):
+ * a slow /healthz answer with a long wait is a busy machine, not a blocked event loop.
+ */
+function schedOf(pid: number, tid = pid): { cpuMs: number; waitMs: number } {
+  try {
+    const [cpu, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+    return { cpuMs: cpu! / 1e6, waitMs: wait! / 1e6 };
+  } catch {
+    return { cpuMs: Number.NaN, waitMs: Number.NaN };
+  }
+}
+
+/** `size` incompressible bytes that are a PDF as far as magic bytes go. */
+function randomPdf(size: number): Buffer {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i + 4 <= size; i += 4) b.writeUInt32LE((rnd() * 2 ** 32) >>> 0, i);
+  b.write('%PDF-1.4\n', 0, 'latin1');
+  return b;
+}
+
+const MB = 1024 * 1024;
+
+/**
+ * (f) One 10 MB attachment to 50 recipients (SQLite, the API process alone: `serve --no-worker`).
+ * Its bytes are stored once; the API process's peak RSS grows by less than 3× the request body
+ * while it accepts it; /healthz, asked every 20 ms from another connection, answers within
+ * 100 ms throughout. Then a worker process delivers the 50 messages with the whole attachment.
+ */
+async function caseLargeAttachment(sink: ChaosSink): Promise<CaseResult> {
+  const v: string[] = [];
+  sink.reset();
+  const dir = mkdtempSync(path.join(RUN_DIR, 'f-'));
+  const dbFile = path.join(dir, 'postier.db');
+  const env = baseEnv(sink, { DATA_DIR: dir, DATABASE_URL: `sqlite:${dbFile}` });
+  const { p: apiProc, url } = await startApi('f-api', env, false);
+  const pid = apiProc.child.pid!;
+  const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+  const sendBody = (body: string) => fetch(`${url}/api/v1/email/send`, { method: 'POST', headers, body, signal: AbortSignal.timeout(60_000) });
+  const invoice = (to: string[], pdf: Buffer) =>
+    JSON.stringify({
+      to,
+      template_key: 'billing_invoice_monthly',
+      variables: invoiceVars(0),
+      attachments: [{ filename: 'invoice.pdf', content_type: 'application/pdf', data_base64: pdf.toString('base64') }],
+    });
+
+  // A first small request with an attachment: what any process has loaded after its first send.
+  const warm = await sendBody(invoice(['warm@example.com'], randomPdf(200_000)));
+  check(v, warm.status === 201, `warm-up send answered ${warm.status}`);
+  const warmIds = ((await warm.json()) as { items?: { id: string }[] }).items?.map((x) => x.id) ?? [];
+  await sleep(1000);
+
+  const pdf = randomPdf(10 * MB);
+  const to = Array.from({ length: 50 }, (_, i) => `big${i}@example.com`);
+  const body = invoice(to, pdf);
+  const bodyBytes = Buffer.byteLength(body);
+
+  const before = memoryOf(pid);
+  if (Number.isNaN(before.rss)) throw new Error(`the API process exited:\n${readFileSync(apiProc.log, 'utf8').slice(-2000)}`);
+  const peakReset = resetPeak(pid);
+  let peak = before.rss;
+  const sampler = peakReset ? null : setInterval(() => (peak = Math.max(peak, memoryOf(pid).rss || 0)), 5);
+  const poller = await startHealthzPoller(url);
+  const sched0 = schedOf(pid);
+  const t0 = performance.now();
+  const res = await sendBody(body);
+  const answer = (await res.json()) as { items?: { id: string }[] };
+  const acceptMs = performance.now() - t0;
+  const sched1 = schedOf(pid);
+  const cpuMs = Math.round(sched1.cpuMs - sched0.cpuMs);
+  const waitMs = Math.round(sched1.waitMs - sched0.waitMs);
+  const healthz = await poller.stop();
+  if (sampler) clearInterval(sampler);
+  if (peakReset) peak = memoryOf(pid).peak;
+  const growth = peak - before.rss;
+  const ids = answer.items?.map((x) => x.id) ?? [];
+  const slowest = Math.max(0, ...healthz);
+
+  check(v, res.status === 201 && ids.length === 50, `the send answered ${res.status} with ${ids.length} messages`);
+  const mb = (n: number) => (n / MB).toFixed(1);
+  check(v, growth < MAX_MEMORY_PER_BODY * bodyBytes, `peak RSS grew by ${mb(growth)} MB, over ${MAX_MEMORY_PER_BODY} × the ${mb(bodyBytes)} MB body`);
+  check(v, healthz.length >= 2, `/healthz was asked only ${healthz.length} times during the request`);
+  check(
+    v,
+    slowest < MAX_HEALTHZ_MS,
+    `/healthz took ${Math.round(slowest)} ms during the request (limit ${MAX_HEALTHZ_MS}; the API's main thread ran ${cpuMs} ms and waited ${waitMs} ms for a CPU)`,
+  );
+
+  const hash = createHash('sha256').update(pdf).digest('hex');
+  const stored = (() => {
+    const db = new Database(dbFile, { readonly: true, fileMustExist: true });
+    try {
+      const one = (q: string, ...p: unknown[]) => Number(Object.values(db.prepare(q).get(...p) as object)[0]);
+      return {
+        blobs: one('SELECT count(*) FROM content_blobs WHERE sha256 = ?', hash),
+        bytes: one('SELECT coalesce(sum(length(data)), 0) FROM content_blob_parts WHERE sha256 = ?', hash),
+        references: one('SELECT count(*) FROM email_attachments WHERE blob_sha256 = ?', hash),
+        inRows: one('SELECT count(*) FROM email_attachments WHERE data IS NOT NULL'),
+      };
+    } finally {
+      db.close();
+    }
+  })();
+  const once = stored.blobs === 1 && stored.bytes === pdf.length;
+  check(v, once, `the attachment is stored ${stored.blobs} times, ${stored.bytes} bytes (expected once, ${pdf.length})`);
+  check(v, stored.references === 50 && stored.inRows === 0, `${stored.references} references to it, ${stored.inRows} rows with bytes of their own`);
+
+  // Delivery: every recipient gets the whole attachment (13.3 MB of base64 in the MIME, at least).
+  const worker = spawnPostier('f-worker', ['worker'], env);
+  const { missing } = await waitAllDelivered(sqliteDb(dbFile), sink, [...warmIds, ...ids], 180_000);
+  const workerPeak = memoryOf(worker.child.pid!).peak;
+  check(v, worker.alive() && apiProc.alive(), `a process exited (API alive ${apiProc.alive()}, worker alive ${worker.alive()})`);
+  const rows = await sqliteDb(dbFile).rows();
+  const short = ids.filter((id) => (sink.sizes.get(rows.get(id)?.smtp_message_id ?? '') ?? 0) < (pdf.length * 4) / 3);
+  check(v, missing.length === 0, `${missing.length} of ${ids.length + warmIds.length} messages not delivered`);
+  check(v, short.length === 0, `${short.length} delivered messages are smaller than the attachment's base64`);
+  await worker.kill();
+  await apiProc.kill();
+  const sizeOf = (f: string) => (existsSync(path.join(dir, f)) ? statSync(path.join(dir, f)).size : 0);
+  const fileMb = (sizeOf('postier.db') + sizeOf('postier.db-wal')) / MB;
+  return {
+    figures: {
+      'body MB': (bodyBytes / MB).toFixed(1),
+      'accepted in ms': Math.round(acceptMs),
+      'peak RSS growth MB': `${(growth / MB).toFixed(1)} (${(growth / bodyBytes).toFixed(2)} × body${peakReset ? '' : ', sampled'})`,
+      'healthz max ms': `${Math.round(slowest)} over ${healthz.length} polls`,
+      'API main thread ms': `${cpuMs} running, ${waitMs} waiting for a CPU`,
+      stored: `${stored.blobs} blob, ${(stored.bytes / MB).toFixed(1)} MB, ${stored.references} references`,
+      'database MB after stop': fileMb.toFixed(1),
+      delivered: `${ids.length - missing.filter((id) => ids.includes(id)).length}/${ids.length}`,
+      'worker peak RSS MB': Math.round(workerPeak / MB),
+    },
+    violations: v,
+  };
+}
+
 // ---------------------------------------------------------------------------- main --
 
 async function main(): Promise<number> {
@@ -821,6 +1038,7 @@ async function main(): Promise<number> {
   await run('d', 'PostgreSQL restarted under load (API + worker processes)', () => casePostgres(sink));
   await run('e', 'SQLite disk full, then space freed', () => caseDiskFull(sink));
   await run('f', 'hostile relay: endless trickles for some recipients, a greylisted cc, 530 at MAIL FROM for a while', () => caseHostileRelay());
+  await run('g', 'one 10 MB attachment to 50 recipients (SQLite)', () => caseLargeAttachment(sink));
   await sink.close();
 
   printTable(

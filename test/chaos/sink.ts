@@ -13,6 +13,8 @@ export class ChaosSink {
   rejected = 0;
   /** Envelope recipients the sink said 250 for (after DATA). */
   readonly deliveredTo = new Set<string>();
+  /** Message-ID → size of its DATA (bytes), the last time the sink said 250 for it. */
+  readonly sizes = new Map<string, number>();
   mode: 'ok' | '421' = 'ok';
   rejectRcpt: (address: string) => boolean = () => false;
   port = 0;
@@ -40,6 +42,7 @@ export class ChaosSink {
   reset(): void {
     this.seen.clear();
     this.deliveredTo.clear();
+    this.sizes.clear();
     this.accepted = this.tempFailed = this.rejected = 0;
     this.mode = 'ok';
     this.rejectRcpt = () => false;
@@ -60,6 +63,7 @@ export class ChaosSink {
     let line = '';
     let head = '';
     let tail = '';
+    let size = 0;
     let rcpts: string[] = [];
     socket.on('data', (chunk: Buffer) => {
       let s = chunk.toString('latin1');
@@ -69,9 +73,11 @@ export class ChaosSink {
           const end = text.indexOf('\r\n.\r\n');
           if (head.length < 8192) head += s.slice(0, 8192);
           if (end === -1) {
+            size += s.length;
             tail = text.slice(-4);
             return;
           }
+          size += end - tail.length;
           s = text.slice(end + 5);
           inData = false;
           tail = '';
@@ -85,6 +91,7 @@ export class ChaosSink {
           }
           const id = /^Message-ID:\s*(<[^>]+>)/im.exec(head)?.[1] ?? `#${this.accepted}`;
           this.seen.set(id, (this.seen.get(id) ?? 0) + 1);
+          this.sizes.set(id, size);
           for (const r of rcpts) this.deliveredTo.add(r);
           this.accepted++;
           socket.write(`250 2.0.0 Ok: queued as C${this.accepted.toString(16).padStart(10, '0')}\r\n`);
@@ -112,6 +119,7 @@ export class ChaosSink {
         } else if (cmd === 'DATA') {
           inData = true;
           head = '';
+          size = 0;
           socket.write('354 End data with <CR><LF>.<CR><LF>\r\n');
         } else if (cmd === 'QUIT') {
           socket.end('221 2.0.0 Bye\r\n');
