@@ -49,7 +49,7 @@ describe('delivery thread imports', () => {
   it('reaches the packages delivery needs and none of the API side', () => {
     const reached = packagesReachedFrom('src/delivery/thread-entry.ts');
     // The walk works: delivery's own packages are found.
-    expect([...reached]).toEqual(expect.arrayContaining(['nodemailer', 'kysely', 'better-sqlite3', 'prom-client', 'pg']));
+    expect([...reached]).toEqual(expect.arrayContaining(['kysely', 'better-sqlite3', 'prom-client', 'pg']));
     expect(API_ONLY.filter((p) => reached.has(p))).toEqual([]);
   });
 
