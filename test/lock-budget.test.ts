@@ -14,7 +14,8 @@ describe('the SQLite lock budget (DB_LOCK_WAIT_SECONDS) through the HTTP API', (
   });
   afterAll(() => t.close());
 
-  const count = async () => Number((await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+  const count = async () =>
+    Number((await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
   const timed = async (method: 'GET' | 'POST', url: string, payload?: object) => {
     const t0 = performance.now();
     const res = await t.inject({ method, url, ...(payload ? { payload } : {}) });

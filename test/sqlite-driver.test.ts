@@ -9,7 +9,9 @@ import { type Database, openDatabase } from '../src/db/database.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { StatementCache } from '../src/db/sqlite-connection.js';
 
-const key = (name: string) => ({ id: name, name, scope: 'send' as const, token_hash: `h-${name}`, token_prefix: 'p', created_by: null, created_at: 1, last_used_at: null, revoked_at: null });
+const key = (name: string) => ({
+  id: name, name, scope: 'send' as const, token_hash: `h-${name}`, token_prefix: 'p', created_by: null, created_at: 1, last_used_at: null, revoked_at: null,
+});
 
 describe("Postier's SQLite driver", () => {
   let dir: string;
