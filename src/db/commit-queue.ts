@@ -14,7 +14,7 @@ interface Pending {
 }
 
 export interface CommitQueueOptions {
-  /** How long a unit may wait for SQLite's write lock, from the moment it was submitted (DB_LOCK_WAIT_SECONDS). */
+  /** How long a unit may wait for SQLite's write lock, from its submission: the database's own budget (DB_LOCK_WAIT_SECONDS). */
   lockWaitMs?: number;
   /** Most units in one commit. */
   maxBatch?: number;
