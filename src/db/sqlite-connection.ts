@@ -4,7 +4,8 @@ import type { CompiledQuery, DatabaseConnection, QueryResult } from 'kysely';
 
 /** The driver's hold on the one better-sqlite3 connection, released while a lease waits for the write lock. */
 export interface Turn {
-  lock(): Promise<void>;
+  /** `first`: ahead of every other waiter (a lease taking back the connection it lent). */
+  lock(first?: boolean): Promise<void>;
   unlock(): void;
 }
 
@@ -154,11 +155,13 @@ export class SqliteConnection implements DatabaseConnection {
       } catch (error) {
         if (!isBusy(error) || this.sqlite.inTransaction || performance.now() >= this.deadline) throw error;
       }
+      // Lent to the leases queued meanwhile (reads go on), taken back before any newcomer once
+      // the wait is over: a retry that queued behind them could miss the lock's free moments.
       this.turn.unlock();
       try {
         await (n === 0 ? yieldToLoop() : sleep(1));
       } finally {
-        await this.turn.lock();
+        await this.turn.lock(true);
       }
     }
   }

@@ -83,17 +83,17 @@ function lease(connection: DatabaseConnection): SqliteConnection {
   return connection;
 }
 
-/** First come, first served: the connection goes to the longest waiter. */
+/** First come, first served: the connection goes to the longest waiter (unless one asks to go first). */
 class Turnstile implements Turn {
   private held = false;
   private readonly waiting: Array<() => void> = [];
 
-  lock(): Promise<void> {
+  lock(first = false): Promise<void> {
     if (!this.held) {
       this.held = true;
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((resolve) => (first ? this.waiting.unshift(resolve) : this.waiting.push(resolve)));
   }
 
   unlock(): void {
