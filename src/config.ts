@@ -17,6 +17,8 @@ export interface Config {
   apiProcesses: number;
   publicUrl: string;
   databaseUrl: string;
+  /** SQLite: how long a request may wait in all for another connection's write lock before 503 `unavailable`. */
+  dbLockWaitSeconds: number;
   dataDir: string;
   logLevel: string;
   adminToken: string | undefined;
@@ -255,6 +257,7 @@ export function loadConfig(env: Env = process.env): Config {
     port,
     publicUrl: r.url('PUBLIC_URL', `http://${host.includes(':') ? `[${host}]` : host}:${port}`, ['http:', 'https:']).replace(/\/+$/, ''),
     databaseUrl,
+    dbLockWaitSeconds: r.number('DB_LOCK_WAIT_SECONDS', 10, 0.1, 3600),
     apiProcesses,
     dataDir,
     logLevel,

@@ -27,13 +27,14 @@ export interface Core {
 }
 
 export function openCore(config: Config, log: pino.Logger, opts: { schema?: string; poolSize?: number } = {}): Core {
-  const database = openDatabase(config.databaseUrl, { schema: opts.schema, poolSize: opts.poolSize });
+  const lockWaitMs = config.dbLockWaitSeconds * 1000;
+  const database = openDatabase(config.databaseUrl, { schema: opts.schema, poolSize: opts.poolSize, lockWaitMs });
   return {
     config,
     log,
     database,
     db: database.db,
-    commits: new CommitQueue(database.db, database.dialect),
+    commits: new CommitQueue(database.db, database.dialect, { lockWaitMs }),
     seal: new ContentSeal(loadSecretKey(config, log)),
     outbox: new OutboxSignal(),
     close: () => database.close(),

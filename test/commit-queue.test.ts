@@ -82,7 +82,7 @@ describe('group commit on SQLite', () => {
     const other = new SQLite(file);
     other.prepare('begin immediate').run();
     try {
-      const q = new CommitQueue(impatient.db, 'sqlite');
+      const q = new CommitQueue(impatient.db, 'sqlite', { lockWaitMs: 100 });
       const t0 = Date.now();
       await expect(insertKey(q, 'never')).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
       // It waited (retrying) for the whole lockWaitMs before giving up, not failed at once.

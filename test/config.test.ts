@@ -90,4 +90,10 @@ describe('configuration', () => {
     const pem = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     expect(loadConfig({ ...dkim, DKIM_PRIVATE_KEY: pem.replace(/\n/g, '\\n') }).dkim).toEqual({ domain: 'rgz.bj', selector: 'postier2026', privateKey: pem });
   });
+
+  it('reads the SQLite lock budget, DB_LOCK_WAIT_SECONDS (10 s unless set), and refuses none at all', () => {
+    expect(loadConfig({}).dbLockWaitSeconds).toBe(10);
+    expect(loadConfig({ DB_LOCK_WAIT_SECONDS: '2.5' }).dbLockWaitSeconds).toBe(2.5);
+    expect(() => loadConfig({ DB_LOCK_WAIT_SECONDS: '0' })).toThrow(/DB_LOCK_WAIT_SECONDS/);
+  });
 });

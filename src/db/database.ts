@@ -2,20 +2,10 @@ import { mkdirSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { setImmediate as setImmediatePromise, setTimeout as setTimeoutPromise } from 'node:timers/promises';
 import SQLite from 'better-sqlite3';
-import {
-  CompiledQuery,
-  type DatabaseConnection,
-  type Driver,
-  Kysely,
-  PostgresDialect,
-  type QueryResult,
-  SqliteDialect,
-  type SqliteDialectConfig,
-  SqliteDriver,
-} from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import type pg from 'pg';
+import { PostierSqliteDialect } from './sqlite-dialect.js';
 import { WalSync } from './wal-sync.js';
 import type { DB } from './schema.js';
 
@@ -36,11 +26,17 @@ export interface OpenOptions {
   poolSize?: number;
   /** PostgreSQL: schema to use (tests give each file its own). */
   schema?: string;
-  /** SQLite: how long a write waits for another connection's lock before SQLITE_BUSY. */
+  /**
+   * SQLite: how long a query or transaction may wait, from the moment it asked, for another
+   * connection's write lock before SQLITE_BUSY (DB_LOCK_WAIT_SECONDS; default 10 s).
+   */
   lockWaitMs?: number;
   /** SQLite: the WAL fsync (tests observe it). */
   walFsync?: (handle: FileHandle) => Promise<void>;
 }
+
+/** SQLite's lock budget when none is given (DB_LOCK_WAIT_SECONDS). */
+export const DEFAULT_LOCK_WAIT_MS = 10_000;
 
 export function openDatabase(url: string, options: OpenOptions = {}): Database {
   if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), options);
@@ -53,7 +49,7 @@ function openSqlite(file: string, options: OpenOptions): Database {
   const sqlite = new SQLite(file);
   const mode = sqlite.pragma('journal_mode = WAL', { simple: true }) as string;
   // Without WAL a COMMIT can meet SQLITE_BUSY from a reader, which nothing retries (see
-  // LockWaitingConnection): refuse to run rather than fail sends under load.
+  // SqliteConnection): refuse to run rather than fail sends under load.
   if (file !== ':memory:' && mode !== 'wal') {
     sqlite.close();
     throw new Error(`SQLite could not put ${file} in WAL mode (journal_mode is ${mode}); use a local filesystem`);
@@ -64,9 +60,9 @@ function openSqlite(file: string, options: OpenOptions): Database {
   sqlite.pragma(wal ? 'synchronous = NORMAL' : 'synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   // Several connections (the API, the worker thread, other processes) share the file. Waiting for
-  // the write lock is done by LockWaitingConnection, off the event loop, not by SQLite's sleeps.
+  // the write lock is done by SqliteConnection, off the event loop, not by SQLite's sleeps.
   sqlite.pragma('busy_timeout = 0');
-  const db = new Kysely<DB>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }, sqlite, options.lockWaitMs ?? 10_000, wal) });
+  const db = new Kysely<DB>({ dialect: new PostierSqliteDialect({ sqlite, lockWaitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, wal }) });
   return {
     db,
     dialect: 'sqlite',
@@ -75,139 +71,6 @@ function openSqlite(file: string, options: OpenOptions): Database {
       await wal?.close();
     },
   };
-}
-
-/**
- * Transactions take SQLite's write lock when they begin (BEGIN IMMEDIATE). A deferred
- * transaction that reads first (policy checks, leasing) and writes later cannot wait for the
- * lock when another connection wrote meanwhile: SQLite fails it with SQLITE_BUSY_SNAPSHOT,
- * which no waiting can cure. Taking the lock up front makes concurrent writers queue.
- */
-class ImmediateSqliteDialect extends SqliteDialect {
-  constructor(
-    config: SqliteDialectConfig,
-    private readonly sqlite: SQLite.Database,
-    private readonly lockWaitMs: number,
-    private readonly wal: WalSync | null,
-  ) {
-    super(config);
-  }
-
-  override createDriver(): Driver {
-    const driver = super.createDriver() as SqliteDriver;
-    const acquire = driver.acquireConnection.bind(driver);
-    let connection: LockWaitingConnection | undefined;
-    driver.acquireConnection = async () => {
-      const inner = await acquire();
-      return (connection ??= new LockWaitingConnection(inner, this.sqlite, this.lockWaitMs, this.wal));
-    };
-    driver.beginTransaction = async (connection: DatabaseConnection) => {
-      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
-    };
-    // Kysely releases the connection after a query or a transaction, before its caller goes on:
-    // the connection is handed on first (queries of other requests need not wait for the disk),
-    // then the caller waits for the fsync of what it committed.
-    const release = driver.releaseConnection.bind(driver);
-    driver.releaseConnection = async () => {
-      const committed = connection?.takeCommitted() ?? false;
-      await release();
-      if (committed) await this.wal!.afterCommit();
-    };
-    return driver;
-  }
-}
-
-/**
- * Waits for the write lock without blocking the event loop. With busy_timeout, SQLite sleeps
- * inside the call (1, 2, 5, 10… ms): the HTTP loop froze whenever the worker thread held the
- * lock, and the lock then sat free until the sleeper woke (a third of the worker thread's time
- * went to those sleeps). Here busy_timeout is 0: a statement run outside a transaction (BEGIN
- * IMMEDIATE, an autocommit write) that finds the lock taken fails at once, having done nothing,
- * and is retried after yielding to the loop, every millisecond, for up to `lockWaitMs`. Inside a
- * transaction the lock is already ours (BEGIN IMMEDIATE), so a busy error there is not retried.
- */
-class LockWaitingConnection implements DatabaseConnection {
-  constructor(
-    private readonly inner: DatabaseConnection,
-    private readonly sqlite: SQLite.Database,
-    private readonly lockWaitMs: number,
-    private readonly wal: WalSync | null,
-  ) {}
-
-  private committed = false;
-
-  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const result = await this.run<R>(query);
-    // A write became visible (COMMIT, or a write outside a transaction): it must be on disk
-    // before the caller goes on (see releaseConnection).
-    if (this.wal && !this.sqlite.inTransaction && writes(query)) this.committed = true;
-    return result;
-  }
-
-  /** Whether a write was committed since the last call. */
-  takeCommitted(): boolean {
-    const c = this.committed;
-    this.committed = false;
-    return c;
-  }
-
-  private async run<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const deadline = Date.now() + this.lockWaitMs;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.inner.executeQuery<R>(query);
-      } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        const busy = typeof code === 'string' && code.startsWith('SQLITE_BUSY');
-        if (!busy || this.sqlite.inTransaction || Date.now() >= deadline) throw error;
-        await (attempt === 0 ? setImmediatePromise() : setTimeoutPromise(1));
-      }
-    }
-  }
-
-  streamQuery<R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
-    return this.inner.streamQuery<R>(query, chunkSize);
-  }
-}
-
-/** Could this statement, run outside a transaction, have written? (COMMIT ends one that did.) */
-function writes(query: CompiledQuery): boolean {
-  const kind = query.query.kind;
-  if (kind === 'SelectQueryNode') return false;
-  if (kind !== 'RawNode') return true;
-  return !/^\s*(select|explain|rollback|begin)\b/i.test(query.sql);
-}
-
-/**
- * Kysely prepares every query anew; better-sqlite3 statements are reusable, and preparing was a
- * tenth of the accept path's CPU. Statements are kept per SQL text, the oldest dropped past 500
- * (multi-row inserts make a different text for each row count).
- */
-const NOOP_STATEMENT = { reader: false, run: () => ({ changes: 0, lastInsertRowid: 0 }) } as unknown as SQLite.Statement;
-
-function withStatementCache(sqlite: SQLite.Database): SQLite.Database {
-  const cache = new Map<string, SQLite.Statement>();
-  return new Proxy(sqlite, {
-    get(target, prop, receiver) {
-      if (prop !== 'prepare') {
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        return typeof v === 'function' ? v.bind(target) : v;
-      }
-      return (sql: string) => {
-        // SQLite rolls a transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR);
-        // Kysely's ROLLBACK would then fail with "no transaction is active" and hide the real
-        // error (a full disk became a 500 instead of a 503). Nothing to roll back: do nothing.
-        if (!target.inTransaction && /^\s*rollback\s*;?\s*$/i.test(sql)) return NOOP_STATEMENT;
-        let stmt = cache.get(sql);
-        if (!stmt) {
-          stmt = target.prepare(sql);
-          if (cache.size >= 500) cache.delete(cache.keys().next().value!);
-          cache.set(sql, stmt);
-        }
-        return stmt;
-      };
-    },
-  });
 }
 
 function openPostgres(url: string, options: OpenOptions): Database {

@@ -1,4 +1,4 @@
-import { type Compilable, CompiledQuery, type Insertable, type Kysely, type QueryResult } from 'kysely';
+import { type Compilable, CompiledQuery, type Insertable, type Kysely, type QueryResult, sql } from 'kysely';
 import type { DB } from './schema.js';
 
 /**
@@ -6,13 +6,28 @@ import type { DB } from './schema.js';
  * Building a statement (Kysely's query tree, then its compilation) cost as much CPU as running
  * it, on the send path that runs the same few statements for every message.
  */
-const texts = new WeakMap<object, Map<string, string>>();
+const byDialect = new Map<string, Map<string, string>>();
+const byDatabase = new WeakMap<Kysely<DB>, Map<string, string>>();
 
-/** The SQL of `shape` for this dialect (the adapter is shared by a Kysely instance and its transactions). */
+/**
+ * The statements of `db`'s SQL dialect. A Kysely instance (a transaction is one too) does not
+ * say which dialect it compiles for; a probe compiled by it does: SQLite and PostgreSQL differ in
+ * their parameter placeholders (`?`, `$1`).
+ */
+function textsOf(db: Kysely<DB>): Map<string, string> {
+  let texts = byDatabase.get(db);
+  if (texts === undefined) {
+    const dialect = sql`${sql.ref('probe')} = ${0}`.compile(db).sql;
+    texts = byDialect.get(dialect);
+    if (texts === undefined) byDialect.set(dialect, (texts = new Map()));
+    byDatabase.set(db, texts);
+  }
+  return texts;
+}
+
+/** The SQL of `shape` for this dialect. */
 function sqlOf(db: Kysely<DB>, shape: string, build: () => CompiledQuery): string {
-  const adapter = db.getExecutor().adapter;
-  let byShape = texts.get(adapter);
-  if (!byShape) texts.set(adapter, (byShape = new Map()));
+  const byShape = textsOf(db);
   let text = byShape.get(shape);
   if (text === undefined) {
     text = build().sql;

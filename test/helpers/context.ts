@@ -7,6 +7,7 @@ import { type Config, loadConfig } from '../../src/config.js';
 import { buildApp } from '../../src/http/app.js';
 import { createServices, type Services } from '../../src/services.js';
 import { createLogger } from '../../src/shared/logger.js';
+import { runId } from './run-id.js';
 
 export type Backend = 'sqlite' | 'postgres';
 
@@ -37,7 +38,8 @@ export async function createTestContext(backend: Backend, env: Record<string, st
   let databaseUrl = `sqlite:${path.join(dir, 'postier.db')}`;
   if (backend === 'postgres') {
     databaseUrl = process.env.TEST_DATABASE_URL!;
-    schema = `t_${process.pid}_${Date.now().toString(36)}_${counter++}`;
+    // t_<run id>_…: the run's teardown drops its own schemas (see global-setup.ts).
+    schema = `t_${runId()}_${process.pid}_${Date.now().toString(36)}_${counter++}`;
     const client = new pg.Client({ connectionString: databaseUrl });
     await client.connect();
     await client.query(`create schema ${schema}`);

@@ -1,24 +1,32 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ensureWebBuilt } from './web-build.js';
+import { RUN_ID_VARIABLE } from './run-id.js';
 
-/** Once per run, before any worker: the admin UI tests need a current web/dist. */
+/**
+ * Once per run, before any worker: the admin UI tests need a current web/dist, and the run gets
+ * an id that the workers (started after this, with its environment) put in their schema names.
+ */
 export default async function setup(): Promise<() => Promise<void>> {
+  process.env[RUN_ID_VARIABLE] = `r${randomBytes(5).toString('hex')}`;
   await ensureWebBuilt();
   return teardown;
 }
 
 /**
  * Test files drop nothing while the run goes on: a schema dropped in the middle of another
- * file's migration breaks Kysely's introspection there ("schema … does not exist"). The test
- * schemas (t_<pid>_…) go once every file has finished.
+ * file's migration breaks Kysely's introspection there ("schema … does not exist"). The run's
+ * schemas (t_<run id>_…) go once every file has finished; another run's, on the same server,
+ * stay for that run.
  */
 async function teardown(): Promise<void> {
   const url = process.env.TEST_DATABASE_URL;
-  if (!url) return;
+  const runId = process.env[RUN_ID_VARIABLE];
+  if (!url || !runId) return;
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ nspname: string }>(`select nspname from pg_namespace where nspname ~ '^t_[0-9]+_'`);
+    const { rows } = await client.query<{ nspname: string }>('select nspname from pg_namespace where starts_with(nspname, $1)', [`t_${runId}_`]);
     for (const r of rows) await client.query(`drop schema if exists "${r.nspname}" cascade`);
   } finally {
     await client.end();

@@ -1,9 +1,10 @@
-import { type Kysely, PostgresAdapter, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 
 // Frozen in time: no imports from the application, only Kysely<any>.
 
 export async function up(db: Kysely<any>): Promise<void> {
-  const pg = db.getExecutor().adapter instanceof PostgresAdapter;
+  // Which database, through Kysely's public API: PostgreSQL numbers its parameters ($1), SQLite does not (?).
+  const pg = sql`${0}`.compile(db).sql === '$1';
   const blob = pg ? 'bytea' : 'blob';
 
   await db.schema

@@ -1,10 +1,11 @@
-import { type Kysely, PostgresAdapter } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 
 // Frozen in time: no imports from the application, only Kysely<any>.
 
 /** Mail received by the embedded capture SMTP server (used when SMTP_HOST is unset). */
 export async function up(db: Kysely<any>): Promise<void> {
-  const pg = db.getExecutor().adapter instanceof PostgresAdapter;
+  // Which database, through Kysely's public API: PostgreSQL numbers its parameters ($1), SQLite does not (?).
+  const pg = sql`${0}`.compile(db).sql === '$1';
   await db.schema
     .createTable('captured_mail')
     .addColumn('id', 'text', (c) => c.primaryKey())

@@ -1,10 +1,11 @@
-import { type Kysely, PostgresAdapter } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 
 // Frozen in time: no imports from the application, only Kysely<any>.
 // Sending policy: suppression list, idempotency keys, processed SNS messages, outbound webhooks.
 
 export async function up(db: Kysely<any>): Promise<void> {
-  const pg = db.getExecutor().adapter instanceof PostgresAdapter;
+  // Which database, through Kysely's public API: PostgreSQL numbers its parameters ($1), SQLite does not (?).
+  const pg = sql`${0}`.compile(db).sql === '$1';
 
   // One row per (address, scope): scope 'all' (bounce, complaint, manual) or a class name
   // (an unsubscribe from 'marketing' leaves transactional mail flowing). Addresses lowercased.
