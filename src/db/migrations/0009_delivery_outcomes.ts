@@ -1,4 +1,4 @@
-import { type Kysely, PostgresAdapter, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 
 /**
  * Per-recipient delivery outcomes and the relay's health:
@@ -12,7 +12,7 @@ const OLD_STATUSES = "'queued','sending','sent','delivered','bounced','complaint
 const NEW_STATUSES = "'queued','sending','sent','partially_sent','delivered','bounced','complaint','failed','suppressed','rate_limited','cancelled'";
 
 export async function up(db: Kysely<any>): Promise<void> {
-  const pg = db.getExecutor().adapter instanceof PostgresAdapter;
+  const pg = sql`${0}`.compile(db).sql === '$1';
   await db.schema.alterTable('email_messages').addColumn('recipient_status', 'text').execute();
   await db.schema.alterTable('email_messages').addColumn('relay_problem_since', 'bigint').execute();
   await setStatuses(db, pg, OLD_STATUSES, NEW_STATUSES);
@@ -32,7 +32,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  const pg = db.getExecutor().adapter instanceof PostgresAdapter;
+  const pg = sql`${0}`.compile(db).sql === '$1';
   await db.schema.dropTable('relay_status').ifExists().execute();
   await db.updateTable('email_messages').set({ status: 'sent' }).where('status', '=', 'partially_sent').execute();
   await setStatuses(db, pg, NEW_STATUSES, OLD_STATUSES);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Kysely, PostgresAdapter, type Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 
 /**
  * Content stored once: `content_blobs` has one row per distinct content (an attachment sent to 50
@@ -16,7 +16,7 @@ import { type Kysely, PostgresAdapter, type Transaction } from 'kysely';
  * Frozen in time: no application imports.
  */
 export async function up(db: Kysely<any>): Promise<void> {
-  const pg = db.getExecutor().adapter instanceof PostgresAdapter;
+  const pg = sql`${0}`.compile(db).sql === '$1';
   await db.schema
     .createTable('content_blobs')
     .addColumn('sha256', 'varchar(64)', (c) => c.primaryKey())
@@ -81,7 +81,7 @@ async function moveBytesToBlobs(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  const pg = db.getExecutor().adapter instanceof PostgresAdapter;
+  const pg = sql`${0}`.compile(db).sql === '$1';
   let after = '';
   for (;;) {
     const rows = await db
