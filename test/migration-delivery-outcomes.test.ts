@@ -69,9 +69,10 @@ describe.each(backends)('migration 0009 (per-recipient outcomes) on %s', (backen
       .execute();
     await expect(anyDb.updateTable('email_messages').set({ status: 'partially_sent' }).where('id', '=', ids[0]).execute()).rejects.toThrow();
 
-    const latest = await migrator.migrateToLatest();
+    // Up to this migration only: later ones (0010 moves attachment bytes) have tests of their own.
+    const latest = await migrator.migrateTo('0009_delivery_outcomes');
     expect(latest.error).toBeUndefined();
-    expect(latest.results?.map((r) => r.migrationName)).toContain('0009_delivery_outcomes');
+    expect(latest.results?.map((r) => r.migrationName)).toEqual(['0009_delivery_outcomes']);
 
     const rows = await db.selectFrom('email_messages').select(['id', 'status', 'recipient_status', 'relay_problem_since']).orderBy('id').execute();
     expect(rows).toEqual([
@@ -114,6 +115,6 @@ describe.each(backends)('migration 0009 (per-recipient outcomes) on %s', (backen
     expect(row.status).toBe('sent');
     expect(row).not.toHaveProperty('recipient_status');
     await expect((db as unknown as Kysely<any>).updateTable('email_messages').set({ status: 'partially_sent' }).where('id', '=', ids[0]).execute()).rejects.toThrow();
-    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    expect((await migrator.migrateTo('0009_delivery_outcomes')).error).toBeUndefined();
   });
 });
