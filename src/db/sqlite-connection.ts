@@ -10,7 +10,7 @@ export interface Turn {
 }
 
 /**
- * Prepared statements per SQL text. Preparing was a tenth of the accept path's CPU, and
+ * Prepared statements per SQL text. Preparing showed in the accept path's CPU profile, and
  * better-sqlite3 statements are reusable; the oldest is dropped past `size` (multi-row inserts
  * make a different text for each row count).
  */
@@ -53,7 +53,7 @@ const isBusy = (error: unknown) => {
  *
  * Lock waiting: busy_timeout is 0, because with it SQLite sleeps inside the call (1, 2, 5, 10…
  * ms): the HTTP loop froze whenever the worker thread held the lock, and the lock then sat free
- * until the sleeper woke (a third of the worker thread's time went to those sleeps). A statement
+ * until the sleeper woke (the worker thread spent much of its time in those sleeps). A statement
  * run outside a transaction (BEGIN IMMEDIATE, an autocommit write) that finds the lock taken fails
  * at once, having done nothing, and is retried after yielding to the loop, then every millisecond,
  * until the lease's deadline. Meanwhile the connection is handed to other leases (reads never need

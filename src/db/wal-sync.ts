@@ -5,8 +5,8 @@ import path from 'node:path';
  * Makes SQLite commits durable without blocking the event loop.
  *
  * With `synchronous=FULL`, SQLite fsyncs the write-ahead log inside COMMIT: better-sqlite3 runs
- * it on the event loop, which then sat idle for the fsync (2–3 ms, an eighth of the API's time
- * under load). Connections here run `synchronous=NORMAL` (WAL frames written, not fsynced, at
+ * it on the event loop, which then sat idle for every fsync (figures: docs/benchmarks.md).
+ * Connections here run `synchronous=NORMAL` (WAL frames written, not fsynced, at
  * commit; still fsynced before every checkpoint) and the connection fsyncs the -wal file itself,
  * on libuv's thread pool, before a commit's caller goes on: nobody hears that a write happened
  * until it is on disk, as with FULL. fsync covers the whole file, whoever wrote it, so one fsync
