@@ -177,7 +177,8 @@ export function loadConfig(env: Env = process.env): Config {
   const host = r.string('HOST', '127.0.0.1');
   const port = r.int('PORT', 8000, 0, 65535);
   const dataDir = path.resolve(r.string('DATA_DIR', './data'));
-  const databaseUrl = r.string('DATABASE_URL', 'sqlite:./data/postier.db');
+  // The default database lives in DATA_DIR (a service that moves DATA_DIR moves its database with it).
+  const databaseUrl = r.string('DATABASE_URL', `sqlite:${path.join(dataDir, 'postier.db')}`);
   const apiProcesses = r.int('API_PROCESSES', 1, 1, 64);
   // Each process opens the database itself: an in-memory one would be a different, empty database in each.
   if (apiProcesses > 1 && databaseUrl === 'sqlite::memory:') r.problems.push('API_PROCESSES > 1 needs a database file or PostgreSQL, not sqlite::memory:');

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
@@ -7,7 +8,7 @@ describe('configuration', () => {
     const c = loadConfig({});
     expect(c.port).toBe(8000);
     expect(c.host).toBe('127.0.0.1');
-    expect(c.databaseUrl).toBe('sqlite:./data/postier.db');
+    expect(c.databaseUrl).toBe(`sqlite:${path.resolve('data', 'postier.db')}`);
     expect(c.smtp.host).toBeUndefined();
     expect(c.smtp.port).toBe(587);
     expect(c.smtp.retryMaxAttempts).toBe(3);
