@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unittest
+from typing import List, Literal
 
 from postier import Postier
 
@@ -11,6 +12,10 @@ from .support import ADMIN_TOKEN, SEND_TOKEN, URL, invoice_variables, report_sen
 
 @requires_postier
 class PagingTest(unittest.TestCase):
+    to: str
+    sent: List[str]
+    archive: Postier[Literal[True]]
+
     @classmethod
     def setUpClass(cls) -> None:
         cls.to = unique_address("paging")

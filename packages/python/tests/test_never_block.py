@@ -160,6 +160,9 @@ class ModesTest(unittest.TestCase):
 class TlsTest(unittest.TestCase):
     """Postier behind TLS with a certificate no public CA signed."""
 
+    cert: SelfSignedCertificate
+    front: ScriptedServer
+
     @classmethod
     def setUpClass(cls) -> None:
         cls.cert = SelfSignedCertificate()
