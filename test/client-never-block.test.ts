@@ -98,7 +98,8 @@ describe('typed client with throwOnError: false (never-block mode)', () => {
 
     const silent = await silentServer();
     try {
-      const r = await new PostierClient({ baseUrl: silent.url, token: 'x', timeoutMs: 60_000, throwOnError: false }).withOptions({ timeoutMs: 200 }).getTemplate('x');
+      const slow = new PostierClient({ baseUrl: silent.url, token: 'x', timeoutMs: 60_000, throwOnError: false });
+      const r = await slow.withOptions({ timeoutMs: 200 }).getTemplate('x');
       expect(r).toMatchObject({ ok: false, error: { code: 'timeout' } });
     } finally {
       await silent.close();

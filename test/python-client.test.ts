@@ -23,12 +23,14 @@ function pythons(): Python[] {
   const pyenv = process.env.PYENV_ROOT ?? path.join(homedir(), '.pyenv');
   const candidates = ['/usr/bin/python3', 'python3', ...(process.env.POSTIER_TEST_PYTHONS?.split(path.delimiter) ?? [])];
   if (existsSync(path.join(pyenv, 'versions'))) {
-    for (const v of readdirSync(path.join(pyenv, 'versions')).filter((d) => /^3\.9\.\d+$/.test(d))) candidates.push(path.join(pyenv, 'versions', v, 'bin', 'python3'));
+    const versions = readdirSync(path.join(pyenv, 'versions')).filter((d) => /^3\.9\.\d+$/.test(d));
+    candidates.push(...versions.map((v) => path.join(pyenv, 'versions', v, 'bin', 'python3')));
   }
   const found = new Map<string, Python>();
   for (const exe of candidates) {
     try {
-      const out = execFileSync(exe, ['-c', 'import os, sys; print(os.path.realpath(sys.executable)); print(sys.version_info >= (3, 9)); print(sys.version.split()[0])'], {
+      const probe = 'import os, sys; print(os.path.realpath(sys.executable)); print(sys.version_info >= (3, 9)); print(sys.version.split()[0])';
+      const out = execFileSync(exe, ['-c', probe], {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'ignore'],
       });

@@ -201,7 +201,12 @@ class PostierUnavailableTest(unittest.TestCase):
         instance = new_instance(env, "resilient-erp")
         with LogCapture() as log:
             started = time.monotonic()
-            popups = [instance.action_provision_instance(), instance.action_suspend("Facture impayée"), instance.action_reactivate(), instance.action_terminate()]
+            popups = [
+                instance.action_provision_instance(),
+                instance.action_suspend("Facture impayée"),
+                instance.action_reactivate(),
+                instance.action_terminate(),
+            ]
             elapsed = time.monotonic() - started
         self.assertEqual(instance.state, "terminated")
         self.assertIsNotNone(instance.database_deleted_at)

@@ -3,7 +3,9 @@
 urllib's ``timeout`` bounds each socket operation, not the exchange: a server that sends a byte
 of its answer every few seconds keeps a caller waiting for ever. So the exchange runs in a
 daemon thread and the caller waits for it at most ``timeout`` seconds. An abandoned exchange
-stops at its next socket operation (each bounded by the same timeout) and closes its socket.
+stops reading the body at its next read, or once its socket has been idle for ``timeout``, and
+closes its socket. (A server that trickles header lines keeps the abandoned thread, never the
+caller, until it stops: urllib's header parsing cannot be interrupted from outside.)
 """
 
 from __future__ import annotations
