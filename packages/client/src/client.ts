@@ -1,7 +1,13 @@
 import { PostierError } from './errors.js';
 import type { ListMessagesQuery, Message, MessagePage, SendRequest, SendResult, Template, TemplateSummary } from './types.js';
 
-export interface PostierClientOptions {
+/** What a never-block call resolves to instead of rejecting. */
+export type Result<T> = { ok: true; value: T } | { ok: false; error: PostierError };
+
+/** A call's value, or its Result on a client made with `throwOnError: false`. */
+export type Outcome<T, Throws extends boolean> = Throws extends false ? Result<T> : T;
+
+export interface PostierClientOptions<Throws extends boolean = true> {
   /** e.g. `https://mail.example.com` (no trailing /api). */
   baseUrl: string;
   /** An API key: `send` scope to send, `admin` to read the archive. */
@@ -10,6 +16,11 @@ export interface PostierClientOptions {
   timeoutMs?: number;
   /** For tests or proxies; defaults to the global fetch. */
   fetch?: typeof fetch;
+  /**
+   * `false`: every call resolves to `{ok: true, value}` or `{ok: false, error}` and never
+   * rejects with a PostierError: the mode for code that mail must never block. Default `true`.
+   */
+  throwOnError?: Throws;
 }
 
 export interface SendOptions {
@@ -19,45 +30,71 @@ export interface SendOptions {
   timeoutMs?: number;
 }
 
-/** A small typed wrapper over the HTTP API: one method per endpoint, errors as PostierError. */
-export class PostierClient {
+/**
+ * A small typed wrapper over the HTTP API: one method per endpoint, errors as PostierError
+ * (thrown, or returned in a Result with `throwOnError: false`).
+ */
+export class PostierClient<Throws extends boolean = true> {
+  private readonly opts: PostierClientOptions<Throws>;
   private readonly baseUrl: string;
   private readonly token: string;
   private readonly timeoutMs: number;
   private readonly fetchFn: typeof fetch;
+  private readonly throwOnError: boolean;
 
-  constructor(opts: PostierClientOptions) {
+  constructor(opts: PostierClientOptions<Throws>) {
     if (!opts.baseUrl) throw new TypeError('PostierClient: baseUrl is required');
     if (!opts.token) throw new TypeError('PostierClient: token is required');
+    this.opts = opts;
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
     this.token = opts.token;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.fetchFn = opts.fetch ?? globalThis.fetch;
+    this.throwOnError = opts.throwOnError ?? true;
   }
 
-  send(req: SendRequest, opts: SendOptions = {}): Promise<SendResult> {
+  /** This client with another timeout or mode, for some calls: `client.withOptions({ throwOnError: false, timeoutMs: 2000 })`. */
+  withOptions<W extends boolean = Throws>(opts: { timeoutMs?: number; throwOnError?: W }): PostierClient<W> {
+    const { throwOnError, ...rest } = this.opts;
+    return new PostierClient<W>({ ...rest, throwOnError: (opts.throwOnError ?? throwOnError) as W | undefined, timeoutMs: opts.timeoutMs ?? this.timeoutMs });
+  }
+
+  send(req: SendRequest, opts: SendOptions = {}): Promise<Outcome<SendResult, Throws>> {
     const headers: Record<string, string> = opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {};
-    return this.request<SendResult>('POST', '/api/v1/email/send', { body: req, headers, timeoutMs: opts.timeoutMs });
+    return this.call<SendResult>('POST', '/api/v1/email/send', { body: req, headers, timeoutMs: opts.timeoutMs });
   }
 
-  getMessage(id: string): Promise<Message> {
-    return this.request<Message>('GET', `/api/v1/email/messages/${encodeURIComponent(id)}`);
+  getMessage(id: string): Promise<Outcome<Message, Throws>> {
+    return this.call<Message>('GET', `/api/v1/email/messages/${encodeURIComponent(id)}`);
   }
 
-  listMessages(query: ListMessagesQuery = {}): Promise<MessagePage> {
-    return this.request<MessagePage>('GET', `/api/v1/email/messages${queryString(query)}`);
+  listMessages(query: ListMessagesQuery = {}): Promise<Outcome<MessagePage, Throws>> {
+    return this.call<MessagePage>('GET', `/api/v1/email/messages${queryString(query)}`);
   }
 
-  listTemplates(query: { category?: string; include_inactive?: boolean } = {}): Promise<{ items: TemplateSummary[]; total: number }> {
-    return this.request('GET', `/api/v1/email/templates${queryString(query)}`);
+  listTemplates(query: { category?: string; include_inactive?: boolean } = {}): Promise<Outcome<{ items: TemplateSummary[]; total: number }, Throws>> {
+    return this.call('GET', `/api/v1/email/templates${queryString(query)}`);
   }
 
-  getTemplate(key: string): Promise<Template> {
-    return this.request<Template>('GET', `/api/v1/email/templates/${encodeURIComponent(key)}`);
+  getTemplate(key: string): Promise<Outcome<Template, Throws>> {
+    return this.call<Template>('GET', `/api/v1/email/templates/${encodeURIComponent(key)}`);
+  }
+
+  /** The request's value, or in never-block mode its Result; anything but a PostierError (a bug) still rejects. */
+  private async call<T>(method: string, path: string, opts: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {}) {
+    if (this.throwOnError) return (await this.request<T>(method, path, opts)) as Outcome<T, Throws>;
+    try {
+      return { ok: true, value: await this.request<T>(method, path, opts) } as Outcome<T, Throws>;
+    } catch (e) {
+      if (e instanceof PostierError) return { ok: false, error: e } as Outcome<T, Throws>;
+      throw e;
+    }
   }
 
   private async request<T>(method: string, path: string, opts: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<T> {
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    // Outside the try: a body JSON cannot encode (a BigInt) is a bug to throw, not a network error to retry.
+    const body = opts.body !== undefined ? JSON.stringify(opts.body) : undefined;
     let res: Response;
     let text: string;
     try {
@@ -69,7 +106,7 @@ export class PostierClient {
           ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
           ...opts.headers,
         },
-        body: opts.body !== undefined ? JSON.stringify(opts.body) : undefined,
+        body,
         // The signal also bounds reading the body: a server that stalls mid-answer times out too.
         signal: AbortSignal.timeout(timeoutMs),
       });

@@ -1,3 +1,3 @@
-export { PostierClient, type PostierClientOptions, type SendOptions } from './client.js';
+export { type Outcome, PostierClient, type PostierClientOptions, type Result, type SendOptions } from './client.js';
 export { PostierError } from './errors.js';
 export type * from './types.js';

@@ -31,6 +31,8 @@ export interface SendRequest {
   reply_to?: string;
   locale?: string;
   template_version?: number;
+  /** ISO 8601 with a time zone, at most 30 days ahead: when to send instead of now. */
+  send_at?: string;
 }
 
 export interface SendResultItem {

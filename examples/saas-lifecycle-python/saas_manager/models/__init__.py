@@ -1,0 +1,3 @@
+from .saas_instance import SaasEnv, SaasInstance, SaasServer, User
+
+__all__ = ["SaasEnv", "SaasInstance", "SaasServer", "User"]

@@ -1,0 +1,191 @@
+"""Request and response shapes of the Postier API, as the TypeScript client's types.ts has them.
+
+Responses are JSON objects, so they are TypedDicts: plain dicts at run time, checked keys for a
+type checker, and a field the server adds later is simply one more key.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Literal, Optional, TypedDict, Union
+
+MessageStatus = Literal[
+    "queued",
+    "sending",
+    "sent",
+    "partially_sent",
+    "delivered",
+    "bounced",
+    "complaint",
+    "failed",
+    "suppressed",
+    "rate_limited",
+    "cancelled",
+]
+
+#: One address, a comma-separated list, or a list: one message per ``to`` recipient.
+Recipients = Union[str, List[str]]
+
+
+class AttachmentInput(TypedDict):
+    filename: str
+    content_type: str
+    #: The file's bytes in base64 (``postier.attachment()`` encodes them).
+    data_base64: str
+
+
+class _SendRequestRequired(TypedDict):
+    to: Recipients
+    template_key: str
+
+
+class SendRequest(_SendRequestRequired, total=False):
+    """The body of ``POST /api/v1/email/send`` (``postier.template_message()`` builds one)."""
+
+    variables: Dict[str, Any]
+    attachments: List[AttachmentInput]
+    cc: Recipients
+    bcc: Recipients
+    reply_to: str
+    locale: str
+    template_version: int
+    #: ISO 8601 with a time zone, at most 30 days ahead.
+    send_at: str
+
+
+class SendResultItem(TypedDict):
+    id: str
+    to: str
+    status: MessageStatus
+
+
+class SendResult(TypedDict):
+    items: List[SendResultItem]
+
+
+class MessageSummary(TypedDict):
+    id: str
+    to: str
+    subject: str
+    status: MessageStatus
+    template_key: str
+    category: str
+    created_at: str
+    sent_at: Optional[str]
+    delivered_at: Optional[str]
+
+
+class MessageEvent(TypedDict):
+    id: int
+    type: str
+    at: str
+    data: Any
+
+
+class MessageAttachment(TypedDict):
+    id: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+
+
+class MessageRecipient(TypedDict):
+    """One envelope recipient (to, cc, bcc) of a message and where it stands."""
+
+    address: str
+    kind: Literal["to", "cc", "bcc"]
+    status: Literal["accepted", "deferred", "refused", "failed", "pending", "not_sent"]
+    code: Optional[int]
+    enhanced: Optional[str]
+    response: Optional[str]
+    attempts: int
+    at: Optional[str]
+    relay_problem: Optional[str]
+
+
+# "class" and "from" are Python keywords: only the functional form can name them as keys.
+_ClassKey = TypedDict("_ClassKey", {"class": str})
+#: ``from`` is the configured sender, e.g. ``RGZ Notifications <noreply@rgz.bj>``.
+_MessageKeywordKeys = TypedDict("_MessageKeywordKeys", {"class": str, "from": str})
+
+
+class _MessageFields(MessageSummary, _MessageKeywordKeys):
+    template_version: int
+    locale: str
+    source_endpoint: str
+    cc: List[str]
+    bcc: List[str]
+    reply_to: Optional[str]
+    html_content: Optional[str]
+    text_content: Optional[str]
+    attachments_count: int
+    attempts: int
+    max_attempts: int
+    next_attempt_at: Optional[str]
+    smtp_message_id: str
+    provider_message_id: Optional[str]
+    smtp_response: Optional[str]
+    recipients: List[MessageRecipient]
+    bounce_type: Optional[str]
+    bounce_subtype: Optional[str]
+    error_message: Optional[str]
+    is_test: bool
+    resent_from_id: Optional[str]
+    updated_at: Optional[str]
+    attachments: List[MessageAttachment]
+    events: List[MessageEvent]
+
+
+class Message(_MessageFields, total=False):
+    """``GET /api/v1/email/messages/{id}``; ``message["class"]`` and ``message["from"]`` too."""
+
+    anonymized_at: Optional[str]
+
+
+class MessagePage(TypedDict):
+    items: List[MessageSummary]
+    total: int
+    next_cursor: Optional[str]
+
+
+class TemplateSummary(_ClassKey):
+    key: str
+    name: str
+    subject: str
+    category: str
+    version: int
+    is_active: bool
+
+
+class TemplateList(TypedDict):
+    items: List[TemplateSummary]
+    total: int
+
+
+class TemplateLocale(TypedDict):
+    subject: str
+    html_content: str
+    text_content: Optional[str]
+
+
+class Template(_ClassKey):
+    key: str
+    name: str
+    description: str
+    category: str
+    priority: str
+    max_attempts: int
+    is_active: bool
+    active_version: int
+    version: int
+    default_locale: str
+    layout: Optional[str]
+    attachments_allowed: bool
+    required_variables: List[str]
+    optional_variables: List[str]
+    sensitive_variables: List[str]
+    sample_variables: Dict[str, Any]
+    subject: str
+    html_content: str
+    text_content: Optional[str]
+    locales: Dict[str, TemplateLocale]

@@ -1,0 +1,72 @@
+"""Builds request bodies: what one message to send is, apart from how it is sent.
+
+``template_message()`` is the body of a template send; a batch send takes a list of them, and a
+raw send (subject and HTML given by the caller) will be a sibling builder.
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+from datetime import datetime
+from typing import Any, List, Mapping, Optional, Sequence, Union
+
+from .api_types import AttachmentInput, Recipients, SendRequest
+
+
+def attachment(filename: str, data: bytes, content_type: Optional[str] = None) -> AttachmentInput:
+    """A file to attach; ``content_type`` defaults to a guess from the file name."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"attachment {filename!r}: data must be bytes, not {type(data).__name__}")
+    guessed = content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    return {"filename": filename, "content_type": guessed, "data_base64": base64.b64encode(bytes(data)).decode("ascii")}
+
+
+def template_message(
+    to: Union[str, Sequence[str]],
+    template_key: str,
+    *,
+    variables: Optional[Mapping[str, Any]] = None,
+    attachments: Optional[Sequence[AttachmentInput]] = None,
+    cc: Union[str, Sequence[str], None] = None,
+    bcc: Union[str, Sequence[str], None] = None,
+    reply_to: Optional[str] = None,
+    locale: Optional[str] = None,
+    template_version: Optional[int] = None,
+    send_at: Union[datetime, str, None] = None,
+) -> SendRequest:
+    """The body of a template send; fields left as None are left out."""
+    body: SendRequest = {"to": _recipients(to), "template_key": template_key}
+    if variables is not None:
+        body["variables"] = dict(variables)
+    if attachments is not None:
+        body["attachments"] = list(attachments)
+    if cc is not None:
+        body["cc"] = _recipients(cc)
+    if bcc is not None:
+        body["bcc"] = _recipients(bcc)
+    if reply_to is not None:
+        body["reply_to"] = reply_to
+    if locale is not None:
+        body["locale"] = locale
+    if template_version is not None:
+        body["template_version"] = template_version
+    if send_at is not None:
+        body["send_at"] = iso_datetime(send_at, "send_at")
+    return body
+
+
+def iso_datetime(value: Union[datetime, str], name: str) -> str:
+    """An aware datetime as ISO 8601; a naive one is refused rather than guessed (the server needs a zone)."""
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name}: a datetime with a time zone, e.g. datetime.now(timezone.utc)")
+    return value.isoformat()
+
+
+def _recipients(value: Union[str, Sequence[str]]) -> Recipients:
+    if isinstance(value, str):
+        return value
+    out: List[str] = list(value)
+    return out
