@@ -30,6 +30,8 @@ export interface PageOptions {
   viewport?: { width: number; height: number };
   /** The system setting the page sees (prefers-color-scheme); light unless said. */
   colorScheme?: 'light' | 'dark';
+  /** HTTP statuses a test expects the UI to meet (its console logs them as errors); 401 and 404 always are. */
+  allowedStatuses?: number[];
 }
 
 export async function newPage(browser: Browser, base: string, viewportOrOptions: PageOptions['viewport'] | PageOptions = {}) {
@@ -47,7 +49,8 @@ export async function newPage(browser: Browser, base: string, viewportOrOptions:
     if (!r.url().startsWith(base) && !/^(data|blob|about):/.test(r.url())) problems.push(`external request: ${r.url()}`);
   });
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/status of 40[14]/.test(m.text())) problems.push(`console: ${m.text()}`);
+    const status = /status of (\d{3})/.exec(m.text())?.[1];
+    if (m.type() === 'error' && !(status && [401, 404, ...(options.allowedStatuses ?? [])].includes(Number(status)))) problems.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('dialog', (d) => void d.accept());
