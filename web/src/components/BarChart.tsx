@@ -2,7 +2,7 @@ import { type RefObject, useLayoutEffect, useRef, useState } from 'react';
 import type { Stats } from '../api-types.js';
 import { useI18n } from '../i18n/context.js';
 import { niceScale } from '../lib/chart.js';
-import { formatDay, formatShortDate, formatWeekday } from '../lib/format.js';
+import { formatDay, formatDayOfMonth, formatShortDate, formatWeekday } from '../lib/format.js';
 
 const SERIES = ['delivered', 'sent', 'bounced', 'failed'] as const;
 
@@ -37,6 +37,8 @@ export function BarChart({ series }: { series: Stats['series'] }) {
   const plotH = H - pad.t - pad.b;
   const group = plotW / Math.max(1, series.length);
   const bar = Math.min(14, (group - 8) / SERIES.length);
+  // "Nov 25" needs ~45 px at 12 px: a phone's narrower days show the day of the month only.
+  const narrow = group < 56;
   const y = (v: number) => pad.t + plotH - (v / scale.max) * plotH;
 
   return (
@@ -64,7 +66,7 @@ export function BarChart({ series }: { series: Stats['series'] }) {
                 {formatWeekday(d.day, lang)}
               </text>
               <text x={pad.l + i * group + group / 2} y={H - 6} textAnchor="middle" className="axis">
-                {formatShortDate(d.day, lang)}
+                {narrow ? formatDayOfMonth(d.day, lang) : formatShortDate(d.day, lang)}
               </text>
             </g>
           );

@@ -285,4 +285,7 @@ export const en = {
   'editor.saveShortcut': 'Ctrl+S (⌘S) saves',
   'editor.goToLine': 'Go to line {line}',
   'editor.tabs': 'Template tabs',
+  'priority.urgent': 'urgent',
+  'priority.normal': 'normal',
+  'priority.low': 'low',
 };

@@ -287,4 +287,7 @@ export const fr: Record<keyof typeof en, string> = {
   'editor.saveShortcut': 'Ctrl+S (⌘S) enregistre',
   'editor.goToLine': 'Aller à la ligne {line}',
   'editor.tabs': 'Onglets du modèle',
+  'priority.urgent': 'urgente',
+  'priority.normal': 'normale',
+  'priority.low': 'basse',
 };

@@ -57,7 +57,8 @@ export function Messages() {
   };
   const draft = parseSearch(text);
   const field = (op: Operator) => ({
-    value: draft.terms[op] ?? '',
+    // Statuses are matched whatever their case: the list shows the one typed.
+    value: op === 'status' ? (draft.terms.status ?? '').toLowerCase() : (draft.terms[op] ?? ''),
     onChange: (e: { target: { value: string } }) => setText(formatSearch(withTerm(parseSearch(text), op, e.target.value))),
   });
   const categories = [...new Set((templates.data?.items ?? []).map((x) => x.category))].sort();

@@ -3,6 +3,7 @@ import { api } from '../api.js';
 import { Async } from '../components/Async.js';
 import { TabPanel, Tabs, useTabsBase } from '../components/Tabs.js';
 import { useT } from '../i18n/context.js';
+import { hasKey, type MsgKey } from '../i18n/index.js';
 import { useAsync } from '../lib/use-async.js';
 import { Link } from '../router.js';
 import { TemplateEditor } from './TemplateEditor.js';
@@ -25,7 +26,7 @@ export function TemplatePage({ templateKey }: { templateKey: string }) {
               <div>
                 <h1>{tpl.name}</h1>
                 <p className="muted small">
-                  <span className="mono">{tpl.key}</span> · {tpl.category} · {tpl.class} · {t('templates.priority')}: {tpl.priority} · {t('templates.activeVersion', { n: tpl.active_version })}
+                  <span className="mono">{tpl.key}</span> · {tpl.category} · {tpl.class} · {t('templates.priority')}: {hasKey(`priority.${tpl.priority}`) ? t(`priority.${tpl.priority}` as MsgKey) : tpl.priority} · {t('templates.activeVersion', { n: tpl.active_version })}
                 </p>
                 {tpl.description ? <p className="desc">{tpl.description}</p> : null}
               </div>
