@@ -16,6 +16,9 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
+/** expect.poll with room for a loaded machine (its default gives up after a second). */
+export const eventually = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 8000 });
+
 /** A full-page screenshot from the top (a scrolled page would show the sticky header mid-page). */
 export async function shot(page: Page, name: string) {
   await page.evaluate('window.scrollTo(0, 0)');

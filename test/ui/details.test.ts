@@ -2,7 +2,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../helpers/context.js';
 import { incidentExample } from '../helpers/fixtures.js';
-import { launchBrowser, shot, withLoggedInPage } from './browser.js';
+import { eventually, launchBrowser, shot, withLoggedInPage } from './browser.js';
 import { seedMessages } from './seed.js';
 
 // Code run in the page is passed as strings: this project's type-check has no DOM library.
@@ -170,7 +170,7 @@ describe('admin UI details', () => {
       await timeline.waitFor();
       expect(await timeline.locator('li').first().locator('strong').textContent()).toBe('Queued');
       await page.getByLabel('Language').selectOption('fr');
-      await expect.poll(() => timeline.locator('li').first().locator('strong').textContent()).toBe('Mis en file');
+      await eventually(() => timeline.locator('li').first().locator('strong').textContent()).toBe('Mis en file');
       expect(await timeline.locator('li').first().locator('code').textContent()).toBe('queued');
       expect(await page.locator('.page-head .badge').first().textContent()).toBe('Distribué');
       await page.getByLabel('Langue').selectOption('en');
@@ -203,10 +203,10 @@ describe('admin UI details', () => {
       expect(await box.inputValue()).toBe('to:reseller status:Delivered');
       await page.getByRole('button', { name: 'Search' }).click();
       const note = page.getByTestId('search-unsupported');
-      await expect.poll(() => note.textContent()).toContain('to:reseller');
+      await eventually(() => note.textContent()).toContain('to:reseller');
       await box.fill('from:billing subject:"Facture RGZ" relance');
       await box.press('Enter');
-      await expect.poll(() => note.textContent()).toContain('from:billing subject:"Facture RGZ" relance');
+      await eventually(() => note.textContent()).toContain('from:billing subject:"Facture RGZ" relance');
       expect(page.url()).toContain('subject=Facture+RGZ');
       await shot(page, 'messages-search-unsupported');
 
@@ -219,7 +219,7 @@ describe('admin UI details', () => {
       // A status that does not exist is an error, not an empty result.
       await box.fill('status:lost');
       await box.press('Enter');
-      await expect.poll(() => page.getByRole('alert').textContent()).toContain('Unknown status in status:lost');
+      await eventually(() => page.getByRole('alert').textContent()).toContain('Unknown status in status:lost');
     });
   });
 
@@ -244,7 +244,7 @@ describe('admin UI details', () => {
         expect(await badge.textContent()).toContain(at.getUTCFullYear().toString().slice(2));
         // A queued message without send_at stays "Queued".
         await page.goto(`${base}/admin/messages/${seeded.queued.id}`);
-        await expect.poll(() => page.locator('.page-head .badge').first().textContent()).toBe('Queued');
+        await eventually(() => page.locator('.page-head .badge').first().textContent()).toBe('Queued');
       });
     } finally {
       await t.services.db.deleteFrom('email_events').where('message_id', '=', id).execute();

@@ -1,7 +1,7 @@
 import type { Browser, Dialog, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../helpers/context.js';
-import { launchBrowser, shot, withLoggedInPage } from './browser.js';
+import { eventually, launchBrowser, shot, withLoggedInPage } from './browser.js';
 
 // Code run in the page is passed as strings: this project's type-check has no DOM library.
 
@@ -73,12 +73,12 @@ describe('admin UI template editor', () => {
 
       // Typing: the preview follows, and the template's variables are offered after {{.
       await html(page).fill('<p>Total {{ amount_fcfa }}</p>\n');
-      await expect.poll(() => page.frameLocator('.preview iframe').locator('body').textContent()).toContain('Total 450000');
+      await eventually(() => page.frameLocator('.preview iframe').locator('body').textContent()).toContain('Total 450000');
       await html(page).press('Control+End');
       await page.keyboard.type('{{ resel');
       await page.locator('.cm-tooltip-autocomplete').getByText('reseller_name').waitFor();
       await page.keyboard.press('Enter');
-      await expect.poll(() => html(page).textContent()).toContain('{{ reseller_name');
+      await eventually(() => html(page).textContent()).toContain('{{ reseller_name');
       await shot(page, 'editor-codemirror');
     });
   });
@@ -88,7 +88,7 @@ describe('admin UI template editor', () => {
       await openEditor(page);
       await html(page).fill('<p>one</p>\n<p>two</p>\n<p>{% if amount_fcfa %}never closed</p>');
       const error = page.locator('.field-error').first();
-      await expect.poll(() => error.textContent()).toMatch(/^Line 3, column \d+: .*not closed/);
+      await eventually(() => error.textContent()).toMatch(/^Line 3, column \d+: .*not closed/);
       // The gutter marker sits on line 3, and the text of line 3 is underlined.
       const lines = html(page).locator('.cm-line');
       await lines.nth(2).locator('.cm-lintRange-error').waitFor();
@@ -100,7 +100,7 @@ describe('admin UI template editor', () => {
       // "Line 3, column n" puts the cursor on that line, in the editor.
       await html(page).press('Control+Home');
       await error.getByRole('button', { name: /Line 3/ }).click();
-      await expect.poll(() => html(page).locator('.cm-activeLine').textContent()).toBe('<p>{% if amount_fcfa %}never closed</p>');
+      await eventually(() => html(page).locator('.cm-activeLine').textContent()).toBe('<p>{% if amount_fcfa %}never closed</p>');
       expect(await page.evaluate('document.activeElement?.dataset?.field')).toBe('html_content');
     });
   });
@@ -138,35 +138,40 @@ describe('admin UI template editor', () => {
       await page.reload();
       await html(page).waitFor();
       expect(onReload.map((d) => d.type)).toContain('beforeunload');
-      await expect.poll(() => html(page).textContent()).toBe('<p>Brouillon {{ month }}</p>');
+      await eventually(() => html(page).textContent()).toBe('<p>Brouillon {{ month }}</p>');
       expect(await page.getByLabel('Version comment').inputValue()).toBe('work in progress');
       await page.getByText(/Your unsaved draft from .* was restored\./).waitFor();
-      await expect.poll(() => page.frameLocator('.preview iframe').locator('body').textContent()).toContain('Brouillon février');
+      await eventually(() => page.frameLocator('.preview iframe').locator('body').textContent()).toContain('Brouillon février');
       await shot(page, 'editor-draft-restored');
 
       // A link inside the UI asks first; staying keeps the page and its draft.
       const stay = answerDialogs(page, 'dismiss');
-      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Messages' }).click();
-      await expect.poll(() => stay.length).toBe(1);
+      const nav = page.getByRole('navigation', { name: 'Main' });
+      await nav.getByRole('link', { name: 'Messages' }).click();
+      await eventually(() => stay.length).toBe(1);
       expect(stay[0]!.message).toContain('unsaved changes');
       expect(page.url()).toContain(`/admin/templates/${KEY}`);
       expect(await html(page).textContent()).toBe('<p>Brouillon {{ month }}</p>');
-      // So does Back (the browser's: a same-document navigation, as the UI's router makes them).
-      await page.evaluate('history.back()');
-      await expect.poll(() => stay.length).toBe(2);
-      expect(page.url()).toContain(`/admin/templates/${KEY}`);
-      await html(page).waitFor();
 
-      // Leaving anyway works, and coming back finds the draft.
+      // Leaving anyway works, and coming back (Back, inside the page) finds the draft.
       answerDialogs(page, 'accept');
-      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Messages' }).click();
+      await nav.getByRole('link', { name: 'Messages' }).click();
       await page.getByRole('heading', { name: 'Messages' }).waitFor();
-      await page.goto(`${base}/admin/templates/${KEY}`);
-      await expect.poll(() => html(page).textContent()).toBe('<p>Brouillon {{ month }}</p>');
+      await page.evaluate('history.back()');
+      await eventually(() => html(page).textContent()).toBe('<p>Brouillon {{ month }}</p>');
+
+      // The browser's Forward (or Back) asks too, and staying puts the page's address back.
+      const stayAgain = answerDialogs(page, 'dismiss');
+      await page.evaluate('history.forward()');
+      await eventually(() => stayAgain.length).toBe(1);
+      expect(stayAgain[0]!.type).toBe('confirm');
+      await eventually(() => page.url()).toContain(`/admin/templates/${KEY}`);
+      expect(await html(page).textContent()).toBe('<p>Brouillon {{ month }}</p>');
+      answerDialogs(page, 'accept');
 
       // Discarding brings the saved version back and forgets the draft.
       await page.getByRole('button', { name: 'Discard the draft' }).click();
-      await expect.poll(() => html(page).textContent()).toContain('{{ reseller_name }}');
+      await eventually(() => html(page).textContent()).toContain('{{ reseller_name }}');
       expect(await page.getByText(/was restored/).count()).toBe(0);
       expect(await page.evaluate(`localStorage.getItem('postier.draft.${KEY}')`)).toBeNull();
       expect((await active()).html_content).toBe(original);
@@ -192,7 +197,7 @@ describe('admin UI template editor', () => {
       await page.getByText(`It was started from v${started}, but the active version is now v${started + 1}`).waitFor();
       expect(await page.getByLabel('Subject').inputValue()).toBe('Brouillon ancien — {{ month }}');
       await page.getByRole('button', { name: 'Save as new version' }).click();
-      await expect.poll(() => page.locator('.note.error').textContent()).toContain(`version ${started + 1} is active now`);
+      await eventually(() => page.locator('.note.error').textContent()).toContain(`version ${started + 1} is active now`);
       expect((await active()).subject).toBe('Autre — {{ month }} {{ year }}');
       await page.getByRole('button', { name: `Keep it on top of v${started + 1}` }).click();
       await page.getByRole('button', { name: 'Save as new version' }).click();

@@ -59,7 +59,9 @@ export function TemplateEditor({ template, onSaved }: { template: Template; onSa
   const draft = drafts[locale] ?? { subject: '', html_content: '', text_content: '' };
   const vars = parseVariables(varsText);
   const dirty = !sameLocales(drafts, template.locales);
-  const unsaved = dirty || varsText !== initialVars || comment.trim() !== '';
+  // Sample variables count as changed by their value, not their layout (the saved ones come back re-indented).
+  const varsChanged = vars.ok ? JSON.stringify(vars.value) !== JSON.stringify(JSON.parse(initialVars)) : varsText !== initialVars;
+  const unsaved = dirty || varsChanged || comment.trim() !== '';
 
   // Another version became active (restored, or saved here) while nothing was being edited: show it.
   useEffect(() => {
