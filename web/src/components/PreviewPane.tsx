@@ -16,7 +16,13 @@ export function PreviewPane({ result, pending, stale = false }: { result: Previe
   return (
     <div className="preview" aria-busy={pending}>
       <div className="preview-bar">
-        <Tabs base={base} label={t('editor.previewMode')} items={MODES.map((m) => ({ id: m, label: t(`editor.mode.${m}`) }))} selected={mode} onSelect={setMode} />
+        <Tabs
+          base={base}
+          label={t('editor.previewMode')}
+          items={MODES.map((m) => ({ id: m, label: t(`editor.mode.${m}`) }))}
+          selected={mode}
+          onSelect={setMode}
+        />
         {pending ? <span className="muted small">{t('editor.rendering')}</span> : stale ? <span className="warn-text small">{t('editor.stale')}</span> : null}
       </div>
       <TabPanel base={base} selected={mode}>

@@ -15,7 +15,14 @@ const tabId = (base: string, id: string) => `${base}-tab-${id}`;
  * (automatic activation: every panel here is cheap to show), Home and End go to the ends.
  * `base` ties the tabs to the panel rendered by <TabPanel>.
  */
-export function Tabs<K extends string>(props: { base: string; label: string; items: TabItem<K>[]; selected: K; onSelect: (id: K) => void; className?: string }) {
+export function Tabs<K extends string>(props: {
+  base: string;
+  label: string;
+  items: TabItem<K>[];
+  selected: K;
+  onSelect: (id: K) => void;
+  className?: string;
+}) {
   const { base, items, selected, onSelect } = props;
   const list = useRef<HTMLDivElement>(null);
   const enabled = items.filter((i) => !i.disabled);
@@ -50,7 +57,8 @@ export function Tabs<K extends string>(props: { base: string; label: string; ite
 }
 
 /** The panel of a tab (`selected`: the tab it belongs to), labelled by it; `hidden` keeps a panel mounted but out of sight. */
-export function TabPanel({ base, selected, children, className, hidden }: { base: string; selected: string; children: ReactNode; className?: string; hidden?: boolean }) {
+export function TabPanel(props: { base: string; selected: string; children: ReactNode; className?: string; hidden?: boolean }) {
+  const { base, selected, children, className, hidden } = props;
   return (
     <div id={tabPanelId(base, selected)} role="tabpanel" aria-labelledby={tabId(base, selected)} className={className} hidden={hidden}>
       {children}

@@ -7,7 +7,8 @@ import { formatDateTime } from '../lib/format.js';
 function summary(data: unknown): string | null {
   if (!data || typeof data !== 'object') return null;
   const d = data as Record<string, unknown>;
-  const parts = ['attempt', 'send_at', 'next_attempt_at', 'response', 'smtp_response', 'code', 'relay_problem', 'error', 'error_message', 'message', 'reason', 'bounce_type', 'status']
+  const keys = ['attempt', 'send_at', 'next_attempt_at', 'response', 'smtp_response', 'code', 'relay_problem', 'error', 'error_message', 'message'];
+  const parts = [...keys, 'reason', 'bounce_type', 'status']
     .filter((k) => d[k] !== undefined && d[k] !== null && d[k] !== '')
     .map((k) => `${k}: ${typeof d[k] === 'object' ? JSON.stringify(d[k]) : String(d[k])}`);
   return parts.length ? parts.join(' · ') : null;

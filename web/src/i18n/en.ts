@@ -269,14 +269,18 @@ export const en = {
   'webhookStatus.delivered': 'Delivered',
   'webhookStatus.failed': 'Failed',
   'messages.search': 'Search messages',
-  'messages.searchHint': 'Words and operators: to:, from:, subject:, id:, template:, category:, tag:, status:, domain:, after:, before: (dates as 2026-03-01; after: includes the day, before: does not). Quote values with spaces: subject:"Invoice March".',
+  'messages.searchHint':
+    'Words and operators: to:, from:, subject:, id:, template:, category:, tag:, status:, domain:, after:, before: ' +
+    '(dates as 2026-03-01; after: includes the day, before: does not). Quote values with spaces: subject:"Invoice March".',
   'messages.unsupported': 'This server cannot search by these yet, so they were left out: {list}. A whole address (to:) and a whole message id (id:) work.',
   'messages.badStatus': 'Unknown status in {part}.',
   'messages.badDate': '{part} is not a date (YYYY-MM-DD).',
   'inbox.views': 'Mail view',
   'editor.loading': 'Loading the editor…',
   'editor.draftRestored': 'Your unsaved draft from {time} was restored.',
-  'editor.draftOtherBase': 'It was started from v{n}, but the active version is now v{m}: saving is refused until you discard the draft or keep it on top of v{m}.',
+  'editor.draftOtherBase':
+    'It was started from v{n}, but the active version is now v{m}: ' +
+    'saving is refused until you discard the draft or keep it on top of v{m}.',
   'editor.rebaseDraft': 'Keep it on top of v{m}',
   'editor.discardDraft': 'Discard the draft',
   'editor.discardConfirm': 'Discard your unsaved changes to this template?',

@@ -271,14 +271,20 @@ export const fr: Record<keyof typeof en, string> = {
   'webhookStatus.delivered': 'Livré',
   'webhookStatus.failed': 'Échec',
   'messages.search': 'Rechercher des messages',
-  'messages.searchHint': 'Mots et opérateurs : to:, from:, subject:, id:, template:, category:, tag:, status:, domain:, after:, before: (dates comme 2026-03-01 ; after: inclut le jour, before: non). Guillemets pour les valeurs avec espaces : subject:"Facture mars".',
-  'messages.unsupported': 'Ce serveur ne sait pas encore chercher par ceci, qui a été ignoré : {list}. Une adresse complète (to:) et un identifiant complet (id:) fonctionnent.',
+  'messages.searchHint':
+    'Mots et opérateurs : to:, from:, subject:, id:, template:, category:, tag:, status:, domain:, after:, before: (dates ' +
+    'comme 2026-03-01 ; after: inclut le jour, before: non). Guillemets pour les valeurs avec espaces : subject:"Facture mars".',
+  'messages.unsupported':
+    'Ce serveur ne sait pas encore chercher par ceci, qui a été ignoré : ' +
+    '{list}. Une adresse complète (to:) et un identifiant complet (id:) fonctionnent.',
   'messages.badStatus': 'Statut inconnu dans {part}.',
   'messages.badDate': '{part} n’est pas une date (AAAA-MM-JJ).',
   'inbox.views': 'Affichage du message',
   'editor.loading': 'Chargement de l’éditeur…',
   'editor.draftRestored': 'Votre brouillon non enregistré du {time} a été restauré.',
-  'editor.draftOtherBase': 'Il partait de la v{n}, mais la version active est maintenant la v{m} : l’enregistrement est refusé tant que vous n’abandonnez pas le brouillon ou ne le gardez pas par-dessus la v{m}.',
+  'editor.draftOtherBase':
+    'Il partait de la v{n}, mais la version active est maintenant la v{m} : l’enregistrement ' +
+    'est refusé tant que vous n’abandonnez pas le brouillon ou ne le gardez pas par-dessus la v{m}.',
   'editor.rebaseDraft': 'Le garder par-dessus la v{m}',
   'editor.discardDraft': 'Abandonner le brouillon',
   'editor.discardConfirm': 'Abandonner vos modifications non enregistrées de ce modèle ?',

@@ -6,7 +6,17 @@ import { MessageTable } from '../components/MessageTable.js';
 import { Pager } from '../components/Pager.js';
 import { useI18n } from '../i18n/context.js';
 import { dayStartIso, formatNumber } from '../lib/format.js';
-import { emptyQuery, formatSearch, type Operator, parseSearch, planSearch, type SearchPlan, searchFromUrl, searchToUrl, withTerm } from '../lib/message-search.js';
+import {
+  emptyQuery,
+  formatSearch,
+  type Operator,
+  parseSearch,
+  planSearch,
+  type SearchPlan,
+  searchFromUrl,
+  searchToUrl,
+  withTerm,
+} from '../lib/message-search.js';
 import { useAsync } from '../lib/use-async.js';
 import { navigate, useLocation } from '../router.js';
 
@@ -69,7 +79,15 @@ export function Messages() {
       <form className="filters card" onSubmit={submit} role="search" aria-label={t('messages.filters')}>
         <label className="field search-box">
           <span>{t('messages.search')}</span>
-          <input type="search" value={text} onChange={(e) => setText(e.target.value)} name="q" spellCheck={false} autoComplete="off" aria-describedby={hintId} />
+          <input
+            type="search"
+            value={text}
+            onChange={(e) => setText(e.target.value)}
+            name="q"
+            spellCheck={false}
+            autoComplete="off"
+            aria-describedby={hintId}
+          />
         </label>
         <p id={hintId} className="muted small search-hint">
           {t('messages.searchHint')}
@@ -155,7 +173,10 @@ export function Messages() {
               {t('messages.count', { n: formatNumber(page.total, lang), count: page.total })}
             </p>
             <MessageTable items={page.items} />
-            <Pager onFirst={cursor ? () => go(formatSearch(applied)) : undefined} onNext={page.next_cursor ? () => go(formatSearch(applied), page.next_cursor!) : undefined} />
+            <Pager
+              onFirst={cursor ? () => go(formatSearch(applied)) : undefined}
+              onNext={page.next_cursor ? () => go(formatSearch(applied), page.next_cursor!) : undefined}
+            />
           </div>
         )}
       </Async>

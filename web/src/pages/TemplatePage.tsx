@@ -26,7 +26,9 @@ export function TemplatePage({ templateKey }: { templateKey: string }) {
               <div>
                 <h1>{tpl.name}</h1>
                 <p className="muted small">
-                  <span className="mono">{tpl.key}</span> · {tpl.category} · {tpl.class} · {t('templates.priority')}: {hasKey(`priority.${tpl.priority}`) ? t(`priority.${tpl.priority}` as MsgKey) : tpl.priority} · {t('templates.activeVersion', { n: tpl.active_version })}
+                  <span className="mono">{tpl.key}</span> · {tpl.category} · {tpl.class} · {t('templates.priority')}:{' '}
+                  {hasKey(`priority.${tpl.priority}`) ? t(`priority.${tpl.priority}` as MsgKey) : tpl.priority} ·{' '}
+                  {t('templates.activeVersion', { n: tpl.active_version })}
                 </p>
                 {tpl.description ? <p className="desc">{tpl.description}</p> : null}
               </div>

@@ -22,7 +22,11 @@ const highlight = HighlightStyle.define([
   { tag: tags.attributeName, color: 'var(--syn-attr)' },
   { tag: [tags.attributeValue, tags.string], color: 'var(--syn-string)' },
   { tag: [tags.comment, tags.lineComment, tags.blockComment], color: 'var(--syn-comment)', fontStyle: 'italic' },
-  { tag: [tags.keyword, tags.controlKeyword, tags.definitionKeyword, tags.moduleKeyword, tags.operatorKeyword], color: 'var(--syn-keyword)', fontWeight: '600' },
+  {
+    tag: [tags.keyword, tags.controlKeyword, tags.definitionKeyword, tags.moduleKeyword, tags.operatorKeyword],
+    color: 'var(--syn-keyword)',
+    fontWeight: '600',
+  },
   { tag: [tags.variableName, tags.propertyName, tags.function(tags.variableName)], color: 'var(--syn-liquid)' },
   { tag: tags.brace, color: 'var(--syn-liquid)', fontWeight: '600' },
   { tag: [tags.number, tags.bool, tags.atom], color: 'var(--syn-attr)' },

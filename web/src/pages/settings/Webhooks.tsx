@@ -55,7 +55,12 @@ export function Webhooks() {
               <legend>{t('webhooks.events')}</legend>
               {EVENTS.map((ev) => (
                 <label key={ev}>
-                  <input type="checkbox" checked={events.includes(ev)} onChange={(e) => setEvents(e.target.checked ? [...events, ev] : events.filter((x) => x !== ev))} /> {eventLabel(t, ev)}{' '}
+                  <input
+                    type="checkbox"
+                    checked={events.includes(ev)}
+                    onChange={(e) => setEvents(e.target.checked ? [...events, ev] : events.filter((x) => x !== ev))}
+                  />{' '}
+                  {eventLabel(t, ev)}{' '}
                   <code className="muted small">{ev}</code>
                 </label>
               ))}
