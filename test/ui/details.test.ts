@@ -64,7 +64,9 @@ describe('admin UI details', () => {
   it('on a desktop, the sections show in the header without a Menu button', async () => {
     await withPage(async (page) => {
       expect(await page.getByRole('button', { name: 'Menu' }).isVisible()).toBe(false);
-      for (const name of ['Dashboard', 'Messages', 'Templates', 'Capture inbox', 'Settings']) expect(await page.getByRole('link', { name, exact: true }).isVisible()).toBe(true);
+      for (const name of ['Dashboard', 'Messages', 'Templates', 'Capture inbox', 'Settings']) {
+        expect(await page.getByRole('link', { name, exact: true }).isVisible()).toBe(true);
+      }
     });
   });
 
@@ -132,8 +134,11 @@ describe('admin UI details', () => {
 
   it('follows the system dark mode, keeping email previews on white', async () => {
     const colours = (page: Page) =>
-      page.evaluate(`({ body: getComputedStyle(document.body).backgroundColor, root: getComputedStyle(document.documentElement).backgroundColor,
-        card: getComputedStyle(document.querySelector('.card')).backgroundColor, text: getComputedStyle(document.querySelector('h1')).color })`) as Promise<Record<string, string>>;
+      page.evaluate(`({
+        root: getComputedStyle(document.documentElement).backgroundColor,
+        card: getComputedStyle(document.querySelector('.card')).backgroundColor,
+        text: getComputedStyle(document.querySelector('h1')).color,
+      })`) as Promise<Record<string, string>>;
     let light: Record<string, string> = {};
     await withPage(async (page) => {
       await page.locator('.tile').first().waitFor();
@@ -233,7 +238,8 @@ describe('admin UI details', () => {
 
   it('shows a message held until its send_at as Scheduled, with the time', async () => {
     const at = new Date(Date.now() + 2 * 3_600_000);
-    const res = await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { ...incidentExample(), to: 'later@example.com', send_at: at.toISOString() } });
+    const payload = { ...incidentExample(), to: 'later@example.com', send_at: at.toISOString() };
+    const res = await t.inject({ method: 'POST', url: '/api/v1/email/send', payload });
     const id = (res.json().items as { id: string }[])[0]!.id;
     try {
       await withPage(async (page) => {

@@ -36,7 +36,8 @@ describe('admin UI template editor', () => {
     await text(page).waitFor();
     await page.getByTestId('preview-subject').waitFor();
   };
-  const active = async () => (await t.inject({ method: 'GET', url: `/api/v1/email/templates/${KEY}` })).json() as { active_version: number; subject: string; html_content: string; text_content: string };
+  type Active = { active_version: number; subject: string; html_content: string; text_content: string };
+  const active = async () => (await t.inject({ method: 'GET', url: `/api/v1/email/templates/${KEY}` })).json() as Active;
   /** Dialogs answered by `answer` from now on (the page's default answer is "accept"); their messages are kept. */
   const answerDialogs = (page: Page, answer: 'accept' | 'dismiss') => {
     const seen: { type: string; message: string }[] = [];
@@ -50,11 +51,21 @@ describe('admin UI template editor', () => {
   /** The colour of the first span of the HTML editor whose text is `text` (a highlighted token). */
   const spanColour = (page: Page, text: string) =>
     page.evaluate(
-      `(() => { const s = [...document.querySelectorAll('.cm-content[data-field="html_content"] span')].find((e) => e.textContent === ${JSON.stringify(text)}); return s ? getComputedStyle(s).color : null; })()`,
+      `(() => {
+        const s = [...document.querySelectorAll('.cm-content[data-field="html_content"] span')].find((e) => e.textContent === ${JSON.stringify(text)});
+        return s ? getComputedStyle(s).color : null;
+      })()`,
     );
   const colour = (page: Page, selector: string) => page.evaluate(`getComputedStyle(document.querySelector(${JSON.stringify(selector)})).color`);
   const cssVar = (page: Page, name: string) =>
-    page.evaluate(`(() => { const d = document.createElement('i'); d.style.color = 'var(${name})'; document.body.append(d); const c = getComputedStyle(d).color; d.remove(); return c; })()`);
+    page.evaluate(`(() => {
+      const d = document.createElement('i');
+      d.style.color = 'var(${name})';
+      document.body.append(d);
+      const c = getComputedStyle(d).color;
+      d.remove();
+      return c;
+    })()`);
 
   it('edits HTML in a code editor with line numbers, Liquid and HTML colours, and completes variables', async () => {
     await withPage(async (page) => {
@@ -191,7 +202,8 @@ describe('admin UI template editor', () => {
       await page.getByLabel('Subject').fill('Brouillon ancien — {{ month }}');
       await page.locator('.unsaved', { hasText: 'Unsaved changes' }).waitFor();
       // Someone else saves in between.
-      const other = await t.inject({ method: 'PUT', url: `/api/v1/email/templates/${KEY}`, payload: { subject: 'Autre — {{ month }} {{ year }}', base_version: started } });
+      const payload = { subject: 'Autre — {{ month }} {{ year }}', base_version: started };
+      const other = await t.inject({ method: 'PUT', url: `/api/v1/email/templates/${KEY}`, payload });
       expect(other.statusCode).toBe(200);
       await page.reload();
       await page.getByText(`It was started from v${started}, but the active version is now v${started + 1}`).waitFor();

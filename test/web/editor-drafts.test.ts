@@ -9,8 +9,8 @@ describe('template drafts', () => {
     const draft = { base_version: 3, locales: { fr }, variables: '{"month":"mars"}', comment: 'wip', saved_at: '2026-03-01T10:00:00.000Z' };
     expect(parseDraft(JSON.stringify(draft))).toEqual(draft);
     expect(parseDraft(JSON.stringify({ ...draft, locales: { fr: { ...fr, text_content: null } } }))?.locales.fr?.text_content).toBeNull();
-    for (const bad of [null, '', '{', '[]', 'null', '42', JSON.stringify({ ...draft, base_version: '3' }), JSON.stringify({ ...draft, locales: {} }),
-      JSON.stringify({ ...draft, locales: { fr: { subject: 1, html_content: '' } } }), JSON.stringify({ ...draft, locales: [fr] }), JSON.stringify({ ...draft, variables: {} })]) {
+    const wrong = [{ base_version: '3' }, { locales: {} }, { locales: { fr: { subject: 1, html_content: '' } } }, { locales: [fr] }, { variables: {} }];
+    for (const bad of [null, '', '{', '[]', 'null', '42', ...wrong.map((w) => JSON.stringify({ ...draft, ...w }))]) {
       expect(parseDraft(bad), String(bad)).toBeNull();
     }
     expect(draftKey('billing_invoice_monthly')).toBe('postier.draft.billing_invoice_monthly');
@@ -26,7 +26,12 @@ describe('template drafts', () => {
 
 describe('scheduled messages', () => {
   const now = Date.parse('2026-03-01T08:00:00Z');
-  const queued = (data: unknown, next: string | null, attempts = 0, status = 'queued') => ({ status, attempts, next_attempt_at: next, events: [{ type: 'queued', data }] });
+  const queued = (data: unknown, next: string | null, attempts = 0, status = 'queued') => ({
+    status,
+    attempts,
+    next_attempt_at: next,
+    events: [{ type: 'queued', data }],
+  });
   it('are queued messages whose queued event has a send_at and whose first attempt is ahead', () => {
     expect(scheduledFor(queued({ send_at: '2026-03-01T10:00:00.000Z' }, '2026-03-01T10:00:00.000Z'), now)).toBe('2026-03-01T10:00:00.000Z');
   });

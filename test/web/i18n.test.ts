@@ -6,7 +6,10 @@ import { dictionaries, hasKey, pickLang, translate } from '../../web/src/i18n/in
 
 /** Every `src/` file, for the event types the server records. */
 function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? sources(p) : e.name.endsWith('.ts') ? [p] : [];
+  });
 }
 
 describe('UI dictionary', () => {

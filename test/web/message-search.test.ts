@@ -54,7 +54,14 @@ describe('Messages search box', () => {
   it('asks the current API for what it can filter and lists the rest instead of dropping it silently', () => {
     const plan = planSearch(parseSearch('to:ada@example.com status:FAILED template:welcome category:billing after:2026-03-01 before:2026-04-01'), dayStart);
     expect(plan).toEqual({
-      filter: { to: 'ada@example.com', status: 'failed', template_key: 'welcome', category: 'billing', since: '2026-03-01T00:00:00.000Z', until: '2026-04-01T00:00:00.000Z' },
+      filter: {
+        to: 'ada@example.com',
+        status: 'failed',
+        template_key: 'welcome',
+        category: 'billing',
+        since: '2026-03-01T00:00:00.000Z',
+        until: '2026-04-01T00:00:00.000Z',
+      },
       unsupported: [],
       invalid: [],
     });
