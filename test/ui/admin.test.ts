@@ -187,7 +187,9 @@ describe('admin UI in a browser', () => {
       const subject = page.getByLabel('Subject');
       await subject.waitFor();
       expect(await subject.inputValue()).toContain('Facture RGZ');
-      expect(await page.getByLabel('HTML').inputValue()).toContain('{{');
+      // The HTML is in a code editor (CodeMirror, loaded on demand): its text, not an input's value.
+      await page.locator('.cm-content[data-field="html_content"]').waitFor();
+      expect(await page.getByLabel('HTML').textContent()).toContain('{{');
       const vars = JSON.parse(await page.getByLabel('Sample variables (JSON)').inputValue()) as Record<string, unknown>;
       expect(Object.keys(vars)).toContain('invoice_number');
       expect(await page.locator('.chips').textContent()).toContain('reseller_name');

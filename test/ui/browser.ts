@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import { mkdirSync } from 'node:fs';
+import axe from 'axe-core';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { ADMIN_TOKEN } from '../helpers/context.js';
@@ -15,6 +16,9 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
+/** expect.poll with room for a loaded machine (its default gives up after a second). */
+export const eventually = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 8000 });
+
 /** A full-page screenshot from the top (a scrolled page would show the sticky header mid-page). */
 export async function shot(page: Page, name: string) {
   await page.evaluate('window.scrollTo(0, 0)');
@@ -25,8 +29,22 @@ export async function shot(page: Page, name: string) {
  * A page that records what must never happen in the UI: requests to another origin and console
  * errors other than the 404s of APIs this server does not offer yet.
  */
-export async function newPage(browser: Browser, base: string, viewport = { width: 1366, height: 900 }) {
-  const context = await browser.newContext({ viewport, locale: 'en-US', acceptDownloads: true });
+export interface PageOptions {
+  viewport?: { width: number; height: number };
+  /** The system setting the page sees (prefers-color-scheme); light unless said. */
+  colorScheme?: 'light' | 'dark';
+  /** HTTP statuses a test expects the UI to meet (its console logs them as errors); 401 and 404 always are. */
+  allowedStatuses?: number[];
+}
+
+export async function newPage(browser: Browser, base: string, viewportOrOptions: PageOptions['viewport'] | PageOptions = {}) {
+  const options: PageOptions = viewportOrOptions && 'width' in viewportOrOptions ? { viewport: viewportOrOptions } : (viewportOrOptions ?? {});
+  const context = await browser.newContext({
+    viewport: options.viewport ?? { width: 1366, height: 900 },
+    colorScheme: options.colorScheme ?? 'light',
+    locale: 'en-US',
+    acceptDownloads: true,
+  });
   const page = await context.newPage();
   page.setDefaultTimeout(8000);
   const problems: string[] = [];
@@ -34,7 +52,8 @@ export async function newPage(browser: Browser, base: string, viewport = { width
     if (!r.url().startsWith(base) && !/^(data|blob|about):/.test(r.url())) problems.push(`external request: ${r.url()}`);
   });
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/status of 40[14]/.test(m.text())) problems.push(`console: ${m.text()}`);
+    const status = /status of (\d{3})/.exec(m.text())?.[1];
+    if (m.type() === 'error' && !(status && [401, 404, ...(options.allowedStatuses ?? [])].includes(Number(status)))) problems.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('dialog', (d) => void d.accept());
@@ -48,8 +67,8 @@ export async function login(page: Page, base: string, token = ADMIN_TOKEN) {
 }
 
 /** Runs `fn` on a fresh logged-in page, then checks nothing left the server and nothing broke. */
-export async function withLoggedInPage(browser: Browser, base: string, fn: (page: Page) => Promise<void>, viewport?: { width: number; height: number }) {
-  const p = await newPage(browser, base, viewport);
+export async function withLoggedInPage(browser: Browser, base: string, fn: (page: Page) => Promise<void>, options?: PageOptions['viewport'] | PageOptions) {
+  const p = await newPage(browser, base, options);
   try {
     await login(p.page, base);
     await p.page.getByRole('heading', { name: 'Dashboard' }).waitFor();
@@ -58,4 +77,15 @@ export async function withLoggedInPage(browser: Browser, base: string, fn: (page
   } finally {
     await p.close();
   }
+}
+
+/** What axe-core reports as serious or critical on the page as it is now, one line per rule. */
+export async function seriousA11yViolations(page: Page): Promise<string[]> {
+  // Evaluated through the DevTools protocol, not a <script>: the page's CSP (rightly) refuses inline scripts.
+  if (!(await page.evaluate('typeof window.axe === "object"'))) await page.evaluate(axe.source);
+  // Email HTML (sandboxed iframes) is the sender's content, not the UI: axe stays out of frames.
+  const result = (await page.evaluate('window.axe.run(document, { iframes: false, resultTypes: ["violations"] })')) as axe.AxeResults;
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 }

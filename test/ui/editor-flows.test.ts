@@ -33,6 +33,8 @@ describe('admin UI flows that need the template and delivery APIs', () => {
   const openEditor = async (page: Page) => {
     await page.goto(`${base}/admin/templates/billing_invoice_monthly`);
     await page.getByTestId('preview-subject').waitFor();
+    // The code editor (loaded on demand) has replaced the plain textarea that stands in for it.
+    await page.locator('.cm-content[data-field="html_content"]').waitFor();
   };
 
   it('edits a template and sees the live preview change, on desktop, mobile and text', async () => {

@@ -1,5 +1,16 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dictionaries, pickLang, translate } from '../../web/src/i18n/index.js';
+import { MESSAGE_STATUSES, WEBHOOK_EVENT_TYPES } from '../../web/src/api-types.js';
+import { dictionaries, hasKey, pickLang, translate } from '../../web/src/i18n/index.js';
+
+/** Every `src/` file, for the event types the server records. */
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? sources(p) : e.name.endsWith('.ts') ? [p] : [];
+  });
+}
 
 describe('UI dictionary', () => {
   it('fills {placeholders} and leaves unknown ones visible', () => {
@@ -22,5 +33,24 @@ describe('UI dictionary', () => {
     expect(pickLang(null, ['fr-BJ', 'en'])).toBe('fr');
     expect(pickLang('de', ['de-DE', 'en-GB'])).toBe('en');
     expect(pickLang(null, ['es'])).toBe('en');
+  });
+
+  it('names every event type the server records, every status and every webhook event, in every language', () => {
+    const recorded = new Set<string>();
+    for (const file of sources(path.resolve('src'))) {
+      const code = readFileSync(file, 'utf8');
+      if (!/recordEvents?\b/.test(code)) continue;
+      // recordEvents(trx, [{ …, type: 'sent', … }]) and recordEvent(trx, id, 'cancelled', …)
+      for (const m of code.matchAll(/\btype: '([a-z_]+)'/g)) recorded.add(m[1]!);
+      for (const m of code.matchAll(/recordEvent\([^,]+,[^,]+, '([a-z_]+)'/g)) recorded.add(m[1]!);
+    }
+    // Not literal where recorded: a message's status at acceptance (send.service.ts) and the retention events (scrub.ts).
+    const types = [...recorded, ...MESSAGE_STATUSES, ...WEBHOOK_EVENT_TYPES, 'anonymized', 'erased'];
+    expect(recorded.size).toBeGreaterThan(8);
+    for (const type of types) {
+      expect(hasKey(`event.${type}`), type).toBe(true);
+      expect(dictionaries.fr[`event.${type}` as keyof typeof dictionaries.fr], type).toBeTruthy();
+    }
+    for (const s of [...MESSAGE_STATUSES, 'scheduled']) expect(hasKey(`status.${s}`), s).toBe(true);
   });
 });

@@ -109,6 +109,8 @@ export interface Message extends MessageSummary {
 }
 
 export interface MessageFilter {
+  /** Full search (operators, partial addresses): a later server version; see lib/message-search.ts. */
+  q?: string;
   to?: string;
   status?: MessageStatus | '';
   template_key?: string;

@@ -1,26 +1,48 @@
+import { type RefObject, useLayoutEffect, useRef, useState } from 'react';
 import type { Stats } from '../api-types.js';
 import { useI18n } from '../i18n/context.js';
 import { niceScale } from '../lib/chart.js';
-import { formatDay } from '../lib/format.js';
+import { formatDay, formatDayOfMonth, formatShortDate, formatWeekday } from '../lib/format.js';
 
 const SERIES = ['delivered', 'sent', 'bounced', 'failed'] as const;
+
+/**
+ * The element's width in CSS pixels, followed as it changes. The chart is drawn in those units,
+ * so its 12 px labels are 12 px on screen at any width (a fixed viewBox scaled them to ~7 px).
+ */
+function useWidth(initial: number): [RefObject<HTMLElement | null>, number] {
+  const ref = useRef<HTMLElement>(null);
+  const [width, setWidth] = useState(initial);
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    const measure = () => setWidth(Math.max(240, Math.round(el.getBoundingClientRect().width)));
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+  return [ref, width];
+}
 
 /** Sent, delivered, bounced and failed per day as grouped bars, with the numbers in a table for screen readers. */
 export function BarChart({ series }: { series: Stats['series'] }) {
   const { t, lang } = useI18n();
+  const [figure, W] = useWidth(640);
   const max = Math.max(0, ...series.flatMap((d) => SERIES.map((s) => d[s])));
   const scale = niceScale(max);
-  const W = 640;
-  const H = 200;
-  const pad = { l: 36, r: 8, t: 8, b: 26 };
+  const H = 220;
+  const pad = { l: 40, r: 8, t: 8, b: 40 };
   const plotW = W - pad.l - pad.r;
   const plotH = H - pad.t - pad.b;
   const group = plotW / Math.max(1, series.length);
   const bar = Math.min(14, (group - 8) / SERIES.length);
+  // "Nov 25" needs ~45 px at 12 px: a phone's narrower days show the day of the month only.
+  const narrow = group < 56;
   const y = (v: number) => pad.t + plotH - (v / scale.max) * plotH;
 
   return (
-    <figure className="chart">
+    <figure className="chart" ref={figure}>
       <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={t('dashboard.chartLabel')} preserveAspectRatio="xMidYMid meet">
         {scale.ticks.map((v) => (
           <g key={v}>
@@ -39,8 +61,12 @@ export function BarChart({ series }: { series: Stats['series'] }) {
                   <title>{`${formatDay(d.day, lang)} · ${t(`status.${s}`)}: ${d[s]}`}</title>
                 </rect>
               ))}
-              <text x={pad.l + i * group + group / 2} y={H - 8} textAnchor="middle" className="axis">
-                {formatDay(d.day, lang)}
+              {/* Weekday over date: two short lines fit a group even on a phone. */}
+              <text x={pad.l + i * group + group / 2} y={H - 22} textAnchor="middle" className="axis">
+                {formatWeekday(d.day, lang)}
+              </text>
+              <text x={pad.l + i * group + group / 2} y={H - 6} textAnchor="middle" className="axis">
+                {narrow ? formatDayOfMonth(d.day, lang) : formatShortDate(d.day, lang)}
               </text>
             </g>
           );

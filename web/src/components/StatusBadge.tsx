@@ -1,8 +1,13 @@
 import type { MessageStatus } from '../api-types.js';
-import { useT } from '../i18n/context.js';
+import { useI18n } from '../i18n/context.js';
+import { formatDateTime } from '../lib/format.js';
 
-const TONE: Record<MessageStatus, string> = {
+/** `scheduled` is not an API status yet; the UI shows it for queued messages waiting for their send_at. */
+type Shown = MessageStatus | 'scheduled';
+
+const TONE: Record<Shown, string> = {
   queued: 'info',
+  scheduled: 'info',
   sending: 'info',
   sent: 'ok',
   partially_sent: 'warn',
@@ -15,7 +20,15 @@ const TONE: Record<MessageStatus, string> = {
   cancelled: 'muted',
 };
 
-export function StatusBadge({ status }: { status: MessageStatus }) {
-  const t = useT();
+/** A status in words and colour; a queued message waiting for its send time reads "Scheduled (time)". */
+export function StatusBadge({ status, scheduledFor }: { status: Shown; scheduledFor?: string | null }) {
+  const { t, lang } = useI18n();
+  if (scheduledFor || status === 'scheduled') {
+    return (
+      <span className="badge info" data-status="scheduled">
+        {scheduledFor ? t('status.scheduledFor', { time: formatDateTime(scheduledFor, lang) }) : t('status.scheduled')}
+      </span>
+    );
+  }
   return <span className={`badge ${TONE[status] ?? 'muted'}`}>{t(`status.${status}`)}</span>;
 }

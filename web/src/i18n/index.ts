@@ -23,6 +23,9 @@ export function translate(lang: Lang, key: MsgKey, vars?: Vars): string {
   return vars ? text.replace(/\{(\w+)\}/g, (m, name: string) => (vars[name] === undefined ? m : String(vars[name]))) : text;
 }
 
+/** Keys built at run time (`event.${type}`) are checked before use. */
+export const hasKey = (key: string): key is MsgKey => key in dictionaries.en;
+
 /** The stored choice if valid, else the browser's first supported language, else English. */
 export function pickLang(stored: string | null, browser: readonly string[]): Lang {
   if (stored === 'en' || stored === 'fr') return stored;

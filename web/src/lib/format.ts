@@ -11,6 +11,14 @@ export function formatDay(day: string, lang: string): string {
   return new Intl.DateTimeFormat(lang, { weekday: 'short', day: 'numeric', month: 'short', timeZone: 'UTC' }).format(d);
 }
 
+/** The two lines of a chart's day label: "Mon" and "3 Mar". */
+export const formatWeekday = (day: string, lang: string): string =>
+  new Intl.DateTimeFormat(lang, { weekday: 'short', timeZone: 'UTC' }).format(new Date(`${day}T00:00:00Z`));
+export const formatShortDate = (day: string, lang: string): string =>
+  new Intl.DateTimeFormat(lang, { day: 'numeric', month: 'short', timeZone: 'UTC' }).format(new Date(`${day}T00:00:00Z`));
+export const formatDayOfMonth = (day: string, lang: string): string =>
+  new Intl.DateTimeFormat(lang, { day: 'numeric', timeZone: 'UTC' }).format(new Date(`${day}T00:00:00Z`));
+
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;

@@ -4,12 +4,14 @@ import type { InboxMessage } from '../api-types.js';
 import { Async } from '../components/Async.js';
 import { EmailFrame } from '../components/EmailFrame.js';
 import { ErrorNote } from '../components/ErrorNote.js';
+import { TabPanel, Tabs, useTabsBase } from '../components/Tabs.js';
 import { saveBlob } from '../lib/download.js';
 import { useI18n } from '../i18n/context.js';
 import { formatBytes, formatDateTime } from '../lib/format.js';
 import { useAsync } from '../lib/use-async.js';
 import { Link, navigate } from '../router.js';
 
+const VIEWS = ['html', 'text', 'headers', 'source'] as const;
 const list = (v: string | string[]) => (Array.isArray(v) ? v.join(', ') : v);
 
 /** Empties the capture inbox (after a confirmation). */
@@ -78,7 +80,8 @@ export function InboxPage({ selected }: { selected?: string }) {
 function InboxMail({ id }: { id: string }) {
   const { t, lang } = useI18n();
   const mail = useAsync(() => api.inboxMessage(id), [id]);
-  const [view, setView] = useState<'html' | 'text' | 'headers' | 'source'>('html');
+  const [view, setView] = useState<(typeof VIEWS)[number]>('html');
+  const tabs = useTabsBase();
   const [error, setError] = useState<unknown>();
   const raw = useAsync(async () => (view === 'source' ? api.inboxRaw(id) : null), [id, view]);
   return (
@@ -110,24 +113,20 @@ function InboxMail({ id }: { id: string }) {
               ) : null}
               <ErrorNote error={error} />
             </div>
-            <div className="tabs" role="tablist">
-              {(['html', 'text', 'headers', 'source'] as const).map((v) => (
-                <button key={v} type="button" role="tab" aria-selected={view === v} onClick={() => setView(v)}>
-                  {t(`inbox.view.${v}`)}
-                </button>
-              ))}
-            </div>
-            {view === 'html' ? (
-              m.html ? <EmailFrame html={m.html} title={m.subject} height={640} /> : <p className="muted pad">{t('inbox.noHtml')}</p>
-            ) : view === 'text' ? (
-              <pre className="text-part">{m.text ?? ''}</pre>
-            ) : view === 'headers' ? (
-              <pre className="text-part">
-                {m.headers.map((h) => h.line).join('\n')}
-              </pre>
-            ) : (
-              <Async state={raw}>{(r) => (r === null ? <p className="muted pad">…</p> : <pre className="text-part source">{r}</pre>)}</Async>
-            )}
+            <Tabs base={tabs} label={t('inbox.views')} items={VIEWS.map((v) => ({ id: v, label: t(`inbox.view.${v}`) }))} selected={view} onSelect={setView} />
+            <TabPanel base={tabs} selected={view}>
+              {view === 'html' ? (
+                m.html ? <EmailFrame html={m.html} title={m.subject} height={640} /> : <p className="muted pad">{t('inbox.noHtml')}</p>
+              ) : view === 'text' ? (
+                <pre className="text-part">{m.text ?? ''}</pre>
+              ) : view === 'headers' ? (
+                <pre className="text-part">
+                  {m.headers.map((h) => h.line).join('\n')}
+                </pre>
+              ) : (
+                <Async state={raw}>{(r) => (r === null ? <p className="muted pad">…</p> : <pre className="text-part source">{r}</pre>)}</Async>
+              )}
+            </TabPanel>
           </>
         )}
       </Async>

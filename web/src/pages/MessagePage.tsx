@@ -5,10 +5,12 @@ import { Async } from '../components/Async.js';
 import { EmailFrame } from '../components/EmailFrame.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { StatusBadge } from '../components/StatusBadge.js';
+import { TabPanel, Tabs, useTabsBase } from '../components/Tabs.js';
 import { Timeline } from '../components/Timeline.js';
 import { useI18n } from '../i18n/context.js';
 import { saveBlob } from '../lib/download.js';
 import { formatBytes, formatDateTime } from '../lib/format.js';
+import { scheduledFor } from '../lib/scheduled.js';
 import { useAsync } from '../lib/use-async.js';
 import { Link, navigate } from '../router.js';
 
@@ -34,6 +36,7 @@ export function MessagePage({ id }: { id: string }) {
 function MessageView({ m, reload }: { m: Message; reload: () => void }) {
   const { t, lang } = useI18n();
   const [view, setView] = useState<'html' | 'text'>(m.html_content ? 'html' : 'text');
+  const tabs = useTabsBase();
   const [actionError, setActionError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
   const act = async (fn: () => Promise<unknown>) => {
@@ -83,7 +86,7 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
       <div className="page-head">
         <h1 className="subject-title">{m.subject}</h1>
         <div className="actions">
-          <StatusBadge status={m.status} />
+          <StatusBadge status={m.status} scheduledFor={scheduledFor(m, Date.now())} />
           {m.is_test ? <span className="badge muted">{t('message.test')}</span> : null}
           {RETRYABLE.includes(m.status) ? (
             <button type="button" disabled={busy} onClick={() => act(() => api.retryMessage(m.id))}>
@@ -105,19 +108,23 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
       <ErrorNote error={actionError} />
       <div className="split">
         <div className="card flush">
-          <div className="tabs" role="tablist" aria-label={t('message.body')}>
-            <button type="button" role="tab" aria-selected={view === 'html'} onClick={() => setView('html')} disabled={!m.html_content}>
-              HTML
-            </button>
-            <button type="button" role="tab" aria-selected={view === 'text'} onClick={() => setView('text')}>
-              {t('message.text')}
-            </button>
-          </div>
-          {view === 'html' && m.html_content ? (
-            <EmailFrame html={m.html_content} title={t('message.htmlPreview')} height={640} />
-          ) : (
-            <pre className="text-part">{m.text_content ?? t('message.noText')}</pre>
-          )}
+          <Tabs
+            base={tabs}
+            label={t('message.body')}
+            items={[
+              { id: 'html', label: 'HTML', disabled: !m.html_content },
+              { id: 'text', label: t('message.text') },
+            ]}
+            selected={view}
+            onSelect={setView}
+          />
+          <TabPanel base={tabs} selected={view}>
+            {view === 'html' && m.html_content ? (
+              <EmailFrame html={m.html_content} title={t('message.htmlPreview')} height={640} />
+            ) : (
+              <pre className="text-part">{m.text_content ?? t('message.noText')}</pre>
+            )}
+          </TabPanel>
         </div>
         <div className="side">
           <div className="card">

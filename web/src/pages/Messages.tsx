@@ -1,63 +1,104 @@
-import { type FormEvent, useState } from 'react';
-import { api } from '../api.js';
-import { MESSAGE_STATUSES, type MessageFilter, type MessageStatus } from '../api-types.js';
+import { type FormEvent, useEffect, useId, useState } from 'react';
+import { ApiError, api } from '../api.js';
+import { MESSAGE_STATUSES, type MessageSummary, type Page } from '../api-types.js';
 import { Async } from '../components/Async.js';
 import { MessageTable } from '../components/MessageTable.js';
 import { Pager } from '../components/Pager.js';
 import { useI18n } from '../i18n/context.js';
-import { dayEndIso, dayStartIso, formatNumber } from '../lib/format.js';
+import { dayStartIso, formatNumber } from '../lib/format.js';
+import {
+  emptyQuery,
+  formatSearch,
+  type Operator,
+  parseSearch,
+  planSearch,
+  type SearchPlan,
+  searchFromUrl,
+  searchToUrl,
+  withTerm,
+} from '../lib/message-search.js';
 import { useAsync } from '../lib/use-async.js';
 import { navigate, useLocation } from '../router.js';
 
-const FIELDS = ['to', 'status', 'template_key', 'category', 'since', 'until'] as const;
-type Fields = Record<(typeof FIELDS)[number], string>;
 const PAGE_SIZE = 50;
+/** A value typed in the box that the list does not offer stays selectable, so the field shows it. */
+const withTyped = (options: string[], typed: string | undefined) => (typed && !options.includes(typed) ? [...options, typed] : options);
 
-/** The audit: filters live in the URL, so a search can be shared and survives a reload. */
+/** One page of results for a plan: the message list, or the one message a whole id names. */
+async function runSearch(plan: SearchPlan, cursor: string | undefined): Promise<Page<MessageSummary>> {
+  if (plan.messageId) {
+    try {
+      return { items: [await api.message(plan.messageId)], total: 1, next_cursor: null };
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) return { items: [], total: 0, next_cursor: null };
+      throw e;
+    }
+  }
+  return api.messages({ ...plan.filter, cursor, limit: PAGE_SIZE });
+}
+
+/**
+ * The audit: one search box taking operators (to:, status:, template:…), and the common filters
+ * as fields that edit the same box. The search lives in the URL, so it can be shared and
+ * survives a reload.
+ */
 export function Messages() {
   const { t, lang } = useI18n();
   const { query } = useLocation();
-  const applied = Object.fromEntries(FIELDS.map((f) => [f, query.get(f) ?? ''])) as Fields;
+  const applied = searchFromUrl(query);
   const cursor = query.get('cursor') ?? undefined;
-  const [form, setForm] = useState<Fields>(applied);
+  const [text, setText] = useState(() => formatSearch(applied));
+  const hintId = useId();
+  // Back and forward show the search of the page they land on.
+  useEffect(() => setText(formatSearch(searchFromUrl(query))), [query.toString()]);
   const templates = useAsync(() => api.templates(), []);
 
-  const filter: MessageFilter = {
-    to: applied.to,
-    status: applied.status as MessageStatus | '',
-    template_key: applied.template_key,
-    category: applied.category,
-    since: applied.since ? dayStartIso(applied.since) : undefined,
-    until: applied.until ? dayEndIso(applied.until) : undefined,
-    cursor,
-    limit: PAGE_SIZE,
-  };
-  const list = useAsync(() => api.messages(filter), [query.toString()]);
+  const plan = planSearch(applied, dayStartIso);
+  const list = useAsync(() => runSearch(plan, cursor), [query.toString()]);
 
-  const go = (f: Fields, nextCursor?: string) => {
-    const qs = new URLSearchParams();
-    for (const k of FIELDS) if (f[k].trim()) qs.set(k, f[k].trim());
+  const go = (text: string, nextCursor?: string) => {
+    const qs = searchToUrl(parseSearch(text));
     if (nextCursor) qs.set('cursor', nextCursor);
     navigate(`/messages${qs.size ? `?${qs}` : ''}`);
   };
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    go(form);
+    go(text);
   };
-  const set = (k: keyof Fields) => (e: { target: { value: string } }) => setForm({ ...form, [k]: e.target.value });
+  const draft = parseSearch(text);
+  const field = (op: Operator) => ({
+    // Statuses are matched whatever their case: the list shows the one typed.
+    value: op === 'status' ? (draft.terms.status ?? '').toLowerCase() : (draft.terms[op] ?? ''),
+    onChange: (e: { target: { value: string } }) => setText(formatSearch(withTerm(parseSearch(text), op, e.target.value))),
+  });
   const categories = [...new Set((templates.data?.items ?? []).map((x) => x.category))].sort();
 
   return (
     <section>
       <h1>{t('nav.messages')}</h1>
       <form className="filters card" onSubmit={submit} role="search" aria-label={t('messages.filters')}>
+        <label className="field search-box">
+          <span>{t('messages.search')}</span>
+          <input
+            type="search"
+            value={text}
+            onChange={(e) => setText(e.target.value)}
+            name="q"
+            spellCheck={false}
+            autoComplete="off"
+            aria-describedby={hintId}
+          />
+        </label>
+        <p id={hintId} className="muted small search-hint">
+          {t('messages.searchHint')}
+        </p>
         <label className="field">
           <span>{t('common.recipient')}</span>
-          <input type="email" value={form.to} onChange={set('to')} placeholder="name@example.com" name="to" />
+          <input type="text" inputMode="email" {...field('to')} placeholder="name@example.com" name="to" spellCheck={false} autoComplete="off" />
         </label>
         <label className="field">
           <span>{t('common.status')}</span>
-          <select value={form.status} onChange={set('status')} name="status">
+          <select {...field('status')} name="status">
             <option value="">{t('common.any')}</option>
             {MESSAGE_STATUSES.map((s) => (
               <option key={s} value={s}>
@@ -68,20 +109,23 @@ export function Messages() {
         </label>
         <label className="field">
           <span>{t('common.template')}</span>
-          <select value={form.template_key} onChange={set('template_key')} name="template_key">
+          <select {...field('template')} name="template">
             <option value="">{t('common.any')}</option>
-            {(templates.data?.items ?? []).map((x) => (
-              <option key={x.key} value={x.key}>
-                {x.key}
+            {withTyped(
+              (templates.data?.items ?? []).map((x) => x.key),
+              draft.terms.template,
+            ).map((k) => (
+              <option key={k} value={k}>
+                {k}
               </option>
             ))}
           </select>
         </label>
         <label className="field">
           <span>{t('common.category')}</span>
-          <select value={form.category} onChange={set('category')} name="category">
+          <select {...field('category')} name="category">
             <option value="">{t('common.any')}</option>
-            {categories.map((c) => (
+            {withTyped(categories, draft.terms.category).map((c) => (
               <option key={c} value={c}>
                 {c}
               </option>
@@ -90,11 +134,11 @@ export function Messages() {
         </label>
         <label className="field">
           <span>{t('messages.since')}</span>
-          <input type="date" value={form.since} onChange={set('since')} name="since" />
+          <input type="date" {...field('after')} name="after" />
         </label>
         <label className="field">
           <span>{t('messages.until')}</span>
-          <input type="date" value={form.until} onChange={set('until')} name="until" />
+          <input type="date" {...field('before')} name="before" />
         </label>
         <div className="filter-actions">
           <button type="submit" className="primary">
@@ -104,15 +148,24 @@ export function Messages() {
             type="button"
             className="ghost"
             onClick={() => {
-              const empty = Object.fromEntries(FIELDS.map((f) => [f, ''])) as Fields;
-              setForm(empty);
-              go(empty);
+              setText('');
+              go(formatSearch(emptyQuery()));
             }}
           >
             {t('common.reset')}
           </button>
         </div>
       </form>
+      {plan.invalid.length ? (
+        <p className="note error" role="alert">
+          {plan.invalid.map((i) => t(i.reason === 'status' ? 'messages.badStatus' : 'messages.badDate', { part: i.part })).join(' ')}
+        </p>
+      ) : null}
+      {plan.unsupported.length ? (
+        <p className="note" role="status" data-testid="search-unsupported">
+          {t('messages.unsupported', { list: plan.unsupported.join(' ') })}
+        </p>
+      ) : null}
       <Async state={list}>
         {(page) => (
           <div className="card flush">
@@ -120,7 +173,10 @@ export function Messages() {
               {t('messages.count', { n: formatNumber(page.total, lang), count: page.total })}
             </p>
             <MessageTable items={page.items} />
-            <Pager onFirst={cursor ? () => go(applied) : undefined} onNext={page.next_cursor ? () => go(applied, page.next_cursor!) : undefined} />
+            <Pager
+              onFirst={cursor ? () => go(formatSearch(applied)) : undefined}
+              onNext={page.next_cursor ? () => go(formatSearch(applied), page.next_cursor!) : undefined}
+            />
           </div>
         )}
       </Async>

@@ -1,7 +1,9 @@
 import { useState } from 'react';
 import { api } from '../api.js';
 import { Async } from '../components/Async.js';
+import { TabPanel, Tabs, useTabsBase } from '../components/Tabs.js';
 import { useT } from '../i18n/context.js';
+import { hasKey, type MsgKey } from '../i18n/index.js';
 import { useAsync } from '../lib/use-async.js';
 import { Link } from '../router.js';
 import { TemplateEditor } from './TemplateEditor.js';
@@ -11,6 +13,7 @@ export function TemplatePage({ templateKey }: { templateKey: string }) {
   const t = useT();
   const state = useAsync(() => api.template(templateKey), [templateKey]);
   const [tab, setTab] = useState<'editor' | 'versions'>('editor');
+  const tabs = useTabsBase();
   return (
     <section>
       <p className="crumbs">
@@ -23,20 +26,32 @@ export function TemplatePage({ templateKey }: { templateKey: string }) {
               <div>
                 <h1>{tpl.name}</h1>
                 <p className="muted small">
-                  <span className="mono">{tpl.key}</span> · {tpl.category} · {tpl.class} · {t('templates.priority')}: {tpl.priority} · {t('templates.activeVersion', { n: tpl.active_version })}
+                  <span className="mono">{tpl.key}</span> · {tpl.category} · {tpl.class} · {t('templates.priority')}:{' '}
+                  {hasKey(`priority.${tpl.priority}`) ? t(`priority.${tpl.priority}` as MsgKey) : tpl.priority} ·{' '}
+                  {t('templates.activeVersion', { n: tpl.active_version })}
                 </p>
                 {tpl.description ? <p className="desc">{tpl.description}</p> : null}
               </div>
-              <div className="tabs" role="tablist">
-                <button type="button" role="tab" aria-selected={tab === 'editor'} onClick={() => setTab('editor')}>
-                  {t('templates.editor')}
-                </button>
-                <button type="button" role="tab" aria-selected={tab === 'versions'} onClick={() => setTab('versions')}>
-                  {t('templates.versions')}
-                </button>
-              </div>
+              <Tabs
+                base={tabs}
+                label={t('editor.tabs')}
+                items={[
+                  { id: 'editor', label: t('templates.editor') },
+                  { id: 'versions', label: t('templates.versions') },
+                ]}
+                selected={tab}
+                onSelect={setTab}
+              />
             </div>
-            {tab === 'editor' ? <TemplateEditor template={tpl} onSaved={state.reload} /> : <VersionHistory template={tpl} onRestored={state.reload} />}
+            {/* The editor stays mounted behind the Versions tab: its undo history and draft stay put. */}
+            <TabPanel base={tabs} selected="editor" hidden={tab !== 'editor'}>
+              <TemplateEditor template={tpl} onSaved={state.reload} />
+            </TabPanel>
+            {tab === 'versions' ? (
+              <TabPanel base={tabs} selected="versions">
+                <VersionHistory template={tpl} onRestored={state.reload} />
+              </TabPanel>
+            ) : null}
           </>
         )}
       </Async>

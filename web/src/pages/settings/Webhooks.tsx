@@ -3,7 +3,9 @@ import { api } from '../../api.js';
 import { WEBHOOK_EVENT_TYPES, type Webhook } from '../../api-types.js';
 import { Async } from '../../components/Async.js';
 import { ErrorNote } from '../../components/ErrorNote.js';
+import { eventLabel } from '../../components/Timeline.js';
 import { useI18n } from '../../i18n/context.js';
+import { hasKey, type MsgKey } from '../../i18n/index.js';
 import { formatDateTime } from '../../lib/format.js';
 import { useAsync } from '../../lib/use-async.js';
 
@@ -53,7 +55,13 @@ export function Webhooks() {
               <legend>{t('webhooks.events')}</legend>
               {EVENTS.map((ev) => (
                 <label key={ev}>
-                  <input type="checkbox" checked={events.includes(ev)} onChange={(e) => setEvents(e.target.checked ? [...events, ev] : events.filter((x) => x !== ev))} /> {ev}
+                  <input
+                    type="checkbox"
+                    checked={events.includes(ev)}
+                    onChange={(e) => setEvents(e.target.checked ? [...events, ev] : events.filter((x) => x !== ev))}
+                  />{' '}
+                  {eventLabel(t, ev)}{' '}
+                  <code className="muted small">{ev}</code>
                 </label>
               ))}
             </fieldset>
@@ -71,7 +79,7 @@ export function Webhooks() {
                 <div>
                   <div className="mono">{w.url}</div>
                   <div className="muted small">
-                    {w.event_types.join(', ')}
+                    {w.event_types.map((ev) => eventLabel(t, ev)).join(', ')}
                     {w.is_active ? null : <span className="badge muted">{t('webhooks.inactive')}</span>}
                   </div>
                   {w.description ? <div className="small">{w.description}</div> : null}
@@ -115,8 +123,8 @@ function Deliveries({ id }: { id: string }) {
                 {page.items.map((d) => (
                   <tr key={d.id}>
                     <td className="nowrap">{formatDateTime(d.created_at, lang)}</td>
-                    <td>{d.event_type}</td>
-                    <td>{d.status}</td>
+                    <td>{eventLabel(t, d.event_type)}</td>
+                    <td>{hasKey(`webhookStatus.${d.status}`) ? t(`webhookStatus.${d.status}` as MsgKey) : d.status}</td>
                     <td className="num">{t('webhooks.attempts', { n: d.attempts })}</td>
                     <td className="mono">{d.last_status_code ?? ''}</td>
                     <td className="reason">{d.last_error ?? ''}</td>

@@ -1,0 +1,82 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { formatSearch, OPERATORS, parseSearch, planSearch, searchFromUrl, searchToUrl, withTerm, type SearchQuery } from '../../web/src/lib/message-search.js';
+
+const dayStart = (d: string) => `${d}T00:00:00.000Z`;
+
+describe('Messages search box', () => {
+  it('reads operators, quoted values and plain words; unknown operators are words', () => {
+    expect(parseSearch('to:Ada@Example.com STATUS:failed subject:"Facture RGZ — mars" relance "deux mots" 10:30 foo:bar')).toEqual({
+      terms: { to: 'Ada@Example.com', status: 'failed', subject: 'Facture RGZ — mars' },
+      text: ['relance', 'deux mots', '10:30', 'foo:bar'],
+    });
+    expect(parseSearch('  ')).toEqual({ terms: {}, text: [] });
+    // A repeated operator keeps its last value; an empty one removes it.
+    expect(parseSearch('tag:a tag:b to:x to:')).toEqual({ terms: { tag: 'b' }, text: [] });
+    // Escapes inside quotes, and an unclosed quote ending with the input.
+    expect(parseSearch('subject:"say \\"hi\\"" "open')).toEqual({ terms: { subject: 'say "hi"' }, text: ['open'] });
+  });
+
+  it('writes operators in a fixed order, quoting what would not read back', () => {
+    const q: SearchQuery = { terms: { status: 'failed', to: 'a@b.c', subject: 'two words' }, text: ['to:x', 'word'] };
+    expect(formatSearch(q)).toBe('to:a@b.c subject:"two words" status:failed "to:x" word');
+    expect(formatSearch(withTerm(q, 'status', ''))).toBe('to:a@b.c subject:"two words" "to:x" word');
+    expect(formatSearch(withTerm(q, 'after', ' 2026-03-01 '))).toBe('to:a@b.c subject:"two words" status:failed after:2026-03-01 "to:x" word');
+  });
+
+  it('reads back whatever it writes', () => {
+    const value = fc.string({ minLength: 1, maxLength: 12 }).map((s) => s.trim()).filter((s) => s.length > 0);
+    const query = fc.record({
+      terms: fc.dictionary(fc.constantFrom(...OPERATORS), value, { maxKeys: 5 }),
+      text: fc.array(value, { maxLength: 4 }),
+    });
+    fc.assert(
+      fc.property(query, (q) => {
+        expect(parseSearch(formatSearch(q as SearchQuery))).toEqual(q);
+        expect(searchFromUrl(searchToUrl(q as SearchQuery))).toEqual(q);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('keeps the search in the URL, one parameter per operator, and reads links from before the box', () => {
+    const q = parseSearch('to:a@b.c status:failed template:welcome "late invoice"');
+    expect(searchToUrl(q).toString()).toBe('to=a%40b.c&template=welcome&status=failed&q=%22late+invoice%22');
+    expect(searchFromUrl(new URLSearchParams('status=bounced'))).toEqual({ terms: { status: 'bounced' }, text: [] });
+    // template_key, since and the inclusive until of the old filters.
+    expect(searchFromUrl(new URLSearchParams('template_key=welcome&since=2026-02-01&until=2026-02-28'))).toEqual({
+      terms: { template: 'welcome', after: '2026-02-01', before: '2026-03-01' },
+      text: [],
+    });
+    expect(searchFromUrl(new URLSearchParams('until=2024-12-31')).terms.before).toBe('2025-01-01');
+  });
+
+  it('asks the current API for what it can filter and lists the rest instead of dropping it silently', () => {
+    const plan = planSearch(parseSearch('to:ada@example.com status:FAILED template:welcome category:billing after:2026-03-01 before:2026-04-01'), dayStart);
+    expect(plan).toEqual({
+      filter: {
+        to: 'ada@example.com',
+        status: 'failed',
+        template_key: 'welcome',
+        category: 'billing',
+        since: '2026-03-01T00:00:00.000Z',
+        until: '2026-04-01T00:00:00.000Z',
+      },
+      unsupported: [],
+      invalid: [],
+    });
+    const partial = planSearch(parseSearch('to:ada from:billing subject:"Facture RGZ" tag:x domain:example.com id:0190 words'), dayStart);
+    expect(partial.filter).toEqual({});
+    expect(partial.unsupported).toEqual(['to:ada', 'id:0190', 'from:billing', 'subject:"Facture RGZ"', 'tag:x', 'domain:example.com', 'words']);
+  });
+
+  it('opens a message by its whole id, and calls a bad status or date an error', () => {
+    const id = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b';
+    expect(planSearch(parseSearch(`id:${id.toUpperCase()}`), dayStart).messageId).toBe(id);
+    expect(planSearch(parseSearch('status:lost after:yesterday before:2026-13-45'), dayStart).invalid).toEqual([
+      { part: 'status:lost', reason: 'status' },
+      { part: 'after:yesterday', reason: 'date' },
+      { part: 'before:2026-13-45', reason: 'date' },
+    ]);
+  });
+});
