@@ -4,13 +4,13 @@ import path from 'node:path';
 import { type Kysely, Migrator } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { openDatabase } from '../src/db/database.js';
-import { migrations } from '../src/db/migrations/index.js';
+import { loadConfig } from '../src/platform/config.js';
+import { openDatabase } from '../src/platform/db/database.js';
+import { migrations } from '../src/platform/db/migrations/index.js';
 import { buildApp } from '../src/http/app.js';
 import { anonymizeOld } from '../src/retention/anonymize.js';
-import { createServices, type Services } from '../src/services.js';
-import { createLogger } from '../src/shared/logger.js';
+import { createServices, type Services } from '../src/app/wiring.js';
+import { createLogger } from '../src/platform/log.js';
 import { bigPdf, sha256, stored } from './helpers/content.js';
 import { ADMIN_TOKEN, backends, type TestContext } from './helpers/context.js';
 

@@ -1,10 +1,10 @@
 import { Writable } from 'node:stream';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../src/db/database.js';
-import { recordEvents } from '../src/messages/events.js';
+import { openDatabase } from '../src/platform/db/database.js';
+import { recordEvents } from '../src/events/index.js';
 import { databaseCheck, readinessRoutes } from '../src/observability/readiness.js';
-import { createLogger } from '../src/shared/logger.js';
+import { createLogger } from '../src/platform/log.js';
 import { sendOk } from './helpers/archive.js';
 import { SmtpSink } from './helpers/smtp-sink.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServices } from '../src/services.js';
+import { createServices } from '../src/app/wiring.js';
 import { compileTemplate, renderTemplate } from '../src/templates/render.js';
-import { createLogger } from '../src/shared/logger.js';
+import { createLogger } from '../src/platform/log.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { countMessages, getMessage, newTemplate } from './helpers/templates.js';
 

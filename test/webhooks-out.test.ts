@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordEvent } from '../src/messages/events.js';
+import { recordEvent } from '../src/events/index.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { incidentExample } from './helpers/fixtures.js';
 

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serve } from '../src/cli/serve.js';
-import { createServices } from '../src/services.js';
+import { serve } from '../src/app/serve.js';
+import { createServices } from '../src/app/wiring.js';
 import { createTestContext, type TestContext } from './helpers/context.js';
 import { sendOk, waitForStatus } from './helpers/delivery.js';
 import { incidentExample } from './helpers/fixtures.js';

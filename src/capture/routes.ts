@@ -1,7 +1,7 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { sendDownload } from '../http/download.js';
-import type { Services } from '../services.js';
+import { sendDownload } from '../platform/http/download.js';
+import type { Services } from '../app/wiring.js';
 import { capturedAttachment, clearCapturedMail, listCapturedMail, parsedCapturedMail, rawCapturedMail } from './store.js';
 
 /** The dev inbox: what the capture SMTP server received. Admin only (the routes' default). */

@@ -1,4 +1,4 @@
-import type { Core } from '../core.js';
+import type { Core } from '../app/platform.js';
 import { type CaptureServer, startCaptureServer } from './server.js';
 
 /**

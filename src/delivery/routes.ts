@@ -1,9 +1,9 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { actorOf } from '../http/auth.js';
-import { recordEvents } from '../messages/events.js';
-import type { Services } from '../services.js';
-import { AppError } from '../shared/errors.js';
+import { recordEvents } from '../events/index.js';
+import type { Services } from '../app/wiring.js';
+import { AppError } from '../platform/errors.js';
 import { listRelayStatus } from './relay-status.js';
 
 const Time = Type.String({ format: 'date-time' });

@@ -1,4 +1,4 @@
-import type { Core } from '../core.js';
+import type { Core } from '../app/platform.js';
 import { MimeCache } from './mime.js';
 import { RelayMonitor } from './relay-status.js';
 import { DeliveryStore } from './store.js';

@@ -1,9 +1,9 @@
 import { type Kysely, sql } from 'kysely';
-import type { CommitQueue } from '../db/commit-queue.js';
-import { reusedStatement } from '../db/reused-sql.js';
-import type { Dialect } from '../db/database.js';
-import type { DB, MessageRow } from '../db/schema.js';
-import { type NewEvent, recordEvents } from '../messages/events.js';
+import type { CommitQueue } from '../platform/db/commit-queue.js';
+import { reusedStatement } from '../platform/db/reused-sql.js';
+import type { Dialect } from '../platform/db/database.js';
+import type { DB, MessageRow } from '../platform/db/schema.js';
+import { type NewEvent, recordEvents } from '../events/index.js';
 import type { Completion, CompletionStore } from './process-message.js';
 
 /**

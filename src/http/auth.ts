@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ApiKeyService, Principal } from '../api-keys/service.js';
-import { AppError } from '../shared/errors.js';
+import type { ApiKeyService, Principal } from '../keys/service.js';
+import { AppError } from '../platform/errors.js';
 
 /**
  * Every route declares who may call it in `config.auth`: 'public' (no token), 'send' (any key)

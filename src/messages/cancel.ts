@@ -1,11 +1,11 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import type { Principal } from '../api-keys/service.js';
-import type { DB } from '../db/schema.js';
-import { AppError } from '../shared/errors.js';
-import { iso } from '../shared/time.js';
-import { recordEvent } from './events.js';
+import type { Principal } from '../keys/service.js';
+import type { DB } from '../platform/db/schema.js';
+import { AppError } from '../platform/errors.js';
+import { iso } from '../platform/time.js';
+import { recordEvent } from '../events/index.js';
 
 /**
  * Cancels a message that has not gone out: only `queued` (scheduled, or waiting for a retry).

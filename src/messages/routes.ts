@@ -1,10 +1,10 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { MESSAGE_STATUSES } from '../db/schema.js';
-import { handleSend } from '../idempotency/send.js';
-import { sendDownload } from '../http/download.js';
-import type { Services } from '../services.js';
-import { anonymizeAddress } from '../retention/anon-key.js';
+import { MESSAGE_STATUSES } from '../platform/db/schema.js';
+import { handleSend } from '../accept/handle-send.js';
+import { sendDownload } from '../platform/http/download.js';
+import type { Services } from '../app/wiring.js';
+import { anonymizeAddress } from '../platform/crypto/anon-key.js';
 import { getAttachment, getMessage, listMessages } from './queries.js';
 
 const Recipients = Type.Union([Type.String({ maxLength: 20_000 }), Type.Array(Type.String({ maxLength: 320 }), { maxItems: 1000 })]);

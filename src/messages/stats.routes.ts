@@ -1,6 +1,6 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import type { Services } from '../services.js';
+import type { Services } from '../app/wiring.js';
 import { messageStats } from './stats.js';
 
 export function statsRoutes(app: FastifyInstance, s: Services): void {

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
-import type { DB } from '../db/schema.js';
-import type { NewEvent } from '../messages/events.js';
-import { deliveryLatency, eventCounters, eventsTotal, smtpReplies } from './metrics.js';
+import type { DB } from '../platform/db/schema.js';
+import type { NewEvent } from '../events/index.js';
+import { deliveryLatency, eventCounters, eventsTotal, smtpReplies } from '../platform/metrics.js';
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { type Kysely, sql } from 'kysely';
-import type { DB } from '../db/schema.js';
+import type { DB } from '../platform/db/schema.js';
 
 /** One dependency /readyz must reach before a load balancer sends traffic here. */
 export interface ReadinessCheck {

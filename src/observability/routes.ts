@@ -1,8 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { Services } from '../services.js';
-import { AppError } from '../shared/errors.js';
-import { acceptLatency, metricsText, queueDepth, queueOldestAge, registry } from './metrics.js';
+import type { Services } from '../app/wiring.js';
+import { AppError } from '../platform/errors.js';
+import { acceptLatency, metricsText, queueDepth, queueOldestAge, registry } from '../platform/metrics.js';
 
 const ACCEPT_ROUTE = '/api/v1/email/send';
 

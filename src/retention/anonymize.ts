@@ -1,5 +1,5 @@
-import type { Services } from '../services.js';
-import { DAY_MS } from '../shared/time.js';
+import type { Services } from '../app/wiring.js';
+import { DAY_MS } from '../platform/time.js';
 import { RETENTION_BATCH, yieldToOthers } from './batches.js';
 import { SCRUB_COLUMNS, scrubMessages } from './scrub.js';
 

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
-import { normalizeAddress } from '../messages/addresses.js';
-import { recordEvents } from '../messages/events.js';
-import type { Services } from '../services.js';
-import { anonymizeAddress } from './anon-key.js';
+import { normalizeAddress } from '../accept/addresses.js';
+import { recordEvents } from '../events/index.js';
+import type { Services } from '../app/wiring.js';
+import { anonymizeAddress } from '../platform/crypto/anon-key.js';
 import { SCRUB_COLUMNS, scrubMessages } from './scrub.js';
 
 export interface EraseResult {

@@ -1,9 +1,9 @@
 import { type Kysely, sql } from 'kysely';
 import { BLOB_GRACE_MS, sweepUnreferenced } from '../content/collect.js';
-import type { DB } from '../db/schema.js';
-import type { Services } from '../services.js';
-import { DAY_MS } from '../shared/time.js';
-import { SNS_DEDUPE_DAYS } from '../webhooks/ses-sns/receiver.js';
+import type { DB } from '../platform/db/schema.js';
+import type { Services } from '../app/wiring.js';
+import { DAY_MS } from '../platform/time.js';
+import { SNS_DEDUPE_DAYS } from '../feedback/ses-sns/receiver.js';
 import { RETENTION_BATCH, yieldToOthers } from './batches.js';
 
 export interface HousekeepingResult {

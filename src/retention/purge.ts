@@ -1,6 +1,6 @@
 import { deleteUnreferenced } from '../content/collect.js';
-import type { Services } from '../services.js';
-import { DAY_MS } from '../shared/time.js';
+import type { Services } from '../app/wiring.js';
+import { DAY_MS } from '../platform/time.js';
 import { RETENTION_BATCH, yieldToOthers } from './batches.js';
 
 export interface PurgeResult {

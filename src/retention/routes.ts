@@ -1,9 +1,9 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { isValidAddress } from '../messages/addresses.js';
-import type { Services } from '../services.js';
-import { AppError } from '../shared/errors.js';
-import { anonymizeAddress } from './anon-key.js';
+import { isValidAddress } from '../accept/addresses.js';
+import type { Services } from '../app/wiring.js';
+import { AppError } from '../platform/errors.js';
+import { anonymizeAddress } from '../platform/crypto/anon-key.js';
 import { eraseRecipient } from './erase.js';
 
 export function retentionRoutes(app: FastifyInstance, s: Services): void {

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Cron } from 'croner';
-import type { Services } from '../services.js';
+import type { Services } from '../app/wiring.js';
 import { anonymizeOld } from './anonymize.js';
 import { housekeeping } from './housekeeping.js';
-import { releaseLock, renewLock, tryLock } from './locks.js';
+import { releaseLock, renewLock, tryLock } from '../platform/db/locks.js';
 import { purgeExpired } from './purge.js';
 
 type Job = (s: Services, now: number, onBatch: () => Promise<void>) => Promise<unknown>;

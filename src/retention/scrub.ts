@@ -1,10 +1,10 @@
 import type { Transaction } from 'kysely';
-import type { Config } from '../config.js';
+import type { Config } from '../platform/config.js';
 import { deleteUnreferenced } from '../content/collect.js';
-import type { Dialect } from '../db/database.js';
-import type { DB } from '../db/schema.js';
-import { recordEvents } from '../messages/events.js';
-import { anonymizeAddress, isAnonymized } from './anon-key.js';
+import type { Dialect } from '../platform/db/database.js';
+import type { DB } from '../platform/db/schema.js';
+import { recordEvents } from '../events/index.js';
+import { anonymizeAddress, isAnonymized } from '../platform/crypto/anon-key.js';
 
 export interface ScrubRow {
   id: string;

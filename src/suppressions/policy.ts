@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
-import type { DB } from '../db/schema.js';
-import type { AdmissionPolicy } from '../messages/send.service.js';
+import type { DB } from '../platform/db/schema.js';
+import type { AdmissionPolicy } from '../accept/send.service.js';
 import type { ResolvedTemplate } from '../templates/service.js';
 import { ALL_SCOPES, findSuppression } from './repository.js';
 

@@ -1,10 +1,10 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import type { DB } from '../db/schema.js';
+import type { DB } from '../platform/db/schema.js';
 import { actorOf } from '../http/auth.js';
-import { isValidAddress } from '../messages/addresses.js';
-import { AppError } from '../shared/errors.js';
+import { isValidAddress } from '../accept/addresses.js';
+import { AppError } from '../platform/errors.js';
 import { ALL_SCOPES, addSuppression, suppressionKey, suppressionView } from './repository.js';
 
 const encodeCursor = (id: string) => Buffer.from(id).toString('base64url');

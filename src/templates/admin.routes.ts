@@ -1,7 +1,7 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { actorOf } from '../http/auth.js';
-import type { Services } from '../services.js';
+import type { Services } from '../app/wiring.js';
 import { previewUnsaved } from './preview.js';
 import { KeyParams } from './route-params.js';
 import { CreateBody, PreviewBody, TestBody, UpdateBody } from './schemas.js';

@@ -1,6 +1,6 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import type { Services } from '../services.js';
+import type { Services } from '../app/wiring.js';
 import { templateAdminRoutes } from './admin.routes.js';
 import { KeyParams } from './route-params.js';
 

@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
-import type { Config } from '../config.js';
-import type { DB, TemplateRow, TemplateVersionRow } from '../db/schema.js';
-import { AppError } from '../shared/errors.js';
-import { iso } from '../shared/time.js';
+import type { Config } from '../platform/config.js';
+import type { DB, TemplateRow, TemplateVersionRow } from '../platform/db/schema.js';
+import { AppError } from '../platform/errors.js';
+import { iso } from '../platform/time.js';
 import { type LocaleContent, priorityName, type TemplateDefinition } from './definition.js';
 import type { Layout } from './layouts.js';
 import { type CompiledTemplate, compileTemplate, type Rendered, renderTemplate } from './render.js';

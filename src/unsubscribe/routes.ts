@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import type { Config } from '../config.js';
-import type { DB } from '../db/schema.js';
-import { AppError } from '../shared/errors.js';
+import type { Config } from '../platform/config.js';
+import type { DB } from '../platform/db/schema.js';
+import { AppError } from '../platform/errors.js';
 import { addSuppression } from '../suppressions/repository.js';
 import { confirmPage, donePage, invalidPage, langOf } from './page.js';
 import { verifyUnsubscribeToken } from './token.js';

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
-import { type Config, loadConfig } from '../../src/config.js';
+import { type Config, loadConfig } from '../../src/platform/config.js';
 import { buildApp } from '../../src/http/app.js';
-import { createServices, type Services } from '../../src/services.js';
-import { createLogger } from '../../src/shared/logger.js';
+import { createServices, type Services } from '../../src/app/wiring.js';
+import { createLogger } from '../../src/platform/log.js';
 import { runId } from './run-id.js';
 
 export type Backend = 'sqlite' | 'postgres';

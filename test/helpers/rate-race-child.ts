@@ -1,7 +1,7 @@
 // A separate API process: opens the shared PostgreSQL schema and fires sends at one address.
-import { loadConfig } from '../../src/config.js';
-import { createServices } from '../../src/services.js';
-import { createLogger } from '../../src/shared/logger.js';
+import { loadConfig } from '../../src/platform/config.js';
+import { createServices } from '../../src/app/wiring.js';
+import { createLogger } from '../../src/platform/log.js';
 
 const [url, schema, to, count] = process.argv.slice(2) as [string, string, string, string];
 const config = loadConfig({ DATABASE_URL: url, DATA_DIR: process.env.RACE_DATA_DIR!, LOG_LEVEL: 'silent', EMAIL_RATE_LIMIT_MARKETING: '3/day' });
