@@ -11,7 +11,7 @@ import { newId } from '../platform/ids.js';
 import type { ResolvedTemplate, TemplateService } from '../templates/service.js';
 import { normalizeAddress, parseRecipients } from './addresses.js';
 import { type Attachment, type AttachmentInput, validateAttachments } from './attachments.js';
-import { recordEvents } from '../events/index.js';
+import type { EventLog } from '../events/index.js';
 import { parseSendAt } from './schedule.js';
 
 export interface SendRequest {
@@ -74,6 +74,7 @@ export class SendService {
     private readonly config: Config,
     private readonly seal: ContentSeal,
     private readonly content: ContentStore,
+    private readonly events: EventLog,
   ) {
     this.messageIdDomain = config.smtp.fromEmail.split('@')[1] ?? 'postier.localhost';
   }
@@ -241,7 +242,7 @@ export class SendService {
         )
         .execute();
     }
-    await recordEvents(
+    await this.events.record(
       trx,
       messages.map((m) => ({
         messageId: m.id,
@@ -257,6 +258,7 @@ export class SendService {
           ...(m.status === 'queued' && m.next_attempt_at! > now ? { send_at: new Date(m.next_attempt_at!).toISOString() } : {}),
           ...(m.is_test ? { test: true } : {}),
         },
+        labels: m,
       })),
     );
     return items;

@@ -7,6 +7,8 @@ import { CommitQueue } from '../platform/db/commit-queue.js';
 import { type Database, openDatabase } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
 import { OutboxSignal } from '../delivery/signal.js';
+import { EventLog } from '../events/index.js';
+import { countEvents } from '../observability/metrics-subscriber.js';
 
 /**
  * What delivery needs and nothing more: configuration, the database, the content seal. The
@@ -23,11 +25,15 @@ export interface Core {
   seal: ContentSeal;
   /** Rung when messages become due in this process (a worker here leases them at once). */
   outbox: OutboxSignal;
+  /** The event log; the metrics subscriber counts what it records. */
+  events: EventLog;
   close(): Promise<void>;
 }
 
 export function openCore(config: Config, log: pino.Logger, opts: { schema?: string; poolSize?: number } = {}): Core {
   const lockWaitMs = config.dbLockWaitSeconds * 1000;
+  const events = new EventLog(log);
+  events.subscribe('metrics', countEvents);
   const database = openDatabase(config.databaseUrl, { schema: opts.schema, poolSize: opts.poolSize, lockWaitMs });
   return {
     config,
@@ -37,6 +43,7 @@ export function openCore(config: Config, log: pino.Logger, opts: { schema?: stri
     commits: new CommitQueue(database.db, database.dialect, { lockWaitMs }),
     seal: new ContentSeal(loadSecretKey(config, log)),
     outbox: new OutboxSignal(),
+    events,
     close: () => database.close(),
   };
 }

@@ -44,8 +44,8 @@ export async function createServices(config: Config, log: pino.Logger, opts: Cre
   }
   const templates = new TemplateService(db, config, readLayouts(LAYOUTS_DIR));
   const content = ContentStore.open(database, config.databaseUrl);
-  const send = new SendService(db, commits, templates, config, seal, content);
-  const policy = installPolicy(db, database.dialect, config, log, send);
+  const send = new SendService(db, commits, templates, config, seal, content, core.events);
+  const policy = installPolicy(db, database.dialect, config, log, send, core.events);
   send.onQueued(() => outbox.notify());
   return {
     ...core,

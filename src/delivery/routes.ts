@@ -1,7 +1,6 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { actorOf } from '../http/auth.js';
-import { recordEvents } from '../events/index.js';
 import type { Services } from '../app/wiring.js';
 import { AppError } from '../platform/errors.js';
 import { listRelayStatus } from './relay-status.js';
@@ -50,7 +49,7 @@ export function deliveryRoutes(app: FastifyInstance, s: Services): void {
         .where('status', '=', 'failed')
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return row.status;
-      await recordEvents(trx, [{ messageId: id, type: 'retried', at: now, data: { by: actorOf(request), previous_error: row.error_message, previous_attempts: row.attempts } }]);
+      await s.events.record(trx, [{ messageId: id, type: 'retried', at: now, data: { by: actorOf(request), previous_error: row.error_message, previous_attempts: row.attempts } }]);
       return 'queued' as const;
     });
     if (outcome === 'missing') throw new AppError('message_not_found', `No message ${id}`);

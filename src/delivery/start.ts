@@ -17,7 +17,7 @@ export function startWorker(s: Core, target: SmtpTarget, overrides: Partial<Work
   const log = s.log.child({ component: 'worker' });
   const worker = new Worker(
     {
-      store: new DeliveryStore(s.db, s.database.dialect, s.commits),
+      store: new DeliveryStore(s.db, s.database.dialect, s.commits, s.events),
       transport: createSmtpTransport(config, target),
       mime: new MimeCache(s.db, MimeCache.senderOf(config), s.seal),
       log,

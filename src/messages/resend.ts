@@ -1,7 +1,6 @@
 import { attachmentsWithData } from '../content/attachments.js';
 import type { Services } from '../app/wiring.js';
 import type { NewMessage } from '../platform/db/schema.js';
-import { recordEvents } from '../events/index.js';
 import type { SendResultItem } from '../accept/send.service.js';
 import { AppError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
@@ -21,7 +20,7 @@ function maskedVariables(t: ResolvedTemplate): string[] {
  * subject, bodies, recipients and attachments, linked by resent_from_id. It goes through the same
  * admission policies and commit as any send, so a now-suppressed address is refused the same way.
  */
-export async function resendMessage(s: Pick<Services, 'db' | 'config' | 'templates' | 'send'>, id: string, actor: string | null): Promise<SendResultItem> {
+export async function resendMessage(s: Pick<Services, 'db' | 'config' | 'templates' | 'send' | 'events'>, id: string, actor: string | null): Promise<SendResultItem> {
   const original = await s.db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirst();
   if (!original) throw new AppError('message_not_found', `No message ${id}`);
   if (original.anonymized_at !== null || original.html_content === null) {
@@ -71,7 +70,7 @@ export async function resendMessage(s: Pick<Services, 'db' | 'config' | 'templat
   };
   const attachments = rows.map((a) => ({ filename: a.filename, contentType: a.content_type, data: a.data!, sha256: a.sha256 }));
   const [item] = await s.send.enqueue([copy], attachments, template, async (trx, items) => {
-    await recordEvents(trx, [{ messageId: original.id, type: 'resent', at: now, data: { resent_as: items[0]!.id, status: items[0]!.status, by: actor } }]);
+    await s.events.record(trx, [{ messageId: original.id, type: 'resent', at: now, data: { resent_as: items[0]!.id, status: items[0]!.status, by: actor } }]);
   });
   return item!;
 }

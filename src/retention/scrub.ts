@@ -3,7 +3,7 @@ import type { Config } from '../platform/config.js';
 import { deleteUnreferenced } from '../content/collect.js';
 import type { Dialect } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
-import { recordEvents } from '../events/index.js';
+import type { EventLog } from '../events/index.js';
 import { anonymizeAddress, isAnonymized } from '../platform/crypto/anon-key.js';
 
 export interface ScrubRow {
@@ -52,6 +52,7 @@ export async function scrubMessages(
   trx: Transaction<DB>,
   config: Config,
   dialect: Dialect,
+  events: EventLog,
   rows: ScrubRow[],
   now: number,
   event: 'anonymized' | 'erased',
@@ -111,7 +112,7 @@ export async function scrubMessages(
     dialect,
     held.map((r) => r.blob_sha256!),
   );
-  await recordEvents(
+  await events.record(
     trx,
     ids.map((id) => ({ messageId: id, type: event, at: now })),
   );

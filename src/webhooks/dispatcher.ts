@@ -1,8 +1,10 @@
 import type { Kysely } from 'kysely';
 import type pino from 'pino';
 import type { Config } from '../platform/config.js';
+import type { Dialect } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
 import { HOUR_MS } from '../platform/time.js';
+import { CursorMoved, WebhookEnqueuer } from './enqueue.js';
 import { sign } from './signing.js';
 
 type Post = (url: string, init: RequestInit) => Promise<Response>;
@@ -16,27 +18,72 @@ interface Due {
   secret: string;
 }
 
+export interface WebhookDispatcherOptions {
+  /** Names this process in the lease of the event-log tail (job_locks). */
+  owner: string;
+  batchSize?: number;
+}
+
+/** After a ring, the loop polls this often for a while: the ringing transaction commits a moment later. */
+const RUNG_POLL_MS = 50;
+const RUNG_FOR_MS = 1000;
+
 /**
- * Delivers queued webhook events: POST, signed, retried with exponential backoff (×3 from
- * WEBHOOK_RETRY_BASE_SECONDS, capped at 6 h) up to WEBHOOK_MAX_ATTEMPTS, every attempt
- * recorded. Any number of processes may run it: a delivery is claimed by a conditional update
- * that pushes its due time past the attempt, so one process sends it (at least once on crash).
+ * Enqueues webhook deliveries from the event log (WebhookEnqueuer), then delivers the due ones:
+ * POST, signed, retried with exponential backoff (×3 from WEBHOOK_RETRY_BASE_SECONDS, capped at
+ * 6 h) up to WEBHOOK_MAX_ATTEMPTS, every attempt recorded. Any number of processes may run it:
+ * one at a time tails the log, and a delivery is claimed by a conditional update that pushes its
+ * due time past the attempt, so one process sends it (at least once on crash).
  */
 export class WebhookDispatcher {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
   private stopped = true;
+  private rungUntil = 0;
+  private readonly batchSize: number;
+  readonly enqueuer: WebhookEnqueuer;
   post: Post = (url, init) => globalThis.fetch(url, init);
 
   constructor(
     private readonly db: Kysely<DB>,
+    dialect: Dialect,
     private readonly config: Config['outboundWebhooks'],
     private readonly log: pino.Logger,
-    private readonly batchSize = 20,
-  ) {}
+    opts: WebhookDispatcherOptions,
+  ) {
+    this.batchSize = opts.batchSize ?? 20;
+    this.enqueuer = new WebhookEnqueuer(db, dialect, { owner: opts.owner });
+  }
 
-  /** One pass over due deliveries; returns how many were attempted. */
+  /**
+   * One pass: enqueue from the log what endpoints subscribed to, then attempt what is due at
+   * `now`; returns how many deliveries were attempted.
+   */
   async runOnce(now = Date.now()): Promise<number> {
+    try {
+      await this.enqueuer.run();
+    } catch (err) {
+      // The deliveries already enqueued still go out; the tail is tried again next pass.
+      if (err instanceof CursorMoved) this.log.warn({ err }, 'webhook enqueue pass undone');
+      else this.log.error({ err }, 'webhook enqueue pass failed');
+    }
+    return this.deliverDue(now);
+  }
+
+  /**
+   * An event someone may subscribe to was recorded in this process (the event log's subscriber):
+   * poll soon, rather than at the next WEBHOOK_POLL_MS, until the recording transaction commits.
+   */
+  ring(): void {
+    if (this.stopped) return;
+    this.rungUntil = Date.now() + RUNG_FOR_MS;
+    if (this.timer && !this.running) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => void this.loop(), RUNG_POLL_MS);
+    }
+  }
+
+  private async deliverDue(now: number): Promise<number> {
     const due: Due[] = await this.db
       .selectFrom('webhook_deliveries as d')
       .innerJoin('webhook_endpoints as e', 'e.id', 'd.endpoint_id')
@@ -112,17 +159,22 @@ export class WebhookDispatcher {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    const loop = async () => {
-      if (this.stopped) return;
-      let n = 0;
-      this.running = this.runOnce().then(
-        (count) => (n = count),
-        (e: unknown) => this.log.error({ err: e }, 'webhook dispatcher pass failed'),
-      );
-      await this.running;
-      if (!this.stopped) this.timer = setTimeout(() => void loop(), n > 0 ? 0 : this.config.pollMs);
-    };
-    void loop();
+    void this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    this.timer = null;
+    if (this.stopped) return;
+    let n = 0;
+    this.running = this.runOnce().then(
+      (count) => (n = count),
+      (e: unknown) => this.log.error({ err: e }, 'webhook dispatcher pass failed'),
+    );
+    await this.running;
+    this.running = null;
+    if (this.stopped) return;
+    const wait = n > 0 ? 0 : Date.now() < this.rungUntil ? RUNG_POLL_MS : this.config.pollMs;
+    this.timer = setTimeout(() => void this.loop(), wait);
   }
 
   async stop(): Promise<void> {

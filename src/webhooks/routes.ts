@@ -6,7 +6,7 @@ import { actorOf } from '../http/auth.js';
 import { AppError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { iso } from '../platform/time.js';
-import { WEBHOOK_EVENT_TYPES } from './enqueue.js';
+import { WEBHOOK_EVENT_TYPES } from './event-types.js';
 import { generateSecret, secretBytes } from './signing.js';
 
 const EventTypes = Type.Array(Type.Union(WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t))), { minItems: 1, uniqueItems: true });

@@ -1,14 +1,15 @@
 import type { Transaction } from 'kysely';
 import type { DB, MessageRow, MessageStatus } from '../../platform/db/schema.js';
-import { recordEvent } from '../../events/index.js';
+import type { EventLog, NewEvent } from '../../events/index.js';
 import { ALL_SCOPES, addSuppression } from '../../suppressions/repository.js';
 import type { MailIds, SesEvent } from './ses-event.js';
 
-type Row = Pick<MessageRow, 'id' | 'status' | 'recipient_email' | 'cc' | 'bcc'>;
+type Row = Pick<MessageRow, 'id' | 'status' | 'recipient_email' | 'cc' | 'bcc' | 'template_key' | 'category' | 'created_at'>;
 
 /** By SES's id first; by our Message-ID when the worker had not stored SES's id. */
 async function findMessage(trx: Transaction<DB>, ids: MailIds): Promise<Row | undefined> {
-  const cols = ['id', 'status', 'recipient_email', 'cc', 'bcc'] as const;
+  // The labels too: the event carries them to the metrics subscriber.
+  const cols = ['id', 'status', 'recipient_email', 'cc', 'bcc', 'template_key', 'category', 'created_at'] as const;
   if (ids.sesMessageId) {
     const m = await trx.selectFrom('email_messages').select(cols).where('provider_message_id', '=', ids.sesMessageId).executeTakeFirst();
     if (m) return m;
@@ -46,7 +47,8 @@ export interface Applied {
 }
 
 /** Applies one SES event in the caller's transaction: message status, event, suppressions. */
-export async function applySesEvent(trx: Transaction<DB>, e: SesEvent, snsMessageId: string, now: number): Promise<Applied> {
+export async function applySesEvent(trx: Transaction<DB>, events: EventLog, e: SesEvent, snsMessageId: string, now: number): Promise<Applied> {
+  const record = (m: Row, type: string, data: NewEvent['data']) => events.record(trx, [{ messageId: m.id, type, at: now, data, labels: m }]);
   if (e.kind === 'Other') return { kind: e.kind, messageId: null, statusChanged: false, suppressed: [] };
   const m = await findMessage(trx, e.ids);
   const suppressed: string[] = [];
@@ -62,7 +64,7 @@ export async function applySesEvent(trx: Transaction<DB>, e: SesEvent, snsMessag
         .where('status', 'in', DELIVERABLE)
         .executeTakeFirst();
       changed = Number(r.numUpdatedRows) > 0;
-      await recordEvent(trx, m.id, 'delivered', now, { ...source, delivered_at: new Date(e.at).toISOString(), smtp_response: e.smtpResponse, reporting_mta: e.reportingMta, ...(changed ? {} : { status_unchanged: m.status }) });
+      await record(m, 'delivered', { ...source, delivered_at: new Date(e.at).toISOString(), smtp_response: e.smtpResponse, reporting_mta: e.reportingMta, ...(changed ? {} : { status_unchanged: m.status }) });
     }
     return { kind: e.kind, messageId: m?.id ?? null, statusChanged: changed, suppressed };
   }
@@ -88,7 +90,7 @@ export async function applySesEvent(trx: Transaction<DB>, e: SesEvent, snsMessag
           .executeTakeFirst();
         changed = Number(r.numUpdatedRows) > 0;
       }
-      await recordEvent(trx, m.id, 'bounced', now, {
+      await record(m, 'bounced', {
         ...source,
         bounce_type: e.bounceType,
         bounce_subtype: e.bounceSubType,
@@ -114,7 +116,7 @@ export async function applySesEvent(trx: Transaction<DB>, e: SesEvent, snsMessag
       .where('status', '!=', 'complaint')
       .executeTakeFirst();
     changed = Number(r.numUpdatedRows) > 0;
-    await recordEvent(trx, m.id, 'complaint', now, { ...source, feedback_type: e.feedbackType, feedback_id: e.feedbackId, recipients: e.recipients, suppressed });
+    await record(m, 'complaint', { ...source, feedback_type: e.feedbackType, feedback_id: e.feedbackId, recipients: e.recipients, suppressed });
   }
   return { kind: e.kind, messageId: m?.id ?? null, statusChanged: changed, suppressed };
 }

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type pino from 'pino';
 import type { Config } from '../../platform/config.js';
+import type { EventLog } from '../../events/index.js';
 import type { DB } from '../../platform/db/schema.js';
 import { AppError } from '../../platform/errors.js';
 import { DAY_MS } from '../../platform/time.js';
@@ -34,6 +35,7 @@ export class SnsReceiver {
 
   constructor(
     private readonly db: Kysely<DB>,
+    private readonly events: EventLog,
     config: Config,
     private readonly log: pino.Logger,
   ) {
@@ -67,7 +69,7 @@ export class SnsReceiver {
     const event = parseSesEvent(e.Message, now);
     const outcome = await this.db.transaction().execute(async (trx) => {
       if (!(await this.remember(trx, e))) return null;
-      return applySesEvent(trx, event, e.MessageId, now);
+      return applySesEvent(trx, this.events, event, e.MessageId, now);
     });
     if (!outcome) return { result: 'duplicate', message_id: e.MessageId };
     if (outcome.kind !== 'Other' && !outcome.messageId) {

@@ -212,6 +212,8 @@ export interface WebhookDeliveriesTable {
   id: string;
   endpoint_id: string;
   message_id: string | null;
+  /** The email_events row announced (unique per endpoint); NULL for rows enqueued before the log was tailed. */
+  event_id: number | null;
   event_type: string;
   payload: string;
   status: 'pending' | 'delivered' | 'failed';
@@ -230,6 +232,14 @@ export interface WebhookAttemptsTable {
   status_code: number | null;
   duration_ms: number;
   error: string | null;
+}
+
+/** How far a reader of email_events has read (the webhook enqueuer: `webhooks`). */
+export interface EventCursorsTable {
+  name: string;
+  /** The last email_events.id handled. */
+  position: number;
+  updated_at: number;
 }
 
 /** One row per periodic job: whoever holds an unexpired lease runs it. */
@@ -290,6 +300,7 @@ export interface DB {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   job_locks: JobLocksTable;
+  event_cursors: EventCursorsTable;
   captured_mail: CapturedMailTable;
   relay_status: RelayStatusTable;
 }

@@ -7,6 +7,7 @@ import * as m0007 from './0007_housekeeping.js';
 import * as m0008 from './0008_lean_indexes.js';
 import * as m0009 from './0009_delivery_outcomes.js';
 import * as m0010 from './0010_content_blobs.js';
+import * as m0011 from './0011_webhook_event_tail.js';
 
 /** Every migration, by name; applied in name order. Add new ones at the end. */
 export const migrations: Record<string, Migration> = {
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '0008_lean_indexes': m0008,
   '0009_delivery_outcomes': m0009,
   '0010_content_blobs': m0010,
+  '0011_webhook_event_tail': m0011,
 };
