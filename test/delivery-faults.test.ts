@@ -158,7 +158,7 @@ describe.each(backends)('delivery faults on %s', (backend) => {
     ]);
 
     // Webhooks are enqueued from the event log by the dispatcher's tail: one pass reads what committed.
-    await t.services.policy.webhooks.enqueuer.run();
+    await t.services.webhooks.enqueuer.run();
     const webhooks = await t.services.db.selectFrom('webhook_deliveries').select(['event_type', 'payload']).where('message_id', '=', id!).orderBy('created_at').execute();
     expect(webhooks.map((w) => w.event_type)).toEqual(['partially_sent', 'sent']);
     expect(JSON.parse(webhooks[0]!.payload)).toMatchObject({ type: 'email.partially_sent', data: { message_id: id, details: { final: false, deferred: [{ address: 'chef@rgz.bj', code: 450 }] } } });

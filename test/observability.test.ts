@@ -2,7 +2,8 @@ import { Writable } from 'node:stream';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/platform/db/database.js';
-import { databaseCheck, readinessRoutes } from '../src/observability/readiness.js';
+import { readinessHttp } from '../src/observability/http.js';
+import { databaseCheck } from '../src/observability/index.js';
 import { createLogger } from '../src/platform/log.js';
 import { sendOk } from './helpers/archive.js';
 import { SmtpSink } from './helpers/smtp-sink.js';
@@ -95,7 +96,7 @@ describe('observability, database-independent', () => {
     // Port 1 refuses connections: a PostgreSQL server that is down.
     const database = openDatabase('postgres://postgres@127.0.0.1:1/postier');
     const app = Fastify();
-    readinessRoutes(app, [databaseCheck(database.db), { name: 'smtp', check: async () => undefined }]);
+    await app.register(readinessHttp, { checks: [databaseCheck(database.db), { name: 'smtp', check: async () => undefined }] });
     const res = await app.inject({ method: 'GET', url: '/readyz' });
     expect(res.statusCode).toBe(503);
     expect(res.json()).toMatchObject({ status: 'unavailable', checks: { database: { status: 'fail', error: 'ECONNREFUSED' }, smtp: { status: 'ok' } } });

@@ -43,7 +43,7 @@ describe.each(backends)('outbound webhooks on %s', (backend) => {
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/postier`;
   });
   afterAll(async () => {
-    await t.services.policy.webhooks.stop();
+    await t.services.webhooks.stop();
     await new Promise((resolve) => server.close(resolve));
     await t.close();
   });
@@ -56,7 +56,7 @@ describe.each(backends)('outbound webhooks on %s', (backend) => {
     return id;
   }
   const deliveries = async (endpointId: string) => (await t.inject({ method: 'GET', url: `/api/v1/webhooks/${endpointId}/deliveries` })).json().items;
-  const dispatcher = () => t.services.policy.webhooks;
+  const dispatcher = () => t.services.webhooks;
 
   it('signs each event Standard-Webhooks style, retries a failure with backoff and records every attempt', async () => {
     const ep = (await create({ url, event_types: ['delivered', 'bounced'], description: 'CRM' })).json();

@@ -1,14 +1,14 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { Principal } from '../keys/service.js';
+import type { Principal } from '../platform/http/auth.js';
 import type { Config } from '../platform/config.js';
 import type { ContentSeal } from '../platform/crypto/sealed-content.js';
-import type { ContentStore } from '../content/store.js';
+import type { ContentStore } from '../content/index.js';
 import type { CommitQueue } from '../platform/db/commit-queue.js';
 import { insertRows } from '../platform/db/reused-sql.js';
 import type { DB, MessageStatus, NewMessage } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
-import type { ResolvedTemplate, TemplateService } from '../templates/service.js';
+import type { ResolvedTemplate, TemplateService } from '../templates/index.js';
 import { normalizeAddress, parseRecipients } from './addresses.js';
 import { type Attachment, type AttachmentInput, validateAttachments } from './attachments.js';
 import type { EventLog } from '../events/index.js';
@@ -57,6 +57,25 @@ export interface AdmissionPolicy {
   ): Promise<{ status: 'queued'; headers?: Record<string, string> } | { status: MessageStatus; reason: string }>;
 }
 
+/** What the send path uses. */
+export interface SendDeps {
+  db: Kysely<DB>;
+  commits: CommitQueue;
+  events: EventLog;
+  templates: TemplateService;
+  content: ContentStore;
+  seal: ContentSeal;
+  /** EMAIL_MAX_RECIPIENTS_PER_REQUEST, EMAIL_ALLOWED_ATTACHMENT_TYPES, EMAIL_MAX_ATTACHMENT_SIZE_MB. */
+  email: Pick<Config['email'], 'maxRecipientsPerRequest' | 'allowedAttachmentTypes' | 'maxAttachmentSizeBytes'>;
+  /** The domain of our Message-IDs (see messageIdDomain). */
+  messageIdDomain: string;
+  /** Asked in order, for each recipient, inside the accepting transaction. */
+  policies: AdmissionPolicy[];
+}
+
+/** Our Message-IDs are <message id@the sender's domain>. */
+export const messageIdDomain = (fromEmail: string): string => fromEmail.split('@')[1] ?? 'postier.localhost';
+
 /**
  * The one send path: the HTTP API, the CLI and the template test send all come through here.
  * Validate and render first (errors are a 4xx to the caller), then store every message, its
@@ -64,19 +83,21 @@ export interface AdmissionPolicy {
  * attachment's bytes are stored once per content, however many messages carry it (ContentStore).
  */
 export class SendService {
+  private readonly db: Kysely<DB>;
+  private readonly commits: CommitQueue;
+  private readonly events: EventLog;
+  private readonly templates: TemplateService;
+  private readonly content: ContentStore;
+  private readonly seal: ContentSeal;
+  private readonly email: SendDeps['email'];
   private readonly messageIdDomain: string;
-  private readonly policies: AdmissionPolicy[] = [];
+  private readonly policies: AdmissionPolicy[];
 
-  constructor(
-    private readonly db: Kysely<DB>,
-    private readonly commits: CommitQueue,
-    private readonly templates: TemplateService,
-    private readonly config: Config,
-    private readonly seal: ContentSeal,
-    private readonly content: ContentStore,
-    private readonly events: EventLog,
-  ) {
-    this.messageIdDomain = config.smtp.fromEmail.split('@')[1] ?? 'postier.localhost';
+  constructor(deps: SendDeps) {
+    ({ db: this.db, commits: this.commits, events: this.events, templates: this.templates, content: this.content, seal: this.seal } = deps);
+    this.email = deps.email;
+    this.messageIdDomain = deps.messageIdDomain;
+    this.policies = [...deps.policies];
   }
 
   addPolicy(policy: AdmissionPolicy): void {
@@ -91,7 +112,7 @@ export class SendService {
   }
 
   async send(req: SendRequest, opts: SendOptions): Promise<{ items: SendResultItem[] }> {
-    const max = this.config.email.maxRecipientsPerRequest;
+    const max = this.email.maxRecipientsPerRequest;
     const recipients = parseRecipients(req.to, 'to', max).map(normalizeAddress);
     if (recipients.length === 0) throw new AppError('invalid_address', 'to: at least one recipient is required', { field: 'to' });
     const cc = parseRecipients(req.cc, 'cc', max).map(normalizeAddress);
@@ -105,7 +126,7 @@ export class SendService {
         template_key: template.template.key,
       });
     }
-    const attachments = await validateAttachments(inputs, this.config.email.allowedAttachmentTypes, this.config.email.maxAttachmentSizeBytes);
+    const attachments = await validateAttachments(inputs, this.email.allowedAttachmentTypes, this.email.maxAttachmentSizeBytes);
 
     const now = Date.now();
     const sendAt = req.send_at === undefined ? now : parseSendAt(req.send_at, now);

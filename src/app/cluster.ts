@@ -1,11 +1,11 @@
 import cluster, { type Worker as ApiProcess } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import { type MetricsJson, registry } from '../platform/metrics.js';
-import { MetricsAsker } from '../observability/metrics-asker.js';
+import { MetricsAsker } from '../observability/index.js';
 import { type IpcChannel, ipcSend } from '../platform/ipc-send.js';
 import { oncePerTurn } from '../platform/once-per-turn.js';
 import { RestartDelay } from '../platform/restart-delay.js';
-import type { Services } from './wiring.js';
+import type { Wired } from './wiring.js';
 import { ensureAdminKey, serve } from './serve.js';
 
 /**
@@ -37,7 +37,7 @@ const askMetrics = (asker: MetricsAsker, channel: IpcChannel) =>
 const isMessage = (m: unknown): m is Message => typeof m === 'object' && m !== null && String((m as { type?: unknown }).type).startsWith('postier:');
 
 /** The primary: background work here, HTTP in `processes` forked processes. */
-export async function startApiCluster(s: Services, opts: { processes: number; worker: boolean }): Promise<{ stop(): Promise<void> }> {
+export async function startApiCluster(s: Wired, opts: { processes: number; worker: boolean }): Promise<{ stop(): Promise<void> }> {
   await ensureAdminKey(s);
   const running = await serve(s, { api: false, worker: opts.worker });
   const asker = new MetricsAsker(ASK_OTHERS_TIMEOUT_MS);
@@ -118,7 +118,7 @@ export async function startApiCluster(s: Services, opts: { processes: number; wo
 }
 
 /** One HTTP process of the cluster: the API only, wired to the primary. */
-export async function serveApiProcess(s: Services): Promise<{ stop(): Promise<void> }> {
+export async function serveApiProcess(s: Wired): Promise<{ stop(): Promise<void> }> {
   const send = (m: Message) => ipcSend(process, m);
   const asker = new MetricsAsker(ASK_TIMEOUT_MS);
   process.on('message', (m: unknown) => {

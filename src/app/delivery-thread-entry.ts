@@ -1,13 +1,13 @@
 /**
- * Inside the delivery thread (see thread.ts): the same worker as a `postier worker` process,
+ * Inside the delivery thread (see delivery-thread.ts): the same worker as a `postier worker` process,
  * over the delivery core only (no template engine, HTTP stack or capture server: the serving
  * thread has those), driven by messages from the serving thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openCore } from './platform.js';
+import { openPlatform } from './platform.js';
 import { registry } from '../platform/metrics.js';
 import { createLogger } from '../platform/log.js';
-import { startWorker } from '../delivery/start.js';
+import { startWorker } from '../delivery/index.js';
 import type { DeliveryThreadData, FromThread, ToThread } from './delivery-thread.js';
 
 const port = parentPort!;
@@ -18,7 +18,7 @@ const log = createLogger(config.logLevel).child({ thread: 'delivery' });
 try {
   // The serving thread has migrated already. Leasing and the batched completions need few
   // PostgreSQL connections: 5, not the API's 10.
-  const s = openCore(config, log, { poolSize: 5 });
+  const s = openPlatform(config, log, { poolSize: 5 });
   const worker = startWorker(s, target);
   port.on('message', (m: ToThread) => {
     if (m.type === 'notify') s.outbox.notify();

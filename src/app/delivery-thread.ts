@@ -4,10 +4,10 @@ import { Worker as Thread } from 'node:worker_threads';
 import type pino from 'pino';
 import type { Config } from '../platform/config.js';
 import type { MetricsJson as Metrics } from '../platform/metrics.js';
-import { MetricsAsker } from '../observability/metrics-asker.js';
+import { MetricsAsker } from '../observability/index.js';
 import { oncePerTurn } from '../platform/once-per-turn.js';
 import { RestartDelay } from '../platform/restart-delay.js';
-import type { SmtpTarget } from '../delivery/transport.js';
+import type { SmtpTarget } from '../delivery/index.js';
 
 /** What the thread is started with: plain data, cloned into it. */
 export interface DeliveryThreadData {
@@ -19,7 +19,7 @@ export type ToThread = { type: 'notify' } | { type: 'metrics'; id: number } | { 
 export type FromThread = { type: 'ready'; owner: string } | { type: 'metrics'; id: number; metrics: Metrics } | { type: 'stopped' } | { type: 'failed'; error: string };
 
 // thread-entry.js once built. From the TypeScript sources (tests, `npm run postier`), the thread
-// does not inherit tsx's loader hooks: it registers them before importing thread-entry.ts.
+// does not inherit tsx's loader hooks: it registers them before importing delivery-thread-entry.ts.
 const SOURCE = path.extname(fileURLToPath(import.meta.url)) === '.ts';
 const ENTRY = new URL(`./delivery-thread-entry${SOURCE ? '.ts' : '.js'}`, import.meta.url);
 const threadOf = (workerData: DeliveryThreadData) =>

@@ -5,12 +5,12 @@ import { registerSendCommand } from './cli/send.js';
 import { serve } from './serve.js';
 import { templateCommands } from './cli/templates.js';
 import { ConfigError, loadConfig, loadDotEnv } from '../platform/config.js';
-import { createServices, type Services } from './wiring.js';
+import { type Wired, wire } from './wiring.js';
 import { createLogger } from '../platform/log.js';
 
-async function withServices<T>(fn: (s: Services) => Promise<T>, level = 'warn'): Promise<T> {
+async function withWired<T>(fn: (s: Wired) => Promise<T>, level = 'warn'): Promise<T> {
   const config = loadConfig();
-  const s = await createServices(config, createLogger(process.env.LOG_LEVEL ? config.logLevel : level));
+  const s = await wire(config, createLogger(process.env.LOG_LEVEL ? config.logLevel : level));
   try {
     return await fn(s);
   } finally {
@@ -31,7 +31,7 @@ async function run(opts: { api: boolean; worker: boolean }): Promise<void> {
   const apiProcess = clustered && cluster.isWorker;
   const log = apiProcess ? createLogger(config.logLevel).child({ api_process: cluster.worker!.id }) : createLogger(config.logLevel);
   // The primary has migrated before forking.
-  const s = await createServices(config, log, { migrate: !apiProcess });
+  const s = await wire(config, log, { migrate: !apiProcess });
   const running = !clustered
     ? await serve(s, { ...opts, thread: config.worker.thread })
     : apiProcess
@@ -63,7 +63,7 @@ program
 program
   .command('migrate')
   .description('Apply database migrations and seed default templates, then exit')
-  .action(() => withServices(async () => console.log('database is up to date'), 'info'));
+  .action(() => withWired(async () => console.log('database is up to date'), 'info'));
 
 const keys = program.command('keys').description('Manage API keys');
 keys
@@ -71,14 +71,14 @@ keys
   .requiredOption('--name <name>', 'what the key is for')
   .requiredOption('--scope <scope>', 'admin or send')
   .action((o: { name: string; scope: string }) =>
-    withServices(async (s) => {
+    withWired(async (s) => {
       if (o.scope !== 'admin' && o.scope !== 'send') throw new Error('--scope must be admin or send');
       const { token, key } = await s.apiKeys.create(o.name, o.scope, 'cli');
       console.log(`Created ${key.scope} key ${key.id} (${key.name}). The token is shown once:\n${token}`);
     }),
   );
 keys.command('list').action(() =>
-  withServices(async (s) => {
+  withWired(async (s) => {
     const rows = await s.apiKeys.list();
     console.table(rows.map((k) => ({ id: k.id, name: k.name, scope: k.scope, prefix: k.prefix, created_at: k.created_at, last_used_at: k.last_used_at ?? '', revoked_at: k.revoked_at ?? '' })));
   }),
@@ -87,13 +87,13 @@ keys
   .command('revoke <id>')
   .description('Revoke a key by id or token prefix')
   .action((id: string) =>
-    withServices(async (s) => {
+    withWired(async (s) => {
       const k = await s.apiKeys.revoke(id);
       console.log(`Revoked ${k.id} (${k.name}) at ${k.revoked_at}`);
     }),
   );
 
-templateCommands(program, withServices);
+templateCommands(program, withWired);
 registerSendCommand(program);
 
 loadDotEnv();

@@ -1,15 +1,14 @@
 import type { FastifyInstance } from 'fastify';
-import type { CaptureServer } from '../capture/server.js';
-import { startCaptureIfNeeded } from '../capture/start.js';
-import { smtpTarget, startWorker } from '../delivery/start.js';
-import { DeliveryThread } from './delivery-thread.js';
+import { type CaptureServer, startCaptureIfNeeded } from '../capture/index.js';
+import { smtpTarget, startWorker } from '../delivery/index.js';
 import { buildApp } from '../http/app.js';
 import { startMetricsServer } from '../http/metrics-server.js';
-import { type RetentionScheduler, startRetentionScheduler } from '../retention/scheduler.js';
-import type { Services } from './wiring.js';
+import { type RetentionScheduler, startRetentionScheduler } from '../retention/index.js';
+import { DeliveryThread } from './delivery-thread.js';
+import type { Wired } from './wiring.js';
 
 /** First start with no admin credential at all: create one admin key and show it once. */
-export async function ensureAdminKey(s: Services): Promise<void> {
+export async function ensureAdminKey(s: Wired): Promise<void> {
   if (s.config.adminToken || (await s.apiKeys.countActive()) > 0) return;
   const { token } = await s.apiKeys.create('initial admin', 'admin', 'system');
   process.stdout.write(
@@ -22,7 +21,7 @@ export async function ensureAdminKey(s: Services): Promise<void> {
  * Beside the API, the worker gets a thread of its own (WORKER_THREAD, on by default in
  * `postier serve`) so that neither starves the other; a worker-only process runs it in its loop.
  */
-async function startDelivery(s: Services, capture: CaptureServer | null, threaded: boolean): Promise<{ stop(): Promise<void> }> {
+async function startDelivery(s: Wired, capture: CaptureServer | null, threaded: boolean): Promise<{ stop(): Promise<void> }> {
   const target = smtpTarget(s, capture);
   // An in-memory SQLite database exists in one connection only: a thread would open an empty one.
   if (!threaded || s.config.databaseUrl === 'sqlite::memory:') return startWorker(s, target);
@@ -53,7 +52,7 @@ export interface Running {
  * background jobs (retention, capture, outbound webhooks) run unless `background` is false: the
  * HTTP processes of API_PROCESSES > 1 leave them to their primary (see cluster.ts).
  */
-export async function serve(s: Services, opts: { api: boolean; worker?: boolean; retention?: boolean; thread?: boolean; background?: boolean }): Promise<Running> {
+export async function serve(s: Wired, opts: { api: boolean; worker?: boolean; retention?: boolean; thread?: boolean; background?: boolean }): Promise<Running> {
   let app: FastifyInstance | null = null;
   const background = opts.background ?? true;
   // Retention runs in every process that asks for it; a lock row lets one run each job at a time.
@@ -71,7 +70,7 @@ export async function serve(s: Services, opts: { api: boolean; worker?: boolean;
   // A worker-only process exposes its own counters when asked (the API serves them otherwise).
   const metrics = !opts.api && s.config.worker.metricsPort !== undefined ? await startMetricsServer(s, s.config.worker.metricsPort) : null;
   // Outbound webhooks go out from every serving process; deliveries are claimed one by one.
-  if (background) s.policy.webhooks.start();
+  if (background) s.webhooks.start();
   return {
     app,
     worker,
@@ -83,7 +82,7 @@ export async function serve(s: Services, opts: { api: boolean; worker?: boolean;
       if (app) await app.close();
       if (worker) await worker.stop();
       if (metrics) await metrics.close();
-      if (background) await s.policy.webhooks.stop();
+      if (background) await s.webhooks.stop();
       await retention?.stop();
       if (capture) await capture.close();
     },

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../platform/config.js';
-import { attachmentsWithData } from '../content/attachments.js';
+import { attachmentsWithData } from '../content/index.js';
 import type { ContentSeal } from '../platform/crypto/sealed-content.js';
 import type { DB, MessageRow } from '../platform/db/schema.js';
 import { buildMime, DkimSigner, type Sender } from './mime/index.js';

@@ -1,18 +1,29 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
+import type pino from 'pino';
+import { metricsHttp } from '../observability/http.js';
+import type { Config } from '../platform/config.js';
+import type { DB } from '../platform/db/schema.js';
+import type { MetricsJson } from '../platform/metrics.js';
 import { registerErrorHandler } from './errors.js';
-import type { Services } from '../app/wiring.js';
-import { metricsRoutes } from '../observability/routes.js';
+
+export interface MetricsServerParts {
+  config: Config;
+  log: pino.Logger;
+  db: Kysely<DB>;
+  metricSources: Array<() => Promise<MetricsJson>>;
+}
 
 /**
  * A worker-only process (`postier worker`) has no API, yet its counters (attempts, sent, failed,
  * SMTP replies, delivery latency) live in its memory: with WORKER_METRICS_PORT it serves
  * /metrics (same METRICS_TOKEN rule) and /healthz there, and nothing else.
  */
-export async function startMetricsServer(s: Services, port: number): Promise<FastifyInstance> {
+export async function startMetricsServer(s: MetricsServerParts, port: number): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: s.log as FastifyBaseLogger });
   registerErrorHandler(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
-  metricsRoutes(app, s);
+  await app.register(metricsHttp, { db: s.db, token: s.config.metricsToken, sources: s.metricSources });
   await app.listen({ host: s.config.host, port });
   return app;
 }

@@ -1,7 +1,6 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifySchema } from 'fastify';
-import type { Services } from '../app/wiring.js';
 
 const DOCS_PREFIX = '/docs';
 
@@ -10,7 +9,7 @@ const DOCS_PREFIX = '/docs';
  * Must be registered before any route: @fastify/swagger learns routes from the onRoute hook.
  * The docs page serves Swagger UI's files from node_modules: no CDN, no external request.
  */
-export async function registerOpenApi(app: FastifyInstance, s: Services): Promise<void> {
+export async function registerOpenApi(app: FastifyInstance, publicUrl: string): Promise<void> {
   // The UI's own routes declare no auth level and would default to admin: make them public.
   app.addHook('onRoute', (route) => {
     if (route.url === DOCS_PREFIX || route.url.startsWith(`${DOCS_PREFIX}/`)) route.config = { ...route.config, auth: 'public' };
@@ -24,7 +23,7 @@ export async function registerOpenApi(app: FastifyInstance, s: Services): Promis
         version: '1',
         description: 'Transactional email: send from templates, audit the archive, manage templates and keys. Authenticate with `Authorization: Bearer <token>`.',
       },
-      servers: [{ url: s.config.publicUrl }],
+      servers: [{ url: publicUrl }],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API key (send or admin scope)' } } },
       security: [{ bearer: [] }],
     },

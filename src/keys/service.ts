@@ -1,19 +1,11 @@
 import type { Kysely } from 'kysely';
-import type { Config } from '../platform/config.js';
 import type { ApiKeyRow, DB } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
+import type { Principal, Scope } from '../platform/http/auth.js';
 import { newId } from '../platform/ids.js';
 import { iso } from '../platform/time.js';
 import { generateToken, hashToken, sameHash, tokenPrefix } from './tokens.js';
 
-export type Scope = 'admin' | 'send';
-
-/** Who is calling: an API key, or the operator's POSTIER_ADMIN_TOKEN. */
-export interface Principal {
-  keyId: string | null;
-  name: string;
-  scope: Scope;
-}
 
 export const keyView = (k: ApiKeyRow) => ({
   id: k.id,
@@ -34,11 +26,12 @@ export class ApiKeyService {
   private static readonly TTL_MS = 5000;
   private lastUsedWrites = new Map<string, number>();
 
+  /** `adminToken`: POSTIER_ADMIN_TOKEN, an admin credential that is not a stored key. */
   constructor(
     private readonly db: Kysely<DB>,
-    config: Config,
+    adminToken: string | undefined,
   ) {
-    this.adminTokenHash = config.adminToken ? hashToken(config.adminToken) : undefined;
+    this.adminTokenHash = adminToken ? hashToken(adminToken) : undefined;
   }
 
   async create(name: string, scope: Scope, createdBy: string | null): Promise<{ token: string; key: ReturnType<typeof keyView> }> {

@@ -1,7 +1,5 @@
-import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import type { Principal } from '../keys/service.js';
+import type { Principal } from '../platform/http/auth.js';
 import type { DB } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
 import { iso } from '../platform/time.js';
@@ -31,12 +29,4 @@ export async function cancelMessage(db: Kysely<DB>, events: EventLog, id: string
     await events.record(trx, [{ messageId: id, type: 'cancelled', at: now, data: principal ? { by: principal.keyId ?? principal.name } : undefined }]);
     return { id, status: 'cancelled' as const, cancelled_at: iso(now)! };
   });
-}
-
-export function cancelRoutes(app: FastifyInstance, db: Kysely<DB>, events: EventLog): void {
-  app.withTypeProvider<TypeBoxTypeProvider>().delete(
-    '/api/v1/email/messages/:id',
-    { config: { auth: 'send' }, schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }) }) } },
-    async (request) => cancelMessage(db, events, request.params.id, request.principal),
-  );
 }

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
-import { attachmentsWithData } from '../content/attachments.js';
+import { attachmentsWithData } from '../content/index.js';
 import type { DB, MessageRow, MessageStatus } from '../platform/db/schema.js';
-import { recipientsView } from '../delivery/recipient-status.js';
+import { recipientsView } from '../delivery/index.js';
 import { AppError } from '../platform/errors.js';
 import { iso } from '../platform/time.js';
 

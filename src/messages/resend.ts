@@ -1,10 +1,21 @@
-import { attachmentsWithData } from '../content/attachments.js';
-import type { Services } from '../app/wiring.js';
-import type { NewMessage } from '../platform/db/schema.js';
-import type { SendResultItem } from '../accept/send.service.js';
+import type { Kysely } from 'kysely';
+import type { SendResultItem, SendService } from '../accept/index.js';
+import { attachmentsWithData } from '../content/index.js';
+import type { EventLog } from '../events/index.js';
+import type { DB, NewMessage } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
-import type { ResolvedTemplate } from '../templates/service.js';
+import type { ResolvedTemplate, TemplateService } from '../templates/index.js';
+
+/** What a resend uses. */
+export interface ResendDeps {
+  db: Kysely<DB>;
+  events: EventLog;
+  templates: Pick<TemplateService, 'resolve'>;
+  send: Pick<SendService, 'enqueue'>;
+  /** The domain of our Message-IDs (accept's messageIdDomain). */
+  messageIdDomain: string;
+}
 
 /**
  * The sensitive variables a message's archive had to mask: declared sensitive by the version it
@@ -20,7 +31,7 @@ function maskedVariables(t: ResolvedTemplate): string[] {
  * subject, bodies, recipients and attachments, linked by resent_from_id. It goes through the same
  * admission policies and commit as any send, so a now-suppressed address is refused the same way.
  */
-export async function resendMessage(s: Pick<Services, 'db' | 'config' | 'templates' | 'send' | 'events'>, id: string, actor: string | null): Promise<SendResultItem> {
+export async function resendMessage(s: ResendDeps, id: string, actor: string | null): Promise<SendResultItem> {
   const original = await s.db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirst();
   if (!original) throw new AppError('message_not_found', `No message ${id}`);
   if (original.anonymized_at !== null || original.html_content === null) {
@@ -43,7 +54,7 @@ export async function resendMessage(s: Pick<Services, 'db' | 'config' | 'templat
 
   const now = Date.now();
   const newIdValue = newId();
-  const domain = s.config.smtp.fromEmail.split('@')[1] ?? 'postier.localhost';
+  const domain = s.messageIdDomain;
   const copy: NewMessage = {
     ...original,
     id: newIdValue,

@@ -2,9 +2,9 @@ import { type Transaction, sql } from 'kysely';
 import type { RateLimit } from '../platform/config.js';
 import type { Dialect } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
-import type { AdmissionPolicy } from '../accept/send.service.js';
+import type { AdmissionPolicy } from '../accept/index.js';
 import { DAY_MS, HOUR_MS } from '../platform/time.js';
-import type { ResolvedTemplate } from '../templates/service.js';
+import type { ResolvedTemplate } from '../templates/index.js';
 
 const WINDOW_MS = { hour: HOUR_MS, day: DAY_MS } as const;
 

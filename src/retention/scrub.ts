@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { Config } from '../platform/config.js';
-import { deleteUnreferenced } from '../content/collect.js';
+import { deleteUnreferenced } from '../content/index.js';
 import type { Dialect } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
 import type { EventLog } from '../events/index.js';

@@ -71,3 +71,5 @@ export const PreviewBody = Type.Object(
   },
   { additionalProperties: false },
 );
+
+export const KeyParams = Type.Object({ key: Type.String({ minLength: 1, maxLength: 100 }) });

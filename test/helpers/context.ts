@@ -9,7 +9,7 @@ import { buildApp } from '../../src/http/app.js';
 import { type Database, openDatabase } from '../../src/platform/db/database.js';
 import { migrateToLatest } from '../../src/platform/db/migrate.js';
 import type { DB } from '../../src/platform/db/schema.js';
-import { createServices, type Services } from '../../src/app/wiring.js';
+import { type Wired, wire } from '../../src/app/wiring.js';
 import { createLogger } from '../../src/platform/log.js';
 import { runId } from './run-id.js';
 
@@ -23,7 +23,7 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export interface TestContext {
   backend: Backend;
   config: Config;
-  services: Services;
+  services: Wired;
   app: FastifyInstance;
   dir: string;
   /** PostgreSQL schema of this context (undefined on SQLite): a second createServices can share the database. */
@@ -85,7 +85,7 @@ export async function createTestContext(backend: Backend, env: Record<string, st
     SMTP_REPLY_TO: 'support@rgz.bj',
     ...env,
   });
-  const services = await createServices(config, createLogger(config.logLevel), { schema });
+  const services = await wire(config, createLogger(config.logLevel), { schema });
   const app = await buildApp(services);
   return {
     backend,

@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { DB, MessageRow, MessageStatus } from '../../platform/db/schema.js';
 import type { EventLog, NewEvent } from '../../events/index.js';
-import { ALL_SCOPES, addSuppression } from '../../suppressions/repository.js';
+import { ALL_SCOPES, addSuppression } from '../../suppressions/index.js';
 import type { MailIds, SesEvent } from './ses-event.js';
 
 type Row = Pick<MessageRow, 'id' | 'status' | 'recipient_email' | 'cc' | 'bcc' | 'template_key' | 'category' | 'created_at'>;

@@ -1,9 +1,8 @@
-import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance } from 'fastify';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import type { Kysely } from 'kysely';
 import type { DB } from '../platform/db/schema.js';
-import { actorOf } from '../http/auth.js';
-import { isValidAddress } from '../accept/addresses.js';
+import { actorOf } from '../platform/http/auth.js';
+import { isValidAddress } from '../accept/index.js';
 import { AppError } from '../platform/errors.js';
 import { ALL_SCOPES, addSuppression, suppressionKey, suppressionView } from './repository.js';
 
@@ -16,9 +15,12 @@ function decodeCursor(c: string): string {
 
 const Scope = Type.String({ pattern: '^[a-z0-9_]{1,50}$', description: "'all' or a sending class (e.g. marketing)" });
 
+export interface SuppressionsHttpOptions {
+  db: Kysely<DB>;
+}
+
 /** Admin API over the suppression list. */
-export function suppressionRoutes(app: FastifyInstance, db: Kysely<DB>): void {
-  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+export const suppressionsHttp: FastifyPluginAsyncTypebox<SuppressionsHttpOptions> = async (r, { db }) => {
 
   r.get(
     '/api/v1/email/suppressions',
@@ -88,4 +90,4 @@ export function suppressionRoutes(app: FastifyInstance, db: Kysely<DB>): void {
       return { deleted: Number(r.numDeletedRows) };
     },
   );
-}
+};

@@ -1,9 +1,12 @@
-import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance } from 'fastify';
-import { actorOf } from '../http/auth.js';
-import type { Services } from '../app/wiring.js';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
+import type { Kysely } from 'kysely';
+import type { EventLog } from '../events/index.js';
+import type { CommitQueue } from '../platform/db/commit-queue.js';
+import type { DB } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
+import { actorOf } from '../platform/http/auth.js';
 import { listRelayStatus } from './relay-status.js';
+import type { OutboxSignal } from './signal.js';
 
 const Time = Type.String({ format: 'date-time' });
 const RelayStatus = Type.Object({
@@ -20,8 +23,16 @@ const RelayStatus = Type.Object({
   updated_at: Time,
 });
 
-export function deliveryRoutes(app: FastifyInstance, s: Services): void {
-  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+export interface DeliveryHttpOptions {
+  db: Kysely<DB>;
+  commits: CommitQueue;
+  events: EventLog;
+  /** Rung when a retried message is due: a worker in this process leases it at once. */
+  outbox: OutboxSignal;
+}
+
+/** Retrying a failed message, and the relay's health (admin only). */
+export const deliveryHttp: FastifyPluginAsyncTypebox<DeliveryHttpOptions> = async (r, s) => {
 
   /** A failed message goes back to the queue with a fresh attempt budget (admin only). */
   r.post('/api/v1/email/messages/:id/retry', { schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }) }) } }, async (request) => {
@@ -72,4 +83,4 @@ export function deliveryRoutes(app: FastifyInstance, s: Services): void {
     },
     async () => ({ items: await listRelayStatus(s.db) }),
   );
-}
+};

@@ -1,14 +1,15 @@
-import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance } from 'fastify';
-import { isValidAddress } from '../accept/addresses.js';
-import type { Services } from '../app/wiring.js';
-import { AppError } from '../platform/errors.js';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
+import { isValidAddress } from '../accept/index.js';
 import { anonymizeAddress } from '../platform/crypto/anon-key.js';
+import { AppError } from '../platform/errors.js';
+import type { RetentionDeps } from './deps.js';
 import { eraseRecipient } from './erase.js';
 
-export function retentionRoutes(app: FastifyInstance, s: Services): void {
-  const r = app.withTypeProvider<TypeBoxTypeProvider>();
-  r.post(
+export type RetentionHttpOptions = RetentionDeps;
+
+/** POST /api/v1/email/recipients/:email/erase (admin). */
+export const retentionHttp: FastifyPluginAsyncTypebox<RetentionHttpOptions> = async (app, deps) => {
+  app.post(
     '/api/v1/email/recipients/:email/erase',
     {
       schema: {
@@ -21,9 +22,9 @@ export function retentionRoutes(app: FastifyInstance, s: Services): void {
     async (request) => {
       const email = request.params.email.trim();
       if (!isValidAddress(email)) throw new AppError('invalid_address', `Invalid email address: ${JSON.stringify(email)}`, { field: 'email' });
-      const removed = await eraseRecipient(s, email, Date.now());
+      const removed = await eraseRecipient(deps, email, Date.now());
       request.log.info({ erased: removed }, 'recipient erased');
-      return { address_hash: anonymizeAddress(s.config, email), ...removed };
+      return { address_hash: anonymizeAddress(deps.config, email), ...removed };
     },
   );
-}
+};

@@ -1,8 +1,7 @@
-import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance } from 'fastify';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import type { Kysely } from 'kysely';
 import type { DB, WebhookEndpointRow } from '../platform/db/schema.js';
-import { actorOf } from '../http/auth.js';
+import { actorOf } from '../platform/http/auth.js';
 import { AppError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { iso } from '../platform/time.js';
@@ -31,9 +30,12 @@ async function find(db: Kysely<DB>, id: string): Promise<WebhookEndpointRow> {
   return e;
 }
 
+export interface WebhooksHttpOptions {
+  db: Kysely<DB>;
+}
+
 /** Admin CRUD over outbound webhook endpoints, and their delivery log. */
-export function outboundWebhookRoutes(app: FastifyInstance, db: Kysely<DB>): void {
-  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+export const webhooksHttp: FastifyPluginAsyncTypebox<WebhooksHttpOptions> = async (r, { db }) => {
 
   r.post(
     '/api/v1/webhooks',
@@ -145,4 +147,4 @@ export function outboundWebhookRoutes(app: FastifyInstance, db: Kysely<DB>): voi
       };
     },
   );
-}
+};

@@ -1,12 +1,15 @@
-import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance } from 'fastify';
-import { actorOf } from '../http/auth.js';
-import type { Services } from '../app/wiring.js';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
+import { actorOf } from '../platform/http/auth.js';
+import type { ApiKeyService } from './service.js';
 
-export function apiKeyRoutes(app: FastifyInstance, s: Services): void {
-  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+export interface KeysHttpOptions {
+  keys: ApiKeyService;
+}
+
+/** API keys (admin only): list, create (the token is shown once), revoke. */
+export const keysHttp: FastifyPluginAsyncTypebox<KeysHttpOptions> = async (r, { keys }) => {
   r.get('/api/v1/keys', async () => {
-    const items = await s.apiKeys.list();
+    const items = await keys.list();
     return { items, total: items.length };
   });
   r.post(
@@ -21,11 +24,11 @@ export function apiKeyRoutes(app: FastifyInstance, s: Services): void {
     },
     async (request, reply) => {
       // The token is shown once, here; only its hash is stored.
-      const created = await s.apiKeys.create(request.body.name, request.body.scope, actorOf(request));
+      const created = await keys.create(request.body.name, request.body.scope, actorOf(request));
       return reply.status(201).send({ ...created.key, token: created.token });
     },
   );
   r.delete('/api/v1/keys/:id', { schema: { params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) }) } }, async (request) =>
-    s.apiKeys.revoke(request.params.id),
+    keys.revoke(request.params.id),
   );
-}
+};
