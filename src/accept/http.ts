@@ -6,7 +6,8 @@ import { decodedBase64 } from '../platform/http/large-json.js';
 import { acceptLatency } from '../platform/metrics.js';
 import type { AttachmentInput } from './attachments.js';
 import { checkIdempotencyKey, idempotent } from './idempotency.js';
-import { SendBody } from './schemas.js';
+import { errors } from '../platform/http/schemas.js';
+import { SendBody, SendResult } from './schemas.js';
 import type { SendRequest, SendService } from './send.service.js';
 
 export interface AcceptHttpOptions {
@@ -25,7 +26,18 @@ export const acceptHttp: FastifyPluginAsyncTypebox<AcceptHttpOptions> = async (a
   app.post(
     '/api/v1/email/send',
     // Large attachments arrive decoded, never as strings: the request's memory stays near its body's size.
-    { config: { auth: 'send', decodedBase64: ['attachments.*.data_base64'] }, schema: { body: SendBody } },
+    {
+      config: { auth: 'send', decodedBase64: ['attachments.*.data_base64'] },
+      schema: {
+        summary: 'Send an email from a template, to one or more recipients',
+        description:
+          'With an `Idempotency-Key` header, a retry with the same body replays the first answer (header `idempotent-replayed: true`); ' +
+          'the same key with another body is a 409 `idempotency_conflict`.',
+        body: SendBody,
+        // 404 template_not_found; 409 idempotency_conflict; 422 invalid address, variables, attachments, header values, send_at.
+        response: { 201: SendResult, ...errors(404, 409, 422) },
+      },
+    },
     async (request, reply) => handleSend(send, db, request, request.body, reply),
   );
 };

@@ -1,4 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
+import { SendResultItem } from '../platform/http/schemas.js';
 
 const Recipients = Type.Union([Type.String({ maxLength: 20_000 }), Type.Array(Type.String({ maxLength: 320 }), { maxItems: 1000 })]);
 
@@ -30,3 +31,6 @@ export const SendBody = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** 201: one message per recipient (a suppressed or rate-limited one says so in its status). */
+export const SendResult = Type.Object({ items: Type.Array(SendResultItem) }, { description: 'One message per recipient' });

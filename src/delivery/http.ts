@@ -5,22 +5,22 @@ import type { CommitQueue } from '../platform/db/commit-queue.js';
 import type { DB } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
 import { actorOf } from '../platform/http/auth.js';
+import { DateTime, errors, Nullable, NullableDateTime, NullableString, StringEnum } from '../platform/http/schemas.js';
 import { listRelayStatus } from './relay-status.js';
 import type { OutboxSignal } from './signal.js';
 
-const Time = Type.String({ format: 'date-time' });
 const RelayStatus = Type.Object({
   name: Type.String({ description: '`relay` (SMTP_HOST) or `capture`' }),
   address: Type.String({ description: 'host:port' }),
-  state: Type.Union([Type.Literal('ok'), Type.Literal('problem')]),
-  since: Time,
-  problem_kind: Type.Union([Type.String(), Type.Null()], {
-    description: 'auth, tls, relaying_denied, sender_rejected, unavailable, refused_session, connection, timeout, protocol',
-  }),
-  last_problem: Type.Union([Type.String(), Type.Null()]),
-  last_problem_at: Type.Union([Time, Type.Null()]),
-  last_ok_at: Type.Union([Time, Type.Null()]),
-  updated_at: Time,
+  state: StringEnum(['ok', 'problem'] as const),
+  since: DateTime,
+  problem_kind: Nullable(
+    Type.String({ description: 'auth, tls, relaying_denied, sender_rejected, unavailable, refused_session, connection, timeout, protocol' }),
+  ),
+  last_problem: NullableString,
+  last_problem_at: NullableDateTime,
+  last_ok_at: NullableDateTime,
+  updated_at: DateTime,
 });
 
 export interface DeliveryHttpOptions {
@@ -33,41 +33,52 @@ export interface DeliveryHttpOptions {
 
 /** Retrying a failed message, and the relay's health (admin only). */
 export const deliveryHttp: FastifyPluginAsyncTypebox<DeliveryHttpOptions> = async (r, s) => {
-
   /** A failed message goes back to the queue with a fresh attempt budget (admin only). */
-  r.post('/api/v1/email/messages/:id/retry', { schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }) }) } }, async (request) => {
-    const { id } = request.params;
-    const now = Date.now();
-    const outcome = await s.commits.run(async (trx) => {
-      const row = await trx.selectFrom('email_messages').select(['status', 'error_message', 'attempts']).where('id', '=', id).executeTakeFirst();
-      if (!row) return 'missing' as const;
-      // Conditional: a concurrent retry or status change wins, this one reports the conflict.
-      // A failed message has no accepted recipient: every one of them is tried again.
-      const res = await trx
-        .updateTable('email_messages')
-        .set({
-          status: 'queued',
-          attempts: 0,
-          next_attempt_at: now,
-          error_message: null,
-          lease_owner: null,
-          lease_expires_at: null,
-          recipient_status: null,
-          relay_problem_since: null,
-          updated_at: now,
-        })
-        .where('id', '=', id)
-        .where('status', '=', 'failed')
-        .executeTakeFirst();
-      if (Number(res.numUpdatedRows) !== 1) return row.status;
-      await s.events.record(trx, [{ messageId: id, type: 'retried', at: now, data: { by: actorOf(request), previous_error: row.error_message, previous_attempts: row.attempts } }]);
-      return 'queued' as const;
-    });
-    if (outcome === 'missing') throw new AppError('message_not_found', `No message ${id}`);
-    if (outcome !== 'queued') throw new AppError('invalid_state', `Only a failed message can be retried; this one is ${outcome}`, { status: outcome });
-    s.outbox.notify();
-    return { id, status: 'queued' };
-  });
+  r.post(
+    '/api/v1/email/messages/:id/retry',
+    {
+      schema: {
+        summary: 'Queue a failed message again, with a fresh attempt budget',
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+        // 409 invalid_state: only a failed message can be retried.
+        response: { 200: Type.Object({ id: Type.String({ format: 'uuid' }), status: StringEnum(['queued'] as const) }), ...errors(404, 409) },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const now = Date.now();
+      const outcome = await s.commits.run(async (trx) => {
+        const row = await trx.selectFrom('email_messages').select(['status', 'error_message', 'attempts']).where('id', '=', id).executeTakeFirst();
+        if (!row) return 'missing' as const;
+        // Conditional: a concurrent retry or status change wins, this one reports the conflict.
+        // A failed message has no accepted recipient: every one of them is tried again.
+        const res = await trx
+          .updateTable('email_messages')
+          .set({
+            status: 'queued',
+            attempts: 0,
+            next_attempt_at: now,
+            error_message: null,
+            lease_owner: null,
+            lease_expires_at: null,
+            recipient_status: null,
+            relay_problem_since: null,
+            updated_at: now,
+          })
+          .where('id', '=', id)
+          .where('status', '=', 'failed')
+          .executeTakeFirst();
+        if (Number(res.numUpdatedRows) !== 1) return row.status;
+        const data = { by: actorOf(request), previous_error: row.error_message, previous_attempts: row.attempts };
+        await s.events.record(trx, [{ messageId: id, type: 'retried', at: now, data }]);
+        return 'queued' as const;
+      });
+      if (outcome === 'missing') throw new AppError('message_not_found', `No message ${id}`);
+      if (outcome !== 'queued') throw new AppError('invalid_state', `Only a failed message can be retried; this one is ${outcome}`, { status: outcome });
+      s.outbox.notify();
+      return { id, status: 'queued' as const };
+    },
+  );
 
   /**
    * The relay's health as the delivery workers last saw it change (admin only): the dashboard's

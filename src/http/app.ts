@@ -27,10 +27,13 @@ import type { TemplateAdmin, TemplateService } from '../templates/index.js';
 import { unsubscribeHttp } from '../unsubscribe/http.js';
 import { webhooksHttp } from '../webhooks/http.js';
 import { registerAdminUi } from './admin-ui.js';
+import { Health } from './health.js';
 import { registerAuth } from './auth.js';
+import { addServerErrorStatuses } from './error-statuses.js';
 import { registerErrorHandler } from './errors.js';
 import { registerJsonBodies } from './json-body.js';
 import { registerOpenApi } from './openapi.js';
+import { checkResponses } from './response-check.js';
 import { registerValidation } from './validation.js';
 
 /** What the HTTP API is built from (the app's wiring provides it). */
@@ -54,8 +57,13 @@ export interface ServerParts {
   metricSources: Array<() => Promise<MetricsJson>>;
 }
 
+export interface BuildOptions {
+  /** Check every JSON answer against its response schema (tests: see response-check.ts). */
+  checkResponses?: boolean;
+}
+
 /** The HTTP API: the server's own parts (auth, errors, bodies, validation, OpenAPI), then every feature's plugin. */
-export async function buildApp(s: ServerParts): Promise<FastifyInstance> {
+export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const { config, db } = s;
   const app = Fastify({
     loggerInstance: s.log as FastifyBaseLogger,
@@ -73,10 +81,14 @@ export async function buildApp(s: ServerParts): Promise<FastifyInstance> {
   registerValidation(app);
   registerErrorHandler(app);
   registerAuth(app, s.apiKeys);
-  // Before every route: the OpenAPI document is collected as routes are added.
+  if (opts.checkResponses) checkResponses(app);
+  // Before every route, in this order: the error statuses are added, then the OpenAPI document
+  // collects each route as it is added.
+  addServerErrorStatuses(app);
   await registerOpenApi(app, config.publicUrl);
 
-  app.get('/healthz', { config: { auth: 'public' } }, async () => ({ status: 'ok' }));
+  const health = { config: { auth: 'public' as const }, schema: { summary: 'Liveness: the process answers', response: { 200: Health } } };
+  app.get('/healthz', health, async () => ({ status: 'ok' as const }));
   await app.register(readinessHttp, { checks: [databaseCheck(db), smtpCheck(() => verifySmtp(config, smtpTarget(s, null)))] });
   await app.register(metricsHttp, { db, token: config.metricsToken, sources: s.metricSources });
 

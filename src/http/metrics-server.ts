@@ -6,6 +6,7 @@ import type { Config } from '../platform/config.js';
 import type { DB } from '../platform/db/schema.js';
 import type { MetricsJson } from '../platform/metrics.js';
 import { registerErrorHandler } from './errors.js';
+import { Health } from './health.js';
 
 export interface MetricsServerParts {
   config: Config;
@@ -22,7 +23,7 @@ export interface MetricsServerParts {
 export async function startMetricsServer(s: MetricsServerParts, port: number): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: s.log as FastifyBaseLogger });
   registerErrorHandler(app);
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', { schema: { response: { 200: Health } } }, async () => ({ status: 'ok' }));
   await app.register(metricsHttp, { db: s.db, token: s.config.metricsToken, sources: s.metricSources });
   await app.listen({ host: s.config.host, port });
   return app;

@@ -1,5 +1,7 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import { actorOf } from '../platform/http/auth.js';
+import { errors } from '../platform/http/schemas.js';
+import { CreatedKey, CreateKeyBody, KeyList, KeyView } from './schemas.js';
 import type { ApiKeyService } from './service.js';
 
 export interface KeysHttpOptions {
@@ -8,27 +10,24 @@ export interface KeysHttpOptions {
 
 /** API keys (admin only): list, create (the token is shown once), revoke. */
 export const keysHttp: FastifyPluginAsyncTypebox<KeysHttpOptions> = async (r, { keys }) => {
-  r.get('/api/v1/keys', async () => {
+  r.get('/api/v1/keys', { schema: { summary: 'List API keys', response: { 200: KeyList } } }, async () => {
     const items = await keys.list();
     return { items, total: items.length };
   });
-  r.post(
-    '/api/v1/keys',
+  r.post('/api/v1/keys', { schema: { summary: 'Create an API key', body: CreateKeyBody, response: { 201: CreatedKey } } }, async (request, reply) => {
+    // The token is shown once, here; only its hash is stored.
+    const created = await keys.create(request.body.name, request.body.scope, actorOf(request));
+    return reply.status(201).send({ ...created.key, token: created.token });
+  });
+  r.delete(
+    '/api/v1/keys/:id',
     {
       schema: {
-        body: Type.Object(
-          { name: Type.String({ minLength: 1, maxLength: 100 }), scope: Type.Union([Type.Literal('admin'), Type.Literal('send')]) },
-          { additionalProperties: false },
-        ),
+        summary: 'Revoke an API key, by id or token prefix',
+        params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) }),
+        response: { 200: KeyView, ...errors(404) },
       },
     },
-    async (request, reply) => {
-      // The token is shown once, here; only its hash is stored.
-      const created = await keys.create(request.body.name, request.body.scope, actorOf(request));
-      return reply.status(201).send({ ...created.key, token: created.token });
-    },
-  );
-  r.delete('/api/v1/keys/:id', { schema: { params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) }) } }, async (request) =>
-    keys.revoke(request.params.id),
+    async (request) => keys.revoke(request.params.id),
   );
 };

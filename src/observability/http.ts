@@ -1,8 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import type { Kysely } from 'kysely';
 import type { DB } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
+import { Bytes, errors, StringEnum } from '../platform/http/schemas.js';
 import { type MetricsJson, metricsText, queueDepth, queueOldestAge, registry } from '../platform/metrics.js';
 import { type ReadinessCheck, runChecks } from './readiness.js';
 
@@ -36,14 +37,33 @@ export interface MetricsHttpOptions {
  * `Authorization: Bearer <METRICS_TOKEN>` (a scrape-only secret, not an API key).
  */
 export const metricsHttp: FastifyPluginAsyncTypebox<MetricsHttpOptions> = async (app, { db, token, sources }) => {
-  app.get('/metrics', { config: { auth: 'public' }, schema: { summary: 'Prometheus metrics', hide: true } }, async (request, reply) => {
-    if (token && !tokenMatches(request.headers.authorization, token)) {
-      throw new AppError('unauthorized', 'GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`');
-    }
-    await refreshQueueGauges(db, Date.now());
-    return reply.header('content-type', registry.contentType).send(await metricsText(sources));
-  });
+  app.get(
+    '/metrics',
+    {
+      config: { auth: 'public' },
+      schema: { summary: 'Prometheus metrics', hide: true, response: { 200: Bytes('The Prometheus text format', ['text/plain'], 'text'), ...errors(401) } },
+    },
+    async (request, reply) => {
+      if (token && !tokenMatches(request.headers.authorization, token)) {
+        throw new AppError('unauthorized', 'GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`');
+      }
+      await refreshQueueGauges(db, Date.now());
+      return reply.header('content-type', registry.contentType).send(await metricsText(sources));
+    },
+  );
 };
+
+const Readiness = Type.Object({
+  status: StringEnum(['ok', 'unavailable'] as const),
+  checks: Type.Record(
+    Type.String(),
+    Type.Object({
+      status: StringEnum(['ok', 'fail'] as const),
+      ms: Type.Integer(),
+      error: Type.Optional(Type.String({ description: 'An error code only; the details are in the log' })),
+    }),
+  ),
+});
 
 export interface ReadinessHttpOptions {
   checks: ReadinessCheck[];
@@ -55,9 +75,13 @@ export interface ReadinessHttpOptions {
  * code; the details go to the log. /healthz stays the cheap liveness probe.
  */
 export const readinessHttp: FastifyPluginAsyncTypebox<ReadinessHttpOptions> = async (app, { checks, timeoutMs = 3000 }) => {
-  app.get('/readyz', { config: { auth: 'public' }, schema: { summary: 'Readiness: database and SMTP reachable' } }, async (request, reply) => {
-    const results = await runChecks(checks, timeoutMs, request.log);
-    const ok = Object.values(results).every((r) => r.status === 'ok');
-    return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks: results });
-  });
+  app.get(
+    '/readyz',
+    { config: { auth: 'public' }, schema: { summary: 'Readiness: database and SMTP reachable', response: { 200: Readiness, 503: Readiness } } },
+    async (request, reply) => {
+      const results = await runChecks(checks, timeoutMs, request.log);
+      const ok = Object.values(results).every((r) => r.status === 'ok');
+      return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks: results });
+    },
+  );
 };

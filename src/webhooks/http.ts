@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { DB, WebhookEndpointRow } from '../platform/db/schema.js';
 import { actorOf } from '../platform/http/auth.js';
 import { AppError } from '../platform/errors.js';
+import { errors, NullableDateTime, NullableInteger, NullableString, StringEnum } from '../platform/http/schemas.js';
 import { newId } from '../platform/ids.js';
 import { iso } from '../platform/time.js';
 import { WEBHOOK_EVENT_TYPES } from './event-types.js';
@@ -11,6 +12,32 @@ import { generateSecret, secretBytes } from './signing.js';
 const EventTypes = Type.Array(Type.Union(WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t))), { minItems: 1, uniqueItems: true });
 const Url = Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2000 });
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+
+const EndpointView = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  url: Type.String(),
+  description: Type.String(),
+  event_types: Type.Array(Type.String()),
+  is_active: Type.Boolean(),
+  created_by: NullableString,
+  created_at: NullableDateTime,
+  updated_at: NullableDateTime,
+});
+
+const DeliveryView = Type.Object({
+  id: Type.String({ description: 'Also the webhook-id header of every attempt' }),
+  event_type: Type.String(),
+  message_id: NullableString,
+  status: StringEnum(['pending', 'delivered', 'failed'] as const),
+  attempts: Type.Integer(),
+  next_attempt_at: NullableDateTime,
+  last_status_code: NullableInteger,
+  last_error: NullableString,
+  created_at: NullableDateTime,
+  completed_at: NullableDateTime,
+  payload: Type.Unknown({ description: 'The body posted: {type, timestamp, data}' }),
+  attempt_log: Type.Array(Type.Object({ at: NullableDateTime, status_code: NullableInteger, duration_ms: Type.Integer(), error: NullableString })),
+});
 
 // The secret is shown once, when created; listings never include it.
 const view = (e: WebhookEndpointRow) => ({
@@ -36,15 +63,17 @@ export interface WebhooksHttpOptions {
 
 /** Admin CRUD over outbound webhook endpoints, and their delivery log. */
 export const webhooksHttp: FastifyPluginAsyncTypebox<WebhooksHttpOptions> = async (r, { db }) => {
-
   r.post(
     '/api/v1/webhooks',
     {
       schema: {
+        summary: 'Add an endpoint: signed POSTs (Standard Webhooks) for the message events it names',
         body: Type.Object(
           { url: Url, event_types: EventTypes, description: Type.Optional(Type.String({ maxLength: 500 })), secret: Type.Optional(Type.String({ maxLength: 200 })) },
           { additionalProperties: false },
         ),
+        // 400 also for a secret that is not whsec_ and 24 to 64 bytes of base64.
+        response: { 201: Type.Object({ ...EndpointView.properties, secret: Type.String({ description: 'Shown this once' }) }) },
       },
     },
     async (request, reply) => {
@@ -68,21 +97,25 @@ export const webhooksHttp: FastifyPluginAsyncTypebox<WebhooksHttpOptions> = asyn
     },
   );
 
-  r.get('/api/v1/webhooks', async () => ({
+  r.get('/api/v1/webhooks', { schema: { summary: 'List endpoints', response: { 200: Type.Object({ items: Type.Array(EndpointView) }) } } }, async () => ({
     items: (await db.selectFrom('webhook_endpoints').selectAll().orderBy('created_at').execute()).map(view),
   }));
 
-  r.get('/api/v1/webhooks/:id', { schema: { params: IdParams } }, async (request) => view(await find(db, request.params.id)));
+  r.get('/api/v1/webhooks/:id', { schema: { summary: 'One endpoint', params: IdParams, response: { 200: EndpointView, ...errors(404) } } }, async (request) =>
+    view(await find(db, request.params.id)),
+  );
 
   r.patch(
     '/api/v1/webhooks/:id',
     {
       schema: {
+        summary: 'Change an endpoint (url, events, description, active)',
         params: IdParams,
         body: Type.Object(
           { url: Type.Optional(Url), event_types: Type.Optional(EventTypes), description: Type.Optional(Type.String({ maxLength: 500 })), is_active: Type.Optional(Type.Boolean()) },
           { additionalProperties: false },
         ),
+        response: { 200: EndpointView, ...errors(404) },
       },
     },
     async (request) => {
@@ -100,21 +133,33 @@ export const webhooksHttp: FastifyPluginAsyncTypebox<WebhooksHttpOptions> = asyn
     },
   );
 
-  r.delete('/api/v1/webhooks/:id', { schema: { params: IdParams } }, async (request, reply) => {
-    const e = await find(db, request.params.id);
-    await db.deleteFrom('webhook_endpoints').where('id', '=', e.id).execute();
-    return reply.status(204).send();
-  });
+  r.delete(
+    '/api/v1/webhooks/:id',
+    {
+      schema: {
+        summary: 'Delete an endpoint and its delivery log',
+        params: IdParams,
+        response: { 204: Type.Null({ description: 'Deleted' }), ...errors(404) },
+      },
+    },
+    async (request, reply) => {
+      const e = await find(db, request.params.id);
+      await db.deleteFrom('webhook_endpoints').where('id', '=', e.id).execute();
+      return reply.status(204).send(null);
+    },
+  );
 
   r.get(
     '/api/v1/webhooks/:id/deliveries',
     {
       schema: {
+        summary: "An endpoint's deliveries, newest first, with every attempt",
         params: IdParams,
         querystring: Type.Object({
           limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
           before: Type.Optional(Type.String({ format: 'uuid', description: 'id of the last delivery of the previous page' })),
         }),
+        response: { 200: Type.Object({ items: Type.Array(DeliveryView), next_before: NullableString }), ...errors(404) },
       },
     },
     async (request) => {

@@ -86,7 +86,8 @@ export async function createTestContext(backend: Backend, env: Record<string, st
     ...env,
   });
   const services = await wire(config, createLogger(config.logLevel), { schema });
-  const app = await buildApp(services);
+  // Every answer of every test is checked against its route's response schema.
+  const app = await buildApp(services, { checkResponses: true });
   return {
     backend,
     config,

@@ -1,4 +1,5 @@
 import { type Static, type TSchema, type TUnsafe, Type } from '@fastify/type-provider-typebox';
+import { MESSAGE_STATUSES } from '../db/schema.js';
 
 /**
  * Building blocks of response schemas. A route's response schema is also its serializer
@@ -38,6 +39,12 @@ export const DateTime = Type.String({ format: 'date-time' });
 export const NullableDateTime = Nullable(DateTime);
 export const NullableString = Nullable(Type.String());
 export const NullableInteger = Nullable(Type.Integer());
+
+/** A message's status (email_messages.status). */
+export const MessageStatus = StringEnum(MESSAGE_STATUSES);
+
+/** What a send answers per recipient (the send API, a test send, a resend). */
+export const SendResultItem = Type.Object({ id: Type.String({ format: 'uuid' }), to: Type.String(), status: MessageStatus });
 
 /** Any JSON object (free-form: template variables, event data). */
 export const AnyObject = Type.Record(Type.String(), Type.Unknown());
