@@ -1,6 +1,6 @@
 /**
  * Inside the delivery thread (see delivery-thread.ts): the same worker as a `postier worker` process,
- * over the delivery core only (no template engine, HTTP stack or capture server: the serving
+ * over the platform and the delivery worker only (no template engine, HTTP stack or capture server: the serving
  * thread has those), driven by messages from the serving thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';

@@ -18,7 +18,7 @@ export interface DeliveryThreadData {
 export type ToThread = { type: 'notify' } | { type: 'metrics'; id: number } | { type: 'stop' };
 export type FromThread = { type: 'ready'; owner: string } | { type: 'metrics'; id: number; metrics: Metrics } | { type: 'stopped' } | { type: 'failed'; error: string };
 
-// thread-entry.js once built. From the TypeScript sources (tests, `npm run postier`), the thread
+// delivery-thread-entry.js once built. From the TypeScript sources (tests, `npm run postier`), the thread
 // does not inherit tsx's loader hooks: it registers them before importing delivery-thread-entry.ts.
 const SOURCE = path.extname(fileURLToPath(import.meta.url)) === '.ts';
 const ENTRY = new URL(`./delivery-thread-entry${SOURCE ? '.ts' : '.js'}`, import.meta.url);

@@ -32,7 +32,7 @@ export function smtpTarget(s: { config: Config }, capture: { port: number } | nu
   return { host: '127.0.0.1', port: capture?.port ?? s.config.captureSmtpPort, plain: true };
 }
 
-/** Builds and starts the delivery worker over the shared services; the caller stops it. */
+/** Builds and starts the delivery worker from what it uses; the caller stops it. */
 export function startWorker(s: DeliveryDeps, target: SmtpTarget, overrides: Partial<WorkerOptions> = {}): Worker {
   const { config } = s;
   const log = s.log.child({ component: 'worker' });

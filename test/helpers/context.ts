@@ -26,7 +26,7 @@ export interface TestContext {
   services: Wired;
   app: FastifyInstance;
   dir: string;
-  /** PostgreSQL schema of this context (undefined on SQLite): a second createServices can share the database. */
+  /** PostgreSQL schema of this context (undefined on SQLite): a second wire() can share the database. */
   schema: string | undefined;
   /** app.inject with the admin token unless headers say otherwise. */
   inject(opts: InjectOptions & { token?: string | null }): Promise<LightMyRequestResponse>;
