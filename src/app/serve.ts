@@ -69,7 +69,8 @@ export async function serve(s: Wired, opts: { api: boolean; worker?: boolean; re
   }
   // A worker-only process exposes its own counters when asked (the API serves them otherwise).
   const metrics = !opts.api && s.config.worker.metricsPort !== undefined ? await startMetricsServer(s, s.config.worker.metricsPort) : null;
-  // Outbound webhooks go out from every serving process; deliveries are claimed one by one.
+  // Outbound webhooks go out from every serving process: one at a time reads the event log to
+  // enqueue them (a lease), every one claims due deliveries one by one.
   if (background) s.webhooks.start();
   return {
     app,
@@ -77,8 +78,9 @@ export async function serve(s: Wired, opts: { api: boolean; worker?: boolean; re
     capture,
     metrics,
     async stop() {
-      // API first (no new work accepted), then the worker drains (its last events may queue
-      // webhooks), then the background jobs, then capture stops receiving.
+      // API first (no new work accepted), then the worker drains, then the background jobs (the
+      // webhooks of events not read yet are enqueued by the next dispatcher from the durable
+      // cursor), then capture stops receiving.
       if (app) await app.close();
       if (worker) await worker.stop();
       if (metrics) await metrics.close();
