@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashToken } from '../src/api-keys/tokens.js';
+import { hashToken } from '../src/keys/tokens.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { incidentExample } from './helpers/fixtures.js';
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeBase64InPlace, isCanonicalBase64 } from '../src/shared/base64.js';
+import { decodeBase64InPlace, isCanonicalBase64 } from '../src/platform/base64.js';
 
 /** The definition: base64 text that Node decodes to bytes which encode back to exactly it. */
 const canonical = (s: string) => s.length > 0 && s.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(s) && Buffer.from(s, 'base64').toString('base64') === s;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Running, serve } from '../src/cli/serve.js';
+import { type Running, serve } from '../src/app/serve.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { sendOk, waitForStatus } from './helpers/delivery.js';
 import { invoiceExample, pdfBytes } from './helpers/fixtures.js';

@@ -157,6 +157,8 @@ describe.each(backends)('delivery faults on %s', (backend) => {
       expect.objectContaining({ address: 'audit@rgz.bj', kind: 'bcc', status: 'accepted' }),
     ]);
 
+    // Webhooks are enqueued from the event log by the dispatcher's tail: one pass reads what committed.
+    await t.services.webhooks.enqueuer.run();
     const webhooks = await t.services.db.selectFrom('webhook_deliveries').select(['event_type', 'payload']).where('message_id', '=', id!).orderBy('created_at').execute();
     expect(webhooks.map((w) => w.event_type)).toEqual(['partially_sent', 'sent']);
     expect(JSON.parse(webhooks[0]!.payload)).toMatchObject({ type: 'email.partially_sent', data: { message_id: id, details: { final: false, deferred: [{ address: 'chef@rgz.bj', code: 450 }] } } });
@@ -263,7 +265,7 @@ describe.each(backends)('delivery faults on %s', (backend) => {
       close: () => {},
     };
     const w = new Worker(
-      { store: new DeliveryStore(t.services.db, t.services.database.dialect, t.services.commits), transport: hung, mime: new MimeCache(t.services.db, MimeCache.senderOf(config), t.services.seal), log: t.services.log },
+      { store: new DeliveryStore(t.services.db, t.services.database.dialect, t.services.commits, t.services.events), transport: hung, mime: new MimeCache(t.services.db, MimeCache.senderOf(config), t.services.seal), log: t.services.log },
       { batchSize: 5, concurrency: 2, leaseMs: 1500, pollMs: 20, backoff: { baseMs: 50, maxMs: 200 }, relayProblemMaxMs: 3_600_000, drainMs: 50 },
     );
     const [id] = await sendOk(t, single('hung@example.com'));

@@ -14,7 +14,7 @@ describe.each(backends)('lease renewal on %s', (backend) => {
 
   it('renews only the messages the worker still holds, so one it let go expires and is sent again', async () => {
     const ids = await sendOk(t, { ...incidentExample(), to: ['held@example.com', 'dropped@example.com'] });
-    const store = new DeliveryStore(t.services.db, t.services.database.dialect, t.services.commits);
+    const store = new DeliveryStore(t.services.db, t.services.database.dialect, t.services.commits, t.services.events);
     const now = Date.now();
     const leased = await store.lease('worker-a', 10, now, 5000);
     expect(leased.map((m) => m.id).sort()).toEqual([...ids].sort());

@@ -47,14 +47,14 @@ function packagesReachedFrom(entry: string): Set<string> {
 
 describe('delivery thread imports', () => {
   it('reaches the packages delivery needs and none of the API side', () => {
-    const reached = packagesReachedFrom('src/delivery/thread-entry.ts');
+    const reached = packagesReachedFrom('src/app/delivery-thread-entry.ts');
     // The walk works: delivery's own packages are found.
     expect([...reached]).toEqual(expect.arrayContaining(['kysely', 'better-sqlite3', 'prom-client', 'pg']));
     expect(API_ONLY.filter((p) => reached.has(p))).toEqual([]);
   });
 
   it('would catch the API side if the thread opened the full services', () => {
-    const reached = packagesReachedFrom('src/services.ts');
+    const reached = packagesReachedFrom('src/app/wiring.ts');
     expect(API_ONLY.filter((p) => reached.has(p)).length).toBeGreaterThan(0);
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DeliveryThread } from '../src/delivery/thread.js';
-import { createLogger } from '../src/shared/logger.js';
+import { DeliveryThread } from '../src/app/delivery-thread.js';
+import { createLogger } from '../src/platform/log.js';
 import { createTestContext, type TestContext } from './helpers/context.js';
 
 /** The serving side's handle on the delivery thread: crashes, restarts, stopping. */

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { MessageRow } from '../src/db/schema.js';
+import type { MessageRow } from '../src/platform/db/schema.js';
 import { buildMime, DkimSigner, type MimeAttachment, type Sender } from '../src/delivery/mime/index.js';
 import { smtpTarget, startWorker } from '../src/delivery/start.js';
 import type { Worker } from '../src/delivery/worker.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { anonymizeAddress } from '../src/retention/anon-key.js';
-import { releaseLock, renewLock, tryLock } from '../src/retention/locks.js';
+import { anonymizeAddress } from '../src/platform/crypto/anon-key.js';
+import { releaseLock, renewLock, tryLock } from '../src/platform/db/locks.js';
 import { startRetentionScheduler } from '../src/retention/scheduler.js';
 import { age, detail, sendOk } from './helpers/archive.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { filenameProblem, headerTextProblem, neutralizeHeaderText } from '../src/messages/header-safety.js';
+import { filenameProblem, headerTextProblem, neutralizeHeaderText } from '../src/platform/header-safety.js';
 import { builtMime } from './helpers/built-mime.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { pdfBytes } from './helpers/fixtures.js';

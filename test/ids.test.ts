@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newId } from '../src/shared/ids.js';
+import { newId } from '../src/platform/ids.js';
 
 describe('newId', () => {
   it('makes RFC 9562 version 7 UUIDs, unique and in creation order within a millisecond and across the random pool refills', () => {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { ipcSend } from '../src/shared/ipc-send.js';
+import { ipcSend } from '../src/platform/ipc-send.js';
 
 describe('ipcSend', () => {
   it('delivers to a live process', async () => {

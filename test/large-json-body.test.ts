@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerErrorHandler } from '../src/http/errors.js';
 import { registerJsonBodies } from '../src/http/json-body.js';
-import { decodedBase64, LARGE_BODY_BYTES, LONG_STRING_BYTES } from '../src/http/large-json.js';
+import { decodedBase64, LARGE_BODY_BYTES, LONG_STRING_BYTES } from '../src/platform/http/large-json.js';
 import { detail, sendOk } from './helpers/archive.js';
 import { bigPdf, invoiceWith, sha256, stored } from './helpers/content.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';

@@ -4,13 +4,13 @@ import path from 'node:path';
 import { type Kysely, Migrator } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { openDatabase } from '../src/db/database.js';
-import { migrations } from '../src/db/migrations/index.js';
+import { loadConfig } from '../src/platform/config.js';
+import { openDatabase } from '../src/platform/db/database.js';
+import { migrations } from '../src/platform/db/migrations/index.js';
 import { buildApp } from '../src/http/app.js';
 import { anonymizeOld } from '../src/retention/anonymize.js';
-import { createServices, type Services } from '../src/services.js';
-import { createLogger } from '../src/shared/logger.js';
+import { type Wired, wire } from '../src/app/wiring.js';
+import { createLogger } from '../src/platform/log.js';
 import { bigPdf, sha256, stored } from './helpers/content.js';
 import { ADMIN_TOKEN, backends, type TestContext } from './helpers/context.js';
 
@@ -41,7 +41,7 @@ describe.each(backends)('migration 0010: attachment bytes move into content blob
   const dir = mkdtempSync(path.join(tmpdir(), 'postier-migrate-'));
   let databaseUrl = `sqlite:${path.join(dir, 'postier.db')}`;
   let schema: string | undefined;
-  let s: Services;
+  let s: Wired;
   let t: Pick<TestContext, 'services'>;
   const x = bigPdf(300_000, 40);
   const y = bigPdf(2.5 * 1024 * 1024, 41);
@@ -83,7 +83,7 @@ describe.each(backends)('migration 0010: attachment bytes move into content blob
 
     const env = { DATABASE_URL: databaseUrl, DATA_DIR: dir, LOG_LEVEL: 'silent', POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, SMTP_FROM_EMAIL: 'noreply@rgz.bj' };
     const config = loadConfig(env);
-    s = await createServices(config, createLogger('silent'), { schema });
+    s = await wire(config, createLogger('silent'), { schema });
     t = { services: s };
   });
   afterAll(async () => {

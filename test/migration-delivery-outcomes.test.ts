@@ -4,9 +4,9 @@ import path from 'node:path';
 import { type Kysely, Migrator, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Database, openDatabase } from '../src/db/database.js';
-import { migrations } from '../src/db/migrations/index.js';
-import type { DB } from '../src/db/schema.js';
+import { type Database, openDatabase } from '../src/platform/db/database.js';
+import { migrations } from '../src/platform/db/migrations/index.js';
+import type { DB } from '../src/platform/db/schema.js';
 import { backends } from './helpers/context.js';
 
 /**

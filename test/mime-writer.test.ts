@@ -1,6 +1,6 @@
 import nodemailer from 'nodemailer';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { MessageRow } from '../src/db/schema.js';
+import type { MessageRow } from '../src/platform/db/schema.js';
 import { buildMime, type MimeAttachment, type Sender } from '../src/delivery/mime/index.js';
 import { pdfBytes, pngBytes } from './helpers/fixtures.js';
 import { type MailparserReading, type PythonPart, type PythonReading, readWithMailparser, readWithPython } from './helpers/mail-readers.js';

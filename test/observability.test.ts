@@ -1,10 +1,10 @@
 import { Writable } from 'node:stream';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../src/db/database.js';
-import { recordEvents } from '../src/messages/events.js';
-import { databaseCheck, readinessRoutes } from '../src/observability/readiness.js';
-import { createLogger } from '../src/shared/logger.js';
+import { openDatabase } from '../src/platform/db/database.js';
+import { readinessHttp } from '../src/observability/http.js';
+import { databaseCheck } from '../src/observability/index.js';
+import { createLogger } from '../src/platform/log.js';
 import { sendOk } from './helpers/archive.js';
 import { SmtpSink } from './helpers/smtp-sink.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
@@ -34,14 +34,17 @@ describe.each(backends)('observability on %s', (backend) => {
     const before = await metrics();
     const ids = await sendOk(t, { ...invoiceExample(), to: ['a@x.bj', 'b@x.bj', 'c@x.bj'] });
     const now = Date.now();
-    // The delivery worker and the bounce handler record these same events through recordEvents.
-    await recordEvents(t.services.db, [
+    // The delivery worker and the bounce handler record these same events through the event log,
+    // with the labels of the message row they hold (the metrics subscriber reads no database).
+    const rows = await t.services.db.selectFrom('email_messages').select(['id', 'template_key', 'category', 'created_at']).where('id', 'in', ids).execute();
+    const labels = (id: string) => rows.find((r) => r.id === id);
+    await t.services.events.record(t.services.db, [
       { messageId: ids[0]!, type: 'attempt', at: now, data: { code: 250 } },
-      { messageId: ids[0]!, type: 'sent', at: now },
+      { messageId: ids[0]!, type: 'sent', at: now, labels: labels(ids[0]!) },
       { messageId: ids[1]!, type: 'attempt', at: now, data: { code: 550 } },
-      { messageId: ids[1]!, type: 'failed', at: now },
-      { messageId: ids[2]!, type: 'bounced', at: now },
-      { messageId: ids[2]!, type: 'complaint', at: now },
+      { messageId: ids[1]!, type: 'failed', at: now, labels: labels(ids[1]!) },
+      { messageId: ids[2]!, type: 'bounced', at: now, labels: labels(ids[2]!) },
+      { messageId: ids[2]!, type: 'complaint', at: now, labels: labels(ids[2]!) },
     ]);
     const after = await metrics();
     const delta = (name: string, labels: Record<string, string> = invoiceLabels) => sample(after, name, labels) - sample(before, name, labels);
@@ -93,7 +96,7 @@ describe('observability, database-independent', () => {
     // Port 1 refuses connections: a PostgreSQL server that is down.
     const database = openDatabase('postgres://postgres@127.0.0.1:1/postier');
     const app = Fastify();
-    readinessRoutes(app, [databaseCheck(database.db), { name: 'smtp', check: async () => undefined }]);
+    await app.register(readinessHttp, { checks: [databaseCheck(database.db), { name: 'smtp', check: async () => undefined }] });
     const res = await app.inject({ method: 'GET', url: '/readyz' });
     expect(res.statusCode).toBe(503);
     expect(res.json()).toMatchObject({ status: 'unavailable', checks: { database: { status: 'fail', error: 'ECONNREFUSED' }, smtp: { status: 'ok' } } });

@@ -27,6 +27,40 @@ describe.each(backends)('OpenAPI document and docs page on %s', (backend) => {
     expect(spec.paths['/api/v1/email/send'].post.security).toBeUndefined();
   });
 
+  it('documents every route with a schema for every status it can answer: its successes, and the error shape for each 4xx and 5xx', async () => {
+    const spec = (await t.inject({ method: 'GET', url: '/api/v1/openapi.json', token: null })).json();
+    type Media = Record<string, { schema?: Record<string, unknown> }>;
+    type Operation = { responses: Record<string, { description: string; content?: Media }>; 'x-auth': string };
+    const operations = Object.entries(spec.paths as Record<string, Record<string, Operation>>).flatMap(([path, ops]) =>
+      Object.entries(ops).map(([method, op]) => ({ route: `${method.toUpperCase()} ${path}`, op })),
+    );
+    expect(operations.length).toBeGreaterThan(40);
+    const problems: string[] = [];
+    for (const { route, op } of operations) {
+      const statuses = Object.keys(op.responses);
+      if (!statuses.some((s) => /^[23]/.test(s))) problems.push(`${route}: no success answer documented`);
+      for (const [status, r] of Object.entries(op.responses)) {
+        // A 204 and a redirect have no body; everything else names its media types, each with a schema.
+        if (status === '204' || status.startsWith('3')) continue;
+        const media = Object.entries(r.content ?? {});
+        if (media.length === 0 || media.some(([, m]) => !m.schema)) problems.push(`${route} ${status}: no schema`);
+        const json = r.content?.['application/json']?.schema as { properties?: Record<string, { properties?: object }> } | undefined;
+        // GET /readyz answers 503 with its own body: which check failed.
+        const ownBody = route === 'GET /readyz' && status === '503';
+        if (/^[45]/.test(status) && json && !ownBody && !json.properties?.error?.properties) problems.push(`${route} ${status}: not the error shape`);
+      }
+      // What the server itself may answer on any route, by its auth level.
+      const need = ['500', '503', ...(op['x-auth'] !== 'public' ? ['401'] : []), ...(op['x-auth'] === 'admin' ? ['403'] : [])];
+      for (const s of need) if (!statuses.includes(s)) problems.push(`${route}: ${s} not documented`);
+    }
+    expect(problems).toEqual([]);
+    // A route's own errors are there too, and a success schema lists its fields.
+    expect(Object.keys(spec.paths['/api/v1/email/send'].post.responses)).toEqual(expect.arrayContaining(['201', '400', '404', '409', '413', '415', '422']));
+    expect(Object.keys(spec.paths['/api/v1/email/messages/{id}'].get.responses['200'].content['application/json'].schema.properties)).toEqual(
+      expect.arrayContaining(['id', 'to', 'status', 'recipients', 'attachments', 'events', 'from']),
+    );
+  });
+
   it('serves the docs page and its assets from this server only: no external URL, a same-origin CSP', async () => {
     const page = await t.inject({ method: 'GET', url: '/docs/', token: null });
     expect(page.statusCode).toBe(200);

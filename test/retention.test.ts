@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { anonymizeAddress } from '../src/retention/anon-key.js';
+import { anonymizeAddress } from '../src/platform/crypto/anon-key.js';
 import { anonymizeOld } from '../src/retention/anonymize.js';
 import { housekeeping } from '../src/retention/housekeeping.js';
 import { purgeExpired } from '../src/retention/purge.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertRows, reusedQuery } from '../src/db/reused-sql.js';
+import { insertRows, reusedQuery } from '../src/platform/db/reused-sql.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { sendOk } from './helpers/delivery.js';
 import { incidentExample } from './helpers/fixtures.js';

@@ -29,7 +29,7 @@ describe.each(backends)('SES notifications through SNS on %s', (backend) => {
     t = await createTestContext(backend, { SNS_ALLOWED_TOPIC_ARNS: TOPIC_ARN });
     placeCert(t.config.sns.certCacheDir, signer);
     // Amazon, the only thing faked: records what Postier fetches from it.
-    t.services.policy.sns.fetch = async (url) => {
+    t.services.sns.fetch = async (url) => {
       fetched.push(url);
       if (url === `https://sns.us-east-1.amazonaws.com/${CERT_FILE}`) return new Response(signer.certPem);
       return new Response('<ConfirmSubscriptionResponse/>', { status: 200 });

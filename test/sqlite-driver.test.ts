@@ -5,9 +5,9 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Database, openDatabase } from '../src/db/database.js';
-import { migrateToLatest } from '../src/db/migrate.js';
-import { StatementCache } from '../src/db/sqlite-connection.js';
+import { type Database, openDatabase } from '../src/platform/db/database.js';
+import { migrateToLatest } from '../src/platform/db/migrate.js';
+import { StatementCache } from '../src/platform/db/sqlite-connection.js';
 
 const key = (name: string) => ({
   id: name, name, scope: 'send' as const, token_hash: `h-${name}`, token_prefix: 'p', created_by: null, created_at: 1, last_used_at: null, revoked_at: null,

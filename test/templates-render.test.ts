@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServices } from '../src/services.js';
+import { wire } from '../src/app/wiring.js';
 import { compileTemplate, renderTemplate } from '../src/templates/render.js';
-import { createLogger } from '../src/shared/logger.js';
+import { createLogger } from '../src/platform/log.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { countMessages, getMessage, newTemplate } from './helpers/templates.js';
 
@@ -175,7 +175,7 @@ describe.each(backends)('template rendering on %s', (backend) => {
     });
 
     it('sends the new content at once from another process sharing the database', async () => {
-      const other = await createServices(t.config, createLogger('silent'), { migrate: false, schema: t.schema });
+      const other = await wire(t.config, createLogger('silent'), { migrate: false, schema: t.schema });
       try {
         await t.inject({ method: 'POST', url: '/api/v1/email/templates', payload: newTemplate('r_shared') });
         // The other process renders (and caches) version 1 …

@@ -1,11 +1,11 @@
 import { statSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContentSeal, eraseSealedContent } from '../src/crypto/sealed-content.js';
-import { UnsealError } from '../src/crypto/seal.js';
-import { loadSecretKey } from '../src/crypto/secret-key.js';
-import type { MessageRow } from '../src/db/schema.js';
-import { createLogger } from '../src/shared/logger.js';
+import { ContentSeal, eraseSealedContent } from '../src/platform/crypto/sealed-content.js';
+import { UnsealError } from '../src/platform/crypto/seal.js';
+import { loadSecretKey } from '../src/platform/crypto/secret-key.js';
+import type { MessageRow } from '../src/platform/db/schema.js';
+import { createLogger } from '../src/platform/log.js';
 import { MASK } from '../src/templates/sensitive.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { newTemplate } from './helpers/templates.js';

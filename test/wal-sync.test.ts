@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CompiledQuery } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CommitQueue } from '../src/db/commit-queue.js';
-import { type Database, openDatabase } from '../src/db/database.js';
-import { migrateToLatest } from '../src/db/migrate.js';
-import { WalSync } from '../src/db/wal-sync.js';
+import { CommitQueue } from '../src/platform/db/commit-queue.js';
+import { type Database, openDatabase } from '../src/platform/db/database.js';
+import { migrateToLatest } from '../src/platform/db/migrate.js';
+import { WalSync } from '../src/platform/db/wal-sync.js';
 
 /** An fsync that the test lets finish, recording the order of things. */
 function gatedFsync(log: string[]) {

@@ -2,7 +2,6 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordEvent } from '../src/messages/events.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { incidentExample } from './helpers/fixtures.js';
 
@@ -44,7 +43,7 @@ describe.each(backends)('outbound webhooks on %s', (backend) => {
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/postier`;
   });
   afterAll(async () => {
-    await t.services.policy.webhooks.stop();
+    await t.services.webhooks.stop();
     await new Promise((resolve) => server.close(resolve));
     await t.close();
   });
@@ -53,11 +52,11 @@ describe.each(backends)('outbound webhooks on %s', (backend) => {
   async function messageWith(type: string) {
     const id = (await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { ...incidentExample(), to: 'hook@example.com' } })).json().items[0].id as string;
     // What the delivery worker and the SES receiver do: record the status change as an event.
-    await t.services.db.transaction().execute((trx) => recordEvent(trx, id, type, Date.now(), { smtp_response: '250 Ok' }));
+    await t.services.db.transaction().execute((trx) => t.services.events.record(trx, [{ messageId: id, type, at: Date.now(), data: { smtp_response: '250 Ok' } }]));
     return id;
   }
   const deliveries = async (endpointId: string) => (await t.inject({ method: 'GET', url: `/api/v1/webhooks/${endpointId}/deliveries` })).json().items;
-  const dispatcher = () => t.services.policy.webhooks;
+  const dispatcher = () => t.services.webhooks;
 
   it('signs each event Standard-Webhooks style, retries a failure with backoff and records every attempt', async () => {
     const ep = (await create({ url, event_types: ['delivered', 'bounced'], description: 'CRM' })).json();
@@ -121,6 +120,8 @@ describe.each(backends)('outbound webhooks on %s', (backend) => {
     const off = await t.inject({ method: 'PATCH', url: `/api/v1/webhooks/${ep.id}`, payload: { is_active: false } });
     expect(off.json().is_active).toBe(false);
     await messageWith('complaint');
+    // The dispatcher reads the event log: nothing is enqueued for an inactive endpoint.
+    await dispatcher().enqueuer.run();
     expect(await deliveries(ep.id)).toEqual([]);
 
     expect((await t.inject({ method: 'DELETE', url: `/api/v1/webhooks/${ep.id}` })).statusCode).toBe(204);

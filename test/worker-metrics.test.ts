@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serve } from '../src/cli/serve.js';
-import { createServices } from '../src/services.js';
+import { serve } from '../src/app/serve.js';
+import { wire } from '../src/app/wiring.js';
 import { createTestContext, type TestContext } from './helpers/context.js';
 import { sendOk, waitForStatus } from './helpers/delivery.js';
 import { incidentExample } from './helpers/fixtures.js';
@@ -21,7 +21,7 @@ describe('a worker-only process with WORKER_METRICS_PORT', () => {
 
   it('serves its own delivery counters on /metrics, behind METRICS_TOKEN, and nothing else', async () => {
     // A second set of services on the same database plays the `postier worker` process.
-    const workerServices = await createServices(t.config, t.services.log, { migrate: false });
+    const workerServices = await wire(t.config, t.services.log, { migrate: false });
     const running = await serve(workerServices, { api: false, worker: true, retention: false });
     try {
       expect(running.app).toBeNull();

@@ -8,9 +8,9 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { loadConfig } from '../../src/config.js';
-import { createServices } from '../../src/services.js';
-import { createLogger } from '../../src/shared/logger.js';
+import { loadConfig } from '../../src/platform/config.js';
+import { wire } from '../../src/app/wiring.js';
+import { createLogger } from '../../src/platform/log.js';
 import { FastSink } from '../sink.js';
 import { BENCH_TOKEN, type BenchServer, startServer } from './server.js';
 import { BENCH_TEMPLATE } from './template.js';
@@ -218,7 +218,7 @@ export async function queuedThenDrained(q: number) {
 async function openServices() {
   const dir = mkdtempSync(path.join(tmpdir(), 'postier-bench-'));
   const config = loadConfig({ DATABASE_URL: `sqlite:${path.join(dir, 'bench.db')}`, DATA_DIR: dir, LOG_LEVEL: 'silent', SMTP_HOST: '127.0.0.1', POSTIER_SECRET_KEY: '0123456789abcdef'.repeat(4) });
-  const s = await createServices(config, createLogger('silent'));
+  const s = await wire(config, createLogger('silent'));
   return {
     s,
     config,

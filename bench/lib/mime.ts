@@ -6,8 +6,8 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import nodemailer from 'nodemailer';
-import { loadConfig } from '../../src/config.js';
-import type { MessageRow } from '../../src/db/schema.js';
+import { loadConfig } from '../../src/platform/config.js';
+import type { MessageRow } from '../../src/platform/db/schema.js';
 import { buildMime, MimeCache } from '../../src/delivery/mime.js';
 
 export interface Rendered {

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Kysely } from 'kysely';
 import type pino from 'pino';
-import type { DB } from '../db/schema.js';
+import type { DB } from '../platform/db/schema.js';
 import { storeCapturedMail } from './store.js';
 
 export interface CaptureServer {

@@ -1,11 +1,14 @@
-import type { Core } from '../core.js';
+import type { Kysely } from 'kysely';
+import type pino from 'pino';
+import type { Config } from '../platform/config.js';
+import type { DB } from '../platform/db/schema.js';
 import { type CaptureServer, startCaptureServer } from './server.js';
 
 /**
  * With SMTP_HOST unset, mail goes to the embedded capture server. Any Postier process on this
  * host may start it; if another one already listens on the port, this one delivers there too.
  */
-export async function startCaptureIfNeeded(s: Core): Promise<CaptureServer | null> {
+export async function startCaptureIfNeeded(s: { config: Config; db: Kysely<DB>; log: pino.Logger }): Promise<CaptureServer | null> {
   if (s.config.smtp.host) return null;
   try {
     const capture = await startCaptureServer(s.db, s.log, s.config.captureSmtpPort);

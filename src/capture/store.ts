@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { AddressObject, ParsedMail, SimpleParserOptions } from 'mailparser';
-import type { DB } from '../db/schema.js';
-import { AppError } from '../shared/errors.js';
-import { newId } from '../shared/ids.js';
-import { iso } from '../shared/time.js';
+import type { DB } from '../platform/db/schema.js';
+import { AppError } from '../platform/errors.js';
+import { newId } from '../platform/ids.js';
+import { iso } from '../platform/time.js';
 
 /** mailparser, loaded when the capture inbox is first used: a deployment with a relay never is. */
 async function parseMail(raw: Buffer, options?: SimpleParserOptions): Promise<ParsedMail> {

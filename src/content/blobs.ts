@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { DB } from '../db/schema.js';
+import type { DB } from '../platform/db/schema.js';
 
 /**
  * Bytes per row of content_blob_parts. A value bound to a statement is copied on its way into the

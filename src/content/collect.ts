@@ -1,7 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { Dialect } from '../db/database.js';
-import type { DB } from '../db/schema.js';
-import { HOUR_MS } from '../shared/time.js';
+import type { Dialect } from '../platform/db/database.js';
+import type { DB } from '../platform/db/schema.js';
+import { HOUR_MS } from '../platform/time.js';
 
 /**
  * The sweep leaves a blob nobody references alone this long after it was written: a send writes

@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { Database, Dialect } from '../db/database.js';
-import type { DB } from '../db/schema.js';
+import type { Database, Dialect } from '../platform/db/database.js';
+import type { DB } from '../platform/db/schema.js';
 import { insertBlob } from './blobs.js';
 import { BlobWriter } from './writer.js';
 

@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { sql } from 'kysely';
-import { openDatabase } from '../db/database.js';
+import { openDatabase } from '../platform/db/database.js';
 import { insertBlob } from './blobs.js';
 import type { FromWriter, ToWriter } from './writer.js';
 

@@ -29,7 +29,7 @@ const threadOf = (databaseUrl: string) =>
  * process for tens of milliseconds. The thread commits (and fsyncs) the blobs before the
  * caller's own commit references them; see ContentStore for why that order is safe.
  *
- * Bytes backed by a SharedArrayBuffer (large request bodies, see http/large-json.ts) reach the
+ * Bytes backed by a SharedArrayBuffer (large request bodies, see platform/http/large-json.ts) reach the
  * thread without a copy; others are copied once. The thread starts on the first write (or
  * start()) and is started again by the next write if it died.
  */

@@ -1,4 +1,4 @@
-import type { MessageRow } from '../db/schema.js';
+import type { MessageRow } from '../platform/db/schema.js';
 import type { Completion, CompletionStore } from './process-message.js';
 import type { DeliveryStore } from './store.js';
 

@@ -1,4 +1,4 @@
-import type { MessageRow } from '../db/schema.js';
+import type { MessageRow } from '../platform/db/schema.js';
 import { type BackoffPolicy, retryDelay } from './backoff.js';
 import { errorCodeOf, type ReplyFacts, type SmtpOutcome } from './outcome.js';
 import {

@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
-import type { Config } from '../config.js';
-import { attachmentsWithData } from '../content/attachments.js';
-import type { ContentSeal } from '../crypto/sealed-content.js';
-import type { DB, MessageRow } from '../db/schema.js';
+import type { Config } from '../platform/config.js';
+import { attachmentsWithData } from '../content/index.js';
+import type { ContentSeal } from '../platform/crypto/sealed-content.js';
+import type { DB, MessageRow } from '../platform/db/schema.js';
 import { buildMime, DkimSigner, type Sender } from './mime/index.js';
 import type { BuiltMessage, MimeSource } from './process-message.js';
 

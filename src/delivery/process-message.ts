@@ -1,4 +1,4 @@
-import type { MessageRow } from '../db/schema.js';
+import type { MessageRow } from '../platform/db/schema.js';
 import type { BackoffPolicy } from './backoff.js';
 import { type Completion, decide } from './decide.js';
 import type { SmtpOutcome } from './outcome.js';

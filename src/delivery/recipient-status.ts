@@ -1,4 +1,4 @@
-import type { MessageRow } from '../db/schema.js';
+import type { MessageRow } from '../platform/db/schema.js';
 
 /**
  * Where each envelope recipient (to, cc, bcc) of a message stands, kept as JSON in

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type pino from 'pino';
-import type { DB, RelayStatusRow } from '../db/schema.js';
-import { relayProblems, relayState } from '../observability/metrics.js';
+import type { DB, RelayStatusRow } from '../platform/db/schema.js';
+import { relayProblems, relayState } from '../platform/metrics.js';
 import type { RelayObservation } from './decide.js';
 
 /**

@@ -1,23 +1,44 @@
-import type { Core } from '../core.js';
+import type { Kysely } from 'kysely';
+import type pino from 'pino';
+import type { EventLog } from '../events/index.js';
+import type { Config } from '../platform/config.js';
+import type { ContentSeal } from '../platform/crypto/sealed-content.js';
+import type { CommitQueue } from '../platform/db/commit-queue.js';
+import type { Dialect } from '../platform/db/database.js';
+import type { DB } from '../platform/db/schema.js';
+import type { OutboxSignal } from './signal.js';
 import { MimeCache } from './mime.js';
 import { RelayMonitor } from './relay-status.js';
 import { DeliveryStore } from './store.js';
 import { createSmtpTransport, type SmtpTarget, transportName } from './transport.js';
 import { Worker, type WorkerOptions } from './worker.js';
 
+/** What a delivery worker uses (the delivery thread opens only these). */
+export interface DeliveryDeps {
+  config: Config;
+  log: pino.Logger;
+  db: Kysely<DB>;
+  dialect: Dialect;
+  commits: CommitQueue;
+  seal: ContentSeal;
+  /** Rung by this process's send path: lease now rather than at the next poll. */
+  outbox: OutboxSignal;
+  events: EventLog;
+}
+
 /** Where the worker delivers: SMTP_HOST, or the capture server when it is unset. */
-export function smtpTarget(s: Core, capture: { port: number } | null): SmtpTarget {
+export function smtpTarget(s: { config: Config }, capture: { port: number } | null): SmtpTarget {
   if (s.config.smtp.host) return { host: s.config.smtp.host, port: s.config.smtp.port };
   return { host: '127.0.0.1', port: capture?.port ?? s.config.captureSmtpPort, plain: true };
 }
 
-/** Builds and starts the delivery worker over the shared services; the caller stops it. */
-export function startWorker(s: Core, target: SmtpTarget, overrides: Partial<WorkerOptions> = {}): Worker {
+/** Builds and starts the delivery worker from what it uses; the caller stops it. */
+export function startWorker(s: DeliveryDeps, target: SmtpTarget, overrides: Partial<WorkerOptions> = {}): Worker {
   const { config } = s;
   const log = s.log.child({ component: 'worker' });
   const worker = new Worker(
     {
-      store: new DeliveryStore(s.db, s.database.dialect, s.commits),
+      store: new DeliveryStore(s.db, s.dialect, s.commits, s.events),
       transport: createSmtpTransport(config, target),
       mime: new MimeCache(s.db, MimeCache.senderOf(config), s.seal),
       log,

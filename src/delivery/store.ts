@@ -1,9 +1,9 @@
 import { type Kysely, sql } from 'kysely';
-import type { CommitQueue } from '../db/commit-queue.js';
-import { reusedStatement } from '../db/reused-sql.js';
-import type { Dialect } from '../db/database.js';
-import type { DB, MessageRow } from '../db/schema.js';
-import { type NewEvent, recordEvents } from '../messages/events.js';
+import type { CommitQueue } from '../platform/db/commit-queue.js';
+import { reusedStatement } from '../platform/db/reused-sql.js';
+import type { Dialect } from '../platform/db/database.js';
+import type { DB, MessageRow } from '../platform/db/schema.js';
+import type { EventLog, NewEvent } from '../events/index.js';
 import type { Completion, CompletionStore } from './process-message.js';
 
 /**
@@ -16,6 +16,7 @@ export class DeliveryStore implements CompletionStore {
     private readonly db: Kysely<DB>,
     private readonly dialect: Dialect,
     private readonly commits: CommitQueue,
+    private readonly events: EventLog,
   ) {}
 
   /**
@@ -28,7 +29,7 @@ export class DeliveryStore implements CompletionStore {
       const rows = await leaseStatement(trx, this.dialect, owner, limit, now, leaseMs).execute();
       // RETURNING has no order: restore the lease order for the caller.
       rows.sort((a, b) => a.priority - b.priority || Number(a.next_attempt_at) - Number(b.next_attempt_at));
-      await recordEvents(trx, rows.map((m) => ({ messageId: m.id, type: 'sending', at: now, data: { attempt: m.attempts, worker: owner } })));
+      await this.events.record(trx, rows.map((m) => ({ messageId: m.id, type: 'sending', at: now, data: { attempt: m.attempts, worker: owner } })));
       return rows;
     });
   }
@@ -75,10 +76,10 @@ export class DeliveryStore implements CompletionStore {
         // The attempt happened whatever became of the lease: it is always on record.
         events.push({ messageId: message.id, type: 'attempt', at: c.at, data: { ...c.attempt } });
         if (!ok) continue;
-        if (c.partial) events.push({ messageId: message.id, type: 'partially_sent', at: c.at, data: { final: false, ...c.partial }, message });
-        events.push({ ...statusEvent(message.id, c), message });
+        if (c.partial) events.push({ messageId: message.id, type: 'partially_sent', at: c.at, data: { final: false, ...c.partial }, labels: message });
+        events.push({ ...statusEvent(message.id, c), labels: message });
       }
-      await recordEvents(trx, events);
+      await this.events.record(trx, events);
       return applied;
     });
   }
@@ -94,7 +95,7 @@ export class DeliveryStore implements CompletionStore {
         .where('lease_owner', '=', owner);
       if (ids !== 'all') q = q.where('id', 'in', ids);
       const rows = await q.returning('id').execute();
-      await recordEvents(trx, rows.map((r) => ({ messageId: r.id, type: 'released', at: now, data: { worker: owner } })));
+      await this.events.record(trx, rows.map((r) => ({ messageId: r.id, type: 'released', at: now, data: { worker: owner } })));
       return rows.map((r) => r.id);
     });
   }
@@ -129,7 +130,7 @@ export class DeliveryStore implements CompletionStore {
         .where('status', '=', 'sending')
         .where('lease_expires_at', '<', now)
         .where(sql<boolean>`attempts > max_attempts`)
-        .returning('id')
+        .returning(['id', 'template_key', 'category', 'created_at'])
         .execute();
       const requeued = await trx
         .updateTable('email_messages')
@@ -138,8 +139,8 @@ export class DeliveryStore implements CompletionStore {
         .where('lease_expires_at', '<', now)
         .returning('id')
         .execute();
-      await recordEvents(trx, [
-        ...failed.map((r) => ({ messageId: r.id, type: 'failed', at: now, data: { reason: 'lease_expired' } })),
+      await this.events.record(trx, [
+        ...failed.map((r) => ({ messageId: r.id, type: 'failed', at: now, data: { reason: 'lease_expired' }, labels: r })),
         ...requeued.map((r) => ({ messageId: r.id, type: 'lease_expired', at: now })),
       ]);
       return { requeued: requeued.length, failed: failed.length };

@@ -1,4 +1,4 @@
-import type { Config } from '../config.js';
+import type { Config } from '../platform/config.js';
 import { errorCodeOf, failureOutcome, type SmtpOutcome, transactionOutcome } from './outcome.js';
 import type { Envelope, SendHooks, SmtpTransport } from './process-message.js';
 import type { SmtpSecurity } from './smtp-client/index.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type pino from 'pino';
-import type { MessageRow } from '../db/schema.js';
+import type { MessageRow } from '../platform/db/schema.js';
 import type { BackoffPolicy } from './backoff.js';
 import { CompletionBatcher } from './completion-batcher.js';
 import type { OutboxSignal } from './signal.js';

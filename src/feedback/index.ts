@@ -1,7 +1,8 @@
 /**
- * Feedback from any relay: the report classifier (bounces, complaints, auto-replies received by
- * mail), the VERP return path, and the providers' webhook verifiers and parsers. Pure functions
- * over bytes and objects: the wiring (SMTP listener, IMAP, routes, database) lives elsewhere.
+ * Feedback from any relay: Amazon SES through SNS (ses-sns/: received, verified and applied,
+ * its route in http.ts), and, not wired yet, the report classifier (bounces, complaints,
+ * auto-replies received by mail), the VERP return path, and other providers' webhook verifiers
+ * and parsers (pure functions over bytes and objects).
  */
 export type {
   BounceCategory,
@@ -35,3 +36,4 @@ export {
   type SendGridVerifyOptions,
 } from './webhooks/sendgrid.js';
 export { parseBrevo, verifyBrevo, type BrevoAuth } from './webhooks/brevo.js';
+export { SNS_DEDUPE_DAYS, SnsReceiver, type Outcome as SnsOutcome } from './ses-sns/receiver.js';

@@ -2,7 +2,9 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
+import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { Bytes } from '../platform/http/schemas.js';
 
 /** The built admin UI (`npm run build` → web/dist), found from this file in src/ or dist/src/. */
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -27,7 +29,14 @@ export const ADMIN_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-const PUBLIC = { config: { auth: 'public' as const } };
+const NOT_BUILT = Bytes('The admin UI is not built (`npm run build`)', ['text/plain'], 'text');
+const PAGE = {
+  config: { auth: 'public' as const },
+  schema: {
+    summary: 'The admin UI (its pages hold no data: every API call they make carries a token)',
+    response: { 200: Bytes('index.html for any client route, else the asset with its own content type', ['text/html', '*/*']), 503: NOT_BUILT },
+  },
+};
 
 /**
  * Serves the single-page admin UI at /admin: hashed assets cached forever, every other path
@@ -35,13 +44,17 @@ const PUBLIC = { config: { auth: 'public' as const } };
  * (they hold no data); every API call they make carries the operator's token.
  */
 export async function registerAdminUi(app: FastifyInstance, dir = WEB_DIST_DIR): Promise<void> {
-  app.get('/', PUBLIC, async (_request, reply) => reply.redirect('/admin/'));
+  app.get(
+    '/',
+    { config: { auth: 'public' }, schema: { summary: 'Redirects to the admin UI', response: { 302: Type.Null({ description: 'To /admin/' }) } } },
+    async (_request, reply) => reply.redirect('/admin/'),
+  );
 
   if (!existsSync(path.join(dir, 'index.html'))) {
     const notBuilt = async (_r: unknown, reply: FastifyReply) =>
       reply.status(503).type('text/plain').send('The admin UI is not built: run `npm run build`.\n');
-    app.get('/admin', PUBLIC, notBuilt);
-    app.get('/admin/*', PUBLIC, notBuilt);
+    app.get('/admin', PAGE, notBuilt);
+    app.get('/admin/*', PAGE, notBuilt);
     return;
   }
 
@@ -55,6 +68,6 @@ export async function registerAdminUi(app: FastifyInstance, dir = WEB_DIST_DIR):
     if (topFiles.has(file) && file !== 'index.html') return reply.sendFile(file, { maxAge: '1h' });
     return reply.header('cache-control', 'no-cache').sendFile('index.html', { cacheControl: false });
   };
-  app.get('/admin', PUBLIC, async (_request, reply) => serve('', reply));
-  app.get<{ Params: { '*': string } }>('/admin/*', PUBLIC, async (request, reply) => serve(request.params['*'], reply));
+  app.get('/admin', PAGE, async (_request, reply) => serve('', reply));
+  app.get<{ Params: { '*': string } }>('/admin/*', PAGE, async (request, reply) => serve(request.params['*'], reply));
 }

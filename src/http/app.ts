@@ -1,29 +1,73 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
-import { apiKeyRoutes } from '../api-keys/routes.js';
-import { captureRoutes } from '../capture/routes.js';
-import { deliveryRoutes } from '../delivery/routes.js';
-import { messageRoutes } from '../messages/routes.js';
-import { statsRoutes } from '../messages/stats.routes.js';
-import { policyRoutes } from '../policy/index.js';
-import { metricsRoutes } from '../observability/routes.js';
-import { databaseCheck, readinessRoutes, smtpCheck } from '../observability/readiness.js';
-import { verifySmtp } from '../delivery/transport.js';
-import { smtpTarget } from '../delivery/start.js';
-import { registerOpenApi } from '../openapi/openapi.js';
-import { resendRoutes } from '../resend/routes.js';
-import { retentionRoutes } from '../retention/routes.js';
-import type { Services } from '../services.js';
-import { templateReadRoutes } from '../templates/routes.js';
+import type { Kysely } from 'kysely';
+import type pino from 'pino';
+import { acceptHttp } from '../accept/http.js';
+import type { SendService } from '../accept/index.js';
+import { captureHttp } from '../capture/http.js';
+import { deliveryHttp } from '../delivery/http.js';
+import { type OutboxSignal, smtpTarget, verifySmtp } from '../delivery/index.js';
+import type { EventLog } from '../events/index.js';
+import { feedbackHttp } from '../feedback/http.js';
+import type { SnsReceiver } from '../feedback/index.js';
+import { keysHttp } from '../keys/http.js';
+import type { ApiKeyService } from '../keys/index.js';
+import { messagesHttp } from '../messages/http.js';
+import { metricsHttp, readinessHttp } from '../observability/http.js';
+import { databaseCheck, smtpCheck } from '../observability/index.js';
+import type { Config } from '../platform/config.js';
+import { anonymizeAddress } from '../platform/crypto/anon-key.js';
+import type { CommitQueue } from '../platform/db/commit-queue.js';
+import type { Dialect } from '../platform/db/database.js';
+import type { DB } from '../platform/db/schema.js';
+import type { MetricsJson } from '../platform/metrics.js';
+import { retentionHttp } from '../retention/http.js';
+import { suppressionsHttp } from '../suppressions/http.js';
+import { templatesHttp } from '../templates/http.js';
+import type { TemplateAdmin, TemplateService } from '../templates/index.js';
+import { unsubscribeHttp } from '../unsubscribe/http.js';
+import { webhooksHttp } from '../webhooks/http.js';
 import { registerAdminUi } from './admin-ui.js';
+import { Health } from './health.js';
 import { registerAuth } from './auth.js';
-import { registerJsonBodies } from './json-body.js';
+import { addServerErrorStatuses } from './error-statuses.js';
 import { registerErrorHandler } from './errors.js';
+import { registerJsonBodies } from './json-body.js';
+import { registerOpenApi } from './openapi.js';
+import { checkResponses } from './response-check.js';
 import { registerValidation } from './validation.js';
 
-export async function buildApp(s: Services): Promise<FastifyInstance> {
+/** What the HTTP API is built from (the app's wiring provides it). */
+export interface ServerParts {
+  config: Config;
+  log: pino.Logger;
+  db: Kysely<DB>;
+  dialect: Dialect;
+  commits: CommitQueue;
+  events: EventLog;
+  outbox: OutboxSignal;
+  apiKeys: ApiKeyService;
+  templates: TemplateService;
+  templateAdmin: TemplateAdmin;
+  send: SendService;
+  sns: SnsReceiver;
+  unsubscribeKey: Buffer;
+  /** The domain of our Message-IDs. */
+  messageIdDomain: string;
+  /** Counters kept elsewhere in this process or cluster, merged into GET /metrics. */
+  metricSources: Array<() => Promise<MetricsJson>>;
+}
+
+export interface BuildOptions {
+  /** Check every JSON answer against its response schema (tests: see response-check.ts). */
+  checkResponses?: boolean;
+}
+
+/** The HTTP API: the server's own parts (auth, errors, bodies, validation, OpenAPI), then every feature's plugin. */
+export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const { config, db } = s;
   const app = Fastify({
     loggerInstance: s.log as FastifyBaseLogger,
-    bodyLimit: s.config.bodyLimitBytes,
+    bodyLimit: config.bodyLimitBytes,
     // A log line per request costs more than the request at thousands per second; errors are logged.
     logController: new LogController({ disableRequestLogging: true }),
     // Ids in logs tie a request to the messages it created.
@@ -34,27 +78,44 @@ export async function buildApp(s: Services): Promise<FastifyInstance> {
   });
 
   registerJsonBodies(app);
-
   registerValidation(app);
   registerErrorHandler(app);
   registerAuth(app, s.apiKeys);
-  // Before every route: the OpenAPI document is collected as routes are added.
-  await registerOpenApi(app, s);
+  if (opts.checkResponses) checkResponses(app);
+  // Before every route, in this order: the error statuses are added, then the OpenAPI document
+  // collects each route as it is added.
+  addServerErrorStatuses(app);
+  await registerOpenApi(app, config.publicUrl);
 
-  app.get('/healthz', { config: { auth: 'public' } }, async () => ({ status: 'ok' }));
-  // After the merge with delivery, add smtpCheck(() => <transport>.verify()) to this list.
-  readinessRoutes(app, [databaseCheck(s.db), smtpCheck(() => verifySmtp(s.config, smtpTarget(s, null)))]);
-  metricsRoutes(app, s);
-  apiKeyRoutes(app, s);
-  templateReadRoutes(app, s);
-  messageRoutes(app, s);
-  await policyRoutes(app, s);
-  statsRoutes(app, s);
+  const health = { config: { auth: 'public' as const }, schema: { summary: 'Liveness: the process answers', response: { 200: Health } } };
+  app.get('/healthz', health, async () => ({ status: 'ok' as const }));
+  await app.register(readinessHttp, { checks: [databaseCheck(db), smtpCheck(() => verifySmtp(config, smtpTarget(s, null)))] });
+  await app.register(metricsHttp, { db, token: config.metricsToken, sources: s.metricSources });
+
+  // Every feature's routes, each in its own plugin with exactly what it uses.
+  await app.register(acceptHttp, { send: s.send, db });
+  await app.register(messagesHttp, {
+    db,
+    events: s.events,
+    from: `${config.smtp.fromName} <${config.smtp.fromEmail}>`,
+    hashAddress: (address) => anonymizeAddress(config, address),
+    resend: { db, events: s.events, templates: s.templates, send: s.send, messageIdDomain: s.messageIdDomain },
+  });
+  await app.register(templatesHttp, {
+    templates: s.templates,
+    admin: s.templateAdmin,
+    testSend: (request, opts) => s.send.send(request, opts),
+    defaultLocale: config.email.defaultLocale,
+  });
+  await app.register(deliveryHttp, { db, commits: s.commits, events: s.events, outbox: s.outbox });
+  await app.register(keysHttp, { keys: s.apiKeys });
+  await app.register(suppressionsHttp, { db });
+  await app.register(unsubscribeHttp, { db, key: s.unsubscribeKey, brand: config.brand.name });
+  await app.register(webhooksHttp, { db });
+  await app.register(feedbackHttp, { sns: s.sns });
+  await app.register(retentionHttp, { db, dialect: s.dialect, config, events: s.events });
+  await app.register(captureHttp, { db });
   await registerAdminUi(app);
-  resendRoutes(app, s);
-  retentionRoutes(app, s);
-  deliveryRoutes(app, s);
-  captureRoutes(app, s);
 
   await app.ready();
   return app;

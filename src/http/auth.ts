@@ -1,23 +1,14 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ApiKeyService, Principal } from '../api-keys/service.js';
-import { AppError } from '../shared/errors.js';
+import { AppError } from '../platform/errors.js';
+import type { Principal } from '../platform/http/auth.js';
 
-/**
- * Every route declares who may call it in `config.auth`: 'public' (no token), 'send' (any key)
- * or 'admin'. A route that declares nothing is admin-only: secure by default.
- */
-export type AuthLevel = 'public' | 'send' | 'admin';
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    auth?: AuthLevel;
-  }
-  interface FastifyRequest {
-    principal: Principal | null;
-  }
+/** Tells who a bearer token is (the keys feature's ApiKeyService). */
+export interface Authenticator {
+  authenticate(token: string): Promise<Principal | undefined>;
 }
 
-export function registerAuth(app: FastifyInstance, keys: ApiKeyService): void {
+/** Enforces each route's `config.auth` (platform/http/auth.ts): admin unless the route says otherwise. */
+export function registerAuth(app: FastifyInstance, keys: Authenticator): void {
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const level = request.routeOptions.config?.auth ?? 'admin';
@@ -33,7 +24,3 @@ export function registerAuth(app: FastifyInstance, keys: ApiKeyService): void {
     request.principal = principal;
   });
 }
-
-/** The caller's name for created_by/updated_by columns. */
-export const actorOf = (request: FastifyRequest): string | null =>
-  request.principal ? (request.principal.keyId ?? request.principal.name) : null;

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { AppError } from '../shared/errors.js';
+import { AppError } from '../platform/errors.js';
 
 /** Database failures that mean "try again later", not "your request is wrong". */
 function isOutage(e: unknown): boolean {

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { AppError } from '../shared/errors.js';
-import { parseBody, readBody } from './large-json.js';
+import { AppError } from '../platform/errors.js';
+import { parseBody, readBody } from '../platform/http/large-json.js';
 
 /** True when any string (key or value) in a parsed JSON value holds a NUL character. */
 function holdsNul(value: unknown): boolean {

@@ -1,18 +1,16 @@
-import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import type { Principal } from '../api-keys/service.js';
-import type { DB } from '../db/schema.js';
-import { AppError } from '../shared/errors.js';
-import { iso } from '../shared/time.js';
-import { recordEvent } from './events.js';
+import type { Principal } from '../platform/http/auth.js';
+import type { DB } from '../platform/db/schema.js';
+import { AppError } from '../platform/errors.js';
+import { iso } from '../platform/time.js';
+import type { EventLog } from '../events/index.js';
 
 /**
  * Cancels a message that has not gone out: only `queued` (scheduled, or waiting for a retry).
  * The update is conditional, so a worker leasing the row at the same moment wins or loses
  * cleanly: never both a send and a cancel.
  */
-export async function cancelMessage(db: Kysely<DB>, id: string, principal: Principal | null): Promise<{ id: string; status: 'cancelled'; cancelled_at: string }> {
+export async function cancelMessage(db: Kysely<DB>, events: EventLog, id: string, principal: Principal | null): Promise<{ id: string; status: 'cancelled'; cancelled_at: string }> {
   const now = Date.now();
   return db.transaction().execute(async (trx) => {
     let q = trx
@@ -28,15 +26,7 @@ export async function cancelMessage(db: Kysely<DB>, id: string, principal: Princ
       if (!m || (principal && principal.scope !== 'admin' && m.api_key_id !== principal.keyId)) throw new AppError('message_not_found', `No message ${id}`);
       throw new AppError('invalid_state', `Message ${id} is ${m.status}; only a queued message can be cancelled`, { status: m.status });
     }
-    await recordEvent(trx, id, 'cancelled', now, principal ? { by: principal.keyId ?? principal.name } : undefined);
+    await events.record(trx, [{ messageId: id, type: 'cancelled', at: now, data: principal ? { by: principal.keyId ?? principal.name } : undefined }]);
     return { id, status: 'cancelled' as const, cancelled_at: iso(now)! };
   });
-}
-
-export function cancelRoutes(app: FastifyInstance, db: Kysely<DB>): void {
-  app.withTypeProvider<TypeBoxTypeProvider>().delete(
-    '/api/v1/email/messages/:id',
-    { config: { auth: 'send' }, schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }) }) } },
-    async (request) => cancelMessage(db, request.params.id, request.principal),
-  );
 }

@@ -1,13 +1,13 @@
 import type { Kysely } from 'kysely';
-import { attachmentsWithData } from '../content/attachments.js';
-import type { DB, MessageRow, MessageStatus } from '../db/schema.js';
-import { recipientsView } from '../delivery/recipient-status.js';
-import { AppError } from '../shared/errors.js';
-import { iso } from '../shared/time.js';
+import { attachmentsWithData } from '../content/index.js';
+import type { DB, MessageRow, MessageStatus } from '../platform/db/schema.js';
+import { recipientsView } from '../delivery/index.js';
+import { AppError } from '../platform/errors.js';
+import { iso } from '../platform/time.js';
 
 export interface MessageFilter {
   to?: string;
-  /** The keyed hash of `to` (retention/anon-key.ts): anonymized messages match it instead. */
+  /** The keyed hash of `to` (platform/crypto/anon-key.ts): anonymized messages match it instead. */
   toHashed?: string;
   status?: MessageStatus;
   template_key?: string;

@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
-import { type DB, MESSAGE_STATUSES, type MessageStatus } from '../db/schema.js';
-import { DAY_MS, iso } from '../shared/time.js';
+import { type DB, MESSAGE_STATUSES, type MessageStatus } from '../platform/db/schema.js';
+import { DAY_MS, iso } from '../platform/time.js';
 
 /** The outcomes the dashboard charts per day; the other statuses only appear in the counts. */
 export const SERIES_STATUSES = ['sent', 'delivered', 'bounced', 'failed'] as const;

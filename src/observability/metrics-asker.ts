@@ -1,4 +1,4 @@
-import type { MetricsJson } from './metrics.js';
+import type { MetricsJson } from '../platform/metrics.js';
 
 /**
  * Asks another thread or process for its metrics over a message channel: each question gets an

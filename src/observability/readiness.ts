@@ -1,6 +1,6 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger } from 'fastify';
 import { type Kysely, sql } from 'kysely';
-import type { DB } from '../db/schema.js';
+import type { DB } from '../platform/db/schema.js';
 
 /** One dependency /readyz must reach before a load balancer sends traffic here. */
 export interface ReadinessCheck {
@@ -21,26 +21,27 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-/**
- * GET /readyz: 200 when every check passes, else 503. Public, so failures name only an error
- * code; the details go to the log. /healthz stays the cheap liveness probe.
- */
-export function readinessRoutes(app: FastifyInstance, checks: ReadinessCheck[], timeoutMs = 3000): void {
-  app.get('/readyz', { config: { auth: 'public' }, schema: { summary: 'Readiness: database and SMTP reachable' } }, async (request, reply) => {
-    const results = await Promise.all(
-      checks.map(async (c) => {
-        const started = performance.now();
-        try {
-          await withTimeout(Promise.resolve().then(() => c.check()), timeoutMs);
-          return [c.name, { status: 'ok', ms: Math.round(performance.now() - started) }] as const;
-        } catch (err) {
-          request.log.warn({ err, check: c.name }, 'readiness check failed');
-          const code = (err as { code?: unknown }).code;
-          return [c.name, { status: 'fail', ms: Math.round(performance.now() - started), error: typeof code === 'string' ? code : 'error' }] as const;
-        }
-      }),
-    );
-    const ok = results.every(([, r]) => r.status === 'ok');
-    return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks: Object.fromEntries(results) });
-  });
+export interface CheckResult {
+  status: 'ok' | 'fail';
+  ms: number;
+  /** An error code only (public answer); the details go to the log. */
+  error?: string;
+}
+
+/** Runs every check at once, each within `timeoutMs`; a failure is logged with its details. */
+export async function runChecks(checks: ReadinessCheck[], timeoutMs: number, log: FastifyBaseLogger): Promise<Record<string, CheckResult>> {
+  const results = await Promise.all(
+    checks.map(async (c): Promise<[string, CheckResult]> => {
+      const started = performance.now();
+      try {
+        await withTimeout(Promise.resolve().then(() => c.check()), timeoutMs);
+        return [c.name, { status: 'ok', ms: Math.round(performance.now() - started) }];
+      } catch (err) {
+        log.warn({ err, check: c.name }, 'readiness check failed');
+        const code = (err as { code?: unknown }).code;
+        return [c.name, { status: 'fail', ms: Math.round(performance.now() - started), error: typeof code === 'string' ? code : 'error' }];
+      }
+    }),
+  );
+  return Object.fromEntries(results);
 }

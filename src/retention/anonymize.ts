@@ -1,5 +1,5 @@
-import type { Services } from '../services.js';
-import { DAY_MS } from '../shared/time.js';
+import type { RetentionDeps } from './deps.js';
+import { DAY_MS } from '../platform/time.js';
 import { RETENTION_BATCH, yieldToOthers } from './batches.js';
 import { SCRUB_COLUMNS, scrubMessages } from './scrub.js';
 
@@ -15,7 +15,7 @@ export interface AnonymizeResult {
  * Anonymizes messages older than EMAIL_AUTO_ANONYMIZE_AFTER_DAYS, in batches. Messages still
  * queued or being sent are left alone: their body is still needed, and retention removes them.
  */
-export async function anonymizeOld(s: Pick<Services, 'db' | 'config' | 'database'>, now: number, onBatch?: () => Promise<void>): Promise<AnonymizeResult> {
+export async function anonymizeOld(s: RetentionDeps, now: number, onBatch?: () => Promise<void>): Promise<AnonymizeResult> {
   const cutoff = now - s.config.email.autoAnonymizeAfterDays * DAY_MS;
   const total: AnonymizeResult = { messages: 0, attachments: 0, blobs: 0, batches: 0 };
   for (;;) {
@@ -29,7 +29,7 @@ export async function anonymizeOld(s: Pick<Services, 'db' | 'config' | 'database
         .orderBy('created_at')
         .limit(RETENTION_BATCH)
         .execute();
-      const r = await scrubMessages(trx, s.config, s.database.dialect, rows, now, 'anonymized');
+      const r = await scrubMessages(trx, s.config, s.dialect, s.events, rows, now, 'anonymized');
       total.messages += r.messages;
       total.attachments += r.attachments;
       total.blobs += r.blobs;

@@ -1,8 +1,7 @@
 import { sql } from 'kysely';
-import { normalizeAddress } from '../messages/addresses.js';
-import { recordEvents } from '../messages/events.js';
-import type { Services } from '../services.js';
-import { anonymizeAddress } from './anon-key.js';
+import { normalizeAddress } from '../accept/index.js';
+import type { RetentionDeps } from './deps.js';
+import { anonymizeAddress } from '../platform/crypto/anon-key.js';
 import { SCRUB_COLUMNS, scrubMessages } from './scrub.js';
 
 export interface EraseResult {
@@ -20,7 +19,7 @@ export interface EraseResult {
  * Right to erasure, for one address, at once and in one transaction. Addresses are compared
  * case-insensitively: the person is the mailbox, whatever case callers used.
  */
-export async function eraseRecipient(s: Pick<Services, 'db' | 'config' | 'database'>, address: string, now: number): Promise<EraseResult> {
+export async function eraseRecipient(s: RetentionDeps, address: string, now: number): Promise<EraseResult> {
   const lower = normalizeAddress(address.trim()).toLowerCase();
   const hashed = anonymizeAddress(s.config, lower);
   return s.db.transaction().execute(async (trx) => {
@@ -39,9 +38,9 @@ export async function eraseRecipient(s: Pick<Services, 'db' | 'config' | 'databa
         .where('id', 'in', unsent)
         .where('status', 'in', ['queued', 'sending'])
         .execute();
-      await recordEvents(trx, unsent.map((id) => ({ messageId: id, type: 'cancelled', at: now, data: { reason: 'erased' } })));
+      await s.events.record(trx, unsent.map((id) => ({ messageId: id, type: 'cancelled', at: now, data: { reason: 'erased' } })));
     }
-    const scrubbed = await scrubMessages(trx, s.config, s.database.dialect, own, now, 'erased');
+    const scrubbed = await scrubMessages(trx, s.config, s.dialect, s.events, own, now, 'erased');
 
     // cc/bcc are JSON lists: narrow with LIKE (a scan, but erasure is rare), then decide exactly.
     const pattern = `%${lower.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;

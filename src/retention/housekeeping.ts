@@ -1,9 +1,9 @@
 import { type Kysely, sql } from 'kysely';
-import { BLOB_GRACE_MS, sweepUnreferenced } from '../content/collect.js';
-import type { DB } from '../db/schema.js';
-import type { Services } from '../services.js';
-import { DAY_MS } from '../shared/time.js';
-import { SNS_DEDUPE_DAYS } from '../webhooks/ses-sns/receiver.js';
+import { BLOB_GRACE_MS, sweepUnreferenced } from '../content/index.js';
+import type { DB } from '../platform/db/schema.js';
+import type { RetentionDeps } from './deps.js';
+import { DAY_MS } from '../platform/time.js';
+import { SNS_DEDUPE_DAYS } from '../feedback/index.js';
 import { RETENTION_BATCH, yieldToOthers } from './batches.js';
 
 export interface HousekeepingResult {
@@ -52,11 +52,11 @@ async function deleteBelow(db: Kysely<DB>, table: AgedTable, column: AgeColumn, 
  * finished webhook deliveries (with their attempts) past EMAIL_AUDIT_RETENTION_DAYS, like the
  * messages they were about, and contents no message references (see content/collect.ts).
  */
-export async function housekeeping(s: Pick<Services, 'db' | 'config' | 'database'>, now: number, onBatch?: () => Promise<void>): Promise<HousekeepingResult> {
+export async function housekeeping(s: RetentionDeps, now: number, onBatch?: () => Promise<void>): Promise<HousekeepingResult> {
   return {
     idempotency_keys: await deleteBelow(s.db, 'idempotency_keys', 'expires_at', now + 1, onBatch),
     sns_messages: await deleteBelow(s.db, 'sns_messages', 'received_at', now - SNS_DEDUPE_DAYS * DAY_MS, onBatch),
     webhook_deliveries: await deleteBelow(s.db, 'webhook_deliveries', 'completed_at', now - s.config.email.auditRetentionDays * DAY_MS, onBatch),
-    content_blobs: await sweepUnreferenced(s.db, s.database.dialect, now - BLOB_GRACE_MS, onBatch, yieldToOthers),
+    content_blobs: await sweepUnreferenced(s.db, s.dialect, now - BLOB_GRACE_MS, onBatch, yieldToOthers),
   };
 }

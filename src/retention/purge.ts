@@ -1,6 +1,6 @@
-import { deleteUnreferenced } from '../content/collect.js';
-import type { Services } from '../services.js';
-import { DAY_MS } from '../shared/time.js';
+import { deleteUnreferenced } from '../content/index.js';
+import type { RetentionDeps } from './deps.js';
+import { DAY_MS } from '../platform/time.js';
 import { RETENTION_BATCH, yieldToOthers } from './batches.js';
 
 export interface PurgeResult {
@@ -17,7 +17,7 @@ export interface PurgeResult {
  * oldest first, one short transaction per batch, and the contents no message references any
  * more. `onBatch` lets the scheduler extend its lock.
  */
-export async function purgeExpired(s: Pick<Services, 'db' | 'config' | 'database'>, now: number, onBatch?: () => Promise<void>): Promise<PurgeResult> {
+export async function purgeExpired(s: RetentionDeps, now: number, onBatch?: () => Promise<void>): Promise<PurgeResult> {
   const cutoff = now - s.config.email.auditRetentionDays * DAY_MS;
   const total: PurgeResult = { messages: 0, attachments: 0, blobs: 0, events: 0, batches: 0 };
   for (;;) {
@@ -39,7 +39,7 @@ export async function purgeExpired(s: Pick<Services, 'db' | 'config' | 'database
       const messages = await trx.deleteFrom('email_messages').where('id', 'in', ids).executeTakeFirst();
       total.blobs += await deleteUnreferenced(
         trx,
-        s.database.dialect,
+        s.dialect,
         held.map((r) => r.blob_sha256!),
       );
       total.events += Number(events.numDeletedRows);

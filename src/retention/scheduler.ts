@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Cron } from 'croner';
-import type { Services } from '../services.js';
+import type pino from 'pino';
+import type { RetentionDeps } from './deps.js';
 import { anonymizeOld } from './anonymize.js';
 import { housekeeping } from './housekeeping.js';
-import { releaseLock, renewLock, tryLock } from './locks.js';
+import { releaseLock, renewLock, tryLock } from '../platform/db/locks.js';
 import { purgeExpired } from './purge.js';
 
-type Job = (s: Services, now: number, onBatch: () => Promise<void>) => Promise<unknown>;
+type Job = (s: RetentionDeps, now: number, onBatch: () => Promise<void>) => Promise<unknown>;
 
 /** Anonymize before purging: the order does not matter for correctness, only for the log. */
 export const RETENTION_JOBS: Record<string, Job> = {
@@ -28,7 +29,7 @@ export interface RetentionScheduler {
  * Runs the retention jobs on a cron pattern (hourly by default) in this process. Safe to start
  * in every API and worker process: a lock row makes one of them run each job at a time.
  */
-export function startRetentionScheduler(s: Services, opts: { pattern?: string; owner?: string } = {}): RetentionScheduler {
+export function startRetentionScheduler(s: RetentionDeps & { log: pino.Logger }, opts: { pattern?: string; owner?: string } = {}): RetentionScheduler {
   const owner = opts.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   let running: Promise<Record<string, unknown>> | null = null;
 

@@ -1,10 +1,10 @@
 import type { Transaction } from 'kysely';
-import type { Config } from '../config.js';
-import { deleteUnreferenced } from '../content/collect.js';
-import type { Dialect } from '../db/database.js';
-import type { DB } from '../db/schema.js';
-import { recordEvents } from '../messages/events.js';
-import { anonymizeAddress, isAnonymized } from './anon-key.js';
+import type { Config } from '../platform/config.js';
+import { deleteUnreferenced } from '../content/index.js';
+import type { Dialect } from '../platform/db/database.js';
+import type { DB } from '../platform/db/schema.js';
+import type { EventLog } from '../events/index.js';
+import { anonymizeAddress, isAnonymized } from '../platform/crypto/anon-key.js';
 
 export interface ScrubRow {
   id: string;
@@ -52,6 +52,7 @@ export async function scrubMessages(
   trx: Transaction<DB>,
   config: Config,
   dialect: Dialect,
+  events: EventLog,
   rows: ScrubRow[],
   now: number,
   event: 'anonymized' | 'erased',
@@ -111,7 +112,7 @@ export async function scrubMessages(
     dialect,
     held.map((r) => r.blob_sha256!),
   );
-  await recordEvents(
+  await events.record(
     trx,
     ids.map((id) => ({ messageId: id, type: event, at: now })),
   );

@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
-import type { DB } from '../db/schema.js';
-import type { AdmissionPolicy } from '../messages/send.service.js';
-import type { ResolvedTemplate } from '../templates/service.js';
+import type { DB } from '../platform/db/schema.js';
+import type { AdmissionPolicy } from '../accept/index.js';
+import type { ResolvedTemplate } from '../templates/index.js';
 import { ALL_SCOPES, findSuppression } from './repository.js';
 
 /**

@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
-import { reusedQuery } from '../db/reused-sql.js';
-import type { DB, SuppressionRow } from '../db/schema.js';
-import { newId } from '../shared/ids.js';
-import { iso } from '../shared/time.js';
+import { reusedQuery } from '../platform/db/reused-sql.js';
+import type { DB, SuppressionRow } from '../platform/db/schema.js';
+import { newId } from '../platform/ids.js';
+import { iso } from '../platform/time.js';
 
 /**
  * Suppressed addresses are compared lowercased as a whole: local parts are case-sensitive in

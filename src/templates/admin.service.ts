@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
-import type { Config } from '../config.js';
-import type { DB } from '../db/schema.js';
-import { AppError } from '../shared/errors.js';
-import { iso } from '../shared/time.js';
+import type { Config } from '../platform/config.js';
+import type { DB } from '../platform/db/schema.js';
+import { AppError } from '../platform/errors.js';
+import { iso } from '../platform/time.js';
 import { PRIORITY_VALUE, type TemplateDefinition } from './definition.js';
 import { applyPatch, blankDefinition, metadataFingerprint, type TemplatePatch, versionFingerprint } from './patch.js';
 import { findTemplate, listVersions } from './repository.js';

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { Config } from '../config.js';
+import type { Config } from '../platform/config.js';
 import { readTemplatesDir, writeTemplateDir } from './definition.js';
 import type { SaveOutcome, TemplateAdmin } from './admin.service.js';
 import { blankDefinition } from './patch.js';

@@ -1,5 +1,5 @@
-import type { Config } from '../config.js';
-import { AppError } from '../shared/errors.js';
+import type { Config } from '../platform/config.js';
+import { AppError } from '../platform/errors.js';
 import type { LocaleContent, TemplateDefinition } from './definition.js';
 
 /** An edit as the API receives it: any field of a definition, plus per-locale content changes. */

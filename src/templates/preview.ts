@@ -1,4 +1,4 @@
-import { AppError } from '../shared/errors.js';
+import { AppError } from '../platform/errors.js';
 import { syntaxErrors } from './render.js';
 import type { Preview, TemplateService } from './service.js';
 import { checkVariables, type VariableCheck } from './validate.js';

@@ -1,8 +1,8 @@
 import { convert as htmlToText } from 'html-to-text';
 import juice from 'juice';
 import { Liquid, LiquidError, Tag, type Template } from 'liquidjs';
-import { checkHeaderValue } from '../messages/header-safety.js';
-import { AppError } from '../shared/errors.js';
+import { checkHeaderValue } from '../platform/header-safety.js';
+import { AppError } from '../platform/errors.js';
 import type { LocaleContent } from './definition.js';
 import type { Layout } from './layouts.js';
 

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import { reusedQuery } from '../db/reused-sql.js';
-import type { DB, TemplateContentRow, TemplateRow, TemplateVersionRow } from '../db/schema.js';
+import { reusedQuery } from '../platform/db/reused-sql.js';
+import type { DB, TemplateContentRow, TemplateRow, TemplateVersionRow } from '../platform/db/schema.js';
 
 // Repository functions take `db` first so a transaction passes through unchanged.
 

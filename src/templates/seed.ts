@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { DB } from '../db/schema.js';
+import type { DB } from '../platform/db/schema.js';
 import { readTemplatesDir } from './definition.js';
 import { DEFAULT_TEMPLATES_DIR } from './paths.js';
 import { insertTemplate } from './store.js';

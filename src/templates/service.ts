@@ -1,13 +1,19 @@
 import type { Kysely } from 'kysely';
-import type { Config } from '../config.js';
-import type { DB, TemplateRow, TemplateVersionRow } from '../db/schema.js';
-import { AppError } from '../shared/errors.js';
-import { iso } from '../shared/time.js';
+import type { Config } from '../platform/config.js';
+import type { DB, TemplateRow, TemplateVersionRow } from '../platform/db/schema.js';
+import { AppError } from '../platform/errors.js';
+import { iso } from '../platform/time.js';
 import { type LocaleContent, priorityName, type TemplateDefinition } from './definition.js';
 import type { Layout } from './layouts.js';
 import { type CompiledTemplate, compileTemplate, type Rendered, renderTemplate } from './render.js';
 import { findTemplate, findVersion, listContents, listTemplates } from './repository.js';
 import { maskVariables, scrubValues } from './sensitive.js';
+
+/** What rendering reads from the configuration: EMAIL_TIMEZONE and the BRAND_* variables. */
+export interface TemplateSettings {
+  timeZone: string;
+  brand: Config['brand'];
+}
 
 /** A template version with everything needed to render it in one locale. */
 export interface ResolvedTemplate {
@@ -57,7 +63,7 @@ export class TemplateService {
 
   constructor(
     private readonly db: Kysely<DB>,
-    private readonly config: Config,
+    private readonly settings: TemplateSettings,
     private readonly layouts: Map<string, Layout>,
   ) {}
 
@@ -137,14 +143,14 @@ export class TemplateService {
   private context(t: Renderable, now: Date, strict: boolean) {
     return {
       locale: t.locale,
-      timeZone: this.config.email.timezone,
+      timeZone: this.settings.timeZone,
       now,
       strict,
       brand: {
-        name: this.config.brand.name,
-        logo_url: this.config.brand.logoUrl,
-        support_email: this.config.brand.supportEmail,
-        website_url: this.config.brand.websiteUrl,
+        name: this.settings.brand.name,
+        logo_url: this.settings.brand.logoUrl,
+        support_email: this.settings.brand.supportEmail,
+        website_url: this.settings.brand.websiteUrl,
       },
     };
   }

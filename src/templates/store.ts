@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import type { DB } from '../db/schema.js';
-import { newId } from '../shared/ids.js';
+import type { DB } from '../platform/db/schema.js';
+import { newId } from '../platform/ids.js';
 import { type LocaleContent, PRIORITY_VALUE, type TemplateDefinition } from './definition.js';
 
 /** Writes version `version` of a template (its metadata row and one content row per locale). */

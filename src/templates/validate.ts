@@ -1,4 +1,4 @@
-import { AppError } from '../shared/errors.js';
+import { AppError } from '../platform/errors.js';
 import type { LocaleContent, TemplateDefinition } from './definition.js';
 import type { CompiledTemplate } from './render.js';
 

@@ -1,5 +1,5 @@
-import type { Config } from '../config.js';
-import type { AdmissionPolicy } from '../messages/send.service.js';
+import type { Config } from '../platform/config.js';
+import type { AdmissionPolicy } from '../accept/index.js';
 import { createUnsubscribeToken } from './token.js';
 
 /**

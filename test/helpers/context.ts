@@ -2,11 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { Kysely } from 'kysely';
 import pg from 'pg';
-import { type Config, loadConfig } from '../../src/config.js';
+import { type Config, loadConfig } from '../../src/platform/config.js';
 import { buildApp } from '../../src/http/app.js';
-import { createServices, type Services } from '../../src/services.js';
-import { createLogger } from '../../src/shared/logger.js';
+import { type Database, openDatabase } from '../../src/platform/db/database.js';
+import { migrateToLatest } from '../../src/platform/db/migrate.js';
+import type { DB } from '../../src/platform/db/schema.js';
+import { type Wired, wire } from '../../src/app/wiring.js';
+import { createLogger } from '../../src/platform/log.js';
 import { runId } from './run-id.js';
 
 export type Backend = 'sqlite' | 'postgres';
@@ -19,10 +23,10 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export interface TestContext {
   backend: Backend;
   config: Config;
-  services: Services;
+  services: Wired;
   app: FastifyInstance;
   dir: string;
-  /** PostgreSQL schema of this context (undefined on SQLite): a second createServices can share the database. */
+  /** PostgreSQL schema of this context (undefined on SQLite): a second wire() can share the database. */
   schema: string | undefined;
   /** app.inject with the admin token unless headers say otherwise. */
   inject(opts: InjectOptions & { token?: string | null }): Promise<LightMyRequestResponse>;
@@ -31,20 +35,46 @@ export interface TestContext {
 
 let counter = 0;
 
+/** Where a test's data lives: a fresh SQLite file in `dir`, or a fresh PostgreSQL schema. */
+async function freshStorage(backend: Backend): Promise<{ dir: string; databaseUrl: string; schema: string | undefined }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'postier-test-'));
+  if (backend === 'sqlite') return { dir, databaseUrl: `sqlite:${path.join(dir, 'postier.db')}`, schema: undefined };
+  const databaseUrl = process.env.TEST_DATABASE_URL!;
+  // t_<run id>_…: the run's teardown drops its own schemas (see global-setup.ts).
+  const schema = `t_${runId()}_${process.pid}_${Date.now().toString(36)}_${counter++}`;
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  await client.query(`create schema ${schema}`);
+  await client.end();
+  return { dir, databaseUrl, schema };
+}
+
+export interface TestDatabase {
+  backend: Backend;
+  database: Database;
+  db: Kysely<DB>;
+  close(): Promise<void>;
+}
+
+/** Only a migrated database, for tests of one part that needs nothing else. */
+export async function createTestDatabase(backend: Backend): Promise<TestDatabase> {
+  const { dir, databaseUrl, schema } = await freshStorage(backend);
+  const database = openDatabase(databaseUrl, { schema });
+  await migrateToLatest(database.db, schema);
+  return {
+    backend,
+    database,
+    db: database.db,
+    async close() {
+      await database.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /** A fresh database (SQLite file or PostgreSQL schema), migrated and seeded, and the HTTP app. */
 export async function createTestContext(backend: Backend, env: Record<string, string> = {}): Promise<TestContext> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'postier-test-'));
-  let schema: string | undefined;
-  let databaseUrl = `sqlite:${path.join(dir, 'postier.db')}`;
-  if (backend === 'postgres') {
-    databaseUrl = process.env.TEST_DATABASE_URL!;
-    // t_<run id>_…: the run's teardown drops its own schemas (see global-setup.ts).
-    schema = `t_${runId()}_${process.pid}_${Date.now().toString(36)}_${counter++}`;
-    const client = new pg.Client({ connectionString: databaseUrl });
-    await client.connect();
-    await client.query(`create schema ${schema}`);
-    await client.end();
-  }
+  const { dir, databaseUrl, schema } = await freshStorage(backend);
   const config = loadConfig({
     DATABASE_URL: databaseUrl,
     DATA_DIR: dir,
@@ -55,8 +85,9 @@ export async function createTestContext(backend: Backend, env: Record<string, st
     SMTP_REPLY_TO: 'support@rgz.bj',
     ...env,
   });
-  const services = await createServices(config, createLogger(config.logLevel), { schema });
-  const app = await buildApp(services);
+  const services = await wire(config, createLogger(config.logLevel), { schema });
+  // Every answer of every test is checked against its route's response schema.
+  const app = await buildApp(services, { checkResponses: true });
   return {
     backend,
     config,

@@ -1,4 +1,4 @@
-import type { MessageRow } from '../../src/db/schema.js';
+import type { MessageRow } from '../../src/platform/db/schema.js';
 import type { TestContext } from './context.js';
 
 export async function messageRow(t: TestContext, id: string): Promise<MessageRow> {

@@ -1,7 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../helpers/context.js';
-import { type Running, serve } from '../../src/cli/serve.js';
+import { type Running, serve } from '../../src/app/serve.js';
 import { launchBrowser, shot, withLoggedInPage } from './browser.js';
 
 /**

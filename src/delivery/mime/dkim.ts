@@ -6,7 +6,7 @@ import { type Field, fold } from './header.js';
  * DKIM (RFC 6376): rsa-sha256, relaxed/relaxed, over the fields Nodemailer signs by default
  * (RFC 4871 §5.5's list) plus List-Unsubscribe-Post, which RFC 8058 §4 requires to be signed
  * for one-click unsubscription. A message is signed once, when it is built; the key is loaded
- * when the signer is made, so a key that does not load stops start-up (config.ts checks it too).
+ * when the signer is made, so a key that does not load stops start-up (platform/config.ts checks it too).
  */
 
 const SIGNED_FIELDS = [

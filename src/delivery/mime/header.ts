@@ -1,5 +1,5 @@
 import { domainToASCII } from 'node:url';
-import { neutralizeHeaderText } from '../../messages/header-safety.js';
+import { neutralizeHeaderText } from '../../platform/header-safety.js';
 import { encodedWords } from './encoded-word.js';
 
 /**

@@ -1,5 +1,5 @@
-import type { MessageRow } from '../../db/schema.js';
-import { randomHex } from '../../shared/ids.js';
+import type { MessageRow } from '../../platform/db/schema.js';
+import { randomHex } from '../../platform/ids.js';
 import { type BuiltMessage, PermanentBuildError } from '../process-message.js';
 import { base64Lines, encodeText, textTransferEncoding } from './body.js';
 import type { DkimSigner } from './dkim.js';

@@ -1,4 +1,4 @@
-import { neutralizeHeaderText } from '../../messages/header-safety.js';
+import { neutralizeHeaderText } from '../../platform/header-safety.js';
 import { encodedWords } from './encoded-word.js';
 
 /**

@@ -1,0 +1,12 @@
+export { isValidAddress, normalizeAddress, parseRecipients } from './addresses.js';
+export { type Attachment, type AttachmentInput, validateAttachments } from './attachments.js';
+export { IDEMPOTENCY_TTL_MS } from './idempotency.js';
+export {
+  type AdmissionPolicy,
+  messageIdDomain,
+  type SendDeps,
+  type SendOptions,
+  type SendRequest,
+  type SendResultItem,
+  SendService,
+} from './send.service.js';

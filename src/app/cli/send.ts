@@ -1,0 +1,88 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { PostierClient, PostierError, type SendRequest } from '../../../packages/client/src/index.js';
+
+/** Content types by extension: the same set the API's EMAIL_ALLOWED_ATTACHMENT_TYPES knows. */
+const CONTENT_TYPES: Record<string, string> = {
+  pdf: 'application/pdf',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  json: 'application/json',
+  csv: 'text/csv',
+  txt: 'text/plain',
+};
+
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+export function parseVars(pairs: string[]): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const p of pairs) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new Error(`--var ${JSON.stringify(p)}: expected key=value`);
+    vars[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return vars;
+}
+
+export function readAttachment(file: string): NonNullable<SendRequest['attachments']>[number] {
+  const ext = path.extname(file).slice(1).toLowerCase();
+  const contentType = CONTENT_TYPES[ext];
+  if (!contentType) throw new Error(`--attach ${file}: unknown extension .${ext} (known: ${Object.keys(CONTENT_TYPES).join(', ')})`);
+  return { filename: path.basename(file), content_type: contentType, data_base64: readFileSync(file).toString('base64') };
+}
+
+interface SendFlags {
+  template: string;
+  to: string[];
+  var: string[];
+  attach: string[];
+  locale?: string;
+  url: string;
+  token?: string;
+  idempotencyKey?: string;
+  timeout: string;
+}
+
+/** `postier send`: a caller's-eye smoke test over HTTP, through the same client other projects use. */
+export function registerSendCommand(program: Command): void {
+  program
+    .command('send')
+    .description('Send an email from a template through a running Postier (HTTP API)')
+    .requiredOption('--template <key>', 'template key')
+    .option('--to <address>', 'recipient (repeat for several)', collect, [])
+    .option('--var <key=value>', 'template variable (repeat)', collect, [])
+    .option('--attach <file>', 'attachment; content type from the extension (repeat)', collect, [])
+    .option('--locale <locale>', 'e.g. fr or en')
+    .option('--url <url>', 'Postier base URL', process.env.POSTIER_URL ?? 'http://127.0.0.1:8000')
+    .option('--token <token>', 'API key (default: $POSTIER_TOKEN)')
+    .option('--idempotency-key <key>', 'retrying with the same key cannot send twice')
+    .option('--timeout <ms>', 'request timeout in milliseconds', '30000')
+    .action(async (o: SendFlags) => {
+      const token = o.token ?? process.env.POSTIER_TOKEN;
+      if (!token) throw new Error('No token: pass --token or set POSTIER_TOKEN');
+      if (o.to.length === 0) throw new Error('At least one --to is required');
+      const client = new PostierClient({ baseUrl: o.url, token, timeoutMs: Number(o.timeout) });
+      const attachments = o.attach.map(readAttachment);
+      try {
+        const { items } = await client.send(
+          {
+            to: o.to,
+            template_key: o.template,
+            variables: parseVars(o.var),
+            ...(attachments.length ? { attachments } : {}),
+            ...(o.locale ? { locale: o.locale } : {}),
+          },
+          { idempotencyKey: o.idempotencyKey },
+        );
+        for (const i of items) console.log(`${i.id}\t${i.to}\t${i.status}`);
+      } catch (e) {
+        if (e instanceof PostierError) {
+          throw new Error(`${e.code} (HTTP ${e.status}): ${e.message}${e.details !== undefined ? `\n${JSON.stringify(e.details, null, 2)}` : ''}`);
+        }
+        throw e;
+      }
+    });
+}

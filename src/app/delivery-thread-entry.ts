@@ -1,0 +1,38 @@
+/**
+ * Inside the delivery thread (see delivery-thread.ts): the same worker as a `postier worker` process,
+ * over the platform and the delivery worker only (no template engine, HTTP stack or capture server: the serving
+ * thread has those), driven by messages from the serving thread.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { openPlatform } from './platform.js';
+import { registry } from '../platform/metrics.js';
+import { createLogger } from '../platform/log.js';
+import { startWorker } from '../delivery/index.js';
+import type { DeliveryThreadData, FromThread, ToThread } from './delivery-thread.js';
+
+const port = parentPort!;
+const say = (m: FromThread) => port.postMessage(m);
+const { config, target } = workerData as DeliveryThreadData;
+const log = createLogger(config.logLevel).child({ thread: 'delivery' });
+
+try {
+  // The serving thread has migrated already. Leasing and the batched completions need few
+  // PostgreSQL connections: 5, not the API's 10.
+  const s = openPlatform(config, log, { poolSize: 5 });
+  const worker = startWorker(s, target);
+  port.on('message', (m: ToThread) => {
+    if (m.type === 'notify') s.outbox.notify();
+    else if (m.type === 'metrics') void registry.getMetricsAsJSON().then((metrics) => say({ type: 'metrics', id: m.id, metrics }));
+    else if (m.type === 'stop') {
+      void worker
+        .stop()
+        .then(() => s.close())
+        .catch((err: unknown) => log.error({ err }, 'delivery thread did not stop cleanly'))
+        .finally(() => say({ type: 'stopped' }));
+    }
+  });
+  say({ type: 'ready', owner: worker.owner });
+} catch (e) {
+  log.error({ err: e }, 'delivery thread could not start');
+  say({ type: 'failed', error: e instanceof Error ? e.message : String(e) });
+}

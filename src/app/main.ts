@@ -1,0 +1,107 @@
+import cluster from 'node:cluster';
+import { Command } from 'commander';
+import { serveApiProcess, startApiCluster } from './cluster.js';
+import { registerSendCommand } from './cli/send.js';
+import { serve } from './serve.js';
+import { templateCommands } from './cli/templates.js';
+import { ConfigError, loadConfig, loadDotEnv } from '../platform/config.js';
+import { type Wired, wire } from './wiring.js';
+import { createLogger } from '../platform/log.js';
+
+async function withWired<T>(fn: (s: Wired) => Promise<T>, level = 'warn'): Promise<T> {
+  const config = loadConfig();
+  const s = await wire(config, createLogger(process.env.LOG_LEVEL ? config.logLevel : level));
+  try {
+    return await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
+const program = new Command('postier').description('Self-hosted transactional email service').showHelpAfterError();
+
+/**
+ * Runs until SIGTERM/SIGINT, then stops in order (the worker drains its in-flight sends). With
+ * API_PROCESSES > 1, `serve` forks that many HTTP processes (see cluster.ts): this same
+ * function runs in each of them, as a cluster worker.
+ */
+async function run(opts: { api: boolean; worker: boolean }): Promise<void> {
+  const config = loadConfig();
+  const clustered = opts.api && config.apiProcesses > 1;
+  const apiProcess = clustered && cluster.isWorker;
+  const log = apiProcess ? createLogger(config.logLevel).child({ api_process: cluster.worker!.id }) : createLogger(config.logLevel);
+  // The primary has migrated before forking.
+  const s = await wire(config, log, { migrate: !apiProcess });
+  const running = !clustered
+    ? await serve(s, { ...opts, thread: config.worker.thread })
+    : apiProcess
+      ? await serveApiProcess(s)
+      : await startApiCluster(s, { processes: config.apiProcesses, worker: opts.worker });
+  let stopping: Promise<void> | null = null;
+  const shutdown = (signal: string) =>
+    (stopping ??= (async () => {
+      log.info({ signal }, 'shutting down');
+      await running.stop();
+      await s.close();
+      process.exit(0);
+    })());
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+program
+  .command('serve')
+  .description('Run the HTTP API (and, unless --no-worker, the delivery worker)')
+  .option('--no-worker', 'run the API only')
+  .action((o: { worker: boolean }) => run({ api: true, worker: o.worker }));
+
+program
+  .command('worker')
+  .description('Run the delivery worker only (any number of them may share one database)')
+  .action(() => run({ api: false, worker: true }));
+
+program
+  .command('migrate')
+  .description('Apply database migrations and seed default templates, then exit')
+  .action(() => withWired(async () => console.log('database is up to date'), 'info'));
+
+const keys = program.command('keys').description('Manage API keys');
+keys
+  .command('create')
+  .requiredOption('--name <name>', 'what the key is for')
+  .requiredOption('--scope <scope>', 'admin or send')
+  .action((o: { name: string; scope: string }) =>
+    withWired(async (s) => {
+      if (o.scope !== 'admin' && o.scope !== 'send') throw new Error('--scope must be admin or send');
+      const { token, key } = await s.apiKeys.create(o.name, o.scope, 'cli');
+      console.log(`Created ${key.scope} key ${key.id} (${key.name}). The token is shown once:\n${token}`);
+    }),
+  );
+keys.command('list').action(() =>
+  withWired(async (s) => {
+    const rows = await s.apiKeys.list();
+    console.table(rows.map((k) => ({ id: k.id, name: k.name, scope: k.scope, prefix: k.prefix, created_at: k.created_at, last_used_at: k.last_used_at ?? '', revoked_at: k.revoked_at ?? '' })));
+  }),
+);
+keys
+  .command('revoke <id>')
+  .description('Revoke a key by id or token prefix')
+  .action((id: string) =>
+    withWired(async (s) => {
+      const k = await s.apiKeys.revoke(id);
+      console.log(`Revoked ${k.id} (${k.name}) at ${k.revoked_at}`);
+    }),
+  );
+
+templateCommands(program, withWired);
+registerSendCommand(program);
+
+loadDotEnv();
+program.parseAsync().catch((e: unknown) => {
+  if (e instanceof ConfigError) {
+    console.error(e.message);
+    process.exit(2);
+  }
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});

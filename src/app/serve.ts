@@ -1,0 +1,92 @@
+import type { FastifyInstance } from 'fastify';
+import { type CaptureServer, startCaptureIfNeeded } from '../capture/index.js';
+import { smtpTarget, startWorker } from '../delivery/index.js';
+import { buildApp } from '../http/app.js';
+import { startMetricsServer } from '../http/metrics-server.js';
+import { type RetentionScheduler, startRetentionScheduler } from '../retention/index.js';
+import { DeliveryThread } from './delivery-thread.js';
+import type { Wired } from './wiring.js';
+
+/** First start with no admin credential at all: create one admin key and show it once. */
+export async function ensureAdminKey(s: Wired): Promise<void> {
+  if (s.config.adminToken || (await s.apiKeys.countActive()) > 0) return;
+  const { token } = await s.apiKeys.create('initial admin', 'admin', 'system');
+  process.stdout.write(
+    `\n  No API key existed, so an admin key was created. It is shown this once:\n\n    ${token}\n\n` +
+      `  Use it as "Authorization: Bearer <token>"; create more with \`postier keys create\`.\n\n`,
+  );
+}
+
+/**
+ * Beside the API, the worker gets a thread of its own (WORKER_THREAD, on by default in
+ * `postier serve`) so that neither starves the other; a worker-only process runs it in its loop.
+ */
+async function startDelivery(s: Wired, capture: CaptureServer | null, threaded: boolean): Promise<{ stop(): Promise<void> }> {
+  const target = smtpTarget(s, capture);
+  // An in-memory SQLite database exists in one connection only: a thread would open an empty one.
+  if (!threaded || s.config.databaseUrl === 'sqlite::memory:') return startWorker(s, target);
+  const thread = await DeliveryThread.start({ config: s.config, target }, s.log);
+  const unsubscribe = s.outbox.subscribe(() => thread.notify());
+  const source = () => thread.metrics();
+  s.metricSources.push(source);
+  return {
+    async stop() {
+      unsubscribe();
+      await thread.stop();
+      s.metricSources.splice(s.metricSources.indexOf(source), 1);
+    },
+  };
+}
+
+export interface Running {
+  app: FastifyInstance | null;
+  /** The delivery worker: in this event loop, or on a thread of its own (`thread`). */
+  worker: { stop(): Promise<void> } | null;
+  capture: CaptureServer | null;
+  metrics: FastifyInstance | null;
+  stop(): Promise<void>;
+}
+
+/**
+ * API and/or worker in this process; the capture server too when SMTP_HOST is unset. The
+ * background jobs (retention, capture, outbound webhooks) run unless `background` is false: the
+ * HTTP processes of API_PROCESSES > 1 leave them to their primary (see cluster.ts).
+ */
+export async function serve(s: Wired, opts: { api: boolean; worker?: boolean; retention?: boolean; thread?: boolean; background?: boolean }): Promise<Running> {
+  let app: FastifyInstance | null = null;
+  const background = opts.background ?? true;
+  // Retention runs in every process that asks for it; a lock row lets one run each job at a time.
+  const retention: RetentionScheduler | null = background && (opts.retention ?? true) ? startRetentionScheduler(s) : null;
+  const capture = background ? await startCaptureIfNeeded(s) : null;
+  const worker = opts.worker ? await startDelivery(s, capture, opts.api && (opts.thread ?? false)) : null;
+  if (opts.api) {
+    await ensureAdminKey(s);
+    // The attachment writer thread is part of an API process, like its connection: started now.
+    s.content.start();
+    app = await buildApp(s);
+    await app.listen({ host: s.config.host, port: s.config.port });
+    s.log.info({ url: `http://${s.config.host}:${s.config.port}` }, 'Postier API listening');
+  }
+  // A worker-only process exposes its own counters when asked (the API serves them otherwise).
+  const metrics = !opts.api && s.config.worker.metricsPort !== undefined ? await startMetricsServer(s, s.config.worker.metricsPort) : null;
+  // Outbound webhooks go out from every serving process: one at a time reads the event log to
+  // enqueue them (a lease), every one claims due deliveries one by one.
+  if (background) s.webhooks.start();
+  return {
+    app,
+    worker,
+    capture,
+    metrics,
+    async stop() {
+      // API first (no new work accepted), then the worker drains, then the background jobs (the
+      // webhooks of events not read yet are enqueued by the next dispatcher from the durable
+      // cursor), then capture stops receiving.
+      if (app) await app.close();
+      if (worker) await worker.stop();
+      if (metrics) await metrics.close();
+      if (background) await s.webhooks.stop();
+      await retention?.stop();
+      if (capture) await capture.close();
+    },
+  };
+}

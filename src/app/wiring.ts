@@ -1,0 +1,101 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type pino from 'pino';
+import { messageIdDomain, SendService } from '../accept/index.js';
+import { ContentStore } from '../content/index.js';
+import { SnsReceiver } from '../feedback/index.js';
+import { ApiKeyService } from '../keys/index.js';
+import type { Config } from '../platform/config.js';
+import { migrateToLatest } from '../platform/db/migrate.js';
+import type { MetricsJson } from '../platform/metrics.js';
+import { rateLimitPolicy } from '../rate-limits/index.js';
+import { suppressionPolicy } from '../suppressions/index.js';
+import { LAYOUTS_DIR, readLayouts, seedDefaultTemplates, TemplateAdmin, TemplateService } from '../templates/index.js';
+import { unsubscribeHeadersPolicy, unsubscribeKey } from '../unsubscribe/index.js';
+import { isSubscribable, WebhookDispatcher } from '../webhooks/index.js';
+import { openPlatform, type Platform } from './platform.js';
+
+/**
+ * Every part of Postier, built once with what each uses and passed down to the processes (serve,
+ * worker, CLI) and to tests. Features never see this object: each got its own dependencies.
+ */
+export interface Wired extends Platform {
+  apiKeys: ApiKeyService;
+  templates: TemplateService;
+  templateAdmin: TemplateAdmin;
+  send: SendService;
+  /** Attachment contents, stored once each (its writer thread is stopped by close()). */
+  content: ContentStore;
+  /** Outbound webhooks: enqueued from the event log, delivered, retried (started by serve). */
+  webhooks: WebhookDispatcher;
+  /** Amazon SES feedback through SNS. */
+  sns: SnsReceiver;
+  unsubscribeKey: Buffer;
+  /** The domain of our Message-IDs (SMTP_FROM_EMAIL's). */
+  messageIdDomain: string;
+  /** Counters kept elsewhere in this process (the delivery thread), merged into GET /metrics. */
+  metricSources: Array<() => Promise<MetricsJson>>;
+}
+
+export interface WireOptions {
+  /** Apply migrations and seed default templates (start-up does; `postier keys` does too). */
+  migrate?: boolean;
+  /** PostgreSQL schema (tests isolate each file in its own). */
+  schema?: string;
+}
+
+export async function wire(config: Config, log: pino.Logger, opts: WireOptions = {}): Promise<Wired> {
+  const platform = openPlatform(config, log, { schema: opts.schema });
+  const { db, database, dialect, commits, seal, outbox, events } = platform;
+  if (opts.migrate ?? true) {
+    const applied = await migrateToLatest(db, opts.schema);
+    if (applied.length) log.info({ migrations: applied }, 'migrations applied');
+    const seeded = await seedDefaultTemplates(db);
+    if (seeded.length) log.info({ templates: seeded }, 'default templates seeded');
+  }
+  const templates = new TemplateService(db, { timeZone: config.email.timezone, brand: config.brand }, readLayouts(LAYOUTS_DIR));
+  const content = ContentStore.open(database, config.databaseUrl);
+  const key = unsubscribeKey(config);
+  const domain = messageIdDomain(config.smtp.fromEmail);
+  const send = new SendService({
+    db,
+    commits,
+    events,
+    templates,
+    content,
+    seal,
+    email: config.email,
+    messageIdDomain: domain,
+    // Order matters: a suppressed recipient does not use up a rate-limit allowance.
+    policies: [
+      suppressionPolicy(config.email.suppressionBypassCategories),
+      rateLimitPolicy(config.email.rateLimits, dialect),
+      unsubscribeHeadersPolicy(config, key),
+    ],
+  });
+  send.onQueued(() => outbox.notify());
+
+  const webhooks = new WebhookDispatcher(db, dialect, config.outboundWebhooks, log, { owner: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}` });
+  // Events recorded here ring the dispatcher of this process; the others find them by polling.
+  events.subscribe('webhooks', (recorded) => {
+    if (recorded.some((e) => isSubscribable(e.type))) webhooks.ring();
+  });
+
+  return {
+    ...platform,
+    apiKeys: new ApiKeyService(db, config.adminToken),
+    templates,
+    templateAdmin: new TemplateAdmin(db, templates, config),
+    send,
+    content,
+    webhooks,
+    sns: new SnsReceiver(db, events, config, log),
+    unsubscribeKey: key,
+    messageIdDomain: domain,
+    metricSources: [],
+    async close() {
+      await content.close();
+      await platform.close();
+    },
+  };
+}

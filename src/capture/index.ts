@@ -1,0 +1,2 @@
+export { type CaptureServer, startCaptureServer } from './server.js';
+export { startCaptureIfNeeded } from './start.js';

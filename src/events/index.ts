@@ -1,0 +1,1 @@
+export { EventLog, type EventLabels, type EventSubscriber, type NewEvent } from './log.js';

@@ -1,0 +1,1 @@
+export { ApiKeyService, keyView } from './service.js';

@@ -1,0 +1,128 @@
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
+import type { Kysely } from 'kysely';
+import type { EventLog } from '../events/index.js';
+import { type DB, MESSAGE_STATUSES } from '../platform/db/schema.js';
+import { actorOf } from '../platform/http/auth.js';
+import { sendDownload } from '../platform/http/download.js';
+import { Download, errors } from '../platform/http/schemas.js';
+import { cancelMessage } from './cancel.js';
+import { getAttachment, getMessage, listMessages } from './queries.js';
+import { type ResendDeps, resendMessage } from './resend.js';
+import { Cancelled, MessageDetail, MessagePage, Resent, Stats } from './schemas.js';
+import { messageStats } from './stats.js';
+
+export interface MessagesHttpOptions {
+  db: Kysely<DB>;
+  events: EventLog;
+  /** The From every message goes out with (the admin UI shows it among the headers). */
+  from: string;
+  /** The keyed hash retention gives an address: anonymized messages are listed by it too. */
+  hashAddress(address: string): string;
+  resend: ResendDeps;
+}
+
+const Status = Type.Union(MESSAGE_STATUSES.map((s) => Type.Literal(s)));
+const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+
+/** The archive: list and read messages and their attachments, cancel, resend, dashboard stats. */
+export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = async (r, { db, events, from, hashAddress, resend }) => {
+  r.get(
+    '/api/v1/email/messages',
+    {
+      schema: {
+        summary: 'List messages, newest first, with filters',
+        querystring: Type.Object({
+          to: Type.Optional(Type.String({ maxLength: 320 })),
+          status: Type.Optional(Status),
+          template_key: Type.Optional(Type.String({ maxLength: 100 })),
+          category: Type.Optional(Type.String({ maxLength: 50 })),
+          since: Type.Optional(Type.String({ format: 'date-time' })),
+          until: Type.Optional(Type.String({ format: 'date-time' })),
+          limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+          cursor: Type.Optional(Type.String({ maxLength: 200 })),
+        }),
+        response: { 200: MessagePage },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      return listMessages(
+        db,
+        {
+          to: q.to,
+          toHashed: q.to ? hashAddress(q.to) : undefined,
+          status: q.status,
+          template_key: q.template_key,
+          category: q.category,
+          since: q.since ? Date.parse(q.since) : undefined,
+          until: q.until ? Date.parse(q.until) : undefined,
+        },
+        q.limit,
+        q.cursor,
+      );
+    },
+  );
+
+  r.get(
+    '/api/v1/email/messages/:id',
+    { schema: { summary: 'A message: content, recipients, attachments, every event', params: IdParams, response: { 200: MessageDetail, ...errors(404) } } },
+    async (request) => ({ ...(await getMessage(db, request.params.id)), from }),
+  );
+
+  r.get(
+    '/api/v1/email/messages/:id/attachments/:attachment_id',
+    {
+      schema: {
+        summary: "An attachment's bytes",
+        params: Type.Object({ id: Type.String({ format: 'uuid' }), attachment_id: Type.String({ format: 'uuid' }) }),
+        // 404 also once retention removed the bytes.
+        response: { 200: Download, ...errors(404) },
+      },
+    },
+    async (request, reply) => {
+      const a = await getAttachment(db, request.params.id, request.params.attachment_id);
+      return sendDownload(reply, { filename: a.filename, contentType: a.content_type, data: a.data });
+    },
+  );
+
+  // A send key may cancel what it sent; an admin anything.
+  r.delete(
+    '/api/v1/email/messages/:id',
+    // 409 invalid_state: only a queued message can be cancelled.
+    { config: { auth: 'send' }, schema: { summary: 'Cancel a message not sent yet', params: IdParams, response: { 200: Cancelled, ...errors(404, 409) } } },
+    async (request) => cancelMessage(db, events, request.params.id, request.principal),
+  );
+
+  r.post(
+    '/api/v1/email/messages/:id/resend',
+    {
+      schema: {
+        summary: 'Send an archived message again',
+        description:
+          'Creates a new message (new id and Message-ID) with the archived content, recipients and attachments, linked by `resent_from_id`. 409 `resend_masked_content` when the archive masks sensitive values, 409 `resend_content_erased` after anonymization or erasure.',
+        params: IdParams,
+        response: { 201: Resent, ...errors(404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const item = await resendMessage(resend, request.params.id, actorOf(request));
+      return reply.status(201).send({ ...item, resent_from_id: request.params.id });
+    },
+  );
+
+  r.get(
+    '/api/v1/email/stats',
+    {
+      schema: {
+        summary: 'Dashboard numbers: counts by status, a daily series, the queue, the latest failures',
+        querystring: Type.Object({
+          days: Type.Integer({ minimum: 1, maximum: 90, default: 7 }),
+          // Minutes east of UTC (Paris in winter: 60), as the browser's -getTimezoneOffset().
+          tz_offset: Type.Integer({ minimum: -840, maximum: 840, default: 0 }),
+        }),
+        response: { 200: Stats },
+      },
+    },
+    async (request) => messageStats(db, { days: request.query.days, tzOffsetMinutes: request.query.tz_offset }),
+  );
+};

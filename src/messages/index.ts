@@ -1,0 +1,4 @@
+export { cancelMessage } from './cancel.js';
+export { getMessage, listMessages, messageSummary, type MessageFilter } from './queries.js';
+export { type ResendDeps, resendMessage } from './resend.js';
+export { bucketStats, messageStats } from './stats.js';

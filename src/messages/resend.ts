@@ -1,0 +1,87 @@
+import type { Kysely } from 'kysely';
+import type { SendResultItem, SendService } from '../accept/index.js';
+import { attachmentsWithData } from '../content/index.js';
+import type { EventLog } from '../events/index.js';
+import type { DB, NewMessage } from '../platform/db/schema.js';
+import { AppError } from '../platform/errors.js';
+import { newId } from '../platform/ids.js';
+import type { ResolvedTemplate, TemplateService } from '../templates/index.js';
+
+/** What a resend uses. */
+export interface ResendDeps {
+  db: Kysely<DB>;
+  events: EventLog;
+  templates: Pick<TemplateService, 'resolve'>;
+  send: Pick<SendService, 'enqueue'>;
+  /** The domain of our Message-IDs (accept's messageIdDomain). */
+  messageIdDomain: string;
+}
+
+/**
+ * The sensitive variables a message's archive had to mask: declared sensitive by the version it
+ * was rendered from, and either required or read by the template (an unread one masks nothing).
+ */
+function maskedVariables(t: ResolvedTemplate): string[] {
+  const read = new Set([...t.required, ...t.compiled.usedVariables]);
+  return t.sensitive.filter((v) => read.has(v));
+}
+
+/**
+ * Sends an archived message again: a new message (new id, new Message-ID) with the archived
+ * subject, bodies, recipients and attachments, linked by resent_from_id. It goes through the same
+ * admission policies and commit as any send, so a now-suppressed address is refused the same way.
+ */
+export async function resendMessage(s: ResendDeps, id: string, actor: string | null): Promise<SendResultItem> {
+  const original = await s.db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!original) throw new AppError('message_not_found', `No message ${id}`);
+  if (original.anonymized_at !== null || original.html_content === null) {
+    throw new AppError('resend_content_erased', 'This message was anonymized or erased: its content is no longer archived', { id });
+  }
+  const template = await s.templates.resolve(original.template_key, { version: original.template_version, locale: original.locale, allowInactive: true });
+  const masked = maskedVariables(template);
+  if (masked.length > 0) {
+    throw new AppError('resend_masked_content', 'The archive holds masked sensitive values; send a new message with fresh variables instead', {
+      id,
+      template_key: original.template_key,
+      template_version: original.template_version,
+      sensitive_variables: masked,
+    });
+  }
+  const rows = await attachmentsWithData(s.db, id);
+  if (rows.some((a) => a.data === null)) {
+    throw new AppError('resend_content_erased', 'An attachment of this message was removed by the retention policy', { id });
+  }
+
+  const now = Date.now();
+  const newIdValue = newId();
+  const domain = s.messageIdDomain;
+  const copy: NewMessage = {
+    ...original,
+    id: newIdValue,
+    status: 'queued',
+    attempts: 0,
+    next_attempt_at: now,
+    lease_owner: null,
+    lease_expires_at: null,
+    smtp_message_id: `<${newIdValue}@${domain}>`,
+    provider_message_id: null,
+    smtp_response: null,
+    sealed_content: null,
+    sent_at: null,
+    delivered_at: null,
+    bounce_type: null,
+    bounce_subtype: null,
+    error_message: null,
+    recipient_status: null,
+    relay_problem_since: null,
+    resent_from_id: original.id,
+    anonymized_at: null,
+    created_at: now,
+    updated_at: now,
+  };
+  const attachments = rows.map((a) => ({ filename: a.filename, contentType: a.content_type, data: a.data!, sha256: a.sha256 }));
+  const [item] = await s.send.enqueue([copy], attachments, template, async (trx, items) => {
+    await s.events.record(trx, [{ messageId: original.id, type: 'resent', at: now, data: { resent_as: items[0]!.id, status: items[0]!.status, by: actor } }]);
+  });
+  return item!;
+}

@@ -1,0 +1,100 @@
+import { Type } from '@fastify/type-provider-typebox';
+import { MESSAGE_STATUSES } from '../platform/db/schema.js';
+import { DateTime, MessageStatus, Nullable, NullableDateTime, NullableInteger, NullableString, SendResultItem, StringEnum } from '../platform/http/schemas.js';
+
+export const MessageSummary = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  to: Type.String(),
+  subject: Type.String(),
+  status: MessageStatus,
+  template_key: Type.String(),
+  category: Type.String(),
+  created_at: DateTime,
+  sent_at: NullableDateTime,
+  delivered_at: NullableDateTime,
+});
+
+export const MessagePage = Type.Object({
+  items: Type.Array(MessageSummary),
+  total: Type.Integer(),
+  next_cursor: Nullable(Type.String({ description: 'Pass as `cursor` for the next page; null on the last' })),
+});
+
+/** One envelope recipient (to, cc, bcc) and where it stands (delivery's recipientsView). */
+const Recipient = Type.Object({
+  address: Type.String(),
+  kind: StringEnum(['to', 'cc', 'bcc'] as const),
+  status: StringEnum(['accepted', 'deferred', 'refused', 'failed', 'pending', 'not_sent'] as const),
+  code: NullableInteger,
+  enhanced: NullableString,
+  response: NullableString,
+  attempts: Type.Integer(),
+  at: NullableDateTime,
+  relay_problem: NullableString,
+});
+
+/** A message with its content, recipients, attachments (metadata) and every event. */
+export const MessageDetail = Type.Object({
+  ...MessageSummary.properties,
+  template_version: Type.Integer(),
+  locale: Type.String(),
+  class: Type.String(),
+  source_endpoint: Type.String(),
+  cc: Type.Array(Type.String()),
+  bcc: Type.Array(Type.String()),
+  reply_to: NullableString,
+  html_content: NullableString,
+  text_content: NullableString,
+  attachments_count: Type.Integer(),
+  attempts: Type.Integer(),
+  max_attempts: Type.Integer(),
+  next_attempt_at: NullableDateTime,
+  smtp_message_id: Type.String(),
+  provider_message_id: NullableString,
+  smtp_response: NullableString,
+  bounce_type: NullableString,
+  bounce_subtype: NullableString,
+  error_message: NullableString,
+  is_test: Type.Boolean(),
+  resent_from_id: NullableString,
+  anonymized_at: NullableDateTime,
+  updated_at: NullableDateTime,
+  recipients: Type.Array(Recipient),
+  attachments: Type.Array(
+    Type.Object({ id: Type.String(), filename: Type.String(), content_type: Type.String(), size_bytes: Type.Integer(), sha256: Type.String() }),
+  ),
+  events: Type.Array(
+    Type.Object({ id: Type.Integer(), type: Type.String(), at: NullableDateTime, data: Type.Unknown({ description: 'Free-form: what the event records' }) }),
+  ),
+  from: Type.String({ description: 'The sender every message goes out with' }),
+});
+
+export const Cancelled = Type.Object({ id: Type.String({ format: 'uuid' }), status: StringEnum(['cancelled'] as const), cancelled_at: DateTime });
+
+export const Resent = Type.Object({ ...SendResultItem.properties, resent_from_id: Type.String({ format: 'uuid' }) });
+
+type Counts = Record<(typeof MESSAGE_STATUSES)[number], ReturnType<typeof Type.Integer>>;
+const StatusCounts = Type.Object(Object.fromEntries(MESSAGE_STATUSES.map((s) => [s, Type.Integer()])) as Counts);
+
+export const Stats = Type.Object({
+  generated_at: DateTime,
+  days: Type.Integer(),
+  tz_offset: Type.Integer({ description: 'Minutes east of UTC the days are counted in' }),
+  today: StatusCounts,
+  period: StatusCounts,
+  series: Type.Array(
+    Type.Object({ day: Type.String({ format: 'date' }), sent: Type.Integer(), delivered: Type.Integer(), bounced: Type.Integer(), failed: Type.Integer() }),
+  ),
+  queue: Type.Object({ depth: Type.Integer(), oldest_queued_at: NullableDateTime, oldest_age_seconds: NullableInteger }),
+  latest_failures: Type.Array(
+    Type.Object({
+      id: Type.String({ format: 'uuid' }),
+      to: Type.String(),
+      subject: Type.String(),
+      status: MessageStatus,
+      template_key: Type.String(),
+      reason: NullableString,
+      at: DateTime,
+    }),
+  ),
+});

@@ -1,0 +1,87 @@
+import { timingSafeEqual } from 'node:crypto';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
+import type { Kysely } from 'kysely';
+import type { DB } from '../platform/db/schema.js';
+import { AppError } from '../platform/errors.js';
+import { Bytes, errors, StringEnum } from '../platform/http/schemas.js';
+import { type MetricsJson, metricsText, queueDepth, queueOldestAge, registry } from '../platform/metrics.js';
+import { type ReadinessCheck, runChecks } from './readiness.js';
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const given = Buffer.from(/^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1] ?? '');
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+/** Queue gauges are read from the database at scrape time: true across every worker process. */
+async function refreshQueueGauges(db: Kysely<DB>, now: number): Promise<void> {
+  const row = await db
+    .selectFrom('email_messages')
+    .select((eb) => [eb.fn.countAll<number>().as('depth'), eb.fn.min<number | null>('created_at').as('oldest')])
+    .where('status', 'in', ['queued', 'sending'])
+    .executeTakeFirstOrThrow();
+  queueDepth.set(Number(row.depth));
+  queueOldestAge.set(row.oldest === null ? 0 : Math.max(0, now - Number(row.oldest)) / 1000);
+}
+
+export interface MetricsHttpOptions {
+  db: Kysely<DB>;
+  /** METRICS_TOKEN, when set. */
+  token: string | undefined;
+  /** Counters kept elsewhere (the delivery thread, the cluster's other processes), merged in. */
+  sources: Array<() => Promise<MetricsJson>>;
+}
+
+/**
+ * GET /metrics in the Prometheus text format. Public unless METRICS_TOKEN is set, then it wants
+ * `Authorization: Bearer <METRICS_TOKEN>` (a scrape-only secret, not an API key).
+ */
+export const metricsHttp: FastifyPluginAsyncTypebox<MetricsHttpOptions> = async (app, { db, token, sources }) => {
+  app.get(
+    '/metrics',
+    {
+      config: { auth: 'public' },
+      schema: { summary: 'Prometheus metrics', hide: true, response: { 200: Bytes('The Prometheus text format', ['text/plain'], 'text'), ...errors(401) } },
+    },
+    async (request, reply) => {
+      if (token && !tokenMatches(request.headers.authorization, token)) {
+        throw new AppError('unauthorized', 'GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`');
+      }
+      await refreshQueueGauges(db, Date.now());
+      return reply.header('content-type', registry.contentType).send(await metricsText(sources));
+    },
+  );
+};
+
+const Readiness = Type.Object({
+  status: StringEnum(['ok', 'unavailable'] as const),
+  checks: Type.Record(
+    Type.String(),
+    Type.Object({
+      status: StringEnum(['ok', 'fail'] as const),
+      ms: Type.Integer(),
+      error: Type.Optional(Type.String({ description: 'An error code only; the details are in the log' })),
+    }),
+  ),
+});
+
+export interface ReadinessHttpOptions {
+  checks: ReadinessCheck[];
+  timeoutMs?: number;
+}
+
+/**
+ * GET /readyz: 200 when every check passes, else 503. Public, so failures name only an error
+ * code; the details go to the log. /healthz stays the cheap liveness probe.
+ */
+export const readinessHttp: FastifyPluginAsyncTypebox<ReadinessHttpOptions> = async (app, { checks, timeoutMs = 3000 }) => {
+  app.get(
+    '/readyz',
+    { config: { auth: 'public' }, schema: { summary: 'Readiness: database and SMTP reachable', response: { 200: Readiness, 503: Readiness } } },
+    async (request, reply) => {
+      const results = await runChecks(checks, timeoutMs, request.log);
+      const ok = Object.values(results).every((r) => r.status === 'ok');
+      return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks: results });
+    },
+  );
+};

@@ -1,0 +1,158 @@
+import { type Kysely, type Transaction, sql } from 'kysely';
+import { oncePerTurn } from '../once-per-turn.js';
+import { DEFAULT_LOCK_WAIT_MS, type Dialect } from './database.js';
+import type { DB } from './schema.js';
+import { lockWaitExpired } from './sqlite-connection.js';
+
+type Work<T> = (trx: Transaction<DB>) => Promise<T>;
+interface Pending {
+  work: Work<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  /** performance.now() at which the unit stops waiting for the write lock. */
+  deadline: number;
+}
+
+export interface CommitQueueOptions {
+  /** How long a unit may wait for SQLite's write lock, from its submission: the database's own budget (DB_LOCK_WAIT_SECONDS). */
+  lockWaitMs?: number;
+  /** Most units in one commit. */
+  maxBatch?: number;
+}
+
+/**
+ * Runs units of work in transactions, sharing one commit among concurrent callers on SQLite.
+ *
+ * SQLite has one writer at a time, and every commit must reach the disk before its callers
+ * hear of it. Units that arrive in the same event-loop turn are committed together, each inside
+ * its own savepoint so a failing unit rolls back alone. The fsync that makes a commit durable
+ * runs off the event loop after the connection is handed on (see WalSync), so the next batch
+ * commits while the previous one's fsync is in flight, and one fsync covers every commit made
+ * before it started. Nobody is answered before the fsync that covers their rows has returned.
+ * PostgreSQL commits concurrently on its own pool, so each unit gets its own transaction.
+ *
+ * The lock budget is per unit, counted from its submission: while a batch waits for the write
+ * lock (another connection holds it), units that arrive join it rather than queue behind it,
+ * and a unit whose budget is spent before the lock comes is rejected with SQLITE_BUSY (the API's
+ * 503) while the others keep waiting. Nobody waits for two budgets, whatever was ahead of them.
+ */
+export class CommitQueue {
+  /** In submission order, so in deadline order. */
+  private pending: Pending[] = [];
+  private readonly schedule = oncePerTurn(() => this.flush());
+  /** A batch waits for the connection or the write lock: it takes whatever is pending once it has them. */
+  private waiting = false;
+  private expiry: NodeJS.Timeout | null = null;
+  private readonly lockWaitMs: number;
+  private readonly maxBatch: number;
+
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly dialect: Dialect,
+    options: CommitQueueOptions = {},
+  ) {
+    this.lockWaitMs = options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
+    this.maxBatch = options.maxBatch ?? 256;
+  }
+
+  run<T>(work: Work<T>): Promise<T> {
+    if (this.dialect !== 'sqlite') return this.db.transaction().execute(work);
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ work, resolve: resolve as (v: unknown) => void, reject, deadline: performance.now() + this.lockWaitMs });
+      if (this.expiry === null) this.watchDeadlines();
+      // Wait for the end of this event-loop turn: every request whose body arrived in the same
+      // poll phase joins the batch. Flushing at once would commit them one by one, because
+      // better-sqlite3 runs the whole transaction before the loop reads the next socket. A batch
+      // whose fsync is still running does not hold the next one back.
+      this.schedule();
+    });
+  }
+
+  private flush(): void {
+    if (this.waiting || this.pending.length === 0) return;
+    this.waiting = true;
+    void this.commitBatch();
+  }
+
+  private async commitBatch(): Promise<void> {
+    // Taken once the transaction began (assigned in its callback).
+    let batch = null as Pending[] | null;
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        // The write lock is ours: everyone still pending joins, the rest make the next batch.
+        this.waiting = false;
+        batch = this.pending.splice(0, this.maxBatch);
+        if (this.pending.length > 0) this.schedule();
+        for (const unit of batch) {
+          await sql`savepoint unit`.execute(trx);
+          try {
+            outcomes.push({ ok: true, value: await unit.work(trx) });
+            await sql`release savepoint unit`.execute(trx);
+          } catch (error) {
+            try {
+              await sql`rollback to savepoint unit`.execute(trx);
+              await sql`release savepoint unit`.execute(trx);
+            } catch {
+              // SQLite rolled the whole transaction back by itself (SQLITE_FULL, SQLITE_IOERR):
+              // the batch fails, with the real cause rather than "no such savepoint".
+              throw error;
+            }
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      if (batch) {
+        // The commit itself failed (disk full, I/O error): nothing of the batch is stored.
+        for (const unit of batch) unit.reject(error);
+      } else {
+        // The lock never came within the lease's budget, or the transaction could not begin.
+        this.waiting = false;
+        this.rejectWaiting(error);
+      }
+      return;
+    } finally {
+      if (this.pending.length > 0) this.schedule();
+    }
+    batch!.forEach((unit, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) unit.resolve(o.value);
+      else unit.reject(o.error);
+    });
+  }
+
+  /**
+   * A batch could not begin. On a busy lock, its lease had the budget of the oldest unit then
+   * pending, now spent: those units fail, later ones wait on with what is left of theirs. Any
+   * other error (storage unavailable) fails every unit waiting.
+   */
+  private rejectWaiting(error: unknown): void {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) this.expire();
+    else for (const unit of this.pending.splice(0)) unit.reject(error);
+  }
+
+  /** Rejects the units whose lock budget is spent. */
+  private expire(): void {
+    const now = performance.now();
+    let n = 0;
+    while (n < this.pending.length && this.pending[n]!.deadline <= now) n++;
+    for (const unit of this.pending.splice(0, n)) unit.reject(lockWaitExpired(this.lockWaitMs));
+  }
+
+  /** One timer, for the oldest pending unit's deadline (it fires rarely: batches usually take units long before). */
+  private watchDeadlines(): void {
+    const oldest = this.pending[0];
+    if (!oldest) return;
+    this.expiry = setTimeout(
+      () => {
+        this.expiry = null;
+        this.expire();
+        this.watchDeadlines();
+      },
+      Math.max(0, oldest.deadline - performance.now()),
+    );
+    this.expiry.unref();
+  }
+}

@@ -1,0 +1,23 @@
+import type { Migration } from 'kysely';
+import * as m0001 from './0001_initial.js';
+import * as m0002 from './0002_capture.js';
+import * as m0004 from './0004_policy.js';
+import * as m0006 from './0006_retention.js';
+import * as m0007 from './0007_housekeeping.js';
+import * as m0008 from './0008_lean_indexes.js';
+import * as m0009 from './0009_delivery_outcomes.js';
+import * as m0010 from './0010_content_blobs.js';
+import * as m0011 from './0011_webhook_event_tail.js';
+
+/** Every migration, by name; applied in name order. Add new ones at the end. */
+export const migrations: Record<string, Migration> = {
+  '0001_initial': m0001,
+  '0002_capture': m0002,
+  '0004_policy': m0004,
+  '0006_retention': m0006,
+  '0007_housekeeping': m0007,
+  '0008_lean_indexes': m0008,
+  '0009_delivery_outcomes': m0009,
+  '0010_content_blobs': m0010,
+  '0011_webhook_event_tail': m0011,
+};

@@ -1,0 +1,319 @@
+import type { Generated, Insertable, Selectable } from 'kysely';
+
+/**
+ * Row types of every table. Times are epoch milliseconds; flags are 0/1 integers (SQLite has
+ * no boolean and better-sqlite3 cannot bind one); lists and maps are JSON text, so one
+ * query layer serves SQLite and PostgreSQL alike.
+ */
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  scope: 'admin' | 'send';
+  token_hash: string;
+  token_prefix: string;
+  created_by: string | null;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface EmailTemplatesTable {
+  id: string;
+  key: string;
+  name: string;
+  description: string;
+  category: string;
+  class: string;
+  priority: number;
+  max_attempts: number;
+  version: number;
+  is_active: number;
+  created_by: string | null;
+  created_at: number;
+  updated_by: string | null;
+  updated_at: number;
+}
+
+export interface EmailTemplateVersionsTable {
+  id: string;
+  template_key: string;
+  version: number;
+  default_locale: string;
+  layout: string | null;
+  attachments_allowed: number;
+  required_variables: string;
+  optional_variables: string;
+  sensitive_variables: string;
+  sample_variables: string;
+  comment: string | null;
+  created_by: string | null;
+  created_at: number;
+}
+
+export interface EmailTemplateContentsTable {
+  template_key: string;
+  version: number;
+  locale: string;
+  subject: string;
+  html_content: string;
+  text_content: string | null;
+}
+
+export const MESSAGE_STATUSES = [
+  'queued',
+  'sending',
+  'sent',
+  /** Final: some envelope recipients accepted, the others refused or given up (see recipient_status). */
+  'partially_sent',
+  'delivered',
+  'bounced',
+  'complaint',
+  'failed',
+  'suppressed',
+  'rate_limited',
+  'cancelled',
+] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+export interface EmailMessagesTable {
+  id: string;
+  template_key: string;
+  template_version: number;
+  locale: string;
+  category: string;
+  class: string;
+  source_endpoint: string;
+  recipient_email: string;
+  cc: string | null;
+  bcc: string | null;
+  reply_to: string | null;
+  headers: string | null;
+  subject: string;
+  html_content: string | null;
+  text_content: string | null;
+  attachments_count: number;
+  status: MessageStatus;
+  priority: number;
+  attempts: number;
+  max_attempts: number;
+  next_attempt_at: number | null;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  smtp_message_id: string;
+  provider_message_id: string | null;
+  smtp_response: string | null;
+  sealed_content: Buffer | null;
+  sent_at: number | null;
+  delivered_at: number | null;
+  bounce_type: string | null;
+  bounce_subtype: string | null;
+  error_message: string | null;
+  is_test: number;
+  resent_from_id: string | null;
+  api_key_id: string | null;
+  created_at: number;
+  updated_at: number;
+  /** Set when retention or erasure hashed the addresses and dropped the bodies. */
+  anonymized_at: number | null;
+  /** Per envelope recipient (to, cc, bcc): JSON map address → state (see delivery/recipient-status.ts). */
+  recipient_status: string | null;
+  /** Start of the current run of attempts that met only relay problems (RELAY_PROBLEM_MAX_HOURS). */
+  relay_problem_since: number | null;
+}
+
+export interface EmailAttachmentsTable {
+  id: string;
+  message_id: string;
+  filename: string;
+  content_type: string;
+  size_bytes: number;
+  /** Of the content, kept as metadata after anonymization or erasure drop the bytes. */
+  sha256: string;
+  /** Bytes stored in the row by versions before content_blobs (migrated since); not written any more. */
+  data: Buffer | null;
+  created_at: number;
+  /** The content (content_blobs.sha256, a foreign key); NULL once anonymization or erasure dropped it. */
+  blob_sha256: string | null;
+}
+
+/**
+ * Each distinct content once, keyed by its SHA-256 (see src/content/store.ts): a blob lives
+ * while a row references it, the collector removes it after that. Its bytes are its parts.
+ */
+export interface ContentBlobsTable {
+  sha256: string;
+  /** Of the content (decoded). */
+  size_bytes: number;
+  /** How the parts hold the content: 'identity' (as is). */
+  encoding: string;
+  created_at: number;
+}
+
+/** A content's bytes, 1 MiB a row in `part` order (deleted with their blob). */
+export interface ContentBlobPartsTable {
+  sha256: string;
+  part: number;
+  data: Buffer;
+}
+
+export interface EmailEventsTable {
+  id: Generated<number>;
+  message_id: string;
+  type: string;
+  data: string | null;
+  created_at: number;
+}
+
+export interface EmailSuppressionsTable {
+  id: string;
+  email: string;
+  /** 'all', or the class an unsubscribe applies to. */
+  scope: string;
+  reason: 'bounce' | 'complaint' | 'unsubscribe' | 'manual';
+  source: 'ses' | 'api' | 'unsubscribe_link';
+  source_event: string | null;
+  message_id: string | null;
+  details: string | null;
+  created_by: string | null;
+  created_at: number;
+}
+
+export interface IdempotencyKeysTable {
+  scope: string;
+  key: string;
+  request_hash: string;
+  status_code: number;
+  response_body: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface SnsMessagesTable {
+  message_id: string;
+  type: string;
+  topic_arn: string;
+  received_at: number;
+}
+
+export interface WebhookEndpointsTable {
+  id: string;
+  url: string;
+  description: string;
+  event_types: string;
+  secret: string;
+  is_active: number;
+  created_by: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  endpoint_id: string;
+  message_id: string | null;
+  /** The email_events row announced (unique per endpoint); NULL for rows enqueued before the log was tailed. */
+  event_id: number | null;
+  event_type: string;
+  payload: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  next_attempt_at: number | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: number;
+  completed_at: number | null;
+}
+
+export interface WebhookAttemptsTable {
+  id: Generated<number>;
+  delivery_id: string;
+  attempted_at: number;
+  status_code: number | null;
+  duration_ms: number;
+  error: string | null;
+}
+
+/** How far a reader of email_events has read (the webhook enqueuer: `webhooks`). */
+export interface EventCursorsTable {
+  name: string;
+  /** The last email_events.id handled. */
+  position: number;
+  updated_at: number;
+}
+
+/** One row per periodic job: whoever holds an unexpired lease runs it. */
+export interface JobLocksTable {
+  name: string;
+  owner: string | null;
+  expires_at: number;
+  last_started_at: number | null;
+  last_finished_at: number | null;
+  last_result: string | null;
+}
+
+export interface CapturedMailTable {
+  id: string;
+  received_at: number;
+  mail_from: string;
+  rcpt_to: string;
+  from_header: string;
+  to_header: string;
+  subject: string;
+  date: number | null;
+  message_id: string | null;
+  size: number;
+  raw: Buffer;
+}
+
+/** The relay's health as the delivery workers last saw it change (GET /api/v1/delivery/relay). */
+export interface RelayStatusTable {
+  /** `relay` (SMTP_HOST) or `capture`. */
+  name: string;
+  /** host:port. */
+  address: string;
+  state: 'ok' | 'problem';
+  /** When the current state began. */
+  since: number;
+  /** The kind and text of the last relay problem (auth, tls, …). */
+  problem_kind: string | null;
+  last_problem: string | null;
+  last_problem_at: number | null;
+  last_ok_at: number | null;
+  updated_at: number;
+}
+
+export interface DB {
+  api_keys: ApiKeysTable;
+  email_templates: EmailTemplatesTable;
+  email_template_versions: EmailTemplateVersionsTable;
+  email_template_contents: EmailTemplateContentsTable;
+  email_messages: EmailMessagesTable;
+  email_attachments: EmailAttachmentsTable;
+  content_blobs: ContentBlobsTable;
+  content_blob_parts: ContentBlobPartsTable;
+  email_events: EmailEventsTable;
+  email_suppressions: EmailSuppressionsTable;
+  idempotency_keys: IdempotencyKeysTable;
+  sns_messages: SnsMessagesTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
+  job_locks: JobLocksTable;
+  event_cursors: EventCursorsTable;
+  captured_mail: CapturedMailTable;
+  relay_status: RelayStatusTable;
+}
+
+export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type TemplateRow = Selectable<EmailTemplatesTable>;
+export type TemplateVersionRow = Selectable<EmailTemplateVersionsTable>;
+export type TemplateContentRow = Selectable<EmailTemplateContentsTable>;
+export type MessageRow = Selectable<EmailMessagesTable>;
+export type NewMessage = Insertable<EmailMessagesTable>;
+export type AttachmentRow = Selectable<EmailAttachmentsTable>;
+export type EventRow = Selectable<EmailEventsTable>;
+export type SuppressionRow = Selectable<EmailSuppressionsTable>;
+export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
+export type RelayStatusRow = Selectable<RelayStatusTable>;

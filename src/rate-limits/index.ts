@@ -1,0 +1,1 @@
+export { rateLimitPolicy } from './policy.js';

@@ -1,0 +1,46 @@
+import { type Transaction, sql } from 'kysely';
+import type { RateLimit } from '../platform/config.js';
+import type { Dialect } from '../platform/db/database.js';
+import type { DB } from '../platform/db/schema.js';
+import type { AdmissionPolicy } from '../accept/index.js';
+import { DAY_MS, HOUR_MS } from '../platform/time.js';
+import type { ResolvedTemplate } from '../templates/index.js';
+
+const WINDOW_MS = { hour: HOUR_MS, day: DAY_MS } as const;
+
+/** Messages that never go out do not use up the allowance. */
+const NOT_COUNTED = ['rate_limited', 'suppressed', 'cancelled'] as const;
+
+/**
+ * At most N messages of a class per recipient in any sliding hour or day, counted from the
+ * messages themselves (no counter to drift from the archive).
+ *
+ * Exact across processes: on PostgreSQL a transaction-scoped advisory lock on
+ * (recipient, class) serializes the count-then-insert of concurrent accepts; the lock is held
+ * until commit, so the next one counts the committed row. On SQLite the accepting transaction
+ * already holds the database's single write lock. Send sorts recipients before admitting them,
+ * so two requests naming the same addresses take the locks in one order (no deadlock).
+ */
+export function rateLimitPolicy(limits: Record<string, RateLimit>, dialect: Dialect): AdmissionPolicy {
+  return {
+    async admit(trx: Transaction<DB>, recipient: string, template: ResolvedTemplate, now: number) {
+      const cls = template.template.class;
+      const limit = limits[cls] ?? 'unlimited';
+      if (limit === 'unlimited') return { status: 'queued' };
+      if (dialect === 'postgres') {
+        await sql`select pg_advisory_xact_lock(hashtextextended(${`rate:${cls}:${recipient}`}, 0))`.execute(trx);
+      }
+      const row = await trx
+        .selectFrom('email_messages')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('recipient_email', '=', recipient)
+        .where('class', '=', cls)
+        .where('created_at', '>', now - WINDOW_MS[limit.per])
+        .where('status', 'not in', NOT_COUNTED)
+        .where('is_test', '=', 0)
+        .executeTakeFirstOrThrow();
+      if (Number(row.n) < limit.count) return { status: 'queued' };
+      return { status: 'rate_limited', reason: `Rate limit for ${cls} mail reached: ${limit.count} per ${limit.per} per recipient` };
+    },
+  };
+}

@@ -1,0 +1,2 @@
+export { suppressionPolicy } from './policy.js';
+export { addSuppression, ALL_SCOPES, findSuppression, type NewSuppression, suppressionKey } from './repository.js';

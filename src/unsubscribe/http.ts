@@ -1,0 +1,76 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Kysely } from 'kysely';
+import type { DB } from '../platform/db/schema.js';
+import { AppError } from '../platform/errors.js';
+import { Bytes, errors } from '../platform/http/schemas.js';
+import { addSuppression } from '../suppressions/index.js';
+import { confirmPage, donePage, invalidPage, langOf } from './page.js';
+import { verifyUnsubscribeToken } from './token.js';
+
+export interface UnsubscribeHttpOptions {
+  db: Kysely<DB>;
+  /** The key unsubscribe tokens are signed with (unsubscribeKey). */
+  key: Buffer;
+  /** BRAND_NAME, on the pages. */
+  brand: string;
+}
+
+/**
+ * GET /u/:token shows a confirmation page; POST /u/:token unsubscribes (RFC 8058 one-click:
+ * mailbox providers POST `List-Unsubscribe=One-Click` as a form, so any body is accepted, in
+ * this plugin only). No bearer token: the HMAC in the token is the authorization.
+ */
+export const unsubscribeHttp: FastifyPluginAsyncTypebox<UnsubscribeHttpOptions> = async (app, { db, key, brand }) => {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_request, body, done) => done(null, body));
+
+  app.get<{ Params: { token: string }; Querystring: { lang?: string } }>(
+    '/u/:token',
+    {
+      config: { auth: 'public' },
+      schema: {
+        summary: 'The unsubscribe confirmation page of a link in a message',
+        response: { 200: Bytes('The confirmation page', ['text/html'], 'text'), 404: Bytes('The page saying the link is not valid', ['text/html'], 'text') },
+      },
+    },
+    async (request, reply) => {
+      const claim = verifyUnsubscribeToken(key, request.params.token);
+      reply.header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store');
+      if (!claim) return reply.status(404).send(invalidPage(langOf(request.query.lang), brand));
+      const lang = langOf(request.query.lang ?? claim.locale);
+      return reply.send(confirmPage(lang, claim.email, claim.cls, `/u/${request.params.token}`, brand));
+    },
+  );
+
+  app.post<{ Params: { token: string } }>(
+    '/u/:token',
+    {
+      config: { auth: 'public' },
+      schema: {
+        summary: 'Unsubscribe (RFC 8058 one-click, or the confirmation page form)',
+        response: {
+          200: Bytes('A browser gets the done page; a mailbox provider (one-click) an empty body', ['text/html', 'text/plain'], 'text'),
+          ...errors(404),
+        },
+      },
+    },
+    async (request, reply) => {
+      const claim = verifyUnsubscribeToken(key, request.params.token);
+      if (!claim) throw new AppError('invalid_unsubscribe_token', 'This unsubscribe link is not valid');
+      await addSuppression(db, {
+        email: claim.email,
+        scope: claim.cls,
+        reason: 'unsubscribe',
+        source: 'unsubscribe_link',
+        details: typeof request.body === 'string' && request.body.includes('List-Unsubscribe=One-Click') ? 'one-click' : 'confirmation page',
+        at: Date.now(),
+      });
+      request.log.info({ scope: claim.cls }, 'recipient unsubscribed');
+      // A browser (our form) gets a page; a mailbox provider's one-click POST an empty 200.
+      if (request.headers.accept?.includes('text/html')) {
+        return reply.header('content-type', 'text/html; charset=utf-8').send(donePage(langOf(claim.locale), claim.email, brand));
+      }
+      return reply.status(200).send('');
+    },
+  );
+};

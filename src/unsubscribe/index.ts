@@ -1,0 +1,2 @@
+export { unsubscribeHeadersPolicy } from './headers-policy.js';
+export { unsubscribeKey } from './key.js';

@@ -1,0 +1,19 @@
+/** The message events an endpoint can subscribe to. */
+// partially_sent: some envelope recipients accepted, others deferred (final: false) or refused and
+// given up (final: true); its details list each recipient with the relay's reply.
+export const WEBHOOK_EVENT_TYPES = ['sent', 'partially_sent', 'delivered', 'bounced', 'complaint', 'failed'] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+const SUBSCRIBABLE = new Set<string>(WEBHOOK_EVENT_TYPES);
+export const isSubscribable = (type: string): boolean => SUBSCRIBABLE.has(type);
+
+/**
+ * The message's status as the event left it: what the recording transaction saw. An SES event
+ * that did not move the status says which it kept; a partially_sent that is not final leaves the
+ * message queued for its deferred recipients.
+ */
+export function statusAfter(type: string, data: Record<string, unknown>): string {
+  if (typeof data.status_unchanged === 'string') return data.status_unchanged;
+  if (type === 'partially_sent' && data.final === false) return 'queued';
+  return type;
+}
