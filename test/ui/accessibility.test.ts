@@ -2,7 +2,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../helpers/context.js';
 import { incidentExample } from '../helpers/fixtures.js';
-import { type Running, serve } from '../../src/cli/serve.js';
+import { type Running, serve } from '../../src/app/serve.js';
 import { launchBrowser, newPage, seriousA11yViolations, shot, withLoggedInPage } from './browser.js';
 import { seedMessages } from './seed.js';
 
