@@ -6,7 +6,7 @@ import { recordEvents } from '../src/messages/events.js';
 import { databaseCheck, readinessRoutes } from '../src/observability/readiness.js';
 import { createLogger } from '../src/shared/logger.js';
 import { sendOk } from './helpers/archive.js';
-import { SmtpSink } from './helpers/smtp-sink.js';
+import { SmtpSink } from './support/smtp-sink.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { invoiceExample, pdfBytes } from './helpers/fixtures.js';
 

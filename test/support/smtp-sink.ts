@@ -1,20 +1,25 @@
 import net from 'node:net';
 import tls from 'node:tls';
+import { type ParsedMail, simpleParser } from 'mailparser';
 import { type Certificate, selfSignedCertificate } from './certificate.js';
 
 /**
- * A scriptable SMTP relay on raw `node:net` for tests, chaos runs and benchmarks. With no script
- * it is a fast sink that accepts everything and records each message (envelope, bytes). Scripts
- * make it misbehave per command, and per recipient for RCPT: a delay, a reply trickled a few
- * bytes at a time (or a reply that never ends), a stall (never answer), a dropped connection,
- * or any reply text. smtp-server answers through its own writer and cannot trickle or stall.
+ * The one SMTP server of the tests, the chaos run and the benchmarks, on raw `node:net`. With no
+ * script it accepts everything. Scripts make it misbehave per command, per recipient for RCPT,
+ * per message after DATA: a delay, a reply trickled a few bytes at a time (or a reply that never
+ * ends), a stall (never answer), a dropped connection, or any reply text. smtp-server answers
+ * through its own writer and cannot trickle or stall.
+ *
+ * It records each message (envelope, bytes, the reply it got) and every command line, unless
+ * `fast`: then it keeps counts only (per Message-ID and per recipient) and never copies or parses
+ * a message's bytes, so a benchmark measures the sender, not the sink.
  *
  * Pipelined commands are answered one after the other, in order, each after its own behaviour
  * (a stalled MAIL leaves the RCPTs behind it unanswered, as a real server would).
  */
 
 /** The commands a script can act on; `greeting` is the banner, `message` the reply after DATA's final dot. */
-export type RelayCommand = 'greeting' | 'ehlo' | 'helo' | 'starttls' | 'auth' | 'mail' | 'rcpt' | 'data' | 'message' | 'rset' | 'noop' | 'quit';
+export type SinkCommand = 'greeting' | 'ehlo' | 'helo' | 'starttls' | 'auth' | 'mail' | 'rcpt' | 'data' | 'message' | 'rset' | 'noop' | 'quit';
 
 export interface Behaviour {
   /** The reply to send instead of the normal one; several lines are separated by `\n`. */
@@ -42,11 +47,19 @@ export interface SessionInfo {
 }
 
 export interface CommandContext {
-  command: RelayCommand;
+  command: SinkCommand;
   /** The command line as received ('' for the greeting and the message reply). */
   line: string;
   /** MAIL FROM and RCPT TO: the address between the angle brackets. */
   address?: string;
+  /** The message reply: the message whose final dot is being answered. */
+  message?: {
+    messageId: string;
+    /** 1 the first time this Message-ID reached the end of DATA, 2 the second, … */
+    seen: number;
+    /** Its size on the wire: the dot-stuffed bytes before the terminating `.` line. */
+    size: number;
+  };
   session: Readonly<SessionInfo>;
 }
 
@@ -59,7 +72,7 @@ export interface RuleOptions {
   times?: number;
 }
 
-export interface RelayMessage {
+export interface SinkMessage {
   session: number;
   envelope: { from: string; to: string[] };
   /** The message as the sender meant it: dot-stuffing undone, the terminating line removed. */
@@ -67,13 +80,15 @@ export interface RelayMessage {
   /** The bytes after 354 exactly as they arrived, terminator included. */
   wire: Buffer;
   messageId: string;
-  /** The reply the relay gave after the final dot (null when it dropped or stalled). */
+  /** 1 the first time this Message-ID reached the end of DATA, 2 the second, … */
+  seen: number;
+  /** The reply the sink gave after the final dot (null when it dropped or stalled). */
   reply: string | null;
   accepted: boolean;
   at: number;
 }
 
-export interface RelayOptions {
+export interface SinkOptions {
   /** Offer STARTTLS with a self-signed certificate (see `certificate`). */
   starttls?: boolean;
   /** Speak TLS from the first byte (port 465 style). */
@@ -84,52 +99,71 @@ export interface RelayOptions {
   pipelining?: boolean;
   /** Advertised SIZE limit; larger messages are refused with 552 at MAIL FROM (SIZE=) or after DATA. */
   maxSize?: number;
-  /** Keep each message's bytes (default true; a benchmark counting messages turns it off). */
-  keepMessages?: boolean;
+  /** Counts only: no messages, commands or chunks kept (a benchmark, a 20,000-message run). */
+  fast?: boolean;
   /** Answer EHLO with 502, as a server that knows only HELO. */
   heloOnly?: boolean;
   name?: string;
 }
 
 interface Rule extends RuleOptions {
-  command: RelayCommand;
+  /** `any`: every command. */
+  command: SinkCommand | 'any';
   behaviour: Behaviour | ((ctx: CommandContext) => Behaviour | undefined);
   used: number;
 }
 
+/** What reached the sink under one Message-ID. */
+interface Tally {
+  arrived: number;
+  accepted: number;
+  /** Wire size (see CommandContext.message) and performance.now() of the last 2xx. */
+  size: number;
+  acceptedAt: number;
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-export class SmtpRelay {
-  readonly messages: RelayMessage[] = [];
-  /** Every command line received, in order, with its session (AUTH payloads masked). */
+export class SmtpSink {
+  /** Every message that reached the end of DATA, whatever the reply (empty when `fast`). */
+  readonly messages: SinkMessage[] = [];
+  /** Every command line received, in order, with its session (AUTH payloads masked; empty when `fast`). */
   readonly commands: Array<{ session: number; line: string }> = [];
-  /** Each chunk of command bytes as it arrived (a pipelined envelope arrives as one). */
+  /** Each chunk of command bytes as it arrived (a pipelined envelope arrives as one; empty when `fast`). */
   readonly chunks: Array<{ session: number; text: string }> = [];
   connections = 0;
   /** The most sessions open at once since the last reset. */
   peakSessions = 0;
   logins = 0;
-  /** Messages that reached the end of DATA, kept or not (see keepMessages). */
+  /** Messages that reached the end of DATA. */
   received = 0;
+  /** Messages answered 2xx after their final dot, and their wire bytes. */
+  acceptedTotal = 0;
+  acceptedBytes = 0;
+  /** Message-IDs accepted at least once, and accepted messages beyond the first of their Message-ID. */
+  distinct = 0;
+  duplicates = 0;
   readonly certificate: Certificate | null;
   private rules: Rule[] = [];
+  private readonly byMessageId = new Map<string, Tally>();
+  private readonly byRecipient = new Map<string, number>();
   private readonly sockets = new Set<net.Socket>();
   private waiters: Array<() => void> = [];
   private nextSession = 1;
   private readonly server: net.Server;
   port = 0;
 
-  private constructor(readonly options: RelayOptions) {
+  private constructor(readonly options: SinkOptions) {
     this.certificate = options.starttls || options.implicitTls ? selfSignedCertificate() : null;
     const handler = (socket: net.Socket) => this.accept(socket);
     this.server = options.implicitTls ? tls.createServer({ ...this.certificate! }, handler) : net.createServer(handler);
   }
 
-  static async start(options: RelayOptions = {}): Promise<SmtpRelay> {
-    const relay = new SmtpRelay(options);
-    await new Promise<void>((resolve) => relay.server.listen(0, '127.0.0.1', resolve));
-    relay.port = (relay.server.address() as net.AddressInfo).port;
-    return relay;
+  static async start(options: SinkOptions = {}): Promise<SmtpSink> {
+    const sink = new SmtpSink(options);
+    await new Promise<void>((resolve) => sink.server.listen(0, '127.0.0.1', resolve));
+    sink.port = (sink.server.address() as net.AddressInfo).port;
+    return sink;
   }
 
   /** SMTP_* settings that make Postier deliver here (plain SMTP unless `extra` says otherwise). */
@@ -138,10 +172,11 @@ export class SmtpRelay {
   }
 
   /**
-   * Scripts a command: later rules are tried first, so a specific rule added after a general one
-   * wins. Returns a function that removes the rule.
+   * Scripts a command (`any`: every command): later rules are tried first, so a specific rule
+   * added after a general one wins; a function that returns undefined falls through. Returns a
+   * function that removes the rule.
    */
-  on(command: RelayCommand, behaviour: Behaviour | ((ctx: CommandContext) => Behaviour | undefined), options: RuleOptions = {}): () => void {
+  on(command: SinkCommand | 'any', behaviour: Behaviour | ((ctx: CommandContext) => Behaviour | undefined), options: RuleOptions = {}): () => void {
     const rule: Rule = { command, behaviour, used: 0, ...options };
     this.rules.unshift(rule);
     return () => {
@@ -155,33 +190,68 @@ export class SmtpRelay {
     this.messages.length = 0;
     this.commands.length = 0;
     this.chunks.length = 0;
-    this.connections = this.logins = this.received = 0;
+    this.byMessageId.clear();
+    this.byRecipient.clear();
+    this.connections = this.logins = this.received = this.acceptedTotal = this.acceptedBytes = this.distinct = this.duplicates = 0;
     this.peakSessions = this.sockets.size;
   }
 
-  /** Messages answered 2xx after their final dot. */
-  get accepted(): RelayMessage[] {
+  /** Messages answered 2xx after their final dot (empty when `fast`). */
+  get accepted(): SinkMessage[] {
     return this.messages.filter((m) => m.accepted);
   }
 
-  /** Recipients that received a message with a 2xx reply, each once per accepted message. */
+  /** How many times a message with this Message-ID was answered 2xx. */
+  acceptedCount(messageId: string): number {
+    return this.byMessageId.get(messageId)?.accepted ?? 0;
+  }
+
+  /** performance.now() when the sink last answered 2xx for this Message-ID. */
+  acceptedAt(messageId: string): number | undefined {
+    const t = this.byMessageId.get(messageId);
+    return t?.accepted ? t.acceptedAt : undefined;
+  }
+
+  /** The wire size of the last accepted message with this Message-ID. */
+  sizeOf(messageId: string): number | undefined {
+    const t = this.byMessageId.get(messageId);
+    return t?.accepted ? t.size : undefined;
+  }
+
+  /** How many accepted messages had this envelope recipient. */
   deliveredTo(address: string): number {
-    return this.accepted.filter((m) => m.envelope.to.includes(address)).length;
+    return this.byRecipient.get(address) ?? 0;
   }
 
   get openSessions(): number {
     return this.sockets.size;
   }
 
-  async waitFor(predicate: () => boolean, timeoutMs = 15_000, what = 'relay condition'): Promise<void> {
+  async waitFor(predicate: () => boolean, timeoutMs = 15_000, what = 'sink condition'): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate()) {
-      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what} (${this.messages.length} messages at the relay)`);
+      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what} (${this.received} messages at the sink, ${this.acceptedTotal} accepted)`);
       await new Promise<void>((r) => {
         this.waiters.push(r);
         setTimeout(r, 25);
       });
     }
+  }
+
+  /** Waits until `n` messages have been accepted; the accepted messages (empty when `fast`). */
+  async waitForAccepted(n: number, timeoutMs = 15_000): Promise<SinkMessage[]> {
+    await this.waitFor(() => this.acceptedTotal >= n, timeoutMs, `${n} accepted messages`);
+    return this.accepted;
+  }
+
+  /** A message as a mail client reads it (mailparser). */
+  parse(m: SinkMessage): Promise<ParsedMail> {
+    return simpleParser(m.raw);
+  }
+
+  /** Every accepted message, parsed. */
+  parseAccepted(): Promise<ParsedMail[]> {
+    return Promise.all(this.accepted.map((m) => this.parse(m)));
   }
 
   /** Hangs up every open connection, as a relay does after its idle timeout or on restart. */
@@ -194,10 +264,15 @@ export class SmtpRelay {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
+  /** @internal Whether any rule is set (unscripted commands skip building a context). */
+  get scripted(): boolean {
+    return this.rules.length > 0;
+  }
+
   /** @internal The behaviour scripted for this command, if any (counts the use). */
   behaviourFor(ctx: CommandContext): Behaviour | undefined {
     for (const rule of this.rules) {
-      if (rule.command !== ctx.command) continue;
+      if (rule.command !== ctx.command && rule.command !== 'any') continue;
       if (rule.times !== undefined && rule.used >= rule.times) continue;
       if (rule.match !== undefined && !matches(rule.match, ctx)) continue;
       const b = typeof rule.behaviour === 'function' ? rule.behaviour(ctx) : rule.behaviour;
@@ -208,10 +283,30 @@ export class SmtpRelay {
     return undefined;
   }
 
+  /** @internal The nth time this Message-ID reached the end of DATA ('' is not counted: 1). */
+  arrived(messageId: string): number {
+    if (!messageId) return 1;
+    let t = this.byMessageId.get(messageId);
+    if (!t) this.byMessageId.set(messageId, (t = { arrived: 0, accepted: 0, size: 0, acceptedAt: 0 }));
+    return ++t.arrived;
+  }
+
   /** @internal */
-  record(m: RelayMessage): void {
+  record(messageId: string, recipients: string[], size: number, accepted: boolean, message: (() => SinkMessage) | null): void {
     this.received++;
-    if (this.options.keepMessages !== false) this.messages.push(m);
+    if (accepted) {
+      this.acceptedTotal++;
+      this.acceptedBytes += size;
+      const t = messageId ? this.byMessageId.get(messageId) : undefined;
+      if (t) {
+        if (++t.accepted === 1) this.distinct++;
+        else this.duplicates++;
+        t.size = size;
+        t.acceptedAt = performance.now();
+      }
+      for (const r of recipients) this.byRecipient.set(r, (this.byRecipient.get(r) ?? 0) + 1);
+    }
+    if (message && !this.options.fast) this.messages.push(message());
     for (const w of this.waiters.splice(0)) w();
   }
 
@@ -220,7 +315,7 @@ export class SmtpRelay {
     this.sockets.add(socket);
     this.peakSessions = Math.max(this.peakSessions, this.sockets.size);
     socket.on('close', () => this.sockets.delete(socket));
-    new RelaySession(this, socket, this.nextSession++, !!this.options.implicitTls).start();
+    new SinkSession(this, socket, this.nextSession++, !!this.options.implicitTls).start();
   }
 }
 
@@ -242,22 +337,34 @@ function wireLines(reply: string): string[] {
 
 type Mode = 'command' | 'data' | 'auth-plain' | 'auth-login-user' | 'auth-login-pass';
 
-class RelaySession {
-  private buffer: Buffer = Buffer.alloc(0);
+const EMPTY = Buffer.alloc(0);
+const CRLF = Buffer.from('\r\n');
+const TERMINATOR = Buffer.from('\r\n.\r\n');
+/** The Message-ID is looked for in the first this-many bytes of a message. */
+const HEAD_BYTES = 8192;
+
+class SinkSession {
+  private buffer: Buffer = EMPTY;
   private mode: Mode = 'command';
   private busy = false;
   private closed = false;
   private loginUser = '';
   private readonly info: SessionInfo;
-  private readonly opts: RelayOptions;
+  private readonly opts: SinkOptions;
+  /** DATA under way: the chunks kept (all of them, or when `fast` the first few for the Message-ID). */
+  private dataChunks: Buffer[] = [];
+  private dataBytes = 0;
+  private keptBytes = 0;
+  /** The last (up to) 4 bytes of CRLF + DATA so far: a terminator can straddle two chunks. */
+  private tail: Buffer = CRLF;
 
   constructor(
-    private readonly relay: SmtpRelay,
+    private readonly sink: SmtpSink,
     private socket: net.Socket,
     id: number,
     secure: boolean,
   ) {
-    this.opts = relay.options;
+    this.opts = sink.options;
     this.info = { id, secure, user: null, hello: null, mailFrom: null, recipients: [] };
   }
 
@@ -271,7 +378,7 @@ class RelaySession {
     socket.on('error', () => {});
     socket.on('close', () => (this.closed = true));
     socket.on('data', (chunk: Buffer) => {
-      if (this.mode === 'command') this.relay.chunks.push({ session: this.info.id, text: chunk.toString('latin1') });
+      if (this.mode === 'command' && !this.opts.fast) this.sink.chunks.push({ session: this.info.id, text: chunk.toString('latin1') });
       this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
       void this.pump();
     });
@@ -279,7 +386,7 @@ class RelaySession {
 
   private async greet(): Promise<void> {
     this.busy = true;
-    const ok = await this.respond({ command: 'greeting', line: '', session: this.info }, `220 ${this.name} ESMTP postier test relay`);
+    const ok = await this.respond('greeting', '', undefined, `220 ${this.name} ESMTP postier test sink`);
     this.busy = false;
     if (ok !== null) void this.pump();
   }
@@ -289,7 +396,7 @@ class RelaySession {
   }
 
   private get name(): string {
-    return this.opts.name ?? 'relay.test';
+    return this.opts.name ?? 'sink.test';
   }
 
   /** Handles buffered input one command (or one message) at a time, in order. */
@@ -297,9 +404,9 @@ class RelaySession {
     if (this.busy) return;
     this.busy = true;
     try {
-      while (!this.closed) {
+      while (!this.closed && this.buffer.length) {
         if (this.mode === 'data') {
-          const done = await this.takeMessage();
+          const done = await this.takeData();
           if (!done) break;
           continue;
         }
@@ -314,13 +421,17 @@ class RelaySession {
     }
   }
 
+  private snapshot(): SessionInfo {
+    return { ...this.info, recipients: [...this.info.recipients] };
+  }
+
   /** Answers one command; `null` from respond means the session is over (dropped, stalled, closed). */
   private async handle(line: string): Promise<void> {
-    const say = (command: RelayCommand, normal: string, address?: string) =>
-      this.respond({ command, line, address, session: { ...this.info, recipients: [...this.info.recipients] } }, normal);
+    const say = (command: SinkCommand, normal: string, address?: string) => this.respond(command, line, address, normal);
     if (this.mode === 'auth-plain' || this.mode === 'auth-login-user' || this.mode === 'auth-login-pass') return this.authStep(line);
-    this.relay.commands.push({ session: this.info.id, line: /^AUTH /i.test(line) ? line.replace(/^(AUTH \S+).*/i, '$1 ***') : line });
-    const verb = (/^\S+/.exec(line)?.[0] ?? '').toUpperCase();
+    if (!this.opts.fast) this.sink.commands.push({ session: this.info.id, line: /^AUTH /i.test(line) ? line.replace(/^(AUTH \S+).*/i, '$1 ***') : line });
+    const space = line.indexOf(' ');
+    const verb = (space === -1 ? line : line.slice(0, space)).toUpperCase();
     const arg = line.slice(verb.length).trim();
     switch (verb) {
       case 'EHLO': {
@@ -370,7 +481,7 @@ class RelaySession {
         const normal =
           this.info.mailFrom === null ? '503 5.5.1 Error: need MAIL command' : this.info.recipients.length === 0 ? '554 5.5.1 Error: no valid recipients' : '354 End data with <CR><LF>.<CR><LF>';
         const code = await say('data', normal);
-        if (code === 354) this.mode = 'data';
+        if (code === 354) this.startData();
         return;
       }
       case 'RSET': {
@@ -386,7 +497,7 @@ class RelaySession {
         return;
       }
       default:
-        await this.write(wireLines('502 5.5.2 Error: command not recognized').join(''));
+        this.write(wireLines('502 5.5.2 Error: command not recognized').join(''));
     }
   }
 
@@ -404,8 +515,8 @@ class RelaySession {
   private upgrade(): void {
     const plain = this.socket;
     plain.removeAllListeners('data');
-    this.buffer = Buffer.alloc(0);
-    const secure = new tls.TLSSocket(plain, { isServer: true, ...this.relay.certificate! });
+    this.buffer = EMPTY;
+    const secure = new tls.TLSSocket(plain, { isServer: true, ...this.sink.certificate! });
     this.socket = secure;
     this.info.secure = true;
     this.info.hello = null;
@@ -416,29 +527,28 @@ class RelaySession {
 
   private async authStart(arg: string, line: string): Promise<void> {
     const [method = '', initial] = arg.split(/\s+/);
-    const ctx = { command: 'auth' as const, line, session: { ...this.info } };
-    if (!this.opts.auth || (this.opts.starttls && !this.info.secure)) return void (await this.respond(ctx, '503 5.5.1 Error: authentication not enabled'));
-    if (this.info.user) return void (await this.respond(ctx, '503 5.5.1 Error: already authenticated'));
-    const scripted = this.relay.behaviourFor(ctx);
+    if (!this.opts.auth || (this.opts.starttls && !this.info.secure)) return void (await this.respond('auth', line, undefined, '503 5.5.1 Error: authentication not enabled'));
+    if (this.info.user) return void (await this.respond('auth', line, undefined, '503 5.5.1 Error: already authenticated'));
+    const scripted = this.sink.scripted ? this.sink.behaviourFor({ command: 'auth', line, session: this.snapshot() }) : undefined;
     if (scripted) {
       const code = await this.perform(scripted, '535 5.7.8 Error: authentication failed');
       if (ok(code)) this.info.user = this.opts.auth.user;
       return;
     }
-    if (!this.mechanisms.includes(method.toUpperCase())) return void (await this.write('504 5.5.4 Unrecognized authentication type\r\n'));
+    if (!this.mechanisms.includes(method.toUpperCase())) return this.write('504 5.5.4 Unrecognized authentication type\r\n');
     if (method.toUpperCase() === 'PLAIN') {
       if (initial) return this.checkPlain(initial);
       this.mode = 'auth-plain';
-      return void (await this.write('334 \r\n'));
+      return this.write('334 \r\n');
     }
     if (method.toUpperCase() === 'LOGIN') {
       this.mode = 'auth-login-user';
-      return void (await this.write(`334 ${Buffer.from('Username:').toString('base64')}\r\n`));
+      return this.write(`334 ${Buffer.from('Username:').toString('base64')}\r\n`);
     }
-    await this.write('504 5.5.4 Unrecognized authentication type\r\n');
+    this.write('504 5.5.4 Unrecognized authentication type\r\n');
   }
 
-  private async authStep(line: string): Promise<void> {
+  private authStep(line: string): void {
     if (this.mode === 'auth-plain') {
       this.mode = 'command';
       return this.checkPlain(line);
@@ -446,70 +556,102 @@ class RelaySession {
     if (this.mode === 'auth-login-user') {
       this.loginUser = Buffer.from(line, 'base64').toString('utf8');
       this.mode = 'auth-login-pass';
-      return void (await this.write(`334 ${Buffer.from('Password:').toString('base64')}\r\n`));
+      return this.write(`334 ${Buffer.from('Password:').toString('base64')}\r\n`);
     }
     this.mode = 'command';
     return this.login(this.loginUser, Buffer.from(line, 'base64').toString('utf8'));
   }
 
-  private checkPlain(b64: string): Promise<void> {
+  private checkPlain(b64: string): void {
     const [, user = '', pass = ''] = Buffer.from(b64, 'base64').toString('utf8').split('\0');
     return this.login(user, pass);
   }
 
-  private async login(user: string, pass: string): Promise<void> {
+  private login(user: string, pass: string): void {
     if (user === this.opts.auth!.user && pass === this.opts.auth!.pass) {
       this.info.user = user;
-      this.relay.logins++;
-      return void (await this.write('235 2.7.0 Authentication successful\r\n'));
+      this.sink.logins++;
+      return this.write('235 2.7.0 Authentication successful\r\n');
     }
-    await this.write('535 5.7.8 Error: authentication failed\r\n');
+    this.write('535 5.7.8 Error: authentication failed\r\n');
   }
 
-  /** DATA mode: waits for the terminating line, then records the message and answers it. */
-  private async takeMessage(): Promise<boolean> {
-    const b = this.buffer;
-    let end: number;
-    if (b.length >= 3 && b[0] === 0x2e && b[1] === 0x0d && b[2] === 0x0a) end = 0;
-    else {
-      const at = b.indexOf('\r\n.\r\n');
-      if (at === -1) return false;
-      end = at + 2;
+  private startData(): void {
+    this.mode = 'data';
+    this.dataChunks = [];
+    this.dataBytes = this.keptBytes = 0;
+    this.tail = CRLF;
+  }
+
+  /** Keeps every chunk of a recorded message; when `fast`, only the first few (the head, for the Message-ID). */
+  private keep(chunk: Buffer): void {
+    if (!this.opts.fast || this.keptBytes < HEAD_BYTES) {
+      this.dataChunks.push(chunk);
+      this.keptBytes += chunk.length;
     }
-    const wire = Buffer.from(b.subarray(0, end + 3));
-    this.buffer = b.subarray(end + 3);
+  }
+
+  /**
+   * DATA mode: takes the buffered bytes, scanning each only once for the terminating line, then
+   * records the message and answers it. False while the terminator has not arrived.
+   */
+  private async takeData(): Promise<boolean> {
+    const chunk = this.buffer;
+    let end = -1;
+    const edge = Buffer.concat([this.tail, chunk.subarray(0, 4)]);
+    const across = edge.indexOf(TERMINATOR);
+    if (across !== -1) end = across + 5 - this.tail.length;
+    else {
+      const within = chunk.indexOf(TERMINATOR);
+      if (within !== -1) end = within + 5;
+    }
+    if (end === -1) {
+      this.keep(chunk);
+      this.dataBytes += chunk.length;
+      this.tail = chunk.length >= 4 ? Buffer.from(chunk.subarray(chunk.length - 4)) : Buffer.concat([this.tail, chunk]).subarray(-4);
+      this.buffer = EMPTY;
+      return false;
+    }
+    this.keep(chunk.subarray(0, end));
+    this.buffer = chunk.subarray(end);
     this.mode = 'command';
-    const raw = unstuff(wire.subarray(0, end));
-    const envelope = { from: this.info.mailFrom ?? '', to: [...this.info.recipients] };
-    const head = raw.subarray(0, 8192).toString('latin1').split(/\r?\n\r?\n/)[0]!;
-    const messageId = /^Message-ID:\s*(<[^>]+>)/im.exec(head)?.[1] ?? '';
-    const tooBig = this.opts.maxSize !== undefined && raw.length > this.opts.maxSize;
-    const ctx: CommandContext = { command: 'message', line: '', session: { ...this.info } };
-    const normal = tooBig ? '552 5.3.4 Message size exceeds fixed limit' : `250 2.0.0 Ok: queued as R${String(this.relay.received + 1).padStart(8, '0')}`;
-    const behaviour = this.relay.behaviourFor(ctx);
+    // The wire bytes before the final `.\r\n` (the message's last CRLF included).
+    const size = this.dataBytes + end - 3;
+    const kept = this.dataChunks.length === 1 ? this.dataChunks[0]! : Buffer.concat(this.dataChunks);
+    this.dataChunks = [];
+    const messageId = messageIdOf(kept.subarray(0, Math.min(size, HEAD_BYTES)));
+    const envelope = { from: this.info.mailFrom ?? '', to: this.info.recipients };
+    const seen = this.sink.arrived(messageId);
+    const tooBig = this.opts.maxSize !== undefined && size > this.opts.maxSize;
+    const normal = tooBig ? '552 5.3.4 Message size exceeds fixed limit' : `250 2.0.0 Ok: queued as R${String(this.sink.received + 1).padStart(8, '0')}`;
+    const behaviour = this.sink.scripted
+      ? this.sink.behaviourFor({ command: 'message', line: '', message: { messageId, seen, size }, session: this.snapshot() })
+      : undefined;
     // A dropped, stalled or endless reply is no answer: the message counts as not accepted.
     const reply = behaviour?.drop || behaviour?.stall || behaviour?.endless ? null : (behaviour?.reply ?? normal);
-    this.relay.record({
-      session: this.info.id,
-      envelope,
-      raw: this.opts.keepMessages === false ? Buffer.alloc(0) : raw,
-      wire: this.opts.keepMessages === false ? Buffer.alloc(0) : wire,
-      messageId,
-      reply,
-      accepted: reply !== null && reply.startsWith('2'),
-      at: Date.now(),
+    const accepted = reply !== null && reply.startsWith('2');
+    const at = Date.now();
+    this.sink.record(messageId, envelope.to, size, accepted, () => {
+      const wire = Buffer.from(kept);
+      return { session: this.info.id, envelope, raw: unstuff(wire.subarray(0, size)), wire, messageId, seen, reply, accepted, at };
     });
     this.clearEnvelope();
-    const code = await this.perform(behaviour ?? {}, normal);
+    const code = await this.perform(behaviour, normal);
     return code !== null;
   }
 
   /** Answers per the scripted behaviour (or the normal reply); the reply code, or null if the session ended. */
-  private respond(ctx: CommandContext, normal: string): Promise<number | null> {
-    return this.perform(this.relay.behaviourFor(ctx) ?? {}, normal);
+  private respond(command: SinkCommand, line: string, address: string | undefined, normal: string): Promise<number | null> {
+    const behaviour = this.sink.scripted ? this.sink.behaviourFor({ command, line, address, session: this.snapshot() }) : undefined;
+    return this.perform(behaviour, normal);
   }
 
-  private async perform(b: Behaviour, normal: string): Promise<number | null> {
+  private async perform(b: Behaviour | undefined, normal: string): Promise<number | null> {
+    if (!b) {
+      if (this.closed) return null;
+      this.write(normal.includes('\n') ? wireLines(normal).join('') : `${normal}\r\n`);
+      return Number(normal.slice(0, 3));
+    }
     if (b.delayMs) await sleep(b.delayMs);
     if (this.closed) return null;
     if (b.stall) {
@@ -534,7 +676,7 @@ class RelaySession {
     }
     const text = lines.join('');
     if (b.trickle) return (await this.trickle(text, b.trickle)) ? code : null;
-    await this.write(text);
+    this.write(text);
     if (code === 421) {
       this.socket.end();
       this.closed = true;
@@ -553,14 +695,22 @@ class RelaySession {
     return !this.closed;
   }
 
-  private write(text: string): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    return new Promise((resolve) => this.socket.write(text, () => resolve()));
+  /** Writes are queued in order on the socket: no need to wait for one before the next. */
+  private write(text: string): void {
+    if (!this.closed) this.socket.write(text);
   }
 }
 
 function ok(code: number | null): boolean {
   return code !== null && code >= 200 && code < 300;
+}
+
+/** The Message-ID header's value, looked for in the header section of `head` ('' if none). */
+function messageIdOf(head: Buffer): string {
+  let end = head.indexOf('\r\n\r\n');
+  if (end === -1) end = head.indexOf('\n\n');
+  const header = head.toString('latin1', 0, end === -1 ? head.length : end);
+  return /^Message-ID:\s*(<[^>]+>)/im.exec(header)?.[1] ?? '';
 }
 
 /** Undoes dot-stuffing: a line starting with `..` starts with `.` in the message. */
@@ -578,4 +728,3 @@ function unstuff(data: Buffer): Buffer {
   out.push(data.subarray(start));
   return Buffer.concat(out);
 }
-
