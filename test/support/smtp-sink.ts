@@ -292,7 +292,7 @@ export class SmtpSink {
   }
 
   /** @internal */
-  record(messageId: string, recipients: string[], size: number, accepted: boolean, message: (() => SinkMessage) | null): void {
+  record(messageId: string, recipients: string[], size: number, accepted: boolean, message: SinkMessage | null): void {
     this.received++;
     if (accepted) {
       this.acceptedTotal++;
@@ -306,8 +306,8 @@ export class SmtpSink {
       }
       for (const r of recipients) this.byRecipient.set(r, (this.byRecipient.get(r) ?? 0) + 1);
     }
-    if (message && !this.options.fast) this.messages.push(message());
-    for (const w of this.waiters.splice(0)) w();
+    if (message) this.messages.push(message);
+    if (this.waiters.length) for (const w of this.waiters.splice(0)) w();
   }
 
   private accept(socket: net.Socket): void {
@@ -357,6 +357,8 @@ class SinkSession {
   private keptBytes = 0;
   /** The last (up to) 4 bytes of CRLF + DATA so far: a terminator can straddle two chunks. */
   private tail: Buffer = CRLF;
+  /** Replies not yet written. */
+  private out = '';
 
   constructor(
     private readonly sink: SmtpSink,
@@ -399,7 +401,10 @@ class SinkSession {
     return this.opts.name ?? 'sink.test';
   }
 
-  /** Handles buffered input one command (or one message) at a time, in order. */
+  /**
+   * Handles buffered input one command (or one message) at a time, in order. The replies to
+   * pipelined commands leave in one write, as a real server's do (one wake-up of the client).
+   */
   private async pump(): Promise<void> {
     if (this.busy) return;
     this.busy = true;
@@ -417,6 +422,7 @@ class SinkSession {
         await this.handle(line);
       }
     } finally {
+      this.flush();
       this.busy = false;
     }
   }
@@ -427,7 +433,6 @@ class SinkSession {
 
   /** Answers one command; `null` from respond means the session is over (dropped, stalled, closed). */
   private async handle(line: string): Promise<void> {
-    const say = (command: SinkCommand, normal: string, address?: string) => this.respond(command, line, address, normal);
     if (this.mode === 'auth-plain' || this.mode === 'auth-login-user' || this.mode === 'auth-login-pass') return this.authStep(line);
     if (!this.opts.fast) this.sink.commands.push({ session: this.info.id, line: /^AUTH /i.test(line) ? line.replace(/^(AUTH \S+).*/i, '$1 ***') : line });
     const space = line.indexOf(' ');
@@ -435,24 +440,24 @@ class SinkSession {
     const arg = line.slice(verb.length).trim();
     switch (verb) {
       case 'EHLO': {
-        if (this.opts.heloOnly) return void (await say('ehlo', '502 5.5.2 Error: command not recognized'));
+        if (this.opts.heloOnly) return void (await this.respond('ehlo', line, undefined, '502 5.5.2 Error: command not recognized'));
         const ext = [this.name];
         if (this.opts.pipelining !== false) ext.push('PIPELINING');
         ext.push(`SIZE ${this.opts.maxSize ?? 52_428_800}`, '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES');
         if (this.opts.starttls && !this.info.secure) ext.push('STARTTLS');
         if (this.opts.auth && (this.info.secure || !this.opts.starttls)) ext.push(`AUTH ${this.mechanisms.join(' ')}`);
-        const code = await say('ehlo', ext.map((e) => `250 ${e}`).join('\n'));
+        const code = await this.respond('ehlo', line, undefined, ext.map((e) => `250 ${e}`).join('\n'));
         if (ok(code)) this.hello(`EHLO ${arg}`);
         return;
       }
       case 'HELO': {
-        const code = await say('helo', `250 ${this.name}`);
+        const code = await this.respond('helo', line, undefined, `250 ${this.name}`);
         if (ok(code)) this.hello(`HELO ${arg}`);
         return;
       }
       case 'STARTTLS': {
-        if (!this.opts.starttls || this.info.secure) return void (await say('starttls', '502 5.5.1 Error: command not implemented'));
-        const code = await say('starttls', '220 2.0.0 Ready to start TLS');
+        if (!this.opts.starttls || this.info.secure) return void (await this.respond('starttls', line, undefined, '502 5.5.1 Error: command not implemented'));
+        const code = await this.respond('starttls', line, undefined, '220 2.0.0 Ready to start TLS');
         if (code !== null && code >= 200 && code < 300) this.upgrade();
         return;
       }
@@ -466,34 +471,34 @@ class SinkSession {
         else if (this.opts.auth?.required && !this.info.user) normal = '530 5.7.0 Authentication required';
         else if (this.info.mailFrom !== null) normal = '503 5.5.1 Error: nested MAIL command';
         else if (this.opts.maxSize && size > this.opts.maxSize) normal = '552 5.3.4 Message size exceeds fixed limit';
-        const code = await say('mail', normal, address);
+        const code = await this.respond('mail', line, address, normal);
         if (ok(code)) this.info.mailFrom = address;
         return;
       }
       case 'RCPT': {
         const address = /<([^>]*)>/.exec(arg)?.[1] ?? '';
         const normal = this.info.mailFrom === null ? '503 5.5.1 Error: need MAIL command' : '250 2.1.5 Ok';
-        const code = await say('rcpt', normal, address);
+        const code = await this.respond('rcpt', line, address, normal);
         if (ok(code) && this.info.mailFrom !== null) this.info.recipients.push(address);
         return;
       }
       case 'DATA': {
         const normal =
           this.info.mailFrom === null ? '503 5.5.1 Error: need MAIL command' : this.info.recipients.length === 0 ? '554 5.5.1 Error: no valid recipients' : '354 End data with <CR><LF>.<CR><LF>';
-        const code = await say('data', normal);
+        const code = await this.respond('data', line, undefined, normal);
         if (code === 354) this.startData();
         return;
       }
       case 'RSET': {
-        const code = await say('rset', '250 2.0.0 Ok');
+        const code = await this.respond('rset', line, undefined, '250 2.0.0 Ok');
         if (ok(code)) this.clearEnvelope();
         return;
       }
       case 'NOOP':
-        return void (await say('noop', '250 2.0.0 Ok'));
+        return void (await this.respond('noop', line, undefined, '250 2.0.0 Ok'));
       case 'QUIT': {
-        const code = await say('quit', '221 2.0.0 Bye');
-        if (code !== null) this.socket.end();
+        const code = await this.respond('quit', line, undefined, '221 2.0.0 Bye');
+        if (code !== null) this.end();
         return;
       }
       default:
@@ -513,6 +518,7 @@ class SinkSession {
 
   /** STARTTLS accepted: bytes pipelined after it are discarded (RFC 3207), EHLO starts over. */
   private upgrade(): void {
+    this.flush();
     const plain = this.socket;
     plain.removeAllListeners('data');
     this.buffer = EMPTY;
@@ -597,18 +603,15 @@ class SinkSession {
    */
   private async takeData(): Promise<boolean> {
     const chunk = this.buffer;
-    let end = -1;
-    const edge = Buffer.concat([this.tail, chunk.subarray(0, 4)]);
-    const across = edge.indexOf(TERMINATOR);
-    if (across !== -1) end = across + 5 - this.tail.length;
-    else {
+    let end = straddling(this.tail, chunk);
+    if (end === -1) {
       const within = chunk.indexOf(TERMINATOR);
       if (within !== -1) end = within + 5;
     }
     if (end === -1) {
       this.keep(chunk);
       this.dataBytes += chunk.length;
-      this.tail = chunk.length >= 4 ? Buffer.from(chunk.subarray(chunk.length - 4)) : Buffer.concat([this.tail, chunk]).subarray(-4);
+      this.tail = chunk.length >= 4 ? chunk.subarray(chunk.length - 4) : Buffer.concat([this.tail, chunk]).subarray(-4);
       this.buffer = EMPTY;
       return false;
     }
@@ -630,11 +633,9 @@ class SinkSession {
     // A dropped, stalled or endless reply is no answer: the message counts as not accepted.
     const reply = behaviour?.drop || behaviour?.stall || behaviour?.endless ? null : (behaviour?.reply ?? normal);
     const accepted = reply !== null && reply.startsWith('2');
-    const at = Date.now();
-    this.sink.record(messageId, envelope.to, size, accepted, () => {
-      const wire = Buffer.from(kept);
-      return { session: this.info.id, envelope, raw: unstuff(wire.subarray(0, size)), wire, messageId, seen, reply, accepted, at };
-    });
+    const wire = this.opts.fast ? null : Buffer.from(kept);
+    const message = wire && { session: this.info.id, envelope, raw: unstuff(wire.subarray(0, size)), wire, messageId, seen, reply, accepted, at: Date.now() };
+    this.sink.record(messageId, envelope.to, size, accepted, message);
     this.clearEnvelope();
     const code = await this.perform(behaviour, normal);
     return code !== null;
@@ -652,6 +653,8 @@ class SinkSession {
       this.write(normal.includes('\n') ? wireLines(normal).join('') : `${normal}\r\n`);
       return Number(normal.slice(0, 3));
     }
+    // What is owed before this reply goes now: a delay or a stall holds back only this one.
+    this.flush();
     if (b.delayMs) await sleep(b.delayMs);
     if (this.closed) return null;
     if (b.stall) {
@@ -678,7 +681,7 @@ class SinkSession {
     if (b.trickle) return (await this.trickle(text, b.trickle)) ? code : null;
     this.write(text);
     if (code === 421) {
-      this.socket.end();
+      this.end();
       this.closed = true;
       return null;
     }
@@ -695,14 +698,40 @@ class SinkSession {
     return !this.closed;
   }
 
-  /** Writes are queued in order on the socket: no need to wait for one before the next. */
+  /** Queues a reply; flush() sends what is queued. */
   private write(text: string): void {
-    if (!this.closed) this.socket.write(text);
+    if (!this.closed) this.out += text;
+  }
+
+  private flush(): void {
+    if (this.out && !this.closed) this.socket.write(this.out);
+    this.out = '';
+  }
+
+  private end(): void {
+    this.flush();
+    this.socket.end();
   }
 }
 
 function ok(code: number | null): boolean {
   return code !== null && code >= 200 && code < 300;
+}
+
+/**
+ * Where the terminator ends in `chunk` when it began in `tail` (the last bytes before the chunk),
+ * else -1. Checked byte by byte: this runs for every chunk of DATA.
+ */
+function straddling(tail: Buffer, chunk: Buffer): number {
+  for (let inTail = Math.min(4, tail.length); inTail >= 1; inTail--) {
+    const inChunk = 5 - inTail;
+    if (chunk.length < inChunk) continue;
+    let ok = true;
+    for (let i = 0; ok && i < inTail; i++) ok = tail[tail.length - inTail + i] === TERMINATOR[i];
+    for (let i = 0; ok && i < inChunk; i++) ok = chunk[i] === TERMINATOR[inTail + i];
+    if (ok) return inChunk;
+  }
+  return -1;
 }
 
 /** The Message-ID header's value, looked for in the header section of `head` ('' if none). */
