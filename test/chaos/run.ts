@@ -348,7 +348,8 @@ async function caseTempFail(sink: SmtpSink, url: string, db: Db): Promise<CaseRe
   sink.reset();
   let refused = 0;
   // Down: 421 to the greeting and to every command but QUIT, closing the connection.
-  const recover = sink.on('any', (ctx) => (ctx.command === 'quit' ? undefined : (refused++, { reply: '421 4.3.2 Service not available, closing transmission channel' })));
+  const down = { reply: '421 4.3.2 Service not available, closing transmission channel' };
+  const recover = sink.on('any', (ctx) => (ctx.command === 'quit' ? undefined : (refused++, down)));
   const t0 = performance.now();
   const ids = await sendAll(url, P.outageN, { template: 'chaos_probe', per: 20 });
   const left = P.outageS * 1000 - (performance.now() - t0);
@@ -417,7 +418,13 @@ async function caseReject(sink: SmtpSink, url: string, db: Db): Promise<CaseResu
   check(v, goodMissing.length === 0, `${goodMissing.length} accepted recipients not delivered`);
   check(v, bad.every((r) => sink.deliveredTo(r.recipient_email) === 0), 'a rejected recipient got DATA');
   return {
-    figures: { messages: ids.length, '550 recipients': bad.length, 'failed with attempts=1': bad.length - badWrong.length, '550 answers': rejected, delivered: `${good.length - goodMissing.length}/${good.length}` },
+    figures: {
+      messages: ids.length,
+      '550 recipients': bad.length,
+      'failed with attempts=1': bad.length - badWrong.length,
+      '550 answers': rejected,
+      delivered: `${good.length - goodMissing.length}/${good.length}`,
+    },
     violations: v,
   };
 }

@@ -85,7 +85,8 @@ export function spawnPostier(command: 'serve' | 'worker', opts: SpawnOptions): P
   const file = typeof output === 'object' ? output.file : null;
   const fd = file ? openSync(file, 'a') : null;
   const stdio = output === 'memory' ? 'pipe' : output === 'inherit' ? 'inherit' : fd!;
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...main, command, ...(opts.args ?? [])], { cwd: ROOT, env, stdio: ['ignore', stdio, stdio] });
+  const argv = [...(opts.nodeArgs ?? []), ...main, command, ...(opts.args ?? [])];
+  const child = spawn(process.execPath, argv, { cwd: ROOT, env, stdio: ['ignore', stdio, stdio] });
   if (fd !== null) closeSync(fd);
   running.add(child);
   let out = '';

@@ -533,7 +533,9 @@ class SinkSession {
 
   private async authStart(arg: string, line: string): Promise<void> {
     const [method = '', initial] = arg.split(/\s+/);
-    if (!this.opts.auth || (this.opts.starttls && !this.info.secure)) return void (await this.respond('auth', line, undefined, '503 5.5.1 Error: authentication not enabled'));
+    if (!this.opts.auth || (this.opts.starttls && !this.info.secure)) {
+      return void (await this.respond('auth', line, undefined, '503 5.5.1 Error: authentication not enabled'));
+    }
     if (this.info.user) return void (await this.respond('auth', line, undefined, '503 5.5.1 Error: already authenticated'));
     const scripted = this.sink.scripted ? this.sink.behaviourFor({ command: 'auth', line, session: this.snapshot() }) : undefined;
     if (scripted) {
