@@ -386,11 +386,13 @@ class SinkSession {
     });
   }
 
-  private async greet(): Promise<void> {
+  private greet(): void {
     this.busy = true;
-    const ok = await this.respond('greeting', '', undefined, `220 ${this.name} ESMTP postier test sink`);
-    this.busy = false;
-    if (ok !== null) void this.pump();
+    const code = this.respond('greeting', '', undefined, `220 ${this.name} ESMTP postier test sink`);
+    void settle(code, (c) => {
+      this.busy = false;
+      if (c !== null) void this.pump();
+    });
   }
 
   private get mechanisms(): string[] {
@@ -411,15 +413,16 @@ class SinkSession {
     try {
       while (!this.closed && this.buffer.length) {
         if (this.mode === 'data') {
-          const done = await this.takeData();
-          if (!done) break;
+          const taken = this.takeData();
+          if (!(taken instanceof Promise ? await taken : taken)) break;
           continue;
         }
         const nl = this.buffer.indexOf(0x0a);
         if (nl === -1) break;
         const line = this.buffer.subarray(0, nl).toString('utf8').replace(/\r$/, '');
         this.buffer = this.buffer.subarray(nl + 1);
-        await this.handle(line);
+        const pending = this.handle(line);
+        if (pending) await pending;
       }
     } finally {
       this.flush();
@@ -431,8 +434,11 @@ class SinkSession {
     return { ...this.info, recipients: [...this.info.recipients] };
   }
 
-  /** Answers one command; `null` from respond means the session is over (dropped, stalled, closed). */
-  private async handle(line: string): Promise<void> {
+  /**
+   * Answers one command: at once unless a script delays it (then a promise). A null reply code
+   * means the session is over (dropped, stalled, closed).
+   */
+  private handle(line: string): void | Promise<void> {
     if (this.mode === 'auth-plain' || this.mode === 'auth-login-user' || this.mode === 'auth-login-pass') return this.authStep(line);
     if (!this.opts.fast) this.sink.commands.push({ session: this.info.id, line: /^AUTH /i.test(line) ? line.replace(/^(AUTH \S+).*/i, '$1 ***') : line });
     const space = line.indexOf(' ');
@@ -440,26 +446,20 @@ class SinkSession {
     const arg = line.slice(verb.length).trim();
     switch (verb) {
       case 'EHLO': {
-        if (this.opts.heloOnly) return void (await this.respond('ehlo', line, undefined, '502 5.5.2 Error: command not recognized'));
+        if (this.opts.heloOnly) return settle(this.respond('ehlo', line, undefined, '502 5.5.2 Error: command not recognized'));
         const ext = [this.name];
         if (this.opts.pipelining !== false) ext.push('PIPELINING');
         ext.push(`SIZE ${this.opts.maxSize ?? 52_428_800}`, '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES');
         if (this.opts.starttls && !this.info.secure) ext.push('STARTTLS');
         if (this.opts.auth && (this.info.secure || !this.opts.starttls)) ext.push(`AUTH ${this.mechanisms.join(' ')}`);
-        const code = await this.respond('ehlo', line, undefined, ext.map((e) => `250 ${e}`).join('\n'));
-        if (ok(code)) this.hello(`EHLO ${arg}`);
-        return;
+        return settle(this.respond('ehlo', line, undefined, ext.map((e) => `250 ${e}`).join('\n')), (code) => ok(code) && this.hello(`EHLO ${arg}`));
       }
       case 'HELO': {
-        const code = await this.respond('helo', line, undefined, `250 ${this.name}`);
-        if (ok(code)) this.hello(`HELO ${arg}`);
-        return;
+        return settle(this.respond('helo', line, undefined, `250 ${this.name}`), (code) => ok(code) && this.hello(`HELO ${arg}`));
       }
       case 'STARTTLS': {
-        if (!this.opts.starttls || this.info.secure) return void (await this.respond('starttls', line, undefined, '502 5.5.1 Error: command not implemented'));
-        const code = await this.respond('starttls', line, undefined, '220 2.0.0 Ready to start TLS');
-        if (code !== null && code >= 200 && code < 300) this.upgrade();
-        return;
+        if (!this.opts.starttls || this.info.secure) return settle(this.respond('starttls', line, undefined, '502 5.5.1 Error: command not implemented'));
+        return settle(this.respond('starttls', line, undefined, '220 2.0.0 Ready to start TLS'), (code) => ok(code) && this.upgrade());
       }
       case 'AUTH':
         return this.authStart(arg, line);
@@ -471,35 +471,25 @@ class SinkSession {
         else if (this.opts.auth?.required && !this.info.user) normal = '530 5.7.0 Authentication required';
         else if (this.info.mailFrom !== null) normal = '503 5.5.1 Error: nested MAIL command';
         else if (this.opts.maxSize && size > this.opts.maxSize) normal = '552 5.3.4 Message size exceeds fixed limit';
-        const code = await this.respond('mail', line, address, normal);
-        if (ok(code)) this.info.mailFrom = address;
-        return;
+        return settle(this.respond('mail', line, address, normal), (code) => ok(code) && (this.info.mailFrom = address));
       }
       case 'RCPT': {
         const address = /<([^>]*)>/.exec(arg)?.[1] ?? '';
         const normal = this.info.mailFrom === null ? '503 5.5.1 Error: need MAIL command' : '250 2.1.5 Ok';
-        const code = await this.respond('rcpt', line, address, normal);
-        if (ok(code) && this.info.mailFrom !== null) this.info.recipients.push(address);
-        return;
+        return settle(this.respond('rcpt', line, address, normal), (code) => ok(code) && this.info.mailFrom !== null && this.info.recipients.push(address));
       }
       case 'DATA': {
         const normal =
           this.info.mailFrom === null ? '503 5.5.1 Error: need MAIL command' : this.info.recipients.length === 0 ? '554 5.5.1 Error: no valid recipients' : '354 End data with <CR><LF>.<CR><LF>';
-        const code = await this.respond('data', line, undefined, normal);
-        if (code === 354) this.startData();
-        return;
+        return settle(this.respond('data', line, undefined, normal), (code) => code === 354 && this.startData());
       }
       case 'RSET': {
-        const code = await this.respond('rset', line, undefined, '250 2.0.0 Ok');
-        if (ok(code)) this.clearEnvelope();
-        return;
+        return settle(this.respond('rset', line, undefined, '250 2.0.0 Ok'), (code) => ok(code) && this.clearEnvelope());
       }
       case 'NOOP':
-        return void (await this.respond('noop', line, undefined, '250 2.0.0 Ok'));
+        return settle(this.respond('noop', line, undefined, '250 2.0.0 Ok'));
       case 'QUIT': {
-        const code = await this.respond('quit', line, undefined, '221 2.0.0 Bye');
-        if (code !== null) this.end();
-        return;
+        return settle(this.respond('quit', line, undefined, '221 2.0.0 Bye'), (code) => code !== null && this.end());
       }
       default:
         this.write(wireLines('502 5.5.2 Error: command not recognized').join(''));
@@ -531,18 +521,13 @@ class SinkSession {
     this.listen(secure);
   }
 
-  private async authStart(arg: string, line: string): Promise<void> {
+  private authStart(arg: string, line: string): void | Promise<void> {
     const [method = '', initial] = arg.split(/\s+/);
-    if (!this.opts.auth || (this.opts.starttls && !this.info.secure)) {
-      return void (await this.respond('auth', line, undefined, '503 5.5.1 Error: authentication not enabled'));
-    }
-    if (this.info.user) return void (await this.respond('auth', line, undefined, '503 5.5.1 Error: already authenticated'));
+    const auth = this.opts.auth;
+    if (!auth || (this.opts.starttls && !this.info.secure)) return settle(this.respond('auth', line, undefined, '503 5.5.1 Error: authentication not enabled'));
+    if (this.info.user) return settle(this.respond('auth', line, undefined, '503 5.5.1 Error: already authenticated'));
     const scripted = this.sink.scripted ? this.sink.behaviourFor({ command: 'auth', line, session: this.snapshot() }) : undefined;
-    if (scripted) {
-      const code = await this.perform(scripted, '535 5.7.8 Error: authentication failed');
-      if (ok(code)) this.info.user = this.opts.auth.user;
-      return;
-    }
+    if (scripted) return settle(this.perform(scripted, '535 5.7.8 Error: authentication failed'), (code) => ok(code) && (this.info.user = auth.user));
     if (!this.mechanisms.includes(method.toUpperCase())) return this.write('504 5.5.4 Unrecognized authentication type\r\n');
     if (method.toUpperCase() === 'PLAIN') {
       if (initial) return this.checkPlain(initial);
@@ -603,7 +588,7 @@ class SinkSession {
    * DATA mode: takes the buffered bytes, scanning each only once for the terminating line, then
    * records the message and answers it. False while the terminator has not arrived.
    */
-  private async takeData(): Promise<boolean> {
+  private takeData(): boolean | Promise<boolean> {
     const chunk = this.buffer;
     let end = straddling(this.tail, chunk);
     if (end === -1) {
@@ -639,22 +624,24 @@ class SinkSession {
     const message = wire && { session: this.info.id, envelope, raw: unstuff(wire.subarray(0, size)), wire, messageId, seen, reply, accepted, at: Date.now() };
     this.sink.record(messageId, envelope.to, size, accepted, message);
     this.clearEnvelope();
-    const code = await this.perform(behaviour, normal);
-    return code !== null;
+    const code = behaviour ? this.perform(behaviour, normal) : this.say(normal);
+    return code instanceof Promise ? code.then((c) => c !== null) : code !== null;
   }
 
-  /** Answers per the scripted behaviour (or the normal reply); the reply code, or null if the session ended. */
-  private respond(command: SinkCommand, line: string, address: string | undefined, normal: string): Promise<number | null> {
+  /** Answers per the scripted behaviour (later), or with the normal reply (now); the reply code, or null if the session ended. */
+  private respond(command: SinkCommand, line: string, address: string | undefined, normal: string): Code | Promise<Code> {
     const behaviour = this.sink.scripted ? this.sink.behaviourFor({ command, line, address, session: this.snapshot() }) : undefined;
-    return this.perform(behaviour, normal);
+    return behaviour ? this.perform(behaviour, normal) : this.say(normal);
   }
 
-  private async perform(b: Behaviour | undefined, normal: string): Promise<number | null> {
-    if (!b) {
-      if (this.closed) return null;
-      this.write(normal.includes('\n') ? wireLines(normal).join('') : `${normal}\r\n`);
-      return Number(normal.slice(0, 3));
-    }
+  /** The normal reply, queued at once. */
+  private say(normal: string): Code {
+    if (this.closed) return null;
+    this.write(normal.includes('\n') ? wireLines(normal).join('') : `${normal}\r\n`);
+    return Number(normal.slice(0, 3));
+  }
+
+  private async perform(b: Behaviour, normal: string): Promise<Code> {
     // What is owed before this reply goes now: a delay or a stall holds back only this one.
     this.flush();
     if (b.delayMs) await sleep(b.delayMs);
@@ -716,8 +703,16 @@ class SinkSession {
   }
 }
 
-function ok(code: number | null): boolean {
+type Code = number | null;
+
+function ok(code: Code): boolean {
   return code !== null && code >= 200 && code < 300;
+}
+
+/** Runs `then` on the reply code: at once when the reply was, else once it is (a scripted delay). */
+function settle(code: Code | Promise<Code>, then?: (code: Code) => unknown): void | Promise<void> {
+  if (code instanceof Promise) return code.then((c) => void then?.(c));
+  then?.(code);
 }
 
 /**
