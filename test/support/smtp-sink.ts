@@ -382,7 +382,7 @@ class SinkSession {
 
   start(): void {
     this.listen(this.socket);
-    void this.greet();
+    this.greet();
   }
 
   private listen(socket: net.Socket): void {
