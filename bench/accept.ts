@@ -7,7 +7,7 @@
  * concurrent requests). Runs on SQLite, and on PostgreSQL too when DATABASE_URL=postgres://… is
  * given. `npm run bench` runs this too.
  */
-import { printTable } from './lib/table.js';
+import { printTable } from '../test/support/table.js';
 import { measureAccept } from './lib/accept.js';
 
 const arg = (name: string, fallback: number) => {
@@ -19,9 +19,9 @@ const connections = arg('connections', 64);
 
 const rows: Array<Record<string, string | number>> = [];
 for (const processes of ['1', '2']) {
-  rows.push({ database: 'sqlite (WAL fsynced before 201)', API_PROCESSES: processes, ...(await measureAccept({ env: { API_PROCESSES: processes }, port: 8301, seconds, connections })), connections });
+  rows.push({ database: 'sqlite (WAL fsynced before 201)', API_PROCESSES: processes, ...(await measureAccept({ env: { API_PROCESSES: processes }, seconds, connections })), connections });
   if (process.env.DATABASE_URL?.startsWith('postgres')) {
-    rows.push({ database: 'postgresql', API_PROCESSES: processes, ...(await measureAccept({ env: { DATABASE_URL: process.env.DATABASE_URL, API_PROCESSES: processes }, port: 8302, seconds, connections })), connections });
+    rows.push({ database: 'postgresql', API_PROCESSES: processes, ...(await measureAccept({ env: { DATABASE_URL: process.env.DATABASE_URL, API_PROCESSES: processes }, seconds, connections })), connections });
   }
 }
 printTable(`POST /api/v1/email/send, ${seconds} s, ${connections} connections`, rows);

@@ -22,8 +22,8 @@ import { deliveredPerSecond, fixedRateLatency, mb, pooledNodemailer, queuedThenD
 import { mimeBuildCost } from './lib/mime.js';
 import { deliveredWithCTools } from './lib/c-tools.js';
 import { ensureJinja, ensurePostfixTools, ensureWrk, seedStyle, smtpSourceToSink } from './lib/refs.js';
-import { printTable } from './lib/table.js';
-import { FastSink } from './sink.js';
+import { SmtpSink } from '../test/support/smtp-sink.js';
+import { printTable } from '../test/support/table.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -81,7 +81,7 @@ type Series = number[];
 const S: Record<string, Series> = {};
 const add = (k: string, v: number) => (S[k] ??= []).push(v);
 const content = await sampleContent();
-const refSink = await new FastSink().start();
+const refSink = await SmtpSink.start({ fast: true });
 
 try {
   for (let run = 1; run <= P.runs; run++) {
@@ -90,14 +90,14 @@ try {
       ['acc.sqlite2', 'SQLite, API_PROCESSES=2', { API_PROCESSES: '2' }],
       ...(pgUrl ? [['acc.pg', 'PostgreSQL', { DATABASE_URL: pgUrl }] as [string, string, Record<string, string>]] : []),
     ];
-    for (const [i, [key, label, env]] of accepts.entries()) {
+    for (const [key, label, env] of accepts) {
       log(`run ${run}/${P.runs}: accept (${label})`);
-      const a = await measureAccept({ env, port: 8311 + i, seconds: P.acceptSeconds, connections: P.connections, warmup: quick ? 1 : 2 });
+      const a = await measureAccept({ env, seconds: P.acceptSeconds, connections: P.connections, warmup: quick ? 1 : 2 });
       add(key, a['accepted/s']);
       add(`${key}.p99`, a['p99 ms']);
     }
     log(`run ${run}/${P.runs}: delivered/s end to end, wrk → Postier → smtp-sink (${P.wrkSeconds} s)`);
-    const c = await deliveredWithCTools({ seconds: P.wrkSeconds, connections: 32, port: 8320, sinkPort: 25992 });
+    const c = await deliveredWithCTools({ seconds: P.wrkSeconds, connections: 32 });
     add('c.delivered', c.rate);
     add('c.accepted', c.acceptRate);
     add('c.during', c.deliveredWhileAccepting);

@@ -15,8 +15,8 @@ import { deliveredPerSecond, fixedRateLatency, mb, pooledNodemailer, queuedThenD
 import { deliveredWithCTools } from './lib/c-tools.js';
 import { mimeBuildCost } from './lib/mime.js';
 import { ensureJinja, ensurePostfixTools, ensureWrk, seedStyle } from './lib/refs.js';
-import { printTable } from './lib/table.js';
-import { FastSink } from './sink.js';
+import { SmtpSink } from '../test/support/smtp-sink.js';
+import { printTable } from '../test/support/table.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -34,13 +34,13 @@ const n = Number(args.n);
 const rows: Array<Record<string, string | number>> = [];
 ensurePostfixTools();
 ensureWrk();
-const c = await deliveredWithCTools({ seconds: Number(args.seconds), connections: Number(args.concurrency), port: 8330, sinkPort: 25991 });
+const c = await deliveredWithCTools({ seconds: Number(args.seconds), connections: Number(args.concurrency) });
 rows.push({ sender: 'Postier API → worker, wrk → Postier → Postfix smtp-sink', 'msg/s': Math.round(c.rate), 'p50 ms': '-', 'p99 ms': '-', note: `accepted ${Math.round(c.acceptRate)}/s, delivered ${Math.round(c.deliveredWhileAccepting)}/s while accepting; peak RSS ${mb(c.rss)} MB` });
 const d = await deliveredPerSecond(n, Number(args.concurrency), args.db);
 rows.push({ sender: 'Postier API → worker, load and sink in this Node process', 'msg/s': Math.round(d.rate), 'p50 ms': '-', 'p99 ms': '-', note: `${d.avgBytes} B/message, peak RSS ${mb(d.rss)} MB` });
 const f = await fixedRateLatency(Number(args.rate), Number(args['rate-seconds']), args.db);
 rows.push({ sender: `Postier API → worker at ${args.rate}/s offered`, 'msg/s': Number(args.rate), 'p50 ms': f.p50, 'p99 ms': f.p99, note: `${f.late} sends late` });
-const sink = await new FastSink().start();
+const sink = await SmtpSink.start({ fast: true });
 ensureJinja();
 const sample = await sampleContent();
 const { rendered, vars } = sample;

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { simpleParser } from 'mailparser';
 import { classifyReport } from '../src/feedback/index.js';
-import { printTable } from './lib/table.js';
+import { printTable } from '../test/support/table.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);

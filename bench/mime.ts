@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { mimeBuildCost } from './lib/mime.js';
 import { sampleContent } from './lib/deliver.js';
-import { printTable } from './lib/table.js';
+import { printTable } from '../test/support/table.js';
 
 const { values: args } = parseArgs({ options: { n: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '5' } } });
 const { rendered } = await sampleContent();

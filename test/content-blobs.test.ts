@@ -11,7 +11,7 @@ import { age, detail, sendOk } from './helpers/archive.js';
 import { everyReferenceComplete, bigPdf, invoiceWith, sha256, stored } from './helpers/content.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { waitForStatus } from './helpers/delivery.js';
-import { SmtpSink } from './helpers/smtp-sink.js';
+import { SmtpSink } from './support/smtp-sink.js';
 
 const MB = 1024 * 1024;
 const recipients = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `r${i}.${tag}@example.com`);

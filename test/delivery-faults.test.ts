@@ -6,7 +6,7 @@ import { MimeCache } from '../src/delivery/mime.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { attemptEvents, eventTypes, messageRow, sendOk, waitForStatus } from './helpers/delivery.js';
 import { incidentExample, invoiceExample } from './helpers/fixtures.js';
-import { type Behaviour, SmtpRelay } from './support/smtp-relay.js';
+import { type Behaviour, SmtpSink } from './support/smtp-sink.js';
 
 /**
  * The faults an outside fault-injection run found (issue #15), and their class: a relay that
@@ -29,11 +29,11 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20
 
 describe.each(backends)('delivery faults on %s', (backend) => {
   let t: TestContext;
-  let relay: SmtpRelay;
+  let relay: SmtpSink;
   let worker: Worker | null = null;
 
   beforeAll(async () => {
-    relay = await SmtpRelay.start();
+    relay = await SmtpSink.start();
     t = await createTestContext(
       backend,
       relay.env({
@@ -225,7 +225,7 @@ describe.each(backends)('delivery faults on %s', (backend) => {
   });
 
   it('fails a message after RELAY_PROBLEM_MAX_HOURS of relay problems (a TLS certificate it cannot verify), never earlier', async () => {
-    const tlsRelay = await SmtpRelay.start({ starttls: true });
+    const tlsRelay = await SmtpSink.start({ starttls: true });
     const t2 = await createTestContext(
       backend,
       tlsRelay.env({ SMTP_USE_TLS: 'true', RELAY_PROBLEM_MAX_HOURS: String(1.5 / 3600), SMTP_TIMEOUT_SECONDS: '0.5', WORKER_POLL_MS: '20', WORKER_RETRY_BASE_SECONDS: '0.05', WORKER_RETRY_MAX_SECONDS: '0.2' }),

@@ -4,14 +4,16 @@ import type { Worker } from '../src/delivery/worker.js';
 import { ADMIN_TOKEN, backends, createTestContext, type TestContext } from './helpers/context.js';
 import { eventTypes, messageRow, sendOk, waitForStatus } from './helpers/delivery.js';
 import { incidentExample, invoiceExample } from './helpers/fixtures.js';
-import { SmtpSink } from './helpers/smtp-sink.js';
-import { freePort, spawnWorker, waitFor, type WorkerProcess } from './helpers/worker-process.js';
+import { childEnv } from './helpers/child-env.js';
+import { type PostierProcess, spawnPostier, startServe } from './support/processes.js';
+import { SmtpSink } from './support/smtp-sink.js';
+import { waitUntil } from './support/wait.js';
 
 /** Crash safety and concurrency with real `postier worker` processes. */
 describe.each(backends)('worker processes on %s', (backend) => {
   let t: TestContext;
   let sink: SmtpSink;
-  const children: WorkerProcess[] = [];
+  const children: PostierProcess[] = [];
   let local: Worker | null = null;
 
   beforeAll(async () => {
@@ -19,10 +21,7 @@ describe.each(backends)('worker processes on %s', (backend) => {
     t = await createTestContext(backend, sink.env({ WORKER_POLL_MS: '20', WORKER_LEASE_SECONDS: '5' }));
   });
   afterEach(async () => {
-    for (const c of children.splice(0)) {
-      if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
-      await c.exited;
-    }
+    for (const c of children.splice(0)) await c.stop('SIGKILL');
     await local?.stop();
     local = null;
     sink.reset();
@@ -33,16 +32,16 @@ describe.each(backends)('worker processes on %s', (backend) => {
   });
 
   const spawn = (env: Record<string, string> = {}) => {
-    const w = spawnWorker(t, sink.env({ WORKER_LEASE_SECONDS: '5', ...env }));
+    const w = spawnPostier('worker', { env: childEnv(t, sink.env({ WORKER_LEASE_SECONDS: '5', ...env })) });
     children.push(w);
     return w;
   };
 
   it('recovers the lease of a worker killed mid-send: another worker sends it once the lease expires', async () => {
     // The first delivery hangs: the worker is killed while the relay still holds the DATA.
-    sink.respond = (m) => (m.seen === 1 ? { kind: 'slow', ms: 20_000 } : { kind: 'accept' });
+    sink.on('message', (ctx) => (ctx.message!.seen === 1 ? { delayMs: 20_000 } : undefined));
     const doomed = spawn({ SMTP_TIMEOUT_SECONDS: '30' });
-    const doomedOwner = await doomed.ready;
+    const doomedOwner = await doomed.workerOwner();
     expect(doomedOwner, doomed.output()).not.toBe('');
     const [id] = await sendOk(t, invoiceExample());
     await sink.waitFor(() => sink.messages.length === 1, 20_000, 'the first attempt');
@@ -62,9 +61,9 @@ describe.each(backends)('worker processes on %s', (backend) => {
   });
 
   it('on SIGTERM, finishes the send in flight, releases the rest and exits 0', async () => {
-    sink.respond = () => ({ kind: 'slow', ms: 1500 });
+    sink.on('message', { delayMs: 1500 });
     const w = spawn({ WORKER_CONCURRENCY: '1' });
-    expect(await w.ready, w.output()).not.toBe('');
+    expect(await w.workerOwner(), w.output()).not.toBe('');
     const ids = await sendOk(t, { ...invoiceExample(), to: ['t1@example.com', 't2@example.com', 't3@example.com'] });
     await sink.waitFor(() => sink.messages.length === 1, 20_000, 'one send in flight');
     w.child.kill('SIGTERM');
@@ -85,7 +84,7 @@ describe.each(backends)('worker processes on %s', (backend) => {
   it.runIf(backend === 'postgres')('two worker processes deliver 2,000 messages, each exactly once', async () => {
     const a = spawn();
     const b = spawn();
-    const owners = await Promise.all([a.ready, b.ready]);
+    const owners = await Promise.all([a.workerOwner(), b.workerOwner()]);
     expect(owners.every(Boolean), a.output() + b.output()).toBe(true);
 
     const ids: string[] = [];
@@ -127,13 +126,11 @@ describe.each(backends)('worker processes on %s', (backend) => {
     // Earlier tests may leave due messages behind; this worker sends those too.
     const sentRows = async () => Number((await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'sent').executeTakeFirstOrThrow()).n);
     const sentBefore = await sentRows();
-    const port = await freePort();
-    const serve = spawnWorker(t, sink.env({ PORT: String(port), HOST: '127.0.0.1', POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, WORKER_POLL_MS: '60000' }), 'serve');
+    const serve = await startServe({ env: childEnv(t, sink.env({ POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, WORKER_POLL_MS: '60000' })), readyTimeoutMs: 20_000 });
     children.push(serve);
-    expect(await serve.ready, serve.output()).not.toBe('');
-    const base = `http://127.0.0.1:${port}`;
+    expect(await serve.workerOwner(), serve.output()).not.toBe('');
+    const base = serve.url;
     const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
-    await waitFor(async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok === true, 20_000);
 
     // Sent through the child's own API: its thread is rung at once (the poll is a minute away).
     const to = Array.from({ length: 40 }, (_, i) => `thread${i}@example.com`);
@@ -151,7 +148,7 @@ describe.each(backends)('worker processes on %s', (backend) => {
         .filter((l) => l.startsWith('postier_emails_sent_total{'))
         .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
     let counts = { metrics: -1, database: -2 };
-    await waitFor(async () => {
+    await waitUntil(async () => {
       counts = { metrics: counted(await scrape()), database: (await sentRows()) - sentBefore };
       return counts.metrics === counts.database;
     }, 10_000).catch(() => {
@@ -167,13 +164,11 @@ describe.each(backends)('worker processes on %s', (backend) => {
   }, 60_000);
 
   it.runIf(backend === 'sqlite')('postier serve on an in-memory SQLite database keeps its worker in its own loop (a thread would see an empty database)', async () => {
-    const port = await freePort();
-    const serve = spawnWorker(t, sink.env({ DATABASE_URL: 'sqlite::memory:', PORT: String(port), HOST: '127.0.0.1', POSTIER_ADMIN_TOKEN: ADMIN_TOKEN }), 'serve');
+    const serve = await startServe({ env: childEnv(t, sink.env({ DATABASE_URL: 'sqlite::memory:', POSTIER_ADMIN_TOKEN: ADMIN_TOKEN })), readyTimeoutMs: 20_000 });
     children.push(serve);
-    expect(await serve.ready, serve.output()).not.toBe('');
+    expect(await serve.workerOwner(), serve.output()).not.toBe('');
     expect(serve.output()).not.toMatch(/"thread":"delivery"/);
-    const base = `http://127.0.0.1:${port}`;
-    await waitFor(async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok === true, 20_000);
+    const base = serve.url;
     const res = await fetch(`${base}/api/v1/email/send`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },

@@ -4,7 +4,7 @@ import type { Worker, WorkerOptions } from '../src/delivery/worker.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { attemptEvents, eventTypes, messageRow, sendOk, waitForStatus } from './helpers/delivery.js';
 import { incidentExample, invoiceExample, pdfBytes } from './helpers/fixtures.js';
-import { SmtpSink } from './helpers/smtp-sink.js';
+import { SmtpSink } from './support/smtp-sink.js';
 
 describe.each(backends)('delivery on %s', (backend) => {
   let t: TestContext;
@@ -55,11 +55,11 @@ describe.each(backends)('delivery on %s', (backend) => {
     expect(mail.attachments).toHaveLength(1);
     expect(mail.attachments[0]).toMatchObject({ filename: 'invoice_2026-02.pdf', contentType: 'application/pdf' });
     expect(Buffer.compare(mail.attachments[0]!.content, pdfBytes())).toBe(0);
-    expect(row).toMatchObject({ status: 'sent', attempts: 1, smtp_response: '250 Ok queued', lease_owner: null, error_message: null });
+    expect(row).toMatchObject({ status: 'sent', attempts: 1, smtp_response: got.reply, lease_owner: null, error_message: null });
     expect(row.sent_at).toBeGreaterThan(0);
     expect(await eventTypes(t, id!)).toEqual(['queued', 'sending', 'attempt', 'sent']);
     const [attempt] = await attemptEvents(t, id!);
-    expect(attempt).toMatchObject({ attempt: 1, code: 250, response: '250 Ok queued' });
+    expect(attempt).toMatchObject({ attempt: 1, code: 250, response: got.reply });
     expect(attempt!.duration_ms).toBeGreaterThanOrEqual(0);
   });
 
@@ -82,7 +82,7 @@ describe.each(backends)('delivery on %s', (backend) => {
   });
 
   it('retries 451 and 421 with backoff (421, the relay closing, spends no attempt), then records sent with the provider id, the same bytes and Message-ID on every attempt', async () => {
-    sink.respond = (m) => (m.seen === 1 ? { kind: 'reply', code: 451, text: 'Try again later' } : m.seen === 2 ? { kind: 'reply', code: 421, text: 'Too busy' } : { kind: 'accept', reply: 'Ok 0100018d9c1b2a3e-5a6b7c8d-ses-000000' });
+    sink.on('message', (ctx) => ({ reply: ['451 Try again later', '421 Too busy'][ctx.message!.seen - 1] ?? '250 Ok 0100018d9c1b2a3e-5a6b7c8d-ses-000000' }));
     run();
     const [id] = await sendOk(t, invoiceExample());
     await waitForStatus(t, [id!], ['sent']);
@@ -101,7 +101,7 @@ describe.each(backends)('delivery on %s', (backend) => {
   });
 
   it('fails a 550 at once, without retry, and POST …/retry puts it back in the queue', async () => {
-    sink.respond = (m) => (m.seen === 1 ? { kind: 'reply', code: 550, text: 'Mailbox unavailable' } : { kind: 'accept' });
+    sink.on('message', (ctx) => (ctx.message!.seen === 1 ? { reply: '550 Mailbox unavailable' } : undefined));
     run();
     const [id] = await sendOk(t, invoiceExample());
     await waitForStatus(t, [id!], ['failed']);
@@ -137,7 +137,7 @@ describe.each(backends)('delivery on %s', (backend) => {
 
   it('retries a dropped connection and a timeout, then fails with error_message when attempts are spent', async () => {
     // Invoice: max_attempts 3. Attempt 1 the connection is cut, 2 the relay outlasts the 1 s timeout, 3 answers 451.
-    sink.respond = (m) => (m.seen === 1 ? { kind: 'drop' } : m.seen === 2 ? { kind: 'slow', ms: 2500 } : { kind: 'reply', code: 451, text: 'Greylisted' });
+    sink.on('message', (ctx) => [{ drop: true }, { delayMs: 2500 }][ctx.message!.seen - 1] ?? { reply: '451 Greylisted' });
     run();
     const [id] = await sendOk(t, invoiceExample());
     await waitForStatus(t, [id!], ['failed']);
@@ -165,7 +165,7 @@ describe.each(backends)('delivery on %s', (backend) => {
   });
 
   it('on stop, finishes the sends in flight and releases the rest of its leases', async () => {
-    sink.respond = () => ({ kind: 'slow', ms: 400 });
+    sink.on('message', { delayMs: 400 });
     const ids = await sendOk(t, { ...invoiceExample(), to: Array.from({ length: 8 }, (_, j) => `drain${j}@example.com`) });
     const w = run({ concurrency: 2 });
     await sink.waitFor(() => sink.messages.length >= 2, 10_000, 'two sends in flight');

@@ -9,7 +9,7 @@ import type { Worker } from '../src/delivery/worker.js';
 import { createTestContext, type TestContext } from './helpers/context.js';
 import { sendOk, waitForStatus } from './helpers/delivery.js';
 import { invoiceExample, pdfBytes } from './helpers/fixtures.js';
-import { SmtpSink } from './helpers/smtp-sink.js';
+import { SmtpSink } from './support/smtp-sink.js';
 
 describe('DKIM signing', () => {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -48,7 +48,7 @@ describe('DKIM signing', () => {
 
   it('signs each message once: the signature verifies with the published key, on every attempt, and fails on altered content', async () => {
     const signs = vi.spyOn(DkimSigner.prototype, 'sign');
-    sink.respond = (m) => (m.seen === 1 ? { kind: 'reply', code: 451, text: 'Try again later' } : { kind: 'accept' });
+    sink.on('message', (ctx) => (ctx.message!.seen === 1 ? { reply: '451 Try again later' } : undefined));
     const [id] = await sendOk(t, invoiceExample());
     await waitForStatus(t, [id!], ['sent']);
     expect(sink.messages).toHaveLength(2);

@@ -6,7 +6,7 @@ import { readinessHttp } from '../src/observability/http.js';
 import { databaseCheck } from '../src/observability/index.js';
 import { createLogger } from '../src/platform/log.js';
 import { sendOk } from './helpers/archive.js';
-import { SmtpSink } from './helpers/smtp-sink.js';
+import { SmtpSink } from './support/smtp-sink.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { invoiceExample, pdfBytes } from './helpers/fixtures.js';
 

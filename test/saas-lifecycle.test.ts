@@ -4,7 +4,7 @@ import { startWorker } from '../src/delivery/start.js';
 import { PostierClient } from '../packages/client/src/index.js';
 import { ADMIN_TOKEN, backends, createTestContext, type TestContext } from './helpers/context.js';
 import { closedPortUrl, listen, silentServer } from './helpers/http.js';
-import { startInbox } from './helpers/smtp-inbox.js';
+import { SmtpSink } from './support/smtp-sink.js';
 
 const FIXED_NOW = new Date('2026-11-25T14:40:00Z');
 const customer = { name: 'Aminata Houngbédji', email: 'aminata@techconnect.bj', locale: 'fr' as const };
@@ -32,15 +32,15 @@ function manager(baseUrl: string, token: string, timeoutMs: number, log: Logger)
 
 describe.each(backends)('SaaS instance lifecycle against a real Postier on %s', (backend) => {
   let t: TestContext;
-  let inbox: Awaited<ReturnType<typeof startInbox>>;
+  let inbox: SmtpSink;
   let url: string;
   let archive: PostierClient;
   let m: InstanceManager;
   const { log, lines } = collectingLog();
 
   beforeAll(async () => {
-    inbox = await startInbox();
-    t = await createTestContext(backend, { SMTP_HOST: '127.0.0.1', SMTP_PORT: String(inbox.port), SMTP_USE_TLS: 'false', EMAIL_TIMEZONE: 'UTC' });
+    inbox = await SmtpSink.start();
+    t = await createTestContext(backend, inbox.env({ EMAIL_TIMEZONE: 'UTC' }));
     url = await listen(t);
     const { token } = await t.services.apiKeys.create('saas-manager', 'send', 'test');
     archive = new PostierClient({ baseUrl: url, token: ADMIN_TOKEN });
@@ -122,7 +122,8 @@ describe.each(backends)('SaaS instance lifecycle against a real Postier on %s', 
       const w = startWorker(t.services, { host: '127.0.0.1', port: inbox.port, plain: true });
       try {
         // 4 mails for techconnect-erp (provisioned, suspended, reactivated, terminated) + 3 for intranet-rh.
-        const mails = await inbox.waitFor(7);
+        await inbox.waitForAccepted(7, 20_000);
+        const mails = await inbox.parseAccepted();
         const provisioned = mails.find((x) => /est prête/.test(x.subject ?? '') && x.text?.includes('techconnect-erp'));
         // The customer receives the clear password even though the archive masks it.
         expect(provisioned?.text).toContain(`Mot de passe : ${httpsPassword}`);

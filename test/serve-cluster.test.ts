@@ -5,8 +5,10 @@ import { loadConfig } from '../src/platform/config.js';
 import { ADMIN_TOKEN, backends, createTestContext, type TestContext } from './helpers/context.js';
 import { waitForStatus } from './helpers/delivery.js';
 import { incidentExample } from './helpers/fixtures.js';
-import { SmtpSink } from './helpers/smtp-sink.js';
-import { freePort, spawnWorker, waitFor } from './helpers/worker-process.js';
+import { childEnv } from './helpers/child-env.js';
+import { startServe } from './support/processes.js';
+import { SmtpSink } from './support/smtp-sink.js';
+import { waitUntil } from './support/wait.js';
 
 /** Pids of a process's children (Linux). */
 const childrenOf = (pid: number): number[] =>
@@ -53,12 +55,12 @@ describe.each(backends)('postier serve with API_PROCESSES=2 on %s', (backend) =>
   });
 
   it('serves the API from two processes: the primary delivers what both accepted, /metrics counts both, a dead process is replaced, SIGTERM stops all', async () => {
-    const port = await freePort();
     // The worker's poll is a minute away: a delivery within seconds proves the API process rang the primary.
-    const serve = spawnWorker(t, sink.env({ PORT: String(port), HOST: '127.0.0.1', POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, API_PROCESSES: '2', WORKER_POLL_MS: '60000' }), 'serve');
+    const serve = await startServe({ env: childEnv(t, sink.env({ POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, API_PROCESSES: '2', WORKER_POLL_MS: '60000' })), readyTimeoutMs: 30_000 });
+    const { port } = serve;
     try {
-      expect(await serve.ready, serve.output()).not.toBe('');
-      await waitFor(async () => /"processes":2[^\n]*"msg":"Postier API listening"/.test(serve.output()), 30_000);
+      expect(await serve.workerOwner(), serve.output()).not.toBe('');
+      expect(await serve.waitForOutput(/"processes":2[^\n]*"msg":"Postier API listening"/, 30_000), serve.output()).not.toBeNull();
       const primary = serve.child.pid!;
       const apiPids = childrenOf(primary);
       expect(apiPids).toHaveLength(2);
@@ -99,7 +101,7 @@ describe.each(backends)('postier serve with API_PROCESSES=2 on %s', (backend) =>
       try {
         let metrics = '';
         // Round robin sends every other connection to the stopped process: ask until the live one answers.
-        await waitFor(async () => (metrics = await scrape().catch(() => '')) !== '', 30_000);
+        await waitUntil(async () => (metrics = await scrape().catch(() => '')) !== '', 30_000, 'a scrape answered');
         expect(sum(metrics, 'postier_smtp_replies_total{code="250"}')).toBe(6);
       } finally {
         process.kill(apiPids[1]!, 'SIGCONT');
@@ -118,7 +120,7 @@ describe.each(backends)('postier serve with API_PROCESSES=2 on %s', (backend) =>
         const children = childrenOf(primary);
         return children.length === 2 && !children.includes(apiPids[0]!);
       };
-      await waitFor(async () => replaced(), 15_000);
+      await waitUntil(replaced, 15_000, 'the dead API process replaced');
       const survivorCount = await accepted();
       expect(survivorCount).toBeGreaterThan(0);
       expect(survivorCount).toBeLessThan(6);
@@ -131,7 +133,7 @@ describe.each(backends)('postier serve with API_PROCESSES=2 on %s', (backend) =>
       expect(await serve.exited, serve.output()).toBe(0);
       for (const pid of survivors) expect(() => process.kill(pid, 0)).toThrow();
     } finally {
-      if (serve.child.exitCode === null) serve.child.kill('SIGKILL');
+      await serve.stop('SIGKILL');
     }
   }, 90_000);
 });

@@ -5,7 +5,7 @@ import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type SmtpClientOptions, SmtpConnection, SmtpError } from '../src/delivery/smtp-client/index.js';
 import { selfSignedCertificate } from './support/certificate.js';
-import { SmtpRelay } from './support/smtp-relay.js';
+import { SmtpSink } from './support/smtp-sink.js';
 
 const mime = (n: number | string) => Buffer.from(`Message-ID: <client-${n}@rgz.bj>\r\nSubject: ${n}\r\n\r\nCorps ${n}\r\n`);
 const auth = { user: 'postier', pass: 's3cret-pass' };
@@ -138,9 +138,9 @@ describe('SMTP client against smtp-server', () => {
 });
 
 describe('SMTP client against the fault-injecting relay', () => {
-  let relay: SmtpRelay;
+  let relay: SmtpSink;
   beforeAll(async () => {
-    relay = await SmtpRelay.start();
+    relay = await SmtpSink.start();
   });
   afterEach(() => relay.reset());
   afterAll(() => relay.close());
@@ -157,7 +157,7 @@ describe('SMTP client against the fault-injecting relay', () => {
   });
 
   it('falls back to HELO and sends one command at a time without PIPELINING', async () => {
-    const helo = await SmtpRelay.start({ heloOnly: true });
+    const helo = await SmtpSink.start({ heloOnly: true });
     try {
       const c = await open(helo.port);
       expect(c.extensions.pipelining).toBe(false);
@@ -265,11 +265,11 @@ describe('SMTP client against the fault-injecting relay', () => {
 });
 
 describe('SMTP client: the bytes of DATA', () => {
-  let relay: SmtpRelay;
+  let relay: SmtpSink;
   let ours: SmtpConnection;
   let theirs: SMTPConnection;
   beforeAll(async () => {
-    relay = await SmtpRelay.start();
+    relay = await SmtpSink.start();
     ours = await open(relay.port);
     theirs = new SMTPConnection({ host: '127.0.0.1', port: relay.port, ignoreTLS: true });
     await new Promise<void>((resolve, reject) => theirs.connect((err) => (err ? reject(err) : resolve())));

@@ -1,7 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SmtpPool, type SmtpPoolOptions } from '../src/delivery/smtp-pool.js';
-import { SmtpSink } from './helpers/smtp-sink.js';
-import { SmtpRelay } from './support/smtp-relay.js';
+import { SmtpSink } from './support/smtp-sink.js';
 
 const mime = (n: number) => Buffer.from(`Message-ID: <pool-${n}@rgz.bj>\r\nSubject: ${n}\r\n\r\nCorps ${n}\r\n`);
 const envelope = (to = 'client@example.com') => ({ from: 'noreply@rgz.bj', to: [to] });
@@ -21,7 +20,6 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
   afterEach(() => {
     for (const p of pools.splice(0)) p.close();
     sink.reset();
-    sink.connections = 0;
   });
   afterAll(() => sink.close());
 
@@ -55,9 +53,9 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
 
   it('reports a refused recipient or message with its reply and keeps the connection for the next one', async () => {
     const p = pool({ size: 1 });
-    sink.refusedRecipients.add('nobody@example.com');
+    sink.on('rcpt', { reply: '550 5.1.1 No such user' }, { match: 'nobody@example.com' });
     await expect(p.send(envelope('nobody@example.com'), mime(1))).resolves.toMatchObject({ recipients: [{ address: 'nobody@example.com', accepted: false, code: 550 }], data: null });
-    sink.respond = (m) => (m.messageId === '<pool-2@rgz.bj>' ? { kind: 'reply', code: 552, text: 'Message too big' } : { kind: 'accept' });
+    sink.on('message', { reply: '552 Message too big' }, { match: (ctx) => ctx.message!.messageId === '<pool-2@rgz.bj>' });
     await expect(p.send(envelope(), mime(2))).resolves.toMatchObject({ recipients: [{ accepted: true }], data: { code: 552 } });
     await expect(p.send(envelope(), mime(3))).resolves.toMatchObject({ data: { text: expect.stringMatching(/^250/) } });
     expect(sink.connections).toBe(1);
@@ -66,7 +64,7 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
   it('resends a message whose MAIL FROM was refused once, with the same envelope object, on the same connection', async () => {
     const p = pool({ size: 1 });
     const same = envelope();
-    sink.mailFromFailures = 1;
+    sink.on('mail', { reply: '451 Sender temporarily refused' }, { times: 1 });
     await expect(p.send(same, mime(1))).rejects.toMatchObject({ phase: 'mail', kind: 'reply', code: 451 });
     await expect(p.send(same, mime(1))).resolves.toMatchObject({ data: { text: expect.stringMatching(/^250/) } });
     expect(same).toEqual(envelope());
@@ -76,7 +74,7 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
 
   it('uses a new connection, without counting a failure, when the idle one was closed before answering anything', async () => {
     // The relay's FIN crossing our MAIL FROM on the wire: the idle connection ends without a reply.
-    const relay = await SmtpRelay.start();
+    const relay = await SmtpSink.start();
     try {
       const p = pool({ size: 1 }, relay.port);
       await p.send(envelope(), mime(1));
@@ -95,7 +93,7 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
 
   it('fails the send on a cut connection, then opens a new one for the next', async () => {
     const p = pool({ size: 1 });
-    sink.respond = (m) => (m.messageId === '<pool-1@rgz.bj>' ? { kind: 'drop' } : { kind: 'accept' });
+    sink.on('message', { drop: true }, { match: (ctx) => ctx.message!.messageId === '<pool-1@rgz.bj>' });
     await expect(p.send(envelope(), mime(1))).rejects.toMatchObject({ phase: 'data_end', kind: 'connection' });
     await expect(p.send(envelope(), mime(2))).resolves.toMatchObject({ data: { text: expect.stringMatching(/^250/) } });
     expect(sink.connections).toBe(2);
@@ -111,14 +109,14 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
       'connect/connection',
     ]);
     const p = pool({ size: 1 });
-    sink.respond = (m) => (m.messageId === '<pool-1@rgz.bj>' ? { kind: 'drop' } : { kind: 'accept' });
+    sink.on('message', { drop: true }, { match: (ctx) => ctx.message!.messageId === '<pool-1@rgz.bj>' });
     const results = await Promise.allSettled([1, 2, 3].map((n) => p.send(envelope(), mime(n))));
     expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'fulfilled']);
   });
 
   it('on close, lets the send in flight finish, fails the waiting ones and refuses new ones', async () => {
     const p = pool({ size: 1 });
-    sink.respond = () => ({ kind: 'slow', ms: 200 });
+    sink.on('message', { delayMs: 200 });
     const inFlight = p.send(envelope(), mime(1));
     const waiting = p.send(envelope(), mime(2));
     await new Promise((r) => setTimeout(r, 50));
@@ -131,7 +129,7 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
 
   it('takes a 503 (session out of step) as a reason for a new connection', async () => {
     const p = pool({ size: 1 });
-    sink.respond = (m) => (m.messageId === '<pool-1@rgz.bj>' ? { kind: 'reply', code: 503, text: 'Bad sequence of commands' } : { kind: 'accept' });
+    sink.on('message', { reply: '503 Bad sequence of commands' }, { match: (ctx) => ctx.message!.messageId === '<pool-1@rgz.bj>' });
     await expect(p.send(envelope(), mime(1))).resolves.toMatchObject({ data: { code: 503 } });
     await p.send(envelope(), mime(2));
     expect(sink.connections).toBe(2);
@@ -142,14 +140,14 @@ describe('SmtpPool with STARTTLS and AUTH', () => {
   let sink: SmtpSink;
   const auth = { user: 'postier', pass: 's3cret-pass' };
   beforeAll(async () => {
-    sink = await SmtpSink.start({ auth });
+    sink = await SmtpSink.start({ starttls: true, auth: { ...auth, required: true } });
   });
   afterAll(() => sink.close());
 
   const pool = (credentials: { user: string; pass: string }) =>
     new SmtpPool({
-      // smtp-server's built-in certificate is self-signed: trusted here, never in the product.
-      client: { host: '127.0.0.1', port: sink.port, security: 'starttls', tls: { rejectUnauthorized: false }, auth: credentials, timeoutMs: 2000, dataTimeoutMs: 2000 },
+      // The sink's certificate is self-signed: trusted here, never in the product.
+      client: { host: '127.0.0.1', port: sink.port, security: 'starttls', tls: { ca: sink.certificate!.cert }, auth: credentials, timeoutMs: 2000, dataTimeoutMs: 2000 },
       size: 1,
       maxMessages: 100,
     });

@@ -5,7 +5,7 @@ import { wire } from '../src/app/wiring.js';
 import { createTestContext, type TestContext } from './helpers/context.js';
 import { sendOk, waitForStatus } from './helpers/delivery.js';
 import { incidentExample } from './helpers/fixtures.js';
-import { SmtpSink } from './helpers/smtp-sink.js';
+import { SmtpSink } from './support/smtp-sink.js';
 
 describe('a worker-only process with WORKER_METRICS_PORT', () => {
   let sink: SmtpSink;

@@ -19,8 +19,8 @@ export interface AcceptResult {
  * Single-recipient sends posted by autocannon (closed loop, `connections` in flight) to a
  * `postier serve --no-worker` child process; every 201 is answered after a durable commit.
  */
-export async function measureAccept(opts: { env: Record<string, string>; port: number; seconds: number; connections: number; warmup?: number }): Promise<AcceptResult> {
-  const server = await startServer({ port: opts.port, env: { LOG_LEVEL: 'fatal', SMTP_HOST: '127.0.0.1', POSTIER_SECRET_KEY: '0123456789abcdef'.repeat(4), ...opts.env }, args: ['--no-worker'] });
+export async function measureAccept(opts: { env: Record<string, string>; seconds: number; connections: number; warmup?: number }): Promise<AcceptResult> {
+  const server = await startServer({ env: { LOG_LEVEL: 'fatal', SMTP_HOST: '127.0.0.1', POSTIER_SECRET_KEY: '0123456789abcdef'.repeat(4), ...opts.env }, args: ['--no-worker'] });
   try {
     const req = {
       url: `${server.url}/api/v1/email/send`,
@@ -39,6 +39,6 @@ export async function measureAccept(opts: { env: Record<string, string>; port: n
       errors: r.non2xx + r.errors + r.timeouts,
     };
   } finally {
-    await server.stop();
+    await server.close();
   }
 }

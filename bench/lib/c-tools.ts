@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../test/support/ports.js';
 import { createBenchTemplate, serverEnvFor } from './deliver.js';
 import { startSmtpSink } from './refs.js';
 import { BENCH_TOKEN, type BenchServer, startServer } from './server.js';
@@ -25,11 +26,12 @@ const sum = (metrics: string, prefix: string) =>
  * measuring). Returns the end-to-end rate: messages accepted ÷ time from the first post to
  * the last 250, with accept and delivery running together; and the two rates apart.
  */
-export async function deliveredWithCTools(opts: { seconds: number; connections: number; port: number; sinkPort: number }) {
-  const sink = await startSmtpSink(opts.sinkPort);
+export async function deliveredWithCTools(opts: { seconds: number; connections: number }) {
+  const sinkPort = await freePort();
+  const sink = await startSmtpSink(sinkPort);
   let server: BenchServer | undefined;
   try {
-    server = await startServer({ port: opts.port, env: serverEnvFor(opts.sinkPort) });
+    server = await startServer({ env: serverEnvFor(sinkPort) });
     const url = server.url;
     await createBenchTemplate(url);
     const counts = async () => {
@@ -70,7 +72,7 @@ export async function deliveredWithCTools(opts: { seconds: number; connections: 
       rss: server.memory().peak,
     };
   } finally {
-    await server?.stop();
+    await server?.close();
     sink.kill('SIGTERM');
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Delivery measurements, each returning figures rather than printing: `postier serve` in a child
- * process (API + worker thread, as deployed) delivering to the FastSink in this process, and
- * reference senders.
+ * process (API + worker thread, as deployed) delivering to the test SMTP sink in this process, in
+ * its fast mode (counts only), and reference senders.
  */
 import http from 'node:http';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -11,7 +11,7 @@ import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/platform/config.js';
 import { wire } from '../../src/app/wiring.js';
 import { createLogger } from '../../src/platform/log.js';
-import { FastSink } from '../sink.js';
+import { SmtpSink } from '../../test/support/smtp-sink.js';
 import { BENCH_TOKEN, type BenchServer, startServer } from './server.js';
 import { BENCH_TEMPLATE } from './template.js';
 
@@ -29,15 +29,13 @@ export const payload = (i: number) =>
 
 export interface Ctx {
   server: BenchServer;
-  sink: FastSink;
+  sink: SmtpSink;
   post(body: string): Promise<string[]>;
   started: Map<string, number>;
   latencies(ids: string[]): number[];
   waitDelivered(count: number, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
-
-let nextPort = 8340;
 
 /** `postier serve`'s environment for delivering to the SMTP sink on 127.0.0.1:`sinkPort`. */
 export const serverEnvFor = (sinkPort: number): Record<string, string> => ({
@@ -66,10 +64,9 @@ export async function createBenchTemplate(url: string): Promise<void> {
  * is deployed: its worker on a thread of its own (or none with `--no-worker`). This process only
  * posts and receives, so the figures are Postier's, not the load generator's.
  */
-export async function openCtx(opts: { db?: string; concurrency?: number; args?: string[]; dir?: string; sink?: FastSink } = {}): Promise<Ctx> {
-  const sink = opts.sink ?? (await new FastSink().start());
+export async function openCtx(opts: { db?: string; concurrency?: number; args?: string[]; dir?: string; sink?: SmtpSink } = {}): Promise<Ctx> {
+  const sink = opts.sink ?? (await SmtpSink.start({ fast: true }));
   const server = await startServer({
-    port: nextPort++,
     dir: opts.dir,
     args: opts.args,
     env: { ...serverEnvFor(sink.port), ...(opts.db ? { DATABASE_URL: opts.db } : {}) },
@@ -93,18 +90,18 @@ export async function openCtx(opts: { db?: string; concurrency?: number; args?: 
     sink,
     post,
     started,
-    latencies: (ids) => ids.map((id) => sink.acceptedAt.get(`<${id}@rgz.bj>`)! - started.get(id)!),
+    latencies: (ids) => ids.map((id) => sink.acceptedAt(`<${id}@rgz.bj>`)! - started.get(id)!),
     async waitDelivered(count, timeoutMs = 30 * 60_000) {
       const deadline = Date.now() + timeoutMs;
-      while (sink.count < count) {
-        if (Date.now() > deadline) throw new Error(`only ${sink.count} of ${count} delivered in ${timeoutMs} ms`);
+      while (sink.acceptedTotal < count) {
+        if (Date.now() > deadline) throw new Error(`only ${sink.acceptedTotal} of ${count} delivered in ${timeoutMs} ms`);
         if (server.child.exitCode !== null) throw new Error(`postier exited with ${server.child.exitCode}`);
         await new Promise((r) => setTimeout(r, 5));
       }
     },
     async close() {
       agent.destroy();
-      await server.stop(Boolean(opts.dir));
+      await server.close(Boolean(opts.dir));
       if (!opts.sink) await sink.close();
     },
   };
@@ -133,7 +130,7 @@ export async function deliveredPerSecond(n: number, concurrency = 32, db?: strin
     await postClosedLoop(ctx, 0, n, concurrency);
     await ctx.waitDelivered(WARMUP + n);
     const secs = (performance.now() - t0) / 1000;
-    return { rate: n / secs, avgBytes: Math.round(ctx.sink.bytes / ctx.sink.count), rss: ctx.server.memory().peak };
+    return { rate: n / secs, avgBytes: Math.round(ctx.sink.acceptedBytes / ctx.sink.acceptedTotal), rss: ctx.server.memory().peak };
   } finally {
     await ctx.close();
   }
@@ -181,7 +178,7 @@ function dbBytes(dir: string) {
  */
 export async function queuedThenDrained(q: number) {
   const dir = mkdtempSync(path.join(tmpdir(), 'postier-bench-'));
-  const sink = await new FastSink().start();
+  const sink = await SmtpSink.start({ fast: true });
   try {
     const fill = await openCtx({ dir, sink, args: ['--no-worker'], concurrency: 4 });
     const t0 = performance.now();
@@ -267,7 +264,7 @@ export async function sampleContent() {
  * A plain pooled Nodemailer loop: pre-rendered content (`sample`, from sampleContent), no
  * database, MIME built per message; Postier's pool size and concurrency.
  */
-export async function pooledNodemailer(n: number, sink: FastSink, sample: Awaited<ReturnType<typeof sampleContent>>) {
+export async function pooledNodemailer(n: number, sink: SmtpSink, sample: Awaited<ReturnType<typeof sampleContent>>) {
   const { rendered, poolSize, concurrency } = sample;
   const from = { name: 'RGZ Notifications', address: 'noreply@rgz.bj' };
   const pool = nodemailer.createTransport({ pool: true, maxConnections: poolSize, host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true });

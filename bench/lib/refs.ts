@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../test/support/ports.js';
 
 const benchDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tools = path.join(benchDir, '.tools');
@@ -66,7 +67,8 @@ export async function startSmtpSink(port: number) {
 const pfEnv = () => ({ ...process.env, LD_LIBRARY_PATH: path.join(postfixRoot, 'usr/lib/postfix') });
 
 /** smtp-source with 8 sessions over reused connections to smtp-sink: the SMTP rate this machine's loopback allows. */
-export async function smtpSourceToSink(messages: number, size: number, port = 25990): Promise<number> {
+export async function smtpSourceToSink(messages: number, size: number): Promise<number> {
+  const port = await freePort();
   const sink = await startSmtpSink(port);
   try {
     const t0 = performance.now();

@@ -10,7 +10,7 @@
  *   (c) 550 for some recipients
  *   (d) PostgreSQL restarted mid-run (a private throwaway cluster)
  *   (e) the SQLite disk full (a size-limited tmpfs or loop-mounted ext4 as DATA_DIR)
- *   (f) a hostile relay (test/support/smtp-relay.ts): replies trickled without end for some
+ *   (f) a hostile relay (test/support/smtp-sink.ts): replies trickled without end for some
  *       recipients, a greylisted cc, 530 at MAIL FROM for a while
  *   (g) one 10 MB attachment sent to 50 recipients: stored once, the API process's memory and
  *       its /healthz answers measured while it accepts the request
@@ -38,10 +38,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { printTable } from '../../bench/lib/table.js';
 import { mulberry32 } from '../hostile/random.js';
-import { type Behaviour, SmtpRelay } from '../support/smtp-relay.js';
-import { ChaosSink } from './sink.js';
+import { killAll, memoryOf, type PostierProcess, spawnPostier, startServe } from '../support/processes.js';
+import { type Behaviour, SmtpSink } from '../support/smtp-sink.js';
+import { printTable } from '../support/table.js';
+import { waitUntil } from '../support/wait.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SHORT = process.argv.includes('--short');
@@ -60,6 +61,7 @@ const MAX_OUTAGE_LATENCY_MS = 10_000;
 
 // ------------------------------------------------------------------ processes & cleanup --
 
+/** Children other than Postier's (support/processes.ts stops those): the /healthz poller. */
 const children = new Set<ChildProcess>();
 const mounts: string[] = [];
 const pgStates: string[] = [];
@@ -68,6 +70,7 @@ let cleanedUp = false;
 function cleanupSync(): void {
   if (cleanedUp) return;
   cleanedUp = true;
+  killAll();
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   for (const state of pgStates) {
     try {
@@ -100,36 +103,6 @@ function umount(dir: string): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitUntil(pred: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-interface Postier {
-  child: ChildProcess;
-  name: string;
-  log: string;
-  exited: Promise<void>;
-  alive(): boolean;
-  kill(sig?: NodeJS.Signals): Promise<void>;
-}
-
-let portSeq = 0;
-async function freePort(from = 18_600): Promise<number> {
-  for (let p = from + (portSeq++ % 50) * 7; p < 65_000; p++) {
-    const free = await new Promise<boolean>((resolve) => {
-      const s = net.createServer();
-      s.once('error', () => resolve(false));
-      s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (free) return p;
-  }
-  throw new Error('no free port');
-}
-
 function baseEnv(sink: { port: number }, extra: Record<string, string>): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH,
@@ -151,50 +124,14 @@ function baseEnv(sink: { port: number }, extra: Record<string, string>): NodeJS.
   };
 }
 
-function spawnPostier(name: string, args: string[], env: NodeJS.ProcessEnv): Postier {
-  const log = path.join(RUN_DIR, `${name}.log`);
-  const fd = openSync(log, 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  children.add(child);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  void exited.then(() => children.delete(child));
-  return {
-    child,
-    name,
-    log,
-    exited,
-    alive: () => child.exitCode === null && child.signalCode === null,
-    async kill(sig: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill(sig);
-        await Promise.race([exited, sleep(30_000)]);
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGKILL');
-          await exited;
-        }
-      }
-    },
-  };
-}
+/** Each process's output goes to a log file of its own in RUN_DIR (kept with CHAOS_KEEP=1). */
+const logFile = (name: string) => ({ file: path.join(RUN_DIR, `${name}.log`) });
 
-async function startApi(name: string, env: NodeJS.ProcessEnv, withWorker: boolean): Promise<{ p: Postier; url: string }> {
-  const port = await freePort();
-  const p = spawnPostier(name, ['serve', ...(withWorker ? [] : ['--no-worker'])], { ...env, PORT: String(port) });
-  const url = `http://127.0.0.1:${port}`;
-  await waitUntil(
-    async () => {
-      if (!p.alive()) throw new Error(`${name} exited at start-up:\n${readFileSync(p.log, 'utf8').slice(-2000)}`);
-      try {
-        return (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) })).ok;
-      } catch {
-        return false;
-      }
-    },
-    60_000,
-    `${name} /healthz`,
-  );
-  return { p, url };
+const startWorker = (name: string, env: NodeJS.ProcessEnv) => spawnPostier('worker', { name, env, output: logFile(name) });
+
+async function startApi(name: string, env: NodeJS.ProcessEnv, withWorker: boolean): Promise<{ p: PostierProcess; url: string }> {
+  const p = await startServe({ name, env, args: withWorker ? [] : ['--no-worker'], output: logFile(name) });
+  return { p, url: p.url };
 }
 
 // ------------------------------------------------------------------------------ HTTP --
@@ -329,7 +266,7 @@ function pgDb(url: string): Db {
 }
 
 /** Waits until every id is delivered at the sink (its Message-ID seen) and recorded as sent. */
-async function waitAllDelivered(db: Db, sink: ChaosSink, ids: string[], timeoutMs: number): Promise<{ rows: Map<string, Row>; missing: string[] }> {
+async function waitAllDelivered(db: Db, sink: SmtpSink, ids: string[], timeoutMs: number): Promise<{ rows: Map<string, Row>; missing: string[] }> {
   let rows = new Map<string, Row>();
   let missing: string[] = ids;
   const deadline = Date.now() + timeoutMs;
@@ -337,7 +274,7 @@ async function waitAllDelivered(db: Db, sink: ChaosSink, ids: string[], timeoutM
     rows = await db.rows().catch(() => rows);
     missing = ids.filter((id) => {
       const r = rows.get(id);
-      return !r || r.status !== 'sent' || !r.smtp_message_id || !sink.seen.has(r.smtp_message_id);
+      return !r || r.status !== 'sent' || !r.smtp_message_id || sink.acceptedCount(r.smtp_message_id) === 0;
     });
     if (missing.length === 0) break;
     await sleep(250);
@@ -358,25 +295,24 @@ function check(v: string[], ok: boolean, what: string): void {
 }
 
 /** (a) SIGKILL the worker again and again while N messages are accepted and delivered. */
-async function caseKill(sink: ChaosSink): Promise<CaseResult> {
+async function caseKill(sink: SmtpSink): Promise<CaseResult> {
   const v: string[] = [];
   const dir = mkdtempSync(path.join(RUN_DIR, 'a-'));
   const env = baseEnv(sink, { DATA_DIR: dir, DATABASE_URL: `sqlite:${path.join(dir, 'postier.db')}` });
   const { p: apiProc, url } = await startApi('a-api', env, false);
   let workers = 0;
-  const spawnW = () => spawnPostier(`a-worker-${++workers}`, ['worker'], env);
+  const spawnW = () => startWorker(`a-worker-${++workers}`, env);
   let worker = spawnW();
   const t0 = performance.now();
   let sendDone = false;
   const sending = sendAll(url, P.killN).finally(() => (sendDone = true));
   let kills = 0;
   for (let k = 0; k < P.kills; k++) {
-    const base = sink.accepted;
+    const base = sink.acceptedTotal;
     const step = Math.max(20, Math.floor((P.killN / (P.kills + 1)) * (0.3 + 0.4 * rnd())));
-    await waitUntil(() => sink.accepted - base >= step || (sendDone && sink.distinct >= P.killN), 120_000, `worker ${workers} to deliver ${step}`);
+    await waitUntil(() => sink.acceptedTotal - base >= step || (sendDone && sink.distinct >= P.killN), 120_000, `worker ${workers} to deliver ${step}`);
     if (sendDone && sink.distinct >= P.killN) break;
-    worker.child.kill('SIGKILL');
-    await worker.exited;
+    await worker.stop('SIGKILL');
     kills++;
     worker = spawnW();
   }
@@ -386,13 +322,13 @@ async function caseKill(sink: ChaosSink): Promise<CaseResult> {
   const secs = (performance.now() - t0) / 1000;
   const bound = kills * (WORKER.concurrency + 2 * WORKER.batchSize);
   const ours = new Set([...rows.values()].map((r) => r.smtp_message_id));
-  const dups = [...sink.seen.entries()].filter(([id]) => ours.has(id)).reduce((a, [, n]) => a + n - 1, 0);
+  const dups = [...ours].reduce((a, id) => a + Math.max(0, sink.acceptedCount(id ?? '') - 1), 0);
   check(v, ids.length === P.killN, `accepted ${ids.length} of ${P.killN}`);
   check(v, missing.length === 0, `${missing.length} accepted messages not delivered+sent (e.g. ${JSON.stringify(rows.get(missing[0]!) ?? missing[0])})`);
   check(v, kills >= Math.min(P.kills, 2), `only ${kills} kills happened`);
   check(v, dups <= bound, `duplicates ${dups} > bound ${bound}`);
-  await worker.kill();
-  await apiProc.kill();
+  await worker.stop();
+  await apiProc.stop();
   return {
     figures: {
       messages: ids.length,
@@ -407,16 +343,18 @@ async function caseKill(sink: ChaosSink): Promise<CaseResult> {
 }
 
 /** (b) the relay answers 421 to everything for a while, then recovers. */
-async function caseTempFail(sink: ChaosSink, url: string, db: Db): Promise<CaseResult> {
+async function caseTempFail(sink: SmtpSink, url: string, db: Db): Promise<CaseResult> {
   const v: string[] = [];
   sink.reset();
-  sink.mode = '421';
+  let refused = 0;
+  // Down: 421 to the greeting and to every command but QUIT, closing the connection.
+  const down = { reply: '421 4.3.2 Service not available, closing transmission channel' };
+  const recover = sink.on('any', (ctx) => (ctx.command === 'quit' ? undefined : (refused++, down)));
   const t0 = performance.now();
   const ids = await sendAll(url, P.outageN, { template: 'chaos_probe', per: 20 });
   const left = P.outageS * 1000 - (performance.now() - t0);
   if (left > 0) await sleep(left);
-  const refused = sink.tempFailed;
-  sink.mode = 'ok';
+  recover();
   const tRecover = performance.now();
   const { rows, missing } = await waitAllDelivered(db, sink, ids, 60_000);
   const drain = (performance.now() - tRecover) / 1000;
@@ -447,10 +385,15 @@ async function caseTempFail(sink: ChaosSink, url: string, db: Db): Promise<CaseR
 }
 
 /** (c) 550 at RCPT for every fifth recipient: failed at once, the rest delivered. */
-async function caseReject(sink: ChaosSink, url: string, db: Db): Promise<CaseResult> {
+async function caseReject(sink: SmtpSink, url: string, db: Db): Promise<CaseResult> {
   const v: string[] = [];
   sink.reset();
-  sink.rejectRcpt = (a) => a.startsWith('reject');
+  let rejected = 0;
+  // Like a relay that checks recipients after DATA (a content/recipient filter).
+  sink.on('message', (ctx) => {
+    const refused = ctx.session.recipients.find((r) => r.startsWith('reject'));
+    return refused ? (rejected++, { reply: `550 5.1.1 <${refused}>: Recipient address rejected: User unknown` }) : undefined;
+  });
   const to = (i: number) => (i % 5 === 0 ? `reject${i}@example.com` : `ok${i}@example.com`);
   const ids = await sendAll(url, P.rejectN, { template: 'chaos_probe', per: 20, to });
   let rows = new Map<string, Row>();
@@ -468,14 +411,20 @@ async function caseReject(sink: ChaosSink, url: string, db: Db): Promise<CaseRes
   const bad = mine.filter((r) => r.recipient_email.startsWith('reject'));
   const good = mine.filter((r) => !r.recipient_email.startsWith('reject'));
   const badWrong = bad.filter((r) => r.status !== 'failed' || r.attempts !== 1);
-  const goodMissing = good.filter((r) => r.status !== 'sent' || !sink.seen.has(r.smtp_message_id!));
+  const goodMissing = good.filter((r) => r.status !== 'sent' || sink.acceptedCount(r.smtp_message_id!) === 0);
   check(v, bad.length === P.rejectN / 5, `expected ${P.rejectN / 5} rejected recipients, got ${bad.length}`);
   check(v, badWrong.length === 0, `${badWrong.length} rejected messages not failed with attempts = 1 (e.g. ${JSON.stringify(badWrong[0])})`);
-  check(v, sink.rejected === bad.length, `sink answered 550 ${sink.rejected} times for ${bad.length} recipients (retried?)`);
+  check(v, rejected === bad.length, `sink answered 550 ${rejected} times for ${bad.length} recipients (retried?)`);
   check(v, goodMissing.length === 0, `${goodMissing.length} accepted recipients not delivered`);
-  check(v, bad.every((r) => !sink.deliveredTo.has(r.recipient_email)), 'a rejected recipient got DATA');
+  check(v, bad.every((r) => sink.deliveredTo(r.recipient_email) === 0), 'a rejected recipient got DATA');
   return {
-    figures: { messages: ids.length, '550 recipients': bad.length, 'failed with attempts=1': bad.length - badWrong.length, '550 answers': sink.rejected, delivered: `${good.length - goodMissing.length}/${good.length}` },
+    figures: {
+      messages: ids.length,
+      '550 recipients': bad.length,
+      'failed with attempts=1': bad.length - badWrong.length,
+      '550 answers': rejected,
+      delivered: `${good.length - goodMissing.length}/${good.length}`,
+    },
     violations: v,
   };
 }
@@ -489,7 +438,7 @@ async function caseReject(sink: ChaosSink, url: string, db: Db): Promise<CaseRes
  */
 async function caseHostileRelay(): Promise<CaseResult> {
   const v: string[] = [];
-  const relay = await SmtpRelay.start();
+  const relay = await SmtpSink.start();
   const dir = mkdtempSync(path.join(RUN_DIR, 'f-'));
   const env = baseEnv(relay, {
     DATA_DIR: dir,
@@ -500,7 +449,7 @@ async function caseHostileRelay(): Promise<CaseResult> {
     WORKER_RETRY_BASE_SECONDS: '0.2',
     WORKER_RETRY_MAX_SECONDS: '1',
   });
-  let server: Postier | null = null;
+  let server: PostierProcess | null = null;
   try {
     let url: string;
     ({ p: server, url } = await startApi('f-serve', env, true));
@@ -573,7 +522,7 @@ async function caseHostileRelay(): Promise<CaseResult> {
       violations: v,
     };
   } finally {
-    await server?.kill();
+    await server?.stop();
     await relay.close();
   }
 }
@@ -586,7 +535,7 @@ function pgBinDir(): string | null {
 }
 
 /** (d) PostgreSQL stopped (immediate: a crash) and started again under load. */
-async function casePostgres(sink: ChaosSink): Promise<CaseResult> {
+async function casePostgres(sink: SmtpSink): Promise<CaseResult> {
   if (!pgBinDir()) return { figures: {}, violations: [], skipped: 'no /usr/lib/postgresql/*/bin/initdb (install postgresql)' };
   const v: string[] = [];
   const state = path.join(tmpdir(), `chaos-pg.${process.pid}.state`);
@@ -616,8 +565,8 @@ async function casePostgres(sink: ChaosSink): Promise<CaseResult> {
   sink.reset();
   const env = baseEnv(sink, { DATA_DIR: dir, DATABASE_URL: dbUrl });
   const { p: apiProc, url } = await startApi('d-api', env, false);
-  const worker = spawnPostier('d-worker', ['worker'], { ...env, LOG_LEVEL: 'info' });
-  await waitUntil(() => readFileSync(worker.log, 'utf8').includes('delivery worker started'), 60_000, 'the worker to start');
+  const worker = startWorker('d-worker', { ...env, LOG_LEVEL: 'info' });
+  if (!(await worker.workerOwner(60_000))) throw new Error(`the worker exited at start-up:\n${worker.output().slice(-2000)}`);
   const db = pgDb(dbUrl);
 
   // Open loop: a request every 1/rate s whatever happens to the earlier ones (a hang shows).
@@ -659,8 +608,8 @@ async function casePostgres(sink: ChaosSink): Promise<CaseResult> {
   check(v, after.length > 0 && count(after, 201) === after.length, `after recovery ${after.length - count(after, 201)} of ${after.length} requests were not 201`);
   check(v, apiProc.alive() && worker.alive(), `a Postier process died (api alive ${apiProc.alive()}, worker alive ${worker.alive()})`);
   check(v, missing.length === 0, `${missing.length} of ${ids.length} accepted messages not delivered`);
-  await worker.kill();
-  await apiProc.kill();
+  await worker.stop();
+  await apiProc.stop();
   await db.close();
   await pgCmd('stop');
   pgStates.splice(pgStates.indexOf(state), 1);
@@ -699,7 +648,7 @@ function mountSmall(dir: string, mb: number): string | null {
 }
 
 /** (e) DATA_DIR on a tiny file system, filled up, then freed. */
-async function caseDiskFull(sink: ChaosSink): Promise<CaseResult> {
+async function caseDiskFull(sink: SmtpSink): Promise<CaseResult> {
   const dir = path.join(RUN_DIR, 'e-disk');
   mkdirSync(dir);
   const fs = mountSmall(dir, 32);
@@ -779,7 +728,7 @@ async function caseDiskFull(sink: ChaosSink): Promise<CaseResult> {
   check(v, after === 20, `only ${after} of 20 sends accepted after freeing space`);
   const { missing } = await waitAllDelivered(sqliteDb(dbFile), sink, accepted, 60_000);
   check(v, missing.length === 0, `${missing.length} of ${accepted.length} accepted messages not delivered after space returned`);
-  await server.kill();
+  await server.stop();
   const end = integrity();
   check(v, end.ic === 'ok' && end.lost === 0, `after stop: integrity ${end.ic}, ${end.lost} lost`);
   umount(dir);
@@ -801,18 +750,6 @@ async function caseDiskFull(sink: ChaosSink): Promise<CaseResult> {
 const MAX_MEMORY_PER_BODY = 3;
 /** /healthz must answer within this while the large request is accepted. */
 const MAX_HEALTHZ_MS = 100;
-
-/** VmRSS and VmHWM (peak) of a process, in bytes (NaN once it has exited). */
-function memoryOf(pid: number): { rss: number; peak: number } {
-  let status = '';
-  try {
-    status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  } catch {
-    return { rss: Number.NaN, peak: Number.NaN };
-  }
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
-  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
-}
 
 /** Resets a process's peak RSS to its current RSS (Linux clear_refs); false where that is not allowed. */
 function resetPeak(pid: number): boolean {
@@ -890,7 +827,7 @@ const MB = 1024 * 1024;
  * while it accepts it; /healthz, asked every 20 ms from another connection, answers within
  * 100 ms throughout. Then a worker process delivers the 50 messages with the whole attachment.
  */
-async function caseLargeAttachment(sink: ChaosSink): Promise<CaseResult> {
+async function caseLargeAttachment(sink: SmtpSink): Promise<CaseResult> {
   const v: string[] = [];
   sink.reset();
   const dir = mkdtempSync(path.join(RUN_DIR, 'f-'));
@@ -920,7 +857,7 @@ async function caseLargeAttachment(sink: ChaosSink): Promise<CaseResult> {
   const bodyBytes = Buffer.byteLength(body);
 
   const before = memoryOf(pid);
-  if (Number.isNaN(before.rss)) throw new Error(`the API process exited:\n${readFileSync(apiProc.log, 'utf8').slice(-2000)}`);
+  if (Number.isNaN(before.rss)) throw new Error(`the API process exited:\n${apiProc.output().slice(-2000)}`);
   const peakReset = resetPeak(pid);
   let peak = before.rss;
   const sampler = peakReset ? null : setInterval(() => (peak = Math.max(peak, memoryOf(pid).rss || 0)), 5);
@@ -970,16 +907,16 @@ async function caseLargeAttachment(sink: ChaosSink): Promise<CaseResult> {
   check(v, stored.references === 50 && stored.inRows === 0, `${stored.references} references to it, ${stored.inRows} rows with bytes of their own`);
 
   // Delivery: every recipient gets the whole attachment (13.3 MB of base64 in the MIME, at least).
-  const worker = spawnPostier('f-worker', ['worker'], env);
+  const worker = startWorker('f-worker', env);
   const { missing } = await waitAllDelivered(sqliteDb(dbFile), sink, [...warmIds, ...ids], 180_000);
-  const workerPeak = memoryOf(worker.child.pid!).peak;
+  const workerPeak = worker.memory().peak;
   check(v, worker.alive() && apiProc.alive(), `a process exited (API alive ${apiProc.alive()}, worker alive ${worker.alive()})`);
   const rows = await sqliteDb(dbFile).rows();
-  const short = ids.filter((id) => (sink.sizes.get(rows.get(id)?.smtp_message_id ?? '') ?? 0) < (pdf.length * 4) / 3);
+  const short = ids.filter((id) => (sink.sizeOf(rows.get(id)?.smtp_message_id ?? '') ?? 0) < (pdf.length * 4) / 3);
   check(v, missing.length === 0, `${missing.length} of ${ids.length + warmIds.length} messages not delivered`);
   check(v, short.length === 0, `${short.length} delivered messages are smaller than the attachment's base64`);
-  await worker.kill();
-  await apiProc.kill();
+  await worker.stop();
+  await apiProc.stop();
   const sizeOf = (f: string) => (existsSync(path.join(dir, f)) ? statSync(path.join(dir, f)).size : 0);
   const fileMb = (sizeOf('postier.db') + sizeOf('postier.db-wal')) / MB;
   return {
@@ -1001,7 +938,8 @@ async function caseLargeAttachment(sink: ChaosSink): Promise<CaseResult> {
 // ---------------------------------------------------------------------------- main --
 
 async function main(): Promise<number> {
-  const sink = await new ChaosSink().start();
+  // Counts only: 20,000 messages, and 50 copies of a 13 MB one, need no bytes kept.
+  const sink = await SmtpSink.start({ fast: true });
   const results: Array<{ id: string; title: string; r: CaseResult; secs: number }> = [];
   const run = async (id: string, title: string, fn: () => Promise<CaseResult>) => {
     if (ONLY && !ONLY.has(id)) return;
@@ -1024,7 +962,7 @@ async function main(): Promise<number> {
   if (!ONLY || ONLY.has('b') || ONLY.has('c')) {
     const dir = mkdtempSync(path.join(RUN_DIR, 'bc-'));
     const env = baseEnv(sink, { DATA_DIR: dir, DATABASE_URL: `sqlite:${path.join(dir, 'postier.db')}`, WORKER_RETRY_BASE_SECONDS: '0.5', WORKER_RETRY_MAX_SECONDS: '2' });
-    let server: Postier | null = null;
+    let server: PostierProcess | null = null;
     let url = '';
     const db = sqliteDb(path.join(dir, 'postier.db'));
     const ready = (async () => {
@@ -1033,7 +971,7 @@ async function main(): Promise<number> {
     })();
     await run('b', `SMTP relay answers 421 for ${P.outageS} s, then recovers`, async () => (await ready, caseTempFail(sink, url, db)));
     await run('c', '550 for every fifth recipient', async () => (await ready.catch(() => {}), caseReject(sink, url, db)));
-    await (server as Postier | null)?.kill();
+    await (server as PostierProcess | null)?.stop();
   }
   await run('d', 'PostgreSQL restarted under load (API + worker processes)', () => casePostgres(sink));
   await run('e', 'SQLite disk full, then space freed', () => caseDiskFull(sink));

@@ -7,13 +7,12 @@
  * variables is legal) must not carry CR/LF into a header-bound field. Prints a table of what it
  * tried, per kind, and exits non-zero on the first violated property.
  */
-import { simpleParser } from 'mailparser';
 import { startWorker } from '../../src/delivery/start.js';
 import { createTestContext, type TestContext } from '../helpers/context.js';
-import { SmtpSink } from '../helpers/smtp-sink.js';
 import { makeSigner, placeCert, TOPIC_ARN } from '../helpers/sns.js';
 import { incidentExample, invoiceExample, pdfBytes, pngBytes } from '../helpers/fixtures.js';
-import { printTable } from '../../bench/lib/table.js';
+import { SmtpSink } from '../support/smtp-sink.js';
+import { printTable } from '../support/table.js';
 import { kinds, type Attack } from './attacks.js';
 import { mulberry32 } from './random.js';
 
@@ -52,7 +51,7 @@ async function checkDelivered(t: TestContext, fail: (why: string) => void): Prom
     if (/^bcc:/im.test(head)) fail(`a Bcc header reached the wire for ${m.messageId}`);
     if (/victim@|^x-injected/im.test(head)) fail(`an injected header reached the wire for ${m.messageId}`);
     if (m.envelope.to.some((a) => /victim|[\r\n]/.test(a))) fail(`an injected envelope recipient for ${m.messageId}`);
-    const parsed = await simpleParser(m.raw);
+    const parsed = await sink.parse(m);
     // As a client reads them: no control or bidi character in the subject, nothing unsafe in a filename.
     const controlOrBidi = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
     if (controlOrBidi.test(parsed.subject ?? '')) fail(`a control or bidi character in the delivered subject of ${m.messageId}`);
