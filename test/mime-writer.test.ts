@@ -91,6 +91,7 @@ export const cases: Record<string, Case> = {
   },
   'display names: quoted, encoded, with a comma': { sender: { fromName: 'Dupont, Jean (RGZ)' }, row: { reply_to: 'support@rgz.bj' } },
   'an accented display name': { sender: { fromName: 'Zoé Kpadé — Facturation RGZ' } },
+  "the message's own sender (raw and submitted mail)": { row: { from_email: 'factures@techconnect.bj', from_name: 'Facturation — Tech Connect' } },
   'an internationalized recipient domain': { row: { recipient_email: 'client@exämple.bj', cc: JSON.stringify(['ops@bücher.example']) } },
   'a 200 KB accented HTML body and a 300 KB attachment': {
     row: {
@@ -111,7 +112,7 @@ async function viaNodemailer(c: Case) {
   const sender = senderOf(c);
   const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
   const info = await transport.sendMail({
-    from: { name: sender.fromName, address: sender.fromEmail },
+    from: row.from_email ? { name: row.from_name ?? '', address: row.from_email } : { name: sender.fromName, address: sender.fromEmail },
     to: row.recipient_email,
     cc: row.cc ? (JSON.parse(row.cc) as string[]) : undefined,
     bcc: row.bcc ? (JSON.parse(row.bcc) as string[]) : undefined,

@@ -279,7 +279,7 @@ export class SendService {
           ...(m.status === 'queued' && m.next_attempt_at! > now ? { send_at: new Date(m.next_attempt_at!).toISOString() } : {}),
           ...(m.is_test ? { test: true } : {}),
         },
-        labels: m,
+        labels: { template_key: m.template_key ?? null, category: m.category, created_at: m.created_at },
       })),
     );
     return items;

@@ -43,6 +43,7 @@ export class ApiKeyService {
       token_hash: hashToken(token),
       token_prefix: tokenPrefix(token),
       created_by: createdBy,
+      allowed_from: null,
       created_at: Date.now(),
       last_used_at: null,
       revoked_at: null,

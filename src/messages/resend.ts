@@ -37,7 +37,11 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
   if (original.anonymized_at !== null || original.html_content === null) {
     throw new AppError('resend_content_erased', 'This message was anonymized or erased: its content is no longer archived', { id });
   }
-  const template = await s.templates.resolve(original.template_key, { version: original.template_version, locale: original.locale, allowInactive: true });
+  if (original.template_key === null) {
+    // Mail without a stored template (raw and SMTP sends) comes with the accept work that creates it.
+    throw new AppError('invalid_state', 'Resending a message that was not rendered from a template is not supported yet', { id });
+  }
+  const template = await s.templates.resolve(original.template_key, { version: original.template_version ?? undefined, locale: original.locale ?? undefined, allowInactive: true });
   const masked = maskedVariables(template);
   if (masked.length > 0) {
     throw new AppError('resend_masked_content', 'The archive holds masked sensitive values; send a new message with fresh variables instead', {

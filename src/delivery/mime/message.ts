@@ -123,9 +123,11 @@ export async function buildMime(message: MessageRow, attachments: MimeAttachment
   }
   const cc = list(message.cc);
   const replyTo = message.reply_to ?? sender.replyTo;
+  // A message may carry its own sender (raw and submitted mail); else the configured one.
+  const from = message.from_email ? { name: message.from_name ?? '', address: message.from_email } : { name: sender.fromName, address: sender.fromEmail };
   const root = tree(message, attachments, randomHex());
   const fields: Field[] = [
-    addressField('From', [{ name: sender.fromName, address: sender.fromEmail }]),
+    addressField('From', [from]),
     addressField('To', [{ address: message.recipient_email }]),
     ...(cc.length ? [addressField('Cc', cc.map((address) => ({ address })))] : []),
     ...(replyTo ? [addressField('Reply-To', [{ address: replyTo }])] : []),
@@ -147,5 +149,5 @@ export async function buildMime(message: MessageRow, attachments: MimeAttachment
   const head = Buffer.from(`${fields.map((f) => f.line).join('\r\n')}\r\n\r\n`);
   const seen = new Set<string>();
   const to = [message.recipient_email, ...cc, ...list(message.bcc)].map(wireAddress).filter((a) => a && !seen.has(a) && seen.add(a));
-  return { envelope: { from: wireAddress(sender.fromEmail), to }, raw: Buffer.concat([head, body]) };
+  return { envelope: { from: wireAddress(from.address), to }, raw: Buffer.concat([head, body]) };
 }

@@ -16,6 +16,8 @@ export interface ApiKeysTable {
   created_at: number;
   last_used_at: number | null;
   revoked_at: number | null;
+  /** JSON array of From addresses or domains this key may use; null: any the installation allows. */
+  allowed_from: string | null;
 }
 
 export interface EmailTemplatesTable {
@@ -61,11 +63,15 @@ export interface EmailTemplateContentsTable {
 }
 
 export const MESSAGE_STATUSES = [
+  /** Accepted with a send_at in the future; becomes `queued` when due. */
+  'scheduled',
   'queued',
   'sending',
   'sent',
   /** Final: some envelope recipients accepted, the others refused or given up (see recipient_status). */
   'partially_sent',
+  /** Final: delivered to the embedded capture server (no SMTP_HOST), never to a recipient. */
+  'captured',
   'delivered',
   'bounced',
   'complaint',
@@ -78,9 +84,10 @@ export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
 export interface EmailMessagesTable {
   id: string;
-  template_key: string;
-  template_version: number;
-  locale: string;
+  /** Null for mail that came without a stored template (raw and batch sends, SMTP submission). */
+  template_key: string | null;
+  template_version: number | null;
+  locale: string | null;
   category: string;
   class: string;
   source_endpoint: string;
@@ -120,6 +127,16 @@ export interface EmailMessagesTable {
   recipient_status: string | null;
   /** Start of the current run of attempts that met only relay problems (RELAY_PROBLEM_MAX_HOURS). */
   relay_problem_since: number | null;
+  /** The sender of this message; null: the configured SMTP_FROM_EMAIL / SMTP_FROM_NAME. */
+  from_email: string | null;
+  from_name: string | null;
+  /** JSON array of the caller's tags, and JSON object of its metadata (both returned in webhooks). */
+  tags: string | null;
+  metadata: string | null;
+  /** The door the message came in by: api, batch, smtp, resend, test, cli. */
+  source: Generated<string>;
+  /** SMTP submission: the MIME as submitted, in content_blobs (delivered from it, minus Bcc and X-Postier-*). */
+  raw_sha256: string | null;
 }
 
 export interface EmailAttachmentsTable {

@@ -8,6 +8,7 @@ import * as m0008 from './0008_lean_indexes.js';
 import * as m0009 from './0009_delivery_outcomes.js';
 import * as m0010 from './0010_content_blobs.js';
 import * as m0011 from './0011_webhook_event_tail.js';
+import * as m0012 from './0012_any_sender.js';
 
 /** Every migration, by name; applied in name order. Add new ones at the end. */
 export const migrations: Record<string, Migration> = {
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '0009_delivery_outcomes': m0009,
   '0010_content_blobs': m0010,
   '0011_webhook_event_tail': m0011,
+  '0012_any_sender': m0012,
 };
