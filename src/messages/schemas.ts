@@ -7,7 +7,8 @@ export const MessageSummary = Type.Object({
   to: Type.String(),
   subject: Type.String(),
   status: MessageStatus,
-  template_key: Type.String(),
+  /** Null for mail sent without a stored template (raw, batch and SMTP sends). */
+  template_key: NullableString,
   category: Type.String(),
   created_at: DateTime,
   sent_at: NullableDateTime,
@@ -36,8 +37,8 @@ const Recipient = Type.Object({
 /** A message with its content, recipients, attachments (metadata) and every event. */
 export const MessageDetail = Type.Object({
   ...MessageSummary.properties,
-  template_version: Type.Integer(),
-  locale: Type.String(),
+  template_version: NullableInteger,
+  locale: NullableString,
   class: Type.String(),
   source_endpoint: Type.String(),
   cc: Type.Array(Type.String()),
@@ -92,7 +93,7 @@ export const Stats = Type.Object({
       to: Type.String(),
       subject: Type.String(),
       status: MessageStatus,
-      template_key: Type.String(),
+      template_key: NullableString,
       reason: NullableString,
       at: DateTime,
     }),
