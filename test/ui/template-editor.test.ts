@@ -88,6 +88,8 @@ describe('admin UI template editor', () => {
       await html(page).press('Control+End');
       await page.keyboard.type('{{ resel');
       await page.locator('.cm-tooltip-autocomplete').getByText('reseller_name').waitFor();
+      // Enter picks the selected option: wait until one is (a loaded machine shows the list first).
+      await page.locator('.cm-tooltip-autocomplete li[aria-selected="true"]').waitFor();
       await page.keyboard.press('Enter');
       await eventually(() => html(page).textContent()).toContain('{{ reseller_name');
       await shot(page, 'editor-codemirror');

@@ -39,10 +39,9 @@ describe('UI dictionary', () => {
     const recorded = new Set<string>();
     for (const file of sources(path.resolve('src'))) {
       const code = readFileSync(file, 'utf8');
-      if (!/recordEvents?\b/.test(code)) continue;
-      // recordEvents(trx, [{ …, type: 'sent', … }]) and recordEvent(trx, id, 'cancelled', …)
+      if (!/\.record\(|\bNewEvent\b/.test(code)) continue;
+      // events.record(trx, [{ …, type: 'sent', … }]), or NewEvent objects built for it
       for (const m of code.matchAll(/\btype: '([a-z_]+)'/g)) recorded.add(m[1]!);
-      for (const m of code.matchAll(/recordEvent\([^,]+,[^,]+, '([a-z_]+)'/g)) recorded.add(m[1]!);
     }
     // Not literal where recorded: a message's status at acceptance (send.service.ts) and the retention events (scrub.ts).
     const types = [...recorded, ...MESSAGE_STATUSES, ...WEBHOOK_EVENT_TYPES, 'anonymized', 'erased'];
