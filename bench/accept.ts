@@ -19,9 +19,23 @@ const connections = arg('connections', 64);
 
 const rows: Array<Record<string, string | number>> = [];
 for (const processes of ['1', '2']) {
-  rows.push({ database: 'sqlite (WAL fsynced before 201)', API_PROCESSES: processes, ...(await measureAccept({ env: { API_PROCESSES: processes }, seconds, connections })), connections });
+  rows.push({
+    database: 'sqlite (WAL fsynced before 201)',
+    API_PROCESSES: processes,
+    ...(await measureAccept({ env: { API_PROCESSES: processes }, seconds, connections })),
+    connections,
+  });
   if (process.env.DATABASE_URL?.startsWith('postgres')) {
-    rows.push({ database: 'postgresql', API_PROCESSES: processes, ...(await measureAccept({ env: { DATABASE_URL: process.env.DATABASE_URL, API_PROCESSES: processes }, seconds, connections })), connections });
+    rows.push({
+      database: 'postgresql',
+      API_PROCESSES: processes,
+      ...(await measureAccept({
+        env: { DATABASE_URL: process.env.DATABASE_URL, API_PROCESSES: processes },
+        seconds,
+        connections,
+      })),
+      connections,
+    });
   }
 }
 printTable(`POST /api/v1/email/send, ${seconds} s, ${connections} connections`, rows);

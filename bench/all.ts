@@ -18,7 +18,16 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { measureAccept } from './lib/accept.js';
-import { deliveredPerSecond, fixedRateLatency, mb, pooledNodemailer, queuedThenDrained, rendersPerSecond, sampleContent, WARMUP } from './lib/deliver.js';
+import {
+  deliveredPerSecond,
+  fixedRateLatency,
+  mb,
+  pooledNodemailer,
+  queuedThenDrained,
+  rendersPerSecond,
+  sampleContent,
+  WARMUP,
+} from './lib/deliver.js';
 import { mimeBuildCost } from './lib/mime.js';
 import { deliveredWithCTools } from './lib/c-tools.js';
 import { ensureJinja, ensurePostfixTools, ensureWrk, seedStyle, smtpSourceToSink } from './lib/refs.js';
@@ -55,7 +64,9 @@ const P = {
   seed: quick ? 200 : 1000,
   pooled: quick ? 1000 : 5000,
 };
-const loadAtStart = loadavg().map((x) => x.toFixed(1)).join(' ');
+const loadAtStart = loadavg()
+  .map((x) => x.toFixed(1))
+  .join(' ');
 const log = (m: string) => console.error(`bench: ${m}`);
 
 // ---------------------------------------------------------------- setup --
@@ -69,7 +80,11 @@ const pgEnv = { ...process.env, PGPORT: '54340', POSTIER_PG_STATE: '/tmp/bench-p
 if (!pgUrl && !args['no-pg']) {
   try {
     log('starting a throwaway PostgreSQL cluster (scripts/test-postgres.sh, port 54340)');
-    pgUrl = execFileSync('bash', [path.join(root, 'scripts/test-postgres.sh'), 'start'], { env: pgEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    pgUrl = execFileSync('bash', [path.join(root, 'scripts/test-postgres.sh'), 'start'], {
+      env: pgEnv,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     pgStarted = true;
   } catch (e) {
     log(`PostgreSQL unavailable, its row is skipped: ${(e as Error).message.split('\n')[0]}`);
@@ -92,7 +107,12 @@ try {
     ];
     for (const [key, label, env] of accepts) {
       log(`run ${run}/${P.runs}: accept (${label})`);
-      const a = await measureAccept({ env, seconds: P.acceptSeconds, connections: P.connections, warmup: quick ? 1 : 2 });
+      const a = await measureAccept({
+        env,
+        seconds: P.acceptSeconds,
+        connections: P.connections,
+        warmup: quick ? 1 : 2,
+      });
       add(key, a['accepted/s']);
       add(`${key}.p99`, a['p99 ms']);
     }
@@ -121,7 +141,12 @@ try {
     add('ref.smtp', src);
     // The C reference against the figure measured with C tools around Postier.
     add('ratio.smtp', c.rate / src);
-    const seed = await seedStyle(P.seed, refSink.port, { subject: content.rendered.subject, html: content.rendered.html, text: content.rendered.text ?? '', vars: content.vars });
+    const seed = await seedStyle(P.seed, refSink.port, {
+      subject: content.rendered.subject,
+      html: content.rendered.html,
+      text: content.rendered.text ?? '',
+      vars: content.vars,
+    });
     add('ref.seed', seed);
     add('ratio.seed', d.rate / seed);
     const pooled = await pooledNodemailer(P.pooled, refSink, content);
@@ -160,36 +185,95 @@ const fig = (k: string, digits = 0) => {
 const ratio = (k: string) => {
   const xs = S[k];
   if (!xs?.length) return '';
-  return xs.length === 1 ? `Postier ${median(xs).toFixed(2)}×` : `Postier ${median(xs).toFixed(2)}× (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
+  return xs.length === 1
+    ? `Postier ${median(xs).toFixed(2)}×`
+    : `Postier ${median(xs).toFixed(2)}× (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
 };
 const Q = P.queued.toLocaleString('en-US');
 const rows = [
-  { measure: `accepted/s, SQLite (${P.connections} conns, ${P.acceptSeconds} s)`, 'median (min–max)': fig('acc.sqlite'), notes: `p99 ${fig('acc.sqlite.p99')} ms` },
-  { measure: `accepted/s, SQLite, API_PROCESSES=2 (${P.connections} conns, ${P.acceptSeconds} s)`, 'median (min–max)': fig('acc.sqlite2'), notes: `p99 ${fig('acc.sqlite2.p99')} ms` },
-  { measure: `accepted/s, PostgreSQL (${P.connections} conns, ${P.acceptSeconds} s)`, 'median (min–max)': fig('acc.pg'), notes: S['acc.pg'] ? `p99 ${fig('acc.pg.p99')} ms` : 'no PostgreSQL' },
+  {
+    measure: `accepted/s, SQLite (${P.connections} conns, ${P.acceptSeconds} s)`,
+    'median (min–max)': fig('acc.sqlite'),
+    notes: `p99 ${fig('acc.sqlite.p99')} ms`,
+  },
+  {
+    measure: `accepted/s, SQLite, API_PROCESSES=2 (${P.connections} conns, ${P.acceptSeconds} s)`,
+    'median (min–max)': fig('acc.sqlite2'),
+    notes: `p99 ${fig('acc.sqlite2.p99')} ms`,
+  },
+  {
+    measure: `accepted/s, PostgreSQL (${P.connections} conns, ${P.acceptSeconds} s)`,
+    'median (min–max)': fig('acc.pg'),
+    notes: S['acc.pg'] ? `p99 ${fig('acc.pg.p99')} ms` : 'no PostgreSQL',
+  },
   {
     measure: `delivered/s end to end, wrk → API + worker → Postfix smtp-sink (32 conns, ${P.wrkSeconds} s)`,
     'median (min–max)': fig('c.delivered'),
     notes: `SQLite; accepted ${fig('c.accepted')}/s, delivered ${fig('c.during')}/s while accepting`,
   },
-  { measure: `delivered/s end to end, load and sink in Node (${P.delivered.toLocaleString('en-US')} msgs)`, 'median (min–max)': fig('delivered'), notes: `SQLite, ${fig('bytes')} B/message, after ${WARMUP.toLocaleString('en-US')} to warm up` },
-  { measure: `accept→delivered p50 ms at ${P.rate}/s offered (open loop, ${P.rateSeconds} s)`, 'median (min–max)': fig('lat.p50', 1), notes: '' },
-  { measure: `accept→delivered p99 ms at ${P.rate}/s offered (open loop, ${P.rateSeconds} s)`, 'median (min–max)': fig('lat.p99', 1), notes: '' },
-  { measure: `peak RSS MB, ${Q} queued then drained`, 'median (min–max)': fig('q.rss'), notes: `postier serve (API + worker thread); ${fig('q.rssQueued')} MB once queued (API)` },
-  { measure: `database size MB with ${Q} queued`, 'median (min–max)': fig('q.db', 1), notes: `SQLite file + WAL; queued in ${fig('q.fill', 1)} s through the API, 50 recipients a request` },
-  { measure: `time to drain ${Q} queued, s`, 'median (min–max)': fig('q.drain', 1), notes: S['q.drain'] ? `${Math.round(P.queued / median(S['q.drain']!))} msg/s` : '' },
-  { measure: 'template renders/s (TemplateService.render, in-process)', 'median (min–max)': fig('renders'), notes: 'billing_invoice_monthly' },
+  {
+    measure: `delivered/s end to end, load and sink in Node (${P.delivered.toLocaleString('en-US')} msgs)`,
+    'median (min–max)': fig('delivered'),
+    notes: `SQLite, ${fig('bytes')} B/message, after ${WARMUP.toLocaleString('en-US')} to warm up`,
+  },
+  {
+    measure: `accept→delivered p50 ms at ${P.rate}/s offered (open loop, ${P.rateSeconds} s)`,
+    'median (min–max)': fig('lat.p50', 1),
+    notes: '',
+  },
+  {
+    measure: `accept→delivered p99 ms at ${P.rate}/s offered (open loop, ${P.rateSeconds} s)`,
+    'median (min–max)': fig('lat.p99', 1),
+    notes: '',
+  },
+  {
+    measure: `peak RSS MB, ${Q} queued then drained`,
+    'median (min–max)': fig('q.rss'),
+    notes: `postier serve (API + worker thread); ${fig('q.rssQueued')} MB once queued (API)`,
+  },
+  {
+    measure: `database size MB with ${Q} queued`,
+    'median (min–max)': fig('q.db', 1),
+    notes: `SQLite file + WAL; queued in ${fig('q.fill', 1)} s through the API, 50 recipients a request`,
+  },
+  {
+    measure: `time to drain ${Q} queued, s`,
+    'median (min–max)': fig('q.drain', 1),
+    notes: S['q.drain'] ? `${Math.round(P.queued / median(S['q.drain']!))} msg/s` : '',
+  },
+  {
+    measure: 'template renders/s (TemplateService.render, in-process)',
+    'median (min–max)': fig('renders'),
+    notes: 'billing_invoice_monthly',
+  },
   {
     measure: 'MIME build µs/message (buildMime, the 2 KB notice, in-process)',
     'median (min–max)': fig('mime', 1),
     notes: `with DKIM ${fig('mime.dkim', 1)} µs; Nodemailer's public API ${fig('mime.nodemailer', 1)} µs`,
   },
-  { measure: 'ref: smtp-source → smtp-sink, 8 sessions, msg/s', 'median (min–max)': fig('ref.smtp'), notes: ratio('ratio.smtp') },
-  { measure: 'ref: seed-style Python smtplib + Jinja2, conn/msg, msg/s', 'median (min–max)': fig('ref.seed'), notes: ratio('ratio.seed') },
-  { measure: 'ref: plain pooled Nodemailer loop (no DB), msg/s', 'median (min–max)': fig('ref.pool'), notes: ratio('ratio.pool') },
+  {
+    measure: 'ref: smtp-source → smtp-sink, 8 sessions, msg/s',
+    'median (min–max)': fig('ref.smtp'),
+    notes: ratio('ratio.smtp'),
+  },
+  {
+    measure: 'ref: seed-style Python smtplib + Jinja2, conn/msg, msg/s',
+    'median (min–max)': fig('ref.seed'),
+    notes: ratio('ratio.seed'),
+  },
+  {
+    measure: 'ref: plain pooled Nodemailer loop (no DB), msg/s',
+    'median (min–max)': fig('ref.pool'),
+    notes: ratio('ratio.pool'),
+  },
 ];
-const model = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? cpus()[0]?.model ?? 'unknown';
-console.log(`\nPostier benchmarks — ${new Date().toISOString().replace('T', ' ').slice(0, 16)} UTC — nproc ${cpus().length}, ${model}, node ${process.version}`);
-console.log(`${quick ? 'QUICK (1 run, small counts)' : `median of ${P.runs} runs (min–max)${P.queuedRuns !== P.runs ? `, backlog rows ${P.queuedRuns} run(s)` : ''}`}; ratios = Postier delivered/s ÷ reference, same run; load average at start ${loadAtStart}`);
+const model =
+  readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? cpus()[0]?.model ?? 'unknown';
+console.log(
+  `\nPostier benchmarks — ${new Date().toISOString().replace('T', ' ').slice(0, 16)} UTC — nproc ${cpus().length}, ${model}, node ${process.version}`,
+);
+console.log(
+  `${quick ? 'QUICK (1 run, small counts)' : `median of ${P.runs} runs (min–max)${P.queuedRuns !== P.runs ? `, backlog rows ${P.queuedRuns} run(s)` : ''}`}; ratios = Postier delivered/s ÷ reference, same run; load average at start ${loadAtStart}`,
+);
 printTable('', rows);
 process.exit(0);

@@ -40,7 +40,14 @@ async function measure(one: (raw: Buffer) => unknown): Promise<number> {
 
 const classify = await measure((r) => classifyReport(r));
 const parse = await measure((r) => simpleParser(r));
-printTable(`Feedback reports classified per second, ${reports.length} reports (mean ${kb.toFixed(1)} KiB), ${seconds} s each, one core`, [
-  { what: 'classifyReport (bounded MIME walk + classification)', 'reports/s': Math.round(classify), 'vs reference': `${(classify / parse).toFixed(1)}x` },
-  { what: 'reference: mailparser simpleParser, parse only', 'reports/s': Math.round(parse), 'vs reference': '1.0x' },
-]);
+printTable(
+  `Feedback reports classified per second, ${reports.length} reports (mean ${kb.toFixed(1)} KiB), ${seconds} s each, one core`,
+  [
+    {
+      what: 'classifyReport (bounded MIME walk + classification)',
+      'reports/s': Math.round(classify),
+      'vs reference': `${(classify / parse).toFixed(1)}x`,
+    },
+    { what: 'reference: mailparser simpleParser, parse only', 'reports/s': Math.round(parse), 'vs reference': '1.0x' },
+  ],
+);

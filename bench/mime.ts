@@ -10,12 +10,26 @@ import { mimeBuildCost } from './lib/mime.js';
 import { sampleContent } from './lib/deliver.js';
 import { printTable } from '../test/support/table.js';
 
-const { values: args } = parseArgs({ options: { n: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '5' } } });
+const { values: args } = parseArgs({
+  options: { n: { type: 'string', default: '5000' }, rounds: { type: 'string', default: '5' } },
+});
 const { rendered } = await sampleContent();
 const f = await mimeBuildCost(rendered, { n: Number(args.n), rounds: Number(args.rounds) });
 printTable(`bench:mime, node ${process.version}, ${f.bytes} B of MIME`, [
-  { build: 'buildMime (the delivery thread, once per message)', 'µs/message': f.usPerBuild, 'messages/s': Math.round(1e6 / f.usPerBuild) },
-  { build: 'buildMime with DKIM (rsa-sha256, 2048-bit key)', 'µs/message': f.usPerBuildSigned, 'messages/s': Math.round(1e6 / f.usPerBuildSigned) },
-  { build: 'ref: Nodemailer public API (stream transport, buffer)', 'µs/message': f.usPerNodemailer, 'messages/s': Math.round(1e6 / f.usPerNodemailer) },
+  {
+    build: 'buildMime (the delivery thread, once per message)',
+    'µs/message': f.usPerBuild,
+    'messages/s': Math.round(1e6 / f.usPerBuild),
+  },
+  {
+    build: 'buildMime with DKIM (rsa-sha256, 2048-bit key)',
+    'µs/message': f.usPerBuildSigned,
+    'messages/s': Math.round(1e6 / f.usPerBuildSigned),
+  },
+  {
+    build: 'ref: Nodemailer public API (stream transport, buffer)',
+    'µs/message': f.usPerNodemailer,
+    'messages/s': Math.round(1e6 / f.usPerNodemailer),
+  },
 ]);
 process.exit(0);

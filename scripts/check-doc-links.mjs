@@ -14,7 +14,11 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 function defaultFiles() {
   const docs = path.join(root, 'docs');
-  const pages = existsSync(docs) ? readdirSync(docs).filter((f) => f.endsWith('.md')).map((f) => path.join(docs, f)) : [];
+  const pages = existsSync(docs)
+    ? readdirSync(docs)
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => path.join(docs, f))
+    : [];
   return [path.join(root, 'README.md'), ...pages.sort()];
 }
 
@@ -91,7 +95,8 @@ function check(file) {
         problems.push(`${where(number)}: ${target}: an anchor into something that is not a Markdown page`);
         continue;
       }
-      if (!anchorsOf(resolved).has(anchor)) problems.push(`${where(number)}: ${target}: no heading with id "${anchor}"`);
+      if (!anchorsOf(resolved).has(anchor))
+        problems.push(`${where(number)}: ${target}: no heading with id "${anchor}"`);
     }
   }
   return problems;

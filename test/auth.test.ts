@@ -28,7 +28,12 @@ describe.each(backends)('authentication and scopes on %s', (backend) => {
     ['POST', '/api/v1/email/send'],
     ['GET', '/api/v1/keys'],
   ])('refuses %s %s without a token (401)', async (method, url) => {
-    const res = await t.inject({ method: method as 'GET', url, token: null, payload: method === 'POST' ? incidentExample() : undefined });
+    const res = await t.inject({
+      method: method as 'GET',
+      url,
+      token: null,
+      payload: method === 'POST' ? incidentExample() : undefined,
+    });
     expect(res.statusCode).toBe(401);
     expect(res.json().error.code).toBe('unauthorized');
   });
@@ -42,20 +47,31 @@ describe.each(backends)('authentication and scopes on %s', (backend) => {
 
   it('lets a send key send and list templates but not read the archive or manage keys', async () => {
     const { token } = await createKey('send');
-    expect((await t.inject({ method: 'POST', url: '/api/v1/email/send', token, payload: incidentExample() })).statusCode).toBe(201);
+    expect(
+      (await t.inject({ method: 'POST', url: '/api/v1/email/send', token, payload: incidentExample() })).statusCode,
+    ).toBe(201);
     expect((await t.inject({ method: 'GET', url: '/api/v1/email/templates', token })).statusCode).toBe(200);
-    expect((await t.inject({ method: 'GET', url: '/api/v1/email/templates/incident_alert_critical', token })).statusCode).toBe(200);
+    expect(
+      (await t.inject({ method: 'GET', url: '/api/v1/email/templates/incident_alert_critical', token })).statusCode,
+    ).toBe(200);
     const forbidden = await t.inject({ method: 'GET', url: '/api/v1/email/messages', token });
     expect(forbidden.statusCode).toBe(403);
     expect(forbidden.json().error.code).toBe('forbidden');
-    expect((await t.inject({ method: 'POST', url: '/api/v1/keys', token, payload: { name: 'x', scope: 'admin' } })).statusCode).toBe(403);
+    expect(
+      (await t.inject({ method: 'POST', url: '/api/v1/keys', token, payload: { name: 'x', scope: 'admin' } }))
+        .statusCode,
+    ).toBe(403);
   });
 
   it('lets an admin key do everything, and records which key sent a message', async () => {
     const { token, id } = await createKey('admin');
     const sent = await t.inject({ method: 'POST', url: '/api/v1/email/send', token, payload: incidentExample() });
     expect(sent.statusCode).toBe(201);
-    const row = await t.services.db.selectFrom('email_messages').select('api_key_id').where('id', '=', sent.json().items[0].id).executeTakeFirstOrThrow();
+    const row = await t.services.db
+      .selectFrom('email_messages')
+      .select('api_key_id')
+      .where('id', '=', sent.json().items[0].id)
+      .executeTakeFirstOrThrow();
     expect(row.api_key_id).toBe(id);
     expect((await t.inject({ method: 'GET', url: '/api/v1/keys', token })).statusCode).toBe(200);
   });
@@ -67,7 +83,11 @@ describe.each(backends)('authentication and scopes on %s', (backend) => {
     expect(JSON.stringify(row)).not.toContain(token);
     const listed = (await t.inject({ method: 'GET', url: '/api/v1/keys' })).json();
     expect(JSON.stringify(listed)).not.toContain(token);
-    expect(listed.items.find((k: { id: string }) => k.id === id)).toMatchObject({ scope: 'send', prefix: token.slice(0, 10), revoked_at: null });
+    expect(listed.items.find((k: { id: string }) => k.id === id)).toMatchObject({
+      scope: 'send',
+      prefix: token.slice(0, 10),
+      revoked_at: null,
+    });
   });
 
   it('refuses a revoked key at once', async () => {

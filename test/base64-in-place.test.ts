@@ -4,7 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { decodeBase64InPlace, isCanonicalBase64 } from '../src/platform/base64.js';
 
 /** The definition: base64 text that Node decodes to bytes which encode back to exactly it. */
-const canonical = (s: string) => s.length > 0 && s.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(s) && Buffer.from(s, 'base64').toString('base64') === s;
+const canonical = (s: string) =>
+  s.length > 0 &&
+  s.length % 4 === 0 &&
+  /^[A-Za-z0-9+/]*={0,2}$/.test(s) &&
+  Buffer.from(s, 'base64').toString('base64') === s;
 
 /** `s` inside a larger buffer (the way a JSON body holds it), so offsets matter. */
 const embedded = (s: string) => {
@@ -14,8 +18,13 @@ const embedded = (s: string) => {
 
 describe('base64 checked and decoded in place', () => {
   it('accepts exactly the canonical base64 texts (alphabet, length, padding, unused bits)', async () => {
-    const chars = fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-. \n'.split(''));
-    const texts = fc.oneof(fc.string({ unit: chars, maxLength: 40 }), fc.uint8Array({ maxLength: 60 }).map((b) => Buffer.from(b).toString('base64')));
+    const chars = fc.constantFrom(
+      ...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-. \n'.split(''),
+    );
+    const texts = fc.oneof(
+      fc.string({ unit: chars, maxLength: 40 }),
+      fc.uint8Array({ maxLength: 60 }).map((b) => Buffer.from(b).toString('base64')),
+    );
     await fc.assert(
       fc.asyncProperty(texts, async (s) => {
         const { buf, start, end } = embedded(s);

@@ -36,10 +36,23 @@ describe.each(backends)('capture mode on %s', (backend) => {
     expect(Date.parse(item.date)).toBeGreaterThan(0);
 
     const parsed = (await t.inject({ method: 'GET', url: `/api/v1/dev/inbox/${item.id}` })).json();
-    expect(parsed).toMatchObject({ subject: 'Facture RGZ — février 2026', message_id: msg.smtp_message_id, cc: 'compta@rgz.bj', reply_to: 'support@rgz.bj' });
+    expect(parsed).toMatchObject({
+      subject: 'Facture RGZ — février 2026',
+      message_id: msg.smtp_message_id,
+      cc: 'compta@rgz.bj',
+      reply_to: 'support@rgz.bj',
+    });
     expect(parsed.text).toContain('Montant: 450000 FCFA');
     expect(parsed.html).toContain('invoices/latest');
-    expect(parsed.attachments).toEqual([{ index: 0, filename: 'invoice_2026-02.pdf', content_type: 'application/pdf', size: pdfBytes().length, content_id: null }]);
+    expect(parsed.attachments).toEqual([
+      {
+        index: 0,
+        filename: 'invoice_2026-02.pdf',
+        content_type: 'application/pdf',
+        size: pdfBytes().length,
+        content_id: null,
+      },
+    ]);
     expect(parsed.headers.some((h: { name: string }) => h.name === 'message-id')).toBe(true);
 
     const raw = await t.inject({ method: 'GET', url: `/api/v1/dev/inbox/${item.id}/raw` });
@@ -59,7 +72,9 @@ describe.each(backends)('capture mode on %s', (backend) => {
     const first = (await t.inject({ method: 'GET', url: '/api/v1/dev/inbox?limit=2' })).json();
     expect(first.items).toHaveLength(2);
     expect(first.total).toBe(3);
-    const second = (await t.inject({ method: 'GET', url: `/api/v1/dev/inbox?limit=2&cursor=${first.next_cursor}` })).json();
+    const second = (
+      await t.inject({ method: 'GET', url: `/api/v1/dev/inbox?limit=2&cursor=${first.next_cursor}` })
+    ).json();
     expect(second.items).toHaveLength(1);
     expect(second.next_cursor).toBeNull();
     expect(new Set([...first.items, ...second.items].map((i: { id: string }) => i.id)).size).toBe(3);

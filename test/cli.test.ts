@@ -5,9 +5,18 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'postier-cli-'));
-const env = { ...process.env, DATABASE_URL: `sqlite:${path.join(dir, 'db.sqlite')}`, DATA_DIR: dir, LOG_LEVEL: 'silent' };
+const env = {
+  ...process.env,
+  DATABASE_URL: `sqlite:${path.join(dir, 'db.sqlite')}`,
+  DATA_DIR: dir,
+  LOG_LEVEL: 'silent',
+};
 const postier = (...args: string[]) =>
-  execFileSync(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 
 // Each case starts the CLI through tsx several times: seconds each on a busy 2-core machine.
 describe('postier CLI', { timeout: 120_000 }, () => {
@@ -29,7 +38,11 @@ describe('postier CLI', { timeout: 120_000 }, () => {
     expect(() => postier('keys', 'create', '--scope', 'root', '--name', 'x')).toThrow(/--scope must be admin or send/);
     let stderr = '';
     try {
-      execFileSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'migrate'], { env: { ...env, PORT: 'x', SMTP_USE_TLS: 'maybe' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'migrate'], {
+        env: { ...env, PORT: 'x', SMTP_USE_TLS: 'maybe' },
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     } catch (e) {
       stderr = String((e as { stderr: string }).stderr);
     }

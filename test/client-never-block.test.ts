@@ -1,7 +1,13 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
-import { PostierClient, PostierError, type Result, type SendResult, type Template } from '../packages/client/src/index.js';
+import {
+  PostierClient,
+  PostierError,
+  type Result,
+  type SendResult,
+  type Template,
+} from '../packages/client/src/index.js';
 import { ADMIN_TOKEN, createTestContext, type TestContext } from './helpers/context.js';
 import { invoiceExample } from './helpers/fixtures.js';
 import { closedPortUrl, listen, silentServer } from './helpers/http.js';
@@ -38,7 +44,10 @@ describe('typed client with throwOnError: false (never-block mode)', () => {
     const client = new PostierClient({ baseUrl: url, token: ADMIN_TOKEN, throwOnError: false });
     const sent = await client.send(invoiceExample(), { idempotencyKey: 'never-block-1' });
     expectTypeOf(sent).toEqualTypeOf<Result<SendResult>>();
-    expect(sent).toEqual({ ok: true, value: { items: [{ id: expect.any(String), to: 'reseller@techconnect.bj', status: 'queued' }] } });
+    expect(sent).toEqual({
+      ok: true,
+      value: { items: [{ id: expect.any(String), to: 'reseller@techconnect.bj', status: 'queued' }] },
+    });
     if (!sent.ok) throw sent.error;
     const message = await client.getMessage(sent.value.items[0]!.id);
     expect(message.ok && message.value.template_key).toBe('billing_invoice_monthly');
@@ -55,13 +64,22 @@ describe('typed client with throwOnError: false (never-block mode)', () => {
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.error).toBeInstanceOf(PostierError);
-    expect(r.error).toMatchObject({ status: 422, code: 'missing_variables', retryable: false, details: { missing: expect.arrayContaining(['amount_fcfa']) } });
-    const refused = await new PostierClient({ baseUrl: url, token: 'pst_revoked', throwOnError: false }).send(invoiceExample());
+    expect(r.error).toMatchObject({
+      status: 422,
+      code: 'missing_variables',
+      retryable: false,
+      details: { missing: expect.arrayContaining(['amount_fcfa']) },
+    });
+    const refused = await new PostierClient({ baseUrl: url, token: 'pst_revoked', throwOnError: false }).send(
+      invoiceExample(),
+    );
     expect(refused).toMatchObject({ ok: false, error: { status: 401, code: 'unauthorized', retryable: false } });
   });
 
   it('resolves a stopped Postier to a retryable network_error instead of rejecting', async () => {
-    const r = await new PostierClient({ baseUrl: await closedPortUrl(), token: 'x', throwOnError: false }).send(invoiceExample());
+    const r = await new PostierClient({ baseUrl: await closedPortUrl(), token: 'x', throwOnError: false }).send(
+      invoiceExample(),
+    );
     expect(r).toMatchObject({ ok: false, error: { status: 0, code: 'network_error', retryable: true } });
   });
 
@@ -69,12 +87,16 @@ describe('typed client with throwOnError: false (never-block mode)', () => {
     const servers = [
       await silentServer(),
       await stallingServer('HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n'),
-      await stallingServer('HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"items":['),
+      await stallingServer(
+        'HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"items":[',
+      ),
     ];
     try {
       for (const s of servers) {
         const started = Date.now();
-        const r = await new PostierClient({ baseUrl: s.url, token: 'x', timeoutMs: 300, throwOnError: false }).send(invoiceExample());
+        const r = await new PostierClient({ baseUrl: s.url, token: 'x', timeoutMs: 300, throwOnError: false }).send(
+          invoiceExample(),
+        );
         // Bounded, not measured: without the deadline this call would wait for ever.
         expect(Date.now() - started).toBeLessThan(5000);
         expect(r).toMatchObject({ ok: false, error: { status: 0, code: 'timeout', retryable: true } });
@@ -91,7 +113,9 @@ describe('typed client with throwOnError: false (never-block mode)', () => {
     expectTypeOf(quiet).toEqualTypeOf<PostierClient<false>>();
     expect(await quiet.getTemplate('x')).toMatchObject({ ok: false, error: { code: 'network_error' } });
     await expect(throwing.getTemplate('x')).rejects.toBeInstanceOf(PostierError);
-    await expect(quiet.withOptions({ throwOnError: true }).getTemplate('x')).rejects.toMatchObject({ code: 'network_error' });
+    await expect(quiet.withOptions({ throwOnError: true }).getTemplate('x')).rejects.toMatchObject({
+      code: 'network_error',
+    });
     const stillQuiet = quiet.withOptions({ timeoutMs: 200 });
     expectTypeOf(stillQuiet).toEqualTypeOf<PostierClient<false>>();
     expect(await stillQuiet.getTemplate('x')).toMatchObject({ ok: false });
@@ -108,7 +132,9 @@ describe('typed client with throwOnError: false (never-block mode)', () => {
 
   it('still rejects what is not a PostierError: a request the client cannot even encode is a bug', async () => {
     const client = new PostierClient({ baseUrl: url, token: ADMIN_TOKEN, throwOnError: false });
-    await expect(client.send({ to: 'a@b.bj', template_key: 'x', variables: { n: 1n } })).rejects.toBeInstanceOf(TypeError);
+    await expect(client.send({ to: 'a@b.bj', template_key: 'x', variables: { n: 1n } })).rejects.toBeInstanceOf(
+      TypeError,
+    );
   });
 
   it('keeps the default mode: a client without the option rejects with PostierError', async () => {

@@ -31,32 +31,46 @@ describe.each(backends)('typed client and `postier send` on %s', (backend) => {
     expect(page.items[0]!.id).toBe(items[0]!.id);
     expect(page.total).toBeGreaterThanOrEqual(1);
     const templates = await client.listTemplates({ category: 'lifecycle' });
-    expect(templates.items.map((x) => x.key).sort()).toEqual(['instance_provisioned', 'instance_reactivated', 'instance_suspended', 'instance_terminated']);
+    expect(templates.items.map((x) => x.key).sort()).toEqual([
+      'instance_provisioned',
+      'instance_reactivated',
+      'instance_suspended',
+      'instance_terminated',
+    ]);
     const tpl = await client.getTemplate('instance_provisioned');
     expect(tpl.sensitive_variables).toEqual(['password']);
   });
 
   it('turns API errors into PostierError with status, code and details', async () => {
-    const err = await client.send({ to: 'a@b.bj', template_key: 'billing_invoice_monthly', variables: {} }).catch((e: unknown) => e);
+    const err = await client
+      .send({ to: 'a@b.bj', template_key: 'billing_invoice_monthly', variables: {} })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PostierError);
     expect(err).toMatchObject({ status: 422, code: 'missing_variables', retryable: false });
     expect((err as PostierError).details).toMatchObject({ missing: expect.arrayContaining(['amount_fcfa']) });
     const unauth = await new PostierClient({ baseUrl: url, token: 'nope' }).getTemplate('x').catch((e: unknown) => e);
     expect(unauth).toMatchObject({ status: 401, code: 'unauthorized' });
-    expect(await client.getMessage('01890000-0000-7000-8000-000000000000').catch((e: unknown) => e)).toMatchObject({ status: 404, code: 'message_not_found' });
+    expect(await client.getMessage('01890000-0000-7000-8000-000000000000').catch((e: unknown) => e)).toMatchObject({
+      status: 404,
+      code: 'message_not_found',
+    });
   });
 
   it('gives up after timeoutMs on a server that never answers, and reports a closed port as a network error', async () => {
     const silent = await silentServer();
     try {
       const started = Date.now();
-      const err = await new PostierClient({ baseUrl: silent.url, token: 'x', timeoutMs: 200 }).send(invoiceExample()).catch((e: unknown) => e);
+      const err = await new PostierClient({ baseUrl: silent.url, token: 'x', timeoutMs: 200 })
+        .send(invoiceExample())
+        .catch((e: unknown) => e);
       expect(Date.now() - started).toBeLessThan(2000);
       expect(err).toMatchObject({ status: 0, code: 'timeout', retryable: true });
     } finally {
       await silent.close();
     }
-    const down = await new PostierClient({ baseUrl: await closedPortUrl(), token: 'x' }).send(invoiceExample()).catch((e: unknown) => e);
+    const down = await new PostierClient({ baseUrl: await closedPortUrl(), token: 'x' })
+      .send(invoiceExample())
+      .catch((e: unknown) => e);
     expect(down).toMatchObject({ status: 0, code: 'network_error' });
   });
 
@@ -64,18 +78,51 @@ describe.each(backends)('typed client and `postier send` on %s', (backend) => {
     const file = path.join(t.dir, 'invoice_2026-02.pdf');
     writeFileSync(file, pdfBytes());
     const v = invoiceExample().variables;
-    const args = ['--import', 'tsx', 'src/main.ts', 'send', '--url', url, '--template', 'billing_invoice_monthly', '--to', 'a@client.bj', '--to', 'b@client.bj', '--attach', file];
+    const args = [
+      '--import',
+      'tsx',
+      'src/main.ts',
+      'send',
+      '--url',
+      url,
+      '--template',
+      'billing_invoice_monthly',
+      '--to',
+      'a@client.bj',
+      '--to',
+      'b@client.bj',
+      '--attach',
+      file,
+    ];
     for (const [k, val] of Object.entries(v)) args.push('--var', `${k}=${val}`);
     const { stdout } = await run(process.execPath, args, { env: { ...process.env, POSTIER_TOKEN: ADMIN_TOKEN } });
-    const lines = stdout.trim().split('\n').map((l) => l.split('\t'));
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t'));
     expect(lines.map((l) => l[1])).toEqual(['a@client.bj', 'b@client.bj']);
     const m = await client.getMessage(lines[0]![0]!);
     expect(m.attachments[0]).toMatchObject({ filename: 'invoice_2026-02.pdf', content_type: 'application/pdf' });
     expect(m.text_content).toContain('450000');
 
-    const bad = await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'send', '--url', url, '--template', 'billing_invoice_monthly', '--to', 'a@client.bj'], {
-      env: { ...process.env, POSTIER_TOKEN: ADMIN_TOKEN },
-    }).catch((e: { code: number; stderr: string }) => e);
+    const bad = await run(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/main.ts',
+        'send',
+        '--url',
+        url,
+        '--template',
+        'billing_invoice_monthly',
+        '--to',
+        'a@client.bj',
+      ],
+      {
+        env: { ...process.env, POSTIER_TOKEN: ADMIN_TOKEN },
+      },
+    ).catch((e: { code: number; stderr: string }) => e);
     expect(bad).toMatchObject({ code: 1, stderr: expect.stringContaining('missing_variables (HTTP 422)') });
   }, 90_000); // two tsx start-ups on a busy machine
 });

@@ -24,15 +24,32 @@ describe('group commit on SQLite', () => {
     q.run((trx) =>
       trx
         .insertInto('api_keys')
-        .values({ id: name, name, scope: 'send', token_hash: `h-${name}`, token_prefix: 'p', created_by: null, created_at: 1, last_used_at: null, revoked_at: null })
+        .values({
+          id: name,
+          name,
+          scope: 'send',
+          token_hash: `h-${name}`,
+          token_prefix: 'p',
+          created_by: null,
+          created_at: 1,
+          last_used_at: null,
+          revoked_at: null,
+        })
         .execute(),
     );
 
   it('commits concurrent units together, and a failing unit rolls back alone', async () => {
     const q = new CommitQueue(database.db, 'sqlite');
-    const results = await Promise.allSettled([insertKey(q, 'a'), insertKey(q, 'b'), insertKey(q, 'a' /* duplicate id */), insertKey(q, 'c')]);
+    const results = await Promise.allSettled([
+      insertKey(q, 'a'),
+      insertKey(q, 'b'),
+      insertKey(q, 'a' /* duplicate id */),
+      insertKey(q, 'c'),
+    ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
-    const names = (await database.db.selectFrom('api_keys').select('name').orderBy('name').execute()).map((r) => r.name);
+    const names = (await database.db.selectFrom('api_keys').select('name').orderBy('name').execute()).map(
+      (r) => r.name,
+    );
     expect(names).toEqual(['a', 'b', 'c']);
   });
 
@@ -43,7 +60,11 @@ describe('group commit on SQLite', () => {
       Array.from({ length: 20 }, (_, i) =>
         insertKey(q, `n${i}`).then(async () => {
           // Read through the same connection after the unit resolved: the row is committed.
-          const row = await database.db.selectFrom('api_keys').select('id').where('id', '=', `n${i}`).executeTakeFirst();
+          const row = await database.db
+            .selectFrom('api_keys')
+            .select('id')
+            .where('id', '=', `n${i}`)
+            .executeTakeFirst();
           if (row) seen.push(i);
         }),
       ),
@@ -51,7 +72,7 @@ describe('group commit on SQLite', () => {
     expect(seen).toHaveLength(20);
   });
 
-  it('waits for another connection\'s write lock without blocking the event loop, then writes', async () => {
+  it("waits for another connection's write lock without blocking the event loop, then writes", async () => {
     const other = new SQLite(path.join(dir, 'db.sqlite'));
     other.prepare('begin immediate').run();
     const q = new CommitQueue(database.db, 'sqlite');
@@ -87,13 +108,17 @@ describe('group commit on SQLite', () => {
       await expect(insertKey(q, 'never')).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
       // It waited (retrying) for the whole lockWaitMs before giving up, not failed at once.
       expect(Date.now() - t0).toBeGreaterThanOrEqual(90);
-      await expect(impatient.db.deleteFrom('api_keys').where('id', '=', 'kept').execute()).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+      await expect(impatient.db.deleteFrom('api_keys').where('id', '=', 'kept').execute()).rejects.toMatchObject({
+        code: 'SQLITE_BUSY',
+      });
     } finally {
       other.prepare('rollback').run();
       other.close();
       await impatient.close();
     }
-    const ids = (await database.db.selectFrom('api_keys').select('id').where('id', 'in', ['never', 'kept']).execute()).map((r) => r.id);
+    const ids = (
+      await database.db.selectFrom('api_keys').select('id').where('id', 'in', ['never', 'kept']).execute()
+    ).map((r) => r.id);
     expect(ids).toEqual(['kept']);
   });
 });

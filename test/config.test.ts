@@ -41,7 +41,13 @@ describe('configuration', () => {
       EMAIL_TEMPLATES_DIR: '/app/templates/emails',
       DATABASE_URL: 'postgres://u:p@db:5432/postier',
     });
-    expect(c.smtp).toMatchObject({ host: 'mail.rgz.bj', user: 'noreply@rgz.bj', fromName: 'RGZ Notifications', replyTo: 'support@rgz.bj', useTls: true });
+    expect(c.smtp).toMatchObject({
+      host: 'mail.rgz.bj',
+      user: 'noreply@rgz.bj',
+      fromName: 'RGZ Notifications',
+      replyTo: 'support@rgz.bj',
+      useTls: true,
+    });
     expect(c.email.rateLimits.digest).toEqual({ count: 3, per: 'hour' });
     expect(c.email.templatesDir).toBe('/app/templates/emails');
     expect(c.brand.supportEmail).toBe('support@rgz.bj');
@@ -67,29 +73,59 @@ describe('configuration', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     const problems = (error as ConfigError).problems.join('\n');
-    for (const name of ['PORT', 'SMTP_PORT', 'SMTP_USE_TLS', 'EMAIL_RATE_LIMIT_MARKETING', 'EMAIL_ALLOWED_ATTACHMENT_TYPES', 'DATABASE_URL', 'SMTP_FROM_EMAIL', 'POSTIER_ADMIN_TOKEN', 'DKIM_', 'EMAIL_TIMEZONE']) {
+    for (const name of [
+      'PORT',
+      'SMTP_PORT',
+      'SMTP_USE_TLS',
+      'EMAIL_RATE_LIMIT_MARKETING',
+      'EMAIL_ALLOWED_ATTACHMENT_TYPES',
+      'DATABASE_URL',
+      'SMTP_FROM_EMAIL',
+      'POSTIER_ADMIN_TOKEN',
+      'DKIM_',
+      'EMAIL_TIMEZONE',
+    ]) {
       expect(problems).toContain(name);
     }
     expect((error as ConfigError).problems).toHaveLength(10);
   });
 
   it('reads the SMTP deadlines and the relay-problem bound, with defaults, and refuses nonsense', () => {
-    expect(loadConfig({}).smtp).toMatchObject({ timeoutSeconds: 30, dataTimeoutSeconds: 120, relayProblemMaxHours: 48 });
-    expect(loadConfig({ SMTP_TIMEOUT_SECONDS: '0.5', SMTP_DATA_TIMEOUT_SECONDS: '600', RELAY_PROBLEM_MAX_HOURS: '0.5' }).smtp).toMatchObject({
+    expect(loadConfig({}).smtp).toMatchObject({
+      timeoutSeconds: 30,
+      dataTimeoutSeconds: 120,
+      relayProblemMaxHours: 48,
+    });
+    expect(
+      loadConfig({ SMTP_TIMEOUT_SECONDS: '0.5', SMTP_DATA_TIMEOUT_SECONDS: '600', RELAY_PROBLEM_MAX_HOURS: '0.5' })
+        .smtp,
+    ).toMatchObject({
       timeoutSeconds: 0.5,
       dataTimeoutSeconds: 600,
       relayProblemMaxHours: 0.5,
     });
-    expect(() => loadConfig({ SMTP_DATA_TIMEOUT_SECONDS: 'forever', RELAY_PROBLEM_MAX_HOURS: '-1' })).toThrow(/SMTP_DATA_TIMEOUT_SECONDS[\s\S]*RELAY_PROBLEM_MAX_HOURS/);
+    expect(() => loadConfig({ SMTP_DATA_TIMEOUT_SECONDS: 'forever', RELAY_PROBLEM_MAX_HOURS: '-1' })).toThrow(
+      /SMTP_DATA_TIMEOUT_SECONDS[\s\S]*RELAY_PROBLEM_MAX_HOURS/,
+    );
   });
 
   it('refuses a DKIM key that does not load (the signer would send unsigned mail without a word)', () => {
     const dkim = { DKIM_DOMAIN: 'rgz.bj', DKIM_SELECTOR: 'postier2026' };
-    expect(() => loadConfig({ ...dkim, DKIM_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\\nnot a key\\n-----END PRIVATE KEY-----' })).toThrow(/DKIM_PRIVATE_KEY: not a PEM RSA private key/);
+    expect(() =>
+      loadConfig({ ...dkim, DKIM_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\\nnot a key\\n-----END PRIVATE KEY-----' }),
+    ).toThrow(/DKIM_PRIVATE_KEY: not a PEM RSA private key/);
     const ed25519 = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    expect(() => loadConfig({ ...dkim, DKIM_PRIVATE_KEY: ed25519.replace(/\n/g, '\\n') })).toThrow(/not a PEM RSA private key/);
-    const pem = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    expect(loadConfig({ ...dkim, DKIM_PRIVATE_KEY: pem.replace(/\n/g, '\\n') }).dkim).toEqual({ domain: 'rgz.bj', selector: 'postier2026', privateKey: pem });
+    expect(() => loadConfig({ ...dkim, DKIM_PRIVATE_KEY: ed25519.replace(/\n/g, '\\n') })).toThrow(
+      /not a PEM RSA private key/,
+    );
+    const pem = generateKeyPairSync('rsa', { modulusLength: 1024 })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
+    expect(loadConfig({ ...dkim, DKIM_PRIVATE_KEY: pem.replace(/\n/g, '\\n') }).dkim).toEqual({
+      domain: 'rgz.bj',
+      selector: 'postier2026',
+      privateKey: pem,
+    });
   });
 
   it('reads the SQLite lock budget, DB_LOCK_WAIT_SECONDS (10 s unless set), and refuses none at all', () => {

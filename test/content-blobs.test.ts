@@ -33,7 +33,14 @@ describe.each(backends)('attachment contents stored once, on %s', (backend) => {
     const ids = await sendOk(t, invoiceWith(recipients(50, 'once'), pdf));
     expect(ids).toHaveLength(50);
     const parts = Math.ceil(pdf.length / PART_BYTES);
-    expect(await stored(t, sha256(pdf))).toEqual({ blobs: 1, size: pdf.length, parts, bytes: pdf.length, references: 50, inlineData: 0 });
+    expect(await stored(t, sha256(pdf))).toEqual({
+      blobs: 1,
+      size: pdf.length,
+      parts,
+      bytes: pdf.length,
+      references: 50,
+      inlineData: 0,
+    });
     for (const id of [ids[0]!, ids[27]!, ids[49]!]) {
       const dl = await download(id);
       expect(dl.statusCode).toBe(200);
@@ -47,7 +54,14 @@ describe.each(backends)('attachment contents stored once, on %s', (backend) => {
     const pdf = bigPdf(20_000, 2);
     expect(pdf.length).toBeLessThan(INLINE_MAX_BYTES);
     const ids = await sendOk(t, invoiceWith(recipients(50, 'small'), pdf));
-    expect(await stored(t, sha256(pdf))).toEqual({ blobs: 1, size: pdf.length, parts: 1, bytes: pdf.length, references: 50, inlineData: 0 });
+    expect(await stored(t, sha256(pdf))).toEqual({
+      blobs: 1,
+      size: pdf.length,
+      parts: 1,
+      bytes: pdf.length,
+      references: 50,
+      inlineData: 0,
+    });
     expect(Buffer.compare((await download(ids[10]!)).rawPayload, pdf)).toBe(0);
   });
 
@@ -66,7 +80,10 @@ describe.each(backends)('attachment contents stored once, on %s', (backend) => {
   it('keeps a content while any message references it, through erasure, anonymization and purge, and deletes it with the last reference', async () => {
     const pdf = bigPdf(1.2 * MB, 5);
     const hash = sha256(pdf);
-    const [alice, bob, carol] = await sendOk(t, invoiceWith(['alice@shared.bj', 'bob@shared.bj', 'carol@shared.bj'], pdf));
+    const [alice, bob, carol] = await sendOk(
+      t,
+      invoiceWith(['alice@shared.bj', 'bob@shared.bj', 'carol@shared.bj'], pdf),
+    );
 
     const erased = await eraseRecipient(t.services, 'alice@shared.bj', Date.now());
     expect(erased).toMatchObject({ messages: 1, attachments: 1 });
@@ -108,7 +125,13 @@ describe.each(backends)('attachment contents stored once, on %s', (backend) => {
     await expect(failing).rejects.toThrow('refused after the rows were written');
     const left = await stored(t, hash);
     expect(left.references).toBe(0);
-    expect(await t.services.db.selectFrom('email_messages').select('id').where('recipient_email', '=', 'rollback@example.com').execute()).toEqual([]);
+    expect(
+      await t.services.db
+        .selectFrom('email_messages')
+        .select('id')
+        .where('recipient_email', '=', 'rollback@example.com')
+        .execute(),
+    ).toEqual([]);
     // SQLite: the writer thread committed the content before the failed commit; PostgreSQL: in it, rolled back with it.
     expect(left.blobs).toBe(backend === 'sqlite' ? 1 : 0);
 
@@ -134,7 +157,9 @@ describe.each(backends)('attachment contents stored once, on %s', (backend) => {
     const hash = sha256(pdf);
     const { items } = await t.services.send.send(invoiceWith('late@example.com', pdf), {
       principal: null,
-      hooks: { before: async (trx) => void (await trx.deleteFrom('content_blobs').where('sha256', '=', hash).execute()) },
+      hooks: {
+        before: async (trx) => void (await trx.deleteFrom('content_blobs').where('sha256', '=', hash).execute()),
+      },
     });
     expect(await stored(t, hash)).toMatchObject({ blobs: 1, bytes: pdf.length, references: 1 });
     expect(Buffer.compare((await download(items[0]!.id)).rawPayload, pdf)).toBe(0);
@@ -142,7 +167,8 @@ describe.each(backends)('attachment contents stored once, on %s', (backend) => {
 
   it('concurrent requests with the same new content all succeed and share one blob', async () => {
     const pdf = bigPdf(1.5 * MB, 10);
-    const send = (i: number) => t.inject({ method: 'POST', url: '/api/v1/email/send', payload: invoiceWith(recipients(2, `c${i}`), pdf) });
+    const send = (i: number) =>
+      t.inject({ method: 'POST', url: '/api/v1/email/send', payload: invoiceWith(recipients(2, `c${i}`), pdf) });
     const results = await Promise.all(Array.from({ length: 8 }, (_, i) => send(i)));
     expect(results.map((r) => r.statusCode)).toEqual(Array(8).fill(201));
     expect(await stored(t, sha256(pdf))).toMatchObject({ blobs: 1, bytes: pdf.length, references: 16 });
@@ -206,6 +232,8 @@ describe.each(backends)('delivering one stored content to many recipients, on %s
       expect(mail.attachments[0]!.contentType).toBe('application/pdf');
       expect(Buffer.compare(mail.attachments[0]!.content, expected)).toBe(0);
     }
-    expect(new Set(sink.accepted.map((m) => m.envelope.to[0]))).toEqual(new Set([...recipients(6, 'shared'), ...recipients(2, 'other')]));
+    expect(new Set(sink.accepted.map((m) => m.envelope.to[0]))).toEqual(
+      new Set([...recipients(6, 'shared'), ...recipients(2, 'other')]),
+    );
   });
 });

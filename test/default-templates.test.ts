@@ -55,26 +55,37 @@ describe.each(backends)('default templates on %s', (backend) => {
     expect(provisioned.sensitive_variables).toEqual(['password']);
   });
 
-  it.each(defaultTemplates.map((d) => [d.key, d] as const))('renders %s with its example variables', async (key, def) => {
-    const payload = key === 'billing_invoice_monthly' ? invoiceExample() : { to: 'client@example.com', template_key: key, variables: def.sample_variables };
-    const res = await t.inject({ method: 'POST', url: '/api/v1/email/send', payload });
-    expect(res.statusCode, res.body).toBe(201);
-    const msg = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${res.json().items[0].id}` })).json();
-    for (const part of [msg.subject, msg.html_content, msg.text_content]) {
-      expect(part).not.toMatch(/\{\{|\{%|undefined|\[object Object\]|\[LIEN|\[BARRE/);
-    }
-    expect(msg.html_content).toMatch(/^<!DOCTYPE html>/i);
-    // Every string variable shows up in the text part (the password is masked by design).
-    for (const [name, value] of Object.entries(def.sample_variables)) {
-      if (typeof value === 'string' && !def.sensitive_variables.includes(name)) expect(msg.text_content, `${key}.${name}`).toContain(value.split('\n')[0]);
-    }
-  });
+  it.each(defaultTemplates.map((d) => [d.key, d] as const))(
+    'renders %s with its example variables',
+    async (key, def) => {
+      const payload =
+        key === 'billing_invoice_monthly'
+          ? invoiceExample()
+          : { to: 'client@example.com', template_key: key, variables: def.sample_variables };
+      const res = await t.inject({ method: 'POST', url: '/api/v1/email/send', payload });
+      expect(res.statusCode, res.body).toBe(201);
+      const msg = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${res.json().items[0].id}` })).json();
+      for (const part of [msg.subject, msg.html_content, msg.text_content]) {
+        expect(part).not.toMatch(/\{\{|\{%|undefined|\[object Object\]|\[LIEN|\[BARRE/);
+      }
+      expect(msg.html_content).toMatch(/^<!DOCTYPE html>/i);
+      // Every string variable shows up in the text part (the password is masked by design).
+      for (const [name, value] of Object.entries(def.sample_variables)) {
+        if (typeof value === 'string' && !def.sensitive_variables.includes(name))
+          expect(msg.text_content, `${key}.${name}`).toContain(value.split('\n')[0]);
+      }
+    },
+  );
 
   it('turns [BARRE PROGRESS] into a real progress bar from items_done/items_total', async () => {
     const res = await t.inject({
       method: 'POST',
       url: '/api/v1/email/send',
-      payload: { to: 'r@example.com', template_key: 'cutover_reminder', variables: { reseller_name: 'TC', items_done: 10, items_total: 40, link_portal: 'https://p.example' } },
+      payload: {
+        to: 'r@example.com',
+        template_key: 'cutover_reminder',
+        variables: { reseller_name: 'TC', items_done: 10, items_total: 40, link_portal: 'https://p.example' },
+      },
     });
     const msg = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${res.json().items[0].id}` })).json();
     expect(msg.text_content).toContain('[█████░░░░░░░░░░░░░░░] 25 %');
@@ -89,7 +100,15 @@ describe.each(backends)('default templates on %s', (backend) => {
       payload: {
         to: 'client@example.com',
         template_key: 'instance_provisioned',
-        variables: { customer_name: 'ACME', instance_name: 'acme', protocol: 'https', domain: 'acme.saas.example', login: 'admin@acme.example', password: 'S3cret!', plan: 'Pro' },
+        variables: {
+          customer_name: 'ACME',
+          instance_name: 'acme',
+          protocol: 'https',
+          domain: 'acme.saas.example',
+          login: 'admin@acme.example',
+          password: 'S3cret!',
+          plan: 'Pro',
+        },
       },
     });
     const msg = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${res.json().items[0].id}` })).json();
@@ -101,8 +120,16 @@ describe.each(backends)('default templates on %s', (backend) => {
 
   it('sends the English variant when asked, and French otherwise', async () => {
     const vars = defaultTemplates.find((d) => d.key === 'instance_suspended')!.sample_variables;
-    const en = await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { to: 'c@example.com', template_key: 'instance_suspended', variables: vars, locale: 'en' } });
-    const fr = await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { to: 'c@example.com', template_key: 'instance_suspended', variables: vars } });
+    const en = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/send',
+      payload: { to: 'c@example.com', template_key: 'instance_suspended', variables: vars, locale: 'en' },
+    });
+    const fr = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/send',
+      payload: { to: 'c@example.com', template_key: 'instance_suspended', variables: vars },
+    });
     const enMsg = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${en.json().items[0].id}` })).json();
     const frMsg = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${fr.json().items[0].id}` })).json();
     expect(enMsg.locale).toBe('en');

@@ -14,7 +14,11 @@ import { type Behaviour, SmtpSink } from './support/smtp-sink.js';
  * and a relay whose own setup refuses us. Each against the real worker, SQLite and PostgreSQL.
  */
 
-type Attempt = Awaited<ReturnType<typeof attemptEvents>>[number] & { phase?: string; relay_problem?: string; recipients?: Array<{ address: string; status: string; code: number | null }> };
+type Attempt = Awaited<ReturnType<typeof attemptEvents>>[number] & {
+  phase?: string;
+  relay_problem?: string;
+  recipients?: Array<{ address: string; status: string; code: number | null }>;
+};
 
 const endless: Behaviour = { reply: '250 working on it', trickle: { bytes: 1, everyMs: 25 }, endless: true };
 const single = (to: string) => ({ ...incidentExample(), to });
@@ -67,14 +71,22 @@ describe.each(backends)('delivery faults on %s', (backend) => {
     relay.on('rcpt', endless, { match: 'slow-rcpt' });
     relay.on('message', endless, { match: (ctx) => ctx.session.recipients.some((r) => r.startsWith('slow-data')) });
     run();
-    const slow = [...(await sendOk(t, { ...invoiceExample(), to: 'slow-rcpt@example.com' })), ...(await sendOk(t, { ...invoiceExample(), to: 'slow-data@example.com' }))];
+    const slow = [
+      ...(await sendOk(t, { ...invoiceExample(), to: 'slow-rcpt@example.com' })),
+      ...(await sendOk(t, { ...invoiceExample(), to: 'slow-data@example.com' })),
+    ];
     // Both connections of the pool (SMTP_POOL_SIZE=2) are now taken by trickling sessions.
     await relay.waitFor(
-      () => relay.commands.some((c) => c.line === 'RCPT TO:<slow-rcpt@example.com>') && relay.messages.some((m) => m.envelope.to.includes('slow-data@example.com')),
+      () =>
+        relay.commands.some((c) => c.line === 'RCPT TO:<slow-rcpt@example.com>') &&
+        relay.messages.some((m) => m.envelope.to.includes('slow-data@example.com')),
       10_000,
       'both sessions trickling',
     );
-    const healthy = await sendOk(t, { ...invoiceExample(), to: Array.from({ length: 20 }, (_, i) => `ok${i}@example.com`) });
+    const healthy = await sendOk(t, {
+      ...invoiceExample(),
+      to: Array.from({ length: 20 }, (_, i) => `ok${i}@example.com`),
+    });
     await waitForStatus(t, healthy, ['sent'], 30_000);
     for (let i = 0; i < 20; i++) expect(relay.deliveredTo(`ok${i}@example.com`)).toBe(1);
     // The trickling ones time out at their deadline (transient: attempts spent), and end failed.
@@ -97,32 +109,53 @@ describe.each(backends)('delivery faults on %s', (backend) => {
 
   it.each([
     ['EHLO trickled without end', 'ehlo', endless, 'timeout'],
-    ['a 421 greeting', 'greeting', { reply: '421 4.3.2 Service not available, closing transmission channel' }, 'unavailable'],
+    [
+      'a 421 greeting',
+      'greeting',
+      { reply: '421 4.3.2 Service not available, closing transmission channel' },
+      'unavailable',
+    ],
     ['a 554 greeting', 'greeting', { reply: '554 5.3.2 No SMTP service here' }, 'refused_session'],
-    ['relay access denied at RCPT', 'rcpt', { reply: '554 5.7.1 <noc@rgz.bj>: Relay access denied' }, 'relaying_denied'],
-  ] as const)('takes %s as a relay problem: retried without spending attempts, then sent', async (_what, command, behaviour, kind) => {
-    relay.on(command, behaviour, { times: 3 });
-    const [id] = await sendOk(t, single('noc@rgz.bj'));
-    // One attempt allowed: a relay problem must never fail a message on its first attempt.
-    await t.services.db.updateTable('email_messages').set({ max_attempts: 1 }).where('id', '=', id!).execute();
-    run();
-    await waitForStatus(t, [id!], ['sent']);
-    expect(await messageRow(t, id!)).toMatchObject({ status: 'sent', attempts: 1, relay_problem_since: null });
-    const tries = await attempts(id!);
-    expect(tries.map((a) => [a.attempt, a.relay_problem ?? null])).toEqual([
-      [1, kind],
-      [1, kind],
-      [1, kind],
-      [1, null],
-    ]);
-    expect(await eventTypes(t, id!)).not.toContain('failed');
-    expect(relay.deliveredTo('noc@rgz.bj')).toBe(1);
-  });
+    [
+      'relay access denied at RCPT',
+      'rcpt',
+      { reply: '554 5.7.1 <noc@rgz.bj>: Relay access denied' },
+      'relaying_denied',
+    ],
+  ] as const)(
+    'takes %s as a relay problem: retried without spending attempts, then sent',
+    async (_what, command, behaviour, kind) => {
+      relay.on(command, behaviour, { times: 3 });
+      const [id] = await sendOk(t, single('noc@rgz.bj'));
+      // One attempt allowed: a relay problem must never fail a message on its first attempt.
+      await t.services.db.updateTable('email_messages').set({ max_attempts: 1 }).where('id', '=', id!).execute();
+      run();
+      await waitForStatus(t, [id!], ['sent']);
+      expect(await messageRow(t, id!)).toMatchObject({ status: 'sent', attempts: 1, relay_problem_since: null });
+      const tries = await attempts(id!);
+      expect(tries.map((a) => [a.attempt, a.relay_problem ?? null])).toEqual([
+        [1, kind],
+        [1, kind],
+        [1, kind],
+        [1, null],
+      ]);
+      expect(await eventTypes(t, id!)).not.toContain('failed');
+      expect(relay.deliveredTo('noc@rgz.bj')).toBe(1);
+    },
+  );
 
   it('retries a greylisted cc alone while the others are accepted, never sending twice to anyone, and shows the partial state', async () => {
-    const hook = await t.inject({ method: 'POST', url: '/api/v1/webhooks', payload: { url: 'http://127.0.0.1:9/hooks', event_types: ['partially_sent', 'sent'] } });
+    const hook = await t.inject({
+      method: 'POST',
+      url: '/api/v1/webhooks',
+      payload: { url: 'http://127.0.0.1:9/hooks', event_types: ['partially_sent', 'sent'] },
+    });
     expect(hook.statusCode).toBe(201);
-    relay.on('rcpt', { reply: '450 4.2.0 <chef@rgz.bj>: Recipient address rejected: Greylisted, try again later' }, { match: 'chef@', times: 1 });
+    relay.on(
+      'rcpt',
+      { reply: '450 4.2.0 <chef@rgz.bj>: Recipient address rejected: Greylisted, try again later' },
+      { match: 'chef@', times: 1 },
+    );
     const [id] = await sendOk(t, { ...single('noc@rgz.bj'), cc: 'chef@rgz.bj', bcc: 'audit@rgz.bj' });
     run();
     await waitForStatus(t, [id!], ['sent']);
@@ -140,7 +173,16 @@ describe.each(backends)('delivery faults on %s', (backend) => {
       'chef@rgz.bj': { kind: 'cc', status: 'accepted', attempts: 2 },
       'audit@rgz.bj': { kind: 'bcc', status: 'accepted', attempts: 1 },
     });
-    expect(await eventTypes(t, id!)).toEqual(['queued', 'sending', 'attempt', 'partially_sent', 'retry_scheduled', 'sending', 'attempt', 'sent']);
+    expect(await eventTypes(t, id!)).toEqual([
+      'queued',
+      'sending',
+      'attempt',
+      'partially_sent',
+      'retry_scheduled',
+      'sending',
+      'attempt',
+      'sent',
+    ]);
     const [first] = await attempts(id!);
     expect(first!.recipients!.map((r) => [r.address, r.status, r.code])).toEqual([
       ['noc@rgz.bj', 'accepted', 250],
@@ -150,7 +192,11 @@ describe.each(backends)('delivery faults on %s', (backend) => {
 
     const detail = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${id}` })).json();
     const partial = detail.events.find((e: { type: string }) => e.type === 'partially_sent');
-    expect(partial.data).toMatchObject({ final: false, accepted: [{ address: 'noc@rgz.bj' }, { address: 'audit@rgz.bj' }], deferred: [{ address: 'chef@rgz.bj', code: 450, enhanced: '4.2.0' }] });
+    expect(partial.data).toMatchObject({
+      final: false,
+      accepted: [{ address: 'noc@rgz.bj' }, { address: 'audit@rgz.bj' }],
+      deferred: [{ address: 'chef@rgz.bj', code: 450, enhanced: '4.2.0' }],
+    });
     expect(detail.recipients).toEqual([
       expect.objectContaining({ address: 'noc@rgz.bj', kind: 'to', status: 'accepted', code: 250 }),
       expect.objectContaining({ address: 'chef@rgz.bj', kind: 'cc', status: 'accepted', attempts: 2 }),
@@ -159,9 +205,17 @@ describe.each(backends)('delivery faults on %s', (backend) => {
 
     // Webhooks are enqueued from the event log by the dispatcher's tail: one pass reads what committed.
     await t.services.webhooks.enqueuer.run();
-    const webhooks = await t.services.db.selectFrom('webhook_deliveries').select(['event_type', 'payload']).where('message_id', '=', id!).orderBy('created_at').execute();
+    const webhooks = await t.services.db
+      .selectFrom('webhook_deliveries')
+      .select(['event_type', 'payload'])
+      .where('message_id', '=', id!)
+      .orderBy('created_at')
+      .execute();
     expect(webhooks.map((w) => w.event_type)).toEqual(['partially_sent', 'sent']);
-    expect(JSON.parse(webhooks[0]!.payload)).toMatchObject({ type: 'email.partially_sent', data: { message_id: id, details: { final: false, deferred: [{ address: 'chef@rgz.bj', code: 450 }] } } });
+    expect(JSON.parse(webhooks[0]!.payload)).toMatchObject({
+      type: 'email.partially_sent',
+      data: { message_id: id, details: { final: false, deferred: [{ address: 'chef@rgz.bj', code: 450 }] } },
+    });
     await t.inject({ method: 'DELETE', url: `/api/v1/webhooks/${hook.json().id}` });
   });
 
@@ -175,10 +229,16 @@ describe.each(backends)('delivery faults on %s', (backend) => {
     const row = await messageRow(t, partial!);
     expect(row).toMatchObject({ status: 'partially_sent', attempts: 1, next_attempt_at: null, sealed_content: null });
     expect(row.sent_at).toBeGreaterThan(0);
-    expect(row.error_message).toMatch(/^1 of 2 recipients accepted; not delivered: gone@rgz\.bj \(refused: 550 5\.1\.1 <gone@rgz\.bj>: Recipient address rejected: User unknown\)\. Permanent failure on attempt 1/);
+    expect(row.error_message).toMatch(
+      /^1 of 2 recipients accepted; not delivered: gone@rgz\.bj \(refused: 550 5\.1\.1 <gone@rgz\.bj>: Recipient address rejected: User unknown\)\. Permanent failure on attempt 1/,
+    );
     expect(await eventTypes(t, partial!)).toEqual(['queued', 'sending', 'attempt', 'partially_sent']);
     const detail = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${partial}` })).json();
-    expect(detail.events.at(-1).data).toMatchObject({ final: true, accepted: [{ address: 'noc@rgz.bj' }], not_delivered: [{ address: 'gone@rgz.bj', status: 'refused', code: 550 }] });
+    expect(detail.events.at(-1).data).toMatchObject({
+      final: true,
+      accepted: [{ address: 'noc@rgz.bj' }],
+      not_delivered: [{ address: 'gone@rgz.bj', status: 'refused', code: 550 }],
+    });
     expect(relay.deliveredTo('gone@rgz.bj')).toBe(0);
     expect(await messageRow(t, none!)).toMatchObject({ status: 'failed', attempts: 1 });
 
@@ -186,7 +246,9 @@ describe.each(backends)('delivery faults on %s', (backend) => {
     expect(stats.today.partially_sent).toBeGreaterThanOrEqual(1);
     expect(stats.latest_failures.map((f: { id: string }) => f.id)).toEqual(expect.arrayContaining([partial, none]));
     const metrics = (await t.inject({ method: 'GET', url: '/metrics' })).body;
-    expect(metrics).toMatch(/^postier_emails_partially_sent_total\{template="incident_alert_critical",category="[^"]+"\} [1-9]/m);
+    expect(metrics).toMatch(
+      /^postier_emails_partially_sent_total\{template="incident_alert_critical",category="[^"]+"\} [1-9]/m,
+    );
   });
 
   it('keeps a message queued through 530 at MAIL FROM without spending attempts, alerts the operator, and sends once the relay is fixed', async () => {
@@ -220,15 +282,29 @@ describe.each(backends)('delivery faults on %s', (backend) => {
     expect(tries.at(-1)).toMatchObject({ attempt: 1, code: 250 });
     expect(await messageRow(t, id!)).toMatchObject({ status: 'sent', attempts: 1 });
     await until('the relay status to say ok', async () => (await problem())[0]?.state === 'ok');
-    expect((await problem())[0]).toMatchObject({ state: 'ok', problem_kind: 'auth', last_problem: '530 5.7.0 Authentication required', last_ok_at: expect.any(String) });
-    expect((await t.inject({ method: 'GET', url: '/metrics' })).body).toMatch(/^postier_smtp_relay_problem\{transport="relay"\} 0$/m);
+    expect((await problem())[0]).toMatchObject({
+      state: 'ok',
+      problem_kind: 'auth',
+      last_problem: '530 5.7.0 Authentication required',
+      last_ok_at: expect.any(String),
+    });
+    expect((await t.inject({ method: 'GET', url: '/metrics' })).body).toMatch(
+      /^postier_smtp_relay_problem\{transport="relay"\} 0$/m,
+    );
   });
 
   it('fails a message after RELAY_PROBLEM_MAX_HOURS of relay problems (a TLS certificate it cannot verify), never earlier', async () => {
     const tlsRelay = await SmtpSink.start({ starttls: true });
     const t2 = await createTestContext(
       backend,
-      tlsRelay.env({ SMTP_USE_TLS: 'true', RELAY_PROBLEM_MAX_HOURS: String(1.5 / 3600), SMTP_TIMEOUT_SECONDS: '0.5', WORKER_POLL_MS: '20', WORKER_RETRY_BASE_SECONDS: '0.05', WORKER_RETRY_MAX_SECONDS: '0.2' }),
+      tlsRelay.env({
+        SMTP_USE_TLS: 'true',
+        RELAY_PROBLEM_MAX_HOURS: String(1.5 / 3600),
+        SMTP_TIMEOUT_SECONDS: '0.5',
+        WORKER_POLL_MS: '20',
+        WORKER_RETRY_BASE_SECONDS: '0.05',
+        WORKER_RETRY_MAX_SECONDS: '0.2',
+      }),
     );
     const w = startWorker(t2.services, smtpTarget(t2.services, null));
     try {
@@ -241,7 +317,10 @@ describe.each(backends)('delivery faults on %s', (backend) => {
       expect(tries.length).toBeGreaterThan(1);
       expect(tries.every((a) => a.relay_problem === 'tls' && a.phase === 'starttls')).toBe(true);
       // Not before the bound: the first relay problem and the failure are at least that far apart.
-      const events = (await t2.inject({ method: 'GET', url: `/api/v1/email/messages/${id}` })).json().events as Array<{ type: string; at: string }>;
+      const events = (await t2.inject({ method: 'GET', url: `/api/v1/email/messages/${id}` })).json().events as Array<{
+        type: string;
+        at: string;
+      }>;
       const first = Date.parse(events.find((e) => e.type === 'attempt')!.at);
       const failed = Date.parse(events.find((e) => e.type === 'failed')!.at);
       expect(failed - first).toBeGreaterThanOrEqual(1500);
@@ -265,13 +344,30 @@ describe.each(backends)('delivery faults on %s', (backend) => {
       close: () => {},
     };
     const w = new Worker(
-      { store: new DeliveryStore(t.services.db, t.services.database.dialect, t.services.commits, t.services.events), transport: hung, mime: new MimeCache(t.services.db, MimeCache.senderOf(config), t.services.seal), log: t.services.log },
-      { batchSize: 5, concurrency: 2, leaseMs: 1500, pollMs: 20, backoff: { baseMs: 50, maxMs: 200 }, relayProblemMaxMs: 3_600_000, drainMs: 50 },
+      {
+        store: new DeliveryStore(t.services.db, t.services.database.dialect, t.services.commits, t.services.events),
+        transport: hung,
+        mime: new MimeCache(t.services.db, MimeCache.senderOf(config), t.services.seal),
+        log: t.services.log,
+      },
+      {
+        batchSize: 5,
+        concurrency: 2,
+        leaseMs: 1500,
+        pollMs: 20,
+        backoff: { baseMs: 50, maxMs: 200 },
+        relayProblemMaxMs: 3_600_000,
+        drainMs: 50,
+      },
     );
     const [id] = await sendOk(t, single('hung@example.com'));
     w.start();
     try {
-      await until('the lease to lapse and be recovered', async () => (await eventTypes(t, id!)).includes('lease_expired'), 15_000);
+      await until(
+        'the lease to lapse and be recovered',
+        async () => (await eventTypes(t, id!)).includes('lease_expired'),
+        15_000,
+      );
     } finally {
       await w.stop();
     }

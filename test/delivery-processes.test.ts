@@ -81,52 +81,80 @@ describe.each(backends)('worker processes on %s', (backend) => {
     expect(sink.messages).toHaveLength(1);
   });
 
-  it.runIf(backend === 'postgres')('two worker processes deliver 2,000 messages, each exactly once', async () => {
-    const a = spawn();
-    const b = spawn();
-    const owners = await Promise.all([a.workerOwner(), b.workerOwner()]);
-    expect(owners.every(Boolean), a.output() + b.output()).toBe(true);
+  it.runIf(backend === 'postgres')(
+    'two worker processes deliver 2,000 messages, each exactly once',
+    async () => {
+      const a = spawn();
+      const b = spawn();
+      const owners = await Promise.all([a.workerOwner(), b.workerOwner()]);
+      expect(owners.every(Boolean), a.output() + b.output()).toBe(true);
 
-    const ids: string[] = [];
-    for (let i = 0; i < 40; i += 8) {
-      const batch = await Promise.all(
-        Array.from({ length: 8 }, (_, k) => sendOk(t, { ...incidentExample(), to: Array.from({ length: 50 }, (_, j) => `w${i + k}-${j}@example.com`) })),
+      const ids: string[] = [];
+      for (let i = 0; i < 40; i += 8) {
+        const batch = await Promise.all(
+          Array.from({ length: 8 }, (_, k) =>
+            sendOk(t, { ...incidentExample(), to: Array.from({ length: 50 }, (_, j) => `w${i + k}-${j}@example.com`) }),
+          ),
+        );
+        ids.push(...batch.flat());
+      }
+      expect(ids).toHaveLength(2000);
+      await sink.waitFor(() => sink.messages.length >= 2000, 60_000, '2,000 deliveries');
+      await waitForStatus(t, ids, ['sent'], 30_000);
+
+      // Only this test's messages: earlier tests may have left queued ones that these workers also send.
+      const ours = new Set(
+        (
+          await t.services.db.selectFrom('email_messages').select('smtp_message_id').where('id', 'in', ids).execute()
+        ).map((r) => r.smtp_message_id),
       );
-      ids.push(...batch.flat());
-    }
-    expect(ids).toHaveLength(2000);
-    await sink.waitFor(() => sink.messages.length >= 2000, 60_000, '2,000 deliveries');
-    await waitForStatus(t, ids, ['sent'], 30_000);
+      const perId = new Map<string, number>();
+      for (const m of sink.messages.filter((x) => ours.has(x.messageId)))
+        perId.set(m.messageId, (perId.get(m.messageId) ?? 0) + 1);
+      expect(perId.size).toBe(2000);
+      expect([...perId.values()].every((n) => n === 1)).toBe(true);
+      expect(sink.messages.filter((x) => ours.has(x.messageId))).toHaveLength(2000);
 
-    // Only this test's messages: earlier tests may have left queued ones that these workers also send.
-    const ours = new Set((await t.services.db.selectFrom('email_messages').select('smtp_message_id').where('id', 'in', ids).execute()).map((r) => r.smtp_message_id));
-    const perId = new Map<string, number>();
-    for (const m of sink.messages.filter((x) => ours.has(x.messageId))) perId.set(m.messageId, (perId.get(m.messageId) ?? 0) + 1);
-    expect(perId.size).toBe(2000);
-    expect([...perId.values()].every((n) => n === 1)).toBe(true);
-    expect(sink.messages.filter((x) => ours.has(x.messageId))).toHaveLength(2000);
+      // Both processes took part (otherwise this would prove nothing about concurrent leasing).
+      const leases = await t.services.db
+        .selectFrom('email_events')
+        .select('data')
+        .where('type', '=', 'sending')
+        .where('message_id', 'in', ids)
+        .execute();
+      const byOwner = new Map<string, number>();
+      for (const l of leases) {
+        const owner = (JSON.parse(l.data!) as { worker: string }).worker;
+        byOwner.set(owner, (byOwner.get(owner) ?? 0) + 1);
+      }
+      expect([...byOwner.keys()].sort()).toEqual([...owners].sort());
+      expect([...byOwner.values()].reduce((x, y) => x + y, 0)).toBe(2000);
 
-    // Both processes took part (otherwise this would prove nothing about concurrent leasing).
-    const leases = await t.services.db.selectFrom('email_events').select('data').where('type', '=', 'sending').where('message_id', 'in', ids).execute();
-    const byOwner = new Map<string, number>();
-    for (const l of leases) {
-      const owner = (JSON.parse(l.data!) as { worker: string }).worker;
-      byOwner.set(owner, (byOwner.get(owner) ?? 0) + 1);
-    }
-    expect([...byOwner.keys()].sort()).toEqual([...owners].sort());
-    expect([...byOwner.values()].reduce((x, y) => x + y, 0)).toBe(2000);
-
-    a.child.kill('SIGTERM');
-    b.child.kill('SIGTERM');
-    expect(await a.exited).toBe(0);
-    expect(await b.exited).toBe(0);
-  }, 90_000);
+      a.child.kill('SIGTERM');
+      b.child.kill('SIGTERM');
+      expect(await a.exited).toBe(0);
+      expect(await b.exited).toBe(0);
+    },
+    90_000,
+  );
 
   it('postier serve runs its worker on a thread of its own: delivers what its API accepted, counts it in /metrics, drains on SIGTERM', async () => {
     // Earlier tests may leave due messages behind; this worker sends those too.
-    const sentRows = async () => Number((await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'sent').executeTakeFirstOrThrow()).n);
+    const sentRows = async () =>
+      Number(
+        (
+          await t.services.db
+            .selectFrom('email_messages')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .where('status', '=', 'sent')
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
     const sentBefore = await sentRows();
-    const serve = await startServe({ env: childEnv(t, sink.env({ POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, WORKER_POLL_MS: '60000' })), readyTimeoutMs: 20_000 });
+    const serve = await startServe({
+      env: childEnv(t, sink.env({ POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, WORKER_POLL_MS: '60000' })),
+      readyTimeoutMs: 20_000,
+    });
     children.push(serve);
     expect(await serve.workerOwner(), serve.output()).not.toBe('');
     const base = serve.url;
@@ -134,7 +162,11 @@ describe.each(backends)('worker processes on %s', (backend) => {
 
     // Sent through the child's own API: its thread is rung at once (the poll is a minute away).
     const to = Array.from({ length: 40 }, (_, i) => `thread${i}@example.com`);
-    const res = await fetch(`${base}/api/v1/email/send`, { method: 'POST', headers, body: JSON.stringify({ ...incidentExample(), to }) });
+    const res = await fetch(`${base}/api/v1/email/send`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ ...incidentExample(), to }),
+    });
     expect(res.status).toBe(201);
     const ids = ((await res.json()) as { items: { id: string }[] }).items.map((i) => i.id);
     await waitForStatus(t, ids, ['sent'], 20_000);
@@ -156,27 +188,40 @@ describe.each(backends)('worker processes on %s', (backend) => {
     });
     expect(counts.metrics).toBeGreaterThanOrEqual(40);
     // Process metrics appear once, not once per thread.
-    expect((await scrape()).split('\n').filter((l) => l.startsWith('postier_process_start_time_seconds '))).toHaveLength(1);
+    expect(
+      (await scrape()).split('\n').filter((l) => l.startsWith('postier_process_start_time_seconds ')),
+    ).toHaveLength(1);
 
     serve.child.kill('SIGTERM');
     expect(await serve.exited, serve.output()).toBe(0);
     expect(serve.output()).toMatch(/"msg":"delivery worker stopped"/);
   }, 60_000);
 
-  it.runIf(backend === 'sqlite')('postier serve on an in-memory SQLite database keeps its worker in its own loop (a thread would see an empty database)', async () => {
-    const serve = await startServe({ env: childEnv(t, sink.env({ DATABASE_URL: 'sqlite::memory:', POSTIER_ADMIN_TOKEN: ADMIN_TOKEN })), readyTimeoutMs: 20_000 });
-    children.push(serve);
-    expect(await serve.workerOwner(), serve.output()).not.toBe('');
-    expect(serve.output()).not.toMatch(/"thread":"delivery"/);
-    const base = serve.url;
-    const res = await fetch(`${base}/api/v1/email/send`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ ...incidentExample(), to: 'memory@example.com' }),
-    });
-    expect(res.status).toBe(201);
-    await sink.waitFor(() => sink.accepted.some((m) => m.envelope.to.includes('memory@example.com')), 15_000, 'the in-memory server to deliver');
-    serve.child.kill('SIGTERM');
-    expect(await serve.exited, serve.output()).toBe(0);
-  }, 60_000);
+  it.runIf(backend === 'sqlite')(
+    'postier serve on an in-memory SQLite database keeps its worker in its own loop (a thread would see an empty database)',
+    async () => {
+      const serve = await startServe({
+        env: childEnv(t, sink.env({ DATABASE_URL: 'sqlite::memory:', POSTIER_ADMIN_TOKEN: ADMIN_TOKEN })),
+        readyTimeoutMs: 20_000,
+      });
+      children.push(serve);
+      expect(await serve.workerOwner(), serve.output()).not.toBe('');
+      expect(serve.output()).not.toMatch(/"thread":"delivery"/);
+      const base = serve.url;
+      const res = await fetch(`${base}/api/v1/email/send`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ ...incidentExample(), to: 'memory@example.com' }),
+      });
+      expect(res.status).toBe(201);
+      await sink.waitFor(
+        () => sink.accepted.some((m) => m.envelope.to.includes('memory@example.com')),
+        15_000,
+        'the in-memory server to deliver',
+      );
+      serve.child.kill('SIGTERM');
+      expect(await serve.exited, serve.output()).toBe(0);
+    },
+    60_000,
+  );
 });

@@ -11,8 +11,13 @@ describe('delivery thread host', () => {
   });
   afterAll(() => t.close());
 
-  const threadOf = (d: DeliveryThread) => (d as unknown as { thread: { terminate(): Promise<number>; threadId: number } }).thread;
-  const start = () => DeliveryThread.start({ config: t.config, target: { host: '127.0.0.1', port: 1, plain: true } }, createLogger('silent'));
+  const threadOf = (d: DeliveryThread) =>
+    (d as unknown as { thread: { terminate(): Promise<number>; threadId: number } }).thread;
+  const start = () =>
+    DeliveryThread.start(
+      { config: t.config, target: { host: '127.0.0.1', port: 1, plain: true } },
+      createLogger('silent'),
+    );
 
   it('starts the thread again after it dies, and stops it', async () => {
     const host = await start();

@@ -15,7 +15,13 @@ describe.each(backends)('delivery on %s', (backend) => {
     sink = await SmtpSink.start();
     t = await createTestContext(
       backend,
-      sink.env({ SMTP_TIMEOUT_SECONDS: '1', SMTP_DATA_TIMEOUT_SECONDS: '1', WORKER_POLL_MS: '20', WORKER_RETRY_BASE_SECONDS: '0.05', WORKER_RETRY_MAX_SECONDS: '0.2' }),
+      sink.env({
+        SMTP_TIMEOUT_SECONDS: '1',
+        SMTP_DATA_TIMEOUT_SECONDS: '1',
+        WORKER_POLL_MS: '20',
+        WORKER_RETRY_BASE_SECONDS: '0.05',
+        WORKER_RETRY_MAX_SECONDS: '0.2',
+      }),
     );
   });
   afterEach(async () => {
@@ -55,7 +61,13 @@ describe.each(backends)('delivery on %s', (backend) => {
     expect(mail.attachments).toHaveLength(1);
     expect(mail.attachments[0]).toMatchObject({ filename: 'invoice_2026-02.pdf', contentType: 'application/pdf' });
     expect(Buffer.compare(mail.attachments[0]!.content, pdfBytes())).toBe(0);
-    expect(row).toMatchObject({ status: 'sent', attempts: 1, smtp_response: got.reply, lease_owner: null, error_message: null });
+    expect(row).toMatchObject({
+      status: 'sent',
+      attempts: 1,
+      smtp_response: got.reply,
+      lease_owner: null,
+      error_message: null,
+    });
     expect(row.sent_at).toBeGreaterThan(0);
     expect(await eventTypes(t, id!)).toEqual(['queued', 'sending', 'attempt', 'sent']);
     const [attempt] = await attemptEvents(t, id!);
@@ -64,9 +76,21 @@ describe.each(backends)('delivery on %s', (backend) => {
   });
 
   it('puts cc in the headers, bcc only in the envelope, the request reply_to, and the message headers JSON', async () => {
-    const [id] = await sendOk(t, { ...incidentExample(), to: 'noc@rgz.bj', cc: 'chef@rgz.bj', bcc: 'audit@rgz.bj', reply_to: 'ops@rgz.bj' });
+    const [id] = await sendOk(t, {
+      ...incidentExample(),
+      to: 'noc@rgz.bj',
+      cc: 'chef@rgz.bj',
+      bcc: 'audit@rgz.bj',
+      reply_to: 'ops@rgz.bj',
+    });
     // Headers are decided at accept time by other features (List-Unsubscribe, …): set them as they would.
-    await t.services.db.updateTable('email_messages').set({ headers: JSON.stringify({ 'List-Unsubscribe': '<mailto:unsub@rgz.bj>', 'X-Postier-Category': 'incident' }) }).where('id', '=', id!).execute();
+    await t.services.db
+      .updateTable('email_messages')
+      .set({
+        headers: JSON.stringify({ 'List-Unsubscribe': '<mailto:unsub@rgz.bj>', 'X-Postier-Category': 'incident' }),
+      })
+      .where('id', '=', id!)
+      .execute();
     run();
     await waitForStatus(t, [id!], ['sent']);
     const got = sink.accepted[0]!;
@@ -82,7 +106,10 @@ describe.each(backends)('delivery on %s', (backend) => {
   });
 
   it('retries 451 and 421 with backoff (421, the relay closing, spends no attempt), then records sent with the provider id, the same bytes and Message-ID on every attempt', async () => {
-    sink.on('message', (ctx) => ({ reply: ['451 Try again later', '421 Too busy'][ctx.message!.seen - 1] ?? '250 Ok 0100018d9c1b2a3e-5a6b7c8d-ses-000000' }));
+    sink.on('message', (ctx) => ({
+      reply:
+        ['451 Try again later', '421 Too busy'][ctx.message!.seen - 1] ?? '250 Ok 0100018d9c1b2a3e-5a6b7c8d-ses-000000',
+    }));
     run();
     const [id] = await sendOk(t, invoiceExample());
     await waitForStatus(t, [id!], ['sent']);
@@ -92,12 +119,36 @@ describe.each(backends)('delivery on %s', (backend) => {
     // Built once: MIME boundaries are random per build, so identical bytes mean no rebuild.
     expect(sink.messages[1]!.raw.equals(sink.messages[0]!.raw)).toBe(true);
     expect(sink.messages[2]!.raw.equals(sink.messages[0]!.raw)).toBe(true);
-    expect(row).toMatchObject({ status: 'sent', attempts: 2, provider_message_id: '0100018d9c1b2a3e-5a6b7c8d-ses-000000', smtp_response: '250 Ok 0100018d9c1b2a3e-5a6b7c8d-ses-000000' });
-    expect(await eventTypes(t, id!)).toEqual(['queued', 'sending', 'attempt', 'retry_scheduled', 'sending', 'attempt', 'retry_scheduled', 'sending', 'attempt', 'sent']);
+    expect(row).toMatchObject({
+      status: 'sent',
+      attempts: 2,
+      provider_message_id: '0100018d9c1b2a3e-5a6b7c8d-ses-000000',
+      smtp_response: '250 Ok 0100018d9c1b2a3e-5a6b7c8d-ses-000000',
+    });
+    expect(await eventTypes(t, id!)).toEqual([
+      'queued',
+      'sending',
+      'attempt',
+      'retry_scheduled',
+      'sending',
+      'attempt',
+      'retry_scheduled',
+      'sending',
+      'attempt',
+      'sent',
+    ]);
     // 421 is the relay closing the channel (a relay problem): on record, not counted against the message.
     const attempts = await attemptEvents(t, id!);
-    expect(attempts.map((a) => [a.attempt, a.code])).toEqual([[1, 451], [2, 421], [2, 250]]);
-    expect(attempts.map((a) => (a as { relay_problem?: string }).relay_problem)).toEqual([undefined, 'unavailable', undefined]);
+    expect(attempts.map((a) => [a.attempt, a.code])).toEqual([
+      [1, 451],
+      [2, 421],
+      [2, 250],
+    ]);
+    expect(attempts.map((a) => (a as { relay_problem?: string }).relay_problem)).toEqual([
+      undefined,
+      'unavailable',
+      undefined,
+    ]);
   });
 
   it('fails a 550 at once, without retry, and POST …/retry puts it back in the queue', async () => {
@@ -128,16 +179,24 @@ describe.each(backends)('delivery on %s', (backend) => {
     const sent = await t.inject({ method: 'POST', url: `/api/v1/email/messages/${id}/retry` });
     expect(sent.statusCode).toBe(409);
     expect(sent.json().error).toMatchObject({ code: 'invalid_state', details: { status: 'sent' } });
-    const unknown = await t.inject({ method: 'POST', url: '/api/v1/email/messages/0190c4a2-0000-7000-8000-000000000000/retry' });
+    const unknown = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/messages/0190c4a2-0000-7000-8000-000000000000/retry',
+    });
     expect(unknown.statusCode).toBe(404);
     expect(unknown.json().error.code).toBe('message_not_found');
     expect((await t.inject({ method: 'POST', url: '/api/v1/email/messages/nope/retry' })).statusCode).toBe(400);
-    expect((await t.inject({ method: 'POST', url: `/api/v1/email/messages/${id}/retry`, token: null })).statusCode).toBe(401);
+    expect(
+      (await t.inject({ method: 'POST', url: `/api/v1/email/messages/${id}/retry`, token: null })).statusCode,
+    ).toBe(401);
   });
 
   it('retries a dropped connection and a timeout, then fails with error_message when attempts are spent', async () => {
     // Invoice: max_attempts 3. Attempt 1 the connection is cut, 2 the relay outlasts the 1 s timeout, 3 answers 451.
-    sink.on('message', (ctx) => [{ drop: true }, { delayMs: 2500 }][ctx.message!.seen - 1] ?? { reply: '451 Greylisted' });
+    sink.on(
+      'message',
+      (ctx) => [{ drop: true }, { delayMs: 2500 }][ctx.message!.seen - 1] ?? { reply: '451 Greylisted' },
+    );
     run();
     const [id] = await sendOk(t, invoiceExample());
     await waitForStatus(t, [id!], ['failed']);
@@ -148,13 +207,29 @@ describe.each(backends)('delivery on %s', (backend) => {
     expect(attempts.map((a) => a.code)).toEqual([null, null, 451]);
     expect(attempts[0]!.error_code).toMatch(/^E/);
     expect(attempts[1]!.error_code).toBe('ETIMEDOUT');
-    expect(await eventTypes(t, id!)).toEqual(['queued', 'sending', 'attempt', 'retry_scheduled', 'sending', 'attempt', 'retry_scheduled', 'sending', 'attempt', 'failed']);
+    expect(await eventTypes(t, id!)).toEqual([
+      'queued',
+      'sending',
+      'attempt',
+      'retry_scheduled',
+      'sending',
+      'attempt',
+      'retry_scheduled',
+      'sending',
+      'attempt',
+      'failed',
+    ]);
   });
 
   it('leases an urgent message queued behind a backlog before the backlog', async () => {
     const backlog: string[] = [];
     for (let i = 0; i < 2; i++) {
-      backlog.push(...(await sendOk(t, { ...invoiceExample(), to: Array.from({ length: 50 }, (_, j) => `r${i}-${j}@example.com`) })));
+      backlog.push(
+        ...(await sendOk(t, {
+          ...invoiceExample(),
+          to: Array.from({ length: 50 }, (_, j) => `r${i}-${j}@example.com`),
+        })),
+      );
     }
     const [urgent] = await sendOk(t, { ...incidentExample(), to: 'noc@rgz.bj' });
     const urgentRow = await messageRow(t, urgent!);
@@ -166,12 +241,19 @@ describe.each(backends)('delivery on %s', (backend) => {
 
   it('on stop, finishes the sends in flight and releases the rest of its leases', async () => {
     sink.on('message', { delayMs: 400 });
-    const ids = await sendOk(t, { ...invoiceExample(), to: Array.from({ length: 8 }, (_, j) => `drain${j}@example.com`) });
+    const ids = await sendOk(t, {
+      ...invoiceExample(),
+      to: Array.from({ length: 8 }, (_, j) => `drain${j}@example.com`),
+    });
     const w = run({ concurrency: 2 });
     await sink.waitFor(() => sink.messages.length >= 2, 10_000, 'two sends in flight');
     await w.stop();
     worker = null;
-    const rows = await t.services.db.selectFrom('email_messages').select(['id', 'status', 'attempts', 'lease_owner']).where('id', 'in', ids).execute();
+    const rows = await t.services.db
+      .selectFrom('email_messages')
+      .select(['id', 'status', 'attempts', 'lease_owner'])
+      .where('id', 'in', ids)
+      .execute();
     const sent = rows.filter((r) => r.status === 'sent');
     const queued = rows.filter((r) => r.status === 'queued');
     expect(sent).toHaveLength(2);

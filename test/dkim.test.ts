@@ -60,14 +60,19 @@ describe('DKIM signing', () => {
     expect(header).toMatch(/d=rgz\.bj;/);
     expect(header).toMatch(/s=postier2026;/);
     const { results } = await dkimVerify(second!.raw, { resolver });
-    expect(results.map((r) => [r.signingDomain, r.selector, r.status.result])).toEqual([['rgz.bj', 'postier2026', 'pass']]);
+    expect(results.map((r) => [r.signingDomain, r.selector, r.status.result])).toEqual([
+      ['rgz.bj', 'postier2026', 'pass'],
+    ]);
 
     // The check is real: the same message with one word changed does not verify. (RFC 6376
     // §3.9: a body hash mismatch; mailauth reports it as neutral.)
     const altered = Buffer.from(second!.raw.toString('latin1').replace('Montant', 'Mont4nt'), 'latin1');
     expect(altered.equals(second!.raw)).toBe(false);
     const tampered = await dkimVerify(altered, { resolver });
-    expect(tampered.results[0]!.status).toMatchObject({ result: 'neutral', comment: expect.stringMatching(/body hash did not verify/) });
+    expect(tampered.results[0]!.status).toMatchObject({
+      result: 'neutral',
+      comment: expect.stringMatching(/body hash did not verify/),
+    });
   });
 });
 
@@ -94,7 +99,13 @@ describe('DKIM signer', () => {
       created_at: Date.UTC(2026, 1, 1, 8),
       ...r,
     }) as MessageRow;
-  const sender = (s: Partial<Sender> = {}): Sender => ({ fromName: 'RGZ Notifications', fromEmail: 'noreply@rgz.bj', replyTo: undefined, dkim: signer, ...s });
+  const sender = (s: Partial<Sender> = {}): Sender => ({
+    fromName: 'RGZ Notifications',
+    fromEmail: 'noreply@rgz.bj',
+    replyTo: undefined,
+    dkim: signer,
+    ...s,
+  });
   const unsubscribe = {
     'List-Unsubscribe': `<https://rgz.bj/u/${'t0k3n'.repeat(20)}>, <mailto:unsub@rgz.bj?subject=u>`,
     'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
@@ -102,14 +113,23 @@ describe('DKIM signer', () => {
   const longName = `relevé détaillé ${'février '.repeat(8)}— ligne n°42.pdf`;
 
   const cases: Record<string, [Partial<MessageRow>, MimeAttachment[], Partial<Sender>?]> = {
-    'a non-ASCII subject folded over several encoded words': [{ subject: `🚨 Résumé — ${'consommation détaillée de la ligne n°42, '.repeat(4)}` }, []],
+    'a non-ASCII subject folded over several encoded words': [
+      { subject: `🚨 Résumé — ${'consommation détaillée de la ligne n°42, '.repeat(4)}` },
+      [],
+    ],
     'an accented display name and folded address lists': [
-      { cc: JSON.stringify(Array.from({ length: 6 }, (_, i) => `copie.${i}@filiale-${i}.example.org`)), reply_to: 'support@rgz.bj' },
+      {
+        cc: JSON.stringify(Array.from({ length: 6 }, (_, i) => `copie.${i}@filiale-${i}.example.org`)),
+        reply_to: 'support@rgz.bj',
+      },
       [],
       { fromName: 'Zoé Kpadé — Facturation' },
     ],
     'List-Unsubscribe (long, folded) and List-Unsubscribe-Post': [{ headers: JSON.stringify(unsubscribe) }, []],
-    'an attachment with a long non-ASCII filename (folded parameters)': [{}, [{ filename: longName, content_type: 'application/pdf', data: pdfBytes() }]],
+    'an attachment with a long non-ASCII filename (folded parameters)': [
+      {},
+      [{ filename: longName, content_type: 'application/pdf', data: pdfBytes() }],
+    ],
     'bodies with trailing white space and empty lines at the end': [
       { text_content: 'Ligne  avec   espaces   \n\tTab\t\n\n\n\n', html_content: '<p>x</p>   \n\n\n' },
       [],
@@ -130,22 +150,45 @@ describe('DKIM signer', () => {
   }
 
   it('signs List-Unsubscribe-Post (RFC 8058 §4) besides the fields Nodemailer signs', async () => {
-    const { raw } = await buildMime(row(cases['List-Unsubscribe (long, folded) and List-Unsubscribe-Post']![0]), [], sender());
+    const { raw } = await buildMime(
+      row(cases['List-Unsubscribe (long, folded) and List-Unsubscribe-Post']![0]),
+      [],
+      sender(),
+    );
     const dkim = /^DKIM-Signature:[^]*?\r\n(?![ \t])/m.exec(raw.toString('latin1'))![0].replace(/\r\n[ \t]/g, ' ');
-    expect(dkim).toMatch(/h=from:subject:date:message-id:to:mime-version:content-type:list-unsubscribe:list-unsubscribe-post;/);
+    expect(dkim).toMatch(
+      /h=from:subject:date:message-id:to:mime-version:content-type:list-unsubscribe:list-unsubscribe-post;/,
+    );
   });
 
   it('gives the signature Nodemailer gives the same bytes', async () => {
     // Our message unsigned, then signed by each signer: Nodemailer through its public API (a raw message).
-    const { raw } = await buildMime(row(cases['a non-ASCII subject folded over several encoded words']![0]), [], sender({ dkim: undefined }));
+    const { raw } = await buildMime(
+      row(cases['a non-ASCII subject folded over several encoded words']![0]),
+      [],
+      sender({ dkim: undefined }),
+    );
     const text = raw.toString('latin1');
     const head = text.slice(0, text.indexOf('\r\n\r\n'));
     const fields = head.split(/\r\n(?![ \t])/).map((line) => ({ name: line.slice(0, line.indexOf(':')), line }));
     const ours = signer.sign(fields, raw.subarray(head.length + 4)).line;
-    const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, dkim: { domainName: 'rgz.bj', keySelector: 'sel', privateKey: pem } });
+    const transport = nodemailer.createTransport({
+      streamTransport: true,
+      buffer: true,
+      dkim: { domainName: 'rgz.bj', keySelector: 'sel', privateKey: pem },
+    });
     const info = await transport.sendMail({ raw, envelope: { from: 'noreply@rgz.bj', to: ['client@example.com'] } });
-    const theirs = /^DKIM-Signature:[^]*?\r\n(?![ \t])/m.exec((info.message as Buffer).toString('latin1'))![0].trimEnd();
-    const tags = (h: string) => Object.fromEntries(h.slice(h.indexOf(':') + 1).replace(/\s+/g, '').split(';').map((t) => t.split(/=(.*)/s).slice(0, 2)));
+    const theirs = /^DKIM-Signature:[^]*?\r\n(?![ \t])/m
+      .exec((info.message as Buffer).toString('latin1'))![0]
+      .trimEnd();
+    const tags = (h: string) =>
+      Object.fromEntries(
+        h
+          .slice(h.indexOf(':') + 1)
+          .replace(/\s+/g, '')
+          .split(';')
+          .map((t) => t.split(/=(.*)/s).slice(0, 2)),
+      );
     expect(tags(ours)).toEqual(tags(theirs));
     expect(tags(ours).b).toMatch(/^[A-Za-z0-9+/]{300,}={0,2}$/);
   });

@@ -15,22 +15,33 @@ describe.each(backends)('erasure and job locks on %s', (backend) => {
   });
   afterAll(() => t.close());
 
-  const erase = (email: string, token?: string | null) => t.inject({ method: 'POST', url: `/api/v1/email/recipients/${encodeURIComponent(email)}/erase`, token });
+  const erase = (email: string, token?: string | null) =>
+    t.inject({ method: 'POST', url: `/api/v1/email/recipients/${encodeURIComponent(email)}/erase`, token });
 
   it('erases one address at once: its messages hashed and emptied, its cc/bcc copies rewritten, its unsent mail cancelled', async () => {
     const person = 'jane.doe@client.bj';
-    const [sent, queued] = await sendOk(t, { ...invoiceExample(), to: [person, 'Jane.Doe@Client.BJ'] }).then(async (ids) => [
-      ids[0]!,
-      (await sendOk(t, { ...invoiceExample(), to: 'JANE.DOE@client.bj' }))[0]!,
-    ]);
+    const [sent, queued] = await sendOk(t, { ...invoiceExample(), to: [person, 'Jane.Doe@Client.BJ'] }).then(
+      async (ids) => [ids[0]!, (await sendOk(t, { ...invoiceExample(), to: 'JANE.DOE@client.bj' }))[0]!],
+    );
     await age(t, [sent!], 1, 'sent');
-    const [copy] = await sendOk(t, { ...incidentExample(), to: 'noc@rgz.bj', cc: ['other@rgz.bj', person], bcc: 'audit@rgz.bj' });
+    const [copy] = await sendOk(t, {
+      ...incidentExample(),
+      to: 'noc@rgz.bj',
+      cc: ['other@rgz.bj', person],
+      bcc: 'audit@rgz.bj',
+    });
     const [unrelated] = await sendOk(t, { ...invoiceExample(), to: 'someone@else.bj' });
 
     const res = await erase('Jane.Doe@client.bj');
     expect(res.statusCode).toBe(200);
     // Both messages are the same mailbox (the local part's case differs): both erased.
-    expect(res.json()).toEqual({ address_hash: anonymizeAddress(t.config, person), messages: 2, attachments: 2, copies: 1, cancelled: 1 });
+    expect(res.json()).toEqual({
+      address_hash: anonymizeAddress(t.config, person),
+      messages: 2,
+      attachments: 2,
+      copies: 1,
+      cancelled: 1,
+    });
 
     for (const id of [sent!, queued!]) {
       const m = await detail(t, id);
@@ -97,7 +108,11 @@ describe.each(backends)('erasure and job locks on %s', (backend) => {
       const again = await scheduler.runOnce();
       expect(again['retention.purge']).toMatchObject({ messages: 1 });
       expect((await t.inject({ method: 'GET', url: `/api/v1/email/messages/${expired}` })).statusCode).toBe(404);
-      const lock = await t.services.db.selectFrom('job_locks').selectAll().where('name', '=', 'retention.purge').executeTakeFirstOrThrow();
+      const lock = await t.services.db
+        .selectFrom('job_locks')
+        .selectAll()
+        .where('name', '=', 'retention.purge')
+        .executeTakeFirstOrThrow();
       expect(lock.owner).toBeNull();
       expect(JSON.parse(lock.last_result!)).toMatchObject({ messages: 1 });
     } finally {

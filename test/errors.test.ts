@@ -51,7 +51,10 @@ describe.each(backends)('request errors on %s', (backend) => {
   });
 
   it('answers 413 for a body over the limit', async () => {
-    const huge = JSON.stringify({ ...incidentExample(), variables: { ...incidentExample().variables, description: 'x'.repeat(1_200_000) } });
+    const huge = JSON.stringify({
+      ...incidentExample(),
+      variables: { ...incidentExample().variables, description: 'x'.repeat(1_200_000) },
+    });
     expectError(await post(huge), 413, 'payload_too_large');
   });
 
@@ -67,14 +70,27 @@ describe.each(backends)('request errors on %s', (backend) => {
   });
 
   it('refuses NUL characters anywhere in a body with 400, and stores nothing', async () => {
-    const nulInVariable = JSON.stringify({ ...incidentExample(), variables: { ...incidentExample().variables, title: 'A\u0000B' } });
+    const nulInVariable = JSON.stringify({
+      ...incidentExample(),
+      variables: { ...incidentExample().variables, title: 'A\u0000B' },
+    });
     expectError(await post(nulInVariable), 400, 'invalid_request');
-    const nulInKey = JSON.stringify({ ...incidentExample(), variables: { ...incidentExample().variables, 'x\u0000': 1 } });
+    const nulInKey = JSON.stringify({
+      ...incidentExample(),
+      variables: { ...incidentExample().variables, 'x\u0000': 1 },
+    });
     expectError(await post(nulInKey), 400, 'invalid_request');
-    const edit = await t.inject({ method: 'PUT', url: '/api/v1/email/templates/support_ticket_created', payload: { html_content: '<p>{{ ticket_number }}\u0000</p>' } });
+    const edit = await t.inject({
+      method: 'PUT',
+      url: '/api/v1/email/templates/support_ticket_created',
+      payload: { html_content: '<p>{{ ticket_number }}\u0000</p>' },
+    });
     expectError(edit, 400, 'invalid_request');
     // A literal backslash-u text is not a NUL: accepted.
-    const literal = JSON.stringify({ ...incidentExample(), variables: { ...incidentExample().variables, title: 'path C:\\u0000' } });
+    const literal = JSON.stringify({
+      ...incidentExample(),
+      variables: { ...incidentExample().variables, title: 'path C:\\u0000' },
+    });
     expect((await post(literal)).statusCode).toBe(201);
   });
 

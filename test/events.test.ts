@@ -55,9 +55,12 @@ describe.each(backends)('event log on %s', (backend) => {
   });
   afterAll(() => t.close());
 
-  const types = async () => (await t.db.selectFrom('email_events').select('type').where('message_id', '=', id).orderBy('id').execute()).map((r) => r.type);
+  const types = async () =>
+    (await t.db.selectFrom('email_events').select('type').where('message_id', '=', id).orderBy('id').execute()).map(
+      (r) => r.type,
+    );
 
-  it('stores the events in the caller\'s transaction and tells each subscriber the batch, labels included', async () => {
+  it("stores the events in the caller's transaction and tells each subscriber the batch, labels included", async () => {
     const events = new EventLog(createLogger('silent'));
     const heard: Array<readonly NewEvent[]> = [];
     events.subscribe('probe', (recorded) => void heard.push(recorded));
@@ -72,7 +75,12 @@ describe.each(backends)('event log on %s', (backend) => {
     expect(heard[0]![1]!.labels).toEqual(labels);
     expect(await types()).toEqual(['attempt', 'sent']);
     // Labels are for subscribers only: the stored row has the data, not them.
-    const sent = await t.db.selectFrom('email_events').select('data').where('message_id', '=', id).where('type', '=', 'sent').executeTakeFirstOrThrow();
+    const sent = await t.db
+      .selectFrom('email_events')
+      .select('data')
+      .where('message_id', '=', id)
+      .where('type', '=', 'sent')
+      .executeTakeFirstOrThrow();
     expect(sent.data).toBeNull();
   });
 
@@ -94,11 +102,15 @@ describe.each(backends)('event log on %s', (backend) => {
       await events.record(trx, [{ messageId: id, type: 'bounced', at: Date.now() }]);
     });
     expect((await types()).slice(-2)).toEqual(['delivered', 'bounced']);
-    expect((await t.db.selectFrom('email_messages').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status).toBe('delivered');
+    expect(
+      (await t.db.selectFrom('email_messages').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status,
+    ).toBe('delivered');
     // The subscribers after a failing one still hear every record.
     expect(after).toBe(2);
     await new Promise((r) => setImmediate(r));
-    const failures = lines.filter((l) => l.msg === 'event subscriber failed; the events are recorded').map((l) => l.subscriber);
+    const failures = lines
+      .filter((l) => l.msg === 'event subscriber failed; the events are recorded')
+      .map((l) => l.subscriber);
     expect(failures.sort()).toEqual(['rejects', 'rejects', 'throws', 'throws']);
   });
 

@@ -17,7 +17,10 @@ const manifest = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8'
 const files = Object.keys(manifest);
 const classify = (file: string) => {
   const e = manifest[file]!;
-  return classifyReport(readFileSync(path.join(dir, 'reports', file)), e.envelopeFrom !== undefined ? { envelopeFrom: e.envelopeFrom } : {});
+  return classifyReport(
+    readFileSync(path.join(dir, 'reports', file)),
+    e.envelopeFrom !== undefined ? { envelopeFrom: e.envelopeFrom } : {},
+  );
 };
 const isBounce = (k: string) => k === 'hard_bounce' || k === 'soft_bounce';
 
@@ -37,14 +40,22 @@ describe('feedback corpus', () => {
     expect(cases.map((c) => `${c.name}.eml`)).toEqual(files);
     for (const c of cases) {
       expect(readFileSync(path.join(dir, 'reports', `${c.name}.eml`), 'utf8'), c.name).toBe(c.eml);
-      expect(manifest[`${c.name}.eml`]).toMatchObject({ kind: c.expect.kind, category: c.expect.category, recipient: c.expect.recipient });
+      expect(manifest[`${c.name}.eml`]).toMatchObject({
+        kind: c.expect.kind,
+        category: c.expect.category,
+        recipient: c.expect.recipient,
+      });
     }
   });
 
   it.each(files)('%s: kind, category, recipient and Message-ID as expected', (file) => {
     const e = manifest[file]!;
     const c = classify(file);
-    expect({ kind: c.kind, category: c.category, recipient: c.recipient }).toEqual({ kind: e.kind, category: e.category, recipient: e.recipient });
+    expect({ kind: c.kind, category: c.category, recipient: c.recipient }).toEqual({
+      kind: e.kind,
+      category: e.category,
+      recipient: e.recipient,
+    });
     if (e.messageId) expect(c.original.messageId).toBe(e.messageId);
     // Every decision explains itself.
     expect(c.reason).toMatch(/^[a-z0-9_]+$/);

@@ -21,7 +21,9 @@ describe('the feedback MIME walker reads what mailparser reads', () => {
     expect(messageIdsIn(headerValue(h, 'message-id'))[0] ?? null).toBe(m.messageId ?? null);
     // Courier's sender is "<@>": no address at all, where mailparser reads "@".
     const theirFrom = m.from?.value[0]?.address;
-    expect(extractAddress(headerValue(h, 'from'))).toBe(theirFrom && theirFrom !== '@' ? theirFrom.toLowerCase() : null);
+    expect(extractAddress(headerValue(h, 'from'))).toBe(
+      theirFrom && theirFrom !== '@' ? theirFrom.toLowerCase() : null,
+    );
     const text = w.leaves.find((p) => p.type === 'text/plain');
     if (text) expect(norm(m.text ?? '')).toContain(norm(partText(text, limits.maxTextBytes)).slice(0, 300));
   });
@@ -40,7 +42,9 @@ describe('feedback MIME walker details', () => {
       value: 'multipart/report',
       params: { 'report-type': 'delivery-status', boundary: 'a;b c' },
     });
-    expect(parseParams('text/plain; charset*=utf-8\'\'%C3%A9; name*0="a"; name*1="b"').params).toMatchObject({ name: 'ab' });
+    expect(parseParams('text/plain; charset*=utf-8\'\'%C3%A9; name*0="a"; name*1="b"').params).toMatchObject({
+      name: 'ab',
+    });
   });
 
   it('finds parts that start with a blank line (no headers) and decodes base64 and quoted-printable text', () => {
@@ -70,12 +74,24 @@ describe('feedback MIME walker details', () => {
   });
 
   it('falls back to the boundary the body really uses when the declared one is never used', () => {
-    const raw = crlf(['Content-Type: multipart/report; boundary="declared"', '', '--actual', 'Content-Type: text/plain', '', 'hello', '--actual--'].join('\n'));
+    const raw = crlf(
+      [
+        'Content-Type: multipart/report; boundary="declared"',
+        '',
+        '--actual',
+        'Content-Type: text/plain',
+        '',
+        'hello',
+        '--actual--',
+      ].join('\n'),
+    );
     expect(walk(raw, limits).leaves.map((p) => partText(p, 100).trim())).toEqual(['hello']);
   });
 
   it('keeps a multipart without any delimiter as one text leaf, and reads bare CR line ends', () => {
-    expect(walk('Content-Type: multipart/mixed; boundary=z\r\n\r\njust text', limits).leaves.map((p) => p.type)).toEqual(['text/plain']);
+    expect(
+      walk('Content-Type: multipart/mixed; boundary=z\r\n\r\njust text', limits).leaves.map((p) => p.type),
+    ).toEqual(['text/plain']);
     const mac = walk('Subject: old mac\rFrom: a@example.com\r\rbody', limits);
     expect(headerValue(mac.root.headers, 'subject')).toBe('old mac');
   });

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { classifyReport, eventsFromReport } from '../src/feedback/index.js';
 
-const report = (name: string) => classifyReport(readFileSync(path.join(import.meta.dirname, 'fixtures', 'feedback', 'reports', `${name}.eml`)));
+const report = (name: string) =>
+  classifyReport(readFileSync(path.join(import.meta.dirname, 'fixtures', 'feedback', 'reports', `${name}.eml`)));
 const at = Date.parse('2024-03-05T10:00:00Z');
 
 describe('reports received by mail as feedback events', () => {
@@ -39,7 +40,9 @@ describe('reports received by mail as feedback events', () => {
     ]);
     const [u] = eventsFromReport(report('other-unsubscribe-mailto-token'), { at, dedupeKey: 'k' });
     expect(u).toMatchObject({ kind: 'unsubscribe', recipient: 'lecteur@example.com', suppress: true });
-    expect((u!.raw as { unsubscribeToken: string }).unsubscribeToken).toBe('v1.eyJlIjoibGVjdGV1ckBleGFtcGxlLmNvbSJ9.c2ln');
+    expect((u!.raw as { unsubscribeToken: string }).unsubscribeToken).toBe(
+      'v1.eyJlIjoibGVjdGV1ckBleGFtcGxlLmNvbSJ9.c2ln',
+    );
   });
 
   it('gives nothing for mail that is not feedback', () => {

@@ -4,8 +4,17 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { classifyReport, type ReportKind } from '../src/feedback/index.js';
 
-const KINDS: ReportKind[] = ['hard_bounce', 'soft_bounce', 'complaint', 'unsubscribe', 'auto_reply', 'delivered', 'unclassified'];
-const report = (name: string) => readFileSync(path.join(import.meta.dirname, 'fixtures', 'feedback', 'reports', `${name}.eml`));
+const KINDS: ReportKind[] = [
+  'hard_bounce',
+  'soft_bounce',
+  'complaint',
+  'unsubscribe',
+  'auto_reply',
+  'delivered',
+  'unclassified',
+];
+const report = (name: string) =>
+  readFileSync(path.join(import.meta.dirname, 'fixtures', 'feedback', 'reports', `${name}.eml`));
 
 describe('classifyReport on hostile input', () => {
   it('never throws and always answers a known kind, for any bytes', () => {
@@ -61,8 +70,12 @@ describe('classifyReport on hostile input', () => {
   });
 
   it('reads at most the part limit of a report with 10,000 parts', () => {
-    const parts = Array.from({ length: 10_000 }, (_, i) => `--b\r\nContent-Type: text/plain\r\n\r\npart ${i}`).join('\r\n');
-    const raw = Buffer.from(`From: someone@example.com\r\nSubject: many\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n${parts}\r\n--b--\r\n`);
+    const parts = Array.from({ length: 10_000 }, (_, i) => `--b\r\nContent-Type: text/plain\r\n\r\npart ${i}`).join(
+      '\r\n',
+    );
+    const raw = Buffer.from(
+      `From: someone@example.com\r\nSubject: many\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n${parts}\r\n--b--\r\n`,
+    );
     const c = classifyReport(raw);
     expect(c.kind).toBe('unclassified');
     expect(c.evidence).toContain('input=truncated_at_limits');
@@ -75,7 +88,9 @@ describe('classifyReport on hostile input', () => {
   });
 
   it('reads a report given as text the same as its UTF-8 bytes', () => {
-    const bytes = readFileSync(path.join(import.meta.dirname, 'fixtures', 'feedback', 'reports', 'auto-exchange-ru.eml'));
+    const bytes = readFileSync(
+      path.join(import.meta.dirname, 'fixtures', 'feedback', 'reports', 'auto-exchange-ru.eml'),
+    );
     const text = classifyReport(bytes.toString('utf8'));
     expect(text).toEqual(classifyReport(bytes));
     expect(text.kind).toBe('auto_reply');
@@ -83,9 +98,13 @@ describe('classifyReport on hostile input', () => {
 
   it('answers unclassified with a reason for empty input, no headers, and deep nesting', () => {
     expect(classifyReport(Buffer.alloc(0))).toMatchObject({ kind: 'unclassified', reason: 'empty_input' });
-    expect(classifyReport(Buffer.from('\r\n\r\njust a body'))).toMatchObject({ kind: 'unclassified', reason: 'no_headers' });
+    expect(classifyReport(Buffer.from('\r\n\r\njust a body'))).toMatchObject({
+      kind: 'unclassified',
+      reason: 'no_headers',
+    });
     let nested = 'leaf';
-    for (let i = 0; i < 200; i++) nested = `Content-Type: multipart/mixed; boundary=n${i}\r\n\r\n--n${i}\r\n${nested}\r\n--n${i}--`;
+    for (let i = 0; i < 200; i++)
+      nested = `Content-Type: multipart/mixed; boundary=n${i}\r\n\r\n--n${i}\r\n${nested}\r\n--n${i}--`;
     expect(classifyReport(Buffer.from(`Subject: deep\r\n${nested}`)).kind).toBe('unclassified');
   });
 
@@ -101,7 +120,7 @@ describe('classifyReport on hostile input', () => {
     'address-colon lines': 'a@b.example.com:\n'.repeat(3_500),
     'blank lines': '\n'.repeat(60_000),
     spaces: ' '.repeat(60_000),
-    'transcript lines': ('RCPT TO:<a@b.example.com>' + 'x'.repeat(50) + '\n').repeat(1_000),
+    'transcript lines': `RCPT TO:<a@b.example.com>${'x'.repeat(50)}\n`.repeat(1_000),
     'sendmail lines': `<a@b.example.com>... ${'x'.repeat(40)}\n`.repeat(1_200),
     'encoded-word starts': '=?'.repeat(30_000),
     'reply codes': '550 5.1.1 '.repeat(6_000),

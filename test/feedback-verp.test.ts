@@ -33,7 +33,13 @@ describe('VERP return paths', () => {
     expect(decodeVerpAddress(`${local.replace(/.$/, '1')}@${host}`, secret, domain)).toBeNull();
     expect(decodeVerpAddress(address, secret, 'techconnect.bj')).toBeNull();
     expect(decodeVerpAddress(encodeVerpAddress(id, secret, 'techconnect.bj'), secret, domain)).toBeNull();
-    for (const junk of ['', 'bounces@rgz.bj', 'not an address', 'bounces+@rgz.bj', `bounces+${'a'.repeat(42)}@rgz.bj`]) {
+    for (const junk of [
+      '',
+      'bounces@rgz.bj',
+      'not an address',
+      'bounces+@rgz.bj',
+      `bounces+${'a'.repeat(42)}@rgz.bj`,
+    ]) {
       expect(decodeVerpAddress(junk, secret, domain)).toBeNull();
     }
   });

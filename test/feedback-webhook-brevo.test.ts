@@ -23,29 +23,50 @@ const hardBounce = {
 
 describe('Brevo webhook verification', () => {
   it('accepts the bearer token the webhook was created with', () => {
-    expect(verifyBrevo({ authorization: 'Bearer client-token-0123' }, { token: 'client-token-0123' })).toEqual({ ok: true });
-    expect(verifyBrevo({ Authorization: 'bearer client-token-0123' }, { token: 'client-token-0123' })).toEqual({ ok: true });
+    expect(verifyBrevo({ authorization: 'Bearer client-token-0123' }, { token: 'client-token-0123' })).toEqual({
+      ok: true,
+    });
+    expect(verifyBrevo({ Authorization: 'bearer client-token-0123' }, { token: 'client-token-0123' })).toEqual({
+      ok: true,
+    });
   });
 
   it('refuses another token, a missing header, another scheme', () => {
     const auth = { token: 'client-token-0123' };
-    expect(verifyBrevo({ authorization: 'Bearer client-token-0124' }, auth)).toEqual({ ok: false, reason: 'bad_credentials' });
-    expect(verifyBrevo({ authorization: 'Bearer client-token-012' }, auth)).toEqual({ ok: false, reason: 'bad_credentials' });
+    expect(verifyBrevo({ authorization: 'Bearer client-token-0124' }, auth)).toEqual({
+      ok: false,
+      reason: 'bad_credentials',
+    });
+    expect(verifyBrevo({ authorization: 'Bearer client-token-012' }, auth)).toEqual({
+      ok: false,
+      reason: 'bad_credentials',
+    });
     expect(verifyBrevo({}, auth)).toEqual({ ok: false, reason: 'missing_credentials' });
-    expect(verifyBrevo({ authorization: 'Basic client-token-0123' }, auth)).toEqual({ ok: false, reason: 'bad_credentials' });
+    expect(verifyBrevo({ authorization: 'Basic client-token-0123' }, auth)).toEqual({
+      ok: false,
+      reason: 'bad_credentials',
+    });
   });
 
   it('accepts basic credentials written in the webhook URL', () => {
     const auth = { username: 'brevo', password: 'pa55word' };
-    expect(verifyBrevo({ authorization: `Basic ${Buffer.from('brevo:pa55word').toString('base64')}` }, auth)).toEqual({ ok: true });
-    expect(verifyBrevo({ authorization: `Basic ${Buffer.from('brevo:pa55wore').toString('base64')}` }, auth)).toEqual({ ok: false, reason: 'bad_credentials' });
+    expect(verifyBrevo({ authorization: `Basic ${Buffer.from('brevo:pa55word').toString('base64')}` }, auth)).toEqual({
+      ok: true,
+    });
+    expect(verifyBrevo({ authorization: `Basic ${Buffer.from('brevo:pa55wore').toString('base64')}` }, auth)).toEqual({
+      ok: false,
+      reason: 'bad_credentials',
+    });
   });
 
   it('accepts a token in the query string when configured so, and only the right one', () => {
     const auth = { token: 'query-token-9876', queryParam: 'token' };
     expect(verifyBrevo({}, auth, { token: 'query-token-9876' })).toEqual({ ok: true });
     expect(verifyBrevo({}, auth, { token: 'query-token-9875' })).toEqual({ ok: false, reason: 'bad_credentials' });
-    expect(verifyBrevo({}, { token: 'query-token-9876' }, { token: 'query-token-9876' })).toEqual({ ok: false, reason: 'missing_credentials' });
+    expect(verifyBrevo({}, { token: 'query-token-9876' }, { token: 'query-token-9876' })).toEqual({
+      ok: false,
+      reason: 'missing_credentials',
+    });
   });
 });
 
@@ -108,7 +129,9 @@ describe('Brevo webhook events', () => {
 
   it('gives the same dedupe id to the same event posted twice, and leaves out what is not an event', () => {
     expect(parseBrevo(hardBounce)[0]!.dedupeId).toBe(parseBrevo({ ...hardBounce })[0]!.dedupeId);
-    expect(parseBrevo([null, 'x', {}, { event: '__proto__', email: 'a@example.com' }]).map((e) => e.kind)).toEqual(['other']);
+    expect(parseBrevo([null, 'x', {}, { event: '__proto__', email: 'a@example.com' }]).map((e) => e.kind)).toEqual([
+      'other',
+    ]);
     expect(parseBrevo(undefined)).toEqual([]);
   });
 });

@@ -29,13 +29,19 @@ const failedPermanent = {
   recipient: 'Alice@example.com',
   envelope: { sender: 'bounces@rgz.bj', transport: 'smtp', targets: 'alice@example.com' },
   message: {
-    headers: { to: 'Alice <alice@example.com>', 'message-id': '0d6f1c2e-1111-4222-8333-444455556666@rgz.bj', from: 'RGZ <noreply@rgz.bj>', subject: 'Facture' },
+    headers: {
+      to: 'Alice <alice@example.com>',
+      'message-id': '0d6f1c2e-1111-4222-8333-444455556666@rgz.bj',
+      from: 'RGZ <noreply@rgz.bj>',
+      subject: 'Facture',
+    },
     attachments: [],
     size: 111,
   },
   'delivery-status': {
     'attempt-no': 1,
-    message: "5.1.1 The email account that you tried to reach does not exist. Please try\n5.1.1 double-checking the recipient's email address for typos",
+    message:
+      "5.1.1 The email account that you tried to reach does not exist. Please try\n5.1.1 double-checking the recipient's email address for typos",
     code: 550,
     description: '',
     'session-seconds': 0.43,
@@ -55,27 +61,54 @@ describe('Mailgun webhook verification', () => {
   });
 
   it('refuses a wrong key, an altered timestamp or token, a stale or future timestamp', async () => {
-    expect(await verifyMailgun(signed(failedPermanent, { key: 'another-key' }), options())).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(await verifyMailgun(signed(failedPermanent, { key: 'another-key' }), options())).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    });
     const body = signed(failedPermanent);
-    expect(await verifyMailgun({ ...body, signature: { ...body.signature, token: `${body.signature.token}0` } }, options())).toEqual({
+    expect(
+      await verifyMailgun({ ...body, signature: { ...body.signature, token: `${body.signature.token}0` } }, options()),
+    ).toEqual({
       ok: false,
       reason: 'bad_signature',
     });
-    expect(await verifyMailgun({ ...body, signature: { ...body.signature, timestamp: String(Number(body.signature.timestamp) + 1) } }, options())).toEqual({
+    expect(
+      await verifyMailgun(
+        { ...body, signature: { ...body.signature, timestamp: String(Number(body.signature.timestamp) + 1) } },
+        options(),
+      ),
+    ).toEqual({
       ok: false,
       reason: 'bad_signature',
     });
-    expect(await verifyMailgun(signed(failedPermanent, { timestamp: now / 1000 - 301 }), options())).toEqual({ ok: false, reason: 'stale_timestamp' });
-    expect(await verifyMailgun(signed(failedPermanent, { timestamp: now / 1000 + 301 }), options())).toEqual({ ok: false, reason: 'stale_timestamp' });
-    expect(await verifyMailgun(signed(failedPermanent, { timestamp: now / 1000 - 299 }), options())).toEqual({ ok: true });
+    expect(await verifyMailgun(signed(failedPermanent, { timestamp: now / 1000 - 301 }), options())).toEqual({
+      ok: false,
+      reason: 'stale_timestamp',
+    });
+    expect(await verifyMailgun(signed(failedPermanent, { timestamp: now / 1000 + 301 }), options())).toEqual({
+      ok: false,
+      reason: 'stale_timestamp',
+    });
+    expect(await verifyMailgun(signed(failedPermanent, { timestamp: now / 1000 - 299 }), options())).toEqual({
+      ok: true,
+    });
   });
 
   it('refuses a body without its signature block, or with a malformed one', async () => {
-    expect(await verifyMailgun({ 'event-data': failedPermanent }, options())).toEqual({ ok: false, reason: 'missing_signature' });
+    expect(await verifyMailgun({ 'event-data': failedPermanent }, options())).toEqual({
+      ok: false,
+      reason: 'missing_signature',
+    });
     expect(await verifyMailgun(null, options())).toEqual({ ok: false, reason: 'missing_signature' });
     const body = signed(failedPermanent);
-    expect(await verifyMailgun({ signature: { ...body.signature, signature: undefined } }, options())).toEqual({ ok: false, reason: 'missing_signature' });
-    expect(await verifyMailgun({ signature: { ...body.signature, timestamp: '12e3' } }, options())).toEqual({ ok: false, reason: 'malformed' });
+    expect(await verifyMailgun({ signature: { ...body.signature, signature: undefined } }, options())).toEqual({
+      ok: false,
+      reason: 'missing_signature',
+    });
+    expect(await verifyMailgun({ signature: { ...body.signature, timestamp: '12e3' } }, options())).toEqual({
+      ok: false,
+      reason: 'malformed',
+    });
   });
 
   it('does not let unsigned requests fill the replay cache', async () => {
@@ -92,12 +125,22 @@ describe('Mailgun webhook verification', () => {
       .digest('hex');
     const withParent = { ...body, signature: { ...body.signature, 'parent-signature': parent } };
     expect(await verifyMailgun(withParent, { ...options(), signingKey: parentKey })).toEqual({ ok: true });
-    expect(await verifyMailgun(signed(failedPermanent, { key: 'old-key' }), { ...options(), signingKey: [signingKey, 'old-key'] })).toEqual({ ok: true });
+    expect(
+      await verifyMailgun(signed(failedPermanent, { key: 'old-key' }), {
+        ...options(),
+        signingKey: [signingKey, 'old-key'],
+      }),
+    ).toEqual({ ok: true });
   });
 
   it('signs only timestamp and token, as Mailgun documents: event-data is protected by TLS, not by the signature', async () => {
     const body = signed(failedPermanent);
-    expect(await verifyMailgun({ ...body, 'event-data': { ...failedPermanent, recipient: 'someone-else@example.com' } }, options())).toEqual({ ok: true });
+    expect(
+      await verifyMailgun(
+        { ...body, 'event-data': { ...failedPermanent, recipient: 'someone-else@example.com' } },
+        options(),
+      ),
+    ).toEqual({ ok: true });
   });
 });
 
@@ -165,13 +208,27 @@ describe('Mailgun webhook events', () => {
   });
 
   it('reads a permanent failure after the retry period as a final soft bounce', () => {
-    const [e] = parseMailgun(signed({ ...failedPermanent, reason: 'old', 'delivery-status': { code: 421, message: '4.4.2 Connection timed out' } }));
+    const [e] = parseMailgun(
+      signed({
+        ...failedPermanent,
+        reason: 'old',
+        'delivery-status': { code: 421, message: '4.4.2 Connection timed out' },
+      }),
+    );
     expect(e).toMatchObject({ kind: 'soft_bounce', final: true, category: 'network', suppress: false });
   });
 
   it('reads deliveries, complaints, unsubscribes and other events', () => {
     const kind = (event: string) =>
-      parseMailgun(signed({ ...failedPermanent, event, severity: undefined, reason: undefined, 'delivery-status': { code: 250, message: 'OK' } }))[0]!;
+      parseMailgun(
+        signed({
+          ...failedPermanent,
+          event,
+          severity: undefined,
+          reason: undefined,
+          'delivery-status': { code: 250, message: 'OK' },
+        }),
+      )[0]!;
     expect(kind('delivered')).toMatchObject({ kind: 'delivered', diagnostic: 'OK', suppress: false });
     expect(kind('complained')).toMatchObject({ kind: 'complaint', suppress: true });
     expect(kind('unsubscribed')).toMatchObject({ kind: 'unsubscribe', suppress: true });
@@ -180,6 +237,7 @@ describe('Mailgun webhook events', () => {
   });
 
   it('gives nothing for bodies without event data, without throwing', () => {
-    for (const body of [null, 'x', {}, { 'event-data': null }, { 'event-data': { event: 42 } }]) expect(parseMailgun(body)).toEqual([]);
+    for (const body of [null, 'x', {}, { 'event-data': null }, { 'event-data': { event: 42 } }])
+      expect(parseMailgun(body)).toEqual([]);
   });
 });

@@ -13,7 +13,9 @@ function keys() {
 
 /** Signs as SendGrid does: ECDSA SHA-256 over timestamp + raw body, DER, base64. */
 function headersFor(privateKey: KeyObject, body: string, timestamp = ts) {
-  const signature = sign('sha256', Buffer.from(timestamp + body), { key: privateKey, dsaEncoding: 'der' }).toString('base64');
+  const signature = sign('sha256', Buffer.from(timestamp + body), { key: privateKey, dsaEncoding: 'der' }).toString(
+    'base64',
+  );
   return { 'X-Twilio-Email-Event-Webhook-Signature': signature, 'X-Twilio-Email-Event-Webhook-Timestamp': timestamp };
 }
 
@@ -80,22 +82,52 @@ const events = [
     sg_event_id: 'sg_ev_dropped',
     sg_message_id: 'ghi.filter1',
   },
-  { email: 'e@example.com', timestamp: 1709632806, event: 'spamreport', sg_event_id: 'sg_ev_spam', sg_message_id: 'jkl.filter1' },
-  { email: 'f@example.com', timestamp: 1709632807, event: 'unsubscribe', sg_event_id: 'sg_ev_unsub', sg_message_id: 'mno.filter1' },
-  { email: 'g@example.com', timestamp: 1709632808, event: 'group_unsubscribe', asm_group_id: 10, sg_event_id: 'sg_ev_gunsub', sg_message_id: 'pqr.filter1' },
-  { email: 'h@example.com', timestamp: 1709632809, event: 'open', sg_event_id: 'sg_ev_open', sg_message_id: 'stu.filter1' },
+  {
+    email: 'e@example.com',
+    timestamp: 1709632806,
+    event: 'spamreport',
+    sg_event_id: 'sg_ev_spam',
+    sg_message_id: 'jkl.filter1',
+  },
+  {
+    email: 'f@example.com',
+    timestamp: 1709632807,
+    event: 'unsubscribe',
+    sg_event_id: 'sg_ev_unsub',
+    sg_message_id: 'mno.filter1',
+  },
+  {
+    email: 'g@example.com',
+    timestamp: 1709632808,
+    event: 'group_unsubscribe',
+    asm_group_id: 10,
+    sg_event_id: 'sg_ev_gunsub',
+    sg_message_id: 'pqr.filter1',
+  },
+  {
+    email: 'h@example.com',
+    timestamp: 1709632809,
+    event: 'open',
+    sg_event_id: 'sg_ev_open',
+    sg_message_id: 'stu.filter1',
+  },
 ];
 
 describe('SendGrid signed event webhook verification', () => {
   it("checks SendGrid's own published test vector", () => {
-    const publicKey = 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==';
+    const publicKey =
+      'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==';
     const headers = {
-      'x-twilio-email-event-webhook-signature': 'MEUCIQCtIHJeH93Y+qpYeWrySphQgpNGNr/U+UyUlBkU6n7RAwIgJTz2C+8a8xonZGi6BpSzoQsbVRamr2nlxFDWYNH2j/0=',
+      'x-twilio-email-event-webhook-signature':
+        'MEUCIQCtIHJeH93Y+qpYeWrySphQgpNGNr/U+UyUlBkU6n7RAwIgJTz2C+8a8xonZGi6BpSzoQsbVRamr2nlxFDWYNH2j/0=',
       'x-twilio-email-event-webhook-timestamp': '1588788367',
     };
     const payload = JSON.stringify({ category: 'example_payload', event: 'test_event', message_id: 'message_id' });
     expect(verifySendGrid(headers, payload, { publicKey, toleranceSeconds: null })).toEqual({ ok: true });
-    expect(verifySendGrid(headers, payload, { publicKey, now: () => now })).toEqual({ ok: false, reason: 'stale_timestamp' });
+    expect(verifySendGrid(headers, payload, { publicKey, now: () => now })).toEqual({
+      ok: false,
+      reason: 'stale_timestamp',
+    });
   });
 
   it('accepts a body signed with the account key (base64 DER, PEM or a parsed key), as bytes or string', () => {
@@ -105,7 +137,9 @@ describe('SendGrid signed event webhook verification', () => {
     const opts = { publicKey: publicKeyB64, now: () => now };
     expect(verifySendGrid(headers, body, opts)).toEqual({ ok: true });
     expect(verifySendGrid(headers, Buffer.from(body), opts)).toEqual({ ok: true });
-    expect(verifySendGrid(headers, body, { ...opts, publicKey: sendGridPublicKey(publicKeyB64) })).toEqual({ ok: true });
+    expect(verifySendGrid(headers, body, { ...opts, publicKey: sendGridPublicKey(publicKeyB64) })).toEqual({
+      ok: true,
+    });
     const pem = `-----BEGIN PUBLIC KEY-----\n${publicKeyB64}\n-----END PUBLIC KEY-----\n`;
     expect(verifySendGrid(headers, body, { ...opts, publicKey: pem })).toEqual({ ok: true });
   });
@@ -115,25 +149,37 @@ describe('SendGrid signed event webhook verification', () => {
     const body = JSON.stringify(events);
     const headers = headersFor(privateKey, body);
     const opts = { publicKey: publicKeyB64, now: () => now };
-    expect(verifySendGrid(headers, body.replace('b@example.com', 'z@example.com'), opts)).toEqual({ ok: false, reason: 'bad_signature' });
-    expect(verifySendGrid(headers, `${body} `, opts)).toEqual({ ok: false, reason: 'bad_signature' });
-    expect(verifySendGrid({ ...headers, 'X-Twilio-Email-Event-Webhook-Timestamp': String(Number(ts) - 1) }, body, opts)).toEqual({
+    expect(verifySendGrid(headers, body.replace('b@example.com', 'z@example.com'), opts)).toEqual({
       ok: false,
       reason: 'bad_signature',
     });
-    expect(verifySendGrid(headers, body, { ...opts, publicKey: keys().publicKeyB64 })).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(verifySendGrid(headers, `${body} `, opts)).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(
+      verifySendGrid({ ...headers, 'X-Twilio-Email-Event-Webhook-Timestamp': String(Number(ts) - 1) }, body, opts),
+    ).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    });
+    expect(verifySendGrid(headers, body, { ...opts, publicKey: keys().publicKeyB64 })).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    });
   });
 
   it('refuses a stale or future timestamp, even well signed', () => {
     const { privateKey, publicKeyB64 } = keys();
     const body = '[]';
     const old = String(Number(ts) - 301);
-    expect(verifySendGrid(headersFor(privateKey, body, old), body, { publicKey: publicKeyB64, now: () => now })).toEqual({
+    expect(
+      verifySendGrid(headersFor(privateKey, body, old), body, { publicKey: publicKeyB64, now: () => now }),
+    ).toEqual({
       ok: false,
       reason: 'stale_timestamp',
     });
     const future = String(Number(ts) + 301);
-    expect(verifySendGrid(headersFor(privateKey, body, future), body, { publicKey: publicKeyB64, now: () => now })).toEqual({
+    expect(
+      verifySendGrid(headersFor(privateKey, body, future), body, { publicKey: publicKeyB64, now: () => now }),
+    ).toEqual({
       ok: false,
       reason: 'stale_timestamp',
     });
@@ -144,24 +190,41 @@ describe('SendGrid signed event webhook verification', () => {
     const headers = headersFor(privateKey, '[]');
     const opts = { publicKey: publicKeyB64, now: () => now };
     expect(verifySendGrid({}, '[]', opts)).toEqual({ ok: false, reason: 'missing_signature' });
-    expect(verifySendGrid({ 'X-Twilio-Email-Event-Webhook-Signature': headers['X-Twilio-Email-Event-Webhook-Signature'] }, '[]', opts)).toEqual({
+    expect(
+      verifySendGrid(
+        { 'X-Twilio-Email-Event-Webhook-Signature': headers['X-Twilio-Email-Event-Webhook-Signature'] },
+        '[]',
+        opts,
+      ),
+    ).toEqual({
       ok: false,
       reason: 'missing_signature',
     });
-    expect(verifySendGrid({ ...headers, 'X-Twilio-Email-Event-Webhook-Timestamp': 'yesterday' }, '[]', opts)).toEqual({ ok: false, reason: 'malformed' });
-    expect(verifySendGrid({ ...headers, 'X-Twilio-Email-Event-Webhook-Signature': 'not base64 at all!' }, '[]', opts)).toEqual({
+    expect(verifySendGrid({ ...headers, 'X-Twilio-Email-Event-Webhook-Timestamp': 'yesterday' }, '[]', opts)).toEqual({
       ok: false,
       reason: 'malformed',
     });
-    expect(verifySendGrid({ ...headers, 'X-Twilio-Email-Event-Webhook-Signature': 'AAAAAAAAAAAA' }, '[]', opts)).toEqual({
+    expect(
+      verifySendGrid({ ...headers, 'X-Twilio-Email-Event-Webhook-Signature': 'not base64 at all!' }, '[]', opts),
+    ).toEqual({
+      ok: false,
+      reason: 'malformed',
+    });
+    expect(
+      verifySendGrid({ ...headers, 'X-Twilio-Email-Event-Webhook-Signature': 'AAAAAAAAAAAA' }, '[]', opts),
+    ).toEqual({
       ok: false,
       reason: 'bad_signature',
     });
   });
 
   it('refuses, at configuration time, a key that is not EC P-256', () => {
-    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
-    const p384 = generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .publicKey.export({ type: 'spki', format: 'der' })
+      .toString('base64');
+    const p384 = generateKeyPairSync('ec', { namedCurve: 'secp384r1' })
+      .publicKey.export({ type: 'spki', format: 'der' })
+      .toString('base64');
     expect(() => sendGridPublicKey(rsa)).toThrow(TypeError);
     expect(() => sendGridPublicKey(p384)).toThrow(TypeError);
   });
@@ -191,17 +254,30 @@ describe('SendGrid webhook events', () => {
       diagnostic: '250 OK',
     });
     expect(parsed[1]).toMatchObject({ final: false, suppress: false });
-    expect(parsed[3]).toMatchObject({ category: 'unknown_user', status: '5.0.0', suppress: true, diagnostic: '500 unknown recipient' });
+    expect(parsed[3]).toMatchObject({
+      category: 'unknown_user',
+      status: '5.0.0',
+      suppress: true,
+      diagnostic: '500 unknown recipient',
+    });
     expect(parsed[4]).toMatchObject({ category: 'policy_or_spam_block', suppress: false });
     expect(parsed[6]).toMatchObject({ suppress: true });
     expect(new Set(parsed.map((e) => e.dedupeId)).size).toBe(parsed.length);
   });
 
   it('leaves out what is not an event, without throwing', () => {
-    expect(parseSendGrid([null, 1, 'x', {}, { event: 'delivered', email: 'a@example.com', sg_event_id: 'z' }])).toHaveLength(1);
+    expect(
+      parseSendGrid([null, 1, 'x', {}, { event: 'delivered', email: 'a@example.com', sg_event_id: 'z' }]),
+    ).toHaveLength(1);
     expect(parseSendGrid(null)).toEqual([]);
     expect(
-      parseSendGrid({ event: 'bounce', type: 'bounce', email: 'a@example.com', reason: '550 5.1.1 no such user', bounce_classification: '__proto__' })[0],
+      parseSendGrid({
+        event: 'bounce',
+        type: 'bounce',
+        email: 'a@example.com',
+        reason: '550 5.1.1 no such user',
+        bounce_classification: '__proto__',
+      })[0],
     ).toMatchObject({
       kind: 'hard_bounce',
       category: 'unknown_user',

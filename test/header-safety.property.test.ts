@@ -3,7 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builtMime } from './helpers/built-mime.js';
 import { createTestContext, type TestContext } from './helpers/context.js';
 import { pdfBytes } from './helpers/fixtures.js';
-import { type MailparserReading, type PythonPart, type PythonReading, readWithMailparser, readWithPython } from './helpers/mail-readers.js';
+import {
+  type MailparserReading,
+  type PythonPart,
+  type PythonReading,
+  readWithMailparser,
+  readWithPython,
+} from './helpers/mail-readers.js';
 import { newTemplate } from './helpers/templates.js';
 
 /**
@@ -20,28 +26,97 @@ const seed = Number(process.env.PROPERTY_SEED ?? Math.floor(Math.random() * 2 **
 const runs = Number(process.env.PROPERTY_RUNS ?? 300);
 
 const DANGEROUS = [
-  '\r', '\n', '\r\n', '\u0000', '\t', '\u0007', '\u007f', '\u0085', '\u009b', '\u2028', '\u2029', '\u202a', '\u202e', '\u2066', '\u2069',
-  '\u200e', '\u200f', '\u061c', '/', '\\', '..', '.', '／', '＼', 'Bcc: victim@example.com', '\r\nX-Injected: 1', '"', ';', '=?', '?=',
-  '%2F', '%2e%2e%2f', '%0D%0A', '%00', "'", "''", '*0*=', '=?utf-8?Q?=0D=0A?=', ' ', '  ', 'é', '🧾', '\ud800', '\ufeff',
+  '\r',
+  '\n',
+  '\r\n',
+  '\u0000',
+  '\t',
+  '\u0007',
+  '\u007f',
+  '\u0085',
+  '\u009b',
+  '\u2028',
+  '\u2029',
+  '\u202a',
+  '\u202e',
+  '\u2066',
+  '\u2069',
+  '\u200e',
+  '\u200f',
+  '\u061c',
+  '/',
+  '\\',
+  '..',
+  '.',
+  '／',
+  '＼',
+  'Bcc: victim@example.com',
+  '\r\nX-Injected: 1',
+  '"',
+  ';',
+  '=?',
+  '?=',
+  '%2F',
+  '%2e%2e%2f',
+  '%0D%0A',
+  '%00',
+  "'",
+  "''",
+  '*0*=',
+  '=?utf-8?Q?=0D=0A?=',
+  ' ',
+  '  ',
+  'é',
+  '🧾',
+  '\ud800',
+  '\ufeff',
 ];
-const CHARSETS = ['utf-8', 'UTF-8', 'iso-8859-1', 'us-ascii', 'windows-1252', 'utf-16le', 'utf-7', 'x-unknown', 'utf-8*fr', ''];
+const CHARSETS = [
+  'utf-8',
+  'UTF-8',
+  'iso-8859-1',
+  'us-ascii',
+  'windows-1252',
+  'utf-16le',
+  'utf-7',
+  'x-unknown',
+  'utf-8*fr',
+  '',
+];
 
 const hex = (b: number) => `=${b.toString(16).toUpperCase().padStart(2, '0')}`;
 const text = fc
-  .array(fc.oneof(fc.constantFrom(...DANGEROUS), fc.string({ maxLength: 8 }), fc.string({ unit: 'binary', maxLength: 4 })), { maxLength: 6 })
+  .array(
+    fc.oneof(fc.constantFrom(...DANGEROUS), fc.string({ maxLength: 8 }), fc.string({ unit: 'binary', maxLength: 4 })),
+    { maxLength: 6 },
+  )
   .map((a) => a.join(''));
 const qEncode = (bytes: Buffer, keep: (c: string) => boolean) =>
   [...bytes].map((b) => (keep(String.fromCharCode(b)) ? String.fromCharCode(b) : b === 0x20 ? '_' : hex(b))).join('');
 
-const encodedWord = fc.tuple(fc.constantFrom(...CHARSETS), fc.constantFrom('Q', 'B', 'q', 'b'), text).map(([charset, enc, t]) => {
-  const bytes = charset.startsWith('utf-16') ? Buffer.from(t, 'utf16le') : /8859|ascii|1252/.test(charset) ? Buffer.from(t, 'latin1') : Buffer.from(t);
-  const body = enc.toUpperCase() === 'B' ? bytes.toString('base64') : qEncode(bytes, (c) => c > ' ' && c < '\x7f' && !'=?_'.includes(c));
-  return `=?${charset}?${enc}?${body}?=`;
-});
+const encodedWord = fc
+  .tuple(fc.constantFrom(...CHARSETS), fc.constantFrom('Q', 'B', 'q', 'b'), text)
+  .map(([charset, enc, t]) => {
+    const bytes = charset.startsWith('utf-16')
+      ? Buffer.from(t, 'utf16le')
+      : /8859|ascii|1252/.test(charset)
+        ? Buffer.from(t, 'latin1')
+        : Buffer.from(t);
+    const body =
+      enc.toUpperCase() === 'B'
+        ? bytes.toString('base64')
+        : qEncode(bytes, (c) => c > ' ' && c < '\x7f' && !'=?_'.includes(c));
+    return `=?${charset}?${enc}?${body}?=`;
+  });
 /** An encoded word holding an encoded word. */
 const nested = encodedWord.map((w) => `=?utf-8?Q?${qEncode(Buffer.from(w), (c) => /[A-Za-z0-9]/.test(c))}?=`);
-const rfc2231 = text.map((t) => `utf-8''${[...Buffer.from(t)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')}`);
-const long = fc.oneof(fc.string({ minLength: 80, maxLength: 200 }), fc.constantFrom('é'.repeat(120), 'word '.repeat(40), `${'x'.repeat(100)}=?`));
+const rfc2231 = text.map(
+  (t) => `utf-8''${[...Buffer.from(t)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')}`,
+);
+const long = fc.oneof(
+  fc.string({ minLength: 80, maxLength: 200 }),
+  fc.constantFrom('é'.repeat(120), 'word '.repeat(40), `${'x'.repeat(100)}=?`),
+);
 
 const piece = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...DANGEROUS) },
@@ -57,7 +132,9 @@ const value = fc.oneof(
   // Mostly harmless text, so that enough inputs are accepted for the parsers to check.
   {
     weight: 1,
-    arbitrary: fc.array(fc.oneof(fc.string({ unit: 'grapheme', maxLength: 10 }), encodedWord, long), { maxLength: 3 }).map((a) => a.join('').slice(0, 240)),
+    arbitrary: fc
+      .array(fc.oneof(fc.string({ unit: 'grapheme', maxLength: 10 }), encodedWord, long), { maxLength: 3 })
+      .map((a) => a.join('').slice(0, 240)),
   },
 );
 const inputs = fc.record({ v: value, name: fc.option(value, { nil: undefined, freq: 2 }) });
@@ -84,13 +161,26 @@ interface Accepted {
 describe(`header safety, property-based (seed ${seed}, ${runs} inputs)`, () => {
   let t: TestContext;
   const accepted: Accepted[] = [];
-  const refused: Array<{ input: { v: string; name?: string }; status: number; error: { code: string; details?: Record<string, unknown> } }> = [];
+  const refused: Array<{
+    input: { v: string; name?: string };
+    status: number;
+    error: { code: string; details?: Record<string, unknown> };
+  }> = [];
   let python: PythonReading[] = [];
   let mailparser: MailparserReading[] = [];
   /** The fields every message has; a single-part message (an empty text left out) adds its Content-Transfer-Encoding. */
   const expectedFields = (r: { tree: PythonPart }) =>
-    ['content-type', 'date', 'from', 'message-id', 'mime-version', 'reply-to', 'subject', 'to', ...(r.tree.children ? [] : ['content-transfer-encoding'])]
-      .sort();
+    [
+      'content-type',
+      'date',
+      'from',
+      'message-id',
+      'mime-version',
+      'reply-to',
+      'subject',
+      'to',
+      ...(r.tree.children ? [] : ['content-transfer-encoding']),
+    ].sort();
 
   beforeAll(async () => {
     t = await createTestContext('sqlite');
@@ -117,13 +207,23 @@ describe(`header safety, property-based (seed ${seed}, ${runs} inputs)`, () => {
           to: `p${i}@example.com`,
           template_key: 'prop_headers',
           variables: { v: input.v },
-          ...(input.name === undefined ? {} : { attachments: [{ filename: `${input.name}.pdf`, content_type: 'application/pdf', data_base64: pdf }] }),
+          ...(input.name === undefined
+            ? {}
+            : { attachments: [{ filename: `${input.name}.pdf`, content_type: 'application/pdf', data_base64: pdf }] }),
         },
       });
       if (res.statusCode === 201) {
         const id = res.json().items[0].id as string;
-        const row = await t.services.db.selectFrom('email_messages').select('subject').where('id', '=', id).executeTakeFirstOrThrow();
-        const att = await t.services.db.selectFrom('email_attachments').select('filename').where('message_id', '=', id).executeTakeFirst();
+        const row = await t.services.db
+          .selectFrom('email_messages')
+          .select('subject')
+          .where('id', '=', id)
+          .executeTakeFirstOrThrow();
+        const att = await t.services.db
+          .selectFrom('email_attachments')
+          .select('filename')
+          .where('message_id', '=', id)
+          .executeTakeFirst();
         ids.push(id);
         accepted.push({ input, subject: row.subject, filename: att?.filename, raw: Buffer.alloc(0) });
       } else {
@@ -142,7 +242,9 @@ describe(`header safety, property-based (seed ${seed}, ${runs} inputs)`, () => {
     expect(refused.filter((r) => r.error.code === 'invalid_header_value').length).toBeGreaterThan(0);
     expect(refused.filter((r) => r.error.code === 'invalid_attachment').length).toBeGreaterThan(0);
     // Accepted inputs include literal encoded words, which must then be delivered as text.
-    expect(accepted.filter((a) => /=\?[^?]*\?[bBqQ]\?[^?]*\?=/.test(a.subject + (a.filename ?? ''))).length).toBeGreaterThan(0);
+    expect(
+      accepted.filter((a) => /=\?[^?]*\?[bBqQ]\?[^?]*\?=/.test(a.subject + (a.filename ?? ''))).length,
+    ).toBeGreaterThan(0);
   });
 
   it('refuses only with the documented 422s naming the field (or the 400 for a raw NUL anywhere in a request)', () => {
@@ -151,15 +253,20 @@ describe(`header safety, property-based (seed ${seed}, ${runs} inputs)`, () => {
       const ok =
         (rawNul && r.status === 400 && r.error.code === 'invalid_request') ||
         (r.status === 422 &&
-        ((r.error.code === 'invalid_header_value' && r.error.details?.field === 'subject') ||
-          (r.error.code === 'invalid_attachment' && r.error.details?.index === 0 && r.error.details?.field === 'filename')));
+          ((r.error.code === 'invalid_header_value' && r.error.details?.field === 'subject') ||
+            (r.error.code === 'invalid_attachment' &&
+              r.error.details?.index === 0 &&
+              r.error.details?.field === 'filename')));
       expect(ok, JSON.stringify(r)).toBe(true);
     }
   });
 
   it('writes no raw control character, nothing but ASCII and CRLF line breaks', () => {
     for (const a of accepted) {
-      expect(a.raw.every((b) => b < 0x80 && b !== 0), JSON.stringify(a.input)).toBe(true);
+      expect(
+        a.raw.every((b) => b < 0x80 && b !== 0),
+        JSON.stringify(a.input),
+      ).toBe(true);
       expect(a.raw.toString('latin1'), JSON.stringify(a.input)).not.toMatch(/\r(?!\n)|(?<!\r)\n/);
     }
   });
@@ -177,12 +284,22 @@ describe(`header safety, property-based (seed ${seed}, ${runs} inputs)`, () => {
         expect(att, why).toBeUndefined();
         continue;
       }
-      const params = [(att?.content_type_params as Record<string, string> | null)?.name, (att?.disposition_params as Record<string, string> | null)?.filename];
+      const params = [
+        (att?.content_type_params as Record<string, string> | null)?.name,
+        (att?.disposition_params as Record<string, string> | null)?.filename,
+      ];
       // get_filename() strips white space around the name (str.strip(): not U+FEFF); the parameters keep it.
-      const pyStrip = (s: string) => s.replace(/^[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+|[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+$/g, '');
+      const pyStrip = (s: string) =>
+        s.replace(
+          /^[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+|[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+$/g,
+          '',
+        );
       expect(att?.filename, why).toBe(pyStrip(a.filename));
       expect(params, why).toEqual([a.filename, a.filename]);
-      for (const f of params) expect(CONTROL.test(f!) || BIDI.test(f!) || /[/\\]/.test(f!) || f!.trimStart().startsWith('.'), why).toBe(false);
+      for (const f of params)
+        expect(CONTROL.test(f!) || BIDI.test(f!) || /[/\\]/.test(f!) || f!.trimStart().startsWith('.'), why).toBe(
+          false,
+        );
     }
   });
 
@@ -192,7 +309,10 @@ describe(`header safety, property-based (seed ${seed}, ${runs} inputs)`, () => {
       const why = JSON.stringify({ input: a.input, subject: m.subject, attachments: m.attachments });
       expect([...m.header_names].sort(), why).toEqual(expectedFields(python[i]!));
       expect(m.subject, why).toBe(a.subject);
-      expect(m.attachments.map((x) => x.filename), why).toEqual(a.filename === undefined ? [] : [a.filename]);
+      expect(
+        m.attachments.map((x) => x.filename),
+        why,
+      ).toEqual(a.filename === undefined ? [] : [a.filename]);
     }
   });
 });

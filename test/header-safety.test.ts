@@ -18,7 +18,11 @@ describe('header safety: every reading a client could make of a value', () => {
     ['a C1 control in Latin-1 (windows-1252 for WHATWG, C1 for Python)', '=?iso-8859-1?Q?=85?=', 'control_character'],
     ['a line separator', `=?utf-8?B?${b64('a\u2028b')}?=`, 'control_character'],
     ['an encoded word of an encoded word', '=?utf-8?Q?=3D=3Futf-8=3FQ=3F=0D=0A=3F=3D?=', 'control_character'],
-    ['UTF-16, which WHATWG and Python both decode', `=?utf-16le?B?${Buffer.from('a\r\nb', 'utf16le').toString('base64')}?=`, 'control_character'],
+    [
+      'UTF-16, which WHATWG and Python both decode',
+      `=?utf-16le?B?${Buffer.from('a\r\nb', 'utf16le').toString('base64')}?=`,
+      'control_character',
+    ],
     ['UTF-7, which Python decodes and Postier cannot', '=?utf-7?Q?+AA0-?=', 'undecodable_encoded_word'],
     ['an unknown charset', '=?x-mystery?Q?abc?=', 'undecodable_encoded_word'],
     ['a raw bidi override', 'Facture \u202Efdp.exe', 'bidi_control'],
@@ -53,7 +57,13 @@ describe('header safety: every reading a client could make of a value', () => {
     expect(filenameProblem(value)).toEqual({ reason, decoded });
   });
 
-  const safeNames = [['facture_2026-02.pdf'], ['détail consommation (1).csv'], ["l'été d'hiver.pdf"], ['=?utf-8?Q?facture?=.pdf'], ['100% payé.pdf']];
+  const safeNames = [
+    ['facture_2026-02.pdf'],
+    ['détail consommation (1).csv'],
+    ["l'été d'hiver.pdf"],
+    ['=?utf-8?Q?facture?=.pdf'],
+    ['100% payé.pdf'],
+  ];
   it.each(safeNames)('accepts the filename %s', (name) => {
     expect(filenameProblem(name)).toBeNull();
   });
@@ -84,8 +94,14 @@ describe.each(backends)('header values through the send API on %s', (backend) =>
   afterAll(() => t.close());
 
   const send = (variables: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
-    t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { to: 'client@example.com', template_key: 'hdr_safety', variables, ...extra } });
-  const pdf = (filename: string) => ({ attachments: [{ filename, content_type: 'application/pdf', data_base64: pdfBytes().toString('base64') }] });
+    t.inject({
+      method: 'POST',
+      url: '/api/v1/email/send',
+      payload: { to: 'client@example.com', template_key: 'hdr_safety', variables, ...extra },
+    });
+  const pdf = (filename: string) => ({
+    attachments: [{ filename, content_type: 'application/pdf', data_base64: pdfBytes().toString('base64') }],
+  });
 
   it.each([
     ['an encoded CR LF', '=?utf-8?Q?x=0D=0ABcc:_victim@example.com?='],
@@ -102,17 +118,26 @@ describe.each(backends)('header values through the send API on %s', (backend) =>
     ['an encoded path', '=?utf-8?Q?=2E=2E=2F=2E=2E=2Fetc=2Fpasswd?=.pdf', 'path_separator'],
     ['an encoded CR LF', '=?utf-8?Q?a=0D=0AContent-Type:_text/html?=.pdf', 'control_character'],
     ['an encoded leading dot', '=?utf-8?B?LmJhc2hyYw==?=.pdf', 'leading_dot'],
-  ])('refuses a filename holding %s: 422 invalid_attachment naming the index and field', async (_name, filename, reason) => {
-    const res = await send({ v: 'ok' }, pdf(filename));
-    expect(res.statusCode, res.body).toBe(422);
-    expect(res.json().error).toMatchObject({ code: 'invalid_attachment', details: { index: 0, field: 'filename', reason, decoded: true } });
-  });
+  ])(
+    'refuses a filename holding %s: 422 invalid_attachment naming the index and field',
+    async (_name, filename, reason) => {
+      const res = await send({ v: 'ok' }, pdf(filename));
+      expect(res.statusCode, res.body).toBe(422);
+      expect(res.json().error).toMatchObject({
+        code: 'invalid_attachment',
+        details: { index: 0, field: 'filename', reason, decoded: true },
+      });
+    },
+  );
 
-  it.each([['to'], ['cc'], ['reply_to']])('refuses an encoded word in %s (a valid local part that Python would decode)', async (field) => {
-    const res = await send({ v: 'ok' }, { [field]: '=?utf-8?Q?a=0D=0A?=@example.com' });
-    expect(res.statusCode, res.body).toBe(422);
-    expect(res.json().error).toMatchObject({ code: 'invalid_address', details: { field } });
-  });
+  it.each([['to'], ['cc'], ['reply_to']])(
+    'refuses an encoded word in %s (a valid local part that Python would decode)',
+    async (field) => {
+      const res = await send({ v: 'ok' }, { [field]: '=?utf-8?Q?a=0D=0A?=@example.com' });
+      expect(res.statusCode, res.body).toBe(422);
+      expect(res.json().error).toMatchObject({ code: 'invalid_address', details: { field } });
+    },
+  );
 
   it('sends a literal encoded word as the text it is: clients show it, they do not decode it', async () => {
     const subjectVar = '=?utf-8?Q?Urgent?= =?utf-8?B?UGF5?=';

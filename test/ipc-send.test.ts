@@ -5,7 +5,11 @@ import { ipcSend } from '../src/platform/ipc-send.js';
 
 describe('ipcSend', () => {
   it('delivers to a live process', async () => {
-    const child = spawn(process.execPath, ['-e', "process.on('message', (m) => process.send({ echo: m }, () => process.exit(0)))"], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const child = spawn(
+      process.execPath,
+      ['-e', "process.on('message', (m) => process.send({ echo: m }, () => process.exit(0)))"],
+      { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] },
+    );
     const failures: Error[] = [];
     ipcSend(child, { hello: 1 }, (e) => failures.push(e));
     const [reply] = (await once(child, 'message')) as [unknown];
@@ -15,7 +19,9 @@ describe('ipcSend', () => {
   });
 
   it('reports a send to a process that has just died instead of raising an error event', async () => {
-    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
     await new Promise((r) => setTimeout(r, 200));
     const errorEvents: unknown[] = [];
     // Counted, not thrown: without ipcSend's callback this event would have no listener.

@@ -25,7 +25,9 @@ function withStrayBits(s: string): string {
 function digest(v: unknown, markers: (s: string) => Buffer | undefined): unknown {
   if (Array.isArray(v)) return v.map((x) => digest(x, markers));
   if (v !== null && typeof v === 'object') {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k.length > 1000 ? `#${hex(k)}` : k, digest(x, markers)]));
+    return Object.fromEntries(
+      Object.entries(v).map(([k, x]) => [k.length > 1000 ? `#${hex(k)}` : k, digest(x, markers)]),
+    );
   }
   if (typeof v !== 'string') return v;
   const bytes = markers(v);
@@ -36,7 +38,8 @@ function digest(v: unknown, markers: (s: string) => Buffer | undefined): unknown
 /** What the parse must give: JSON.parse, with the eligible strings at files.*.b64 decoded. */
 function expected(body: string): unknown {
   const value = JSON.parse(body) as { files?: Array<{ b64?: unknown }> };
-  const canonical = (s: string) => s.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(s) && Buffer.from(s, 'base64').toString('base64') === s;
+  const canonical = (s: string) =>
+    s.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(s) && Buffer.from(s, 'base64').toString('base64') === s;
   const decodes = new Map<string, Buffer>();
   for (const f of value.files ?? []) {
     if (typeof f.b64 === 'string' && f.b64.length >= LONG_STRING_BYTES && canonical(f.b64)) {
@@ -54,7 +57,9 @@ describe('large JSON bodies: long base64 strings decoded in place', () => {
     app = Fastify({ bodyLimit: 8 * 1024 * 1024, onProtoPoisoning: 'error', onConstructorPoisoning: 'error' });
     registerJsonBodies(app);
     registerErrorHandler(app);
-    const echo = async (request: import('fastify').FastifyRequest) => ({ value: digest(request.body, (s) => decodedBase64(request, s)?.bytes) });
+    const echo = async (request: import('fastify').FastifyRequest) => ({
+      value: digest(request.body, (s) => decodedBase64(request, s)?.bytes),
+    });
     app.post('/decoding', { config: { decodedBase64: ['files.*.b64'] } }, echo);
     app.post('/plain', echo);
     app.post('/first', { config: { decodedBase64: ['files.*.b64'] } }, async (request) => {
@@ -72,17 +77,25 @@ describe('large JSON bodies: long base64 strings decoded in place', () => {
   };
   /** Long base64-ish texts: canonical, or each way of not being canonical (line breaks, stray bits, a space, a bad character). */
   const kinds = fc.constantFrom('canonical', 'canonical', 'lines', 'stray', 'space', 'bad');
-  const longText = fc.record({ n: fc.integer({ min: 40_000, max: 200_000 }), seed: fc.integer(), kind: kinds }).map(({ n, seed, kind }) => {
-    const s = bytes(kind === 'stray' ? n - (n % 3) + 2 : n, seed).toString('base64');
-    const mid = s.length >> 1;
-    if (kind === 'lines') return s.replace(/.{76}/g, '$&\n');
-    if (kind === 'stray') return withStrayBits(s);
-    if (kind === 'space') return `${s.slice(0, mid)} ${s.slice(mid)}`;
-    if (kind === 'bad') return `${s.slice(0, mid)}*${s.slice(mid + 1)}`;
-    return s;
-  });
+  const longText = fc
+    .record({ n: fc.integer({ min: 40_000, max: 200_000 }), seed: fc.integer(), kind: kinds })
+    .map(({ n, seed, kind }) => {
+      const s = bytes(kind === 'stray' ? n - (n % 3) + 2 : n, seed).toString('base64');
+      const mid = s.length >> 1;
+      if (kind === 'lines') return s.replace(/.{76}/g, '$&\n');
+      if (kind === 'stray') return withStrayBits(s);
+      if (kind === 'space') return `${s.slice(0, mid)} ${s.slice(mid)}`;
+      if (kind === 'bad') return `${s.slice(0, mid)}*${s.slice(mid + 1)}`;
+      return s;
+    });
   const doc = fc.record({
-    files: fc.array(fc.record({ name: fc.string({ maxLength: 20 }), b64: fc.oneof(longText, fc.string({ maxLength: 30 }), fc.integer()) }), { maxLength: 4 }),
+    files: fc.array(
+      fc.record({
+        name: fc.string({ maxLength: 20 }),
+        b64: fc.oneof(longText, fc.string({ maxLength: 30 }), fc.integer()),
+      }),
+      { maxLength: 4 },
+    ),
     elsewhere: fc.array(longText, { maxLength: 2 }),
     other: fc.jsonValue({ maxDepth: 3 }),
     longKey: fc.boolean(),
@@ -91,12 +104,22 @@ describe('large JSON bodies: long base64 strings decoded in place', () => {
   it('gives exactly JSON.parse, except canonical long base64 at the declared paths, which arrives decoded', async () => {
     await fc.assert(
       fc.asyncProperty(doc, fc.boolean(), async (d, spaced) => {
-        const value: Record<string, unknown> = { files: d.files, elsewhere: d.elsewhere, other: d.other, pad: bytes(LARGE_BODY_BYTES, 7).toString('base64') };
+        const value: Record<string, unknown> = {
+          files: d.files,
+          elsewhere: d.elsewhere,
+          other: d.other,
+          pad: bytes(LARGE_BODY_BYTES, 7).toString('base64'),
+        };
         if (d.longKey) value[bytes(60_000, 3).toString('base64')] = 1;
         const body = JSON.stringify(value, null, spaced ? 2 : undefined);
         // Fastify refuses these keys (prototype poisoning), with or without long strings: tested below.
         fc.pre(!/"(__proto__|constructor)"/.test(body));
-        const res = await app.inject({ method: 'POST', url: '/decoding', headers: { 'content-type': 'application/json' }, payload: body });
+        const res = await app.inject({
+          method: 'POST',
+          url: '/decoding',
+          headers: { 'content-type': 'application/json' },
+          payload: body,
+        });
         if (body.includes('\\u0000')) {
           expect(res.statusCode).toBe(400);
           return;
@@ -104,7 +127,12 @@ describe('large JSON bodies: long base64 strings decoded in place', () => {
         expect(res.statusCode).toBe(200);
         expect(res.json().value).toEqual(expected(body));
         // A route that declares no path gets JSON.parse, untouched.
-        const plain = await app.inject({ method: 'POST', url: '/plain', headers: { 'content-type': 'application/json' }, payload: body });
+        const plain = await app.inject({
+          method: 'POST',
+          url: '/plain',
+          headers: { 'content-type': 'application/json' },
+          payload: body,
+        });
         expect(plain.json().value).toEqual(digest(JSON.parse(body), () => undefined));
       }),
       { numRuns: 25 },
@@ -115,14 +143,20 @@ describe('large JSON bodies: long base64 strings decoded in place', () => {
     const b64 = bytes(100_000, 5).toString('base64');
     const deep = `${'['.repeat(400_000)}"${b64}"${']'.repeat(400_000)}`;
     const body = `{"files":[{"b64":"${b64}"}],"deep":${deep},"pad":"${bytes(LARGE_BODY_BYTES, 6).toString('base64')}"}`;
-    const res = await app.inject({ method: 'POST', url: '/first', headers: { 'content-type': 'application/json' }, payload: body });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/first',
+      headers: { 'content-type': 'application/json' },
+      payload: body,
+    });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ decoded: 100_000 });
   });
 
   it('refuses what JSON.parse refuses, NUL characters and prototype poisoning, as for any body', async () => {
     const b64 = bytes(LARGE_BODY_BYTES, 9).toString('base64');
-    const post = (payload: string) => app.inject({ method: 'POST', url: '/decoding', headers: { 'content-type': 'application/json' }, payload });
+    const post = (payload: string) =>
+      app.inject({ method: 'POST', url: '/decoding', headers: { 'content-type': 'application/json' }, payload });
     const truncated = await post(`{"files":[{"b64":"${b64}"}]`);
     expect(truncated.statusCode).toBe(400);
     expect(truncated.json().error.code).toBe('invalid_json');
@@ -148,7 +182,8 @@ describe.each(backends)('large attachments through POST /send on %s', (backend) 
   });
   afterAll(() => t.close());
 
-  const send = (payload: object, headers: Record<string, string> = {}) => t.inject({ method: 'POST', url: '/api/v1/email/send', payload, headers });
+  const send = (payload: object, headers: Record<string, string> = {}) =>
+    t.inject({ method: 'POST', url: '/api/v1/email/send', payload, headers });
 
   it('stores the same bytes whether the base64 arrives canonical, with line breaks or with stray bits', async () => {
     const pdf = bigPdf(1.5 * 1024 * 1024 + 1, 30);
@@ -173,7 +208,10 @@ describe.each(backends)('large attachments through POST /send on %s', (backend) 
     bad.attachments[0]!.data_base64 = `${pdf.toString('base64').slice(0, 1000)}*${pdf.toString('base64').slice(1001)}`;
     const r1 = await send(bad);
     expect(r1.statusCode).toBe(422);
-    expect(r1.json().error).toMatchObject({ code: 'invalid_attachment', message: 'attachments[0]: data_base64 is not valid base64' });
+    expect(r1.json().error).toMatchObject({
+      code: 'invalid_attachment',
+      message: 'attachments[0]: data_base64 is not valid base64',
+    });
     const png = invoiceWith('png@example.com', Buffer.concat([pngBytes(), bigPdf(1.5 * 1024 * 1024, 32)]));
     const r2 = await send(png);
     expect(r2.statusCode).toBe(422);

@@ -15,11 +15,22 @@ describe('the SQLite lock budget (DB_LOCK_WAIT_SECONDS) through the HTTP API', (
   afterAll(() => t.close());
 
   const count = async () =>
-    Number((await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    Number(
+      (
+        await t.services.db
+          .selectFrom('email_messages')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
   const timed = async (method: 'GET' | 'POST', url: string, payload?: object) => {
     const t0 = performance.now();
     const res = await t.inject({ method, url, ...(payload ? { payload } : {}) });
-    return { status: res.statusCode, code: res.statusCode === 503 ? (res.json().error.code as string) : undefined, ms: performance.now() - t0 };
+    return {
+      status: res.statusCode,
+      code: res.statusCode === 503 ? (res.json().error.code as string) : undefined,
+      ms: performance.now() - t0,
+    };
   };
 
   it('answers 503 to each send within its own budget while another process holds the write lock, whatever was queued ahead of it', async () => {
@@ -34,7 +45,10 @@ describe('the SQLite lock budget (DB_LOCK_WAIT_SECONDS) through the HTTP API', (
       // Waves of sends, 300 ms apart: each wave arrives while earlier ones still wait for the lock.
       const pending: Array<ReturnType<typeof timed>> = [];
       for (let wave = 0; wave < 5; wave++) {
-        for (let i = 0; i < 4; i++) pending.push(timed('POST', '/api/v1/email/send', { ...incidentExample(), to: `wave${wave}.${i}@example.com` }));
+        for (let i = 0; i < 4; i++)
+          pending.push(
+            timed('POST', '/api/v1/email/send', { ...incidentExample(), to: `wave${wave}.${i}@example.com` }),
+          );
         if (wave === 2) read = await timed('GET', `/api/v1/email/messages/${first}`);
         await new Promise((r) => setTimeout(r, 300));
       }
@@ -56,7 +70,9 @@ describe('the SQLite lock budget (DB_LOCK_WAIT_SECONDS) through the HTTP API', (
     expect(await count()).toBe(stored);
 
     // The lock is free again: sends are stored, nothing else was, and the file is sound.
-    const after = await Promise.all(Array.from({ length: 5 }, () => timed('POST', '/api/v1/email/send', incidentExample())));
+    const after = await Promise.all(
+      Array.from({ length: 5 }, () => timed('POST', '/api/v1/email/send', incidentExample())),
+    );
     expect(after.map((s) => s.status)).toEqual([201, 201, 201, 201, 201]);
     expect(await count()).toBe(stored + 5 * ids.length);
     const { rows } = await sql<{ integrity_check: string }>`pragma integrity_check`.execute(t.services.db);

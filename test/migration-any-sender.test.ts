@@ -32,9 +32,16 @@ describe.each(backends)('migration 0012 (mail from any sender) on %s', (backend)
       await client.query(`create schema ${schema}`);
       await client.end();
     }
-    database = openDatabase(backend === 'postgres' ? process.env.TEST_DATABASE_URL! : `sqlite:${path.join(dir, 'p.db')}`, { schema });
+    database = openDatabase(
+      backend === 'postgres' ? process.env.TEST_DATABASE_URL! : `sqlite:${path.join(dir, 'p.db')}`,
+      { schema },
+    );
     db = database.db;
-    migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, ...(schema ? { migrationTableSchema: schema } : {}) });
+    migrator = new Migrator({
+      db,
+      provider: { getMigrations: async () => migrations },
+      ...(schema ? { migrationTableSchema: schema } : {}),
+    });
   });
   afterAll(async () => {
     await database.close();
@@ -62,46 +69,111 @@ describe.each(backends)('migration 0012 (mail from any sender) on %s', (backend)
   it('keeps the archive, and then takes mail without a template, with a sender and the new states', async () => {
     expect((await migrator.migrateTo('0011_webhook_event_tail')).error).toBeUndefined();
     const anyDb = db as unknown as Kysely<any>;
-    await anyDb.insertInto('email_messages').values([message(1, 'sent'), message(2, 'queued')]).execute();
-    await anyDb.insertInto('email_events').values({ message_id: id(1), type: 'sent', created_at: 2 }).execute();
-    await expect(anyDb.insertInto('email_messages').values({ ...message(3, 'queued'), template_key: null }).execute()).rejects.toThrow();
+    await anyDb
+      .insertInto('email_messages')
+      .values([message(1, 'sent'), message(2, 'queued')])
+      .execute();
+    await anyDb
+      .insertInto('email_events')
+      .values({ message_id: id(1), type: 'sent', created_at: 2 })
+      .execute();
+    await expect(
+      anyDb
+        .insertInto('email_messages')
+        .values({ ...message(3, 'queued'), template_key: null })
+        .execute(),
+    ).rejects.toThrow();
 
     const up = await migrator.migrateTo('0012_any_sender');
     expect(up.error).toBeUndefined();
     expect(up.results?.map((r) => r.migrationName)).toEqual(['0012_any_sender']);
 
-    const rows = await db.selectFrom('email_messages').select(['id', 'status', 'template_key', 'source', 'from_email', 'raw_sha256']).orderBy('id').execute();
+    const rows = await db
+      .selectFrom('email_messages')
+      .select(['id', 'status', 'template_key', 'source', 'from_email', 'raw_sha256'])
+      .orderBy('id')
+      .execute();
     expect(rows).toEqual([
       { id: id(1), status: 'sent', template_key: 'k', source: 'api', from_email: null, raw_sha256: null },
       { id: id(2), status: 'queued', template_key: 'k', source: 'api', from_email: null, raw_sha256: null },
     ]);
-    expect((await db.selectFrom('email_events').select('message_id').execute()).map((e) => e.message_id)).toEqual([id(1)]);
+    expect((await db.selectFrom('email_events').select('message_id').execute()).map((e) => e.message_id)).toEqual([
+      id(1),
+    ]);
 
     // A message with no template, its own sender, labels, the new states.
     await anyDb
       .insertInto('email_messages')
-      .values({ ...message(3, 'scheduled'), template_key: null, template_version: null, locale: null, from_email: 'factures@rgz.bj', from_name: 'Facturation', tags: '["invoice"]', metadata: '{"invoice":"INV-1"}', source: 'smtp' })
+      .values({
+        ...message(3, 'scheduled'),
+        template_key: null,
+        template_version: null,
+        locale: null,
+        from_email: 'factures@rgz.bj',
+        from_name: 'Facturation',
+        tags: '["invoice"]',
+        metadata: '{"invoice":"INV-1"}',
+        source: 'smtp',
+      })
       .execute();
     await db.updateTable('email_messages').set({ status: 'captured' }).where('id', '=', id(2)).execute();
-    await expect(db.updateTable('email_messages').set({ status: 'lost' as never }).where('id', '=', id(1)).execute()).rejects.toThrow();
+    await expect(
+      db
+        .updateTable('email_messages')
+        .set({ status: 'lost' as never })
+        .where('id', '=', id(1))
+        .execute(),
+    ).rejects.toThrow();
     // raw_sha256 names a content that must exist.
-    await expect(db.updateTable('email_messages').set({ raw_sha256: 'f'.repeat(64) }).where('id', '=', id(3)).execute()).rejects.toThrow();
-    await db.insertInto('content_blobs').values({ sha256: 'a'.repeat(64), size_bytes: 3, encoding: 'identity', created_at: 1 } as never).execute();
-    await db.updateTable('email_messages').set({ raw_sha256: 'a'.repeat(64) }).where('id', '=', id(3)).execute();
+    await expect(
+      db
+        .updateTable('email_messages')
+        .set({ raw_sha256: 'f'.repeat(64) })
+        .where('id', '=', id(3))
+        .execute(),
+    ).rejects.toThrow();
+    await db
+      .insertInto('content_blobs')
+      .values({ sha256: 'a'.repeat(64), size_bytes: 3, encoding: 'identity', created_at: 1 } as never)
+      .execute();
+    await db
+      .updateTable('email_messages')
+      .set({ raw_sha256: 'a'.repeat(64) })
+      .where('id', '=', id(3))
+      .execute();
     // Keys may be limited to some senders.
     await anyDb
       .insertInto('api_keys')
-      .values({ id: 'k1', name: 'odoo', scope: 'send', token_hash: 'h', token_prefix: 'p', created_at: 1, allowed_from: '["rgz.bj"]' })
+      .values({
+        id: 'k1',
+        name: 'odoo',
+        scope: 'send',
+        token_hash: 'h',
+        token_prefix: 'p',
+        created_at: 1,
+        allowed_from: '["rgz.bj"]',
+      })
       .execute();
-    expect((await db.selectFrom('api_keys').select('allowed_from').executeTakeFirstOrThrow()).allowed_from).toBe('["rgz.bj"]');
+    expect((await db.selectFrom('api_keys').select('allowed_from').executeTakeFirstOrThrow()).allowed_from).toBe(
+      '["rgz.bj"]',
+    );
 
     // Foreign keys still hold and still cascade after the rebuild.
-    await expect(db.insertInto('email_events').values({ message_id: 'no-such-message', type: 'x', data: null, created_at: 3 }).execute()).rejects.toThrow();
+    await expect(
+      db
+        .insertInto('email_events')
+        .values({ message_id: 'no-such-message', type: 'x', data: null, created_at: 3 })
+        .execute(),
+    ).rejects.toThrow();
     await db.deleteFrom('email_messages').where('id', '=', id(1)).execute();
     expect(await db.selectFrom('email_events').selectAll().execute()).toEqual([]);
     if (backend === 'sqlite') {
       expect((await sql<{ foreign_keys: number }>`pragma foreign_keys`.execute(db)).rows[0]!.foreign_keys).toBe(1);
-      const indexes = await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = 'email_messages' and sql is not null`.execute(db);
+      const indexes = await sql<{
+        name: string;
+      }>`select name from sqlite_master where type = 'index' and tbl_name = 'email_messages' and sql is not null`.execute(
+        db,
+      );
       expect(indexes.rows.map((r) => r.name)).toContain('email_messages_due');
       expect(indexes.rows.map((r) => r.name)).toContain('email_messages_raw');
     }
@@ -118,8 +190,15 @@ describe.each(backends)('migration 0012 (mail from any sender) on %s', (backend)
     ]);
     expect(rows[0]).not.toHaveProperty('from_email');
     expect(rows[0]).not.toHaveProperty('raw_sha256');
-    await expect(anyDb.insertInto('email_messages').values({ ...message(4, 'queued'), template_key: null }).execute()).rejects.toThrow();
-    await expect(anyDb.updateTable('email_messages').set({ status: 'scheduled' }).where('id', '=', id(2)).execute()).rejects.toThrow();
+    await expect(
+      anyDb
+        .insertInto('email_messages')
+        .values({ ...message(4, 'queued'), template_key: null })
+        .execute(),
+    ).rejects.toThrow();
+    await expect(
+      anyDb.updateTable('email_messages').set({ status: 'scheduled' }).where('id', '=', id(2)).execute(),
+    ).rejects.toThrow();
     expect((await migrator.migrateToLatest()).error).toBeUndefined();
   });
 });

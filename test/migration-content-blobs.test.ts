@@ -45,7 +45,11 @@ describe.each(backends)('migration 0010: attachment bytes move into content blob
   let t: Pick<TestContext, 'services'>;
   const x = bigPdf(300_000, 40);
   const y = bigPdf(2.5 * 1024 * 1024, 41);
-  const ids = { m1: '01900000-0000-7000-8000-000000000001', m2: '01900000-0000-7000-8000-000000000002', m3: '01900000-0000-7000-8000-000000000003' };
+  const ids = {
+    m1: '01900000-0000-7000-8000-000000000001',
+    m2: '01900000-0000-7000-8000-000000000002',
+    m3: '01900000-0000-7000-8000-000000000003',
+  };
   const att = (n: number) => `01900000-0000-7000-8000-0000000000a${n}`;
   const old = Date.now() - 10 * DAY;
 
@@ -61,12 +65,20 @@ describe.each(backends)('migration 0010: attachment bytes move into content blob
     // The archive as version 0008 left it: bytes in email_attachments.data.
     const database = openDatabase(databaseUrl, { schema });
     const db = database.db as unknown as Kysely<any>;
-    const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, ...(schema ? { migrationTableSchema: schema } : {}) });
+    const migrator = new Migrator({
+      db,
+      provider: { getMigrations: async () => migrations },
+      ...(schema ? { migrationTableSchema: schema } : {}),
+    });
     const { error } = await migrator.migrateTo('0008_lean_indexes');
     if (error) throw error;
     await db
       .insertInto('email_messages')
-      .values([legacyMessage(ids.m1, 'a@old.bj', 1, old), legacyMessage(ids.m2, 'b@old.bj', 2, old), legacyMessage(ids.m3, 'c@old.bj', 1, old)])
+      .values([
+        legacyMessage(ids.m1, 'a@old.bj', 1, old),
+        legacyMessage(ids.m2, 'b@old.bj', 2, old),
+        legacyMessage(ids.m3, 'c@old.bj', 1, old),
+      ])
       .execute();
     const row = (n: number, messageId: string, data: Buffer | null, bytes: Buffer) => ({
       id: att(n),
@@ -78,10 +90,19 @@ describe.each(backends)('migration 0010: attachment bytes move into content blob
       data,
       created_at: old,
     });
-    await db.insertInto('email_attachments').values([row(1, ids.m1, x, x), row(2, ids.m2, x, x), row(3, ids.m2, y, y), row(4, ids.m3, null, x)]).execute();
+    await db
+      .insertInto('email_attachments')
+      .values([row(1, ids.m1, x, x), row(2, ids.m2, x, x), row(3, ids.m2, y, y), row(4, ids.m3, null, x)])
+      .execute();
     await database.close();
 
-    const env = { DATABASE_URL: databaseUrl, DATA_DIR: dir, LOG_LEVEL: 'silent', POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, SMTP_FROM_EMAIL: 'noreply@rgz.bj' };
+    const env = {
+      DATABASE_URL: databaseUrl,
+      DATA_DIR: dir,
+      LOG_LEVEL: 'silent',
+      POSTIER_ADMIN_TOKEN: ADMIN_TOKEN,
+      SMTP_FROM_EMAIL: 'noreply@rgz.bj',
+    };
     const config = loadConfig(env);
     s = await wire(config, createLogger('silent'), { schema });
     t = { services: s };
@@ -92,9 +113,27 @@ describe.each(backends)('migration 0010: attachment bytes move into content blob
   });
 
   it('stores each distinct content once, references it from every row that had it, and empties the rows', async () => {
-    expect(await stored(t as TestContext, sha256(x))).toEqual({ blobs: 1, size: x.length, parts: 1, bytes: x.length, references: 2, inlineData: 0 });
-    expect(await stored(t as TestContext, sha256(y))).toEqual({ blobs: 1, size: y.length, parts: 3, bytes: y.length, references: 1, inlineData: 0 });
-    const rows = await s.db.selectFrom('email_attachments').select(['id', 'sha256', 'blob_sha256', 'data']).orderBy('id').execute();
+    expect(await stored(t as TestContext, sha256(x))).toEqual({
+      blobs: 1,
+      size: x.length,
+      parts: 1,
+      bytes: x.length,
+      references: 2,
+      inlineData: 0,
+    });
+    expect(await stored(t as TestContext, sha256(y))).toEqual({
+      blobs: 1,
+      size: y.length,
+      parts: 3,
+      bytes: y.length,
+      references: 1,
+      inlineData: 0,
+    });
+    const rows = await s.db
+      .selectFrom('email_attachments')
+      .select(['id', 'sha256', 'blob_sha256', 'data'])
+      .orderBy('id')
+      .execute();
     expect(rows.map((r) => [r.id, r.blob_sha256, r.data])).toEqual([
       [att(1), sha256(x), null],
       [att(2), sha256(x), null],
@@ -109,13 +148,19 @@ describe.each(backends)('migration 0010: attachment bytes move into content blob
     const app = await buildApp(s);
     try {
       const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
-      const get = (m: string, a: string) => app.inject({ method: 'GET', url: `/api/v1/email/messages/${m}/attachments/${a}`, headers });
+      const get = (m: string, a: string) =>
+        app.inject({ method: 'GET', url: `/api/v1/email/messages/${m}/attachments/${a}`, headers });
       expect(Buffer.compare((await get(ids.m1, att(1))).rawPayload, x)).toBe(0);
       expect(Buffer.compare((await get(ids.m2, att(3))).rawPayload, y)).toBe(0);
       expect((await get(ids.m3, att(4))).statusCode).toBe(404);
 
       const late = bigPdf(5000, 42);
-      const lateMessage = { ...legacyMessage('01900000-0000-7000-8000-000000000004', 'd@old.bj', 1, old), priority: 5, attempts: 0, is_test: 0 };
+      const lateMessage = {
+        ...legacyMessage('01900000-0000-7000-8000-000000000004', 'd@old.bj', 1, old),
+        priority: 5,
+        attempts: 0,
+        is_test: 0,
+      };
       await s.db.insertInto('email_messages').values(lateMessage).execute();
       await s.db
         .insertInto('email_attachments')

@@ -3,7 +3,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { MessageRow } from '../src/platform/db/schema.js';
 import { buildMime, type MimeAttachment, type Sender } from '../src/delivery/mime/index.js';
 import { pdfBytes, pngBytes } from './helpers/fixtures.js';
-import { type MailparserReading, type PythonPart, type PythonReading, readWithMailparser, readWithPython } from './helpers/mail-readers.js';
+import {
+  type MailparserReading,
+  type PythonPart,
+  type PythonReading,
+  readWithMailparser,
+  readWithPython,
+} from './helpers/mail-readers.js';
 
 /**
  * Postier's MIME writer against Nodemailer's for the same messages: both outputs are read by
@@ -33,18 +39,29 @@ const baseRow = {
 } as MessageRow;
 const baseSender: Sender = { fromName: 'RGZ Notifications', fromEmail: 'noreply@rgz.bj', replyTo: undefined };
 
-const accented = 'Bonjour Tech Connect SA,\nvotre facture de février 2026 — 450 000 FCFA — est disponible. À régler sous 15 jours.\n';
+const accented =
+  'Bonjour Tech Connect SA,\nvotre facture de février 2026 — 450 000 FCFA — est disponible. À régler sous 15 jours.\n';
 /** 300 KB of bytes that cover every value. */
 const noise = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 256));
 const japanese = '請求書が発行されました。ご確認ください。'.repeat(12);
 
-export const cases: Record<string, Case> = {
-  'plain ASCII (7bit)': { row: { subject: 'Invoice INV-2026-0001', text_content: 'Short ASCII line.\nAnother one.\n', html_content: '<p>Short.</p>' } },
-  'accented French (quoted-printable)': { row: { subject: 'Facture RGZ — février 2026', text_content: accented, html_content: `<p>${accented}</p>` } },
+const cases: Record<string, Case> = {
+  'plain ASCII (7bit)': {
+    row: {
+      subject: 'Invoice INV-2026-0001',
+      text_content: 'Short ASCII line.\nAnother one.\n',
+      html_content: '<p>Short.</p>',
+    },
+  },
+  'accented French (quoted-printable)': {
+    row: { subject: 'Facture RGZ — février 2026', text_content: accented, html_content: `<p>${accented}</p>` },
+  },
   'emoji and mostly non-Latin text (base64)': {
     row: { subject: '🚨 請求書 2026年2月 ⚠️', text_content: japanese, html_content: `<p>${japanese}</p>` },
   },
-  'a long ASCII subject folded at spaces': { row: { subject: `Incident ${'critical fibre link down near Cotonou '.repeat(5)}end` } },
+  'a long ASCII subject folded at spaces': {
+    row: { subject: `Incident ${'critical fibre link down near Cotonou '.repeat(5)}end` },
+  },
   'a long accented subject in several encoded words': {
     row: { subject: `Résumé mensuel — ${'consommation détaillée de la ligne fibre n°42 à Porto-Novo, '.repeat(4)}fin` },
   },
@@ -56,14 +73,24 @@ export const cases: Record<string, Case> = {
       html_content: `<table>${'<tr><td style="padding:4px">cellule</td></tr>'.repeat(20)}</table>   \n  trailing   `,
     },
   },
-  'ASCII lines just over 76 characters': { row: { text_content: `${'y'.repeat(77)}\n${'z'.repeat(76)}\n`, html_content: `<p>${'w'.repeat(76)}</p>` } },
+  'ASCII lines just over 76 characters': {
+    row: { text_content: `${'y'.repeat(77)}\n${'z'.repeat(76)}\n`, html_content: `<p>${'w'.repeat(76)}</p>` },
+  },
   attachments: {
     row: { subject: 'Pièces jointes' },
     attachments: [
       { filename: 'facture_2026-02.pdf', content_type: 'application/pdf', data: pdfBytes() },
       { filename: 'logo.png', content_type: 'image/png', data: pngBytes() },
-      { filename: 'détail consommation.csv', content_type: 'text/csv', data: Buffer.from('date;montant\n2026-02-01;100 000\n') },
-      { filename: 'relevé détaillé de la consommation de février 2026 — ligne fibre n°42.pdf', content_type: 'application/pdf', data: pdfBytes() },
+      {
+        filename: 'détail consommation.csv',
+        content_type: 'text/csv',
+        data: Buffer.from('date;montant\n2026-02-01;100 000\n'),
+      },
+      {
+        filename: 'relevé détaillé de la consommation de février 2026 — ligne fibre n°42.pdf',
+        content_type: 'application/pdf',
+        data: pdfBytes(),
+      },
       { filename: 'Rapport annuel 2025.pdf', content_type: 'application/pdf', data: pdfBytes() },
       { filename: `${'annual-report-'.repeat(6)}final.pdf`, content_type: 'application/pdf', data: pdfBytes() },
       { filename: '請求書🧾.pdf', content_type: 'application/pdf', data: pdfBytes() },
@@ -79,7 +106,12 @@ export const cases: Record<string, Case> = {
   'no content': { row: { text_content: null, html_content: null } },
   'cc, bcc, reply-to and custom headers': {
     row: {
-      cc: JSON.stringify(['zoe@example.com', 'ops@example.com', 'a.very.long.address.for.folding@subdomain.example.org', 'another.one@example.net']),
+      cc: JSON.stringify([
+        'zoe@example.com',
+        'ops@example.com',
+        'a.very.long.address.for.folding@subdomain.example.org',
+        'another.one@example.net',
+      ]),
       bcc: JSON.stringify(['audit@example.com', 'zoe@example.com']),
       reply_to: 'support@rgz.bj',
       headers: JSON.stringify({
@@ -89,10 +121,17 @@ export const cases: Record<string, Case> = {
       }),
     },
   },
-  'display names: quoted, encoded, with a comma': { sender: { fromName: 'Dupont, Jean (RGZ)' }, row: { reply_to: 'support@rgz.bj' } },
+  'display names: quoted, encoded, with a comma': {
+    sender: { fromName: 'Dupont, Jean (RGZ)' },
+    row: { reply_to: 'support@rgz.bj' },
+  },
   'an accented display name': { sender: { fromName: 'Zoé Kpadé — Facturation RGZ' } },
-  "the message's own sender (raw and submitted mail)": { row: { from_email: 'factures@techconnect.bj', from_name: 'Facturation — Tech Connect' } },
-  'an internationalized recipient domain': { row: { recipient_email: 'client@exämple.bj', cc: JSON.stringify(['ops@bücher.example']) } },
+  "the message's own sender (raw and submitted mail)": {
+    row: { from_email: 'factures@techconnect.bj', from_name: 'Facturation — Tech Connect' },
+  },
+  'an internationalized recipient domain': {
+    row: { recipient_email: 'client@exämple.bj', cc: JSON.stringify(['ops@bücher.example']) },
+  },
   'a 200 KB accented HTML body and a 300 KB attachment': {
     row: {
       html_content: '<p>Relevé détaillé — consommation de février, ligne fibre n°42 à Cotonou.</p>\n'.repeat(2600),
@@ -112,7 +151,9 @@ async function viaNodemailer(c: Case) {
   const sender = senderOf(c);
   const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
   const info = await transport.sendMail({
-    from: row.from_email ? { name: row.from_name ?? '', address: row.from_email } : { name: sender.fromName, address: sender.fromEmail },
+    from: row.from_email
+      ? { name: row.from_name ?? '', address: row.from_email }
+      : { name: sender.fromName, address: sender.fromEmail },
     to: row.recipient_email,
     cc: row.cc ? (JSON.parse(row.cc) as string[]) : undefined,
     bcc: row.bcc ? (JSON.parse(row.bcc) as string[]) : undefined,
@@ -123,7 +164,11 @@ async function viaNodemailer(c: Case) {
     messageId: row.smtp_message_id,
     date: new Date(row.created_at),
     headers: row.headers ? (JSON.parse(row.headers) as Record<string, string>) : undefined,
-    attachments: (c.attachments ?? []).map((a) => ({ filename: a.filename, contentType: a.content_type, content: a.data! })),
+    attachments: (c.attachments ?? []).map((a) => ({
+      filename: a.filename,
+      contentType: a.content_type,
+      content: a.data!,
+    })),
   });
   return { raw: info.message as Buffer, envelope: info.envelope as { from: string; to: string[] } };
 }
@@ -164,12 +209,18 @@ const comparableMailparser = (m: MailparserReading, dropBcc: boolean) => ({
 });
 
 describe('MIME writer: the same readings as Nodemailer for the same messages', () => {
-  const built: Record<string, { ours: Awaited<ReturnType<typeof buildMime>>; theirs: Awaited<ReturnType<typeof viaNodemailer>> }> = {};
+  const built: Record<
+    string,
+    { ours: Awaited<ReturnType<typeof buildMime>>; theirs: Awaited<ReturnType<typeof viaNodemailer>> }
+  > = {};
   const python: Record<string, { ours: PythonReading; theirs: PythonReading }> = {};
 
   beforeAll(async () => {
     for (const [name, c] of Object.entries(cases)) {
-      built[name] = { ours: await buildMime(rowOf(c), c.attachments ?? [], senderOf(c)), theirs: await viaNodemailer(c) };
+      built[name] = {
+        ours: await buildMime(rowOf(c), c.attachments ?? [], senderOf(c)),
+        theirs: await viaNodemailer(c),
+      };
     }
     const names = Object.keys(built);
     const readings = await readWithPython(names.flatMap((n) => [built[n]!.ours.raw, built[n]!.theirs.raw]));
@@ -188,7 +239,9 @@ describe('MIME writer: the same readings as Nodemailer for the same messages', (
 
       it('reads the same in mailparser', async () => {
         const { ours, theirs } = built[name]!;
-        expect(comparableMailparser(await readWithMailparser(ours.raw), false)).toEqual(comparableMailparser(await readWithMailparser(theirs.raw), true));
+        expect(comparableMailparser(await readWithMailparser(ours.raw), false)).toEqual(
+          comparableMailparser(await readWithMailparser(theirs.raw), true),
+        );
       });
 
       it('has the same envelope', () => {
@@ -213,9 +266,12 @@ describe('MIME writer: the same readings as Nodemailer for the same messages', (
   }
 
   it('covers every transfer encoding and every structure', () => {
-    const all = Object.values(built).map((b) => b.ours.raw.toString('latin1')).join('\n');
+    const all = Object.values(built)
+      .map((b) => b.ours.raw.toString('latin1'))
+      .join('\n');
     for (const e of ['7bit', 'quoted-printable', 'base64']) expect(all).toContain(`Content-Transfer-Encoding: ${e}`);
-    for (const t of ['multipart/mixed', 'multipart/alternative', 'text/plain', 'text/html', 'application/pdf']) expect(all).toContain(`Content-Type: ${t}`);
+    for (const t of ['multipart/mixed', 'multipart/alternative', 'text/plain', 'text/html', 'application/pdf'])
+      expect(all).toContain(`Content-Type: ${t}`);
     expect(all).toMatch(/filename\*0\*=utf-8''/);
     expect(all).toMatch(/name="=\?UTF-8\?[QB]\?/);
   });
@@ -237,7 +293,9 @@ describe('MIME writer: safe whatever it is given', () => {
       }),
     },
     sender: { fromName: 'RGZ\r\nX-Injected: 7' },
-    attachments: [{ filename: '..\r\n/evil\u0000\u202E.pdf', content_type: 'text/html\r\nX-Injected: 8', data: pdfBytes() }],
+    attachments: [
+      { filename: '..\r\n/evil\u0000\u202E.pdf', content_type: 'text/html\r\nX-Injected: 8', data: pdfBytes() },
+    ],
   };
 
   it('writes no raw control character and no field the caller did not ask for', async () => {
@@ -246,7 +304,19 @@ describe('MIME writer: safe whatever it is given', () => {
     expect(text).not.toMatch(/\r(?!\n)|(?<!\r)\n|\u0000/);
     expect(text).not.toMatch(/^X-Injected|^Bcc|^Bad/im);
     const [py] = await readWithPython([raw]);
-    const fields = ['cc', 'content-type', 'date', 'from', 'list-unsubscribe', 'message-id', 'mime-version', 'reply-to', 'subject', 'to', 'x-custom'];
+    const fields = [
+      'cc',
+      'content-type',
+      'date',
+      'from',
+      'list-unsubscribe',
+      'message-id',
+      'mime-version',
+      'reply-to',
+      'subject',
+      'to',
+      'x-custom',
+    ];
     expect([...py!.header_names].sort()).toEqual(fields);
     expect(py!.headers.subject).toBe('Facture  Bcc: victim@example.com  fdp.exe');
     const att = py!.tree.children!.at(-1)!;
@@ -272,13 +342,24 @@ describe('MIME writer: safe whatever it is given', () => {
     expect(py!.headers['x-custom']).toBe(`Valeur ${word}`);
     expect(py!.headers.from).toEqual([{ name: 'Nom =?x?Q?y?=', address: 'noreply@rgz.bj' }]);
     const att = py!.tree.children!.at(-1)!;
-    expect([att.filename, (att.content_type_params as Record<string, string>).name]).toEqual([`${word}.pdf`, `${word}.pdf`]);
+    expect([att.filename, (att.content_type_params as Record<string, string>).name]).toEqual([
+      `${word}.pdf`,
+      `${word}.pdf`,
+    ]);
     const mp = await readWithMailparser(raw);
-    expect([mp.subject, mp.from[0]!.name, mp.attachments[0]!.filename]).toEqual([`Objet ${word}`, 'Nom =?x?Q?y?=', `${word}.pdf`]);
+    expect([mp.subject, mp.from[0]!.name, mp.attachments[0]!.filename]).toEqual([
+      `Objet ${word}`,
+      'Nom =?x?Q?y?=',
+      `${word}.pdf`,
+    ]);
   });
 
   it('turns a lone CR into a line break (canonical text; Nodemailer writes it raw and readers drop it)', async () => {
-    const { raw } = await buildMime(rowOf({ row: { text_content: 'Ligne 1\rLigne 2', html_content: null } }), [], baseSender);
+    const { raw } = await buildMime(
+      rowOf({ row: { text_content: 'Ligne 1\rLigne 2', html_content: null } }),
+      [],
+      baseSender,
+    );
     const [py] = await readWithPython([raw]);
     // The message ends with a line break, as Nodemailer's does.
     expect(lf(py!.tree.text)).toBe('Ligne 1\nLigne 2\n');

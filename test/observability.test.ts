@@ -36,7 +36,11 @@ describe.each(backends)('observability on %s', (backend) => {
     const now = Date.now();
     // The delivery worker and the bounce handler record these same events through the event log,
     // with the labels of the message row they hold (the metrics subscriber reads no database).
-    const rows = await t.services.db.selectFrom('email_messages').select(['id', 'template_key', 'category', 'created_at']).where('id', 'in', ids).execute();
+    const rows = await t.services.db
+      .selectFrom('email_messages')
+      .select(['id', 'template_key', 'category', 'created_at'])
+      .where('id', 'in', ids)
+      .execute();
     const labels = (id: string) => rows.find((r) => r.id === id);
     await t.services.events.record(t.services.db, [
       { messageId: ids[0]!, type: 'attempt', at: now, data: { code: 250 } },
@@ -47,7 +51,8 @@ describe.each(backends)('observability on %s', (backend) => {
       { messageId: ids[2]!, type: 'complaint', at: now, labels: labels(ids[2]!) },
     ]);
     const after = await metrics();
-    const delta = (name: string, labels: Record<string, string> = invoiceLabels) => sample(after, name, labels) - sample(before, name, labels);
+    const delta = (name: string, labels: Record<string, string> = invoiceLabels) =>
+      sample(after, name, labels) - sample(before, name, labels);
     expect(delta('postier_emails_accepted_total')).toBe(3);
     expect(delta('postier_emails_sent_total')).toBe(1);
     expect(delta('postier_emails_failed_total')).toBe(1);
@@ -61,20 +66,35 @@ describe.each(backends)('observability on %s', (backend) => {
 
   it('reports queue depth and the oldest queued age from the database at scrape time', async () => {
     const [id] = await sendOk(t, invoiceExample());
-    await t.services.db.updateTable('email_messages').set({ created_at: Date.now() - 3_600_000 }).where('id', '=', id!).execute();
+    await t.services.db
+      .updateTable('email_messages')
+      .set({ created_at: Date.now() - 3_600_000 })
+      .where('id', '=', id!)
+      .execute();
     const text = await metrics();
-    const depth = await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).where('status', 'in', ['queued', 'sending']).executeTakeFirstOrThrow();
+    const depth = await t.services.db
+      .selectFrom('email_messages')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', 'in', ['queued', 'sending'])
+      .executeTakeFirstOrThrow();
     expect(sample(text, 'postier_queue_depth')).toBe(Number(depth.n));
     expect(sample(text, 'postier_queue_oldest_age_seconds')).toBeGreaterThanOrEqual(3600);
   });
 
   it('answers /readyz 200 when the database and the SMTP relay answer, 503 naming SMTP when it does not', async () => {
     const sink = await SmtpSink.start();
-    const up = await createTestContext(backend, { SMTP_HOST: '127.0.0.1', SMTP_PORT: String(sink.port), SMTP_USE_TLS: 'false' });
+    const up = await createTestContext(backend, {
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(sink.port),
+      SMTP_USE_TLS: 'false',
+    });
     try {
       const res = await up.inject({ method: 'GET', url: '/readyz', token: null });
       expect(res.statusCode).toBe(200);
-      expect(res.json()).toMatchObject({ status: 'ok', checks: { database: { status: 'ok' }, smtp: { status: 'ok' } } });
+      expect(res.json()).toMatchObject({
+        status: 'ok',
+        checks: { database: { status: 'ok' }, smtp: { status: 'ok' } },
+      });
     } finally {
       await up.close();
       await sink.close();
@@ -84,7 +104,10 @@ describe.each(backends)('observability on %s', (backend) => {
     try {
       const res = await down.inject({ method: 'GET', url: '/readyz', token: null });
       expect(res.statusCode).toBe(503);
-      expect(res.json()).toMatchObject({ status: 'unavailable', checks: { database: { status: 'ok' }, smtp: { status: 'fail' } } });
+      expect(res.json()).toMatchObject({
+        status: 'unavailable',
+        checks: { database: { status: 'ok' }, smtp: { status: 'fail' } },
+      });
     } finally {
       await down.close();
     }
@@ -96,10 +119,15 @@ describe('observability, database-independent', () => {
     // Port 1 refuses connections: a PostgreSQL server that is down.
     const database = openDatabase('postgres://postgres@127.0.0.1:1/postier');
     const app = Fastify();
-    await app.register(readinessHttp, { checks: [databaseCheck(database.db), { name: 'smtp', check: async () => undefined }] });
+    await app.register(readinessHttp, {
+      checks: [databaseCheck(database.db), { name: 'smtp', check: async () => undefined }],
+    });
     const res = await app.inject({ method: 'GET', url: '/readyz' });
     expect(res.statusCode).toBe(503);
-    expect(res.json()).toMatchObject({ status: 'unavailable', checks: { database: { status: 'fail', error: 'ECONNREFUSED' }, smtp: { status: 'ok' } } });
+    expect(res.json()).toMatchObject({
+      status: 'unavailable',
+      checks: { database: { status: 'fail', error: 'ECONNREFUSED' }, smtp: { status: 'ok' } },
+    });
     await app.close();
     await database.close();
   });
@@ -143,14 +171,33 @@ describe('observability, database-independent', () => {
         payload: {
           to: 'c@x.bj',
           template_key: 'instance_provisioned',
-          variables: { customer_name: 'A', instance_name: 'i', protocol: 'https', domain: 'd.bj', login: 'l', password, plan: 'p' },
+          variables: {
+            customer_name: 'A',
+            instance_name: 'i',
+            protocol: 'https',
+            domain: 'd.bj',
+            login: 'l',
+            password,
+            plan: 'p',
+          },
         },
       });
       expect(sent.statusCode).toBe(201);
-      const withPdf = await app.inject({ method: 'POST', url: '/api/v1/email/send', headers, payload: invoiceExample() });
+      const withPdf = await app.inject({
+        method: 'POST',
+        url: '/api/v1/email/send',
+        headers,
+        payload: invoiceExample(),
+      });
       expect(withPdf.statusCode).toBe(201);
       // Whatever a future log line dumps whole must be redacted too.
-      log.error({ request: { body: { variables: { password }, attachments: [{ filename: 'a.pdf', data_base64: pdf }] } }, req: { headers } }, 'context dump');
+      log.error(
+        {
+          request: { body: { variables: { password }, attachments: [{ filename: 'a.pdf', data_base64: pdf }] } },
+          req: { headers },
+        },
+        'context dump',
+      );
 
       const all = lines.join('\n');
       for (const l of lines) expect(() => JSON.parse(l)).not.toThrow();

@@ -16,10 +16,17 @@ describe.each(backends)('OpenAPI document and docs page on %s', (backend) => {
     const send = spec.paths['/api/v1/email/send'].post;
     const body = send.requestBody.content['application/json'].schema;
     expect(body.required).toEqual(['to', 'template_key']);
-    expect(Object.keys(body.properties)).toEqual(expect.arrayContaining(['to', 'template_key', 'variables', 'attachments', 'cc', 'bcc', 'reply_to', 'locale']));
+    expect(Object.keys(body.properties)).toEqual(
+      expect.arrayContaining(['to', 'template_key', 'variables', 'attachments', 'cc', 'bcc', 'reply_to', 'locale']),
+    );
     expect(body.properties.attachments.items.required).toEqual(['filename', 'content_type', 'data_base64']);
     // Every route is in the document, with path parameters in OpenAPI form.
-    for (const p of ['/api/v1/email/messages/{id}', '/api/v1/email/messages/{id}/resend', '/api/v1/email/recipients/{email}/erase', '/readyz']) {
+    for (const p of [
+      '/api/v1/email/messages/{id}',
+      '/api/v1/email/messages/{id}/resend',
+      '/api/v1/email/recipients/{email}/erase',
+      '/readyz',
+    ]) {
       expect(spec.paths).toHaveProperty([p]);
     }
     expect(spec.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
@@ -44,21 +51,33 @@ describe.each(backends)('OpenAPI document and docs page on %s', (backend) => {
         if (status === '204' || status.startsWith('3')) continue;
         const media = Object.entries(r.content ?? {});
         if (media.length === 0 || media.some(([, m]) => !m.schema)) problems.push(`${route} ${status}: no schema`);
-        const json = r.content?.['application/json']?.schema as { properties?: Record<string, { properties?: object }> } | undefined;
+        const json = r.content?.['application/json']?.schema as
+          | { properties?: Record<string, { properties?: object }> }
+          | undefined;
         // GET /readyz answers 503 with its own body: which check failed.
         const ownBody = route === 'GET /readyz' && status === '503';
-        if (/^[45]/.test(status) && json && !ownBody && !json.properties?.error?.properties) problems.push(`${route} ${status}: not the error shape`);
+        if (/^[45]/.test(status) && json && !ownBody && !json.properties?.error?.properties)
+          problems.push(`${route} ${status}: not the error shape`);
       }
       // What the server itself may answer on any route, by its auth level.
-      const need = ['500', '503', ...(op['x-auth'] !== 'public' ? ['401'] : []), ...(op['x-auth'] === 'admin' ? ['403'] : [])];
+      const need = [
+        '500',
+        '503',
+        ...(op['x-auth'] !== 'public' ? ['401'] : []),
+        ...(op['x-auth'] === 'admin' ? ['403'] : []),
+      ];
       for (const s of need) if (!statuses.includes(s)) problems.push(`${route}: ${s} not documented`);
     }
     expect(problems).toEqual([]);
     // A route's own errors are there too, and a success schema lists its fields.
-    expect(Object.keys(spec.paths['/api/v1/email/send'].post.responses)).toEqual(expect.arrayContaining(['201', '400', '404', '409', '413', '415', '422']));
-    expect(Object.keys(spec.paths['/api/v1/email/messages/{id}'].get.responses['200'].content['application/json'].schema.properties)).toEqual(
-      expect.arrayContaining(['id', 'to', 'status', 'recipients', 'attachments', 'events', 'from']),
+    expect(Object.keys(spec.paths['/api/v1/email/send'].post.responses)).toEqual(
+      expect.arrayContaining(['201', '400', '404', '409', '413', '415', '422']),
     );
+    expect(
+      Object.keys(
+        spec.paths['/api/v1/email/messages/{id}'].get.responses['200'].content['application/json'].schema.properties,
+      ),
+    ).toEqual(expect.arrayContaining(['id', 'to', 'status', 'recipients', 'attachments', 'events', 'from']));
   });
 
   it('serves the docs page and its assets from this server only: no external URL, a same-origin CSP', async () => {
@@ -70,7 +89,9 @@ describe.each(backends)('OpenAPI document and docs page on %s', (backend) => {
     expect(assets.length).toBeGreaterThan(2);
     for (const a of assets) {
       expect(a).not.toMatch(/^(https?:)?\/\//);
-      expect((await t.inject({ method: 'GET', url: new URL(a, 'http://x/docs/').pathname, token: null })).statusCode).toBe(200);
+      expect(
+        (await t.inject({ method: 'GET', url: new URL(a, 'http://x/docs/').pathname, token: null })).statusCode,
+      ).toBe(200);
     }
     const init = await t.inject({ method: 'GET', url: '/docs/static/swagger-initializer.js', token: null });
     expect(init.body).toContain('/api/v1/openapi.json');

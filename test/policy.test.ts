@@ -5,7 +5,12 @@ import { incidentExample } from './helpers/fixtures.js';
 const cutover = (to: string, extra: object = {}) => ({
   to,
   template_key: 'cutover_reminder',
-  variables: { reseller_name: 'Tech Connect SA', items_done: 32, items_total: 40, link_portal: 'https://admin-rgz.duckdns.org' },
+  variables: {
+    reseller_name: 'Tech Connect SA',
+    items_done: 32,
+    items_total: 40,
+    link_portal: 'https://admin-rgz.duckdns.org',
+  },
   ...extra,
 });
 
@@ -20,33 +25,59 @@ describe.each(backends)('sending policy on %s', (backend) => {
   });
   afterAll(() => t.close());
 
-  const send = (payload: object, headers: Record<string, string> = {}) => t.inject({ method: 'POST', url: '/api/v1/email/send', payload, headers });
+  const send = (payload: object, headers: Record<string, string> = {}) =>
+    t.inject({ method: 'POST', url: '/api/v1/email/send', payload, headers });
   const message = async (id: string) => (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${id}` })).json();
 
   describe('suppression list', () => {
     it('adds, lists with a filter and pages, and lifts suppressions through the admin API', async () => {
       for (const email of ['s1@example.com', 'S2@Example.com', 's3@example.com']) {
-        const res = await t.inject({ method: 'POST', url: '/api/v1/email/suppressions', payload: { email, details: 'asked by phone' } });
+        const res = await t.inject({
+          method: 'POST',
+          url: '/api/v1/email/suppressions',
+          payload: { email, details: 'asked by phone' },
+        });
         expect(res.statusCode).toBe(201);
       }
-      const dup = await t.inject({ method: 'POST', url: '/api/v1/email/suppressions', payload: { email: 's1@example.com' } });
+      const dup = await t.inject({
+        method: 'POST',
+        url: '/api/v1/email/suppressions',
+        payload: { email: 's1@example.com' },
+      });
       expect(dup.statusCode).toBe(200);
       const one = (await t.inject({ method: 'GET', url: '/api/v1/email/suppressions?email=s2@EXAMPLE.com' })).json();
-      expect(one.items).toEqual([expect.objectContaining({ email: 's2@example.com', scope: 'all', reason: 'manual', source: 'api' })]);
+      expect(one.items).toEqual([
+        expect.objectContaining({ email: 's2@example.com', scope: 'all', reason: 'manual', source: 'api' }),
+      ]);
       const p1 = (await t.inject({ method: 'GET', url: '/api/v1/email/suppressions?limit=2' })).json();
       expect(p1.items).toHaveLength(2);
-      const p2 = (await t.inject({ method: 'GET', url: `/api/v1/email/suppressions?limit=2&cursor=${p1.next_cursor}` })).json();
-      expect([...p1.items, ...p2.items].map((s: { email: string }) => s.email).filter((e: string) => /^s\d@/.test(e)).sort()).toEqual(['s1@example.com', 's2@example.com', 's3@example.com']);
+      const p2 = (
+        await t.inject({ method: 'GET', url: `/api/v1/email/suppressions?limit=2&cursor=${p1.next_cursor}` })
+      ).json();
+      expect(
+        [...p1.items, ...p2.items]
+          .map((s: { email: string }) => s.email)
+          .filter((e: string) => /^s\d@/.test(e))
+          .sort(),
+      ).toEqual(['s1@example.com', 's2@example.com', 's3@example.com']);
 
-      expect((await t.inject({ method: 'DELETE', url: `/api/v1/email/suppressions/${one.items[0].id}` })).statusCode).toBe(204);
-      expect((await t.inject({ method: 'DELETE', url: '/api/v1/email/suppressions?email=s3@example.com' })).json()).toEqual({ deleted: 1 });
+      expect(
+        (await t.inject({ method: 'DELETE', url: `/api/v1/email/suppressions/${one.items[0].id}` })).statusCode,
+      ).toBe(204);
+      expect(
+        (await t.inject({ method: 'DELETE', url: '/api/v1/email/suppressions?email=s3@example.com' })).json(),
+      ).toEqual({ deleted: 1 });
       const gone = await t.inject({ method: 'DELETE', url: '/api/v1/email/suppressions?email=s3@example.com' });
       expect(gone.statusCode).toBe(404);
       expect(gone.json().error.code).toBe('suppression_not_found');
     });
 
     it('refuses a bad address and non-admin callers', async () => {
-      const bad = await t.inject({ method: 'POST', url: '/api/v1/email/suppressions', payload: { email: 'not an address' } });
+      const bad = await t.inject({
+        method: 'POST',
+        url: '/api/v1/email/suppressions',
+        payload: { email: 'not an address' },
+      });
       expect(bad.statusCode).toBe(422);
       const { token } = await t.services.apiKeys.create('sender', 'send', null);
       expect((await t.inject({ method: 'GET', url: '/api/v1/email/suppressions', token })).statusCode).toBe(403);
@@ -69,12 +100,20 @@ describe.each(backends)('sending policy on %s', (backend) => {
     it('lets bypass categories through a suppression, but never through an unsubscribe from their class', async () => {
       await t.inject({ method: 'POST', url: '/api/v1/email/suppressions', payload: { email: 'noc@example.com' } });
       expect((await send({ ...incidentExample(), to: 'noc@example.com' })).json().items[0].status).toBe('queued');
-      await t.inject({ method: 'POST', url: '/api/v1/email/suppressions', payload: { email: 'noc2@example.com', scope: 'transactional' } });
+      await t.inject({
+        method: 'POST',
+        url: '/api/v1/email/suppressions',
+        payload: { email: 'noc2@example.com', scope: 'transactional' },
+      });
       expect((await send({ ...incidentExample(), to: 'noc2@example.com' })).json().items[0].status).toBe('suppressed');
     });
 
     it('a class-scoped suppression leaves other classes flowing', async () => {
-      await t.inject({ method: 'POST', url: '/api/v1/email/suppressions', payload: { email: 'mk@example.com', scope: 'marketing' } });
+      await t.inject({
+        method: 'POST',
+        url: '/api/v1/email/suppressions',
+        payload: { email: 'mk@example.com', scope: 'marketing' },
+      });
       expect((await send(cutover('mk@example.com'))).json().items[0].status).toBe('suppressed');
       expect((await send({ ...incidentExample(), to: 'mk@example.com' })).json().items[0].status).toBe('queued');
     });
@@ -95,7 +134,9 @@ describe.each(backends)('sending policy on %s', (backend) => {
     });
 
     it('does not count refused, suppressed or cancelled messages against the allowance', async () => {
-      const first = (await send(cutover('rl2@example.com', { send_at: new Date(Date.now() + 3_600_000).toISOString() }))).json().items[0];
+      const first = (
+        await send(cutover('rl2@example.com', { send_at: new Date(Date.now() + 3_600_000).toISOString() }))
+      ).json().items[0];
       expect((await t.inject({ method: 'DELETE', url: `/api/v1/email/messages/${first.id}` })).statusCode).toBe(200);
       expect((await send(cutover('rl2@example.com'))).json().items[0].status).toBe('queued');
       expect((await send(cutover('rl2@example.com'))).json().items[0].status).toBe('queued');
@@ -103,7 +144,8 @@ describe.each(backends)('sending policy on %s', (backend) => {
     });
 
     it('leaves transactional mail unlimited', async () => {
-      for (let i = 0; i < 5; i++) expect((await send({ ...incidentExample(), to: 'tx@example.com' })).json().items[0].status).toBe('queued');
+      for (let i = 0; i < 5; i++)
+        expect((await send({ ...incidentExample(), to: 'tx@example.com' })).json().items[0].status).toBe('queued');
     });
 
     it('is exact under concurrent requests in one process', async () => {
@@ -135,18 +177,46 @@ describe.each(backends)('sending policy on %s', (backend) => {
     it('refuses to cancel a message already sent, and an unknown one', async () => {
       const id = (await send({ ...incidentExample(), to: 'sent@example.com' })).json().items[0].id;
       await t.services.db.updateTable('email_messages').set({ status: 'sent' }).where('id', '=', id).execute();
-      expect((await t.inject({ method: 'DELETE', url: `/api/v1/email/messages/${id}` })).json().error.code).toBe('invalid_state');
-      expect((await t.services.db.selectFrom('email_messages').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status).toBe('sent');
-      const unknown = await t.inject({ method: 'DELETE', url: '/api/v1/email/messages/01900000-0000-7000-8000-000000000000' });
+      expect((await t.inject({ method: 'DELETE', url: `/api/v1/email/messages/${id}` })).json().error.code).toBe(
+        'invalid_state',
+      );
+      expect(
+        (
+          await t.services.db
+            .selectFrom('email_messages')
+            .select('status')
+            .where('id', '=', id)
+            .executeTakeFirstOrThrow()
+        ).status,
+      ).toBe('sent');
+      const unknown = await t.inject({
+        method: 'DELETE',
+        url: '/api/v1/email/messages/01900000-0000-7000-8000-000000000000',
+      });
       expect(unknown.statusCode).toBe(404);
     });
 
     it('lets a send key cancel only its own messages', async () => {
       const a = await t.services.apiKeys.create('a', 'send', null);
       const b = await t.services.apiKeys.create('b', 'send', null);
-      const id = (await t.inject({ method: 'POST', url: '/api/v1/email/send', token: a.token, payload: { ...incidentExample(), to: 'own@example.com', send_at: new Date(Date.now() + 60_000).toISOString() } })).json().items[0].id;
-      expect((await t.inject({ method: 'DELETE', url: `/api/v1/email/messages/${id}`, token: b.token })).statusCode).toBe(404);
-      expect((await t.inject({ method: 'DELETE', url: `/api/v1/email/messages/${id}`, token: a.token })).statusCode).toBe(200);
+      const id = (
+        await t.inject({
+          method: 'POST',
+          url: '/api/v1/email/send',
+          token: a.token,
+          payload: {
+            ...incidentExample(),
+            to: 'own@example.com',
+            send_at: new Date(Date.now() + 60_000).toISOString(),
+          },
+        })
+      ).json().items[0].id;
+      expect(
+        (await t.inject({ method: 'DELETE', url: `/api/v1/email/messages/${id}`, token: b.token })).statusCode,
+      ).toBe(404);
+      expect(
+        (await t.inject({ method: 'DELETE', url: `/api/v1/email/messages/${id}`, token: a.token })).statusCode,
+      ).toBe(200);
     });
 
     it.each([
@@ -160,7 +230,11 @@ describe.each(backends)('sending policy on %s', (backend) => {
     });
 
     it('accepts a send_at a few seconds in the past (clock drift) as now', async () => {
-      const res = await send({ ...incidentExample(), to: 'drift@example.com', send_at: new Date(Date.now() - 10_000).toISOString() });
+      const res = await send({
+        ...incidentExample(),
+        to: 'drift@example.com',
+        send_at: new Date(Date.now() - 10_000).toISOString(),
+      });
       expect(res.statusCode).toBe(201);
       expect(res.json().items[0].status).toBe('queued');
     });

@@ -21,7 +21,11 @@ interface Python {
  */
 function pythons(): Python[] {
   const pyenv = process.env.PYENV_ROOT ?? path.join(homedir(), '.pyenv');
-  const candidates = ['/usr/bin/python3', 'python3', ...(process.env.POSTIER_TEST_PYTHONS?.split(path.delimiter) ?? [])];
+  const candidates = [
+    '/usr/bin/python3',
+    'python3',
+    ...(process.env.POSTIER_TEST_PYTHONS?.split(path.delimiter) ?? []),
+  ];
   if (existsSync(path.join(pyenv, 'versions'))) {
     const versions = readdirSync(path.join(pyenv, 'versions')).filter((d) => /^3\.9\.\d+$/.test(d));
     candidates.push(...versions.map((v) => path.join(pyenv, 'versions', v, 'bin', 'python3')));
@@ -29,7 +33,8 @@ function pythons(): Python[] {
   const found = new Map<string, Python>();
   for (const exe of candidates) {
     try {
-      const probe = 'import os, sys; print(os.path.realpath(sys.executable)); print(sys.version_info >= (3, 9)); print(sys.version.split()[0])';
+      const probe =
+        'import os, sys; print(os.path.realpath(sys.executable)); print(sys.version_info >= (3, 9)); print(sys.version.split()[0])';
       const out = execFileSync(exe, ['-c', probe], {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'ignore'],
@@ -60,9 +65,20 @@ function unittest(python: Python, cwd: string, env: Record<string, string>): Pro
       python.exe,
       ['-m', 'unittest', 'discover', '-s', 'tests', '-t', '.', '-v'],
       // No __pycache__ in the work tree; each run its own report of the messages it sent.
-      { cwd, env: { ...process.env, ...env, PYTHONDONTWRITEBYTECODE: '1', POSTIER_TEST_REPORT: report }, timeout: 170_000, maxBuffer: 16 << 20 },
+      {
+        cwd,
+        env: { ...process.env, ...env, PYTHONDONTWRITEBYTECODE: '1', POSTIER_TEST_REPORT: report },
+        timeout: 170_000,
+        maxBuffer: 16 << 20,
+      },
       (err, _stdout, stderr) => {
-        const ids = existsSync(report) ? readFileSync(report, 'utf8').trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id) : [];
+        const ids = existsSync(report)
+          ? readFileSync(report, 'utf8')
+              .trim()
+              .split('\n')
+              .filter(Boolean)
+              .map((l) => (JSON.parse(l) as { id: string }).id)
+          : [];
         rmSync(dir, { recursive: true, force: true });
         const lines = stderr.trimEnd().split('\n');
         resolve({
@@ -120,7 +136,9 @@ describe.each(backends)('the Python client and its SaaS lifecycle example agains
       expect(run.ids.length).toBeGreaterThanOrEqual(12);
       await expectArchived(run.ids);
       const attached = await Promise.all(run.ids.map(async (id) => (await archive.getMessage(id)).attachments));
-      expect(attached.flat()).toContainEqual(expect.objectContaining({ filename: 'invoice_2026-02.pdf', content_type: 'application/pdf' }));
+      expect(attached.flat()).toContainEqual(
+        expect.objectContaining({ filename: 'invoice_2026-02.pdf', content_type: 'application/pdf' }),
+      );
     },
     180_000,
   );
@@ -137,7 +155,12 @@ describe.each(backends)('the Python client and its SaaS lifecycle example agains
       await expectArchived(run.ids);
       const templates = new Set<string>();
       for (const id of run.ids) templates.add((await archive.getMessage(id)).template_key);
-      expect([...templates].sort()).toEqual(['instance_provisioned', 'instance_reactivated', 'instance_suspended', 'instance_terminated']);
+      expect([...templates].sort()).toEqual([
+        'instance_provisioned',
+        'instance_reactivated',
+        'instance_suspended',
+        'instance_terminated',
+      ]);
     },
     180_000,
   );

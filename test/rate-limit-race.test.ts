@@ -16,15 +16,24 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('rate limit across processes on 
   afterAll(() => t.close());
 
   it('accepts exactly N in total when two processes race on one address', async () => {
-    const schema = (await t.services.db.selectNoFrom((eb) => eb.fn<string>('current_schema', []).as('s')).executeTakeFirstOrThrow()).s;
+    const schema = (
+      await t.services.db.selectNoFrom((eb) => eb.fn<string>('current_schema', []).as('s')).executeTakeFirstOrThrow()
+    ).s;
     const args = [process.env.TEST_DATABASE_URL!, schema, 'race@example.com', '10'];
     const opts = { env: { ...process.env, RACE_DATA_DIR: t.dir }, timeout: 60_000 };
-    const outputs = await Promise.all([0, 1].map(() => run(process.execPath, ['--import', 'tsx', child, ...args], opts)));
+    const outputs = await Promise.all(
+      [0, 1].map(() => run(process.execPath, ['--import', 'tsx', child, ...args], opts)),
+    );
     const statuses = outputs.flatMap((o) => JSON.parse(o.stdout) as string[]);
     expect(statuses).toHaveLength(20);
     expect(statuses.filter((s) => s === 'queued')).toHaveLength(3);
     expect(statuses.filter((s) => s === 'rate_limited')).toHaveLength(17);
-    const rows = await t.services.db.selectFrom('email_messages').select('status').where('recipient_email', '=', 'race@example.com').where('status', '=', 'queued').execute();
+    const rows = await t.services.db
+      .selectFrom('email_messages')
+      .select('status')
+      .where('recipient_email', '=', 'race@example.com')
+      .where('status', '=', 'queued')
+      .execute();
     expect(rows).toHaveLength(3);
   }, 90_000);
 });

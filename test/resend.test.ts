@@ -7,7 +7,15 @@ import { invoiceExample, pdfBytes } from './helpers/fixtures.js';
 const provisioned = {
   to: 'client@techconnect.bj',
   template_key: 'instance_provisioned',
-  variables: { customer_name: 'Aminata', instance_name: 'erp', protocol: 'https', domain: 'erp.cloud.rgz.bj', login: 'admin', password: 'Vq7#mR2p-Lw9z', plan: 'Business' },
+  variables: {
+    customer_name: 'Aminata',
+    instance_name: 'erp',
+    protocol: 'https',
+    domain: 'erp.cloud.rgz.bj',
+    login: 'admin',
+    password: 'Vq7#mR2p-Lw9z',
+    plan: 'Business',
+  },
 };
 
 describe.each(backends)('resend on %s', (backend) => {
@@ -17,7 +25,8 @@ describe.each(backends)('resend on %s', (backend) => {
   });
   afterAll(() => t.close());
 
-  const resend = (id: string, token?: string | null) => t.inject({ method: 'POST', url: `/api/v1/email/messages/${id}/resend`, token });
+  const resend = (id: string, token?: string | null) =>
+    t.inject({ method: 'POST', url: `/api/v1/email/messages/${id}/resend`, token });
 
   it('queues a new message with the archived content, recipients and attachments, linked to the original', async () => {
     const [id] = await sendOk(t, { ...invoiceExample(), cc: 'finance@techconnect.bj' });
@@ -33,21 +42,38 @@ describe.each(backends)('resend on %s', (backend) => {
     expect(b.status).toBe('queued');
     expect(b.smtp_message_id).not.toBe(a.smtp_message_id);
     expect(b.smtp_message_id).toContain(item.id);
-    for (const k of ['subject', 'html_content', 'text_content', 'cc', 'template_key', 'template_version', 'locale'] as const) expect(b[k]).toEqual(a[k]);
+    for (const k of [
+      'subject',
+      'html_content',
+      'text_content',
+      'cc',
+      'template_key',
+      'template_version',
+      'locale',
+    ] as const)
+      expect(b[k]).toEqual(a[k]);
     expect(b.attachments).toHaveLength(1);
     expect(b.attachments[0].id).not.toBe(a.attachments[0].id);
-    const dl = await t.inject({ method: 'GET', url: `/api/v1/email/messages/${item.id}/attachments/${b.attachments[0].id}` });
+    const dl = await t.inject({
+      method: 'GET',
+      url: `/api/v1/email/messages/${item.id}/attachments/${b.attachments[0].id}`,
+    });
     expect(Buffer.compare(dl.rawPayload, pdfBytes())).toBe(0);
 
     expect(a.events.find((e: { type: string }) => e.type === 'resent').data).toMatchObject({ resent_as: item.id });
-    expect(b.events).toEqual([expect.objectContaining({ type: 'queued', data: expect.objectContaining({ resent_from: id }) })]);
+    expect(b.events).toEqual([
+      expect.objectContaining({ type: 'queued', data: expect.objectContaining({ resent_from: id }) }),
+    ]);
   });
 
   it('refuses with 409 resend_masked_content when the template masks sensitive values in the archive', async () => {
     const [id] = await sendOk(t, provisioned);
     const res = await resend(id!);
     expect(res.statusCode).toBe(409);
-    expect(res.json().error).toMatchObject({ code: 'resend_masked_content', details: { sensitive_variables: ['password'] } });
+    expect(res.json().error).toMatchObject({
+      code: 'resend_masked_content',
+      details: { sensitive_variables: ['password'] },
+    });
     expect((await detail(t, id!)).events.map((e: { type: string }) => e.type)).toEqual(['queued']);
   });
 

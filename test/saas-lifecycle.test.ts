@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Instance, InstanceManager, LifecycleError, LifecycleNotifier, type Logger } from '../examples/saas-lifecycle/index.js';
+import {
+  type Instance,
+  InstanceManager,
+  LifecycleError,
+  LifecycleNotifier,
+  type Logger,
+} from '../examples/saas-lifecycle/index.js';
 import { startWorker } from '../src/delivery/start.js';
 import { PostierClient } from '../packages/client/src/index.js';
 import { ADMIN_TOKEN, backends, createTestContext, type TestContext } from './helpers/context.js';
@@ -65,7 +71,12 @@ describe.each(backends)('SaaS instance lifecycle against a real Postier on %s', 
 
   it('Scenario 1: provisioning makes the instance active and mails the access details', async () => {
     // Given a SaaS template exists and a customer has an email; When I create and provision an instance
-    const { instance, password } = await m.provision({ name: 'techconnect-erp', customer, plan: 'Business', protocol: 'https' });
+    const { instance, password } = await m.provision({
+      name: 'techconnect-erp',
+      customer,
+      plan: 'Business',
+      protocol: 'https',
+    });
     https = instance;
     httpsPassword = password;
     // Then the instance is active
@@ -158,7 +169,9 @@ describe('SaaS lifecycle when Postier is down, hanging or refusing', () => {
     const { instance, elapsed } = await runAll(manager(await closedPortUrl(), 'any', 300, log));
     expect(elapsed).toBeLessThan(3000);
     expect(instance.emails).toEqual([]);
-    expect(instance.email_failures.map((f) => [f.template, f.code])).toEqual(templates.map((tpl) => [tpl, 'network_error']));
+    expect(instance.email_failures.map((f) => [f.template, f.code])).toEqual(
+      templates.map((tpl) => [tpl, 'network_error']),
+    );
     expect(lines.filter((l) => l.level === 'warn')).toHaveLength(4);
   });
 
@@ -181,7 +194,12 @@ describe('SaaS lifecycle when Postier is down, hanging or refusing', () => {
       const url = await listen(t);
       const { log, lines } = collectingLog();
       const { instance, password } = await runAll(manager(url, 'pst_revoked_or_wrong_token', 2000, log));
-      expect(instance.email_failures.map((f) => f.code)).toEqual(['unauthorized', 'unauthorized', 'unauthorized', 'unauthorized']);
+      expect(instance.email_failures.map((f) => f.code)).toEqual([
+        'unauthorized',
+        'unauthorized',
+        'unauthorized',
+        'unauthorized',
+      ]);
       // The provisioning password never reaches the log.
       expect(JSON.stringify(lines)).not.toContain(password);
       expect(lines.filter((l) => l.level === 'warn').map((l) => l.obj.template)).toEqual(templates);

@@ -35,14 +35,21 @@ describe.each(backends)('send API on %s', (backend) => {
     expect(msg.smtp_message_id).toMatch(/^<[0-9a-f-]{36}@rgz\.bj>$/);
     expect(msg.events.map((e: { type: string }) => e.type)).toEqual(['queued']);
     expect(msg.attachments).toHaveLength(1);
-    expect(msg.attachments[0]).toMatchObject({ filename: 'invoice_2026-02.pdf', content_type: 'application/pdf', size_bytes: pdfBytes().length });
+    expect(msg.attachments[0]).toMatchObject({
+      filename: 'invoice_2026-02.pdf',
+      content_type: 'application/pdf',
+      size_bytes: pdfBytes().length,
+    });
   });
 
   it('returns attachment bytes exactly as sent', async () => {
     const res = await send(invoiceExample());
     const id = res.json().items[0].id;
     const msg = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${id}` })).json();
-    const dl = await t.inject({ method: 'GET', url: `/api/v1/email/messages/${id}/attachments/${msg.attachments[0].id}` });
+    const dl = await t.inject({
+      method: 'GET',
+      url: `/api/v1/email/messages/${id}/attachments/${msg.attachments[0].id}`,
+    });
     expect(dl.statusCode).toBe(200);
     expect(dl.headers['content-type']).toBe('application/pdf');
     expect(dl.headers['content-disposition']).toContain("filename*=UTF-8''invoice_2026-02.pdf");
@@ -71,7 +78,13 @@ describe.each(backends)('send API on %s', (backend) => {
   });
 
   it('accepts `to` as an array, drops duplicate recipients, and keeps cc, bcc and reply_to', async () => {
-    const res = await send({ ...incidentExample(), to: ['a@example.com', 'b@example.com', 'A@EXAMPLE.COM'], cc: 'c@example.com', bcc: ['d@example.com'], reply_to: 'ops@rgz.bj' });
+    const res = await send({
+      ...incidentExample(),
+      to: ['a@example.com', 'b@example.com', 'A@EXAMPLE.COM'],
+      cc: 'c@example.com',
+      bcc: ['d@example.com'],
+      reply_to: 'ops@rgz.bj',
+    });
     expect(res.statusCode).toBe(201);
     const items = res.json().items;
     expect(items).toHaveLength(2);
@@ -85,7 +98,12 @@ describe.each(backends)('send API on %s', (backend) => {
     const res = await send({
       to: 'user@example.com',
       template_key: 'support_ticket_created',
-      variables: { ticket_number: '4821', title: 'Débit très lent à Cotonou 🐢 — « urgent »', priority: 'Élevée', support_link: 'https://support.rgz.bj/t/4821' },
+      variables: {
+        ticket_number: '4821',
+        title: 'Débit très lent à Cotonou 🐢 — « urgent »',
+        priority: 'Élevée',
+        support_link: 'https://support.rgz.bj/t/4821',
+      },
     });
     expect(res.statusCode).toBe(201);
     const msg = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${res.json().items[0].id}` })).json();
@@ -99,7 +117,12 @@ describe.each(backends)('send API on %s', (backend) => {
     const res = await send({
       to: 'user@example.com',
       template_key: 'support_ticket_created',
-      variables: { ticket_number: '1', title: '<script>alert("x")</script> & co', priority: 'P1', support_link: 'https://s.example/1' },
+      variables: {
+        ticket_number: '1',
+        title: '<script>alert("x")</script> & co',
+        priority: 'P1',
+        support_link: 'https://s.example/1',
+      },
     });
     const msg = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${res.json().items[0].id}` })).json();
     expect(msg.html_content).not.toContain('<script>');
@@ -126,12 +149,24 @@ describe.each(backends)('send API on %s', (backend) => {
     expect(unknown.statusCode).toBe(404);
     expect(unknown.json().error.code).toBe('template_not_found');
 
-    await t.services.db.updateTable('email_templates').set({ is_active: 0 }).where('key', '=', 'rma_confirmation').execute();
+    await t.services.db
+      .updateTable('email_templates')
+      .set({ is_active: 0 })
+      .where('key', '=', 'rma_confirmation')
+      .execute();
     try {
-      const inactive = await send({ to: 'a@example.com', template_key: 'rma_confirmation', variables: { rma_number: '1', serial_number: '2', status: '3', link_tracking: 'https://x.example' } });
+      const inactive = await send({
+        to: 'a@example.com',
+        template_key: 'rma_confirmation',
+        variables: { rma_number: '1', serial_number: '2', status: '3', link_tracking: 'https://x.example' },
+      });
       expect(inactive.statusCode).toBe(404);
     } finally {
-      await t.services.db.updateTable('email_templates').set({ is_active: 1 }).where('key', '=', 'rma_confirmation').execute();
+      await t.services.db
+        .updateTable('email_templates')
+        .set({ is_active: 1 })
+        .where('key', '=', 'rma_confirmation')
+        .execute();
     }
   });
 
@@ -151,7 +186,12 @@ describe.each(backends)('send API on %s', (backend) => {
   });
 
   it('refuses an invalid cc, bcc or reply_to with 422', async () => {
-    for (const extra of [{ cc: 'x' }, { bcc: ['ok@example.com', 'bad@'] }, { reply_to: 'a@b.c\nX: y' }, { reply_to: 'ops@rgz.bj\r\n' }]) {
+    for (const extra of [
+      { cc: 'x' },
+      { bcc: ['ok@example.com', 'bad@'] },
+      { reply_to: 'a@b.c\nX: y' },
+      { reply_to: 'ops@rgz.bj\r\n' },
+    ]) {
       const res = await send({ ...incidentExample(), ...extra });
       expect(res.statusCode, JSON.stringify(extra)).toBe(422);
       expect(res.json().error.code).toBe('invalid_address');
@@ -169,25 +209,81 @@ describe.each(backends)('send API on %s', (backend) => {
         ...invoiceExample(),
         attachments: [
           { filename: 'logo.png', content_type: 'image/png', data_base64: pngBytes().toString('base64') },
-          { filename: 'data.json', content_type: 'application/json', data_base64: Buffer.from('{"a":1}').toString('base64') },
-          { filename: 'rapport été.csv', content_type: 'text/csv; charset=utf-8', data_base64: Buffer.from('site;débit\nA;10\n').toString('base64') },
+          {
+            filename: 'data.json',
+            content_type: 'application/json',
+            data_base64: Buffer.from('{"a":1}').toString('base64'),
+          },
+          {
+            filename: 'rapport été.csv',
+            content_type: 'text/csv; charset=utf-8',
+            data_base64: Buffer.from('site;débit\nA;10\n').toString('base64'),
+          },
         ],
       });
       expect(res.statusCode).toBe(201);
       const msg = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${res.json().items[0].id}` })).json();
-      expect(msg.attachments.map((a: { filename: string }) => a.filename)).toEqual(['logo.png', 'data.json', 'rapport été.csv']);
+      expect(msg.attachments.map((a: { filename: string }) => a.filename)).toEqual([
+        'logo.png',
+        'data.json',
+        'rapport été.csv',
+      ]);
     });
 
     it.each([
-      ['a type outside the allowed list', { filename: 'a.gif', content_type: 'image/gif', data_base64: Buffer.from('GIF89a....').toString('base64') }, 'not allowed'],
-      ['bad base64', { filename: 'a.pdf', content_type: 'application/pdf', data_base64: 'JVBERi0xLjQKJeLjz9MNCi...' }, 'not valid base64'],
-      ['PNG bytes declared as PDF', { filename: 'a.pdf', content_type: 'application/pdf', data_base64: pngBytes().toString('base64') }, 'image/png'],
-      ['text declared as PDF', { filename: 'a.pdf', content_type: 'application/pdf', data_base64: Buffer.from('hello').toString('base64') }, 'not a recognised file'],
-      ['PDF declared as JSON', { filename: 'a.json', content_type: 'application/json', data_base64: pdfBytes().toString('base64') }, 'application/pdf'],
-      ['invalid JSON', { filename: 'a.json', content_type: 'application/json', data_base64: Buffer.from('{nope').toString('base64') }, 'not valid JSON'],
-      ['a mismatched extension', { filename: 'a.exe', content_type: 'application/pdf', data_base64: pdfBytes().toString('base64') }, 'extension'],
-      ['path traversal in the filename', { filename: '../../etc/passwd.pdf', content_type: 'application/pdf', data_base64: pdfBytes().toString('base64') }, 'path separators'],
-      ['CRLF in the filename', { filename: 'a\r\nContent-Type: text/html.pdf', content_type: 'application/pdf', data_base64: pdfBytes().toString('base64') }, 'control characters'],
+      [
+        'a type outside the allowed list',
+        { filename: 'a.gif', content_type: 'image/gif', data_base64: Buffer.from('GIF89a....').toString('base64') },
+        'not allowed',
+      ],
+      [
+        'bad base64',
+        { filename: 'a.pdf', content_type: 'application/pdf', data_base64: 'JVBERi0xLjQKJeLjz9MNCi...' },
+        'not valid base64',
+      ],
+      [
+        'PNG bytes declared as PDF',
+        { filename: 'a.pdf', content_type: 'application/pdf', data_base64: pngBytes().toString('base64') },
+        'image/png',
+      ],
+      [
+        'text declared as PDF',
+        { filename: 'a.pdf', content_type: 'application/pdf', data_base64: Buffer.from('hello').toString('base64') },
+        'not a recognised file',
+      ],
+      [
+        'PDF declared as JSON',
+        { filename: 'a.json', content_type: 'application/json', data_base64: pdfBytes().toString('base64') },
+        'application/pdf',
+      ],
+      [
+        'invalid JSON',
+        { filename: 'a.json', content_type: 'application/json', data_base64: Buffer.from('{nope').toString('base64') },
+        'not valid JSON',
+      ],
+      [
+        'a mismatched extension',
+        { filename: 'a.exe', content_type: 'application/pdf', data_base64: pdfBytes().toString('base64') },
+        'extension',
+      ],
+      [
+        'path traversal in the filename',
+        {
+          filename: '../../etc/passwd.pdf',
+          content_type: 'application/pdf',
+          data_base64: pdfBytes().toString('base64'),
+        },
+        'path separators',
+      ],
+      [
+        'CRLF in the filename',
+        {
+          filename: 'a\r\nContent-Type: text/html.pdf',
+          content_type: 'application/pdf',
+          data_base64: pdfBytes().toString('base64'),
+        },
+        'control characters',
+      ],
     ])('refuses %s with 422', async (_name, attachment, message) => {
       const res = await send(withAttachment(attachment));
       expect(res.statusCode).toBe(422);
@@ -202,7 +298,11 @@ describe.each(backends)('send API on %s', (backend) => {
         const res = await small.inject({
           method: 'POST',
           url: '/api/v1/email/send',
-          payload: withAttachment({ filename: 'big.pdf', content_type: 'application/pdf', data_base64: big.toString('base64') }),
+          payload: withAttachment({
+            filename: 'big.pdf',
+            content_type: 'application/pdf',
+            data_base64: big.toString('base64'),
+          }),
         });
         expect(res.statusCode).toBe(422);
         expect(res.json().error.message).toContain('larger than');
@@ -214,16 +314,30 @@ describe.each(backends)('send API on %s', (backend) => {
     it('refuses attachments on a template that does not allow them', async () => {
       const res = await send({
         ...incidentExample(),
-        attachments: [{ filename: 'a.pdf', content_type: 'application/pdf', data_base64: pdfBytes().toString('base64') }],
+        attachments: [
+          { filename: 'a.pdf', content_type: 'application/pdf', data_base64: pdfBytes().toString('base64') },
+        ],
       });
       expect(res.statusCode).toBe(422);
       expect(res.json().error.code).toBe('attachments_not_allowed');
     });
 
     it('stores nothing from a refused request', async () => {
-      const before = await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-      await send(withAttachment({ filename: 'a.pdf', content_type: 'application/pdf', data_base64: pngBytes().toString('base64') }));
-      const after = await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      const before = await t.services.db
+        .selectFrom('email_messages')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
+      await send(
+        withAttachment({
+          filename: 'a.pdf',
+          content_type: 'application/pdf',
+          data_base64: pngBytes().toString('base64'),
+        }),
+      );
+      const after = await t.services.db
+        .selectFrom('email_messages')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
       expect(Number(after.n)).toBe(Number(before.n));
     });
   });
@@ -237,16 +351,27 @@ describe.each(backends)('send API on %s', (backend) => {
       const page1 = (await t.inject({ method: 'GET', url: `/api/v1/email/messages?to=${to}&limit=2` })).json();
       expect(page1.total).toBe(5);
       expect(page1.items.map((m: { id: string }) => m.id)).toEqual([ids[4], ids[3]]);
-      expect(page1.items[0]).toMatchObject({ to, status: 'queued', template_key: 'incident_alert_critical', sent_at: null });
-      const page2 = (await t.inject({ method: 'GET', url: `/api/v1/email/messages?to=${to}&limit=2&cursor=${page1.next_cursor}` })).json();
+      expect(page1.items[0]).toMatchObject({
+        to,
+        status: 'queued',
+        template_key: 'incident_alert_critical',
+        sent_at: null,
+      });
+      const page2 = (
+        await t.inject({ method: 'GET', url: `/api/v1/email/messages?to=${to}&limit=2&cursor=${page1.next_cursor}` })
+      ).json();
       expect(page2.items.map((m: { id: string }) => m.id)).toEqual([ids[2], ids[1]]);
-      const page3 = (await t.inject({ method: 'GET', url: `/api/v1/email/messages?to=${to}&limit=2&cursor=${page2.next_cursor}` })).json();
+      const page3 = (
+        await t.inject({ method: 'GET', url: `/api/v1/email/messages?to=${to}&limit=2&cursor=${page2.next_cursor}` })
+      ).json();
       expect(page3.items.map((m: { id: string }) => m.id)).toEqual([ids[0]]);
       expect(page3.next_cursor).toBeNull();
 
       const none = (await t.inject({ method: 'GET', url: `/api/v1/email/messages?to=${to}&status=sent` })).json();
       expect(none).toEqual({ items: [], total: 0, next_cursor: null });
-      const byTemplate = (await t.inject({ method: 'GET', url: `/api/v1/email/messages?to=${to}&template_key=incident_alert_critical` })).json();
+      const byTemplate = (
+        await t.inject({ method: 'GET', url: `/api/v1/email/messages?to=${to}&template_key=incident_alert_critical` })
+      ).json();
       expect(byTemplate.total).toBe(5);
     });
 
@@ -272,9 +397,18 @@ describe.each(backends)('send API on %s', (backend) => {
     const replies = await Promise.all(Array.from({ length: 60 }, () => send({ ...incidentExample(), to })));
     expect(replies.every((r) => r.statusCode === 201)).toBe(true);
     const ids = replies.map((r) => r.json().items[0].id);
-    const stored = await t.services.db.selectFrom('email_messages').select('id').where('recipient_email', '=', to).execute();
+    const stored = await t.services.db
+      .selectFrom('email_messages')
+      .select('id')
+      .where('recipient_email', '=', to)
+      .execute();
     expect(new Set(stored.map((r) => r.id))).toEqual(new Set(ids));
-    const events = await t.services.db.selectFrom('email_events').select('message_id').where('message_id', 'in', ids).where('type', '=', 'queued').execute();
+    const events = await t.services.db
+      .selectFrom('email_events')
+      .select('message_id')
+      .where('message_id', 'in', ids)
+      .where('type', '=', 'queued')
+      .execute();
     expect(events).toHaveLength(60);
   });
 });

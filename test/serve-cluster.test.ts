@@ -12,17 +12,20 @@ import { waitUntil } from './support/wait.js';
 
 /** Pids of a process's children (Linux). */
 const childrenOf = (pid: number): number[] =>
-  readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-    .trim()
-    .split(/\s+/)
-    .filter(Boolean)
-    .map(Number);
+  readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
 
 /** One request on a connection of its own: the cluster hands each new connection to the next process. */
 function post(port: number, path: string, body: object): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, path, method: 'POST', agent: false, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' } },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        agent: false,
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      },
       (res) => {
         let data = '';
         res.on('data', (c: Buffer) => (data += c.toString()));
@@ -36,7 +39,9 @@ function post(port: number, path: string, body: object): Promise<{ status: numbe
 
 describe('API_PROCESSES', () => {
   it('is refused above 1 on an in-memory database (each process would open an empty one)', () => {
-    expect(() => loadConfig({ API_PROCESSES: '2', DATABASE_URL: 'sqlite::memory:' })).toThrow(/API_PROCESSES > 1 needs a database file/);
+    expect(() => loadConfig({ API_PROCESSES: '2', DATABASE_URL: 'sqlite::memory:' })).toThrow(
+      /API_PROCESSES > 1 needs a database file/,
+    );
     expect(() => loadConfig({ API_PROCESSES: '0' })).toThrow(/API_PROCESSES/);
   });
 });
@@ -56,18 +61,25 @@ describe.each(backends)('postier serve with API_PROCESSES=2 on %s', (backend) =>
 
   it('serves the API from two processes: the primary delivers what both accepted, /metrics counts both, a dead process is replaced, SIGTERM stops all', async () => {
     // The worker's poll is a minute away: a delivery within seconds proves the API process rang the primary.
-    const serve = await startServe({ env: childEnv(t, sink.env({ POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, API_PROCESSES: '2', WORKER_POLL_MS: '60000' })), readyTimeoutMs: 30_000 });
+    const serve = await startServe({
+      env: childEnv(t, sink.env({ POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, API_PROCESSES: '2', WORKER_POLL_MS: '60000' })),
+      readyTimeoutMs: 30_000,
+    });
     const { port } = serve;
     try {
       expect(await serve.workerOwner(), serve.output()).not.toBe('');
-      expect(await serve.waitForOutput(/"processes":2[^\n]*"msg":"Postier API listening"/, 30_000), serve.output()).not.toBeNull();
+      expect(
+        await serve.waitForOutput(/"processes":2[^\n]*"msg":"Postier API listening"/, 30_000),
+        serve.output(),
+      ).not.toBeNull();
       const primary = serve.child.pid!;
       const apiPids = childrenOf(primary);
       expect(apiPids).toHaveLength(2);
 
       // Six connections, six messages: round robin gives each process three.
       const replies = [];
-      for (let i = 0; i < 6; i++) replies.push(await post(port, '/api/v1/email/send', { ...incidentExample(), to: `cluster${i}@example.com` }));
+      for (let i = 0; i < 6; i++)
+        replies.push(await post(port, '/api/v1/email/send', { ...incidentExample(), to: `cluster${i}@example.com` }));
       expect(replies.map((r) => r.status)).toEqual([201, 201, 201, 201, 201, 201]);
       const ids = replies.map((r) => (JSON.parse(r.body) as { items: { id: string }[] }).items[0]!.id);
       await waitForStatus(t, ids, ['sent'], 15_000);
@@ -76,11 +88,21 @@ describe.each(backends)('postier serve with API_PROCESSES=2 on %s', (backend) =>
       const scrape = () =>
         new Promise<string>((resolve, reject) =>
           http
-            .get({ host: '127.0.0.1', port, path: '/metrics', agent: false, timeout: 4000, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }, (res) => {
-              let d = '';
-              res.on('data', (c: Buffer) => (d += c.toString()));
-              res.on('end', () => resolve(d));
-            })
+            .get(
+              {
+                host: '127.0.0.1',
+                port,
+                path: '/metrics',
+                agent: false,
+                timeout: 4000,
+                headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+              },
+              (res) => {
+                let d = '';
+                res.on('data', (c: Buffer) => (d += c.toString()));
+                res.on('end', () => resolve(d));
+              },
+            )
             .on('timeout', function (this: http.ClientRequest) {
               this.destroy(new Error('scrape timed out'));
             })
@@ -116,7 +138,8 @@ describe.each(backends)('postier serve with API_PROCESSES=2 on %s', (backend) =>
       // The primary must live through it: a metrics question sent to the dead process (its pipe
       // broken: EPIPE) once ended the primary, delivery worker and all.
       const replaced = () => {
-        if (serve.child.exitCode !== null || serve.child.signalCode !== null) throw new Error(`the primary exited:\n${serve.output()}`);
+        if (serve.child.exitCode !== null || serve.child.signalCode !== null)
+          throw new Error(`the primary exited:\n${serve.output()}`);
         const children = childrenOf(primary);
         return children.length === 2 && !children.includes(apiPids[0]!);
       };

@@ -7,7 +7,6 @@ import {
   asEventPublishing,
   bounce,
   CERT_FILE,
-  CERT_URL,
   complaint,
   delivery,
   makeSigner,
@@ -42,7 +41,10 @@ describe.each(backends)('SES notifications through SNS on %s', (backend) => {
       method: 'POST',
       url: '/api/v1/email/webhook',
       token: null,
-      headers: { 'content-type': 'text/plain; charset=UTF-8', 'x-amz-sns-message-type': (envelope as { Type: string }).Type },
+      headers: {
+        'content-type': 'text/plain; charset=UTF-8',
+        'x-amz-sns-message-type': (envelope as { Type: string }).Type,
+      },
       payload: JSON.stringify(envelope),
     });
 
@@ -52,23 +54,43 @@ describe.each(backends)('SES notifications through SNS on %s', (backend) => {
     const res = await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { ...incidentExample(), to } });
     const id = res.json().items[0].id as string;
     const sesMessageId = `0000014644fe5ef6-9a483358-9170-4cb4-a269-${String(n).padStart(12, '0')}-000000`;
-    await t.services.db.updateTable('email_messages').set({ status: 'sent', sent_at: Date.now(), provider_message_id: sesMessageId }).where('id', '=', id).execute();
+    await t.services.db
+      .updateTable('email_messages')
+      .set({ status: 'sent', sent_at: Date.now(), provider_message_id: sesMessageId })
+      .where('id', '=', id)
+      .execute();
     return { id, to, sesMessageId };
   }
   const message = async (id: string) => (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${id}` })).json();
-  const suppressions = async (email: string) => (await t.inject({ method: 'GET', url: `/api/v1/email/suppressions?email=${encodeURIComponent(email)}` })).json().items;
+  const suppressions = async (email: string) =>
+    (await t.inject({ method: 'GET', url: `/api/v1/email/suppressions?email=${encodeURIComponent(email)}` })).json()
+      .items;
 
   it('marks a permanent bounce (signature version 1), records the diagnostic and suppresses the address', async () => {
     const m = await sentMessage();
     const res = await post(signEnvelope(notification(bounce(m)), signer, '1'));
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ result: 'processed', applied: { kind: 'Bounce', messageId: m.id, statusChanged: true, suppressed: [m.to] } });
+    expect(res.json()).toMatchObject({
+      result: 'processed',
+      applied: { kind: 'Bounce', messageId: m.id, statusChanged: true, suppressed: [m.to] },
+    });
     const msg = await message(m.id);
-    expect(msg).toMatchObject({ status: 'bounced', bounce_type: 'Permanent', bounce_subtype: 'General', error_message: `smtp; 550 5.1.1 <${m.to}>... User` });
+    expect(msg).toMatchObject({
+      status: 'bounced',
+      bounce_type: 'Permanent',
+      bounce_subtype: 'General',
+      error_message: `smtp; 550 5.1.1 <${m.to}>... User`,
+    });
     expect(msg.events.map((e: { type: string }) => e.type)).toEqual(['queued', 'bounced']);
-    expect(await suppressions(m.to)).toEqual([expect.objectContaining({ email: m.to, scope: 'all', reason: 'bounce', source: 'ses', message_id: m.id })]);
+    expect(await suppressions(m.to)).toEqual([
+      expect.objectContaining({ email: m.to, scope: 'all', reason: 'bounce', source: 'ses', message_id: m.id }),
+    ]);
 
-    const again = await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { ...incidentExample(), to: m.to } });
+    const again = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/send',
+      payload: { ...incidentExample(), to: m.to },
+    });
     expect(again.json().items[0].status).toBe('suppressed');
   });
 
@@ -76,7 +98,11 @@ describe.each(backends)('SES notifications through SNS on %s', (backend) => {
     const m = await sentMessage();
     const res = await post(signEnvelope(notification(bounce(m, 'Transient', 'MailboxFull')), signer, '2'));
     expect(res.statusCode).toBe(200);
-    expect(await message(m.id)).toMatchObject({ status: 'bounced', bounce_type: 'Transient', bounce_subtype: 'MailboxFull' });
+    expect(await message(m.id)).toMatchObject({
+      status: 'bounced',
+      bounce_type: 'Transient',
+      bounce_subtype: 'MailboxFull',
+    });
     expect(await suppressions(m.to)).toEqual([]);
   });
 
@@ -111,11 +137,19 @@ describe.each(backends)('SES notifications through SNS on %s', (backend) => {
   });
 
   it('falls back to our Message-ID when SES’s id was not stored, and reads event publishing records', async () => {
-    const res = await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { ...incidentExample(), to: 'fallback@example.com' } });
+    const res = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/send',
+      payload: { ...incidentExample(), to: 'fallback@example.com' },
+    });
     const id = res.json().items[0].id;
     const { smtp_message_id } = await message(id);
     await t.services.db.updateTable('email_messages').set({ status: 'sent' }).where('id', '=', id).execute();
-    const ref = { sesMessageId: '010001-unknown-to-postier', to: 'fallback@example.com', messageIdHeader: smtp_message_id.slice(1, -1) };
+    const ref = {
+      sesMessageId: '010001-unknown-to-postier',
+      to: 'fallback@example.com',
+      messageIdHeader: smtp_message_id.slice(1, -1),
+    };
     const out = await post(signEnvelope(notification(asEventPublishing(delivery(ref))), signer));
     expect(out.json().applied).toMatchObject({ kind: 'Delivery', messageId: id });
     expect((await message(id)).status).toBe('delivered');
@@ -139,7 +173,11 @@ describe.each(backends)('SES notifications through SNS on %s', (backend) => {
       expect(res.json().error.code).toBe(code);
       expect((await message(m.id)).status).toBe('sent');
       expect(await suppressions(m.to)).toEqual([]);
-      const seen = await t.services.db.selectFrom('sns_messages').select('message_id').where('message_id', '=', (envelope as { MessageId: string }).MessageId).execute();
+      const seen = await t.services.db
+        .selectFrom('sns_messages')
+        .select('message_id')
+        .where('message_id', '=', (envelope as { MessageId: string }).MessageId)
+        .execute();
       expect(seen).toEqual([]);
       expect(fetched.length).toBe(before);
     }
@@ -157,12 +195,20 @@ describe.each(backends)('SES notifications through SNS on %s', (backend) => {
 
     it('a Subject added that was not signed', async () => {
       const m = await sentMessage();
-      await expectRefused({ ...signEnvelope(notification(bounce(m)), signer), Subject: 'x' }, 'sns_signature_invalid', m);
+      await expectRefused(
+        { ...signEnvelope(notification(bounce(m)), signer), Subject: 'x' },
+        'sns_signature_invalid',
+        m,
+      );
     });
 
     it('an unknown SignatureVersion', async () => {
       const m = await sentMessage();
-      await expectRefused({ ...signEnvelope(notification(bounce(m)), signer), SignatureVersion: '3' }, 'sns_signature_invalid', m);
+      await expectRefused(
+        { ...signEnvelope(notification(bounce(m)), signer), SignatureVersion: '3' },
+        'sns_signature_invalid',
+        m,
+      );
     });
 
     it.each([
@@ -188,7 +234,11 @@ describe.each(backends)('SES notifications through SNS on %s', (backend) => {
 
     it('a topic not in SNS_ALLOWED_TOPIC_ARNS', async () => {
       const m = await sentMessage();
-      await expectRefused(signEnvelope(notification(bounce(m), { topicArn: 'arn:aws:sns:eu-west-1:999999999999:other' }), signer), 'sns_topic_not_allowed', m);
+      await expectRefused(
+        signEnvelope(notification(bounce(m), { topicArn: 'arn:aws:sns:eu-west-1:999999999999:other' }), signer),
+        'sns_topic_not_allowed',
+        m,
+      );
     });
   });
 
@@ -214,7 +264,10 @@ describe.each(backends)('SES notifications through SNS on %s', (backend) => {
 
   it('refuses a subscription whose SubscribeURL is not Amazon’s, without fetching it', async () => {
     const before = fetched.length;
-    const envelope = signEnvelope(subscriptionConfirmation({ subscribeUrl: 'https://attacker.example/?Action=ConfirmSubscription' }), signer);
+    const envelope = signEnvelope(
+      subscriptionConfirmation({ subscribeUrl: 'https://attacker.example/?Action=ConfirmSubscription' }),
+      signer,
+    );
     const res = await post(envelope);
     expect(res.statusCode).toBe(403);
     expect(fetched.length).toBe(before);

@@ -7,7 +7,8 @@ import { type SmtpClientOptions, SmtpConnection, SmtpError } from '../src/delive
 import { selfSignedCertificate } from './support/certificate.js';
 import { SmtpSink } from './support/smtp-sink.js';
 
-const mime = (n: number | string) => Buffer.from(`Message-ID: <client-${n}@rgz.bj>\r\nSubject: ${n}\r\n\r\nCorps ${n}\r\n`);
+const mime = (n: number | string) =>
+  Buffer.from(`Message-ID: <client-${n}@rgz.bj>\r\nSubject: ${n}\r\n\r\nCorps ${n}\r\n`);
 const auth = { user: 'postier', pass: 's3cret-pass' };
 
 interface Received {
@@ -29,12 +30,14 @@ async function smtpServer(options: Partial<SMTPServerOptions> = {}) {
     logger: false,
     authOptional: true,
     onAuth(login, session, callback) {
-      if (login.username !== auth.user || login.password !== auth.pass) return callback(Object.assign(new Error('Error: authentication failed'), { responseCode: 535 }));
+      if (login.username !== auth.user || login.password !== auth.pass)
+        return callback(Object.assign(new Error('Error: authentication failed'), { responseCode: 535 }));
       methods.set(session.id, login.method);
       callback(null, { user: login.username });
     },
     onRcptTo(address, _session, callback) {
-      if (address.address.startsWith('nobody')) return callback(Object.assign(new Error('No such user'), { responseCode: 550 }));
+      if (address.address.startsWith('nobody'))
+        return callback(Object.assign(new Error('No such user'), { responseCode: 550 }));
       callback();
     },
     onData(stream, session: SMTPServerSession, callback) {
@@ -42,14 +45,25 @@ async function smtpServer(options: Partial<SMTPServerOptions> = {}) {
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
         const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-        received.push({ envelope: { from, to: session.envelope.rcptTo.map((r) => r.address) }, raw: Buffer.concat(chunks), secure: session.secure, user: session.user as string | undefined, method: methods.get(session.id) });
+        received.push({
+          envelope: { from, to: session.envelope.rcptTo.map((r) => r.address) },
+          raw: Buffer.concat(chunks),
+          secure: session.secure,
+          user: session.user as string | undefined,
+          method: methods.get(session.id),
+        });
         callback(null, 'Ok queued');
       });
     },
     ...options,
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, received, port: (server.server.address() as AddressInfo).port, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    server,
+    received,
+    port: (server.server.address() as AddressInfo).port,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 
 const open = (port: number, o: Partial<SmtpClientOptions> = {}) =>
@@ -71,7 +85,10 @@ describe('SMTP client against smtp-server', () => {
     const s = await start({ authMethods: ['PLAIN', 'LOGIN'] });
     const c = await open(s.port, { security: 'starttls', tls: trusted, auth });
     expect(c.extensions).toMatchObject({ pipelining: true, smtputf8: true, auth: ['PLAIN', 'LOGIN'] });
-    const r = await c.send({ from: 'noreply@rgz.bj', to: ['a@example.com', 'nobody@example.com', 'b@example.com'] }, mime(1));
+    const r = await c.send(
+      { from: 'noreply@rgz.bj', to: ['a@example.com', 'nobody@example.com', 'b@example.com'] },
+      mime(1),
+    );
     expect(r.recipients.map((x) => [x.address, x.accepted, x.code])).toEqual([
       ['a@example.com', true, 250],
       ['nobody@example.com', false, 550],
@@ -79,7 +96,12 @@ describe('SMTP client against smtp-server', () => {
     ]);
     expect(r.data).toMatchObject({ code: 250, text: expect.stringMatching(/^250 .*Ok queued/) });
     expect(s.received).toHaveLength(1);
-    expect(s.received[0]).toMatchObject({ envelope: { from: 'noreply@rgz.bj', to: ['a@example.com', 'b@example.com'] }, secure: true, user: 'postier', method: 'PLAIN' });
+    expect(s.received[0]).toMatchObject({
+      envelope: { from: 'noreply@rgz.bj', to: ['a@example.com', 'b@example.com'] },
+      secure: true,
+      user: 'postier',
+      method: 'PLAIN',
+    });
     expect(s.received[0]!.raw.equals(mime(1))).toBe(true);
     // The session carries the next message.
     await c.send({ from: 'noreply@rgz.bj', to: ['a@example.com'] }, mime(2));
@@ -108,8 +130,16 @@ describe('SMTP client against smtp-server', () => {
     const s = await start({ authMethods: ['PLAIN'] });
     await expect(open(s.port, { security: 'starttls' })).rejects.toMatchObject({ phase: 'starttls', kind: 'tls' });
     const plain = await start({ disabledCommands: ['STARTTLS'] });
-    await expect(open(plain.port, { security: 'starttls' })).rejects.toMatchObject({ phase: 'starttls', kind: 'tls', response: 'STARTTLS not offered' });
-    const wrong = await open(s.port, { security: 'starttls', tls: trusted, auth: { user: 'postier', pass: 'nope' } }).catch((e: unknown) => e);
+    await expect(open(plain.port, { security: 'starttls' })).rejects.toMatchObject({
+      phase: 'starttls',
+      kind: 'tls',
+      response: 'STARTTLS not offered',
+    });
+    const wrong = await open(s.port, {
+      security: 'starttls',
+      tls: trusted,
+      auth: { user: 'postier', pass: 'nope' },
+    }).catch((e: unknown) => e);
     expect(wrong).toBeInstanceOf(SmtpError);
     expect(wrong).toMatchObject({ phase: 'auth', kind: 'reply', code: 535 });
   });
@@ -119,9 +149,15 @@ describe('SMTP client against smtp-server', () => {
     const c = await open(s.port);
     expect(c.extensions.size).toBe(200);
     const big = Buffer.concat([mime('big'), Buffer.alloc(400, 'x')]);
-    await expect(c.send({ from: 'noreply@rgz.bj', to: ['a@example.com'] }, big)).rejects.toMatchObject({ phase: 'mail', kind: 'reply', code: 552 });
+    await expect(c.send({ from: 'noreply@rgz.bj', to: ['a@example.com'] }, big)).rejects.toMatchObject({
+      phase: 'mail',
+      kind: 'reply',
+      code: 552,
+    });
     expect(c.isClosed).toBe(false);
-    await expect(c.send({ from: 'noreply@rgz.bj', to: ['a@example.com'] }, mime(5))).resolves.toMatchObject({ data: { code: 250 } });
+    await expect(c.send({ from: 'noreply@rgz.bj', to: ['a@example.com'] }, mime(5))).resolves.toMatchObject({
+      data: { code: 250 },
+    });
     expect(s.received.map((m) => m.raw.toString())).toEqual([mime(5).toString()]);
     c.close();
   });
@@ -130,7 +166,13 @@ describe('SMTP client against smtp-server', () => {
     const s = await start();
     const c = await open(s.port);
     const r = await c.send({ from: 'noreply@rgz.bj', to: ['nobody@example.com', 'nobody2@example.com'] }, mime(6));
-    expect(r).toMatchObject({ data: null, recipients: [{ accepted: false, code: 550 }, { accepted: false, code: 550 }] });
+    expect(r).toMatchObject({
+      data: null,
+      recipients: [
+        { accepted: false, code: 550 },
+        { accepted: false, code: 550 },
+      ],
+    });
     await c.send({ from: 'noreply@rgz.bj', to: ['a@example.com'] }, mime(7));
     expect(s.received).toHaveLength(1);
     c.close();
@@ -152,7 +194,9 @@ describe('SMTP client against the fault-injecting relay', () => {
     await c.send({ from: 'noreply@rgz.bj', to: ['a@example.com', 'b@example.com', 'c@example.com'] }, mime(10));
     const envelope = relay.chunks.find((ch) => ch.text.startsWith('MAIL FROM'));
     c.close();
-    expect(envelope!.text).toBe(`MAIL FROM:<noreply@rgz.bj> SIZE=${mime(10).length}\r\nRCPT TO:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nRCPT TO:<c@example.com>\r\n`);
+    expect(envelope!.text).toBe(
+      `MAIL FROM:<noreply@rgz.bj> SIZE=${mime(10).length}\r\nRCPT TO:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nRCPT TO:<c@example.com>\r\n`,
+    );
     expect(relay.chunks.some((ch) => ch.text === 'DATA\r\n')).toBe(true);
   });
 
@@ -163,8 +207,17 @@ describe('SMTP client against the fault-injecting relay', () => {
       expect(c.extensions.pipelining).toBe(false);
       await c.send({ from: 'noreply@rgz.bj', to: ['a@example.com', 'b@example.com'] }, mime(11));
       c.close();
-      expect(helo.commands.map((x) => /^(MAIL FROM|RCPT TO|\w+)/.exec(x.line)![1])).toEqual(['EHLO', 'HELO', 'MAIL FROM', 'RCPT TO', 'RCPT TO', 'DATA']);
-      expect(helo.chunks.filter((ch) => /^(MAIL|RCPT)/.test(ch.text)).map((ch) => ch.text.split('\r\n').length - 1)).toEqual([1, 1, 1]);
+      expect(helo.commands.map((x) => /^(MAIL FROM|RCPT TO|\w+)/.exec(x.line)![1])).toEqual([
+        'EHLO',
+        'HELO',
+        'MAIL FROM',
+        'RCPT TO',
+        'RCPT TO',
+        'DATA',
+      ]);
+      expect(
+        helo.chunks.filter((ch) => /^(MAIL|RCPT)/.test(ch.text)).map((ch) => ch.text.split('\r\n').length - 1),
+      ).toEqual([1, 1, 1]);
       expect(helo.accepted[0]!.envelope.to).toEqual(['a@example.com', 'b@example.com']);
     } finally {
       await helo.close();
@@ -172,7 +225,14 @@ describe('SMTP client against the fault-injecting relay', () => {
   });
 
   it('reads multi-line replies and their enhanced codes', async () => {
-    relay.on('rcpt', { reply: '550-5.1.1 The email account that you tried to reach does not exist.\n550 5.1.1 Please check the address.' }, { match: 'gone' });
+    relay.on(
+      'rcpt',
+      {
+        reply:
+          '550-5.1.1 The email account that you tried to reach does not exist.\n550 5.1.1 Please check the address.',
+      },
+      { match: 'gone' },
+    );
     const c = await open(relay.port);
     const r = await c.send({ from: 'noreply@rgz.bj', to: ['gone@example.com', 'a@example.com'] }, mime(12));
     expect(r.recipients[0]).toEqual({
@@ -180,7 +240,8 @@ describe('SMTP client against the fault-injecting relay', () => {
       accepted: false,
       code: 550,
       enhanced: '5.1.1',
-      response: '550-5.1.1 The email account that you tried to reach does not exist.\n550 5.1.1 Please check the address.',
+      response:
+        '550-5.1.1 The email account that you tried to reach does not exist.\n550 5.1.1 Please check the address.',
     });
     expect(r.recipients[1]).toMatchObject({ accepted: true, enhanced: '2.1.5' });
     c.close();
@@ -189,42 +250,56 @@ describe('SMTP client against the fault-injecting relay', () => {
   it.each([
     ['greeting', 'greeting'],
     ['ehlo', 'ehlo'],
-  ] as const)('closes a session whose %s reply trickles without end once its deadline is over', async (command, phase) => {
-    relay.on(command, endless);
-    const started = Date.now();
-    const e = await open(relay.port, { timeoutMs: 400 }).catch((x: unknown) => x);
-    expect(e).toMatchObject({ phase, kind: 'timeout' });
-    // Bytes kept coming all along: the deadline counts from the phase's start, not the last byte.
-    expect(Date.now() - started).toBeLessThan(5000);
-    await relay.waitFor(() => relay.openSessions === 0, 5000, 'the relay to see the connection closed');
-  });
+  ] as const)(
+    'closes a session whose %s reply trickles without end once its deadline is over',
+    async (command, phase) => {
+      relay.on(command, endless);
+      const started = Date.now();
+      const e = await open(relay.port, { timeoutMs: 400 }).catch((x: unknown) => x);
+      expect(e).toMatchObject({ phase, kind: 'timeout' });
+      // Bytes kept coming all along: the deadline counts from the phase's start, not the last byte.
+      expect(Date.now() - started).toBeLessThan(5000);
+      await relay.waitFor(() => relay.openSessions === 0, 5000, 'the relay to see the connection closed');
+    },
+  );
 
   it.each([
     ['mail', 'mail', { stall: true }],
     ['rcpt', 'rcpt', endless],
     ['data', 'data', endless],
     ['message', 'data_end', endless],
-  ] as const)('gives up on %s at its deadline (%s), and the connection is closed', async (command, phase, behaviour) => {
-    relay.on(command, behaviour);
-    const c = await open(relay.port, { timeoutMs: 400, dataTimeoutMs: 600 });
-    const started = Date.now();
-    await expect(c.send({ from: 'noreply@rgz.bj', to: ['a@example.com'] }, mime(13))).rejects.toMatchObject({ phase, kind: 'timeout' });
-    expect(Date.now() - started).toBeLessThan(5000);
-    expect(c.isClosed).toBe(true);
-  });
+  ] as const)(
+    'gives up on %s at its deadline (%s), and the connection is closed',
+    async (command, phase, behaviour) => {
+      relay.on(command, behaviour);
+      const c = await open(relay.port, { timeoutMs: 400, dataTimeoutMs: 600 });
+      const started = Date.now();
+      await expect(c.send({ from: 'noreply@rgz.bj', to: ['a@example.com'] }, mime(13))).rejects.toMatchObject({
+        phase,
+        kind: 'timeout',
+      });
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(c.isClosed).toBe(true);
+    },
+  );
 
   it('waits for a slow reply that ends within its deadline', async () => {
     relay.on('rcpt', { reply: '250 2.1.5 Ok, eventually', trickle: { bytes: 4, everyMs: 20 } });
     relay.on('message', { delayMs: 200 });
     const c = await open(relay.port, { timeoutMs: 1500, dataTimeoutMs: 1500 });
-    await expect(c.send({ from: 'noreply@rgz.bj', to: ['a@example.com'] }, mime(14))).resolves.toMatchObject({ recipients: [{ accepted: true, response: '250 2.1.5 Ok, eventually' }], data: { code: 250 } });
+    await expect(c.send({ from: 'noreply@rgz.bj', to: ['a@example.com'] }, mime(14))).resolves.toMatchObject({
+      recipients: [{ accepted: true, response: '250 2.1.5 Ok, eventually' }],
+      data: { code: 250 },
+    });
     c.close();
   });
 
   it('ends the session on 421, whatever the command', async () => {
     relay.on('rcpt', { reply: '421 4.7.0 Try again later, closing connection' }, { match: 'b@' });
     const c = await open(relay.port);
-    await expect(c.send({ from: 'noreply@rgz.bj', to: ['a@example.com', 'b@example.com'] }, mime(15))).rejects.toMatchObject({ phase: 'rcpt', kind: 'reply', code: 421, enhanced: '4.7.0' });
+    await expect(
+      c.send({ from: 'noreply@rgz.bj', to: ['a@example.com', 'b@example.com'] }, mime(15)),
+    ).rejects.toMatchObject({ phase: 'rcpt', kind: 'reply', code: 421, enhanced: '4.7.0' });
     expect(c.isClosed).toBe(true);
     expect(relay.messages).toHaveLength(0);
   });
@@ -232,9 +307,15 @@ describe('SMTP client against the fault-injecting relay', () => {
   it('resets after a refused MAIL FROM and refuses nothing it has not been told to', async () => {
     relay.on('mail', { reply: '530 5.7.0 Authentication required' }, { times: 1 });
     const c = await open(relay.port);
-    await expect(c.send({ from: 'noreply@rgz.bj', to: ['a@example.com'] }, mime(16))).rejects.toMatchObject({ phase: 'mail', code: 530, enhanced: '5.7.0' });
+    await expect(c.send({ from: 'noreply@rgz.bj', to: ['a@example.com'] }, mime(16))).rejects.toMatchObject({
+      phase: 'mail',
+      code: 530,
+      enhanced: '5.7.0',
+    });
     expect(relay.commands.map((x) => x.line)).toContain('RSET');
-    await expect(c.send({ from: 'noreply@rgz.bj', to: ['a@example.com'] }, mime(17))).resolves.toMatchObject({ data: { code: 250 } });
+    await expect(c.send({ from: 'noreply@rgz.bj', to: ['a@example.com'] }, mime(17))).resolves.toMatchObject({
+      data: { code: 250 },
+    });
     c.close();
   });
 
@@ -246,19 +327,27 @@ describe('SMTP client against the fault-injecting relay', () => {
     relay.hangUp();
     await closed;
     expect(c.isClosed).toBe(true);
-    await expect(c.send({ from: 'noreply@rgz.bj', to: ['a@example.com'] }, mime(19))).rejects.toMatchObject({ kind: 'connection', nothingSent: true });
+    await expect(c.send({ from: 'noreply@rgz.bj', to: ['a@example.com'] }, mime(19))).rejects.toMatchObject({
+      kind: 'connection',
+      nothingSent: true,
+    });
   });
 
   it('refuses a cut connection, and a connection refused, with the phase they happened in', async () => {
     relay.on('message', { drop: 'reset' });
     const c = await open(relay.port);
-    await expect(c.send({ from: 'noreply@rgz.bj', to: ['a@example.com'] }, mime(20))).rejects.toMatchObject({ phase: 'data_end', kind: 'connection' });
+    await expect(c.send({ from: 'noreply@rgz.bj', to: ['a@example.com'] }, mime(20))).rejects.toMatchObject({
+      phase: 'data_end',
+      kind: 'connection',
+    });
     await expect(open(1)).rejects.toMatchObject({ phase: 'connect', kind: 'connection' });
   });
 
   it('refuses addresses that would break the command line, before writing anything', async () => {
     const c = await open(relay.port);
-    await expect(c.send({ from: 'noreply@rgz.bj', to: ['a@example.com>\r\nRCPT TO:<b@example.com'] }, mime(21))).rejects.toMatchObject({ phase: 'rcpt', kind: 'protocol', nothingSent: true });
+    await expect(
+      c.send({ from: 'noreply@rgz.bj', to: ['a@example.com>\r\nRCPT TO:<b@example.com'] }, mime(21)),
+    ).rejects.toMatchObject({ phase: 'rcpt', kind: 'protocol', nothingSent: true });
     expect(relay.commands.filter((x) => x.line.startsWith('MAIL'))).toHaveLength(0);
     c.close();
   });
@@ -284,13 +373,29 @@ describe('SMTP client: the bytes of DATA', () => {
   const wireOf = async (raw: Buffer): Promise<[Buffer, Buffer]> => {
     const before = relay.messages.length;
     await ours.send({ from: 'a@rgz.bj', to: ['b@example.com'] }, raw);
-    await new Promise<void>((resolve, reject) => theirs.send({ from: 'a@rgz.bj', to: ['b@example.com'] }, raw, (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      theirs.send({ from: 'a@rgz.bj', to: ['b@example.com'] }, raw, (err) => (err ? reject(err) : resolve())),
+    );
     const [a, b] = relay.messages.slice(before);
     return [a!.wire, b!.wire];
   };
 
   it('are exactly what Nodemailer sends: dots doubled, bare CR and LF made CRLF, the final dot line', async () => {
-    const cases = ['', 'x', '.', '..\r\n', 'a\r\n.b\r\n.\r\n', 'a\nb\n', 'a\rb\r', 'a\r.b', '\r\n.\r\n', 'end without newline', 'ends with CR\r', '.\n.\r.', 'é ünïcode\r\n.ok\n'];
+    const cases = [
+      '',
+      'x',
+      '.',
+      '..\r\n',
+      'a\r\n.b\r\n.\r\n',
+      'a\nb\n',
+      'a\rb\r',
+      'a\r.b',
+      '\r\n.\r\n',
+      'end without newline',
+      'ends with CR\r',
+      '.\n.\r.',
+      'é ünïcode\r\n.ok\n',
+    ];
     for (const text of cases) {
       const [a, b] = await wireOf(Buffer.from(text, 'utf8'));
       expect(a.toString('latin1'), JSON.stringify(text)).toBe(b.toString('latin1'));

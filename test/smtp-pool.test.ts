@@ -9,7 +9,12 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
   let sink: SmtpSink;
   const pools: SmtpPool[] = [];
   const pool = (opts: Partial<SmtpPoolOptions> = {}, port = sink.port) => {
-    const p = new SmtpPool({ client: { host: '127.0.0.1', port, security: 'none', timeoutMs: 2000, dataTimeoutMs: 2000 }, size: 2, maxMessages: 100, ...opts });
+    const p = new SmtpPool({
+      client: { host: '127.0.0.1', port, security: 'none', timeoutMs: 2000, dataTimeoutMs: 2000 },
+      size: 2,
+      maxMessages: 100,
+      ...opts,
+    });
     pools.push(p);
     return p;
   };
@@ -25,11 +30,16 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
 
   it('sends the bytes as given, with the relay reply, over no more than `size` connections', async () => {
     const p = pool({ size: 3 });
-    const infos = await Promise.all(Array.from({ length: 30 }, (_, i) => p.send(envelope(`c${i}@example.com`), mime(i))));
+    const infos = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => p.send(envelope(`c${i}@example.com`), mime(i))),
+    );
     expect(infos.every((info) => info.data!.text.startsWith('250'))).toBe(true);
     expect(sink.accepted).toHaveLength(30);
     expect(sink.accepted.find((m) => m.messageId === '<pool-7@rgz.bj>')!.raw.toString()).toBe(mime(7).toString());
-    expect(sink.accepted.find((m) => m.messageId === '<pool-7@rgz.bj>')!.envelope).toEqual({ from: 'noreply@rgz.bj', to: ['c7@example.com'] });
+    expect(sink.accepted.find((m) => m.messageId === '<pool-7@rgz.bj>')!.envelope).toEqual({
+      from: 'noreply@rgz.bj',
+      to: ['c7@example.com'],
+    });
     expect(sink.connections).toBe(3);
   });
 
@@ -54,9 +64,19 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
   it('reports a refused recipient or message with its reply and keeps the connection for the next one', async () => {
     const p = pool({ size: 1 });
     sink.on('rcpt', { reply: '550 5.1.1 No such user' }, { match: 'nobody@example.com' });
-    await expect(p.send(envelope('nobody@example.com'), mime(1))).resolves.toMatchObject({ recipients: [{ address: 'nobody@example.com', accepted: false, code: 550 }], data: null });
-    sink.on('message', { reply: '552 Message too big' }, { match: (ctx) => ctx.message!.messageId === '<pool-2@rgz.bj>' });
-    await expect(p.send(envelope(), mime(2))).resolves.toMatchObject({ recipients: [{ accepted: true }], data: { code: 552 } });
+    await expect(p.send(envelope('nobody@example.com'), mime(1))).resolves.toMatchObject({
+      recipients: [{ address: 'nobody@example.com', accepted: false, code: 550 }],
+      data: null,
+    });
+    sink.on(
+      'message',
+      { reply: '552 Message too big' },
+      { match: (ctx) => ctx.message!.messageId === '<pool-2@rgz.bj>' },
+    );
+    await expect(p.send(envelope(), mime(2))).resolves.toMatchObject({
+      recipients: [{ accepted: true }],
+      data: { code: 552 },
+    });
     await expect(p.send(envelope(), mime(3))).resolves.toMatchObject({ data: { text: expect.stringMatching(/^250/) } });
     expect(sink.connections).toBe(1);
   });
@@ -103,11 +123,13 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
     // Three sends wait for the one place: each gets its own connection error, none hangs.
     const refused = pool({ size: 1 }, 1);
     const failures = await Promise.allSettled([1, 2, 3].map((n) => refused.send(envelope(), mime(n))));
-    expect(failures.map((r) => (r.status === 'rejected' ? `${(r.reason as { phase?: string }).phase}/${(r.reason as { kind?: string }).kind}` : r.status))).toEqual([
-      'connect/connection',
-      'connect/connection',
-      'connect/connection',
-    ]);
+    expect(
+      failures.map((r) =>
+        r.status === 'rejected'
+          ? `${(r.reason as { phase?: string }).phase}/${(r.reason as { kind?: string }).kind}`
+          : r.status,
+      ),
+    ).toEqual(['connect/connection', 'connect/connection', 'connect/connection']);
     const p = pool({ size: 1 });
     sink.on('message', { drop: true }, { match: (ctx) => ctx.message!.messageId === '<pool-1@rgz.bj>' });
     const results = await Promise.allSettled([1, 2, 3].map((n) => p.send(envelope(), mime(n))));
@@ -129,7 +151,11 @@ describe('SmtpPool: pre-built messages over a few SMTP connections', () => {
 
   it('takes a 503 (session out of step) as a reason for a new connection', async () => {
     const p = pool({ size: 1 });
-    sink.on('message', { reply: '503 Bad sequence of commands' }, { match: (ctx) => ctx.message!.messageId === '<pool-1@rgz.bj>' });
+    sink.on(
+      'message',
+      { reply: '503 Bad sequence of commands' },
+      { match: (ctx) => ctx.message!.messageId === '<pool-1@rgz.bj>' },
+    );
     await expect(p.send(envelope(), mime(1))).resolves.toMatchObject({ data: { code: 503 } });
     await p.send(envelope(), mime(2));
     expect(sink.connections).toBe(2);
@@ -147,7 +173,15 @@ describe('SmtpPool with STARTTLS and AUTH', () => {
   const pool = (credentials: { user: string; pass: string }) =>
     new SmtpPool({
       // The sink's certificate is self-signed: trusted here, never in the product.
-      client: { host: '127.0.0.1', port: sink.port, security: 'starttls', tls: { ca: sink.certificate!.cert }, auth: credentials, timeoutMs: 2000, dataTimeoutMs: 2000 },
+      client: {
+        host: '127.0.0.1',
+        port: sink.port,
+        security: 'starttls',
+        tls: { ca: sink.certificate!.cert },
+        auth: credentials,
+        timeoutMs: 2000,
+        dataTimeoutMs: 2000,
+      },
       size: 1,
       maxMessages: 100,
     });

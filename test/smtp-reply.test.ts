@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest';
 import type { SmtpErrorKind, SmtpPhase } from '../src/delivery/smtp-client/index.js';
 import { classifyReply, type RelayProblemKind, type ReplyClass } from '../src/delivery/smtp-reply.js';
 
-type Row = [phase: SmtpPhase, kind: SmtpErrorKind, code: number | null, enhanced: string | null, text: string, expected: ReplyClass, relay?: RelayProblemKind];
+type Row = [
+  phase: SmtpPhase,
+  kind: SmtpErrorKind,
+  code: number | null,
+  enhanced: string | null,
+  text: string,
+  expected: ReplyClass,
+  relay?: RelayProblemKind,
+];
 
 /** The README's "SMTP replies" table, row by row. */
 const TABLE: Row[] = [
@@ -17,9 +25,23 @@ const TABLE: Row[] = [
   ['rcpt', 'reply', 503, '5.5.1', '503 5.5.1 Error: need MAIL command', 'transient'],
   ['data_end', 'reply', 503, null, '503 Bad sequence of commands', 'transient'],
   // 5xx at RCPT: that recipient, for good; 552 there is temporary (RFC 5321 §4.5.3.1.10).
-  ['rcpt', 'reply', 550, '5.1.1', '550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown', 'recipient_permanent'],
+  [
+    'rcpt',
+    'reply',
+    550,
+    '5.1.1',
+    '550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown',
+    'recipient_permanent',
+  ],
   ['rcpt', 'reply', 553, '5.1.3', '553 5.1.3 Bad recipient address syntax', 'recipient_permanent'],
-  ['rcpt', 'reply', 550, '5.7.1', '550 5.7.1 <x@example.com>: Recipient address rejected: Access denied', 'recipient_permanent'],
+  [
+    'rcpt',
+    'reply',
+    550,
+    '5.7.1',
+    '550 5.7.1 <x@example.com>: Recipient address rejected: Access denied',
+    'recipient_permanent',
+  ],
   ['rcpt', 'reply', 552, '5.2.2', '552 5.2.2 Mailbox full', 'transient'],
   // ... unless it is the relay refusing to relay or asking for a login.
   ['rcpt', 'reply', 554, '5.7.1', '554 5.7.1 <x@example.com>: Relay access denied', 'relay_problem', 'relaying_denied'],
@@ -34,10 +56,34 @@ const TABLE: Row[] = [
   ['mail', 'reply', 530, null, '530 Authentication required', 'relay_problem', 'auth'],
   ['mail', 'reply', 535, '5.7.8', '535 5.7.8 Authentication credentials invalid', 'relay_problem', 'auth'],
   ['mail', 'reply', 534, '5.7.9', '534 5.7.9 Authentication mechanism is too weak', 'relay_problem', 'auth'],
-  ['mail', 'reply', 538, '5.7.11', '538 5.7.11 Encryption required for requested authentication mechanism', 'relay_problem', 'auth'],
+  [
+    'mail',
+    'reply',
+    538,
+    '5.7.11',
+    '538 5.7.11 Encryption required for requested authentication mechanism',
+    'relay_problem',
+    'auth',
+  ],
   ['mail', 'reply', 550, '5.7.10', '550 5.7.10 Encryption needed', 'relay_problem', 'tls'],
-  ['mail', 'reply', 553, '5.7.1', '553 5.7.1 <noreply@rgz.bj>: Sender address rejected: not owned by user postier', 'relay_problem', 'sender_rejected'],
-  ['mail', 'reply', 550, '5.7.1', '550 5.7.1 Client does not have permissions to send as this sender', 'relay_problem', 'sender_rejected'],
+  [
+    'mail',
+    'reply',
+    553,
+    '5.7.1',
+    '553 5.7.1 <noreply@rgz.bj>: Sender address rejected: not owned by user postier',
+    'relay_problem',
+    'sender_rejected',
+  ],
+  [
+    'mail',
+    'reply',
+    550,
+    '5.7.1',
+    '550 5.7.1 Client does not have permissions to send as this sender',
+    'relay_problem',
+    'sender_rejected',
+  ],
   ['mail', 'reply', 553, '5.1.8', '553 5.1.8 Sender domain does not exist', 'relay_problem', 'sender_rejected'],
   ['mail', 'reply', 550, '5.7.1', '550 5.7.1 Policy refusal', 'relay_problem', 'sender_rejected'],
   ['mail', 'reply', 550, null, '550 Relaying denied', 'relay_problem', 'relaying_denied'],
@@ -46,7 +92,15 @@ const TABLE: Row[] = [
   ['data_end', 'reply', 554, '5.7.1', '554 5.7.1 Rejected: spam content', 'message_permanent'],
   ['data_end', 'reply', 552, '5.3.4', '552 5.3.4 Message too big', 'message_permanent'],
   ['data_end', 'reply', 550, '5.6.0', '550 5.6.0 Invalid message', 'message_permanent'],
-  ['data_end', 'reply', 554, null, '554 Message rejected: Email address is not verified. The following identities failed the check: noreply@rgz.bj', 'relay_problem', 'sender_rejected'],
+  [
+    'data_end',
+    'reply',
+    554,
+    null,
+    '554 Message rejected: Email address is not verified. The following identities failed the check: noreply@rgz.bj',
+    'relay_problem',
+    'sender_rejected',
+  ],
   ['data_end', 'reply', 535, null, '535 Authentication credentials invalid', 'relay_problem', 'auth'],
   // 421 anywhere: the relay is closing the channel.
   ['greeting', 'reply', 421, '4.3.2', '421 4.3.2 Service not available', 'relay_problem', 'unavailable'],
@@ -80,7 +134,9 @@ const TABLE: Row[] = [
 
 describe('SMTP reply semantics', () => {
   it.each(TABLE)('%s %s %s %s "%s" → %s %s', (phase, kind, code, enhanced, text, expected, relay) => {
-    expect(classifyReply({ phase, kind, code, enhanced, text })).toEqual({ class: expected, relayProblem: relay ?? null });
+    expect(classifyReply({ phase, kind, code, enhanced, text })).toEqual({
+      class: expected,
+      relayProblem: relay ?? null,
+    });
   });
-
 });

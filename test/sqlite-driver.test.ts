@@ -10,7 +10,15 @@ import { migrateToLatest } from '../src/platform/db/migrate.js';
 import { StatementCache } from '../src/platform/db/sqlite-connection.js';
 
 const key = (name: string) => ({
-  id: name, name, scope: 'send' as const, token_hash: `h-${name}`, token_prefix: 'p', created_by: null, created_at: 1, last_used_at: null, revoked_at: null,
+  id: name,
+  name,
+  scope: 'send' as const,
+  token_hash: `h-${name}`,
+  token_prefix: 'p',
+  created_by: null,
+  created_at: 1,
+  last_used_at: null,
+  revoked_at: null,
 });
 
 describe("Postier's SQLite driver", () => {
@@ -45,8 +53,16 @@ describe("Postier's SQLite driver", () => {
       ['pragma read', () => sql`pragma user_version`.execute(db), 0],
       ['insert … returning', () => db.insertInto('api_keys').values(key('r')).returning('id').execute(), 1],
       ['ddl', () => sql`create table scratch (x integer)`.execute(db), 1],
-      ['read-only transaction', () => db.transaction().execute((trx) => trx.selectFrom('api_keys').select('id').execute()), 0],
-      ['transaction that wrote', () => db.transaction().execute((trx) => trx.insertInto('api_keys').values(key('t')).execute()), 1],
+      [
+        'read-only transaction',
+        () => db.transaction().execute((trx) => trx.selectFrom('api_keys').select('id').execute()),
+        0,
+      ],
+      [
+        'transaction that wrote',
+        () => db.transaction().execute((trx) => trx.insertInto('api_keys').values(key('t')).execute()),
+        1,
+      ],
       [
         'transaction rolled back',
         () =>
@@ -73,7 +89,10 @@ describe("Postier's SQLite driver", () => {
     const { rows } = await sql<{ page_count: number }>`pragma page_count`.execute(db);
     await sql.raw(`pragma max_page_count = ${rows[0]!.page_count}`).execute(db);
     const big = db.transaction().execute(async (trx) => {
-      await trx.insertInto('api_keys').values({ ...key('big'), name: 'x'.repeat(400_000) }).execute();
+      await trx
+        .insertInto('api_keys')
+        .values({ ...key('big'), name: 'x'.repeat(400_000) })
+        .execute();
     });
     await expect(big).rejects.toMatchObject({ code: 'SQLITE_FULL' });
     await sql.raw('pragma max_page_count = 1073741823').execute(db);

@@ -13,7 +13,11 @@ describe.each(backends)('GET /api/v1/email/stats on %s', (backend) => {
 
   /** Sends one message, then moves it to `status`, created `daysAgo` days before now. */
   async function message(status: string, daysAgo: number, extra: Record<string, unknown> = {}) {
-    const res = await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { ...incidentExample(), to: `u${Math.random()}@example.com` } });
+    const res = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/send',
+      payload: { ...incidentExample(), to: `u${Math.random()}@example.com` },
+    });
     const id = res.json().items[0].id as string;
     const at = Date.now() - daysAgo * DAY;
     await t.services.db
@@ -40,10 +44,18 @@ describe.each(backends)('GET /api/v1/email/stats on %s', (backend) => {
     expect(s.today).toMatchObject({ delivered: 2, sent: 1, failed: 1, queued: 1, bounced: 0 });
     expect(s.period).toMatchObject({ delivered: 3, sent: 1, failed: 1, bounced: 1, queued: 1 });
     expect(s.series).toHaveLength(7);
-    expect(s.series[6]).toEqual({ day: new Date().toISOString().slice(0, 10), sent: 1, delivered: 2, bounced: 0, failed: 1 });
+    expect(s.series[6]).toEqual({
+      day: new Date().toISOString().slice(0, 10),
+      sent: 1,
+      delivered: 2,
+      bounced: 0,
+      failed: 1,
+    });
     expect(s.series[4]).toMatchObject({ bounced: 1 });
     expect(s.series[0]).toMatchObject({ delivered: 1 });
-    expect(s.series.map((p: { day: string }) => p.day)).toEqual([...s.series.map((p: { day: string }) => p.day)].sort());
+    expect(s.series.map((p: { day: string }) => p.day)).toEqual(
+      [...s.series.map((p: { day: string }) => p.day)].sort(),
+    );
   });
 
   it('reports the queue depth and the age of the oldest queued message', async () => {
@@ -61,7 +73,10 @@ describe.each(backends)('GET /api/v1/email/stats on %s', (backend) => {
       ['failed', '550 5.1.1 mailbox unknown'],
       ['bounced', 'Permanent / General'],
     ]);
-    expect(s.latest_failures[0]).toMatchObject({ template_key: 'incident_alert_critical', to: expect.stringContaining('@example.com') });
+    expect(s.latest_failures[0]).toMatchObject({
+      template_key: 'incident_alert_critical',
+      to: expect.stringContaining('@example.com'),
+    });
   });
 
   it("buckets days in the viewer's time zone", async () => {
@@ -71,7 +86,11 @@ describe.each(backends)('GET /api/v1/email/stats on %s', (backend) => {
     try {
       const res = await t2.inject({ method: 'POST', url: '/api/v1/email/send', payload: incidentExample() });
       const midnight = Math.floor(Date.now() / DAY) * DAY;
-      await t2.services.db.updateTable('email_messages').set({ status: 'delivered', created_at: midnight - 30 * 60_000 }).where('id', '=', res.json().items[0].id).execute();
+      await t2.services.db
+        .updateTable('email_messages')
+        .set({ status: 'delivered', created_at: midnight - 30 * 60_000 })
+        .where('id', '=', res.json().items[0].id)
+        .execute();
       const utc = (await t2.inject({ method: 'GET', url: '/api/v1/email/stats?days=2&tz_offset=0' })).json();
       const plus1 = (await t2.inject({ method: 'GET', url: '/api/v1/email/stats?days=2&tz_offset=60' })).json();
       expect(utc.series.map((p: { delivered: number }) => p.delivered)).toEqual([1, 0]);
@@ -88,7 +107,9 @@ describe.each(backends)('GET /api/v1/email/stats on %s', (backend) => {
     expect((await t.inject({ method: 'GET', url: '/api/v1/email/stats?days=91' })).statusCode).toBe(400);
     expect((await t.inject({ method: 'GET', url: '/api/v1/email/stats?tz_offset=900' })).statusCode).toBe(400);
     expect((await t.inject({ method: 'GET', url: '/api/v1/email/stats', token: null })).statusCode).toBe(401);
-    const key = (await t.inject({ method: 'POST', url: '/api/v1/keys', payload: { name: 'sender', scope: 'send' } })).json();
+    const key = (
+      await t.inject({ method: 'POST', url: '/api/v1/keys', payload: { name: 'sender', scope: 'send' } })
+    ).json();
     expect((await t.inject({ method: 'GET', url: '/api/v1/email/stats', token: key.token })).statusCode).toBe(403);
   });
 });
@@ -97,7 +118,8 @@ describe('GET /api/v1/email/messages/:id for the admin UI', () => {
   it('names the sender the message goes out with', async () => {
     const t = await createTestContext('sqlite');
     try {
-      const id = (await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: incidentExample() })).json().items[0].id;
+      const id = (await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: incidentExample() })).json()
+        .items[0].id;
       const msg = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${id}` })).json();
       expect(msg.from).toBe('RGZ Notifications <noreply@rgz.bj>');
     } finally {

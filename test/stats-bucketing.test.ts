@@ -23,7 +23,15 @@ describe('stats bucketing', () => {
       today - 6,
       today,
     );
-    expect(r.series.map((p) => p.day)).toEqual(['2026-02-15', '2026-02-16', '2026-02-17', '2026-02-18', '2026-02-19', '2026-02-20', '2026-02-21']);
+    expect(r.series.map((p) => p.day)).toEqual([
+      '2026-02-15',
+      '2026-02-16',
+      '2026-02-17',
+      '2026-02-18',
+      '2026-02-19',
+      '2026-02-20',
+      '2026-02-21',
+    ]);
     expect(r.series[6]).toEqual({ day: '2026-02-21', sent: 0, delivered: 3, bounced: 0, failed: 0 });
     expect(r.series[4]).toEqual({ day: '2026-02-19', sent: 0, delivered: 0, bounced: 0, failed: 1 });
     expect(r.today).toMatchObject({ delivered: 3, queued: 2, failed: 0 });

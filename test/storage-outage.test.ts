@@ -10,9 +10,17 @@ describe('a full SQLite database', () => {
   });
   afterAll(() => t.close());
 
-  const send = () => t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { ...incidentExample(), to: 'full@example.com' } });
+  const send = () =>
+    t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { ...incidentExample(), to: 'full@example.com' } });
   const count = async () =>
-    Number((await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    Number(
+      (
+        await t.services.db
+          .selectFrom('email_messages')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
 
   it('answers 503 (not 500) while full, keeps what it stored, and accepts again once there is room', async () => {
     expect((await send()).statusCode).toBe(201);
@@ -21,7 +29,11 @@ describe('a full SQLite database', () => {
     // rolls the transaction back by itself (the case that used to hide the error behind a 500).
     const { rows } = await sql<{ page_count: number }>`pragma page_count`.execute(t.services.db);
     await sql.raw(`pragma max_page_count = ${rows[0]!.page_count}`).execute(t.services.db);
-    const big = { ...incidentExample(), to: 'full@example.com', variables: { ...incidentExample().variables, description: 'x'.repeat(200_000) } };
+    const big = {
+      ...incidentExample(),
+      to: 'full@example.com',
+      variables: { ...incidentExample().variables, description: 'x'.repeat(200_000) },
+    };
     const full = await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: big });
     expect(full.statusCode).toBe(503);
     expect(full.json().error.code).toBe('unavailable');

@@ -24,14 +24,17 @@ describe.each(backends)('templates as code on %s', (backend) => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const versionsOf = async (key: string) => (await t.inject({ method: 'GET', url: `/api/v1/email/templates/${key}/versions` })).json();
+  const versionsOf = async (key: string) =>
+    (await t.inject({ method: 'GET', url: `/api/v1/email/templates/${key}/versions` })).json();
 
   it('exports the seeded defaults byte for byte as the repository holds them', async () => {
     const keys = await exportTemplates(t.services.templates, dir);
     expect(keys).toHaveLength(12);
     for (const key of keys) {
       for (const file of ['template.json', 'fr/subject.liquid', 'fr/html.liquid', 'fr/text.liquid']) {
-        expect(readFileSync(path.join(dir, key, file), 'utf8'), `${key}/${file}`).toBe(readFileSync(path.join(DEFAULT_TEMPLATES_DIR, key, file), 'utf8'));
+        expect(readFileSync(path.join(dir, key, file), 'utf8'), `${key}/${file}`).toBe(
+          readFileSync(path.join(DEFAULT_TEMPLATES_DIR, key, file), 'utf8'),
+        );
       }
     }
     expect(readTemplatesDir(dir)).toEqual(readTemplatesDir(DEFAULT_TEMPLATES_DIR));
@@ -51,7 +54,17 @@ describe.each(backends)('templates as code on %s', (backend) => {
     rmSync(path.join(dir, 'f_new'), { recursive: true });
     const added = path.join(dir, 'f_added');
     mkdirSync(path.join(added, 'fr'), { recursive: true });
-    writeFileSync(path.join(added, 'template.json'), JSON.stringify({ key: 'f_added', name: 'Added', category: 'support', default_locale: 'fr', layout: null, required_variables: ['who'] }));
+    writeFileSync(
+      path.join(added, 'template.json'),
+      JSON.stringify({
+        key: 'f_added',
+        name: 'Added',
+        category: 'support',
+        default_locale: 'fr',
+        layout: null,
+        required_variables: ['who'],
+      }),
+    );
     writeFileSync(path.join(added, 'fr', 'subject.liquid'), 'Pour {{ who }}\n');
     writeFileSync(path.join(added, 'fr', 'html.liquid'), '<p>Bonjour {{ who }}</p>');
 
@@ -62,7 +75,11 @@ describe.each(backends)('templates as code on %s', (backend) => {
     expect(byKey.billing_invoice_monthly).toMatchObject({ action: 'unchanged', version: 1 });
     expect(describeOutcome(byKey.rma_confirmation!)).toBe('rma_confirmation: new version 2');
     expect(describeOutcome(byKey.f_added!)).toBe('f_added: created (version 1)');
-    expect((await versionsOf('rma_confirmation')).items[0]).toMatchObject({ version: 2, active: true, created_by: 'cli' });
+    expect((await versionsOf('rma_confirmation')).items[0]).toMatchObject({
+      version: 2,
+      active: true,
+      created_by: 'cli',
+    });
     // A template absent from the folder is left alone (import never deletes).
     expect((await versionsOf('f_new')).is_active).toBe(true);
   });
@@ -71,11 +88,18 @@ describe.each(backends)('templates as code on %s', (backend) => {
     const bad = mkdtempSync(path.join(tmpdir(), 'postier-bad-'));
     try {
       await exportTemplates(t.services.templates, bad);
-      writeFileSync(path.join(bad, 'cutover_reminder', 'fr', 'text.liquid'), 'changed {{ reseller_name }} {{ items_done }} {{ items_total }} {{ link_portal }}');
+      writeFileSync(
+        path.join(bad, 'cutover_reminder', 'fr', 'text.liquid'),
+        'changed {{ reseller_name }} {{ items_done }} {{ items_total }} {{ link_portal }}',
+      );
       writeFileSync(path.join(bad, 'support_ticket_created', 'fr', 'html.liquid'), '<p>{% if x %}</p>');
-      await expect(importTemplates(t.services.templateAdmin, t.config, bad, 'cli')).rejects.toThrow(/support_ticket_created: .*line:1, col:4/);
+      await expect(importTemplates(t.services.templateAdmin, t.config, bad, 'cli')).rejects.toThrow(
+        /support_ticket_created: .*line:1, col:4/,
+      );
       expect((await versionsOf('cutover_reminder')).total).toBe(1);
-      await expect(importTemplates(t.services.templateAdmin, t.config, path.join(bad, 'nope'), 'cli')).rejects.toThrow(/no such folder/);
+      await expect(importTemplates(t.services.templateAdmin, t.config, path.join(bad, 'nope'), 'cli')).rejects.toThrow(
+        /no such folder/,
+      );
     } finally {
       rmSync(bad, { recursive: true, force: true });
     }
@@ -85,8 +109,18 @@ describe.each(backends)('templates as code on %s', (backend) => {
 describe('postier templates export|import (CLI)', () => {
   it('round-trips through the command line and prints what it did', async () => {
     const data = mkdtempSync(path.join(tmpdir(), 'postier-cli-'));
-    const env = { ...process.env, DATA_DIR: data, DATABASE_URL: `sqlite:${path.join(data, 'p.db')}`, EMAIL_TEMPLATES_DIR: path.join(data, 'tpl'), LOG_LEVEL: 'silent' };
-    const cli = (...args: string[]) => run(path.resolve('node_modules/.bin/tsx'), ['src/main.ts', 'templates', ...args], { env, cwd: path.resolve('.') });
+    const env = {
+      ...process.env,
+      DATA_DIR: data,
+      DATABASE_URL: `sqlite:${path.join(data, 'p.db')}`,
+      EMAIL_TEMPLATES_DIR: path.join(data, 'tpl'),
+      LOG_LEVEL: 'silent',
+    };
+    const cli = (...args: string[]) =>
+      run(path.resolve('node_modules/.bin/tsx'), ['src/main.ts', 'templates', ...args], {
+        env,
+        cwd: path.resolve('.'),
+      });
     try {
       const exported = await cli('export');
       expect(exported.stdout).toContain(`12 templates written to ${path.join(data, 'tpl')}`);

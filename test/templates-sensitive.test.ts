@@ -30,9 +30,17 @@ describe.each(backends)('sensitive variables on %s', (backend) => {
   afterAll(() => t.close());
 
   const send = async (body: object): Promise<MessageRow> => {
-    const res = await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { to: 'client@techconnect.bj', ...body } });
+    const res = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/send',
+      payload: { to: 'client@techconnect.bj', ...body },
+    });
     expect(res.statusCode, res.body).toBe(201);
-    return t.services.db.selectFrom('email_messages').selectAll().where('id', '=', res.json().items[0].id).executeTakeFirstOrThrow();
+    return t.services.db
+      .selectFrom('email_messages')
+      .selectAll()
+      .where('id', '=', res.json().items[0].id)
+      .executeTakeFirstOrThrow();
   };
   const everyColumn = (row: MessageRow) => JSON.stringify({ ...row, sealed_content: null });
 
@@ -74,21 +82,36 @@ describe.each(backends)('sensitive variables on %s', (backend) => {
   });
 
   it('masks a sensitive value that reaches the output through another variable', async () => {
-    const row = await send({ template_key: 'instance_provisioned', variables: { ...provisioned, plan: `Business (pw ${PASSWORD})` } });
+    const row = await send({
+      template_key: 'instance_provisioned',
+      variables: { ...provisioned, plan: `Business (pw ${PASSWORD})` },
+    });
     expect(everyColumn(row)).not.toContain('Vq7#mR2p');
   });
 
   it('stores no sealed content when the template has no sensitive variables, or when refused by policy', async () => {
-    const row = await send({ template_key: 'support_ticket_created', variables: { ticket_number: '1', title: 't', priority: 'p', support_link: 'https://s.example' } });
+    const row = await send({
+      template_key: 'support_ticket_created',
+      variables: { ticket_number: '1', title: 't', priority: 'p', support_link: 'https://s.example' },
+    });
     expect(row.sealed_content).toBeNull();
     expect(t.services.seal.openSealedContent(row)).toBeNull();
-    expect(t.services.seal.contentToDeliver(row)).toEqual({ subject: row.subject, html: row.html_content, text: row.text_content });
+    expect(t.services.seal.contentToDeliver(row)).toEqual({
+      subject: row.subject,
+      html: row.html_content,
+      text: row.text_content,
+    });
 
     // A message refused at accept time is never sent: its clear content has no reader.
     t.services.send.addPolicy({
-      admit: async (_trx, recipient) => (recipient === 'refused@example.com' ? { status: 'suppressed', reason: 'test policy' } : { status: 'queued' }),
+      admit: async (_trx, recipient) =>
+        recipient === 'refused@example.com' ? { status: 'suppressed', reason: 'test policy' } : { status: 'queued' },
     });
-    const refused = await send({ to: 'refused@example.com', template_key: 'instance_provisioned', variables: provisioned });
+    const refused = await send({
+      to: 'refused@example.com',
+      template_key: 'instance_provisioned',
+      variables: provisioned,
+    });
     expect(refused.status).toBe('suppressed');
     expect(refused.sealed_content).toBeNull();
     expect(everyColumn(refused)).not.toContain('Vq7#mR2p');
@@ -97,7 +120,11 @@ describe.each(backends)('sensitive variables on %s', (backend) => {
   it('erases the sealed content, leaving only the masked archive', async () => {
     const row = await send({ template_key: 'instance_provisioned', variables: provisioned });
     await eraseSealedContent(t.services.db, row.id);
-    const after = await t.services.db.selectFrom('email_messages').selectAll().where('id', '=', row.id).executeTakeFirstOrThrow();
+    const after = await t.services.db
+      .selectFrom('email_messages')
+      .selectAll()
+      .where('id', '=', row.id)
+      .executeTakeFirstOrThrow();
     expect(after.sealed_content).toBeNull();
     expect(t.services.seal.openSealedContent(after)).toBeNull();
     expect(JSON.stringify(after)).not.toContain('Vq7#mR2p');
@@ -105,15 +132,28 @@ describe.each(backends)('sensitive variables on %s', (backend) => {
 
   it('does not open a sealed blob moved to another message, or with another key', async () => {
     const a = await send({ template_key: 'instance_provisioned', variables: provisioned });
-    expect(() => t.services.seal.openSealedContent({ id: '00000000-0000-7000-8000-000000000000', sealed_content: a.sealed_content })).toThrow(UnsealError);
+    expect(() =>
+      t.services.seal.openSealedContent({
+        id: '00000000-0000-7000-8000-000000000000',
+        sealed_content: a.sealed_content,
+      }),
+    ).toThrow(UnsealError);
     const other = new ContentSeal(Buffer.alloc(32, 7));
     expect(() => other.openSealedContent(a)).toThrow(/does not open with this key/);
   });
 
   it('masks test sends with `to` too, and the test render shows the clear value to the admin', async () => {
-    const res = await t.inject({ method: 'POST', url: '/api/v1/email/templates/instance_provisioned/test', payload: { variables: provisioned, to: 'editor@rgz.bj' } });
+    const res = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/templates/instance_provisioned/test',
+      payload: { variables: provisioned, to: 'editor@rgz.bj' },
+    });
     expect(res.json().text).toContain(PASSWORD);
-    const row = await t.services.db.selectFrom('email_messages').selectAll().where('id', '=', res.json().messages[0].id).executeTakeFirstOrThrow();
+    const row = await t.services.db
+      .selectFrom('email_messages')
+      .selectAll()
+      .where('id', '=', res.json().messages[0].id)
+      .executeTakeFirstOrThrow();
     expect(everyColumn(row)).not.toContain('Vq7#mR2p');
     expect(row.is_test).toBe(1);
   });
@@ -142,8 +182,16 @@ describe('the secret key', () => {
     try {
       expect(() => statSync(path.join(t.config.dataDir, 'secret.key'))).toThrow();
       expect(loadSecretKey(t.config, log).toString('hex')).toBe(hex);
-      const res = await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { to: 'c@example.com', template_key: 'instance_provisioned', variables: provisioned } });
-      const row = await t.services.db.selectFrom('email_messages').selectAll().where('id', '=', res.json().items[0].id).executeTakeFirstOrThrow();
+      const res = await t.inject({
+        method: 'POST',
+        url: '/api/v1/email/send',
+        payload: { to: 'c@example.com', template_key: 'instance_provisioned', variables: provisioned },
+      });
+      const row = await t.services.db
+        .selectFrom('email_messages')
+        .selectAll()
+        .where('id', '=', res.json().items[0].id)
+        .executeTakeFirstOrThrow();
       expect(new ContentSeal(Buffer.from(hex, 'hex')).openSealedContent(row)!.text).toContain(PASSWORD);
     } finally {
       await t.close();

@@ -10,15 +10,26 @@ describe.each(backends)('template versions on %s', (backend) => {
   });
   afterAll(() => t.close());
 
-  const create = (body: object, token?: string) => t.inject({ method: 'POST', url: '/api/v1/email/templates', payload: body, token });
-  const edit = (key: string, body: object, token?: string) => t.inject({ method: 'PUT', url: `/api/v1/email/templates/${key}`, payload: body, token });
-  const send = (body: object) => t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { to: 'user@example.com', ...body } });
+  const create = (body: object, token?: string) =>
+    t.inject({ method: 'POST', url: '/api/v1/email/templates', payload: body, token });
+  const edit = (key: string, body: object, token?: string) =>
+    t.inject({ method: 'PUT', url: `/api/v1/email/templates/${key}`, payload: body, token });
+  const send = (body: object) =>
+    t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { to: 'user@example.com', ...body } });
 
   it('creates a template at version 1, recording the API key that did it', async () => {
     const alice = await adminKey(t, 'alice');
     const res = await create(newTemplate('v_create'), alice.token);
     expect(res.statusCode).toBe(201);
-    expect(res.json()).toMatchObject({ key: 'v_create', version: 1, active_version: 1, is_active: true, created_by: alice.id, updated_by: alice.id, version_created_by: alice.id });
+    expect(res.json()).toMatchObject({
+      key: 'v_create',
+      version: 1,
+      active_version: 1,
+      is_active: true,
+      created_by: alice.id,
+      updated_by: alice.id,
+      version_created_by: alice.id,
+    });
     expect(res.json().saved).toEqual({ key: 'v_create', action: 'created', version: 1, metadata_updated: false });
     expect((await create(newTemplate('v_create'))).statusCode).toBe(409);
   });
@@ -26,16 +37,28 @@ describe.each(backends)('template versions on %s', (backend) => {
   it('turns an edit into version N+1, made active, while version N stays as it was', async () => {
     await create(newTemplate('v_edit'));
     const bob = await adminKey(t, 'bob');
-    const res = await edit('v_edit', { html_content: '<p>Hello {{ name }}, version two.</p>', comment: 'wording', name: 'Renamed' }, bob.token);
+    const res = await edit(
+      'v_edit',
+      { html_content: '<p>Hello {{ name }}, version two.</p>', comment: 'wording', name: 'Renamed' },
+      bob.token,
+    );
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ version: 2, active_version: 2, name: 'Renamed', updated_by: bob.id, html_content: '<p>Hello {{ name }}, version two.</p>' });
+    expect(res.json()).toMatchObject({
+      version: 2,
+      active_version: 2,
+      name: 'Renamed',
+      updated_by: bob.id,
+      html_content: '<p>Hello {{ name }}, version two.</p>',
+    });
     // The text part was not in the edit: it carries over unchanged.
     expect(res.json().text_content).toBe('Hello {{ name }}, version one.');
 
     const v1 = (await t.inject({ method: 'GET', url: '/api/v1/email/templates/v_edit/versions/1' })).json();
     expect(v1).toMatchObject({ version: 1, active_version: 2, html_content: '<p>Hello {{ name }}, version one.</p>' });
     const list = (await t.inject({ method: 'GET', url: '/api/v1/email/templates/v_edit/versions' })).json();
-    expect(list.items.map((v: { version: number; active: boolean; comment: string }) => [v.version, v.active, v.comment])).toEqual([
+    expect(
+      list.items.map((v: { version: number; active: boolean; comment: string }) => [v.version, v.active, v.comment]),
+    ).toEqual([
       [2, true, 'wording'],
       [1, false, 'initial version'],
     ]);
@@ -54,7 +77,9 @@ describe.each(backends)('template versions on %s', (backend) => {
 
   it('edits and adds locales, and removes one with null', async () => {
     await create(newTemplate('v_locales'));
-    const added = await edit('v_locales', { locales: { en: { subject: 'Hi {{ name }}', html_content: '<p>Hi {{ name }}</p>' } } });
+    const added = await edit('v_locales', {
+      locales: { en: { subject: 'Hi {{ name }}', html_content: '<p>Hi {{ name }}</p>' } },
+    });
     expect(added.statusCode).toBe(200);
     expect(Object.keys(added.json().locales).sort()).toEqual(['en', 'fr']);
     expect(added.json().locales.en.text_content).toBeNull();
@@ -72,7 +97,10 @@ describe.each(backends)('template versions on %s', (backend) => {
     await create(newTemplate('v_syntax'));
     const res = await edit('v_syntax', { html_content: '<p>Hello {{ name }}</p>\n<p>\n  {% if name %}unclosed\n</p>' });
     expect(res.statusCode).toBe(422);
-    expect(res.json().error).toMatchObject({ code: 'template_error', details: { locale: 'fr', part: 'html', line: 3, column: 3 } });
+    expect(res.json().error).toMatchObject({
+      code: 'template_error',
+      details: { locale: 'fr', part: 'html', line: 3, column: 3 },
+    });
     expect(res.json().error.message).toContain('line:3, col:3');
     const subject = await edit('v_syntax', { subject: 'Hello {{ name' });
     expect(subject.json().error.details).toMatchObject({ part: 'subject', line: 1, column: 7 });
@@ -82,9 +110,15 @@ describe.each(backends)('template versions on %s', (backend) => {
 
   it('checks required_variables against the variables the template really reads', async () => {
     await create(newTemplate('v_vars'));
-    const res = await edit('v_vars', { html_content: '<p>{{ name }} {{ ticket }} {{ brand.name }} {{ today }}</p>', required_variables: ['name', 'unused_one'] });
+    const res = await edit('v_vars', {
+      html_content: '<p>{{ name }} {{ ticket }} {{ brand.name }} {{ today }}</p>',
+      required_variables: ['name', 'unused_one'],
+    });
     expect(res.statusCode).toBe(422);
-    expect(res.json().error).toMatchObject({ code: 'validation_failed', details: { undeclared: ['ticket'], unused: ['unused_one'] } });
+    expect(res.json().error).toMatchObject({
+      code: 'validation_failed',
+      details: { undeclared: ['ticket'], unused: ['unused_one'] },
+    });
 
     // A variable read only through `default` is declared optional.
     const ok = await edit('v_vars', {
@@ -103,12 +137,20 @@ describe.each(backends)('template versions on %s', (backend) => {
 
   it('sends the active version unless the request pins one, and records key, version and locale', async () => {
     await create(newTemplate('v_pin'));
-    await edit('v_pin', { html_content: '<p>Hello {{ name }}, version two.</p>', text_content: 'Hello {{ name }}, version two.' });
+    await edit('v_pin', {
+      html_content: '<p>Hello {{ name }}, version two.</p>',
+      text_content: 'Hello {{ name }}, version two.',
+    });
     const active = await send({ template_key: 'v_pin', variables: { name: 'Ana' } });
     const pinned = await send({ template_key: 'v_pin', variables: { name: 'Ana' }, template_version: 1 });
     const a = await getMessage(t, active.json().items[0].id);
     const p = await getMessage(t, pinned.json().items[0].id);
-    expect([a.template_key, a.template_version, a.locale, a.text_content]).toEqual(['v_pin', 2, 'fr', 'Hello Ana, version two.']);
+    expect([a.template_key, a.template_version, a.locale, a.text_content]).toEqual([
+      'v_pin',
+      2,
+      'fr',
+      'Hello Ana, version two.',
+    ]);
     expect([p.template_version, p.text_content]).toEqual([1, 'Hello Ana, version one.']);
     const missing = await send({ template_key: 'v_pin', variables: { name: 'Ana' }, template_version: 5 });
     expect(missing.statusCode).toBe(404);
@@ -117,9 +159,16 @@ describe.each(backends)('template versions on %s', (backend) => {
   it('rolls back and forward with activate, and deactivates without losing history', async () => {
     await create(newTemplate('v_roll'));
     await edit('v_roll', { text_content: 'second {{ name }}' });
-    const back = await t.inject({ method: 'POST', url: '/api/v1/email/templates/v_roll/activate', payload: { version: 1 } });
+    const back = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/templates/v_roll/activate',
+      payload: { version: 1 },
+    });
     expect(back.json()).toMatchObject({ version: 1, active_version: 1 });
-    expect((await getMessage(t, (await send({ template_key: 'v_roll', variables: { name: 'x' } })).json().items[0].id)).template_version).toBe(1);
+    expect(
+      (await getMessage(t, (await send({ template_key: 'v_roll', variables: { name: 'x' } })).json().items[0].id))
+        .template_version,
+    ).toBe(1);
 
     // An edit after a roll-back starts from the active version and takes the next free number.
     const next = await edit('v_roll', { html_content: '<p>third {{ name }}</p>' });
@@ -129,13 +178,18 @@ describe.each(backends)('template versions on %s', (backend) => {
     expect(del.json()).toMatchObject({ is_active: false, active_version: 3 });
     expect((await send({ template_key: 'v_roll', variables: { name: 'x' } })).statusCode).toBe(404);
     expect((await t.inject({ method: 'GET', url: '/api/v1/email/templates/v_roll/versions' })).json().total).toBe(3);
-    const listed = (await t.inject({ method: 'GET', url: '/api/v1/email/templates' })).json().items.map((i: { key: string }) => i.key);
+    const listed = (await t.inject({ method: 'GET', url: '/api/v1/email/templates' }))
+      .json()
+      .items.map((i: { key: string }) => i.key);
     expect(listed).not.toContain('v_roll');
 
     const again = await t.inject({ method: 'POST', url: '/api/v1/email/templates/v_roll/activate', payload: {} });
     expect(again.json()).toMatchObject({ is_active: true, active_version: 3 });
     expect((await send({ template_key: 'v_roll', variables: { name: 'x' } })).statusCode).toBe(201);
-    expect((await t.inject({ method: 'POST', url: '/api/v1/email/templates/v_roll/activate', payload: { version: 8 } })).statusCode).toBe(404);
+    expect(
+      (await t.inject({ method: 'POST', url: '/api/v1/email/templates/v_roll/activate', payload: { version: 8 } }))
+        .statusCode,
+    ).toBe(404);
   });
 
   it('never produces two versions with the same number under concurrent edits', async () => {
@@ -161,7 +215,9 @@ describe.each(backends)('template versions on %s', (backend) => {
     const token = await sendKey(t, 'caller');
     expect((await create(newTemplate('v_forbidden'), token)).statusCode).toBe(403);
     expect((await edit('billing_invoice_monthly', { name: 'x' }, token)).statusCode).toBe(403);
-    expect((await t.inject({ method: 'GET', url: '/api/v1/email/templates/billing_invoice_monthly', token })).statusCode).toBe(200);
+    expect(
+      (await t.inject({ method: 'GET', url: '/api/v1/email/templates/billing_invoice_monthly', token })).statusCode,
+    ).toBe(200);
   });
 
   it('refuses bad bodies with 400 and unknown keys with 404', async () => {

@@ -5,20 +5,33 @@ import { incidentExample } from './helpers/fixtures.js';
 const cutover = (to: string, extra: object = {}) => ({
   to,
   template_key: 'cutover_reminder',
-  variables: { reseller_name: 'Tech Connect SA', items_done: 32, items_total: 40, link_portal: 'https://admin-rgz.duckdns.org' },
+  variables: {
+    reseller_name: 'Tech Connect SA',
+    items_done: 32,
+    items_total: 40,
+    link_portal: 'https://admin-rgz.duckdns.org',
+  },
   ...extra,
 });
 
 describe.each(backends)('unsubscribe and idempotency on %s', (backend) => {
   let t: TestContext;
   beforeAll(async () => {
-    t = await createTestContext(backend, { PUBLIC_URL: 'https://mail.rgz.bj', EMAIL_RATE_LIMIT_MARKETING: 'unlimited' });
+    t = await createTestContext(backend, {
+      PUBLIC_URL: 'https://mail.rgz.bj',
+      EMAIL_RATE_LIMIT_MARKETING: 'unlimited',
+    });
   });
   afterAll(() => t.close());
 
-  const send = (payload: object, headers: Record<string, string> = {}, token?: string) => t.inject({ method: 'POST', url: '/api/v1/email/send', payload, headers, ...(token ? { token } : {}) });
+  const send = (payload: object, headers: Record<string, string> = {}, token?: string) =>
+    t.inject({ method: 'POST', url: '/api/v1/email/send', payload, headers, ...(token ? { token } : {}) });
   const headersOf = async (id: string) => {
-    const row = await t.services.db.selectFrom('email_messages').select('headers').where('id', '=', id).executeTakeFirstOrThrow();
+    const row = await t.services.db
+      .selectFrom('email_messages')
+      .select('headers')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
     return row.headers ? (JSON.parse(row.headers) as Record<string, string>) : null;
   };
 
@@ -26,7 +39,9 @@ describe.each(backends)('unsubscribe and idempotency on %s', (backend) => {
     async function unsubscribeLink(to: string, locale?: string) {
       const id = (await send(cutover(to, locale ? { locale } : {}))).json().items[0].id;
       const h = (await headersOf(id))!;
-      const m = /^<https:\/\/mail\.rgz\.bj(\/u\/[^>]+)>, <mailto:support@rgz\.bj\?subject=unsubscribe%20[^>]+>$/.exec(h['List-Unsubscribe']!);
+      const m = /^<https:\/\/mail\.rgz\.bj(\/u\/[^>]+)>, <mailto:support@rgz\.bj\?subject=unsubscribe%20[^>]+>$/.exec(
+        h['List-Unsubscribe']!,
+      );
       expect(m, h['List-Unsubscribe']).not.toBeNull();
       return m![1]!;
     }
@@ -34,17 +49,34 @@ describe.each(backends)('unsubscribe and idempotency on %s', (backend) => {
     it('puts RFC 8058 one-click headers on marketing mail only', async () => {
       const id = (await send(cutover('reader@example.com'))).json().items[0].id;
       const h = await headersOf(id);
-      expect(h).toMatchObject({ 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click', 'List-Unsubscribe': expect.stringContaining('https://mail.rgz.bj/u/') });
+      expect(h).toMatchObject({
+        'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+        'List-Unsubscribe': expect.stringContaining('https://mail.rgz.bj/u/'),
+      });
       const tx = (await send({ ...incidentExample(), to: 'reader@example.com' })).json().items[0].id;
       expect(await headersOf(tx)).toBeNull();
     });
 
     it('one-click POST suppresses the address for marketing only, without a bearer token', async () => {
       const link = await unsubscribeLink('oneclick@example.com');
-      const res = await t.inject({ method: 'POST', url: link, token: null, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'List-Unsubscribe=One-Click' });
+      const res = await t.inject({
+        method: 'POST',
+        url: link,
+        token: null,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: 'List-Unsubscribe=One-Click',
+      });
       expect(res.statusCode).toBe(200);
-      const s = (await t.inject({ method: 'GET', url: '/api/v1/email/suppressions?email=oneclick@example.com' })).json().items;
-      expect(s).toEqual([expect.objectContaining({ scope: 'marketing', reason: 'unsubscribe', source: 'unsubscribe_link', details: 'one-click' })]);
+      const s = (await t.inject({ method: 'GET', url: '/api/v1/email/suppressions?email=oneclick@example.com' })).json()
+        .items;
+      expect(s).toEqual([
+        expect.objectContaining({
+          scope: 'marketing',
+          reason: 'unsubscribe',
+          source: 'unsubscribe_link',
+          details: 'one-click',
+        }),
+      ]);
       expect((await send(cutover('oneclick@example.com'))).json().items[0].status).toBe('suppressed');
       expect((await send({ ...incidentExample(), to: 'oneclick@example.com' })).json().items[0].status).toBe('queued');
     });
@@ -57,34 +89,63 @@ describe.each(backends)('unsubscribe and idempotency on %s', (backend) => {
       expect(page.body).toContain('lang="fr"');
       expect(page.body).toContain('Me désabonner');
       expect(page.body).toContain(`action="${link}"`);
-      expect((await t.inject({ method: 'GET', url: '/api/v1/email/suppressions?email=page@example.com' })).json().items).toEqual([]);
+      expect(
+        (await t.inject({ method: 'GET', url: '/api/v1/email/suppressions?email=page@example.com' })).json().items,
+      ).toEqual([]);
       const en = await t.inject({ method: 'GET', url: `${link}?lang=en`, token: null });
       expect(en.body).toContain('lang="en"');
       expect(en.body).toContain('Unsubscribe</button>');
 
-      const done = await t.inject({ method: 'POST', url: link, token: null, headers: { accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded' }, payload: 'confirm=1' });
+      const done = await t.inject({
+        method: 'POST',
+        url: link,
+        token: null,
+        headers: { accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded' },
+        payload: 'confirm=1',
+      });
       expect(done.statusCode).toBe(200);
       expect(done.body).toContain('page@example.com ne recevra plus');
-      expect((await t.inject({ method: 'GET', url: '/api/v1/email/suppressions?email=page@example.com' })).json().items).toHaveLength(1);
+      expect(
+        (await t.inject({ method: 'GET', url: '/api/v1/email/suppressions?email=page@example.com' })).json().items,
+      ).toHaveLength(1);
     });
 
     it('refuses a tampered token', async () => {
       const link = await unsubscribeLink('victim@example.com');
       const [payload, mac] = link.slice(3).split('.');
-      const forged = Buffer.from(JSON.stringify({ e: 'someone-else@example.com', c: 'marketing', l: 'fr' })).toString('base64url');
+      const forged = Buffer.from(JSON.stringify({ e: 'someone-else@example.com', c: 'marketing', l: 'fr' })).toString(
+        'base64url',
+      );
       for (const url of [`/u/${forged}.${mac}`, `/u/${payload}.${'A'.repeat(22)}`, '/u/garbage']) {
-        const res = await t.inject({ method: 'POST', url, token: null, payload: 'List-Unsubscribe=One-Click', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+        const res = await t.inject({
+          method: 'POST',
+          url,
+          token: null,
+          payload: 'List-Unsubscribe=One-Click',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        });
         expect(res.statusCode).toBe(404);
         expect(res.json().error.code).toBe('invalid_unsubscribe_token');
         expect((await t.inject({ method: 'GET', url, token: null })).statusCode).toBe(404);
       }
-      expect((await t.inject({ method: 'GET', url: '/api/v1/email/suppressions?email=someone-else@example.com' })).json().items).toEqual([]);
+      expect(
+        (await t.inject({ method: 'GET', url: '/api/v1/email/suppressions?email=someone-else@example.com' })).json()
+          .items,
+      ).toEqual([]);
     });
   });
 
   describe('Idempotency-Key', () => {
     const count = async (to: string) =>
-      Number((await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).where('recipient_email', '=', to).executeTakeFirstOrThrow()).n);
+      Number(
+        (
+          await t.services.db
+            .selectFrom('email_messages')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .where('recipient_email', '=', to)
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
 
     it('replays the original response for the same body, with keys in any order', async () => {
       const body = { ...incidentExample(), to: 'idem1@example.com' };
@@ -124,14 +185,21 @@ describe.each(backends)('unsubscribe and idempotency on %s', (backend) => {
       const ra = await send(body, { 'idempotency-key': 'shared' }, a.token);
       const rb = await send(body, { 'idempotency-key': 'shared' }, b.token);
       expect(ra.json().items[0].id).not.toBe(rb.json().items[0].id);
-      await t.services.db.updateTable('idempotency_keys').set({ expires_at: Date.now() - 1 }).where('key', '=', 'shared').execute();
+      await t.services.db
+        .updateTable('idempotency_keys')
+        .set({ expires_at: Date.now() - 1 })
+        .where('key', '=', 'shared')
+        .execute();
       const later = await send({ ...body, to: 'idem7@example.com' }, { 'idempotency-key': 'shared' }, a.token);
       expect(later.statusCode).toBe(201);
       expect(later.headers['idempotent-replayed']).toBe('false');
     });
 
     it('does not store failures: a fixed request may reuse the key', async () => {
-      const bad = await send({ ...incidentExample(), to: 'idem8@example.com', variables: {} }, { 'idempotency-key': 'k-fix' });
+      const bad = await send(
+        { ...incidentExample(), to: 'idem8@example.com', variables: {} },
+        { 'idempotency-key': 'k-fix' },
+      );
       expect(bad.statusCode).toBe(422);
       const good = await send({ ...incidentExample(), to: 'idem8@example.com' }, { 'idempotency-key': 'k-fix' });
       expect(good.statusCode).toBe(201);

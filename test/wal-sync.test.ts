@@ -50,21 +50,41 @@ describe('durable commits on SQLite: the WAL fsynced off the event loop', () => 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const key = (name: string) => ({ id: name, name, scope: 'send' as const, token_hash: `h-${name}`, token_prefix: 'p', created_by: null, created_at: 1, last_used_at: null, revoked_at: null });
+  const key = (name: string) => ({
+    id: name,
+    name,
+    scope: 'send' as const,
+    token_hash: `h-${name}`,
+    token_prefix: 'p',
+    created_by: null,
+    created_at: 1,
+    last_used_at: null,
+    revoked_at: null,
+  });
   const fsyncs = () => log.filter((l) => l.endsWith('start')).length;
 
   it('answers a group commit only after the fsync that follows it, sharing one fsync among its units', async () => {
     const q = new CommitQueue(database.db, 'sqlite');
-    const units = ['a', 'b', 'c'].map((n) => q.run((trx) => trx.insertInto('api_keys').values(key(n)).execute()).then(() => log.push(`answered ${n}`)));
+    const units = ['a', 'b', 'c'].map((n) =>
+      q.run((trx) => trx.insertInto('api_keys').values(key(n)).execute()).then(() => log.push(`answered ${n}`)),
+    );
     await gate.release(fsyncs() + 1);
     await Promise.all(units);
     expect(log).toEqual(['fsync 1 start', 'fsync 1 end', 'answered a', 'answered b', 'answered c']);
     // Committed before the fsync: readable meanwhile by the same connection, durable when answered.
-    expect((await database.db.selectFrom('api_keys').select('id').execute()).map((r) => r.id).sort()).toEqual(['a', 'b', 'c']);
+    expect((await database.db.selectFrom('api_keys').select('id').execute()).map((r) => r.id).sort()).toEqual([
+      'a',
+      'b',
+      'c',
+    ]);
   });
 
   it('makes a write outside a transaction wait for its fsync, never a read', async () => {
-    const write = database.db.insertInto('api_keys').values(key('solo')).execute().then(() => log.push('write done'));
+    const write = database.db
+      .insertInto('api_keys')
+      .values(key('solo'))
+      .execute()
+      .then(() => log.push('write done'));
     await new Promise((r) => setTimeout(r, 20));
     expect(log).toEqual(['fsync 1 start']);
     const read = await database.db.selectFrom('api_keys').select('id').execute();

@@ -13,7 +13,9 @@ interface Received {
 /** A receiver as a customer would write it: verifies the Standard Webhooks signature itself. */
 function verify(secret: string, r: Received): boolean {
   const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
-  const expected = createHmac('sha256', key).update(`${r.headers['webhook-id']}.${r.headers['webhook-timestamp']}.${r.body}`).digest();
+  const expected = createHmac('sha256', key)
+    .update(`${r.headers['webhook-id']}.${r.headers['webhook-timestamp']}.${r.body}`)
+    .digest();
   return String(r.headers['webhook-signature'])
     .split(' ')
     .some((s) => {
@@ -29,7 +31,11 @@ describe.each(backends)('outbound webhooks on %s', (backend) => {
   const received: Received[] = [];
   const replies: number[] = [];
   beforeAll(async () => {
-    t = await createTestContext(backend, { WEBHOOK_RETRY_BASE_SECONDS: '0.05', WEBHOOK_MAX_ATTEMPTS: '3', WEBHOOK_POLL_MS: '20' });
+    t = await createTestContext(backend, {
+      WEBHOOK_RETRY_BASE_SECONDS: '0.05',
+      WEBHOOK_MAX_ATTEMPTS: '3',
+      WEBHOOK_POLL_MS: '20',
+    });
     server = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
@@ -50,12 +56,23 @@ describe.each(backends)('outbound webhooks on %s', (backend) => {
 
   const create = (payload: object) => t.inject({ method: 'POST', url: '/api/v1/webhooks', payload });
   async function messageWith(type: string) {
-    const id = (await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { ...incidentExample(), to: 'hook@example.com' } })).json().items[0].id as string;
+    const id = (
+      await t.inject({
+        method: 'POST',
+        url: '/api/v1/email/send',
+        payload: { ...incidentExample(), to: 'hook@example.com' },
+      })
+    ).json().items[0].id as string;
     // What the delivery worker and the SES receiver do: record the status change as an event.
-    await t.services.db.transaction().execute((trx) => t.services.events.record(trx, [{ messageId: id, type, at: Date.now(), data: { smtp_response: '250 Ok' } }]));
+    await t.services.db
+      .transaction()
+      .execute((trx) =>
+        t.services.events.record(trx, [{ messageId: id, type, at: Date.now(), data: { smtp_response: '250 Ok' } }]),
+      );
     return id;
   }
-  const deliveries = async (endpointId: string) => (await t.inject({ method: 'GET', url: `/api/v1/webhooks/${endpointId}/deliveries` })).json().items;
+  const deliveries = async (endpointId: string) =>
+    (await t.inject({ method: 'GET', url: `/api/v1/webhooks/${endpointId}/deliveries` })).json().items;
   const dispatcher = () => t.services.webhooks;
 
   it('signs each event Standard-Webhooks style, retries a failure with backoff and records every attempt', async () => {
@@ -79,12 +96,27 @@ describe.each(backends)('outbound webhooks on %s', (backend) => {
       expect(r.headers['content-type']).toBe('application/json');
     }
     expect(received[0]!.headers['webhook-id']).toBe(received[1]!.headers['webhook-id']);
-    expect(verify('whsec_' + Buffer.alloc(32).toString('base64'), received[0]!)).toBe(false);
-    expect(JSON.parse(received[1]!.body)).toMatchObject({ type: 'email.delivered', data: { message_id: messageId, to: 'hook@example.com', template_key: 'incident_alert_critical', details: { smtp_response: '250 Ok' } } });
+    expect(verify(`whsec_${Buffer.alloc(32).toString('base64')}`, received[0]!)).toBe(false);
+    expect(JSON.parse(received[1]!.body)).toMatchObject({
+      type: 'email.delivered',
+      data: {
+        message_id: messageId,
+        to: 'hook@example.com',
+        template_key: 'incident_alert_critical',
+        details: { smtp_response: '250 Ok' },
+      },
+    });
 
     const [d, ...rest] = await deliveries(ep.id);
     expect(rest).toEqual([]);
-    expect(d).toMatchObject({ id: received[0]!.headers['webhook-id'], event_type: 'delivered', status: 'delivered', attempts: 2, last_status_code: 200, last_error: null });
+    expect(d).toMatchObject({
+      id: received[0]!.headers['webhook-id'],
+      event_type: 'delivered',
+      status: 'delivered',
+      attempts: 2,
+      last_status_code: 200,
+      last_error: null,
+    });
     expect(d.attempt_log).toEqual([
       { at: expect.any(String), status_code: 500, duration_ms: expect.any(Number), error: 'HTTP 500' },
       { at: expect.any(String), status_code: 200, duration_ms: expect.any(Number), error: null },
@@ -114,7 +146,9 @@ describe.each(backends)('outbound webhooks on %s', (backend) => {
     const ep = (await create({ url, event_types: ['complaint'], secret })).json();
     expect(ep.secret).toBe(secret);
     const listed = (await t.inject({ method: 'GET', url: '/api/v1/webhooks' })).json().items;
-    expect(listed.find((e: { id: string }) => e.id === ep.id)).toEqual(expect.not.objectContaining({ secret: expect.anything() }));
+    expect(listed.find((e: { id: string }) => e.id === ep.id)).toEqual(
+      expect.not.objectContaining({ secret: expect.anything() }),
+    );
     expect((await t.inject({ method: 'GET', url: `/api/v1/webhooks/${ep.id}` })).json().secret).toBeUndefined();
 
     const off = await t.inject({ method: 'PATCH', url: `/api/v1/webhooks/${ep.id}`, payload: { is_active: false } });
@@ -125,7 +159,9 @@ describe.each(backends)('outbound webhooks on %s', (backend) => {
     expect(await deliveries(ep.id)).toEqual([]);
 
     expect((await t.inject({ method: 'DELETE', url: `/api/v1/webhooks/${ep.id}` })).statusCode).toBe(204);
-    expect((await t.inject({ method: 'GET', url: `/api/v1/webhooks/${ep.id}` })).json().error.code).toBe('webhook_not_found');
+    expect((await t.inject({ method: 'GET', url: `/api/v1/webhooks/${ep.id}` })).json().error.code).toBe(
+      'webhook_not_found',
+    );
   });
 
   it('refuses bad endpoints', async () => {

@@ -12,7 +12,10 @@ describe('a worker-only process with WORKER_METRICS_PORT', () => {
   let t: TestContext;
   beforeAll(async () => {
     sink = await SmtpSink.start();
-    t = await createTestContext('sqlite', sink.env({ WORKER_METRICS_PORT: '0', METRICS_TOKEN: 'scrape-secret-123', WORKER_POLL_MS: '20' }));
+    t = await createTestContext(
+      'sqlite',
+      sink.env({ WORKER_METRICS_PORT: '0', METRICS_TOKEN: 'scrape-secret-123', WORKER_POLL_MS: '20' }),
+    );
   });
   afterAll(async () => {
     await t.close();

@@ -4,7 +4,12 @@ import { BENCH_TOKEN, startServer } from './server.js';
 export const acceptBody = JSON.stringify({
   to: 'bench@example.com',
   template_key: 'support_ticket_created',
-  variables: { ticket_number: '4821', title: 'Débit lent à Cotonou', priority: 'P2', support_link: 'https://support.rgz.bj/t/4821' },
+  variables: {
+    ticket_number: '4821',
+    title: 'Débit lent à Cotonou',
+    priority: 'P2',
+    support_link: 'https://support.rgz.bj/t/4821',
+  },
 });
 
 export interface AcceptResult {
@@ -19,8 +24,16 @@ export interface AcceptResult {
  * Single-recipient sends posted by autocannon (closed loop, `connections` in flight) to a
  * `postier serve --no-worker` child process; every 201 is answered after a durable commit.
  */
-export async function measureAccept(opts: { env: Record<string, string>; seconds: number; connections: number; warmup?: number }): Promise<AcceptResult> {
-  const server = await startServer({ env: { LOG_LEVEL: 'fatal', SMTP_HOST: '127.0.0.1', POSTIER_SECRET_KEY: '0123456789abcdef'.repeat(4), ...opts.env }, args: ['--no-worker'] });
+export async function measureAccept(opts: {
+  env: Record<string, string>;
+  seconds: number;
+  connections: number;
+  warmup?: number;
+}): Promise<AcceptResult> {
+  const server = await startServer({
+    env: { LOG_LEVEL: 'fatal', SMTP_HOST: '127.0.0.1', POSTIER_SECRET_KEY: '0123456789abcdef'.repeat(4), ...opts.env },
+    args: ['--no-worker'],
+  });
   try {
     const req = {
       url: `${server.url}/api/v1/email/send`,

@@ -36,10 +36,16 @@ export async function deliveredWithCTools(opts: { seconds: number; connections: 
     await createBenchTemplate(url);
     const counts = async () => {
       const m = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${BENCH_TOKEN}` } })).text();
-      return { accepted: sum(m, 'postier_emails_accepted_total{'), delivered: sum(m, 'postier_smtp_replies_total{code="250"}') };
+      return {
+        accepted: sum(m, 'postier_emails_accepted_total{'),
+        delivered: sum(m, 'postier_smtp_replies_total{code="250"}'),
+      };
     };
     const wrk = (seconds: number, first: number) =>
-      execFileSync('wrk', ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '-s', script, url], { env: { ...process.env, BENCH_TOKEN, BENCH_TEMPLATE_KEY: BENCH_TEMPLATE.key, BENCH_FIRST: String(first) }, encoding: 'utf8' });
+      execFileSync('wrk', ['-t1', `-c${opts.connections}`, `-d${seconds}s`, '-s', script, url], {
+        env: { ...process.env, BENCH_TOKEN, BENCH_TEMPLATE_KEY: BENCH_TEMPLATE.key, BENCH_FIRST: String(first) },
+        encoding: 'utf8',
+      });
     const child = server.child;
     /** Waits until every accepted message had its 250; a message that does not get one (failed, or a retry that never succeeds) ends the wait after 2 minutes. */
     const allDelivered = async () => {
@@ -48,7 +54,8 @@ export async function deliveredWithCTools(opts: { seconds: number; connections: 
         const c = await counts();
         if (c.delivered >= c.accepted) return c;
         if (child.exitCode !== null) throw new Error(`postier exited with ${child.exitCode}`);
-        if (Date.now() > deadline) throw new Error(`${c.accepted - c.delivered} of ${c.accepted} accepted messages had no 250 after 2 minutes`);
+        if (Date.now() > deadline)
+          throw new Error(`${c.accepted - c.delivered} of ${c.accepted} accepted messages had no 250 after 2 minutes`);
         // Each scrape asks the delivery thread for its counters: not too often.
         await new Promise((r) => setTimeout(r, 100));
       }

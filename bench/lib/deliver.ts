@@ -24,7 +24,14 @@ export const payload = (i: number) =>
   JSON.stringify({
     to: `bench${i}@example.com`,
     template_key: BENCH_TEMPLATE.key,
-    variables: { reseller_name: 'Tech Connect SA', month: 'février', year: '2026', amount_fcfa: String(100000 + i), link_portal: 'https://admin-rgz.duckdns.org/invoices/latest', invoice_number: `INV-2026-${i}` },
+    variables: {
+      reseller_name: 'Tech Connect SA',
+      month: 'février',
+      year: '2026',
+      amount_fcfa: String(100000 + i),
+      link_portal: 'https://admin-rgz.duckdns.org/invoices/latest',
+      invoice_number: `INV-2026-${i}`,
+    },
   });
 
 export interface Ctx {
@@ -56,7 +63,8 @@ export async function createBenchTemplate(url: string): Promise<void> {
     body: JSON.stringify(BENCH_TEMPLATE),
   });
   // 409: the backlog's second server, on the first one's database, has it already.
-  if (created.status !== 201 && created.status !== 409) throw new Error(`bench template: ${created.status} ${await created.text()}`);
+  if (created.status !== 201 && created.status !== 409)
+    throw new Error(`bench template: ${created.status} ${await created.text()}`);
 }
 
 /**
@@ -64,7 +72,9 @@ export async function createBenchTemplate(url: string): Promise<void> {
  * is deployed: its worker on a thread of its own (or none with `--no-worker`). This process only
  * posts and receives, so the figures are Postier's, not the load generator's.
  */
-export async function openCtx(opts: { db?: string; concurrency?: number; args?: string[]; dir?: string; sink?: SmtpSink } = {}): Promise<Ctx> {
+export async function openCtx(
+  opts: { db?: string; concurrency?: number; args?: string[]; dir?: string; sink?: SmtpSink } = {},
+): Promise<Ctx> {
   const sink = opts.sink ?? (await SmtpSink.start({ fast: true }));
   const server = await startServer({
     dir: opts.dir,
@@ -76,11 +86,25 @@ export async function openCtx(opts: { db?: string; concurrency?: number; args?: 
   await createBenchTemplate(server.url);
   const post = (body: string) =>
     new Promise<string[]>((resolve, reject) => {
-      const req = http.request({ host: url.hostname, port: url.port, path: '/api/v1/email/send', method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_TOKEN}` } }, (res) => {
-        let data = '';
-        res.on('data', (c) => (data += c));
-        res.on('end', () => (res.statusCode === 201 ? resolve((JSON.parse(data) as { items: { id: string }[] }).items.map((i) => i.id)) : reject(new Error(`${res.statusCode} ${data}`))));
-      });
+      const req = http.request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: '/api/v1/email/send',
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_TOKEN}` },
+        },
+        (res) => {
+          let data = '';
+          res.on('data', (c) => (data += c));
+          res.on('end', () =>
+            res.statusCode === 201
+              ? resolve((JSON.parse(data) as { items: { id: string }[] }).items.map((i) => i.id))
+              : reject(new Error(`${res.statusCode} ${data}`)),
+          );
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
@@ -94,7 +118,8 @@ export async function openCtx(opts: { db?: string; concurrency?: number; args?: 
     async waitDelivered(count, timeoutMs = 30 * 60_000) {
       const deadline = Date.now() + timeoutMs;
       while (sink.acceptedTotal < count) {
-        if (Date.now() > deadline) throw new Error(`only ${sink.acceptedTotal} of ${count} delivered in ${timeoutMs} ms`);
+        if (Date.now() > deadline)
+          throw new Error(`only ${sink.acceptedTotal} of ${count} delivered in ${timeoutMs} ms`);
         if (server.child.exitCode !== null) throw new Error(`postier exited with ${server.child.exitCode}`);
         await new Promise((r) => setTimeout(r, 5));
       }
@@ -130,7 +155,11 @@ export async function deliveredPerSecond(n: number, concurrency = 32, db?: strin
     await postClosedLoop(ctx, 0, n, concurrency);
     await ctx.waitDelivered(WARMUP + n);
     const secs = (performance.now() - t0) / 1000;
-    return { rate: n / secs, avgBytes: Math.round(ctx.sink.acceptedBytes / ctx.sink.acceptedTotal), rss: ctx.server.memory().peak };
+    return {
+      rate: n / secs,
+      avgBytes: Math.round(ctx.sink.acceptedBytes / ctx.sink.acceptedTotal),
+      rss: ctx.server.memory().peak,
+    };
   } finally {
     await ctx.close();
   }
@@ -189,7 +218,12 @@ export async function queuedThenDrained(q: number) {
         while (next < q) {
           const i = next;
           next += 50;
-          await fill.post(JSON.stringify({ ...base, to: Array.from({ length: Math.min(50, q - i) }, (_, j) => `q${i + j}@example.com`) }));
+          await fill.post(
+            JSON.stringify({
+              ...base,
+              to: Array.from({ length: Math.min(50, q - i) }, (_, j) => `q${i + j}@example.com`),
+            }),
+          );
         }
       }),
     );
@@ -214,7 +248,13 @@ export async function queuedThenDrained(q: number) {
 /** Postier's services in this process, for the measures that call them directly. */
 async function openServices() {
   const dir = mkdtempSync(path.join(tmpdir(), 'postier-bench-'));
-  const config = loadConfig({ DATABASE_URL: `sqlite:${path.join(dir, 'bench.db')}`, DATA_DIR: dir, LOG_LEVEL: 'silent', SMTP_HOST: '127.0.0.1', POSTIER_SECRET_KEY: '0123456789abcdef'.repeat(4) });
+  const config = loadConfig({
+    DATABASE_URL: `sqlite:${path.join(dir, 'bench.db')}`,
+    DATA_DIR: dir,
+    LOG_LEVEL: 'silent',
+    SMTP_HOST: '127.0.0.1',
+    POSTIER_SECRET_KEY: '0123456789abcdef'.repeat(4),
+  });
   const s = await wire(config, createLogger('silent'));
   return {
     s,
@@ -254,7 +294,12 @@ export async function sampleContent() {
     await ctx.s.templateAdmin.create(key, patch, { actor: 'bench' });
     const t = await ctx.s.templates.resolve(key, {});
     const vars = JSON.parse(payload(0)).variables as Record<string, string>;
-    return { vars, rendered: ctx.s.templates.render(t, vars, new Date()), poolSize: ctx.config.smtp.poolSize, concurrency: ctx.config.worker.concurrency };
+    return {
+      vars,
+      rendered: ctx.s.templates.render(t, vars, new Date()),
+      poolSize: ctx.config.smtp.poolSize,
+      concurrency: ctx.config.worker.concurrency,
+    };
   } finally {
     await ctx.close();
   }
@@ -267,7 +312,14 @@ export async function sampleContent() {
 export async function pooledNodemailer(n: number, sink: SmtpSink, sample: Awaited<ReturnType<typeof sampleContent>>) {
   const { rendered, poolSize, concurrency } = sample;
   const from = { name: 'RGZ Notifications', address: 'noreply@rgz.bj' };
-  const pool = nodemailer.createTransport({ pool: true, maxConnections: poolSize, host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true });
+  const pool = nodemailer.createTransport({
+    pool: true,
+    maxConnections: poolSize,
+    host: '127.0.0.1',
+    port: sink.port,
+    secure: false,
+    ignoreTLS: true,
+  });
   try {
     const t0 = performance.now();
     let k = 0;
@@ -275,7 +327,13 @@ export async function pooledNodemailer(n: number, sink: SmtpSink, sample: Awaite
       Array.from({ length: concurrency }, async () => {
         while (k < n) {
           const i = k++;
-          await pool.sendMail({ from, to: `pool${i}@example.com`, subject: rendered.subject, html: rendered.html, text: rendered.text ?? undefined });
+          await pool.sendMail({
+            from,
+            to: `pool${i}@example.com`,
+            subject: rendered.subject,
+            html: rendered.html,
+            text: rendered.text ?? undefined,
+          });
         }
       }),
     );

@@ -53,17 +53,26 @@ async function timePerCall(fn: (i: number) => Promise<unknown>, n: number, round
   return Math.round(median(per) * 10) / 10;
 }
 
-export async function mimeBuildCost(rendered: Rendered, opts: { n?: number; rounds?: number } = {}): Promise<MimeBuildFigures> {
+export async function mimeBuildCost(
+  rendered: Rendered,
+  opts: { n?: number; rounds?: number } = {},
+): Promise<MimeBuildFigures> {
   const n = opts.n ?? 5000;
   const rounds = opts.rounds ?? 5;
   const env = { SMTP_FROM_EMAIL: 'noreply@rgz.bj', SMTP_FROM_NAME: 'RGZ Notifications', LOG_LEVEL: 'fatal' };
   const sender = MimeCache.senderOf(loadConfig(env));
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const signing = MimeCache.senderOf(loadConfig({ ...env, DKIM_DOMAIN: 'rgz.bj', DKIM_SELECTOR: 'bench', DKIM_PRIVATE_KEY: pem.replace(/\n/g, '\\n') }));
+  const signing = MimeCache.senderOf(
+    loadConfig({ ...env, DKIM_DOMAIN: 'rgz.bj', DKIM_SELECTOR: 'bench', DKIM_PRIVATE_KEY: pem.replace(/\n/g, '\\n') }),
+  );
   const bytes = (await buildMime(row(0, rendered), [], sender)).raw.length;
   const usPerBuild = await timePerCall((i) => buildMime(row(i, rendered), [], sender), n, rounds);
-  const usPerBuildSigned = await timePerCall((i) => buildMime(row(i, rendered), [], signing), Math.ceil(n / 10), rounds);
+  const usPerBuildSigned = await timePerCall(
+    (i) => buildMime(row(i, rendered), [], signing),
+    Math.ceil(n / 10),
+    rounds,
+  );
   const composer = nodemailer.createTransport({ streamTransport: true, buffer: true });
   const from = { name: 'RGZ Notifications', address: 'noreply@rgz.bj' };
   const usPerNodemailer = await timePerCall(

@@ -31,7 +31,9 @@ function aptGet(args: string[], cwd?: string) {
 export function ensurePostfixTools() {
   if (existsSync(path.join(sbin, 'smtp-sink')) && existsSync(path.join(sbin, 'smtp-source'))) return;
   mkdirSync(tools, { recursive: true });
-  say('downloading Debian postfix package (apt-get download) and extracting smtp-sink/smtp-source into bench/.tools/postfix, not installing it');
+  say(
+    'downloading Debian postfix package (apt-get download) and extracting smtp-sink/smtp-source into bench/.tools/postfix, not installing it',
+  );
   if (debs().length === 0) aptGet(['download', 'postfix'], tools);
   const deb = debs()[0]!;
   execFileSync('dpkg', ['-x', path.join(tools, deb), postfixRoot]);
@@ -58,7 +60,10 @@ export function ensureWrk() {
 /** Postfix's smtp-sink on 127.0.0.1:`port`, answering 250 to everything; stop it with kill(). */
 export async function startSmtpSink(port: number) {
   const asRoot = process.getuid?.() === 0 ? ['-u', 'nobody'] : [];
-  const sink = spawn(path.join(sbin, 'smtp-sink'), [...asRoot, '-m', '512', `127.0.0.1:${port}`, '1024'], { env: pfEnv(), stdio: 'ignore' });
+  const sink = spawn(path.join(sbin, 'smtp-sink'), [...asRoot, '-m', '512', `127.0.0.1:${port}`, '1024'], {
+    env: pfEnv(),
+    stdio: 'ignore',
+  });
   await new Promise((r) => setTimeout(r, 300));
   if (sink.exitCode !== null) throw new Error(`smtp-sink exited with ${sink.exitCode} (port ${port} taken?)`);
   return sink;
@@ -72,7 +77,24 @@ export async function smtpSourceToSink(messages: number, size: number): Promise<
   const sink = await startSmtpSink(port);
   try {
     const t0 = performance.now();
-    const r = spawnSync(path.join(sbin, 'smtp-source'), ['-s', '8', '-l', String(size), '-m', String(messages), '-d', '-f', 'a@example.test', '-t', 'b@example.test', `127.0.0.1:${port}`], { env: pfEnv(), encoding: 'utf8' });
+    const r = spawnSync(
+      path.join(sbin, 'smtp-source'),
+      [
+        '-s',
+        '8',
+        '-l',
+        String(size),
+        '-m',
+        String(messages),
+        '-d',
+        '-f',
+        'a@example.test',
+        '-t',
+        'b@example.test',
+        `127.0.0.1:${port}`,
+      ],
+      { env: pfEnv(), encoding: 'utf8' },
+    );
     const secs = (performance.now() - t0) / 1000;
     if (r.status !== 0) throw new Error(`smtp-source failed: ${r.stderr}`);
     return messages / secs;
@@ -82,11 +104,26 @@ export async function smtpSourceToSink(messages: number, size: number): Promise<
 }
 
 /** Python smtplib + Jinja2, connect/send/quit per message, to the given sink port. Runs while the caller's event loop serves the sink. */
-export async function seedStyle(n: number, port: number, content: { subject: string; html: string; text: string; vars: Record<string, string> }): Promise<number> {
+export async function seedStyle(
+  n: number,
+  port: number,
+  content: { subject: string; html: string; text: string; vars: Record<string, string> },
+): Promise<number> {
   // The same rendered content Postier sends, turned back into a Jinja2 template on the same variables.
-  const toJinja = (s: string) => Object.entries(content.vars).reduce((acc, [k, v]) => acc.split(v).join(`{{ ${k} }}`), s);
+  const toJinja = (s: string) =>
+    Object.entries(content.vars).reduce((acc, [k, v]) => acc.split(v).join(`{{ ${k} }}`), s);
   const spec = path.join(tmpdir(), `postier-seed-${process.pid}.json`);
-  writeFileSync(spec, JSON.stringify({ port, n, subject: toJinja(content.subject), html: toJinja(content.html), text: toJinja(content.text), vars: content.vars }));
+  writeFileSync(
+    spec,
+    JSON.stringify({
+      port,
+      n,
+      subject: toJinja(content.subject),
+      html: toJinja(content.html),
+      text: toJinja(content.text),
+      vars: content.vars,
+    }),
+  );
   const child = spawn(PYTHON, [path.join(benchDir, 'seed_style.py'), spec], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (c) => (out += c));

@@ -16,7 +16,9 @@ export interface BenchServer extends ServeProcess {
  * share its event loop), on a fresh SQLite file in `dir` unless DATABASE_URL is given, answering
  * /healthz. BENCH_PROF=<dir> writes its V8 CPU profile there.
  */
-export async function startServer(opts: { env?: Record<string, string>; args?: string[]; dir?: string } = {}): Promise<BenchServer> {
+export async function startServer(
+  opts: { env?: Record<string, string>; args?: string[]; dir?: string } = {},
+): Promise<BenchServer> {
   const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'postier-bench-'));
   const server = await startServe({
     from: 'build',

@@ -9,16 +9,26 @@ import { hasEncodedWord } from '../platform/header-safety.js';
 export function parseRecipients(input: string | string[] | undefined, field: string, max: number): string[] {
   if (input === undefined) return [];
   // Spaces and tabs around an address are forgiven; CR, LF and other controls are refused below.
-  const parts = (Array.isArray(input) ? input : input.split(',')).map((s) => (typeof s === 'string' ? s.replace(/^[ \t]+|[ \t]+$/g, '') : s)).filter((s) => s !== '');
+  const parts = (Array.isArray(input) ? input : input.split(','))
+    .map((s) => (typeof s === 'string' ? s.replace(/^[ \t]+|[ \t]+$/g, '') : s))
+    .filter((s) => s !== '');
   const invalid = parts.filter((a) => !isValidAddress(a));
   if (invalid.length > 0) {
-    throw new AppError('invalid_address', `Invalid email address in ${field}: ${invalid.map((a) => JSON.stringify(a)).join(', ')}`, {
-      field,
-      invalid,
-    });
+    throw new AppError(
+      'invalid_address',
+      `Invalid email address in ${field}: ${invalid.map((a) => JSON.stringify(a)).join(', ')}`,
+      {
+        field,
+        invalid,
+      },
+    );
   }
   if (parts.length > max) {
-    throw new AppError('too_many_recipients', `${field}: at most ${max} recipients per request`, { field, max, given: parts.length });
+    throw new AppError('too_many_recipients', `${field}: at most ${max} recipients per request`, {
+      field,
+      max,
+      given: parts.length,
+    });
   }
   // One message per distinct address, in the caller's order.
   const seen = new Set<string>();
@@ -41,7 +51,12 @@ export function isValidAddress(a: unknown): a is string {
     !FORBIDDEN.test(a) &&
     // "=?utf-8?Q?=0D=0A?=" is a valid local part, and Python's parser decodes it: no quoting prevents that.
     !hasEncodedWord(a) &&
-    validator.isEmail(a, { allow_display_name: false, require_tld: true, allow_ip_domain: false, allow_utf8_local_part: false })
+    validator.isEmail(a, {
+      allow_display_name: false,
+      require_tld: true,
+      allow_ip_domain: false,
+      allow_utf8_local_part: false,
+    })
   );
 }
 

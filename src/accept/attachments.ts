@@ -41,16 +41,24 @@ function fail(index: number, message: string, extra: Record<string, unknown> = {
 
 /** Judged on every reading a mail client could make of the name (platform/header-safety.ts). */
 export function checkFilename(name: string, index: number): void {
-  if (name.length === 0 || name.length > 255) fail(index, 'filename must be 1 to 255 characters', { field: 'filename' });
+  if (name.length === 0 || name.length > 255)
+    fail(index, 'filename must be 1 to 255 characters', { field: 'filename' });
   const problem = filenameProblem(name);
-  if (problem) fail(index, `filename ${describeProblem(problem)}`, { field: 'filename', filename: name, reason: problem.reason, decoded: problem.decoded });
+  if (problem)
+    fail(index, `filename ${describeProblem(problem)}`, {
+      field: 'filename',
+      filename: name,
+      reason: problem.reason,
+      decoded: problem.decoded,
+    });
 }
 
 function decodeBase64(data: string, index: number): Buffer {
   const compact = data.replace(/[\r\n\t ]/g, '');
   if (compact.length === 0) fail(index, 'data_base64 is empty');
   // [\w+/] without `_` is the base64 alphabet, and several times faster to match than [A-Za-z0-9+/].
-  if (compact.length % 4 !== 0 || !/^[\w+/]+={0,2}$/.test(compact) || compact.includes('_')) fail(index, 'data_base64 is not valid base64');
+  if (compact.length % 4 !== 0 || !/^[\w+/]+={0,2}$/.test(compact) || compact.includes('_'))
+    fail(index, 'data_base64 is not valid base64');
   return Buffer.from(compact, 'base64');
 }
 
@@ -75,16 +83,24 @@ export async function validateAttachments(
     }
     const ext = a.filename.includes('.') ? a.filename.slice(a.filename.lastIndexOf('.') + 1).toLowerCase() : '';
     if (!type.extensions.includes(ext)) {
-      fail(i, `filename extension .${ext} does not match ${mime} (expected .${type.extensions.join(' or .')})`, { filename: a.filename });
+      fail(i, `filename extension .${ext} does not match ${mime} (expected .${type.extensions.join(' or .')})`, {
+        filename: a.filename,
+      });
     }
     // Cheap bound before decoding: base64 is 4 characters per 3 bytes.
-    if (a.data_base64.length > Math.ceil(maxBytes / 3) * 4 + 1024) fail(i, `larger than ${maxBytes} bytes`, { max_bytes: maxBytes });
+    if (a.data_base64.length > Math.ceil(maxBytes / 3) * 4 + 1024)
+      fail(i, `larger than ${maxBytes} bytes`, { max_bytes: maxBytes });
     const data = typeof a.data_base64 === 'string' ? decodeBase64(a.data_base64, i) : a.data_base64.bytes;
-    if (data.length > maxBytes) fail(i, `${data.length} bytes is larger than ${maxBytes} bytes`, { size_bytes: data.length, max_bytes: maxBytes });
+    if (data.length > maxBytes)
+      fail(i, `${data.length} bytes is larger than ${maxBytes} bytes`, {
+        size_bytes: data.length,
+        max_bytes: maxBytes,
+      });
 
     const detected = await fileTypeFromBuffer(data);
     if (type.text) {
-      if (detected) fail(i, `declared ${mime} but the bytes are ${detected.mime}`, { declared: mime, detected: detected.mime });
+      if (detected)
+        fail(i, `declared ${mime} but the bytes are ${detected.mime}`, { declared: mime, detected: detected.mime });
       let text: string;
       try {
         text = utf8.decode(data);
@@ -105,7 +121,12 @@ export async function validateAttachments(
         detected: detected?.mime ?? null,
       });
     }
-    out.push({ filename: a.filename, contentType: mime, data, sha256: typeof a.data_base64 === 'string' ? await sha256Hex(data) : a.data_base64.sha256 });
+    out.push({
+      filename: a.filename,
+      contentType: mime,
+      data,
+      sha256: typeof a.data_base64 === 'string' ? await sha256Hex(data) : a.data_base64.sha256,
+    });
   }
   return out;
 }

@@ -47,9 +47,18 @@ export const acceptHttp: FastifyPluginAsyncTypebox<AcceptHttpOptions> = async (a
  * of its body as parsed: a large attachment is a marker naming its content's hash there
  * (platform/http/large-json.ts), the bytes go to the send.
  */
-async function handleSend(send: SendService, db: Kysely<DB>, request: FastifyRequest, body: SendRequest, reply: FastifyReply) {
-  const decoded = (a: AttachmentInput) => (typeof a.data_base64 === 'string' && decodedBase64(request, a.data_base64)) || a.data_base64;
-  const input: SendRequest = body.attachments ? { ...body, attachments: body.attachments.map((a) => ({ ...a, data_base64: decoded(a) })) } : body;
+async function handleSend(
+  send: SendService,
+  db: Kysely<DB>,
+  request: FastifyRequest,
+  body: SendRequest,
+  reply: FastifyReply,
+) {
+  const decoded = (a: AttachmentInput) =>
+    (typeof a.data_base64 === 'string' && decodedBase64(request, a.data_base64)) || a.data_base64;
+  const input: SendRequest = body.attachments
+    ? { ...body, attachments: body.attachments.map((a) => ({ ...a, data_base64: decoded(a) })) }
+    : body;
   const header = request.headers['idempotency-key'];
   if (header === undefined) {
     const result = await send.send(input, { principal: request.principal });

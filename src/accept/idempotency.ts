@@ -22,7 +22,9 @@ export const requestHash = (body: unknown): string => createHash('sha256').updat
 
 export function checkIdempotencyKey(key: string): void {
   if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
-    throw new AppError('invalid_request', 'Idempotency-Key: 1 to 255 printable ASCII characters, no spaces', { header: 'idempotency-key' });
+    throw new AppError('invalid_request', 'Idempotency-Key: 1 to 255 printable ASCII characters, no spaces', {
+      header: 'idempotency-key',
+    });
   }
 }
 
@@ -59,7 +61,12 @@ export async function idempotent(
 ): Promise<Stored & { replayed: boolean }> {
   const hash = requestHash(body);
   const now = Date.now();
-  await db.deleteFrom('idempotency_keys').where('scope', '=', scope).where('key', '=', key).where('expires_at', '<=', now).execute();
+  await db
+    .deleteFrom('idempotency_keys')
+    .where('scope', '=', scope)
+    .where('key', '=', key)
+    .where('expires_at', '<=', now)
+    .execute();
   const earlier = await replay(db, scope, key, hash);
   if (earlier) return earlier;
   try {
@@ -67,7 +74,15 @@ export async function idempotent(
       before: async (trx) => {
         await trx
           .insertInto('idempotency_keys')
-          .values({ scope, key, request_hash: hash, status_code: 0, response_body: '', created_at: now, expires_at: now + IDEMPOTENCY_TTL_MS })
+          .values({
+            scope,
+            key,
+            request_hash: hash,
+            status_code: 0,
+            response_body: '',
+            created_at: now,
+            expires_at: now + IDEMPOTENCY_TTL_MS,
+          })
           .execute();
       },
       after: async (trx, r) => {
@@ -88,11 +103,23 @@ export async function idempotent(
   }
 }
 
-async function replay(db: Kysely<DB>, scope: string, key: string, hash: string): Promise<(Stored & { replayed: true }) | undefined> {
-  const row = await db.selectFrom('idempotency_keys').selectAll().where('scope', '=', scope).where('key', '=', key).executeTakeFirst();
+async function replay(
+  db: Kysely<DB>,
+  scope: string,
+  key: string,
+  hash: string,
+): Promise<(Stored & { replayed: true }) | undefined> {
+  const row = await db
+    .selectFrom('idempotency_keys')
+    .selectAll()
+    .where('scope', '=', scope)
+    .where('key', '=', key)
+    .executeTakeFirst();
   if (!row) return undefined;
   if (row.request_hash !== hash) {
-    throw new AppError('idempotency_conflict', 'This Idempotency-Key was used with a different request body', { idempotency_key: key });
+    throw new AppError('idempotency_conflict', 'This Idempotency-Key was used with a different request body', {
+      idempotency_key: key,
+    });
   }
   return { status: row.status_code, body: JSON.parse(row.response_body) as unknown, replayed: true };
 }

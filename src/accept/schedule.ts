@@ -9,11 +9,20 @@ const PAST_TOLERANCE_MS = 60_000;
 export function parseSendAt(value: string, now: number): number {
   const at = /(Z|[+-]\d{2}:?\d{2})$/i.test(value) ? Date.parse(value) : Number.NaN;
   if (Number.isNaN(at)) {
-    throw new AppError('validation_failed', 'send_at: expected an ISO 8601 date-time with a time zone, e.g. 2026-03-01T08:00:00Z', { field: 'send_at' });
+    throw new AppError(
+      'validation_failed',
+      'send_at: expected an ISO 8601 date-time with a time zone, e.g. 2026-03-01T08:00:00Z',
+      { field: 'send_at' },
+    );
   }
-  if (at < now - PAST_TOLERANCE_MS) throw new AppError('validation_failed', 'send_at is in the past', { field: 'send_at', send_at: value });
+  if (at < now - PAST_TOLERANCE_MS)
+    throw new AppError('validation_failed', 'send_at is in the past', { field: 'send_at', send_at: value });
   if (at > now + MAX_SCHEDULE_AHEAD_MS) {
-    throw new AppError('validation_failed', 'send_at is more than 30 days ahead', { field: 'send_at', send_at: value, max_days: 30 });
+    throw new AppError('validation_failed', 'send_at is more than 30 days ahead', {
+      field: 'send_at',
+      send_at: value,
+      max_days: 30,
+    });
   }
   return Math.max(at, now);
 }

@@ -1,7 +1,10 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { SendResultItem } from '../platform/http/schemas.js';
 
-const Recipients = Type.Union([Type.String({ maxLength: 20_000 }), Type.Array(Type.String({ maxLength: 320 }), { maxItems: 1000 })]);
+const Recipients = Type.Union([
+  Type.String({ maxLength: 20_000 }),
+  Type.Array(Type.String({ maxLength: 320 }), { maxItems: 1000 }),
+]);
 
 /** POST /api/v1/email/send. */
 export const SendBody = Type.Object(
@@ -33,4 +36,7 @@ export const SendBody = Type.Object(
 );
 
 /** 201: one message per recipient (a suppressed or rate-limited one says so in its status). */
-export const SendResult = Type.Object({ items: Type.Array(SendResultItem) }, { description: 'One message per recipient' });
+export const SendResult = Type.Object(
+  { items: Type.Array(SendResultItem) },
+  { description: 'One message per recipient' },
+);

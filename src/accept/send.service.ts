@@ -94,7 +94,14 @@ export class SendService {
   private readonly policies: AdmissionPolicy[];
 
   constructor(deps: SendDeps) {
-    ({ db: this.db, commits: this.commits, events: this.events, templates: this.templates, content: this.content, seal: this.seal } = deps);
+    ({
+      db: this.db,
+      commits: this.commits,
+      events: this.events,
+      templates: this.templates,
+      content: this.content,
+      seal: this.seal,
+    } = deps);
     this.email = deps.email;
     this.messageIdDomain = deps.messageIdDomain;
     this.policies = [...deps.policies];
@@ -114,19 +121,27 @@ export class SendService {
   async send(req: SendRequest, opts: SendOptions): Promise<{ items: SendResultItem[] }> {
     const max = this.email.maxRecipientsPerRequest;
     const recipients = parseRecipients(req.to, 'to', max).map(normalizeAddress);
-    if (recipients.length === 0) throw new AppError('invalid_address', 'to: at least one recipient is required', { field: 'to' });
+    if (recipients.length === 0)
+      throw new AppError('invalid_address', 'to: at least one recipient is required', { field: 'to' });
     const cc = parseRecipients(req.cc, 'cc', max).map(normalizeAddress);
     const bcc = parseRecipients(req.bcc, 'bcc', max).map(normalizeAddress);
     const replyTo = parseRecipients(req.reply_to, 'reply_to', 1).map(normalizeAddress)[0] ?? null;
 
-    const template = await this.templates.resolve(req.template_key, { version: req.template_version, locale: req.locale });
+    const template = await this.templates.resolve(req.template_key, {
+      version: req.template_version,
+      locale: req.locale,
+    });
     const inputs = req.attachments ?? [];
     if (inputs.length > 0 && !template.attachmentsAllowed) {
       throw new AppError('attachments_not_allowed', `Template ${template.template.key} does not accept attachments`, {
         template_key: template.template.key,
       });
     }
-    const attachments = await validateAttachments(inputs, this.email.allowedAttachmentTypes, this.email.maxAttachmentSizeBytes);
+    const attachments = await validateAttachments(
+      inputs,
+      this.email.allowedAttachmentTypes,
+      this.email.maxAttachmentSizeBytes,
+    );
 
     const now = Date.now();
     const sendAt = req.send_at === undefined ? now : parseSendAt(req.send_at, now);
@@ -240,7 +255,11 @@ export class SendService {
         }
       }
     }
-    const items: SendResultItem[] = messages.map((m) => ({ id: m.id, to: m.recipient_email, status: m.status as MessageStatus }));
+    const items: SendResultItem[] = messages.map((m) => ({
+      id: m.id,
+      to: m.recipient_email,
+      status: m.status as MessageStatus,
+    }));
     await insertRows(trx, 'email_messages', messages);
     if (attachments.length > 0) {
       // The contents first (the references are foreign keys), then one small row per message.
@@ -276,7 +295,9 @@ export class SendService {
           category: m.category,
           ...(m.resent_from_id ? { resent_from: m.resent_from_id } : {}),
           ...(m.status !== 'queued' ? { reason: m.error_message } : {}),
-          ...(m.status === 'queued' && m.next_attempt_at! > now ? { send_at: new Date(m.next_attempt_at!).toISOString() } : {}),
+          ...(m.status === 'queued' && m.next_attempt_at! > now
+            ? { send_at: new Date(m.next_attempt_at!).toISOString() }
+            : {}),
           ...(m.is_test ? { test: true } : {}),
         },
         labels: { template_key: m.template_key ?? null, category: m.category, created_at: m.created_at },

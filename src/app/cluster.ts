@@ -22,7 +22,10 @@ import { ensureAdminKey, serve } from './serve.js';
  *   worker's and the other HTTP processes'), so one scrape sees the whole service.
  * An HTTP process that dies is started again after a second (then 2, 4… up to 30 s: RestartDelay).
  */
-type Message = { type: 'postier:queued' } | { type: 'postier:metrics?'; id: number } | { type: 'postier:metrics'; id: number; metrics: MetricsJson };
+type Message =
+  | { type: 'postier:queued' }
+  | { type: 'postier:metrics?'; id: number }
+  | { type: 'postier:metrics'; id: number; metrics: MetricsJson };
 
 /**
  * An HTTP process waits this long for the primary; the primary waits less for the others, so a
@@ -34,14 +37,18 @@ const STOP_GRACE_MS = 25_000;
 /** Asks the process at the other end of `channel` for its metrics; a send that fails is answered empty at once. */
 const askMetrics = (asker: MetricsAsker, channel: IpcChannel) =>
   asker.ask((id) => ipcSend(channel, { type: 'postier:metrics?', id } satisfies Message, () => asker.answer(id, [])));
-const isMessage = (m: unknown): m is Message => typeof m === 'object' && m !== null && String((m as { type?: unknown }).type).startsWith('postier:');
+const isMessage = (m: unknown): m is Message =>
+  typeof m === 'object' && m !== null && String((m as { type?: unknown }).type).startsWith('postier:');
 
 /** The primary: background work here, HTTP in `processes` forked processes. */
-export async function startApiCluster(s: Wired, opts: { processes: number; worker: boolean }): Promise<{ stop(): Promise<void> }> {
+export async function startApiCluster(
+  s: Wired,
+  opts: { processes: number; worker: boolean },
+): Promise<{ stop(): Promise<void> }> {
   await ensureAdminKey(s);
   const running = await serve(s, { api: false, worker: opts.worker });
   const asker = new MetricsAsker(ASK_OTHERS_TIMEOUT_MS);
-  const live = () => Object.values(cluster.workers ?? {}).filter((w): w is ApiProcess => w !== undefined && w.isConnected());
+  const live = () => Object.values(cluster.workers ?? {}).filter((w): w is ApiProcess => w?.isConnected() === true);
 
   cluster.on('message', (from, m: unknown) => {
     if (!isMessage(m)) return;
@@ -52,7 +59,10 @@ export async function startApiCluster(s: Wired, opts: { processes: number; worke
       const others = live().filter((w) => w !== from);
       void Promise.all([registry.getMetricsAsJSON(), ...others.map((w) => askMetrics(asker, w))])
         .then((parts) => AggregatorRegistry.aggregate(parts).getMetricsAsJSON())
-        .then((metrics) => from.isConnected() && ipcSend(from, { type: 'postier:metrics', id: m.id, metrics } satisfies Message));
+        .then(
+          (metrics) =>
+            from.isConnected() && ipcSend(from, { type: 'postier:metrics', id: m.id, metrics } satisfies Message),
+        );
     }
   });
 
@@ -123,7 +133,10 @@ export async function serveApiProcess(s: Wired): Promise<{ stop(): Promise<void>
   const asker = new MetricsAsker(ASK_TIMEOUT_MS);
   process.on('message', (m: unknown) => {
     if (!isMessage(m)) return;
-    if (m.type === 'postier:metrics?') void registry.getMetricsAsJSON().then((metrics) => process.connected && send({ type: 'postier:metrics', id: m.id, metrics }));
+    if (m.type === 'postier:metrics?')
+      void registry
+        .getMetricsAsJSON()
+        .then((metrics) => process.connected && send({ type: 'postier:metrics', id: m.id, metrics }));
     else if (m.type === 'postier:metrics') asker.answer(m.id, m.metrics);
   });
   s.metricSources.push(() => askMetrics(asker, process));

@@ -22,7 +22,8 @@ try {
   const worker = startWorker(s, target);
   port.on('message', (m: ToThread) => {
     if (m.type === 'notify') s.outbox.notify();
-    else if (m.type === 'metrics') void registry.getMetricsAsJSON().then((metrics) => say({ type: 'metrics', id: m.id, metrics }));
+    else if (m.type === 'metrics')
+      void registry.getMetricsAsJSON().then((metrics) => say({ type: 'metrics', id: m.id, metrics }));
     else if (m.type === 'stop') {
       void worker
         .stop()

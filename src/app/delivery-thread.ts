@@ -16,7 +16,11 @@ export interface DeliveryThreadData {
 }
 
 export type ToThread = { type: 'notify' } | { type: 'metrics'; id: number } | { type: 'stop' };
-export type FromThread = { type: 'ready'; owner: string } | { type: 'metrics'; id: number; metrics: Metrics } | { type: 'stopped' } | { type: 'failed'; error: string };
+export type FromThread =
+  | { type: 'ready'; owner: string }
+  | { type: 'metrics'; id: number; metrics: Metrics }
+  | { type: 'stopped' }
+  | { type: 'failed'; error: string };
 
 // delivery-thread-entry.js once built. From the TypeScript sources (tests, `npm run postier`), the thread
 // does not inherit tsx's loader hooks: it registers them before importing delivery-thread-entry.ts.
@@ -24,11 +28,14 @@ const SOURCE = path.extname(fileURLToPath(import.meta.url)) === '.ts';
 const ENTRY = new URL(`./delivery-thread-entry${SOURCE ? '.ts' : '.js'}`, import.meta.url);
 const threadOf = (workerData: DeliveryThreadData) =>
   SOURCE
-    ? new Thread(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(ENTRY.href)}); })`, {
-        eval: true,
-        workerData,
-        name: 'postier-delivery',
-      })
+    ? new Thread(
+        `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(ENTRY.href)}); })`,
+        {
+          eval: true,
+          workerData,
+          name: 'postier-delivery',
+        },
+      )
     : new Thread(ENTRY, { workerData, name: 'postier-delivery' });
 
 /**

@@ -29,7 +29,9 @@ async function run(opts: { api: boolean; worker: boolean }): Promise<void> {
   const config = loadConfig();
   const clustered = opts.api && config.apiProcesses > 1;
   const apiProcess = clustered && cluster.isWorker;
-  const log = apiProcess ? createLogger(config.logLevel).child({ api_process: cluster.worker!.id }) : createLogger(config.logLevel);
+  const log = apiProcess
+    ? createLogger(config.logLevel).child({ api_process: cluster.worker!.id })
+    : createLogger(config.logLevel);
   // The primary has migrated before forking.
   const s = await wire(config, log, { migrate: !apiProcess });
   const running = !clustered
@@ -80,7 +82,17 @@ keys
 keys.command('list').action(() =>
   withWired(async (s) => {
     const rows = await s.apiKeys.list();
-    console.table(rows.map((k) => ({ id: k.id, name: k.name, scope: k.scope, prefix: k.prefix, created_at: k.created_at, last_used_at: k.last_used_at ?? '', revoked_at: k.revoked_at ?? '' })));
+    console.table(
+      rows.map((k) => ({
+        id: k.id,
+        name: k.name,
+        scope: k.scope,
+        prefix: k.prefix,
+        created_at: k.created_at,
+        last_used_at: k.last_used_at ?? '',
+        revoked_at: k.revoked_at ?? '',
+      })),
+    );
   }),
 );
 keys

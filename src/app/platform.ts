@@ -32,7 +32,11 @@ export interface Platform {
   close(): Promise<void>;
 }
 
-export function openPlatform(config: Config, log: pino.Logger, opts: { schema?: string; poolSize?: number } = {}): Platform {
+export function openPlatform(
+  config: Config,
+  log: pino.Logger,
+  opts: { schema?: string; poolSize?: number } = {},
+): Platform {
   const lockWaitMs = config.dbLockWaitSeconds * 1000;
   const database = openDatabase(config.databaseUrl, { schema: opts.schema, poolSize: opts.poolSize, lockWaitMs });
   const events = new EventLog(log);

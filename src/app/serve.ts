@@ -21,7 +21,11 @@ export async function ensureAdminKey(s: Wired): Promise<void> {
  * Beside the API, the worker gets a thread of its own (WORKER_THREAD, on by default in
  * `postier serve`) so that neither starves the other; a worker-only process runs it in its loop.
  */
-async function startDelivery(s: Wired, capture: CaptureServer | null, threaded: boolean): Promise<{ stop(): Promise<void> }> {
+async function startDelivery(
+  s: Wired,
+  capture: CaptureServer | null,
+  threaded: boolean,
+): Promise<{ stop(): Promise<void> }> {
   const target = smtpTarget(s, capture);
   // An in-memory SQLite database exists in one connection only: a thread would open an empty one.
   if (!threaded || s.config.databaseUrl === 'sqlite::memory:') return startWorker(s, target);
@@ -52,11 +56,15 @@ export interface Running {
  * background jobs (retention, capture, outbound webhooks) run unless `background` is false: the
  * HTTP processes of API_PROCESSES > 1 leave them to their primary (see cluster.ts).
  */
-export async function serve(s: Wired, opts: { api: boolean; worker?: boolean; retention?: boolean; thread?: boolean; background?: boolean }): Promise<Running> {
+export async function serve(
+  s: Wired,
+  opts: { api: boolean; worker?: boolean; retention?: boolean; thread?: boolean; background?: boolean },
+): Promise<Running> {
   let app: FastifyInstance | null = null;
   const background = opts.background ?? true;
   // Retention runs in every process that asks for it; a lock row lets one run each job at a time.
-  const retention: RetentionScheduler | null = background && (opts.retention ?? true) ? startRetentionScheduler(s) : null;
+  const retention: RetentionScheduler | null =
+    background && (opts.retention ?? true) ? startRetentionScheduler(s) : null;
   const capture = background ? await startCaptureIfNeeded(s) : null;
   const worker = opts.worker ? await startDelivery(s, capture, opts.api && (opts.thread ?? false)) : null;
   if (opts.api) {
@@ -68,7 +76,10 @@ export async function serve(s: Wired, opts: { api: boolean; worker?: boolean; re
     s.log.info({ url: `http://${s.config.host}:${s.config.port}` }, 'Postier API listening');
   }
   // A worker-only process exposes its own counters when asked (the API serves them otherwise).
-  const metrics = !opts.api && s.config.worker.metricsPort !== undefined ? await startMetricsServer(s, s.config.worker.metricsPort) : null;
+  const metrics =
+    !opts.api && s.config.worker.metricsPort !== undefined
+      ? await startMetricsServer(s, s.config.worker.metricsPort)
+      : null;
   // Outbound webhooks go out from every serving process: one at a time reads the event log to
   // enqueue them (a lease), every one claims due deliveries one by one.
   if (background) s.webhooks.start();

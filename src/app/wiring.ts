@@ -53,7 +53,11 @@ export async function wire(config: Config, log: pino.Logger, opts: WireOptions =
     const seeded = await seedDefaultTemplates(db);
     if (seeded.length) log.info({ templates: seeded }, 'default templates seeded');
   }
-  const templates = new TemplateService(db, { timeZone: config.email.timezone, brand: config.brand }, readLayouts(LAYOUTS_DIR));
+  const templates = new TemplateService(
+    db,
+    { timeZone: config.email.timezone, brand: config.brand },
+    readLayouts(LAYOUTS_DIR),
+  );
   const content = ContentStore.open(database, config.databaseUrl);
   const key = unsubscribeKey(config);
   const domain = messageIdDomain(config.smtp.fromEmail);
@@ -75,7 +79,9 @@ export async function wire(config: Config, log: pino.Logger, opts: WireOptions =
   });
   send.onQueued(() => outbox.notify());
 
-  const webhooks = new WebhookDispatcher(db, dialect, config.outboundWebhooks, log, { owner: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}` });
+  const webhooks = new WebhookDispatcher(db, dialect, config.outboundWebhooks, log, {
+    owner: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+  });
   // Events recorded here ring the dispatcher of this process; the others find them by polling.
   events.subscribe('webhooks', (recorded) => {
     if (recorded.some((e) => isSubscribable(e.type))) webhooks.ring();

@@ -3,7 +3,13 @@ import type { Kysely } from 'kysely';
 import type { DB } from '../platform/db/schema.js';
 import { sendDownload } from '../platform/http/download.js';
 import { Bytes, Download, errors, NullableDateTime, NullableString } from '../platform/http/schemas.js';
-import { capturedAttachment, clearCapturedMail, listCapturedMail, parsedCapturedMail, rawCapturedMail } from './store.js';
+import {
+  capturedAttachment,
+  clearCapturedMail,
+  listCapturedMail,
+  parsedCapturedMail,
+  rawCapturedMail,
+} from './store.js';
 
 const InboxPage = Type.Object({
   items: Type.Array(
@@ -34,11 +40,19 @@ const InboxMessage = Type.Object({
   cc: Type.String(),
   reply_to: Type.String(),
   subject: Type.String(),
-  headers: Type.Array(Type.Object({ name: Type.String(), line: Type.String({ description: 'The whole "Name: value" line' }) })),
+  headers: Type.Array(
+    Type.Object({ name: Type.String(), line: Type.String({ description: 'The whole "Name: value" line' }) }),
+  ),
   text: NullableString,
   html: NullableString,
   attachments: Type.Array(
-    Type.Object({ index: Type.Integer(), filename: NullableString, content_type: Type.String(), size: Type.Integer(), content_id: NullableString }),
+    Type.Object({
+      index: Type.Integer(),
+      filename: NullableString,
+      content_type: Type.String(),
+      size: Type.Integer(),
+      content_id: NullableString,
+    }),
   ),
 });
 
@@ -55,20 +69,33 @@ export const captureHttp: FastifyPluginAsyncTypebox<CaptureHttpOptions> = async 
     {
       schema: {
         summary: 'The dev inbox: mail the capture SMTP server received, newest first',
-        querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }), cursor: Type.Optional(Type.String({ maxLength: 200 })) }),
+        querystring: Type.Object({
+          limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+          cursor: Type.Optional(Type.String({ maxLength: 200 })),
+        }),
         response: { 200: InboxPage },
       },
     },
     async (request) => listCapturedMail(db, request.query.limit, request.query.cursor),
   );
 
-  r.delete('/api/v1/dev/inbox', { schema: { summary: 'Empty the dev inbox', response: { 200: Type.Object({ deleted: Type.Integer() }) } } }, async () => ({
-    deleted: await clearCapturedMail(db),
-  }));
+  r.delete(
+    '/api/v1/dev/inbox',
+    { schema: { summary: 'Empty the dev inbox', response: { 200: Type.Object({ deleted: Type.Integer() }) } } },
+    async () => ({
+      deleted: await clearCapturedMail(db),
+    }),
+  );
 
   r.get(
     '/api/v1/dev/inbox/:id',
-    { schema: { summary: 'One captured mail, parsed', params: IdParams, response: { 200: InboxMessage, ...errors(404) } } },
+    {
+      schema: {
+        summary: 'One captured mail, parsed',
+        params: IdParams,
+        response: { 200: InboxMessage, ...errors(404) },
+      },
+    },
     async (request) => parsedCapturedMail(db, request.params.id),
   );
 
@@ -83,7 +110,10 @@ export const captureHttp: FastifyPluginAsyncTypebox<CaptureHttpOptions> = async 
     },
     async (request, reply) => {
       const row = await rawCapturedMail(db, request.params.id);
-      return reply.header('content-type', 'message/rfc822').header('content-disposition', `attachment; filename="${row.id}.eml"`).send(row.raw);
+      return reply
+        .header('content-type', 'message/rfc822')
+        .header('content-disposition', `attachment; filename="${row.id}.eml"`)
+        .send(row.raw);
     },
   );
 
@@ -92,7 +122,10 @@ export const captureHttp: FastifyPluginAsyncTypebox<CaptureHttpOptions> = async 
     {
       schema: {
         summary: "A captured mail's attachment",
-        params: Type.Object({ id: Type.String({ format: 'uuid' }), index: Type.Integer({ minimum: 0, maximum: 1000 }) }),
+        params: Type.Object({
+          id: Type.String({ format: 'uuid' }),
+          index: Type.Integer({ minimum: 0, maximum: 1000 }),
+        }),
         response: { 200: Download, ...errors(404) },
       },
     },

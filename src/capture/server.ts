@@ -16,7 +16,12 @@ const MAX_SIZE = 50 * 1024 * 1024;
  * stores it for the dev inbox, so a newcomer sees real mail flow with no account. Nothing
  * received here is ever relayed.
  */
-export async function startCaptureServer(db: Kysely<DB>, log: pino.Logger, port: number, host = '127.0.0.1'): Promise<CaptureServer> {
+export async function startCaptureServer(
+  db: Kysely<DB>,
+  log: pino.Logger,
+  port: number,
+  host = '127.0.0.1',
+): Promise<CaptureServer> {
   // Loaded here, not with the module: a deployment with a relay never starts this server.
   const { SMTPServer } = await import('smtp-server');
   const server = new SMTPServer({

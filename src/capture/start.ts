@@ -8,7 +8,11 @@ import { type CaptureServer, startCaptureServer } from './server.js';
  * With SMTP_HOST unset, mail goes to the embedded capture server. Any Postier process on this
  * host may start it; if another one already listens on the port, this one delivers there too.
  */
-export async function startCaptureIfNeeded(s: { config: Config; db: Kysely<DB>; log: pino.Logger }): Promise<CaptureServer | null> {
+export async function startCaptureIfNeeded(s: {
+  config: Config;
+  db: Kysely<DB>;
+  log: pino.Logger;
+}): Promise<CaptureServer | null> {
   if (s.config.smtp.host) return null;
   try {
     const capture = await startCaptureServer(s.db, s.log, s.config.captureSmtpPort);
@@ -19,7 +23,10 @@ export async function startCaptureIfNeeded(s: { config: Config; db: Kysely<DB>; 
     return capture;
   } catch (e) {
     if ((e as { code?: string }).code !== 'EADDRINUSE') throw e;
-    s.log.warn({ port: s.config.captureSmtpPort }, 'SMTP_HOST is not set and the capture port is taken (another Postier process?): mail is CAPTURED there, NOT DELIVERED');
+    s.log.warn(
+      { port: s.config.captureSmtpPort },
+      'SMTP_HOST is not set and the capture port is taken (another Postier process?): mail is CAPTURED there, NOT DELIVERED',
+    );
     return null;
   }
 }

@@ -15,8 +15,18 @@ const addressText = (a: AddressObject | AddressObject[] | undefined): string =>
   a === undefined ? '' : (Array.isArray(a) ? a : [a]).map((x) => x.text).join(', ');
 
 /** Stores one received mail; the list fields are parsed once here, the body on demand. */
-export async function storeCapturedMail(db: Kysely<DB>, raw: Buffer, envelope: { from: string; to: string[] }, now = Date.now()): Promise<string> {
-  const parsed = await parseMail(raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true, skipTextLinks: true });
+export async function storeCapturedMail(
+  db: Kysely<DB>,
+  raw: Buffer,
+  envelope: { from: string; to: string[] },
+  now = Date.now(),
+): Promise<string> {
+  const parsed = await parseMail(raw, {
+    skipHtmlToText: true,
+    skipTextToHtml: true,
+    skipImageLinks: true,
+    skipTextLinks: true,
+  });
   const id = newId();
   await db
     .insertInto('captured_mail')
@@ -46,10 +56,18 @@ function decodeCursor(c: string): string {
 
 /** Newest first, keyset-paginated on the time-ordered id. */
 export async function listCapturedMail(db: Kysely<DB>, limit: number, cursor?: string) {
-  let q = db.selectFrom('captured_mail').select(['id', 'received_at', 'mail_from', 'rcpt_to', 'from_header', 'to_header', 'subject', 'date', 'size']);
+  let q = db
+    .selectFrom('captured_mail')
+    .select(['id', 'received_at', 'mail_from', 'rcpt_to', 'from_header', 'to_header', 'subject', 'date', 'size']);
   if (cursor) q = q.where('id', '<', decodeCursor(cursor));
-  const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute();
-  const total = await db.selectFrom('captured_mail').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const rows = await q
+    .orderBy('id', 'desc')
+    .limit(limit + 1)
+    .execute();
+  const total = await db
+    .selectFrom('captured_mail')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   const page = rows.slice(0, limit);
   return {
     items: page.map((r) => ({
@@ -91,7 +109,13 @@ export async function parsedCapturedMail(db: Kysely<DB>, id: string) {
     headers: p.headerLines.map((h) => ({ name: h.key, line: h.line })),
     text: p.text ?? null,
     html: typeof p.html === 'string' ? p.html : null,
-    attachments: p.attachments.map((a, index) => ({ index, filename: a.filename ?? null, content_type: a.contentType, size: a.size, content_id: a.contentId ?? null })),
+    attachments: p.attachments.map((a, index) => ({
+      index,
+      filename: a.filename ?? null,
+      content_type: a.contentType,
+      size: a.size,
+      content_id: a.contentId ?? null,
+    })),
   };
 }
 

@@ -16,11 +16,23 @@ export interface AttachmentWithData {
  * reference, or the row's own bytes when an older version of Postier wrote them there (during
  * an upgrade). `attachmentId` narrows to one.
  */
-export async function attachmentsWithData(db: Kysely<DB>, messageId: string, attachmentId?: string): Promise<AttachmentWithData[]> {
+export async function attachmentsWithData(
+  db: Kysely<DB>,
+  messageId: string,
+  attachmentId?: string,
+): Promise<AttachmentWithData[]> {
   let q = db
     .selectFrom('email_attachments as a')
     .leftJoin('content_blob_parts as p', 'p.sha256', 'a.blob_sha256')
-    .select(['a.id', 'a.filename', 'a.content_type', 'a.size_bytes', 'a.sha256', 'a.data as row_data', 'p.data as part'])
+    .select([
+      'a.id',
+      'a.filename',
+      'a.content_type',
+      'a.size_bytes',
+      'a.sha256',
+      'a.data as row_data',
+      'p.data as part',
+    ])
     .where('a.message_id', '=', messageId);
   if (attachmentId !== undefined) q = q.where('a.id', '=', attachmentId);
   const rows = await q.orderBy('a.id').orderBy('p.part').execute();
@@ -30,7 +42,14 @@ export async function attachmentsWithData(db: Kysely<DB>, messageId: string, att
     if (r.part) parts.push(r.part);
     if (rows[i + 1]?.id === r.id) return;
     const data = parts.length === 0 ? r.row_data : parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    out.push({ id: r.id, filename: r.filename, content_type: r.content_type, size_bytes: r.size_bytes, sha256: r.sha256, data });
+    out.push({
+      id: r.id,
+      filename: r.filename,
+      content_type: r.content_type,
+      size_bytes: r.size_bytes,
+      sha256: r.sha256,
+      data,
+    });
     parts = [];
   });
   return out;

@@ -23,7 +23,10 @@ export async function insertBlob(trx: Kysely<DB>, sha256: string, data: Uint8Arr
   if (!inserted) return false;
   // One row per part, even for empty content: a blob always has a part 0.
   for (let at = 0, part = 0; part === 0 || at < bytes.length; at += PART_BYTES, part++) {
-    await trx.insertInto('content_blob_parts').values({ sha256, part, data: bytes.subarray(at, at + PART_BYTES) }).execute();
+    await trx
+      .insertInto('content_blob_parts')
+      .values({ sha256, part, data: bytes.subarray(at, at + PART_BYTES) })
+      .execute();
   }
   return true;
 }

@@ -15,7 +15,11 @@ const unreferenced = (trx: Kysely<DB>, hashes: string[]) =>
     .selectFrom('content_blobs as b')
     .select('b.sha256')
     .where('b.sha256', 'in', hashes)
-    .where((eb) => eb.not(eb.exists(eb.selectFrom('email_attachments as a').select('a.id').whereRef('a.blob_sha256', '=', 'b.sha256'))));
+    .where((eb) =>
+      eb.not(
+        eb.exists(eb.selectFrom('email_attachments as a').select('a.id').whereRef('a.blob_sha256', '=', 'b.sha256')),
+      ),
+    );
 
 /**
  * Deletes those of `hashes` that no row references any more (the rows that referenced them were

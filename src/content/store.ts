@@ -57,7 +57,10 @@ export class ContentStore {
     if (!this.writer) return;
     const distinct = unique(contents);
     if (distinct.reduce((n, c) => n + c.data.length, 0) < INLINE_MAX_BYTES) return;
-    const present = await existing(db, distinct.map((c) => c.sha256));
+    const present = await existing(
+      db,
+      distinct.map((c) => c.sha256),
+    );
     const missing = distinct.filter((c) => !present.has(c.sha256));
     if (missing.length > 0) await this.writer.write(missing, now);
   }
@@ -71,7 +74,11 @@ export class ContentStore {
     for (let attempt = 0; todo.length > 0; attempt++) {
       // Each round either finds a blob or inserts it; only a delete racing the lookup brings one back.
       if (attempt === 5) throw new Error('content blobs kept disappearing while being referenced');
-      const present = await existing(trx, todo.map((c) => c.sha256), this.dialect === 'postgres');
+      const present = await existing(
+        trx,
+        todo.map((c) => c.sha256),
+        this.dialect === 'postgres',
+      );
       const missing = todo.filter((c) => !present.has(c.sha256));
       if (missing.length === 0) return;
       const inserted = new Set<string>();

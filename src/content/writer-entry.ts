@@ -39,6 +39,11 @@ async function handle(m: ToWriter): Promise<void> {
     say({ type: 'written', id: m.id });
   } catch (e) {
     const code = (e as { code?: unknown }).code;
-    say({ type: 'failed', id: m.id, message: e instanceof Error ? e.message : String(e), ...(typeof code === 'string' ? { code } : {}) });
+    say({
+      type: 'failed',
+      id: m.id,
+      message: e instanceof Error ? e.message : String(e),
+      ...(typeof code === 'string' ? { code } : {}),
+    });
   }
 }

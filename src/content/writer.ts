@@ -9,7 +9,10 @@ export interface NewBlob {
 }
 
 export type ToWriter = { type: 'write'; id: number; now: number; blobs: NewBlob[] } | { type: 'stop' };
-export type FromWriter = { type: 'written'; id: number } | { type: 'failed'; id: number; message: string; code?: string } | { type: 'stopped' };
+export type FromWriter =
+  | { type: 'written'; id: number }
+  | { type: 'failed'; id: number; message: string; code?: string }
+  | { type: 'stopped' };
 
 // writer-entry.js once built. From the TypeScript sources (tests, `npm run postier`), the thread
 // does not inherit tsx's loader hooks: it registers them before importing writer-entry.ts.
@@ -54,7 +57,12 @@ export class BlobWriter {
       this.pending.set(id, { resolve, reject });
       // A write in flight keeps the process up (a CLI send has nothing else to wait on).
       thread.ref();
-      thread.postMessage({ type: 'write', id, now, blobs: blobs.map((b) => ({ sha256: b.sha256, data: shareable(b.data) })) } satisfies ToWriter);
+      thread.postMessage({
+        type: 'write',
+        id,
+        now,
+        blobs: blobs.map((b) => ({ sha256: b.sha256, data: shareable(b.data) })),
+      } satisfies ToWriter);
     });
   }
 

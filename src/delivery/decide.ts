@@ -74,7 +74,10 @@ export interface Completion {
 }
 
 export interface DecideInput {
-  message: Pick<MessageRow, 'attempts' | 'max_attempts' | 'recipient_status' | 'relay_problem_since' | 'recipient_email' | 'cc' | 'bcc'>;
+  message: Pick<
+    MessageRow,
+    'attempts' | 'max_attempts' | 'recipient_status' | 'relay_problem_since' | 'recipient_email' | 'cc' | 'bcc'
+  >;
   /** Every envelope recipient of the message (to, cc, bcc). */
   envelope: string[];
   /** Those this attempt was for (the deferred ones). */
@@ -105,17 +108,44 @@ function results(input: DecideInput): Result[] {
       phase === 'build' || kind === 'build'
         ? { class: outcome.permanent ? 'message_permanent' : 'transient', relayProblem: null }
         : classifyReply({ phase, kind, code, enhanced, text: response });
-    return owed.map((address) => ({ address, verdict, code: outcome.code, enhanced: outcome.enhanced, response: outcome.response }));
+    return owed.map((address) => ({
+      address,
+      verdict,
+      code: outcome.code,
+      enhanced: outcome.enhanced,
+      response: outcome.response,
+    }));
   }
   const byAddress = new Map(outcome.recipients.map((r) => [r.address, r]));
   return owed.map((address): Result => {
     const r = byAddress.get(address);
-    if (!r) return { address, verdict: { class: 'transient', relayProblem: null }, code: null, enhanced: null, response: 'No reply for this recipient' };
-    if (!r.accepted) return { ...r, verdict: classifyReply({ phase: 'rcpt', kind: 'reply', code: r.code, enhanced: r.enhanced, text: r.response }) };
+    if (!r)
+      return {
+        address,
+        verdict: { class: 'transient', relayProblem: null },
+        code: null,
+        enhanced: null,
+        response: 'No reply for this recipient',
+      };
+    if (!r.accepted)
+      return {
+        ...r,
+        verdict: classifyReply({ phase: 'rcpt', kind: 'reply', code: r.code, enhanced: r.enhanced, text: r.response }),
+      };
     const data = outcome.data;
     if (!data) return { ...r, verdict: { class: 'transient', relayProblem: null } };
     if (isOk(data.code)) return { address, ...data, verdict: { class: 'accepted', relayProblem: null } };
-    return { address, ...data, verdict: classifyReply({ phase: 'data_end', kind: 'reply', code: data.code, enhanced: data.enhanced, text: data.response }) };
+    return {
+      address,
+      ...data,
+      verdict: classifyReply({
+        phase: 'data_end',
+        kind: 'reply',
+        code: data.code,
+        enhanced: data.enhanced,
+        text: data.response,
+      }),
+    };
   });
 }
 
@@ -154,7 +184,15 @@ export function decide(input: DecideInput): Completion {
               : relayExpired
                 ? 'failed'
                 : 'deferred';
-    const entry: RecipientStatus = { kind: kindOf(r.address), status, code: r.code, enhanced: r.enhanced, response: r.response, attempts, at };
+    const entry: RecipientStatus = {
+      kind: kindOf(r.address),
+      status,
+      code: r.code,
+      enhanced: r.enhanced,
+      response: r.response,
+      attempts,
+      at,
+    };
     if (r.verdict.relayProblem) entry.relay_problem = r.verdict.relayProblem;
     map[r.address] = entry;
     attemptResults.push({ address: r.address, ...pick(entry) });
@@ -171,7 +209,12 @@ export function decide(input: DecideInput): Completion {
         : 'partially_sent';
 
   const headline = headlineOf(outcome, found);
-  const record: AttemptRecord = { attempt, code: headline.code, response: headline.response, duration_ms: at - input.started };
+  const record: AttemptRecord = {
+    attempt,
+    code: headline.code,
+    response: headline.response,
+    duration_ms: at - input.started,
+  };
   if (outcome.type === 'failure') {
     record.error_code = errorCodeOf(outcome);
     record.phase = outcome.phase;
@@ -198,7 +241,8 @@ export function decide(input: DecideInput): Completion {
     relay: relayObservation(outcome, relayResults),
   };
   if (status === 'queued') {
-    completion.nextAttemptAt = at + (counted ? retryDelay(attempt, backoff, random) : relayRetryDelay(at - relayProblemSince!, backoff, random));
+    completion.nextAttemptAt =
+      at + (counted ? retryDelay(attempt, backoff, random) : relayRetryDelay(at - relayProblemSince!, backoff, random));
     if (acceptedNow.length > 0) {
       const summary = (a: string): RecipientResult => ({ address: a, ...pick(map[a]!) });
       completion.partial = {
@@ -207,14 +251,27 @@ export function decide(input: DecideInput): Completion {
       };
     }
   } else if (status !== 'sent') {
-    completion.errorMessage = errorMessageOf(status, found, map, envelope, { attempt, relayExpired, relayKind, maxMs: input.relayProblemMaxMs, outcome });
+    completion.errorMessage = errorMessageOf(status, found, map, envelope, {
+      attempt,
+      relayExpired,
+      relayKind,
+      maxMs: input.relayProblemMaxMs,
+      outcome,
+    });
   }
   return completion;
 }
 
 function pick(s: RecipientStatus): Omit<RecipientResult, 'address'> {
   const { kind, status, code, enhanced, response } = s;
-  return { kind, status, code, enhanced, response, ...(s.relay_problem ? { relay_problem: s.relay_problem as RelayProblemKind } : {}) };
+  return {
+    kind,
+    status,
+    code,
+    enhanced,
+    response,
+    ...(s.relay_problem ? { relay_problem: s.relay_problem as RelayProblemKind } : {}),
+  };
 }
 
 /** The reply that sums the attempt up: the final dot's, the failure's, else the first refusal. */
@@ -222,14 +279,20 @@ function headlineOf(outcome: SmtpOutcome, found: Result[]): ReplyFacts {
   if (outcome.type === 'failure') return { code: outcome.code, enhanced: outcome.enhanced, response: outcome.response };
   if (outcome.data) return outcome.data;
   const refused = found.find((r) => r.verdict.class !== 'accepted') ?? found[0];
-  return refused ? { code: refused.code, enhanced: refused.enhanced, response: refused.response } : { code: null, enhanced: null, response: '' };
+  return refused
+    ? { code: refused.code, enhanced: refused.enhanced, response: refused.response }
+    : { code: null, enhanced: null, response: '' };
 }
 
 function relayObservation(outcome: SmtpOutcome, relayResults: Result[]): RelayObservation {
   if (relayResults.length) {
     const r = relayResults[0]!;
     const where = outcome.type === 'failure' ? `${outcome.phase}: ` : '';
-    return { state: 'problem', kind: r.verdict.relayProblem!, text: r.code !== null ? r.response : `${where}${r.response}` };
+    return {
+      state: 'problem',
+      kind: r.verdict.relayProblem!,
+      text: r.code !== null ? r.response : `${where}${r.response}`,
+    };
   }
   // The relay answered inside a transaction: it works (whatever it thought of this message).
   if (outcome.type === 'transaction') return { state: 'ok' };
@@ -263,7 +326,13 @@ function errorMessageOf(
   found: Result[],
   map: RecipientStatusMap,
   envelope: string[],
-  ctx: { attempt: number; relayExpired: boolean; relayKind: RelayProblemKind | undefined; maxMs: number; outcome: SmtpOutcome },
+  ctx: {
+    attempt: number;
+    relayExpired: boolean;
+    relayKind: RelayProblemKind | undefined;
+    maxMs: number;
+    outcome: SmtpOutcome;
+  },
 ): string {
   const ended = found.filter((r) => r.verdict.class !== 'accepted');
   const last = ended[0] ?? found[0];
@@ -276,6 +345,8 @@ function errorMessageOf(
         : `Gave up after ${ctx.attempt} attempts; last: ${reason}`;
   if (status === 'failed' && envelope.length === 1) return why;
   const accepted = envelope.filter((a) => map[a]?.status === 'accepted').length;
-  const missed = envelope.filter((a) => map[a]?.status !== 'accepted').map((a) => `${a} (${map[a]?.status ?? 'failed'}: ${map[a]?.response ?? ''})`);
+  const missed = envelope
+    .filter((a) => map[a]?.status !== 'accepted')
+    .map((a) => `${a} (${map[a]?.status ?? 'failed'}: ${map[a]?.response ?? ''})`);
   return `${accepted} of ${envelope.length} recipients accepted; not delivered: ${missed.join('; ')}. ${why}`;
 }

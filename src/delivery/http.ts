@@ -15,7 +15,10 @@ const RelayStatus = Type.Object({
   state: StringEnum(['ok', 'problem'] as const),
   since: DateTime,
   problem_kind: Nullable(
-    Type.String({ description: 'auth, tls, relaying_denied, sender_rejected, unavailable, refused_session, connection, timeout, protocol' }),
+    Type.String({
+      description:
+        'auth, tls, relaying_denied, sender_rejected, unavailable, refused_session, connection, timeout, protocol',
+    }),
   ),
   last_problem: NullableString,
   last_problem_at: NullableDateTime,
@@ -41,14 +44,21 @@ export const deliveryHttp: FastifyPluginAsyncTypebox<DeliveryHttpOptions> = asyn
         summary: 'Queue a failed message again, with a fresh attempt budget',
         params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
         // 409 invalid_state: only a failed message can be retried.
-        response: { 200: Type.Object({ id: Type.String({ format: 'uuid' }), status: StringEnum(['queued'] as const) }), ...errors(404, 409) },
+        response: {
+          200: Type.Object({ id: Type.String({ format: 'uuid' }), status: StringEnum(['queued'] as const) }),
+          ...errors(404, 409),
+        },
       },
     },
     async (request) => {
       const { id } = request.params;
       const now = Date.now();
       const outcome = await s.commits.run(async (trx) => {
-        const row = await trx.selectFrom('email_messages').select(['status', 'error_message', 'attempts']).where('id', '=', id).executeTakeFirst();
+        const row = await trx
+          .selectFrom('email_messages')
+          .select(['status', 'error_message', 'attempts'])
+          .where('id', '=', id)
+          .executeTakeFirst();
         if (!row) return 'missing' as const;
         // Conditional: a concurrent retry or status change wins, this one reports the conflict.
         // A failed message has no accepted recipient: every one of them is tried again.
@@ -74,7 +84,10 @@ export const deliveryHttp: FastifyPluginAsyncTypebox<DeliveryHttpOptions> = asyn
         return 'queued' as const;
       });
       if (outcome === 'missing') throw new AppError('message_not_found', `No message ${id}`);
-      if (outcome !== 'queued') throw new AppError('invalid_state', `Only a failed message can be retried; this one is ${outcome}`, { status: outcome });
+      if (outcome !== 'queued')
+        throw new AppError('invalid_state', `Only a failed message can be retried; this one is ${outcome}`, {
+          status: outcome,
+        });
       s.outbox.notify();
       return { id, status: 'queued' as const };
     },

@@ -31,21 +31,24 @@ export class MimeCache implements MimeSource {
       fromName: config.smtp.fromName,
       fromEmail: config.smtp.fromEmail,
       replyTo: config.smtp.replyTo,
-      dkim: dkim ? new DkimSigner({ domain: dkim.domain, selector: dkim.selector, privateKey: dkim.privateKey }) : undefined,
+      dkim: dkim
+        ? new DkimSigner({ domain: dkim.domain, selector: dkim.selector, privateKey: dkim.privateKey })
+        : undefined,
     };
   }
 
   async get(message: MessageRow): Promise<BuiltMessage> {
     const hit = this.entries.get(message.id);
     if (hit) return hit;
-    const attachments =
-      message.attachments_count > 0
-        ? await attachmentsWithData(this.db, message.id)
-        : [];
+    const attachments = message.attachments_count > 0 ? await attachmentsWithData(this.db, message.id) : [];
     // The archive columns may be masked (sensitive variables): the wire gets the sealed clear
     // content. An unsealing error (wrong POSTIER_SECRET_KEY) propagates: never send the mask.
     const clear = this.seal.contentToDeliver(message);
-    const built = await buildMime({ ...message, subject: clear.subject, html_content: clear.html, text_content: clear.text }, attachments, this.sender);
+    const built = await buildMime(
+      { ...message, subject: clear.subject, html_content: clear.html, text_content: clear.text },
+      attachments,
+      this.sender,
+    );
     this.builds++;
     this.entries.set(message.id, built);
     this.bytes += built.raw.length;

@@ -37,15 +37,29 @@ export type SmtpOutcome = TransactionOutcome | FailureOutcome;
 export function transactionOutcome(r: SendResult): TransactionOutcome {
   return {
     type: 'transaction',
-    recipients: r.recipients.map((x) => ({ address: x.address, accepted: x.accepted, code: x.code, enhanced: x.enhanced, response: x.response })),
+    recipients: r.recipients.map((x) => ({
+      address: x.address,
+      accepted: x.accepted,
+      code: x.code,
+      enhanced: x.enhanced,
+      response: x.response,
+    })),
     data: r.data ? { code: r.data.code, enhanced: r.data.enhanced, response: r.data.text } : null,
   };
 }
 
 export function failureOutcome(e: unknown): FailureOutcome {
-  if (e instanceof SmtpError) return { type: 'failure', phase: e.phase, kind: e.kind, code: e.code, enhanced: e.enhanced, response: e.response };
+  if (e instanceof SmtpError)
+    return { type: 'failure', phase: e.phase, kind: e.kind, code: e.code, enhanced: e.enhanced, response: e.response };
   // Not an SMTP failure (a bug, a closed pool): worth another try, like a broken connection.
-  return { type: 'failure', phase: 'connect', kind: 'connection', code: null, enhanced: null, response: e instanceof Error ? e.message : String(e) };
+  return {
+    type: 'failure',
+    phase: 'connect',
+    kind: 'connection',
+    code: null,
+    enhanced: null,
+    response: e instanceof Error ? e.message : String(e),
+  };
 }
 
 /** The short code an attempt event carries (continuity with earlier events: ETIMEDOUT, ECONNECTION, …). */

@@ -69,7 +69,11 @@ export interface ProcessResult {
   applied: boolean;
 }
 
-export async function processMessage(message: MessageRow, deps: ProcessDeps, hooks?: SendHooks): Promise<ProcessResult> {
+export async function processMessage(
+  message: MessageRow,
+  deps: ProcessDeps,
+  hooks?: SendHooks,
+): Promise<ProcessResult> {
   const completion = await attemptDelivery(message, deps, hooks);
   return { completion, applied: await recordAttempt(message, completion, deps) };
 }
@@ -79,7 +83,11 @@ export async function processMessage(message: MessageRow, deps: ProcessDeps, hoo
  * Records nothing. The MIME is the same on every attempt (To and Cc headers included); only the
  * envelope shrinks to the recipients not yet accepted, refused or given up.
  */
-export async function attemptDelivery(message: MessageRow, deps: Omit<ProcessDeps, 'store' | 'owner'>, hooks?: SendHooks): Promise<Completion> {
+export async function attemptDelivery(
+  message: MessageRow,
+  deps: Omit<ProcessDeps, 'store' | 'owner'>,
+  hooks?: SendHooks,
+): Promise<Completion> {
   const now = deps.now ?? Date.now;
   const started = now();
   let outcome: SmtpOutcome;
@@ -97,14 +105,26 @@ export async function attemptDelivery(message: MessageRow, deps: Omit<ProcessDep
     // Nothing was sent. A message that can never be built fails now; anything else (the
     // database hiccuped while loading attachments, …) is an ordinary failed attempt.
     const text = e instanceof Error ? e.message : String(e);
-    outcome = { type: 'failure', phase: 'build', kind: 'build', code: null, enhanced: null, response: text, permanent: e instanceof PermanentBuildError };
+    outcome = {
+      type: 'failure',
+      phase: 'build',
+      kind: 'build',
+      code: null,
+      enhanced: null,
+      response: text,
+      permanent: e instanceof PermanentBuildError,
+    };
   }
   const { backoff, relayProblemMaxMs, random } = deps;
   return decide({ message, envelope, owed, outcome, started, at: now(), backoff, relayProblemMaxMs, random });
 }
 
 /** Writes the outcome (conditional on the lease); the MIME is dropped once the message is final. */
-export async function recordAttempt(message: MessageRow, completion: Completion, deps: Pick<ProcessDeps, 'store' | 'owner' | 'mime'>): Promise<boolean> {
+export async function recordAttempt(
+  message: MessageRow,
+  completion: Completion,
+  deps: Pick<ProcessDeps, 'store' | 'owner' | 'mime'>,
+): Promise<boolean> {
   const applied = await completeWithRetry(deps, message, completion);
   if (completion.status !== 'queued') deps.mime.forget(message.id);
   return applied;
@@ -115,7 +135,11 @@ export async function recordAttempt(message: MessageRow, completion: Completion,
  * If it still fails the error propagates: the lease expires and the message is sent again,
  * with the same Message-ID (at-least-once, never lost).
  */
-async function completeWithRetry(deps: Pick<ProcessDeps, 'store' | 'owner'>, message: MessageRow, completion: Completion): Promise<boolean> {
+async function completeWithRetry(
+  deps: Pick<ProcessDeps, 'store' | 'owner'>,
+  message: MessageRow,
+  completion: Completion,
+): Promise<boolean> {
   for (let i = 0; ; i++) {
     try {
       return await deps.store.complete(message, deps.owner, completion);

@@ -54,7 +54,9 @@ const list = (json: string | null): string[] => {
 };
 
 /** Whether an envelope address came from to, cc or bcc (case-insensitive; unknown ones count as to). */
-export function recipientKinds(message: Pick<MessageRow, 'recipient_email' | 'cc' | 'bcc'>): (address: string) => RecipientKind {
+export function recipientKinds(
+  message: Pick<MessageRow, 'recipient_email' | 'cc' | 'bcc'>,
+): (address: string) => RecipientKind {
   const kinds = new Map<string, RecipientKind>();
   for (const a of list(message.bcc)) kinds.set(a.toLowerCase(), 'bcc');
   for (const a of list(message.cc)) kinds.set(a.toLowerCase(), 'cc');
@@ -88,9 +90,22 @@ const DELIVERED_STATUSES = new Set(['sent', 'delivered', 'bounced', 'complaint']
  * has one, else from the message's own status (one recipient, or not attempted yet).
  */
 export function recipientsView(
-  m: Pick<MessageRow, 'recipient_email' | 'cc' | 'bcc' | 'status' | 'recipient_status' | 'smtp_response' | 'attempts' | 'sent_at' | 'updated_at'>,
+  m: Pick<
+    MessageRow,
+    | 'recipient_email'
+    | 'cc'
+    | 'bcc'
+    | 'status'
+    | 'recipient_status'
+    | 'smtp_response'
+    | 'attempts'
+    | 'sent_at'
+    | 'updated_at'
+  >,
 ): RecipientView[] {
-  const addresses = [m.recipient_email, ...list(m.cc), ...list(m.bcc)].filter((a, i, all) => all.findIndex((b) => b.toLowerCase() === a.toLowerCase()) === i);
+  const addresses = [m.recipient_email, ...list(m.cc), ...list(m.bcc)].filter(
+    (a, i, all) => all.findIndex((b) => b.toLowerCase() === a.toLowerCase()) === i,
+  );
   const kindOf = recipientKinds(m);
   const map = parseRecipientStatus(m.recipient_status);
   const derived: RecipientView['status'] = DELIVERED_STATUSES.has(m.status)
@@ -102,10 +117,22 @@ export function recipientsView(
         : 'not_sent';
   const at = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
   return addresses.map((address) => {
-    const s = map ? (map[address] ?? Object.entries(map).find(([k]) => k.toLowerCase() === address.toLowerCase())?.[1]) : undefined;
+    const s = map
+      ? (map[address] ?? Object.entries(map).find(([k]) => k.toLowerCase() === address.toLowerCase())?.[1])
+      : undefined;
     if (s) {
       const { kind, status, code, enhanced, response, attempts } = s;
-      return { address, kind, status, code, enhanced, response, attempts, at: at(s.at), relay_problem: s.relay_problem ?? null };
+      return {
+        address,
+        kind,
+        status,
+        code,
+        enhanced,
+        response,
+        attempts,
+        at: at(s.at),
+        relay_problem: s.relay_problem ?? null,
+      };
     }
     const known = derived === 'accepted' || derived === 'failed';
     return {

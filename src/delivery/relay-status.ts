@@ -41,7 +41,9 @@ export class RelayMonitor {
     }
     // In order, one at a time; a failed write is logged and the next change writes again.
     this.writes = this.writes.then(() =>
-      saveRelayStatus(this.db, this.name, this.address, o, at).catch((err: unknown) => this.log.error({ err }, 'could not record the relay status')),
+      saveRelayStatus(this.db, this.name, this.address, o, at).catch((err: unknown) =>
+        this.log.error({ err }, 'could not record the relay status'),
+      ),
     );
   }
 
@@ -55,12 +57,26 @@ export class RelayMonitor {
  * Upserts the transport's row. A change to `problem` keeps `since` when the row already says
  * problem (another worker saw it first), so `since` is when the trouble began.
  */
-export async function saveRelayStatus(db: Kysely<DB>, name: string, address: string, o: Exclude<RelayObservation, null>, at: number): Promise<void> {
+export async function saveRelayStatus(
+  db: Kysely<DB>,
+  name: string,
+  address: string,
+  o: Exclude<RelayObservation, null>,
+  at: number,
+): Promise<void> {
   const row = await db.selectFrom('relay_status').selectAll().where('name', '=', name).executeTakeFirst();
   const since = row && row.state === o.state ? Number(row.since) : at;
   const values =
     o.state === 'problem'
-      ? { address, state: o.state, since, problem_kind: o.kind, last_problem: o.text, last_problem_at: at, updated_at: at }
+      ? {
+          address,
+          state: o.state,
+          since,
+          problem_kind: o.kind,
+          last_problem: o.text,
+          last_problem_at: at,
+          updated_at: at,
+        }
       : { address, state: o.state, since, last_ok_at: at, updated_at: at };
   if (row) await db.updateTable('relay_status').set(values).where('name', '=', name).execute();
   else

@@ -46,7 +46,9 @@ export class SmtpPool {
   /** The longest a send can take once it has a connection: the sum of its phases' deadlines. */
   deadlineMs(recipients: number, newConnection = true): number {
     const { timeoutMs, dataTimeoutMs } = this.opts.client;
-    return (newConnection ? SETUP_PHASES : 0) * timeoutMs + (TRANSACTION_PHASES + recipients) * timeoutMs + dataTimeoutMs;
+    return (
+      (newConnection ? SETUP_PHASES : 0) * timeoutMs + (TRANSACTION_PHASES + recipients) * timeoutMs + dataTimeoutMs
+    );
   }
 
   async send(envelope: Envelope, raw: Buffer, hooks: SendHooks = {}): Promise<SendResult> {
@@ -89,7 +91,8 @@ export class SmtpPool {
   /** An idle connection, else a new one (its phases start now: `starting(true)`), else waits for a place. */
   private async acquire(starting: (newConnection: boolean) => void = () => {}): Promise<Connection> {
     for (;;) {
-      if (this.closed) throw new SmtpError('SMTP pool is closed', { phase: 'connect', kind: 'connection', nothingSent: true });
+      if (this.closed)
+        throw new SmtpError('SMTP pool is closed', { phase: 'connect', kind: 'connection', nothingSent: true });
       const idle = this.idle.pop();
       if (idle) {
         if (idle.idleTimer) clearTimeout(idle.idleTimer);

@@ -111,7 +111,12 @@ export function classifyReply(f: SmtpFacts): Classification {
 }
 
 /** A 5xx inside the transaction that is about the relay's setup (login, TLS, relaying, our sender). */
-function relayProblemOf(phase: SmtpPhase, code: number, enhanced: string | null, text: string): RelayProblemKind | null {
+function relayProblemOf(
+  phase: SmtpPhase,
+  code: number,
+  enhanced: string | null,
+  text: string,
+): RelayProblemKind | null {
   if (AUTH_CODES.has(code) || (enhanced !== null && AUTH_ENHANCED.has(enhanced))) return 'auth';
   if (enhanced === '5.7.10') return 'tls';
   if (RELAYING_DENIED.test(text)) return 'relaying_denied';
@@ -122,7 +127,12 @@ function relayProblemOf(phase: SmtpPhase, code: number, enhanced: string | null,
   if (SENDER_REFUSED.test(text)) return 'sender_rejected';
   // MAIL FROM carries nothing but our configured sender (and the size): a security or sender
   // address refusal there is the same for every message.
-  if (phase === 'mail' && enhanced !== null && (enhanced.startsWith('5.7.') || enhanced === '5.1.7' || enhanced === '5.1.8')) return 'sender_rejected';
+  if (
+    phase === 'mail' &&
+    enhanced !== null &&
+    (enhanced.startsWith('5.7.') || enhanced === '5.1.7' || enhanced === '5.1.8')
+  )
+    return 'sender_rejected';
   return null;
 }
 

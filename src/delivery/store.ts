@@ -29,7 +29,10 @@ export class DeliveryStore implements CompletionStore {
       const rows = await leaseStatement(trx, this.dialect, owner, limit, now, leaseMs).execute();
       // RETURNING has no order: restore the lease order for the caller.
       rows.sort((a, b) => a.priority - b.priority || Number(a.next_attempt_at) - Number(b.next_attempt_at));
-      await this.events.record(trx, rows.map((m) => ({ messageId: m.id, type: 'sending', at: now, data: { attempt: m.attempts, worker: owner } })));
+      await this.events.record(
+        trx,
+        rows.map((m) => ({ messageId: m.id, type: 'sending', at: now, data: { attempt: m.attempts, worker: owner } })),
+      );
       return rows;
     });
   }
@@ -61,22 +64,40 @@ export class DeliveryStore implements CompletionStore {
           relay_problem_since: c.relayProblemSince ?? null,
           // The first transaction's id stays (a later one, for deferred recipients, has its own).
           provider_message_id: message.provider_message_id ?? c.providerMessageId ?? null,
-          ...(c.status === 'sent' || c.status === 'partially_sent' ? { sent_at: c.sentAt ?? null, error_message: c.errorMessage ?? null } : {}),
+          ...(c.status === 'sent' || c.status === 'partially_sent'
+            ? { sent_at: c.sentAt ?? null, error_message: c.errorMessage ?? null }
+            : {}),
           ...(c.status === 'failed' ? { error_message: c.errorMessage ?? null } : {}),
           // Final: the clear content of sensitive variables has served its purpose.
           ...(final ? { sealed_content: null } : {}),
           updated_at: c.at,
         };
         // The same statement for every completion of a status: its SQL is built once.
-        const res = await reusedStatement(trx, `complete as ${c.status}`, [...Object.values(set), message.id, 'sending', owner], () =>
-          trx.updateTable('email_messages').set(set).where('id', '=', message.id).where('status', '=', 'sending').where('lease_owner', '=', owner),
+        const res = await reusedStatement(
+          trx,
+          `complete as ${c.status}`,
+          [...Object.values(set), message.id, 'sending', owner],
+          () =>
+            trx
+              .updateTable('email_messages')
+              .set(set)
+              .where('id', '=', message.id)
+              .where('status', '=', 'sending')
+              .where('lease_owner', '=', owner),
         );
         const ok = Number(res.numAffectedRows) === 1;
         applied.push(ok);
         // The attempt happened whatever became of the lease: it is always on record.
         events.push({ messageId: message.id, type: 'attempt', at: c.at, data: { ...c.attempt } });
         if (!ok) continue;
-        if (c.partial) events.push({ messageId: message.id, type: 'partially_sent', at: c.at, data: { final: false, ...c.partial }, labels: message });
+        if (c.partial)
+          events.push({
+            messageId: message.id,
+            type: 'partially_sent',
+            at: c.at,
+            data: { final: false, ...c.partial },
+            labels: message,
+          });
         events.push({ ...statusEvent(message.id, c), labels: message });
       }
       await this.events.record(trx, events);
@@ -90,12 +111,22 @@ export class DeliveryStore implements CompletionStore {
     return this.commits.run(async (trx) => {
       let q = trx
         .updateTable('email_messages')
-        .set({ status: 'queued', lease_owner: null, lease_expires_at: null, attempts: sql<number>`attempts - 1`, next_attempt_at: now, updated_at: now })
+        .set({
+          status: 'queued',
+          lease_owner: null,
+          lease_expires_at: null,
+          attempts: sql<number>`attempts - 1`,
+          next_attempt_at: now,
+          updated_at: now,
+        })
         .where('status', '=', 'sending')
         .where('lease_owner', '=', owner);
       if (ids !== 'all') q = q.where('id', 'in', ids);
       const rows = await q.returning('id').execute();
-      await this.events.record(trx, rows.map((r) => ({ messageId: r.id, type: 'released', at: now, data: { worker: owner } })));
+      await this.events.record(
+        trx,
+        rows.map((r) => ({ messageId: r.id, type: 'released', at: now, data: { worker: owner } })),
+      );
       return rows.map((r) => r.id);
     });
   }
@@ -126,7 +157,15 @@ export class DeliveryStore implements CompletionStore {
     return this.commits.run(async (trx) => {
       const failed = await trx
         .updateTable('email_messages')
-        .set({ status: 'failed', sealed_content: null, lease_owner: null, lease_expires_at: null, next_attempt_at: null, error_message: 'Lease expired on the last attempt: the worker stopped without a result', updated_at: now })
+        .set({
+          status: 'failed',
+          sealed_content: null,
+          lease_owner: null,
+          lease_expires_at: null,
+          next_attempt_at: null,
+          error_message: 'Lease expired on the last attempt: the worker stopped without a result',
+          updated_at: now,
+        })
         .where('status', '=', 'sending')
         .where('lease_expires_at', '<', now)
         .where(sql<boolean>`attempts > max_attempts`)
@@ -140,7 +179,13 @@ export class DeliveryStore implements CompletionStore {
         .returning('id')
         .execute();
       await this.events.record(trx, [
-        ...failed.map((r) => ({ messageId: r.id, type: 'failed', at: now, data: { reason: 'lease_expired' }, labels: r })),
+        ...failed.map((r) => ({
+          messageId: r.id,
+          type: 'failed',
+          at: now,
+          data: { reason: 'lease_expired' },
+          labels: r,
+        })),
         ...requeued.map((r) => ({ messageId: r.id, type: 'lease_expired', at: now })),
       ]);
       return { requeued: requeued.length, failed: failed.length };
@@ -157,10 +202,23 @@ export class DeliveryStore implements CompletionStore {
  * seeks the leased ids by primary key. PostgreSQL plans by id already, and rechecks the status of
  * the rows it locked.
  */
-export function leaseStatement(db: Kysely<DB>, dialect: Dialect, owner: string, limit: number, now: number, leaseMs: number) {
+export function leaseStatement(
+  db: Kysely<DB>,
+  dialect: Dialect,
+  owner: string,
+  limit: number,
+  now: number,
+  leaseMs: number,
+) {
   return db
     .updateTable('email_messages')
-    .set({ status: 'sending', lease_owner: owner, lease_expires_at: now + leaseMs, attempts: sql<number>`attempts + 1`, updated_at: now })
+    .set({
+      status: 'sending',
+      lease_owner: owner,
+      lease_expires_at: now + leaseMs,
+      attempts: sql<number>`attempts + 1`,
+      updated_at: now,
+    })
     .where(dialect === 'sqlite' ? sql<string>`+status` : sql<string>`status`, '=', 'queued')
     .where('id', 'in', (eb) => {
       const due = eb
@@ -177,13 +235,32 @@ export function leaseStatement(db: Kysely<DB>, dialect: Dialect, owner: string, 
 }
 
 function statusEvent(messageId: string, c: Completion): NewEvent {
-  if (c.status === 'sent') return { messageId, type: 'sent', at: c.at, data: { smtp_response: c.smtpResponse, provider_message_id: c.providerMessageId } };
-  if (c.status === 'failed') return { messageId, type: 'failed', at: c.at, data: { error_message: c.errorMessage, attempts: c.attempt.attempt } };
+  if (c.status === 'sent')
+    return {
+      messageId,
+      type: 'sent',
+      at: c.at,
+      data: { smtp_response: c.smtpResponse, provider_message_id: c.providerMessageId },
+    };
+  if (c.status === 'failed')
+    return {
+      messageId,
+      type: 'failed',
+      at: c.at,
+      data: { error_message: c.errorMessage, attempts: c.attempt.attempt },
+    };
   if (c.status === 'partially_sent') {
-    const all = Object.entries(c.recipientStatus ?? {}).map(([address, { kind, status, code, enhanced, response }]) => ({ address, kind, status, code, enhanced, response }));
+    const all = Object.entries(c.recipientStatus ?? {}).map(
+      ([address, { kind, status, code, enhanced, response }]) => ({ address, kind, status, code, enhanced, response }),
+    );
     const accepted = all.filter((r) => r.status === 'accepted');
     const notDelivered = all.filter((r) => r.status !== 'accepted');
-    return { messageId, type: 'partially_sent', at: c.at, data: { final: true, accepted, not_delivered: notDelivered, error_message: c.errorMessage } };
+    return {
+      messageId,
+      type: 'partially_sent',
+      at: c.at,
+      data: { final: true, accepted, not_delivered: notDelivered, error_message: c.errorMessage },
+    };
   }
   return {
     messageId,

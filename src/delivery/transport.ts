@@ -21,7 +21,8 @@ export function poolOptions(config: Config, target: SmtpTarget): SmtpPoolOptions
   const tls = config.smtp.useTls && !target.plain;
   // SMTP_USE_TLS: implicit TLS on 465, STARTTLS required elsewhere; plain SMTP when false.
   const security: SmtpSecurity = !tls ? 'none' : target.port === 465 ? 'tls' : 'starttls';
-  const auth = config.smtp.user && !target.plain ? { user: config.smtp.user, pass: config.smtp.password ?? '' } : undefined;
+  const auth =
+    config.smtp.user && !target.plain ? { user: config.smtp.user, pass: config.smtp.password ?? '' } : undefined;
   return {
     client: {
       host: target.host,
@@ -55,6 +56,8 @@ export function createSmtpTransport(config: Config, target: SmtpTarget): SmtpTra
 export function verifySmtp(config: Config, target: SmtpTarget): Promise<void> {
   return new SmtpPool({ ...poolOptions(config, target), size: 1 }).verify().catch((e: unknown) => {
     // /readyz names the failure by a short code (ECONNECTION, ETIMEDOUT, ETLS, EAUTH, …).
-    throw Object.assign(new Error(e instanceof Error ? e.message : String(e), { cause: e }), { code: errorCodeOf(failureOutcome(e)) });
+    throw Object.assign(new Error(e instanceof Error ? e.message : String(e), { cause: e }), {
+      code: errorCodeOf(failureOutcome(e)),
+    });
   });
 }

@@ -36,7 +36,8 @@ export interface WorkerDeps {
 // A lease outlives its attempt's deadline by this much (timers are not exact), then renewal stops.
 const DEADLINE_GRACE_MS = 2000;
 
-const byUrgency = (a: MessageRow, b: MessageRow) => a.priority - b.priority || Number(a.next_attempt_at) - Number(b.next_attempt_at);
+const byUrgency = (a: MessageRow, b: MessageRow) =>
+  a.priority - b.priority || Number(a.next_attempt_at) - Number(b.next_attempt_at);
 
 /**
  * The delivery loop. Leases due messages in batches into a small local buffer (so the next
@@ -76,11 +77,16 @@ export class Worker {
     const { store, log } = this.deps;
     this.unsubscribe = this.deps.signal?.subscribe(() => this.notify());
     const every = (ms: number, fn: () => Promise<unknown>) => {
-      const t = setInterval(() => void fn().catch((err: unknown) => log.error({ err }, 'delivery housekeeping failed')), ms);
+      const t = setInterval(
+        () => void fn().catch((err: unknown) => log.error({ err }, 'delivery housekeeping failed')),
+        ms,
+      );
       t.unref();
       this.timers.push(t);
     };
-    every(Math.max(1000, this.opts.leaseMs / 3), () => store.renew(this.owner, this.renewable(Date.now()), Date.now(), this.opts.leaseMs));
+    every(Math.max(1000, this.opts.leaseMs / 3), () =>
+      store.renew(this.owner, this.renewable(Date.now()), Date.now(), this.opts.leaseMs),
+    );
     const recover = async () => {
       const r = await store.recoverExpired(Date.now());
       if (r.requeued || r.failed) log.warn(r, 'expired leases recovered (a worker stopped mid-send)');
@@ -157,7 +163,12 @@ export class Worker {
     // is batched (see CompletionBatcher) and must not hold SMTP back. The second bound keeps
     // a stalled database from letting results pile up without limit.
     const { concurrency, batchSize } = this.opts;
-    while (this.sending < concurrency && this.inflight.size < concurrency + 2 * batchSize && this.buffer.length > 0 && !this.stopping) {
+    while (
+      this.sending < concurrency &&
+      this.inflight.size < concurrency + 2 * batchSize &&
+      this.buffer.length > 0 &&
+      !this.stopping
+    ) {
       const message = this.buffer.shift()!;
       this.sending++;
       const run = this.deliver(message).finally(() => {
@@ -172,7 +183,7 @@ export class Worker {
   private async deliver(message: MessageRow): Promise<void> {
     const { log } = this.deps;
     try {
-      let c;
+      let c: Awaited<ReturnType<typeof attemptDelivery>>;
       try {
         const { backoff, relayProblemMaxMs } = this.opts;
         const onStart = (ms: number) => this.deadlines.set(message.id, Date.now() + ms + DEADLINE_GRACE_MS);
@@ -183,16 +194,27 @@ export class Worker {
         this.dispatch();
       }
       this.deps.relay?.observe(c.relay, c.at);
-      const applied = await recordAttempt(message, c, { store: this.completions, owner: this.owner, mime: this.deps.mime });
+      const applied = await recordAttempt(message, c, {
+        store: this.completions,
+        owner: this.owner,
+        mime: this.deps.mime,
+      });
       if (c.status === 'sent') this.delivered++;
-      if (!applied) log.warn({ messageId: message.id }, 'lease lost before the result was recorded; the attempt is on record, the status is not');
+      if (!applied)
+        log.warn(
+          { messageId: message.id },
+          'lease lost before the result was recorded; the attempt is on record, the status is not',
+        );
       else if (c.status !== 'sent') {
         const { attempt, code, response, relay_problem } = c.attempt;
         const what = c.status === 'partially_sent' ? 'message partially sent' : 'delivery attempt failed';
         log.info({ messageId: message.id, status: c.status, attempt, code, response, relay_problem }, what);
       }
     } catch (err) {
-      log.error({ err, messageId: message.id }, 'could not record a delivery result; the lease will expire and the message will be retried');
+      log.error(
+        { err, messageId: message.id },
+        'could not record a delivery result; the lease will expire and the message will be retried',
+      );
     }
   }
 
@@ -214,7 +236,10 @@ export class Worker {
     });
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), this.opts.drainMs)));
-    const drained = await Promise.race([Promise.allSettled(this.inflight.values()).then(() => 'done' as const), deadline]);
+    const drained = await Promise.race([
+      Promise.allSettled(this.inflight.values()).then(() => 'done' as const),
+      deadline,
+    ]);
     clearTimeout(timer);
     for (const t of this.timers) clearInterval(t);
     if (drained === 'timeout') {

@@ -47,7 +47,12 @@ export class EventLog {
     await insertRows(
       db,
       'email_events',
-      events.map((e) => ({ message_id: e.messageId, type: e.type, created_at: e.at, data: e.data ? JSON.stringify(e.data) : null })),
+      events.map((e) => ({
+        message_id: e.messageId,
+        type: e.type,
+        created_at: e.at,
+        data: e.data ? JSON.stringify(e.data) : null,
+      })),
     );
     for (const s of this.subscribers) {
       try {

@@ -47,7 +47,13 @@ export function normaliseStatus(s: string | null | undefined): string | null {
 
 /** Codes that say little by themselves: the diagnostic text decides, the code only as a last resort. */
 function isGeneric(subject: string, detail: string): boolean {
-  return detail === '0' || subject === '5' || subject === '6' || (subject === '1' && detail === '0') || (subject === '4' && detail === '1');
+  return (
+    detail === '0' ||
+    subject === '5' ||
+    subject === '6' ||
+    (subject === '1' && detail === '0') ||
+    (subject === '4' && detail === '1')
+  );
 }
 
 function byStatus(status: string): BounceCategory {
@@ -309,14 +315,22 @@ export function categorise(status: string | null | undefined, diagnostic: string
   // (Except a size refusal: MAIL FROM carries SIZE=.)
   if (diagnostic && /(after|in reply to) mail from\b/i.test(diagnostic)) {
     const sized = categoriesFromText(diagnostic).includes('message_too_large') || (reply ?? field)?.endsWith('.3.4');
-    return { category: sized ? 'message_too_large' : 'policy_or_spam_block', source: 'diagnostic', status: reply ?? field };
+    return {
+      category: sized ? 'message_too_large' : 'policy_or_spam_block',
+      source: 'diagnostic',
+      status: reply ?? field,
+    };
   }
   const specific = (c: string | null) => (c && !isGeneric(...sd(c)) ? c : null);
   const code = specific(reply) ?? specific(field) ?? reply ?? field;
   const texts = categoriesFromText(diagnostic);
-  if (!code) return texts[0] ? { category: texts[0], source: 'diagnostic', status: null } : { category: 'other', source: 'default', status: null };
+  if (!code)
+    return texts[0]
+      ? { category: texts[0], source: 'diagnostic', status: null }
+      : { category: 'other', source: 'default', status: null };
   const byCode = byStatus(code);
-  if (texts.length === 0 || (!isGeneric(...sd(code)) && texts.includes(byCode))) return { category: byCode, source: 'status', status: code };
+  if (texts.length === 0 || (!isGeneric(...sd(code)) && texts.includes(byCode)))
+    return { category: byCode, source: 'status', status: code };
   return { category: texts[0]!, source: 'diagnostic', status: code };
 }
 

@@ -9,15 +9,38 @@ import { parseFeedbackReport, type ArfFields } from './arf.js';
 import { autoReplySignals, isChallengeResponse } from './autoreply.js';
 import { categorise, statusClass, suppressesAddress } from './category.js';
 import { parseDeliveryStatus, type DsnFields } from './dsn.js';
-import { embeddedHeaders, headerValue, headerValues, partText, walk, type Headers, type Limits, type Part } from './mime.js';
+import {
+  embeddedHeaders,
+  headerValue,
+  headerValues,
+  partText,
+  walk,
+  type Headers,
+  type Limits,
+  type Part,
+} from './mime.js';
 import { anyOf } from './phrases.js';
 import { readPlainBounce, splitReturned, type PlainEntry } from './plain-bounce.js';
-import type { Classification, ClassifyOptions, OriginalMessage, RecipientReport, ReportFormat, ReportHeaders, ReportKind } from './types.js';
+import type {
+  Classification,
+  ClassifyOptions,
+  OriginalMessage,
+  RecipientReport,
+  ReportFormat,
+  ReportHeaders,
+  ReportKind,
+} from './types.js';
 
 const DEFAULTS: Limits = { maxBytes: 1024 * 1024, maxParts: 64, maxTextBytes: 64 * 1024 };
 
 const DSN_TYPES = new Set(['message/delivery-status', 'message/global-delivery-status']);
-const RETURNED_TYPES = new Set(['message/rfc822', 'text/rfc822-headers', 'message/global', 'message/global-headers', 'message/partial']);
+const RETURNED_TYPES = new Set([
+  'message/rfc822',
+  'text/rfc822-headers',
+  'message/global',
+  'message/global-headers',
+  'message/partial',
+]);
 const REPLY_PREFIX = /^\s*(re|fw|fwd|tr|aw|wg|rv|rif|sv|vs|antw|odp|r)\s*(\[\d+\])?\s*:/i;
 const BOUNCE_SUBJECT = anyOf(
   [
@@ -45,7 +68,15 @@ const BOUNCE_SUBJECT = anyOf(
   ].map((p) => `^\\s*(${p})`),
 );
 
-const RANK: Record<ReportKind, number> = { hard_bounce: 6, soft_bounce: 5, complaint: 4, unsubscribe: 3, delivered: 2, auto_reply: 1, unclassified: 0 };
+const RANK: Record<ReportKind, number> = {
+  hard_bounce: 6,
+  soft_bounce: 5,
+  complaint: 4,
+  unsubscribe: 3,
+  delivered: 2,
+  auto_reply: 1,
+  unclassified: 0,
+};
 
 /** Classifies one report (its raw bytes, or its text). Never throws: anything unreadable is `unclassified` with a reason. */
 export function classifyReport(raw: Buffer | string, opts: ClassifyOptions = {}): Classification {
@@ -86,7 +117,8 @@ function empty(reason: string, evidence: string[], report?: ReportHeaders): Clas
 function reportHeaders(h: Headers): ReportHeaders {
   const addressedTo: string[] = [];
   for (const name of ['delivered-to', 'x-original-to', 'to', 'envelope-to']) {
-    for (const v of headerValues(h, name)) for (const a of extractAddresses(v)) if (!addressedTo.includes(a)) addressedTo.push(a);
+    for (const v of headerValues(h, name))
+      for (const a of extractAddresses(v)) if (!addressedTo.includes(a)) addressedTo.push(a);
   }
   return {
     from: headerValue(h, 'from'),
@@ -98,7 +130,11 @@ function reportHeaders(h: Headers): ReportHeaders {
 }
 
 /** One recipient's verdict from its action and status. */
-function verdict(action: string | null, status: string | null, diagnostic: string | null): { kind: ReportKind; final: boolean } {
+function verdict(
+  action: string | null,
+  status: string | null,
+  diagnostic: string | null,
+): { kind: ReportKind; final: boolean } {
   const cls = statusClass(status, diagnostic);
   switch (action) {
     case 'failed':
@@ -212,7 +248,11 @@ function originalOf(ctx: Omit<Context, 'original'>, extraIds: string[], envelope
     const m = new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(src);
     return m ? m[1]!.trim() : null;
   };
-  const subject = (r && headerValue(r, 'subject')) ?? textHeader('subject') ?? /^[ \t]*subject:[ \t]*(.+)$/im.exec(ctx.notice)?.[1]?.trim() ?? null;
+  const subject =
+    (r && headerValue(r, 'subject')) ??
+    textHeader('subject') ??
+    /^[ \t]*subject:[ \t]*(.+)$/im.exec(ctx.notice)?.[1]?.trim() ??
+    null;
   return {
     messageId: ids[0] ?? null,
     messageIdCandidates: ids,
@@ -251,7 +291,8 @@ function classify(input: Buffer | string, opts: ClassifyOptions): Classification
     returnedHeaders: returnedPart ? embeddedHeaders(returnedPart, limits.maxTextBytes) : null,
     evidence,
   };
-  const reportType = walked.root.type === 'multipart/report' ? (walked.root.params['report-type'] ?? '').toLowerCase() : '';
+  const reportType =
+    walked.root.type === 'multipart/report' ? (walked.root.params['report-type'] ?? '').toLowerCase() : '';
 
   const dsnPart = leaves.find((p) => DSN_TYPES.has(p.type));
   if (dsnPart) {
@@ -264,7 +305,11 @@ function classify(input: Buffer | string, opts: ClassifyOptions): Classification
   const jmrp = base.returnedHeaders && extractAddress(headerValue(base.returnedHeaders, 'x-hmxmroriginalrecipient'));
   if (jmrp) return fromArf({ ...base, original: emptyOriginal() }, null);
   if (reportType === 'disposition-notification' || leaves.some((p) => p.type === 'message/disposition-notification')) {
-    return { ...empty('read_receipt', [...evidence, 'part=message/disposition-notification'], report), original: originalOf(base, [], null), format: 'mdn' };
+    return {
+      ...empty('read_receipt', [...evidence, 'part=message/disposition-notification'], report),
+      original: originalOf(base, [], null),
+      format: 'mdn',
+    };
   }
 
   const subject = report.subject ?? '';
@@ -280,10 +325,17 @@ function classify(input: Buffer | string, opts: ClassifyOptions): Classification
   if (isUnsubscribeRequest(h, subject)) return unsubscribe(ctx);
   // Mail systems send bounces; people and their vacation responders do not.
   if (!replyOrForward && (daemon || failedRecipients.length > 0)) {
-    const c = fromPlain(ctx, subject, failedRecipients, [daemon ? 'sender=mail_system' : 'header=x-failed-recipients'], { trusted: true });
+    const c = fromPlain(
+      ctx,
+      subject,
+      failedRecipients,
+      [daemon ? 'sender=mail_system' : 'header=x-failed-recipients'],
+      { trusted: true },
+    );
     if (c) return c;
     // A mail system's failure notice we cannot read: a bounce of the message, address unknown.
-    if (BOUNCE_SUBJECT.test(subject)) return unreadableBounce(ctx, [daemon ? 'sender=mail_system' : 'header=x-failed-recipients', 'subject=bounce']);
+    if (BOUNCE_SUBJECT.test(subject))
+      return unreadableBounce(ctx, [daemon ? 'sender=mail_system' : 'header=x-failed-recipients', 'subject=bounce']);
   }
   if (!daemon && (auto.strong.length > 0 || auto.vacationSubject)) {
     if (isChallengeResponse(h, notice)) return unclassifiedWith(ctx, 'challenge_response', ['text=challenge_response']);
@@ -292,8 +344,16 @@ function classify(input: Buffer | string, opts: ClassifyOptions): Classification
       ...(auto.vacationSubject ? ['subject=vacation'] : []),
     ]);
   }
-  if (!daemon && !replyOrForward && (nullSender || BOUNCE_SUBJECT.test(subject) || auto.weak.some((w) => w.startsWith('auto-submitted=')))) {
-    const hint = nullSender ? 'envelope=null_sender' : BOUNCE_SUBJECT.test(subject) ? 'subject=bounce' : 'header=auto-submitted';
+  if (
+    !daemon &&
+    !replyOrForward &&
+    (nullSender || BOUNCE_SUBJECT.test(subject) || auto.weak.some((w) => w.startsWith('auto-submitted=')))
+  ) {
+    const hint = nullSender
+      ? 'envelope=null_sender'
+      : BOUNCE_SUBJECT.test(subject)
+        ? 'subject=bounce'
+        : 'header=auto-submitted';
     const c = fromPlain(ctx, subject, failedRecipients, [hint], { strict: true });
     if (c) return c;
   }
@@ -303,7 +363,8 @@ function classify(input: Buffer | string, opts: ClassifyOptions): Classification
     return autoReply(ctx, 'auto_generated_reply', [...auto.weak, 'header=in-reply-to']);
   }
   if (auto.weak.length > 0) return unclassifiedWith(ctx, 'automated_not_reply', auto.weak);
-  if (auto.isReply || replyOrForward) return unclassifiedWith(ctx, 'human_reply', [auto.isReply ? 'header=in-reply-to' : 'subject=reply_prefix']);
+  if (auto.isReply || replyOrForward)
+    return unclassifiedWith(ctx, 'human_reply', [auto.isReply ? 'header=in-reply-to' : 'subject=reply_prefix']);
   return unclassifiedWith(ctx, 'no_report_signals', []);
 }
 
@@ -328,7 +389,13 @@ function fromDsn(ctx: Context, part: Part): Classification | null {
   // A delivery-status part without usable recipients: read the notice as a plain bounce.
   const failed = headerValues(ctx.h, 'x-failed-recipients').flatMap((v) => extractAddresses(v));
   const original = originalOf(ctx, dsn.messageIds, dsn.envelopeFrom);
-  const plain = fromPlain({ ...ctx, original }, ctx.report.subject ?? '', failed, [`part=${part.type}`, 'dsn=no_recipients'], { trusted: true });
+  const plain = fromPlain(
+    { ...ctx, original },
+    ctx.report.subject ?? '',
+    failed,
+    [`part=${part.type}`, 'dsn=no_recipients'],
+    { trusted: true },
+  );
   return plain ? { ...plain, reportingMta: plain.reportingMta ?? dsn.reportingMta } : null;
 }
 
@@ -347,8 +414,16 @@ function fromDsnFields(ctx: Context, dsn: DsnFields, why: string[]): Classificat
   let plain: PlainEntry[] | null = null;
   const notice = (recipient: string | null): string | null => {
     plain ??=
-      readPlainBounce(ctx.notice, { subject: ctx.report.subject ?? '', failedRecipients: failed, exclude: [], trusted: true, strict: false })?.entries ?? [];
-    return (plain.find((p) => p.recipient === recipient) ?? (plain.length === 1 ? plain[0] : undefined))?.diagnostic ?? null;
+      readPlainBounce(ctx.notice, {
+        subject: ctx.report.subject ?? '',
+        failedRecipients: failed,
+        exclude: [],
+        trusted: true,
+        strict: false,
+      })?.entries ?? [];
+    return (
+      (plain.find((p) => p.recipient === recipient) ?? (plain.length === 1 ? plain[0] : undefined))?.diagnostic ?? null
+    );
   };
   const entries = dsn.recipients.map((r, i) => {
     const recipient = r.originalRecipient ?? r.finalRecipient ?? failed[i] ?? null;
@@ -356,7 +431,10 @@ function fromDsnFields(ctx: Context, dsn: DsnFields, why: string[]): Classificat
     return recipientReport(recipient, fields, verdict(r.action, r.status, fields.diagnostic));
   });
   if (entries.length === 0 || entries.every((e) => e.recipient === null)) return null;
-  const c = fromEntries({ ...empty('', evidence, ctx.report), original, reportingMta: dsn.reportingMta, format: 'dsn' as ReportFormat }, entries);
+  const c = fromEntries(
+    { ...empty('', evidence, ctx.report), original, reportingMta: dsn.reportingMta, format: 'dsn' as ReportFormat },
+    entries,
+  );
   const top = entries.find((e) => e.recipient === c.recipient && e.kind === c.kind) ?? entries[0]!;
   const action = top.action ?? 'none';
   c.reason =
@@ -385,7 +463,15 @@ const UNSUBSCRIBE_TYPES = new Set(['opt-out', 'unsubscribe']);
 function fromArf(ctx: Context, part: Part | null): Classification {
   const arf: ArfFields = part
     ? parseFeedbackReport(partText(part, ctx.limits.maxTextBytes))
-    : { feedbackType: null, userAgent: null, originalMailFrom: null, recipients: [], sourceIp: null, reportedDomain: null, arrivalDate: null };
+    : {
+        feedbackType: null,
+        userAgent: null,
+        originalMailFrom: null,
+        recipients: [],
+        sourceIp: null,
+        reportedDomain: null,
+        arrivalDate: null,
+      };
   const r = ctx.returnedHeaders;
   const original = originalOf(ctx, [], arf.originalMailFrom);
   const evidence = [
@@ -410,9 +496,15 @@ function fromArf(ctx: Context, part: Part | null): Classification {
     if (ms) [recipients, from] = [[ms], 'x-hmxmroriginalrecipient'];
     else if (to.length === 1 && !/redacted|^x+@|\*/i.test(to[0]!)) [recipients, from] = [to, 'returned-to'];
   }
-  const kind: ReportKind | null = COMPLAINT_TYPES.has(type) ? 'complaint' : UNSUBSCRIBE_TYPES.has(type) ? 'unsubscribe' : null;
+  const kind: ReportKind | null = COMPLAINT_TYPES.has(type)
+    ? 'complaint'
+    : UNSUBSCRIBE_TYPES.has(type)
+      ? 'unsubscribe'
+      : null;
   if (!kind) return { ...base, reason: `arf_${type.replace(/[^a-z0-9]+/g, '_')}` };
-  const entries = recipients.map((recipient) => recipientReport(recipient, { action: null, status: null, diagnostic: null }, { kind, final: false }));
+  const entries = recipients.map((recipient) =>
+    recipientReport(recipient, { action: null, status: null, diagnostic: null }, { kind, final: false }),
+  );
   const c: Classification = {
     ...base,
     kind,
@@ -451,7 +543,10 @@ function unsubscribe(ctx: Context): Classification {
   return {
     ...empty(
       'unsubscribe_request',
-      [...ctx.evidence, UNSUBSCRIBE_SUBJECT.test(ctx.report.subject ?? '') ? 'subject=unsubscribe' : 'header=x-apple-unsubscribe'],
+      [
+        ...ctx.evidence,
+        UNSUBSCRIBE_SUBJECT.test(ctx.report.subject ?? '') ? 'subject=unsubscribe' : 'header=x-apple-unsubscribe',
+      ],
       ctx.report,
     ),
     kind: 'unsubscribe',
@@ -471,8 +566,19 @@ function fromPlain(
 ): Classification | null {
   const inline = inlineDsn(ctx, why);
   if (inline) return inline;
-  const exclude = [extractAddress(ctx.report.from), ...ctx.report.addressedTo, ctx.original.from, ctx.original.envelopeFrom].filter((a): a is string => !!a);
-  const plain = readPlainBounce(ctx.notice, { subject, failedRecipients, exclude, trusted: trust.trusted ?? false, strict: trust.strict ?? false });
+  const exclude = [
+    extractAddress(ctx.report.from),
+    ...ctx.report.addressedTo,
+    ctx.original.from,
+    ctx.original.envelopeFrom,
+  ].filter((a): a is string => !!a);
+  const plain = readPlainBounce(ctx.notice, {
+    subject,
+    failedRecipients,
+    exclude,
+    trusted: trust.trusted ?? false,
+    strict: trust.strict ?? false,
+  });
   if (!plain || plain.entries.length === 0) return null;
   const entries = plain.entries.map((e) => {
     const cls = statusClass(null, e.diagnostic);
@@ -486,9 +592,16 @@ function fromPlain(
             ? 'soft_bounce'
             : 'hard_bounce';
     const action = plain.delayed ? 'delayed' : 'failed';
-    return recipientReport(e.recipient, { action, status: null, diagnostic: e.diagnostic }, { kind, final: !plain.delayed });
+    return recipientReport(
+      e.recipient,
+      { action, status: null, diagnostic: e.diagnostic },
+      { kind, final: !plain.delayed },
+    );
   });
-  const c = fromEntries({ ...empty('', [], ctx.report), original: ctx.original, reportingMta: plain.reportingMta, format: plain.format }, entries);
+  const c = fromEntries(
+    { ...empty('', [], ctx.report), original: ctx.original, reportingMta: plain.reportingMta, format: plain.format },
+    entries,
+  );
   c.reason = plain.delayed ? `plain_delay_${plain.format}` : `plain_bounce_${plain.format}`;
   const top = entries.find((e) => e.recipient === c.recipient) ?? entries[0]!;
   c.evidence = [

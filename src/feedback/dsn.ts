@@ -58,7 +58,10 @@ export function parseDeliveryStatus(text: string): DsnFields {
     }));
   return {
     reportingMta: typed(one(perMessage, 'reporting-mta')),
-    messageIds: [...messageIdsIn(one(perMessage, 'x-original-message-id')), ...messageIdsIn(one(perMessage, 'original-message-id'))],
+    messageIds: [
+      ...messageIdsIn(one(perMessage, 'x-original-message-id')),
+      ...messageIdsIn(one(perMessage, 'original-message-id')),
+    ],
     envelopeFrom: extractAddress(one(perMessage, 'x-postfix-sender')),
     recipients,
   };

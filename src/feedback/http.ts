@@ -27,7 +27,9 @@ const SnsOutcome = Type.Object({
  */
 export const feedbackHttp: FastifyPluginAsyncTypebox<FeedbackHttpOptions> = async (app, { sns }) => {
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_request, body, done) =>
+    done(null, body),
+  );
   app.post(
     '/api/v1/email/webhook',
     {

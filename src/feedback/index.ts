@@ -23,7 +23,7 @@ export { classifyReport } from './classify.js';
 export { categorise, suppressesAddress, type Categorised } from './category.js';
 export { decodeVerpAddress, encodeVerpAddress, type VerpOptions, type VerpSecret } from './verp.js';
 export { eventsFromReport, type ReportEventOptions } from './report-events.js';
-export { type HeaderBag, type VerifyFailure, type VerifyResult, type BasicCredentials } from './webhooks/common.js';
+export type { HeaderBag, VerifyFailure, VerifyResult, BasicCredentials } from './webhooks/common.js';
 export { MemoryReplayCache, type ReplayCache } from './webhooks/replay-cache.js';
 export { parsePostmark, verifyPostmark, type PostmarkAuth } from './webhooks/postmark.js';
 export { parseMailgun, verifyMailgun, type MailgunVerifyOptions } from './webhooks/mailgun.js';

@@ -37,7 +37,9 @@ export function decodeCharset(bytes: string, charset: string | undefined): strin
  * removing it with a regex costs quadratic time on a line of spaces.)
  */
 export function decodeQuotedPrintable(s: string): string {
-  return s.replace(/=\r?\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+  return s
+    .replace(/=\r?\n/g, '')
+    .replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
 }
 
 /** Base64 to bytes (latin1 string); Node skips whitespace and stops at garbage rather than throwing. */
@@ -59,10 +61,12 @@ const ENCODED_WORD = /=\?([^?\s]{1,64})\?([bBqQ])\?([^?\s]{0,2000})\?=/g;
 /** RFC 2047 encoded words in a header value (adjacent words join without the space between them). */
 export function decodeEncodedWords(value: string): string {
   if (!value.includes('=?')) return value;
-  return value.replace(/(\?=)\s+(?==\?)/g, '$1').replace(ENCODED_WORD, (_m, charset: string, enc: string, text: string) => {
-    const bytes = enc.toLowerCase() === 'b' ? decodeBase64(text) : decodeQuotedPrintable(text.replace(/_/g, ' '));
-    return decodeCharset(bytes, charset);
-  });
+  return value
+    .replace(/(\?=)\s+(?==\?)/g, '$1')
+    .replace(ENCODED_WORD, (_m, charset: string, enc: string, text: string) => {
+      const bytes = enc.toLowerCase() === 'b' ? decodeBase64(text) : decodeQuotedPrintable(text.replace(/_/g, ' '));
+      return decodeCharset(bytes, charset);
+    });
 }
 
 /** A raw header value (latin1 string of bytes) to text: 8-bit bytes as UTF-8 (RFC 6532), then encoded words. */

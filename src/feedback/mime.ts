@@ -154,7 +154,8 @@ function splitMultipart(body: string, boundary: string, room: number): { parts: 
 
 /** Walks a message within the limits. Never throws on malformed input: what cannot be read is skipped. */
 export function walk(input: Buffer | string, limits: Limits): Walked {
-  const whole = typeof input === 'string' ? input : input.toString('latin1', 0, Math.min(input.length, limits.maxBytes));
+  const whole =
+    typeof input === 'string' ? input : input.toString('latin1', 0, Math.min(input.length, limits.maxBytes));
   const cut = whole.length > limits.maxBytes ? whole.slice(0, limits.maxBytes) : whole;
   // Classic Mac OS line ends (bare CR): rare, but some archives still hold them.
   const head = cut.slice(0, 64 * 1024);

@@ -26,13 +26,22 @@ export interface PlainBounce {
 }
 
 const FAMILIES: Array<[ReportFormat, RegExp]> = [
-  ['qmail', /this is the qmail-send program at|i'm afraid i wasn't able to deliver your message to the following addresses/i],
+  [
+    'qmail',
+    /this is the qmail-send program at|i'm afraid i wasn't able to deliver your message to the following addresses/i,
+  ],
   ['yahoo', /sorry, we were unable to deliver your message to the following address/i],
-  ['postfix', /this is the (mail system|postfix program) at host|i'm sorry to have to inform you that your message could not\s+be delivered/i],
+  [
+    'postfix',
+    /this is the (mail system|postfix program) at host|i'm sorry to have to inform you that your message could not\s+be delivered/i,
+  ],
   ['hmailserver', /hmailserver/i],
   ['courier', /running the courier mail server|^[ \t]*(UNDELIVERABLE|DELAYED) MAIL[ \t]*\r?$/m],
   ['exim', /this message was created automatically by mail delivery software/i],
-  ['sendmail', /-{3,} the following addresses had (permanent fatal|transient non-fatal) errors|the original message was received at .{0,120}\n\s*from /i],
+  [
+    'sendmail',
+    /-{3,} the following addresses had (permanent fatal|transient non-fatal) errors|the original message was received at .{0,120}\n\s*from /i,
+  ],
   ['mdaemon', /had PERMANENT fatal delivery errors|session transcript ---/i],
   ['smartermail', /failed to deliver to '|smtp module\(domain/i],
   ['groupwise', /the message that you sent was undeliverable to the following/i],
@@ -153,7 +162,10 @@ const lines = (s: string): string[] => s.split(/\r?\n/);
 /** "<a@b>: text" entries (qmail, Yahoo, Postfix, Courier): continuation lines run to a blank line or the next entry. */
 function angleColonEntries(notice: string): PlainEntry[] {
   const out: PlainEntry[] = [];
-  const start = new RegExp(`^\\s{0,2}(?:<(${EMAIL_SOURCE})>|"?(${EMAIL_SOURCE})"?)(?:\\s*\\(expanded from[^)]*\\))?:(?:\\s+(.*))?$`, 'u');
+  const start = new RegExp(
+    `^\\s{0,2}(?:<(${EMAIL_SOURCE})>|"?(${EMAIL_SOURCE})"?)(?:\\s*\\(expanded from[^)]*\\))?:(?:\\s+(.*))?$`,
+    'u',
+  );
   let cur: { recipient: string; text: string[] } | null = null;
   const flush = () => {
     if (cur) out.push({ recipient: cur.recipient.toLowerCase(), diagnostic: collapse(cur.text.join(' ')) });
@@ -215,7 +227,10 @@ function eximEntries(notice: string): PlainEntry[] {
 /** Sendmail: addresses under "The following addresses had ... errors", reasons in "(reason: ...)" or the transcript. */
 function sendmailEntries(notice: string): PlainEntry[] {
   const out: PlainEntry[] = [];
-  const head = /-{3,} the following addresses had (?:permanent fatal|transient non-fatal) errors -{3,}[ \t]*\r?\n([\s\S]*?)(?:\n[ \t]*-{3,}|$)/i.exec(notice);
+  const head =
+    /-{3,} the following addresses had (?:permanent fatal|transient non-fatal) errors -{3,}[ \t]*\r?\n([\s\S]*?)(?:\n[ \t]*-{3,}|$)/i.exec(
+      notice,
+    );
   if (head) {
     let cur: PlainEntry | null = null;
     for (const line of lines(head[1]!)) {
@@ -231,7 +246,10 @@ function sendmailEntries(notice: string): PlainEntry[] {
     if (cur) out.push(cur);
   }
   // The transcript's last reply to each recipient: "550 5.1.1 <a@b>... User unknown".
-  const re = new RegExp(`^(?:<<<\\s*)?([45]\\d\\d[ -](?:[245]\\.\\d{1,3}\\.\\d{1,3} )?)?<?(${EMAIL_SOURCE})>?\\.\\.\\.\\s*(.+)$`, 'gimu');
+  const re = new RegExp(
+    `^(?:<<<\\s*)?([45]\\d\\d[ -](?:[245]\\.\\d{1,3}\\.\\d{1,3} )?)?<?(${EMAIL_SOURCE})>?\\.\\.\\.\\s*(.+)$`,
+    'gimu',
+  );
   for (let m = re.exec(notice); m; m = re.exec(notice)) {
     const recipient = m[2]!.toLowerCase();
     const diagnostic = collapse(`${m[1] ?? ''}${m[3]}`);
@@ -301,7 +319,10 @@ function gmailEntries(notice: string): PlainEntry[] {
     /(?:technical details of (?:permanent|temporary) failure:|the response (?:from the remote server )?was:)[ \t]*\r?\n([\s\S]*?)(?=\n[ \t]*-{3,}|$)/i.exec(
       notice,
     )?.[1];
-  const listed = /delivery to the following recipients? (?:failed permanently|has been delayed):[ \t]*\r?\n([\s\S]*?)\n[ \t]*\r?\n/i.exec(notice)?.[1];
+  const listed =
+    /delivery to the following recipients? (?:failed permanently|has been delayed):[ \t]*\r?\n([\s\S]*?)\n[ \t]*\r?\n/i.exec(
+      notice,
+    )?.[1];
   const sentence = new RegExp(
     `(?:wasn't delivered to|message to|delivering your message to|couldn't be delivered to|not (?:been )?delivered (?:yet )?to)\\s+<?(${EMAIL_SOURCE})`,
     'iu',
@@ -312,14 +333,20 @@ function gmailEntries(notice: string): PlainEntry[] {
 
 /** Lotus Domino: "was not delivered to: <addr> because: <reason>". */
 function dominoEntries(notice: string): PlainEntry[] {
-  const m = /was not delivered to:[ \t]*\r?\n([\s\S]*?)\n[ \t]*because:\s*([\s\S]*?)(?:\n[ \t]*\r?\n(?=[ \t]*\S)|$)/i.exec(notice);
+  const m =
+    /was not delivered to:[ \t]*\r?\n([\s\S]*?)\n[ \t]*because:\s*([\s\S]*?)(?:\n[ \t]*\r?\n(?=[ \t]*\S)|$)/i.exec(
+      notice,
+    );
   if (!m) return [];
   return emailsIn(m[1]!).map((recipient) => ({ recipient, diagnostic: collapse(m[2]!) }));
 }
 
 function hmailEntries(notice: string): PlainEntry[] {
   const out: PlainEntry[] = [];
-  const re = new RegExp(`^[ \\t]*(${EMAIL_SOURCE})[ \\t]*\\r?\\n([\\s\\S]*?)(?=\\n[ \\t]*\\r?\\n|(?![\\s\\S]))`, 'gimu');
+  const re = new RegExp(
+    `^[ \\t]*(${EMAIL_SOURCE})[ \\t]*\\r?\\n([\\s\\S]*?)(?=\\n[ \\t]*\\r?\\n|(?![\\s\\S]))`,
+    'gimu',
+  );
   for (let m = re.exec(notice); m; m = re.exec(notice)) {
     const replied = /remote server replied:\s*(.+)/i.exec(m[2]!)?.[1] ?? m[2]!;
     out.push({ recipient: m[1]!.toLowerCase(), diagnostic: collapse(replied) });
@@ -329,8 +356,12 @@ function hmailEntries(notice: string): PlainEntry[] {
 
 function smartermailEntries(notice: string): PlainEntry[] {
   const out: PlainEntry[] = [];
-  const re = new RegExp(`failed to deliver to '<?(${EMAIL_SOURCE})>?'[ \\t]*\\r?\\n([\\s\\S]*?)(?=\\n[ \\t]*\\r?\\n|failed to deliver to|$)`, 'giu');
-  for (let m = re.exec(notice); m; m = re.exec(notice)) out.push({ recipient: m[1]!.toLowerCase(), diagnostic: collapse(m[2]!) });
+  const re = new RegExp(
+    `failed to deliver to '<?(${EMAIL_SOURCE})>?'[ \\t]*\\r?\\n([\\s\\S]*?)(?=\\n[ \\t]*\\r?\\n|failed to deliver to|$)`,
+    'giu',
+  );
+  for (let m = re.exec(notice); m; m = re.exec(notice))
+    out.push({ recipient: m[1]!.toLowerCase(), diagnostic: collapse(m[2]!) });
   return out;
 }
 
@@ -339,14 +370,18 @@ function groupwiseEntries(notice: string): PlainEntry[] {
   if (!m) return [];
   const out: PlainEntry[] = [];
   const re = new RegExp(`(${EMAIL_SOURCE})\\s*(?:\\(([^)]*)\\))?`, 'gu');
-  for (let e = re.exec(m[1]!); e; e = re.exec(m[1]!)) out.push({ recipient: e[1]!.toLowerCase(), diagnostic: collapse(e[2] ?? '') });
+  for (let e = re.exec(m[1]!); e; e = re.exec(m[1]!))
+    out.push({ recipient: e[1]!.toLowerCase(), diagnostic: collapse(e[2] ?? '') });
   return out;
 }
 
 /** MDaemon and other transcript-style reports: the address given to RCPT TO and the 4xx/5xx reply after it. */
 function transcriptEntries(notice: string): PlainEntry[] {
   const out: PlainEntry[] = [];
-  const re = new RegExp(`RCPT TO:\\s*<(${EMAIL_SOURCE})>[^\\n]*\\n(?:[^\\n]*\\n){0,3}?[^\\n]*?(?:<--|<<<|replied:|said:)[ \\t]*([45]\\d\\d[ -][^\\n]+)`, 'giu');
+  const re = new RegExp(
+    `RCPT TO:\\s*<(${EMAIL_SOURCE})>[^\\n]*\\n(?:[^\\n]*\\n){0,3}?[^\\n]*?(?:<--|<<<|replied:|said:)[ \\t]*([45]\\d\\d[ -][^\\n]+)`,
+    'giu',
+  );
   for (let m = re.exec(notice); m; m = re.exec(notice)) {
     const recipient = m[1]!.toLowerCase();
     if (!out.some((e) => e.recipient === recipient)) out.push({ recipient, diagnostic: collapse(m[2]!) });
@@ -427,10 +462,13 @@ export function readPlainBounce(notice: string, ctx: PlainContext): PlainBounce 
   let entries = (ENTRY_READERS[format]?.(notice) ?? []).filter((e) => !excluded.has(e.recipient));
   if (entries.length === 0) entries = angleColonEntries(notice).filter((e) => !excluded.has(e.recipient));
   if (entries.length === 0) entries = transcriptEntries(notice).filter((e) => !excluded.has(e.recipient));
-  if (entries.length === 0 && ctx.failedRecipients.length > 0) entries = ctx.failedRecipients.map((recipient) => ({ recipient, diagnostic: null }));
+  if (entries.length === 0 && ctx.failedRecipients.length > 0)
+    entries = ctx.failedRecipients.map((recipient) => ({ recipient, diagnostic: null }));
   if (entries.length === 0) {
     const inline = /^[ \t]*(?:final|original)-recipient:[ \t]*(.+)$/im.exec(notice)?.[1];
-    const any = extractAddress(inline) ?? emailsIn(notice).find((a) => !excluded.has(a) && !/^(mailer-daemon|postmaster)@/.test(a));
+    const any =
+      extractAddress(inline) ??
+      emailsIn(notice).find((a) => !excluded.has(a) && !/^(mailer-daemon|postmaster)@/.test(a));
     if (any) entries = [{ recipient: any, diagnostic: null }];
   }
   // One entry per address, and a bounded number of them: a report never names thousands of recipients.

@@ -30,7 +30,13 @@ export function eventsFromReport(c: Classification, opts: ReportEventOptions): F
     providerMessageId: null,
     messageIdHeader: c.original.messageId,
     providerEvent: `${c.format}/${c.reason}`,
-    raw: { reason: c.reason, evidence: c.evidence, format: c.format, feedbackType: c.feedbackType, unsubscribeToken: c.unsubscribeToken },
+    raw: {
+      reason: c.reason,
+      evidence: c.evidence,
+      format: c.format,
+      feedbackType: c.feedbackType,
+      unsubscribeToken: c.unsubscribeToken,
+    },
   };
   const entries = c.recipients.filter((r) => KINDS[r.kind]);
   if (entries.length === 0) {

@@ -4,7 +4,14 @@
  */
 
 /** Why a bounce happened, as far as the status code and the diagnostic text tell. */
-export type BounceCategory = 'unknown_user' | 'mailbox_full' | 'domain_not_found' | 'policy_or_spam_block' | 'message_too_large' | 'network' | 'other';
+export type BounceCategory =
+  | 'unknown_user'
+  | 'mailbox_full'
+  | 'domain_not_found'
+  | 'policy_or_spam_block'
+  | 'message_too_large'
+  | 'network'
+  | 'other';
 
 export const BOUNCE_CATEGORIES: readonly BounceCategory[] = [
   'unknown_user',
@@ -21,7 +28,14 @@ export const BOUNCE_CATEGORIES: readonly BounceCategory[] = [
  * given up on (`final`) or still being retried (a delay warning). delivered: a success DSN.
  * unsubscribe: a request by mail (RFC 2369 mailto, Apple Mail's, an ARF opt-out).
  */
-export type ReportKind = 'hard_bounce' | 'soft_bounce' | 'complaint' | 'unsubscribe' | 'auto_reply' | 'delivered' | 'unclassified';
+export type ReportKind =
+  | 'hard_bounce'
+  | 'soft_bounce'
+  | 'complaint'
+  | 'unsubscribe'
+  | 'auto_reply'
+  | 'delivered'
+  | 'unclassified';
 
 /** Where the category came from: the enhanced status code, the diagnostic text, or neither. */
 export type CategorySource = 'status' | 'diagnostic' | 'default';
@@ -134,7 +148,16 @@ export interface ClassifyOptions {
 /** The provider (or channel) a normalised event came from. */
 export type FeedbackProvider = 'postmark' | 'mailgun' | 'sendgrid' | 'brevo' | 'report';
 
-export type FeedbackEventKind = 'delivered' | 'hard_bounce' | 'soft_bounce' | 'complaint' | 'unsubscribe' | 'resubscribe' | 'auto_reply' | 'dropped' | 'other';
+export type FeedbackEventKind =
+  | 'delivered'
+  | 'hard_bounce'
+  | 'soft_bounce'
+  | 'complaint'
+  | 'unsubscribe'
+  | 'resubscribe'
+  | 'auto_reply'
+  | 'dropped'
+  | 'other';
 
 /** One normalised feedback event, whatever its source. */
 export interface FeedbackEvent {

@@ -59,13 +59,24 @@ function unbase32(text: string): Buffer | null {
 }
 
 function mac(secret: VerpSecret, domain: string, id: Buffer): Buffer {
-  return createHmac('sha256', secret).update('postier-verp-v1\0').update(domain.toLowerCase()).update('\0').update(id).digest().subarray(0, MAC_BYTES);
+  return createHmac('sha256', secret)
+    .update('postier-verp-v1\0')
+    .update(domain.toLowerCase())
+    .update('\0')
+    .update(id)
+    .digest()
+    .subarray(0, MAC_BYTES);
 }
 
 const localPrefix = (opts: VerpOptions) => `${(opts.prefix ?? 'bounces').toLowerCase()}${opts.separator ?? '+'}`;
 
 /** The signed return path for one message. Throws on a message id that is not a UUID (Postier's ids are). */
-export function encodeVerpAddress(messageId: string, secret: VerpSecret, domain: string, opts: VerpOptions = {}): string {
+export function encodeVerpAddress(
+  messageId: string,
+  secret: VerpSecret,
+  domain: string,
+  opts: VerpOptions = {},
+): string {
   const m = UUID.exec(messageId);
   if (!m) throw new TypeError('a VERP token names a message by its UUID');
   if (secret.length === 0) throw new TypeError('a VERP secret must not be empty');
@@ -78,7 +89,12 @@ export function encodeVerpAddress(messageId: string, secret: VerpSecret, domain:
  * well formed, or its signature does not check (compared in constant time). Several secrets may be
  * given, newest first, while an old one is being retired.
  */
-export function decodeVerpAddress(address: string, secret: VerpSecret | VerpSecret[], domain: string, opts: VerpOptions = {}): string | null {
+export function decodeVerpAddress(
+  address: string,
+  secret: VerpSecret | VerpSecret[],
+  domain: string,
+  opts: VerpOptions = {},
+): string | null {
   const bare = /<([^<>]*)>/.exec(address)?.[1] ?? address;
   const at = bare.lastIndexOf('@');
   if (

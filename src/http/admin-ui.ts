@@ -8,7 +8,10 @@ import { Bytes } from '../platform/http/schemas.js';
 
 /** The built admin UI (`npm run build` → web/dist), found from this file in src/ or dist/src/. */
 const here = path.dirname(fileURLToPath(import.meta.url));
-export const WEB_DIST_DIR = path.resolve(here, here.includes(`${path.sep}dist${path.sep}`) ? '../../../web/dist' : '../../web/dist');
+export const WEB_DIST_DIR = path.resolve(
+  here,
+  here.includes(`${path.sep}dist${path.sep}`) ? '../../../web/dist' : '../../web/dist',
+);
 
 /**
  * The UI only talks to this origin. Email HTML is shown in `<iframe sandbox srcdoc>`, which
@@ -34,7 +37,10 @@ const PAGE = {
   config: { auth: 'public' as const },
   schema: {
     summary: 'The admin UI (its pages hold no data: every API call they make carries a token)',
-    response: { 200: Bytes('index.html for any client route, else the asset with its own content type', ['text/html', '*/*']), 503: NOT_BUILT },
+    response: {
+      200: Bytes('index.html for any client route, else the asset with its own content type', ['text/html', '*/*']),
+      503: NOT_BUILT,
+    },
   },
 };
 
@@ -46,7 +52,10 @@ const PAGE = {
 export async function registerAdminUi(app: FastifyInstance, dir = WEB_DIST_DIR): Promise<void> {
   app.get(
     '/',
-    { config: { auth: 'public' }, schema: { summary: 'Redirects to the admin UI', response: { 302: Type.Null({ description: 'To /admin/' }) } } },
+    {
+      config: { auth: 'public' },
+      schema: { summary: 'Redirects to the admin UI', response: { 302: Type.Null({ description: 'To /admin/' }) } },
+    },
     async (_request, reply) => reply.redirect('/admin/'),
   );
 
@@ -59,11 +68,18 @@ export async function registerAdminUi(app: FastifyInstance, dir = WEB_DIST_DIR):
   }
 
   // Files at the top of dist (favicon…) are known once; anything else is a client route.
-  const topFiles = new Set(readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name));
+  const topFiles = new Set(
+    readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => e.name),
+  );
   await app.register(fastifyStatic, { root: dir, serve: false });
 
   const serve = async (file: string, reply: FastifyReply) => {
-    reply.header('content-security-policy', ADMIN_CSP).header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer');
+    reply
+      .header('content-security-policy', ADMIN_CSP)
+      .header('x-content-type-options', 'nosniff')
+      .header('referrer-policy', 'no-referrer');
     if (file.startsWith('assets/')) return reply.sendFile(file, { immutable: true, maxAge: '365d' });
     if (topFiles.has(file) && file !== 'index.html') return reply.sendFile(file, { maxAge: '1h' });
     return reply.header('cache-control', 'no-cache').sendFile('index.html', { cacheControl: false });

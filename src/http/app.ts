@@ -87,9 +87,14 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
   addServerErrorStatuses(app);
   await registerOpenApi(app, config.publicUrl);
 
-  const health = { config: { auth: 'public' as const }, schema: { summary: 'Liveness: the process answers', response: { 200: Health } } };
+  const health = {
+    config: { auth: 'public' as const },
+    schema: { summary: 'Liveness: the process answers', response: { 200: Health } },
+  };
   app.get('/healthz', health, async () => ({ status: 'ok' as const }));
-  await app.register(readinessHttp, { checks: [databaseCheck(db), smtpCheck(() => verifySmtp(config, smtpTarget(s, null)))] });
+  await app.register(readinessHttp, {
+    checks: [databaseCheck(db), smtpCheck(() => verifySmtp(config, smtpTarget(s, null)))],
+  });
   await app.register(metricsHttp, { db, token: config.metricsToken, sources: s.metricSources });
 
   // Every feature's routes, each in its own plugin with exactly what it uses.

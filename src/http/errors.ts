@@ -5,9 +5,24 @@ import { AppError } from '../platform/errors.js';
 function isOutage(e: unknown): boolean {
   const code = (e as { code?: unknown }).code;
   return (
-    (typeof code === 'string' && ['SQLITE_FULL', 'SQLITE_BUSY', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_READONLY', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '53300', '08006', '08001', '08003'].some(
-      (c) => code.startsWith(c),
-    )) || /Connection terminated|timeout exceeded when trying to connect|not queryable/i.test(String((e as Error).message))
+    (typeof code === 'string' &&
+      [
+        'SQLITE_FULL',
+        'SQLITE_BUSY',
+        'SQLITE_IOERR',
+        'SQLITE_CANTOPEN',
+        'SQLITE_READONLY',
+        'ECONNREFUSED',
+        'ECONNRESET',
+        'ETIMEDOUT',
+        '57P01',
+        '57P03',
+        '53300',
+        '08006',
+        '08001',
+        '08003',
+      ].some((c) => code.startsWith(c))) ||
+    /Connection terminated|timeout exceeded when trying to connect|not queryable/i.test(String((e as Error).message))
   );
 }
 
@@ -15,7 +30,11 @@ const FASTIFY_CODES: Record<string, { status: number; code: string; message?: st
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'invalid_json' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'invalid_json', message: 'The request body is empty' },
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'payload_too_large', message: 'The request body is too large' },
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'unsupported_media_type', message: 'Send JSON (Content-Type: application/json)' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    status: 415,
+    code: 'unsupported_media_type',
+    message: 'Send JSON (Content-Type: application/json)',
+  },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'invalid_request' },
 };
 
@@ -24,13 +43,29 @@ export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | AppError | Error, request, reply) => {
     if (error instanceof AppError) {
       if (error.status >= 500) request.log.error({ err: error }, error.message);
-      return reply.status(error.status).send({ error: { code: error.code, message: error.message, ...(error.details !== undefined ? { details: error.details } : {}) } });
+      return reply.status(error.status).send({
+        error: {
+          code: error.code,
+          message: error.message,
+          ...(error.details !== undefined ? { details: error.details } : {}),
+        },
+      });
     }
     const fe = error as FastifyError;
     if (fe.validation) {
-      const details = fe.validation.map((v) => ({ path: v.instancePath || '/', message: v.message, ...(v.params ? { params: v.params } : {}) }));
+      const details = fe.validation.map((v) => ({
+        path: v.instancePath || '/',
+        message: v.message,
+        ...(v.params ? { params: v.params } : {}),
+      }));
       const where = fe.validationContext ?? 'body';
-      return reply.status(400).send({ error: { code: 'invalid_request', message: `Invalid ${where}: ${fe.message.replace(/^(body|querystring|params|headers)\/?/, '')}`, details } });
+      return reply.status(400).send({
+        error: {
+          code: 'invalid_request',
+          message: `Invalid ${where}: ${fe.message.replace(/^(body|querystring|params|headers)\/?/, '')}`,
+          details,
+        },
+      });
     }
     const known = fe.code ? FASTIFY_CODES[fe.code] : undefined;
     if (known) {
@@ -41,7 +76,10 @@ export function registerErrorHandler(app: FastifyInstance): void {
     }
     if (isOutage(error)) {
       request.log.error({ err: error }, 'storage unavailable');
-      return reply.status(503).header('retry-after', '5').send({ error: { code: 'unavailable', message: 'Storage is unavailable; retry later' } });
+      return reply
+        .status(503)
+        .header('retry-after', '5')
+        .send({ error: { code: 'unavailable', message: 'Storage is unavailable; retry later' } });
     }
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
       return reply.status(fe.statusCode).send({ error: { code: 'invalid_request', message: fe.message } });
@@ -51,6 +89,8 @@ export function registerErrorHandler(app: FastifyInstance): void {
   });
 
   app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ error: { code: 'not_found', message: `No route ${request.method} ${request.url.split('?')[0]}` } }),
+    reply
+      .status(404)
+      .send({ error: { code: 'not_found', message: `No route ${request.method} ${request.url.split('?')[0]}` } }),
   );
 }

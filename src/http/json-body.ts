@@ -32,7 +32,9 @@ function holdsNul(value: unknown): boolean {
 export function registerJsonBodies(app: FastifyInstance): void {
   const fastifyParse = app.getDefaultJsonParser('error', 'error');
   const parse = (request: FastifyRequest, text: string) =>
-    new Promise<unknown>((resolve, reject) => fastifyParse(request, text, (err: Error | null, value?: unknown) => (err ? reject(err) : resolve(value))));
+    new Promise<unknown>((resolve, reject) =>
+      fastifyParse(request, text, (err: Error | null, value?: unknown) => (err ? reject(err) : resolve(value))),
+    );
   const parser = async (request: FastifyRequest, payload: Readable): Promise<unknown> => {
     const raw = await readBody(request, payload);
     const large = await parseBody(request, raw, (text) => parse(request, text));
@@ -40,7 +42,8 @@ export function registerJsonBodies(app: FastifyInstance): void {
     const text = raw.toString('utf8');
     const value = await parse(request, text);
     // JSON can only carry NUL as the escape \u0000: walk the value only when that text is there.
-    if (text.includes('\\u0000') && holdsNul(value)) throw new AppError('invalid_request', 'NUL characters (\\u0000) are not accepted in a request body');
+    if (text.includes('\\u0000') && holdsNul(value))
+      throw new AppError('invalid_request', 'NUL characters (\\u0000) are not accepted in a request body');
     return value;
   };
   app.removeContentTypeParser('application/json');

@@ -12,7 +12,8 @@ const DOCS_PREFIX = '/docs';
 export async function registerOpenApi(app: FastifyInstance, publicUrl: string): Promise<void> {
   // The UI's own routes declare no auth level and would default to admin: make them public.
   app.addHook('onRoute', (route) => {
-    if (route.url === DOCS_PREFIX || route.url.startsWith(`${DOCS_PREFIX}/`)) route.config = { ...route.config, auth: 'public' };
+    if (route.url === DOCS_PREFIX || route.url.startsWith(`${DOCS_PREFIX}/`))
+      route.config = { ...route.config, auth: 'public' };
   });
 
   await app.register(swagger, {
@@ -21,10 +22,15 @@ export async function registerOpenApi(app: FastifyInstance, publicUrl: string): 
       info: {
         title: 'Postier API',
         version: '1',
-        description: 'Transactional email: send from templates, audit the archive, manage templates and keys. Authenticate with `Authorization: Bearer <token>`.',
+        description:
+          'Transactional email: send from templates, audit the archive, manage templates and keys. Authenticate with `Authorization: Bearer <token>`.',
       },
       servers: [{ url: publicUrl }],
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API key (send or admin scope)' } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'An API key (send or admin scope)' },
+        },
+      },
       security: [{ bearer: [] }],
     },
     // Public routes say so in the document; the others inherit the global bearer requirement.

@@ -9,7 +9,11 @@ import type { FastifyInstance } from 'fastify';
  */
 export function registerValidation(app: FastifyInstance): void {
   const addFormats = formatsPlugin as unknown as (ajv: Ajv) => Ajv;
-  const strict = addFormats(new Ajv({ allErrors: false, coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false }));
-  const lenient = addFormats(new Ajv({ allErrors: false, coerceTypes: 'array', removeAdditional: false, useDefaults: true, strict: false }));
+  const strict = addFormats(
+    new Ajv({ allErrors: false, coerceTypes: false, removeAdditional: false, useDefaults: true, strict: false }),
+  );
+  const lenient = addFormats(
+    new Ajv({ allErrors: false, coerceTypes: 'array', removeAdditional: false, useDefaults: true, strict: false }),
+  );
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : lenient).compile(schema));
 }

@@ -14,11 +14,15 @@ export const keysHttp: FastifyPluginAsyncTypebox<KeysHttpOptions> = async (r, { 
     const items = await keys.list();
     return { items, total: items.length };
   });
-  r.post('/api/v1/keys', { schema: { summary: 'Create an API key', body: CreateKeyBody, response: { 201: CreatedKey } } }, async (request, reply) => {
-    // The token is shown once, here; only its hash is stored.
-    const created = await keys.create(request.body.name, request.body.scope, actorOf(request));
-    return reply.status(201).send({ ...created.key, token: created.token });
-  });
+  r.post(
+    '/api/v1/keys',
+    { schema: { summary: 'Create an API key', body: CreateKeyBody, response: { 201: CreatedKey } } },
+    async (request, reply) => {
+      // The token is shown once, here; only its hash is stored.
+      const created = await keys.create(request.body.name, request.body.scope, actorOf(request));
+      return reply.status(201).send({ ...created.key, token: created.token });
+    },
+  );
   r.delete(
     '/api/v1/keys/:id',
     {

@@ -15,9 +15,15 @@ export const KeyView = Type.Object({
 
 export const KeyList = Type.Object({ items: Type.Array(KeyView), total: Type.Integer() });
 
-export const CreatedKey = Type.Object({ ...KeyView.properties, token: Type.String({ description: 'The token, shown this once: only its hash is stored' }) });
+export const CreatedKey = Type.Object({
+  ...KeyView.properties,
+  token: Type.String({ description: 'The token, shown this once: only its hash is stored' }),
+});
 
 export const CreateKeyBody = Type.Object(
-  { name: Type.String({ minLength: 1, maxLength: 100 }), scope: Type.Union([Type.Literal('admin'), Type.Literal('send')]) },
+  {
+    name: Type.String({ minLength: 1, maxLength: 100 }),
+    scope: Type.Union([Type.Literal('admin'), Type.Literal('send')]),
+  },
   { additionalProperties: false },
 );

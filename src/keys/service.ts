@@ -6,7 +6,6 @@ import { newId } from '../platform/ids.js';
 import { iso } from '../platform/time.js';
 import { generateToken, hashToken, sameHash, tokenPrefix } from './tokens.js';
 
-
 export const keyView = (k: ApiKeyRow) => ({
   id: k.id,
   name: k.name,
@@ -34,7 +33,11 @@ export class ApiKeyService {
     this.adminTokenHash = adminToken ? hashToken(adminToken) : undefined;
   }
 
-  async create(name: string, scope: Scope, createdBy: string | null): Promise<{ token: string; key: ReturnType<typeof keyView> }> {
+  async create(
+    name: string,
+    scope: Scope,
+    createdBy: string | null,
+  ): Promise<{ token: string; key: ReturnType<typeof keyView> }> {
     const token = generateToken();
     const row: ApiKeyRow = {
       id: newId(),
@@ -100,6 +103,11 @@ export class ApiKeyService {
   private touch(id: string, now: number): void {
     if ((this.lastUsedWrites.get(id) ?? 0) > now - 60_000) return;
     this.lastUsedWrites.set(id, now);
-    this.db.updateTable('api_keys').set({ last_used_at: now }).where('id', '=', id).execute().catch(() => {});
+    this.db
+      .updateTable('api_keys')
+      .set({ last_used_at: now })
+      .where('id', '=', id)
+      .execute()
+      .catch(() => {});
   }
 }

@@ -10,7 +10,12 @@ import type { EventLog } from '../events/index.js';
  * The update is conditional, so a worker leasing the row at the same moment wins or loses
  * cleanly: never both a send and a cancel.
  */
-export async function cancelMessage(db: Kysely<DB>, events: EventLog, id: string, principal: Principal | null): Promise<{ id: string; status: 'cancelled'; cancelled_at: string }> {
+export async function cancelMessage(
+  db: Kysely<DB>,
+  events: EventLog,
+  id: string,
+  principal: Principal | null,
+): Promise<{ id: string; status: 'cancelled'; cancelled_at: string }> {
   const now = Date.now();
   return db.transaction().execute(async (trx) => {
     let q = trx
@@ -22,11 +27,25 @@ export async function cancelMessage(db: Kysely<DB>, events: EventLog, id: string
     if (principal && principal.scope !== 'admin') q = q.where('api_key_id', '=', principal.keyId);
     const r = await q.executeTakeFirst();
     if (Number(r.numUpdatedRows) === 0) {
-      const m = await trx.selectFrom('email_messages').select(['status', 'api_key_id']).where('id', '=', id).executeTakeFirst();
-      if (!m || (principal && principal.scope !== 'admin' && m.api_key_id !== principal.keyId)) throw new AppError('message_not_found', `No message ${id}`);
-      throw new AppError('invalid_state', `Message ${id} is ${m.status}; only a queued message can be cancelled`, { status: m.status });
+      const m = await trx
+        .selectFrom('email_messages')
+        .select(['status', 'api_key_id'])
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!m || (principal && principal.scope !== 'admin' && m.api_key_id !== principal.keyId))
+        throw new AppError('message_not_found', `No message ${id}`);
+      throw new AppError('invalid_state', `Message ${id} is ${m.status}; only a queued message can be cancelled`, {
+        status: m.status,
+      });
     }
-    await events.record(trx, [{ messageId: id, type: 'cancelled', at: now, data: principal ? { by: principal.keyId ?? principal.name } : undefined }]);
+    await events.record(trx, [
+      {
+        messageId: id,
+        type: 'cancelled',
+        at: now,
+        data: principal ? { by: principal.keyId ?? principal.name } : undefined,
+      },
+    ]);
     return { id, status: 'cancelled' as const, cancelled_at: iso(now)! };
   });
 }

@@ -25,7 +25,10 @@ const Status = Type.Union(MESSAGE_STATUSES.map((s) => Type.Literal(s)));
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
 /** The archive: list and read messages and their attachments, cancel, resend, dashboard stats. */
-export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = async (r, { db, events, from, hashAddress, resend }) => {
+export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = async (
+  r,
+  { db, events, from, hashAddress, resend },
+) => {
   r.get(
     '/api/v1/email/messages',
     {
@@ -65,7 +68,13 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
 
   r.get(
     '/api/v1/email/messages/:id',
-    { schema: { summary: 'A message: content, recipients, attachments, every event', params: IdParams, response: { 200: MessageDetail, ...errors(404) } } },
+    {
+      schema: {
+        summary: 'A message: content, recipients, attachments, every event',
+        params: IdParams,
+        response: { 200: MessageDetail, ...errors(404) },
+      },
+    },
     async (request) => ({ ...(await getMessage(db, request.params.id)), from }),
   );
 
@@ -89,7 +98,14 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
   r.delete(
     '/api/v1/email/messages/:id',
     // 409 invalid_state: only a queued message can be cancelled.
-    { config: { auth: 'send' }, schema: { summary: 'Cancel a message not sent yet', params: IdParams, response: { 200: Cancelled, ...errors(404, 409) } } },
+    {
+      config: { auth: 'send' },
+      schema: {
+        summary: 'Cancel a message not sent yet',
+        params: IdParams,
+        response: { 200: Cancelled, ...errors(404, 409) },
+      },
+    },
     async (request) => cancelMessage(db, events, request.params.id, request.principal),
   );
 

@@ -24,6 +24,7 @@ function decodeCursor(c: string): string {
   return id;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: any Kysely query builder with a where() of its own signature
 function applyFilter<Q extends { where: (...args: any[]) => Q }>(q: Q, f: MessageFilter): Q {
   if (f.to) {
     const to = f.to.trim().replace(/@([^@]+)$/, (_m, d: string) => `@${d.toLowerCase()}`);
@@ -37,7 +38,20 @@ function applyFilter<Q extends { where: (...args: any[]) => Q }>(q: Q, f: Messag
   return q;
 }
 
-export const messageSummary = (m: Pick<MessageRow, 'id' | 'recipient_email' | 'subject' | 'status' | 'template_key' | 'category' | 'created_at' | 'sent_at' | 'delivered_at'>) => ({
+export const messageSummary = (
+  m: Pick<
+    MessageRow,
+    | 'id'
+    | 'recipient_email'
+    | 'subject'
+    | 'status'
+    | 'template_key'
+    | 'category'
+    | 'created_at'
+    | 'sent_at'
+    | 'delivered_at'
+  >,
+) => ({
   id: m.id,
   to: m.recipient_email,
   subject: m.subject,
@@ -51,12 +65,30 @@ export const messageSummary = (m: Pick<MessageRow, 'id' | 'recipient_email' | 's
 
 export async function listMessages(db: Kysely<DB>, filter: MessageFilter, limit: number, cursor?: string) {
   let q = applyFilter(
-    db.selectFrom('email_messages').select(['id', 'recipient_email', 'subject', 'status', 'template_key', 'category', 'created_at', 'sent_at', 'delivered_at']),
+    db
+      .selectFrom('email_messages')
+      .select([
+        'id',
+        'recipient_email',
+        'subject',
+        'status',
+        'template_key',
+        'category',
+        'created_at',
+        'sent_at',
+        'delivered_at',
+      ]),
     filter,
   );
   if (cursor) q = q.where('id', '<', decodeCursor(cursor));
-  const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute();
-  const totalRow = await applyFilter(db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')), filter).executeTakeFirstOrThrow();
+  const rows = await q
+    .orderBy('id', 'desc')
+    .limit(limit + 1)
+    .execute();
+  const totalRow = await applyFilter(
+    db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')),
+    filter,
+  ).executeTakeFirstOrThrow();
   const page = rows.slice(0, limit);
   return {
     items: page.map(messageSummary),
@@ -104,14 +136,26 @@ export async function getMessage(db: Kysely<DB>, id: string) {
     updated_at: iso(m.updated_at),
     // Each envelope recipient (to, cc, bcc) with where it stands: accepted, deferred, refused, …
     recipients: recipientsView(m),
-    attachments: attachments.map((a) => ({ id: a.id, filename: a.filename, content_type: a.content_type, size_bytes: a.size_bytes, sha256: a.sha256 })),
-    events: events.map((e) => ({ id: Number(e.id), type: e.type, at: iso(e.created_at), data: e.data ? (JSON.parse(e.data) as unknown) : null })),
+    attachments: attachments.map((a) => ({
+      id: a.id,
+      filename: a.filename,
+      content_type: a.content_type,
+      size_bytes: a.size_bytes,
+      sha256: a.sha256,
+    })),
+    events: events.map((e) => ({
+      id: Number(e.id),
+      type: e.type,
+      at: iso(e.created_at),
+      data: e.data ? (JSON.parse(e.data) as unknown) : null,
+    })),
   };
 }
 
 export async function getAttachment(db: Kysely<DB>, messageId: string, attachmentId: string) {
   const [a] = await attachmentsWithData(db, messageId, attachmentId);
   if (!a) throw new AppError('attachment_not_found', `No attachment ${attachmentId} on message ${messageId}`);
-  if (!a.data) throw new AppError('attachment_not_found', `Attachment ${attachmentId} was removed by the retention policy`);
+  if (!a.data)
+    throw new AppError('attachment_not_found', `Attachment ${attachmentId} was removed by the retention policy`);
   return { ...a, data: a.data };
 }

@@ -35,25 +35,43 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
   const original = await s.db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirst();
   if (!original) throw new AppError('message_not_found', `No message ${id}`);
   if (original.anonymized_at !== null || original.html_content === null) {
-    throw new AppError('resend_content_erased', 'This message was anonymized or erased: its content is no longer archived', { id });
+    throw new AppError(
+      'resend_content_erased',
+      'This message was anonymized or erased: its content is no longer archived',
+      { id },
+    );
   }
   if (original.template_key === null) {
     // Mail without a stored template (raw and SMTP sends) comes with the accept work that creates it.
-    throw new AppError('invalid_state', 'Resending a message that was not rendered from a template is not supported yet', { id });
+    throw new AppError(
+      'invalid_state',
+      'Resending a message that was not rendered from a template is not supported yet',
+      { id },
+    );
   }
-  const template = await s.templates.resolve(original.template_key, { version: original.template_version ?? undefined, locale: original.locale ?? undefined, allowInactive: true });
+  const template = await s.templates.resolve(original.template_key, {
+    version: original.template_version ?? undefined,
+    locale: original.locale ?? undefined,
+    allowInactive: true,
+  });
   const masked = maskedVariables(template);
   if (masked.length > 0) {
-    throw new AppError('resend_masked_content', 'The archive holds masked sensitive values; send a new message with fresh variables instead', {
-      id,
-      template_key: original.template_key,
-      template_version: original.template_version,
-      sensitive_variables: masked,
-    });
+    throw new AppError(
+      'resend_masked_content',
+      'The archive holds masked sensitive values; send a new message with fresh variables instead',
+      {
+        id,
+        template_key: original.template_key,
+        template_version: original.template_version,
+        sensitive_variables: masked,
+      },
+    );
   }
   const rows = await attachmentsWithData(s.db, id);
   if (rows.some((a) => a.data === null)) {
-    throw new AppError('resend_content_erased', 'An attachment of this message was removed by the retention policy', { id });
+    throw new AppError('resend_content_erased', 'An attachment of this message was removed by the retention policy', {
+      id,
+    });
   }
 
   const now = Date.now();
@@ -83,9 +101,21 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
     created_at: now,
     updated_at: now,
   };
-  const attachments = rows.map((a) => ({ filename: a.filename, contentType: a.content_type, data: a.data!, sha256: a.sha256 }));
+  const attachments = rows.map((a) => ({
+    filename: a.filename,
+    contentType: a.content_type,
+    data: a.data!,
+    sha256: a.sha256,
+  }));
   const [item] = await s.send.enqueue([copy], attachments, template, async (trx, items) => {
-    await s.events.record(trx, [{ messageId: original.id, type: 'resent', at: now, data: { resent_as: items[0]!.id, status: items[0]!.status, by: actor } }]);
+    await s.events.record(trx, [
+      {
+        messageId: original.id,
+        type: 'resent',
+        at: now,
+        data: { resent_as: items[0]!.id, status: items[0]!.status, by: actor },
+      },
+    ]);
   });
   return item!;
 }

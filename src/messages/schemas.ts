@@ -1,6 +1,15 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { MESSAGE_STATUSES } from '../platform/db/schema.js';
-import { DateTime, MessageStatus, Nullable, NullableDateTime, NullableInteger, NullableString, SendResultItem, StringEnum } from '../platform/http/schemas.js';
+import {
+  DateTime,
+  MessageStatus,
+  Nullable,
+  NullableDateTime,
+  NullableInteger,
+  NullableString,
+  SendResultItem,
+  StringEnum,
+} from '../platform/http/schemas.js';
 
 export const MessageSummary = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -62,15 +71,30 @@ export const MessageDetail = Type.Object({
   updated_at: NullableDateTime,
   recipients: Type.Array(Recipient),
   attachments: Type.Array(
-    Type.Object({ id: Type.String(), filename: Type.String(), content_type: Type.String(), size_bytes: Type.Integer(), sha256: Type.String() }),
+    Type.Object({
+      id: Type.String(),
+      filename: Type.String(),
+      content_type: Type.String(),
+      size_bytes: Type.Integer(),
+      sha256: Type.String(),
+    }),
   ),
   events: Type.Array(
-    Type.Object({ id: Type.Integer(), type: Type.String(), at: NullableDateTime, data: Type.Unknown({ description: 'Free-form: what the event records' }) }),
+    Type.Object({
+      id: Type.Integer(),
+      type: Type.String(),
+      at: NullableDateTime,
+      data: Type.Unknown({ description: 'Free-form: what the event records' }),
+    }),
   ),
   from: Type.String({ description: 'The sender every message goes out with' }),
 });
 
-export const Cancelled = Type.Object({ id: Type.String({ format: 'uuid' }), status: StringEnum(['cancelled'] as const), cancelled_at: DateTime });
+export const Cancelled = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  status: StringEnum(['cancelled'] as const),
+  cancelled_at: DateTime,
+});
 
 export const Resent = Type.Object({ ...SendResultItem.properties, resent_from_id: Type.String({ format: 'uuid' }) });
 
@@ -84,9 +108,19 @@ export const Stats = Type.Object({
   today: StatusCounts,
   period: StatusCounts,
   series: Type.Array(
-    Type.Object({ day: Type.String({ format: 'date' }), sent: Type.Integer(), delivered: Type.Integer(), bounced: Type.Integer(), failed: Type.Integer() }),
+    Type.Object({
+      day: Type.String({ format: 'date' }),
+      sent: Type.Integer(),
+      delivered: Type.Integer(),
+      bounced: Type.Integer(),
+      failed: Type.Integer(),
+    }),
   ),
-  queue: Type.Object({ depth: Type.Integer(), oldest_queued_at: NullableDateTime, oldest_age_seconds: NullableInteger }),
+  queue: Type.Object({
+    depth: Type.Integer(),
+    oldest_queued_at: NullableDateTime,
+    oldest_age_seconds: NullableInteger,
+  }),
   latest_failures: Type.Array(
     Type.Object({
       id: Type.String({ format: 'uuid' }),

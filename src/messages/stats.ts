@@ -21,7 +21,8 @@ export interface StatsOptions {
   now?: number;
 }
 
-const isSeries = (s: string): s is (typeof SERIES_STATUSES)[number] => (SERIES_STATUSES as readonly string[]).includes(s);
+const isSeries = (s: string): s is (typeof SERIES_STATUSES)[number] =>
+  (SERIES_STATUSES as readonly string[]).includes(s);
 
 const zeroCounts = (): StatusCounts => Object.fromEntries(MESSAGE_STATUSES.map((s) => [s, 0])) as StatusCounts;
 
@@ -39,7 +40,8 @@ export function bucketStats(rows: { day: number; status: string; n: number }[], 
   const todayCounts = zeroCounts();
   const periodCounts = zeroCounts();
   const series: DayPoint[] = [];
-  for (let d = firstDay; d <= today; d++) series.push({ day: dayLabel(d), sent: 0, delivered: 0, bounced: 0, failed: 0 });
+  for (let d = firstDay; d <= today; d++)
+    series.push({ day: dayLabel(d), sent: 0, delivered: 0, bounced: 0, failed: 0 });
   for (const r of rows) {
     if (r.day < firstDay || r.day > today || !(r.status in periodCounts)) continue;
     const status = r.status as MessageStatus;
@@ -80,7 +82,18 @@ export async function messageStats(db: Kysely<DB>, opts: StatsOptions) {
 
   const failures = await db
     .selectFrom('email_messages')
-    .select(['id', 'recipient_email', 'subject', 'status', 'template_key', 'error_message', 'bounce_type', 'bounce_subtype', 'smtp_response', 'updated_at'])
+    .select([
+      'id',
+      'recipient_email',
+      'subject',
+      'status',
+      'template_key',
+      'error_message',
+      'bounce_type',
+      'bounce_subtype',
+      'smtp_response',
+      'updated_at',
+    ])
     .where('status', 'in', ['failed', 'partially_sent', 'bounced', 'complaint'])
     .orderBy('updated_at', 'desc')
     .limit(10)

@@ -41,7 +41,11 @@ export const metricsHttp: FastifyPluginAsyncTypebox<MetricsHttpOptions> = async 
     '/metrics',
     {
       config: { auth: 'public' },
-      schema: { summary: 'Prometheus metrics', hide: true, response: { 200: Bytes('The Prometheus text format', ['text/plain'], 'text'), ...errors(401) } },
+      schema: {
+        summary: 'Prometheus metrics',
+        hide: true,
+        response: { 200: Bytes('The Prometheus text format', ['text/plain'], 'text'), ...errors(401) },
+      },
     },
     async (request, reply) => {
       if (token && !tokenMatches(request.headers.authorization, token)) {
@@ -74,10 +78,16 @@ export interface ReadinessHttpOptions {
  * GET /readyz: 200 when every check passes, else 503. Public, so failures name only an error
  * code; the details go to the log. /healthz stays the cheap liveness probe.
  */
-export const readinessHttp: FastifyPluginAsyncTypebox<ReadinessHttpOptions> = async (app, { checks, timeoutMs = 3000 }) => {
+export const readinessHttp: FastifyPluginAsyncTypebox<ReadinessHttpOptions> = async (
+  app,
+  { checks, timeoutMs = 3000 },
+) => {
   app.get(
     '/readyz',
-    { config: { auth: 'public' }, schema: { summary: 'Readiness: database and SMTP reachable', response: { 200: Readiness, 503: Readiness } } },
+    {
+      config: { auth: 'public' },
+      schema: { summary: 'Readiness: database and SMTP reachable', response: { 200: Readiness, 503: Readiness } },
+    },
     async (request, reply) => {
       const results = await runChecks(checks, timeoutMs, request.log);
       const ok = Object.values(results).every((r) => r.status === 'ok');

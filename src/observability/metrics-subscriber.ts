@@ -17,9 +17,14 @@ export function countEvents(events: readonly NewEvent[]): void {
     const category = str(e.data?.category) ?? e.labels?.category ?? 'unknown';
     // partially_sent is also recorded while deferred recipients remain: only the final one counts.
     if (e.type !== 'partially_sent' || e.data?.final === true) eventCounters[e.type]?.inc({ template, category });
-    if (e.type === 'sent' && e.labels) deliveryLatency.observe({ template }, Math.max(0, e.at - Number(e.labels.created_at)) / 1000);
+    if (e.type === 'sent' && e.labels)
+      deliveryLatency.observe({ template }, Math.max(0, e.at - Number(e.labels.created_at)) / 1000);
     const code = e.data?.code;
-    if (e.type === 'attempt' && (typeof code === 'number' || typeof code === 'string') && /^\d{3}$/.test(String(code))) {
+    if (
+      e.type === 'attempt' &&
+      (typeof code === 'number' || typeof code === 'string') &&
+      /^\d{3}$/.test(String(code))
+    ) {
       smtpReplies.inc({ code: String(code) });
     }
   }

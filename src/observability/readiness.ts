@@ -8,7 +8,10 @@ export interface ReadinessCheck {
   check(): Promise<unknown>;
 }
 
-export const databaseCheck = (db: Kysely<DB>): ReadinessCheck => ({ name: 'database', check: () => sql`select 1`.execute(db) });
+export const databaseCheck = (db: Kysely<DB>): ReadinessCheck => ({
+  name: 'database',
+  check: () => sql`select 1`.execute(db),
+});
 
 /** The delivery transport's own verify (Nodemailer's `transporter.verify()`): connect, EHLO, auth. */
 export const smtpCheck = (verify: () => Promise<unknown>): ReadinessCheck => ({ name: 'smtp', check: verify });
@@ -29,17 +32,31 @@ export interface CheckResult {
 }
 
 /** Runs every check at once, each within `timeoutMs`; a failure is logged with its details. */
-export async function runChecks(checks: ReadinessCheck[], timeoutMs: number, log: FastifyBaseLogger): Promise<Record<string, CheckResult>> {
+export async function runChecks(
+  checks: ReadinessCheck[],
+  timeoutMs: number,
+  log: FastifyBaseLogger,
+): Promise<Record<string, CheckResult>> {
   const results = await Promise.all(
     checks.map(async (c): Promise<[string, CheckResult]> => {
       const started = performance.now();
       try {
-        await withTimeout(Promise.resolve().then(() => c.check()), timeoutMs);
+        await withTimeout(
+          Promise.resolve().then(() => c.check()),
+          timeoutMs,
+        );
         return [c.name, { status: 'ok', ms: Math.round(performance.now() - started) }];
       } catch (err) {
         log.warn({ err, check: c.name }, 'readiness check failed');
         const code = (err as { code?: unknown }).code;
-        return [c.name, { status: 'fail', ms: Math.round(performance.now() - started), error: typeof code === 'string' ? code : 'error' }];
+        return [
+          c.name,
+          {
+            status: 'fail',
+            ms: Math.round(performance.now() - started),
+            error: typeof code === 'string' ? code : 'error',
+          },
+        ];
       }
     }),
   );

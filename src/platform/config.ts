@@ -60,7 +60,16 @@ export interface Config {
     maxRecipientsPerRequest: number;
   };
   brand: { name: string; logoUrl: string; supportEmail: string; websiteUrl: string };
-  worker: { batchSize: number; concurrency: number; leaseSeconds: number; pollMs: number; thread: boolean; retryBaseSeconds: number; retryMaxSeconds: number; metricsPort: number | undefined };
+  worker: {
+    batchSize: number;
+    concurrency: number;
+    leaseSeconds: number;
+    pollMs: number;
+    thread: boolean;
+    retryBaseSeconds: number;
+    retryMaxSeconds: number;
+    metricsPort: number | undefined;
+  };
   /** Amazon SNS notifications (SES bounces, complaints, deliveries). */
   sns: { certCacheDir: string; allowedTopicArns: string[] };
   /** List-Unsubscribe on mail of these classes; the mailto half goes to `mailto`. */
@@ -125,7 +134,10 @@ class Reader {
   list(name: string, fallback: string[]): string[] {
     const v = this.raw(name);
     if (v === undefined) return fallback;
-    return v.split(',').map((s) => s.trim()).filter(Boolean);
+    return v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   }
 
   /** Checks only the variable's own value: a fallback from another variable was checked there. */
@@ -181,12 +193,14 @@ export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = r.string('DATABASE_URL', `sqlite:${path.join(dataDir, 'postier.db')}`);
   const apiProcesses = r.int('API_PROCESSES', 1, 1, 64);
   // Each process opens the database itself: an in-memory one would be a different, empty database in each.
-  if (apiProcesses > 1 && databaseUrl === 'sqlite::memory:') r.problems.push('API_PROCESSES > 1 needs a database file or PostgreSQL, not sqlite::memory:');
+  if (apiProcesses > 1 && databaseUrl === 'sqlite::memory:')
+    r.problems.push('API_PROCESSES > 1 needs a database file or PostgreSQL, not sqlite::memory:');
   if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(databaseUrl)) {
     r.problems.push(`DATABASE_URL=${JSON.stringify(databaseUrl)}: expected sqlite:PATH or postgres://…`);
   }
   const logLevel = r.string('LOG_LEVEL', 'info');
-  if (!LOG_LEVELS.includes(logLevel)) r.problems.push(`LOG_LEVEL=${JSON.stringify(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
+  if (!LOG_LEVELS.includes(logLevel))
+    r.problems.push(`LOG_LEVEL=${JSON.stringify(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
 
   const adminToken = r.raw('POSTIER_ADMIN_TOKEN');
   if (adminToken !== undefined && adminToken.length < 24) {
@@ -203,14 +217,20 @@ export function loadConfig(env: Env = process.env): Config {
   const dkimSelector = r.raw('DKIM_SELECTOR');
   const dkimKey = r.raw('DKIM_PRIVATE_KEY');
   const dkimSet = [dkimDomain, dkimSelector, dkimKey].filter((x) => x !== undefined).length;
-  if (dkimSet !== 0 && dkimSet !== 3) r.problems.push('DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY: set all three or none');
+  if (dkimSet !== 0 && dkimSet !== 3)
+    r.problems.push('DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY: set all three or none');
   // A key that does not load (or is not RSA) stops start-up: mail must never go out unsigned without a word.
-  if (dkimKey !== undefined && !privateKeyLoads(dkimKey.replace(/\\n/g, '\n'))) r.problems.push('DKIM_PRIVATE_KEY: not a PEM RSA private key (use \\n for the line breaks on one line)');
+  if (dkimKey !== undefined && !privateKeyLoads(dkimKey.replace(/\\n/g, '\n')))
+    r.problems.push('DKIM_PRIVATE_KEY: not a PEM RSA private key (use \\n for the line breaks on one line)');
 
-  const allowedAttachmentTypes = r.list('EMAIL_ALLOWED_ATTACHMENT_TYPES', ['pdf', 'png', 'jpg', 'json', 'csv']).map((t) => t.toLowerCase());
+  const allowedAttachmentTypes = r
+    .list('EMAIL_ALLOWED_ATTACHMENT_TYPES', ['pdf', 'png', 'jpg', 'json', 'csv'])
+    .map((t) => t.toLowerCase());
   for (const t of allowedAttachmentTypes) {
     if (!KNOWN_ATTACHMENT_TYPES.includes(t)) {
-      r.problems.push(`EMAIL_ALLOWED_ATTACHMENT_TYPES: unknown type ${JSON.stringify(t)} (known: ${KNOWN_ATTACHMENT_TYPES.join(', ')})`);
+      r.problems.push(
+        `EMAIL_ALLOWED_ATTACHMENT_TYPES: unknown type ${JSON.stringify(t)} (known: ${KNOWN_ATTACHMENT_TYPES.join(', ')})`,
+      );
     }
   }
 
@@ -256,7 +276,9 @@ export function loadConfig(env: Env = process.env): Config {
   const config: Config = {
     host,
     port,
-    publicUrl: r.url('PUBLIC_URL', `http://${host.includes(':') ? `[${host}]` : host}:${port}`, ['http:', 'https:']).replace(/\/+$/, ''),
+    publicUrl: r
+      .url('PUBLIC_URL', `http://${host.includes(':') ? `[${host}]` : host}:${port}`, ['http:', 'https:'])
+      .replace(/\/+$/, ''),
     databaseUrl,
     dbLockWaitSeconds: r.number('DB_LOCK_WAIT_SECONDS', 10, 0.1, 3600),
     apiProcesses,
@@ -283,7 +305,10 @@ export function loadConfig(env: Env = process.env): Config {
       poolSize: r.int('SMTP_POOL_SIZE', 5, 1, 100),
     },
     captureSmtpPort: r.int('CAPTURE_SMTP_PORT', 2525, 0, 65535),
-    dkim: dkimSet === 3 ? { domain: dkimDomain!, selector: dkimSelector!, privateKey: dkimKey!.replace(/\\n/g, '\n') } : undefined,
+    dkim:
+      dkimSet === 3
+        ? { domain: dkimDomain!, selector: dkimSelector!, privateKey: dkimKey!.replace(/\\n/g, '\n') }
+        : undefined,
     email: {
       rateLimits,
       auditRetentionDays: retentionDays,

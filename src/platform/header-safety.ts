@@ -31,7 +31,12 @@ const ENCODED_WORD = /=\?([^?]*)\?([bBqQ])\?([^?]*)\?=/g;
 /** Double encoding deeper than this is refused rather than unwrapped. */
 const MAX_DECODING_ROUNDS = 3;
 
-export type HeaderProblemReason = 'control_character' | 'bidi_control' | 'path_separator' | 'leading_dot' | 'undecodable_encoded_word';
+export type HeaderProblemReason =
+  | 'control_character'
+  | 'bidi_control'
+  | 'path_separator'
+  | 'leading_dot'
+  | 'undecodable_encoded_word';
 
 export interface HeaderProblem {
   reason: HeaderProblemReason;
@@ -48,7 +53,8 @@ const MESSAGES: Record<HeaderProblemReason, string> = {
 };
 
 export function describeProblem(p: HeaderProblem): string {
-  const how = ' (once decoded as a mail client may decode it: RFC 2047 encoded words, RFC 2231 or percent escapes, Unicode compatibility forms)';
+  const how =
+    ' (once decoded as a mail client may decode it: RFC 2047 encoded words, RFC 2231 or percent escapes, Unicode compatibility forms)';
   return MESSAGES[p.reason] + (p.decoded ? how : '');
 }
 
@@ -130,7 +136,13 @@ function encodedWordReadings(value: string): string[] | null {
 function percentDecoded(value: string, charset = 'utf-8'): string[] {
   if (!/%[0-9a-fA-F]{2}/.test(value)) return [];
   const decoder = decoderFor(charset) ?? decoderFor('utf-8')!;
-  return charsetReadings(Buffer.from(value.replace(/%([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1'), decoder);
+  return charsetReadings(
+    Buffer.from(
+      value.replace(/%([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))),
+      'latin1',
+    ),
+    decoder,
+  );
 }
 
 /** Readings of a filename: encoded words, RFC 2231 (charset'language'%XX) and bare percent escapes, Unicode compatibility forms. */
@@ -154,7 +166,10 @@ function filenameReadings(name: string): string[] | null {
   return [...all, ...all.map((r) => r.normalize('NFKC')).filter((r, i) => r !== all[i])];
 }
 
-function firstProblem(readings: string[] | null, checks: Array<[HeaderProblemReason, (s: string) => boolean]>): HeaderProblem | null {
+function firstProblem(
+  readings: string[] | null,
+  checks: Array<[HeaderProblemReason, (s: string) => boolean]>,
+): HeaderProblem | null {
   if (!readings) return { reason: 'undecodable_encoded_word', decoded: true };
   for (const [reason, bad] of checks) {
     const at = readings.findIndex(bad);
@@ -190,7 +205,12 @@ export function filenameProblem(name: string): HeaderProblem | null {
 export function checkHeaderValue(field: string, value: string): void {
   const problem = headerTextProblem(value);
   if (!problem) return;
-  throw new AppError('invalid_header_value', `${field} ${describeProblem(problem)}`, { field, part: field, reason: problem.reason, decoded: problem.decoded });
+  throw new AppError('invalid_header_value', `${field} ${describeProblem(problem)}`, {
+    field,
+    part: field,
+    reason: problem.reason,
+    decoded: problem.decoded,
+  });
 }
 
 /**

@@ -18,15 +18,28 @@ const counter = (name: string, help: string) => new Counter({ name, help, labelN
 export const eventCounters: Record<string, Counter<(typeof labelNames)[number]>> = {
   queued: counter('postier_emails_accepted_total', 'Messages accepted and queued'),
   sent: counter('postier_emails_sent_total', 'Messages handed to the SMTP server'),
-  partially_sent: counter('postier_emails_partially_sent_total', 'Messages some recipients of which were accepted, the others refused or given up'),
+  partially_sent: counter(
+    'postier_emails_partially_sent_total',
+    'Messages some recipients of which were accepted, the others refused or given up',
+  ),
   failed: counter('postier_emails_failed_total', 'Messages that failed after their last attempt'),
   bounced: counter('postier_emails_bounced_total', 'Messages that bounced'),
   complaint: counter('postier_emails_complaints_total', 'Messages the recipient marked as spam'),
 };
 
-export const eventsTotal = new Counter({ name: 'postier_email_events_total', help: 'Every event recorded, by type', labelNames: ['type'], registers: [registry] });
+export const eventsTotal = new Counter({
+  name: 'postier_email_events_total',
+  help: 'Every event recorded, by type',
+  labelNames: ['type'],
+  registers: [registry],
+});
 
-export const smtpReplies = new Counter({ name: 'postier_smtp_replies_total', help: 'SMTP reply codes seen on delivery attempts', labelNames: ['code'], registers: [registry] });
+export const smtpReplies = new Counter({
+  name: 'postier_smtp_replies_total',
+  help: 'SMTP reply codes seen on delivery attempts',
+  labelNames: ['code'],
+  registers: [registry],
+});
 
 export const relayProblems = new Counter({
   name: 'postier_smtp_relay_problems_total',
@@ -57,8 +70,16 @@ export const deliveryLatency = new Histogram({
   registers: [registry],
 });
 
-export const queueDepth = new Gauge({ name: 'postier_queue_depth', help: 'Messages queued or being sent', registers: [registry] });
-export const queueOldestAge = new Gauge({ name: 'postier_queue_oldest_age_seconds', help: 'Age of the oldest queued message (0 when empty)', registers: [registry] });
+export const queueDepth = new Gauge({
+  name: 'postier_queue_depth',
+  help: 'Messages queued or being sent',
+  registers: [registry],
+});
+export const queueOldestAge = new Gauge({
+  name: 'postier_queue_oldest_age_seconds',
+  help: 'Age of the oldest queued message (0 when empty)',
+  registers: [registry],
+});
 
 /** A registry's counters as plain data (what the delivery thread sends to the serving thread). */
 export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
@@ -69,7 +90,10 @@ export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
  */
 export async function metricsText(sources: Array<() => Promise<MetricsJson>>): Promise<string> {
   if (sources.length === 0) return registry.metrics();
-  const [own, ...others] = await Promise.all([registry.getMetricsAsJSON(), ...sources.map((f) => f().catch(() => [] as MetricsJson))]);
+  const [own, ...others] = await Promise.all([
+    registry.getMetricsAsJSON(),
+    ...sources.map((f) => f().catch(() => [] as MetricsJson)),
+  ]);
   // Counters both keep are summed; what only this thread has (process metrics, some of which
   // prom-client would omit when aggregating) is taken as it is.
   const shared = new Set(others.flat().map((m) => m.name));

@@ -40,7 +40,10 @@ export function rateLimitPolicy(limits: Record<string, RateLimit>, dialect: Dial
         .where('is_test', '=', 0)
         .executeTakeFirstOrThrow();
       if (Number(row.n) < limit.count) return { status: 'queued' };
-      return { status: 'rate_limited', reason: `Rate limit for ${cls} mail reached: ${limit.count} per ${limit.per} per recipient` };
+      return {
+        status: 'rate_limited',
+        reason: `Rate limit for ${cls} mail reached: ${limit.count} per ${limit.per} per recipient`,
+      };
     },
   };
 }

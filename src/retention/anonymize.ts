@@ -15,7 +15,11 @@ export interface AnonymizeResult {
  * Anonymizes messages older than EMAIL_AUTO_ANONYMIZE_AFTER_DAYS, in batches. Messages still
  * queued or being sent are left alone: their body is still needed, and retention removes them.
  */
-export async function anonymizeOld(s: RetentionDeps, now: number, onBatch?: () => Promise<void>): Promise<AnonymizeResult> {
+export async function anonymizeOld(
+  s: RetentionDeps,
+  now: number,
+  onBatch?: () => Promise<void>,
+): Promise<AnonymizeResult> {
   const cutoff = now - s.config.email.autoAnonymizeAfterDays * DAY_MS;
   const total: AnonymizeResult = { messages: 0, attachments: 0, blobs: 0, batches: 0 };
   for (;;) {

@@ -34,11 +34,21 @@ export async function eraseRecipient(s: RetentionDeps, address: string, now: num
     if (unsent.length > 0) {
       await trx
         .updateTable('email_messages')
-        .set({ status: 'cancelled', next_attempt_at: null, lease_owner: null, lease_expires_at: null, error_message: 'erased on request', updated_at: now })
+        .set({
+          status: 'cancelled',
+          next_attempt_at: null,
+          lease_owner: null,
+          lease_expires_at: null,
+          error_message: 'erased on request',
+          updated_at: now,
+        })
         .where('id', 'in', unsent)
         .where('status', 'in', ['queued', 'sending'])
         .execute();
-      await s.events.record(trx, unsent.map((id) => ({ messageId: id, type: 'cancelled', at: now, data: { reason: 'erased' } })));
+      await s.events.record(
+        trx,
+        unsent.map((id) => ({ messageId: id, type: 'cancelled', at: now, data: { reason: 'erased' } })),
+      );
     }
     const scrubbed = await scrubMessages(trx, s.config, s.dialect, s.events, own, now, 'erased');
 
@@ -48,19 +58,29 @@ export async function eraseRecipient(s: RetentionDeps, address: string, now: num
       .selectFrom('email_messages')
       .select(['id', 'cc', 'bcc'])
       .where((eb) =>
-        eb.or([eb(sql<string>`lower(cc)`, 'like', sql<string>`${pattern} escape '\\'`), eb(sql<string>`lower(bcc)`, 'like', sql<string>`${pattern} escape '\\'`)]),
+        eb.or([
+          eb(sql<string>`lower(cc)`, 'like', sql<string>`${pattern} escape '\\'`),
+          eb(sql<string>`lower(bcc)`, 'like', sql<string>`${pattern} escape '\\'`),
+        ]),
       )
       .execute();
     let copiesChanged = 0;
     for (const m of copies) {
       const replace = (json: string | null) =>
-        json === null ? null : JSON.stringify((JSON.parse(json) as string[]).map((a) => (a.toLowerCase() === lower ? hashed : a)));
+        json === null
+          ? null
+          : JSON.stringify((JSON.parse(json) as string[]).map((a) => (a.toLowerCase() === lower ? hashed : a)));
       const cc = replace(m.cc);
       const bcc = replace(m.bcc);
       if (cc === m.cc && bcc === m.bcc) continue;
       await trx.updateTable('email_messages').set({ cc, bcc, updated_at: now }).where('id', '=', m.id).execute();
       copiesChanged++;
     }
-    return { messages: scrubbed.messages, attachments: scrubbed.attachments, copies: copiesChanged, cancelled: unsent.length };
+    return {
+      messages: scrubbed.messages,
+      attachments: scrubbed.attachments,
+      copies: copiesChanged,
+      cancelled: unsent.length,
+    };
   });
 }

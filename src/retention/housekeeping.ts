@@ -21,7 +21,13 @@ type AgeColumn = 'expires_at' | 'received_at' | 'completed_at';
  * Deletes the rows of `table` whose `column` is below `cutoff`, about RETENTION_BATCH per
  * transaction (rows tied on the boundary value go in the same batch), oldest first.
  */
-async function deleteBelow(db: Kysely<DB>, table: AgedTable, column: AgeColumn, cutoff: number, onBatch?: () => Promise<void>): Promise<number> {
+async function deleteBelow(
+  db: Kysely<DB>,
+  table: AgedTable,
+  column: AgeColumn,
+  cutoff: number,
+  onBatch?: () => Promise<void>,
+): Promise<number> {
   let deleted = 0;
   for (;;) {
     // The batch's last value: NULLs (a webhook delivery still in progress) never compare below.
@@ -52,11 +58,21 @@ async function deleteBelow(db: Kysely<DB>, table: AgedTable, column: AgeColumn, 
  * finished webhook deliveries (with their attempts) past EMAIL_AUDIT_RETENTION_DAYS, like the
  * messages they were about, and contents no message references (see content/collect.ts).
  */
-export async function housekeeping(s: RetentionDeps, now: number, onBatch?: () => Promise<void>): Promise<HousekeepingResult> {
+export async function housekeeping(
+  s: RetentionDeps,
+  now: number,
+  onBatch?: () => Promise<void>,
+): Promise<HousekeepingResult> {
   return {
     idempotency_keys: await deleteBelow(s.db, 'idempotency_keys', 'expires_at', now + 1, onBatch),
     sns_messages: await deleteBelow(s.db, 'sns_messages', 'received_at', now - SNS_DEDUPE_DAYS * DAY_MS, onBatch),
-    webhook_deliveries: await deleteBelow(s.db, 'webhook_deliveries', 'completed_at', now - s.config.email.auditRetentionDays * DAY_MS, onBatch),
+    webhook_deliveries: await deleteBelow(
+      s.db,
+      'webhook_deliveries',
+      'completed_at',
+      now - s.config.email.auditRetentionDays * DAY_MS,
+      onBatch,
+    ),
     content_blobs: await sweepUnreferenced(s.db, s.dialect, now - BLOB_GRACE_MS, onBatch, yieldToOthers),
   };
 }

@@ -20,7 +20,9 @@ export const retentionHttp: FastifyPluginAsyncTypebox<RetentionHttpOptions> = as
         params: Type.Object({ email: Type.String({ minLength: 3, maxLength: 320 }) }),
         response: {
           200: Type.Object({
-            address_hash: Type.String({ description: 'What the address became in the archive (`?to=<address>` still finds it)' }),
+            address_hash: Type.String({
+              description: 'What the address became in the archive (`?to=<address>` still finds it)',
+            }),
             messages: Type.Integer({ description: 'Messages to it: addresses hashed, bodies dropped' }),
             attachments: Type.Integer({ description: 'Attachments whose bytes were dropped' }),
             copies: Type.Integer({ description: 'Messages to others where it was in cc/bcc' }),
@@ -32,7 +34,8 @@ export const retentionHttp: FastifyPluginAsyncTypebox<RetentionHttpOptions> = as
     },
     async (request) => {
       const email = request.params.email.trim();
-      if (!isValidAddress(email)) throw new AppError('invalid_address', `Invalid email address: ${JSON.stringify(email)}`, { field: 'email' });
+      if (!isValidAddress(email))
+        throw new AppError('invalid_address', `Invalid email address: ${JSON.stringify(email)}`, { field: 'email' });
       const removed = await eraseRecipient(deps, email, Date.now());
       request.log.info({ erased: removed }, 'recipient erased');
       return { address_hash: anonymizeAddress(deps.config, email), ...removed };

@@ -23,7 +23,13 @@ export async function purgeExpired(s: RetentionDeps, now: number, onBatch?: () =
   for (;;) {
     const done = await s.db.transaction().execute(async (trx) => {
       const ids = (
-        await trx.selectFrom('email_messages').select('id').where('created_at', '<', cutoff).orderBy('created_at').limit(RETENTION_BATCH).execute()
+        await trx
+          .selectFrom('email_messages')
+          .select('id')
+          .where('created_at', '<', cutoff)
+          .orderBy('created_at')
+          .limit(RETENTION_BATCH)
+          .execute()
       ).map((r) => r.id);
       if (ids.length === 0) return 0;
       // Explicit child deletes rather than relying on ON DELETE CASCADE: the counts are reported.

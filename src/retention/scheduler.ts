@@ -29,7 +29,10 @@ export interface RetentionScheduler {
  * Runs the retention jobs on a cron pattern (hourly by default) in this process. Safe to start
  * in every API and worker process: a lock row makes one of them run each job at a time.
  */
-export function startRetentionScheduler(s: RetentionDeps & { log: pino.Logger }, opts: { pattern?: string; owner?: string } = {}): RetentionScheduler {
+export function startRetentionScheduler(
+  s: RetentionDeps & { log: pino.Logger },
+  opts: { pattern?: string; owner?: string } = {},
+): RetentionScheduler {
   const owner = opts.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   let running: Promise<Record<string, unknown>> | null = null;
 

@@ -17,7 +17,16 @@ export interface ScrubRow {
   recipient_status: string | null;
 }
 
-export const SCRUB_COLUMNS = ['id', 'recipient_email', 'cc', 'bcc', 'reply_to', 'smtp_response', 'error_message', 'recipient_status'] as const;
+export const SCRUB_COLUMNS = [
+  'id',
+  'recipient_email',
+  'cc',
+  'bcc',
+  'reply_to',
+  'smtp_response',
+  'error_message',
+  'recipient_status',
+] as const;
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -28,7 +37,9 @@ function hashIn(config: Config, text: string | null, addresses: string[]): strin
 }
 
 const hashList = (config: Config, json: string | null): string | null =>
-  json === null ? null : JSON.stringify((JSON.parse(json) as string[]).map((a) => (isAnonymized(a) ? a : anonymizeAddress(config, a))));
+  json === null
+    ? null
+    : JSON.stringify((JSON.parse(json) as string[]).map((a) => (isAnonymized(a) ? a : anonymizeAddress(config, a))));
 
 /** The per-recipient map keyed by address, with replies that may quote it: both hashed. */
 function hashRecipientStatus(config: Config, json: string | null, addresses: string[]): string | null {
@@ -59,13 +70,17 @@ export async function scrubMessages(
 ): Promise<{ messages: number; attachments: number; blobs: number }> {
   if (rows.length === 0) return { messages: 0, attachments: 0, blobs: 0 };
   for (const m of rows) {
-    const addresses = [m.recipient_email, ...(m.cc ? (JSON.parse(m.cc) as string[]) : []), ...(m.bcc ? (JSON.parse(m.bcc) as string[]) : [])].filter(
-      (a) => !isAnonymized(a),
-    );
+    const addresses = [
+      m.recipient_email,
+      ...(m.cc ? (JSON.parse(m.cc) as string[]) : []),
+      ...(m.bcc ? (JSON.parse(m.bcc) as string[]) : []),
+    ].filter((a) => !isAnonymized(a));
     await trx
       .updateTable('email_messages')
       .set({
-        recipient_email: isAnonymized(m.recipient_email) ? m.recipient_email : anonymizeAddress(config, m.recipient_email),
+        recipient_email: isAnonymized(m.recipient_email)
+          ? m.recipient_email
+          : anonymizeAddress(config, m.recipient_email),
         cc: hashList(config, m.cc),
         bcc: hashList(config, m.bcc),
         reply_to: m.reply_to && !isAnonymized(m.reply_to) ? anonymizeAddress(config, m.reply_to) : m.reply_to,

@@ -45,7 +45,9 @@ export const suppressionsHttp: FastifyPluginAsyncTypebox<SuppressionsHttpOptions
           limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
           cursor: Type.Optional(Type.String({ maxLength: 200 })),
         }),
-        response: { 200: Type.Object({ items: Type.Array(SuppressionView), total: Type.Integer(), next_cursor: NullableString }) },
+        response: {
+          200: Type.Object({ items: Type.Array(SuppressionView), total: Type.Integer(), next_cursor: NullableString }),
+        },
       },
     },
     async (request) => {
@@ -57,7 +59,10 @@ export const suppressionsHttp: FastifyPluginAsyncTypebox<SuppressionsHttpOptions
         count = count.where('email', '=', suppressionKey(email));
       }
       if (cursor) q = q.where('id', '<', decodeCursor(cursor));
-      const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute();
+      const rows = await q
+        .orderBy('id', 'desc')
+        .limit(limit + 1)
+        .execute();
       const page = rows.slice(0, limit);
       return {
         items: page.map(suppressionView),
@@ -73,7 +78,11 @@ export const suppressionsHttp: FastifyPluginAsyncTypebox<SuppressionsHttpOptions
       schema: {
         summary: 'Suppress an address (all mail, or one class)',
         body: Type.Object(
-          { email: Type.String({ maxLength: 320 }), scope: Type.Optional(Scope), details: Type.Optional(Type.String({ maxLength: 1000 })) },
+          {
+            email: Type.String({ maxLength: 320 }),
+            scope: Type.Optional(Scope),
+            details: Type.Optional(Type.String({ maxLength: 1000 })),
+          },
           { additionalProperties: false },
         ),
         // 201 added; 200 it was already there (returned as it is).
@@ -82,8 +91,17 @@ export const suppressionsHttp: FastifyPluginAsyncTypebox<SuppressionsHttpOptions
     },
     async (request, reply) => {
       const { email, scope = ALL_SCOPES, details } = request.body;
-      if (!isValidAddress(email.trim())) throw new AppError('invalid_address', `Invalid email address: ${JSON.stringify(email)}`, { field: 'email' });
-      const created = await addSuppression(db, { email, scope, reason: 'manual', source: 'api', details, createdBy: actorOf(request), at: Date.now() });
+      if (!isValidAddress(email.trim()))
+        throw new AppError('invalid_address', `Invalid email address: ${JSON.stringify(email)}`, { field: 'email' });
+      const created = await addSuppression(db, {
+        email,
+        scope,
+        reason: 'manual',
+        source: 'api',
+        details,
+        createdBy: actorOf(request),
+        at: Date.now(),
+      });
       const row = await db
         .selectFrom('email_suppressions')
         .selectAll()
@@ -106,7 +124,8 @@ export const suppressionsHttp: FastifyPluginAsyncTypebox<SuppressionsHttpOptions
     },
     async (request, reply) => {
       const r = await db.deleteFrom('email_suppressions').where('id', '=', request.params.id).executeTakeFirst();
-      if (Number(r.numDeletedRows) === 0) throw new AppError('suppression_not_found', `No suppression ${request.params.id}`);
+      if (Number(r.numDeletedRows) === 0)
+        throw new AppError('suppression_not_found', `No suppression ${request.params.id}`);
       return reply.status(204).send(null);
     },
   );
@@ -125,7 +144,8 @@ export const suppressionsHttp: FastifyPluginAsyncTypebox<SuppressionsHttpOptions
       let q = db.deleteFrom('email_suppressions').where('email', '=', suppressionKey(request.query.email));
       if (request.query.scope) q = q.where('scope', '=', request.query.scope);
       const r = await q.executeTakeFirst();
-      if (Number(r.numDeletedRows) === 0) throw new AppError('suppression_not_found', `${request.query.email} is not suppressed`);
+      if (Number(r.numDeletedRows) === 0)
+        throw new AppError('suppression_not_found', `${request.query.email} is not suppressed`);
       return { deleted: Number(r.numDeletedRows) };
     },
   );

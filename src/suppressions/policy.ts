@@ -13,10 +13,15 @@ export function suppressionPolicy(bypassCategories: string[]): AdmissionPolicy {
   const bypass = new Set(bypassCategories);
   return {
     async admit(trx: Transaction<DB>, recipient: string, template: ResolvedTemplate) {
-      const scopes = bypass.has(template.template.category) ? [template.template.class] : [ALL_SCOPES, template.template.class];
+      const scopes = bypass.has(template.template.category)
+        ? [template.template.class]
+        : [ALL_SCOPES, template.template.class];
       const hit = await findSuppression(trx, recipient, scopes);
       if (!hit) return { status: 'queued' };
-      return { status: 'suppressed', reason: `Recipient is suppressed (${hit.reason}${hit.scope === ALL_SCOPES ? '' : ` from ${hit.scope} mail`})` };
+      return {
+        status: 'suppressed',
+        reason: `Recipient is suppressed (${hit.reason}${hit.scope === ALL_SCOPES ? '' : ` from ${hit.scope} mail`})`,
+      };
     },
   };
 }

@@ -47,10 +47,19 @@ export async function addSuppression(db: Kysely<DB>, s: NewSuppression): Promise
 }
 
 /** The suppression that stops `email` for `scopes` ('all' and/or a class), if any. */
-export async function findSuppression(db: Kysely<DB>, email: string, scopes: string[]): Promise<SuppressionRow | undefined> {
+export async function findSuppression(
+  db: Kysely<DB>,
+  email: string,
+  scopes: string[],
+): Promise<SuppressionRow | undefined> {
   const key = suppressionKey(email);
   const rows = await reusedQuery(db, `suppression in ${scopes.length} scopes`, [key, ...scopes], () =>
-    db.selectFrom('email_suppressions').selectAll().where('email', '=', key).where('scope', 'in', scopes).orderBy('created_at'),
+    db
+      .selectFrom('email_suppressions')
+      .selectAll()
+      .where('email', '=', key)
+      .where('scope', 'in', scopes)
+      .orderBy('created_at'),
   );
   return rows[0];
 }

@@ -48,7 +48,8 @@ export class TemplateAdmin {
   ) {}
 
   async create(key: string, patch: TemplatePatch, opts: SaveOptions): Promise<SaveOutcome> {
-    if (await findTemplate(this.db, key)) throw new AppError('conflict', `Template ${key} already exists; edit it with PUT`, { template_key: key });
+    if (await findTemplate(this.db, key))
+      throw new AppError('conflict', `Template ${key} already exists; edit it with PUT`, { template_key: key });
     return this.save(applyPatch(blankDefinition(key, this.config), patch), opts);
   }
 
@@ -74,11 +75,15 @@ export class TemplateAdmin {
           const row = await findTemplate(trx, def.key);
           if (!row) throw new AppError('template_not_found', `No template ${def.key}`, { template_key: def.key });
           if (opts.baseVersion !== undefined && opts.baseVersion !== row.version) {
-            throw new AppError('conflict', `Template ${def.key} changed since version ${opts.baseVersion}: version ${row.version} is active now`, {
-              template_key: def.key,
-              base_version: opts.baseVersion,
-              active_version: row.version,
-            });
+            throw new AppError(
+              'conflict',
+              `Template ${def.key} changed since version ${opts.baseVersion}: version ${row.version} is active now`,
+              {
+                template_key: def.key,
+                base_version: opts.baseVersion,
+                active_version: row.version,
+              },
+            );
           }
           let version = row.version;
           const now = Date.now();
@@ -110,20 +115,31 @@ export class TemplateAdmin {
               .where('key', '=', def.key)
               .execute();
           }
-          return { key: def.key, action: contentChanged ? 'new_version' : 'unchanged', version, metadata_updated: metadataChanged } as const;
+          return {
+            key: def.key,
+            action: contentChanged ? 'new_version' : 'unchanged',
+            version,
+            metadata_updated: metadataChanged,
+          } as const;
         });
       } catch (e) {
         if (!isUniqueViolation(e)) throw e;
-        if (attempt >= MAX_RETRIES) throw new AppError('conflict', `Template ${def.key} is being edited concurrently; retry`, { template_key: def.key });
+        if (attempt >= MAX_RETRIES)
+          throw new AppError('conflict', `Template ${def.key} is being edited concurrently; retry`, {
+            template_key: def.key,
+          });
       }
     }
   }
 
   private async insertNew(def: TemplateDefinition, opts: SaveOptions): Promise<SaveOutcome> {
     try {
-      await this.db.transaction().execute((trx) => insertTemplate(trx, def, opts.actor, Date.now(), opts.comment ?? 'initial version'));
+      await this.db
+        .transaction()
+        .execute((trx) => insertTemplate(trx, def, opts.actor, Date.now(), opts.comment ?? 'initial version'));
     } catch (e) {
-      if (isUniqueViolation(e)) throw new AppError('conflict', `Template ${def.key} already exists`, { template_key: def.key });
+      if (isUniqueViolation(e))
+        throw new AppError('conflict', `Template ${def.key} already exists`, { template_key: def.key });
       throw e;
     }
     return { key: def.key, action: 'created', version: 1, metadata_updated: false };
@@ -133,14 +149,23 @@ export class TemplateAdmin {
   check(def: TemplateDefinition): void {
     const compiled = validateDefinition(def, (content, layout) => this.templates.compileContent(content, layout));
     for (const [locale, c] of compiled) {
-      const t = { locale, required: def.required_variables, optional: def.optional_variables, sensitive: def.sensitive_variables, compiled: c };
+      const t = {
+        locale,
+        required: def.required_variables,
+        optional: def.optional_variables,
+        sensitive: def.sensitive_variables,
+        compiled: c,
+      };
       if (this.templates.missingVariables(t, def.sample_variables).length > 0) continue;
       try {
         this.templates.render(t, def.sample_variables);
       } catch (e) {
         // A template that cannot render its own sample (a runaway loop, a huge output) is refused now, not at send time.
         if (e instanceof AppError && e.code === 'render_error') {
-          throw new AppError('render_error', `${locale}/${e.message} (rendering sample_variables)`, { locale, ...(e.details as object) });
+          throw new AppError('render_error', `${locale}/${e.message} (rendering sample_variables)`, {
+            locale,
+            ...(e.details as object),
+          });
         }
         throw e;
       }
@@ -151,15 +176,33 @@ export class TemplateAdmin {
     const row = await findTemplate(this.db, key);
     if (!row) throw new AppError('template_not_found', `No template ${key}`, { template_key: key });
     const v = version ?? row.version;
-    const exists = await this.db.selectFrom('email_template_versions').select('version').where('template_key', '=', key).where('version', '=', v).executeTakeFirst();
-    if (!exists) throw new AppError('template_not_found', `Template ${key} has no version ${v}`, { template_key: key, version: v });
-    await this.db.updateTable('email_templates').set({ version: v, is_active: 1, updated_by: actor, updated_at: Date.now() }).where('key', '=', key).execute();
+    const exists = await this.db
+      .selectFrom('email_template_versions')
+      .select('version')
+      .where('template_key', '=', key)
+      .where('version', '=', v)
+      .executeTakeFirst();
+    if (!exists)
+      throw new AppError('template_not_found', `Template ${key} has no version ${v}`, {
+        template_key: key,
+        version: v,
+      });
+    await this.db
+      .updateTable('email_templates')
+      .set({ version: v, is_active: 1, updated_by: actor, updated_at: Date.now() })
+      .where('key', '=', key)
+      .execute();
   }
 
   /** Sends of the key are refused from now on; every version stays, and `activate` brings it back. */
   async deactivate(key: string, actor: string | null): Promise<void> {
-    const r = await this.db.updateTable('email_templates').set({ is_active: 0, updated_by: actor, updated_at: Date.now() }).where('key', '=', key).executeTakeFirst();
-    if (Number(r.numUpdatedRows) === 0) throw new AppError('template_not_found', `No template ${key}`, { template_key: key });
+    const r = await this.db
+      .updateTable('email_templates')
+      .set({ is_active: 0, updated_by: actor, updated_at: Date.now() })
+      .where('key', '=', key)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0)
+      throw new AppError('template_not_found', `No template ${key}`, { template_key: key });
   }
 
   async versions(key: string) {
@@ -167,7 +210,12 @@ export class TemplateAdmin {
     if (!row) throw new AppError('template_not_found', `No template ${key}`, { template_key: key });
     const [versions, contents] = await Promise.all([
       listVersions(this.db, key),
-      this.db.selectFrom('email_template_contents').select(['version', 'locale']).where('template_key', '=', key).orderBy('locale').execute(),
+      this.db
+        .selectFrom('email_template_contents')
+        .select(['version', 'locale'])
+        .where('template_key', '=', key)
+        .orderBy('locale')
+        .execute(),
     ]);
     const items = versions.map((v) => ({
       version: v.version,

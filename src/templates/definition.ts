@@ -30,7 +30,8 @@ export interface TemplateDefinition {
 }
 
 export const PRIORITY_VALUE = { urgent: 0, normal: 5, low: 9 } as const;
-export const priorityName = (n: number): TemplateDefinition['priority'] => (n <= 0 ? 'urgent' : n >= 9 ? 'low' : 'normal');
+export const priorityName = (n: number): TemplateDefinition['priority'] =>
+  n <= 0 ? 'urgent' : n >= 9 ? 'low' : 'normal';
 
 const readOptional = (file: string): string | null => (existsSync(file) ? readFileSync(file, 'utf8') : null);
 
@@ -72,8 +73,9 @@ export function readTemplatesDir(root: string): TemplateDefinition[] {
 
 /** Pretty JSON with lists of names on one line, as the repository's files are written (clean diffs). */
 function metaJson(meta: object): string {
-  return JSON.stringify(meta, null, 2).replace(/\[\s+("(?:[^"\\]|\\.)*"(?:,\s+"(?:[^"\\]|\\.)*")*)\s+\]/g, (_, items: string) =>
-    `[${items.split(/,\s+(?=")/).join(', ')}]`,
+  return JSON.stringify(meta, null, 2).replace(
+    /\[\s+("(?:[^"\\]|\\.)*"(?:,\s+"(?:[^"\\]|\\.)*")*)\s+\]/g,
+    (_, items: string) => `[${items.split(/,\s+(?=")/).join(', ')}]`,
   );
 }
 

@@ -22,7 +22,12 @@ export async function exportTemplates(templates: TemplateService, dir: string): 
  * the content differs from the active version, or nothing. All folders are validated before
  * anything is written, so a broken file leaves the database as it was.
  */
-export async function importTemplates(admin: TemplateAdmin, config: Config, dir: string, actor: string): Promise<SaveOutcome[]> {
+export async function importTemplates(
+  admin: TemplateAdmin,
+  config: Config,
+  dir: string,
+  actor: string,
+): Promise<SaveOutcome[]> {
   if (!existsSync(dir)) throw new Error(`${dir}: no such folder`);
   // Fields missing from a hand-written template.json take the defaults of a new template.
   const defs = readTemplatesDir(dir).map((d) => ({ ...blankDefinition(d.key, config), ...d }));
@@ -30,7 +35,9 @@ export async function importTemplates(admin: TemplateAdmin, config: Config, dir:
     try {
       admin.check(def);
     } catch (e) {
-      throw new Error(`${def.key}: ${(e as Error).message}${'details' in (e as object) ? ` ${JSON.stringify((e as { details: unknown }).details)}` : ''}`);
+      throw new Error(
+        `${def.key}: ${(e as Error).message}${'details' in (e as object) ? ` ${JSON.stringify((e as { details: unknown }).details)}` : ''}`,
+      );
     }
   }
   const outcomes: SaveOutcome[] = [];
@@ -39,6 +46,11 @@ export async function importTemplates(admin: TemplateAdmin, config: Config, dir:
 }
 
 export function describeOutcome(o: SaveOutcome): string {
-  const what = o.action === 'created' ? 'created (version 1)' : o.action === 'new_version' ? `new version ${o.version}` : `unchanged (version ${o.version})`;
+  const what =
+    o.action === 'created'
+      ? 'created (version 1)'
+      : o.action === 'new_version'
+        ? `new version ${o.version}`
+        : `unchanged (version ${o.version})`;
   return `${o.key}: ${what}${o.metadata_updated ? ', metadata updated' : ''}`;
 }

@@ -22,7 +22,13 @@ import type { TemplateService } from './service.js';
 
 /** Sends through the one send path (the accept feature's SendService.send), marked as a test. */
 export type TestSender = (
-  request: { to: string | string[]; template_key: string; variables: Record<string, unknown>; template_version: number; locale: string },
+  request: {
+    to: string | string[];
+    template_key: string;
+    variables: Record<string, unknown>;
+    template_version: number;
+    locale: string;
+  },
   opts: { principal: Principal | null; isTest: true },
 ) => Promise<{ items: Array<{ id: string; to: string; status: MessageStatus }> }>;
 
@@ -38,7 +44,10 @@ export interface TemplatesHttpOptions {
  * Every template endpoint: reads and layouts for any key; administration (admin only, the
  * routes' default): create, edit, deactivate, activate, versions, test render or send, preview.
  */
-export const templatesHttp: FastifyPluginAsyncTypebox<TemplatesHttpOptions> = async (r, { templates, admin, testSend, defaultLocale }) => {
+export const templatesHttp: FastifyPluginAsyncTypebox<TemplatesHttpOptions> = async (
+  r,
+  { templates, admin, testSend, defaultLocale },
+) => {
   r.get(
     '/api/v1/email/layouts',
     { config: { auth: 'send' }, schema: { summary: 'Layout names a template may use', response: { 200: LayoutList } } },
@@ -62,7 +71,10 @@ export const templatesHttp: FastifyPluginAsyncTypebox<TemplatesHttpOptions> = as
       },
     },
     async (request) => {
-      const items = await templates.list({ category: request.query.category, includeInactive: request.query.include_inactive });
+      const items = await templates.list({
+        category: request.query.category,
+        includeInactive: request.query.include_inactive,
+      });
       return { items, total: items.length };
     },
   );
@@ -71,7 +83,11 @@ export const templatesHttp: FastifyPluginAsyncTypebox<TemplatesHttpOptions> = as
     '/api/v1/email/templates/:key',
     {
       config: { auth: 'send' },
-      schema: { summary: 'A template: its active version, every locale', params: KeyParams, response: { 200: TemplateView, ...errors(404) } },
+      schema: {
+        summary: 'A template: its active version, every locale',
+        params: KeyParams,
+        response: { 200: TemplateView, ...errors(404) },
+      },
     },
     async (request) => templates.view(request.params.key),
   );
@@ -79,7 +95,13 @@ export const templatesHttp: FastifyPluginAsyncTypebox<TemplatesHttpOptions> = as
   r.post(
     '/api/v1/email/templates',
     // 409 conflict: the key exists; 422: the content does not compile or validate.
-    { schema: { summary: 'Create a template (version 1)', body: CreateBody, response: { 201: SavedTemplate, ...errors(409, 422) } } },
+    {
+      schema: {
+        summary: 'Create a template (version 1)',
+        body: CreateBody,
+        response: { 201: SavedTemplate, ...errors(409, 422) },
+      },
+    },
     async (request, reply) => {
       const { key, comment, ...patch } = request.body;
       const saved = await admin.create(key, patch, { actor: actorOf(request), comment });
@@ -100,14 +122,20 @@ export const templatesHttp: FastifyPluginAsyncTypebox<TemplatesHttpOptions> = as
     },
     async (request) => {
       const { comment, base_version, ...patch } = request.body;
-      const saved = await admin.update(request.params.key, patch, { actor: actorOf(request), comment, baseVersion: base_version });
+      const saved = await admin.update(request.params.key, patch, {
+        actor: actorOf(request),
+        comment,
+        baseVersion: base_version,
+      });
       return { ...(await templates.view(request.params.key)), saved };
     },
   );
 
   r.delete(
     '/api/v1/email/templates/:key',
-    { schema: { summary: 'Deactivate a template', params: KeyParams, response: { 200: TemplateView, ...errors(404) } } },
+    {
+      schema: { summary: 'Deactivate a template', params: KeyParams, response: { 200: TemplateView, ...errors(404) } },
+    },
     async (request) => {
       await admin.deactivate(request.params.key, actorOf(request));
       return templates.view(request.params.key);
@@ -132,7 +160,13 @@ export const templatesHttp: FastifyPluginAsyncTypebox<TemplatesHttpOptions> = as
 
   r.get(
     '/api/v1/email/templates/:key/versions',
-    { schema: { summary: "A template's versions, newest first", params: KeyParams, response: { 200: VersionList, ...errors(404) } } },
+    {
+      schema: {
+        summary: "A template's versions, newest first",
+        params: KeyParams,
+        response: { 200: VersionList, ...errors(404) },
+      },
+    },
     async (request) => admin.versions(request.params.key),
   );
 
@@ -177,7 +211,13 @@ export const templatesHttp: FastifyPluginAsyncTypebox<TemplatesHttpOptions> = as
 
   r.post(
     '/api/v1/email/templates/preview',
-    { schema: { summary: 'Render unsaved editor content (problems are data, not errors)', body: PreviewBody, response: { 200: PreviewResult } } },
+    {
+      schema: {
+        summary: 'Render unsaved editor content (problems are data, not errors)',
+        body: PreviewBody,
+        response: { 200: PreviewResult },
+      },
+    },
     async (request) => previewUnsaved(templates, request.body, defaultLocale),
   );
 };

@@ -64,7 +64,11 @@ export function applyPatch(base: TemplateDefinition, patch: TemplatePatch): Temp
 
 const stable = (v: unknown): unknown =>
   v && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, stable((v as Record<string, unknown>)[k])]))
+    ? Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((k) => [k, stable((v as Record<string, unknown>)[k])]),
+      )
     : Array.isArray(v)
       ? v.map(stable)
       : v;

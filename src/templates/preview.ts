@@ -36,26 +36,44 @@ export interface EditorPreview {
 const asEditorError = (e: unknown): EditorError => {
   if (!(e instanceof AppError)) throw e;
   const d = (e.details ?? {}) as { part?: string; line?: number; column?: number; error?: string };
-  return { part: d.part ?? 'template', ...(d.line !== undefined ? { line: d.line, column: d.column } : {}), message: d.error ?? e.message };
+  return {
+    part: d.part ?? 'template',
+    ...(d.line !== undefined ? { line: d.line, column: d.column } : {}),
+    message: d.error ?? e.message,
+  };
 };
 
 /** Renders content that is not saved yet with the same compiler and renderer as sending. */
-export function previewUnsaved(templates: TemplateService, input: UnsavedContent, defaultLocale: string): EditorPreview {
-  const content = { subject: input.subject, html_content: input.html_content, text_content: input.text_content || null };
+export function previewUnsaved(
+  templates: TemplateService,
+  input: UnsavedContent,
+  defaultLocale: string,
+): EditorPreview {
+  const content = {
+    subject: input.subject,
+    html_content: input.html_content,
+    text_content: input.text_content || null,
+  };
   const required = input.required_variables ?? [];
   const optional = input.optional_variables ?? [];
   const empty = { subject: null, html: null, text: null, missing_variables: [] };
 
   const errors: EditorError[] = syntaxErrors(content);
   if (errors.length > 0) return { ...empty, errors, variables: null };
-  let compiled;
+  let compiled: ReturnType<typeof templates.compileContent>;
   try {
     compiled = templates.compileContent(content, input.layout === undefined ? 'default' : input.layout);
   } catch (e) {
     return { ...empty, errors: [asEditorError(e)], variables: null };
   }
   const variables = checkVariables(compiled.usedVariables, required, optional);
-  const renderable = { locale: input.locale ?? defaultLocale, required, optional, sensitive: input.sensitive_variables ?? [], compiled };
+  const renderable = {
+    locale: input.locale ?? defaultLocale,
+    required,
+    optional,
+    sensitive: input.sensitive_variables ?? [],
+    compiled,
+  };
   try {
     const p: Preview = templates.preview(renderable, input.variables ?? {});
     return { ...p, errors: [], variables };

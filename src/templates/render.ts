@@ -126,8 +126,15 @@ function inlineCss(source: string): string {
       return !inTag && chunk.startsWith('{%') ? `<!--LQ${n}-->` : `LQ${n}QL`;
     })
     .join('');
-  const inlined = juice(protectedSource, { preserveImportant: true, applyWidthAttributes: false, applyHeightAttributes: false });
-  return inlined.replace(/<!--LQ(\d+)-->|LQ(\d+)QL/g, (_, a: string | undefined, b: string | undefined) => saved[Number(a ?? b)]!);
+  const inlined = juice(protectedSource, {
+    preserveImportant: true,
+    applyWidthAttributes: false,
+    applyHeightAttributes: false,
+  });
+  return inlined.replace(
+    /<!--LQ(\d+)-->|LQ(\d+)QL/g,
+    (_, a: string | undefined, b: string | undefined) => saved[Number(a ?? b)]!,
+  );
 }
 
 function wrap(layoutSource: string, placeholder: RegExp, body: string): string {
@@ -136,7 +143,9 @@ function wrap(layoutSource: string, placeholder: RegExp, body: string): string {
 }
 
 /** Every part's syntax error (not only the first), for an editor that shows them all at once. */
-export function syntaxErrors(content: LocaleContent): Array<{ part: string; line?: number; column?: number; message: string }> {
+export function syntaxErrors(
+  content: LocaleContent,
+): Array<{ part: string; line?: number; column?: number; message: string }> {
   const errors = [];
   for (const [eng, src, part] of [
     [plainEngine, content.subject, 'subject'],
@@ -159,10 +168,14 @@ export function compileTemplate(content: LocaleContent, layout: Layout | undefin
   parse(htmlEngine, content.html_content, 'html');
   if (content.text_content) parse(plainEngine, content.text_content, 'text');
 
-  const htmlSource = layout ? wrap(layout.html, /\{\{-?\s*content\s*\|\s*raw\s*-?\}\}/, content.html_content) : content.html_content;
+  const htmlSource = layout
+    ? wrap(layout.html, /\{\{-?\s*content\s*\|\s*raw\s*-?\}\}/, content.html_content)
+    : content.html_content;
   const html = parse(htmlEngine, inlineCss(htmlSource), 'html');
   const textSource =
-    content.text_content && layout?.text ? wrap(layout.text, /\{\{-?\s*content\s*-?\}\}/, content.text_content) : content.text_content;
+    content.text_content && layout?.text
+      ? wrap(layout.text, /\{\{-?\s*content\s*-?\}\}/, content.text_content)
+      : content.text_content;
   const text = textSource ? parse(plainEngine, textSource, 'text') : null;
 
   return { subject, html, text, usedVariables: usedVariables(content) };
@@ -182,7 +195,10 @@ export function usedVariables(content: LocaleContent): string[] {
   return [...names].sort();
 }
 
-const dateFormats = new Map<string, { date: Intl.DateTimeFormat; dateTime: Intl.DateTimeFormat; minute: number; values: { today: string; now: string } }>();
+const dateFormats = new Map<
+  string,
+  { date: Intl.DateTimeFormat; dateTime: Intl.DateTimeFormat; minute: number; values: { today: string; now: string } }
+>();
 /**
  * `today` and `now` in the locale and time zone. Both change once a minute at most (long date,
  * short time), and formatting costs more than a cache lookup: kept per minute.
@@ -221,7 +237,11 @@ export interface RenderContext {
  * among them) become one space, and the result is trimmed. What a client would decode from the
  * line (encoded words) is checked by checkHeaderValue: a 422 rather than a silent rewrite.
  */
-const toHeaderLine = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/\s+/g, ' ').trim();
+const toHeaderLine = (s: string): string =>
+  s
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 
 /**
  * The render limit is wall-clock time: on a loaded host a normal template can be descheduled
@@ -237,7 +257,13 @@ function renderWithRetry(eng: Liquid, tpl: Template[], scope: Record<string, unk
   }
 }
 
-function renderOne(eng: Liquid, tpl: Template[], scope: Record<string, unknown>, part: string, strict: boolean): string {
+function renderOne(
+  eng: Liquid,
+  tpl: Template[],
+  scope: Record<string, unknown>,
+  part: string,
+  strict: boolean,
+): string {
   let out: unknown;
   try {
     out = renderWithRetry(eng, tpl, scope, strict);
@@ -255,7 +281,11 @@ function renderOne(eng: Liquid, tpl: Template[], scope: Record<string, unknown>,
   return s;
 }
 
-export function renderTemplate(compiled: CompiledTemplate, variables: Record<string, unknown>, ctx: RenderContext): Rendered {
+export function renderTemplate(
+  compiled: CompiledTemplate,
+  variables: Record<string, unknown>,
+  ctx: RenderContext,
+): Rendered {
   const now = ctx.now ?? new Date();
   // Built-ins win over request variables of the same name.
   const scope: Record<string, unknown> = {
@@ -271,6 +301,12 @@ export function renderTemplate(compiled: CompiledTemplate, variables: Record<str
   const html = renderOne(htmlEngine, compiled.html, scope, 'html', strict);
   const text = compiled.text
     ? renderOne(plainEngine, compiled.text, scope, 'text', strict)
-    : htmlToText(html, { wordwrap: 78, selectors: [{ selector: 'img', format: 'skip' }, { selector: '.preheader', format: 'skip' }] });
+    : htmlToText(html, {
+        wordwrap: 78,
+        selectors: [
+          { selector: 'img', format: 'skip' },
+          { selector: '.preheader', format: 'skip' },
+        ],
+      });
   return { subject, html, text };
 }

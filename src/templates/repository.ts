@@ -5,7 +5,9 @@ import type { DB, TemplateContentRow, TemplateRow, TemplateVersionRow } from '..
 // Repository functions take `db` first so a transaction passes through unchanged.
 
 export async function findTemplate(db: Kysely<DB>, key: string): Promise<TemplateRow | undefined> {
-  const rows = await reusedQuery(db, 'template by key', [key], () => db.selectFrom('email_templates').selectAll().where('key', '=', key));
+  const rows = await reusedQuery(db, 'template by key', [key], () =>
+    db.selectFrom('email_templates').selectAll().where('key', '=', key),
+  );
   return rows[0];
 }
 
@@ -16,9 +18,14 @@ export function listTemplates(
 ): Promise<Array<TemplateRow & { subject: string }>> {
   let q = db
     .selectFrom('email_templates as t')
-    .innerJoin('email_template_versions as v', (j) => j.onRef('v.template_key', '=', 't.key').onRef('v.version', '=', 't.version'))
+    .innerJoin('email_template_versions as v', (j) =>
+      j.onRef('v.template_key', '=', 't.key').onRef('v.version', '=', 't.version'),
+    )
     .innerJoin('email_template_contents as c', (j) =>
-      j.onRef('c.template_key', '=', 't.key').onRef('c.version', '=', 't.version').onRef('c.locale', '=', 'v.default_locale'),
+      j
+        .onRef('c.template_key', '=', 't.key')
+        .onRef('c.version', '=', 't.version')
+        .onRef('c.locale', '=', 'v.default_locale'),
     )
     .selectAll('t')
     .select('c.subject');
@@ -47,5 +54,10 @@ export function listContents(db: Kysely<DB>, key: string, version: number): Prom
 }
 
 export function listVersions(db: Kysely<DB>, key: string): Promise<TemplateVersionRow[]> {
-  return db.selectFrom('email_template_versions').selectAll().where('template_key', '=', key).orderBy('version', 'desc').execute();
+  return db
+    .selectFrom('email_template_versions')
+    .selectAll()
+    .where('template_key', '=', key)
+    .orderBy('version', 'desc')
+    .execute();
 }

@@ -39,7 +39,12 @@ const Fields = {
 };
 
 export const CreateBody = Type.Object(
-  { key: Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,99}$' }), ...Fields, name: Type.String({ minLength: 1, maxLength: 200 }), category: Type.String({ minLength: 1, maxLength: 50 }) },
+  {
+    key: Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,99}$' }),
+    ...Fields,
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    category: Type.String({ minLength: 1, maxLength: 50 }),
+  },
   { additionalProperties: false },
 );
 
@@ -51,7 +56,9 @@ export const UpdateBody = Type.Object(
 export const TestBody = Type.Object(
   {
     variables: Type.Optional(Variables),
-    to: Type.Optional(Type.Union([Type.String({ maxLength: 20_000 }), Type.Array(Type.String({ maxLength: 320 }), { maxItems: 50 })])),
+    to: Type.Optional(
+      Type.Union([Type.String({ maxLength: 20_000 }), Type.Array(Type.String({ maxLength: 320 }), { maxItems: 50 })]),
+    ),
     version: Type.Optional(Type.Integer({ minimum: 1 })),
     locale: Type.Optional(LocaleName),
   },
@@ -78,7 +85,11 @@ export const KeyParams = Type.Object({ key: Type.String({ minLength: 1, maxLengt
 // ---- answers ----
 
 const Priority = StringEnum(['urgent', 'normal', 'low'] as const);
-const LocaleContentView = Type.Object({ subject: Type.String(), html_content: Type.String(), text_content: NullableString });
+const LocaleContentView = Type.Object({
+  subject: Type.String(),
+  html_content: Type.String(),
+  text_content: NullableString,
+});
 
 /** A template as the API shows it: one version's definition (every locale) and its history fields. */
 export const TemplateView = Type.Object({
@@ -176,10 +187,19 @@ export const PreviewResult = Type.Object({
   text: NullableString,
   missing_variables: Type.Array(Type.String()),
   errors: Type.Array(
-    Type.Object({ part: Type.String(), line: Type.Optional(Type.Integer()), column: Type.Optional(Type.Integer()), message: Type.String() }),
+    Type.Object({
+      part: Type.String(),
+      line: Type.Optional(Type.Integer()),
+      column: Type.Optional(Type.Integer()),
+      message: Type.String(),
+    }),
   ),
   variables: Type.Union([
-    Type.Object({ used: Type.Array(Type.String()), undeclared: Type.Array(Type.String()), unused: Type.Array(Type.String()) }),
+    Type.Object({
+      used: Type.Array(Type.String()),
+      undeclared: Type.Array(Type.String()),
+      unused: Type.Array(Type.String()),
+    }),
     Type.Null(),
   ]),
 });

@@ -68,15 +68,23 @@ export class TemplateService {
   ) {}
 
   /** The template to send: the active version unless one is pinned, in the best locale. */
-  async resolve(key: string, opts: { version?: number; locale?: string; allowInactive?: boolean } = {}): Promise<ResolvedTemplate> {
+  async resolve(
+    key: string,
+    opts: { version?: number; locale?: string; allowInactive?: boolean } = {},
+  ): Promise<ResolvedTemplate> {
     const template = await findTemplate(this.db, key);
     if (!template || (!template.is_active && !opts.allowInactive)) {
-      throw new AppError('template_not_found', `No active template with key ${JSON.stringify(key)}`, { template_key: key });
+      throw new AppError('template_not_found', `No active template with key ${JSON.stringify(key)}`, {
+        template_key: key,
+      });
     }
     const versionNumber = opts.version ?? template.version;
     const bundle = await this.bundle(key, versionNumber);
     if (!bundle) {
-      throw new AppError('template_not_found', `Template ${key} has no version ${versionNumber}`, { template_key: key, version: versionNumber });
+      throw new AppError('template_not_found', `Template ${key} has no version ${versionNumber}`, {
+        template_key: key,
+        version: versionNumber,
+      });
     }
     const locales = [...bundle.contents.keys()];
     const locale = pickLocale(opts.locale, locales, bundle.version.default_locale);
@@ -117,9 +125,14 @@ export class TemplateService {
    * The archive is a rendering of its own (not a search-and-replace of the clear one), so a
    * masked value cannot leak through a filter, the subject or the text part made from HTML.
    */
-  renderForSend(t: Renderable, variables: Record<string, unknown>, now = new Date()): { archive: Rendered; clear: Rendered | null } {
+  renderForSend(
+    t: Renderable,
+    variables: Record<string, unknown>,
+    now = new Date(),
+  ): { archive: Rendered; clear: Rendered | null } {
     const clear = this.render(t, variables, now);
-    if (!t.sensitive.some((name) => variables[name] !== undefined && variables[name] !== null)) return { archive: clear, clear: null };
+    if (!t.sensitive.some((name) => variables[name] !== undefined && variables[name] !== null))
+      return { archive: clear, clear: null };
     const archive = scrubValues(this.render(t, maskVariables(variables, t.sensitive), now), variables, t.sensitive);
     return { archive, clear };
   }
@@ -161,11 +174,21 @@ export class TemplateService {
 
   private layout(name: string): Layout {
     const layout = this.layouts.get(name);
-    if (!layout) throw new AppError('template_error', `Unknown layout ${JSON.stringify(name)}`, { layout: name, known: [...this.layouts.keys()] });
+    if (!layout)
+      throw new AppError('template_error', `Unknown layout ${JSON.stringify(name)}`, {
+        layout: name,
+        known: [...this.layouts.keys()],
+      });
     return layout;
   }
 
-  private compile(key: string, version: number, locale: string, content: LocaleContent, layout: string | null): CompiledTemplate {
+  private compile(
+    key: string,
+    version: number,
+    locale: string,
+    content: LocaleContent,
+    layout: string | null,
+  ): CompiledTemplate {
     const k = `${key}@${version}/${locale}`;
     let c = this.compiled.get(k);
     if (!c) {

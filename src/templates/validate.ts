@@ -40,11 +40,16 @@ export function validateDefinition(def: TemplateDefinition, compile: Compile): M
   if (!KEY_PATTERN.test(def.key)) fail('key: lowercase letters, digits, _ . - (at most 100)', { field: 'key' });
   const locales = Object.keys(def.locales);
   if (locales.length === 0) fail('A template needs content in at least one locale', { field: 'locales' });
-  for (const l of locales) if (!LOCALE_PATTERN.test(l)) fail(`Invalid locale ${JSON.stringify(l)}`, { field: 'locales', locale: l });
+  for (const l of locales)
+    if (!LOCALE_PATTERN.test(l)) fail(`Invalid locale ${JSON.stringify(l)}`, { field: 'locales', locale: l });
   if (!def.locales[def.default_locale]) {
     fail(`default_locale ${def.default_locale} has no content`, { field: 'default_locale', locales });
   }
-  const lists = { required_variables: def.required_variables, optional_variables: def.optional_variables, sensitive_variables: def.sensitive_variables };
+  const lists = {
+    required_variables: def.required_variables,
+    optional_variables: def.optional_variables,
+    sensitive_variables: def.sensitive_variables,
+  };
   for (const [field, list] of Object.entries(lists)) {
     const bad = list.filter((v) => !VARIABLE_PATTERN.test(v));
     if (bad.length) fail(`${field}: invalid variable names ${bad.join(', ')}`, { field, invalid: bad });
@@ -54,7 +59,9 @@ export function validateDefinition(def: TemplateDefinition, compile: Compile): M
   const declared = new Set([...def.required_variables, ...def.optional_variables]);
   const unknownSensitive = def.sensitive_variables.filter((v) => !declared.has(v));
   if (unknownSensitive.length) {
-    fail(`sensitive_variables must be declared required or optional: ${unknownSensitive.join(', ')}`, { unknown_sensitive: unknownSensitive });
+    fail(`sensitive_variables must be declared required or optional: ${unknownSensitive.join(', ')}`, {
+      unknown_sensitive: unknownSensitive,
+    });
   }
 
   const compiled = new Map<string, CompiledTemplate>();
@@ -75,7 +82,10 @@ export function validateDefinition(def: TemplateDefinition, compile: Compile): M
       check.undeclared.length ? `used but not declared: ${check.undeclared.join(', ')}` : '',
       check.unused.length ? `declared but not used: ${check.unused.join(', ')}` : '',
     ].filter(Boolean);
-    fail(`Template variables do not match the declaration (${parts.join('; ')})`, { undeclared: check.undeclared, unused: check.unused });
+    fail(`Template variables do not match the declaration (${parts.join('; ')})`, {
+      undeclared: check.undeclared,
+      unused: check.unused,
+    });
   }
   return compiled;
 }

@@ -12,7 +12,11 @@ export function unsubscribeHeadersPolicy(config: Config, key: Buffer): Admission
   return {
     async admit(_trx, recipient, template) {
       if (!classes.has(template.template.class)) return { status: 'queued' };
-      const token = createUnsubscribeToken(key, { email: recipient, cls: template.template.class, locale: template.locale });
+      const token = createUnsubscribeToken(key, {
+        email: recipient,
+        cls: template.template.class,
+        locale: template.locale,
+      });
       const mailto = `mailto:${config.unsubscribe.mailto}?subject=${encodeURIComponent(`unsubscribe ${token}`)}`;
       return {
         status: 'queued',

@@ -22,7 +22,9 @@ export interface UnsubscribeHttpOptions {
  */
 export const unsubscribeHttp: FastifyPluginAsyncTypebox<UnsubscribeHttpOptions> = async (app, { db, key, brand }) => {
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_request, body, done) =>
+    done(null, body),
+  );
 
   app.get<{ Params: { token: string }; Querystring: { lang?: string } }>(
     '/u/:token',
@@ -30,7 +32,10 @@ export const unsubscribeHttp: FastifyPluginAsyncTypebox<UnsubscribeHttpOptions> 
       config: { auth: 'public' },
       schema: {
         summary: 'The unsubscribe confirmation page of a link in a message',
-        response: { 200: Bytes('The confirmation page', ['text/html'], 'text'), 404: Bytes('The page saying the link is not valid', ['text/html'], 'text') },
+        response: {
+          200: Bytes('The confirmation page', ['text/html'], 'text'),
+          404: Bytes('The page saying the link is not valid', ['text/html'], 'text'),
+        },
       },
     },
     async (request, reply) => {
@@ -49,7 +54,11 @@ export const unsubscribeHttp: FastifyPluginAsyncTypebox<UnsubscribeHttpOptions> 
       schema: {
         summary: 'Unsubscribe (RFC 8058 one-click, or the confirmation page form)',
         response: {
-          200: Bytes('A browser gets the done page; a mailbox provider (one-click) an empty body', ['text/html', 'text/plain'], 'text'),
+          200: Bytes(
+            'A browser gets the done page; a mailbox provider (one-click) an empty body',
+            ['text/html', 'text/plain'],
+            'text',
+          ),
           ...errors(404),
         },
       },
@@ -62,13 +71,18 @@ export const unsubscribeHttp: FastifyPluginAsyncTypebox<UnsubscribeHttpOptions> 
         scope: claim.cls,
         reason: 'unsubscribe',
         source: 'unsubscribe_link',
-        details: typeof request.body === 'string' && request.body.includes('List-Unsubscribe=One-Click') ? 'one-click' : 'confirmation page',
+        details:
+          typeof request.body === 'string' && request.body.includes('List-Unsubscribe=One-Click')
+            ? 'one-click'
+            : 'confirmation page',
         at: Date.now(),
       });
       request.log.info({ scope: claim.cls }, 'recipient unsubscribed');
       // A browser (our form) gets a page; a mailbox provider's one-click POST an empty 200.
       if (request.headers.accept?.includes('text/html')) {
-        return reply.header('content-type', 'text/html; charset=utf-8').send(donePage(langOf(claim.locale), claim.email, brand));
+        return reply
+          .header('content-type', 'text/html; charset=utf-8')
+          .send(donePage(langOf(claim.locale), claim.email, brand));
       }
       return reply.status(200).send('');
     },

@@ -31,7 +31,12 @@ function page(lang: Lang, body: string, brand: string): string {
 
 /** GET shows a button and changes nothing: mail scanners follow links, only a POST unsubscribes. */
 export const confirmPage = (lang: Lang, email: string, cls: string, action: string, brand: string) =>
-  page(lang, `<p>${esc(TEXT[lang].ask(email, cls))}</p><p><small>${esc(TEXT[lang].note)}</small></p><form method="post" action="${esc(action)}"><input type="hidden" name="confirm" value="1"><button type="submit">${esc(TEXT[lang].button)}</button></form>`, brand);
+  page(
+    lang,
+    `<p>${esc(TEXT[lang].ask(email, cls))}</p><p><small>${esc(TEXT[lang].note)}</small></p><form method="post" action="${esc(action)}"><input type="hidden" name="confirm" value="1"><button type="submit">${esc(TEXT[lang].button)}</button></form>`,
+    brand,
+  );
 
-export const donePage = (lang: Lang, email: string, brand: string) => page(lang, `<p>${esc(TEXT[lang].done(email))}</p>`, brand);
+export const donePage = (lang: Lang, email: string, brand: string) =>
+  page(lang, `<p>${esc(TEXT[lang].done(email))}</p>`, brand);
 export const invalidPage = (lang: Lang, brand: string) => page(lang, `<p>${esc(TEXT[lang].invalid)}</p>`, brand);

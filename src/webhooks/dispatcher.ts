@@ -131,7 +131,10 @@ export class WebhookDispatcher {
       await res.body?.cancel().catch(() => {});
       if (status < 200 || status >= 300) error = `HTTP ${status}`;
     } catch (e) {
-      error = (e as Error).name === 'TimeoutError' ? `timeout after ${this.config.timeoutMs} ms` : String((e as Error).cause ?? (e as Error).message);
+      error =
+        (e as Error).name === 'TimeoutError'
+          ? `timeout after ${this.config.timeoutMs} ms`
+          : String((e as Error).cause ?? (e as Error).message);
     }
     const finished = Date.now();
     const attempts = d.attempts + 1;
@@ -139,7 +142,16 @@ export class WebhookDispatcher {
     const giveUp = !ok && attempts >= this.config.maxAttempts;
     const delay = Math.min(this.config.retryBaseMs * 3 ** (attempts - 1), 6 * HOUR_MS);
     await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('webhook_attempts').values({ delivery_id: d.id, attempted_at: started, status_code: status, duration_ms: finished - started, error }).execute();
+      await trx
+        .insertInto('webhook_attempts')
+        .values({
+          delivery_id: d.id,
+          attempted_at: started,
+          status_code: status,
+          duration_ms: finished - started,
+          error,
+        })
+        .execute();
       await trx
         .updateTable('webhook_deliveries')
         .set({

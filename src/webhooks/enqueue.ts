@@ -70,15 +70,26 @@ export class WebhookEnqueuer {
     for (;;) {
       const cursor = await this.cursor();
       if (endpoints.length === 0) {
-        const last = await this.db.selectFrom('email_events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+        const last = await this.db
+          .selectFrom('email_events')
+          .select((eb) => eb.fn.max('id').as('id'))
+          .executeTakeFirst();
         const end = Number(last?.id ?? 0);
         if (end > cursor) await this.advance(cursor, end, []);
         return created;
       }
-      const rows = await this.db.selectFrom('email_events').select(['id', 'type', 'created_at']).where('id', '>', cursor).orderBy('id').limit(BATCH).execute();
+      const rows = await this.db
+        .selectFrom('email_events')
+        .select(['id', 'type', 'created_at'])
+        .where('id', '>', cursor)
+        .orderBy('id')
+        .limit(BATCH)
+        .execute();
       const end = this.readableEnd(cursor, rows, now);
       if (end === cursor) return created;
-      const wanted = rows.filter((r) => Number(r.id) <= end && isSubscribable(r.type) && endpoints.some((ep) => ep.types.has(r.type))).map((r) => Number(r.id));
+      const wanted = rows
+        .filter((r) => Number(r.id) <= end && isSubscribable(r.type) && endpoints.some((ep) => ep.types.has(r.type)))
+        .map((r) => Number(r.id));
       const deliveries = wanted.length > 0 ? await this.deliveries(wanted, endpoints) : [];
       await this.advance(cursor, end, deliveries);
       created += deliveries.length;
@@ -96,15 +107,30 @@ export class WebhookEnqueuer {
   }
 
   private async activeEndpoints(): Promise<Endpoint[]> {
-    const rows = await this.db.selectFrom('webhook_endpoints').select(['id', 'event_types', 'created_at']).where('is_active', '=', 1).execute();
-    return rows.map((ep) => ({ id: ep.id, types: new Set(JSON.parse(ep.event_types) as string[]), createdAt: Number(ep.created_at) }));
+    const rows = await this.db
+      .selectFrom('webhook_endpoints')
+      .select(['id', 'event_types', 'created_at'])
+      .where('is_active', '=', 1)
+      .execute();
+    return rows.map((ep) => ({
+      id: ep.id,
+      types: new Set(JSON.parse(ep.event_types) as string[]),
+      createdAt: Number(ep.created_at),
+    }));
   }
 
   private async cursor(): Promise<number> {
-    const row = await this.db.selectFrom('event_cursors').select('position').where('name', '=', CURSOR).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('event_cursors')
+      .select('position')
+      .where('name', '=', CURSOR)
+      .executeTakeFirst();
     if (row) return Number(row.position);
     // The migration creates it; a database restored without it starts at the end of the log.
-    const last = await this.db.selectFrom('email_events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+    const last = await this.db
+      .selectFrom('email_events')
+      .select((eb) => eb.fn.max('id').as('id'))
+      .executeTakeFirst();
     await this.db
       .insertInto('event_cursors')
       .values({ name: CURSOR, position: Number(last?.id ?? 0), updated_at: Date.now() })
@@ -189,7 +215,11 @@ export class WebhookEnqueuer {
   }
 
   /** Inserts the deliveries and moves the cursor from `from` to `to` in one transaction; another tailer's move makes it roll back. */
-  private async advance(from: number, to: number, rows: Awaited<ReturnType<WebhookEnqueuer['deliveries']>>): Promise<void> {
+  private async advance(
+    from: number,
+    to: number,
+    rows: Awaited<ReturnType<WebhookEnqueuer['deliveries']>>,
+  ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       // In chunks: SQLite caps the parameters of one statement.
       for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
@@ -199,7 +229,12 @@ export class WebhookEnqueuer {
           .onConflict((oc) => oc.columns(['endpoint_id', 'event_id']).doNothing())
           .execute();
       }
-      const moved = await trx.updateTable('event_cursors').set({ position: to, updated_at: Date.now() }).where('name', '=', CURSOR).where('position', '=', from).executeTakeFirst();
+      const moved = await trx
+        .updateTable('event_cursors')
+        .set({ position: to, updated_at: Date.now() })
+        .where('name', '=', CURSOR)
+        .where('position', '=', from)
+        .executeTakeFirst();
       if (Number(moved.numUpdatedRows) !== 1) throw new CursorMoved(from);
     });
   }

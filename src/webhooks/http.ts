@@ -9,7 +9,10 @@ import { iso } from '../platform/time.js';
 import { WEBHOOK_EVENT_TYPES } from './event-types.js';
 import { generateSecret, secretBytes } from './signing.js';
 
-const EventTypes = Type.Array(Type.Union(WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t))), { minItems: 1, uniqueItems: true });
+const EventTypes = Type.Array(Type.Union(WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t))), {
+  minItems: 1,
+  uniqueItems: true,
+});
 const Url = Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2000 });
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
@@ -36,7 +39,14 @@ const DeliveryView = Type.Object({
   created_at: NullableDateTime,
   completed_at: NullableDateTime,
   payload: Type.Unknown({ description: 'The body posted: {type, timestamp, data}' }),
-  attempt_log: Type.Array(Type.Object({ at: NullableDateTime, status_code: NullableInteger, duration_ms: Type.Integer(), error: NullableString })),
+  attempt_log: Type.Array(
+    Type.Object({
+      at: NullableDateTime,
+      status_code: NullableInteger,
+      duration_ms: Type.Integer(),
+      error: NullableString,
+    }),
+  ),
 });
 
 // The secret is shown once, when created; listings never include it.
@@ -69,11 +79,18 @@ export const webhooksHttp: FastifyPluginAsyncTypebox<WebhooksHttpOptions> = asyn
       schema: {
         summary: 'Add an endpoint: signed POSTs (Standard Webhooks) for the message events it names',
         body: Type.Object(
-          { url: Url, event_types: EventTypes, description: Type.Optional(Type.String({ maxLength: 500 })), secret: Type.Optional(Type.String({ maxLength: 200 })) },
+          {
+            url: Url,
+            event_types: EventTypes,
+            description: Type.Optional(Type.String({ maxLength: 500 })),
+            secret: Type.Optional(Type.String({ maxLength: 200 })),
+          },
           { additionalProperties: false },
         ),
         // 400 also for a secret that is not whsec_ and 24 to 64 bytes of base64.
-        response: { 201: Type.Object({ ...EndpointView.properties, secret: Type.String({ description: 'Shown this once' }) }) },
+        response: {
+          201: Type.Object({ ...EndpointView.properties, secret: Type.String({ description: 'Shown this once' }) }),
+        },
       },
     },
     async (request, reply) => {
@@ -97,12 +114,18 @@ export const webhooksHttp: FastifyPluginAsyncTypebox<WebhooksHttpOptions> = asyn
     },
   );
 
-  r.get('/api/v1/webhooks', { schema: { summary: 'List endpoints', response: { 200: Type.Object({ items: Type.Array(EndpointView) }) } } }, async () => ({
-    items: (await db.selectFrom('webhook_endpoints').selectAll().orderBy('created_at').execute()).map(view),
-  }));
+  r.get(
+    '/api/v1/webhooks',
+    { schema: { summary: 'List endpoints', response: { 200: Type.Object({ items: Type.Array(EndpointView) }) } } },
+    async () => ({
+      items: (await db.selectFrom('webhook_endpoints').selectAll().orderBy('created_at').execute()).map(view),
+    }),
+  );
 
-  r.get('/api/v1/webhooks/:id', { schema: { summary: 'One endpoint', params: IdParams, response: { 200: EndpointView, ...errors(404) } } }, async (request) =>
-    view(await find(db, request.params.id)),
+  r.get(
+    '/api/v1/webhooks/:id',
+    { schema: { summary: 'One endpoint', params: IdParams, response: { 200: EndpointView, ...errors(404) } } },
+    async (request) => view(await find(db, request.params.id)),
   );
 
   r.patch(
@@ -112,7 +135,12 @@ export const webhooksHttp: FastifyPluginAsyncTypebox<WebhooksHttpOptions> = asyn
         summary: 'Change an endpoint (url, events, description, active)',
         params: IdParams,
         body: Type.Object(
-          { url: Type.Optional(Url), event_types: Type.Optional(EventTypes), description: Type.Optional(Type.String({ maxLength: 500 })), is_active: Type.Optional(Type.Boolean()) },
+          {
+            url: Type.Optional(Url),
+            event_types: Type.Optional(EventTypes),
+            description: Type.Optional(Type.String({ maxLength: 500 })),
+            is_active: Type.Optional(Type.Boolean()),
+          },
           { additionalProperties: false },
         ),
         response: { 200: EndpointView, ...errors(404) },
@@ -157,19 +185,36 @@ export const webhooksHttp: FastifyPluginAsyncTypebox<WebhooksHttpOptions> = asyn
         params: IdParams,
         querystring: Type.Object({
           limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
-          before: Type.Optional(Type.String({ format: 'uuid', description: 'id of the last delivery of the previous page' })),
+          before: Type.Optional(
+            Type.String({ format: 'uuid', description: 'id of the last delivery of the previous page' }),
+          ),
         }),
-        response: { 200: Type.Object({ items: Type.Array(DeliveryView), next_before: NullableString }), ...errors(404) },
+        response: {
+          200: Type.Object({ items: Type.Array(DeliveryView), next_before: NullableString }),
+          ...errors(404),
+        },
       },
     },
     async (request) => {
       await find(db, request.params.id);
       let q = db.selectFrom('webhook_deliveries').selectAll().where('endpoint_id', '=', request.params.id);
       if (request.query.before) q = q.where('id', '<', request.query.before);
-      const rows = await q.orderBy('id', 'desc').limit(request.query.limit + 1).execute();
+      const rows = await q
+        .orderBy('id', 'desc')
+        .limit(request.query.limit + 1)
+        .execute();
       const page = rows.slice(0, request.query.limit);
       const attempts = page.length
-        ? await db.selectFrom('webhook_attempts').selectAll().where('delivery_id', 'in', page.map((d) => d.id)).orderBy('id').execute()
+        ? await db
+            .selectFrom('webhook_attempts')
+            .selectAll()
+            .where(
+              'delivery_id',
+              'in',
+              page.map((d) => d.id),
+            )
+            .orderBy('id')
+            .execute()
         : [];
       return {
         items: page.map((d) => ({
@@ -186,7 +231,12 @@ export const webhooksHttp: FastifyPluginAsyncTypebox<WebhooksHttpOptions> = asyn
           payload: JSON.parse(d.payload) as unknown,
           attempt_log: attempts
             .filter((a) => a.delivery_id === d.id)
-            .map((a) => ({ at: iso(a.attempted_at), status_code: a.status_code, duration_ms: a.duration_ms, error: a.error })),
+            .map((a) => ({
+              at: iso(a.attempted_at),
+              status_code: a.status_code,
+              duration_ms: a.duration_ms,
+              error: a.error,
+            })),
         })),
         next_before: rows.length > request.query.limit ? page[page.length - 1]!.id : null,
       };

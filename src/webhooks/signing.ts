@@ -11,7 +11,9 @@ export function secretBytes(secret: string): Buffer {
   const m = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret);
   const bytes = m ? Buffer.from(m[1]!, 'base64') : Buffer.alloc(0);
   if (bytes.length < 24 || bytes.length > 64) {
-    throw new AppError('invalid_request', 'secret: expected whsec_ followed by 24 to 64 bytes in base64', { field: 'secret' });
+    throw new AppError('invalid_request', 'secret: expected whsec_ followed by 24 to 64 bytes in base64', {
+      field: 'secret',
+    });
   }
   return bytes;
 }

@@ -55,7 +55,17 @@ const rnd = mulberry32(20260808);
 
 const P = SHORT
   ? { killN: 1000, kills: 4, outageS: 5, outageN: 100, rejectN: 100, pgDownS: 4, pgRate: 20, hostileN: 60, authS: 3 }
-  : { killN: 20_000, kills: 12, outageS: 30, outageN: 500, rejectN: 500, pgDownS: 10, pgRate: 40, hostileN: 300, authS: 10 };
+  : {
+      killN: 20_000,
+      kills: 12,
+      outageS: 30,
+      outageN: 500,
+      rejectN: 500,
+      pgDownS: 10,
+      pgRate: 40,
+      hostileN: 300,
+      authS: 10,
+    };
 const WORKER = { concurrency: 20, batchSize: 50, leaseSeconds: 5 };
 const MAX_OUTAGE_LATENCY_MS = 10_000;
 
@@ -74,7 +84,10 @@ function cleanupSync(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   for (const state of pgStates) {
     try {
-      execFileSync('bash', [path.join(ROOT, 'scripts/test-postgres.sh'), 'stop'], { env: { ...process.env, POSTIER_PG_STATE: state }, stdio: 'ignore' });
+      execFileSync('bash', [path.join(ROOT, 'scripts/test-postgres.sh'), 'stop'], {
+        env: { ...process.env, POSTIER_PG_STATE: state },
+        stdio: 'ignore',
+      });
     } catch {
       /* best effort */
     }
@@ -127,9 +140,14 @@ function baseEnv(sink: { port: number }, extra: Record<string, string>): NodeJS.
 /** Each process's output goes to a log file of its own in RUN_DIR (kept with CHAOS_KEEP=1). */
 const logFile = (name: string) => ({ file: path.join(RUN_DIR, `${name}.log`) });
 
-const startWorker = (name: string, env: NodeJS.ProcessEnv) => spawnPostier('worker', { name, env, output: logFile(name) });
+const startWorker = (name: string, env: NodeJS.ProcessEnv) =>
+  spawnPostier('worker', { name, env, output: logFile(name) });
 
-async function startApi(name: string, env: NodeJS.ProcessEnv, withWorker: boolean): Promise<{ p: PostierProcess; url: string }> {
+async function startApi(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  withWorker: boolean,
+): Promise<{ p: PostierProcess; url: string }> {
   const p = await startServe({ name, env, args: withWorker ? [] : ['--no-worker'], output: logFile(name) });
   return { p, url: p.url };
 }
@@ -163,19 +181,44 @@ async function api(url: string, method: string, p: string, body: unknown, timeou
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await res.text();
-    const ids = res.status === 201 && p === '/api/v1/email/send' ? (JSON.parse(text) as { items: { id: string }[] }).items.map((x) => x.id) : [];
-    return { status: res.status, ids, t0, ms: performance.now() - t0, body: res.status === 201 ? undefined : text.slice(0, 300) };
+    const ids =
+      res.status === 201 && p === '/api/v1/email/send'
+        ? (JSON.parse(text) as { items: { id: string }[] }).items.map((x) => x.id)
+        : [];
+    return {
+      status: res.status,
+      ids,
+      t0,
+      ms: performance.now() - t0,
+      body: res.status === 201 ? undefined : text.slice(0, 300),
+    };
   } catch (e) {
     const timeout = (e as Error).name === 'TimeoutError';
-    return { status: timeout ? 'timeout' : 'error', ids: [], t0, ms: performance.now() - t0, body: String((e as Error).cause ?? e).slice(0, 200) };
+    return {
+      status: timeout ? 'timeout' : 'error',
+      ids: [],
+      t0,
+      ms: performance.now() - t0,
+      body: String((e as Error).cause ?? e).slice(0, 200),
+    };
   }
 }
 
 const send = (url: string, to: string[], template = 'billing_invoice_monthly', i = 0, timeoutMs?: number) =>
-  api(url, 'POST', '/api/v1/email/send', { to, template_key: template, variables: template === 'billing_invoice_monthly' ? invoiceVars(i) : {} }, timeoutMs);
+  api(
+    url,
+    'POST',
+    '/api/v1/email/send',
+    { to, template_key: template, variables: template === 'billing_invoice_monthly' ? invoiceVars(i) : {} },
+    timeoutMs,
+  );
 
 /** Sends `n` messages, `per` recipients a request, `concurrency` requests at a time; all must be 201. */
-async function sendAll(url: string, n: number, opts: { per?: number; concurrency?: number; template?: string; to?: (i: number) => string } = {}): Promise<string[]> {
+async function sendAll(
+  url: string,
+  n: number,
+  opts: { per?: number; concurrency?: number; template?: string; to?: (i: number) => string } = {},
+): Promise<string[]> {
   const per = opts.per ?? 25;
   const ids: string[] = [];
   let next = 0;
@@ -184,7 +227,9 @@ async function sendAll(url: string, n: number, opts: { per?: number; concurrency
       while (next < n) {
         const start = next;
         next = Math.min(n, next + per);
-        const to = Array.from({ length: next - start }, (_, k) => (opts.to ?? ((i) => `user${i}@example.com`))(start + k));
+        const to = Array.from({ length: next - start }, (_, k) =>
+          (opts.to ?? ((i) => `user${i}@example.com`))(start + k),
+        );
         const r = await send(url, to, opts.template, start);
         if (r.status !== 201) throw new Error(`send answered ${r.status}: ${r.body}`);
         ids.push(...r.ids);
@@ -240,7 +285,9 @@ function sqliteDb(file: string): Db {
     async tries() {
       const db = new Database(file, { readonly: true, fileMustExist: true });
       try {
-        return new Map((db.prepare(TRIES).all() as Array<{ message_id: string; n: number }>).map((r) => [r.message_id, Number(r.n)]));
+        return new Map(
+          (db.prepare(TRIES).all() as Array<{ message_id: string; n: number }>).map((r) => [r.message_id, Number(r.n)]),
+        );
       } finally {
         db.close();
       }
@@ -266,7 +313,12 @@ function pgDb(url: string): Db {
 }
 
 /** Waits until every id is delivered at the sink (its Message-ID seen) and recorded as sent. */
-async function waitAllDelivered(db: Db, sink: SmtpSink, ids: string[], timeoutMs: number): Promise<{ rows: Map<string, Row>; missing: string[] }> {
+async function waitAllDelivered(
+  db: Db,
+  sink: SmtpSink,
+  ids: string[],
+  timeoutMs: number,
+): Promise<{ rows: Map<string, Row>; missing: string[] }> {
   let rows = new Map<string, Row>();
   let missing: string[] = ids;
   const deadline = Date.now() + timeoutMs;
@@ -274,7 +326,7 @@ async function waitAllDelivered(db: Db, sink: SmtpSink, ids: string[], timeoutMs
     rows = await db.rows().catch(() => rows);
     missing = ids.filter((id) => {
       const r = rows.get(id);
-      return !r || r.status !== 'sent' || !r.smtp_message_id || sink.acceptedCount(r.smtp_message_id) === 0;
+      return r?.status !== 'sent' || !r.smtp_message_id || sink.acceptedCount(r.smtp_message_id) === 0;
     });
     if (missing.length === 0) break;
     await sleep(250);
@@ -310,7 +362,11 @@ async function caseKill(sink: SmtpSink): Promise<CaseResult> {
   for (let k = 0; k < P.kills; k++) {
     const base = sink.acceptedTotal;
     const step = Math.max(20, Math.floor((P.killN / (P.kills + 1)) * (0.3 + 0.4 * rnd())));
-    await waitUntil(() => sink.acceptedTotal - base >= step || (sendDone && sink.distinct >= P.killN), 120_000, `worker ${workers} to deliver ${step}`);
+    await waitUntil(
+      () => sink.acceptedTotal - base >= step || (sendDone && sink.distinct >= P.killN),
+      120_000,
+      `worker ${workers} to deliver ${step}`,
+    );
     if (sendDone && sink.distinct >= P.killN) break;
     await worker.stop('SIGKILL');
     kills++;
@@ -324,7 +380,11 @@ async function caseKill(sink: SmtpSink): Promise<CaseResult> {
   const ours = new Set([...rows.values()].map((r) => r.smtp_message_id));
   const dups = [...ours].reduce((a, id) => a + Math.max(0, sink.acceptedCount(id ?? '') - 1), 0);
   check(v, ids.length === P.killN, `accepted ${ids.length} of ${P.killN}`);
-  check(v, missing.length === 0, `${missing.length} accepted messages not delivered+sent (e.g. ${JSON.stringify(rows.get(missing[0]!) ?? missing[0])})`);
+  check(
+    v,
+    missing.length === 0,
+    `${missing.length} accepted messages not delivered+sent (e.g. ${JSON.stringify(rows.get(missing[0]!) ?? missing[0])})`,
+  );
   check(v, kills >= Math.min(P.kills, 2), `only ${kills} kills happened`);
   check(v, dups <= bound, `duplicates ${dups} > bound ${bound}`);
   await worker.stop();
@@ -392,7 +452,9 @@ async function caseReject(sink: SmtpSink, url: string, db: Db): Promise<CaseResu
   // Like a relay that checks recipients after DATA (a content/recipient filter).
   sink.on('message', (ctx) => {
     const refused = ctx.session.recipients.find((r) => r.startsWith('reject'));
-    return refused ? (rejected++, { reply: `550 5.1.1 <${refused}>: Recipient address rejected: User unknown` }) : undefined;
+    return refused
+      ? (rejected++, { reply: `550 5.1.1 <${refused}>: Recipient address rejected: User unknown` })
+      : undefined;
   });
   const to = (i: number) => (i % 5 === 0 ? `reject${i}@example.com` : `ok${i}@example.com`);
   const ids = await sendAll(url, P.rejectN, { template: 'chaos_probe', per: 20, to });
@@ -413,10 +475,18 @@ async function caseReject(sink: SmtpSink, url: string, db: Db): Promise<CaseResu
   const badWrong = bad.filter((r) => r.status !== 'failed' || r.attempts !== 1);
   const goodMissing = good.filter((r) => r.status !== 'sent' || sink.acceptedCount(r.smtp_message_id!) === 0);
   check(v, bad.length === P.rejectN / 5, `expected ${P.rejectN / 5} rejected recipients, got ${bad.length}`);
-  check(v, badWrong.length === 0, `${badWrong.length} rejected messages not failed with attempts = 1 (e.g. ${JSON.stringify(badWrong[0])})`);
+  check(
+    v,
+    badWrong.length === 0,
+    `${badWrong.length} rejected messages not failed with attempts = 1 (e.g. ${JSON.stringify(badWrong[0])})`,
+  );
   check(v, rejected === bad.length, `sink answered 550 ${rejected} times for ${bad.length} recipients (retried?)`);
   check(v, goodMissing.length === 0, `${goodMissing.length} accepted recipients not delivered`);
-  check(v, bad.every((r) => sink.deliveredTo(r.recipient_email) === 0), 'a rejected recipient got DATA');
+  check(
+    v,
+    bad.every((r) => sink.deliveredTo(r.recipient_email) === 0),
+    'a rejected recipient got DATA',
+  );
   return {
     figures: {
       messages: ids.length,
@@ -453,7 +523,14 @@ async function caseHostileRelay(): Promise<CaseResult> {
   try {
     let url: string;
     ({ p: server, url } = await startApi('f-serve', env, true));
-    const t = await api(url, 'POST', '/api/v1/email/templates', { key: 'chaos_hostile', name: 'Chaos hostile relay', category: 'transactional', subject: 'Hostile', html_content: '<p>Hostile relay probe.</p>', max_attempts: 3 });
+    const t = await api(url, 'POST', '/api/v1/email/templates', {
+      key: 'chaos_hostile',
+      name: 'Chaos hostile relay',
+      category: 'transactional',
+      subject: 'Hostile',
+      html_content: '<p>Hostile relay probe.</p>',
+      max_attempts: 3,
+    });
     if (t.status !== 201) throw new Error(`creating the chaos_hostile template: ${t.status} ${t.body}`);
 
     const endless: Behaviour = { reply: '250 working on it', trickle: { bytes: 1, everyMs: 20 }, endless: true };
@@ -469,7 +546,12 @@ async function caseHostileRelay(): Promise<CaseResult> {
       return { reply: `450 4.2.0 <${ctx.address}>: Recipient address rejected: Greylisted, try again later` };
     });
 
-    const to = (i: number) => (i % 10 === 0 ? `trickle-rcpt${i}@example.com` : i % 10 === 5 ? `trickle-data${i}@example.com` : `ok${i}@example.com`);
+    const to = (i: number) =>
+      i % 10 === 0
+        ? `trickle-rcpt${i}@example.com`
+        : i % 10 === 5
+          ? `trickle-data${i}@example.com`
+          : `ok${i}@example.com`;
     const cc = (i: number) => (i % 4 === 1 ? [`grey${i}@example.com`] : []);
     const t0 = performance.now();
     const ids: string[] = [];
@@ -502,13 +584,31 @@ async function caseHostileRelay(): Promise<CaseResult> {
     const notSent = healthy.filter((r) => r.status !== 'sent');
     const copies = healthy.flatMap((r) => [r.recipient_email, ...cc(r.i)]).filter((a) => relay.deliveredTo(a) !== 1);
     const spent = healthy.filter((r) => r.attempts !== (cc(r.i).length ? 2 : 1));
-    const relayStatus = (await fetch(`${url}/api/v1/delivery/relay`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((r) => r.json())) as { items: Array<{ state: string; problem_kind: string | null }> };
+    const relayStatus = (await fetch(`${url}/api/v1/delivery/relay`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    }).then((r) => r.json())) as { items: Array<{ state: string; problem_kind: string | null }> };
     check(v, refused530 > 0, 'the relay never answered 530 (the misconfiguration did not bite)');
     check(v, notSent.length === 0, `${notSent.length} healthy messages not sent (e.g. ${JSON.stringify(notSent[0])})`);
-    check(v, copies.length === 0, `${copies.length} healthy recipients did not get exactly one copy (e.g. ${copies[0]}: ${relay.deliveredTo(copies[0] ?? '')})`);
-    check(v, wrongTrickled.length === 0, `${wrongTrickled.length} trickled messages not failed after 3 attempts (e.g. ${JSON.stringify(wrongTrickled[0])})`);
-    check(v, spent.length === 0, `${spent.length} healthy messages spent attempts on the 530s or the greylisting (e.g. ${JSON.stringify(spent[0])})`);
-    check(v, relayStatus.items[0]?.state === 'ok' && relayStatus.items[0]?.problem_kind === 'auth', `relay status ${JSON.stringify(relayStatus.items)}`);
+    check(
+      v,
+      copies.length === 0,
+      `${copies.length} healthy recipients did not get exactly one copy (e.g. ${copies[0]}: ${relay.deliveredTo(copies[0] ?? '')})`,
+    );
+    check(
+      v,
+      wrongTrickled.length === 0,
+      `${wrongTrickled.length} trickled messages not failed after 3 attempts (e.g. ${JSON.stringify(wrongTrickled[0])})`,
+    );
+    check(
+      v,
+      spent.length === 0,
+      `${spent.length} healthy messages spent attempts on the 530s or the greylisting (e.g. ${JSON.stringify(spent[0])})`,
+    );
+    check(
+      v,
+      relayStatus.items[0]?.state === 'ok' && relayStatus.items[0]?.problem_kind === 'auth',
+      `relay status ${JSON.stringify(relayStatus.items)}`,
+    );
     return {
       figures: {
         messages: ids.length,
@@ -536,7 +636,8 @@ function pgBinDir(): string | null {
 
 /** (d) PostgreSQL stopped (immediate: a crash) and started again under load. */
 async function casePostgres(sink: SmtpSink): Promise<CaseResult> {
-  if (!pgBinDir()) return { figures: {}, violations: [], skipped: 'no /usr/lib/postgresql/*/bin/initdb (install postgresql)' };
+  if (!pgBinDir())
+    return { figures: {}, violations: [], skipped: 'no /usr/lib/postgresql/*/bin/initdb (install postgresql)' };
   const v: string[] = [];
   const state = path.join(tmpdir(), `chaos-pg.${process.pid}.state`);
   let pgPort = 54_501;
@@ -557,7 +658,9 @@ async function casePostgres(sink: SmtpSink): Promise<CaseResult> {
       let err = '';
       c.stdout.on('data', (d) => (out += d));
       c.stderr.on('data', (d) => (err += d));
-      c.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`test-postgres.sh ${args.join(' ')}: ${err.slice(-500)}`))));
+      c.on('exit', (code) =>
+        code === 0 ? resolve(out.trim()) : reject(new Error(`test-postgres.sh ${args.join(' ')}: ${err.slice(-500)}`)),
+      );
     });
   pgStates.push(state);
   const dbUrl = await pgCmd('start');
@@ -566,7 +669,8 @@ async function casePostgres(sink: SmtpSink): Promise<CaseResult> {
   const env = baseEnv(sink, { DATA_DIR: dir, DATABASE_URL: dbUrl });
   const { p: apiProc, url } = await startApi('d-api', env, false);
   const worker = startWorker('d-worker', { ...env, LOG_LEVEL: 'info' });
-  if (!(await worker.workerOwner(60_000))) throw new Error(`the worker exited at start-up:\n${worker.output().slice(-2000)}`);
+  if (!(await worker.workerOwner(60_000)))
+    throw new Error(`the worker exited at start-up:\n${worker.output().slice(-2000)}`);
   const db = pgDb(dbUrl);
 
   // Open loop: a request every 1/rate s whatever happens to the earlier ones (a hang shows).
@@ -579,7 +683,11 @@ async function casePostgres(sink: SmtpSink): Promise<CaseResult> {
       const due = start + (i * 1000) / P.pgRate;
       const wait = due - performance.now();
       if (wait > 0) await sleep(wait);
-      inflight.push(send(url, [`pg${i}a@example.com`, `pg${i}b@example.com`], 'billing_invoice_monthly', i, 30_000).then((r) => void results.push(r)));
+      inflight.push(
+        send(url, [`pg${i}a@example.com`, `pg${i}b@example.com`], 'billing_invoice_monthly', i, 30_000).then(
+          (r) => void results.push(r),
+        ),
+      );
     }
   })();
   await sleep(3000);
@@ -603,10 +711,26 @@ async function casePostgres(sink: SmtpSink): Promise<CaseResult> {
   const other = results.filter((r) => ![201, 503, 'error'].includes(r.status));
   check(v, during.length > 0, 'no request was made while PostgreSQL was down');
   check(v, count(during, 503) + count(during, 'error') > 0, 'no 503 or connection error while PostgreSQL was down');
-  check(v, other.length === 0, `${other.length} answers other than 201/503 (e.g. ${other[0]?.status} ${other[0]?.body})`);
-  check(v, maxDuring < MAX_OUTAGE_LATENCY_MS, `a request took ${Math.round(maxDuring)} ms during the outage (limit ${MAX_OUTAGE_LATENCY_MS})`);
-  check(v, after.length > 0 && count(after, 201) === after.length, `after recovery ${after.length - count(after, 201)} of ${after.length} requests were not 201`);
-  check(v, apiProc.alive() && worker.alive(), `a Postier process died (api alive ${apiProc.alive()}, worker alive ${worker.alive()})`);
+  check(
+    v,
+    other.length === 0,
+    `${other.length} answers other than 201/503 (e.g. ${other[0]?.status} ${other[0]?.body})`,
+  );
+  check(
+    v,
+    maxDuring < MAX_OUTAGE_LATENCY_MS,
+    `a request took ${Math.round(maxDuring)} ms during the outage (limit ${MAX_OUTAGE_LATENCY_MS})`,
+  );
+  check(
+    v,
+    after.length > 0 && count(after, 201) === after.length,
+    `after recovery ${after.length - count(after, 201)} of ${after.length} requests were not 201`,
+  );
+  check(
+    v,
+    apiProc.alive() && worker.alive(),
+    `a Postier process died (api alive ${apiProc.alive()}, worker alive ${worker.alive()})`,
+  );
   check(v, missing.length === 0, `${missing.length} of ${ids.length} accepted messages not delivered`);
   await worker.stop();
   await apiProc.stop();
@@ -641,7 +765,9 @@ function mountSmall(dir: string, mb: number): string | null {
       mounts.push(dir);
       return `loop ext4 ${mb} MB`;
     } catch (e2) {
-      console.error(`mount failed: ${String((e1 as { stderr?: Buffer }).stderr ?? e1).trim()} / ${String((e2 as { stderr?: Buffer }).stderr ?? e2).trim()}`);
+      console.error(
+        `mount failed: ${String((e1 as { stderr?: Buffer }).stderr ?? e1).trim()} / ${String((e2 as { stderr?: Buffer }).stderr ?? e2).trim()}`,
+      );
       return null;
     }
   }
@@ -652,7 +778,12 @@ async function caseDiskFull(sink: SmtpSink): Promise<CaseResult> {
   const dir = path.join(RUN_DIR, 'e-disk');
   mkdirSync(dir);
   const fs = mountSmall(dir, 32);
-  if (!fs) return { figures: {}, violations: [], skipped: `cannot mount a size-limited file system here (uid ${process.getuid?.()}: tmpfs and loop mount both refused)` };
+  if (!fs)
+    return {
+      figures: {},
+      violations: [],
+      skipped: `cannot mount a size-limited file system here (uid ${process.getuid?.()}: tmpfs and loop mount both refused)`,
+    };
   const v: string[] = [];
   sink.reset();
   const dbFile = path.join(dir, 'postier.db');
@@ -672,10 +803,13 @@ async function caseDiskFull(sink: SmtpSink): Promise<CaseResult> {
       break;
     }
   }
-  try {
-    for (let n = 4096; n >= 1; n = Math.floor(n / 2)) for (;;) filled += writeSync(fd, chunk, 0, n);
-  } catch {
-    /* full */
+  // Then smaller and smaller writes, until not even one byte fits.
+  for (let n = 4096; n >= 1; n = Math.floor(n / 2)) {
+    try {
+      for (;;) filled += writeSync(fd, chunk, 0, n);
+    } catch {
+      /* full at this size */
+    }
   }
   closeSync(fd);
 
@@ -684,7 +818,13 @@ async function caseDiskFull(sink: SmtpSink): Promise<CaseResult> {
   const tries: Sent[] = [];
   let consecutive503 = 0;
   for (let i = 0; i < 400 && consecutive503 < 10; i++) {
-    const r = await send(url, Array.from({ length: 25 }, (_, k) => `full${i}-${k}@example.com`), 'billing_invoice_monthly', i, 15_000);
+    const r = await send(
+      url,
+      Array.from({ length: 25 }, (_, k) => `full${i}-${k}@example.com`),
+      'billing_invoice_monthly',
+      i,
+      15_000,
+    );
     tries.push(r);
     statuses[r.status] = (statuses[r.status] ?? 0) + 1;
     accepted.push(...r.ids);
@@ -692,14 +832,22 @@ async function caseDiskFull(sink: SmtpSink): Promise<CaseResult> {
   }
   const bad = tries.filter((r) => r.status !== 201 && r.status !== 503);
   check(v, (statuses[503] ?? 0) > 0, `no 503 while the disk was full (${JSON.stringify(statuses)})`);
-  check(v, bad.length === 0, `${bad.length} answers other than 201/503 while full (e.g. ${bad[0]?.status} ${bad[0]?.body})`);
+  check(
+    v,
+    bad.length === 0,
+    `${bad.length} answers other than 201/503 while full (e.g. ${bad[0]?.status} ${bad[0]?.body})`,
+  );
   check(v, server.alive(), 'the server died when the disk filled up');
 
   const integrity = () => {
     const db = new Database(dbFile, { readonly: true, fileMustExist: true });
     try {
-      const ic = (db.pragma('integrity_check') as Array<{ integrity_check: string }>).map((x) => x.integrity_check).join('; ');
-      const have = new Set((db.prepare('SELECT id FROM email_messages').all() as Array<{ id: string }>).map((x) => x.id));
+      const ic = (db.pragma('integrity_check') as Array<{ integrity_check: string }>)
+        .map((x) => x.integrity_check)
+        .join('; ');
+      const have = new Set(
+        (db.prepare('SELECT id FROM email_messages').all() as Array<{ id: string }>).map((x) => x.id),
+      );
       return { ic, lost: accepted.filter((id) => !have.has(id)).length };
     } finally {
       db.close();
@@ -727,7 +875,11 @@ async function caseDiskFull(sink: SmtpSink): Promise<CaseResult> {
   }
   check(v, after === 20, `only ${after} of 20 sends accepted after freeing space`);
   const { missing } = await waitAllDelivered(sqliteDb(dbFile), sink, accepted, 60_000);
-  check(v, missing.length === 0, `${missing.length} of ${accepted.length} accepted messages not delivered after space returned`);
+  check(
+    v,
+    missing.length === 0,
+    `${missing.length} of ${accepted.length} accepted messages not delivered after space returned`,
+  );
   await server.stop();
   const end = integrity();
   check(v, end.ic === 'ok' && end.lost === 0, `after stop: integrity ${end.ic}, ${end.lost} lost`);
@@ -737,7 +889,9 @@ async function caseDiskFull(sink: SmtpSink): Promise<CaseResult> {
     figures: {
       fs,
       'filler MB': (filled / 1024 / 1024).toFixed(1),
-      'answers while full': Object.entries(statuses).map(([s, n]) => `${n}×${s}`).join(' '),
+      'answers while full': Object.entries(statuses)
+        .map(([s, n]) => `${n}×${s}`)
+        .join(' '),
       integrity: full.ic,
       'resumed after ms': Math.round(resumedAfter),
       delivered: `${accepted.length - missing.length}/${accepted.length}`,
@@ -836,7 +990,8 @@ async function caseLargeAttachment(sink: SmtpSink): Promise<CaseResult> {
   const { p: apiProc, url } = await startApi('f-api', env, false);
   const pid = apiProc.child.pid!;
   const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
-  const sendBody = (body: string) => fetch(`${url}/api/v1/email/send`, { method: 'POST', headers, body, signal: AbortSignal.timeout(60_000) });
+  const sendBody = (body: string) =>
+    fetch(`${url}/api/v1/email/send`, { method: 'POST', headers, body, signal: AbortSignal.timeout(60_000) });
   const invoice = (to: string[], pdf: Buffer) =>
     JSON.stringify({
       to,
@@ -879,7 +1034,11 @@ async function caseLargeAttachment(sink: SmtpSink): Promise<CaseResult> {
 
   check(v, res.status === 201 && ids.length === 50, `the send answered ${res.status} with ${ids.length} messages`);
   const mb = (n: number) => (n / MB).toFixed(1);
-  check(v, growth < MAX_MEMORY_PER_BODY * bodyBytes, `peak RSS grew by ${mb(growth)} MB, over ${MAX_MEMORY_PER_BODY} × the ${mb(bodyBytes)} MB body`);
+  check(
+    v,
+    growth < MAX_MEMORY_PER_BODY * bodyBytes,
+    `peak RSS grew by ${mb(growth)} MB, over ${MAX_MEMORY_PER_BODY} × the ${mb(bodyBytes)} MB body`,
+  );
   check(v, healthz.length >= 2, `/healthz was asked only ${healthz.length} times during the request`);
   check(
     v,
@@ -903,14 +1062,26 @@ async function caseLargeAttachment(sink: SmtpSink): Promise<CaseResult> {
     }
   })();
   const once = stored.blobs === 1 && stored.bytes === pdf.length;
-  check(v, once, `the attachment is stored ${stored.blobs} times, ${stored.bytes} bytes (expected once, ${pdf.length})`);
-  check(v, stored.references === 50 && stored.inRows === 0, `${stored.references} references to it, ${stored.inRows} rows with bytes of their own`);
+  check(
+    v,
+    once,
+    `the attachment is stored ${stored.blobs} times, ${stored.bytes} bytes (expected once, ${pdf.length})`,
+  );
+  check(
+    v,
+    stored.references === 50 && stored.inRows === 0,
+    `${stored.references} references to it, ${stored.inRows} rows with bytes of their own`,
+  );
 
   // Delivery: every recipient gets the whole attachment (13.3 MB of base64 in the MIME, at least).
   const worker = startWorker('f-worker', env);
   const { missing } = await waitAllDelivered(sqliteDb(dbFile), sink, [...warmIds, ...ids], 180_000);
   const workerPeak = worker.memory().peak;
-  check(v, worker.alive() && apiProc.alive(), `a process exited (API alive ${apiProc.alive()}, worker alive ${worker.alive()})`);
+  check(
+    v,
+    worker.alive() && apiProc.alive(),
+    `a process exited (API alive ${apiProc.alive()}, worker alive ${worker.alive()})`,
+  );
   const rows = await sqliteDb(dbFile).rows();
   const short = ids.filter((id) => (sink.sizeOf(rows.get(id)?.smtp_message_id ?? '') ?? 0) < (pdf.length * 4) / 3);
   check(v, missing.length === 0, `${missing.length} of ${ids.length + warmIds.length} messages not delivered`);
@@ -952,7 +1123,9 @@ async function main(): Promise<number> {
       r = { figures: {}, violations: [`error: ${(e as Error).message}`] };
     }
     const secs = (performance.now() - t0) / 1000;
-    console.log(`    ${r.skipped ? `SKIPPED: ${r.skipped}` : r.violations.length ? `FAILED: ${r.violations.join('; ')}` : 'passed'} (${secs.toFixed(1)} s) ${JSON.stringify(r.figures)}`);
+    console.log(
+      `    ${r.skipped ? `SKIPPED: ${r.skipped}` : r.violations.length ? `FAILED: ${r.violations.join('; ')}` : 'passed'} (${secs.toFixed(1)} s) ${JSON.stringify(r.figures)}`,
+    );
     results.push({ id, title, r, secs });
   };
 
@@ -961,7 +1134,12 @@ async function main(): Promise<number> {
   // (b) and (c) share one `postier serve` (API + worker) with fast retries.
   if (!ONLY || ONLY.has('b') || ONLY.has('c')) {
     const dir = mkdtempSync(path.join(RUN_DIR, 'bc-'));
-    const env = baseEnv(sink, { DATA_DIR: dir, DATABASE_URL: `sqlite:${path.join(dir, 'postier.db')}`, WORKER_RETRY_BASE_SECONDS: '0.5', WORKER_RETRY_MAX_SECONDS: '2' });
+    const env = baseEnv(sink, {
+      DATA_DIR: dir,
+      DATABASE_URL: `sqlite:${path.join(dir, 'postier.db')}`,
+      WORKER_RETRY_BASE_SECONDS: '0.5',
+      WORKER_RETRY_MAX_SECONDS: '2',
+    });
     let server: PostierProcess | null = null;
     let url = '';
     const db = sqliteDb(path.join(dir, 'postier.db'));
@@ -969,13 +1147,25 @@ async function main(): Promise<number> {
       ({ p: server, url } = await startApi('bc-serve', env, true));
       await createProbeTemplate(url);
     })();
-    await run('b', `SMTP relay answers 421 for ${P.outageS} s, then recovers`, async () => (await ready, caseTempFail(sink, url, db)));
-    await run('c', '550 for every fifth recipient', async () => (await ready.catch(() => {}), caseReject(sink, url, db)));
+    await run(
+      'b',
+      `SMTP relay answers 421 for ${P.outageS} s, then recovers`,
+      async () => (await ready, caseTempFail(sink, url, db)),
+    );
+    await run(
+      'c',
+      '550 for every fifth recipient',
+      async () => (await ready.catch(() => {}), caseReject(sink, url, db)),
+    );
     await (server as PostierProcess | null)?.stop();
   }
   await run('d', 'PostgreSQL restarted under load (API + worker processes)', () => casePostgres(sink));
   await run('e', 'SQLite disk full, then space freed', () => caseDiskFull(sink));
-  await run('f', 'hostile relay: endless trickles for some recipients, a greylisted cc, 530 at MAIL FROM for a while', () => caseHostileRelay());
+  await run(
+    'f',
+    'hostile relay: endless trickles for some recipients, a greylisted cc, 530 at MAIL FROM for a while',
+    () => caseHostileRelay(),
+  );
   await run('g', 'one 10 MB attachment to 50 recipients (SQLite)', () => caseLargeAttachment(sink));
   await sink.close();
 
@@ -985,14 +1175,20 @@ async function main(): Promise<number> {
       case: `(${id}) ${title}`,
       result: r.skipped ? 'SKIPPED' : r.violations.length ? 'FAILED' : 'passed',
       seconds: secs.toFixed(1),
-      figures: r.skipped ? r.skipped : Object.entries(r.figures).map(([k, x]) => `${k}: ${x}`).join(', '),
+      figures: r.skipped
+        ? r.skipped
+        : Object.entries(r.figures)
+            .map(([k, x]) => `${k}: ${x}`)
+            .join(', '),
     })),
   );
   const failed = results.filter((x) => !x.r.skipped && x.r.violations.length);
   for (const f of failed) console.log(`(${f.id}) violations:\n  - ${f.r.violations.join('\n  - ')}`);
   const skipped = results.filter((x) => x.r.skipped).length;
   console.log(`logs: ${process.env.CHAOS_KEEP ? RUN_DIR : '(set CHAOS_KEEP=1 to keep the process logs)'}`);
-  console.log(`${results.length - failed.length - skipped} passed, ${failed.length} failed${skipped ? ` (${skipped} skipped)` : ''}`);
+  console.log(
+    `${results.length - failed.length - skipped} passed, ${failed.length} failed${skipped ? ` (${skipped} skipped)` : ''}`,
+  );
   return failed.length ? 1 : 0;
 }
 

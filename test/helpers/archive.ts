@@ -10,9 +10,15 @@ export async function sendOk(t: TestContext, payload: object): Promise<string[]>
 }
 
 /** Moves messages back in time, as if they had been accepted `days` ago. */
-export async function age(t: TestContext, ids: string[], days: number, status: 'sent' | 'queued' = 'sent'): Promise<void> {
+export async function age(
+  t: TestContext,
+  ids: string[],
+  days: number,
+  status: 'sent' | 'queued' = 'sent',
+): Promise<void> {
   const at = Date.now() - days * DAY;
   await t.services.db.updateTable('email_messages').set({ created_at: at, status }).where('id', 'in', ids).execute();
 }
 
-export const detail = async (t: TestContext, id: string) => (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${id}` })).json();
+export const detail = async (t: TestContext, id: string) =>
+  (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${id}` })).json();

@@ -29,19 +29,31 @@ export const invoiceWith = (to: string | string[], ...files: Buffer[]) => ({
     link_portal: 'https://admin-rgz.duckdns.org/invoices/latest',
     invoice_number: 'INV-2026-0001',
   },
-  attachments: files.map((f, i) => ({ filename: `invoice_${i}.pdf`, content_type: 'application/pdf', data_base64: f.toString('base64') })),
+  attachments: files.map((f, i) => ({
+    filename: `invoice_${i}.pdf`,
+    content_type: 'application/pdf',
+    data_base64: f.toString('base64'),
+  })),
 });
 
 /** What the database holds of one content: its blob rows, parts, the bytes in them, and the rows referencing it. */
 export async function stored(t: TestContext, hash: string) {
   const db = t.services.db;
-  const blob = await db.selectFrom('content_blobs').select(['size_bytes', 'encoding']).where('sha256', '=', hash).execute();
+  const blob = await db
+    .selectFrom('content_blobs')
+    .select(['size_bytes', 'encoding'])
+    .where('sha256', '=', hash)
+    .execute();
   const parts = await db
     .selectFrom('content_blob_parts')
     .select([sql<number>`count(*)`.as('n'), sql<number>`coalesce(sum(length(data)), 0)`.as('bytes')])
     .where('sha256', '=', hash)
     .executeTakeFirstOrThrow();
-  const refs = await db.selectFrom('email_attachments').select(['message_id', 'data']).where('blob_sha256', '=', hash).execute();
+  const refs = await db
+    .selectFrom('email_attachments')
+    .select(['message_id', 'data'])
+    .where('blob_sha256', '=', hash)
+    .execute();
   return {
     blobs: blob.length,
     size: blob[0] ? Number(blob[0].size_bytes) : 0,

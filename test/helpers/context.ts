@@ -36,7 +36,9 @@ export interface TestContext {
 let counter = 0;
 
 /** Where a test's data lives: a fresh SQLite file in `dir`, or a fresh PostgreSQL schema. */
-async function freshStorage(backend: Backend): Promise<{ dir: string; databaseUrl: string; schema: string | undefined }> {
+async function freshStorage(
+  backend: Backend,
+): Promise<{ dir: string; databaseUrl: string; schema: string | undefined }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'postier-test-'));
   if (backend === 'sqlite') return { dir, databaseUrl: `sqlite:${path.join(dir, 'postier.db')}`, schema: undefined };
   const databaseUrl = process.env.TEST_DATABASE_URL!;

@@ -6,23 +6,51 @@ export async function messageRow(t: TestContext, id: string): Promise<MessageRow
 }
 
 export async function eventTypes(t: TestContext, id: string): Promise<string[]> {
-  const rows = await t.services.db.selectFrom('email_events').select('type').where('message_id', '=', id).orderBy('id').execute();
+  const rows = await t.services.db
+    .selectFrom('email_events')
+    .select('type')
+    .where('message_id', '=', id)
+    .orderBy('id')
+    .execute();
   return rows.map((r) => r.type);
 }
 
-export async function attemptEvents(t: TestContext, id: string): Promise<Array<{ attempt: number; code: number | null; response: string; duration_ms: number; error_code?: string }>> {
-  const rows = await t.services.db.selectFrom('email_events').select('data').where('message_id', '=', id).where('type', '=', 'attempt').orderBy('id').execute();
+export async function attemptEvents(
+  t: TestContext,
+  id: string,
+): Promise<
+  Array<{ attempt: number; code: number | null; response: string; duration_ms: number; error_code?: string }>
+> {
+  const rows = await t.services.db
+    .selectFrom('email_events')
+    .select('data')
+    .where('message_id', '=', id)
+    .where('type', '=', 'attempt')
+    .orderBy('id')
+    .execute();
   return rows.map((r) => JSON.parse(r.data!));
 }
 
 /** Polls the database until every message has one of the statuses (the worker runs on its own). */
-export async function waitForStatus(t: TestContext, ids: string[], statuses: string[], timeoutMs = 20_000): Promise<void> {
+export async function waitForStatus(
+  t: TestContext,
+  ids: string[],
+  statuses: string[],
+  timeoutMs = 20_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const rows = await t.services.db.selectFrom('email_messages').select(['id', 'status']).where('id', 'in', ids).execute();
+    const rows = await t.services.db
+      .selectFrom('email_messages')
+      .select(['id', 'status'])
+      .where('id', 'in', ids)
+      .execute();
     const pending = rows.filter((r) => !statuses.includes(r.status));
     if (pending.length === 0 && rows.length === ids.length) return;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${statuses.join('|')}: ${pending.length} of ${ids.length} still ${[...new Set(pending.map((p) => p.status))].join(',')}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `Timed out waiting for ${statuses.join('|')}: ${pending.length} of ${ids.length} still ${[...new Set(pending.map((p) => p.status))].join(',')}`,
+      );
     await new Promise((r) => setTimeout(r, 30));
   }
 }

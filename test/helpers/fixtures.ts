@@ -24,7 +24,10 @@ export function pdfBytes(): Buffer {
 
 /** A 1×1 PNG. */
 export const pngBytes = (): Buffer =>
-  Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+  Buffer.from(
+    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==',
+    'base64',
+  );
 
 /** The specification's invoice example, with a real PDF in place of the shortened base64. */
 export const invoiceExample = () => ({
@@ -38,7 +41,9 @@ export const invoiceExample = () => ({
     link_portal: 'https://admin-rgz.duckdns.org/invoices/latest',
     invoice_number: 'INV-2026-0001',
   },
-  attachments: [{ filename: 'invoice_2026-02.pdf', content_type: 'application/pdf', data_base64: pdfBytes().toString('base64') }],
+  attachments: [
+    { filename: 'invoice_2026-02.pdf', content_type: 'application/pdf', data_base64: pdfBytes().toString('base64') },
+  ],
 });
 
 export const incidentExample = () => ({

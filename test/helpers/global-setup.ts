@@ -26,7 +26,10 @@ async function teardown(): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ nspname: string }>('select nspname from pg_namespace where starts_with(nspname, $1)', [`t_${runId}_`]);
+    const { rows } = await client.query<{ nspname: string }>(
+      'select nspname from pg_namespace where starts_with(nspname, $1)',
+      [`t_${runId}_`],
+    );
     for (const r of rows) await client.query(`drop schema if exists "${r.nspname}" cascade`);
   } finally {
     await client.end();

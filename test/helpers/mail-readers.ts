@@ -30,7 +30,9 @@ const run = promisify(execFile);
 
 /** Reads a batch of messages with one /usr/bin/python3 process. */
 export async function readWithPython(raws: Buffer[]): Promise<PythonReading[]> {
-  const child = run('/usr/bin/python3', [path.join(import.meta.dirname, 'read_mail.py')], { maxBuffer: 512 * 1024 * 1024 });
+  const child = run('/usr/bin/python3', [path.join(import.meta.dirname, 'read_mail.py')], {
+    maxBuffer: 512 * 1024 * 1024,
+  });
   child.child.stdin!.end(JSON.stringify(raws.map((r) => r.toString('base64'))));
   const { stdout } = await child;
   return JSON.parse(stdout) as PythonReading[];

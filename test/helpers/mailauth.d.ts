@@ -3,5 +3,7 @@ declare module 'mailauth/lib/dkim/verify' {
   export function dkimVerify(
     input: Buffer,
     options: { resolver: (name: string, type: string) => Promise<string[][]> },
-  ): Promise<{ results: Array<{ signingDomain: string; selector: string; status: { result: string; comment?: string } }> }>;
+  ): Promise<{
+    results: Array<{ signingDomain: string; selector: string; status: { result: string; comment?: string } }>;
+  }>;
 }

@@ -21,7 +21,25 @@ export interface TestSigner {
 
 export function makeSigner(cn = 'sns.amazonaws.com'): TestSigner {
   const dir = mkdtempSync(path.join(tmpdir(), 'postier-sns-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`, '-days', '2', '-subj', `/CN=${cn}`], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      `${dir}/key.pem`,
+      '-out',
+      `${dir}/cert.pem`,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${cn}`,
+    ],
+    { stdio: 'ignore' },
+  );
   return { certPem: readFileSync(`${dir}/cert.pem`, 'utf8'), keyPem: readFileSync(`${dir}/key.pem`, 'utf8') };
 }
 
@@ -39,11 +57,16 @@ export function signEnvelope(e: Envelope, signer: TestSigner, version: '1' | '2'
       ? ['Message', 'MessageId', ...(e.Subject !== undefined ? ['Subject'] : []), 'Timestamp', 'TopicArn', 'Type']
       : ['Message', 'MessageId', 'SubscribeURL', 'Timestamp', 'Token', 'TopicArn', 'Type'];
   const canonical = fields.map((f) => `${f}\n${e[f]}\n`).join('');
-  const signature = createSign(version === '1' ? 'RSA-SHA1' : 'RSA-SHA256').update(canonical).sign(signer.keyPem, 'base64');
+  const signature = createSign(version === '1' ? 'RSA-SHA1' : 'RSA-SHA256')
+    .update(canonical)
+    .sign(signer.keyPem, 'base64');
   return { ...e, SignatureVersion: version, Signature: signature };
 }
 
-export function notification(message: object, opts: { subject?: string; topicArn?: string; certUrl?: string; messageId?: string } = {}): Envelope {
+export function notification(
+  message: object,
+  opts: { subject?: string; topicArn?: string; certUrl?: string; messageId?: string } = {},
+): Envelope {
   return {
     Type: 'Notification',
     MessageId: opts.messageId ?? randomUUID(),
@@ -58,14 +81,16 @@ export function notification(message: object, opts: { subject?: string; topicArn
 
 export function subscriptionConfirmation(opts: { topicArn?: string; subscribeUrl?: string } = {}): Envelope {
   const topic = opts.topicArn ?? TOPIC_ARN;
-  const token = '2336412f37fb687f5d51e6e241d09c805a5a57b30d712f794cc5f6a988666d92768dd60a747ba6f3beb71854e285d6ad02428b09ceece29417f1f02d609c582afbacc99c583a916b9981dd2728f4ae6fdb82efd087cc3b7849e05798d2d2785c03b0879594eeac82c01f235d0e717736';
+  const token =
+    '2336412f37fb687f5d51e6e241d09c805a5a57b30d712f794cc5f6a988666d92768dd60a747ba6f3beb71854e285d6ad02428b09ceece29417f1f02d609c582afbacc99c583a916b9981dd2728f4ae6fdb82efd087cc3b7849e05798d2d2785c03b0879594eeac82c01f235d0e717736';
   return {
     Type: 'SubscriptionConfirmation',
     MessageId: randomUUID(),
     Token: token,
     TopicArn: topic,
     Message: `You have chosen to subscribe to the topic ${topic}.\nTo confirm the subscription, visit the SubscribeURL included in this message.`,
-    SubscribeURL: opts.subscribeUrl ?? `https://${REGION_HOST}/?Action=ConfirmSubscription&TopicArn=${topic}&Token=${token}`,
+    SubscribeURL:
+      opts.subscribeUrl ?? `https://${REGION_HOST}/?Action=ConfirmSubscription&TopicArn=${topic}&Token=${token}`,
     Timestamp: new Date().toISOString(),
     SigningCertURL: CERT_URL,
   };
@@ -108,12 +133,23 @@ function mail(ref: MailRef) {
   };
 }
 
-export const bounce = (ref: MailRef, type: 'Permanent' | 'Transient' | 'Undetermined' = 'Permanent', subType = 'General') => ({
+export const bounce = (
+  ref: MailRef,
+  type: 'Permanent' | 'Transient' | 'Undetermined' = 'Permanent',
+  subType = 'General',
+) => ({
   notificationType: 'Bounce',
   bounce: {
     bounceType: type,
     reportingMTA: 'dns; email.example.com',
-    bouncedRecipients: [{ emailAddress: ref.to, status: '5.1.1', action: 'failed', diagnosticCode: `smtp; 550 5.1.1 <${ref.to}>... User` }],
+    bouncedRecipients: [
+      {
+        emailAddress: ref.to,
+        status: '5.1.1',
+        action: 'failed',
+        diagnosticCode: `smtp; 550 5.1.1 <${ref.to}>... User`,
+      },
+    ],
     bounceSubType: subType,
     timestamp: '2016-01-27T14:59:38.237Z',
     feedbackId: '00000138111222aa-33322211-cccc-cccc-cccc-ddddaaaa068a-000000',

@@ -22,7 +22,15 @@ export async function sendKey(t: TestContext, name: string): Promise<string> {
   return (await t.services.apiKeys.create(name, 'send', 'test')).token;
 }
 
-export const getMessage = async (t: TestContext, id: string) => (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${id}` })).json();
+export const getMessage = async (t: TestContext, id: string) =>
+  (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${id}` })).json();
 
 export const countMessages = async (t: TestContext): Promise<number> =>
-  Number((await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+  Number(
+    (
+      await t.services.db
+        .selectFrom('email_messages')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );

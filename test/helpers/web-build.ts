@@ -21,7 +21,10 @@ let building: Promise<void> | undefined;
  */
 export function ensureWebBuilt(): Promise<void> {
   const index = path.join(WEB_DIST_DIR, 'index.html');
-  const fresh = existsSync(index) && statSync(index).mtimeMs >= Math.max(newestMtime(path.join(WEB_DIR, 'src')), statSync(path.join(WEB_DIR, 'index.html')).mtimeMs);
+  const fresh =
+    existsSync(index) &&
+    statSync(index).mtimeMs >=
+      Math.max(newestMtime(path.join(WEB_DIR, 'src')), statSync(path.join(WEB_DIR, 'index.html')).mtimeMs);
   if (fresh) return Promise.resolve();
   building ??= (async () => {
     const { build } = await import('vite');

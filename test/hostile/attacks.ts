@@ -19,7 +19,22 @@ interface Ctx {
 
 const ADMIN = { authorization: 'Bearer test-admin-token-0123456789abcdef', 'content-type': 'application/json' };
 const TEMPLATE_BODY = '<p>{{ ticket_number }} {{ title }} {{ priority }} {{ support_link }}</p>';
-const bounce = { notificationType: 'Bounce', bounce: { bounceType: 'Permanent', bounceSubType: 'General', bouncedRecipients: [{ emailAddress: 'noc@rgz.bj' }], timestamp: '2026-11-23T10:00:00.000Z', feedbackId: 'x' }, mail: { messageId: 'nope', timestamp: '2026-11-23T10:00:00.000Z', source: 'noreply@rgz.bj', destination: ['noc@rgz.bj'] } };
+const bounce = {
+  notificationType: 'Bounce',
+  bounce: {
+    bounceType: 'Permanent',
+    bounceSubType: 'General',
+    bouncedRecipients: [{ emailAddress: 'noc@rgz.bj' }],
+    timestamp: '2026-11-23T10:00:00.000Z',
+    feedbackId: 'x',
+  },
+  mail: {
+    messageId: 'nope',
+    timestamp: '2026-11-23T10:00:00.000Z',
+    source: 'noreply@rgz.bj',
+    destination: ['noc@rgz.bj'],
+  },
+};
 
 export interface Kind {
   name: string;
@@ -32,7 +47,22 @@ export interface Kind {
 const json = (v: unknown): Attack => ({ body: JSON.stringify(v), describe: v });
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
-const NASTY = ['\r\n', '\n', '\r', '\u0000', '\r\nBcc: victim@example.com', '%0d%0aBcc:x@y.z', '\u2028', '\u202e', '\ud83d', '\\', '"', "'", '<', '>'];
+const NASTY = [
+  '\r\n',
+  '\n',
+  '\r',
+  '\u0000',
+  '\r\nBcc: victim@example.com',
+  '%0d%0aBcc:x@y.z',
+  '\u2028',
+  '\u202e',
+  '\ud83d',
+  '\\',
+  '"',
+  "'",
+  '<',
+  '>',
+];
 const INJECTIONS = [
   "{{ ''.__class__.__mro__[1].__subclasses__() }}",
   '{{ self._TemplateReference__context }}',
@@ -40,6 +70,7 @@ const INJECTIONS = [
   "{% include '/etc/passwd' %}",
   "{% render '../../package.json' %}",
   '{{ 7*7 }}',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a template-injection probe, literally
   '${7*7}',
   '<%= 7*7 %>',
   '{{ this }}',
@@ -77,7 +108,17 @@ const DECODED_FILENAMES = [
   '=?utf-7?Q?+AC8-?=.pdf',
 ];
 const TYPES: unknown[] = [42, -1, 1e308, true, null, [], {}, [1, 2], { a: { b: 1 } }, '', 'x'];
-const SEND_FIELDS = ['to', 'template_key', 'variables', 'attachments', 'cc', 'bcc', 'reply_to', 'locale', 'template_version'];
+const SEND_FIELDS = [
+  'to',
+  'template_key',
+  'variables',
+  'attachments',
+  'cc',
+  'bcc',
+  'reply_to',
+  'locale',
+  'template_version',
+];
 
 export const kinds: Kind[] = [
   {
@@ -87,7 +128,15 @@ export const kinds: Kind[] = [
     make({ rnd, valid }) {
       const s = JSON.stringify(valid.incident);
       const cut = Math.floor(rnd() * (s.length - 1));
-      const variants = [s.slice(0, cut), `${s.slice(0, cut)}}}`, s.replace(/"/g, "'"), `${s},`, s.replace(':', ''), `[${s}`, s.replace('{', '{,')];
+      const variants = [
+        s.slice(0, cut),
+        `${s.slice(0, cut)}}}`,
+        s.replace(/"/g, "'"),
+        `${s},`,
+        s.replace(':', ''),
+        `[${s}`,
+        s.replace('{', '{,'),
+      ];
       return { body: pick(rnd, variants) };
     },
   },
@@ -99,7 +148,10 @@ export const kinds: Kind[] = [
       const depth = 1000 + Math.floor(rnd() * 200_000);
       const open = rnd() < 0.5 ? '[' : '{"a":';
       const close = open === '[' ? ']' : '}';
-      return { body: `{"to":"a@example.com","template_key":"x","variables":{"v":${open.repeat(depth)}1${close.repeat(depth)}}}`, describe: { depth } };
+      return {
+        body: `{"to":"a@example.com","template_key":"x","variables":{"v":${open.repeat(depth)}1${close.repeat(depth)}}}`,
+        describe: { depth },
+      };
     },
   },
   {
@@ -111,7 +163,7 @@ export const kinds: Kind[] = [
       const field = pick(rnd, SEND_FIELDS);
       let v = pick(rnd, TYPES);
       // A string is a legal `to`/`cc`/`bcc`/`reply_to`/`locale`: keep only values wrong for the field.
-      if (field === 'variables' && (typeof v === 'object' && v !== null && !Array.isArray(v))) v = 'x';
+      if (field === 'variables' && typeof v === 'object' && v !== null && !Array.isArray(v)) v = 'x';
       if (['to', 'cc', 'bcc', 'reply_to', 'locale', 'template_key'].includes(field) && typeof v === 'string') v = 7;
       // An empty list is a legal value for the list fields.
       if (['to', 'cc', 'bcc', 'attachments'].includes(field) && Array.isArray(v) && v.length === 0) v = false;
@@ -140,7 +192,10 @@ export const kinds: Kind[] = [
       const p = clone(valid.incident);
       const field = pick(rnd, ['to', 'cc', 'bcc', 'reply_to']);
       // An apostrophe is legal in an address (o'brien@…): every other character here is not.
-      const bad = pick(rnd, NASTY.filter((c) => c !== "'"));
+      const bad = pick(
+        rnd,
+        NASTY.filter((c) => c !== "'"),
+      );
       p[field] = rnd() < 0.5 ? `user${bad}@example.com` : `user@example.com${bad}`;
       return { body: JSON.stringify(p), describe: { field, value: p[field] } };
     },
@@ -160,7 +215,9 @@ export const kinds: Kind[] = [
     count: 200,
     make({ rnd, valid }) {
       const s = Buffer.from(JSON.stringify(valid.incident));
-      const bad = Buffer.from(pick(rnd, [[0xff], [0xc3, 0x28], [0xe2, 0x82], [0xed, 0xa0, 0x80], [0xf0, 0x28, 0x8c, 0x28], [0x80]]));
+      const bad = Buffer.from(
+        pick(rnd, [[0xff], [0xc3, 0x28], [0xe2, 0x82], [0xed, 0xa0, 0x80], [0xf0, 0x28, 0x8c, 0x28], [0x80]]),
+      );
       const at = s.indexOf('Fiber');
       return { body: Buffer.concat([s.subarray(0, at), bad, s.subarray(at)]), describe: { bytes: [...bad] } };
     },
@@ -175,16 +232,31 @@ export const kinds: Kind[] = [
         { filename: 'a.pdf', content_type: 'application/pdf', data_base64: png.toString('base64') },
         { filename: 'a.png', content_type: 'image/png', data_base64: pdf.toString('base64') },
         { filename: 'a.json', content_type: 'application/json', data_base64: Buffer.from('{"a":').toString('base64') },
-        { filename: 'a.csv', content_type: 'text/csv', data_base64: Buffer.from([0xff, 0xfe, 0x00, 0x41]).toString('base64') },
+        {
+          filename: 'a.csv',
+          content_type: 'text/csv',
+          data_base64: Buffer.from([0xff, 0xfe, 0x00, 0x41]).toString('base64'),
+        },
         { filename: 'a.pdf', content_type: 'application/pdf', data_base64: '!!!notbase64!!!' },
         { filename: 'a.pdf', content_type: 'application/pdf', data_base64: `${pdf.toString('base64')}=` },
-        { filename: 'a.exe', content_type: 'application/x-msdownload', data_base64: Buffer.from('MZ').toString('base64') },
+        {
+          filename: 'a.exe',
+          content_type: 'application/x-msdownload',
+          data_base64: Buffer.from('MZ').toString('base64'),
+        },
         { filename: 'a.html', content_type: 'text/html', data_base64: Buffer.from('<script>').toString('base64') },
-        { filename: 'a.pdf', content_type: 'application/pdf', data_base64: Buffer.concat([pdf, Buffer.alloc(11 * 1024 * 1024)]).toString('base64') },
+        {
+          filename: 'a.pdf',
+          content_type: 'application/pdf',
+          data_base64: Buffer.concat([pdf, Buffer.alloc(11 * 1024 * 1024)]).toString('base64'),
+        },
         { filename: 'a.pdf', content_type: 'application/pdf', data_base64: '' },
       ];
       p.attachments = [pick(rnd, options)];
-      return { body: JSON.stringify(p), describe: { filename: p.attachments[0].filename, type: p.attachments[0].content_type } };
+      return {
+        body: JSON.stringify(p),
+        describe: { filename: p.attachments[0].filename, type: p.attachments[0].content_type },
+      };
     },
   },
   {
@@ -193,7 +265,18 @@ export const kinds: Kind[] = [
     mustRefuse: true,
     make({ rnd, valid, pdf }) {
       const p = clone(valid.invoice);
-      const name = pick(rnd, ['../../etc/passwd.pdf', '..\\..\\win.pdf', '/abs/a.pdf', 'a\r\nContent-Type: text/html.pdf', 'a\u0000.pdf', '.hidden.pdf', '..', `${'a'.repeat(300)}.pdf`, 'a\u0007.pdf', 'dir/a.pdf']);
+      const name = pick(rnd, [
+        '../../etc/passwd.pdf',
+        '..\\..\\win.pdf',
+        '/abs/a.pdf',
+        'a\r\nContent-Type: text/html.pdf',
+        'a\u0000.pdf',
+        '.hidden.pdf',
+        '..',
+        `${'a'.repeat(300)}.pdf`,
+        'a\u0007.pdf',
+        'dir/a.pdf',
+      ]);
       p.attachments = [{ filename: name, content_type: 'application/pdf', data_base64: pdf.toString('base64') }];
       return { body: JSON.stringify(p), describe: { filename: name } };
     },
@@ -232,11 +315,34 @@ export const kinds: Kind[] = [
     count: 300,
     mustRefuse: true,
     make({ rnd, valid }) {
-      const auth = pick(rnd, [undefined, '', 'Bearer', 'Bearer ', 'Basic dXNlcjpwYXNz', 'Bearer pst_forged', `Bearer pst_${'A'.repeat(32)}`, 'Bearer test-admin-token-0123456789abcdeX', `Bearer ${'x'.repeat(10_000)}`, 'bearer\ttest', 'Bearer test-admin-token-0123456789abcdef extra']);
-      const url = pick(rnd, ['/api/v1/email/send', '/api/v1/email/messages', '/api/v1/keys', '/api/v1/email/templates']);
+      const auth = pick(rnd, [
+        undefined,
+        '',
+        'Bearer',
+        'Bearer ',
+        'Basic dXNlcjpwYXNz',
+        'Bearer pst_forged',
+        `Bearer pst_${'A'.repeat(32)}`,
+        'Bearer test-admin-token-0123456789abcdeX',
+        `Bearer ${'x'.repeat(10_000)}`,
+        'bearer\ttest',
+        'Bearer test-admin-token-0123456789abcdef extra',
+      ]);
+      const url = pick(rnd, [
+        '/api/v1/email/send',
+        '/api/v1/email/messages',
+        '/api/v1/keys',
+        '/api/v1/email/templates',
+      ]);
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (auth !== undefined) headers.authorization = auth;
-      return { method: url === '/api/v1/email/send' ? 'POST' : 'GET', url, headers, body: url === '/api/v1/email/send' ? JSON.stringify(valid.incident) : undefined, describe: { auth: auth?.slice(0, 40), url } };
+      return {
+        method: url === '/api/v1/email/send' ? 'POST' : 'GET',
+        url,
+        headers,
+        body: url === '/api/v1/email/send' ? JSON.stringify(valid.incident) : undefined,
+        describe: { auth: auth?.slice(0, 40), url },
+      };
     },
   },
   {
@@ -245,8 +351,16 @@ export const kinds: Kind[] = [
     make({ rnd }) {
       const payload = pick(rnd, INJECTIONS);
       const part = pick(rnd, ['html_content', 'subject', 'text_content']);
-      const body: Record<string, string> = { [part]: part === 'subject' ? `Ticket {{ ticket_number }} ${payload}` : `${TEMPLATE_BODY}${payload}` };
-      return { method: 'PUT', url: '/api/v1/email/templates/support_ticket_created', headers: ADMIN, body: JSON.stringify(body), describe: body };
+      const body: Record<string, string> = {
+        [part]: part === 'subject' ? `Ticket {{ ticket_number }} ${payload}` : `${TEMPLATE_BODY}${payload}`,
+      };
+      return {
+        method: 'PUT',
+        url: '/api/v1/email/templates/support_ticket_created',
+        headers: ADMIN,
+        body: JSON.stringify(body),
+        describe: body,
+      };
     },
   },
   {
@@ -256,18 +370,38 @@ export const kinds: Kind[] = [
     make({ rnd, signer }) {
       const signed = signEnvelope(notification(bounce), signer, pick(rnd, ['1', '2'] as const));
       const forgeries: Array<[string, Record<string, unknown>]> = [
-        ['tampered message', { ...signed, Message: JSON.stringify({ ...bounce, bounce: { ...bounce.bounce, bounceType: 'Transient' } }) }],
+        [
+          'tampered message',
+          { ...signed, Message: JSON.stringify({ ...bounce, bounce: { ...bounce.bounce, bounceType: 'Transient' } }) },
+        ],
         ['bad signature', { ...signed, Signature: Buffer.from('forged').toString('base64') }],
         ['http cert URL', { ...signed, SigningCertURL: signed.SigningCertURL!.replace('https:', 'http:') }],
-        ['foreign cert host', { ...signed, SigningCertURL: 'https://evil.example.com/SimpleNotificationService-x.pem' }],
-        ['lookalike cert host', { ...signed, SigningCertURL: 'https://sns.eu-west-1.amazonaws.com.evil.example/a.pem' }],
-        ['cert path traversal', { ...signed, SigningCertURL: 'https://sns.eu-west-1.amazonaws.com/../../etc/passwd.pem' }],
-        ['unknown topic', signEnvelope(notification(bounce, { topicArn: TOPIC_ARN.replace('postier', 'other') }), signer)],
+        [
+          'foreign cert host',
+          { ...signed, SigningCertURL: 'https://evil.example.com/SimpleNotificationService-x.pem' },
+        ],
+        [
+          'lookalike cert host',
+          { ...signed, SigningCertURL: 'https://sns.eu-west-1.amazonaws.com.evil.example/a.pem' },
+        ],
+        [
+          'cert path traversal',
+          { ...signed, SigningCertURL: 'https://sns.eu-west-1.amazonaws.com/../../etc/passwd.pem' },
+        ],
+        [
+          'unknown topic',
+          signEnvelope(notification(bounce, { topicArn: TOPIC_ARN.replace('postier', 'other') }), signer),
+        ],
         ['unknown signature version', { ...signed, SignatureVersion: '3' }],
         ['missing fields', { Type: 'Notification', Message: '{}' }],
       ];
       const [what, envelope] = pick(rnd, forgeries);
-      return { url: '/api/v1/email/webhook', headers: { 'content-type': 'text/plain; charset=UTF-8' }, body: JSON.stringify(envelope), describe: { what } };
+      return {
+        url: '/api/v1/email/webhook',
+        headers: { 'content-type': 'text/plain; charset=UTF-8' },
+        body: JSON.stringify(envelope),
+        describe: { what },
+      };
     },
   },
 ];

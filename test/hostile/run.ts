@@ -22,8 +22,14 @@ const backend = process.env.TEST_DATABASE_URL && !process.argv.includes('--sqlit
 
 /** Stored rows a refused request must not add to: messages and template versions. */
 async function countMessages(t: TestContext): Promise<number> {
-  const m = await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-  const v = await t.services.db.selectFrom('email_template_versions').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const m = await t.services.db
+    .selectFrom('email_messages')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  const v = await t.services.db
+    .selectFrom('email_template_versions')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(m.n) + Number(v.n);
 }
 
@@ -34,7 +40,11 @@ async function checkDelivered(t: TestContext, fail: (why: string) => void): Prom
   try {
     const deadline = Date.now() + 120_000;
     for (;;) {
-      const r = await t.services.db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')).where('status', 'in', ['queued', 'sending']).executeTakeFirstOrThrow();
+      const r = await t.services.db
+        .selectFrom('email_messages')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('status', 'in', ['queued', 'sending'])
+        .executeTakeFirstOrThrow();
       if (Number(r.n) === 0) break;
       if (Date.now() > deadline) {
         fail(`${r.n} messages still undelivered after 120 s`);
@@ -54,13 +64,16 @@ async function checkDelivered(t: TestContext, fail: (why: string) => void): Prom
     const parsed = await sink.parse(m);
     // As a client reads them: no control or bidi character in the subject, nothing unsafe in a filename.
     const controlOrBidi = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
-    if (controlOrBidi.test(parsed.subject ?? '')) fail(`a control or bidi character in the delivered subject of ${m.messageId}`);
+    if (controlOrBidi.test(parsed.subject ?? ''))
+      fail(`a control or bidi character in the delivered subject of ${m.messageId}`);
     for (const a of parsed.attachments) {
       const name = a.filename ?? '';
-      if (controlOrBidi.test(name) || /[/\\]|^\s*\./.test(name)) fail(`an unsafe attachment filename ${JSON.stringify(name)} in ${m.messageId}`);
+      if (controlOrBidi.test(name) || /[/\\]|^\s*\./.test(name))
+        fail(`an unsafe attachment filename ${JSON.stringify(name)} in ${m.messageId}`);
     }
     for (const bad of ['root:x:0:0', '[object process]', 'NODE_OPTIONS', '"dependencies"']) {
-      if (`${parsed.text ?? ''}${parsed.html || ''}`.includes(bad)) fail(`template output leaked ${JSON.stringify(bad)} in ${m.messageId}`);
+      if (`${parsed.text ?? ''}${parsed.html || ''}`.includes(bad))
+        fail(`template output leaked ${JSON.stringify(bad)} in ${m.messageId}`);
     }
   }
   return sink.messages.length;
@@ -71,12 +84,19 @@ async function main() {
   const t = await createTestContext(backend, { SNS_ALLOWED_TOPIC_ARNS: TOPIC_ARN, LOG_LEVEL: 'silent' });
   placeCert(t.config.sns.certCacheDir, signer);
   const rnd = mulberry32(20261123);
-  const ctx = { rnd, signer, valid: { invoice: invoiceExample(), incident: incidentExample() }, pdf: pdfBytes(), png: pngBytes() };
+  const ctx = {
+    rnd,
+    signer,
+    valid: { invoice: invoiceExample(), incident: incidentExample() },
+    pdf: pdfBytes(),
+    png: pngBytes(),
+  };
   const rows: Array<Record<string, string | number>> = [];
   let failures = 0;
   const fail = (kind: string, attack: Attack, why: string) => {
     failures++;
-    if (failures <= 20) console.error(`FAIL [${kind}] ${why}\n  request: ${JSON.stringify(attack.describe ?? attack).slice(0, 300)}`);
+    if (failures <= 20)
+      console.error(`FAIL [${kind}] ${why}\n  request: ${JSON.stringify(attack.describe ?? attack).slice(0, 300)}`);
   };
 
   try {
@@ -90,7 +110,10 @@ async function main() {
         const res = await t.app.inject({
           method: attack.method ?? 'POST',
           url: attack.url ?? '/api/v1/email/send',
-          headers: attack.headers ?? { authorization: 'Bearer test-admin-token-0123456789abcdef', 'content-type': 'application/json' },
+          headers: attack.headers ?? {
+            authorization: 'Bearer test-admin-token-0123456789abcdef',
+            'content-type': 'application/json',
+          },
           payload: attack.body,
         });
         statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
@@ -104,7 +127,8 @@ async function main() {
           } catch {
             shape = undefined;
           }
-          if (!shape?.error?.code || typeof shape.error.message !== 'string') fail(kind.name, attack, `error without the JSON shape: ${res.body.slice(0, 120)}`);
+          if (!shape?.error?.code || typeof shape.error.message !== 'string')
+            fail(kind.name, attack, `error without the JSON shape: ${res.body.slice(0, 120)}`);
           if (after !== before) fail(kind.name, attack, `refused request stored ${after - before} message(s)`);
         } else if (res.statusCode >= 200 && res.statusCode < 300 && !(res.json() as { items?: unknown }).items) {
           accepted++;
@@ -112,9 +136,14 @@ async function main() {
         } else if (res.statusCode === 201) {
           accepted++;
           for (const item of res.json().items as Array<{ id: string }>) {
-            const m = await t.services.db.selectFrom('email_messages').select(['subject', 'recipient_email', 'reply_to']).where('id', '=', item.id).executeTakeFirstOrThrow();
+            const m = await t.services.db
+              .selectFrom('email_messages')
+              .select(['subject', 'recipient_email', 'reply_to'])
+              .where('id', '=', item.id)
+              .executeTakeFirstOrThrow();
             for (const [field, value] of Object.entries(m)) {
-              if (typeof value === 'string' && /[\r\n\u0000]/.test(value)) fail(kind.name, attack, `CR/LF/NUL reached header-bound field ${field}`);
+              if (typeof value === 'string' && /[\r\n\u0000]/.test(value))
+                fail(kind.name, attack, `CR/LF/NUL reached header-bound field ${field}`);
             }
           }
           if (kind.mustRefuse) fail(kind.name, attack, 'accepted a request that must be refused');
@@ -131,7 +160,13 @@ async function main() {
       });
     }
     const delivered = await checkDelivered(t, (why) => fail('delivery', {}, why));
-    rows.push({ kind: 'accepted mail delivered and checked on the wire', tried: delivered, refused: 0, accepted: delivered, statuses: 'SMTP 250' });
+    rows.push({
+      kind: 'accepted mail delivered and checked on the wire',
+      tried: delivered,
+      refused: 0,
+      accepted: delivered,
+      statuses: 'SMTP 250',
+    });
   } finally {
     await t.close();
   }

@@ -68,7 +68,11 @@ let built = process.env.BENCH_SKIP_BUILD === '1';
 /** The production build, compiled once per run. */
 function buildOnce(): string {
   if (!built) {
-    execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
+    execFileSync(
+      process.execPath,
+      [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')],
+      { stdio: 'inherit' },
+    );
     built = true;
   }
   return path.join(ROOT, 'dist/src/main.js');
@@ -163,10 +167,15 @@ export async function startServe(opts: SpawnOptions & { readyTimeoutMs?: number 
     } catch {
       /* not up yet */
     }
-    if (!p.alive()) throw new Error(`${p.name} exited at start-up (${p.child.exitCode ?? p.child.signalCode}):\n${p.output().slice(-2000)}`);
+    if (!p.alive())
+      throw new Error(
+        `${p.name} exited at start-up (${p.child.exitCode ?? p.child.signalCode}):\n${p.output().slice(-2000)}`,
+      );
     if (Date.now() > deadline) {
       await p.stop('SIGKILL');
-      throw new Error(`${p.name} did not answer /healthz in ${opts.readyTimeoutMs ?? 60_000} ms:\n${p.output().slice(-2000)}`);
+      throw new Error(
+        `${p.name} did not answer /healthz in ${opts.readyTimeoutMs ?? 60_000} ms:\n${p.output().slice(-2000)}`,
+      );
     }
     await sleep(100);
   }

@@ -19,7 +19,19 @@ import { type Certificate, selfSignedCertificate } from './certificate.js';
  */
 
 /** The commands a script can act on; `greeting` is the banner, `message` the reply after DATA's final dot. */
-export type SinkCommand = 'greeting' | 'ehlo' | 'helo' | 'starttls' | 'auth' | 'mail' | 'rcpt' | 'data' | 'message' | 'rset' | 'noop' | 'quit';
+export type SinkCommand =
+  | 'greeting'
+  | 'ehlo'
+  | 'helo'
+  | 'starttls'
+  | 'auth'
+  | 'mail'
+  | 'rcpt'
+  | 'data'
+  | 'message'
+  | 'rset'
+  | 'noop'
+  | 'quit';
 
 export interface Behaviour {
   /** The reply to send instead of the normal one; several lines are separated by `\n`. */
@@ -176,7 +188,11 @@ export class SmtpSink {
    * added after a general one wins; a function that returns undefined falls through. Returns a
    * function that removes the rule.
    */
-  on(command: SinkCommand | 'any', behaviour: Behaviour | ((ctx: CommandContext) => Behaviour | undefined), options: RuleOptions = {}): () => void {
+  on(
+    command: SinkCommand | 'any',
+    behaviour: Behaviour | ((ctx: CommandContext) => Behaviour | undefined),
+    options: RuleOptions = {},
+  ): () => void {
     const rule: Rule = { command, behaviour, used: 0, ...options };
     this.rules.unshift(rule);
     return () => {
@@ -192,7 +208,14 @@ export class SmtpSink {
     this.chunks.length = 0;
     this.byMessageId.clear();
     this.byRecipient.clear();
-    this.connections = this.logins = this.received = this.acceptedTotal = this.acceptedBytes = this.distinct = this.duplicates = 0;
+    this.connections =
+      this.logins =
+      this.received =
+      this.acceptedTotal =
+      this.acceptedBytes =
+      this.distinct =
+      this.duplicates =
+        0;
     this.peakSessions = this.sockets.size;
   }
 
@@ -230,7 +253,10 @@ export class SmtpSink {
   async waitFor(predicate: () => boolean, timeoutMs = 15_000, what = 'sink condition'): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate()) {
-      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what} (${this.received} messages at the sink, ${this.acceptedTotal} accepted)`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `Timed out waiting for ${what} (${this.received} messages at the sink, ${this.acceptedTotal} accepted)`,
+        );
       await new Promise<void>((r) => {
         this.waiters.push(r);
         setTimeout(r, 25);
@@ -390,7 +416,8 @@ class SinkSession {
     socket.on('error', () => {});
     socket.on('close', () => (this.closed = true));
     socket.on('data', (chunk: Buffer) => {
-      if (this.mode === 'command' && !this.opts.fast) this.sink.chunks.push({ session: this.info.id, text: chunk.toString('latin1') });
+      if (this.mode === 'command' && !this.opts.fast)
+        this.sink.chunks.push({ session: this.info.id, text: chunk.toString('latin1') });
       this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
       this.pump();
     });
@@ -455,27 +482,43 @@ class SinkSession {
    * means the session is over (dropped, stalled, closed).
    */
   private handle(line: string): void | Promise<void> {
-    if (this.mode === 'auth-plain' || this.mode === 'auth-login-user' || this.mode === 'auth-login-pass') return this.authStep(line);
-    if (!this.opts.fast) this.sink.commands.push({ session: this.info.id, line: /^AUTH /i.test(line) ? line.replace(/^(AUTH \S+).*/i, '$1 ***') : line });
+    if (this.mode === 'auth-plain' || this.mode === 'auth-login-user' || this.mode === 'auth-login-pass')
+      return this.authStep(line);
+    if (!this.opts.fast)
+      this.sink.commands.push({
+        session: this.info.id,
+        line: /^AUTH /i.test(line) ? line.replace(/^(AUTH \S+).*/i, '$1 ***') : line,
+      });
     const space = line.indexOf(' ');
     const verb = (space === -1 ? line : line.slice(0, space)).toUpperCase();
     const arg = line.slice(verb.length).trim();
     switch (verb) {
       case 'EHLO': {
-        if (this.opts.heloOnly) return settle(this.respond('ehlo', line, undefined, '502 5.5.2 Error: command not recognized'));
+        if (this.opts.heloOnly)
+          return settle(this.respond('ehlo', line, undefined, '502 5.5.2 Error: command not recognized'));
         const ext = [this.name];
         if (this.opts.pipelining !== false) ext.push('PIPELINING');
         ext.push(`SIZE ${this.opts.maxSize ?? 52_428_800}`, '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES');
         if (this.opts.starttls && !this.info.secure) ext.push('STARTTLS');
         if (this.opts.auth && (this.info.secure || !this.opts.starttls)) ext.push(`AUTH ${this.mechanisms.join(' ')}`);
-        return settle(this.respond('ehlo', line, undefined, ext.map((e) => `250 ${e}`).join('\n')), (code) => ok(code) && this.hello(`EHLO ${arg}`));
+        return settle(
+          this.respond('ehlo', line, undefined, ext.map((e) => `250 ${e}`).join('\n')),
+          (code) => ok(code) && this.hello(`EHLO ${arg}`),
+        );
       }
       case 'HELO': {
-        return settle(this.respond('helo', line, undefined, `250 ${this.name}`), (code) => ok(code) && this.hello(`HELO ${arg}`));
+        return settle(
+          this.respond('helo', line, undefined, `250 ${this.name}`),
+          (code) => ok(code) && this.hello(`HELO ${arg}`),
+        );
       }
       case 'STARTTLS': {
-        if (!this.opts.starttls || this.info.secure) return settle(this.respond('starttls', line, undefined, '502 5.5.1 Error: command not implemented'));
-        return settle(this.respond('starttls', line, undefined, '220 2.0.0 Ready to start TLS'), (code) => ok(code) && this.upgrade());
+        if (!this.opts.starttls || this.info.secure)
+          return settle(this.respond('starttls', line, undefined, '502 5.5.1 Error: command not implemented'));
+        return settle(
+          this.respond('starttls', line, undefined, '220 2.0.0 Ready to start TLS'),
+          (code) => ok(code) && this.upgrade(),
+        );
       }
       case 'AUTH':
         return this.authStart(arg, line);
@@ -487,20 +530,33 @@ class SinkSession {
         else if (this.opts.auth?.required && !this.info.user) normal = '530 5.7.0 Authentication required';
         else if (this.info.mailFrom !== null) normal = '503 5.5.1 Error: nested MAIL command';
         else if (this.opts.maxSize && size > this.opts.maxSize) normal = '552 5.3.4 Message size exceeds fixed limit';
-        return settle(this.respond('mail', line, address, normal), (code) => ok(code) && (this.info.mailFrom = address));
+        return settle(
+          this.respond('mail', line, address, normal),
+          (code) => ok(code) && (this.info.mailFrom = address),
+        );
       }
       case 'RCPT': {
         const address = /<([^>]*)>/.exec(arg)?.[1] ?? '';
         const normal = this.info.mailFrom === null ? '503 5.5.1 Error: need MAIL command' : '250 2.1.5 Ok';
-        return settle(this.respond('rcpt', line, address, normal), (code) => ok(code) && this.info.mailFrom !== null && this.info.recipients.push(address));
+        return settle(
+          this.respond('rcpt', line, address, normal),
+          (code) => ok(code) && this.info.mailFrom !== null && this.info.recipients.push(address),
+        );
       }
       case 'DATA': {
         const normal =
-          this.info.mailFrom === null ? '503 5.5.1 Error: need MAIL command' : this.info.recipients.length === 0 ? '554 5.5.1 Error: no valid recipients' : '354 End data with <CR><LF>.<CR><LF>';
+          this.info.mailFrom === null
+            ? '503 5.5.1 Error: need MAIL command'
+            : this.info.recipients.length === 0
+              ? '554 5.5.1 Error: no valid recipients'
+              : '354 End data with <CR><LF>.<CR><LF>';
         return settle(this.respond('data', line, undefined, normal), (code) => code === 354 && this.startData());
       }
       case 'RSET': {
-        return settle(this.respond('rset', line, undefined, '250 2.0.0 Ok'), (code) => ok(code) && this.clearEnvelope());
+        return settle(
+          this.respond('rset', line, undefined, '250 2.0.0 Ok'),
+          (code) => ok(code) && this.clearEnvelope(),
+        );
       }
       case 'NOOP':
         return settle(this.respond('noop', line, undefined, '250 2.0.0 Ok'));
@@ -540,11 +596,19 @@ class SinkSession {
   private authStart(arg: string, line: string): void | Promise<void> {
     const [method = '', initial] = arg.split(/\s+/);
     const auth = this.opts.auth;
-    if (!auth || (this.opts.starttls && !this.info.secure)) return settle(this.respond('auth', line, undefined, '503 5.5.1 Error: authentication not enabled'));
+    if (!auth || (this.opts.starttls && !this.info.secure))
+      return settle(this.respond('auth', line, undefined, '503 5.5.1 Error: authentication not enabled'));
     if (this.info.user) return settle(this.respond('auth', line, undefined, '503 5.5.1 Error: already authenticated'));
-    const scripted = this.sink.scripted ? this.sink.behaviourFor({ command: 'auth', line, session: this.snapshot() }) : undefined;
-    if (scripted) return settle(this.perform(scripted, '535 5.7.8 Error: authentication failed'), (code) => ok(code) && (this.info.user = auth.user));
-    if (!this.mechanisms.includes(method.toUpperCase())) return this.write('504 5.5.4 Unrecognized authentication type\r\n');
+    const scripted = this.sink.scripted
+      ? this.sink.behaviourFor({ command: 'auth', line, session: this.snapshot() })
+      : undefined;
+    if (scripted)
+      return settle(
+        this.perform(scripted, '535 5.7.8 Error: authentication failed'),
+        (code) => ok(code) && (this.info.user = auth.user),
+      );
+    if (!this.mechanisms.includes(method.toUpperCase()))
+      return this.write('504 5.5.4 Unrecognized authentication type\r\n');
     if (method.toUpperCase() === 'PLAIN') {
       if (initial) return this.checkPlain(initial);
       this.mode = 'auth-plain';
@@ -629,15 +693,32 @@ class SinkSession {
     const envelope = { from: this.info.mailFrom ?? '', to: this.info.recipients };
     const seen = this.sink.arrived(messageId);
     const tooBig = this.opts.maxSize !== undefined && size > this.opts.maxSize;
-    const normal = tooBig ? '552 5.3.4 Message size exceeds fixed limit' : `250 2.0.0 Ok: queued as R${String(this.sink.received + 1).padStart(8, '0')}`;
+    const normal = tooBig
+      ? '552 5.3.4 Message size exceeds fixed limit'
+      : `250 2.0.0 Ok: queued as R${String(this.sink.received + 1).padStart(8, '0')}`;
     const behaviour = this.sink.scripted
-      ? this.sink.behaviourFor({ command: 'message', line: '', message: { messageId, seen, size }, session: this.snapshot() })
+      ? this.sink.behaviourFor({
+          command: 'message',
+          line: '',
+          message: { messageId, seen, size },
+          session: this.snapshot(),
+        })
       : undefined;
     // A dropped, stalled or endless reply is no answer: the message counts as not accepted.
     const reply = behaviour?.drop || behaviour?.stall || behaviour?.endless ? null : (behaviour?.reply ?? normal);
-    const accepted = reply !== null && reply.startsWith('2');
+    const accepted = reply?.startsWith('2') === true;
     const wire = this.opts.fast ? null : Buffer.from(kept);
-    const message = wire && { session: this.info.id, envelope, raw: unstuff(wire.subarray(0, size)), wire, messageId, seen, reply, accepted, at: Date.now() };
+    const message = wire && {
+      session: this.info.id,
+      envelope,
+      raw: unstuff(wire.subarray(0, size)),
+      wire,
+      messageId,
+      seen,
+      reply,
+      accepted,
+      at: Date.now(),
+    };
     this.sink.record(messageId, envelope.to, size, accepted, message);
     this.clearEnvelope();
     const code = behaviour ? this.perform(behaviour, normal) : this.say(normal);
@@ -645,8 +726,15 @@ class SinkSession {
   }
 
   /** Answers per the scripted behaviour (later), or with the normal reply (now); the reply code, or null if the session ended. */
-  private respond(command: SinkCommand, line: string, address: string | undefined, normal: string): Code | Promise<Code> {
-    const behaviour = this.sink.scripted ? this.sink.behaviourFor({ command, line, address, session: this.snapshot() }) : undefined;
+  private respond(
+    command: SinkCommand,
+    line: string,
+    address: string | undefined,
+    normal: string,
+  ): Code | Promise<Code> {
+    const behaviour = this.sink.scripted
+      ? this.sink.behaviourFor({ command, line, address, session: this.snapshot() })
+      : undefined;
     return behaviour ? this.perform(behaviour, normal) : this.say(normal);
   }
 
@@ -677,7 +765,7 @@ class SinkSession {
     const lines = wireLines(reply);
     if (b.endless) {
       const every = b.trickle ?? { bytes: 1, everyMs: 50 };
-      const again = lines.map((l) => l.slice(0, 3) + '-' + l.slice(4)).join('');
+      const again = lines.map((l) => `${l.slice(0, 3)}-${l.slice(4)}`).join('');
       for (;;) {
         if (!(await this.trickle(again, every))) return null;
       }

@@ -26,7 +26,11 @@ describe('admin UI accessibility (axe-core)', () => {
     base = await t.app.listen({ port: 0, host: '127.0.0.1' });
     browser = await launchBrowser();
     // One mail through the worker into the capture inbox.
-    const sent = await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { ...incidentExample(), to: 'a11y@example.com' } });
+    const sent = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/send',
+      payload: { ...incidentExample(), to: 'a11y@example.com' },
+    });
     expect(sent.statusCode).toBe(201);
     for (let i = 0; i < 200 && !inboxId; i++) {
       inboxId = (await t.inject({ method: 'GET', url: '/api/v1/dev/inbox' })).json().items?.[0]?.id;
@@ -44,10 +48,30 @@ describe('admin UI accessibility (axe-core)', () => {
   const pages = (): { name: string; path: string; ready: (page: Page) => Promise<unknown> }[] => [
     { name: 'dashboard', path: '/', ready: (p) => p.getByRole('img', { name: /per day/ }).waitFor() },
     { name: 'messages', path: '/messages', ready: (p) => p.locator('table.messages').waitFor() },
-    { name: 'messages-search-note', path: '/messages?q=invoice&from=billing', ready: (p) => p.getByTestId('search-unsupported').waitFor() },
-    { name: 'message', path: `/messages/${seeded.invoice.id}`, ready: (p) => p.locator('iframe.email-frame').waitFor() },
-    { name: 'message-failed', path: `/messages/${seeded.failed.id}`, ready: (p) => p.getByRole('button', { name: 'Retry' }).waitFor() },
-    { name: 'recipient', path: `/recipients/${encodeURIComponent(seeded.bounced.to)}`, ready: (p) => p.getByText(/Not suppressed|since/).first().waitFor() },
+    {
+      name: 'messages-search-note',
+      path: '/messages?q=invoice&from=billing',
+      ready: (p) => p.getByTestId('search-unsupported').waitFor(),
+    },
+    {
+      name: 'message',
+      path: `/messages/${seeded.invoice.id}`,
+      ready: (p) => p.locator('iframe.email-frame').waitFor(),
+    },
+    {
+      name: 'message-failed',
+      path: `/messages/${seeded.failed.id}`,
+      ready: (p) => p.getByRole('button', { name: 'Retry' }).waitFor(),
+    },
+    {
+      name: 'recipient',
+      path: `/recipients/${encodeURIComponent(seeded.bounced.to)}`,
+      ready: (p) =>
+        p
+          .getByText(/Not suppressed|since/)
+          .first()
+          .waitFor(),
+    },
     { name: 'templates', path: '/templates', ready: (p) => p.getByRole('heading', { name: 'billing' }).waitFor() },
     {
       name: 'template-editor',
@@ -62,15 +86,31 @@ describe('admin UI accessibility (axe-core)', () => {
       path: '/templates/billing_invoice_monthly',
       ready: async (p) => {
         await p.getByRole('tab', { name: 'Versions' }).click();
-        await p.getByRole('button', { name: /^Restore|Compare/ }).or(p.locator('.versions table')).first().waitFor();
+        await p
+          .getByRole('button', { name: /^Restore|Compare/ })
+          .or(p.locator('.versions table'))
+          .first()
+          .waitFor();
       },
     },
     { name: 'inbox', path: '/inbox', ready: (p) => p.locator('.inbox-list a').first().waitFor() },
     { name: 'inbox-mail', path: `/inbox/${inboxId}`, ready: (p) => p.locator('.inbox-mail iframe').waitFor() },
-    { name: 'settings-keys', path: '/settings/keys', ready: (p) => p.getByRole('button', { name: 'Create key' }).waitFor() },
-    { name: 'settings-suppressions', path: '/settings/suppressions', ready: (p) => p.getByLabel('Suppress an address').waitFor() },
+    {
+      name: 'settings-keys',
+      path: '/settings/keys',
+      ready: (p) => p.getByRole('button', { name: 'Create key' }).waitFor(),
+    },
+    {
+      name: 'settings-suppressions',
+      path: '/settings/suppressions',
+      ready: (p) => p.getByLabel('Suppress an address').waitFor(),
+    },
     { name: 'settings-webhooks', path: '/settings/webhooks', ready: (p) => p.getByLabel('Endpoint URL').waitFor() },
-    { name: 'not-found', path: '/no-such-page', ready: (p) => p.getByRole('heading', { name: 'Page not found' }).waitFor() },
+    {
+      name: 'not-found',
+      path: '/no-such-page',
+      ready: (p) => p.getByRole('heading', { name: 'Page not found' }).waitFor(),
+    },
   ];
 
   const checkEveryPage = async (page: Page, suffix: string) => {

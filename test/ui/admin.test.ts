@@ -29,7 +29,8 @@ describe('admin UI in a browser', () => {
     await t?.close();
   });
 
-  const withPage = (fn: (page: Page) => Promise<void>, viewport?: { width: number; height: number }) => withLoggedInPage(browser, base, fn, viewport);
+  const withPage = (fn: (page: Page) => Promise<void>, viewport?: { width: number; height: number }) =>
+    withLoggedInPage(browser, base, fn, viewport);
 
   it('refuses a wrong token, then logs in with the admin token and out again', async () => {
     const p = await newPage(browser, base);
@@ -41,7 +42,9 @@ describe('admin UI in a browser', () => {
       await p.page.getByRole('button', { name: 'Sign in' }).click();
       await p.page.getByRole('heading', { name: 'Dashboard' }).waitFor();
       // The token is kept for the tab's session only.
-      expect(await p.page.evaluate("[sessionStorage.getItem('postier.token'), localStorage.getItem('postier.token')]")).toEqual(['test-admin-token-0123456789abcdef', null]);
+      expect(
+        await p.page.evaluate("[sessionStorage.getItem('postier.token'), localStorage.getItem('postier.token')]"),
+      ).toEqual(['test-admin-token-0123456789abcdef', null]);
       await p.page.reload();
       await p.page.getByRole('heading', { name: 'Dashboard' }).waitFor();
       await p.page.getByRole('button', { name: 'Log out' }).click();
@@ -106,10 +109,22 @@ describe('admin UI in a browser', () => {
   });
 
   it('retries a failed message (back to queued), cancels a queued one, and resends a sent one', async () => {
-    const status = async (id: string) => (await t.services.db.selectFrom('email_messages').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status;
+    const status = async (id: string) =>
+      (await t.services.db.selectFrom('email_messages').select('status').where('id', '=', id).executeTakeFirstOrThrow())
+        .status;
     // A message of its own, failed in the database, so the other tests' counts stay as seeded.
-    const [failed] = (await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { ...incidentExample(), to: 'retry-me@example.com' } })).json().items as { id: string }[];
-    await t.services.db.updateTable('email_messages').set({ status: 'failed', attempts: 5, error_message: '421 4.7.0 Try again later' }).where('id', '=', failed!.id).execute();
+    const [failed] = (
+      await t.inject({
+        method: 'POST',
+        url: '/api/v1/email/send',
+        payload: { ...incidentExample(), to: 'retry-me@example.com' },
+      })
+    ).json().items as { id: string }[];
+    await t.services.db
+      .updateTable('email_messages')
+      .set({ status: 'failed', attempts: 5, error_message: '421 4.7.0 Try again later' })
+      .where('id', '=', failed!.id)
+      .execute();
     await withPage(async (page) => {
       await page.goto(`${base}/admin/messages/${failed!.id}`);
       await page.getByText('421 4.7.0 Try again later').waitFor();
@@ -152,8 +167,12 @@ describe('admin UI in a browser', () => {
 
   it("shows and lifts a recipient's suppression, and erases the recipient after a confirmation", async () => {
     const email = 'gone@example.com';
-    const [sent] = (await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { ...incidentExample(), to: email } })).json().items as { id: string }[];
-    expect((await t.inject({ method: 'POST', url: '/api/v1/email/suppressions', payload: { email } })).statusCode).toBe(201);
+    const [sent] = (
+      await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { ...incidentExample(), to: email } })
+    ).json().items as { id: string }[];
+    expect((await t.inject({ method: 'POST', url: '/api/v1/email/suppressions', payload: { email } })).statusCode).toBe(
+      201,
+    );
     await withPage(async (page) => {
       await page.goto(`${base}/admin/recipients/${encodeURIComponent(email)}`);
       await page.locator('.badge', { hasText: 'manual' }).waitFor();
@@ -229,13 +248,18 @@ describe('admin UI in a browser', () => {
       await shot(page, 'settings-suppressions');
       await page.getByRole('button', { name: 'Remove' }).click();
       await page.getByText('No suppressed address.').waitFor();
-      expect((await t.inject({ method: 'GET', url: '/api/v1/email/suppressions?email=blocked@example.com' })).json().total).toBe(0);
+      expect(
+        (await t.inject({ method: 'GET', url: '/api/v1/email/suppressions?email=blocked@example.com' })).json().total,
+      ).toBe(0);
 
       await page.goto(`${base}/admin/settings/webhooks`);
       await page.getByLabel('Endpoint URL').fill('https://hooks.example.com/postier');
       await page.getByRole('button', { name: 'Add endpoint' }).click();
       expect(await page.locator('.token-once code').textContent()).toMatch(/\S{20,}/);
-      await page.locator('.card', { hasText: 'https://hooks.example.com/postier' }).getByText('delivered, bounced, complaint, failed').waitFor();
+      await page
+        .locator('.card', { hasText: 'https://hooks.example.com/postier' })
+        .getByText('delivered, bounced, complaint, failed')
+        .waitFor();
       await page.getByText('Recent deliveries').click();
       await page.getByText('No delivery yet.').waitFor();
       await shot(page, 'settings-webhooks');
@@ -298,16 +322,56 @@ describe('admin UI in a browser', () => {
   });
 
   it('warns of a relay problem on the dashboard until it is over, and shows each recipient of a message with its outcome', async () => {
-    const [m] = (await t.inject({ method: 'POST', url: '/api/v1/email/send', payload: { ...incidentExample(), to: 'noc@rgz.bj', cc: 'chef@rgz.bj', bcc: 'audit@rgz.bj' } })).json().items as { id: string }[];
+    const [m] = (
+      await t.inject({
+        method: 'POST',
+        url: '/api/v1/email/send',
+        payload: { ...incidentExample(), to: 'noc@rgz.bj', cc: 'chef@rgz.bj', bcc: 'audit@rgz.bj' },
+      })
+    ).json().items as { id: string }[];
     const now = Date.now();
     // What the worker writes after an attempt that left the bcc greylisted and the cc refused.
     const recipients = {
-      'noc@rgz.bj': { kind: 'to', status: 'accepted', code: 250, enhanced: '2.0.0', response: '250 2.0.0 Ok: queued as 4F2A', attempts: 1, at: now },
-      'chef@rgz.bj': { kind: 'cc', status: 'refused', code: 550, enhanced: '5.1.1', response: '550 5.1.1 <chef@rgz.bj>: Recipient address rejected: User unknown', attempts: 1, at: now },
-      'audit@rgz.bj': { kind: 'bcc', status: 'deferred', code: 450, enhanced: '4.2.0', response: '450 4.2.0 Greylisted, try again later', attempts: 1, at: now },
+      'noc@rgz.bj': {
+        kind: 'to',
+        status: 'accepted',
+        code: 250,
+        enhanced: '2.0.0',
+        response: '250 2.0.0 Ok: queued as 4F2A',
+        attempts: 1,
+        at: now,
+      },
+      'chef@rgz.bj': {
+        kind: 'cc',
+        status: 'refused',
+        code: 550,
+        enhanced: '5.1.1',
+        response: '550 5.1.1 <chef@rgz.bj>: Recipient address rejected: User unknown',
+        attempts: 1,
+        at: now,
+      },
+      'audit@rgz.bj': {
+        kind: 'bcc',
+        status: 'deferred',
+        code: 450,
+        enhanced: '4.2.0',
+        response: '450 4.2.0 Greylisted, try again later',
+        attempts: 1,
+        at: now,
+      },
     };
-    await t.services.db.updateTable('email_messages').set({ recipient_status: JSON.stringify(recipients), next_attempt_at: now + 3_600_000 }).where('id', '=', m!.id).execute();
-    await saveRelayStatus(t.services.db, 'relay', 'smtp.example.com:587', { state: 'problem', kind: 'auth', text: '535 5.7.8 Authentication credentials invalid' }, now);
+    await t.services.db
+      .updateTable('email_messages')
+      .set({ recipient_status: JSON.stringify(recipients), next_attempt_at: now + 3_600_000 })
+      .where('id', '=', m!.id)
+      .execute();
+    await saveRelayStatus(
+      t.services.db,
+      'relay',
+      'smtp.example.com:587',
+      { state: 'problem', kind: 'auth', text: '535 5.7.8 Authentication credentials invalid' },
+      now,
+    );
     await withPage(async (page) => {
       const banner = page.locator('.relay-banner');
       await banner.waitFor();
@@ -322,7 +386,9 @@ describe('admin UI in a browser', () => {
       await expect.poll(() => rows.count()).toBe(3);
       const text = async (i: number) => (await rows.nth(i).textContent()) ?? '';
       expect(await text(0)).toMatch(/^noc@rgz\.bjtoAccepted250 2\.0\.0 Ok: queued as 4F2A/);
-      expect(await text(1)).toMatch(/^chef@rgz\.bjccRefused550 5\.1\.1 <chef@rgz\.bj>: Recipient address rejected: User unknown/);
+      expect(await text(1)).toMatch(
+        /^chef@rgz\.bjccRefused550 5\.1\.1 <chef@rgz\.bj>: Recipient address rejected: User unknown/,
+      );
       expect(await text(2)).toMatch(/^audit@rgz\.bjbccDeferred450 4\.2\.0 Greylisted, try again later/);
       await shot(page, 'message-recipients');
     });

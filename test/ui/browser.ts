@@ -37,8 +37,13 @@ export interface PageOptions {
   allowedStatuses?: number[];
 }
 
-export async function newPage(browser: Browser, base: string, viewportOrOptions: PageOptions['viewport'] | PageOptions = {}) {
-  const options: PageOptions = viewportOrOptions && 'width' in viewportOrOptions ? { viewport: viewportOrOptions } : (viewportOrOptions ?? {});
+export async function newPage(
+  browser: Browser,
+  base: string,
+  viewportOrOptions: PageOptions['viewport'] | PageOptions = {},
+) {
+  const options: PageOptions =
+    viewportOrOptions && 'width' in viewportOrOptions ? { viewport: viewportOrOptions } : (viewportOrOptions ?? {});
   const context = await browser.newContext({
     viewport: options.viewport ?? { width: 1366, height: 900 },
     colorScheme: options.colorScheme ?? 'light',
@@ -49,11 +54,13 @@ export async function newPage(browser: Browser, base: string, viewportOrOptions:
   page.setDefaultTimeout(8000);
   const problems: string[] = [];
   page.on('request', (r) => {
-    if (!r.url().startsWith(base) && !/^(data|blob|about):/.test(r.url())) problems.push(`external request: ${r.url()}`);
+    if (!r.url().startsWith(base) && !/^(data|blob|about):/.test(r.url()))
+      problems.push(`external request: ${r.url()}`);
   });
   page.on('console', (m) => {
     const status = /status of (\d{3})/.exec(m.text())?.[1];
-    if (m.type() === 'error' && !(status && [401, 404, ...(options.allowedStatuses ?? [])].includes(Number(status)))) problems.push(`console: ${m.text()}`);
+    if (m.type() === 'error' && !(status && [401, 404, ...(options.allowedStatuses ?? [])].includes(Number(status))))
+      problems.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('dialog', (d) => void d.accept());
@@ -67,7 +74,12 @@ export async function login(page: Page, base: string, token = ADMIN_TOKEN) {
 }
 
 /** Runs `fn` on a fresh logged-in page, then checks nothing left the server and nothing broke. */
-export async function withLoggedInPage(browser: Browser, base: string, fn: (page: Page) => Promise<void>, options?: PageOptions['viewport'] | PageOptions) {
+export async function withLoggedInPage(
+  browser: Browser,
+  base: string,
+  fn: (page: Page) => Promise<void>,
+  options?: PageOptions['viewport'] | PageOptions,
+) {
   const p = await newPage(browser, base, options);
   try {
     await login(p.page, base);
@@ -84,7 +96,9 @@ export async function seriousA11yViolations(page: Page): Promise<string[]> {
   // Evaluated through the DevTools protocol, not a <script>: the page's CSP (rightly) refuses inline scripts.
   if (!(await page.evaluate('typeof window.axe === "object"'))) await page.evaluate(axe.source);
   // Email HTML (sandboxed iframes) is the sender's content, not the UI: axe stays out of frames.
-  const result = (await page.evaluate('window.axe.run(document, { iframes: false, resultTypes: ["violations"] })')) as axe.AxeResults;
+  const result = (await page.evaluate(
+    'window.axe.run(document, { iframes: false, resultTypes: ["violations"] })',
+  )) as axe.AxeResults;
   return result.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);

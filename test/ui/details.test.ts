@@ -31,10 +31,16 @@ describe('admin UI details', () => {
     await t?.close();
   });
 
-  const withPage = (fn: (page: Page) => Promise<void>, options?: Parameters<typeof withLoggedInPage>[3]) => withLoggedInPage(browser, base, fn, options);
+  const withPage = (fn: (page: Page) => Promise<void>, options?: Parameters<typeof withLoggedInPage>[3]) =>
+    withLoggedInPage(browser, base, fn, options);
   const inViewport = async (page: Page, name: string) => {
-    const box = await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).boundingBox();
-    return box !== null && box.x >= 0 && box.x + box.width <= PHONE.width && box.y >= 0 && box.y + box.height <= PHONE.height;
+    const box = await page
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name, exact: true })
+      .boundingBox();
+    return (
+      box !== null && box.x >= 0 && box.x + box.width <= PHONE.width && box.y >= 0 && box.y + box.height <= PHONE.height
+    );
   };
 
   it('on a phone, a Menu button opens every section, and going somewhere closes it', async () => {
@@ -44,7 +50,8 @@ describe('admin UI details', () => {
       expect(await page.getByRole('link', { name: 'Settings' }).isVisible()).toBe(false);
       await menu.click();
       expect(await menu.getAttribute('aria-expanded')).toBe('true');
-      for (const name of ['Dashboard', 'Messages', 'Templates', 'Capture inbox', 'Settings']) expect(await inViewport(page, name), name).toBe(true);
+      for (const name of ['Dashboard', 'Messages', 'Templates', 'Capture inbox', 'Settings'])
+        expect(await inViewport(page, name), name).toBe(true);
       expect(await page.getByRole('button', { name: 'Log out' }).isVisible()).toBe(true);
       expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth + 1')).toBe(true);
       await shot(page, 'mobile-nav-open');
@@ -128,7 +135,11 @@ describe('admin UI details', () => {
       await page.getByRole('tab', { name: 'Editor' }).focus();
       await page.keyboard.press('ArrowRight');
       expect(await page.getByRole('tab', { name: 'Versions' }).getAttribute('aria-selected')).toBe('true');
-      await page.getByRole('button', { name: /^Restore/ }).or(page.locator('.versions table')).first().waitFor();
+      await page
+        .getByRole('button', { name: /^Restore/ })
+        .or(page.locator('.versions table'))
+        .first()
+        .waitFor();
     });
   });
 
@@ -156,12 +167,16 @@ describe('admin UI details', () => {
         await shot(page, 'dark-dashboard');
         await page.goto(`${base}/admin/messages/${seeded.invoice.id}`);
         await page.locator('iframe.email-frame').waitFor();
-        expect(await page.evaluate("getComputedStyle(document.querySelector('.frame-wrap')).backgroundColor")).toBe('rgb(255, 255, 255)');
+        expect(await page.evaluate("getComputedStyle(document.querySelector('.frame-wrap')).backgroundColor")).toBe(
+          'rgb(255, 255, 255)',
+        );
         await shot(page, 'dark-message');
         await page.goto(`${base}/admin/templates/billing_invoice_monthly`);
         await page.locator('.cm-content[data-field="html_content"]').waitFor();
         // The code editor follows too.
-        expect(await page.evaluate("getComputedStyle(document.querySelector('.cm-editor')).backgroundColor")).toBe('rgb(18, 23, 29)');
+        expect(await page.evaluate("getComputedStyle(document.querySelector('.cm-editor')).backgroundColor")).toBe(
+          'rgb(18, 23, 29)',
+        );
         await shot(page, 'dark-template-editor');
       },
       { colorScheme: 'dark' },
@@ -232,7 +247,9 @@ describe('admin UI details', () => {
     await withPage(async (page) => {
       await page.goto(`${base}/admin/messages?template_key=billing_invoice_monthly&until=2099-12-31`);
       await page.getByText('1 message', { exact: true }).waitFor();
-      expect(await page.getByLabel('Search messages').inputValue()).toBe('template:billing_invoice_monthly before:2100-01-01');
+      expect(await page.getByLabel('Search messages').inputValue()).toBe(
+        'template:billing_invoice_monthly before:2100-01-01',
+      );
     });
   });
 

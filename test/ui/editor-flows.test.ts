@@ -41,11 +41,17 @@ describe('admin UI flows that need the template and delivery APIs', () => {
     await withPage(async (page) => {
       await openEditor(page);
       await page.getByLabel('Subject').fill('Votre facture {{ month }} est prête');
-      await expect.poll(() => page.getByTestId('preview-subject').textContent()).toContain('Votre facture février est prête');
+      await expect
+        .poll(() => page.getByTestId('preview-subject').textContent())
+        .toContain('Votre facture février est prête');
       await page.getByLabel('HTML').fill('<p>Bonjour {{ reseller_name }}, total {{ amount_fcfa }} FCFA</p>');
-      await expect.poll(() => page.frameLocator('.preview iframe').locator('body').textContent()).toContain('Bonjour Tech Connect SA');
+      await expect
+        .poll(() => page.frameLocator('.preview iframe').locator('body').textContent())
+        .toContain('Bonjour Tech Connect SA');
       await page.getByRole('tab', { name: 'Mobile' }).click();
-      await expect.poll(async () => (await page.locator('.preview .frame-wrap').boundingBox())?.width).toBeLessThanOrEqual(375);
+      await expect
+        .poll(async () => (await page.locator('.preview .frame-wrap').boundingBox())?.width)
+        .toBeLessThanOrEqual(375);
       await page.getByRole('tab', { name: 'Plain text' }).click();
       await page.getByTestId('preview-text').waitFor();
       await shot(page, 'template-editor-live');
@@ -83,7 +89,9 @@ describe('admin UI flows that need the template and delivery APIs', () => {
       await page.locator('.inbox-list a').first().click();
       await page.frameLocator('.inbox-mail iframe').locator('body').waitFor();
       await page.getByRole('tab', { name: 'Source' }).click();
-      await expect.poll(() => page.locator('pre.source').textContent()).toMatch(/^(Received|Content-Type|From|To|Subject|Message-ID|MIME-Version|Date):/m);
+      await expect
+        .poll(() => page.locator('pre.source').textContent())
+        .toMatch(/^(Received|Content-Type|From|To|Subject|Message-ID|MIME-Version|Date):/m);
       await shot(page, 'inbox');
     });
   });

@@ -37,7 +37,8 @@ describe('admin UI template editor', () => {
     await page.getByTestId('preview-subject').waitFor();
   };
   type Active = { active_version: number; subject: string; html_content: string; text_content: string };
-  const active = async () => (await t.inject({ method: 'GET', url: `/api/v1/email/templates/${KEY}` })).json() as Active;
+  const active = async () =>
+    (await t.inject({ method: 'GET', url: `/api/v1/email/templates/${KEY}` })).json() as Active;
   /** Dialogs answered by `answer` from now on (the page's default answer is "accept"); their messages are kept. */
   const answerDialogs = (page: Page, answer: 'accept' | 'dismiss') => {
     const seen: { type: string; message: string }[] = [];
@@ -56,7 +57,8 @@ describe('admin UI template editor', () => {
         return s ? getComputedStyle(s).color : null;
       })()`,
     );
-  const colour = (page: Page, selector: string) => page.evaluate(`getComputedStyle(document.querySelector(${JSON.stringify(selector)})).color`);
+  const colour = (page: Page, selector: string) =>
+    page.evaluate(`getComputedStyle(document.querySelector(${JSON.stringify(selector)})).color`);
   const cssVar = (page: Page, name: string) =>
     page.evaluate(`(() => {
       const d = document.createElement('i');
@@ -72,7 +74,11 @@ describe('admin UI template editor', () => {
       await openEditor(page);
       // Named by its label, for screen readers and for getByLabel alike.
       expect(await page.getByRole('textbox', { name: 'HTML' }).getAttribute('data-field')).toBe('html_content');
-      const numbers = await page.locator('.cm-editor').first().locator('.cm-lineNumbers .cm-gutterElement').allTextContents();
+      const numbers = await page
+        .locator('.cm-editor')
+        .first()
+        .locator('.cm-lineNumbers .cm-gutterElement')
+        .allTextContents();
       expect(numbers).toEqual(expect.arrayContaining(['1', '2', '3', '10']));
       // Liquid output and HTML tags each in their colour (from the page's palette, so dark mode follows).
       const liquidVar = await spanColour(page, 'month');
@@ -84,7 +90,9 @@ describe('admin UI template editor', () => {
 
       // Typing: the preview follows, and the template's variables are offered after {{.
       await html(page).fill('<p>Total {{ amount_fcfa }}</p>\n');
-      await eventually(() => page.frameLocator('.preview iframe').locator('body').textContent()).toContain('Total 450000');
+      await eventually(() => page.frameLocator('.preview iframe').locator('body').textContent()).toContain(
+        'Total 450000',
+      );
       await html(page).press('Control+End');
       await page.keyboard.type('{{ resel');
       await page.locator('.cm-tooltip-autocomplete').getByText('reseller_name').waitFor();
@@ -113,7 +121,9 @@ describe('admin UI template editor', () => {
       // "Line 3, column n" puts the cursor on that line, in the editor.
       await html(page).press('Control+Home');
       await error.getByRole('button', { name: /Line 3/ }).click();
-      await eventually(() => html(page).locator('.cm-activeLine').textContent()).toBe('<p>{% if amount_fcfa %}never closed</p>');
+      await eventually(() => html(page).locator('.cm-activeLine').textContent()).toBe(
+        '<p>{% if amount_fcfa %}never closed</p>',
+      );
       expect(await page.evaluate('document.activeElement?.dataset?.field')).toBe('html_content');
     });
   });
@@ -134,7 +144,7 @@ describe('admin UI template editor', () => {
       await page.keyboard.press('Meta+s');
       await page.getByText(`Saved as version ${before + 2}.`).waitFor();
       expect((await active()).text_content).toMatch(/PS: merci\.$/);
-      await page.getByText('active version v' + (before + 2)).waitFor();
+      await page.getByText(`active version v${before + 2}`).waitFor();
     });
   });
 
@@ -154,7 +164,9 @@ describe('admin UI template editor', () => {
       await eventually(() => html(page).textContent()).toBe('<p>Brouillon {{ month }}</p>');
       expect(await page.getByLabel('Version comment').inputValue()).toBe('work in progress');
       await page.getByText(/Your unsaved draft from .* was restored\./).waitFor();
-      await eventually(() => page.frameLocator('.preview iframe').locator('body').textContent()).toContain('Brouillon février');
+      await eventually(() => page.frameLocator('.preview iframe').locator('body').textContent()).toContain(
+        'Brouillon février',
+      );
       await shot(page, 'editor-draft-restored');
 
       // A link inside the UI asks first; staying keeps the page and its draft.
@@ -198,25 +210,34 @@ describe('admin UI template editor', () => {
 
   it('refuses to save a draft started from a version that is no longer active, until kept on top of the new one', async () => {
     // The refused save is a 409 in the console: expected here.
-    await withLoggedInPage(browser, base, async (page) => {
-      await openEditor(page);
-      const started = (await active()).active_version;
-      await page.getByLabel('Subject').fill('Brouillon ancien — {{ month }}');
-      await page.locator('.unsaved', { hasText: 'Unsaved changes' }).waitFor();
-      // Someone else saves in between.
-      const payload = { subject: 'Autre — {{ month }} {{ year }}', base_version: started };
-      const other = await t.inject({ method: 'PUT', url: `/api/v1/email/templates/${KEY}`, payload });
-      expect(other.statusCode).toBe(200);
-      await page.reload();
-      await page.getByText(`It was started from v${started}, but the active version is now v${started + 1}`).waitFor();
-      expect(await page.getByLabel('Subject').inputValue()).toBe('Brouillon ancien — {{ month }}');
-      await page.getByRole('button', { name: 'Save as new version' }).click();
-      await eventually(() => page.locator('.note.error').textContent()).toContain(`version ${started + 1} is active now`);
-      expect((await active()).subject).toBe('Autre — {{ month }} {{ year }}');
-      await page.getByRole('button', { name: `Keep it on top of v${started + 1}` }).click();
-      await page.getByRole('button', { name: 'Save as new version' }).click();
-      await page.getByText(`Saved as version ${started + 2}.`).waitFor();
-      expect((await active()).subject).toBe('Brouillon ancien — {{ month }}');
-    }, { allowedStatuses: [409] });
+    await withLoggedInPage(
+      browser,
+      base,
+      async (page) => {
+        await openEditor(page);
+        const started = (await active()).active_version;
+        await page.getByLabel('Subject').fill('Brouillon ancien — {{ month }}');
+        await page.locator('.unsaved', { hasText: 'Unsaved changes' }).waitFor();
+        // Someone else saves in between.
+        const payload = { subject: 'Autre — {{ month }} {{ year }}', base_version: started };
+        const other = await t.inject({ method: 'PUT', url: `/api/v1/email/templates/${KEY}`, payload });
+        expect(other.statusCode).toBe(200);
+        await page.reload();
+        await page
+          .getByText(`It was started from v${started}, but the active version is now v${started + 1}`)
+          .waitFor();
+        expect(await page.getByLabel('Subject').inputValue()).toBe('Brouillon ancien — {{ month }}');
+        await page.getByRole('button', { name: 'Save as new version' }).click();
+        await eventually(() => page.locator('.note.error').textContent()).toContain(
+          `version ${started + 1} is active now`,
+        );
+        expect((await active()).subject).toBe('Autre — {{ month }} {{ year }}');
+        await page.getByRole('button', { name: `Keep it on top of v${started + 1}` }).click();
+        await page.getByRole('button', { name: 'Save as new version' }).click();
+        await page.getByText(`Saved as version ${started + 2}.`).waitFor();
+        expect((await active()).subject).toBe('Brouillon ancien — {{ month }}');
+      },
+      { allowedStatuses: [409] },
+    );
   });
 });

@@ -6,10 +6,25 @@ const fr = { subject: 'Facture {{ month }}', html_content: '<p>Bonjour</p>', tex
 
 describe('template drafts', () => {
   it('reads back a stored draft, and nothing from what is not one', () => {
-    const draft = { base_version: 3, locales: { fr }, variables: '{"month":"mars"}', comment: 'wip', saved_at: '2026-03-01T10:00:00.000Z' };
+    const draft = {
+      base_version: 3,
+      locales: { fr },
+      variables: '{"month":"mars"}',
+      comment: 'wip',
+      saved_at: '2026-03-01T10:00:00.000Z',
+    };
     expect(parseDraft(JSON.stringify(draft))).toEqual(draft);
-    expect(parseDraft(JSON.stringify({ ...draft, locales: { fr: { ...fr, text_content: null } } }))?.locales.fr?.text_content).toBeNull();
-    const wrong = [{ base_version: '3' }, { locales: {} }, { locales: { fr: { subject: 1, html_content: '' } } }, { locales: [fr] }, { variables: {} }];
+    expect(
+      parseDraft(JSON.stringify({ ...draft, locales: { fr: { ...fr, text_content: null } } }))?.locales.fr
+        ?.text_content,
+    ).toBeNull();
+    const wrong = [
+      { base_version: '3' },
+      { locales: {} },
+      { locales: { fr: { subject: 1, html_content: '' } } },
+      { locales: [fr] },
+      { variables: {} },
+    ];
     for (const bad of [null, '', '{', '[]', 'null', '42', ...wrong.map((w) => JSON.stringify({ ...draft, ...w }))]) {
       expect(parseDraft(bad), String(bad)).toBeNull();
     }
@@ -33,13 +48,19 @@ describe('scheduled messages', () => {
     events: [{ type: 'queued', data }],
   });
   it('are queued messages whose queued event has a send_at and whose first attempt is ahead', () => {
-    expect(scheduledFor(queued({ send_at: '2026-03-01T10:00:00.000Z' }, '2026-03-01T10:00:00.000Z'), now)).toBe('2026-03-01T10:00:00.000Z');
+    expect(scheduledFor(queued({ send_at: '2026-03-01T10:00:00.000Z' }, '2026-03-01T10:00:00.000Z'), now)).toBe(
+      '2026-03-01T10:00:00.000Z',
+    );
   });
   it('are not messages sent at once, due already, tried already, or no longer queued', () => {
     expect(scheduledFor(queued({ template_key: 'x' }, '2026-03-01T10:00:00.000Z'), now)).toBeNull();
     expect(scheduledFor(queued({ send_at: '2026-03-01T07:00:00.000Z' }, '2026-03-01T07:00:00.000Z'), now)).toBeNull();
-    expect(scheduledFor(queued({ send_at: '2026-03-01T10:00:00.000Z' }, '2026-03-01T11:00:00.000Z', 1), now)).toBeNull();
-    expect(scheduledFor(queued({ send_at: '2026-03-01T10:00:00.000Z' }, '2026-03-01T10:00:00.000Z', 0, 'cancelled'), now)).toBeNull();
+    expect(
+      scheduledFor(queued({ send_at: '2026-03-01T10:00:00.000Z' }, '2026-03-01T11:00:00.000Z', 1), now),
+    ).toBeNull();
+    expect(
+      scheduledFor(queued({ send_at: '2026-03-01T10:00:00.000Z' }, '2026-03-01T10:00:00.000Z', 0, 'cancelled'), now),
+    ).toBeNull();
     expect(scheduledFor(queued(null, '2026-03-01T10:00:00.000Z'), now)).toBeNull();
   });
 });

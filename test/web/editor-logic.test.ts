@@ -5,7 +5,13 @@ import { initialSampleVariables, missingRequired, parseVariables } from '../../w
 
 describe('template editor logic', () => {
   it('prefills sample variables from the samples, then a placeholder per declared variable', () => {
-    expect(initialSampleVariables({ sample_variables: { name: 'Ada' }, required_variables: ['name', 'amount'], optional_variables: ['note'] })).toEqual({
+    expect(
+      initialSampleVariables({
+        sample_variables: { name: 'Ada' },
+        required_variables: ['name', 'amount'],
+        optional_variables: ['note'],
+      }),
+    ).toEqual({
       name: 'Ada',
       amount: '<amount>',
       note: '',
@@ -24,17 +30,32 @@ describe('template editor logic', () => {
   });
 
   it('ties Liquid errors to their field, from a preview result or a 422', () => {
-    expect(renderErrors({ errors: [{ message: 'tag "ifx" not found', line: 3, column: 5, part: 'html' }, { message: 'bad layout', part: 'template' }] })).toEqual([
+    expect(
+      renderErrors({
+        errors: [
+          { message: 'tag "ifx" not found', line: 3, column: 5, part: 'html' },
+          { message: 'bad layout', part: 'template' },
+        ],
+      }),
+    ).toEqual([
       { message: 'tag "ifx" not found', line: 3, column: 5, field: 'html_content' },
       { message: 'bad layout', line: null, column: null, field: null },
     ]);
-    expect(renderErrors(undefined, { code: 'template_error', message: 'subject: bad', details: { part: 'subject', line: 1, column: 9, error: 'bad' } })).toEqual([
-      { message: 'bad', line: 1, column: 9, field: 'subject' },
-    ]);
+    expect(
+      renderErrors(undefined, {
+        code: 'template_error',
+        message: 'subject: bad',
+        details: { part: 'subject', line: 1, column: 9, error: 'bad' },
+      }),
+    ).toEqual([{ message: 'bad', line: 1, column: 9, field: 'subject' }]);
     // A subject that renders to something unsafe in a header (the sample variables at save).
-    expect(renderErrors(undefined, { code: 'invalid_header_value', message: 'subject must not contain control characters', details: { field: 'subject', part: 'subject' } })).toEqual([
-      { message: 'subject must not contain control characters', line: null, column: null, field: 'subject' },
-    ]);
+    expect(
+      renderErrors(undefined, {
+        code: 'invalid_header_value',
+        message: 'subject must not contain control characters',
+        details: { field: 'subject', part: 'subject' },
+      }),
+    ).toEqual([{ message: 'subject must not contain control characters', line: null, column: null, field: 'subject' }]);
     expect(renderErrors(undefined, { code: 'unauthorized', message: 'no' })).toEqual([]);
   });
 

@@ -1,12 +1,23 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatSearch, OPERATORS, parseSearch, planSearch, searchFromUrl, searchToUrl, withTerm, type SearchQuery } from '../../web/src/lib/message-search.js';
+import {
+  formatSearch,
+  OPERATORS,
+  parseSearch,
+  planSearch,
+  searchFromUrl,
+  searchToUrl,
+  withTerm,
+  type SearchQuery,
+} from '../../web/src/lib/message-search.js';
 
 const dayStart = (d: string) => `${d}T00:00:00.000Z`;
 
 describe('Messages search box', () => {
   it('reads operators, quoted values and plain words; unknown operators are words', () => {
-    expect(parseSearch('to:Ada@Example.com STATUS:failed subject:"Facture RGZ — mars" relance "deux mots" 10:30 foo:bar')).toEqual({
+    expect(
+      parseSearch('to:Ada@Example.com STATUS:failed subject:"Facture RGZ — mars" relance "deux mots" 10:30 foo:bar'),
+    ).toEqual({
       terms: { to: 'Ada@Example.com', status: 'failed', subject: 'Facture RGZ — mars' },
       text: ['relance', 'deux mots', '10:30', 'foo:bar'],
     });
@@ -21,11 +32,16 @@ describe('Messages search box', () => {
     const q: SearchQuery = { terms: { status: 'failed', to: 'a@b.c', subject: 'two words' }, text: ['to:x', 'word'] };
     expect(formatSearch(q)).toBe('to:a@b.c subject:"two words" status:failed "to:x" word');
     expect(formatSearch(withTerm(q, 'status', ''))).toBe('to:a@b.c subject:"two words" "to:x" word');
-    expect(formatSearch(withTerm(q, 'after', ' 2026-03-01 '))).toBe('to:a@b.c subject:"two words" status:failed after:2026-03-01 "to:x" word');
+    expect(formatSearch(withTerm(q, 'after', ' 2026-03-01 '))).toBe(
+      'to:a@b.c subject:"two words" status:failed after:2026-03-01 "to:x" word',
+    );
   });
 
   it('reads back whatever it writes', () => {
-    const value = fc.string({ minLength: 1, maxLength: 12 }).map((s) => s.trim()).filter((s) => s.length > 0);
+    const value = fc
+      .string({ minLength: 1, maxLength: 12 })
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
     const query = fc.record({
       terms: fc.dictionary(fc.constantFrom(...OPERATORS), value, { maxKeys: 5 }),
       text: fc.array(value, { maxLength: 4 }),
@@ -52,7 +68,12 @@ describe('Messages search box', () => {
   });
 
   it('asks the current API for what it can filter and lists the rest instead of dropping it silently', () => {
-    const plan = planSearch(parseSearch('to:ada@example.com status:FAILED template:welcome category:billing after:2026-03-01 before:2026-04-01'), dayStart);
+    const plan = planSearch(
+      parseSearch(
+        'to:ada@example.com status:FAILED template:welcome category:billing after:2026-03-01 before:2026-04-01',
+      ),
+      dayStart,
+    );
     expect(plan).toEqual({
       filter: {
         to: 'ada@example.com',
@@ -65,9 +86,20 @@ describe('Messages search box', () => {
       unsupported: [],
       invalid: [],
     });
-    const partial = planSearch(parseSearch('to:ada from:billing subject:"Facture RGZ" tag:x domain:example.com id:0190 words'), dayStart);
+    const partial = planSearch(
+      parseSearch('to:ada from:billing subject:"Facture RGZ" tag:x domain:example.com id:0190 words'),
+      dayStart,
+    );
     expect(partial.filter).toEqual({});
-    expect(partial.unsupported).toEqual(['to:ada', 'id:0190', 'from:billing', 'subject:"Facture RGZ"', 'tag:x', 'domain:example.com', 'words']);
+    expect(partial.unsupported).toEqual([
+      'to:ada',
+      'id:0190',
+      'from:billing',
+      'subject:"Facture RGZ"',
+      'tag:x',
+      'domain:example.com',
+      'words',
+    ]);
   });
 
   it('opens a message by its whole id, and calls a bad status or date an error', () => {

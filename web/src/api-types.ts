@@ -130,7 +130,15 @@ export interface Stats {
   period: StatusCounts;
   series: { day: string; sent: number; delivered: number; bounced: number; failed: number }[];
   queue: { depth: number; oldest_queued_at: string | null; oldest_age_seconds: number | null };
-  latest_failures: { id: string; to: string; subject: string; status: MessageStatus; template_key: string; reason: string | null; at: string }[];
+  latest_failures: {
+    id: string;
+    to: string;
+    subject: string;
+    status: MessageStatus;
+    template_key: string;
+    reason: string | null;
+    at: string;
+  }[];
 }
 
 export interface LocaleContent {
@@ -401,5 +409,11 @@ export interface InboxMessage {
   headers: { name: string; line: string }[];
   text: string | null;
   html: string | null;
-  attachments: { index: number; filename: string | null; content_type: string; size: number; content_id: string | null }[];
+  attachments: {
+    index: number;
+    filename: string | null;
+    content_type: string;
+    size: number;
+    content_id: string | null;
+  }[];
 }

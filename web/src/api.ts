@@ -46,7 +46,10 @@ export class ApiError extends Error {
 
 /** True when the server has no such route (an API this server version does not offer yet). */
 export const isNotAvailable = (e: unknown): boolean =>
-  e instanceof ApiError && (e.status === 404 || e.status === 405) && e.code === 'not_found' && /^No route/.test(e.message);
+  e instanceof ApiError &&
+  (e.status === 404 || e.status === 405) &&
+  e.code === 'not_found' &&
+  /^No route/.test(e.message);
 
 type Query = Record<string, string | number | boolean | undefined | null>;
 
@@ -57,12 +60,20 @@ function url(path: string, query?: Query): string {
   return `/api/v1${path}${s ? `?${s}` : ''}`;
 }
 
-async function send(method: string, path: string, opts: { query?: Query; body?: unknown; token?: string } = {}): Promise<Response> {
+async function send(
+  method: string,
+  path: string,
+  opts: { query?: Query; body?: unknown; token?: string } = {},
+): Promise<Response> {
   const headers: Record<string, string> = { accept: 'application/json' };
   const token = opts.token ?? getToken();
   if (token) headers.authorization = `Bearer ${token}`;
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(url(path, opts.query), { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  const res = await fetch(url(path, opts.query), {
+    method,
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
   if (res.ok) return res;
   let code = 'http_error';
   let message = `${res.status} ${res.statusText}`;
@@ -79,7 +90,11 @@ async function send(method: string, path: string, opts: { query?: Query; body?: 
   throw new ApiError(res.status, code, message, details);
 }
 
-const json = async <T>(method: string, path: string, opts?: { query?: Query; body?: unknown; token?: string }): Promise<T> => {
+const json = async <T>(
+  method: string,
+  path: string,
+  opts?: { query?: Query; body?: unknown; token?: string },
+): Promise<T> => {
   const res = await send(method, path, opts);
   return (res.status === 204 ? undefined : await res.json()) as T;
 };
@@ -91,7 +106,8 @@ export const api = {
   checkToken: (token: string) => json<Page<ApiKey>>('GET', '/keys', { token }),
 
   relayStatus: () => json<List<RelayStatus>>('GET', '/delivery/relay'),
-  stats: (days: number) => json<Stats>('GET', '/email/stats', { query: { days, tz_offset: -new Date().getTimezoneOffset() } }),
+  stats: (days: number) =>
+    json<Stats>('GET', '/email/stats', { query: { days, tz_offset: -new Date().getTimezoneOffset() } }),
 
   messages: (f: MessageFilter) => json<Page<MessageSummary>>('GET', '/email/messages', { query: { ...f } }),
   message: (id: string) => json<Message>('GET', `/email/messages/${seg(id)}`),
@@ -107,34 +123,45 @@ export const api = {
   templates: () => json<Page<TemplateSummary>>('GET', '/email/templates', { query: { include_inactive: true } }),
   template: (key: string) => json<Template>('GET', `/email/templates/${seg(key)}`),
   templateVersions: (key: string) => json<TemplateVersions>('GET', `/email/templates/${seg(key)}/versions`),
-  templateVersion: (key: string, version: number) => json<Template>('GET', `/email/templates/${seg(key)}/versions/${version}`),
+  templateVersion: (key: string, version: number) =>
+    json<Template>('GET', `/email/templates/${seg(key)}/versions/${version}`),
   /** A new version (made active) when the content changed; `saved` says what happened. */
-  saveTemplateVersion: (key: string, body: TemplateUpdate) => json<Template & { saved: SaveOutcome }>('PUT', `/email/templates/${seg(key)}`, { body }),
-  activateTemplateVersion: (key: string, version: number) => json<Template>('POST', `/email/templates/${seg(key)}/activate`, { body: { version } }),
-  testTemplate: (key: string, body: TestSendRequest) => json<TestSendResult>('POST', `/email/templates/${seg(key)}/test`, { body }),
+  saveTemplateVersion: (key: string, body: TemplateUpdate) =>
+    json<Template & { saved: SaveOutcome }>('PUT', `/email/templates/${seg(key)}`, { body }),
+  activateTemplateVersion: (key: string, version: number) =>
+    json<Template>('POST', `/email/templates/${seg(key)}/activate`, { body: { version } }),
+  testTemplate: (key: string, body: TestSendRequest) =>
+    json<TestSendResult>('POST', `/email/templates/${seg(key)}/test`, { body }),
   preview: (body: PreviewRequest) => json<PreviewResult>('POST', '/email/templates/preview', { body }),
   layouts: () => json<Page<string>>('GET', '/email/layouts'),
 
   keys: () => json<Page<ApiKey>>('GET', '/keys'),
-  createKey: (name: string, scope: 'admin' | 'send') => json<ApiKey & { token: string }>('POST', '/keys', { body: { name, scope } }),
+  createKey: (name: string, scope: 'admin' | 'send') =>
+    json<ApiKey & { token: string }>('POST', '/keys', { body: { name, scope } }),
   revokeKey: (id: string) => json<ApiKey>('DELETE', `/keys/${seg(id)}`),
 
-  suppressions: (email?: string) => json<Page<Suppression>>('GET', '/email/suppressions', { query: { email, limit: 200 } }),
-  addSuppression: (email: string, details?: string) => json<Suppression>('POST', '/email/suppressions', { body: { email, ...(details ? { details } : {}) } }),
+  suppressions: (email?: string) =>
+    json<Page<Suppression>>('GET', '/email/suppressions', { query: { email, limit: 200 } }),
+  addSuppression: (email: string, details?: string) =>
+    json<Suppression>('POST', '/email/suppressions', { body: { email, ...(details ? { details } : {}) } }),
   removeSuppressionById: (id: string) => json<void>('DELETE', `/email/suppressions/${seg(id)}`),
   /** Lifts every suppression of the address (all scopes). */
-  removeSuppression: (email: string) => json<{ deleted: number }>('DELETE', '/email/suppressions', { query: { email } }),
+  removeSuppression: (email: string) =>
+    json<{ deleted: number }>('DELETE', '/email/suppressions', { query: { email } }),
   /** Right to erasure: hashes the address, drops bodies and attachments, cancels what was not sent. */
   eraseRecipient: (email: string) => json<EraseResult>('POST', `/email/recipients/${seg(email)}/erase`),
 
   webhooks: () => json<List<Webhook>>('GET', '/webhooks'),
-  createWebhook: (url: string, event_types: string[]) => json<Webhook>('POST', '/webhooks', { body: { url, event_types } }),
+  createWebhook: (url: string, event_types: string[]) =>
+    json<Webhook>('POST', '/webhooks', { body: { url, event_types } }),
   deleteWebhook: (id: string) => json<void>('DELETE', `/webhooks/${seg(id)}`),
-  webhookDeliveries: (id: string) => json<WebhookDeliveries>('GET', `/webhooks/${seg(id)}/deliveries`, { query: { limit: 20 } }),
+  webhookDeliveries: (id: string) =>
+    json<WebhookDeliveries>('GET', `/webhooks/${seg(id)}/deliveries`, { query: { limit: 20 } }),
 
   inbox: () => json<Page<InboxSummary>>('GET', '/dev/inbox', { query: { limit: 100 } }),
   inboxMessage: (id: string) => json<InboxMessage>('GET', `/dev/inbox/${seg(id)}`),
   inboxRaw: async (id: string) => (await send('GET', `/dev/inbox/${seg(id)}/raw`)).text(),
-  inboxAttachment: async (id: string, index: number): Promise<Blob> => (await send('GET', `/dev/inbox/${seg(id)}/attachments/${index}`)).blob(),
+  inboxAttachment: async (id: string, index: number): Promise<Blob> =>
+    (await send('GET', `/dev/inbox/${seg(id)}/attachments/${index}`)).blob(),
   clearInbox: () => json<{ deleted: number }>('DELETE', '/dev/inbox'),
 };

@@ -1,5 +1,13 @@
 import { PostierError } from './errors.js';
-import type { ListMessagesQuery, Message, MessagePage, SendRequest, SendResult, Template, TemplateSummary } from './types.js';
+import type {
+  ListMessagesQuery,
+  Message,
+  MessagePage,
+  SendRequest,
+  SendResult,
+  Template,
+  TemplateSummary,
+} from './types.js';
 
 /** What a never-block call resolves to instead of rejecting. */
 export type Result<T> = { ok: true; value: T } | { ok: false; error: PostierError };
@@ -56,7 +64,11 @@ export class PostierClient<Throws extends boolean = true> {
   /** This client with another timeout or mode, for some calls: `client.withOptions({ throwOnError: false, timeoutMs: 2000 })`. */
   withOptions<W extends boolean = Throws>(opts: { timeoutMs?: number; throwOnError?: W }): PostierClient<W> {
     const { throwOnError, ...rest } = this.opts;
-    return new PostierClient<W>({ ...rest, throwOnError: (opts.throwOnError ?? throwOnError) as W | undefined, timeoutMs: opts.timeoutMs ?? this.timeoutMs });
+    return new PostierClient<W>({
+      ...rest,
+      throwOnError: (opts.throwOnError ?? throwOnError) as W | undefined,
+      timeoutMs: opts.timeoutMs ?? this.timeoutMs,
+    });
   }
 
   send(req: SendRequest, opts: SendOptions = {}): Promise<Outcome<SendResult, Throws>> {
@@ -72,7 +84,9 @@ export class PostierClient<Throws extends boolean = true> {
     return this.call<MessagePage>('GET', `/api/v1/email/messages${queryString(query)}`);
   }
 
-  listTemplates(query: { category?: string; include_inactive?: boolean } = {}): Promise<Outcome<{ items: TemplateSummary[]; total: number }, Throws>> {
+  listTemplates(
+    query: { category?: string; include_inactive?: boolean } = {},
+  ): Promise<Outcome<{ items: TemplateSummary[]; total: number }, Throws>> {
     return this.call('GET', `/api/v1/email/templates${queryString(query)}`);
   }
 
@@ -81,7 +95,11 @@ export class PostierClient<Throws extends boolean = true> {
   }
 
   /** The request's value, or in never-block mode its Result; anything but a PostierError (a bug) still rejects. */
-  private async call<T>(method: string, path: string, opts: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {}) {
+  private async call<T>(
+    method: string,
+    path: string,
+    opts: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {},
+  ) {
     if (this.throwOnError) return (await this.request<T>(method, path, opts)) as Outcome<T, Throws>;
     try {
       return { ok: true, value: await this.request<T>(method, path, opts) } as Outcome<T, Throws>;
@@ -91,7 +109,11 @@ export class PostierClient<Throws extends boolean = true> {
     }
   }
 
-  private async request<T>(method: string, path: string, opts: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<T> {
+  private async request<T>(
+    method: string,
+    path: string,
+    opts: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {},
+  ): Promise<T> {
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     // Outside the try: a body JSON cannot encode (a BigInt) is a bug to throw, not a network error to retry.
     const body = opts.body !== undefined ? JSON.stringify(opts.body) : undefined;
@@ -117,7 +139,11 @@ export class PostierClient<Throws extends boolean = true> {
         throw new PostierError(0, 'timeout', `${method} ${path}: no answer within ${timeoutMs} ms`);
       }
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      throw new PostierError(0, 'network_error', `${method} ${path}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+      throw new PostierError(
+        0,
+        'network_error',
+        `${method} ${path}: ${cause?.code ?? cause?.message ?? (e as Error).message}`,
+      );
     }
     let json: unknown;
     try {
@@ -127,7 +153,12 @@ export class PostierClient<Throws extends boolean = true> {
     }
     if (!res.ok) {
       const err = (json as { error?: { code?: string; message?: string; details?: unknown } } | undefined)?.error;
-      throw new PostierError(res.status, err?.code ?? `http_${res.status}`, err?.message ?? `${method} ${path}: HTTP ${res.status}`, err?.details);
+      throw new PostierError(
+        res.status,
+        err?.code ?? `http_${res.status}`,
+        err?.message ?? `${method} ${path}: HTTP ${res.status}`,
+        err?.details,
+      );
     }
     return json as T;
   }

@@ -30,8 +30,13 @@ export function parseVars(pairs: string[]): Record<string, string> {
 export function readAttachment(file: string): NonNullable<SendRequest['attachments']>[number] {
   const ext = path.extname(file).slice(1).toLowerCase();
   const contentType = CONTENT_TYPES[ext];
-  if (!contentType) throw new Error(`--attach ${file}: unknown extension .${ext} (known: ${Object.keys(CONTENT_TYPES).join(', ')})`);
-  return { filename: path.basename(file), content_type: contentType, data_base64: readFileSync(file).toString('base64') };
+  if (!contentType)
+    throw new Error(`--attach ${file}: unknown extension .${ext} (known: ${Object.keys(CONTENT_TYPES).join(', ')})`);
+  return {
+    filename: path.basename(file),
+    content_type: contentType,
+    data_base64: readFileSync(file).toString('base64'),
+  };
 }
 
 interface SendFlags {
@@ -80,7 +85,9 @@ export function registerSendCommand(program: Command): void {
         for (const i of items) console.log(`${i.id}\t${i.to}\t${i.status}`);
       } catch (e) {
         if (e instanceof PostierError) {
-          throw new Error(`${e.code} (HTTP ${e.status}): ${e.message}${e.details !== undefined ? `\n${JSON.stringify(e.details, null, 2)}` : ''}`);
+          throw new Error(
+            `${e.code} (HTTP ${e.status}): ${e.message}${e.details !== undefined ? `\n${JSON.stringify(e.details, null, 2)}` : ''}`,
+          );
         }
         throw e;
       }

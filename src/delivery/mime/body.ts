@@ -41,7 +41,8 @@ export function textTransferEncoding(content: string): TransferEncoding {
 }
 
 /** CRLF for every line break: CRLF, lone CR or lone LF. */
-export const canonicalLineBreaks = (text: string): string => (/\r(?!\n)|(?<!\r)\n/.test(text) ? text.replace(/\r\n|\r|\n/g, '\r\n') : text);
+export const canonicalLineBreaks = (text: string): string =>
+  /\r(?!\n)|(?<!\r)\n/.test(text) ? text.replace(/\r\n|\r|\n/g, '\r\n') : text;
 
 const HEX = Buffer.from('0123456789ABCDEF');
 
@@ -65,7 +66,9 @@ export function quotedPrintable(bytes: Buffer): Buffer {
       continue;
     }
     const next = bytes[i + 1];
-    const literal = (b >= 0x21 && b <= 0x7e && b !== 0x3d) || ((b === 0x20 || b === 0x09) && next !== undefined && next !== 0x0d && next !== 0x0a);
+    const literal =
+      (b >= 0x21 && b <= 0x7e && b !== 0x3d) ||
+      ((b === 0x20 || b === 0x09) && next !== undefined && next !== 0x0d && next !== 0x0a);
     const width = literal ? 1 : 3;
     // The "=" of a soft break takes the 76th column.
     if (line + width > LINE - 1) {

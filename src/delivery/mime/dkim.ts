@@ -10,10 +10,35 @@ import { type Field, fold } from './header.js';
  */
 
 const SIGNED_FIELDS = [
-  'from', 'sender', 'reply-to', 'subject', 'date', 'message-id', 'to', 'cc', 'mime-version', 'content-type',
-  'content-transfer-encoding', 'content-id', 'content-description', 'resent-date', 'resent-from', 'resent-sender',
-  'resent-to', 'resent-cc', 'resent-message-id', 'in-reply-to', 'references', 'list-id', 'list-help',
-  'list-unsubscribe', 'list-unsubscribe-post', 'list-subscribe', 'list-post', 'list-owner', 'list-archive',
+  'from',
+  'sender',
+  'reply-to',
+  'subject',
+  'date',
+  'message-id',
+  'to',
+  'cc',
+  'mime-version',
+  'content-type',
+  'content-transfer-encoding',
+  'content-id',
+  'content-description',
+  'resent-date',
+  'resent-from',
+  'resent-sender',
+  'resent-to',
+  'resent-cc',
+  'resent-message-id',
+  'in-reply-to',
+  'references',
+  'list-id',
+  'list-help',
+  'list-unsubscribe',
+  'list-unsubscribe-post',
+  'list-subscribe',
+  'list-post',
+  'list-owner',
+  'list-archive',
 ];
 
 export interface DkimOptions {
@@ -25,14 +50,22 @@ export interface DkimOptions {
 
 /** Relaxed header canonicalization (§3.4.2): name lower-cased, value unfolded, white space runs as one space, trimmed. */
 export const relaxedHeader = (name: string, line: string): string =>
-  `${name.toLowerCase()}:${line.slice(line.indexOf(':') + 1).replace(/\r\n/g, '').replace(/[ \t]+/g, ' ').trim()}`;
+  `${name.toLowerCase()}:${line
+    .slice(line.indexOf(':') + 1)
+    .replace(/\r\n/g, '')
+    .replace(/[ \t]+/g, ' ')
+    .trim()}`;
 
 /**
  * Relaxed body canonicalization (§3.4.4) of a body whose line breaks are CRLF: white space runs
  * as one space, none at a line's end, no empty lines at the end, and a non-empty body ends with CRLF.
  */
 export function relaxedBody(body: Buffer): string {
-  const text = body.toString('latin1').replace(/[ \t]+/g, ' ').replace(/ \r\n/g, '\r\n').replace(/(?:\r\n)+$/, '');
+  const text = body
+    .toString('latin1')
+    .replace(/[ \t]+/g, ' ')
+    .replace(/ \r\n/g, '\r\n')
+    .replace(/(?:\r\n)+$/, '');
   const last = text.endsWith(' ') ? text.slice(0, -1) : text;
   return last ? `${last}\r\n` : '';
 }
@@ -44,7 +77,8 @@ export class DkimSigner {
 
   constructor(options: DkimOptions) {
     this.key = createPrivateKey(options.privateKey);
-    if (this.key.asymmetricKeyType !== 'rsa') throw new Error(`DKIM: an RSA private key is needed for rsa-sha256, not ${this.key.asymmetricKeyType}`);
+    if (this.key.asymmetricKeyType !== 'rsa')
+      throw new Error(`DKIM: an RSA private key is needed for rsa-sha256, not ${this.key.asymmetricKeyType}`);
     // A tag value cannot hold a control character, ";" or "=" (they would end it or start a tag).
     const tag = (v: string) => v.replace(/[\x00-\x20\x7f;=]/g, '');
     this.domain = domainToASCII(tag(options.domain)) || tag(options.domain);
@@ -60,7 +94,9 @@ export class DkimSigner {
     const byName = new Map(fields.map((f) => [f.name.toLowerCase(), f] as const));
     const tags = `v=1; a=rsa-sha256; c=relaxed/relaxed; d=${this.domain}; q=dns/txt; s=${this.selector}; bh=${bh}; h=${names.join(':')};`;
     const unsigned = `${fold('DKIM-Signature', tags).line}\r\n b=`;
-    const signed = names.map((n) => `${relaxedHeader(n, byName.get(n)!.line)}\r\n`).join('') + relaxedHeader('dkim-signature', unsigned);
+    const signed =
+      names.map((n) => `${relaxedHeader(n, byName.get(n)!.line)}\r\n`).join('') +
+      relaxedHeader('dkim-signature', unsigned);
     const b = sign('sha256', Buffer.from(signed), this.key).toString('base64');
     // The signature folded in lines of at most 76 characters (the b= value's white space is ignored by verifiers).
     const first = 76 - 3;

@@ -15,7 +15,9 @@ const B_BYTES_MAX = Math.floor(TEXT_MAX / 4) * 3;
 
 const HEX = Array.from({ length: 256 }, (_, i) => `=${i.toString(16).toUpperCase().padStart(2, '0')}`);
 /** The Q form of each ASCII character. */
-const Q_ASCII = Array.from({ length: 128 }, (_, i) => (/[A-Za-z0-9!*+\-/]/.test(String.fromCharCode(i)) ? String.fromCharCode(i) : i === 0x20 ? '_' : HEX[i]!));
+const Q_ASCII = Array.from({ length: 128 }, (_, i) =>
+  /[A-Za-z0-9!*+\-/]/.test(String.fromCharCode(i)) ? String.fromCharCode(i) : i === 0x20 ? '_' : HEX[i]!,
+);
 
 /** Nodemailer's choice: Q when Latin letters outnumber control and non-ASCII code units, else B. */
 export function wordEncoding(text: string): 'Q' | 'B' {
@@ -39,7 +41,9 @@ function qChar(cp: number): string {
   if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd;
   if (cp < 0x800) return HEX[0xc0 | (cp >> 6)]! + HEX[0x80 | (cp & 63)]!;
   if (cp < 0x10000) return HEX[0xe0 | (cp >> 12)]! + HEX[0x80 | ((cp >> 6) & 63)]! + HEX[0x80 | (cp & 63)]!;
-  return HEX[0xf0 | (cp >> 18)]! + HEX[0x80 | ((cp >> 12) & 63)]! + HEX[0x80 | ((cp >> 6) & 63)]! + HEX[0x80 | (cp & 63)]!;
+  return (
+    HEX[0xf0 | (cp >> 18)]! + HEX[0x80 | ((cp >> 12) & 63)]! + HEX[0x80 | ((cp >> 6) & 63)]! + HEX[0x80 | (cp & 63)]!
+  );
 }
 
 /** `text` as encoded words (to be separated by folding white space); decoders join them back without it. */

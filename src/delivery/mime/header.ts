@@ -95,7 +95,10 @@ export function formatAddress(a: Address): string {
   return PLAIN_ADDRESS.test(address) ? address : `<${address}>`;
 }
 
-export const addressField = (name: string, addresses: Address[]): Field => ({ name, line: fold(name, addresses.map(formatAddress).join(', ')).line });
+export const addressField = (name: string, addresses: Address[]): Field => ({
+  name,
+  line: fold(name, addresses.map(formatAddress).join(', ')).line,
+});
 
 /** A msg-id: no control or white space, in angle brackets. */
 export function messageIdField(id: string): Field {
@@ -104,4 +107,7 @@ export function messageIdField(id: string): Field {
 }
 
 /** RFC 5322 date in UTC, as Nodemailer writes it: "Sun, 01 Feb 2026 08:00:00 +0000". */
-export const dateField = (date: Date): Field => ({ name: 'Date', line: `Date: ${date.toUTCString().replace(/GMT/, '+0000')}` });
+export const dateField = (date: Date): Field => ({
+  name: 'Date',
+  line: `Date: ${date.toUTCString().replace(/GMT/, '+0000')}`,
+});

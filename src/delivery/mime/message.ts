@@ -3,7 +3,16 @@ import { randomHex } from '../../platform/ids.js';
 import { type BuiltMessage, PermanentBuildError } from '../process-message.js';
 import { base64Lines, encodeText, textTransferEncoding } from './body.js';
 import type { DkimSigner } from './dkim.js';
-import { addressField, dateField, type Field, fold, messageIdField, structuredField, textField, wireAddress } from './header.js';
+import {
+  addressField,
+  dateField,
+  type Field,
+  fold,
+  messageIdField,
+  structuredField,
+  textField,
+  wireAddress,
+} from './header.js';
 import { filenameParameters, nameParameter } from './parameters.js';
 
 export interface Sender {
@@ -29,8 +38,20 @@ interface Part {
 
 /** The fields we write ourselves: a message's extra headers cannot replace them (Bcc never reaches the headers). */
 const OWN_FIELDS = new Set([
-  'from', 'sender', 'to', 'cc', 'bcc', 'reply-to', 'subject', 'message-id', 'date', 'mime-version',
-  'content-type', 'content-transfer-encoding', 'content-disposition', 'dkim-signature',
+  'from',
+  'sender',
+  'to',
+  'cc',
+  'bcc',
+  'reply-to',
+  'subject',
+  'message-id',
+  'date',
+  'mime-version',
+  'content-type',
+  'content-transfer-encoding',
+  'content-disposition',
+  'dkim-signature',
 ]);
 /** RFC 5322 field name: printable ASCII without the colon. */
 const FIELD_NAME = /^[!-9;-~]+$/;
@@ -54,7 +75,10 @@ function attachmentPart(a: MimeAttachment): Part {
     fields: [
       { name: 'Content-Type', line: fold('Content-Type', `${type}; ${nameParameter(a.filename)}`).line },
       field('Content-Transfer-Encoding', 'base64'),
-      { name: 'Content-Disposition', line: fold('Content-Disposition', ['attachment', ...filenameParameters(a.filename)].join('; ')).line },
+      {
+        name: 'Content-Disposition',
+        line: fold('Content-Disposition', ['attachment', ...filenameParameters(a.filename)].join('; ')).line,
+      },
     ],
     content: base64Lines(a.data!),
   };
@@ -69,7 +93,13 @@ function tree(message: MessageRow, attachments: MimeAttachment[], boundaryBase: 
   let parts = 0;
   const multipart = (subtype: string, children: Part[]): Part => {
     const boundary = `--_Postier-${boundaryBase}-Part_${++parts}`;
-    return { fields: [{ name: 'Content-Type', line: fold('Content-Type', `multipart/${subtype}; boundary="${boundary}"`).line }], content: children, boundary };
+    return {
+      fields: [
+        { name: 'Content-Type', line: fold('Content-Type', `multipart/${subtype}; boundary="${boundary}"`).line },
+      ],
+      content: children,
+      boundary,
+    };
   };
   const alternatives: Part[] = [];
   if (message.text_content) alternatives.push(textPart(message.text_content, 'plain'));
@@ -78,7 +108,10 @@ function tree(message: MessageRow, attachments: MimeAttachment[], boundaryBase: 
   // Boundaries are numbered from the root down, as Nodemailer numbers its nodes.
   if (attached.length > 1 || (alternatives.length > 0 && attached.length === 1)) {
     const root = multipart('mixed', []);
-    root.content = [...(alternatives.length > 1 ? [multipart('alternative', alternatives)] : alternatives), ...attached];
+    root.content = [
+      ...(alternatives.length > 1 ? [multipart('alternative', alternatives)] : alternatives),
+      ...attached,
+    ];
     return root;
   }
   if (alternatives.length > 1) return multipart('alternative', alternatives);
@@ -94,7 +127,11 @@ function writeContent(part: Part, out: Buffer[]): void {
     return;
   }
   for (const [i, child] of part.content.entries()) {
-    out.push(Buffer.from(`${i > 0 ? '\r\n' : ''}--${part.boundary}\r\n${child.fields.map((f) => f.line).join('\r\n')}\r\n\r\n`));
+    out.push(
+      Buffer.from(
+        `${i > 0 ? '\r\n' : ''}--${part.boundary}\r\n${child.fields.map((f) => f.line).join('\r\n')}\r\n\r\n`,
+      ),
+    );
     writeContent(child, out);
   }
   out.push(Buffer.from(`\r\n--${part.boundary}--\r\n`, 'latin1'));
@@ -104,7 +141,14 @@ function extraFields(headers: string | null): Field[] {
   if (!headers) return [];
   const fields: Field[] = [];
   for (const [name, value] of Object.entries(JSON.parse(headers) as Record<string, unknown>)) {
-    if (!FIELD_NAME.test(name) || OWN_FIELDS.has(name.toLowerCase()) || value === null || value === undefined || String(value).trim() === '') continue;
+    if (
+      !FIELD_NAME.test(name) ||
+      OWN_FIELDS.has(name.toLowerCase()) ||
+      value === null ||
+      value === undefined ||
+      String(value).trim() === ''
+    )
+      continue;
     fields.push(structuredField(name, String(value)));
   }
   return fields;
@@ -117,19 +161,32 @@ function extraFields(headers: string | null): Field[] {
  * sends the same signed bytes. Headers: see header.ts (nothing raw that a client would decode
  * into something else); bodies: see body.ts.
  */
-export async function buildMime(message: MessageRow, attachments: MimeAttachment[], sender: Sender): Promise<BuiltMessage> {
+export async function buildMime(
+  message: MessageRow,
+  attachments: MimeAttachment[],
+  sender: Sender,
+): Promise<BuiltMessage> {
   for (const a of attachments) {
     if (!a.data) throw new PermanentBuildError(`Attachment ${a.filename} is no longer stored (retention)`);
   }
   const cc = list(message.cc);
   const replyTo = message.reply_to ?? sender.replyTo;
   // A message may carry its own sender (raw and submitted mail); else the configured one.
-  const from = message.from_email ? { name: message.from_name ?? '', address: message.from_email } : { name: sender.fromName, address: sender.fromEmail };
+  const from = message.from_email
+    ? { name: message.from_name ?? '', address: message.from_email }
+    : { name: sender.fromName, address: sender.fromEmail };
   const root = tree(message, attachments, randomHex());
   const fields: Field[] = [
     addressField('From', [from]),
     addressField('To', [{ address: message.recipient_email }]),
-    ...(cc.length ? [addressField('Cc', cc.map((address) => ({ address })))] : []),
+    ...(cc.length
+      ? [
+          addressField(
+            'Cc',
+            cc.map((address) => ({ address })),
+          ),
+        ]
+      : []),
     ...(replyTo ? [addressField('Reply-To', [{ address: replyTo }])] : []),
     ...(message.subject ? [textField('Subject', message.subject)] : []),
     messageIdField(message.smtp_message_id),
@@ -148,6 +205,8 @@ export async function buildMime(message: MessageRow, attachments: MimeAttachment
   // ASCII by construction; an address with a non-ASCII local part (SMTPUTF8) would go as UTF-8.
   const head = Buffer.from(`${fields.map((f) => f.line).join('\r\n')}\r\n\r\n`);
   const seen = new Set<string>();
-  const to = [message.recipient_email, ...cc, ...list(message.bcc)].map(wireAddress).filter((a) => a && !seen.has(a) && seen.add(a));
+  const to = [message.recipient_email, ...cc, ...list(message.bcc)]
+    .map(wireAddress)
+    .filter((a) => a && !seen.has(a) && seen.add(a));
   return { envelope: { from: wireAddress(from.address), to }, raw: Buffer.concat([head, body]) };
 }

@@ -11,7 +11,8 @@ import { encodedWords } from './encoded-word.js';
  */
 
 /** Printable ASCII words separated by single spaces, without quote, backslash or "=?": readable as is by every parser. */
-const isPlain = (v: string): boolean => /^[\x21-\x7e]+(?: [\x21-\x7e]+)*$/.test(v) && !/["\\]/.test(v) && !v.includes('=?');
+const isPlain = (v: string): boolean =>
+  /^[\x21-\x7e]+(?: [\x21-\x7e]+)*$/.test(v) && !/["\\]/.test(v) && !v.includes('=?');
 /** A value that needs no quotes (no tspecial; a leading "-" is quoted, as Nodemailer does). */
 const isToken = (v: string): boolean => /^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/.test(v);
 const plainParameter = (key: string, v: string) => (isToken(v) ? `${key}=${v}` : `${key}="${v}"`);

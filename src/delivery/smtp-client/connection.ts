@@ -122,11 +122,16 @@ export class SmtpConnection extends EventEmitter<{ close: [SmtpError | null] }> 
    */
   async send(envelope: SmtpEnvelope, raw: Buffer): Promise<SendResult> {
     if (this.busy) throw new Error('SmtpConnection.send: a send is already in progress');
-    if (this.closed || !this.socket.writable) throw new SmtpError('Connection is closed', { phase: 'mail', kind: 'connection', nothingSent: true });
+    if (this.closed || !this.socket.writable)
+      throw new SmtpError('Connection is closed', { phase: 'mail', kind: 'connection', nothingSent: true });
     const invalid = [envelope.from, ...envelope.to].find((a) => UNSAFE_ADDRESS.test(a));
     if (invalid !== undefined || envelope.to.length === 0) {
       const response = invalid !== undefined ? `Invalid address ${JSON.stringify(invalid)}` : 'No recipients';
-      throw new SmtpError(response, { phase: invalid === envelope.from ? 'mail' : 'rcpt', kind: 'protocol', nothingSent: true });
+      throw new SmtpError(response, {
+        phase: invalid === envelope.from ? 'mail' : 'rcpt',
+        kind: 'protocol',
+        nothingSent: true,
+      });
     }
     this.busy = true;
     this.answered = false;
@@ -181,16 +186,32 @@ export class SmtpConnection extends EventEmitter<{ close: [SmtpError | null] }> 
     this.phase = 'connect';
     return new Promise((resolve, reject) => {
       let tcp = false;
-      const socket = security === 'tls' ? tls.connect({ host, port, servername: serverName(host), ...this.opts.tls }) : net.connect({ host, port });
+      const socket =
+        security === 'tls'
+          ? tls.connect({ host, port, servername: serverName(host), ...this.opts.tls })
+          : net.connect({ host, port });
       this.socket = socket;
       const fail = (e: SmtpError) => {
         clearTimeout(timer);
         socket.destroy();
         reject(e);
       };
-      const late = () => fail(new SmtpError(`Connection to ${host}:${port} timed out after ${timeoutMs} ms`, { phase: 'connect', kind: 'timeout' }));
+      const late = () =>
+        fail(
+          new SmtpError(`Connection to ${host}:${port} timed out after ${timeoutMs} ms`, {
+            phase: 'connect',
+            kind: 'timeout',
+          }),
+        );
       const timer = setTimeout(late, timeoutMs);
-      const onError = (e: Error) => fail(new SmtpError(e.message, { phase: 'connect', kind: tcp && security === 'tls' ? 'tls' : 'connection' }, { cause: e }));
+      const onError = (e: Error) =>
+        fail(
+          new SmtpError(
+            e.message,
+            { phase: 'connect', kind: tcp && security === 'tls' ? 'tls' : 'connection' },
+            { cause: e },
+          ),
+        );
       socket.once('connect', () => (tcp = true));
       socket.once('error', onError);
       socket.once(security === 'tls' ? 'secureConnect' : 'connect', () => {
@@ -206,10 +227,17 @@ export class SmtpConnection extends EventEmitter<{ close: [SmtpError | null] }> 
   private attach(socket: net.Socket): void {
     this.socket = socket;
     socket.setNoDelay(true);
-    const gone = () => this.destroy(new SmtpError(`Connection closed by the server during ${this.phase}`, { phase: this.phase, kind: 'connection' }));
+    const gone = () =>
+      this.destroy(
+        new SmtpError(`Connection closed by the server during ${this.phase}`, {
+          phase: this.phase,
+          kind: 'connection',
+        }),
+      );
     const listeners = {
       data: (chunk: Buffer) => this.onData(chunk),
-      error: (e: Error) => this.destroy(new SmtpError(e.message, { phase: this.phase, kind: 'connection' }, { cause: e })),
+      error: (e: Error) =>
+        this.destroy(new SmtpError(e.message, { phase: this.phase, kind: 'connection' }, { cause: e })),
       end: gone,
       close: gone,
     };
@@ -226,7 +254,9 @@ export class SmtpConnection extends EventEmitter<{ close: [SmtpError | null] }> 
     try {
       replies = this.reader.push(chunk);
     } catch (e) {
-      return this.destroy(new SmtpError(e instanceof ReplyError ? e.message : String(e), { phase: this.phase, kind: 'protocol' }));
+      return this.destroy(
+        new SmtpError(e instanceof ReplyError ? e.message : String(e), { phase: this.phase, kind: 'protocol' }),
+      );
     }
     for (const r of replies) {
       this.answered = true;
@@ -245,13 +275,17 @@ export class SmtpConnection extends EventEmitter<{ close: [SmtpError | null] }> 
     this.phase = phase;
     const ready = this.replies.shift();
     if (ready) return Promise.resolve(ready);
-    if (this.closed) return Promise.reject(new SmtpError(`Connection closed before ${phase}`, { phase, kind: 'connection' }));
+    if (this.closed)
+      return Promise.reject(new SmtpError(`Connection closed before ${phase}`, { phase, kind: 'connection' }));
     return new Promise((resolve, reject) => {
       const done = () => {
         clearTimeout(timer);
         this.waiter = null;
       };
-      const timer = setTimeout(() => this.destroy(new SmtpError(`No complete reply to ${phase} within ${ms} ms`, { phase, kind: 'timeout' })), Math.max(0, ms));
+      const timer = setTimeout(
+        () => this.destroy(new SmtpError(`No complete reply to ${phase} within ${ms} ms`, { phase, kind: 'timeout' })),
+        Math.max(0, ms),
+      );
       this.waiter = {
         resolve: (r) => (done(), resolve(r)),
         reject: (e) => (done(), reject(e)),
@@ -288,7 +322,13 @@ export class SmtpConnection extends EventEmitter<{ close: [SmtpError | null] }> 
     const until = Date.now() + this.opts.timeoutMs;
     const r = await this.command('starttls', 'STARTTLS');
     if (r.code !== 220) {
-      throw new SmtpError(`STARTTLS refused: ${r.text}`, { phase: 'starttls', kind: 'tls', code: r.code, enhanced: r.enhanced, response: r.text });
+      throw new SmtpError(`STARTTLS refused: ${r.text}`, {
+        phase: 'starttls',
+        kind: 'tls',
+        code: r.code,
+        enhanced: r.enhanced,
+        response: r.text,
+      });
     }
     const plain = this.socket;
     this.detach();
@@ -301,7 +341,10 @@ export class SmtpConnection extends EventEmitter<{ close: [SmtpError | null] }> 
         secure.destroy();
         reject(e);
       };
-      const timer = setTimeout(() => fail(new SmtpError('TLS handshake timed out', { phase: 'starttls', kind: 'timeout' })), Math.max(0, until - Date.now()));
+      const timer = setTimeout(
+        () => fail(new SmtpError('TLS handshake timed out', { phase: 'starttls', kind: 'timeout' })),
+        Math.max(0, until - Date.now()),
+      );
       const onError = (e: Error) => fail(new SmtpError(e.message, { phase: 'starttls', kind: 'tls' }, { cause: e }));
       secure.once('error', onError);
       secure.once('secureConnect', () => {
@@ -327,7 +370,10 @@ export class SmtpConnection extends EventEmitter<{ close: [SmtpError | null] }> 
       if (r.code === 334) r = await this.command('auth', b64(auth.user), left());
       if (r.code === 334) r = await this.command('auth', b64(auth.pass), left());
     } else {
-      throw new SmtpError(`No supported AUTH mechanism (the server offers ${offered.join(' ')})`, { phase: 'auth', kind: 'protocol' });
+      throw new SmtpError(`No supported AUTH mechanism (the server offers ${offered.join(' ')})`, {
+        phase: 'auth',
+        kind: 'protocol',
+      });
     }
     if (r.code !== 235) throw this.refusal('auth', r);
   }
@@ -335,7 +381,8 @@ export class SmtpConnection extends EventEmitter<{ close: [SmtpError | null] }> 
   private async transaction(envelope: SmtpEnvelope, raw: Buffer): Promise<SendResult> {
     const { timeoutMs } = this.opts;
     const params: string[] = [];
-    if (this.extensions.smtputf8 && /[^\x00-\x7f]/.test([envelope.from, ...envelope.to].join(''))) params.push('SMTPUTF8');
+    if (this.extensions.smtputf8 && /[^\x00-\x7f]/.test([envelope.from, ...envelope.to].join('')))
+      params.push('SMTPUTF8');
     if (this.extensions.size !== null) params.push(`SIZE=${raw.length}`);
     const mail = `MAIL FROM:<${envelope.from}>${params.length ? ` ${params.join(' ')}` : ''}`;
     const rcpt = (a: string) => `RCPT TO:<${a}>`;
@@ -392,7 +439,11 @@ export class SmtpConnection extends EventEmitter<{ close: [SmtpError | null] }> 
   /** A connection found closed before any reply of this transaction: the server had closed it while idle. */
   private withIdleClose(e: unknown): unknown {
     if (e instanceof SmtpError && e.kind === 'connection' && !this.answered) {
-      return new SmtpError(e.message, { phase: e.phase, kind: e.kind, response: e.response, nothingSent: true }, { cause: e });
+      return new SmtpError(
+        e.message,
+        { phase: e.phase, kind: e.kind, response: e.response, nothingSent: true },
+        { cause: e },
+      );
     }
     return e;
   }
@@ -449,7 +500,10 @@ function serverName(host: string): string | undefined {
 export function parseExtensions(lines: string[]): Extensions {
   const ext: Extensions = { pipelining: false, starttls: false, smtputf8: false, size: null, auth: [] };
   for (const line of lines.slice(1)) {
-    const [keyword = '', ...params] = line.slice(4).trim().split(/[\s=]+/);
+    const [keyword = '', ...params] = line
+      .slice(4)
+      .trim()
+      .split(/[\s=]+/);
     switch (keyword.toUpperCase()) {
       case 'PIPELINING':
         ext.pipelining = true;

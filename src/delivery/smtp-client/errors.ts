@@ -2,7 +2,19 @@
  * The steps of an SMTP session, each with its own deadline. `data` is the DATA command (its 354),
  * `data_end` the message bytes and the reply to the final dot.
  */
-export const SMTP_PHASES = ['connect', 'greeting', 'ehlo', 'starttls', 'auth', 'mail', 'rcpt', 'data', 'data_end', 'rset', 'quit'] as const;
+export const SMTP_PHASES = [
+  'connect',
+  'greeting',
+  'ehlo',
+  'starttls',
+  'auth',
+  'mail',
+  'rcpt',
+  'data',
+  'data_end',
+  'rset',
+  'quit',
+] as const;
 export type SmtpPhase = (typeof SMTP_PHASES)[number];
 
 /**

@@ -4,7 +4,14 @@
  * ../smtp-pool.ts; nothing outside this folder imports its files but this one.
  */
 export { SmtpConnection, parseExtensions } from './connection.js';
-export type { Extensions, RecipientReply, SendResult, SmtpClientOptions, SmtpEnvelope, SmtpSecurity } from './connection.js';
+export type {
+  Extensions,
+  RecipientReply,
+  SendResult,
+  SmtpClientOptions,
+  SmtpEnvelope,
+  SmtpSecurity,
+} from './connection.js';
 export { dotStuff } from './dot-stuffing.js';
 export { SMTP_PHASES, SmtpError } from './errors.js';
 export type { SmtpErrorDetails, SmtpErrorKind, SmtpPhase } from './errors.js';

@@ -46,12 +46,18 @@ export class ReplyReader {
       text = text.slice(nl + 1);
       const m = /^(\d{3})([ -]|$)/.exec(line);
       if (!m) throw new ReplyError(`Malformed reply line: ${JSON.stringify(line.slice(0, 80))}`);
-      if (this.lines.length && line.slice(0, 3) !== this.lines[0]!.slice(0, 3)) throw new ReplyError('Reply lines with different codes');
+      if (this.lines.length && line.slice(0, 3) !== this.lines[0]!.slice(0, 3))
+        throw new ReplyError('Reply lines with different codes');
       this.lines.push(line);
       if (m[2] !== '-') {
         const code = Number(m[1]);
         const lines = this.lines;
-        replies.push({ code, enhanced: enhancedCode(code, lines.at(-1)!) ?? enhancedCode(code, lines[0]!), text: lines.join('\n'), lines });
+        replies.push({
+          code,
+          enhanced: enhancedCode(code, lines.at(-1)!) ?? enhancedCode(code, lines[0]!),
+          text: lines.join('\n'),
+          lines,
+        });
         this.lines = [];
         this.size = text.length;
       }

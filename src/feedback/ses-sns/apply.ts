@@ -4,14 +4,21 @@ import type { EventLog, NewEvent } from '../../events/index.js';
 import { ALL_SCOPES, addSuppression } from '../../suppressions/index.js';
 import type { MailIds, SesEvent } from './ses-event.js';
 
-type Row = Pick<MessageRow, 'id' | 'status' | 'recipient_email' | 'cc' | 'bcc' | 'template_key' | 'category' | 'created_at'>;
+type Row = Pick<
+  MessageRow,
+  'id' | 'status' | 'recipient_email' | 'cc' | 'bcc' | 'template_key' | 'category' | 'created_at'
+>;
 
 /** By SES's id first; by our Message-ID when the worker had not stored SES's id. */
 async function findMessage(trx: Transaction<DB>, ids: MailIds): Promise<Row | undefined> {
   // The labels too: the event carries them to the metrics subscriber.
   const cols = ['id', 'status', 'recipient_email', 'cc', 'bcc', 'template_key', 'category', 'created_at'] as const;
   if (ids.sesMessageId) {
-    const m = await trx.selectFrom('email_messages').select(cols).where('provider_message_id', '=', ids.sesMessageId).executeTakeFirst();
+    const m = await trx
+      .selectFrom('email_messages')
+      .select(cols)
+      .where('provider_message_id', '=', ids.sesMessageId)
+      .executeTakeFirst();
     if (m) return m;
   }
   if (ids.messageIdHeader) {
@@ -19,7 +26,12 @@ async function findMessage(trx: Transaction<DB>, ids: MailIds): Promise<Row | un
     const bracketed = ids.messageIdHeader.startsWith('<') ? ids.messageIdHeader : `<${ids.messageIdHeader}>`;
     const id = /^<([0-9a-f-]{36})@/i.exec(bracketed)?.[1]?.toLowerCase();
     if (!id) return undefined;
-    return trx.selectFrom('email_messages').select(cols).where('id', '=', id).where('smtp_message_id', '=', bracketed).executeTakeFirst();
+    return trx
+      .selectFrom('email_messages')
+      .select(cols)
+      .where('id', '=', id)
+      .where('smtp_message_id', '=', bracketed)
+      .executeTakeFirst();
   }
   return undefined;
 }
@@ -34,7 +46,10 @@ const BOUNCEABLE: MessageStatus[] = [...DELIVERABLE, 'partially_sent', 'delivere
 function concernsRecipient(m: Row, emails: string[]): boolean {
   const lower = emails.map((e) => e.toLowerCase());
   if (lower.includes(m.recipient_email.toLowerCase())) return true;
-  const copies = [...(m.cc ? (JSON.parse(m.cc) as string[]) : []), ...(m.bcc ? (JSON.parse(m.bcc) as string[]) : [])].map((e) => e.toLowerCase());
+  const copies = [
+    ...(m.cc ? (JSON.parse(m.cc) as string[]) : []),
+    ...(m.bcc ? (JSON.parse(m.bcc) as string[]) : []),
+  ].map((e) => e.toLowerCase());
   // SES may report a rewritten address: when no copy bounced, it was the recipient.
   return lower.length === 0 || !lower.some((e) => copies.includes(e));
 }
@@ -47,8 +62,15 @@ export interface Applied {
 }
 
 /** Applies one SES event in the caller's transaction: message status, event, suppressions. */
-export async function applySesEvent(trx: Transaction<DB>, events: EventLog, e: SesEvent, snsMessageId: string, now: number): Promise<Applied> {
-  const record = (m: Row, type: string, data: NewEvent['data']) => events.record(trx, [{ messageId: m.id, type, at: now, data, labels: m }]);
+export async function applySesEvent(
+  trx: Transaction<DB>,
+  events: EventLog,
+  e: SesEvent,
+  snsMessageId: string,
+  now: number,
+): Promise<Applied> {
+  const record = (m: Row, type: string, data: NewEvent['data']) =>
+    events.record(trx, [{ messageId: m.id, type, at: now, data, labels: m }]);
   if (e.kind === 'Other') return { kind: e.kind, messageId: null, statusChanged: false, suppressed: [] };
   const m = await findMessage(trx, e.ids);
   const suppressed: string[] = [];
@@ -64,7 +86,13 @@ export async function applySesEvent(trx: Transaction<DB>, events: EventLog, e: S
         .where('status', 'in', DELIVERABLE)
         .executeTakeFirst();
       changed = Number(r.numUpdatedRows) > 0;
-      await record(m, 'delivered', { ...source, delivered_at: new Date(e.at).toISOString(), smtp_response: e.smtpResponse, reporting_mta: e.reportingMta, ...(changed ? {} : { status_unchanged: m.status }) });
+      await record(m, 'delivered', {
+        ...source,
+        delivered_at: new Date(e.at).toISOString(),
+        smtp_response: e.smtpResponse,
+        reporting_mta: e.reportingMta,
+        ...(changed ? {} : { status_unchanged: m.status }),
+      });
     }
     return { kind: e.kind, messageId: m?.id ?? null, statusChanged: changed, suppressed };
   }
@@ -73,18 +101,41 @@ export async function applySesEvent(trx: Transaction<DB>, events: EventLog, e: S
     // Only a permanent bounce says the address is bad; a transient one may work tomorrow.
     if (e.bounceType === 'Permanent') {
       for (const r of e.recipients) {
-        if (await addSuppression(trx, { email: r.email, scope: ALL_SCOPES, reason: 'bounce', source: 'ses', sourceEvent: `sns:${snsMessageId}`, messageId: m?.id, details: r.diagnostic ?? `${e.bounceType}/${e.bounceSubType ?? ''}`, at: now })) {
+        if (
+          await addSuppression(trx, {
+            email: r.email,
+            scope: ALL_SCOPES,
+            reason: 'bounce',
+            source: 'ses',
+            sourceEvent: `sns:${snsMessageId}`,
+            messageId: m?.id,
+            details: r.diagnostic ?? `${e.bounceType}/${e.bounceSubType ?? ''}`,
+            at: now,
+          })
+        ) {
           suppressed.push(r.email);
         }
       }
     }
     if (m) {
-      const mine = concernsRecipient(m, e.recipients.map((r) => r.email));
-      const diagnostic = e.recipients.find((r) => r.email.toLowerCase() === m.recipient_email.toLowerCase())?.diagnostic ?? e.recipients[0]?.diagnostic ?? null;
+      const mine = concernsRecipient(
+        m,
+        e.recipients.map((r) => r.email),
+      );
+      const diagnostic =
+        e.recipients.find((r) => r.email.toLowerCase() === m.recipient_email.toLowerCase())?.diagnostic ??
+        e.recipients[0]?.diagnostic ??
+        null;
       if (mine) {
         const r = await trx
           .updateTable('email_messages')
-          .set({ status: 'bounced', bounce_type: e.bounceType, bounce_subtype: e.bounceSubType, error_message: diagnostic ?? `${e.bounceType} bounce (${e.bounceSubType ?? 'no subtype'})`, updated_at: now })
+          .set({
+            status: 'bounced',
+            bounce_type: e.bounceType,
+            bounce_subtype: e.bounceSubType,
+            error_message: diagnostic ?? `${e.bounceType} bounce (${e.bounceSubType ?? 'no subtype'})`,
+            updated_at: now,
+          })
           .where('id', '=', m.id)
           .where('status', 'in', BOUNCEABLE)
           .executeTakeFirst();
@@ -104,7 +155,18 @@ export async function applySesEvent(trx: Transaction<DB>, events: EventLog, e: S
   }
 
   for (const email of e.recipients) {
-    if (await addSuppression(trx, { email, scope: ALL_SCOPES, reason: 'complaint', source: 'ses', sourceEvent: `sns:${snsMessageId}`, messageId: m?.id, details: e.feedbackType, at: now })) {
+    if (
+      await addSuppression(trx, {
+        email,
+        scope: ALL_SCOPES,
+        reason: 'complaint',
+        source: 'ses',
+        sourceEvent: `sns:${snsMessageId}`,
+        messageId: m?.id,
+        details: e.feedbackType,
+        at: now,
+      })
+    ) {
       suppressed.push(email);
     }
   }
@@ -116,7 +178,13 @@ export async function applySesEvent(trx: Transaction<DB>, events: EventLog, e: S
       .where('status', '!=', 'complaint')
       .executeTakeFirst();
     changed = Number(r.numUpdatedRows) > 0;
-    await record(m, 'complaint', { ...source, feedback_type: e.feedbackType, feedback_id: e.feedbackId, recipients: e.recipients, suppressed });
+    await record(m, 'complaint', {
+      ...source,
+      feedback_type: e.feedbackType,
+      feedback_id: e.feedbackId,
+      recipients: e.recipients,
+      suppressed,
+    });
   }
   return { kind: e.kind, messageId: m?.id ?? null, statusChanged: changed, suppressed };
 }

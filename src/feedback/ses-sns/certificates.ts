@@ -22,7 +22,8 @@ export class CertificateStore {
   async get(certUrl: string): Promise<string> {
     const u = validateAmazonUrl(certUrl, 'SigningCertURL', true);
     const name = path.posix.basename(u.pathname);
-    if (!/^[A-Za-z0-9._-]+\.pem$/.test(name)) throw new AppError('sns_certificate_untrusted', 'Unexpected certificate file name', { url: certUrl });
+    if (!/^[A-Za-z0-9._-]+\.pem$/.test(name))
+      throw new AppError('sns_certificate_untrusted', 'Unexpected certificate file name', { url: certUrl });
     const file = path.join(this.dir, u.hostname, name);
     const cached = this.memory.get(file) ?? (await readFile(file, 'utf8').catch(() => undefined));
     if (cached) {
@@ -45,12 +46,16 @@ export class CertificateStore {
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       pem = await res.text();
     } catch (e) {
-      throw new AppError('upstream_error', `Could not fetch the SNS signing certificate: ${(e as Error).message}`, { url: u.href });
+      throw new AppError('upstream_error', `Could not fetch the SNS signing certificate: ${(e as Error).message}`, {
+        url: u.href,
+      });
     }
     try {
       new X509Certificate(pem);
     } catch {
-      throw new AppError('sns_certificate_untrusted', 'The SNS signing certificate is not a PEM X.509 certificate', { url: u.href });
+      throw new AppError('sns_certificate_untrusted', 'The SNS signing certificate is not a PEM X.509 certificate', {
+        url: u.href,
+      });
     }
     return pem;
   }

@@ -46,15 +46,25 @@ export class SnsReceiver {
   async receive(raw: string, from: string): Promise<Outcome> {
     const e = parseEnvelope(raw);
     try {
-      if (!this.topics.has(e.TopicArn)) throw new AppError('sns_topic_not_allowed', `Topic ${e.TopicArn} is not in SNS_ALLOWED_TOPIC_ARNS`, { topic_arn: e.TopicArn });
+      if (!this.topics.has(e.TopicArn))
+        throw new AppError('sns_topic_not_allowed', `Topic ${e.TopicArn} is not in SNS_ALLOWED_TOPIC_ARNS`, {
+          topic_arn: e.TopicArn,
+        });
       verifySignature(e, await this.certs.get(e.SigningCertURL));
       const sentAt = Date.parse(e.Timestamp);
       if (!(sentAt > Date.now() - SNS_MAX_AGE_MS)) {
-        throw new AppError('sns_message_expired', `SNS message of ${e.Timestamp} is older than ${SNS_DEDUPE_DAYS - 1} days (a replay?)`, { timestamp: e.Timestamp });
+        throw new AppError(
+          'sns_message_expired',
+          `SNS message of ${e.Timestamp} is older than ${SNS_DEDUPE_DAYS - 1} days (a replay?)`,
+          { timestamp: e.Timestamp },
+        );
       }
     } catch (err) {
       if (err instanceof AppError && err.status === 403) {
-        this.log.warn({ from, code: err.code, topic: e.TopicArn, sns_message_id: e.MessageId, cert_url: e.SigningCertURL }, `SNS message refused: ${err.message}`);
+        this.log.warn(
+          { from, code: err.code, topic: e.TopicArn, sns_message_id: e.MessageId, cert_url: e.SigningCertURL },
+          `SNS message refused: ${err.message}`,
+        );
       }
       throw err;
     }
@@ -73,7 +83,14 @@ export class SnsReceiver {
     });
     if (!outcome) return { result: 'duplicate', message_id: e.MessageId };
     if (outcome.kind !== 'Other' && !outcome.messageId) {
-      this.log.info({ sns_message_id: e.MessageId, kind: outcome.kind, ses_message_id: event.kind !== 'Other' ? event.ids.sesMessageId : null }, 'SES event for no known message');
+      this.log.info(
+        {
+          sns_message_id: e.MessageId,
+          kind: outcome.kind,
+          ses_message_id: event.kind !== 'Other' ? event.ids.sesMessageId : null,
+        },
+        'SES event for no known message',
+      );
     }
     return { result: 'processed', applied: outcome };
   }
@@ -94,7 +111,9 @@ export class SnsReceiver {
       const res = await this.fetch(url.href, { redirect: 'error', signal: AbortSignal.timeout(10_000) });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
     } catch (err) {
-      throw new AppError('upstream_error', `Could not confirm the SNS subscription: ${(err as Error).message}`, { topic_arn: e.TopicArn });
+      throw new AppError('upstream_error', `Could not confirm the SNS subscription: ${(err as Error).message}`, {
+        topic_arn: e.TopicArn,
+      });
     }
     await this.remember(this.db, e);
     this.log.info({ topic: e.TopicArn }, 'SNS subscription confirmed');

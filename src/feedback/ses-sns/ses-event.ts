@@ -3,9 +3,31 @@
  * (`eventType`) that Postier acts on. SES adds fields over time: unknown ones are ignored.
  */
 export type SesEvent =
-  | { kind: 'Delivery'; ids: MailIds; at: number; recipients: string[]; smtpResponse: string | null; reportingMta: string | null }
-  | { kind: 'Bounce'; ids: MailIds; at: number; bounceType: string; bounceSubType: string | null; feedbackId: string | null; recipients: BouncedRecipient[] }
-  | { kind: 'Complaint'; ids: MailIds; at: number; feedbackType: string | null; feedbackId: string | null; recipients: string[] }
+  | {
+      kind: 'Delivery';
+      ids: MailIds;
+      at: number;
+      recipients: string[];
+      smtpResponse: string | null;
+      reportingMta: string | null;
+    }
+  | {
+      kind: 'Bounce';
+      ids: MailIds;
+      at: number;
+      bounceType: string;
+      bounceSubType: string | null;
+      feedbackId: string | null;
+      recipients: BouncedRecipient[];
+    }
+  | {
+      kind: 'Complaint';
+      ids: MailIds;
+      at: number;
+      feedbackType: string | null;
+      feedbackId: string | null;
+      recipients: string[];
+    }
   | { kind: 'Other'; type: string };
 
 export interface MailIds {
@@ -71,7 +93,12 @@ export function parseSesEvent(message: string, receivedAt: number): SesEvent {
       recipients: arr(b.bouncedRecipients)
         .map(obj)
         .filter((r) => typeof r.emailAddress === 'string')
-        .map((r) => ({ email: r.emailAddress as string, status: str(r.status), action: str(r.action), diagnostic: str(r.diagnosticCode) })),
+        .map((r) => ({
+          email: r.emailAddress as string,
+          status: str(r.status),
+          action: str(r.action),
+          diagnostic: str(r.diagnosticCode),
+        })),
     };
   }
   if (type === 'Complaint') {

@@ -27,7 +27,16 @@ export function parseEnvelope(raw: string): SnsEnvelope {
     throw new AppError('invalid_json', 'The body is not an SNS message (invalid JSON)');
   }
   const e = v as Record<string, unknown>;
-  const required = ['Type', 'MessageId', 'TopicArn', 'Message', 'Timestamp', 'SignatureVersion', 'Signature', 'SigningCertURL'];
+  const required = [
+    'Type',
+    'MessageId',
+    'TopicArn',
+    'Message',
+    'Timestamp',
+    'SignatureVersion',
+    'Signature',
+    'SigningCertURL',
+  ];
   if (e?.Type !== 'Notification') required.push('SubscribeURL', 'Token');
   const missing = required.filter((k) => typeof e?.[k] !== 'string');
   if (missing.length > 0 || !TYPES.includes(e.Type as string)) {
@@ -64,18 +73,32 @@ export function validateAmazonUrl(raw: string, what: string, pemPath: boolean): 
   } catch {
     throw new AppError('sns_certificate_untrusted', `${what} is not a URL`, { url: raw });
   }
-  const ok = u.protocol === 'https:' && SNS_HOST.test(u.hostname) && u.port === '' && u.username === '' && u.password === '' && (!pemPath || (CERT_PATH.test(u.pathname) && u.search === '' && !/\.\.|%2e/i.test(raw)));
-  if (!ok) throw new AppError('sns_certificate_untrusted', `${what} is not an Amazon SNS ${pemPath ? 'certificate ' : ''}URL`, { url: raw });
+  const ok =
+    u.protocol === 'https:' &&
+    SNS_HOST.test(u.hostname) &&
+    u.port === '' &&
+    u.username === '' &&
+    u.password === '' &&
+    (!pemPath || (CERT_PATH.test(u.pathname) && u.search === '' && !/\.\.|%2e/i.test(raw)));
+  if (!ok)
+    throw new AppError(
+      'sns_certificate_untrusted',
+      `${what} is not an Amazon SNS ${pemPath ? 'certificate ' : ''}URL`,
+      { url: raw },
+    );
   return u;
 }
 
 /** SignatureVersion 1 is SHA1withRSA, 2 is SHA256withRSA; the certificate must be in date. */
 export function verifySignature(e: SnsEnvelope, certPem: string, now = Date.now()): void {
   const algorithm = e.SignatureVersion === '1' ? 'RSA-SHA1' : e.SignatureVersion === '2' ? 'RSA-SHA256' : null;
-  if (!algorithm) throw new AppError('sns_signature_invalid', `Unsupported SignatureVersion ${JSON.stringify(e.SignatureVersion)}`);
+  if (!algorithm)
+    throw new AppError('sns_signature_invalid', `Unsupported SignatureVersion ${JSON.stringify(e.SignatureVersion)}`);
   const cert = new X509Certificate(certPem);
   if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) {
-    throw new AppError('sns_certificate_untrusted', 'The signing certificate is not valid at this date', { valid_to: cert.validTo });
+    throw new AppError('sns_certificate_untrusted', 'The signing certificate is not valid at this date', {
+      valid_to: cert.validTo,
+    });
   }
   const ok = createVerify(algorithm).update(canonicalString(e), 'utf8').verify(cert.publicKey, e.Signature, 'base64');
   if (!ok) throw new AppError('sns_signature_invalid', 'The SNS signature does not match the message');

@@ -31,7 +31,8 @@ export type BrevoAuth = { token: string; queryParam?: string } | BasicCredential
 export function verifyBrevo(headers: HeaderBag, auth: BrevoAuth, query: Record<string, unknown> = {}): VerifyResult {
   if ('username' in auth) return checkBasicAuth(headers, auth);
   const fromQuery = auth.queryParam ? query[auth.queryParam] : undefined;
-  if (typeof fromQuery === 'string' && fromQuery !== '') return safeEqual(fromQuery, auth.token) ? ok : refuse('bad_credentials');
+  if (typeof fromQuery === 'string' && fromQuery !== '')
+    return safeEqual(fromQuery, auth.token) ? ok : refuse('bad_credentials');
   return checkToken(headers, auth.token);
 }
 
@@ -68,7 +69,8 @@ function one(raw: unknown, receivedAt: number): FeedbackEvent | null {
   const m: Mapping = Object.hasOwn(EVENTS, name) ? EVENTS[name]! : { kind: 'other', final: false };
   const messageId = str(e['message-id']) ?? str(e.messageId);
   // ts_epoch is the one UTC field (ms); ts and ts_event follow the account's time zone.
-  const at = e.ts_epoch !== undefined ? timeOf(e.ts_epoch, receivedAt, 'ms') : timeOf(e.ts_event ?? e.ts, receivedAt, 's');
+  const at =
+    e.ts_epoch !== undefined ? timeOf(e.ts_epoch, receivedAt, 'ms') : timeOf(e.ts_event ?? e.ts, receivedAt, 's');
   const reason = str(e.reason)?.trim() ?? null;
   const bounce = m.kind === 'hard_bounce' || m.kind === 'soft_bounce';
   const c = bounce ? categoryOf(null, reason, m.category) : null;
@@ -84,7 +86,10 @@ function one(raw: unknown, receivedAt: number): FeedbackEvent | null {
     status: c?.status ?? null,
     diagnostic: reason,
     final: m.final ?? true,
-    suppress: m.kind === 'complaint' || m.kind === 'unsubscribe' || (m.kind === 'hard_bounce' && suppressesAddress('hard_bounce', c?.category ?? null)),
+    suppress:
+      m.kind === 'complaint' ||
+      m.kind === 'unsubscribe' ||
+      (m.kind === 'hard_bounce' && suppressesAddress('hard_bounce', c?.category ?? null)),
     // Brevo gives no event id: what happened, to which message and address, when.
     dedupeId: `brevo:${name}:${messageId ?? ''}:${recipient ?? ''}:${str(e.ts_epoch) ?? str(e.ts_event) ?? str(e.ts) ?? ''}`,
     providerEvent: name,

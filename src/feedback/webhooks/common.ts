@@ -6,7 +6,14 @@ import type { BounceCategory, FeedbackEvent } from '../types.js';
 /** Request headers as Node and Fastify give them (names in any case). */
 export type HeaderBag = Record<string, string | string[] | undefined>;
 
-export type VerifyFailure = 'missing_credentials' | 'bad_credentials' | 'missing_signature' | 'bad_signature' | 'stale_timestamp' | 'replayed' | 'malformed';
+export type VerifyFailure =
+  | 'missing_credentials'
+  | 'bad_credentials'
+  | 'missing_signature'
+  | 'bad_signature'
+  | 'stale_timestamp'
+  | 'replayed'
+  | 'malformed';
 
 /** A refusal says why, for the log and a machine-readable 401/403 code; never which part was close. */
 export type VerifyResult = { ok: true } | { ok: false; reason: VerifyFailure };
@@ -54,7 +61,8 @@ export function checkBasicAuth(headers: HeaderBag, expected: BasicCredentials): 
 export function checkToken(headers: HeaderBag, expected: string, headerName = 'authorization'): VerifyResult {
   const value = header(headers, headerName);
   if (!value) return refuse('missing_credentials');
-  const token = headerName.toLowerCase() === 'authorization' ? /^\s*bearer\s+(\S+)\s*$/i.exec(value)?.[1] : value.trim();
+  const token =
+    headerName.toLowerCase() === 'authorization' ? /^\s*bearer\s+(\S+)\s*$/i.exec(value)?.[1] : value.trim();
   if (!token) return refuse('bad_credentials');
   return safeEqual(token, expected) ? ok : refuse('bad_credentials');
 }
@@ -89,16 +97,21 @@ export const lowerEmail = (v: unknown): string | null => {
 /** A Message-ID with its angle brackets, whether the provider gave them or not. */
 export const bracketed = (v: unknown): string | null => {
   const s = str(v)?.trim();
-  if (!s || !s.includes('@')) return null;
+  if (!s?.includes('@')) return null;
   return s.startsWith('<') ? s : `<${s}>`;
 };
 
-export function categoryOf(status: string | null, diagnostic: string | null, fallback?: BounceCategory): { category: BounceCategory; status: string | null } {
+export function categoryOf(
+  status: string | null,
+  diagnostic: string | null,
+  fallback?: BounceCategory,
+): { category: BounceCategory; status: string | null } {
   const c = categorise(status, diagnostic);
   return { category: c.source === 'default' && fallback ? fallback : c.category, status: c.status };
 }
 
-export type EventInit = Omit<FeedbackEvent, 'category' | 'status' | 'diagnostic' | 'suppress' | 'final'> & Partial<FeedbackEvent>;
+export type EventInit = Omit<FeedbackEvent, 'category' | 'status' | 'diagnostic' | 'suppress' | 'final'> &
+  Partial<FeedbackEvent>;
 
 export function event(init: EventInit): FeedbackEvent {
   return { category: null, status: null, diagnostic: null, suppress: false, final: true, ...init };

@@ -7,7 +7,20 @@ import { createHmac } from 'node:crypto';
 import { suppressesAddress } from '../category.js';
 import type { FeedbackEvent, FeedbackEventKind } from '../types.js';
 import type { ReplayCache } from './replay-cache.js';
-import { type VerifyResult, bracketed, categoryOf, event, lowerEmail, num, obj, ok, refuse, safeEqual, str, timeOf } from './common.js';
+import {
+  type VerifyResult,
+  bracketed,
+  categoryOf,
+  event,
+  lowerEmail,
+  num,
+  obj,
+  ok,
+  refuse,
+  safeEqual,
+  str,
+  timeOf,
+} from './common.js';
 
 export interface MailgunVerifyOptions {
   /** The webhook signing key (not the API key); several while one is being rotated. */
@@ -38,7 +51,9 @@ export async function verifyMailgun(body: unknown, opts: MailgunVerifyOptions): 
   if (!/^\d{1,12}$/.test(timestamp) || token.length > 512) return refuse('malformed');
   const keys = Array.isArray(opts.signingKey) ? opts.signingKey : [opts.signingKey];
   let valid = false;
-  for (const key of keys) for (const g of given) if (key.length > 0 && safeEqual(signed(key, timestamp, token), g.toLowerCase())) valid = true;
+  for (const key of keys)
+    for (const g of given)
+      if (key.length > 0 && safeEqual(signed(key, timestamp, token), g.toLowerCase())) valid = true;
   if (!valid) return refuse('bad_signature');
   const now = (opts.now ?? Date.now)();
   const tolerance = (opts.toleranceSeconds ?? 300) * 1000;
@@ -74,7 +89,8 @@ export function parseMailgun(body: unknown, receivedAt = Date.now()): FeedbackEv
     providerEvent: [name, severity, reason].filter(Boolean).join('/'),
     raw,
   };
-  if (name === 'delivered') return [event({ ...common, kind: 'delivered', diagnostic: diagnostic ?? (code ? String(code) : null) })];
+  if (name === 'delivered')
+    return [event({ ...common, kind: 'delivered', diagnostic: diagnostic ?? (code ? String(code) : null) })];
   if (name === 'complained') return [event({ ...common, kind: 'complaint', suppress: true })];
   if (name === 'unsubscribed') return [event({ ...common, kind: 'unsubscribe', suppress: true })];
   if (name === 'failed') {
@@ -101,6 +117,7 @@ export function parseMailgun(body: unknown, receivedAt = Date.now()): FeedbackEv
       }),
     ];
   }
-  if (name === 'rejected') return [event({ ...common, kind: 'dropped', diagnostic: str(obj(d.reject).reason) ?? diagnostic })];
+  if (name === 'rejected')
+    return [event({ ...common, kind: 'dropped', diagnostic: str(obj(d.reject).reason) ?? diagnostic })];
   return [event({ ...common, kind: 'other', final: false })];
 }

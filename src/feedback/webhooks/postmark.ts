@@ -121,8 +121,15 @@ function one(record: unknown, receivedAt: number): FeedbackEvent | null {
     const details = str(e.Details);
     const diagnostic = details ?? str(e.Description);
     const bounce = m.kind === 'hard_bounce' || m.kind === 'soft_bounce';
-    const c = !bounce ? null : m.fixed ? { category: m.category!, status: categoryOf(null, details).status } : categoryOf(null, details, m.category);
-    const suppress = m.kind === 'complaint' || m.kind === 'unsubscribe' || (m.kind === 'hard_bounce' && suppressesAddress('hard_bounce', c?.category ?? null));
+    const c = !bounce
+      ? null
+      : m.fixed
+        ? { category: m.category!, status: categoryOf(null, details).status }
+        : categoryOf(null, details, m.category);
+    const suppress =
+      m.kind === 'complaint' ||
+      m.kind === 'unsubscribe' ||
+      (m.kind === 'hard_bounce' && suppressesAddress('hard_bounce', c?.category ?? null));
     return event({
       ...common,
       kind: m.kind,

@@ -7,7 +7,21 @@
 import { type KeyObject, createPublicKey, verify } from 'node:crypto';
 import { suppressesAddress } from '../category.js';
 import type { BounceCategory, FeedbackEvent, FeedbackEventKind } from '../types.js';
-import { type HeaderBag, type VerifyResult, arr, bracketed, categoryOf, event, header, lowerEmail, obj, ok, refuse, str, timeOf } from './common.js';
+import {
+  type HeaderBag,
+  type VerifyResult,
+  arr,
+  bracketed,
+  categoryOf,
+  event,
+  header,
+  lowerEmail,
+  obj,
+  ok,
+  refuse,
+  str,
+  timeOf,
+} from './common.js';
 
 export const SENDGRID_SIGNATURE_HEADER = 'x-twilio-email-event-webhook-signature';
 export const SENDGRID_TIMESTAMP_HEADER = 'x-twilio-email-event-webhook-timestamp';
@@ -33,7 +47,11 @@ export interface SendGridVerifyOptions {
 }
 
 /** Verifies a SendGrid request from its headers and its raw body (the exact bytes received). */
-export function verifySendGrid(headers: HeaderBag, rawBody: Buffer | string, opts: SendGridVerifyOptions): VerifyResult {
+export function verifySendGrid(
+  headers: HeaderBag,
+  rawBody: Buffer | string,
+  opts: SendGridVerifyOptions,
+): VerifyResult {
   const signature = header(headers, SENDGRID_SIGNATURE_HEADER);
   const timestamp = header(headers, SENDGRID_TIMESTAMP_HEADER);
   if (!signature || !timestamp) return refuse('missing_signature');
@@ -41,7 +59,10 @@ export function verifySendGrid(headers: HeaderBag, rawBody: Buffer | string, opt
   const key = typeof opts.publicKey === 'string' ? sendGridPublicKey(opts.publicKey) : opts.publicKey;
   let valid = false;
   try {
-    const payload = Buffer.concat([Buffer.from(timestamp.trim(), 'utf8'), typeof rawBody === 'string' ? Buffer.from(rawBody, 'utf8') : rawBody]);
+    const payload = Buffer.concat([
+      Buffer.from(timestamp.trim(), 'utf8'),
+      typeof rawBody === 'string' ? Buffer.from(rawBody, 'utf8') : rawBody,
+    ]);
     valid = verify('sha256', payload, { key, dsaEncoding: 'der' }, Buffer.from(signature, 'base64'));
   } catch {
     valid = false;
@@ -105,8 +126,9 @@ function one(raw: unknown, receivedAt: number): FeedbackEvent | null {
       const c = categoryOf(
         str(e.status),
         reason,
-        (Object.hasOwn(CLASSIFICATION, str(e.bounce_classification) ?? '') ? CLASSIFICATION[str(e.bounce_classification)!] : undefined) ??
-          (type === 'blocked' ? 'policy_or_spam_block' : undefined),
+        (Object.hasOwn(CLASSIFICATION, str(e.bounce_classification) ?? '')
+          ? CLASSIFICATION[str(e.bounce_classification)!]
+          : undefined) ?? (type === 'blocked' ? 'policy_or_spam_block' : undefined),
       );
       return event({
         ...common,

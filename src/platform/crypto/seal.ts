@@ -26,7 +26,8 @@ export function seal(key: Buffer, plaintext: Buffer, aad: string): Buffer {
 }
 
 export function unseal(key: Buffer, sealed: Buffer, aad: string): Buffer {
-  if (sealed.length < 1 + NONCE + TAG || sealed[0] !== FORMAT) throw new UnsealError('not a sealed blob (unknown format)');
+  if (sealed.length < 1 + NONCE + TAG || sealed[0] !== FORMAT)
+    throw new UnsealError('not a sealed blob (unknown format)');
   const nonce = sealed.subarray(1, 1 + NONCE);
   const tag = sealed.subarray(1 + NONCE, 1 + NONCE + TAG);
   const decipher = createDecipheriv('aes-256-gcm', key, nonce);

@@ -34,7 +34,13 @@ export class ContentSeal {
 
   /** What to put on the wire for a row: its sealed clear content if any, else the archived columns. */
   contentToDeliver(row: ArchivedRow): ClearContent {
-    return this.openSealedContent(row) ?? { subject: row.subject, html: row.html_content ?? '', text: row.text_content ?? '' };
+    return (
+      this.openSealedContent(row) ?? {
+        subject: row.subject,
+        html: row.html_content ?? '',
+        text: row.text_content ?? '',
+      }
+    );
   }
 }
 
@@ -43,5 +49,10 @@ export class ContentSeal {
  * good, in the same transaction as that status change. Idempotent.
  */
 export async function eraseSealedContent(db: Kysely<DB> | Transaction<DB>, messageId: string): Promise<void> {
-  await db.updateTable('email_messages').set({ sealed_content: null }).where('id', '=', messageId).where('sealed_content', 'is not', null).execute();
+  await db
+    .updateTable('email_messages')
+    .set({ sealed_content: null })
+    .where('id', '=', messageId)
+    .where('sealed_content', 'is not', null)
+    .execute();
 }

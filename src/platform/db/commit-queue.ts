@@ -58,7 +58,12 @@ export class CommitQueue {
   run<T>(work: Work<T>): Promise<T> {
     if (this.dialect !== 'sqlite') return this.db.transaction().execute(work);
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ work, resolve: resolve as (v: unknown) => void, reject, deadline: performance.now() + this.lockWaitMs });
+      this.pending.push({
+        work,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        deadline: performance.now() + this.lockWaitMs,
+      });
       if (this.expiry === null) this.watchDeadlines();
       // Wait for the end of this event-loop turn: every request whose body arrived in the same
       // poll phase joins the batch. Flushing at once would commit them one by one, because

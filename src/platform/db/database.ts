@@ -62,7 +62,9 @@ function openSqlite(file: string, options: OpenOptions): Database {
   // Several connections (the API, the worker thread, other processes) share the file. Waiting for
   // the write lock is done by SqliteConnection, off the event loop, not by SQLite's sleeps.
   sqlite.pragma('busy_timeout = 0');
-  const db = new Kysely<DB>({ dialect: new PostierSqliteDialect({ sqlite, lockWaitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, wal }) });
+  const db = new Kysely<DB>({
+    dialect: new PostierSqliteDialect({ sqlite, lockWaitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, wal }),
+  });
   return {
     db,
     dialect: 'sqlite',

@@ -43,12 +43,22 @@ function sqlOf(db: Kysely<DB>, shape: string, build: () => CompiledQuery): strin
  * build is checked against `parameters`, so a query that inlines a value or reorders them fails
  * loudly instead of being reused wrongly.
  */
-export async function reusedQuery<R>(db: Kysely<DB>, shape: string, parameters: unknown[], build: () => Compilable<R>): Promise<R[]> {
+export async function reusedQuery<R>(
+  db: Kysely<DB>,
+  shape: string,
+  parameters: unknown[],
+  build: () => Compilable<R>,
+): Promise<R[]> {
   return (await reusedStatement(db, shape, parameters, build)).rows;
 }
 
 /** reusedQuery with the whole result (numAffectedRows of an UPDATE). */
-export function reusedStatement<R>(db: Kysely<DB>, shape: string, parameters: unknown[], build: () => Compilable<R>): Promise<QueryResult<R>> {
+export function reusedStatement<R>(
+  db: Kysely<DB>,
+  shape: string,
+  parameters: unknown[],
+  build: () => Compilable<R>,
+): Promise<QueryResult<R>> {
   const text = sqlOf(db, shape, () => {
     const compiled = build().compile();
     if (compiled.parameters.length !== parameters.length || compiled.parameters.some((p, i) => p !== parameters[i])) {
@@ -64,18 +74,33 @@ export function reusedStatement<R>(db: Kysely<DB>, shape: string, parameters: un
  * another order, an undefined value, which Kysely leaves out for the column's default) take
  * Kysely's path.
  */
-export async function insertRows<T extends keyof DB & string>(db: Kysely<DB>, table: T, rows: Array<Insertable<DB[T]>>): Promise<void> {
+export async function insertRows<T extends keyof DB & string>(
+  db: Kysely<DB>,
+  table: T,
+  rows: Array<Insertable<DB[T]>>,
+): Promise<void> {
   if (rows.length === 0) return;
   const columns = Object.keys(rows[0]!);
   const sameShape = rows.every((r) => {
     const keys = Object.keys(r);
-    return keys.length === columns.length && keys.every((k, i) => k === columns[i] && (r as Record<string, unknown>)[k] !== undefined);
+    return (
+      keys.length === columns.length &&
+      keys.every((k, i) => k === columns[i] && (r as Record<string, unknown>)[k] !== undefined)
+    );
   });
   if (!sameShape) {
-    await db.insertInto(table).values(rows as never).execute();
+    await db
+      .insertInto(table)
+      .values(rows as never)
+      .execute();
     return;
   }
-  const text = sqlOf(db, `insert ${table} (${columns.join(',')}) × ${rows.length}`, () => db.insertInto(table).values(rows as never).compile());
+  const text = sqlOf(db, `insert ${table} (${columns.join(',')}) × ${rows.length}`, () =>
+    db
+      .insertInto(table)
+      .values(rows as never)
+      .compile(),
+  );
   const parameters: unknown[] = [];
   for (const row of rows) for (const c of columns) parameters.push((row as Record<string, unknown>)[c]);
   await db.executeQuery(CompiledQuery.raw(text, parameters));

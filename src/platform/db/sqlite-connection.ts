@@ -38,7 +38,10 @@ export class StatementCache {
 
 /** The error of a unit whose lock budget ran out before it got the lock: what SQLite says then. */
 export function lockWaitExpired(waitedMs: number): Error {
-  return new SQLite.SqliteError(`database is locked (waited ${Math.round(waitedMs)} ms for the write lock)`, 'SQLITE_BUSY');
+  return new SQLite.SqliteError(
+    `database is locked (waited ${Math.round(waitedMs)} ms for the write lock)`,
+    'SQLITE_BUSY',
+  );
 }
 
 const isBusy = (error: unknown) => {
@@ -83,7 +86,9 @@ export class SqliteConnection implements DatabaseConnection {
     const parameters = query.parameters;
     let result: QueryResult<R>;
     try {
-      result = this.sqlite.inTransaction ? execute<R>(stmt, parameters) : await this.whenLockFree(() => execute<R>(stmt, parameters));
+      result = this.sqlite.inTransaction
+        ? execute<R>(stmt, parameters)
+        : await this.whenLockFree(() => execute<R>(stmt, parameters));
     } catch (error) {
       // SQLite rolled the transaction back by itself (SQLITE_FULL, SQLITE_IOERR): nothing of it stays.
       if (!this.sqlite.inTransaction) this.wroteInTransaction = false;

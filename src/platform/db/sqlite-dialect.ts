@@ -31,6 +31,7 @@ export class PostierSqliteDialect implements Dialect {
     return new SqliteAdapter();
   }
 
+  // biome-ignore lint/suspicious/noExplicitAny: the Dialect interface declares Kysely<any>
   createIntrospector(db: Kysely<any>): DatabaseIntrospector {
     return new SqliteIntrospector(db);
   }

@@ -98,7 +98,8 @@ class Turnstile implements Turn {
 
   unlock(): void {
     const next = this.waiting.shift();
-    if (next) next(); // handed over: still held
+    if (next)
+      next(); // handed over: still held
     else this.held = false;
   }
 }

@@ -26,7 +26,8 @@ export function decodedBase64(request: FastifyRequest, value: string): DecodedBa
   return value.startsWith('\u0000') ? decodedByRequest.get(request)?.get(value) : undefined;
 }
 
-const allocate = (n: number): Buffer => (n >= LARGE_BODY_BYTES ? Buffer.from(new SharedArrayBuffer(n)) : Buffer.allocUnsafe(n));
+const allocate = (n: number): Buffer =>
+  n >= LARGE_BODY_BYTES ? Buffer.from(new SharedArrayBuffer(n)) : Buffer.allocUnsafe(n);
 
 /**
  * The whole body in one buffer, with Fastify's limits and errors (413 past the route's body
@@ -57,10 +58,12 @@ export async function readBody(request: FastifyRequest, payload: Readable): Prom
     }
   } catch (error) {
     const e = error as { statusCode?: number };
-    if (typeof e === 'object' && e !== null && !(typeof e.statusCode === 'number' && e.statusCode >= 400)) e.statusCode = 400;
+    if (typeof e === 'object' && e !== null && !(typeof e.statusCode === 'number' && e.statusCode >= 400))
+      e.statusCode = 400;
     throw error;
   }
-  if (Number.isSafeInteger(declared) && received !== declared) throw new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH();
+  if (Number.isSafeInteger(declared) && received !== declared)
+    throw new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH();
   if (body) return body;
   const all = allocate(received);
   let at = 0;
@@ -77,12 +80,17 @@ export async function readBody(request: FastifyRequest, payload: Readable): Prom
  * but at those paths is put back as the same string. `parse` must refuse what Fastify's parser
  * refuses; NUL characters cannot be in a body taken this way (it would not be).
  */
-export async function parseBody(request: FastifyRequest, raw: Buffer, parse: (text: string) => Promise<unknown>): Promise<{ value: unknown } | null> {
+export async function parseBody(
+  request: FastifyRequest,
+  raw: Buffer,
+  parse: (text: string) => Promise<unknown>,
+): Promise<{ value: unknown } | null> {
   const paths = request.routeOptions.config?.decodedBase64?.map((p) => p.split('.'));
   // The markers below are strings that start with NUL, which only the escape \u0000 can write.
   if (!paths?.length || raw.length < LARGE_BODY_BYTES || raw.includes('\\u0000')) return null;
   const tokens: Array<{ start: number; end: number }> = [];
-  for (const t of await longStrings(raw, LONG_STRING_BYTES)) if (await isCanonicalBase64(raw, t.start, t.end)) tokens.push(t);
+  for (const t of await longStrings(raw, LONG_STRING_BYTES))
+    if (await isCanonicalBase64(raw, t.start, t.end)) tokens.push(t);
   if (tokens.length === 0) return null;
 
   const parts: Buffer[] = [];
@@ -97,7 +105,8 @@ export async function parseBody(request: FastifyRequest, raw: Buffer, parse: (te
   const decoded = new Map<string, DecodedBase64>();
   // Iterative, and paths only as deep as the declared ones: bodies may be nested tens of thousands deep.
   const depth = Math.max(...paths.map((p) => p.length));
-  const stack: Array<{ node: object; path: string[] | null }> = typeof value === 'object' && value !== null ? [{ node: value, path: [] }] : [];
+  const stack: Array<{ node: object; path: string[] | null }> =
+    typeof value === 'object' && value !== null ? [{ node: value, path: [] }] : [];
   while (stack.length > 0) {
     const { node, path } = stack.pop()!;
     const record = node as Record<string, unknown>;
@@ -163,7 +172,8 @@ async function longStrings(raw: Buffer, min: number): Promise<Array<{ start: num
     at = end + 1;
     if (escaped || end - start < min) continue;
     let next = at;
-    while (next < raw.length && (raw[next] === 0x20 || raw[next] === 0x0a || raw[next] === 0x0d || raw[next] === 0x09)) next++;
+    while (next < raw.length && (raw[next] === 0x20 || raw[next] === 0x0a || raw[next] === 0x0d || raw[next] === 0x09))
+      next++;
     if (raw[next] !== 0x3a) found.push({ start, end });
   }
 }

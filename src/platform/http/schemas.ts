@@ -15,14 +15,17 @@ export const ErrorBody = Type.Object(
     error: Type.Object({
       code: Type.String({ description: 'Machine-readable: template_not_found, invalid_request, …' }),
       message: Type.String(),
-      details: Type.Optional(Type.Unknown({ description: 'For some codes: the field, the missing variables, the validation errors, …' })),
+      details: Type.Optional(
+        Type.Unknown({ description: 'For some codes: the field, the missing variables, the validation errors, …' }),
+      ),
     }),
   },
   { description: 'An error' },
 );
 
 /** ErrorBody for each of these statuses. */
-export const errors = (...statuses: number[]): Record<number, typeof ErrorBody> => Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
+export const errors = (...statuses: number[]): Record<number, typeof ErrorBody> =>
+  Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
 
 type Primitive = 'string' | 'integer' | 'number' | 'boolean';
 
@@ -32,8 +35,10 @@ export function Nullable<T extends TSchema & { type: Primitive }>(schema: T): TU
 }
 
 /** A string from a closed set (an enum, which serializes as fast as a plain string). */
-export const StringEnum = <T extends string>(values: readonly T[], options: { description?: string } = {}): TUnsafe<T> =>
-  Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
+export const StringEnum = <T extends string>(
+  values: readonly T[],
+  options: { description?: string } = {},
+): TUnsafe<T> => Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
 
 export const DateTime = Type.String({ format: 'date-time' });
 export const NullableDateTime = Nullable(DateTime);
@@ -44,7 +49,11 @@ export const NullableInteger = Nullable(Type.Integer());
 export const MessageStatus = StringEnum(MESSAGE_STATUSES);
 
 /** What a send answers per recipient (the send API, a test send, a resend). */
-export const SendResultItem = Type.Object({ id: Type.String({ format: 'uuid' }), to: Type.String(), status: MessageStatus });
+export const SendResultItem = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  to: Type.String(),
+  status: MessageStatus,
+});
 
 /** Any JSON object (free-form: template variables, event data). */
 export const AnyObject = Type.Record(Type.String(), Type.Unknown());
@@ -52,7 +61,12 @@ export const AnyObject = Type.Record(Type.String(), Type.Unknown());
 /** A non-JSON answer: its media types, each a string of bytes or text. */
 export const Bytes = (description: string, mediaTypes: string[], format: 'binary' | 'text' = 'binary') => ({
   description,
-  content: Object.fromEntries(mediaTypes.map((m) => [m, { schema: format === 'binary' ? { type: 'string', format: 'binary' } : { type: 'string' } }])),
+  content: Object.fromEntries(
+    mediaTypes.map((m) => [
+      m,
+      { schema: format === 'binary' ? { type: 'string', format: 'binary' } : { type: 'string' } },
+    ]),
+  ),
 });
 
 /** A file download (platform/http/download.ts): its bytes, in the file's own content type. */

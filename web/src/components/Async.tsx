@@ -5,13 +5,26 @@ import type { AsyncState } from '../lib/use-async.js';
 import { ErrorNote } from './ErrorNote.js';
 
 /** Loading, error and "this server does not offer it" states, so pages only render data. */
-export function Async<T>({ state, children, what }: { state: AsyncState<T>; children: (data: T) => ReactNode; what?: string }) {
+export function Async<T>({
+  state,
+  children,
+  what,
+}: {
+  state: AsyncState<T>;
+  children: (data: T) => ReactNode;
+  what?: string;
+}) {
   const t = useT();
   if (state.error !== undefined) {
     if (isNotAvailable(state.error)) return <NotAvailable what={what} />;
     return <ErrorNote error={state.error} />;
   }
-  if (state.data === undefined) return <p className="muted" aria-busy="true">{t('common.loading')}</p>;
+  if (state.data === undefined)
+    return (
+      <p className="muted" aria-busy="true">
+        {t('common.loading')}
+      </p>
+    );
   return <>{children(state.data)}</>;
 }
 
@@ -19,7 +32,8 @@ export function NotAvailable({ what }: { what?: string | undefined }) {
   const t = useT();
   return (
     <div className="note" role="status" data-testid="not-available">
-      <strong>{t('common.notAvailable')}</strong> {what ? t('common.notAvailableWhat', { what }) : t('common.notAvailableHint')}
+      <strong>{t('common.notAvailable')}</strong>{' '}
+      {what ? t('common.notAvailableWhat', { what }) : t('common.notAvailableHint')}
     </div>
   );
 }

@@ -43,7 +43,12 @@ export function BarChart({ series }: { series: Stats['series'] }) {
 
   return (
     <figure className="chart" ref={figure}>
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={t('dashboard.chartLabel')} preserveAspectRatio="xMidYMid meet">
+      <svg
+        viewBox={`0 0 ${W} ${H}`}
+        role="img"
+        aria-label={t('dashboard.chartLabel')}
+        preserveAspectRatio="xMidYMid meet"
+      >
         {scale.ticks.map((v) => (
           <g key={v}>
             <line x1={pad.l} x2={W - pad.r} y1={y(v)} y2={y(v)} className="grid" />
@@ -57,7 +62,14 @@ export function BarChart({ series }: { series: Stats['series'] }) {
           return (
             <g key={d.day}>
               {SERIES.map((s, j) => (
-                <rect key={s} x={x0 + j * bar} y={y(d[s])} width={bar - 2} height={Math.max(0, pad.t + plotH - y(d[s]))} className={`bar ${s}`}>
+                <rect
+                  key={s}
+                  x={x0 + j * bar}
+                  y={y(d[s])}
+                  width={bar - 2}
+                  height={Math.max(0, pad.t + plotH - y(d[s]))}
+                  className={`bar ${s}`}
+                >
                   <title>{`${formatDay(d.day, lang)} · ${t(`status.${s}`)}: ${d[s]}`}</title>
                 </rect>
               ))}
@@ -80,27 +92,27 @@ export function BarChart({ series }: { series: Stats['series'] }) {
         ))}
       </figcaption>
       <div className="sr-only">
-      <table>
-        <caption>{t('dashboard.chartLabel')}</caption>
-        <thead>
-          <tr>
-            <th>{t('common.day')}</th>
-            {SERIES.map((s) => (
-              <th key={s}>{t(`status.${s}`)}</th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {series.map((d) => (
-            <tr key={d.day}>
-              <td>{d.day}</td>
+        <table>
+          <caption>{t('dashboard.chartLabel')}</caption>
+          <thead>
+            <tr>
+              <th>{t('common.day')}</th>
               {SERIES.map((s) => (
-                <td key={s}>{d[s]}</td>
+                <th key={s}>{t(`status.${s}`)}</th>
               ))}
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {series.map((d) => (
+              <tr key={d.day}>
+                <td>{d.day}</td>
+                {SERIES.map((s) => (
+                  <td key={s}>{d[s]}</td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
       </div>
     </figure>
   );

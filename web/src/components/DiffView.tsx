@@ -27,7 +27,9 @@ export function DiffView({ oldText, newText, label }: { oldText: string; newText
                   <td className="ln">{r.oldLine ?? ''}</td>
                   <td className="ln">{r.newLine ?? ''}</td>
                   <td className="code">
-                    <span className="sign" aria-hidden="true">{r.kind === 'add' ? '+' : r.kind === 'del' ? '−' : ' '}</span>
+                    <span className="sign" aria-hidden="true">
+                      {r.kind === 'add' ? '+' : r.kind === 'del' ? '−' : ' '}
+                    </span>
                     {r.text}
                   </td>
                 </tr>

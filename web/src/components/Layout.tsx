@@ -12,7 +12,10 @@ const NAV: { to: string; label: MsgKey }[] = [
   { to: '/settings', label: 'nav.settings' },
 ];
 
-const isCurrent = (to: string, path: string) => (to === '/' ? path === '/' : path === to || path.startsWith(`${to}/`) || (to === '/messages' && path.startsWith('/recipients/')));
+const isCurrent = (to: string, path: string) =>
+  to === '/'
+    ? path === '/'
+    : path === to || path.startsWith(`${to}/`) || (to === '/messages' && path.startsWith('/recipients/'));
 
 export function LangSwitch() {
   const { lang, setLang, t } = useI18n();
@@ -50,11 +53,22 @@ export function Layout({ path, children }: { path: string; children: ReactNode }
       <a className="skip" href="#main">
         {t('common.skip')}
       </a>
+      {/* biome-ignore lint/a11y/noStaticElementInteractions: keys bubbling from the nav links inside (Escape closes the menu) */}
       <header className="top" onKeyDown={onKeyDown}>
         <Link to="/" className="brand" aria-label="Postier">
-          <span className="logo" aria-hidden="true">✉</span> Postier
+          <span className="logo" aria-hidden="true">
+            ✉
+          </span>{' '}
+          Postier
         </Link>
-        <button ref={toggle} type="button" className="ghost menu-toggle" aria-expanded={open} aria-controls="top-menu" onClick={() => setOpen(!open)}>
+        <button
+          ref={toggle}
+          type="button"
+          className="ghost menu-toggle"
+          aria-expanded={open}
+          aria-controls="top-menu"
+          onClick={() => setOpen(!open)}
+        >
           <span aria-hidden="true">☰</span> {t('nav.menu')}
         </button>
         <div id="top-menu" className={`top-menu${open ? ' open' : ''}`}>

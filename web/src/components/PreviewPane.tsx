@@ -9,7 +9,15 @@ type Mode = (typeof MODES)[number];
 const WIDTH: Record<Exclude<Mode, 'text'>, number> = { desktop: 720, mobile: 375 };
 
 /** The rendered email as a recipient sees it: desktop width, phone width, or the plain-text part. */
-export function PreviewPane({ result, pending, stale = false }: { result: PreviewResult | undefined; pending: boolean; stale?: boolean }) {
+export function PreviewPane({
+  result,
+  pending,
+  stale = false,
+}: {
+  result: PreviewResult | undefined;
+  pending: boolean;
+  stale?: boolean;
+}) {
   const t = useT();
   const [mode, setMode] = useState<Mode>('desktop');
   const base = useTabsBase();
@@ -23,7 +31,11 @@ export function PreviewPane({ result, pending, stale = false }: { result: Previe
           selected={mode}
           onSelect={setMode}
         />
-        {pending ? <span className="muted small">{t('editor.rendering')}</span> : stale ? <span className="warn-text small">{t('editor.stale')}</span> : null}
+        {pending ? (
+          <span className="muted small">{t('editor.rendering')}</span>
+        ) : stale ? (
+          <span className="warn-text small">{t('editor.stale')}</span>
+        ) : null}
       </div>
       <TabPanel base={base} selected={mode}>
         {result ? (
@@ -36,7 +48,12 @@ export function PreviewPane({ result, pending, stale = false }: { result: Previe
                 {result.text}
               </pre>
             ) : (
-              <EmailFrame html={result.html ?? ''} title={t('editor.preview')} width={WIDTH[mode]} height={mode === 'mobile' ? 640 : 560} />
+              <EmailFrame
+                html={result.html ?? ''}
+                title={t('editor.preview')}
+                width={WIDTH[mode]}
+                height={mode === 'mobile' ? 640 : 560}
+              />
             )}
           </>
         ) : (

@@ -28,7 +28,12 @@ export function Tabs<K extends string>(props: {
   const enabled = items.filter((i) => !i.disabled);
   const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
     const at = enabled.findIndex((i) => i.id === selected);
-    const moves: Record<string, number> = { ArrowRight: at + 1, ArrowLeft: at - 1 + enabled.length, Home: 0, End: enabled.length - 1 };
+    const moves: Record<string, number> = {
+      ArrowRight: at + 1,
+      ArrowLeft: at - 1 + enabled.length,
+      Home: 0,
+      End: enabled.length - 1,
+    };
     if (!(e.key in moves) || enabled.length === 0) return;
     const next = enabled[moves[e.key]! % enabled.length]!;
     e.preventDefault();
@@ -57,10 +62,22 @@ export function Tabs<K extends string>(props: {
 }
 
 /** The panel of a tab (`selected`: the tab it belongs to), labelled by it; `hidden` keeps a panel mounted but out of sight. */
-export function TabPanel(props: { base: string; selected: string; children: ReactNode; className?: string; hidden?: boolean }) {
+export function TabPanel(props: {
+  base: string;
+  selected: string;
+  children: ReactNode;
+  className?: string;
+  hidden?: boolean;
+}) {
   const { base, selected, children, className, hidden } = props;
   return (
-    <div id={tabPanelId(base, selected)} role="tabpanel" aria-labelledby={tabId(base, selected)} className={className} hidden={hidden}>
+    <div
+      id={tabPanelId(base, selected)}
+      role="tabpanel"
+      aria-labelledby={tabId(base, selected)}
+      className={className}
+      hidden={hidden}
+    >
       {children}
     </div>
   );

@@ -6,7 +6,17 @@ import { Link } from '../router.js';
 import { ErrorNote } from './ErrorNote.js';
 
 /** Sends the saved active version, rendered with the sample variables, to one address. */
-export function TestSend({ template, locale, variables, dirty }: { template: Template; locale: string; variables: Record<string, unknown> | null; dirty: boolean }) {
+export function TestSend({
+  template,
+  locale,
+  variables,
+  dirty,
+}: {
+  template: Template;
+  locale: string;
+  variables: Record<string, unknown> | null;
+  dirty: boolean;
+}) {
   const t = useT();
   const [to, setTo] = useState('');
   const [state, setState] = useState<{ busy?: boolean; error?: unknown; sentId?: string | null }>({});
@@ -24,11 +34,20 @@ export function TestSend({ template, locale, variables, dirty }: { template: Tem
   return (
     <form className="test-send" onSubmit={submit}>
       <h3>{t('editor.testSend')}</h3>
-      <p className="muted small">{dirty ? t('editor.testSendDirty', { n: template.version }) : t('editor.testSendHint', { n: template.version })}</p>
+      <p className="muted small">
+        {dirty ? t('editor.testSendDirty', { n: template.version }) : t('editor.testSendHint', { n: template.version })}
+      </p>
       <div className="inline-form">
         <label className="field grow">
           <span className="sr-only">{t('editor.testTo')}</span>
-          <input type="email" name="test_to" required value={to} onChange={(e) => setTo(e.target.value)} placeholder={t('editor.testTo')} />
+          <input
+            type="email"
+            name="test_to"
+            required
+            value={to}
+            onChange={(e) => setTo(e.target.value)}
+            placeholder={t('editor.testTo')}
+          />
         </label>
         <button type="submit" disabled={state.busy || !variables}>
           {t('editor.send')}
@@ -36,7 +55,8 @@ export function TestSend({ template, locale, variables, dirty }: { template: Tem
       </div>
       {state.sentId !== undefined ? (
         <p className="ok-text" role="status">
-          {t('editor.testSent', { to })} {state.sentId ? <Link to={`/messages/${state.sentId}`}>{t('editor.openMessage')}</Link> : null}
+          {t('editor.testSent', { to })}{' '}
+          {state.sentId ? <Link to={`/messages/${state.sentId}`}>{t('editor.openMessage')}</Link> : null}
         </p>
       ) : null}
       <ErrorNote error={state.error} />

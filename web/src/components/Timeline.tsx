@@ -7,7 +7,18 @@ import { formatDateTime } from '../lib/format.js';
 function summary(data: unknown): string | null {
   if (!data || typeof data !== 'object') return null;
   const d = data as Record<string, unknown>;
-  const keys = ['attempt', 'send_at', 'next_attempt_at', 'response', 'smtp_response', 'code', 'relay_problem', 'error', 'error_message', 'message'];
+  const keys = [
+    'attempt',
+    'send_at',
+    'next_attempt_at',
+    'response',
+    'smtp_response',
+    'code',
+    'relay_problem',
+    'error',
+    'error_message',
+    'message',
+  ];
   const parts = [...keys, 'reason', 'bounce_type', 'status']
     .filter((k) => d[k] !== undefined && d[k] !== null && d[k] !== '')
     .map((k) => `${k}: ${typeof d[k] === 'object' ? JSON.stringify(d[k]) : String(d[k])}`);
@@ -15,7 +26,8 @@ function summary(data: unknown): string | null {
 }
 
 /** The event in the operator's language; a type this UI does not know yet shows as sent. */
-export const eventLabel = (t: (k: MsgKey) => string, type: string): string => (hasKey(`event.${type}`) ? t(`event.${type}` as MsgKey) : type);
+export const eventLabel = (t: (k: MsgKey) => string, type: string): string =>
+  hasKey(`event.${type}`) ? t(`event.${type}` as MsgKey) : type;
 
 /** The message's events, oldest first: each in words, with its API name (what webhooks and logs say). */
 export function Timeline({ events }: { events: MessageEvent[] }) {

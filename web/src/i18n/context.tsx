@@ -13,7 +13,9 @@ const Ctx = createContext<I18n | null>(null);
 
 /** Holds the UI language, remembered in localStorage across sessions. */
 export function LangProvider({ children }: { children: ReactNode }) {
-  const [lang, setLangState] = useState<Lang>(() => pickLang(localStorage.getItem(STORAGE_KEY), navigator.languages ?? []));
+  const [lang, setLangState] = useState<Lang>(() =>
+    pickLang(localStorage.getItem(STORAGE_KEY), navigator.languages ?? []),
+  );
   useEffect(() => {
     document.documentElement.lang = lang;
   }, [lang]);
@@ -21,7 +23,10 @@ export function LangProvider({ children }: { children: ReactNode }) {
     localStorage.setItem(STORAGE_KEY, l);
     setLangState(l);
   }, []);
-  const value = useMemo(() => ({ lang, setLang, t: (key: MsgKey, vars?: Vars) => translate(lang, key, vars) }), [lang, setLang]);
+  const value = useMemo(
+    () => ({ lang, setLang, t: (key: MsgKey, vars?: Vars) => translate(lang, key, vars) }),
+    [lang, setLang],
+  );
   return <Ctx.Provider value={value}>{children}</Ctx.Provider>;
 }
 

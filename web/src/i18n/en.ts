@@ -61,7 +61,8 @@ export const en = {
   'dashboard.noFailures': 'No failed or bounced message.',
   'dashboard.reason': 'Reason',
   'dashboard.relayProblem': 'The SMTP relay {address} has a problem ({kind}) since {since}.',
-  'dashboard.relayProblemHint': 'Messages stay queued and are retried without spending their attempts. Check the relay and the SMTP_* settings.',
+  'dashboard.relayProblemHint':
+    'Messages stay queued and are retried without spending their attempts. Check the relay and the SMTP_* settings.',
   'dashboard.relayLast': 'Last reply: {reply}',
 
   'messages.filters': 'Message filters',
@@ -76,7 +77,8 @@ export const en = {
   'message.resentFrom': 'Resent from',
   'message.anonymized': 'Anonymized',
   'recipient.erase': 'Right to erasure',
-  'recipient.eraseHint': 'Hashes this address in every message, deletes their bodies and attachments, and cancels what was not sent. The audit keeps the metadata. This cannot be undone.',
+  'recipient.eraseHint':
+    'Hashes this address in every message, deletes their bodies and attachments, and cancels what was not sent. The audit keeps the metadata. This cannot be undone.',
   'recipient.eraseButton': 'Erase this recipient',
   'recipient.eraseConfirm': 'Erase {email} from every message? Bodies and attachments are deleted for good.',
   'recipient.erased': 'Erased — messages: {messages}, attachments: {attachments}, cancelled: {cancelled}.',
@@ -272,7 +274,8 @@ export const en = {
   'messages.searchHint':
     'Words and operators: to:, from:, subject:, id:, template:, category:, tag:, status:, domain:, after:, before: ' +
     '(dates as 2026-03-01; after: includes the day, before: does not). Quote values with spaces: subject:"Invoice March".',
-  'messages.unsupported': 'This server cannot search by these yet, so they were left out: {list}. A whole address (to:) and a whole message id (id:) work.',
+  'messages.unsupported':
+    'This server cannot search by these yet, so they were left out: {list}. A whole address (to:) and a whole message id (id:) work.',
   'messages.badStatus': 'Unknown status in {part}.',
   'messages.badDate': '{part} is not a date (YYYY-MM-DD).',
   'inbox.views': 'Mail view',

@@ -42,7 +42,8 @@ export const fr: Record<keyof typeof en, string> = {
   'status.rate_limited': 'Limité',
   'status.cancelled': 'Annulé',
 
-  'login.intro': 'Connectez-vous avec une clé d’API admin ou le POSTIER_ADMIN_TOKEN. Il n’est gardé que pour cet onglet.',
+  'login.intro':
+    'Connectez-vous avec une clé d’API admin ou le POSTIER_ADMIN_TOKEN. Il n’est gardé que pour cet onglet.',
   'login.token': 'Jeton admin',
   'login.submit': 'Se connecter',
   'login.invalid': 'Ce jeton est inconnu ou révoqué.',
@@ -63,7 +64,8 @@ export const fr: Record<keyof typeof en, string> = {
   'dashboard.noFailures': 'Aucun message en échec ou rejeté.',
   'dashboard.reason': 'Raison',
   'dashboard.relayProblem': 'Le relais SMTP {address} a un problème ({kind}) depuis {since}.',
-  'dashboard.relayProblemHint': 'Les messages restent en file et sont réessayés sans consommer leurs tentatives. Vérifiez le relais et les réglages SMTP_*.',
+  'dashboard.relayProblemHint':
+    'Les messages restent en file et sont réessayés sans consommer leurs tentatives. Vérifiez le relais et les réglages SMTP_*.',
   'dashboard.relayLast': 'Dernière réponse : {reply}',
 
   'messages.filters': 'Filtres des messages',
@@ -78,9 +80,11 @@ export const fr: Record<keyof typeof en, string> = {
   'message.resentFrom': 'Renvoi de',
   'message.anonymized': 'Anonymisé',
   'recipient.erase': 'Droit à l’effacement',
-  'recipient.eraseHint': 'Remplace cette adresse par une empreinte dans tous les messages, supprime leurs contenus et pièces jointes, et annule ce qui n’est pas parti. L’audit garde les métadonnées. Irréversible.',
+  'recipient.eraseHint':
+    'Remplace cette adresse par une empreinte dans tous les messages, supprime leurs contenus et pièces jointes, et annule ce qui n’est pas parti. L’audit garde les métadonnées. Irréversible.',
   'recipient.eraseButton': 'Effacer ce destinataire',
-  'recipient.eraseConfirm': 'Effacer {email} de tous les messages ? Contenus et pièces jointes sont supprimés définitivement.',
+  'recipient.eraseConfirm':
+    'Effacer {email} de tous les messages ? Contenus et pièces jointes sont supprimés définitivement.',
   'recipient.erased': 'Effacé — messages : {messages}, pièces jointes : {attachments}, annulés : {cancelled}.',
   'suppressions.scope': 'Portée',
   'webhooks.inactive': 'inactif',
@@ -289,7 +293,8 @@ export const fr: Record<keyof typeof en, string> = {
   'editor.discardDraft': 'Abandonner le brouillon',
   'editor.discardConfirm': 'Abandonner vos modifications non enregistrées de ce modèle ?',
   'editor.unsaved': 'Modifications non enregistrées (gardées dans ce navigateur)',
-  'editor.leaveConfirm': 'Ce modèle a des modifications non enregistrées. Quitter quand même ? Le brouillon reste dans ce navigateur.',
+  'editor.leaveConfirm':
+    'Ce modèle a des modifications non enregistrées. Quitter quand même ? Le brouillon reste dans ce navigateur.',
   'editor.saveShortcut': 'Ctrl+S (⌘S) enregistre',
   'editor.goToLine': 'Aller à la ligne {line}',
   'editor.tabs': 'Onglets du modèle',

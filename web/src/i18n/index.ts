@@ -20,7 +20,9 @@ export function translate(lang: Lang, key: MsgKey, vars?: Vars): string {
     if (one in dictionaries.en) key = one as MsgKey;
   }
   const text = dictionaries[lang][key] ?? dictionaries.en[key] ?? key;
-  return vars ? text.replace(/\{(\w+)\}/g, (m, name: string) => (vars[name] === undefined ? m : String(vars[name]))) : text;
+  return vars
+    ? text.replace(/\{(\w+)\}/g, (m, name: string) => (vars[name] === undefined ? m : String(vars[name])))
+    : text;
 }
 
 /** Keys built at run time (`event.${type}`) are checked before use. */

@@ -19,7 +19,11 @@ const isText = (v: unknown): v is string => typeof v === 'string';
 const isLocale = (v: unknown): v is LocaleContent => {
   if (!v || typeof v !== 'object') return false;
   const c = v as Record<string, unknown>;
-  return isText(c.subject) && isText(c.html_content) && (c.text_content === null || c.text_content === undefined || isText(c.text_content));
+  return (
+    isText(c.subject) &&
+    isText(c.html_content) &&
+    (c.text_content === null || c.text_content === undefined || isText(c.text_content))
+  );
 };
 
 /** A stored draft, or null when there is none or it is not one (an older format, a hand edit). */
@@ -33,7 +37,8 @@ export function parseDraft(raw: string | null): TemplateDraft | null {
   }
   if (!v || typeof v !== 'object') return null;
   const d = v as Record<string, unknown>;
-  if (!Number.isInteger(d.base_version) || !isText(d.variables) || !isText(d.comment) || !isText(d.saved_at)) return null;
+  if (!Number.isInteger(d.base_version) || !isText(d.variables) || !isText(d.comment) || !isText(d.saved_at))
+    return null;
   if (!d.locales || typeof d.locales !== 'object' || Array.isArray(d.locales)) return null;
   const locales = Object.entries(d.locales as Record<string, unknown>);
   if (locales.length === 0 || !locales.every(([, c]) => isLocale(c))) return null;
@@ -47,7 +52,12 @@ export function sameLocales(a: Record<string, LocaleContent>, b: Record<string, 
     const x = a[k];
     const y = b[k];
     if (!x || !y) return false;
-    if (x.subject !== y.subject || x.html_content !== y.html_content || (x.text_content ?? '') !== (y.text_content ?? '')) return false;
+    if (
+      x.subject !== y.subject ||
+      x.html_content !== y.html_content ||
+      (x.text_content ?? '') !== (y.text_content ?? '')
+    )
+      return false;
   }
   return true;
 }

@@ -15,7 +15,9 @@ export function formatDay(day: string, lang: string): string {
 export const formatWeekday = (day: string, lang: string): string =>
   new Intl.DateTimeFormat(lang, { weekday: 'short', timeZone: 'UTC' }).format(new Date(`${day}T00:00:00Z`));
 export const formatShortDate = (day: string, lang: string): string =>
-  new Intl.DateTimeFormat(lang, { day: 'numeric', month: 'short', timeZone: 'UTC' }).format(new Date(`${day}T00:00:00Z`));
+  new Intl.DateTimeFormat(lang, { day: 'numeric', month: 'short', timeZone: 'UTC' }).format(
+    new Date(`${day}T00:00:00Z`),
+  );
 export const formatDayOfMonth = (day: string, lang: string): string =>
   new Intl.DateTimeFormat(lang, { day: 'numeric', timeZone: 'UTC' }).format(new Date(`${day}T00:00:00Z`));
 

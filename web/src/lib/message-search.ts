@@ -6,7 +6,19 @@ import { MESSAGE_STATUSES, type MessageFilter, type MessageStatus } from '../api
  * quoted (`subject:"Facture RGZ"`). `after:` is on or after that day, `before:` before it
  * (both local days), as in Gmail.
  */
-export const OPERATORS = ['to', 'from', 'subject', 'id', 'template', 'category', 'tag', 'status', 'domain', 'after', 'before'] as const;
+export const OPERATORS = [
+  'to',
+  'from',
+  'subject',
+  'id',
+  'template',
+  'category',
+  'tag',
+  'status',
+  'domain',
+  'after',
+  'before',
+] as const;
 export type Operator = (typeof OPERATORS)[number];
 
 export interface SearchQuery {
@@ -180,7 +192,8 @@ export function planSearch(q: SearchQuery, dayStart: (date: string) => string): 
     if (UUID.test(id)) messageId = id.toLowerCase();
     else unsupported.push(`id:${asValue(id)}`);
   }
-  for (const op of ['from', 'subject', 'tag', 'domain'] as const) if (q.terms[op]) unsupported.push(`${op}:${asValue(q.terms[op]!)}`);
+  for (const op of ['from', 'subject', 'tag', 'domain'] as const)
+    if (q.terms[op]) unsupported.push(`${op}:${asValue(q.terms[op]!)}`);
   for (const w of q.text) unsupported.push(asWord(w));
   return { filter, ...(messageId ? { messageId } : {}), unsupported, invalid };
 }

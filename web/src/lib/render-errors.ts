@@ -33,8 +33,17 @@ const asField = (part: unknown): EditorField | null => {
  */
 export function renderErrors(result: { errors?: RenderError[] } | undefined, failure?: ErrorLike): FieldError[] {
   const out: FieldError[] = [];
-  for (const e of result?.errors ?? []) out.push({ message: e.message.replace(/, line:\d+, col:\d+$/, ''), line: e.line ?? null, column: e.column ?? null, field: asField(e.part) });
-  if (failure?.code && ['template_error', 'render_error', 'missing_variables', 'invalid_header_value'].includes(failure.code)) {
+  for (const e of result?.errors ?? [])
+    out.push({
+      message: e.message.replace(/, line:\d+, col:\d+$/, ''),
+      line: e.line ?? null,
+      column: e.column ?? null,
+      field: asField(e.part),
+    });
+  if (
+    failure?.code &&
+    ['template_error', 'render_error', 'missing_variables', 'invalid_header_value'].includes(failure.code)
+  ) {
     const d = (failure.details ?? {}) as Record<string, unknown>;
     out.push({
       message: typeof d.error === 'string' ? d.error : failure.message,

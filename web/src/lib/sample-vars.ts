@@ -2,7 +2,11 @@
  * The sample variables an editor starts from: the template's own samples, plus a placeholder
  * for every required or optional variable they leave out, so the preview renders at once.
  */
-export function initialSampleVariables(t: { sample_variables?: Record<string, unknown> | null; required_variables: string[]; optional_variables?: string[] }): Record<string, unknown> {
+export function initialSampleVariables(t: {
+  sample_variables?: Record<string, unknown> | null;
+  required_variables: string[];
+  optional_variables?: string[];
+}): Record<string, unknown> {
   const out: Record<string, unknown> = { ...(t.sample_variables ?? {}) };
   for (const name of t.required_variables) if (out[name] === undefined) out[name] = `<${name}>`;
   for (const name of t.optional_variables ?? []) if (out[name] === undefined) out[name] = '';
@@ -10,7 +14,9 @@ export function initialSampleVariables(t: { sample_variables?: Record<string, un
 }
 
 /** Parses the sample-variables editor: an object, or an error message with its position. */
-export function parseVariables(text: string): { ok: true; value: Record<string, unknown> } | { ok: false; error: string } {
+export function parseVariables(
+  text: string,
+): { ok: true; value: Record<string, unknown> } | { ok: false; error: string } {
   try {
     const v: unknown = JSON.parse(text);
     if (v === null || typeof v !== 'object' || Array.isArray(v)) return { ok: false, error: 'not_an_object' };

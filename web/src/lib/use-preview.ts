@@ -16,17 +16,37 @@ export interface PreviewState {
 /** Renders the draft on the server after typing pauses; keeps the last good render on screen while an error shows. */
 export function usePreview(request: PreviewRequest | null): PreviewState {
   const debounced = useDebounced(request === null ? null : JSON.stringify(request), 300);
-  const [state, setState] = useState<PreviewState>({ result: undefined, rendered: undefined, failure: undefined, notAvailable: false, pending: false });
+  const [state, setState] = useState<PreviewState>({
+    result: undefined,
+    rendered: undefined,
+    failure: undefined,
+    notAvailable: false,
+    pending: false,
+  });
   useEffect(() => {
     if (debounced === null) return;
     let current = true;
     setState((s) => ({ ...s, pending: true }));
     api.preview(JSON.parse(debounced) as PreviewRequest).then(
-      (result) => current && setState((s) => ({ result, rendered: result.html !== null ? result : s.rendered, failure: undefined, notAvailable: false, pending: false })),
+      (result) =>
+        current &&
+        setState((s) => ({
+          result,
+          rendered: result.html !== null ? result : s.rendered,
+          failure: undefined,
+          notAvailable: false,
+          pending: false,
+        })),
       (e: unknown) => {
         if (!current) return;
-        if (isNotAvailable(e)) setState({ result: undefined, rendered: undefined, failure: undefined, notAvailable: true, pending: false });
-        else setState((s) => ({ ...s, failure: e instanceof ApiError ? e : new ApiError(0, 'network', String(e)), pending: false }));
+        if (isNotAvailable(e))
+          setState({ result: undefined, rendered: undefined, failure: undefined, notAvailable: true, pending: false });
+        else
+          setState((s) => ({
+            ...s,
+            failure: e instanceof ApiError ? e : new ApiError(0, 'network', String(e)),
+            pending: false,
+          }));
       },
     );
     return () => {

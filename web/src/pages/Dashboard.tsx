@@ -31,16 +31,32 @@ export function Dashboard() {
           {t('common.refresh')}
         </button>
       </div>
-      {relays.data?.items.filter((r) => r.state === 'problem').map((r) => <RelayBanner key={r.name} relay={r} />)}
+      {relays.data?.items
+        .filter((r) => r.state === 'problem')
+        .map((r) => (
+          <RelayBanner key={r.name} relay={r} />
+        ))}
       <Async state={stats}>
         {(s) => (
           <>
             <div className="tiles">
               <Tile label={t('dashboard.today')} value={formatNumber(total(s.today), lang)} />
-              <Tile label={t('dashboard.deliveredToday')} value={formatNumber(s.today.delivered + s.today.sent + s.today.partially_sent, lang)} tone="ok" />
-              <Tile label={t('dashboard.failedToday')} value={formatNumber(s.today.failed + s.today.bounced + s.today.complaint, lang)} tone={s.today.failed + s.today.bounced ? 'bad' : undefined} />
+              <Tile
+                label={t('dashboard.deliveredToday')}
+                value={formatNumber(s.today.delivered + s.today.sent + s.today.partially_sent, lang)}
+                tone="ok"
+              />
+              <Tile
+                label={t('dashboard.failedToday')}
+                value={formatNumber(s.today.failed + s.today.bounced + s.today.complaint, lang)}
+                tone={s.today.failed + s.today.bounced ? 'bad' : undefined}
+              />
               <Tile label={t('dashboard.queue')} value={formatNumber(s.queue.depth, lang)} />
-              <Tile label={t('dashboard.oldestQueued')} value={formatAge(s.queue.oldest_age_seconds)} tone={(s.queue.oldest_age_seconds ?? 0) > 900 ? 'warn' : undefined} />
+              <Tile
+                label={t('dashboard.oldestQueued')}
+                value={formatAge(s.queue.oldest_age_seconds)}
+                tone={(s.queue.oldest_age_seconds ?? 0) > 900 ? 'warn' : undefined}
+              />
             </div>
             <div className="grid-2">
               <div className="card">
@@ -58,7 +74,9 @@ export function Dashboard() {
                     </tr>
                   </thead>
                   <tbody>
-                    {MESSAGE_STATUSES.filter((st) => s.period[st] > 0 || ['sent', 'delivered', 'failed', 'bounced', 'queued'].includes(st)).map((st) => (
+                    {MESSAGE_STATUSES.filter(
+                      (st) => s.period[st] > 0 || ['sent', 'delivered', 'failed', 'bounced', 'queued'].includes(st),
+                    ).map((st) => (
                       <tr key={st}>
                         <td>
                           <Link to={`/messages?status=${st}`}>
@@ -131,9 +149,17 @@ function RelayBanner({ relay }: { relay: RelayStatus }) {
   const { t, lang } = useI18n();
   return (
     <div className="note error relay-banner" role="alert">
-      <strong>{t('dashboard.relayProblem', { address: relay.address, kind: relay.problem_kind ?? '?', since: formatDateTime(relay.since, lang) })}</strong>{' '}
+      <strong>
+        {t('dashboard.relayProblem', {
+          address: relay.address,
+          kind: relay.problem_kind ?? '?',
+          since: formatDateTime(relay.since, lang),
+        })}
+      </strong>{' '}
       {t('dashboard.relayProblemHint')}
-      {relay.last_problem ? <div className="mono small">{t('dashboard.relayLast', { reply: relay.last_problem })}</div> : null}
+      {relay.last_problem ? (
+        <div className="mono small">{t('dashboard.relayLast', { reply: relay.last_problem })}</div>
+      ) : null}
     </div>
   );
 }

@@ -95,13 +95,22 @@ function InboxMail({ id }: { id: string }) {
               </p>
               <h2>{m.subject}</h2>
               <p className="small">
-                <span className="muted">{t('headers.from')}:</span> {m.from} · <span className="muted">{t('headers.to')}:</span> {list(m.to)} · {formatDateTime(m.date, lang)}
+                <span className="muted">{t('headers.from')}:</span> {m.from} ·{' '}
+                <span className="muted">{t('headers.to')}:</span> {list(m.to)} · {formatDateTime(m.date, lang)}
               </p>
               {m.attachments.length ? (
                 <ul className="plain small">
                   {m.attachments.map((a) => (
                     <li key={a.index}>
-                      <button type="button" className="link" onClick={() => api.inboxAttachment(id, a.index).then((b) => saveBlob(b, a.filename ?? `attachment-${a.index}`), setError)}>
+                      <button
+                        type="button"
+                        className="link"
+                        onClick={() =>
+                          api
+                            .inboxAttachment(id, a.index)
+                            .then((b) => saveBlob(b, a.filename ?? `attachment-${a.index}`), setError)
+                        }
+                      >
                         📎 {a.filename ?? `attachment-${a.index}`}
                       </button>{' '}
                       <span className="muted">
@@ -113,18 +122,28 @@ function InboxMail({ id }: { id: string }) {
               ) : null}
               <ErrorNote error={error} />
             </div>
-            <Tabs base={tabs} label={t('inbox.views')} items={VIEWS.map((v) => ({ id: v, label: t(`inbox.view.${v}`) }))} selected={view} onSelect={setView} />
+            <Tabs
+              base={tabs}
+              label={t('inbox.views')}
+              items={VIEWS.map((v) => ({ id: v, label: t(`inbox.view.${v}`) }))}
+              selected={view}
+              onSelect={setView}
+            />
             <TabPanel base={tabs} selected={view}>
               {view === 'html' ? (
-                m.html ? <EmailFrame html={m.html} title={m.subject} height={640} /> : <p className="muted pad">{t('inbox.noHtml')}</p>
+                m.html ? (
+                  <EmailFrame html={m.html} title={m.subject} height={640} />
+                ) : (
+                  <p className="muted pad">{t('inbox.noHtml')}</p>
+                )
               ) : view === 'text' ? (
                 <pre className="text-part">{m.text ?? ''}</pre>
               ) : view === 'headers' ? (
-                <pre className="text-part">
-                  {m.headers.map((h) => h.line).join('\n')}
-                </pre>
+                <pre className="text-part">{m.headers.map((h) => h.line).join('\n')}</pre>
               ) : (
-                <Async state={raw}>{(r) => (r === null ? <p className="muted pad">…</p> : <pre className="text-part source">{r}</pre>)}</Async>
+                <Async state={raw}>
+                  {(r) => (r === null ? <p className="muted pad">…</p> : <pre className="text-part source">{r}</pre>)}
+                </Async>
               )}
             </TabPanel>
           </>

@@ -19,7 +19,13 @@ export function Login() {
       await api.checkToken(token.trim());
       setToken(token.trim());
     } catch (err) {
-      setError(err instanceof ApiError && err.status === 401 ? t('login.invalid') : err instanceof ApiError && err.status === 403 ? t('login.notAdmin') : String(err instanceof Error ? err.message : err));
+      setError(
+        err instanceof ApiError && err.status === 401
+          ? t('login.invalid')
+          : err instanceof ApiError && err.status === 403
+            ? t('login.notAdmin')
+            : String(err instanceof Error ? err.message : err),
+      );
     } finally {
       setBusy(false);
     }
@@ -30,14 +36,24 @@ export function Login() {
       <form onSubmit={submit} className="card login-card">
         <div className="login-head">
           <h1>
-            <span className="logo" aria-hidden="true">✉</span> Postier
+            <span className="logo" aria-hidden="true">
+              ✉
+            </span>{' '}
+            Postier
           </h1>
           <LangSwitch />
         </div>
         <p className="muted">{t('login.intro')}</p>
         <label className="field">
           <span>{t('login.token')}</span>
-          <input type="password" autoComplete="current-password" value={token} onChange={(e) => setValue(e.target.value)} required autoFocus name="token" />
+          <input
+            type="password"
+            autoComplete="current-password"
+            value={token}
+            onChange={(e) => setValue(e.target.value)}
+            required
+            name="token"
+          />
         </label>
         {error ? (
           <div className="note error" role="alert">

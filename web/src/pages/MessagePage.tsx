@@ -75,9 +75,13 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
     [t('message.sent'), formatDateTime(m.sent_at, lang)],
     [t('message.delivered'), formatDateTime(m.delivered_at, lang)],
     [t('message.attempts'), `${m.attempts} / ${m.max_attempts}`],
-    ...(m.next_attempt_at && (m.status === 'queued' || m.status === 'sending') ? [[t('message.nextAttempt'), formatDateTime(m.next_attempt_at, lang)] as [string, string]] : []),
+    ...(m.next_attempt_at && (m.status === 'queued' || m.status === 'sending')
+      ? [[t('message.nextAttempt'), formatDateTime(m.next_attempt_at, lang)] as [string, string]]
+      : []),
     ...(m.smtp_response ? [[t('message.smtpResponse'), m.smtp_response] as [string, string]] : []),
-    ...(m.bounce_type ? [[t('message.bounce'), [m.bounce_type, m.bounce_subtype].filter(Boolean).join(' / ')] as [string, string]] : []),
+    ...(m.bounce_type
+      ? [[t('message.bounce'), [m.bounce_type, m.bounce_subtype].filter(Boolean).join(' / ')] as [string, string]]
+      : []),
     ...(m.error_message ? [[t('message.error'), m.error_message] as [string, string]] : []),
   ];
 
@@ -94,7 +98,12 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
             </button>
           ) : null}
           {CANCELLABLE.includes(m.status) ? (
-            <button type="button" className="danger" disabled={busy} onClick={() => window.confirm(t('message.cancelConfirm')) && act(() => api.cancelMessage(m.id))}>
+            <button
+              type="button"
+              className="danger"
+              disabled={busy}
+              onClick={() => window.confirm(t('message.cancelConfirm')) && act(() => api.cancelMessage(m.id))}
+            >
               {t('message.cancel')}
             </button>
           ) : null}
@@ -144,7 +153,11 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
               <ul className="plain">
                 {m.attachments.map((a) => (
                   <li key={a.id}>
-                    <button type="button" className="link" onClick={() => api.attachment(m.id, a.id).then((b) => saveBlob(b, a.filename), setActionError)}>
+                    <button
+                      type="button"
+                      className="link"
+                      onClick={() => api.attachment(m.id, a.id).then((b) => saveBlob(b, a.filename), setActionError)}
+                    >
                       {a.filename}
                     </button>{' '}
                     <span className="muted small">
@@ -203,7 +216,9 @@ function Recipients({ recipients }: { recipients: MessageRecipient[] }) {
             </td>
             <td className="small">
               {r.response ? <span className="mono">{r.response}</span> : '—'}
-              {r.relay_problem ? <div className="warn-text">{t('message.relayProblem', { kind: r.relay_problem })}</div> : null}
+              {r.relay_problem ? (
+                <div className="warn-text">{t('message.relayProblem', { kind: r.relay_problem })}</div>
+              ) : null}
               {r.at ? (
                 <div className="muted">
                   {formatDateTime(r.at, lang)} · {t('message.attempts')} {r.attempts}

@@ -22,7 +22,8 @@ import { navigate, useLocation } from '../router.js';
 
 const PAGE_SIZE = 50;
 /** A value typed in the box that the list does not offer stays selectable, so the field shows it. */
-const withTyped = (options: string[], typed: string | undefined) => (typed && !options.includes(typed) ? [...options, typed] : options);
+const withTyped = (options: string[], typed: string | undefined) =>
+  typed && !options.includes(typed) ? [...options, typed] : options;
 
 /** One page of results for a plan: the message list, or the one message a whole id names. */
 async function runSearch(plan: SearchPlan, cursor: string | undefined): Promise<Page<MessageSummary>> {
@@ -69,13 +70,15 @@ export function Messages() {
   const field = (op: Operator) => ({
     // Statuses are matched whatever their case: the list shows the one typed.
     value: op === 'status' ? (draft.terms.status ?? '').toLowerCase() : (draft.terms[op] ?? ''),
-    onChange: (e: { target: { value: string } }) => setText(formatSearch(withTerm(parseSearch(text), op, e.target.value))),
+    onChange: (e: { target: { value: string } }) =>
+      setText(formatSearch(withTerm(parseSearch(text), op, e.target.value))),
   });
   const categories = [...new Set((templates.data?.items ?? []).map((x) => x.category))].sort();
 
   return (
     <section>
       <h1>{t('nav.messages')}</h1>
+      {/* biome-ignore lint/a11y/useSemanticElements: <form role="search"> is the widely supported landmark */}
       <form className="filters card" onSubmit={submit} role="search" aria-label={t('messages.filters')}>
         <label className="field search-box">
           <span>{t('messages.search')}</span>
@@ -94,7 +97,15 @@ export function Messages() {
         </p>
         <label className="field">
           <span>{t('common.recipient')}</span>
-          <input type="text" inputMode="email" {...field('to')} placeholder="name@example.com" name="to" spellCheck={false} autoComplete="off" />
+          <input
+            type="text"
+            inputMode="email"
+            {...field('to')}
+            placeholder="name@example.com"
+            name="to"
+            spellCheck={false}
+            autoComplete="off"
+          />
         </label>
         <label className="field">
           <span>{t('common.status')}</span>
@@ -158,7 +169,9 @@ export function Messages() {
       </form>
       {plan.invalid.length ? (
         <p className="note error" role="alert">
-          {plan.invalid.map((i) => t(i.reason === 'status' ? 'messages.badStatus' : 'messages.badDate', { part: i.part })).join(' ')}
+          {plan.invalid
+            .map((i) => t(i.reason === 'status' ? 'messages.badStatus' : 'messages.badDate', { part: i.part }))
+            .join(' ')}
         </p>
       ) : null}
       {plan.unsupported.length ? (

@@ -15,7 +15,10 @@ export function RecipientPage({ email }: { email: string }) {
   const { t, lang } = useI18n();
   const [cursor, setCursor] = useState<string | undefined>();
   const messages = useAsync(() => api.messages({ to: email, limit: 50, cursor }), [email, cursor]);
-  const suppressions = useAsync(async () => (await api.suppressions(email)).items.filter((s) => s.email.toLowerCase() === email.toLowerCase()), [email]);
+  const suppressions = useAsync(
+    async () => (await api.suppressions(email)).items.filter((s) => s.email.toLowerCase() === email.toLowerCase()),
+    [email],
+  );
   const [error, setError] = useState<unknown>();
   const [erase, setErase] = useState<{ busy?: boolean; error?: unknown; done?: EraseResult }>({});
 
@@ -59,8 +62,14 @@ export function RecipientPage({ email }: { email: string }) {
                 <ul className="plain">
                   {items.map((s) => (
                     <li key={s.id}>
-                      <span className={`badge ${s.reason === 'unsubscribe' ? 'warn' : 'bad'}`}>{s.reason}</span> {t('recipient.since', { date: formatDateTime(s.created_at, lang) })}
-                      {s.scope !== 'all' ? <span className="muted small"> · {t('suppressions.scope')}: {s.scope}</span> : null}
+                      <span className={`badge ${s.reason === 'unsubscribe' ? 'warn' : 'bad'}`}>{s.reason}</span>{' '}
+                      {t('recipient.since', { date: formatDateTime(s.created_at, lang) })}
+                      {s.scope !== 'all' ? (
+                        <span className="muted small">
+                          {' '}
+                          · {t('suppressions.scope')}: {s.scope}
+                        </span>
+                      ) : null}
                       {s.source ? <span className="muted small"> · {s.source}</span> : null}
                     </li>
                   ))}
@@ -82,7 +91,11 @@ export function RecipientPage({ email }: { email: string }) {
         </button>
         {erase.done ? (
           <p className="ok-text" role="status">
-            {t('recipient.erased', { messages: erase.done.messages, attachments: erase.done.attachments, cancelled: erase.done.cancelled })}
+            {t('recipient.erased', {
+              messages: erase.done.messages,
+              attachments: erase.done.attachments,
+              cancelled: erase.done.cancelled,
+            })}
           </p>
         ) : null}
         <ErrorNote error={erase.error} />
@@ -92,7 +105,10 @@ export function RecipientPage({ email }: { email: string }) {
           <div className="card flush">
             <p className="list-meta">{t('messages.count', { n: formatNumber(page.total, lang), count: page.total })}</p>
             <MessageTable items={page.items} showRecipient={false} />
-            <Pager onFirst={cursor ? () => setCursor(undefined) : undefined} onNext={page.next_cursor ? () => setCursor(page.next_cursor!) : undefined} />
+            <Pager
+              onFirst={cursor ? () => setCursor(undefined) : undefined}
+              onNext={page.next_cursor ? () => setCursor(page.next_cursor!) : undefined}
+            />
           </div>
         )}
       </Async>

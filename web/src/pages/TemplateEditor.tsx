@@ -43,10 +43,15 @@ export function TemplateEditor({ template, onSaved }: { template: Template; onSa
   // A draft left by an earlier visit, read once: it starts the editor where the operator left it.
   const [restored, setRestored] = useState(() => {
     const d = storedDraft(template.key);
-    return d && (!sameLocales(d.locales, template.locales) || d.variables !== initialVars || d.comment.trim()) ? d : null;
+    return d && (!sameLocales(d.locales, template.locales) || d.variables !== initialVars || d.comment.trim())
+      ? d
+      : null;
   });
   const [locale, setLocale] = useState(template.default_locale);
-  const [drafts, setDrafts] = useState<Record<string, LocaleContent>>(() => ({ ...template.locales, ...(restored?.locales ?? {}) }));
+  const [drafts, setDrafts] = useState<Record<string, LocaleContent>>(() => ({
+    ...template.locales,
+    ...(restored?.locales ?? {}),
+  }));
   const [varsText, setVarsText] = useState(() => restored?.variables ?? initialVars);
   const [comment, setComment] = useState(() => restored?.comment ?? '');
   /** The version this edit started from: saving sends it, so a save in between makes ours a 409. */
@@ -60,7 +65,9 @@ export function TemplateEditor({ template, onSaved }: { template: Template; onSa
   const vars = parseVariables(varsText);
   const dirty = !sameLocales(drafts, template.locales);
   // Sample variables count as changed by their value, not their layout (the saved ones come back re-indented).
-  const varsChanged = vars.ok ? JSON.stringify(vars.value) !== JSON.stringify(JSON.parse(initialVars)) : varsText !== initialVars;
+  const varsChanged = vars.ok
+    ? JSON.stringify(vars.value) !== JSON.stringify(JSON.parse(initialVars))
+    : varsText !== initialVars;
   const unsaved = dirty || varsChanged || comment.trim() !== '';
 
   // Another version became active (restored, or saved here) while nothing was being edited: show it.
@@ -73,7 +80,18 @@ export function TemplateEditor({ template, onSaved }: { template: Template; onSa
 
   // Every change goes to the stored draft; no change left, no draft.
   useEffect(() => {
-    storeDraft(template.key, unsaved ? { base_version: baseVersion, locales: drafts, variables: varsText, comment, saved_at: new Date().toISOString() } : null);
+    storeDraft(
+      template.key,
+      unsaved
+        ? {
+            base_version: baseVersion,
+            locales: drafts,
+            variables: varsText,
+            comment,
+            saved_at: new Date().toISOString(),
+          }
+        : null,
+    );
   }, [template.key, unsaved, baseVersion, drafts, varsText, comment]);
 
   useLeaveGuard(dirty ? t('editor.leaveConfirm') : null);
@@ -102,18 +120,28 @@ export function TemplateEditor({ template, onSaved }: { template: Template; onSa
   /** Errors with a line of this field's own text (a layout's lines are not the field's). */
   const lineErrors = useMemo(
     () => ({
-      html_content: errors.filter((e): e is FieldError & { line: number } => e.field === 'html_content' && e.line !== null),
-      text_content: errors.filter((e): e is FieldError & { line: number } => e.field === 'text_content' && e.line !== null),
+      html_content: errors.filter(
+        (e): e is FieldError & { line: number } => e.field === 'html_content' && e.line !== null,
+      ),
+      text_content: errors.filter(
+        (e): e is FieldError & { line: number } => e.field === 'text_content' && e.line !== null,
+      ),
     }),
     [errors],
   );
 
-  const edit = (field: EditorField, value: string) => setDrafts((all) => ({ ...all, [locale]: { ...(all[locale] ?? draft), [field]: value } }));
+  const edit = (field: EditorField, value: string) =>
+    setDrafts((all) => ({ ...all, [locale]: { ...(all[locale] ?? draft), [field]: value } }));
   const errorList = (list: FieldError[], field: EditorField | null) =>
     list.map((e, i) => (
       <p key={i} className="field-error" role="alert">
         {e.line && field && field !== 'subject' && e.field === field ? (
-          <button type="button" className="link" title={t('editor.goToLine', { line: e.line })} onClick={() => editors[field].current?.goTo(e.line!, e.column)}>
+          <button
+            type="button"
+            className="link"
+            title={t('editor.goToLine', { line: e.line })}
+            onClick={() => editors[field].current?.goTo(e.line!, e.column)}
+          >
             {t('editor.errorAt', { line: e.line, column: e.column ?? 1 }).trim()}
           </button>
         ) : e.line ? (
@@ -122,7 +150,11 @@ export function TemplateEditor({ template, onSaved }: { template: Template; onSa
         {e.message}
       </p>
     ));
-  const fieldErrors = (field: EditorField) => errorList(errors.filter((e) => e.field === field || (e.field === null && field === 'html_content')), field);
+  const fieldErrors = (field: EditorField) =>
+    errorList(
+      errors.filter((e) => e.field === field || (e.field === null && field === 'html_content')),
+      field,
+    );
 
   const save = async () => {
     setSaveState({});
@@ -174,7 +206,9 @@ export function TemplateEditor({ template, onSaved }: { template: Template; onSa
       {restored ? (
         <div className="note draft-note" role="status">
           {t('editor.draftRestored', { time: formatDateTime(restored.saved_at, lang) })}{' '}
-          {baseVersion !== template.active_version ? t('editor.draftOtherBase', { n: baseVersion, m: template.active_version }) : null}
+          {baseVersion !== template.active_version
+            ? t('editor.draftOtherBase', { n: baseVersion, m: template.active_version })
+            : null}
           <div className="actions">
             {baseVersion !== template.active_version ? (
               <button type="button" onClick={() => setBaseVersion(template.active_version)}>
@@ -189,7 +223,12 @@ export function TemplateEditor({ template, onSaved }: { template: Template; onSa
       ) : null}
       <label className="field">
         <span>{t('common.subject')}</span>
-        <input name="subject" value={draft.subject} onChange={(e) => edit('subject', e.target.value)} spellCheck={false} />
+        <input
+          name="subject"
+          value={draft.subject}
+          onChange={(e) => edit('subject', e.target.value)}
+          spellCheck={false}
+        />
       </label>
       {fieldErrors('subject')}
       <div className="field">
@@ -246,14 +285,29 @@ export function TemplateEditor({ template, onSaved }: { template: Template; onSa
         )}
         <label className="field">
           <span>{t('editor.sampleVariables')}</span>
-          <textarea name="variables" className="code-input" rows={8} value={varsText} onChange={(e) => setVarsText(e.target.value)} spellCheck={false} aria-invalid={!vars.ok} />
+          <textarea
+            name="variables"
+            className="code-input"
+            rows={8}
+            value={varsText}
+            onChange={(e) => setVarsText(e.target.value)}
+            spellCheck={false}
+            aria-invalid={!vars.ok}
+          />
         </label>
-        {!vars.ok ? <p className="field-error">{vars.error === 'not_an_object' ? t('editor.varsNotObject') : vars.error}</p> : null}
+        {!vars.ok ? (
+          <p className="field-error">{vars.error === 'not_an_object' ? t('editor.varsNotObject') : vars.error}</p>
+        ) : null}
         <VariablesCheck template={template} variables={vars.ok ? vars.value : {}} result={preview.result} />
         <div className="save-row">
           <label className="field grow">
             <span>{t('editor.comment')}</span>
-            <input name="comment" value={comment} onChange={(e) => setComment(e.target.value)} placeholder={t('editor.commentHint')} />
+            <input
+              name="comment"
+              value={comment}
+              onChange={(e) => setComment(e.target.value)}
+              placeholder={t('editor.commentHint')}
+            />
           </label>
           <button type="button" className="primary" onClick={save} disabled={!dirty} aria-describedby={ids.shortcut}>
             {t('editor.saveVersion')}
@@ -277,7 +331,15 @@ export function TemplateEditor({ template, onSaved }: { template: Template; onSa
         {errorList(saveErrors, null)}
       </div>
       <div className="editor-preview card">
-        {preview.notAvailable ? <NotAvailable what={t('editor.previewApi')} /> : <PreviewPane result={preview.rendered} pending={preview.pending} stale={preview.result !== preview.rendered} />}
+        {preview.notAvailable ? (
+          <NotAvailable what={t('editor.previewApi')} />
+        ) : (
+          <PreviewPane
+            result={preview.rendered}
+            pending={preview.pending}
+            stale={preview.result !== preview.rendered}
+          />
+        )}
         <ErrorNote error={otherFailure} />
         <TestSend template={template} locale={locale} variables={vars.ok ? vars.value : null} dirty={dirty} />
       </div>

@@ -40,7 +40,8 @@ export function Templates() {
                         </td>
                         <td className="ellipsis">{x.subject}</td>
                         <td className="num">
-                          v{x.version} {x.is_active ? null : <span className="badge muted">{t('templates.inactive')}</span>}
+                          v{x.version}{' '}
+                          {x.is_active ? null : <span className="badge muted">{t('templates.inactive')}</span>}
                         </td>
                       </tr>
                     ))}

@@ -23,7 +23,8 @@ export function VersionHistory({ template, onRestored }: { template: Template; o
     }
   }, [numbers.join(','), template.active_version]);
   const pair = useAsync(
-    async () => (from && to ? Promise.all([api.templateVersion(template.key, from), api.templateVersion(template.key, to)]) : null),
+    async () =>
+      from && to ? Promise.all([api.templateVersion(template.key, from), api.templateVersion(template.key, to)]) : null,
     [template.key, from, to],
   );
 
@@ -60,7 +61,10 @@ export function VersionHistory({ template, onRestored }: { template: Template; o
                   .map((v) => (
                     <tr key={v.version}>
                       <td>
-                        v{v.version} {v.version === template.active_version ? <span className="badge ok">{t('versions.active')}</span> : null}
+                        v{v.version}{' '}
+                        {v.version === template.active_version ? (
+                          <span className="badge ok">{t('versions.active')}</span>
+                        ) : null}
                       </td>
                       <td className="nowrap">{formatDateTime(v.created_at, lang)}</td>
                       <td>{v.created_by ?? '—'}</td>
@@ -83,14 +87,19 @@ export function VersionHistory({ template, onRestored }: { template: Template; o
         <div className="card">
           <div className="inline-form">
             <h2 className="grow">{t('versions.compare')}</h2>
-            <VersionSelect label={t('versions.from')} name="diff_from" numbers={numbers} value={from} onChange={setFrom} />
+            <VersionSelect
+              label={t('versions.from')}
+              name="diff_from"
+              numbers={numbers}
+              value={from}
+              onChange={setFrom}
+            />
             <VersionSelect label={t('versions.to')} name="diff_to" numbers={numbers} value={to} onChange={setTo} />
           </div>
           <Async state={pair}>
             {(p) =>
-              p ? (
-                <>
-                  {[...new Set([...Object.keys(p[0].locales), ...Object.keys(p[1].locales)])].map((l) => {
+              p
+                ? [...new Set([...Object.keys(p[0].locales), ...Object.keys(p[1].locales)])].map((l) => {
                     const a = p[0].locales[l];
                     const b = p[1].locales[l];
                     return (
@@ -98,12 +107,15 @@ export function VersionHistory({ template, onRestored }: { template: Template; o
                         <h3>{l}</h3>
                         <DiffView label={t('common.subject')} oldText={a?.subject ?? ''} newText={b?.subject ?? ''} />
                         <DiffView label="HTML" oldText={a?.html_content ?? ''} newText={b?.html_content ?? ''} />
-                        <DiffView label={t('editor.textPart')} oldText={a?.text_content ?? ''} newText={b?.text_content ?? ''} />
+                        <DiffView
+                          label={t('editor.textPart')}
+                          oldText={a?.text_content ?? ''}
+                          newText={b?.text_content ?? ''}
+                        />
                       </div>
                     );
-                  })}
-                </>
-              ) : null
+                  })
+                : null
             }
           </Async>
         </div>
@@ -113,7 +125,13 @@ export function VersionHistory({ template, onRestored }: { template: Template; o
 }
 
 /** One end of the comparison: a labelled choice among the template's version numbers. */
-function VersionSelect(props: { label: string; name: string; numbers: number[]; value: number | undefined | null; onChange: (n: number) => void }) {
+function VersionSelect(props: {
+  label: string;
+  name: string;
+  numbers: number[];
+  value: number | undefined | null;
+  onChange: (n: number) => void;
+}) {
   return (
     <label className="field">
       <span>{props.label}</span>

@@ -133,11 +133,23 @@ export async function up(db: Kysely<any>): Promise<void> {
     .on('email_messages')
     .columns(['status', 'priority', 'next_attempt_at'])
     .execute();
-  await db.schema.createIndex('email_messages_lease').on('email_messages').columns(['status', 'lease_expires_at']).execute();
-  await db.schema.createIndex('email_messages_recipient').on('email_messages').columns(['recipient_email', 'id']).execute();
+  await db.schema
+    .createIndex('email_messages_lease')
+    .on('email_messages')
+    .columns(['status', 'lease_expires_at'])
+    .execute();
+  await db.schema
+    .createIndex('email_messages_recipient')
+    .on('email_messages')
+    .columns(['recipient_email', 'id'])
+    .execute();
   await db.schema.createIndex('email_messages_template').on('email_messages').columns(['template_key', 'id']).execute();
   await db.schema.createIndex('email_messages_created').on('email_messages').columns(['created_at']).execute();
-  await db.schema.createIndex('email_messages_provider_id').on('email_messages').columns(['provider_message_id']).execute();
+  await db.schema
+    .createIndex('email_messages_provider_id')
+    .on('email_messages')
+    .columns(['provider_message_id'])
+    .execute();
   await db.schema.createIndex('email_messages_smtp_id').on('email_messages').columns(['smtp_message_id']).execute();
 
   await db.schema

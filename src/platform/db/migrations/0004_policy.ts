@@ -79,8 +79,16 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('completed_at', 'bigint')
     .execute();
-  await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').columns(['status', 'next_attempt_at']).execute();
-  await db.schema.createIndex('webhook_deliveries_endpoint').on('webhook_deliveries').columns(['endpoint_id', 'id']).execute();
+  await db.schema
+    .createIndex('webhook_deliveries_due')
+    .on('webhook_deliveries')
+    .columns(['status', 'next_attempt_at'])
+    .execute();
+  await db.schema
+    .createIndex('webhook_deliveries_endpoint')
+    .on('webhook_deliveries')
+    .columns(['endpoint_id', 'id'])
+    .execute();
 
   await db.schema
     .createTable('webhook_attempts')
@@ -91,15 +99,30 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('duration_ms', 'integer', (c) => c.notNull())
     .addColumn('error', 'text')
     .execute();
-  await db.schema.createIndex('webhook_attempts_delivery').on('webhook_attempts').columns(['delivery_id', 'id']).execute();
+  await db.schema
+    .createIndex('webhook_attempts_delivery')
+    .on('webhook_attempts')
+    .columns(['delivery_id', 'id'])
+    .execute();
 
   // Rate limits count a recipient's recent messages of a class.
-  await db.schema.createIndex('email_messages_recipient_class').on('email_messages').columns(['recipient_email', 'class', 'created_at']).execute();
+  await db.schema
+    .createIndex('email_messages_recipient_class')
+    .on('email_messages')
+    .columns(['recipient_email', 'class', 'created_at'])
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.dropIndex('email_messages_recipient_class').ifExists().execute();
-  for (const t of ['webhook_attempts', 'webhook_deliveries', 'webhook_endpoints', 'sns_messages', 'idempotency_keys', 'email_suppressions']) {
+  for (const t of [
+    'webhook_attempts',
+    'webhook_deliveries',
+    'webhook_endpoints',
+    'sns_messages',
+    'idempotency_keys',
+    'email_suppressions',
+  ]) {
     await db.schema.dropTable(t).ifExists().execute();
   }
 }

@@ -9,7 +9,11 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('email_messages').addColumn('anonymized_at', 'bigint').execute();
   // Anonymization walks "not yet anonymized, older than the cut-off": this index makes that a seek,
   // not a scan over months of already anonymized rows.
-  await db.schema.createIndex('email_messages_anonymize').on('email_messages').columns(['anonymized_at', 'created_at']).execute();
+  await db.schema
+    .createIndex('email_messages_anonymize')
+    .on('email_messages')
+    .columns(['anonymized_at', 'created_at'])
+    .execute();
 
   await db.schema
     .createTable('job_locks')

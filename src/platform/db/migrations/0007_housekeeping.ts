@@ -7,7 +7,11 @@ import type { Kysely } from 'kysely';
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('sns_messages_received').on('sns_messages').columns(['received_at']).execute();
-  await db.schema.createIndex('webhook_deliveries_completed').on('webhook_deliveries').columns(['completed_at']).execute();
+  await db.schema
+    .createIndex('webhook_deliveries_completed')
+    .on('webhook_deliveries')
+    .columns(['completed_at'])
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -10,16 +10,34 @@ import { type Kysely, sql } from 'kysely';
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.dropIndex('email_messages_provider_id').execute();
-  await db.schema.createIndex('email_messages_provider_id').on('email_messages').column('provider_message_id').where(sql.ref('provider_message_id'), 'is not', null).execute();
+  await db.schema
+    .createIndex('email_messages_provider_id')
+    .on('email_messages')
+    .column('provider_message_id')
+    .where(sql.ref('provider_message_id'), 'is not', null)
+    .execute();
   await db.schema.dropIndex('email_messages_lease').execute();
-  await db.schema.createIndex('email_messages_lease').on('email_messages').columns(['status', 'lease_expires_at']).where(sql.ref('lease_expires_at'), 'is not', null).execute();
+  await db.schema
+    .createIndex('email_messages_lease')
+    .on('email_messages')
+    .columns(['status', 'lease_expires_at'])
+    .where(sql.ref('lease_expires_at'), 'is not', null)
+    .execute();
   await db.schema.dropIndex('email_messages_smtp_id').execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('email_messages_smtp_id').on('email_messages').column('smtp_message_id').execute();
   await db.schema.dropIndex('email_messages_lease').execute();
-  await db.schema.createIndex('email_messages_lease').on('email_messages').columns(['status', 'lease_expires_at']).execute();
+  await db.schema
+    .createIndex('email_messages_lease')
+    .on('email_messages')
+    .columns(['status', 'lease_expires_at'])
+    .execute();
   await db.schema.dropIndex('email_messages_provider_id').execute();
-  await db.schema.createIndex('email_messages_provider_id').on('email_messages').column('provider_message_id').execute();
+  await db.schema
+    .createIndex('email_messages_provider_id')
+    .on('email_messages')
+    .column('provider_message_id')
+    .execute();
 }

@@ -8,8 +8,10 @@ import { type Kysely, sql } from 'kysely';
  * - relay_status: one row per transport, written by workers when its health changes.
  * Frozen in time: no application imports.
  */
-const OLD_STATUSES = "'queued','sending','sent','delivered','bounced','complaint','failed','suppressed','rate_limited','cancelled'";
-const NEW_STATUSES = "'queued','sending','sent','partially_sent','delivered','bounced','complaint','failed','suppressed','rate_limited','cancelled'";
+const OLD_STATUSES =
+  "'queued','sending','sent','delivered','bounced','complaint','failed','suppressed','rate_limited','cancelled'";
+const NEW_STATUSES =
+  "'queued','sending','sent','partially_sent','delivered','bounced','complaint','failed','suppressed','rate_limited','cancelled'";
 
 export async function up(db: Kysely<any>): Promise<void> {
   const pg = sql`${0}`.compile(db).sql === '$1';
@@ -50,27 +52,39 @@ export async function down(db: Kysely<any>): Promise<void> {
 async function setStatuses(db: Kysely<any>, pg: boolean, from: string, to: string): Promise<void> {
   if (pg) {
     await sql`alter table email_messages drop constraint email_messages_status_check`.execute(db);
-    await sql.raw(`alter table email_messages add constraint email_messages_status_check check (status in (${to}))`).execute(db);
+    await sql
+      .raw(`alter table email_messages add constraint email_messages_status_check check (status in (${to}))`)
+      .execute(db);
     return;
   }
   await sql`pragma foreign_keys = off`.execute(db);
   const fk = await sql<{ foreign_keys: number }>`pragma foreign_keys`.execute(db);
-  if (Number(fk.rows[0]?.foreign_keys) !== 0) throw new Error('could not turn foreign keys off to rebuild email_messages');
+  if (Number(fk.rows[0]?.foreign_keys) !== 0)
+    throw new Error('could not turn foreign keys off to rebuild email_messages');
   try {
     await db.transaction().execute(async (trx) => {
-      const table = await sql<{ sql: string }>`select sql from sqlite_master where type = 'table' and name = 'email_messages'`.execute(trx);
+      const table = await sql<{
+        sql: string;
+      }>`select sql from sqlite_master where type = 'table' and name = 'email_messages'`.execute(trx);
       const definition = table.rows[0]?.sql ?? '';
       if (!definition.includes(from)) throw new Error('email_messages: unexpected status constraint; not rebuilding');
       const indexes = await sql<{ sql: string }>`
-        select sql from sqlite_master where type = 'index' and tbl_name = 'email_messages' and sql is not null`.execute(trx);
-      const renamed = definition.replace(/^create table\s+("?)email_messages\1/i, 'create table "email_messages_rebuilt"').replace(from, to);
+        select sql from sqlite_master where type = 'index' and tbl_name = 'email_messages' and sql is not null`.execute(
+        trx,
+      );
+      const renamed = definition
+        .replace(/^create table\s+("?)email_messages\1/i, 'create table "email_messages_rebuilt"')
+        .replace(from, to);
       await sql.raw(renamed).execute(trx);
       await sql`insert into email_messages_rebuilt select * from email_messages`.execute(trx);
       await sql`drop table email_messages`.execute(trx);
       await sql`alter table email_messages_rebuilt rename to email_messages`.execute(trx);
       for (const i of indexes.rows) await sql.raw(i.sql).execute(trx);
       const broken = await sql`pragma foreign_key_check`.execute(trx);
-      if (broken.rows.length > 0) throw new Error(`foreign key check failed after rebuilding email_messages: ${JSON.stringify(broken.rows.slice(0, 3))}`);
+      if (broken.rows.length > 0)
+        throw new Error(
+          `foreign key check failed after rebuilding email_messages: ${JSON.stringify(broken.rows.slice(0, 3))}`,
+        );
     });
   } finally {
     await sql`pragma foreign_keys = on`.execute(db);

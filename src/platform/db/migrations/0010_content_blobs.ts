@@ -31,7 +31,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('data', pg ? 'bytea' : 'blob', (c) => c.notNull())
     .addPrimaryKeyConstraint('content_blob_parts_pk', ['sha256', 'part'])
     .execute();
-  await db.schema.alterTable('email_attachments').addColumn('blob_sha256', 'varchar(64)', (c) => c.references('content_blobs.sha256')).execute();
+  await db.schema
+    .alterTable('email_attachments')
+    .addColumn('blob_sha256', 'varchar(64)', (c) => c.references('content_blobs.sha256'))
+    .execute();
   // "Is this blob still referenced?" (the collector, and the foreign key's own check on delete).
   await db.schema.createIndex('email_attachments_blob').on('email_attachments').column('blob_sha256').execute();
   await moveBytesToBlobs(db);
@@ -48,7 +51,14 @@ async function moveBytesToBlobs(db: Kysely<any>): Promise<void> {
   let after = '';
   for (;;) {
     const ids = (
-      await db.selectFrom('email_attachments').select('id').where('data', 'is not', null).where('id', '>', after).orderBy('id').limit(500).execute()
+      await db
+        .selectFrom('email_attachments')
+        .select('id')
+        .where('data', 'is not', null)
+        .where('id', '>', after)
+        .orderBy('id')
+        .limit(500)
+        .execute()
     ).map((r) => r.id as string);
     if (ids.length === 0) return;
     let i = 0;
@@ -57,7 +67,11 @@ async function moveBytesToBlobs(db: Kysely<any>): Promise<void> {
         let bytes = 0;
         let j = i;
         for (; j < ids.length && bytes < BYTES_PER_TRANSACTION; j++) {
-          const row = await trx.selectFrom('email_attachments').select(['data', 'created_at']).where('id', '=', ids[j]).executeTakeFirst();
+          const row = await trx
+            .selectFrom('email_attachments')
+            .select(['data', 'created_at'])
+            .where('id', '=', ids[j])
+            .executeTakeFirst();
           if (!row?.data) continue;
           const data = row.data as Buffer;
           const sha256 = createHash('sha256').update(data).digest('hex');
@@ -68,9 +82,16 @@ async function moveBytesToBlobs(db: Kysely<any>): Promise<void> {
             .returning('sha256')
             .executeTakeFirst();
           for (let at = 0, part = 0; inserted && (part === 0 || at < data.length); at += PART_BYTES, part++) {
-            await trx.insertInto('content_blob_parts').values({ sha256, part, data: data.subarray(at, at + PART_BYTES) }).execute();
+            await trx
+              .insertInto('content_blob_parts')
+              .values({ sha256, part, data: data.subarray(at, at + PART_BYTES) })
+              .execute();
           }
-          await trx.updateTable('email_attachments').set({ blob_sha256: sha256, data: null }).where('id', '=', ids[j]).execute();
+          await trx
+            .updateTable('email_attachments')
+            .set({ blob_sha256: sha256, data: null })
+            .where('id', '=', ids[j])
+            .execute();
           bytes += data.length;
         }
         return j;
@@ -94,7 +115,12 @@ export async function down(db: Kysely<any>): Promise<void> {
       .execute();
     if (rows.length === 0) break;
     for (const r of rows) {
-      const parts = await db.selectFrom('content_blob_parts').select('data').where('sha256', '=', r.blob_sha256).orderBy('part').execute();
+      const parts = await db
+        .selectFrom('content_blob_parts')
+        .select('data')
+        .where('sha256', '=', r.blob_sha256)
+        .orderBy('part')
+        .execute();
       await db
         .updateTable('email_attachments')
         .set({ data: Buffer.concat(parts.map((p) => p.data as Buffer)), blob_sha256: null })

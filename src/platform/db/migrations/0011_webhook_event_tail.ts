@@ -11,14 +11,21 @@ import { type Kysely, sql } from 'kysely';
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('webhook_deliveries').addColumn('event_id', 'bigint').execute();
   // Rows enqueued before this migration have no event_id: NULLs never collide in a unique index.
-  await db.schema.createIndex('webhook_deliveries_endpoint_event').on('webhook_deliveries').columns(['endpoint_id', 'event_id']).unique().execute();
+  await db.schema
+    .createIndex('webhook_deliveries_endpoint_event')
+    .on('webhook_deliveries')
+    .columns(['endpoint_id', 'event_id'])
+    .unique()
+    .execute();
   await db.schema
     .createTable('event_cursors')
     .addColumn('name', 'varchar(100)', (c) => c.primaryKey())
     .addColumn('position', 'bigint', (c) => c.notNull())
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     .execute();
-  await sql`insert into event_cursors (name, position, updated_at) select 'webhooks', coalesce(max(id), 0), ${Date.now()} from email_events`.execute(db);
+  await sql`insert into event_cursors (name, position, updated_at) select 'webhooks', coalesce(max(id), 0), ${Date.now()} from email_events`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -14,10 +14,15 @@ import { type Kysely, sql } from 'kysely';
  *   the installation allows).
  * Frozen in time: no application imports.
  */
-const OLD_STATUSES = "'queued','sending','sent','partially_sent','delivered','bounced','complaint','failed','suppressed','rate_limited','cancelled'";
+const OLD_STATUSES =
+  "'queued','sending','sent','partially_sent','delivered','bounced','complaint','failed','suppressed','rate_limited','cancelled'";
 const NEW_STATUSES =
   "'scheduled','queued','sending','sent','partially_sent','captured','delivered','bounced','complaint','failed','suppressed','rate_limited','cancelled'";
-const NOT_NULL_BEFORE = ['"template_key" varchar(100) not null', '"template_version" integer not null', '"locale" varchar(20) not null'];
+const NOT_NULL_BEFORE = [
+  '"template_key" varchar(100) not null',
+  '"template_version" integer not null',
+  '"locale" varchar(20) not null',
+];
 const NULLABLE_AFTER = ['"template_key" varchar(100)', '"template_version" integer', '"locale" varchar(20)'];
 
 export async function up(db: Kysely<any>): Promise<void> {
@@ -27,7 +32,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     await sql`alter table email_messages alter column template_version drop not null`.execute(db);
     await sql`alter table email_messages alter column locale drop not null`.execute(db);
     await sql`alter table email_messages drop constraint email_messages_status_check`.execute(db);
-    await sql.raw(`alter table email_messages add constraint email_messages_status_check check (status in (${NEW_STATUSES}))`).execute(db);
+    await sql
+      .raw(`alter table email_messages add constraint email_messages_status_check check (status in (${NEW_STATUSES}))`)
+      .execute(db);
   } else {
     await rebuildSqlite(db, (definition) => {
       let out = definition;
@@ -52,7 +59,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('raw_sha256', 'varchar(64)', (c) => c.references('content_blobs.sha256'))
     .execute();
   // Blob collection asks whether anything still refers to a content: served by an index.
-  await db.schema.createIndex('email_messages_raw').on('email_messages').column('raw_sha256').where(sql.ref('raw_sha256'), 'is not', null).execute();
+  await db.schema
+    .createIndex('email_messages_raw')
+    .on('email_messages')
+    .column('raw_sha256')
+    .where(sql.ref('raw_sha256'), 'is not', null)
+    .execute();
   await db.schema.alterTable('api_keys').addColumn('allowed_from', 'text').execute();
 }
 
@@ -63,14 +75,20 @@ export async function down(db: Kysely<any>): Promise<void> {
   // Messages that only the new version could hold cannot go back: they take the nearest old state.
   await db.updateTable('email_messages').set({ status: 'queued' }).where('status', '=', 'scheduled').execute();
   await db.updateTable('email_messages').set({ status: 'sent' }).where('status', '=', 'captured').execute();
-  await db.updateTable('email_messages').set({ template_key: '', template_version: 0 }).where('template_key', 'is', null).execute();
+  await db
+    .updateTable('email_messages')
+    .set({ template_key: '', template_version: 0 })
+    .where('template_key', 'is', null)
+    .execute();
   await db.updateTable('email_messages').set({ locale: '' }).where('locale', 'is', null).execute();
   if (pg) {
     for (const c of ['raw_sha256', 'source', 'metadata', 'tags', 'from_name', 'from_email']) {
       await db.schema.alterTable('email_messages').dropColumn(c).execute();
     }
     await sql`alter table email_messages drop constraint email_messages_status_check`.execute(db);
-    await sql.raw(`alter table email_messages add constraint email_messages_status_check check (status in (${OLD_STATUSES}))`).execute(db);
+    await sql
+      .raw(`alter table email_messages add constraint email_messages_status_check check (status in (${OLD_STATUSES}))`)
+      .execute(db);
     await sql`alter table email_messages alter column template_key set not null`.execute(db);
     await sql`alter table email_messages alter column template_version set not null`.execute(db);
     await sql`alter table email_messages alter column locale set not null`.execute(db);
@@ -99,24 +117,37 @@ export async function down(db: Kysely<any>): Promise<void> {
 async function rebuildSqlite(db: Kysely<any>, redefine: (definition: string) => string): Promise<void> {
   await sql`pragma foreign_keys = off`.execute(db);
   const fk = await sql<{ foreign_keys: number }>`pragma foreign_keys`.execute(db);
-  if (Number(fk.rows[0]?.foreign_keys) !== 0) throw new Error('could not turn foreign keys off to rebuild email_messages');
+  if (Number(fk.rows[0]?.foreign_keys) !== 0)
+    throw new Error('could not turn foreign keys off to rebuild email_messages');
   try {
     await db.transaction().execute(async (trx) => {
-      const table = await sql<{ sql: string }>`select sql from sqlite_master where type = 'table' and name = 'email_messages'`.execute(trx);
+      const table = await sql<{
+        sql: string;
+      }>`select sql from sqlite_master where type = 'table' and name = 'email_messages'`.execute(trx);
       const definition = table.rows[0]?.sql ?? '';
       const indexes = await sql<{ sql: string }>`
-        select sql from sqlite_master where type = 'index' and tbl_name = 'email_messages' and sql is not null`.execute(trx);
-      const rebuilt = redefine(definition).replace(/^create table\s+("?)email_messages\1/i, 'create table "email_messages_rebuilt"');
+        select sql from sqlite_master where type = 'index' and tbl_name = 'email_messages' and sql is not null`.execute(
+        trx,
+      );
+      const rebuilt = redefine(definition).replace(
+        /^create table\s+("?)email_messages\1/i,
+        'create table "email_messages_rebuilt"',
+      );
       await sql.raw(rebuilt).execute(trx);
       // Copied by name: the rebuilt table may have fewer columns (down).
-      const columns = await sql<{ name: string }>`select name from pragma_table_info('email_messages_rebuilt')`.execute(trx);
+      const columns = await sql<{ name: string }>`select name from pragma_table_info('email_messages_rebuilt')`.execute(
+        trx,
+      );
       const list = columns.rows.map((c) => `"${c.name}"`).join(', ');
       await sql.raw(`insert into email_messages_rebuilt (${list}) select ${list} from email_messages`).execute(trx);
       await sql`drop table email_messages`.execute(trx);
       await sql`alter table email_messages_rebuilt rename to email_messages`.execute(trx);
       for (const i of indexes.rows) await sql.raw(i.sql).execute(trx);
       const broken = await sql`pragma foreign_key_check`.execute(trx);
-      if (broken.rows.length > 0) throw new Error(`foreign key check failed after rebuilding email_messages: ${JSON.stringify(broken.rows.slice(0, 3))}`);
+      if (broken.rows.length > 0)
+        throw new Error(
+          `foreign key check failed after rebuilding email_messages: ${JSON.stringify(broken.rows.slice(0, 3))}`,
+        );
     });
   } finally {
     await sql`pragma foreign_keys = on`.execute(db);

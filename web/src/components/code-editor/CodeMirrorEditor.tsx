@@ -11,7 +11,15 @@ import { bracketMatching, HighlightStyle, indentOnInput, syntaxHighlighting } fr
 import { type Diagnostic, lintGutter, lintKeymap, setDiagnostics } from '@codemirror/lint';
 import { highlightSelectionMatches, searchKeymap } from '@codemirror/search';
 import { EditorSelection, EditorState } from '@codemirror/state';
-import { drawSelection, EditorView, highlightActiveLine, highlightActiveLineGutter, highlightSpecialChars, keymap, lineNumbers } from '@codemirror/view';
+import {
+  drawSelection,
+  EditorView,
+  highlightActiveLine,
+  highlightActiveLineGutter,
+  highlightSpecialChars,
+  keymap,
+  lineNumbers,
+} from '@codemirror/view';
 import { tags } from '@lezer/highlight';
 import { useEffect, useImperativeHandle, useRef } from 'react';
 import type { CodeEditorProps } from '../CodeEditor.js';
@@ -34,13 +42,26 @@ const highlight = HighlightStyle.define([
 ]);
 
 const theme = EditorView.theme({
-  '&': { border: '1px solid var(--input-line)', borderRadius: 'var(--radius)', background: 'var(--input-bg)', color: 'var(--text)', fontSize: '12.5px' },
+  '&': {
+    border: '1px solid var(--input-line)',
+    borderRadius: 'var(--radius)',
+    background: 'var(--input-bg)',
+    color: 'var(--text)',
+    fontSize: '12.5px',
+  },
   '&.cm-focused': { outline: '2px solid var(--accent)', outlineOffset: '2px' },
   '.cm-scroller': { fontFamily: 'var(--mono)', lineHeight: '1.5', overflow: 'auto' },
   '.cm-content': { caretColor: 'var(--text)' },
   '.cm-cursor, .cm-dropCursor': { borderLeftColor: 'var(--text)' },
-  '&.cm-focused > .cm-scroller > .cm-selectionLayer .cm-selectionBackground, .cm-selectionBackground': { background: 'var(--accent-soft)' },
-  '.cm-gutters': { background: 'var(--subtle)', color: 'var(--muted)', borderRight: '1px solid var(--line)', borderRadius: 'var(--radius) 0 0 var(--radius)' },
+  '&.cm-focused > .cm-scroller > .cm-selectionLayer .cm-selectionBackground, .cm-selectionBackground': {
+    background: 'var(--accent-soft)',
+  },
+  '.cm-gutters': {
+    background: 'var(--subtle)',
+    color: 'var(--muted)',
+    borderRight: '1px solid var(--line)',
+    borderRadius: 'var(--radius) 0 0 var(--radius)',
+  },
   '.cm-activeLine': { background: 'var(--row-hover)' },
   '.cm-activeLineGutter': { background: 'var(--hover)', color: 'var(--text)' },
   '.cm-lintRange-error': { background: 'var(--bad-soft)' },
@@ -81,7 +102,14 @@ export default function CodeMirrorEditor(props: CodeEditorProps) {
         lintGutter(),
         syntaxHighlighting(highlight),
         // Tab is left to the browser: it moves focus out of the editor, as in any form field.
-        keymap.of([...closeBracketsKeymap, ...defaultKeymap, ...searchKeymap, ...historyKeymap, ...completionKeymap, ...lintKeymap]),
+        keymap.of([
+          ...closeBracketsKeymap,
+          ...defaultKeymap,
+          ...searchKeymap,
+          ...historyKeymap,
+          ...completionKeymap,
+          ...lintKeymap,
+        ]),
         liquid({ base: html(), variables: completions }),
         EditorView.lineWrapping,
         theme,
@@ -111,13 +139,20 @@ export default function CodeMirrorEditor(props: CodeEditorProps) {
   // A value set from outside (a discarded draft) replaces the document.
   useEffect(() => {
     const v = view.current;
-    if (v && v.state.doc.toString() !== props.value) v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: props.value } });
+    if (v && v.state.doc.toString() !== props.value)
+      v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: props.value } });
   }, [props.value]);
 
   // The server's errors, each marked at its line.
   useEffect(() => {
     const v = view.current;
-    if (v) v.dispatch(setDiagnostics(v.state, props.errors.map((e) => toDiagnostic(v.state, e))));
+    if (v)
+      v.dispatch(
+        setDiagnostics(
+          v.state,
+          props.errors.map((e) => toDiagnostic(v.state, e)),
+        ),
+      );
   }, [props.errors]);
 
   useImperativeHandle(

@@ -42,7 +42,14 @@ export function ApiKeys() {
       <form className="card inline-form" onSubmit={create}>
         <label className="field grow">
           <span>{t('keys.name')}</span>
-          <input name="key_name" required maxLength={100} value={name} onChange={(e) => setName(e.target.value)} placeholder={t('keys.nameHint')} />
+          <input
+            name="key_name"
+            required
+            maxLength={100}
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            placeholder={t('keys.nameHint')}
+          />
         </label>
         <label className="field">
           <span>{t('keys.scope')}</span>
@@ -100,9 +107,16 @@ export function ApiKeys() {
                     <td className="nowrap">{formatDateTime(k.last_used_at, lang)}</td>
                     <td className="num">
                       {k.revoked_at ? (
-                        <span className="muted small">{t('keys.revokedAt', { date: formatDateTime(k.revoked_at, lang) })}</span>
+                        <span className="muted small">
+                          {t('keys.revokedAt', { date: formatDateTime(k.revoked_at, lang) })}
+                        </span>
                       ) : (
-                        <button type="button" className="danger" onClick={() => revoke(k.id, k.name)} aria-label={t('keys.revokeNamed', { name: k.name })}>
+                        <button
+                          type="button"
+                          className="danger"
+                          onClick={() => revoke(k.id, k.name)}
+                          aria-label={t('keys.revokeNamed', { name: k.name })}
+                        >
                           {t('keys.revoke')}
                         </button>
                       )}

@@ -35,7 +35,14 @@ export function Suppressions() {
           <form className="card inline-form" onSubmit={add}>
             <label className="field grow">
               <span>{t('suppressions.add')}</span>
-              <input type="email" name="suppress_email" required value={email} onChange={(e) => setEmail(e.target.value)} placeholder="name@example.com" />
+              <input
+                type="email"
+                name="suppress_email"
+                required
+                value={email}
+                onChange={(e) => setEmail(e.target.value)}
+                placeholder="name@example.com"
+              />
             </label>
             <button type="submit">{t('suppressions.addButton')}</button>
           </form>
@@ -66,7 +73,14 @@ export function Suppressions() {
                       <td>{s.scope}</td>
                       <td className="nowrap">{formatDateTime(s.created_at, lang)}</td>
                       <td className="num">
-                        <button type="button" className="danger" onClick={() => window.confirm(t('recipient.removeConfirm', { email: s.email })) && run(() => api.removeSuppressionById(s.id))}>
+                        <button
+                          type="button"
+                          className="danger"
+                          onClick={() =>
+                            window.confirm(t('recipient.removeConfirm', { email: s.email })) &&
+                            run(() => api.removeSuppressionById(s.id))
+                          }
+                        >
                           {t('suppressions.remove')}
                         </button>
                       </td>

@@ -47,7 +47,14 @@ export function Webhooks() {
             <div className="inline-form">
               <label className="field grow">
                 <span>{t('webhooks.url')}</span>
-                <input type="url" name="webhook_url" required value={url} onChange={(e) => setUrl(e.target.value)} placeholder="https://example.com/hooks/postier" />
+                <input
+                  type="url"
+                  name="webhook_url"
+                  required
+                  value={url}
+                  onChange={(e) => setUrl(e.target.value)}
+                  placeholder="https://example.com/hooks/postier"
+                />
               </label>
               <button type="submit">{t('webhooks.add')}</button>
             </div>
@@ -60,8 +67,7 @@ export function Webhooks() {
                     checked={events.includes(ev)}
                     onChange={(e) => setEvents(e.target.checked ? [...events, ev] : events.filter((x) => x !== ev))}
                   />{' '}
-                  {eventLabel(t, ev)}{' '}
-                  <code className="muted small">{ev}</code>
+                  {eventLabel(t, ev)} <code className="muted small">{ev}</code>
                 </label>
               ))}
             </fieldset>
