@@ -106,13 +106,14 @@ describe.each(backends)('SES notifications through SNS on %s', (backend) => {
     expect(await suppressions(m.to)).toEqual([]);
   });
 
-  it('records a complaint and suppresses the address', async () => {
+  it('records a complaint and suppresses the address for the class of mail it complained about', async () => {
     const m = await sentMessage();
     expect((await post(signEnvelope(notification(complaint(m)), signer))).statusCode).toBe(200);
     const msg = await message(m.id);
     expect(msg.status).toBe('complaint');
     expect(msg.events.at(-1)).toMatchObject({ type: 'complaint', data: { feedback_type: 'abuse' } });
-    expect(await suppressions(m.to)).toEqual([expect.objectContaining({ reason: 'complaint', scope: 'all' })]);
+    // The incident template is transactional mail: that is what the recipient complained about.
+    expect(await suppressions(m.to)).toEqual([expect.objectContaining({ reason: 'complaint', scope: 'transactional' })]);
   });
 
   it('marks a delivery with its time; a later bounce wins; a delivery after the bounce does not undo it', async () => {

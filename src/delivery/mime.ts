@@ -25,9 +25,10 @@ export class MimeCache implements MimeSource {
     private readonly maxBytes = 64 * 1024 * 1024,
   ) {}
 
-  static senderOf(config: Config): Sender {
+  static senderOf(config: Config, returnPath?: (messageId: string) => string): Sender {
     const { dkim } = config;
     return {
+      returnPath,
       fromName: config.smtp.fromName,
       fromEmail: config.smtp.fromEmail,
       replyTo: config.smtp.replyTo,

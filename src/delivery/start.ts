@@ -24,6 +24,8 @@ export interface DeliveryDeps {
   /** Rung by this process's send path: lease now rather than at the next poll. */
   outbox: OutboxSignal;
   events: EventLog;
+  /** The VERP envelope sender of each message (BOUNCE_DOMAIN), built by the feedback feature. */
+  returnPath?: (messageId: string) => string;
 }
 
 /** Where the worker delivers: SMTP_HOST, or the capture server when it is unset. */
@@ -40,7 +42,7 @@ export function startWorker(s: DeliveryDeps, target: SmtpTarget, overrides: Part
     {
       store: new DeliveryStore(s.db, s.dialect, s.commits, s.events),
       transport: createSmtpTransport(config, target),
-      mime: new MimeCache(s.db, MimeCache.senderOf(config), s.seal),
+      mime: new MimeCache(s.db, MimeCache.senderOf(config, s.returnPath), s.seal),
       log,
       signal: s.outbox,
       relay: new RelayMonitor(s.db, log, transportName(target), `${target.host}:${target.port}`),

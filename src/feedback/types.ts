@@ -146,7 +146,7 @@ export interface ClassifyOptions {
 }
 
 /** The provider (or channel) a normalised event came from. */
-export type FeedbackProvider = 'postmark' | 'mailgun' | 'sendgrid' | 'brevo' | 'report';
+export type FeedbackProvider = 'postmark' | 'mailgun' | 'sendgrid' | 'brevo' | 'report' | 'ses';
 
 export type FeedbackEventKind =
   | 'delivered'

@@ -1,4 +1,4 @@
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 
@@ -72,9 +72,38 @@ export interface Config {
   };
   /** Amazon SNS notifications (SES bounces, complaints, deliveries). */
   sns: { certCacheDir: string; allowedTopicArns: string[] };
+  /** Feedback from any relay: VERP, the inbound listener, IMAP, provider webhooks, suppression rules (docs/feedback.md). */
+  feedback: FeedbackConfig;
   /** List-Unsubscribe on mail of these classes; the mailto half goes to `mailto`. */
   unsubscribe: { classes: string[]; mailto: string };
   outboundWebhooks: { retryBaseMs: number; maxAttempts: number; timeoutMs: number; pollMs: number };
+}
+
+export interface FeedbackConfig {
+  /** BOUNCE_DOMAIN: the envelope sender becomes bounces+<token>@this domain (VERP). */
+  bounceDomain: string | undefined;
+  /** INBOUND_SMTP_PORT: the listener for BOUNCE_DOMAIN (unset: no listener). */
+  inboundSmtpPort: number | undefined;
+  inboundSmtpHost: string;
+  /** Largest report accepted by the listener (a larger one is refused with 552). */
+  inboundMaxBytes: number;
+  /** TLS key and certificate offered by STARTTLS (PEM files); unset: a self-signed one. */
+  inboundTlsKeyFile: string | undefined;
+  inboundTlsCertFile: string | undefined;
+  softBounceLimit: number;
+  softBounceDays: number;
+  /** BOUNCE_IMAP_URL: imap(s)://user:password@host[:port]/MAILBOX polled for reports. */
+  imapUrl: string | undefined;
+  /** Where handled mail is moved to. */
+  imapDoneFolder: string;
+  imapPollSeconds: number;
+  /** Provider webhooks: a provider without configuration answers 404. */
+  postmark: { username: string; password: string } | { header: string; token: string } | undefined;
+  mailgunSigningKeys: string[];
+  sendgridPublicKey: string | undefined;
+  brevo: { token: string; queryParam: string | undefined } | undefined;
+  /** How long a pending report stays leased by one worker while it classifies it. */
+  leaseSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -273,6 +302,8 @@ export function loadConfig(env: Env = process.env): Config {
     allowedTopicArns: r.list('SNS_ALLOWED_TOPIC_ARNS', []),
   };
 
+  const feedback = readFeedback(r);
+
   const config: Config = {
     host,
     port,
@@ -333,6 +364,7 @@ export function loadConfig(env: Env = process.env): Config {
       retryMaxSeconds: r.number('WORKER_RETRY_MAX_SECONDS', 3600, 0.01, 7 * 86_400),
     },
     sns,
+    feedback,
     unsubscribe: {
       classes: r.list('EMAIL_UNSUBSCRIBE_CLASSES', ['marketing']).map((c) => c.toLowerCase()),
       mailto: r.email('EMAIL_UNSUBSCRIBE_MAILTO', brand.supportEmail)!,
@@ -355,6 +387,69 @@ export function loadConfig(env: Env = process.env): Config {
   return config;
 }
 
+function readFeedback(r: Reader): FeedbackConfig {
+  const bounceDomain = r.raw('BOUNCE_DOMAIN')?.toLowerCase();
+  if (
+    bounceDomain !== undefined &&
+    !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]$/.test(bounceDomain)
+  )
+    r.problems.push(`BOUNCE_DOMAIN=${JSON.stringify(bounceDomain)}: expected a domain name`);
+  const inboundSmtpPort =
+    r.raw('INBOUND_SMTP_PORT') === undefined ? undefined : r.int('INBOUND_SMTP_PORT', 0, 0, 65535);
+  if (inboundSmtpPort !== undefined && bounceDomain === undefined)
+    r.problems.push('INBOUND_SMTP_PORT: needs BOUNCE_DOMAIN (the listener accepts mail for that domain only)');
+  const tlsKey = r.raw('INBOUND_SMTP_TLS_KEY_FILE');
+  const tlsCert = r.raw('INBOUND_SMTP_TLS_CERT_FILE');
+  if ((tlsKey === undefined) !== (tlsCert === undefined))
+    r.problems.push('INBOUND_SMTP_TLS_KEY_FILE and INBOUND_SMTP_TLS_CERT_FILE: set both or neither');
+  const imapUrl = r.raw('BOUNCE_IMAP_URL');
+  if (imapUrl !== undefined) r.url('BOUNCE_IMAP_URL', imapUrl, ['imap:', 'imaps:']);
+  const pmUser = r.raw('POSTMARK_WEBHOOK_USERNAME');
+  const pmPass = r.raw('POSTMARK_WEBHOOK_PASSWORD');
+  const pmToken = r.raw('POSTMARK_WEBHOOK_TOKEN');
+  if ((pmUser === undefined) !== (pmPass === undefined))
+    r.problems.push('POSTMARK_WEBHOOK_USERNAME and POSTMARK_WEBHOOK_PASSWORD: set both or neither');
+  if (pmUser !== undefined && pmToken !== undefined)
+    r.problems.push('POSTMARK_WEBHOOK_TOKEN: set it or POSTMARK_WEBHOOK_USERNAME/PASSWORD, not both');
+  for (const [name, v] of [
+    ['POSTMARK_WEBHOOK_PASSWORD', pmPass],
+    ['POSTMARK_WEBHOOK_TOKEN', pmToken],
+    ['BREVO_WEBHOOK_TOKEN', r.raw('BREVO_WEBHOOK_TOKEN')],
+  ] as const) {
+    if (v !== undefined && v.length < 16)
+      r.problems.push(`${name}: use at least 16 characters (it is the only secret)`);
+  }
+  const brevoToken = r.raw('BREVO_WEBHOOK_TOKEN');
+  const sendgridKey = r.raw('SENDGRID_WEBHOOK_PUBLIC_KEY');
+  if (sendgridKey !== undefined && !isP256PublicKey(sendgridKey))
+    r.problems.push(
+      'SENDGRID_WEBHOOK_PUBLIC_KEY: expected the EC P-256 verification key SendGrid shows (base64 or PEM)',
+    );
+  return {
+    bounceDomain,
+    inboundSmtpPort,
+    inboundSmtpHost: r.string('INBOUND_SMTP_HOST', '0.0.0.0'),
+    inboundMaxBytes: Math.round(r.number('INBOUND_SMTP_MAX_MB', 10, 0.01, 100) * 1024 * 1024),
+    inboundTlsKeyFile: tlsKey,
+    inboundTlsCertFile: tlsCert,
+    softBounceLimit: r.int('SOFT_BOUNCE_LIMIT', 5, 1, 1000),
+    softBounceDays: r.number('SOFT_BOUNCE_DAYS', 7, 0.001, 365),
+    imapUrl,
+    imapDoneFolder: r.string('BOUNCE_IMAP_DONE_FOLDER', 'Postier/Handled'),
+    imapPollSeconds: r.number('BOUNCE_IMAP_POLL_SECONDS', 60, 0.1, 86_400),
+    postmark:
+      pmUser !== undefined && pmPass !== undefined
+        ? { username: pmUser, password: pmPass }
+        : pmToken !== undefined
+          ? { header: r.string('POSTMARK_WEBHOOK_HEADER', 'X-Postier-Webhook-Token'), token: pmToken }
+          : undefined,
+    mailgunSigningKeys: r.list('MAILGUN_WEBHOOK_SIGNING_KEY', []),
+    sendgridPublicKey: sendgridKey?.replace(/\\n/g, '\n'),
+    brevo: brevoToken ? { token: brevoToken, queryParam: r.raw('BREVO_WEBHOOK_QUERY_PARAM') } : undefined,
+    leaseSeconds: r.int('FEEDBACK_LEASE_SECONDS', 60, 5, 3600),
+  };
+}
+
 /** Loads ./.env into process.env (variables already set win), using Node's own parser. */
 export function loadDotEnv(file = '.env'): void {
   if (existsSync(file)) process.loadEnvFile(file);
@@ -364,6 +459,18 @@ export function loadDotEnv(file = '.env'): void {
 function privateKeyLoads(pem: string): boolean {
   try {
     return createPrivateKey(pem).asymmetricKeyType === 'rsa';
+  } catch {
+    return false;
+  }
+}
+
+/** SendGrid's signed event webhook key: EC P-256, given as base64 DER (as its UI shows it) or PEM. */
+function isP256PublicKey(key: string): boolean {
+  try {
+    const k = key.includes('BEGIN PUBLIC KEY')
+      ? createPublicKey(key.replace(/\\n/g, '\n'))
+      : createPublicKey({ key: Buffer.from(key.replace(/\s+/g, ''), 'base64'), format: 'der', type: 'spki' });
+    return k.asymmetricKeyType === 'ec' && k.asymmetricKeyDetails?.namedCurve === 'prime256v1';
   } catch {
     return false;
   }

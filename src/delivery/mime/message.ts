@@ -21,6 +21,11 @@ export interface Sender {
   replyTo: string | undefined;
   /** Signs every message once, when it is built (DKIM_DOMAIN, DKIM_SELECTOR, DKIM_PRIVATE_KEY). */
   dkim?: DkimSigner;
+  /**
+   * The envelope sender (MAIL FROM) of a message, when bounces go to a VERP address of our own
+   * (BOUNCE_DOMAIN); else the From address is the envelope sender. The From header is unchanged.
+   */
+  returnPath?: (messageId: string) => string;
 }
 
 export interface MimeAttachment {
@@ -208,5 +213,6 @@ export async function buildMime(
   const to = [message.recipient_email, ...cc, ...list(message.bcc)]
     .map(wireAddress)
     .filter((a) => a && !seen.has(a) && seen.add(a));
-  return { envelope: { from: wireAddress(from.address), to }, raw: Buffer.concat([head, body]) };
+  const mailFrom = sender.returnPath ? sender.returnPath(message.id) : from.address;
+  return { envelope: { from: wireAddress(mailFrom), to }, raw: Buffer.concat([head, body]) };
 }

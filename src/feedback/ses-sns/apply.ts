@@ -1,58 +1,10 @@
 import type { Transaction } from 'kysely';
-import type { DB, MessageRow, MessageStatus } from '../../platform/db/schema.js';
-import type { EventLog, NewEvent } from '../../events/index.js';
-import { ALL_SCOPES, addSuppression } from '../../suppressions/index.js';
-import type { MailIds, SesEvent } from './ses-event.js';
-
-type Row = Pick<
-  MessageRow,
-  'id' | 'status' | 'recipient_email' | 'cc' | 'bcc' | 'template_key' | 'category' | 'created_at'
->;
-
-/** By SES's id first; by our Message-ID when the worker had not stored SES's id. */
-async function findMessage(trx: Transaction<DB>, ids: MailIds): Promise<Row | undefined> {
-  // The labels too: the event carries them to the metrics subscriber.
-  const cols = ['id', 'status', 'recipient_email', 'cc', 'bcc', 'template_key', 'category', 'created_at'] as const;
-  if (ids.sesMessageId) {
-    const m = await trx
-      .selectFrom('email_messages')
-      .select(cols)
-      .where('provider_message_id', '=', ids.sesMessageId)
-      .executeTakeFirst();
-    if (m) return m;
-  }
-  if (ids.messageIdHeader) {
-    // Ours are <message id@domain> (send.service.ts): found by primary key, then checked whole.
-    const bracketed = ids.messageIdHeader.startsWith('<') ? ids.messageIdHeader : `<${ids.messageIdHeader}>`;
-    const id = /^<([0-9a-f-]{36})@/i.exec(bracketed)?.[1]?.toLowerCase();
-    if (!id) return undefined;
-    return trx
-      .selectFrom('email_messages')
-      .select(cols)
-      .where('id', '=', id)
-      .where('smtp_message_id', '=', bracketed)
-      .executeTakeFirst();
-  }
-  return undefined;
-}
-
-// Events arrive in any order. A delivery only moves a message that has no verdict yet; a bounce
-// overrides a delivery (receivers accept, then bounce); a complaint overrides everything.
-const DELIVERABLE: MessageStatus[] = ['queued', 'sending', 'sent', 'failed'];
-// A partially sent message keeps that status on a delivery (its recipient_status says who got it).
-const BOUNCEABLE: MessageStatus[] = [...DELIVERABLE, 'partially_sent', 'delivered', 'bounced'];
-
-/** Does a bounce concern the message's own recipient (not one of its cc/bcc)? */
-function concernsRecipient(m: Row, emails: string[]): boolean {
-  const lower = emails.map((e) => e.toLowerCase());
-  if (lower.includes(m.recipient_email.toLowerCase())) return true;
-  const copies = [
-    ...(m.cc ? (JSON.parse(m.cc) as string[]) : []),
-    ...(m.bcc ? (JSON.parse(m.bcc) as string[]) : []),
-  ].map((e) => e.toLowerCase());
-  // SES may report a rewritten address: when no copy bounced, it was the recipient.
-  return lower.length === 0 || !lower.some((e) => copies.includes(e));
-}
+import type { EventLog } from '../../events/index.js';
+import type { DB } from '../../platform/db/schema.js';
+import { applyFeedback, findFeedbackMessage, type SuppressionRules } from '../apply.js';
+import { categorise, suppressesAddress } from '../category.js';
+import type { BounceCategory, FeedbackEvent } from '../types.js';
+import type { SesEvent } from './ses-event.js';
 
 export interface Applied {
   kind: SesEvent['kind'];
@@ -61,130 +13,118 @@ export interface Applied {
   suppressed: string[];
 }
 
-/** Applies one SES event in the caller's transaction: message status, event, suppressions. */
+/** SES's bounce subtypes that name the reason themselves; the others (General, Undetermined) leave it to the diagnostic. */
+const SUBTYPE_CATEGORY: Record<string, BounceCategory> = {
+  NoEmail: 'unknown_user',
+  Suppressed: 'unknown_user',
+  OnAccountSuppressionList: 'unknown_user',
+  MailboxFull: 'mailbox_full',
+  MessageTooLarge: 'message_too_large',
+  ContentRejected: 'policy_or_spam_block',
+  AttachmentRejected: 'policy_or_spam_block',
+};
+
+/** An SES notification as the FeedbackEvents every source gives (one per recipient). */
+export function sesFeedbackEvents(e: SesEvent, snsMessageId: string): FeedbackEvent[] {
+  if (e.kind === 'Other') return [];
+  const base = {
+    provider: 'ses' as const,
+    at: e.at,
+    providerMessageId: e.ids.sesMessageId,
+    messageIdHeader: e.ids.messageIdHeader,
+    category: null,
+    status: null,
+    diagnostic: null,
+    suppress: false,
+    final: true,
+    raw: null,
+  };
+  if (e.kind === 'Delivery') {
+    return [
+      {
+        ...base,
+        kind: 'delivered',
+        recipient: e.recipients[0]?.toLowerCase() ?? null,
+        diagnostic: e.smtpResponse,
+        dedupeId: `ses:${snsMessageId}`,
+        providerEvent: 'Delivery',
+      },
+    ];
+  }
+  if (e.kind === 'Complaint') {
+    const recipients = e.recipients.length ? e.recipients : [null];
+    return recipients.map((r, i) => ({
+      ...base,
+      kind: 'complaint',
+      recipient: r?.toLowerCase() ?? null,
+      diagnostic: e.feedbackType,
+      suppress: true,
+      dedupeId: `ses:${snsMessageId}:${i}`,
+      providerEvent: `Complaint/${e.feedbackType ?? ''}`,
+    }));
+  }
+  const permanent = e.bounceType === 'Permanent';
+  const recipients = e.recipients.length
+    ? e.recipients
+    : [{ email: null, status: null, action: null, diagnostic: null }];
+  return recipients.map((r, i) => {
+    const c = categorise(r.status, r.diagnostic);
+    const category = (c.source === 'default' && SUBTYPE_CATEGORY[e.bounceSubType ?? '']) || c.category;
+    const kind = permanent ? 'hard_bounce' : 'soft_bounce';
+    return {
+      ...base,
+      kind,
+      recipient: r.email?.toLowerCase() ?? null,
+      category,
+      status: c.status,
+      diagnostic: r.diagnostic,
+      suppress: suppressesAddress(kind, category),
+      dedupeId: `ses:${snsMessageId}:${i}`,
+      providerEvent: `Bounce/${e.bounceType}/${e.bounceSubType ?? ''}`,
+    };
+  });
+}
+
+/** Applies one SES event in the caller's transaction, through the one feedback apply function. */
 export async function applySesEvent(
   trx: Transaction<DB>,
   events: EventLog,
+  rules: SuppressionRules,
   e: SesEvent,
   snsMessageId: string,
   now: number,
 ): Promise<Applied> {
-  const record = (m: Row, type: string, data: NewEvent['data']) =>
-    events.record(trx, [{ messageId: m.id, type, at: now, data, labels: m }]);
   if (e.kind === 'Other') return { kind: e.kind, messageId: null, statusChanged: false, suppressed: [] };
-  const m = await findMessage(trx, e.ids);
-  const suppressed: string[] = [];
-  let changed = false;
+  const message =
+    (await findFeedbackMessage(trx, {
+      providerMessageId: e.ids.sesMessageId,
+      messageIdHeader: e.ids.messageIdHeader,
+    })) ?? null;
   const source = { snsMessageId, sesMessageId: e.ids.sesMessageId };
-
-  if (e.kind === 'Delivery') {
-    if (m) {
-      const r = await trx
-        .updateTable('email_messages')
-        .set({ status: 'delivered', delivered_at: e.at, updated_at: now })
-        .where('id', '=', m.id)
-        .where('status', 'in', DELIVERABLE)
-        .executeTakeFirst();
-      changed = Number(r.numUpdatedRows) > 0;
-      await record(m, 'delivered', {
-        ...source,
-        delivered_at: new Date(e.at).toISOString(),
-        smtp_response: e.smtpResponse,
-        reporting_mta: e.reportingMta,
-        ...(changed ? {} : { status_unchanged: m.status }),
-      });
-    }
-    return { kind: e.kind, messageId: m?.id ?? null, statusChanged: changed, suppressed };
-  }
-
-  if (e.kind === 'Bounce') {
-    // Only a permanent bounce says the address is bad; a transient one may work tomorrow.
-    if (e.bounceType === 'Permanent') {
-      for (const r of e.recipients) {
-        if (
-          await addSuppression(trx, {
-            email: r.email,
-            scope: ALL_SCOPES,
-            reason: 'bounce',
-            source: 'ses',
-            sourceEvent: `sns:${snsMessageId}`,
-            messageId: m?.id,
-            details: r.diagnostic ?? `${e.bounceType}/${e.bounceSubType ?? ''}`,
-            at: now,
-          })
-        ) {
-          suppressed.push(r.email);
+  const extra: Record<string, unknown> =
+    e.kind === 'Delivery'
+      ? {
+          ...source,
+          delivered_at: new Date(e.at).toISOString(),
+          smtp_response: e.smtpResponse,
+          reporting_mta: e.reportingMta,
         }
-      }
-    }
-    if (m) {
-      const mine = concernsRecipient(
-        m,
-        e.recipients.map((r) => r.email),
-      );
-      const diagnostic =
-        e.recipients.find((r) => r.email.toLowerCase() === m.recipient_email.toLowerCase())?.diagnostic ??
-        e.recipients[0]?.diagnostic ??
-        null;
-      if (mine) {
-        const r = await trx
-          .updateTable('email_messages')
-          .set({
-            status: 'bounced',
-            bounce_type: e.bounceType,
-            bounce_subtype: e.bounceSubType,
-            error_message: diagnostic ?? `${e.bounceType} bounce (${e.bounceSubType ?? 'no subtype'})`,
-            updated_at: now,
-          })
-          .where('id', '=', m.id)
-          .where('status', 'in', BOUNCEABLE)
-          .executeTakeFirst();
-        changed = Number(r.numUpdatedRows) > 0;
-      }
-      await record(m, 'bounced', {
-        ...source,
-        bounce_type: e.bounceType,
-        bounce_subtype: e.bounceSubType,
-        feedback_id: e.feedbackId,
-        recipients: e.recipients,
-        suppressed,
-        ...(changed ? {} : { status_unchanged: m.status }),
-      });
-    }
-    return { kind: e.kind, messageId: m?.id ?? null, statusChanged: changed, suppressed };
-  }
-
-  for (const email of e.recipients) {
-    if (
-      await addSuppression(trx, {
-        email,
-        scope: ALL_SCOPES,
-        reason: 'complaint',
-        source: 'ses',
-        sourceEvent: `sns:${snsMessageId}`,
-        messageId: m?.id,
-        details: e.feedbackType,
-        at: now,
-      })
-    ) {
-      suppressed.push(email);
-    }
-  }
-  if (m) {
-    const r = await trx
-      .updateTable('email_messages')
-      .set({ status: 'complaint', updated_at: now })
-      .where('id', '=', m.id)
-      .where('status', '!=', 'complaint')
-      .executeTakeFirst();
-    changed = Number(r.numUpdatedRows) > 0;
-    await record(m, 'complaint', {
-      ...source,
-      feedback_type: e.feedbackType,
-      feedback_id: e.feedbackId,
-      recipients: e.recipients,
-      suppressed,
+      : e.kind === 'Bounce'
+        ? { ...source, bounce_type: e.bounceType, bounce_subtype: e.bounceSubType, recipients: e.recipients }
+        : { ...source, feedback_type: e.feedbackType, recipients: e.recipients };
+  const out: Applied = { kind: e.kind, messageId: message?.id ?? null, statusChanged: false, suppressed: [] };
+  for (const fe of sesFeedbackEvents(e, snsMessageId)) {
+    const r = await applyFeedback(trx, events, rules, fe, {
+      source: 'ses',
+      sourceEvent: `sns:${snsMessageId}`,
+      feedbackId: e.kind === 'Delivery' ? null : e.feedbackId,
+      message,
+      now,
+      extra,
+      ...(e.kind === 'Bounce' ? { bounceType: e.bounceType, bounceSubtype: e.bounceSubType } : {}),
     });
+    out.statusChanged ||= r.statusChanged;
+    out.suppressed.push(...r.suppressed);
   }
-  return { kind: e.kind, messageId: m?.id ?? null, statusChanged: changed, suppressed };
+  return out;
 }

@@ -5,6 +5,7 @@ import type { EventLog } from '../../events/index.js';
 import type { DB } from '../../platform/db/schema.js';
 import { AppError } from '../../platform/errors.js';
 import { DAY_MS } from '../../platform/time.js';
+import type { SuppressionRules } from '../apply.js';
 import { type Applied, applySesEvent } from './apply.js';
 import { CertificateStore, type Fetch } from './certificates.js';
 import { parseSesEvent } from './ses-event.js';
@@ -32,6 +33,7 @@ export class SnsReceiver {
   fetch: Fetch = (url, init) => globalThis.fetch(url, init);
   private readonly certs: CertificateStore;
   private readonly topics: Set<string>;
+  private readonly rules: SuppressionRules;
 
   constructor(
     private readonly db: Kysely<DB>,
@@ -41,6 +43,7 @@ export class SnsReceiver {
   ) {
     this.certs = new CertificateStore(config.sns.certCacheDir, () => this.fetch);
     this.topics = new Set(config.sns.allowedTopicArns);
+    this.rules = config.feedback;
   }
 
   async receive(raw: string, from: string): Promise<Outcome> {
@@ -79,7 +82,7 @@ export class SnsReceiver {
     const event = parseSesEvent(e.Message, now);
     const outcome = await this.db.transaction().execute(async (trx) => {
       if (!(await this.remember(trx, e))) return null;
-      return applySesEvent(trx, this.events, event, e.MessageId, now);
+      return applySesEvent(trx, this.events, this.rules, event, e.MessageId, now);
     });
     if (!outcome) return { result: 'duplicate', message_id: e.MessageId };
     if (outcome.kind !== 'Other' && !outcome.messageId) {

@@ -137,6 +137,8 @@ export interface EmailMessagesTable {
   source: Generated<string>;
   /** SMTP submission: the MIME as submitted, in content_blobs (delivered from it, minus Bcc and X-Postier-*). */
   raw_sha256: string | null;
+  /** Why the message bounced (feedback/types.ts BounceCategory), when feedback said so. */
+  bounce_category: string | null;
 }
 
 export interface EmailAttachmentsTable {
@@ -188,7 +190,8 @@ export interface EmailSuppressionsTable {
   /** 'all', or the class an unsubscribe applies to. */
   scope: string;
   reason: 'bounce' | 'complaint' | 'unsubscribe' | 'manual';
-  source: 'ses' | 'api' | 'unsubscribe_link';
+  /** ses, api, unsubscribe_link, or the feedback channel: report (by mail), postmark, mailgun, sendgrid, brevo. */
+  source: 'ses' | 'api' | 'unsubscribe_link' | 'report' | 'postmark' | 'mailgun' | 'sendgrid' | 'brevo';
   source_event: string | null;
   message_id: string | null;
   details: string | null;
@@ -300,6 +303,60 @@ export interface RelayStatusTable {
   updated_at: number;
 }
 
+/** A report received by mail (listener or IMAP), raw, then classified (see src/feedback/reports.ts). */
+export interface FeedbackReportsTable {
+  id: string;
+  received_at: number;
+  /** smtp or imap. */
+  source: string;
+  envelope_from: string | null;
+  /** JSON array of the RCPT TO addresses (the listener), or the mailbox it was read from. */
+  envelope_to: string | null;
+  size: number;
+  raw: Buffer;
+  dedupe_key: string;
+  state: 'pending' | 'classified' | 'failed';
+  attempts: Generated<number>;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  classified_at: number | null;
+  kind: string | null;
+  category: string | null;
+  recipient: string | null;
+  status_code: string | null;
+  diagnostic: string | null;
+  reason: string | null;
+  /** The classifier's whole answer (JSON). */
+  classification: string | null;
+  message_id: string | null;
+  /** verp, message_id, provider_id or none. */
+  match_method: string | null;
+  /** JSON array of the addresses this report suppressed. */
+  suppressed: string | null;
+  error: string | null;
+}
+
+/** Each applied feedback event once (by its source's dedupe id); the soft-bounce window reads it. */
+export interface FeedbackEventsTable {
+  id: string;
+  dedupe_id: string;
+  source: string;
+  kind: string;
+  recipient: string | null;
+  category: string | null;
+  final: number;
+  message_id: string | null;
+  report_id: string | null;
+  at: number;
+  created_at: number;
+}
+
+/** One-time tokens of signed provider webhooks (Mailgun), until their timestamp expires. */
+export interface FeedbackReplayTokensTable {
+  token: string;
+  expires_at: number;
+}
+
 export interface DB {
   api_keys: ApiKeysTable;
   email_templates: EmailTemplatesTable;
@@ -320,6 +377,9 @@ export interface DB {
   event_cursors: EventCursorsTable;
   captured_mail: CapturedMailTable;
   relay_status: RelayStatusTable;
+  feedback_reports: FeedbackReportsTable;
+  feedback_events: FeedbackEventsTable;
+  feedback_replay_tokens: FeedbackReplayTokensTable;
 }
 
 export type ApiKeyRow = Selectable<ApiKeysTable>;
@@ -334,3 +394,4 @@ export type SuppressionRow = Selectable<EmailSuppressionsTable>;
 export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
 export type RelayStatusRow = Selectable<RelayStatusTable>;
+export type FeedbackReportRow = Selectable<FeedbackReportsTable>;
