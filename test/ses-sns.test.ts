@@ -113,7 +113,9 @@ describe.each(backends)('SES notifications through SNS on %s', (backend) => {
     expect(msg.status).toBe('complaint');
     expect(msg.events.at(-1)).toMatchObject({ type: 'complaint', data: { feedback_type: 'abuse' } });
     // The incident template is transactional mail: that is what the recipient complained about.
-    expect(await suppressions(m.to)).toEqual([expect.objectContaining({ reason: 'complaint', scope: 'transactional' })]);
+    expect(await suppressions(m.to)).toEqual([
+      expect.objectContaining({ reason: 'complaint', scope: 'transactional' }),
+    ]);
   });
 
   it('marks a delivery with its time; a later bounce wins; a delivery after the bounce does not undo it', async () => {

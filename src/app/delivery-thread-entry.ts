@@ -8,6 +8,9 @@ import { openPlatform } from './platform.js';
 import { registry } from '../platform/metrics.js';
 import { createLogger } from '../platform/log.js';
 import { startWorker } from '../delivery/index.js';
+// Not the feature's index: the listener's smtp-server stays out of this thread.
+import { FeedbackProcessor } from '../feedback/intake/processor.js';
+import { returnPathFor } from '../feedback/return-path.js';
 import type { DeliveryThreadData, FromThread, ToThread } from './delivery-thread.js';
 
 const port = parentPort!;
@@ -19,14 +22,19 @@ try {
   // The serving thread has migrated already. Leasing and the batched completions need few
   // PostgreSQL connections: 5, not the API's 10.
   const s = openPlatform(config, log, { poolSize: 5 });
-  const worker = startWorker(s, target);
+  const worker = startWorker({ ...s, returnPath: returnPathFor(config) }, target);
+  // Reports received by mail are classified here, off the API's event loop.
+  const processor = new FeedbackProcessor(s, { owner: `${worker.owner}:feedback` });
+  processor.start();
   port.on('message', (m: ToThread) => {
     if (m.type === 'notify') s.outbox.notify();
+    else if (m.type === 'feedback') processor.notify();
     else if (m.type === 'metrics')
       void registry.getMetricsAsJSON().then((metrics) => say({ type: 'metrics', id: m.id, metrics }));
     else if (m.type === 'stop') {
-      void worker
+      void processor
         .stop()
+        .then(() => worker.stop())
         .then(() => s.close())
         .catch((err: unknown) => log.error({ err }, 'delivery thread did not stop cleanly'))
         .finally(() => say({ type: 'stopped' }));

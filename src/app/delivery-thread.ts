@@ -15,7 +15,7 @@ export interface DeliveryThreadData {
   target: SmtpTarget;
 }
 
-export type ToThread = { type: 'notify' } | { type: 'metrics'; id: number } | { type: 'stop' };
+export type ToThread = { type: 'notify' } | { type: 'feedback' } | { type: 'metrics'; id: number } | { type: 'stop' };
 export type FromThread =
   | { type: 'ready'; owner: string }
   | { type: 'metrics'; id: number; metrics: Metrics }
@@ -58,6 +58,7 @@ export class DeliveryThread {
   private readonly restartDelay = new RestartDelay();
   private readonly asker = new MetricsAsker(2000);
   private readonly ring = oncePerTurn(() => this.post({ type: 'notify' }));
+  private readonly ringFeedback = oncePerTurn(() => this.post({ type: 'feedback' }));
   private stopped: (() => void) | null = null;
 
   private constructor(
@@ -121,6 +122,11 @@ export class DeliveryThread {
   /** Messages were queued in this process: lease now. One message per event-loop turn at most. */
   notify(): void {
     if (!this.stopping) this.ring();
+  }
+
+  /** Feedback reports were stored in this process: the thread's processor classifies them now. */
+  notifyFeedback(): void {
+    if (!this.stopping && this.alive) this.ringFeedback();
   }
 
   /** The thread's own counters (sent, failed, SMTP replies, …), to merge into GET /metrics. */

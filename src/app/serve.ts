@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { type CaptureServer, startCaptureIfNeeded } from '../capture/index.js';
 import { smtpTarget, startWorker } from '../delivery/index.js';
+import { FeedbackProcessor, type InboundListener, startInboundListener } from '../feedback/index.js';
 import { buildApp } from '../http/app.js';
 import { startMetricsServer } from '../http/metrics-server.js';
 import { type RetentionScheduler, startRetentionScheduler } from '../retention/index.js';
@@ -28,14 +29,29 @@ async function startDelivery(
 ): Promise<{ stop(): Promise<void> }> {
   const target = smtpTarget(s, capture);
   // An in-memory SQLite database exists in one connection only: a thread would open an empty one.
-  if (!threaded || s.config.databaseUrl === 'sqlite::memory:') return startWorker(s, target);
+  if (!threaded || s.config.databaseUrl === 'sqlite::memory:') {
+    const worker = startWorker(s, target);
+    // Reports are classified beside the worker: off the loop of an API process, whose worker is threaded.
+    const processor = new FeedbackProcessor(s, { owner: `${worker.owner}:feedback` });
+    processor.start();
+    const ring = s.feedbackPending.subscribe(() => processor.notify());
+    return {
+      async stop() {
+        ring();
+        await processor.stop();
+        await worker.stop();
+      },
+    };
+  }
   const thread = await DeliveryThread.start({ config: s.config, target }, s.log);
+  const unsubscribeFeedback = s.feedbackPending.subscribe(() => thread.notifyFeedback());
   const unsubscribe = s.outbox.subscribe(() => thread.notify());
   const source = () => thread.metrics();
   s.metricSources.push(source);
   return {
     async stop() {
       unsubscribe();
+      unsubscribeFeedback();
       await thread.stop();
       s.metricSources.splice(s.metricSources.indexOf(source), 1);
     },
@@ -47,8 +63,33 @@ export interface Running {
   /** The delivery worker: in this event loop, or on a thread of its own (`thread`). */
   worker: { stop(): Promise<void> } | null;
   capture: CaptureServer | null;
+  /** The inbound SMTP listener of BOUNCE_DOMAIN (INBOUND_SMTP_PORT). */
+  feedback: InboundListener | null;
   metrics: FastifyInstance | null;
   stop(): Promise<void>;
+}
+
+/**
+ * The listener runs with the background jobs. Several processes on one host cannot share its
+ * port: the first one to start listens, the others leave it to that one.
+ */
+async function startFeedbackListener(s: Wired): Promise<InboundListener | null> {
+  if (s.config.feedback.inboundSmtpPort === undefined) return null;
+  try {
+    return await startInboundListener({
+      db: s.db,
+      config: s.config,
+      log: s.log.child({ component: 'feedback-listener' }),
+      onStored: () => s.feedbackPending.notify(),
+    });
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'EADDRINUSE') throw e;
+    s.log.warn(
+      { port: s.config.feedback.inboundSmtpPort },
+      'the feedback listener port is taken (another Postier process?)',
+    );
+    return null;
+  }
 }
 
 /**
@@ -66,6 +107,7 @@ export async function serve(
   const retention: RetentionScheduler | null =
     background && (opts.retention ?? true) ? startRetentionScheduler(s) : null;
   const capture = background ? await startCaptureIfNeeded(s) : null;
+  const feedback = background ? await startFeedbackListener(s) : null;
   const worker = opts.worker ? await startDelivery(s, capture, opts.api && (opts.thread ?? false)) : null;
   if (opts.api) {
     await ensureAdminKey(s);
@@ -87,12 +129,15 @@ export async function serve(
     app,
     worker,
     capture,
+    feedback,
     metrics,
     async stop() {
       // API first (no new work accepted), then the worker drains, then the background jobs (the
       // webhooks of events not read yet are enqueued by the next dispatcher from the durable
       // cursor), then capture stops receiving.
       if (app) await app.close();
+      // No new reports accepted; those stored are classified by the next worker to start.
+      if (feedback) await feedback.close();
       if (worker) await worker.stop();
       if (metrics) await metrics.close();
       if (background) await s.webhooks.stop();

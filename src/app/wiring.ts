@@ -3,7 +3,8 @@ import { hostname } from 'node:os';
 import type pino from 'pino';
 import { messageIdDomain, SendService } from '../accept/index.js';
 import { ContentStore } from '../content/index.js';
-import { SnsReceiver } from '../feedback/index.js';
+import { OutboxSignal } from '../delivery/index.js';
+import { ProviderWebhooks, returnPathFor, SnsReceiver } from '../feedback/index.js';
 import { ApiKeyService } from '../keys/index.js';
 import type { Config } from '../platform/config.js';
 import { migrateToLatest } from '../platform/db/migrate.js';
@@ -30,6 +31,12 @@ export interface Wired extends Platform {
   webhooks: WebhookDispatcher;
   /** Amazon SES feedback through SNS. */
   sns: SnsReceiver;
+  /** Postmark, Mailgun, SendGrid and Brevo webhooks. */
+  providers: ProviderWebhooks;
+  /** The VERP envelope sender of each message (BOUNCE_DOMAIN), for the delivery worker. */
+  returnPath: ((messageId: string) => string) | undefined;
+  /** Rung when feedback reports were stored in this process: its processor (if any) looks at once. */
+  feedbackPending: OutboxSignal;
   unsubscribeKey: Buffer;
   /** The domain of our Message-IDs (SMTP_FROM_EMAIL's). */
   messageIdDomain: string;
@@ -96,6 +103,9 @@ export async function wire(config: Config, log: pino.Logger, opts: WireOptions =
     content,
     webhooks,
     sns: new SnsReceiver(db, events, config, log),
+    providers: new ProviderWebhooks(db, events, config, log),
+    returnPath: returnPathFor(config),
+    feedbackPending: new OutboxSignal(),
     unsubscribeKey: key,
     messageIdDomain: domain,
     metricSources: [],

@@ -1,8 +1,12 @@
 /**
- * Feedback from any relay: Amazon SES through SNS (ses-sns/: received, verified and applied,
- * its route in http.ts), and, not wired yet, the report classifier (bounces, complaints,
- * auto-replies received by mail), the VERP return path, and other providers' webhook verifiers
- * and parsers (pure functions over bytes and objects).
+ * Feedback from any relay, all applied by one function (apply.ts): Amazon SES through SNS
+ * (ses-sns/), Postmark, Mailgun, SendGrid and Brevo webhooks (providers.ts over webhooks/),
+ * and reports received by mail (intake/: the inbound SMTP listener and the IMAP poller store
+ * them raw, the processor classifies them off the API's loop). The VERP return path
+ * (return-path.ts, verp.ts) names each message in its envelope sender.
+ *
+ * The delivery thread imports return-path.ts and intake/processor.ts directly, not this index:
+ * it must not load the listener's smtp-server (see test/delivery-thread-imports.test.ts).
  */
 export type {
   BounceCategory,
@@ -37,3 +41,16 @@ export {
 } from './webhooks/sendgrid.js';
 export { parseBrevo, verifyBrevo, type BrevoAuth } from './webhooks/brevo.js';
 export { SNS_DEDUPE_DAYS, SnsReceiver, type Outcome as SnsOutcome } from './ses-sns/receiver.js';
+export {
+  applyFeedback,
+  type AppliedFeedback,
+  type ApplyContext,
+  type FeedbackSource,
+  findFeedbackMessage,
+  type SuppressionRules,
+} from './apply.js';
+export { returnPathFor, verpKey, verpMessageId } from './return-path.js';
+export { DatabaseReplayCache, PROVIDERS, type ProviderName, ProviderWebhooks } from './providers.js';
+export { type IncomingReport, storeReport } from './intake/store.js';
+export { FeedbackProcessor, MAX_REPORT_ATTEMPTS } from './intake/processor.js';
+export { type InboundListener, startInboundListener } from './intake/listener.js';

@@ -8,7 +8,7 @@ import { deliveryHttp } from '../delivery/http.js';
 import { type OutboxSignal, smtpTarget, verifySmtp } from '../delivery/index.js';
 import type { EventLog } from '../events/index.js';
 import { feedbackHttp } from '../feedback/http.js';
-import type { SnsReceiver } from '../feedback/index.js';
+import type { ProviderWebhooks, SnsReceiver } from '../feedback/index.js';
 import { keysHttp } from '../keys/http.js';
 import type { ApiKeyService } from '../keys/index.js';
 import { messagesHttp } from '../messages/http.js';
@@ -50,6 +50,9 @@ export interface ServerParts {
   templateAdmin: TemplateAdmin;
   send: SendService;
   sns: SnsReceiver;
+  providers: ProviderWebhooks;
+  /** Rung when reports are set back to pending (re-classify). */
+  feedbackPending: OutboxSignal;
   unsubscribeKey: Buffer;
   /** The domain of our Message-IDs. */
   messageIdDomain: string;
@@ -117,7 +120,13 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
   await app.register(suppressionsHttp, { db });
   await app.register(unsubscribeHttp, { db, key: s.unsubscribeKey, brand: config.brand.name });
   await app.register(webhooksHttp, { db });
-  await app.register(feedbackHttp, { sns: s.sns });
+  await app.register(feedbackHttp, {
+    sns: s.sns,
+    providers: s.providers,
+    db,
+    config,
+    onPending: () => s.feedbackPending.notify(),
+  });
   await app.register(retentionHttp, { db, dialect: s.dialect, config, events: s.events });
   await app.register(captureHttp, { db });
   await registerAdminUi(app);

@@ -1,0 +1,205 @@
+/**
+ * Classifies the pending reports and applies what they say, off the API's event loop: it runs
+ * beside the delivery worker (its thread in `postier serve`, the loop of a `postier worker`
+ * process). Each report is leased (several workers never take one twice; a worker that dies
+ * lets its lease expire and another takes the report again), classified outside any
+ * transaction (CPU only, bounded by the classifier's limits), then marked classified and
+ * applied in one transaction, so a crash leaves it pending, never half applied.
+ */
+import type { Kysely } from 'kysely';
+import { sql } from 'kysely';
+import type pino from 'pino';
+import type { EventLog } from '../../events/index.js';
+import type { Config } from '../../platform/config.js';
+import type { Dialect } from '../../platform/db/database.js';
+import type { DB, FeedbackReportRow } from '../../platform/db/schema.js';
+import { applyFeedback } from '../apply.js';
+import { classifyReport } from '../classify.js';
+import { eventsFromReport } from '../report-events.js';
+import { verpKey, verpMessageId } from '../return-path.js';
+import { matchReport } from './match.js';
+
+/** After this many failed tries a report is `failed` (kept, shown to an admin) instead of pending. */
+export const MAX_REPORT_ATTEMPTS = 5;
+
+export interface ProcessorDeps {
+  db: Kysely<DB>;
+  dialect: Dialect;
+  events: EventLog;
+  config: Config;
+  log: pino.Logger;
+}
+
+export interface ProcessorOptions {
+  owner: string;
+  batchSize?: number;
+  pollMs?: number;
+}
+
+export class FeedbackProcessor {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = true;
+  private readonly key: Buffer;
+  processed = 0;
+
+  constructor(
+    private readonly deps: ProcessorDeps,
+    private readonly opts: ProcessorOptions,
+  ) {
+    this.key = verpKey(deps.config);
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.notify();
+  }
+
+  /** Reports were stored: look now rather than at the next poll. */
+  notify(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.running = this.drain()
+      .then(() => undefined)
+      .catch((err: unknown) => this.deps.log.error({ err }, 'feedback processor pass failed'))
+      .finally(() => {
+        this.running = null;
+        if (this.stopped) return;
+        if (this.again) {
+          this.again = false;
+          this.notify();
+          return;
+        }
+        this.timer = setTimeout(() => this.notify(), this.opts.pollMs ?? 1000);
+        this.timer.unref();
+      });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** Takes and handles batches until none is pending; returns how many were handled. */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const batch = await this.lease();
+      if (batch.length === 0) return total;
+      for (const r of batch) {
+        if (this.stopped && total > 0) break;
+        await this.handle(r);
+        total++;
+      }
+    }
+  }
+
+  private async lease(): Promise<FeedbackReportRow[]> {
+    const { db, dialect, config } = this.deps;
+    const now = Date.now();
+    return db
+      .updateTable('feedback_reports')
+      .set({
+        lease_owner: this.opts.owner,
+        lease_expires_at: now + config.feedback.leaseSeconds * 1000,
+        attempts: sql<number>`attempts + 1`,
+      })
+      .where('state', '=', 'pending')
+      .where('id', 'in', (eb) => {
+        const due = eb
+          .selectFrom('feedback_reports')
+          .select('id')
+          .where('state', '=', 'pending')
+          .where((w) => w.or([w('lease_expires_at', 'is', null), w('lease_expires_at', '<', now)]))
+          .orderBy('received_at')
+          .limit(this.opts.batchSize ?? 50);
+        return dialect === 'postgres' ? due.forUpdate().skipLocked() : due;
+      })
+      .returningAll()
+      .execute();
+  }
+
+  /** Classifies and applies one leased report; a failure leaves it pending (or failed after the last try). */
+  async handle(r: FeedbackReportRow): Promise<void> {
+    const { db, events, config, log } = this.deps;
+    try {
+      const c = classifyReport(r.raw, { envelopeFrom: r.envelope_from });
+      const envelopeTo = r.envelope_to ? (JSON.parse(r.envelope_to) as string[]) : [];
+      const match = await matchReport(db, c, envelopeTo, (a) => verpMessageId(config, this.key, a));
+      const now = Date.now();
+      const applied = await db.transaction().execute(async (trx) => {
+        const claimed = await trx
+          .updateTable('feedback_reports')
+          .set({
+            state: 'classified',
+            classified_at: now,
+            lease_owner: null,
+            lease_expires_at: null,
+            kind: c.kind,
+            category: c.category,
+            recipient: c.recipient?.slice(0, 320) ?? null,
+            status_code: c.status?.slice(0, 20) ?? null,
+            diagnostic: c.diagnostic?.slice(0, 2000) ?? null,
+            reason: c.reason.slice(0, 100),
+            classification: JSON.stringify(c),
+            message_id: match.message?.id ?? null,
+            match_method: match.method,
+            error: null,
+          })
+          .where('id', '=', r.id)
+          .where('state', '=', 'pending')
+          .where('lease_owner', '=', this.opts.owner)
+          .executeTakeFirst();
+        // Its lease expired and another worker took it: that one applies it.
+        if (Number(claimed.numUpdatedRows) === 0) return null;
+        const suppressed: string[] = [];
+        for (const e of eventsFromReport(c, { at: r.received_at, dedupeKey: `report:${r.id}` })) {
+          const a = await applyFeedback(trx, events, config.feedback, e, {
+            source: 'report',
+            sourceEvent: `report:${r.id}`,
+            reportId: r.id,
+            feedbackId: c.report.messageId,
+            message: match.message,
+            now,
+            extra: { reason: c.reason, format: c.format, match_method: match.method, feedback_type: c.feedbackType },
+          });
+          suppressed.push(...a.suppressed);
+        }
+        if (suppressed.length)
+          await trx
+            .updateTable('feedback_reports')
+            .set({ suppressed: JSON.stringify(suppressed) })
+            .where('id', '=', r.id)
+            .execute();
+        return { suppressed };
+      });
+      if (applied) this.processed++;
+    } catch (err) {
+      const last = r.attempts >= MAX_REPORT_ATTEMPTS;
+      log.error(
+        { err, report_id: r.id, attempts: r.attempts },
+        last ? 'feedback report failed' : 'feedback report will be retried',
+      );
+      await db
+        .updateTable('feedback_reports')
+        .set({
+          state: last ? 'failed' : 'pending',
+          error: (err instanceof Error ? err.message : String(err)).slice(0, 1000),
+          lease_owner: null,
+          // Tried again after a while, not in a tight loop.
+          lease_expires_at: Date.now() + 5000 * r.attempts,
+        })
+        .where('id', '=', r.id)
+        .where('lease_owner', '=', this.opts.owner)
+        .execute()
+        .catch((e: unknown) => log.error({ err: e, report_id: r.id }, 'could not record a feedback report failure'));
+    }
+  }
+}
