@@ -41,6 +41,8 @@ export class FeedbackProcessor {
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = true;
+  /** stop() was called: a pass in progress ends after the report in hand. */
+  private stopping = false;
   private readonly key: Buffer;
   processed = 0;
 
@@ -83,6 +85,7 @@ export class FeedbackProcessor {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running;
   }
@@ -93,8 +96,11 @@ export class FeedbackProcessor {
     for (;;) {
       const batch = await this.lease();
       if (batch.length === 0) return total;
-      for (const r of batch) {
-        if (this.stopped && total > 0) break;
+      for (const [i, r] of batch.entries()) {
+        if (this.stopping) {
+          await this.release(batch.slice(i).map((b) => b.id));
+          return total;
+        }
         await this.handle(r);
         total++;
       }
@@ -123,6 +129,17 @@ export class FeedbackProcessor {
         return dialect === 'postgres' ? due.forUpdate().skipLocked() : due;
       })
       .returningAll()
+      .execute();
+  }
+
+  /** Gives back leased reports not handled (stopping): the next worker takes them at once. */
+  private async release(ids: string[]): Promise<void> {
+    await this.deps.db
+      .updateTable('feedback_reports')
+      .set({ lease_owner: null, lease_expires_at: null })
+      .where('id', 'in', ids)
+      .where('lease_owner', '=', this.opts.owner)
+      .where('state', '=', 'pending')
       .execute();
   }
 
