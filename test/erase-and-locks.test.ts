@@ -41,6 +41,7 @@ describe.each(backends)('erasure and job locks on %s', (backend) => {
       attachments: 2,
       copies: 1,
       cancelled: 1,
+      feedback_reports: 0,
     });
 
     for (const id of [sent!, queued!]) {

@@ -8,6 +8,7 @@ import {
   verpKey,
 } from '../src/feedback/index.js';
 import type { InboundListener } from '../src/feedback/index.js';
+import { housekeeping } from '../src/retention/housekeeping.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { eventTypes, messageRow, sendOk, waitForStatus } from './helpers/delivery.js';
 import { incidentExample } from './helpers/fixtures.js';
@@ -350,5 +351,38 @@ describe.each(backends)('feedback reports by mail on %s', (backend) => {
     });
     expect(missing.statusCode).toBe(404);
     expect(missing.json().error.code).toBe('report_not_found');
+  });
+
+  it('erasing an address deletes the reports naming it; housekeeping deletes reports past the anonymization age', async () => {
+    const m = await sentMessage();
+    const res = await sendReport(
+      listener.port,
+      { from: '', to: [m.returnPath] },
+      dsn({ to: m.returnPath, recipient: m.to, messageId: '<e@e>' }),
+    );
+    const id = reportIdOf(res.response);
+    await processor.drain();
+    const other = await sendReport(
+      listener.port,
+      { from: '', to: [`postmaster@${DOMAIN}`] },
+      dsn({ to: `postmaster@${DOMAIN}`, recipient: 'keep-me@example.com', messageId: '<k@k>' }),
+    );
+    const kept = reportIdOf(other.response);
+    await processor.drain();
+    const erased = await t.inject({
+      method: 'POST',
+      url: `/api/v1/email/recipients/${encodeURIComponent(m.to)}/erase`,
+    });
+    expect(erased.json().feedback_reports).toBe(1);
+    expect(await t.services.db.selectFrom('feedback_reports').select('id').where('id', '=', id).execute()).toEqual([]);
+    expect(
+      await t.services.db.selectFrom('feedback_events').select('id').where('recipient', '=', m.to).execute(),
+    ).toEqual([]);
+    expect((await report(kept)).recipient).toBe('keep-me@example.com');
+
+    const days = t.config.email.autoAnonymizeAfterDays;
+    const r = await housekeeping(t.services, Date.now() + (days + 1) * 86_400_000);
+    expect(r.feedback_reports).toBeGreaterThan(0);
+    expect(await t.services.db.selectFrom('feedback_reports').select('id').execute()).toEqual([]);
   });
 });

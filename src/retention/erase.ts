@@ -13,6 +13,8 @@ export interface EraseResult {
   copies: number;
   /** Messages not yet sent that were cancelled, since their content is gone. */
   cancelled: number;
+  /** Feedback reports naming the address (its bounces, complaints, auto-replies), deleted with their raw bytes. */
+  feedback_reports: number;
 }
 
 /**
@@ -76,7 +78,21 @@ export async function eraseRecipient(s: RetentionDeps, address: string, now: num
       await trx.updateTable('email_messages').set({ cc, bcc, updated_at: now }).where('id', '=', m.id).execute();
       copiesChanged++;
     }
+    // Reports are raw mail: nothing in them can be hashed, so those about the person go whole.
+    const ownIds = own.map((m) => m.id);
+    const reports = await trx
+      .deleteFrom('feedback_reports')
+      .where((eb) =>
+        eb.or([
+          eb('recipient', '=', lower),
+          eb(sql<string>`lower(envelope_from)`, '=', lower),
+          ...(ownIds.length ? [eb('message_id', 'in', ownIds)] : []),
+        ]),
+      )
+      .executeTakeFirst();
+    await trx.deleteFrom('feedback_events').where('recipient', '=', lower).execute();
     return {
+      feedback_reports: Number(reports.numDeletedRows),
       messages: scrubbed.messages,
       attachments: scrubbed.attachments,
       copies: copiesChanged,

@@ -12,10 +12,21 @@ export interface HousekeepingResult {
   webhook_deliveries: number;
   /** Contents nothing referenced for longer than the grace period. */
   content_blobs: number;
+  /** Reports received by mail, and applied feedback events, past EMAIL_AUTO_ANONYMIZE_AFTER_DAYS. */
+  feedback_reports: number;
+  feedback_events: number;
+  /** Provider webhook tokens (Mailgun) past their timestamp window. */
+  feedback_replay_tokens: number;
 }
 
-type AgedTable = 'idempotency_keys' | 'sns_messages' | 'webhook_deliveries';
-type AgeColumn = 'expires_at' | 'received_at' | 'completed_at';
+type AgedTable =
+  | 'idempotency_keys'
+  | 'sns_messages'
+  | 'webhook_deliveries'
+  | 'feedback_reports'
+  | 'feedback_events'
+  | 'feedback_replay_tokens';
+type AgeColumn = 'expires_at' | 'received_at' | 'completed_at' | 'created_at';
 
 /**
  * Deletes the rows of `table` whose `column` is below `cutoff`, about RETENTION_BATCH per
@@ -56,13 +67,15 @@ async function deleteBelow(
  * Tables that only ever grew: expired idempotency keys (24 h), SNS message ids past the
  * dedupe window (older messages are refused by the receiver, so forgetting them is safe),
  * finished webhook deliveries (with their attempts) past EMAIL_AUDIT_RETENTION_DAYS, like the
- * messages they were about, and contents no message references (see content/collect.ts).
+ * messages they were about, contents no message references (see content/collect.ts), and the
+ * feedback tables.
  */
 export async function housekeeping(
   s: RetentionDeps,
   now: number,
   onBatch?: () => Promise<void>,
 ): Promise<HousekeepingResult> {
+  const anonymizeCutoff = now - s.config.email.autoAnonymizeAfterDays * DAY_MS;
   return {
     idempotency_keys: await deleteBelow(s.db, 'idempotency_keys', 'expires_at', now + 1, onBatch),
     sns_messages: await deleteBelow(s.db, 'sns_messages', 'received_at', now - SNS_DEDUPE_DAYS * DAY_MS, onBatch),
@@ -74,5 +87,10 @@ export async function housekeeping(
       onBatch,
     ),
     content_blobs: await sweepUnreferenced(s.db, s.dialect, now - BLOB_GRACE_MS, onBatch, yieldToOthers),
+    // Reports hold addresses in clear (their raw bytes cannot be anonymized): they go when the
+    // messages they are about are anonymized.
+    feedback_reports: await deleteBelow(s.db, 'feedback_reports', 'received_at', anonymizeCutoff, onBatch),
+    feedback_events: await deleteBelow(s.db, 'feedback_events', 'created_at', anonymizeCutoff, onBatch),
+    feedback_replay_tokens: await deleteBelow(s.db, 'feedback_replay_tokens', 'expires_at', now, onBatch),
   };
 }

@@ -27,6 +27,9 @@ export const retentionHttp: FastifyPluginAsyncTypebox<RetentionHttpOptions> = as
             attachments: Type.Integer({ description: 'Attachments whose bytes were dropped' }),
             copies: Type.Integer({ description: 'Messages to others where it was in cc/bcc' }),
             cancelled: Type.Integer({ description: 'Messages not sent yet, cancelled' }),
+            feedback_reports: Type.Integer({
+              description: 'Feedback reports naming it (bounces, complaints, auto-replies), deleted',
+            }),
           }),
           ...errors(422),
         },
