@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { type CaptureServer, startCaptureIfNeeded } from '../capture/index.js';
 import { smtpTarget, startWorker } from '../delivery/index.js';
-import { FeedbackProcessor, type InboundListener, startInboundListener } from '../feedback/index.js';
+import { FeedbackProcessor, ImapPoller, type InboundListener, startInboundListener } from '../feedback/index.js';
 import { buildApp } from '../http/app.js';
 import { startMetricsServer } from '../http/metrics-server.js';
 import { type RetentionScheduler, startRetentionScheduler } from '../retention/index.js';
@@ -108,6 +108,17 @@ export async function serve(
     background && (opts.retention ?? true) ? startRetentionScheduler(s) : null;
   const capture = background ? await startCaptureIfNeeded(s) : null;
   const feedback = background ? await startFeedbackListener(s) : null;
+  // Several processes polling one mailbox store each message once (reports are deduplicated by their bytes).
+  const mailbox =
+    background && s.config.feedback.imapUrl
+      ? new ImapPoller({
+          db: s.db,
+          config: s.config,
+          log: s.log.child({ component: 'feedback-mailbox' }),
+          onStored: () => s.feedbackPending.notify(),
+        })
+      : null;
+  mailbox?.start();
   const worker = opts.worker ? await startDelivery(s, capture, opts.api && (opts.thread ?? false)) : null;
   if (opts.api) {
     await ensureAdminKey(s);
@@ -138,6 +149,7 @@ export async function serve(
       if (app) await app.close();
       // No new reports accepted; those stored are classified by the next worker to start.
       if (feedback) await feedback.close();
+      await mailbox?.stop();
       if (worker) await worker.stop();
       if (metrics) await metrics.close();
       if (background) await s.webhooks.stop();

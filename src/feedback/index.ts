@@ -54,3 +54,4 @@ export { DatabaseReplayCache, PROVIDERS, type ProviderName, ProviderWebhooks } f
 export { type IncomingReport, storeReport } from './intake/store.js';
 export { FeedbackProcessor, MAX_REPORT_ATTEMPTS } from './intake/processor.js';
 export { type InboundListener, startInboundListener } from './intake/listener.js';
+export { ImapPoller, parseImapUrl, type PollResult } from './intake/imap.js';
