@@ -173,7 +173,6 @@ export const feedbackHttp: FastifyPluginAsyncTypebox<FeedbackHttpOptions> = asyn
       schema: {
         summary: 'A provider webhook (Postmark, Mailgun, SendGrid, Brevo): bounces, complaints, deliveries',
         params: Type.Object({ provider: StringEnum(PROVIDERS) }),
-        querystring: Type.Record(Type.String(), Type.String()),
         // 400 not JSON; 401 credentials missing or wrong; 403 signature, timestamp or replay refused;
         // 404 this provider is not configured.
         response: { 200: ProviderOutcome, ...errors(400, 401, 403, 404) },
@@ -183,7 +182,8 @@ export const feedbackHttp: FastifyPluginAsyncTypebox<FeedbackHttpOptions> = asyn
       providers.receive(request.params.provider, {
         headers: request.headers,
         body: text(request.body),
-        query: request.query,
+        // Brevo may carry its token in a query parameter whose name is configured (BREVO_WEBHOOK_QUERY_PARAM).
+        query: request.query as Record<string, unknown>,
         ip: request.ip,
       }),
   );

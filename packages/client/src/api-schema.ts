@@ -5936,6 +5936,979 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/feedback/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A provider webhook (Postmark, Mailgun, SendGrid, Brevo): bounces, complaints, deliveries */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    provider: "postmark" | "mailgun" | "sendgrid" | "brevo";
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            provider: "postmark" | "mailgun" | "sendgrid" | "brevo";
+                            /** @description Events the body held (opens and clicks included) */
+                            events: number;
+                            /** @description Bounces, complaints, deliveries, ... applied now */
+                            applied: number;
+                            /** @description Events applied before (a provider retry) */
+                            duplicates: number;
+                            /** @description Events that named a message of ours */
+                            matched: number;
+                            suppressed: string[];
+                        };
+                    };
+                };
+                /** @description An error */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/feedback/classify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Classify a raw RFC 822 report (bounce, complaint, auto-reply) without changing anything
+         * @description Send the message as the body (Content-Type message/rfc822, text/plain or application/octet-stream). The classifier reads its first MiB.
+         */
+        post: {
+            parameters: {
+                query?: {
+                    /** @description The report's MAIL FROM ('' for <>) */
+                    envelope_from?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {string} */
+                            kind: "hard_bounce" | "soft_bounce" | "complaint" | "unsubscribe" | "auto_reply" | "delivered" | "unclassified";
+                            /** @enum {string|null} */
+                            category: "unknown_user" | "mailbox_full" | "domain_not_found" | "policy_or_spam_block" | "message_too_large" | "network" | "other" | null;
+                            /** @enum {string|null} */
+                            category_source: "status" | "diagnostic" | "default" | null;
+                            recipient: string | null;
+                            /** @description Enhanced status code, e.g. 5.1.1 */
+                            status: string | null;
+                            diagnostic: string | null;
+                            reporting_mta: string | null;
+                            final: boolean;
+                            /** @description Whether the address itself is bad (a hard unknown_user or domain_not_found) */
+                            suppress: boolean;
+                            feedback_type: string | null;
+                            feedback_agent: string | null;
+                            format: string;
+                            /** @description Machine-readable decision code, e.g. dsn_failed_permanent, vacation_subject */
+                            reason: string;
+                            /** @description The signals behind the decision */
+                            evidence: string[];
+                            original_message_id: string | null;
+                            matched_message_id: string | null;
+                            /** @enum {string|null} */
+                            match_method: "verp" | "message_id" | "provider_id" | "none" | null;
+                            recipients: {
+                                recipient: string | null;
+                                action: string | null;
+                                status: string | null;
+                                diagnostic: string | null;
+                                remote_mta: string | null;
+                                /** @enum {string} */
+                                kind: "hard_bounce" | "soft_bounce" | "complaint" | "unsubscribe" | "auto_reply" | "delivered" | "unclassified";
+                                /** @enum {string|null} */
+                                category: "unknown_user" | "mailbox_full" | "domain_not_found" | "policy_or_spam_block" | "message_too_large" | "network" | "other" | null;
+                                final: boolean;
+                                suppress: boolean;
+                            }[];
+                        };
+                    };
+                };
+                /** @description An error */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/feedback/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Reports received by mail, newest first (filter by state, kind, message, or those needing attention) */
+        get: {
+            parameters: {
+                query: {
+                    state?: "pending" | "classified" | "failed";
+                    kind?: "hard_bounce" | "soft_bounce" | "complaint" | "unsubscribe" | "auto_reply" | "delivered" | "unclassified";
+                    message_id?: string;
+                    /** @description Only reports matched to no message, unclassified, or failed */
+                    attention?: boolean;
+                    limit: number;
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** Format: uuid */
+                                id: string;
+                                /** Format: date-time */
+                                received_at: string;
+                                /** @description smtp (the listener) or imap */
+                                source: string;
+                                envelope_from: string | null;
+                                envelope_to: string[];
+                                size: number;
+                                /** @enum {string} */
+                                state: "pending" | "classified" | "failed";
+                                attempts: number;
+                                /** Format: date-time */
+                                classified_at: string | null;
+                                /** @enum {string|null} */
+                                kind: "hard_bounce" | "soft_bounce" | "complaint" | "unsubscribe" | "auto_reply" | "delivered" | "unclassified" | null;
+                                /** @enum {string|null} */
+                                category: "unknown_user" | "mailbox_full" | "domain_not_found" | "policy_or_spam_block" | "message_too_large" | "network" | "other" | null;
+                                recipient: string | null;
+                                status_code: string | null;
+                                diagnostic: string | null;
+                                reason: string | null;
+                                evidence: string[];
+                                feedback_type: string | null;
+                                from: string | null;
+                                subject: string | null;
+                                message_id: string | null;
+                                /** @enum {string|null} */
+                                match_method: "verp" | "message_id" | "provider_id" | "none" | null;
+                                suppressed: string[];
+                                error: string | null;
+                            }[];
+                            next_cursor: string | null;
+                        };
+                    };
+                };
+                /** @description An error */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/feedback/reports/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One report: its classification and the report as received */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            id: string;
+                            /** Format: date-time */
+                            received_at: string;
+                            /** @description smtp (the listener) or imap */
+                            source: string;
+                            envelope_from: string | null;
+                            envelope_to: string[];
+                            size: number;
+                            /** @enum {string} */
+                            state: "pending" | "classified" | "failed";
+                            attempts: number;
+                            /** Format: date-time */
+                            classified_at: string | null;
+                            /** @enum {string|null} */
+                            kind: "hard_bounce" | "soft_bounce" | "complaint" | "unsubscribe" | "auto_reply" | "delivered" | "unclassified" | null;
+                            /** @enum {string|null} */
+                            category: "unknown_user" | "mailbox_full" | "domain_not_found" | "policy_or_spam_block" | "message_too_large" | "network" | "other" | null;
+                            recipient: string | null;
+                            status_code: string | null;
+                            diagnostic: string | null;
+                            reason: string | null;
+                            evidence: string[];
+                            feedback_type: string | null;
+                            from: string | null;
+                            subject: string | null;
+                            message_id: string | null;
+                            /** @enum {string|null} */
+                            match_method: "verp" | "message_id" | "provider_id" | "none" | null;
+                            suppressed: string[];
+                            error: string | null;
+                            /** @description The classifier's whole answer */
+                            classification: {
+                                [key: string]: unknown;
+                            } | null;
+                            /** @description The report as received (its first 256 KiB, as UTF-8) */
+                            raw: string;
+                            raw_truncated: boolean;
+                        };
+                    };
+                };
+                /** @description An error */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/feedback/reports/{id}/raw": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download a report as received (message/rfc822) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The raw message */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description An error */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/feedback/reports/{id}/reclassify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Classify a report again (a worker takes it shortly; its events apply once) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            id: string;
+                            /** Format: date-time */
+                            received_at: string;
+                            /** @description smtp (the listener) or imap */
+                            source: string;
+                            envelope_from: string | null;
+                            envelope_to: string[];
+                            size: number;
+                            /** @enum {string} */
+                            state: "pending" | "classified" | "failed";
+                            attempts: number;
+                            /** Format: date-time */
+                            classified_at: string | null;
+                            /** @enum {string|null} */
+                            kind: "hard_bounce" | "soft_bounce" | "complaint" | "unsubscribe" | "auto_reply" | "delivered" | "unclassified" | null;
+                            /** @enum {string|null} */
+                            category: "unknown_user" | "mailbox_full" | "domain_not_found" | "policy_or_spam_block" | "message_too_large" | "network" | "other" | null;
+                            recipient: string | null;
+                            status_code: string | null;
+                            diagnostic: string | null;
+                            reason: string | null;
+                            evidence: string[];
+                            feedback_type: string | null;
+                            from: string | null;
+                            subject: string | null;
+                            message_id: string | null;
+                            /** @enum {string|null} */
+                            match_method: "verp" | "message_id" | "provider_id" | "none" | null;
+                            suppressed: string[];
+                            error: string | null;
+                        };
+                    };
+                };
+                /** @description An error */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/email/recipients/{email}/erase": {
         parameters: {
             query?: never;
@@ -5977,6 +6950,8 @@ export interface paths {
                             copies: number;
                             /** @description Messages not sent yet, cancelled */
                             cancelled: number;
+                            /** @description Feedback reports naming it (bounces, complaints, auto-replies), deleted */
+                            feedback_reports: number;
                         };
                     };
                 };
