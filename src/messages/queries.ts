@@ -129,6 +129,7 @@ export async function getMessage(db: Kysely<DB>, id: string) {
     smtp_response: m.smtp_response,
     bounce_type: m.bounce_type,
     bounce_subtype: m.bounce_subtype,
+    bounce_category: m.bounce_category,
     error_message: m.error_message,
     is_test: m.is_test === 1,
     resent_from_id: m.resent_from_id,

@@ -93,6 +93,7 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
     delivered_at: null,
     bounce_type: null,
     bounce_subtype: null,
+    bounce_category: null,
     error_message: null,
     recipient_status: null,
     relay_problem_since: null,

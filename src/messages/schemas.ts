@@ -64,6 +64,11 @@ export const MessageDetail = Type.Object({
   smtp_response: NullableString,
   bounce_type: NullableString,
   bounce_subtype: NullableString,
+  bounce_category: Type.Unsafe<string | null>({
+    type: ['string', 'null'],
+    description:
+      'Why it bounced: unknown_user, mailbox_full, domain_not_found, policy_or_spam_block, message_too_large, network, other',
+  }),
   error_message: NullableString,
   is_test: Type.Boolean(),
   resent_from_id: NullableString,

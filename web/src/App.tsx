@@ -2,6 +2,7 @@ import { useEffect, useSyncExternalStore } from 'react';
 import { Layout } from './components/Layout.js';
 import { useT } from './i18n/context.js';
 import { Dashboard } from './pages/Dashboard.js';
+import { FeedbackPage } from './pages/Feedback.js';
 import { InboxPage } from './pages/Inbox.js';
 import { Login } from './pages/Login.js';
 import { MessagePage } from './pages/MessagePage.js';
@@ -25,6 +26,7 @@ function Page({ path }: { path: string }) {
   if ((p = match('/templates/:key', path))) return <TemplatePage templateKey={p.key!} />;
   if (path === '/inbox') return <InboxPage />;
   if ((p = match('/inbox/:id', path))) return <InboxPage selected={p.id!} />;
+  if (path === '/feedback') return <FeedbackPage />;
   if (path === '/settings') return <Settings tab="keys" />;
   if ((p = match('/settings/:tab', path))) return <Settings tab={p.tab!} />;
   return (

@@ -59,6 +59,11 @@ export type Webhook = Item<Answer<'/api/v1/webhooks', 'get'>> & {
 };
 export type WebhookDeliveries = Answer<'/api/v1/webhooks/{id}/deliveries', 'get'>;
 export type WebhookDelivery = WebhookDeliveries['items'][number];
+/** Reports received by mail (the inbound listener, an IMAP mailbox): GET /feedback/reports. */
+export type FeedbackReport = Item<Answer<'/api/v1/feedback/reports', 'get'>>;
+export type FeedbackReportDetail = Answer<'/api/v1/feedback/reports/{id}', 'get'>;
+/** POST /feedback/classify: what the classifier says of a raw message. */
+export type Classification = Answer<'/api/v1/feedback/classify', 'post'>;
 export type InboxSummary = Item<Answer<'/api/v1/dev/inbox', 'get'>>;
 /** GET /dev/inbox/:id: the mail as mailparser reads it. */
 export type InboxMessage = Answer<'/api/v1/dev/inbox/{id}', 'get'>;
@@ -83,4 +88,12 @@ type Missing = Exclude<MessageStatus, (typeof MESSAGE_STATUSES)[number]>;
 /** Fails to compile when the API gains a status the list above lacks. */
 export const STATUSES_COMPLETE: [Missing] extends [never] ? true : Missing = true;
 
-export const WEBHOOK_EVENT_TYPES = ['sent', 'partially_sent', 'delivered', 'bounced', 'complaint', 'failed'] as const;
+export const WEBHOOK_EVENT_TYPES = [
+  'sent',
+  'partially_sent',
+  'delivered',
+  'bounced',
+  'complaint',
+  'failed',
+  'auto_replied',
+] as const;

@@ -4,11 +4,14 @@
  */
 import type {
   Answer,
+  Classification,
   EraseResult,
+  FeedbackReportDetail,
   InboxMessage,
   Message,
   MessageFilter,
   PreviewRequest,
+  QueryOf,
   PreviewResult,
   ResendResult,
   RetryResult,
@@ -53,16 +56,17 @@ function url(path: string, query?: Query): string {
 async function send(
   method: string,
   path: string,
-  opts: { query?: Query; body?: unknown; token?: string } = {},
+  opts: { query?: Query; body?: unknown; token?: string; raw?: { type: string; text: string } } = {},
 ): Promise<Response> {
   const headers: Record<string, string> = { accept: 'application/json' };
   const token = opts.token ?? getToken();
   if (token) headers.authorization = `Bearer ${token}`;
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  if (opts.raw) headers['content-type'] = opts.raw.type;
   const res = await fetch(url(path, opts.query), {
     method,
     headers,
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    body: opts.raw ? opts.raw.text : opts.body === undefined ? undefined : JSON.stringify(opts.body),
   });
   if (res.ok) return res;
   let code = 'http_error';
@@ -154,6 +158,22 @@ export const api = {
   deleteWebhook: (id: string) => json<void>('DELETE', `/webhooks/${seg(id)}`),
   webhookDeliveries: (id: string) =>
     json<WebhookDeliveries>('GET', `/webhooks/${seg(id)}/deliveries`, { query: { limit: 20 } }),
+
+  /** Reports received by mail: a message's (`message_id`), or those needing an admin (`attention`). */
+  feedbackReports: (query: QueryOf<'/api/v1/feedback/reports', 'get'>) =>
+    json<Answer<'/api/v1/feedback/reports', 'get'>>('GET', '/feedback/reports', { query: { limit: 100, ...query } }),
+  feedbackReport: (id: string) => json<FeedbackReportDetail>('GET', `/feedback/reports/${seg(id)}`),
+  /** Back to pending: a worker classifies it again shortly. */
+  reclassifyReport: (id: string) =>
+    json<Answer<'/api/v1/feedback/reports/{id}/reclassify', 'post', 202>>(
+      'POST',
+      `/feedback/reports/${seg(id)}/reclassify`,
+    ),
+  /** What the classifier says of a raw message; changes nothing. */
+  classify: async (raw: string): Promise<Classification> =>
+    (
+      await send('POST', '/feedback/classify', { raw: { type: 'message/rfc822', text: raw } })
+    ).json() as Promise<Classification>,
 
   inbox: () => json<Answer<'/api/v1/dev/inbox', 'get'>>('GET', '/dev/inbox', { query: { limit: 100 } }),
   inboxMessage: (id: string) => json<InboxMessage>('GET', `/dev/inbox/${seg(id)}`),

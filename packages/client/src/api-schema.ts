@@ -591,6 +591,8 @@ export interface paths {
                             smtp_response: string | null;
                             bounce_type: string | null;
                             bounce_subtype: string | null;
+                            /** @description Why it bounced: unknown_user, mailbox_full, domain_not_found, policy_or_spam_block, message_too_large, network, other */
+                            bounce_category: string | null;
                             error_message: string | null;
                             is_test: boolean;
                             resent_from_id: string | null;
@@ -5020,7 +5022,7 @@ export interface paths {
                     "application/json": {
                         /** Format: uri */
                         url: string;
-                        event_types: ("sent" | "partially_sent" | "delivered" | "bounced" | "complaint" | "failed")[];
+                        event_types: ("sent" | "partially_sent" | "delivered" | "bounced" | "complaint" | "failed" | "auto_replied")[];
                         description?: string;
                         secret?: string;
                     };
@@ -5463,7 +5465,7 @@ export interface paths {
                     "application/json": {
                         /** Format: uri */
                         url?: string;
-                        event_types?: ("sent" | "partially_sent" | "delivered" | "bounced" | "complaint" | "failed")[];
+                        event_types?: ("sent" | "partially_sent" | "delivered" | "bounced" | "complaint" | "failed" | "auto_replied")[];
                         description?: string;
                         is_active?: boolean;
                     };

@@ -9,6 +9,7 @@ const NAV: { to: string; label: MsgKey }[] = [
   { to: '/messages', label: 'nav.messages' },
   { to: '/templates', label: 'nav.templates' },
   { to: '/inbox', label: 'nav.inbox' },
+  { to: '/feedback', label: 'nav.feedback' },
   { to: '/settings', label: 'nav.settings' },
 ];
 

@@ -3,11 +3,13 @@ import { api, isNotAvailable } from '../api.js';
 import type { Message, MessageRecipient, MessageStatus } from '../api-types.js';
 import { Async } from '../components/Async.js';
 import { EmailFrame } from '../components/EmailFrame.js';
+import { FeedbackReports } from '../components/FeedbackReports.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { StatusBadge } from '../components/StatusBadge.js';
 import { TabPanel, Tabs, useTabsBase } from '../components/Tabs.js';
 import { Timeline } from '../components/Timeline.js';
 import { useI18n } from '../i18n/context.js';
+import type { MsgKey } from '../i18n/index.js';
 import { saveBlob } from '../lib/download.js';
 import { formatBytes, formatDateTime } from '../lib/format.js';
 import { scheduledFor } from '../lib/scheduled.js';
@@ -81,6 +83,9 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
     ...(m.smtp_response ? [[t('message.smtpResponse'), m.smtp_response] as [string, string]] : []),
     ...(m.bounce_type
       ? [[t('message.bounce'), [m.bounce_type, m.bounce_subtype].filter(Boolean).join(' / ')] as [string, string]]
+      : []),
+    ...(m.bounce_category
+      ? [[t('message.bounceCategory'), t(`feedback.category.${m.bounce_category}` as MsgKey)] as [string, string]]
       : []),
     ...(m.error_message ? [[t('message.error'), m.error_message] as [string, string]] : []),
   ];
@@ -174,6 +179,7 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
               <Recipients recipients={m.recipients} />
             </div>
           ) : null}
+          <MessageFeedback id={m.id} />
           <div className="card">
             <h2>{t('message.events')}</h2>
             <Timeline events={m.events} />
@@ -181,6 +187,19 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
         </div>
       </div>
     </>
+  );
+}
+
+/** The reports received by mail about this message (bounces, complaints, auto-replies), when there are any. */
+function MessageFeedback({ id }: { id: string }) {
+  const { t } = useI18n();
+  const state = useAsync(() => api.feedbackReports({ message_id: id }), [id]);
+  if (!state.data || state.data.items.length === 0) return null;
+  return (
+    <div className="card">
+      <h2>{t('message.feedback')}</h2>
+      <FeedbackReports reports={state.data.items} onChange={state.reload} />
+    </div>
   );
 }
 
