@@ -153,7 +153,6 @@ describe.each(backends)('worker processes on %s', (backend) => {
     const sentBefore = await sentRows();
     const serve = await startServe({
       env: childEnv(t, sink.env({ POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, WORKER_POLL_MS: '60000' })),
-      readyTimeoutMs: 20_000,
     });
     children.push(serve);
     expect(await serve.workerOwner(), serve.output()).not.toBe('');
@@ -202,7 +201,6 @@ describe.each(backends)('worker processes on %s', (backend) => {
     async () => {
       const serve = await startServe({
         env: childEnv(t, sink.env({ DATABASE_URL: 'sqlite::memory:', POSTIER_ADMIN_TOKEN: ADMIN_TOKEN })),
-        readyTimeoutMs: 20_000,
       });
       children.push(serve);
       expect(await serve.workerOwner(), serve.output()).not.toBe('');
