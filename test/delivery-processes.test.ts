@@ -194,7 +194,7 @@ describe.each(backends)('worker processes on %s', (backend) => {
     serve.child.kill('SIGTERM');
     expect(await serve.exited, serve.output()).toBe(0);
     expect(serve.output()).toMatch(/"msg":"delivery worker stopped"/);
-  }, 60_000);
+  }, 120_000);
 
   it.runIf(backend === 'sqlite')(
     'postier serve on an in-memory SQLite database keeps its worker in its own loop (a thread would see an empty database)',
