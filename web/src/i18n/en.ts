@@ -250,6 +250,8 @@ export const en = {
   'status.captured': 'Captured (not delivered)',
   'status.scheduledFor': 'Scheduled ({time})',
   'event.queued': 'Queued',
+  'event.scheduled': 'Scheduled',
+  'event.captured': 'Captured (not delivered)',
   'event.sending': 'Sending',
   'event.attempt': 'Attempt',
   'event.sent': 'Sent',
