@@ -29,6 +29,7 @@ import {
   WARMUP,
 } from './lib/deliver.js';
 import { mimeBuildCost } from './lib/mime.js';
+import { classifiedPerSecond, listenerEndToEnd } from './lib/feedback.js';
 import { deliveredWithCTools } from './lib/c-tools.js';
 import { ensureJinja, ensurePostfixTools, ensureWrk, seedStyle, smtpSourceToSink } from './lib/refs.js';
 import { SmtpSink } from '../test/support/smtp-sink.js';
@@ -136,6 +137,11 @@ try {
     add('mime', mime.usPerBuild);
     add('mime.dkim', mime.usPerBuildSigned);
     add('mime.nodemailer', mime.usPerNodemailer);
+    log(`run ${run}/${P.runs}: feedback reports classified, and through the inbound listener`);
+    add('fb.classify', await classifiedPerSecond(quick ? 1 : 3));
+    const fb = await listenerEndToEnd(quick ? 300 : 2000);
+    add('fb.accepted', fb.acceptedPerSecond);
+    add('fb.applied', fb.appliedPerSecond);
     log(`run ${run}/${P.runs}: references`);
     const src = await smtpSourceToSink(P.smtpSource, d.avgBytes);
     add('ref.smtp', src);
@@ -250,6 +256,16 @@ const rows = [
     measure: 'MIME build µs/message (buildMime, the 2 KB notice, in-process)',
     'median (min–max)': fig('mime', 1),
     notes: `with DKIM ${fig('mime.dkim', 1)} µs; Nodemailer's public API ${fig('mime.nodemailer', 1)} µs`,
+  },
+  {
+    measure: 'feedback reports classified/s (classifyReport, corpus, one core)',
+    'median (min–max)': fig('fb.classify'),
+    notes: 'goal ≥ 1,000/s',
+  },
+  {
+    measure: 'feedback reports accepted/s by the inbound listener (stored, then 250)',
+    'median (min–max)': fig('fb.accepted'),
+    notes: `then classified and applied ${fig('fb.applied')}/s by one processor (SQLite)`,
   },
   {
     measure: 'ref: smtp-source → smtp-sink, 8 sessions, msg/s',
