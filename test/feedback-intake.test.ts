@@ -293,6 +293,33 @@ describe.each(backends)('feedback reports by mail on %s', (backend) => {
     expect(stored.length).toBeGreaterThan(0);
   });
 
+  it('takes a flood of reports on many connections: every one stored once, every one classified', async () => {
+    const n = 120;
+    const raws = Array.from({ length: n }, (_, i) =>
+      dsn({ to: `postmaster@${DOMAIN}`, recipient: `flood${i}-${backend}@example.com`, messageId: `<f${i}@x>` }),
+    );
+    let next = 0;
+    const ids: string[] = [];
+    await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        while (next < raws.length) {
+          const raw = raws[next++]!;
+          const res = await sendReport(listener.port, { from: '', to: [`postmaster@${DOMAIN}`] }, raw);
+          ids.push(reportIdOf(res.response));
+        }
+      }),
+    );
+    expect(new Set(ids).size).toBe(n);
+    await processor.drain();
+    const rows = await t.services.db
+      .selectFrom('feedback_reports')
+      .select(['state', 'kind'])
+      .where('id', 'in', ids)
+      .execute();
+    expect(rows).toHaveLength(n);
+    expect(rows.every((r) => r.state === 'classified' && r.kind === 'hard_bounce')).toBe(true);
+  });
+
   it('classifies a raw report through the API without changing anything', async () => {
     const m = await sentMessage();
     const raw = dsn({ to: m.returnPath, recipient: m.to, messageId: m.messageIdHeader });
