@@ -182,6 +182,23 @@ describe.each(backends)('feedback reports by mail on %s', (backend) => {
     expect(attention.items.map((r: { id: string }) => r.id)).not.toContain(reportIdOf(matched.response));
   });
 
+  it('a bounce of a cc address is recorded on the message without bouncing it, and suppresses the cc', async () => {
+    const cc = `copy-${backend}@example.com`;
+    const m = await sentMessage({ cc });
+    const res = await sendReport(
+      listener.port,
+      { from: '', to: [m.returnPath] },
+      dsn({ to: m.returnPath, recipient: cc, messageId: m.messageIdHeader }),
+    );
+    await processor.drain();
+    expect(await report(reportIdOf(res.response))).toMatchObject({ recipient: cc, message_id: m.id });
+    expect((await messageRow(t, m.id)).status).toBe('sent');
+    const msg = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${m.id}` })).json();
+    expect(msg.events.at(-1)).toMatchObject({ type: 'bounced', data: { recipient: cc, status_unchanged: 'sent' } });
+    expect(await suppressions(cc)).toEqual([expect.objectContaining({ reason: 'bounce' })]);
+    expect(await suppressions(m.to)).toEqual([]);
+  });
+
   it('records an auto-reply as auto_replied on its message, never a bounce, no suppression', async () => {
     const m = await sentMessage();
     const res = await sendReport(
