@@ -93,6 +93,35 @@ describe.each(backends)('provider webhooks on %s', (backend) => {
     expect((await eventTypes(t, m.id)).filter((e) => e === 'bounced')).toHaveLength(1);
   });
 
+  it('Postmark: a hostile body (an address of 5,000 characters, odd types, a batch of junk) is a 200 that stores nothing bad', async () => {
+    const auth = basic(POSTMARK.username, POSTMARK.password);
+    const long = `${'a'.repeat(5000)}@example.com`;
+    const res = await post(
+      'postmark',
+      [
+        {
+          RecordType: 'Bounce',
+          ID: 'x'.repeat(3000),
+          Type: 'HardBounce',
+          Email: long,
+          Details: '550 5.1.1 no such user',
+        },
+        { RecordType: 'SpamComplaint', ID: 77, Email: { not: 'a string' } },
+        'junk',
+        null,
+      ],
+      auth,
+    );
+    expect(res.statusCode).toBe(200);
+    const stored = await t.services.db
+      .selectFrom('email_suppressions')
+      .select('email')
+      .where('email', 'like', 'aaaa%')
+      .execute();
+    expect(stored).toEqual([]);
+    expect((await post('postmark', '{"unterminated', auth)).statusCode).toBe(400);
+  });
+
   function mailgunBody(
     eventData: Record<string, unknown>,
     opts: { key?: string; token?: string; timestamp?: number } = {},

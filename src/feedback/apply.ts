@@ -168,8 +168,11 @@ export async function applyFeedback(
           messageIdHeader: e.messageIdHeader,
         })) ?? null)
       : ctx.message;
-  // A redacted complaint (AOL) names no address: it is about the message's recipient.
-  const recipient = e.recipient ?? (e.kind === 'complaint' && m ? m.recipient_email.toLowerCase() : null);
+  // A redacted complaint (AOL) names no address: it is about the message's recipient. Something
+  // longer than an address can be is no address (a hostile payload): recorded as none.
+  const named = e.recipient !== null && e.recipient.length <= 320 ? e.recipient : null;
+  const recipient =
+    named ?? (e.recipient === null && e.kind === 'complaint' && m ? m.recipient_email.toLowerCase() : null);
   const inserted = await trx
     .insertInto('feedback_events')
     .values({
