@@ -122,7 +122,7 @@ export class ImapPoller {
             continue;
           }
           const msg = await client.fetchOne(String(uid), { uid: true, source: true }, { uid: true });
-          if (!msg?.source) continue;
+          if (msg === false || !msg.source) continue;
           const r = await storeReport(db, {
             source: 'imap',
             envelopeFrom: null,
