@@ -19,7 +19,7 @@ const SuppressionView = Type.Object({
   email: Type.String(),
   scope: Type.String({ description: "'all' or a sending class" }),
   reason: StringEnum(['bounce', 'complaint', 'unsubscribe', 'manual'] as const),
-  source: Type.String({ description: 'ses, api or unsubscribe_link' }),
+  source: Type.String({ description: 'ses, report, postmark, mailgun, sendgrid, brevo, api or unsubscribe_link' }),
   source_event: NullableString,
   message_id: NullableString,
   details: NullableString,

@@ -4162,7 +4162,7 @@ export interface paths {
                                 scope: string;
                                 /** @enum {string} */
                                 reason: "bounce" | "complaint" | "unsubscribe" | "manual";
-                                /** @description ses, api or unsubscribe_link */
+                                /** @description ses, report, postmark, mailgun, sendgrid, brevo, api or unsubscribe_link */
                                 source: string;
                                 source_event: string | null;
                                 message_id: string | null;
@@ -4297,7 +4297,7 @@ export interface paths {
                             scope: string;
                             /** @enum {string} */
                             reason: "bounce" | "complaint" | "unsubscribe" | "manual";
-                            /** @description ses, api or unsubscribe_link */
+                            /** @description ses, report, postmark, mailgun, sendgrid, brevo, api or unsubscribe_link */
                             source: string;
                             source_event: string | null;
                             message_id: string | null;
@@ -4322,7 +4322,7 @@ export interface paths {
                             scope: string;
                             /** @enum {string} */
                             reason: "bounce" | "complaint" | "unsubscribe" | "manual";
-                            /** @description ses, api or unsubscribe_link */
+                            /** @description ses, report, postmark, mailgun, sendgrid, brevo, api or unsubscribe_link */
                             source: string;
                             source_event: string | null;
                             message_id: string | null;
