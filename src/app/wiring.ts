@@ -69,6 +69,7 @@ export async function wire(config: Config, log: pino.Logger, opts: WireOptions =
     content,
     seal,
     email: config.email,
+    fromEmail: config.smtp.fromEmail,
     messageIdDomain: domain,
     // Order matters: a suppressed recipient does not use up a rate-limit allowance.
     policies: [

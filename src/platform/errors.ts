@@ -8,6 +8,7 @@ export const ERROR_STATUS = {
   invalid_request: 400,
   unauthorized: 401,
   forbidden: 403,
+  from_not_allowed: 403,
   sns_signature_invalid: 403,
   sns_certificate_untrusted: 403,
   sns_topic_not_allowed: 403,

@@ -2,9 +2,8 @@ import { type Transaction, sql } from 'kysely';
 import type { RateLimit } from '../platform/config.js';
 import type { Dialect } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
-import type { AdmissionPolicy } from '../accept/index.js';
+import type { Admission, AdmissionPolicy } from '../accept/index.js';
 import { DAY_MS, HOUR_MS } from '../platform/time.js';
-import type { ResolvedTemplate } from '../templates/index.js';
 
 const WINDOW_MS = { hour: HOUR_MS, day: DAY_MS } as const;
 
@@ -23,8 +22,8 @@ const NOT_COUNTED = ['rate_limited', 'suppressed', 'cancelled'] as const;
  */
 export function rateLimitPolicy(limits: Record<string, RateLimit>, dialect: Dialect): AdmissionPolicy {
   return {
-    async admit(trx: Transaction<DB>, recipient: string, template: ResolvedTemplate, now: number) {
-      const cls = template.template.class;
+    async admit(trx: Transaction<DB>, recipient: string, message: Admission, now: number) {
+      const cls = message.class;
       const limit = limits[cls] ?? 'unlimited';
       if (limit === 'unlimited') return { status: 'queued' };
       if (dialect === 'postgres') {

@@ -10,12 +10,13 @@ import { createUnsubscribeToken } from './token.js';
 export function unsubscribeHeadersPolicy(config: Config, key: Buffer): AdmissionPolicy {
   const classes = new Set(config.unsubscribe.classes);
   return {
-    async admit(_trx, recipient, template) {
-      if (!classes.has(template.template.class)) return { status: 'queued' };
+    async admit(_trx, recipient, message) {
+      if (!classes.has(message.class)) return { status: 'queued' };
       const token = createUnsubscribeToken(key, {
         email: recipient,
-        cls: template.template.class,
-        locale: template.locale,
+        cls: message.class,
+        // Mail without a template has no language of its own: the confirmation page takes the default.
+        locale: message.locale ?? config.email.defaultLocale,
       });
       const mailto = `mailto:${config.unsubscribe.mailto}?subject=${encodeURIComponent(`unsubscribe ${token}`)}`;
       return {
