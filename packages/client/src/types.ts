@@ -20,19 +20,55 @@ export interface AttachmentInput {
   data_base64: string;
 }
 
-export interface SendRequest {
+/** What every send has, from a template or raw. */
+interface SendCommon {
   /** One address, a comma-separated list, or an array: one message per recipient. */
   to: string | string[];
-  template_key: string;
-  variables?: Record<string, unknown>;
   attachments?: AttachmentInput[];
   cc?: string | string[];
   bcc?: string | string[];
   reply_to?: string;
-  locale?: string;
-  template_version?: number;
   /** ISO 8601 with a time zone, at most 30 days ahead: when to send instead of now. */
   send_at?: string;
+  /** "Name <address>" or an address the key may use (403 from_not_allowed otherwise); default the configured sender. */
+  from?: string;
+  /** Default: the template's, or `general` for a raw send. */
+  category?: string;
+  /** At most 20 short strings. */
+  tags?: string[];
+  /** A JSON object, at most 4 KB as JSON. */
+  metadata?: Record<string, unknown>;
+}
+
+/** A send rendered from a stored template. */
+export interface TemplateSendRequest extends SendCommon {
+  template_key: string;
+  variables?: Record<string, unknown>;
+  locale?: string;
+  template_version?: number;
+}
+
+/** A send with its own subject and body: `html` and/or `text` (text is derived from html when absent). */
+export interface RawSendRequest extends SendCommon {
+  subject: string;
+  html?: string;
+  text?: string;
+  /** `transactional` (default) or `marketing`: rate limits and List-Unsubscribe follow it. */
+  class?: string;
+}
+
+export type SendRequest = TemplateSendRequest | RawSendRequest;
+
+/** One message of a batch: a send, and the idempotency key that makes retrying it safe. */
+export type BatchMessage = SendRequest & { idempotency_key?: string };
+
+/** A batch's answer for one message, in request order: its messages, or its own error. */
+export type BatchItem =
+  | { index: number; items: SendResultItem[] }
+  | { index: number; error: { code: string; message: string; details?: unknown } };
+
+export interface BatchResult {
+  items: BatchItem[];
 }
 
 export interface SendResultItem {
@@ -50,7 +86,8 @@ export interface MessageSummary {
   to: string;
   subject: string;
   status: MessageStatus;
-  template_key: string;
+  /** Null for mail sent without a stored template. */
+  template_key: string | null;
   category: string;
   created_at: string;
   sent_at: string | null;
@@ -86,10 +123,16 @@ export interface MessageRecipient {
 }
 
 export interface Message extends MessageSummary {
-  template_version: number;
-  locale: string;
+  template_version: number | null;
+  locale: string | null;
   class: string;
   source_endpoint: string;
+  /** api, batch, smtp, resend, test, cli. */
+  source: string;
+  from_email: string | null;
+  from_name: string | null;
+  tags: string[];
+  metadata: Record<string, unknown> | null;
   cc: string[];
   bcc: string[];
   reply_to: string | null;
