@@ -326,6 +326,8 @@ export interface ApiKey {
   name: string;
   scope: 'admin' | 'send';
   prefix: string;
+  /** The From domains or addresses the key may use; null: any FROM_ALLOWED_DOMAINS allows. */
+  allowed_from: string[] | null;
   created_by: string | null;
   created_at: string | null;
   last_used_at: string | null;

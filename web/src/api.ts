@@ -136,8 +136,10 @@ export const api = {
   layouts: () => json<Page<string>>('GET', '/email/layouts'),
 
   keys: () => json<Page<ApiKey>>('GET', '/keys'),
-  createKey: (name: string, scope: 'admin' | 'send') =>
-    json<ApiKey & { token: string }>('POST', '/keys', { body: { name, scope } }),
+  createKey: (name: string, scope: 'admin' | 'send', allowedFrom?: string[]) =>
+    json<ApiKey & { token: string }>('POST', '/keys', {
+      body: { name, scope, ...(allowedFrom?.length ? { allowed_from: allowedFrom } : {}) },
+    }),
   revokeKey: (id: string) => json<ApiKey>('DELETE', `/keys/${seg(id)}`),
 
   suppressions: (email?: string) =>
