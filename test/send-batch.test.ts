@@ -142,6 +142,18 @@ describe.each(backends)('POST /api/v1/email/batch on %s', (backend) => {
     ]);
   });
 
+  it('counts messages of the same commit against a rate limit: two marketing messages to one address, one admitted', async () => {
+    const to = 'limited@techconnect.bj';
+    const res = await batch({
+      messages: [rawMessage(to, { class: 'marketing' }), rawMessage(to, { class: 'marketing' }), rawMessage(to)],
+    });
+    expect(res.json().items.map((i: { items: Array<{ status: string }> }) => i.items[0]!.status)).toEqual([
+      'queued',
+      'rate_limited',
+      'queued',
+    ]);
+  });
+
   it('needs a key: 401 without one', async () => {
     const res = await batch({ messages: [rawMessage('x@techconnect.bj')] }, null as unknown as string);
     expect(res.statusCode).toBe(401);

@@ -16,4 +16,5 @@ export {
   type SendRequest,
   type SendResultItem,
   SendService,
+  type Verdict,
 } from './send.service.js';

@@ -80,13 +80,21 @@ export interface Admission {
  * (suppression list, rate limits) plug in here so their checks and the insert are atomic.
  */
 export interface AdmissionPolicy {
-  admit(
+  admit(trx: Transaction<DB>, recipient: string, message: Admission, now: number): Promise<Verdict>;
+  /**
+   * The same verdicts for many recipients at once (a commit's worth), in their order: one query
+   * instead of one per recipient. Optional; without it each recipient is asked through admit().
+   */
+  admitMany?(
     trx: Transaction<DB>,
-    recipient: string,
-    message: Admission,
+    items: Array<{ recipient: string; message: Admission }>,
     now: number,
-  ): Promise<{ status: 'queued'; headers?: Record<string, string> } | { status: MessageStatus; reason: string }>;
+  ): Promise<Verdict[]>;
 }
+
+export type Verdict =
+  | { status: 'queued'; headers?: Record<string, string> }
+  | { status: MessageStatus; reason: string };
 
 /** One request's messages, ready to store: everything that can fail on the caller's input has been checked. */
 interface Unit {
@@ -438,22 +446,31 @@ export class SendService {
     // Copies: policies write their verdicts on them, and a failed batch is stored again unit by unit.
     const rows = units.map((u) => u.messages.map((m) => ({ ...m })));
     const all = units.flatMap((u, i) => rows[i]!.map((m) => ({ m, admission: u.admission })));
-    // Admitted in address order: policies that lock per recipient then lock in one order.
-    for (const { m, admission } of [...all].sort((a, b) => (a.m.recipient_email < b.m.recipient_email ? -1 : 1))) {
-      for (const policy of this.policies) {
-        const verdict = await policy.admit(trx, m.recipient_email, admission, now);
+    // Admitted in address order: policies that lock per recipient then lock in one order. Each
+    // policy judges the messages still admitted after the ones before it, all at once if it can.
+    let admitted = [...all].sort((a, b) => (a.m.recipient_email < b.m.recipient_email ? -1 : 1));
+    for (const policy of this.policies) {
+      if (admitted.length === 0) break;
+      const verdicts = policy.admitMany
+        ? await policy.admitMany(
+            trx,
+            admitted.map((x) => ({ recipient: x.m.recipient_email, message: x.admission })),
+            now,
+          )
+        : await sequentially(admitted, (x) => policy.admit(trx, x.m.recipient_email, x.admission, now));
+      admitted = admitted.filter(({ m }, i) => {
+        const verdict = verdicts[i]!;
         if ('headers' in verdict && verdict.headers) {
           m.headers = JSON.stringify({ ...(m.headers ? (JSON.parse(m.headers) as object) : {}), ...verdict.headers });
         }
-        if (verdict.status !== 'queued') {
-          m.status = verdict.status;
-          m.next_attempt_at = null;
-          m.error_message = ('reason' in verdict ? verdict.reason : undefined) ?? null;
-          // Never sent, so the clear content has no reader: do not keep it.
-          m.sealed_content = null;
-          break;
-        }
-      }
+        if (verdict.status === 'queued') return true;
+        m.status = verdict.status;
+        m.next_attempt_at = null;
+        m.error_message = ('reason' in verdict ? verdict.reason : undefined) ?? null;
+        // Never sent, so the clear content has no reader: do not keep it.
+        m.sealed_content = null;
+        return false;
+      });
     }
     const messages = all.map((x) => x.m);
     await insertRows(trx, 'email_messages', messages);
@@ -511,4 +528,10 @@ export class SendService {
     }
     return results;
   }
+}
+
+async function sequentially<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (const item of items) out.push(await fn(item));
+  return out;
 }

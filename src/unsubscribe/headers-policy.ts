@@ -9,7 +9,10 @@ import { createUnsubscribeToken } from './token.js';
  */
 export function unsubscribeHeadersPolicy(config: Config, key: Buffer): AdmissionPolicy {
   const classes = new Set(config.unsubscribe.classes);
-  return {
+  const policy: AdmissionPolicy = {
+    async admitMany(trx, items, now) {
+      return Promise.all(items.map((i) => policy.admit(trx, i.recipient, i.message, now)));
+    },
     async admit(_trx, recipient, message) {
       if (!classes.has(message.class)) return { status: 'queued' };
       const token = createUnsubscribeToken(key, {
@@ -28,4 +31,5 @@ export function unsubscribeHeadersPolicy(config: Config, key: Buffer): Admission
       };
     },
   };
+  return policy;
 }
