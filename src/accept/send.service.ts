@@ -5,7 +5,9 @@ import type { ContentSeal } from '../platform/crypto/sealed-content.js';
 import type { ContentStore } from '../content/index.js';
 import type { CommitQueue } from '../platform/db/commit-queue.js';
 import { insertRows } from '../platform/db/reused-sql.js';
-import type { DB, MessageStatus, NewMessage } from '../platform/db/schema.js';
+import type { DB, MessageStatus, NewMessage, TemplateRow } from '../platform/db/schema.js';
+import type { Dialect } from '../platform/db/database.js';
+import { GroupCommit } from './group-commit.js';
 import { AppError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { type ResolvedTemplate, type TemplateService, textFromHtml } from '../templates/index.js';
@@ -102,6 +104,8 @@ interface Unit {
   attachments: Attachment[];
   admission: Admission;
   hooks?: SendHooks;
+  /** Rendered from a cached template row (group commits): checked in the commit, prepared again if it changed. */
+  template?: { row: TemplateRow; redo: () => Promise<Unit> };
 }
 
 /** One entry of a batch: its request and its own hooks (its idempotency key). */
@@ -141,6 +145,10 @@ export interface SendDeps {
   messageIdDomain: string;
   /** Asked in order, for each recipient, inside the accepting transaction. */
   policies: AdmissionPolicy[];
+  /** PostgreSQL: concurrent sends share transactions (GroupCommit); SQLite: the CommitQueue groups them. */
+  dialect?: Dialect;
+  /** PostgreSQL group commits running at once (default 4; each holds one of the pool's connections). */
+  groupsInFlight?: number;
 }
 
 /** Our Message-IDs are <message id@the sender's domain>. */
@@ -170,6 +178,7 @@ export class SendService {
   private readonly fromEmail: string;
   private readonly messageIdDomain: string;
   private readonly policies: AdmissionPolicy[];
+  private readonly group: GroupCommit<Unit, BatchOutcome> | null;
 
   constructor(deps: SendDeps) {
     ({
@@ -184,6 +193,10 @@ export class SendService {
     this.fromEmail = deps.fromEmail;
     this.messageIdDomain = deps.messageIdDomain;
     this.policies = [...deps.policies];
+    this.group =
+      deps.dialect === 'postgres'
+        ? new GroupCommit((units) => this.runGroup(units), { maxInFlight: deps.groupsInFlight ?? 4, maxUnits: 1000 })
+        : null;
   }
 
   addPolicy(policy: AdmissionPolicy): void {
@@ -274,6 +287,8 @@ export class SendService {
     const category = req.category === undefined ? undefined : checkCategory(req.category);
 
     const template = req.template_key === undefined ? null : await this.resolveFor(req);
+    // Group commits render from a cached template row, checked again inside the commit.
+    const cached = template && this.group ? template.template : undefined;
     const inputs = req.attachments ?? [];
     if (template && inputs.length > 0 && !template.attachmentsAllowed) {
       throw new AppError('attachments_not_allowed', `Template ${template.template.key} does not accept attachments`, {
@@ -345,7 +360,13 @@ export class SendService {
         source: opts.source ?? (opts.isTest ? 'test' : 'api'),
       };
     });
-    return { messages, attachments, admission, hooks: opts.hooks };
+    return {
+      messages,
+      attachments,
+      admission,
+      hooks: opts.hooks,
+      ...(cached ? { template: { row: cached, redo: () => this.prepare(req, opts) } } : {}),
+    };
   }
 
   private async resolveFor(req: SendRequest): Promise<ResolvedTemplate> {
@@ -357,7 +378,10 @@ export class SendService {
         { fields: misplaced },
       );
     }
-    return this.templates.resolve(req.template_key!, { version: req.template_version, locale: req.locale });
+    const opts = { version: req.template_version, locale: req.locale };
+    return this.group
+      ? this.templates.resolveCached(req.template_key!, opts)
+      : this.templates.resolve(req.template_key!, opts);
   }
 
   /** A raw send's content: the subject and bodies as given, checked as a template's rendering is. */
@@ -405,6 +429,11 @@ export class SendService {
    */
   private async commit(units: Unit[], isolate: boolean): Promise<BatchOutcome[]> {
     if (units.length === 0) return [];
+    if (this.group) {
+      const outcomes = await this.group.submit(units);
+      this.announce(outcomes.flatMap((o) => (o.ok ? o.items : [])));
+      return outcomes;
+    }
     const now = Date.now();
     // Large contents are written before the commit, off the event loop; the commit references them.
     await this.content.prewrite(
@@ -434,6 +463,64 @@ export class SendService {
     }
     this.announce(outcomes.flatMap((o) => (o.ok ? o.items : [])));
     return outcomes;
+  }
+
+  /**
+   * One group commit (PostgreSQL): every unit of the group in one transaction, with one query
+   * per policy and one INSERT per table for all of them. Units rendered from a template row that
+   * changed since are left out, prepared again and committed after. If the transaction fails,
+   * each unit is committed alone, so the failure stays with the unit that caused it.
+   */
+  private async runGroup(units: Unit[], redone = 0): Promise<BatchOutcome[]> {
+    const now = Date.now();
+    let stale = new Set<Unit>();
+    let stored: SendResultItem[][] = [];
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        const used = units.flatMap((u) => (u.template ? [u.template.row] : []));
+        const changed = used.length > 0 ? await this.templates.changedTemplates(trx, used) : new Set<TemplateRow>();
+        stale = new Set(units.filter((u) => u.template && changed.has(u.template.row)));
+        stored = await this.store(
+          trx,
+          units.filter((u) => !stale.has(u)),
+          now,
+        );
+      });
+    } catch (error) {
+      if (units.length === 1) return [{ ok: false, error }];
+      return (await Promise.all(units.map((u) => this.runGroup([u], redone)))).flat();
+    }
+    const outcomes = new Map<Unit, BatchOutcome>();
+    units
+      .filter((u) => !stale.has(u))
+      .forEach((u, i) => {
+        outcomes.set(u, { ok: true, items: stored[i]! });
+      });
+    if (stale.size > 0) {
+      // A template edit committed meanwhile: render again from the new row, and check that one in its commit too.
+      const again = await Promise.all(
+        [...stale].map(async (u) => {
+          try {
+            return { u, fresh: await u.template!.redo() };
+          } catch (error) {
+            outcomes.set(u, { ok: false, error });
+            return null;
+          }
+        }),
+      );
+      const ready = again.filter((x) => x !== null);
+      const results =
+        ready.length > 0
+          ? await this.runGroup(
+              ready.map((x) => x.fresh),
+              redone + 1,
+            )
+          : [];
+      ready.forEach((x, i) => {
+        outcomes.set(x.u, results[i]!);
+      });
+    }
+    return units.map((u) => outcomes.get(u)!);
   }
 
   /** After the commit: a worker in this process may lease the new messages at once. */
