@@ -17,9 +17,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { measureAccept } from './lib/accept.js';
+import { measureAccept, measureBatch } from './lib/accept.js';
 import {
   deliveredPerSecond,
+  deliveredSplit,
   fixedRateLatency,
   mb,
   pooledNodemailer,
@@ -31,6 +32,7 @@ import {
 import { mimeBuildCost } from './lib/mime.js';
 import { classifiedPerSecond, listenerEndToEnd } from './lib/feedback.js';
 import { deliveredWithCTools } from './lib/c-tools.js';
+import { resetPostgres } from './lib/pg-reset.js';
 import { ensureJinja, ensurePostfixTools, ensureWrk, seedStyle, smtpSourceToSink } from './lib/refs.js';
 import { SmtpSink } from '../test/support/smtp-sink.js';
 import { printTable } from '../test/support/table.js';
@@ -64,6 +66,8 @@ const P = {
   smtpSource: quick ? 10000 : 50000,
   seed: quick ? 200 : 1000,
   pooled: quick ? 1000 : 5000,
+  batchSize: 100,
+  batchConnections: 8,
 };
 const loadAtStart = loadavg()
   .map((x) => x.toFixed(1))
@@ -108,6 +112,7 @@ try {
     ];
     for (const [key, label, env] of accepts) {
       log(`run ${run}/${P.runs}: accept (${label})`);
+      if (env.DATABASE_URL) await resetPostgres(env.DATABASE_URL);
       const a = await measureAccept({
         env,
         seconds: P.acceptSeconds,
@@ -116,6 +121,24 @@ try {
       });
       add(key, a['accepted/s']);
       add(`${key}.p99`, a['p99 ms']);
+    }
+    // Within the run, so machine load affects both alike.
+    if (pgUrl) add('acc.ratio', S['acc.pg']!.at(-1)! / S['acc.sqlite']!.at(-1)!);
+    for (const [key, label, env] of [
+      ['batch.sqlite', 'SQLite', {}],
+      ...(pgUrl ? [['batch.pg', 'PostgreSQL', { DATABASE_URL: pgUrl }]] : []),
+    ] as Array<[string, string, Record<string, string>]>) {
+      log(`run ${run}/${P.runs}: batch accept, ${P.batchSize} messages a request (${label})`);
+      if (env.DATABASE_URL) await resetPostgres(env.DATABASE_URL);
+      const b = await measureBatch({
+        env,
+        seconds: P.acceptSeconds,
+        connections: P.batchConnections,
+        size: P.batchSize,
+        warmup: quick ? 1 : 2,
+      });
+      add(key, b['accepted/s']);
+      add(`${key}.p99`, b['p99 ms']);
     }
     log(`run ${run}/${P.runs}: delivered/s end to end, wrk → Postier → smtp-sink (${P.wrkSeconds} s)`);
     const c = await deliveredWithCTools({ seconds: P.wrkSeconds, connections: 32 });
@@ -126,6 +149,18 @@ try {
     const d = await deliveredPerSecond(P.delivered);
     add('delivered', d.rate);
     add('bytes', d.avgBytes);
+    if (pgUrl) {
+      log(`run ${run}/${P.runs}: delivered/s end to end on PostgreSQL, one postier serve (${P.delivered} messages)`);
+      await resetPostgres(pgUrl);
+      const p1 = await deliveredPerSecond(P.delivered, 32, pgUrl);
+      add('delivered.pg', p1.rate);
+      add('delivered.pg.ratio', p1.rate / d.rate);
+      log(`run ${run}/${P.runs}: delivered/s end to end on PostgreSQL, serve --no-worker + 2 workers`);
+      await resetPostgres(pgUrl);
+      const p2 = await deliveredSplit(P.delivered, pgUrl, 2);
+      add('delivered.pg2', p2.rate);
+      add('delivered.pg2.ratio', p2.rate / d.rate);
+    }
     log(`run ${run}/${P.runs}: fixed rate ${P.rate}/s for ${P.rateSeconds} s`);
     const f = await fixedRateLatency(P.rate, P.rateSeconds);
     add('lat.p50', f.p50);
@@ -213,6 +248,21 @@ const rows = [
     notes: S['acc.pg'] ? `p99 ${fig('acc.pg.p99')} ms` : 'no PostgreSQL',
   },
   {
+    measure: 'accept ratio PostgreSQL ÷ SQLite (same run)',
+    'median (min–max)': fig('acc.ratio', 2),
+    notes: S['acc.ratio'] ? 'goal ≥ 0.8' : 'no PostgreSQL',
+  },
+  {
+    measure: `batch: messages accepted/s, SQLite (${P.batchSize} a request, ${P.batchConnections} conns, ${P.acceptSeconds} s)`,
+    'median (min–max)': fig('batch.sqlite'),
+    notes: `p99 ${fig('batch.sqlite.p99')} ms per request; goal ≥ 5,000`,
+  },
+  {
+    measure: `batch: messages accepted/s, PostgreSQL (${P.batchSize} a request, ${P.batchConnections} conns, ${P.acceptSeconds} s)`,
+    'median (min–max)': fig('batch.pg'),
+    notes: S['batch.pg'] ? `p99 ${fig('batch.pg.p99')} ms per request` : 'no PostgreSQL',
+  },
+  {
     measure: `delivered/s end to end, wrk → API + worker → Postfix smtp-sink (32 conns, ${P.wrkSeconds} s)`,
     'median (min–max)': fig('c.delivered'),
     notes: `SQLite; accepted ${fig('c.accepted')}/s, delivered ${fig('c.during')}/s while accepting`,
@@ -221,6 +271,20 @@ const rows = [
     measure: `delivered/s end to end, load and sink in Node (${P.delivered.toLocaleString('en-US')} msgs)`,
     'median (min–max)': fig('delivered'),
     notes: `SQLite, ${fig('bytes')} B/message, after ${WARMUP.toLocaleString('en-US')} to warm up`,
+  },
+  {
+    measure: `delivered/s end to end on PostgreSQL, one postier serve (${P.delivered.toLocaleString('en-US')} msgs)`,
+    'median (min–max)': fig('delivered.pg'),
+    notes: S['delivered.pg']
+      ? `load and sink in Node; ${fig('delivered.pg.ratio', 2)}× the SQLite row above (goal ≥ 0.8)`
+      : 'no PostgreSQL',
+  },
+  {
+    measure: `delivered/s end to end on PostgreSQL, serve --no-worker + 2 postier worker (${P.delivered.toLocaleString('en-US')} msgs)`,
+    'median (min–max)': fig('delivered.pg2'),
+    notes: S['delivered.pg2']
+      ? `${fig('delivered.pg2.ratio', 2)}× the SQLite row; 4 processes on ${cpus().length} cores`
+      : 'no PostgreSQL',
   },
   {
     measure: `accept→delivered p50 ms at ${P.rate}/s offered (open loop, ${P.rateSeconds} s)`,

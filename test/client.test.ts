@@ -41,6 +41,38 @@ describe.each(backends)('typed client and `postier send` on %s', (backend) => {
     expect(tpl.sensitive_variables).toEqual(['password']);
   });
 
+  it('sends raw mail and batches, and reports a batch message error in its place', async () => {
+    const raw = await client.sendRaw({
+      to: 'raw@techconnect.bj',
+      subject: 'Raw from the client',
+      html: '<p>Hi</p>',
+      tags: ['client'],
+      metadata: { ref: 'A-1' },
+    });
+    const m = await client.getMessage(raw.items[0]!.id);
+    expect(m).toMatchObject({
+      template_key: null,
+      subject: 'Raw from the client',
+      tags: ['client'],
+      metadata: { ref: 'A-1' },
+    });
+    expect(m.text_content).toContain('Hi');
+
+    const batch = await client.sendBatch([
+      { to: 'b1@techconnect.bj', subject: 'One', text: 'one', idempotency_key: `client-batch-${backend}` },
+      { to: 'b2@techconnect.bj', subject: 'Two', text: 'two', from: 'ceo@evil.example' },
+      invoiceExample(),
+    ]);
+    expect(batch.items).toHaveLength(3);
+    expect(batch.items[0]).toMatchObject({ index: 0, items: [{ to: 'b1@techconnect.bj', status: 'queued' }] });
+    expect(batch.items[1]).toMatchObject({ index: 1, error: { code: 'from_not_allowed' } });
+    expect(batch.items[2]).toMatchObject({ index: 2, items: [{ to: 'reseller@techconnect.bj', status: 'queued' }] });
+
+    const envelope = await client.sendBatch([]).catch((e: unknown) => e);
+    expect(envelope).toBeInstanceOf(PostierError);
+    expect(envelope).toMatchObject({ status: 400, code: 'invalid_request' });
+  });
+
   it('turns API errors into PostierError with status, code and details', async () => {
     const err = await client
       .send({ to: 'a@b.bj', template_key: 'billing_invoice_monthly', variables: {} })

@@ -55,3 +55,45 @@ export async function measureAccept(opts: {
     await server.close();
   }
 }
+
+/** A batch body: `size` copies of the accept row's message (one recipient each). */
+export const batchBody = (size: number) =>
+  JSON.stringify({ messages: Array.from({ length: size }, () => JSON.parse(acceptBody) as unknown) });
+
+/**
+ * POST /api/v1/email/batch with `size` messages a request, `connections` in flight, to a
+ * `postier serve --no-worker` child: messages accepted per second (each 200 after the commit
+ * of all its messages).
+ */
+export async function measureBatch(opts: {
+  env: Record<string, string>;
+  seconds: number;
+  connections: number;
+  size: number;
+  warmup?: number;
+}): Promise<AcceptResult> {
+  const server = await startServer({
+    env: { LOG_LEVEL: 'fatal', SMTP_HOST: '127.0.0.1', POSTIER_SECRET_KEY: '0123456789abcdef'.repeat(4), ...opts.env },
+    args: ['--no-worker'],
+  });
+  try {
+    const req = {
+      url: `${server.url}/api/v1/email/batch`,
+      method: 'POST' as const,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_TOKEN}` },
+      body: batchBody(opts.size),
+      connections: opts.connections,
+    };
+    if ((opts.warmup ?? 2) > 0) await autocannon({ ...req, duration: opts.warmup ?? 2 });
+    const r = await autocannon({ ...req, duration: opts.seconds });
+    return {
+      'accepted/s': Math.round((r['2xx'] * opts.size) / opts.seconds),
+      'p50 ms': r.latency.p50,
+      'p99 ms': r.latency.p99,
+      'max ms': r.latency.max,
+      errors: r.non2xx + r.errors + r.timeouts,
+    };
+  } finally {
+    await server.close();
+  }
+}

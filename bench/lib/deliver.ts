@@ -11,6 +11,7 @@ import nodemailer from 'nodemailer';
 import { loadConfig } from '../../src/platform/config.js';
 import { wire } from '../../src/app/wiring.js';
 import { createLogger } from '../../src/platform/log.js';
+import { spawnPostier } from '../../test/support/processes.js';
 import { SmtpSink } from '../../test/support/smtp-sink.js';
 import { BENCH_TOKEN, type BenchServer, startServer } from './server.js';
 import { BENCH_TEMPLATE } from './template.js';
@@ -161,6 +162,41 @@ export async function deliveredPerSecond(n: number, concurrency = 32, db?: strin
       rss: ctx.server.memory().peak,
     };
   } finally {
+    await ctx.close();
+  }
+}
+
+/**
+ * As deliveredPerSecond, with the API and the delivery in separate processes sharing the
+ * database `db` (PostgreSQL): `postier serve --no-worker` and `workers` × `postier worker`.
+ */
+export async function deliveredSplit(n: number, db: string, workers = 2, concurrency = 32) {
+  const ctx = await openCtx({ db, concurrency, args: ['--no-worker'] });
+  const started = Array.from({ length: workers }, (_, i) =>
+    spawnPostier('worker', {
+      from: 'build',
+      name: `postier worker ${i + 1}`,
+      output: 'inherit',
+      env: {
+        ...process.env,
+        PORT: undefined,
+        DATA_DIR: ctx.server.dir,
+        POSTIER_ADMIN_TOKEN: BENCH_TOKEN,
+        ...serverEnvFor(ctx.sink.port),
+        DATABASE_URL: db,
+      },
+    }),
+  );
+  try {
+    await postClosedLoop(ctx, 1_000_000, 1_000_000 + WARMUP, concurrency);
+    await ctx.waitDelivered(WARMUP);
+    const t0 = performance.now();
+    await postClosedLoop(ctx, 0, n, concurrency);
+    await ctx.waitDelivered(WARMUP + n);
+    const secs = (performance.now() - t0) / 1000;
+    return { rate: n / secs };
+  } finally {
+    await Promise.all(started.map((w) => w.stop()));
     await ctx.close();
   }
 }

@@ -5,9 +5,11 @@ import type { DB } from '../platform/db/schema.js';
 import { decodedBase64 } from '../platform/http/large-json.js';
 import { acceptLatency } from '../platform/metrics.js';
 import type { AttachmentInput } from './attachments.js';
-import { checkIdempotencyKey, idempotent } from './idempotency.js';
+import { checkIdempotencyKey, idempotencyScope, idempotent } from './idempotency.js';
 import { errors } from '../platform/http/schemas.js';
-import { SendBody, SendResult } from './schemas.js';
+import { sendBatch } from './batch.js';
+import { BatchBody, BatchResult, MAX_BATCH, SendBody, SendResult } from './schemas.js';
+import { AppError } from '../platform/errors.js';
 import type { SendRequest, SendService } from './send.service.js';
 
 export interface AcceptHttpOptions {
@@ -16,7 +18,7 @@ export interface AcceptHttpOptions {
   db: Kysely<DB>;
 }
 
-/** POST /api/v1/email/send (any key). */
+/** POST /api/v1/email/send and /api/v1/email/batch (any key). */
 export const acceptHttp: FastifyPluginAsyncTypebox<AcceptHttpOptions> = async (app, { send, db }) => {
   // Request to 201, the durable commit included (postier_accept_duration_seconds).
   app.addHook('onResponse', async (_request, reply) => {
@@ -29,18 +31,61 @@ export const acceptHttp: FastifyPluginAsyncTypebox<AcceptHttpOptions> = async (a
     {
       config: { auth: 'send', decodedBase64: ['attachments.*.data_base64'] },
       schema: {
-        summary: 'Send an email from a template, to one or more recipients',
+        summary: 'Send an email from a template, or with its own subject and body (raw), to one or more recipients',
         description:
+          'With `template_key`, the stored template is rendered with `variables`; without it, `subject` and `html` and/or `text` are ' +
+          'the content. `from` must be allowed for the key (403 `from_not_allowed`). ' +
           'With an `Idempotency-Key` header, a retry with the same body replays the first answer (header `idempotent-replayed: true`); ' +
           'the same key with another body is a 409 `idempotency_conflict`.',
         body: SendBody,
-        // 404 template_not_found; 409 idempotency_conflict; 422 invalid address, variables, attachments, header values, send_at.
-        response: { 201: SendResult, ...errors(404, 409, 422) },
+        // 403 from_not_allowed; 404 template_not_found; 409 idempotency_conflict; 422 invalid address, variables,
+        // attachments, header values, send_at, tags, metadata.
+        response: { 201: SendResult, ...errors(403, 404, 409, 422) },
       },
     },
     async (request, reply) => handleSend(send, db, request, request.body, reply),
   );
+
+  app.post(
+    '/api/v1/email/batch',
+    {
+      config: { auth: 'send', decodedBase64: ['messages.*.attachments.*.data_base64'] },
+      // The envelope is checked here; each message against the send schema in the handler, so one
+      // malformed message is that message's error, not the request's (the schema stays whole for the API document).
+      validatorCompiler: () => batchEnvelope,
+      schema: {
+        summary: 'Send up to 500 independent messages in one request and one durable commit',
+        description:
+          'Each message is a send body (template or raw) plus an optional `idempotency_key`. The answer lists one entry per ' +
+          'message in request order: its `items` (one per recipient, each queued, suppressed, rate_limited…) or its own `error` ' +
+          '`{code, message, details}`. A malformed envelope (not an object, 0 or more than 500 messages) is a 400.',
+        body: BatchBody,
+        response: { 200: BatchResult, ...errors() },
+      },
+    },
+    async (request, reply) => {
+      const items = await sendBatch(send, db, request, request.body.messages as unknown[]);
+      return reply.status(200).send({ items });
+    },
+  );
 };
+
+function batchEnvelope(body: unknown): { value: unknown } | { error: Error } {
+  const b = body as { messages?: unknown } | null;
+  const problem =
+    b === null || typeof b !== 'object' || Array.isArray(b)
+      ? 'expected an object {"messages": [...]}'
+      : Object.keys(b).some((k) => k !== 'messages')
+        ? 'only "messages" is allowed at the top level'
+        : !Array.isArray(b.messages)
+          ? 'messages: expected an array'
+          : b.messages.length === 0 || b.messages.length > MAX_BATCH
+            ? `messages: 1 to ${MAX_BATCH} messages`
+            : null;
+  if (problem === null) return { value: body };
+  const error = new AppError('invalid_request', `Invalid body: ${problem}`, { max_messages: MAX_BATCH });
+  return { error };
+}
 
 /**
  * The Idempotency-Key header is honoured when present; keys are per API key. A request's hash is
@@ -68,7 +113,7 @@ async function handleSend(
   const key = Array.isArray(header) ? header.join(',') : header;
   checkIdempotencyKey(key);
   const p = request.principal;
-  const scope = p?.keyId ?? `token:${p?.name ?? 'anonymous'}`;
+  const scope = idempotencyScope(p);
   const r = await idempotent(db, scope, key, body, async (h) => {
     const result = await send.send(input, {
       principal: p,

@@ -59,6 +59,25 @@ export async function idempotent(
   body: unknown,
   run: (hooks: IdempotencyHooks) => Promise<Stored>,
 ): Promise<Stored & { replayed: boolean }> {
+  const c = await claim(db, scope, key, body);
+  if ('replayed' in c) return c;
+  try {
+    return { ...(await run(c.hooks)), replayed: false };
+  } catch (e) {
+    return lost(db, scope, key, c.hash, e);
+  }
+}
+
+/**
+ * The first half of idempotent(), for callers that run many keyed sends in one commit (a batch):
+ * the earlier answer if this key has one, else the hooks that take the key inside the commit.
+ */
+export async function claim(
+  db: Kysely<DB>,
+  scope: string,
+  key: string,
+  body: unknown,
+): Promise<(Stored & { replayed: true }) | { hash: string; hooks: IdempotencyHooks }> {
   const hash = requestHash(body);
   const now = Date.now();
   await db
@@ -69,8 +88,9 @@ export async function idempotent(
     .execute();
   const earlier = await replay(db, scope, key, hash);
   if (earlier) return earlier;
-  try {
-    const result = await run({
+  return {
+    hash,
+    hooks: {
       before: async (trx) => {
         await trx
           .insertInto('idempotency_keys')
@@ -93,15 +113,27 @@ export async function idempotent(
           .where('key', '=', key)
           .execute();
       },
-    });
-    return { ...result, replayed: false };
-  } catch (e) {
-    if (!isUniqueViolation(e)) throw e;
-    const winner = await replay(db, scope, key, hash);
-    if (winner) return winner;
-    throw e;
-  }
+    },
+  };
 }
+
+/** The second half: a send that failed on the key (another request took it meanwhile) replays the winner's answer. */
+export async function lost(
+  db: Kysely<DB>,
+  scope: string,
+  key: string,
+  hash: string,
+  error: unknown,
+): Promise<Stored & { replayed: true }> {
+  if (!isUniqueViolation(error)) throw error;
+  const winner = await replay(db, scope, key, hash);
+  if (winner) return winner;
+  throw error;
+}
+
+/** Keys are per API key (the admin token's name when there is none). */
+export const idempotencyScope = (p: { keyId: string | null; name: string } | null): string =>
+  p?.keyId ?? `token:${p?.name ?? 'anonymous'}`;
 
 async function replay(
   db: Kysely<DB>,

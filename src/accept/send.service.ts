@@ -5,10 +5,15 @@ import type { ContentSeal } from '../platform/crypto/sealed-content.js';
 import type { ContentStore } from '../content/index.js';
 import type { CommitQueue } from '../platform/db/commit-queue.js';
 import { insertRows } from '../platform/db/reused-sql.js';
-import type { DB, MessageStatus, NewMessage } from '../platform/db/schema.js';
+import type { DB, MessageStatus, NewMessage, TemplateRow } from '../platform/db/schema.js';
+import type { Dialect } from '../platform/db/database.js';
+import { GroupCommit } from './group-commit.js';
 import { AppError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
-import type { ResolvedTemplate, TemplateService } from '../templates/index.js';
+import { type ResolvedTemplate, type TemplateService, textFromHtml } from '../templates/index.js';
+import { checkHeaderValue } from '../platform/header-safety.js';
+import { checkCategory, checkMetadata, checkTags } from './options.js';
+import { checkSenderAllowed, parseSender } from './sender.js';
 import { normalizeAddress, parseRecipients } from './addresses.js';
 import { type Attachment, type AttachmentInput, validateAttachments } from './attachments.js';
 import type { EventLog } from '../events/index.js';
@@ -16,7 +21,8 @@ import { parseSendAt } from './schedule.js';
 
 export interface SendRequest {
   to: string | string[];
-  template_key: string;
+  /** A stored template to render; without it, `subject` and `html` and/or `text` are the content (a raw send). */
+  template_key?: string;
   variables?: Record<string, unknown>;
   attachments?: AttachmentInput[];
   cc?: string | string[];
@@ -26,16 +32,31 @@ export interface SendRequest {
   template_version?: number;
   /** ISO 8601: hold the message until then (at most 30 days ahead). */
   send_at?: string;
+  /** "Name <a@b.example>" or an address; default the configured sender. Checked against the sender identity rules. */
+  from?: string;
+  subject?: string;
+  html?: string;
+  text?: string;
+  /** Default: the template's, or `general` for a raw send. */
+  category?: string;
+  /** Raw sends only (a template has its own): `transactional` (default) or `marketing`, or a class with a rate limit. */
+  class?: string;
+  tags?: string[];
+  metadata?: Record<string, unknown>;
 }
 
 export interface SendOptions {
   principal: Principal | null;
   isTest?: boolean;
+  /** The door the message came in by (email_messages.source): api (default), batch, test, cli, smtp. */
+  source?: string;
   /** Work done in the accepting transaction, before and after the messages are stored (idempotency keys). */
-  hooks?: {
-    before?(trx: Transaction<DB>): Promise<void>;
-    after?(trx: Transaction<DB>, items: SendResultItem[]): Promise<void>;
-  };
+  hooks?: SendHooks;
+}
+
+export interface SendHooks {
+  before?(trx: Transaction<DB>): Promise<void>;
+  after?(trx: Transaction<DB>, items: SendResultItem[]): Promise<void>;
 }
 
 export interface SendResultItem {
@@ -44,18 +65,63 @@ export interface SendResultItem {
   status: MessageStatus;
 }
 
+/** What admission policies judge a message by: its class and category, and its language (unsubscribe pages). */
+export interface Admission {
+  class: string;
+  category: string;
+  locale: string | null;
+  /**
+   * The category was set by a template's author, not chosen by the caller: only such a category
+   * may bypass suppressions (EMAIL_SUPPRESSION_BYPASS_CATEGORIES), or any key could bypass them.
+   */
+  trustedCategory: boolean;
+}
+
 /**
  * Decides, inside the accepting transaction, whether a recipient may be sent to. Policies
  * (suppression list, rate limits) plug in here so their checks and the insert are atomic.
  */
 export interface AdmissionPolicy {
-  admit(
+  admit(trx: Transaction<DB>, recipient: string, message: Admission, now: number): Promise<Verdict>;
+  /**
+   * The same verdicts for many recipients at once (a commit's worth), in their order: one query
+   * instead of one per recipient. Optional; without it each recipient is asked through admit().
+   */
+  admitMany?(
     trx: Transaction<DB>,
-    recipient: string,
-    template: ResolvedTemplate,
+    items: Array<{ recipient: string; message: Admission }>,
     now: number,
-  ): Promise<{ status: 'queued'; headers?: Record<string, string> } | { status: MessageStatus; reason: string }>;
+  ): Promise<Verdict[]>;
 }
+
+export type Verdict =
+  | { status: 'queued'; headers?: Record<string, string> }
+  | { status: MessageStatus; reason: string };
+
+/** One request's messages, ready to store: everything that can fail on the caller's input has been checked. */
+interface Unit {
+  messages: NewMessage[];
+  attachments: Attachment[];
+  admission: Admission;
+  hooks?: SendHooks;
+  /** Rendered from a cached template row (group commits): checked in the commit, prepared again if it changed. */
+  template?: { row: TemplateRow; redo: () => Promise<Unit> };
+}
+
+/** One entry of a batch: its request and its own hooks (its idempotency key). */
+export interface BatchEntry {
+  request: SendRequest;
+  hooks?: SendHooks;
+}
+
+export type BatchOutcome = { ok: true; items: SendResultItem[] } | { ok: false; error: unknown };
+
+export const admissionOf = (t: ResolvedTemplate): Admission => ({
+  class: t.template.class,
+  category: t.template.category,
+  locale: t.locale,
+  trustedCategory: true,
+});
 
 /** What the send path uses. */
 export interface SendDeps {
@@ -65,22 +131,41 @@ export interface SendDeps {
   templates: TemplateService;
   content: ContentStore;
   seal: ContentSeal;
-  /** EMAIL_MAX_RECIPIENTS_PER_REQUEST, EMAIL_ALLOWED_ATTACHMENT_TYPES, EMAIL_MAX_ATTACHMENT_SIZE_MB. */
-  email: Pick<Config['email'], 'maxRecipientsPerRequest' | 'allowedAttachmentTypes' | 'maxAttachmentSizeBytes'>;
+  /**
+   * EMAIL_MAX_RECIPIENTS_PER_REQUEST, EMAIL_ALLOWED_ATTACHMENT_TYPES, EMAIL_MAX_ATTACHMENT_SIZE_MB,
+   * FROM_ALLOWED_DOMAINS, and the classes that exist (EMAIL_RATE_LIMIT_<CLASS>).
+   */
+  email: Pick<
+    Config['email'],
+    'maxRecipientsPerRequest' | 'allowedAttachmentTypes' | 'maxAttachmentSizeBytes' | 'fromAllowed' | 'rateLimits'
+  >;
+  /** SMTP_FROM_EMAIL: the sender of every message without its own `from`, always allowed. */
+  fromEmail: string;
   /** The domain of our Message-IDs (see messageIdDomain). */
   messageIdDomain: string;
   /** Asked in order, for each recipient, inside the accepting transaction. */
   policies: AdmissionPolicy[];
+  /** PostgreSQL: concurrent sends share transactions (GroupCommit); SQLite: the CommitQueue groups them. */
+  dialect?: Dialect;
+  /** PostgreSQL group commits running at once (default 4; each holds one of the pool's connections). */
+  groupsInFlight?: number;
 }
 
 /** Our Message-IDs are <message id@the sender's domain>. */
 export const messageIdDomain = (fromEmail: string): string => fromEmail.split('@')[1] ?? 'postier.localhost';
 
+/** Bodies of a raw send: as large as a template's rendering may be. */
+const RAW_BODY_MAX_CHARS = 2_000_000;
+const RAW_DEFAULTS = { category: 'general', class: 'transactional', priority: 5, maxAttempts: 3 };
+const TEMPLATE_ONLY = ['variables', 'locale', 'template_version'] as const;
+const RAW_ONLY = ['subject', 'html', 'text', 'class'] as const;
+
 /**
- * The one send path: the HTTP API, the CLI and the template test send all come through here.
- * Validate and render first (errors are a 4xx to the caller), then store every message, its
- * attachments and its first event in one commit; only then is the caller answered. An
- * attachment's bytes are stored once per content, however many messages carry it (ContentStore).
+ * The one send path: the HTTP API (single and batch sends), the CLI and the template test send
+ * all come through here. Validate and render first (errors are a 4xx to the caller), then store
+ * every message, its attachments and its first event in one commit; only then is the caller
+ * answered. An attachment's bytes are stored once per content, however many messages carry it
+ * (ContentStore).
  */
 export class SendService {
   private readonly db: Kysely<DB>;
@@ -90,8 +175,10 @@ export class SendService {
   private readonly content: ContentStore;
   private readonly seal: ContentSeal;
   private readonly email: SendDeps['email'];
+  private readonly fromEmail: string;
   private readonly messageIdDomain: string;
   private readonly policies: AdmissionPolicy[];
+  private readonly group: GroupCommit<Unit, BatchOutcome> | null;
 
   constructor(deps: SendDeps) {
     ({
@@ -103,8 +190,13 @@ export class SendService {
       seal: this.seal,
     } = deps);
     this.email = deps.email;
+    this.fromEmail = deps.fromEmail;
     this.messageIdDomain = deps.messageIdDomain;
     this.policies = [...deps.policies];
+    this.group =
+      deps.dialect === 'postgres'
+        ? new GroupCommit((units) => this.runGroup(units), { maxInFlight: deps.groupsInFlight ?? 4, maxUnits: 1000 })
+        : null;
   }
 
   addPolicy(policy: AdmissionPolicy): void {
@@ -118,7 +210,69 @@ export class SendService {
     this.queuedListeners.push(fn);
   }
 
+  /**
+   * Sender identity: may `principal` send as `address`? Throws 403 from_not_allowed otherwise
+   * (SMTP submission answers it with 550 5.7.1). See sender.ts for the rules.
+   */
+  checkSender(address: string, principal: Pick<Principal, 'allowedFrom'> | null): void {
+    checkSenderAllowed(address, principal, this.email.fromAllowed, this.fromEmail);
+  }
+
   async send(req: SendRequest, opts: SendOptions): Promise<{ items: SendResultItem[] }> {
+    const unit = await this.prepare(req, opts);
+    const [outcome] = await this.commit([unit], false);
+    if (!outcome!.ok) throw outcome!.error;
+    return { items: outcome!.items };
+  }
+
+  /**
+   * Several independent requests in one commit (POST /api/v1/email/batch). Each is validated and
+   * rendered on its own: one that fails gets its error in its place and the others go on. The
+   * prepared ones are stored in one transaction; if that fails, each is stored alone, so one
+   * that cannot be stored (an idempotency key taken meanwhile) cannot sink the others.
+   */
+  async sendMany(entries: BatchEntry[], opts: Omit<SendOptions, 'hooks'>): Promise<BatchOutcome[]> {
+    const outcomes: BatchOutcome[] = new Array(entries.length);
+    const units: Unit[] = [];
+    const at: number[] = [];
+    for (const [i, e] of entries.entries()) {
+      try {
+        units.push(await this.prepare(e.request, { ...opts, hooks: e.hooks }));
+        at.push(i);
+      } catch (error) {
+        outcomes[i] = { ok: false, error };
+      }
+    }
+    const stored = await this.commit(units, true);
+    stored.forEach((o, j) => {
+      outcomes[at[j]!] = o;
+    });
+    return outcomes;
+  }
+
+  /**
+   * Stores already rendered messages (a resend) through the same admission policies, commit and
+   * first event as send(); `within` adds the caller's own writes to the same transaction.
+   */
+  async enqueue(
+    messages: NewMessage[],
+    attachments: Attachment[],
+    admission: Admission | ResolvedTemplate,
+    within?: (trx: Transaction<DB>, items: SendResultItem[]) => Promise<void>,
+  ): Promise<SendResultItem[]> {
+    const unit: Unit = {
+      messages,
+      attachments,
+      admission: 'template' in admission ? admissionOf(admission) : admission,
+      hooks: within ? { after: within } : undefined,
+    };
+    const [outcome] = await this.commit([unit], false);
+    if (!outcome!.ok) throw outcome!.error;
+    return outcome!.items;
+  }
+
+  /** Validation, sender identity, rendering: everything a caller's mistake can fail, before any write. */
+  private async prepare(req: SendRequest, opts: SendOptions): Promise<Unit> {
     const max = this.email.maxRecipientsPerRequest;
     const recipients = parseRecipients(req.to, 'to', max).map(normalizeAddress);
     if (recipients.length === 0)
@@ -126,17 +280,22 @@ export class SendService {
     const cc = parseRecipients(req.cc, 'cc', max).map(normalizeAddress);
     const bcc = parseRecipients(req.bcc, 'bcc', max).map(normalizeAddress);
     const replyTo = parseRecipients(req.reply_to, 'reply_to', 1).map(normalizeAddress)[0] ?? null;
+    const from = req.from === undefined ? null : parseSender(req.from);
+    if (from) this.checkSender(from.email, opts.principal);
+    const tags = checkTags(req.tags);
+    const metadata = checkMetadata(req.metadata);
+    const category = req.category === undefined ? undefined : checkCategory(req.category);
 
-    const template = await this.templates.resolve(req.template_key, {
-      version: req.template_version,
-      locale: req.locale,
-    });
+    const template = req.template_key === undefined ? null : await this.resolveFor(req);
+    // Group commits render from a cached template row, checked again inside the commit.
+    const cached = template && this.group ? template.template : undefined;
     const inputs = req.attachments ?? [];
-    if (inputs.length > 0 && !template.attachmentsAllowed) {
+    if (template && inputs.length > 0 && !template.attachmentsAllowed) {
       throw new AppError('attachments_not_allowed', `Template ${template.template.key} does not accept attachments`, {
         template_key: template.template.key,
       });
     }
+    const raw = template ? null : this.rawContent(req);
     const attachments = await validateAttachments(
       inputs,
       this.email.allowedAttachmentTypes,
@@ -146,18 +305,24 @@ export class SendService {
     const now = Date.now();
     const sendAt = req.send_at === undefined ? now : parseSendAt(req.send_at, now);
     // Sensitive variables: the archive columns get a masked rendering, the clear one is sealed.
-    const { archive, clear } = this.templates.renderForSend(template, req.variables ?? {}, new Date(now));
+    const { archive, clear } = template
+      ? this.templates.renderForSend(template, req.variables ?? {}, new Date(now))
+      : { archive: raw!, clear: null };
+    const admission: Admission = template
+      ? { ...admissionOf(template), category: category ?? template.template.category }
+      : { class: raw!.cls, category: category ?? RAW_DEFAULTS.category, locale: null, trustedCategory: false };
+    if (template) admission.trustedCategory = admission.category === template.template.category;
 
     const messages: NewMessage[] = recipients.map((to) => {
       const id = newId();
       return {
         id,
-        template_key: template.template.key,
-        template_version: template.version.version,
-        locale: template.locale,
-        category: template.template.category,
-        class: template.template.class,
-        source_endpoint: template.template.category,
+        template_key: template ? template.template.key : null,
+        template_version: template ? template.version.version : null,
+        locale: template ? template.locale : null,
+        category: admission.category,
+        class: admission.class,
+        source_endpoint: admission.category,
         recipient_email: to,
         cc: cc.length ? JSON.stringify(cc) : null,
         bcc: bcc.length ? JSON.stringify(bcc) : null,
@@ -168,9 +333,9 @@ export class SendService {
         text_content: archive.text,
         attachments_count: attachments.length,
         status: 'queued',
-        priority: template.template.priority,
+        priority: template ? template.template.priority : RAW_DEFAULTS.priority,
         attempts: 0,
-        max_attempts: template.template.max_attempts,
+        max_attempts: template ? template.template.max_attempts : RAW_DEFAULTS.maxAttempts,
         next_attempt_at: sendAt,
         lease_owner: null,
         lease_expires_at: null,
@@ -188,40 +353,174 @@ export class SendService {
         api_key_id: opts.principal?.keyId ?? null,
         created_at: now,
         updated_at: now,
+        from_email: from?.email ?? null,
+        from_name: from?.name ?? null,
+        tags: tags ? JSON.stringify(tags) : null,
+        metadata,
+        source: opts.source ?? (opts.isTest ? 'test' : 'api'),
       };
     });
+    return {
+      messages,
+      attachments,
+      admission,
+      hooks: opts.hooks,
+      ...(cached ? { template: { row: cached, redo: () => this.prepare(req, opts) } } : {}),
+    };
+  }
 
-    // Large contents are written before the commit, off the event loop; the commit references them.
-    await this.content.prewrite(this.db, attachments, now);
-    const items = await this.commits.run(async (trx) => {
-      await opts.hooks?.before?.(trx);
-      const stored = await this.store(trx, messages, attachments, template, now);
-      await opts.hooks?.after?.(trx, stored);
-      return stored;
-    });
-    this.announce(items);
-    return { items };
+  private async resolveFor(req: SendRequest): Promise<ResolvedTemplate> {
+    const misplaced = RAW_ONLY.filter((f) => req[f] !== undefined);
+    if (misplaced.length > 0) {
+      throw new AppError(
+        'validation_failed',
+        `${misplaced.join(', ')}: only for sends without template_key (a template has its own)`,
+        { fields: misplaced },
+      );
+    }
+    const opts = { version: req.template_version, locale: req.locale };
+    return this.group
+      ? this.templates.resolveCached(req.template_key!, opts)
+      : this.templates.resolve(req.template_key!, opts);
+  }
+
+  /** A raw send's content: the subject and bodies as given, checked as a template's rendering is. */
+  private rawContent(req: SendRequest): { subject: string; html: string; text: string | null; cls: string } {
+    const misplaced = TEMPLATE_ONLY.filter((f) => req[f] !== undefined);
+    if (misplaced.length > 0) {
+      throw new AppError('validation_failed', `${misplaced.join(', ')}: only with template_key`, { fields: misplaced });
+    }
+    if (req.subject === undefined || req.subject.trim() === '') {
+      throw new AppError('validation_failed', 'subject is required without template_key', { field: 'subject' });
+    }
+    // One header line: refused (not rewritten) if it holds a line break or decodes to something unsafe.
+    checkHeaderValue('subject', req.subject);
+    const html = req.html ?? '';
+    const text = req.text ?? null;
+    if (html.trim() === '' && (text === null || text.trim() === '')) {
+      throw new AppError('validation_failed', 'html or text is required without template_key', {
+        fields: ['html', 'text'],
+      });
+    }
+    for (const [field, v] of [
+      ['html', html],
+      ['text', text ?? ''],
+    ] as const) {
+      if (v.length > RAW_BODY_MAX_CHARS || !v.isWellFormed() || v.includes('\u0000')) {
+        throw new AppError('validation_failed', `${field}: at most ${RAW_BODY_MAX_CHARS} characters of text, no NUL`, {
+          field,
+        });
+      }
+    }
+    const cls = req.class ?? RAW_DEFAULTS.class;
+    if (!(cls in this.email.rateLimits)) {
+      throw new AppError('validation_failed', `class: one of ${Object.keys(this.email.rateLimits).join(', ')}`, {
+        field: 'class',
+        value: cls,
+      });
+    }
+    // Only HTML: the text part is derived as for a template without one. Only text: no HTML part.
+    return { subject: req.subject.trim(), html, text: text ?? textFromHtml(html), cls };
   }
 
   /**
-   * Stores already rendered messages (a resend) through the same admission policies, commit and
-   * first event as send(); `within` adds the caller's own writes to the same transaction.
+   * Stores units in one transaction (the SQLite commit queue may share it with other requests).
+   * `isolate`: when that transaction fails, store each unit alone and report each one's outcome.
    */
-  async enqueue(
-    messages: NewMessage[],
-    attachments: Attachment[],
-    template: ResolvedTemplate,
-    within?: (trx: Transaction<DB>, items: SendResultItem[]) => Promise<void>,
-  ): Promise<SendResultItem[]> {
+  private async commit(units: Unit[], isolate: boolean): Promise<BatchOutcome[]> {
+    if (units.length === 0) return [];
+    if (this.group) {
+      const outcomes = await this.group.submit(units);
+      this.announce(outcomes.flatMap((o) => (o.ok ? o.items : [])));
+      return outcomes;
+    }
     const now = Date.now();
-    await this.content.prewrite(this.db, attachments, now);
-    const items = await this.commits.run(async (trx) => {
-      const stored = await this.store(trx, messages, attachments, template, now);
-      await within?.(trx, stored);
-      return stored;
-    });
-    this.announce(items);
-    return items;
+    // Large contents are written before the commit, off the event loop; the commit references them.
+    await this.content.prewrite(
+      this.db,
+      units.flatMap((u) => u.attachments),
+      now,
+    );
+    let outcomes: BatchOutcome[];
+    try {
+      const stored = await this.commits.run((trx) => this.store(trx, units, now));
+      outcomes = stored.map((items) => ({ ok: true, items }));
+    } catch (error) {
+      if (!isolate || units.length === 1) {
+        if (!isolate) throw error;
+        outcomes = [{ ok: false, error }];
+      } else {
+        outcomes = [];
+        for (const unit of units) {
+          try {
+            const [items] = await this.commits.run((trx) => this.store(trx, [unit], now));
+            outcomes.push({ ok: true, items: items! });
+          } catch (e) {
+            outcomes.push({ ok: false, error: e });
+          }
+        }
+      }
+    }
+    this.announce(outcomes.flatMap((o) => (o.ok ? o.items : [])));
+    return outcomes;
+  }
+
+  /**
+   * One group commit (PostgreSQL): every unit of the group in one transaction, with one query
+   * per policy and one INSERT per table for all of them. Units rendered from a template row that
+   * changed since are left out, prepared again and committed after. If the transaction fails,
+   * each unit is committed alone, so the failure stays with the unit that caused it.
+   */
+  private async runGroup(units: Unit[], redone = 0): Promise<BatchOutcome[]> {
+    const now = Date.now();
+    let stale = new Set<Unit>();
+    let stored: SendResultItem[][] = [];
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        const used = units.flatMap((u) => (u.template ? [u.template.row] : []));
+        const changed = used.length > 0 ? await this.templates.changedTemplates(trx, used) : new Set<TemplateRow>();
+        stale = new Set(units.filter((u) => u.template && changed.has(u.template.row)));
+        stored = await this.store(
+          trx,
+          units.filter((u) => !stale.has(u)),
+          now,
+        );
+      });
+    } catch (error) {
+      if (units.length === 1) return [{ ok: false, error }];
+      return (await Promise.all(units.map((u) => this.runGroup([u], redone)))).flat();
+    }
+    const outcomes = new Map<Unit, BatchOutcome>();
+    units
+      .filter((u) => !stale.has(u))
+      .forEach((u, i) => {
+        outcomes.set(u, { ok: true, items: stored[i]! });
+      });
+    if (stale.size > 0) {
+      // A template edit committed meanwhile: render again from the new row, and check that one in its commit too.
+      const again = await Promise.all(
+        [...stale].map(async (u) => {
+          try {
+            return { u, fresh: await u.template!.redo() };
+          } catch (error) {
+            outcomes.set(u, { ok: false, error });
+            return null;
+          }
+        }),
+      );
+      const ready = again.filter((x) => x !== null);
+      const results =
+        ready.length > 0
+          ? await this.runGroup(
+              ready.map((x) => x.fresh),
+              redone + 1,
+            )
+          : [];
+      ready.forEach((x, i) => {
+        outcomes.set(x.u, results[i]!);
+      });
+    }
+    return units.map((u) => outcomes.get(u)!);
   }
 
   /** After the commit: a worker in this process may lease the new messages at once. */
@@ -229,58 +528,61 @@ export class SendService {
     if (items.some((i) => i.status === 'queued')) for (const fn of this.queuedListeners) fn();
   }
 
-  private async store(
-    trx: Transaction<DB>,
-    messages: NewMessage[],
-    attachments: Attachment[],
-    template: ResolvedTemplate,
-    now: number,
-  ): Promise<SendResultItem[]> {
-    // Admitted in address order: policies that lock per recipient then lock in one order.
-    for (const m of [...messages].sort((a, b) => (a.recipient_email < b.recipient_email ? -1 : 1))) {
-      let reason: string | undefined;
-      for (const policy of this.policies) {
-        const verdict = await policy.admit(trx, m.recipient_email, template, now);
+  private async store(trx: Transaction<DB>, units: Unit[], now: number): Promise<SendResultItem[][]> {
+    for (const u of units) await u.hooks?.before?.(trx);
+    // Copies: policies write their verdicts on them, and a failed batch is stored again unit by unit.
+    const rows = units.map((u) => u.messages.map((m) => ({ ...m })));
+    const all = units.flatMap((u, i) => rows[i]!.map((m) => ({ m, admission: u.admission })));
+    // Admitted in address order: policies that lock per recipient then lock in one order. Each
+    // policy judges the messages still admitted after the ones before it, all at once if it can.
+    let admitted = [...all].sort((a, b) => (a.m.recipient_email < b.m.recipient_email ? -1 : 1));
+    for (const policy of this.policies) {
+      if (admitted.length === 0) break;
+      const verdicts = policy.admitMany
+        ? await policy.admitMany(
+            trx,
+            admitted.map((x) => ({ recipient: x.m.recipient_email, message: x.admission })),
+            now,
+          )
+        : await sequentially(admitted, (x) => policy.admit(trx, x.m.recipient_email, x.admission, now));
+      admitted = admitted.filter(({ m }, i) => {
+        const verdict = verdicts[i]!;
         if ('headers' in verdict && verdict.headers) {
           m.headers = JSON.stringify({ ...(m.headers ? (JSON.parse(m.headers) as object) : {}), ...verdict.headers });
         }
-        if (verdict.status !== 'queued') {
-          m.status = verdict.status;
-          m.next_attempt_at = null;
-          reason = 'reason' in verdict ? verdict.reason : undefined;
-          m.error_message = reason ?? null;
-          // Never sent, so the clear content has no reader: do not keep it.
-          m.sealed_content = null;
-          break;
-        }
-      }
+        if (verdict.status === 'queued') return true;
+        m.status = verdict.status;
+        m.next_attempt_at = null;
+        m.error_message = ('reason' in verdict ? verdict.reason : undefined) ?? null;
+        // Never sent, so the clear content has no reader: do not keep it.
+        m.sealed_content = null;
+        return false;
+      });
     }
-    const items: SendResultItem[] = messages.map((m) => ({
-      id: m.id,
-      to: m.recipient_email,
-      status: m.status as MessageStatus,
-    }));
+    const messages = all.map((x) => x.m);
     await insertRows(trx, 'email_messages', messages);
-    if (attachments.length > 0) {
+    const attachmentRows = units.flatMap((u, i) =>
+      rows[i]!.flatMap((m) =>
+        u.attachments.map((a) => ({
+          id: newId(),
+          message_id: m.id,
+          filename: a.filename,
+          content_type: a.contentType,
+          size_bytes: a.data.length,
+          sha256: a.sha256,
+          blob_sha256: a.sha256,
+          created_at: now,
+        })),
+      ),
+    );
+    if (attachmentRows.length > 0) {
       // The contents first (the references are foreign keys), then one small row per message.
-      await this.content.ensure(trx, attachments, now);
-      await trx
-        .insertInto('email_attachments')
-        .values(
-          messages.flatMap((m) =>
-            attachments.map((a) => ({
-              id: newId(),
-              message_id: m.id,
-              filename: a.filename,
-              content_type: a.contentType,
-              size_bytes: a.data.length,
-              sha256: a.sha256,
-              blob_sha256: a.sha256,
-              created_at: now,
-            })),
-          ),
-        )
-        .execute();
+      await this.content.ensure(
+        trx,
+        units.flatMap((u) => u.attachments),
+        now,
+      );
+      await insertRows(trx, 'email_attachments', attachmentRows);
     }
     await this.events.record(
       trx,
@@ -293,6 +595,8 @@ export class SendService {
           template_version: m.template_version,
           locale: m.locale,
           category: m.category,
+          ...(m.source && m.source !== 'api' ? { source: m.source } : {}),
+          ...(m.from_email ? { from: m.from_email } : {}),
           ...(m.resent_from_id ? { resent_from: m.resent_from_id } : {}),
           ...(m.status !== 'queued' ? { reason: m.error_message } : {}),
           ...(m.status === 'queued' && m.next_attempt_at! > now
@@ -303,6 +607,18 @@ export class SendService {
         labels: { template_key: m.template_key ?? null, category: m.category, created_at: m.created_at },
       })),
     );
-    return items;
+    const results: SendResultItem[][] = [];
+    for (const [i, u] of units.entries()) {
+      const items = rows[i]!.map((m) => ({ id: m.id, to: m.recipient_email, status: m.status as MessageStatus }));
+      await u.hooks?.after?.(trx, items);
+      results.push(items);
+    }
+    return results;
   }
+}
+
+async function sequentially<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (const item of items) out.push(await fn(item));
+  return out;
 }

@@ -72,11 +72,14 @@ keys
   .command('create')
   .requiredOption('--name <name>', 'what the key is for')
   .requiredOption('--scope <scope>', 'admin or send')
-  .action((o: { name: string; scope: string }) =>
+  .option('--allowed-from <list>', 'comma-separated From domains or addresses this key may use (default: any allowed)')
+  .action((o: { name: string; scope: string; allowedFrom?: string }) =>
     withWired(async (s) => {
       if (o.scope !== 'admin' && o.scope !== 'send') throw new Error('--scope must be admin or send');
-      const { token, key } = await s.apiKeys.create(o.name, o.scope, 'cli');
-      console.log(`Created ${key.scope} key ${key.id} (${key.name}). The token is shown once:\n${token}`);
+      const allowed = o.allowedFrom?.split(',').filter((e) => e.trim() !== '');
+      const { token, key } = await s.apiKeys.create(o.name, o.scope, 'cli', allowed);
+      const from = key.allowed_from ? `, may send as ${key.allowed_from.join(', ')}` : '';
+      console.log(`Created ${key.scope} key ${key.id} (${key.name}${from}). The token is shown once:\n${token}`);
     }),
   );
 keys.command('list').action(() =>

@@ -76,7 +76,9 @@ export async function wire(config: Config, log: pino.Logger, opts: WireOptions =
     content,
     seal,
     email: config.email,
+    fromEmail: config.smtp.fromEmail,
     messageIdDomain: domain,
+    dialect,
     // Order matters: a suppressed recipient does not use up a rate-limit allowance.
     policies: [
       suppressionPolicy(config.email.suppressionBypassCategories),

@@ -3,6 +3,7 @@ import type { Config } from '../platform/config.js';
 import { attachmentsWithData } from '../content/index.js';
 import type { ContentSeal } from '../platform/crypto/sealed-content.js';
 import type { DB, MessageRow } from '../platform/db/schema.js';
+import { dkimUnsigned } from '../platform/metrics.js';
 import { buildMime, DkimSigner, type Sender } from './mime/index.js';
 import type { BuiltMessage, MimeSource } from './process-message.js';
 
@@ -27,8 +28,16 @@ export class MimeCache implements MimeSource {
 
   static senderOf(config: Config, returnPath?: (messageId: string) => string): Sender {
     const { dkim } = config;
+    const dkimKeys = new Map(
+      config.dkimKeys.map((k) => [
+        k.domain,
+        new DkimSigner({ domain: k.domain, selector: k.selector, privateKey: k.privateKey }),
+      ]),
+    );
     return {
       returnPath,
+      dkimKeys,
+      onUnsigned: (domain) => dkimUnsigned.inc({ domain }),
       fromName: config.smtp.fromName,
       fromEmail: config.smtp.fromEmail,
       replyTo: config.smtp.replyTo,

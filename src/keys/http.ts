@@ -16,10 +16,11 @@ export const keysHttp: FastifyPluginAsyncTypebox<KeysHttpOptions> = async (r, { 
   });
   r.post(
     '/api/v1/keys',
-    { schema: { summary: 'Create an API key', body: CreateKeyBody, response: { 201: CreatedKey } } },
+    { schema: { summary: 'Create an API key', body: CreateKeyBody, response: { 201: CreatedKey, ...errors(422) } } },
     async (request, reply) => {
       // The token is shown once, here; only its hash is stored.
-      const created = await keys.create(request.body.name, request.body.scope, actorOf(request));
+      const { name, scope, allowed_from } = request.body;
+      const created = await keys.create(name, scope, actorOf(request), allowed_from);
       return reply.status(201).send({ ...created.key, token: created.token });
     },
   );

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { ApiKeyRow, DB } from '../platform/db/schema.js';
+import { parseAllowedFrom } from '../accept/index.js';
 import { AppError } from '../platform/errors.js';
 import type { Principal, Scope } from '../platform/http/auth.js';
 import { newId } from '../platform/ids.js';
@@ -11,6 +12,7 @@ export const keyView = (k: ApiKeyRow) => ({
   name: k.name,
   scope: k.scope,
   prefix: k.token_prefix,
+  allowed_from: k.allowed_from ? (JSON.parse(k.allowed_from) as string[]) : null,
   created_by: k.created_by,
   created_at: iso(k.created_at),
   last_used_at: iso(k.last_used_at),
@@ -33,11 +35,19 @@ export class ApiKeyService {
     this.adminTokenHash = adminToken ? hashToken(adminToken) : undefined;
   }
 
+  /** `allowedFrom`: the From addresses or domains the key may use (within FROM_ALLOWED_DOMAINS); absent: any of those. */
   async create(
     name: string,
     scope: Scope,
     createdBy: string | null,
+    allowedFrom?: readonly string[] | null,
   ): Promise<{ token: string; key: ReturnType<typeof keyView> }> {
+    const allowed = allowedFrom ? parseAllowedFrom(allowedFrom) : null;
+    if (allowed !== null && allowed.length === 0) {
+      throw new AppError('validation_failed', 'allowed_from: give at least one domain or address, or leave it out', {
+        field: 'allowed_from',
+      });
+    }
     const token = generateToken();
     const row: ApiKeyRow = {
       id: newId(),
@@ -46,7 +56,7 @@ export class ApiKeyService {
       token_hash: hashToken(token),
       token_prefix: tokenPrefix(token),
       created_by: createdBy,
-      allowed_from: null,
+      allowed_from: allowed ? JSON.stringify(allowed) : null,
       created_at: Date.now(),
       last_used_at: null,
       revoked_at: null,
@@ -93,7 +103,12 @@ export class ApiKeyService {
     if (hit && hit.until > now) return hit.principal;
     const row = await this.db.selectFrom('api_keys').selectAll().where('token_hash', '=', hash).executeTakeFirst();
     if (!row || row.revoked_at !== null || !sameHash(row.token_hash, hash)) return undefined;
-    const principal: Principal = { keyId: row.id, name: row.name, scope: row.scope };
+    const principal: Principal = {
+      keyId: row.id,
+      name: row.name,
+      scope: row.scope,
+      allowedFrom: row.allowed_from ? (JSON.parse(row.allowed_from) as string[]) : null,
+    };
     this.cache.set(hash, { principal, until: now + ApiKeyService.TTL_MS });
     this.touch(row.id, now);
     return principal;

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { SendResultItem, SendService } from '../accept/index.js';
+import { type Admission, admissionOf, type SendResultItem, type SendService } from '../accept/index.js';
 import { attachmentsWithData } from '../content/index.js';
 import type { EventLog } from '../events/index.js';
 import type { DB, NewMessage } from '../platform/db/schema.js';
@@ -12,7 +12,7 @@ export interface ResendDeps {
   db: Kysely<DB>;
   events: EventLog;
   templates: Pick<TemplateService, 'resolve'>;
-  send: Pick<SendService, 'enqueue'>;
+  send: Pick<SendService, 'enqueue' | 'checkSender'>;
   /** The domain of our Message-IDs (accept's messageIdDomain). */
   messageIdDomain: string;
 }
@@ -28,8 +28,13 @@ function maskedVariables(t: ResolvedTemplate): string[] {
 
 /**
  * Sends an archived message again: a new message (new id, new Message-ID) with the archived
- * subject, bodies, recipients and attachments, linked by resent_from_id. It goes through the same
- * admission policies and commit as any send, so a now-suppressed address is refused the same way.
+ * subject, bodies, sender, recipients and attachments, linked by resent_from_id. It goes through
+ * the same admission policies and commit as any send, so a now-suppressed address is refused the
+ * same way. One path for every kind of message (the API, CLI and admin UI all come here):
+ * - rendered from a template: resent as archived, unless the archive masks sensitive values;
+ * - raw (no template): resent from its archived subject and bodies, judged by its own class and
+ *   category, and its sender checked again against FROM_ALLOWED_DOMAINS (which may have changed);
+ * - submitted over SMTP (raw_sha256): the copy refers to the same stored MIME, which delivery sends.
  */
 export async function resendMessage(s: ResendDeps, id: string, actor: string | null): Promise<SendResultItem> {
   const original = await s.db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirst();
@@ -41,32 +46,8 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
       { id },
     );
   }
-  if (original.template_key === null) {
-    // Mail without a stored template (raw and SMTP sends) comes with the accept work that creates it.
-    throw new AppError(
-      'invalid_state',
-      'Resending a message that was not rendered from a template is not supported yet',
-      { id },
-    );
-  }
-  const template = await s.templates.resolve(original.template_key, {
-    version: original.template_version ?? undefined,
-    locale: original.locale ?? undefined,
-    allowInactive: true,
-  });
-  const masked = maskedVariables(template);
-  if (masked.length > 0) {
-    throw new AppError(
-      'resend_masked_content',
-      'The archive holds masked sensitive values; send a new message with fresh variables instead',
-      {
-        id,
-        template_key: original.template_key,
-        template_version: original.template_version,
-        sensitive_variables: masked,
-      },
-    );
-  }
+  if (original.from_email !== null) s.send.checkSender(original.from_email, null);
+  const admission = original.template_key === null ? rawAdmission(original) : await templated(s, original);
   const rows = await attachmentsWithData(s.db, id);
   if (rows.some((a) => a.data === null)) {
     throw new AppError('resend_content_erased', 'An attachment of this message was removed by the retention policy', {
@@ -99,6 +80,9 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
     relay_problem_since: null,
     resent_from_id: original.id,
     anonymized_at: null,
+    source: 'resend',
+    // Branch point for SMTP-submitted mail: raw_sha256 is copied, so the new message refers to the
+    // same stored MIME (kept alive by the reference); delivery sends it with the new Message-ID.
     created_at: now,
     updated_at: now,
   };
@@ -108,7 +92,7 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
     data: a.data!,
     sha256: a.sha256,
   }));
-  const [item] = await s.send.enqueue([copy], attachments, template, async (trx, items) => {
+  const [item] = await s.send.enqueue([copy], attachments, admission, async (trx, items) => {
     await s.events.record(trx, [
       {
         messageId: original.id,
@@ -119,4 +103,51 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
     ]);
   });
   return item!;
+}
+
+/** Mail without a template: judged by what it was accepted as; a category its sender chose never bypasses suppressions. */
+const rawAdmission = (m: { class: string; category: string; locale: string | null }): Admission => ({
+  class: m.class,
+  category: m.category,
+  locale: m.locale,
+  trustedCategory: false,
+});
+
+/** Templated mail: the version it was rendered from decides whether the archive can be resent as it is. */
+async function templated(
+  s: ResendDeps,
+  original: {
+    id: string;
+    template_key: string | null;
+    template_version: number | null;
+    locale: string | null;
+    class: string;
+    category: string;
+  },
+): Promise<Admission> {
+  const template = await s.templates.resolve(original.template_key!, {
+    version: original.template_version ?? undefined,
+    locale: original.locale ?? undefined,
+    allowInactive: true,
+  });
+  const masked = maskedVariables(template);
+  if (masked.length > 0) {
+    throw new AppError(
+      'resend_masked_content',
+      'The archive holds masked sensitive values; send a new message with fresh variables instead',
+      {
+        id: original.id,
+        template_key: original.template_key,
+        template_version: original.template_version,
+        sensitive_variables: masked,
+      },
+    );
+  }
+  // What the message was accepted as; its category is trusted only if it is the template's own.
+  return {
+    ...admissionOf(template),
+    class: original.class,
+    category: original.category,
+    trustedCategory: original.category === template.template.category,
+  };
 }

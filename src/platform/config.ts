@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -46,6 +46,8 @@ export interface Config {
   };
   captureSmtpPort: number;
   dkim: { domain: string; selector: string; privateKey: string } | undefined;
+  /** DKIM_KEYS: one key per From domain (DKIM_DOMAIN's key, when set, is among them). */
+  dkimKeys: Array<{ domain: string; selector: string; privateKey: string }>;
 
   email: {
     rateLimits: Record<string, RateLimit>;
@@ -58,6 +60,8 @@ export interface Config {
     defaultLocale: string;
     timezone: string;
     maxRecipientsPerRequest: number;
+    /** FROM_ALLOWED_DOMAINS: domains or full addresses any `from` must match (SMTP_FROM_EMAIL's domain always does); lower case. */
+    fromAllowed: string[];
   };
   brand: { name: string; logoUrl: string; supportEmail: string; websiteUrl: string };
   worker: {
@@ -252,6 +256,36 @@ export function loadConfig(env: Env = process.env): Config {
   if (dkimKey !== undefined && !privateKeyLoads(dkimKey.replace(/\\n/g, '\n')))
     r.problems.push('DKIM_PRIVATE_KEY: not a PEM RSA private key (use \\n for the line breaks on one line)');
 
+  const dkimKeys =
+    dkimSet === 3
+      ? [{ domain: dkimDomain!.toLowerCase(), selector: dkimSelector!, privateKey: dkimKey!.replace(/\\n/g, '\n') }]
+      : [];
+  for (const entry of r.list('DKIM_KEYS', [])) {
+    const m = /^([A-Za-z0-9.-]+\.[A-Za-z0-9-]+):([A-Za-z0-9._-]+):(.+)$/.exec(entry);
+    if (!m) {
+      r.problems.push(`DKIM_KEYS: ${JSON.stringify(entry)} is not domain:selector:/path/to/private-key.pem`);
+      continue;
+    }
+    const domain = m[1]!.toLowerCase();
+    let pem = '';
+    try {
+      pem = readFileSync(m[3]!, 'utf8');
+    } catch (e) {
+      r.problems.push(`DKIM_KEYS: cannot read ${m[3]} for ${domain}: ${(e as Error).message}`);
+      continue;
+    }
+    if (!privateKeyLoads(pem)) r.problems.push(`DKIM_KEYS: ${m[3]} (for ${domain}) is not a PEM RSA private key`);
+    else if (dkimKeys.some((k) => k.domain === domain)) r.problems.push(`DKIM_KEYS: two keys for ${domain}`);
+    else dkimKeys.push({ domain, selector: m[2]!, privateKey: pem });
+  }
+
+  const fromAllowed = [fromEmail.slice(fromEmail.lastIndexOf('@') + 1).toLowerCase()];
+  for (const entry of r.list('FROM_ALLOWED_DOMAINS', []).map((e) => e.toLowerCase())) {
+    if (!/^([^\s@<>",]+@)?[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(entry))
+      r.problems.push(`FROM_ALLOWED_DOMAINS: ${JSON.stringify(entry)} is neither a domain nor an email address`);
+    else if (!fromAllowed.includes(entry)) fromAllowed.push(entry);
+  }
+
   const allowedAttachmentTypes = r
     .list('EMAIL_ALLOWED_ATTACHMENT_TYPES', ['pdf', 'png', 'jpg', 'json', 'csv'])
     .map((t) => t.toLowerCase());
@@ -340,6 +374,7 @@ export function loadConfig(env: Env = process.env): Config {
       dkimSet === 3
         ? { domain: dkimDomain!, selector: dkimSelector!, privateKey: dkimKey!.replace(/\\n/g, '\n') }
         : undefined,
+    dkimKeys,
     email: {
       rateLimits,
       auditRetentionDays: retentionDays,
@@ -351,6 +386,7 @@ export function loadConfig(env: Env = process.env): Config {
       defaultLocale: r.string('EMAIL_DEFAULT_LOCALE', 'fr'),
       timezone,
       maxRecipientsPerRequest: r.int('EMAIL_MAX_RECIPIENTS_PER_REQUEST', 50, 1, 1000),
+      fromAllowed,
     },
     brand,
     worker: {

@@ -41,6 +41,13 @@ export const smtpReplies = new Counter({
   registers: [registry],
 });
 
+export const dkimUnsigned = new Counter({
+  name: 'postier_dkim_unsigned_total',
+  help: 'Messages with their own From built without a DKIM signature: no key for their domain (DKIM_KEYS)',
+  labelNames: ['domain'],
+  registers: [registry],
+});
+
 export const relayProblems = new Counter({
   name: 'postier_smtp_relay_problems_total',
   help: 'Delivery attempts that met a relay problem (login, TLS, relaying denied, relay unreachable, …); they do not spend attempts',

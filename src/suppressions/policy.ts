@@ -1,27 +1,43 @@
 import type { Transaction } from 'kysely';
 import type { DB } from '../platform/db/schema.js';
-import type { AdmissionPolicy } from '../accept/index.js';
-import type { ResolvedTemplate } from '../templates/index.js';
-import { ALL_SCOPES, findSuppression } from './repository.js';
+import type { Admission, AdmissionPolicy } from '../accept/index.js';
+import type { SuppressionRow } from '../platform/db/schema.js';
+import { ALL_SCOPES, findSuppression, suppressionKey, suppressionsOf } from './repository.js';
 
 /**
  * A suppressed recipient's message is stored as `suppressed`, never delivered. Bypass
  * categories (e.g. incident alerts) still reach addresses suppressed for all mail, but never
- * one that unsubscribed from the message's class: an unsubscribe is the recipient's choice.
+ * one that unsubscribed from the message's class: an unsubscribe is the recipient's choice. A
+ * category the caller chose (a raw send's) never bypasses: only a template's author can grant that.
  */
 export function suppressionPolicy(bypassCategories: string[]): AdmissionPolicy {
   const bypass = new Set(bypassCategories);
+  const scopesOf = (message: Admission) =>
+    message.trustedCategory && bypass.has(message.category) ? [message.class] : [ALL_SCOPES, message.class];
+  const verdict = (hit: SuppressionRow | undefined) =>
+    hit
+      ? {
+          status: 'suppressed' as const,
+          reason: `Recipient is suppressed (${hit.reason}${hit.scope === ALL_SCOPES ? '' : ` from ${hit.scope} mail`})`,
+        }
+      : { status: 'queued' as const };
   return {
-    async admit(trx: Transaction<DB>, recipient: string, template: ResolvedTemplate) {
-      const scopes = bypass.has(template.template.category)
-        ? [template.template.class]
-        : [ALL_SCOPES, template.template.class];
-      const hit = await findSuppression(trx, recipient, scopes);
-      if (!hit) return { status: 'queued' };
-      return {
-        status: 'suppressed',
-        reason: `Recipient is suppressed (${hit.reason}${hit.scope === ALL_SCOPES ? '' : ` from ${hit.scope} mail`})`,
-      };
+    async admit(trx: Transaction<DB>, recipient: string, message: Admission) {
+      return verdict(await findSuppression(trx, recipient, scopesOf(message)));
+    },
+    // A commit's recipients in one query; each then judged as admit() would (the earliest matching row).
+    async admitMany(trx, items) {
+      const rows = await suppressionsOf(
+        trx,
+        items.map((i) => i.recipient),
+      );
+      if (rows.length === 0) return items.map(() => ({ status: 'queued' as const }));
+      return items.map(({ recipient, message }) => {
+        const key = suppressionKey(recipient);
+        const scopes = scopesOf(message);
+        const hits = rows.filter((r) => r.email === key && scopes.includes(r.scope));
+        return verdict(hits.sort((a, b) => a.created_at - b.created_at)[0]);
+      });
     },
   };
 }

@@ -64,6 +64,24 @@ export async function findSuppression(
   return rows[0];
 }
 
+/** Every suppression of these addresses, whatever their scope: one query for a whole commit's recipients. */
+export async function suppressionsOf(db: Kysely<DB>, emails: string[]): Promise<SuppressionRow[]> {
+  const keys = [...new Set(emails.map(suppressionKey))];
+  const out: SuppressionRow[] = [];
+  // Bounded IN lists: a few statement shapes, each reused.
+  for (let i = 0; i < keys.length; i += 256) {
+    const chunk = keys.slice(i, i + 256);
+    const size = chunk.length <= 8 ? chunk.length : Math.ceil(chunk.length / 64) * 64;
+    const padded = [...chunk, ...Array<string>(size - chunk.length).fill(chunk[0]!)];
+    out.push(
+      ...(await reusedQuery(db, `suppressions of ${size}`, padded, () =>
+        db.selectFrom('email_suppressions').selectAll().where('email', 'in', padded),
+      )),
+    );
+  }
+  return out;
+}
+
 export const suppressionView = (s: SuppressionRow) => ({
   id: s.id,
   email: s.email,

@@ -299,14 +299,17 @@ export function renderTemplate(
   checkHeaderValue('subject', subject);
   scope.subject = subject;
   const html = renderOne(htmlEngine, compiled.html, scope, 'html', strict);
-  const text = compiled.text
-    ? renderOne(plainEngine, compiled.text, scope, 'text', strict)
-    : htmlToText(html, {
-        wordwrap: 78,
-        selectors: [
-          { selector: 'img', format: 'skip' },
-          { selector: '.preheader', format: 'skip' },
-        ],
-      });
+  const text = compiled.text ? renderOne(plainEngine, compiled.text, scope, 'text', strict) : textFromHtml(html);
   return { subject, html, text };
+}
+
+/** The text part of mail that has only HTML: templates without a text body, and raw sends. */
+export function textFromHtml(html: string): string {
+  return htmlToText(html, {
+    wordwrap: 78,
+    selectors: [
+      { selector: 'img', format: 'skip' },
+      { selector: '.preheader', format: 'skip' },
+    ],
+  });
 }

@@ -72,7 +72,60 @@ export class TemplateService {
     key: string,
     opts: { version?: number; locale?: string; allowInactive?: boolean } = {},
   ): Promise<ResolvedTemplate> {
-    const template = await findTemplate(this.db, key);
+    return this.resolveRow(key, await findTemplate(this.db, key), opts);
+  }
+
+  /**
+   * Template rows as last read by resolveCached: a template row changes (new active version,
+   * deactivation, settings) while versions never do. Whoever resolves from it must check the row
+   * again inside the commit that stores what it rendered (changedTemplates), and render again on
+   * a change: no message may be sent from an old version after an edit.
+   */
+  private readonly rows = new Map<string, TemplateRow>();
+
+  /** resolve() without reading the template row when it was read before; see `rows`. */
+  async resolveCached(key: string, opts: { version?: number; locale?: string } = {}): Promise<ResolvedTemplate> {
+    const cached = this.rows.get(key);
+    if (cached) {
+      try {
+        return await this.resolveRow(key, cached, opts);
+      } catch {
+        // Only a success can be checked at commit: a refusal (inactive, no such version) is read again.
+        this.rows.delete(key);
+      }
+    }
+    const row = await findTemplate(this.db, key);
+    if (row) remember(this.rows, key, row, TemplateService.MAX_CACHED);
+    return this.resolveRow(key, row, opts);
+  }
+
+  /**
+   * Of these rows (as resolveCached gave them), those that are not the stored row any more, read in one query through `db` (a transaction: its commit is the point the check holds
+   * for). The cache is refreshed for them.
+   */
+  async changedTemplates(db: Kysely<DB>, used: TemplateRow[]): Promise<Set<TemplateRow>> {
+    const keys = [...new Set(used.map((r) => r.key))];
+    const changed = new Set<TemplateRow>();
+    if (keys.length === 0) return changed;
+    const current = new Map(
+      (await db.selectFrom('email_templates').selectAll().where('key', 'in', keys).execute()).map((r) => [r.key, r]),
+    );
+    for (const row of used) {
+      const now = current.get(row.key);
+      const same = now !== undefined && (Object.keys(row) as Array<keyof TemplateRow>).every((k) => row[k] === now[k]);
+      if (same) continue;
+      changed.add(row);
+      if (now) this.rows.set(row.key, now);
+      else this.rows.delete(row.key);
+    }
+    return changed;
+  }
+
+  private async resolveRow(
+    key: string,
+    template: TemplateRow | undefined,
+    opts: { version?: number; locale?: string; allowInactive?: boolean },
+  ): Promise<ResolvedTemplate> {
     if (!template || (!template.is_active && !opts.allowInactive)) {
       throw new AppError('template_not_found', `No active template with key ${JSON.stringify(key)}`, {
         template_key: key,

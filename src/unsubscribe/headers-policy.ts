@@ -9,13 +9,17 @@ import { createUnsubscribeToken } from './token.js';
  */
 export function unsubscribeHeadersPolicy(config: Config, key: Buffer): AdmissionPolicy {
   const classes = new Set(config.unsubscribe.classes);
-  return {
-    async admit(_trx, recipient, template) {
-      if (!classes.has(template.template.class)) return { status: 'queued' };
+  const policy: AdmissionPolicy = {
+    async admitMany(trx, items, now) {
+      return Promise.all(items.map((i) => policy.admit(trx, i.recipient, i.message, now)));
+    },
+    async admit(_trx, recipient, message) {
+      if (!classes.has(message.class)) return { status: 'queued' };
       const token = createUnsubscribeToken(key, {
         email: recipient,
-        cls: template.template.class,
-        locale: template.locale,
+        cls: message.class,
+        // Mail without a template has no language of its own: the confirmation page takes the default.
+        locale: message.locale ?? config.email.defaultLocale,
       });
       const mailto = `mailto:${config.unsubscribe.mailto}?subject=${encodeURIComponent(`unsubscribe ${token}`)}`;
       return {
@@ -27,4 +31,5 @@ export function unsubscribeHeadersPolicy(config: Config, key: Buffer): Admission
       };
     },
   };
+  return policy;
 }

@@ -224,6 +224,17 @@ describe('admin UI in a browser', () => {
       await page.getByRole('button', { name: 'Create key' }).click();
       const token = await page.getByTestId('new-token').textContent();
       expect(token).toMatch(/\S{20,}/);
+      // A key limited to some senders: its list is stored and shown.
+      await page.getByLabel('Name').fill('shop sender');
+      await page.getByLabel('Allowed senders').fill('rgz.bj, alerts@rgz.bj');
+      await page.getByRole('button', { name: 'Create key' }).click();
+      await page.getByText('Key “shop sender” created', { exact: false }).waitFor();
+      await page.getByRole('cell', { name: 'rgz.bj, alerts@rgz.bj' }).waitFor();
+      const keys = (await t.inject({ method: 'GET', url: '/api/v1/keys' })).json().items;
+      expect(keys.find((k: { name: string }) => k.name === 'shop sender').allowed_from).toEqual([
+        'rgz.bj',
+        'alerts@rgz.bj',
+      ]);
       await shot(page, 'settings-keys');
       // The token works once created…
       const ok = await t.inject({ method: 'GET', url: '/api/v1/email/templates', token: token! });

@@ -170,8 +170,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Send an email from a template, to one or more recipients
-         * @description With an `Idempotency-Key` header, a retry with the same body replays the first answer (header `idempotent-replayed: true`); the same key with another body is a 409 `idempotency_conflict`.
+         * Send an email from a template, or with its own subject and body (raw), to one or more recipients
+         * @description With `template_key`, the stored template is rendered with `variables`; without it, `subject` and `html` and/or `text` are the content. `from` must be allowed for the key (403 `from_not_allowed`). With an `Idempotency-Key` header, a retry with the same body replays the first answer (header `idempotent-replayed: true`); the same key with another body is a 409 `idempotency_conflict`.
          */
         post: {
             parameters: {
@@ -184,7 +184,8 @@ export interface paths {
                 content: {
                     "application/json": {
                         to: string | string[];
-                        template_key: string;
+                        /** @description A stored template; without it, a raw send */
+                        template_key?: string;
                         variables?: {
                             [key: string]: unknown;
                         };
@@ -200,6 +201,23 @@ export interface paths {
                         template_version?: number;
                         /** Format: date-time */
                         send_at?: string;
+                        /** @description "Name <address>" or an address; default SMTP_FROM_NAME <SMTP_FROM_EMAIL>. Must be allowed (403 from_not_allowed) */
+                        from?: string;
+                        /** @description Raw sends: required */
+                        subject?: string;
+                        /** @description Raw sends: the HTML body (html and/or text) */
+                        html?: string;
+                        /** @description Raw sends: the text body; derived from html when absent */
+                        text?: string;
+                        /** @description Default: the template's, or general for a raw send */
+                        category?: string;
+                        /** @description Raw sends: transactional (default) or marketing (rate limits and List-Unsubscribe follow it) */
+                        class?: string;
+                        tags?: string[];
+                        /** @description A JSON object, at most 4 KB as JSON */
+                        metadata?: {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -240,6 +258,23 @@ export interface paths {
                 };
                 /** @description An error */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -325,6 +360,209 @@ export interface paths {
                 };
                 /** @description An error */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/email/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send up to 500 independent messages in one request and one durable commit
+         * @description Each message is a send body (template or raw) plus an optional `idempotency_key`. The answer lists one entry per message in request order: its `items` (one per recipient, each queued, suppressed, rate_limited…) or its own `error` `{code, message, details}`. A malformed envelope (not an object, 0 or more than 500 messages) is a 400.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        messages: {
+                            to: string | string[];
+                            /** @description A stored template; without it, a raw send */
+                            template_key?: string;
+                            variables?: {
+                                [key: string]: unknown;
+                            };
+                            attachments?: {
+                                filename: string;
+                                content_type: string;
+                                data_base64: string;
+                            }[];
+                            cc?: string | string[];
+                            bcc?: string | string[];
+                            reply_to?: string;
+                            locale?: string;
+                            template_version?: number;
+                            /** Format: date-time */
+                            send_at?: string;
+                            /** @description "Name <address>" or an address; default SMTP_FROM_NAME <SMTP_FROM_EMAIL>. Must be allowed (403 from_not_allowed) */
+                            from?: string;
+                            /** @description Raw sends: required */
+                            subject?: string;
+                            /** @description Raw sends: the HTML body (html and/or text) */
+                            html?: string;
+                            /** @description Raw sends: the text body; derived from html when absent */
+                            text?: string;
+                            /** @description Default: the template's, or general for a raw send */
+                            category?: string;
+                            /** @description Raw sends: transactional (default) or marketing (rate limits and List-Unsubscribe follow it) */
+                            class?: string;
+                            tags?: string[];
+                            /** @description A JSON object, at most 4 KB as JSON */
+                            metadata?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description Behaves as a single send's Idempotency-Key */
+                            idempotency_key?: string;
+                        }[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: ({
+                                index: number;
+                                items: {
+                                    /** Format: uuid */
+                                    id: string;
+                                    to: string;
+                                    /** @enum {string} */
+                                    status: "scheduled" | "queued" | "sending" | "sent" | "partially_sent" | "captured" | "delivered" | "bounced" | "complaint" | "failed" | "suppressed" | "rate_limited" | "cancelled";
+                                }[];
+                            } | {
+                                index: number;
+                                error: {
+                                    code: string;
+                                    message: string;
+                                    details?: unknown;
+                                };
+                            })[];
+                        };
+                    };
+                };
+                /** @description An error */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -576,6 +814,15 @@ export interface paths {
                             locale: string | null;
                             class: string;
                             source_endpoint: string;
+                            /** @description The door it came in by: api, batch, smtp, resend, test, cli */
+                            source: string;
+                            /** @description Its own sender; null: the configured SMTP_FROM_EMAIL */
+                            from_email: string | null;
+                            from_name: string | null;
+                            tags: string[];
+                            metadata: {
+                                [key: string]: unknown;
+                            } | null;
                             cc: string[];
                             bcc: string[];
                             reply_to: string | null;
@@ -3720,6 +3967,8 @@ export interface paths {
                                 scope: "admin" | "send";
                                 /** @description The first characters of the token, to tell keys apart */
                                 prefix: string;
+                                /** @description The From domains or addresses this key may use (within FROM_ALLOWED_DOMAINS); null: any of those */
+                                allowed_from: string[] | null;
                                 created_by: string | null;
                                 /** Format: date-time */
                                 created_at: string | null;
@@ -3816,6 +4065,8 @@ export interface paths {
                     "application/json": {
                         name: string;
                         scope: "admin" | "send";
+                        /** @description Domains ("example.com") or addresses the key may send as; absent: any FROM_ALLOWED_DOMAINS allows */
+                        allowed_from?: string[];
                     };
                 };
             };
@@ -3833,6 +4084,8 @@ export interface paths {
                             scope: "admin" | "send";
                             /** @description The first characters of the token, to tell keys apart */
                             prefix: string;
+                            /** @description The From domains or addresses this key may use (within FROM_ALLOWED_DOMAINS); null: any of those */
+                            allowed_from: string[] | null;
                             created_by: string | null;
                             /** Format: date-time */
                             created_at: string | null;
@@ -3931,6 +4184,23 @@ export interface paths {
                     };
                 };
                 /** @description An error */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
                 500: {
                     headers: {
                         [name: string]: unknown;
@@ -4007,6 +4277,8 @@ export interface paths {
                             scope: "admin" | "send";
                             /** @description The first characters of the token, to tell keys apart */
                             prefix: string;
+                            /** @description The From domains or addresses this key may use (within FROM_ALLOWED_DOMAINS); null: any of those */
+                            allowed_from: string[] | null;
                             created_by: string | null;
                             /** Format: date-time */
                             created_at: string | null;

@@ -135,8 +135,10 @@ export const api = {
   layouts: () => json<Answer<'/api/v1/email/layouts', 'get'>>('GET', '/email/layouts'),
 
   keys: () => json<Answer<'/api/v1/keys', 'get'>>('GET', '/keys'),
-  createKey: (name: string, scope: 'admin' | 'send') =>
-    json<Answer<'/api/v1/keys', 'post', 201>>('POST', '/keys', { body: { name, scope } }),
+  createKey: (name: string, scope: 'admin' | 'send', allowedFrom?: string[]) =>
+    json<Answer<'/api/v1/keys', 'post', 201>>('POST', '/keys', {
+      body: { name, scope, ...(allowedFrom?.length ? { allowed_from: allowedFrom } : {}) },
+    }),
   revokeKey: (id: string) => json<Answer<'/api/v1/keys/{id}', 'delete'>>('DELETE', `/keys/${seg(id)}`),
 
   suppressions: (email?: string) =>

@@ -1,8 +1,11 @@
 import { PostierError } from './errors.js';
 import type {
+  BatchMessage,
+  BatchResult,
   ListMessagesQuery,
   Message,
   MessagePage,
+  RawSendRequest,
   SendRequest,
   SendResult,
   Template,
@@ -74,6 +77,20 @@ export class PostierClient<Throws extends boolean = true> {
   send(req: SendRequest, opts: SendOptions = {}): Promise<Outcome<SendResult, Throws>> {
     const headers: Record<string, string> = opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {};
     return this.call<SendResult>('POST', '/api/v1/email/send', { body: req, headers, timeoutMs: opts.timeoutMs });
+  }
+
+  /** A send with its own subject and body (no stored template): the same endpoint as send(). */
+  sendRaw(req: RawSendRequest, opts: SendOptions = {}): Promise<Outcome<SendResult, Throws>> {
+    return this.send(req, opts);
+  }
+
+  /**
+   * Up to 500 independent messages in one request and one commit. The answer has an entry per
+   * message, in order: its `items`, or its own `error` (one bad message does not sink the rest).
+   * Give each message an `idempotency_key` to make retrying the whole batch safe.
+   */
+  sendBatch(messages: BatchMessage[], opts: { timeoutMs?: number } = {}): Promise<Outcome<BatchResult, Throws>> {
+    return this.call<BatchResult>('POST', '/api/v1/email/batch', { body: { messages }, timeoutMs: opts.timeoutMs });
   }
 
   getMessage(id: string): Promise<Outcome<Message, Throws>> {

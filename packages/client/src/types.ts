@@ -11,6 +11,17 @@ export type SendRequest = BodyOf<'/api/v1/email/send', 'post'>;
 export type AttachmentInput = NonNullable<SendRequest['attachments']>[number];
 export type SendResult = Answer<'/api/v1/email/send', 'post', 201>;
 export type SendResultItem = SendResult['items'][number];
+/** A send with its own subject and body (no stored template): `html` and/or `text`. */
+export type RawSendRequest = Omit<SendRequest, 'template_key' | 'variables' | 'locale' | 'template_version'> & {
+  subject: string;
+};
+
+/** The body of POST /api/v1/email/batch, one of its messages (a send and its optional idempotency_key), and its answer. */
+export type BatchRequest = BodyOf<'/api/v1/email/batch', 'post'>;
+export type BatchMessage = BatchRequest['messages'][number];
+export type BatchResult = Answer<'/api/v1/email/batch', 'post'>;
+/** One message's entry in a batch's answer, in request order: `{index, items}` or `{index, error}`. */
+export type BatchItem = BatchResult['items'][number];
 
 export type MessagePage = Answer<'/api/v1/email/messages', 'get'>;
 export type MessageSummary = Item<MessagePage>;

@@ -4,6 +4,8 @@ __version__ = "0.1.0"
 
 from .api_types import (
     AttachmentInput,
+    BatchItem,
+    BatchResult,
     Message,
     MessageAttachment,
     MessageEvent,
@@ -11,6 +13,7 @@ from .api_types import (
     MessageRecipient,
     MessageStatus,
     MessageSummary,
+    RawSendRequest,
     SendRequest,
     SendResult,
     SendResultItem,
@@ -20,11 +23,13 @@ from .api_types import (
 )
 from .client import Postier
 from .errors import PostierError
-from .messages import attachment, template_message
+from .messages import attachment, raw_message, template_message
 from .result import Err, Ok, Result
 
 __all__ = [
     "AttachmentInput",
+    "BatchItem",
+    "BatchResult",
     "Err",
     "Message",
     "MessageAttachment",
@@ -36,6 +41,7 @@ __all__ = [
     "Ok",
     "Postier",
     "PostierError",
+    "RawSendRequest",
     "Result",
     "SendRequest",
     "SendResult",
@@ -45,5 +51,6 @@ __all__ = [
     "TemplateSummary",
     "__version__",
     "attachment",
+    "raw_message",
     "template_message",
 ]

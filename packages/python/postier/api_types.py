@@ -52,6 +52,52 @@ class SendRequest(_SendRequestRequired, total=False):
     send_at: str
 
 
+# "from" and "class" are Python keywords: only the functional form can name them as keys.
+_RawKeywordKeys = TypedDict("_RawKeywordKeys", {"from": str, "class": str}, total=False)
+
+
+class _RawSendRequired(TypedDict):
+    to: Recipients
+    subject: str
+
+
+class RawSendRequest(_RawSendRequired, _RawKeywordKeys, total=False):
+    """A send with its own subject and body, no stored template (``postier.raw_message()`` builds one).
+
+    ``html`` and/or ``text``; ``from`` must be allowed for the key (403 ``from_not_allowed``).
+    """
+
+    html: str
+    text: str
+    attachments: List[AttachmentInput]
+    cc: Recipients
+    bcc: Recipients
+    reply_to: str
+    send_at: str
+    category: str
+    tags: List[str]
+    metadata: Dict[str, Any]
+    idempotency_key: str
+
+
+class BatchError(TypedDict, total=False):
+    code: str
+    message: str
+    details: Any
+
+
+class BatchItem(TypedDict, total=False):
+    """One message's answer in a batch, in request order: ``items`` when stored, else ``error``."""
+
+    index: int
+    items: List["SendResultItem"]
+    error: BatchError
+
+
+class BatchResult(TypedDict):
+    items: List[BatchItem]
+
+
 class SendResultItem(TypedDict):
     id: str
     to: str

@@ -17,9 +17,21 @@ from decimal import Decimal
 from typing import Any, Dict, Generic, Iterator, Literal, Mapping, Optional, Sequence, TypeVar, Union, overload
 
 from . import __version__
-from .api_types import AttachmentInput, Message, MessagePage, MessageStatus, MessageSummary, SendRequest, SendResult, Template, TemplateList
+from .api_types import (
+    AttachmentInput,
+    BatchResult,
+    Message,
+    MessagePage,
+    MessageStatus,
+    MessageSummary,
+    RawSendRequest,
+    SendRequest,
+    SendResult,
+    Template,
+    TemplateList,
+)
 from .errors import PostierError
-from .messages import iso_datetime, template_message
+from .messages import iso_datetime, raw_message, template_message
 from .result import Err, Ok, Result
 from .transport import DeadlineExceeded, Transport, TransportError
 
@@ -174,7 +186,109 @@ class Postier(Generic[RaiseErrors]):
         )
         return self._send_body("/api/v1/email/send", body, idempotency_key, timeout)
 
-    def _send_body(self, path: str, body: SendRequest, idempotency_key: Optional[str], timeout: Optional[float]) -> Any:
+    @overload
+    def send_raw(
+        self: Postier[Literal[True]],
+        to: Union[str, Sequence[str]],
+        subject: str,
+        *,
+        html: Optional[str] = None,
+        text: Optional[str] = None,
+        sender: Optional[str] = None,
+        attachments: Optional[Sequence[AttachmentInput]] = None,
+        cc: Union[str, Sequence[str], None] = None,
+        bcc: Union[str, Sequence[str], None] = None,
+        reply_to: Optional[str] = None,
+        send_at: Union[datetime, str, None] = None,
+        category: Optional[str] = None,
+        mail_class: Optional[str] = None,
+        tags: Optional[Sequence[str]] = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+        idempotency_key: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> SendResult: ...
+    @overload
+    def send_raw(
+        self: Postier[Literal[False]],
+        to: Union[str, Sequence[str]],
+        subject: str,
+        *,
+        html: Optional[str] = None,
+        text: Optional[str] = None,
+        sender: Optional[str] = None,
+        attachments: Optional[Sequence[AttachmentInput]] = None,
+        cc: Union[str, Sequence[str], None] = None,
+        bcc: Union[str, Sequence[str], None] = None,
+        reply_to: Optional[str] = None,
+        send_at: Union[datetime, str, None] = None,
+        category: Optional[str] = None,
+        mail_class: Optional[str] = None,
+        tags: Optional[Sequence[str]] = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+        idempotency_key: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> Result[SendResult]: ...
+    def send_raw(
+        self,
+        to: Union[str, Sequence[str]],
+        subject: str,
+        *,
+        html: Optional[str] = None,
+        text: Optional[str] = None,
+        sender: Optional[str] = None,
+        attachments: Optional[Sequence[AttachmentInput]] = None,
+        cc: Union[str, Sequence[str], None] = None,
+        bcc: Union[str, Sequence[str], None] = None,
+        reply_to: Optional[str] = None,
+        send_at: Union[datetime, str, None] = None,
+        category: Optional[str] = None,
+        mail_class: Optional[str] = None,
+        tags: Optional[Sequence[str]] = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+        idempotency_key: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> Any:
+        """Queues a message with its own ``subject`` and ``html`` and/or ``text``: no stored template.
+
+        ``sender`` is the From ("Name <address>" or an address) and must be allowed for the key
+        (403 ``from_not_allowed``); ``mail_class`` is ``transactional`` (default) or ``marketing``.
+        """
+        body = raw_message(
+            to,
+            subject,
+            html=html,
+            text=text,
+            sender=sender,
+            attachments=attachments,
+            cc=cc,
+            bcc=bcc,
+            reply_to=reply_to,
+            send_at=send_at,
+            category=category,
+            mail_class=mail_class,
+            tags=tags,
+            metadata=metadata,
+        )
+        return self._send_body("/api/v1/email/send", body, idempotency_key, timeout)
+
+    @overload
+    def send_batch(
+        self: Postier[Literal[True]], messages: Sequence[Union[SendRequest, RawSendRequest]], *, timeout: Optional[float] = None
+    ) -> BatchResult: ...
+    @overload
+    def send_batch(
+        self: Postier[Literal[False]], messages: Sequence[Union[SendRequest, RawSendRequest]], *, timeout: Optional[float] = None
+    ) -> Result[BatchResult]: ...
+    def send_batch(self, messages: Sequence[Union[SendRequest, RawSendRequest]], *, timeout: Optional[float] = None) -> Any:
+        """Up to 500 independent messages (``template_message()`` / ``raw_message()`` bodies) in one commit.
+
+        The answer's ``items`` has one entry per message, in order: its ``items`` or its own
+        ``error`` (one bad message does not sink the rest). Give each message an ``idempotency_key``
+        to make retrying the whole batch safe.
+        """
+        return self._call("POST", "/api/v1/email/batch", body={"messages": list(messages)}, timeout=timeout)
+
+    def _send_body(self, path: str, body: Any, idempotency_key: Optional[str], timeout: Optional[float]) -> Any:
         """Every send endpoint takes a JSON body and an optional Idempotency-Key the same way."""
         headers: Dict[str, str] = {}
         if idempotency_key is not None:

@@ -1,7 +1,7 @@
 """Builds request bodies: what one message to send is, apart from how it is sent.
 
-``template_message()`` is the body of a template send; a batch send takes a list of them, and a
-raw send (subject and HTML given by the caller) will be a sibling builder.
+``template_message()`` is the body of a template send, ``raw_message()`` the body of a send with
+its own subject and body; a batch send takes a list of either (each may carry an ``idempotency_key``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import mimetypes
 from datetime import datetime
 from typing import Any, List, Mapping, Optional, Sequence, Union
 
-from .api_types import AttachmentInput, Recipients, SendRequest
+from .api_types import AttachmentInput, RawSendRequest, Recipients, SendRequest
 
 
 def attachment(filename: str, data: bytes, content_type: Optional[str] = None) -> AttachmentInput:
@@ -53,6 +53,61 @@ def template_message(
         body["template_version"] = template_version
     if send_at is not None:
         body["send_at"] = iso_datetime(send_at, "send_at")
+    return body
+
+
+def raw_message(
+    to: Union[str, Sequence[str]],
+    subject: str,
+    *,
+    html: Optional[str] = None,
+    text: Optional[str] = None,
+    sender: Optional[str] = None,
+    attachments: Optional[Sequence[AttachmentInput]] = None,
+    cc: Union[str, Sequence[str], None] = None,
+    bcc: Union[str, Sequence[str], None] = None,
+    reply_to: Optional[str] = None,
+    send_at: Union[datetime, str, None] = None,
+    category: Optional[str] = None,
+    mail_class: Optional[str] = None,
+    tags: Optional[Sequence[str]] = None,
+    metadata: Optional[Mapping[str, Any]] = None,
+    idempotency_key: Optional[str] = None,
+) -> RawSendRequest:
+    """The body of a raw send: ``html`` and/or ``text`` (text is derived from html when absent).
+
+    ``sender`` is the ``from`` field ("Name <address>" or an address); ``mail_class`` the ``class``
+    field (``transactional`` or ``marketing``). ``idempotency_key`` is for a message of a batch.
+    """
+    if html is None and text is None:
+        raise ValueError("raw_message: give html, text or both")
+    body: RawSendRequest = {"to": _recipients(to), "subject": subject}
+    if html is not None:
+        body["html"] = html
+    if text is not None:
+        body["text"] = text
+    if sender is not None:
+        body["from"] = sender
+    if attachments is not None:
+        body["attachments"] = list(attachments)
+    if cc is not None:
+        body["cc"] = _recipients(cc)
+    if bcc is not None:
+        body["bcc"] = _recipients(bcc)
+    if reply_to is not None:
+        body["reply_to"] = reply_to
+    if send_at is not None:
+        body["send_at"] = iso_datetime(send_at, "send_at")
+    if category is not None:
+        body["category"] = category
+    if mail_class is not None:
+        body["class"] = mail_class
+    if tags is not None:
+        body["tags"] = list(tags)
+    if metadata is not None:
+        body["metadata"] = dict(metadata)
+    if idempotency_key is not None:
+        body["idempotency_key"] = idempotency_key
     return body
 
 

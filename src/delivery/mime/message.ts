@@ -19,13 +19,17 @@ export interface Sender {
   fromName: string;
   fromEmail: string;
   replyTo: string | undefined;
-  /** Signs every message once, when it is built (DKIM_DOMAIN, DKIM_SELECTOR, DKIM_PRIVATE_KEY). */
+  /** Signs every message from the configured sender once, when it is built (DKIM_DOMAIN, DKIM_SELECTOR, DKIM_PRIVATE_KEY). */
   dkim?: DkimSigner;
   /**
    * The envelope sender (MAIL FROM) of a message, when bounces go to a VERP address of our own
    * (BOUNCE_DOMAIN); else the From address is the envelope sender. The From header is unchanged.
    */
   returnPath?: (messageId: string) => string;
+  /** A key per From domain (DKIM_KEYS, and DKIM_DOMAIN's): a message is signed with its From domain's key. */
+  dkimKeys?: ReadonlyMap<string, DkimSigner>;
+  /** A message with its own sender went out unsigned: no key for its domain (counted in /metrics). */
+  onUnsigned?(domain: string): void;
 }
 
 export interface MimeAttachment {
@@ -181,6 +185,10 @@ export async function buildMime(
     ? { name: message.from_name ?? '', address: message.from_email }
     : { name: sender.fromName, address: sender.fromEmail };
   const root = tree(message, attachments, randomHex());
+  const fromDomain = from.address.slice(from.address.lastIndexOf('@') + 1).toLowerCase();
+  // The configured sender keeps DKIM_DOMAIN's key whatever its domain; any other sender needs its own domain's.
+  const signer = sender.dkimKeys?.get(fromDomain) ?? (message.from_email ? undefined : sender.dkim);
+  if (!signer && message.from_email && (sender.dkim || sender.dkimKeys?.size)) sender.onUnsigned?.(fromDomain);
   const fields: Field[] = [
     addressField('From', [from]),
     addressField('To', [{ address: message.recipient_email }]),
@@ -206,7 +214,7 @@ export async function buildMime(
   const last = chunks.at(-1);
   if (last && last.length > 0 && last[last.length - 1] !== 0x0a) chunks.push(CRLF);
   const body = Buffer.concat(chunks);
-  if (sender.dkim) fields.unshift(sender.dkim.sign(fields, body));
+  if (signer) fields.unshift(signer.sign(fields, body));
   // ASCII by construction; an address with a non-ASCII local part (SMTPUTF8) would go as UTF-8.
   const head = Buffer.from(`${fields.map((f) => f.line).join('\r\n')}\r\n\r\n`);
   const seen = new Set<string>();

@@ -14,6 +14,8 @@ export interface Principal {
   keyId: string | null;
   name: string;
   scope: Scope;
+  /** The From addresses or domains this key may use (within FROM_ALLOWED_DOMAINS); null: any the installation allows. */
+  allowedFrom?: string[] | null;
 }
 
 declare module 'fastify' {

@@ -219,6 +219,9 @@ export const en = {
   'keys.revokeNamed': 'Revoke key {name}',
   'keys.revokeConfirm': 'Revoke the key “{name}”? Callers using it will be refused at once.',
   'keys.revokedAt': 'revoked {date}',
+  'keys.allowedFrom': 'Allowed senders',
+  'keys.allowedFromHint': 'e.g. billing.example.com, alerts@example.com (empty: any allowed)',
+  'keys.anyAllowed': 'any allowed',
 
   'suppressions.add': 'Suppress an address',
   'suppressions.addButton': 'Suppress',

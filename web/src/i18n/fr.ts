@@ -223,6 +223,9 @@ export const fr: Record<keyof typeof en, string> = {
   'keys.revokeNamed': 'Révoquer la clé {name}',
   'keys.revokeConfirm': 'Révoquer la clé « {name} » ? Ses utilisateurs seront refusés immédiatement.',
   'keys.revokedAt': 'révoquée le {date}',
+  'keys.allowedFrom': 'Expéditeurs autorisés',
+  'keys.allowedFromHint': 'ex. facturation.example.com, alertes@example.com (vide : tous ceux autorisés)',
+  'keys.anyAllowed': 'tous ceux autorisés',
 
   'suppressions.add': 'Bloquer une adresse',
   'suppressions.addButton': 'Bloquer',

@@ -12,6 +12,7 @@ export function ApiKeys() {
   const keys = useAsync(() => api.keys(), []);
   const [name, setName] = useState('');
   const [scope, setScope] = useState<'send' | 'admin'>('send');
+  const [allowedFrom, setAllowedFrom] = useState('');
   const [created, setCreated] = useState<{ name: string; token: string } | null>(null);
   const [error, setError] = useState<unknown>();
 
@@ -19,9 +20,14 @@ export function ApiKeys() {
     e.preventDefault();
     setError(undefined);
     try {
-      const k = await api.createKey(name.trim(), scope);
+      const senders = allowedFrom
+        .split(/[\s,]+/)
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const k = await api.createKey(name.trim(), scope, senders);
       setCreated({ name: k.name, token: k.token });
       setName('');
+      setAllowedFrom('');
       keys.reload();
     } catch (err) {
       setError(err);
@@ -58,6 +64,16 @@ export function ApiKeys() {
             <option value="admin">{t('keys.scopeAdmin')}</option>
           </select>
         </label>
+        <label className="field grow">
+          <span>{t('keys.allowedFrom')}</span>
+          <input
+            name="key_allowed_from"
+            maxLength={5000}
+            value={allowedFrom}
+            onChange={(e) => setAllowedFrom(e.target.value)}
+            placeholder={t('keys.allowedFromHint')}
+          />
+        </label>
         <button type="submit" className="primary">
           {t('keys.create')}
         </button>
@@ -90,6 +106,7 @@ export function ApiKeys() {
                   <th>{t('keys.name')}</th>
                   <th>{t('keys.scope')}</th>
                   <th>{t('keys.prefix')}</th>
+                  <th>{t('keys.allowedFrom')}</th>
                   <th>{t('keys.created')}</th>
                   <th>{t('keys.lastUsed')}</th>
                   <th />
@@ -103,6 +120,7 @@ export function ApiKeys() {
                       <span className={`badge ${k.scope === 'admin' ? 'warn' : 'info'}`}>{k.scope}</span>
                     </td>
                     <td className="mono">{k.prefix}…</td>
+                    <td className="small">{k.allowed_from ? k.allowed_from.join(', ') : t('keys.anyAllowed')}</td>
                     <td className="nowrap">{formatDateTime(k.created_at, lang)}</td>
                     <td className="nowrap">{formatDateTime(k.last_used_at, lang)}</td>
                     <td className="num">
