@@ -3,6 +3,7 @@ export { type Attachment, type AttachmentInput, validateAttachments } from './at
 export { IDEMPOTENCY_TTL_MS } from './idempotency.js';
 export {
   type AdmissionPolicy,
+  type AdmissionSubject,
   messageIdDomain,
   type SendDeps,
   type SendOptions,

@@ -2,10 +2,10 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Principal } from '../platform/http/auth.js';
 import type { Config } from '../platform/config.js';
 import type { ContentSeal } from '../platform/crypto/sealed-content.js';
-import type { ContentStore } from '../content/index.js';
+import type { Content, ContentStore } from '../content/index.js';
 import type { CommitQueue } from '../platform/db/commit-queue.js';
 import { insertRows } from '../platform/db/reused-sql.js';
-import type { DB, MessageStatus, NewMessage } from '../platform/db/schema.js';
+import type { DB, MessageStatus, NewMessage, TemplateRow } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import type { ResolvedTemplate, TemplateService } from '../templates/index.js';
@@ -45,6 +45,15 @@ export interface SendResultItem {
 }
 
 /**
+ * What admission policies judge a message by: the template it was rendered from, or, for mail that
+ * came without one (SMTP submission), its own category, class and locale in the same shape.
+ */
+export interface AdmissionSubject {
+  template: Pick<TemplateRow, 'category' | 'class'>;
+  locale: string;
+}
+
+/**
  * Decides, inside the accepting transaction, whether a recipient may be sent to. Policies
  * (suppression list, rate limits) plug in here so their checks and the insert are atomic.
  */
@@ -52,7 +61,7 @@ export interface AdmissionPolicy {
   admit(
     trx: Transaction<DB>,
     recipient: string,
-    template: ResolvedTemplate,
+    template: AdmissionSubject,
     now: number,
   ): Promise<{ status: 'queued'; headers?: Record<string, string> } | { status: MessageStatus; reason: string }>;
 }
@@ -224,6 +233,33 @@ export class SendService {
     return items;
   }
 
+  /**
+   * SMTP submission: messages made from a client's MIME (one per envelope recipient), stored with
+   * that MIME (`raw`, the content each message's raw_sha256 references) and its attachments,
+   * through the same admission policies, commit and first event as send(). `hooks` run in the
+   * same transaction (idempotency keys).
+   */
+  async acceptSubmitted(input: {
+    messages: NewMessage[];
+    raw: Content;
+    attachments: Attachment[];
+    subject: AdmissionSubject;
+    hooks?: SendOptions['hooks'];
+  }): Promise<SendResultItem[]> {
+    const now = Date.now();
+    await this.content.prewrite(this.db, [input.raw, ...input.attachments], now);
+    const items = await this.commits.run(async (trx) => {
+      await input.hooks?.before?.(trx);
+      // The MIME first: the messages reference it (a foreign key).
+      await this.content.ensure(trx, [input.raw], now);
+      const stored = await this.store(trx, input.messages, input.attachments, input.subject, now);
+      await input.hooks?.after?.(trx, stored);
+      return stored;
+    });
+    this.announce(items);
+    return items;
+  }
+
   /** After the commit: a worker in this process may lease the new messages at once. */
   private announce(items: SendResultItem[]): void {
     if (items.some((i) => i.status === 'queued')) for (const fn of this.queuedListeners) fn();
@@ -233,7 +269,7 @@ export class SendService {
     trx: Transaction<DB>,
     messages: NewMessage[],
     attachments: Attachment[],
-    template: ResolvedTemplate,
+    template: AdmissionSubject,
     now: number,
   ): Promise<SendResultItem[]> {
     // Admitted in address order: policies that lock per recipient then lock in one order.
