@@ -328,6 +328,19 @@ describe.each(backends)('SMTP submission on %s', (backend) => {
     }
   });
 
+  it('checks the key again for each message: a key revoked during a session sends nothing more', async () => {
+    const short = await sendKey(t, 'short-lived');
+    const talk = await SmtpTalk.connect(server.port);
+    await talk.command('EHLO x');
+    expect(await talk.login(short.token)).toMatch(/^235/);
+    expect(await talk.send('billing@rgz.bj', ['client@example.org'], mime({}))).toMatch(/^250/);
+    await t.services.apiKeys.revoke(short.id);
+    const before = await messageCount(t);
+    expect(await talk.send('billing@rgz.bj', ['client@example.org'], mime({}))).toMatch(/^530 5\.7\.0 key_revoked/);
+    expect(await messageCount(t)).toBe(before);
+    talk.close();
+  });
+
   it('replays the answer of a retried message with the same X-Postier-Idempotency-Key, and refuses the key with another message', async () => {
     const talk = await session();
     const raw = mime({ 'Message-ID': '<idem@erp.rgz.bj>', 'X-Postier-Idempotency-Key': 'invoice-0001' });

@@ -42,7 +42,9 @@ export interface SubmissionServer {
 const isLoopback = (address: string) =>
   address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 
-const userOf = (session: SMTPServerSession) => session.user as SubmissionUser | undefined;
+/** The key is kept for the session: it is checked again for each message (a revoked key stops at once). */
+type SessionUser = SubmissionUser & { token: string };
+const userOf = (session: SMTPServerSession) => session.user as SessionUser | undefined;
 
 /**
  * The SMTP submission listener (RFC 6409): STARTTLS on SUBMISSION_PORT, implicit TLS on
@@ -117,7 +119,7 @@ export async function startSubmission(deps: SubmissionDeps, tuning: SubmissionTu
               .executeTakeFirst()
           : undefined;
         const allowedFrom = row?.allowed_from ? (JSON.parse(row.allowed_from) as string[]) : null;
-        callback(null, { user: { principal, allowedFrom } satisfies SubmissionUser });
+        callback(null, { user: { principal, allowedFrom, token: auth.password! } satisfies SessionUser });
       })().catch((e: unknown) => {
         log.error({ err: e }, 'submission: login could not be checked');
         callback(new SmtpReply(454, '4.7.0', 'unavailable', 'Temporary authentication failure; try again later'));
@@ -165,23 +167,30 @@ export async function startSubmission(deps: SubmissionDeps, tuning: SubmissionTu
           mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           recipients: session.envelope.rcptTo.map((r) => r.address),
         };
-        acceptor.accept(user, envelope, Buffer.concat(chunks)).then(
-          (r) => {
-            submissionMessages.inc({ result: 'accepted', reason: r.replayed ? 'replayed' : 'stored' });
-            const ids = r.items.map((i) => i.id);
-            const named = r.messageId ? `${r.messageId} ` : '';
-            callback(
-              null,
-              `2.0.0 Ok: queued as ${named}(${ids.length} message${ids.length === 1 ? '' : 's'}: ${ids.slice(0, 3).join(' ')}${ids.length > 3 ? ' …' : ''})`,
-            );
-          },
-          (e: unknown) => {
-            const reply = replyFor(e);
-            if (reply.responseCode === 451) log.error({ err: e }, 'submission: a message could not be stored');
-            refused(reply.reason);
-            callback(reply);
-          },
-        );
+        const revoked = new SmtpReply(530, '5.7.0', 'key_revoked', 'The key of this session is no longer valid');
+        keys
+          .authenticate(user.token)
+          .then((still) => {
+            if (!still) throw revoked;
+            return acceptor.accept(user, envelope, Buffer.concat(chunks));
+          })
+          .then(
+            (r) => {
+              submissionMessages.inc({ result: 'accepted', reason: r.replayed ? 'replayed' : 'stored' });
+              const ids = r.items.map((i) => i.id);
+              const named = r.messageId ? `${r.messageId} ` : '';
+              callback(
+                null,
+                `2.0.0 Ok: queued as ${named}(${ids.length} message${ids.length === 1 ? '' : 's'}: ${ids.slice(0, 3).join(' ')}${ids.length > 3 ? ' …' : ''})`,
+              );
+            },
+            (e: unknown) => {
+              const reply = replyFor(e);
+              if (reply.responseCode === 451) log.error({ err: e }, 'submission: a message could not be stored');
+              refused(reply.reason);
+              callback(reply);
+            },
+          );
       });
     },
   };
