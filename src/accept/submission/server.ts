@@ -67,7 +67,7 @@ export async function startSubmission(deps: SubmissionDeps, tuning: SubmissionTu
   const refused = (reason: string) => submissionMessages.inc({ result: 'refused', reason });
 
   const options: SMTPServerOptions = {
-    banner: 'Postier ESMTP submission',
+    banner: 'Postier submission',
     size: settings.maxBytes,
     authMethods: ['PLAIN', 'LOGIN'],
     // AUTH is checked in onAuth: allowed in clear text from loopback only.
