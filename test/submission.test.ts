@@ -408,6 +408,40 @@ describe.each(backends)('SMTP submission on %s', (backend) => {
     talk.close();
   });
 
+  it('resends a submitted message from the archive: the same MIME under a new Message-ID, through the same admission', async () => {
+    const talk = await session();
+    expect(
+      await talk.send(
+        'billing@rgz.bj',
+        ['again@example.org'],
+        mime({ 'Message-ID': '<resend-me@erp.rgz.bj>', 'X-Postier-Category': 'billing' }),
+      ),
+    ).toMatch(/^250/);
+    talk.close();
+    const [original] = await rowsFor('<resend-me@erp.rgz.bj>');
+    const res = await t.inject({ method: 'POST', url: `/api/v1/email/messages/${original!.id}/resend` });
+    expect(res.statusCode).toBe(201);
+    const copyId = res.json().id as string;
+    const copy = await t.services.db
+      .selectFrom('email_messages')
+      .selectAll()
+      .where('id', '=', copyId)
+      .executeTakeFirstOrThrow();
+    expect(copy).toMatchObject({
+      raw_sha256: original!.raw_sha256,
+      resent_from_id: original!.id,
+      source: 'resend',
+      category: 'billing',
+      recipient_email: 'again@example.org',
+      smtp_message_id: `<${copyId}@rgz.bj>`,
+    });
+    deliver();
+    await waitForStatus(t, [original!.id, copyId], ['sent']);
+    const ids = await Promise.all(sink.accepted.map(async (m) => (await simpleParser(m.raw)).messageId));
+    expect(ids.sort()).toEqual([`<${copyId}@rgz.bj>`, '<resend-me@erp.rgz.bj>'].sort());
+    for (const m of sink.accepted) expect(m.raw.toString('latin1').match(/^Message-ID:/gim)).toHaveLength(1);
+  });
+
   it('erasing a recipient drops the raw MIME once no message holds it', async () => {
     const talk = await session();
     expect(

@@ -1,8 +1,8 @@
-import type { Kysely } from 'kysely';
-import type { SendResultItem, SendService } from '../accept/index.js';
-import { attachmentsWithData } from '../content/index.js';
+import type { Kysely, Transaction } from 'kysely';
+import type { Attachment, SendResultItem, SendService } from '../accept/index.js';
+import { attachmentsWithData, readContent } from '../content/index.js';
 import type { EventLog } from '../events/index.js';
-import type { DB, NewMessage } from '../platform/db/schema.js';
+import type { DB, MessageRow, NewMessage } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import type { ResolvedTemplate, TemplateService } from '../templates/index.js';
@@ -12,7 +12,7 @@ export interface ResendDeps {
   db: Kysely<DB>;
   events: EventLog;
   templates: Pick<TemplateService, 'resolve'>;
-  send: Pick<SendService, 'enqueue'>;
+  send: Pick<SendService, 'enqueue' | 'acceptSubmitted'>;
   /** The domain of our Message-IDs (accept's messageIdDomain). */
   messageIdDomain: string;
 }
@@ -34,13 +34,15 @@ function maskedVariables(t: ResolvedTemplate): string[] {
 export async function resendMessage(s: ResendDeps, id: string, actor: string | null): Promise<SendResultItem> {
   const original = await s.db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirst();
   if (!original) throw new AppError('message_not_found', `No message ${id}`);
-  if (original.anonymized_at !== null || original.html_content === null) {
+  // Submitted mail may have no HTML: its content is the raw MIME, dropped by erasure.
+  if (original.anonymized_at !== null || (original.html_content === null && original.raw_sha256 === null)) {
     throw new AppError(
       'resend_content_erased',
       'This message was anonymized or erased: its content is no longer archived',
       { id },
     );
   }
+  if (original.template_key === null && original.raw_sha256 !== null) return resendSubmitted(s, original, actor);
   if (original.template_key === null) {
     // Mail without a stored template (raw and SMTP sends) comes with the accept work that creates it.
     throw new AppError(
@@ -67,17 +69,64 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
       },
     );
   }
+  const attachments = await archivedAttachments(s, id);
+  const copy = copyOf(original, s.messageIdDomain);
+  const [item] = await s.send.enqueue([copy], attachments, template, (trx, items) =>
+    recordResent(s, trx, original.id, items[0]!, actor, copy.created_at),
+  );
+  return item!;
+}
+
+/**
+ * A message submitted over SMTP: its raw MIME again (delivered with the new message's own
+ * Message-ID), through the same admission and commit as the first time.
+ */
+async function resendSubmitted(s: ResendDeps, original: MessageRow, actor: string | null): Promise<SendResultItem> {
+  const raw = await readContent(s.db, original.raw_sha256!);
+  if (!raw)
+    throw new AppError('resend_content_erased', 'The submitted MIME of this message is no longer stored', {
+      id: original.id,
+    });
+  const attachments = await archivedAttachments(s, original.id);
+  const copy = copyOf(original, s.messageIdDomain);
+  const [item] = await s.send.acceptSubmitted({
+    messages: [copy],
+    raw: { sha256: original.raw_sha256!, data: raw },
+    attachments,
+    subject: { template: { category: original.category, class: original.class }, locale: original.locale ?? '' },
+    hooks: { after: (trx, items) => recordResent(s, trx, original.id, items[0]!, actor, copy.created_at) },
+  });
+  return item!;
+}
+
+async function archivedAttachments(s: ResendDeps, id: string): Promise<Attachment[]> {
   const rows = await attachmentsWithData(s.db, id);
   if (rows.some((a) => a.data === null)) {
     throw new AppError('resend_content_erased', 'An attachment of this message was removed by the retention policy', {
       id,
     });
   }
+  return rows.map((a) => ({ filename: a.filename, contentType: a.content_type, data: a.data!, sha256: a.sha256 }));
+}
 
+function recordResent(
+  s: ResendDeps,
+  trx: Transaction<DB>,
+  originalId: string,
+  item: SendResultItem,
+  actor: string | null,
+  now: number,
+): Promise<void> {
+  return s.events.record(trx, [
+    { messageId: originalId, type: 'resent', at: now, data: { resent_as: item.id, status: item.status, by: actor } },
+  ]);
+}
+
+/** A new message (new id, new Message-ID) with the original's content and recipients, linked by resent_from_id. */
+function copyOf(original: MessageRow, domain: string): NewMessage {
   const now = Date.now();
   const newIdValue = newId();
-  const domain = s.messageIdDomain;
-  const copy: NewMessage = {
+  return {
     ...original,
     id: newIdValue,
     status: 'queued',
@@ -97,25 +146,9 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
     recipient_status: null,
     relay_problem_since: null,
     resent_from_id: original.id,
+    source: 'resend',
     anonymized_at: null,
     created_at: now,
     updated_at: now,
   };
-  const attachments = rows.map((a) => ({
-    filename: a.filename,
-    contentType: a.content_type,
-    data: a.data!,
-    sha256: a.sha256,
-  }));
-  const [item] = await s.send.enqueue([copy], attachments, template, async (trx, items) => {
-    await s.events.record(trx, [
-      {
-        messageId: original.id,
-        type: 'resent',
-        at: now,
-        data: { resent_as: items[0]!.id, status: items[0]!.status, by: actor },
-      },
-    ]);
-  });
-  return item!;
 }

@@ -1,5 +1,5 @@
 import type { MessageRow } from '../../platform/db/schema.js';
-import { type RawField, splitHeader } from '../../platform/mime-fields.js';
+import { fieldValue, type RawField, splitHeader } from '../../platform/mime-fields.js';
 import { type BuiltMessage, PermanentBuildError } from '../process-message.js';
 import { dateField, type Field, messageIdField, structuredField, wireAddress } from './header.js';
 import type { Sender } from './message.js';
@@ -16,7 +16,8 @@ const aligned = (from: string, domain: string): boolean => {
 
 /**
  * The bytes of a message submitted over SMTP, as its client built them: the stored MIME minus Bcc
- * and X-Postier-* fields, a Message-ID and a Date added when it had none, the headers accept
+ * and X-Postier-* fields, the message's Message-ID (the client's, else the one made at accept or
+ * for a resend) and a Date added when it had none, the headers accept
  * decided (List-Unsubscribe for an unsubscribable class, replacing the client's own), and a DKIM
  * signature when its sender's domain is ours. The body is sent untouched. Each message goes to its
  * one envelope recipient, whatever To and Cc say: the other recipients have messages of their own.
@@ -29,10 +30,12 @@ export function buildSubmittedMime(raw: Buffer, message: MessageRow, sender: Sen
     ([, v]) => typeof v === 'string' && v.trim() !== '',
   );
   const replaced = new Set(ours.map(([name]) => name.toLowerCase()));
+  // The message's own Message-ID goes out: the client's, or the one made for it (or for a resend).
+  const ownId = (f: RawField) => f.key !== 'message-id' || fieldValue(f) === message.smtp_message_id;
   const kept: Field[] = split.fields
-    .filter((f) => !dropped(f) && !replaced.has(f.key))
+    .filter((f) => !dropped(f) && !replaced.has(f.key) && ownId(f))
     .map((f) => ({ name: f.name, line: f.line }));
-  const has = (key: string) => split.fields.some((f) => f.key === key);
+  const has = (key: string) => kept.some((f) => f.name.toLowerCase() === key);
   const fields: Field[] = [
     ...(has('message-id') ? [] : [messageIdField(message.smtp_message_id)]),
     ...(has('date') ? [] : [dateField(new Date(message.created_at))]),
