@@ -463,6 +463,29 @@ describe.each(backends)('SMTP submission on %s', (backend) => {
     ).toHaveLength(0);
   });
 
+  it('answers 451 4.3.0 when the database cannot store the message, and the client may retry', async () => {
+    const { createTestContext: create } = await import('./helpers/context.js');
+    const other = await create(backend, { SUBMISSION_PORT: '0' });
+    const listener = await startSubmissionFor(other);
+    try {
+      const key = await sendKey(other);
+      const talk = await SmtpTalk.connect(listener.port);
+      await talk.command('EHLO x');
+      expect(await talk.login(key.token)).toMatch(/^235/);
+      expect(await talk.command('MAIL FROM:<billing@rgz.bj>')).toMatch(/^250/);
+      expect(await talk.command('RCPT TO:<client@example.org>')).toMatch(/^250/);
+      expect(await talk.command('DATA')).toMatch(/^354/);
+      // The storage goes away between the envelope and the final dot.
+      await other.services.database.close();
+      talk.write(`${mime({})}.\r\n`);
+      expect(await talk.reply()).toMatch(/^451 4\.3\.0 unavailable/);
+      talk.close();
+    } finally {
+      await listener.close();
+      await other.app.close();
+    }
+  });
+
   it('serves a new certificate after its files change, without a restart', async () => {
     const { X509Certificate } = await import('node:crypto');
     const { writeFileSync } = await import('node:fs');
