@@ -81,7 +81,7 @@ function buildOnce(): string {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts `postier <command>`; it is not waited for (see startServe, workerOwner). */
-export function spawnPostier(command: 'serve' | 'worker', opts: SpawnOptions): PostierProcess {
+export function spawnPostier(command: 'serve' | 'worker' | 'submission', opts: SpawnOptions): PostierProcess {
   const name = opts.name ?? `postier ${command}`;
   const main = opts.from === 'build' ? [buildOnce()] : ['--import', 'tsx', 'src/main.ts'];
   const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env };
