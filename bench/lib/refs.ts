@@ -9,7 +9,7 @@ import { freePort } from '../../test/support/ports.js';
 const benchDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tools = path.join(benchDir, '.tools');
 const postfixRoot = path.join(tools, 'postfix');
-const sbin = path.join(postfixRoot, 'usr/sbin');
+export const sbin = path.join(postfixRoot, 'usr/sbin');
 export const PYTHON = '/usr/bin/python3';
 
 const debs = () => readdirSync(tools).filter((f) => /^postfix_.*\.deb$/.test(f));
@@ -69,7 +69,7 @@ export async function startSmtpSink(port: number) {
   return sink;
 }
 
-const pfEnv = () => ({ ...process.env, LD_LIBRARY_PATH: path.join(postfixRoot, 'usr/lib/postfix') });
+export const pfEnv = () => ({ ...process.env, LD_LIBRARY_PATH: path.join(postfixRoot, 'usr/lib/postfix') });
 
 /** smtp-source with 8 sessions over reused connections to smtp-sink: the SMTP rate this machine's loopback allows. */
 export async function smtpSourceToSink(messages: number, size: number): Promise<number> {

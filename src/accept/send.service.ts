@@ -2,7 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Principal } from '../platform/http/auth.js';
 import type { Config } from '../platform/config.js';
 import type { ContentSeal } from '../platform/crypto/sealed-content.js';
-import type { ContentStore } from '../content/index.js';
+import type { Content, ContentStore } from '../content/index.js';
 import type { CommitQueue } from '../platform/db/commit-queue.js';
 import { insertRows } from '../platform/db/reused-sql.js';
 import type { DB, MessageStatus, NewMessage, TemplateRow } from '../platform/db/schema.js';
@@ -104,6 +104,8 @@ interface Unit {
   attachments: Attachment[];
   admission: Admission;
   hooks?: SendHooks;
+  /** Contents the messages reference by hash other than attachments (a submitted message's raw MIME). */
+  contents?: Content[];
   /** Rendered from a cached template row (group commits): checked in the commit, prepared again if it changed. */
   template?: { row: TemplateRow; redo: () => Promise<Unit> };
 }
@@ -438,7 +440,7 @@ export class SendService {
     // Large contents are written before the commit, off the event loop; the commit references them.
     await this.content.prewrite(
       this.db,
-      units.flatMap((u) => u.attachments),
+      units.flatMap((u) => [...(u.contents ?? []), ...u.attachments]),
       now,
     );
     let outcomes: BatchOutcome[];
@@ -523,6 +525,31 @@ export class SendService {
     return units.map((u) => outcomes.get(u)!);
   }
 
+  /**
+   * SMTP submission: messages made from a client's MIME (one per envelope recipient), stored with
+   * that MIME (`raw`, the content each message's raw_sha256 references) and its attachments,
+   * through the same admission policies, commit and first event as send(). `hooks` run in the
+   * same transaction (idempotency keys).
+   */
+  async acceptSubmitted(input: {
+    messages: NewMessage[];
+    raw: Content;
+    attachments: Attachment[];
+    admission: Admission;
+    hooks?: SendHooks;
+  }): Promise<SendResultItem[]> {
+    const unit: Unit = {
+      messages: input.messages,
+      attachments: input.attachments,
+      admission: input.admission,
+      hooks: input.hooks,
+      contents: [input.raw],
+    };
+    const [outcome] = await this.commit([unit], false);
+    if (!outcome!.ok) throw outcome!.error;
+    return outcome!.items;
+  }
+
   /** After the commit: a worker in this process may lease the new messages at once. */
   private announce(items: SendResultItem[]): void {
     if (items.some((i) => i.status === 'queued')) for (const fn of this.queuedListeners) fn();
@@ -530,6 +557,9 @@ export class SendService {
 
   private async store(trx: Transaction<DB>, units: Unit[], now: number): Promise<SendResultItem[][]> {
     for (const u of units) await u.hooks?.before?.(trx);
+    // Contents first: the messages reference them (foreign keys).
+    const contents = units.flatMap((u) => u.contents ?? []);
+    if (contents.length > 0) await this.content.ensure(trx, contents, now);
     // Copies: policies write their verdicts on them, and a failed batch is stored again unit by unit.
     const rows = units.map((u) => u.messages.map((m) => ({ ...m })));
     const all = units.flatMap((u, i) => rows[i]!.map((m) => ({ m, admission: u.admission })));

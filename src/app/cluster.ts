@@ -46,7 +46,8 @@ export async function startApiCluster(
   opts: { processes: number; worker: boolean },
 ): Promise<{ stop(): Promise<void> }> {
   await ensureAdminKey(s);
-  const running = await serve(s, { api: false, worker: opts.worker });
+  // SMTP submission is served here, beside the background jobs: one listener for the cluster.
+  const running = await serve(s, { api: false, worker: opts.worker, submission: true });
   const asker = new MetricsAsker(ASK_OTHERS_TIMEOUT_MS);
   const live = () => Object.values(cluster.workers ?? {}).filter((w): w is ApiProcess => w?.isConnected() === true);
 

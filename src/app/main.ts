@@ -25,7 +25,7 @@ const program = new Command('postier').description('Self-hosted transactional em
  * API_PROCESSES > 1, `serve` forks that many HTTP processes (see cluster.ts): this same
  * function runs in each of them, as a cluster worker.
  */
-async function run(opts: { api: boolean; worker: boolean }): Promise<void> {
+async function run(opts: { api: boolean; worker: boolean; submissionOnly?: boolean }): Promise<void> {
   const config = loadConfig();
   const clustered = opts.api && config.apiProcesses > 1;
   const apiProcess = clustered && cluster.isWorker;
@@ -34,11 +34,13 @@ async function run(opts: { api: boolean; worker: boolean }): Promise<void> {
     : createLogger(config.logLevel);
   // The primary has migrated before forking.
   const s = await wire(config, log, { migrate: !apiProcess });
-  const running = !clustered
-    ? await serve(s, { ...opts, thread: config.worker.thread })
-    : apiProcess
-      ? await serveApiProcess(s)
-      : await startApiCluster(s, { processes: config.apiProcesses, worker: opts.worker });
+  const running = opts.submissionOnly
+    ? await serve(s, { api: false, worker: false, background: false, submission: true })
+    : !clustered
+      ? await serve(s, { ...opts, thread: config.worker.thread })
+      : apiProcess
+        ? await serveApiProcess(s)
+        : await startApiCluster(s, { processes: config.apiProcesses, worker: opts.worker });
   let stopping: Promise<void> | null = null;
   const shutdown = (signal: string) =>
     (stopping ??= (async () => {
@@ -61,6 +63,11 @@ program
   .command('worker')
   .description('Run the delivery worker only (any number of them may share one database)')
   .action(() => run({ api: false, worker: true }));
+
+program
+  .command('submission')
+  .description('Run the SMTP submission listener only (SUBMISSION_*); workers elsewhere deliver what it accepts')
+  .action(() => run({ api: false, worker: false, submissionOnly: true }));
 
 program
   .command('migrate')

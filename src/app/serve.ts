@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { startSubmission, SubmissionAcceptor, type SubmissionServer } from '../accept/submission/index.js';
 import { type CaptureServer, startCaptureIfNeeded } from '../capture/index.js';
 import { smtpTarget, startWorker } from '../delivery/index.js';
 import { FeedbackProcessor, ImapPoller, type InboundListener, startInboundListener } from '../feedback/index.js';
@@ -58,8 +59,21 @@ async function startDelivery(
   };
 }
 
+/** The SMTP submission listener on the accept service of this process (SUBMISSION_*). */
+export function startSubmissionListener(s: Wired): Promise<SubmissionServer> {
+  const acceptor = new SubmissionAcceptor({
+    send: s.send,
+    db: s.db,
+    config: s.config,
+    messageIdDomain: s.messageIdDomain,
+  });
+  return startSubmission({ config: s.config, log: s.log, db: s.db, keys: s.apiKeys, acceptor });
+}
+
 export interface Running {
   app: FastifyInstance | null;
+  /** The SMTP submission listener, when this process runs it. */
+  submission: SubmissionServer | null;
   /** The delivery worker: in this event loop, or on a thread of its own (`thread`). */
   worker: { stop(): Promise<void> } | null;
   capture: CaptureServer | null;
@@ -99,7 +113,15 @@ async function startFeedbackListener(s: Wired): Promise<InboundListener | null> 
  */
 export async function serve(
   s: Wired,
-  opts: { api: boolean; worker?: boolean; retention?: boolean; thread?: boolean; background?: boolean },
+  opts: {
+    api: boolean;
+    worker?: boolean;
+    retention?: boolean;
+    thread?: boolean;
+    background?: boolean;
+    /** The SMTP submission listener (when SUBMISSION_ENABLED); by default in a serving process that runs the background jobs. */
+    submission?: boolean;
+  },
 ): Promise<Running> {
   let app: FastifyInstance | null = null;
   const background = opts.background ?? true;
@@ -128,6 +150,10 @@ export async function serve(
     await app.listen({ host: s.config.host, port: s.config.port });
     s.log.info({ url: `http://${s.config.host}:${s.config.port}` }, 'Postier API listening');
   }
+  const submission =
+    (opts.submission ?? (opts.api && background)) && s.config.submission.enabled
+      ? await startSubmissionListener(s)
+      : null;
   // A worker-only process exposes its own counters when asked (the API serves them otherwise).
   const metrics =
     !opts.api && s.config.worker.metricsPort !== undefined
@@ -138,18 +164,20 @@ export async function serve(
   if (background) s.webhooks.start();
   return {
     app,
+    submission,
     worker,
     capture,
     feedback,
     metrics,
     async stop() {
-      // API first (no new work accepted), then the worker drains, then the background jobs (the
+      // API and submission first (no new work accepted), then the worker drains, then the background jobs (the
       // webhooks of events not read yet are enqueued by the next dispatcher from the durable
       // cursor), then capture stops receiving.
       if (app) await app.close();
       // No new reports accepted; those stored are classified by the next worker to start.
       if (feedback) await feedback.close();
       await mailbox?.stop();
+      if (submission) await submission.close();
       if (worker) await worker.stop();
       if (metrics) await metrics.close();
       if (background) await s.webhooks.stop();

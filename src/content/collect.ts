@@ -19,6 +19,10 @@ const unreferenced = (trx: Kysely<DB>, hashes: string[]) =>
       eb.not(
         eb.exists(eb.selectFrom('email_attachments as a').select('a.id').whereRef('a.blob_sha256', '=', 'b.sha256')),
       ),
+    )
+    // A submitted message's MIME as received (email_messages.raw_sha256).
+    .where((eb) =>
+      eb.not(eb.exists(eb.selectFrom('email_messages as m').select('m.id').whereRef('m.raw_sha256', '=', 'b.sha256'))),
     );
 
 /**

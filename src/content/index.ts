@@ -1,3 +1,4 @@
 export { attachmentsWithData, type AttachmentWithData } from './attachments.js';
 export { BLOB_GRACE_MS, deleteUnreferenced, sweepUnreferenced } from './collect.js';
 export { type Content, ContentStore, INLINE_MAX_BYTES } from './store.js';
+export { readContent } from './read.js';

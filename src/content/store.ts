@@ -21,7 +21,7 @@ export const INLINE_MAX_BYTES = 256 * 1024;
 
 /**
  * Each distinct content stored once (`content_blobs`, keyed by SHA-256), referenced by rows that
- * need it (`email_attachments.blob_sha256`, a foreign key).
+ * need it (`email_attachments.blob_sha256`, `email_messages.raw_sha256`: foreign keys).
  *
  * Why nothing can be lost or leak, without a reference counter that could drift:
  * - a blob lives while a row references it: the foreign key refuses to delete it, whatever the

@@ -1,11 +1,11 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../platform/config.js';
-import { attachmentsWithData } from '../content/index.js';
+import { attachmentsWithData, readContent } from '../content/index.js';
 import type { ContentSeal } from '../platform/crypto/sealed-content.js';
 import type { DB, MessageRow } from '../platform/db/schema.js';
 import { dkimUnsigned } from '../platform/metrics.js';
-import { buildMime, DkimSigner, type Sender } from './mime/index.js';
-import type { BuiltMessage, MimeSource } from './process-message.js';
+import { buildMime, buildSubmittedMime, DkimSigner, type Sender } from './mime/index.js';
+import { type BuiltMessage, type MimeSource, PermanentBuildError } from './process-message.js';
 
 export { buildMime, type MimeAttachment, type Sender } from './mime/index.js';
 
@@ -50,15 +50,7 @@ export class MimeCache implements MimeSource {
   async get(message: MessageRow): Promise<BuiltMessage> {
     const hit = this.entries.get(message.id);
     if (hit) return hit;
-    const attachments = message.attachments_count > 0 ? await attachmentsWithData(this.db, message.id) : [];
-    // The archive columns may be masked (sensitive variables): the wire gets the sealed clear
-    // content. An unsealing error (wrong POSTIER_SECRET_KEY) propagates: never send the mask.
-    const clear = this.seal.contentToDeliver(message);
-    const built = await buildMime(
-      { ...message, subject: clear.subject, html_content: clear.html, text_content: clear.text },
-      attachments,
-      this.sender,
-    );
+    const built = message.raw_sha256 ? await this.submitted(message, message.raw_sha256) : await this.rendered(message);
     this.builds++;
     this.entries.set(message.id, built);
     this.bytes += built.raw.length;
@@ -68,6 +60,25 @@ export class MimeCache implements MimeSource {
       this.bytes -= entry.raw.length;
     }
     return built;
+  }
+
+  /** Mail submitted over SMTP: the client's own MIME, as stored. */
+  private async submitted(message: MessageRow, sha256: string): Promise<BuiltMessage> {
+    const raw = await readContent(this.db, sha256);
+    if (!raw) throw new PermanentBuildError('The submitted MIME of this message is no longer stored (retention)');
+    return buildSubmittedMime(raw, message, this.sender);
+  }
+
+  private async rendered(message: MessageRow): Promise<BuiltMessage> {
+    const attachments = message.attachments_count > 0 ? await attachmentsWithData(this.db, message.id) : [];
+    // The archive columns may be masked (sensitive variables): the wire gets the sealed clear
+    // content. An unsealing error (wrong POSTIER_SECRET_KEY) propagates: never send the mask.
+    const clear = this.seal.contentToDeliver(message);
+    return buildMime(
+      { ...message, subject: clear.subject, html_content: clear.html, text_content: clear.text },
+      attachments,
+      this.sender,
+    );
   }
 
   forget(messageId: string): void {

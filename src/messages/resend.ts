@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { type Admission, admissionOf, type SendResultItem, type SendService } from '../accept/index.js';
-import { attachmentsWithData } from '../content/index.js';
+import { attachmentsWithData, readContent } from '../content/index.js';
 import type { EventLog } from '../events/index.js';
 import type { DB, NewMessage } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
@@ -39,7 +39,13 @@ function maskedVariables(t: ResolvedTemplate): string[] {
 export async function resendMessage(s: ResendDeps, id: string, actor: string | null): Promise<SendResultItem> {
   const original = await s.db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirst();
   if (!original) throw new AppError('message_not_found', `No message ${id}`);
-  if (original.anonymized_at !== null || original.html_content === null) {
+  // Erasure drops the bodies (and a submitted message's MIME): nothing left to send again.
+  const erased =
+    original.anonymized_at !== null ||
+    (original.raw_sha256 === null
+      ? original.html_content === null && original.text_content === null
+      : (await readContent(s.db, original.raw_sha256)) === null);
+  if (erased) {
     throw new AppError(
       'resend_content_erased',
       'This message was anonymized or erased: its content is no longer archived',

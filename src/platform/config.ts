@@ -81,6 +81,23 @@ export interface Config {
   /** List-Unsubscribe on mail of these classes; the mailto half goes to `mailto`. */
   unsubscribe: { classes: string[]; mailto: string };
   outboundWebhooks: { retryBaseMs: number; maxAttempts: number; timeoutMs: number; pollMs: number };
+  /** The SMTP submission listener (docs/submission.md). */
+  submission: {
+    enabled: boolean;
+    host: string;
+    /** 0: any free port (logged). */
+    port: number;
+    /** Implicit TLS (port 465 style); undefined: none. */
+    tlsPort: number | undefined;
+    /** PEM files; both undefined: a self-signed pair kept in DATA_DIR. */
+    tlsCert: string | undefined;
+    tlsKey: string | undefined;
+    maxBytes: number;
+    maxRecipients: number;
+    /** Failed logins from one address before it is refused for authLockoutSeconds. */
+    authMaxFailures: number;
+    authLockoutSeconds: number;
+  };
 }
 
 export interface FeedbackConfig {
@@ -337,6 +354,17 @@ export function loadConfig(env: Env = process.env): Config {
   };
 
   const feedback = readFeedback(r);
+  const tlsCert = r.raw('SUBMISSION_TLS_CERT');
+  const tlsKey = r.raw('SUBMISSION_TLS_KEY');
+  if ((tlsCert === undefined) !== (tlsKey === undefined))
+    r.problems.push('SUBMISSION_TLS_CERT and SUBMISSION_TLS_KEY: set both or none');
+  for (const [name, file] of [
+    ['SUBMISSION_TLS_CERT', tlsCert],
+    ['SUBMISSION_TLS_KEY', tlsKey],
+  ] as const) {
+    if (file !== undefined && !existsSync(file)) r.problems.push(`${name}=${JSON.stringify(file)}: no such file`);
+  }
+  const maxRecipientsPerRequest = r.int('EMAIL_MAX_RECIPIENTS_PER_REQUEST', 50, 1, 1000);
 
   const config: Config = {
     host,
@@ -385,8 +413,8 @@ export function loadConfig(env: Env = process.env): Config {
       suppressionBypassCategories: r.list('EMAIL_SUPPRESSION_BYPASS_CATEGORIES', []),
       defaultLocale: r.string('EMAIL_DEFAULT_LOCALE', 'fr'),
       timezone,
-      maxRecipientsPerRequest: r.int('EMAIL_MAX_RECIPIENTS_PER_REQUEST', 50, 1, 1000),
       fromAllowed,
+      maxRecipientsPerRequest,
     },
     brand,
     worker: {
@@ -410,6 +438,18 @@ export function loadConfig(env: Env = process.env): Config {
       maxAttempts: r.int('WEBHOOK_MAX_ATTEMPTS', 8, 1, 50),
       timeoutMs: Math.round(r.number('WEBHOOK_TIMEOUT_SECONDS', 10, 0.1, 120) * 1000),
       pollMs: r.int('WEBHOOK_POLL_MS', 1000, 10, 60_000),
+    },
+    submission: {
+      enabled: r.bool('SUBMISSION_ENABLED', true),
+      host: r.string('SUBMISSION_HOST', '127.0.0.1'),
+      port: r.int('SUBMISSION_PORT', 2587, 0, 65535),
+      tlsPort: r.raw('SUBMISSION_TLS_PORT') === undefined ? undefined : r.int('SUBMISSION_TLS_PORT', 0, 0, 65535),
+      tlsCert: tlsCert === undefined ? undefined : path.resolve(tlsCert),
+      tlsKey: tlsKey === undefined ? undefined : path.resolve(tlsKey),
+      maxBytes: r.int('SUBMISSION_MAX_BYTES', 25 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      maxRecipients: r.int('SUBMISSION_MAX_RECIPIENTS', maxRecipientsPerRequest, 1, 1000),
+      authMaxFailures: r.int('SUBMISSION_AUTH_MAX_FAILURES', 5, 1, 1000),
+      authLockoutSeconds: r.int('SUBMISSION_AUTH_LOCKOUT_SECONDS', 900, 1, 86_400),
     },
   };
 

@@ -41,13 +41,19 @@ export async function purgeExpired(s: RetentionDeps, now: number, onBatch?: () =
         .where('message_id', 'in', ids)
         .where('blob_sha256', 'is not', null)
         .execute();
+      const raws = await trx
+        .selectFrom('email_messages')
+        .select('raw_sha256')
+        .distinct()
+        .where('id', 'in', ids)
+        .where('raw_sha256', 'is not', null)
+        .execute();
       const attachments = await trx.deleteFrom('email_attachments').where('message_id', 'in', ids).executeTakeFirst();
       const messages = await trx.deleteFrom('email_messages').where('id', 'in', ids).executeTakeFirst();
-      total.blobs += await deleteUnreferenced(
-        trx,
-        s.dialect,
-        held.map((r) => r.blob_sha256!),
-      );
+      total.blobs += await deleteUnreferenced(trx, s.dialect, [
+        ...held.map((r) => r.blob_sha256!),
+        ...raws.map((r) => r.raw_sha256!),
+      ]);
       total.events += Number(events.numDeletedRows);
       total.attachments += Number(attachments.numDeletedRows);
       total.messages += Number(messages.numDeletedRows);

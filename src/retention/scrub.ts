@@ -54,7 +54,7 @@ function hashRecipientStatus(config: Config, json: string | null, addresses: str
 
 /**
  * Anonymizes messages in place: every address becomes its keyed hash (still findable by the
- * exact address), bodies, sealed content and attachment bytes are dropped; metadata stays
+ * exact address), bodies, sealed content, attachment bytes and a submitted message's raw MIME are dropped; metadata stays
  * (template, status, times, sizes, hashes) so the audit keeps its shape. An attachment's content
  * goes with the last message that referenced it; other messages with the same content keep it.
  * Returns what it removed (`blobs`: contents deleted).
@@ -69,6 +69,17 @@ export async function scrubMessages(
   event: 'anonymized' | 'erased',
 ): Promise<{ messages: number; attachments: number; blobs: number }> {
   if (rows.length === 0) return { messages: 0, attachments: 0, blobs: 0 };
+  const raws = await trx
+    .selectFrom('email_messages')
+    .select('raw_sha256')
+    .distinct()
+    .where(
+      'id',
+      'in',
+      rows.map((r) => r.id),
+    )
+    .where('raw_sha256', 'is not', null)
+    .execute();
   for (const m of rows) {
     const addresses = [
       m.recipient_email,
@@ -90,6 +101,8 @@ export async function scrubMessages(
         html_content: null,
         text_content: null,
         sealed_content: null,
+        // A submitted message's MIME as received holds the same bodies and addresses.
+        raw_sha256: null,
         anonymized_at: now,
         updated_at: now,
         // Erasure must also stop a message that has not left yet: its body is gone.
@@ -122,11 +135,10 @@ export async function scrubMessages(
     .where('message_id', 'in', ids)
     .where((eb) => eb.or([eb('data', 'is not', null), eb('blob_sha256', 'is not', null)]))
     .executeTakeFirst();
-  const blobs = await deleteUnreferenced(
-    trx,
-    dialect,
-    held.map((r) => r.blob_sha256!),
-  );
+  const blobs = await deleteUnreferenced(trx, dialect, [
+    ...held.map((r) => r.blob_sha256!),
+    ...raws.map((r) => r.raw_sha256!),
+  ]);
   await events.record(
     trx,
     ids.map((id) => ({ messageId: id, type: event, at: now })),

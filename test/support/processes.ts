@@ -81,7 +81,7 @@ function buildOnce(): string {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts `postier <command>`; it is not waited for (see startServe, workerOwner). */
-export function spawnPostier(command: 'serve' | 'worker', opts: SpawnOptions): PostierProcess {
+export function spawnPostier(command: 'serve' | 'worker' | 'submission', opts: SpawnOptions): PostierProcess {
   const name = opts.name ?? `postier ${command}`;
   const main = opts.from === 'build' ? [buildOnce()] : ['--import', 'tsx', 'src/main.ts'];
   const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env };
@@ -158,7 +158,10 @@ export function spawnPostier(command: 'serve' | 'worker', opts: SpawnOptions): P
 /** Starts `postier serve` on a free port (unless PORT is given) and waits until /healthz answers. */
 export async function startServe(opts: SpawnOptions & { readyTimeoutMs?: number }): Promise<ServeProcess> {
   const port = Number(opts.env.PORT ?? (await freePort()));
-  const p = spawnPostier('serve', { ...opts, env: { HOST: '127.0.0.1', ...opts.env, PORT: String(port) } });
+  const p = spawnPostier('serve', {
+    ...opts,
+    env: { HOST: '127.0.0.1', SUBMISSION_PORT: '0', ...opts.env, PORT: String(port) },
+  });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
   for (;;) {

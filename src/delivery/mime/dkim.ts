@@ -72,7 +72,8 @@ export function relaxedBody(body: Buffer): string {
 
 export class DkimSigner {
   private readonly key: KeyObject;
-  private readonly domain: string;
+  /** The d= domain (ASCII). */
+  readonly domain: string;
   private readonly selector: string;
 
   constructor(options: DkimOptions) {

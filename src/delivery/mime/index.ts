@@ -5,3 +5,4 @@
  */
 export { buildMime, type MimeAttachment, type Sender } from './message.js';
 export { DkimSigner, type DkimOptions } from './dkim.js';
+export { buildSubmittedMime } from './submitted.js';

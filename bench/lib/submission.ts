@@ -1,0 +1,126 @@
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { freePort } from '../../test/support/ports.js';
+import { pfEnv, sbin } from './refs.js';
+import { BENCH_TOKEN, startServer } from './server.js';
+
+/**
+ * smtp-source cannot log in, and the listener relays nothing without a login: each connection
+ * goes through this splice, which logs in upstream (AUTH PLAIN, the bench's admin token) before
+ * greeting smtp-source, then copies bytes both ways without reading them. smtp-source's own EHLO
+ * then reaches Postier, which keeps the login (EHLO resets the transaction, not the login).
+ */
+export async function loginSplice(upstreamPort: number): Promise<{ port: number; close(): void }> {
+  const auth = Buffer.from(`\0bench\0${BENCH_TOKEN}`).toString('base64');
+  const server = net.createServer((client) => {
+    client.pause();
+    const up = net.connect(upstreamPort, '127.0.0.1');
+    up.setNoDelay(true);
+    client.setNoDelay(true);
+    let buffered = '';
+    let step = 0;
+    const fail = () => {
+      client.destroy();
+      up.destroy();
+    };
+    up.on('error', (e) => {
+      console.error(`bench: the splice lost Postier: ${e.message}`);
+      fail();
+    });
+    client.on('error', fail);
+    const onData = (d: Buffer) => {
+      buffered += d.toString('latin1');
+      // Whole replies only: the last line of each has a space after its code.
+      while (/^\d{3} [^\n]*\n/m.test(buffered)) {
+        const end = buffered.search(/^\d{3} [^\n]*\n/m);
+        const line = /^\d{3} [^\n]*\n/m.exec(buffered)!;
+        const reply = buffered.slice(0, end + line[0].length);
+        buffered = buffered.slice(end + line[0].length);
+        if (step === 0) up.write('EHLO bench.splice\r\n');
+        else if (step === 1) up.write(`AUTH PLAIN ${auth}\r\n`);
+        else if (step === 2) {
+          if (!reply.startsWith('235')) {
+            console.error(`bench: the splice's login was refused: ${reply.trim()}`);
+            return fail();
+          }
+          up.off('data', onData);
+          client.write('220 bench splice ESMTP\r\n');
+          client.pipe(up);
+          up.pipe(client);
+          client.resume();
+        }
+        step++;
+      }
+    };
+    up.on('data', onData);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as net.AddressInfo).port, close: () => server.close() };
+}
+
+/**
+ * Messages accepted per second by the SMTP submission listener of `postier serve --no-worker`:
+ * Postfix's smtp-source, `sessions` sessions reusing their connections, `size`-byte messages,
+ * each `250` sent after the durable commit (SQLite: the WAL fsynced first).
+ */
+export async function submissionAccepted(opts: {
+  messages: number;
+  sessions?: number;
+  size?: number;
+  env?: Record<string, string>;
+}): Promise<{ rate: number; accepted: number }> {
+  const port = await freePort();
+  const server = await startServer({
+    env: { LOG_LEVEL: 'fatal', SMTP_HOST: '127.0.0.1', SUBMISSION_PORT: String(port), ...opts.env },
+    args: ['--no-worker'],
+  });
+  const splice = await loginSplice(port);
+  const accepted = async () => {
+    const m = await (
+      await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${BENCH_TOKEN}` } })
+    ).text();
+    return Number(/^postier_submission_messages_total\{result="accepted",reason="stored"\} (\d+)/m.exec(m)?.[1] ?? 0);
+  };
+  // Spawned, not spawnSync: the splice runs in this event loop.
+  const source = (messages: number) =>
+    new Promise<void>((resolve, reject) => {
+      const child = spawn(
+        path.join(sbin, 'smtp-source'),
+        [
+          '-s',
+          String(opts.sessions ?? 8),
+          '-l',
+          String(opts.size ?? 2048),
+          '-m',
+          String(messages),
+          '-d',
+          '-f',
+          'bench@example.test',
+          '-t',
+          'rcpt@example.test',
+          `127.0.0.1:${splice.port}`,
+        ],
+        { env: pfEnv(), stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr.on('data', (c) => (stderr += c));
+      child.on('error', reject);
+      child.on('exit', (code) =>
+        code === 0 ? resolve() : reject(new Error(`smtp-source failed (${code}): ${stderr}`)),
+      );
+    });
+  try {
+    await source(Math.min(2000, opts.messages)); // JIT, page cache
+    const before = await accepted();
+    const t0 = performance.now();
+    await source(opts.messages);
+    const secs = (performance.now() - t0) / 1000;
+    const n = (await accepted()) - before;
+    if (n !== opts.messages) throw new Error(`${opts.messages} messages sent, ${n} accepted`);
+    return { rate: n / secs, accepted: n };
+  } finally {
+    splice.close();
+    await server.close();
+  }
+}

@@ -1,0 +1,2 @@
+export { type Accepted, type AcceptDeps, SubmissionAcceptor, type SubmissionUser } from './accept.js';
+export { type SubmissionDeps, type SubmissionServer, type SubmissionTuning, startSubmission } from './server.js';

@@ -1,0 +1,23 @@
+import { Counter } from 'prom-client';
+import { registry } from '../../platform/metrics.js';
+
+/** SMTP submission, in GET /metrics. Reasons are a closed set (SmtpReply reasons). */
+export const submissionConnections = new Counter({
+  name: 'postier_submission_connections_total',
+  help: 'Connections to the SMTP submission listener',
+  registers: [registry],
+});
+
+export const submissionAuthFailures = new Counter({
+  name: 'postier_submission_auth_failures_total',
+  help: 'Failed SMTP logins (wrong key), and logins refused (`locked`: too many failures from the address; `cleartext`: before TLS)',
+  labelNames: ['kind'],
+  registers: [registry],
+});
+
+export const submissionMessages = new Counter({
+  name: 'postier_submission_messages_total',
+  help: 'Submitted messages (one per DATA): accepted (250 after the commit) or refused, by reason',
+  labelNames: ['result', 'reason'],
+  registers: [registry],
+});

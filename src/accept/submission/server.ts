@@ -1,0 +1,244 @@
+import type { AddressInfo } from 'node:net';
+import type { Kysely } from 'kysely';
+import type pino from 'pino';
+import type { SMTPServer, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
+import type { Config } from '../../platform/config.js';
+import type { DB } from '../../platform/db/schema.js';
+import type { Principal } from '../../platform/http/auth.js';
+import { isValidAddress } from '../addresses.js';
+import type { SubmissionAcceptor, SubmissionUser } from './accept.js';
+import { LoginGuard } from './login-guard.js';
+import { submissionAuthFailures, submissionConnections, submissionMessages } from './metrics.js';
+import { replyFor, SmtpReply } from './replies.js';
+import { senderAllowed } from './sender.js';
+import { readTls, tlsFiles, watchTls } from './tls.js';
+
+export interface SubmissionDeps {
+  config: Pick<Config, 'dataDir' | 'submission'>;
+  log: pino.Logger;
+  db: Kysely<DB>;
+  /** API keys: the AUTH password is one. */
+  keys: { authenticate(token: string): Promise<Principal | undefined> };
+  acceptor: SubmissionAcceptor;
+}
+
+export interface SubmissionTuning {
+  /** How often the certificate files are looked at (5 s). */
+  tlsWatchMs?: number;
+  /** Reply delay added per failed login (500 ms). */
+  loginDelayStepMs?: number;
+}
+
+export interface SubmissionServer {
+  port: number;
+  /** The implicit TLS port, when SUBMISSION_TLS_PORT is set. */
+  tlsPort: number | null;
+  /** PEM of the certificate in use (a client that pins it, a test). */
+  certificate(): string;
+  close(): Promise<void>;
+}
+
+/** RFC 5321 loopback: the only place AUTH may travel in clear text. */
+const isLoopback = (address: string) =>
+  address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+
+/** The key is kept for the session: it is checked again for each message (a revoked key stops at once). */
+type SessionUser = SubmissionUser & { token: string };
+const userOf = (session: SMTPServerSession) => session.user as SessionUser | undefined;
+
+/**
+ * The SMTP submission listener (RFC 6409): STARTTLS on SUBMISSION_PORT, implicit TLS on
+ * SUBMISSION_TLS_PORT when set. AUTH PLAIN or LOGIN with an API key as the password; without a
+ * login no recipient is accepted (530): nothing is ever relayed for an unknown client. The 250
+ * after DATA is sent once every message of the envelope is committed and on disk.
+ */
+export async function startSubmission(deps: SubmissionDeps, tuning: SubmissionTuning = {}): Promise<SubmissionServer> {
+  const { config, log, keys, acceptor } = deps;
+  const settings = config.submission;
+  const { SMTPServer } = await import('smtp-server');
+  const files = tlsFiles(config);
+  let tls = readTls(files);
+  const guard = new LoginGuard({
+    maxFailures: settings.authMaxFailures,
+    lockoutMs: settings.authLockoutSeconds * 1000,
+    delayStepMs: tuning.loginDelayStepMs,
+  });
+
+  const refused = (reason: string) => submissionMessages.inc({ result: 'refused', reason });
+
+  const options: SMTPServerOptions = {
+    banner: 'Postier submission',
+    size: settings.maxBytes,
+    authMethods: ['PLAIN', 'LOGIN'],
+    // AUTH is checked in onAuth: allowed in clear text from loopback only.
+    allowInsecureAuth: true,
+    // MAIL is allowed before AUTH; RCPT is not (530), so the refusal names the missing login.
+    authOptional: true,
+    hideSMTPUTF8: true,
+    disableReverseLookup: true,
+    logger: false,
+    socketTimeout: 120_000,
+    closeTimeout: 5000,
+    key: tls.key,
+    cert: tls.cert,
+    onConnect(_session, callback) {
+      submissionConnections.inc();
+      callback();
+    },
+    onAuth(auth, session, callback) {
+      const address = session.remoteAddress;
+      if (!session.secure && !isLoopback(address)) {
+        submissionAuthFailures.inc({ kind: 'cleartext' });
+        return callback(new SmtpReply(530, '5.7.0', 'tls_required', 'Must issue a STARTTLS command first'));
+      }
+      if (guard.locked(address)) {
+        submissionAuthFailures.inc({ kind: 'locked' });
+        return callback(
+          new SmtpReply(454, '4.7.0', 'too_many_failures', 'Too many failed logins from this address; try again later'),
+        );
+      }
+      void (async () => {
+        const principal = auth.password ? await keys.authenticate(auth.password) : undefined;
+        if (!principal) {
+          submissionAuthFailures.inc({ kind: 'invalid' });
+          const { delayMs, locked } = guard.fail(address);
+          if (locked)
+            log.warn(
+              { address, lockout_seconds: settings.authLockoutSeconds },
+              'submission: logins refused for an address after repeated failures',
+            );
+          await new Promise((r) => setTimeout(r, delayMs));
+          return callback(null, { message: '5.7.8 Authentication credentials invalid', responseCode: 535 });
+        }
+        guard.succeed(address);
+        const row = principal.keyId
+          ? await deps.db
+              .selectFrom('api_keys')
+              .select('allowed_from')
+              .where('id', '=', principal.keyId)
+              .executeTakeFirst()
+          : undefined;
+        const allowedFrom = row?.allowed_from ? (JSON.parse(row.allowed_from) as string[]) : null;
+        callback(null, { user: { principal, allowedFrom, token: auth.password! } satisfies SessionUser });
+      })().catch((e: unknown) => {
+        log.error({ err: e }, 'submission: login could not be checked');
+        callback(new SmtpReply(454, '4.7.0', 'unavailable', 'Temporary authentication failure; try again later'));
+      });
+    },
+    onMailFrom(address, session, callback) {
+      const user = userOf(session);
+      if (user && address.address && !senderAllowed(user.allowedFrom, address.address))
+        return callback(
+          new SmtpReply(550, '5.7.1', 'sender_not_allowed', `This key may not send as ${address.address}`),
+        );
+      callback();
+    },
+    onRcptTo(address, session, callback) {
+      if (!userOf(session)) return callback(new SmtpReply(530, '5.7.0', 'auth_required', 'Authentication required'));
+      if (session.envelope.rcptTo.length >= settings.maxRecipients)
+        return callback(
+          new SmtpReply(
+            452,
+            '4.5.3',
+            'too_many_recipients',
+            `At most ${settings.maxRecipients} recipients per message`,
+          ),
+        );
+      if (!isValidAddress(address.address))
+        return callback(new SmtpReply(553, '5.1.3', 'invalid_address', `Not a valid recipient address`));
+      callback();
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      // A client that goes away mid-DATA: the stream is destroyed, 'end' never comes, nothing is stored.
+      stream.on('error', () => refused('disconnected'));
+      stream.on('data', (c: Buffer) => {
+        if (!stream.sizeExceeded) chunks.push(c);
+      });
+      stream.on('end', () => {
+        if (stream.sizeExceeded) {
+          refused('too_large');
+          return callback(
+            new SmtpReply(552, '5.3.4', 'too_large', `The message is larger than ${settings.maxBytes} bytes`),
+          );
+        }
+        const user = userOf(session)!;
+        const envelope = {
+          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          recipients: session.envelope.rcptTo.map((r) => r.address),
+        };
+        const revoked = new SmtpReply(530, '5.7.0', 'key_revoked', 'The key of this session is no longer valid');
+        keys
+          .authenticate(user.token)
+          .then((still) => {
+            if (!still) throw revoked;
+            return acceptor.accept(user, envelope, Buffer.concat(chunks));
+          })
+          .then(
+            (r) => {
+              submissionMessages.inc({ result: 'accepted', reason: r.replayed ? 'replayed' : 'stored' });
+              const ids = r.items.map((i) => i.id);
+              const named = r.messageId ? `${r.messageId} ` : '';
+              callback(
+                null,
+                `2.0.0 Ok: queued as ${named}(${ids.length} message${ids.length === 1 ? '' : 's'}: ${ids.slice(0, 3).join(' ')}${ids.length > 3 ? ' …' : ''})`,
+              );
+            },
+            (e: unknown) => {
+              const reply = replyFor(e);
+              if (reply.responseCode === 451) log.error({ err: e }, 'submission: a message could not be stored');
+              refused(reply.reason);
+              callback(reply);
+            },
+          );
+      });
+    },
+  };
+
+  const servers: SMTPServer[] = [new SMTPServer(options)];
+  if (settings.tlsPort !== undefined) servers.push(new SMTPServer({ ...options, secure: true }));
+  for (const s of servers) s.on('error', (err) => log.error({ err }, 'submission: SMTP server error'));
+  const listen = (s: SMTPServer, port: number) =>
+    new Promise<number>((resolve, reject) => {
+      s.server.once('error', reject);
+      s.listen(port, settings.host, () => {
+        s.server.off('error', reject);
+        resolve((s.server.address() as AddressInfo).port);
+      });
+    });
+  const ports: number[] = [];
+  try {
+    ports.push(await listen(servers[0]!, settings.port));
+    if (servers[1]) ports.push(await listen(servers[1], settings.tlsPort!));
+  } catch (e) {
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    throw e;
+  }
+  const stopWatching = watchTls(
+    files,
+    (material) => {
+      tls = material;
+      for (const s of servers) s.updateSecureContext(material);
+      log.info({ cert: files.cert }, 'submission: TLS certificate reloaded');
+    },
+    (err) =>
+      log.warn(
+        { err, cert: files.cert },
+        'submission: TLS files changed but cannot be used; keeping the previous pair',
+      ),
+    tuning.tlsWatchMs,
+  );
+  log.info(
+    { host: settings.host, port: ports[0], tls_port: ports[1] ?? null, cert: files.cert, self_signed: files.generated },
+    'SMTP submission listening',
+  );
+  return {
+    port: ports[0]!,
+    tlsPort: ports[1] ?? null,
+    certificate: () => tls.cert,
+    async close() {
+      stopWatching();
+      await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    },
+  };
+}

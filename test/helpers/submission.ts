@@ -1,0 +1,47 @@
+import { SubmissionAcceptor, type SubmissionServer, startSubmission } from '../../src/accept/submission/index.js';
+import type { SubmissionTuning } from '../../src/accept/submission/server.js';
+import type { TestContext } from './context.js';
+
+/** The submission listener on a test context's accept service (its SUBMISSION_* settings: port 0 in the tests). */
+export function startSubmissionFor(t: TestContext, tuning: SubmissionTuning = {}): Promise<SubmissionServer> {
+  const s = t.services;
+  const acceptor = new SubmissionAcceptor({
+    send: s.send,
+    db: s.db,
+    config: s.config,
+    messageIdDomain: s.messageIdDomain,
+  });
+  return startSubmission({ config: s.config, log: s.log, db: s.db, keys: s.apiKeys, acceptor }, tuning);
+}
+
+/** A send key's token. */
+export async function sendKey(t: TestContext, name = 'smtp client'): Promise<{ token: string; id: string }> {
+  const { token, key } = await t.services.apiKeys.create(name, 'send', 'test');
+  return { token, id: key.id };
+}
+
+/** A small message as an application builds it (CRLF, ASCII headers). */
+export function mime(headers: Record<string, string>, body = 'Hello from the ERP.\r\n'): string {
+  const all = {
+    From: 'Odoo <billing@rgz.bj>',
+    To: 'client@example.org',
+    Subject: 'Invoice INV-2026-0001',
+    'Message-ID': `<${Math.random().toString(36).slice(2)}@erp.rgz.bj>`,
+    Date: 'Tue, 01 Dec 2026 10:00:00 +0000',
+    'MIME-Version': '1.0',
+    'Content-Type': 'text/plain; charset=utf-8',
+    ...headers,
+  };
+  const lines = Object.entries(all)
+    .filter(([, v]) => v !== '')
+    .map(([k, v]) => `${k}: ${v}`);
+  return `${lines.join('\r\n')}\r\n\r\n${body}`;
+}
+
+export async function messageCount(t: TestContext): Promise<number> {
+  const r = await t.services.db
+    .selectFrom('email_messages')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}

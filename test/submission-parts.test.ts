@@ -1,0 +1,165 @@
+import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { simpleParser } from 'mailparser';
+import { dkimVerify } from 'mailauth/lib/dkim/verify';
+import { describe, expect, it } from 'vitest';
+import { LoginGuard } from '../src/accept/submission/login-guard.js';
+import { selfSignedCertificate } from '../src/accept/submission/self-signed.js';
+import { readTls, tlsFiles } from '../src/accept/submission/tls.js';
+import { buildSubmittedMime, DkimSigner, type Sender } from '../src/delivery/mime/index.js';
+import { loadConfig } from '../src/platform/config.js';
+import type { MessageRow } from '../src/platform/db/schema.js';
+import { mime } from './helpers/submission.js';
+
+describe('the self-signed certificate of the submission listener', () => {
+  it('is read the same by openssl and Node: version 3, the names as subjectAltName, a valid self-signature', () => {
+    const pair = selfSignedCertificate(['localhost', 'mail.rgz.bj', '127.0.0.1', '::1'], 30);
+    const dir = mkdtempSync(path.join(tmpdir(), 'postier-cert-'));
+    writeFileSync(path.join(dir, 'cert.pem'), pair.cert);
+    const text = execFileSync('openssl', ['x509', '-in', path.join(dir, 'cert.pem'), '-noout', '-text']).toString();
+    expect(text).toMatch(/Version: 3 \(0x2\)/);
+    expect(text).toMatch(/Signature Algorithm: ecdsa-with-SHA256/);
+    expect(text).toMatch(/DNS:localhost, DNS:mail\.rgz\.bj, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1/);
+    expect(text).toMatch(/CA:FALSE/);
+    expect(
+      execFileSync('openssl', ['verify', '-CAfile', path.join(dir, 'cert.pem'), path.join(dir, 'cert.pem')]).toString(),
+    ).toMatch(/: OK/);
+    const x = new X509Certificate(pair.cert);
+    expect(x.verify(x.publicKey)).toBe(true);
+    expect(x.checkHost('mail.rgz.bj')).toBe('mail.rgz.bj');
+    expect(x.checkIP('127.0.0.1')).toBe('127.0.0.1');
+    expect(x.checkHost('other.example')).toBeUndefined();
+    const days = (Date.parse(x.validTo) - Date.parse(x.validFrom)) / 86_400_000;
+    expect(Math.round(days)).toBe(30);
+    // The key belongs to the certificate: TLS accepts the pair.
+    expect(() =>
+      readTls({
+        cert: path.join(dir, 'cert.pem'),
+        key: (writeFileSync(path.join(dir, 'key.pem'), pair.key), path.join(dir, 'key.pem')),
+      }),
+    ).not.toThrow();
+  });
+
+  it('is made once into DATA_DIR with a private key only its owner reads, and kept across starts', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'postier-data-'));
+    const config = loadConfig({ DATA_DIR: dir });
+    const first = tlsFiles(config);
+    expect(first.generated).toBe(true);
+    expect(statSync(first.key).mode & 0o777).toBe(0o600);
+    const cert = readFileSync(first.cert, 'utf8');
+    expect(readFileSync(tlsFiles(config).cert, 'utf8')).toBe(cert);
+  });
+
+  it('refuses a key that does not match the certificate', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'postier-cert-'));
+    writeFileSync(path.join(dir, 'cert.pem'), selfSignedCertificate(['a.example']).cert);
+    writeFileSync(path.join(dir, 'key.pem'), selfSignedCertificate(['b.example']).key);
+    expect(() => readTls({ cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') })).toThrow();
+  });
+});
+
+describe('the login guard', () => {
+  it('slows each failure more, locks the address after the last allowed one, and forgets it after the lockout', () => {
+    let now = 1_000_000;
+    const guard = new LoginGuard({
+      maxFailures: 3,
+      lockoutMs: 60_000,
+      delayStepMs: 100,
+      maxDelayMs: 250,
+      now: () => now,
+    });
+    expect(guard.fail('192.0.2.9')).toEqual({ delayMs: 100, locked: false });
+    expect(guard.fail('192.0.2.9')).toEqual({ delayMs: 200, locked: false });
+    expect(guard.locked('192.0.2.9')).toBe(false);
+    expect(guard.fail('192.0.2.9')).toEqual({ delayMs: 250, locked: true });
+    expect(guard.locked('192.0.2.9')).toBe(true);
+    expect(guard.locked('192.0.2.10')).toBe(false);
+    now += 59_999;
+    expect(guard.locked('192.0.2.9')).toBe(true);
+    now += 1;
+    expect(guard.locked('192.0.2.9')).toBe(false);
+    expect(guard.fail('192.0.2.9')).toEqual({ delayMs: 100, locked: false });
+  });
+
+  it('keeps at most maxTracked addresses, forgetting the oldest', () => {
+    const guard = new LoginGuard({ maxFailures: 1, lockoutMs: 60_000, maxTracked: 2 });
+    guard.fail('a');
+    guard.fail('b');
+    guard.fail('c');
+    expect([guard.locked('a'), guard.locked('b'), guard.locked('c')]).toEqual([false, true, true]);
+  });
+});
+
+describe('the MIME delivered for a submitted message', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const dnsRecord = `v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`;
+  const resolver = async (name: string, type: string) => {
+    if (type === 'TXT' && name === 'sel._domainkey.rgz.bj') return [[dnsRecord]];
+    throw Object.assign(new Error(`no ${type} record for ${name}`), { code: 'ENOTFOUND' });
+  };
+  const sender: Sender = {
+    fromName: 'Postier',
+    fromEmail: 'noreply@rgz.bj',
+    replyTo: undefined,
+    dkim: new DkimSigner({
+      domain: 'rgz.bj',
+      selector: 'sel',
+      privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    }),
+  };
+  const row = (over: Partial<MessageRow>) =>
+    ({
+      id: '01900000-0000-7000-8000-000000000001',
+      recipient_email: 'client@example.org',
+      smtp_message_id: '<made@rgz.bj>',
+      created_at: Date.UTC(2026, 11, 1, 10, 0, 0),
+      headers: null,
+      from_email: 'billing@rgz.bj',
+      ...over,
+    }) as MessageRow;
+
+  it('is signed when its sender is of the DKIM domain (or under it), and the signature verifies', async () => {
+    const raw = Buffer.from(mime({ Bcc: 'hidden@rgz.bj', 'X-Postier-Category': 'billing' }), 'latin1');
+    const built = buildSubmittedMime(raw, row({}), sender);
+    expect(built.envelope).toEqual({ from: 'billing@rgz.bj', to: ['client@example.org'] });
+    const { results } = await dkimVerify(built.raw, { resolver });
+    expect(results.map((r) => [r.signingDomain, r.status.result])).toEqual([['rgz.bj', 'pass']]);
+    expect(built.raw.toString('latin1')).not.toMatch(/^(Bcc|X-Postier-Category):/im);
+    const sub = buildSubmittedMime(
+      Buffer.from(mime({ From: 'erp@billing.rgz.bj' }), 'latin1'),
+      row({ from_email: 'erp@billing.rgz.bj' }),
+      sender,
+    );
+    expect(sub.raw.toString('latin1')).toMatch(/^DKIM-Signature: .*d=rgz\.bj;/);
+  });
+
+  it('is not signed for a sender of another domain', () => {
+    const built = buildSubmittedMime(
+      Buffer.from(mime({ From: 'a@elsewhere.example' }), 'latin1'),
+      row({ from_email: 'a@elsewhere.example' }),
+      sender,
+    );
+    expect(built.raw.toString('latin1')).not.toMatch(/^DKIM-Signature:/im);
+  });
+
+  it("puts accept's List-Unsubscribe in place of the client's, and adds a Message-ID and a Date only when missing", async () => {
+    const raw = Buffer.from(
+      mime({ 'Message-ID': '', Date: '', 'List-Unsubscribe': '<https://erp.example/unsub>' }),
+      'latin1',
+    );
+    const headers = JSON.stringify({
+      'List-Unsubscribe': '<https://postier.rgz.bj/u/tok>',
+      'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+    });
+    const built = buildSubmittedMime(raw, row({ headers }), { ...sender, dkim: undefined });
+    const mail = await simpleParser(built.raw);
+    expect(mail.messageId).toBe('<made@rgz.bj>');
+    expect(mail.date?.toISOString()).toBe('2026-12-01T10:00:00.000Z');
+    const text = built.raw.toString('latin1');
+    expect(text.match(/^List-Unsubscribe:.*$/gim)).toEqual(['List-Unsubscribe: <https://postier.rgz.bj/u/tok>']);
+    expect(text).toMatch(/^List-Unsubscribe-Post: List-Unsubscribe=One-Click\r$/m);
+  });
+});
