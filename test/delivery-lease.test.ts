@@ -32,7 +32,7 @@ describe.each(backends)('lease renewal on %s', (backend) => {
     expect(expiry.get(dropped)).toBe(now + 5000);
 
     // Once its lease has run out, recovery makes `dropped` due again; `held` stays with its worker.
-    const recovered = await store.recoverExpired(now + 6000);
+    const recovered = await store.recoverAbandoned(now + 6000);
     expect(recovered.requeued).toBe(1);
     const after = await t.services.db
       .selectFrom('email_messages')

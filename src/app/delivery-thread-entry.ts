@@ -17,8 +17,8 @@ const log = createLogger(config.logLevel).child({ thread: 'delivery' });
 
 try {
   // The serving thread has migrated already. Leasing and the batched completions need few
-  // PostgreSQL connections: 5, not the API's 10.
-  const s = openPlatform(config, log, { poolSize: 5 });
+  // PostgreSQL connections: WORKER_DATABASE_POOL_SIZE (5), not the API's DATABASE_POOL_SIZE (10).
+  const s = openPlatform(config, log, { poolSize: config.workerDatabasePoolSize });
   const worker = startWorker(s, target);
   port.on('message', (m: ToThread) => {
     if (m.type === 'notify') s.outbox.notify();

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import type { CommitQueue } from '../platform/db/commit-queue.js';
 import { reusedStatement } from '../platform/db/reused-sql.js';
 import type { Dialect } from '../platform/db/database.js';
@@ -13,7 +13,7 @@ import type { Completion, CompletionStore } from './process-message.js';
  */
 export class DeliveryStore implements CompletionStore {
   constructor(
-    private readonly db: Kysely<DB>,
+    readonly db: Kysely<DB>,
     private readonly dialect: Dialect,
     private readonly commits: CommitQueue,
     private readonly events: EventLog,
@@ -149,11 +149,41 @@ export class DeliveryStore implements CompletionStore {
   }
 
   /**
-   * Makes messages whose worker died (lease expired) due again. A message that has already
-   * used more leases than its attempts allow is failed instead, so a message that crashes
-   * every worker that touches it cannot loop forever.
+   * Makes the messages of workers that stopped mid-send due again: leases that expired, leases of
+   * workers that missed their heartbeats since `deadBefore` (or whose row is gone), and leases of
+   * the `gone` workers (found dead at start-up). A message that has already used more leases than
+   * its attempts allow is failed instead, so a message that crashes every worker that touches it
+   * cannot loop forever. A cheap read first: most runs find nothing and write nothing.
    */
-  recoverExpired(now: number): Promise<{ requeued: number; failed: number }> {
+  async recoverAbandoned(
+    now: number,
+    opts: { deadBefore?: number; gone?: string[] } = {},
+  ): Promise<{ requeued: number; failed: number }> {
+    const abandoned = (eb: ExpressionBuilder<DB, 'email_messages'>) => {
+      const why = [eb('lease_expires_at', '<', now)];
+      if (opts.gone?.length) why.push(eb('lease_owner', 'in', opts.gone));
+      if (opts.deadBefore !== undefined) {
+        const deadBefore = opts.deadBefore;
+        // Leased before `deadBefore` (a worker registers before it leases) by an owner not heard from since.
+        why.push(
+          eb.and([
+            eb('updated_at', '<', deadBefore),
+            eb.not(
+              eb.exists(
+                eb
+                  .selectFrom('workers')
+                  .select('workers.id')
+                  .whereRef('workers.id', '=', 'email_messages.lease_owner')
+                  .where('workers.heartbeat_at', '>=', deadBefore),
+              ),
+            ),
+          ]),
+        );
+      }
+      return eb.and([eb('status', '=', 'sending'), eb.or(why)]);
+    };
+    const any = await this.db.selectFrom('email_messages').select('id').where(abandoned).limit(1).execute();
+    if (any.length === 0) return { requeued: 0, failed: 0 };
     return this.commits.run(async (trx) => {
       const failed = await trx
         .updateTable('email_messages')
@@ -163,19 +193,17 @@ export class DeliveryStore implements CompletionStore {
           lease_owner: null,
           lease_expires_at: null,
           next_attempt_at: null,
-          error_message: 'Lease expired on the last attempt: the worker stopped without a result',
+          error_message: 'The worker stopped without a result on the last attempt (lease expired or worker dead)',
           updated_at: now,
         })
-        .where('status', '=', 'sending')
-        .where('lease_expires_at', '<', now)
+        .where(abandoned)
         .where(sql<boolean>`attempts > max_attempts`)
         .returning(['id', 'template_key', 'category', 'created_at'])
         .execute();
       const requeued = await trx
         .updateTable('email_messages')
         .set({ status: 'queued', lease_owner: null, lease_expires_at: null, next_attempt_at: now, updated_at: now })
-        .where('status', '=', 'sending')
-        .where('lease_expires_at', '<', now)
+        .where(abandoned)
         .returning('id')
         .execute();
       await this.events.record(trx, [
