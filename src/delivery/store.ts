@@ -1,4 +1,4 @@
-import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
+import { type ExpressionBuilder, type Kysely, type QueryCreator, sql } from 'kysely';
 import type { CommitQueue } from '../platform/db/commit-queue.js';
 import { reusedStatement } from '../platform/db/reused-sql.js';
 import type { Dialect } from '../platform/db/database.js';
@@ -227,8 +227,12 @@ export class DeliveryStore implements CompletionStore {
  * status check must not drive the update: without statistics SQLite picked the status index for
  * it and walked every queued row for each lease (100,000 queued made each lease take ~100 ms).
  * `+status` keeps the check but takes that index out of the planner's choices, so the update
- * seeks the leased ids by primary key. PostgreSQL plans by id already, and rechecks the status of
- * the rows it locked.
+ * seeks the leased ids by primary key.
+ *
+ * PostgreSQL: the due ids are a MATERIALIZED CTE, computed once. As a subquery, the planner
+ * could make it the inner side of a nested-loop semi join, run again for each queued row; each
+ * run skipped the rows this very statement had just updated and returned the next one, so a
+ * lease of 50 took every due message of the queue.
  */
 export function leaseStatement(
   db: Kysely<DB>,
@@ -238,27 +242,38 @@ export function leaseStatement(
   now: number,
   leaseMs: number,
 ) {
+  const set = {
+    status: 'sending' as const,
+    lease_owner: owner,
+    lease_expires_at: now + leaseMs,
+    attempts: sql<number>`attempts + 1`,
+    updated_at: now,
+  };
+  const due = (qb: QueryCreator<DB>) =>
+    qb
+      .selectFrom('email_messages')
+      .select('id')
+      .where('status', '=', 'queued')
+      .where('next_attempt_at', '<=', now)
+      .orderBy('priority')
+      .orderBy('next_attempt_at')
+      .limit(limit);
+  if (dialect === 'postgres')
+    return db
+      .with(
+        (cte) => cte('due').materialized(),
+        (qb) => due(qb).forUpdate().skipLocked(),
+      )
+      .updateTable('email_messages')
+      .set(set)
+      .where('status', '=', 'queued')
+      .where('id', 'in', (eb) => eb.selectFrom('due').select('due.id'))
+      .returningAll();
   return db
     .updateTable('email_messages')
-    .set({
-      status: 'sending',
-      lease_owner: owner,
-      lease_expires_at: now + leaseMs,
-      attempts: sql<number>`attempts + 1`,
-      updated_at: now,
-    })
-    .where(dialect === 'sqlite' ? sql<string>`+status` : sql<string>`status`, '=', 'queued')
-    .where('id', 'in', (eb) => {
-      const due = eb
-        .selectFrom('email_messages')
-        .select('id')
-        .where('status', '=', 'queued')
-        .where('next_attempt_at', '<=', now)
-        .orderBy('priority')
-        .orderBy('next_attempt_at')
-        .limit(limit);
-      return dialect === 'postgres' ? due.forUpdate().skipLocked() : due;
-    })
+    .set(set)
+    .where(sql<string>`+status`, '=', 'queued')
+    .where('id', 'in', () => due(db))
     .returningAll();
 }
 
