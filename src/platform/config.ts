@@ -17,6 +17,8 @@ export interface Config {
   apiProcesses: number;
   publicUrl: string;
   databaseUrl: string;
+  /** On SIGTERM: how long an API process keeps serving, not ready, before it closes its listener. */
+  shutdownDelaySeconds: number;
   /** PostgreSQL: connections in a process's pool (each HTTP process of API_PROCESSES has its own). */
   databasePoolSize: number;
   /** PostgreSQL: connections in the pool of `postier serve`'s delivery thread. */
@@ -294,6 +296,7 @@ export function loadConfig(env: Env = process.env): Config {
       .url('PUBLIC_URL', `http://${host.includes(':') ? `[${host}]` : host}:${port}`, ['http:', 'https:'])
       .replace(/\/+$/, ''),
     databaseUrl,
+    shutdownDelaySeconds: r.number('SHUTDOWN_DELAY_SECONDS', 0, 0, 300),
     databasePoolSize: r.int('DATABASE_POOL_SIZE', 10, 1, 10_000),
     workerDatabasePoolSize: r.int('WORKER_DATABASE_POOL_SIZE', 5, 1, 10_000),
     dbLockWaitSeconds: r.number('DB_LOCK_WAIT_SECONDS', 10, 0.1, 3600),
