@@ -106,10 +106,12 @@ export class Worker {
       if (r.requeued || r.failed) log.warn(r, 'leases of a stopped or dead worker recovered');
       if (r.requeued) this.notify();
     };
+    // Most rounds are one cheap read that finds nothing: often enough that a dead worker's
+    // messages wait little past WORKER_DEAD_AFTER_SECONDS.
     const recoverEvery = Math.min(
       30_000,
       this.opts.leaseMs / 4,
-      deadAfterMs === undefined ? Infinity : deadAfterMs / 3,
+      deadAfterMs === undefined ? Infinity : deadAfterMs / 10,
     );
     every(Math.max(500, recoverEvery), async () => {
       await recover();
