@@ -6,6 +6,7 @@ import { serve } from './serve.js';
 import { templateCommands } from './cli/templates.js';
 import { ConfigError, loadConfig, loadDotEnv } from '../platform/config.js';
 import { type Wired, wire } from './wiring.js';
+import { ConnectionBudgetError, checkConnectionBudget } from './connection-budget.js';
 import { createLogger } from '../platform/log.js';
 
 async function withWired<T>(fn: (s: Wired) => Promise<T>, level = 'warn'): Promise<T> {
@@ -34,6 +35,12 @@ async function run(opts: { api: boolean; worker: boolean }): Promise<void> {
     : createLogger(config.logLevel);
   // The primary has migrated before forking.
   const s = await wire(config, log, { migrate: !apiProcess });
+  // The primary counts its HTTP processes' connections too; they need not count again.
+  if (!apiProcess)
+    await checkConnectionBudget(s, opts, log).catch(async (e: unknown) => {
+      await s.close();
+      throw e;
+    });
   const running = !clustered
     ? await serve(s, { ...opts, thread: config.worker.thread })
     : apiProcess
@@ -110,7 +117,7 @@ registerSendCommand(program);
 
 loadDotEnv();
 program.parseAsync().catch((e: unknown) => {
-  if (e instanceof ConfigError) {
+  if (e instanceof ConfigError || e instanceof ConnectionBudgetError) {
     console.error(e.message);
     process.exit(2);
   }
