@@ -3,9 +3,10 @@ import type net from 'node:net';
 
 /**
  * A load balancer the size of a test: round robin over the backends whose GET /readyz answers
- * 200 (checked every `checkMs`, as HAProxy or a cloud load balancer would), one fresh backend
- * connection per request, and one safe retry: a request whose connection was refused (no byte
- * of it sent) goes to the next backend. Anything else is the client's 502, counted.
+ * 200 (checked every `checkMs`, as HAProxy or a cloud load balancer would), keep-alive
+ * connections to each backend (as nginx's `keepalive` or HAProxy's connection reuse), and one
+ * safe retry: a request whose connection was refused (no byte of it sent) goes to the next
+ * backend. Anything else (a reset, a 503 from a closing server) is the client's failure, counted.
  */
 export class Balancer {
   readonly up: boolean[];
@@ -15,6 +16,7 @@ export class Balancer {
   failures: string[] = [];
   private next = 0;
   private timer: NodeJS.Timeout | null = null;
+  private readonly agents: http.Agent[];
 
   private constructor(
     readonly ports: number[],
@@ -23,6 +25,7 @@ export class Balancer {
   ) {
     this.up = ports.map(() => false);
     this.served = ports.map(() => 0);
+    this.agents = ports.map(() => new http.Agent({ keepAlive: true, maxSockets: 16 }));
   }
 
   static async start(ports: number[], checkMs = 100): Promise<Balancer> {
@@ -71,7 +74,7 @@ export class Balancer {
         await new Promise((r) => setTimeout(r, 20));
         continue;
       }
-      const outcome = await this.forward(this.ports[i]!, req, body, res);
+      const outcome = await this.forward(i, req, body, res);
       if (outcome === 'done') {
         this.served[i]!++;
         return;
@@ -91,16 +94,19 @@ export class Balancer {
   }
 
   private forward(
-    port: number,
+    i: number,
     req: http.IncomingMessage,
     body: Buffer,
     res: http.ServerResponse,
   ): Promise<'done' | 'refused' | string> {
     return new Promise((resolve) => {
-      const headers = { ...req.headers, host: `127.0.0.1:${port}`, connection: 'close' };
+      const port = this.ports[i]!;
+      const { connection: _hopByHop, ...headers } = req.headers;
       const out = http.request(
-        { host: '127.0.0.1', port, method: req.method, path: req.url, headers, agent: false },
+        { host: '127.0.0.1', port, method: req.method, path: req.url, headers, agent: this.agents[i] },
         (r) => {
+          // A 503 here comes from a server that is closing: it is the failure a balancer must not see.
+          if (r.statusCode === 503) this.failures.push(`${req.method} ${req.url} → backend ${i}: 503`);
           res.writeHead(r.statusCode!, { 'content-type': r.headers['content-type'] ?? 'application/octet-stream' });
           r.pipe(res);
           r.on('end', () => resolve('done'));
@@ -116,6 +122,7 @@ export class Balancer {
 
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    for (const a of this.agents) a.destroy();
     this.server.closeAllConnections();
     await new Promise((resolve) => this.server.close(resolve));
   }
