@@ -130,13 +130,15 @@ export class Worker {
   private async takeOver(recover: (gone: string[]) => Promise<void>): Promise<void> {
     const { heartbeat, store, log } = this.deps;
     if (!heartbeat) return recover([]);
-    const db = store.db;
-    const gone = await goneLocalWorkers(db);
-    await heartbeat.start();
+    // Beating first: if the database is out now, the next beats write the row once it is back.
+    await heartbeat
+      .start()
+      .catch((err: unknown) => log.warn({ err }, 'could not write the worker row; the heartbeats will retry'));
+    const gone = await goneLocalWorkers(store.db);
     await recover(gone);
     if (gone.length) {
       log.warn({ workers: gone }, 'workers of this host whose process is gone: their leases were taken back');
-      await forgetWorkers(db, gone);
+      await forgetWorkers(store.db, gone);
     }
   }
 
@@ -270,8 +272,9 @@ export class Worker {
     this.unsubscribe?.();
     this.notify();
     const { store, log, heartbeat } = this.deps;
-    // Others see it draining; it stays alive (beating) until its last lease is settled.
-    await heartbeat?.markStopping().catch((err: unknown) => log.warn({ err }, 'could not mark the worker stopping'));
+    // Others see it draining (never waited for: a slow database must not hold the drain up); it
+    // stays alive, beating, until its last lease is settled.
+    void heartbeat?.markStopping().catch((err: unknown) => log.warn({ err }, 'could not mark the worker stopping'));
     await this.loopDone;
     const unstarted = this.buffer.splice(0).map((m) => m.id);
     const released = await store.release(this.owner, unstarted, Date.now()).catch((err: unknown) => {

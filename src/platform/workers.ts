@@ -21,11 +21,11 @@ export class WorkerHeartbeat {
     private readonly opts: { id: string; kind: string; heartbeatMs: number; log: pino.Logger },
   ) {}
 
-  /** Writes the row, then beats until stop(). */
+  /** Beats until stop(), and writes the row now (if that fails, the beats write it when they can). */
   async start(now = Date.now()): Promise<void> {
-    await this.insert(now);
-    this.timer = setInterval(() => void this.beat(), this.opts.heartbeatMs);
+    this.timer ??= setInterval(() => void this.beat(), this.opts.heartbeatMs);
     this.timer.unref();
+    await this.insert(now);
   }
 
   private insert(now: number) {
