@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/http/app.js';
 import { ADMIN_TOKEN, backends, createTestContext, type TestContext } from './helpers/context.js';
 import { incidentExample } from './helpers/fixtures.js';
+import { childEnv } from './helpers/child-env.js';
+import { startServe } from './support/processes.js';
 import { SmtpSink } from './support/smtp-sink.js';
 
 // The whole restart (two processes behind a load balancer, SIGTERM under load) is a case of
@@ -46,4 +48,15 @@ describe.each(backends)('an API process that is stopping, on %s', (backend) => {
       await app.close();
     }
   });
+
+  it('`postier serve` drains and exits 0 when SIGTERM comes twice (systemd signals every process of the unit)', async () => {
+    // The delay keeps it alive, stopping, when the second signal comes: that signal must not kill it.
+    const p = await startServe({ env: childEnv(t, sink.env({ SHUTDOWN_DELAY_SECONDS: '1' })), args: ['--no-worker'] });
+    p.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(p.alive()).toBe(true);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(p.child.signalCode).toBeNull();
+  }, 90_000);
 });

@@ -54,7 +54,10 @@ async function run(opts: { api: boolean; worker: boolean }): Promise<void> {
       await s.close();
       process.exit(0);
     })());
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  // `on`, not `once`: a second SIGTERM must not kill the process in the middle of its drain (under
+  // systemd every process of the unit gets SIGTERM, and a cluster's HTTP processes get another
+  // from their primary). A second SIGINT (Ctrl-C again) does stop at once.
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
 }
 
