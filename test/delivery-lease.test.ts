@@ -32,7 +32,7 @@ describe.each(backends)('lease renewal on %s', (backend) => {
     expect(expiry.get(dropped)).toBe(now + 5000);
 
     // Once its lease has run out, recovery makes `dropped` due again; `held` stays with its worker.
-    const recovered = await store.recoverExpired(now + 6000);
+    const recovered = await store.recoverAbandoned(now + 6000);
     expect(recovered.requeued).toBe(1);
     const after = await t.services.db
       .selectFrom('email_messages')
@@ -40,6 +40,21 @@ describe.each(backends)('lease renewal on %s', (backend) => {
       .where('id', 'in', ids)
       .execute();
     expect(Object.fromEntries(after.map((r) => [r.id, r.status]))).toEqual({ [held]: 'sending', [dropped]: 'queued' });
+  });
+
+  it('leases no more messages than asked, however many are due', async () => {
+    const ids = await sendOk(t, {
+      ...incidentExample(),
+      to: ['one@example.com', 'two@example.com', 'three@example.com'],
+    });
+    const store = new DeliveryStore(t.services.db, t.services.database.dialect, t.services.commits, t.services.events);
+    const now = Date.now();
+    const first = await store.lease('worker-b', 1, now, 5000);
+    expect(first).toHaveLength(1);
+    const rest = await store.lease('worker-c', 10, now, 5000);
+    expect([...first, ...rest].map((m) => m.id).sort()).toEqual([...ids].sort());
+    await store.release('worker-b', 'all', now);
+    await store.release('worker-c', 'all', now);
   });
 
   it.runIf(backend === 'sqlite')('leases by primary key, not by walking every queued message', async () => {

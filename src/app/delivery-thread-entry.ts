@@ -20,8 +20,8 @@ const log = createLogger(config.logLevel).child({ thread: 'delivery' });
 
 try {
   // The serving thread has migrated already. Leasing and the batched completions need few
-  // PostgreSQL connections: 5, not the API's 10.
-  const s = openPlatform(config, log, { poolSize: 5 });
+  // PostgreSQL connections: WORKER_DATABASE_POOL_SIZE (5), not the API's DATABASE_POOL_SIZE (10).
+  const s = openPlatform(config, log, { poolSize: config.workerDatabasePoolSize });
   const worker = startWorker({ ...s, returnPath: returnPathFor(config) }, target);
   // Reports received by mail are classified here, off the API's event loop.
   const processor = new FeedbackProcessor(s, { owner: `${worker.owner}:feedback` });

@@ -6,6 +6,7 @@ import { serve } from './serve.js';
 import { templateCommands } from './cli/templates.js';
 import { ConfigError, loadConfig, loadDotEnv } from '../platform/config.js';
 import { type Wired, wire } from './wiring.js';
+import { ConnectionBudgetError, checkConnectionBudget } from './connection-budget.js';
 import { createLogger } from '../platform/log.js';
 
 async function withWired<T>(fn: (s: Wired) => Promise<T>, level = 'warn'): Promise<T> {
@@ -34,6 +35,12 @@ async function run(opts: { api: boolean; worker: boolean; submissionOnly?: boole
     : createLogger(config.logLevel);
   // The primary has migrated before forking.
   const s = await wire(config, log, { migrate: !apiProcess });
+  // The primary counts its HTTP processes' connections too; they need not count again.
+  if (!apiProcess)
+    await checkConnectionBudget(s, opts, log).catch(async (e: unknown) => {
+      await s.close();
+      throw e;
+    });
   const running = opts.submissionOnly
     ? await serve(s, { api: false, worker: false, background: false, submission: true })
     : !clustered
@@ -49,7 +56,10 @@ async function run(opts: { api: boolean; worker: boolean; submissionOnly?: boole
       await s.close();
       process.exit(0);
     })());
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  // `on`, not `once`: a second SIGTERM must not kill the process in the middle of its drain (under
+  // systemd every process of the unit gets SIGTERM, and a cluster's HTTP processes get another
+  // from their primary). A second SIGINT (Ctrl-C again) does stop at once.
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
 }
 
@@ -120,7 +130,7 @@ registerSendCommand(program);
 
 loadDotEnv();
 program.parseAsync().catch((e: unknown) => {
-  if (e instanceof ConfigError) {
+  if (e instanceof ConfigError || e instanceof ConnectionBudgetError) {
     console.error(e.message);
     process.exit(2);
   }

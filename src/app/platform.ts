@@ -38,7 +38,11 @@ export function openPlatform(
   opts: { schema?: string; poolSize?: number } = {},
 ): Platform {
   const lockWaitMs = config.dbLockWaitSeconds * 1000;
-  const database = openDatabase(config.databaseUrl, { schema: opts.schema, poolSize: opts.poolSize, lockWaitMs });
+  const database = openDatabase(config.databaseUrl, {
+    schema: opts.schema,
+    poolSize: opts.poolSize ?? config.databasePoolSize,
+    lockWaitMs,
+  });
   const events = new EventLog(log);
   events.subscribe('metrics', countEvents);
   return {

@@ -124,6 +124,7 @@ export async function serve(
   },
 ): Promise<Running> {
   let app: FastifyInstance | null = null;
+  let stopping = false;
   const background = opts.background ?? true;
   // Retention runs in every process that asks for it; a lock row lets one run each job at a time.
   const retention: RetentionScheduler | null =
@@ -146,7 +147,7 @@ export async function serve(
     await ensureAdminKey(s);
     // The attachment writer thread is part of an API process, like its connection: started now.
     s.content.start();
-    app = await buildApp(s);
+    app = await buildApp(s, { stopping: () => stopping });
     await app.listen({ host: s.config.host, port: s.config.port });
     s.log.info({ url: `http://${s.config.host}:${s.config.port}` }, 'Postier API listening');
   }
@@ -170,9 +171,15 @@ export async function serve(
     feedback,
     metrics,
     async stop() {
-      // API and submission first (no new work accepted), then the worker drains, then the background jobs (the
-      // webhooks of events not read yet are enqueued by the next dispatcher from the durable
-      // cursor), then capture stops receiving.
+      // At once (before any await): /readyz answers 503 and answers close their connections.
+      stopping = true;
+      // Load balancers that poll /readyz less often than the listener closes get this long to notice.
+      if (app && s.config.shutdownDelaySeconds > 0)
+        await new Promise((r) => setTimeout(r, s.config.shutdownDelaySeconds * 1000));
+      // API first (then submission and the feedback listeners): the listener stops accepting, idle keep-alive connections close, requests in
+      // flight finish (app.close() waits for them). Then the worker drains, then the background
+      // jobs (the webhooks of events not read yet are enqueued by the next dispatcher from the
+      // durable cursor), then capture stops receiving.
       if (app) await app.close();
       // No new reports accepted; those stored are classified by the next worker to start.
       if (feedback) await feedback.close();

@@ -11,7 +11,8 @@ import { MimeCache } from './mime.js';
 import { RelayMonitor } from './relay-status.js';
 import { DeliveryStore } from './store.js';
 import { createSmtpTransport, type SmtpTarget, transportName } from './transport.js';
-import { Worker, type WorkerOptions } from './worker.js';
+import { WorkerHeartbeat } from '../platform/workers.js';
+import { Worker, type WorkerOptions, workerId } from './worker.js';
 
 /** What a delivery worker uses (the delivery thread opens only these). */
 export interface DeliveryDeps {
@@ -38,6 +39,7 @@ export function smtpTarget(s: { config: Config }, capture: { port: number } | nu
 export function startWorker(s: DeliveryDeps, target: SmtpTarget, overrides: Partial<WorkerOptions> = {}): Worker {
   const { config } = s;
   const log = s.log.child({ component: 'worker' });
+  const owner = overrides.owner ?? workerId();
   const worker = new Worker(
     {
       store: new DeliveryStore(s.db, s.dialect, s.commits, s.events),
@@ -46,6 +48,12 @@ export function startWorker(s: DeliveryDeps, target: SmtpTarget, overrides: Part
       log,
       signal: s.outbox,
       relay: new RelayMonitor(s.db, log, transportName(target), `${target.host}:${target.port}`),
+      heartbeat: new WorkerHeartbeat(s.db, {
+        id: owner,
+        kind: 'delivery',
+        heartbeatMs: config.worker.heartbeatSeconds * 1000,
+        log,
+      }),
     },
     {
       batchSize: config.worker.batchSize,
@@ -57,7 +65,9 @@ export function startWorker(s: DeliveryDeps, target: SmtpTarget, overrides: Part
       // Long enough for a send that already started to end or time out, short enough for a
       // container's stop grace period.
       drainMs: Math.min(config.smtp.timeoutSeconds * 1000 + 2000, 25_000),
+      deadAfterMs: config.worker.deadAfterSeconds * 1000,
       ...overrides,
+      owner,
     },
   );
   worker.start();

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type ExpressionBuilder, type Kysely, type QueryCreator, sql } from 'kysely';
 import type { CommitQueue } from '../platform/db/commit-queue.js';
 import { reusedStatement } from '../platform/db/reused-sql.js';
 import type { Dialect } from '../platform/db/database.js';
@@ -13,7 +13,7 @@ import type { Completion, CompletionStore } from './process-message.js';
  */
 export class DeliveryStore implements CompletionStore {
   constructor(
-    private readonly db: Kysely<DB>,
+    readonly db: Kysely<DB>,
     private readonly dialect: Dialect,
     private readonly commits: CommitQueue,
     private readonly events: EventLog,
@@ -149,11 +149,41 @@ export class DeliveryStore implements CompletionStore {
   }
 
   /**
-   * Makes messages whose worker died (lease expired) due again. A message that has already
-   * used more leases than its attempts allow is failed instead, so a message that crashes
-   * every worker that touches it cannot loop forever.
+   * Makes the messages of workers that stopped mid-send due again: leases that expired, leases of
+   * workers that missed their heartbeats since `deadBefore` (or whose row is gone), and leases of
+   * the `gone` workers (found dead at start-up). A message that has already used more leases than
+   * its attempts allow is failed instead, so a message that crashes every worker that touches it
+   * cannot loop forever. A cheap read first: most runs find nothing and write nothing.
    */
-  recoverExpired(now: number): Promise<{ requeued: number; failed: number }> {
+  async recoverAbandoned(
+    now: number,
+    opts: { deadBefore?: number; gone?: string[] } = {},
+  ): Promise<{ requeued: number; failed: number }> {
+    const abandoned = (eb: ExpressionBuilder<DB, 'email_messages'>) => {
+      const why = [eb('lease_expires_at', '<', now)];
+      if (opts.gone?.length) why.push(eb('lease_owner', 'in', opts.gone));
+      if (opts.deadBefore !== undefined) {
+        const deadBefore = opts.deadBefore;
+        // Leased before `deadBefore` (a worker registers before it leases) by an owner not heard from since.
+        why.push(
+          eb.and([
+            eb('updated_at', '<', deadBefore),
+            eb.not(
+              eb.exists(
+                eb
+                  .selectFrom('workers')
+                  .select('workers.id')
+                  .whereRef('workers.id', '=', 'email_messages.lease_owner')
+                  .where('workers.heartbeat_at', '>=', deadBefore),
+              ),
+            ),
+          ]),
+        );
+      }
+      return eb.and([eb('status', '=', 'sending'), eb.or(why)]);
+    };
+    const any = await this.db.selectFrom('email_messages').select('id').where(abandoned).limit(1).execute();
+    if (any.length === 0) return { requeued: 0, failed: 0 };
     return this.commits.run(async (trx) => {
       const failed = await trx
         .updateTable('email_messages')
@@ -163,19 +193,17 @@ export class DeliveryStore implements CompletionStore {
           lease_owner: null,
           lease_expires_at: null,
           next_attempt_at: null,
-          error_message: 'Lease expired on the last attempt: the worker stopped without a result',
+          error_message: 'The worker stopped without a result on the last attempt (lease expired or worker dead)',
           updated_at: now,
         })
-        .where('status', '=', 'sending')
-        .where('lease_expires_at', '<', now)
+        .where(abandoned)
         .where(sql<boolean>`attempts > max_attempts`)
         .returning(['id', 'template_key', 'category', 'created_at'])
         .execute();
       const requeued = await trx
         .updateTable('email_messages')
         .set({ status: 'queued', lease_owner: null, lease_expires_at: null, next_attempt_at: now, updated_at: now })
-        .where('status', '=', 'sending')
-        .where('lease_expires_at', '<', now)
+        .where(abandoned)
         .returning('id')
         .execute();
       await this.events.record(trx, [
@@ -199,8 +227,12 @@ export class DeliveryStore implements CompletionStore {
  * status check must not drive the update: without statistics SQLite picked the status index for
  * it and walked every queued row for each lease (100,000 queued made each lease take ~100 ms).
  * `+status` keeps the check but takes that index out of the planner's choices, so the update
- * seeks the leased ids by primary key. PostgreSQL plans by id already, and rechecks the status of
- * the rows it locked.
+ * seeks the leased ids by primary key.
+ *
+ * PostgreSQL: the due ids are a MATERIALIZED CTE, computed once. As a subquery, the planner
+ * could make it the inner side of a nested-loop semi join, run again for each queued row; each
+ * run skipped the rows this very statement had just updated and returned the next one, so a
+ * lease of 50 took every due message of the queue.
  */
 export function leaseStatement(
   db: Kysely<DB>,
@@ -210,27 +242,38 @@ export function leaseStatement(
   now: number,
   leaseMs: number,
 ) {
+  const set = {
+    status: 'sending' as const,
+    lease_owner: owner,
+    lease_expires_at: now + leaseMs,
+    attempts: sql<number>`attempts + 1`,
+    updated_at: now,
+  };
+  const due = (qb: QueryCreator<DB>) =>
+    qb
+      .selectFrom('email_messages')
+      .select('id')
+      .where('status', '=', 'queued')
+      .where('next_attempt_at', '<=', now)
+      .orderBy('priority')
+      .orderBy('next_attempt_at')
+      .limit(limit);
+  if (dialect === 'postgres')
+    return db
+      .with(
+        (cte) => cte('due').materialized(),
+        (qb) => due(qb).forUpdate().skipLocked(),
+      )
+      .updateTable('email_messages')
+      .set(set)
+      .where('status', '=', 'queued')
+      .where('id', 'in', (eb) => eb.selectFrom('due').select('due.id'))
+      .returningAll();
   return db
     .updateTable('email_messages')
-    .set({
-      status: 'sending',
-      lease_owner: owner,
-      lease_expires_at: now + leaseMs,
-      attempts: sql<number>`attempts + 1`,
-      updated_at: now,
-    })
-    .where(dialect === 'sqlite' ? sql<string>`+status` : sql<string>`status`, '=', 'queued')
-    .where('id', 'in', (eb) => {
-      const due = eb
-        .selectFrom('email_messages')
-        .select('id')
-        .where('status', '=', 'queued')
-        .where('next_attempt_at', '<=', now)
-        .orderBy('priority')
-        .orderBy('next_attempt_at')
-        .limit(limit);
-      return dialect === 'postgres' ? due.forUpdate().skipLocked() : due;
-    })
+    .set(set)
+    .where(sql<string>`+status`, '=', 'queued')
+    .where('id', 'in', () => due(db))
     .returningAll();
 }
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type pino from 'pino';
 import type { MessageRow } from '../platform/db/schema.js';
+import { forgetWorkers, goneLocalWorkers, pruneWorkers, type WorkerHeartbeat } from '../platform/workers.js';
 import type { BackoffPolicy } from './backoff.js';
 import { CompletionBatcher } from './completion-batcher.js';
 import type { OutboxSignal } from './signal.js';
@@ -19,6 +20,8 @@ export interface WorkerOptions {
   relayProblemMaxMs: number;
   /** On stop, how long in-flight sends may take before their leases are released anyway. */
   drainMs: number;
+  /** A worker whose heartbeat is older than this is dead: its leases are taken over (WORKER_DEAD_AFTER_SECONDS). */
+  deadAfterMs?: number;
   owner?: string;
 }
 
@@ -31,10 +34,18 @@ export interface WorkerDeps {
   signal?: OutboxSignal;
   /** Hears every attempt's verdict on the relay's health (metrics, log, relay_status). */
   relay?: RelayMonitor;
+  /** This worker's row in `workers`, beaten on a timer (see platform/workers.ts); none: leases recovered by expiry only. */
+  heartbeat?: WorkerHeartbeat;
 }
+
+// Rows of workers silent for this long are removed (their leases were taken over long before).
+const FORGET_AFTER_MS = 3_600_000;
 
 // A lease outlives its attempt's deadline by this much (timers are not exact), then renewal stops.
 const DEADLINE_GRACE_MS = 2000;
+
+/** A lease owner id: which host and process, and which worker of it. */
+export const workerId = () => `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
 
 const byUrgency = (a: MessageRow, b: MessageRow) =>
   a.priority - b.priority || Number(a.next_attempt_at) - Number(b.next_attempt_at);
@@ -69,7 +80,7 @@ export class Worker {
     private readonly deps: WorkerDeps,
     private readonly opts: WorkerOptions,
   ) {
-    this.owner = opts.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.owner = opts.owner ?? workerId();
     this.completions = new CompletionBatcher(deps.store, 2 * opts.batchSize);
   }
 
@@ -87,15 +98,48 @@ export class Worker {
     every(Math.max(1000, this.opts.leaseMs / 3), () =>
       store.renew(this.owner, this.renewable(Date.now()), Date.now(), this.opts.leaseMs),
     );
-    const recover = async () => {
-      const r = await store.recoverExpired(Date.now());
-      if (r.requeued || r.failed) log.warn(r, 'expired leases recovered (a worker stopped mid-send)');
+    const { deadAfterMs } = this.opts;
+    const recover = async (gone: string[] = []) => {
+      const now = Date.now();
+      const deadBefore = deadAfterMs === undefined ? undefined : now - deadAfterMs;
+      const r = await store.recoverAbandoned(now, { deadBefore, gone });
+      if (r.requeued || r.failed) log.warn(r, 'leases of a stopped or dead worker recovered');
       if (r.requeued) this.notify();
     };
-    every(Math.max(500, Math.min(30_000, this.opts.leaseMs / 4)), recover);
-    this.loopDone = recover()
+    // Most rounds are one cheap read that finds nothing: often enough that a dead worker's
+    // messages wait little past WORKER_DEAD_AFTER_SECONDS.
+    const recoverEvery = Math.min(
+      30_000,
+      this.opts.leaseMs / 4,
+      deadAfterMs === undefined ? Infinity : deadAfterMs / 10,
+    );
+    every(Math.max(500, recoverEvery), async () => {
+      await recover();
+      if (this.deps.heartbeat) await pruneWorkers(store.db, Date.now() - FORGET_AFTER_MS);
+    });
+    this.loopDone = this.takeOver(recover)
       .catch((err: unknown) => log.error({ err }, 'lease recovery failed'))
       .then(() => this.loop());
+  }
+
+  /**
+   * At start-up, before leasing: joins the living (heartbeat row), and takes back at once the
+   * leases of workers of this host whose process is gone (the previous run of this very service,
+   * killed), then those of any dead or expired worker.
+   */
+  private async takeOver(recover: (gone: string[]) => Promise<void>): Promise<void> {
+    const { heartbeat, store, log } = this.deps;
+    if (!heartbeat) return recover([]);
+    // Beating first: if the database is out now, the next beats write the row once it is back.
+    await heartbeat
+      .start()
+      .catch((err: unknown) => log.warn({ err }, 'could not write the worker row; the heartbeats will retry'));
+    const gone = await goneLocalWorkers(store.db);
+    await recover(gone);
+    if (gone.length) {
+      log.warn({ workers: gone }, 'workers of this host whose process is gone: their leases were taken back');
+      await forgetWorkers(store.db, gone);
+    }
   }
 
   /**
@@ -227,8 +271,11 @@ export class Worker {
     this.stopping = true;
     this.unsubscribe?.();
     this.notify();
+    const { store, log, heartbeat } = this.deps;
+    // Others see it draining (never waited for: a slow database must not hold the drain up); it
+    // stays alive, beating, until its last lease is settled.
+    void heartbeat?.markStopping().catch((err: unknown) => log.warn({ err }, 'could not mark the worker stopping'));
     await this.loopDone;
-    const { store, log } = this.deps;
     const unstarted = this.buffer.splice(0).map((m) => m.id);
     const released = await store.release(this.owner, unstarted, Date.now()).catch((err: unknown) => {
       log.error({ err }, 'could not release leases; they will expire');
@@ -246,6 +293,8 @@ export class Worker {
       const late = await store.release(this.owner, 'all', Date.now()).catch(() => []);
       log.warn({ released: late.length }, 'sends still in flight at the drain deadline were released');
     }
+    // Every lease is recorded or released: the row goes (if this fails, it is found dead later).
+    await heartbeat?.stop().catch((err: unknown) => log.warn({ err }, 'could not remove the worker row'));
     this.deps.transport.close();
     await this.deps.relay?.flushed();
     log.info({ released: released.length, delivered: this.delivered }, 'delivery worker stopped');

@@ -63,6 +63,8 @@ export interface ServerParts {
 export interface BuildOptions {
   /** Check every JSON answer against its response schema (tests: see response-check.ts). */
   checkResponses?: boolean;
+  /** True once the process is stopping (SIGTERM): /readyz answers 503, responses close their connection. */
+  stopping?: () => boolean;
 }
 
 /** The HTTP API: the server's own parts (auth, errors, bodies, validation, OpenAPI), then every feature's plugin. */
@@ -77,7 +79,16 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     requestIdHeader: false,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    return503OnClosing: true,
+    // While closing, a request that still arrives on an open connection is served (with
+    // Connection: close), not refused: it was sent before the client could know, and a 503 would
+    // fail it. New connections are refused by the closed listener.
+    return503OnClosing: false,
+  });
+  const stopping = opts.stopping ?? (() => false);
+  // From SIGTERM on, every answer closes its connection: keep-alive clients reconnect, through
+  // their load balancer, to a process that is staying.
+  app.addHook('onSend', async (_request, reply) => {
+    if (stopping()) reply.header('connection', 'close');
   });
 
   registerJsonBodies(app);
@@ -97,6 +108,7 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
   app.get('/healthz', health, async () => ({ status: 'ok' as const }));
   await app.register(readinessHttp, {
     checks: [databaseCheck(db), smtpCheck(() => verifySmtp(config, smtpTarget(s, null)))],
+    stopping,
   });
   await app.register(metricsHttp, { db, token: config.metricsToken, sources: s.metricSources });
 

@@ -72,15 +72,18 @@ const Readiness = Type.Object({
 export interface ReadinessHttpOptions {
   checks: ReadinessCheck[];
   timeoutMs?: number;
+  /** True from SIGTERM on: not ready, whatever the checks say, so load balancers stop sending traffic here. */
+  stopping?: () => boolean;
 }
 
 /**
  * GET /readyz: 200 when every check passes, else 503. Public, so failures name only an error
- * code; the details go to the log. /healthz stays the cheap liveness probe.
+ * code; the details go to the log. /healthz stays the cheap liveness probe. A process that is
+ * stopping answers 503 (check `process`, error STOPPING) at once, without running the checks.
  */
 export const readinessHttp: FastifyPluginAsyncTypebox<ReadinessHttpOptions> = async (
   app,
-  { checks, timeoutMs = 3000 },
+  { checks, timeoutMs = 3000, stopping = () => false },
 ) => {
   app.get(
     '/readyz',
@@ -89,6 +92,10 @@ export const readinessHttp: FastifyPluginAsyncTypebox<ReadinessHttpOptions> = as
       schema: { summary: 'Readiness: database and SMTP reachable', response: { 200: Readiness, 503: Readiness } },
     },
     async (request, reply) => {
+      if (stopping())
+        return reply
+          .status(503)
+          .send({ status: 'unavailable', checks: { process: { status: 'fail', ms: 0, error: 'STOPPING' } } });
       const results = await runChecks(checks, timeoutMs, request.log);
       const ok = Object.values(results).every((r) => r.status === 'ok');
       return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks: results });

@@ -17,6 +17,12 @@ export interface Config {
   apiProcesses: number;
   publicUrl: string;
   databaseUrl: string;
+  /** On SIGTERM: how long an API process keeps serving, not ready, before it closes its listener. */
+  shutdownDelaySeconds: number;
+  /** PostgreSQL: connections in a process's pool (each HTTP process of API_PROCESSES has its own). */
+  databasePoolSize: number;
+  /** PostgreSQL: connections in the pool of `postier serve`'s delivery thread. */
+  workerDatabasePoolSize: number;
   /** SQLite: how long a request may wait in all for another connection's write lock before 503 `unavailable`. */
   dbLockWaitSeconds: number;
   dataDir: string;
@@ -73,6 +79,10 @@ export interface Config {
     retryBaseSeconds: number;
     retryMaxSeconds: number;
     metricsPort: number | undefined;
+    /** How often a worker writes its heartbeat row. */
+    heartbeatSeconds: number;
+    /** A worker silent this long is dead: any live worker takes its leases over. */
+    deadAfterSeconds: number;
   };
   /** Amazon SNS notifications (SES bounces, complaints, deliveries). */
   sns: { certCacheDir: string; allowedTopicArns: string[] };
@@ -348,6 +358,12 @@ export function loadConfig(env: Env = process.env): Config {
     websiteUrl: r.url('BRAND_WEBSITE_URL', '', ['https:', 'http:']),
   };
 
+  const heartbeatSeconds = r.number('WORKER_HEARTBEAT_SECONDS', 5, 0.1, 600);
+  const deadAfterSeconds = r.number('WORKER_DEAD_AFTER_SECONDS', 15, 0.5, 86_400);
+  // One late beat (a busy database, a GC pause) must not make a live worker look dead.
+  if (deadAfterSeconds < 2 * heartbeatSeconds)
+    r.problems.push('WORKER_DEAD_AFTER_SECONDS: must be at least twice WORKER_HEARTBEAT_SECONDS');
+
   const sns = {
     certCacheDir: path.resolve(r.string('SNS_CERT_CACHE_DIR', path.join(dataDir, 'sns-certs'))),
     allowedTopicArns: r.list('SNS_ALLOWED_TOPIC_ARNS', []),
@@ -373,6 +389,9 @@ export function loadConfig(env: Env = process.env): Config {
       .url('PUBLIC_URL', `http://${host.includes(':') ? `[${host}]` : host}:${port}`, ['http:', 'https:'])
       .replace(/\/+$/, ''),
     databaseUrl,
+    shutdownDelaySeconds: r.number('SHUTDOWN_DELAY_SECONDS', 0, 0, 300),
+    databasePoolSize: r.int('DATABASE_POOL_SIZE', 10, 1, 10_000),
+    workerDatabasePoolSize: r.int('WORKER_DATABASE_POOL_SIZE', 5, 1, 10_000),
     dbLockWaitSeconds: r.number('DB_LOCK_WAIT_SECONDS', 10, 0.1, 3600),
     apiProcesses,
     dataDir,
@@ -426,6 +445,8 @@ export function loadConfig(env: Env = process.env): Config {
       metricsPort: r.raw('WORKER_METRICS_PORT') === undefined ? undefined : r.int('WORKER_METRICS_PORT', 0, 0, 65535),
       retryBaseSeconds: r.number('WORKER_RETRY_BASE_SECONDS', 30, 0.01, 86_400),
       retryMaxSeconds: r.number('WORKER_RETRY_MAX_SECONDS', 3600, 0.01, 7 * 86_400),
+      heartbeatSeconds,
+      deadAfterSeconds,
     },
     sns,
     feedback,

@@ -14,6 +14,12 @@
  *       recipients, a greylisted cc, 530 at MAIL FROM for a while
  *   (g) one 10 MB attachment sent to 50 recipients: stored once, the API process's memory and
  *       its /healthz answers measured while it accepts the request
+ *   (h) a rolling restart (SIGTERM, exit, start) of two API processes behind a load balancer
+ *       (test/support/balancer.ts) under constant load: no request may fail
+ *   (i) one of two workers SIGKILLed on PostgreSQL: its messages delivered by the other within
+ *       20 s (heartbeats), without a restart, though leases last 120 s
+ *   (j) a lone `postier serve` on SQLite SIGKILLed mid-delivery and restarted: everything
+ *       delivered within 5 s of the restart (the dead process's leases taken back at start-up)
  * Prints one table of figures, exits non-zero if any property is violated.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -39,6 +45,8 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { mulberry32 } from '../hostile/random.js';
+import { Balancer } from '../support/balancer.js';
+import { freePort } from '../support/ports.js';
 import { killAll, memoryOf, type PostierProcess, spawnPostier, startServe } from '../support/processes.js';
 import { type Behaviour, SmtpSink } from '../support/smtp-sink.js';
 import { printTable } from '../support/table.js';
@@ -54,8 +62,22 @@ const RUN_DIR = mkdtempSync(path.join(tmpdir(), 'postier-chaos-'));
 const rnd = mulberry32(20260808);
 
 const P = SHORT
-  ? { killN: 1000, kills: 4, outageS: 5, outageN: 100, rejectN: 100, pgDownS: 4, pgRate: 20, hostileN: 60, authS: 3 }
+  ? {
+      killN: 1000,
+      kills: 4,
+      outageS: 5,
+      outageN: 100,
+      rejectN: 100,
+      pgDownS: 4,
+      pgRate: 20,
+      hostileN: 60,
+      authS: 3,
+      deadN: 300,
+      restartN: 300,
+    }
   : {
+      deadN: 1000,
+      restartN: 1000,
       killN: 20_000,
       kills: 12,
       outageS: 30,
@@ -634,12 +656,13 @@ function pgBinDir(): string | null {
   return ok.length ? path.join(base, ok.sort((a, b) => Number(a) - Number(b)).at(-1)!, 'bin') : null;
 }
 
-/** (d) PostgreSQL stopped (immediate: a crash) and started again under load. */
-async function casePostgres(sink: SmtpSink): Promise<CaseResult> {
-  if (!pgBinDir())
-    return { figures: {}, violations: [], skipped: 'no /usr/lib/postgresql/*/bin/initdb (install postgresql)' };
-  const v: string[] = [];
-  const state = path.join(tmpdir(), `chaos-pg.${process.pid}.state`);
+/** A throwaway PostgreSQL cluster of our own (scripts/test-postgres.sh), stopped by cleanupSync if not before. */
+async function privatePostgres(): Promise<{
+  url: string;
+  pgCmd: (...args: string[]) => Promise<string>;
+  stop(): Promise<void>;
+}> {
+  const state = path.join(tmpdir(), `chaos-pg.${process.pid}.${pgStates.length}.state`);
   let pgPort = 54_501;
   for (; pgPort < 54_600; pgPort++) {
     const busy = await new Promise<boolean>((resolve) => {
@@ -663,7 +686,23 @@ async function casePostgres(sink: SmtpSink): Promise<CaseResult> {
       );
     });
   pgStates.push(state);
-  const dbUrl = await pgCmd('start');
+  const url = await pgCmd('start');
+  return {
+    url,
+    pgCmd,
+    async stop() {
+      await pgCmd('stop');
+      pgStates.splice(pgStates.indexOf(state), 1);
+    },
+  };
+}
+
+/** (d) PostgreSQL stopped (immediate: a crash) and started again under load. */
+async function casePostgres(sink: SmtpSink): Promise<CaseResult> {
+  if (!pgBinDir())
+    return { figures: {}, violations: [], skipped: 'no /usr/lib/postgresql/*/bin/initdb (install postgresql)' };
+  const v: string[] = [];
+  const { url: dbUrl, pgCmd, stop: stopPostgres } = await privatePostgres();
   const dir = mkdtempSync(path.join(RUN_DIR, 'd-'));
   sink.reset();
   const env = baseEnv(sink, { DATA_DIR: dir, DATABASE_URL: dbUrl });
@@ -735,8 +774,7 @@ async function casePostgres(sink: SmtpSink): Promise<CaseResult> {
   await worker.stop();
   await apiProc.stop();
   await db.close();
-  await pgCmd('stop');
-  pgStates.splice(pgStates.indexOf(state), 1);
+  await stopPostgres();
   return {
     figures: {
       requests: results.length,
@@ -1106,6 +1144,193 @@ async function caseLargeAttachment(sink: SmtpSink): Promise<CaseResult> {
   };
 }
 
+/** (h) Two API processes behind a load balancer, restarted one after the other under constant load. */
+async function caseRollingRestart(sink: SmtpSink): Promise<CaseResult> {
+  const v: string[] = [];
+  sink.reset();
+  const dir = mkdtempSync(path.join(RUN_DIR, 'h-'));
+  const file = path.join(dir, 'postier.db');
+  // The balancer checks /readyz every 100 ms; a stopping process stays 0.3 s (not ready) before closing its listener.
+  const env = baseEnv(sink, { DATA_DIR: dir, DATABASE_URL: `sqlite:${file}`, SHUTDOWN_DELAY_SECONDS: '0.3' });
+  const ports = [await freePort(), await freePort()];
+  let started = 0;
+  const start = (i: number) => {
+    const name = `h-api-${i}-${++started}`;
+    return startServe({ name, env: { ...env, PORT: String(ports[i]) }, args: ['--no-worker'], output: logFile(name) });
+  };
+  const procs: PostierProcess[] = [await start(0), await start(1)];
+  const lb = await Balancer.start(ports, 100);
+  await waitUntil(() => lb.up.every(Boolean), 20_000, 'both API processes ready');
+  const lbUrl = `http://127.0.0.1:${lb.port}`;
+  const results: Sent[] = [];
+  let loading = true;
+  const load = Promise.all(
+    Array.from({ length: 4 }, async (_, c) => {
+      for (let i = 0; loading; i++)
+        results.push(await send(lbUrl, [`h${c}-${i}@example.com`], 'billing_invoice_monthly', i, 20_000));
+    }),
+  );
+  const restarts: string[] = [];
+  const codes: Array<number | null> = [];
+  try {
+    for (const i of [0, 1]) {
+      await sleep(2000);
+      const t0 = performance.now();
+      codes.push(await procs[i]!.stop('SIGTERM', 30_000));
+      const stopped = performance.now();
+      procs[i] = await start(i);
+      await waitUntil(() => lb.up[i]!, 20_000, `API process ${i} ready again`);
+      restarts.push(
+        `${((stopped - t0) / 1000).toFixed(1)} s to stop, ${((performance.now() - stopped) / 1000).toFixed(1)} s to start`,
+      );
+    }
+    await sleep(2000);
+  } finally {
+    loading = false;
+    await load;
+    await lb.close();
+  }
+  const failed = results.filter((r) => r.status !== 201);
+  const ids = results.flatMap((r) => r.ids);
+  const rows = await sqliteDb(file).rows();
+  const missing = ids.filter((id) => !rows.has(id));
+  check(
+    v,
+    failed.length === 0,
+    `${failed.length} of ${results.length} requests failed (e.g. ${failed[0]?.status} ${failed[0]?.body})`,
+  );
+  check(v, lb.failures.length === 0, `balancer: ${lb.failures.slice(0, 3).join('; ')}`);
+  check(
+    v,
+    codes.every((c) => c === 0),
+    `exit codes after SIGTERM: ${codes.join(', ')}`,
+  );
+  check(v, missing.length === 0, `${missing.length} messages answered 201 are not in the database`);
+  check(v, results.length >= 50, `only ${results.length} requests were made`);
+  await Promise.all(procs.map((p) => p.stop()));
+  return {
+    figures: {
+      requests: results.length,
+      failed: failed.length,
+      'retried after connection refused': lb.refusedRetries,
+      'served by each process': lb.served.join(' / '),
+      restarts: restarts.join('; '),
+      'max latency ms': Math.round(Math.max(0, ...results.map((r) => r.ms))),
+    },
+    violations: v,
+  };
+}
+
+/** Ids leased by `owner` now (PostgreSQL). */
+async function leasedBy(pool: pg.Pool, owner: string): Promise<string[]> {
+  const r = await pool.query<{ id: string }>(
+    "SELECT id FROM email_messages WHERE status = 'sending' AND lease_owner = $1",
+    [owner],
+  );
+  return r.rows.map((x) => x.id);
+}
+
+/** (i) One of two workers SIGKILLed on PostgreSQL: the other takes its messages over, no restart, leases of 120 s. */
+async function caseDeadWorker(sink: SmtpSink): Promise<CaseResult> {
+  if (!pgBinDir())
+    return { figures: {}, violations: [], skipped: 'no /usr/lib/postgresql/*/bin/initdb (install postgresql)' };
+  const v: string[] = [];
+  const postgres = await privatePostgres();
+  sink.reset();
+  const dir = mkdtempSync(path.join(RUN_DIR, 'i-'));
+  // Leases of 120 s (the default) and the default heartbeats: only liveness brings the messages back in seconds.
+  const env = baseEnv(sink, { DATA_DIR: dir, DATABASE_URL: postgres.url, WORKER_LEASE_SECONDS: '120' });
+  const { p: apiProc, url } = await startApi('i-api', env, false);
+  const workers = [1, 2].map((n) => startWorker(`i-worker-${n}`, { ...env, LOG_LEVEL: 'info' }));
+  const owners = await Promise.all(workers.map((w) => w.workerOwner(60_000)));
+  if (owners.some((o) => !o)) throw new Error('a worker exited at start-up');
+  const pool = new pg.Pool({ connectionString: postgres.url, max: 2 });
+  const db = pgDb(postgres.url);
+  // A slow relay while the worker dies: each message takes 400 ms, so it holds leases, in flight and buffered.
+  const slow = sink.on('message', { delayMs: 400 });
+  const ids = await sendAll(url, P.deadN);
+  let held: string[] = [];
+  await waitUntil(
+    async () => (held = await leasedBy(pool, owners[0]!)).length >= 20,
+    60_000,
+    'worker 1 to hold 20 leases',
+  );
+  await workers[0]!.stop('SIGKILL');
+  const killed = performance.now();
+  held = await leasedBy(pool, owners[0]!);
+  slow();
+  const mine = await waitAllDelivered(db, sink, held, 60_000);
+  const secs = (performance.now() - killed) / 1000;
+  const all = await waitAllDelivered(db, sink, ids, 60_000);
+  check(v, held.length > 0, 'the killed worker held no lease');
+  check(
+    v,
+    mine.missing.length === 0,
+    `${mine.missing.length} of the killed worker's ${held.length} messages not delivered`,
+  );
+  check(v, secs <= 20, `the killed worker's messages took ${secs.toFixed(1)} s (goal: 20 s)`);
+  check(v, all.missing.length === 0, `${all.missing.length} of ${ids.length} messages not delivered`);
+  check(v, workers[1]!.alive(), 'the surviving worker died');
+  await workers[1]!.stop();
+  await apiProc.stop();
+  await pool.end();
+  await db.close();
+  await postgres.stop();
+  return {
+    figures: {
+      messages: ids.length,
+      'held by the killed worker': held.length,
+      'its messages delivered after s': secs.toFixed(1),
+      delivered: `${ids.length - all.missing.length}/${ids.length}`,
+      duplicates: sink.duplicates,
+    },
+    violations: v,
+  };
+}
+
+/** (j) A lone `postier serve` on SQLite SIGKILLed mid-delivery and started again: leases of 120 s taken back at once. */
+async function caseRestartAfterKill(sink: SmtpSink): Promise<CaseResult> {
+  const v: string[] = [];
+  sink.reset();
+  const dir = mkdtempSync(path.join(RUN_DIR, 'j-'));
+  const file = path.join(dir, 'postier.db');
+  const env = baseEnv(sink, { DATA_DIR: dir, DATABASE_URL: `sqlite:${file}`, WORKER_LEASE_SECONDS: '120' });
+  const first = await startServe({ name: 'j-serve-1', env, output: logFile('j-serve-1') });
+  const db = sqliteDb(file);
+  const slow = sink.on('message', { delayMs: 400 });
+  const ids = await sendAll(first.url, P.restartN);
+  let sending = 0;
+  await waitUntil(
+    async () => (sending = [...(await db.rows()).values()].filter((r) => r.status === 'sending').length) >= 20,
+    60_000,
+    'leases held by the worker',
+  );
+  await first.stop('SIGKILL');
+  slow();
+  const spawned = performance.now();
+  const second = await startServe({
+    name: 'j-serve-2',
+    env: { ...env, PORT: String(first.port) },
+    output: logFile('j-serve-2'),
+  });
+  const up = performance.now();
+  const { missing } = await waitAllDelivered(db, sink, ids, 60_000);
+  const fromUp = (performance.now() - up) / 1000;
+  check(v, missing.length === 0, `${missing.length} of ${ids.length} messages not delivered`);
+  check(v, fromUp <= 5, `everything delivered ${fromUp.toFixed(1)} s after the restart (goal: 5 s)`);
+  await second.stop();
+  return {
+    figures: {
+      messages: ids.length,
+      'leased when killed': sending,
+      'start-up s': ((up - spawned) / 1000).toFixed(1),
+      'all delivered s after the restart': fromUp.toFixed(1),
+      duplicates: sink.duplicates,
+    },
+    violations: v,
+  };
+}
+
 // ---------------------------------------------------------------------------- main --
 
 async function main(): Promise<number> {
@@ -1167,6 +1392,13 @@ async function main(): Promise<number> {
     () => caseHostileRelay(),
   );
   await run('g', 'one 10 MB attachment to 50 recipients (SQLite)', () => caseLargeAttachment(sink));
+  await run('h', 'rolling restart of two API processes behind a load balancer, under constant load (SQLite)', () =>
+    caseRollingRestart(sink),
+  );
+  await run('i', 'one of two workers SIGKILLed, no restart, 120 s leases (PostgreSQL)', () => caseDeadWorker(sink));
+  await run('j', 'lone `postier serve` SIGKILLed mid-delivery and restarted, 120 s leases (SQLite)', () =>
+    caseRestartAfterKill(sink),
+  );
   await sink.close();
 
   printTable(

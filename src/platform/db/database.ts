@@ -38,6 +38,9 @@ export interface OpenOptions {
 /** SQLite's lock budget when none is given (DB_LOCK_WAIT_SECONDS). */
 export const DEFAULT_LOCK_WAIT_MS = 10_000;
 
+/** The application_name of this process's PostgreSQL connections (unless DATABASE_URL sets one). */
+export const POSTGRES_APPLICATION_NAME = `postier ${process.pid}`;
+
 export function openDatabase(url: string, options: OpenOptions = {}): Database {
   if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), options);
   if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, options);
@@ -84,6 +87,8 @@ function openPostgres(url: string, options: OpenOptions): Database {
     connectionString: url,
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: 5000,
+    // Names Postier's connections in pg_stat_activity (the connection budget counts the others).
+    ...(/[?&]application_name=/.test(url) ? {} : { application_name: POSTGRES_APPLICATION_NAME }),
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
   // An idle client losing its server (restart, failover) must not crash the process;

@@ -272,6 +272,18 @@ export interface JobLocksTable {
   last_result: string | null;
 }
 
+/** A running worker and its heartbeat (see platform/workers.ts). */
+export interface WorkersTable {
+  id: string;
+  host: string;
+  pid: number;
+  process_start: string | null;
+  kind: string;
+  started_at: number;
+  heartbeat_at: number;
+  stopping: Generated<number>;
+}
+
 export interface CapturedMailTable {
   id: string;
   received_at: number;
@@ -374,6 +386,7 @@ export interface DB {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   job_locks: JobLocksTable;
+  workers: WorkersTable;
   event_cursors: EventCursorsTable;
   captured_mail: CapturedMailTable;
   relay_status: RelayStatusTable;
