@@ -98,6 +98,7 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
     relay_problem_since: null,
     resent_from_id: original.id,
     anonymized_at: null,
+    send_at: null,
     created_at: now,
     updated_at: now,
   };

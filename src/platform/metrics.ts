@@ -18,6 +18,10 @@ const counter = (name: string, help: string) => new Counter({ name, help, labelN
 export const eventCounters: Record<string, Counter<(typeof labelNames)[number]>> = {
   queued: counter('postier_emails_accepted_total', 'Messages accepted and queued'),
   sent: counter('postier_emails_sent_total', 'Messages handed to the SMTP server'),
+  captured: counter(
+    'postier_emails_captured_total',
+    'Messages caught by the capture server (no SMTP_HOST), not delivered',
+  ),
   partially_sent: counter(
     'postier_emails_partially_sent_total',
     'Messages some recipients of which were accepted, the others refused or given up',

@@ -1,7 +1,16 @@
 /** The message events an endpoint can subscribe to. */
 // partially_sent: some envelope recipients accepted, others deferred (final: false) or refused and
 // given up (final: true); its details list each recipient with the relay's reply.
-export const WEBHOOK_EVENT_TYPES = ['sent', 'partially_sent', 'delivered', 'bounced', 'complaint', 'failed'] as const;
+// captured: accepted by the embedded capture server (no SMTP_HOST), so never delivered.
+export const WEBHOOK_EVENT_TYPES = [
+  'sent',
+  'partially_sent',
+  'captured',
+  'delivered',
+  'bounced',
+  'complaint',
+  'failed',
+] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 const SUBSCRIBABLE = new Set<string>(WEBHOOK_EVENT_TYPES);

@@ -137,6 +137,8 @@ export interface EmailMessagesTable {
   source: Generated<string>;
   /** SMTP submission: the MIME as submitted, in content_blobs (delivered from it, minus Bcc and X-Postier-*). */
   raw_sha256: string | null;
+  /** A scheduled message: the time it was held until (the queue's age counts from then). */
+  send_at: number | null;
 }
 
 export interface EmailAttachmentsTable {
