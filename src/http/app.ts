@@ -5,7 +5,7 @@ import { acceptHttp } from '../accept/http.js';
 import type { SendService } from '../accept/index.js';
 import { captureHttp } from '../capture/http.js';
 import { deliveryHttp } from '../delivery/http.js';
-import { type OutboxSignal, smtpTarget, verifySmtp } from '../delivery/index.js';
+import { listRelayStatus, type OutboxSignal, smtpTarget, verifySmtp } from '../delivery/index.js';
 import type { EventLog } from '../events/index.js';
 import { feedbackHttp } from '../feedback/http.js';
 import type { SnsReceiver } from '../feedback/index.js';
@@ -13,7 +13,7 @@ import { keysHttp } from '../keys/http.js';
 import type { ApiKeyService } from '../keys/index.js';
 import { messagesHttp } from '../messages/http.js';
 import { metricsHttp, readinessHttp } from '../observability/http.js';
-import { databaseCheck, smtpCheck } from '../observability/index.js';
+import { databaseCheck, smtpCheck, systemHttp } from '../observability/index.js';
 import type { Config } from '../platform/config.js';
 import { anonymizeAddress } from '../platform/crypto/anon-key.js';
 import type { CommitQueue } from '../platform/db/commit-queue.js';
@@ -92,9 +92,8 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     schema: { summary: 'Liveness: the process answers', response: { 200: Health } },
   };
   app.get('/healthz', health, async () => ({ status: 'ok' as const }));
-  await app.register(readinessHttp, {
-    checks: [databaseCheck(db), smtpCheck(() => verifySmtp(config, smtpTarget(s, null)))],
-  });
+  const checks = [databaseCheck(db), smtpCheck(() => verifySmtp(config, smtpTarget(s, null)))];
+  await app.register(readinessHttp, { checks });
   await app.register(metricsHttp, { db, token: config.metricsToken, sources: s.metricSources });
 
   // Every feature's routes, each in its own plugin with exactly what it uses.
@@ -120,6 +119,7 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
   await app.register(feedbackHttp, { sns: s.sns });
   await app.register(retentionHttp, { db, dialect: s.dialect, config, events: s.events });
   await app.register(captureHttp, { db });
+  await app.register(systemHttp, { config, db, checks, transports: () => listRelayStatus(db) });
   await registerAdminUi(app);
 
   await app.ready();
