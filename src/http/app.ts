@@ -50,6 +50,8 @@ export interface ServerParts {
   templateAdmin: TemplateAdmin;
   send: SendService;
   sns: SnsReceiver;
+  /** This process's webhook dispatcher, rung when a delivery is made due from the API. */
+  webhooks?: { ring(): void };
   unsubscribeKey: Buffer;
   /** The domain of our Message-IDs. */
   messageIdDomain: string;
@@ -115,7 +117,7 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
   await app.register(keysHttp, { keys: s.apiKeys });
   await app.register(suppressionsHttp, { db });
   await app.register(unsubscribeHttp, { db, key: s.unsubscribeKey, brand: config.brand.name });
-  await app.register(webhooksHttp, { db });
+  await app.register(webhooksHttp, { db, ring: () => s.webhooks?.ring() });
   await app.register(feedbackHttp, { sns: s.sns });
   await app.register(retentionHttp, { db, dialect: s.dialect, config, events: s.events });
   await app.register(captureHttp, { db });
