@@ -247,6 +247,7 @@ export const en = {
 
   'nav.menu': 'Menu',
   'status.scheduled': 'Scheduled',
+  'status.captured': 'Captured (not delivered)',
   'status.scheduledFor': 'Scheduled ({time})',
   'event.queued': 'Queued',
   'event.sending': 'Sending',

@@ -251,6 +251,7 @@ export const fr: Record<keyof typeof en, string> = {
 
   'nav.menu': 'Menu',
   'status.scheduled': 'Programmé',
+  'status.captured': 'Capturé (non délivré)',
   'status.scheduledFor': 'Programmé ({time})',
   'event.queued': 'Mis en file',
   'event.sending': 'Envoi en cours',
