@@ -83,4 +83,16 @@ type Missing = Exclude<MessageStatus, (typeof MESSAGE_STATUSES)[number]>;
 /** Fails to compile when the API gains a status the list above lacks. */
 export const STATUSES_COMPLETE: [Missing] extends [never] ? true : Missing = true;
 
-export const WEBHOOK_EVENT_TYPES = ['sent', 'partially_sent', 'delivered', 'bounced', 'complaint', 'failed'] as const;
+export const WEBHOOK_EVENT_TYPES = [
+  'sent',
+  'partially_sent',
+  'captured',
+  'delivered',
+  'bounced',
+  'complaint',
+  'failed',
+] as const;
+/** GET /system: the mode and health an operator checks first. */
+export type SystemInfo = Answer<'/api/v1/system', 'get'>;
+/** A bounce or complaint as its feedback said it. */
+export type Feedback = NonNullable<Message['feedback']>;

@@ -4,6 +4,7 @@
  */
 import type {
   Answer,
+  BodyOf,
   EraseResult,
   InboxMessage,
   Message,
@@ -96,6 +97,8 @@ export const api = {
   checkToken: (token: string) => json<Answer<'/api/v1/keys', 'get'>>('GET', '/keys', { token }),
 
   relayStatus: () => json<Answer<'/api/v1/delivery/relay', 'get'>>('GET', '/delivery/relay'),
+  /** Mode (relay or capture), transports, DKIM, feedback, readiness, version, database. */
+  system: () => json<Answer<'/api/v1/system', 'get'>>('GET', '/system'),
   stats: (days: number) =>
     json<Stats>('GET', '/email/stats', { query: { days, tz_offset: -new Date().getTimezoneOffset() } }),
 
@@ -125,6 +128,24 @@ export const api = {
     json<Answer<'/api/v1/email/templates/{key}/activate', 'post'>>('POST', `/email/templates/${seg(key)}/activate`, {
       body: { version },
     }),
+  createTemplate: (body: BodyOf<'/api/v1/email/templates', 'post'>) =>
+    json<Answer<'/api/v1/email/templates', 'post', 201>>('POST', '/email/templates', { body }),
+  duplicateTemplate: (key: string, newKey: string, name?: string) =>
+    json<Answer<'/api/v1/email/templates/{key}/duplicate', 'post', 201>>(
+      'POST',
+      `/email/templates/${seg(key)}/duplicate`,
+      { body: { key: newKey, ...(name ? { name } : {}) } },
+    ),
+  /** Sends of the key are refused until it is activated again; every version stays. */
+  deactivateTemplate: (key: string) =>
+    json<Answer<'/api/v1/email/templates/{key}', 'delete'>>('DELETE', `/email/templates/${seg(key)}`),
+  activateTemplate: (key: string) =>
+    json<Answer<'/api/v1/email/templates/{key}/activate', 'post'>>('POST', `/email/templates/${seg(key)}/activate`, {
+      body: {},
+    }),
+  /** Deletes a template no message used (409 otherwise: deactivate it instead). */
+  deleteTemplate: (key: string) =>
+    json<Answer<'/api/v1/email/templates/{key}/delete', 'post'>>('POST', `/email/templates/${seg(key)}/delete`),
   testTemplate: (key: string, body: TestSendRequest) =>
     json<TestSendResult>('POST', `/email/templates/${seg(key)}/test`, { body }),
   preview: (body: PreviewRequest) => json<PreviewResult>('POST', '/email/templates/preview', { body }),
@@ -152,6 +173,18 @@ export const api = {
   createWebhook: (url: string, event_types: string[]) =>
     json<Answer<'/api/v1/webhooks', 'post', 201>>('POST', '/webhooks', { body: { url, event_types } }),
   deleteWebhook: (id: string) => json<void>('DELETE', `/webhooks/${seg(id)}`),
+  updateWebhook: (id: string, body: BodyOf<'/api/v1/webhooks/{id}', 'patch'>) =>
+    json<Answer<'/api/v1/webhooks/{id}', 'patch'>>('PATCH', `/webhooks/${seg(id)}`, { body }),
+  testWebhook: (id: string) =>
+    json<Answer<'/api/v1/webhooks/{id}/test', 'post', 202>>('POST', `/webhooks/${seg(id)}/test`),
+  retryWebhookDelivery: (id: string, deliveryId: string) =>
+    json<Answer<'/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry', 'post', 202>>(
+      'POST',
+      `/webhooks/${seg(id)}/deliveries/${seg(deliveryId)}/retry`,
+    ),
+  /** A new signing secret, shown once. */
+  rotateWebhookSecret: (id: string) =>
+    json<Answer<'/api/v1/webhooks/{id}/secret', 'post'>>('POST', `/webhooks/${seg(id)}/secret`),
   webhookDeliveries: (id: string) =>
     json<WebhookDeliveries>('GET', `/webhooks/${seg(id)}/deliveries`, { query: { limit: 20 } }),
 

@@ -3,12 +3,15 @@ import { useI18n } from '../i18n/context.js';
 import { LANGS, type Lang, type MsgKey } from '../i18n/index.js';
 import { Link } from '../router.js';
 import { setToken } from '../session.js';
+import { forgetSystem } from '../lib/system.js';
+import { CaptureBanner } from './CaptureBanner.js';
 
 const NAV: { to: string; label: MsgKey }[] = [
   { to: '/', label: 'nav.dashboard' },
   { to: '/messages', label: 'nav.messages' },
   { to: '/templates', label: 'nav.templates' },
   { to: '/inbox', label: 'nav.inbox' },
+  { to: '/system', label: 'nav.system' },
   { to: '/settings', label: 'nav.settings' },
 ];
 
@@ -81,13 +84,21 @@ export function Layout({ path, children }: { path: string; children: ReactNode }
           </nav>
           <div className="top-tools">
             <LangSwitch />
-            <button type="button" className="ghost" onClick={() => setToken(null)}>
+            <button
+              type="button"
+              className="ghost"
+              onClick={() => {
+                forgetSystem();
+                setToken(null);
+              }}
+            >
               {t('common.logout')}
             </button>
           </div>
         </div>
       </header>
       <main id="main" tabIndex={-1}>
+        <CaptureBanner />
         {children}
       </main>
     </>
