@@ -114,5 +114,18 @@ describe.each(backends)('template management on %s', (backend) => {
       payload: { html_content: '<p>{{ name }} {{ coupon }}</p>', optional_variables: ['coupon'] },
     });
     expect(declared.statusCode).toBe(200);
+    // Optional means optional: a send without it renders it empty instead of a 422.
+    const sent = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/send',
+      payload: { to: 'opt@example.com', template_key: 'undeclared', variables: { name: 'Ana' } },
+    });
+    expect(sent.statusCode).toBe(201);
+    const row = await t.services.db
+      .selectFrom('email_messages')
+      .select('html_content')
+      .where('id', '=', sent.json().items[0].id)
+      .executeTakeFirstOrThrow();
+    expect(row.html_content).toContain('<p>Ana </p>');
   });
 });

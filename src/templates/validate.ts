@@ -65,10 +65,11 @@ export function validateDefinition(def: TemplateDefinition, compile: Compile): M
     });
   }
 
-  // A link written into the template itself: refused at save, not at every send. Liquid output
-  // stands in as a plain word, so `{{ url }}` reads as relative and is checked when rendered.
+  // A link written into the template itself: refused at save, not at every send. Liquid stands in
+  // as `/`, which cannot be part of a scheme: a link whose scheme comes from a variable
+  // (`{{ url }}`, `{{ protocol }}://…`) reads as relative here and is checked when rendered.
   for (const [locale, content] of Object.entries(def.locales)) {
-    const bad = unsafeUrls(content.html_content.replace(/\{\{[\s\S]*?\}\}|\{%[\s\S]*?%\}/g, 'x'))[0];
+    const bad = unsafeUrls(content.html_content.replace(/\{\{[\s\S]*?\}\}|\{%[\s\S]*?%\}/g, '/'))[0];
     if (bad)
       throw new AppError(
         'unsafe_url',
