@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Running, serve } from '../../src/app/serve.js';
 import { createTestContext, type TestContext } from '../helpers/context.js';
 import { incidentExample } from '../helpers/fixtures.js';
-import { newTemplate } from '../helpers/templates.js';
 import { eventually, launchBrowser, shot, withLoggedInPage } from './browser.js';
 
 /**

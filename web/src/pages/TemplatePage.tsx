@@ -62,11 +62,7 @@ export function TemplatePage({ templateKey }: { templateKey: string }) {
             ) : null}
             {tab === 'settings' ? (
               <TabPanel base={tabs} selected="settings">
-                <TemplateSettings
-                  key={`${tpl.active_version}-${tpl.is_active}`}
-                  template={tpl}
-                  onSaved={state.reload}
-                />
+                <TemplateSettings template={tpl} onSaved={state.reload} />
               </TabPanel>
             ) : null}
           </>
