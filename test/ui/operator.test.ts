@@ -74,7 +74,7 @@ describe('admin UI for an operator', () => {
       await page.goto(`${base}/admin/messages/${id}`);
       await page.locator('.capture-banner').waitFor();
       await page.getByText('Captured (not delivered)').first().waitFor();
-      await page.getByRole('link', { name: 'System' }).first().click();
+      await page.getByRole('link', { name: 'System', exact: true }).click();
       await page.getByRole('heading', { name: 'Transports' }).waitFor();
       const text = await page.locator('main').textContent();
       expect(text).toContain('Capture');

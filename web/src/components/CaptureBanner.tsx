@@ -8,9 +8,9 @@ export function CaptureBanner() {
   if (useSystemMode() !== 'capture') return null;
   return (
     <div className="note warn capture-banner" role="status">
-      <strong>{t('capture.banner')}</strong> {t('capture.bannerHint')} <Link to="/inbox">{t('nav.inbox')}</Link>
+      <strong>{t('capture.banner')}</strong> {t('capture.bannerHint')} <Link to="/inbox">{t('capture.openInbox')}</Link>
       {' · '}
-      <Link to="/system">{t('nav.system')}</Link>
+      <Link to="/system">{t('capture.openSystem')}</Link>
     </div>
   );
 }

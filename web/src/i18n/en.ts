@@ -416,4 +416,6 @@ export const en = {
   'webhooks.copied': 'Copied',
   'webhooks.description': 'Description',
   'webhooks.pausedHint': 'Paused: no new delivery is made for its events, and pending ones wait.',
+  'capture.openInbox': 'Read the captured mail',
+  'capture.openSystem': 'System status',
 };

@@ -426,4 +426,6 @@ export const fr: Record<keyof typeof en, string> = {
   'webhooks.description': 'Description',
   'webhooks.pausedHint':
     'En pause : aucune nouvelle livraison n’est faite pour ses événements, et celles en attente patientent.',
+  'capture.openInbox': 'Lire le courrier capturé',
+  'capture.openSystem': 'État du système',
 };
