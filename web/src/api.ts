@@ -54,7 +54,7 @@ function url(path: string, query?: Query): string {
 async function send(
   method: string,
   path: string,
-  opts: { query?: Query; body?: unknown; token?: string } = {},
+  opts: { query?: Query; body?: unknown; token?: string; signal?: AbortSignal } = {},
 ): Promise<Response> {
   const headers: Record<string, string> = { accept: 'application/json' };
   const token = opts.token ?? getToken();
@@ -64,6 +64,7 @@ async function send(
     method,
     headers,
     body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    signal: opts.signal,
   });
   if (res.ok) return res;
   let code = 'http_error';
@@ -188,7 +189,37 @@ export const api = {
   webhookDeliveries: (id: string) =>
     json<WebhookDeliveries>('GET', `/webhooks/${seg(id)}/deliveries`, { query: { limit: 20 } }),
 
-  inbox: () => json<Answer<'/api/v1/dev/inbox', 'get'>>('GET', '/dev/inbox', { query: { limit: 100 } }),
+  inbox: (query: { q?: string; cursor?: string | null; limit?: number } = {}) =>
+    json<Answer<'/api/v1/dev/inbox', 'get'>>('GET', '/dev/inbox', { query: { limit: 50, ...query } }),
+  deleteInboxMail: (id: string) => json<void>('DELETE', `/dev/inbox/${seg(id)}`),
+  deleteInboxMails: (ids: string[]) =>
+    json<Answer<'/api/v1/dev/inbox/delete', 'post'>>('POST', '/dev/inbox/delete', { body: { ids } }),
+  inboxEml: async (id: string): Promise<Blob> => (await send('GET', `/dev/inbox/${seg(id)}/raw`)).blob(),
+  /**
+   * Live updates of the inbox (server-sent events), read with fetch so the token goes in a header
+   * (EventSource cannot send one, and a token never goes in a URL). Resolves when the stream ends.
+   */
+  inboxEvents: async (onChange: (state: { total: number; newest: string | null }) => void, signal: AbortSignal) => {
+    const res = await send('GET', '/dev/inbox/events', { signal });
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value;
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) !== -1) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = block
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trim())
+          .join('\n');
+        if (data) onChange(JSON.parse(data) as { total: number; newest: string | null });
+      }
+    }
+  },
   inboxMessage: (id: string) => json<InboxMessage>('GET', `/dev/inbox/${seg(id)}`),
   inboxRaw: async (id: string) => (await send('GET', `/dev/inbox/${seg(id)}/raw`)).text(),
   inboxAttachment: async (id: string, index: number): Promise<Blob> =>
