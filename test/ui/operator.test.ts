@@ -275,4 +275,51 @@ describe('admin UI for an operator', () => {
       await shot(page, 'operator-webhooks');
     });
   });
+
+  it('keeps the capture inbox live, searches it, links to the archive, masks sensitive values and deletes', async () => {
+    await withPage(async (page) => {
+      await page.goto(`${base}/admin/inbox`);
+      await page.getByText('Live', { exact: true }).waitFor();
+      // A mail captured while the page is open shows up without a reload.
+      const { id } = await send({
+        to: 'client@techconnect.bj',
+        template_key: 'instance_provisioned',
+        variables: {
+          customer_name: 'Aminata',
+          instance_name: 'erp',
+          protocol: 'https',
+          domain: 'erp.cloud.rgz.bj',
+          login: 'admin@techconnect.bj',
+          password: 'S3cret-Pa55word',
+          plan: 'Business',
+        },
+      });
+      await page.locator('.inbox-list').getByText('client@techconnect.bj').waitFor({ timeout: 15_000 });
+
+      await page.getByLabel('Search the captured mail').fill('CLIENT@techconnect');
+      await eventually(() => page.locator('.inbox-list li').count()).toBe(1);
+      await page.locator('.inbox-list a').first().click();
+      await page.getByRole('link', { name: 'The archived message' }).waitFor();
+      await page.getByText(/Sensitive values are masked here/).waitFor();
+      expect(await page.getByRole('button', { name: 'Download .eml' }).isDisabled()).toBe(true);
+      await page.getByRole('tab', { name: 'Text' }).click();
+      const text = await page.locator('.inbox-mail pre').textContent();
+      expect(text).toContain('••••••••');
+      expect(text).not.toContain('S3cret-Pa55word');
+      await page.getByRole('tab', { name: 'Links' }).click();
+      await page.locator('table.links').waitFor();
+      await shot(page, 'operator-inbox');
+      await page.getByRole('link', { name: 'The archived message' }).click();
+      await page.waitForURL(new RegExp(`/messages/${id}$`));
+
+      await page.goto(`${base}/admin/inbox`);
+      await page.getByLabel('Search the captured mail').fill('client@techconnect');
+      await eventually(() => page.locator('.inbox-list li').count()).toBe(1);
+      await page.locator('.inbox-check').first().check();
+      await page.getByRole('button', { name: 'Delete selected (1)' }).click();
+      await page.getByText('No captured mail.').waitFor();
+    });
+    const left = (await t.inject({ method: 'GET', url: '/api/v1/dev/inbox?q=client@techconnect' })).json();
+    expect(left.total).toBe(0);
+  });
 });
