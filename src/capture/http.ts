@@ -19,8 +19,10 @@ import {
   deleteCapturedMail,
   listCapturedMail,
   parsedCapturedMail,
+  rawCapturedMail,
   rawUnmaskedCapturedMail,
 } from './store.js';
+import { spamReport } from './spam.js';
 
 const InboxPage = Type.Object({
   items: Type.Array(
@@ -86,10 +88,23 @@ export interface CaptureHttpOptions {
   db: Kysely<DB>;
   /** How often a live inbox stream looks for changes (ms). */
   livePollMs?: number;
+  /** SPAMD_ADDRESS: the spamd that scores captured mail (none: the spam check says so). */
+  spamd?: { host: string; port: number } | undefined;
 }
 
+const SpamCheck = Type.Object({
+  available: Type.Boolean({ description: 'False when SPAMD_ADDRESS is unset or spamd could not be reached' }),
+  reason: Type.Optional(Type.String()),
+  score: Type.Optional(Type.Number()),
+  threshold: Type.Optional(Type.Number()),
+  is_spam: Type.Optional(Type.Boolean()),
+  rules: Type.Optional(
+    Type.Array(Type.Object({ score: Type.Number(), name: Type.String(), description: Type.String() })),
+  ),
+});
+
 /** The dev inbox: what the capture SMTP server received. Admin only (the routes' default). */
-export const captureHttp: FastifyPluginAsyncTypebox<CaptureHttpOptions> = async (r, { db, livePollMs }) => {
+export const captureHttp: FastifyPluginAsyncTypebox<CaptureHttpOptions> = async (r, { db, livePollMs, spamd }) => {
   const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
   const streams = new InboxStreams(db, livePollMs);
   r.addHook('onClose', async () => streams.close());
@@ -205,6 +220,27 @@ export const captureHttp: FastifyPluginAsyncTypebox<CaptureHttpOptions> = async 
         .header('content-type', 'message/rfc822')
         .header('content-disposition', `attachment; filename="${row.id}.eml"`)
         .send(row.raw);
+    },
+  );
+
+  r.get(
+    '/api/v1/dev/inbox/:id/spam',
+    {
+      schema: {
+        summary: "A captured mail's SpamAssassin score and the rules that fired (spamd at SPAMD_ADDRESS)",
+        params: IdParams,
+        response: { 200: SpamCheck, ...errors(404) },
+      },
+    },
+    async (request) => {
+      const row = await rawCapturedMail(db, request.params.id);
+      if (!spamd) return { available: false, reason: 'SPAMD_ADDRESS is not set' };
+      try {
+        return { available: true, ...(await spamReport(spamd, row.raw)) };
+      } catch (e) {
+        request.log.warn({ err: e }, 'spam check failed');
+        return { available: false, reason: `spamd at ${spamd.host}:${spamd.port}: ${(e as Error).message}` };
+      }
     },
   );
 

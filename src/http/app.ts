@@ -120,7 +120,7 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
   await app.register(webhooksHttp, { db, ring: () => s.webhooks?.ring() });
   await app.register(feedbackHttp, { sns: s.sns });
   await app.register(retentionHttp, { db, dialect: s.dialect, config, events: s.events });
-  await app.register(captureHttp, { db });
+  await app.register(captureHttp, { db, spamd: config.spamd });
   await app.register(systemHttp, { config, db, checks, transports: () => listRelayStatus(db) });
   await registerAdminUi(app);
 

@@ -194,6 +194,7 @@ export const api = {
   deleteInboxMail: (id: string) => json<void>('DELETE', `/dev/inbox/${seg(id)}`),
   deleteInboxMails: (ids: string[]) =>
     json<Answer<'/api/v1/dev/inbox/delete', 'post'>>('POST', '/dev/inbox/delete', { body: { ids } }),
+  inboxSpam: (id: string) => json<Answer<'/api/v1/dev/inbox/{id}/spam', 'get'>>('GET', `/dev/inbox/${seg(id)}/spam`),
   inboxEml: async (id: string): Promise<Blob> => (await send('GET', `/dev/inbox/${seg(id)}/raw`)).blob(),
   /**
    * Live updates of the inbox (server-sent events), read with fetch so the token goes in a header

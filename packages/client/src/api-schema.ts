@@ -7999,6 +7999,158 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/dev/inbox/{id}/spam": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A captured mail's SpamAssassin score and the rules that fired (spamd at SPAMD_ADDRESS) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description False when SPAMD_ADDRESS is unset or spamd could not be reached */
+                            available: boolean;
+                            reason?: string;
+                            score?: number;
+                            threshold?: number;
+                            is_spam?: boolean;
+                            rules?: {
+                                score: number;
+                                name: string;
+                                description: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description An error */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/dev/inbox/{id}/attachments/{index}": {
         parameters: {
             query?: never;

@@ -446,4 +446,11 @@ export const en = {
   'inbox.problem.local_host': 'Local host',
   'inbox.problem.empty': 'Empty',
   'inbox.problem.unparsable': 'Not a URL',
+  'inbox.view.spam': 'Spam check',
+  'inbox.spamUnavailable': 'No spam check: {reason}',
+  'inbox.spamYes': 'Spam',
+  'inbox.spamNo': 'Not spam',
+  'inbox.spamScore': 'SpamAssassin score {score} (spam from {threshold})',
+  'inbox.spamPoints': 'Points',
+  'inbox.spamRule': 'Rule',
 };

@@ -458,4 +458,11 @@ export const fr: Record<keyof typeof en, string> = {
   'inbox.problem.local_host': 'Hôte local',
   'inbox.problem.empty': 'Vide',
   'inbox.problem.unparsable': 'Pas une URL',
+  'inbox.view.spam': 'Test anti-spam',
+  'inbox.spamUnavailable': 'Pas de test anti-spam : {reason}',
+  'inbox.spamYes': 'Spam',
+  'inbox.spamNo': 'Pas du spam',
+  'inbox.spamScore': 'Score SpamAssassin {score} (spam à partir de {threshold})',
+  'inbox.spamPoints': 'Points',
+  'inbox.spamRule': 'Règle',
 };

@@ -12,7 +12,7 @@ import { useAsync } from '../lib/use-async.js';
 import { useDebounced } from '../lib/use-debounced.js';
 import { Link, navigate } from '../router.js';
 
-const VIEWS = ['html', 'text', 'headers', 'source', 'links'] as const;
+const VIEWS = ['html', 'text', 'headers', 'source', 'links', 'spam'] as const;
 const list = (v: string | string[]) => (Array.isArray(v) ? v.join(', ') : v);
 
 /** The inbox's pages so far: the first one reloads on a search or a live change; "More" adds the next. */
@@ -303,6 +303,8 @@ function InboxMail({ id, onDeleted }: { id: string; onDeleted: () => void }) {
                 <pre className="text-part">{m.headers.map((h) => h.line).join('\n')}</pre>
               ) : view === 'links' ? (
                 <LinkList links={m.links} />
+              ) : view === 'spam' ? (
+                <SpamCheck id={id} />
               ) : m.masked ? (
                 <p className="muted pad">{t('inbox.sourceMasked')}</p>
               ) : (
@@ -355,6 +357,50 @@ function LinkList({ links }: { links: InboxMessage['links'] }) {
           ))}
         </tbody>
       </table>
+    </div>
+  );
+}
+
+/** SpamAssassin's score of the mail and the rules that fired (when the server has a spamd). */
+function SpamCheck({ id }: { id: string }) {
+  const { t } = useI18n();
+  const check = useAsync(() => api.inboxSpam(id), [id]);
+  return (
+    <div className="pad spam-check">
+      <Async state={check}>
+        {(c) =>
+          !c.available ? (
+            <p className="muted">{t('inbox.spamUnavailable', { reason: c.reason ?? '' })}</p>
+          ) : (
+            <>
+              <p>
+                <span className={`badge ${c.is_spam ? 'bad' : 'ok'}`}>
+                  {c.is_spam ? t('inbox.spamYes') : t('inbox.spamNo')}
+                </span>{' '}
+                {t('inbox.spamScore', { score: c.score ?? 0, threshold: c.threshold ?? 0 })}
+              </p>
+              <table className="table compact">
+                <thead>
+                  <tr>
+                    <th className="num">{t('inbox.spamPoints')}</th>
+                    <th>{t('inbox.spamRule')}</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {(c.rules ?? []).map((r) => (
+                    <tr key={r.name}>
+                      <td className="num mono">{r.score}</td>
+                      <td>
+                        <span className="mono">{r.name}</span> <span className="small muted">{r.description}</span>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </>
+          )
+        }
+      </Async>
     </div>
   );
 }
