@@ -21,9 +21,13 @@ describe.each(backends)('capture mode on %s', (backend) => {
   it('captures what the worker sends instead of delivering it, and shows it in the dev inbox', async () => {
     expect(running.capture).not.toBeNull();
     const [id] = await sendOk(t, { ...invoiceExample(), cc: 'compta@rgz.bj', bcc: 'archive@rgz.bj' });
-    await waitForStatus(t, [id!], ['sent']);
+    await waitForStatus(t, [id!], ['captured']);
     const msg = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${id}` })).json();
     expect(msg.smtp_response).toMatch(/^250 Ok captured [0-9a-f-]{36}$/);
+    expect(msg.status).toBe('captured');
+    expect(msg.sent_at).not.toBeNull();
+    expect(msg.events.map((e: { type: string }) => e.type)).toContain('captured');
+    expect(msg.events.map((e: { type: string }) => e.type)).not.toContain('sent');
 
     const list = await t.inject({ method: 'GET', url: '/api/v1/dev/inbox' });
     expect(list.statusCode).toBe(200);
@@ -68,7 +72,7 @@ describe.each(backends)('capture mode on %s', (backend) => {
   it('pages the inbox, answers 404/400 for unknown or bad ids, needs an admin key, and clears', async () => {
     await t.inject({ method: 'DELETE', url: '/api/v1/dev/inbox' });
     const ids = await sendOk(t, { ...invoiceExample(), to: ['p1@example.com', 'p2@example.com', 'p3@example.com'] });
-    await waitForStatus(t, ids, ['sent']);
+    await waitForStatus(t, ids, ['captured']);
     const first = (await t.inject({ method: 'GET', url: '/api/v1/dev/inbox?limit=2' })).json();
     expect(first.items).toHaveLength(2);
     expect(first.total).toBe(3);
@@ -89,5 +93,32 @@ describe.each(backends)('capture mode on %s', (backend) => {
     const cleared = await t.inject({ method: 'DELETE', url: '/api/v1/dev/inbox' });
     expect(cleared.json()).toEqual({ deleted: 3 });
     expect((await t.inject({ method: 'GET', url: '/api/v1/dev/inbox' })).json().total).toBe(0);
+  });
+
+  it('counts captured mail as captured, never as sent, on the dashboard and in its daily series', async () => {
+    const ids = await sendOk(t, { ...invoiceExample(), to: ['s1@example.com', 's2@example.com'] });
+    await waitForStatus(t, ids, ['captured']);
+    const stats = (await t.inject({ method: 'GET', url: '/api/v1/email/stats?days=1' })).json();
+    expect(stats.today.sent).toBe(0);
+    expect(stats.today.captured).toBeGreaterThanOrEqual(2);
+    expect(stats.series.at(-1).sent).toBe(0);
+    expect(stats.series.at(-1).captured).toBe(stats.today.captured);
+  });
+
+  it('says in GET /api/v1/system that mail is captured, with the capture transport and no secret', async () => {
+    const res = await t.inject({ method: 'GET', url: '/api/v1/system' });
+    expect(res.statusCode).toBe(200);
+    const sys = res.json();
+    expect(sys.mode).toBe('capture');
+    expect(sys.transports).toHaveLength(1);
+    expect(sys.transports[0]).toMatchObject({ name: 'capture', tls: 'none', authenticated: false });
+    expect(sys.transports[0].address).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(sys.database.kind).toBe(backend);
+    expect(sys.readiness.database.status).toBe('ok');
+    expect(sys.version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(sys.feedback[0]).toMatchObject({ source: 'ses_sns', configured: false });
+    expect(sys.dkim).toEqual([]);
+    expect(res.body).not.toContain(t.config.adminToken!);
+    expect((await t.inject({ method: 'GET', url: '/api/v1/system', token: null })).statusCode).toBe(401);
   });
 });

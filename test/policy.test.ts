@@ -157,18 +157,19 @@ describe.each(backends)('sending policy on %s', (backend) => {
   });
 
   describe('scheduled send and cancel', () => {
-    it('holds a message until send_at and cancels it while queued, once', async () => {
+    it('holds a message as scheduled until send_at and cancels it while scheduled, once', async () => {
       const at = new Date(Date.now() + 2 * 86_400_000);
       const res = await send({ ...incidentExample(), to: 'later@example.com', send_at: at.toISOString() });
       expect(res.statusCode).toBe(201);
       const id = res.json().items[0].id;
-      expect((await message(id)).next_attempt_at).toBe(at.toISOString());
+      expect(res.json().items[0].status).toBe('scheduled');
+      expect(await message(id)).toMatchObject({ status: 'scheduled', next_attempt_at: at.toISOString() });
       const del = await t.inject({ method: 'DELETE', url: `/api/v1/email/messages/${id}` });
       expect(del.statusCode).toBe(200);
       expect(del.json()).toMatchObject({ id, status: 'cancelled' });
       const msg = await message(id);
       expect(msg).toMatchObject({ status: 'cancelled', next_attempt_at: null });
-      expect(msg.events.map((e: { type: string }) => e.type)).toEqual(['queued', 'cancelled']);
+      expect(msg.events.map((e: { type: string }) => e.type)).toEqual(['scheduled', 'cancelled']);
       const again = await t.inject({ method: 'DELETE', url: `/api/v1/email/messages/${id}` });
       expect(again.statusCode).toBe(409);
       expect(again.json().error).toMatchObject({ code: 'invalid_state', details: { status: 'cancelled' } });

@@ -47,6 +47,7 @@ describe.each(backends)('GET /api/v1/email/stats on %s', (backend) => {
     expect(s.series[6]).toEqual({
       day: new Date().toISOString().slice(0, 10),
       sent: 1,
+      captured: 0,
       delivered: 2,
       bounced: 0,
       failed: 1,

@@ -32,8 +32,8 @@ describe('stats bucketing', () => {
       '2026-02-20',
       '2026-02-21',
     ]);
-    expect(r.series[6]).toEqual({ day: '2026-02-21', sent: 0, delivered: 3, bounced: 0, failed: 0 });
-    expect(r.series[4]).toEqual({ day: '2026-02-19', sent: 0, delivered: 0, bounced: 0, failed: 1 });
+    expect(r.series[6]).toEqual({ day: '2026-02-21', sent: 0, captured: 0, delivered: 3, bounced: 0, failed: 0 });
+    expect(r.series[4]).toEqual({ day: '2026-02-19', sent: 0, captured: 0, delivered: 0, bounced: 0, failed: 1 });
     expect(r.today).toMatchObject({ delivered: 3, queued: 2, failed: 0 });
     expect(r.period).toMatchObject({ delivered: 3, queued: 2, failed: 1, complaint: 4 });
   });

@@ -590,6 +590,13 @@ export class SendService {
       });
     }
     const messages = all.map((x) => x.m);
+    // Admitted for later: held as `scheduled` (no lease, no queue age) until the promoter makes it due.
+    for (const m of messages) {
+      const held = m.status === 'queued' && m.next_attempt_at! > now;
+      if (held) m.status = 'scheduled';
+      // Every row has the column, so one insert statement serves them all.
+      m.send_at = held ? m.next_attempt_at : null;
+    }
     await insertRows(trx, 'email_messages', messages);
     const attachmentRows = units.flatMap((u, i) =>
       rows[i]!.flatMap((m) =>
@@ -618,7 +625,7 @@ export class SendService {
       trx,
       messages.map((m) => ({
         messageId: m.id,
-        type: m.status === 'queued' ? 'queued' : m.status,
+        type: m.status,
         at: now,
         data: {
           template_key: m.template_key,
@@ -628,10 +635,8 @@ export class SendService {
           ...(m.source && m.source !== 'api' ? { source: m.source } : {}),
           ...(m.from_email ? { from: m.from_email } : {}),
           ...(m.resent_from_id ? { resent_from: m.resent_from_id } : {}),
-          ...(m.status !== 'queued' ? { reason: m.error_message } : {}),
-          ...(m.status === 'queued' && m.next_attempt_at! > now
-            ? { send_at: new Date(m.next_attempt_at!).toISOString() }
-            : {}),
+          ...(m.status !== 'queued' && m.status !== 'scheduled' ? { reason: m.error_message } : {}),
+          ...(m.status === 'scheduled' ? { send_at: new Date(m.next_attempt_at!).toISOString() } : {}),
           ...(m.is_test ? { test: true } : {}),
         },
         labels: { template_key: m.template_key ?? null, category: m.category, created_at: m.created_at },

@@ -2,14 +2,27 @@ import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typ
 import type { Kysely } from 'kysely';
 import type { DB } from '../platform/db/schema.js';
 import { sendDownload } from '../platform/http/download.js';
-import { Bytes, Download, errors, NullableDateTime, NullableString } from '../platform/http/schemas.js';
+import {
+  Bytes,
+  Download,
+  errors,
+  Nullable,
+  NullableDateTime,
+  NullableString,
+  StringEnum,
+} from '../platform/http/schemas.js';
+import { AppError } from '../platform/errors.js';
+import { InboxStreams } from './live.js';
 import {
   capturedAttachment,
   clearCapturedMail,
+  deleteCapturedMail,
   listCapturedMail,
   parsedCapturedMail,
   rawCapturedMail,
+  rawUnmaskedCapturedMail,
 } from './store.js';
+import { spamReport } from './spam.js';
 
 const InboxPage = Type.Object({
   items: Type.Array(
@@ -30,6 +43,21 @@ const InboxPage = Type.Object({
 /** A captured mail as mailparser reads it: what a mail client would show. */
 const InboxMessage = Type.Object({
   id: Type.String({ format: 'uuid' }),
+  archived_message_id: Nullable(
+    Type.String({ format: 'uuid', description: 'The archived message with this Message-ID, when there is one' }),
+  ),
+  masked: Type.Boolean({
+    description: 'The archived message masks sensitive values: they are masked here too, and the source is not served',
+  }),
+  links: Type.Array(
+    Type.Object({
+      url: Type.String(),
+      tag: Type.String(),
+      attribute: Type.String(),
+      problems: Type.Array(StringEnum(['unsafe_scheme', 'not_https', 'local_host', 'empty', 'unparsable'] as const)),
+    }),
+    { description: 'Every href and src, checked without any request' },
+  ),
   received_at: NullableDateTime,
   envelope: Type.Object({ from: Type.String(), to: Type.Array(Type.String()) }),
   size: Type.Integer(),
@@ -58,11 +86,28 @@ const InboxMessage = Type.Object({
 
 export interface CaptureHttpOptions {
   db: Kysely<DB>;
+  /** How often a live inbox stream looks for changes (ms). */
+  livePollMs?: number;
+  /** SPAMD_ADDRESS: the spamd that scores captured mail (none: the spam check says so). */
+  spamd?: { host: string; port: number } | undefined;
 }
 
+const SpamCheck = Type.Object({
+  available: Type.Boolean({ description: 'False when SPAMD_ADDRESS is unset or spamd could not be reached' }),
+  reason: Type.Optional(Type.String()),
+  score: Type.Optional(Type.Number()),
+  threshold: Type.Optional(Type.Number()),
+  is_spam: Type.Optional(Type.Boolean()),
+  rules: Type.Optional(
+    Type.Array(Type.Object({ score: Type.Number(), name: Type.String(), description: Type.String() })),
+  ),
+});
+
 /** The dev inbox: what the capture SMTP server received. Admin only (the routes' default). */
-export const captureHttp: FastifyPluginAsyncTypebox<CaptureHttpOptions> = async (r, { db }) => {
+export const captureHttp: FastifyPluginAsyncTypebox<CaptureHttpOptions> = async (r, { db, livePollMs, spamd }) => {
   const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+  const streams = new InboxStreams(db, livePollMs);
+  r.addHook('onClose', async () => streams.close());
 
   r.get(
     '/api/v1/dev/inbox',
@@ -72,11 +117,71 @@ export const captureHttp: FastifyPluginAsyncTypebox<CaptureHttpOptions> = async 
         querystring: Type.Object({
           limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
           cursor: Type.Optional(Type.String({ maxLength: 200 })),
+          q: Type.Optional(
+            Type.String({
+              maxLength: 200,
+              description: 'Found in the subject, sender or recipients, case-insensitively',
+            }),
+          ),
         }),
         response: { 200: InboxPage },
       },
     },
-    async (request) => listCapturedMail(db, request.query.limit, request.query.cursor),
+    async (request) => listCapturedMail(db, request.query.limit, request.query.cursor, request.query.q),
+  );
+
+  r.get(
+    '/api/v1/dev/inbox/events',
+    {
+      schema: {
+        summary: 'Live inbox: server-sent events, `inbox` with {total, newest} whenever the inbox changes',
+        description:
+          'Authenticated like any admin route (Authorization header: read it with fetch, not EventSource). ' +
+          'The first event is the state at connection time.',
+        response: {
+          200: Bytes(
+            'text/event-stream: `event: inbox` / `data: {"total":n,"newest":id}`',
+            ['text/event-stream'],
+            'text',
+          ),
+        },
+      },
+    },
+    async (request, reply) => {
+      reply.hijack();
+      await streams.attach(reply.raw, (end) => request.raw.on('close', end));
+    },
+  );
+
+  r.post(
+    '/api/v1/dev/inbox/delete',
+    {
+      schema: {
+        summary: 'Delete several captured mails',
+        body: Type.Object(
+          { ids: Type.Array(Type.String({ format: 'uuid' }), { minItems: 1, maxItems: 1000, uniqueItems: true }) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ deleted: Type.Integer() }) },
+      },
+    },
+    async (request) => ({ deleted: await deleteCapturedMail(db, request.body.ids) }),
+  );
+
+  r.delete(
+    '/api/v1/dev/inbox/:id',
+    {
+      schema: {
+        summary: 'Delete one captured mail',
+        params: IdParams,
+        response: { 204: Type.Null({ description: 'Deleted' }), ...errors(404) },
+      },
+    },
+    async (request, reply) => {
+      if ((await deleteCapturedMail(db, [request.params.id])) === 0)
+        throw new AppError('not_found', `No captured mail ${request.params.id}`);
+      return reply.status(204).send(null);
+    },
   );
 
   r.delete(
@@ -105,15 +210,37 @@ export const captureHttp: FastifyPluginAsyncTypebox<CaptureHttpOptions> = async 
       schema: {
         summary: 'One captured mail as received (.eml)',
         params: IdParams,
-        response: { 200: Bytes('The message as received', ['message/rfc822']), ...errors(404) },
+        // 409 invalid_state: the mail holds sensitive values its archived message masks.
+        response: { 200: Bytes('The message as received', ['message/rfc822']), ...errors(404, 409) },
       },
     },
     async (request, reply) => {
-      const row = await rawCapturedMail(db, request.params.id);
+      const row = await rawUnmaskedCapturedMail(db, request.params.id);
       return reply
         .header('content-type', 'message/rfc822')
         .header('content-disposition', `attachment; filename="${row.id}.eml"`)
         .send(row.raw);
+    },
+  );
+
+  r.get(
+    '/api/v1/dev/inbox/:id/spam',
+    {
+      schema: {
+        summary: "A captured mail's SpamAssassin score and the rules that fired (spamd at SPAMD_ADDRESS)",
+        params: IdParams,
+        response: { 200: SpamCheck, ...errors(404) },
+      },
+    },
+    async (request) => {
+      const row = await rawCapturedMail(db, request.params.id);
+      if (!spamd) return { available: false, reason: 'SPAMD_ADDRESS is not set' };
+      try {
+        return { available: true, ...(await spamReport(spamd, row.raw)) };
+      } catch (e) {
+        request.log.warn({ err: e }, 'spam check failed');
+        return { available: false, reason: `spamd at ${spamd.host}:${spamd.port}: ${(e as Error).message}` };
+      }
     },
   );
 

@@ -22,7 +22,8 @@ import { type Classification, classifyReply, providerMessageId, type RelayProble
  * `relayProblemMaxMs` of nothing but relay problems.
  */
 
-export type FinalStatus = 'sent' | 'queued' | 'failed' | 'partially_sent';
+/** `captured` is never decided here: the worker renames `sent` when it delivers to the capture server. */
+export type FinalStatus = 'sent' | 'queued' | 'failed' | 'partially_sent' | 'captured';
 
 export interface RecipientResult {
   address: string;

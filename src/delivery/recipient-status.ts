@@ -83,7 +83,7 @@ export interface RecipientView {
   relay_problem: string | null;
 }
 
-const DELIVERED_STATUSES = new Set(['sent', 'delivered', 'bounced', 'complaint']);
+const DELIVERED_STATUSES = new Set(['sent', 'captured', 'delivered', 'bounced', 'complaint']);
 
 /**
  * Every envelope recipient of a message with its state: from recipient_status when the message

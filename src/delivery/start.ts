@@ -32,7 +32,7 @@ export interface DeliveryDeps {
 /** Where the worker delivers: SMTP_HOST, or the capture server when it is unset. */
 export function smtpTarget(s: { config: Config }, capture: { port: number } | null): SmtpTarget {
   if (s.config.smtp.host) return { host: s.config.smtp.host, port: s.config.smtp.port };
-  return { host: '127.0.0.1', port: capture?.port ?? s.config.captureSmtpPort, plain: true };
+  return { host: '127.0.0.1', port: capture?.port ?? s.config.captureSmtpPort, plain: true, capture: true };
 }
 
 /** Builds and starts the delivery worker from what it uses; the caller stops it. */
@@ -66,6 +66,7 @@ export function startWorker(s: DeliveryDeps, target: SmtpTarget, overrides: Part
       // container's stop grace period.
       drainMs: Math.min(config.smtp.timeoutSeconds * 1000 + 2000, 25_000),
       deadAfterMs: config.worker.deadAfterSeconds * 1000,
+      capture: target.capture === true,
       ...overrides,
       owner,
     },

@@ -64,7 +64,7 @@ export class DeliveryStore implements CompletionStore {
           relay_problem_since: c.relayProblemSince ?? null,
           // The first transaction's id stays (a later one, for deferred recipients, has its own).
           provider_message_id: message.provider_message_id ?? c.providerMessageId ?? null,
-          ...(c.status === 'sent' || c.status === 'partially_sent'
+          ...(c.status === 'sent' || c.status === 'captured' || c.status === 'partially_sent'
             ? { sent_at: c.sentAt ?? null, error_message: c.errorMessage ?? null }
             : {}),
           ...(c.status === 'failed' ? { error_message: c.errorMessage ?? null } : {}),
@@ -146,6 +146,41 @@ export class DeliveryStore implements CompletionStore {
       .where('lease_owner', '=', owner)
       .where('id', 'in', ids)
       .execute();
+  }
+
+  /**
+   * Makes scheduled messages whose send_at has come `queued` (leasable). A read first, served by
+   * the partial index of scheduled messages, so the frequent call takes no write lock when
+   * nothing is due; the update is conditional on the status, so workers racing on the same
+   * rows promote each once (and a cancel in between wins).
+   */
+  async promoteDue(now: number, limit = 1000): Promise<number> {
+    const due = await this.db
+      .selectFrom('email_messages')
+      .select('id')
+      .where('status', '=', 'scheduled')
+      .where('next_attempt_at', '<=', now)
+      .limit(limit)
+      .execute();
+    if (due.length === 0) return 0;
+    return this.commits.run(async (trx) => {
+      const rows = await trx
+        .updateTable('email_messages')
+        .set({ status: 'queued', updated_at: now })
+        .where(
+          'id',
+          'in',
+          due.map((r) => r.id),
+        )
+        .where('status', '=', 'scheduled')
+        .returning(['id', 'template_key', 'category', 'created_at'])
+        .execute();
+      await this.events.record(
+        trx,
+        rows.map((r) => ({ messageId: r.id, type: 'due', at: now, labels: r })),
+      );
+      return rows.length;
+    });
   }
 
   /**
@@ -278,6 +313,8 @@ export function leaseStatement(
 }
 
 function statusEvent(messageId: string, c: Completion): NewEvent {
+  if (c.status === 'captured')
+    return { messageId, type: 'captured', at: c.at, data: { smtp_response: c.smtpResponse, not_delivered: true } };
   if (c.status === 'sent')
     return {
       messageId,

@@ -9,6 +9,8 @@ export interface SmtpTarget {
   port: number;
   /** Capture mode talks plain SMTP on loopback. */
   plain?: boolean;
+  /** The embedded capture server (no SMTP_HOST): what it accepts is `captured`, never `sent`. */
+  capture?: boolean;
 }
 
 /** The name the relay's health is recorded under (GET /api/v1/delivery/relay). */

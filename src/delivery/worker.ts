@@ -22,6 +22,8 @@ export interface WorkerOptions {
   drainMs: number;
   /** A worker whose heartbeat is older than this is dead: its leases are taken over (WORKER_DEAD_AFTER_SECONDS). */
   deadAfterMs?: number;
+  /** Delivering to the capture server: an accepted message is recorded as `captured`, not `sent`. */
+  capture?: boolean;
   owner?: string;
 }
 
@@ -116,6 +118,10 @@ export class Worker {
     every(Math.max(500, recoverEvery), async () => {
       await recover();
       if (this.deps.heartbeat) await pruneWorkers(store.db, Date.now() - FORGET_AFTER_MS);
+    });
+    // Scheduled messages become due within about a second of their send_at.
+    every(Math.max(200, Math.min(1000, this.opts.pollMs * 5)), async () => {
+      if ((await store.promoteDue(Date.now())) > 0) this.notify();
     });
     this.loopDone = this.takeOver(recover)
       .catch((err: unknown) => log.error({ err }, 'lease recovery failed'))
@@ -232,6 +238,7 @@ export class Worker {
         const { backoff, relayProblemMaxMs } = this.opts;
         const onStart = (ms: number) => this.deadlines.set(message.id, Date.now() + ms + DEADLINE_GRACE_MS);
         c = await attemptDelivery(message, { ...this.deps, backoff, relayProblemMaxMs }, { onStart });
+        if (this.opts.capture && c.status === 'sent') c = { ...c, status: 'captured' };
       } finally {
         this.deadlines.delete(message.id);
         this.sending--;
@@ -243,13 +250,13 @@ export class Worker {
         owner: this.owner,
         mime: this.deps.mime,
       });
-      if (c.status === 'sent') this.delivered++;
+      if (c.status === 'sent' || c.status === 'captured') this.delivered++;
       if (!applied)
         log.warn(
           { messageId: message.id },
           'lease lost before the result was recorded; the attempt is on record, the status is not',
         );
-      else if (c.status !== 'sent') {
+      else if (c.status !== 'sent' && c.status !== 'captured') {
         const { attempt, code, response, relay_problem } = c.attempt;
         const what = c.status === 'partially_sent' ? 'message partially sent' : 'delivery attempt failed';
         log.info({ messageId: message.id, status: c.status, attempt, code, response, relay_problem }, what);

@@ -5,7 +5,7 @@ import { acceptHttp } from '../accept/http.js';
 import type { SendService } from '../accept/index.js';
 import { captureHttp } from '../capture/http.js';
 import { deliveryHttp } from '../delivery/http.js';
-import { type OutboxSignal, smtpTarget, verifySmtp } from '../delivery/index.js';
+import { listRelayStatus, type OutboxSignal, smtpTarget, verifySmtp } from '../delivery/index.js';
 import type { EventLog } from '../events/index.js';
 import { feedbackHttp } from '../feedback/http.js';
 import type { ProviderWebhooks, SnsReceiver } from '../feedback/index.js';
@@ -13,7 +13,7 @@ import { keysHttp } from '../keys/http.js';
 import type { ApiKeyService } from '../keys/index.js';
 import { messagesHttp } from '../messages/http.js';
 import { metricsHttp, readinessHttp } from '../observability/http.js';
-import { databaseCheck, smtpCheck } from '../observability/index.js';
+import { databaseCheck, smtpCheck, systemHttp } from '../observability/index.js';
 import type { Config } from '../platform/config.js';
 import { anonymizeAddress } from '../platform/crypto/anon-key.js';
 import type { CommitQueue } from '../platform/db/commit-queue.js';
@@ -53,6 +53,8 @@ export interface ServerParts {
   providers: ProviderWebhooks;
   /** Rung when reports are set back to pending (re-classify). */
   feedbackPending: OutboxSignal;
+  /** This process's webhook dispatcher, rung when a delivery is made due from the API. */
+  webhooks?: { ring(): void };
   unsubscribeKey: Buffer;
   /** The domain of our Message-IDs. */
   messageIdDomain: string;
@@ -106,10 +108,8 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     schema: { summary: 'Liveness: the process answers', response: { 200: Health } },
   };
   app.get('/healthz', health, async () => ({ status: 'ok' as const }));
-  await app.register(readinessHttp, {
-    checks: [databaseCheck(db), smtpCheck(() => verifySmtp(config, smtpTarget(s, null)))],
-    stopping,
-  });
+  const checks = [databaseCheck(db), smtpCheck(() => verifySmtp(config, smtpTarget(s, null)))];
+  await app.register(readinessHttp, { checks, stopping });
   await app.register(metricsHttp, { db, token: config.metricsToken, sources: s.metricSources });
 
   // Every feature's routes, each in its own plugin with exactly what it uses.
@@ -131,7 +131,7 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
   await app.register(keysHttp, { keys: s.apiKeys });
   await app.register(suppressionsHttp, { db });
   await app.register(unsubscribeHttp, { db, key: s.unsubscribeKey, brand: config.brand.name });
-  await app.register(webhooksHttp, { db });
+  await app.register(webhooksHttp, { db, ring: () => s.webhooks?.ring() });
   await app.register(feedbackHttp, {
     sns: s.sns,
     providers: s.providers,
@@ -140,7 +140,8 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     onPending: () => s.feedbackPending.notify(),
   });
   await app.register(retentionHttp, { db, dialect: s.dialect, config, events: s.events });
-  await app.register(captureHttp, { db });
+  await app.register(captureHttp, { db, spamd: config.spamd });
+  await app.register(systemHttp, { config, db, checks, transports: () => listRelayStatus(db) });
   await registerAdminUi(app);
 
   await app.ready();

@@ -6,7 +6,8 @@ import { iso } from '../platform/time.js';
 import type { EventLog } from '../events/index.js';
 
 /**
- * Cancels a message that has not gone out: only `queued` (scheduled, or waiting for a retry).
+ * Cancels a message that has not gone out: `scheduled` (held until its send_at) or `queued`
+ * (due, or waiting for a retry).
  * The update is conditional, so a worker leasing the row at the same moment wins or loses
  * cleanly: never both a send and a cancel.
  */
@@ -22,7 +23,7 @@ export async function cancelMessage(
       .updateTable('email_messages')
       .set({ status: 'cancelled', next_attempt_at: null, updated_at: now })
       .where('id', '=', id)
-      .where('status', '=', 'queued');
+      .where('status', 'in', ['scheduled', 'queued']);
     // A send key may cancel what it sent; an admin anything.
     if (principal && principal.scope !== 'admin') q = q.where('api_key_id', '=', principal.keyId);
     const r = await q.executeTakeFirst();
@@ -34,9 +35,13 @@ export async function cancelMessage(
         .executeTakeFirst();
       if (!m || (principal && principal.scope !== 'admin' && m.api_key_id !== principal.keyId))
         throw new AppError('message_not_found', `No message ${id}`);
-      throw new AppError('invalid_state', `Message ${id} is ${m.status}; only a queued message can be cancelled`, {
-        status: m.status,
-      });
+      throw new AppError(
+        'invalid_state',
+        `Message ${id} is ${m.status}; only a scheduled or queued message can be cancelled`,
+        {
+          status: m.status,
+        },
+      );
     }
     await events.record(trx, [
       {

@@ -5,6 +5,7 @@ import { type DB, MESSAGE_STATUSES } from '../platform/db/schema.js';
 import { actorOf } from '../platform/http/auth.js';
 import { sendDownload } from '../platform/http/download.js';
 import { Download, errors } from '../platform/http/schemas.js';
+import { actionAdvice, latestFeedback } from './advice.js';
 import { cancelMessage } from './cancel.js';
 import { getAttachment, getMessage, listMessages } from './queries.js';
 import { type ResendDeps, resendMessage } from './resend.js';
@@ -70,12 +71,15 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
     '/api/v1/email/messages/:id',
     {
       schema: {
-        summary: 'A message: content, recipients, attachments, every event',
+        summary: 'A message: content, recipients, attachments, every event, its feedback and advice before acting',
         params: IdParams,
         response: { 200: MessageDetail, ...errors(404) },
       },
     },
-    async (request) => ({ ...(await getMessage(db, request.params.id)), from }),
+    async (request) => {
+      const m = await getMessage(db, request.params.id);
+      return { ...m, from, feedback: latestFeedback(m.events, m.to), advice: await actionAdvice(db, m) };
+    },
   );
 
   r.get(

@@ -89,6 +89,7 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
     source: 'resend',
     // Branch point for SMTP-submitted mail: raw_sha256 is copied, so the new message refers to the
     // same stored MIME (kept alive by the reference); delivery sends it with the new Message-ID.
+    send_at: null,
     created_at: now,
     updated_at: now,
   };

@@ -1,5 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { MESSAGE_STATUSES } from '../platform/db/schema.js';
+import { ActionAdvice } from './advice.js';
+import { FeedbackView } from './feedback-view.js';
 import {
   DateTime,
   MessageStatus,
@@ -98,6 +100,10 @@ export const MessageDetail = Type.Object({
     }),
   ),
   from: Type.String({ description: 'The sender every message goes out with' }),
+  /** Its last bounce or complaint: type, status code, diagnostic, feedback id, suppression caused. */
+  feedback: Type.Union([FeedbackView, Type.Null()]),
+  /** What a Resend or a Retry would meet (a suppressed address, a permanent failure). */
+  advice: ActionAdvice,
 });
 
 export const Cancelled = Type.Object({
@@ -121,6 +127,7 @@ export const Stats = Type.Object({
     Type.Object({
       day: Type.String({ format: 'date' }),
       sent: Type.Integer(),
+      captured: Type.Integer(),
       delivered: Type.Integer(),
       bounced: Type.Integer(),
       failed: Type.Integer(),
@@ -139,6 +146,8 @@ export const Stats = Type.Object({
       status: MessageStatus,
       template_key: NullableString,
       reason: NullableString,
+      /** A bounce or complaint: what its feedback said (null for other failures). */
+      feedback: Type.Union([FeedbackView, Type.Null()]),
       at: DateTime,
     }),
   ),

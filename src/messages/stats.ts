@@ -1,14 +1,19 @@
 import { type Kysely, sql } from 'kysely';
 import { type DB, MESSAGE_STATUSES, type MessageStatus } from '../platform/db/schema.js';
 import { DAY_MS, iso } from '../platform/time.js';
+import { feedbackOf, feedbackReason } from './feedback-view.js';
 
-/** The outcomes the dashboard charts per day; the other statuses only appear in the counts. */
-export const SERIES_STATUSES = ['sent', 'delivered', 'bounced', 'failed'] as const;
+/**
+ * The outcomes the dashboard charts per day; the other statuses only appear in the counts.
+ * Captured mail (no SMTP_HOST) has its own series: it was never sent to anyone.
+ */
+export const SERIES_STATUSES = ['sent', 'captured', 'delivered', 'bounced', 'failed'] as const;
 
 export type StatusCounts = Record<MessageStatus, number>;
 export interface DayPoint {
   day: string;
   sent: number;
+  captured: number;
   delivered: number;
   bounced: number;
   failed: number;
@@ -41,7 +46,7 @@ export function bucketStats(rows: { day: number; status: string; n: number }[], 
   const periodCounts = zeroCounts();
   const series: DayPoint[] = [];
   for (let d = firstDay; d <= today; d++)
-    series.push({ day: dayLabel(d), sent: 0, delivered: 0, bounced: 0, failed: 0 });
+    series.push({ day: dayLabel(d), sent: 0, captured: 0, delivered: 0, bounced: 0, failed: 0 });
   for (const r of rows) {
     if (r.day < firstDay || r.day > today || !(r.status in periodCounts)) continue;
     const status = r.status as MessageStatus;
@@ -76,7 +81,10 @@ export async function messageStats(db: Kysely<DB>, opts: StatsOptions) {
 
   const queue = await db
     .selectFrom('email_messages')
-    .select([(eb) => eb.fn.countAll<number>().as('depth'), (eb) => eb.fn.min('created_at').as('oldest')])
+    .select([
+      (eb) => eb.fn.countAll<number>().as('depth'),
+      (eb) => eb.fn.min(sql<number>`coalesce(send_at, created_at)`).as('oldest'),
+    ])
     .where('status', 'in', ['queued', 'sending'])
     .executeTakeFirstOrThrow();
 
@@ -91,13 +99,31 @@ export async function messageStats(db: Kysely<DB>, opts: StatsOptions) {
       'error_message',
       'bounce_type',
       'bounce_subtype',
-      'smtp_response',
       'updated_at',
     ])
     .where('status', 'in', ['failed', 'partially_sent', 'bounced', 'complaint'])
     .orderBy('updated_at', 'desc')
     .limit(10)
     .execute();
+
+  // Bounces and complaints: their reason is in the feedback event, not in the relay's reply.
+  const fed = failures.filter((f) => f.status === 'bounced' || f.status === 'complaint').map((f) => f.id);
+  const feedbackEvents = fed.length
+    ? await db
+        .selectFrom('email_events')
+        .select(['message_id', 'type', 'data', 'created_at'])
+        .where('message_id', 'in', fed)
+        .where('type', 'in', ['bounced', 'complaint'])
+        .orderBy('id', 'desc')
+        .execute()
+    : [];
+  const feedback = new Map<string, ReturnType<typeof feedbackOf>>();
+  for (const e of feedbackEvents) {
+    if (feedback.has(e.message_id)) continue;
+    const to = failures.find((f) => f.id === e.message_id)?.recipient_email ?? null;
+    const data = e.data ? (JSON.parse(e.data) as unknown) : null;
+    feedback.set(e.message_id, feedbackOf({ type: e.type, data, at: iso(Number(e.created_at)) }, to));
+  }
 
   const buckets = bucketStats(
     rows.map((r) => ({ day: Number(r.day), status: r.status, n: Number(r.n) })),
@@ -117,14 +143,21 @@ export async function messageStats(db: Kysely<DB>, opts: StatsOptions) {
       oldest_queued_at: iso(oldest),
       oldest_age_seconds: oldest == null ? null : Math.max(0, Math.round((now - oldest) / 1000)),
     },
-    latest_failures: failures.map((f) => ({
-      id: f.id,
-      to: f.recipient_email,
-      subject: f.subject,
-      status: f.status,
-      template_key: f.template_key,
-      reason: f.error_message ?? ([f.bounce_type, f.bounce_subtype].filter(Boolean).join(' / ') || f.smtp_response),
-      at: iso(f.updated_at)!,
-    })),
+    latest_failures: failures.map((f) => {
+      const fb = feedback.get(f.id) ?? null;
+      return {
+        id: f.id,
+        to: f.recipient_email,
+        subject: f.subject,
+        status: f.status,
+        template_key: f.template_key,
+        // Never the relay's reply to a message that went out: that is not why it failed.
+        reason: fb
+          ? feedbackReason(fb)
+          : (f.error_message ?? ([f.bounce_type, f.bounce_subtype].filter(Boolean).join(' / ') || null)),
+        feedback: fb,
+        at: iso(f.updated_at)!,
+      };
+    }),
   };
 }

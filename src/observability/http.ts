@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { DB } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
 import { Bytes, errors, StringEnum } from '../platform/http/schemas.js';
@@ -13,11 +13,17 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return given.length === want.length && timingSafeEqual(given, want);
 }
 
-/** Queue gauges are read from the database at scrape time: true across every worker process. */
+/**
+ * Queue gauges are read from the database at scrape time: true across every worker process.
+ * Scheduled messages are not queued: a held message counts from its send_at once it is due.
+ */
 async function refreshQueueGauges(db: Kysely<DB>, now: number): Promise<void> {
   const row = await db
     .selectFrom('email_messages')
-    .select((eb) => [eb.fn.countAll<number>().as('depth'), eb.fn.min<number | null>('created_at').as('oldest')])
+    .select((eb) => [
+      eb.fn.countAll<number>().as('depth'),
+      eb.fn.min<number | null>(sql<number>`coalesce(send_at, created_at)`).as('oldest'),
+    ])
     .where('status', 'in', ['queued', 'sending'])
     .executeTakeFirstOrThrow();
   queueDepth.set(Number(row.depth));

@@ -1,3 +1,4 @@
 export { MetricsAsker } from './metrics-asker.js';
 export { countEvents } from './metrics-subscriber.js';
 export { databaseCheck, type ReadinessCheck, smtpCheck } from './readiness.js';
+export { type SystemHttpOptions, systemHttp } from './system.js';

@@ -51,6 +51,8 @@ export interface Config {
     poolSize: number;
   };
   captureSmtpPort: number;
+  /** SPAMD_ADDRESS: a SpamAssassin spamd (host:port) that scores captured mail; unset: no spam check. */
+  spamd: { host: string; port: number } | undefined;
   dkim: { domain: string; selector: string; privateKey: string } | undefined;
   /** DKIM_KEYS: one key per From domain (DKIM_DOMAIN's key, when set, is among them). */
   dkimKeys: Array<{ domain: string; selector: string; privateKey: string }>;
@@ -417,6 +419,7 @@ export function loadConfig(env: Env = process.env): Config {
       poolSize: r.int('SMTP_POOL_SIZE', 5, 1, 100),
     },
     captureSmtpPort: r.int('CAPTURE_SMTP_PORT', 2525, 0, 65535),
+    spamd: hostPort(r, 'SPAMD_ADDRESS'),
     dkim:
       dkimSet === 3
         ? { domain: dkimDomain!, selector: dkimSelector!, privateKey: dkimKey!.replace(/\\n/g, '\n') }
@@ -550,6 +553,19 @@ function readFeedback(r: Reader): FeedbackConfig {
 /** Loads ./.env into process.env (variables already set win), using Node's own parser. */
 export function loadDotEnv(file = '.env'): void {
   if (existsSync(file)) process.loadEnvFile(file);
+}
+
+/** `host:port` (a bracketed IPv6 host too), or undefined when unset; a malformed one is a problem. */
+function hostPort(r: Reader, name: string): { host: string; port: number } | undefined {
+  const v = r.raw(name);
+  if (v === undefined) return undefined;
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v);
+  const port = Number(m?.[2]);
+  if (!m || port < 1 || port > 65535) {
+    r.problems.push(`${name}=${JSON.stringify(v)}: expected host:port, e.g. 127.0.0.1:783`);
+    return undefined;
+  }
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
 /** An RSA key: DKIM signs with rsa-sha256 (src/delivery/mime/dkim.ts). */

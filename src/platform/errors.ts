@@ -41,6 +41,7 @@ export const ERROR_STATUS = {
   too_many_recipients: 422,
   invalid_attachment: 422,
   invalid_header_value: 422,
+  unsafe_url: 422,
   attachments_not_allowed: 422,
   template_error: 422,
   render_error: 422,

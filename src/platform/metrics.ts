@@ -14,10 +14,17 @@ if (isMainThread) collectDefaultMetrics({ register: registry, prefix: 'postier_'
 const labelNames = ['template', 'category'] as const;
 const counter = (name: string, help: string) => new Counter({ name, help, labelNames, registers: [registry] });
 
+const accepted = counter('postier_emails_accepted_total', 'Messages accepted and queued (or scheduled)');
 /** Status changes counted, keyed by the event type recorded in email_events. */
 export const eventCounters: Record<string, Counter<(typeof labelNames)[number]>> = {
-  queued: counter('postier_emails_accepted_total', 'Messages accepted and queued'),
+  queued: accepted,
+  // Accepted for later: counted when accepted, like a message queued at once.
+  scheduled: accepted,
   sent: counter('postier_emails_sent_total', 'Messages handed to the SMTP server'),
+  captured: counter(
+    'postier_emails_captured_total',
+    'Messages caught by the capture server (no SMTP_HOST), not delivered',
+  ),
   partially_sent: counter(
     'postier_emails_partially_sent_total',
     'Messages some recipients of which were accepted, the others refused or given up',

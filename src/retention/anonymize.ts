@@ -29,7 +29,7 @@ export async function anonymizeOld(
         .select([...SCRUB_COLUMNS])
         .where('anonymized_at', 'is', null)
         .where('created_at', '<', cutoff)
-        .where('status', 'not in', ['queued', 'sending'])
+        .where('status', 'not in', ['scheduled', 'queued', 'sending'])
         .orderBy('created_at')
         .limit(RETENTION_BATCH)
         .execute();

@@ -32,7 +32,9 @@ export async function eraseRecipient(s: RetentionDeps, address: string, now: num
       .where((eb) => eb.or([eb(sql<string>`lower(recipient_email)`, '=', lower), eb('recipient_email', '=', hashed)]))
       .execute();
 
-    const unsent = own.filter((m) => m.status === 'queued' || m.status === 'sending').map((m) => m.id);
+    const unsent = own
+      .filter((m) => m.status === 'scheduled' || m.status === 'queued' || m.status === 'sending')
+      .map((m) => m.id);
     if (unsent.length > 0) {
       await trx
         .updateTable('email_messages')
@@ -45,7 +47,7 @@ export async function eraseRecipient(s: RetentionDeps, address: string, now: num
           updated_at: now,
         })
         .where('id', 'in', unsent)
-        .where('status', 'in', ['queued', 'sending'])
+        .where('status', 'in', ['scheduled', 'queued', 'sending'])
         .execute();
       await s.events.record(
         trx,

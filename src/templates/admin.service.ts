@@ -205,6 +205,45 @@ export class TemplateAdmin {
       throw new AppError('template_not_found', `No template ${key}`, { template_key: key });
   }
 
+  /** A new template (version 1) with the active version's content and settings under another key. */
+  async duplicate(key: string, newKey: string, name: string | undefined, actor: string | null): Promise<SaveOutcome> {
+    const def = await this.templates.definition(key);
+    if (await findTemplate(this.db, newKey))
+      throw new AppError('conflict', `Template ${newKey} already exists`, { template_key: newKey });
+    const row = await findTemplate(this.db, key);
+    return this.save(
+      { ...def, key: newKey, name: name ?? `${def.name} (copy)` },
+      { actor, comment: `duplicated from ${key} v${row?.version ?? '?'}` },
+    );
+  }
+
+  /**
+   * Deletes a template and every version of it, only while no message names it: messages keep
+   * their rendered content, but a resend and the archive's link to the template need it, so a
+   * template that was used is deactivated instead (409 conflict says so).
+   */
+  async remove(key: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const row = await findTemplate(trx, key);
+      if (!row) throw new AppError('template_not_found', `No template ${key}`, { template_key: key });
+      const used = await trx
+        .selectFrom('email_messages')
+        .select('id')
+        .where('template_key', '=', key)
+        .limit(1)
+        .executeTakeFirst();
+      if (used)
+        throw new AppError('conflict', `Template ${key} was used by messages: deactivate it instead of deleting it`, {
+          template_key: key,
+          used_by_messages: true,
+        });
+      // Explicitly, not by cascade: SQLite enforces foreign keys only when a connection turns them on.
+      await trx.deleteFrom('email_template_contents').where('template_key', '=', key).execute();
+      await trx.deleteFrom('email_template_versions').where('template_key', '=', key).execute();
+      await trx.deleteFrom('email_templates').where('key', '=', key).execute();
+    });
+  }
+
   async versions(key: string) {
     const row = await findTemplate(this.db, key);
     if (!row) throw new AppError('template_not_found', `No template ${key}`, { template_key: key });

@@ -143,6 +143,49 @@ export const templatesHttp: FastifyPluginAsyncTypebox<TemplatesHttpOptions> = as
   );
 
   r.post(
+    '/api/v1/email/templates/:key/duplicate',
+    // 409 conflict: the new key exists.
+    {
+      schema: {
+        summary: "Duplicate a template under a new key (version 1 with the active version's content)",
+        params: KeyParams,
+        body: Type.Object(
+          {
+            key: Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,99}$' }),
+            name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: SavedTemplate, ...errors(404, 409, 422) },
+      },
+    },
+    async (request, reply) => {
+      const { key, name } = request.body;
+      const saved = await admin.duplicate(request.params.key, key, name, actorOf(request));
+      return reply.status(201).send({ ...(await templates.view(key)), saved });
+    },
+  );
+
+  r.post(
+    '/api/v1/email/templates/:key/delete',
+    // 409 conflict: messages were sent with it (deactivate it instead).
+    {
+      schema: {
+        summary: 'Delete a template and all its versions, if no message was sent with it',
+        params: KeyParams,
+        response: {
+          200: Type.Object({ key: Type.String(), deleted: Type.Literal(true) }),
+          ...errors(404, 409),
+        },
+      },
+    },
+    async (request) => {
+      await admin.remove(request.params.key);
+      return { key: request.params.key, deleted: true as const };
+    },
+  );
+
+  r.post(
     '/api/v1/email/templates/:key/activate',
     {
       schema: {

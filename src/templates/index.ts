@@ -6,3 +6,5 @@ export { DEFAULT_TEMPLATES_DIR, LAYOUTS_DIR } from './paths.js';
 export { textFromHtml } from './render.js';
 export { seedDefaultTemplates } from './seed.js';
 export { type Renderable, type ResolvedTemplate, TemplateService, type TemplateSettings } from './service.js';
+export { SAFE_SCHEMES, schemeOf, startTagAttributes } from './url-safety.js';
+export { MASK } from './sensitive.js';

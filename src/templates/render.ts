@@ -3,6 +3,7 @@ import juice from 'juice';
 import { Liquid, LiquidError, Tag, type Template } from 'liquidjs';
 import { checkHeaderValue } from '../platform/header-safety.js';
 import { AppError } from '../platform/errors.js';
+import { unsafeUrls, variableOf } from './url-safety.js';
 import type { LocaleContent } from './definition.js';
 import type { Layout } from './layouts.js';
 
@@ -281,6 +282,19 @@ function renderOne(
   return s;
 }
 
+/** 422 unsafe_url naming the attribute, its scheme and, when it can be traced, the variable. */
+export function refuseUnsafeUrls(html: string, variables: Record<string, unknown>): void {
+  const bad = unsafeUrls(html)[0];
+  if (!bad) return;
+  const variable = variableOf(bad, variables);
+  throw new AppError(
+    'unsafe_url',
+    `html: <${bad.tag} ${bad.attribute}> would use the ${bad.scheme === '&' ? 'disguised' : `"${bad.scheme}:"`} scheme` +
+      `${variable ? ` (from the variable ${variable})` : ''}; only http, https, mailto, tel, cid or relative URLs are sent`,
+    { part: 'html', tag: bad.tag, attribute: bad.attribute, scheme: bad.scheme, value: bad.value, variable },
+  );
+}
+
 export function renderTemplate(
   compiled: CompiledTemplate,
   variables: Record<string, unknown>,
@@ -299,6 +313,8 @@ export function renderTemplate(
   checkHeaderValue('subject', subject);
   scope.subject = subject;
   const html = renderOne(htmlEngine, compiled.html, scope, 'html', strict);
+  // Sending (strict) refuses a link a client would run; a preview shows it (the check names it).
+  if (strict) refuseUnsafeUrls(html, variables);
   const text = compiled.text ? renderOne(plainEngine, compiled.text, scope, 'text', strict) : textFromHtml(html);
   return { subject, html, text };
 }

@@ -169,7 +169,10 @@ export class TemplateService {
     if (missing.length > 0) {
       throw new AppError('missing_variables', `Missing template variables: ${missing.join(', ')}`, { missing });
     }
-    return renderTemplate(t.compiled, variables, this.context(t, now, true));
+    // A declared optional variable left out reads as nil (empty, false in an `if`), not as an
+    // undefined variable: sending is strict about undeclared names only.
+    const scope = { ...Object.fromEntries(t.optional.map((v) => [v, null])), ...variables };
+    return renderTemplate(t.compiled, scope, this.context(t, now, true));
   }
 
   /**

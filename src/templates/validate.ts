@@ -1,6 +1,7 @@
 import { AppError } from '../platform/errors.js';
 import type { LocaleContent, TemplateDefinition } from './definition.js';
 import type { CompiledTemplate } from './render.js';
+import { unsafeUrls } from './url-safety.js';
 
 export const KEY_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,99}$/;
 export const LOCALE_PATTERN = /^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$/;
@@ -62,6 +63,20 @@ export function validateDefinition(def: TemplateDefinition, compile: Compile): M
     fail(`sensitive_variables must be declared required or optional: ${unknownSensitive.join(', ')}`, {
       unknown_sensitive: unknownSensitive,
     });
+  }
+
+  // A link written into the template itself: refused at save, not at every send. Liquid stands in
+  // as `/`, which cannot be part of a scheme: a link whose scheme comes from a variable
+  // (`{{ url }}`, `{{ protocol }}://…`) reads as relative here and is checked when rendered.
+  for (const [locale, content] of Object.entries(def.locales)) {
+    const bad = unsafeUrls(content.html_content.replace(/\{\{[\s\S]*?\}\}|\{%[\s\S]*?%\}/g, '/'))[0];
+    if (bad)
+      throw new AppError(
+        'unsafe_url',
+        `${locale}/html: <${bad.tag} ${bad.attribute}="${bad.value}"> uses the ${bad.scheme === '&' ? 'disguised' : `"${bad.scheme}:"`} scheme; ` +
+          'only http, https, mailto, tel, cid or relative URLs are allowed',
+        { locale, part: 'html', tag: bad.tag, attribute: bad.attribute, scheme: bad.scheme, value: bad.value },
+      );
   }
 
   const compiled = new Map<string, CompiledTemplate>();

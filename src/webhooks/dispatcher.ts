@@ -90,6 +90,8 @@ export class WebhookDispatcher {
       .select(['d.id', 'd.payload', 'd.attempts', 'd.next_attempt_at', 'e.url', 'e.secret'])
       .where('d.status', '=', 'pending')
       .where('d.next_attempt_at', '<=', now)
+      // A paused endpoint's pending deliveries wait for it to be resumed.
+      .where('e.is_active', '=', 1)
       .orderBy('d.next_attempt_at')
       .limit(this.batchSize)
       .execute();

@@ -2,9 +2,11 @@
 // partially_sent: some envelope recipients accepted, others deferred (final: false) or refused and
 // given up (final: true); its details list each recipient with the relay's reply.
 // auto_replied: an out-of-office or other automatic reply to the message (it changes no status).
+// captured: accepted by the embedded capture server (no SMTP_HOST), so never delivered.
 export const WEBHOOK_EVENT_TYPES = [
   'sent',
   'partially_sent',
+  'captured',
   'delivered',
   'bounced',
   'complaint',

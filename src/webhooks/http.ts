@@ -69,10 +69,17 @@ async function find(db: Kysely<DB>, id: string): Promise<WebhookEndpointRow> {
 
 export interface WebhooksHttpOptions {
   db: Kysely<DB>;
+  /** Tells this process's dispatcher that a delivery is due now (a test event, a manual retry). */
+  ring?: () => void;
 }
 
+const Queued = Type.Object({
+  delivery_id: Type.String({ format: 'uuid' }),
+  status: StringEnum(['pending'] as const),
+});
+
 /** Admin CRUD over outbound webhook endpoints, and their delivery log. */
-export const webhooksHttp: FastifyPluginAsyncTypebox<WebhooksHttpOptions> = async (r, { db }) => {
+export const webhooksHttp: FastifyPluginAsyncTypebox<WebhooksHttpOptions> = async (r, { db, ring }) => {
   r.post(
     '/api/v1/webhooks',
     {
@@ -174,6 +181,111 @@ export const webhooksHttp: FastifyPluginAsyncTypebox<WebhooksHttpOptions> = asyn
       const e = await find(db, request.params.id);
       await db.deleteFrom('webhook_endpoints').where('id', '=', e.id).execute();
       return reply.status(204).send(null);
+    },
+  );
+
+  r.post(
+    '/api/v1/webhooks/:id/test',
+    {
+      schema: {
+        summary: 'Send a test event: a synthetic `email.test` delivery, signed like any other',
+        params: IdParams,
+        // 409 invalid_state: the endpoint is paused (its deliveries wait until it is resumed).
+        response: { 202: Queued, ...errors(404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const e = await find(db, request.params.id);
+      if (e.is_active !== 1) throw new AppError('invalid_state', 'This endpoint is paused: resume it to test it');
+      const now = Date.now();
+      const id = newId();
+      const payload = JSON.stringify({
+        type: 'email.test',
+        timestamp: new Date(now).toISOString(),
+        data: {
+          test: true,
+          message_id: null,
+          details: { by: actorOf(request), note: 'A test event sent from Postier' },
+        },
+      });
+      await db
+        .insertInto('webhook_deliveries')
+        .values({
+          id,
+          endpoint_id: e.id,
+          message_id: null,
+          event_id: null,
+          event_type: 'test',
+          payload,
+          status: 'pending',
+          attempts: 0,
+          next_attempt_at: now,
+          last_status_code: null,
+          last_error: null,
+          created_at: now,
+          completed_at: null,
+        })
+        .execute();
+      ring?.();
+      return reply.status(202).send({ delivery_id: id, status: 'pending' as const });
+    },
+  );
+
+  r.post(
+    '/api/v1/webhooks/:id/deliveries/:delivery_id/retry',
+    {
+      schema: {
+        summary: 'Deliver a failed delivery again, with a fresh attempt budget (its attempt log stays)',
+        params: Type.Object({ id: Type.String({ format: 'uuid' }), delivery_id: Type.String({ format: 'uuid' }) }),
+        // 409 invalid_state: only a failed delivery is retried.
+        response: { 202: Queued, ...errors(404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const { id, delivery_id } = request.params;
+      await find(db, id);
+      const r = await db
+        .updateTable('webhook_deliveries')
+        .set({ status: 'pending', attempts: 0, next_attempt_at: Date.now(), completed_at: null })
+        .where('id', '=', delivery_id)
+        .where('endpoint_id', '=', id)
+        .where('status', '=', 'failed')
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0) {
+        const d = await db
+          .selectFrom('webhook_deliveries')
+          .select('status')
+          .where('id', '=', delivery_id)
+          .where('endpoint_id', '=', id)
+          .executeTakeFirst();
+        if (!d) throw new AppError('webhook_not_found', `No delivery ${delivery_id} for endpoint ${id}`);
+        throw new AppError('invalid_state', `Only a failed delivery can be retried; this one is ${d.status}`, {
+          status: d.status,
+        });
+      }
+      ring?.();
+      return reply.status(202).send({ delivery_id, status: 'pending' as const });
+    },
+  );
+
+  r.post(
+    '/api/v1/webhooks/:id/secret',
+    {
+      schema: {
+        summary: 'Rotate the signing secret: a new one, shown this once, signs every delivery from now on',
+        params: IdParams,
+        response: {
+          200: Type.Object({ ...EndpointView.properties, secret: Type.String({ description: 'Shown this once' }) }),
+          ...errors(404),
+        },
+      },
+    },
+    async (request) => {
+      const e = await find(db, request.params.id);
+      const secret = generateSecret();
+      const updated_at = Date.now();
+      await db.updateTable('webhook_endpoints').set({ secret, updated_at }).where('id', '=', e.id).execute();
+      return { ...view({ ...e, updated_at }), secret };
     },
   );
 

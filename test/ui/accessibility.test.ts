@@ -37,6 +37,27 @@ describe('admin UI accessibility (axe-core)', () => {
       if (!inboxId) await new Promise((r) => setTimeout(r, 100));
     }
     expect(inboxId).toBeTruthy();
+    // An endpoint (its card, edit form and deliveries are checked too), and a bounce with its feedback.
+    const hook = await t.inject({
+      method: 'POST',
+      url: '/api/v1/webhooks',
+      payload: { url: 'http://127.0.0.1:9/hooks', event_types: ['bounced'], description: 'CRM' },
+    });
+    expect(hook.statusCode).toBe(201);
+    await t.services.events.record(t.services.db, [
+      {
+        messageId: seeded.bounced.id,
+        type: 'bounced',
+        at: Date.now(),
+        data: {
+          bounce_type: 'Permanent',
+          bounce_subtype: 'NoEmail',
+          feedback_id: 'fb-a11y',
+          recipients: [{ email: seeded.bounced.to, status: '5.1.1', diagnostic: 'smtp; 550 5.1.1 no such user' }],
+          suppressed: [seeded.bounced.to],
+        },
+      },
+    ]);
   }, 60_000);
   afterAll(async () => {
     await browser?.close();
@@ -93,6 +114,28 @@ describe('admin UI accessibility (axe-core)', () => {
           .waitFor();
       },
     },
+    {
+      name: 'template-settings',
+      path: '/templates/billing_invoice_monthly',
+      ready: async (p) => {
+        await p.getByRole('tab', { name: 'Settings' }).click();
+        await p.getByRole('heading', { name: 'Variables' }).waitFor();
+      },
+    },
+    {
+      name: 'templates-new',
+      path: '/templates',
+      ready: async (p) => {
+        await p.getByRole('button', { name: 'New template' }).click();
+        await p.getByLabel('Key').waitFor();
+      },
+    },
+    { name: 'system', path: '/system', ready: (p) => p.getByRole('heading', { name: 'Transports' }).waitFor() },
+    {
+      name: 'message-bounced',
+      path: `/messages/${seeded.bounced.id}`,
+      ready: (p) => p.locator('.card.feedback').waitFor(),
+    },
     { name: 'inbox', path: '/inbox', ready: (p) => p.locator('.inbox-list a').first().waitFor() },
     { name: 'inbox-mail', path: `/inbox/${inboxId}`, ready: (p) => p.locator('.inbox-mail iframe').waitFor() },
     {
@@ -105,7 +148,15 @@ describe('admin UI accessibility (axe-core)', () => {
       path: '/settings/suppressions',
       ready: (p) => p.getByLabel('Suppress an address').waitFor(),
     },
-    { name: 'settings-webhooks', path: '/settings/webhooks', ready: (p) => p.getByLabel('Endpoint URL').waitFor() },
+    {
+      name: 'settings-webhooks',
+      path: '/settings/webhooks',
+      ready: async (p) => {
+        await p.locator('.card.webhook').first().waitFor();
+        await p.getByRole('button', { name: 'Edit' }).first().click();
+        await p.getByText('Recent deliveries').first().click();
+      },
+    },
     {
       name: 'not-found',
       path: '/no-such-page',

@@ -91,9 +91,14 @@ export const STATUSES_COMPLETE: [Missing] extends [never] ? true : Missing = tru
 export const WEBHOOK_EVENT_TYPES = [
   'sent',
   'partially_sent',
+  'captured',
   'delivered',
   'bounced',
   'complaint',
   'failed',
   'auto_replied',
 ] as const;
+/** GET /system: the mode and health an operator checks first. */
+export type SystemInfo = Answer<'/api/v1/system', 'get'>;
+/** A bounce or complaint as its feedback said it. */
+export type Feedback = NonNullable<Message['feedback']>;

@@ -5,6 +5,7 @@
 import type {
   Answer,
   Classification,
+  BodyOf,
   EraseResult,
   FeedbackReportDetail,
   InboxMessage,
@@ -56,7 +57,13 @@ function url(path: string, query?: Query): string {
 async function send(
   method: string,
   path: string,
-  opts: { query?: Query; body?: unknown; token?: string; raw?: { type: string; text: string } } = {},
+  opts: {
+    query?: Query;
+    body?: unknown;
+    token?: string;
+    raw?: { type: string; text: string };
+    signal?: AbortSignal;
+  } = {},
 ): Promise<Response> {
   const headers: Record<string, string> = { accept: 'application/json' };
   const token = opts.token ?? getToken();
@@ -67,6 +74,7 @@ async function send(
     method,
     headers,
     body: opts.raw ? opts.raw.text : opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    signal: opts.signal,
   });
   if (res.ok) return res;
   let code = 'http_error';
@@ -100,6 +108,8 @@ export const api = {
   checkToken: (token: string) => json<Answer<'/api/v1/keys', 'get'>>('GET', '/keys', { token }),
 
   relayStatus: () => json<Answer<'/api/v1/delivery/relay', 'get'>>('GET', '/delivery/relay'),
+  /** Mode (relay or capture), transports, DKIM, feedback, readiness, version, database. */
+  system: () => json<Answer<'/api/v1/system', 'get'>>('GET', '/system'),
   stats: (days: number) =>
     json<Stats>('GET', '/email/stats', { query: { days, tz_offset: -new Date().getTimezoneOffset() } }),
 
@@ -129,6 +139,24 @@ export const api = {
     json<Answer<'/api/v1/email/templates/{key}/activate', 'post'>>('POST', `/email/templates/${seg(key)}/activate`, {
       body: { version },
     }),
+  createTemplate: (body: BodyOf<'/api/v1/email/templates', 'post'>) =>
+    json<Answer<'/api/v1/email/templates', 'post', 201>>('POST', '/email/templates', { body }),
+  duplicateTemplate: (key: string, newKey: string, name?: string) =>
+    json<Answer<'/api/v1/email/templates/{key}/duplicate', 'post', 201>>(
+      'POST',
+      `/email/templates/${seg(key)}/duplicate`,
+      { body: { key: newKey, ...(name ? { name } : {}) } },
+    ),
+  /** Sends of the key are refused until it is activated again; every version stays. */
+  deactivateTemplate: (key: string) =>
+    json<Answer<'/api/v1/email/templates/{key}', 'delete'>>('DELETE', `/email/templates/${seg(key)}`),
+  activateTemplate: (key: string) =>
+    json<Answer<'/api/v1/email/templates/{key}/activate', 'post'>>('POST', `/email/templates/${seg(key)}/activate`, {
+      body: {},
+    }),
+  /** Deletes a template no message used (409 otherwise: deactivate it instead). */
+  deleteTemplate: (key: string) =>
+    json<Answer<'/api/v1/email/templates/{key}/delete', 'post'>>('POST', `/email/templates/${seg(key)}/delete`),
   testTemplate: (key: string, body: TestSendRequest) =>
     json<TestSendResult>('POST', `/email/templates/${seg(key)}/test`, { body }),
   preview: (body: PreviewRequest) => json<PreviewResult>('POST', '/email/templates/preview', { body }),
@@ -158,6 +186,18 @@ export const api = {
   createWebhook: (url: string, event_types: string[]) =>
     json<Answer<'/api/v1/webhooks', 'post', 201>>('POST', '/webhooks', { body: { url, event_types } }),
   deleteWebhook: (id: string) => json<void>('DELETE', `/webhooks/${seg(id)}`),
+  updateWebhook: (id: string, body: BodyOf<'/api/v1/webhooks/{id}', 'patch'>) =>
+    json<Answer<'/api/v1/webhooks/{id}', 'patch'>>('PATCH', `/webhooks/${seg(id)}`, { body }),
+  testWebhook: (id: string) =>
+    json<Answer<'/api/v1/webhooks/{id}/test', 'post', 202>>('POST', `/webhooks/${seg(id)}/test`),
+  retryWebhookDelivery: (id: string, deliveryId: string) =>
+    json<Answer<'/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry', 'post', 202>>(
+      'POST',
+      `/webhooks/${seg(id)}/deliveries/${seg(deliveryId)}/retry`,
+    ),
+  /** A new signing secret, shown once. */
+  rotateWebhookSecret: (id: string) =>
+    json<Answer<'/api/v1/webhooks/{id}/secret', 'post'>>('POST', `/webhooks/${seg(id)}/secret`),
   webhookDeliveries: (id: string) =>
     json<WebhookDeliveries>('GET', `/webhooks/${seg(id)}/deliveries`, { query: { limit: 20 } }),
 
@@ -177,7 +217,38 @@ export const api = {
       await send('POST', '/feedback/classify', { raw: { type: 'message/rfc822', text: raw } })
     ).json() as Promise<Classification>,
 
-  inbox: () => json<Answer<'/api/v1/dev/inbox', 'get'>>('GET', '/dev/inbox', { query: { limit: 100 } }),
+  inbox: (query: { q?: string; cursor?: string | null; limit?: number } = {}) =>
+    json<Answer<'/api/v1/dev/inbox', 'get'>>('GET', '/dev/inbox', { query: { limit: 50, ...query } }),
+  deleteInboxMail: (id: string) => json<void>('DELETE', `/dev/inbox/${seg(id)}`),
+  deleteInboxMails: (ids: string[]) =>
+    json<Answer<'/api/v1/dev/inbox/delete', 'post'>>('POST', '/dev/inbox/delete', { body: { ids } }),
+  inboxSpam: (id: string) => json<Answer<'/api/v1/dev/inbox/{id}/spam', 'get'>>('GET', `/dev/inbox/${seg(id)}/spam`),
+  inboxEml: async (id: string): Promise<Blob> => (await send('GET', `/dev/inbox/${seg(id)}/raw`)).blob(),
+  /**
+   * Live updates of the inbox (server-sent events), read with fetch so the token goes in a header
+   * (EventSource cannot send one, and a token never goes in a URL). Resolves when the stream ends.
+   */
+  inboxEvents: async (onChange: (state: { total: number; newest: string | null }) => void, signal: AbortSignal) => {
+    const res = await send('GET', '/dev/inbox/events', { signal });
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value;
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) !== -1) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = block
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trim())
+          .join('\n');
+        if (data) onChange(JSON.parse(data) as { total: number; newest: string | null });
+      }
+    }
+  },
   inboxMessage: (id: string) => json<InboxMessage>('GET', `/dev/inbox/${seg(id)}`),
   inboxRaw: async (id: string) => (await send('GET', `/dev/inbox/${seg(id)}/raw`)).text(),
   inboxAttachment: async (id: string, index: number): Promise<Blob> =>

@@ -777,7 +777,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A message: content, recipients, attachments, every event */
+        /** A message: content, recipients, attachments, every event, its feedback and advice before acting */
         get: {
             parameters: {
                 query?: never;
@@ -878,6 +878,31 @@ export interface paths {
                             }[];
                             /** @description The sender every message goes out with */
                             from: string;
+                            feedback: {
+                                /** @enum {string} */
+                                kind: "bounce" | "complaint";
+                                type: string | null;
+                                subtype: string | null;
+                                status_code: string | null;
+                                diagnostic: string | null;
+                                feedback_id: string | null;
+                                suppressed: string[];
+                                /** Format: date-time */
+                                at: string | null;
+                            } | null;
+                            advice: {
+                                suppression: {
+                                    reason: string;
+                                    scope: string;
+                                    details: string | null;
+                                    /** Format: date-time */
+                                    created_at: string;
+                                } | null;
+                                permanent_failure: {
+                                    code: number | null;
+                                    response: string | null;
+                                } | null;
+                            };
                         };
                     };
                 };
@@ -1499,6 +1524,7 @@ export interface paths {
                                 /** Format: date */
                                 day: string;
                                 sent: number;
+                                captured: number;
                                 delivered: number;
                                 bounced: number;
                                 failed: number;
@@ -1518,6 +1544,18 @@ export interface paths {
                                 status: "scheduled" | "queued" | "sending" | "sent" | "partially_sent" | "captured" | "delivered" | "bounced" | "complaint" | "failed" | "suppressed" | "rate_limited" | "cancelled";
                                 template_key: string | null;
                                 reason: string | null;
+                                feedback: {
+                                    /** @enum {string} */
+                                    kind: "bounce" | "complaint";
+                                    type: string | null;
+                                    subtype: string | null;
+                                    status_code: string | null;
+                                    diagnostic: string | null;
+                                    feedback_id: string | null;
+                                    suppressed: string[];
+                                    /** Format: date-time */
+                                    at: string | null;
+                                } | null;
                                 /** Format: date-time */
                                 at: string;
                             }[];
@@ -2680,6 +2718,431 @@ export interface paths {
                 };
             };
         };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/email/templates/{key}/duplicate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Duplicate a template under a new key (version 1 with the active version's content) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        key: string;
+                        name?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            key: string;
+                            name: string;
+                            description: string;
+                            category: string;
+                            class: string;
+                            /** @enum {string} */
+                            priority: "urgent" | "normal" | "low";
+                            max_attempts: number;
+                            attachments_allowed: boolean;
+                            layout: string | null;
+                            default_locale: string;
+                            required_variables: string[];
+                            optional_variables: string[];
+                            sensitive_variables: string[];
+                            sample_variables: {
+                                [key: string]: unknown;
+                            };
+                            locales: {
+                                [key: string]: {
+                                    subject: string;
+                                    html_content: string;
+                                    text_content: string | null;
+                                };
+                            };
+                            is_active: boolean;
+                            active_version: number;
+                            /** @description The version shown */
+                            version: number;
+                            /** @description The default locale's subject */
+                            subject: string;
+                            html_content: string;
+                            text_content: string | null;
+                            created_by: string | null;
+                            /** Format: date-time */
+                            created_at: string | null;
+                            updated_by: string | null;
+                            /** Format: date-time */
+                            updated_at: string | null;
+                            version_created_by: string | null;
+                            /** Format: date-time */
+                            version_created_at: string | null;
+                            saved: {
+                                key: string;
+                                /** @enum {string} */
+                                action: "created" | "new_version" | "unchanged";
+                                version: number;
+                                metadata_updated: boolean;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/email/templates/{key}/delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Delete a template and all its versions, if no message was sent with it */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            key: string;
+                            /** @enum {boolean} */
+                            deleted: true;
+                        };
+                    };
+                };
+                /** @description An error */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -5294,7 +5757,7 @@ export interface paths {
                     "application/json": {
                         /** Format: uri */
                         url: string;
-                        event_types: ("sent" | "partially_sent" | "delivered" | "bounced" | "complaint" | "failed" | "auto_replied")[];
+                        event_types: ("sent" | "partially_sent" | "captured" | "delivered" | "bounced" | "complaint" | "failed" | "auto_replied")[];
                         description?: string;
                         secret?: string;
                     };
@@ -5737,7 +6200,7 @@ export interface paths {
                     "application/json": {
                         /** Format: uri */
                         url?: string;
-                        event_types?: ("sent" | "partially_sent" | "delivered" | "bounced" | "complaint" | "failed" | "auto_replied")[];
+                        event_types?: ("sent" | "partially_sent" | "captured" | "delivered" | "bounced" | "complaint" | "failed" | "auto_replied")[];
                         description?: string;
                         is_active?: boolean;
                     };
@@ -5903,6 +6366,485 @@ export interface paths {
                 };
             };
         };
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a test event: a synthetic `email.test` delivery, signed like any other */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            delivery_id: string;
+                            /** @enum {string} */
+                            status: "pending";
+                        };
+                    };
+                };
+                /** @description An error */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Deliver a failed delivery again, with a fresh attempt budget (its attempt log stays) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    delivery_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            delivery_id: string;
+                            /** @enum {string} */
+                            status: "pending";
+                        };
+                    };
+                };
+                /** @description An error */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Rotate the signing secret: a new one, shown this once, signs every delivery from now on */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            id: string;
+                            url: string;
+                            description: string;
+                            event_types: string[];
+                            is_active: boolean;
+                            created_by: string | null;
+                            /** Format: date-time */
+                            created_at: string | null;
+                            /** Format: date-time */
+                            updated_at: string | null;
+                            /** @description Shown this once */
+                            secret: string;
+                        };
+                    };
+                };
+                /** @description An error */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/webhooks/{id}/deliveries": {
@@ -7352,6 +8294,8 @@ export interface paths {
                 query: {
                     limit: number;
                     cursor?: string;
+                    /** @description Found in the subject, sender or recipients, case-insensitively */
+                    q?: string;
                 };
                 header?: never;
                 path?: never;
@@ -7569,6 +8513,276 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/dev/inbox/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live inbox: server-sent events, `inbox` with {total, newest} whenever the inbox changes
+         * @description Authenticated like any admin route (Authorization header: read it with fetch, not EventSource). The first event is the state at connection time.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description text/event-stream: `event: inbox` / `data: {"total":n,"newest":id}` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/dev/inbox/delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Delete several captured mails */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        ids: string[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            deleted: number;
+                        };
+                    };
+                };
+                /** @description An error */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/dev/inbox/{id}": {
         parameters: {
             query?: never;
@@ -7597,6 +8811,20 @@ export interface paths {
                         "application/json": {
                             /** Format: uuid */
                             id: string;
+                            /**
+                             * Format: uuid
+                             * @description The archived message with this Message-ID, when there is one
+                             */
+                            archived_message_id: string | null;
+                            /** @description The archived message masks sensitive values: they are masked here too, and the source is not served */
+                            masked: boolean;
+                            /** @description Every href and src, checked without any request */
+                            links: {
+                                url: string;
+                                tag: string;
+                                attribute: string;
+                                problems: ("unsafe_scheme" | "not_https" | "local_host" | "empty" | "unparsable")[];
+                            }[];
                             /** Format: date-time */
                             received_at: string | null;
                             envelope: {
@@ -7735,7 +8963,129 @@ export interface paths {
         };
         put?: never;
         post?: never;
-        delete?: never;
+        /** Delete one captured mail */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Deleted */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description An error */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -7767,6 +9117,175 @@ export interface paths {
                     };
                     content: {
                         "message/rfc822": string;
+                    };
+                };
+                /** @description An error */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/dev/inbox/{id}/spam": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A captured mail's SpamAssassin score and the rules that fired (spamd at SPAMD_ADDRESS) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description False when SPAMD_ADDRESS is unset or spamd could not be reached */
+                            available: boolean;
+                            reason?: string;
+                            score?: number;
+                            threshold?: number;
+                            is_spam?: boolean;
+                            rules?: {
+                                score: number;
+                                name: string;
+                                description: string;
+                            }[];
+                        };
                     };
                 };
                 /** @description An error */
@@ -7963,6 +9482,178 @@ export interface paths {
                 };
                 /** @description An error */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/system": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Mode (relay or capture), transports and their health, DKIM, feedback, readiness, version, database */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /**
+                             * @description capture: SMTP_HOST is unset, mail goes to the embedded capture server and is NOT delivered
+                             * @enum {string}
+                             */
+                            mode: "relay" | "capture";
+                            version: string;
+                            node: string;
+                            database: {
+                                /** @enum {string} */
+                                kind: "sqlite" | "postgres";
+                                /** @description The SQLite file, or host:port/database (never the credentials) */
+                                location: string;
+                            };
+                            transports: {
+                                /** @enum {string} */
+                                name: "relay" | "capture";
+                                /** @description host:port */
+                                address: string;
+                                /** @enum {string} */
+                                tls: "none" | "starttls" | "tls";
+                                /** @description SMTP_USER is set (the password is never shown) */
+                                authenticated: boolean;
+                                /**
+                                 * @description unknown: no delivery attempt recorded yet
+                                 * @enum {string}
+                                 */
+                                state: "ok" | "problem" | "unknown";
+                                /** Format: date-time */
+                                since: string | null;
+                                problem_kind: string | null;
+                                last_problem: string | null;
+                                /** Format: date-time */
+                                last_ok_at: string | null;
+                            }[];
+                            sender: {
+                                from: string;
+                                reply_to: string | null;
+                            };
+                            dkim: {
+                                domain: string;
+                                selector: string;
+                            }[];
+                            feedback: {
+                                /** @description ses_sns: Amazon SES through SNS */
+                                source: string;
+                                endpoint: string;
+                                configured: boolean;
+                                detail: string;
+                            }[];
+                            readiness: {
+                                [key: string]: {
+                                    /** @enum {string} */
+                                    status: "ok" | "fail";
+                                    ms: number;
+                                    error?: string;
+                                };
+                            };
+                            jobs: {
+                                name: string;
+                                /** Format: date-time */
+                                last_started_at: string | null;
+                                /** Format: date-time */
+                                last_finished_at: string | null;
+                                last_result: string | null;
+                            }[];
+                            /** Format: date-time */
+                            generated_at: string;
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
                     headers: {
                         [name: string]: unknown;
                     };

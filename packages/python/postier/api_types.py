@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Any, Dict, List, Literal, Optional, TypedDict, Union
 
 MessageStatus = Literal[
+    "scheduled",
     "queued",
     "sending",
     "sent",
     "partially_sent",
+    "captured",
     "delivered",
     "bounced",
     "complaint",

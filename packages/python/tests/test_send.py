@@ -56,7 +56,8 @@ class TemplateSendTest(unittest.TestCase):
         self.assertEqual(message["reply_to"], "support@rgz.bj")
         self.assertEqual((message["locale"], message["template_version"]), ("en", 1))
         self.assertIn("suspended", message["subject"].lower())
-        self.assertEqual(message["status"], "queued")
+        # Held until send_at: scheduled, not queued.
+        self.assertEqual(message["status"], "scheduled")
         self.assertIsNotNone(message["next_attempt_at"])
         self.assertEqual(datetime.fromisoformat((message["next_attempt_at"] or "").replace("Z", "+00:00")), send_at)
 

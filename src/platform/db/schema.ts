@@ -139,6 +139,8 @@ export interface EmailMessagesTable {
   raw_sha256: string | null;
   /** Why the message bounced (feedback/types.ts BounceCategory), when feedback said so. */
   bounce_category: string | null;
+  /** A scheduled message: the time it was held until (the queue's age counts from then). */
+  send_at: number | null;
 }
 
 export interface EmailAttachmentsTable {

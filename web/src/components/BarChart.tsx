@@ -4,7 +4,8 @@ import { useI18n } from '../i18n/context.js';
 import { niceScale } from '../lib/chart.js';
 import { formatDay, formatDayOfMonth, formatShortDate, formatWeekday } from '../lib/format.js';
 
-const SERIES = ['delivered', 'sent', 'bounced', 'failed'] as const;
+// Captured mail (no SMTP_HOST) is its own series: it reached nobody.
+const SERIES = ['delivered', 'sent', 'captured', 'bounced', 'failed'] as const;
 
 /**
  * The element's width in CSS pixels, followed as it changes. The chart is drawn in those units,

@@ -3,6 +3,8 @@ import { useI18n } from '../i18n/context.js';
 import { LANGS, type Lang, type MsgKey } from '../i18n/index.js';
 import { Link } from '../router.js';
 import { setToken } from '../session.js';
+import { forgetSystem } from '../lib/system.js';
+import { CaptureBanner } from './CaptureBanner.js';
 
 const NAV: { to: string; label: MsgKey }[] = [
   { to: '/', label: 'nav.dashboard' },
@@ -10,6 +12,7 @@ const NAV: { to: string; label: MsgKey }[] = [
   { to: '/templates', label: 'nav.templates' },
   { to: '/inbox', label: 'nav.inbox' },
   { to: '/feedback', label: 'nav.feedback' },
+  { to: '/system', label: 'nav.system' },
   { to: '/settings', label: 'nav.settings' },
 ];
 
@@ -82,13 +85,21 @@ export function Layout({ path, children }: { path: string; children: ReactNode }
           </nav>
           <div className="top-tools">
             <LangSwitch />
-            <button type="button" className="ghost" onClick={() => setToken(null)}>
+            <button
+              type="button"
+              className="ghost"
+              onClick={() => {
+                forgetSystem();
+                setToken(null);
+              }}
+            >
               {t('common.logout')}
             </button>
           </div>
         </div>
       </header>
       <main id="main" tabIndex={-1}>
+        <CaptureBanner />
         {children}
       </main>
     </>

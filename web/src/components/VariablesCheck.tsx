@@ -7,10 +7,16 @@ export function VariablesCheck({
   template,
   variables,
   result,
+  declared = [],
+  onDeclare,
 }: {
   template: Template;
   variables: Record<string, unknown>;
   result: PreviewResult | undefined;
+  /** Declared (as optional) with the next save. */
+  declared?: string[];
+  /** Offers to declare what the draft reads but does not declare (a save would be refused). */
+  onDeclare?: (name: string) => void;
 }) {
   const t = useT();
   const missing = new Set([
@@ -46,8 +52,21 @@ export function VariablesCheck({
         </p>
       ) : null}
       {result?.variables?.undeclared.length ? (
-        <p className="warn-text small">{t('editor.undeclared', { list: result.variables.undeclared.join(', ') })}</p>
+        <div className="undeclared">
+          <p className="warn-text small">{t('editor.undeclared', { list: result.variables.undeclared.join(', ') })}</p>
+          {onDeclare ? (
+            <p className="small">
+              {t('editor.declareHint')}{' '}
+              {result.variables.undeclared.map((v) => (
+                <button key={v} type="button" className="ghost" onClick={() => onDeclare(v)}>
+                  {t('editor.declare', { name: v })}
+                </button>
+              ))}
+            </p>
+          ) : null}
+        </div>
       ) : null}
+      {declared.length ? <p className="small">{t('editor.declared', { list: declared.join(', ') })}</p> : null}
       {result?.variables?.unused.length ? (
         <p className="muted small">{t('editor.unused', { list: result.variables.unused.join(', ') })}</p>
       ) : null}

@@ -7,11 +7,13 @@ export interface SchedulableMessage {
 }
 
 /**
- * When a queued message waits for its `send_at`, the time it will go; otherwise null. The API
- * has no `scheduled` status yet: a message is scheduled when it was queued with a `send_at`
- * (its queued event says so), has not been tried, and its next attempt is still ahead.
+ * When a message waits for its `send_at`, the time it will go; otherwise null. A `scheduled`
+ * message says so; on an older server (no such status) a message is scheduled when it was queued
+ * with a `send_at` (its queued event says so), has not been tried, and its next attempt is ahead.
  */
 export function scheduledFor(m: SchedulableMessage, now: number): string | null {
+  // Servers with the `scheduled` status say so themselves.
+  if (m.status === 'scheduled') return m.next_attempt_at;
   if (m.status !== 'queued' || m.attempts > 0 || !m.next_attempt_at) return null;
   if (!(Date.parse(m.next_attempt_at) > now)) return null;
   const queued = m.events.find((e) => e.type === 'queued');

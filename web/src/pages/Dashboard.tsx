@@ -46,6 +46,9 @@ export function Dashboard() {
                 value={formatNumber(s.today.delivered + s.today.sent + s.today.partially_sent, lang)}
                 tone="ok"
               />
+              {s.period.captured > 0 ? (
+                <Tile label={t('dashboard.capturedToday')} value={formatNumber(s.today.captured, lang)} tone="warn" />
+              ) : null}
               <Tile
                 label={t('dashboard.failedToday')}
                 value={formatNumber(s.today.failed + s.today.bounced + s.today.complaint, lang)}

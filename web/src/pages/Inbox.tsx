@@ -1,66 +1,180 @@
-import { useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { api } from '../api.js';
-import type { InboxMessage } from '../api-types.js';
+import type { InboxMessage, InboxSummary } from '../api-types.js';
 import { Async } from '../components/Async.js';
 import { EmailFrame } from '../components/EmailFrame.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { TabPanel, Tabs, useTabsBase } from '../components/Tabs.js';
-import { saveBlob } from '../lib/download.js';
 import { useI18n } from '../i18n/context.js';
+import { saveBlob } from '../lib/download.js';
 import { formatBytes, formatDateTime } from '../lib/format.js';
 import { useAsync } from '../lib/use-async.js';
+import { useDebounced } from '../lib/use-debounced.js';
 import { Link, navigate } from '../router.js';
 
-const VIEWS = ['html', 'text', 'headers', 'source'] as const;
+const VIEWS = ['html', 'text', 'headers', 'source', 'links', 'spam'] as const;
 const list = (v: string | string[]) => (Array.isArray(v) ? v.join(', ') : v);
 
-/** Empties the capture inbox (after a confirmation). */
-function ClearInbox({ onCleared }: { onCleared: () => void }) {
-  const { t } = useI18n();
+/** The inbox's pages so far: the first one reloads on a search or a live change; "More" adds the next. */
+function useInbox(q: string) {
+  const [items, setItems] = useState<InboxSummary[]>([]);
+  const [total, setTotal] = useState(0);
+  const [next, setNext] = useState<string | null>(null);
   const [error, setError] = useState<unknown>();
-  const clear = async () => {
-    if (!window.confirm(t('inbox.clearConfirm'))) return;
+  const [loaded, setLoaded] = useState(false);
+  const reload = useCallback(() => {
+    api.inbox({ q: q || undefined }).then(
+      (p) => {
+        setItems(p.items);
+        setTotal(p.total);
+        setNext(p.next_cursor ?? null);
+        setError(undefined);
+        setLoaded(true);
+      },
+      (e: unknown) => {
+        setError(e);
+        setLoaded(true);
+      },
+    );
+  }, [q]);
+  useEffect(reload, [reload]);
+  const more = () =>
+    next &&
+    api.inbox({ q: q || undefined, cursor: next }).then((p) => {
+      setItems((all) => [...all, ...p.items]);
+      setNext(p.next_cursor ?? null);
+    }, setError);
+  return { items, total, next, error, loaded, reload, more };
+}
+
+/** Server-sent events: the inbox changed (new mail, deletions); `live` while the stream is open. */
+function useInboxEvents(onChange: () => void): boolean {
+  const [live, setLive] = useState(false);
+  useEffect(() => {
+    const abort = new AbortController();
+    let first = true;
+    let stopped = false;
+    const connect = async () => {
+      while (!stopped) {
+        try {
+          await api.inboxEvents(() => {
+            setLive(true);
+            // The first event is the state at connection time: the list was just loaded.
+            if (!first) onChange();
+            first = false;
+          }, abort.signal);
+        } catch {
+          // An older server, a restart, a lost connection: say so, try again in a while.
+        }
+        setLive(false);
+        if (!stopped) await new Promise((r) => setTimeout(r, 5000));
+      }
+    };
+    void connect();
+    return () => {
+      stopped = true;
+      abort.abort();
+    };
+  }, [onChange]);
+  return live;
+}
+
+/** Mail caught by the embedded capture SMTP server, like Mailpit: search, pages, live updates, delete, read. */
+export function InboxPage({ selected }: { selected?: string }) {
+  const { t, lang } = useI18n();
+  const [search, setSearch] = useState('');
+  const q = useDebounced(search.trim(), 250);
+  const inbox = useInbox(q);
+  const live = useInboxEvents(inbox.reload);
+  const [checked, setChecked] = useState<Set<string>>(new Set());
+  const [error, setError] = useState<unknown>();
+  const run = async (fn: () => Promise<unknown>) => {
     setError(undefined);
     try {
-      await api.clearInbox();
-      navigate('/inbox');
-      onCleared();
+      await fn();
+      setChecked(new Set());
+      inbox.reload();
     } catch (e) {
       setError(e);
     }
   };
-  return (
-    <>
-      <button type="button" className="danger" onClick={clear}>
-        {t('inbox.clear')}
-      </button>
-      <ErrorNote error={error} />
-    </>
-  );
-}
-
-/** Mail caught by the embedded capture SMTP server, like Mailpit: the list, and each mail rendered or as source. */
-export function InboxPage({ selected }: { selected?: string }) {
-  const { t, lang } = useI18n();
-  const inbox = useAsync(() => api.inbox(), []);
+  const toggle = (id: string, on: boolean) =>
+    setChecked((s) => {
+      const n = new Set(s);
+      if (on) n.add(id);
+      else n.delete(id);
+      return n;
+    });
   return (
     <section>
       <div className="page-head">
         <h1>{t('nav.inbox')}</h1>
         <div className="actions">
+          <span className={`badge ${live ? 'ok' : 'muted'}`} role="status">
+            {live ? t('inbox.live') : t('inbox.notLive')}
+          </span>
           <button type="button" className="ghost" onClick={inbox.reload}>
             {t('common.refresh')}
           </button>
-          <ClearInbox onCleared={inbox.reload} />
+          <button
+            type="button"
+            className="danger"
+            disabled={checked.size === 0}
+            onClick={() =>
+              window.confirm(t('inbox.deleteSelectedConfirm', { n: checked.size })) &&
+              run(async () => {
+                await api.deleteInboxMails([...checked]);
+                if (selected && checked.has(selected)) navigate('/inbox');
+              })
+            }
+          >
+            {t('inbox.deleteSelected', { n: checked.size })}
+          </button>
+          <button
+            type="button"
+            className="danger"
+            onClick={() =>
+              window.confirm(t('inbox.clearConfirm')) &&
+              run(async () => {
+                await api.clearInbox();
+                navigate('/inbox');
+              })
+            }
+          >
+            {t('inbox.clear')}
+          </button>
         </div>
       </div>
-      <Async state={inbox} what={t('inbox.api')}>
-        {(page) => (
-          <div className={`inbox ${selected ? 'has-selection' : ''}`}>
+      <label className="field inbox-search">
+        <span>{t('inbox.search')}</span>
+        <input
+          type="search"
+          name="inbox_search"
+          value={search}
+          onChange={(e) => setSearch(e.target.value)}
+          placeholder={t('inbox.searchHint')}
+        />
+      </label>
+      <ErrorNote error={error ?? inbox.error} />
+      {!inbox.loaded ? (
+        <p className="muted" aria-busy="true">
+          {t('common.loading')}
+        </p>
+      ) : (
+        <div className={`inbox ${selected ? 'has-selection' : ''}`}>
+          <div className="inbox-column">
+            <p className="muted small">{t('inbox.count', { n: inbox.total })}</p>
             <ul className="inbox-list card flush" aria-label={t('nav.inbox')}>
-              {page.items.length === 0 ? <li className="muted pad">{t('inbox.empty')}</li> : null}
-              {page.items.map((m) => (
+              {inbox.items.length === 0 ? <li className="muted pad">{t('inbox.empty')}</li> : null}
+              {inbox.items.map((m) => (
                 <li key={m.id} className={m.id === selected ? 'current' : undefined}>
+                  <input
+                    type="checkbox"
+                    className="inbox-check"
+                    aria-label={t('inbox.select', { subject: m.subject })}
+                    checked={checked.has(m.id)}
+                    onChange={(e) => toggle(m.id, e.target.checked)}
+                  />
                   <Link to={`/inbox/${m.id}`} aria-current={m.id === selected ? 'true' : undefined}>
                     <span className="inbox-to">{list(m.to)}</span>
                     <span className="inbox-subject">{m.subject}</span>
@@ -69,21 +183,41 @@ export function InboxPage({ selected }: { selected?: string }) {
                 </li>
               ))}
             </ul>
-            {selected ? <InboxMail id={selected} /> : <p className="muted inbox-hint">{t('inbox.pick')}</p>}
+            {inbox.next ? (
+              <button type="button" className="ghost" onClick={() => void inbox.more()}>
+                {t('inbox.more')}
+              </button>
+            ) : null}
           </div>
-        )}
-      </Async>
+          {selected ? (
+            <InboxMail
+              id={selected}
+              onDeleted={() => {
+                navigate('/inbox');
+                inbox.reload();
+              }}
+            />
+          ) : (
+            <p className="muted inbox-hint">{t('inbox.pick')}</p>
+          )}
+        </div>
+      )}
     </section>
   );
 }
 
-function InboxMail({ id }: { id: string }) {
+const PROBLEM_TONE: Record<string, string> = { unsafe_scheme: 'bad', local_host: 'warn', not_https: 'warn' };
+
+function InboxMail({ id, onDeleted }: { id: string; onDeleted: () => void }) {
   const { t, lang } = useI18n();
   const mail = useAsync(() => api.inboxMessage(id), [id]);
   const [view, setView] = useState<(typeof VIEWS)[number]>('html');
   const tabs = useTabsBase();
   const [error, setError] = useState<unknown>();
-  const raw = useAsync(async () => (view === 'source' ? api.inboxRaw(id) : null), [id, view]);
+  const raw = useAsync(
+    async () => (view === 'source' && mail.data && !mail.data.masked ? api.inboxRaw(id) : null),
+    [id, view, mail.data?.masked],
+  );
   return (
     <div className="card flush inbox-mail">
       <Async state={mail}>
@@ -98,6 +232,33 @@ function InboxMail({ id }: { id: string }) {
                 <span className="muted">{t('headers.from')}:</span> {m.from} ·{' '}
                 <span className="muted">{t('headers.to')}:</span> {list(m.to)} · {formatDateTime(m.date, lang)}
               </p>
+              <div className="actions">
+                {m.archived_message_id ? (
+                  <Link to={`/messages/${m.archived_message_id}`}>{t('inbox.archived')}</Link>
+                ) : null}
+                <button
+                  type="button"
+                  className="ghost"
+                  disabled={m.masked}
+                  onClick={() => api.inboxEml(id).then((b) => saveBlob(b, `${id}.eml`), setError)}
+                >
+                  {t('inbox.eml')}
+                </button>
+                <button
+                  type="button"
+                  className="danger"
+                  onClick={() =>
+                    window.confirm(t('inbox.deleteConfirm')) && api.deleteInboxMail(id).then(onDeleted, setError)
+                  }
+                >
+                  {t('inbox.delete')}
+                </button>
+              </div>
+              {m.masked ? (
+                <p className="note small" role="note">
+                  {t('inbox.masked')}
+                </p>
+              ) : null}
               {m.attachments.length ? (
                 <ul className="plain small">
                   {m.attachments.map((a) => (
@@ -140,6 +301,12 @@ function InboxMail({ id }: { id: string }) {
                 <pre className="text-part">{m.text ?? ''}</pre>
               ) : view === 'headers' ? (
                 <pre className="text-part">{m.headers.map((h) => h.line).join('\n')}</pre>
+              ) : view === 'links' ? (
+                <LinkList links={m.links} />
+              ) : view === 'spam' ? (
+                <SpamCheck id={id} />
+              ) : m.masked ? (
+                <p className="muted pad">{t('inbox.sourceMasked')}</p>
               ) : (
                 <Async state={raw}>
                   {(r) => (r === null ? <p className="muted pad">…</p> : <pre className="text-part source">{r}</pre>)}
@@ -148,6 +315,91 @@ function InboxMail({ id }: { id: string }) {
             </TabPanel>
           </>
         )}
+      </Async>
+    </div>
+  );
+}
+
+/** Every link and image of the mail with what is wrong with it (checked without any request). */
+function LinkList({ links }: { links: InboxMessage['links'] }) {
+  const { t } = useI18n();
+  if (links.length === 0) return <p className="muted pad">{t('inbox.noLinks')}</p>;
+  return (
+    <div className="table-scroll pad">
+      <p className="muted small">{t('inbox.linksHint')}</p>
+      <table className="table compact links">
+        <thead>
+          <tr>
+            <th>{t('inbox.link')}</th>
+            <th>{t('inbox.linkWhere')}</th>
+            <th>{t('inbox.linkCheck')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {links.map((l, i) => (
+            <tr key={`${i}-${l.url}`}>
+              <td className="mono small reason">{l.url || '—'}</td>
+              <td className="small">
+                &lt;{l.tag} {l.attribute}&gt;
+              </td>
+              <td>
+                {l.problems.length === 0 ? (
+                  <span className="badge ok">{t('inbox.linkOk')}</span>
+                ) : (
+                  l.problems.map((p) => (
+                    <span key={p} className={`badge ${PROBLEM_TONE[p] ?? 'warn'}`}>
+                      {t(`inbox.problem.${p}`)}
+                    </span>
+                  ))
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** SpamAssassin's score of the mail and the rules that fired (when the server has a spamd). */
+function SpamCheck({ id }: { id: string }) {
+  const { t } = useI18n();
+  const check = useAsync(() => api.inboxSpam(id), [id]);
+  return (
+    <div className="pad spam-check">
+      <Async state={check}>
+        {(c) =>
+          !c.available ? (
+            <p className="muted">{t('inbox.spamUnavailable', { reason: c.reason ?? '' })}</p>
+          ) : (
+            <>
+              <p>
+                <span className={`badge ${c.is_spam ? 'bad' : 'ok'}`}>
+                  {c.is_spam ? t('inbox.spamYes') : t('inbox.spamNo')}
+                </span>{' '}
+                {t('inbox.spamScore', { score: c.score ?? 0, threshold: c.threshold ?? 0 })}
+              </p>
+              <table className="table compact">
+                <thead>
+                  <tr>
+                    <th className="num">{t('inbox.spamPoints')}</th>
+                    <th>{t('inbox.spamRule')}</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {(c.rules ?? []).map((r) => (
+                    <tr key={r.name}>
+                      <td className="num mono">{r.score}</td>
+                      <td>
+                        <span className="mono">{r.name}</span> <span className="small muted">{r.description}</span>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </>
+          )
+        }
       </Async>
     </div>
   );

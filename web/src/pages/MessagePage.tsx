@@ -1,6 +1,6 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { api, isNotAvailable } from '../api.js';
-import type { Message, MessageRecipient, MessageStatus } from '../api-types.js';
+import type { Feedback, Message, MessageRecipient, MessageStatus } from '../api-types.js';
 import { Async } from '../components/Async.js';
 import { EmailFrame } from '../components/EmailFrame.js';
 import { FeedbackReports } from '../components/FeedbackReports.js';
@@ -18,13 +18,24 @@ import { Link, navigate } from '../router.js';
 
 /** Statuses from which an operator may act (the server has the last word). */
 const RETRYABLE: MessageStatus[] = ['failed'];
-const CANCELLABLE: MessageStatus[] = ['queued'];
+const CANCELLABLE: MessageStatus[] = ['scheduled', 'queued'];
 /** Resending makes a new message; pointless while this one may still go out. */
-const NOT_RESENDABLE: MessageStatus[] = ['queued', 'sending'];
+const NOT_RESENDABLE: MessageStatus[] = ['scheduled', 'queued', 'sending'];
+/** Statuses that change on their own soon: the page follows them. */
+const MOVING: MessageStatus[] = ['queued', 'sending'];
+const FOLLOW_MS = 2000;
 
 export function MessagePage({ id }: { id: string }) {
   const { t } = useI18n();
   const state = useAsync(() => api.message(id), [id]);
+  // A queued or sending message (after a retry, say) is followed until it settles.
+  const moving = state.data ? MOVING.includes(state.data.status) : false;
+  const { reload } = state;
+  useEffect(() => {
+    if (!moving) return;
+    const timer = setInterval(reload, FOLLOW_MS);
+    return () => clearInterval(timer);
+  }, [moving, reload]);
   return (
     <section>
       <p className="crumbs">
@@ -53,8 +64,13 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
       setBusy(false);
     }
   };
+  const { suppression, permanent_failure: permanent } = m.advice;
   const resend = () =>
-    window.confirm(t('message.resendConfirm', { to: m.to })) &&
+    window.confirm(
+      suppression
+        ? t('message.resendSuppressed', { to: m.to, reason: suppression.reason })
+        : t('message.resendConfirm', { to: m.to }),
+    ) &&
     act(async () => {
       const r = await api.resendMessage(m.id);
       navigate(`/messages/${r.id}`);
@@ -98,7 +114,17 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
           <StatusBadge status={m.status} scheduledFor={scheduledFor(m, Date.now())} />
           {m.is_test ? <span className="badge muted">{t('message.test')}</span> : null}
           {RETRYABLE.includes(m.status) ? (
-            <button type="button" disabled={busy} onClick={() => act(() => api.retryMessage(m.id))}>
+            <button
+              type="button"
+              disabled={busy}
+              onClick={() =>
+                (!permanent ||
+                  window.confirm(
+                    t('message.retryPermanent', { reply: permanent.response ?? String(permanent.code) }),
+                  )) &&
+                act(() => api.retryMessage(m.id))
+              }
+            >
               {t('message.retry')}
             </button>
           ) : null}
@@ -120,6 +146,21 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
         </div>
       </div>
       <ErrorNote error={actionError} />
+      {suppression ? (
+        <div className="note warn advice" role="note">
+          {t('message.adviceSuppressed', {
+            to: m.to,
+            reason: suppression.reason,
+            since: formatDateTime(suppression.created_at, lang),
+          })}{' '}
+          <Link to={`/recipients/${encodeURIComponent(m.to)}`}>{t('message.adviceLift')}</Link>
+        </div>
+      ) : null}
+      {permanent && RETRYABLE.includes(m.status) ? (
+        <div className="note warn advice" role="note">
+          {t('message.advicePermanent', { reply: permanent.response ?? String(permanent.code) })}
+        </div>
+      ) : null}
       <div className="split">
         <div className="card flush">
           <Tabs
@@ -145,6 +186,7 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
             <h2>{t('message.headers')}</h2>
             <KeyValues rows={headers} />
           </div>
+          {m.feedback ? <FeedbackCard f={m.feedback} /> : null}
           <div className="card">
             <h2>{t('message.details')}</h2>
             <KeyValues rows={details} />
@@ -261,5 +303,24 @@ export function KeyValues({ rows }: { rows: [string, string][] }) {
         </div>
       ))}
     </dl>
+  );
+}
+
+/** What a bounce or a complaint said: its type, status code, diagnostic, feedback id, the suppression it caused. */
+function FeedbackCard({ f }: { f: Feedback }) {
+  const { t, lang } = useI18n();
+  const rows: [string, string][] = [
+    [t('feedback.type'), [f.type, f.subtype].filter(Boolean).join(' / ') || '—'],
+    ...(f.status_code ? [[t('feedback.statusCode'), f.status_code] as [string, string]] : []),
+    ...(f.diagnostic ? [[t('bounce.diagnostic'), f.diagnostic] as [string, string]] : []),
+    ...(f.feedback_id ? [[t('feedback.id'), f.feedback_id] as [string, string]] : []),
+    [t('bounce.suppressed'), f.suppressed.length ? f.suppressed.join(', ') : t('bounce.none')],
+    ...(f.at ? [[t('common.date'), formatDateTime(f.at, lang)] as [string, string]] : []),
+  ];
+  return (
+    <div className="card feedback">
+      <h2>{f.kind === 'bounce' ? t('feedback.bounce') : t('feedback.complaint')}</h2>
+      <KeyValues rows={rows} />
+    </div>
   );
 }

@@ -57,6 +57,12 @@ export function TemplateEditor({ template, onSaved }: { template: Template; onSa
   /** The version this edit started from: saving sends it, so a save in between makes ours a 409. */
   const [baseVersion, setBaseVersion] = useState(() => restored?.base_version ?? template.active_version);
   const [saveState, setSaveState] = useState<{ error?: unknown; saved?: number; unchanged?: boolean }>({});
+  /** Variables the draft reads that the operator chose to declare (optional) with the next save. */
+  const [declared, setDeclared] = useState<string[]>([]);
+  const optional = useMemo(
+    () => [...template.optional_variables, ...declared.filter((v) => !template.optional_variables.includes(v))],
+    [template.optional_variables, declared],
+  );
   const editors = { html_content: useRef<CodeEditorHandle>(null), text_content: useRef<CodeEditorHandle>(null) };
   const ids = { html: useId(), text: useId(), shortcut: useId() };
   const localeTabs = useTabsBase();
@@ -107,11 +113,11 @@ export function TemplateEditor({ template, onSaved }: { template: Template; onSa
             variables: vars.value,
             locale,
             required_variables: template.required_variables,
-            optional_variables: template.optional_variables,
+            optional_variables: optional,
             sensitive_variables: template.sensitive_variables,
           }
         : null,
-    [draft, varsText, locale, template],
+    [draft, varsText, locale, template, optional],
   );
   const preview = usePreview(request);
   const saveErrors = saveState.error instanceof ApiError ? renderErrors(undefined, saveState.error) : [];
@@ -164,11 +170,13 @@ export function TemplateEditor({ template, onSaved }: { template: Template; onSa
         sample_variables: vars.ok ? vars.value : template.sample_variables,
         // Someone else's save in between makes this one a 409 instead of overwriting it.
         base_version: baseVersion,
+        ...(declared.length ? { optional_variables: optional } : {}),
         ...(comment.trim() ? { comment: comment.trim() } : {}),
       });
       setSaveState(res.saved.action === 'unchanged' ? { unchanged: true } : { saved: res.saved.version });
       setBaseVersion(res.active_version);
       setComment('');
+      setDeclared([]);
       setRestored(null);
       storeDraft(template.key, null);
       onSaved();
@@ -298,7 +306,13 @@ export function TemplateEditor({ template, onSaved }: { template: Template; onSa
         {!vars.ok ? (
           <p className="field-error">{vars.error === 'not_an_object' ? t('editor.varsNotObject') : vars.error}</p>
         ) : null}
-        <VariablesCheck template={template} variables={vars.ok ? vars.value : {}} result={preview.result} />
+        <VariablesCheck
+          template={template}
+          variables={vars.ok ? vars.value : {}}
+          result={preview.result}
+          declared={declared}
+          onDeclare={(name) => setDeclared((d) => (d.includes(name) ? d : [...d, name]))}
+        />
         <div className="save-row">
           <label className="field grow">
             <span>{t('editor.comment')}</span>

@@ -7,12 +7,13 @@ import { hasKey, type MsgKey } from '../i18n/index.js';
 import { useAsync } from '../lib/use-async.js';
 import { Link } from '../router.js';
 import { TemplateEditor } from './TemplateEditor.js';
+import { TemplateSettings } from './TemplateSettings.js';
 import { VersionHistory } from './VersionHistory.js';
 
 export function TemplatePage({ templateKey }: { templateKey: string }) {
   const t = useT();
   const state = useAsync(() => api.template(templateKey), [templateKey]);
-  const [tab, setTab] = useState<'editor' | 'versions'>('editor');
+  const [tab, setTab] = useState<'editor' | 'versions' | 'settings'>('editor');
   const tabs = useTabsBase();
   return (
     <section>
@@ -29,6 +30,12 @@ export function TemplatePage({ templateKey }: { templateKey: string }) {
                   <span className="mono">{tpl.key}</span> · {tpl.category} · {tpl.class} · {t('templates.priority')}:{' '}
                   {hasKey(`priority.${tpl.priority}`) ? t(`priority.${tpl.priority}` as MsgKey) : tpl.priority} ·{' '}
                   {t('templates.activeVersion', { n: tpl.active_version })}
+                  {tpl.is_active ? null : (
+                    <>
+                      {' '}
+                      <span className="badge muted">{t('templates.inactive')}</span>
+                    </>
+                  )}
                 </p>
                 {tpl.description ? <p className="desc">{tpl.description}</p> : null}
               </div>
@@ -38,6 +45,7 @@ export function TemplatePage({ templateKey }: { templateKey: string }) {
                 items={[
                   { id: 'editor', label: t('templates.editor') },
                   { id: 'versions', label: t('templates.versions') },
+                  { id: 'settings', label: t('templates.settings') },
                 ]}
                 selected={tab}
                 onSelect={setTab}
@@ -50,6 +58,11 @@ export function TemplatePage({ templateKey }: { templateKey: string }) {
             {tab === 'versions' ? (
               <TabPanel base={tabs} selected="versions">
                 <VersionHistory template={tpl} onRestored={state.reload} />
+              </TabPanel>
+            ) : null}
+            {tab === 'settings' ? (
+              <TabPanel base={tabs} selected="settings">
+                <TemplateSettings template={tpl} onSaved={state.reload} />
               </TabPanel>
             ) : null}
           </>

@@ -1,8 +1,9 @@
 import { useEffect, useState } from 'react';
 import { api } from '../api.js';
-import type { Template } from '../api-types.js';
+import type { Template, TestSendResult } from '../api-types.js';
 import { Async } from '../components/Async.js';
 import { DiffView } from '../components/DiffView.js';
+import { EmailFrame } from '../components/EmailFrame.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { useI18n } from '../i18n/context.js';
 import { formatDateTime } from '../lib/format.js';
@@ -27,6 +28,17 @@ export function VersionHistory({ template, onRestored }: { template: Template; o
       from && to ? Promise.all([api.templateVersion(template.key, from), api.templateVersion(template.key, to)]) : null,
     [template.key, from, to],
   );
+
+  const [preview, setPreview] = useState<{ version: number; result: TestSendResult } | null>(null);
+  /** Renders an old version with its sample variables, without restoring it. */
+  const showPreview = async (version: number) => {
+    setError(undefined);
+    try {
+      setPreview({ version, result: await api.testTemplate(template.key, { version }) });
+    } catch (e) {
+      setError(e);
+    }
+  };
 
   const restore = async (version: number) => {
     if (!window.confirm(t('versions.restoreConfirm', { n: version }))) return;
@@ -70,6 +82,9 @@ export function VersionHistory({ template, onRestored }: { template: Template; o
                       <td>{v.created_by ?? '—'}</td>
                       <td>{v.comment ?? ''}</td>
                       <td className="num">
+                        <button type="button" className="ghost" onClick={() => showPreview(v.version)}>
+                          {t('versions.preview', { n: v.version })}
+                        </button>{' '}
                         {v.version !== template.active_version ? (
                           <button type="button" onClick={() => restore(v.version)}>
                             {t('versions.restore', { n: v.version })}
@@ -83,6 +98,31 @@ export function VersionHistory({ template, onRestored }: { template: Template; o
           </div>
         )}
       </Async>
+      {preview ? (
+        <div className="card version-preview">
+          <div className="inline-form">
+            <h2 className="grow">{t('versions.previewOf', { n: preview.version })}</h2>
+            <button type="button" className="ghost" onClick={() => setPreview(null)}>
+              {t('versions.closePreview')}
+            </button>
+          </div>
+          <p>
+            <strong>{preview.result.subject}</strong>
+          </p>
+          {preview.result.html ? (
+            <EmailFrame
+              html={preview.result.html}
+              title={t('versions.previewOf', { n: preview.version })}
+              height={420}
+            />
+          ) : null}
+          {preview.result.missing_variables.length ? (
+            <p className="muted small">
+              {t('editor.missingList', { list: preview.result.missing_variables.join(', ') })}
+            </p>
+          ) : null}
+        </div>
+      ) : null}
       {numbers.length > 1 ? (
         <div className="card">
           <div className="inline-form">

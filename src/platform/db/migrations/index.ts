@@ -11,6 +11,7 @@ import * as m0011 from './0011_webhook_event_tail.js';
 import * as m0012 from './0012_any_sender.js';
 import * as m0015 from './0015_feedback.js';
 import * as m0016 from './0016_workers.js';
+import * as m0017 from './0017_scheduled.js';
 
 /** Every migration, by name; applied in name order. Add new ones at the end. */
 export const migrations: Record<string, Migration> = {
@@ -26,4 +27,5 @@ export const migrations: Record<string, Migration> = {
   '0012_any_sender': m0012,
   '0015_feedback': m0015,
   '0016_workers': m0016,
+  '0017_scheduled': m0017,
 };

@@ -1,0 +1,184 @@
+import { readFileSync } from 'node:fs';
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
+import type { Kysely } from 'kysely';
+import type { Config } from '../platform/config.js';
+import type { DB } from '../platform/db/schema.js';
+import { DateTime, NullableDateTime, NullableString, StringEnum } from '../platform/http/schemas.js';
+import { iso } from '../platform/time.js';
+import { type ReadinessCheck, runChecks } from './readiness.js';
+
+/** A transport's health as the workers recorded it (delivery's relay_status rows). */
+export interface TransportHealth {
+  name: string;
+  address: string;
+  state: 'ok' | 'problem';
+  since: string;
+  problem_kind: string | null;
+  last_problem: string | null;
+  last_problem_at: string | null;
+  last_ok_at: string | null;
+}
+
+const Transport = Type.Object({
+  name: StringEnum(['relay', 'capture'] as const),
+  address: Type.String({ description: 'host:port' }),
+  tls: StringEnum(['none', 'starttls', 'tls'] as const),
+  authenticated: Type.Boolean({ description: 'SMTP_USER is set (the password is never shown)' }),
+  state: StringEnum(['ok', 'problem', 'unknown'] as const, {
+    description: 'unknown: no delivery attempt recorded yet',
+  }),
+  since: NullableDateTime,
+  problem_kind: NullableString,
+  last_problem: NullableString,
+  last_ok_at: NullableDateTime,
+});
+
+const Check = Type.Object({
+  status: StringEnum(['ok', 'fail'] as const),
+  ms: Type.Integer(),
+  error: Type.Optional(Type.String()),
+});
+
+export const SystemInfo = Type.Object({
+  mode: StringEnum(['relay', 'capture'] as const, {
+    description: 'capture: SMTP_HOST is unset, mail goes to the embedded capture server and is NOT delivered',
+  }),
+  version: Type.String(),
+  node: Type.String(),
+  database: Type.Object({
+    kind: StringEnum(['sqlite', 'postgres'] as const),
+    location: Type.String({ description: 'The SQLite file, or host:port/database (never the credentials)' }),
+  }),
+  transports: Type.Array(Transport),
+  sender: Type.Object({ from: Type.String(), reply_to: NullableString }),
+  dkim: Type.Array(Type.Object({ domain: Type.String(), selector: Type.String() })),
+  feedback: Type.Array(
+    Type.Object({
+      source: Type.String({ description: 'ses_sns: Amazon SES through SNS' }),
+      endpoint: Type.String(),
+      configured: Type.Boolean(),
+      detail: Type.String(),
+    }),
+  ),
+  readiness: Type.Record(Type.String(), Check),
+  jobs: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      last_started_at: NullableDateTime,
+      last_finished_at: NullableDateTime,
+      last_result: NullableString,
+    }),
+  ),
+  generated_at: DateTime,
+});
+
+let packageVersion: string | undefined;
+/** The version in Postier's package.json, found upwards from this file (sources and dist alike). */
+function version(): string {
+  if (packageVersion) return packageVersion;
+  for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'postier' && pkg.version) return (packageVersion = pkg.version);
+    } catch {
+      // not here: one level up
+    }
+  }
+  return (packageVersion = 'unknown');
+}
+
+/** Where the data lives, without what would let anyone in (user, password, query). */
+export function databaseLocation(url: string): { kind: 'sqlite' | 'postgres'; location: string } {
+  if (url.startsWith('sqlite:')) return { kind: 'sqlite', location: url.slice('sqlite:'.length) };
+  try {
+    const u = new URL(url);
+    return { kind: 'postgres', location: `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}` };
+  } catch {
+    return { kind: 'postgres', location: '(unparsable DATABASE_URL)' };
+  }
+}
+
+export interface SystemHttpOptions {
+  config: Config;
+  db: Kysely<DB>;
+  checks: ReadinessCheck[];
+  /** The relay_status rows (delivery's listRelayStatus). */
+  transports(): Promise<TransportHealth[]>;
+}
+
+/**
+ * GET /api/v1/system (admin): the mode (relay or capture) and everything an operator checks
+ * first, in one answer: transports and their health, DKIM and sending domain, feedback sources,
+ * readiness, version, database, periodic jobs. Public information only: no secret, no password.
+ */
+export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r, s) => {
+  const { config } = s;
+  const capture = !config.smtp.host;
+  r.get(
+    '/api/v1/system',
+    {
+      schema: {
+        summary: 'Mode (relay or capture), transports and their health, DKIM, feedback, readiness, version, database',
+        response: { 200: SystemInfo },
+      },
+    },
+    async (request) => {
+      const [health, readiness, jobs] = await Promise.all([
+        s.transports(),
+        runChecks(s.checks, 3000, request.log),
+        s.db
+          .selectFrom('job_locks')
+          .select(['name', 'last_started_at', 'last_finished_at', 'last_result'])
+          .orderBy('name')
+          .execute(),
+      ]);
+      const name = capture ? ('capture' as const) : ('relay' as const);
+      const address = capture ? `127.0.0.1:${config.captureSmtpPort}` : `${config.smtp.host}:${config.smtp.port}`;
+      const seen = health.find((h) => h.name === name);
+      const tls: 'none' | 'tls' | 'starttls' =
+        capture || !config.smtp.useTls ? 'none' : config.smtp.port === 465 ? 'tls' : 'starttls';
+      return {
+        mode: name,
+        version: version(),
+        node: process.versions.node,
+        database: databaseLocation(config.databaseUrl),
+        transports: [
+          {
+            name,
+            address: seen?.address ?? address,
+            tls,
+            authenticated: !capture && config.smtp.user !== undefined,
+            state: seen?.state ?? ('unknown' as const),
+            since: seen?.since ?? null,
+            problem_kind: seen?.problem_kind ?? null,
+            last_problem: seen?.last_problem ?? null,
+            last_ok_at: seen?.last_ok_at ?? null,
+          },
+        ],
+        sender: {
+          from: `${config.smtp.fromName} <${config.smtp.fromEmail}>`,
+          reply_to: config.smtp.replyTo ?? null,
+        },
+        dkim: config.dkim ? [{ domain: config.dkim.domain, selector: config.dkim.selector }] : [],
+        feedback: [
+          {
+            source: 'ses_sns',
+            endpoint: '/api/v1/email/webhook',
+            configured: config.sns.allowedTopicArns.length > 0,
+            detail: config.sns.allowedTopicArns.length
+              ? `Topics: ${config.sns.allowedTopicArns.join(', ')}`
+              : 'SNS_ALLOWED_TOPIC_ARNS is empty: no SNS notification is accepted',
+          },
+        ],
+        readiness,
+        jobs: jobs.map((j) => ({
+          name: j.name,
+          last_started_at: iso(j.last_started_at),
+          last_finished_at: iso(j.last_finished_at),
+          last_result: j.last_result,
+        })),
+        generated_at: new Date().toISOString(),
+      };
+    },
+  );
+};

@@ -1,0 +1,159 @@
+import { api } from '../api.js';
+import type { SystemInfo } from '../api-types.js';
+import { Async } from '../components/Async.js';
+import { useI18n } from '../i18n/context.js';
+import { formatDateTime } from '../lib/format.js';
+import { useAsync } from '../lib/use-async.js';
+
+/** Mode and health in one place: what an operator checks first when mail does not arrive. */
+export function SystemPage() {
+  const { t } = useI18n();
+  const sys = useAsync(() => api.system(), []);
+  return (
+    <section>
+      <div className="page-head">
+        <h1>{t('nav.system')}</h1>
+        <button type="button" className="ghost" onClick={() => sys.reload()}>
+          {t('common.refresh')}
+        </button>
+      </div>
+      <Async state={sys}>{(s) => <SystemView s={s} />}</Async>
+    </section>
+  );
+}
+
+function State({ ok, label }: { ok: boolean | null; label: string }) {
+  return <span className={`badge ${ok === null ? 'muted' : ok ? 'ok' : 'bad'}`}>{label}</span>;
+}
+
+function SystemView({ s }: { s: SystemInfo }) {
+  const { t, lang } = useI18n();
+  const when = (v: string | null) => (v ? formatDateTime(v, lang) : '—');
+  return (
+    <>
+      <div className="card">
+        <h2>{t('system.mode')}</h2>
+        <p>
+          <State ok={s.mode === 'relay'} label={s.mode === 'relay' ? t('system.modeRelay') : t('system.modeCapture')} />{' '}
+          {s.mode === 'relay' ? t('system.modeRelayHint') : t('system.modeCaptureHint')}
+        </p>
+        <dl className="kv">
+          <div>
+            <dt>{t('system.version')}</dt>
+            <dd className="mono">
+              {s.version} (Node {s.node})
+            </dd>
+          </div>
+          <div>
+            <dt>{t('system.database')}</dt>
+            <dd className="mono">
+              {s.database.kind} · {s.database.location}
+            </dd>
+          </div>
+          <div>
+            <dt>{t('system.sender')}</dt>
+            <dd className="mono">
+              {s.sender.from}
+              {s.sender.reply_to ? ` · Reply-To ${s.sender.reply_to}` : ''}
+            </dd>
+          </div>
+        </dl>
+      </div>
+      <div className="card">
+        <h2>{t('system.transports')}</h2>
+        <div className="table-scroll">
+          <table className="table">
+            <thead>
+              <tr>
+                <th>{t('system.transport')}</th>
+                <th>{t('system.address')}</th>
+                <th>TLS</th>
+                <th>{t('common.status')}</th>
+                <th>{t('system.lastProblem')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {s.transports.map((tr) => (
+                <tr key={tr.name}>
+                  <td>{tr.name}</td>
+                  <td className="mono">{tr.address}</td>
+                  <td>
+                    {tr.tls}
+                    {tr.authenticated ? ` · ${t('system.auth')}` : ''}
+                  </td>
+                  <td>
+                    <State
+                      ok={tr.state === 'unknown' ? null : tr.state === 'ok'}
+                      label={t(`system.state.${tr.state}`)}
+                    />
+                    {tr.since ? <div className="small muted">{when(tr.since)}</div> : null}
+                  </td>
+                  <td className="reason">{tr.last_problem ? `${tr.problem_kind ?? ''} ${tr.last_problem}` : '—'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      </div>
+      <div className="grid-2">
+        <div className="card">
+          <h2>{t('system.readiness')}</h2>
+          <ul className="plain">
+            {Object.entries(s.readiness).map(([name, c]) => (
+              <li key={name}>
+                <State ok={c.status === 'ok'} label={c.status === 'ok' ? t('system.ok') : t('system.fail')} />{' '}
+                <span className="mono">{name}</span> <span className="muted small">{c.ms} ms</span>
+                {c.error ? <span className="mono small"> {c.error}</span> : null}
+              </li>
+            ))}
+          </ul>
+        </div>
+        <div className="card">
+          <h2>DKIM</h2>
+          {s.dkim.length === 0 ? (
+            <p className="muted">{t('system.noDkim')}</p>
+          ) : (
+            <ul className="plain">
+              {s.dkim.map((d) => (
+                <li key={d.domain} className="mono">
+                  {d.selector}._domainkey.{d.domain}
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
+      </div>
+      <div className="grid-2">
+        <div className="card">
+          <h2>{t('system.feedback')}</h2>
+          <ul className="plain">
+            {s.feedback.map((f) => (
+              <li key={f.source}>
+                <State ok={f.configured} label={f.configured ? t('system.configured') : t('system.notConfigured')} />{' '}
+                <span className="mono">{f.source}</span> · <span className="mono small">{f.endpoint}</span>
+                <div className="small muted">{f.detail}</div>
+              </li>
+            ))}
+          </ul>
+        </div>
+        <div className="card">
+          <h2>{t('system.jobs')}</h2>
+          {s.jobs.length === 0 ? (
+            <p className="muted">{t('system.noJobs')}</p>
+          ) : (
+            <ul className="plain">
+              {s.jobs.map((j) => (
+                <li key={j.name}>
+                  <span className="mono">{j.name}</span>{' '}
+                  <span className="small muted">
+                    {when(j.last_finished_at)} {j.last_result ?? ''}
+                  </span>
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
+      </div>
+    </>
+  );
+}
