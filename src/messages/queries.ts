@@ -1,9 +1,11 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { attachmentsWithData } from '../content/index.js';
 import type { DB, MessageRow, MessageStatus } from '../platform/db/schema.js';
 import { recipientsView } from '../delivery/index.js';
 import { AppError } from '../platform/errors.js';
 import { iso } from '../platform/time.js';
+import { type SearchContext, searchCondition } from './search.js';
+import type { SearchTerms } from './search-query.js';
 
 export interface MessageFilter {
   to?: string;
@@ -14,7 +16,15 @@ export interface MessageFilter {
   category?: string;
   since?: number;
   until?: number;
+  /** A parsed `q` (search-query.ts), with what its condition needs. */
+  search?: { terms: SearchTerms; context: SearchContext };
 }
+
+/**
+ * Counting stops here: a search matching most of a large archive would otherwise count millions
+ * of rows for one number. Above it, `total` is this and `total_capped` is true.
+ */
+export const TOTAL_CAP = 10_000;
 
 /** Cursors are opaque to callers; inside, the last id seen (ids are time-ordered UUIDv7). */
 const encodeCursor = (id: string) => Buffer.from(id).toString('base64url');
@@ -27,14 +37,19 @@ function decodeCursor(c: string): string {
 // biome-ignore lint/suspicious/noExplicitAny: any Kysely query builder with a where() of its own signature
 function applyFilter<Q extends { where: (...args: any[]) => Q }>(q: Q, f: MessageFilter): Q {
   if (f.to) {
-    const to = f.to.trim().replace(/@([^@]+)$/, (_m, d: string) => `@${d.toLowerCase()}`);
-    q = f.toHashed ? q.where('recipient_email', 'in', [to, f.toHashed]) : q.where('recipient_email', '=', to);
+    // Whatever the case (email_messages_recipient_lower serves it).
+    const to = f.to.trim().toLowerCase();
+    q = q.where(sql<string>`lower(recipient_email)`, 'in', f.toHashed ? [to, f.toHashed] : [to]);
   }
   if (f.status) q = q.where('status', '=', f.status);
   if (f.template_key) q = q.where('template_key', '=', f.template_key);
   if (f.category) q = q.where('category', '=', f.category);
   if (f.since !== undefined) q = q.where('created_at', '>=', f.since);
   if (f.until !== undefined) q = q.where('created_at', '<', f.until);
+  if (f.search) {
+    const { terms, context } = f.search;
+    q = q.where((eb: Parameters<typeof searchCondition>[0]) => searchCondition(eb, terms, context));
+  }
   return q;
 }
 
@@ -85,14 +100,17 @@ export async function listMessages(db: Kysely<DB>, filter: MessageFilter, limit:
     .orderBy('id', 'desc')
     .limit(limit + 1)
     .execute();
-  const totalRow = await applyFilter(
-    db.selectFrom('email_messages').select((eb) => eb.fn.countAll<number>().as('n')),
-    filter,
-  ).executeTakeFirstOrThrow();
+  const matching = applyFilter(db.selectFrom('email_messages').select('id'), filter).limit(TOTAL_CAP + 1);
+  const totalRow = await db
+    .selectFrom(matching.as('m'))
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   const page = rows.slice(0, limit);
+  const total = Number(totalRow.n);
   return {
     items: page.map(messageSummary),
-    total: Number(totalRow.n),
+    total: Math.min(total, TOTAL_CAP),
+    total_capped: total > TOTAL_CAP,
     next_cursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.id) : null,
   };
 }

@@ -6,6 +6,7 @@
 export const ERROR_STATUS = {
   invalid_json: 400,
   invalid_request: 400,
+  invalid_search: 400,
   unauthorized: 401,
   forbidden: 403,
   sns_signature_invalid: 403,

@@ -18,6 +18,8 @@ export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 export interface Page<T> {
   items: T[];
   total: number;
+  /** Message lists count up to 10,000: above, `total` is 10,000 and this is true. */
+  total_capped?: boolean;
   next_cursor?: string | null;
 }
 
@@ -109,7 +111,7 @@ export interface Message extends MessageSummary {
 }
 
 export interface MessageFilter {
-  /** Full search (operators, partial addresses): a later server version; see lib/message-search.ts. */
+  /** The search box (operators, partial and case-insensitive matches); see lib/message-search.ts. */
   q?: string;
   to?: string;
   status?: MessageStatus | '';
