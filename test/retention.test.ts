@@ -185,7 +185,13 @@ describe.each(backends)('retention on %s', (backend) => {
 
     let batches = 0;
     const r = await housekeeping(t.services, now, async () => void batches++);
-    expect(r).toEqual({ idempotency_keys: 1201, sns_messages: 1, webhook_deliveries: 1, content_blobs: 0 });
+    expect(r).toEqual({
+      idempotency_keys: 1201,
+      sns_messages: 1,
+      webhook_deliveries: 1,
+      content_blobs: 0,
+      email_bodies: 0,
+    });
     expect(batches).toBe(2); // 1,201 expired keys: two full batches, then the rest
 
     const keys = (await db.selectFrom('idempotency_keys').select('key').where('scope', '=', 'hk').execute()).map(
@@ -208,6 +214,7 @@ describe.each(backends)('retention on %s', (backend) => {
       sns_messages: 0,
       webhook_deliveries: 0,
       content_blobs: 0,
+      email_bodies: 0,
     });
   });
 });

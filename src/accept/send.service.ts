@@ -2,7 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Principal } from '../platform/http/auth.js';
 import type { Config } from '../platform/config.js';
 import type { ContentSeal } from '../platform/crypto/sealed-content.js';
-import type { ContentStore } from '../content/index.js';
+import { type ContentStore, storeBodies } from '../content/index.js';
 import type { CommitQueue } from '../platform/db/commit-queue.js';
 import { insertRows } from '../platform/db/reused-sql.js';
 import type { DB, MessageStatus, NewMessage } from '../platform/db/schema.js';
@@ -260,6 +260,8 @@ export class SendService {
       to: m.recipient_email,
       status: m.status as MessageStatus,
     }));
+    // Bodies go to email_bodies, compressed, once per rendering (content/bodies.ts).
+    await storeBodies(trx, messages);
     await insertRows(trx, 'email_messages', messages);
     if (attachments.length > 0) {
       // The contents first (the references are foreign keys), then one small row per message.

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../platform/config.js';
-import { attachmentsWithData } from '../content/index.js';
+import { attachmentsWithData, withBodies } from '../content/index.js';
 import type { ContentSeal } from '../platform/crypto/sealed-content.js';
 import type { DB, MessageRow } from '../platform/db/schema.js';
 import { buildMime, DkimSigner, type Sender } from './mime/index.js';
@@ -43,7 +43,8 @@ export class MimeCache implements MimeSource {
     const attachments = message.attachments_count > 0 ? await attachmentsWithData(this.db, message.id) : [];
     // The archive columns may be masked (sensitive variables): the wire gets the sealed clear
     // content. An unsealing error (wrong POSTIER_SECRET_KEY) propagates: never send the mask.
-    const clear = this.seal.contentToDeliver(message);
+    const [archived] = await withBodies(this.db, [message]);
+    const clear = this.seal.contentToDeliver(archived!);
     const built = await buildMime(
       { ...message, subject: clear.subject, html_content: clear.html, text_content: clear.text },
       attachments,

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { attachmentsWithData } from '../content/index.js';
+import { attachmentsWithData, withBodies } from '../content/index.js';
 import type { DB, MessageRow, MessageStatus } from '../platform/db/schema.js';
 import { recipientsView } from '../delivery/index.js';
 import { AppError } from '../platform/errors.js';
@@ -116,8 +116,9 @@ export async function listMessages(db: Kysely<DB>, filter: MessageFilter, limit:
 }
 
 export async function getMessage(db: Kysely<DB>, id: string) {
-  const m = await db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!m) throw new AppError('message_not_found', `No message ${id}`);
+  const row = await db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!row) throw new AppError('message_not_found', `No message ${id}`);
+  const [m] = (await withBodies(db, [row])) as [typeof row];
   const [events, attachments] = await Promise.all([
     db.selectFrom('email_events').selectAll().where('message_id', '=', id).orderBy('id').execute(),
     db

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { SendResultItem, SendService } from '../accept/index.js';
-import { attachmentsWithData } from '../content/index.js';
+import { attachmentsWithData, withBodies } from '../content/index.js';
 import type { EventLog } from '../events/index.js';
 import type { DB, NewMessage } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
@@ -32,8 +32,10 @@ function maskedVariables(t: ResolvedTemplate): string[] {
  * admission policies and commit as any send, so a now-suppressed address is refused the same way.
  */
 export async function resendMessage(s: ResendDeps, id: string, actor: string | null): Promise<SendResultItem> {
-  const original = await s.db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!original) throw new AppError('message_not_found', `No message ${id}`);
+  const row = await s.db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!row) throw new AppError('message_not_found', `No message ${id}`);
+  // The copy gets its own body row (the send path stores it): nothing links it to the original's.
+  const [original] = (await withBodies(s.db, [row])) as [typeof row];
   if (original.anonymized_at !== null || original.html_content === null) {
     throw new AppError(
       'resend_content_erased',
@@ -97,6 +99,7 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
     recipient_status: null,
     relay_problem_since: null,
     resent_from_id: original.id,
+    body_id: null,
     anonymized_at: null,
     created_at: now,
     updated_at: now,

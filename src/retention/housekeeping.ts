@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { BLOB_GRACE_MS, sweepUnreferenced } from '../content/index.js';
+import { BLOB_GRACE_MS, sweepUnreferenced, sweepUnreferencedBodies } from '../content/index.js';
 import type { DB } from '../platform/db/schema.js';
 import type { RetentionDeps } from './deps.js';
 import { DAY_MS } from '../platform/time.js';
@@ -12,6 +12,8 @@ export interface HousekeepingResult {
   webhook_deliveries: number;
   /** Contents nothing referenced for longer than the grace period. */
   content_blobs: number;
+  /** Bodies no message references (content/bodies.ts). */
+  email_bodies: number;
 }
 
 type AgedTable = 'idempotency_keys' | 'sns_messages' | 'webhook_deliveries';
@@ -74,5 +76,6 @@ export async function housekeeping(
       onBatch,
     ),
     content_blobs: await sweepUnreferenced(s.db, s.dialect, now - BLOB_GRACE_MS, onBatch, yieldToOthers),
+    email_bodies: await sweepUnreferencedBodies(s.db, yieldToOthers),
   };
 }

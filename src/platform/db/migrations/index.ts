@@ -10,6 +10,7 @@ import * as m0010 from './0010_content_blobs.js';
 import * as m0011 from './0011_webhook_event_tail.js';
 import * as m0012 from './0012_any_sender.js';
 import * as m0018 from './0018_message_search.js';
+import * as m0019 from './0019_message_bodies.js';
 
 /** Every migration, by name; applied in name order. Add new ones at the end. */
 export const migrations: Record<string, Migration> = {
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   '0011_webhook_event_tail': m0011,
   '0012_any_sender': m0012,
   '0018_message_search': m0018,
+  '0019_message_bodies': m0019,
 };
