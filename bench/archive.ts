@@ -17,7 +17,7 @@
  * server's own work, durable commit included. The seeded databases are kept between runs under
  * /tmp/postier-bench-archive (SQLite file; PostgreSQL schema bench_archive_<n>); --fresh seeds again.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
