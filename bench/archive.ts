@@ -15,7 +15,8 @@
  *
  * Requests go through the Fastify app with app.inject (no HTTP sockets): the figures are the
  * server's own work, durable commit included. The seeded databases are kept between runs under
- * /tmp/postier-bench-archive (SQLite file; PostgreSQL schema bench_archive_<n>); --fresh seeds again.
+ * /tmp/postier-bench-archive (BENCH_ARCHIVE_DIR; SQLite file; PostgreSQL schema bench_archive_<n>); --fresh
+ * seeds again.
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,7 +48,7 @@ const N = Number(args.messages);
 const BYTES_N = Number(args['bytes-messages']);
 const SECONDS = Number(args.seconds);
 const TOKEN = 'bench-admin-token-0123456789abcdef';
-const CACHE = path.join(tmpdir(), 'postier-bench-archive');
+const CACHE = process.env.BENCH_ARCHIVE_DIR ?? path.join(tmpdir(), 'postier-bench-archive');
 const pgUrl = !args['no-pg'] && process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : undefined;
 const log = (m: string) => console.error(`bench:archive: ${m}`);
 
