@@ -34,7 +34,12 @@ it('bench/archive.ts runs at a small size and prints its two tables', async () =
     expect(bytes, stdout).not.toBeNull();
     expect(Number(bytes![1])).toBeGreaterThan(100);
     expect(stdout).toMatch(/\| sqlite\s+\| 1\s+\| 100\s+\| \d+/);
-    for (const what of ['accepted/s', 'GET messages?to=', 'search q=to:<part of an address>', 'dashboard stats (7 days)'])
+    for (const what of [
+      'accepted/s',
+      'GET messages?to=',
+      'search q=to:<part of an address>',
+      'dashboard stats (7 days)',
+    ])
       expect(stdout, what).toContain(what);
     expect(stdout).toMatch(/messages in the archive\s+\| \d{4,} /);
     expect(stdout).toMatch(/purge of one day\s+\| \d+ msgs in/);

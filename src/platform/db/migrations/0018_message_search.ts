@@ -24,14 +24,19 @@ export async function up(db: Kysely<any>): Promise<void> {
   if (pg) {
     const schema = await trigramSchema(db);
     const ops = sql.raw(`${quoteIdent(schema)}.gin_trgm_ops`);
-    await sql`create index email_messages_recipient_trgm on email_messages using gin (lower(recipient_email) ${ops})`.execute(
+    // fastupdate off: GIN's pending list keeps each new row's trigrams uncompressed until a vacuum
+    // or a 4 MB overflow (flushed by whichever insert overflows it), and the pages it used stay
+    // allocated: 1,060 bytes per message for these two indexes, measured, against 120 without.
+    const gin = sql.raw('with (fastupdate = off)');
+    await sql`create index email_messages_recipient_trgm on email_messages
+      using gin (lower(recipient_email) ${ops}) ${gin}`.execute(db);
+    await sql`create index email_messages_subject_trgm on email_messages using gin (lower(subject) ${ops}) ${gin}`.execute(
       db,
     );
-    await sql`create index email_messages_subject_trgm on email_messages using gin (lower(subject) ${ops})`.execute(db);
     // Most messages go out from the configured sender (NULL here) and carry no tags.
-    await sql`create index email_messages_sender_trgm on email_messages using gin (lower(from_email) ${ops})
+    await sql`create index email_messages_sender_trgm on email_messages using gin (lower(from_email) ${ops}) ${gin}
       where from_email is not null`.execute(db);
-    await sql`create index email_messages_tags_trgm on email_messages using gin (lower(tags) ${ops})
+    await sql`create index email_messages_tags_trgm on email_messages using gin (lower(tags) ${ops}) ${gin}
       where tags is not null`.execute(db);
     return;
   }
