@@ -1,13 +1,15 @@
 /**
  * npm run bench:archive [-- --messages 2000000 --bytes-messages 5000 --seconds 5 --no-pg --fresh]
  *
- * Two tables, on SQLite and on PostgreSQL (DATABASE_URL=postgres://…, a schema of its own):
+ * Three tables, on SQLite and on PostgreSQL (DATABASE_URL=postgres://…, a schema of its own):
  *
  * 1. Archive bytes: the benchmark's 2 KB notice sent through the API (in this process) to 50
  *    recipients per request and to 1, in a fresh database each; database bytes per message
  *    (tables and indexes, after the sends), messages accepted per second, and the time to read
  *    a message's full content back (row and body, decompressed).
- * 2. A year of archive: `--messages` (2,000,000) messages with their events written straight
+ * 2. What the search indexes cost accept: 1-recipient sends into fresh databases with and
+ *    without them (triggers or trigram indexes dropped), alternating, 3 rounds.
+ * 3. A year of archive: `--messages` (2,000,000) messages with their events written straight
  *    into the tables (bench/lib/archive-seed.ts), then: accepted/s against it and against an
  *    empty database in the same run (alternating), GET /api/v1/email/messages?to= p99, the
  *    search (`q`) p99 for several kinds of query, the dashboard stats p99, and the retention
@@ -232,6 +234,43 @@ async function archiveBytes(backend: Backend, perRequest: number) {
     await o.close();
     await dropTarget(t);
   }
+}
+
+// ------------------------------------------------------------------ what search costs accept --
+
+/** The search index's own cost on accept: fresh databases with and without it, alternating. */
+async function searchCost(backend: Backend) {
+  const rates: Record<'with' | 'without', number[]> = { with: [], without: [] };
+  for (let round = 0; round < 3; round++) {
+    for (const variant of ['with', 'without'] as const) {
+      const t = await freshTarget(backend, `cost-${variant}`);
+      const o = await open(t);
+      try {
+        if (variant === 'without') {
+          const drops =
+            backend === 'sqlite'
+              ? ['insert', 'update', 'delete'].map((x) => `drop trigger email_messages_search_${x}`)
+              : ['recipient', 'subject', 'sender', 'tags'].map((x) => `drop index email_messages_${x}_trgm`);
+          for (const d of drops) await sql.raw(d).execute(o.services.db);
+        }
+        const r = await closedLoop(SECONDS, 16, async (i) => {
+          const res = await o.inject('POST', '/api/v1/email/send', ticket(`cost${i}@isp${i % 50}.bj`, i));
+          if (res.statusCode !== 201) throw new Error(`send: ${res.statusCode} ${res.body}`);
+        });
+        rates[variant].push(r.perSecond);
+      } finally {
+        await o.close();
+        await dropTarget(t);
+      }
+    }
+  }
+  const mean = (xs: number[]) => Math.round(xs.reduce((a, b) => a + b, 0) / xs.length);
+  return {
+    database: backend,
+    'accepted/s with search indexes': `${mean(rates.with)} (${rates.with.join(', ')})`,
+    'accepted/s without': `${mean(rates.without)} (${rates.without.join(', ')})`,
+    ratio: (mean(rates.with) / mean(rates.without)).toFixed(2),
+  };
 }
 
 // ------------------------------------------------------------------ a year of archive --
@@ -489,6 +528,15 @@ for (const backend of backends) {
 printTable(
   `Archive bytes: the 2 KB notice, ${BYTES_N} messages (goals: <= 1.5 KB/message at 50 per request, <= 3 KB at 1; read < 1 ms)`,
   bytesRows,
+);
+const costRows: Array<Record<string, string | number>> = [];
+for (const backend of backends) {
+  log(`${backend}: accept with and without the search indexes`);
+  costRows.push(await searchCost(backend));
+}
+printTable(
+  `What the search indexes cost accept: 1-recipient sends, ${SECONDS} s, 16 in flight, 3 rounds alternating`,
+  costRows,
 );
 const yearRows: Array<Record<string, string | number>> = [];
 for (const backend of backends) {

@@ -11,7 +11,7 @@ const run = promisify(execFile);
  * The year-of-archive bench at a tiny size, SQLite only: it seeds, measures and prints every row
  * (the figures themselves belong to `npm run bench:archive`, not to a test).
  */
-it('bench/archive.ts runs at a small size and prints its two tables', async () => {
+it('bench/archive.ts runs at a small size and prints its tables', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'postier-bench-archive-'));
   try {
     const { stdout } = await run(
