@@ -1,5 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { parseSearchQuery } from '../../src/messages/search-query.js';
+import { AppError } from '../../src/platform/errors.js';
 import {
   formatSearch,
   OPERATORS,
@@ -52,6 +54,31 @@ describe('Messages search box', () => {
         expect(searchFromUrl(searchToUrl(q as SearchQuery))).toEqual(q);
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('writes only what the server reads: its q is refused for a too short part or too many terms, never for syntax', () => {
+    const line = fc.array(
+      fc.oneof(
+        fc.string({ maxLength: 10 }),
+        fc.constantFrom('"', '\\', ':', ' ', 'to:', 'status:', 'after:', 'subject:"a b'),
+        fc.constantFrom('status:failed', 'after:2026-03-01', 'domain:example.com', 'id:0190abcd'),
+      ),
+      { maxLength: 8 },
+    );
+    fc.assert(
+      fc.property(line, (parts) => {
+        const plan = planSearch(parseSearch(parts.join(' ')), dayStart);
+        if (plan.filter.q === undefined) return;
+        try {
+          parseSearchQuery(plan.filter.q);
+        } catch (e) {
+          expect(e).toBeInstanceOf(AppError);
+          const details = (e as AppError).details as Record<string, unknown>;
+          expect('min_length' in details || 'max_terms' in details, (e as Error).message).toBe(true);
+        }
+      }),
+      { numRuns: 1000 },
     );
   });
 
