@@ -115,6 +115,28 @@ describe.each(backends)('message search (q) on %s', (backend) => {
     expect(await ids('10:30')).toEqual([]);
   });
 
+  it('pages through a search newest first with its cursor, each match once', async () => {
+    const sent: string[] = [];
+    for (let i = 0; i < 5; i++)
+      sent.push(...(await sendOk(t, { ...invoiceExample(), to: `pager${i}@paging.example` })));
+    for (const q of ['paging.example', 'to:pager status:queued', 'domain:paging.example']) {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const res = await search(q, `&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+        expect(res.statusCode, res.body).toBe(200);
+        const body = res.json() as { items: { id: string }[]; total: number; next_cursor: string | null };
+        expect(body.total, q).toBe(5);
+        seen.push(...body.items.map((i) => i.id));
+        cursor = body.next_cursor;
+      } while (cursor);
+      expect(seen, q).toEqual([...sent].reverse());
+    }
+    // A cursor is for the list that gave it.
+    const bad = await search('paging.example', '&cursor=Z2FyYmFnZQ');
+    expect(bad.statusCode).toBe(400);
+  });
+
   it('an erased address is no longer found by a fragment, only by the whole address (hashed)', async () => {
     const [mine] = (await sendOk(t, { ...invoiceExample(), to: 'Erase.Me@Forget.example' })) as [string];
     expect(await ids('forget.example')).toEqual([mine]);

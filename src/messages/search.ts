@@ -23,32 +23,53 @@ const ftsString = (s: string) => `"${s.replace(/"/g, '""')}"`;
 const inSearch = (match: string) =>
   sql<SqlBool>`email_messages.rowid in (select rowid from message_search where message_search match ${match})`;
 
+/** The configured sender is stored as NULL: a `from:` fragment in its address matches those too. */
+const orDefault = (ctx: SearchContext, fragment: string) =>
+  ctx.defaultFrom.toLowerCase().includes(fragment.toLowerCase());
+
+/**
+ * SQLite: the terms that the message_search FTS5 table answers, as one MATCH (trigram: a quoted
+ * string matches wherever it occurs, whatever the case); null when there is none, or on
+ * PostgreSQL. See migration 0018.
+ */
+export function ftsMatch(terms: SearchTerms, ctx: SearchContext): string | null {
+  if (ctx.dialect !== 'sqlite') return null;
+  const fts = [
+    ...terms.to.filter((t) => !t.whole).map((t) => `recipient : ${ftsString(t.value)}`),
+    ...terms.domain.map((d) => `recipient : ${ftsString(d)}`),
+    ...terms.from.filter((f) => !orDefault(ctx, f)).map((f) => `sender : ${ftsString(f)}`),
+    ...terms.subject.map((s) => `subject : ${ftsString(s)}`),
+    // A whole tag, whatever its case: its JSON string in the array, quotes included.
+    ...terms.tag.map((t) => `tags : ${ftsString(JSON.stringify(t.toLowerCase()))}`),
+    ...terms.words.map((w) => `{recipient subject tags} : ${ftsString(w)}`),
+  ];
+  return fts.length ? fts.join(' AND ') : null;
+}
+
 /**
  * The terms as a condition on email_messages. On PostgreSQL each fragment is a LIKE over a
- * lowercased column, which its pg_trgm index serves. On SQLite the fragments go to the
- * message_search FTS5 table (trigram: a quoted string matches wherever it occurs, whatever the
- * case) in one MATCH, and the messages are those rowids. See migration 0018.
+ * lowercased column, which its pg_trgm index serves. On SQLite the fragments are ftsMatch's,
+ * as `rowid in (…)` unless `withoutMatch` (the caller reads message_search itself).
  */
-export function searchCondition(eb: Eb, terms: SearchTerms, ctx: SearchContext): Expression<SqlBool> {
+export function searchCondition(
+  eb: Eb,
+  terms: SearchTerms,
+  ctx: SearchContext,
+  withoutMatch = false,
+): Expression<SqlBool> {
   const and: Expression<SqlBool>[] = [];
-  const fts: string[] = [];
   const lite = ctx.dialect === 'sqlite';
-  const like = (column: string, fragment: string) =>
-    lite
-      ? sql<SqlBool>`lower(${sql.ref(column)}) like ${contains(fragment)} escape '\\'`
-      : sql<SqlBool>`lower(${sql.ref(column)}) like ${contains(fragment)}`;
+  const like = (column: string, fragment: string) => sql<SqlBool>`lower(${sql.ref(column)}) like ${contains(fragment)}`;
 
   for (const to of terms.to) {
     if (to.whole) {
       const lower = to.value.toLowerCase();
       and.push(eb(sql<string>`lower(recipient_email)`, 'in', [lower, ctx.hashAddress(lower)]));
-    } else if (lite) fts.push(`recipient : ${ftsString(to.value)}`);
-    else and.push(like('recipient_email', to.value));
+    } else if (!lite) and.push(like('recipient_email', to.value));
   }
   for (const d of terms.domain) {
-    // Anywhere after the @: a fragment of the domain matches (`domain:techconnect`).
+    // After the @ only (the FTS5 string on SQLite finds it anywhere in the address).
     const pattern = `%@${contains(d)}`;
-    if (lite) fts.push(`recipient : ${ftsString(d)}`);
     and.push(
       lite
         ? sql<SqlBool>`lower(recipient_email) like ${pattern} escape '\\'`
@@ -56,27 +77,17 @@ export function searchCondition(eb: Eb, terms: SearchTerms, ctx: SearchContext):
     );
   }
   for (const f of terms.from) {
-    // The configured sender is stored as NULL: it matches when the fragment is in its address.
-    const orDefault = ctx.defaultFrom.toLowerCase().includes(f.toLowerCase());
-    if (lite && !orDefault) fts.push(`sender : ${ftsString(f)}`);
-    else {
-      const own = lite ? inSearch(`sender : ${ftsString(f)}`) : like('from_email', f);
-      and.push(orDefault ? eb.or([own, eb('from_email', 'is', null)]) : own);
+    if (!orDefault(ctx, f)) {
+      if (!lite) and.push(like('from_email', f));
+      continue;
     }
+    const own = lite ? inSearch(`sender : ${ftsString(f)}`) : like('from_email', f);
+    and.push(eb.or([own, eb('from_email', 'is', null)]));
   }
-  for (const s of terms.subject) {
-    if (lite) fts.push(`subject : ${ftsString(s)}`);
-    else and.push(like('subject', s));
-  }
-  for (const t of terms.tag) {
-    // A whole tag, whatever its case: its JSON string in the array, quotes included.
-    const json = JSON.stringify(t.toLowerCase());
-    if (lite) fts.push(`tags : ${ftsString(json)}`);
-    else and.push(sql<SqlBool>`lower(tags) like ${contains(json)}`);
-  }
-  for (const w of terms.words) {
-    if (lite) fts.push(`{recipient subject tags} : ${ftsString(w)}`);
-    else and.push(eb.or([like('recipient_email', w), like('subject', w), like('tags', w)]));
+  if (!lite) {
+    for (const s of terms.subject) and.push(like('subject', s));
+    for (const t of terms.tag) and.push(sql<SqlBool>`lower(tags) like ${contains(JSON.stringify(t.toLowerCase()))}`);
+    for (const w of terms.words) and.push(eb.or([like('recipient_email', w), like('subject', w), like('tags', w)]));
   }
   for (const id of terms.id) {
     if (id.kind === 'id') and.push(eb('id', '=', id.value));
@@ -87,8 +98,31 @@ export function searchCondition(eb: Eb, terms: SearchTerms, ctx: SearchContext):
   for (const t of terms.template) and.push(eb('template_key', '=', t));
   for (const c of terms.category) and.push(eb('category', '=', c));
   for (const s of terms.status) and.push(eb('status', '=', s));
-  if (terms.after !== undefined) and.push(eb('created_at', '>=', terms.after));
-  if (terms.before !== undefined) and.push(eb('created_at', '<', terms.before));
-  if (fts.length > 0) and.push(inSearch(fts.join(' AND ')));
+  if (terms.after !== undefined) and.push(...createdSince(eb, terms.after));
+  if (terms.before !== undefined) and.push(...createdBefore(eb, terms.before));
+  const match = withoutMatch ? null : ftsMatch(terms, ctx);
+  if (match !== null) and.push(inSearch(match));
   return eb.and(and);
 }
+
+/**
+ * The smallest UUIDv7 of the millisecond `ms` (a message's id carries the time it was accepted,
+ * as created_at does, within milliseconds). Bounding the id as well as the time lets a date range
+ * walk an index ordered by id (the primary key, `(template_key, id)`, `(lower(recipient_email),
+ * id)`) instead of reading every row of the template or recipient to test its time. An hour of
+ * margin on each side: the created_at condition stays the exact one.
+ */
+const ID_MARGIN_MS = 3_600_000;
+export function idFloor(ms: number): string {
+  const h = Math.max(0, Math.floor(ms)).toString(16).padStart(12, '0');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-0000-0000-000000000000`;
+}
+
+export const createdSince = (eb: Eb, ms: number): Expression<SqlBool>[] => [
+  eb('created_at', '>=', ms),
+  eb('id', '>=', idFloor(ms - ID_MARGIN_MS)),
+];
+export const createdBefore = (eb: Eb, ms: number): Expression<SqlBool>[] => [
+  eb('created_at', '<', ms),
+  eb('id', '<', idFloor(ms + ID_MARGIN_MS)),
+];
