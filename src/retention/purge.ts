@@ -1,7 +1,7 @@
 import { deleteUnreferenced, deleteUnreferencedBodies } from '../content/index.js';
 import type { RetentionDeps } from './deps.js';
 import { DAY_MS } from '../platform/time.js';
-import { RETENTION_BATCH, yieldToOthers } from './batches.js';
+import { PURGE_BATCH, yieldToOthers } from './batches.js';
 
 export interface PurgeResult {
   messages: number;
@@ -27,7 +27,7 @@ export async function purgeExpired(s: RetentionDeps, now: number, onBatch?: () =
         .select(['id', 'body_id'])
         .where('created_at', '<', cutoff)
         .orderBy('created_at')
-        .limit(RETENTION_BATCH)
+        .limit(PURGE_BATCH)
         .execute();
       const ids = batch.map((r) => r.id);
       if (ids.length === 0) return 0;
@@ -58,7 +58,7 @@ export async function purgeExpired(s: RetentionDeps, now: number, onBatch?: () =
     if (done === 0) break;
     total.batches++;
     await onBatch?.();
-    if (done < RETENTION_BATCH) break;
+    if (done < PURGE_BATCH) break;
     await yieldToOthers();
   }
   return total;

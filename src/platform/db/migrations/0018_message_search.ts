@@ -5,7 +5,8 @@ import { type Kysely, sql } from 'kysely';
  * recipient, the sender, the subject and the tags, served by an index on both databases.
  *
  * - Both: `(lower(recipient_email), id)` replaces `(recipient_email, id)`, so `?to=` and erasure
- *   match an address whatever its case, newest first, from the index.
+ *   match an address whatever its case, newest first, from the index; `(created_at, status)`
+ *   replaces `(created_at)`, and the failures get a partial index (the dashboard, below).
  * - SQLite: an FTS5 table with the trigram tokenizer (case-insensitive, any substring of three
  *   characters or more), contentless (the text stays in email_messages only; contentless_delete
  *   lets a row be removed by rowid). Its rowid is the message row's rowid, kept in step by
@@ -21,6 +22,17 @@ export async function up(db: Kysely<any>): Promise<void> {
   const pg = sql`${0}`.compile(db).sql === '$1';
   await db.schema.dropIndex('email_messages_recipient').execute();
   await sql`create index email_messages_recipient_lower on email_messages (lower(recipient_email), id)`.execute(db);
+  // The dashboard (messages/stats.ts) on a large archive: the day-by-status counts read this index
+  // alone, and the latest failures are the top of a small index over the failed ones only (a new
+  // message is queued: it enters neither index's predicate until it fails).
+  await db.schema.dropIndex('email_messages_created').execute();
+  await db.schema
+    .createIndex('email_messages_created')
+    .on('email_messages')
+    .columns(['created_at', 'status'])
+    .execute();
+  await sql`create index email_messages_failures on email_messages (updated_at)
+    where status in ('failed', 'partially_sent', 'bounced', 'complaint')`.execute(db);
   if (pg) {
     const schema = await trigramSchema(db);
     const ops = sql.raw(`${quoteIdent(schema)}.gin_trgm_ops`);
@@ -89,6 +101,9 @@ export async function down(db: Kysely<any>): Promise<void> {
       await sql.raw(`drop trigger email_messages_search_${t}`).execute(db);
     await sql`drop table message_search`.execute(db);
   }
+  await db.schema.dropIndex('email_messages_failures').execute();
+  await db.schema.dropIndex('email_messages_created').execute();
+  await db.schema.createIndex('email_messages_created').on('email_messages').column('created_at').execute();
   await db.schema.dropIndex('email_messages_recipient_lower').execute();
   await db.schema
     .createIndex('email_messages_recipient')
