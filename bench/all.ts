@@ -1,11 +1,12 @@
 /**
- * npm run bench [-- --quick] [-- --queued 100000 --queued-runs 3 --rate 500 --runs 3 --no-pg]
+ * npm run bench [-- --quick] [-- --queued 100000 --queued-runs 3 --rate 500 --runs 3 --no-pg --archive-messages N]
  *
  * One table for this machine: each figure is the median of `runs` runs (3 by default, 1 with
  * --quick) with its range. Postier's accept rate on SQLite and PostgreSQL, end-to-end delivery
  * rate (wrk and Postfix's smtp-sink around Postier, then a load generator and sink in Node), accept→delivered latency at a fixed offered rate (open loop), memory, database size and
  * drain time with a large backlog queued, template renders/s, and reference senders measured in
- * the same runs, each with Postier's delivered/s as a ratio to it.
+ * the same runs, each with Postier's delivered/s as a ratio to it. Then bench/archive.ts once (archive
+ * bytes per message, and a year of archive: 2,000,000 messages, 20,000 with --quick), its tables after.
  *
  * PostgreSQL: DATABASE_URL=postgres://… if given, else a throwaway cluster started with
  * scripts/test-postgres.sh (port 54340) and stopped at the end. Installs what it needs with
@@ -50,6 +51,7 @@ const { values: args } = parseArgs({
     'accept-seconds': { type: 'string' },
     connections: { type: 'string', default: '64' },
     'no-pg': { type: 'boolean', default: false },
+    'archive-messages': { type: 'string' },
   },
 });
 const quick = args.quick;
@@ -104,6 +106,7 @@ const S: Record<string, Series> = {};
 const add = (k: string, v: number) => (S[k] ??= []).push(v);
 const content = await sampleContent();
 const refSink = await SmtpSink.start({ fast: true });
+let archiveTables = '';
 
 try {
   for (let run = 1; run <= P.runs; run++) {
@@ -208,6 +211,27 @@ try {
     add('q.drain', q.drainSecs);
     add('q.fill', q.queueSecs);
   }
+  // The archive rows (bench/archive.ts) print their own two tables, after this one's runs.
+  const archiveMessages = args['archive-messages'] ?? (quick ? '20000' : '2000000');
+  log(`archive bytes and a year of archive (${archiveMessages} messages; bench/archive.ts)`);
+  archiveTables = execFileSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(root, 'bench/archive.ts'),
+      '--messages',
+      archiveMessages,
+      '--seconds',
+      quick ? '2' : '5',
+    ],
+    {
+      env: { ...process.env, ...(pgUrl ? { DATABASE_URL: pgUrl } : { DATABASE_URL: '' }) },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
 } finally {
   await refSink.close();
   if (pgStarted) {
@@ -371,4 +395,5 @@ console.log(
   `${quick ? 'QUICK (1 run, small counts)' : `median of ${P.runs} runs (min–max)${P.queuedRuns !== P.runs ? `, backlog rows ${P.queuedRuns} run(s)` : ''}`}; ratios = Postier delivered/s ÷ reference, same run; load average at start ${loadAtStart}`,
 );
 printTable('', rows);
+console.log(archiveTables);
 process.exit(0);

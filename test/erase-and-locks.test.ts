@@ -101,7 +101,7 @@ describe.each(backends)('erasure and job locks on %s', (backend) => {
     const scheduler = startRetentionScheduler(t.services, { owner: 'this-host' });
     try {
       const ran = await scheduler.runOnce();
-      expect(Object.keys(ran)).toEqual(['retention.anonymize', 'retention.housekeeping']);
+      expect(Object.keys(ran)).toEqual(['retention.anonymize', 'retention.housekeeping', 'content.move-bodies']);
       expect((await detail(t, old!)).to).toMatch(/^anon:/);
       expect((await t.inject({ method: 'GET', url: `/api/v1/email/messages/${expired}` })).statusCode).toBe(200);
 

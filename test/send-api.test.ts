@@ -368,7 +368,7 @@ describe.each(backends)('send API on %s', (backend) => {
       expect(page3.next_cursor).toBeNull();
 
       const none = (await t.inject({ method: 'GET', url: `/api/v1/email/messages?to=${to}&status=sent` })).json();
-      expect(none).toEqual({ items: [], total: 0, next_cursor: null });
+      expect(none).toEqual({ items: [], total: 0, total_capped: false, next_cursor: null });
       const byTemplate = (
         await t.inject({ method: 'GET', url: `/api/v1/email/messages?to=${to}&template_key=incident_alert_critical` })
       ).json();

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wire } from '../src/app/wiring.js';
+import { withBodies } from '../src/content/index.js';
 import { compileTemplate, renderTemplate } from '../src/templates/render.js';
 import { createLogger } from '../src/platform/log.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
@@ -83,19 +84,22 @@ describe.each(backends)('template rendering on %s', (backend) => {
       expect(res.statusCode).toBe(200);
       const [item] = res.json().messages;
       expect(item).toMatchObject({ to: 'editor@rgz.bj', status: 'queued' });
-      const row = await t.services.db
-        .selectFrom('email_messages')
-        .selectAll()
-        .where('id', '=', item.id)
-        .executeTakeFirstOrThrow();
-      expect([row.is_test, row.template_key, row.template_version, row.locale, row.subject]).toEqual([
+      // The archived body as readers see it (stored compressed in email_bodies).
+      const [row] = await withBodies(t.services.db, [
+        await t.services.db
+          .selectFrom('email_messages')
+          .selectAll()
+          .where('id', '=', item.id)
+          .executeTakeFirstOrThrow(),
+      ]);
+      expect([row!.is_test, row!.template_key, row!.template_version, row!.locale, row!.subject]).toEqual([
         1,
         'onboarding_welcome',
         1,
         'en',
         res.json().subject,
       ]);
-      expect(row.html_content).toBe(res.json().html);
+      expect(row!.html_content).toBe(res.json().html);
       // Sending refuses what the preview forgave.
       const incomplete = await test('onboarding_welcome', { variables: { reseller_name: 'x' }, to: 'editor@rgz.bj' });
       expect(incomplete.statusCode).toBe(422);

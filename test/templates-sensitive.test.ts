@@ -1,6 +1,7 @@
 import { statSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withBodies } from '../src/content/index.js';
 import { ContentSeal, eraseSealedContent } from '../src/platform/crypto/sealed-content.js';
 import { UnsealError } from '../src/platform/crypto/seal.js';
 import { loadSecretKey } from '../src/platform/crypto/secret-key.js';
@@ -36,11 +37,13 @@ describe.each(backends)('sensitive variables on %s', (backend) => {
       payload: { to: 'client@techconnect.bj', ...body },
     });
     expect(res.statusCode, res.body).toBe(201);
-    return t.services.db
+    const row = await t.services.db
       .selectFrom('email_messages')
       .selectAll()
       .where('id', '=', res.json().items[0].id)
       .executeTakeFirstOrThrow();
+    // The archived bodies as readers see them (stored compressed in email_bodies).
+    return (await withBodies(t.services.db, [row]))[0]!;
   };
   const everyColumn = (row: MessageRow) => JSON.stringify({ ...row, sealed_content: null });
 
@@ -120,13 +123,12 @@ describe.each(backends)('sensitive variables on %s', (backend) => {
   it('erases the sealed content, leaving only the masked archive', async () => {
     const row = await send({ template_key: 'instance_provisioned', variables: provisioned });
     await eraseSealedContent(t.services.db, row.id);
-    const after = await t.services.db
-      .selectFrom('email_messages')
-      .selectAll()
-      .where('id', '=', row.id)
-      .executeTakeFirstOrThrow();
-    expect(after.sealed_content).toBeNull();
-    expect(t.services.seal.openSealedContent(after)).toBeNull();
+    const [after] = await withBodies(t.services.db, [
+      await t.services.db.selectFrom('email_messages').selectAll().where('id', '=', row.id).executeTakeFirstOrThrow(),
+    ]);
+    expect(after!.sealed_content).toBeNull();
+    expect(t.services.seal.openSealedContent(after!)).toBeNull();
+    expect(after!.html_content).toContain(MASK);
     expect(JSON.stringify(after)).not.toContain('Vq7#mR2p');
   });
 

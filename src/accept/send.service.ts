@@ -2,7 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Principal } from '../platform/http/auth.js';
 import type { Config } from '../platform/config.js';
 import type { ContentSeal } from '../platform/crypto/sealed-content.js';
-import type { Content, ContentStore } from '../content/index.js';
+import { type Content, type ContentStore, storeBodies } from '../content/index.js';
 import type { CommitQueue } from '../platform/db/commit-queue.js';
 import { insertRows } from '../platform/db/reused-sql.js';
 import type { DB, MessageStatus, NewMessage, TemplateRow } from '../platform/db/schema.js';
@@ -597,6 +597,8 @@ export class SendService {
       // Every row has the column, so one insert statement serves them all.
       m.send_at = held ? m.next_attempt_at : null;
     }
+    // Bodies go to email_bodies, compressed, once per rendering (content/bodies.ts).
+    await storeBodies(trx, messages);
     await insertRows(trx, 'email_messages', messages);
     const attachmentRows = units.flatMap((u, i) =>
       rows[i]!.flatMap((m) =>

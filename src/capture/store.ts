@@ -1,4 +1,5 @@
 import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
+import { withBodies } from '../content/index.js';
 import type { AddressObject, ParsedMail, SimpleParserOptions } from 'mailparser';
 import type { DB } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
@@ -119,11 +120,14 @@ async function archivedOf(db: Kysely<DB>, messageId: string | null | undefined) 
   if (!id) return null;
   const m = await db
     .selectFrom('email_messages')
-    .select(['id', 'subject', 'html_content', 'text_content'])
+    .select(['id', 'subject', 'html_content', 'text_content', 'body_id'])
     .where('id', '=', id)
     .where('smtp_message_id', '=', messageId!)
     .executeTakeFirst();
-  return m ?? null;
+  if (!m) return null;
+  // Bodies live in email_bodies (content/bodies.ts), or still in the row before the move reaches it.
+  const [withBody] = await withBodies(db, [m]);
+  return withBody ?? null;
 }
 
 /** A captured mail and the sensitive values of it that its archived message masks. */

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../platform/config.js';
-import { attachmentsWithData, readContent } from '../content/index.js';
+import { attachmentsWithData, readContent, withBodies } from '../content/index.js';
 import type { ContentSeal } from '../platform/crypto/sealed-content.js';
 import type { DB, MessageRow } from '../platform/db/schema.js';
 import { dkimUnsigned } from '../platform/metrics.js';
@@ -73,7 +73,8 @@ export class MimeCache implements MimeSource {
     const attachments = message.attachments_count > 0 ? await attachmentsWithData(this.db, message.id) : [];
     // The archive columns may be masked (sensitive variables): the wire gets the sealed clear
     // content. An unsealing error (wrong POSTIER_SECRET_KEY) propagates: never send the mask.
-    const clear = this.seal.contentToDeliver(message);
+    const [archived] = await withBodies(this.db, [message]);
+    const clear = this.seal.contentToDeliver(archived!);
     return buildMime(
       { ...message, subject: clear.subject, html_content: clear.html, text_content: clear.text },
       attachments,

@@ -116,8 +116,10 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
   await app.register(acceptHttp, { send: s.send, db });
   await app.register(messagesHttp, {
     db,
+    dialect: s.dialect,
     events: s.events,
     from: `${config.smtp.fromName} <${config.smtp.fromEmail}>`,
+    fromEmail: config.smtp.fromEmail,
     hashAddress: (address) => anonymizeAddress(config, address),
     resend: { db, events: s.events, templates: s.templates, send: s.send, messageIdDomain: s.messageIdDomain },
   });

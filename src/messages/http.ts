@@ -1,6 +1,7 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import type { Kysely } from 'kysely';
 import type { EventLog } from '../events/index.js';
+import type { Dialect } from '../platform/db/database.js';
 import { type DB, MESSAGE_STATUSES } from '../platform/db/schema.js';
 import { actorOf } from '../platform/http/auth.js';
 import { sendDownload } from '../platform/http/download.js';
@@ -8,15 +9,19 @@ import { Download, errors } from '../platform/http/schemas.js';
 import { actionAdvice, latestFeedback } from './advice.js';
 import { cancelMessage } from './cancel.js';
 import { getAttachment, getMessage, listMessages } from './queries.js';
+import { parseSearchQuery } from './search-query.js';
 import { type ResendDeps, resendMessage } from './resend.js';
 import { Cancelled, MessageDetail, MessagePage, Resent, Stats } from './schemas.js';
 import { messageStats } from './stats.js';
 
 export interface MessagesHttpOptions {
   db: Kysely<DB>;
+  dialect: Dialect;
   events: EventLog;
   /** The From every message goes out with (the admin UI shows it among the headers). */
   from: string;
+  /** Its address (SMTP_FROM_EMAIL): `from:` finds the messages sent without a sender of their own by it. */
+  fromEmail: string;
   /** The keyed hash retention gives an address: anonymized messages are listed by it too. */
   hashAddress(address: string): string;
   resend: ResendDeps;
@@ -28,14 +33,17 @@ const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 /** The archive: list and read messages and their attachments, cancel, resend, dashboard stats. */
 export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = async (
   r,
-  { db, events, from, hashAddress, resend },
+  { db, dialect, events, from, fromEmail, hashAddress, resend },
 ) => {
   r.get(
     '/api/v1/email/messages',
     {
       schema: {
-        summary: 'List messages, newest first, with filters',
+        summary: 'List messages, newest first, with filters or a search',
+        description:
+          'Filters and `q` combine (every one must hold). `q` is the search box: words and `operator:value` terms (`to:`, `from:`, `subject:`, `id:`, `template:`, `category:`, `tag:`, `status:`, `domain:`, `after:`, `before:`); see docs/api.md. A search it cannot read is a 400 `invalid_search`.',
         querystring: Type.Object({
+          q: Type.Optional(Type.String({ maxLength: 1000 })),
           to: Type.Optional(Type.String({ maxLength: 320 })),
           status: Type.Optional(Status),
           template_key: Type.Optional(Type.String({ maxLength: 100 })),
@@ -45,11 +53,12 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
           limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
           cursor: Type.Optional(Type.String({ maxLength: 200 })),
         }),
-        response: { 200: MessagePage },
+        response: { 200: MessagePage, ...errors(400) },
       },
     },
     async (request) => {
       const q = request.query;
+      const terms = q.q === undefined ? undefined : parseSearchQuery(q.q);
       return listMessages(
         db,
         {
@@ -60,6 +69,7 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
           category: q.category,
           since: q.since ? Date.parse(q.since) : undefined,
           until: q.until ? Date.parse(q.until) : undefined,
+          ...(terms ? { search: { terms, context: { dialect, defaultFrom: fromEmail, hashAddress } } } : {}),
         },
         q.limit,
         q.cursor,

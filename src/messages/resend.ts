@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { type Admission, admissionOf, type SendResultItem, type SendService } from '../accept/index.js';
-import { attachmentsWithData, readContent } from '../content/index.js';
+import { attachmentsWithData, readContent, withBodies } from '../content/index.js';
 import type { EventLog } from '../events/index.js';
 import type { DB, NewMessage } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
@@ -37,8 +37,10 @@ function maskedVariables(t: ResolvedTemplate): string[] {
  * - submitted over SMTP (raw_sha256): the copy refers to the same stored MIME, which delivery sends.
  */
 export async function resendMessage(s: ResendDeps, id: string, actor: string | null): Promise<SendResultItem> {
-  const original = await s.db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!original) throw new AppError('message_not_found', `No message ${id}`);
+  const row = await s.db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!row) throw new AppError('message_not_found', `No message ${id}`);
+  // The copy gets its own body row (the send path stores it): nothing links it to the original's.
+  const [original] = (await withBodies(s.db, [row])) as [typeof row];
   // Erasure drops the bodies (and a submitted message's MIME): nothing left to send again.
   const erased =
     original.anonymized_at !== null ||
@@ -85,6 +87,7 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
     recipient_status: null,
     relay_problem_since: null,
     resent_from_id: original.id,
+    body_id: null,
     anonymized_at: null,
     source: 'resend',
     // Branch point for SMTP-submitted mail: raw_sha256 is copied, so the new message refers to the

@@ -28,7 +28,8 @@ export const MessageSummary = Type.Object({
 
 export const MessagePage = Type.Object({
   items: Type.Array(MessageSummary),
-  total: Type.Integer(),
+  total: Type.Integer({ description: 'Messages matching, counted up to 10,000' }),
+  total_capped: Type.Boolean({ description: 'More than 10,000 match: `total` is 10,000' }),
   next_cursor: Nullable(Type.String({ description: 'Pass as `cursor` for the next page; null on the last' })),
 });
 

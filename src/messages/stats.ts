@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type SqlBool, sql } from 'kysely';
 import { type DB, MESSAGE_STATUSES, type MessageStatus } from '../platform/db/schema.js';
 import { DAY_MS, iso } from '../platform/time.js';
 import { feedbackOf, feedbackReason } from './feedback-view.js';
@@ -101,7 +101,9 @@ export async function messageStats(db: Kysely<DB>, opts: StatsOptions) {
       'bounce_subtype',
       'updated_at',
     ])
-    .where('status', 'in', ['failed', 'partially_sent', 'bounced', 'complaint'])
+    // Literals, exactly as the partial index email_messages_failures states them (migration 0018):
+    // SQLite uses a partial index only for a condition it can match to the index's own.
+    .where(sql<SqlBool>`status in ('failed', 'partially_sent', 'bounced', 'complaint')`)
     .orderBy('updated_at', 'desc')
     .limit(10)
     .execute();

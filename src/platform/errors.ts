@@ -6,6 +6,7 @@
 export const ERROR_STATUS = {
   invalid_json: 400,
   invalid_request: 400,
+  invalid_search: 400,
   unauthorized: 401,
   webhook_missing_credentials: 401,
   webhook_bad_credentials: 401,

@@ -3,3 +3,10 @@ export const RETENTION_BATCH = 500;
 
 /** Lets queued sends and requests run between two batches (SQLite has one writer). */
 export const yieldToOthers = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Messages per purge transaction: each takes its events (about three), its search entry (SQLite)
+ * and its body with it, so a batch costs several times its rows; 100 keeps the write lock short
+ * enough that sends waiting for it are not held up (bench/archive.ts, a day's purge).
+ */
+export const PURGE_BATCH = 100;

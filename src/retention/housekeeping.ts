@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { BLOB_GRACE_MS, sweepUnreferenced } from '../content/index.js';
+import { BLOB_GRACE_MS, sweepUnreferenced, sweepUnreferencedBodies } from '../content/index.js';
 import type { DB } from '../platform/db/schema.js';
 import type { RetentionDeps } from './deps.js';
 import { DAY_MS } from '../platform/time.js';
@@ -17,6 +17,8 @@ export interface HousekeepingResult {
   feedback_events: number;
   /** Provider webhook tokens (Mailgun) past their timestamp window. */
   feedback_replay_tokens: number;
+  /** Bodies no message references (content/bodies.ts). */
+  email_bodies: number;
 }
 
 type AgedTable =
@@ -92,5 +94,6 @@ export async function housekeeping(
     feedback_reports: await deleteBelow(s.db, 'feedback_reports', 'received_at', anonymizeCutoff, onBatch),
     feedback_events: await deleteBelow(s.db, 'feedback_events', 'created_at', anonymizeCutoff, onBatch),
     feedback_replay_tokens: await deleteBelow(s.db, 'feedback_replay_tokens', 'expires_at', now, onBatch),
+    email_bodies: await sweepUnreferencedBodies(s.db, yieldToOthers),
   };
 }

@@ -1,7 +1,7 @@
-import { deleteUnreferenced } from '../content/index.js';
+import { deleteUnreferenced, deleteUnreferencedBodies } from '../content/index.js';
 import type { RetentionDeps } from './deps.js';
 import { DAY_MS } from '../platform/time.js';
-import { RETENTION_BATCH, yieldToOthers } from './batches.js';
+import { PURGE_BATCH, yieldToOthers } from './batches.js';
 
 export interface PurgeResult {
   messages: number;
@@ -22,15 +22,14 @@ export async function purgeExpired(s: RetentionDeps, now: number, onBatch?: () =
   const total: PurgeResult = { messages: 0, attachments: 0, blobs: 0, events: 0, batches: 0 };
   for (;;) {
     const done = await s.db.transaction().execute(async (trx) => {
-      const ids = (
-        await trx
-          .selectFrom('email_messages')
-          .select('id')
-          .where('created_at', '<', cutoff)
-          .orderBy('created_at')
-          .limit(RETENTION_BATCH)
-          .execute()
-      ).map((r) => r.id);
+      const batch = await trx
+        .selectFrom('email_messages')
+        .select(['id', 'body_id'])
+        .where('created_at', '<', cutoff)
+        .orderBy('created_at')
+        .limit(PURGE_BATCH)
+        .execute();
+      const ids = batch.map((r) => r.id);
       if (ids.length === 0) return 0;
       // Explicit child deletes rather than relying on ON DELETE CASCADE: the counts are reported.
       const events = await trx.deleteFrom('email_events').where('message_id', 'in', ids).executeTakeFirst();
@@ -54,6 +53,9 @@ export async function purgeExpired(s: RetentionDeps, now: number, onBatch?: () =
         ...held.map((r) => r.blob_sha256!),
         ...raws.map((r) => r.raw_sha256!),
       ]);
+      await deleteUnreferencedBodies(trx, [
+        ...new Set(batch.filter((r) => r.body_id != null).map((r) => Number(r.body_id))),
+      ]);
       total.events += Number(events.numDeletedRows);
       total.attachments += Number(attachments.numDeletedRows);
       total.messages += Number(messages.numDeletedRows);
@@ -62,7 +64,7 @@ export async function purgeExpired(s: RetentionDeps, now: number, onBatch?: () =
     if (done === 0) break;
     total.batches++;
     await onBatch?.();
-    if (done < RETENTION_BATCH) break;
+    if (done < PURGE_BATCH) break;
     await yieldToOthers();
   }
   return total;

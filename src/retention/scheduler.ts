@@ -4,6 +4,8 @@ import { Cron } from 'croner';
 import type pino from 'pino';
 import type { RetentionDeps } from './deps.js';
 import { anonymizeOld } from './anonymize.js';
+import { moveInlineBodies } from '../content/index.js';
+import { yieldToOthers } from './batches.js';
 import { housekeeping } from './housekeeping.js';
 import { releaseLock, renewLock, tryLock } from '../platform/db/locks.js';
 import { purgeExpired } from './purge.js';
@@ -15,6 +17,8 @@ export const RETENTION_JOBS: Record<string, Job> = {
   'retention.anonymize': (s, now, onBatch) => anonymizeOld(s, now, onBatch),
   'retention.purge': (s, now, onBatch) => purgeExpired(s, now, onBatch),
   'retention.housekeeping': (s, now, onBatch) => housekeeping(s, now, onBatch),
+  // Bodies of messages written before migration 0019, into email_bodies (a no-op once done).
+  'content.move-bodies': (s, _now, onBatch) => moveInlineBodies(s.db, s.dialect, { onBatch, yieldToOthers }),
 };
 
 const LOCK_TTL_MS = 10 * 60_000;

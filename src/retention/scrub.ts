@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { Config } from '../platform/config.js';
-import { deleteUnreferenced } from '../content/index.js';
+import { decodeBody, deleteUnreferenced, deleteUnreferencedBodies } from '../content/index.js';
 import type { Dialect } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
 import type { EventLog } from '../events/index.js';
@@ -15,6 +15,7 @@ export interface ScrubRow {
   smtp_response: string | null;
   error_message: string | null;
   recipient_status: string | null;
+  body_id: number | null;
 }
 
 export const SCRUB_COLUMNS = [
@@ -26,6 +27,7 @@ export const SCRUB_COLUMNS = [
   'smtp_response',
   'error_message',
   'recipient_status',
+  'body_id',
 ] as const;
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -100,6 +102,7 @@ export async function scrubMessages(
         recipient_status: hashRecipientStatus(config, m.recipient_status, addresses),
         html_content: null,
         text_content: null,
+        body_id: null,
         sealed_content: null,
         // A submitted message's MIME as received holds the same bodies and addresses.
         raw_sha256: null,
@@ -139,9 +142,46 @@ export async function scrubMessages(
     ...held.map((r) => r.blob_sha256!),
     ...raws.map((r) => r.raw_sha256!),
   ]);
+  await dropBodies(trx, rows, event, now);
   await events.record(
     trx,
     ids.map((id) => ({ messageId: id, type: event, at: now })),
   );
   return { messages: rows.length, attachments: Number(dropped.numUpdatedRows), blobs };
+}
+
+/**
+ * The bodies the scrubbed messages referenced (`rows` as they were read, before the update):
+ * each goes with the last message that referenced it. A body is one rendering of one request,
+ * shared by its recipients, who all received it: another recipient keeps it, unless an erasure
+ * finds the erased address in it (a rendering that names the person), in which case it is
+ * dropped from every message that shares it. Only the address can be recognised this way, not
+ * a name: erase each address the person used.
+ */
+async function dropBodies(trx: Transaction<DB>, rows: ScrubRow[], event: 'anonymized' | 'erased', now: number) {
+  const ids = [...new Set(rows.filter((r) => r.body_id != null).map((r) => Number(r.body_id)))];
+  if (ids.length === 0) return;
+  if (event === 'erased') {
+    const addresses = rows.map((r) => r.recipient_email.toLowerCase()).filter((a) => !isAnonymized(a));
+    const shared = await trx
+      .selectFrom('email_bodies')
+      .select(['id', 'encoding', 'data'])
+      .where('id', 'in', ids)
+      .execute();
+    const naming = shared
+      .filter((b) => {
+        const { html, text } = decodeBody(b.encoding, b.data);
+        const lower = `${html ?? ''}\n${text ?? ''}`.toLowerCase();
+        return addresses.some((a) => lower.includes(a));
+      })
+      .map((b) => Number(b.id));
+    if (naming.length > 0) {
+      await trx
+        .updateTable('email_messages')
+        .set({ body_id: null, updated_at: now })
+        .where('body_id', 'in', naming)
+        .execute();
+    }
+  }
+  await deleteUnreferencedBodies(trx, ids);
 }

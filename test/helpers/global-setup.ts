@@ -9,8 +9,26 @@ import { RUN_ID_VARIABLE } from './run-id.js';
  */
 export default async function setup(): Promise<() => Promise<void>> {
   process.env[RUN_ID_VARIABLE] = `r${randomBytes(5).toString('hex')}`;
+  await ensureTrigramExtension();
   await ensureWebBuilt();
   return teardown;
+}
+
+/**
+ * Migration 0018 creates pg_trgm where the search path points when the database has none: in a
+ * test, a schema the run drops at its end, with every other run's trigram indexes depending on
+ * it. Created once here in public, the migrations find it there.
+ */
+async function ensureTrigramExtension(): Promise<void> {
+  const url = process.env.TEST_DATABASE_URL;
+  if (!url) return;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('create extension if not exists pg_trgm schema public');
+  } finally {
+    await client.end();
+  }
 }
 
 /**

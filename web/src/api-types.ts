@@ -17,10 +17,8 @@ export type MessageRecipient = NonNullable<Message['recipients']>[number];
 /** GET /delivery/relay: the relay's health as the workers last saw it change. */
 export type RelayStatus = Item<Answer<'/api/v1/delivery/relay', 'get'>>;
 export type MessagePage = Answer<'/api/v1/email/messages', 'get'>;
-export type MessageFilter = QueryOf<'/api/v1/email/messages', 'get'> & {
-  /** Full search (operators, partial addresses): a later server version; see lib/message-search.ts. */
-  q?: string;
-};
+/** `q` is the search box (operators, partial and case-insensitive matches); see lib/message-search.ts. */
+export type MessageFilter = QueryOf<'/api/v1/email/messages', 'get'>;
 
 export type Stats = Answer<'/api/v1/email/stats', 'get'>;
 export type StatusCounts = Stats['today'];

@@ -627,10 +627,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List messages, newest first, with filters */
+        /**
+         * List messages, newest first, with filters or a search
+         * @description Filters and `q` combine (every one must hold). `q` is the search box: words and `operator:value` terms (`to:`, `from:`, `subject:`, `id:`, `template:`, `category:`, `tag:`, `status:`, `domain:`, `after:`, `before:`); see docs/api.md. A search it cannot read is a 400 `invalid_search`.
+         */
         get: {
             parameters: {
                 query: {
+                    q?: string;
                     to?: string;
                     status?: "scheduled" | "queued" | "sending" | "sent" | "partially_sent" | "captured" | "delivered" | "bounced" | "complaint" | "failed" | "suppressed" | "rate_limited" | "cancelled";
                     template_key?: string;
@@ -669,7 +673,10 @@ export interface paths {
                                 /** Format: date-time */
                                 delivered_at: string | null;
                             }[];
+                            /** @description Messages matching, counted up to 10,000 */
                             total: number;
+                            /** @description More than 10,000 match: `total` is 10,000 */
+                            total_capped: boolean;
                             /** @description Pass as `cursor` for the next page; null on the last */
                             next_cursor: string | null;
                         };

@@ -97,8 +97,11 @@ export interface EmailMessagesTable {
   reply_to: string | null;
   headers: string | null;
   subject: string;
+  /** Bodies written before email_bodies (moved out by a background job; see content/bodies.ts). */
   html_content: string | null;
   text_content: string | null;
+  /** The bodies, in email_bodies (shared by the messages of one request); NULL once dropped. */
+  body_id: number | null;
   attachments_count: number;
   status: MessageStatus;
   priority: number;
@@ -169,6 +172,14 @@ export interface ContentBlobsTable {
   /** How the parts hold the content: 'identity' (as is). */
   encoding: string;
   created_at: number;
+}
+
+/** Rendered bodies, each once, compressed (content/bodies.ts), referenced by email_messages.body_id. */
+export interface EmailBodiesTable {
+  id: Generated<number>;
+  /** `br-json`: Brotli of the JSON array [html, text]. */
+  encoding: string;
+  data: Buffer;
 }
 
 /** A content's bytes, 1 MiB a row in `part` order (deleted with their blob). */
@@ -380,6 +391,7 @@ export interface DB {
   email_attachments: EmailAttachmentsTable;
   content_blobs: ContentBlobsTable;
   content_blob_parts: ContentBlobPartsTable;
+  email_bodies: EmailBodiesTable;
   email_events: EmailEventsTable;
   email_suppressions: EmailSuppressionsTable;
   idempotency_keys: IdempotencyKeysTable;

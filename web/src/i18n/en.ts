@@ -280,8 +280,7 @@ export const en = {
   'messages.searchHint':
     'Words and operators: to:, from:, subject:, id:, template:, category:, tag:, status:, domain:, after:, before: ' +
     '(dates as 2026-03-01; after: includes the day, before: does not). Quote values with spaces: subject:"Invoice March".',
-  'messages.unsupported':
-    'This server cannot search by these yet, so they were left out: {list}. A whole address (to:) and a whole message id (id:) work.',
+  'messages.countCapped': 'More than {n} messages',
   'messages.badStatus': 'Unknown status in {part}.',
   'messages.badDate': '{part} is not a date (YYYY-MM-DD).',
   'inbox.views': 'Mail view',

@@ -284,9 +284,7 @@ export const fr: Record<keyof typeof en, string> = {
   'messages.searchHint':
     'Mots et opérateurs : to:, from:, subject:, id:, template:, category:, tag:, status:, domain:, after:, before: (dates ' +
     'comme 2026-03-01 ; after: inclut le jour, before: non). Guillemets pour les valeurs avec espaces : subject:"Facture mars".',
-  'messages.unsupported':
-    'Ce serveur ne sait pas encore chercher par ceci, qui a été ignoré : ' +
-    '{list}. Une adresse complète (to:) et un identifiant complet (id:) fonctionnent.',
+  'messages.countCapped': 'Plus de {n} messages',
   'messages.badStatus': 'Statut inconnu dans {part}.',
   'messages.badDate': '{part} n’est pas une date (AAAA-MM-JJ).',
   'inbox.views': 'Affichage du message',

@@ -141,59 +141,39 @@ export function searchToUrl(q: SearchQuery): URLSearchParams {
   return params;
 }
 
-/** What the search can use today and what it had to leave out (and why). */
+/** The search as the server takes it, and the parts that are wrong whatever the server. */
 export interface SearchPlan {
-  /** The query parameters of GET /api/v1/email/messages. */
+  /** The query parameters of GET /api/v1/email/messages: the whole search as `q`. */
   filter: MessageFilter;
-  /** A whole message id: the page shows that message (GET /messages/:id). */
-  messageId?: string;
-  /** Parts left out: the server cannot search by them yet. */
-  unsupported: string[];
-  /** Parts that are wrong whatever the server: an unknown status, a date that is not a date. */
+  /** Parts left out of `q` and shown as errors: an unknown status, a date that is not a date. */
   invalid: { part: string; reason: 'status' | 'date' }[];
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const FULL_ADDRESS = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-
 /**
- * The query as the server's message list takes it. Today that list filters by exact recipient,
- * status, template, category and date range; the rest is reported in `unsupported` rather than
- * silently dropped. When the server offers full search (a `q` parameter: partial, case-insensitive
- * addresses, from, subject, tag, domain, words), this is the one function to change:
- * `return { filter: { q: formatSearch(q) }, unsupported: [], invalid: [] }`.
+ * The query as the server's message list takes it: `q`, in the same grammar (the server reads
+ * it with src/messages/search-query.ts), partial and case-insensitive on its side. Days are the
+ * viewer's: `after:` and `before:` go as the instant that local day starts.
  */
 export function planSearch(q: SearchQuery, dayStart: (date: string) => string): SearchPlan {
-  const filter: MessageFilter = {};
-  const unsupported: string[] = [];
   const invalid: SearchPlan['invalid'] = [];
-  const { to, status, template, category, after, before, id } = q.terms;
-  if (to) {
-    if (FULL_ADDRESS.test(to)) filter.to = to;
-    else unsupported.push(`to:${asValue(to)}`);
+  const terms = { ...q.terms };
+  if (terms.status !== undefined) {
+    const s = terms.status.toLowerCase();
+    if ((MESSAGE_STATUSES as readonly string[]).includes(s)) terms.status = s as MessageStatus;
+    else {
+      invalid.push({ part: `status:${asValue(terms.status)}`, reason: 'status' });
+      delete terms.status;
+    }
   }
-  if (status) {
-    const s = status.toLowerCase();
-    if ((MESSAGE_STATUSES as readonly string[]).includes(s)) filter.status = s as MessageStatus;
-    else invalid.push({ part: `status:${asValue(status)}`, reason: 'status' });
-  }
-  if (template) filter.template_key = template;
-  if (category) filter.category = category;
-  for (const [op, value, key] of [
-    ['after', after, 'since'],
-    ['before', before, 'until'],
-  ] as const) {
+  for (const op of ['after', 'before'] as const) {
+    const value = terms[op];
     if (!value) continue;
-    if (DATE.test(value) && !Number.isNaN(Date.parse(`${value}T00:00:00Z`))) filter[key] = dayStart(value);
-    else invalid.push({ part: `${op}:${asValue(value)}`, reason: 'date' });
+    if (DATE.test(value) && !Number.isNaN(Date.parse(`${value}T00:00:00Z`))) terms[op] = dayStart(value);
+    else {
+      invalid.push({ part: `${op}:${asValue(value)}`, reason: 'date' });
+      delete terms[op];
+    }
   }
-  let messageId: string | undefined;
-  if (id) {
-    if (UUID.test(id)) messageId = id.toLowerCase();
-    else unsupported.push(`id:${asValue(id)}`);
-  }
-  for (const op of ['from', 'subject', 'tag', 'domain'] as const)
-    if (q.terms[op]) unsupported.push(`${op}:${asValue(q.terms[op]!)}`);
-  for (const w of q.text) unsupported.push(asWord(w));
-  return { filter, ...(messageId ? { messageId } : {}), unsupported, invalid };
+  const text = formatSearch({ terms, text: q.text });
+  return { filter: text ? { q: text } : {}, invalid };
 }

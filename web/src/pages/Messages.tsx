@@ -1,6 +1,6 @@
 import { type FormEvent, useEffect, useId, useState } from 'react';
-import { ApiError, api } from '../api.js';
-import { MESSAGE_STATUSES, type MessagePage } from '../api-types.js';
+import { api } from '../api.js';
+import { MESSAGE_STATUSES } from '../api-types.js';
 import { Async } from '../components/Async.js';
 import { MessageTable } from '../components/MessageTable.js';
 import { Pager } from '../components/Pager.js';
@@ -12,7 +12,6 @@ import {
   type Operator,
   parseSearch,
   planSearch,
-  type SearchPlan,
   searchFromUrl,
   searchToUrl,
   withTerm,
@@ -25,22 +24,9 @@ const PAGE_SIZE = 50;
 const withTyped = (options: string[], typed: string | undefined) =>
   typed && !options.includes(typed) ? [...options, typed] : options;
 
-/** One page of results for a plan: the message list, or the one message a whole id names. */
-async function runSearch(plan: SearchPlan, cursor: string | undefined): Promise<MessagePage> {
-  if (plan.messageId) {
-    try {
-      return { items: [await api.message(plan.messageId)], total: 1, next_cursor: null };
-    } catch (e) {
-      if (e instanceof ApiError && e.status === 404) return { items: [], total: 0, next_cursor: null };
-      throw e;
-    }
-  }
-  return api.messages({ ...plan.filter, cursor, limit: PAGE_SIZE });
-}
-
 /**
- * The audit: one search box taking operators (to:, status:, template:…), and the common filters
- * as fields that edit the same box. The search lives in the URL, so it can be shared and
+ * The audit: one search box taking operators (to:, status:, template:…), sent to the server as
+ * `q`, and the common filters as fields that edit the same box. The search lives in the URL, so it can be shared and
  * survives a reload.
  */
 export function Messages() {
@@ -55,7 +41,7 @@ export function Messages() {
   const templates = useAsync(() => api.templates(), []);
 
   const plan = planSearch(applied, dayStartIso);
-  const list = useAsync(() => runSearch(plan, cursor), [query.toString()]);
+  const list = useAsync(() => api.messages({ ...plan.filter, cursor, limit: PAGE_SIZE }), [query.toString()]);
 
   const go = (text: string, nextCursor?: string) => {
     const qs = searchToUrl(parseSearch(text));
@@ -174,16 +160,13 @@ export function Messages() {
             .join(' ')}
         </p>
       ) : null}
-      {plan.unsupported.length ? (
-        <p className="note" role="status" data-testid="search-unsupported">
-          {t('messages.unsupported', { list: plan.unsupported.join(' ') })}
-        </p>
-      ) : null}
       <Async state={list}>
         {(page) => (
           <div className="card flush">
             <p className="list-meta" aria-live="polite">
-              {t('messages.count', { n: formatNumber(page.total, lang), count: page.total })}
+              {page.total_capped
+                ? t('messages.countCapped', { n: formatNumber(page.total, lang) })
+                : t('messages.count', { n: formatNumber(page.total, lang), count: page.total })}
             </p>
             <MessageTable items={page.items} />
             <Pager

@@ -12,6 +12,8 @@ import * as m0012 from './0012_any_sender.js';
 import * as m0015 from './0015_feedback.js';
 import * as m0016 from './0016_workers.js';
 import * as m0017 from './0017_scheduled.js';
+import * as m0018 from './0018_message_search.js';
+import * as m0019 from './0019_message_bodies.js';
 
 /** Every migration, by name; applied in name order. Add new ones at the end. */
 export const migrations: Record<string, Migration> = {
@@ -28,4 +30,6 @@ export const migrations: Record<string, Migration> = {
   '0015_feedback': m0015,
   '0016_workers': m0016,
   '0017_scheduled': m0017,
+  '0018_message_search': m0018,
+  '0019_message_bodies': m0019,
 };
