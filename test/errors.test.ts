@@ -41,13 +41,17 @@ describe.each(backends)('request errors on %s', (backend) => {
   it.each([
     ['to as a number', { ...incidentExample(), to: 42 }],
     ['variables as a string', { ...incidentExample(), variables: 'x' }],
-    ['template_key missing', { to: 'a@example.com', variables: {} }],
+    ['to missing', { template_key: 'incident_alert_critical', variables: {} }],
     ['an unknown field', { ...incidentExample(), priority: 'high' }],
     ['attachments as an object', { ...incidentExample(), attachments: { filename: 'a.pdf' } }],
     ['template_version as a string', { ...incidentExample(), template_version: '1' }],
     ['a bad locale', { ...incidentExample(), locale: '../../etc' }],
   ])('answers 400 invalid_request for %s', async (_n, payload) => {
     expectError(await post(JSON.stringify(payload)), 400, 'invalid_request');
+  });
+
+  it('answers 422 validation_failed for a send with neither a template nor a subject and body', async () => {
+    expectError(await post(JSON.stringify({ to: 'a@example.com', variables: {} })), 422, 'validation_failed');
   });
 
   it('answers 413 for a body over the limit', async () => {

@@ -40,6 +40,17 @@ describe.each(backends)('reused SQL on %s', (backend) => {
     ]);
   });
 
+  it('insertRows splits more rows than one statement may carry, storing each once and in order', async () => {
+    const rows = Array.from({ length: 1234 }, (_, i) => ({
+      message_id: messageId,
+      type: 'many',
+      created_at: i,
+      data: String(i),
+    }));
+    await insertRows(t.services.db, 'email_events', rows);
+    expect(await eventsOf('many')).toEqual(rows);
+  });
+
   it("insertRows takes Kysely's path for rows of different shapes, and for undefined values (the column's default)", async () => {
     await insertRows(t.services.db, 'email_events', [
       { message_id: messageId, type: 'mixed', created_at: 1, data: 'first' },

@@ -81,6 +81,13 @@ export async function insertRows<T extends keyof DB & string>(
 ): Promise<void> {
   if (rows.length === 0) return;
   const columns = Object.keys(rows[0]!);
+  // One statement holds at most ~30,000 parameters (SQLite allows 32,766, PostgreSQL 65,535): a
+  // batch of many messages is inserted in several.
+  const most = Math.max(1, Math.min(500, Math.floor(30_000 / columns.length)));
+  if (rows.length > most) {
+    for (let i = 0; i < rows.length; i += most) await insertRows(db, table, rows.slice(i, i + most));
+    return;
+  }
   const sameShape = rows.every((r) => {
     const keys = Object.keys(r);
     return (
