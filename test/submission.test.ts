@@ -437,9 +437,11 @@ describe.each(backends)('SMTP submission on %s', (backend) => {
     });
     deliver();
     await waitForStatus(t, [original!.id, copyId], ['sent']);
-    const ids = await Promise.all(sink.accepted.map(async (m) => (await simpleParser(m.raw)).messageId));
+    // The worker delivers what earlier tests left queued too: only these two are looked at.
+    const both = sink.accepted.filter((m) => m.envelope.to[0] === 'again@example.org');
+    const ids = await Promise.all(both.map(async (m) => (await simpleParser(m.raw)).messageId));
     expect(ids.sort()).toEqual([`<${copyId}@rgz.bj>`, '<resend-me@erp.rgz.bj>'].sort());
-    for (const m of sink.accepted) expect(m.raw.toString('latin1').match(/^Message-ID:/gim)).toHaveLength(1);
+    for (const m of both) expect(m.raw.toString('latin1').match(/^Message-ID:/gim)).toHaveLength(1);
   });
 
   it('erasing a recipient drops the raw MIME once no message holds it', async () => {
