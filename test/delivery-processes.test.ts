@@ -153,7 +153,6 @@ describe.each(backends)('worker processes on %s', (backend) => {
     const sentBefore = await sentRows();
     const serve = await startServe({
       env: childEnv(t, sink.env({ POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, WORKER_POLL_MS: '60000' })),
-      readyTimeoutMs: 20_000,
     });
     children.push(serve);
     expect(await serve.workerOwner(), serve.output()).not.toBe('');
@@ -195,14 +194,13 @@ describe.each(backends)('worker processes on %s', (backend) => {
     serve.child.kill('SIGTERM');
     expect(await serve.exited, serve.output()).toBe(0);
     expect(serve.output()).toMatch(/"msg":"delivery worker stopped"/);
-  }, 60_000);
+  }, 120_000);
 
   it.runIf(backend === 'sqlite')(
     'postier serve on an in-memory SQLite database keeps its worker in its own loop (a thread would see an empty database)',
     async () => {
       const serve = await startServe({
         env: childEnv(t, sink.env({ DATABASE_URL: 'sqlite::memory:', POSTIER_ADMIN_TOKEN: ADMIN_TOKEN })),
-        readyTimeoutMs: 20_000,
       });
       children.push(serve);
       expect(await serve.workerOwner(), serve.output()).not.toBe('');

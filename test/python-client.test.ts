@@ -153,7 +153,7 @@ describe.each(backends)('the Python client and its SaaS lifecycle example agains
       expect(run.stderr).toMatch(/test_every_transition_completes_when_postier_is_stopped .* \.\.\. ok/);
       expect(run.ran).toBeGreaterThanOrEqual(9);
       await expectArchived(run.ids);
-      const templates = new Set<string>();
+      const templates = new Set<string | null>();
       for (const id of run.ids) templates.add((await archive.getMessage(id)).template_key);
       expect([...templates].sort()).toEqual([
         'instance_provisioned',

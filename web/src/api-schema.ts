@@ -6981,3 +6981,24 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export type operations = Record<string, never>;
+
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+type Json<T> = T extends { content: { 'application/json': infer B } } ? B : never;
+/** The JSON answer of a route for one status (200 unless said). */
+export type Answer<P extends keyof paths, M extends Method, S extends number = 200> = paths[P][M] extends {
+  responses: infer R;
+}
+  ? S extends keyof R
+    ? Json<R[S]>
+    : never
+  : never;
+/** The JSON body a route takes. */
+export type BodyOf<P extends keyof paths, M extends Method> = paths[P][M] extends { requestBody?: infer B }
+  ? Json<NonNullable<B>>
+  : never;
+/** The query parameters a route takes (all optional to a caller: those the schema requires have defaults). */
+export type QueryOf<P extends keyof paths, M extends Method> = paths[P][M] extends {
+  parameters: { query?: infer Q };
+}
+  ? Partial<NonNullable<Q>>
+  : never;

@@ -3,31 +3,21 @@
  * fetch. Every call carries the session's admin token; a 401 ends the session.
  */
 import type {
-  ApiKey,
-  CancelResult,
+  Answer,
   EraseResult,
   InboxMessage,
-  InboxSummary,
-  List,
   Message,
   MessageFilter,
-  MessageSummary,
-  Page,
   PreviewRequest,
   PreviewResult,
-  RelayStatus,
   ResendResult,
   RetryResult,
-  SaveOutcome,
   Stats,
-  Suppression,
   Template,
-  TemplateSummary,
   TemplateUpdate,
   TemplateVersions,
   TestSendRequest,
   TestSendResult,
-  Webhook,
   WebhookDeliveries,
 } from './api-types.js';
 import { getToken, setToken } from './session.js';
@@ -103,65 +93,72 @@ const seg = encodeURIComponent;
 
 export const api = {
   /** Checks a token before keeping it: only admin keys may use the UI. */
-  checkToken: (token: string) => json<Page<ApiKey>>('GET', '/keys', { token }),
+  checkToken: (token: string) => json<Answer<'/api/v1/keys', 'get'>>('GET', '/keys', { token }),
 
-  relayStatus: () => json<List<RelayStatus>>('GET', '/delivery/relay'),
+  relayStatus: () => json<Answer<'/api/v1/delivery/relay', 'get'>>('GET', '/delivery/relay'),
   stats: (days: number) =>
     json<Stats>('GET', '/email/stats', { query: { days, tz_offset: -new Date().getTimezoneOffset() } }),
 
-  messages: (f: MessageFilter) => json<Page<MessageSummary>>('GET', '/email/messages', { query: { ...f } }),
+  messages: (f: MessageFilter) =>
+    json<Answer<'/api/v1/email/messages', 'get'>>('GET', '/email/messages', { query: { ...f } }),
   message: (id: string) => json<Message>('GET', `/email/messages/${seg(id)}`),
   /** Only a failed message: back to the queue with a fresh attempt budget. */
   retryMessage: (id: string) => json<RetryResult>('POST', `/email/messages/${seg(id)}/retry`),
   /** Only a queued message. */
-  cancelMessage: (id: string) => json<CancelResult>('DELETE', `/email/messages/${seg(id)}`),
+  cancelMessage: (id: string) =>
+    json<Answer<'/api/v1/email/messages/{id}', 'delete'>>('DELETE', `/email/messages/${seg(id)}`),
   /** A new message with the archived content; 409 when the archive is masked or erased. */
   resendMessage: (id: string) => json<ResendResult>('POST', `/email/messages/${seg(id)}/resend`),
   attachment: async (messageId: string, attachmentId: string): Promise<Blob> =>
     (await send('GET', `/email/messages/${seg(messageId)}/attachments/${seg(attachmentId)}`)).blob(),
 
-  templates: () => json<Page<TemplateSummary>>('GET', '/email/templates', { query: { include_inactive: true } }),
+  templates: () =>
+    json<Answer<'/api/v1/email/templates', 'get'>>('GET', '/email/templates', { query: { include_inactive: true } }),
   template: (key: string) => json<Template>('GET', `/email/templates/${seg(key)}`),
   templateVersions: (key: string) => json<TemplateVersions>('GET', `/email/templates/${seg(key)}/versions`),
   templateVersion: (key: string, version: number) =>
     json<Template>('GET', `/email/templates/${seg(key)}/versions/${version}`),
   /** A new version (made active) when the content changed; `saved` says what happened. */
   saveTemplateVersion: (key: string, body: TemplateUpdate) =>
-    json<Template & { saved: SaveOutcome }>('PUT', `/email/templates/${seg(key)}`, { body }),
+    json<Answer<'/api/v1/email/templates/{key}', 'put'>>('PUT', `/email/templates/${seg(key)}`, { body }),
   activateTemplateVersion: (key: string, version: number) =>
-    json<Template>('POST', `/email/templates/${seg(key)}/activate`, { body: { version } }),
+    json<Answer<'/api/v1/email/templates/{key}/activate', 'post'>>('POST', `/email/templates/${seg(key)}/activate`, {
+      body: { version },
+    }),
   testTemplate: (key: string, body: TestSendRequest) =>
     json<TestSendResult>('POST', `/email/templates/${seg(key)}/test`, { body }),
   preview: (body: PreviewRequest) => json<PreviewResult>('POST', '/email/templates/preview', { body }),
-  layouts: () => json<Page<string>>('GET', '/email/layouts'),
+  layouts: () => json<Answer<'/api/v1/email/layouts', 'get'>>('GET', '/email/layouts'),
 
-  keys: () => json<Page<ApiKey>>('GET', '/keys'),
+  keys: () => json<Answer<'/api/v1/keys', 'get'>>('GET', '/keys'),
   createKey: (name: string, scope: 'admin' | 'send') =>
-    json<ApiKey & { token: string }>('POST', '/keys', { body: { name, scope } }),
-  revokeKey: (id: string) => json<ApiKey>('DELETE', `/keys/${seg(id)}`),
+    json<Answer<'/api/v1/keys', 'post', 201>>('POST', '/keys', { body: { name, scope } }),
+  revokeKey: (id: string) => json<Answer<'/api/v1/keys/{id}', 'delete'>>('DELETE', `/keys/${seg(id)}`),
 
   suppressions: (email?: string) =>
-    json<Page<Suppression>>('GET', '/email/suppressions', { query: { email, limit: 200 } }),
+    json<Answer<'/api/v1/email/suppressions', 'get'>>('GET', '/email/suppressions', { query: { email, limit: 200 } }),
   addSuppression: (email: string, details?: string) =>
-    json<Suppression>('POST', '/email/suppressions', { body: { email, ...(details ? { details } : {}) } }),
+    json<Answer<'/api/v1/email/suppressions', 'post', 201>>('POST', '/email/suppressions', {
+      body: { email, ...(details ? { details } : {}) },
+    }),
   removeSuppressionById: (id: string) => json<void>('DELETE', `/email/suppressions/${seg(id)}`),
   /** Lifts every suppression of the address (all scopes). */
   removeSuppression: (email: string) =>
-    json<{ deleted: number }>('DELETE', '/email/suppressions', { query: { email } }),
+    json<Answer<'/api/v1/email/suppressions', 'delete'>>('DELETE', '/email/suppressions', { query: { email } }),
   /** Right to erasure: hashes the address, drops bodies and attachments, cancels what was not sent. */
   eraseRecipient: (email: string) => json<EraseResult>('POST', `/email/recipients/${seg(email)}/erase`),
 
-  webhooks: () => json<List<Webhook>>('GET', '/webhooks'),
+  webhooks: () => json<Answer<'/api/v1/webhooks', 'get'>>('GET', '/webhooks'),
   createWebhook: (url: string, event_types: string[]) =>
-    json<Webhook>('POST', '/webhooks', { body: { url, event_types } }),
+    json<Answer<'/api/v1/webhooks', 'post', 201>>('POST', '/webhooks', { body: { url, event_types } }),
   deleteWebhook: (id: string) => json<void>('DELETE', `/webhooks/${seg(id)}`),
   webhookDeliveries: (id: string) =>
     json<WebhookDeliveries>('GET', `/webhooks/${seg(id)}/deliveries`, { query: { limit: 20 } }),
 
-  inbox: () => json<Page<InboxSummary>>('GET', '/dev/inbox', { query: { limit: 100 } }),
+  inbox: () => json<Answer<'/api/v1/dev/inbox', 'get'>>('GET', '/dev/inbox', { query: { limit: 100 } }),
   inboxMessage: (id: string) => json<InboxMessage>('GET', `/dev/inbox/${seg(id)}`),
   inboxRaw: async (id: string) => (await send('GET', `/dev/inbox/${seg(id)}/raw`)).text(),
   inboxAttachment: async (id: string, index: number): Promise<Blob> =>
     (await send('GET', `/dev/inbox/${seg(id)}/attachments/${index}`)).blob(),
-  clearInbox: () => json<{ deleted: number }>('DELETE', '/dev/inbox'),
+  clearInbox: () => json<Answer<'/api/v1/dev/inbox', 'delete'>>('DELETE', '/dev/inbox'),
 };

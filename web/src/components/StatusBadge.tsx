@@ -2,8 +2,7 @@ import type { MessageStatus } from '../api-types.js';
 import { useI18n } from '../i18n/context.js';
 import { formatDateTime } from '../lib/format.js';
 
-/** `scheduled` is not an API status yet; the UI shows it for queued messages waiting for their send_at. */
-type Shown = MessageStatus | 'scheduled';
+type Shown = MessageStatus;
 
 const TONE: Record<Shown, string> = {
   queued: 'info',
@@ -12,6 +11,7 @@ const TONE: Record<Shown, string> = {
   sent: 'ok',
   partially_sent: 'warn',
   delivered: 'ok',
+  captured: 'muted',
   bounced: 'bad',
   complaint: 'bad',
   failed: 'bad',

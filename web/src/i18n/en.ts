@@ -247,8 +247,11 @@ export const en = {
 
   'nav.menu': 'Menu',
   'status.scheduled': 'Scheduled',
+  'status.captured': 'Captured (not delivered)',
   'status.scheduledFor': 'Scheduled ({time})',
   'event.queued': 'Queued',
+  'event.scheduled': 'Scheduled',
+  'event.captured': 'Captured (not delivered)',
   'event.sending': 'Sending',
   'event.attempt': 'Attempt',
   'event.sent': 'Sent',

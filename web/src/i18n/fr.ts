@@ -251,8 +251,11 @@ export const fr: Record<keyof typeof en, string> = {
 
   'nav.menu': 'Menu',
   'status.scheduled': 'Programmé',
+  'status.captured': 'Capturé (non délivré)',
   'status.scheduledFor': 'Programmé ({time})',
   'event.queued': 'Mis en file',
+  'event.scheduled': 'Programmé',
+  'event.captured': 'Capturé (non délivré)',
   'event.sending': 'Envoi en cours',
   'event.attempt': 'Tentative',
   'event.sent': 'Envoyé',

@@ -1,6 +1,6 @@
 import { type FormEvent, useEffect, useId, useState } from 'react';
 import { ApiError, api } from '../api.js';
-import { MESSAGE_STATUSES, type MessageSummary, type Page } from '../api-types.js';
+import { MESSAGE_STATUSES, type MessagePage } from '../api-types.js';
 import { Async } from '../components/Async.js';
 import { MessageTable } from '../components/MessageTable.js';
 import { Pager } from '../components/Pager.js';
@@ -26,7 +26,7 @@ const withTyped = (options: string[], typed: string | undefined) =>
   typed && !options.includes(typed) ? [...options, typed] : options;
 
 /** One page of results for a plan: the message list, or the one message a whole id names. */
-async function runSearch(plan: SearchPlan, cursor: string | undefined): Promise<Page<MessageSummary>> {
+async function runSearch(plan: SearchPlan, cursor: string | undefined): Promise<MessagePage> {
   if (plan.messageId) {
     try {
       return { items: [await api.message(plan.messageId)], total: 1, next_cursor: null };
