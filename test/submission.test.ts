@@ -437,11 +437,11 @@ describe.each(backends)('SMTP submission on %s', (backend) => {
     });
     deliver();
     await waitForStatus(t, [original!.id, copyId], ['sent']);
-    // Only this test's recipient: messages earlier tests left queued are delivered by the same worker.
-    const mine = sink.accepted.filter((m) => m.envelope.to.includes('again@example.org'));
-    const ids = await Promise.all(mine.map(async (m) => (await simpleParser(m.raw)).messageId));
+    // The worker delivers what earlier tests left queued too: only these two are looked at.
+    const both = sink.accepted.filter((m) => m.envelope.to[0] === 'again@example.org');
+    const ids = await Promise.all(both.map(async (m) => (await simpleParser(m.raw)).messageId));
     expect(ids.sort()).toEqual([`<${copyId}@rgz.bj>`, '<resend-me@erp.rgz.bj>'].sort());
-    for (const m of mine) expect(m.raw.toString('latin1').match(/^Message-ID:/gim)).toHaveLength(1);
+    for (const m of both) expect(m.raw.toString('latin1').match(/^Message-ID:/gim)).toHaveLength(1);
   });
 
   it('erasing a recipient drops the raw MIME once no message holds it', async () => {
