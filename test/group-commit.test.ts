@@ -1,3 +1,4 @@
+import { withBodies } from '../src/content/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroupCommit } from '../src/accept/group-commit.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
@@ -128,11 +129,15 @@ describe.each(backends)('sends sharing a commit on %s', (backend) => {
     const during = await Promise.all([1, 2, 3, 4].map(send));
     expect((await edited).statusCode).toBe(200);
     const after = await Promise.all([5, 6, 7].map(send));
-    const rows = await t.services.db
-      .selectFrom('email_messages')
-      .select(['id', 'template_version', 'text_content', 'created_at'])
-      .where('template_key', '=', 'g_edit')
-      .execute();
+    // With their bodies, wherever they are stored (content/bodies.ts).
+    const rows = await withBodies(
+      t.services.db,
+      await t.services.db
+        .selectFrom('email_messages')
+        .select(['id', 'template_version', 'html_content', 'text_content', 'body_id', 'created_at'])
+        .where('template_key', '=', 'g_edit')
+        .execute(),
+    );
     // Every message holds what its recorded version says, and those accepted after the edit hold the edit.
     for (const r of rows) expect(r.text_content!.startsWith(r.template_version === 1 ? 'one' : 'two')).toBe(true);
     const afterIds = new Set(after.map((r) => r.json().items[0].id));

@@ -1,4 +1,5 @@
 import { simpleParser } from 'mailparser';
+import { withBodies } from '../src/content/index.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SubmissionServer } from '../src/accept/submission/index.js';
 import { smtpTarget, startWorker } from '../src/delivery/start.js';
@@ -46,13 +47,17 @@ describe.each(backends)('SMTP submission on %s', (backend) => {
     worker = startWorker(t.services, smtpTarget(t.services, null));
   };
 
-  const rowsFor = (messageId: string) =>
-    t.services.db
-      .selectFrom('email_messages')
-      .selectAll()
-      .where('smtp_message_id', '=', messageId)
-      .orderBy('recipient_email')
-      .execute();
+  // With their bodies, wherever they are stored (content/bodies.ts).
+  const rowsFor = async (messageId: string) =>
+    withBodies(
+      t.services.db,
+      await t.services.db
+        .selectFrom('email_messages')
+        .selectAll()
+        .where('smtp_message_id', '=', messageId)
+        .orderBy('recipient_email')
+        .execute(),
+    );
 
   it('answers 250 only once every message of the envelope is stored, and delivers the client MIME to each recipient alone, without Bcc or X-Postier-*', async () => {
     const talk = await SmtpTalk.connect(server.port);
@@ -382,13 +387,11 @@ describe.each(backends)('SMTP submission on %s', (backend) => {
     const reply = await talk.send('billing@rgz.bj', ['reseller@techconnect.bj'], templated);
     expect(reply).toMatch(/^250 2\.0\.0 Ok: queued as \(1 message: [0-9a-f-]{36}\)/);
     const id = /\(1 message: ([0-9a-f-]{36})\)/.exec(reply)![1]!;
-    const row = await t.services.db
-      .selectFrom('email_messages')
-      .selectAll()
-      .where('id', '=', id)
-      .executeTakeFirstOrThrow();
+    const [row] = await withBodies(t.services.db, [
+      await t.services.db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirstOrThrow(),
+    ]);
     expect(row).toMatchObject({ template_key: 'billing_invoice_monthly', raw_sha256: null });
-    expect(row.text_content).toContain('450000');
+    expect(row!.text_content).toContain('450000');
     talk.close();
   });
 
