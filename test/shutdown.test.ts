@@ -54,7 +54,7 @@ describe.each(backends)('an API process that is stopping, on %s', (backend) => {
     const p = await startServe({ env: childEnv(t, sink.env({ SHUTDOWN_DELAY_SECONDS: '1' })), args: ['--no-worker'] });
     p.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 200));
-    expect(p.alive()).toBe(true);
+    expect(p.alive(), p.output()).toBe(true);
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     expect(p.child.signalCode).toBeNull();

@@ -1,3 +1,4 @@
+import { withBodies } from '../src/content/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { newTemplate } from './helpers/templates.js';
@@ -121,11 +122,14 @@ describe.each(backends)('template management on %s', (backend) => {
       payload: { to: 'opt@example.com', template_key: 'undeclared', variables: { name: 'Ana' } },
     });
     expect(sent.statusCode).toBe(201);
-    const row = await t.services.db
-      .selectFrom('email_messages')
-      .select('html_content')
-      .where('id', '=', sent.json().items[0].id)
-      .executeTakeFirstOrThrow();
-    expect(row.html_content).toContain('<p>Ana </p>');
+    // The stored body, wherever it lives (content/bodies.ts).
+    const [row] = await withBodies(t.services.db, [
+      await t.services.db
+        .selectFrom('email_messages')
+        .select(['html_content', 'text_content', 'body_id'])
+        .where('id', '=', sent.json().items[0].id)
+        .executeTakeFirstOrThrow(),
+    ]);
+    expect(row!.html_content).toContain('<p>Ana </p>');
   });
 });

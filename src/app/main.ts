@@ -41,26 +41,31 @@ async function run(opts: { api: boolean; worker: boolean; submissionOnly?: boole
       await s.close();
       throw e;
     });
-  const running = opts.submissionOnly
-    ? await serve(s, { api: false, worker: false, background: false, submission: true })
+  const starting = opts.submissionOnly
+    ? serve(s, { api: false, worker: false, background: false, submission: true })
     : !clustered
-      ? await serve(s, { ...opts, thread: config.worker.thread })
+      ? serve(s, { ...opts, thread: config.worker.thread })
       : apiProcess
-        ? await serveApiProcess(s)
-        : await startApiCluster(s, { processes: config.apiProcesses, worker: opts.worker });
+        ? serveApiProcess(s)
+        : startApiCluster(s, { processes: config.apiProcesses, worker: opts.worker });
   let stopping: Promise<void> | null = null;
   const shutdown = (signal: string) =>
     (stopping ??= (async () => {
       log.info({ signal }, 'shutting down');
+      // A signal while the listeners are still starting (the API answers before the submission
+      // listener is up) waits for the start, then stops everything it started.
+      const running = await starting;
       await running.stop();
       await s.close();
       process.exit(0);
     })());
+  // Installed before anything listens, so no signal finds Node's default handler (immediate exit).
   // `on`, not `once`: a second SIGTERM must not kill the process in the middle of its drain (under
   // systemd every process of the unit gets SIGTERM, and a cluster's HTTP processes get another
   // from their primary). A second SIGINT (Ctrl-C again) does stop at once.
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
+  await starting;
 }
 
 program
