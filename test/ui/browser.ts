@@ -63,8 +63,18 @@ export async function newPage(
       problems.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('dialog', (d) => void d.accept());
+  page.on('dialog', (d) => answered(d.accept()));
   return { page, problems, close: () => context.close() };
+}
+
+/**
+ * Awaits a dialog's answer in the background. A beforeunload dialog can be gone by the time it is
+ * answered (the page navigated on): only that is ignored; any other failure still surfaces.
+ */
+export function answered(answer: Promise<void>): void {
+  void answer.catch((e: Error) => {
+    if (!/No dialog is showing/.test(e.message)) throw e;
+  });
 }
 
 export async function login(page: Page, base: string, token = ADMIN_TOKEN) {

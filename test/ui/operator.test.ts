@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Running, serve } from '../../src/app/serve.js';
 import { createTestContext, type TestContext } from '../helpers/context.js';
 import { incidentExample } from '../helpers/fixtures.js';
-import { eventually, launchBrowser, shot, withLoggedInPage } from './browser.js';
+import { answered, eventually, launchBrowser, shot, withLoggedInPage } from './browser.js';
 
 /**
  * What an operator lives in, in a real Chromium against a real Postier in capture mode (no
@@ -222,7 +222,7 @@ describe('admin UI for an operator', () => {
 
       await page.getByRole('tab', { name: 'Settings' }).click();
       page.removeAllListeners('dialog');
-      page.on('dialog', (d) => void (d.type() === 'prompt' ? d.accept('welcome_ui_copy') : d.accept()));
+      page.on('dialog', (d) => answered(d.type() === 'prompt' ? d.accept('welcome_ui_copy') : d.accept()));
       await page.getByRole('button', { name: 'Duplicate' }).click();
       await page.waitForURL(/welcome_ui_copy$/);
       await page.getByRole('tab', { name: 'Settings' }).click();

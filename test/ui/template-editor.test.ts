@@ -1,7 +1,7 @@
 import type { Browser, Dialog, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../helpers/context.js';
-import { eventually, launchBrowser, shot, withLoggedInPage } from './browser.js';
+import { answered, eventually, launchBrowser, shot, withLoggedInPage } from './browser.js';
 
 // Code run in the page is passed as strings: this project's type-check has no DOM library.
 
@@ -45,11 +45,7 @@ describe('admin UI template editor', () => {
     page.removeAllListeners('dialog');
     page.on('dialog', (d: Dialog) => {
       seen.push({ type: d.type(), message: d.message() });
-      // A beforeunload dialog can be gone by the time it is answered (the page navigated on):
-      // only that is ignored; any other failure still surfaces.
-      void (answer === 'accept' ? d.accept() : d.dismiss()).catch((e: Error) => {
-        if (!/No dialog is showing/.test(e.message)) throw e;
-      });
+      answered(answer === 'accept' ? d.accept() : d.dismiss());
     });
     return seen;
   };
