@@ -1,3 +1,4 @@
+import type { Static } from '@fastify/type-provider-typebox';
 import type { Kysely, Transaction } from 'kysely';
 import type { Principal } from '../platform/http/auth.js';
 import type { Config } from '../platform/config.js';
@@ -18,32 +19,13 @@ import { normalizeAddress, parseRecipients } from './addresses.js';
 import { type Attachment, type AttachmentInput, validateAttachments } from './attachments.js';
 import type { EventLog } from '../events/index.js';
 import { parseSendAt } from './schedule.js';
+import type { SendBody } from './schemas.js';
 
-export interface SendRequest {
-  to: string | string[];
-  /** A stored template to render; without it, `subject` and `html` and/or `text` are the content (a raw send). */
-  template_key?: string;
-  variables?: Record<string, unknown>;
-  attachments?: AttachmentInput[];
-  cc?: string | string[];
-  bcc?: string | string[];
-  reply_to?: string;
-  locale?: string;
-  template_version?: number;
-  /** ISO 8601: hold the message until then (at most 30 days ahead). */
-  send_at?: string;
-  /** "Name <a@b.example>" or an address; default the configured sender. Checked against the sender identity rules. */
-  from?: string;
-  subject?: string;
-  html?: string;
-  text?: string;
-  /** Default: the template's, or `general` for a raw send. */
-  category?: string;
-  /** Raw sends only (a template has its own): `transactional` (default) or `marketing`, or a class with a rate limit. */
-  class?: string;
-  tags?: string[];
-  metadata?: Record<string, unknown>;
-}
+/**
+ * The body of a send, as the route's schema (schemas.ts) declares it, except that attachments may
+ * carry the bytes the HTTP layer decoded from base64 (platform/http/large-json.ts).
+ */
+export type SendRequest = Omit<Static<typeof SendBody>, 'attachments'> & { attachments?: AttachmentInput[] };
 
 export interface SendOptions {
   principal: Principal | null;
