@@ -1,14 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { type Kysely, Migrator, sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../src/platform/db/database.js';
 import { migrations } from '../src/platform/db/migrations/index.js';
 import type { DB } from '../src/platform/db/schema.js';
-import { backends } from './helpers/context.js';
-import { runId } from './helpers/run-id.js';
+import { backends, freshStorage } from './helpers/context.js';
 
 /**
  * 0012 lets a message have no template (raw, batch and SMTP sends), gives it a sender, tags,
@@ -23,19 +19,11 @@ describe.each(backends)('migration 0012 (mail from any sender) on %s', (backend)
   let dir: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'postier-migration-'));
-    let schema: string | undefined;
-    if (backend === 'postgres') {
-      schema = `t_${runId()}_mig12_${process.pid}_${Date.now().toString(36)}`;
-      const client = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
-      await client.connect();
-      await client.query(`create schema ${schema}`);
-      await client.end();
-    }
-    database = openDatabase(
-      backend === 'postgres' ? process.env.TEST_DATABASE_URL! : `sqlite:${path.join(dir, 'p.db')}`,
-      { schema },
-    );
+    // A fresh SQLite file or PostgreSQL schema, as every test gets (dropped by the run's teardown).
+    const storage = await freshStorage(backend);
+    dir = storage.dir;
+    const { schema } = storage;
+    database = openDatabase(storage.databaseUrl, { schema });
     db = database.db;
     migrator = new Migrator({
       db,

@@ -1,13 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { type Kysely, Migrator, sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../src/platform/db/database.js';
 import { migrations } from '../src/platform/db/migrations/index.js';
 import type { DB } from '../src/platform/db/schema.js';
-import { backends } from './helpers/context.js';
+import { backends, freshStorage } from './helpers/context.js';
 
 /**
  * 0009 widens the status constraint: PostgreSQL alters it; SQLite rebuilds email_messages. An
@@ -21,19 +18,11 @@ describe.each(backends)('migration 0009 (per-recipient outcomes) on %s', (backen
   let dir: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'postier-migration-'));
-    let schema: string | undefined;
-    if (backend === 'postgres') {
-      schema = `t_${process.pid}_mig_${Date.now().toString(36)}`;
-      const client = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
-      await client.connect();
-      await client.query(`create schema ${schema}`);
-      await client.end();
-    }
-    database = openDatabase(
-      backend === 'postgres' ? process.env.TEST_DATABASE_URL! : `sqlite:${path.join(dir, 'p.db')}`,
-      { schema },
-    );
+    // A fresh SQLite file or PostgreSQL schema, as every test gets (dropped by the run's teardown).
+    const storage = await freshStorage(backend);
+    dir = storage.dir;
+    const { schema } = storage;
+    database = openDatabase(storage.databaseUrl, { schema });
     db = database.db;
     migrator = new Migrator({
       db,

@@ -36,7 +36,7 @@ export interface TestContext {
 let counter = 0;
 
 /** Where a test's data lives: a fresh SQLite file in `dir`, or a fresh PostgreSQL schema. */
-async function freshStorage(
+export async function freshStorage(
   backend: Backend,
 ): Promise<{ dir: string; databaseUrl: string; schema: string | undefined }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'postier-test-'));
