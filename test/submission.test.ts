@@ -299,12 +299,22 @@ describe.each(backends)('SMTP submission on %s', (backend) => {
     const talk = await SmtpTalk.connect(server.port);
     await talk.command('EHLO x');
     expect(await talk.login(limited.token)).toMatch(/^235/);
-    expect(await talk.command('MAIL FROM:<ceo@elsewhere.example>')).toMatch(/^550 5\.7\.1 sender_not_allowed/);
+    expect(await talk.command('MAIL FROM:<ceo@elsewhere.example>')).toMatch(/^550 5\.7\.1 from_not_allowed/);
     await talk.command('RSET');
     expect(await talk.send('billing@rgz.bj', ['client@example.org'], mime({ From: 'ceo@elsewhere.example' }))).toMatch(
-      /^550 5\.7\.1 sender_not_allowed/,
+      /^550 5\.7\.1 from_not_allowed/,
     );
     expect(await talk.send('billing@rgz.bj', ['client@example.org'], mime({}))).toMatch(/^250/);
+    talk.close();
+  });
+
+  it('refuses a sender outside FROM_ALLOWED_DOMAINS to a key with no list of its own, as the HTTP API does', async () => {
+    const talk = await session();
+    expect(await talk.command('MAIL FROM:<ceo@elsewhere.example>')).toMatch(/^550 5\.7\.1 from_not_allowed/);
+    await talk.command('RSET');
+    expect(await talk.send('billing@rgz.bj', ['client@example.org'], mime({ From: 'ceo@elsewhere.example' }))).toMatch(
+      /^550 5\.7\.1 from_not_allowed: This installation may not send as ceo@elsewhere\.example/,
+    );
     talk.close();
   });
 
@@ -375,6 +385,9 @@ describe.each(backends)('SMTP submission on %s', (backend) => {
     expect(later!.next_attempt_at).toBe(at.getTime());
     const templated = mime({
       'X-Postier-Template': 'billing_invoice_monthly',
+      'X-Postier-Category': 'billing',
+      'X-Postier-Tags': 'invoice, february',
+      'X-Postier-Metadata': JSON.stringify({ invoice: 'INV-2026-0001' }),
       'X-Postier-Variables': JSON.stringify({
         reseller_name: 'Tech Connect SA',
         month: 'fevrier',
@@ -390,7 +403,13 @@ describe.each(backends)('SMTP submission on %s', (backend) => {
     const [row] = await withBodies(t.services.db, [
       await t.services.db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirstOrThrow(),
     ]);
-    expect(row).toMatchObject({ template_key: 'billing_invoice_monthly', raw_sha256: null });
+    expect(row).toMatchObject({
+      template_key: 'billing_invoice_monthly',
+      raw_sha256: null,
+      category: 'billing',
+      tags: JSON.stringify(['invoice', 'february']),
+      metadata: JSON.stringify({ invoice: 'INV-2026-0001' }),
+    });
     expect(row!.text_content).toContain('450000');
     talk.close();
   });

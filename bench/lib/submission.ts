@@ -72,7 +72,13 @@ export async function submissionAccepted(opts: {
 }): Promise<{ rate: number; accepted: number }> {
   const port = await freePort();
   const server = await startServer({
-    env: { LOG_LEVEL: 'fatal', SMTP_HOST: '127.0.0.1', SUBMISSION_PORT: String(port), ...opts.env },
+    env: {
+      LOG_LEVEL: 'fatal',
+      SMTP_HOST: '127.0.0.1',
+      SUBMISSION_PORT: String(port),
+      FROM_ALLOWED_DOMAINS: 'example.test',
+      ...opts.env,
+    },
     args: ['--no-worker'],
   });
   const splice = await loginSplice(port);

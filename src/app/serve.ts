@@ -67,7 +67,7 @@ export function startSubmissionListener(s: Wired): Promise<SubmissionServer> {
     config: s.config,
     messageIdDomain: s.messageIdDomain,
   });
-  return startSubmission({ config: s.config, log: s.log, db: s.db, keys: s.apiKeys, acceptor });
+  return startSubmission({ config: s.config, log: s.log, keys: s.apiKeys, acceptor });
 }
 
 export interface Running {

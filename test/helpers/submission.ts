@@ -11,7 +11,7 @@ export function startSubmissionFor(t: TestContext, tuning: SubmissionTuning = {}
     config: s.config,
     messageIdDomain: s.messageIdDomain,
   });
-  return startSubmission({ config: s.config, log: s.log, db: s.db, keys: s.apiKeys, acceptor }, tuning);
+  return startSubmission({ config: s.config, log: s.log, keys: s.apiKeys, acceptor }, tuning);
 }
 
 /** A send key's token. */

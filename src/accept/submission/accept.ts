@@ -13,14 +13,11 @@ import { parseSendAt } from '../schedule.js';
 import type { SendOptions, SendResultItem, SendService } from '../send.service.js';
 import { checkMime } from './mime-checks.js';
 import { readOptions, type SubmissionOptions } from './options.js';
-import { SmtpReply } from './replies.js';
-import { senderAllowed } from './sender.js';
+import { replyFor, SmtpReply } from './replies.js';
 
-/** Who logged in on a submission session: the key's principal and the senders it may use. */
+/** Who logged in on a submission session: the key's principal (with the senders it may use). */
 export interface SubmissionUser {
   principal: Principal;
-  /** api_keys.allowed_from (null: any). */
-  allowedFrom: string[] | null;
 }
 
 export interface SubmissionEnvelope {
@@ -29,7 +26,7 @@ export interface SubmissionEnvelope {
 }
 
 export interface AcceptDeps {
-  send: Pick<SendService, 'send' | 'acceptSubmitted'>;
+  send: Pick<SendService, 'send' | 'acceptSubmitted' | 'checkSender'>;
   db: Kysely<DB>;
   config: Pick<Config, 'email' | 'smtp'>;
   /** Of the Message-IDs made for messages that came without one. */
@@ -90,6 +87,18 @@ function archived(parsed: ParsedMail): {
 export class SubmissionAcceptor {
   constructor(private readonly deps: AcceptDeps) {}
 
+  /**
+   * Sender identity, the accept service's rule (FROM_ALLOWED_DOMAINS and the key's own list): at
+   * MAIL FROM and on the From field. Throws 550 5.7.1 from_not_allowed.
+   */
+  checkSender(user: SubmissionUser, address: string): void {
+    try {
+      this.deps.send.checkSender(address, user.principal);
+    } catch (e) {
+      throw replyFor(e);
+    }
+  }
+
   async accept(user: SubmissionUser, envelope: SubmissionEnvelope, raw: Buffer): Promise<Accepted> {
     const split = checkMime(raw);
     const options = readOptions(split.fields);
@@ -111,15 +120,13 @@ export class SubmissionAcceptor {
     const from = fromList.length === 1 ? fromList[0]! : undefined;
     if (!from?.address || !isValidAddress(from.address))
       throw refuse('malformed_header', 'From must name exactly one valid sender address');
-    // Sender identity (issue #17 item 4): the key's allowed senders, checked here and at MAIL FROM.
-    if (!senderAllowed(user.allowedFrom, from.address))
-      throw new SmtpReply(550, '5.7.1', 'sender_not_allowed', `This key may not send as ${from.address}`);
+    this.checkSender(user, from.address);
     const recipients = envelope.recipients.map(normalizeAddress);
 
     const scope = user.principal.keyId ?? `token:${user.principal.name}`;
     const run = (hooks?: StoreHooks) =>
       options.template
-        ? this.renderTemplate(user, recipients, options, hooks)
+        ? this.renderTemplate(user, recipients, from, options, hooks)
         : this.storeMime(user, recipients, raw, parsed, from, clientMessageId, options, hooks);
     if (!options.idempotencyKey) return { ...(await run()), replayed: false };
     // A retry of the same message (same envelope, same bytes) replays the first answer.
@@ -221,23 +228,22 @@ export class SubmissionAcceptor {
   private async renderTemplate(
     user: SubmissionUser,
     recipients: string[],
+    from: { address?: string; name: string },
     options: SubmissionOptions,
     hooks: StoreHooks | undefined,
   ): Promise<{ items: SendResultItem[]; messageId: null }> {
-    for (const [name, given] of [
-      ['X-Postier-Category', options.category],
-      ['X-Postier-Tags', options.tags],
-      ['X-Postier-Metadata', options.metadata],
-    ] as const) {
-      if (given !== undefined)
-        throw new SmtpReply(554, '5.6.0', 'invalid_header_value', `${name} cannot be combined with X-Postier-Template`);
-    }
+    // The client's From is the sender (already checked); its body is replaced by the template's.
+    const sender = from.name ? `${JSON.stringify(from.name)} <${from.address}>` : from.address!;
     const { items } = await this.deps.send.send(
       {
         to: recipients,
+        from: sender,
         template_key: options.template!,
         variables: options.variables ?? {},
         ...(options.sendAt ? { send_at: options.sendAt } : {}),
+        ...(options.category ? { category: options.category } : {}),
+        ...(options.tags ? { tags: options.tags } : {}),
+        ...(options.metadata ? { metadata: options.metadata } : {}),
       },
       { principal: user.principal, hooks: sendHooks(hooks, null) },
     );

@@ -1,5 +1,4 @@
 import type { AddressInfo } from 'node:net';
-import type { Kysely } from 'kysely';
 import type pino from 'pino';
 import type { SMTPServer, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import type { Config } from '../../platform/config.js';
@@ -10,13 +9,11 @@ import type { SubmissionAcceptor, SubmissionUser } from './accept.js';
 import { LoginGuard } from './login-guard.js';
 import { submissionAuthFailures, submissionConnections, submissionMessages } from './metrics.js';
 import { replyFor, SmtpReply } from './replies.js';
-import { senderAllowed } from './sender.js';
 import { readTls, tlsFiles, watchTls } from './tls.js';
 
 export interface SubmissionDeps {
   config: Pick<Config, 'dataDir' | 'submission'>;
   log: pino.Logger;
-  db: Kysely<DB>;
   /** API keys: the AUTH password is one. */
   keys: { authenticate(token: string): Promise<Principal | undefined> };
   acceptor: SubmissionAcceptor;
@@ -111,15 +108,7 @@ export async function startSubmission(deps: SubmissionDeps, tuning: SubmissionTu
           return callback(null, { message: '5.7.8 Authentication credentials invalid', responseCode: 535 });
         }
         guard.succeed(address);
-        const row = principal.keyId
-          ? await deps.db
-              .selectFrom('api_keys')
-              .select('allowed_from')
-              .where('id', '=', principal.keyId)
-              .executeTakeFirst()
-          : undefined;
-        const allowedFrom = row?.allowed_from ? (JSON.parse(row.allowed_from) as string[]) : null;
-        callback(null, { user: { principal, allowedFrom, token: auth.password! } satisfies SessionUser });
+        callback(null, { user: { principal, token: auth.password! } satisfies SessionUser });
       })().catch((e: unknown) => {
         log.error({ err: e }, 'submission: login could not be checked');
         callback(new SmtpReply(454, '4.7.0', 'unavailable', 'Temporary authentication failure; try again later'));
@@ -127,10 +116,13 @@ export async function startSubmission(deps: SubmissionDeps, tuning: SubmissionTu
     },
     onMailFrom(address, session, callback) {
       const user = userOf(session);
-      if (user && address.address && !senderAllowed(user.allowedFrom, address.address))
-        return callback(
-          new SmtpReply(550, '5.7.1', 'sender_not_allowed', `This key may not send as ${address.address}`),
-        );
+      if (user && address.address) {
+        try {
+          acceptor.checkSender(user, address.address);
+        } catch (e) {
+          return callback(replyFor(e));
+        }
+      }
       callback();
     },
     onRcptTo(address, session, callback) {
