@@ -185,6 +185,9 @@ describe.each(backends)('raw sends (no stored template) on %s', (backend) => {
       [raw({ metadata: [1, 2] }), 400, 'invalid_request'],
       [raw({ html: 'a\u0000b' }), 400, 'invalid_request'],
       [raw({ html: 'x'.repeat(2_000_001) }), 422, 'validation_failed'],
+      [raw({ html: '<a href="javascript:alert(1)">pay</a>' }), 422, 'unsafe_url'],
+      [raw({ html: '<a href=" jav&#x09;ascript:alert(1)">pay</a>' }), 422, 'unsafe_url'],
+      [raw({ html: '<img src="data:text/html;base64,PHNjcmlwdD4=">' }), 422, 'unsafe_url'],
     ];
     for (const [payload, status, code] of cases) {
       const res = await send(payload);

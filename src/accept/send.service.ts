@@ -11,7 +11,7 @@ import type { Dialect } from '../platform/db/database.js';
 import { GroupCommit } from './group-commit.js';
 import { AppError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
-import { type ResolvedTemplate, type TemplateService, textFromHtml } from '../templates/index.js';
+import { type ResolvedTemplate, refuseUnsafeUrls, type TemplateService, textFromHtml } from '../templates/index.js';
 import { checkHeaderValue } from '../platform/header-safety.js';
 import { checkCategory, checkMetadata, checkTags } from './options.js';
 import { checkSenderAllowed, parseSender } from './sender.js';
@@ -396,6 +396,8 @@ export class SendService {
         });
       }
     }
+    // A link a mail client would run (javascript:, data:, …) is refused as in a template's rendering.
+    if (html !== '') refuseUnsafeUrls(html, {});
     const cls = req.class ?? RAW_DEFAULTS.class;
     if (!(cls in this.email.rateLimits)) {
       throw new AppError('validation_failed', `class: one of ${Object.keys(this.email.rateLimits).join(', ')}`, {
