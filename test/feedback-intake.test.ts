@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { smtpTarget, startWorker } from '../src/delivery/start.js';
 import {
@@ -288,6 +289,51 @@ describe.each(backends)('feedback reports by mail on %s', (backend) => {
     await other.drain();
     expect(await report(id)).toMatchObject({ state: 'classified', message_id: m.id, attempts: 2 });
     expect((await messageRow(t, m.id)).status).toBe('bounced');
+  });
+
+  it('applies a batch in one transaction, and when that fails applies its reports one by one: one bad report holds back no other', async () => {
+    const [a, b] = [await sentMessage(), await sentMessage()];
+    const store = (m: typeof a) =>
+      storeReport(t.services.db, {
+        source: 'smtp',
+        envelopeFrom: '',
+        envelopeTo: [m.returnPath],
+        raw: Buffer.from(dsn({ to: m.returnPath, recipient: m.to, messageId: '<a@b>' })),
+        receivedAt: Date.now(),
+      });
+    const good = (await store(a)).id;
+    const bad = (await store(b)).id;
+    // The database refuses to mark the bad one classified: a real failure inside the batch's transaction.
+    if (backend === 'sqlite') {
+      await sql`CREATE TRIGGER poison BEFORE UPDATE ON feedback_reports
+        WHEN NEW.id = ${sql.lit(bad)} AND NEW.state = 'classified'
+        BEGIN SELECT RAISE(ABORT, 'poisoned report'); END`.execute(t.services.db);
+    } else {
+      await sql`CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'poisoned report'; END $$`.execute(t.services.db);
+      await sql`CREATE TRIGGER poison BEFORE UPDATE ON feedback_reports FOR EACH ROW
+        WHEN (NEW.id = ${sql.lit(bad)} AND NEW.state = 'classified') EXECUTE FUNCTION poison()`.execute(t.services.db);
+    }
+    try {
+      const p = new FeedbackProcessor(t.services, { owner: 'batch-worker' });
+      await p.drain();
+      expect(await report(good)).toMatchObject({ state: 'classified', message_id: a.id });
+      expect((await messageRow(t, a.id)).status).toBe('bounced');
+      const held = await report(bad);
+      expect(held).toMatchObject({ state: 'pending', lease_owner: null, attempts: 1 });
+      expect(held.error).toContain('poisoned report');
+      expect((await messageRow(t, b.id)).status).toBe('sent');
+      expect(p.processed).toBe(1);
+    } finally {
+      await sql`DROP TRIGGER poison${sql.raw(backend === 'sqlite' ? '' : ' ON feedback_reports')}`.execute(
+        t.services.db,
+      );
+      if (backend !== 'sqlite') await sql`DROP FUNCTION poison()`.execute(t.services.db);
+    }
+    // Once the database takes it again, the next pass (after its back-off) applies it.
+    await t.services.db.updateTable('feedback_reports').set({ lease_expires_at: null }).where('id', '=', bad).execute();
+    await new FeedbackProcessor(t.services, { owner: 'batch-worker' }).drain();
+    expect(await report(bad)).toMatchObject({ state: 'classified', message_id: b.id, attempts: 2 });
   });
 
   it('takes garbage, 10,000 parts and binary bytes as unclassified entries and keeps running', async () => {

@@ -4,9 +4,10 @@
  * process). Each report is leased (several workers never take one twice; a worker that dies
  * lets its lease expire and another takes the report again), classified outside any
  * transaction (CPU only, bounded by the classifier's limits), then marked classified and
- * applied in one transaction, so a crash leaves it pending, never half applied.
+ * applied with the rest of its batch in one transaction, so a crash leaves it pending, never
+ * half applied.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { sql } from 'kysely';
 import type pino from 'pino';
 import type { EventLog } from '../../events/index.js';
@@ -90,20 +91,41 @@ export class FeedbackProcessor {
     await this.running;
   }
 
-  /** Takes and handles batches until none is pending; returns how many were handled. */
+  /**
+   * Takes and handles batches until none is pending; returns how many were handled. A batch is
+   * classified report by report, then applied in one transaction (one commit for up to
+   * `batchSize` reports); if that transaction fails, each report is applied in its own, so one
+   * bad report holds back none of the others.
+   */
   async drain(): Promise<number> {
     let total = 0;
     for (;;) {
+      if (this.stopping) return total;
       const batch = await this.lease();
       if (batch.length === 0) return total;
-      for (const [i, r] of batch.entries()) {
-        if (this.stopping) {
-          await this.release(batch.slice(i).map((b) => b.id));
-          return total;
+      const ready: Classified[] = [];
+      for (const r of batch) {
+        try {
+          ready.push(await this.classify(r));
+        } catch (err) {
+          await this.failed(r, err);
         }
-        await this.handle(r);
-        total++;
       }
+      try {
+        const applied = await this.deps.db.transaction().execute(async (trx) => {
+          let n = 0;
+          for (const c of ready) if (await this.apply(trx, c)) n++;
+          return n;
+        });
+        this.processed += applied;
+      } catch (groupErr) {
+        this.deps.log.warn(
+          { err: groupErr, reports: ready.length },
+          'feedback: a batch failed; applying its reports one by one',
+        );
+        for (const c of ready) await this.applyAlone(c);
+      }
+      total += batch.length;
     }
   }
 
@@ -145,78 +167,108 @@ export class FeedbackProcessor {
 
   /** Classifies and applies one leased report; a failure leaves it pending (or failed after the last try). */
   async handle(r: FeedbackReportRow): Promise<void> {
-    const { db, events, config, log } = this.deps;
+    let c: Classified;
     try {
-      const c = classifyReport(r.raw, { envelopeFrom: r.envelope_from });
-      const envelopeTo = r.envelope_to ? (JSON.parse(r.envelope_to) as string[]) : [];
-      const match = await matchReport(db, c, envelopeTo, (a) => verpMessageId(config, this.key, a));
-      const now = Date.now();
-      const applied = await db.transaction().execute(async (trx) => {
-        const claimed = await trx
-          .updateTable('feedback_reports')
-          .set({
-            state: 'classified',
-            classified_at: now,
-            lease_owner: null,
-            lease_expires_at: null,
-            kind: c.kind,
-            category: c.category,
-            recipient: c.recipient?.slice(0, 320) ?? null,
-            status_code: c.status?.slice(0, 20) ?? null,
-            diagnostic: c.diagnostic?.slice(0, 2000) ?? null,
-            reason: c.reason.slice(0, 100),
-            classification: JSON.stringify(c),
-            message_id: match.message?.id ?? null,
-            match_method: match.method,
-            error: null,
-          })
-          .where('id', '=', r.id)
-          .where('state', '=', 'pending')
-          .where('lease_owner', '=', this.opts.owner)
-          .executeTakeFirst();
-        // Its lease expired and another worker took it: that one applies it.
-        if (Number(claimed.numUpdatedRows) === 0) return null;
-        const suppressed: string[] = [];
-        for (const e of eventsFromReport(c, { at: r.received_at, dedupeKey: `report:${r.id}` })) {
-          const a = await applyFeedback(trx, events, config.feedback, e, {
-            source: 'report',
-            sourceEvent: `report:${r.id}`,
-            reportId: r.id,
-            feedbackId: c.report.messageId,
-            message: match.message,
-            now,
-            extra: { reason: c.reason, format: c.format, match_method: match.method, feedback_type: c.feedbackType },
-          });
-          suppressed.push(...a.suppressed);
-        }
-        if (suppressed.length)
-          await trx
-            .updateTable('feedback_reports')
-            .set({ suppressed: JSON.stringify(suppressed) })
-            .where('id', '=', r.id)
-            .execute();
-        return { suppressed };
-      });
-      if (applied) this.processed++;
+      c = await this.classify(r);
     } catch (err) {
-      const last = r.attempts >= MAX_REPORT_ATTEMPTS;
-      log.error(
-        { err, report_id: r.id, attempts: r.attempts },
-        last ? 'feedback report failed' : 'feedback report will be retried',
-      );
-      await db
-        .updateTable('feedback_reports')
-        .set({
-          state: last ? 'failed' : 'pending',
-          error: (err instanceof Error ? err.message : String(err)).slice(0, 1000),
-          lease_owner: null,
-          // Tried again after a while, not in a tight loop.
-          lease_expires_at: Date.now() + 5000 * r.attempts,
-        })
-        .where('id', '=', r.id)
-        .where('lease_owner', '=', this.opts.owner)
-        .execute()
-        .catch((e: unknown) => log.error({ err: e, report_id: r.id }, 'could not record a feedback report failure'));
+      return this.failed(r, err);
+    }
+    await this.applyAlone(c);
+  }
+
+  /** CPU and reads, outside any transaction: what the report says and which message it is about. */
+  private async classify(r: FeedbackReportRow): Promise<Classified> {
+    const { db, config } = this.deps;
+    const c = classifyReport(r.raw, { envelopeFrom: r.envelope_from });
+    const envelopeTo = r.envelope_to ? (JSON.parse(r.envelope_to) as string[]) : [];
+    const match = await matchReport(db, c, envelopeTo, (a) => verpMessageId(config, this.key, a));
+    return { r, c, match };
+  }
+
+  private async applyAlone(x: Classified): Promise<void> {
+    try {
+      if (await this.deps.db.transaction().execute((trx) => this.apply(trx, x))) this.processed++;
+    } catch (err) {
+      await this.failed(x.r, err);
     }
   }
+
+  /** Marks the report classified and applies its events in `trx`; false when another worker owns it now. */
+  private async apply(trx: Transaction<DB>, { r, c, match }: Classified): Promise<boolean> {
+    const { events, config } = this.deps;
+    const now = Date.now();
+    const claimed = await trx
+      .updateTable('feedback_reports')
+      .set({
+        state: 'classified',
+        classified_at: now,
+        lease_owner: null,
+        lease_expires_at: null,
+        kind: c.kind,
+        category: c.category,
+        recipient: c.recipient?.slice(0, 320) ?? null,
+        status_code: c.status?.slice(0, 20) ?? null,
+        diagnostic: c.diagnostic?.slice(0, 2000) ?? null,
+        reason: c.reason.slice(0, 100),
+        classification: JSON.stringify(c),
+        message_id: match.message?.id ?? null,
+        match_method: match.method,
+        error: null,
+      })
+      .where('id', '=', r.id)
+      .where('state', '=', 'pending')
+      .where('lease_owner', '=', this.opts.owner)
+      .executeTakeFirst();
+    // Its lease expired and another worker took it: that one applies it.
+    if (Number(claimed.numUpdatedRows) === 0) return false;
+    const suppressed: string[] = [];
+    for (const e of eventsFromReport(c, { at: r.received_at, dedupeKey: `report:${r.id}` })) {
+      const a = await applyFeedback(trx, events, config.feedback, e, {
+        source: 'report',
+        sourceEvent: `report:${r.id}`,
+        reportId: r.id,
+        feedbackId: c.report.messageId,
+        message: match.message,
+        now,
+        extra: { reason: c.reason, format: c.format, match_method: match.method, feedback_type: c.feedbackType },
+      });
+      suppressed.push(...a.suppressed);
+    }
+    if (suppressed.length)
+      await trx
+        .updateTable('feedback_reports')
+        .set({ suppressed: JSON.stringify(suppressed) })
+        .where('id', '=', r.id)
+        .execute();
+    return true;
+  }
+
+  /** A report that could not be handled: pending again after a while, or failed after the last try. */
+  private async failed(r: FeedbackReportRow, err: unknown): Promise<void> {
+    const { db, log } = this.deps;
+    const last = r.attempts >= MAX_REPORT_ATTEMPTS;
+    log.error(
+      { err, report_id: r.id, attempts: r.attempts },
+      last ? 'feedback report failed' : 'feedback report will be retried',
+    );
+    await db
+      .updateTable('feedback_reports')
+      .set({
+        state: last ? 'failed' : 'pending',
+        error: (err instanceof Error ? err.message : String(err)).slice(0, 1000),
+        lease_owner: null,
+        // Tried again after a while, not in a tight loop.
+        lease_expires_at: Date.now() + 5000 * r.attempts,
+      })
+      .where('id', '=', r.id)
+      .where('lease_owner', '=', this.opts.owner)
+      .execute()
+      .catch((e: unknown) => log.error({ err: e, report_id: r.id }, 'could not record a feedback report failure'));
+  }
+}
+
+interface Classified {
+  r: FeedbackReportRow;
+  c: ReturnType<typeof classifyReport>;
+  match: Awaited<ReturnType<typeof matchReport>>;
 }
