@@ -64,6 +64,29 @@ describe.each(backends)('message bodies on %s', (backend) => {
     expect((await detail(t, res.json().id)).html_content).toBe(d.html_content);
   });
 
+  it('stores the distinct renderings of one commit (a batch) each once, each message reading back its own', async () => {
+    const amounts = ['111111', '222222', '333333', '222222'];
+    const res = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/batch',
+      payload: {
+        messages: amounts.map((amount_fcfa, i) => ({
+          ...invoiceExample(),
+          to: `batch-body-${i}@example.com`,
+          variables: { ...invoiceExample().variables, amount_fcfa },
+        })),
+      },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const ids = (res.json().items as Array<{ items: Array<{ id: string }> }>).map((i) => i.items[0]!.id);
+    const stored = await rows(ids);
+    const bodyIds = stored.map((r) => r.body_id);
+    expect(bodyIds.every((b) => b !== null)).toBe(true);
+    // Four requests, each with its own rendering: four bodies (two of them with the same amount, but other recipients).
+    expect(await bodyCount([...new Set(bodyIds.map(Number))])).toBe(new Set(bodyIds).size);
+    for (const [i, id] of ids.entries()) expect((await detail(t, id)).html_content).toContain(amounts[i]);
+  });
+
   it('moves the bodies of rows written before, in batches, while sends go on, with nothing lost', async () => {
     // Rows as the previous version wrote them: bodies in their own columns.
     const legacy = [

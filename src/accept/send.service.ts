@@ -163,8 +163,10 @@ export class SendService {
   private readonly messageIdDomain: string;
   private readonly policies: AdmissionPolicy[];
   private readonly group: GroupCommit<Unit, BatchOutcome> | null;
+  private readonly dialect: Dialect;
 
   constructor(deps: SendDeps) {
+    this.dialect = deps.dialect ?? 'sqlite';
     ({
       db: this.db,
       commits: this.commits,
@@ -582,7 +584,7 @@ export class SendService {
       m.send_at = held ? m.next_attempt_at : null;
     }
     // Bodies go to email_bodies, compressed, once per rendering (content/bodies.ts).
-    await storeBodies(trx, messages);
+    await storeBodies(trx, messages, this.dialect);
     await insertRows(trx, 'email_messages', messages);
     const attachmentRows = units.flatMap((u, i) =>
       rows[i]!.flatMap((m) =>

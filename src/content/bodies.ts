@@ -1,5 +1,6 @@
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Dialect } from '../platform/db/database.js';
 import type { DB, MessageRow } from '../platform/db/schema.js';
 
 /** A message's rendered bodies, as the archive keeps them. */
@@ -46,29 +47,52 @@ type NewBodyColumns = Partial<BodyColumns>;
  * keys). A body is one rendering of one request, with that request's variables: see
  * `dropBodies` for what erasure does with a shared one.
  */
-export async function storeBodies(trx: Transaction<DB>, messages: NewBodyColumns[]): Promise<void> {
-  const ids = new Map<string, number>();
-  for (const m of messages) {
-    if (m.html_content == null && m.text_content == null) continue;
-    // The same strings (one rendering shared by the request's messages) are found by identity first.
+export async function storeBodies(
+  trx: Transaction<DB>,
+  messages: NewBodyColumns[],
+  dialect: Dialect = 'sqlite',
+): Promise<void> {
+  // The distinct renderings, found by their strings (one rendering shared by a request's messages).
+  const slot = new Map<string, number>();
+  const distinct: Body[] = [];
+  const slots = messages.map((m) => {
+    if (m.html_content == null && m.text_content == null) return -1;
     const key = JSON.stringify([m.html_content, m.text_content]);
-    let id = ids.get(key);
-    if (id === undefined) {
-      const row = await trx
-        .insertInto('email_bodies')
-        .values({
-          encoding: BODY_ENCODING,
-          data: encodeBody({ html: m.html_content ?? null, text: m.text_content ?? null }),
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      id = Number(row.id);
-      ids.set(key, id);
+    let i = slot.get(key);
+    if (i === undefined) {
+      i = distinct.push({ html: m.html_content ?? null, text: m.text_content ?? null }) - 1;
+      slot.set(key, i);
     }
-    m.body_id = id;
+    return i;
+  });
+  if (distinct.length === 0) return;
+  const rows = distinct.map((b) => ({ encoding: BODY_ENCODING, data: encodeBody(b) }));
+  let ids: number[];
+  if (dialect === 'postgres' && rows.length > 1) {
+    // Two round trips whatever the number of bodies: the ids first (a multi-row RETURNING has no
+    // documented order), then one insert with them.
+    const got = await sql<{ id: string }>`select nextval(pg_get_serial_sequence('email_bodies', 'id')) as id
+      from generate_series(1, ${rows.length})`.execute(trx);
+    ids = got.rows.map((r) => Number(r.id));
+    await trx
+      .insertInto('email_bodies')
+      .values(rows.map((r, i) => ({ ...r, id: ids[i]! })))
+      .execute();
+  } else {
+    // SQLite runs in-process: a statement per body costs no round trip.
+    ids = [];
+    for (const r of rows) {
+      const row = await trx.insertInto('email_bodies').values(r).returning('id').executeTakeFirstOrThrow();
+      ids.push(Number(row.id));
+    }
+  }
+  messages.forEach((m, i) => {
+    const at = slots[i]!;
+    if (at < 0) return;
+    m.body_id = ids[at]!;
     m.html_content = null;
     m.text_content = null;
-  }
+  });
 }
 
 /**

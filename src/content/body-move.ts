@@ -44,7 +44,7 @@ export async function moveInlineBodies(
       if (dialect === 'postgres') q = q.forUpdate().skipLocked();
       const rows = (await q.execute()).map((r) => ({ ...r, body_id: null as number | null }));
       if (rows.length === 0) return { messages: 0, bodies: 0 };
-      await storeBodies(trx, rows);
+      await storeBodies(trx, rows, dialect);
       const byBody = new Map<number, string[]>();
       for (const r of rows) byBody.set(r.body_id!, [...(byBody.get(r.body_id!) ?? []), r.id]);
       for (const [bodyId, ids] of byBody) {
