@@ -3,6 +3,7 @@ import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { simpleParser } from 'mailparser';
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import { describe, expect, it } from 'vitest';
@@ -51,6 +52,28 @@ describe('the self-signed certificate of the submission listener', () => {
     expect(statSync(first.key).mode & 0o777).toBe(0o600);
     const cert = readFileSync(first.cert, 'utf8');
     expect(readFileSync(tlsFiles(config).cert, 'utf8')).toBe(cert);
+    // A kept pair TLS refuses (an earlier version's invalid serial, a damaged file) is made again.
+    const damaged = cert.replace(/^(-----BEGIN CERTIFICATE-----\n.{4})..../, '$1AAAA');
+    writeFileSync(first.cert, damaged);
+    expect(() => readTls(first)).toThrow();
+    const again = tlsFiles(config);
+    expect(readFileSync(again.cert, 'utf8')).not.toBe(damaged);
+    expect(() => readTls(again)).not.toThrow();
+  });
+
+  it('writes its serial number as minimal DER: a serial starting with zero bytes, or with its high bit set, is valid', () => {
+    // A random serial starting with a zero byte was written with that byte (1 pair in about 300):
+    // OpenSSL refuses such an INTEGER ("illegal padding"), and the listener could not start.
+    const serials = ['00123456789abcdef0123456789abcde', '0000ff', '80', '00', 'ff00ff'].map((h) =>
+      Buffer.from(h, 'hex'),
+    );
+    for (const serial of serials) {
+      const pair = selfSignedCertificate(['localhost'], 30, new Date(), serial);
+      const x = new X509Certificate(pair.cert);
+      expect(BigInt(`0x${x.serialNumber}`), serial.toString('hex')).toBe(BigInt(`0x${serial.toString('hex')}`));
+      expect(() => createSecureContext(pair)).not.toThrow();
+    }
+    for (let i = 0; i < 200; i++) expect(() => createSecureContext(selfSignedCertificate(['localhost']))).not.toThrow();
   });
 
   it('refuses a key that does not match the certificate', () => {

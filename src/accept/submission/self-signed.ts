@@ -22,7 +22,13 @@ const tlv = (tag: number, ...content: Buffer[]): Buffer => {
 };
 const sequence = (...c: Buffer[]) => tlv(0x30, ...c);
 const set = (...c: Buffer[]) => tlv(0x31, ...c);
-const integer = (b: Buffer) => tlv(0x02, b[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b);
+/** DER INTEGER of unsigned big-endian bytes: minimal (no leading zero byte unless the next has its high bit set), positive. */
+function integer(b: Buffer): Buffer {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  const v = b.subarray(i);
+  return tlv(0x02, v[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), v]) : v);
+}
 const utf8String = (s: string) => tlv(0x0c, Buffer.from(s, 'utf8'));
 
 function objectId(dotted: string): Buffer {
@@ -64,10 +70,13 @@ export interface SelfSigned {
 }
 
 /** A certificate for `names` (host names and IP addresses; the first is also the common name), valid `days` from now. */
-export function selfSignedCertificate(names: string[], days = 3650, now = new Date()): SelfSigned {
+export function selfSignedCertificate(
+  names: string[],
+  days = 3650,
+  now = new Date(),
+  serial: Buffer = randomBytes(16),
+): SelfSigned {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const serial = randomBytes(16);
-  serial[0]! &= 0x7f;
   const name = sequence(set(sequence(objectId('2.5.4.3'), utf8String(names[0] ?? 'localhost'))));
   const altNames = sequence(
     ...names.map((n) => (isIP(n) ? tlv(0x87, ipBytes(n)) : tlv(0x82, Buffer.from(n, 'ascii')))),

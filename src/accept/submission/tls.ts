@@ -26,7 +26,8 @@ export function tlsFiles(config: Pick<Config, 'dataDir' | 'submission'>): TlsFil
   if (tlsCert && tlsKey) return { cert: tlsCert, key: tlsKey, generated: false };
   const dir = path.join(config.dataDir, 'submission-tls');
   const files = { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem'), generated: true };
-  if (existsSync(files.cert) && existsSync(files.key)) return files;
+  if (existsSync(files.cert) && existsSync(files.key) && usable(files)) return files;
+  // None yet, or one TLS refuses (versions before 2026-12 wrote an invalid serial 1 time in about 300): a new pair.
   mkdirSync(dir, { recursive: true });
   const names = [
     ...new Set(['localhost', hostname(), '127.0.0.1', '::1', ...(host === '0.0.0.0' || host === '::' ? [] : [host])]),
@@ -37,6 +38,15 @@ export function tlsFiles(config: Pick<Config, 'dataDir' | 'submission'>): TlsFil
   writeFileSync(files.cert, pair.cert);
   return files;
 }
+
+const usable = (files: Pick<TlsFiles, 'cert' | 'key'>) => {
+  try {
+    readTls(files);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /** Reads the pair and checks that TLS can use it (the key matches the certificate). */
 export function readTls(files: Pick<TlsFiles, 'cert' | 'key'>): TlsMaterial {
