@@ -13,6 +13,7 @@ import { parseSearchQuery } from './search-query.js';
 import { type ResendDeps, resendMessage } from './resend.js';
 import { Cancelled, MessageDetail, MessagePage, Resent, Stats } from './schemas.js';
 import { messageStats } from './stats.js';
+import { TrigramSample } from './trigram-sample.js';
 
 export interface MessagesHttpOptions {
   db: Kysely<DB>;
@@ -35,6 +36,8 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
   r,
   { db, dialect, events, from, fromEmail, hashAddress, resend },
 ) => {
+  // SQLite's search looks fragments up by their rare trigrams: which ones are rare, it learns from a sample.
+  const trigrams = dialect === 'sqlite' ? new TrigramSample(db) : undefined;
   r.get(
     '/api/v1/email/messages',
     {
@@ -69,7 +72,7 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
           category: q.category,
           since: q.since ? Date.parse(q.since) : undefined,
           until: q.until ? Date.parse(q.until) : undefined,
-          ...(terms ? { search: { terms, context: { dialect, defaultFrom: fromEmail, hashAddress } } } : {}),
+          ...(terms ? { search: { terms, context: { dialect, defaultFrom: fromEmail, hashAddress, trigrams } } } : {}),
         },
         q.limit,
         q.cursor,

@@ -2,6 +2,7 @@ import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kyse
 import type { Dialect } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
 import type { SearchTerms } from './search-query.js';
+import type { SearchColumn, TrigramSample } from './trigram-sample.js';
 
 /** What a search needs besides its terms. */
 export interface SearchContext {
@@ -10,6 +11,8 @@ export interface SearchContext {
   defaultFrom: string;
   /** The keyed hash retention gives an address: anonymized messages are found by the whole address. */
   hashAddress(address: string): string;
+  /** SQLite: which trigrams of a fragment are rare enough to look up (see trigram-sample.ts). */
+  trigrams?: TrigramSample;
 }
 
 type Eb = ExpressionBuilder<DB, 'email_messages'>;
@@ -27,23 +30,67 @@ const inSearch = (match: string) =>
 const orDefault = (ctx: SearchContext, fragment: string) =>
   ctx.defaultFrom.toLowerCase().includes(fragment.toLowerCase());
 
+/** A fragment the FTS5 table answers, and the columns it is looked for in. */
+interface FtsPart {
+  columns: readonly SearchColumn[];
+  fragment: string;
+}
+
+/** The message's own column for each column of message_search (its values, as the triggers copy them). */
+const COLUMN: Record<SearchColumn, string> = {
+  recipient: 'recipient_email',
+  sender: 'from_email',
+  subject: 'subject',
+  tags: 'tags',
+};
+const WORD_COLUMNS = ['recipient', 'subject', 'tags'] as const;
+
+function ftsParts(terms: SearchTerms, ctx: SearchContext): FtsPart[] {
+  return [
+    ...terms.to.filter((t) => !t.whole).map((t) => ({ columns: ['recipient'] as const, fragment: t.value })),
+    ...terms.domain.map((d) => ({ columns: ['recipient'] as const, fragment: d })),
+    ...terms.from.filter((f) => !orDefault(ctx, f)).map((f) => ({ columns: ['sender'] as const, fragment: f })),
+    ...terms.subject.map((s) => ({ columns: ['subject'] as const, fragment: s })),
+    // A whole tag, whatever its case: its JSON string in the array, quotes included.
+    ...terms.tag.map((t) => ({ columns: ['tags'] as const, fragment: JSON.stringify(t.toLowerCase()) })),
+    ...terms.words.map((w) => ({ columns: WORD_COLUMNS, fragment: w })),
+  ];
+}
+
+/** Plain ASCII: SQLite's LIKE folds its case as FTS5 does, so the fragment can be tested on the row itself. */
+const ascii = (fragment: string) => /^[\x20-\x7e]+$/.test(fragment);
+
 /**
  * SQLite: the terms that the message_search FTS5 table answers, as one MATCH (trigram: a quoted
  * string matches wherever it occurs, whatever the case); null when there is none, or on
- * PostgreSQL. See migration 0018.
+ * PostgreSQL. See migration 0018. A fragment with rare trigrams is looked up by those only (a
+ * short list each) and then tested on the message itself (searchCondition's LIKE): the
+ * fragment's common trigrams would make FTS5 read most of the archive.
  */
 export function ftsMatch(terms: SearchTerms, ctx: SearchContext): string | null {
   if (ctx.dialect !== 'sqlite') return null;
-  const fts = [
-    ...terms.to.filter((t) => !t.whole).map((t) => `recipient : ${ftsString(t.value)}`),
-    ...terms.domain.map((d) => `recipient : ${ftsString(d)}`),
-    ...terms.from.filter((f) => !orDefault(ctx, f)).map((f) => `sender : ${ftsString(f)}`),
-    ...terms.subject.map((s) => `subject : ${ftsString(s)}`),
-    // A whole tag, whatever its case: its JSON string in the array, quotes included.
-    ...terms.tag.map((t) => `tags : ${ftsString(JSON.stringify(t.toLowerCase()))}`),
-    ...terms.words.map((w) => `{recipient subject tags} : ${ftsString(w)}`),
-  ];
+  const fts = ftsParts(terms, ctx).map(({ columns, fragment }) => {
+    const spec = columns.length === 1 ? columns[0]! : `{${columns.join(' ')}}`;
+    const rare = ctx.trigrams?.rarest(columns, fragment);
+    return rare ? `${spec} : (${rare.map(ftsString).join(' AND ')})` : `${spec} : ${ftsString(fragment)}`;
+  });
   return fts.length ? fts.join(' AND ') : null;
+}
+
+/**
+ * SQLite: each ASCII fragment tested on the message's own columns, whether the MATCH looked it up
+ * whole or by some of its trigrams: the same answer either way, and a sample taken between two
+ * queries of one request cannot change it.
+ */
+function fragmentsOnRow(terms: SearchTerms, ctx: SearchContext): Expression<SqlBool>[] {
+  return ftsParts(terms, ctx)
+    .filter((p) => ascii(p.fragment))
+    .map(({ columns, fragment }) => {
+      const tests = columns.map(
+        (c) => sql<SqlBool>`${sql.ref(`email_messages.${COLUMN[c]}`)} like ${contains(fragment)} escape '\\'`,
+      );
+      return tests.length === 1 ? tests[0]! : sql<SqlBool>`(${sql.join(tests, sql` or `)})`;
+    });
 }
 
 /**
@@ -102,6 +149,7 @@ export function searchCondition(
   if (terms.before !== undefined) and.push(...createdBefore(eb, terms.before));
   const match = withoutMatch ? null : ftsMatch(terms, ctx);
   if (match !== null) and.push(inSearch(match));
+  if (lite) and.push(...fragmentsOnRow(terms, ctx));
   return eb.and(and);
 }
 
