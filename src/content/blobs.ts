@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { reusedQuery } from '../platform/db/reused-sql.js';
 import type { DB } from '../platform/db/schema.js';
 
 /**
@@ -14,19 +15,21 @@ export const PART_BYTES = 1024 * 1024;
  */
 export async function insertBlob(trx: Kysely<DB>, sha256: string, data: Uint8Array, now: number): Promise<boolean> {
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const inserted = await trx
-    .insertInto('content_blobs')
-    .values({ sha256, size_bytes: bytes.length, encoding: 'identity', created_at: now })
-    .onConflict((oc) => oc.column('sha256').doNothing())
-    .returning('sha256')
-    .executeTakeFirst();
-  if (!inserted) return false;
+  // The same two statements for every content: their SQL is built once (reused-sql.ts).
+  const inserted = await reusedQuery(trx, 'content_blobs:insert', [sha256, bytes.length, 'identity', now], () =>
+    trx
+      .insertInto('content_blobs')
+      .values({ sha256, size_bytes: bytes.length, encoding: 'identity', created_at: now })
+      .onConflict((oc) => oc.column('sha256').doNothing())
+      .returning('sha256'),
+  );
+  if (inserted.length === 0) return false;
   // One row per part, even for empty content: a blob always has a part 0.
   for (let at = 0, part = 0; part === 0 || at < bytes.length; at += PART_BYTES, part++) {
-    await trx
-      .insertInto('content_blob_parts')
-      .values({ sha256, part, data: bytes.subarray(at, at + PART_BYTES) })
-      .execute();
+    const chunk = bytes.subarray(at, at + PART_BYTES);
+    await reusedQuery(trx, 'content_blob_parts:insert', [sha256, part, chunk], () =>
+      trx.insertInto('content_blob_parts').values({ sha256, part, data: chunk }),
+    );
   }
   return true;
 }

@@ -1,6 +1,7 @@
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Dialect } from '../platform/db/database.js';
+import { reusedQuery } from '../platform/db/reused-sql.js';
 import type { DB, MessageRow } from '../platform/db/schema.js';
 
 /** A message's rendered bodies, as the archive keeps them. */
@@ -82,8 +83,10 @@ export async function storeBodies(
     // SQLite runs in-process: a statement per body costs no round trip.
     ids = [];
     for (const r of rows) {
-      const row = await trx.insertInto('email_bodies').values(r).returning('id').executeTakeFirstOrThrow();
-      ids.push(Number(row.id));
+      const [row] = await reusedQuery(trx, 'email_bodies:insert', [r.encoding, r.data], () =>
+        trx.insertInto('email_bodies').values(r).returning('id'),
+      );
+      ids.push(Number(row!.id));
     }
   }
   messages.forEach((m, i) => {

@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, Dialect } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
+import { reusedQuery } from '../platform/db/reused-sql.js';
 import { insertBlob } from './blobs.js';
 import { BlobWriter } from './writer.js';
 
@@ -106,7 +107,9 @@ function unique(contents: Content[]): Content[] {
 
 /** Which of `hashes` are stored; with `lock`, each found blob is KEY SHARE locked until the transaction ends (PostgreSQL). */
 async function existing(db: Kysely<DB>, hashes: string[], lock = false): Promise<Set<string>> {
-  let q = db.selectFrom('content_blobs').select('sha256').where('sha256', 'in', hashes);
-  if (lock) q = q.forKeyShare();
-  return new Set((await q.execute()).map((r) => r.sha256));
+  const rows = await reusedQuery(db, `content_blobs:existing:${hashes.length}:${lock}`, hashes, () => {
+    const q = db.selectFrom('content_blobs').select('sha256').where('sha256', 'in', hashes);
+    return lock ? q.forKeyShare() : q;
+  });
+  return new Set(rows.map((r) => r.sha256));
 }
