@@ -48,7 +48,7 @@ describe('search by rare trigrams (SQLite)', () => {
     expect(ftsMatch(parseSearchQuery('to:123'), context(sample))).toBe('recipient : "123"');
   });
 
-  it('answers exactly what the fragment matches, before and after the sample', async () => {
+  it('answers exactly what the fragment matches', async () => {
     const search = async (q: string) => {
       const res = await t.inject({ method: 'GET', url: `/api/v1/email/messages?limit=500&q=${encodeURIComponent(q)}` });
       expect(res.statusCode, res.body).toBe(200);
@@ -56,9 +56,6 @@ describe('search by rare trigrams (SQLite)', () => {
     };
     const fragments = ['client123@', 'client12', 't29@isp', '@isp3.bj', 'isp3.bj', 'nt2', 'CLIENT7@', '99@', 'client1'];
     const expected = (f: string) => addresses.filter((a) => a.includes(f.toLowerCase())).sort();
-    // The first search starts the app's sample; the later ones use it.
-    for (const f of fragments) expect(await search(`to:${f}`), f).toEqual(expected(f));
-    await new Promise((r) => setTimeout(r, 300));
     for (const f of fragments) expect(await search(`to:${f}`), f).toEqual(expected(f));
     expect(await search('domain:isp3.bj')).toEqual(expected('@isp3.bj'));
     expect(await search('client123@isp4')).toEqual(expected('client123@isp4'));

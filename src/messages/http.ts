@@ -62,6 +62,8 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
     async (request) => {
       const q = request.query;
       const terms = q.q === undefined ? undefined : parseSearchQuery(q.q);
+      // The first search of this process waits for the sample rather than read every common trigram's list.
+      if (terms) await trigrams?.ready();
       return listMessages(
         db,
         {
@@ -156,6 +158,7 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
         response: { 200: Stats },
       },
     },
-    async (request) => messageStats(db, { days: request.query.days, tzOffsetMinutes: request.query.tz_offset }),
+    async (request) =>
+      messageStats(db, { days: request.query.days, tzOffsetMinutes: request.query.tz_offset }, dialect),
   );
 };

@@ -74,10 +74,13 @@ export class TrigramSample {
       });
   }
 
-  /** Resolves once a sample is taken (tests, and a caller that would rather wait). */
+  /**
+   * Resolves once there is a sample: at once when there is one (an old one is replaced in the
+   * background), else when the first is taken (a few tens of milliseconds on a large archive).
+   */
   async ready(): Promise<void> {
     this.refresh();
-    await this.loading;
+    if (!this.sample) await this.loading;
   }
 
   private async take(): Promise<Sample> {
