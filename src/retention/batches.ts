@@ -10,3 +10,11 @@ export const yieldToOthers = () => new Promise<void>((resolve) => setImmediate(r
  * enough that sends waiting for it are not held up (bench/archive.ts, a day's purge).
  */
 export const PURGE_BATCH = 100;
+
+/**
+ * After a batch that held the write lock for `ms`: a pause as long (at most a second), so work
+ * waiting for the lock (sends, deliveries) gets it between two batches, not only when a batch
+ * happens to end as it arrives.
+ */
+export const restAfter = (ms: number) =>
+  new Promise<void>((resolve) => setTimeout(resolve, Math.min(1000, Math.max(1, Math.round(ms)))));
