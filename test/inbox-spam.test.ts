@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Running, serve } from '../src/app/serve.js';
-import { parseSpamdReply } from '../src/capture/spam.js';
+import { parseSpamdReply } from '../src/checks/spamd.js';
 import { createTestContext, type TestContext } from './helpers/context.js';
 import { sendOk, waitForStatus } from './helpers/delivery.js';
 import { incidentExample } from './helpers/fixtures.js';
