@@ -191,7 +191,13 @@ function closing(s: string, i: number): number {
   return s.length;
 }
 
-const IDENT = /^-?(?:[_a-zA-Z\u00a0-\uffff]|\\.)(?:[\w\u00a0-\uffff-]|\\.)*/;
+const IDENT = /-?(?:[_a-zA-Z\u00a0-\uffff]|\\.)(?:[\w\u00a0-\uffff-]|\\.)*/y;
+
+/** The identifier starting at `i`, or '' (a sticky match: no copy of the rest of the text). */
+function identAt(s: string, i: number): string {
+  IDENT.lastIndex = i;
+  return IDENT.exec(s)?.[0] ?? '';
+}
 
 /** The features a selector list uses: simple selectors, combinators, grouping, chaining, pseudo-classes and elements. */
 export function selectorSlugs(list: string, depth = 0): string[] {
@@ -235,10 +241,10 @@ function complexSelector(s: string, out: string[], depth: number): void {
       simple++;
       i++;
     } else if (c === '#' || c === '.') {
-      const name = IDENT.exec(s.slice(i + 1))?.[0] ?? '';
+      const name = identAt(s, i + 1);
       out.push(c === '#' ? 'css-selector-id' : 'css-selector-class');
       simple++;
-      i += 1 + Math.max(name.length, 0);
+      i += 1 + name.length;
     } else if (c === '[') {
       out.push('css-selector-attribute');
       simple++;
@@ -246,7 +252,7 @@ function complexSelector(s: string, out: string[], depth: number): void {
     } else if (c === ':') {
       const element = s[i + 1] === ':';
       i += element ? 2 : 1;
-      const name = (IDENT.exec(s.slice(i))?.[0] ?? '').toLowerCase();
+      const name = identAt(s, i).toLowerCase();
       i += name.length;
       let argument: string | undefined;
       if (s[i] === '(') {
@@ -259,12 +265,15 @@ function complexSelector(s: string, out: string[], depth: number): void {
       if (argument !== undefined && SELECTOR_ARGUMENTS.has(name) && depth < 8)
         out.push(...selectorSlugs(argument, depth + 1));
     } else {
-      const name = IDENT.exec(s.slice(i))?.[0];
+      const name = identAt(s, i);
       if (name) {
         out.push('css-selector-type');
         simple++;
         i += name.length;
-      } else i++; // `&`, `|` and anything this reader does not know
+      } else {
+        if (c === '&') simple++; // the nesting selector stands for its parent's: `&.d` chains
+        i++; // `&`, `|` and anything else this reader does not know
+      }
     }
   }
   endCompound();
@@ -294,6 +303,9 @@ const PROPERTY_PATTERNS: Array<[RegExp, string]> = [
   [/^overflow-(x|y|block|inline)$/, 'css-overflow'],
   [/^scroll-snap(-|$)/, 'css-scroll-snap'],
 ];
+
+/** Properties caniemail tests with one value only (its titles: `flex-direction:column`, `flex-wrap: wrap`). */
+const VALUE_FEATURES: Record<string, RegExp> = { 'flex-direction': /^column/, 'flex-wrap': /^wrap/ };
 
 const UNIT = /(?<![\w#.-])[+-]?(?:\d+(?:\.\d+)?|\.\d+)(px|em|rem|ex|ch|vw|vh|vmin|vmax|cm|mm|in|pt|pc|%)(?![\w%-])/gi;
 const FUNCTION =
@@ -325,16 +337,19 @@ export function declarationSlugs(property: string, value: string, important: boo
     return out;
   }
   const name = property.replace(/^-(webkit|moz|ms|o)-/, '');
-  const pattern = PROPERTY_PATTERNS.find(([re]) => re.test(name));
-  out.push(pattern ? pattern[1].replace('$1', pattern[0].exec(name)![1] ?? '') : `css-${name}`);
   const v = value.toLowerCase();
+  const only = VALUE_FEATURES[name];
+  if (only) {
+    if (only.test(v)) out.push(`css-${name}`);
+  } else {
+    const pattern = PROPERTY_PATTERNS.find(([re]) => re.test(name));
+    out.push(pattern ? pattern[1].replace('$1', pattern[0].exec(name)![1] ?? '') : `css-${name}`);
+  }
   if (name === 'display') {
     if (/^(inline-)?flex\b/.test(v)) out.push('css-display-flex');
     else if (/^(inline-)?grid\b/.test(v)) out.push('css-display-grid');
     else if (/^none\b/.test(v)) out.push('css-display-none');
-  } else if (name === 'flex-direction' && v.startsWith('column')) out.push('css-flex-direction');
-  else if (name === 'flex-wrap' && v.startsWith('wrap')) out.push('css-flex-wrap');
-  else if ((name === 'font-family' || name === 'font') && SYSTEM_FONT.test(v)) out.push('css-sytem-ui');
+  } else if ((name === 'font-family' || name === 'font') && SYSTEM_FONT.test(v)) out.push('css-sytem-ui');
 
   // Units and keywords are read outside strings and url(): a file name is not a length.
   const bare = v.replace(/url\((?:"[^"]*"|'[^']*'|[^)]*)\)/g, ' ').replace(/"[^"]*"|'[^']*'/g, ' ');
