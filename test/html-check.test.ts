@@ -111,7 +111,7 @@ describe('the HTML check against caniemail data', () => {
       '<style>.a { color: red; .b { margin: 0 } @media (max-width: 600px { .c { width: 100% }',
       '<style>/* never closed',
       '<div style="color: "unterminated; width: url(a;b">x</div>',
-      '<style>' + '{'.repeat(5000) + '</style>' + '<a '.repeat(2000),
+      `<style>${'{'.repeat(5000)}</style>${'<a '.repeat(2000)}`,
       '<svg><style>circle { fill: red }</style><circle/></svg><<<>>>&&&;;;',
       `<style>:not(${':not('.repeat(200)}.a${')'.repeat(200)}) { top: 0 }</style>`,
       '\u0000<p\u0000 style="\u0000">',
