@@ -8,6 +8,9 @@ export default defineConfig({
     // Test files share one PostgreSQL database: each file gets its own schema (see test/helpers),
     // so files may run in parallel; 2 cores make 2 workers the sweet spot.
     maxWorkers: 2,
+    // In CI (a shared machine whose speed varies 2× between runs) a failed test runs once more
+    // before it fails the run; the report still names every retried test, so flakiness is seen.
+    retry: process.env.CI ? 1 : 0,
     // Builds web/dist when web/src is newer (the admin UI tests drive the built app).
     globalSetup: ['test/helpers/global-setup.ts'],
   },

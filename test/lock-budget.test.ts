@@ -61,12 +61,13 @@ describe('the SQLite lock budget (DB_LOCK_WAIT_SECONDS) through the HTTP API', (
       expect(s.status).toBe(503);
       expect(s.code).toBe('unavailable');
       // It waited for the lock its whole budget, and not for two (the bug: 2 s behind a waiting group commit).
+      // The margin is for a loaded machine's event loop, still short of the bug's second budget.
       expect(s.ms).toBeGreaterThanOrEqual(BUDGET_MS - 20);
-      expect(s.ms).toBeLessThan(BUDGET_MS * 1.4);
+      expect(s.ms).toBeLessThan(BUDGET_MS * 1.75);
     }
     // A read needs no write lock: it is not held behind the writes that wait for one.
     expect(read!.status).toBe(200);
-    expect(read!.ms).toBeLessThan(BUDGET_MS / 2);
+    expect(read!.ms).toBeLessThan(BUDGET_MS * 0.9);
     expect(await count()).toBe(stored);
 
     // The lock is free again: sends are stored, nothing else was, and the file is sound.

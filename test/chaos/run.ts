@@ -580,7 +580,10 @@ async function caseHostileRelay(): Promise<CaseResult> {
     const byId = new Map<string, number>();
     for (let i = 0; i < P.hostileN; i++) {
       const r = await api(url, 'POST', '/api/v1/email/send', { to: [to(i)], cc: cc(i), template_key: 'chaos_hostile' });
-      if (r.status !== 201) throw new Error(`send answered ${r.status}: ${r.body}`);
+      if (r.status !== 201) {
+        const state = server.child.exitCode ?? server.child.signalCode ?? 'still running';
+        throw new Error(`send ${i} answered ${r.status} after ${r.ms.toFixed(0)} ms: ${r.body} (the server: ${state})`);
+      }
       ids.push(r.ids[0]!);
       byId.set(r.ids[0]!, i);
     }
@@ -1333,6 +1336,14 @@ async function caseRestartAfterKill(sink: SmtpSink): Promise<CaseResult> {
 
 // ---------------------------------------------------------------------------- main --
 
+/** A failed case's process logs, their last lines: what CI shows of a run whose files are gone. */
+function printLogTails(id: string): void {
+  for (const f of readdirSync(RUN_DIR).filter((n) => n.startsWith(`${id}-`) && n.endsWith('.log'))) {
+    const lines = readFileSync(path.join(RUN_DIR, f), 'utf8').trimEnd().split('\n').slice(-25);
+    console.log(`    --- last lines of ${f}:\n${lines.map((l) => `      ${l.slice(0, 600)}`).join('\n')}`);
+  }
+}
+
 async function main(): Promise<number> {
   // Counts only: 20,000 messages, and 50 copies of a 13 MB one, need no bytes kept.
   const sink = await SmtpSink.start({ fast: true });
@@ -1351,6 +1362,7 @@ async function main(): Promise<number> {
     console.log(
       `    ${r.skipped ? `SKIPPED: ${r.skipped}` : r.violations.length ? `FAILED: ${r.violations.join('; ')}` : 'passed'} (${secs.toFixed(1)} s) ${JSON.stringify(r.figures)}`,
     );
+    if (!r.skipped && r.violations.length) printLogTails(id);
     results.push({ id, title, r, secs });
   };
 
