@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import { api, isNotAvailable } from '../api.js';
 import type { Feedback, Message, MessageRecipient, MessageStatus } from '../api-types.js';
 import { Async } from '../components/Async.js';
+import { HtmlCheckView, MessageLinks, MessageSpam } from '../components/ContentChecks.js';
 import { EmailFrame } from '../components/EmailFrame.js';
 import { FeedbackReports } from '../components/FeedbackReports.js';
 import { ErrorNote } from '../components/ErrorNote.js';
@@ -48,7 +49,7 @@ export function MessagePage({ id }: { id: string }) {
 
 function MessageView({ m, reload }: { m: Message; reload: () => void }) {
   const { t, lang } = useI18n();
-  const [view, setView] = useState<'html' | 'text'>(m.html_content ? 'html' : 'text');
+  const [view, setView] = useState<'html' | 'text' | 'htmlcheck' | 'links' | 'spam'>(m.html_content ? 'html' : 'text');
   const tabs = useTabsBase();
   const [actionError, setActionError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
@@ -169,6 +170,10 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
             items={[
               { id: 'html', label: 'HTML', disabled: !m.html_content },
               { id: 'text', label: t('message.text') },
+              // The checks of the archived content: each loads when its tab is opened.
+              { id: 'htmlcheck', label: t('check.tab.html'), disabled: !m.html_content },
+              { id: 'links', label: t('check.tab.links'), disabled: !m.html_content },
+              { id: 'spam', label: t('check.tab.spam') },
             ]}
             selected={view}
             onSelect={setView}
@@ -176,6 +181,12 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
           <TabPanel base={tabs} selected={view}>
             {view === 'html' && m.html_content ? (
               <EmailFrame html={m.html_content} title={t('message.htmlPreview')} height={640} />
+            ) : view === 'htmlcheck' ? (
+              <HtmlCheckView id={m.id} load={() => api.messageHtmlCheck(m.id)} />
+            ) : view === 'links' ? (
+              <MessageLinks id={m.id} load={() => api.messageLinkCheck(m.id)} />
+            ) : view === 'spam' ? (
+              <MessageSpam id={m.id} load={() => api.messageSpamCheck(m.id)} />
             ) : (
               <pre className="text-part">{m.text_content ?? t('message.noText')}</pre>
             )}
