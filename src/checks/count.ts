@@ -4,9 +4,9 @@ import { registry } from '../platform/metrics.js';
 export type CheckKind = 'html' | 'links' | 'spam';
 /**
  * passed: nothing to report (every feature supported everywhere, no link problem, not spam);
- * warned: something to look at; unavailable: no spamd (unset or unreachable); failed: an error.
+ * warned: something to look at; unavailable: no spamd (unset or unreachable).
  */
-export type CheckResult = 'passed' | 'warned' | 'unavailable' | 'failed';
+export type CheckResult = 'passed' | 'warned' | 'unavailable';
 
 const checks = new Counter({
   name: 'postier_content_checks_total',
