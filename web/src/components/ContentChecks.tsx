@@ -1,8 +1,10 @@
-import { ApiError } from '../api.js';
+import { useState } from 'react';
+import { ApiError, api } from '../api.js';
 import type { HtmlCheck, LinkCheck, SpamReport } from '../api-types.js';
 import { useI18n } from '../i18n/context.js';
 import { useAsync } from '../lib/use-async.js';
 import { Async } from './Async.js';
+import { TabPanel, Tabs, useTabsBase } from './Tabs.js';
 
 /**
  * The checks of a mail, shared by the capture inbox and the message page: its HTML against
@@ -237,5 +239,45 @@ export function MessageSpam({ load, id }: { load: () => Promise<SpamReport>; id:
         }
       </Async>
     </div>
+  );
+}
+
+/**
+ * The checks of an archived message, in a section opened on demand: nothing is asked of the
+ * server before it is opened, then each check when its tab is selected.
+ */
+export function MessageChecks({ id, hasHtml }: { id: string; hasHtml: boolean }) {
+  const { t } = useI18n();
+  const [open, setOpen] = useState(false);
+  const [view, setView] = useState<'htmlcheck' | 'links' | 'spam'>(hasHtml ? 'htmlcheck' : 'spam');
+  const tabs = useTabsBase();
+  return (
+    <details className="card flush message-checks" onToggle={(e) => setOpen(e.currentTarget.open)}>
+      <summary>{t('check.section')}</summary>
+      {open ? (
+        <>
+          <Tabs
+            base={tabs}
+            label={t('check.section')}
+            items={[
+              { id: 'htmlcheck', label: t('check.tab.html'), disabled: !hasHtml },
+              { id: 'links', label: t('check.tab.links'), disabled: !hasHtml },
+              { id: 'spam', label: t('check.tab.spam') },
+            ]}
+            selected={view}
+            onSelect={setView}
+          />
+          <TabPanel base={tabs} selected={view}>
+            {view === 'htmlcheck' ? (
+              <HtmlCheckView id={id} load={() => api.messageHtmlCheck(id)} />
+            ) : view === 'links' ? (
+              <MessageLinks id={id} load={() => api.messageLinkCheck(id)} />
+            ) : (
+              <MessageSpam id={id} load={() => api.messageSpamCheck(id)} />
+            )}
+          </TabPanel>
+        </>
+      ) : null}
+    </details>
   );
 }

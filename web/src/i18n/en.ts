@@ -501,6 +501,7 @@ export const en = {
   'inbox.spamPoints': 'Points',
   'inbox.spamRule': 'Rule',
   'inbox.view.htmlcheck': 'HTML check',
+  'check.section': 'Checks: HTML, links, spam',
   'check.tab.html': 'HTML check',
   'check.tab.links': 'Links',
   'check.tab.spam': 'Spam check',

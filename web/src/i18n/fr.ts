@@ -512,6 +512,7 @@ export const fr: Record<keyof typeof en, string> = {
   'inbox.spamPoints': 'Points',
   'inbox.spamRule': 'Règle',
   'inbox.view.htmlcheck': 'Test HTML',
+  'check.section': 'Vérifications : HTML, liens, spam',
   'check.tab.html': 'Test HTML',
   'check.tab.links': 'Liens',
   'check.tab.spam': 'Test anti-spam',

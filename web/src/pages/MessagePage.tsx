@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react';
 import { api, isNotAvailable } from '../api.js';
 import type { Feedback, Message, MessageRecipient, MessageStatus } from '../api-types.js';
 import { Async } from '../components/Async.js';
-import { HtmlCheckView, MessageLinks, MessageSpam } from '../components/ContentChecks.js';
+import { MessageChecks } from '../components/ContentChecks.js';
 import { EmailFrame } from '../components/EmailFrame.js';
 import { FeedbackReports } from '../components/FeedbackReports.js';
 import { ErrorNote } from '../components/ErrorNote.js';
@@ -49,7 +49,7 @@ export function MessagePage({ id }: { id: string }) {
 
 function MessageView({ m, reload }: { m: Message; reload: () => void }) {
   const { t, lang } = useI18n();
-  const [view, setView] = useState<'html' | 'text' | 'htmlcheck' | 'links' | 'spam'>(m.html_content ? 'html' : 'text');
+  const [view, setView] = useState<'html' | 'text'>(m.html_content ? 'html' : 'text');
   const tabs = useTabsBase();
   const [actionError, setActionError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
@@ -163,34 +163,27 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
         </div>
       ) : null}
       <div className="split">
-        <div className="card flush">
-          <Tabs
-            base={tabs}
-            label={t('message.body')}
-            items={[
-              { id: 'html', label: 'HTML', disabled: !m.html_content },
-              { id: 'text', label: t('message.text') },
-              // The checks of the archived content: each loads when its tab is opened.
-              { id: 'htmlcheck', label: t('check.tab.html'), disabled: !m.html_content },
-              { id: 'links', label: t('check.tab.links'), disabled: !m.html_content },
-              { id: 'spam', label: t('check.tab.spam') },
-            ]}
-            selected={view}
-            onSelect={setView}
-          />
-          <TabPanel base={tabs} selected={view}>
-            {view === 'html' && m.html_content ? (
-              <EmailFrame html={m.html_content} title={t('message.htmlPreview')} height={640} />
-            ) : view === 'htmlcheck' ? (
-              <HtmlCheckView id={m.id} load={() => api.messageHtmlCheck(m.id)} />
-            ) : view === 'links' ? (
-              <MessageLinks id={m.id} load={() => api.messageLinkCheck(m.id)} />
-            ) : view === 'spam' ? (
-              <MessageSpam id={m.id} load={() => api.messageSpamCheck(m.id)} />
-            ) : (
-              <pre className="text-part">{m.text_content ?? t('message.noText')}</pre>
-            )}
-          </TabPanel>
+        <div className="main-column">
+          <div className="card flush">
+            <Tabs
+              base={tabs}
+              label={t('message.body')}
+              items={[
+                { id: 'html', label: 'HTML', disabled: !m.html_content },
+                { id: 'text', label: t('message.text') },
+              ]}
+              selected={view}
+              onSelect={setView}
+            />
+            <TabPanel base={tabs} selected={view}>
+              {view === 'html' && m.html_content ? (
+                <EmailFrame html={m.html_content} title={t('message.htmlPreview')} height={640} />
+              ) : (
+                <pre className="text-part">{m.text_content ?? t('message.noText')}</pre>
+              )}
+            </TabPanel>
+          </div>
+          <MessageChecks id={m.id} hasHtml={Boolean(m.html_content)} />
         </div>
         <div className="side">
           <div className="card">
