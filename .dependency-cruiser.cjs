@@ -9,7 +9,7 @@
  * See docs/development.md.
  */
 const FEATURES =
-  '(accept|capture|content|delivery|feedback|keys|messages|observability|rate-limits|retention|suppressions|templates|unsubscribe|webhooks)';
+  '(accept|capture|checks|content|delivery|feedback|keys|messages|observability|rate-limits|retention|suppressions|templates|unsubscribe|webhooks)';
 
 module.exports = {
   forbidden: [

@@ -1,17 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Running, serve } from '../src/app/serve.js';
-import { parseSpamdReply } from '../src/capture/spam.js';
+import { parseSpamdReply } from '../src/checks/spamd.js';
 import { createTestContext, type TestContext } from './helpers/context.js';
-import { sendOk, waitForStatus } from './helpers/delivery.js';
+import { messageRow, sendOk, waitForStatus } from './helpers/delivery.js';
 import { incidentExample } from './helpers/fixtures.js';
-import { freePort } from './support/ports.js';
+import { SmtpTalk } from './helpers/smtp-talk.js';
+import { mime, sendKey, startSubmissionFor } from './helpers/submission.js';
+import { hasSpamd, type Spamd, startSpamd } from './support/spamd.js';
 
-const SPAMD = '/usr/sbin/spamd';
+/** SpamAssassin's test string: a mail holding it scores as spam, always (rule GTUBE). */
+const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
 
 describe('reading a spamd reply', () => {
   it('takes the verdict, score, threshold and the rule table, and refuses anything else', () => {
@@ -36,57 +34,34 @@ describe('reading a spamd reply', () => {
 });
 
 /**
- * The spam check of a captured mail against a real spamd (Debian's spamassassin, as CI installs
- * it) started on a loopback port; without SPAMD_ADDRESS the check says it is not available.
+ * The spam checks against a real spamd (Debian's spamassassin, as CI installs it) started on a
+ * loopback port: a captured mail, and archived messages (rendered, with masked values, submitted
+ * over SMTP). GTUBE, SpamAssassin's test string, shows what reached spamd: it always scores as spam.
  */
-describe.skipIf(!existsSync(SPAMD))('spam score of captured mail with a real spamd', () => {
+describe.skipIf(!hasSpamd())('spam score of captured and archived mail with a real spamd', () => {
   let t: TestContext;
   let running: Running;
-  let spamd: ChildProcess;
-  let dir: string;
+  let spamd: Spamd;
 
   beforeAll(async () => {
-    const port = await freePort();
-    dir = mkdtempSync(path.join(tmpdir(), 'postier-spamd-'));
-    spamd = spawn(
-      SPAMD,
-      [
-        `--listen=127.0.0.1:${port}`,
-        '--max-children=1',
-        '--min-children=1',
-        '-x',
-        '--syslog=stderr',
-        '-u',
-        'nobody',
-        `--pidfile=${dir}/pid`,
-      ],
-      { stdio: 'ignore' },
-    );
-    for (let i = 0; ; i++) {
-      const up = await new Promise<boolean>((resolve) => {
-        const s = connect(port, '127.0.0.1', () => {
-          s.end();
-          resolve(true);
-        });
-        s.on('error', () => resolve(false));
-      });
-      if (up) break;
-      if (i > 240) throw new Error('spamd did not start');
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    spamd = await startSpamd();
     t = await createTestContext('sqlite', {
       CAPTURE_SMTP_PORT: '0',
       WORKER_POLL_MS: '20',
-      SPAMD_ADDRESS: `127.0.0.1:${port}`,
+      SPAMD_ADDRESS: spamd.address,
+      SUBMISSION_PORT: '0',
+      SUBMISSION_TLS_PORT: '0',
     });
     running = await serve(t.services, { api: false, worker: true, retention: false });
   }, 90_000);
   afterAll(async () => {
     await running?.stop();
     await t?.close();
-    spamd?.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
+    spamd?.stop();
   });
+
+  const spamCheck = async (id: string) => t.inject({ method: 'GET', url: `/api/v1/email/messages/${id}/spam-check` });
+  const ruleNames = (r: { rules: Array<{ name: string }> }) => r.rules.map((x) => x.name);
 
   it('scores a captured mail: a number against the threshold, and the rules that fired', async () => {
     const [id] = await sendOk(t, { ...incidentExample(), to: 'spam-check@example.com' });
@@ -100,6 +75,80 @@ describe.skipIf(!existsSync(SPAMD))('spam score of captured mail with a real spa
     expect(Number.isFinite(spam.score)).toBe(true);
     expect(spam.rules.length).toBeGreaterThan(0);
     for (const r of spam.rules) expect(r.name).toMatch(/^[A-Z0-9_]+$/);
+  }, 90_000);
+
+  it('scores an archived message as delivery builds it: its content reaches spamd', async () => {
+    const [plain] = await sendOk(t, { ...incidentExample(), to: 'archived-ham@example.com' });
+    const ham = await spamCheck(plain!);
+    expect(ham.statusCode).toBe(200);
+    expect(ham.json()).toMatchObject({ is_spam: false, threshold: expect.any(Number) });
+    expect(ruleNames(ham.json())).not.toContain('GTUBE');
+
+    const [gtube] = await sendOk(t, {
+      to: 'archived-spam@example.com',
+      subject: 'Test',
+      html: `<p>${GTUBE}</p>`,
+      text: GTUBE,
+    });
+    const spam = (await spamCheck(gtube!)).json();
+    expect(spam.is_spam).toBe(true);
+    expect(ruleNames(spam)).toContain('GTUBE');
+  }, 90_000);
+
+  it("scores the archive's masked content, never the sealed clear one", async () => {
+    // Scheduled: the message keeps its sealed clear content (the worker has not sent it yet).
+    const [id] = await sendOk(t, {
+      to: 'masked-spam@example.com',
+      template_key: 'instance_provisioned',
+      send_at: new Date(Date.now() + 86_400_000).toISOString(),
+      variables: {
+        customer_name: 'Aminata',
+        instance_name: 'erp',
+        protocol: 'https',
+        domain: 'erp.cloud.rgz.bj',
+        login: 'admin@techconnect.bj',
+        password: GTUBE,
+        plan: 'Business',
+      },
+    });
+    const row = await messageRow(t, id!);
+    expect(row.sealed_content).not.toBeNull();
+    expect(t.services.seal.openSealedContent(row)!.text).toContain(GTUBE);
+    const res = await spamCheck(id!);
+    expect(res.statusCode).toBe(200);
+    expect(ruleNames(res.json())).not.toContain('GTUBE');
+    expect(res.body).not.toContain('GTUBE-STANDARD');
+  }, 90_000);
+
+  it('scores mail submitted over SMTP as its own stored MIME', async () => {
+    const server = await startSubmissionFor(t, { loginDelayStepMs: 1 });
+    try {
+      const { token } = await sendKey(t, 'spam check');
+      const talk = await SmtpTalk.connect(server.port);
+      await talk.command('EHLO erp.rgz.bj');
+      await talk.starttls();
+      await talk.command('EHLO erp.rgz.bj');
+      expect(await talk.login(token)).toMatch(/^235/);
+      const messageId = '<gtube-submitted@erp.rgz.bj>';
+      const reply = await talk.send(
+        'billing@rgz.bj',
+        ['submitted-spam@example.org'],
+        mime({ To: 'submitted-spam@example.org', 'Message-ID': messageId }, `${GTUBE}\r\n`),
+      );
+      expect(reply).toMatch(/^250/);
+      talk.close();
+      const row = await t.services.db
+        .selectFrom('email_messages')
+        .select(['id', 'raw_sha256'])
+        .where('smtp_message_id', '=', messageId)
+        .executeTakeFirstOrThrow();
+      expect(row.raw_sha256).not.toBeNull();
+      const spam = (await spamCheck(row.id)).json();
+      expect(spam.is_spam).toBe(true);
+      expect(ruleNames(spam)).toContain('GTUBE');
+    } finally {
+      await server.close();
+    }
   }, 90_000);
 });
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Running, serve } from '../src/app/serve.js';
-import { checkLinks } from '../src/capture/links.js';
+import { checkLinks } from '../src/checks/links.js';
 import { MASK, maskedValues, maskText } from '../src/capture/mask.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { sendOk, waitForStatus } from './helpers/delivery.js';

@@ -1,16 +1,9 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import type { Kysely } from 'kysely';
+import { checkHtml, countCheck, HtmlCheckResult, LinkCheckList, spamReport } from '../checks/index.js';
 import type { DB } from '../platform/db/schema.js';
 import { sendDownload } from '../platform/http/download.js';
-import {
-  Bytes,
-  Download,
-  errors,
-  Nullable,
-  NullableDateTime,
-  NullableString,
-  StringEnum,
-} from '../platform/http/schemas.js';
+import { Bytes, Download, errors, Nullable, NullableDateTime, NullableString } from '../platform/http/schemas.js';
 import { AppError } from '../platform/errors.js';
 import { InboxStreams } from './live.js';
 import {
@@ -22,7 +15,6 @@ import {
   rawCapturedMail,
   rawUnmaskedCapturedMail,
 } from './store.js';
-import { spamReport } from './spam.js';
 
 const InboxPage = Type.Object({
   items: Type.Array(
@@ -49,15 +41,7 @@ const InboxMessage = Type.Object({
   masked: Type.Boolean({
     description: 'The archived message masks sensitive values: they are masked here too, and the source is not served',
   }),
-  links: Type.Array(
-    Type.Object({
-      url: Type.String(),
-      tag: Type.String(),
-      attribute: Type.String(),
-      problems: Type.Array(StringEnum(['unsafe_scheme', 'not_https', 'local_host', 'empty', 'unparsable'] as const)),
-    }),
-    { description: 'Every href and src, checked without any request' },
-  ),
+  links: LinkCheckList,
   received_at: NullableDateTime,
   envelope: Type.Object({ from: Type.String(), to: Type.Array(Type.String()) }),
   size: Type.Integer(),
@@ -234,13 +218,41 @@ export const captureHttp: FastifyPluginAsyncTypebox<CaptureHttpOptions> = async 
     },
     async (request) => {
       const row = await rawCapturedMail(db, request.params.id);
-      if (!spamd) return { available: false, reason: 'SPAMD_ADDRESS is not set' };
+      if (!spamd) {
+        countCheck('spam', 'capture', 'unavailable');
+        return { available: false, reason: 'SPAMD_ADDRESS is not set' };
+      }
       try {
-        return { available: true, ...(await spamReport(spamd, row.raw)) };
+        const report = await spamReport(spamd, row.raw);
+        countCheck('spam', 'capture', report.is_spam ? 'warned' : 'passed');
+        return { available: true, ...report };
       } catch (e) {
         request.log.warn({ err: e }, 'spam check failed');
+        countCheck('spam', 'capture', 'unavailable');
         return { available: false, reason: `spamd at ${spamd.host}:${spamd.port}: ${(e as Error).message}` };
       }
+    },
+  );
+
+  r.get(
+    '/api/v1/dev/inbox/:id/html-check',
+    {
+      schema: {
+        summary:
+          "A captured mail's HTML against caniemail.com's data: which email clients will not render what it uses",
+        description:
+          'Each HTML and CSS feature found (elements, attributes, properties, values, selectors, at-rules of <style> and style=""), ' +
+          'how often, its support across email clients and the clients that lack it, then an overall score. ' +
+          'Data: caniemail.com (MIT), see docs/admin-ui.md.',
+        params: IdParams,
+        response: { 200: HtmlCheckResult, ...errors(404) },
+      },
+    },
+    async (request) => {
+      const mail = await parsedCapturedMail(db, request.params.id);
+      const check = await checkHtml(mail.html);
+      countCheck('html', 'capture', check.features.some((f) => f.partial + f.unsupported > 0) ? 'warned' : 'passed');
+      return check;
     },
   );
 

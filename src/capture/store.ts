@@ -1,11 +1,11 @@
 import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
+import { checkLinks } from '../checks/index.js';
 import { withBodies } from '../content/index.js';
 import type { AddressObject, ParsedMail, SimpleParserOptions } from 'mailparser';
 import type { DB } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { iso } from '../platform/time.js';
-import { checkLinks } from './links.js';
 import { MASK, maskedValues, maskText } from './mask.js';
 
 /** mailparser, loaded when the capture inbox is first used: a deployment with a relay never is. */

@@ -5,7 +5,7 @@ import { acceptHttp } from '../accept/http.js';
 import type { SendService } from '../accept/index.js';
 import { captureHttp } from '../capture/http.js';
 import { deliveryHttp } from '../delivery/http.js';
-import { listRelayStatus, type OutboxSignal, smtpTarget, verifySmtp } from '../delivery/index.js';
+import { listRelayStatus, MimeCache, type OutboxSignal, smtpTarget, verifySmtp } from '../delivery/index.js';
 import type { EventLog } from '../events/index.js';
 import { feedbackHttp } from '../feedback/http.js';
 import type { ProviderWebhooks, SnsReceiver } from '../feedback/index.js';
@@ -16,6 +16,7 @@ import { metricsHttp, readinessHttp } from '../observability/http.js';
 import { databaseCheck, smtpCheck, systemHttp } from '../observability/index.js';
 import type { Config } from '../platform/config.js';
 import { anonymizeAddress } from '../platform/crypto/anon-key.js';
+import type { ContentSeal } from '../platform/crypto/sealed-content.js';
 import type { CommitQueue } from '../platform/db/commit-queue.js';
 import type { Dialect } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
@@ -56,6 +57,10 @@ export interface ServerParts {
   /** This process's webhook dispatcher, rung when a delivery is made due from the API. */
   webhooks?: { ring(): void };
   unsubscribeKey: Buffer;
+  /** Seals and opens clear content (delivery's MimeCache takes it; the checks never open it). */
+  seal: ContentSeal;
+  /** The VERP envelope sender of each message (BOUNCE_DOMAIN): the spam check builds mail as delivery does. */
+  returnPath: ((messageId: string) => string) | undefined;
   /** The domain of our Message-IDs. */
   messageIdDomain: string;
   /** Counters kept elsewhere in this process or cluster, merged into GET /metrics. */
@@ -114,6 +119,8 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
 
   // Every feature's routes, each in its own plugin with exactly what it uses.
   await app.register(acceptHttp, { send: s.send, db });
+  // The spam check scores an archived message as delivery would build it: its own small cache.
+  const checkMime = new MimeCache(db, MimeCache.senderOf(config, s.returnPath), s.seal, 8 * 1024 * 1024);
   await app.register(messagesHttp, {
     db,
     dialect: s.dialect,
@@ -122,6 +129,7 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     fromEmail: config.smtp.fromEmail,
     hashAddress: (address) => anonymizeAddress(config, address),
     resend: { db, events: s.events, templates: s.templates, send: s.send, messageIdDomain: s.messageIdDomain },
+    checks: { spamd: config.spamd, mime: (message) => checkMime.get(message) },
   });
   await app.register(templatesHttp, {
     templates: s.templates,

@@ -1,5 +1,6 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import type { Kysely } from 'kysely';
+import { HtmlCheckResult, LinkCheckList, SpamCheckResult } from '../checks/index.js';
 import type { EventLog } from '../events/index.js';
 import type { Dialect } from '../platform/db/database.js';
 import { type DB, MESSAGE_STATUSES } from '../platform/db/schema.js';
@@ -8,6 +9,7 @@ import { sendDownload } from '../platform/http/download.js';
 import { Download, errors } from '../platform/http/schemas.js';
 import { actionAdvice, latestFeedback } from './advice.js';
 import { cancelMessage } from './cancel.js';
+import { type ArchiveChecks, archivedHtmlCheck, archivedLinkCheck, archivedSpamCheck } from './checks.js';
 import { getAttachment, getMessage, listMessages } from './queries.js';
 import { parseSearchQuery } from './search-query.js';
 import { type ResendDeps, resendMessage } from './resend.js';
@@ -26,6 +28,8 @@ export interface MessagesHttpOptions {
   /** The keyed hash retention gives an address: anonymized messages are listed by it too. */
   hashAddress(address: string): string;
   resend: ResendDeps;
+  /** The HTML, link and spam checks of an archived message. */
+  checks: Omit<ArchiveChecks, 'db'>;
 }
 
 const Status = Type.Union(MESSAGE_STATUSES.map((s) => Type.Literal(s)));
@@ -34,7 +38,7 @@ const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 /** The archive: list and read messages and their attachments, cancel, resend, dashboard stats. */
 export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = async (
   r,
-  { db, dialect, events, from, fromEmail, hashAddress, resend },
+  { db, dialect, events, from, fromEmail, hashAddress, resend, checks },
 ) => {
   // SQLite's search looks fragments up by their rare trigrams: which ones are rare, it learns from a sample.
   const trigrams = dialect === 'sqlite' ? new TrigramSample(db) : undefined;
@@ -111,6 +115,52 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
       const a = await getAttachment(db, request.params.id, request.params.attachment_id);
       return sendDownload(reply, { filename: a.filename, contentType: a.content_type, data: a.data });
     },
+  );
+
+  r.get(
+    '/api/v1/email/messages/:id/html-check',
+    {
+      schema: {
+        summary: "A message's HTML against caniemail.com's data: which email clients will not render what it uses",
+        description:
+          'Each HTML and CSS feature of the archived HTML (elements, attributes, properties, values, selectors, at-rules ' +
+          'of <style> and style=""), how often, its support across email clients and the clients that lack it, then an ' +
+          'overall score (null without HTML). Data: caniemail.com (MIT), see docs/admin-ui.md.',
+        params: IdParams,
+        response: { 200: HtmlCheckResult, ...errors(404) },
+      },
+    },
+    async (request) => archivedHtmlCheck(db, request.params.id),
+  );
+
+  r.get(
+    '/api/v1/email/messages/:id/link-check',
+    {
+      schema: {
+        summary: "A message's links and image sources, each with what is wrong with it (checked without any request)",
+        description:
+          'A link holding a sensitive value the archive masks is listed masked (`masked: true`), its host not judged.',
+        params: IdParams,
+        response: { 200: Type.Object({ links: LinkCheckList }), ...errors(404) },
+      },
+    },
+    async (request) => archivedLinkCheck(db, request.params.id),
+  );
+
+  r.get(
+    '/api/v1/email/messages/:id/spam-check',
+    {
+      schema: {
+        summary: "A message's SpamAssassin score and the rules that fired (spamd at SPAMD_ADDRESS)",
+        description:
+          'The message as delivery builds it (headers, DKIM signature), from the archived content (sensitive values ' +
+          'masked), or the stored MIME of mail submitted over SMTP. 409 `spam_check_unavailable` without ' +
+          '`SPAMD_ADDRESS` or when spamd cannot be reached; 409 `invalid_state` once the content was erased.',
+        params: IdParams,
+        response: { 200: SpamCheckResult, ...errors(404, 409) },
+      },
+    },
+    async (request) => archivedSpamCheck({ db, ...checks }, request.params.id, request.log),
   );
 
   // A send key may cancel what it sent; an admin anything.

@@ -35,6 +35,7 @@ export const ERROR_STATUS = {
   invalid_state: 409,
   resend_masked_content: 409,
   resend_content_erased: 409,
+  spam_check_unavailable: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   missing_variables: 422,

@@ -65,6 +65,12 @@ export type Classification = Answer<'/api/v1/feedback/classify', 'post'>;
 export type InboxSummary = Item<Answer<'/api/v1/dev/inbox', 'get'>>;
 /** GET /dev/inbox/:id: the mail as mailparser reads it. */
 export type InboxMessage = Answer<'/api/v1/dev/inbox/{id}', 'get'>;
+/** GET …/html-check: which email clients will not render what the HTML uses (caniemail.com data). */
+export type HtmlCheck = Answer<'/api/v1/email/messages/{id}/html-check', 'get'>;
+/** One link or image source and what is wrong with it. */
+export type LinkCheck = Answer<'/api/v1/email/messages/{id}/link-check', 'get'>['links'][number];
+/** GET /email/messages/:id/spam-check: SpamAssassin's report. */
+export type SpamReport = Answer<'/api/v1/email/messages/{id}/spam-check', 'get'>;
 
 /** Every status a message can have, in the order the UI lists them (the type checks it is complete). */
 export const MESSAGE_STATUSES = [

@@ -8,6 +8,7 @@ import type {
   BodyOf,
   EraseResult,
   FeedbackReportDetail,
+  HtmlCheck,
   InboxMessage,
   Message,
   MessageFilter,
@@ -16,6 +17,7 @@ import type {
   PreviewResult,
   ResendResult,
   RetryResult,
+  SpamReport,
   Stats,
   Template,
   TemplateUpdate,
@@ -123,6 +125,12 @@ export const api = {
     json<Answer<'/api/v1/email/messages/{id}', 'delete'>>('DELETE', `/email/messages/${seg(id)}`),
   /** A new message with the archived content; 409 when the archive is masked or erased. */
   resendMessage: (id: string) => json<ResendResult>('POST', `/email/messages/${seg(id)}/resend`),
+  /** Checks of the archived content (sensitive values stay masked); each loads when its tab opens. */
+  messageHtmlCheck: (id: string) => json<HtmlCheck>('GET', `/email/messages/${seg(id)}/html-check`),
+  messageLinkCheck: (id: string) =>
+    json<Answer<'/api/v1/email/messages/{id}/link-check', 'get'>>('GET', `/email/messages/${seg(id)}/link-check`),
+  /** 409 spam_check_unavailable without a spamd (SPAMD_ADDRESS). */
+  messageSpamCheck: (id: string) => json<SpamReport>('GET', `/email/messages/${seg(id)}/spam-check`),
   attachment: async (messageId: string, attachmentId: string): Promise<Blob> =>
     (await send('GET', `/email/messages/${seg(messageId)}/attachments/${seg(attachmentId)}`)).blob(),
 
@@ -223,6 +231,7 @@ export const api = {
   deleteInboxMails: (ids: string[]) =>
     json<Answer<'/api/v1/dev/inbox/delete', 'post'>>('POST', '/dev/inbox/delete', { body: { ids } }),
   inboxSpam: (id: string) => json<Answer<'/api/v1/dev/inbox/{id}/spam', 'get'>>('GET', `/dev/inbox/${seg(id)}/spam`),
+  inboxHtmlCheck: (id: string) => json<HtmlCheck>('GET', `/dev/inbox/${seg(id)}/html-check`),
   inboxEml: async (id: string): Promise<Blob> => (await send('GET', `/dev/inbox/${seg(id)}/raw`)).blob(),
   /**
    * Live updates of the inbox (server-sent events), read with fetch so the token goes in a header

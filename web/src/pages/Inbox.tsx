@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState } from 'react';
 import { api } from '../api.js';
 import type { InboxMessage, InboxSummary } from '../api-types.js';
 import { Async } from '../components/Async.js';
+import { HtmlCheckView, LinkList, SpamReportView } from '../components/ContentChecks.js';
 import { EmailFrame } from '../components/EmailFrame.js';
 import { ErrorNote } from '../components/ErrorNote.js';
 import { TabPanel, Tabs, useTabsBase } from '../components/Tabs.js';
@@ -12,7 +13,7 @@ import { useAsync } from '../lib/use-async.js';
 import { useDebounced } from '../lib/use-debounced.js';
 import { Link, navigate } from '../router.js';
 
-const VIEWS = ['html', 'text', 'headers', 'source', 'links', 'spam'] as const;
+const VIEWS = ['html', 'text', 'headers', 'source', 'links', 'htmlcheck', 'spam'] as const;
 const list = (v: string | string[]) => (Array.isArray(v) ? v.join(', ') : v);
 
 /** The inbox's pages so far: the first one reloads on a search or a live change; "More" adds the next. */
@@ -206,8 +207,6 @@ export function InboxPage({ selected }: { selected?: string }) {
   );
 }
 
-const PROBLEM_TONE: Record<string, string> = { unsafe_scheme: 'bad', local_host: 'warn', not_https: 'warn' };
-
 function InboxMail({ id, onDeleted }: { id: string; onDeleted: () => void }) {
   const { t, lang } = useI18n();
   const mail = useAsync(() => api.inboxMessage(id), [id]);
@@ -303,6 +302,8 @@ function InboxMail({ id, onDeleted }: { id: string; onDeleted: () => void }) {
                 <pre className="text-part">{m.headers.map((h) => h.line).join('\n')}</pre>
               ) : view === 'links' ? (
                 <LinkList links={m.links} />
+              ) : view === 'htmlcheck' ? (
+                <HtmlCheckView id={id} load={() => api.inboxHtmlCheck(id)} />
               ) : view === 'spam' ? (
                 <SpamCheck id={id} />
               ) : m.masked ? (
@@ -320,47 +321,6 @@ function InboxMail({ id, onDeleted }: { id: string; onDeleted: () => void }) {
   );
 }
 
-/** Every link and image of the mail with what is wrong with it (checked without any request). */
-function LinkList({ links }: { links: InboxMessage['links'] }) {
-  const { t } = useI18n();
-  if (links.length === 0) return <p className="muted pad">{t('inbox.noLinks')}</p>;
-  return (
-    <div className="table-scroll pad">
-      <p className="muted small">{t('inbox.linksHint')}</p>
-      <table className="table compact links">
-        <thead>
-          <tr>
-            <th>{t('inbox.link')}</th>
-            <th>{t('inbox.linkWhere')}</th>
-            <th>{t('inbox.linkCheck')}</th>
-          </tr>
-        </thead>
-        <tbody>
-          {links.map((l, i) => (
-            <tr key={`${i}-${l.url}`}>
-              <td className="mono small reason">{l.url || '—'}</td>
-              <td className="small">
-                &lt;{l.tag} {l.attribute}&gt;
-              </td>
-              <td>
-                {l.problems.length === 0 ? (
-                  <span className="badge ok">{t('inbox.linkOk')}</span>
-                ) : (
-                  l.problems.map((p) => (
-                    <span key={p} className={`badge ${PROBLEM_TONE[p] ?? 'warn'}`}>
-                      {t(`inbox.problem.${p}`)}
-                    </span>
-                  ))
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
-  );
-}
-
 /** SpamAssassin's score of the mail and the rules that fired (when the server has a spamd). */
 function SpamCheck({ id }: { id: string }) {
   const { t } = useI18n();
@@ -372,32 +332,14 @@ function SpamCheck({ id }: { id: string }) {
           !c.available ? (
             <p className="muted">{t('inbox.spamUnavailable', { reason: c.reason ?? '' })}</p>
           ) : (
-            <>
-              <p>
-                <span className={`badge ${c.is_spam ? 'bad' : 'ok'}`}>
-                  {c.is_spam ? t('inbox.spamYes') : t('inbox.spamNo')}
-                </span>{' '}
-                {t('inbox.spamScore', { score: c.score ?? 0, threshold: c.threshold ?? 0 })}
-              </p>
-              <table className="table compact">
-                <thead>
-                  <tr>
-                    <th className="num">{t('inbox.spamPoints')}</th>
-                    <th>{t('inbox.spamRule')}</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {(c.rules ?? []).map((r) => (
-                    <tr key={r.name}>
-                      <td className="num mono">{r.score}</td>
-                      <td>
-                        <span className="mono">{r.name}</span> <span className="small muted">{r.description}</span>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </>
+            <SpamReportView
+              report={{
+                score: c.score ?? 0,
+                threshold: c.threshold ?? 0,
+                is_spam: c.is_spam ?? false,
+                rules: c.rules ?? [],
+              }}
+            />
           )
         }
       </Async>

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import { api, isNotAvailable } from '../api.js';
 import type { Feedback, Message, MessageRecipient, MessageStatus } from '../api-types.js';
 import { Async } from '../components/Async.js';
+import { MessageChecks } from '../components/ContentChecks.js';
 import { EmailFrame } from '../components/EmailFrame.js';
 import { FeedbackReports } from '../components/FeedbackReports.js';
 import { ErrorNote } from '../components/ErrorNote.js';
@@ -162,24 +163,27 @@ function MessageView({ m, reload }: { m: Message; reload: () => void }) {
         </div>
       ) : null}
       <div className="split">
-        <div className="card flush">
-          <Tabs
-            base={tabs}
-            label={t('message.body')}
-            items={[
-              { id: 'html', label: 'HTML', disabled: !m.html_content },
-              { id: 'text', label: t('message.text') },
-            ]}
-            selected={view}
-            onSelect={setView}
-          />
-          <TabPanel base={tabs} selected={view}>
-            {view === 'html' && m.html_content ? (
-              <EmailFrame html={m.html_content} title={t('message.htmlPreview')} height={640} />
-            ) : (
-              <pre className="text-part">{m.text_content ?? t('message.noText')}</pre>
-            )}
-          </TabPanel>
+        <div className="main-column">
+          <div className="card flush">
+            <Tabs
+              base={tabs}
+              label={t('message.body')}
+              items={[
+                { id: 'html', label: 'HTML', disabled: !m.html_content },
+                { id: 'text', label: t('message.text') },
+              ]}
+              selected={view}
+              onSelect={setView}
+            />
+            <TabPanel base={tabs} selected={view}>
+              {view === 'html' && m.html_content ? (
+                <EmailFrame html={m.html_content} title={t('message.htmlPreview')} height={640} />
+              ) : (
+                <pre className="text-part">{m.text_content ?? t('message.noText')}</pre>
+              )}
+            </TabPanel>
+          </div>
+          <MessageChecks id={m.id} hasHtml={Boolean(m.html_content)} />
         </div>
         <div className="side">
           <div className="card">
