@@ -11,6 +11,7 @@ import { actionAdvice, latestFeedback } from './advice.js';
 import { cancelMessage } from './cancel.js';
 import { type ArchiveChecks, archivedHtmlCheck, archivedLinkCheck, archivedSpamCheck } from './checks.js';
 import { getAttachment, getMessage, listMessages } from './queries.js';
+import { hasFragments } from './search.js';
 import { parseSearchQuery } from './search-query.js';
 import { type ResendDeps, resendMessage } from './resend.js';
 import { Cancelled, MessageDetail, MessagePage, Resent, Stats } from './schemas.js';
@@ -42,6 +43,10 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
 ) => {
   // SQLite's search looks fragments up by their rare trigrams: which ones are rare, it learns from a sample.
   const trigrams = dialect === 'sqlite' ? new TrigramSample(db) : undefined;
+  // Taken now, in the background, so that the first search rarely waits for it.
+  r.addHook('onReady', async () => {
+    void trigrams?.ready();
+  });
   r.get(
     '/api/v1/email/messages',
     {
@@ -67,7 +72,8 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
       const q = request.query;
       const terms = q.q === undefined ? undefined : parseSearchQuery(q.q);
       // The first search of this process waits for the sample rather than read every common trigram's list.
-      if (terms) await trigrams?.ready();
+      const context = { dialect, defaultFrom: fromEmail, hashAddress, trigrams };
+      if (terms && hasFragments(terms, context)) await trigrams?.ready();
       return listMessages(
         db,
         {
@@ -78,7 +84,7 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
           category: q.category,
           since: q.since ? Date.parse(q.since) : undefined,
           until: q.until ? Date.parse(q.until) : undefined,
-          ...(terms ? { search: { terms, context: { dialect, defaultFrom: fromEmail, hashAddress, trigrams } } } : {}),
+          ...(terms ? { search: { terms, context } } : {}),
         },
         q.limit,
         q.cursor,

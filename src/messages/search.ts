@@ -57,6 +57,9 @@ function ftsParts(terms: SearchTerms, ctx: SearchContext): FtsPart[] {
   ];
 }
 
+/** Whether the terms hold a fragment (a part of an address, subject, tag or word) that the FTS5 table answers. */
+export const hasFragments = (terms: SearchTerms, ctx: SearchContext): boolean => ftsParts(terms, ctx).length > 0;
+
 /** Plain ASCII: SQLite's LIKE folds its case as FTS5 does, so the fragment can be tested on the row itself. */
 const ascii = (fragment: string) => /^[\x20-\x7e]+$/.test(fragment);
 

@@ -2,7 +2,6 @@ import type { AddressInfo } from 'node:net';
 import type pino from 'pino';
 import type { SMTPServer, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import type { Config } from '../../platform/config.js';
-import type { DB } from '../../platform/db/schema.js';
 import type { Principal } from '../../platform/http/auth.js';
 import { isValidAddress } from '../addresses.js';
 import type { SubmissionAcceptor, SubmissionUser } from './accept.js';

@@ -42,7 +42,7 @@ export class FeedbackProcessor {
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = true;
-  /** stop() was called: a pass in progress ends after the report in hand. */
+  /** stop() was called: a pass in progress ends after the batch in hand (at most 50 reports, one transaction). */
   private stopping = false;
   private readonly key: Buffer;
   processed = 0;
@@ -151,17 +151,6 @@ export class FeedbackProcessor {
         return dialect === 'postgres' ? due.forUpdate().skipLocked() : due;
       })
       .returningAll()
-      .execute();
-  }
-
-  /** Gives back leased reports not handled (stopping): the next worker takes them at once. */
-  private async release(ids: string[]): Promise<void> {
-    await this.deps.db
-      .updateTable('feedback_reports')
-      .set({ lease_owner: null, lease_expires_at: null })
-      .where('id', 'in', ids)
-      .where('lease_owner', '=', this.opts.owner)
-      .where('state', '=', 'pending')
       .execute();
   }
 
