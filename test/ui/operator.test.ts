@@ -227,7 +227,7 @@ describe('admin UI for an operator', () => {
       await page.waitForURL(/welcome_ui_copy$/);
       await page.getByRole('tab', { name: 'Settings' }).click();
       await page.getByRole('button', { name: 'Deactivate' }).click();
-      await page.getByRole('button', { name: 'Activate' }).waitFor();
+      await page.getByRole('button', { name: 'Activate', exact: true }).waitFor();
       expect((await t.inject({ method: 'GET', url: '/api/v1/email/templates/welcome_ui_copy' })).json().is_active).toBe(
         false,
       );
