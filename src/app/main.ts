@@ -52,8 +52,8 @@ async function run(opts: { api: boolean; worker: boolean; submissionOnly?: boole
   const shutdown = (signal: string) =>
     (stopping ??= (async () => {
       log.info({ signal }, 'shutting down');
-      // A signal while the listeners are still starting (the API answers before the submission
-      // listener is up) waits for the start, then stops everything it started.
+      // A signal while the listeners are still starting waits for the start, then stops
+      // everything it started.
       const running = await starting;
       await running.stop();
       await s.close();

@@ -143,6 +143,12 @@ export async function serve(
       : null;
   mailbox?.start();
   const worker = opts.worker ? await startDelivery(s, capture, opts.api && (opts.thread ?? false)) : null;
+  // Before the API listens: an API that answers means every listener is up (a check, a load
+  // balancer or a test that waits for /healthz never meets a process still writing its TLS pair).
+  const submission =
+    (opts.submission ?? (opts.api && background)) && s.config.submission.enabled
+      ? await startSubmissionListener(s)
+      : null;
   if (opts.api) {
     await ensureAdminKey(s);
     // The attachment writer thread is part of an API process, like its connection: started now.
@@ -151,10 +157,6 @@ export async function serve(
     await app.listen({ host: s.config.host, port: s.config.port });
     s.log.info({ url: `http://${s.config.host}:${s.config.port}` }, 'Postier API listening');
   }
-  const submission =
-    (opts.submission ?? (opts.api && background)) && s.config.submission.enabled
-      ? await startSubmissionListener(s)
-      : null;
   // A worker-only process exposes its own counters when asked (the API serves them otherwise).
   const metrics =
     !opts.api && s.config.worker.metricsPort !== undefined
