@@ -2,7 +2,7 @@ import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kyse
 import type { Dialect } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
 import type { SearchTerms } from './search-query.js';
-import type { SearchColumn, TrigramSample } from './trigram-sample.js';
+import { isAsciiFragment, type SearchColumn, type TrigramSample } from './trigram-sample.js';
 
 /** What a search needs besides its terms. */
 export interface SearchContext {
@@ -60,9 +60,6 @@ function ftsParts(terms: SearchTerms, ctx: SearchContext): FtsPart[] {
 /** Whether the terms hold a fragment (a part of an address, subject, tag or word) that the FTS5 table answers. */
 export const hasFragments = (terms: SearchTerms, ctx: SearchContext): boolean => ftsParts(terms, ctx).length > 0;
 
-/** Plain ASCII: SQLite's LIKE folds its case as FTS5 does, so the fragment can be tested on the row itself. */
-const ascii = (fragment: string) => /^[\x20-\x7e]+$/.test(fragment);
-
 /**
  * SQLite: the terms that the message_search FTS5 table answers, as one MATCH (trigram: a quoted
  * string matches wherever it occurs, whatever the case); null when there is none, or on
@@ -87,7 +84,7 @@ export function ftsMatch(terms: SearchTerms, ctx: SearchContext): string | null 
  */
 function fragmentsOnRow(terms: SearchTerms, ctx: SearchContext): Expression<SqlBool>[] {
   return ftsParts(terms, ctx)
-    .filter((p) => ascii(p.fragment))
+    .filter((p) => isAsciiFragment(p.fragment))
     .map(({ columns, fragment }) => {
       const tests = columns.map(
         (c) => sql<SqlBool>`${sql.ref(`email_messages.${COLUMN[c]}`)} like ${contains(fragment)} escape '\\'`,

@@ -9,6 +9,13 @@ const COMMON_SHARE = 0.02;
 /** At most this many trigrams are looked up: more would narrow little and cost one list each. */
 const MAX_LOOKUPS = 4;
 
+/**
+ * Plain ASCII: SQLite's LIKE folds its case as FTS5 does, so such a fragment can be tested on the
+ * row itself. Only those are looked up by some of their trigrams (rarest), and search.ts tests
+ * exactly those on the row: one predicate, so the two never disagree.
+ */
+export const isAsciiFragment = (fragment: string) => /^[\x20-\x7e]+$/.test(fragment);
+
 /** FTS5's trigram tokenizer on ASCII text, case folded: every run of 3 characters. */
 export function trigramsOf(text: string): string[] {
   const lower = text.toLowerCase();
@@ -48,7 +55,7 @@ export class TrigramSample {
   rarest(columns: readonly SearchColumn[], fragment: string): string[] | null {
     this.refresh();
     const s = this.sample;
-    if (!s || fragment.length < 4 || !/^[\x20-\x7e]+$/.test(fragment)) return null;
+    if (!s || fragment.length < 4 || !isAsciiFragment(fragment)) return null;
     const share = (t: string) => columns.reduce((n, c) => n + (s.counts[c].get(t) ?? 0), 0) / Math.max(1, s.rows);
     const rare = trigramsOf(fragment)
       .map((t) => ({ t, share: share(t) }))
