@@ -1,9 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { FastifyBaseLogger } from 'fastify';
 import { checkHtml, checkLinks, countCheck, spamReport } from '../checks/index.js';
-import { readContent, withBodies } from '../content/index.js';
+import { readContent } from '../content/index.js';
 import type { DB, MessageRow } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
+import { messageWithBodies } from './queries.js';
 
 /**
  * The checks of an archived message: they read what the archive holds, so a sensitive value the
@@ -17,21 +18,14 @@ export interface ArchiveChecks {
   mime(message: MessageRow): Promise<{ raw: Buffer }>;
 }
 
-async function archived(db: Kysely<DB>, id: string): Promise<MessageRow> {
-  const row = await db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!row) throw new AppError('message_not_found', `No message ${id}`);
-  const [m] = (await withBodies(db, [row])) as [MessageRow];
-  return m;
-}
-
 export async function archivedHtmlCheck(db: Kysely<DB>, id: string) {
-  const check = await checkHtml((await archived(db, id)).html_content);
+  const check = await checkHtml((await messageWithBodies(db, id)).html_content);
   countCheck('html', 'archive', check.features.some((f) => f.partial + f.unsupported > 0) ? 'warned' : 'passed');
   return check;
 }
 
 export async function archivedLinkCheck(db: Kysely<DB>, id: string) {
-  const links = checkLinks((await archived(db, id)).html_content);
+  const links = checkLinks((await messageWithBodies(db, id)).html_content);
   countCheck('links', 'archive', links.some((l) => l.problems.length > 0) ? 'warned' : 'passed');
   return { links };
 }
@@ -42,7 +36,7 @@ export async function archivedLinkCheck(db: Kysely<DB>, id: string) {
  * submitted over SMTP is its own stored MIME. Only numbers and rule names come back.
  */
 export async function archivedSpamCheck(s: ArchiveChecks, id: string, log: FastifyBaseLogger) {
-  const m = await archived(s.db, id);
+  const m = await messageWithBodies(s.db, id);
   const erased =
     m.anonymized_at !== null ||
     (m.raw_sha256 === null

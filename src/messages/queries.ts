@@ -188,10 +188,16 @@ async function listFromSearchIndex(
   };
 }
 
-export async function getMessage(db: Kysely<DB>, id: string) {
+/** One message's row with its bodies (wherever they are stored); 404 message_not_found. */
+export async function messageWithBodies(db: Kysely<DB>, id: string): Promise<MessageRow> {
   const row = await db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirst();
   if (!row) throw new AppError('message_not_found', `No message ${id}`);
-  const [m] = (await withBodies(db, [row])) as [typeof row];
+  const [m] = (await withBodies(db, [row])) as [MessageRow];
+  return m;
+}
+
+export async function getMessage(db: Kysely<DB>, id: string) {
+  const m = await messageWithBodies(db, id);
   const [events, attachments] = await Promise.all([
     db.selectFrom('email_events').selectAll().where('message_id', '=', id).orderBy('id').execute(),
     db
