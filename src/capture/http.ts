@@ -1,6 +1,6 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import type { Kysely } from 'kysely';
-import { checkHtml, countCheck, HtmlCheckResult, LinkCheckList, spamReport } from '../checks/index.js';
+import { checkHtml, htmlCheckResult, countCheck, HtmlCheckResult, LinkCheckList, spamReport } from '../checks/index.js';
 import type { DB } from '../platform/db/schema.js';
 import { sendDownload } from '../platform/http/download.js';
 import { Bytes, Download, errors, Nullable, NullableDateTime, NullableString } from '../platform/http/schemas.js';
@@ -251,7 +251,7 @@ export const captureHttp: FastifyPluginAsyncTypebox<CaptureHttpOptions> = async 
     async (request) => {
       const mail = await parsedCapturedMail(db, request.params.id);
       const check = await checkHtml(mail.html);
-      countCheck('html', 'capture', check.features.some((f) => f.partial + f.unsupported > 0) ? 'warned' : 'passed');
+      countCheck('html', 'capture', htmlCheckResult(check));
       return check;
     },
   );

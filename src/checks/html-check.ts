@@ -1,5 +1,6 @@
 import { Parser } from 'htmlparser2';
 import { type Feature, type SupportData, supportData } from './caniemail.js';
+import type { CheckResult } from './count.js';
 import { scanDeclarations, scanStyleSheet, type CssVisitor } from './css-scan.js';
 import { atRuleSlugs, declarationSlugs, elementSlugs, selectorSlugs } from './features.js';
 
@@ -160,3 +161,7 @@ export async function checkHtml(html: string | null): Promise<HtmlCheck> {
         };
   return { score, features, data: about };
 }
+
+/** What the check counts as: warned when some client does not render a feature found, or only in part. */
+export const htmlCheckResult = (check: HtmlCheck): CheckResult =>
+  check.features.some((f) => f.partial + f.unsupported > 0) ? 'warned' : 'passed';

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { FastifyBaseLogger } from 'fastify';
-import { checkHtml, checkLinks, countCheck, spamReport } from '../checks/index.js';
+import { checkHtml, htmlCheckResult, checkLinks, countCheck, spamReport } from '../checks/index.js';
 import { readContent } from '../content/index.js';
 import type { DB, MessageRow } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
@@ -20,7 +20,7 @@ export interface ArchiveChecks {
 
 export async function archivedHtmlCheck(db: Kysely<DB>, id: string) {
   const check = await checkHtml((await messageWithBodies(db, id)).html_content);
-  countCheck('html', 'archive', check.features.some((f) => f.partial + f.unsupported > 0) ? 'warned' : 'passed');
+  countCheck('html', 'archive', htmlCheckResult(check));
   return check;
 }
 
