@@ -27,7 +27,7 @@ import { parseArgs } from 'node:util';
 import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
 import { wire } from '../src/app/wiring.js';
-import { withBodies } from '../src/content/index.js';
+import { BODY_ENCODING, withBodies } from '../src/content/index.js';
 import { buildApp } from '../src/http/app.js';
 import { loadConfig } from '../src/platform/config.js';
 import type { DB } from '../src/platform/db/schema.js';
@@ -340,11 +340,11 @@ async function seed(o: Opened, backend: Backend): Promise<void> {
   const body = sampleBody();
   if (pgDb) {
     await sql`insert into email_bodies (id, encoding, data) overriding system value
-      select i, 'br-json', ${body} from generate_series(1, ${bodies}) i`.execute(db);
+      select i, ${BODY_ENCODING}, ${body} from generate_series(1, ${bodies}) i`.execute(db);
     await sql.raw(`alter table email_bodies alter column id restart with ${bodies + 1}`).execute(db);
   } else {
     await sql`with recursive n(i) as (select 1 union all select i + 1 from n where i < ${sql.lit(bodies)})
-      insert into email_bodies (id, encoding, data) select i, 'br-json', ${body} from n`.execute(db);
+      insert into email_bodies (id, encoding, data) select i, ${BODY_ENCODING}, ${body} from n`.execute(db);
   }
   const chunk = 100_000;
   const step = Math.floor(YEAR_MS / N);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { moveInlineBodies, withBodies } from '../src/content/index.js';
+import { brotliCompressSync } from 'node:zlib';
+import { BODY_ENCODING, moveInlineBodies, withBodies } from '../src/content/index.js';
 import { MimeCache } from '../src/delivery/mime.js';
 import { anonymizeOld } from '../src/retention/anonymize.js';
 import { eraseRecipient } from '../src/retention/erase.js';
@@ -38,7 +39,7 @@ describe.each(backends)('message bodies on %s', (backend) => {
       .selectAll()
       .where('id', '=', stored[0]!.body_id!)
       .executeTakeFirstOrThrow();
-    expect(body.encoding).toBe('br-json');
+    expect(body.encoding).toBe(BODY_ENCODING);
     // Compressed: the amount in clear is not in the stored bytes.
     expect(Buffer.from(body.data).toString('latin1')).not.toContain('450000');
 
@@ -62,6 +63,24 @@ describe.each(backends)('message bodies on %s', (backend) => {
     expect(copy!.body_id).not.toBeNull();
     expect(copy!.body_id).not.toBe(stored[0]!.body_id);
     expect((await detail(t, res.json().id)).html_content).toBe(d.html_content);
+  });
+
+  it('reads bodies written with Brotli (br-json) before bodies were deflated', async () => {
+    const [id] = await sendOk(t, invoiceExample());
+    const row = await t.services.db
+      .selectFrom('email_messages')
+      .select('body_id')
+      .where('id', '=', id!)
+      .executeTakeFirstOrThrow();
+    const data = brotliCompressSync(Buffer.from(JSON.stringify(['<p>Ancien corps 777</p>', 'Ancien corps 777'])));
+    await t.services.db
+      .updateTable('email_bodies')
+      .set({ encoding: 'br-json', data })
+      .where('id', '=', row.body_id!)
+      .execute();
+    const d = await detail(t, id!);
+    expect(d.html_content).toBe('<p>Ancien corps 777</p>');
+    expect(d.text_content).toBe('Ancien corps 777');
   });
 
   it('stores the distinct renderings of one commit (a batch) each once, each message reading back its own', async () => {

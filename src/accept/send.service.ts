@@ -3,7 +3,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Principal } from '../platform/http/auth.js';
 import type { Config } from '../platform/config.js';
 import type { ContentSeal } from '../platform/crypto/sealed-content.js';
-import { type Content, type ContentStore, storeBodies } from '../content/index.js';
+import { type Content, type ContentStore, type EncodedBody, encodeAhead, storeBodies } from '../content/index.js';
 import type { CommitQueue } from '../platform/db/commit-queue.js';
 import { insertRows } from '../platform/db/reused-sql.js';
 import type { DB, MessageStatus, NewMessage, TemplateRow } from '../platform/db/schema.js';
@@ -90,6 +90,8 @@ interface Unit {
   contents?: Content[];
   /** Rendered from a cached template row (group commits): checked in the commit, prepared again if it changed. */
   template?: { row: TemplateRow; redo: () => Promise<Unit> };
+  /** The unit's rendering, compressed while it was prepared (off the event loop and outside the commit). */
+  bodies?: EncodedBody[];
 }
 
 /** One entry of a batch: its request and its own hooks (its idempotency key). */
@@ -351,6 +353,7 @@ export class SendService {
       attachments,
       admission,
       hooks: opts.hooks,
+      bodies: [encodeAhead({ html: archive.html, text: archive.text })],
       ...(cached ? { template: { row: cached, redo: () => this.prepare(req, opts) } } : {}),
     };
   }
@@ -524,12 +527,15 @@ export class SendService {
     admission: Admission;
     hooks?: SendHooks;
   }): Promise<SendResultItem[]> {
+    const [first] = input.messages;
     const unit: Unit = {
       messages: input.messages,
       attachments: input.attachments,
       admission: input.admission,
       hooks: input.hooks,
       contents: [input.raw],
+      // Every message of a submission carries the same parsed bodies.
+      bodies: first ? [encodeAhead({ html: first.html_content ?? null, text: first.text_content ?? null })] : [],
     };
     const [outcome] = await this.commit([unit], false);
     if (!outcome!.ok) throw outcome!.error;
@@ -584,7 +590,12 @@ export class SendService {
       m.send_at = held ? m.next_attempt_at : null;
     }
     // Bodies go to email_bodies, compressed, once per rendering (content/bodies.ts).
-    await storeBodies(trx, messages, this.dialect);
+    await storeBodies(
+      trx,
+      messages,
+      this.dialect,
+      units.flatMap((u) => u.bodies ?? []),
+    );
     await insertRows(trx, 'email_messages', messages);
     const attachmentRows = units.flatMap((u, i) =>
       rows[i]!.flatMap((m) =>

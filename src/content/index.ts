@@ -4,9 +4,12 @@ export { type Content, ContentStore, INLINE_MAX_BYTES } from './store.js';
 export { readContent } from './read.js';
 export {
   type Body,
+  BODY_ENCODING,
   decodeBody,
   deleteUnreferencedBodies,
   encodeBody,
+  type EncodedBody,
+  encodeAhead,
   storeBodies,
   sweepUnreferencedBodies,
   withBodies,

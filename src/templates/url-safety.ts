@@ -70,7 +70,12 @@ export function schemeOf(raw: string): string | null {
   return null;
 }
 
-const SPACE = /[\t\n\f\r ]/;
+/** HTML's ASCII whitespace: tab, LF, FF, CR, space (char codes: a regex per character cost 8 % of an accept). */
+const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d;
+const SLASH = 0x2f;
+const GT = 0x3e;
+const EQ = 0x3d;
+const isAsciiLetter = (c: number) => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
 
 /**
  * Start tags and their attributes, read as the HTML tokenizer reads them: a `>` inside a quoted
@@ -88,23 +93,27 @@ export function* startTagAttributes(html: string): Generator<{ tag: string; name
       continue;
     }
     i = lt + 1;
-    if (!/[A-Za-z]/.test(html[i] ?? '')) continue;
+    if (!isAsciiLetter(html.charCodeAt(i))) continue;
     let j = i;
-    while (j < n && !SPACE.test(html[j]!) && html[j] !== '/' && html[j] !== '>') j++;
+    for (let c = html.charCodeAt(j); j < n && !isSpace(c) && c !== SLASH && c !== GT; c = html.charCodeAt(++j));
     const tag = html.slice(i, j).toLowerCase();
     for (;;) {
-      while (j < n && (SPACE.test(html[j]!) || html[j] === '/')) j++;
-      if (j >= n || html[j] === '>') break;
+      for (let c = html.charCodeAt(j); j < n && (isSpace(c) || c === SLASH); c = html.charCodeAt(++j));
+      if (j >= n || html.charCodeAt(j) === GT) break;
       const nameStart = j;
       j++; // the first character may be `=` (a name, as the tokenizer reads it)
-      while (j < n && !SPACE.test(html[j]!) && html[j] !== '/' && html[j] !== '>' && html[j] !== '=') j++;
+      for (
+        let c = html.charCodeAt(j);
+        j < n && !isSpace(c) && c !== SLASH && c !== GT && c !== EQ;
+        c = html.charCodeAt(++j)
+      );
       const name = html.slice(nameStart, j).toLowerCase();
       let k = j;
-      while (k < n && SPACE.test(html[k]!)) k++;
+      while (k < n && isSpace(html.charCodeAt(k))) k++;
       let value = '';
-      if (html[k] === '=') {
+      if (html.charCodeAt(k) === EQ) {
         k++;
-        while (k < n && SPACE.test(html[k]!)) k++;
+        while (k < n && isSpace(html.charCodeAt(k))) k++;
         const q = html[k];
         if (q === '"' || q === "'") {
           const close = html.indexOf(q, k + 1);
@@ -112,7 +121,7 @@ export function* startTagAttributes(html: string): Generator<{ tag: string; name
           k = close === -1 ? n : close + 1;
         } else {
           const from = k;
-          while (k < n && !SPACE.test(html[k]!) && html[k] !== '>') k++;
+          for (let c = html.charCodeAt(k); k < n && !isSpace(c) && c !== GT; c = html.charCodeAt(++k));
           value = html.slice(from, k);
         }
         j = k;

@@ -177,7 +177,7 @@ export interface ContentBlobsTable {
 /** Rendered bodies, each once, compressed (content/bodies.ts), referenced by email_messages.body_id. */
 export interface EmailBodiesTable {
   id: Generated<number>;
-  /** `br-json`: Brotli of the JSON array [html, text]. */
+  /** `deflate-json`: raw deflate of the JSON array [html, text]; `br-json`: Brotli of it (bodies written before). */
   encoding: string;
   data: Buffer;
 }
