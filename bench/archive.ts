@@ -13,7 +13,8 @@
  *    into the tables (bench/lib/archive-seed.ts), then: accepted/s against it and against an
  *    empty database in the same run (alternating), GET /api/v1/email/messages?to= p99, the
  *    search (`q`) p99 for several kinds of query, the dashboard stats p99, and the retention
- *    purge of one day of messages while sends go on (its duration, and the sends' p99 meanwhile).
+ *    purge of one day of messages while sends go on (its duration, and the sends' p99 meanwhile),
+ *    the purge on a thread of its own as `postier serve` runs it.
  *
  * Requests go through the Fastify app with app.inject (no HTTP sockets): the figures are the
  * server's own work, durable commit included. The seeded databases are kept between runs under
@@ -32,9 +33,9 @@ import { buildApp } from '../src/http/app.js';
 import { loadConfig } from '../src/platform/config.js';
 import type { DB } from '../src/platform/db/schema.js';
 import { createLogger } from '../src/platform/log.js';
-import { purgeExpired } from '../src/retention/index.js';
 import { printTable } from '../test/support/table.js';
 import { addressOf, recipientOf, sampleBody, seedEventsSql, seedMessagesSql, YEAR_MS } from './lib/archive-seed.js';
+import { purgeOnThread } from './lib/purge-thread.js';
 import { BENCH_TEMPLATE } from './lib/template.js';
 
 const { values: args } = parseArgs({
@@ -490,15 +491,13 @@ async function yearOfArchive(backend: Backend) {
           .executeTakeFirstOrThrow()
       ).m,
     );
-    const retention = {
-      ...o.services,
-      config: { ...o.services.config, email: { ...o.services.config.email, auditRetentionDays: 1 } },
-    };
+    const config = { ...o.services.config, email: { ...o.services.config.email, auditRetentionDays: 1 } };
     // "now" such that exactly the oldest day is past a one-day retention.
     const purgeNow = oldest + 2 * 86_400_000;
     let purging = true;
     const t0 = performance.now();
-    const purge = purgeExpired(retention, purgeNow).finally(() => {
+    // On a thread with its own connection, as `postier serve` runs retention (its delivery thread).
+    const purge = purgeOnThread({ config, schema: t.schema, now: purgeNow }).finally(() => {
       purging = false;
     });
     const during: number[] = [];

@@ -11,11 +11,12 @@ import { startWorker } from '../delivery/index.js';
 // Not the feature's index: the listener's smtp-server stays out of this thread.
 import { FeedbackProcessor } from '../feedback/intake/processor.js';
 import { returnPathFor } from '../feedback/return-path.js';
+import { startRetentionScheduler } from '../retention/index.js';
 import type { DeliveryThreadData, FromThread, ToThread } from './delivery-thread.js';
 
 const port = parentPort!;
 const say = (m: FromThread) => port.postMessage(m);
-const { config, target } = workerData as DeliveryThreadData;
+const { config, target, retention: runsRetention } = workerData as DeliveryThreadData;
 const log = createLogger(config.logLevel).child({ thread: 'delivery' });
 
 try {
@@ -26,14 +27,29 @@ try {
   // Reports received by mail are classified here, off the API's event loop.
   const processor = new FeedbackProcessor(s, { owner: `${worker.owner}:feedback` });
   processor.start();
+  // Retention here rather than on the API's loop: on SQLite a purge reads cold pages of old
+  // messages synchronously, which held up every request of the process during each batch.
+  const retention = runsRetention
+    ? startRetentionScheduler(
+        { ...s, log: log.child({ component: 'retention' }) },
+        { owner: `${worker.owner}:retention` },
+      )
+    : null;
   port.on('message', (m: ToThread) => {
     if (m.type === 'notify') s.outbox.notify();
     else if (m.type === 'feedback') processor.notify();
     else if (m.type === 'metrics')
       void registry.getMetricsAsJSON().then((metrics) => say({ type: 'metrics', id: m.id, metrics }));
-    else if (m.type === 'stop') {
-      void processor
-        .stop()
+    else if (m.type === 'retention') {
+      if (!retention) say({ type: 'retention', id: m.id, ran: null });
+      else
+        void retention.runOnce(m.now).then(
+          (ran) => say({ type: 'retention', id: m.id, ran }),
+          (e: unknown) => say({ type: 'retention', id: m.id, ran: null, error: String(e) }),
+        );
+    } else if (m.type === 'stop') {
+      void (retention?.stop() ?? Promise.resolve())
+        .then(() => processor.stop())
         .then(() => worker.stop())
         .then(() => s.close())
         .catch((err: unknown) => log.error({ err }, 'delivery thread did not stop cleanly'))

@@ -13,12 +13,20 @@ import type { SmtpTarget } from '../delivery/index.js';
 export interface DeliveryThreadData {
   config: Config;
   target: SmtpTarget;
+  /** The retention jobs run on the thread (its synchronous SQLite reads then never hold up the API's loop). */
+  retention: boolean;
 }
 
-export type ToThread = { type: 'notify' } | { type: 'feedback' } | { type: 'metrics'; id: number } | { type: 'stop' };
+export type ToThread =
+  | { type: 'notify' }
+  | { type: 'feedback' }
+  | { type: 'metrics'; id: number }
+  | { type: 'retention'; id: number; now: number }
+  | { type: 'stop' };
 export type FromThread =
   | { type: 'ready'; owner: string }
   | { type: 'metrics'; id: number; metrics: Metrics }
+  | { type: 'retention'; id: number; ran: Record<string, unknown> | null; error?: string }
   | { type: 'stopped' }
   | { type: 'failed'; error: string };
 
@@ -60,6 +68,11 @@ export class DeliveryThread {
   private readonly ring = oncePerTurn(() => this.post({ type: 'notify' }));
   private readonly ringFeedback = oncePerTurn(() => this.post({ type: 'feedback' }));
   private stopped: (() => void) | null = null;
+  private nextRun = 1;
+  private readonly runs = new Map<
+    number,
+    { resolve: (ran: Record<string, unknown>) => void; reject: (e: Error) => void }
+  >();
 
   private constructor(
     private readonly data: DeliveryThreadData,
@@ -85,7 +98,12 @@ export class DeliveryThread {
           resolve();
         } else if (m.type === 'failed' && !ready) reject(new Error(`delivery thread could not start: ${m.error}`));
         else if (m.type === 'metrics') this.asker.answer(m.id, m.metrics);
-        else if (m.type === 'stopped') this.stopped?.();
+        else if (m.type === 'retention') {
+          const run = this.runs.get(m.id);
+          this.runs.delete(m.id);
+          if (m.ran) run?.resolve(m.ran);
+          else run?.reject(new Error(m.error ?? 'the delivery thread runs no retention'));
+        } else if (m.type === 'stopped') this.stopped?.();
       });
       thread.on('error', (err) => {
         this.log.error({ err }, 'delivery thread crashed');
@@ -94,6 +112,8 @@ export class DeliveryThread {
       thread.on('exit', (code) => {
         this.alive = false;
         this.asker.answerAll([]);
+        for (const run of this.runs.values()) run.reject(new Error(`the delivery thread exited (${code})`));
+        this.runs.clear();
         this.stopped?.();
         if (!ready) reject(new Error(`delivery thread exited with ${code} before it was ready`));
         else if (!this.stopping) this.scheduleRestart({ code }, 'delivery thread exited unexpectedly');
@@ -133,6 +153,16 @@ export class DeliveryThread {
   metrics(timeoutMs?: number): Promise<Metrics> {
     if (this.stopping) return Promise.resolve([]);
     return this.asker.ask((id) => this.post({ type: 'metrics', id }), timeoutMs);
+  }
+
+  /** Runs every retention job once now on the thread (each only if its lock is free): what ran. */
+  runRetention(now = Date.now()): Promise<Record<string, unknown>> {
+    if (this.stopping || !this.alive) return Promise.reject(new Error('the delivery thread is not running'));
+    const id = this.nextRun++;
+    return new Promise((resolve, reject) => {
+      this.runs.set(id, { resolve, reject });
+      this.post({ type: 'retention', id, now });
+    });
   }
 
   /** Stops leasing, lets the sends in flight finish (or releases them), then ends the thread. */

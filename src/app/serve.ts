@@ -27,7 +27,8 @@ async function startDelivery(
   s: Wired,
   capture: CaptureServer | null,
   threaded: boolean,
-): Promise<{ stop(): Promise<void> }> {
+  retention: boolean,
+): Promise<{ stop(): Promise<void>; retention: RetentionScheduler | null }> {
   const target = smtpTarget(s, capture);
   // An in-memory SQLite database exists in one connection only: a thread would open an empty one.
   if (!threaded || s.config.databaseUrl === 'sqlite::memory:') {
@@ -37,6 +38,7 @@ async function startDelivery(
     processor.start();
     const ring = s.feedbackPending.subscribe(() => processor.notify());
     return {
+      retention: null,
       async stop() {
         ring();
         await processor.stop();
@@ -44,12 +46,13 @@ async function startDelivery(
       },
     };
   }
-  const thread = await DeliveryThread.start({ config: s.config, target }, s.log);
+  const thread = await DeliveryThread.start({ config: s.config, target, retention }, s.log);
   const unsubscribeFeedback = s.feedbackPending.subscribe(() => thread.notifyFeedback());
   const unsubscribe = s.outbox.subscribe(() => thread.notify());
   const source = () => thread.metrics();
   s.metricSources.push(source);
   return {
+    retention: retention ? { runOnce: (now?: number) => thread.runRetention(now), stop: async () => {} } : null,
     async stop() {
       unsubscribe();
       unsubscribeFeedback();
@@ -74,6 +77,11 @@ export interface Running {
   app: FastifyInstance | null;
   /** The SMTP submission listener, when this process runs it. */
   submission: SubmissionServer | null;
+  /**
+   * The retention jobs of this process: on the delivery thread when it has one (off the API's
+   * loop), else in this loop; null when another process runs them.
+   */
+  retention: RetentionScheduler | null;
   /** The delivery worker: in this event loop, or on a thread of its own (`thread`). */
   worker: { stop(): Promise<void> } | null;
   capture: CaptureServer | null;
@@ -127,8 +135,7 @@ export async function serve(
   let stopping = false;
   const background = opts.background ?? true;
   // Retention runs in every process that asks for it; a lock row lets one run each job at a time.
-  const retention: RetentionScheduler | null =
-    background && (opts.retention ?? true) ? startRetentionScheduler(s) : null;
+  const wantsRetention = background && (opts.retention ?? s.config.email.retentionEnabled);
   const capture = background ? await startCaptureIfNeeded(s) : null;
   const feedback = background ? await startFeedbackListener(s) : null;
   // Several processes polling one mailbox store each message once (reports are deduplicated by their bytes).
@@ -142,7 +149,12 @@ export async function serve(
         })
       : null;
   mailbox?.start();
-  const worker = opts.worker ? await startDelivery(s, capture, opts.api && (opts.thread ?? false)) : null;
+  const worker = opts.worker
+    ? await startDelivery(s, capture, opts.api && (opts.thread ?? false), wantsRetention)
+    : null;
+  // On the delivery thread when there is one (see startDelivery), else in this loop.
+  const retention: RetentionScheduler | null =
+    worker?.retention ?? (wantsRetention ? startRetentionScheduler(s) : null);
   // Before the API listens: an API that answers means every listener is up (a check, a load
   // balancer or a test that waits for /healthz never meets a process still writing its TLS pair).
   const submission =
@@ -168,6 +180,7 @@ export async function serve(
   return {
     app,
     submission,
+    retention,
     worker,
     capture,
     feedback,

@@ -59,6 +59,8 @@ export interface Config {
 
   email: {
     rateLimits: Record<string, RateLimit>;
+    /** RETENTION_ENABLED: this process runs the retention jobs (a lock row still lets one process run each at a time). */
+    retentionEnabled: boolean;
     auditRetentionDays: number;
     autoAnonymizeAfterDays: number;
     maxAttachmentSizeBytes: number;
@@ -427,6 +429,7 @@ export function loadConfig(env: Env = process.env): Config {
     dkimKeys,
     email: {
       rateLimits,
+      retentionEnabled: r.bool('RETENTION_ENABLED', true),
       auditRetentionDays: retentionDays,
       autoAnonymizeAfterDays: anonymizeDays,
       maxAttachmentSizeBytes: Math.round(maxAttachmentMb * 1024 * 1024),
