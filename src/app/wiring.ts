@@ -55,7 +55,7 @@ export async function wire(config: Config, log: pino.Logger, opts: WireOptions =
   const platform = openPlatform(config, log, { schema: opts.schema });
   const { db, database, dialect, commits, seal, outbox, events } = platform;
   if (opts.migrate ?? true) {
-    const applied = await migrateToLatest(db, opts.schema);
+    const applied = await migrateToLatest(db, opts.schema, dialect);
     if (applied.length) log.info({ migrations: applied }, 'migrations applied');
     const seeded = await seedDefaultTemplates(db);
     if (seeded.length) log.info({ templates: seeded }, 'default templates seeded');

@@ -1,14 +1,26 @@
-import { type Kysely, Migrator } from 'kysely';
+import { type Kysely, Migrator, sql } from 'kysely';
+import type { Dialect } from './database.js';
 import { migrations } from './migrations/index.js';
 import type { DB } from './schema.js';
 
-/** Applies pending migrations; safe to run from several processes at once (Kysely takes a lock). */
-export async function migrateToLatest(db: Kysely<DB>, schema?: string): Promise<string[]> {
-  // With a non-default schema, Kysely must be told: its table check looks across all schemas.
+/**
+ * Applies pending migrations; safe to run from several processes at once (Kysely takes a lock).
+ * On PostgreSQL the migration tables are looked for in the schema Postier uses (`schema`, else
+ * the connection's current schema): Kysely's own check looks across every schema, so another
+ * schema of the database holding `kysely_migration` tables (another application, a benchmark's
+ * kept archive) made it skip creating Postier's and then fail ("relation kysely_migration_lock
+ * does not exist").
+ */
+export async function migrateToLatest(db: Kysely<DB>, schema?: string, dialect: Dialect = 'sqlite'): Promise<string[]> {
+  const tableSchema =
+    schema ??
+    (dialect === 'postgres'
+      ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s
+      : undefined);
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
-    ...(schema ? { migrationTableSchema: schema } : {}),
+    ...(tableSchema ? { migrationTableSchema: tableSchema } : {}),
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
