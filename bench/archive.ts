@@ -112,6 +112,7 @@ async function open(t: Target, env: Record<string, string> = {}) {
     POSTIER_SECRET_KEY: '0123456789abcdef'.repeat(4),
     SMTP_FROM_EMAIL: 'noreply@rgz.bj',
     SMTP_FROM_NAME: 'RGZ Notifications',
+    ...(process.env.SQLITE_CACHE_MB ? { SQLITE_CACHE_MB: process.env.SQLITE_CACHE_MB } : {}),
     ...env,
   });
   const services = await wire(config, createLogger('silent'), { schema: t.schema });

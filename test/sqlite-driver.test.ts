@@ -84,6 +84,21 @@ describe("Postier's SQLite driver", () => {
     expect((await db.selectFrom('api_keys').select('id').orderBy('id').execute()).map((r) => r.id)).toEqual(['r', 't']);
   });
 
+  it('sizes the page cache from SQLITE_CACHE_MB, and keeps the driver’s own otherwise', async () => {
+    const sized = openDatabase(`sqlite:${file}`, { cacheMb: 64 });
+    const plain = openDatabase(`sqlite:${file}`);
+    try {
+      const size = async (d: Database) =>
+        (await sql<{ cache_size: number }>`pragma cache_size`.execute(d.db)).rows[0]!.cache_size;
+      expect(await size(sized)).toBe(-64 * 1024);
+      // better-sqlite3's build default: 16 MB.
+      expect(await size(plain)).toBe(-16000);
+    } finally {
+      await sized.close();
+      await plain.close();
+    }
+  });
+
   it('reports the real error when SQLite already rolled the transaction back itself (disk full), not the failed ROLLBACK', async () => {
     const db = database.db;
     const { rows } = await sql<{ page_count: number }>`pragma page_count`.execute(db);

@@ -487,6 +487,39 @@ describe.each(backends)('SMTP submission on %s', (backend) => {
     ).toHaveLength(0);
   });
 
+  it('erasing one recipient of a submitted message drops its raw MIME, which names them, from every recipient', async () => {
+    const talk = await session();
+    expect(
+      await talk.send(
+        'billing@rgz.bj',
+        ['erased.one@example.org', 'kept.two@example.org'],
+        mime({ 'Message-ID': '<shared-erase@erp.rgz.bj>', To: 'erased.one@example.org, kept.two@example.org' }),
+      ),
+    ).toMatch(/^250/);
+    talk.close();
+    const rows = await rowsFor('<shared-erase@erp.rgz.bj>');
+    expect(rows).toHaveLength(2);
+    const sha = rows[0]!.raw_sha256!;
+    expect(rows[1]!.raw_sha256).toBe(sha);
+    const res = await t.inject({ method: 'POST', url: '/api/v1/email/recipients/erased.one@example.org/erase' });
+    expect(res.statusCode).toBe(200);
+    const after = await t.services.db
+      .selectFrom('email_messages')
+      .select(['recipient_email', 'raw_sha256', 'subject'])
+      .where(
+        'id',
+        'in',
+        rows.map((r) => r.id),
+      )
+      .execute();
+    expect(after.map((r) => r.raw_sha256)).toEqual([null, null]);
+    // The other recipient's message keeps what it has of its own.
+    expect(after.find((r) => r.recipient_email === 'kept.two@example.org')?.subject).toBe('Invoice INV-2026-0001');
+    expect(
+      await t.services.db.selectFrom('content_blobs').select('sha256').where('sha256', '=', sha).execute(),
+    ).toHaveLength(0);
+  });
+
   it('answers 451 4.3.0 when the database cannot store the message, and the client may retry', async () => {
     const { createTestContext: create } = await import('./helpers/context.js');
     const other = await create(backend, { SUBMISSION_PORT: '0' });

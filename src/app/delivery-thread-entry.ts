@@ -11,7 +11,8 @@ import { startWorker } from '../delivery/index.js';
 // Not the feature's index: the listener's smtp-server stays out of this thread.
 import { FeedbackProcessor } from '../feedback/intake/processor.js';
 import { returnPathFor } from '../feedback/return-path.js';
-import { startRetentionScheduler } from '../retention/index.js';
+// Not the feature's index: its HTTP routes and erasure reach the API side's packages.
+import { startRetentionScheduler } from '../retention/scheduler.js';
 import type { DeliveryThreadData, FromThread, ToThread } from './delivery-thread.js';
 
 const port = parentPort!;

@@ -42,6 +42,7 @@ export function openPlatform(
     schema: opts.schema,
     poolSize: opts.poolSize ?? config.databasePoolSize,
     lockWaitMs,
+    cacheMb: config.sqliteCacheMb,
   });
   const events = new EventLog(log);
   events.subscribe('metrics', countEvents);

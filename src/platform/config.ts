@@ -25,6 +25,8 @@ export interface Config {
   workerDatabasePoolSize: number;
   /** SQLite: how long a request may wait in all for another connection's write lock before 503 `unavailable`. */
   dbLockWaitSeconds: number;
+  /** SQLITE_CACHE_MB: the page cache of each SQLite connection of the process (the API's, the worker's). */
+  sqliteCacheMb: number;
   dataDir: string;
   logLevel: string;
   adminToken: string | undefined;
@@ -397,6 +399,7 @@ export function loadConfig(env: Env = process.env): Config {
     databasePoolSize: r.int('DATABASE_POOL_SIZE', 10, 1, 10_000),
     workerDatabasePoolSize: r.int('WORKER_DATABASE_POOL_SIZE', 5, 1, 10_000),
     dbLockWaitSeconds: r.number('DB_LOCK_WAIT_SECONDS', 10, 0.1, 3600),
+    sqliteCacheMb: r.number('SQLITE_CACHE_MB', 64, 1, 65536),
     apiProcesses,
     dataDir,
     logLevel,

@@ -2,8 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import { BLOB_GRACE_MS, sweepUnreferenced, sweepUnreferencedBodies } from '../content/index.js';
 import type { DB } from '../platform/db/schema.js';
 import type { RetentionDeps } from './deps.js';
-import { DAY_MS } from '../platform/time.js';
-import { SNS_DEDUPE_DAYS } from '../feedback/index.js';
+import { DAY_MS, SNS_DEDUPE_DAYS } from '../platform/time.js';
 import { RETENTION_BATCH, yieldToOthers } from './batches.js';
 
 export interface HousekeepingResult {

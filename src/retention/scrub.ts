@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { Config } from '../platform/config.js';
-import { decodeBody, deleteUnreferenced, deleteUnreferencedBodies } from '../content/index.js';
+import { decodeBody, deleteUnreferenced, deleteUnreferencedBodies, readContent } from '../content/index.js';
 import type { Dialect } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
 import type { EventLog } from '../events/index.js';
@@ -82,6 +82,7 @@ export async function scrubMessages(
     )
     .where('raw_sha256', 'is not', null)
     .execute();
+  if (event === 'erased') await dropNamingRaws(trx, rows, raws, now);
   for (const m of rows) {
     const addresses = [
       m.recipient_email,
@@ -148,6 +149,44 @@ export async function scrubMessages(
     ids.map((id) => ({ messageId: id, type: event, at: now })),
   );
   return { messages: rows.length, attachments: Number(dropped.numUpdatedRows), blobs };
+}
+
+/**
+ * A submitted message's MIME as received is shared by the messages of its envelope (one per
+ * recipient), and its To and Cc name them all. Erasing one of them drops that MIME from every
+ * message that shares it when it names the erased address (as for a shared body, below); the
+ * others keep their subject and parsed bodies, but can no longer be resent, and one not sent yet
+ * fails for want of its content. Only an address written as such is found (not one inside an
+ * encoded word or an encoded body).
+ */
+async function dropNamingRaws(
+  trx: Transaction<DB>,
+  rows: ScrubRow[],
+  raws: Array<{ raw_sha256: string | null }>,
+  now: number,
+) {
+  const addresses = rows
+    .flatMap((m) => [
+      m.recipient_email,
+      ...(m.cc ? (JSON.parse(m.cc) as string[]) : []),
+      ...(m.bcc ? (JSON.parse(m.bcc) as string[]) : []),
+    ])
+    .filter((a) => !isAnonymized(a))
+    .map((a) => a.toLowerCase());
+  if (addresses.length === 0) return;
+  const naming: string[] = [];
+  for (const { raw_sha256: sha } of raws) {
+    const bytes = await readContent(trx, sha!);
+    const lower = bytes?.toString('latin1').toLowerCase();
+    if (lower && addresses.some((a) => lower.includes(a))) naming.push(sha!);
+  }
+  if (naming.length > 0) {
+    await trx
+      .updateTable('email_messages')
+      .set({ raw_sha256: null, updated_at: now })
+      .where('raw_sha256', 'in', naming)
+      .execute();
+  }
 }
 
 /**

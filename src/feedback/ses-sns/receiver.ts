@@ -4,15 +4,14 @@ import type { Config } from '../../platform/config.js';
 import type { EventLog } from '../../events/index.js';
 import type { DB } from '../../platform/db/schema.js';
 import { AppError } from '../../platform/errors.js';
-import { DAY_MS } from '../../platform/time.js';
+import { DAY_MS, SNS_DEDUPE_DAYS } from '../../platform/time.js';
 import type { SuppressionRules } from '../apply.js';
 import { type Applied, applySesEvent } from './apply.js';
 import { CertificateStore, type Fetch } from './certificates.js';
 import { parseSesEvent } from './ses-event.js';
 import { parseEnvelope, type SnsEnvelope, validateAmazonUrl, verifySignature } from './signature.js';
 
-/** SNS MessageIds are remembered this long (retention housekeeping deletes older ones). */
-export const SNS_DEDUPE_DAYS = 7;
+export { SNS_DEDUPE_DAYS };
 /**
  * Older messages are refused: their ids may be forgotten, so a captured, validly signed
  * notification replayed later would be applied again. SNS stops retrying within hours.

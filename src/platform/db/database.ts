@@ -33,6 +33,8 @@ export interface OpenOptions {
   lockWaitMs?: number;
   /** SQLite: the WAL fsync (tests observe it). */
   walFsync?: (handle: FileHandle) => Promise<void>;
+  /** SQLite: the connection's page cache, MiB (SQLITE_CACHE_MB; better-sqlite3's own default is 16). */
+  cacheMb?: number;
 }
 
 /** SQLite's lock budget when none is given (DB_LOCK_WAIT_SECONDS). */
@@ -62,6 +64,9 @@ function openSqlite(file: string, options: OpenOptions): Database {
   const wal = file === ':memory:' ? null : new WalSync(`${path.resolve(file)}-wal`, options.walFsync);
   sqlite.pragma(wal ? 'synchronous = NORMAL' : 'synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
+  // Each message inserted touches a leaf of every index of email_messages and of the search
+  // index, at random places: once those outgrow the cache, every insert reads pages back.
+  if (options.cacheMb !== undefined) sqlite.pragma(`cache_size = ${-Math.round(options.cacheMb * 1024)}`);
   // Several connections (the API, the worker thread, other processes) share the file. Waiting for
   // the write lock is done by SqliteConnection, off the event loop, not by SQLite's sleeps.
   sqlite.pragma('busy_timeout = 0');
