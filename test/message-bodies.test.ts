@@ -65,6 +65,24 @@ describe.each(backends)('message bodies on %s', (backend) => {
     expect((await detail(t, res.json().id)).html_content).toBe(d.html_content);
   });
 
+  it('the delivery worker reads a leased batch’s shared body once, ahead of the builds', async () => {
+    const ids = await sendOk(t, { ...invoiceExample(), to: ['p1@example.com', 'p2@example.com'] });
+    const leased = await t.services.db.selectFrom('email_messages').selectAll().where('id', 'in', ids).execute();
+    const mime = new MimeCache(t.services.db, MimeCache.senderOf(t.config), t.services.seal);
+    await mime.prefetch(leased);
+    // Gone from the database after the read ahead: the builds use what was read.
+    const bodyId = leased[0]!.body_id!;
+    await t.services.db.updateTable('email_messages').set({ body_id: null }).where('body_id', '=', bodyId).execute();
+    await t.services.db.deleteFrom('email_bodies').where('id', '=', bodyId).execute();
+    for (const row of leased) {
+      const built = await mime.get(row);
+      expect(built.raw.toString('latin1')).toContain('450000');
+    }
+    // Without the read ahead the body is read at build time: gone, so no HTML part.
+    const cold = await new MimeCache(t.services.db, MimeCache.senderOf(t.config), t.services.seal).get(leased[0]!);
+    expect(cold.raw.toString('latin1')).not.toContain('450000');
+  });
+
   it('reads bodies written with Brotli (br-json) before bodies were deflated', async () => {
     const [id] = await sendOk(t, invoiceExample());
     const row = await t.services.db

@@ -24,6 +24,8 @@ export interface BuiltMessage {
 
 export interface MimeSource {
   get(message: MessageRow): Promise<BuiltMessage>;
+  /** Reads ahead what the builds of a leased batch need (one query rather than one per message). */
+  prefetch?(messages: MessageRow[]): Promise<void>;
   /** The message reached a final state: its MIME will not be needed again. */
   forget(messageId: string): void;
 }

@@ -200,6 +200,10 @@ export class Worker {
         continue;
       }
       if (rows.length) {
+        // A failed read ahead only costs each build its own query.
+        await this.deps.mime
+          .prefetch?.(rows)
+          .catch((err: unknown) => this.deps.log.warn({ err }, 'bodies not read ahead'));
         this.buffer.push(...rows);
         this.buffer.sort(byUrgency);
         this.dispatch();
