@@ -3,7 +3,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Principal } from '../platform/http/auth.js';
 import type { Config } from '../platform/config.js';
 import type { ContentSeal } from '../platform/crypto/sealed-content.js';
-import { type Content, type ContentStore, type EncodedBody, encodeAhead, storeBodies } from '../content/index.js';
+import { type Content, type ContentStore, type EncodedBody, encodeAllAhead, storeBodies } from '../content/index.js';
 import type { CommitQueue } from '../platform/db/commit-queue.js';
 import { insertRows } from '../platform/db/reused-sql.js';
 import type { DB, MessageStatus, NewMessage, TemplateRow } from '../platform/db/schema.js';
@@ -90,7 +90,7 @@ interface Unit {
   contents?: Content[];
   /** Rendered from a cached template row (group commits): checked in the commit, prepared again if it changed. */
   template?: { row: TemplateRow; redo: () => Promise<Unit> };
-  /** The unit's rendering, compressed while it was prepared (off the event loop and outside the commit). */
+  /** The unit's rendering, compressed before its commit (see encodeBodiesOf), not inside it. */
   bodies?: EncodedBody[];
 }
 
@@ -353,7 +353,6 @@ export class SendService {
       attachments,
       admission,
       hooks: opts.hooks,
-      bodies: [encodeAhead({ html: archive.html, text: archive.text })],
       ...(cached ? { template: { row: cached, redo: () => this.prepare(req, opts) } } : {}),
     };
   }
@@ -420,6 +419,7 @@ export class SendService {
    */
   private async commit(units: Unit[], isolate: boolean): Promise<BatchOutcome[]> {
     if (units.length === 0) return [];
+    encodeBodiesOf(units);
     if (this.group) {
       const outcomes = await this.group.submit(units);
       this.announce(outcomes.flatMap((o) => (o.ok ? o.items : [])));
@@ -527,15 +527,12 @@ export class SendService {
     admission: Admission;
     hooks?: SendHooks;
   }): Promise<SendResultItem[]> {
-    const [first] = input.messages;
     const unit: Unit = {
       messages: input.messages,
       attachments: input.attachments,
       admission: input.admission,
       hooks: input.hooks,
       contents: [input.raw],
-      // Every message of a submission carries the same parsed bodies.
-      bodies: first ? [encodeAhead({ html: first.html_content ?? null, text: first.text_content ?? null })] : [],
     };
     const [outcome] = await this.commit([unit], false);
     if (!outcome!.ok) throw outcome!.error;
@@ -649,6 +646,22 @@ export class SendService {
     }
     return results;
   }
+}
+
+/**
+ * Compresses the rendering of each unit before its commit, not inside the transaction that holds
+ * SQLite's write lock; a rendering shared by several units (the items of a batch) once. The
+ * messages of a unit carry one rendering. Units prepared again later (a template edited
+ * meanwhile) are compressed by storeBodies itself.
+ */
+function encodeBodiesOf(units: Unit[]): void {
+  const pending = units.filter((u) => u.bodies === undefined && u.messages.length > 0);
+  const encoded = encodeAllAhead(
+    pending.map((u) => ({ html: u.messages[0]!.html_content ?? null, text: u.messages[0]!.text_content ?? null })),
+  );
+  pending.forEach((u, i) => {
+    u.bodies = [encoded[i]!];
+  });
 }
 
 async function sequentially<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {

@@ -44,8 +44,21 @@ export interface EncodedBody extends Body {
  * commit, not inside a transaction that holds SQLite's write lock. (On libuv's thread pool
  * instead, accept was slower: the pool also runs the WAL fsyncs every answer waits for.)
  */
-export function encodeAhead(body: Body): EncodedBody {
+function encodeAhead(body: Body): EncodedBody {
   return { ...body, data: encodeBody(body) };
+}
+
+/** encodeAhead for each of `bodies`, in order, compressing each distinct rendering once (the items of a batch often share one). */
+export function encodeAllAhead(bodies: Body[]): EncodedBody[] {
+  const seen = new DistinctBodies<EncodedBody>();
+  return bodies.map((b) => {
+    let e = seen.get(b.html, b.text);
+    if (!e) {
+      e = encodeAhead(b);
+      seen.set(b.html, b.text, e);
+    }
+    return e;
+  });
 }
 
 /**

@@ -9,7 +9,7 @@ export {
   deleteUnreferencedBodies,
   encodeBody,
   type EncodedBody,
-  encodeAhead,
+  encodeAllAhead,
   storeBodies,
   sweepUnreferencedBodies,
   withBodies,
