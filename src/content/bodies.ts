@@ -40,21 +40,17 @@ export interface EncodedBody extends Body {
 }
 
 /**
- * What the accept path calls while it prepares a request: the compression happens before the
- * commit, not inside a transaction that holds SQLite's write lock. (On libuv's thread pool
- * instead, accept was slower: the pool also runs the WAL fsyncs every answer waits for.)
+ * Each of `bodies` compressed, in order, each distinct rendering once (the items of a batch often
+ * share one). The accept path calls it just before a commit, so the compression does not run
+ * inside the transaction that holds SQLite's write lock. (On libuv's thread pool instead, accept
+ * was slower: the pool also runs the WAL fsyncs every answer waits for.)
  */
-function encodeAhead(body: Body): EncodedBody {
-  return { ...body, data: encodeBody(body) };
-}
-
-/** encodeAhead for each of `bodies`, in order, compressing each distinct rendering once (the items of a batch often share one). */
 export function encodeAllAhead(bodies: Body[]): EncodedBody[] {
   const seen = new DistinctBodies<EncodedBody>();
   return bodies.map((b) => {
     let e = seen.get(b.html, b.text);
     if (!e) {
-      e = encodeAhead(b);
+      e = { ...b, data: encodeBody(b) };
       seen.set(b.html, b.text, e);
     }
     return e;
@@ -93,7 +89,7 @@ export async function storeBodies(
   trx: Transaction<DB>,
   messages: NewBodyColumns[],
   dialect: Dialect = 'sqlite',
-  /** Renderings already compressed (encodeBodyOffLoop); any other one is compressed here. */
+  /** Renderings already compressed (encodeAllAhead); any other one is compressed here. */
   encoded: readonly EncodedBody[] = [],
 ): Promise<void> {
   const ready = new DistinctBodies<Buffer>();

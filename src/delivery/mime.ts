@@ -9,14 +9,14 @@ import { type BuiltMessage, type MimeSource, PermanentBuildError } from './proce
 
 export { buildMime, type MimeAttachment, type Sender } from './mime/index.js';
 
+/** Bodies kept from prefetches at most (a batch's worth many times over). */
+const MAX_PREFETCHED = 2000;
+
 /**
  * Builds each message's MIME once per process and keeps it until the message is final, so a
  * retry re-sends the same bytes without reloading attachments or recompiling. Bounded by
  * total size: the oldest entries go first when it is full (they are rebuilt if needed).
  */
-/** Bodies kept from prefetches at most (a batch's worth many times over). */
-const MAX_PREFETCHED = 2000;
-
 export class MimeCache implements MimeSource {
   private readonly entries = new Map<string, BuiltMessage>();
   private bytes = 0;

@@ -54,6 +54,14 @@ function hashRecipientStatus(config: Config, json: string | null, addresses: str
   return JSON.stringify(Object.fromEntries(hashed));
 }
 
+/** The addresses a message was sent to (recipient, cc, bcc) that are not hashed yet. */
+const addressesOf = (m: ScrubRow): string[] =>
+  [
+    m.recipient_email,
+    ...(m.cc ? (JSON.parse(m.cc) as string[]) : []),
+    ...(m.bcc ? (JSON.parse(m.bcc) as string[]) : []),
+  ].filter((a) => !isAnonymized(a));
+
 /**
  * Anonymizes messages in place: every address becomes its keyed hash (still findable by the
  * exact address), bodies, sealed content, attachment bytes and a submitted message's raw MIME are dropped; metadata stays
@@ -84,11 +92,7 @@ export async function scrubMessages(
     .execute();
   if (event === 'erased') await dropNamingRaws(trx, rows, raws, now);
   for (const m of rows) {
-    const addresses = [
-      m.recipient_email,
-      ...(m.cc ? (JSON.parse(m.cc) as string[]) : []),
-      ...(m.bcc ? (JSON.parse(m.bcc) as string[]) : []),
-    ].filter((a) => !isAnonymized(a));
+    const addresses = addressesOf(m);
     await trx
       .updateTable('email_messages')
       .set({
@@ -165,14 +169,7 @@ async function dropNamingRaws(
   raws: Array<{ raw_sha256: string | null }>,
   now: number,
 ) {
-  const addresses = rows
-    .flatMap((m) => [
-      m.recipient_email,
-      ...(m.cc ? (JSON.parse(m.cc) as string[]) : []),
-      ...(m.bcc ? (JSON.parse(m.bcc) as string[]) : []),
-    ])
-    .filter((a) => !isAnonymized(a))
-    .map((a) => a.toLowerCase());
+  const addresses = rows.flatMap(addressesOf).map((a) => a.toLowerCase());
   if (addresses.length === 0) return;
   const naming: string[] = [];
   for (const { raw_sha256: sha } of raws) {
