@@ -53,6 +53,52 @@ describe('group commit on SQLite', () => {
     expect(names).toEqual(['a', 'b', 'c']);
   });
 
+  it('runs each unit once when all succeed, and again isolated when one throws after writing', async () => {
+    const q = new CommitQueue(database.db, 'sqlite');
+    const runs = new Map<string, number>();
+    const unit = (name: string, fail = false) =>
+      q.run(async (trx) => {
+        runs.set(name, (runs.get(name) ?? 0) + 1);
+        await trx
+          .insertInto('api_keys')
+          .values({
+            id: name,
+            name,
+            scope: 'send',
+            token_hash: `h-${name}`,
+            token_prefix: 'p',
+            created_by: null,
+            created_at: 1,
+            last_used_at: null,
+            revoked_at: null,
+          })
+          .execute();
+        if (fail) throw new Error(`${name} refused after its insert`);
+        return name;
+      });
+    expect(await Promise.all([unit('ok1'), unit('ok2'), unit('ok3')])).toEqual(['ok1', 'ok2', 'ok3']);
+    expect([...runs.values()]).toEqual([1, 1, 1]);
+
+    runs.clear();
+    const results = await Promise.allSettled([unit('x1'), unit('bad', true), unit('x2')]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason.message).toBe('bad refused after its insert');
+    // The first run stopped at the failure and was rolled back whole; the second put each unit
+    // in its own savepoint.
+    expect(Object.fromEntries(runs)).toEqual({ x1: 2, bad: 2, x2: 1 });
+    const stored = await database.db
+      .selectFrom('api_keys')
+      .select('id')
+      .where('id', 'in', ['x1', 'bad', 'x2'])
+      .orderBy('id')
+      .execute();
+    expect(stored.map((r) => r.id)).toEqual(['x1', 'x2']);
+
+    // Alone in its batch: rolled back, its error returned, nothing stored.
+    await expect(unit('alone', true)).rejects.toThrow('alone refused after its insert');
+    expect(await database.db.selectFrom('api_keys').select('id').where('id', '=', 'alone').execute()).toEqual([]);
+  });
+
   it('answers nobody before the commit that holds their rows', async () => {
     const q = new CommitQueue(database.db, 'sqlite');
     const seen: number[] = [];
