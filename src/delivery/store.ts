@@ -47,49 +47,16 @@ export class DeliveryStore implements CompletionStore {
    */
   completeMany(items: Array<{ message: MessageRow; owner: string; completion: Completion }>): Promise<boolean[]> {
     return this.commits.run(async (trx) => {
-      const applied: boolean[] = [];
+      const updates = items.map(({ message, owner, completion: c }) => completionUpdate(message, owner, c));
+      const applied =
+        this.dialect === 'postgres' && new Set(items.map((i) => i.message.id)).size === items.length
+          ? await completeAllAtOnce(trx, updates)
+          : await completeOneByOne(trx, updates);
       const events: NewEvent[] = [];
-      for (const { message, owner, completion: c } of items) {
-        const final = c.status !== 'queued';
-        const set = {
-          status: c.status,
-          lease_owner: null,
-          lease_expires_at: null,
-          // Never undefined (Kysely would leave the column out of the SQL the next ones reuse).
-          next_attempt_at: c.nextAttemptAt ?? null,
-          smtp_response: c.smtpResponse ?? null,
-          // A relay problem does not spend an attempt: the lease's increment is undone.
-          attempts: c.counted ? message.attempts : message.attempts - 1,
-          recipient_status: c.recipientStatus ? JSON.stringify(c.recipientStatus) : (message.recipient_status ?? null),
-          relay_problem_since: c.relayProblemSince ?? null,
-          // The first transaction's id stays (a later one, for deferred recipients, has its own).
-          provider_message_id: message.provider_message_id ?? c.providerMessageId ?? null,
-          ...(c.status === 'sent' || c.status === 'captured' || c.status === 'partially_sent'
-            ? { sent_at: c.sentAt ?? null, error_message: c.errorMessage ?? null }
-            : {}),
-          ...(c.status === 'failed' ? { error_message: c.errorMessage ?? null } : {}),
-          // Final: the clear content of sensitive variables has served its purpose.
-          ...(final ? { sealed_content: null } : {}),
-          updated_at: c.at,
-        };
-        // The same statement for every completion of a status: its SQL is built once.
-        const res = await reusedStatement(
-          trx,
-          `complete as ${c.status}`,
-          [...Object.values(set), message.id, 'sending', owner],
-          () =>
-            trx
-              .updateTable('email_messages')
-              .set(set)
-              .where('id', '=', message.id)
-              .where('status', '=', 'sending')
-              .where('lease_owner', '=', owner),
-        );
-        const ok = Number(res.numAffectedRows) === 1;
-        applied.push(ok);
+      items.forEach(({ message, completion: c }, i) => {
         // The attempt happened whatever became of the lease: it is always on record.
         events.push({ messageId: message.id, type: 'attempt', at: c.at, data: { ...c.attempt } });
-        if (!ok) continue;
+        if (!applied[i]) return;
         if (c.partial)
           events.push({
             messageId: message.id,
@@ -99,7 +66,7 @@ export class DeliveryStore implements CompletionStore {
             labels: message,
           });
         events.push({ ...statusEvent(message.id, c), labels: message });
-      }
+      });
       await this.events.record(trx, events);
       return applied;
     });
@@ -352,4 +319,123 @@ function statusEvent(messageId: string, c: Completion): NewEvent {
       ...(c.attempt.relay_problem ? { relay_problem: c.attempt.relay_problem } : {}),
     },
   };
+}
+
+/** What a completion writes on its message's row, if the lease is still `owner`'s. */
+interface CompletionUpdate {
+  id: string;
+  owner: string;
+  status: Completion['status'];
+  nextAttemptAt: number | null;
+  smtpResponse: string | null;
+  attempts: number;
+  recipientStatus: string | null;
+  relayProblemSince: number | null;
+  providerMessageId: string | null;
+  /** sent_at and error_message are written (sent, captured, partially_sent). */
+  setSent: boolean;
+  sentAt: number | null;
+  /** error_message is written (those, and failed). */
+  setError: boolean;
+  errorMessage: string | null;
+  /** The clear content of sensitive variables has served its purpose. */
+  final: boolean;
+  at: number;
+}
+
+function completionUpdate(message: MessageRow, owner: string, c: Completion): CompletionUpdate {
+  const setSent = c.status === 'sent' || c.status === 'captured' || c.status === 'partially_sent';
+  return {
+    id: message.id,
+    owner,
+    status: c.status,
+    nextAttemptAt: c.nextAttemptAt ?? null,
+    smtpResponse: c.smtpResponse ?? null,
+    // A relay problem does not spend an attempt: the lease's increment is undone.
+    attempts: c.counted ? message.attempts : message.attempts - 1,
+    recipientStatus: c.recipientStatus ? JSON.stringify(c.recipientStatus) : (message.recipient_status ?? null),
+    relayProblemSince: c.relayProblemSince ?? null,
+    // The first transaction's id stays (a later one, for deferred recipients, has its own).
+    providerMessageId: message.provider_message_id ?? c.providerMessageId ?? null,
+    setSent,
+    sentAt: c.sentAt ?? null,
+    setError: setSent || c.status === 'failed',
+    errorMessage: c.errorMessage ?? null,
+    final: c.status !== 'queued',
+    at: c.at,
+  };
+}
+
+/** SQLite (in process, no round trips): one conditional UPDATE per message, its SQL built once per status. */
+async function completeOneByOne(trx: Kysely<DB>, updates: CompletionUpdate[]): Promise<boolean[]> {
+  const applied: boolean[] = [];
+  for (const u of updates) {
+    const set = {
+      status: u.status,
+      lease_owner: null,
+      lease_expires_at: null,
+      next_attempt_at: u.nextAttemptAt,
+      smtp_response: u.smtpResponse,
+      attempts: u.attempts,
+      recipient_status: u.recipientStatus,
+      relay_problem_since: u.relayProblemSince,
+      provider_message_id: u.providerMessageId,
+      ...(u.setSent ? { sent_at: u.sentAt } : {}),
+      ...(u.setError ? { error_message: u.errorMessage } : {}),
+      ...(u.final ? { sealed_content: null } : {}),
+      updated_at: u.at,
+    };
+    // The same statement for every completion of a status: its SQL is built once.
+    const res = await reusedStatement(
+      trx,
+      `complete as ${u.status}`,
+      [...Object.values(set), u.id, 'sending', u.owner],
+      () =>
+        trx
+          .updateTable('email_messages')
+          .set(set)
+          .where('id', '=', u.id)
+          .where('status', '=', 'sending')
+          .where('lease_owner', '=', u.owner),
+    );
+    applied.push(Number(res.numAffectedRows) === 1);
+  }
+  return applied;
+}
+
+/**
+ * PostgreSQL: the whole batch in one UPDATE … FROM unnest(arrays), one round trip whatever its
+ * size (one per message cost the delivery thread more than building the messages, measured).
+ * Each row is still conditional on its own lease. The ids must be distinct.
+ */
+async function completeAllAtOnce(trx: Kysely<DB>, updates: CompletionUpdate[]): Promise<boolean[]> {
+  const col = <T>(f: (u: CompletionUpdate) => T) => updates.map(f);
+  const { rows } = await sql<{ id: string }>`
+    update email_messages as m set
+      status = v.status,
+      lease_owner = null,
+      lease_expires_at = null,
+      next_attempt_at = v.next_attempt_at,
+      smtp_response = v.smtp_response,
+      attempts = v.attempts,
+      recipient_status = v.recipient_status,
+      relay_problem_since = v.relay_problem_since,
+      provider_message_id = v.provider_message_id,
+      sent_at = case when v.set_sent then v.sent_at else m.sent_at end,
+      error_message = case when v.set_error then v.error_message else m.error_message end,
+      sealed_content = case when v.final then null else m.sealed_content end,
+      updated_at = v.updated_at
+    from unnest(
+      ${col((u) => u.id)}::text[], ${col((u) => u.owner)}::text[], ${col((u) => u.status)}::text[],
+      ${col((u) => u.nextAttemptAt)}::bigint[], ${col((u) => u.smtpResponse)}::text[],
+      ${col((u) => u.attempts)}::int[], ${col((u) => u.recipientStatus)}::text[],
+      ${col((u) => u.relayProblemSince)}::bigint[], ${col((u) => u.providerMessageId)}::text[],
+      ${col((u) => u.setSent)}::bool[], ${col((u) => u.sentAt)}::bigint[], ${col((u) => u.setError)}::bool[],
+      ${col((u) => u.errorMessage)}::text[], ${col((u) => u.final)}::bool[], ${col((u) => u.at)}::bigint[]
+    ) as v(id, owner, status, next_attempt_at, smtp_response, attempts, recipient_status, relay_problem_since,
+      provider_message_id, set_sent, sent_at, set_error, error_message, final, updated_at)
+    where m.id = v.id and m.status = 'sending' and m.lease_owner = v.owner
+    returning m.id`.execute(trx);
+  const done = new Set(rows.map((r) => r.id));
+  return updates.map((u) => done.has(u.id));
 }
