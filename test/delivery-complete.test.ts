@@ -48,7 +48,7 @@ describe.each(backends)('completing a batch of attempts on %s', (backend) => {
       {
         message: byId.get(ids[0]!)!,
         owner: 'w1',
-        completion: completion({ status: 'sent', sentAt, providerMessageId: "<p'1\"@relay>" }),
+        completion: completion({ status: 'sent', sentAt, providerMessageId: '<p\'1"@relay>' }),
       },
       {
         message: byId.get(ids[1]!)!,
@@ -72,7 +72,7 @@ describe.each(backends)('completing a batch of attempts on %s', (backend) => {
 
     const [sent, retried, lost, failed] = await Promise.all(ids.map((id) => messageRow(t, id)));
     expect(sent).toMatchObject({ status: 'sent', lease_owner: null, sent_at: sentAt, error_message: null });
-    expect(sent!.provider_message_id).toBe("<p'1\"@relay>");
+    expect(sent!.provider_message_id).toBe('<p\'1"@relay>');
     // A relay problem gives the attempt back; the row stays queued for later.
     expect(retried).toMatchObject({
       status: 'queued',
@@ -90,5 +90,17 @@ describe.each(backends)('completing a batch of attempts on %s', (backend) => {
     expect(await eventTypes(t, ids[0]!)).toEqual(['queued', 'sending', 'attempt', 'sent']);
     expect(await eventTypes(t, ids[2]!)).toEqual(['queued', 'sending', 'attempt']);
     expect(await eventTypes(t, ids[3]!)).toEqual(['queued', 'sending', 'attempt', 'failed']);
+    // The lease's events, byte for byte as record() writes them (PostgreSQL writes them in the lease's own statement).
+    const sendingData = await t.services.db
+      .selectFrom('email_events')
+      .select(['message_id', 'data', 'created_at'])
+      .where('type', '=', 'sending')
+      .where('message_id', 'in', ids)
+      .execute();
+    expect(sendingData).toHaveLength(4);
+    for (const e of sendingData) {
+      expect(e.data).toBe(JSON.stringify({ attempt: byId.get(e.message_id)!.attempts, worker: 'w1' }));
+      expect(Number(e.created_at)).toBe(Number(byId.get(e.message_id)!.updated_at));
+    }
   });
 });

@@ -25,14 +25,24 @@ export class DeliveryStore implements CompletionStore {
    * SQLite: one UPDATE … RETURNING, atomic because SQLite has one writer at a time.
    */
   lease(owner: string, limit: number, now: number, leaseMs: number): Promise<MessageRow[]> {
-    return this.commits.run(async (trx) => {
-      const rows = await leaseStatement(trx, this.dialect, owner, limit, now, leaseMs).execute();
-      // RETURNING has no order: restore the lease order for the caller.
+    const sending = (rows: MessageRow[]): NewEvent[] =>
+      rows.map((m) => ({ messageId: m.id, type: 'sending', at: now, data: { attempt: m.attempts, worker: owner } }));
+    // RETURNING has no order: restore the lease order for the caller.
+    const inOrder = (rows: MessageRow[]) =>
       rows.sort((a, b) => a.priority - b.priority || Number(a.next_attempt_at) - Number(b.next_attempt_at));
-      await this.events.record(
-        trx,
-        rows.map((m) => ({ messageId: m.id, type: 'sending', at: now, data: { attempt: m.attempts, worker: owner } })),
-      );
+    if (this.dialect === 'postgres') {
+      // One statement, so one transaction and one round trip: the lease and its events (which
+      // the statement writes itself) commit together.
+      return leaseStatement(this.db, this.dialect, owner, limit, now, leaseMs)
+        .execute()
+        .then((rows) => {
+          this.events.recordedElsewhere(sending(rows));
+          return inOrder(rows);
+        });
+    }
+    return this.commits.run(async (trx) => {
+      const rows = inOrder(await leaseStatement(trx, this.dialect, owner, limit, now, leaseMs).execute());
+      await this.events.record(trx, sending(rows));
       return rows;
     });
   }
@@ -260,17 +270,41 @@ export function leaseStatement(
       .orderBy('priority')
       .orderBy('next_attempt_at')
       .limit(limit);
-  if (dialect === 'postgres')
+  if (dialect === 'postgres') {
+    // The `sending` events in the same statement, their data as record() writes it
+    // ({"attempt":n,"worker":owner}, JSON.stringify's bytes).
+    const [before, after] = ['{"attempt":', `,"worker":${JSON.stringify(owner)}}`];
     return db
       .with(
         (cte) => cte('due').materialized(),
         (qb) => due(qb).forUpdate().skipLocked(),
       )
-      .updateTable('email_messages')
-      .set(set)
-      .where('status', '=', 'queued')
-      .where('id', 'in', (eb) => eb.selectFrom('due').select('due.id'))
-      .returningAll();
+      .with('leased', (qb) =>
+        qb
+          .updateTable('email_messages')
+          .set(set)
+          .where('status', '=', 'queued')
+          .where('id', 'in', (eb) => eb.selectFrom('due').select('due.id'))
+          .returningAll(),
+      )
+      .with('sending', (qb) =>
+        qb
+          .insertInto('email_events')
+          .columns(['message_id', 'type', 'created_at', 'data'])
+          .expression((eb) =>
+            eb
+              .selectFrom('leased')
+              .select([
+                'leased.id',
+                sql<string>`'sending'`.as('type'),
+                sql<number>`${now}::bigint`.as('created_at'),
+                sql<string>`${before}::text || leased.attempts || ${after}::text`.as('data'),
+              ]),
+          ),
+      )
+      .selectFrom('leased')
+      .selectAll();
+  }
   return db
     .updateTable('email_messages')
     .set(set)

@@ -54,6 +54,15 @@ export class EventLog {
         data: e.data ? JSON.stringify(e.data) : null,
       })),
     );
+    this.recordedElsewhere(events);
+  }
+
+  /**
+   * Tells the subscribers of events a statement of the caller's own inserted (a PostgreSQL lease
+   * writes its `sending` events in the same statement), as record() does after its insert.
+   */
+  recordedElsewhere(events: readonly NewEvent[]): void {
+    if (events.length === 0) return;
     for (const s of this.subscribers) {
       try {
         // A subscriber typed as returning nothing may still be async: its rejection is caught too.
