@@ -43,6 +43,7 @@ export function openPlatform(
     poolSize: opts.poolSize ?? config.databasePoolSize,
     lockWaitMs,
     cacheMb: config.sqliteCacheMb,
+    preparedStatements: config.databasePreparedStatements,
   });
   const events = new EventLog(log);
   events.subscribe('metrics', countEvents);

@@ -21,6 +21,8 @@ export interface Config {
   shutdownDelaySeconds: number;
   /** PostgreSQL: connections in a process's pool (each HTTP process of API_PROCESSES has its own). */
   databasePoolSize: number;
+  /** PostgreSQL: writes sent as prepared statements (DATABASE_PREPARED_STATEMENTS). */
+  databasePreparedStatements: boolean;
   /** PostgreSQL: connections in the pool of `postier serve`'s delivery thread. */
   workerDatabasePoolSize: number;
   /** SQLite: how long a request may wait in all for another connection's write lock before 503 `unavailable`. */
@@ -397,6 +399,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl,
     shutdownDelaySeconds: r.number('SHUTDOWN_DELAY_SECONDS', 0, 0, 300),
     databasePoolSize: r.int('DATABASE_POOL_SIZE', 10, 1, 10_000),
+    databasePreparedStatements: r.bool('DATABASE_PREPARED_STATEMENTS', true),
     workerDatabasePoolSize: r.int('WORKER_DATABASE_POOL_SIZE', 5, 1, 10_000),
     dbLockWaitSeconds: r.number('DB_LOCK_WAIT_SECONDS', 10, 0.1, 3600),
     sqliteCacheMb: r.number('SQLITE_CACHE_MB', 64, 1, 65536),

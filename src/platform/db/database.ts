@@ -3,7 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, type PostgresCursor, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import type pg from 'pg';
 import { PostierSqliteDialect } from './sqlite-dialect.js';
 import { WalSync } from './wal-sync.js';
@@ -24,6 +24,8 @@ const require = createRequire(import.meta.url);
 export interface OpenOptions {
   /** PostgreSQL: connections in the pool. */
   poolSize?: number;
+  /** PostgreSQL: writes as named prepared statements (see withNamedStatements; default true). */
+  preparedStatements?: boolean;
   /** PostgreSQL: schema to use (tests give each file its own). */
   schema?: string;
   /**
@@ -103,6 +105,47 @@ function openPostgres(url: string, options: OpenOptions): Database {
   // pool listener: its 'error' on a server restart would be unhandled and kill the process.
   // The client is marked unusable and the pool discards it on release.
   pool.on('connect', (client) => client.on('error', () => {}));
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<DB>({
+    dialect: new PostgresDialect({ pool: options.preparedStatements === false ? pool : withNamedStatements(pool) }),
+  });
   return { db, dialect: 'postgres', close: () => db.destroy() };
+}
+
+/**
+ * PostgreSQL parses and plans an unnamed statement at every execution. Writes (the accept's
+ * inserts, the lease, the completions) are sent as named (prepared) statements instead, which
+ * each connection parses once and PostgreSQL may plan once: they are few, fixed, and go by key.
+ * Reads stay unnamed: a search's plan depends on its pattern (a generic plan cannot see whether
+ * a trigram index pays). Past NAMED_STATEMENTS distinct texts in a process (multi-row inserts
+ * of unusual sizes), statements stay unnamed, so no connection holds an unbounded set.
+ * A prepared statement outlives a migration made by another process: restart the processes
+ * after migrating (docs/operations.md#upgrades). PgBouncer in transaction mode needs
+ * max_prepared_statements (1.21+), or DATABASE_PREPARED_STATEMENTS=false.
+ */
+const NAMED_STATEMENTS = 400;
+
+function withNamedStatements(pool: pg.Pool): PostgresPool {
+  const names = new Map<string, string>();
+  const nameFor = (text: string) => {
+    if (/^\s*select\b/i.test(text)) return undefined;
+    let name = names.get(text);
+    if (name === undefined && names.size < NAMED_STATEMENTS) {
+      name = `postier_${names.size}`;
+      names.set(text, name);
+    }
+    return name;
+  };
+  return {
+    async connect(): Promise<PostgresPoolClient> {
+      const client = await pool.connect();
+      return {
+        query(sqlOrCursor: string | PostgresCursor<unknown>, parameters?: ReadonlyArray<unknown>) {
+          if (typeof sqlOrCursor !== 'string') return client.query(sqlOrCursor as never);
+          return client.query({ name: nameFor(sqlOrCursor), text: sqlOrCursor, values: parameters as unknown[] });
+        },
+        release: () => client.release(),
+      } as unknown as PostgresPoolClient;
+    },
+    end: () => pool.end(),
+  };
 }
