@@ -53,4 +53,23 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('prepared statements on PostgreS
     expect(read).toEqual(['a', 'b']);
     expect(prepared).toEqual([]);
   });
+
+  it('prepares a statement afresh after a migration changed the rows it returns', async () => {
+    const { dir, databaseUrl, schema } = await freshStorage('postgres');
+    const database = openDatabase(databaseUrl, { schema, poolSize: 1 });
+    try {
+      await sql`create table probe (a integer)`.execute(database.db);
+      const insert = () =>
+        sql<Record<string, unknown>>`insert into probe (a) values (1) returning *`.execute(database.db);
+      expect((await insert()).rows).toEqual([{ a: 1 }]);
+      // Another process migrates: the prepared statement's rows change shape.
+      await sql`alter table probe add column b integer default 7`.execute(database.db);
+      await expect(insert()).rejects.toThrow('cached plan must not change result type');
+      // The caller's retry runs a statement prepared anew.
+      expect((await insert()).rows).toEqual([{ a: 1, b: 7 }]);
+    } finally {
+      await database.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -118,19 +118,21 @@ function openPostgres(url: string, options: OpenOptions): Database {
  * Reads stay unnamed: a search's plan depends on its pattern (a generic plan cannot see whether
  * a trigram index pays). Past NAMED_STATEMENTS distinct texts in a process (multi-row inserts
  * of unusual sizes), statements stay unnamed, so no connection holds an unbounded set.
- * A prepared statement outlives a migration made by another process: restart the processes
- * after migrating (docs/operations.md#upgrades). PgBouncer in transaction mode needs
- * max_prepared_statements (1.21+), or DATABASE_PREPARED_STATEMENTS=false.
+ * A prepared statement outlives a migration made by another process: one that returns whole rows
+ * then fails once with "cached plan must not change result type", and its text gets a new name,
+ * prepared afresh at its next execution (the caller's retry). PgBouncer in transaction mode
+ * needs max_prepared_statements (1.21+), or DATABASE_PREPARED_STATEMENTS=false.
  */
 const NAMED_STATEMENTS = 400;
 
 function withNamedStatements(pool: pg.Pool): PostgresPool {
   const names = new Map<string, string>();
+  let made = 0;
   const nameFor = (text: string) => {
     if (/^\s*select\b/i.test(text)) return undefined;
     let name = names.get(text);
     if (name === undefined && names.size < NAMED_STATEMENTS) {
-      name = `postier_${names.size}`;
+      name = `postier_${made++}`;
       names.set(text, name);
     }
     return name;
@@ -141,7 +143,14 @@ function withNamedStatements(pool: pg.Pool): PostgresPool {
       return {
         query(sqlOrCursor: string | PostgresCursor<unknown>, parameters?: ReadonlyArray<unknown>) {
           if (typeof sqlOrCursor !== 'string') return client.query(sqlOrCursor as never);
-          return client.query({ name: nameFor(sqlOrCursor), text: sqlOrCursor, values: parameters as unknown[] });
+          const text = sqlOrCursor;
+          return client
+            .query({ name: nameFor(text), text, values: parameters as unknown[] })
+            .catch((error: unknown) => {
+              // feature_not_supported: the table changed under a prepared statement (a migration).
+              if ((error as { code?: unknown }).code === '0A000') names.delete(text);
+              throw error;
+            });
         },
         release: () => client.release(),
       } as unknown as PostgresPoolClient;
