@@ -111,6 +111,34 @@ describe.each(backends)('worker liveness on %s', (backend) => {
     expect(await eventTypes(t, dead!)).toEqual(['queued', 'sending', 'lease_expired']);
   });
 
+  it('lists the workers in GET /api/v1/system: alive, stopping or silent, and how many messages each holds', async () => {
+    const now = Date.now();
+    const [a, b] = await sendOk(t, { ...incidentExample(), to: ['w1@example.com', 'w2@example.com'] });
+    await register('busy-worker', now, { host: 'mail-1.example', pid: 101 });
+    await register('quiet-worker', now - 60_000, { host: 'mail-2.example', pid: 202 });
+    await register('draining-worker', now, { host: 'mail-3.example', pid: 303 });
+    await t.services.db.updateTable('workers').set({ stopping: 1 }).where('id', '=', 'draining-worker').execute();
+    expect((await leaseAt('busy-worker', 2, now)).sort()).toEqual([a, b].sort());
+
+    const res = await t.inject({ method: 'GET', url: '/api/v1/system' });
+    expect(res.statusCode).toBe(200);
+    const byId = Object.fromEntries((res.json().workers as Array<{ id: string }>).map((w) => [w.id, w])) as Record<
+      string,
+      Record<string, unknown>
+    >;
+    // WORKER_DEAD_AFTER_SECONDS is 1 here: a minute without a heartbeat is silent.
+    expect(byId['busy-worker']).toMatchObject({
+      state: 'alive',
+      leased: 2,
+      host: 'mail-1.example',
+      pid: 101,
+      kind: 'delivery',
+    });
+    expect(byId['quiet-worker']).toMatchObject({ state: 'silent', leased: 0 });
+    expect(byId['draining-worker']).toMatchObject({ state: 'stopping', leased: 0 });
+    expect(byId['busy-worker']!.heartbeat_at).toBe(new Date(now).toISOString());
+  });
+
   it('takes over the leases of an owner with no row once they are older than the dead-after delay, not before', async () => {
     const now = Date.now();
     const [old, fresh] = await sendOk(t, { ...incidentExample(), to: ['old@example.com', 'fresh@example.com'] });

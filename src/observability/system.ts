@@ -39,6 +39,20 @@ const Check = Type.Object({
   error: Type.Optional(Type.String()),
 });
 
+const WorkerInfo = Type.Object({
+  id: Type.String({ description: "The worker's lease owner id (host:pid:…)" }),
+  kind: Type.String({ description: 'delivery' }),
+  host: Type.String(),
+  pid: Type.Integer(),
+  started_at: DateTime,
+  heartbeat_at: DateTime,
+  state: StringEnum(['alive', 'stopping', 'silent'] as const, {
+    description:
+      'silent: no heartbeat for WORKER_DEAD_AFTER_SECONDS; any live worker takes its leases over. stopping: draining after SIGTERM',
+  }),
+  leased: Type.Integer({ description: 'Messages it holds now (status sending)' }),
+});
+
 export const SystemInfo = Type.Object({
   mode: StringEnum(['relay', 'capture'] as const, {
     description: 'capture: SMTP_HOST is unset, mail goes to the embedded capture server and is NOT delivered',
@@ -61,6 +75,7 @@ export const SystemInfo = Type.Object({
     }),
   ),
   readiness: Type.Record(Type.String(), Check),
+  workers: Type.Array(WorkerInfo, { description: 'Delivery workers with a heartbeat row, newest first' }),
   jobs: Type.Array(
     Type.Object({
       name: Type.String(),
@@ -123,7 +138,7 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
       },
     },
     async (request) => {
-      const [health, readiness, jobs] = await Promise.all([
+      const [health, readiness, jobs, workers] = await Promise.all([
         s.transports(),
         runChecks(s.checks, 3000, request.log),
         s.db
@@ -131,6 +146,7 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
           .select(['name', 'last_started_at', 'last_finished_at', 'last_result'])
           .orderBy('name')
           .execute(),
+        workersNow(s.db, config.worker.deadAfterSeconds * 1000),
       ]);
       const name = capture ? ('capture' as const) : ('relay' as const);
       const address = capture ? `127.0.0.1:${config.captureSmtpPort}` : `${config.smtp.host}:${config.smtp.port}`;
@@ -171,6 +187,7 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
           },
         ],
         readiness,
+        workers,
         jobs: jobs.map((j) => ({
           name: j.name,
           last_started_at: iso(j.last_started_at),
@@ -182,3 +199,33 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
     },
   );
 };
+
+/** Each worker's heartbeat row, what it says of the worker now, and how many messages it holds. */
+async function workersNow(db: Kysely<DB>, deadAfterMs: number) {
+  const [rows, leases] = await Promise.all([
+    db.selectFrom('workers').selectAll().orderBy('started_at', 'desc').limit(100).execute(),
+    db
+      .selectFrom('email_messages')
+      .select(['lease_owner', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('status', '=', 'sending')
+      .groupBy('lease_owner')
+      .execute(),
+  ]);
+  const held = new Map(leases.map((l) => [l.lease_owner, Number(l.n)]));
+  const now = Date.now();
+  return rows.map((w) => ({
+    id: w.id,
+    kind: w.kind,
+    host: w.host,
+    pid: Number(w.pid),
+    started_at: iso(w.started_at)!,
+    heartbeat_at: iso(w.heartbeat_at)!,
+    state:
+      now - Number(w.heartbeat_at) > deadAfterMs
+        ? ('silent' as const)
+        : w.stopping
+          ? ('stopping' as const)
+          : ('alive' as const),
+    leased: held.get(w.id) ?? 0,
+  }));
+}

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
@@ -82,6 +83,10 @@ describe('admin UI for an operator', () => {
       expect(text).toMatch(/127\.0\.0\.1:\d+/);
       expect(text).toContain('SNS_ALLOWED_TOPIC_ARNS is empty');
       expect(text).not.toContain(t.config.adminToken!);
+      // The worker running in this process, alive, by host and pid.
+      const workers = page.locator('.card', { has: page.getByRole('heading', { name: 'Delivery workers' }) });
+      expect(await workers.textContent()).toContain(`${hostname()} · pid ${process.pid}`);
+      await workers.getByText('Alive', { exact: true }).waitFor();
       await shot(page, 'operator-system');
     });
   });

@@ -10329,6 +10329,26 @@ export interface paths {
                                     error?: string;
                                 };
                             };
+                            /** @description Delivery workers with a heartbeat row, newest first */
+                            workers: {
+                                /** @description The worker's lease owner id (host:pid:…) */
+                                id: string;
+                                /** @description delivery */
+                                kind: string;
+                                host: string;
+                                pid: number;
+                                /** Format: date-time */
+                                started_at: string;
+                                /** Format: date-time */
+                                heartbeat_at: string;
+                                /**
+                                 * @description silent: no heartbeat for WORKER_DEAD_AFTER_SECONDS; any live worker takes its leases over. stopping: draining after SIGTERM
+                                 * @enum {string}
+                                 */
+                                state: "alive" | "stopping" | "silent";
+                                /** @description Messages it holds now (status sending) */
+                                leased: number;
+                            }[];
                             jobs: {
                                 name: string;
                                 /** Format: date-time */

@@ -123,6 +123,47 @@ function SystemView({ s }: { s: SystemInfo }) {
           )}
         </div>
       </div>
+      <div className="card">
+        <h2>{t('system.workers')}</h2>
+        {s.workers.length === 0 ? (
+          <p className="muted">{t('system.noWorkers')}</p>
+        ) : (
+          <div className="table-scroll">
+            <table className="table">
+              <thead>
+                <tr>
+                  <th>{t('system.worker')}</th>
+                  <th>{t('common.status')}</th>
+                  <th>{t('system.heartbeat')}</th>
+                  <th>{t('system.started')}</th>
+                  <th>{t('system.leased')}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {s.workers.map((w) => (
+                  <tr key={w.id}>
+                    <td>
+                      <span className="mono">
+                        {w.host} · pid {w.pid}
+                      </span>
+                      <div className="small muted">{w.kind}</div>
+                    </td>
+                    <td>
+                      <State
+                        ok={w.state === 'alive' ? true : w.state === 'silent' ? false : null}
+                        label={t(`system.workerState.${w.state}`)}
+                      />
+                    </td>
+                    <td>{when(w.heartbeat_at)}</td>
+                    <td>{when(w.started_at)}</td>
+                    <td>{w.leased}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </div>
       <div className="grid-2">
         <div className="card">
           <h2>{t('system.feedback')}</h2>
