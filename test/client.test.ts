@@ -73,6 +73,33 @@ describe.each(backends)('typed client and `postier send` on %s', (backend) => {
     expect(envelope).toMatchObject({ status: 400, code: 'invalid_request' });
   });
 
+  it('runs the content checks of a message: HTML support, links, and spam (409 without spamd)', async () => {
+    const { items } = await client.sendRaw({
+      to: 'checks@techconnect.bj',
+      subject: 'Checks from the client',
+      html: '<p>Hi <a href="http://techconnect.bj/offre">offer</a></p><svg width="1" height="1"></svg>',
+    });
+    const id = items[0]!.id;
+    const html = await client.htmlCheck(id);
+    expect(html.features.map((f) => f.slug)).toContain('html-svg');
+    expect(html.score).not.toBeNull();
+    const links = await client.linkCheck(id);
+    expect(links.links).toEqual([
+      expect.objectContaining({ url: 'http://techconnect.bj/offre', tag: 'a', problems: ['not_https'] }),
+    ]);
+    // No SPAMD_ADDRESS here: the check says it cannot run, as a typed error or a Result.
+    expect(await client.spamCheck(id).catch((e: unknown) => e)).toMatchObject({
+      status: 409,
+      code: 'spam_check_unavailable',
+    });
+    const quiet = await client.withOptions({ throwOnError: false }).spamCheck(id);
+    expect(quiet).toMatchObject({ ok: false, error: { code: 'spam_check_unavailable' } });
+    expect(await client.linkCheck('not-a-uuid').catch((e: unknown) => e)).toMatchObject({
+      status: 400,
+      code: 'invalid_request',
+    });
+  });
+
   it('turns API errors into PostierError with status, code and details', async () => {
     const err = await client
       .send({ to: 'a@b.bj', template_key: 'billing_invoice_monthly', variables: {} })

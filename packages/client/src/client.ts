@@ -2,12 +2,15 @@ import { PostierError } from './errors.js';
 import type {
   BatchMessage,
   BatchResult,
+  HtmlCheck,
+  LinkCheck,
   ListMessagesQuery,
   Message,
   MessagePage,
   RawSendRequest,
   SendRequest,
   SendResult,
+  SpamCheck,
   Template,
   TemplateSummary,
 } from './types.js';
@@ -95,6 +98,21 @@ export class PostierClient<Throws extends boolean = true> {
 
   getMessage(id: string): Promise<Outcome<Message, Throws>> {
     return this.call<Message>('GET', `/api/v1/email/messages/${encodeURIComponent(id)}`);
+  }
+
+  /** How well email clients support the message's HTML and CSS (caniemail.com data; admin key). */
+  htmlCheck(id: string): Promise<Outcome<HtmlCheck, Throws>> {
+    return this.call<HtmlCheck>('GET', `/api/v1/email/messages/${encodeURIComponent(id)}/html-check`);
+  }
+
+  /** Every link and image source of the message with its problems, without any request (admin key). */
+  linkCheck(id: string): Promise<Outcome<LinkCheck, Throws>> {
+    return this.call<LinkCheck>('GET', `/api/v1/email/messages/${encodeURIComponent(id)}/link-check`);
+  }
+
+  /** SpamAssassin's report on the message as delivered (admin key; 409 spam_check_unavailable without SPAMD_ADDRESS). */
+  spamCheck(id: string): Promise<Outcome<SpamCheck, Throws>> {
+    return this.call<SpamCheck>('GET', `/api/v1/email/messages/${encodeURIComponent(id)}/spam-check`);
   }
 
   listMessages(query: ListMessagesQuery = {}): Promise<Outcome<MessagePage, Throws>> {

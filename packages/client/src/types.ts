@@ -35,3 +35,8 @@ export type MessageRecipient = NonNullable<Message['recipients']>[number];
 
 export type TemplateSummary = Item<Answer<'/api/v1/email/templates', 'get'>>;
 export type Template = Answer<'/api/v1/email/templates/{key}', 'get'>;
+
+/** The content checks of an archived message (admin): caniemail features, links, SpamAssassin. */
+export type HtmlCheck = Answer<'/api/v1/email/messages/{id}/html-check', 'get'>;
+export type LinkCheck = Answer<'/api/v1/email/messages/{id}/link-check', 'get'>;
+export type SpamCheck = Answer<'/api/v1/email/messages/{id}/spam-check', 'get'>;

@@ -237,3 +237,80 @@ class Template(_ClassKey):
     html_content: str
     text_content: Optional[str]
     locales: Dict[str, TemplateLocale]
+
+
+# --- content checks of an archived message (admin) ---------------------------------------------
+
+
+class HtmlCheckScore(TypedDict):
+    supported: float
+    partial: float
+    unsupported: float
+
+
+class HtmlCheckPlatform(TypedDict):
+    platform: str
+    platform_name: str
+    support: Literal["unsupported", "partial"]
+    notes: List[str]
+
+
+class HtmlCheckClient(TypedDict):
+    family: str
+    family_name: str
+    platforms: List[HtmlCheckPlatform]
+
+
+class HtmlCheckFeature(TypedDict):
+    slug: str
+    title: str
+    url: str
+    category: str
+    count: int
+    supported: float
+    partial: float
+    unsupported: float
+    unknown: float
+    clients: List[HtmlCheckClient]
+
+
+class HtmlCheckData(TypedDict):
+    source: str
+    license: str
+    copyright: List[str]
+    last_update: str
+    clients: int
+
+
+class HtmlCheck(TypedDict):
+    """How well email clients support the message's HTML and CSS (caniemail.com data), worst first."""
+
+    score: Optional[HtmlCheckScore]
+    features: List[HtmlCheckFeature]
+    data: HtmlCheckData
+
+
+class LinkCheckItem(TypedDict):
+    url: str
+    tag: str
+    attribute: str
+    masked: bool
+    problems: List[Literal["unsafe_scheme", "not_https", "local_host", "empty", "unparsable"]]
+
+
+class LinkCheck(TypedDict):
+    links: List[LinkCheckItem]
+
+
+class SpamRule(TypedDict):
+    score: float
+    name: str
+    description: str
+
+
+class SpamCheck(TypedDict):
+    score: float
+    threshold: float
+    is_spam: bool
+    rules: List[SpamRule]
+

@@ -20,6 +20,8 @@ from . import __version__
 from .api_types import (
     AttachmentInput,
     BatchResult,
+    HtmlCheck,
+    LinkCheck,
     Message,
     MessagePage,
     MessageStatus,
@@ -27,6 +29,7 @@ from .api_types import (
     RawSendRequest,
     SendRequest,
     SendResult,
+    SpamCheck,
     Template,
     TemplateList,
 )
@@ -306,6 +309,33 @@ class Postier(Generic[RaiseErrors]):
     def get_message(self: Postier[Literal[False]], id: str) -> Result[Message]: ...
     def get_message(self, id: str) -> Any:
         return self._call("GET", f"/api/v1/email/messages/{_segment(id)}")
+
+    # --- content checks of an archived message (admin key) -------------------------------------
+
+    @overload
+    def html_check(self: Postier[Literal[True]], id: str) -> HtmlCheck: ...
+    @overload
+    def html_check(self: Postier[Literal[False]], id: str) -> Result[HtmlCheck]: ...
+    def html_check(self, id: str) -> Any:
+        """How well email clients support the message's HTML and CSS (caniemail.com data)."""
+        return self._call("GET", f"/api/v1/email/messages/{_segment(id)}/html-check")
+
+    @overload
+    def link_check(self: Postier[Literal[True]], id: str) -> LinkCheck: ...
+    @overload
+    def link_check(self: Postier[Literal[False]], id: str) -> Result[LinkCheck]: ...
+    def link_check(self, id: str) -> Any:
+        """Every link and image source of the message with its problems, without any request."""
+        return self._call("GET", f"/api/v1/email/messages/{_segment(id)}/link-check")
+
+    @overload
+    def spam_check(self: Postier[Literal[True]], id: str) -> SpamCheck: ...
+    @overload
+    def spam_check(self: Postier[Literal[False]], id: str) -> Result[SpamCheck]: ...
+    def spam_check(self, id: str) -> Any:
+        """SpamAssassin's report on the message as delivered; 409 ``spam_check_unavailable``
+        when the server has no ``SPAMD_ADDRESS`` or cannot reach spamd."""
+        return self._call("GET", f"/api/v1/email/messages/{_segment(id)}/spam-check")
 
     @overload
     def list_messages(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import unittest
 from typing import List, Literal
 
-from postier import Postier
+from postier import Err, Postier, PostierError
 
 from .support import ADMIN_TOKEN, SEND_TOKEN, URL, invoice_variables, report_sent, requires_postier, unique_address
 
@@ -65,3 +66,33 @@ class TemplatesTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@requires_postier
+class ChecksTest(unittest.TestCase):
+    def test_checks_the_html_the_links_and_spam_of_a_message(self) -> None:
+        sent = Postier(URL, SEND_TOKEN).send_raw(
+            unique_address("checks"),
+            "Checks from Python",
+            html='<p>Hi <a href="http://techconnect.bj/offre">offer</a></p><svg width="1" height="1"></svg>',
+        )
+        message_id = sent["items"][0]["id"]
+        report_sent([message_id])
+        archive = Postier(URL, ADMIN_TOKEN)
+        html = archive.html_check(message_id)
+        self.assertIn("html-svg", [f["slug"] for f in html["features"]])
+        self.assertIsNotNone(html["score"])
+        links = archive.link_check(message_id)["links"]
+        self.assertEqual([(link["url"], link["problems"]) for link in links], [("http://techconnect.bj/offre", ["not_https"])])
+        # The Postier these tests run against has no spamd unless POSTIER_TEST_SPAMD says so.
+        quiet = archive.with_options(raise_errors=False).spam_check(message_id)
+        if os.environ.get("POSTIER_TEST_SPAMD"):
+            self.assertTrue(quiet.ok)
+        else:
+            self.assertFalse(quiet.ok)
+            assert isinstance(quiet, Err)
+            self.assertEqual((quiet.error.status, quiet.error.code), (409, "spam_check_unavailable"))
+        with self.assertRaises(PostierError) as bad:
+            archive.link_check("not-a-uuid")
+        self.assertEqual((bad.exception.status, bad.exception.code), (400, "invalid_request"))
+
