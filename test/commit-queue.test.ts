@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiKeyRow } from './helpers/rows.js';
 import { CommitQueue } from '../src/platform/db/commit-queue.js';
 import { type Database, openDatabase } from '../src/platform/db/database.js';
 import { migrateToLatest } from '../src/platform/db/migrate.js';
@@ -21,22 +22,7 @@ describe('group commit on SQLite', () => {
   });
 
   const insertKey = (q: CommitQueue, name: string) =>
-    q.run((trx) =>
-      trx
-        .insertInto('api_keys')
-        .values({
-          id: name,
-          name,
-          scope: 'send',
-          token_hash: `h-${name}`,
-          token_prefix: 'p',
-          created_by: null,
-          created_at: 1,
-          last_used_at: null,
-          revoked_at: null,
-        })
-        .execute(),
-    );
+    q.run((trx) => trx.insertInto('api_keys').values(apiKeyRow(name)).execute());
 
   it('commits concurrent units together, and a failing unit rolls back alone', async () => {
     const q = new CommitQueue(database.db, 'sqlite');
@@ -59,20 +45,7 @@ describe('group commit on SQLite', () => {
     const unit = (name: string, fail = false) =>
       q.run(async (trx) => {
         runs.set(name, (runs.get(name) ?? 0) + 1);
-        await trx
-          .insertInto('api_keys')
-          .values({
-            id: name,
-            name,
-            scope: 'send',
-            token_hash: `h-${name}`,
-            token_prefix: 'p',
-            created_by: null,
-            created_at: 1,
-            last_used_at: null,
-            revoked_at: null,
-          })
-          .execute();
+        await trx.insertInto('api_keys').values(apiKeyRow(name)).execute();
         if (fail) throw new Error(`${name} refused after its insert`);
         return name;
       });

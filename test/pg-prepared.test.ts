@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
+import { apiKeyRow } from './helpers/rows.js';
 import { openDatabase } from '../src/platform/db/database.js';
 import { migrateToLatest } from '../src/platform/db/migrate.js';
 import { freshStorage } from './helpers/context.js';
@@ -13,20 +14,7 @@ async function preparedAfterWrites(preparedStatements: boolean) {
     await migrateToLatest(database.db, schema, 'postgres');
     return await database.db.transaction().execute(async (trx) => {
       for (const name of ['a', 'b']) {
-        await trx
-          .insertInto('api_keys')
-          .values({
-            id: name,
-            name,
-            scope: 'send',
-            token_hash: `h-${name}`,
-            token_prefix: 'p',
-            created_by: null,
-            created_at: 1,
-            last_used_at: null,
-            revoked_at: null,
-          })
-          .execute();
+        await trx.insertInto('api_keys').values(apiKeyRow(name)).execute();
       }
       const read = await trx.selectFrom('api_keys').select('id').orderBy('id').execute();
       const { rows } = await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(trx);

@@ -5,21 +5,10 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { apiKeyRow } from './helpers/rows.js';
 import { type Database, openDatabase } from '../src/platform/db/database.js';
 import { migrateToLatest } from '../src/platform/db/migrate.js';
 import { StatementCache } from '../src/platform/db/sqlite-connection.js';
-
-const key = (name: string) => ({
-  id: name,
-  name,
-  scope: 'send' as const,
-  token_hash: `h-${name}`,
-  token_prefix: 'p',
-  created_by: null,
-  created_at: 1,
-  last_used_at: null,
-  revoked_at: null,
-});
 
 describe("Postier's SQLite driver", () => {
   let dir: string;
@@ -51,7 +40,7 @@ describe("Postier's SQLite driver", () => {
     const steps: Array<[string, () => Promise<unknown>, number]> = [
       ['select', () => db.selectFrom('api_keys').selectAll().execute(), 0],
       ['pragma read', () => sql`pragma user_version`.execute(db), 0],
-      ['insert … returning', () => db.insertInto('api_keys').values(key('r')).returning('id').execute(), 1],
+      ['insert … returning', () => db.insertInto('api_keys').values(apiKeyRow('r')).returning('id').execute(), 1],
       ['ddl', () => sql`create table scratch (x integer)`.execute(db), 1],
       [
         'read-only transaction',
@@ -60,7 +49,7 @@ describe("Postier's SQLite driver", () => {
       ],
       [
         'transaction that wrote',
-        () => db.transaction().execute((trx) => trx.insertInto('api_keys').values(key('t')).execute()),
+        () => db.transaction().execute((trx) => trx.insertInto('api_keys').values(apiKeyRow('t')).execute()),
         1,
       ],
       [
@@ -69,7 +58,7 @@ describe("Postier's SQLite driver", () => {
           db
             .transaction()
             .execute(async (trx) => {
-              await trx.insertInto('api_keys').values(key('gone')).execute();
+              await trx.insertInto('api_keys').values(apiKeyRow('gone')).execute();
               throw new Error('changed my mind');
             })
             .catch(() => {}),
@@ -106,13 +95,13 @@ describe("Postier's SQLite driver", () => {
     const big = db.transaction().execute(async (trx) => {
       await trx
         .insertInto('api_keys')
-        .values({ ...key('big'), name: 'x'.repeat(400_000) })
+        .values({ ...apiKeyRow('big'), name: 'x'.repeat(400_000) })
         .execute();
     });
     await expect(big).rejects.toMatchObject({ code: 'SQLITE_FULL' });
     await sql.raw('pragma max_page_count = 1073741823').execute(db);
     // The connection is usable again, and nothing of the failed transaction stayed.
-    await db.insertInto('api_keys').values(key('after')).execute();
+    await db.insertInto('api_keys').values(apiKeyRow('after')).execute();
     expect((await db.selectFrom('api_keys').select('id').execute()).map((r) => r.id)).toEqual(['after']);
   });
 
@@ -123,7 +112,7 @@ describe("Postier's SQLite driver", () => {
       let written = false;
       const write = database.db
         .insertInto('api_keys')
-        .values(key('waited'))
+        .values(apiKeyRow('waited'))
         .execute()
         .then(() => (written = true));
       await new Promise((r) => setTimeout(r, 50));
@@ -145,8 +134,8 @@ describe("Postier's SQLite driver", () => {
     try {
       const t0 = performance.now();
       const attempts = [
-        impatient.db.insertInto('api_keys').values(key('a')).execute(),
-        impatient.db.transaction().execute((trx) => trx.insertInto('api_keys').values(key('b')).execute()),
+        impatient.db.insertInto('api_keys').values(apiKeyRow('a')).execute(),
+        impatient.db.transaction().execute((trx) => trx.insertInto('api_keys').values(apiKeyRow('b')).execute()),
         impatient.db.deleteFrom('api_keys').execute(),
       ].map((p) =>
         p.then(

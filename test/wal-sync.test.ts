@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CompiledQuery } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { apiKeyRow } from './helpers/rows.js';
 import { CommitQueue } from '../src/platform/db/commit-queue.js';
 import { type Database, openDatabase } from '../src/platform/db/database.js';
 import { migrateToLatest } from '../src/platform/db/migrate.js';
@@ -50,23 +51,12 @@ describe('durable commits on SQLite: the WAL fsynced off the event loop', () => 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const key = (name: string) => ({
-    id: name,
-    name,
-    scope: 'send' as const,
-    token_hash: `h-${name}`,
-    token_prefix: 'p',
-    created_by: null,
-    created_at: 1,
-    last_used_at: null,
-    revoked_at: null,
-  });
   const fsyncs = () => log.filter((l) => l.endsWith('start')).length;
 
   it('answers a group commit only after the fsync that follows it, sharing one fsync among its units', async () => {
     const q = new CommitQueue(database.db, 'sqlite');
     const units = ['a', 'b', 'c'].map((n) =>
-      q.run((trx) => trx.insertInto('api_keys').values(key(n)).execute()).then(() => log.push(`answered ${n}`)),
+      q.run((trx) => trx.insertInto('api_keys').values(apiKeyRow(n)).execute()).then(() => log.push(`answered ${n}`)),
     );
     await gate.release(fsyncs() + 1);
     await Promise.all(units);
@@ -82,7 +72,7 @@ describe('durable commits on SQLite: the WAL fsynced off the event loop', () => 
   it('makes a write outside a transaction wait for its fsync, never a read', async () => {
     const write = database.db
       .insertInto('api_keys')
-      .values(key('solo'))
+      .values(apiKeyRow('solo'))
       .execute()
       .then(() => log.push('write done'));
     await new Promise((r) => setTimeout(r, 20));
