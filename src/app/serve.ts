@@ -177,6 +177,8 @@ export async function serve(
   // Outbound webhooks go out from every serving process: one at a time reads the event log to
   // enqueue them (a lease), every one claims due deliveries one by one.
   if (background) s.webhooks.start();
+  // SQLite: new messages enter the search index in batches after their commit.
+  if (background) s.searchIndex.start();
   return {
     app,
     submission,
@@ -203,6 +205,7 @@ export async function serve(
       if (worker) await worker.stop();
       if (metrics) await metrics.close();
       if (background) await s.webhooks.stop();
+      if (background) await s.searchIndex.stop();
       await retention?.stop();
       if (capture) await capture.close();
     },

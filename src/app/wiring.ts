@@ -11,6 +11,7 @@ import { migrateToLatest } from '../platform/db/migrate.js';
 import type { MetricsJson } from '../platform/metrics.js';
 import { rateLimitPolicy } from '../rate-limits/index.js';
 import { suppressionPolicy } from '../suppressions/index.js';
+import { SearchIndex } from '../messages/index.js';
 import { LAYOUTS_DIR, readLayouts, seedDefaultTemplates, TemplateAdmin, TemplateService } from '../templates/index.js';
 import { unsubscribeHeadersPolicy, unsubscribeKey } from '../unsubscribe/index.js';
 import { isSubscribable, WebhookDispatcher } from '../webhooks/index.js';
@@ -40,6 +41,8 @@ export interface Wired extends Platform {
   unsubscribeKey: Buffer;
   /** The domain of our Message-IDs (SMTP_FROM_EMAIL's). */
   messageIdDomain: string;
+  /** SQLite: the search index, filled after each commit (searches catch it up; serve runs its job). */
+  searchIndex: SearchIndex;
   /** Counters kept elsewhere in this process (the delivery thread), merged into GET /metrics. */
   metricSources: Array<() => Promise<MetricsJson>>;
 }
@@ -110,6 +113,7 @@ export async function wire(config: Config, log: pino.Logger, opts: WireOptions =
     feedbackPending: new OutboxSignal(),
     unsubscribeKey: key,
     messageIdDomain: domain,
+    searchIndex: new SearchIndex({ db, commits, dialect, log: log.child({ component: 'search-index' }) }),
     metricSources: [],
     async close() {
       await content.close();

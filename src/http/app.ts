@@ -12,6 +12,7 @@ import type { ProviderWebhooks, SnsReceiver } from '../feedback/index.js';
 import { keysHttp } from '../keys/http.js';
 import type { ApiKeyService } from '../keys/index.js';
 import { messagesHttp } from '../messages/http.js';
+import type { SearchIndex } from '../messages/index.js';
 import { metricsHttp, readinessHttp } from '../observability/http.js';
 import { databaseCheck, smtpCheck, systemHttp } from '../observability/index.js';
 import type { Config } from '../platform/config.js';
@@ -45,6 +46,8 @@ export interface ServerParts {
   dialect: Dialect;
   commits: CommitQueue;
   events: EventLog;
+  /** SQLite: the search index, caught up by each search before it reads it. */
+  searchIndex: Pick<SearchIndex, 'catchUp'>;
   outbox: OutboxSignal;
   apiKeys: ApiKeyService;
   templates: TemplateService;
@@ -128,6 +131,7 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     from: `${config.smtp.fromName} <${config.smtp.fromEmail}>`,
     fromEmail: config.smtp.fromEmail,
     hashAddress: (address) => anonymizeAddress(config, address),
+    searchIndex: s.searchIndex,
     resend: { db, events: s.events, templates: s.templates, send: s.send, messageIdDomain: s.messageIdDomain },
     checks: { spamd: config.spamd, mime: (message) => checkMime.get(message) },
   });

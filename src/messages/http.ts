@@ -12,6 +12,7 @@ import { cancelMessage } from './cancel.js';
 import { type ArchiveChecks, archivedHtmlCheck, archivedLinkCheck, archivedSpamCheck } from './checks.js';
 import { getAttachment, getMessage, listMessages } from './queries.js';
 import { hasFragments } from './search.js';
+import type { SearchIndex } from './search-index.js';
 import { parseSearchQuery } from './search-query.js';
 import { type ResendDeps, resendMessage } from './resend.js';
 import { Cancelled, MessageDetail, MessagePage, Resent, Stats } from './schemas.js';
@@ -28,6 +29,8 @@ export interface MessagesHttpOptions {
   fromEmail: string;
   /** The keyed hash retention gives an address: anonymized messages are listed by it too. */
   hashAddress(address: string): string;
+  /** SQLite: brings the search index up to date (messages accepted since its last run). */
+  searchIndex: Pick<SearchIndex, 'catchUp'>;
   resend: ResendDeps;
   /** The HTML, link and spam checks of an archived message. */
   checks: Omit<ArchiveChecks, 'db'>;
@@ -39,7 +42,7 @@ const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 /** The archive: list and read messages and their attachments, cancel, resend, dashboard stats. */
 export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = async (
   r,
-  { db, dialect, events, from, fromEmail, hashAddress, resend, checks },
+  { db, dialect, events, from, fromEmail, hashAddress, searchIndex, resend, checks },
 ) => {
   // SQLite's search looks fragments up by their rare trigrams: which ones are rare, it learns from a sample.
   const trigrams = dialect === 'sqlite' ? new TrigramSample(db) : undefined;
@@ -74,6 +77,8 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
       // The first search of this process waits for the sample rather than read every common trigram's list.
       const context = { dialect, defaultFrom: fromEmail, hashAddress, trigrams };
       if (terms && hasFragments(terms, context)) await trigrams?.ready();
+      // Every message accepted before this search is in the index it reads (see search-index.ts).
+      if (terms) await searchIndex.catchUp();
       return listMessages(
         db,
         {

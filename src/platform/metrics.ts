@@ -95,6 +95,17 @@ export const queueOldestAge = new Gauge({
   registers: [registry],
 });
 
+export const searchIndexPending = new Gauge({
+  name: 'postier_search_index_pending',
+  help: 'SQLite: messages accepted but not yet in the search index (searches index them first)',
+  registers: [registry],
+});
+export const searchIndexed = new Counter({
+  name: 'postier_search_indexed_total',
+  help: 'SQLite: messages added to the search index after their commit',
+  registers: [registry],
+});
+
 /** A registry's counters as plain data (what the delivery thread sends to the serving thread). */
 export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 

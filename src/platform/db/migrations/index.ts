@@ -15,6 +15,7 @@ import * as m0017 from './0017_scheduled.js';
 import * as m0018 from './0018_message_search.js';
 import * as m0019 from './0019_message_bodies.js';
 import * as m0020 from './0020_search_pending_list.js';
+import * as m0021 from './0021_search_index_deferred.js';
 
 /** Every migration, by name; applied in name order. Add new ones at the end. */
 export const migrations: Record<string, Migration> = {
@@ -34,4 +35,5 @@ export const migrations: Record<string, Migration> = {
   '0018_message_search': m0018,
   '0019_message_bodies': m0019,
   '0020_search_pending_list': m0020,
+  '0021_search_index_deferred': m0021,
 };
