@@ -52,6 +52,10 @@ const sendHooks = (hooks: StoreHooks | undefined, messageId: string | null): Sen
 /** RFC 5322 msg-id as clients write it: <left@right>, no space or bracket inside. */
 const MSG_ID = /^<[^\s<>@]+@[^\s<>@]+>$/;
 
+/** mailparser, loaded with the first submitted message (a dynamic import per message showed in the profile). */
+let parser: Promise<typeof import('mailparser')> | undefined;
+const loadParser = () => (parser ??= import('mailparser'));
+
 const refuse = (reason: string, text: string) => new SmtpReply(554, '5.6.0', reason, text);
 
 const firstAddress = (a: AddressObject | AddressObject[] | undefined) =>
@@ -109,7 +113,7 @@ export class SubmissionAcceptor {
         'malformed_header',
         `Message-ID ${JSON.stringify(clientMessageId.slice(0, 80))} is not <left@right>`,
       );
-    const { simpleParser } = await import('mailparser');
+    const { simpleParser } = await loadParser();
     let parsed: ParsedMail;
     try {
       parsed = await simpleParser(raw, { skipTextToHtml: true, skipHtmlToText: true, skipImageLinks: true });
