@@ -80,6 +80,16 @@ describe('the SQLite search index, filled after the commit', () => {
     expect(await docsWith('qx1')).toBe(2);
   });
 
+  it('says in GET /api/v1/system how many messages wait for the index', async () => {
+    await t.services.searchIndex.catchUp();
+    await send('one.sy4@seventh.bj');
+    await send('two.sy4@seventh.bj');
+    const system = async () => (await t.inject({ method: 'GET', url: '/api/v1/system' })).json().search_index;
+    expect(await system()).toEqual({ kind: 'sqlite_fts5', pending: 2 });
+    await t.services.searchIndex.catchUp();
+    expect(await system()).toEqual({ kind: 'sqlite_fts5', pending: 0 });
+  });
+
   it('indexes in the background, a batch at a time, counted in /metrics', async () => {
     const ids = [];
     for (let i = 0; i < 3; i++) ids.push(await send(`bg${i}.zq7@third.bj`));

@@ -137,6 +137,17 @@ describe.each(backends)('worker liveness on %s', (backend) => {
     expect(byId['quiet-worker']).toMatchObject({ state: 'silent', leased: 0 });
     expect(byId['draining-worker']).toMatchObject({ state: 'stopping', leased: 0 });
     expect(byId['busy-worker']!.heartbeat_at).toBe(new Date(now).toISOString());
+    // The search index of the database (SQLite: every message of this file waits for it, as no search or job ran).
+    const messages = await t.services.db
+      .selectFrom('email_messages')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    expect(res.json().search_index).toEqual(
+      backend === 'postgres'
+        ? { kind: 'postgres_trgm', pending: 0 }
+        : { kind: 'sqlite_fts5', pending: Number(messages.n) },
+    );
+    expect(Number(messages.n)).toBeGreaterThanOrEqual(2);
   });
 
   it('takes over the leases of an owner with no row once they are older than the dead-after delay, not before', async () => {

@@ -155,7 +155,7 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
   });
   await app.register(retentionHttp, { db, dialect: s.dialect, config, events: s.events });
   await app.register(captureHttp, { db, spamd: config.spamd });
-  await app.register(systemHttp, { config, db, checks, transports: () => listRelayStatus(db) });
+  await app.register(systemHttp, { config, db, dialect: s.dialect, checks, transports: () => listRelayStatus(db) });
   await registerAdminUi(app);
 
   await app.ready();

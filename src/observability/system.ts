@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Config } from '../platform/config.js';
+import type { Dialect } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
 import { DateTime, NullableDateTime, NullableString, StringEnum } from '../platform/http/schemas.js';
 import { iso } from '../platform/time.js';
@@ -76,6 +77,13 @@ export const SystemInfo = Type.Object({
   ),
   readiness: Type.Record(Type.String(), Check),
   workers: Type.Array(WorkerInfo, { description: 'Delivery workers with a heartbeat row, newest first' }),
+  search_index: Type.Object({
+    kind: StringEnum(['sqlite_fts5', 'postgres_trgm'] as const),
+    pending: Type.Integer({
+      description:
+        'SQLite: messages accepted and not yet in the search index (each search indexes them first; a background job every 200 ms). Always 0 on PostgreSQL, whose trigram indexes are written with each message',
+    }),
+  }),
   jobs: Type.Array(
     Type.Object({
       name: Type.String(),
@@ -116,6 +124,7 @@ export function databaseLocation(url: string): { kind: 'sqlite' | 'postgres'; lo
 export interface SystemHttpOptions {
   config: Config;
   db: Kysely<DB>;
+  dialect: Dialect;
   checks: ReadinessCheck[];
   /** The relay_status rows (delivery's listRelayStatus). */
   transports(): Promise<TransportHealth[]>;
@@ -138,7 +147,7 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
       },
     },
     async (request) => {
-      const [health, readiness, jobs, workers] = await Promise.all([
+      const [health, readiness, jobs, workers, searchPending] = await Promise.all([
         s.transports(),
         runChecks(s.checks, 3000, request.log),
         s.db
@@ -147,6 +156,7 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
           .orderBy('name')
           .execute(),
         workersNow(s.db, config.worker.deadAfterSeconds * 1000),
+        s.dialect === 'sqlite' ? searchIndexPending(s.db) : 0,
       ]);
       const name = capture ? ('capture' as const) : ('relay' as const);
       const address = capture ? `127.0.0.1:${config.captureSmtpPort}` : `${config.smtp.host}:${config.smtp.port}`;
@@ -188,6 +198,10 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
         ],
         readiness,
         workers,
+        search_index: {
+          kind: s.dialect === 'sqlite' ? ('sqlite_fts5' as const) : ('postgres_trgm' as const),
+          pending: searchPending,
+        },
         jobs: jobs.map((j) => ({
           name: j.name,
           last_started_at: iso(j.last_started_at),
@@ -199,6 +213,12 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
     },
   );
 };
+
+/** SQLite: messages waiting for the search index (migration 0021). */
+async function searchIndexPending(db: Kysely<DB>): Promise<number> {
+  const { rows } = await sql<{ n: number }>`select count(*) as n from message_search_pending`.execute(db);
+  return Number(rows[0]?.n ?? 0);
+}
 
 /** Each worker's heartbeat row, what it says of the worker now, and how many messages it holds. */
 async function workersNow(db: Kysely<DB>, deadAfterMs: number) {

@@ -10349,6 +10349,12 @@ export interface paths {
                                 /** @description Messages it holds now (status sending) */
                                 leased: number;
                             }[];
+                            search_index: {
+                                /** @enum {string} */
+                                kind: "sqlite_fts5" | "postgres_trgm";
+                                /** @description SQLite: messages accepted and not yet in the search index (each search indexes them first; a background job every 200 ms). Always 0 on PostgreSQL, whose trigram indexes are written with each message */
+                                pending: number;
+                            };
                             jobs: {
                                 name: string;
                                 /** Format: date-time */

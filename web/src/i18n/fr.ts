@@ -362,6 +362,10 @@ export const fr: Record<keyof typeof en, string> = {
     'SMTP_HOST n’est pas défini : le courrier est capturé par le serveur intégré et non distribué. Définissez SMTP_HOST pour distribuer.',
   'system.version': 'Version',
   'system.database': 'Base de données',
+  'system.searchIndex': 'Index de recherche',
+  'system.searchIndexPending':
+    'SQLite FTS5 · {n} nouveaux messages en attente d’indexation (une recherche les indexe d’abord)',
+  'system.searchIndexTrgm': 'PostgreSQL pg_trgm · écrit avec chaque message',
   'system.sender': 'Expéditeur',
   'system.transports': 'Transports',
   'system.transport': 'Transport',

@@ -51,6 +51,14 @@ function SystemView({ s }: { s: SystemInfo }) {
             </dd>
           </div>
           <div>
+            <dt>{t('system.searchIndex')}</dt>
+            <dd>
+              {s.search_index.kind === 'postgres_trgm'
+                ? t('system.searchIndexTrgm')
+                : t('system.searchIndexPending', { n: s.search_index.pending })}
+            </dd>
+          </div>
+          <div>
             <dt>{t('system.sender')}</dt>
             <dd className="mono">
               {s.sender.from}
