@@ -5,33 +5,11 @@ import { EventLog, type NewEvent } from '../src/events/index.js';
 import type { DB } from '../src/platform/db/schema.js';
 import { createLogger } from '../src/platform/log.js';
 import { backends, createTestDatabase, type TestDatabase } from './helpers/context.js';
+import { messageRow } from './helpers/rows.js';
 
 /** A message row with only what the schema requires: the events below need one to belong to. */
 async function insertMessage(db: Kysely<DB>, id: string): Promise<void> {
-  const now = Date.now();
-  await db
-    .insertInto('email_messages')
-    .values({
-      id,
-      template_key: 'billing_invoice_monthly',
-      template_version: 1,
-      locale: 'fr',
-      category: 'billing',
-      class: 'transactional',
-      source_endpoint: 'billing',
-      recipient_email: 'a@example.com',
-      subject: 'Facture',
-      attachments_count: 0,
-      status: 'queued',
-      priority: 5,
-      attempts: 0,
-      max_attempts: 3,
-      smtp_message_id: `<${id}@example.com>`,
-      is_test: 0,
-      created_at: now,
-      updated_at: now,
-    })
-    .execute();
+  await db.insertInto('email_messages').values(messageRow(id, 'a@example.com')).execute();
 }
 
 /** A logger whose lines the test reads. */

@@ -11,25 +11,7 @@ import { registry } from '../src/platform/metrics.js';
 import { sendOk } from './helpers/archive.js';
 import { createTestContext, type TestContext } from './helpers/context.js';
 import { invoiceExample } from './helpers/fixtures.js';
-
-/** An email_messages row written directly (as a migration or an import would). */
-const messageRow = (id: string, to: string) => ({
-  id,
-  template_key: 'billing_invoice_monthly',
-  template_version: 1,
-  locale: 'fr',
-  category: 'billing',
-  class: 'transactional',
-  source_endpoint: 'billing',
-  recipient_email: to,
-  subject: 'Facture',
-  attachments_count: 0,
-  status: 'sent' as const,
-  max_attempts: 3,
-  smtp_message_id: `<${id}@rgz.bj>`,
-  created_at: 1,
-  updated_at: 1,
-});
+import { messageRow } from './helpers/rows.js';
 
 /**
  * SQLite's search index is filled after the commit (migration 0021): a new message waits in
