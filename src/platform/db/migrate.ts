@@ -22,7 +22,29 @@ export async function migrateToLatest(db: Kysely<DB>, schema?: string, dialect: 
     provider: { getMigrations: async () => migrations },
     ...(tableSchema ? { migrationTableSchema: tableSchema } : {}),
   });
+  const newer = await unknownMigrations(db, tableSchema);
+  if (newer.length > 0)
+    throw new Error(
+      `This database was migrated by a newer version of Postier (${newer.join(', ')} ${newer.length === 1 ? 'is' : 'are'} ` +
+        'unknown to this one): run that version or a later one against it, not this one (docs/operations.md#upgrades)',
+    );
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/**
+ * Migrations the database has applied that this version does not have: a process of an older
+ * version started after an upgrade (Kysely would refuse too, with "corrupted migrations").
+ * None on a database never migrated.
+ */
+async function unknownMigrations(db: Kysely<DB>, tableSchema: string | undefined): Promise<string[]> {
+  const table = sql.table(tableSchema ? `${tableSchema}.kysely_migration` : 'kysely_migration');
+  let names: string[];
+  try {
+    names = (await sql<{ name: string }>`select name from ${table}`.execute(db)).rows.map((r) => r.name);
+  } catch {
+    return []; // no migration table yet
+  }
+  return names.filter((n) => !(n in migrations)).sort();
 }
