@@ -143,6 +143,35 @@ describe('the SQLite search index, filled after the commit', () => {
     expect(await docsWith('dl9')).toBe(1);
   });
 
+  it('backs off while the index cannot be written, warns once, and says when it works again', async () => {
+    const lines: Array<{ msg: string; level: number }> = [];
+    const index = new SearchIndex({
+      db: t.services.db,
+      commits: t.services.commits,
+      dialect: 'sqlite',
+      log: createLogger('info', { write: (l: string) => void lines.push(JSON.parse(l)) }),
+      intervalMs: 5,
+    });
+    // What a broken table looks like to the job: every run fails.
+    await sql`alter table message_search_pending rename to message_search_pending_away`.execute(db());
+    index.start();
+    try {
+      try {
+        await new Promise((r) => setTimeout(r, 600));
+        const warned = lines.filter((l) => l.msg.startsWith('search index: pending messages not indexed'));
+        // Every 5 ms without a pause that would be over a hundred runs, each logged.
+        expect(warned).toHaveLength(1);
+      } finally {
+        await sql`alter table message_search_pending_away rename to message_search_pending`.execute(db());
+      }
+      await expect
+        .poll(() => lines.some((l) => l.msg === 'search index: indexing again'), { timeout: 10_000 })
+        .toBe(true);
+    } finally {
+      await index.stop();
+    }
+  });
+
   it('catches up more than one batch, and indexes each message once when a search and the job race', async () => {
     const values = Array.from({ length: INDEX_BATCH * 2 + 37 }, (_, i) =>
       messageRow(`01900000-0000-7000-8000-${String(i).padStart(12, '0')}`, `bulk${i}.rc2@sixth.bj`),

@@ -11,6 +11,8 @@ import { searchIndexPending, searchIndexed } from '../platform/metrics.js';
  */
 export const INDEX_BATCH = 500;
 const DEFAULT_INTERVAL_MS = 200;
+/** After failed runs the job waits longer, doubling up to this (a full disk must not flood the log). */
+const MAX_BACKOFF_MS = 30_000;
 
 /**
  * SQLite: moves up to `limit` messages (oldest first, none above rowid `ceiling`) from
@@ -54,6 +56,8 @@ export class SearchIndex {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = true;
+  /** Runs that failed in a row (0 after one that worked). */
+  private failures = 0;
 
   constructor(private readonly deps: SearchIndexDeps) {}
 
@@ -92,7 +96,7 @@ export class SearchIndex {
     this.timer = setTimeout(() => {
       this.timer = null;
       this.running = this.tick()
-        .then((full) => this.schedule(full ? 0 : (this.deps.intervalMs ?? DEFAULT_INTERVAL_MS)))
+        .then((full) => this.schedule(full ? 0 : this.pause()))
         .finally(() => {
           this.running = null;
         });
@@ -100,22 +104,38 @@ export class SearchIndex {
     this.timer.unref();
   }
 
+  private pause(): number {
+    const interval = this.deps.intervalMs ?? DEFAULT_INTERVAL_MS;
+    return this.failures === 0 ? interval : Math.min(MAX_BACKOFF_MS, interval * 2 ** this.failures);
+  }
+
   /** One background run: whether it found a full batch (more may be waiting). */
   private async tick(): Promise<boolean> {
+    let full: boolean;
     try {
-      const { rows } = await sql<{
-        n: number;
-      }>`select count(*) as n from message_search_pending`.execute(this.deps.db);
-      const pending = Number(rows[0]?.n ?? 0);
-      searchIndexPending.set(pending);
-      if (pending === 0) return false;
-      const n = await this.batch();
-      searchIndexPending.set(Math.max(0, pending - n));
-      return n === INDEX_BATCH;
+      full = await this.indexSome();
     } catch (err) {
       // A busy lock or a full disk: the messages stay pending, and searches index them themselves.
-      this.deps.log.warn({ err }, 'search index: pending messages not indexed this time');
+      // Logged once per streak of failures, tried again later each time (see pause()).
+      if (this.failures === 0)
+        this.deps.log.warn({ err }, 'search index: pending messages not indexed; trying again later');
+      this.failures++;
       return false;
     }
+    if (this.failures > 0) this.deps.log.info({ failed_runs: this.failures }, 'search index: indexing again');
+    this.failures = 0;
+    return full;
+  }
+
+  private async indexSome(): Promise<boolean> {
+    const { rows } = await sql<{
+      n: number;
+    }>`select count(*) as n from message_search_pending`.execute(this.deps.db);
+    const pending = Number(rows[0]?.n ?? 0);
+    searchIndexPending.set(pending);
+    if (pending === 0) return false;
+    const n = await this.batch();
+    searchIndexPending.set(Math.max(0, pending - n));
+    return n === INDEX_BATCH;
   }
 }
