@@ -46,8 +46,8 @@ export interface ServerParts {
   dialect: Dialect;
   commits: CommitQueue;
   events: EventLog;
-  /** SQLite: the search index, caught up by each search before it reads it. */
-  searchIndex: Pick<SearchIndex, 'catchUp'>;
+  /** SQLite: the search index, caught up by each search before it reads it; its state for the System page. */
+  searchIndex: Pick<SearchIndex, 'catchUp' | 'state'>;
   outbox: OutboxSignal;
   apiKeys: ApiKeyService;
   templates: TemplateService;
@@ -155,7 +155,13 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
   });
   await app.register(retentionHttp, { db, dialect: s.dialect, config, events: s.events });
   await app.register(captureHttp, { db, spamd: config.spamd });
-  await app.register(systemHttp, { config, db, dialect: s.dialect, checks, transports: () => listRelayStatus(db) });
+  await app.register(systemHttp, {
+    config,
+    db,
+    searchIndex: s.searchIndex,
+    checks,
+    transports: () => listRelayStatus(db),
+  });
   await registerAdminUi(app);
 
   await app.ready();

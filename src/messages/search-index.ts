@@ -72,6 +72,12 @@ export class SearchIndex {
     while ((await this.batch(top)) === INDEX_BATCH) {}
   }
 
+  /** What GET /api/v1/system shows: the index's kind and, on SQLite, how many messages wait for it. */
+  async state(): Promise<{ kind: 'sqlite_fts5' | 'postgres_trgm'; pending: number }> {
+    if (this.deps.dialect !== 'sqlite') return { kind: 'postgres_trgm', pending: 0 };
+    return { kind: 'sqlite_fts5', pending: await this.pending() };
+  }
+
   start(): void {
     if (this.deps.dialect !== 'sqlite' || !this.stopped) return;
     this.stopped = false;
@@ -127,11 +133,13 @@ export class SearchIndex {
     return full;
   }
 
+  private async pending(): Promise<number> {
+    const { rows } = await sql<{ n: number }>`select count(*) as n from message_search_pending`.execute(this.deps.db);
+    return Number(rows[0]?.n ?? 0);
+  }
+
   private async indexSome(): Promise<boolean> {
-    const { rows } = await sql<{
-      n: number;
-    }>`select count(*) as n from message_search_pending`.execute(this.deps.db);
-    const pending = Number(rows[0]?.n ?? 0);
+    const pending = await this.pending();
     searchIndexPending.set(pending);
     if (pending === 0) return false;
     const n = await this.batch();

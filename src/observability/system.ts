@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Config } from '../platform/config.js';
-import type { Dialect } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
 import { DateTime, NullableDateTime, NullableString, StringEnum } from '../platform/http/schemas.js';
 import { iso } from '../platform/time.js';
@@ -124,7 +123,8 @@ export function databaseLocation(url: string): { kind: 'sqlite' | 'postgres'; lo
 export interface SystemHttpOptions {
   config: Config;
   db: Kysely<DB>;
-  dialect: Dialect;
+  /** The search index's kind and backlog (messages' SearchIndex). */
+  searchIndex: { state(): Promise<{ kind: 'sqlite_fts5' | 'postgres_trgm'; pending: number }> };
   checks: ReadinessCheck[];
   /** The relay_status rows (delivery's listRelayStatus). */
   transports(): Promise<TransportHealth[]>;
@@ -147,7 +147,7 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
       },
     },
     async (request) => {
-      const [health, readiness, jobs, workers, searchPending] = await Promise.all([
+      const [health, readiness, jobs, workers, searchIndex] = await Promise.all([
         s.transports(),
         runChecks(s.checks, 3000, request.log),
         s.db
@@ -156,7 +156,7 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
           .orderBy('name')
           .execute(),
         workersNow(s.db, config.worker.deadAfterSeconds * 1000),
-        s.dialect === 'sqlite' ? searchIndexPending(s.db) : 0,
+        s.searchIndex.state(),
       ]);
       const name = capture ? ('capture' as const) : ('relay' as const);
       const address = capture ? `127.0.0.1:${config.captureSmtpPort}` : `${config.smtp.host}:${config.smtp.port}`;
@@ -198,10 +198,7 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
         ],
         readiness,
         workers,
-        search_index: {
-          kind: s.dialect === 'sqlite' ? ('sqlite_fts5' as const) : ('postgres_trgm' as const),
-          pending: searchPending,
-        },
+        search_index: searchIndex,
         jobs: jobs.map((j) => ({
           name: j.name,
           last_started_at: iso(j.last_started_at),
@@ -213,12 +210,6 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
     },
   );
 };
-
-/** SQLite: messages waiting for the search index (migration 0021). */
-async function searchIndexPending(db: Kysely<DB>): Promise<number> {
-  const { rows } = await sql<{ n: number }>`select count(*) as n from message_search_pending`.execute(db);
-  return Number(rows[0]?.n ?? 0);
-}
 
 /** Each worker's heartbeat row, what it says of the worker now, and how many messages it holds. */
 async function workersNow(db: Kysely<DB>, deadAfterMs: number) {
