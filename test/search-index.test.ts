@@ -41,6 +41,9 @@ describe('the SQLite search index, filled after the commit', () => {
     return (res.json().items as { id: string }[]).map((i) => i.id).sort();
   };
   const send = async (to: string) => (await sendOk(t, { ...invoiceExample(), to }))[0]!;
+  /** A job of its own, as serve runs one, polling every `intervalMs`. */
+  const backgroundIndex = (intervalMs: number, log = createLogger('silent')) =>
+    new SearchIndex({ db: t.services.db, commits: t.services.commits, dialect: 'sqlite', log, intervalMs });
 
   beforeAll(async () => {
     t = await createTestContext('sqlite');
@@ -73,17 +76,10 @@ describe('the SQLite search index, filled after the commit', () => {
   });
 
   it('indexes in the background, a batch at a time, counted in /metrics', async () => {
-    const ids = [];
-    for (let i = 0; i < 3; i++) ids.push(await send(`bg${i}.zq7@third.bj`));
+    for (let i = 0; i < 3; i++) await send(`bg${i}.zq7@third.bj`);
     expect(await inIndex('recipient : "zq7@"')).toEqual([]);
     const before = (await registry.getSingleMetric('postier_search_indexed_total')!.get()).values[0]?.value ?? 0;
-    const index = new SearchIndex({
-      db: t.services.db,
-      commits: t.services.commits,
-      dialect: 'sqlite',
-      log: createLogger('silent'),
-      intervalMs: 10,
-    });
+    const index = backgroundIndex(10);
     index.start();
     try {
       await expect.poll(pending, { timeout: 5000 }).toEqual([]);
@@ -145,13 +141,7 @@ describe('the SQLite search index, filled after the commit', () => {
 
   it('backs off while the index cannot be written, warns once, and says when it works again', async () => {
     const lines: Array<{ msg: string; level: number }> = [];
-    const index = new SearchIndex({
-      db: t.services.db,
-      commits: t.services.commits,
-      dialect: 'sqlite',
-      log: createLogger('info', { write: (l: string) => void lines.push(JSON.parse(l)) }),
-      intervalMs: 5,
-    });
+    const index = backgroundIndex(5, createLogger('info', { write: (l: string) => void lines.push(JSON.parse(l)) }));
     // What a broken table looks like to the job: every run fails.
     await sql`alter table message_search_pending rename to message_search_pending_away`.execute(db());
     index.start();
@@ -182,13 +172,7 @@ describe('the SQLite search index, filled after the commit', () => {
         .values(values.slice(i, i + 100))
         .execute();
     expect(await pending()).toHaveLength(values.length);
-    const index = new SearchIndex({
-      db: t.services.db,
-      commits: t.services.commits,
-      dialect: 'sqlite',
-      log: createLogger('silent'),
-      intervalMs: 1,
-    });
+    const index = backgroundIndex(1);
     index.start();
     try {
       await Promise.all([t.services.searchIndex.catchUp(), t.services.searchIndex.catchUp()]);
