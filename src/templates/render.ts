@@ -3,6 +3,7 @@ import juice from 'juice';
 import { Liquid, LiquidError, Tag, type Template } from 'liquidjs';
 import { checkHeaderValue } from '../platform/header-safety.js';
 import { AppError } from '../platform/errors.js';
+import { compileFast, type FastTemplate } from './fast-render.js';
 import { unsafeUrls, variableOf } from './url-safety.js';
 import type { LocaleContent } from './definition.js';
 import type { Layout } from './layouts.js';
@@ -73,6 +74,8 @@ export interface CompiledTemplate {
   subject: Template[];
   html: Template[];
   text: Template[] | null;
+  /** The same parts for the direct renderer, where it can render them (see fast-render.ts). */
+  fast: { subject: FastTemplate | null; html: FastTemplate | null; text: FastTemplate | null };
   /** Top-level variables the template reads (built-ins excluded). */
   usedVariables: string[];
 }
@@ -163,7 +166,12 @@ export function syntaxErrors(
   return errors;
 }
 
-export function compileTemplate(content: LocaleContent, layout: Layout | undefined): CompiledTemplate {
+/** `fastPath: false` leaves every render to LiquidJS (the tests compare both). */
+export function compileTemplate(
+  content: LocaleContent,
+  layout: Layout | undefined,
+  options: { fastPath?: boolean } = {},
+): CompiledTemplate {
   // Parse the parts alone first, so errors point at lines of what the admin wrote.
   const subject = parse(plainEngine, content.subject, 'subject');
   parse(htmlEngine, content.html_content, 'html');
@@ -172,14 +180,21 @@ export function compileTemplate(content: LocaleContent, layout: Layout | undefin
   const htmlSource = layout
     ? wrap(layout.html, /\{\{-?\s*content\s*\|\s*raw\s*-?\}\}/, content.html_content)
     : content.html_content;
-  const html = parse(htmlEngine, inlineCss(htmlSource), 'html');
+  const htmlInlined = inlineCss(htmlSource);
+  const html = parse(htmlEngine, htmlInlined, 'html');
   const textSource =
     content.text_content && layout?.text
       ? wrap(layout.text, /\{\{-?\s*content\s*-?\}\}/, content.text_content)
       : content.text_content;
   const text = textSource ? parse(plainEngine, textSource, 'text') : null;
 
-  return { subject, html, text, usedVariables: usedVariables(content) };
+  const fastPath = options.fastPath ?? true;
+  const fast = {
+    subject: fastPath ? compileFast(content.subject, false) : null,
+    html: fastPath ? compileFast(htmlInlined, true) : null,
+    text: fastPath && textSource ? compileFast(textSource, false) : null,
+  };
+  return { subject, html, text, fast, usedVariables: usedVariables(content) };
 }
 
 /** Top-level variable names a template reads, without the built-ins. */
@@ -261,10 +276,14 @@ function renderWithRetry(eng: Liquid, tpl: Template[], scope: Record<string, unk
 function renderOne(
   eng: Liquid,
   tpl: Template[],
+  fast: FastTemplate | null,
   scope: Record<string, unknown>,
   part: string,
   strict: boolean,
 ): string {
+  // The direct renderer gives LiquidJS's output or nothing; then LiquidJS renders (and raises).
+  const direct = fast?.render(scope);
+  if (direct !== undefined) return checkedOutput(direct, part);
   let out: unknown;
   try {
     out = renderWithRetry(eng, tpl, scope, strict);
@@ -275,7 +294,10 @@ function renderOne(
     }
     throw new AppError('render_error', `${part}: ${msg}`, { part, error: msg });
   }
-  const s = String(out);
+  return checkedOutput(String(out), part);
+}
+
+function checkedOutput(s: string, part: string): string {
   if (s.length > LIMITS.outputChars) {
     throw new AppError('render_error', `${part}: rendered output exceeds ${LIMITS.outputChars} characters`, { part });
   }
@@ -309,13 +331,17 @@ export function renderTemplate(
     brand: ctx.brand,
   };
   const strict = ctx.strict ?? true;
-  const subject = toHeaderLine(renderOne(plainEngine, compiled.subject, scope, 'subject', strict));
+  const subject = toHeaderLine(
+    renderOne(plainEngine, compiled.subject, compiled.fast.subject, scope, 'subject', strict),
+  );
   checkHeaderValue('subject', subject);
   scope.subject = subject;
-  const html = renderOne(htmlEngine, compiled.html, scope, 'html', strict);
+  const html = renderOne(htmlEngine, compiled.html, compiled.fast.html, scope, 'html', strict);
   // Sending (strict) refuses a link a client would run; a preview shows it (the check names it).
   if (strict) refuseUnsafeUrls(html, variables);
-  const text = compiled.text ? renderOne(plainEngine, compiled.text, scope, 'text', strict) : textFromHtml(html);
+  const text = compiled.text
+    ? renderOne(plainEngine, compiled.text, compiled.fast.text, scope, 'text', strict)
+    : textFromHtml(html);
   return { subject, html, text };
 }
 

@@ -55,13 +55,19 @@ export function decodeReferences(value: string): string {
   });
 }
 
+const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):/;
+
 /** The scheme a browser would resolve `raw` with (lowercase), null when relative, '&' when hidden. */
 export function schemeOf(raw: string): string | null {
+  // A value that starts with a plain scheme (a letter, no reference, tab or newline before the
+  // colon) reads the same once decoded and stripped: the usual https link needs no more.
+  const plain = SCHEME.exec(raw);
+  if (plain) return plain[1]!.toLowerCase();
   const v = decodeReferences(raw)
     .replace(/[\t\n\r]/g, '')
     // C0 controls and space, as the URL parser strips them at both ends.
     .replace(/^[\u0000-\u0020]+|[\u0000-\u0020]+$/g, '');
-  const m = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(v);
+  const m = SCHEME.exec(v);
   if (m) return m[1]!.toLowerCase();
   // A reference left undecoded before any path, query or fragment may be a disguised scheme.
   const head = v.split(/[/?#]/, 1)[0]!;
@@ -77,11 +83,15 @@ const GT = 0x3e;
 const EQ = 0x3d;
 const isAsciiLetter = (c: number) => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
 
+/** Where an attribute's parts lie in the HTML: `tag` lowercased, the rest as offsets. */
+type Visit = (tag: string, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number) => void;
+
 /**
  * Start tags and their attributes, read as the HTML tokenizer reads them: a `>` inside a quoted
  * value does not end the tag, comments are skipped, unquoted values end at a space or `>`.
+ * Offsets rather than strings: most attributes (juice's inlined `style`s) are skipped unread.
  */
-export function* startTagAttributes(html: string): Generator<{ tag: string; name: string; value: string }> {
+function scanAttributes(html: string, visit: Visit): void {
   const n = html.length;
   let i = 0;
   while (i < n) {
@@ -107,40 +117,56 @@ export function* startTagAttributes(html: string): Generator<{ tag: string; name
         j < n && !isSpace(c) && c !== SLASH && c !== GT && c !== EQ;
         c = html.charCodeAt(++j)
       );
-      const name = html.slice(nameStart, j).toLowerCase();
+      const nameEnd = j;
       let k = j;
       while (k < n && isSpace(html.charCodeAt(k))) k++;
-      let value = '';
+      let valueStart = k;
+      let valueEnd = k;
       if (html.charCodeAt(k) === EQ) {
         k++;
         while (k < n && isSpace(html.charCodeAt(k))) k++;
         const q = html[k];
         if (q === '"' || q === "'") {
           const close = html.indexOf(q, k + 1);
-          value = html.slice(k + 1, close === -1 ? n : close);
+          valueStart = k + 1;
+          valueEnd = close === -1 ? n : close;
           k = close === -1 ? n : close + 1;
         } else {
-          const from = k;
+          valueStart = k;
           for (let c = html.charCodeAt(k); k < n && !isSpace(c) && c !== GT; c = html.charCodeAt(++k));
-          value = html.slice(from, k);
+          valueEnd = k;
         }
         j = k;
       }
-      yield { tag, name, value };
+      visit(tag, nameStart, nameEnd, valueStart, valueEnd);
     }
     i = j + 1;
   }
 }
 
+/** Start tags and their attributes (names lowercased), in document order. */
+export function* startTagAttributes(html: string): Generator<{ tag: string; name: string; value: string }> {
+  const found: Array<{ tag: string; name: string; value: string }> = [];
+  scanAttributes(html, (tag, ns, ne, vs, ve) =>
+    found.push({ tag, name: html.slice(ns, ne).toLowerCase(), value: html.slice(vs, ve) }),
+  );
+  yield* found;
+}
+
+const URL_ATTRIBUTE_LENGTHS = new Set([...URL_ATTRIBUTES].map((a) => a.length));
+
 /** Every start tag's URL attribute whose scheme is not a safe one. */
 export function unsafeUrls(html: string): UnsafeUrl[] {
   const found: UnsafeUrl[] = [];
-  for (const { tag, name, value } of startTagAttributes(html)) {
-    if (!URL_ATTRIBUTES.has(name)) continue;
+  scanAttributes(html, (tag, ns, ne, vs, ve) => {
+    if (!URL_ATTRIBUTE_LENGTHS.has(ne - ns)) return;
+    const name = html.slice(ns, ne).toLowerCase();
+    if (!URL_ATTRIBUTES.has(name)) return;
+    const value = html.slice(vs, ve);
     const scheme = schemeOf(value);
     if (scheme !== null && !SAFE_SCHEMES.has(scheme))
       found.push({ tag, attribute: name, value: value.slice(0, 200), scheme });
-  }
+  });
   return found;
 }
 
