@@ -56,9 +56,23 @@ export async function measureAccept(opts: {
   }
 }
 
-/** A batch body: `size` copies of the accept row's message (one recipient each). */
-export const batchBody = (size: number) =>
-  JSON.stringify({ messages: Array.from({ length: size }, () => JSON.parse(acceptBody) as unknown) });
+/**
+ * A batch body: `size` copies of the accept row's message (one recipient each), or with
+ * `distinct` each its own recipient and ticket number, so no two items render the same body
+ * (nothing shared: each is rendered, compressed and stored on its own).
+ */
+export const batchBody = (size: number, distinct = false) =>
+  JSON.stringify({
+    messages: Array.from({ length: size }, (_, i) => {
+      const m = JSON.parse(acceptBody) as { to: string; variables: Record<string, string> };
+      if (distinct) {
+        m.to = `bench+${i}@example.com`;
+        m.variables.ticket_number = String(4821 + i);
+        m.variables.support_link = `https://support.rgz.bj/t/${4821 + i}`;
+      }
+      return m;
+    }),
+  });
 
 /**
  * POST /api/v1/email/batch with `size` messages a request, `connections` in flight, to a
@@ -70,6 +84,8 @@ export async function measureBatch(opts: {
   seconds: number;
   connections: number;
   size: number;
+  /** Each item its own recipient and variables (see batchBody). */
+  distinct?: boolean;
   warmup?: number;
 }): Promise<AcceptResult> {
   const server = await startServer({
@@ -81,7 +97,7 @@ export async function measureBatch(opts: {
       url: `${server.url}/api/v1/email/batch`,
       method: 'POST' as const,
       headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_TOKEN}` },
-      body: batchBody(opts.size),
+      body: batchBody(opts.size, opts.distinct),
       connections: opts.connections,
     };
     if ((opts.warmup ?? 2) > 0) await autocannon({ ...req, duration: opts.warmup ?? 2 });
