@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brotliCompressSync } from 'node:zlib';
-import { BODY_ENCODING, moveInlineBodies, withBodies } from '../src/content/index.js';
+import { BODY_ENCODING, decodeBody, encodeAllAhead, moveInlineBodies, withBodies } from '../src/content/index.js';
 import { MimeCache } from '../src/delivery/mime.js';
 import { anonymizeOld } from '../src/retention/anonymize.js';
 import { eraseRecipient } from '../src/retention/erase.js';
@@ -204,5 +204,25 @@ describe.each(backends)('message bodies on %s', (backend) => {
     expect(await bodyCount([purgedBody])).toBe(0);
     // Housekeeping finds no body without a message.
     expect((await housekeeping(t.services, Date.now())).email_bodies).toBe(0);
+  });
+});
+
+describe('distinct renderings compressed ahead of a commit', () => {
+  it('compresses each distinct (html, text) pair once, whatever the order and the string objects', () => {
+    // Equal contents as different string objects, as separate renders make them.
+    const copy = (s: string) => [...s].join('');
+    const a = { html: '<p>a</p>'.repeat(50), text: 'a' };
+    const b = { html: '<p>b</p>'.repeat(50), text: 'b' };
+    const sameHtmlOtherText = { html: copy(a.html), text: 'other' };
+    const bodies = [a, { html: copy(a.html), text: copy(a.text) }, b, { ...a }, sameHtmlOtherText, { ...b }, { ...a }];
+    const out = encodeAllAhead(bodies);
+    expect(out.map((e) => decodeBody(BODY_ENCODING, e.data))).toEqual(bodies.map(({ html, text }) => ({ html, text })));
+    // One compression per distinct pair: the same object for equal pairs, another for the rest.
+    expect(new Set(out).size).toBe(3);
+    expect(out[1]).toBe(out[0]);
+    expect(out[3]).toBe(out[0]);
+    expect(out[6]).toBe(out[0]);
+    expect(out[5]).toBe(out[2]);
+    expect(out[4]).not.toBe(out[0]);
   });
 });

@@ -63,15 +63,26 @@ export function encodeAllAhead(bodies: Body[]): EncodedBody[] {
  */
 class DistinctBodies<T> {
   private readonly byHtml = new Map<string | null, Map<string | null, T>>();
+  /**
+   * The pair last found or added: the items of a request usually come in runs of one rendering,
+   * and comparing two equal strings costs less than hashing a new one (V8 hashes a string's
+   * every character the first time it is a key).
+   */
+  private last: { html: string | null; text: string | null; value: T } | null = null;
 
   get(html: string | null, text: string | null): T | undefined {
-    return this.byHtml.get(html)?.get(text);
+    const last = this.last;
+    if (last && last.html === html && last.text === text) return last.value;
+    const value = this.byHtml.get(html)?.get(text);
+    if (value !== undefined) this.last = { html, text, value };
+    return value;
   }
 
   set(html: string | null, text: string | null, value: T): void {
     let byText = this.byHtml.get(html);
     if (!byText) this.byHtml.set(html, (byText = new Map()));
     byText.set(text, value);
+    this.last = { html, text, value };
   }
 }
 
