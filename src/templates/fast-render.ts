@@ -3,15 +3,16 @@
  * LiquidJS's generator machinery for every tag (its render was a third of the batch endpoint's
  * CPU and a seventh of a single send's; figures: docs/benchmarks.md).
  *
- * What it takes, in LiquidJS's own syntax and whitespace control (`{{-`, `-%}`, greedy):
- * text; `{{ a.b }}` with the filters `downcase`, `upcase` and `slice: n[, m]` and a final `raw`;
- * `{% if x %}`, `{% if x == y %}` and `!=` against a variable or a literal, `{% else %}`,
- * `{% endif %}`; `{% assign v = x | filters %}`. A template with anything else (loops, other
- * tags or filters, `and`/`or`, escapes in strings) is not compiled here: `compileFast` returns
- * null and LiquidJS renders it, always.
+ * What it takes, in LiquidJS's own syntax and whitespace control (`{{-`, `-%}`, greedy): text;
+ * `{{ a.b }}` with the filters `default: x` (first), `downcase`, `upcase`, `slice: n[, m]` and a
+ * final `raw`; `{% if x %}`, `{% if x == y %}` and `!=` against a variable or a literal,
+ * `{% else %}`, `{% endif %}`; `{% assign v = x | filters %}`. A template with anything else
+ * (loops, other tags or filters, `and`/`or`, escapes in strings) is not compiled here:
+ * `compileFast` returns null and LiquidJS renders it, always.
  *
- * What it reads: strings, numbers and booleans, through own properties of plain objects. Any
- * other value met while rendering (a missing variable, null, an array, `x.size`) stops it:
+ * What it reads: strings, numbers and booleans, through own properties of plain objects (and,
+ * before `default`, a missing value or null). Any other value met while rendering (a missing
+ * variable, null, an array, `x.size`) stops it:
  * `render` returns undefined and the caller renders with LiquidJS instead, which then raises the
  * same error or applies its own rules. So the output is LiquidJS's or nothing, byte for byte;
  * test/templates-fast-render.test.ts holds it to LiquidJS on every bundled template and on
@@ -45,6 +46,8 @@ type Operand = { path: string[] } | { literal: string | number };
 type Filter = { name: 'downcase' | 'upcase' } | { name: 'slice'; begin: number; length: number };
 interface Expr {
   operand: Operand;
+  /** `| default: x` as the first filter: LiquidJS then reads a missing operand as nil (lenientIf). */
+  fallback: Operand | null;
   filters: Filter[];
 }
 type Node =
@@ -71,6 +74,31 @@ interface Token {
   cutRight: number;
 }
 
+/**
+ * Where an output's `}}` starts, read as LiquidJS reads it: a quoted string (with its backslash
+ * escapes) is skipped whole, so a `}}` inside one does not end the output. -1 if none.
+ */
+function outputClose(src: string, p: number): number {
+  let i = p;
+  while (i < src.length) {
+    const q = src.charCodeAt(i);
+    if (q === 34 || q === 39) {
+      i++;
+      let escaped = false;
+      while (i < src.length) {
+        const c = src.charCodeAt(i++);
+        if (c === q && !escaped) break;
+        if (escaped) escaped = false;
+        else if (c === 92) escaped = true;
+      }
+      continue;
+    }
+    i++;
+    if (i - p >= 2 && src.charCodeAt(i - 1) === 125 && src.charCodeAt(i - 2) === 125) return i - 2;
+  }
+  return -1;
+}
+
 /** LiquidJS's top-level tokens, or null where this tokenizer might not split as it does. */
 function tokenize(src: string): Token[] | null {
   const tokens: Token[] = [];
@@ -78,13 +106,9 @@ function tokenize(src: string): Token[] | null {
   while (p < src.length) {
     const tag = src.startsWith('{%', p);
     if (tag || src.startsWith('{{', p)) {
-      const close = src.indexOf(tag ? '%}' : '}}', p + 1);
+      const close = tag ? src.indexOf('%}', p + 1) : outputClose(src, p);
       if (close < 0) return null;
       const end = close + 2;
-      const inner = src.slice(p + 2, close);
-      // Quotes: LiquidJS skips delimiters inside quoted strings of an output; a tag's raw body
-      // (`{% raw %}`) follows other rules. Neither is taken here.
-      if (!tag && /["']/.test(inner)) return null;
       if (p + 2 > close) return null;
       // As LiquidJS reads them: `{{-}}` has both flags on its one `-`.
       const trimLeft = src[p + 2] === '-';
@@ -177,6 +201,7 @@ function exprOf(xs: Lexeme[], allowRaw: boolean): { expr: Expr; raw: boolean } |
   const operand = operandOf(xs[0]);
   if (!operand) return null;
   const filters: Filter[] = [];
+  let fallback: Operand | null = null;
   let raw = false;
   let i = 1;
   while (i < xs.length) {
@@ -184,26 +209,33 @@ function exprOf(xs: Lexeme[], allowRaw: boolean): { expr: Expr; raw: boolean } |
     const name = xs[i + 1];
     if (raw || !bar || !('op' in bar) || bar.op !== '|' || !name || !('id' in name)) return null;
     i += 2;
-    const args: number[] = [];
+    const args: Lexeme[] = [];
     if (xs[i] && 'op' in xs[i]! && (xs[i] as { op: string }).op === ':') {
       i++;
       for (;;) {
         const a = xs[i];
-        if (!a || !('n' in a) || !Number.isSafeInteger(a.n)) return null;
-        args.push(a.n);
+        if (!a || 'op' in a) return null;
+        args.push(a);
         i++;
         const comma = xs[i];
         if (comma && 'op' in comma && comma.op === ',') i++;
         else break;
       }
     }
+    const ints = args.every((a) => 'n' in a && Number.isSafeInteger(a.n))
+      ? args.map((a) => (a as { n: number }).n)
+      : null;
+    const first = filters.length === 0 && fallback === null;
     if ((name.id === 'downcase' || name.id === 'upcase') && args.length === 0) filters.push({ name: name.id });
-    else if (name.id === 'slice' && args.length >= 1 && args.length <= 2)
-      filters.push({ name: 'slice', begin: args[0]!, length: args[1] ?? 1 });
-    else if (name.id === 'raw' && allowRaw && args.length === 0) raw = true;
+    else if (name.id === 'slice' && ints && ints.length >= 1 && ints.length <= 2)
+      filters.push({ name: 'slice', begin: ints[0]!, length: ints[1] ?? 1 });
+    else if (name.id === 'default' && first && args.length === 1) {
+      fallback = operandOf(args[0]);
+      if (!fallback) return null;
+    } else if (name.id === 'raw' && allowRaw && args.length === 0) raw = true;
     else return null;
   }
-  return { expr: { operand, filters }, raw };
+  return { expr: { operand, fallback, filters }, raw };
 }
 
 function parse(tokens: Token[], escapeHtml: boolean): Node[] | null {
@@ -263,6 +295,27 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => {
   return (proto === Object.prototype || proto === null) && typeof (v as { toLiquid?: unknown }).toLiquid !== 'function';
 };
 
+/**
+ * A variable read leniently, as LiquidJS does before `default`: a missing one (or a property of a
+ * missing one) is undefined, null stays null; anything else that is not a scalar is MISS.
+ */
+function readLenient(
+  operand: Operand,
+  scope: Record<string, unknown>,
+  assigned: Map<string, Scalar>,
+): Got | null | undefined {
+  if ('literal' in operand) return operand.literal;
+  const [head, ...rest] = operand.path as [string, ...string[]];
+  let v: unknown = assigned.has(head) ? assigned.get(head) : Object.hasOwn(scope, head) ? scope[head] : undefined;
+  for (const seg of rest) {
+    if (v === undefined || v === null) break;
+    if (!isPlainObject(v)) return MISS;
+    v = Object.hasOwn(v, seg) ? v[seg] : undefined;
+  }
+  if (v === undefined || v === null) return v;
+  return typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)) ? v : MISS;
+}
+
 function read(operand: Operand, scope: Record<string, unknown>, assigned: Map<string, Scalar>): Got {
   if ('literal' in operand) return operand.literal;
   const [head, ...rest] = operand.path as [string, ...string[]];
@@ -296,7 +349,14 @@ function slice(s: string, begin: number, length: number): string {
 }
 
 function evaluate(expr: Expr, scope: Record<string, unknown>, assigned: Map<string, Scalar>): Got {
-  let v = read(expr.operand, scope, assigned);
+  let v: Got;
+  if (expr.fallback) {
+    // LiquidJS evaluates a filter's arguments whether or not it uses them (a missing one throws).
+    const fallback = read(expr.fallback, scope, assigned);
+    const own = readLenient(expr.operand, scope, assigned);
+    if (fallback === MISS || own === MISS) return MISS;
+    v = own === undefined || own === null || own === false || own === '' ? fallback : own;
+  } else v = read(expr.operand, scope, assigned);
   if (v === MISS) return MISS;
   for (const f of expr.filters) {
     const s: string = String(v);
