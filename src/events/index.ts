@@ -1,1 +1,1 @@
-export { EventLog, type EventLabels, type EventSubscriber, type NewEvent } from './log.js';
+export { EventLog, type EventLabels, type EventSubscriber, eventRows, type NewEvent } from './log.js';

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Insertable, Kysely } from 'kysely';
 import type pino from 'pino';
 import { insertRows } from '../platform/db/reused-sql.js';
 import type { DB, MessageRow } from '../platform/db/schema.js';
@@ -33,6 +33,16 @@ export type EventSubscriber = (events: readonly NewEvent[]) => void;
  * transaction, then tells the subscribers registered at wiring time. A subscriber that throws is
  * logged and skipped: nothing it does can reach or abort the caller's transaction.
  */
+/** The rows record() inserts for `events`: for a statement of the caller's own that inserts them (then call recordedElsewhere). */
+export function eventRows(events: readonly NewEvent[]): Array<Insertable<DB['email_events']>> {
+  return events.map((e) => ({
+    message_id: e.messageId,
+    type: e.type,
+    created_at: e.at,
+    data: e.data ? JSON.stringify(e.data) : null,
+  }));
+}
+
 export class EventLog {
   private readonly subscribers: Array<{ name: string; fn: EventSubscriber }> = [];
 
@@ -44,16 +54,7 @@ export class EventLog {
 
   async record(db: Kysely<DB>, events: NewEvent[]): Promise<void> {
     if (events.length === 0) return;
-    await insertRows(
-      db,
-      'email_events',
-      events.map((e) => ({
-        message_id: e.messageId,
-        type: e.type,
-        created_at: e.at,
-        data: e.data ? JSON.stringify(e.data) : null,
-      })),
-    );
+    await insertRows(db, 'email_events', eventRows(events));
     this.recordedElsewhere(events);
   }
 

@@ -112,3 +112,53 @@ export async function insertRows<T extends keyof DB & string>(
   for (const row of rows) for (const c of columns) parameters.push((row as Record<string, unknown>)[c]);
   await db.executeQuery(CompiledQuery.raw(text, parameters));
 }
+
+/** Rows of one table, all of the same columns (as insertRows wants them). */
+export interface TableRows<T extends keyof DB & string> {
+  table: T;
+  rows: Array<Insertable<DB[T]>>;
+}
+
+const sameColumns = (rows: Array<Record<string, unknown>>, columns: string[]) =>
+  rows.every((r) => {
+    const keys = Object.keys(r);
+    return keys.length === columns.length && keys.every((k, i) => k === columns[i] && r[k] !== undefined);
+  });
+
+/**
+ * PostgreSQL: the rows of `first` and of `then` in one statement (`first` inserted by a CTE), so
+ * one round trip instead of two; `then`'s rows may reference `first`'s (foreign keys are checked
+ * at the end of the statement). Rows of other shapes, or too many for one statement, take two
+ * insertRows. Only for PostgreSQL: SQLite has no INSERT inside WITH.
+ */
+export async function insertRowsTogether<A extends keyof DB & string, B extends keyof DB & string>(
+  db: Kysely<DB>,
+  first: TableRows<A>,
+  then: TableRows<B>,
+): Promise<void> {
+  const a = first.rows as Array<Record<string, unknown>>;
+  const b = then.rows as Array<Record<string, unknown>>;
+  const aColumns = a.length > 0 ? Object.keys(a[0]!) : [];
+  const bColumns = b.length > 0 ? Object.keys(b[0]!) : [];
+  if (
+    a.length === 0 ||
+    b.length === 0 ||
+    a.length * aColumns.length + b.length * bColumns.length > 30_000 ||
+    !sameColumns(a, aColumns) ||
+    !sameColumns(b, bColumns)
+  ) {
+    await insertRows(db, first.table, first.rows);
+    await insertRows(db, then.table, then.rows);
+    return;
+  }
+  const parameters: unknown[] = [];
+  for (const row of a) for (const c of aColumns) parameters.push(row[c]);
+  for (const row of b) for (const c of bColumns) parameters.push(row[c]);
+  const shape = `insert ${first.table} (${aColumns.join(',')}) × ${a.length} with ${then.table} (${bColumns.join(',')}) × ${b.length}`;
+  await reusedStatement(db, shape, parameters, () =>
+    db
+      .with('first_rows', (q) => q.insertInto(first.table).values(first.rows as never))
+      .insertInto(then.table)
+      .values(then.rows as never),
+  );
+}
