@@ -404,5 +404,15 @@ export function compileFast(source: string, escapeHtml: boolean): FastTemplate |
   const tokens = tokenize(source);
   const nodes = tokens && parse(tokens, escapeHtml);
   if (!nodes) return null;
-  return { render: (scope) => run(nodes, scope, new Map()) };
+  return {
+    render: (scope) => {
+      try {
+        return run(nodes, scope, new Map());
+      } catch {
+        // Only a stack too deep for its recursion (ifs nested thousands deep) can throw here:
+        // LiquidJS then renders, or refuses with its own error.
+        return undefined;
+      }
+    },
+  };
 }
