@@ -69,6 +69,19 @@ export function reusedStatement<R>(
   return db.executeQuery<R>(CompiledQuery.raw(text, parameters));
 }
 
+/** Parameters in one statement, at most (SQLite allows 32,766, PostgreSQL 65,535). */
+const MAX_PARAMETERS = 30_000;
+
+/**
+ * Whether every row has exactly `columns`, in that order, none undefined (which Kysely would
+ * leave out for the column's default): one statement text with positional parameters serves them.
+ */
+const sameColumns = (rows: Array<Record<string, unknown>>, columns: string[]) =>
+  rows.every((r) => {
+    const keys = Object.keys(r);
+    return keys.length === columns.length && keys.every((k, i) => k === columns[i] && r[k] !== undefined);
+  });
+
 /**
  * INSERT of rows that all have the same columns. Rows of different shapes (other columns,
  * another order, an undefined value, which Kysely leaves out for the column's default) take
@@ -81,21 +94,13 @@ export async function insertRows<T extends keyof DB & string>(
 ): Promise<void> {
   if (rows.length === 0) return;
   const columns = Object.keys(rows[0]!);
-  // One statement holds at most ~30,000 parameters (SQLite allows 32,766, PostgreSQL 65,535): a
-  // batch of many messages is inserted in several.
-  const most = Math.max(1, Math.min(500, Math.floor(30_000 / columns.length)));
+  // A batch of many messages is inserted in several statements.
+  const most = Math.max(1, Math.min(500, Math.floor(MAX_PARAMETERS / columns.length)));
   if (rows.length > most) {
     for (let i = 0; i < rows.length; i += most) await insertRows(db, table, rows.slice(i, i + most));
     return;
   }
-  const sameShape = rows.every((r) => {
-    const keys = Object.keys(r);
-    return (
-      keys.length === columns.length &&
-      keys.every((k, i) => k === columns[i] && (r as Record<string, unknown>)[k] !== undefined)
-    );
-  });
-  if (!sameShape) {
+  if (!sameColumns(rows as Array<Record<string, unknown>>, columns)) {
     await db
       .insertInto(table)
       .values(rows as never)
@@ -119,12 +124,6 @@ export interface TableRows<T extends keyof DB & string> {
   rows: Array<Insertable<DB[T]>>;
 }
 
-const sameColumns = (rows: Array<Record<string, unknown>>, columns: string[]) =>
-  rows.every((r) => {
-    const keys = Object.keys(r);
-    return keys.length === columns.length && keys.every((k, i) => k === columns[i] && r[k] !== undefined);
-  });
-
 /**
  * PostgreSQL: the rows of `first` and of `then` in one statement (`first` inserted by a CTE), so
  * one round trip instead of two; `then`'s rows may reference `first`'s (foreign keys are checked
@@ -143,7 +142,7 @@ export async function insertRowsTogether<A extends keyof DB & string, B extends 
   if (
     a.length === 0 ||
     b.length === 0 ||
-    a.length * aColumns.length + b.length * bColumns.length > 30_000 ||
+    a.length * aColumns.length + b.length * bColumns.length > MAX_PARAMETERS ||
     !sameColumns(a, aColumns) ||
     !sameColumns(b, bColumns)
   ) {
