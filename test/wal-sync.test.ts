@@ -69,6 +69,42 @@ describe('durable commits on SQLite: the WAL fsynced off the event loop', () => 
     ]);
   });
 
+  it('holds a batch that comes while an fsync runs until it ends, then commits everything that came meanwhile at once', async () => {
+    const q = new CommitQueue(database.db, 'sqlite', { syncing: database.walSyncing });
+    const unit = (n: string) =>
+      q.run(async (trx) => {
+        log.push(`run ${n}`);
+        await trx.insertInto('api_keys').values(apiKeyRow(n)).execute();
+      });
+    const a = unit('a').then(() => log.push('answered a'));
+    await new Promise((r) => setTimeout(r, 10)); // a committed, fsync 1 running
+    expect(log).toEqual(['run a', 'fsync 1 start']);
+    // Two more, in two event-loop turns: each would have been its own commit.
+    const b = unit('b').then(() => log.push('answered b'));
+    await new Promise((r) => setTimeout(r, 5));
+    const c = unit('c').then(() => log.push('answered c'));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(log).toEqual(['run a', 'fsync 1 start']);
+    expect((await database.db.selectFrom('api_keys').select('id').execute()).map((r) => r.id)).toEqual(['a']);
+    await gate.release(1);
+    await a;
+    await gate.release(2);
+    await Promise.all([b, c]);
+    // b and c ran in one transaction after fsync 1, and fsync 2 made both durable.
+    expect(log).toEqual([
+      'run a',
+      'fsync 1 start',
+      'fsync 1 end',
+      'answered a',
+      'run b',
+      'run c',
+      'fsync 2 start',
+      'fsync 2 end',
+      'answered b',
+      'answered c',
+    ]);
+  });
+
   it('makes a write outside a transaction wait for its fsync, never a read', async () => {
     const write = database.db
       .insertInto('api_keys')

@@ -53,7 +53,7 @@ export function openPlatform(
     database,
     db: database.db,
     dialect: database.dialect,
-    commits: new CommitQueue(database.db, database.dialect, { lockWaitMs }),
+    commits: new CommitQueue(database.db, database.dialect, { lockWaitMs, syncing: database.walSyncing }),
     seal: new ContentSeal(loadSecretKey(config, log)),
     outbox: new OutboxSignal(),
     events,

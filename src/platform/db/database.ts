@@ -14,6 +14,8 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Database {
   db: Kysely<DB>;
   dialect: Dialect;
+  /** SQLite on a file: the WAL fsync in flight, if one is (see WalSync.inFlight). */
+  walSyncing?(): Promise<void> | null;
   close(): Promise<void>;
 }
 
@@ -78,6 +80,7 @@ function openSqlite(file: string, options: OpenOptions): Database {
   return {
     db,
     dialect: 'sqlite',
+    walSyncing: () => wal?.inFlight() ?? null,
     async close() {
       await db.destroy();
       await wal?.close();

@@ -33,6 +33,11 @@ export class WalSync {
     while (this.synced < mine) await (this.running ??= this.run());
   }
 
+  /** The fsync running now, if any (it never rejects). */
+  inFlight(): Promise<void> | null {
+    return this.running?.catch(() => {}) ?? null;
+  }
+
   private async run(): Promise<void> {
     const target = this.committed;
     try {
