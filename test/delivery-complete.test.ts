@@ -42,6 +42,10 @@ describe.each(backends)('completing a batch of attempts on %s', (backend) => {
     const byId = new Map(leased.map((m) => [m.id, m]));
     // Another worker took the third one over meanwhile.
     await t.services.db.updateTable('email_messages').set({ lease_owner: 'w2' }).where('id', '=', ids[2]!).execute();
+    const told: string[] = [];
+    t.services.events.subscribe('test', (events) => {
+      for (const e of events) if (ids.includes(e.messageId)) told.push(`${ids.indexOf(e.messageId)}:${e.type}`);
+    });
     const sentAt = Date.now();
     const retryAt = sentAt + 60_000;
     const applied = await store.completeMany([
@@ -90,6 +94,25 @@ describe.each(backends)('completing a batch of attempts on %s', (backend) => {
     expect(await eventTypes(t, ids[0]!)).toEqual(['queued', 'sending', 'attempt', 'sent']);
     expect(await eventTypes(t, ids[2]!)).toEqual(['queued', 'sending', 'attempt']);
     expect(await eventTypes(t, ids[3]!)).toEqual(['queued', 'sending', 'attempt', 'failed']);
+    // Subscribers hear of exactly what was stored, and the stored events follow the batch's order.
+    const stored = await t.services.db
+      .selectFrom('email_events')
+      .select(['message_id', 'type'])
+      .where('message_id', 'in', ids)
+      .where('type', 'not in', ['queued', 'sending'])
+      .orderBy('id')
+      .execute();
+    const order = stored.map((e) => `${ids.indexOf(e.message_id)}:${e.type}`);
+    expect(order).toEqual([
+      '0:attempt',
+      '0:sent',
+      '1:attempt',
+      '1:retry_scheduled',
+      '2:attempt',
+      '3:attempt',
+      '3:failed',
+    ]);
+    expect(told).toEqual(order);
     // The lease's events, byte for byte as record() writes them (PostgreSQL writes them in the lease's own statement).
     const sendingData = await t.services.db
       .selectFrom('email_events')

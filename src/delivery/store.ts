@@ -3,7 +3,7 @@ import type { CommitQueue } from '../platform/db/commit-queue.js';
 import { reusedStatement } from '../platform/db/reused-sql.js';
 import type { Dialect } from '../platform/db/database.js';
 import type { DB, MessageRow } from '../platform/db/schema.js';
-import type { EventLog, NewEvent } from '../events/index.js';
+import { type EventLog, eventRows, type NewEvent } from '../events/index.js';
 import type { Completion, CompletionStore } from './process-message.js';
 
 /**
@@ -56,28 +56,39 @@ export class DeliveryStore implements CompletionStore {
    * Each status update is still conditional on the lease, message by message.
    */
   completeMany(items: Array<{ message: MessageRow; owner: string; completion: Completion }>): Promise<boolean[]> {
-    return this.commits.run(async (trx) => {
-      const updates = items.map(({ message, owner, completion: c }) => completionUpdate(message, owner, c));
-      const applied =
-        this.dialect === 'postgres' && new Set(items.map((i) => i.message.id)).size === items.length
-          ? await completeAllAtOnce(trx, updates)
-          : await completeOneByOne(trx, updates);
-      const events: NewEvent[] = [];
-      items.forEach(({ message, completion: c }, i) => {
-        // The attempt happened whatever became of the lease: it is always on record.
-        events.push({ messageId: message.id, type: 'attempt', at: c.at, data: { ...c.attempt } });
-        if (!applied[i]) return;
-        if (c.partial)
-          events.push({
-            messageId: message.id,
-            type: 'partially_sent',
-            at: c.at,
-            data: { final: false, ...c.partial },
-            labels: message,
-          });
-        events.push({ ...statusEvent(message.id, c), labels: message });
+    const updates = items.map(({ message, owner, completion: c }) => completionUpdate(message, owner, c));
+    // Each attempt's events: the attempt is always on record, whatever became of the lease; the
+    // status change only where the update applied (`ifApplied`).
+    const events = items.flatMap(({ message, completion: c }) => {
+      const attempt: NewEvent = { messageId: message.id, type: 'attempt', at: c.at, data: { ...c.attempt } };
+      const partial: NewEvent[] = c.partial
+        ? [
+            {
+              messageId: message.id,
+              type: 'partially_sent',
+              at: c.at,
+              data: { final: false, ...c.partial },
+              labels: message,
+            },
+          ]
+        : [];
+      return [
+        { event: attempt, ifApplied: false },
+        ...[...partial, { ...statusEvent(message.id, c), labels: message }].map((event) => ({
+          event,
+          ifApplied: true,
+        })),
+      ];
+    });
+    if (this.dialect === 'postgres' && new Set(items.map((i) => i.message.id)).size === items.length) {
+      return completeInOneStatement(this.db, updates, events).then((applied) => {
+        this.events.recordedElsewhere(recorded(events, updates, applied));
+        return applied;
       });
-      await this.events.record(trx, events);
+    }
+    return this.commits.run(async (trx) => {
+      const applied = await completeOneByOne(trx, updates);
+      await this.events.record(trx, recorded(events, updates, applied));
       return applied;
     });
   }
@@ -437,39 +448,70 @@ async function completeOneByOne(trx: Kysely<DB>, updates: CompletionUpdate[]): P
   return applied;
 }
 
+/** The events of a batch of completions, in order: every attempt, and the status changes that applied. */
+function recorded(
+  events: Array<{ event: NewEvent; ifApplied: boolean }>,
+  updates: CompletionUpdate[],
+  applied: boolean[],
+): NewEvent[] {
+  const done = new Set(updates.filter((_, i) => applied[i]).map((u) => u.id));
+  return events.filter((e) => !e.ifApplied || done.has(e.event.messageId)).map((e) => e.event);
+}
+
 /**
- * PostgreSQL: the whole batch in one UPDATE … FROM unnest(arrays), one round trip whatever its
- * size (one per message cost the delivery thread more than building the messages, measured).
- * Each row is still conditional on its own lease. The ids must be distinct.
+ * PostgreSQL: the whole batch and its events in one statement, so one round trip and one
+ * transaction whatever its size (a round trip per message cost the delivery thread more than
+ * building the messages; BEGIN, the update, the events' insert and COMMIT were four). The update
+ * is an UPDATE … FROM unnest(arrays), each row still conditional on its own lease; the events'
+ * insert, a CTE of the same statement, keeps a status event only if its message's update is in
+ * the update's RETURNING, and inserts in the given order (ids follow it). The ids must be distinct.
  */
-async function completeAllAtOnce(trx: Kysely<DB>, updates: CompletionUpdate[]): Promise<boolean[]> {
+async function completeInOneStatement(
+  db: Kysely<DB>,
+  updates: CompletionUpdate[],
+  events: Array<{ event: NewEvent; ifApplied: boolean }>,
+): Promise<boolean[]> {
   const col = <T>(f: (u: CompletionUpdate) => T) => updates.map(f);
-  const { rows } = await sql<{ id: string }>`
-    update email_messages as m set
-      status = v.status,
-      lease_owner = null,
-      lease_expires_at = null,
-      next_attempt_at = v.next_attempt_at,
-      smtp_response = v.smtp_response,
-      attempts = v.attempts,
-      recipient_status = v.recipient_status,
-      relay_problem_since = v.relay_problem_since,
-      provider_message_id = v.provider_message_id,
-      sent_at = case when v.set_sent then v.sent_at else m.sent_at end,
-      error_message = case when v.set_error then v.error_message else m.error_message end,
-      sealed_content = case when v.final then null else m.sealed_content end,
-      updated_at = v.updated_at
-    from unnest(
-      ${col((u) => u.id)}::text[], ${col((u) => u.owner)}::text[], ${col((u) => u.status)}::text[],
-      ${col((u) => u.nextAttemptAt)}::bigint[], ${col((u) => u.smtpResponse)}::text[],
-      ${col((u) => u.attempts)}::int[], ${col((u) => u.recipientStatus)}::text[],
-      ${col((u) => u.relayProblemSince)}::bigint[], ${col((u) => u.providerMessageId)}::text[],
-      ${col((u) => u.setSent)}::bool[], ${col((u) => u.sentAt)}::bigint[], ${col((u) => u.setError)}::bool[],
-      ${col((u) => u.errorMessage)}::text[], ${col((u) => u.final)}::bool[], ${col((u) => u.at)}::bigint[]
-    ) as v(id, owner, status, next_attempt_at, smtp_response, attempts, recipient_status, relay_problem_since,
-      provider_message_id, set_sent, sent_at, set_error, error_message, final, updated_at)
-    where m.id = v.id and m.status = 'sending' and m.lease_owner = v.owner
-    returning m.id`.execute(trx);
-  const done = new Set(rows.map((r) => r.id));
-  return updates.map((u) => done.has(u.id));
+  const rows = eventRows(events.map((e) => e.event));
+  const { rows: done } = await sql<{ id: string }>`
+    with updated as (
+      update email_messages as m set
+        status = v.status,
+        lease_owner = null,
+        lease_expires_at = null,
+        next_attempt_at = v.next_attempt_at,
+        smtp_response = v.smtp_response,
+        attempts = v.attempts,
+        recipient_status = v.recipient_status,
+        relay_problem_since = v.relay_problem_since,
+        provider_message_id = v.provider_message_id,
+        sent_at = case when v.set_sent then v.sent_at else m.sent_at end,
+        error_message = case when v.set_error then v.error_message else m.error_message end,
+        sealed_content = case when v.final then null else m.sealed_content end,
+        updated_at = v.updated_at
+      from unnest(
+        ${col((u) => u.id)}::text[], ${col((u) => u.owner)}::text[], ${col((u) => u.status)}::text[],
+        ${col((u) => u.nextAttemptAt)}::bigint[], ${col((u) => u.smtpResponse)}::text[],
+        ${col((u) => u.attempts)}::int[], ${col((u) => u.recipientStatus)}::text[],
+        ${col((u) => u.relayProblemSince)}::bigint[], ${col((u) => u.providerMessageId)}::text[],
+        ${col((u) => u.setSent)}::bool[], ${col((u) => u.sentAt)}::bigint[], ${col((u) => u.setError)}::bool[],
+        ${col((u) => u.errorMessage)}::text[], ${col((u) => u.final)}::bool[], ${col((u) => u.at)}::bigint[]
+      ) as v(id, owner, status, next_attempt_at, smtp_response, attempts, recipient_status, relay_problem_since,
+        provider_message_id, set_sent, sent_at, set_error, error_message, final, updated_at)
+      where m.id = v.id and m.status = 'sending' and m.lease_owner = v.owner
+      returning m.id
+    ), recorded as (
+      insert into email_events (message_id, type, created_at, data)
+      select e.message_id, e.type, e.created_at, e.data
+      from unnest(
+        ${rows.map((r) => r.message_id)}::text[], ${rows.map((r) => r.type)}::text[],
+        ${rows.map((r) => r.created_at)}::bigint[], ${rows.map((r) => r.data ?? null)}::text[],
+        ${events.map((e) => e.ifApplied)}::bool[]
+      ) with ordinality as e(message_id, type, created_at, data, if_applied, n)
+      where not e.if_applied or e.message_id in (select id from updated)
+      order by e.n
+    )
+    select id from updated`.execute(db);
+  const applied = new Set(done.map((r) => r.id));
+  return updates.map((u) => applied.has(u.id));
 }
