@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BodyIdPool, reserveBodies, withBodies } from '../src/content/index.js';
 import { eventRows } from '../src/events/index.js';
 import { insertRowsTogether } from '../src/platform/db/reused-sql.js';
 import { createTestContext, type TestContext } from './helpers/context.js';
@@ -47,9 +48,87 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('messages and their events in on
       messages: ids,
       events: ids.map((id) => [id, 'queued', JSON.stringify({ n: id })]),
     });
-    const together = prepared.filter((s) => s.startsWith('with "first_rows" as (insert into "email_messages"'));
+    const together = prepared.filter((s) => s.startsWith('with "rows_1" as (insert into "email_messages"'));
     expect(together).toHaveLength(1);
     expect(together[0]).toContain('insert into "email_events"');
+  });
+
+  it('inserts the bodies reserveBodies set aside, the messages that reference them and their events in one statement', async () => {
+    const ids = ['tog-f', 'tog-g', 'tog-h'];
+    const rows = ids.map((id, i) => ({
+      ...messageRow(id, `${id}@example.test`),
+      body_id: null as number | null,
+      html_content: i < 2 ? '<p>shared</p>' : '<p>own</p>',
+      text_content: null,
+    }));
+    const prepared = await t.services.db.transaction().execute(async (trx) => {
+      const bodies = await reserveBodies(trx, rows, 'postgres');
+      // Two distinct renderings, given ids but not stored yet.
+      expect(bodies).toHaveLength(2);
+      expect(
+        await trx
+          .selectFrom('email_bodies')
+          .select('id')
+          .where(
+            'id',
+            'in',
+            bodies.map((b) => b.id),
+          )
+          .execute(),
+      ).toEqual([]);
+      await insertRowsTogether(
+        trx,
+        { table: 'email_bodies', rows: bodies },
+        { table: 'email_messages', rows },
+        { table: 'email_events', rows: events(ids) },
+      );
+      const { rows: statements } = await sql<{
+        statement: string;
+      }>`select statement from pg_prepared_statements`.execute(trx);
+      return statements.map((r) => r.statement);
+    });
+    expect(await stored(ids)).toEqual({
+      messages: ids,
+      events: ids.map((id) => [id, 'queued', JSON.stringify({ n: id })]),
+    });
+    const messages = await t.services.db
+      .selectFrom('email_messages')
+      .select(['id', 'body_id', 'html_content', 'text_content'])
+      .where('id', 'in', ids)
+      .orderBy('id')
+      .execute();
+    expect(messages[0]!.body_id).toBe(messages[1]!.body_id);
+    expect(messages[2]!.body_id).not.toBe(messages[0]!.body_id);
+    const [read] = await withBodies(t.services.db, [messages[0]!]);
+    expect(read).toMatchObject({ html_content: '<p>shared</p>', text_content: null });
+    const together = prepared.filter((s) => s.startsWith('with "rows_1" as (insert into "email_bodies"'));
+    expect(together).toHaveLength(1);
+    expect(together[0]).toContain('"rows_2" as (insert into "email_messages"');
+    expect(together[0]).toContain('insert into "email_events"');
+  });
+
+  it('takes body ids ahead, a refill per `ahead` ids, never the same id twice', async () => {
+    const sequence = async () =>
+      Number(
+        (
+          await sql<{
+            v: string;
+          }>`select pg_sequence_last_value(pg_get_serial_sequence('email_bodies', 'id')::regclass) as v`.execute(
+            t.services.db,
+          )
+        ).rows[0]!.v,
+      );
+    const pool = new BodyIdPool(8);
+    const first = await pool.take(t.services.db, 1);
+    const after = await sequence();
+    // Concurrent takes share refills and get disjoint ids.
+    const more = await Promise.all([3, 2, 1, 5, 4].map((n) => pool.take(t.services.db, n)));
+    expect(more.map((ids) => ids.length)).toEqual([3, 2, 1, 5, 4]);
+    const all = [...first, ...more.flat()];
+    expect(new Set(all).size).toBe(all.length);
+    // 16 ids from two refills of 8: the takes that found the pool short waited for one refill.
+    expect((await sequence()) - after).toBe(8);
+    expect(Math.max(...all) - Math.min(...all)).toBe(15);
   });
 
   it('is one statement: an event that cannot be stored leaves no message either', async () => {

@@ -3,7 +3,15 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Principal } from '../platform/http/auth.js';
 import type { Config } from '../platform/config.js';
 import type { ContentSeal } from '../platform/crypto/sealed-content.js';
-import { type Content, type ContentStore, type EncodedBody, encodeAllAhead, storeBodies } from '../content/index.js';
+import {
+  BodyIdPool,
+  type BodyRow,
+  type Content,
+  type ContentStore,
+  type EncodedBody,
+  encodeAllAhead,
+  reserveBodies,
+} from '../content/index.js';
 import type { CommitQueue } from '../platform/db/commit-queue.js';
 import { insertRows, insertRowsTogether } from '../platform/db/reused-sql.js';
 import type { DB, MessageStatus, NewMessage, TemplateRow } from '../platform/db/schema.js';
@@ -165,6 +173,8 @@ export class SendService {
   private readonly messageIdDomain: string;
   private readonly policies: AdmissionPolicy[];
   private readonly group: GroupCommit<Unit, BatchOutcome> | null;
+  /** PostgreSQL: email_bodies ids taken ahead (see BodyIdPool). */
+  private readonly bodyIds = new BodyIdPool();
   private readonly dialect: Dialect;
 
   constructor(deps: SendDeps) {
@@ -545,18 +555,26 @@ export class SendService {
   }
 
   /**
-   * The messages and their first events. On PostgreSQL in one statement (the events' insert
-   * carries the messages' as a CTE): each round trip costs this process a system call and a
-   * wake-up of the server's process, and an accept group is only a few statements.
+   * The bodies reserveBodies left to insert (PostgreSQL's; SQLite's are in already), the messages
+   * and their first events. On PostgreSQL in one statement (the events' insert carries the bodies'
+   * and the messages' as CTEs): each round trip costs this process a system call and a wake-up of
+   * the server's process, and an accept group is only a few statements.
    */
-  private async insertWithEvents(trx: Transaction<DB>, messages: NewMessage[], events: NewEvent[]): Promise<void> {
+  private async insertWithEvents(
+    trx: Transaction<DB>,
+    bodies: BodyRow[],
+    messages: NewMessage[],
+    events: NewEvent[],
+  ): Promise<void> {
     if (this.dialect !== 'postgres') {
+      await insertRows(trx, 'email_bodies', bodies);
       await insertRows(trx, 'email_messages', messages);
       await this.events.record(trx, events);
       return;
     }
     await insertRowsTogether(
       trx,
+      { table: 'email_bodies', rows: bodies },
       { table: 'email_messages', rows: messages },
       { table: 'email_events', rows: eventRows(events) },
     );
@@ -606,11 +624,12 @@ export class SendService {
       m.send_at = held ? m.next_attempt_at : null;
     }
     // Bodies go to email_bodies, compressed, once per rendering (content/bodies.ts).
-    await storeBodies(
+    const bodies = await reserveBodies(
       trx,
       messages,
       this.dialect,
       units.flatMap((u) => u.bodies ?? []),
+      this.bodyIds,
     );
     const events: NewEvent[] = messages.map((m) => ({
       messageId: m.id,
@@ -630,7 +649,7 @@ export class SendService {
       },
       labels: { template_key: m.template_key ?? null, category: m.category, created_at: m.created_at },
     }));
-    await this.insertWithEvents(trx, messages, events);
+    await this.insertWithEvents(trx, bodies, messages, events);
     const attachmentRows = units.flatMap((u, i) =>
       rows[i]!.flatMap((m) =>
         u.attachments.map((a) => ({

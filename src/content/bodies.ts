@@ -1,7 +1,7 @@
 import { brotliDecompressSync, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Dialect } from '../platform/db/database.js';
-import { reusedQuery } from '../platform/db/reused-sql.js';
+import { insertRows, reusedQuery } from '../platform/db/reused-sql.js';
 import type { DB, MessageRow } from '../platform/db/schema.js';
 
 /** A message's rendered bodies, as the archive keeps them. */
@@ -89,6 +89,48 @@ class DistinctBodies<T> {
 type BodyColumns = Pick<MessageRow, 'html_content' | 'text_content' | 'body_id'>;
 type NewBodyColumns = Partial<BodyColumns>;
 
+/** PostgreSQL: `n` new ids of email_bodies' sequence, in one round trip. */
+async function nextBodyIds(db: Kysely<DB>, n: number): Promise<number[]> {
+  const got = await sql<{ id: string }>`select nextval(pg_get_serial_sequence('email_bodies', 'id')) as id
+    from generate_series(1, ${n})`.execute(db);
+  return got.rows.map((r) => Number(r.id));
+}
+
+/**
+ * PostgreSQL: ids of email_bodies taken from its sequence ahead, `ahead` at a time, so a send
+ * does not pay a round trip for them (one accept group was six statements, this one of them).
+ * One pool per database (per SendService): ids are unique only within their own sequence. The
+ * ids a process never uses are gaps, as nextval leaves when a transaction rolls back; every
+ * process takes its own ranges, so processes sharing the database never take the same id.
+ */
+export class BodyIdPool {
+  private ids: number[] = [];
+  private refilling: Promise<void> | null = null;
+
+  constructor(private readonly ahead = 64) {}
+
+  async take(db: Kysely<DB>, n: number): Promise<number[]> {
+    // One refill at a time; sends waiting on it take their share once it is in, in turn.
+    while (this.ids.length < n) await (this.refilling ??= this.refill(db, n));
+    return this.ids.splice(0, n);
+  }
+
+  private async refill(db: Kysely<DB>, n: number): Promise<void> {
+    try {
+      this.ids.push(...(await nextBodyIds(db, Math.max(this.ahead, n - this.ids.length))));
+    } finally {
+      this.refilling = null;
+    }
+  }
+}
+
+/** An email_bodies row to insert, its id already taken (reserveBodies on PostgreSQL). */
+export interface BodyRow {
+  id: number;
+  encoding: string;
+  data: Buffer;
+}
+
 /**
  * Moves the bodies of messages about to be inserted into email_bodies, compressed, once per
  * distinct rendering: the messages of one request share one row (`body_id`), their own columns
@@ -103,6 +145,24 @@ export async function storeBodies(
   /** Renderings already compressed (encodeAllAhead); any other one is compressed here. */
   encoded: readonly EncodedBody[] = [],
 ): Promise<void> {
+  const rows = await reserveBodies(trx, messages, dialect, encoded);
+  await insertRows(trx, 'email_bodies', rows);
+}
+
+/**
+ * storeBodies, except that on PostgreSQL the rows are only given their ids (one round trip,
+ * whatever their number), set on the messages, and returned: the caller inserts them in the
+ * statement that inserts the messages (insertRowsTogether), before the messages. SQLite inserts
+ * them here (each insert tells its id, and costs no round trip) and returns none.
+ */
+export async function reserveBodies(
+  trx: Transaction<DB>,
+  messages: NewBodyColumns[],
+  dialect: Dialect,
+  encoded: readonly EncodedBody[] = [],
+  /** PostgreSQL: ids taken ahead (a send path's); without it, a round trip takes them. */
+  pool?: BodyIdPool,
+): Promise<BodyRow[]> {
   const ready = new DistinctBodies<Buffer>();
   for (const e of encoded) ready.set(e.html, e.text, e.data);
   // The distinct renderings, found by their strings (one rendering shared by a request's messages).
@@ -119,19 +179,14 @@ export async function storeBodies(
     }
     return i;
   });
-  if (distinct.length === 0) return;
+  if (distinct.length === 0) return [];
   const rows = distinct.map((b) => ({ encoding: BODY_ENCODING, data: ready.get(b.html, b.text) ?? encodeBody(b) }));
   let ids: number[];
-  if (dialect === 'postgres' && rows.length > 1) {
-    // Two round trips whatever the number of bodies: the ids first (a multi-row RETURNING has no
-    // documented order), then one insert with them.
-    const got = await sql<{ id: string }>`select nextval(pg_get_serial_sequence('email_bodies', 'id')) as id
-      from generate_series(1, ${rows.length})`.execute(trx);
-    ids = got.rows.map((r) => Number(r.id));
-    await trx
-      .insertInto('email_bodies')
-      .values(rows.map((r, i) => ({ ...r, id: ids[i]! })))
-      .execute();
+  let reserved: BodyRow[] = [];
+  if (dialect === 'postgres') {
+    // The ids first (a multi-row RETURNING has no documented order); the rows are inserted with them.
+    ids = pool ? await pool.take(trx, rows.length) : await nextBodyIds(trx, rows.length);
+    reserved = rows.map((r, i) => ({ id: ids[i]!, ...r }));
   } else {
     // SQLite runs in-process: a statement per body costs no round trip.
     ids = [];
@@ -149,6 +204,7 @@ export async function storeBodies(
     m.html_content = null;
     m.text_content = null;
   });
+  return reserved;
 }
 
 /**

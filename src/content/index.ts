@@ -4,12 +4,15 @@ export { type Content, ContentStore, INLINE_MAX_BYTES } from './store.js';
 export { readContent } from './read.js';
 export {
   type Body,
+  BodyIdPool,
+  type BodyRow,
   BODY_ENCODING,
   decodeBody,
   deleteUnreferencedBodies,
   encodeBody,
   type EncodedBody,
   encodeAllAhead,
+  reserveBodies,
   storeBodies,
   sweepUnreferencedBodies,
   withBodies,

@@ -1,4 +1,12 @@
-import { type Compilable, CompiledQuery, type Insertable, type Kysely, type QueryResult, sql } from 'kysely';
+import {
+  type Compilable,
+  CompiledQuery,
+  type Insertable,
+  type Kysely,
+  type QueryCreator,
+  type QueryResult,
+  sql,
+} from 'kysely';
 import type { DB } from './schema.js';
 
 /**
@@ -125,39 +133,39 @@ export interface TableRows<T extends keyof DB & string> {
 }
 
 /**
- * PostgreSQL: the rows of `first` and of `then` in one statement (`first` inserted by a CTE), so
- * one round trip instead of two; `then`'s rows may reference `first`'s (foreign keys are checked
- * at the end of the statement). Rows of other shapes, or too many for one statement, take two
- * insertRows. Only for PostgreSQL: SQLite has no INSERT inside WITH.
+ * PostgreSQL: the rows of several tables in one statement (each table but the last inserted by a
+ * CTE, in order), so one round trip instead of one per table; a table's rows may reference an
+ * earlier table's (foreign keys are checked at the end of the statement). Tables without rows are
+ * left out. Rows of other shapes, or too many for one statement, take one insertRows per table.
+ * Only for PostgreSQL: SQLite has no INSERT inside WITH.
  */
-export async function insertRowsTogether<A extends keyof DB & string, B extends keyof DB & string>(
+export async function insertRowsTogether(
   db: Kysely<DB>,
-  first: TableRows<A>,
-  then: TableRows<B>,
+  ...tables: Array<TableRows<keyof DB & string>>
 ): Promise<void> {
-  const a = first.rows as Array<Record<string, unknown>>;
-  const b = then.rows as Array<Record<string, unknown>>;
-  const aColumns = a.length > 0 ? Object.keys(a[0]!) : [];
-  const bColumns = b.length > 0 ? Object.keys(b[0]!) : [];
+  const present = tables.filter((t) => t.rows.length > 0);
+  const rowsOf = present.map((t) => t.rows as Array<Record<string, unknown>>);
+  const columnsOf = rowsOf.map((rows) => Object.keys(rows[0]!));
   if (
-    a.length === 0 ||
-    b.length === 0 ||
-    a.length * aColumns.length + b.length * bColumns.length > MAX_PARAMETERS ||
-    !sameColumns(a, aColumns) ||
-    !sameColumns(b, bColumns)
+    present.length < 2 ||
+    rowsOf.reduce((n, rows, i) => n + rows.length * columnsOf[i]!.length, 0) > MAX_PARAMETERS ||
+    rowsOf.some((rows, i) => !sameColumns(rows, columnsOf[i]!))
   ) {
-    await insertRows(db, first.table, first.rows);
-    await insertRows(db, then.table, then.rows);
+    for (const t of present) await insertRows(db, t.table, t.rows);
     return;
   }
   const parameters: unknown[] = [];
-  for (const row of a) for (const c of aColumns) parameters.push(row[c]);
-  for (const row of b) for (const c of bColumns) parameters.push(row[c]);
-  const shape = `insert ${first.table} (${aColumns.join(',')}) × ${a.length} with ${then.table} (${bColumns.join(',')}) × ${b.length}`;
-  await reusedStatement(db, shape, parameters, () =>
-    db
-      .with('first_rows', (q) => q.insertInto(first.table).values(first.rows as never))
-      .insertInto(then.table)
-      .values(then.rows as never),
-  );
+  rowsOf.forEach((rows, i) => {
+    for (const row of rows) for (const c of columnsOf[i]!) parameters.push(row[c]);
+  });
+  const shape = `insert together ${present.map((t, i) => `${t.table} (${columnsOf[i]!.join(',')}) × ${t.rows.length}`).join(' then ')}`;
+  const last = present[present.length - 1]!;
+  await reusedStatement(db, shape, parameters, () => {
+    // Each CTE's name says its place: rows_1, rows_2… (names only the statement itself sees).
+    let q = db as unknown as QueryCreator<DB>;
+    present.slice(0, -1).forEach((t, i) => {
+      q = q.with(`rows_${i + 1}`, (c) => c.insertInto(t.table).values(t.rows as never)) as unknown as QueryCreator<DB>;
+    });
+    return q.insertInto(last.table).values(last.rows as never);
+  });
 }
