@@ -59,27 +59,29 @@ export class DeliveryStore implements CompletionStore {
     const updates = items.map(({ message, owner, completion: c }) => completionUpdate(message, owner, c));
     // Each attempt's events: the attempt is always on record, whatever became of the lease; the
     // status change only where the update applied (`ifApplied`).
-    const events = items.flatMap(({ message, completion: c }) => {
-      const attempt: NewEvent = { messageId: message.id, type: 'attempt', at: c.at, data: { ...c.attempt } };
-      const partial: NewEvent[] = c.partial
-        ? [
-            {
-              messageId: message.id,
-              type: 'partially_sent',
-              at: c.at,
-              data: { final: false, ...c.partial },
-              labels: message,
-            },
-          ]
-        : [];
-      return [
-        { event: attempt, ifApplied: false },
-        ...[...partial, { ...statusEvent(message.id, c), labels: message }].map((event) => ({
-          event,
-          ifApplied: true,
-        })),
-      ];
-    });
+    const events = items.flatMap(
+      ({ message, completion: c }): Array<{ event: NewEvent; ifApplied: boolean }> => [
+        {
+          event: { messageId: message.id, type: 'attempt', at: c.at, data: { ...c.attempt } },
+          ifApplied: false,
+        },
+        ...(c.partial
+          ? [
+              {
+                event: {
+                  messageId: message.id,
+                  type: 'partially_sent',
+                  at: c.at,
+                  data: { final: false, ...c.partial },
+                  labels: message,
+                },
+                ifApplied: true,
+              },
+            ]
+          : []),
+        { event: { ...statusEvent(message.id, c), labels: message }, ifApplied: true },
+      ],
+    );
     if (this.dialect === 'postgres' && new Set(items.map((i) => i.message.id)).size === items.length) {
       return completeInOneStatement(this.db, updates, events).then((applied) => {
         this.events.recordedElsewhere(recorded(events, updates, applied));

@@ -82,7 +82,8 @@ export interface CommitQueueOptions {
  * subscribers may count a rolled-back run, see EventLog). The fsync that makes a commit durable
  * runs off the event loop after the connection is handed on (see WalSync); a batch that comes
  * while an fsync is in flight waits for it to end, then commits with every unit that came
- * meanwhile (see flush), and one fsync covers every commit made before it started. Nobody is answered before the fsync that covers their rows has returned.
+ * meanwhile (see flush), and one fsync covers every commit made before it started. Nobody is
+ * answered before the fsync that covers their rows has returned.
  * PostgreSQL commits concurrently on its own pool, so each unit gets its own transaction.
  *
  * The lock budget is per unit, counted from its submission: while a batch waits for the write
