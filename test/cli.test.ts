@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { builtMain } from './support/processes.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'postier-cli-'));
 const env = {
@@ -12,13 +13,13 @@ const env = {
   LOG_LEVEL: 'silent',
 };
 const postier = (...args: string[]) =>
-  execFileSync(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+  execFileSync(process.execPath, [builtMain(), ...args], {
     env,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 
-// Each case starts the CLI through tsx several times: seconds each on a busy 2-core machine.
+// Each case starts the CLI (the build) several times: a second or more each on a busy 2-core machine.
 describe('postier CLI', { timeout: 120_000 }, () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -38,7 +39,7 @@ describe('postier CLI', { timeout: 120_000 }, () => {
     expect(() => postier('keys', 'create', '--scope', 'root', '--name', 'x')).toThrow(/--scope must be admin or send/);
     let stderr = '';
     try {
-      execFileSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'migrate'], {
+      execFileSync(process.execPath, [builtMain(), 'migrate'], {
         env: { ...env, PORT: 'x', SMTP_USE_TLS: 'maybe' },
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -7,6 +7,7 @@ import { PostierClient, PostierError } from '../packages/client/src/index.js';
 import { ADMIN_TOKEN, backends, createTestContext, type TestContext } from './helpers/context.js';
 import { invoiceExample, pdfBytes } from './helpers/fixtures.js';
 import { closedPortUrl, listen, silentServer } from './helpers/http.js';
+import { builtMain } from './support/processes.js';
 
 const run = promisify(execFile);
 
@@ -138,9 +139,7 @@ describe.each(backends)('typed client and `postier send` on %s', (backend) => {
     writeFileSync(file, pdfBytes());
     const v = invoiceExample().variables;
     const args = [
-      '--import',
-      'tsx',
-      'src/main.ts',
+      builtMain(),
       'send',
       '--url',
       url,
@@ -166,22 +165,11 @@ describe.each(backends)('typed client and `postier send` on %s', (backend) => {
 
     const bad = await run(
       process.execPath,
-      [
-        '--import',
-        'tsx',
-        'src/main.ts',
-        'send',
-        '--url',
-        url,
-        '--template',
-        'billing_invoice_monthly',
-        '--to',
-        'a@client.bj',
-      ],
+      [builtMain(), 'send', '--url', url, '--template', 'billing_invoice_monthly', '--to', 'a@client.bj'],
       {
         env: { ...process.env, POSTIER_TOKEN: ADMIN_TOKEN },
       },
     ).catch((e: { code: number; stderr: string }) => e);
     expect(bad).toMatchObject({ code: 1, stderr: expect.stringContaining('missing_variables (HTTP 422)') });
-  }, 90_000); // two tsx start-ups on a busy machine
+  }, 90_000); // two CLI start-ups on a busy machine
 });

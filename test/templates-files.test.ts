@@ -9,6 +9,7 @@ import { describeOutcome, exportTemplates, importTemplates } from '../src/templa
 import { DEFAULT_TEMPLATES_DIR } from '../src/templates/paths.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { newTemplate } from './helpers/templates.js';
+import { builtMain } from './support/processes.js';
 
 const run = promisify(execFile);
 
@@ -117,7 +118,7 @@ describe('postier templates export|import (CLI)', () => {
       LOG_LEVEL: 'silent',
     };
     const cli = (...args: string[]) =>
-      run(path.resolve('node_modules/.bin/tsx'), ['src/main.ts', 'templates', ...args], {
+      run(process.execPath, [builtMain(), 'templates', ...args], {
         env,
         cwd: path.resolve('.'),
       });

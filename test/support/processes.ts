@@ -1,13 +1,13 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
 
 /**
  * `postier serve` and `postier worker` as child processes, the way production runs them: for
- * the tests, the chaos run and the benchmarks. From the sources (tsx) by default, or from the
- * production build (`dist/`, compiled once per run so it is never stale).
+ * the tests, the chaos run and the benchmarks. From the production build by default (`dist/`,
+ * compiled again when src/ is newer, so it is never stale), or from the sources through tsx.
  */
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -22,7 +22,7 @@ export interface SpawnOptions {
   args?: string[];
   /** Names the process in errors. */
   name?: string;
-  /** `source` (tsx, the default) or `build` (dist/src/main.js; BENCH_SKIP_BUILD=1 takes dist/ as it is). */
+  /** `build` (dist/src/main.js, the default: see builtMain) or `source` (through tsx, seconds slower to start). */
   from?: 'source' | 'build';
   /** Node's own options (`--cpu-prof`, …). */
   nodeArgs?: string[];
@@ -63,19 +63,59 @@ export function killAll(): void {
 // No child outlives its parent, whatever ends the parent (a failed assertion, a thrown error).
 process.on('exit', killAll);
 
+const MAIN = path.join(ROOT, 'dist/src/main.js');
 let built = process.env.BENCH_SKIP_BUILD === '1';
 
-/** The production build, compiled once per run. */
-function buildOnce(): string {
-  if (!built) {
-    execFileSync(
-      process.execPath,
-      [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')],
-      { stdio: 'inherit' },
-    );
-    built = true;
+/** Newest modification time of the files under `dir` (recursively). */
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
   }
-  return path.join(ROOT, 'dist/src/main.js');
+  return newest;
+}
+
+/** dist/ was compiled after the last change to src/ and the compiler's settings. */
+const buildIsFresh = () =>
+  existsSync(MAIN) &&
+  statSync(MAIN).mtimeMs >=
+    Math.max(
+      newestMtime(path.join(ROOT, 'src')),
+      ...['tsconfig.json', 'tsconfig.build.json'].map((f) => statSync(path.join(ROOT, f)).mtimeMs),
+    );
+
+/**
+ * The production build's entry point (`dist/src/main.js`), compiled first when src/ is newer
+ * (`npm install` builds it; BENCH_SKIP_BUILD=1 takes dist/ as it is). Test workers starting
+ * together compile it once: the first takes a lock directory, the others wait for it.
+ */
+export function builtMain(): string {
+  if (built) return MAIN;
+  const lock = path.join(ROOT, 'dist.building');
+  while (!buildIsFresh()) {
+    try {
+      mkdirSync(lock);
+    } catch {
+      // Another process compiles (a lock older than 5 minutes is one that died: take it over).
+      const held = statSync(lock, { throwIfNoEntry: false });
+      if (held && Date.now() - held.mtimeMs > 300_000) rmSync(lock, { recursive: true, force: true });
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+      continue;
+    }
+    try {
+      if (!buildIsFresh())
+        execFileSync(
+          process.execPath,
+          [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')],
+          { stdio: 'inherit' },
+        );
+    } finally {
+      rmSync(lock, { recursive: true, force: true });
+    }
+  }
+  built = true;
+  return MAIN;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -83,7 +123,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Starts `postier <command>`; it is not waited for (see startServe, workerOwner). */
 export function spawnPostier(command: 'serve' | 'worker' | 'submission', opts: SpawnOptions): PostierProcess {
   const name = opts.name ?? `postier ${command}`;
-  const main = opts.from === 'build' ? [buildOnce()] : ['--import', 'tsx', 'src/main.ts'];
+  const main = opts.from !== 'source' ? [builtMain()] : ['--import', 'tsx', 'src/main.ts'];
   const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env };
   const output = opts.output ?? 'memory';
   const file = typeof output === 'object' ? output.file : null;
