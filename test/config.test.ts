@@ -133,4 +133,11 @@ describe('configuration', () => {
     expect(loadConfig({ DB_LOCK_WAIT_SECONDS: '2.5' }).dbLockWaitSeconds).toBe(2.5);
     expect(() => loadConfig({ DB_LOCK_WAIT_SECONDS: '0' })).toThrow(/DB_LOCK_WAIT_SECONDS/);
   });
+
+  it('reads the worker build budget, WORKER_MAX_BUILD_MB (128 unless set), in bytes, and refuses none', () => {
+    expect(loadConfig({}).worker.buildBudgetBytes).toBe(128 * 1024 * 1024);
+    expect(loadConfig({ WORKER_MAX_BUILD_MB: '512' }).worker.buildBudgetBytes).toBe(512 * 1024 * 1024);
+    expect(() => loadConfig({ WORKER_MAX_BUILD_MB: '0' })).toThrow(/WORKER_MAX_BUILD_MB/);
+    expect(() => loadConfig({ WORKER_MAX_BUILD_MB: 'lots' })).toThrow(/WORKER_MAX_BUILD_MB/);
+  });
 });

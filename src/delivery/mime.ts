@@ -23,6 +23,8 @@ export class MimeCache implements MimeSource {
   builds = 0;
   /** Bodies read ahead by prefetch, by id. */
   private readonly bodies = new Map<number, Body>();
+  /** Sizes read ahead by prefetch for estimate(), by message id: of its attachments, or of its submitted MIME. */
+  private readonly sizes = new Map<string, { attachments: number } | { raw: number }>();
 
   constructor(
     private readonly db: Kysely<DB>,
@@ -55,9 +57,13 @@ export class MimeCache implements MimeSource {
   /**
    * The bodies of a leased batch, read in one query and decompressed once each (the messages of
    * one request share one): each message's build then needs no query of its own for it. Kept
-   * until the next batch's prefetch.
+   * until the next batch's prefetch. With them, the sizes estimate() needs, in one query per kind.
    */
   async prefetch(messages: MessageRow[]): Promise<void> {
+    await Promise.all([this.prefetchBodies(messages), this.prefetchSizes(messages)]);
+  }
+
+  private async prefetchBodies(messages: MessageRow[]): Promise<void> {
     const wanted = [
       ...new Set(
         messages
@@ -75,10 +81,75 @@ export class MimeCache implements MimeSource {
     for (const b of found) this.bodies.set(Number(b.id), decodeBody(b.encoding, b.data));
   }
 
+  /** The sizes estimate() needs, for the messages of a batch that carry attachments or submitted MIME. */
+  private async prefetchSizes(messages: MessageRow[]): Promise<void> {
+    const raws = messages.filter((m) => m.raw_sha256 && !this.entries.has(m.id));
+    const attached = messages.filter((m) => !m.raw_sha256 && m.attachments_count > 0 && !this.entries.has(m.id));
+    if (raws.length === 0 && attached.length === 0) return;
+    const [blobs, sums] = await Promise.all([
+      raws.length === 0
+        ? []
+        : this.db
+            .selectFrom('content_blobs')
+            .select(['sha256', 'size_bytes'])
+            .where('sha256', 'in', [...new Set(raws.map((m) => m.raw_sha256!))])
+            .execute(),
+      attached.length === 0
+        ? []
+        : this.db
+            .selectFrom('email_attachments')
+            .select((eb) => ['message_id', eb.fn.sum<number | string>('size_bytes').as('bytes')])
+            .where(
+              'message_id',
+              'in',
+              attached.map((m) => m.id),
+            )
+            .groupBy('message_id')
+            .execute(),
+    ]);
+    if (this.sizes.size + raws.length + attached.length > MAX_PREFETCHED) this.sizes.clear();
+    const blobSize = new Map(blobs.map((b) => [b.sha256, Number(b.size_bytes)]));
+    for (const m of raws) this.sizes.set(m.id, { raw: blobSize.get(m.raw_sha256!) ?? 0 });
+    for (const a of sums) this.sizes.set(a.message_id, { attachments: Number(a.bytes) });
+  }
+
+  /**
+   * What building and sending `message` holds at most: its attachments read (their size) and
+   * again in base64 in the MIME (4/3 of it, and line ends), or its submitted MIME read and
+   * signed (twice its size); a built message already cached, its size. 0 for a message with
+   * neither (its rendered body, a few kilobytes, is not counted).
+   */
+  async estimate(message: MessageRow): Promise<number> {
+    const hit = this.entries.get(message.id);
+    if (hit) return hit.raw.length;
+    if (!message.raw_sha256 && message.attachments_count === 0) return 0;
+    const size = this.sizes.get(message.id) ?? (await this.sizeOf(message));
+    return 'raw' in size ? 2 * size.raw : Math.ceil(2.4 * size.attachments);
+  }
+
+  /** What prefetchSizes reads for a batch, for one message it did not see. */
+  private async sizeOf(message: MessageRow): Promise<{ attachments: number } | { raw: number }> {
+    if (message.raw_sha256) {
+      const blob = await this.db
+        .selectFrom('content_blobs')
+        .select('size_bytes')
+        .where('sha256', '=', message.raw_sha256)
+        .executeTakeFirst();
+      return { raw: Number(blob?.size_bytes ?? 0) };
+    }
+    const sum = await this.db
+      .selectFrom('email_attachments')
+      .select((eb) => eb.fn.sum<number | string>('size_bytes').as('bytes'))
+      .where('message_id', '=', message.id)
+      .executeTakeFirst();
+    return { attachments: Number(sum?.bytes ?? 0) };
+  }
+
   async get(message: MessageRow): Promise<BuiltMessage> {
     const hit = this.entries.get(message.id);
     if (hit) return hit;
     const built = message.raw_sha256 ? await this.submitted(message, message.raw_sha256) : await this.rendered(message);
+    this.sizes.delete(message.id);
     this.builds++;
     this.entries.set(message.id, built);
     this.bytes += built.raw.length;
@@ -114,6 +185,7 @@ export class MimeCache implements MimeSource {
   }
 
   forget(messageId: string): void {
+    this.sizes.delete(messageId);
     const entry = this.entries.get(messageId);
     if (!entry) return;
     this.entries.delete(messageId);

@@ -58,6 +58,7 @@ export function startWorker(s: DeliveryDeps, target: SmtpTarget, overrides: Part
     {
       batchSize: config.worker.batchSize,
       concurrency: config.worker.concurrency,
+      buildBudgetBytes: config.worker.buildBudgetBytes,
       leaseMs: config.worker.leaseSeconds * 1000,
       pollMs: config.worker.pollMs,
       backoff: { baseMs: config.worker.retryBaseSeconds * 1000, maxMs: config.worker.retryMaxSeconds * 1000 },

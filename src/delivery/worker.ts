@@ -4,6 +4,8 @@ import type pino from 'pino';
 import type { MessageRow } from '../platform/db/schema.js';
 import { forgetWorkers, goneLocalWorkers, pruneWorkers, type WorkerHeartbeat } from '../platform/workers.js';
 import type { BackoffPolicy } from './backoff.js';
+import { buildBytes, buildWaiting } from '../platform/metrics.js';
+import { ByteBudget } from './byte-budget.js';
 import { CompletionBatcher } from './completion-batcher.js';
 import type { OutboxSignal } from './signal.js';
 import { attemptDelivery, type MimeSource, recordAttempt, type SmtpTransport } from './process-message.js';
@@ -13,6 +15,11 @@ import type { DeliveryStore } from './store.js';
 export interface WorkerOptions {
   batchSize: number;
   concurrency: number;
+  /**
+   * What the messages being built and sent may hold at once, by MimeSource.estimate
+   * (WORKER_MAX_BUILD_MB); the others wait, leased, before their build. None: no bound.
+   */
+  buildBudgetBytes?: number;
   leaseMs: number;
   pollMs: number;
   backoff: BackoffPolicy;
@@ -77,6 +84,9 @@ export class Worker {
   private unsubscribe: (() => void) | undefined;
   delivered = 0;
   private readonly completions: CompletionBatcher;
+  private readonly budget: ByteBudget;
+  /** Leased messages waiting for room in the budget: not started, released at once on stop. */
+  private readonly awaitingRoom = new Set<string>();
 
   constructor(
     private readonly deps: WorkerDeps,
@@ -84,6 +94,10 @@ export class Worker {
   ) {
     this.owner = opts.owner ?? workerId();
     this.completions = new CompletionBatcher(deps.store, 2 * opts.batchSize);
+    this.budget = new ByteBudget(opts.buildBudgetBytes ?? Infinity, (held, waiting) => {
+      buildBytes.set(held);
+      buildWaiting.set(waiting);
+    });
   }
 
   start(): void {
@@ -238,12 +252,25 @@ export class Worker {
     const { log } = this.deps;
     try {
       let c: Awaited<ReturnType<typeof attemptDelivery>>;
+      let bytes = 0;
       try {
+        // Big messages (attachments, submitted MIME) wait for room before their build: memory
+        // stays near WORKER_MAX_BUILD_MB whatever WORKER_CONCURRENCY is.
+        this.awaitingRoom.add(message.id);
+        const estimate = (await this.deps.mime.estimate?.(message).catch(() => 0)) ?? 0;
+        const admitted = this.awaitingRoom.has(message.id) && (await this.budget.acquire(estimate));
+        // Not in the set any more: stop() released its lease meanwhile, so it must not start.
+        if (!this.awaitingRoom.delete(message.id) || !admitted) {
+          if (admitted) this.budget.release(estimate);
+          return;
+        }
+        bytes = estimate;
         const { backoff, relayProblemMaxMs } = this.opts;
         const onStart = (ms: number) => this.deadlines.set(message.id, Date.now() + ms + DEADLINE_GRACE_MS);
         c = await attemptDelivery(message, { ...this.deps, backoff, relayProblemMaxMs }, { onStart });
         if (this.opts.capture && c.status === 'sent') c = { ...c, status: 'captured' };
       } finally {
+        this.budget.release(bytes);
         this.deadlines.delete(message.id);
         this.sending--;
         this.dispatch();
@@ -287,7 +314,9 @@ export class Worker {
     // stays alive, beating, until its last lease is settled.
     void heartbeat?.markStopping().catch((err: unknown) => log.warn({ err }, 'could not mark the worker stopping'));
     await this.loopDone;
-    const unstarted = this.buffer.splice(0).map((m) => m.id);
+    const unstarted = [...this.buffer.splice(0).map((m) => m.id), ...this.awaitingRoom];
+    this.awaitingRoom.clear();
+    this.budget.cancel();
     const released = await store.release(this.owner, unstarted, Date.now()).catch((err: unknown) => {
       log.error({ err }, 'could not release leases; they will expire');
       return [];

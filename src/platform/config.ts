@@ -81,6 +81,8 @@ export interface Config {
   worker: {
     batchSize: number;
     concurrency: number;
+    /** WORKER_MAX_BUILD_MB: what the messages being built and sent at once may hold (a larger one goes alone). */
+    buildBudgetBytes: number;
     leaseSeconds: number;
     pollMs: number;
     thread: boolean;
@@ -451,6 +453,7 @@ export function loadConfig(env: Env = process.env): Config {
     worker: {
       batchSize: r.int('WORKER_BATCH_SIZE', 50, 1, 1000),
       concurrency: r.int('WORKER_CONCURRENCY', 20, 1, 500),
+      buildBudgetBytes: r.int('WORKER_MAX_BUILD_MB', 128, 1, 65_536) * 1024 * 1024,
       leaseSeconds: r.int('WORKER_LEASE_SECONDS', 120, 5, 3600),
       pollMs: r.int('WORKER_POLL_MS', 250, 10, 60_000),
       thread: r.bool('WORKER_THREAD', true),

@@ -95,6 +95,17 @@ export const queueOldestAge = new Gauge({
   registers: [registry],
 });
 
+export const buildBytes = new Gauge({
+  name: 'postier_worker_build_bytes',
+  help: 'Bytes the messages being built and sent are expected to hold (attachments, submitted MIME), against WORKER_MAX_BUILD_MB',
+  registers: [registry],
+});
+export const buildWaiting = new Gauge({
+  name: 'postier_worker_build_waiting',
+  help: 'Leased messages waiting for room under WORKER_MAX_BUILD_MB before their build',
+  registers: [registry],
+});
+
 export const searchIndexPending = new Gauge({
   name: 'postier_search_index_pending',
   help: 'SQLite: messages accepted but not yet in the search index (searches index them first)',

@@ -1015,6 +1015,8 @@ function randomPdf(size: number): Buffer {
 }
 
 const MB = 1024 * 1024;
+/** The delivering worker's peak RSS in case (g): its baseline, the 128 MB build budget, and room for garbage. */
+const MAX_WORKER_PEAK_MB = 512;
 
 /**
  * (f) One 10 MB attachment to 50 recipients (SQLite, the API process alone: `serve --no-worker`).
@@ -1127,6 +1129,12 @@ async function caseLargeAttachment(sink: SmtpSink): Promise<CaseResult> {
   const short = ids.filter((id) => (sink.sizeOf(rows.get(id)?.smtp_message_id ?? '') ?? 0) < (pdf.length * 4) / 3);
   check(v, missing.length === 0, `${missing.length} of ${ids.length + warmIds.length} messages not delivered`);
   check(v, short.length === 0, `${short.length} delivered messages are smaller than the attachment's base64`);
+  // WORKER_MAX_BUILD_MB (128 by default) bounds what the builds hold: 617 MB without it, ~390 with.
+  check(
+    v,
+    workerPeak < MAX_WORKER_PEAK_MB * MB,
+    `the worker's peak RSS was ${Math.round(workerPeak / MB)} MB (limit ${MAX_WORKER_PEAK_MB})`,
+  );
   await worker.stop();
   await apiProc.stop();
   const sizeOf = (f: string) => (existsSync(path.join(dir, f)) ? statSync(path.join(dir, f)).size : 0);
