@@ -1,17 +1,9 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { WEB_DIST_DIR } from '../../src/http/admin-ui.js';
+import { newestMtime } from '../support/mtime.js';
 
 const WEB_DIR = path.resolve(WEB_DIST_DIR, '..');
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
 
 let building: Promise<void> | undefined;
 

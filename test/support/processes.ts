@@ -1,8 +1,9 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
+import { newestMtime } from './mtime.js';
 
 /**
  * `postier serve` and `postier worker` as child processes, the way production runs them: for
@@ -65,16 +66,6 @@ process.on('exit', killAll);
 
 const MAIN = path.join(ROOT, 'dist/src/main.js');
 let built = process.env.BENCH_SKIP_BUILD === '1';
-
-/** Newest modification time of the files under `dir` (recursively). */
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
 
 /** dist/ was compiled after the last change to src/ and the compiler's settings. */
 const buildIsFresh = () =>
