@@ -116,33 +116,17 @@ export class MimeCache implements MimeSource {
   /**
    * What building and sending `message` holds at most: its attachments read (their size) and
    * again in base64 in the MIME (4/3 of it, and line ends), or its submitted MIME read and
-   * signed (twice its size); a built message already cached, its size. 0 for a message with
-   * neither (its rendered body, a few kilobytes, is not counted).
+   * signed (twice its size); once built and cached, its size. 0 for a message with neither (its
+   * rendered body, a few kilobytes, is not counted), and for one prefetch did not size (it
+   * failed: the build then goes unbounded, as it would without the budget).
    */
-  async estimate(message: MessageRow): Promise<number> {
+  estimate(message: MessageRow): number {
+    if (!message.raw_sha256 && message.attachments_count === 0) return 0;
     const hit = this.entries.get(message.id);
     if (hit) return hit.raw.length;
-    if (!message.raw_sha256 && message.attachments_count === 0) return 0;
-    const size = this.sizes.get(message.id) ?? (await this.sizeOf(message));
+    const size = this.sizes.get(message.id);
+    if (!size) return 0;
     return 'raw' in size ? 2 * size.raw : Math.ceil(2.4 * size.attachments);
-  }
-
-  /** What prefetchSizes reads for a batch, for one message it did not see. */
-  private async sizeOf(message: MessageRow): Promise<{ attachments: number } | { raw: number }> {
-    if (message.raw_sha256) {
-      const blob = await this.db
-        .selectFrom('content_blobs')
-        .select('size_bytes')
-        .where('sha256', '=', message.raw_sha256)
-        .executeTakeFirst();
-      return { raw: Number(blob?.size_bytes ?? 0) };
-    }
-    const sum = await this.db
-      .selectFrom('email_attachments')
-      .select((eb) => eb.fn.sum<number | string>('size_bytes').as('bytes'))
-      .where('message_id', '=', message.id)
-      .executeTakeFirst();
-    return { attachments: Number(sum?.bytes ?? 0) };
   }
 
   async get(message: MessageRow): Promise<BuiltMessage> {

@@ -26,8 +26,11 @@ export interface MimeSource {
   get(message: MessageRow): Promise<BuiltMessage>;
   /** Reads ahead what the builds of a leased batch need (one query rather than one per message). */
   prefetch?(messages: MessageRow[]): Promise<void>;
-  /** Bytes building and sending `message` will hold at most (0 when small): see WORKER_MAX_BUILD_MB. */
-  estimate?(message: MessageRow): Promise<number>;
+  /**
+   * Bytes building and sending `message` will hold at most (0 when small), from what prefetch
+   * read: see WORKER_MAX_BUILD_MB.
+   */
+  estimate?(message: MessageRow): number;
   /** The message reached a final state: its MIME will not be needed again. */
   forget(messageId: string): void;
 }

@@ -85,8 +85,11 @@ export class Worker {
   delivered = 0;
   private readonly completions: CompletionBatcher;
   private readonly budget: ByteBudget;
-  /** Leased messages waiting for room in the budget: not started, released at once on stop. */
-  private readonly awaitingRoom = new Set<string>();
+  /**
+   * Leased messages too big for the room left in the budget, in order, with their estimates:
+   * not started (no `concurrency` slot taken), renewed, released at once on stop.
+   */
+  private waitingForRoom: Array<{ message: MessageRow; bytes: number }> = [];
 
   constructor(
     private readonly deps: WorkerDeps,
@@ -94,10 +97,7 @@ export class Worker {
   ) {
     this.owner = opts.owner ?? workerId();
     this.completions = new CompletionBatcher(deps.store, 2 * opts.batchSize);
-    this.budget = new ByteBudget(opts.buildBudgetBytes ?? Infinity, (held, waiting) => {
-      buildBytes.set(held);
-      buildWaiting.set(waiting);
-    });
+    this.budget = new ByteBudget(opts.buildBudgetBytes ?? Infinity);
   }
 
   start(): void {
@@ -170,7 +170,7 @@ export class Worker {
    */
   private renewable(now: number): string[] {
     const held = [...this.inflight.keys()].filter((id) => (this.deadlines.get(id) ?? Infinity) > now);
-    return [...held, ...this.buffer.map((m) => m.id)];
+    return [...held, ...this.buffer.map((m) => m.id), ...this.waitingForRoom.map((w) => w.message.id)];
   }
 
   /** Something may be due now (a send was accepted in this process, a retry requested). */
@@ -231,40 +231,54 @@ export class Worker {
     // is batched (see CompletionBatcher) and must not hold SMTP back. The second bound keeps
     // a stalled database from letting results pile up without limit.
     const { concurrency, batchSize } = this.opts;
-    while (
-      this.sending < concurrency &&
-      this.inflight.size < concurrency + 2 * batchSize &&
-      this.buffer.length > 0 &&
-      !this.stopping
-    ) {
-      const message = this.buffer.shift()!;
+    while (this.sending < concurrency && this.inflight.size < concurrency + 2 * batchSize && !this.stopping) {
+      const next = this.nextToSend();
+      if (!next) break;
+      const { message, bytes } = next;
       this.sending++;
-      const run = this.deliver(message).finally(() => {
+      const run = this.deliver(message, bytes).finally(() => {
         this.inflight.delete(message.id);
         this.dispatch();
       });
       this.inflight.set(message.id, run);
     }
+    buildBytes.set(this.budget.held);
+    buildWaiting.set(this.waitingForRoom.length);
     if (this.buffer.length <= batchSize / 2) this.notify();
   }
 
-  private async deliver(message: MessageRow): Promise<void> {
+  /**
+   * The next message to build and send, with the bytes it takes from the budget
+   * (WORKER_MAX_BUILD_MB): the oldest one waiting for room once it fits, else the most urgent in
+   * the buffer. A big one that does not fit (or would pass one already waiting) waits for room
+   * without holding a `concurrency` slot, so the small ones behind it go on; at most a batch
+   * waits, then big ones stay in the buffer.
+   */
+  private nextToSend(): { message: MessageRow; bytes: number } | undefined {
+    const head = this.waitingForRoom[0];
+    if (head && this.budget.take(head.bytes)) return this.waitingForRoom.shift();
+    for (let i = 0; i < this.buffer.length; i++) {
+      const message = this.buffer[i]!;
+      const bytes = this.deps.mime.estimate?.(message) ?? 0;
+      if (bytes > 0 && !(this.waitingForRoom.length === 0 && this.budget.take(bytes))) {
+        if (this.waitingForRoom.length < this.opts.batchSize) {
+          this.waitingForRoom.push({ message, bytes });
+          this.buffer.splice(i--, 1);
+        }
+        continue;
+      }
+      this.buffer.splice(i, 1);
+      return { message, bytes };
+    }
+    return undefined;
+  }
+
+  /** Builds and sends `message`, holding `bytes` of the budget until its reply is in. */
+  private async deliver(message: MessageRow, bytes: number): Promise<void> {
     const { log } = this.deps;
     try {
       let c: Awaited<ReturnType<typeof attemptDelivery>>;
-      let bytes = 0;
       try {
-        // Big messages (attachments, submitted MIME) wait for room before their build: memory
-        // stays near WORKER_MAX_BUILD_MB whatever WORKER_CONCURRENCY is.
-        this.awaitingRoom.add(message.id);
-        const estimate = (await this.deps.mime.estimate?.(message).catch(() => 0)) ?? 0;
-        const admitted = this.awaitingRoom.has(message.id) && (await this.budget.acquire(estimate));
-        // Not in the set any more: stop() released its lease meanwhile, so it must not start.
-        if (!this.awaitingRoom.delete(message.id) || !admitted) {
-          if (admitted) this.budget.release(estimate);
-          return;
-        }
-        bytes = estimate;
         const { backoff, relayProblemMaxMs } = this.opts;
         const onStart = (ms: number) => this.deadlines.set(message.id, Date.now() + ms + DEADLINE_GRACE_MS);
         c = await attemptDelivery(message, { ...this.deps, backoff, relayProblemMaxMs }, { onStart });
@@ -301,7 +315,7 @@ export class Worker {
   }
 
   get busy(): number {
-    return this.inflight.size + this.buffer.length;
+    return this.inflight.size + this.buffer.length + this.waitingForRoom.length;
   }
 
   async stop(): Promise<void> {
@@ -314,9 +328,11 @@ export class Worker {
     // stays alive, beating, until its last lease is settled.
     void heartbeat?.markStopping().catch((err: unknown) => log.warn({ err }, 'could not mark the worker stopping'));
     await this.loopDone;
-    const unstarted = [...this.buffer.splice(0).map((m) => m.id), ...this.awaitingRoom];
-    this.awaitingRoom.clear();
-    this.budget.cancel();
+    const unstarted = [
+      ...this.buffer.splice(0).map((m) => m.id),
+      ...this.waitingForRoom.splice(0).map((w) => w.message.id),
+    ];
+    buildWaiting.set(0);
     const released = await store.release(this.owner, unstarted, Date.now()).catch((err: unknown) => {
       log.error({ err }, 'could not release leases; they will expire');
       return [];

@@ -1,5 +1,15 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
@@ -67,8 +77,11 @@ process.on('exit', killAll);
 const MAIN = path.join(ROOT, 'dist/src/main.js');
 let built = process.env.BENCH_SKIP_BUILD === '1';
 
-/** dist/ was compiled after the last change to src/ and the compiler's settings. */
+const LOCK = path.join(ROOT, 'dist.building');
+
+/** dist/ was compiled after the last change to src/ and the compiler's settings, and no compile is under way. */
 const buildIsFresh = () =>
+  !existsSync(LOCK) &&
   existsSync(MAIN) &&
   statSync(MAIN).mtimeMs >=
     Math.max(
@@ -76,34 +89,69 @@ const buildIsFresh = () =>
       ...['tsconfig.json', 'tsconfig.build.json'].map((f) => statSync(path.join(ROOT, f)).mtimeMs),
     );
 
+/** The process that holds the compile lock is gone (killed mid-compile): the lock is stale. */
+function lockIsStale(): boolean {
+  const pid = Number(readFileSync(path.join(LOCK, 'pid'), { encoding: 'utf8', flag: 'r' }).trim() || NaN);
+  if (!Number.isInteger(pid)) return false; // just made: its pid comes next
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /**
  * The production build's entry point (`dist/src/main.js`), compiled first when src/ is newer
  * (`npm install` builds it; BENCH_SKIP_BUILD=1 takes dist/ as it is). Test workers starting
- * together compile it once: the first takes a lock directory, the others wait for it.
+ * together compile it once: the first takes a lock directory (with its pid), the others wait
+ * until it is gone. A type error fails the compile and leaves dist/ as it was (--noEmitOnError).
  */
 export function builtMain(): string {
   if (built) return MAIN;
-  const lock = path.join(ROOT, 'dist.building');
+  let waited = false;
   while (!buildIsFresh()) {
     try {
-      mkdirSync(lock);
-    } catch {
-      // Another process compiles (a lock older than 5 minutes is one that died: take it over).
-      const held = statSync(lock, { throwIfNoEntry: false });
-      if (held && Date.now() - held.mtimeMs > 300_000) rmSync(lock, { recursive: true, force: true });
+      mkdirSync(LOCK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let stale = false;
+      try {
+        stale = lockIsStale();
+      } catch {
+        // the lock went (or its pid file is not there yet): look again
+      }
+      if (stale) {
+        // Renamed first: of two processes that found it stale, one removes it, not the other's new lock.
+        const aside = `${LOCK}.${process.pid}`;
+        try {
+          renameSync(LOCK, aside);
+          rmSync(aside, { recursive: true, force: true });
+        } catch {
+          // another process took it away first
+        }
+      }
+      if (!waited) process.stderr.write(`waiting for another process to compile dist/ (${LOCK})\n`);
+      waited = true;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
       continue;
     }
     try {
-      if (!buildIsFresh())
-        execFileSync(
-          process.execPath,
-          [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')],
-          { stdio: 'inherit' },
-        );
+      writeFileSync(path.join(LOCK, 'pid'), String(process.pid));
+      execFileSync(
+        process.execPath,
+        [
+          path.join(ROOT, 'node_modules/typescript/bin/tsc'),
+          '-p',
+          path.join(ROOT, 'tsconfig.build.json'),
+          '--noEmitOnError',
+        ],
+        { stdio: 'inherit' },
+      );
     } finally {
-      rmSync(lock, { recursive: true, force: true });
+      rmSync(LOCK, { recursive: true, force: true });
     }
+    break; // compiled here (a source dated in the future would otherwise compile it again and again)
   }
   built = true;
   return MAIN;
