@@ -174,7 +174,6 @@ export async function deliveredSplit(n: number, db: string, workers = 2, concurr
   const ctx = await openCtx({ db, concurrency, args: ['--no-worker'] });
   const started = Array.from({ length: workers }, (_, i) =>
     spawnPostier('worker', {
-      from: 'build',
       name: `postier worker ${i + 1}`,
       output: 'inherit',
       env: {

@@ -21,7 +21,6 @@ export async function startServer(
 ): Promise<BenchServer> {
   const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'postier-bench-'));
   const server = await startServe({
-    from: 'build',
     nodeArgs: process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [],
     args: opts.args,
     output: 'inherit',

@@ -23,8 +23,8 @@ export class MimeCache implements MimeSource {
   builds = 0;
   /** Bodies read ahead by prefetch, by id. */
   private readonly bodies = new Map<number, Body>();
-  /** Sizes read ahead by prefetch for estimate(), by message id: of its attachments, or of its submitted MIME. */
-  private readonly sizes = new Map<string, { attachments: number } | { raw: number }>();
+  /** estimate() of the messages prefetch sized (attachments or submitted MIME), by message id. */
+  private readonly estimates = new Map<string, number>();
 
   constructor(
     private readonly db: Kysely<DB>,
@@ -81,7 +81,7 @@ export class MimeCache implements MimeSource {
     for (const b of found) this.bodies.set(Number(b.id), decodeBody(b.encoding, b.data));
   }
 
-  /** The sizes estimate() needs, for the messages of a batch that carry attachments or submitted MIME. */
+  /** estimate() of the messages of a batch that carry attachments or submitted MIME, from their sizes. */
   private async prefetchSizes(messages: MessageRow[]): Promise<void> {
     const raws = messages.filter((m) => m.raw_sha256 && !this.entries.has(m.id));
     const attached = messages.filter((m) => !m.raw_sha256 && m.attachments_count > 0 && !this.entries.has(m.id));
@@ -107,10 +107,10 @@ export class MimeCache implements MimeSource {
             .groupBy('message_id')
             .execute(),
     ]);
-    if (this.sizes.size + raws.length + attached.length > MAX_PREFETCHED) this.sizes.clear();
+    if (this.estimates.size + raws.length + attached.length > MAX_PREFETCHED) this.estimates.clear();
     const blobSize = new Map(blobs.map((b) => [b.sha256, Number(b.size_bytes)]));
-    for (const m of raws) this.sizes.set(m.id, { raw: blobSize.get(m.raw_sha256!) ?? 0 });
-    for (const a of sums) this.sizes.set(a.message_id, { attachments: Number(a.bytes) });
+    for (const m of raws) this.estimates.set(m.id, 2 * (blobSize.get(m.raw_sha256!) ?? 0));
+    for (const a of sums) this.estimates.set(a.message_id, Math.ceil(2.4 * Number(a.bytes)));
   }
 
   /**
@@ -124,16 +124,14 @@ export class MimeCache implements MimeSource {
     if (!message.raw_sha256 && message.attachments_count === 0) return 0;
     const hit = this.entries.get(message.id);
     if (hit) return hit.raw.length;
-    const size = this.sizes.get(message.id);
-    if (!size) return 0;
-    return 'raw' in size ? 2 * size.raw : Math.ceil(2.4 * size.attachments);
+    return this.estimates.get(message.id) ?? 0;
   }
 
   async get(message: MessageRow): Promise<BuiltMessage> {
     const hit = this.entries.get(message.id);
     if (hit) return hit;
     const built = message.raw_sha256 ? await this.submitted(message, message.raw_sha256) : await this.rendered(message);
-    this.sizes.delete(message.id);
+    this.estimates.delete(message.id);
     this.builds++;
     this.entries.set(message.id, built);
     this.bytes += built.raw.length;
@@ -169,7 +167,7 @@ export class MimeCache implements MimeSource {
   }
 
   forget(messageId: string): void {
-    this.sizes.delete(messageId);
+    this.estimates.delete(messageId);
     const entry = this.entries.get(messageId);
     if (!entry) return;
     this.entries.delete(messageId);

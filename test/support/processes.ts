@@ -17,8 +17,8 @@ import { newestMtime } from './mtime.js';
 
 /**
  * `postier serve` and `postier worker` as child processes, the way production runs them: for
- * the tests, the chaos run and the benchmarks. From the production build by default (`dist/`,
- * compiled again when src/ is newer, so it is never stale), or from the sources through tsx.
+ * the tests, the chaos run and the benchmarks, from the production build (`dist/`, compiled
+ * again when src/ is newer, so it is never stale).
  */
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -33,8 +33,6 @@ export interface SpawnOptions {
   args?: string[];
   /** Names the process in errors. */
   name?: string;
-  /** `build` (dist/src/main.js, the default: see builtMain) or `source` (through tsx, seconds slower to start). */
-  from?: 'source' | 'build';
   /** Node's own options (`--cpu-prof`, …). */
   nodeArgs?: string[];
   /** Where stdout and stderr go: kept in memory (the default), appended to a file, or the parent's own. */
@@ -91,7 +89,7 @@ const buildIsFresh = () =>
 
 /** The process that holds the compile lock is gone (killed mid-compile): the lock is stale. */
 function lockIsStale(): boolean {
-  const pid = Number(readFileSync(path.join(LOCK, 'pid'), { encoding: 'utf8', flag: 'r' }).trim() || NaN);
+  const pid = Number(readFileSync(path.join(LOCK, 'pid'), 'utf8').trim() || NaN);
   if (!Number.isInteger(pid)) return false; // just made: its pid comes next
   try {
     process.kill(pid, 0);
@@ -162,7 +160,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Starts `postier <command>`; it is not waited for (see startServe, workerOwner). */
 export function spawnPostier(command: 'serve' | 'worker' | 'submission', opts: SpawnOptions): PostierProcess {
   const name = opts.name ?? `postier ${command}`;
-  const main = opts.from !== 'source' ? [builtMain()] : ['--import', 'tsx', 'src/main.ts'];
+  const main = [builtMain()];
   const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env };
   const output = opts.output ?? 'memory';
   const file = typeof output === 'object' ? output.file : null;
