@@ -134,6 +134,14 @@ describe('configuration', () => {
     expect(() => loadConfig({ DB_LOCK_WAIT_SECONDS: '0' })).toThrow(/DB_LOCK_WAIT_SECONDS/);
   });
 
+  it('reads the drain deadline, WORKER_DRAIN_SECONDS: SMTP_TIMEOUT_SECONDS + 2 unless set, 25 at most by default', () => {
+    expect(loadConfig({}).worker.drainSeconds).toBe(25);
+    expect(loadConfig({ SMTP_TIMEOUT_SECONDS: '5' }).worker.drainSeconds).toBe(7);
+    expect(loadConfig({ WORKER_DRAIN_SECONDS: '130' }).worker.drainSeconds).toBe(130);
+    expect(() => loadConfig({ WORKER_DRAIN_SECONDS: '0' })).toThrow(/WORKER_DRAIN_SECONDS/);
+    expect(() => loadConfig({ WORKER_DRAIN_SECONDS: 'soon' })).toThrow(/WORKER_DRAIN_SECONDS/);
+  });
+
   it('reads the worker build budget, WORKER_MAX_BUILD_MB (128 unless set), in bytes, and refuses none', () => {
     expect(loadConfig({}).worker.buildBudgetBytes).toBe(128 * 1024 * 1024);
     expect(loadConfig({ WORKER_MAX_BUILD_MB: '512' }).worker.buildBudgetBytes).toBe(512 * 1024 * 1024);

@@ -63,9 +63,7 @@ export function startWorker(s: DeliveryDeps, target: SmtpTarget, overrides: Part
       pollMs: config.worker.pollMs,
       backoff: { baseMs: config.worker.retryBaseSeconds * 1000, maxMs: config.worker.retryMaxSeconds * 1000 },
       relayProblemMaxMs: config.smtp.relayProblemMaxHours * 3_600_000,
-      // Long enough for a send that already started to end or time out, short enough for a
-      // container's stop grace period.
-      drainMs: Math.min(config.smtp.timeoutSeconds * 1000 + 2000, 25_000),
+      drainMs: config.worker.drainSeconds * 1000,
       deadAfterMs: config.worker.deadAfterSeconds * 1000,
       capture: target.capture === true,
       ...overrides,

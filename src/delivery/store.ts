@@ -95,8 +95,14 @@ export class DeliveryStore implements CompletionStore {
     });
   }
 
-  /** Hands leased, unfinished messages back (graceful stop); the attempt did not happen. */
-  release(owner: string, ids: string[] | 'all', now: number): Promise<string[]> {
+  /**
+   * Hands leased, unfinished messages back (graceful stop). Not started: the attempt did not
+   * happen and is not counted. `interrupted`: sends still in flight at the drain deadline; the
+   * attempt counts, and its `released` event says so, because the relay may have taken the
+   * message already (its answer to the final dot not yet read), in which case the retry that
+   * follows delivers it twice.
+   */
+  release(owner: string, ids: string[] | 'all', now: number, interrupted = false): Promise<string[]> {
     if (ids !== 'all' && ids.length === 0) return Promise.resolve([]);
     return this.commits.run(async (trx) => {
       let q = trx
@@ -105,7 +111,7 @@ export class DeliveryStore implements CompletionStore {
           status: 'queued',
           lease_owner: null,
           lease_expires_at: null,
-          attempts: sql<number>`attempts - 1`,
+          ...(interrupted ? {} : { attempts: sql<number>`attempts - 1` }),
           next_attempt_at: now,
           updated_at: now,
         })
@@ -115,7 +121,12 @@ export class DeliveryStore implements CompletionStore {
       const rows = await q.returning('id').execute();
       await this.events.record(
         trx,
-        rows.map((r) => ({ messageId: r.id, type: 'released', at: now, data: { worker: owner } })),
+        rows.map((r) => ({
+          messageId: r.id,
+          type: 'released',
+          at: now,
+          data: interrupted ? { worker: owner, reason: 'in_flight_at_drain_deadline' } : { worker: owner },
+        })),
       );
       return rows.map((r) => r.id);
     });

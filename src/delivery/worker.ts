@@ -346,8 +346,11 @@ export class Worker {
     clearTimeout(timer);
     for (const t of this.timers) clearInterval(t);
     if (drained === 'timeout') {
-      const late = await store.release(this.owner, 'all', Date.now()).catch(() => []);
-      log.warn({ released: late.length }, 'sends still in flight at the drain deadline were released');
+      const late = await store.release(this.owner, 'all', Date.now(), true).catch(() => []);
+      log.warn(
+        { released: late.length, drainSeconds: this.opts.drainMs / 1000 },
+        'sends still in flight at the drain deadline were released; a relay that had taken one already will get it twice (WORKER_DRAIN_SECONDS)',
+      );
     }
     // Every lease is recorded or released: the row goes (if this fails, it is found dead later).
     await heartbeat?.stop().catch((err: unknown) => log.warn({ err }, 'could not remove the worker row'));

@@ -93,6 +93,8 @@ export interface Config {
     heartbeatSeconds: number;
     /** A worker silent this long is dead: any live worker takes its leases over. */
     deadAfterSeconds: number;
+    /** WORKER_DRAIN_SECONDS: on SIGTERM, how long sends in flight may take to end. */
+    drainSeconds: number;
   };
   /** Amazon SNS notifications (SES bounces, complaints, deliveries). */
   sns: { certCacheDir: string; allowedTopicArns: string[] };
@@ -368,6 +370,7 @@ export function loadConfig(env: Env = process.env): Config {
     websiteUrl: r.url('BRAND_WEBSITE_URL', '', ['https:', 'http:']),
   };
 
+  const smtpTimeoutSeconds = r.number('SMTP_TIMEOUT_SECONDS', 30, 0.1, 600);
   const heartbeatSeconds = r.number('WORKER_HEARTBEAT_SECONDS', 5, 0.1, 600);
   const deadAfterSeconds = r.number('WORKER_DEAD_AFTER_SECONDS', 15, 0.5, 86_400);
   // One late beat (a busy database, a GC pause) must not make a live worker look dead.
@@ -422,7 +425,7 @@ export function loadConfig(env: Env = process.env): Config {
       fromEmail,
       replyTo: r.email('SMTP_REPLY_TO', undefined),
       useTls: r.bool('SMTP_USE_TLS', true),
-      timeoutSeconds: r.number('SMTP_TIMEOUT_SECONDS', 30, 0.1, 600),
+      timeoutSeconds: smtpTimeoutSeconds,
       dataTimeoutSeconds: r.number('SMTP_DATA_TIMEOUT_SECONDS', 120, 0.1, 3600),
       relayProblemMaxHours: r.number('RELAY_PROBLEM_MAX_HOURS', 48, 0.0001, 24 * 365),
       retryMaxAttempts: r.int('SMTP_RETRY_MAX_ATTEMPTS', 3, 1, 50),
@@ -462,6 +465,9 @@ export function loadConfig(env: Env = process.env): Config {
       retryMaxSeconds: r.number('WORKER_RETRY_MAX_SECONDS', 3600, 0.01, 7 * 86_400),
       heartbeatSeconds,
       deadAfterSeconds,
+      // Long enough for a send that already started to end or time out, short enough for a
+      // container's default stop grace period (30 s on Kubernetes).
+      drainSeconds: r.number('WORKER_DRAIN_SECONDS', Math.min(smtpTimeoutSeconds + 2, 25), 0.1, 3600),
     },
     sns,
     feedback,
