@@ -1,4 +1,4 @@
-import SQLite from 'better-sqlite3';
+import SQLite from '../src/platform/db/better-sqlite3.js';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from './helpers/context.js';

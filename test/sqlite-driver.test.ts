@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import SQLite from 'better-sqlite3';
+import SQLite, { type Database as SqliteDatabase } from '../src/platform/db/better-sqlite3.js';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { apiKeyRow } from './helpers/rows.js';
@@ -159,7 +159,7 @@ describe("Postier's SQLite driver", () => {
 
 describe('StatementCache', () => {
   let dir: string;
-  let sqlite: SQLite.Database;
+  let sqlite: SqliteDatabase;
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'postier-stmts-'));
     sqlite = new SQLite(path.join(dir, 'db.sqlite'));

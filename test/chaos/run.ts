@@ -42,7 +42,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
+import Database from '../../src/platform/db/better-sqlite3.js';
 import pg from 'pg';
 import { mulberry32 } from '../hostile/random.js';
 import { Balancer } from '../support/balancer.js';

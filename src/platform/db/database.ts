@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import SQLite from 'better-sqlite3';
+import SQLite from './better-sqlite3.js';
 import { Kysely, type PostgresCursor, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import type pg from 'pg';
 import { PostierSqliteDialect } from './sqlite-dialect.js';

@@ -1,5 +1,5 @@
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
-import SQLite from 'better-sqlite3';
+import SQLite, { type Database, type Statement } from './better-sqlite3.js';
 import type { CompiledQuery, DatabaseConnection, QueryResult } from 'kysely';
 
 /** The driver's hold on the one better-sqlite3 connection, released while a lease waits for the write lock. */
@@ -15,14 +15,14 @@ export interface Turn {
  * make a different text for each row count).
  */
 export class StatementCache {
-  private readonly statements = new Map<string, SQLite.Statement>();
+  private readonly statements = new Map<string, Statement>();
 
   constructor(
-    private readonly sqlite: SQLite.Database,
+    private readonly sqlite: Database,
     private readonly size: number,
   ) {}
 
-  get(sql: string): SQLite.Statement {
+  get(sql: string): Statement {
     let stmt = this.statements.get(sql);
     if (stmt === undefined) {
       stmt = this.sqlite.prepare(sql);
@@ -74,7 +74,7 @@ export class SqliteConnection implements DatabaseConnection {
   private committed = false;
 
   constructor(
-    private readonly sqlite: SQLite.Database,
+    private readonly sqlite: Database,
     private readonly statements: StatementCache,
     private readonly turn: Turn,
     /** performance.now() after which the lease stops waiting for the write lock. */
@@ -172,7 +172,7 @@ export class SqliteConnection implements DatabaseConnection {
   }
 }
 
-function execute<R>(stmt: SQLite.Statement, parameters: readonly unknown[]): QueryResult<R> {
+function execute<R>(stmt: Statement, parameters: readonly unknown[]): QueryResult<R> {
   if (stmt.reader) return { rows: stmt.all(parameters) as R[] };
   const { changes, lastInsertRowid } = stmt.run(parameters);
   return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
