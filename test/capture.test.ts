@@ -114,6 +114,16 @@ describe.each(backends)('capture mode on %s', (backend) => {
     expect(sys.transports[0]).toMatchObject({ name: 'capture', tls: 'none', authenticated: false });
     expect(sys.transports[0].address).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(sys.database.kind).toBe(backend);
+    if (backend === 'sqlite') {
+      expect(sys.database.server).toMatch(/^SQLite 3\.\d+\.\d+$/);
+      // Node-API 10 (Node 22.14+, 24) runs better-sqlite3 13, Node 20 runs 12.
+      expect(sys.database.driver).toBe(
+        Number(process.versions.napi) >= 10 ? 'better-sqlite3 13 (Node-API)' : 'better-sqlite3 12',
+      );
+    } else {
+      expect(sys.database.server).toMatch(/^PostgreSQL \d+/);
+      expect(sys.database.driver).toBe('pg');
+    }
     expect(sys.readiness.database.status).toBe('ok');
     expect(sys.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(sys.feedback[0]).toMatchObject({ source: 'ses_sns', configured: false });

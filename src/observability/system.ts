@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Config } from '../platform/config.js';
+import { nodeApiDriver } from '../platform/db/better-sqlite3.js';
 import type { DB } from '../platform/db/schema.js';
 import { DateTime, NullableDateTime, NullableString, StringEnum } from '../platform/http/schemas.js';
 import { iso } from '../platform/time.js';
@@ -62,6 +63,10 @@ export const SystemInfo = Type.Object({
   database: Type.Object({
     kind: StringEnum(['sqlite', 'postgres'] as const),
     location: Type.String({ description: 'The SQLite file, or host:port/database (never the credentials)' }),
+    server: Type.String({ description: "SQLite's library version, or the PostgreSQL server's" }),
+    driver: Type.String({
+      description: 'better-sqlite3 12 on Node 20, 13 (Node-API) on Node 22.14+ and 24; pg for PostgreSQL',
+    }),
   }),
   transports: Type.Array(Transport),
   sender: Type.Object({ from: Type.String(), reply_to: NullableString }),
@@ -120,6 +125,26 @@ export function databaseLocation(url: string): { kind: 'sqlite' | 'postgres'; lo
   }
 }
 
+/** Which driver this process talks to its database with (the SQLite one depends on Node's version). */
+function databaseDriver(url: string): string {
+  if (!url.startsWith('sqlite:')) return 'pg';
+  return nodeApiDriver ? 'better-sqlite3 13 (Node-API)' : 'better-sqlite3 12';
+}
+
+/** "SQLite 3.x.y" or "PostgreSQL n.m"; "unknown" if the database does not answer (readiness says why). */
+async function serverVersion(db: Kysely<DB>, url: string): Promise<string> {
+  try {
+    if (url.startsWith('sqlite:')) {
+      const { rows } = await sql<{ v: string }>`select sqlite_version() as v`.execute(db);
+      return `SQLite ${rows[0]!.v}`;
+    }
+    const { rows } = await sql<{ server_version: string }>`show server_version`.execute(db);
+    return `PostgreSQL ${rows[0]!.server_version}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
 export interface SystemHttpOptions {
   config: Config;
   db: Kysely<DB>;
@@ -147,7 +172,7 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
       },
     },
     async (request) => {
-      const [health, readiness, jobs, workers, searchIndex] = await Promise.all([
+      const [health, readiness, jobs, workers, searchIndex, server] = await Promise.all([
         s.transports(),
         runChecks(s.checks, 3000, request.log),
         s.db
@@ -157,6 +182,7 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
           .execute(),
         workersNow(s.db, config.worker.deadAfterSeconds * 1000),
         s.searchIndex.state(),
+        serverVersion(s.db, config.databaseUrl),
       ]);
       const name = capture ? ('capture' as const) : ('relay' as const);
       const address = capture ? `127.0.0.1:${config.captureSmtpPort}` : `${config.smtp.host}:${config.smtp.port}`;
@@ -167,7 +193,7 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
         mode: name,
         version: version(),
         node: process.versions.node,
-        database: databaseLocation(config.databaseUrl),
+        database: { ...databaseLocation(config.databaseUrl), server, driver: databaseDriver(config.databaseUrl) },
         transports: [
           {
             name,

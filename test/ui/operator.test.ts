@@ -80,6 +80,8 @@ describe('admin UI for an operator', () => {
       const text = await page.locator('main').textContent();
       expect(text).toContain('Capture');
       expect(text).toContain('sqlite');
+      // The database's versions: SQLite's library and the driver this Node loads.
+      expect(text).toMatch(/SQLite 3\.\d+\.\d+ · better-sqlite3 1[23]/);
       expect(text).toMatch(/127\.0\.0\.1:\d+/);
       expect(text).toContain('SNS_ALLOWED_TOPIC_ARNS is empty');
       expect(text).not.toContain(t.config.adminToken!);

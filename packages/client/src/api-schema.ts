@@ -10284,6 +10284,10 @@ export interface paths {
                                 kind: "sqlite" | "postgres";
                                 /** @description The SQLite file, or host:port/database (never the credentials) */
                                 location: string;
+                                /** @description SQLite's library version, or the PostgreSQL server's */
+                                server: string;
+                                /** @description better-sqlite3 12 on Node 20, 13 (Node-API) on Node 22.14+ and 24; pg for PostgreSQL */
+                                driver: string;
                             };
                             transports: {
                                 /** @enum {string} */

@@ -47,7 +47,7 @@ function SystemView({ s }: { s: SystemInfo }) {
           <div>
             <dt>{t('system.database')}</dt>
             <dd className="mono">
-              {s.database.kind} · {s.database.location}
+              {s.database.kind} · {s.database.location} · {s.database.server} · {s.database.driver}
             </dd>
           </div>
           <div>
