@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { smtpTarget, startWorker } from '../src/delivery/start.js';
+import { createSmtpTransport } from '../src/delivery/transport.js';
 import { DeliveryStore } from '../src/delivery/store.js';
 import { Worker, type WorkerOptions } from '../src/delivery/worker.js';
 import { MimeCache } from '../src/delivery/mime.js';
@@ -330,6 +331,45 @@ describe.each(backends)('delivery faults on %s', (backend) => {
       await t2.close();
       await tlsRelay.close();
     }
+  });
+
+  it('at the drain deadline, releases only sends still at the relay: a result already in keeps committing and is not sent twice', async () => {
+    // The relay answers at once; recording the result is slow (a database slower than the
+    // drain). Releasing that message would queue a message already delivered.
+    const { config, db, dialect, commits, events } = t.services;
+    class SlowResults extends DeliveryStore {
+      override async completeMany(...args: Parameters<DeliveryStore['completeMany']>) {
+        await new Promise((r) => setTimeout(r, 600));
+        return super.completeMany(...args);
+      }
+    }
+    const w = new Worker(
+      {
+        store: new SlowResults(db, dialect, commits, events),
+        transport: createSmtpTransport(config, smtpTarget(t.services, null)),
+        mime: new MimeCache(db, MimeCache.senderOf(config), t.services.seal),
+        log: t.services.log,
+      },
+      {
+        batchSize: 5,
+        concurrency: 2,
+        leaseMs: 30_000,
+        pollMs: 20,
+        backoff: { baseMs: 50, maxMs: 200 },
+        relayProblemMaxMs: 3_600_000,
+        drainMs: 100,
+      },
+    );
+    const [id] = await sendOk(t, single('recorded-late@example.com'));
+    w.start();
+    try {
+      await until('the relay to take it', async () => relay.messages.length === 1, 10_000);
+    } finally {
+      await w.stop();
+    }
+    expect(await messageRow(t, id!)).toMatchObject({ status: 'sent', attempts: 1, lease_owner: null });
+    expect(await eventTypes(t, id!)).not.toContain('released');
+    expect(relay.messages).toHaveLength(1);
   });
 
   it('stops renewing the lease of an attempt past its deadline, so a hung send cannot hold its message for ever', async () => {

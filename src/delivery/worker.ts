@@ -52,6 +52,8 @@ const FORGET_AFTER_MS = 3_600_000;
 
 // A lease outlives its attempt's deadline by this much (timers are not exact), then renewal stops.
 const DEADLINE_GRACE_MS = 2000;
+/** After the drain deadline, how long results already in may still take to commit. */
+const RECORD_GRACE_MS = 2000;
 
 /** A lease owner id: which host and process, and which worker of it. */
 export const workerId = () => `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -74,6 +76,8 @@ export class Worker {
   private readonly inflight = new Map<string, Promise<void>>();
   /** Messages in the SMTP phase; capped at `concurrency`. */
   private sending = 0;
+  /** Their ids: built or being sent, the relay's reply not yet in. */
+  private readonly atRelay = new Set<string>();
   /** Message id → when its SMTP attempt's deadline (the sum of its phases') has passed. */
   private readonly deadlines = new Map<string, number>();
   private stopping = false;
@@ -236,6 +240,7 @@ export class Worker {
       if (!next) break;
       const { message, bytes } = next;
       this.sending++;
+      this.atRelay.add(message.id);
       const run = this.deliver(message, bytes).finally(() => {
         this.inflight.delete(message.id);
         this.dispatch();
@@ -286,6 +291,7 @@ export class Worker {
       } finally {
         this.budget.release(bytes);
         this.deadlines.delete(message.id);
+        this.atRelay.delete(message.id);
         this.sending--;
         this.dispatch();
       }
@@ -346,11 +352,21 @@ export class Worker {
     clearTimeout(timer);
     for (const t of this.timers) clearInterval(t);
     if (drained === 'timeout') {
-      const late = await store.release(this.owner, 'all', Date.now(), true).catch(() => []);
+      // Only the sends still waiting for the relay. A message whose reply is in and whose result
+      // waits for its commit is not released (that would send it again): its commit goes on, for
+      // a moment more; if the database never takes it, the lease is found abandoned later.
+      const late = await store.release(this.owner, [...this.atRelay], Date.now(), true).catch(() => []);
       log.warn(
         { released: late.length, drainSeconds: this.opts.drainMs / 1000 },
         'sends still in flight at the drain deadline were released; a relay that had taken one already will get it twice (WORKER_DRAIN_SECONDS)',
       );
+      const recording = [...this.inflight].filter(([id]) => !this.atRelay.has(id)).map(([, run]) => run);
+      let grace: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled(recording),
+        new Promise<void>((r) => (grace = setTimeout(r, RECORD_GRACE_MS))),
+      ]);
+      clearTimeout(grace);
     }
     // Every lease is recorded or released: the row goes (if this fails, it is found dead later).
     await heartbeat?.stop().catch((err: unknown) => log.warn({ err }, 'could not remove the worker row'));
