@@ -14,6 +14,14 @@ const FEATURES =
 module.exports = {
   forbidden: [
     {
+      name: 'one-sqlite-driver',
+      comment:
+        'better-sqlite3 is loaded by src/platform/db/better-sqlite3.ts only: it picks 12 or 13 by Node-API version (docs/development.md, Node versions).',
+      severity: 'error',
+      from: { pathNot: '^src/platform/db/better-sqlite3\\.ts$' },
+      to: { path: 'node_modules/better-sqlite3(-13)?/' },
+    },
+    {
       name: 'nothing-imports-app',
       comment: 'src/app wires everything together; only the entry point (src/main.ts) imports it.',
       severity: 'error',

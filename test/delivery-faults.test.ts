@@ -339,7 +339,7 @@ describe.each(backends)('delivery faults on %s', (backend) => {
     const { config, db, dialect, commits, events } = t.services;
     class SlowResults extends DeliveryStore {
       override async completeMany(...args: Parameters<DeliveryStore['completeMany']>) {
-        await new Promise((r) => setTimeout(r, 600));
+        await new Promise((r) => setTimeout(r, 1200));
         return super.completeMany(...args);
       }
     }
@@ -357,7 +357,7 @@ describe.each(backends)('delivery faults on %s', (backend) => {
         pollMs: 20,
         backoff: { baseMs: 50, maxMs: 200 },
         relayProblemMaxMs: 3_600_000,
-        drainMs: 100,
+        drainMs: 400,
       },
     );
     const [id] = await sendOk(t, single('recorded-late@example.com'));
@@ -370,6 +370,44 @@ describe.each(backends)('delivery faults on %s', (backend) => {
     expect(await messageRow(t, id!)).toMatchObject({ status: 'sent', attempts: 1, lease_owner: null });
     expect(await eventTypes(t, id!)).not.toContain('released');
     expect(relay.messages).toHaveLength(1);
+  });
+
+  it('at the drain deadline, counts and marks the sends whose SMTP exchange began, and hands back uncounted one still waiting for a connection', async () => {
+    // Two connections (SMTP_POOL_SIZE), three sends at once: two reach the relay, which is slow
+    // to answer the final dot (within a 10 s DATA deadline); the third waits for a connection
+    // when the 200 ms drain ends.
+    const patient = { ...t.services, config: { ...t.services.config } };
+    patient.config.smtp = { ...patient.config.smtp, dataTimeoutSeconds: 10 };
+    relay.on('message', { delayMs: 3000 });
+    const ids = await sendOk(t, {
+      ...incidentExample(),
+      to: ['slow1@example.com', 'slow2@example.com', 'slow3@example.com'],
+    });
+    const w = startWorker(patient, smtpTarget(patient, null), { concurrency: 3, drainMs: 200 });
+    await until('two sends at the relay', async () => relay.messages.length >= 2, 10_000);
+    await w.stop();
+    const rows = await Promise.all(ids.map((id) => messageRow(t, id)));
+    expect(rows.map((r) => r.status)).toEqual(['queued', 'queued', 'queued']);
+    expect(rows.map((r) => r.attempts).sort()).toEqual([0, 1, 1]);
+    const reasons = await Promise.all(
+      ids.map(async (id) => {
+        const released = await t.services.db
+          .selectFrom('email_events')
+          .select('data')
+          .where('message_id', '=', id)
+          .where('type', '=', 'released')
+          .executeTakeFirstOrThrow();
+        return (JSON.parse(String(released.data)) as { reason?: string }).reason ?? null;
+      }),
+    );
+    expect(reasons.sort()).toEqual(['in_flight_at_drain_deadline', 'in_flight_at_drain_deadline', null].sort());
+    // Sent by the next worker, all three: the relay had taken the two marked ones already, so
+    // they arrive twice, which is what their event warns of.
+    expect(relay.messages).toHaveLength(2);
+    relay.reset();
+    run();
+    await waitForStatus(t, ids, ['sent']);
+    expect(relay.messages).toHaveLength(3);
   });
 
   it('stops renewing the lease of an attempt past its deadline, so a hung send cannot hold its message for ever', async () => {

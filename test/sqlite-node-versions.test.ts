@@ -68,7 +68,7 @@ describe('SQLite driver for this Node', () => {
     writeFileSync(path.join(dir, 'main.mjs'), child);
     const { stdout } = await run(process.execPath, [path.join(dir, 'main.mjs')], {
       cwd: path.resolve(path.dirname(builtMain()), '../..'),
-      timeout: 60_000,
+      timeout: 50_000,
     });
     const out = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
       napi: string;
@@ -82,5 +82,5 @@ describe('SQLite driver for this Node', () => {
     // Node-API 10 (Node 22.14+, 24) runs better-sqlite3 13; Node 20 runs 12.
     expect(out.version.split('.')[0]).toBe(Number(out.napi) >= 10 ? '13' : '12');
     expect(out.nodeApiDriver).toBe(Number(out.napi) >= 10);
-  });
+  }, 60_000);
 });

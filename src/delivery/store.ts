@@ -95,41 +95,66 @@ export class DeliveryStore implements CompletionStore {
     });
   }
 
-  /**
-   * Hands leased, unfinished messages back (graceful stop). Not started: the attempt did not
-   * happen and is not counted. `interrupted`: sends still in flight at the drain deadline; the
-   * attempt counts, and its `released` event says so, because the relay may have taken the
-   * message already (its answer to the final dot not yet read), in which case the retry that
-   * follows delivers it twice.
-   */
-  release(owner: string, ids: string[] | 'all', now: number, interrupted = false): Promise<string[]> {
+  /** Hands leased messages not yet started back (graceful stop); the attempt did not happen. */
+  release(owner: string, ids: string[] | 'all', now: number): Promise<string[]> {
     if (ids !== 'all' && ids.length === 0) return Promise.resolve([]);
+    return this.commits.run((trx) => this.releaseIn(trx, owner, ids, now, false));
+  }
+
+  /**
+   * The drain deadline: hands back the sends still in flight, read by `pick` when the
+   * transaction runs (a send whose reply came in while it waited for the commit is left to its
+   * result, which would otherwise be lost and the message sent again). `begun`: the SMTP
+   * exchange had started; the attempt counts and its `released` event says
+   * `in_flight_at_drain_deadline`, because the relay may have taken the message already (its
+   * answer to the final dot not yet read), and then the retry delivers it twice. `notBegun`:
+   * still being built or waiting for a connection; the attempt did not happen.
+   */
+  releaseInFlight(
+    owner: string,
+    pick: () => { begun: string[]; notBegun: string[] },
+    now: number,
+  ): Promise<{ begun: string[]; notBegun: string[] }> {
     return this.commits.run(async (trx) => {
-      let q = trx
-        .updateTable('email_messages')
-        .set({
-          status: 'queued',
-          lease_owner: null,
-          lease_expires_at: null,
-          ...(interrupted ? {} : { attempts: sql<number>`attempts - 1` }),
-          next_attempt_at: now,
-          updated_at: now,
-        })
-        .where('status', '=', 'sending')
-        .where('lease_owner', '=', owner);
-      if (ids !== 'all') q = q.where('id', 'in', ids);
-      const rows = await q.returning('id').execute();
-      await this.events.record(
-        trx,
-        rows.map((r) => ({
-          messageId: r.id,
-          type: 'released',
-          at: now,
-          data: interrupted ? { worker: owner, reason: 'in_flight_at_drain_deadline' } : { worker: owner },
-        })),
-      );
-      return rows.map((r) => r.id);
+      const { begun, notBegun } = pick();
+      return {
+        begun: begun.length > 0 ? await this.releaseIn(trx, owner, begun, now, true) : [],
+        notBegun: notBegun.length > 0 ? await this.releaseIn(trx, owner, notBegun, now, false) : [],
+      };
     });
+  }
+
+  private async releaseIn(
+    trx: Kysely<DB>,
+    owner: string,
+    ids: string[] | 'all',
+    now: number,
+    begun: boolean,
+  ): Promise<string[]> {
+    let q = trx
+      .updateTable('email_messages')
+      .set({
+        status: 'queued',
+        lease_owner: null,
+        lease_expires_at: null,
+        ...(begun ? {} : { attempts: sql<number>`attempts - 1` }),
+        next_attempt_at: now,
+        updated_at: now,
+      })
+      .where('status', '=', 'sending')
+      .where('lease_owner', '=', owner);
+    if (ids !== 'all') q = q.where('id', 'in', ids);
+    const rows = await q.returning('id').execute();
+    await this.events.record(
+      trx,
+      rows.map((r) => ({
+        messageId: r.id,
+        type: 'released',
+        at: now,
+        data: begun ? { worker: owner, reason: 'in_flight_at_drain_deadline' } : { worker: owner },
+      })),
+    );
+    return rows.map((r) => r.id);
   }
 
   /**

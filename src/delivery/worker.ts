@@ -352,23 +352,50 @@ export class Worker {
     clearTimeout(timer);
     for (const t of this.timers) clearInterval(t);
     if (drained === 'timeout') {
-      // Only the sends still waiting for the relay. A message whose reply is in and whose result
-      // waits for its commit is not released (that would send it again): its commit goes on, for
-      // a moment more; if the database never takes it, the lease is found abandoned later.
-      const late = await store.release(this.owner, [...this.atRelay], Date.now(), true).catch(() => []);
+      // Only the sends still waiting for the relay, read when the release's transaction runs. A
+      // message whose reply is in and whose result waits for its commit is not released (that
+      // would send it again): it gets RECORD_GRACE_MS more to commit.
+      const late = await store
+        .releaseInFlight(
+          this.owner,
+          () => {
+            const ids = [...this.atRelay];
+            return {
+              begun: ids.filter((id) => this.deadlines.has(id)),
+              notBegun: ids.filter((id) => !this.deadlines.has(id)),
+            };
+          },
+          Date.now(),
+        )
+        .catch((err: unknown) => {
+          log.error({ err }, 'could not release the sends in flight; their leases will be found abandoned');
+          return { begun: [], notBegun: [] };
+        });
       log.warn(
-        { released: late.length, drainSeconds: this.opts.drainMs / 1000 },
+        {
+          released: late.begun.length + late.notBegun.length,
+          begun: late.begun.length,
+          drainSeconds: this.opts.drainMs / 1000,
+        },
         'sends still in flight at the drain deadline were released; a relay that had taken one already will get it twice (WORKER_DRAIN_SECONDS)',
       );
       const recording = [...this.inflight].filter(([id]) => !this.atRelay.has(id)).map(([, run]) => run);
       let grace: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.allSettled(recording),
-        new Promise<void>((r) => (grace = setTimeout(r, RECORD_GRACE_MS))),
+      const recorded = await Promise.race([
+        Promise.allSettled(recording).then(() => true),
+        new Promise<false>((r) => (grace = setTimeout(() => r(false), RECORD_GRACE_MS))),
       ]);
       clearTimeout(grace);
+      if (!recorded) {
+        const left = [...this.inflight.keys()].filter((id) => !this.atRelay.has(id)).length;
+        log.warn(
+          { unrecorded: left },
+          'results not recorded by the end of the stop: their messages are found abandoned and sent again by a live worker',
+        );
+      }
     }
-    // Every lease is recorded or released: the row goes (if this fails, it is found dead later).
+    // Leases are recorded or released (or, past the grace, left to a live worker): the row goes
+    // (if this fails, it is found dead later).
     await heartbeat?.stop().catch((err: unknown) => log.warn({ err }, 'could not remove the worker row'));
     this.deps.transport.close();
     await this.deps.relay?.flushed();

@@ -1,11 +1,11 @@
-import type SQLite from 'better-sqlite3';
+import type { Database as SqliteDatabase } from './better-sqlite3.js';
 import type { DatabaseConnection, Driver } from 'kysely';
 import { SqliteConnection, StatementCache, type Turn } from './sqlite-connection.js';
 import type { WalSync } from './wal-sync.js';
 
 export interface SqliteDriverOptions {
   /** An open better-sqlite3 connection, pragmas set (busy_timeout must be 0: see SqliteConnection). */
-  sqlite: SQLite.Database;
+  sqlite: SqliteDatabase;
   /** How long a query or transaction may wait, from the moment it asked, for another connection's write lock. */
   lockWaitMs: number;
   /** The fsync of the WAL that makes commits durable (null in memory). */
