@@ -55,6 +55,17 @@ const DEADLINE_GRACE_MS = 2000;
 /** After the drain deadline, how long results already in may still take to commit. */
 const RECORD_GRACE_MS = 2000;
 
+/** Whether every promise settled within `ms`. */
+async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([Promise.allSettled(promises).then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A lease owner id: which host and process, and which worker of it. */
 export const workerId = () => `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
 
@@ -74,9 +85,7 @@ export class Worker {
   private buffer: MessageRow[] = [];
   /** Every leased message not yet recorded: sending, or waiting for its result's commit. */
   private readonly inflight = new Map<string, Promise<void>>();
-  /** Messages in the SMTP phase; capped at `concurrency`. */
-  private sending = 0;
-  /** Their ids: built or being sent, the relay's reply not yet in. */
+  /** Messages built or being sent, the relay's reply not yet in; at most `concurrency`. */
   private readonly atRelay = new Set<string>();
   /** Message id → when its SMTP attempt's deadline (the sum of its phases') has passed. */
   private readonly deadlines = new Map<string, number>();
@@ -235,11 +244,10 @@ export class Worker {
     // is batched (see CompletionBatcher) and must not hold SMTP back. The second bound keeps
     // a stalled database from letting results pile up without limit.
     const { concurrency, batchSize } = this.opts;
-    while (this.sending < concurrency && this.inflight.size < concurrency + 2 * batchSize && !this.stopping) {
+    while (this.atRelay.size < concurrency && this.inflight.size < concurrency + 2 * batchSize && !this.stopping) {
       const next = this.nextToSend();
       if (!next) break;
       const { message, bytes } = next;
-      this.sending++;
       this.atRelay.add(message.id);
       const run = this.deliver(message, bytes).finally(() => {
         this.inflight.delete(message.id);
@@ -292,7 +300,6 @@ export class Worker {
         this.budget.release(bytes);
         this.deadlines.delete(message.id);
         this.atRelay.delete(message.id);
-        this.sending--;
         this.dispatch();
       }
       this.deps.relay?.observe(c.relay, c.at);
@@ -343,15 +350,9 @@ export class Worker {
       log.error({ err }, 'could not release leases; they will expire');
       return [];
     });
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), this.opts.drainMs)));
-    const drained = await Promise.race([
-      Promise.allSettled(this.inflight.values()).then(() => 'done' as const),
-      deadline,
-    ]);
-    clearTimeout(timer);
+    const drained = await settledWithin([...this.inflight.values()], this.opts.drainMs);
     for (const t of this.timers) clearInterval(t);
-    if (drained === 'timeout') {
+    if (!drained) {
       // Only the sends still waiting for the relay, read when the release's transaction runs. A
       // message whose reply is in and whose result waits for its commit is not released (that
       // would send it again): it gets RECORD_GRACE_MS more to commit.
@@ -380,13 +381,7 @@ export class Worker {
         'sends still in flight at the drain deadline were released; a relay that had taken one already will get it twice (WORKER_DRAIN_SECONDS)',
       );
       const recording = [...this.inflight].filter(([id]) => !this.atRelay.has(id)).map(([, run]) => run);
-      let grace: NodeJS.Timeout | undefined;
-      const recorded = await Promise.race([
-        Promise.allSettled(recording).then(() => true),
-        new Promise<false>((r) => (grace = setTimeout(() => r(false), RECORD_GRACE_MS))),
-      ]);
-      clearTimeout(grace);
-      if (!recorded) {
+      if (!(await settledWithin(recording, RECORD_GRACE_MS))) {
         const left = [...this.inflight.keys()].filter((id) => !this.atRelay.has(id)).length;
         log.warn(
           { unrecorded: left },
