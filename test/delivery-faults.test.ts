@@ -5,7 +5,7 @@ import { DeliveryStore } from '../src/delivery/store.js';
 import { Worker, type WorkerOptions } from '../src/delivery/worker.js';
 import { MimeCache } from '../src/delivery/mime.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
-import { attemptEvents, eventTypes, messageRow, sendOk, waitForStatus } from './helpers/delivery.js';
+import { attemptEvents, eventData, eventTypes, messageRow, sendOk, waitForStatus } from './helpers/delivery.js';
 import { incidentExample, invoiceExample } from './helpers/fixtures.js';
 import { type Behaviour, SmtpSink } from './support/smtp-sink.js';
 
@@ -391,13 +391,8 @@ describe.each(backends)('delivery faults on %s', (backend) => {
     expect(rows.map((r) => r.attempts).sort()).toEqual([0, 1, 1]);
     const reasons = await Promise.all(
       ids.map(async (id) => {
-        const released = await t.services.db
-          .selectFrom('email_events')
-          .select('data')
-          .where('message_id', '=', id)
-          .where('type', '=', 'released')
-          .executeTakeFirstOrThrow();
-        return (JSON.parse(String(released.data)) as { reason?: string }).reason ?? null;
+        const [released] = await eventData<{ reason?: string }>(t, id, 'released');
+        return released!.reason ?? null;
       }),
     );
     expect(reasons.sort()).toEqual(['in_flight_at_drain_deadline', 'in_flight_at_drain_deadline', null].sort());

@@ -15,20 +15,25 @@ export async function eventTypes(t: TestContext, id: string): Promise<string[]> 
   return rows.map((r) => r.type);
 }
 
-export async function attemptEvents(
+/** The parsed data of a message's events of one type, oldest first. */
+export async function eventData<T = Record<string, unknown>>(t: TestContext, id: string, type: string): Promise<T[]> {
+  const rows = await t.services.db
+    .selectFrom('email_events')
+    .select('data')
+    .where('message_id', '=', id)
+    .where('type', '=', type)
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => JSON.parse(r.data!) as T);
+}
+
+export function attemptEvents(
   t: TestContext,
   id: string,
 ): Promise<
   Array<{ attempt: number; code: number | null; response: string; duration_ms: number; error_code?: string }>
 > {
-  const rows = await t.services.db
-    .selectFrom('email_events')
-    .select('data')
-    .where('message_id', '=', id)
-    .where('type', '=', 'attempt')
-    .orderBy('id')
-    .execute();
-  return rows.map((r) => JSON.parse(r.data!));
+  return eventData(t, id, 'attempt');
 }
 
 /** Polls the database until every message has one of the statuses (the worker runs on its own). */
