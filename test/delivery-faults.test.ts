@@ -405,6 +405,30 @@ describe.each(backends)('delivery faults on %s', (backend) => {
     expect(relay.messages).toHaveLength(3);
   });
 
+  it('at the drain deadline, fails a begun send already past its max_attempts instead of queueing it once more', async () => {
+    // The extra lease recoverAbandoned allows after an abandoned last attempt: attempts is
+    // max_attempts + 1 once leased. A send that hangs at every stop must end, as after a crash.
+    const patient = { ...t.services, config: { ...t.services.config } };
+    patient.config.smtp = { ...patient.config.smtp, dataTimeoutSeconds: 10 };
+    relay.on('message', { delayMs: 3000 });
+    const [id] = await sendOk(t, single('last-try@example.com'));
+    const { max_attempts } = await messageRow(t, id!);
+    await t.services.db.updateTable('email_messages').set({ attempts: max_attempts }).where('id', '=', id!).execute();
+    const w = startWorker(patient, smtpTarget(patient, null), { drainMs: 200 });
+    await until('the send at the relay', async () => relay.messages.length === 1, 10_000);
+    await w.stop();
+    expect(await messageRow(t, id!)).toMatchObject({
+      status: 'failed',
+      attempts: max_attempts + 1,
+      lease_owner: null,
+      next_attempt_at: null,
+      sealed_content: null,
+      error_message: expect.stringMatching(/drain deadline/),
+    });
+    expect(await eventData(t, id!, 'failed')).toEqual([{ reason: 'in_flight_at_drain_deadline' }]);
+    expect(await eventTypes(t, id!)).not.toContain('released');
+  });
+
   it('stops renewing the lease of an attempt past its deadline, so a hung send cannot hold its message for ever', async () => {
     // A transport that starts its SMTP phases with a 100 ms deadline and never returns: a client
     // bug the per-phase deadlines would not catch. The lease must lapse and recovery requeue it.

@@ -131,7 +131,32 @@ export class DeliveryStore implements CompletionStore {
     now: number,
     begun: boolean,
   ): Promise<string[]> {
-    let q = trx
+    const held = (eb: ExpressionBuilder<DB, 'email_messages'>) =>
+      eb.and([
+        eb('status', '=', 'sending'),
+        eb('lease_owner', '=', owner),
+        ...(ids === 'all' ? [] : [eb('id', 'in', ids)]),
+      ]);
+    // A begun send counted its attempt: one past what max_attempts allows is failed, as
+    // recoverAbandoned fails it, so a message that hangs every send cannot come back at each stop.
+    const failed = begun
+      ? await trx
+          .updateTable('email_messages')
+          .set({
+            status: 'failed',
+            sealed_content: null,
+            lease_owner: null,
+            lease_expires_at: null,
+            next_attempt_at: null,
+            error_message: 'The worker stopped during the last attempt allowed (in flight at its drain deadline)',
+            updated_at: now,
+          })
+          .where(held)
+          .where(sql<boolean>`attempts > max_attempts`)
+          .returning(['id', 'template_key', 'category', 'created_at'])
+          .execute()
+      : [];
+    const rows = await trx
       .updateTable('email_messages')
       .set({
         status: 'queued',
@@ -141,20 +166,15 @@ export class DeliveryStore implements CompletionStore {
         next_attempt_at: now,
         updated_at: now,
       })
-      .where('status', '=', 'sending')
-      .where('lease_owner', '=', owner);
-    if (ids !== 'all') q = q.where('id', 'in', ids);
-    const rows = await q.returning('id').execute();
-    await this.events.record(
-      trx,
-      rows.map((r) => ({
-        messageId: r.id,
-        type: 'released',
-        at: now,
-        data: begun ? { worker: owner, reason: 'in_flight_at_drain_deadline' } : { worker: owner },
-      })),
-    );
-    return rows.map((r) => r.id);
+      .where(held)
+      .returning('id')
+      .execute();
+    const reason = begun ? { reason: 'in_flight_at_drain_deadline' } : {};
+    await this.events.record(trx, [
+      ...failed.map((r) => ({ messageId: r.id, type: 'failed', at: now, data: reason, labels: r })),
+      ...rows.map((r) => ({ messageId: r.id, type: 'released', at: now, data: { worker: owner, ...reason } })),
+    ]);
+    return [...failed, ...rows].map((r) => r.id);
   }
 
   /**
