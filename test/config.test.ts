@@ -109,6 +109,45 @@ describe('configuration', () => {
     );
   });
 
+  it('reads the fallback relays, SMTP_FALLBACK_URLS, and refuses bad ones without quoting their passwords', () => {
+    expect(loadConfig({}).smtp).toMatchObject({ fallbacks: [], failoverCooldownSeconds: 60 });
+    const c = loadConfig({
+      SMTP_HOST: 'smtp.primary.test',
+      SMTP_FALLBACK_URLS:
+        ' smtps://AKIA%2Fx:s%40cr%20et@email-smtp.eu-west-1.amazonaws.com , smtp://[::1]:2525,smtp://u:p@relay.test:587',
+      SMTP_FAILOVER_COOLDOWN_SECONDS: '5',
+    }).smtp;
+    expect(c.failoverCooldownSeconds).toBe(5);
+    expect(c.fallbacks).toEqual([
+      { host: 'email-smtp.eu-west-1.amazonaws.com', port: 465, security: 'tls', user: 'AKIA/x', password: 's@cr et' },
+      { host: '::1', port: 2525, security: 'starttls', user: undefined, password: undefined },
+      { host: 'relay.test', port: 587, security: 'starttls', user: 'u', password: 'p' },
+    ]);
+    // SMTP_USE_TLS=false makes smtp:// plain, as it makes SMTP_HOST plain; smtps:// stays TLS.
+    expect(
+      loadConfig({
+        SMTP_HOST: 'a.test',
+        SMTP_USE_TLS: 'false',
+        SMTP_FALLBACK_URLS: 'smtp://b.test,smtps://c.test',
+      }).smtp.fallbacks.map((f) => f.security),
+    ).toEqual(['none', 'tls']);
+    const bad = (v: string, env: Record<string, string> = { SMTP_HOST: 'a.test' }) => {
+      try {
+        loadConfig({ ...env, SMTP_FALLBACK_URLS: v });
+      } catch (e) {
+        return (e as Error).message;
+      }
+      throw new Error(`${v} was accepted`);
+    };
+    expect(bad('http://u:hunter2@b.test')).toMatch(/SMTP_FALLBACK_URLS, item 1: expected smtp:\/\//);
+    expect(bad('http://u:hunter2@b.test')).not.toContain('hunter2');
+    expect(bad('smtp://b.test,not a url')).toMatch(/item 2: expected/);
+    expect(bad('smtp://b.test/path')).toMatch(/item 1: a relay URL has no path/);
+    expect(bad('smtp://u:%E0%A4%A@b.test')).toMatch(/item 1: the user or password is not valid URL encoding/);
+    expect(bad('smtp://b.test', {})).toMatch(/SMTP_FALLBACK_URLS: needs SMTP_HOST/);
+    expect(() => loadConfig({ SMTP_FAILOVER_COOLDOWN_SECONDS: '0' })).toThrow(/SMTP_FAILOVER_COOLDOWN_SECONDS/);
+  });
+
   it('refuses a DKIM key that does not load (the signer would send unsigned mail without a word)', () => {
     const dkim = { DKIM_DOMAIN: 'rgz.bj', DKIM_SELECTOR: 'postier2026' };
     expect(() =>

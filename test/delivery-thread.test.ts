@@ -15,7 +15,7 @@ describe('delivery thread host', () => {
     (d as unknown as { thread: { terminate(): Promise<number>; threadId: number } }).thread;
   const start = () =>
     DeliveryThread.start(
-      { config: t.config, target: { host: '127.0.0.1', port: 1, plain: true }, retention: false },
+      { config: t.config, target: [{ host: '127.0.0.1', port: 1, plain: true }], retention: false },
       createLogger('silent'),
     );
 

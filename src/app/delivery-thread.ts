@@ -12,7 +12,7 @@ import type { SmtpTarget } from '../delivery/index.js';
 /** What the thread is started with: plain data, cloned into it. */
 export interface DeliveryThreadData {
   config: Config;
-  target: SmtpTarget;
+  target: SmtpTarget[];
   /** The retention jobs run on the thread (its synchronous SQLite reads then never hold up the API's loop). */
   retention: boolean;
 }

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { startSubmission, SubmissionAcceptor, type SubmissionServer } from '../accept/submission/index.js';
 import { type CaptureServer, startCaptureIfNeeded } from '../capture/index.js';
-import { smtpTarget, startWorker } from '../delivery/index.js';
+import { smtpTargets, startWorker } from '../delivery/index.js';
 import { FeedbackProcessor, ImapPoller, type InboundListener, startInboundListener } from '../feedback/index.js';
 import { buildApp } from '../http/app.js';
 import { startMetricsServer } from '../http/metrics-server.js';
@@ -29,7 +29,7 @@ async function startDelivery(
   threaded: boolean,
   retention: boolean,
 ): Promise<{ stop(): Promise<void>; retention: RetentionScheduler | null }> {
-  const target = smtpTarget(s, capture);
+  const target = smtpTargets(s, capture);
   // An in-memory SQLite database exists in one connection only: a thread would open an empty one.
   if (!threaded || s.config.databaseUrl === 'sqlite::memory:') {
     const worker = startWorker(s, target);

@@ -48,6 +48,8 @@ export interface AttemptRecord {
   relay_problem?: RelayProblemKind;
   /** Each recipient of the attempt, when the message has more than one. */
   recipients?: RecipientResult[];
+  /** The relay that answered, when fallback relays are configured (relay, relay-2, …). */
+  relay?: string;
 }
 
 /** What the relay's health looked like in this attempt (null: this attempt says nothing about it). */
@@ -222,6 +224,7 @@ export function decide(input: DecideInput): Completion {
   }
   if (relayKind) record.relay_problem = relayKind;
   if (envelope.length > 1) record.recipients = attemptResults;
+  if (outcome.relay) record.relay = outcome.relay;
 
   const data = outcome.type === 'transaction' ? outcome.data : null;
   const acceptedNow = attemptResults.filter((r) => r.status === 'accepted');

@@ -19,6 +19,8 @@ export interface RecipientFacts extends ReplyFacts {
 
 export interface TransactionOutcome {
   type: 'transaction';
+  /** The relay that answered, when there are fallbacks (its transportName). */
+  relay?: string;
   recipients: RecipientFacts[];
   /** The reply to the final dot; null when no recipient was accepted. */
   data: ReplyFacts | null;
@@ -26,6 +28,8 @@ export interface TransactionOutcome {
 
 export interface FailureOutcome extends ReplyFacts {
   type: 'failure';
+  /** The relay that answered, when there are fallbacks (its transportName). */
+  relay?: string;
   phase: SmtpPhase | 'build';
   kind: SmtpErrorKind | 'build';
   /** A build failure that no retry can cure (attachment bytes purged). */

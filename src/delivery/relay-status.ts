@@ -11,37 +11,44 @@ import type { RelayObservation } from './decide.js';
  * state changes (or the kind of problem does), never once per message.
  */
 export class RelayMonitor {
-  private state: 'ok' | 'problem' | null = null;
-  private kind: string | null = null;
+  private readonly seen = new Map<string, { state: 'ok' | 'problem'; kind: string | null }>();
+  private readonly addresses: Map<string, string>;
+  private readonly first: string;
   private writes: Promise<void> = Promise.resolve();
 
+  /** `relays`: the relay and its fallbacks in order (name, host:port); the first is the default. */
   constructor(
     private readonly db: Kysely<DB>,
     private readonly log: pino.Logger,
-    private readonly name: string,
-    private readonly address: string,
-  ) {}
+    relays: Array<{ name: string; address: string }>,
+  ) {
+    this.addresses = new Map(relays.map((r) => [r.name, r.address]));
+    this.first = relays[0]!.name;
+  }
 
-  observe(o: RelayObservation, at: number): void {
+  /** What an attempt said of relay `name` (the first relay unless the attempt names another). */
+  observe(o: RelayObservation, at: number, name: string = this.first): void {
     if (!o) return;
-    if (o.state === 'problem') relayProblems.inc({ transport: this.name, kind: o.kind });
+    const address = this.addresses.get(name) ?? name;
+    if (o.state === 'problem') relayProblems.inc({ transport: name, kind: o.kind });
     const kind = o.state === 'problem' ? o.kind : null;
-    if (o.state === this.state && kind === this.kind) return;
-    const was = this.state;
-    this.state = o.state;
-    this.kind = kind;
-    relayState.set({ transport: this.name }, o.state === 'problem' ? 1 : 0);
+    const was = this.seen.get(name);
+    if (o.state === was?.state && kind === was.kind) return;
+    this.seen.set(name, { state: o.state, kind });
+    relayState.set({ transport: name }, o.state === 'problem' ? 1 : 0);
     if (o.state === 'problem') {
       this.log.error(
-        { transport: this.name, address: this.address, kind: o.kind, reply: o.text },
-        `SMTP relay problem (${o.kind}): messages are kept queued and retried without spending their attempts`,
+        { transport: name, address, kind: o.kind, reply: o.text },
+        this.addresses.size > 1
+          ? `SMTP relay problem (${o.kind}): the next relay is tried; with none left, messages are kept queued and retried without spending their attempts`
+          : `SMTP relay problem (${o.kind}): messages are kept queued and retried without spending their attempts`,
       );
-    } else if (was === 'problem') {
-      this.log.info({ transport: this.name, address: this.address }, 'SMTP relay works again');
+    } else if (was?.state === 'problem') {
+      this.log.info({ transport: name, address }, 'SMTP relay works again');
     }
     // In order, one at a time; a failed write is logged and the next change writes again.
     this.writes = this.writes.then(() =>
-      saveRelayStatus(this.db, this.name, this.address, o, at).catch((err: unknown) =>
+      saveRelayStatus(this.db, name, address, o, at).catch((err: unknown) =>
         this.log.error({ err }, 'could not record the relay status'),
       ),
     );

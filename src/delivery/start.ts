@@ -8,6 +8,7 @@ import type { Dialect } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
 import type { OutboxSignal } from './signal.js';
 import { MimeCache } from './mime.js';
+import { FailoverTransport } from './failover.js';
 import { RelayMonitor } from './relay-status.js';
 import { DeliveryStore } from './store.js';
 import { createSmtpTransport, type SmtpTarget, transportName } from './transport.js';
@@ -35,19 +36,63 @@ export function smtpTarget(s: { config: Config }, capture: { port: number } | nu
   return { host: '127.0.0.1', port: capture?.port ?? s.config.captureSmtpPort, plain: true, capture: true };
 }
 
-/** Builds and starts the delivery worker from what it uses; the caller stops it. */
-export function startWorker(s: DeliveryDeps, target: SmtpTarget, overrides: Partial<WorkerOptions> = {}): Worker {
+/** SMTP_HOST then the fallback relays of SMTP_FALLBACK_URLS, named relay, relay-2, relay-3, … */
+export function smtpTargets(s: { config: Config }, capture: { port: number } | null): SmtpTarget[] {
+  const first = smtpTarget(s, capture);
+  if (first.capture) return [first];
+  return [
+    first,
+    ...s.config.smtp.fallbacks.map((f, i) => ({
+      host: f.host,
+      port: f.port,
+      fallback: {
+        name: `relay-${i + 2}`,
+        security: f.security,
+        auth: f.user === undefined ? undefined : { user: f.user, pass: f.password ?? '' },
+      },
+    })),
+  ];
+}
+
+/** One relay: its pool. Several: the failover transport over their pools. */
+function deliveryTransport(config: Config, targets: SmtpTarget[], monitor: RelayMonitor, log: pino.Logger) {
+  if (targets.length === 1) return createSmtpTransport(config, targets[0]!);
+  return new FailoverTransport(
+    targets.map((t) => ({
+      name: transportName(t),
+      address: `${t.host}:${t.port}`,
+      transport: createSmtpTransport(config, t),
+    })),
+    { cooldownMs: config.smtp.failoverCooldownSeconds * 1000, monitor, log },
+  );
+}
+
+/**
+ * Builds and starts the delivery worker from what it uses; the caller stops it. `target`: the
+ * relay, or the relay and its fallbacks in order (smtpTargets).
+ */
+export function startWorker(
+  s: DeliveryDeps,
+  target: SmtpTarget | SmtpTarget[],
+  overrides: Partial<WorkerOptions> = {},
+): Worker {
   const { config } = s;
   const log = s.log.child({ component: 'worker' });
   const owner = overrides.owner ?? workerId();
+  const targets = Array.isArray(target) ? target : [target];
+  const relay = new RelayMonitor(
+    s.db,
+    log,
+    targets.map((t) => ({ name: transportName(t), address: `${t.host}:${t.port}` })),
+  );
   const worker = new Worker(
     {
       store: new DeliveryStore(s.db, s.dialect, s.commits, s.events),
-      transport: createSmtpTransport(config, target),
+      transport: deliveryTransport(config, targets, relay, log),
       mime: new MimeCache(s.db, MimeCache.senderOf(config, s.returnPath), s.seal),
       log,
       signal: s.outbox,
-      relay: new RelayMonitor(s.db, log, transportName(target), `${target.host}:${target.port}`),
+      relay,
       heartbeat: new WorkerHeartbeat(s.db, {
         id: owner,
         kind: 'delivery',
@@ -65,12 +110,15 @@ export function startWorker(s: DeliveryDeps, target: SmtpTarget, overrides: Part
       relayProblemMaxMs: config.smtp.relayProblemMaxHours * 3_600_000,
       drainMs: config.worker.drainSeconds * 1000,
       deadAfterMs: config.worker.deadAfterSeconds * 1000,
-      capture: target.capture === true,
+      capture: targets[0]!.capture === true,
       ...overrides,
       owner,
     },
   );
   worker.start();
-  s.log.info({ owner: worker.owner, smtp: `${target.host}:${target.port}` }, 'delivery worker started');
+  s.log.info(
+    { owner: worker.owner, smtp: targets.map((t) => `${t.host}:${t.port}`).join(', ') },
+    'delivery worker started',
+  );
   return worker;
 }

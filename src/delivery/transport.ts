@@ -11,20 +11,29 @@ export interface SmtpTarget {
   plain?: boolean;
   /** The embedded capture server (no SMTP_HOST): what it accepts is `captured`, never `sent`. */
   capture?: boolean;
+  /** A fallback relay (SMTP_FALLBACK_URLS): its name, and its own TLS and login. */
+  fallback?: { name: string; security: SmtpSecurity; auth: { user: string; pass: string } | undefined };
 }
 
-/** The name the relay's health is recorded under (GET /api/v1/delivery/relay). */
+/**
+ * The name the relay's health is recorded under (GET /api/v1/delivery/relay, the `transport`
+ * label of the relay metrics, the `relay` of an attempt sent through a fallback).
+ */
 export function transportName(target: SmtpTarget): string {
-  return target.plain ? 'capture' : 'relay';
+  return target.fallback?.name ?? (target.plain ? 'capture' : 'relay');
 }
 
 /** The pool's options for the configured relay (or the capture server). */
 export function poolOptions(config: Config, target: SmtpTarget): SmtpPoolOptions {
   const tls = config.smtp.useTls && !target.plain;
   // SMTP_USE_TLS: implicit TLS on 465, STARTTLS required elsewhere; plain SMTP when false.
-  const security: SmtpSecurity = !tls ? 'none' : target.port === 465 ? 'tls' : 'starttls';
-  const auth =
-    config.smtp.user && !target.plain ? { user: config.smtp.user, pass: config.smtp.password ?? '' } : undefined;
+  const security: SmtpSecurity =
+    target.fallback?.security ?? (!tls ? 'none' : target.port === 465 ? 'tls' : 'starttls');
+  const auth = target.fallback
+    ? target.fallback.auth
+    : config.smtp.user && !target.plain
+      ? { user: config.smtp.user, pass: config.smtp.password ?? '' }
+      : undefined;
   return {
     client: {
       host: target.host,
@@ -54,8 +63,29 @@ export function createSmtpTransport(config: Config, target: SmtpTarget): SmtpTra
   };
 }
 
-/** /readyz: connect, EHLO, STARTTLS and AUTH as the worker would, on a connection of its own. */
-export function verifySmtp(config: Config, target: SmtpTarget): Promise<void> {
+/**
+ * /readyz: connect, EHLO, STARTTLS and AUTH as the worker would, on a connection of its own.
+ * With fallback relays, ready when one of them answers (failover delivers through it); the
+ * first relay's failure is the one reported when none does.
+ */
+export async function verifySmtp(config: Config, targets: SmtpTarget | SmtpTarget[]): Promise<void> {
+  const [first, ...rest] = Array.isArray(targets) ? targets : [targets];
+  try {
+    await verifyOne(config, first!);
+  } catch (e) {
+    for (const t of rest)
+      if (
+        await verifyOne(config, t).then(
+          () => true,
+          () => false,
+        )
+      )
+        return;
+    throw e;
+  }
+}
+
+function verifyOne(config: Config, target: SmtpTarget): Promise<void> {
   return new SmtpPool({ ...poolOptions(config, target), size: 1 }).verify().catch((e: unknown) => {
     // /readyz names the failure by a short code (ECONNECTION, ETIMEDOUT, ETLS, EAUTH, …).
     throw Object.assign(new Error(e instanceof Error ? e.message : String(e), { cause: e }), {

@@ -302,7 +302,7 @@ export class Worker {
         this.atRelay.delete(message.id);
         this.dispatch();
       }
-      this.deps.relay?.observe(c.relay, c.at);
+      this.deps.relay?.observe(c.relay, c.at, c.attempt.relay);
       const applied = await recordAttempt(message, c, {
         store: this.completions,
         owner: this.owner,

@@ -5,7 +5,7 @@ import { acceptHttp } from '../accept/http.js';
 import type { SendService } from '../accept/index.js';
 import { captureHttp } from '../capture/http.js';
 import { deliveryHttp } from '../delivery/http.js';
-import { listRelayStatus, MimeCache, type OutboxSignal, smtpTarget, verifySmtp } from '../delivery/index.js';
+import { listRelayStatus, MimeCache, type OutboxSignal, smtpTargets, verifySmtp } from '../delivery/index.js';
 import type { EventLog } from '../events/index.js';
 import { feedbackHttp } from '../feedback/http.js';
 import type { ProviderWebhooks, SnsReceiver } from '../feedback/index.js';
@@ -116,7 +116,7 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     schema: { summary: 'Liveness: the process answers', response: { 200: Health } },
   };
   app.get('/healthz', health, async () => ({ status: 'ok' as const }));
-  const checks = [databaseCheck(db), smtpCheck(() => verifySmtp(config, smtpTarget(s, null)))];
+  const checks = [databaseCheck(db), smtpCheck(() => verifySmtp(config, smtpTargets(s, null)))];
   await app.register(readinessHttp, { checks, stopping });
   await app.register(metricsHttp, { db, token: config.metricsToken, sources: s.metricSources });
 

@@ -21,10 +21,14 @@ export interface TransportHealth {
 }
 
 const Transport = Type.Object({
-  name: StringEnum(['relay', 'capture'] as const),
+  name: Type.String({
+    description: 'relay (SMTP_HOST), relay-2, relay-3, … (SMTP_FALLBACK_URLS, in order), or capture',
+  }),
   address: Type.String({ description: 'host:port' }),
   tls: StringEnum(['none', 'starttls', 'tls'] as const),
-  authenticated: Type.Boolean({ description: 'SMTP_USER is set (the password is never shown)' }),
+  authenticated: Type.Boolean({
+    description: 'SMTP_USER is set, or the fallback URL has a user (the password is never shown)',
+  }),
   state: StringEnum(['ok', 'problem', 'unknown'] as const, {
     description: 'unknown: no delivery attempt recorded yet',
   }),
@@ -185,28 +189,41 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
         serverVersion(s.db, config.databaseUrl),
       ]);
       const name = capture ? ('capture' as const) : ('relay' as const);
-      const address = capture ? `127.0.0.1:${config.captureSmtpPort}` : `${config.smtp.host}:${config.smtp.port}`;
-      const seen = health.find((h) => h.name === name);
-      const tls: 'none' | 'tls' | 'starttls' =
-        capture || !config.smtp.useTls ? 'none' : config.smtp.port === 465 ? 'tls' : 'starttls';
+      const first = {
+        name,
+        address: capture ? `127.0.0.1:${config.captureSmtpPort}` : `${config.smtp.host}:${config.smtp.port}`,
+        tls: (capture || !config.smtp.useTls ? 'none' : config.smtp.port === 465 ? 'tls' : 'starttls') as
+          | 'none'
+          | 'tls'
+          | 'starttls',
+        authenticated: !capture && config.smtp.user !== undefined,
+      };
+      // The fallback relays (SMTP_FALLBACK_URLS), named as delivery names them: relay-2, relay-3, …
+      const fallbacks = capture
+        ? []
+        : config.smtp.fallbacks.map((f, i) => ({
+            name: `relay-${i + 2}`,
+            address: `${f.host}:${f.port}`,
+            tls: f.security,
+            authenticated: f.user !== undefined,
+          }));
       return {
         mode: name,
         version: version(),
         node: process.versions.node,
         database: { ...databaseLocation(config.databaseUrl), server, driver: databaseDriver(config.databaseUrl) },
-        transports: [
-          {
-            name,
-            address: seen?.address ?? address,
-            tls,
-            authenticated: !capture && config.smtp.user !== undefined,
+        transports: [first, ...fallbacks].map((t) => {
+          const seen = health.find((h) => h.name === t.name);
+          return {
+            ...t,
+            address: seen?.address ?? t.address,
             state: seen?.state ?? ('unknown' as const),
             since: seen?.since ?? null,
             problem_kind: seen?.problem_kind ?? null,
             last_problem: seen?.last_problem ?? null,
             last_ok_at: seen?.last_ok_at ?? null,
-          },
-        ],
+          };
+        }),
         sender: {
           from: `${config.smtp.fromName} <${config.smtp.fromEmail}>`,
           reply_to: config.smtp.replyTo ?? null,

@@ -53,6 +53,10 @@ export interface Config {
     relayProblemMaxHours: number;
     retryMaxAttempts: number;
     poolSize: number;
+    /** SMTP_FALLBACK_URLS: relays tried in order when those before them have a relay problem. */
+    fallbacks: SmtpRelayConfig[];
+    /** SMTP_FAILOVER_COOLDOWN_SECONDS: how long a relay that failed over is passed by before it is tried again. */
+    failoverCooldownSeconds: number;
   };
   captureSmtpPort: number;
   /** SPAMD_ADDRESS: a SpamAssassin spamd (host:port) that scores captured mail; unset: no spam check. */
@@ -430,6 +434,8 @@ export function loadConfig(env: Env = process.env): Config {
       relayProblemMaxHours: r.number('RELAY_PROBLEM_MAX_HOURS', 48, 0.0001, 24 * 365),
       retryMaxAttempts: r.int('SMTP_RETRY_MAX_ATTEMPTS', 3, 1, 50),
       poolSize: r.int('SMTP_POOL_SIZE', 5, 1, 100),
+      fallbacks: readFallbacks(r),
+      failoverCooldownSeconds: r.number('SMTP_FAILOVER_COOLDOWN_SECONDS', 60, 0.1, 86_400),
     },
     captureSmtpPort: r.int('CAPTURE_SMTP_PORT', 2525, 0, 65535),
     spamd: hostPort(r, 'SPAMD_ADDRESS'),
@@ -503,6 +509,66 @@ export function loadConfig(env: Env = process.env): Config {
 
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
+}
+
+/** A relay of SMTP_FALLBACK_URLS. `security`: implicit TLS, STARTTLS required, or plain SMTP. */
+export interface SmtpRelayConfig {
+  host: string;
+  port: number;
+  security: 'tls' | 'starttls' | 'none';
+  user: string | undefined;
+  password: string | undefined;
+}
+
+/**
+ * SMTP_FALLBACK_URLS: comma-separated `smtp://[user:password@]host[:port]` (STARTTLS required,
+ * or plain when SMTP_USE_TLS=false; port 587) and `smtps://…` (implicit TLS; port 465). The
+ * user and password are URL-encoded. Problems never quote the URL: it may hold a password.
+ */
+function readFallbacks(r: Reader): SmtpRelayConfig[] {
+  const v = r.raw('SMTP_FALLBACK_URLS');
+  if (v === undefined || v.trim() === '') return [];
+  const useTls = r.bool('SMTP_USE_TLS', true);
+  const relays: SmtpRelayConfig[] = [];
+  v.split(',').forEach((item, i) => {
+    const where = `SMTP_FALLBACK_URLS, item ${i + 1}`;
+    let u: URL;
+    try {
+      u = new URL(item.trim());
+    } catch {
+      r.problems.push(`${where}: expected smtp://[user:password@]host[:port] or smtps://…`);
+      return;
+    }
+    if ((u.protocol !== 'smtp:' && u.protocol !== 'smtps:') || u.hostname === '') {
+      r.problems.push(`${where}: expected smtp://[user:password@]host[:port] or smtps://…`);
+      return;
+    }
+    if ((u.pathname !== '' && u.pathname !== '/') || u.search !== '' || u.hash !== '') {
+      r.problems.push(`${where}: a relay URL has no path, query or fragment`);
+      return;
+    }
+    const implicit = u.protocol === 'smtps:';
+    let user: string | undefined;
+    let password: string | undefined;
+    try {
+      user = u.username === '' ? undefined : decodeURIComponent(u.username);
+      password = u.password === '' ? undefined : decodeURIComponent(u.password);
+    } catch {
+      r.problems.push(`${where}: the user or password is not valid URL encoding`);
+      return;
+    }
+    relays.push({
+      host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: u.port === '' ? (implicit ? 465 : 587) : Number(u.port),
+      security: implicit ? 'tls' : useTls ? 'starttls' : 'none',
+      user,
+      password,
+    });
+  });
+  if (relays.length > 0 && r.raw('SMTP_HOST') === undefined)
+    r.problems.push('SMTP_FALLBACK_URLS: needs SMTP_HOST (the first relay; without it mail goes to the capture inbox)');
+  if (relays.length > 9) r.problems.push('SMTP_FALLBACK_URLS: at most 9 fallback relays');
+  return relays;
 }
 
 function readFeedback(r: Reader): FeedbackConfig {

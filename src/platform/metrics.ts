@@ -62,6 +62,13 @@ export const relayProblems = new Counter({
   registers: [registry],
 });
 
+export const smtpFailovers = new Counter({
+  name: 'postier_smtp_failovers_total',
+  help: 'Sends moved to the next relay (SMTP_FALLBACK_URLS) after a relay problem met before the message was sent',
+  labelNames: ['from', 'to', 'kind'],
+  registers: [registry],
+});
+
 export const relayState = new Gauge({
   name: 'postier_smtp_relay_problem',
   help: '1 while the relay has a problem (the last attempt that said anything about it met one), 0 once it works',

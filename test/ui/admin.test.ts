@@ -403,6 +403,17 @@ describe('admin UI in a browser', () => {
       expect(await text(2)).toMatch(/^audit@rgz\.bjbccDeferred450 4\.2\.0 Greylisted, try again later/);
       await shot(page, 'message-recipients');
     });
+    // A fallback relay that works: the banner says mail goes through it, as a warning.
+    await saveRelayStatus(t.services.db, 'relay-2', 'backup.example.net:465', { state: 'ok' }, now + 500);
+    await withPage(async (page) => {
+      const banner = page.locator('.relay-banner');
+      await banner.waitFor();
+      expect(await banner.getAttribute('class')).toContain('warn');
+      expect(await banner.textContent()).toContain(
+        'Mail goes through the fallback relay backup.example.net:465 meanwhile',
+      );
+      await shot(page, 'dashboard-relay-failover');
+    });
     await saveRelayStatus(t.services.db, 'relay', 'smtp.example.com:587', { state: 'ok' }, now + 1000);
     await withPage(async (page) => {
       await page.locator('.tile').first().waitFor();

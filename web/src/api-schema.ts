@@ -10290,13 +10290,13 @@ export interface paths {
                                 driver: string;
                             };
                             transports: {
-                                /** @enum {string} */
-                                name: "relay" | "capture";
+                                /** @description relay (SMTP_HOST), relay-2, relay-3, … (SMTP_FALLBACK_URLS, in order), or capture */
+                                name: string;
                                 /** @description host:port */
                                 address: string;
                                 /** @enum {string} */
                                 tls: "none" | "starttls" | "tls";
-                                /** @description SMTP_USER is set (the password is never shown) */
+                                /** @description SMTP_USER is set, or the fallback URL has a user (the password is never shown) */
                                 authenticated: boolean;
                                 /**
                                  * @description unknown: no delivery attempt recorded yet

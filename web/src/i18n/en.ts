@@ -63,6 +63,8 @@ export const en = {
   'dashboard.relayProblem': 'The SMTP relay {address} has a problem ({kind}) since {since}.',
   'dashboard.relayProblemHint':
     'Messages stay queued and are retried without spending their attempts. Check the relay and the SMTP_* settings.',
+  'dashboard.relayFailoverHint':
+    'Mail goes through the fallback relay {address} meanwhile; this one is tried again after SMTP_FAILOVER_COOLDOWN_SECONDS.',
   'dashboard.relayLast': 'Last reply: {reply}',
 
   'messages.filters': 'Message filters',

@@ -66,6 +66,8 @@ export const fr: Record<keyof typeof en, string> = {
   'dashboard.relayProblem': 'Le relais SMTP {address} a un problème ({kind}) depuis {since}.',
   'dashboard.relayProblemHint':
     'Les messages restent en file et sont réessayés sans consommer leurs tentatives. Vérifiez le relais et les réglages SMTP_*.',
+  'dashboard.relayFailoverHint':
+    'Le courrier passe entre-temps par le relais de secours {address} ; celui-ci est réessayé après SMTP_FAILOVER_COOLDOWN_SECONDS.',
   'dashboard.relayLast': 'Dernière réponse : {reply}',
 
   'messages.filters': 'Filtres des messages',

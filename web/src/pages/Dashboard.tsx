@@ -34,7 +34,11 @@ export function Dashboard() {
       {relays.data?.items
         .filter((r) => r.state === 'problem')
         .map((r) => (
-          <RelayBanner key={r.name} relay={r} />
+          <RelayBanner
+            key={r.name}
+            relay={r}
+            working={relays.data?.items.find((o) => o.name !== r.name && o.state === 'ok')}
+          />
         ))}
       <Async state={stats}>
         {(s) => (
@@ -147,11 +151,14 @@ function Tile({ label, value, tone }: { label: string; value: string; tone?: str
   );
 }
 
-/** A relay problem: mail waits in the queue until the operator (or the relay) fixes it. */
-function RelayBanner({ relay }: { relay: RelayStatus }) {
+/**
+ * A relay problem: mail waits in the queue until the operator (or the relay) fixes it, or, when
+ * another relay works (SMTP_FALLBACK_URLS), goes through that one meanwhile.
+ */
+function RelayBanner({ relay, working }: { relay: RelayStatus; working?: RelayStatus }) {
   const { t, lang } = useI18n();
   return (
-    <div className="note error relay-banner" role="alert">
+    <div className={`note ${working ? 'warn' : 'error'} relay-banner`} role="alert">
       <strong>
         {t('dashboard.relayProblem', {
           address: relay.address,
@@ -159,7 +166,7 @@ function RelayBanner({ relay }: { relay: RelayStatus }) {
           since: formatDateTime(relay.since, lang),
         })}
       </strong>{' '}
-      {t('dashboard.relayProblemHint')}
+      {working ? t('dashboard.relayFailoverHint', { address: working.address }) : t('dashboard.relayProblemHint')}
       {relay.last_problem ? (
         <div className="mono small">{t('dashboard.relayLast', { reply: relay.last_problem })}</div>
       ) : null}

@@ -1,0 +1,243 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { smtpTargets, startWorker } from '../src/delivery/start.js';
+import { failoverProblem } from '../src/delivery/failover.js';
+import type { Worker } from '../src/delivery/worker.js';
+import { backends, createTestContext, type TestContext } from './helpers/context.js';
+import { attemptEvents, messageRow, sendOk, waitForStatus } from './helpers/delivery.js';
+import { incidentExample } from './helpers/fixtures.js';
+import { SmtpSink } from './support/smtp-sink.js';
+
+/**
+ * Fallback relays (SMTP_FALLBACK_URLS): two real SMTP servers, the real worker, both databases.
+ * A relay problem met before the message's bytes were sent moves the send to the next relay in
+ * the same attempt; what a relay says about the message itself stays with that relay.
+ */
+
+type Attempt = Awaited<ReturnType<typeof attemptEvents>>[number] & { relay?: string; relay_problem?: string };
+
+const single = (to: string) => ({ ...incidentExample(), to });
+const PASSWORD = 'p@ss word/é';
+
+async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 30));
+  }
+}
+
+describe.each(backends)('fallback relays on %s', (backend) => {
+  let t: TestContext;
+  let primary: SmtpSink;
+  let fallback: SmtpSink;
+  let worker: Worker | null = null;
+
+  beforeAll(async () => {
+    primary = await SmtpSink.start();
+    // The fallback wants its own login: the URL's user and URL-encoded password reach it.
+    fallback = await SmtpSink.start({ auth: { user: 'backup', pass: PASSWORD, required: true } });
+    t = await createTestContext(
+      backend,
+      primary.env({
+        SMTP_FALLBACK_URLS: `smtp://backup:${encodeURIComponent(PASSWORD)}@127.0.0.1:${fallback.port}`,
+        SMTP_FAILOVER_COOLDOWN_SECONDS: '0.6',
+        SMTP_TIMEOUT_SECONDS: '0.5',
+        SMTP_POOL_SIZE: '2',
+        WORKER_POLL_MS: '20',
+        WORKER_RETRY_BASE_SECONDS: '0.05',
+        WORKER_RETRY_MAX_SECONDS: '0.2',
+      }),
+    );
+  });
+  afterEach(async () => {
+    await worker?.stop();
+    worker = null;
+    primary.reset();
+    fallback.reset();
+  });
+  afterAll(async () => {
+    await t.close();
+    await primary.close();
+    await fallback.close();
+  });
+
+  const run = () => {
+    worker = startWorker(t.services, smtpTargets(t.services, null));
+    return worker;
+  };
+  const attempts = (id: string) => attemptEvents(t, id) as Promise<Attempt[]>;
+  const metric = async (pattern: RegExp) =>
+    Number(pattern.exec((await t.inject({ method: 'GET', url: '/metrics' })).body)?.[1] ?? 0);
+  const failovers = () =>
+    metric(/^postier_smtp_failovers_total\{from="relay",to="relay-2",kind="unavailable"\} (\d+)$/m);
+
+  it('sends through the fallback when the relay refuses the session, in the same attempt, and records which relay answered', async () => {
+    primary.on('greeting', { reply: '421 4.3.2 Down for maintenance' });
+    const before = await failovers();
+    run();
+    const [id] = await sendOk(t, single('noc@example.com'));
+    await waitForStatus(t, [id!], ['sent']);
+    expect(fallback.accepted.map((m) => m.envelope.to)).toEqual([['noc@example.com']]);
+    expect(fallback.logins).toBeGreaterThanOrEqual(1);
+    expect(primary.messages).toHaveLength(0);
+    const tries = await attempts(id!);
+    expect(tries).toHaveLength(1);
+    expect(tries[0]).toMatchObject({ attempt: 1, code: 250, relay: 'relay-2' });
+    expect(tries[0]!.relay_problem).toBeUndefined();
+    expect(await messageRow(t, id!)).toMatchObject({ status: 'sent', attempts: 1 });
+    expect(await failovers()).toBe(before + 1);
+    await worker!.stop();
+    worker = null;
+    const relays = (await t.inject({ method: 'GET', url: '/api/v1/delivery/relay' })).json() as {
+      items: Array<{ name: string; address: string; state: string; problem_kind: string | null }>;
+    };
+    expect(relays.items.map((r) => [r.name, r.address, r.state, r.problem_kind])).toEqual([
+      ['relay', `127.0.0.1:${primary.port}`, 'problem', 'unavailable'],
+      ['relay-2', `127.0.0.1:${fallback.port}`, 'ok', null],
+    ]);
+    expect(await metric(/^postier_smtp_relay_problem\{transport="relay"\} (\d+)$/m)).toBe(1);
+    expect(await metric(/^postier_smtp_relay_problem\{transport="relay-2"\} (\d+)$/m)).toBe(0);
+  });
+
+  it('passes a relay that failed over by while it cools down, then tries it again', async () => {
+    const down = primary.on('greeting', { reply: '421 4.3.2 Down for maintenance' });
+    run();
+    const [a] = await sendOk(t, single('first@example.com'));
+    await waitForStatus(t, [a!], ['sent']);
+    const tried = primary.connections;
+    expect(tried).toBeGreaterThanOrEqual(1);
+    const [b] = await sendOk(t, single('second@example.com'));
+    await waitForStatus(t, [b!], ['sent']);
+    // Within the cooldown: the failing relay is not even connected to.
+    expect(primary.connections).toBe(tried);
+    expect(fallback.accepted.map((m) => m.envelope.to[0])).toEqual(['first@example.com', 'second@example.com']);
+    down();
+    await new Promise((r) => setTimeout(r, 700));
+    const [c] = await sendOk(t, single('third@example.com'));
+    await waitForStatus(t, [c!], ['sent']);
+    expect(primary.accepted.map((m) => m.envelope.to[0])).toEqual(['third@example.com']);
+    expect((await attempts(c!))[0]).toMatchObject({ relay: 'relay', code: 250 });
+  });
+
+  it('keeps with the relay what it says about the message: a refused recipient, a 4xx after DATA', async () => {
+    primary.on('rcpt', { reply: '550 5.1.1 No such user' }, { match: 'nobody' });
+    primary.on(
+      'message',
+      { reply: '451 4.3.0 Try again later' },
+      { match: (ctx) => ctx.session.recipients.some((r) => r.startsWith('later')) },
+    );
+    run();
+    const [refused] = await sendOk(t, single('nobody@example.com'));
+    const [later] = await sendOk(t, single('later@example.com'));
+    await waitForStatus(t, [refused!], ['failed']);
+    await until('a counted attempt for the deferred one', async () => (await messageRow(t, later!)).attempts >= 1);
+    expect(fallback.messages).toHaveLength(0);
+    expect(fallback.connections).toBe(0);
+    expect((await attempts(refused!))[0]).toMatchObject({ code: 550, relay: 'relay' });
+    expect((await attempts(later!))[0]).toMatchObject({ code: 451, relay: 'relay' });
+  });
+
+  it('keeps the message queued, its attempts unspent, while every relay has a problem; delivers once one works', async () => {
+    primary.on('greeting', { reply: '421 4.3.2 Down for maintenance' });
+    const closed = fallback.on('greeting', { reply: '554 5.7.1 No service for you' });
+    run();
+    const [id] = await sendOk(t, single('waiting@example.com'));
+    await until('two attempts', async () => (await attempts(id!)).length >= 2);
+    const row = await messageRow(t, id!);
+    expect(row.status).toBe('queued');
+    expect(row.attempts).toBe(0);
+    const tries = await attempts(id!);
+    expect(tries.every((a) => a.relay_problem !== undefined && a.relay !== undefined)).toBe(true);
+    expect(fallback.messages).toHaveLength(0);
+    closed();
+    await waitForStatus(t, [id!], ['sent']);
+    // (The message deferred by the test before may go through the fallback too.)
+    expect(fallback.accepted.filter((m) => m.envelope.to[0] === 'waiting@example.com')).toHaveLength(1);
+  });
+
+  it('lists every relay on GET /api/v1/system, with its TLS and login, never its password', async () => {
+    const res = await t.inject({ method: 'GET', url: '/api/v1/system' });
+    expect(res.statusCode).toBe(200);
+    const { transports } = res.json() as { transports: Array<Record<string, unknown>> };
+    expect(transports.map(({ name, address, tls, authenticated }) => ({ name, address, tls, authenticated }))).toEqual([
+      { name: 'relay', address: `127.0.0.1:${primary.port}`, tls: 'none', authenticated: false },
+      { name: 'relay-2', address: `127.0.0.1:${fallback.port}`, tls: 'none', authenticated: true },
+    ]);
+    expect(res.body).not.toContain('p@ss');
+    expect(res.body).not.toContain(encodeURIComponent(PASSWORD));
+  });
+
+  it('answers /readyz 200 while a fallback answers, 503 when no relay does', async () => {
+    primary.on('greeting', { reply: '421 4.3.2 Down for maintenance' });
+    expect((await t.inject({ method: 'GET', url: '/readyz', token: null })).statusCode).toBe(200);
+    fallback.on('greeting', { reply: '421 4.3.2 Down too' });
+    const res = await t.inject({ method: 'GET', url: '/readyz', token: null });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({ checks: { smtp: { status: 'fail' } } });
+  });
+});
+
+describe('failoverProblem: what may move to the next relay', () => {
+  const reply = (code: number, enhanced: string | null, response: string) => ({ code, enhanced, response });
+  it('moves a relay problem met before the message was sent', () => {
+    const base = { type: 'failure' as const, code: null, enhanced: null, response: 'connect ECONNREFUSED' };
+    expect(failoverProblem({ ...base, phase: 'connect', kind: 'connection' })).toMatchObject({ kind: 'connection' });
+    expect(failoverProblem({ ...base, phase: 'greeting', kind: 'timeout' })).toMatchObject({ kind: 'timeout' });
+    expect(
+      failoverProblem({ type: 'failure', phase: 'auth', kind: 'reply', ...reply(535, '5.7.8', 'bad credentials') }),
+    ).toMatchObject({ kind: 'auth' });
+    expect(
+      failoverProblem({
+        type: 'failure',
+        phase: 'mail',
+        kind: 'reply',
+        ...reply(553, '5.7.1', 'Sender address rejected'),
+      }),
+    ).toMatchObject({ kind: 'sender_rejected' });
+    expect(
+      failoverProblem({
+        type: 'transaction',
+        recipients: [
+          { address: 'a@x.test', accepted: false, ...reply(554, '5.7.1', 'Relay access denied') },
+          { address: 'b@x.test', accepted: false, ...reply(554, '5.7.1', 'Relay access denied') },
+        ],
+        data: null,
+      }),
+    ).toMatchObject({ kind: 'relaying_denied' });
+  });
+
+  it('keeps what is about the message, or may have sent it', () => {
+    const base = { type: 'failure' as const, code: null, enhanced: null, response: 'timed out' };
+    expect(failoverProblem({ ...base, phase: 'data_end', kind: 'timeout' })).toBeNull();
+    expect(failoverProblem({ ...base, phase: 'data', kind: 'connection' })).toBeNull();
+    expect(failoverProblem({ ...base, phase: 'build', kind: 'build' })).toBeNull();
+    expect(
+      failoverProblem({
+        type: 'failure',
+        phase: 'mail',
+        kind: 'reply',
+        ...reply(452, '4.3.1', 'Insufficient storage'),
+      }),
+    ).toBeNull();
+    const rcpt = (accepted: boolean, code: number, enhanced: string, text: string) => ({
+      address: 'a@x.test',
+      accepted,
+      ...reply(code, enhanced, text),
+    });
+    // One recipient refused for itself: the relay works.
+    expect(
+      failoverProblem({
+        type: 'transaction',
+        recipients: [rcpt(false, 554, '5.7.1', 'Relay access denied'), rcpt(false, 550, '5.1.1', 'No such user')],
+        data: null,
+      }),
+    ).toBeNull();
+    expect(
+      failoverProblem({
+        type: 'transaction',
+        recipients: [rcpt(true, 250, '2.1.5', 'OK')],
+        data: reply(250, null, 'OK'),
+      }),
+    ).toBeNull();
+  });
+});
