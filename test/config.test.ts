@@ -148,6 +148,16 @@ describe('configuration', () => {
     expect(() => loadConfig({ SMTP_FAILOVER_COOLDOWN_SECONDS: '0' })).toThrow(/SMTP_FAILOVER_COOLDOWN_SECONDS/);
   });
 
+  it('reads the DNS checks of the sending domains: DNS_SERVERS and DOMAIN_CHECK_HOURS', () => {
+    expect(loadConfig({})).toMatchObject({ dnsServers: [], domainCheckHours: 6 });
+    expect(
+      loadConfig({ DNS_SERVERS: '127.0.0.1:5353, 9.9.9.9,[::1]:53,2001:db8::1', DOMAIN_CHECK_HOURS: '0' }),
+    ).toMatchObject({ dnsServers: ['127.0.0.1:5353', '9.9.9.9', '[::1]:53', '2001:db8::1'], domainCheckHours: 0 });
+    expect(() => loadConfig({ DNS_SERVERS: 'dns.google', DOMAIN_CHECK_HOURS: '-1' })).toThrow(
+      /DNS_SERVERS: "dns.google" is not an IP address[\s\S]*DOMAIN_CHECK_HOURS/,
+    );
+  });
+
   it('refuses a DKIM key that does not load (the signer would send unsigned mail without a word)', () => {
     const dkim = { DKIM_DOMAIN: 'rgz.bj', DKIM_SELECTOR: 'postier2026' };
     expect(() =>

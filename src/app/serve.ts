@@ -1,3 +1,4 @@
+import { startDomainChecks } from '../domains/index.js';
 import type { FastifyInstance } from 'fastify';
 import { startSubmission, SubmissionAcceptor, type SubmissionServer } from '../accept/submission/index.js';
 import { type CaptureServer, startCaptureIfNeeded } from '../capture/index.js';
@@ -179,6 +180,11 @@ export async function serve(
   if (background) s.webhooks.start();
   // SQLite: new messages enter the search index in batches after their commit.
   if (background) s.searchIndex.start();
+  // The sending domains' DNS, checked again every DOMAIN_CHECK_HOURS (0: on demand only).
+  const domainChecks =
+    background && s.config.domainCheckHours > 0
+      ? startDomainChecks(s.db, s.domains, s.log.child({ component: 'domains' }), s.config.domainCheckHours * 3_600_000)
+      : null;
   return {
     app,
     submission,
@@ -206,6 +212,7 @@ export async function serve(
       if (metrics) await metrics.close();
       if (background) await s.webhooks.stop();
       if (background) await s.searchIndex.stop();
+      domainChecks?.stop();
       await retention?.stop();
       if (capture) await capture.close();
     },

@@ -1,3 +1,4 @@
+import { DomainService, dnsLookup } from '../domains/index.js';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type pino from 'pino';
@@ -45,6 +46,8 @@ export interface Wired extends Platform {
   searchIndex: SearchIndex;
   /** Counters kept elsewhere in this process (the delivery thread), merged into GET /metrics. */
   metricSources: Array<() => Promise<MetricsJson>>;
+  /** The sending domains and their DNS checks (serve checks them every DOMAIN_CHECK_HOURS). */
+  domains: DomainService;
 }
 
 export interface WireOptions {
@@ -115,6 +118,7 @@ export async function wire(config: Config, log: pino.Logger, opts: WireOptions =
     messageIdDomain: domain,
     searchIndex: new SearchIndex({ db, commits, dialect, log: log.child({ component: 'search-index' }) }),
     metricSources: [],
+    domains: new DomainService(db, config, dnsLookup(config.dnsServers), log.child({ component: 'domains' })),
     async close() {
       await content.close();
       await platform.close();

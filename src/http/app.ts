@@ -24,6 +24,7 @@ import type { DB } from '../platform/db/schema.js';
 import type { MetricsJson } from '../platform/metrics.js';
 import { retentionHttp } from '../retention/http.js';
 import { suppressionsHttp } from '../suppressions/http.js';
+import { type DomainService, domainsHttp } from '../domains/index.js';
 import { templatesHttp } from '../templates/http.js';
 import type { TemplateAdmin, TemplateService } from '../templates/index.js';
 import { unsubscribeHttp } from '../unsubscribe/http.js';
@@ -68,6 +69,8 @@ export interface ServerParts {
   messageIdDomain: string;
   /** Counters kept elsewhere in this process or cluster, merged into GET /metrics. */
   metricSources: Array<() => Promise<MetricsJson>>;
+  /** The sending domains and their DNS checks. */
+  domains: DomainService;
 }
 
 export interface BuildOptions {
@@ -144,6 +147,7 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
   await app.register(deliveryHttp, { db, commits: s.commits, events: s.events, outbox: s.outbox });
   await app.register(keysHttp, { keys: s.apiKeys });
   await app.register(suppressionsHttp, { db });
+  await app.register(domainsHttp, { domains: s.domains });
   await app.register(unsubscribeHttp, { db, key: s.unsubscribeKey, brand: config.brand.name });
   await app.register(webhooksHttp, { db, ring: () => s.webhooks?.ring() });
   await app.register(feedbackHttp, {

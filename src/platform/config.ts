@@ -1,4 +1,5 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { isIP } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -59,6 +60,10 @@ export interface Config {
     failoverCooldownSeconds: number;
   };
   captureSmtpPort: number;
+  /** DNS_SERVERS: resolvers for the sending domains' DNS checks (`ip` or `ip:port`); empty: the system's. */
+  dnsServers: string[];
+  /** DOMAIN_CHECK_HOURS: how often serving processes check the sending domains' DNS; 0: only on demand. */
+  domainCheckHours: number;
   /** SPAMD_ADDRESS: a SpamAssassin spamd (host:port) that scores captured mail; unset: no spam check. */
   spamd: { host: string; port: number } | undefined;
   dkim: { domain: string; selector: string; privateKey: string } | undefined;
@@ -438,6 +443,8 @@ export function loadConfig(env: Env = process.env): Config {
       failoverCooldownSeconds: r.number('SMTP_FAILOVER_COOLDOWN_SECONDS', 60, 0.1, 86_400),
     },
     captureSmtpPort: r.int('CAPTURE_SMTP_PORT', 2525, 0, 65535),
+    dnsServers: readDnsServers(r),
+    domainCheckHours: r.number('DOMAIN_CHECK_HOURS', 6, 0, 24 * 365),
     spamd: hostPort(r, 'SPAMD_ADDRESS'),
     dkim:
       dkimSet === 3
@@ -509,6 +516,15 @@ export function loadConfig(env: Env = process.env): Config {
 
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
+}
+
+/** DNS_SERVERS: `ip`, `ip:port`, `[ipv6]:port`, comma-separated (what Node's resolver takes). */
+function readDnsServers(r: Reader): string[] {
+  const servers = r.list('DNS_SERVERS', []);
+  for (const s of servers)
+    if (isIP(s) === 0 && !/^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(s))
+      r.problems.push(`DNS_SERVERS: ${JSON.stringify(s)} is not an IP address (ip, ip:port or [ipv6]:port)`);
+  return servers;
 }
 
 /** A relay of SMTP_FALLBACK_URLS. `security`: implicit TLS, STARTTLS required, or plain SMTP. */

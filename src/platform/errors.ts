@@ -29,6 +29,7 @@ export const ERROR_STATUS = {
   invalid_unsubscribe_token: 404,
   feedback_provider_not_configured: 404,
   report_not_found: 404,
+  domain_not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
   idempotency_conflict: 409,

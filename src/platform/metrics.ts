@@ -69,6 +69,13 @@ export const smtpFailovers = new Counter({
   registers: [registry],
 });
 
+export const domainVerified = new Gauge({
+  name: 'postier_domain_dns_verified',
+  help: "1 when the sending domain's last DNS check passed (DKIM key, SPF, DMARC; MX for the bounce domain), 0 when it did not",
+  labelNames: ['domain'],
+  registers: [registry],
+});
+
 export const relayState = new Gauge({
   name: 'postier_smtp_relay_problem',
   help: '1 while the relay has a problem (the last attempt that said anything about it met one), 0 once it works',

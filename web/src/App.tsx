@@ -10,6 +10,7 @@ import { Messages } from './pages/Messages.js';
 import { RecipientPage } from './pages/Recipient.js';
 import { Settings } from './pages/Settings.js';
 import { TemplatePage } from './pages/TemplatePage.js';
+import { DomainsPage } from './pages/Domains.js';
 import { SystemPage } from './pages/System.js';
 import { Templates } from './pages/Templates.js';
 import { Link, match, useLocation } from './router.js';
@@ -28,6 +29,7 @@ function Page({ path }: { path: string }) {
   if (path === '/inbox') return <InboxPage />;
   if ((p = match('/inbox/:id', path))) return <InboxPage selected={p.id!} />;
   if (path === '/feedback') return <FeedbackPage />;
+  if (path === '/domains') return <DomainsPage />;
   if (path === '/system') return <SystemPage />;
   if (path === '/settings') return <Settings tab="keys" />;
   if ((p = match('/settings/:tab', path))) return <Settings tab={p.tab!} />;

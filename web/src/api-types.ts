@@ -102,6 +102,8 @@ export const WEBHOOK_EVENT_TYPES = [
   'failed',
   'auto_replied',
 ] as const;
+/** A sending domain and its last DNS check (GET /domains). */
+export type SendingDomain = Item<Answer<'/api/v1/domains', 'get'>>;
 /** GET /system: the mode and health an operator checks first. */
 export type SystemInfo = Answer<'/api/v1/system', 'get'>;
 /** A bounce or complaint as its feedback said it. */

@@ -112,6 +112,11 @@ export const api = {
   relayStatus: () => json<Answer<'/api/v1/delivery/relay', 'get'>>('GET', '/delivery/relay'),
   /** Mode (relay or capture), transports, DKIM, feedback, readiness, version, database. */
   system: () => json<Answer<'/api/v1/system', 'get'>>('GET', '/system'),
+  /** The sending domains and their last DNS check. */
+  domains: () => json<Answer<'/api/v1/domains', 'get'>>('GET', '/domains'),
+  /** Checks a sending domain's DNS now. */
+  checkDomain: (domain: string) =>
+    json<Answer<'/api/v1/domains/{domain}/check', 'post'>>('POST', `/domains/${seg(domain)}/check`),
   stats: (days: number) =>
     json<Stats>('GET', '/email/stats', { query: { days, tz_offset: -new Date().getTimezoneOffset() } }),
 

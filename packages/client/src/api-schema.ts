@@ -5995,6 +5995,360 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/domains": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Sending domains (From, DKIM, bounce) and their last DNS check */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                domain: string;
+                                roles: ("from" | "dkim" | "bounce")[];
+                                dkim_selector: string | null;
+                                /** @description Every check the domain needs passed at its last check */
+                                verified: boolean;
+                                /** Format: date-time */
+                                checked_at: string | null;
+                                checks: {
+                                    dkim?: {
+                                        /** @enum {string} */
+                                        status: "ok" | "missing" | "mismatch" | "invalid" | "not_configured" | "error";
+                                        /** @description The DNS name asked */
+                                        name: string;
+                                        /** @description The records found there */
+                                        found: string[];
+                                        /** @description What to publish there, when exactly known */
+                                        expected: string | null;
+                                        detail: string;
+                                    };
+                                    spf?: {
+                                        /** @enum {string} */
+                                        status: "ok" | "missing" | "mismatch" | "invalid" | "not_configured" | "error";
+                                        /** @description The DNS name asked */
+                                        name: string;
+                                        /** @description The records found there */
+                                        found: string[];
+                                        /** @description What to publish there, when exactly known */
+                                        expected: string | null;
+                                        detail: string;
+                                    };
+                                    dmarc?: {
+                                        /** @enum {string} */
+                                        status: "ok" | "missing" | "mismatch" | "invalid" | "not_configured" | "error";
+                                        /** @description The DNS name asked */
+                                        name: string;
+                                        /** @description The records found there */
+                                        found: string[];
+                                        /** @description What to publish there, when exactly known */
+                                        expected: string | null;
+                                        detail: string;
+                                    };
+                                    mx?: {
+                                        /** @enum {string} */
+                                        status: "ok" | "missing" | "mismatch" | "invalid" | "not_configured" | "error";
+                                        /** @description The DNS name asked */
+                                        name: string;
+                                        /** @description The records found there */
+                                        found: string[];
+                                        /** @description What to publish there, when exactly known */
+                                        expected: string | null;
+                                        detail: string;
+                                    };
+                                } | null;
+                            }[];
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/domains/{domain}/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Check a sending domain’s DNS now (DKIM key, SPF, DMARC; MX for the bounce domain) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    domain: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            domain: string;
+                            roles: ("from" | "dkim" | "bounce")[];
+                            dkim_selector: string | null;
+                            /** @description Every check the domain needs passed at its last check */
+                            verified: boolean;
+                            /** Format: date-time */
+                            checked_at: string | null;
+                            checks: {
+                                dkim?: {
+                                    /** @enum {string} */
+                                    status: "ok" | "missing" | "mismatch" | "invalid" | "not_configured" | "error";
+                                    /** @description The DNS name asked */
+                                    name: string;
+                                    /** @description The records found there */
+                                    found: string[];
+                                    /** @description What to publish there, when exactly known */
+                                    expected: string | null;
+                                    detail: string;
+                                };
+                                spf?: {
+                                    /** @enum {string} */
+                                    status: "ok" | "missing" | "mismatch" | "invalid" | "not_configured" | "error";
+                                    /** @description The DNS name asked */
+                                    name: string;
+                                    /** @description The records found there */
+                                    found: string[];
+                                    /** @description What to publish there, when exactly known */
+                                    expected: string | null;
+                                    detail: string;
+                                };
+                                dmarc?: {
+                                    /** @enum {string} */
+                                    status: "ok" | "missing" | "mismatch" | "invalid" | "not_configured" | "error";
+                                    /** @description The DNS name asked */
+                                    name: string;
+                                    /** @description The records found there */
+                                    found: string[];
+                                    /** @description What to publish there, when exactly known */
+                                    expected: string | null;
+                                    detail: string;
+                                };
+                                mx?: {
+                                    /** @enum {string} */
+                                    status: "ok" | "missing" | "mismatch" | "invalid" | "not_configured" | "error";
+                                    /** @description The DNS name asked */
+                                    name: string;
+                                    /** @description The records found there */
+                                    found: string[];
+                                    /** @description What to publish there, when exactly known */
+                                    expected: string | null;
+                                    detail: string;
+                                };
+                            } | null;
+                        };
+                    };
+                };
+                /** @description An error */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/u/{token}": {
         parameters: {
             query?: never;

@@ -285,6 +285,16 @@ export interface JobLocksTable {
   last_result: string | null;
 }
 
+/** The last DNS check of a sending domain (domains/). */
+export interface DomainChecksTable {
+  domain: string;
+  /** 1 when every check the domain needs passed. */
+  verified: number;
+  /** The checks as JSON (domains/checks.ts DomainChecks). */
+  result: string;
+  checked_at: number;
+}
+
 /** A running worker and its heartbeat (see platform/workers.ts). */
 export interface WorkersTable {
   id: string;
@@ -400,6 +410,7 @@ export interface DB {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   job_locks: JobLocksTable;
+  domain_checks: DomainChecksTable;
   workers: WorkersTable;
   event_cursors: EventCursorsTable;
   captured_mail: CapturedMailTable;

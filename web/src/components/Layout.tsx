@@ -12,6 +12,7 @@ const NAV: { to: string; label: MsgKey }[] = [
   { to: '/templates', label: 'nav.templates' },
   { to: '/inbox', label: 'nav.inbox' },
   { to: '/feedback', label: 'nav.feedback' },
+  { to: '/domains', label: 'nav.domains' },
   { to: '/system', label: 'nav.system' },
   { to: '/settings', label: 'nav.settings' },
 ];

@@ -16,6 +16,7 @@ import * as m0018 from './0018_message_search.js';
 import * as m0019 from './0019_message_bodies.js';
 import * as m0020 from './0020_search_pending_list.js';
 import * as m0021 from './0021_search_index_deferred.js';
+import * as m0022 from './0022_domain_checks.js';
 
 /** Every migration, by name; applied in name order. Add new ones at the end. */
 export const migrations: Record<string, Migration> = {
@@ -36,4 +37,5 @@ export const migrations: Record<string, Migration> = {
   '0019_message_bodies': m0019,
   '0020_search_pending_list': m0020,
   '0021_search_index_deferred': m0021,
+  '0022_domain_checks': m0022,
 };

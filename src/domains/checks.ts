@@ -1,0 +1,154 @@
+import { createPublicKey } from 'node:crypto';
+
+/**
+ * What a sending domain's DNS says, check by check, as pure functions of the records found, so
+ * every rule is tested without a resolver. A domain is verified when each check it needs is ok:
+ * DKIM (the key published under its selector is the one Postier signs with: proof that whoever
+ * runs the domain set it up for Postier), SPF and DMARC for a From domain; MX and SPF for the
+ * bounce domain (BOUNCE_DOMAIN, the envelope sender's domain).
+ */
+
+export type CheckStatus = 'ok' | 'missing' | 'mismatch' | 'invalid' | 'not_configured' | 'error';
+
+export interface CheckResult {
+  status: CheckStatus;
+  /** The DNS name asked. */
+  name: string;
+  /** The records found there (TXT strings joined, or MX as `priority host`). */
+  found: string[];
+  /** What to publish there, when Postier knows it exactly. */
+  expected: string | null;
+  /** One sentence: what is wrong and what to do, or what was found. */
+  detail: string;
+}
+
+export type CheckName = 'dkim' | 'spf' | 'dmarc' | 'mx';
+export type DomainChecks = Partial<Record<CheckName, CheckResult>>;
+
+/** What a lookup gave: records, none (NXDOMAIN or no record of the type), or a failure. */
+export type Lookup<T> = { records: T[] } | { error: string };
+
+/** The DKIM public key (the `p=` tag) of an RSA private key: its SubjectPublicKeyInfo, base64. */
+export function dkimPublicKey(privateKeyPem: string): string {
+  return createPublicKey(privateKeyPem).export({ type: 'spki', format: 'der' }).toString('base64');
+}
+
+/** A DKIM key record's tags (RFC 6376 §3.6.1): `k=v` pairs separated by `;`, spaces ignored in `p`. */
+export function dkimTags(record: string): Map<string, string> {
+  const tags = new Map<string, string>();
+  for (const part of record.split(';')) {
+    const i = part.indexOf('=');
+    if (i < 0) continue;
+    const name = part.slice(0, i).trim().toLowerCase();
+    if (name && !tags.has(name)) tags.set(name, part.slice(i + 1).replace(/\s+/g, ''));
+  }
+  return tags;
+}
+
+const failed = (name: string, l: { error: string }): CheckResult => ({
+  status: 'error',
+  name,
+  found: [],
+  expected: null,
+  detail: `The DNS lookup failed (${l.error}); the check will be run again`,
+});
+
+export function checkDkim(name: string, key: { publicKey: string } | null, txt: Lookup<string> | null): CheckResult {
+  if (!key)
+    return {
+      status: 'not_configured',
+      name,
+      found: [],
+      expected: null,
+      detail: 'No DKIM key for this domain: mail from it is sent unsigned. Add it to DKIM_KEYS',
+    };
+  const expected = `v=DKIM1; k=rsa; p=${key.publicKey}`;
+  if (!txt) throw new Error('checkDkim: a configured key needs its lookup');
+  if ('error' in txt) return { ...failed(name, txt), expected };
+  const found = txt.records;
+  const keys = found.map(dkimTags).filter((t) => t.has('p'));
+  if (keys.length === 0)
+    return {
+      status: 'missing',
+      name,
+      found,
+      expected,
+      detail: `No DKIM key record at ${name}: publish the expected TXT record`,
+    };
+  if (keys.some((t) => t.get('p') === key.publicKey))
+    return { status: 'ok', name, found, expected, detail: 'The published key is the one Postier signs with' };
+  return {
+    status: 'mismatch',
+    name,
+    found,
+    expected,
+    detail: keys.some((t) => t.get('p') === '')
+      ? 'The key at this selector is revoked (empty p=): receivers will fail every signature'
+      : 'The published key is not the one Postier signs with: receivers will fail every signature',
+  };
+}
+
+export function checkSpf(name: string, txt: Lookup<string>): CheckResult {
+  if ('error' in txt) return failed(name, txt);
+  const found = txt.records.filter((r) => /^v=spf1(\s|$)/i.test(r.trim()));
+  const base = { name, found, expected: null };
+  if (found.length === 0)
+    return {
+      ...base,
+      status: 'missing',
+      detail: "No SPF record: publish one TXT record `v=spf1 include:<your relay's SPF domain> ~all`",
+    };
+  if (found.length > 1)
+    return {
+      ...base,
+      status: 'invalid',
+      detail: 'Several SPF records: receivers treat that as an error (RFC 7208 §4.5); merge them into one',
+    };
+  if (/(^|\s)\+?all(\s|$)/i.test(found[0]!))
+    return { ...base, status: 'invalid', detail: 'The SPF record ends with +all: it lets anyone send as this domain' };
+  return { ...base, status: 'ok', detail: 'One SPF record' };
+}
+
+export function checkDmarc(name: string, domain: string, txt: Lookup<string>): CheckResult {
+  if ('error' in txt) return failed(name, txt);
+  const found = txt.records.filter((r) => /^v=DMARC1\s*(;|$)/i.test(r.trim()));
+  const expected = `v=DMARC1; p=none; rua=mailto:dmarc-reports@${domain}`;
+  const base = { name, found, expected };
+  if (found.length === 0)
+    return {
+      ...base,
+      status: 'missing',
+      detail: 'No DMARC record: Gmail and Yahoo want one from bulk senders; start with p=none',
+    };
+  if (found.length > 1)
+    return { ...base, status: 'invalid', detail: 'Several DMARC records: receivers ignore them all' };
+  const policy = dkimTags(found[0]!).get('p')?.toLowerCase();
+  if (policy !== 'none' && policy !== 'quarantine' && policy !== 'reject')
+    return {
+      ...base,
+      status: 'invalid',
+      detail: 'The DMARC record has no valid policy (p=none, quarantine or reject)',
+    };
+  return { ...base, status: 'ok', detail: `DMARC policy ${policy}` };
+}
+
+export function checkMx(name: string, mx: Lookup<{ priority: number; exchange: string }>): CheckResult {
+  if ('error' in mx) return failed(name, mx);
+  const found = [...mx.records].sort((a, b) => a.priority - b.priority).map((r) => `${r.priority} ${r.exchange}`);
+  if (found.length === 0)
+    return {
+      status: 'missing',
+      name,
+      found,
+      expected: null,
+      detail:
+        'No MX record: bounces sent to this domain cannot reach Postier. Point it at the host of INBOUND_SMTP_PORT',
+    };
+  return { status: 'ok', name, found, expected: null, detail: 'Bounces to this domain have somewhere to go' };
+}
+
+/** Verified: every check the domain needs passed (a check it does not need is absent). */
+export function verified(checks: DomainChecks): boolean {
+  const all = Object.values(checks);
+  return all.length > 0 && all.every((c) => c.status === 'ok');
+}

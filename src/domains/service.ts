@@ -1,0 +1,130 @@
+import type { Kysely } from 'kysely';
+import type pino from 'pino';
+import type { Config } from '../platform/config.js';
+import type { DB } from '../platform/db/schema.js';
+import { domainVerified } from '../platform/metrics.js';
+import { checkDkim, checkDmarc, checkMx, checkSpf, type DomainChecks, dkimPublicKey, verified } from './checks.js';
+import type { DnsLookup } from './dns.js';
+
+/** Why Postier cares about a domain: From addresses use it, it has a DKIM key, bounces come back to it. */
+export type DomainRole = 'from' | 'dkim' | 'bounce';
+
+export interface SendingDomain {
+  domain: string;
+  roles: DomainRole[];
+  /** The DKIM key Postier signs this domain's mail with (selector and public key). */
+  dkim: { selector: string; publicKey: string } | null;
+}
+
+export interface DomainView {
+  domain: string;
+  roles: DomainRole[];
+  dkim_selector: string | null;
+  /** Every check the domain needs passed at the last check; false before the first. */
+  verified: boolean;
+  checked_at: string | null;
+  checks: DomainChecks | null;
+}
+
+/**
+ * The domains Postier sends as, from its configuration: SMTP_FROM_EMAIL's domain and those of
+ * FROM_ALLOWED_DOMAINS (addresses count by their domain), DKIM_KEYS' domains, and BOUNCE_DOMAIN.
+ */
+export function sendingDomains(config: Config): SendingDomain[] {
+  const byName = new Map<string, SendingDomain>();
+  const add = (domain: string, role: DomainRole) => {
+    const d = domain.toLowerCase();
+    const entry = byName.get(d) ?? { domain: d, roles: [], dkim: null };
+    if (!entry.roles.includes(role)) entry.roles.push(role);
+    byName.set(d, entry);
+    return entry;
+  };
+  for (const f of config.email.fromAllowed) add(f.slice(f.lastIndexOf('@') + 1), 'from');
+  for (const k of config.dkimKeys)
+    add(k.domain, 'dkim').dkim = { selector: k.selector, publicKey: dkimPublicKey(k.privateKey) };
+  if (config.feedback.bounceDomain) add(config.feedback.bounceDomain, 'bounce');
+  return [...byName.values()].sort((a, b) => a.domain.localeCompare(b.domain));
+}
+
+/** Runs the checks `d` needs against DNS. */
+export async function checkDomain(d: SendingDomain, dns: DnsLookup): Promise<DomainChecks> {
+  const checks: DomainChecks = {};
+  const from = d.roles.includes('from') || d.roles.includes('dkim');
+  const dkimName = d.dkim ? `${d.dkim.selector}._domainkey.${d.domain}` : `<selector>._domainkey.${d.domain}`;
+  const [dkimTxt, spfTxt, dmarcTxt, mx] = await Promise.all([
+    from && d.dkim ? dns.txt(dkimName) : null,
+    dns.txt(d.domain),
+    from ? dns.txt(`_dmarc.${d.domain}`) : null,
+    d.roles.includes('bounce') ? dns.mx(d.domain) : null,
+  ]);
+  if (from) checks.dkim = checkDkim(dkimName, d.dkim, dkimTxt);
+  checks.spf = checkSpf(d.domain, spfTxt);
+  if (dmarcTxt) checks.dmarc = checkDmarc(`_dmarc.${d.domain}`, d.domain, dmarcTxt);
+  if (mx) checks.mx = checkMx(d.domain, mx);
+  return checks;
+}
+
+/**
+ * The sending domains and their last DNS check. A check's result is stored (one row per
+ * domain), so every process and the UI show the same answer, and sets
+ * postier_domain_dns_verified{domain}.
+ */
+export class DomainService {
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly config: Config,
+    private readonly dns: DnsLookup,
+    private readonly log: pino.Logger,
+  ) {}
+
+  domains(): SendingDomain[] {
+    return sendingDomains(this.config);
+  }
+
+  async list(): Promise<DomainView[]> {
+    const rows = await this.db.selectFrom('domain_checks').selectAll().execute();
+    const byDomain = new Map(rows.map((r) => [r.domain, r]));
+    return this.domains().map((d) => view(d, byDomain.get(d.domain)));
+  }
+
+  /** Checks one sending domain now; undefined when Postier does not send as it. */
+  async check(domain: string, now = Date.now()): Promise<DomainView | undefined> {
+    const d = this.domains().find((x) => x.domain === domain.toLowerCase());
+    if (!d) return undefined;
+    const checks = await checkDomain(d, this.dns);
+    const ok = verified(checks);
+    const row = { domain: d.domain, verified: ok ? 1 : 0, result: JSON.stringify(checks), checked_at: now };
+    await this.db
+      .insertInto('domain_checks')
+      .values(row)
+      .onConflict((oc) =>
+        oc.column('domain').doUpdateSet({ verified: row.verified, result: row.result, checked_at: now }),
+      )
+      .execute();
+    domainVerified.set({ domain: d.domain }, ok ? 1 : 0);
+    const failing = Object.entries(checks)
+      .filter(([, c]) => c.status !== 'ok')
+      .map(([name, c]) => `${name} ${c.status}`);
+    if (failing.length) this.log.warn({ domain: d.domain, failing }, 'sending domain DNS check: not verified');
+    return view(d, row);
+  }
+
+  /** Checks every sending domain, one after the other. */
+  async checkAll(now = Date.now()): Promise<{ checked: number; verified: number }> {
+    let ok = 0;
+    const all = this.domains();
+    for (const d of all) if ((await this.check(d.domain, now))?.verified) ok++;
+    return { checked: all.length, verified: ok };
+  }
+}
+
+function view(d: SendingDomain, row: { verified: number; result: string; checked_at: number } | undefined): DomainView {
+  return {
+    domain: d.domain,
+    roles: d.roles,
+    dkim_selector: d.dkim?.selector ?? null,
+    verified: row?.verified === 1,
+    checked_at: row ? new Date(Number(row.checked_at)).toISOString() : null,
+    checks: row ? (JSON.parse(row.result) as DomainChecks) : null,
+  };
+}
