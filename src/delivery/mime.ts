@@ -4,10 +4,26 @@ import { attachmentsWithData, type Body, decodeBody, readContent, withBodies } f
 import type { ContentSeal } from '../platform/crypto/sealed-content.js';
 import type { DB, MessageRow } from '../platform/db/schema.js';
 import { dkimUnsigned } from '../platform/metrics.js';
+import { instrumentHtml, trackingKey } from '../tracking/index.js';
 import { buildMime, buildSubmittedMime, DkimSigner, type Sender } from './mime/index.js';
 import { type BuiltMessage, type MimeSource, PermanentBuildError } from './process-message.js';
 
 export { buildMime, type MimeAttachment, type Sender } from './mime/index.js';
+
+/**
+ * Open and click tracking of the HTML that goes out (never of what the archive keeps), for the
+ * categories TRACKING_CATEGORIES names (every one when unset); undefined when both are off.
+ */
+function tracker(config: Config): Sender['track'] {
+  const { opens, clicks, categories } = config.tracking;
+  if (!opens && !clicks) return undefined;
+  const key = trackingKey(config);
+  const wanted = categories ? new Set(categories) : null;
+  return (message, html) =>
+    wanted && !wanted.has(message.category)
+      ? html
+      : instrumentHtml(html, { base: config.publicUrl, key, messageId: message.id, opens, clicks });
+}
 
 /** Bodies kept from prefetches at most (a batch's worth many times over). */
 const MAX_PREFETCHED = 2000;
@@ -45,6 +61,7 @@ export class MimeCache implements MimeSource {
       returnPath,
       dkimKeys,
       onUnsigned: (domain) => dkimUnsigned.inc({ domain }),
+      track: tracker(config),
       fromName: config.smtp.fromName,
       fromEmail: config.smtp.fromEmail,
       replyTo: config.smtp.replyTo,
@@ -159,8 +176,9 @@ export class MimeCache implements MimeSource {
       ? [{ ...message, html_content: body.html, text_content: body.text }]
       : await withBodies(this.db, [message]);
     const clear = this.seal.contentToDeliver(archived!);
+    const html = clear.html && this.sender.track ? this.sender.track(message, clear.html) : clear.html;
     return buildMime(
-      { ...message, subject: clear.subject, html_content: clear.html, text_content: clear.text },
+      { ...message, subject: clear.subject, html_content: html, text_content: clear.text },
       attachments,
       this.sender,
     );

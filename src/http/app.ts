@@ -25,6 +25,7 @@ import type { MetricsJson } from '../platform/metrics.js';
 import { retentionHttp } from '../retention/http.js';
 import { suppressionsHttp } from '../suppressions/http.js';
 import { type DomainService, domainsHttp } from '../domains/index.js';
+import { TrackingService, trackingHttp, trackingKey } from '../tracking/index.js';
 import { templatesHttp } from '../templates/http.js';
 import type { TemplateAdmin, TemplateService } from '../templates/index.js';
 import { unsubscribeHttp } from '../unsubscribe/http.js';
@@ -90,6 +91,9 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     logController: new LogController({ disableRequestLogging: true }),
     // Ids in logs tie a request to the messages it created.
     requestIdHeader: false,
+    // A tracked link's token carries the link (tracking/token.ts): up to 12,100 characters. Every
+    // route's schema bounds its own parameters; the router's default of 100 refused those links.
+    maxParamLength: 12_100,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     // While closing, a request that still arrives on an open connection is served (with
@@ -148,6 +152,10 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
   await app.register(keysHttp, { keys: s.apiKeys });
   await app.register(suppressionsHttp, { db });
   await app.register(domainsHttp, { domains: s.domains });
+  await app.register(trackingHttp, {
+    tracking: new TrackingService(db, s.commits, s.events),
+    key: trackingKey(config),
+  });
   await app.register(unsubscribeHttp, { db, key: s.unsubscribeKey, brand: config.brand.name });
   await app.register(webhooksHttp, { db, ring: () => s.webhooks?.ring() });
   await app.register(feedbackHttp, {

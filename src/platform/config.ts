@@ -60,6 +60,8 @@ export interface Config {
     failoverCooldownSeconds: number;
   };
   captureSmtpPort: number;
+  /** TRACK_OPENS, TRACK_CLICKS, TRACKING_CATEGORIES: open and click tracking of HTML mail (off by default). */
+  tracking: { opens: boolean; clicks: boolean; categories: string[] | null };
   /** DNS_SERVERS: resolvers for the sending domains' DNS checks (`ip` or `ip:port`); empty: the system's. */
   dnsServers: string[];
   /** DOMAIN_CHECK_HOURS: how often serving processes check the sending domains' DNS; 0: only on demand. */
@@ -443,6 +445,11 @@ export function loadConfig(env: Env = process.env): Config {
       failoverCooldownSeconds: r.number('SMTP_FAILOVER_COOLDOWN_SECONDS', 60, 0.1, 86_400),
     },
     captureSmtpPort: r.int('CAPTURE_SMTP_PORT', 2525, 0, 65535),
+    tracking: {
+      opens: r.bool('TRACK_OPENS', false),
+      clicks: r.bool('TRACK_CLICKS', false),
+      categories: r.raw('TRACKING_CATEGORIES') === undefined ? null : r.list('TRACKING_CATEGORIES', []),
+    },
     dnsServers: readDnsServers(r),
     domainCheckHours: r.number('DOMAIN_CHECK_HOURS', 6, 0, 24 * 365),
     spamd: hostPort(r, 'SPAMD_ADDRESS'),

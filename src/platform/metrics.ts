@@ -69,6 +69,13 @@ export const smtpFailovers = new Counter({
   registers: [registry],
 });
 
+export const trackingEvents = new Counter({
+  name: 'postier_tracking_events_total',
+  help: 'Opens and clicks of tracked messages: opened and clicked (a person), opened_by_machine and clicked_by_machine (not counted)',
+  labelNames: ['type'],
+  registers: [registry],
+});
+
 export const domainVerified = new Gauge({
   name: 'postier_domain_dns_verified',
   help: "1 when the sending domain's last DNS check passed (DKIM key, SPF, DMARC; MX for the bounce domain), 0 when it did not",

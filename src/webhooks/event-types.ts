@@ -3,6 +3,8 @@
 // given up (final: true); its details list each recipient with the relay's reply.
 // auto_replied: an out-of-office or other automatic reply to the message (it changes no status).
 // captured: accepted by the embedded capture server (no SMTP_HOST), so never delivered.
+// opened, clicked: a person opened the mail or followed a link (TRACK_OPENS, TRACK_CLICKS);
+// machines' opens and clicks are not sent (tracking/classify.ts). They change no status.
 export const WEBHOOK_EVENT_TYPES = [
   'sent',
   'partially_sent',
@@ -12,6 +14,8 @@ export const WEBHOOK_EVENT_TYPES = [
   'complaint',
   'failed',
   'auto_replied',
+  'opened',
+  'clicked',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 

@@ -30,6 +30,8 @@ export interface Sender {
   dkimKeys?: ReadonlyMap<string, DkimSigner>;
   /** A message with its own sender went out unsigned: no key for its domain (counted in /metrics). */
   onUnsigned?(domain: string): void;
+  /** The HTML as it goes out with open and click tracking (TRACK_OPENS, TRACK_CLICKS), when on for the message. */
+  track?(message: { id: string; category: string }, html: string): string;
 }
 
 export interface MimeAttachment {

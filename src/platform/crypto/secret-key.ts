@@ -55,6 +55,6 @@ function readKeyFile(file: string): Buffer | undefined {
  * sealed content never share a key, and one POSTIER_SECRET_KEY (or one secret.key file) is all an
  * operator has to back up and copy to every host.
  */
-export function deriveKey(config: Config, purpose: 'unsubscribe' | 'anonymize-address' | 'verp'): Buffer {
+export function deriveKey(config: Config, purpose: 'unsubscribe' | 'anonymize-address' | 'verp' | 'tracking'): Buffer {
   return Buffer.from(hkdfSync('sha256', loadSecretKey(config), Buffer.alloc(0), `postier/${purpose}/v1`, 32));
 }

@@ -1,0 +1,88 @@
+import type { Kysely } from 'kysely';
+import type { EventLog } from '../events/index.js';
+import type { CommitQueue } from '../platform/db/commit-queue.js';
+import type { DB } from '../platform/db/schema.js';
+import { trackingEvents } from '../platform/metrics.js';
+import { BURST_MS, classifyClick, classifyOpen } from './classify.js';
+import type { TrackingClaim } from './token.js';
+
+/** Events of one message past which opens and clicks are counted in /metrics only (a mail reopened all day). */
+export const MAX_EVENTS_PER_MESSAGE = 50;
+
+const TYPES = ['opened', 'clicked', 'opened_by_machine', 'clicked_by_machine'] as const;
+
+/** The link's address without its query or fragment: where people went, not their tokens. */
+export function linkWithoutQuery(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return url.split(/[?#]/)[0]!;
+  }
+}
+
+/**
+ * Records an open or a click as an event of its message: `opened`/`clicked` when a person did it,
+ * `opened_by_machine`/`clicked_by_machine` with the reason otherwise (classify.ts). Never the IP
+ * address or the user agent itself: the kind of agent only. A message gone from the archive
+ * records nothing (its link still works).
+ */
+export class TrackingService {
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly commits: CommitQueue,
+    private readonly events: EventLog,
+  ) {}
+
+  async record(
+    kind: 'open' | 'click',
+    claim: TrackingClaim,
+    userAgent: string,
+    now = Date.now(),
+  ): Promise<string | null> {
+    const message = await this.db
+      .selectFrom('email_messages')
+      .select(['id', 'status', 'sent_at', 'template_key', 'category', 'created_at'])
+      .where('id', '=', claim.messageId)
+      .executeTakeFirst();
+    if (!message) return null;
+    const earlier = await this.db
+      .selectFrom('email_events')
+      .select(['type', 'data', 'created_at'])
+      .where('message_id', '=', message.id)
+      .where('type', 'in', [...TYPES])
+      .orderBy('id', 'desc')
+      .limit(MAX_EVENTS_PER_MESSAGE)
+      .execute();
+    const sentAt = message.sent_at === null ? null : Number(message.sent_at);
+    let type: string;
+    let data: Record<string, unknown>;
+    if (kind === 'open') {
+      const v = classifyOpen(userAgent, sentAt, now);
+      type = v.counted ? 'opened' : 'opened_by_machine';
+      data = v.counted ? { agent: v.agent } : { reason: v.reason };
+    } else {
+      const recentLinks = new Set(
+        earlier
+          .filter((e) => e.type.startsWith('clicked') && now - Number(e.created_at) < BURST_MS)
+          .map((e) => (JSON.parse(e.data ?? '{}') as { link?: number }).link)
+          .filter((l) => l !== claim.link),
+      ).size;
+      const v = classifyClick(userAgent, sentAt, now, recentLinks);
+      type = v.counted ? 'clicked' : 'clicked_by_machine';
+      data = {
+        link: claim.link,
+        url: linkWithoutQuery(claim.url ?? ''),
+        ...(v.counted ? { agent: v.agent } : { reason: v.reason }),
+      };
+    }
+    trackingEvents.inc({ type });
+    if (earlier.length >= MAX_EVENTS_PER_MESSAGE) return type;
+    // The status it leaves is the one it found (webhooks say so): an open changes no status.
+    data.status_unchanged = message.status;
+    await this.commits.run((trx) =>
+      this.events.record(trx, [{ messageId: message.id, type, at: now, data, labels: message }]),
+    );
+    return type;
+  }
+}
