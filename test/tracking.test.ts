@@ -203,6 +203,16 @@ describe.each(backends)('tracking end to end on %s', (backend) => {
     ]);
     expect((await eventTypes(t, id!)).filter((e) => e.startsWith('clicked'))).toEqual(['clicked']);
     expect((await messageRow(t, id!)).status).toBe('sent');
+    const stats = (await t.inject({ method: 'GET', url: '/api/v1/email/stats?days=7' })).json() as {
+      engagement: Record<string, unknown>;
+    };
+    expect(stats.engagement).toEqual({
+      tracking: { opens: true, clicks: true },
+      opened: 1,
+      clicked: 1,
+      machine_opens: 1,
+      machine_clicks: 0,
+    });
     const metrics = (await t.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toMatch(/^postier_tracking_events_total\{type="opened"\} [1-9]/m);
     expect(metrics).toMatch(/^postier_tracking_events_total\{type="opened_by_machine"\} [1-9]/m);

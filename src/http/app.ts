@@ -141,6 +141,7 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     searchIndex: s.searchIndex,
     resend: { db, events: s.events, templates: s.templates, send: s.send, messageIdDomain: s.messageIdDomain },
     checks: { spamd: config.spamd, mime: (message) => checkMime.get(message) },
+    tracking: { opens: config.tracking.opens, clicks: config.tracking.clicks },
   });
   await app.register(templatesHttp, {
     templates: s.templates,

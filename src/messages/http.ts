@@ -34,6 +34,8 @@ export interface MessagesHttpOptions {
   resend: ResendDeps;
   /** The HTML, link and spam checks of an archived message. */
   checks: Omit<ArchiveChecks, 'db'>;
+  /** TRACK_OPENS and TRACK_CLICKS, for the dashboard's engagement counts. */
+  tracking: { opens: boolean; clicks: boolean };
 }
 
 const Status = Type.Union(MESSAGE_STATUSES.map((s) => Type.Literal(s)));
@@ -42,7 +44,7 @@ const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 /** The archive: list and read messages and their attachments, cancel, resend, dashboard stats. */
 export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = async (
   r,
-  { db, dialect, events, from, fromEmail, hashAddress, searchIndex, resend, checks },
+  { db, dialect, events, from, fromEmail, hashAddress, searchIndex, resend, checks, tracking },
 ) => {
   // SQLite's search looks fragments up by their rare trigrams: which ones are rare, it learns from a sample.
   const trigrams = dialect === 'sqlite' ? new TrigramSample(db) : undefined;
@@ -220,6 +222,6 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
       },
     },
     async (request) =>
-      messageStats(db, { days: request.query.days, tzOffsetMinutes: request.query.tz_offset }, dialect),
+      messageStats(db, { days: request.query.days, tzOffsetMinutes: request.query.tz_offset, tracking }, dialect),
   );
 };

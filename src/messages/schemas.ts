@@ -139,6 +139,16 @@ export const Stats = Type.Object({
     oldest_queued_at: NullableDateTime,
     oldest_age_seconds: NullableInteger,
   }),
+  engagement: Type.Object({
+    tracking: Type.Object({
+      opens: Type.Boolean({ description: 'TRACK_OPENS' }),
+      clicks: Type.Boolean({ description: 'TRACK_CLICKS' }),
+    }),
+    opened: Type.Integer({ description: 'Messages opened by a person in the period (machines not counted)' }),
+    clicked: Type.Integer({ description: 'Messages with a link followed by a person in the period' }),
+    machine_opens: Type.Integer({ description: 'Opens by machines in the period, recorded and not counted' }),
+    machine_clicks: Type.Integer({ description: 'Clicks by machines in the period, recorded and not counted' }),
+  }),
   latest_failures: Type.Array(
     Type.Object({
       id: Type.String({ format: 'uuid' }),

@@ -22,6 +22,8 @@ export interface DayPoint {
 
 export interface StatsOptions {
   days: number;
+  /** TRACK_OPENS and TRACK_CLICKS, said with the counts (zero because off, or because nobody opened). */
+  tracking?: { opens: boolean; clicks: boolean };
   /** The viewer's offset from UTC in minutes (east positive), so "today" is the viewer's day. */
   tzOffsetMinutes: number;
   now?: number;
@@ -134,6 +136,20 @@ export async function messageStats(db: Kysely<DB>, opts: StatsOptions, dialect: 
     feedback.set(e.message_id, feedbackOf({ type: e.type, data, at: iso(Number(e.created_at)) }, to));
   }
 
+  // Served by email_events_type_time (type, created_at): people count once per message.
+  const engagement = await db
+    .selectFrom('email_events')
+    .select([
+      'type',
+      (eb) => eb.fn.count<number>(sql`distinct message_id`).as('messages'),
+      (eb) => eb.fn.countAll<number>().as('n'),
+    ])
+    .where('type', 'in', ['opened', 'clicked', 'opened_by_machine', 'clicked_by_machine'])
+    .where('created_at', '>=', since)
+    .groupBy('type')
+    .execute();
+  const of = (type: string, what: 'messages' | 'n') => Number(engagement.find((e) => e.type === type)?.[what] ?? 0);
+
   const buckets = bucketStats(
     rows.map((r) => ({ day: Number(r.day), status: r.status, n: Number(r.n) })),
     firstDay,
@@ -151,6 +167,13 @@ export async function messageStats(db: Kysely<DB>, opts: StatsOptions, dialect: 
       depth: Number(queue.depth),
       oldest_queued_at: iso(oldest),
       oldest_age_seconds: oldest == null ? null : Math.max(0, Math.round((now - oldest) / 1000)),
+    },
+    engagement: {
+      tracking: opts.tracking ?? { opens: false, clicks: false },
+      opened: of('opened', 'messages'),
+      clicked: of('clicked', 'messages'),
+      machine_opens: of('opened_by_machine', 'n'),
+      machine_clicks: of('clicked_by_machine', 'n'),
     },
     latest_failures: failures.map((f) => {
       const fb = feedback.get(f.id) ?? null;

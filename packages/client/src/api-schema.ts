@@ -2052,6 +2052,22 @@ export interface paths {
                                 oldest_queued_at: string | null;
                                 oldest_age_seconds: number | null;
                             };
+                            engagement: {
+                                tracking: {
+                                    /** @description TRACK_OPENS */
+                                    opens: boolean;
+                                    /** @description TRACK_CLICKS */
+                                    clicks: boolean;
+                                };
+                                /** @description Messages opened by a person in the period (machines not counted) */
+                                opened: number;
+                                /** @description Messages with a link followed by a person in the period */
+                                clicked: number;
+                                /** @description Opens by machines in the period, recorded and not counted */
+                                machine_opens: number;
+                                /** @description Clicks by machines in the period, recorded and not counted */
+                                machine_clicks: number;
+                            };
                             latest_failures: {
                                 /** Format: uuid */
                                 id: string;

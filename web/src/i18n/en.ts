@@ -65,6 +65,10 @@ export const en = {
     'Messages stay queued and are retried without spending their attempts. Check the relay and the SMTP_* settings.',
   'dashboard.relayFailoverHint':
     'Mail goes through the fallback relay {address} meanwhile; this one is tried again after SMTP_FAILOVER_COOLDOWN_SECONDS.',
+  'dashboard.engagement': 'Opens and clicks, last {n} days',
+  'dashboard.engagementCounts': '{opened} messages opened and {clicked} with a link followed, by people.',
+  'dashboard.engagementMachines':
+    'Not counted: {opens} image loads and {clicks} link checks by machines (Apple Mail Privacy Protection, security scanners). Mail read with images off is never seen: opens are a floor.',
   'dashboard.relayLast': 'Last reply: {reply}',
 
   'messages.filters': 'Message filters',

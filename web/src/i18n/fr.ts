@@ -68,6 +68,10 @@ export const fr: Record<keyof typeof en, string> = {
     'Les messages restent en file et sont réessayés sans consommer leurs tentatives. Vérifiez le relais et les réglages SMTP_*.',
   'dashboard.relayFailoverHint':
     'Le courrier passe entre-temps par le relais de secours {address} ; celui-ci est réessayé après SMTP_FAILOVER_COOLDOWN_SECONDS.',
+  'dashboard.engagement': 'Ouvertures et clics, {n} derniers jours',
+  'dashboard.engagementCounts': '{opened} messages ouverts et {clicked} avec un lien suivi, par des personnes.',
+  'dashboard.engagementMachines':
+    'Non comptés : {opens} chargements d’image et {clicks} vérifications de lien par des machines (protection de la confidentialité d’Apple Mail, filtres de sécurité). Un message lu sans images n’est jamais vu : les ouvertures sont un minimum.',
   'dashboard.relayLast': 'Dernière réponse : {reply}',
 
   'messages.filters': 'Filtres des messages',

@@ -98,6 +98,25 @@ export function Dashboard() {
                 </table>
               </div>
             </div>
+            {s.engagement.tracking.opens ||
+            s.engagement.tracking.clicks ||
+            s.engagement.opened + s.engagement.clicked > 0 ? (
+              <div className="card engagement">
+                <h2>{t('dashboard.engagement', { n: s.days })}</h2>
+                <p>
+                  {t('dashboard.engagementCounts', {
+                    opened: formatNumber(s.engagement.opened, lang),
+                    clicked: formatNumber(s.engagement.clicked, lang),
+                  })}
+                </p>
+                <p className="muted small">
+                  {t('dashboard.engagementMachines', {
+                    opens: formatNumber(s.engagement.machine_opens, lang),
+                    clicks: formatNumber(s.engagement.machine_clicks, lang),
+                  })}
+                </p>
+              </div>
+            ) : null}
             <div className="card">
               <h2>{t('dashboard.latestFailures')}</h2>
               {s.latest_failures.length === 0 ? (
