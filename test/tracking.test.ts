@@ -58,6 +58,47 @@ describe('tracking: what goes out', () => {
     expect(unsub).toBe(`<a href="${BASE}/u/abc.def">Unsubscribe</a>`);
   });
 
+  it('reads attributes as a browser does: an href written inside another attribute is text, not a link', () => {
+    const html = '<a aria-label="Open  href=https://evil.example/phish" href="https://app.example/p">Open</a>';
+    const out = instrumentHtml(html, { base: BASE, key: KEY, messageId: 'm', opens: false, clicks: true });
+    const tokens = [...out.matchAll(/\/t\/c\/([^"]+)"/g)];
+    expect(tokens).toHaveLength(1);
+    expect(verifyTrackingToken(KEY, 'c', tokens[0]![1]!)).toMatchObject({ url: 'https://app.example/p' });
+    expect(out).toContain('aria-label="Open  href=https://evil.example/phish"');
+  });
+
+  it('signs links as a browser would send them, and leaves untracked what it cannot carry', () => {
+    const one = (href: string) => {
+      const out = instrumentHtml(`<a href="${href}">x</a>`, {
+        base: BASE,
+        key: KEY,
+        messageId: 'm',
+        opens: false,
+        clicks: true,
+      });
+      const tok = /\/t\/c\/([^"]+)"/.exec(out)?.[1];
+      return tok ? verifyTrackingToken(KEY, 'c', tok)!.url : out;
+    };
+    expect(one('https://exämple.test/日本?q=é')).toBe('https://xn--exmple-cua.test/%E6%97%A5%E6%9C%AC?q=%C3%A9');
+    expect(one('https://a.example/&#10;b')).toBe('https://a.example/b');
+    const long = `https://a.example/${'x'.repeat(5000)}`;
+    expect(one(long)).toBe(`<a href="${long}">x</a>`);
+    expect(one('https://')).toBe('<a href="https://">x</a>');
+  });
+
+  it('stays linear on hostile markup', () => {
+    const started = performance.now();
+    instrumentHtml('<a '.repeat(100_000) + '</body'.repeat(50_000), {
+      base: BASE,
+      key: KEY,
+      messageId: 'm',
+      opens: true,
+      clicks: true,
+    });
+    // A quadratic scan of this takes tens of seconds; a linear one milliseconds.
+    expect(performance.now() - started).toBeLessThan(3000);
+  });
+
   it('refuses a token changed, signed with another key, or of the other kind', () => {
     const tok = createTrackingToken(KEY, 'c', { messageId: 'm', link: 0, url: 'https://a.example/' });
     expect(verifyTrackingToken(KEY, 'c', tok)).not.toBeNull();
@@ -71,12 +112,17 @@ describe('tracking: what goes out', () => {
   });
 
   it('tracks only the categories TRACKING_CATEGORIES names, and nothing when both are off', () => {
-    const secret = { POSTIER_SECRET_KEY: 'ab'.repeat(32) };
+    const secret = { POSTIER_SECRET_KEY: 'ab'.repeat(32), SMTP_HOST: 'relay.example' };
     const track = MimeCache.senderOf(loadConfig({ ...secret, TRACK_OPENS: 'true', TRACKING_CATEGORIES: 'onboarding' }))
       .track!;
     expect(track({ id: 'm', category: 'billing' }, HTML)).toBe(HTML);
     expect(track({ id: 'm', category: 'onboarding' }, HTML)).toContain('/t/o/');
     expect(MimeCache.senderOf(loadConfig(secret)).track).toBeUndefined();
+    // Capture mode: the inbox shows the mail in the admin UI, where its pixel would be an open.
+    const { SMTP_HOST: _, ...capture } = secret;
+    expect(
+      MimeCache.senderOf(loadConfig({ ...capture, TRACK_OPENS: 'true', TRACK_CLICKS: 'true' })).track,
+    ).toBeUndefined();
   });
 });
 
@@ -173,6 +219,14 @@ describe.each(backends)('tracking end to end on %s', (backend) => {
     await until('the open', async () => (await eventTypes(t, id!)).includes('opened'));
     expect(await eventData(t, id!, 'opened')).toEqual([{ agent: 'client', status_unchanged: 'sent' }]);
 
+    // A HEAD on the pixel loads no image: not an open.
+    const headPixel = await t.inject({
+      method: 'HEAD',
+      url: path(pixel),
+      token: null,
+      headers: { 'user-agent': THUNDERBIRD },
+    });
+    expect(headPixel.statusCode).toBe(200);
     const prefetch = await t.inject({
       method: 'GET',
       url: path(pixel),
@@ -197,9 +251,9 @@ describe.each(backends)('tracking end to end on %s', (backend) => {
     expect(go.statusCode).toBe(302);
     expect(go.headers.location).toBe('https://shop.example/invoice?id=42&t=secret');
     await until('the click', async () => (await eventTypes(t, id!)).includes('clicked'));
-    // Where the person went, not the token in the link's query.
+    // Which link, and its origin: never the path or query, which may carry a sensitive variable.
     expect(await eventData(t, id!, 'clicked')).toEqual([
-      { link: 0, url: 'https://shop.example/invoice', agent: 'client', status_unchanged: 'sent' },
+      { link: 0, url: 'https://shop.example', agent: 'client', status_unchanged: 'sent' },
     ]);
     expect((await eventTypes(t, id!)).filter((e) => e.startsWith('clicked'))).toEqual(['clicked']);
     expect((await messageRow(t, id!)).status).toBe('sent');
@@ -216,6 +270,27 @@ describe.each(backends)('tracking end to end on %s', (backend) => {
     const metrics = (await t.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toMatch(/^postier_tracking_events_total\{type="opened"\} [1-9]/m);
     expect(metrics).toMatch(/^postier_tracking_events_total\{type="opened_by_machine"\} [1-9]/m);
+  });
+
+  it('sees a scanner following every link at once as a burst: one click counted at most', async () => {
+    const [id] = await sendOk(t, { to: 'scanned@example.com', subject: 'Links', html: HTML });
+    const key = (await import('../src/tracking/index.js')).trackingKey(t.config);
+    const links = [0, 1, 2, 3].map(
+      (l) => `/t/c/${createTrackingToken(key, 'c', { messageId: id!, link: l, url: `https://shop.example/${l}` })}`,
+    );
+    const answers = await Promise.all(
+      links.map((url) => t.inject({ method: 'GET', url, token: null, headers: { 'user-agent': THUNDERBIRD } })),
+    );
+    expect(answers.map((a) => a.statusCode)).toEqual([302, 302, 302, 302]);
+    await until(
+      'four clicks recorded',
+      async () => (await eventTypes(t, id!)).filter((e) => e.startsWith('clicked')).length === 4,
+    );
+    const types = (await eventTypes(t, id!)).filter((e) => e.startsWith('clicked'));
+    expect(types.filter((e) => e === 'clicked').length).toBeLessThanOrEqual(1);
+    expect((await eventData<{ reason: string }>(t, id!, 'clicked_by_machine')).every((d) => d.reason === 'burst')).toBe(
+      true,
+    );
   });
 
   it('answers 404 to a token that does not verify, and never redirects for it', async () => {

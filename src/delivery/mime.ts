@@ -12,11 +12,13 @@ export { buildMime, type MimeAttachment, type Sender } from './mime/index.js';
 
 /**
  * Open and click tracking of the HTML that goes out (never of what the archive keeps), for the
- * categories TRACKING_CATEGORIES names (every one when unset); undefined when both are off.
+ * categories TRACKING_CATEGORIES names (every one when unset); undefined when both are off, and
+ * in capture mode.
  */
 function tracker(config: Config): Sender['track'] {
   const { opens, clicks, categories } = config.tracking;
-  if (!opens && !clicks) return undefined;
+  // Capture mode: the inbox shows the mail in the admin UI, whose images would count as opens.
+  if ((!opens && !clicks) || !config.smtp.host) return undefined;
   const key = trackingKey(config);
   const wanted = categories ? new Set(categories) : null;
   return (message, html) =>

@@ -39,7 +39,8 @@ export const trackingHttp: FastifyPluginAsyncTypebox<TrackingHttpOptions> = asyn
     async (request, reply) => {
       const claim = verifyTrackingToken(key, 'o', request.params.token);
       if (!claim) throw new AppError('not_found', 'Unknown tracking link');
-      record(request.log, 'open', claim, request.headers['user-agent'] ?? '');
+      // Fastify answers HEAD with this route too: a HEAD loads no image, so it is not an open.
+      if (request.method === 'GET') record(request.log, 'open', claim, request.headers['user-agent'] ?? '');
       return reply
         .header('cache-control', 'no-store, no-cache, must-revalidate, private')
         .header('content-type', 'image/gif')

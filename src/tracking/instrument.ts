@@ -1,3 +1,4 @@
+import { decodeReferences, scanAttributes } from '../platform/html-attributes.js';
 import { createTrackingToken } from './token.js';
 
 export interface InstrumentOptions {
@@ -9,49 +10,98 @@ export interface InstrumentOptions {
   clicks: boolean;
 }
 
-const ANCHOR = /<a\b[^>]*>/gi;
-const HREF = /(\shref\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))/i;
+/** A link longer than this goes out untracked (its token would pass what the click route takes). */
+export const MAX_TRACKED_URL = 4000;
 
-/** The entities an href may hold (juice and Liquid's escape write &amp; and numeric ones). */
-function decodeEntities(v: string): string {
-  return v.replace(/&(#x[0-9a-f]+|#\d+|amp|quot|apos|lt|gt);/gi, (all, e: string) => {
-    const lower = e.toLowerCase();
-    if (lower === 'amp') return '&';
-    if (lower === 'quot') return '"';
-    if (lower === 'apos') return "'";
-    if (lower === 'lt') return '<';
-    if (lower === 'gt') return '>';
-    const code = lower.startsWith('#x') ? Number.parseInt(lower.slice(2), 16) : Number.parseInt(lower.slice(1), 10);
-    return Number.isFinite(code) && code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : all;
-  });
+const escapeAttribute = (v: string) => v.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
+
+/**
+ * The link a click token may carry: an absolute http(s) URL, normalised as a browser would
+ * (`new URL().href`: host in punycode, the rest percent-encoded, so the redirect's Location is
+ * plain ASCII). Null for anything else, which stays untracked.
+ */
+export function trackableUrl(raw: string, base: string): string | null {
+  const v = decodeReferences(raw)
+    .replace(/[\t\n\r]/g, '')
+    .trim();
+  if (!/^https?:\/\//i.test(v)) return null;
+  let href: string;
+  try {
+    href = new URL(v).href;
+  } catch {
+    return null;
+  }
+  if (href.length > MAX_TRACKED_URL || href.startsWith(`${base}/u/`) || href.startsWith(`${base}/t/`)) return null;
+  return href;
 }
 
 /**
- * The HTML as it goes out with tracking: each http(s) link of an `<a>` goes through
+ * The HTML as it goes out with tracking: the `href` of each `<a>` to an http(s) URL goes through
  * `/t/c/<token>` (its position and URL signed into the token), and a 1×1 image `/t/o/<token>`
- * comes before `</body>`. Left alone: other schemes (mailto:, tel:), anchors, Postier's own
- * unsubscribe links, and any `<a>` carrying `data-postier-notrack`. The archive keeps the HTML
- * without any of this.
+ * comes before `</body>`. Attributes are read as the HTML tokenizer reads them (platform's
+ * scanner, one linear pass): text inside another attribute's value is never taken for an href.
+ * Left alone: other schemes, anchors, Postier's own unsubscribe links, over-long links, and any
+ * `<a>` carrying `data-postier-notrack`. The archive keeps the HTML without any of this.
  */
 export function instrumentHtml(html: string, o: InstrumentOptions): string {
   let out = html;
   if (o.clicks) {
+    const edits: Array<{ start: number; end: number; text: string }> = [];
+    let tagAt = -1;
+    let href: { start: number; end: number } | null = null;
+    let notrack = false;
     let index = 0;
-    out = out.replace(ANCHOR, (tag) => {
-      if (/\sdata-postier-notrack\b/i.test(tag)) return tag;
-      const m = HREF.exec(tag);
-      if (!m) return tag;
-      const url = decodeEntities((m[2] ?? m[3] ?? m[4] ?? '').trim());
-      if (!/^https?:\/\//i.test(url) || url.startsWith(`${o.base}/u/`) || url.startsWith(`${o.base}/t/`)) return tag;
+    const flush = () => {
+      if (!href || notrack) return;
+      const url = trackableUrl(html.slice(href.start, href.end), o.base);
+      if (!url) return;
       const token = createTrackingToken(o.key, 'c', { messageId: o.messageId, link: index++, url });
-      return tag.replace(HREF, (_all, prefix: string) => `${prefix}"${o.base}/t/c/${token}"`);
+      const quoted = html[href.start - 1] === '"' || html[href.start - 1] === "'";
+      const value = escapeAttribute(`${o.base}/t/c/${token}`);
+      edits.push(quoted ? { ...href, text: value } : { ...href, text: `"${value}"` });
+    };
+    scanAttributes(html, (tag, ns, ne, vs, ve, lt) => {
+      if (lt !== tagAt) {
+        flush();
+        tagAt = lt;
+        href = null;
+        notrack = false;
+      }
+      if (tag !== 'a') return;
+      const name = html.slice(ns, ne).toLowerCase();
+      // The first href counts, as in a browser.
+      if (name === 'href' && href === null && ve > vs) href = { start: vs, end: ve };
+      else if (name === 'data-postier-notrack') notrack = true;
     });
+    flush();
+    if (edits.length) {
+      const parts: string[] = [];
+      let at = 0;
+      for (const e of edits) {
+        parts.push(html.slice(at, e.start), e.text);
+        at = e.end;
+      }
+      parts.push(html.slice(at));
+      out = parts.join('');
+    }
   }
   if (o.opens) {
     const token = createTrackingToken(o.key, 'o', { messageId: o.messageId });
-    const pixel = `<img src="${o.base}/t/o/${token}" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0">`;
-    const end = out.search(/<\/body\s*>(?![\s\S]*<\/body\s*>)/i);
+    const pixel = `<img src="${escapeAttribute(`${o.base}/t/o/${token}`)}" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0">`;
+    const end = lastBodyEnd(out);
     out = end >= 0 ? `${out.slice(0, end)}${pixel}${out.slice(end)}` : `${out}${pixel}`;
   }
   return out;
+}
+
+/** Where the last `</body>` starts (case-insensitive), -1 when there is none: one pass. */
+function lastBodyEnd(html: string): number {
+  const lower = html.toLowerCase();
+  for (let i = lower.lastIndexOf('</body'); i >= 0; i = lower.lastIndexOf('</body', i - 1)) {
+    const after = lower.charCodeAt(i + 6);
+    if (after === 0x3e || after === 0x20 || after === 0x09 || after === 0x0a || after === 0x0d || after === 0x0c)
+      return i;
+    if (i === 0) break;
+  }
+  return -1;
 }

@@ -11,13 +11,15 @@ export const MAX_EVENTS_PER_MESSAGE = 50;
 
 const TYPES = ['opened', 'clicked', 'opened_by_machine', 'clicked_by_machine'] as const;
 
-/** The link's address without its query or fragment: where people went, not their tokens. */
-export function linkWithoutQuery(url: string): string {
+/**
+ * The link's origin only: the path and query may carry what a template marks sensitive (an
+ * activation token in `/activate/{{ token }}`), and the link's position says which link it was.
+ */
+export function linkOrigin(url: string): string {
   try {
-    const u = new URL(url);
-    return `${u.origin}${u.pathname}`;
+    return new URL(url).origin;
   } catch {
-    return url.split(/[?#]/)[0]!;
+    return '';
   }
 }
 
@@ -28,17 +30,39 @@ export function linkWithoutQuery(url: string): string {
  * records nothing (its link still works).
  */
 export class TrackingService {
+  /** The record in progress per message: one message's events are decided one after the other. */
+  private readonly chains = new Map<string, Promise<unknown>>();
+
   constructor(
     private readonly db: Kysely<DB>,
     private readonly commits: CommitQueue,
     private readonly events: EventLog,
   ) {}
 
-  async record(
+  /**
+   * One message's opens and clicks are decided in turn in this process, each after the previous
+   * one's event is written: a scanner following every link at once is then seen as a burst.
+   */
+  record(kind: 'open' | 'click', claim: TrackingClaim, userAgent: string, now = Date.now()): Promise<string | null> {
+    const before = this.chains.get(claim.messageId) ?? Promise.resolve();
+    const run = before.then(
+      () => this.recordNow(kind, claim, userAgent, now),
+      () => this.recordNow(kind, claim, userAgent, now),
+    );
+    this.chains.set(claim.messageId, run);
+    void run
+      .finally(() => {
+        if (this.chains.get(claim.messageId) === run) this.chains.delete(claim.messageId);
+      })
+      .catch(() => {});
+    return run;
+  }
+
+  private async recordNow(
     kind: 'open' | 'click',
     claim: TrackingClaim,
     userAgent: string,
-    now = Date.now(),
+    now: number,
   ): Promise<string | null> {
     const message = await this.db
       .selectFrom('email_messages')
@@ -72,7 +96,7 @@ export class TrackingService {
       type = v.counted ? 'clicked' : 'clicked_by_machine';
       data = {
         link: claim.link,
-        url: linkWithoutQuery(claim.url ?? ''),
+        url: linkOrigin(claim.url ?? ''),
         ...(v.counted ? { agent: v.agent } : { reason: v.reason }),
       };
     }
