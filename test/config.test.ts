@@ -153,6 +153,10 @@ describe('configuration', () => {
     expect(
       loadConfig({ DNS_SERVERS: '127.0.0.1:5353, 9.9.9.9,[::1]:53,2001:db8::1', DOMAIN_CHECK_HOURS: '0' }),
     ).toMatchObject({ dnsServers: ['127.0.0.1:5353', '9.9.9.9', '[::1]:53', '2001:db8::1'], domainCheckHours: 0 });
+    for (const bad of ['999.1.1.1:53', '127.0.0.1:70000', '[1.2.3]:53', 'dns.google:53'])
+      expect(() => loadConfig({ DNS_SERVERS: bad }), bad).toThrow(/DNS_SERVERS/);
+    // Past 24 days the interval timer would overflow and fire at once.
+    expect(() => loadConfig({ DOMAIN_CHECK_HOURS: '600' })).toThrow(/DOMAIN_CHECK_HOURS/);
     expect(() => loadConfig({ DNS_SERVERS: 'dns.google', DOMAIN_CHECK_HOURS: '-1' })).toThrow(
       /DNS_SERVERS: "dns.google" is not an IP address[\s\S]*DOMAIN_CHECK_HOURS/,
     );

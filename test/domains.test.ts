@@ -44,7 +44,7 @@ describe.each(backends)('sending domains on %s', (backend) => {
     writeFileSync(path.join(dir, 'shop.pem'), key);
     t = await createTestContext(backend, {
       SMTP_FROM_EMAIL: 'noreply@shop.example',
-      FROM_ALLOWED_DOMAINS: 'alerts.example,ops@other.example',
+      FROM_ALLOWED_DOMAINS: 'alerts.example,ops@other.example,news.shop.example',
       DKIM_KEYS: `shop.example:s1:${path.join(dir, 'shop.pem')}`,
       BOUNCE_DOMAIN: 'bounces.shop.example',
       DNS_SERVERS: dns.address,
@@ -75,6 +75,7 @@ describe.each(backends)('sending domains on %s', (backend) => {
     expect(items.map((d) => [d.domain, d.roles, d.dkim_selector])).toEqual([
       ['alerts.example', ['from'], null],
       ['bounces.shop.example', ['bounce'], null],
+      ['news.shop.example', ['from'], null],
       ['other.example', ['from'], null],
       ['shop.example', ['from', 'dkim'], 's1'],
     ]);
@@ -157,6 +158,22 @@ describe.each(backends)('sending domains on %s', (backend) => {
     expect(bounce.verified).toBe(true);
   });
 
+  it('takes the parent domain’s DMARC record for a subdomain without one, its sp= first', async () => {
+    dns.set('_dmarc.shop.example', { txt: ['v=DMARC1; p=none; sp=reject'] });
+    const news = await check('news.shop.example');
+    expect(news.checks!.dmarc).toMatchObject({
+      status: 'ok',
+      name: '_dmarc.shop.example',
+      detail: 'DMARC policy reject, from the record of shop.example, which covers its subdomains',
+    });
+    // Its own record, when it has one, is the one that counts.
+    dns.set('_dmarc.news.shop.example', { txt: ['v=DMARC1; p=quarantine'] });
+    expect((await check('news.shop.example')).checks!.dmarc).toMatchObject({
+      name: '_dmarc.news.shop.example',
+      detail: 'DMARC policy quarantine',
+    });
+  });
+
   it('reports a resolver failure as an error, not as a missing record', async () => {
     dns.set('shop.example', { servfail: true });
     dns.set('_dmarc.shop.example', { servfail: true });
@@ -199,7 +216,7 @@ describe.each(backends)('sending domains on %s', (backend) => {
         if (row?.last_result) break;
         await new Promise((r) => setTimeout(r, 50));
       }
-      expect(JSON.parse(row!.last_result!)).toEqual({ checked: 4, verified: 1 });
+      expect(JSON.parse(row!.last_result!)).toEqual({ checked: 5, verified: 1 });
     } finally {
       job.stop();
     }

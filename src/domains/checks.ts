@@ -109,9 +109,21 @@ export function checkSpf(name: string, txt: Lookup<string>): CheckResult {
   return { ...base, status: 'ok', detail: 'One SPF record' };
 }
 
-export function checkDmarc(name: string, domain: string, txt: Lookup<string>): CheckResult {
+/** The DMARC records among TXT strings. */
+export const dmarcRecords = (records: string[]) => records.filter((r) => /^v=DMARC1\s*(;|$)/i.test(r.trim()));
+
+/**
+ * `inheritedFrom`: the parent domain whose record was found when the domain has none of its own
+ * (RFC 7489 §6.6.3: a subdomain falls under its organisational domain's record, `sp=` first).
+ */
+export function checkDmarc(
+  name: string,
+  domain: string,
+  txt: Lookup<string>,
+  inheritedFrom: string | null = null,
+): CheckResult {
   if ('error' in txt) return failed(name, txt);
-  const found = txt.records.filter((r) => /^v=DMARC1\s*(;|$)/i.test(r.trim()));
+  const found = dmarcRecords(txt.records);
   const expected = `v=DMARC1; p=none; rua=mailto:dmarc-reports@${domain}`;
   const base = { name, found, expected };
   if (found.length === 0)
@@ -122,14 +134,21 @@ export function checkDmarc(name: string, domain: string, txt: Lookup<string>): C
     };
   if (found.length > 1)
     return { ...base, status: 'invalid', detail: 'Several DMARC records: receivers ignore them all' };
-  const policy = dkimTags(found[0]!).get('p')?.toLowerCase();
+  const tags = dkimTags(found[0]!);
+  const policy = ((inheritedFrom ? tags.get('sp') : undefined) ?? tags.get('p'))?.toLowerCase();
   if (policy !== 'none' && policy !== 'quarantine' && policy !== 'reject')
     return {
       ...base,
       status: 'invalid',
       detail: 'The DMARC record has no valid policy (p=none, quarantine or reject)',
     };
-  return { ...base, status: 'ok', detail: `DMARC policy ${policy}` };
+  return {
+    ...base,
+    status: 'ok',
+    detail: inheritedFrom
+      ? `DMARC policy ${policy}, from the record of ${inheritedFrom}, which covers its subdomains`
+      : `DMARC policy ${policy}`,
+  };
 }
 
 export function checkMx(name: string, mx: Lookup<{ priority: number; exchange: string }>): CheckResult {

@@ -3,7 +3,16 @@ import type pino from 'pino';
 import type { Config } from '../platform/config.js';
 import type { DB } from '../platform/db/schema.js';
 import { domainVerified } from '../platform/metrics.js';
-import { checkDkim, checkDmarc, checkMx, checkSpf, type DomainChecks, dkimPublicKey, verified } from './checks.js';
+import {
+  checkDkim,
+  checkDmarc,
+  checkMx,
+  checkSpf,
+  type DomainChecks,
+  dkimPublicKey,
+  dmarcRecords,
+  verified,
+} from './checks.js';
 import type { DnsLookup } from './dns.js';
 
 /** Why Postier cares about a domain: From addresses use it, it has a DKIM key, bounces come back to it. */
@@ -59,7 +68,21 @@ export async function checkDomain(d: SendingDomain, dns: DnsLookup): Promise<Dom
   ]);
   if (from) checks.dkim = checkDkim(dkimName, d.dkim, dkimTxt);
   checks.spf = checkSpf(d.domain, spfTxt);
-  if (dmarcTxt) checks.dmarc = checkDmarc(`_dmarc.${d.domain}`, d.domain, dmarcTxt);
+  if (dmarcTxt) {
+    // None of its own: the nearest parent's record covers a subdomain (down to two labels, an
+    // approximation of the organisational domain that needs no public suffix list).
+    let name = `_dmarc.${d.domain}`;
+    let txt = dmarcTxt;
+    let inherited: string | null = null;
+    const labels = d.domain.split('.');
+    for (let i = 1; !('error' in txt) && dmarcRecords(txt.records).length === 0 && labels.length - i >= 2; i++) {
+      const parent = labels.slice(i).join('.');
+      const up = await dns.txt(`_dmarc.${parent}`);
+      if ('error' in up || dmarcRecords(up.records).length === 0) continue;
+      [name, txt, inherited] = [`_dmarc.${parent}`, up, parent];
+    }
+    checks.dmarc = checkDmarc(name, d.domain, txt, inherited);
+  }
   if (mx) checks.mx = checkMx(d.domain, mx);
   return checks;
 }

@@ -451,7 +451,8 @@ export function loadConfig(env: Env = process.env): Config {
       categories: r.raw('TRACKING_CATEGORIES') === undefined ? null : r.list('TRACKING_CATEGORIES', []),
     },
     dnsServers: readDnsServers(r),
-    domainCheckHours: r.number('DOMAIN_CHECK_HOURS', 6, 0, 24 * 365),
+    // At most 24 days: a longer period would overflow the timer (2^31 - 1 ms) and fire at once.
+    domainCheckHours: r.number('DOMAIN_CHECK_HOURS', 6, 0, 24 * 24),
     spamd: hostPort(r, 'SPAMD_ADDRESS'),
     dkim:
       dkimSet === 3
@@ -528,9 +529,11 @@ export function loadConfig(env: Env = process.env): Config {
 /** DNS_SERVERS: `ip`, `ip:port`, `[ipv6]:port`, comma-separated (what Node's resolver takes). */
 function readDnsServers(r: Reader): string[] {
   const servers = r.list('DNS_SERVERS', []);
-  for (const s of servers)
-    if (isIP(s) === 0 && !/^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}$/.test(s))
-      r.problems.push(`DNS_SERVERS: ${JSON.stringify(s)} is not an IP address (ip, ip:port or [ipv6]:port)`);
+  for (const s of servers) {
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(s);
+    const ok = m ? isIP(m[1] ?? m[2]!) !== 0 && Number(m[3]) >= 1 && Number(m[3]) <= 65535 : isIP(s) !== 0;
+    if (!ok) r.problems.push(`DNS_SERVERS: ${JSON.stringify(s)} is not an IP address (ip, ip:port or [ipv6]:port)`);
+  }
   return servers;
 }
 
