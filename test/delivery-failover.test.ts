@@ -1,6 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { smtpTargets, startWorker } from '../src/delivery/start.js';
-import { failoverProblem } from '../src/delivery/failover.js';
+import { FailoverTransport, failoverProblem } from '../src/delivery/failover.js';
+import type { SmtpOutcome } from '../src/delivery/outcome.js';
+import { saveRelayStatus } from '../src/delivery/relay-status.js';
+import { createLogger } from '../src/platform/log.js';
 import type { Worker } from '../src/delivery/worker.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { attemptEvents, messageRow, sendOk, waitForStatus } from './helpers/delivery.js';
@@ -74,6 +77,8 @@ describe.each(backends)('fallback relays on %s', (backend) => {
   it('sends through the fallback when the relay refuses the session, in the same attempt, and records which relay answered', async () => {
     primary.on('greeting', { reply: '421 4.3.2 Down for maintenance' });
     const before = await failovers();
+    // A row left by capture mode (or a fallback since removed) goes when the worker starts.
+    await saveRelayStatus(t.services.db, 'capture', '127.0.0.1:2525', { state: 'ok' }, Date.now());
     run();
     const [id] = await sendOk(t, single('noc@example.com'));
     await waitForStatus(t, [id!], ['sent']);
@@ -239,5 +244,46 @@ describe('failoverProblem: what may move to the next relay', () => {
         data: reply(250, null, 'OK'),
       }),
     ).toBeNull();
+  });
+});
+
+describe('FailoverTransport: the attempt as the worker sees it', () => {
+  it('says the send waits again when it moves on, so the first relay’s deadline does not end the lease', async () => {
+    const calls: string[] = [];
+    const down: SmtpOutcome = {
+      type: 'failure',
+      phase: 'connect',
+      kind: 'connection',
+      code: null,
+      enhanced: null,
+      response: 'connect ECONNREFUSED',
+    };
+    const ok: SmtpOutcome = {
+      type: 'transaction',
+      recipients: [],
+      data: { code: 250, enhanced: null, response: '250 ok' },
+    };
+    const relay = (name: string, outcome: SmtpOutcome) => ({
+      name,
+      address: name,
+      transport: {
+        async send(_e: unknown, _r: Buffer, hooks?: { onStart?(ms: number): void }) {
+          calls.push(`${name}:start`);
+          hooks?.onStart?.(1000);
+          return outcome;
+        },
+        close() {},
+      },
+    });
+    const t = new FailoverTransport([relay('relay', down), relay('relay-2', ok)], {
+      cooldownMs: 60_000,
+      log: createLogger('silent'),
+    });
+    const out = await t.send({ from: 'a@x.test', to: ['b@x.test'] }, Buffer.from('x'), {
+      onStart: (ms) => calls.push(`deadline ${ms}`),
+      onWaiting: () => calls.push('waiting'),
+    });
+    expect(out).toMatchObject({ relay: 'relay-2', data: { code: 250 } });
+    expect(calls).toEqual(['relay:start', 'deadline 1000', 'waiting', 'relay-2:start', 'deadline 1000']);
   });
 });

@@ -425,7 +425,9 @@ describe.each(backends)('delivery faults on %s', (backend) => {
       sealed_content: null,
       error_message: expect.stringMatching(/drain deadline/),
     });
-    expect(await eventData(t, id!, 'failed')).toEqual([{ reason: 'in_flight_at_drain_deadline' }]);
+    expect(await eventData(t, id!, 'failed')).toEqual([
+      { worker: expect.any(String), reason: 'in_flight_at_drain_deadline' },
+    ]);
     expect(await eventTypes(t, id!)).not.toContain('released');
   });
 

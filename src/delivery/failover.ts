@@ -80,6 +80,8 @@ export class FailoverTransport implements SmtpTransport {
         { from: relay.name, to: next.name, kind: problem.kind, reply: problem.text },
         'SMTP relay problem: sending through the next relay',
       );
+      // Waiting for the next relay's connection: the first relay's deadline must not end the lease.
+      hooks?.onWaiting?.();
     }
   }
 

@@ -41,6 +41,11 @@ export interface SendHooks {
    * `deadlineMs` bounds all of it: the sum of its phases' deadlines.
    */
   onStart?(deadlineMs: number): void;
+  /**
+   * The send waits for a connection again, on the next relay (failover): the deadline given by
+   * onStart no longer runs until that relay's onStart; nothing of the message has been sent.
+   */
+  onWaiting?(): void;
 }
 
 export interface SmtpTransport {

@@ -54,6 +54,24 @@ export class RelayMonitor {
     );
   }
 
+  /**
+   * Removes the rows of relays no longer configured (a fallback removed, capture mode left), so
+   * the dashboard and /system never show an old relay's health as a current one's.
+   */
+  prune(): void {
+    const names = [...this.addresses.keys()];
+    this.writes = this.writes.then(() =>
+      this.db
+        .deleteFrom('relay_status')
+        .where('name', 'not in', names)
+        .execute()
+        .then(
+          () => {},
+          (err: unknown) => this.log.warn({ err }, 'could not remove the status of relays no longer configured'),
+        ),
+    );
+  }
+
   /** Resolves once the writes asked for so far are done (tests, shutdown). */
   flushed(): Promise<void> {
     return this.writes;

@@ -85,6 +85,7 @@ export function startWorker(
     log,
     targets.map((t) => ({ name: transportName(t), address: `${t.host}:${t.port}` })),
   );
+  relay.prune();
   const worker = new Worker(
     {
       store: new DeliveryStore(s.db, s.dialect, s.commits, s.events),

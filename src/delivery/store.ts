@@ -171,7 +171,13 @@ export class DeliveryStore implements CompletionStore {
       .execute();
     const reason = begun ? { reason: 'in_flight_at_drain_deadline' } : {};
     await this.events.record(trx, [
-      ...failed.map((r) => ({ messageId: r.id, type: 'failed', at: now, data: reason, labels: r })),
+      ...failed.map((r) => ({
+        messageId: r.id,
+        type: 'failed',
+        at: now,
+        data: { worker: owner, ...reason },
+        labels: r,
+      })),
       ...rows.map((r) => ({ messageId: r.id, type: 'released', at: now, data: { worker: owner, ...reason } })),
     ]);
     return [...failed, ...rows].map((r) => r.id);

@@ -294,7 +294,8 @@ export class Worker {
       try {
         const { backoff, relayProblemMaxMs } = this.opts;
         const onStart = (ms: number) => this.deadlines.set(message.id, Date.now() + ms + DEADLINE_GRACE_MS);
-        c = await attemptDelivery(message, { ...this.deps, backoff, relayProblemMaxMs }, { onStart });
+        const onWaiting = () => this.deadlines.delete(message.id);
+        c = await attemptDelivery(message, { ...this.deps, backoff, relayProblemMaxMs }, { onStart, onWaiting });
         if (this.opts.capture && c.status === 'sent') c = { ...c, status: 'captured' };
       } finally {
         this.budget.release(bytes);
@@ -378,7 +379,7 @@ export class Worker {
           begun: late.begun.length,
           drainSeconds: this.opts.drainMs / 1000,
         },
-        'sends still in flight at the drain deadline were released; a relay that had taken one already will get it twice (WORKER_DRAIN_SECONDS)',
+        'sends still in flight at the drain deadline were released (or failed, past max_attempts); a relay that had taken one already will get it twice (WORKER_DRAIN_SECONDS)',
       );
       const recording = [...this.inflight].filter(([id]) => !this.atRelay.has(id)).map(([, run]) => run);
       if (!(await settledWithin(recording, RECORD_GRACE_MS))) {

@@ -216,7 +216,7 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
           const seen = health.find((h) => h.name === t.name);
           return {
             ...t,
-            address: seen?.address ?? t.address,
+            // The configured address: a row may still hold the one a relay of that name had before.
             state: seen?.state ?? ('unknown' as const),
             since: seen?.since ?? null,
             problem_kind: seen?.problem_kind ?? null,
