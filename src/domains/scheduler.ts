@@ -19,9 +19,11 @@ export function startDomainChecks(
   firstAfterMs = 30_000,
 ): { stop(): void } {
   const owner = `domains:${randomUUID()}`;
-  let running: Promise<void> | null = null;
+  let running = false;
   const run = () => {
-    running ??= (async () => {
+    if (running) return;
+    running = true;
+    void (async () => {
       const now = Date.now();
       // A run that does not end (resolvers hanging) frees the lease after 10 minutes.
       if (!(await tryLock(db, JOB, owner, 600_000, now))) return;
@@ -34,7 +36,7 @@ export function startDomainChecks(
     })()
       .catch((err: unknown) => log.error({ err }, 'sending domain DNS checks failed'))
       .finally(() => {
-        running = null;
+        running = false;
       });
   };
   const first = setTimeout(run, firstAfterMs);

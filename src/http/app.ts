@@ -93,7 +93,7 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     requestIdHeader: false,
     // A tracked link's token carries the link (tracking/token.ts): up to 12,100 characters. Every
     // route's schema bounds its own parameters; the router's default of 100 refused those links.
-    maxParamLength: 12_100,
+    routerOptions: { maxParamLength: 12_100 },
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     // While closing, a request that still arrives on an open connection is served (with

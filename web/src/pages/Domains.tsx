@@ -28,11 +28,7 @@ export function DomainsPage() {
           page.items.length === 0 ? (
             <p className="muted">{t('domains.none')}</p>
           ) : (
-            <>
-              {page.items.map((d) => (
-                <DomainCard key={d.domain} domain={d} />
-              ))}
-            </>
+            page.items.map((d) => <DomainCard key={d.domain} domain={d} />)
           )
         }
       </Async>
