@@ -6,7 +6,7 @@ import { saveRelayStatus } from '../src/delivery/relay-status.js';
 import { createLogger } from '../src/platform/log.js';
 import type { Worker } from '../src/delivery/worker.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
-import { attemptEvents, messageRow, sendOk, waitForStatus } from './helpers/delivery.js';
+import { attemptEvents, messageRow, sendOk, waitForStatus, until } from './helpers/delivery.js';
 import { incidentExample } from './helpers/fixtures.js';
 import { SmtpSink } from './support/smtp-sink.js';
 
@@ -20,14 +20,6 @@ type Attempt = Awaited<ReturnType<typeof attemptEvents>>[number] & { relay?: str
 
 const single = (to: string) => ({ ...incidentExample(), to });
 const PASSWORD = 'p@ss word/é';
-
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 30));
-  }
-}
 
 describe.each(backends)('fallback relays on %s', (backend) => {
   let t: TestContext;

@@ -5,7 +5,7 @@ import { DeliveryStore } from '../src/delivery/store.js';
 import { Worker, type WorkerOptions } from '../src/delivery/worker.js';
 import { MimeCache } from '../src/delivery/mime.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
-import { attemptEvents, eventData, eventTypes, messageRow, sendOk, waitForStatus } from './helpers/delivery.js';
+import { attemptEvents, eventData, eventTypes, messageRow, sendOk, waitForStatus, until } from './helpers/delivery.js';
 import { incidentExample, invoiceExample } from './helpers/fixtures.js';
 import { type Behaviour, SmtpSink } from './support/smtp-sink.js';
 
@@ -23,14 +23,6 @@ type Attempt = Awaited<ReturnType<typeof attemptEvents>>[number] & {
 
 const endless: Behaviour = { reply: '250 working on it', trickle: { bytes: 1, everyMs: 25 }, endless: true };
 const single = (to: string) => ({ ...incidentExample(), to });
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 30));
-  }
-}
 
 describe.each(backends)('delivery faults on %s', (backend) => {
   let t: TestContext;

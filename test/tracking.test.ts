@@ -11,7 +11,7 @@ import {
   verifyTrackingToken,
 } from '../src/tracking/index.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
-import { eventData, eventTypes, messageRow, sendOk, waitForStatus } from './helpers/delivery.js';
+import { eventData, eventTypes, messageRow, sendOk, waitForStatus, until } from './helpers/delivery.js';
 import { SmtpSink } from './support/smtp-sink.js';
 
 /**
@@ -178,13 +178,6 @@ describe.each(backends)('tracking end to end on %s', (backend) => {
     await relay.close();
   });
 
-  const until = async (what: string, check: () => Promise<boolean>) => {
-    const deadline = Date.now() + 10_000;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  };
   const path = (url: string) => url.slice(BASE.length);
 
   it('delivers tracked HTML, keeps the archive clean, counts a person, records machines apart', async () => {

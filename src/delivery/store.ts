@@ -140,21 +140,12 @@ export class DeliveryStore implements CompletionStore {
     // A begun send counted its attempt: one past what max_attempts allows is failed, as
     // recoverAbandoned fails it, so a message that hangs every send cannot come back at each stop.
     const failed = begun
-      ? await trx
-          .updateTable('email_messages')
-          .set({
-            status: 'failed',
-            sealed_content: null,
-            lease_owner: null,
-            lease_expires_at: null,
-            next_attempt_at: null,
-            error_message: 'The worker stopped during the last attempt allowed (in flight at its drain deadline)',
-            updated_at: now,
-          })
-          .where(held)
-          .where(sql<boolean>`attempts > max_attempts`)
-          .returning(['id', 'template_key', 'category', 'created_at'])
-          .execute()
+      ? await failPastMaxAttempts(
+          trx,
+          held,
+          'The worker stopped during the last attempt allowed (in flight at its drain deadline)',
+          now,
+        )
       : [];
     const rows = await trx
       .updateTable('email_messages')
@@ -272,21 +263,12 @@ export class DeliveryStore implements CompletionStore {
     const any = await this.db.selectFrom('email_messages').select('id').where(abandoned).limit(1).execute();
     if (any.length === 0) return { requeued: 0, failed: 0 };
     return this.commits.run(async (trx) => {
-      const failed = await trx
-        .updateTable('email_messages')
-        .set({
-          status: 'failed',
-          sealed_content: null,
-          lease_owner: null,
-          lease_expires_at: null,
-          next_attempt_at: null,
-          error_message: 'The worker stopped without a result on the last attempt (lease expired or worker dead)',
-          updated_at: now,
-        })
-        .where(abandoned)
-        .where(sql<boolean>`attempts > max_attempts`)
-        .returning(['id', 'template_key', 'category', 'created_at'])
-        .execute();
+      const failed = await failPastMaxAttempts(
+        trx,
+        abandoned,
+        'The worker stopped without a result on the last attempt (lease expired or worker dead)',
+        now,
+      );
       const requeued = await trx
         .updateTable('email_messages')
         .set({ status: 'queued', lease_owner: null, lease_expires_at: null, next_attempt_at: now, updated_at: now })
@@ -306,6 +288,34 @@ export class DeliveryStore implements CompletionStore {
       return { requeued: requeued.length, failed: failed.length };
     });
   }
+}
+
+/**
+ * Fails the messages `where` selects that have used more leases than their attempts allow (the
+ * one extra lease recovery gives an abandoned last attempt): no more sends, the sealed content
+ * dropped. Returns them with the labels their `failed` events carry.
+ */
+function failPastMaxAttempts(
+  trx: Kysely<DB>,
+  where: (eb: ExpressionBuilder<DB, 'email_messages'>) => ReturnType<ExpressionBuilder<DB, 'email_messages'>['and']>,
+  errorMessage: string,
+  now: number,
+) {
+  return trx
+    .updateTable('email_messages')
+    .set({
+      status: 'failed',
+      sealed_content: null,
+      lease_owner: null,
+      lease_expires_at: null,
+      next_attempt_at: null,
+      error_message: errorMessage,
+      updated_at: now,
+    })
+    .where(where)
+    .where(sql<boolean>`attempts > max_attempts`)
+    .returning(['id', 'template_key', 'category', 'created_at'])
+    .execute();
 }
 
 /**

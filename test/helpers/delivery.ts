@@ -65,3 +65,12 @@ export async function sendOk(t: TestContext, payload: object): Promise<string[]>
   if (res.statusCode !== 201) throw new Error(`send failed: ${res.statusCode} ${res.body}`);
   return (res.json().items as Array<{ id: string }>).map((i) => i.id);
 }
+
+/** Polls `check` every 30 ms until it holds; fails naming `what` after `timeoutMs`. */
+export async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 30));
+  }
+}
