@@ -149,7 +149,11 @@ describe('configuration', () => {
   });
 
   it('reads the DNS checks of the sending domains: DNS_SERVERS and DOMAIN_CHECK_HOURS', () => {
-    expect(loadConfig({})).toMatchObject({ dnsServers: [], domainCheckHours: 6 });
+    expect(loadConfig({})).toMatchObject({ dnsServers: [], domainCheckHours: 6, domainVerification: 'report' });
+    expect(loadConfig({ DOMAIN_VERIFICATION: 'Enforce' }).domainVerification).toBe('enforce');
+    expect(() => loadConfig({ DOMAIN_VERIFICATION: 'strict' })).toThrow(
+      /DOMAIN_VERIFICATION="strict": expected report or enforce/,
+    );
     expect(
       loadConfig({ DNS_SERVERS: '127.0.0.1:5353, 9.9.9.9,[::1]:53,2001:db8::1', DOMAIN_CHECK_HOURS: '0' }),
     ).toMatchObject({ dnsServers: ['127.0.0.1:5353', '9.9.9.9', '[::1]:53', '2001:db8::1'], domainCheckHours: 0 });

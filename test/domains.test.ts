@@ -7,7 +7,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { checkDkim, checkDmarc, checkSpf, dkimTags } from '../src/domains/checks.js';
 import { dkimPublicKey, startDomainChecks } from '../src/domains/index.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
+import type { SubmissionServer } from '../src/accept/submission/index.js';
 import { DnsServer } from './support/dns-server.js';
+import { SmtpTalk } from './helpers/smtp-talk.js';
+import { sendKey, startSubmissionFor } from './helpers/submission.js';
 
 /**
  * Sending domains prove their DNS: a real DNS server in the test process answers Node's
@@ -80,6 +83,7 @@ describe.each(backends)('sending domains on %s', (backend) => {
       ['shop.example', ['from', 'dkim'], 's1'],
     ]);
     expect(items.every((d) => d.verified === false && d.checked_at === null && d.checks === null)).toBe(true);
+    expect(res.json()).toMatchObject({ enforced: false });
   });
 
   it('verifies a domain whose DKIM key, SPF and DMARC are published, and stores the result', async () => {
@@ -220,6 +224,74 @@ describe.each(backends)('sending domains on %s', (backend) => {
     } finally {
       job.stop();
     }
+  });
+});
+
+describe.each(backends)('DOMAIN_VERIFICATION=enforce on %s', (backend) => {
+  let t: TestContext;
+  let dns: DnsServer;
+  let dir: string;
+  let publicKey: string;
+  let server: SubmissionServer;
+
+  beforeAll(async () => {
+    dns = await DnsServer.start();
+    dir = mkdtempSync(path.join(tmpdir(), 'postier-dkim-'));
+    const key = pem();
+    publicKey = dkimPublicKey(key);
+    writeFileSync(path.join(dir, 'shop.pem'), key);
+    t = await createTestContext(backend, {
+      SMTP_FROM_EMAIL: 'noreply@postier.example',
+      FROM_ALLOWED_DOMAINS: 'shop.example',
+      DKIM_KEYS: `shop.example:s1:${path.join(dir, 'shop.pem')}`,
+      DNS_SERVERS: dns.address,
+      DOMAIN_VERIFICATION: 'enforce',
+    });
+    server = await startSubmissionFor(t, { loginDelayStepMs: 1 });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await t?.close();
+    await dns?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const raw = (from?: string) =>
+    t.inject({
+      method: 'POST',
+      url: '/api/v1/email/send',
+      payload: { to: 'client@example.com', subject: 'Invoice', text: 'Your invoice', ...(from ? { from } : {}) },
+    });
+
+  it('refuses mail from a domain that has not passed its check (403, SMTP 550 5.7.1), takes it once it has', async () => {
+    expect((await t.inject({ method: 'GET', url: '/api/v1/domains' })).json()).toMatchObject({ enforced: true });
+    const refused = await raw('billing@shop.example');
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json()).toMatchObject({
+      error: { code: 'domain_not_verified', details: { domain: 'shop.example' } },
+    });
+    // The configured sender is the operator's own: always allowed, as FROM_ALLOWED_DOMAINS has it.
+    expect((await raw()).statusCode).toBe(201);
+
+    const { token } = await sendKey(t);
+    const talk = await SmtpTalk.connect(server.port);
+    await talk.command('EHLO x');
+    expect(await talk.login(token)).toMatch(/^235/);
+    expect(await talk.command('MAIL FROM:<billing@shop.example>')).toMatch(/^550 5\.7\.1 domain_not_verified/);
+
+    dns.set('s1._domainkey.shop.example', { txt: [`v=DKIM1; k=rsa; p=${publicKey}`] });
+    dns.set('shop.example', { txt: ['v=spf1 include:amazonses.com ~all'] });
+    dns.set('_dmarc.shop.example', { txt: ['v=DMARC1; p=reject'] });
+    const checked = await t.inject({ method: 'POST', url: '/api/v1/domains/shop.example/check' });
+    expect(checked.json()).toMatchObject({ verified: true });
+    expect((await raw('billing@shop.example')).statusCode).toBe(201);
+    expect(await talk.command('MAIL FROM:<billing@shop.example>')).toMatch(/^250/);
+    talk.close();
+
+    // A record removed: the next check takes the domain's right to send away again.
+    dns.zone.delete('_dmarc.shop.example');
+    await t.inject({ method: 'POST', url: '/api/v1/domains/shop.example/check' });
+    expect((await raw('billing@shop.example')).statusCode).toBe(403);
   });
 });
 

@@ -143,6 +143,11 @@ export interface SendDeps {
   dialect?: Dialect;
   /** PostgreSQL group commits running at once (default 4; each holds one of the pool's connections). */
   groupsInFlight?: number;
+  /**
+   * DOMAIN_VERIFICATION=enforce: whether a From domain passed its last DNS check (domains/). Unset:
+   * verification is reported, not enforced.
+   */
+  domainVerified?: (domain: string) => boolean;
 }
 
 /** Our Message-IDs are <message id@the sender's domain>. */
@@ -176,6 +181,7 @@ export class SendService {
   /** PostgreSQL: email_bodies ids taken ahead (see BodyIdPool). */
   private readonly bodyIds = new BodyIdPool();
   private readonly dialect: Dialect;
+  private readonly domainVerified: SendDeps['domainVerified'];
 
   constructor(deps: SendDeps) {
     this.dialect = deps.dialect ?? 'sqlite';
@@ -190,6 +196,7 @@ export class SendService {
     this.email = deps.email;
     this.fromEmail = deps.fromEmail;
     this.messageIdDomain = deps.messageIdDomain;
+    this.domainVerified = deps.domainVerified;
     this.policies = [...deps.policies];
     this.group =
       deps.dialect === 'postgres'
@@ -214,6 +221,15 @@ export class SendService {
    */
   checkSender(address: string, principal: Pick<Principal, 'allowedFrom'> | null): void {
     checkSenderAllowed(address, principal, this.email.fromAllowed, this.fromEmail);
+    const verified = this.domainVerified;
+    if (!verified || address.toLowerCase() === this.fromEmail.toLowerCase()) return;
+    const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+    if (!verified(domain))
+      throw new AppError(
+        'domain_not_verified',
+        `${domain} has not passed its DNS check (DKIM, SPF, DMARC): publish its records, then check it (DOMAIN_VERIFICATION=enforce)`,
+        { domain },
+      );
   }
 
   async send(req: SendRequest, opts: SendOptions): Promise<{ items: SendResultItem[] }> {

@@ -74,6 +74,14 @@ export async function wire(config: Config, log: pino.Logger, opts: WireOptions =
   const content = ContentStore.open(database, config.databaseUrl);
   const key = unsubscribeKey(config);
   const domain = messageIdDomain(config.smtp.fromEmail);
+  const domains = new DomainService(db, config, dnsLookup(config.dnsServers), log.child({ component: 'domains' }));
+  // DOMAIN_VERIFICATION=enforce: sends check a From domain against what this process last read of
+  // the checks (at start, then every 30 s; at once after a check made here).
+  const enforce = config.domainVerification === 'enforce';
+  const refreshDomains = () =>
+    domains.refresh().catch((err: unknown) => log.error({ err }, 'could not read the sending domains’ checks'));
+  if (enforce) await refreshDomains();
+  const domainRefresh = enforce ? setInterval(refreshDomains, 30_000).unref() : null;
   const send = new SendService({
     db,
     commits,
@@ -86,6 +94,7 @@ export async function wire(config: Config, log: pino.Logger, opts: WireOptions =
     messageIdDomain: domain,
     dialect,
     // Order matters: a suppressed recipient does not use up a rate-limit allowance.
+    ...(enforce ? { domainVerified: (d: string) => domains.isVerified(d) } : {}),
     policies: [
       suppressionPolicy(config.email.suppressionBypassCategories),
       rateLimitPolicy(config.email.rateLimits, dialect),
@@ -118,8 +127,9 @@ export async function wire(config: Config, log: pino.Logger, opts: WireOptions =
     messageIdDomain: domain,
     searchIndex: new SearchIndex({ db, commits, dialect, log: log.child({ component: 'search-index' }) }),
     metricSources: [],
-    domains: new DomainService(db, config, dnsLookup(config.dnsServers), log.child({ component: 'domains' })),
+    domains,
     async close() {
+      if (domainRefresh) clearInterval(domainRefresh);
       await content.close();
       await platform.close();
     },

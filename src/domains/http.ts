@@ -39,10 +39,17 @@ export const domainsHttp: FastifyPluginAsyncTypebox<DomainsHttpOptions> = async 
     {
       schema: {
         summary: 'Sending domains (From, DKIM, bounce) and their last DNS check',
-        response: { 200: Type.Object({ items: Type.Array(Domain) }) },
+        response: {
+          200: Type.Object({
+            items: Type.Array(Domain),
+            enforced: Type.Boolean({
+              description: 'DOMAIN_VERIFICATION=enforce: mail from a domain that has not passed is refused',
+            }),
+          }),
+        },
       },
     },
-    async () => ({ items: await domains.list() }),
+    async () => ({ items: await domains.list(), enforced: domains.enforced }),
   );
 
   r.post(

@@ -93,12 +93,31 @@ export async function checkDomain(d: SendingDomain, dns: DnsLookup): Promise<Dom
  * postier_domain_dns_verified{domain}.
  */
 export class DomainService {
+  /** The domains whose last check passed, as this process last read them (refresh, check). */
+  private verifiedNow = new Set<string>();
+
   constructor(
     private readonly db: Kysely<DB>,
     private readonly config: Config,
     private readonly dns: DnsLookup,
     private readonly log: pino.Logger,
   ) {}
+
+  /** Whether `domain` passed its last DNS check, as this process last read it (no query). */
+  isVerified(domain: string): boolean {
+    return this.verifiedNow.has(domain.toLowerCase());
+  }
+
+  /** Reads which domains passed their last check (every process, DOMAIN_VERIFICATION=enforce). */
+  async refresh(): Promise<void> {
+    const rows = await this.db.selectFrom('domain_checks').select(['domain', 'verified']).execute();
+    this.verifiedNow = new Set(rows.filter((r) => Number(r.verified) === 1).map((r) => r.domain));
+  }
+
+  /** DOMAIN_VERIFICATION=enforce. */
+  get enforced(): boolean {
+    return this.config.domainVerification === 'enforce';
+  }
 
   domains(): SendingDomain[] {
     return sendingDomains(this.config);
@@ -125,6 +144,8 @@ export class DomainService {
       )
       .execute();
     domainVerified.set({ domain: d.domain }, ok ? 1 : 0);
+    if (ok) this.verifiedNow.add(d.domain);
+    else this.verifiedNow.delete(d.domain);
     const failing = Object.entries(checks)
       .filter(([, c]) => c.status !== 'ok')
       .map(([name, c]) => `${name} ${c.status}`);

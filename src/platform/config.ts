@@ -64,6 +64,8 @@ export interface Config {
   tracking: { opens: boolean; clicks: boolean; categories: string[] | null };
   /** DNS_SERVERS: resolvers for the sending domains' DNS checks (`ip` or `ip:port`); empty: the system's. */
   dnsServers: string[];
+  /** DOMAIN_VERIFICATION: `report` (default) shows the DNS checks; `enforce` also refuses mail from a From domain that has not passed. */
+  domainVerification: 'report' | 'enforce';
   /** DOMAIN_CHECK_HOURS: how often serving processes check the sending domains' DNS; 0: only on demand. */
   domainCheckHours: number;
   /** SPAMD_ADDRESS: a SpamAssassin spamd (host:port) that scores captured mail; unset: no spam check. */
@@ -211,6 +213,14 @@ class Reader {
     if (['true', '1', 'yes', 'on'].includes(v)) return true;
     if (['false', '0', 'no', 'off'].includes(v)) return false;
     this.problems.push(`${name}=${JSON.stringify(v)}: expected true or false`);
+    return fallback;
+  }
+
+  oneOf<T extends string>(name: string, values: readonly T[], fallback: T): T {
+    const v = this.raw(name)?.toLowerCase();
+    if (v === undefined) return fallback;
+    if ((values as readonly string[]).includes(v)) return v as T;
+    this.problems.push(`${name}=${JSON.stringify(v)}: expected ${values.join(' or ')}`);
     return fallback;
   }
 
@@ -451,6 +461,7 @@ export function loadConfig(env: Env = process.env): Config {
       categories: r.raw('TRACKING_CATEGORIES') === undefined ? null : r.list('TRACKING_CATEGORIES', []),
     },
     dnsServers: readDnsServers(r),
+    domainVerification: r.oneOf('DOMAIN_VERIFICATION', ['report', 'enforce'] as const, 'report'),
     // At most 24 days: a longer period would overflow the timer (2^31 - 1 ms) and fire at once.
     domainCheckHours: r.number('DOMAIN_CHECK_HOURS', 6, 0, 24 * 24),
     spamd: hostPort(r, 'SPAMD_ADDRESS'),

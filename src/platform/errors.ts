@@ -16,6 +16,7 @@ export const ERROR_STATUS = {
   webhook_replayed: 403,
   forbidden: 403,
   from_not_allowed: 403,
+  domain_not_verified: 403,
   sns_signature_invalid: 403,
   sns_certificate_untrusted: 403,
   sns_topic_not_allowed: 403,

@@ -49,6 +49,7 @@ describe('admin UI: sending domains', () => {
       const card = page.locator('.domain[data-domain="isp.example"]');
       await card.waitFor();
       expect(await card.textContent()).toContain('Not checked yet');
+      expect(await page.locator('.domains-mode').textContent()).toContain('Reported only');
       await card.getByRole('button', { name: 'Check now' }).click();
       await eventually(async () => await card.locator('.badge').first().textContent()).toBe('Not verified');
       const row = (name: string) => card.locator(`tr[data-check="${name}"]`);

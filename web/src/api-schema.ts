@@ -6090,6 +6090,8 @@ export interface paths {
                                     };
                                 } | null;
                             }[];
+                            /** @description DOMAIN_VERIFICATION=enforce: mail from a domain that has not passed is refused */
+                            enforced: boolean;
                         };
                     };
                 };

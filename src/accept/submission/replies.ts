@@ -24,6 +24,7 @@ const PERMANENT: Record<string, [number, string]> = {
   invalid_address: [553, '5.1.3'],
   too_many_recipients: [452, '4.5.3'],
   from_not_allowed: [550, '5.7.1'],
+  domain_not_verified: [550, '5.7.1'],
 };
 
 /**

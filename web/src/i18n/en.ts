@@ -548,6 +548,10 @@ export const en = {
   'domains.hint':
     'Each domain Postier sends as must prove its DNS: the DKIM key published under its selector is the one Postier signs with, one SPF record, a DMARC policy; the bounce domain needs an MX. Checked every DOMAIN_CHECK_HOURS, or now.',
   'domains.none': 'No sending domain: set SMTP_FROM_EMAIL, FROM_ALLOWED_DOMAINS or DKIM_KEYS.',
+  'domains.enforced':
+    'Enforced (DOMAIN_VERIFICATION=enforce): mail from a domain that has not passed is refused (403 domain_not_verified, SMTP 550 5.7.1). The configured sender always passes.',
+  'domains.reported':
+    'Reported only: mail from a domain that has not passed still goes out, and may land in spam. DOMAIN_VERIFICATION=enforce refuses it.',
   'domains.checkNow': 'Check now',
   'domains.checking': 'Checking…',
   'domains.verified': 'Verified',

@@ -560,6 +560,10 @@ export const fr: Record<keyof typeof en, string> = {
   'domains.hint':
     'Chaque domaine au nom duquel Postier envoie doit prouver son DNS : la clé DKIM publiée sous son sélecteur est celle avec laquelle Postier signe, un seul enregistrement SPF, une politique DMARC ; le domaine des rebonds a besoin d’un MX. Vérifié toutes les DOMAIN_CHECK_HOURS heures, ou maintenant.',
   'domains.none': 'Aucun domaine d’envoi : réglez SMTP_FROM_EMAIL, FROM_ALLOWED_DOMAINS ou DKIM_KEYS.',
+  'domains.enforced':
+    'Appliqué (DOMAIN_VERIFICATION=enforce) : le courrier d’un domaine non vérifié est refusé (403 domain_not_verified, SMTP 550 5.7.1). L’expéditeur configuré passe toujours.',
+  'domains.reported':
+    'Signalé seulement : le courrier d’un domaine non vérifié part quand même, et peut finir en spam. DOMAIN_VERIFICATION=enforce le refuse.',
   'domains.checkNow': 'Vérifier maintenant',
   'domains.checking': 'Vérification…',
   'domains.verified': 'Vérifié',

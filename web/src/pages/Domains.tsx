@@ -24,13 +24,18 @@ export function DomainsPage() {
       </div>
       <p className="muted">{t('domains.hint')}</p>
       <Async state={list}>
-        {(page) =>
-          page.items.length === 0 ? (
-            <p className="muted">{t('domains.none')}</p>
-          ) : (
-            page.items.map((d) => <DomainCard key={d.domain} domain={d} />)
-          )
-        }
+        {(page) => (
+          <>
+            <p className={`note ${page.enforced ? 'warn' : ''} domains-mode`}>
+              {page.enforced ? t('domains.enforced') : t('domains.reported')}
+            </p>
+            {page.items.length === 0 ? (
+              <p className="muted">{t('domains.none')}</p>
+            ) : (
+              page.items.map((d) => <DomainCard key={d.domain} domain={d} />)
+            )}
+          </>
+        )}
       </Async>
     </section>
   );
