@@ -28,9 +28,34 @@ export async function migrateToLatest(db: Kysely<DB>, schema?: string, dialect: 
       `This database was migrated by a newer version of Postier (${newer.join(', ')} ${newer.length === 1 ? 'is' : 'are'} ` +
         'unknown to this one): run that version or a later one against it, not this one (docs/operations.md#upgrades)',
     );
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await migrator.migrateToLatest();
+    if (!error) return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+    if (dialect === 'postgres' && attempt < 4 && isCatalogRace(error)) {
+      await new Promise((r) => setTimeout(r, 100 * attempt));
+      continue;
+    }
+    throw error instanceof Error ? error : new Error(String(error));
+  }
+}
+
+/**
+ * Kysely's Migrator looks for its tables by reading the columns of every table of every schema
+ * (its introspector). DDL running meanwhile in another schema of the same database (another
+ * application's migration, another Postier schema being created or dropped) can make that read
+ * fail with "column … of relation … does not exist" or "cache lookup failed": nothing is wrong
+ * with our schema, and the same read a moment later succeeds. On PostgreSQL the migrations run
+ * in one transaction, so a run that failed applied nothing, and trying again is safe; a real
+ * error fails the same way each time and is thrown after the fourth try. (Seen when test files
+ * migrate their own schemas of one database at once.)
+ */
+function isCatalogRace(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return (
+    code === '42703' ||
+    code === '42P01' ||
+    (code === 'XX000' && /cache lookup failed/.test(error instanceof Error ? error.message : ''))
+  );
 }
 
 /**
