@@ -95,6 +95,7 @@ export async function checkDomain(d: SendingDomain, dns: DnsLookup): Promise<Dom
 export class DomainService {
   /** The domains whose last check passed, as this process last read them (refresh, check). */
   private verifiedNow = new Set<string>();
+  private sending: SendingDomain[] | undefined;
 
   constructor(
     private readonly db: Kysely<DB>,
@@ -119,8 +120,10 @@ export class DomainService {
     return this.config.domainVerification === 'enforce';
   }
 
+  /** The sending domains, read from the configuration once (their DKIM public keys derived then). */
   domains(): SendingDomain[] {
-    return sendingDomains(this.config);
+    this.sending ??= sendingDomains(this.config);
+    return this.sending;
   }
 
   async list(): Promise<DomainView[]> {
