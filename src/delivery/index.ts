@@ -4,5 +4,12 @@ export { listRelayStatus, RelayMonitor, type RelayStatusView } from './relay-sta
 export { OutboxSignal } from './signal.js';
 export { type DeliveryDeps, smtpTarget, smtpTargets, startWorker } from './start.js';
 export { DeliveryStore } from './store.js';
-export { createSmtpTransport, type SmtpTarget, transportName, verifySmtp } from './transport.js';
+export {
+  createSmtpTransport,
+  describeRelay,
+  type RelayDescription,
+  type SmtpTarget,
+  transportName,
+  verifySmtp,
+} from './transport.js';
 export { Worker, type WorkerDeps, type WorkerOptions } from './worker.js';

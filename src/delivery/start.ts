@@ -55,16 +55,19 @@ export function smtpTargets(s: { config: Config }, capture: { port: number } | n
 }
 
 /** One relay: its pool. Several: the failover transport over their pools. */
-function deliveryTransport(config: Config, targets: SmtpTarget[], monitor: RelayMonitor, log: pino.Logger) {
-  if (targets.length === 1) return createSmtpTransport(config, targets[0]!);
+function deliveryTransport(config: Config, relays: Relay[], monitor: RelayMonitor, log: pino.Logger) {
+  if (relays.length === 1) return createSmtpTransport(config, relays[0]!.target);
   return new FailoverTransport(
-    targets.map((t) => ({
-      name: transportName(t),
-      address: `${t.host}:${t.port}`,
-      transport: createSmtpTransport(config, t),
-    })),
+    relays.map((r) => ({ name: r.name, address: r.address, transport: createSmtpTransport(config, r.target) })),
     { cooldownMs: config.smtp.failoverCooldownSeconds * 1000, monitor, log },
   );
+}
+
+/** A target with the name and address its health and attempts are recorded under. */
+interface Relay {
+  target: SmtpTarget;
+  name: string;
+  address: string;
 }
 
 /**
@@ -79,17 +82,17 @@ export function startWorker(
   const { config } = s;
   const log = s.log.child({ component: 'worker' });
   const owner = overrides.owner ?? workerId();
-  const targets = Array.isArray(target) ? target : [target];
-  const relay = new RelayMonitor(
-    s.db,
-    log,
-    targets.map((t) => ({ name: transportName(t), address: `${t.host}:${t.port}` })),
-  );
+  const relays: Relay[] = (Array.isArray(target) ? target : [target]).map((t) => ({
+    target: t,
+    name: transportName(t),
+    address: `${t.host}:${t.port}`,
+  }));
+  const relay = new RelayMonitor(s.db, log, relays);
   relay.prune();
   const worker = new Worker(
     {
       store: new DeliveryStore(s.db, s.dialect, s.commits, s.events),
-      transport: deliveryTransport(config, targets, relay, log),
+      transport: deliveryTransport(config, relays, relay, log),
       mime: new MimeCache(s.db, MimeCache.senderOf(config, s.returnPath), s.seal),
       log,
       signal: s.outbox,
@@ -111,15 +114,12 @@ export function startWorker(
       relayProblemMaxMs: config.smtp.relayProblemMaxHours * 3_600_000,
       drainMs: config.worker.drainSeconds * 1000,
       deadAfterMs: config.worker.deadAfterSeconds * 1000,
-      capture: targets[0]!.capture === true,
+      capture: relays[0]!.target.capture === true,
       ...overrides,
       owner,
     },
   );
   worker.start();
-  s.log.info(
-    { owner: worker.owner, smtp: targets.map((t) => `${t.host}:${t.port}`).join(', ') },
-    'delivery worker started',
-  );
+  s.log.info({ owner: worker.owner, smtp: relays.map((r) => r.address).join(', ') }, 'delivery worker started');
   return worker;
 }

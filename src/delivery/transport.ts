@@ -23,6 +23,24 @@ export function transportName(target: SmtpTarget): string {
   return target.fallback?.name ?? (target.plain ? 'capture' : 'relay');
 }
 
+/** A relay as an operator sees it (GET /api/v1/system): name, address, TLS, whether it logs in; never the password. */
+export interface RelayDescription {
+  name: string;
+  address: string;
+  tls: SmtpSecurity;
+  authenticated: boolean;
+}
+
+export function describeRelay(config: Config, target: SmtpTarget): RelayDescription {
+  const { client } = poolOptions(config, target);
+  return {
+    name: transportName(target),
+    address: `${target.host}:${target.port}`,
+    tls: client.security,
+    authenticated: client.auth !== undefined,
+  };
+}
+
 /** The pool's options for the configured relay (or the capture server). */
 export function poolOptions(config: Config, target: SmtpTarget): SmtpPoolOptions {
   const tls = config.smtp.useTls && !target.plain;
@@ -69,20 +87,15 @@ export function createSmtpTransport(config: Config, target: SmtpTarget): SmtpTra
  * first relay's failure is the one reported when none does.
  */
 export async function verifySmtp(config: Config, targets: SmtpTarget | SmtpTarget[]): Promise<void> {
-  const [first, ...rest] = Array.isArray(targets) ? targets : [targets];
-  try {
-    await verifyOne(config, first!);
-  } catch (e) {
-    for (const t of rest)
-      if (
-        await verifyOne(config, t).then(
-          () => true,
-          () => false,
-        )
-      )
-        return;
-    throw e;
+  let firstError: unknown;
+  for (const t of Array.isArray(targets) ? targets : [targets]) {
+    try {
+      return await verifyOne(config, t);
+    } catch (e) {
+      firstError ??= e;
+    }
   }
+  throw firstError;
 }
 
 function verifyOne(config: Config, target: SmtpTarget): Promise<void> {

@@ -5,7 +5,14 @@ import { acceptHttp } from '../accept/http.js';
 import type { SendService } from '../accept/index.js';
 import { captureHttp } from '../capture/http.js';
 import { deliveryHttp } from '../delivery/http.js';
-import { listRelayStatus, MimeCache, type OutboxSignal, smtpTargets, verifySmtp } from '../delivery/index.js';
+import {
+  describeRelay,
+  listRelayStatus,
+  MimeCache,
+  type OutboxSignal,
+  smtpTargets,
+  verifySmtp,
+} from '../delivery/index.js';
 import type { EventLog } from '../events/index.js';
 import { feedbackHttp } from '../feedback/http.js';
 import type { ProviderWebhooks, SnsReceiver } from '../feedback/index.js';
@@ -174,6 +181,7 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     searchIndex: s.searchIndex,
     checks,
     transports: () => listRelayStatus(db),
+    relays: smtpTargets(s, null).map((t) => describeRelay(config, t)),
   });
   await registerAdminUi(app);
 

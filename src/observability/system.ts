@@ -157,6 +157,8 @@ export interface SystemHttpOptions {
   checks: ReadinessCheck[];
   /** The relay_status rows (delivery's listRelayStatus). */
   transports(): Promise<TransportHealth[]>;
+  /** The configured relay and its fallbacks, or the capture server (delivery's describeRelay). */
+  relays: Array<{ name: string; address: string; tls: 'none' | 'tls' | 'starttls'; authenticated: boolean }>;
 }
 
 /**
@@ -189,30 +191,12 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
         serverVersion(s.db, config.databaseUrl),
       ]);
       const name = capture ? ('capture' as const) : ('relay' as const);
-      const first = {
-        name,
-        address: capture ? `127.0.0.1:${config.captureSmtpPort}` : `${config.smtp.host}:${config.smtp.port}`,
-        tls: (capture || !config.smtp.useTls ? 'none' : config.smtp.port === 465 ? 'tls' : 'starttls') as
-          | 'none'
-          | 'tls'
-          | 'starttls',
-        authenticated: !capture && config.smtp.user !== undefined,
-      };
-      // The fallback relays (SMTP_FALLBACK_URLS), named as delivery names them: relay-2, relay-3, …
-      const fallbacks = capture
-        ? []
-        : config.smtp.fallbacks.map((f, i) => ({
-            name: `relay-${i + 2}`,
-            address: `${f.host}:${f.port}`,
-            tls: f.security,
-            authenticated: f.user !== undefined,
-          }));
       return {
         mode: name,
         version: version(),
         node: process.versions.node,
         database: { ...databaseLocation(config.databaseUrl), server, driver: databaseDriver(config.databaseUrl) },
-        transports: [first, ...fallbacks].map((t) => {
+        transports: s.relays.map((t) => {
           const seen = health.find((h) => h.name === t.name);
           return {
             ...t,
