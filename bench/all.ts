@@ -157,8 +157,14 @@ try {
     add('batch.distinct', distinct['accepted/s']);
     add('batch.distinct.p99', distinct['p99 ms']);
     log(`run ${run}/${P.runs}: SMTP submission accepted/s, smtp-source → listener (${P.submission} messages)`);
-    add('sub.sqlite', (await submissionAccepted({ messages: P.submission })).rate);
-    if (pgUrl) add('sub.pg', (await submissionAccepted({ messages: P.submission, env: { DATABASE_URL: pgUrl } })).rate);
+    const sub = await submissionAccepted({ messages: P.submission });
+    add('sub.sqlite', sub.rate);
+    add('sub.sqlite.stored', sub.archivedRate);
+    if (pgUrl) {
+      const subPg = await submissionAccepted({ messages: P.submission, env: { DATABASE_URL: pgUrl } });
+      add('sub.pg', subPg.rate);
+      add('sub.pg.stored', subPg.archivedRate);
+    }
     log(`run ${run}/${P.runs}: delivered/s end to end, wrk → Postier → smtp-sink (${P.wrkSeconds} s)`);
     const c = await deliveredWithCTools({ seconds: P.wrkSeconds, connections: 32 });
     add('c.delivered', c.rate);
@@ -317,12 +323,14 @@ const rows = [
   {
     measure: `SMTP submission accepted/s, SQLite (smtp-source, 8 sessions, 2 KB, ${P.submission.toLocaleString('en-US')} msgs)`,
     'median (min–max)': fig('sub.sqlite'),
-    notes: 'each 250 after the durable commit; goal ≥ 2,000/s',
+    notes: `each 250 after the durable commit; stored as messages from the spool at ${fig('sub.sqlite.stored')}/s; goal ≥ 2,000/s`,
   },
   {
     measure: `SMTP submission accepted/s, PostgreSQL (smtp-source, 8 sessions, 2 KB, ${P.submission.toLocaleString('en-US')} msgs)`,
     'median (min–max)': fig('sub.pg'),
-    notes: S['sub.pg'] ? 'each 250 after the commit' : 'no PostgreSQL',
+    notes: S['sub.pg']
+      ? `each 250 after the commit; stored from the spool at ${fig('sub.pg.stored')}/s`
+      : 'no PostgreSQL',
   },
   {
     measure: `delivered/s end to end, wrk → API + worker → Postfix smtp-sink (32 conns, ${P.wrkSeconds} s)`,

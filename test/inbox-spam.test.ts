@@ -137,6 +137,7 @@ describe.skipIf(!hasSpamd())('spam score of captured and archived mail with a re
       );
       expect(reply).toMatch(/^250/);
       talk.close();
+      await server.ingested();
       const row = await t.services.db
         .selectFrom('email_messages')
         .select(['id', 'raw_sha256'])

@@ -9,7 +9,7 @@ import type { Worker } from '../src/delivery/worker.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { waitForStatus } from './helpers/delivery.js';
 import { pdfBytes } from './helpers/fixtures.js';
-import { sendKey, startSubmissionFor } from './helpers/submission.js';
+import { sendKey, ingested, startSubmissionFor } from './helpers/submission.js';
 import { SmtpSink } from './support/smtp-sink.js';
 
 const run = promisify(execFile);
@@ -40,8 +40,9 @@ describe.each(backends)('SMTP submission from real clients on %s', (backend) => 
     await sink?.close();
   });
 
-  const idsOf = async (messageId: string) =>
-    (
+  const idsOf = async (messageId: string) => {
+    await ingested(t);
+    return (
       await t.services.db
         .selectFrom('email_messages')
         .select('id')
@@ -49,6 +50,7 @@ describe.each(backends)('SMTP submission from real clients on %s', (backend) => 
         .orderBy('recipient_email')
         .execute()
     ).map((r) => r.id);
+  };
 
   it("Python's smtplib as Odoo uses it (STARTTLS, login, sendmail): every recipient gets the message, the attachment intact", async () => {
     const script = `

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, backends, createTestContext, type TestContext } from './helpers/context.js';
 import { childEnv } from './helpers/child-env.js';
+import { until } from './helpers/delivery.js';
 import { SmtpTalk } from './helpers/smtp-talk.js';
 import { mime } from './helpers/submission.js';
 import { freePort } from './support/ports.js';
@@ -24,12 +25,17 @@ describe.each(backends)('the submission listener in Postier processes on %s', (b
     talk.close();
     return reply;
   };
-  const stored = async (messageId: string) =>
-    t.services.db
-      .selectFrom('email_messages')
-      .select(['status', 'source'])
-      .where('smtp_message_id', '=', messageId)
-      .execute();
+  // Stored from the spool just after the 250, by the listener's process.
+  const stored = async (messageId: string) => {
+    const rows = () =>
+      t.services.db
+        .selectFrom('email_messages')
+        .select(['status', 'source'])
+        .where('smtp_message_id', '=', messageId)
+        .execute();
+    await until(`${messageId} stored`, async () => (await rows()).length > 0, 10_000);
+    return rows();
+  };
 
   it('postier serve listens on SUBMISSION_PORT and stores what it accepts', async () => {
     const port = await freePort();

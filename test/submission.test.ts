@@ -7,7 +7,7 @@ import type { Worker } from '../src/delivery/worker.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { waitForStatus } from './helpers/delivery.js';
 import { SmtpTalk } from './helpers/smtp-talk.js';
-import { messageCount, mime, sendKey, startSubmissionFor } from './helpers/submission.js';
+import { ingested, messageCount, mime, sendKey, startSubmissionFor } from './helpers/submission.js';
 import { SmtpSink } from './support/smtp-sink.js';
 
 describe.each(backends)('SMTP submission on %s', (backend) => {
@@ -48,8 +48,9 @@ describe.each(backends)('SMTP submission on %s', (backend) => {
   };
 
   // With their bodies, wherever they are stored (content/bodies.ts).
-  const rowsFor = async (messageId: string) =>
-    withBodies(
+  const rowsFor = async (messageId: string) => {
+    await ingested(t);
+    return withBodies(
       t.services.db,
       await t.services.db
         .selectFrom('email_messages')
@@ -58,6 +59,7 @@ describe.each(backends)('SMTP submission on %s', (backend) => {
         .orderBy('recipient_email')
         .execute(),
     );
+  };
 
   it('answers 250 only once every message of the envelope is stored, and delivers the client MIME to each recipient alone, without Bcc or X-Postier-*', async () => {
     const talk = await SmtpTalk.connect(server.port);

@@ -541,28 +541,31 @@ export class SendService {
   }
 
   /**
-   * SMTP submission: messages made from a client's MIME (one per envelope recipient), stored with
-   * that MIME (`raw`, the content each message's raw_sha256 references) and its attachments,
-   * through the same admission policies, commit and first event as send(). `hooks` run in the
-   * same transaction (idempotency keys).
+   * SMTP submission: messages made from clients' MIME (one per envelope recipient), each stored
+   * with its MIME (`raw`, the content each message's raw_sha256 references) and its attachments,
+   * through the same admission policies, commit and first event as send(). Several submitted
+   * messages share one commit; if it fails, each is stored alone and gets its own outcome.
+   * `hooks` run in the same transaction (the spool row's removal).
    */
-  async acceptSubmitted(input: {
-    messages: NewMessage[];
-    raw: Content;
-    attachments: Attachment[];
-    admission: Admission;
-    hooks?: SendHooks;
-  }): Promise<SendResultItem[]> {
-    const unit: Unit = {
-      messages: input.messages,
-      attachments: input.attachments,
-      admission: input.admission,
-      hooks: input.hooks,
-      contents: [input.raw],
-    };
-    const [outcome] = await this.commit([unit], false);
-    if (!outcome!.ok) throw outcome!.error;
-    return outcome!.items;
+  acceptSubmitted(
+    inputs: Array<{
+      messages: NewMessage[];
+      raw: Content;
+      attachments: Attachment[];
+      admission: Admission;
+      hooks?: SendHooks;
+    }>,
+  ): Promise<BatchOutcome[]> {
+    const units = inputs.map(
+      (input): Unit => ({
+        messages: input.messages,
+        attachments: input.attachments,
+        admission: input.admission,
+        hooks: input.hooks,
+        contents: [input.raw],
+      }),
+    );
+    return this.commit(units, true);
   }
 
   /** After the commit: a worker in this process may lease the new messages at once. */

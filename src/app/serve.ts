@@ -1,6 +1,14 @@
 import { startDomainChecks } from '../domains/index.js';
 import type { FastifyInstance } from 'fastify';
-import { startSubmission, SubmissionAcceptor, type SubmissionServer } from '../accept/submission/index.js';
+import {
+  SpoolIngester,
+  startSubmission,
+  SubmissionAcceptor,
+  type SubmissionServer,
+  SubmissionSpool,
+} from '../accept/submission/index.js';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { type CaptureServer, startCaptureIfNeeded } from '../capture/index.js';
 import { smtpTargets, startWorker } from '../delivery/index.js';
 import { FeedbackProcessor, ImapPoller, type InboundListener, startInboundListener } from '../feedback/index.js';
@@ -63,15 +71,44 @@ async function startDelivery(
   };
 }
 
-/** The SMTP submission listener on the accept service of this process (SUBMISSION_*). */
-export function startSubmissionListener(s: Wired): Promise<SubmissionServer> {
+/**
+ * The SMTP submission listener on the accept service of this process (SUBMISSION_*), and the
+ * ingester that makes its spooled messages into messages, in the same loop: it stores them in
+ * batches of up to 100 per commit, which costs less than a commit per message.
+ */
+export async function startSubmissionListener(s: Wired): Promise<SubmissionServer> {
+  const ingester = new SpoolIngester(
+    {
+      db: s.db,
+      dialect: s.dialect,
+      send: s.send,
+      config: s.config,
+      log: s.log.child({ component: 'submission-spool' }),
+    },
+    { owner: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}:spool` },
+  );
   const acceptor = new SubmissionAcceptor({
     send: s.send,
+    spool: new SubmissionSpool(s, () => ingester.notify()),
     db: s.db,
     config: s.config,
     messageIdDomain: s.messageIdDomain,
   });
-  return startSubmission({ config: s.config, log: s.log, keys: s.apiKeys, acceptor });
+  ingester.start();
+  try {
+    const server = await startSubmission({ config: s.config, log: s.log, keys: s.apiKeys, acceptor });
+    return {
+      ...server,
+      // Listener first (nothing new is spooled), then the batch in hand; the rest waits for the next start.
+      async close() {
+        await server.close();
+        await ingester.stop();
+      },
+    };
+  } catch (e) {
+    await ingester.stop();
+    throw e;
+  }
 }
 
 export interface Running {

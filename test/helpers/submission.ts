@@ -1,17 +1,52 @@
-import { SubmissionAcceptor, type SubmissionServer, startSubmission } from '../../src/accept/submission/index.js';
+import {
+  SpoolIngester,
+  SubmissionAcceptor,
+  type SubmissionServer,
+  SubmissionSpool,
+  startSubmission,
+} from '../../src/accept/submission/index.js';
 import type { SubmissionTuning } from '../../src/accept/submission/server.js';
 import type { TestContext } from './context.js';
 
+const ingesters = new WeakMap<TestContext, Set<SpoolIngester>>();
+
+/** Every message the context's listeners spooled so far is stored as messages (they are stored just after their 250). */
+export async function ingested(t: TestContext): Promise<void> {
+  for (const i of ingesters.get(t) ?? []) await i.settled();
+}
+
 /** The submission listener on a test context's accept service (its SUBMISSION_* settings: port 0 in the tests). */
-export function startSubmissionFor(t: TestContext, tuning: SubmissionTuning = {}): Promise<SubmissionServer> {
+export async function startSubmissionFor(
+  t: TestContext,
+  tuning: SubmissionTuning = {},
+): Promise<SubmissionServer & { ingester: SpoolIngester; ingested(): Promise<void> }> {
   const s = t.services;
+  const ingester = new SpoolIngester(
+    { db: s.db, dialect: s.dialect, send: s.send, config: s.config, log: s.log },
+    { owner: `test:${Math.random().toString(36).slice(2)}:spool` },
+  );
+  ingester.start();
+  const mine = ingesters.get(t) ?? new Set<SpoolIngester>();
+  ingesters.set(t, mine.add(ingester));
   const acceptor = new SubmissionAcceptor({
     send: s.send,
+    spool: new SubmissionSpool(s, () => ingester.notify()),
     db: s.db,
     config: s.config,
     messageIdDomain: s.messageIdDomain,
   });
-  return startSubmission({ config: s.config, log: s.log, keys: s.apiKeys, acceptor }, tuning);
+  const server = await startSubmission({ config: s.config, log: s.log, keys: s.apiKeys, acceptor }, tuning);
+  return {
+    ...server,
+    ingester,
+    /** Every message spooled so far is stored as messages. */
+    ingested: () => ingester.settled(),
+    async close() {
+      await server.close();
+      await ingester.stop();
+      mine.delete(ingester);
+    },
+  };
 }
 
 /** A send key's token. */
@@ -39,6 +74,7 @@ export function mime(headers: Record<string, string>, body = 'Hello from the ERP
 }
 
 export async function messageCount(t: TestContext): Promise<number> {
+  await ingested(t);
   const r = await t.services.db
     .selectFrom('email_messages')
     .select((eb) => eb.fn.countAll<number>().as('n'))

@@ -21,3 +21,10 @@ export const submissionMessages = new Counter({
   labelNames: ['result', 'reason'],
   registers: [registry],
 });
+
+export const submissionArchived = new Counter({
+  name: 'postier_submission_archived_total',
+  help: 'Messages made from the submission spool (`stored`), and spooled submissions whose storing failed and will be tried again (`retried`)',
+  labelNames: ['result'],
+  registers: [registry],
+});

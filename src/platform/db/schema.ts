@@ -339,6 +339,28 @@ export interface RelayStatusTable {
 }
 
 /** A report received by mail (listener or IMAP), raw, then classified (see src/feedback/reports.ts). */
+/** Messages submitted over SMTP, stored before their 250 and not yet turned into messages (accept/submission/spool.ts). */
+export interface SubmissionSpoolTable {
+  id: Generated<number>;
+  received_at: number;
+  api_key_id: string | null;
+  envelope_from: string;
+  /** JSON array of the envelope recipients (normalized). */
+  recipients: string;
+  /** JSON array: the id of each recipient's message, given in the 250. */
+  message_ids: string;
+  smtp_message_id: string;
+  from_email: string;
+  /** JSON of the X-Postier-* options (category, tags, metadata). */
+  options: string | null;
+  send_at: number;
+  raw: Buffer;
+  attempts: Generated<number>;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  last_error: string | null;
+}
+
 export interface FeedbackReportsTable {
   id: string;
   received_at: number;
@@ -416,6 +438,7 @@ export interface DB {
   captured_mail: CapturedMailTable;
   relay_status: RelayStatusTable;
   feedback_reports: FeedbackReportsTable;
+  submission_spool: SubmissionSpoolTable;
   feedback_events: FeedbackEventsTable;
   feedback_replay_tokens: FeedbackReplayTokensTable;
 }
@@ -433,3 +456,4 @@ export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
 export type RelayStatusRow = Selectable<RelayStatusTable>;
 export type FeedbackReportRow = Selectable<FeedbackReportsTable>;
+export type SpoolRow = Selectable<SubmissionSpoolTable>;

@@ -17,6 +17,7 @@ import * as m0019 from './0019_message_bodies.js';
 import * as m0020 from './0020_search_pending_list.js';
 import * as m0021 from './0021_search_index_deferred.js';
 import * as m0022 from './0022_domain_checks.js';
+import * as m0023 from './0023_submission_spool.js';
 
 /** Every migration, by name; applied in name order. Add new ones at the end. */
 export const migrations: Record<string, Migration> = {
@@ -38,4 +39,5 @@ export const migrations: Record<string, Migration> = {
   '0020_search_pending_list': m0020,
   '0021_search_index_deferred': m0021,
   '0022_domain_checks': m0022,
+  '0023_submission_spool': m0023,
 };

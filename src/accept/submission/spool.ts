@@ -1,0 +1,369 @@
+/**
+ * The submission spool. A message submitted over SMTP is checked (bytes, header, sender,
+ * options), given its message ids, and stored raw in `submission_spool` in the durable commit
+ * that precedes its `250`, as a mail server writes its queue file before answering. Turning it
+ * into its messages (parsing the MIME, the archive's parts and attachments, admission, the
+ * `queued` events) is the spool ingester's work, a moment later, in batches of up to 100 that
+ * share one commit: a commit per submitted message wrote most of the same index pages to the
+ * WAL again for each one. Each row is leased while it is ingested and deleted in the
+ * transaction that inserts its messages, so a crash leaves it spooled, never half archived, and
+ * the ids given in the `250` are the ids its messages get. Any process's ingester takes rows
+ * left by one that stopped (after their lease, 60 s).
+ */
+import { createHash } from 'node:crypto';
+import type { Insertable, Kysely, Transaction } from 'kysely';
+import { sql } from 'kysely';
+import type { AddressObject, ParsedMail } from 'mailparser';
+import type pino from 'pino';
+import type { Config } from '../../platform/config.js';
+import type { CommitQueue } from '../../platform/db/commit-queue.js';
+import type { Dialect } from '../../platform/db/database.js';
+import { insertRows } from '../../platform/db/reused-sql.js';
+import type { DB, NewMessage, SpoolRow, SubmissionSpoolTable } from '../../platform/db/schema.js';
+import { fieldValue, splitHeader } from '../../platform/mime-fields.js';
+import { isValidAddress, normalizeAddress } from '../addresses.js';
+import type { Attachment } from '../attachments.js';
+import type { SendService } from '../send.service.js';
+import { submissionArchived } from './metrics.js';
+
+export type NewSpoolRow = Insertable<SubmissionSpoolTable>;
+
+/** The X-Postier-* options a spooled message keeps for its ingestion. */
+export interface SpooledOptions {
+  category?: string;
+  tags?: string[];
+  metadata?: Record<string, string | number | boolean | null>;
+}
+
+/** Work of the caller in the spooling transaction (an idempotency key). */
+export interface SpoolHooks {
+  before(trx: Transaction<DB>): Promise<void>;
+  after(trx: Transaction<DB>): Promise<void>;
+}
+
+/** mailparser, loaded with the first message (a dynamic import per message showed in the profile). */
+let parser: Promise<typeof import('mailparser')> | undefined;
+export const loadParser = () => (parser ??= import('mailparser'));
+
+/** Writes spooled messages: each resolves once its row is committed and on disk. */
+export class SubmissionSpool {
+  constructor(
+    private readonly deps: { db: Kysely<DB>; commits: CommitQueue; dialect: Dialect },
+    /** Rung after each spooled message: the ingester of this process looks at once. */
+    private readonly onSpooled: () => void = () => {},
+  ) {}
+
+  async put(row: NewSpoolRow, hooks?: SpoolHooks): Promise<void> {
+    if (!hooks && this.deps.dialect === 'postgres') {
+      // One statement, committed on its own: one round trip instead of three.
+      await insertRows(this.deps.db, 'submission_spool', [row]);
+    } else {
+      // SQLite: the commit queue shares one commit and one WAL fsync among the sessions of the turn.
+      await this.deps.commits.run(async (trx) => {
+        await hooks?.before(trx);
+        await insertRows(trx, 'submission_spool', [row]);
+        await hooks?.after(trx);
+      });
+    }
+    this.onSpooled();
+  }
+}
+
+const firstAddress = (a: AddressObject | AddressObject[] | undefined) =>
+  (Array.isArray(a) ? a : a ? [a] : []).flatMap((o) => o.value).find((v) => v.address)?.address;
+
+/** What the archive keeps of a submitted message besides its MIME: the same columns as templated mail, and the attachments. */
+export interface ArchivedParts {
+  subject: string;
+  text: string | null;
+  html: string | null;
+  attachments: Attachment[];
+  fromName: string | null;
+  replyTo: string | null;
+}
+
+/** mailparser's reading of the whole message. */
+function partsOf(parsed: ParsedMail): ArchivedParts {
+  const replyTo = firstAddress(parsed.replyTo);
+  return {
+    subject: parsed.subject ?? '',
+    text: parsed.text ?? null,
+    html: typeof parsed.html === 'string' ? parsed.html : null,
+    attachments: parsed.attachments.map((a, i) => ({
+      filename: a.filename ?? `attachment-${i + 1}`,
+      contentType: a.contentType || 'application/octet-stream',
+      data: a.content,
+      sha256: createHash('sha256').update(a.content).digest('hex'),
+    })),
+    fromName: parsed.from?.value.find((v) => v.address)?.name || null,
+    replyTo: replyTo && isValidAddress(replyTo) ? normalizeAddress(replyTo) : null,
+  };
+}
+
+/**
+ * A body mailparser cannot read (it was only asked for the header before the 250): the message is
+ * still archived and delivered as received (its MIME is what goes out), with the Subject field as
+ * written and no extracted parts.
+ */
+function headerOnlyParts(raw: Buffer): ArchivedParts {
+  const subject = splitHeader(raw).fields.find((f) => f.key === 'subject');
+  return {
+    subject: subject ? fieldValue(subject) : '',
+    text: null,
+    html: null,
+    attachments: [],
+    fromName: null,
+    replyTo: null,
+  };
+}
+
+export interface IngestDeps {
+  db: Kysely<DB>;
+  dialect: Dialect;
+  send: Pick<SendService, 'acceptSubmitted'>;
+  config: Pick<Config, 'email' | 'smtp'>;
+  log: pino.Logger;
+}
+
+export interface IngestOptions {
+  owner: string;
+  /** Spooled messages per commit (100). */
+  batchSize?: number;
+  /** How often the spool is looked at without being rung (1 s): rows of another process, retries. */
+  pollMs?: number;
+  /** How long a leased row stays this ingester's (60 s): a crashed one's rows are taken again after it. */
+  leaseMs?: number;
+}
+
+/** A row that could not be stored is tried again after this long, then twice as long each time, up to 10 minutes. */
+const retryDelayMs = (attempts: number) => Math.min(10 * 60_000, 5_000 * 2 ** Math.max(0, attempts - 1));
+
+/**
+ * Turns spooled messages into their messages (one per envelope recipient, with the ids their 250
+ * named) through the accept service's admission, commit and first event, a batch per commit.
+ * A row whose batch fails is stored alone; one that still fails keeps its place in the spool with
+ * the error and is tried again later (never dropped: it was accepted).
+ */
+export class SpoolIngester {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = true;
+  private stopping = false;
+  /** Messages made from the spool by this ingester. */
+  ingested = 0;
+
+  constructor(
+    private readonly deps: IngestDeps,
+    private readonly opts: IngestOptions,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.stopping = false;
+    this.notify();
+  }
+
+  /** Messages were spooled: look now rather than at the next poll. */
+  notify(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.running = this.drain()
+      .then(() => undefined)
+      .catch((err: unknown) => this.deps.log.error({ err }, 'submission spool: a pass failed'))
+      .finally(() => {
+        this.running = null;
+        if (this.stopped) return;
+        if (this.again) {
+          this.again = false;
+          this.notify();
+          return;
+        }
+        this.timer = setTimeout(() => this.notify(), this.opts.pollMs ?? 1000);
+        this.timer.unref();
+      });
+  }
+
+  /** Ends after the batch in hand; what is left stays spooled for the next ingester. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** Resolves once no pass runs and nothing due waits in the spool (tests; an operator's drain). */
+  async settled(): Promise<void> {
+    while (!this.stopped) {
+      await this.running;
+      const now = Date.now();
+      const due = await this.deps.db
+        .selectFrom('submission_spool')
+        .select('id')
+        .where((w) => w.or([w('lease_expires_at', 'is', null), w('lease_expires_at', '<', now)]))
+        .limit(1)
+        .executeTakeFirst();
+      if (!due && !this.running) return;
+      this.notify();
+      await this.running;
+    }
+  }
+
+  /** Takes and stores batches until the spool has nothing due; returns how many rows were stored. */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      if (this.stopping) return total;
+      const rows = await this.lease();
+      if (rows.length === 0) return total;
+      const { parse } = await parserOf();
+      const inputs = await Promise.all(rows.map(async (row) => this.inputOf(row, await parse(row.raw))));
+      const outcomes = await this.deps.send.acceptSubmitted(inputs);
+      for (const [i, o] of outcomes.entries()) {
+        const row = rows[i]!;
+        if (o.ok) {
+          total++;
+          this.ingested += o.items.length;
+          submissionArchived.inc({ result: 'stored' }, o.items.length);
+        } else await this.failed(row, o.error);
+      }
+    }
+  }
+
+  private async lease(): Promise<SpoolRow[]> {
+    const { db, dialect } = this.deps;
+    const now = Date.now();
+    return db
+      .updateTable('submission_spool')
+      .set({
+        lease_owner: this.opts.owner,
+        lease_expires_at: now + (this.opts.leaseMs ?? 60_000),
+        attempts: sql<number>`attempts + 1`,
+      })
+      .where('id', 'in', (eb) => {
+        const due = eb
+          .selectFrom('submission_spool')
+          .select('id')
+          .where((w) => w.or([w('lease_expires_at', 'is', null), w('lease_expires_at', '<', now)]))
+          .orderBy('id')
+          .limit(this.opts.batchSize ?? 100);
+        return dialect === 'postgres' ? due.forUpdate().skipLocked() : due;
+      })
+      .returningAll()
+      .execute()
+      .then((rows) => rows.sort((a, b) => Number(a.id) - Number(b.id)));
+  }
+
+  private inputOf(row: SpoolRow, parts: ArchivedParts): Parameters<IngestDeps['send']['acceptSubmitted']>[0][number] {
+    const { config } = this.deps;
+    const options = (row.options ? JSON.parse(row.options) : {}) as SpooledOptions;
+    const recipients = JSON.parse(row.recipients) as string[];
+    const ids = JSON.parse(row.message_ids) as string[];
+    const category = options.category ?? 'smtp';
+    // A category named like a sending class (marketing, …) is that class: its rate limit and unsubscribe headers apply.
+    const cls = Object.hasOwn(config.email.rateLimits, category) ? category : 'transactional';
+    const rawSha = createHash('sha256').update(row.raw).digest('hex');
+    const messages: NewMessage[] = recipients.map((to, i) => ({
+      id: ids[i]!,
+      template_key: null,
+      template_version: null,
+      locale: null,
+      category,
+      class: cls,
+      source_endpoint: 'smtp',
+      source: 'smtp',
+      recipient_email: to,
+      cc: null,
+      bcc: null,
+      reply_to: parts.replyTo,
+      headers: null,
+      subject: parts.subject,
+      html_content: parts.html,
+      text_content: parts.text,
+      attachments_count: parts.attachments.length,
+      status: 'queued',
+      priority: 5,
+      attempts: 0,
+      max_attempts: config.smtp.retryMaxAttempts,
+      next_attempt_at: Number(row.send_at),
+      lease_owner: null,
+      lease_expires_at: null,
+      smtp_message_id: row.smtp_message_id,
+      provider_message_id: null,
+      smtp_response: null,
+      sealed_content: null,
+      sent_at: null,
+      delivered_at: null,
+      bounce_type: null,
+      bounce_subtype: null,
+      error_message: null,
+      is_test: 0,
+      resent_from_id: null,
+      api_key_id: row.api_key_id,
+      from_email: row.from_email,
+      from_name: parts.fromName,
+      tags: options.tags ? JSON.stringify(options.tags) : null,
+      metadata: options.metadata ? JSON.stringify(options.metadata) : null,
+      raw_sha256: rawSha,
+      created_at: Number(row.received_at),
+      updated_at: Number(row.received_at),
+    }));
+    return {
+      messages,
+      raw: { sha256: rawSha, data: row.raw },
+      attachments: parts.attachments,
+      // The category came from the client's X-Postier-Category: never one that may bypass suppressions.
+      admission: { category, class: cls, locale: config.email.defaultLocale, trustedCategory: false },
+      hooks: {
+        // Gone with the commit that stores its messages; still ours, or another ingester has it now.
+        after: async (trx) => {
+          const r = await trx
+            .deleteFrom('submission_spool')
+            .where('id', '=', row.id)
+            .where('lease_owner', '=', this.opts.owner)
+            .executeTakeFirst();
+          if (Number(r.numDeletedRows) !== 1) throw new Error('the spooled message was leased by another ingester');
+        },
+      },
+    };
+  }
+
+  private async failed(row: SpoolRow, error: unknown): Promise<void> {
+    submissionArchived.inc({ result: 'retried' });
+    const message = error instanceof Error ? error.message : String(error);
+    this.deps.log.error(
+      { err: error, spool_id: Number(row.id), attempts: row.attempts },
+      'submission spool: a spooled message could not be stored; it stays spooled and is tried again',
+    );
+    await this.deps.db
+      .updateTable('submission_spool')
+      .set({
+        lease_owner: null,
+        // Not before then: the lease query takes rows whose lease time has passed.
+        lease_expires_at: Date.now() + retryDelayMs(row.attempts),
+        last_error: message.slice(0, 2000),
+      })
+      .where('id', '=', row.id)
+      .where('lease_owner', '=', this.opts.owner)
+      .execute();
+  }
+}
+
+/** mailparser on the whole message, or the header alone when it cannot read the body. */
+async function parserOf(): Promise<{ parse(raw: Buffer): Promise<ArchivedParts> }> {
+  const { simpleParser } = await loadParser();
+  return {
+    async parse(raw) {
+      try {
+        return partsOf(await simpleParser(raw, { skipTextToHtml: true, skipHtmlToText: true, skipImageLinks: true }));
+      } catch {
+        return headerOnlyParts(raw);
+      }
+    },
+  };
+}

@@ -1,0 +1,164 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SpoolIngester } from '../src/accept/submission/index.js';
+import { registry } from '../src/platform/metrics.js';
+import { backends, createTestContext, type TestContext } from './helpers/context.js';
+import { SmtpTalk } from './helpers/smtp-talk.js';
+import { mime, sendKey, startSubmissionFor } from './helpers/submission.js';
+
+/** What the 250 promises and what the spool does after it: accept/submission/spool.ts. */
+describe.each(backends)('the submission spool on %s', (backend) => {
+  let t: TestContext;
+  let server: Awaited<ReturnType<typeof startSubmissionFor>>;
+  let token: string;
+
+  beforeAll(async () => {
+    t = await createTestContext(backend, { SUBMISSION_PORT: '0' });
+    server = await startSubmissionFor(t);
+    ({ token } = await sendKey(t));
+  });
+  afterAll(async () => {
+    await server?.close();
+    await t?.close();
+  });
+
+  const submit = async (message: string, to: string[] = ['client@example.org']) => {
+    const talk = await SmtpTalk.connect(server.port);
+    await talk.command('EHLO erp.rgz.bj');
+    expect(await talk.login(token)).toMatch(/^235/);
+    const reply = await talk.send('billing@rgz.bj', to, message);
+    talk.close();
+    return reply;
+  };
+  const idsIn = (reply: string) => /\(\d+ messages?: ([^)]*)\)/.exec(reply)![1]!.split(' ');
+  const messagesWith = (messageId: string) =>
+    t.services.db
+      .selectFrom('email_messages')
+      .select(['id', 'recipient_email', 'status', 'subject', 'from_email', 'from_name', 'category', 'created_at'])
+      .where('smtp_message_id', '=', messageId)
+      .orderBy('recipient_email')
+      .execute();
+  const spooled = () => t.services.db.selectFrom('submission_spool').selectAll().orderBy('id').execute();
+  const newIngester = (owner: string) =>
+    new SpoolIngester(
+      {
+        db: t.services.db,
+        dialect: t.services.dialect,
+        send: t.services.send,
+        config: t.services.config,
+        log: t.services.log,
+      },
+      { owner, pollMs: 60_000 },
+    );
+  const archived = async (result: string) =>
+    (await registry.getSingleMetric('postier_submission_archived_total')!.get()).values.find(
+      (v) => v.labels.result === result,
+    )?.value ?? 0;
+
+  it('has the message on disk, raw, when it answers 250; the messages come after, with the ids the 250 named', async () => {
+    await server.ingester.stop();
+    const before = Date.now();
+    const reply = await submit(
+      mime({
+        'Message-ID': '<spool-1@erp.rgz.bj>',
+        From: '"Facturation RGZ" <billing@rgz.bj>',
+        'X-Postier-Category': 'billing',
+      }),
+      ['b@example.org', 'a@example.org'],
+    );
+    expect(reply).toMatch(/^250 2\.0\.0 Ok: queued as <spool-1@erp\.rgz\.bj> \(2 messages: /);
+    // Nothing ingests: the reply came from the spool's commit alone.
+    const rows = await spooled();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      envelope_from: 'billing@rgz.bj',
+      recipients: JSON.stringify(['b@example.org', 'a@example.org']),
+      message_ids: JSON.stringify(idsIn(reply)),
+      smtp_message_id: '<spool-1@erp.rgz.bj>',
+      from_email: 'billing@rgz.bj',
+      options: JSON.stringify({ category: 'billing' }),
+      lease_owner: null,
+    });
+    expect(Buffer.from(rows[0]!.raw).toString()).toContain('Message-ID: <spool-1@erp.rgz.bj>');
+    expect(await messagesWith('<spool-1@erp.rgz.bj>')).toEqual([]);
+
+    const stored = await newIngester('host:0:spool').drain();
+    expect(stored).toBe(1);
+    const messages = await messagesWith('<spool-1@erp.rgz.bj>');
+    expect(messages.map((m) => m.id).sort()).toEqual(idsIn(reply).sort());
+    expect(messages).toEqual([
+      expect.objectContaining({ recipient_email: 'a@example.org', status: 'queued', subject: 'Invoice INV-2026-0001' }),
+      expect.objectContaining({ recipient_email: 'b@example.org', status: 'queued', category: 'billing' }),
+    ]);
+    expect(messages[0]).toMatchObject({ from_email: 'billing@rgz.bj', from_name: 'Facturation RGZ' });
+    // The time of acceptance, not of storing.
+    expect(Number(messages[0]!.created_at)).toBe(Number(rows[0]!.received_at));
+    expect(Number(messages[0]!.created_at)).toBeGreaterThanOrEqual(before);
+    expect(await spooled()).toEqual([]);
+    server.ingester.start();
+  });
+
+  it('takes back the rows of an ingester that died once their lease ends, and never stores a row twice', async () => {
+    await server.ingester.stop();
+    const reply = await submit(mime({ 'Message-ID': '<spool-2@erp.rgz.bj>' }));
+    // An ingester leases the row, then dies before it stores anything.
+    await t.services.db
+      .updateTable('submission_spool')
+      .set({ lease_owner: 'dead-host:1:spool', lease_expires_at: Date.now() + 60_000 })
+      .execute();
+    const other = newIngester('other-host:2:spool');
+    expect(await other.drain()).toBe(0);
+    expect(await messagesWith('<spool-2@erp.rgz.bj>')).toEqual([]);
+    // Its lease ends: the next ingester stores the row, once.
+    await t.services.db
+      .updateTable('submission_spool')
+      .set({ lease_expires_at: Date.now() - 1 })
+      .execute();
+    expect(await other.drain()).toBe(1);
+    expect(await newIngester('third-host:3:spool').drain()).toBe(0);
+    expect((await messagesWith('<spool-2@erp.rgz.bj>')).map((m) => m.id)).toEqual(idsIn(reply));
+    expect(await spooled()).toEqual([]);
+    server.ingester.start();
+  });
+
+  it('keeps a row it cannot store, with the error, tries it again later, and stores the rows beside it', async () => {
+    await server.ingester.stop();
+    const first = await submit(mime({ 'Message-ID': '<spool-ok@erp.rgz.bj>' }));
+    const second = await submit(mime({ 'Message-ID': '<spool-bad@erp.rgz.bj>' }));
+    // The second row's message id is taken meanwhile: its insert fails, the first's does not.
+    const [taken] = idsIn(second);
+    const [row] = await t.services.db.selectFrom('email_messages').selectAll().limit(1).execute();
+    await t.services.db
+      .insertInto('email_messages')
+      .values({ ...row!, id: taken!, smtp_message_id: '<squatter@erp.rgz.bj>' })
+      .execute();
+    const retriedBefore = await archived('retried');
+    const ingester = newIngester('host:4:spool');
+    expect(await ingester.drain()).toBe(1);
+    expect((await messagesWith('<spool-ok@erp.rgz.bj>')).map((m) => m.id)).toEqual(idsIn(first));
+    const left = await spooled();
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatchObject({ smtp_message_id: '<spool-bad@erp.rgz.bj>', lease_owner: null, attempts: 1 });
+    expect(left[0]!.last_error).toMatch(/unique|constraint|duplicate/i);
+    // Not before its retry time.
+    expect(Number(left[0]!.lease_expires_at)).toBeGreaterThan(Date.now());
+    expect(await archived('retried')).toBe(retriedBefore + 1);
+    expect(await ingester.drain()).toBe(0);
+    // Once what blocked it is gone and its time has come, it is stored.
+    await t.services.db.deleteFrom('email_messages').where('id', '=', taken!).execute();
+    await t.services.db
+      .updateTable('submission_spool')
+      .set({ lease_expires_at: Date.now() - 1 })
+      .execute();
+    expect(await ingester.drain()).toBe(1);
+    expect((await messagesWith('<spool-bad@erp.rgz.bj>')).map((m) => m.id)).toEqual(idsIn(second));
+    expect(await spooled()).toEqual([]);
+    server.ingester.start();
+  });
+
+  it('stores a spooled message at once after its 250 while the listener runs', async () => {
+    const reply = await submit(mime({ 'Message-ID': '<spool-now@erp.rgz.bj>' }));
+    await server.ingested();
+    expect((await messagesWith('<spool-now@erp.rgz.bj>')).map((m) => m.id)).toEqual(idsIn(reply));
+    expect(await spooled()).toEqual([]);
+  });
+});
