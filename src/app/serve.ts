@@ -74,7 +74,7 @@ async function startDelivery(
 /**
  * The SMTP submission listener on the accept service of this process (SUBMISSION_*), and the
  * ingester that makes its spooled messages into messages, in the same loop: it stores them in
- * batches of up to 100 per commit, which costs less than a commit per message.
+ * batches of up to 50 per commit, which costs less than a commit per message.
  */
 export async function startSubmissionListener(s: Wired): Promise<SubmissionServer> {
   const ingester = new SpoolIngester(
