@@ -92,6 +92,15 @@ export const SystemInfo = Type.Object({
         'SQLite: messages accepted and not yet in the search index (each search indexes them first; a background job every 200 ms). Always 0 on PostgreSQL, whose trigram indexes are written with each message',
     }),
   }),
+  submission_spool: Type.Object(
+    {
+      waiting: Type.Integer({ description: 'Messages accepted over SMTP (250 given) and not yet stored as messages' }),
+      failing: Type.Integer({ description: 'Of those, how many could not be stored and wait for a retry' }),
+      oldest_at: NullableDateTime,
+      last_error: NullableString,
+    },
+    { description: 'The SMTP submission spool (docs/submission.md#the-spool): usually empty within milliseconds' },
+  ),
   jobs: Type.Array(
     Type.Object({
       name: Type.String(),
@@ -178,7 +187,7 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
       },
     },
     async (request) => {
-      const [health, readiness, jobs, workers, searchIndex, server] = await Promise.all([
+      const [health, readiness, jobs, workers, searchIndex, server, spool] = await Promise.all([
         s.transports(),
         runChecks(s.checks, 3000, request.log),
         s.db
@@ -189,6 +198,7 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
         workersNow(s.db, config.worker.deadAfterSeconds * 1000),
         s.searchIndex.state(),
         serverVersion(s.db, config.databaseUrl),
+        spoolNow(s.db),
       ]);
       const name = capture ? ('capture' as const) : ('relay' as const);
       return {
@@ -226,6 +236,7 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
         readiness,
         workers,
         search_index: searchIndex,
+        submission_spool: spool,
         jobs: jobs.map((j) => ({
           name: j.name,
           last_started_at: iso(j.last_started_at),
@@ -237,6 +248,33 @@ export const systemHttp: FastifyPluginAsyncTypebox<SystemHttpOptions> = async (r
     },
   );
 };
+
+/** What waits in the submission spool, and the newest error of a row that could not be stored. */
+async function spoolNow(db: Kysely<DB>) {
+  const [counts, failing] = await Promise.all([
+    db
+      .selectFrom('submission_spool')
+      .select((eb) => [
+        eb.fn.countAll<number>().as('waiting'),
+        eb.fn.count<number>('last_error').as('failing'),
+        eb.fn.min('received_at').as('oldest'),
+      ])
+      .executeTakeFirstOrThrow(),
+    db
+      .selectFrom('submission_spool')
+      .select('last_error')
+      .where('last_error', 'is not', null)
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst(),
+  ]);
+  return {
+    waiting: Number(counts.waiting),
+    failing: Number(counts.failing),
+    oldest_at: counts.oldest === null ? null : iso(Number(counts.oldest)),
+    last_error: failing?.last_error ?? null,
+  };
+}
 
 /** Each worker's heartbeat row, what it says of the worker now, and how many messages it holds. */
 async function workersNow(db: Kysely<DB>, deadAfterMs: number) {

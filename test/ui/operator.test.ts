@@ -91,6 +91,37 @@ describe('admin UI for an operator', () => {
       await workers.getByText('Alive', { exact: true }).waitFor();
       // SQLite's search index and what waits for it (a number: the job may have run already).
       expect(text).toMatch(/Search indexSQLite FTS5 · \d+ new messages waiting to be indexed/);
+      expect(await page.getByTestId('submission-spool').textContent()).toBe(
+        'empty: every message accepted over SMTP is stored',
+      );
+      // A message accepted over SMTP that could not be stored waits in the spool: the page says so, with why.
+      await t.services.db
+        .insertInto('submission_spool')
+        .values({
+          received_at: Date.now() - 60_000,
+          api_key_id: null,
+          envelope_from: 'billing@rgz.bj',
+          recipients: '["a@example.org"]',
+          message_ids: '["00000000-0000-7000-8000-000000000001"]',
+          smtp_message_id: '<stuck@erp.rgz.bj>',
+          from_email: 'billing@rgz.bj',
+          options: null,
+          send_at: Date.now(),
+          raw: Buffer.from('From: billing@rgz.bj\r\n\r\nHello\r\n'),
+          lease_expires_at: Date.now() + 600_000,
+          last_error: 'disk I/O error',
+        })
+        .execute();
+      try {
+        await page.reload();
+        const spool = page.getByTestId('submission-spool');
+        await spool.getByText('1 could not be stored; retried').waitFor();
+        expect(await spool.textContent()).toMatch(
+          /^1 accepted over SMTP, not yet stored \(oldest .+\) .*disk I\/O error$/,
+        );
+      } finally {
+        await t.services.db.deleteFrom('submission_spool').execute();
+      }
       await shot(page, 'operator-system');
     });
   });

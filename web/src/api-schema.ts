@@ -11029,6 +11029,16 @@ export interface paths {
                                 /** @description SQLite: messages accepted and not yet in the search index (each search indexes them first; a background job every 200 ms). Always 0 on PostgreSQL, whose trigram indexes are written with each message */
                                 pending: number;
                             };
+                            /** @description The SMTP submission spool (docs/submission.md#the-spool): usually empty within milliseconds */
+                            submission_spool: {
+                                /** @description Messages accepted over SMTP (250 given) and not yet stored as messages */
+                                waiting: number;
+                                /** @description Of those, how many could not be stored and wait for a retry */
+                                failing: number;
+                                /** Format: date-time */
+                                oldest_at: string | null;
+                                last_error: string | null;
+                            };
                             jobs: {
                                 name: string;
                                 /** Format: date-time */

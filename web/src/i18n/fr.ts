@@ -372,6 +372,10 @@ export const fr: Record<keyof typeof en, string> = {
     'SMTP_HOST n’est pas défini : le courrier est capturé par le serveur intégré et non distribué. Définissez SMTP_HOST pour distribuer.',
   'system.version': 'Version',
   'system.database': 'Base de données',
+  'system.spool': 'File de soumission SMTP',
+  'system.spoolEmpty': 'vide : chaque message accepté en SMTP est enregistré',
+  'system.spoolWaiting': '{n} acceptés en SMTP, pas encore enregistrés (le plus ancien {since})',
+  'system.spoolFailing': '{n} n’ont pas pu être enregistrés ; nouvel essai prévu',
   'system.searchIndex': 'Index de recherche',
   'system.searchIndexPending':
     'SQLite FTS5 · {n} nouveaux messages en attente d’indexation (une recherche les indexe d’abord)',

@@ -59,6 +59,24 @@ function SystemView({ s }: { s: SystemInfo }) {
             </dd>
           </div>
           <div>
+            <dt>{t('system.spool')}</dt>
+            <dd data-testid="submission-spool">
+              {s.submission_spool.waiting === 0
+                ? t('system.spoolEmpty')
+                : t('system.spoolWaiting', {
+                    n: s.submission_spool.waiting,
+                    since: when(s.submission_spool.oldest_at),
+                  })}
+              {s.submission_spool.failing > 0 && (
+                <>
+                  {' '}
+                  <State ok={false} label={t('system.spoolFailing', { n: s.submission_spool.failing })} />{' '}
+                  <span className="mono">{s.submission_spool.last_error}</span>
+                </>
+              )}
+            </dd>
+          </div>
+          <div>
             <dt>{t('system.sender')}</dt>
             <dd className="mono">
               {s.sender.from}
