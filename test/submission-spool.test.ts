@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpoolIngester } from '../src/accept/submission/index.js';
 import { registry } from '../src/platform/metrics.js';
+import { eraseRecipient } from '../src/retention/erase.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { SmtpTalk } from './helpers/smtp-talk.js';
 import { mime, sendKey, startSubmissionFor } from './helpers/submission.js';
@@ -152,6 +153,39 @@ describe.each(backends)('the submission spool on %s', (backend) => {
     expect(await ingester.drain()).toBe(1);
     expect((await messagesWith('<spool-bad@erp.rgz.bj>')).map((m) => m.id)).toEqual(idsIn(second));
     expect(await spooled()).toEqual([]);
+    server.ingester.start();
+  });
+
+  it('erasing an address takes its messages out of the spool: they are never stored, the others are', async () => {
+    await server.ingester.stop();
+    const shared = await submit(mime({ 'Message-ID': '<spool-erase-1@erp.rgz.bj>' }), [
+      'kept@example.org',
+      'Gone@Example.org',
+    ]);
+    await submit(mime({ 'Message-ID': '<spool-erase-2@erp.rgz.bj>' }), ['gone@example.org']);
+    // The first row is being stored by an ingester right now.
+    await t.services.db
+      .updateTable('submission_spool')
+      .set({ lease_owner: 'busy-host:5:spool', lease_expires_at: Date.now() + 60_000 })
+      .where('smtp_message_id', '=', '<spool-erase-1@erp.rgz.bj>')
+      .execute();
+    const erased = await eraseRecipient(t.services, 'gone@example.org', Date.now());
+    expect(erased.cancelled).toBe(2);
+    const left = await spooled();
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatchObject({
+      smtp_message_id: '<spool-erase-1@erp.rgz.bj>',
+      recipients: JSON.stringify(['kept@example.org']),
+      message_ids: JSON.stringify([idsIn(shared)[0]]),
+      // Its ingester's commit fails on the lost lease; the row is stored again as it is now.
+      lease_owner: null,
+      lease_expires_at: null,
+    });
+    expect(await newIngester('host:6:spool').drain()).toBe(1);
+    expect((await messagesWith('<spool-erase-1@erp.rgz.bj>')).map((m) => m.recipient_email)).toEqual([
+      'kept@example.org',
+    ]);
+    expect(await messagesWith('<spool-erase-2@erp.rgz.bj>')).toEqual([]);
     server.ingester.start();
   });
 

@@ -18,3 +18,4 @@ export {
   SendService,
   type Verdict,
 } from './send.service.js';
+export { eraseFromSpool } from './submission/spool.js';

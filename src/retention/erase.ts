@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import { normalizeAddress } from '../accept/index.js';
+import { eraseFromSpool, normalizeAddress } from '../accept/index.js';
+
 import type { RetentionDeps } from './deps.js';
 import { anonymizeAddress } from '../platform/crypto/anon-key.js';
 import { SCRUB_COLUMNS, scrubMessages } from './scrub.js';
@@ -11,7 +12,7 @@ export interface EraseResult {
   attachments: number;
   /** Messages to someone else where they were in cc/bcc: only their address was replaced. */
   copies: number;
-  /** Messages not yet sent that were cancelled, since their content is gone. */
+  /** Messages not yet sent that were cancelled, since their content is gone (with those accepted over SMTP and not yet stored, which never will be). */
   cancelled: number;
   /** Feedback reports naming the address (its bounces, complaints, auto-replies), deleted with their raw bytes. */
   feedback_reports: number;
@@ -25,6 +26,8 @@ export async function eraseRecipient(s: RetentionDeps, address: string, now: num
   const lower = normalizeAddress(address.trim()).toLowerCase();
   const hashed = anonymizeAddress(s.config, lower);
   return s.db.transaction().execute(async (trx) => {
+    // Accepted over SMTP and not stored yet: never stored now (first: see eraseFromSpool).
+    const spooled = await eraseFromSpool(trx, lower);
     const own = await trx
       .selectFrom('email_messages')
       .select([...SCRUB_COLUMNS, 'status'])
@@ -99,7 +102,7 @@ export async function eraseRecipient(s: RetentionDeps, address: string, now: num
       messages: scrubbed.messages,
       attachments: scrubbed.attachments,
       copies: copiesChanged,
-      cancelled: unsent.length,
+      cancelled: unsent.length + spooled,
     };
   });
 }

@@ -69,6 +69,44 @@ export class SubmissionSpool {
   }
 }
 
+/**
+ * Right to erasure: an address's messages still in the spool are never stored. Their rows lose
+ * the address (and its message id), a row left with no recipient is deleted, and a row being
+ * stored loses its lease: its ingester's transaction then rolls back (the row's removal checks
+ * the lease) and the row is stored again as it is now. Run inside the erasure's transaction,
+ * before it looks for the address's messages (on PostgreSQL the update waits for an ingester
+ * that holds the row, whose messages the erasure then finds). Returns the messages removed.
+ */
+export async function eraseFromSpool(trx: Transaction<DB>, lowerAddress: string): Promise<number> {
+  const pattern = `%${lowerAddress.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
+  const rows = await trx
+    .selectFrom('submission_spool')
+    .select(['id', 'recipients', 'message_ids'])
+    .where(sql<string>`lower(recipients)`, 'like', sql<string>`${pattern} escape '\\'`)
+    .execute();
+  let removed = 0;
+  for (const r of rows) {
+    const recipients = JSON.parse(r.recipients) as string[];
+    const ids = JSON.parse(r.message_ids) as string[];
+    const kept = recipients.flatMap((a, i) => (a.toLowerCase() === lowerAddress ? [] : [[a, ids[i]!] as const]));
+    if (kept.length === recipients.length) continue;
+    removed += recipients.length - kept.length;
+    if (kept.length === 0) await trx.deleteFrom('submission_spool').where('id', '=', r.id).execute();
+    else
+      await trx
+        .updateTable('submission_spool')
+        .set({
+          recipients: JSON.stringify(kept.map(([a]) => a)),
+          message_ids: JSON.stringify(kept.map(([, id]) => id)),
+          lease_owner: null,
+          lease_expires_at: null,
+        })
+        .where('id', '=', r.id)
+        .execute();
+  }
+  return removed;
+}
+
 const firstAddress = (a: AddressObject | AddressObject[] | undefined) =>
   (Array.isArray(a) ? a : a ? [a] : []).flatMap((o) => o.value).find((v) => v.address)?.address;
 
@@ -334,13 +372,8 @@ export class SpoolIngester {
   }
 
   private async failed(row: SpoolRow, error: unknown): Promise<void> {
-    submissionArchived.inc({ result: 'retried' });
     const message = error instanceof Error ? error.message : String(error);
-    this.deps.log.error(
-      { err: error, spool_id: Number(row.id), attempts: row.attempts },
-      'submission spool: a spooled message could not be stored; it stays spooled and is tried again',
-    );
-    await this.deps.db
+    const r = await this.deps.db
       .updateTable('submission_spool')
       .set({
         lease_owner: null,
@@ -350,7 +383,14 @@ export class SpoolIngester {
       })
       .where('id', '=', row.id)
       .where('lease_owner', '=', this.opts.owner)
-      .execute();
+      .executeTakeFirst();
+    // Not ours any more (an erasure changed it, another ingester took it after our lease): whoever has it now stores it.
+    if (Number(r.numUpdatedRows) === 0) return;
+    submissionArchived.inc({ result: 'retried' });
+    this.deps.log.error(
+      { err: error, spool_id: Number(row.id), attempts: row.attempts },
+      'submission spool: a spooled message could not be stored; it stays spooled and is tried again',
+    );
   }
 }
 
