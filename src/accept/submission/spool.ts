@@ -188,8 +188,6 @@ export class SpoolIngester {
   private again = false;
   private stopped = true;
   private stopping = false;
-  /** Messages made from the spool by this ingester. */
-  ingested = 0;
 
   constructor(
     private readonly deps: IngestDeps,
@@ -235,7 +233,7 @@ export class SpoolIngester {
     await this.running;
   }
 
-  /** Resolves once no pass runs and nothing due waits in the spool (tests; an operator's drain). */
+  /** Resolves once no pass runs and nothing due waits in the spool (tests wait for it). */
   async settled(): Promise<void> {
     while (!this.stopped) {
       await this.running;
@@ -266,7 +264,6 @@ export class SpoolIngester {
         const row = rows[i]!;
         if (o.ok) {
           total++;
-          this.ingested += o.items.length;
           submissionArchived.inc({ result: 'stored' }, o.items.length);
         } else await this.failed(row, o.error);
       }
