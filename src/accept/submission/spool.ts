@@ -24,6 +24,7 @@ import { fieldValue, splitHeader } from '../../platform/mime-fields.js';
 import { isValidAddress, normalizeAddress } from '../addresses.js';
 import type { Attachment } from '../attachments.js';
 import type { SendService } from '../send.service.js';
+import { PolledPass } from '../../platform/polled-pass.js';
 import { submissionArchived } from './metrics.js';
 
 export type NewSpoolRow = Insertable<SubmissionSpoolTable>;
@@ -183,60 +184,41 @@ const retryDelayMs = (attempts: number) => Math.min(10 * 60_000, 5_000 * 2 ** Ma
  * the error and is tried again later (never dropped: it was accepted).
  */
 export class SpoolIngester {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private again = false;
-  private stopped = true;
+  private readonly passes: PolledPass;
+  /** stop() was called: a pass in progress ends after the batch in hand. */
   private stopping = false;
 
   constructor(
     private readonly deps: IngestDeps,
     private readonly opts: IngestOptions,
-  ) {}
+  ) {
+    this.passes = new PolledPass(
+      () => this.drain(),
+      (err) => this.deps.log.error({ err }, 'submission spool: a pass failed'),
+      opts.pollMs ?? 1000,
+    );
+  }
 
   start(): void {
-    this.stopped = false;
     this.stopping = false;
-    this.notify();
+    this.passes.start();
   }
 
   /** Messages were spooled: look now rather than at the next poll. */
   notify(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.running = this.drain()
-      .then(() => undefined)
-      .catch((err: unknown) => this.deps.log.error({ err }, 'submission spool: a pass failed'))
-      .finally(() => {
-        this.running = null;
-        if (this.stopped) return;
-        if (this.again) {
-          this.again = false;
-          this.notify();
-          return;
-        }
-        this.timer = setTimeout(() => this.notify(), this.opts.pollMs ?? 1000);
-        this.timer.unref();
-      });
+    this.passes.notify();
   }
 
   /** Ends after the batch in hand; what is left stays spooled for the next ingester. */
   async stop(): Promise<void> {
-    this.stopped = true;
     this.stopping = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+    await this.passes.stop();
   }
 
   /** Resolves once no pass runs and nothing due waits in the spool (tests wait for it). */
   async settled(): Promise<void> {
-    while (!this.stopped) {
-      await this.running;
+    while (!this.passes.isStopped) {
+      await this.passes.current;
       const now = Date.now();
       const due = await this.deps.db
         .selectFrom('submission_spool')
@@ -244,9 +226,9 @@ export class SpoolIngester {
         .where((w) => w.or([w('lease_expires_at', 'is', null), w('lease_expires_at', '<', now)]))
         .limit(1)
         .executeTakeFirst();
-      if (!due && !this.running) return;
-      this.notify();
-      await this.running;
+      if (!due && !this.passes.current) return;
+      this.passes.notify();
+      await this.passes.current;
     }
   }
 

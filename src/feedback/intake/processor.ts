@@ -19,6 +19,7 @@ import { classifyReport } from '../classify.js';
 import { eventsFromReport } from '../report-events.js';
 import { verpKey, verpMessageId } from '../return-path.js';
 import { matchReport } from './match.js';
+import { PolledPass } from '../../platform/polled-pass.js';
 
 /** After this many failed tries a report is `failed` (kept, shown to an admin) instead of pending. */
 export const MAX_REPORT_ATTEMPTS = 5;
@@ -38,10 +39,7 @@ export interface ProcessorOptions {
 }
 
 export class FeedbackProcessor {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private again = false;
-  private stopped = true;
+  private readonly passes: PolledPass;
   /** stop() was called: a pass in progress ends after the batch in hand (at most 50 reports, one transaction). */
   private stopping = false;
   private readonly key: Buffer;
@@ -52,43 +50,25 @@ export class FeedbackProcessor {
     private readonly opts: ProcessorOptions,
   ) {
     this.key = verpKey(deps.config);
+    this.passes = new PolledPass(
+      () => this.drain(),
+      (err) => this.deps.log.error({ err }, 'feedback processor pass failed'),
+      opts.pollMs ?? 1000,
+    );
   }
 
   start(): void {
-    this.stopped = false;
-    this.notify();
+    this.passes.start();
   }
 
   /** Reports were stored: look now rather than at the next poll. */
   notify(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.running = this.drain()
-      .then(() => undefined)
-      .catch((err: unknown) => this.deps.log.error({ err }, 'feedback processor pass failed'))
-      .finally(() => {
-        this.running = null;
-        if (this.stopped) return;
-        if (this.again) {
-          this.again = false;
-          this.notify();
-          return;
-        }
-        this.timer = setTimeout(() => this.notify(), this.opts.pollMs ?? 1000);
-        this.timer.unref();
-      });
+    this.passes.notify();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     this.stopping = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+    await this.passes.stop();
   }
 
   /**
