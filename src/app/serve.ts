@@ -91,7 +91,6 @@ export async function startSubmissionListener(s: Wired): Promise<SubmissionServe
     send: s.send,
     spool: new SubmissionSpool(s, () => ingester.notify()),
     db: s.db,
-    config: s.config,
     messageIdDomain: s.messageIdDomain,
   });
   ingester.start();

@@ -32,7 +32,6 @@ export async function startSubmissionFor(
     send: s.send,
     spool: new SubmissionSpool(s, () => ingester.notify()),
     db: s.db,
-    config: s.config,
     messageIdDomain: s.messageIdDomain,
   });
   const server = await startSubmission({ config: s.config, log: s.log, keys: s.apiKeys, acceptor }, tuning);

@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
-import addressparser from 'nodemailer/lib/addressparser';
-import type { Config } from '../../platform/config.js';
 import type { DB } from '../../platform/db/schema.js';
 import type { Principal } from '../../platform/http/auth.js';
 import { newId } from '../../platform/ids.js';
@@ -13,7 +11,7 @@ import type { SendOptions, SendResultItem, SendService } from '../send.service.j
 import { checkMime } from './mime-checks.js';
 import { readOptions, type SubmissionOptions } from './options.js';
 import { replyFor, SmtpReply } from './replies.js';
-import type { SpooledOptions, SubmissionSpool } from './spool.js';
+import { loadParser, type SpooledOptions, type SubmissionSpool } from './spool.js';
 
 /** Who logged in on a submission session: the key's principal (with the senders it may use). */
 export interface SubmissionUser {
@@ -30,7 +28,6 @@ export interface AcceptDeps {
   /** Where plain submitted messages are stored before their 250 (and made into messages after). */
   spool: Pick<SubmissionSpool, 'put'>;
   db: Kysely<DB>;
-  config: Pick<Config, 'email' | 'smtp'>;
   /** Of the Message-IDs made for messages that came without one. */
   messageIdDomain: string;
 }
@@ -89,10 +86,15 @@ export class SubmissionAcceptor {
         'malformed_header',
         `Message-ID ${JSON.stringify(clientMessageId.slice(0, 80))} is not <left@right>`,
       );
-    // The sender, read as mailparser reads it (Nodemailer's address parser) without parsing the
-    // whole message before the 250: the spool's ingester does that once, off this loop.
-    const fromField = split.fields.find((f) => f.key === 'from')!;
-    const fromList = addressparser(fieldValue(fromField));
+    // The sender, as mailparser reads it, from the header alone: the spool's ingester parses the
+    // whole message once, after the 250.
+    const { simpleParser } = await loadParser();
+    let fromList: Array<{ address?: string; name: string }>;
+    try {
+      fromList = (await simpleParser(raw.subarray(0, split.bodyStart))).from?.value ?? [];
+    } catch (e) {
+      throw refuse('malformed_mime', `The message could not be parsed: ${e instanceof Error ? e.message : String(e)}`);
+    }
     const from = fromList.length === 1 ? fromList[0]! : undefined;
     if (!from?.address || !isValidAddress(from.address))
       throw refuse('malformed_header', 'From must name exactly one valid sender address');
