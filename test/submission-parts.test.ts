@@ -7,6 +7,7 @@ import { createSecureContext } from 'node:tls';
 import { simpleParser } from 'mailparser';
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import { describe, expect, it } from 'vitest';
+import { readPlainFrom } from '../src/accept/submission/from-field.js';
 import { LoginGuard } from '../src/accept/submission/login-guard.js';
 import { selfSignedCertificate } from '../src/accept/submission/self-signed.js';
 import { readTls, tlsFiles } from '../src/accept/submission/tls.js';
@@ -184,5 +185,122 @@ describe('the MIME delivered for a submitted message', () => {
     const text = built.raw.toString('latin1');
     expect(text.match(/^List-Unsubscribe:.*$/gim)).toEqual(['List-Unsubscribe: <https://postier.rgz.bj/u/tok>']);
     expect(text).toMatch(/^List-Unsubscribe-Post: List-Unsubscribe=One-Click\r$/m);
+  });
+});
+
+describe('the From field read before the 250 without mailparser', () => {
+  const byMailparser = async (value: string) =>
+    (await simpleParser(Buffer.from(`From: ${value}\r\n\r\n`, 'latin1'))).from?.value ?? [];
+
+  it('reads the plain forms senders write, as mailparser reads them', async () => {
+    const plain = [
+      'billing@rgz.bj',
+      '<billing@rgz.bj>',
+      'RGZ Billing <billing@rgz.bj>',
+      'RGZ<billing@rgz.bj>',
+      '"RGZ, Billing" <billing@rgz.bj>',
+      '"RGZ"<billing@rgz.bj>',
+      '"" <billing@rgz.bj>',
+      "O'Neil <o'neil+alerts@Ops.Example.COM>",
+      'Odoo.Bot <odoo.bot@saas.example>',
+    ];
+    for (const value of plain) {
+      const fast = readPlainFrom(value);
+      expect(fast, value).toBeDefined();
+      const [only, ...more] = await byMailparser(value);
+      expect(more, value).toEqual([]);
+      expect(fast, value).toEqual({ address: only!.address, name: only!.name });
+    }
+  });
+
+  it('leaves comments, groups, lists, encoded words and escapes to mailparser', () => {
+    for (const value of [
+      'Bob <b@x.test> (the boss)',
+      'b@x.test (Bob)',
+      'b@x.test, c@x.test',
+      'Team: b@x.test;',
+      '=?utf-8?Q?B=C3=A9b?= <b@x.test>',
+      '"B\\"ob" <b@x.test>',
+      '" Bob" <b@x.test>',
+      'Bob\t<b@x.test>',
+      'Bob  Smith <b@x.test>',
+      '<b@x.test> Bob',
+      'Bob <b@x.test',
+      '"b@x"@x.test',
+      '<b@[127.0.0.1]>',
+    ])
+      expect(readPlainFrom(value), value).toBeUndefined();
+  });
+
+  it('never reads a value otherwise than mailparser, over a generated corpus', async () => {
+    // Pieces that matter to an address parser, put together at random (seeded: the same corpus each run).
+    const pieces = [
+      'a',
+      'Z',
+      '0',
+      '.',
+      ' ',
+      '  ',
+      '\t',
+      '@',
+      '<',
+      '>',
+      '"',
+      ',',
+      ';',
+      ':',
+      '(',
+      ')',
+      '\\',
+      '=?',
+      '?=',
+      "'",
+      '-',
+      '_',
+      '+',
+      '[',
+      ']',
+      'bob',
+      'x.test',
+      'b@x.test',
+      '<b@x.test>',
+      '"Bob"',
+      'Bob Smith',
+    ];
+    let seed = 0x2f6e2b1;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    let read = 0;
+    for (let i = 0; i < 20_000; i++) {
+      let value = '';
+      for (let k = 1 + random(6); k > 0; k--) value += pieces[random(pieces.length)];
+      value = value.trim();
+      if (value === '') continue;
+      const fast = readPlainFrom(value);
+      if (!fast) continue;
+      read++;
+      const parsed = await byMailparser(value);
+      expect(parsed.length, value).toBe(1);
+      expect(fast, value).toEqual({ address: parsed[0]!.address, name: parsed[0]!.name });
+    }
+    // And names and addresses as senders write them, quoted or not, spaced or not.
+    const names = ['', 'Bob', 'Bob Smith', 'Bob.Smith', "O'Neil", 'Bob, Smith', 'Bob;', 'a@b', 'Bob (x)', 'Zoë'];
+    const addresses = ['b@x.test', 'B.Ob+tag@X.Test', "o'n@x.test", 'b..c@x.test', '.b@x.test', 'b@x', 'b@-x.test'];
+    for (const name of names)
+      for (const quote of ['', '"'])
+        for (const space of ['', ' '])
+          for (const address of addresses) {
+            const value = `${quote}${name}${quote}${space}<${address}>`.trim();
+            const fast = readPlainFrom(value);
+            if (!fast) continue;
+            read++;
+            const parsed = await byMailparser(value);
+            expect(parsed.length, value).toBe(1);
+            expect(fast, value).toEqual({ address: parsed[0]!.address, name: parsed[0]!.name });
+          }
+    // The corpus reaches the fast path often enough to mean something.
+    expect(read).toBeGreaterThan(500);
   });
 });

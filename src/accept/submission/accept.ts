@@ -8,6 +8,7 @@ import { isValidAddress, normalizeAddress } from '../addresses.js';
 import { idempotent } from '../idempotency.js';
 import { parseSendAt } from '../schedule.js';
 import type { SendOptions, SendResultItem, SendService } from '../send.service.js';
+import { type FromAddress, readPlainFrom } from './from-field.js';
 import { checkMime } from './mime-checks.js';
 import { readOptions, type SubmissionOptions } from './options.js';
 import { replyFor, SmtpReply } from './replies.js';
@@ -86,16 +87,9 @@ export class SubmissionAcceptor {
         'malformed_header',
         `Message-ID ${JSON.stringify(clientMessageId.slice(0, 80))} is not <left@right>`,
       );
-    // The sender, as mailparser reads it, from the header alone: the spool's ingester parses the
-    // whole message once, after the 250.
-    const { simpleParser } = await loadParser();
-    let fromList: Array<{ address?: string; name: string }>;
-    try {
-      fromList = (await simpleParser(raw.subarray(0, split.bodyStart))).from?.value ?? [];
-    } catch (e) {
-      throw refuse('malformed_mime', `The message could not be parsed: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    const from = fromList.length === 1 ? fromList[0]! : undefined;
+    // The sender, as mailparser reads it, from the header alone (the spool's ingester parses the
+    // whole message once, after the 250); a plainly written From is read without it.
+    const from = await this.readFrom(raw, split.bodyStart, fieldValue(split.fields.find((f) => f.key === 'from')!));
     if (!from?.address || !isValidAddress(from.address))
       throw refuse('malformed_header', 'From must name exactly one valid sender address');
     this.checkSender(user, from.address);
@@ -125,12 +119,26 @@ export class SubmissionAcceptor {
     return { items: body.items, messageId: body.messageId, replayed: r.replayed };
   }
 
+  private async readFrom(raw: Buffer, bodyStart: number, value: string): Promise<FromAddress | undefined> {
+    const plain = readPlainFrom(value);
+    if (plain) return plain;
+    const { simpleParser } = await loadParser();
+    let fromList: Array<{ address?: string; name: string }>;
+    try {
+      fromList = (await simpleParser(raw.subarray(0, bodyStart))).from?.value ?? [];
+    } catch (e) {
+      throw refuse('malformed_mime', `The message could not be parsed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const only = fromList.length === 1 ? fromList[0]! : undefined;
+    return only?.address ? { address: only.address, name: only.name } : undefined;
+  }
+
   private async spoolMime(
     user: SubmissionUser,
     mailFrom: string,
     recipients: string[],
     raw: Buffer,
-    from: { address?: string },
+    from: FromAddress,
     clientMessageId: string | null,
     options: SubmissionOptions,
     hooks: StoreHooks | undefined,
@@ -155,7 +163,7 @@ export class SubmissionAcceptor {
         recipients: JSON.stringify(recipients),
         message_ids: JSON.stringify(ids),
         smtp_message_id: messageId,
-        from_email: normalizeAddress(from.address!),
+        from_email: normalizeAddress(from.address),
         options: Object.keys(kept).length > 0 ? JSON.stringify(kept) : null,
         send_at: sendAt,
         raw,
@@ -168,12 +176,12 @@ export class SubmissionAcceptor {
   private async renderTemplate(
     user: SubmissionUser,
     recipients: string[],
-    from: { address?: string; name: string },
+    from: FromAddress,
     options: SubmissionOptions,
     hooks: StoreHooks | undefined,
   ): Promise<{ items: SendResultItem[]; messageId: null }> {
     // The client's From is the sender (already checked); its body is replaced by the template's.
-    const sender = from.name ? `${JSON.stringify(from.name)} <${from.address}>` : from.address!;
+    const sender = from.name ? `${JSON.stringify(from.name)} <${from.address}>` : from.address;
     const { items } = await this.deps.send.send(
       {
         to: recipients,
