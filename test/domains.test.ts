@@ -47,7 +47,7 @@ describe.each(backends)('sending domains on %s', (backend) => {
     writeFileSync(path.join(dir, 'shop.pem'), key);
     t = await createTestContext(backend, {
       SMTP_FROM_EMAIL: 'noreply@shop.example',
-      FROM_ALLOWED_DOMAINS: 'alerts.example,ops@other.example,news.shop.example',
+      FROM_ALLOWED_DOMAINS: 'alerts.example,ops@other.example,news.shop.example,mail.rgz.co.uk',
       DKIM_KEYS: `shop.example:s1:${path.join(dir, 'shop.pem')}`,
       BOUNCE_DOMAIN: 'bounces.shop.example',
       DNS_SERVERS: dns.address,
@@ -78,6 +78,7 @@ describe.each(backends)('sending domains on %s', (backend) => {
     expect(items.map((d) => [d.domain, d.roles, d.dkim_selector])).toEqual([
       ['alerts.example', ['from'], null],
       ['bounces.shop.example', ['bounce'], null],
+      ['mail.rgz.co.uk', ['from'], null],
       ['news.shop.example', ['from'], null],
       ['other.example', ['from'], null],
       ['shop.example', ['from', 'dkim'], 's1'],
@@ -178,6 +179,24 @@ describe.each(backends)('sending domains on %s', (backend) => {
     });
   });
 
+  it('looks for a parent’s DMARC record up to the organisational domain, never at a public suffix', async () => {
+    // co.uk is a public suffix: a record there is nobody's policy for mail.rgz.co.uk.
+    dns.set('_dmarc.co.uk', { txt: ['v=DMARC1; p=reject'] });
+    dns.set('_dmarc.uk', { txt: ['v=DMARC1; p=reject'] });
+    const alone = await check('mail.rgz.co.uk');
+    expect(alone.checks!.dmarc).toMatchObject({ status: 'missing', name: '_dmarc.mail.rgz.co.uk' });
+    const asked = dns.queries.map((q) => `${q.type} ${q.name}`);
+    expect(asked).toEqual(expect.arrayContaining(['TXT _dmarc.mail.rgz.co.uk', 'TXT _dmarc.rgz.co.uk']));
+    expect(asked).not.toContain('TXT _dmarc.co.uk');
+    // The organisational domain's own record covers it.
+    dns.set('_dmarc.rgz.co.uk', { txt: ['v=DMARC1; p=quarantine'] });
+    expect((await check('mail.rgz.co.uk')).checks!.dmarc).toMatchObject({
+      status: 'ok',
+      name: '_dmarc.rgz.co.uk',
+      detail: 'DMARC policy quarantine, from the record of rgz.co.uk, which covers its subdomains',
+    });
+  });
+
   it('reports a resolver failure as an error, not as a missing record', async () => {
     dns.set('shop.example', { servfail: true });
     dns.set('_dmarc.shop.example', { servfail: true });
@@ -220,7 +239,7 @@ describe.each(backends)('sending domains on %s', (backend) => {
         if (row?.last_result) break;
         await new Promise((r) => setTimeout(r, 50));
       }
-      expect(JSON.parse(row!.last_result!)).toEqual({ checked: 5, verified: 1 });
+      expect(JSON.parse(row!.last_result!)).toEqual({ checked: 6, verified: 1 });
     } finally {
       job.stop();
     }

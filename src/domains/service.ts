@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type pino from 'pino';
+import { getDomain } from 'tldts';
 import type { Config } from '../platform/config.js';
 import type { DB } from '../platform/db/schema.js';
 import { domainVerified } from '../platform/metrics.js';
@@ -69,13 +70,14 @@ export async function checkDomain(d: SendingDomain, dns: DnsLookup): Promise<Dom
   if (from) checks.dkim = checkDkim(dkimName, d.dkim, dkimTxt);
   checks.spf = checkSpf(d.domain, spfTxt);
   if (dmarcTxt) {
-    // None of its own: the nearest parent's record covers a subdomain (down to two labels, an
-    // approximation of the organisational domain that needs no public suffix list).
+    // None of its own: the nearest parent's record covers a subdomain, up to the organisational
+    // domain (the Public Suffix List's registrable domain: shop.co.uk, never co.uk).
     let name = `_dmarc.${d.domain}`;
     let txt = dmarcTxt;
     let inherited: string | null = null;
     const labels = d.domain.split('.');
-    for (let i = 1; !('error' in txt) && dmarcRecords(txt.records).length === 0 && labels.length - i >= 2; i++) {
+    const top = labels.length - (getDomain(d.domain) ?? d.domain).split('.').length;
+    for (let i = 1; !('error' in txt) && dmarcRecords(txt.records).length === 0 && i <= top; i++) {
       const parent = labels.slice(i).join('.');
       const up = await dns.txt(`_dmarc.${parent}`);
       if ('error' in up || dmarcRecords(up.records).length === 0) continue;
