@@ -1,3 +1,4 @@
+import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { incidentExample } from './helpers/fixtures.js';
@@ -100,5 +101,34 @@ describe.each(backends)('request errors on %s', (backend) => {
 
   it('answers 404 with the error shape for an unknown route', async () => {
     expectError(await t.inject({ method: 'GET', url: '/api/v1/nope' }), 404, 'not_found');
+  });
+
+  it('answers what the router refuses in the error shape, without echoing the path', async () => {
+    const long = 'x'.repeat(13_000);
+    const tooLong = await t.inject({ method: 'GET', url: `/api/v1/email/messages/${long}` });
+    expectError(tooLong, 414, 'uri_too_long');
+    expect(tooLong.body).not.toContain('xxxxxxxxxx');
+    expectError(await t.inject({ method: 'GET', url: '/api/v1/email/messages/%zz' }), 400, 'invalid_url');
+  });
+
+  it('answers what Node’s HTTP parser refuses in the error shape, over a real socket', async () => {
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = t.app.server.address() as AddressInfo;
+    const raw = (request: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1', () => socket.end(request));
+        let answer = '';
+        socket.on('data', (c) => (answer += c));
+        socket.on('close', () => resolve(answer));
+        socket.on('error', reject);
+      });
+    const headers = await raw(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(headers).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+    expect(JSON.parse(headers.split('\r\n\r\n')[1]!)).toEqual({
+      error: { code: 'headers_too_large', message: expect.any(String) },
+    });
+    const garbage = await raw('NOT HTTP AT ALL\r\n\r\n');
+    expect(garbage).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(JSON.parse(garbage.split('\r\n\r\n')[1]!)).toMatchObject({ error: { code: 'bad_request' } });
   });
 });

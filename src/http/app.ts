@@ -41,7 +41,7 @@ import { registerAdminUi } from './admin-ui.js';
 import { Health } from './health.js';
 import { registerAuth } from './auth.js';
 import { addServerErrorStatuses } from './error-statuses.js';
-import { registerErrorHandler } from './errors.js';
+import { clientErrorHandler, frameworkErrors, registerErrorHandler } from './errors.js';
 import { registerJsonBodies } from './json-body.js';
 import { registerOpenApi } from './openapi.js';
 import { checkResponses } from './response-check.js';
@@ -101,6 +101,9 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     // A tracked link's token carries the link (tracking/token.ts): up to 12,100 characters. Every
     // route's schema bounds its own parameters; the router's default of 100 refused those links.
     routerOptions: { maxParamLength: 12_100 },
+    // The router's and Node's parser's own refusals, in the API's error shape (errors.ts).
+    frameworkErrors,
+    clientErrorHandler,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     // While closing, a request that still arrives on an open connection is served (with

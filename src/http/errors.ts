@@ -1,4 +1,6 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../platform/errors.js';
 
 /** Database failures that mean "try again later", not "your request is wrong". */
@@ -37,6 +39,50 @@ const FASTIFY_CODES: Record<string, { status: number; code: string; message?: st
   },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'invalid_request' },
 };
+
+/**
+ * Fastify's `frameworkErrors`: what its router refuses before any route runs gets the API's
+ * error shape too, and never echoes the path (up to the header limit, 16 KB, of client input).
+ */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH')
+    void reply
+      .status(414)
+      .send({ error: { code: 'uri_too_long', message: 'A path segment is longer than 12,100 characters' } });
+  else if (error.code === 'FST_ERR_BAD_URL')
+    void reply
+      .status(400)
+      .send({ error: { code: 'invalid_url', message: 'The path holds an invalid percent-encoded character' } });
+  else void reply.status(400).send({ error: { code: 'invalid_request', message: 'The request cannot be routed' } });
+}
+
+const CLIENT_ERRORS: Record<string, { status: number; code: string; message: string }> = {
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, code: 'request_timeout', message: 'The request took too long to arrive' },
+  HPE_HEADER_OVERFLOW: {
+    status: 431,
+    code: 'headers_too_large',
+    message: 'The request line and headers are over 16 KB',
+  },
+};
+
+/**
+ * Fastify's `clientErrorHandler`: a request Node's HTTP parser refuses (headers over its limit,
+ * a malformed request line, a timeout) is answered in the API's error shape, then the socket closed.
+ */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const known = CLIENT_ERRORS[err.code ?? ''] ?? {
+    status: 400,
+    code: 'bad_request',
+    message: 'Malformed HTTP request',
+  };
+  const body = JSON.stringify({ error: { code: known.code, message: known.message } });
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${known.status} ${STATUS_CODES[known.status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+    );
+  socket.destroy(err);
+}
 
 /** One error shape for every failure: `{error:{code, message, details?}}`; no stack ever leaves. */
 export function registerErrorHandler(app: FastifyInstance): void {
