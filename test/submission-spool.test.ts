@@ -189,6 +189,99 @@ describe.each(backends)('the submission spool on %s', (backend) => {
     server.ingester.start();
   });
 
+  it('lets an operator see a failing row, download it, retry it and drop it, over the API', async () => {
+    await server.ingester.stop();
+    const bad = mime({ 'Message-ID': '<spool-admin-bad@erp.rgz.bj>' });
+    const second = await submit(bad, ['one@example.org', 'two@example.org']);
+    const [taken] = idsIn(second);
+    const [row] = await t.services.db.selectFrom('email_messages').selectAll().limit(1).execute();
+    await t.services.db
+      .insertInto('email_messages')
+      .values({ ...row!, id: taken!, smtp_message_id: '<squatter-2@erp.rgz.bj>' })
+      .execute();
+    const ingester = newIngester('host:7:spool');
+    expect(await ingester.drain()).toBe(0);
+    // A row that has not failed, waiting for the next pass.
+    await submit(mime({ 'Message-ID': '<spool-admin-waiting@erp.rgz.bj>' }));
+
+    const list = await t.inject({ method: 'GET', url: '/api/v1/system/submission-spool' });
+    expect(list.statusCode, list.body).toBe(200);
+    const items = list.json().items as Array<Record<string, unknown>>;
+    expect(items.map((i) => [i.smtp_message_id, i.state])).toEqual([
+      ['<spool-admin-bad@erp.rgz.bj>', 'failing'],
+      ['<spool-admin-waiting@erp.rgz.bj>', 'waiting'],
+    ]);
+    const failing = items[0]!;
+    expect(failing).toMatchObject({
+      recipients: ['one@example.org', 'two@example.org'],
+      message_ids: idsIn(second),
+      from_email: 'billing@rgz.bj',
+      attempts: 1,
+      size: Buffer.byteLength(bad),
+      last_error: expect.stringMatching(/unique|constraint|duplicate/i),
+    });
+    expect(Date.parse(failing.next_try_at as string)).toBeGreaterThan(Date.now());
+    const onlyFailing = await t.inject({ method: 'GET', url: '/api/v1/system/submission-spool?failing=true' });
+    expect(onlyFailing.json().items.map((i: { id: number }) => i.id)).toEqual([failing.id]);
+
+    // The message as the client sent it.
+    const raw = await t.inject({ method: 'GET', url: `/api/v1/system/submission-spool/${failing.id}/raw` });
+    expect(raw.statusCode).toBe(200);
+    expect(raw.headers['content-type']).toBe('message/rfc822');
+    expect(raw.rawPayload.equals(Buffer.from(bad))).toBe(true);
+
+    // Tried at the next pass: it fails again while the squatter stays.
+    const retried = await t.inject({ method: 'POST', url: `/api/v1/system/submission-spool/${failing.id}/retry` });
+    expect(retried.statusCode, retried.body).toBe(200);
+    expect(retried.json()).toMatchObject({ state: 'failing', next_try_at: null });
+    // Only a failing row may be dropped; the waiting one is stored in moments.
+    const waitingId = items[1]!.id;
+    const refused = await t.inject({ method: 'DELETE', url: `/api/v1/system/submission-spool/${waitingId}` });
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().error).toMatchObject({ code: 'invalid_state', details: { state: 'waiting' } });
+    // Nor one an ingester is storing now.
+    await t.services.db
+      .updateTable('submission_spool')
+      .set({ lease_owner: 'busy-host:8:spool', lease_expires_at: Date.now() + 60_000 })
+      .where('id', '=', Number(failing.id))
+      .execute();
+    const busy = await t.inject({ method: 'DELETE', url: `/api/v1/system/submission-spool/${failing.id}` });
+    expect(busy.statusCode).toBe(409);
+    expect(
+      (await t.inject({ method: 'POST', url: `/api/v1/system/submission-spool/${failing.id}/retry` })).statusCode,
+    ).toBe(409);
+    await t.services.db
+      .updateTable('submission_spool')
+      .set({ lease_owner: null, lease_expires_at: null })
+      .where('id', '=', Number(failing.id))
+      .execute();
+    expect(await ingester.drain()).toBe(1); // the waiting one; the failing one fails again
+
+    // A send key may not look or drop.
+    const asSender = await t.inject({ method: 'DELETE', url: `/api/v1/system/submission-spool/${failing.id}`, token });
+    expect(asSender.statusCode).toBe(403);
+    const droppedBefore = await archived('dropped');
+    const dropped = await t.inject({ method: 'DELETE', url: `/api/v1/system/submission-spool/${failing.id}` });
+    expect(dropped.statusCode, dropped.body).toBe(200);
+    expect(dropped.json()).toEqual({ id: failing.id, message_ids: idsIn(second) });
+    expect(await archived('dropped')).toBe(droppedBefore + 2);
+    expect(await spooled()).toEqual([]);
+    expect(await messagesWith('<spool-admin-bad@erp.rgz.bj>')).toEqual([]);
+    for (const [method, url] of [
+      ['GET', `/api/v1/system/submission-spool/${failing.id}`],
+      ['GET', `/api/v1/system/submission-spool/${failing.id}/raw`],
+      ['DELETE', `/api/v1/system/submission-spool/${failing.id}`],
+    ] as const) {
+      const gone = await t.inject({ method, url });
+      expect(gone.statusCode).toBe(404);
+      expect(gone.json().error.code).toBe('spool_entry_not_found');
+    }
+    expect((await t.inject({ method: 'GET', url: '/api/v1/system/submission-spool/abc' })).statusCode).toBe(400);
+    expect((await t.inject({ method: 'GET', url: '/api/v1/system/submission-spool?limit=0' })).statusCode).toBe(400);
+    await t.services.db.deleteFrom('email_messages').where('id', '=', taken!).execute();
+    server.ingester.start();
+  });
+
   it('stores a spooled message at once after its 250 while the listener runs', async () => {
     const reply = await submit(mime({ 'Message-ID': '<spool-now@erp.rgz.bj>' }));
     await server.ingested();

@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Kysely } from 'kysely';
 import type pino from 'pino';
 import { acceptHttp } from '../accept/http.js';
+import { spoolHttp } from '../accept/submission/http.js';
 import type { SendService } from '../accept/index.js';
 import { captureHttp } from '../capture/http.js';
 import { deliveryHttp } from '../delivery/http.js';
@@ -186,6 +187,7 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     transports: () => listRelayStatus(db),
     relays: smtpTargets(s, null).map((t) => describeRelay(config, t)),
   });
+  await app.register(spoolHttp, { db });
   await registerAdminUi(app);
 
   await app.ready();

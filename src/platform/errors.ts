@@ -30,6 +30,7 @@ export const ERROR_STATUS = {
   invalid_unsubscribe_token: 404,
   feedback_provider_not_configured: 404,
   report_not_found: 404,
+  spool_entry_not_found: 404,
   domain_not_found: 404,
   method_not_allowed: 405,
   conflict: 409,

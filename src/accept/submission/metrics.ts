@@ -24,7 +24,7 @@ export const submissionMessages = new Counter({
 
 export const submissionArchived = new Counter({
   name: 'postier_submission_archived_total',
-  help: 'Messages made from the submission spool (`stored`), and spooled submissions whose storing failed and will be tried again (`retried`)',
+  help: 'Messages made from the submission spool (`stored`); spooled submissions whose storing failed and will be tried again (`retried`); messages of spooled submissions an operator dropped (`dropped`)',
   labelNames: ['result'],
   registers: [registry],
 });
