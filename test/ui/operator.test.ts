@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -119,6 +120,29 @@ describe('admin UI for an operator', () => {
         expect(await spool.textContent()).toMatch(
           /^1 accepted over SMTP, not yet stored \(oldest .+\) .*disk I\/O error$/,
         );
+        // The operator's card: the message as sent, tried again now, or dropped.
+        const card = page.getByTestId('spool-failing');
+        const row = card.locator('tbody tr');
+        await row.getByText('<stuck@erp.rgz.bj>').waitFor();
+        expect(await row.textContent()).toMatch(/billing@rgz\.bj→ a@example\.org · .*next try .*disk I\/O error/);
+        const download = page.waitForEvent('download');
+        await row.getByRole('button', { name: 'Download .eml' }).click();
+        const file = await download;
+        expect(file.suggestedFilename()).toMatch(/^spooled-\d+\.eml$/);
+        expect(readFileSync((await file.path())!, 'latin1')).toBe('From: billing@rgz.bj\r\n\r\nHello\r\n');
+        await row.getByRole('button', { name: 'Retry now' }).click();
+        await eventually(async () => (await row.textContent())?.includes('next try')).toBe(false);
+        expect((await t.services.db.selectFrom('submission_spool').select('lease_expires_at').execute())[0]).toEqual({
+          lease_expires_at: null,
+        });
+        await shot(page, 'operator-spool');
+        const dialogs: string[] = [];
+        page.on('dialog', (d) => dialogs.push(d.message()));
+        await row.getByRole('button', { name: 'Drop' }).click();
+        await card.waitFor({ state: 'detached' });
+        expect(dialogs.join(' ')).toContain('will never be stored or sent');
+        expect(await spool.textContent()).toBe('empty: every message accepted over SMTP is stored');
+        expect(await t.services.db.selectFrom('submission_spool').selectAll().execute()).toEqual([]);
       } finally {
         await t.services.db.deleteFrom('submission_spool').execute();
       }

@@ -112,6 +112,16 @@ export const api = {
   relayStatus: () => json<Answer<'/api/v1/delivery/relay', 'get'>>('GET', '/delivery/relay'),
   /** Mode (relay or capture), transports, DKIM, feedback, readiness, version, database. */
   system: () => json<Answer<'/api/v1/system', 'get'>>('GET', '/system'),
+  /** Spooled SMTP submissions that could not be stored (docs/submission.md#the-spool). */
+  spoolFailing: () =>
+    json<Answer<'/api/v1/system/submission-spool', 'get'>>('GET', '/system/submission-spool', {
+      query: { failing: true, limit: 100 },
+    }),
+  spoolRaw: async (id: number): Promise<Blob> => (await send('GET', `/system/submission-spool/${id}/raw`)).blob(),
+  retrySpooled: (id: number) =>
+    json<Answer<'/api/v1/system/submission-spool/{id}/retry', 'post'>>('POST', `/system/submission-spool/${id}/retry`),
+  dropSpooled: (id: number) =>
+    json<Answer<'/api/v1/system/submission-spool/{id}', 'delete'>>('DELETE', `/system/submission-spool/${id}`),
   /** The sending domains and their last DNS check. */
   domains: () => json<Answer<'/api/v1/domains', 'get'>>('GET', '/domains'),
   /** Checks a sending domain's DNS now. */

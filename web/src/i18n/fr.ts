@@ -376,6 +376,17 @@ export const fr: Record<keyof typeof en, string> = {
   'system.spoolEmpty': 'vide : chaque message accepté en SMTP est enregistré',
   'system.spoolWaiting': '{n} acceptés en SMTP, pas encore enregistrés (le plus ancien {since})',
   'system.spoolFailing': '{n} n’ont pas pu être enregistrés ; nouvel essai prévu',
+  'system.spoolFailingTitle': 'Soumissions qui n’ont pas pu être enregistrées',
+  'system.spoolFailingHint':
+    'Acceptées en SMTP (250 donné) mais refusées par la base. Chacune est réessayée avec un délai croissant ; corrigez la cause et réessayez maintenant, ou téléchargez le message et abandonnez-le.',
+  'system.spoolReceived': 'Acceptée',
+  'system.spoolMessage': 'Message',
+  'system.spoolAttempts': 'Essais',
+  'system.spoolNextTry': 'prochain essai {at}',
+  'system.spoolDownload': 'Télécharger .eml',
+  'system.spoolRetry': 'Réessayer maintenant',
+  'system.spoolDrop': 'Abandonner',
+  'system.spoolDropConfirm': 'Abandonner ce message ? Ses {n} message(s) ne seront jamais enregistrés ni envoyés.',
   'system.searchIndex': 'Index de recherche',
   'system.searchIndexPending':
     'SQLite FTS5 · {n} nouveaux messages en attente d’indexation (une recherche les indexe d’abord)',

@@ -1,8 +1,11 @@
+import { useState } from 'react';
 import { api } from '../api.js';
 import type { SystemInfo } from '../api-types.js';
 import { Async } from '../components/Async.js';
+import { ErrorNote } from '../components/ErrorNote.js';
 import { useI18n } from '../i18n/context.js';
-import { formatDateTime } from '../lib/format.js';
+import { saveBlob } from '../lib/download.js';
+import { formatBytes, formatDateTime } from '../lib/format.js';
 import { useAsync } from '../lib/use-async.js';
 
 /** Mode and health in one place: what an operator checks first when mail does not arrive. */
@@ -17,7 +20,7 @@ export function SystemPage() {
           {t('common.refresh')}
         </button>
       </div>
-      <Async state={sys}>{(s) => <SystemView s={s} />}</Async>
+      <Async state={sys}>{(s) => <SystemView s={s} onChange={() => sys.reload()} />}</Async>
     </section>
   );
 }
@@ -26,7 +29,7 @@ function State({ ok, label }: { ok: boolean | null; label: string }) {
   return <span className={`badge ${ok === null ? 'muted' : ok ? 'ok' : 'bad'}`}>{label}</span>;
 }
 
-function SystemView({ s }: { s: SystemInfo }) {
+function SystemView({ s, onChange }: { s: SystemInfo; onChange: () => void }) {
   const { t, lang } = useI18n();
   const when = (v: string | null) => (v ? formatDateTime(v, lang) : '—');
   return (
@@ -85,6 +88,7 @@ function SystemView({ s }: { s: SystemInfo }) {
           </div>
         </dl>
       </div>
+      {s.submission_spool.failing > 0 && <FailingSpool onChange={onChange} />}
       <div className="card">
         <h2>{t('system.transports')}</h2>
         <div className="table-scroll">
@@ -222,5 +226,89 @@ function SystemView({ s }: { s: SystemInfo }) {
         </div>
       </div>
     </>
+  );
+}
+
+/**
+ * Spooled SMTP submissions that could not be stored: the message as sent can be downloaded, tried
+ * again now (after the cause is fixed), or dropped (its messages are then never stored or sent).
+ */
+function FailingSpool({ onChange }: { onChange: () => void }) {
+  const { t, lang } = useI18n();
+  const rows = useAsync(() => api.spoolFailing(), []);
+  const [error, setError] = useState<unknown>(null);
+  const act = (p: Promise<unknown>) =>
+    p.then(() => {
+      rows.reload();
+      onChange();
+    }, setError);
+  return (
+    <div className="card" data-testid="spool-failing">
+      <h2>{t('system.spoolFailingTitle')}</h2>
+      <p className="muted small">{t('system.spoolFailingHint')}</p>
+      {error ? <ErrorNote error={error} /> : null}
+      <Async state={rows}>
+        {(r) => (
+          <div className="table-scroll">
+            <table className="table">
+              <thead>
+                <tr>
+                  <th>{t('system.spoolReceived')}</th>
+                  <th>{t('system.spoolMessage')}</th>
+                  <th>{t('system.spoolAttempts')}</th>
+                  <th>{t('system.lastProblem')}</th>
+                  <th />
+                </tr>
+              </thead>
+              <tbody>
+                {r.items.map((e) => (
+                  <tr key={e.id} data-testid={`spooled-${e.id}`}>
+                    <td>{formatDateTime(e.received_at, lang)}</td>
+                    <td>
+                      <div className="mono">{e.from_email}</div>
+                      <div className="small">
+                        → {e.recipients.join(', ')} · {formatBytes(e.size)}
+                      </div>
+                      <div className="mono small muted">{e.smtp_message_id}</div>
+                    </td>
+                    <td>
+                      {e.attempts}
+                      {e.next_try_at ? (
+                        <div className="small muted">
+                          {t('system.spoolNextTry', { at: formatDateTime(e.next_try_at, lang) })}
+                        </div>
+                      ) : null}
+                    </td>
+                    <td className="reason mono small">{e.last_error}</td>
+                    <td className="actions">
+                      <button
+                        type="button"
+                        className="ghost"
+                        onClick={() => api.spoolRaw(e.id).then((b) => saveBlob(b, `spooled-${e.id}.eml`), setError)}
+                      >
+                        {t('system.spoolDownload')}
+                      </button>
+                      <button type="button" className="ghost" onClick={() => act(api.retrySpooled(e.id))}>
+                        {t('system.spoolRetry')}
+                      </button>
+                      <button
+                        type="button"
+                        className="danger"
+                        onClick={() =>
+                          window.confirm(t('system.spoolDropConfirm', { n: e.recipients.length })) &&
+                          act(api.dropSpooled(e.id))
+                        }
+                      >
+                        {t('system.spoolDrop')}
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Async>
+    </div>
   );
 }
