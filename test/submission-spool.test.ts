@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SpoolIngester } from '../src/accept/submission/index.js';
+import { SpoolFlow, SpoolIngester, SubmissionSpool } from '../src/accept/submission/index.js';
 import { registry } from '../src/platform/metrics.js';
 import { eraseRecipient } from '../src/retention/erase.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
@@ -279,6 +279,66 @@ describe.each(backends)('the submission spool on %s', (backend) => {
     expect((await t.inject({ method: 'GET', url: '/api/v1/system/submission-spool/abc' })).statusCode).toBe(400);
     expect((await t.inject({ method: 'GET', url: '/api/v1/system/submission-spool?limit=0' })).statusCode).toBe(400);
     await t.services.db.deleteFrom('email_messages').where('id', '=', taken!).execute();
+    server.ingester.start();
+  });
+
+  it('holds a 250 back while the spool is older than its limit, until it catches up or at the longest delay', async () => {
+    await server.ingester.stop();
+    const counter = async (name: string) => (await registry.getSingleMetric(name)!.get()).values[0]?.value ?? 0;
+    const row = (age: number, lastError: string | null = null) => ({
+      received_at: Date.now() - age,
+      api_key_id: null,
+      envelope_from: 'billing@rgz.bj',
+      recipients: '["late@example.org"]',
+      message_ids: `["00000000-0000-7000-8000-00000000000${Math.floor(Math.random() * 10)}"]`,
+      smtp_message_id: '<late@erp.rgz.bj>',
+      from_email: 'billing@rgz.bj',
+      options: null,
+      send_at: Date.now(),
+      raw: Buffer.from('From: billing@rgz.bj\r\n\r\nLate\r\n'),
+      last_error: lastError,
+    });
+    const db = t.services.db;
+    // A message that failed to be stored waits for its retry, not for the ingester: no delay for it.
+    await db.insertInto('submission_spool').values(row(60_000, 'disk I/O error')).execute();
+    const delays = await counter('postier_submission_flow_delays_total');
+    await new SpoolFlow(db, { maxAgeMs: 10_000, maxDelayMs: 30_000 }).admit();
+    expect(await counter('postier_submission_flow_delays_total')).toBe(delays);
+
+    // One waiting for a minute: held back until the spool is young again...
+    const old = await db.insertInto('submission_spool').values(row(60_000)).returning('id').executeTakeFirstOrThrow();
+    const flow = new SpoolFlow(db, { maxAgeMs: 10_000, maxDelayMs: 30_000 });
+    const t0 = Date.now();
+    let admitted = false;
+    const admit = flow.admit().then(() => (admitted = true));
+    await new Promise((r) => setTimeout(r, 400));
+    expect(admitted).toBe(false);
+    await db.deleteFrom('submission_spool').where('id', '=', old.id).execute();
+    await admit;
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(await counter('postier_submission_flow_delays_total')).toBe(delays + 1);
+    expect(await counter('postier_submission_flow_delay_seconds_total')).toBeGreaterThanOrEqual(0.4);
+
+    // ...or at the longest delay, then spooled all the same (never refused).
+    await db.insertInto('submission_spool').values(row(60_000)).execute();
+    const spool = new SubmissionSpool({
+      ...t.services,
+      config: { submission: { ...t.services.config.submission, spoolMaxAgeMs: 10_000, flowDelayMs: 300 } },
+    });
+    const t1 = Date.now();
+    await spool.put(row(0));
+    expect(Date.now() - t1).toBeGreaterThanOrEqual(290);
+    expect(await counter('postier_submission_flow_delays_total')).toBe(delays + 2);
+    expect(await spooled()).toHaveLength(3);
+    // Switched off with 0.
+    const t2 = Date.now();
+    await new SubmissionSpool({
+      ...t.services,
+      config: { submission: { ...t.services.config.submission, spoolMaxAgeMs: 0, flowDelayMs: 30_000 } },
+    }).put(row(0));
+    expect(Date.now() - t2).toBeLessThan(20_000);
+    expect(await counter('postier_submission_flow_delays_total')).toBe(delays + 2);
+    await db.deleteFrom('submission_spool').execute();
     server.ingester.start();
   });
 

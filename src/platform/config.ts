@@ -132,6 +132,13 @@ export interface Config {
     /** Failed logins from one address before it is refused for authLockoutSeconds. */
     authMaxFailures: number;
     authLockoutSeconds: number;
+    /**
+     * SUBMISSION_SPOOL_MAX_AGE_SECONDS: when the oldest message waiting in the spool is older,
+     * each new message's 250 is held back (flow control); 0: never.
+     */
+    spoolMaxAgeMs: number;
+    /** SUBMISSION_FLOW_DELAY_MS: the longest a message's 250 is held back for it. */
+    flowDelayMs: number;
   };
 }
 
@@ -524,6 +531,8 @@ export function loadConfig(env: Env = process.env): Config {
       maxRecipients: r.int('SUBMISSION_MAX_RECIPIENTS', maxRecipientsPerRequest, 1, 1000),
       authMaxFailures: r.int('SUBMISSION_AUTH_MAX_FAILURES', 5, 1, 1000),
       authLockoutSeconds: r.int('SUBMISSION_AUTH_LOCKOUT_SECONDS', 900, 1, 86_400),
+      spoolMaxAgeMs: Math.round(r.number('SUBMISSION_SPOOL_MAX_AGE_SECONDS', 10, 0, 3600) * 1000),
+      flowDelayMs: r.int('SUBMISSION_FLOW_DELAY_MS', 1000, 10, 60_000),
     },
   };
 

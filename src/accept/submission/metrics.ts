@@ -28,3 +28,15 @@ export const submissionArchived = new Counter({
   labelNames: ['result'],
   registers: [registry],
 });
+
+export const submissionFlowDelays = new Counter({
+  name: 'postier_submission_flow_delays_total',
+  help: 'Submitted messages whose 250 was held back because the spool was older than SUBMISSION_SPOOL_MAX_AGE_SECONDS (flow control)',
+  registers: [registry],
+});
+
+export const submissionFlowDelaySeconds = new Counter({
+  name: 'postier_submission_flow_delay_seconds_total',
+  help: 'Time 250 replies were held back by flow control, summed',
+  registers: [registry],
+});

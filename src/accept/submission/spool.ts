@@ -11,6 +11,7 @@
  * left by one that stopped (after their lease, 60 s).
  */
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Insertable, Kysely, Transaction } from 'kysely';
 import { sql } from 'kysely';
 import type { AddressObject, ParsedMail } from 'mailparser';
@@ -25,7 +26,7 @@ import { isValidAddress, normalizeAddress } from '../addresses.js';
 import type { Attachment } from '../attachments.js';
 import type { SendService } from '../send.service.js';
 import { PolledPass } from '../../platform/polled-pass.js';
-import { submissionArchived } from './metrics.js';
+import { submissionArchived, submissionFlowDelaySeconds, submissionFlowDelays } from './metrics.js';
 
 export type NewSpoolRow = Insertable<SubmissionSpoolTable>;
 
@@ -46,15 +47,77 @@ export interface SpoolHooks {
 let parser: Promise<typeof import('mailparser')> | undefined;
 export const loadParser = () => (parser ??= import('mailparser'));
 
-/** Writes spooled messages: each resolves once its row is committed and on disk. */
-export class SubmissionSpool {
+/**
+ * Flow control, as Postfix's in_flow_delay: when the spool's oldest waiting message is older than
+ * SUBMISSION_SPOOL_MAX_AGE_SECONDS (messages arrive faster than they are stored), a new message's
+ * 250 is held back until the spool catches up or SUBMISSION_FLOW_DELAY_MS has passed, so the
+ * senders slow down to the rate messages are stored and the time between a 250 and the message's
+ * delivery stays bounded. Messages that failed to be stored do not count (they wait for their
+ * retry, not for the ingester). The spool's age is read at most every 200 ms, whatever the load.
+ */
+export class SpoolFlow {
+  private reading: Promise<number | null> | undefined;
+  private readAt = 0;
+  private oldest: number | null = null;
+
   constructor(
-    private readonly deps: { db: Kysely<DB>; commits: CommitQueue; dialect: Dialect },
-    /** Rung after each spooled message: the ingester of this process looks at once. */
-    private readonly onSpooled: () => void = () => {},
+    private readonly db: Kysely<DB>,
+    private readonly opts: { maxAgeMs: number; maxDelayMs: number },
   ) {}
 
+  /** Resolves when this message may be spooled: at once, or once the spool is young enough, or at the longest delay. */
+  async admit(): Promise<void> {
+    if (this.opts.maxAgeMs === 0 || !(await this.tooOld())) return;
+    const start = Date.now();
+    submissionFlowDelays.inc();
+    while (Date.now() - start < this.opts.maxDelayMs) {
+      await sleep(Math.min(50, this.opts.maxDelayMs - (Date.now() - start)));
+      if (!(await this.tooOld())) break;
+    }
+    submissionFlowDelaySeconds.inc((Date.now() - start) / 1000);
+  }
+
+  private async tooOld(): Promise<boolean> {
+    const now = Date.now();
+    if (now - this.readAt >= 200) {
+      this.reading ??= this.db
+        .selectFrom('submission_spool')
+        .select('received_at')
+        .where('last_error', 'is', null)
+        .orderBy('id')
+        .limit(1)
+        .executeTakeFirst()
+        .then((r) => (r ? Number(r.received_at) : null))
+        .finally(() => {
+          this.reading = undefined;
+          this.readAt = Date.now();
+        });
+      this.oldest = await this.reading;
+    }
+    return this.oldest !== null && now - this.oldest > this.opts.maxAgeMs;
+  }
+}
+
+/** Writes spooled messages: each resolves once its row is committed and on disk. */
+export class SubmissionSpool {
+  private readonly flow: SpoolFlow;
+
+  constructor(
+    private readonly deps: {
+      db: Kysely<DB>;
+      commits: CommitQueue;
+      dialect: Dialect;
+      config: Pick<Config, 'submission'>;
+    },
+    /** Rung after each spooled message: the ingester of this process looks at once. */
+    private readonly onSpooled: () => void = () => {},
+  ) {
+    const { spoolMaxAgeMs, flowDelayMs } = deps.config.submission;
+    this.flow = new SpoolFlow(deps.db, { maxAgeMs: spoolMaxAgeMs, maxDelayMs: flowDelayMs });
+  }
+
   async put(row: NewSpoolRow, hooks?: SpoolHooks): Promise<void> {
+    await this.flow.admit();
     if (!hooks && this.deps.dialect === 'postgres') {
       // One statement, committed on its own: one round trip instead of three.
       await insertRows(this.deps.db, 'submission_spool', [row]);
