@@ -5,6 +5,7 @@ import { type Database, openDatabase } from '../src/platform/db/database.js';
 import { migrations } from '../src/platform/db/migrations/index.js';
 import type { DB } from '../src/platform/db/schema.js';
 import { backends, freshStorage } from './helpers/context.js';
+import { migrateTo } from './helpers/migrate-to.js';
 
 /**
  * 0012 lets a message have no template (raw, batch and SMTP sends), gives it a sender, tags,
@@ -55,7 +56,7 @@ describe.each(backends)('migration 0012 (mail from any sender) on %s', (backend)
   });
 
   it('keeps the archive, and then takes mail without a template, with a sender and the new states', async () => {
-    expect((await migrator.migrateTo('0011_webhook_event_tail')).error).toBeUndefined();
+    expect((await migrateTo(migrator, '0011_webhook_event_tail')).error).toBeUndefined();
     const anyDb = db as unknown as Kysely<any>;
     await anyDb
       .insertInto('email_messages')
@@ -72,7 +73,7 @@ describe.each(backends)('migration 0012 (mail from any sender) on %s', (backend)
         .execute(),
     ).rejects.toThrow();
 
-    const up = await migrator.migrateTo('0012_any_sender');
+    const up = await migrateTo(migrator, '0012_any_sender');
     expect(up.error).toBeUndefined();
     expect(up.results?.map((r) => r.migrationName)).toEqual(['0012_any_sender']);
 
@@ -168,7 +169,7 @@ describe.each(backends)('migration 0012 (mail from any sender) on %s', (backend)
   });
 
   it('goes back down: the new states and template-less mail take their nearest old form', async () => {
-    const down = await migrator.migrateTo('0011_webhook_event_tail');
+    const down = await migrateTo(migrator, '0011_webhook_event_tail');
     expect(down.error).toBeUndefined();
     const anyDb = db as unknown as Kysely<any>;
     const rows = await anyDb.selectFrom('email_messages').selectAll().orderBy('id').execute();
@@ -187,6 +188,6 @@ describe.each(backends)('migration 0012 (mail from any sender) on %s', (backend)
     await expect(
       anyDb.updateTable('email_messages').set({ status: 'scheduled' }).where('id', '=', id(2)).execute(),
     ).rejects.toThrow();
-    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    expect((await migrateTo(migrator, 'latest')).error).toBeUndefined();
   });
 });

@@ -13,6 +13,7 @@ import { type Wired, wire } from '../src/app/wiring.js';
 import { createLogger } from '../src/platform/log.js';
 import { bigPdf, sha256, stored } from './helpers/content.js';
 import { ADMIN_TOKEN, backends, type TestContext } from './helpers/context.js';
+import { migrateTo } from './helpers/migrate-to.js';
 
 const DAY = 86_400_000;
 
@@ -70,7 +71,7 @@ describe.each(backends)('migration 0010: attachment bytes move into content blob
       provider: { getMigrations: async () => migrations },
       ...(schema ? { migrationTableSchema: schema } : {}),
     });
-    const { error } = await migrator.migrateTo('0008_lean_indexes');
+    const { error } = await migrateTo(migrator, '0008_lean_indexes');
     if (error) throw error;
     await db
       .insertInto('email_messages')

@@ -5,6 +5,7 @@ import { type Database, openDatabase } from '../src/platform/db/database.js';
 import { migrations } from '../src/platform/db/migrations/index.js';
 import type { DB } from '../src/platform/db/schema.js';
 import { backends, freshStorage } from './helpers/context.js';
+import { migrateTo } from './helpers/migrate-to.js';
 
 /**
  * 0009 widens the status constraint: PostgreSQL alters it; SQLite rebuilds email_messages. An
@@ -54,7 +55,7 @@ describe.each(backends)('migration 0009 (per-recipient outcomes) on %s', (backen
   const ids = ['00000000-0000-7000-8000-000000000001', '00000000-0000-7000-8000-000000000002'];
 
   it('keeps every message, event and attachment, and the foreign keys between them', async () => {
-    const up = await migrator.migrateTo('0008_lean_indexes');
+    const up = await migrateTo(migrator, '0008_lean_indexes');
     expect(up.error).toBeUndefined();
     const anyDb = db as unknown as Kysely<any>;
     await anyDb
@@ -86,7 +87,7 @@ describe.each(backends)('migration 0009 (per-recipient outcomes) on %s', (backen
     ).rejects.toThrow();
 
     // Up to this migration only: later ones (0010 moves attachment bytes) have tests of their own.
-    const latest = await migrator.migrateTo('0009_delivery_outcomes');
+    const latest = await migrateTo(migrator, '0009_delivery_outcomes');
     expect(latest.error).toBeUndefined();
     expect(latest.results?.map((r) => r.migrationName)).toEqual(['0009_delivery_outcomes']);
 
@@ -162,7 +163,7 @@ describe.each(backends)('migration 0009 (per-recipient outcomes) on %s', (backen
       .insertInto('email_messages')
       .values({ ...message(ids[0]!, 'partially_sent'), status: 'partially_sent' } as never)
       .execute();
-    const down = await migrator.migrateTo('0008_lean_indexes');
+    const down = await migrateTo(migrator, '0008_lean_indexes');
     expect(down.error).toBeUndefined();
     const row = await (db as unknown as Kysely<any>)
       .selectFrom('email_messages')
@@ -178,6 +179,6 @@ describe.each(backends)('migration 0009 (per-recipient outcomes) on %s', (backen
         .where('id', '=', ids[0])
         .execute(),
     ).rejects.toThrow();
-    expect((await migrator.migrateTo('0009_delivery_outcomes')).error).toBeUndefined();
+    expect((await migrateTo(migrator, '0009_delivery_outcomes')).error).toBeUndefined();
   });
 });

@@ -12,6 +12,7 @@ import { sendOk } from './helpers/archive.js';
 import { createTestContext, type TestContext } from './helpers/context.js';
 import { invoiceExample } from './helpers/fixtures.js';
 import { messageRow } from './helpers/rows.js';
+import { migrateTo } from './helpers/migrate-to.js';
 
 /**
  * SQLite's search index is filled after the commit (migration 0021): a new message waits in
@@ -196,12 +197,12 @@ describe('migration 0021 on an archive indexed by 0018', () => {
     const db = database.db as unknown as Kysely<any>;
     const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
     try {
-      expect((await migrator.migrateTo('0020_search_pending_list')).error).toBeUndefined();
+      expect((await migrateTo(migrator, '0020_search_pending_list')).error).toBeUndefined();
       await db
         .insertInto('email_messages')
         .values(messageRow('01900000-0000-7000-8000-000000000001', 'before.mg1@old.bj'))
         .execute();
-      expect((await migrator.migrateTo('0021_search_index_deferred')).error).toBeUndefined();
+      expect((await migrateTo(migrator, '0021_search_index_deferred')).error).toBeUndefined();
       const match = async (m: string) =>
         (await sql<{ r: number }>`select rowid as r from message_search where message_search match ${m}`.execute(db))
           .rows.length;
@@ -216,7 +217,7 @@ describe('migration 0021 on an archive indexed by 0018', () => {
       expect(await pendingCount()).toBe(1);
       expect(await match('recipient : "mg2@"')).toBe(0);
       // Down again: the pending message is indexed and the insert trigger indexes at once.
-      expect((await migrator.migrateTo('0020_search_pending_list')).error).toBeUndefined();
+      expect((await migrateTo(migrator, '0020_search_pending_list')).error).toBeUndefined();
       expect(await match('recipient : "mg2@"')).toBe(1);
       await db
         .insertInto('email_messages')

@@ -49,7 +49,7 @@ export async function migrateToLatest(db: Kysely<DB>, schema?: string, dialect: 
  * error fails the same way each time and is thrown after the fourth try. (Seen when test files
  * migrate their own schemas of one database at once.)
  */
-function isCatalogRace(error: unknown): boolean {
+export function isCatalogRace(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   return (
     code === '42703' ||
