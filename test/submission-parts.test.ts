@@ -273,17 +273,19 @@ describe('the From field read before the 250 without mailparser', () => {
       return seed % n;
     };
     let read = 0;
-    for (let i = 0; i < 20_000; i++) {
-      let value = '';
-      for (let k = 1 + random(6); k > 0; k--) value += pieces[random(pieces.length)];
-      value = value.trim();
-      if (value === '') continue;
-      const fast = readPlainFrom(value);
-      if (!fast) continue;
+    // Where the reader answers, mailparser answers the same: one address, the same name.
+    const compare = async (value: string) => {
+      const fast = value === '' ? undefined : readPlainFrom(value);
+      if (!fast) return;
       read++;
       const parsed = await byMailparser(value);
       expect(parsed.length, value).toBe(1);
       expect(fast, value).toEqual({ address: parsed[0]!.address, name: parsed[0]!.name });
+    };
+    for (let i = 0; i < 20_000; i++) {
+      let value = '';
+      for (let k = 1 + random(6); k > 0; k--) value += pieces[random(pieces.length)];
+      await compare(value.trim());
     }
     // And names and addresses as senders write them, quoted or not, spaced or not.
     const names = ['', 'Bob', 'Bob Smith', 'Bob.Smith', "O'Neil", 'Bob, Smith', 'Bob;', 'a@b', 'Bob (x)', 'Zoë'];
@@ -292,14 +294,7 @@ describe('the From field read before the 250 without mailparser', () => {
       for (const quote of ['', '"'])
         for (const space of ['', ' '])
           for (const address of addresses) {
-            const value = `${quote}${name}${quote}${space}<${address}>`.trim();
-            const fast = readPlainFrom(value);
-            if (!fast) continue;
-            read++;
-            const parsed = await byMailparser(value);
-            expect(parsed.length, value).toBe(1);
-            expect(fast, value).toEqual({ address: parsed[0]!.address, name: parsed[0]!.name });
-          }
+            await compare(`${quote}${name}${quote}${space}<${address}>`.trim());
     // The corpus reaches the fast path often enough to mean something.
     expect(read).toBeGreaterThan(500);
   });
