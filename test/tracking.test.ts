@@ -84,6 +84,11 @@ describe('tracking: what goes out', () => {
     const long = `https://a.example/${'x'.repeat(5000)}`;
     expect(one(long)).toBe(`<a href="${long}">x</a>`);
     expect(one('https://')).toBe('<a href="https://">x</a>');
+    // Spaces and controls around the link go, as the URL parser drops them; a no-break space
+    // does not: a browser reads "&#160;https://…" as a relative link, so it is left as written.
+    expect(one(' \u0001https://a.example/x ')).toBe('https://a.example/x');
+    expect(one('&#160;https://a.example/x')).toBe('<a href="&#160;https://a.example/x">x</a>');
+    expect(one('https://a.example/x\u00a0')).toBe('https://a.example/x%C2%A0');
   });
 
   it('stays linear on hostile markup', () => {

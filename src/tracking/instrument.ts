@@ -21,9 +21,11 @@ const escapeAttribute = (v: string) => v.replace(/&/g, '&amp;').replace(/"/g, '&
  * plain ASCII). Null for anything else, which stays untracked.
  */
 export function trackableUrl(raw: string, base: string): string | null {
+  // As the URL parser reads an href: ASCII tabs and newlines anywhere, and C0 controls and
+  // spaces at either end, are dropped; other spaces (a no-break space) stay part of the link.
   const v = decodeReferences(raw)
     .replace(/[\t\n\r]/g, '')
-    .trim();
+    .replace(/^[\u0000-\u0020]+|[\u0000-\u0020]+$/g, '');
   if (!/^https?:\/\//i.test(v)) return null;
   let href: string;
   try {
