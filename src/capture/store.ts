@@ -7,6 +7,7 @@ import { AppError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { iso } from '../platform/time.js';
 import { MASK, maskedValues, maskText } from './mask.js';
+import { likeContaining } from '../platform/db/like.js';
 
 /** mailparser, loaded when the capture inbox is first used: a deployment with a relay never is. */
 async function parseMail(raw: Buffer, options?: SimpleParserOptions): Promise<ParsedMail> {
@@ -65,8 +66,7 @@ function decodeCursor(c: string): string {
 function matching<Q extends { where: (...args: any[]) => Q }>(q: Q, search: string | undefined): Q {
   const words = (search ?? '').trim().toLowerCase();
   if (!words) return q;
-  const pattern = `%${words.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-  const like = (column: string) => sql<boolean>`lower(${sql.ref(column)}) like ${pattern} escape '\\'`;
+  const like = (column: string) => sql<boolean>`lower(${sql.ref(column)}) like ${likeContaining(words)}`;
   return q.where((eb: ExpressionBuilder<DB, 'captured_mail'>) =>
     eb.or(['subject', 'from_header', 'to_header', 'mail_from', 'rcpt_to'].map((c) => like(c))),
   );

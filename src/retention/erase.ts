@@ -4,6 +4,7 @@ import { eraseFromSpool, normalizeAddress } from '../accept/index.js';
 import type { RetentionDeps } from './deps.js';
 import { anonymizeAddress } from '../platform/crypto/anon-key.js';
 import { SCRUB_COLUMNS, scrubMessages } from './scrub.js';
+import { likeContaining } from '../platform/db/like.js';
 
 export interface EraseResult {
   /** Messages addressed to them: addresses hashed, bodies dropped. */
@@ -61,14 +62,13 @@ export async function eraseRecipient(s: RetentionDeps, address: string, now: num
     const scrubbed = await scrubMessages(trx, s.config, s.dialect, s.events, own, now, 'erased');
 
     // cc/bcc are JSON lists: narrow with LIKE (a scan, but erasure is rare), then decide exactly.
-    const pattern = `%${lower.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
     const copies = await trx
       .selectFrom('email_messages')
       .select(['id', 'cc', 'bcc'])
       .where((eb) =>
         eb.or([
-          eb(sql<string>`lower(cc)`, 'like', sql<string>`${pattern} escape '\\'`),
-          eb(sql<string>`lower(bcc)`, 'like', sql<string>`${pattern} escape '\\'`),
+          eb(sql<string>`lower(cc)`, 'like', likeContaining(lower)),
+          eb(sql<string>`lower(bcc)`, 'like', likeContaining(lower)),
         ]),
       )
       .execute();

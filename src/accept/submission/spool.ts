@@ -19,6 +19,7 @@ import type pino from 'pino';
 import type { Config } from '../../platform/config.js';
 import type { CommitQueue } from '../../platform/db/commit-queue.js';
 import type { Dialect } from '../../platform/db/database.js';
+import { likeContaining } from '../../platform/db/like.js';
 import { insertRows } from '../../platform/db/reused-sql.js';
 import type { DB, NewMessage, SpoolRow, SubmissionSpoolTable } from '../../platform/db/schema.js';
 import { fieldValue, splitHeader } from '../../platform/mime-fields.js';
@@ -142,11 +143,10 @@ export class SubmissionSpool {
  * that holds the row, whose messages the erasure then finds). Returns the messages removed.
  */
 export async function eraseFromSpool(trx: Transaction<DB>, lowerAddress: string): Promise<number> {
-  const pattern = `%${lowerAddress.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
   const rows = await trx
     .selectFrom('submission_spool')
     .select(['id', 'recipients', 'message_ids'])
-    .where(sql<string>`lower(recipients)`, 'like', sql<string>`${pattern} escape '\\'`)
+    .where(sql<string>`lower(recipients)`, 'like', likeContaining(lowerAddress))
     .execute();
   let removed = 0;
   for (const r of rows) {
