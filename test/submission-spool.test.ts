@@ -250,11 +250,24 @@ describe.each(backends)('the submission spool on %s', (backend) => {
     expect(
       (await t.inject({ method: 'POST', url: `/api/v1/system/submission-spool/${failing.id}/retry` })).statusCode,
     ).toBe(409);
+    // An ingester that died holding it: once its lease is over, the row is free to retry (or drop).
     await t.services.db
       .updateTable('submission_spool')
-      .set({ lease_owner: null, lease_expires_at: null })
+      .set({ lease_expires_at: Date.now() - 1 })
       .where('id', '=', Number(failing.id))
       .execute();
+    const freed = await t.inject({ method: 'POST', url: `/api/v1/system/submission-spool/${failing.id}/retry` });
+    expect(freed.statusCode, freed.body).toBe(200);
+    expect(freed.json()).toMatchObject({ state: 'failing', next_try_at: null });
+    expect(
+      (
+        await t.services.db
+          .selectFrom('submission_spool')
+          .select('lease_owner')
+          .where('id', '=', Number(failing.id))
+          .execute()
+      )[0],
+    ).toEqual({ lease_owner: null });
     expect(await ingester.drain()).toBe(1); // the waiting one; the failing one fails again
 
     // A send key may not look or drop.

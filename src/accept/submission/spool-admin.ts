@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely';
 import type { FastifyBaseLogger } from 'fastify';
 import type { DB } from '../../platform/db/schema.js';
 import { AppError } from '../../platform/errors.js';
@@ -78,6 +78,12 @@ const columns = [
   'last_error',
 ] as const;
 
+/** No ingester holds the row: none took it, or the one that did let its lease run out (it died). */
+const notHeld =
+  (now: number) =>
+  (eb: ExpressionBuilder<DB, 'submission_spool'>): Expression<SqlBool> =>
+    eb.or([eb('lease_owner', 'is', null), eb('lease_expires_at', '<', now)]);
+
 /** The oldest spooled messages first (or only those that failed), without their bytes. */
 export async function listSpool(
   db: Kysely<DB>,
@@ -114,9 +120,9 @@ export async function spooledRaw(db: Kysely<DB>, id: number): Promise<Buffer> {
 export async function retrySpooled(db: Kysely<DB>, id: number): Promise<SpoolEntry> {
   const r = await db
     .updateTable('submission_spool')
-    .set({ lease_expires_at: null })
+    .set({ lease_owner: null, lease_expires_at: null })
     .where('id', '=', id)
-    .where('lease_owner', 'is', null)
+    .where(notHeld(Date.now()))
     .executeTakeFirst();
   if (Number(r.numUpdatedRows) === 0) {
     await getSpooled(db, id); // 404 when gone
@@ -140,7 +146,7 @@ export async function dropSpooled(
     .deleteFrom('submission_spool')
     .where('id', '=', id)
     .where('last_error', 'is not', null)
-    .where('lease_owner', 'is', null)
+    .where(notHeld(Date.now()))
     .executeTakeFirst();
   if (Number(r.numDeletedRows) === 0) {
     await getSpooled(db, id); // 404 when it was stored meanwhile
