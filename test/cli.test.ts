@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import SQLite from '../src/platform/db/better-sqlite3.js';
 import { builtMain } from './support/processes.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'postier-cli-'));
@@ -33,6 +34,32 @@ describe('postier CLI', { timeout: 120_000 }, () => {
     expect(listed).not.toContain(token);
     const id = /key ([0-9a-f-]{36})/.exec(created)![1]!;
     expect(postier('keys', 'revoke', id)).toContain('Revoked');
+  });
+
+  it('lists, prints, retries and drops spooled SMTP submissions', () => {
+    postier('migrate');
+    const raw = 'From: billing@rgz.bj\r\nTo: a@example.org\r\nSubject: stuck\r\n\r\nHello\r\n';
+    const db = new SQLite(path.join(dir, 'db.sqlite'));
+    const { lastInsertRowid: id } = db
+      .prepare(
+        `insert into submission_spool (received_at, envelope_from, recipients, message_ids, smtp_message_id, from_email, send_at, raw, attempts, lease_expires_at, last_error)
+         values (?, 'billing@rgz.bj', '["a@example.org"]', '["00000000-0000-7000-8000-00000000000a"]', '<stuck@erp.rgz.bj>', 'billing@rgz.bj', ?, ?, 3, ?, 'disk I/O error')`,
+      )
+      .run(Date.now() - 60_000, Date.now(), Buffer.from(raw), Date.now() + 600_000);
+    const listed = postier('spool', 'list', '--failing');
+    expect(listed).toMatch(/failing/);
+    expect(listed).toContain('disk I/O error');
+    expect(postier('spool', 'raw', String(id))).toBe(raw);
+    expect(postier('spool', 'retry', String(id))).toContain('tried at the next pass');
+    expect(db.prepare('select lease_expires_at from submission_spool where id = ?').get(id)).toEqual({
+      lease_expires_at: null,
+    });
+    expect(postier('spool', 'drop', String(id))).toContain('1 message(s) will never be stored or sent');
+    expect(db.prepare('select count(*) as n from submission_spool').get()).toEqual({ n: 0 });
+    expect(postier('spool', 'list')).toContain('The spool is empty.');
+    expect(() => postier('spool', 'drop', String(id))).toThrow(new RegExp(`No spooled message ${id}`));
+    expect(() => postier('spool', 'raw', 'abc')).toThrow(/"abc" is not a spooled message id/);
+    db.close();
   });
 
   it('refuses a bad scope and bad configuration with a clear message and a non-zero exit', () => {

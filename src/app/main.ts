@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { serveApiProcess, startApiCluster } from './cluster.js';
 import { registerSendCommand } from './cli/send.js';
 import { serve } from './serve.js';
+import { spoolCommands } from './cli/spool.js';
 import { templateCommands } from './cli/templates.js';
 import { ConfigError, loadConfig, loadDotEnv } from '../platform/config.js';
 import { type Wired, wire } from './wiring.js';
@@ -131,6 +132,7 @@ keys
   );
 
 templateCommands(program, withWired);
+spoolCommands(program, withWired);
 registerSendCommand(program);
 
 loadDotEnv();
