@@ -89,6 +89,8 @@ export class SpoolFlow {
         .limit(1)
         .executeTakeFirst()
         .then((r) => (r ? Number(r.received_at) : null))
+        // Flow control never refuses: a failed read holds nothing back (the spooling says what is wrong).
+        .catch(() => null)
         .finally(() => {
           this.reading = undefined;
           this.readAt = Date.now();
