@@ -59,6 +59,7 @@ describe('postier CLI', { timeout: 120_000 }, () => {
     expect(postier('spool', 'list')).toContain('The spool is empty.');
     expect(() => postier('spool', 'drop', String(id))).toThrow(new RegExp(`No spooled message ${id}`));
     expect(() => postier('spool', 'raw', 'abc')).toThrow(/"abc" is not a spooled message id/);
+    expect(() => postier('spool', 'drop', '0x10')).toThrow(/"0x10" is not a spooled message id/);
     db.close();
   });
 

@@ -290,6 +290,25 @@ describe.each(backends)('the submission spool on %s', (backend) => {
       expect(gone.json().error.code).toBe('spool_entry_not_found');
     }
     expect((await t.inject({ method: 'GET', url: '/api/v1/system/submission-spool/abc' })).statusCode).toBe(400);
+    const huge = await t.inject({ method: 'GET', url: '/api/v1/system/submission-spool/100000000000000000000' });
+    expect(huge.statusCode).toBe(400);
+    // A row taken three times and still here, with no error of its own: its ingester died each
+    // time (a message that crashes it). It shows as failing, and may be dropped.
+    await submit(mime({ 'Message-ID': '<spool-admin-crash@erp.rgz.bj>' }));
+    await t.services.db
+      .updateTable('submission_spool')
+      .set({ attempts: 3, lease_owner: 'dead-host:9:spool', lease_expires_at: Date.now() - 1 })
+      .execute();
+    const [suspect] = (await t.inject({ method: 'GET', url: '/api/v1/system/submission-spool?failing=true' })).json()
+      .items as Array<{ id: number; state: string; last_error: string }>;
+    expect(suspect).toMatchObject({
+      state: 'failing',
+      last_error: expect.stringMatching(/^Taken 3 times and not stored/),
+    });
+    expect(
+      (await t.inject({ method: 'DELETE', url: `/api/v1/system/submission-spool/${suspect!.id}` })).statusCode,
+    ).toBe(200);
+    expect(await spooled()).toEqual([]);
     expect((await t.inject({ method: 'GET', url: '/api/v1/system/submission-spool?limit=0' })).statusCode).toBe(400);
     await t.services.db.deleteFrom('email_messages').where('id', '=', taken!).execute();
     server.ingester.start();
@@ -339,17 +358,32 @@ describe.each(backends)('the submission spool on %s', (backend) => {
       config: { submission: { ...t.services.config.submission, spoolMaxAgeMs: 10_000, flowDelayMs: 300 } },
     });
     const t1 = Date.now();
+    await spool.admit();
     await spool.put(row(0));
     expect(Date.now() - t1).toBeGreaterThanOrEqual(290);
+
     expect(await counter('postier_submission_flow_delays_total')).toBe(delays + 2);
     expect(await spooled()).toHaveLength(3);
+    // A row taken three times and still here (its ingester died each time) holds nobody back.
+    await db.updateTable('submission_spool').set({ attempts: 3 }).where('last_error', 'is', null).execute();
+    const t3 = Date.now();
+    await new SpoolFlow(db, { maxAgeMs: 10_000, maxDelayMs: 30_000 }).admit();
+    expect(Date.now() - t3).toBeLessThan(20_000);
+    expect(await counter('postier_submission_flow_delays_total')).toBe(delays + 2);
     // Switched off with 0.
     const t2 = Date.now();
     await new SubmissionSpool({
       ...t.services,
       config: { submission: { ...t.services.config.submission, spoolMaxAgeMs: 0, flowDelayMs: 30_000 } },
-    }).put(row(0));
+    }).admit();
     expect(Date.now() - t2).toBeLessThan(20_000);
+    // A client that went away while it waited gets nothing spooled: it never saw a 250.
+    await expect(
+      new SubmissionSpool({
+        ...t.services,
+        config: { submission: { ...t.services.config.submission, spoolMaxAgeMs: 0 } },
+      }).admit(() => true),
+    ).rejects.toMatchObject({ responseCode: 421, reason: 'disconnected' });
     expect(await counter('postier_submission_flow_delays_total')).toBe(delays + 2);
     await db.deleteFrom('submission_spool').execute();
     server.ingester.start();

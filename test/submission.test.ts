@@ -214,6 +214,11 @@ describe.each(backends)('SMTP submission on %s', (backend) => {
     ],
     ['a malformed Message-ID', mime({ 'Message-ID': 'not an id' }), /^554 5\.6\.0 malformed_header: Message-ID/],
     [
+      'a punycode domain mailparser reads as an allowed one',
+      mime({ From: 'Billing <billing@xn--rgz-.bj>' }),
+      /^554 5\.6\.0 malformed_header: From reads as "billing@rgz\.bj", which the field does not write/,
+    ],
+    [
       'an unknown X-Postier field',
       mime({ 'X-Postier-Categroy': 'billing' }),
       /^554 5\.6\.0 invalid_header_value: X-Postier-Categroy/,

@@ -532,7 +532,7 @@ export function loadConfig(env: Env = process.env): Config {
       authMaxFailures: r.int('SUBMISSION_AUTH_MAX_FAILURES', 5, 1, 1000),
       authLockoutSeconds: r.int('SUBMISSION_AUTH_LOCKOUT_SECONDS', 900, 1, 86_400),
       spoolMaxAgeMs: Math.round(r.number('SUBMISSION_SPOOL_MAX_AGE_SECONDS', 10, 0, 3600) * 1000),
-      flowDelayMs: r.int('SUBMISSION_FLOW_DELAY_MS', 1000, 10, 60_000),
+      flowDelayMs: r.int('SUBMISSION_FLOW_DELAY_MS', 1000, 10, 10_000),
     },
   };
 

@@ -8,7 +8,7 @@ import { isValidAddress, normalizeAddress } from '../addresses.js';
 import { idempotent } from '../idempotency.js';
 import { parseSendAt } from '../schedule.js';
 import type { SendOptions, SendResultItem, SendService } from '../send.service.js';
-import { type FromAddress, readPlainFrom } from './from-field.js';
+import { asWritten, type FromAddress, readPlainFrom } from './from-field.js';
 import { checkMime } from './mime-checks.js';
 import { readOptions, type SubmissionOptions } from './options.js';
 import { replyFor, SmtpReply } from './replies.js';
@@ -27,7 +27,7 @@ export interface SubmissionEnvelope {
 export interface AcceptDeps {
   send: Pick<SendService, 'send' | 'checkSender'>;
   /** Where plain submitted messages are stored before their 250 (and made into messages after). */
-  spool: Pick<SubmissionSpool, 'put'>;
+  spool: Pick<SubmissionSpool, 'admit' | 'put'>;
   db: Kysely<DB>;
   /** Of the Message-IDs made for messages that came without one. */
   messageIdDomain: string;
@@ -77,7 +77,13 @@ export class SubmissionAcceptor {
     }
   }
 
-  async accept(user: SubmissionUser, envelope: SubmissionEnvelope, raw: Buffer): Promise<Accepted> {
+  /** `gone`: the client has closed its connection (nothing is spooled for it after a wait). */
+  async accept(
+    user: SubmissionUser,
+    envelope: SubmissionEnvelope,
+    raw: Buffer,
+    gone?: () => boolean,
+  ): Promise<Accepted> {
     const split = checkMime(raw);
     const options = readOptions(split.fields);
     const messageIdField = split.fields.find((f) => f.key === 'message-id');
@@ -99,7 +105,7 @@ export class SubmissionAcceptor {
     const run = (hooks?: StoreHooks) =>
       options.template
         ? this.renderTemplate(user, recipients, from, options, hooks)
-        : this.spoolMime(user, envelope.mailFrom, recipients, raw, from, clientMessageId, options, hooks);
+        : this.spoolMime(user, envelope.mailFrom, recipients, raw, from, clientMessageId, options, hooks, gone);
     if (!options.idempotencyKey) return { ...(await run()), replayed: false };
     // A retry of the same message (same envelope, same bytes) replays the first answer.
     const request = {
@@ -130,7 +136,14 @@ export class SubmissionAcceptor {
       throw refuse('malformed_mime', `The message could not be parsed: ${e instanceof Error ? e.message : String(e)}`);
     }
     const only = fromList.length === 1 ? fromList[0]! : undefined;
-    return only?.address ? { address: only.address, name: only.name } : undefined;
+    if (!only?.address) return undefined;
+    const address = asWritten(only.address, value);
+    if (address === undefined)
+      throw refuse(
+        'malformed_header',
+        `From reads as ${JSON.stringify(only.address)}, which the field does not write as such (a punycode domain that does not decode back, or a comment inside the address)`,
+      );
+    return { address, name: only.name };
   }
 
   private async spoolMime(
@@ -142,7 +155,9 @@ export class SubmissionAcceptor {
     clientMessageId: string | null,
     options: SubmissionOptions,
     hooks: StoreHooks | undefined,
+    gone: (() => boolean) | undefined,
   ): Promise<{ items: SendResultItem[]; messageId: string }> {
+    await this.deps.spool.admit(gone);
     const now = Date.now();
     const sendAt = options.sendAt === undefined ? now : parseSendAt(options.sendAt, now);
     const ids = recipients.map(() => newId());

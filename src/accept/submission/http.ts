@@ -24,7 +24,7 @@ const SpoolEntry = Type.Object({
   last_error: NullableString,
 });
 
-const Id = Type.Object({ id: Type.Integer({ minimum: 1 }) });
+const Id = Type.Object({ id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) });
 
 /** /api/v1/system/submission-spool (admin): what waits in the SMTP submission spool, and what an operator may do with it. */
 export const spoolHttp: FastifyPluginAsyncTypebox<{ db: Kysely<DB> }> = async (app, { db }) => {

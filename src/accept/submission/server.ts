@@ -61,6 +61,9 @@ export async function startSubmission(deps: SubmissionDeps, tuning: SubmissionTu
   });
 
   const refused = (reason: string) => submissionMessages.inc({ result: 'refused', reason });
+  // Sessions whose message is being accepted, and those of them whose client has gone since.
+  const accepting = new Set<string>();
+  const closed = new Set<string>();
 
   const options: SMTPServerOptions = {
     banner: 'Postier submission',
@@ -80,6 +83,9 @@ export async function startSubmission(deps: SubmissionDeps, tuning: SubmissionTu
     onConnect(_session, callback) {
       submissionConnections.inc();
       callback();
+    },
+    onClose(session) {
+      if (accepting.has(session.id)) closed.add(session.id);
     },
     onAuth(auth, session, callback) {
       const address = session.remoteAddress;
@@ -163,7 +169,12 @@ export async function startSubmission(deps: SubmissionDeps, tuning: SubmissionTu
           .then((still) => {
             // Made only when needed: an Error records its stack, 27 µs a message in the submission bench's profile.
             if (!still) throw new SmtpReply(530, '5.7.0', 'key_revoked', 'The key of this session is no longer valid');
-            return acceptor.accept(user, envelope, Buffer.concat(chunks));
+            accepting.add(session.id);
+            return acceptor.accept(user, envelope, Buffer.concat(chunks), () => closed.has(session.id));
+          })
+          .finally(() => {
+            accepting.delete(session.id);
+            closed.delete(session.id);
           })
           .then(
             (r) => {

@@ -4,6 +4,7 @@ import type { DB } from '../../platform/db/schema.js';
 import { AppError } from '../../platform/errors.js';
 import { iso } from '../../platform/time.js';
 import { submissionArchived } from './metrics.js';
+import { SUSPECT_ATTEMPTS } from './spool.js';
 
 /**
  * What an operator does with the submission spool (docs/submission.md#the-spool): see what waits
@@ -46,6 +47,13 @@ interface SpoolRowView {
   size: number;
 }
 
+/** Could not be stored: it says why, or it was taken SUSPECT_ATTEMPTS times and is still here. */
+const isFailing = (r: Pick<SpoolRowView, 'last_error' | 'attempts'>) =>
+  r.last_error !== null || Number(r.attempts) >= SUSPECT_ATTEMPTS;
+
+const failing = (eb: ExpressionBuilder<DB, 'submission_spool'>): Expression<SqlBool> =>
+  eb.or([eb('last_error', 'is not', null), eb('attempts', '>=', SUSPECT_ATTEMPTS)]);
+
 function entryOf(r: SpoolRowView, now: number): SpoolEntry {
   const leased = r.lease_owner !== null && r.lease_expires_at !== null && Number(r.lease_expires_at) > now;
   return {
@@ -58,9 +66,13 @@ function entryOf(r: SpoolRowView, now: number): SpoolEntry {
     smtp_message_id: r.smtp_message_id,
     size: Number(r.size),
     attempts: Number(r.attempts),
-    state: leased ? 'storing' : r.last_error !== null ? 'failing' : 'waiting',
+    state: leased ? 'storing' : isFailing(r) ? 'failing' : 'waiting',
     next_try_at: r.lease_owner === null && r.lease_expires_at !== null ? iso(Number(r.lease_expires_at)) : null,
-    last_error: r.last_error,
+    last_error:
+      r.last_error ??
+      (isFailing(r)
+        ? `Taken ${Number(r.attempts)} times and not stored: its ingester stopped each time (a message that crashes it?)`
+        : null),
   };
 }
 
@@ -94,7 +106,7 @@ export async function listSpool(
     .select([...columns, (eb) => eb.fn<number>('length', ['raw']).as('size')])
     .orderBy('id')
     .limit(opts.limit);
-  if (opts.failingOnly) q = q.where('last_error', 'is not', null);
+  if (opts.failingOnly) q = q.where(failing);
   const now = Date.now();
   return { items: (await q.execute()).map((r) => entryOf(r, now)) };
 }
@@ -145,14 +157,14 @@ export async function dropSpooled(
   const r = await db
     .deleteFrom('submission_spool')
     .where('id', '=', id)
-    .where('last_error', 'is not', null)
+    .where(failing)
     .where(notHeld(Date.now()))
     .executeTakeFirst();
   if (Number(r.numDeletedRows) === 0) {
     await getSpooled(db, id); // 404 when it was stored meanwhile
     throw new AppError(
       'invalid_state',
-      entry.last_error === null
+      entry.state === 'waiting'
         ? 'Only a spooled message that failed to be stored can be dropped; this one is stored in moments'
         : 'The spooled message is being stored right now; try again once it has failed',
       { id, state: entry.state },

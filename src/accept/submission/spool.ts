@@ -28,6 +28,7 @@ import type { Attachment } from '../attachments.js';
 import type { SendService } from '../send.service.js';
 import { PolledPass } from '../../platform/polled-pass.js';
 import { submissionArchived, submissionFlowDelaySeconds, submissionFlowDelays } from './metrics.js';
+import { SmtpReply } from './replies.js';
 
 export type NewSpoolRow = Insertable<SubmissionSpoolTable>;
 
@@ -72,7 +73,7 @@ export class SpoolFlow {
     const start = Date.now();
     submissionFlowDelays.inc();
     while (Date.now() - start < this.opts.maxDelayMs) {
-      await sleep(Math.min(50, this.opts.maxDelayMs - (Date.now() - start)));
+      await sleep(Math.max(1, Math.min(50, this.opts.maxDelayMs - (Date.now() - start))));
       if (!(await this.tooOld())) break;
     }
     submissionFlowDelaySeconds.inc((Date.now() - start) / 1000);
@@ -85,6 +86,7 @@ export class SpoolFlow {
         .selectFrom('submission_spool')
         .select('received_at')
         .where('last_error', 'is', null)
+        .where('attempts', '<', SUSPECT_ATTEMPTS)
         .orderBy('id')
         .limit(1)
         .executeTakeFirst()
@@ -100,6 +102,13 @@ export class SpoolFlow {
     return this.oldest !== null && now - this.oldest > this.opts.maxAgeMs;
   }
 }
+
+/**
+ * A spooled message taken this many times and still spooled is a suspect: it failed or its
+ * ingester died each time. It is stored alone, shown as failing, may be dropped, and no longer
+ * holds senders back (flow control).
+ */
+export const SUSPECT_ATTEMPTS = 3;
 
 /** Writes spooled messages: each resolves once its row is committed and on disk. */
 export class SubmissionSpool {
@@ -119,8 +128,17 @@ export class SubmissionSpool {
     this.flow = new SpoolFlow(deps.db, { maxAgeMs: spoolMaxAgeMs, maxDelayMs: flowDelayMs });
   }
 
-  async put(row: NewSpoolRow, hooks?: SpoolHooks): Promise<void> {
+  /**
+   * Flow control's wait, before a message is spooled; then, if the client went away meanwhile
+   * (`gone`), nothing is spooled: it never saw a 250 and will send the message again.
+   */
+  async admit(gone?: () => boolean): Promise<void> {
     await this.flow.admit();
+    if (gone?.())
+      throw new SmtpReply(421, '4.4.2', 'disconnected', 'The client went away before its message was spooled');
+  }
+
+  async put(row: NewSpoolRow, hooks?: SpoolHooks): Promise<void> {
     if (!hooks && this.deps.dialect === 'postgres') {
       // One statement, committed on its own: one round trip instead of three.
       await insertRows(this.deps.db, 'submission_spool', [row]);
@@ -302,7 +320,8 @@ export class SpoolIngester {
     let total = 0;
     for (;;) {
       if (this.stopping) return total;
-      const rows = await this.lease();
+      let rows = await this.lease(false);
+      if (rows.length === 0) rows = await this.lease(true);
       if (rows.length === 0) return total;
       const { parse } = await parserOf();
       const inputs = await Promise.all(rows.map(async (row) => this.inputOf(row, await parse(row.raw))));
@@ -317,7 +336,12 @@ export class SpoolIngester {
     }
   }
 
-  private async lease(): Promise<SpoolRow[]> {
+  /**
+   * Rows taken fewer than SUSPECT_ATTEMPTS times, a batch of them; or else one suspect row alone
+   * (taken that often and still here: its ingester failed or died each time, as a message that
+   * crashes the process would make it), so it never takes a batch of good rows down with it.
+   */
+  private async lease(suspects: boolean): Promise<SpoolRow[]> {
     const { db, dialect } = this.deps;
     const now = Date.now();
     return db
@@ -332,8 +356,9 @@ export class SpoolIngester {
           .selectFrom('submission_spool')
           .select('id')
           .where((w) => w.or([w('lease_expires_at', 'is', null), w('lease_expires_at', '<', now)]))
+          .where('attempts', suspects ? '>=' : '<', SUSPECT_ATTEMPTS)
           .orderBy('id')
-          .limit(this.opts.batchSize ?? 50);
+          .limit(suspects ? 1 : (this.opts.batchSize ?? 50));
         return dialect === 'postgres' ? due.forUpdate().skipLocked() : due;
       })
       .returningAll()

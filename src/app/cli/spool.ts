@@ -6,7 +6,8 @@ type WithWired = <T>(fn: (s: Wired) => Promise<T>) => Promise<T>;
 
 const spoolId = (v: string): number => {
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${JSON.stringify(v)} is not a spooled message id`);
+  if (!/^[1-9][0-9]*$/.test(v) || !Number.isSafeInteger(n))
+    throw new Error(`${JSON.stringify(v)} is not a spooled message id`);
   return n;
 };
 
