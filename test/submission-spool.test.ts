@@ -305,6 +305,8 @@ describe.each(backends)('the submission spool on %s', (backend) => {
       state: 'failing',
       last_error: expect.stringMatching(/^Taken 3 times and not stored/),
     });
+    const system = (await t.inject({ method: 'GET', url: '/api/v1/system' })).json();
+    expect(system.submission_spool).toMatchObject({ waiting: 1, failing: 1 });
     expect(
       (await t.inject({ method: 'DELETE', url: `/api/v1/system/submission-spool/${suspect!.id}` })).statusCode,
     ).toBe(200);

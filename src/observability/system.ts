@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import { type Kysely, sql } from 'kysely';
+import { SUSPECT_ATTEMPTS } from '../accept/index.js';
 import type { Config } from '../platform/config.js';
 import { nodeApiDriver } from '../platform/db/better-sqlite3.js';
 import type { DB } from '../platform/db/schema.js';
@@ -95,7 +96,10 @@ export const SystemInfo = Type.Object({
   submission_spool: Type.Object(
     {
       waiting: Type.Integer({ description: 'Messages accepted over SMTP (250 given) and not yet stored as messages' }),
-      failing: Type.Integer({ description: 'Of those, how many could not be stored and wait for a retry' }),
+      failing: Type.Integer({
+        description:
+          'Of those, how many could not be stored (an error, or taken three times and still there) and wait for a retry',
+      }),
       oldest_at: NullableDateTime,
       last_error: NullableString,
     },
@@ -256,7 +260,16 @@ async function spoolNow(db: Kysely<DB>) {
       .selectFrom('submission_spool')
       .select((eb) => [
         eb.fn.countAll<number>().as('waiting'),
-        eb.fn.count<number>('last_error').as('failing'),
+        eb.fn
+          .sum<number>(
+            eb
+              .case()
+              .when(eb.or([eb('last_error', 'is not', null), eb('attempts', '>=', SUSPECT_ATTEMPTS)]))
+              .then(1)
+              .else(0)
+              .end(),
+          )
+          .as('failing'),
         eb.fn.min('received_at').as('oldest'),
       ])
       .executeTakeFirstOrThrow(),

@@ -11033,7 +11033,7 @@ export interface paths {
                             submission_spool: {
                                 /** @description Messages accepted over SMTP (250 given) and not yet stored as messages */
                                 waiting: number;
-                                /** @description Of those, how many could not be stored and wait for a retry */
+                                /** @description Of those, how many could not be stored (an error, or taken three times and still there) and wait for a retry */
                                 failing: number;
                                 /** Format: date-time */
                                 oldest_at: string | null;
