@@ -18,4 +18,4 @@ export {
   SendService,
   type Verdict,
 } from './send.service.js';
-export { eraseFromSpool, SUSPECT_ATTEMPTS } from './submission/spool.js';
+export { eraseFromSpool } from './submission/spool.js';

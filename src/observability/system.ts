@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
 import { type Kysely, sql } from 'kysely';
-import { SUSPECT_ATTEMPTS } from '../accept/index.js';
 import type { Config } from '../platform/config.js';
 import { nodeApiDriver } from '../platform/db/better-sqlite3.js';
-import type { DB } from '../platform/db/schema.js';
+import { type DB, SUSPECT_ATTEMPTS } from '../platform/db/schema.js';
 import { DateTime, NullableDateTime, NullableString, StringEnum } from '../platform/http/schemas.js';
 import { iso } from '../platform/time.js';
 import { type ReadinessCheck, runChecks } from './readiness.js';

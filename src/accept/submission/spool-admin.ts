@@ -1,10 +1,9 @@
 import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely';
 import type { FastifyBaseLogger } from 'fastify';
-import type { DB } from '../../platform/db/schema.js';
+import { type DB, SUSPECT_ATTEMPTS } from '../../platform/db/schema.js';
 import { AppError } from '../../platform/errors.js';
 import { iso } from '../../platform/time.js';
 import { submissionArchived } from './metrics.js';
-import { SUSPECT_ATTEMPTS } from './spool.js';
 
 /**
  * What an operator does with the submission spool (docs/submission.md#the-spool): see what waits

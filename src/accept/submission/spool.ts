@@ -21,7 +21,13 @@ import type { CommitQueue } from '../../platform/db/commit-queue.js';
 import type { Dialect } from '../../platform/db/database.js';
 import { likeContaining } from '../../platform/db/like.js';
 import { insertRows } from '../../platform/db/reused-sql.js';
-import type { DB, NewMessage, SpoolRow, SubmissionSpoolTable } from '../../platform/db/schema.js';
+import {
+  type DB,
+  type NewMessage,
+  type SpoolRow,
+  SUSPECT_ATTEMPTS,
+  type SubmissionSpoolTable,
+} from '../../platform/db/schema.js';
 import { fieldValue, splitHeader } from '../../platform/mime-fields.js';
 import { isValidAddress, normalizeAddress } from '../addresses.js';
 import type { Attachment } from '../attachments.js';
@@ -102,13 +108,6 @@ export class SpoolFlow {
     return this.oldest !== null && now - this.oldest > this.opts.maxAgeMs;
   }
 }
-
-/**
- * A spooled message taken this many times and still spooled is a suspect: it failed or its
- * ingester died each time. It is stored alone, shown as failing, may be dropped, and no longer
- * holds senders back (flow control).
- */
-export const SUSPECT_ATTEMPTS = 3;
 
 /** Writes spooled messages: each resolves once its row is committed and on disk. */
 export class SubmissionSpool {

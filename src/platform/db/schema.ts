@@ -340,6 +340,14 @@ export interface RelayStatusTable {
 
 /** A report received by mail (listener or IMAP), raw, then classified (see src/feedback/reports.ts). */
 /** Messages submitted over SMTP, stored before their 250 and not yet turned into messages (accept/submission/spool.ts). */
+/**
+ * A spooled message taken this many times and still spooled is a suspect: it failed or its
+ * ingester died each time. It is stored alone, shown as failing, may be dropped, and no longer
+ * holds senders back (flow control). Here, not in accept/, so the System page can count them
+ * without loading the accept feature (the delivery thread imports the observability parts).
+ */
+export const SUSPECT_ATTEMPTS = 3;
+
 export interface SubmissionSpoolTable {
   id: Generated<number>;
   received_at: number;
