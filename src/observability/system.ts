@@ -3,7 +3,7 @@ import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typ
 import { type Kysely, sql } from 'kysely';
 import type { Config } from '../platform/config.js';
 import { nodeApiDriver } from '../platform/db/better-sqlite3.js';
-import { type DB, SUSPECT_ATTEMPTS } from '../platform/db/schema.js';
+import { type DB, spoolRowFailing } from '../platform/db/schema.js';
 import { DateTime, NullableDateTime, NullableString, StringEnum } from '../platform/http/schemas.js';
 import { iso } from '../platform/time.js';
 import { type ReadinessCheck, runChecks } from './readiness.js';
@@ -259,16 +259,7 @@ async function spoolNow(db: Kysely<DB>) {
       .selectFrom('submission_spool')
       .select((eb) => [
         eb.fn.countAll<number>().as('waiting'),
-        eb.fn
-          .sum<number>(
-            eb
-              .case()
-              .when(eb.or([eb('last_error', 'is not', null), eb('attempts', '>=', SUSPECT_ATTEMPTS)]))
-              .then(1)
-              .else(0)
-              .end(),
-          )
-          .as('failing'),
+        eb.fn.sum<number>(eb.case().when(spoolRowFailing(eb)).then(1).else(0).end()).as('failing'),
         eb.fn.min('received_at').as('oldest'),
       ])
       .executeTakeFirstOrThrow(),

@@ -1,6 +1,6 @@
 import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely';
 import type { FastifyBaseLogger } from 'fastify';
-import { type DB, SUSPECT_ATTEMPTS } from '../../platform/db/schema.js';
+import { type DB, SUSPECT_ATTEMPTS, spoolRowFailing } from '../../platform/db/schema.js';
 import { AppError } from '../../platform/errors.js';
 import { iso } from '../../platform/time.js';
 import { submissionArchived } from './metrics.js';
@@ -50,9 +50,6 @@ interface SpoolRowView {
 const isFailing = (r: Pick<SpoolRowView, 'last_error' | 'attempts'>) =>
   r.last_error !== null || Number(r.attempts) >= SUSPECT_ATTEMPTS;
 
-const failing = (eb: ExpressionBuilder<DB, 'submission_spool'>): Expression<SqlBool> =>
-  eb.or([eb('last_error', 'is not', null), eb('attempts', '>=', SUSPECT_ATTEMPTS)]);
-
 function entryOf(r: SpoolRowView, now: number): SpoolEntry {
   const leased = r.lease_owner !== null && r.lease_expires_at !== null && Number(r.lease_expires_at) > now;
   return {
@@ -95,27 +92,23 @@ const notHeld =
   (eb: ExpressionBuilder<DB, 'submission_spool'>): Expression<SqlBool> =>
     eb.or([eb('lease_owner', 'is', null), eb('lease_expires_at', '<', now)]);
 
+/** Spooled messages as entries: what the row says, and its size, without its bytes. */
+const entries = (db: Kysely<DB>) =>
+  db.selectFrom('submission_spool').select([...columns, (eb) => eb.fn<number>('length', ['raw']).as('size')]);
+
 /** The oldest spooled messages first (or only those that failed), without their bytes. */
 export async function listSpool(
   db: Kysely<DB>,
   opts: { failingOnly: boolean; limit: number },
 ): Promise<{ items: SpoolEntry[] }> {
-  let q = db
-    .selectFrom('submission_spool')
-    .select([...columns, (eb) => eb.fn<number>('length', ['raw']).as('size')])
-    .orderBy('id')
-    .limit(opts.limit);
-  if (opts.failingOnly) q = q.where(failing);
+  let q = entries(db).orderBy('id').limit(opts.limit);
+  if (opts.failingOnly) q = q.where(spoolRowFailing);
   const now = Date.now();
   return { items: (await q.execute()).map((r) => entryOf(r, now)) };
 }
 
 export async function getSpooled(db: Kysely<DB>, id: number): Promise<SpoolEntry> {
-  const r = await db
-    .selectFrom('submission_spool')
-    .select([...columns, (eb) => eb.fn<number>('length', ['raw']).as('size')])
-    .where('id', '=', id)
-    .executeTakeFirst();
+  const r = await entries(db).where('id', '=', id).executeTakeFirst();
   if (!r) throw notFound(id);
   return entryOf(r, Date.now());
 }
@@ -156,7 +149,7 @@ export async function dropSpooled(
   const r = await db
     .deleteFrom('submission_spool')
     .where('id', '=', id)
-    .where(failing)
+    .where(spoolRowFailing)
     .where(notHeld(Date.now()))
     .executeTakeFirst();
   if (Number(r.numDeletedRows) === 0) {

@@ -26,6 +26,7 @@ import {
   type NewMessage,
   type SpoolRow,
   SUSPECT_ATTEMPTS,
+  spoolRowFailing,
   type SubmissionSpoolTable,
 } from '../../platform/db/schema.js';
 import { fieldValue, splitHeader } from '../../platform/mime-fields.js';
@@ -91,8 +92,7 @@ export class SpoolFlow {
       this.reading ??= this.db
         .selectFrom('submission_spool')
         .select('received_at')
-        .where('last_error', 'is', null)
-        .where('attempts', '<', SUSPECT_ATTEMPTS)
+        .where((eb) => eb.not(spoolRowFailing(eb)))
         .orderBy('id')
         .limit(1)
         .executeTakeFirst()

@@ -1,4 +1,4 @@
-import type { Generated, Insertable, Selectable } from 'kysely';
+import type { Expression, ExpressionBuilder, Generated, Insertable, Selectable, SqlBool } from 'kysely';
 
 /**
  * Row types of every table. Times are epoch milliseconds; flags are 0/1 integers (SQLite has
@@ -347,6 +347,14 @@ export interface RelayStatusTable {
  * without loading the accept feature (the delivery thread imports the observability parts).
  */
 export const SUSPECT_ATTEMPTS = 3;
+
+/**
+ * A spooled message that could not be stored: it has an error, or it is a suspect. The one
+ * definition for the spool's list and drop, the System page's count, and flow control (which
+ * ignores these rows).
+ */
+export const spoolRowFailing = (eb: ExpressionBuilder<DB, 'submission_spool'>): Expression<SqlBool> =>
+  eb.or([eb('last_error', 'is not', null), eb('attempts', '>=', SUSPECT_ATTEMPTS)]);
 
 export interface SubmissionSpoolTable {
   id: Generated<number>;
