@@ -5,10 +5,11 @@
  * process and with two (API_PROCESSES=2); prints accepted messages/s and p50/p99 latency. Every
  * 201 is answered after a durable commit (SQLite: the WAL fsynced first, one fsync shared by
  * concurrent requests). Runs on SQLite, and on PostgreSQL too when DATABASE_URL=postgres://… is
- * given. `npm run bench` runs this too.
+ * given. The load comes from wrk (BENCH_LOAD=autocannon for the Node one). `npm run bench` runs
+ * this too.
  */
 import { printTable } from '../test/support/table.js';
-import { measureAccept } from './lib/accept.js';
+import { loadClient, measureAccept } from './lib/accept.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -38,4 +39,4 @@ for (const processes of ['1', '2']) {
     });
   }
 }
-printTable(`POST /api/v1/email/send, ${seconds} s, ${connections} connections`, rows);
+printTable(`POST /api/v1/email/send, ${seconds} s, ${connections} connections (${loadClient()})`, rows);
