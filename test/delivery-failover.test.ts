@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { smtpTargets, startWorker } from '../src/delivery/start.js';
 import { FailoverTransport, failoverProblem } from '../src/delivery/failover.js';
+import { buildApp } from '../src/http/app.js';
 import type { SmtpOutcome } from '../src/delivery/outcome.js';
 import { saveRelayStatus } from '../src/delivery/relay-status.js';
 import { createLogger } from '../src/platform/log.js';
@@ -170,12 +171,19 @@ describe.each(backends)('fallback relays on %s', (backend) => {
   });
 
   it('answers /readyz 200 while a fallback answers, 503 when no relay does', async () => {
-    primary.on('greeting', { reply: '421 4.3.2 Down for maintenance' });
-    expect((await t.inject({ method: 'GET', url: '/readyz', token: null })).statusCode).toBe(200);
-    fallback.on('greeting', { reply: '421 4.3.2 Down too' });
-    const res = await t.inject({ method: 'GET', url: '/readyz', token: null });
-    expect(res.statusCode).toBe(503);
-    expect(res.json()).toMatchObject({ checks: { smtp: { status: 'fail' } } });
+    // An app that checks the relays on every request: /readyz reuses a verdict for 15 s by
+    // default (test/readyz-smtp-cache.test.ts).
+    const app = await buildApp(t.services, { smtpCheckCache: { okMs: 0, failMs: 0 } });
+    try {
+      primary.on('greeting', { reply: '421 4.3.2 Down for maintenance' });
+      expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+      fallback.on('greeting', { reply: '421 4.3.2 Down too' });
+      const res = await app.inject({ method: 'GET', url: '/readyz' });
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toMatchObject({ checks: { smtp: { status: 'fail' } } });
+    } finally {
+      await app.close();
+    }
   });
 });
 

@@ -23,6 +23,7 @@ import { messagesHttp } from '../messages/http.js';
 import type { SearchIndex } from '../messages/index.js';
 import { metricsHttp, readinessHttp } from '../observability/http.js';
 import { databaseCheck, smtpCheck, systemHttp } from '../observability/index.js';
+import { type CacheTimes, cached, SMTP_CHECK_CACHE } from '../observability/readiness.js';
 import type { Config } from '../platform/config.js';
 import { anonymizeAddress } from '../platform/crypto/anon-key.js';
 import type { ContentSeal } from '../platform/crypto/sealed-content.js';
@@ -87,6 +88,8 @@ export interface BuildOptions {
   checkResponses?: boolean;
   /** True once the process is stopping (SIGTERM): /readyz answers 503, responses close their connection. */
   stopping?: () => boolean;
+  /** How long /readyz reuses the smtp check's verdict (SMTP_CHECK_CACHE; tests shorten it). */
+  smtpCheckCache?: CacheTimes;
 }
 
 /** The HTTP API: the server's own parts (auth, errors, bodies, validation, OpenAPI), then every feature's plugin. */
@@ -134,7 +137,15 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     schema: { summary: 'Liveness: the process answers', response: { 200: Health } },
   };
   app.get('/healthz', health, async () => ({ status: 'ok' as const }));
-  const checks = [databaseCheck(db), smtpCheck(() => verifySmtp(config, smtpTargets(s, null)))];
+  // The database check is cheap and local: live. The smtp check logs in to the relay, and /readyz
+  // is public: its verdict is reused for a while and shared by concurrent requests.
+  const checks = [
+    databaseCheck(db),
+    cached(
+      smtpCheck(() => verifySmtp(config, smtpTargets(s, null))),
+      opts.smtpCheckCache ?? SMTP_CHECK_CACHE,
+    ),
+  ];
   await app.register(readinessHttp, { checks, stopping });
   await app.register(metricsHttp, { db, token: config.metricsToken, sources: s.metricSources });
 
