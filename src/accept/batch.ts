@@ -87,7 +87,7 @@ export async function sendBatch(
       continue;
     }
     try {
-      checkIdempotencyKey(key);
+      checkIdempotencyKey(key, 'field');
       // Hashed as a single send's body is: the same message under the same key replays whichever door it came by.
       const c = await claim(db, scope, key, body);
       if ('replayed' in c) {

@@ -20,11 +20,15 @@ function canonical(v: unknown): string {
 
 export const requestHash = (body: unknown): string => createHash('sha256').update(canonical(body)).digest('hex');
 
-export function checkIdempotencyKey(key: string): void {
+/** `where`: the header of a request, or a batch item's field. */
+export function checkIdempotencyKey(key: string, where: 'header' | 'field' = 'header'): void {
   if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
-    throw new AppError('invalid_request', 'Idempotency-Key: 1 to 255 printable ASCII characters, no spaces', {
-      header: 'idempotency-key',
-    });
+    const name = where === 'header' ? 'Idempotency-Key' : 'idempotency_key';
+    throw new AppError(
+      'invalid_request',
+      `${name}: 1 to 255 printable ASCII characters, no spaces`,
+      where === 'header' ? { header: 'idempotency-key' } : { field: 'idempotency_key' },
+    );
   }
 }
 

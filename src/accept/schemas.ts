@@ -1,5 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
-import { SendResultItem } from '../platform/http/schemas.js';
+import { SendResultItem, VersionNumber } from '../platform/http/schemas.js';
 
 const Recipients = Type.Union([
   Type.String({ maxLength: 20_000 }),
@@ -29,7 +29,7 @@ const SendFields = {
   bcc: Type.Optional(Recipients),
   reply_to: Type.Optional(Type.String({ maxLength: 320 })),
   locale: Type.Optional(Type.String({ pattern: '^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$' })),
-  template_version: Type.Optional(Type.Integer({ minimum: 1 })),
+  template_version: Type.Optional(VersionNumber()),
   send_at: Type.Optional(Type.String({ format: 'date-time' })),
   from: Type.Optional(
     Type.String({

@@ -429,7 +429,8 @@ export class SendService {
     // A link a mail client would run (javascript:, data:, …) is refused as in a template's rendering.
     if (html !== '') refuseUnsafeUrls(html, {});
     const cls = req.class ?? RAW_DEFAULTS.class;
-    if (!(cls in this.email.rateLimits)) {
+    // Own keys only: `in` would take `constructor` or `__proto__` from Object's prototype for a class.
+    if (!Object.hasOwn(this.email.rateLimits, cls)) {
       throw new AppError('validation_failed', `class: one of ${Object.keys(this.email.rateLimits).join(', ')}`, {
         field: 'class',
         value: cls,

@@ -44,7 +44,7 @@ import { Health } from './health.js';
 import { registerAuth } from './auth.js';
 import { addServerErrorStatuses } from './error-statuses.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandler } from './errors.js';
-import { registerJsonBodies } from './json-body.js';
+import { refuseNulInUrls, registerJsonBodies } from './json-body.js';
 import { registerOpenApi } from './openapi.js';
 import { checkResponses } from './response-check.js';
 import { registerValidation } from './validation.js';
@@ -123,6 +123,7 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
   });
 
   registerJsonBodies(app);
+  refuseNulInUrls(app);
   registerValidation(app);
   registerErrorHandler(app);
   registerAuth(app, s.apiKeys);

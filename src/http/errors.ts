@@ -120,15 +120,17 @@ export function registerErrorHandler(app: FastifyInstance): void {
     if (error instanceof SyntaxError || (fe.statusCode === 400 && /JSON|prototype|constructor/i.test(fe.message))) {
       return reply.status(400).send({ error: { code: 'invalid_json', message: `Malformed JSON: ${fe.message}` } });
     }
+    // Before the outage test: a client that drops its connection mid-body is an ECONNRESET that
+    // Fastify marks 400, not a database gone.
+    if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return reply.status(fe.statusCode).send({ error: { code: 'invalid_request', message: fe.message } });
+    }
     if (isOutage(error)) {
       request.log.error({ err: error }, 'storage unavailable');
       return reply
         .status(503)
         .header('retry-after', '5')
         .send({ error: { code: 'unavailable', message: 'Storage is unavailable; retry later' } });
-    }
-    if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
-      return reply.status(fe.statusCode).send({ error: { code: 'invalid_request', message: fe.message } });
     }
     request.log.error({ err: error }, 'unhandled error');
     return reply.status(500).send({ error: { code: 'internal', message: 'Internal error' } });

@@ -1,30 +1,30 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../platform/errors.js';
-import { parseBody, readBody } from '../platform/http/large-json.js';
+import { decodedBase64, parseBody, readBody } from '../platform/http/large-json.js';
+import { type JsonCheck, jsonFault, MAX_JSON_DEPTH } from '../platform/json-check.js';
 
-/** True when any string (key or value) in a parsed JSON value holds a NUL character. */
-function holdsNul(value: unknown): boolean {
-  // Iterative: bodies may be nested tens of thousands deep.
-  const stack: unknown[] = [value];
-  while (stack.length > 0) {
-    const v = stack.pop();
-    if (typeof v === 'string') {
-      if (v.includes('\u0000')) return true;
-    } else if (v !== null && typeof v === 'object') {
-      for (const [k, child] of Object.entries(v)) {
-        if (k.includes('\u0000')) return true;
-        stack.push(child);
-      }
-    }
-  }
-  return false;
+/** jsonFault as the API's 400s. */
+function checkBody(value: unknown, opts: JsonCheck): void {
+  const fault = jsonFault(value, opts);
+  if (fault === 'depth')
+    throw new AppError('invalid_json', `The request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  if (fault === 'nul')
+    throw new AppError('invalid_request', 'NUL characters (\\u0000) are not accepted in a request body');
+  if (fault === 'unicode')
+    throw new AppError(
+      'invalid_request',
+      'A string of the body holds an unpaired surrogate (a \\ud800–\\udfff escape alone): send well-formed Unicode',
+    );
 }
+
+/** JSON text that may hold an unpaired surrogate: JSON can only carry one as a \uD800–\uDFFF escape. */
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 
 /**
  * JSON bodies, read with Fastify's own parser (prototype-poisoning checks included), with three
- * additions: NUL characters are refused anywhere (PostgreSQL text cannot hold them and no email
- * field may carry one); a JSON body sent as application/x-www-form-urlencoded is read as JSON,
+ * additions: what jsonFault finds is refused (nesting past 64 levels, NUL characters, unpaired
+ * surrogates); a JSON body sent as application/x-www-form-urlencoded is read as JSON,
  * because the specification's curl examples post JSON without a Content-Type; and the long
  * base64 strings of a large body are decoded without becoming strings, on the routes that ask
  * (large-json.ts), so a request's memory stays within a few times its size.
@@ -38,15 +38,29 @@ export function registerJsonBodies(app: FastifyInstance): void {
   const parser = async (request: FastifyRequest, payload: Readable): Promise<unknown> => {
     const raw = await readBody(request, payload);
     const large = await parseBody(request, raw, (text) => parse(request, text));
-    if (large) return large.value;
+    if (large) {
+      checkBody(large.value, { nul: true, unicode: true, marker: (s) => decodedBase64(request, s) !== undefined });
+      return large.value;
+    }
     const text = raw.toString('utf8');
     const value = await parse(request, text);
-    // JSON can only carry NUL as the escape \u0000: walk the value only when that text is there.
-    if (text.includes('\\u0000') && holdsNul(value))
-      throw new AppError('invalid_request', 'NUL characters (\\u0000) are not accepted in a request body');
+    // JSON can only carry NUL as the escape \u0000 and a lone surrogate as an escape too: strings
+    // are looked at only when such an escape is in the text.
+    checkBody(value, { nul: text.includes('\\u0000'), unicode: SURROGATE_ESCAPE.test(text) });
     return value;
   };
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', parser);
   app.addContentTypeParser('application/x-www-form-urlencoded', parser);
+}
+
+/**
+ * A NUL character (`%00`) in a request's path or query string is refused before routing, as in a
+ * body: no id, key, address or search term holds one, and PostgreSQL text cannot.
+ */
+export function refuseNulInUrls(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request) => {
+    if (request.url.includes('%00'))
+      throw new AppError('invalid_request', 'NUL characters (%00) are not accepted in a URL');
+  });
 }

@@ -6,6 +6,7 @@ import type { Dialect } from '../platform/db/database.js';
 import { type DB, MESSAGE_STATUSES } from '../platform/db/schema.js';
 import { actorOf } from '../platform/http/auth.js';
 import { sendDownload } from '../platform/http/download.js';
+import { AppError } from '../platform/errors.js';
 import { Download, errors } from '../platform/http/schemas.js';
 import { actionAdvice, latestFeedback } from './advice.js';
 import { cancelMessage } from './cancel.js';
@@ -65,8 +66,8 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
           status: Type.Optional(Status),
           template_key: Type.Optional(Type.String({ maxLength: 100 })),
           category: Type.Optional(Type.String({ maxLength: 50 })),
-          since: Type.Optional(Type.String({ format: 'date-time' })),
-          until: Type.Optional(Type.String({ format: 'date-time' })),
+          since: Type.Optional(Instant('From this time on (RFC 3339 date-time, or a day: its start, UTC)')),
+          until: Type.Optional(Instant('Before this time (RFC 3339 date-time, or a day: its start, UTC)')),
           limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
           cursor: Type.Optional(Type.String({ maxLength: 200 })),
         }),
@@ -89,8 +90,8 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
           status: q.status,
           template_key: q.template_key,
           category: q.category,
-          since: q.since ? Date.parse(q.since) : undefined,
-          until: q.until ? Date.parse(q.until) : undefined,
+          since: q.since ? instant('since', q.since) : undefined,
+          until: q.until ? instant('until', q.until) : undefined,
           ...(terms ? { search: { terms, context } } : {}),
         },
         q.limit,
@@ -225,3 +226,20 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
       messageStats(db, { days: request.query.days, tzOffsetMinutes: request.query.tz_offset, tracking }, dialect),
   );
 };
+
+/** A time filter: an RFC 3339 date-time or a plain day. */
+const Instant = (description: string) =>
+  Type.Union([Type.String({ format: 'date-time' }), Type.String({ format: 'date' })], { description });
+
+/**
+ * A time filter as milliseconds. The date-time format lets through what no clock reads (second
+ * 60 of a leap second, which Date.parse cannot place): a 400, never NaN in a query.
+ */
+function instant(field: string, value: string): number {
+  const ms = Date.parse(value);
+  if (!Number.isFinite(ms))
+    throw new AppError('invalid_request', `${field}: not a time this server can place (${value.slice(0, 40)})`, {
+      field,
+    });
+  return ms;
+}

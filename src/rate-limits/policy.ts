@@ -21,6 +21,8 @@ const NOT_COUNTED = ['rate_limited', 'suppressed', 'cancelled'] as const;
  * so two requests naming the same addresses take the locks in one order (no deadlock).
  */
 export function rateLimitPolicy(limits: Record<string, RateLimit>, dialect: Dialect): AdmissionPolicy {
+  /** A class without a limit of its own is unlimited (a template's class names any word, `constructor` too). */
+  const limitOf = (cls: string): RateLimit => (Object.hasOwn(limits, cls) ? limits[cls]! : 'unlimited');
   const policy: AdmissionPolicy = {
     /**
      * Unlimited classes (transactional by default) cost no query; limited ones are counted one by
@@ -31,7 +33,7 @@ export function rateLimitPolicy(limits: Record<string, RateLimit>, dialect: Dial
       const admitted = new Map<string, number>();
       const out = [];
       for (const { recipient, message } of items) {
-        if ((limits[message.class] ?? 'unlimited') === 'unlimited') {
+        if (limitOf(message.class) === 'unlimited') {
           out.push({ status: 'queued' as const });
           continue;
         }
@@ -46,7 +48,7 @@ export function rateLimitPolicy(limits: Record<string, RateLimit>, dialect: Dial
   };
   async function check(trx: Transaction<DB>, recipient: string, message: Admission, now: number, already: number) {
     const cls = message.class;
-    const limit = limits[cls] ?? 'unlimited';
+    const limit = limitOf(cls);
     if (limit === 'unlimited') return { status: 'queued' as const };
     if (dialect === 'postgres') {
       await sql`select pg_advisory_xact_lock(hashtextextended(${`rate:${cls}:${recipient}`}, 0))`.execute(trx);

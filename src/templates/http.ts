@@ -3,7 +3,7 @@ import type { MessageStatus } from '../platform/db/schema.js';
 import { actorOf, type Principal } from '../platform/http/auth.js';
 import type { TemplateAdmin } from './admin.service.js';
 import { previewUnsaved } from './preview.js';
-import { errors } from '../platform/http/schemas.js';
+import { errors, VersionNumber } from '../platform/http/schemas.js';
 import {
   CreateBody,
   KeyParams,
@@ -191,7 +191,7 @@ export const templatesHttp: FastifyPluginAsyncTypebox<TemplatesHttpOptions> = as
       schema: {
         summary: 'Activate a template, or make one of its versions the active one',
         params: KeyParams,
-        body: Type.Object({ version: Type.Optional(Type.Integer({ minimum: 1 })) }, { additionalProperties: false }),
+        body: Type.Object({ version: Type.Optional(VersionNumber()) }, { additionalProperties: false }),
         response: { 200: TemplateView, ...errors(404) },
       },
     },
@@ -218,7 +218,7 @@ export const templatesHttp: FastifyPluginAsyncTypebox<TemplatesHttpOptions> = as
     {
       schema: {
         summary: 'One version of a template',
-        params: Type.Object({ key: KeyParams.properties.key, version: Type.Integer({ minimum: 1 }) }),
+        params: Type.Object({ key: KeyParams.properties.key, version: VersionNumber() }),
         response: { 200: TemplateView, ...errors(404) },
       },
     },

@@ -1,5 +1,12 @@
 import { Type } from '@fastify/type-provider-typebox';
-import { AnyObject, NullableDateTime, NullableString, SendResultItem, StringEnum } from '../platform/http/schemas.js';
+import {
+  AnyObject,
+  NullableDateTime,
+  NullableString,
+  SendResultItem,
+  StringEnum,
+  VersionNumber,
+} from '../platform/http/schemas.js';
 
 /** Request bodies of the template endpoints: validation and TypeScript types from one place. */
 
@@ -17,10 +24,13 @@ const LocaleChange = Type.Object(
   { additionalProperties: false },
 );
 
+/** As a send's category (accept/options.ts): what the search's `category:` and the filters can name. */
+const Category = Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,49}$' });
+
 const Fields = {
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
   description: Type.Optional(Type.String({ maxLength: 2000 })),
-  category: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
+  category: Type.Optional(Category),
   class: Type.Optional(Type.String({ pattern: '^[a-z0-9_]{1,50}$' })),
   priority: Type.Optional(Type.Union([Type.Literal('urgent'), Type.Literal('normal'), Type.Literal('low')])),
   max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 50 })),
@@ -43,13 +53,13 @@ export const CreateBody = Type.Object(
     key: Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,99}$' }),
     ...Fields,
     name: Type.String({ minLength: 1, maxLength: 200 }),
-    category: Type.String({ minLength: 1, maxLength: 50 }),
+    category: Category,
   },
   { additionalProperties: false },
 );
 
 export const UpdateBody = Type.Object(
-  { ...Fields, base_version: Type.Optional(Type.Integer({ minimum: 1 })) },
+  { ...Fields, base_version: Type.Optional(VersionNumber()) },
   { additionalProperties: false, minProperties: 1 },
 );
 
@@ -59,7 +69,7 @@ export const TestBody = Type.Object(
     to: Type.Optional(
       Type.Union([Type.String({ maxLength: 20_000 }), Type.Array(Type.String({ maxLength: 320 }), { maxItems: 50 })]),
     ),
-    version: Type.Optional(Type.Integer({ minimum: 1 })),
+    version: Type.Optional(VersionNumber()),
     locale: Type.Optional(LocaleName),
   },
   { additionalProperties: false },

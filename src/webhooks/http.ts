@@ -16,6 +16,26 @@ const EventTypes = Type.Array(Type.Union(WEBHOOK_EVENT_TYPES.map((t) => Type.Lit
 const Url = Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2000 });
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
+/**
+ * An endpoint URL the dispatcher can post to, checked where it is given (the schema's `uri`
+ * format lets through a port past 65535, an empty host, and a user and password, which fetch
+ * refuses): else every delivery would fail and retry until it gave up.
+ */
+function checkEndpointUrl(url: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new AppError('invalid_request', 'url: not a URL a request can be sent to', { field: 'url' });
+  }
+  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.hostname === '')
+    throw new AppError('invalid_request', 'url: an http:// or https:// URL with a host', { field: 'url' });
+  if (u.username !== '' || u.password !== '')
+    throw new AppError('invalid_request', 'url: no user or password in it (each delivery is signed instead)', {
+      field: 'url',
+    });
+}
+
 const EndpointView = Type.Object({
   id: Type.String({ format: 'uuid' }),
   url: Type.String(),
@@ -102,6 +122,7 @@ export const webhooksHttp: FastifyPluginAsyncTypebox<WebhooksHttpOptions> = asyn
     },
     async (request, reply) => {
       const b = request.body;
+      checkEndpointUrl(b.url);
       const secret = b.secret ?? generateSecret();
       secretBytes(secret);
       const now = Date.now();
@@ -156,6 +177,7 @@ export const webhooksHttp: FastifyPluginAsyncTypebox<WebhooksHttpOptions> = asyn
     async (request) => {
       const e = await find(db, request.params.id);
       const b = request.body;
+      if (b.url !== undefined) checkEndpointUrl(b.url);
       const patch = {
         ...(b.url !== undefined ? { url: b.url } : {}),
         ...(b.event_types !== undefined ? { event_types: JSON.stringify(b.event_types) } : {}),

@@ -639,7 +639,9 @@ export interface paths {
                     status?: "scheduled" | "queued" | "sending" | "sent" | "partially_sent" | "captured" | "delivered" | "bounced" | "complaint" | "failed" | "suppressed" | "rate_limited" | "cancelled";
                     template_key?: string;
                     category?: string;
+                    /** @description From this time on (RFC 3339 date-time, or a day: its start, UTC) */
                     since?: string;
+                    /** @description Before this time (RFC 3339 date-time, or a day: its start, UTC) */
                     until?: string;
                     limit: number;
                     cursor?: string;
@@ -8281,6 +8283,23 @@ export interface paths {
                     };
                 };
                 /** @description An error */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
                 500: {
                     headers: {
                         [name: string]: unknown;
@@ -8450,6 +8469,23 @@ export interface paths {
                     };
                 };
                 /** @description An error */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
                 500: {
                     headers: {
                         [name: string]: unknown;
@@ -8600,6 +8636,23 @@ export interface paths {
                 };
                 /** @description An error */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                413: {
                     headers: {
                         [name: string]: unknown;
                     };

@@ -1,3 +1,4 @@
+import { jsonFault, MAX_JSON_DEPTH } from '../../platform/json-check.js';
 import { fieldValue, type RawField } from '../../platform/mime-fields.js';
 import { SmtpReply } from './replies.js';
 
@@ -41,6 +42,9 @@ function jsonObject(field: string, value: string, maxBytes: number): Record<stri
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
     throw refuse(field, 'expected a JSON object');
+  const fault = jsonFault(parsed, { nul: true, unicode: true });
+  if (fault === 'depth') throw refuse(field, `nested deeper than ${MAX_JSON_DEPTH} levels`);
+  if (fault) throw refuse(field, fault === 'nul' ? 'a NUL character (\\u0000) in it' : 'an unpaired surrogate in it');
   return parsed as Record<string, unknown>;
 }
 

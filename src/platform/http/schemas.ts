@@ -44,6 +44,9 @@ export const DateTime = Type.String({ format: 'date-time' });
 export const NullableDateTime = Nullable(DateTime);
 export const NullableString = Nullable(Type.String());
 export const NullableInteger = Nullable(Type.Integer());
+/** A template version a caller names: the column is a 32-bit integer on PostgreSQL. */
+export const VersionNumber = (description?: string) =>
+  Type.Integer({ minimum: 1, maximum: 2_147_483_647, ...(description ? { description } : {}) });
 
 /** A message's status (email_messages.status). */
 export const MessageStatus = StringEnum(MESSAGE_STATUSES);

@@ -1,0 +1,235 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backends, createTestContext, type TestContext } from './helpers/context.js';
+import { newTemplate } from './helpers/templates.js';
+
+/**
+ * Requests an outside fuzzing run (2026-12-03) found answered with a 500 on PostgreSQL, a stack
+ * overflow on both databases, or stored in a way that read back changed. Each must be a clear 4xx
+ * with a code, or work, on both databases, and leave what is stored readable.
+ */
+describe.each(backends)('inputs found by fuzzing, on %s', (backend) => {
+  let t: TestContext;
+  beforeAll(async () => {
+    t = await createTestContext(backend);
+  });
+  afterAll(() => t.close());
+
+  const send = (payload: object | string, headers: Record<string, string> = {}) =>
+    t.inject({
+      method: 'POST',
+      url: '/api/v1/email/send',
+      payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+      headers: { 'content-type': 'application/json', ...headers },
+    });
+  const raw = (over: Record<string, unknown> = {}) => ({ to: 'fuzz@example.com', subject: 'Hi', text: 'x', ...over });
+  const expectCode = (res: { statusCode: number; body: string; json(): any }, status: number, code: string) => {
+    expect(res.statusCode, res.body).toBe(status);
+    expect(res.json().error.code).toBe(code);
+  };
+
+  it("refuses a class named after Object's prototype, and a template of that class sends unlimited", async () => {
+    for (const cls of ['constructor', '__proto__', 'toString', 'hasOwnProperty'])
+      expectCode(await send(raw({ class: cls })), 422, 'validation_failed');
+    const batch = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/batch',
+      payload: { messages: [raw({ class: 'constructor' }), raw()] },
+    });
+    expect(batch.statusCode).toBe(200);
+    const [bad, good] = batch.json().items;
+    expect(bad.error.code).toBe('validation_failed');
+    expect(good.items[0].status).toBe('queued');
+
+    // A template's class is any word: one no limit names is unlimited, `constructor` too.
+    const created = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/templates',
+      payload: newTemplate('fuzz_proto', { class: 'constructor' }),
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const sent = await send({ to: 'p@example.com', template_key: 'fuzz_proto', variables: { name: 'x' } });
+    expect(sent.statusCode, sent.body).toBe(201);
+    expect(sent.json().items[0].status).toBe('queued');
+  });
+
+  it('refuses a template version past a 32-bit integer with a 400, and answers 404 up to it', async () => {
+    const big = 2 ** 31;
+    expectCode(
+      await t.inject({ method: 'GET', url: `/api/v1/email/templates/billing_invoice_monthly/versions/${big}` }),
+      400,
+      'invalid_request',
+    );
+    expectCode(
+      await t.inject({ method: 'GET', url: `/api/v1/email/templates/billing_invoice_monthly/versions/${big - 1}` }),
+      404,
+      'template_not_found',
+    );
+    expectCode(
+      await send({ to: 'a@example.com', template_key: 'billing_invoice_monthly', template_version: big }),
+      400,
+      'invalid_request',
+    );
+    expectCode(
+      await send('{"to":"a@example.com","template_key":"billing_invoice_monthly","template_version":1e308}'),
+      400,
+      'invalid_request',
+    );
+    for (const [url, payload] of [
+      ['/api/v1/email/templates/billing_invoice_monthly/activate', { version: 9223372036854775807 }],
+      ['/api/v1/email/templates/billing_invoice_monthly/test', { version: big }],
+    ] as const)
+      expectCode(await t.inject({ method: 'POST', url, payload }), 400, 'invalid_request');
+  });
+
+  it('refuses a NUL character in a path or a query string before any query runs', async () => {
+    for (const [method, url] of [
+      ['GET', '/api/v1/email/messages?to=%00'],
+      ['GET', '/api/v1/email/messages?q=category:%00'],
+      ['GET', '/api/v1/email/templates?category=%00'],
+      ['GET', '/api/v1/email/templates/%00'],
+      ['GET', '/api/v1/email/templates/a%00b/versions/1'],
+      ['DELETE', '/api/v1/keys/%00'],
+      ['GET', '/api/v1/email/suppressions?email=%00'],
+    ] as const)
+      expectCode(await t.inject({ method, url }), 400, 'invalid_request');
+    // Nothing else in a URL is touched: an encoded character that is not NUL still reaches the route.
+    expectCode(await t.inject({ method: 'GET', url: '/api/v1/email/templates/%01' }), 404, 'template_not_found');
+    expect((await t.inject({ method: 'GET', url: '/api/v1/email/messages?to=a%40example.com' })).statusCode).toBe(200);
+  });
+
+  it('reads since and until as a date-time or a day, and refuses a leap second', async () => {
+    await send(raw({ to: 'when@example.com' }));
+    const list = (query: string) =>
+      t.inject({ method: 'GET', url: `/api/v1/email/messages?to=when@example.com&${query}` });
+    expectCode(await list('since=2026-12-03T23:59:60Z'), 400, 'invalid_request');
+    expectCode(await list('until=2026-12-31T23:59:60Z'), 400, 'invalid_request');
+    const day = await list('since=2020-01-01');
+    expect(day.statusCode, day.body).toBe(200);
+    expect(day.json().items).toHaveLength(1);
+    const before = await list('until=2020-01-01');
+    expect(before.json().items).toHaveLength(0);
+    expectCode(await list('since=2026-02-30'), 400, 'invalid_request');
+  });
+
+  it('refuses a body nested past 64 levels wherever it nests, and takes one nested less', async () => {
+    const nest = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
+    const deep = nest(5000);
+    expectCode(await send(`{"to":"a@example.com","subject":"S","text":"x","metadata":${deep}}`), 400, 'invalid_json');
+    expectCode(
+      await send(
+        `{"to":"a@example.com","subject":"S","text":"x","metadata":{"a":${'['.repeat(20000)}${']'.repeat(20000)}}}`,
+        {
+          'idempotency-key': 'deep-1',
+        },
+      ),
+      400,
+      'invalid_json',
+    );
+    const template = JSON.stringify(newTemplate('fuzz_deep')).replace(/}$/, `,"sample_variables":{"z":${deep}}}`);
+    expectCode(
+      await t.inject({
+        method: 'POST',
+        url: '/api/v1/email/templates',
+        payload: template,
+        headers: { 'content-type': 'application/json' },
+      }),
+      400,
+      'invalid_json',
+    );
+    expectCode(
+      await t.inject({
+        method: 'POST',
+        url: '/api/v1/email/batch',
+        payload: `{"messages":[${nest(100)}]}`,
+        headers: { 'content-type': 'application/json' },
+      }),
+      400,
+      'invalid_json',
+    );
+    // Variables nested well within the limit render as before.
+    await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/templates',
+      payload: newTemplate('fuzz_nested', { subject: 'Hi {{ name.a.a.a.a.a }}' }),
+    });
+    const ok = await send(`{"to":"n@example.com","template_key":"fuzz_nested","variables":{"name":${nest(50)}}}`, {
+      'idempotency-key': 'nested-ok',
+    });
+    expect(ok.statusCode, ok.body).toBe(201);
+  });
+
+  it('refuses an unpaired surrogate anywhere in a body, and stores a paired one as sent', async () => {
+    for (const payload of [
+      '{"to":"a@example.com","subject":"a\\ud800b","text":"x"}',
+      '{"to":"a@example.com","subject":"S","text":"x","from":"N\\udc00 <mail@example.com>"}',
+      '{"to":"a@example.com","subject":"S","text":"x","metadata":{"k\\ud83d":"v"}}',
+    ])
+      expectCode(await send(payload), 400, 'invalid_request');
+    expectCode(
+      await t.inject({
+        method: 'POST',
+        url: '/api/v1/keys',
+        payload: '{"name":"k\\udfff","scope":"send"}',
+        headers: { 'content-type': 'application/json' },
+      }),
+      400,
+      'invalid_request',
+    );
+    const res = await send('{"to":"emoji@example.com","subject":"Bravo \\ud83c\\udf89","text":"x"}');
+    expect(res.statusCode, res.body).toBe(201);
+    const detail = await t.inject({ method: 'GET', url: `/api/v1/email/messages/${res.json().items[0].id}` });
+    expect(detail.json().subject).toBe('Bravo 🎉');
+  });
+
+  it('refuses a webhook URL no delivery could use, on create and on change', async () => {
+    const create = (url: string) =>
+      t.inject({ method: 'POST', url: '/api/v1/webhooks', payload: { url, event_types: ['sent'] } });
+    for (const url of ['http://example.com:99999/h', 'http://', 'https://u:p@example.com/h', 'https://u@example.com/h'])
+      expectCode(await create(url), 400, 'invalid_request');
+    const made = await create('https://hooks.example.com/postier');
+    expect(made.statusCode, made.body).toBe(201);
+    const id = made.json().id;
+    expectCode(
+      await t.inject({
+        method: 'PATCH',
+        url: `/api/v1/webhooks/${id}`,
+        payload: { url: 'https://a:b@hooks.example.com/' },
+      }),
+      400,
+      'invalid_request',
+    );
+    const kept = await t.inject({ method: 'GET', url: `/api/v1/webhooks/${id}` });
+    expect(kept.json().url).toBe('https://hooks.example.com/postier');
+  });
+
+  it("takes a template category only as a send's category can be written", async () => {
+    for (const category of ['a b', 'Billing', 'a\r\nb', '-lead'])
+      expectCode(
+        await t.inject({
+          method: 'POST',
+          url: '/api/v1/email/templates',
+          payload: newTemplate('fuzz_cat', { category }),
+        }),
+        400,
+        'invalid_request',
+      );
+    const ok = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/templates',
+      payload: newTemplate('fuzz_cat', { category: 'billing.v2' }),
+    });
+    expect(ok.statusCode, ok.body).toBe(201);
+  });
+
+  it("names a batch item's idempotency_key field, not a header, when it is malformed", async () => {
+    const res = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/batch',
+      payload: { messages: [{ ...raw(), idempotency_key: 'a b' }] },
+    });
+    expect(res.statusCode).toBe(200);
+    const [item] = res.json().items;
+    expect(item.error).toMatchObject({ code: 'invalid_request', details: { field: 'idempotency_key' } });
+    expect(item.error.message).toMatch(/^idempotency_key:/);
+  });
+});
