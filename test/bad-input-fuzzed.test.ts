@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readOptions } from '../src/accept/submission/options.js';
+import type { RawField } from '../src/platform/mime-fields.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { newTemplate } from './helpers/templates.js';
 
@@ -231,5 +233,31 @@ describe.each(backends)('inputs found by fuzzing, on %s', (backend) => {
     const [item] = res.json().items;
     expect(item.error).toMatchObject({ code: 'invalid_request', details: { field: 'idempotency_key' } });
     expect(item.error.message).toMatch(/^idempotency_key:/);
+  });
+});
+
+describe('X-Postier JSON fields over SMTP', () => {
+  const field = (name: string, value: string): RawField => ({
+    name,
+    key: name.toLowerCase(),
+    line: `${name}: ${value}`,
+  });
+  const refusal = (f: RawField) => {
+    try {
+      readOptions([f]);
+    } catch (error) {
+      return String((error as Error).message);
+    }
+    return 'accepted';
+  };
+
+  it('refuses variables or metadata nested past 64 levels, or holding NUL or an unpaired surrogate', () => {
+    const nest = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
+    expect(refusal(field('X-Postier-Variables', nest(5000)))).toMatch(/nested deeper than 64/);
+    expect(refusal(field('X-Postier-Variables', '{"a":"x\\u0000"}'))).toMatch(/NUL/);
+    expect(refusal(field('X-Postier-Metadata', '{"a":"\\udc00"}'))).toMatch(/surrogate/);
+    expect(
+      readOptions([field('X-Postier-Template', 'welcome'), field('X-Postier-Variables', nest(10))]).variables,
+    ).toEqual(JSON.parse(nest(10)));
   });
 });
