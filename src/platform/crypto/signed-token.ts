@@ -18,8 +18,9 @@ export function createSignedToken(key: Buffer, claim: unknown, context?: string)
 }
 
 /**
- * The claim of a token whose MAC verifies (compared in constant time), JSON-parsed; null for
- * anything else, a payload over `maxPayload` characters included. The caller checks its fields.
+ * The claim of a token whose MAC verifies (compared in constant time) and is written as
+ * createSignedToken writes it, JSON-parsed; null for anything else, a payload over `maxPayload`
+ * characters included. The caller checks its fields.
  */
 export function readSignedToken(key: Buffer, token: string, maxPayload: number, context?: string): unknown {
   const m = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{22})$/.exec(token);
@@ -28,6 +29,9 @@ export function readSignedToken(key: Buffer, token: string, maxPayload: number, 
   const g = Buffer.from(m[2]!, 'base64url');
   const expected = mac(key, payload, context);
   if (g.length !== expected.length || !timingSafeEqual(g, expected)) return null;
+  // 16 bytes in 22 characters: the last one's low 4 bits are dropped by decoding, so 16 spellings
+  // would pass. Only the canonical one does (compared with what was sent, not with a secret).
+  if (g.toString('base64url') !== m[2]) return null;
   try {
     return JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as unknown;
   } catch {
