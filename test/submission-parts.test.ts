@@ -8,7 +8,6 @@ import { simpleParser } from 'mailparser';
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import { describe, expect, it } from 'vitest';
 import { asWritten, readPlainFrom } from '../src/accept/submission/from-field.js';
-import { LoginGuard } from '../src/accept/submission/login-guard.js';
 import { selfSignedCertificate } from '../src/accept/submission/self-signed.js';
 import { readTls, tlsFiles } from '../src/accept/submission/tls.js';
 import { buildSubmittedMime, DkimSigner, type Sender } from '../src/delivery/mime/index.js';
@@ -85,37 +84,7 @@ describe('the self-signed certificate of the submission listener', () => {
   });
 });
 
-describe('the login guard', () => {
-  it('slows each failure more, locks the address after the last allowed one, and forgets it after the lockout', () => {
-    let now = 1_000_000;
-    const guard = new LoginGuard({
-      maxFailures: 3,
-      lockoutMs: 60_000,
-      delayStepMs: 100,
-      maxDelayMs: 250,
-      now: () => now,
-    });
-    expect(guard.fail('192.0.2.9')).toEqual({ delayMs: 100, locked: false });
-    expect(guard.fail('192.0.2.9')).toEqual({ delayMs: 200, locked: false });
-    expect(guard.locked('192.0.2.9')).toBe(false);
-    expect(guard.fail('192.0.2.9')).toEqual({ delayMs: 250, locked: true });
-    expect(guard.locked('192.0.2.9')).toBe(true);
-    expect(guard.locked('192.0.2.10')).toBe(false);
-    now += 59_999;
-    expect(guard.locked('192.0.2.9')).toBe(true);
-    now += 1;
-    expect(guard.locked('192.0.2.9')).toBe(false);
-    expect(guard.fail('192.0.2.9')).toEqual({ delayMs: 100, locked: false });
-  });
-
-  it('keeps at most maxTracked addresses, forgetting the oldest', () => {
-    const guard = new LoginGuard({ maxFailures: 1, lockoutMs: 60_000, maxTracked: 2 });
-    guard.fail('a');
-    guard.fail('b');
-    guard.fail('c');
-    expect([guard.locked('a'), guard.locked('b'), guard.locked('c')]).toEqual([false, true, true]);
-  });
-});
+// The login guard: test/submission-lockout.test.ts.
 
 describe('the MIME delivered for a submitted message', () => {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

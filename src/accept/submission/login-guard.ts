@@ -1,9 +1,22 @@
+import { isIPv4, isIPv6 } from 'node:net';
+
 /**
- * Failed logins per client address: each failure is answered a little later than the previous
- * one, and after `maxFailures` within `lockoutMs` the address may not log in at all until
- * `lockoutMs` after its last failure. A password guesser gets a handful of tries per window, a
- * mistyped key in an application's settings a few slow refusals. Bounded: the oldest addresses
- * are forgotten first when `maxTracked` are known.
+ * Failed logins per client: each failure is answered a little later than the previous one, and
+ * after `maxFailures` within `lockoutMs` the client may not log in at all until `lockoutMs` after
+ * its last failure. A password guesser gets a handful of tries per window, a mistyped key in an
+ * application's settings a few slow refusals.
+ *
+ * - A client is an IPv4 address or an IPv6 /64 (one host commonly owns a whole /64);
+ *   IPv4-mapped IPv6 addresses (`::ffff:192.0.2.1`, a dual-stack listener) count as IPv4.
+ * - A successful login does not erase failures: they expire with their window, so holding one
+ *   valid key does not buy more guesses at others.
+ * - Logins under way count against the budget: at most `maxFailures` minus the failures so far
+ *   are checked at once per client, the others wait for their outcome. Parallel connections do
+ *   not guess more than one connection.
+ * - Bounded: at most `maxTracked` clients are remembered. To make room the client whose last
+ *   failure is oldest among those not locked out is forgotten; a lockout never is. When every
+ *   remembered client is locked out, clients not remembered are refused (`full`) until lockouts
+ *   expire, rather than given guesses that could not be counted.
  */
 export interface LoginGuardOptions {
   maxFailures: number;
@@ -11,55 +24,171 @@ export interface LoginGuardOptions {
   /** Added to the reply delay per failure so far, up to maxDelayMs. */
   delayStepMs?: number;
   maxDelayMs?: number;
+  /** Clients remembered at most (10,000); briefly more when logins already under way fail. */
   maxTracked?: number;
   now?: () => number;
 }
+
+/** One login under way: ends with exactly one of fail, succeed or abandon (later calls do nothing). */
+export interface LoginAttempt {
+  /** The client it counts for: an IPv4 address, or an IPv6 /64 as `2001:db8:1:2::/64`. */
+  readonly client: string;
+  /** The key was wrong: how long to wait before answering, and whether the client is now locked out. */
+  fail(): { delayMs: number; locked: boolean };
+  /** The key was right. The client's failures stay until they expire. */
+  succeed(): void;
+  /** Neither: the key could not be checked (the database failed). Nothing is counted. */
+  abandon(): void;
+}
+
+/** Why a login is refused before its key is looked at. */
+export type LoginRefusal = 'locked' | 'full';
 
 interface Entry {
   failures: number;
   last: number;
 }
 
+interface Flight {
+  /** Attempts of the client under way. */
+  n: number;
+  /** Attempts waiting for those to end. */
+  waiters: (() => void)[];
+}
+
+/** The eight 16-bit groups of an IPv6 address (a trailing dotted quad and a zone allowed), or null. */
+function groupsOf(address: string): number[] | null {
+  let s = address.replace(/%.*$/, '');
+  const quad = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(s);
+  if (quad) {
+    const [a, b, c, d] = quad.slice(1).map(Number) as [number, number, number, number];
+    s = `${s.slice(0, quad.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const halves = s.split('::');
+  if (halves.length > 2) return null;
+  const parse = (part: string) => (part === '' ? [] : part.split(':').map((h) => Number.parseInt(h, 16)));
+  const left = parse(halves[0]!);
+  const right = halves.length === 2 ? parse(halves[1]!) : [];
+  const missing = 8 - left.length - right.length;
+  if (missing < 0 || (halves.length === 1 && missing !== 0)) return null;
+  const groups = [...left, ...Array<number>(missing).fill(0), ...right];
+  return groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : null;
+}
+
+/**
+ * The client an address counts for: an IPv4 address as it is, an IPv4-mapped IPv6 address
+ * (::ffff:a.b.c.d, however written) as its IPv4 address, any other IPv6 address as its /64
+ * (`2001:db8:1:2::/64`). Anything else as it is.
+ */
+export function loginClient(address: string): string {
+  if (isIPv4(address) || !isIPv6(address)) return address;
+  const g = groupsOf(address);
+  if (!g) return address;
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff)
+    return `${g[6]! >> 8}.${g[6]! & 0xff}.${g[7]! >> 8}.${g[7]! & 0xff}`;
+  return `${g
+    .slice(0, 4)
+    .map((x) => x.toString(16))
+    .join(':')}::/64`;
+}
+
 export class LoginGuard {
-  private readonly entries = new Map<string, Entry>();
+  /** Clients with failures, not locked out, oldest last failure first. */
+  private readonly counting = new Map<string, Entry>();
+  /** Clients locked out, oldest last failure first. */
+  private readonly lockedOut = new Map<string, Entry>();
+  private readonly flights = new Map<string, Flight>();
   private readonly now: () => number;
+  private readonly maxTracked: number;
 
   constructor(private readonly options: LoginGuardOptions) {
     this.now = options.now ?? Date.now;
+    this.maxTracked = options.maxTracked ?? 10_000;
   }
 
-  private entry(address: string): Entry | undefined {
-    const e = this.entries.get(address);
+  /** Forgets the failures whose window has passed (the oldest are first in each map). */
+  private expire(): void {
+    const now = this.now();
+    for (const map of [this.counting, this.lockedOut])
+      for (const [client, e] of map) {
+        if (now - e.last < this.options.lockoutMs) break;
+        map.delete(client);
+      }
+  }
+
+  private entry(client: string): Entry | undefined {
+    const e = this.counting.get(client) ?? this.lockedOut.get(client);
     if (e && this.now() - e.last >= this.options.lockoutMs) {
-      this.entries.delete(address);
+      this.counting.delete(client);
+      this.lockedOut.delete(client);
       return undefined;
     }
     return e;
   }
 
-  /** True while the address may not log in. */
+  /** True while the client of this address (its IPv6 /64) may not log in after failures. */
   locked(address: string): boolean {
-    return (this.entry(address)?.failures ?? 0) >= this.options.maxFailures;
+    return (this.entry(loginClient(address))?.failures ?? 0) >= this.options.maxFailures;
   }
 
-  /** Records a failure; returns how long to wait before answering it, and whether the address is now locked. */
-  fail(address: string): { delayMs: number; locked: boolean } {
-    const e = this.entry(address) ?? { failures: 0, last: 0 };
+  /**
+   * A login from this address may have its key checked: an attempt to end with its outcome, once
+   * the client's logins already under way leave room in its budget (it waits for them). A
+   * refusal when the client is locked out, or is not remembered while every remembered client is.
+   */
+  async admit(address: string): Promise<LoginAttempt | LoginRefusal> {
+    const client = loginClient(address);
+    for (;;) {
+      this.expire();
+      const e = this.entry(client);
+      if (e && e.failures >= this.options.maxFailures) return 'locked';
+      if (!e && this.lockedOut.size >= this.maxTracked) return 'full';
+      const flight = this.flights.get(client) ?? { n: 0, waiters: [] };
+      if ((e?.failures ?? 0) + flight.n < this.options.maxFailures) {
+        flight.n++;
+        this.flights.set(client, flight);
+        return this.attempt(client, flight);
+      }
+      // flight.n > 0 here: it is in the map, and one of its attempts ends soon.
+      await new Promise<void>((resolve) => flight.waiters.push(resolve));
+    }
+  }
+
+  private attempt(client: string, flight: Flight): LoginAttempt {
+    let done = false;
+    const end = (failed: boolean): Entry | undefined => {
+      if (done) return undefined;
+      done = true;
+      const e = failed ? this.record(client) : undefined;
+      if (--flight.n === 0) this.flights.delete(client);
+      for (const wake of flight.waiters.splice(0)) wake();
+      return e;
+    };
+    return {
+      client,
+      fail: () => {
+        const failures = end(true)?.failures ?? 0;
+        const delayMs = Math.min((this.options.delayStepMs ?? 500) * failures, this.options.maxDelayMs ?? 5000);
+        return { delayMs, locked: failures >= this.options.maxFailures };
+      },
+      succeed: () => void end(false),
+      abandon: () => void end(false),
+    };
+  }
+
+  private record(client: string): Entry {
+    const e = this.entry(client) ?? { failures: 0, last: 0 };
     e.failures++;
     e.last = this.now();
-    // Re-inserted: the map's order is the order of last failure, oldest first.
-    this.entries.delete(address);
-    this.entries.set(address, e);
-    const max = this.options.maxTracked ?? 10_000;
-    for (const key of this.entries.keys()) {
-      if (this.entries.size <= max) break;
-      this.entries.delete(key);
+    // Re-inserted: each map's order is the order of last failure, oldest first.
+    this.counting.delete(client);
+    this.lockedOut.delete(client);
+    (e.failures >= this.options.maxFailures ? this.lockedOut : this.counting).set(client, e);
+    // Room is made by forgetting the clients not locked out, oldest first; never a lockout.
+    for (const key of this.counting.keys()) {
+      if (this.counting.size + this.lockedOut.size <= this.maxTracked) break;
+      this.counting.delete(key);
     }
-    const delayMs = Math.min((this.options.delayStepMs ?? 500) * e.failures, this.options.maxDelayMs ?? 5000);
-    return { delayMs, locked: e.failures >= this.options.maxFailures };
-  }
-
-  succeed(address: string): void {
-    this.entries.delete(address);
+    return e;
   }
 }

@@ -23,6 +23,8 @@ export interface SubmissionTuning {
   tlsWatchMs?: number;
   /** Reply delay added per failed login (500 ms). */
   loginDelayStepMs?: number;
+  /** Clients whose failed logins are remembered at once (10,000). */
+  loginMaxTracked?: number;
 }
 
 export interface SubmissionServer {
@@ -58,7 +60,9 @@ export async function startSubmission(deps: SubmissionDeps, tuning: SubmissionTu
     maxFailures: settings.authMaxFailures,
     lockoutMs: settings.authLockoutSeconds * 1000,
     delayStepMs: tuning.loginDelayStepMs,
+    maxTracked: tuning.loginMaxTracked,
   });
+  let fullWarnedAt = Number.NEGATIVE_INFINITY;
 
   const refused = (reason: string) => submissionMessages.inc({ result: 'refused', reason });
   // Sessions whose message is being accepted, and those of them whose client has gone since.
@@ -93,27 +97,48 @@ export async function startSubmission(deps: SubmissionDeps, tuning: SubmissionTu
         submissionAuthFailures.inc({ kind: 'cleartext' });
         return callback(new SmtpReply(530, '5.7.0', 'tls_required', 'Must issue a STARTTLS command first'));
       }
-      if (guard.locked(address)) {
-        submissionAuthFailures.inc({ kind: 'locked' });
-        return callback(
-          new SmtpReply(454, '4.7.0', 'too_many_failures', 'Too many failed logins from this address; try again later'),
-        );
-      }
       void (async () => {
-        const principal = auth.password ? await keys.authenticate(auth.password) : undefined;
-        if (!principal) {
-          submissionAuthFailures.inc({ kind: 'invalid' });
-          const { delayMs, locked } = guard.fail(address);
-          if (locked)
+        const attempt = await guard.admit(address);
+        if (typeof attempt === 'string') {
+          submissionAuthFailures.inc({ kind: 'locked' });
+          if (attempt === 'full' && Date.now() - fullWarnedAt >= 60_000) {
+            fullWarnedAt = Date.now();
             log.warn(
               { address, lockout_seconds: settings.authLockoutSeconds },
-              'submission: logins refused for an address after repeated failures',
+              'submission: logins refused for every client with no recent failure: too many clients are locked out',
             );
-          await new Promise((r) => setTimeout(r, delayMs));
-          return callback(null, { message: '5.7.8 Authentication credentials invalid', responseCode: 535 });
+          }
+          return callback(
+            new SmtpReply(
+              454,
+              '4.7.0',
+              'too_many_failures',
+              attempt === 'locked'
+                ? 'Too many failed logins from this address; try again later'
+                : 'Too many failed logins from too many addresses; try again later',
+            ),
+          );
         }
-        guard.succeed(address);
-        callback(null, { user: { principal, token: auth.password! } satisfies SessionUser });
+        try {
+          const principal = auth.password ? await keys.authenticate(auth.password) : undefined;
+          if (!principal) {
+            submissionAuthFailures.inc({ kind: 'invalid' });
+            const { delayMs, locked } = attempt.fail();
+            if (locked)
+              log.warn(
+                { address, client: attempt.client, lockout_seconds: settings.authLockoutSeconds },
+                'submission: logins refused for an address after repeated failures',
+              );
+            await new Promise((r) => setTimeout(r, delayMs));
+            return callback(null, { message: '5.7.8 Authentication credentials invalid', responseCode: 535 });
+          }
+          // The client's failures stay: they expire with their window, not with a good key.
+          attempt.succeed();
+          callback(null, { user: { principal, token: auth.password! } satisfies SessionUser });
+        } finally {
+          // The key could not be checked: nothing counted, the client's next login may go ahead.
+          attempt.abandon();
+        }
       })().catch((e: unknown) => {
         log.error({ err: e }, 'submission: login could not be checked');
         callback(new SmtpReply(454, '4.7.0', 'unavailable', 'Temporary authentication failure; try again later'));
