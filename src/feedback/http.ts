@@ -1,7 +1,10 @@
+import type { Readable } from 'node:stream';
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Config } from '../platform/config.js';
 import type { DB } from '../platform/db/schema.js';
+import { AppError } from '../platform/errors.js';
 import { sendDownload } from '../platform/http/download.js';
 import {
   AnyObject,
@@ -139,27 +142,96 @@ const ReportDetail = Type.Object({
 
 const RAW_SHOWN = 256 * 1024;
 
+const SNS_ROUTE = '/api/v1/email/webhook';
+const KiB = 1024;
+/** Mailgun posts one event per request (its headers and variables, never the message): a few KiB. */
+const MAILGUN_BODY_LIMIT = 256 * KiB;
+/** An SNS message is at most 256 KiB; as a JSON string in its envelope, escaped, a little more. */
+const SNS_BODY_LIMIT = 320 * KiB;
+/** Postmark (a bounce may include the whole bounced message), SendGrid and Brevo (batches); classify. */
+const BODY_LIMIT = 10 * KiB * KiB;
+
+const size = (bytes: number) => (bytes >= KiB * KiB ? `${bytes / KiB / KiB} MiB` : `${bytes / KiB} KiB`);
+
+/** The body limit of a request to one of these routes (Mailgun's is smaller than its route's), and why. */
+function limitOf(request: FastifyRequest): { bytes: number; why: string } {
+  if ((request.params as { provider?: unknown } | undefined)?.provider === 'mailgun')
+    return { bytes: MAILGUN_BODY_LIMIT, why: 'Mailgun posts one event per request' };
+  if (request.routeOptions.url === SNS_ROUTE)
+    return { bytes: SNS_BODY_LIMIT, why: 'an SNS message is at most 256 KiB' };
+  return { bytes: request.routeOptions.bodyLimit ?? BODY_LIMIT, why: 'the limit of this route' };
+}
+
+/**
+ * Reads a body as bytes up to its limit and stops there: past it, or when Content-Length says
+ * so, a 413 `payload_too_large` before anything is read or parsed (a 10 MB anonymous body
+ * once held the process for seconds of JSON parsing before its signature was even checked).
+ */
+function readBody(request: FastifyRequest, payload: Readable, done: (err: Error | null, body?: Buffer) => void) {
+  const limit = limitOf(request);
+  const tooLarge = () =>
+    new AppError('payload_too_large', `The request body is over ${size(limit.bytes)} (${limit.why})`, {
+      limit_bytes: limit.bytes,
+    });
+  const header = request.headers['content-length'];
+  const declared = header === undefined ? Number.NaN : Number(header);
+  if (declared > limit.bytes) return done(tooLarge());
+  const chunks: Buffer[] = [];
+  let received = 0;
+  const stop = () => {
+    payload.removeListener('data', onData);
+    payload.removeListener('end', onEnd);
+    payload.removeListener('error', onError);
+  };
+  const onData = (chunk: Buffer | string) => {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    received += b.length;
+    if (received > limit.bytes) {
+      stop();
+      done(tooLarge());
+      return;
+    }
+    chunks.push(b);
+  };
+  const onEnd = () => {
+    stop();
+    if (Number.isSafeInteger(declared) && received !== declared)
+      return done(new AppError('invalid_request', 'The body is not as long as its Content-Length'));
+    done(null, Buffer.concat(chunks, received));
+  };
+  const onError = (err: Error) => {
+    stop();
+    done(Object.assign(err, { statusCode: 400 }));
+  };
+  payload.on('data', onData);
+  payload.on('end', onEnd);
+  payload.on('error', onError);
+}
+
 /**
  * Feedback routes. The SNS and provider routes are public: each request is authenticated by its
  * sender's own scheme (SNS signature, provider credentials or signature). This plugin reads every
  * body as bytes (SNS posts JSON as text/plain; SendGrid signs the exact bytes; classify takes a
- * raw RFC 822 message), leaving the JSON parsing of every other route untouched.
+ * raw RFC 822 message), leaving the JSON parsing of every other route untouched, and stops
+ * reading at each route's limit (readBody): the public routes parse nothing larger than what
+ * their sender can send.
  */
 export const feedbackHttp: FastifyPluginAsyncTypebox<FeedbackHttpOptions> = async (app, opts) => {
   const { sns, providers, db, config } = opts;
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('*', readBody);
   const text = (body: unknown) => (Buffer.isBuffer(body) ? body.toString('utf8') : '');
 
   app.post(
-    '/api/v1/email/webhook',
+    SNS_ROUTE,
     {
-      bodyLimit: 1024 * 1024,
+      bodyLimit: SNS_BODY_LIMIT,
       config: { auth: 'public' },
       schema: {
         summary: 'Amazon SES feedback through SNS (deliveries, bounces, complaints, subscription confirmation)',
-        // 400 not an SNS message; 403 topic, certificate, signature or age refused; 502 the confirmation URL failed.
-        response: { 200: SnsOutcome, ...errors(400, 403, 502) },
+        // 400 not an SNS message; 403 topic, certificate, signature or age refused; 413 over 320 KiB;
+        // 502 the confirmation URL failed; 503 the signing certificate could not be fetched (SNS retries).
+        response: { 200: SnsOutcome, ...errors(400, 403, 413, 502) },
       },
     },
     async (request) => sns.receive(text(request.body), request.ip),
@@ -168,14 +240,14 @@ export const feedbackHttp: FastifyPluginAsyncTypebox<FeedbackHttpOptions> = asyn
   app.post(
     '/api/v1/feedback/:provider',
     {
-      bodyLimit: 10 * 1024 * 1024,
+      bodyLimit: BODY_LIMIT,
       config: { auth: 'public' },
       schema: {
         summary: 'A provider webhook (Postmark, Mailgun, SendGrid, Brevo): bounces, complaints, deliveries',
         params: Type.Object({ provider: StringEnum(PROVIDERS) }),
         // 400 not JSON; 401 credentials missing or wrong; 403 signature, timestamp or replay refused;
-        // 404 this provider is not configured.
-        response: { 200: ProviderOutcome, ...errors(400, 401, 403, 404) },
+        // 404 this provider is not configured; 413 over 256 KiB (Mailgun) or 10 MiB (the others).
+        response: { 200: ProviderOutcome, ...errors(400, 401, 403, 404, 413) },
       },
     },
     async (request) =>
@@ -192,7 +264,7 @@ export const feedbackHttp: FastifyPluginAsyncTypebox<FeedbackHttpOptions> = asyn
   app.post(
     '/api/v1/feedback/classify',
     {
-      bodyLimit: 10 * 1024 * 1024,
+      bodyLimit: BODY_LIMIT,
       schema: {
         summary: 'Classify a raw RFC 822 report (bounce, complaint, auto-reply) without changing anything',
         description:
@@ -203,7 +275,7 @@ export const feedbackHttp: FastifyPluginAsyncTypebox<FeedbackHttpOptions> = asyn
             Type.String({ maxLength: 320, description: "The report's MAIL FROM ('' for <>)" }),
           ),
         }),
-        response: { 200: Classification, ...errors(400) },
+        response: { 200: Classification, ...errors(400, 413) },
       },
     },
     async (request) => {

@@ -16,10 +16,11 @@ import { applyFeedback } from './apply.js';
 import type { FeedbackEvent } from './types.js';
 import { verifyBrevo, parseBrevo } from './webhooks/brevo.js';
 import type { HeaderBag, VerifyFailure, VerifyResult } from './webhooks/common.js';
-import { parseMailgun, verifyMailgun } from './webhooks/mailgun.js';
+import { type MailgunSignature, parseMailgun, verifyMailgunSignature } from './webhooks/mailgun.js';
 import { parsePostmark, verifyPostmark } from './webhooks/postmark.js';
 import type { ReplayCache } from './webhooks/replay-cache.js';
 import { parseSendGrid, sendGridPublicKey, verifySendGrid } from './webhooks/sendgrid.js';
+import { storableStrings } from './untrusted.js';
 
 export const PROVIDERS = ['postmark', 'mailgun', 'sendgrid', 'brevo'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
@@ -106,19 +107,19 @@ export class ProviderWebhooks {
       this.log.warn({ provider: name, reason: v.reason, from: req.ip }, 'provider webhook refused');
       throw new AppError(REFUSAL[v.reason], `${name} webhook refused: ${v.reason.replace(/_/g, ' ')}`);
     };
-    let body: unknown;
-    if (name === 'postmark') {
-      refuse(verifyPostmark(req.headers, f.postmark!));
-      body = parseJson(req.body);
-    } else if (name === 'brevo') {
+    // Each provider's credentials or signature first; the body is parsed only after them, except
+    // Mailgun's, whose signature is inside it (its body is at most 256 KiB: http.ts).
+    let mailgun: MailgunSignature | undefined;
+    if (name === 'postmark') refuse(verifyPostmark(req.headers, f.postmark!));
+    else if (name === 'brevo')
       refuse(verifyBrevo(req.headers, { token: f.brevo!.token, queryParam: f.brevo!.queryParam }, req.query));
-      body = parseJson(req.body);
-    } else if (name === 'sendgrid') {
-      refuse(verifySendGrid(req.headers, req.body, { publicKey: this.sendgridKey! }));
-      body = parseJson(req.body);
-    } else {
-      // Mailgun signs inside the body; its token is remembered with the events, below.
-      body = parseJson(req.body);
+    else if (name === 'sendgrid') refuse(verifySendGrid(req.headers, req.body, { publicKey: this.sendgridKey! }));
+    // No NUL (PostgreSQL's text cannot hold one) nor unpaired surrogate: U+FFFD, the event is kept.
+    const body = storableStrings(parseJson(req.body), req.body);
+    if (name === 'mailgun') {
+      // Signature and timestamp before any transaction; only the token's insert is inside it, below.
+      mailgun = verifyMailgunSignature(body, { signingKey: f.mailgunSigningKeys });
+      refuse(mailgun);
     }
     const parsed: FeedbackEvent[] =
       name === 'postmark'
@@ -137,11 +138,9 @@ export class ProviderWebhooks {
       suppressed: [],
     };
     await this.db.transaction().execute(async (trx) => {
-      if (name === 'mailgun') {
-        refuse(
-          await verifyMailgun(body, { signingKey: f.mailgunSigningKeys, replayCache: new DatabaseReplayCache(trx) }),
-        );
-      }
+      // The token is remembered with the events it applied: a request that fails here can be retried.
+      if (mailgun?.ok && !(await new DatabaseReplayCache(trx).remember(mailgun.replayKey, mailgun.expiresAt)))
+        refuse({ ok: false, reason: 'replayed' });
       for (const e of parsed) {
         const a = await applyFeedback(trx, this.events, f, e, {
           source: name,

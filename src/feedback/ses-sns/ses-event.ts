@@ -1,3 +1,5 @@
+import { plausibleTime, storableStrings } from '../untrusted.js';
+
 /**
  * The parts of an SES notification (`notificationType`) or event-publishing record
  * (`eventType`) that Postier acts on. SES adds fields over time: unknown ones are ignored.
@@ -48,10 +50,8 @@ type Json = Record<string, unknown>;
 const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
 const obj = (v: unknown): Json => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const time = (v: unknown, fallback: number): number => {
-  const t = typeof v === 'string' ? Date.parse(v) : Number.NaN;
-  return Number.isNaN(t) ? fallback : t;
-};
+const time = (v: unknown, receivedAt: number): number =>
+  plausibleTime(typeof v === 'string' ? Date.parse(v) : Number.NaN, receivedAt);
 
 function mailIds(mail: Json): MailIds {
   const common = obj(mail.commonHeaders);
@@ -64,7 +64,8 @@ function mailIds(mail: Json): MailIds {
 export function parseSesEvent(message: string, receivedAt: number): SesEvent {
   let m: Json;
   try {
-    m = obj(JSON.parse(message));
+    // Signed by Amazon, but diagnostics are the remote server's words: no NUL nor unpaired surrogate stored.
+    m = obj(storableStrings(JSON.parse(message), message));
   } catch {
     return { kind: 'Other', type: 'non-JSON message' };
   }

@@ -2,6 +2,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { categorise } from '../category.js';
 import type { BounceCategory, FeedbackEvent } from '../types.js';
+import { plausibleTime } from '../untrusted.js';
 
 /** Request headers as Node and Fastify give them (names in any case). */
 export type HeaderBag = Record<string, string | string[] | undefined>;
@@ -77,14 +78,16 @@ export const num = (v: unknown): number | null => {
   return Number.isFinite(n) ? n : null;
 };
 
-/** An ISO date, epoch seconds or epoch milliseconds to epoch milliseconds; `fallback` when unreadable. */
-export function timeOf(v: unknown, fallback: number, unit: 's' | 'ms' | 'iso' = 'iso'): number {
+/**
+ * An ISO date, epoch seconds or epoch milliseconds to epoch milliseconds; `receivedAt` when it is
+ * unreadable or could not be the event's time (1e300, before 2000, more than a day ahead).
+ */
+export function timeOf(v: unknown, receivedAt: number, unit: 's' | 'ms' | 'iso' = 'iso'): number {
   if (unit !== 'iso') {
     const n = num(v);
-    return n === null ? fallback : Math.round(unit === 's' ? n * 1000 : n);
+    return n === null ? receivedAt : plausibleTime(unit === 's' ? n * 1000 : n, receivedAt);
   }
-  const t = typeof v === 'string' ? Date.parse(v) : Number.NaN;
-  return Number.isNaN(t) ? fallback : t;
+  return plausibleTime(typeof v === 'string' ? Date.parse(v) : Number.NaN, receivedAt);
 }
 
 export const lowerEmail = (v: unknown): string | null => {

@@ -8,6 +8,7 @@ import { suppressesAddress } from '../category.js';
 import type { FeedbackEvent, FeedbackEventKind } from '../types.js';
 import type { ReplayCache } from './replay-cache.js';
 import {
+  type VerifyFailure,
   type VerifyResult,
   bracketed,
   categoryOf,
@@ -37,30 +38,51 @@ function signed(key: string, timestamp: string, token: string): string {
     .digest('hex');
 }
 
+/** A Mailgun signature that verified: the one-time token to remember, and until when. */
+export type MailgunSignature =
+  | { ok: true; replayKey: string; expiresAt: number }
+  | { ok: false; reason: VerifyFailure };
+
+const no = (reason: VerifyFailure): MailgunSignature => ({ ok: false, reason });
+
 /**
- * Verifies a parsed Mailgun webhook body. The signature is checked first, so unsigned requests
- * cannot fill the replay cache. Subaccount events may carry `parent-signature`, made with the
- * primary account's key: either one passes.
+ * Verifies a parsed Mailgun webhook body's signature and timestamp, and nothing else: no I/O, so
+ * the caller runs it before opening any transaction. Subaccount events may carry
+ * `parent-signature`, made with the primary account's key: either one passes. The token it
+ * answers must then be remembered once (verifyMailgun does both).
  */
-export async function verifyMailgun(body: unknown, opts: MailgunVerifyOptions): Promise<VerifyResult> {
+export function verifyMailgunSignature(
+  body: unknown,
+  opts: Omit<MailgunVerifyOptions, 'replayCache'>,
+): MailgunSignature {
   const sig = obj(obj(body).signature);
   const timestamp = str(sig.timestamp);
   const token = str(sig.token);
   const given = [str(sig.signature), str(sig['parent-signature'])].filter((s): s is string => s !== null);
-  if (!timestamp || !token || given.length === 0) return refuse('missing_signature');
-  if (!/^\d{1,12}$/.test(timestamp) || token.length > 512) return refuse('malformed');
+  if (!timestamp || !token || given.length === 0) return no('missing_signature');
+  if (!/^\d{1,12}$/.test(timestamp) || token.length > 512) return no('malformed');
   const keys = Array.isArray(opts.signingKey) ? opts.signingKey : [opts.signingKey];
   let valid = false;
   for (const key of keys)
     for (const g of given)
       if (key.length > 0 && safeEqual(signed(key, timestamp, token), g.toLowerCase())) valid = true;
-  if (!valid) return refuse('bad_signature');
+  if (!valid) return no('bad_signature');
   const now = (opts.now ?? Date.now)();
   const tolerance = (opts.toleranceSeconds ?? 300) * 1000;
   const at = Number(timestamp) * 1000;
-  if (Math.abs(now - at) > tolerance) return refuse('stale_timestamp');
+  if (Math.abs(now - at) > tolerance) return no('stale_timestamp');
   // Kept as long as its timestamp could still pass, no longer.
-  if (!(await opts.replayCache.remember(`mailgun:${token}`, at + tolerance))) return refuse('replayed');
+  return { ok: true, replayKey: `mailgun:${token}`, expiresAt: at + tolerance };
+}
+
+/**
+ * Verifies a parsed Mailgun webhook body: its signature and timestamp, then its token never seen
+ * before. The signature is checked first, so unsigned requests cannot fill the replay cache.
+ */
+export async function verifyMailgun(body: unknown, opts: MailgunVerifyOptions): Promise<VerifyResult> {
+  const s = verifyMailgunSignature(body, opts);
+  if (!s.ok) return s;
+  if (!(await opts.replayCache.remember(s.replayKey, s.expiresAt))) return refuse('replayed');
   return ok;
 }
 
