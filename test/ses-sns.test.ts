@@ -19,6 +19,7 @@ import {
 } from './helpers/sns.js';
 
 const signer = makeSigner();
+const UNCACHED_CERT_FILE = 'SimpleNotificationService-00000000000000000000000000000001.pem';
 const impostor = makeSigner();
 
 describe.each(backends)('SES notifications through SNS on %s', (backend) => {
@@ -30,7 +31,7 @@ describe.each(backends)('SES notifications through SNS on %s', (backend) => {
     // Amazon, the only thing faked: records what Postier fetches from it.
     t.services.sns.fetch = async (url) => {
       fetched.push(url);
-      if (url === `https://sns.us-east-1.amazonaws.com/${CERT_FILE}`) return new Response(signer.certPem);
+      if (url === `https://${REGION_HOST}/${UNCACHED_CERT_FILE}`) return new Response(signer.certPem);
       return new Response('<ConfirmSubscriptionResponse/>', { status: 200 });
     };
   });
@@ -247,11 +248,12 @@ describe.each(backends)('SES notifications through SNS on %s', (backend) => {
 
   it('fetches a certificate that is not cached, only from the validated URL, and keeps it on disk', async () => {
     const m = await sentMessage();
-    const certUrl = `https://sns.us-east-1.amazonaws.com/${CERT_FILE}`;
+    // On the topic's own region's host (any other is refused), a file not placed in the cache.
+    const certUrl = `https://${REGION_HOST}/${UNCACHED_CERT_FILE}`;
     const res = await post(signEnvelope(notification(delivery(m), { certUrl }), signer));
     expect(res.statusCode).toBe(200);
     expect(fetched.filter((u) => u === certUrl)).toHaveLength(1);
-    const file = path.join(t.config.sns.certCacheDir, 'sns.us-east-1.amazonaws.com', CERT_FILE);
+    const file = path.join(t.config.sns.certCacheDir, REGION_HOST, UNCACHED_CERT_FILE);
     expect(readFileSync(file, 'utf8')).toBe(signer.certPem);
     await post(signEnvelope(notification(delivery(await sentMessage()), { certUrl }), signer));
     expect(fetched.filter((u) => u === certUrl)).toHaveLength(1);
