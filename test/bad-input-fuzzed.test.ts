@@ -77,10 +77,14 @@ describe.each(backends)('inputs found by fuzzing, on %s', (backend) => {
       'invalid_request',
     );
     for (const [url, payload] of [
-      ['/api/v1/email/templates/billing_invoice_monthly/activate', { version: 9223372036854775807 }],
-      ['/api/v1/email/templates/billing_invoice_monthly/test', { version: big }],
+      ['/api/v1/email/templates/billing_invoice_monthly/activate', '{"version":9223372036854775807}'],
+      ['/api/v1/email/templates/billing_invoice_monthly/test', JSON.stringify({ version: big })],
     ] as const)
-      expectCode(await t.inject({ method: 'POST', url, payload }), 400, 'invalid_request');
+      expectCode(
+        await t.inject({ method: 'POST', url, payload, headers: { 'content-type': 'application/json' } }),
+        400,
+        'invalid_request',
+      );
   });
 
   it('refuses a NUL character in a path or a query string before any query runs', async () => {
