@@ -247,11 +247,11 @@ describe(`header safety, property-based (seed ${seed}, ${runs} inputs)`, () => {
     ).toBeGreaterThan(0);
   });
 
-  it('refuses only with the documented 422s naming the field (or the 400 for a raw NUL anywhere in a request)', () => {
+  it('refuses only with the documented 422s naming the field (or the 400 for a raw NUL or an unpaired surrogate anywhere in a request)', () => {
     for (const r of refused) {
-      const rawNul = [r.input.v, r.input.name ?? ''].some((s) => s.includes('\u0000'));
+      const notText = [r.input.v, r.input.name ?? ''].some((s) => s.includes('\u0000') || !s.isWellFormed());
       const ok =
-        (rawNul && r.status === 400 && r.error.code === 'invalid_request') ||
+        (notText && r.status === 400 && r.error.code === 'invalid_request') ||
         (r.status === 422 &&
           ((r.error.code === 'invalid_header_value' && r.error.details?.field === 'subject') ||
             (r.error.code === 'invalid_attachment' &&
