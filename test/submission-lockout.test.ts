@@ -1,8 +1,8 @@
-import net from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type LoginAttempt, LoginGuard, loginClient } from '../src/accept/submission/login-guard.js';
 import { createTestContext, type TestContext } from './helpers/context.js';
+import { SmtpTalk } from './helpers/smtp-talk.js';
 import { sendKey, startSubmissionFor } from './helpers/submission.js';
 
 /** A login that ends with its outcome at once (the listener's path: admit, check the key, fail or succeed). */
@@ -159,70 +159,16 @@ describe('the login guard', () => {
   });
 });
 
-/** Replies of a raw SMTP session from a chosen local address. */
-class Client {
-  private buffer = '';
-  private wake: (() => void) | null = null;
-  private closed = false;
-  private constructor(private readonly socket: net.Socket) {
-    socket.on('data', (d: Buffer) => {
-      this.buffer += d.toString('latin1');
-      this.wake?.();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake?.();
-    });
-    socket.on('error', () => {});
-  }
-
-  static async open(port: number, from: string, host = '127.0.0.1'): Promise<Client> {
-    const socket = net.connect({ port, host, localAddress: from });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
-    const c = new Client(socket);
-    await c.reply();
-    expect(await c.command('EHLO app.example')).toMatch(/^250/);
-    return c;
-  }
-
-  async reply(): Promise<string> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const m = /^(?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\r?\n/.exec(this.buffer);
-      if (m) {
-        this.buffer = this.buffer.slice(m[0].length);
-        return m[0].trimEnd();
-      }
-      if (this.closed) return '';
-      if (Date.now() > deadline) throw new Error(`no reply (have ${JSON.stringify(this.buffer)})`);
-      await new Promise<void>((r) => {
-        this.wake = r;
-        setTimeout(r, 50);
-      });
-      this.wake = null;
-    }
-  }
-
-  command(line: string): Promise<string> {
-    this.socket.write(`${line}\r\n`);
-    return this.reply();
-  }
-
-  login(password: string): Promise<string> {
-    return this.command(`AUTH PLAIN ${Buffer.from(`\0app\0${password}`).toString('base64')}`);
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
+/** A raw SMTP session from a chosen local address, past its EHLO. */
+async function openFrom(port: number, from: string, host = '127.0.0.1'): Promise<SmtpTalk> {
+  const c = await SmtpTalk.connect(port, { host, localAddress: from });
+  expect(await c.command('EHLO app.example')).toMatch(/^250/);
+  return c;
 }
 
 /** One login in a session of its own; the reply's code (and reason for 454). */
 async function login(port: number, from: string, password: string, host?: string): Promise<string> {
-  const c = await Client.open(port, from, host);
+  const c = await openFrom(port, from, host);
   try {
     const r = await c.login(password);
     return r.startsWith('454') ? r.split(':')[0]! : r.slice(0, 3);
@@ -311,7 +257,7 @@ describe('failed-login lockout of the SMTP submission listener', () => {
     });
     const own = await startSubmissionFor(t, { loginDelayStepMs: 1 });
     try {
-      const clients = await Promise.all(Array.from({ length: 15 }, () => Client.open(own.port, '127.0.0.5')));
+      const clients = await Promise.all(Array.from({ length: 15 }, () => openFrom(own.port, '127.0.0.5')));
       const replies = await Promise.all(clients.map((c, i) => c.login(`pst_wrong_${i}`)));
       for (const c of clients) c.close();
       const codes = replies.map((r) => r.slice(0, 3));

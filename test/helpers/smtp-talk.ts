@@ -26,12 +26,17 @@ export class SmtpTalk {
     socket.on('error', () => {});
   }
 
-  static connect(port: number, opts: { host?: string; tls?: boolean; greet?: boolean } = {}): Promise<SmtpTalk> {
+  /** `localAddress`: the client address a plain connection comes from (127.0.0.x, ::1). */
+  static connect(
+    port: number,
+    opts: { host?: string; tls?: boolean; greet?: boolean; localAddress?: string } = {},
+  ): Promise<SmtpTalk> {
     return new Promise((resolve, reject) => {
       const host = opts.host ?? '127.0.0.1';
+      const { localAddress } = opts;
       const socket = opts.tls
         ? tls.connect({ port, host, rejectUnauthorized: false }, () => done())
-        : net.connect({ port, host }, () => done());
+        : net.connect({ port, host, localAddress }, () => done());
       socket.once('error', reject);
       const done = async () => {
         const talk = new SmtpTalk(socket);
