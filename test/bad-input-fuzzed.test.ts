@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readOptions } from '../src/accept/submission/options.js';
 import type { RawField } from '../src/platform/mime-fields.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
+import { SmtpTalk } from './helpers/smtp-talk.js';
+import { mime, sendKey, startSubmissionFor } from './helpers/submission.js';
 import { newTemplate } from './helpers/templates.js';
 
 /**
@@ -263,5 +265,80 @@ describe('X-Postier JSON fields over SMTP', () => {
     expect(
       readOptions([field('X-Postier-Template', 'welcome'), field('X-Postier-Variables', nest(10))]).variables,
     ).toEqual(JSON.parse(nest(10)));
+  });
+});
+
+/**
+ * What encoded words and RFC 2231 parameters decode to is known only after the 250 (the checks
+ * before it read raw bytes): a NUL there, or a file name or content type longer than its column,
+ * kept an accepted message in the spool for good on PostgreSQL. It must be archived.
+ */
+describe.each(backends)('SMTP-submitted headers the archive cannot hold as written, on %s', (backend) => {
+  let t: TestContext;
+  let server: Awaited<ReturnType<typeof startSubmissionFor>>;
+  let token: string;
+  beforeAll(async () => {
+    t = await createTestContext(backend, { SUBMISSION_PORT: '0' });
+    server = await startSubmissionFor(t);
+    ({ token } = await sendKey(t));
+  });
+  afterAll(async () => {
+    await server?.close();
+    await t?.close();
+  });
+
+  it('archives a NUL in a decoded subject, From name or file name as U+FFFD, and cuts what outgrows a column', async () => {
+    const longName = `${'f'.repeat(300)}.txt`;
+    const longType = `application/${'x'.repeat(200)}`;
+    const body = [
+      '--B',
+      'Content-Type: text/plain',
+      '',
+      'x',
+      '--B',
+      `Content-Type: ${longType}`,
+      `Content-Disposition: attachment; filename="${longName}"`,
+      '',
+      'zz',
+      '--B',
+      'Content-Type: text/plain',
+      "Content-Disposition: attachment; filename*=utf-8''a%00b.txt",
+      '',
+      'yy',
+      '--B--',
+      '',
+    ].join('\r\n');
+    const raw = mime(
+      {
+        From: '=?utf-8?Q?E=00vil?= <billing@rgz.bj>',
+        Subject: '=?utf-8?Q?a=00b?=',
+        'Content-Type': 'multipart/mixed; boundary=B',
+      },
+      body,
+    );
+    const c = await SmtpTalk.connect(server.port);
+    try {
+      await c.command('EHLO erp.rgz.bj');
+      expect(await c.login(token)).toMatch(/^235/);
+      expect(await c.send('billing@rgz.bj', ['client@example.org'], raw)).toMatch(/^250 /);
+    } finally {
+      c.close();
+    }
+    await server.ingested();
+    const failing = await t.inject({ method: 'GET', url: '/api/v1/system/submission-spool?failing=true' });
+    expect(failing.json().items).toEqual([]);
+    const list = await t.inject({ method: 'GET', url: '/api/v1/email/messages?to=client@example.org' });
+    expect(list.json().items).toHaveLength(1);
+    const detail = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${list.json().items[0].id}` })).json();
+    expect(detail.subject).toBe('a\uFFFDb');
+    expect(detail.from_name).toBe('E\uFFFDvil');
+    const files = detail.attachments.map((a: { filename: string; content_type: string }) => [
+      a.filename,
+      a.content_type,
+    ]);
+    expect(files).toEqual([
+      [longName.slice(0, 255), 'application/octet-stream'],
+      ['a\uFFFDb.txt', 'text/plain'],
+    ]);
   });
 });

@@ -5,6 +5,7 @@
  * surrogates), and keep an event's time to one that could be true (the database stores epoch
  * milliseconds; dates print with toISOString).
  */
+import { storable } from '../platform/storable.js';
 import { DAY_MS } from '../platform/time.js';
 
 /** The most characters of a client's value an error answer or a log line repeats. */
@@ -27,12 +28,8 @@ export function echo(v: unknown, max = ECHO_MAX): string {
   return `${s.slice(0, end)}…`;
 }
 
-const NUL = /\u0000/g;
 /** JSON can carry an unpaired surrogate only as an escape (\ud800–\udfff). */
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
-
-/** A string as the database can store it: NUL characters and unpaired surrogates as U+FFFD. */
-const storable = (s: string): string => s.replace(NUL, '\uFFFD').toWellFormed();
 
 /**
  * The parsed JSON `value` with every string, keys included, as the database can store it, in

@@ -30,6 +30,7 @@ import {
   type SubmissionSpoolTable,
 } from '../../platform/db/schema.js';
 import { fieldValue, splitHeader } from '../../platform/mime-fields.js';
+import { storable, storableCut } from '../../platform/storable.js';
 import { isValidAddress, normalizeAddress } from '../addresses.js';
 import type { Attachment } from '../attachments.js';
 import type { SendService } from '../send.service.js';
@@ -204,19 +205,34 @@ export interface ArchivedParts {
 }
 
 /** mailparser's reading of the whole message. */
+/** message_attachments' columns: filename varchar(255), content_type varchar(100). */
+const FILENAME_MAX = 255;
+const CONTENT_TYPE_MAX = 100;
+
+/**
+ * What mailparser read, as the archive can store it. The checks before the 250 read the raw
+ * bytes; what encoded words and RFC 2231 parameters decode to is only known here, after the 250,
+ * and must not keep an accepted message out of the archive: a NUL or an unpaired surrogate in the
+ * subject, the From name or a file name becomes U+FFFD, and a file name or content type longer
+ * than its column is cut (the raw MIME, archived and delivered as received, keeps them whole).
+ */
 function partsOf(parsed: ParsedMail): ArchivedParts {
   const replyTo = firstAddress(parsed.replyTo);
+  const fromName = parsed.from?.value.find((v) => v.address)?.name;
   return {
-    subject: parsed.subject ?? '',
+    subject: storable(parsed.subject ?? ''),
     text: parsed.text ?? null,
     html: typeof parsed.html === 'string' ? parsed.html : null,
     attachments: parsed.attachments.map((a, i) => ({
-      filename: a.filename ?? `attachment-${i + 1}`,
-      contentType: a.contentType || 'application/octet-stream',
+      filename: storableCut(a.filename ?? `attachment-${i + 1}`, FILENAME_MAX),
+      contentType:
+        a.contentType && a.contentType.length <= CONTENT_TYPE_MAX
+          ? storable(a.contentType)
+          : 'application/octet-stream',
       data: a.content,
       sha256: createHash('sha256').update(a.content).digest('hex'),
     })),
-    fromName: parsed.from?.value.find((v) => v.address)?.name || null,
+    fromName: fromName ? storable(fromName) : null,
     replyTo: replyTo && isValidAddress(replyTo) ? normalizeAddress(replyTo) : null,
   };
 }
