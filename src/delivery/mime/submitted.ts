@@ -4,8 +4,11 @@ import { type BuiltMessage, PermanentBuildError } from '../process-message.js';
 import { dateField, type Field, messageIdField, structuredField, wireAddress } from './header.js';
 import type { Sender } from './message.js';
 
-/** Fields a client's MIME loses on its way out: Bcc never reaches a recipient; X-Postier-* were for us. */
-const dropped = (f: RawField) => f.key === 'bcc' || f.key.startsWith('x-postier-');
+/**
+ * Fields a client's MIME loses on its way out: Bcc and Resent-Bcc (as blind, RFC 5322 §3.6.6;
+ * Postfix drops both) never reach a recipient; X-Postier-* were for us.
+ */
+const dropped = (f: RawField) => f.key === 'bcc' || f.key === 'resent-bcc' || f.key.startsWith('x-postier-');
 
 /** DKIM is for mail from the signing domain or one under it (relaxed alignment, RFC 7489 §3.1.1). */
 const aligned = (from: string, domain: string): boolean => {
