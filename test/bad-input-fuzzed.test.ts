@@ -341,4 +341,39 @@ describe.each(backends)('SMTP-submitted headers the archive cannot hold as writt
       ['a\uFFFDb.txt', 'text/plain'],
     ]);
   });
+
+  it("keeps a template send's From name as written, and refuses one holding a NUL before the 250", async () => {
+    const variables = JSON.stringify({
+      reseller_name: 'Tech Connect SA',
+      month: 'fevrier',
+      year: '2026',
+      amount_fcfa: '450000',
+      link_portal: 'https://admin-rgz.duckdns.org/invoices/latest',
+      invoice_number: 'INV-2026-0001',
+    });
+    const templated = (from: string) =>
+      mime({ From: from, 'X-Postier-Template': 'billing_invoice_monthly', 'X-Postier-Variables': variables });
+    const c = await SmtpTalk.connect(server.port);
+    try {
+      await c.command('EHLO erp.rgz.bj');
+      expect(await c.login(token)).toMatch(/^235/);
+      const ok = await c.send(
+        'billing@rgz.bj',
+        ['tpl@example.org'],
+        templated('"Odoo \\"RGZ\\" \\\\ billing" <billing@rgz.bj>'),
+      );
+      expect(ok).toMatch(/^250 /);
+      const id = /\(1 message: ([0-9a-f-]{36})\)/.exec(ok)![1]!;
+      const detail = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${id}` })).json();
+      expect(detail.from_name).toBe('Odoo "RGZ" \\ billing');
+      const nul = await c.send(
+        'billing@rgz.bj',
+        ['tpl@example.org'],
+        templated('=?utf-8?Q?E=00vil?= <billing@rgz.bj>'),
+      );
+      expect(nul).toMatch(/^5\d\d 5\.\d\.\d+ /);
+    } finally {
+      c.close();
+    }
+  });
 });

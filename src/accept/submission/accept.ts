@@ -196,7 +196,9 @@ export class SubmissionAcceptor {
     hooks: StoreHooks | undefined,
   ): Promise<{ items: SendResultItem[]; messageId: null }> {
     // The client's From is the sender (already checked); its body is replaced by the template's.
-    const sender = from.name ? `${JSON.stringify(from.name)} <${from.address}>` : from.address;
+    // A quoted-string as RFC 5322 writes one (only backslash and double quote escaped), for the
+    // send path's parser to read back exactly; JSON's escapes (\u0000) are not that syntax.
+    const sender = from.name ? `"${from.name.replace(/[\\"]/g, '\\$&')}" <${from.address}>` : from.address;
     const { items } = await this.deps.send.send(
       {
         to: recipients,
