@@ -224,7 +224,15 @@ export async function startSubmission(deps: SubmissionDeps, tuning: SubmissionTu
 
   const servers: SMTPServer[] = [new SMTPServer(options)];
   if (settings.tlsPort !== undefined) servers.push(new SMTPServer({ ...options, secure: true }));
-  for (const s of servers) s.on('error', (err) => log.error({ err }, 'submission: SMTP server error'));
+  // A client that resets or drops its connection is not a fault of the listener: logged at info.
+  const clientGone = (err: Error) =>
+    ['ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes((err as { code?: string }).code ?? '');
+  for (const s of servers)
+    s.on('error', (err: Error) =>
+      clientGone(err)
+        ? log.info({ err: err.message }, 'submission: a client connection ended abruptly')
+        : log.error({ err }, 'submission: SMTP server error'),
+    );
   const listen = (s: SMTPServer, port: number) =>
     new Promise<number>((resolve, reject) => {
       s.server.once('error', reject);
