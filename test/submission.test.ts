@@ -297,7 +297,7 @@ describe.each(backends)('SMTP submission on %s', (backend) => {
     talk.close();
   });
 
-  it('refuses a sender the key may not use: 550 5.7.1 at MAIL FROM and at the From field', async () => {
+  it('refuses a sender the key may not use: 550 5.7.1 at MAIL FROM, at the From field and at the Sender field', async () => {
     const limited = await sendKey(t, 'limited');
     await t.services.db
       .updateTable('api_keys')
@@ -312,6 +312,19 @@ describe.each(backends)('SMTP submission on %s', (backend) => {
     expect(await talk.send('billing@rgz.bj', ['client@example.org'], mime({ From: 'ceo@elsewhere.example' }))).toMatch(
       /^550 5\.7\.1 from_not_allowed/,
     );
+    // Sender (who sent it on the From's behalf) is an identity too.
+    for (const sender of [
+      'ceo@elsewhere.example',
+      '"CEO" <ceo@elsewhere.example>',
+      '=?utf-8?Q?C=C3=A9o?= <ceo@elsewhere.example>',
+    ])
+      expect(await talk.send('billing@rgz.bj', ['client@example.org'], mime({ Sender: sender }))).toMatch(
+        /^550 5\.7\.1 from_not_allowed/,
+      );
+    expect(await talk.send('billing@rgz.bj', ['client@example.org'], mime({ Sender: 'a, b' }))).toMatch(
+      /^554 5\.6\.0 malformed_header/,
+    );
+    expect(await talk.send('billing@rgz.bj', ['client@example.org'], mime({ Sender: 'ops@rgz.bj' }))).toMatch(/^250/);
     expect(await talk.send('billing@rgz.bj', ['client@example.org'], mime({}))).toMatch(/^250/);
     talk.close();
   });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
+import type { AddressObject } from 'mailparser';
 import type { DB } from '../../platform/db/schema.js';
 import type { Principal } from '../../platform/http/auth.js';
 import { newId } from '../../platform/ids.js';
@@ -91,7 +92,7 @@ export class SubmissionAcceptor {
     if (clientMessageId !== null && (!MSG_ID.test(clientMessageId) || clientMessageId.length > 250))
       throw refuse(
         'malformed_header',
-        `Message-ID ${JSON.stringify(clientMessageId.slice(0, 80))} is not <left@right>`,
+        `Message-ID ${JSON.stringify(clientMessageId.slice(0, 80))} is not <left@right> of at most 250 characters`,
       );
     // The sender, as mailparser reads it, from the header alone (the spool's ingester parses the
     // whole message once, after the 250); a plainly written From is read without it.
@@ -99,6 +100,15 @@ export class SubmissionAcceptor {
     if (!from?.address || !isValidAddress(from.address))
       throw refuse('malformed_header', 'From must name exactly one valid sender address');
     this.checkSender(user, from.address);
+    // Sender names who sent the mail on the From's behalf ("on behalf of" in some readers): it is
+    // an identity as much as From, and the key must be allowed to use it too.
+    const senderField = split.fields.find((f) => f.key === 'sender');
+    if (senderField) {
+      const sender = await this.readFrom(raw, split.bodyStart, fieldValue(senderField), 'sender');
+      if (!sender?.address || !isValidAddress(sender.address))
+        throw refuse('malformed_header', 'Sender must name exactly one valid address');
+      this.checkSender(user, sender.address);
+    }
     const recipients = envelope.recipients.map(normalizeAddress);
 
     const scope = user.principal.keyId ?? `token:${user.principal.name}`;
@@ -125,13 +135,21 @@ export class SubmissionAcceptor {
     return { items: body.items, messageId: body.messageId, replayed: r.replayed };
   }
 
-  private async readFrom(raw: Buffer, bodyStart: number, value: string): Promise<FromAddress | undefined> {
+  /** The From field's one address (or, with `field`, the Sender field's), as mailparser reads it. */
+  private async readFrom(
+    raw: Buffer,
+    bodyStart: number,
+    value: string,
+    field: 'from' | 'sender' = 'from',
+  ): Promise<FromAddress | undefined> {
     const plain = readPlainFrom(value);
     if (plain) return plain;
     const { simpleParser } = await loadParser();
     let fromList: Array<{ address?: string; name: string }>;
     try {
-      fromList = (await simpleParser(raw.subarray(0, bodyStart))).from?.value ?? [];
+      const parsed = await simpleParser(raw.subarray(0, bodyStart));
+      const addresses = field === 'from' ? parsed.from : (parsed.headers.get('sender') as AddressObject | undefined);
+      fromList = addresses?.value ?? [];
     } catch (e) {
       throw refuse('malformed_mime', `The message could not be parsed: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -141,7 +159,7 @@ export class SubmissionAcceptor {
     if (address === undefined)
       throw refuse(
         'malformed_header',
-        `From reads as ${JSON.stringify(only.address)}, which the field does not write as such (a punycode domain that does not decode back, or a comment inside the address)`,
+        `${field === 'from' ? 'From' : 'Sender'} reads as ${JSON.stringify(only.address)}, which the field does not write as such (a punycode domain that does not decode back, or a comment inside the address)`,
       );
     return { address, name: only.name };
   }
