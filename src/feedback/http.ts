@@ -6,6 +6,7 @@ import type { Config } from '../platform/config.js';
 import type { DB } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
 import { sendDownload } from '../platform/http/download.js';
+import { readBody } from '../platform/http/large-json.js';
 import {
   AnyObject,
   DateTime,
@@ -167,45 +168,13 @@ function limitOf(request: FastifyRequest): { bytes: number; why: string } {
  * so, a 413 `payload_too_large` before anything is read or parsed (a 10 MB anonymous body
  * once held the process for seconds of JSON parsing before its signature was even checked).
  */
-function readBody(request: FastifyRequest, payload: Readable, done: (err: Error | null, body?: Buffer) => void) {
+function readLimitedBody(request: FastifyRequest, payload: Readable, done: (err: Error | null, body?: Buffer) => void) {
   const limit = limitOf(request);
   const tooLarge = () =>
     new AppError('payload_too_large', `The request body is over ${size(limit.bytes)} (${limit.why})`, {
       limit_bytes: limit.bytes,
     });
-  const header = request.headers['content-length'];
-  const declared = header === undefined ? Number.NaN : Number(header);
-  if (declared > limit.bytes) return done(tooLarge());
-  const chunks: Buffer[] = [];
-  let received = 0;
-  const stop = () => {
-    payload.removeListener('data', onData);
-    payload.removeListener('end', onEnd);
-    payload.removeListener('error', onError);
-  };
-  const onData = (chunk: Buffer | string) => {
-    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    received += b.length;
-    if (received > limit.bytes) {
-      stop();
-      done(tooLarge());
-      return;
-    }
-    chunks.push(b);
-  };
-  const onEnd = () => {
-    stop();
-    if (Number.isSafeInteger(declared) && received !== declared)
-      return done(new AppError('invalid_request', 'The body is not as long as its Content-Length'));
-    done(null, Buffer.concat(chunks, received));
-  };
-  const onError = (err: Error) => {
-    stop();
-    done(Object.assign(err, { statusCode: 400 }));
-  };
-  payload.on('data', onData);
-  payload.on('end', onEnd);
-  payload.on('error', onError);
+  readBody(request, payload, { limit: limit.bytes, tooLarge }).then((body) => done(null, body), done);
 }
 
 /**
@@ -213,13 +182,13 @@ function readBody(request: FastifyRequest, payload: Readable, done: (err: Error 
  * sender's own scheme (SNS signature, provider credentials or signature). This plugin reads every
  * body as bytes (SNS posts JSON as text/plain; SendGrid signs the exact bytes; classify takes a
  * raw RFC 822 message), leaving the JSON parsing of every other route untouched, and stops
- * reading at each route's limit (readBody): the public routes parse nothing larger than what
+ * reading at each route's limit (readLimitedBody): the public routes parse nothing larger than what
  * their sender can send.
  */
 export const feedbackHttp: FastifyPluginAsyncTypebox<FeedbackHttpOptions> = async (app, opts) => {
   const { sns, providers, db, config } = opts;
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', readBody);
+  app.addContentTypeParser('*', readLimitedBody);
   const text = (body: unknown) => (Buffer.isBuffer(body) ? body.toString('utf8') : '');
 
   app.post(

@@ -16,7 +16,7 @@ import { applyFeedback } from './apply.js';
 import type { FeedbackEvent } from './types.js';
 import { verifyBrevo, parseBrevo } from './webhooks/brevo.js';
 import type { HeaderBag, VerifyFailure, VerifyResult } from './webhooks/common.js';
-import { type MailgunSignature, parseMailgun, verifyMailgunSignature } from './webhooks/mailgun.js';
+import { claimMailgunToken, type MailgunSignature, parseMailgun, verifyMailgunSignature } from './webhooks/mailgun.js';
 import { parsePostmark, verifyPostmark } from './webhooks/postmark.js';
 import type { ReplayCache } from './webhooks/replay-cache.js';
 import { parseSendGrid, sendGridPublicKey, verifySendGrid } from './webhooks/sendgrid.js';
@@ -139,8 +139,7 @@ export class ProviderWebhooks {
     };
     await this.db.transaction().execute(async (trx) => {
       // The token is remembered with the events it applied: a request that fails here can be retried.
-      if (mailgun?.ok && !(await new DatabaseReplayCache(trx).remember(mailgun.replayKey, mailgun.expiresAt)))
-        refuse({ ok: false, reason: 'replayed' });
+      if (mailgun) refuse(await claimMailgunToken(mailgun, new DatabaseReplayCache(trx)));
       for (const e of parsed) {
         const a = await applyFeedback(trx, this.events, f, e, {
           source: name,

@@ -5,7 +5,8 @@
  * surrogates), and keep an event's time to one that could be true (the database stores epoch
  * milliseconds; dates print with toISOString).
  */
-import { storable } from '../platform/storable.js';
+import { SURROGATE_ESCAPE } from '../platform/json-check.js';
+import { cutWhole, storable } from '../platform/storable.js';
 import { DAY_MS } from '../platform/time.js';
 
 /** The most characters of a client's value an error answer or a log line repeats. */
@@ -22,14 +23,8 @@ export function echo(v: unknown, max = ECHO_MAX): string {
       : v === null || typeof v === 'number' || typeof v === 'boolean'
         ? String(v)
         : `(${Array.isArray(v) ? 'array' : typeof v})`;
-  if (s.length <= max) return s;
-  // Not half of a surrogate pair.
-  const end = /[\uD800-\uDBFF]/.test(s[max - 1]!) ? max - 1 : max;
-  return `${s.slice(0, end)}…`;
+  return s.length <= max ? s : `${cutWhole(s, max)}…`;
 }
-
-/** JSON can carry an unpaired surrogate only as an escape (\ud800–\udfff). */
-const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 
 /**
  * The parsed JSON `value` with every string, keys included, as the database can store it, in

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../platform/errors.js';
 import { decodedBase64, parseBody, readBody } from '../platform/http/large-json.js';
-import { type JsonCheck, jsonFault, MAX_JSON_DEPTH } from '../platform/json-check.js';
+import { type JsonCheck, jsonFault, MAX_JSON_DEPTH, SURROGATE_ESCAPE } from '../platform/json-check.js';
 
 /** jsonFault as the API's 400s. */
 function checkBody(value: unknown, opts: JsonCheck): void {
@@ -17,9 +17,6 @@ function checkBody(value: unknown, opts: JsonCheck): void {
       'A string of the body holds an unpaired surrogate (a \\ud800–\\udfff escape alone): send well-formed Unicode',
     );
 }
-
-/** JSON text that may hold an unpaired surrogate: JSON can only carry one as a \uD800–\uDFFF escape. */
-const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 
 /**
  * JSON bodies, read with Fastify's own parser (prototype-poisoning checks included), with three

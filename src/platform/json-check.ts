@@ -1,6 +1,9 @@
 /** How deep parsed JSON from outside may nest (objects and arrays). Real bodies nest a few levels. */
 export const MAX_JSON_DEPTH = 64;
 
+/** JSON text that may hold an unpaired surrogate: JSON carries one only as a \uD800–\uDFFF escape. */
+export const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
 export interface JsonCheck {
   /** Look for NUL characters in keys and strings. */
   nul: boolean;

@@ -6,11 +6,11 @@ const NUL = /\u0000/g;
  */
 export const storable = (s: string): string => s.replace(NUL, '\uFFFD').toWellFormed();
 
-/** storable, and at most `max` UTF-16 code units (so at most `max` characters in a varchar), cut whole. */
-export function storableCut(s: string, max: number): string {
-  const clean = storable(s);
-  if (clean.length <= max) return clean;
-  // Not half of a surrogate pair.
-  const end = /[\uD800-\uDBFF]/.test(clean[max - 1]!) ? max - 1 : max;
-  return clean.slice(0, end);
+/** At most `max` UTF-16 code units of `s`, never half of a surrogate pair. */
+export function cutWhole(s: string, max: number): string {
+  if (s.length <= max) return s;
+  return s.slice(0, /[\uD800-\uDBFF]/.test(s[max - 1]!) ? max - 1 : max);
 }
+
+/** storable, and at most `max` UTF-16 code units (so at most `max` characters in a varchar), cut whole. */
+export const storableCut = (s: string, max: number): string => cutWhole(storable(s), max);

@@ -134,17 +134,13 @@ export class CertificateStore {
       throw new AppError(
         'unavailable',
         `Amazon answered HTTP ${res.status} for the SNS signing certificate; retry later`,
-        {
-          url,
-        },
+        { url },
       );
     if (!res.ok)
       throw new AppError(
         'sns_certificate_untrusted',
         `Amazon has no SNS signing certificate there (HTTP ${res.status})`,
-        {
-          url,
-        },
+        { url },
       );
     try {
       if (text.length > MAX_PEM_BYTES) throw new Error('too large');

@@ -49,7 +49,7 @@ const no = (reason: VerifyFailure): MailgunSignature => ({ ok: false, reason });
  * Verifies a parsed Mailgun webhook body's signature and timestamp, and nothing else: no I/O, so
  * the caller runs it before opening any transaction. Subaccount events may carry
  * `parent-signature`, made with the primary account's key: either one passes. The token it
- * answers must then be remembered once (verifyMailgun does both).
+ * answers must then be remembered once (claimMailgunToken; verifyMailgun does both).
  */
 export function verifyMailgunSignature(
   body: unknown,
@@ -80,10 +80,13 @@ export function verifyMailgunSignature(
  * before. The signature is checked first, so unsigned requests cannot fill the replay cache.
  */
 export async function verifyMailgun(body: unknown, opts: MailgunVerifyOptions): Promise<VerifyResult> {
-  const s = verifyMailgunSignature(body, opts);
+  return claimMailgunToken(verifyMailgunSignature(body, opts), opts.replayCache);
+}
+
+/** A checked signature's one-time token, remembered in `replayCache`: `replayed` when it was already. */
+export async function claimMailgunToken(s: MailgunSignature, replayCache: ReplayCache): Promise<VerifyResult> {
   if (!s.ok) return s;
-  if (!(await opts.replayCache.remember(s.replayKey, s.expiresAt))) return refuse('replayed');
-  return ok;
+  return (await replayCache.remember(s.replayKey, s.expiresAt)) ? ok : refuse('replayed');
 }
 
 const SUPPRESSED_REASONS = new Set(['suppress-bounce', 'suppress-complaint', 'suppress-unsubscribe']);

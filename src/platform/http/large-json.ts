@@ -31,22 +31,29 @@ const allocate = (n: number): Buffer =>
 
 /**
  * The whole body in one buffer, with Fastify's limits and errors (413 past the route's body
- * limit, 400 when the length differs from Content-Length). With a Content-Length the buffer is
- * allocated once and each chunk copied in as it arrives: Fastify's own reader keeps every chunk
- * until the end and then concatenates them, twice the body in memory.
+ * limit, 400 when the length differs from Content-Length); reading stops at the limit. With a
+ * Content-Length the buffer is allocated once and each chunk copied in as it arrives: Fastify's
+ * own reader keeps every chunk until the end and then concatenates them, twice the body in
+ * memory. `opts`: a limit below the route's (one route serving senders of different sizes) and
+ * the error past it.
  */
-export async function readBody(request: FastifyRequest, payload: Readable): Promise<Buffer> {
-  const limit = request.routeOptions.bodyLimit ?? Number.POSITIVE_INFINITY;
+export async function readBody(
+  request: FastifyRequest,
+  payload: Readable,
+  opts: { limit?: number; tooLarge?: () => Error } = {},
+): Promise<Buffer> {
+  const limit = opts.limit ?? request.routeOptions.bodyLimit ?? Number.POSITIVE_INFINITY;
+  const tooLarge = opts.tooLarge ?? (() => new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
   const header = request.headers['content-length'];
   const declared = header === undefined ? Number.NaN : Number(header);
-  if (declared > limit) throw new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE();
+  if (declared > limit) throw tooLarge();
   let body: Buffer | null = Number.isSafeInteger(declared) && declared >= 0 ? allocate(declared) : null;
   const chunks: Buffer[] = [];
   let received = 0;
   try {
     for await (const c of payload) {
       const chunk = typeof c === 'string' ? Buffer.from(c) : (c as Buffer);
-      if (received + chunk.length > limit) throw new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE();
+      if (received + chunk.length > limit) throw tooLarge();
       if (body && received + chunk.length <= body.length) {
         chunk.copy(body, received);
       } else {
