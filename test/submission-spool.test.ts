@@ -191,7 +191,7 @@ describe.each(backends)('the submission spool on %s', (backend) => {
 
   it('lets an operator see a failing row, download it, retry it and drop it, over the API', async () => {
     await server.ingester.stop();
-    const bad = mime({ 'Message-ID': '<spool-admin-bad@erp.rgz.bj>' });
+    const bad = mime({ 'Message-ID': '<spool-admin-bad@erp.rgz.bj>', 'X-Postier-Idempotency-Key': 'spool-admin-bad' });
     const second = await submit(bad, ['one@example.org', 'two@example.org']);
     const [taken] = idsIn(second);
     const [row] = await t.services.db.selectFrom('email_messages').selectAll().limit(1).execute();
@@ -289,6 +289,15 @@ describe.each(backends)('the submission spool on %s', (backend) => {
       expect(gone.statusCode).toBe(404);
       expect(gone.json().error.code).toBe('spool_entry_not_found');
     }
+    // Its idempotency key went with it: the client's retry with the same key is a new message,
+    // stored, not a replay of the 250 of messages that will never exist.
+    const again = await submit(bad, ['one@example.org', 'two@example.org']);
+    expect(again).toMatch(/^250 /);
+    expect(idsIn(again).some((id) => idsIn(second).includes(id))).toBe(false);
+    expect(await ingester.drain()).toBe(1);
+    expect((await messagesWith('<spool-admin-bad@erp.rgz.bj>')).map((m) => m.id).sort()).toEqual(idsIn(again).sort());
+    // And a retry of that one is a replay again.
+    expect(idsIn(await submit(bad, ['one@example.org', 'two@example.org']))).toEqual(idsIn(again));
     expect((await t.inject({ method: 'GET', url: '/api/v1/system/submission-spool/abc' })).statusCode).toBe(400);
     const huge = await t.inject({ method: 'GET', url: '/api/v1/system/submission-spool/100000000000000000000' });
     expect(huge.statusCode).toBe(400);

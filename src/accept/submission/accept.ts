@@ -6,7 +6,7 @@ import type { Principal } from '../../platform/http/auth.js';
 import { newId } from '../../platform/ids.js';
 import { fieldValue } from '../../platform/mime-fields.js';
 import { isValidAddress, normalizeAddress } from '../addresses.js';
-import { idempotent } from '../idempotency.js';
+import { idempotencyScope, idempotent } from '../idempotency.js';
 import { parseSendAt } from '../schedule.js';
 import type { SendOptions, SendResultItem, SendService } from '../send.service.js';
 import { asWritten, type FromAddress, readPlainFrom } from './from-field.js';
@@ -111,7 +111,7 @@ export class SubmissionAcceptor {
     }
     const recipients = envelope.recipients.map(normalizeAddress);
 
-    const scope = user.principal.keyId ?? `token:${user.principal.name}`;
+    const scope = idempotencyScope(user.principal);
     const run = (hooks?: StoreHooks) =>
       options.template
         ? this.renderTemplate(user, recipients, from, options, hooks)
@@ -187,6 +187,9 @@ export class SubmissionAcceptor {
       ...(options.category ? { category: options.category } : {}),
       ...(options.tags ? { tags: options.tags } : {}),
       ...(options.metadata ? { metadata: options.metadata } : {}),
+      ...(options.idempotencyKey
+        ? { idempotency: { scope: idempotencyScope(user.principal), key: options.idempotencyKey } }
+        : {}),
     };
     await this.deps.spool.put(
       {

@@ -2,8 +2,10 @@ import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely';
 import type { FastifyBaseLogger } from 'fastify';
 import { type DB, SUSPECT_ATTEMPTS, spoolRowFailing } from '../../platform/db/schema.js';
 import { AppError } from '../../platform/errors.js';
+import { likeContaining } from '../../platform/db/like.js';
 import { iso } from '../../platform/time.js';
 import { submissionArchived } from './metrics.js';
+import type { SpooledOptions } from './spool.js';
 
 /**
  * What an operator does with the submission spool (docs/submission.md#the-spool): see what waits
@@ -146,13 +148,28 @@ export async function dropSpooled(
   by: string,
 ): Promise<{ id: number; message_ids: string[] }> {
   const entry = await getSpooled(db, id);
-  const r = await db
-    .deleteFrom('submission_spool')
-    .where('id', '=', id)
-    .where(spoolRowFailing)
-    .where(notHeld(Date.now()))
-    .executeTakeFirst();
-  if (Number(r.numDeletedRows) === 0) {
+  const dropped = await db.transaction().execute(async (trx) => {
+    const row = await trx
+      .deleteFrom('submission_spool')
+      .where('id', '=', id)
+      .where(spoolRowFailing)
+      .where(notHeld(Date.now()))
+      .returning('options')
+      .executeTakeFirst();
+    const key = row?.options ? (JSON.parse(row.options) as SpooledOptions).idempotency : undefined;
+    // The client's retry with the same key must be stored, not answered with the 250 of a
+    // message that will never exist. Only the key's answer that named this message: once
+    // expired, the key may since have been taken by another message.
+    if (key)
+      await trx
+        .deleteFrom('idempotency_keys')
+        .where('scope', '=', key.scope)
+        .where('key', '=', key.key)
+        .where('response_body', 'like', likeContaining(entry.message_ids[0]!))
+        .execute();
+    return row !== undefined;
+  });
+  if (!dropped) {
     await getSpooled(db, id); // 404 when it was stored meanwhile
     throw new AppError(
       'invalid_state',

@@ -45,6 +45,12 @@ export interface SpooledOptions {
   category?: string;
   tags?: string[];
   metadata?: Record<string, string | number | boolean | null>;
+  /**
+   * The X-Postier-Idempotency-Key the message came with, and its scope (the key's owner): a
+   * dropped message's key is forgotten with it, so that the client's retry is stored, not
+   * answered with the 250 of a message that will never exist.
+   */
+  idempotency?: { scope: string; key: string };
 }
 
 /** Work of the caller in the spooling transaction (an idempotency key). */
