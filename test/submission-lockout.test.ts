@@ -1,6 +1,6 @@
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type LoginAttempt, LoginGuard, loginClient } from '../src/accept/submission/login-guard.js';
+import { type LoginAttempt, LoginGuard, loginClient } from '../src/platform/login-guard.js';
 import { createTestContext, type TestContext } from './helpers/context.js';
 import { SmtpTalk } from './helpers/smtp-talk.js';
 import { sendKey, startSubmissionFor } from './helpers/submission.js';

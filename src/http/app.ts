@@ -30,6 +30,7 @@ import type { ContentSeal } from '../platform/crypto/sealed-content.js';
 import type { CommitQueue } from '../platform/db/commit-queue.js';
 import type { Dialect } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
+import { proxyTrust } from '../platform/http/trusted-proxies.js';
 import type { MetricsJson } from '../platform/metrics.js';
 import { retentionHttp } from '../retention/http.js';
 import { suppressionsHttp } from '../suppressions/http.js';
@@ -90,11 +91,14 @@ export interface BuildOptions {
   stopping?: () => boolean;
   /** How long /readyz reuses the smtp check's verdict (SMTP_CHECK_CACHE; tests shorten it). */
   smtpCheckCache?: CacheTimes;
+  /** Failed bearer tokens: the delay added to each 401 per failure (500 ms) and the clients remembered (10,000). */
+  auth?: { delayStepMs?: number; maxTracked?: number };
 }
 
 /** The HTTP API: the server's own parts (auth, errors, bodies, validation, OpenAPI), then every feature's plugin. */
 export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const { config, db } = s;
+  const trusted = proxyTrust(config.trustProxy);
   const app = Fastify({
     loggerInstance: s.log as FastifyBaseLogger,
     bodyLimit: config.bodyLimitBytes,
@@ -114,6 +118,9 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     // Connection: close), not refused: it was sent before the client could know, and a 503 would
     // fail it. New connections are refused by the closed listener.
     return503OnClosing: false,
+    // request.ip: the address nearest the client that is not a trusted proxy (TRUST_PROXY), by
+    // X-Forwarded-For; failed bearer tokens are counted by it (auth.ts).
+    trustProxy: (address: string) => trusted(address),
   });
   const stopping = opts.stopping ?? (() => false);
   // From SIGTERM on, every answer closes its connection: keep-alive clients reconnect, through
@@ -126,7 +133,13 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
   refuseNulInUrls(app);
   registerValidation(app);
   registerErrorHandler(app);
-  registerAuth(app, s.apiKeys);
+  registerAuth(app, s.apiKeys, {
+    maxFailures: config.apiAuth.maxFailures,
+    lockoutSeconds: config.apiAuth.lockoutSeconds,
+    trusted,
+    log: s.log,
+    ...opts.auth,
+  });
   if (opts.checkResponses) checkResponses(app);
   // Before every route, in this order: the error statuses are added, then the OpenAPI document
   // collects each route as it is added.

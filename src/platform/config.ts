@@ -2,6 +2,7 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { isIP } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseTrustProxy } from './http/trusted-proxies.js';
 
 /**
  * Configuration is read from the environment once, validated as a whole, and passed down.
@@ -37,6 +38,10 @@ export interface Config {
   /** When set, GET /metrics wants it as a bearer token; otherwise /metrics is public. */
   metricsToken: string | undefined;
   bodyLimitBytes: number;
+  /** TRUST_PROXY: the proxies whose X-Forwarded-For names a request's client (platform/http/trusted-proxies.ts); [] for none. */
+  trustProxy: string[];
+  /** API_AUTH_*: failed bearer tokens from one client before it is refused for lockoutSeconds (docs/api.md). */
+  apiAuth: { maxFailures: number; lockoutSeconds: number };
 
   smtp: {
     host: string | undefined;
@@ -280,6 +285,12 @@ export function parseRateLimit(v: string): RateLimit | undefined {
   return { count: Number(m[1]), per: m[2]!.toLowerCase() as 'hour' | 'day' };
 }
 
+function readTrustProxy(r: Reader): string[] {
+  const { entries, problems } = parseTrustProxy(r.list('TRUST_PROXY', ['loopback']));
+  for (const p of problems) r.problems.push(`TRUST_PROXY: ${p}`);
+  return problems.length > 0 ? ['loopback'] : entries;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const KNOWN_ATTACHMENT_TYPES = ['pdf', 'png', 'jpg', 'jpeg', 'gif', 'json', 'csv', 'txt'];
 
@@ -444,6 +455,11 @@ export function loadConfig(env: Env = process.env): Config {
     metricsToken: r.raw('METRICS_TOKEN'),
     // Base64 inflates by 4/3; leave room for several attachments and the JSON around them.
     bodyLimitBytes: r.int('API_BODY_LIMIT_MB', Math.max(25, Math.ceil(maxAttachmentMb * 3)), 1, 1024) * 1024 * 1024,
+    trustProxy: readTrustProxy(r),
+    apiAuth: {
+      maxFailures: r.int('API_AUTH_MAX_FAILURES', 10, 1, 1000),
+      lockoutSeconds: r.int('API_AUTH_LOCKOUT_SECONDS', 900, 1, 86_400),
+    },
     smtp: {
       host: r.raw('SMTP_HOST'),
       port: smtpPort,

@@ -52,6 +52,7 @@ export const ERROR_STATUS = {
   render_error: 422,
   validation_failed: 422,
   rate_limited: 429,
+  too_many_failed_logins: 429,
   unavailable: 503,
   internal: 500,
   upstream_error: 502,

@@ -5,7 +5,7 @@ import type { Config } from '../../platform/config.js';
 import type { Principal } from '../../platform/http/auth.js';
 import { isValidAddress } from '../addresses.js';
 import type { SubmissionAcceptor, SubmissionUser } from './accept.js';
-import { LoginGuard } from './login-guard.js';
+import { LoginGuard } from '../../platform/login-guard.js';
 import { submissionAuthFailures, submissionConnections, submissionMessages } from './metrics.js';
 import { replyFor, SmtpReply } from './replies.js';
 import { readTls, tlsFiles, watchTls } from './tls.js';

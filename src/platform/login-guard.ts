@@ -4,7 +4,8 @@ import { isIPv4, isIPv6 } from 'node:net';
  * Failed logins per client: each failure is answered a little later than the previous one, and
  * after `maxFailures` within `lockoutMs` the client may not log in at all until `lockoutMs` after
  * its last failure. A password guesser gets a handful of tries per window, a mistyped key in an
- * application's settings a few slow refusals.
+ * application's settings a few slow refusals. One implementation for every door a key opens: the
+ * SMTP submission listener's AUTH and the HTTP API's bearer tokens (each with its own guard).
  *
  * - A client is an IPv4 address or an IPv6 /64 (one host commonly owns a whole /64);
  *   IPv4-mapped IPv6 addresses (`::ffff:192.0.2.1`, a dual-stack listener) count as IPv4.
@@ -129,6 +130,21 @@ export class LoginGuard {
   /** True while the client of this address (its IPv6 /64) may not log in after failures. */
   locked(address: string): boolean {
     return (this.entry(loginClient(address))?.failures ?? 0) >= this.options.maxFailures;
+  }
+
+  /**
+   * How long until a login from this address may be tried again: the rest of its client's
+   * lockout; when the client is not remembered and every remembered client is locked out
+   * (`full`), the rest of the oldest lockout; 0 when it may try now.
+   */
+  retryAfterMs(address: string): number {
+    this.expire();
+    const now = this.now();
+    const e = this.entry(loginClient(address));
+    if (e) return e.failures >= this.options.maxFailures ? Math.max(0, this.options.lockoutMs - (now - e.last)) : 0;
+    if (this.lockedOut.size < this.maxTracked) return 0;
+    const oldest = this.lockedOut.values().next().value;
+    return oldest ? Math.max(0, this.options.lockoutMs - (now - oldest.last)) : 0;
   }
 
   /**
