@@ -325,6 +325,9 @@ function duration(ms: number): string {
   return `${Math.round(ms / 1000)} s`;
 }
 
+/** Recipients not delivered that an error message names. */
+const MISSED_LISTED = 5;
+
 function errorMessageOf(
   status: FinalStatus,
   found: Result[],
@@ -349,8 +352,12 @@ function errorMessageOf(
         : `Gave up after ${ctx.attempt} attempts; last: ${reason}`;
   if (status === 'failed' && envelope.length === 1) return why;
   const accepted = envelope.filter((a) => map[a]?.status === 'accepted').length;
-  const missed = envelope
-    .filter((a) => map[a]?.status !== 'accepted')
+  const notAccepted = envelope.filter((a) => map[a]?.status !== 'accepted');
+  // The first few only: each recipient's reply is in recipient_status, and a message may have
+  // a thousand recipients refused with a 2,000-character reply each.
+  const missed = notAccepted
+    .slice(0, MISSED_LISTED)
     .map((a) => `${a} (${map[a]?.status ?? 'failed'}: ${map[a]?.response ?? ''})`);
+  if (notAccepted.length > MISSED_LISTED) missed.push(`and ${notAccepted.length - MISSED_LISTED} more`);
   return `${accepted} of ${envelope.length} recipients accepted; not delivered: ${missed.join('; ')}. ${why}`;
 }

@@ -1,3 +1,4 @@
+import { storable } from '../platform/storable.js';
 import { SmtpError, type SendResult, type SmtpErrorKind, type SmtpPhase } from './smtp-client/index.js';
 
 /**
@@ -38,6 +39,27 @@ export interface FailureOutcome extends ReplyFacts {
 
 export type SmtpOutcome = TransactionOutcome | FailureOutcome;
 
+/** The most of a reply's text an attempt keeps (RFC 5321 allows 512 octets a line; refusals run to a few lines). */
+export const MAX_REPLY_CHARS = 2000;
+const HEAD_CHARS = 1000;
+const TAIL_CHARS = 900;
+
+/**
+ * A relay's text as the attempt records it: in smtp_response, error_message, recipient_status,
+ * the events and relay_status. Whatever the relay sent (up to the client's 64 KiB a reply, NUL,
+ * a 10,000-line reply), it is storable on both databases (a NUL made PostgreSQL refuse the
+ * whole batch of completions, and the messages in it were sent again) and at most about
+ * MAX_REPLY_CHARS: its start and its end (the last line carries a relay's queue id), the middle
+ * cut out and counted. Costs nothing measurable on an ordinary reply.
+ */
+export function replyText(s: string): string {
+  const text =
+    s.length <= MAX_REPLY_CHARS
+      ? s
+      : `${s.slice(0, HEAD_CHARS)}\n[… ${s.length - HEAD_CHARS - TAIL_CHARS} characters cut …]\n${s.slice(-TAIL_CHARS)}`;
+  return storable(text);
+}
+
 export function transactionOutcome(r: SendResult): TransactionOutcome {
   return {
     type: 'transaction',
@@ -46,15 +68,22 @@ export function transactionOutcome(r: SendResult): TransactionOutcome {
       accepted: x.accepted,
       code: x.code,
       enhanced: x.enhanced,
-      response: x.response,
+      response: replyText(x.response),
     })),
-    data: r.data ? { code: r.data.code, enhanced: r.data.enhanced, response: r.data.text } : null,
+    data: r.data ? { code: r.data.code, enhanced: r.data.enhanced, response: replyText(r.data.text) } : null,
   };
 }
 
 export function failureOutcome(e: unknown): FailureOutcome {
   if (e instanceof SmtpError)
-    return { type: 'failure', phase: e.phase, kind: e.kind, code: e.code, enhanced: e.enhanced, response: e.response };
+    return {
+      type: 'failure',
+      phase: e.phase,
+      kind: e.kind,
+      code: e.code,
+      enhanced: e.enhanced,
+      response: replyText(e.response),
+    };
   // Not an SMTP failure (a bug, a closed pool): worth another try, like a broken connection.
   return {
     type: 'failure',
@@ -62,7 +91,7 @@ export function failureOutcome(e: unknown): FailureOutcome {
     kind: 'connection',
     code: null,
     enhanced: null,
-    response: e instanceof Error ? e.message : String(e),
+    response: replyText(e instanceof Error ? e.message : String(e)),
   };
 }
 

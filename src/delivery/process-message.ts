@@ -1,7 +1,7 @@
 import type { MessageRow } from '../platform/db/schema.js';
 import type { BackoffPolicy } from './backoff.js';
 import { type Completion, decide } from './decide.js';
-import type { SmtpOutcome } from './outcome.js';
+import { replyText, type SmtpOutcome } from './outcome.js';
 import { owedRecipients, parseRecipientStatus } from './recipient-status.js';
 
 export type { AttemptRecord, Completion, FinalStatus, RecipientResult, RelayObservation } from './decide.js';
@@ -116,7 +116,7 @@ export async function attemptDelivery(
   } catch (e) {
     // Nothing was sent. A message that can never be built fails now; anything else (the
     // database hiccuped while loading attachments, …) is an ordinary failed attempt.
-    const text = e instanceof Error ? e.message : String(e);
+    const text = replyText(e instanceof Error ? e.message : String(e));
     outcome = {
       type: 'failure',
       phase: 'build',

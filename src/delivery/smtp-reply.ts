@@ -144,7 +144,11 @@ function relayProblemOf(
 export function providerMessageId(response: string): string | null {
   const line = response.trim().split(/\r?\n/).pop() ?? '';
   const queued = /queued as\s+<?([^\s<>]+)>?/i.exec(line);
-  if (queued) return queued[1]!;
-  const ses = /^2\d\d[ -](?:\d\.\d\.\d\s+)?Ok:?\s+<?([^\s<>]+)>?\s*$/i.exec(line);
-  return ses ? ses[1]! : null;
+  const ses = queued ? null : /^2\d\d[ -](?:\d\.\d\.\d\s+)?Ok:?\s+<?([^\s<>]+)>?\s*$/i.exec(line);
+  const id = (queued ?? ses)?.[1];
+  // provider_message_id holds 255 characters (PostgreSQL refused a longer one, and with it the
+  // whole batch of results); a longer "id" is no id a feedback will quote.
+  return id !== undefined && id.length <= MAX_PROVIDER_ID ? id : null;
 }
+
+const MAX_PROVIDER_ID = 255;

@@ -3,6 +3,7 @@ import type { CommitQueue } from '../platform/db/commit-queue.js';
 import { reusedStatement } from '../platform/db/reused-sql.js';
 import type { Dialect } from '../platform/db/database.js';
 import type { DB, MessageRow } from '../platform/db/schema.js';
+import { storable } from '../platform/storable.js';
 import { type EventLog, eventRows, type NewEvent } from '../events/index.js';
 import type { Completion, CompletionStore } from './process-message.js';
 
@@ -469,17 +470,19 @@ function completionUpdate(message: MessageRow, owner: string, c: Completion): Co
     owner,
     status: c.status,
     nextAttemptAt: c.nextAttemptAt ?? null,
-    smtpResponse: c.smtpResponse ?? null,
+    // The texts come from the relay: storable on PostgreSQL (no NUL), or the batch's statement fails.
+    smtpResponse: c.smtpResponse === null ? null : storable(c.smtpResponse),
     // A relay problem does not spend an attempt: the lease's increment is undone.
     attempts: c.counted ? message.attempts : message.attempts - 1,
     recipientStatus: c.recipientStatus ? JSON.stringify(c.recipientStatus) : (message.recipient_status ?? null),
     relayProblemSince: c.relayProblemSince ?? null,
     // The first transaction's id stays (a later one, for deferred recipients, has its own).
-    providerMessageId: message.provider_message_id ?? c.providerMessageId ?? null,
+    providerMessageId:
+      message.provider_message_id ?? (c.providerMessageId === null ? null : storable(c.providerMessageId)),
     setSent,
     sentAt: c.sentAt ?? null,
     setError: setSent || c.status === 'failed',
-    errorMessage: c.errorMessage ?? null,
+    errorMessage: c.errorMessage === null ? null : storable(c.errorMessage),
     final: c.status !== 'queued',
     at: c.at,
   };

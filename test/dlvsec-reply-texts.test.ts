@@ -1,0 +1,132 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { replyText } from '../src/delivery/outcome.js';
+import { smtpTarget, startWorker } from '../src/delivery/start.js';
+import type { Worker } from '../src/delivery/worker.js';
+import { backends, createTestContext, type TestContext } from './helpers/context.js';
+import { attemptEvents, eventData, messageRow, sendOk, waitForStatus } from './helpers/delivery.js';
+import { incidentExample } from './helpers/fixtures.js';
+import { SmtpSink } from './support/smtp-sink.js';
+
+/**
+ * What a relay says ends up in smtp_response, error_message, provider_message_id,
+ * recipient_status, the events and relay_status. Whatever it says (a NUL, a queue id of 300
+ * characters, a reply of 8,000 lines, a thousand-character refusal for each of many
+ * recipients), the result is recorded, once, on both databases, and stays small. On PostgreSQL
+ * a NUL (text cannot hold one) or a queue id over varchar(255) made the statement that records
+ * the batch of results fail: nothing was recorded, the messages stayed `sending` until their
+ * lease expired, then went out again, once per lease, to a relay that had taken them.
+ */
+describe.each(backends)('relay reply texts on %s', (backend) => {
+  let t: TestContext;
+  let relay: SmtpSink;
+  let worker: Worker | null = null;
+
+  beforeAll(async () => {
+    relay = await SmtpSink.start();
+    t = await createTestContext(
+      backend,
+      relay.env({
+        SMTP_TIMEOUT_SECONDS: '2',
+        SMTP_DATA_TIMEOUT_SECONDS: '2',
+        WORKER_POLL_MS: '20',
+        WORKER_RETRY_BASE_SECONDS: '0.05',
+        WORKER_RETRY_MAX_SECONDS: '0.2',
+        // The lease outlives the test: a result not recorded shows as `sending`, not as a resend.
+        WORKER_LEASE_SECONDS: '600',
+      }),
+    );
+  });
+  afterEach(async () => {
+    await worker?.stop();
+    worker = null;
+    relay.reset();
+  });
+  afterAll(async () => {
+    await t.close();
+    await relay.close();
+  });
+
+  const run = () => {
+    worker = startWorker(t.services, smtpTarget(t.services, null), {});
+  };
+  const single = (to: string) => ({ ...incidentExample(), to });
+
+  it('records a reply to the final dot holding a NUL, with the other results of its batch, each message sent once', async () => {
+    relay.on(
+      'message',
+      { reply: '250 2.0.0 Ok\u0000 queued as NUL42' },
+      { match: (c) => c.session.recipients.includes('nul@rgz.bj') },
+    );
+    const ids = [
+      ...(await sendOk(t, single('before@rgz.bj'))),
+      ...(await sendOk(t, single('nul@rgz.bj'))),
+      ...(await sendOk(t, single('after@rgz.bj'))),
+    ];
+    run();
+    await waitForStatus(t, ids, ['sent'], 15_000);
+    const row = await messageRow(t, ids[1]!);
+    expect(row.smtp_response).toBe('250 2.0.0 Ok\uFFFD queued as NUL42');
+    expect(row.provider_message_id).toBe('NUL42');
+    expect((await attemptEvents(t, ids[1]!)).map((a) => a.response)).toEqual(['250 2.0.0 Ok\uFFFD queued as NUL42']);
+    for (const a of ['before@rgz.bj', 'nul@rgz.bj', 'after@rgz.bj']) expect(relay.deliveredTo(a)).toBe(1);
+  });
+
+  it('records a refusal holding a NUL and invalid UTF-8 as a failure, and a relay problem text in relay_status', async () => {
+    relay.on('rcpt', { reply: '550 5.1.1 No such user\u0000 \uFFFE here' }, { match: 'gone@' });
+    relay.on('mail', { reply: '530 5.7.0 Authentication required\u0000' }, { times: 1 });
+    const [gone] = await sendOk(t, single('gone@rgz.bj'));
+    run();
+    await waitForStatus(t, [gone!], ['failed'], 15_000);
+    const row = await messageRow(t, gone!);
+    expect(row.error_message).toBe('Permanent failure on attempt 1: 550 5.1.1 No such user\uFFFD \uFFFE here');
+    expect(row.smtp_response).not.toContain('\u0000');
+    await worker!.stop();
+    const relays = await t.services.db.selectFrom('relay_status').selectAll().execute();
+    expect(relays.find((r) => r.name === 'relay')?.last_problem).toBe('530 5.7.0 Authentication required\uFFFD');
+  });
+
+  it('keeps no provider id longer than its column, and records the send', async () => {
+    relay.on('message', { reply: `250 2.0.0 Ok: queued as ${'Q'.repeat(300)}` });
+    const [id] = await sendOk(t, single('longid@rgz.bj'));
+    run();
+    await waitForStatus(t, [id!], ['sent'], 15_000);
+    expect(await messageRow(t, id!)).toMatchObject({ status: 'sent', provider_message_id: null });
+    expect(relay.deliveredTo('longid@rgz.bj')).toBe(1);
+  });
+
+  it('keeps the start and the end of an 8,000-line reply, no more than about 2,000 characters', async () => {
+    const lines = Array.from({ length: 8000 }, (_, i) => `250-${i}`);
+    relay.on('message', { reply: [...lines, '250 2.0.0 Ok: queued as LONG42'].join('\n') });
+    const [id] = await sendOk(t, single('long@rgz.bj'));
+    run();
+    await waitForStatus(t, [id!], ['sent'], 15_000);
+    const row = await messageRow(t, id!);
+    expect(row.smtp_response!.length).toBeLessThanOrEqual(2000);
+    expect(row.smtp_response).toMatch(/^250-0\n250-1\n/);
+    expect(row.smtp_response).toMatch(/characters cut …\]\n[\s\S]*\n250 2\.0\.0 Ok: queued as LONG42$/);
+    expect(row.provider_message_id).toBe('LONG42');
+    const [sent] = await eventData<{ smtp_response: string }>(t, id!, 'sent');
+    expect(sent!.smtp_response).toBe(row.smtp_response);
+  });
+
+  it('names a few of many refused recipients in error_message, each reply cut, and keeps every reply in recipient_status', async () => {
+    const long = `550 5.1.1 ${'unknown user '.repeat(400)}`;
+    relay.on('rcpt', { reply: long }, { match: 'nobody' });
+    const to = Array.from({ length: 12 }, (_, i) => `nobody${i}@rgz.bj`);
+    const [id] = await sendOk(t, { ...incidentExample(), to: 'ok@rgz.bj', cc: to.join(',') });
+    run();
+    await waitForStatus(t, [id!], ['partially_sent'], 15_000);
+    const row = await messageRow(t, id!);
+    expect(row.error_message).toMatch(
+      /^1 of 13 recipients accepted; not delivered: nobody0@rgz\.bj \(refused: 550 5\.1\.1 unknown user/,
+    );
+    expect(row.error_message).toContain('; and 7 more. Permanent failure on attempt 1');
+    expect(row.error_message!.length).toBeLessThan(6 * 2000);
+    const status = JSON.parse(row.recipient_status!) as Record<string, { status: string; response: string }>;
+    for (const a of to) {
+      expect(status[a]!.status).toBe('refused');
+      expect(status[a]!.response).toBe(replyText(long));
+    }
+    expect(replyText(long).length).toBeLessThanOrEqual(2000);
+  });
+});
