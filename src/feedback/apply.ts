@@ -12,7 +12,12 @@
  *   (policy_or_spam_block) or a size refusal is about the message, never counted against the address;
  * - a complaint suppresses the address for the class of mail it complained about (all mail when
  *   the message is unknown); an unsubscribe from a provider likewise;
- * - an auto-reply is an `auto_replied` event on its message, nothing else.
+ * - an auto-reply is an `auto_replied` event on its message, nothing else;
+ * - a report received by mail is signed by nobody: anyone may mail the listener or the mailbox.
+ *   It suppresses, and counts towards suppressing, only an address its matched message was sent
+ *   to (its signed VERP token or its Message-ID, which only that message's recipients have, names
+ *   the message); a report about no known message, or naming another address, is recorded and
+ *   suppresses nothing.
  */
 import type { Kysely, Transaction } from 'kysely';
 import type { EventLog, NewEvent } from '../events/index.js';
@@ -127,6 +132,13 @@ export async function findFeedbackMessage(
   return ids.messageIdHeader ? messageByHeader(db, ids.messageIdHeader) : undefined;
 }
 
+/** Was the message sent to `recipient` (its recipient, a cc or a bcc)? */
+export function sentTo(m: MatchedMessage, recipient: string): boolean {
+  const r = recipient.toLowerCase();
+  const copies = [...(m.cc ? (JSON.parse(m.cc) as string[]) : []), ...(m.bcc ? (JSON.parse(m.bcc) as string[]) : [])];
+  return [m.recipient_email, ...copies].some((a) => a.toLowerCase() === r);
+}
+
 /** Does feedback about `recipient` concern the message's own recipient (not one of its cc/bcc)? */
 export function concernsRecipient(m: MatchedMessage, recipient: string | null): boolean {
   if (!recipient) return true;
@@ -173,6 +185,9 @@ export async function applyFeedback(
   const named = e.recipient !== null && e.recipient.length <= 320 ? e.recipient : null;
   const recipient =
     named ?? (e.recipient === null && e.kind === 'complaint' && m ? m.recipient_email.toLowerCase() : null);
+  // A report by mail may be forged by anyone who can send mail: what it says of an address is taken
+  // only when its (signed or unguessable) match names a message that was sent to that address.
+  const vouched = recipient !== null && (ctx.source !== 'report' || (m !== null && sentTo(m, recipient)));
   const inserted = await trx
     .insertInto('feedback_events')
     .values({
@@ -180,7 +195,9 @@ export async function applyFeedback(
       dedupe_id: e.dedupeId.slice(0, 500),
       source: ctx.source,
       kind: e.kind,
-      recipient,
+      // Bounces are counted per address from this column: an unvouched report's address is kept
+      // on its report and its message's event, never counted against the address.
+      recipient: vouched ? recipient : null,
       category: e.category,
       final: e.final ? 1 : 0,
       message_id: m?.id ?? null,
@@ -194,7 +211,7 @@ export async function applyFeedback(
 
   const suppressed: string[] = [];
   const suppress = async (scope: string, reason: 'bounce' | 'complaint' | 'unsubscribe', details: string | null) => {
-    if (!recipient) return;
+    if (!recipient || !vouched) return;
     const added = await addSuppression(trx, {
       email: recipient,
       scope,
@@ -208,7 +225,7 @@ export async function applyFeedback(
     if (added) suppressed.push(recipient);
   };
   const bounce = e.kind === 'hard_bounce' || e.kind === 'soft_bounce';
-  if (bounce && recipient) {
+  if (bounce && recipient && vouched) {
     if (e.kind === 'hard_bounce' && e.suppress) {
       await suppress(ALL_SCOPES, 'bounce', `${e.category ?? 'hard bounce'}: ${e.diagnostic ?? e.status ?? ''}`.trim());
     } else if (e.final && !NOT_COUNTED.includes(e.category ?? '')) {

@@ -36,6 +36,14 @@ export function echo(v: unknown, max = ECHO_MAX): string {
  */
 export function storableStrings<T>(value: T, text: string): T {
   if (!text.includes('\\u0000') && !SURROGATE_ESCAPE.test(text) && text.isWellFormed()) return value;
+  return storableValues(value);
+}
+
+/**
+ * Every string of `value` (a string, or plain objects and arrays of them), keys included, as the
+ * database can store it (NUL and unpaired surrogates become U+FFFD), in place.
+ */
+export function storableValues<T>(value: T): T {
   if (typeof value === 'string') return storable(value) as T;
   // Iterative: a body may be nested thousands deep.
   const stack: unknown[] = [value];

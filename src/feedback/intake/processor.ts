@@ -20,6 +20,8 @@ import { eventsFromReport } from '../report-events.js';
 import { verpKey, verpMessageId } from '../return-path.js';
 import { matchReport } from './match.js';
 import { PolledPass } from '../../platform/polled-pass.js';
+import { cutWhole } from '../../platform/storable.js';
+import { storableValues } from '../untrusted.js';
 
 /** After this many failed tries a report is `failed` (kept, shown to an admin) instead of pending. */
 export const MAX_REPORT_ATTEMPTS = 5;
@@ -148,7 +150,8 @@ export class FeedbackProcessor {
   /** CPU and reads, outside any transaction: what the report says and which message it is about. */
   private async classify(r: FeedbackReportRow): Promise<Classified> {
     const { db, config } = this.deps;
-    const c = classifyReport(r.raw, { envelopeFrom: r.envelope_from });
+    // What a report says is stored in text columns: no NUL (PostgreSQL refuses it), no unpaired surrogate.
+    const c = storableValues(classifyReport(r.raw, { envelopeFrom: r.envelope_from }));
     const envelopeTo = r.envelope_to ? (JSON.parse(r.envelope_to) as string[]) : [];
     const match = await matchReport(db, c, envelopeTo, (a) => verpMessageId(config, this.key, a));
     return { r, c, match };
@@ -175,10 +178,10 @@ export class FeedbackProcessor {
         lease_expires_at: null,
         kind: c.kind,
         category: c.category,
-        recipient: c.recipient?.slice(0, 320) ?? null,
-        status_code: c.status?.slice(0, 20) ?? null,
-        diagnostic: c.diagnostic?.slice(0, 2000) ?? null,
-        reason: c.reason.slice(0, 100),
+        recipient: c.recipient === null ? null : cutWhole(c.recipient, 320),
+        status_code: c.status === null ? null : cutWhole(c.status, 20),
+        diagnostic: c.diagnostic === null ? null : cutWhole(c.diagnostic, 2000),
+        reason: cutWhole(c.reason, 100),
         classification: JSON.stringify(c),
         message_id: match.message?.id ?? null,
         match_method: match.method,
@@ -191,7 +194,17 @@ export class FeedbackProcessor {
     // Its lease expired and another worker took it: that one applies it.
     if (Number(claimed.numUpdatedRows) === 0) return false;
     const suppressed: string[] = [];
-    for (const e of eventsFromReport(c, { at: r.received_at, dedupeKey: `report:${r.id}` })) {
+    for (const event of eventsFromReport(c, { at: r.received_at, dedupeKey: `report:${r.id}` })) {
+      // The same bounce in other bytes (received by SMTP and again through the mailbox, which adds
+      // its own headers; a relay that writes its notice again; a copy with a header changed) is
+      // another report but the same event: once per message, recipient, kind and finality.
+      const m = match.message;
+      const e = m
+        ? {
+            ...event,
+            dedupeId: `report:${m.id}:${event.kind}:${event.final ? 'final' : 'not_final'}:${event.recipient ?? ''}`,
+          }
+        : event;
       const a = await applyFeedback(trx, events, config.feedback, e, {
         source: 'report',
         sourceEvent: `report:${r.id}`,
