@@ -357,3 +357,12 @@ export function statusClass(status: string | null, diagnostic: string | null): '
   const c = code?.[0];
   return c === '2' || c === '4' || c === '5' ? c : null;
 }
+
+/**
+ * The class of the remote server's own reply quoted in a diagnostic ("smtp; 450 4.1.1 ..."): its
+ * SMTP code, else its first enhanced code; null when the text quotes none.
+ */
+export function replyClassIn(diagnostic: string | null): '2' | '4' | '5' | null {
+  const c = (basicCodeIn(diagnostic) ?? enhancedStatusIn(diagnostic))?.[0];
+  return c === '2' || c === '4' || c === '5' ? c : null;
+}

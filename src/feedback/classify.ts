@@ -7,7 +7,7 @@
 import { extractAddress, extractAddresses, isDaemonSender, messageIdsIn } from './addresses.js';
 import { parseFeedbackReport, type ArfFields } from './arf.js';
 import { autoReplySignals, isChallengeResponse } from './autoreply.js';
-import { categorise, statusClass, suppressesAddress } from './category.js';
+import { categorise, replyClassIn, statusClass, suppressesAddress } from './category.js';
 import { parseDeliveryStatus, type DsnFields } from './dsn.js';
 import {
   embeddedHeaders,
@@ -136,9 +136,13 @@ function verdict(
   diagnostic: string | null,
 ): { kind: ReportKind; final: boolean } {
   const cls = statusClass(status, diagnostic);
+  // The remote server's last word was "try again later" (450 4.1.1 ...) and the reporting MTA gave
+  // up: Exim writes 5.0.0, others 5.4.7 over such a retry timeout. The address was never refused for
+  // good, so a permanent Status alone does not make it a hard bounce.
+  const temporaryReply = replyClassIn(diagnostic) === '4';
   switch (action) {
     case 'failed':
-      return { kind: cls === '4' ? 'soft_bounce' : 'hard_bounce', final: true };
+      return { kind: cls === '4' || temporaryReply ? 'soft_bounce' : 'hard_bounce', final: true };
     case 'delayed':
       return { kind: 'soft_bounce', final: false };
     case 'delivered':
@@ -149,9 +153,9 @@ function verdict(
       return { kind: 'unclassified', final: false };
     case 'expired':
       // Given up after the queue lifetime: like "failed" with 4.4.7, the address itself may be fine.
-      return { kind: cls === '5' ? 'hard_bounce' : 'soft_bounce', final: true };
+      return { kind: cls === '5' && !temporaryReply ? 'hard_bounce' : 'soft_bounce', final: true };
     default:
-      if (cls === '5') return { kind: 'hard_bounce', final: true };
+      if (cls === '5') return { kind: temporaryReply ? 'soft_bounce' : 'hard_bounce', final: true };
       if (cls === '4') return { kind: 'soft_bounce', final: false };
       if (cls === '2') return { kind: 'delivered', final: true };
       return { kind: 'unclassified', final: false };
