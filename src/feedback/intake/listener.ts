@@ -83,10 +83,19 @@ export async function startInboundListener(opts: ListenerOptions): Promise<Inbou
     },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
+      // smtp-server reads a message past its size limit to the end (it only marks the stream):
+      // what is past the limit is read and dropped, never kept, or one client sending gigabytes
+      // would hold them all in memory before its 552.
+      let kept = 0;
+      stream.on('data', (c: Buffer) => {
+        if (kept > maxBytes) return;
+        kept += c.length;
+        chunks.push(c);
+      });
       stream.on('error', (err) => log.warn({ err }, 'feedback listener: message stream failed'));
       stream.on('end', () => {
-        if ((stream as unknown as { sizeExceeded?: boolean }).sizeExceeded) {
+        if (kept > maxBytes || stream.sizeExceeded) {
+          chunks.length = 0;
           return callback(smtpError(552, `5.3.4 Report larger than ${maxBytes} bytes refused`));
         }
         const raw = Buffer.concat(chunks);
