@@ -38,7 +38,8 @@ export class SmtpPool {
   private readonly idle: Connection[] = [];
   /** Connections open, opening or busy. */
   private open = 0;
-  private waiting: Array<(c: Connection | null) => void> = [];
+  /** Sends waiting for a place: handed a connection, woken to try (null), or failed with a hung relay's timeout. */
+  private waiting: Array<(c: Connection | SmtpError | null) => void> = [];
   private closed = false;
 
   constructor(private readonly opts: SmtpPoolOptions) {}
@@ -107,11 +108,13 @@ export class SmtpPool {
           return await this.connect();
         } catch (e) {
           this.open--;
-          this.wakeOne();
+          if (e instanceof SmtpError && e.kind === 'timeout') this.failWaiting(e);
+          else this.wakeOne();
           throw e;
         }
       }
-      const handed = await new Promise<Connection | null>((resolve) => this.waiting.push(resolve));
+      const handed = await new Promise<Connection | SmtpError | null>((resolve) => this.waiting.push(resolve));
+      if (handed instanceof SmtpError) throw handed;
       if (handed) {
         starting(false);
         return handed;
@@ -144,6 +147,18 @@ export class SmtpPool {
     if (how === 'quit') void conn.smtp.quit();
     else conn.smtp.close();
     this.wakeOne();
+  }
+
+  /**
+   * A new session outlasted its deadline (a relay that takes the connection and then hangs):
+   * the sends waiting for a place get the same failure now, with nothing sent, rather than each
+   * opening a session of its own and waiting a whole deadline for the same silence, one pool's
+   * worth at a time. With fallback relays, they move on to the next relay at once.
+   */
+  private failWaiting(e: SmtpError): void {
+    const { phase, kind, code, enhanced, response } = e;
+    for (const fail of this.waiting.splice(0))
+      fail(new SmtpError(e.message, { phase, kind, code, enhanced, response, nothingSent: true }, { cause: e }));
   }
 
   /** A place is free: the first waiting sender tries again (and opens a connection). */

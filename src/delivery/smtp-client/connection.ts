@@ -98,6 +98,7 @@ export class SmtpConnection extends EventEmitter<{ close: [SmtpError | null] }> 
     const c = new SmtpConnection(opts);
     try {
       await c.handshake();
+      c.checkInStep();
     } catch (e) {
       c.destroy(e as SmtpError);
       throw e;
@@ -139,7 +140,27 @@ export class SmtpConnection extends EventEmitter<{ close: [SmtpError | null] }> 
       return await this.transaction(envelope, raw);
     } finally {
       this.busy = false;
+      try {
+        this.checkInStep();
+      } catch (e) {
+        // The result stands; the connection is not used again.
+        this.destroy(e as SmtpError);
+      }
     }
+  }
+
+  /**
+   * Every reply read was asked for. A server that said more (a second reply in the same packet
+   * as the reply to the final dot, an extra line after EHLO) is out of step: the next command
+   * would read a stale reply as its own (a 550 meant for nothing failing the next message).
+   */
+  private checkInStep(): void {
+    if (this.closed || (this.replies.length === 0 && !this.reader.pending)) return;
+    const extra = this.replies[0]?.text ?? 'part of a reply';
+    throw new SmtpError(`The server sent a reply nobody asked for: ${extra.slice(0, 200)}`, {
+      phase: this.phase,
+      kind: 'protocol',
+    });
   }
 
   /** RSET: the session forgets the current transaction. A failure closes the connection. */

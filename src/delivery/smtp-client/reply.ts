@@ -28,7 +28,8 @@ export class ReplyError extends Error {}
  * reply line, is a protocol error: a hostile server cannot make us buffer without end.
  */
 export class ReplyReader {
-  private partial = '';
+  /** The text of an unfinished line, in the pieces it arrived in (joined once its end comes). */
+  private partial: string[] = [];
   private lines: string[] = [];
   private size = 0;
   private decoder = new StringDecoder('utf8');
@@ -39,7 +40,15 @@ export class ReplyReader {
   push(chunk: Buffer): Reply[] {
     const replies: Reply[] = [];
     this.size += chunk.length;
-    let text = this.partial + this.decoder.write(chunk);
+    const piece = this.decoder.write(chunk);
+    if (piece.indexOf('\n') === -1) {
+      // No line ends here: keep the piece. Joining the line again at each chunk cost time in the
+      // square of its length (a second of CPU for a 64 KiB line sent one byte at a time).
+      if (piece) this.partial.push(piece);
+      if (this.size > this.maxBytes) throw new ReplyError(`Reply longer than ${this.maxBytes} bytes`);
+      return replies;
+    }
+    let text = this.partial.length ? this.partial.join('') + piece : piece;
     let nl: number;
     while ((nl = text.indexOf('\n')) !== -1) {
       const line = text.slice(0, nl).replace(/\r$/, '');
@@ -62,7 +71,7 @@ export class ReplyReader {
         this.size = text.length;
       }
     }
-    this.partial = text;
+    this.partial = text ? [text] : [];
     if (this.size > this.maxBytes) throw new ReplyError(`Reply longer than ${this.maxBytes} bytes`);
     return replies;
   }
@@ -73,7 +82,7 @@ export class ReplyReader {
   }
 
   clear(): void {
-    this.partial = '';
+    this.partial = [];
     this.lines = [];
     this.size = 0;
     this.decoder = new StringDecoder('utf8');
