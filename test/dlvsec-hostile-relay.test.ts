@@ -130,6 +130,35 @@ describe('a relay that says more than it was asked', () => {
   });
 });
 
+describe('a relay whose greeting never ends', () => {
+  it('is cut off at 64 KiB, a protocol error in the greeting, long before its 100 MB are written', async () => {
+    let written = 0;
+    const line = Buffer.from(`220-${'x'.repeat(1020)}\r\n`);
+    const server = net.createServer((socket) => {
+      socket.on('error', () => {});
+      const pump = () => {
+        while (!socket.destroyed && written < 100 * 1024 * 1024) {
+          written += line.length;
+          if (!socket.write(line)) return void socket.once('drain', pump);
+        }
+      };
+      pump();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as net.AddressInfo).port;
+      await expect(SmtpConnection.open(client(port))).rejects.toMatchObject({
+        phase: 'greeting',
+        kind: 'protocol',
+        message: 'Reply longer than 65536 bytes',
+      });
+      expect(written).toBeLessThan(20 * 1024 * 1024);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
+
 describe('ReplyReader against hostile bytes', () => {
   it('reads the same replies whatever the bytes are split into', () => {
     const wire = Buffer.from(

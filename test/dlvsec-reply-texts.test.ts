@@ -85,6 +85,24 @@ describe.each(backends)('relay reply texts on %s', (backend) => {
     expect(relays.find((r) => r.name === 'relay')?.last_problem).toBe('530 5.7.0 Authentication required\uFFFD');
   });
 
+  it('sends again, with the same Message-ID, a message whose connection closed right after its final dot (the ambiguous case)', async () => {
+    relay.on('message', { drop: true }, { times: 1 });
+    const [id] = await sendOk(t, single('cut@rgz.bj'));
+    run();
+    await waitForStatus(t, [id!], ['sent'], 15_000);
+    const tries = (await attemptEvents(t, id!)) as Array<{ attempt: number; phase?: string; error_code?: string }>;
+    expect(tries.map((a) => [a.attempt, a.phase ?? null, a.error_code ?? null])).toEqual([
+      [1, 'data_end', 'ECONNECTION'],
+      [2, null, null],
+    ]);
+    // The relay had the whole message both times: a receiver deduplicates by the Message-ID.
+    expect(relay.messages.map((m) => [m.messageId, m.seen, m.accepted])).toEqual([
+      [relay.messages[0]!.messageId, 1, false],
+      [relay.messages[0]!.messageId, 2, true],
+    ]);
+    expect(await messageRow(t, id!)).toMatchObject({ status: 'sent', attempts: 2 });
+  });
+
   it('keeps no provider id longer than its column, and records the send', async () => {
     relay.on('message', { reply: `250 2.0.0 Ok: queued as ${'Q'.repeat(300)}` });
     const [id] = await sendOk(t, single('longid@rgz.bj'));

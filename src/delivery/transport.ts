@@ -1,5 +1,5 @@
 import type { Config } from '../platform/config.js';
-import { errorCodeOf, failureOutcome, type SmtpOutcome, transactionOutcome } from './outcome.js';
+import { errorCodeOf, failureOutcome, replyText, type SmtpOutcome, transactionOutcome } from './outcome.js';
 import type { Envelope, SendHooks, SmtpTransport } from './process-message.js';
 import type { SmtpSecurity } from './smtp-client/index.js';
 import { SmtpPool, type SmtpPoolOptions } from './smtp-pool.js';
@@ -101,7 +101,7 @@ export async function verifySmtp(config: Config, targets: SmtpTarget | SmtpTarge
 function verifyOne(config: Config, target: SmtpTarget): Promise<void> {
   return new SmtpPool({ ...poolOptions(config, target), size: 1 }).verify().catch((e: unknown) => {
     // /readyz names the failure by a short code (ECONNECTION, ETIMEDOUT, ETLS, EAUTH, …).
-    throw Object.assign(new Error(e instanceof Error ? e.message : String(e), { cause: e }), {
+    throw Object.assign(new Error(replyText(e instanceof Error ? e.message : String(e)), { cause: e }), {
       code: errorCodeOf(failureOutcome(e)),
     });
   });
