@@ -79,6 +79,8 @@ export async function registerAdminUi(app: FastifyInstance, dir = WEB_DIST_DIR):
     reply
       .header('content-security-policy', ADMIN_CSP)
       .header('x-content-type-options', 'nosniff')
+      // frame-ancestors for browsers that predate it.
+      .header('x-frame-options', 'DENY')
       .header('referrer-policy', 'no-referrer');
     if (file.startsWith('assets/')) return reply.sendFile(file, { immutable: true, maxAge: '365d' });
     if (topFiles.has(file) && file !== 'index.html') return reply.sendFile(file, { maxAge: '1h' });

@@ -95,6 +95,20 @@ export interface BuildOptions {
   auth?: { delayStepMs?: number; maxTracked?: number };
 }
 
+/**
+ * The Content-Security-Policy of every answer that has none of its own: the API's JSON, its
+ * errors, the public unsubscribe pages (which share the admin UI's origin). Nothing may be
+ * loaded or run, only the page's own inline styles; its forms post to this origin only; no other
+ * site may frame it (clickjacking an unsubscribe button).
+ */
+export const DEFAULT_CSP = [
+  "default-src 'none'",
+  "style-src 'unsafe-inline'",
+  "form-action 'self'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
 /** The HTTP API: the server's own parts (auth, errors, bodies, validation, OpenAPI), then every feature's plugin. */
 export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const { config, db } = s;
@@ -123,10 +137,14 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     trustProxy: (address: string) => trusted(address),
   });
   const stopping = opts.stopping ?? (() => false);
-  // From SIGTERM on, every answer closes its connection: keep-alive clients reconnect, through
-  // their load balancer, to a process that is staying.
   app.addHook('onSend', async (_request, reply) => {
+    // From SIGTERM on, every answer closes its connection: keep-alive clients reconnect, through
+    // their load balancer, to a process that is staying.
     if (stopping()) reply.header('connection', 'close');
+    // Every answer that sets none of its own (the admin UI and /docs do) is never sniffed into
+    // something else, framed, or allowed to load anything: see DEFAULT_CSP.
+    if (!reply.hasHeader('x-content-type-options')) reply.header('x-content-type-options', 'nosniff');
+    if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', DEFAULT_CSP);
   });
 
   registerJsonBodies(app);
