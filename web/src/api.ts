@@ -34,6 +34,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly details?: unknown,
+    /** Retry-After, in seconds, when the server sent one (429 too_many_failed_logins, 503). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -91,7 +93,8 @@ async function send(
     /* not JSON: keep the status line */
   }
   if (res.status === 401 && !opts.token) setToken(null);
-  throw new ApiError(res.status, code, message, details);
+  const retryAfter = Number(res.headers.get('retry-after') ?? Number.NaN);
+  throw new ApiError(res.status, code, message, details, Number.isFinite(retryAfter) ? retryAfter : undefined);
 }
 
 const json = async <T>(

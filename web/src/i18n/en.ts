@@ -45,6 +45,8 @@ export const en = {
   'login.submit': 'Sign in',
   'login.invalid': 'This token is unknown or revoked.',
   'login.notAdmin': 'This is a send-only key; the admin UI needs an admin key.',
+  'login.locked':
+    'Too many wrong tokens from this address: sign-in is refused, even with a right token, for {n} more minutes.',
   'login.hint': 'Create one with: postier keys create --name me --scope admin',
 
   'dashboard.today': 'Messages today',

@@ -48,6 +48,8 @@ export const fr: Record<keyof typeof en, string> = {
   'login.submit': 'Se connecter',
   'login.invalid': 'Ce jeton est inconnu ou révoqué.',
   'login.notAdmin': 'Cette clé ne peut qu’envoyer ; l’interface d’administration demande une clé admin.',
+  'login.locked':
+    'Trop de jetons erronés depuis cette adresse : la connexion est refusée, même avec un bon jeton, pendant encore {n} minutes.',
   'login.hint': 'Pour en créer une : postier keys create --name moi --scope admin',
 
   'dashboard.today': 'Messages aujourd’hui',

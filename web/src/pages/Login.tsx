@@ -24,7 +24,9 @@ export function Login() {
           ? t('login.invalid')
           : err instanceof ApiError && err.status === 403
             ? t('login.notAdmin')
-            : String(err instanceof Error ? err.message : err),
+            : err instanceof ApiError && err.code === 'too_many_failed_logins'
+              ? t('login.locked', { n: Math.max(1, Math.ceil((err.retryAfterSeconds ?? 60) / 60)) })
+              : String(err instanceof Error ? err.message : err),
       );
     } finally {
       setBusy(false);
