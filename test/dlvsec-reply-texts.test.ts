@@ -103,6 +103,39 @@ describe.each(backends)('relay reply texts on %s', (backend) => {
     expect(await messageRow(t, id!)).toMatchObject({ status: 'sent', attempts: 2 });
   });
 
+  it('fails for good a message whose recipient was accepted and whose DATA was refused with 5xx; a 421 after the final dot spends nothing', async () => {
+    relay.on(
+      'data',
+      { reply: '554 5.6.0 Content refused' },
+      { match: (c) => c.session.recipients.includes('refused-data@rgz.bj') },
+    );
+    relay.on(
+      'message',
+      { reply: '421 4.3.2 Shutting down' },
+      { match: (c) => c.session.recipients.includes('closing@rgz.bj'), times: 1 },
+    );
+    const [refused] = await sendOk(t, single('refused-data@rgz.bj'));
+    const [closing] = await sendOk(t, single('closing@rgz.bj'));
+    run();
+    await waitForStatus(t, [refused!], ['failed'], 15_000);
+    await waitForStatus(t, [closing!], ['sent'], 15_000);
+    expect(await messageRow(t, refused!)).toMatchObject({
+      attempts: 1,
+      error_message: 'Permanent failure on attempt 1: 554 5.6.0 Content refused',
+    });
+    expect(relay.deliveredTo('refused-data@rgz.bj')).toBe(0);
+    const tries = (await attemptEvents(t, closing!)) as Array<{
+      attempt: number;
+      phase?: string;
+      relay_problem?: string;
+    }>;
+    expect(tries.map((a) => [a.attempt, a.phase ?? null, a.relay_problem ?? null])).toEqual([
+      [1, 'data_end', 'unavailable'],
+      [1, null, null],
+    ]);
+    expect(await messageRow(t, closing!)).toMatchObject({ status: 'sent', attempts: 1 });
+  });
+
   it('keeps no provider id longer than its column, and records the send', async () => {
     relay.on('message', { reply: `250 2.0.0 Ok: queued as ${'Q'.repeat(300)}` });
     const [id] = await sendOk(t, single('longid@rgz.bj'));
