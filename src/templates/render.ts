@@ -1,9 +1,10 @@
-import { convert as htmlToText } from 'html-to-text';
+import { compile as compileHtmlToText } from 'html-to-text';
 import juice from 'juice';
 import { Liquid, LiquidError, Tag, type Template } from 'liquidjs';
 import { checkHeaderValue } from '../platform/header-safety.js';
 import { AppError } from '../platform/errors.js';
 import { compileFast, type FastTemplate } from './fast-render.js';
+import { splitLiquid } from './liquid-spans.js';
 import { unsafeUrls, variableOf } from './url-safety.js';
 import type { LocaleContent } from './definition.js';
 import type { Layout } from './layouts.js';
@@ -111,11 +112,19 @@ function parse(eng: Liquid, source: string, part: string): Template[] {
  * which would tear `{% for %}` loops away from their rows. Liquid tags therefore travel
  * through juice as comments (or as inert words inside a tag's attributes) and come back after.
  */
+/**
+ * juice's global code blocks (documented: `juice.codeBlocks`) fence `{{ … }}` and `<% … %>` with a
+ * lazy regex each, then put every block back with one regex pass over the whole document: both
+ * quadratic (200,000 `{{` in a `{% raw %}` block, or 50,000 `<% %>`, held the event loop for
+ * minutes). inlineCss fences Liquid itself (splitLiquid, linear) and Postier has no EJS: none.
+ */
+delete juice.codeBlocks.HBS;
+delete juice.codeBlocks.EJS;
+
 function inlineCss(source: string): string {
   const saved: string[] = [];
   let inTag = false;
-  const protectedSource = source
-    .split(/(\{%-?[\s\S]*?-?%\}|\{\{-?[\s\S]*?-?\}\})/)
+  const protectedSource = splitLiquid(source)
     .map((chunk, i) => {
       if (i % 2 === 0) {
         for (let j = 0; j < chunk.length; j++) {
@@ -211,6 +220,22 @@ export function usedVariables(content: LocaleContent): string[] {
   return [...names].sort();
 }
 
+/**
+ * A locale name as Intl takes it. Locale names follow LOCALE_PATTERN (validate.ts), which admits
+ * `en_US` and subtags Intl refuses (`en-1a`): Intl threw a RangeError, a 500 on every send and
+ * preview of such a locale. `_` becomes `-`; a tag Intl still refuses falls back to its language.
+ */
+function intlLocale(locale: string): string {
+  for (const tag of [locale.replace(/_/g, '-'), locale.split(/[-_]/)[0]!]) {
+    try {
+      return Intl.getCanonicalLocales(tag)[0]!;
+    } catch {
+      // The next candidate.
+    }
+  }
+  return 'en';
+}
+
 const dateFormats = new Map<
   string,
   { date: Intl.DateTimeFormat; dateTime: Intl.DateTimeFormat; minute: number; values: { today: string; now: string } }
@@ -223,9 +248,10 @@ function clockVariables(locale: string, timeZone: string, now: Date): { today: s
   const k = `${locale}|${timeZone}`;
   let f = dateFormats.get(k);
   if (!f) {
+    const tag = intlLocale(locale);
     f = {
-      date: new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeZone }),
-      dateTime: new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeStyle: 'short', timeZone }),
+      date: new Intl.DateTimeFormat(tag, { dateStyle: 'long', timeZone }),
+      dateTime: new Intl.DateTimeFormat(tag, { dateStyle: 'long', timeStyle: 'short', timeZone }),
       minute: NaN,
       values: { today: '', now: '' },
     };
@@ -345,13 +371,30 @@ export function renderTemplate(
   return { subject, html, text };
 }
 
+/**
+ * html-to-text recurses once per element level (a few thousand nested `<div>`s overflowed the
+ * stack: a 500), and its cost grows faster than its input: 1.9 MB of `<td>x</td>`, one long word
+ * built from pieces, took 35 s, all of it holding the event loop. So it reads at most
+ * TEXT_SOURCE_CHARS of HTML (far more than mail clients show: Gmail clips at 102 kB) and
+ * ends the text with TEXT_CUT_MARK when it stopped there, and reads elements at most
+ * TEXT_DEPTH levels deep (what is deeper becomes `…`).
+ */
+const TEXT_SOURCE_CHARS = 100_000;
+const TEXT_DEPTH = 100;
+const TEXT_CUT_MARK = '[…]';
+const htmlToTextConverter = compileHtmlToText({
+  wordwrap: 78,
+  limits: { maxDepth: TEXT_DEPTH, ellipsis: '…' },
+  selectors: [
+    { selector: 'img', format: 'skip' },
+    { selector: '.preheader', format: 'skip' },
+  ],
+});
+
 /** The text part of mail that has only HTML: templates without a text body, and raw sends. */
 export function textFromHtml(html: string): string {
-  return htmlToText(html, {
-    wordwrap: 78,
-    selectors: [
-      { selector: 'img', format: 'skip' },
-      { selector: '.preheader', format: 'skip' },
-    ],
-  });
+  if (html.length <= TEXT_SOURCE_CHARS) return htmlToTextConverter(html);
+  // Never between the two halves of a surrogate pair.
+  const end = TEXT_SOURCE_CHARS - (/[\uD800-\uDBFF]/.test(html[TEXT_SOURCE_CHARS - 1]!) ? 1 : 0);
+  return `${htmlToTextConverter(html.slice(0, end))}\n\n${TEXT_CUT_MARK}`;
 }

@@ -1,6 +1,7 @@
 import { AppError } from '../platform/errors.js';
 import type { LocaleContent, TemplateDefinition } from './definition.js';
 import type { CompiledTemplate } from './render.js';
+import { splitLiquid } from './liquid-spans.js';
 import { unsafeUrls } from './url-safety.js';
 
 export const KEY_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,99}$/;
@@ -69,7 +70,10 @@ export function validateDefinition(def: TemplateDefinition, compile: Compile): M
   // as `/`, which cannot be part of a scheme: a link whose scheme comes from a variable
   // (`{{ url }}`, `{{ protocol }}://…`) reads as relative here and is checked when rendered.
   for (const [locale, content] of Object.entries(def.locales)) {
-    const bad = unsafeUrls(content.html_content.replace(/\{\{[\s\S]*?\}\}|\{%[\s\S]*?%\}/g, '/'))[0];
+    const withoutLiquid = splitLiquid(content.html_content)
+      .map((part, i) => (i % 2 === 0 ? part : '/'))
+      .join('');
+    const bad = unsafeUrls(withoutLiquid)[0];
     if (bad)
       throw new AppError(
         'unsafe_url',
