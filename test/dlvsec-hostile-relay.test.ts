@@ -233,3 +233,48 @@ describe.each(backends)('a relay that takes the connection and never answers, on
     expect(tarpit.connections).toBe(2);
   });
 });
+
+describe.each(backends)('a relay that greets, then hangs at MAIL FROM, on %s', (backend) => {
+  let t: TestContext;
+  let relay: RawRelay;
+  let worker: Worker | null = null;
+
+  beforeAll(async () => {
+    // Its first two sessions answer the greeting and EHLO, then nothing; the third works.
+    const hung = new Set<number>();
+    relay = await RawRelay.start('220 relay.test ESMTP\r\n', (line, session) => {
+      if (session <= 2 && /^MAIL/i.test(line)) hung.add(session);
+      return hung.has(session) ? null : normal(line);
+    });
+    t = await createTestContext(backend, {
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(relay.port),
+      SMTP_USE_TLS: 'false',
+      SMTP_TIMEOUT_SECONDS: '0.5',
+      WORKER_POLL_MS: '20',
+      WORKER_RETRY_BASE_SECONDS: '0.05',
+      WORKER_RETRY_MAX_SECONDS: '0.2',
+    });
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await t.close();
+    await relay.close();
+  });
+
+  it('is a relay problem: the attempts are not spent, and the message goes once the relay answers', async () => {
+    const [id] = await sendOk(t, { ...incidentExample(), to: 'noc@rgz.bj' });
+    // One attempt allowed: a silence at MAIL FROM spent it, and the message failed at once.
+    await t.services.db.updateTable('email_messages').set({ max_attempts: 1 }).where('id', '=', id!).execute();
+    worker = startWorker(t.services, smtpTargets(t.services, null));
+    await waitForStatus(t, [id!], ['sent', 'failed'], 20_000);
+    expect(await messageRow(t, id!)).toMatchObject({ status: 'sent', attempts: 1, relay_problem_since: null });
+    const tries = (await attemptEvents(t, id!)) as Array<{ attempt: number; phase?: string; relay_problem?: string }>;
+    expect(tries.map((a) => [a.attempt, a.phase ?? null, a.relay_problem ?? null])).toEqual([
+      [1, 'mail', 'timeout'],
+      [1, 'mail', 'timeout'],
+      [1, null, null],
+    ]);
+    expect(relay.messages).toBe(1);
+  });
+});

@@ -124,8 +124,10 @@ const TABLE: Row[] = [
   ['greeting', 'timeout', null, null, 'No complete reply to greeting', 'relay_problem', 'timeout'],
   ['ehlo', 'timeout', null, null, 'No complete reply to ehlo', 'relay_problem', 'timeout'],
   ['ehlo', 'protocol', null, null, 'Malformed reply line', 'relay_problem', 'protocol'],
-  // Inside the transaction a silence or a cut may be this message's doing: an attempt spent.
-  ['mail', 'timeout', null, null, 'No complete reply to mail', 'transient'],
+  // MAIL FROM carries only our sender: a silence or a cut there is the relay's.
+  ['mail', 'timeout', null, null, 'No complete reply to mail', 'relay_problem', 'timeout'],
+  ['mail', 'connection', null, null, 'Connection closed by the server during mail', 'relay_problem', 'connection'],
+  // Past it a silence or a cut may be this message's doing: an attempt spent.
   ['rcpt', 'timeout', null, null, 'No complete reply to rcpt', 'transient'],
   ['data_end', 'timeout', null, null, 'No complete reply to data_end', 'transient'],
   ['data_end', 'connection', null, null, 'Connection closed by the server during data_end', 'transient'],

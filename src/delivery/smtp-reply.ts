@@ -79,11 +79,14 @@ const plain = (c: Exclude<ReplyClass, 'relay_problem'>): Classification => ({ cl
 export function classifyReply(f: SmtpFacts): Classification {
   const setup = SESSION_PHASES.has(f.phase);
   // A failure without a reply: before the transaction it is the relay's (refused, unreachable,
-  // silent, speaking something else); inside it the message itself may be the cause (a relay
-  // that crashes or stalls on this content), so it spends an attempt like any transient failure.
+  // silent, speaking something else), and so is one waiting for MAIL FROM's reply, which
+  // carries nothing but our configured sender (a relay that greets, then hangs at its first
+  // command, burnt every message's attempts in minutes). Past it the message itself may be the
+  // cause (a relay that crashes or stalls on this content), so it spends an attempt like any
+  // transient failure.
   if (f.kind === 'tls') return relay('tls');
   if (f.kind !== 'reply' || f.code === null) {
-    if (!setup) return plain('transient');
+    if (!setup && f.phase !== 'mail') return plain('transient');
     return relay(f.kind === 'timeout' ? 'timeout' : f.kind === 'protocol' ? 'protocol' : 'connection');
   }
   const { code, enhanced, text } = f;
