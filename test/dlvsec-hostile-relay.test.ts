@@ -130,6 +130,47 @@ describe('a relay that says more than it was asked', () => {
   });
 });
 
+describe('a relay that offers STARTTLS and does not keep its word', () => {
+  const relays: RawRelay[] = [];
+  afterAll(async () => {
+    for (const r of relays) await r.close();
+  });
+  const ehlo = '250-relay.test\r\n250-PIPELINING\r\n250-AUTH PLAIN\r\n250 STARTTLS\r\n';
+
+  it.each([
+    ['answers 220 and goes on in clear', '220 2.0.0 Ready\r\n250 2.0.0 Ok\r\n'],
+    ['answers 220 and closes', null],
+    ['refuses it', '454 4.7.0 TLS not available\r\n'],
+  ] as const)(
+    '%s: the session fails in STARTTLS before a byte of the message or the password is sent',
+    async (_what, answer) => {
+      const lines: string[] = [];
+      let relay!: RawRelay;
+      relay = await RawRelay.start('220 relay.test ESMTP\r\n', (line) => {
+        lines.push(line);
+        if (/^EHLO/i.test(line)) return ehlo;
+        if (/^STARTTLS/i.test(line)) {
+          if (answer === null) {
+            setImmediate(() => relay.close());
+            return '220 2.0.0 Ready\r\n';
+          }
+          return answer;
+        }
+        return normal(line);
+      });
+      relays.push(relay);
+      const e = await SmtpConnection.open({
+        ...client(relay.port),
+        security: 'starttls',
+        auth: { user: 'postier', pass: 'secret' },
+      }).catch((x: unknown) => x);
+      // Going on in clear leaves our ClientHello unanswered: the handshake's deadline ends it.
+      expect(e).toMatchObject({ phase: 'starttls', kind: answer?.includes('250') ? 'timeout' : 'tls' });
+      expect(lines.filter((l) => !/^(EHLO|STARTTLS)/i.test(l) && !l.startsWith('\x16'))).toEqual([]);
+    },
+  );
+});
+
 describe('a relay whose greeting never ends', () => {
   it('is cut off at 64 KiB, a protocol error in the greeting, long before its 100 MB are written', async () => {
     let written = 0;
