@@ -6,9 +6,12 @@ import { SmtpTalk } from './helpers/smtp-talk.js';
 import { sendKey, startSubmissionFor } from './helpers/submission.js';
 
 /** A login that ends with its outcome at once (the listener's path: admit, check the key, fail or succeed). */
+/** The refusal, or the failure's outcome (`remembered: false` shown only when it is not). */
 async function failFrom(guard: LoginGuard, address: string) {
   const attempt = await guard.admit(address);
-  return typeof attempt === 'string' ? attempt : attempt.fail();
+  if (typeof attempt === 'string') return attempt;
+  const { remembered, ...outcome } = attempt.fail();
+  return remembered ? outcome : { ...outcome, remembered };
 }
 async function succeedFrom(guard: LoginGuard, address: string) {
   const attempt = await guard.admit(address);
@@ -108,25 +111,31 @@ describe('the login guard', () => {
     expect([guard.locked('192.0.2.1'), guard.locked('192.0.2.2')]).toEqual([true, true]);
     // 192.0.2.48 was forgotten to make room for .49: its next failure is a first one again.
     expect((await failFrom(guard, '192.0.2.48')) as object).toEqual({ delayMs: 0, locked: false });
-    // And the table full of lockouts makes no more room.
+    // And the table full of lockouts makes no more room: .49's failure is not remembered.
     expect((await failFrom(guard, '192.0.2.48')) as object).toEqual({ delayMs: 0, locked: true });
-    expect(await failFrom(guard, '192.0.2.49')).toBe('full');
+    expect(await failFrom(guard, '192.0.2.49')).toEqual({ delayMs: 5000, locked: false, remembered: false });
     expect([guard.locked('192.0.2.1'), guard.locked('192.0.2.2')]).toEqual([true, true]);
   });
 
-  it('refuses clients it does not remember while it is full of lockouts, until they expire', async () => {
+  it('while full of lockouts, still logs in the clients it does not remember; their failures wait the longest delay', async () => {
     let now = 1_000_000;
     const guard = new LoginGuard({ maxFailures: 1, lockoutMs: 60_000, delayStepMs: 0, maxTracked: 2, now: () => now });
     await failFrom(guard, '192.0.2.1');
     now += 10_000;
     await failFrom(guard, '2001:db8::1');
-    expect(await succeedFrom(guard, '192.0.2.3')).toBe('full');
-    expect(await failFrom(guard, '2001:db8:0:1::1')).toBe('full');
+    // Strangers' failures do not lock out a client that made none.
+    expect(await succeedFrom(guard, '192.0.2.3')).toBe('ok');
+    // A failure that cannot be remembered: answered after the longest delay, never a lockout
+    // (with maxFailures 1 a remembered one would lock), and the table does not grow.
+    for (let i = 0; i < 3; i++)
+      expect(await failFrom(guard, '2001:db8:0:1::1')).toEqual({ delayMs: 5000, locked: false, remembered: false });
+    expect(guard.locked('2001:db8:0:1::1')).toBe(false);
     expect(await failFrom(guard, '2001:db8::2')).toBe('locked');
-    // The first lockout expires: room for one client again.
+    // The first lockout expires: room for one client again, whose failure counts.
     now += 50_000;
     expect(guard.locked('192.0.2.1')).toBe(false);
-    expect(await succeedFrom(guard, '192.0.2.3')).toBe('ok');
+    expect(await failFrom(guard, '192.0.2.3')).toEqual({ delayMs: 0, locked: true });
+    expect(guard.locked('192.0.2.3')).toBe(true);
     expect(guard.locked('2001:db8::1')).toBe(true);
   });
 
@@ -233,12 +242,16 @@ describe('failed-login lockout of the SMTP submission listener', () => {
     }
   });
 
-  it('refuses addresses it does not know (454) while it remembers nothing but lockouts', async () => {
-    const own = await startSubmissionFor(t, { loginDelayStepMs: 1, loginMaxTracked: 2 });
+  it('still logs in addresses it does not know while it remembers nothing but lockouts; their failures are not remembered', async () => {
+    const own = await startSubmissionFor(t, { loginDelayStepMs: 1, loginMaxDelayMs: 20, loginMaxTracked: 2 });
     try {
       for (const from of ['127.0.0.2', '127.0.0.3'])
         for (let i = 0; i < 5; i++) expect(await login(own.port, from, `pst_wrong_${i}`)).toBe('535');
-      expect(await login(own.port, '127.0.0.4', token)).toBe('454 4.7.0 too_many_failures');
+      // Strangers' failures do not lock out an application that made none.
+      expect(await login(own.port, '127.0.0.4', token)).toBe('235');
+      // A wrong key from an address it cannot remember: refused (after the longest delay), never locked.
+      for (let i = 0; i < 6; i++) expect(await login(own.port, '127.0.0.6', `pst_wrong_${i}`)).toBe('535');
+      expect(await login(own.port, '127.0.0.6', token)).toBe('235');
       expect(await login(own.port, '127.0.0.2', token)).toBe('454 4.7.0 too_many_failures');
       const metrics = (await t.inject({ method: 'GET', url: '/metrics' })).body;
       expect(metrics).toMatch(/postier_submission_auth_failures_total\{kind="locked"\} [1-9]/);

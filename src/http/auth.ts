@@ -80,22 +80,10 @@ export function registerAuth(app: FastifyInstance, keys: Authenticator, options:
 
     const address = request.ip;
     const attempt = options.trusted(address) ? null : await guard.admit(address);
-    if (typeof attempt === 'string') {
+    if (attempt === 'locked') {
       apiAuthFailures.inc({ kind: 'locked' });
-      if (attempt === 'full' && Date.now() - fullWarnedAt >= 60_000) {
-        fullWarnedAt = Date.now();
-        log.warn(
-          { address, lockout_seconds: options.lockoutSeconds },
-          'api: bearer tokens refused for every client with no recent failure: too many clients are locked out',
-        );
-      }
       reply.header('retry-after', String(Math.max(1, Math.ceil(guard.retryAfterMs(address) / 1000))));
-      throw new AppError(
-        'too_many_failed_logins',
-        attempt === 'locked'
-          ? 'Too many failed bearer tokens from this address; try again later'
-          : 'Too many failed bearer tokens from too many addresses; try again later',
-      );
+      throw new AppError('too_many_failed_logins', 'Too many failed bearer tokens from this address; try again later');
     }
     let principal: Principal | undefined;
     try {
@@ -106,8 +94,15 @@ export function registerAuth(app: FastifyInstance, keys: Authenticator, options:
       } else {
         apiAuthFailures.inc({ kind: 'invalid' });
         if (attempt) {
-          const { delayMs, locked } = attempt.fail();
+          const { delayMs, locked, remembered } = attempt.fail();
           if (locked) lockedOut(request, attempt.client);
+          if (!remembered && Date.now() - fullWarnedAt >= 60_000) {
+            fullWarnedAt = Date.now();
+            log.warn(
+              { address, lockout_seconds: options.lockoutSeconds },
+              'api: too many clients are locked out to remember more: wrong tokens of the others are answered after the longest delay',
+            );
+          }
           await sleep(delayMs);
         }
       }

@@ -16,8 +16,11 @@ import { isIPv4, isIPv6 } from 'node:net';
  *   not guess more than one connection.
  * - Bounded: at most `maxTracked` clients are remembered. To make room the client whose last
  *   failure is oldest among those not locked out is forgotten; a lockout never is. When every
- *   remembered client is locked out, clients not remembered are refused (`full`) until lockouts
- *   expire, rather than given guesses that could not be counted.
+ *   remembered client is locked out, a client not remembered still has its key checked (a right
+ *   key logs in: strangers' failures never lock out a client that made none), but its failure
+ *   cannot be remembered, so it is answered after the longest delay (`remembered: false`).
+ *   Whoever can fill the table holds that many addresses and gets their guesses anyway; keys
+ *   are long random strings, and the admin token at least 24 characters.
  */
 export interface LoginGuardOptions {
   maxFailures: number;
@@ -34,16 +37,19 @@ export interface LoginGuardOptions {
 export interface LoginAttempt {
   /** The client it counts for: an IPv4 address, or an IPv6 /64 as `2001:db8:1:2::/64`. */
   readonly client: string;
-  /** The key was wrong: how long to wait before answering, and whether the client is now locked out. */
-  fail(): { delayMs: number; locked: boolean };
+  /**
+   * The key was wrong: how long to wait before answering, whether the client is now locked out,
+   * and whether the failure is remembered (not when the table is full of lockouts).
+   */
+  fail(): { delayMs: number; locked: boolean; remembered: boolean };
   /** The key was right. The client's failures stay until they expire. */
   succeed(): void;
   /** Neither: the key could not be checked (the database failed). Nothing is counted. */
   abandon(): void;
 }
 
-/** Why a login is refused before its key is looked at. */
-export type LoginRefusal = 'locked' | 'full';
+/** Why a login is refused before its key is looked at: the client is locked out. */
+export type LoginRefusal = 'locked';
 
 interface Entry {
   failures: number;
@@ -132,25 +138,19 @@ export class LoginGuard {
     return (this.entry(loginClient(address))?.failures ?? 0) >= this.options.maxFailures;
   }
 
-  /**
-   * How long until a login from this address may be tried again: the rest of its client's
-   * lockout; when the client is not remembered and every remembered client is locked out
-   * (`full`), the rest of the oldest lockout; 0 when it may try now.
-   */
+  /** How long until a login from this address may be tried again: the rest of its client's lockout, or 0. */
   retryAfterMs(address: string): number {
     this.expire();
-    const now = this.now();
     const e = this.entry(loginClient(address));
-    if (e) return e.failures >= this.options.maxFailures ? Math.max(0, this.options.lockoutMs - (now - e.last)) : 0;
-    if (this.lockedOut.size < this.maxTracked) return 0;
-    const oldest = this.lockedOut.values().next().value;
-    return oldest ? Math.max(0, this.options.lockoutMs - (now - oldest.last)) : 0;
+    return e && e.failures >= this.options.maxFailures
+      ? Math.max(0, this.options.lockoutMs - (this.now() - e.last))
+      : 0;
   }
 
   /**
    * A login from this address may have its key checked: an attempt to end with its outcome, once
    * the client's logins already under way leave room in its budget (it waits for them). A
-   * refusal when the client is locked out, or is not remembered while every remembered client is.
+   * refusal when the client is locked out.
    */
   async admit(address: string): Promise<LoginAttempt | LoginRefusal> {
     const client = loginClient(address);
@@ -158,7 +158,6 @@ export class LoginGuard {
       this.expire();
       const e = this.entry(client);
       if (e && e.failures >= this.options.maxFailures) return 'locked';
-      if (!e && this.lockedOut.size >= this.maxTracked) return 'full';
       const flight = this.flights.get(client) ?? { n: 0, waiters: [] };
       if ((e?.failures ?? 0) + flight.n < this.options.maxFailures) {
         flight.n++;
@@ -172,28 +171,34 @@ export class LoginGuard {
 
   private attempt(client: string, flight: Flight): LoginAttempt {
     let done = false;
-    const end = (failed: boolean): Entry | undefined => {
-      if (done) return undefined;
+    const end = (): boolean => {
+      if (done) return false;
       done = true;
-      const e = failed ? this.record(client) : undefined;
       if (--flight.n === 0) this.flights.delete(client);
       for (const wake of flight.waiters.splice(0)) wake();
-      return e;
+      return true;
     };
     return {
       client,
       fail: () => {
-        const failures = end(true)?.failures ?? 0;
-        const delayMs = Math.min((this.options.delayStepMs ?? 500) * failures, this.options.maxDelayMs ?? 5000);
-        return { delayMs, locked: failures >= this.options.maxFailures };
+        // Recorded before the waiters wake, so they see this failure in the budget.
+        const e = done ? undefined : this.record(client);
+        if (!end()) return { delayMs: 0, locked: false, remembered: true };
+        const maxDelayMs = this.options.maxDelayMs ?? 5000;
+        if (!e) return { delayMs: maxDelayMs, locked: false, remembered: false };
+        const delayMs = Math.min((this.options.delayStepMs ?? 500) * e.failures, maxDelayMs);
+        return { delayMs, locked: e.failures >= this.options.maxFailures, remembered: true };
       },
-      succeed: () => void end(false),
-      abandon: () => void end(false),
+      succeed: () => void end(),
+      abandon: () => void end(),
     };
   }
 
-  private record(client: string): Entry {
-    const e = this.entry(client) ?? { failures: 0, last: 0 };
+  /** Counts a failure; undefined when the client is not remembered and every remembered client is locked out. */
+  private record(client: string): Entry | undefined {
+    const known = this.entry(client);
+    if (!known && this.lockedOut.size >= this.maxTracked) return undefined;
+    const e = known ?? { failures: 0, last: 0 };
     e.failures++;
     e.last = this.now();
     // Re-inserted: each map's order is the order of last failure, oldest first.

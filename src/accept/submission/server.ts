@@ -23,6 +23,8 @@ export interface SubmissionTuning {
   tlsWatchMs?: number;
   /** Reply delay added per failed login (500 ms). */
   loginDelayStepMs?: number;
+  /** Longest reply delay of a failed login (5 s). */
+  loginMaxDelayMs?: number;
   /** Clients whose failed logins are remembered at once (10,000). */
   loginMaxTracked?: number;
 }
@@ -60,6 +62,7 @@ export async function startSubmission(deps: SubmissionDeps, tuning: SubmissionTu
     maxFailures: settings.authMaxFailures,
     lockoutMs: settings.authLockoutSeconds * 1000,
     delayStepMs: tuning.loginDelayStepMs,
+    maxDelayMs: tuning.loginMaxDelayMs,
     maxTracked: tuning.loginMaxTracked,
   });
   let fullWarnedAt = Number.NEGATIVE_INFINITY;
@@ -99,23 +102,14 @@ export async function startSubmission(deps: SubmissionDeps, tuning: SubmissionTu
       }
       void (async () => {
         const attempt = await guard.admit(address);
-        if (typeof attempt === 'string') {
+        if (attempt === 'locked') {
           submissionAuthFailures.inc({ kind: 'locked' });
-          if (attempt === 'full' && Date.now() - fullWarnedAt >= 60_000) {
-            fullWarnedAt = Date.now();
-            log.warn(
-              { address, lockout_seconds: settings.authLockoutSeconds },
-              'submission: logins refused for every client with no recent failure: too many clients are locked out',
-            );
-          }
           return callback(
             new SmtpReply(
               454,
               '4.7.0',
               'too_many_failures',
-              attempt === 'locked'
-                ? 'Too many failed logins from this address; try again later'
-                : 'Too many failed logins from too many addresses; try again later',
+              'Too many failed logins from this address; try again later',
             ),
           );
         }
@@ -123,12 +117,19 @@ export async function startSubmission(deps: SubmissionDeps, tuning: SubmissionTu
           const principal = auth.password ? await keys.authenticate(auth.password) : undefined;
           if (!principal) {
             submissionAuthFailures.inc({ kind: 'invalid' });
-            const { delayMs, locked } = attempt.fail();
+            const { delayMs, locked, remembered } = attempt.fail();
             if (locked)
               log.warn(
                 { address, client: attempt.client, lockout_seconds: settings.authLockoutSeconds },
                 'submission: logins refused for an address after repeated failures',
               );
+            if (!remembered && Date.now() - fullWarnedAt >= 60_000) {
+              fullWarnedAt = Date.now();
+              log.warn(
+                { address, lockout_seconds: settings.authLockoutSeconds },
+                'submission: too many clients are locked out to remember more: failed logins of the others are answered after the longest delay',
+              );
+            }
             await new Promise((r) => setTimeout(r, delayMs));
             return callback(null, { message: '5.7.8 Authentication credentials invalid', responseCode: 535 });
           }
