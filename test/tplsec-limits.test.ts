@@ -102,6 +102,40 @@ describe.each(backends)('template limits on %s', (backend) => {
     expect((await getMessage(t, small.json().items[0].id)).text_content).toBe('bold words');
   });
 
+  // juice writes the document back recursively (a few thousand nested elements: a 500), and
+  // matches every selector against every element on the event loop: 3,000 rules on 3,000
+  // elements took two minutes (the test timed out), nested :has() on 100 elements 16 s.
+  it('refuses HTML and CSS that juice cannot inline in bounded time, as a template_error', async () => {
+    const nested = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/templates',
+      payload: newTemplate('lim_nested', { html_content: `<p>{{ name }}</p>${'<div>'.repeat(6000)}` }),
+    });
+    expect(nested.statusCode, nested.body).toBe(422);
+    expect(nested.json().error).toMatchObject({ code: 'template_error', details: { part: 'html' } });
+
+    const rules = Array.from({ length: 3000 }, (_, i) => `.c${i} p{color:red}`).join('');
+    const cases = [
+      [`<style>${rules}</style>${'<div class="c1"><p>x</p></div>'.repeat(3000)}`, 'too much CSS'],
+      [`<style>*:has(*:has(*:has(*:has(b)))){color:red}</style>${'<div>'.repeat(100)}x`, ':has()'],
+      [`${'<div>'.repeat(6000)}x`, 'cannot be inlined'],
+    ];
+    for (const [html_content, message] of cases) {
+      const p = await preview({ html_content, text_content: 'x' });
+      expect(p.statusCode).toBe(200);
+      expect(p.json().errors).toEqual([
+        expect.objectContaining({ part: 'html', message: expect.stringContaining(message) }),
+      ]);
+    }
+    // The bundled layout and an ordinary stylesheet are far below the bound.
+    const ok = await preview({
+      layout: 'default',
+      html_content: `<style>.a{color:red} td, th{padding:2px}</style><table>${'<tr><td class="a">x</td></tr>'.repeat(200)}</table>`,
+    });
+    expect(ok.json().errors).toEqual([]);
+    expect(ok.json().html).toContain('<td class="a" style="padding: 2px; color: red;">x</td>');
+  });
+
   // Locale names admit `en_US` and subtags Intl refuses: `today` made Intl throw, a 500.
   it('renders today and now in every locale a template may have', async () => {
     const created = await t.inject({

@@ -121,6 +121,50 @@ function parse(eng: Liquid, source: string, part: string): Template[] {
 delete juice.codeBlocks.HBS;
 delete juice.codeBlocks.EJS;
 
+/**
+ * juice matches every selector of the `<style>` blocks against every element, synchronously,
+ * on the event loop: 3,000 rules on 3,000 elements took two minutes, and `:has()` searches a
+ * subtree per element and nests (`*:has(*:has(*:has(b)))` on 300 nested elements: 96 s). So
+ * a template whose selectors × elements exceed CSS_PAIRS, or whose CSS uses `:has()` (which mail
+ * clients do not inline anyway), is refused before juice runs. The count is an upper bound: every
+ * `{` and `,` of the CSS is taken for a selector, every `<` before a letter for an element.
+ */
+const CSS_PAIRS = 100_000;
+function checkCss(source: string): void {
+  const lower = source.toLowerCase();
+  let selectors = 0;
+  let hasHas = false;
+  for (let i = lower.indexOf('<style'); i >= 0; i = lower.indexOf('<style', i)) {
+    const open = lower.indexOf('>', i);
+    if (open < 0) break;
+    const close = lower.indexOf('</style', open);
+    const end = close < 0 ? lower.length : close;
+    for (let j = open + 1; j < end; j++) {
+      const c = lower.charCodeAt(j);
+      if (c === 123 || c === 44)
+        selectors++; // { ,
+      else if (c === 58 && lower.startsWith('has', j + 1)) hasHas ||= /^:has\s*\(/.test(lower.slice(j, j + 20));
+    }
+    i = end;
+  }
+  if (selectors === 0 && !hasHas) return;
+  const fail = (error: string) => {
+    throw new AppError('template_error', `html: ${error}`, { part: 'html', error });
+  };
+  if (hasHas) fail('the CSS selector :has() cannot be inlined: select the elements without it');
+  let elements = 0;
+  for (let i = lower.indexOf('<'); i >= 0; i = lower.indexOf('<', i + 1)) {
+    const c = lower.charCodeAt(i + 1);
+    if (c >= 97 && c <= 122) elements++;
+  }
+  if (selectors * elements > CSS_PAIRS) {
+    fail(
+      `too much CSS to inline: about ${selectors} selectors on ${elements} elements ` +
+        `(at most ${CSS_PAIRS} pairs): style fewer elements through <style>, or use style attributes`,
+    );
+  }
+}
+
 function inlineCss(source: string): string {
   const saved: string[] = [];
   let inTag = false;
@@ -139,11 +183,22 @@ function inlineCss(source: string): string {
       return !inTag && chunk.startsWith('{%') ? `<!--LQ${n}-->` : `LQ${n}QL`;
     })
     .join('');
-  const inlined = juice(protectedSource, {
-    preserveImportant: true,
-    applyWidthAttributes: false,
-    applyHeightAttributes: false,
-  });
+  checkCss(protectedSource);
+  let inlined: string;
+  try {
+    inlined = juice(protectedSource, {
+      preserveImportant: true,
+      applyWidthAttributes: false,
+      applyHeightAttributes: false,
+    });
+  } catch (e) {
+    // juice writes the document back recursively: a few thousand nested elements overflow the stack.
+    if (!(e instanceof RangeError)) throw e;
+    throw new AppError('template_error', `html: the HTML cannot be inlined (${e.message})`, {
+      part: 'html',
+      error: `the HTML cannot be inlined (${e.message}): is it nested thousands of elements deep?`,
+    });
+  }
   return inlined.replace(
     /<!--LQ(\d+)-->|LQ(\d+)QL/g,
     (_, a: string | undefined, b: string | undefined) => saved[Number(a ?? b)]!,
