@@ -39,7 +39,16 @@ export class CompletionBatcher implements CompletionStore {
     if (batch.length === 0) return;
     this.store.completeMany(batch.map((p) => p.item)).then(
       (applied) => batch.forEach((p, i) => p.resolve(applied[i]!)),
-      (e: unknown) => batch.forEach((p) => p.reject(e)),
+      (e: unknown) => {
+        if (batch.length === 1) return batch[0]!.reject(e);
+        // One result the database refuses must not take the others with it (they would stay
+        // `sending` and be sent again once their leases expired): each is tried alone.
+        for (const p of batch)
+          this.store.completeMany([p.item]).then(
+            ([applied]) => p.resolve(applied!),
+            (err: unknown) => p.reject(err),
+          );
+      },
     );
   }
 }
