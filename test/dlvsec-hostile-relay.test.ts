@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { smtpTargets, startWorker } from '../src/delivery/start.js';
 import { ReplyReader, SmtpConnection } from '../src/delivery/smtp-client/index.js';
 import { SmtpPool } from '../src/delivery/smtp-pool.js';
+import { classifyReply } from '../src/delivery/smtp-reply.js';
 import type { Worker } from '../src/delivery/worker.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { attemptEvents, messageRow, sendOk, waitForStatus } from './helpers/delivery.js';
@@ -169,6 +170,36 @@ describe('a relay that offers STARTTLS and does not keep its word', () => {
       expect(lines.filter((l) => !/^(EHLO|STARTTLS)/i.test(l) && !l.startsWith('\x16'))).toEqual([]);
     },
   );
+});
+
+describe('a relay answering codes SMTP does not have', () => {
+  const relays: RawRelay[] = [];
+  afterAll(async () => {
+    for (const r of relays) await r.close();
+  });
+
+  it('is refused at a 099 greeting (a relay problem), and a 699 or 199 to the final dot is no acceptance', async () => {
+    const greeting = await RawRelay.start('099 hello?\r\n', normal);
+    relays.push(greeting);
+    const e = await SmtpConnection.open(client(greeting.port)).catch((x: unknown) => x);
+    expect(e).toMatchObject({ phase: 'greeting', kind: 'reply', code: 99 });
+    expect(
+      classifyReply({ ...(e as { phase: 'greeting' }), kind: 'reply', code: 99, enhanced: null, text: '099' }),
+    ).toEqual({ class: 'relay_problem', relayProblem: 'refused_session' });
+
+    for (const code of [699, 199]) {
+      const relay = await RawRelay.start('220 relay.test\r\n', (line) =>
+        line === '.' ? `${code} 2.0.0 Ok?\r\n` : normal(line),
+      );
+      relays.push(relay);
+      const c = await SmtpConnection.open(client(relay.port));
+      const r = await c.send(envelope, mime(code));
+      c.close();
+      expect(r.data).toMatchObject({ code, enhanced: null });
+      const verdict = classifyReply({ phase: 'data_end', kind: 'reply', code, enhanced: null, text: r.data!.text });
+      expect(verdict.class).toBe('transient');
+    }
+  });
 });
 
 describe('a relay whose greeting never ends', () => {
