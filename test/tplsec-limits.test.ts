@@ -115,7 +115,7 @@ describe.each(backends)('template limits on %s', (backend) => {
     expect(nested.json().error).toMatchObject({ code: 'template_error', details: { part: 'html' } });
 
     const rules = Array.from({ length: 3000 }, (_, i) => `.c${i} p{color:red}`).join('');
-    const cases = [
+    const cases: Array<[string, string]> = [
       [`<style>${rules}</style>${'<div class="c1"><p>x</p></div>'.repeat(3000)}`, 'too much CSS'],
       [`<style>*:has(*:has(*:has(*:has(b)))){color:red}</style>${'<div>'.repeat(100)}x`, ':has()'],
       [`${'<div>'.repeat(6000)}x`, 'cannot be inlined'],
