@@ -2,7 +2,7 @@ export { MimeCache } from './mime.js';
 export { type RecipientView, recipientsView } from './recipient-status.js';
 export { listRelayStatus, RelayMonitor, type RelayStatusView } from './relay-status.js';
 export { OutboxSignal } from './signal.js';
-export { type DeliveryDeps, smtpTarget, smtpTargets, startWorker } from './start.js';
+export { clearPasswordRelays, type DeliveryDeps, smtpTarget, smtpTargets, startWorker } from './start.js';
 export { DeliveryStore } from './store.js';
 export {
   createSmtpTransport,

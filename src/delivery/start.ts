@@ -54,6 +54,23 @@ export function smtpTargets(s: { config: Config }, capture: { port: number } | n
   ];
 }
 
+const loopbackHost = (host: string) =>
+  host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+
+/**
+ * The relays (`host:port`) a password would go to in clear: SMTP_USE_TLS=false with a user, on
+ * a host that is not this machine. Said at start-up, as Nodemailer sends AUTH over plain SMTP
+ * without a word.
+ */
+export function clearPasswordRelays(config: Pick<Config, 'smtp'>): string[] {
+  const { smtp } = config;
+  const relays = [
+    ...(smtp.host && !smtp.useTls && smtp.user !== undefined ? [{ host: smtp.host, port: smtp.port }] : []),
+    ...smtp.fallbacks.filter((f) => f.security === 'none' && f.user !== undefined),
+  ];
+  return relays.filter((r) => !loopbackHost(r.host)).map((r) => `${r.host}:${r.port}`);
+}
+
 /** One relay: its pool. Several: the failover transport over their pools. */
 function deliveryTransport(config: Config, relays: Relay[], monitor: RelayMonitor, log: pino.Logger) {
   if (relays.length === 1) return createSmtpTransport(config, relays[0]!.target);
@@ -121,5 +138,11 @@ export function startWorker(
   );
   worker.start();
   s.log.info({ owner: worker.owner, smtp: relays.map((r) => r.address).join(', ') }, 'delivery worker started');
+  const clear = relays[0]!.target.capture ? [] : clearPasswordRelays(config);
+  if (clear.length > 0)
+    s.log.warn(
+      { relays: clear },
+      'SMTP_USE_TLS=false: the relay password is sent in clear over the network; turn TLS on unless the path to the relay is private',
+    );
   return worker;
 }
