@@ -16,6 +16,17 @@ export interface UnsubscribeHttpOptions {
 }
 
 /**
+ * RFC 8058's `List-Unsubscribe=One-Click`, as a mailbox provider posts it: form-urlencoded
+ * (`List-Unsubscribe=One-Click`) or multipart/form-data (a part named `List-Unsubscribe` whose
+ * value is `One-Click`). Only names what the suppression records: any POST unsubscribes.
+ */
+function isOneClick(body: unknown): boolean {
+  if (typeof body !== 'string') return false;
+  if (body.includes('List-Unsubscribe=One-Click')) return true;
+  return /name="?List-Unsubscribe"?[^\r\n]*\r?\n(?:[^\r\n]+\r?\n)*\r?\nOne-Click\r?\n/i.test(body);
+}
+
+/**
  * GET /u/:token shows a confirmation page; POST /u/:token unsubscribes (RFC 8058 one-click:
  * mailbox providers POST `List-Unsubscribe=One-Click` as a form, so any body is accepted, in
  * this plugin only). No bearer token: the HMAC in the token is the authorization.
@@ -26,7 +37,7 @@ export const unsubscribeHttp: FastifyPluginAsyncTypebox<UnsubscribeHttpOptions> 
     done(null, body),
   );
 
-  app.get<{ Params: { token: string }; Querystring: { lang?: string } }>(
+  app.get<{ Params: { token: string }; Querystring: { lang?: unknown } }>(
     '/u/:token',
     {
       config: { auth: 'public' },
@@ -40,9 +51,15 @@ export const unsubscribeHttp: FastifyPluginAsyncTypebox<UnsubscribeHttpOptions> 
     },
     async (request, reply) => {
       const claim = verifyUnsubscribeToken(key, request.params.token);
-      reply.header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store');
-      if (!claim) return reply.status(404).send(invalidPage(langOf(request.query.lang), brand));
-      const lang = langOf(request.query.lang ?? claim.locale);
+      // The page's address holds the token: no Referer carries it anywhere, no cache keeps it.
+      reply
+        .header('content-type', 'text/html; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .header('referrer-policy', 'no-referrer');
+      // `?lang=en&lang=fr` parses as an array, `?lang[a]=en` as an object: only one string counts.
+      const asked = typeof request.query.lang === 'string' ? request.query.lang : undefined;
+      if (!claim) return reply.status(404).send(invalidPage(langOf(asked), brand));
+      const lang = langOf(asked ?? claim.locale);
       return reply.send(confirmPage(lang, claim.email, claim.cls, `/u/${request.params.token}`, brand));
     },
   );
@@ -59,7 +76,8 @@ export const unsubscribeHttp: FastifyPluginAsyncTypebox<UnsubscribeHttpOptions> 
             ['text/html', 'text/plain'],
             'text',
           ),
-          ...errors(404),
+          // 413: a body over 64 KiB (a one-click POST is a few bytes).
+          ...errors(404, 413),
         },
       },
     },
@@ -71,10 +89,7 @@ export const unsubscribeHttp: FastifyPluginAsyncTypebox<UnsubscribeHttpOptions> 
         scope: claim.cls,
         reason: 'unsubscribe',
         source: 'unsubscribe_link',
-        details:
-          typeof request.body === 'string' && request.body.includes('List-Unsubscribe=One-Click')
-            ? 'one-click'
-            : 'confirmation page',
+        details: isOneClick(request.body) ? 'one-click' : 'confirmation page',
         at: Date.now(),
       });
       request.log.info({ scope: claim.cls }, 'recipient unsubscribed');
@@ -82,6 +97,8 @@ export const unsubscribeHttp: FastifyPluginAsyncTypebox<UnsubscribeHttpOptions> 
       if (request.headers.accept?.includes('text/html')) {
         return reply
           .header('content-type', 'text/html; charset=utf-8')
+          .header('cache-control', 'no-store')
+          .header('referrer-policy', 'no-referrer')
           .send(donePage(langOf(claim.locale), claim.email, brand));
       }
       return reply.status(200).send('');

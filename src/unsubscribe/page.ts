@@ -19,7 +19,8 @@ const TEXT = {
 };
 
 export type Lang = keyof typeof TEXT;
-export const langOf = (locale: string | undefined): Lang => (locale?.toLowerCase().startsWith('en') ? 'en' : 'fr');
+export const langOf = (locale: unknown): Lang =>
+  typeof locale === 'string' && locale.toLowerCase().startsWith('en') ? 'en' : 'fr';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 

@@ -7376,6 +7376,23 @@ export interface paths {
                     };
                 };
                 /** @description An error */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
                 500: {
                     headers: {
                         [name: string]: unknown;
