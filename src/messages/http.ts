@@ -93,6 +93,7 @@ export const messagesHttp: FastifyPluginAsyncTypebox<MessagesHttpOptions> = asyn
           since: q.since ? instant('since', q.since) : undefined,
           until: q.until ? instant('until', q.until) : undefined,
           ...(terms ? { search: { terms, context } } : {}),
+          dialect,
         },
         q.limit,
         q.cursor,

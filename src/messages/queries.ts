@@ -4,7 +4,16 @@ import type { DB, MessageRow, MessageStatus } from '../platform/db/schema.js';
 import { recipientsView } from '../delivery/index.js';
 import { AppError } from '../platform/errors.js';
 import { iso } from '../platform/time.js';
-import { createdBefore, createdSince, ftsMatch, type SearchContext, searchCondition } from './search.js';
+import type { Dialect } from '../platform/db/database.js';
+import {
+  createdBefore,
+  createdSince,
+  ftsMatch,
+  type SearchContext,
+  type Steering,
+  searchCondition,
+  steered,
+} from './search.js';
 import type { SearchTerms } from './search-query.js';
 
 export interface MessageFilter {
@@ -18,7 +27,24 @@ export interface MessageFilter {
   until?: number;
   /** A parsed `q` (search-query.ts), with what its condition needs. */
   search?: { terms: SearchTerms; context: SearchContext };
+  /** SQLite: its planner is steered (see Steering in search.ts); PostgreSQL: its time is bounded. */
+  dialect?: Dialect;
 }
+
+/**
+ * PostgreSQL: the longest a list's query may run. A fragment pg_trgm draws no trigram from (`%%%`,
+ * `a-b`, and, on a database whose LC_CTYPE is C, letters outside ASCII: `ééé`) or a filter no index
+ * serves (a category nobody uses) reads the whole table: seconds on millions of messages, which
+ * the caller is told to narrow (400 invalid_search) rather than wait for.
+ */
+export const LIST_TIMEOUT_MS = 5000;
+
+/**
+ * SQLite: a status with at least this many messages is common: its page is found walking the
+ * messages newest first (a few rows read per match), not by sorting every message of that
+ * status that email_messages_due lists (1.6 s for `delivered` on 2,000,000 messages).
+ */
+const COMMON_STATUS = 2000;
 
 /**
  * Counting stops here: a search matching most of a large archive would otherwise count millions
@@ -39,23 +65,81 @@ function decodeCursor(c: string, kind: 'id' | 'rowid'): string {
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: any Kysely query builder with a where() of its own signature
-function applyFilter<Q extends { where: (...args: any[]) => Q }>(q: Q, f: MessageFilter, withoutMatch = false): Q {
+function applyFilter<Q extends { where: (...args: any[]) => Q }>(
+  q: Q,
+  f: MessageFilter,
+  withoutMatch = false,
+  steering?: Steering,
+): Q {
   if (f.to) {
     // Whatever the case (email_messages_recipient_lower serves it).
     const to = f.to.trim().toLowerCase();
     q = q.where(sql<string>`lower(recipient_email)`, 'in', f.toHashed ? [to, f.toHashed] : [to]);
   }
-  if (f.status) q = q.where('status', '=', f.status);
-  if (f.template_key) q = q.where('template_key', '=', f.template_key);
+  if (f.status) q = q.where(steered('status', steering?.status), '=', f.status);
+  if (f.template_key) q = q.where(steered('template_key', steering?.template), '=', f.template_key);
   if (f.category) q = q.where('category', '=', f.category);
   type Eb = Parameters<typeof searchCondition>[0];
   if (f.since !== undefined) q = q.where((eb: Eb) => eb.and(createdSince(eb, f.since!)));
   if (f.until !== undefined) q = q.where((eb: Eb) => eb.and(createdBefore(eb, f.until!)));
   if (f.search) {
     const { terms, context } = f.search;
-    q = q.where((eb: Eb) => searchCondition(eb, terms, context, withoutMatch));
+    q = q.where((eb: Eb) => searchCondition(eb, terms, context, withoutMatch, steering));
   }
   return q;
+}
+
+/**
+ * SQLite: which conditions may choose an index (see Steering). A whole address or an id narrows
+ * more than a status or a template. A status with a template is left to the planner (it walks the
+ * template's messages newest first); a status alone keeps its index only while it is rare
+ * (counted on that index, at most COMMON_STATUS entries read).
+ */
+async function steeringFor(db: Kysely<DB>, f: MessageFilter): Promise<{ page?: Steering; count?: Steering }> {
+  if (f.dialect !== 'sqlite') return {};
+  const terms = f.search?.terms;
+  const narrower = !!f.to || !!terms?.to.some((t) => t.whole) || (terms?.id.length ?? 0) > 0;
+  const byTemplate = !!f.template_key || (terms?.template.length ?? 0) > 0;
+  const status = f.status ?? terms?.status[0];
+  let commonStatus = false;
+  if (status && !narrower && !byTemplate) {
+    const { rows } = await sql<{ n: number }>`select count(*) as n from (select 1 from email_messages
+      where status = ${status} limit ${COMMON_STATUS})`.execute(db);
+    commonStatus = Number(rows[0]?.n ?? 0) >= COMMON_STATUS;
+  }
+  // The count reads no order: a common status is counted on its index (covering, capped).
+  return {
+    page: { status: narrower || commonStatus, template: narrower },
+    count: { status: narrower, template: narrower },
+  };
+}
+
+const isStatementTimeout = (err: unknown) => (err as { code?: unknown } | null)?.code === '57014';
+
+/**
+ * PostgreSQL: `run` in a transaction whose statements stop after LIST_TIMEOUT_MS, a 400 then;
+ * SQLite: `run` as is (its queries cannot be interrupted: steering keeps them on an index).
+ */
+async function bounded<T>(
+  db: Kysely<DB>,
+  dialect: Dialect | undefined,
+  timeoutMs: number,
+  run: (db: Kysely<DB>) => Promise<T>,
+) {
+  if (dialect !== 'postgres') return run(db);
+  try {
+    return await db.transaction().execute(async (trx) => {
+      await sql`set local statement_timeout = ${sql.lit(Math.max(1, Math.floor(timeoutMs)))}`.execute(trx);
+      return run(trx);
+    });
+  } catch (err) {
+    if (!isStatementTimeout(err)) throw err;
+    throw new AppError(
+      'invalid_search',
+      `This list reads too much of the archive to answer within ${timeoutMs / 1000} s: narrow it (a whole address, a template, a date range, a longer part of a word)`,
+      { timeout_ms: timeoutMs },
+    );
+  }
 }
 
 export const messageSummary = (
@@ -95,35 +179,36 @@ const SUMMARY_COLUMNS = [
   'delivered_at',
 ] as const;
 
-export async function listMessages(db: Kysely<DB>, filter: MessageFilter, limit: number, cursor?: string) {
+export async function listMessages(
+  db: Kysely<DB>,
+  filter: MessageFilter,
+  limit: number,
+  cursor?: string,
+  opts: { timeoutMs?: number } = {},
+) {
+  return bounded(db, filter.dialect, opts.timeoutMs ?? LIST_TIMEOUT_MS, (db) => listBounded(db, filter, limit, cursor));
+}
+
+/** A list's two queries (its page, its capped count) as they are run without message_search (tests read their plans). */
+export async function listQueries(db: Kysely<DB>, filter: MessageFilter, limit: number, cursor?: string) {
+  const steering = await steeringFor(db, filter);
+  let page = applyFilter(db.selectFrom('email_messages').select([...SUMMARY_COLUMNS]), filter, false, steering.page);
+  if (cursor) page = page.where('id', '<', decodeCursor(cursor, 'id'));
+  const matching = applyFilter(db.selectFrom('email_messages').select('id'), filter, false, steering.count).limit(
+    TOTAL_CAP + 1,
+  );
+  return {
+    page: page.orderBy('id', 'desc').limit(limit + 1),
+    count: db.selectFrom(matching.as('m')).select((eb) => eb.fn.countAll<number>().as('n')),
+  };
+}
+
+async function listBounded(db: Kysely<DB>, filter: MessageFilter, limit: number, cursor?: string) {
   const match = filter.search ? ftsMatch(filter.search.terms, filter.search.context) : null;
   if (match !== null) return listFromSearchIndex(db, match, filter, limit, cursor);
-  let q = applyFilter(
-    db
-      .selectFrom('email_messages')
-      .select([
-        'id',
-        'recipient_email',
-        'subject',
-        'status',
-        'template_key',
-        'category',
-        'created_at',
-        'sent_at',
-        'delivered_at',
-      ]),
-    filter,
-  );
-  if (cursor) q = q.where('id', '<', decodeCursor(cursor, 'id'));
-  const rows = await q
-    .orderBy('id', 'desc')
-    .limit(limit + 1)
-    .execute();
-  const matching = applyFilter(db.selectFrom('email_messages').select('id'), filter).limit(TOTAL_CAP + 1);
-  const totalRow = await db
-    .selectFrom(matching.as('m'))
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .executeTakeFirstOrThrow();
+  const queries = await listQueries(db, filter, limit, cursor);
+  const rows = await queries.page.execute();
+  const totalRow = await queries.count.executeTakeFirstOrThrow();
   const page = rows.slice(0, limit);
   const total = Number(totalRow.n);
   return {

@@ -94,6 +94,22 @@ function fragmentsOnRow(terms: SearchTerms, ctx: SearchContext): Expression<SqlB
 }
 
 /**
+ * SQLite, which keeps no statistics: which equality conditions must not choose the index. Its
+ * planner prefers any index whose first column is compared with `=`: `status = 'delivered'` took
+ * email_messages_due (status, …) over the recipient's index and sorted every delivered message
+ * of the archive for one recipient's page. Written `+status`, a condition is still tested but
+ * cannot choose an index (SQLite's documented way, "the unary + operator").
+ */
+export interface Steering {
+  status: boolean;
+  template: boolean;
+}
+
+/** The column as a condition's left side: on SQLite, `+column` when it must not choose the index. */
+export const steered = (column: 'status' | 'template_key', off: boolean | undefined) =>
+  off ? sql<string>`+${sql.ref(column)}` : sql<string>`${sql.ref(column)}`;
+
+/**
  * The terms as a condition on email_messages. On PostgreSQL each fragment is a LIKE over a
  * lowercased column, which its pg_trgm index serves. On SQLite the fragments are ftsMatch's,
  * as `rowid in (…)` unless `withoutMatch` (the caller reads message_search itself).
@@ -103,6 +119,7 @@ export function searchCondition(
   terms: SearchTerms,
   ctx: SearchContext,
   withoutMatch = false,
+  steering?: Steering,
 ): Expression<SqlBool> {
   const and: Expression<SqlBool>[] = [];
   const lite = ctx.dialect === 'sqlite';
@@ -142,9 +159,9 @@ export function searchCondition(
     else if (id.kind === 'prefix') and.push(eb.and([eb('id', '>=', id.value), eb('id', '<', `${id.value}g`)]));
     else and.push(eb('provider_message_id', '=', id.value));
   }
-  for (const t of terms.template) and.push(eb('template_key', '=', t));
+  for (const t of terms.template) and.push(eb(steered('template_key', steering?.template), '=', t));
   for (const c of terms.category) and.push(eb('category', '=', c));
-  for (const s of terms.status) and.push(eb('status', '=', s));
+  for (const s of terms.status) and.push(eb(steered('status', steering?.status), '=', s));
   if (terms.after !== undefined) and.push(...createdSince(eb, terms.after));
   if (terms.before !== undefined) and.push(...createdBefore(eb, terms.before));
   const match = withoutMatch ? null : ftsMatch(terms, ctx);
