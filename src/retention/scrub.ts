@@ -16,6 +16,8 @@ export interface ScrubRow {
   error_message: string | null;
   recipient_status: string | null;
   body_id: number | null;
+  tags: string | null;
+  metadata: string | null;
 }
 
 export const SCRUB_COLUMNS = [
@@ -28,15 +30,36 @@ export const SCRUB_COLUMNS = [
   'error_message',
   'recipient_status',
   'body_id',
+  'tags',
+  'metadata',
 ] as const;
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** Replaces every address of `addresses` in free text (SMTP replies quote the recipient). */
-function hashIn(config: Config, text: string | null, addresses: string[]): string | null {
+/**
+ * A character that, before an address, makes it part of a longer one (`bob.jane@x.bj`). Only the
+ * usual local-part characters: `email=jane@x.bj` in a query string is an occurrence.
+ */
+const LOCAL_CHAR = '[A-Za-z0-9._%+-]';
+
+/**
+ * Replaces every occurrence of an address of `addresses` in free text by its keyed hash, in any
+ * letter case (SMTP replies, reports and providers quote the recipient as they like), and only
+ * the whole address: `bob.jane@x.bj` is not an occurrence of `jane@x.bj`.
+ */
+export function hashAddressesIn(config: Config, text: string | null, addresses: string[]): string | null {
   if (text === null) return null;
-  return addresses.reduce((t, a) => t.replace(new RegExp(escapeRegExp(a), 'gi'), anonymizeAddress(config, a)), text);
+  return addresses.reduce(
+    (t, a) =>
+      t.replace(
+        new RegExp(`(?<!${LOCAL_CHAR})${escapeRegExp(a)}(?![A-Za-z0-9-]|\\.[A-Za-z0-9])`, 'gi'),
+        anonymizeAddress(config, a),
+      ),
+    text,
+  );
 }
+
+const hashIn = hashAddressesIn;
 
 const hashList = (config: Config, json: string | null): string | null =>
   json === null
@@ -93,6 +116,7 @@ export async function scrubMessages(
   if (event === 'erased') await dropNamingRaws(trx, rows, raws, now);
   for (const m of rows) {
     const addresses = addressesOf(m);
+    const named = m.reply_to && !isAnonymized(m.reply_to) ? [...addresses, m.reply_to] : addresses;
     await trx
       .updateTable('email_messages')
       .set({
@@ -105,6 +129,9 @@ export async function scrubMessages(
         smtp_response: hashIn(config, m.smtp_response, addresses),
         error_message: hashIn(config, m.error_message, addresses),
         recipient_status: hashRecipientStatus(config, m.recipient_status, addresses),
+        // The caller's own fields may carry the addresses too (`{"contact": "jane@…"}`).
+        tags: hashIn(config, m.tags, named),
+        metadata: hashIn(config, m.metadata, named),
         html_content: null,
         text_content: null,
         body_id: null,
@@ -118,16 +145,16 @@ export async function scrubMessages(
       })
       .where('id', '=', m.id)
       .execute();
-    // Bounce and delivery events may quote the address (SES notifications do).
-    for (const a of addresses) {
-      await trx
-        .updateTable('email_events')
-        .set((eb) => ({ data: eb.fn<string>('replace', ['data', eb.val(a), eb.val(anonymizeAddress(config, a))]) }))
-        .where('message_id', '=', m.id)
-        .where('data', 'is not', null)
-        .execute();
-    }
   }
+  // Events (bounces and relay replies quote the address) and the webhook payloads made of them.
+  await hashInRelated(
+    trx,
+    config,
+    rows.map((m) => ({
+      id: m.id,
+      addresses: m.reply_to && !isAnonymized(m.reply_to) ? [...addressesOf(m), m.reply_to] : addressesOf(m),
+    })),
+  );
   const ids = rows.map((r) => r.id);
   const held = await trx
     .selectFrom('email_attachments')
@@ -169,13 +196,23 @@ async function dropNamingRaws(
   raws: Array<{ raw_sha256: string | null }>,
   now: number,
 ) {
-  const addresses = rows.flatMap(addressesOf).map((a) => a.toLowerCase());
-  if (addresses.length === 0) return;
+  await dropRawsNaming(
+    trx,
+    raws.map((r) => r.raw_sha256!),
+    rows.flatMap(addressesOf),
+    now,
+  );
+}
+
+/** Of the raw MIME contents `shas`, those naming one of `addresses` (any case) are dropped from every message. */
+export async function dropRawsNaming(trx: Transaction<DB>, shas: string[], addresses: string[], now: number) {
+  const lowered = addresses.map((a) => a.toLowerCase());
+  if (lowered.length === 0) return;
   const naming: string[] = [];
-  for (const { raw_sha256: sha } of raws) {
-    const bytes = await readContent(trx, sha!);
+  for (const sha of new Set(shas)) {
+    const bytes = await readContent(trx, sha);
     const lower = bytes?.toString('latin1').toLowerCase();
-    if (lower && addresses.some((a) => lower.includes(a))) naming.push(sha!);
+    if (lower && lowered.some((a) => lower.includes(a))) naming.push(sha);
   }
   if (naming.length > 0) {
     await trx
@@ -198,26 +235,88 @@ async function dropBodies(trx: Transaction<DB>, rows: ScrubRow[], event: 'anonym
   const ids = [...new Set(rows.filter((r) => r.body_id != null).map((r) => Number(r.body_id)))];
   if (ids.length === 0) return;
   if (event === 'erased') {
-    const addresses = rows.map((r) => r.recipient_email.toLowerCase()).filter((a) => !isAnonymized(a));
-    const shared = await trx
-      .selectFrom('email_bodies')
-      .select(['id', 'encoding', 'data'])
-      .where('id', 'in', ids)
-      .execute();
-    const naming = shared
-      .filter((b) => {
-        const { html, text } = decodeBody(b.encoding, b.data);
-        const lower = `${html ?? ''}\n${text ?? ''}`.toLowerCase();
-        return addresses.some((a) => lower.includes(a));
-      })
-      .map((b) => Number(b.id));
-    if (naming.length > 0) {
-      await trx
-        .updateTable('email_messages')
-        .set({ body_id: null, updated_at: now })
-        .where('body_id', 'in', naming)
-        .execute();
-    }
+    await dropBodiesNaming(
+      trx,
+      ids,
+      rows.map((r) => r.recipient_email).filter((a) => !isAnonymized(a)),
+      now,
+    );
   }
   await deleteUnreferencedBodies(trx, ids);
+}
+
+/**
+ * Of the bodies `ids`, those whose HTML or text names one of `addresses` (any case) are dropped
+ * from every message that shares them; the caller deletes them (deleteUnreferencedBodies).
+ */
+export async function dropBodiesNaming(trx: Transaction<DB>, ids: number[], addresses: string[], now: number) {
+  const lowered = addresses.map((a) => a.toLowerCase());
+  if (ids.length === 0 || lowered.length === 0) return;
+  const shared = await trx
+    .selectFrom('email_bodies')
+    .select(['id', 'encoding', 'data'])
+    .where('id', 'in', ids)
+    .execute();
+  const naming = shared
+    .filter((b) => {
+      const { html, text } = decodeBody(b.encoding, b.data);
+      const lower = `${html ?? ''}\n${text ?? ''}`.toLowerCase();
+      return lowered.some((a) => lower.includes(a));
+    })
+    .map((b) => Number(b.id));
+  if (naming.length > 0) {
+    await trx
+      .updateTable('email_messages')
+      .set({ body_id: null, updated_at: now })
+      .where('body_id', 'in', naming)
+      .execute();
+  }
+}
+
+/** Ids per query: well under both databases' limits on parameters. */
+const CHUNK = 500;
+
+/**
+ * Replaces the addresses in what was recorded about the messages: their events' data (bounces,
+ * relay replies, feedback) and the payloads of the webhook deliveries made of those events,
+ * pending or delivered (each carries the message's `to`). Deliveries are found by their events
+ * through the (endpoint, event) index: webhook_deliveries has none by message.
+ */
+export async function hashInRelated(
+  trx: Transaction<DB>,
+  config: Config,
+  messages: Array<{ id: string; addresses: string[] }>,
+): Promise<void> {
+  const byMessage = new Map(messages.filter((m) => m.addresses.length > 0).map((m) => [m.id, m.addresses]));
+  const ids = [...byMessage.keys()];
+  const endpoints = (await trx.selectFrom('webhook_endpoints').select('id').execute()).map((e) => e.id);
+  for (let i = 0; i < ids.length; i += CHUNK) {
+    const events = await trx
+      .selectFrom('email_events')
+      .select(['id', 'message_id', 'data'])
+      .where('message_id', 'in', ids.slice(i, i + CHUNK))
+      .execute();
+    const addressesOfEvent = new Map<number, string[]>();
+    for (const e of events) {
+      const addresses = byMessage.get(e.message_id)!;
+      addressesOfEvent.set(Number(e.id), addresses);
+      const data = hashAddressesIn(config, e.data, addresses);
+      if (data !== e.data) await trx.updateTable('email_events').set({ data }).where('id', '=', e.id).execute();
+    }
+    const eventIds = [...addressesOfEvent.keys()];
+    if (endpoints.length === 0) continue;
+    for (let j = 0; j < eventIds.length; j += CHUNK) {
+      const deliveries = await trx
+        .selectFrom('webhook_deliveries')
+        .select(['id', 'event_id', 'payload'])
+        .where('endpoint_id', 'in', endpoints)
+        .where('event_id', 'in', eventIds.slice(j, j + CHUNK))
+        .execute();
+      for (const d of deliveries) {
+        const payload = hashAddressesIn(config, d.payload, addressesOfEvent.get(Number(d.event_id))!)!;
+        if (payload !== d.payload)
+          await trx.updateTable('webhook_deliveries').set({ payload }).where('id', '=', d.id).execute();
+      }
+    }
+  }
 }
