@@ -16,7 +16,7 @@ export const retentionHttp: FastifyPluginAsyncTypebox<RetentionHttpOptions> = as
       schema: {
         summary: 'Erase one recipient (right to erasure)',
         description:
-          'Hashes the address in every message to it (and in cc/bcc of others), drops bodies and attachment bytes, cancels what was not sent yet. Metadata stays for the audit; the hashed messages are still listed by `?to=<address>`.',
+          'Hashes the address in every message to it and wherever others name it (cc/bcc, reply-to, subject, tags, metadata, events, webhook payloads, idempotent answers), drops bodies and attachment bytes, cancels what was not sent yet, deletes feedback reports and captured mail naming it. Suppressions stay. Metadata stays for the audit; the hashed messages are still listed by `?to=<address>`.',
         params: Type.Object({ email: Type.String({ minLength: 3, maxLength: 320 }) }),
         response: {
           200: Type.Object({
@@ -25,7 +25,10 @@ export const retentionHttp: FastifyPluginAsyncTypebox<RetentionHttpOptions> = as
             }),
             messages: Type.Integer({ description: 'Messages to it: addresses hashed, bodies dropped' }),
             attachments: Type.Integer({ description: 'Attachments whose bytes were dropped' }),
-            copies: Type.Integer({ description: 'Messages to others where it was in cc/bcc' }),
+            copies: Type.Integer({
+              description:
+                'Messages to others that named it (cc/bcc, reply-to, subject, tags, metadata, relay replies): the address replaced by its hash',
+            }),
             cancelled: Type.Integer({ description: 'Messages not sent yet, cancelled' }),
             feedback_reports: Type.Integer({
               description: 'Feedback reports naming it (bounces, complaints, auto-replies), deleted',

@@ -10226,7 +10226,7 @@ export interface paths {
         put?: never;
         /**
          * Erase one recipient (right to erasure)
-         * @description Hashes the address in every message to it (and in cc/bcc of others), drops bodies and attachment bytes, cancels what was not sent yet. Metadata stays for the audit; the hashed messages are still listed by `?to=<address>`.
+         * @description Hashes the address in every message to it and wherever others name it (cc/bcc, reply-to, subject, tags, metadata, events, webhook payloads, idempotent answers), drops bodies and attachment bytes, cancels what was not sent yet, deletes feedback reports and captured mail naming it. Suppressions stay. Metadata stays for the audit; the hashed messages are still listed by `?to=<address>`.
          */
         post: {
             parameters: {
@@ -10252,7 +10252,7 @@ export interface paths {
                             messages: number;
                             /** @description Attachments whose bytes were dropped */
                             attachments: number;
-                            /** @description Messages to others where it was in cc/bcc */
+                            /** @description Messages to others that named it (cc/bcc, reply-to, subject, tags, metadata, relay replies): the address replaced by its hash */
                             copies: number;
                             /** @description Messages not sent yet, cancelled */
                             cancelled: number;
