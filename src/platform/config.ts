@@ -155,6 +155,8 @@ export interface FeedbackConfig {
   inboundSmtpHost: string;
   /** Largest report accepted by the listener (a larger one is refused with 552). */
   inboundMaxBytes: number;
+  /** INBOUND_CLIENT_MB_PER_HOUR: report bytes stored per client address an hour (0: no limit). */
+  inboundClientBytesPerHour: number;
   /** TLS key and certificate offered by STARTTLS (PEM files); unset: a self-signed one. */
   inboundTlsKeyFile: string | undefined;
   inboundTlsCertFile: string | undefined;
@@ -676,6 +678,7 @@ function readFeedback(r: Reader): FeedbackConfig {
     inboundSmtpPort,
     inboundSmtpHost: r.string('INBOUND_SMTP_HOST', '0.0.0.0'),
     inboundMaxBytes: Math.round(r.number('INBOUND_SMTP_MAX_MB', 10, 0.01, 100) * 1024 * 1024),
+    inboundClientBytesPerHour: Math.round(r.number('INBOUND_CLIENT_MB_PER_HOUR', 100, 0, 1_000_000) * 1024 * 1024),
     inboundTlsKeyFile: tlsKey,
     inboundTlsCertFile: tlsCert,
     softBounceLimit: r.int('SOFT_BOUNCE_LIMIT', 5, 1, 1000),

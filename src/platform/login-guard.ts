@@ -82,6 +82,10 @@ function groupsOf(address: string): number[] | null {
   return groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : null;
 }
 
+/** An address of this machine (IPv4 127/8, ::1, or IPv4-mapped 127/8). */
+export const isLoopback = (address: string): boolean =>
+  address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+
 /**
  * The client an address counts for: an IPv4 address as it is, an IPv4-mapped IPv6 address
  * (::ffff:a.b.c.d, however written) as its IPv4 address, any other IPv6 address as its /64

@@ -5,7 +5,7 @@ import type { Config } from '../../platform/config.js';
 import type { Principal } from '../../platform/http/auth.js';
 import { isValidAddress } from '../addresses.js';
 import type { SubmissionAcceptor, SubmissionUser } from './accept.js';
-import { LoginGuard } from '../../platform/login-guard.js';
+import { isLoopback, LoginGuard } from '../../platform/login-guard.js';
 import { submissionAuthFailures, submissionConnections, submissionMessages } from './metrics.js';
 import { replyFor, SmtpReply } from './replies.js';
 import { readTls, tlsFiles, watchTls } from './tls.js';
@@ -39,9 +39,6 @@ export interface SubmissionServer {
 }
 
 /** RFC 5321 loopback: the only place AUTH may travel in clear text. */
-const isLoopback = (address: string) =>
-  address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
-
 /** The key is kept for the session: it is checked again for each message (a revoked key stops at once). */
 type SessionUser = SubmissionUser & { token: string };
 const userOf = (session: SMTPServerSession) => session.user as SessionUser | undefined;

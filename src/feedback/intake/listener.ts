@@ -12,8 +12,18 @@ import type pino from 'pino';
 import type { SMTPServerOptions } from 'smtp-server';
 import type { Config } from '../../platform/config.js';
 import type { DB } from '../../platform/db/schema.js';
+import { Counter } from 'prom-client';
+import { registry } from '../../platform/metrics.js';
 import { verpKey, verpMessageId } from '../return-path.js';
+import { ClientByteBudget } from './client-budget.js';
 import { storeReport } from './store.js';
+
+export const inboundRefused = new Counter({
+  name: 'postier_feedback_inbound_refused_total',
+  help: 'Reports the inbound listener refused before storing them: `client_budget` (the client address stored INBOUND_CLIENT_MB_PER_HOUR already)',
+  labelNames: ['reason'],
+  registers: [registry],
+});
 
 export interface InboundListener {
   port: number;
@@ -45,6 +55,7 @@ export async function startInboundListener(opts: ListenerOptions): Promise<Inbou
   const key = verpKey(config);
   const maxBytes = config.feedback.inboundMaxBytes;
   const { SMTPServer } = await import('smtp-server');
+  const budget = new ClientByteBudget(config.feedback.inboundClientBytesPerHour);
   let stored = 0;
   // Without files, smtp-server's own self-signed certificate: senders that insist on TLS get it,
   // senders of bounces do not verify certificates (opportunistic TLS).
@@ -64,6 +75,13 @@ export async function startInboundListener(opts: ListenerOptions): Promise<Inbou
     maxClients: 200,
     banner: 'Postier feedback: reports for this domain only',
     logger: false,
+    onMailFrom(_address, session, callback) {
+      if (!budget.allows(session.remoteAddress)) {
+        inboundRefused.inc({ reason: 'client_budget' });
+        return callback(smtpError(452, '4.7.1 Too many reports from your address this hour, try again later'));
+      }
+      callback();
+    },
     onRcptTo(address, session, callback) {
       const addr = address.address.trim();
       const at = addr.lastIndexOf('@');
@@ -110,6 +128,7 @@ export async function startInboundListener(opts: ListenerOptions): Promise<Inbou
         }).then(
           (r) => {
             stored++;
+            budget.spend(session.remoteAddress, raw.length);
             opts.onStored?.();
             callback(null, `2.6.0 Ok report ${r.id}${r.duplicate ? ' (already received)' : ''}`);
           },
