@@ -22,7 +22,19 @@ export interface WebhookDispatcherOptions {
   /** Names this process in the lease of the event-log tail (job_locks). */
   owner: string;
   batchSize?: number;
+  /** Attempts in flight to one endpoint in this process (PER_ENDPOINT). */
+  perEndpoint?: number;
+  /** Attempts in flight in all in this process (IN_FLIGHT). */
+  inFlight?: number;
 }
+
+/**
+ * A slow or hanging endpoint holds at most this many of a process's attempts at once (each for up
+ * to WEBHOOK_TIMEOUT_SECONDS); the other endpoints' deliveries go out beside them.
+ */
+export const PER_ENDPOINT = 4;
+/** Attempts in flight in one process, all endpoints together. */
+export const IN_FLIGHT = 64;
 
 /** After a ring, the loop polls this often for a while: the ringing transaction commits a moment later. */
 const RUNG_POLL_MS = 50;
@@ -34,13 +46,25 @@ const RUNG_FOR_MS = 1000;
  * 6 h) up to WEBHOOK_MAX_ATTEMPTS, every attempt recorded. Any number of processes may run it:
  * one at a time tails the log, and a delivery is claimed by a conditional update that pushes its
  * due time past the attempt, so one process sends it (at least once on crash).
+ *
+ * The loop never waits for an answer: attempts run beside it, at most PER_ENDPOINT to one
+ * endpoint and IN_FLIGHT in all, and an endpoint at its limit is left out of the next claims.
+ * So an endpoint that hangs until the timeout delays only its own deliveries (before, each pass
+ * waited for its slowest attempt: one hanging endpoint slowed every other to a batch per timeout).
  */
 export class WebhookDispatcher {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
   private stopped = true;
   private rungUntil = 0;
+  /** Something became due while a pass ran: the next one follows at once. */
+  private again = false;
   private readonly batchSize: number;
+  private readonly perEndpoint: number;
+  private readonly maxInFlight: number;
+  /** Attempts in flight per endpoint id, and all of them (awaited by stop and runOnce). */
+  private readonly busy = new Map<string, number>();
+  private readonly inFlight = new Set<Promise<void>>();
   readonly enqueuer: WebhookEnqueuer;
   post: Post = (url, init) => globalThis.fetch(url, init);
 
@@ -52,14 +76,23 @@ export class WebhookDispatcher {
     opts: WebhookDispatcherOptions,
   ) {
     this.batchSize = opts.batchSize ?? 20;
+    this.perEndpoint = opts.perEndpoint ?? PER_ENDPOINT;
+    this.maxInFlight = opts.inFlight ?? IN_FLIGHT;
     this.enqueuer = new WebhookEnqueuer(db, dialect, { owner: opts.owner });
   }
 
   /**
    * One pass: enqueue from the log what endpoints subscribed to, then attempt what is due at
-   * `now`; returns how many deliveries were attempted.
+   * `now`; returns how many deliveries were attempted, once their attempts are recorded.
    */
   async runOnce(now = Date.now()): Promise<number> {
+    const started = await this.pass(now);
+    await Promise.all(started);
+    return started.length;
+  }
+
+  /** Enqueues, then starts the due attempts (without waiting for them): the attempts started. */
+  private async pass(now: number): Promise<Array<Promise<void>>> {
     try {
       await this.enqueuer.run();
     } catch (err) {
@@ -67,7 +100,7 @@ export class WebhookDispatcher {
       if (err instanceof CursorMoved) this.log.warn({ err }, 'webhook enqueue pass undone');
       else this.log.error({ err }, 'webhook enqueue pass failed');
     }
-    return this.deliverDue(now);
+    return this.startDue(now);
   }
 
   /**
@@ -77,26 +110,40 @@ export class WebhookDispatcher {
   ring(): void {
     if (this.stopped) return;
     this.rungUntil = Date.now() + RUNG_FOR_MS;
-    if (this.timer && !this.running) {
+    this.soon(RUNG_POLL_MS);
+  }
+
+  /** The next pass in `ms` at most, unless one is running (it schedules the next itself). */
+  private soon(ms: number): void {
+    if (this.running) this.again = true;
+    else if (this.timer) {
       clearTimeout(this.timer);
-      this.timer = setTimeout(() => void this.loop(), RUNG_POLL_MS);
+      this.timer = setTimeout(() => void this.loop(), ms);
     }
   }
 
-  private async deliverDue(now: number): Promise<number> {
-    const due: Due[] = await this.db
+  private async startDue(now: number): Promise<Array<Promise<void>>> {
+    const room = this.maxInFlight - this.inFlight.size;
+    if (room <= 0) return [];
+    const full = [...this.busy].filter(([, n]) => n >= this.perEndpoint).map(([id]) => id);
+    let q = this.db
       .selectFrom('webhook_deliveries as d')
       .innerJoin('webhook_endpoints as e', 'e.id', 'd.endpoint_id')
-      .select(['d.id', 'd.payload', 'd.attempts', 'd.next_attempt_at', 'e.url', 'e.secret'])
+      .select(['d.id', 'd.endpoint_id', 'd.payload', 'd.attempts', 'd.next_attempt_at', 'e.url', 'e.secret'])
       .where('d.status', '=', 'pending')
       .where('d.next_attempt_at', '<=', now)
       // A paused endpoint's pending deliveries wait for it to be resumed.
-      .where('e.is_active', '=', 1)
+      .where('e.is_active', '=', 1);
+    // An endpoint with PER_ENDPOINT attempts in flight here takes no more until one ends.
+    if (full.length > 0) q = q.where('d.endpoint_id', 'not in', full);
+    const due: Array<Due & { endpoint_id: string }> = await q
       .orderBy('d.next_attempt_at')
-      .limit(this.batchSize)
+      .limit(Math.min(this.batchSize, room))
       .execute();
-    const claimed: Due[] = [];
+    const started: Array<Promise<void>> = [];
     for (const d of due) {
+      const n = this.busy.get(d.endpoint_id) ?? 0;
+      if (n >= this.perEndpoint) continue;
       const r = await this.db
         .updateTable('webhook_deliveries')
         .set({ next_attempt_at: now + this.config.timeoutMs + 60_000 })
@@ -104,10 +151,22 @@ export class WebhookDispatcher {
         .where('status', '=', 'pending')
         .where('next_attempt_at', '=', d.next_attempt_at)
         .executeTakeFirst();
-      if (Number(r.numUpdatedRows) > 0) claimed.push(d);
+      if (Number(r.numUpdatedRows) === 0) continue;
+      this.busy.set(d.endpoint_id, n + 1);
+      const attempt: Promise<void> = this.attempt(d)
+        .catch((err: unknown) => this.log.error({ err, delivery: d.id }, 'webhook attempt could not be recorded'))
+        .finally(() => {
+          const left = (this.busy.get(d.endpoint_id) ?? 1) - 1;
+          if (left > 0) this.busy.set(d.endpoint_id, left);
+          else this.busy.delete(d.endpoint_id);
+          this.inFlight.delete(attempt);
+          // Room again: what waited for it goes out now, not at the next idle poll.
+          if (!this.stopped) this.soon(0);
+        });
+      this.inFlight.add(attempt);
+      started.push(attempt);
     }
-    await Promise.all(claimed.map((d) => this.attempt(d)));
-    return claimed.length;
+    return started;
   }
 
   private async attempt(d: Due): Promise<void> {
@@ -144,17 +203,7 @@ export class WebhookDispatcher {
     const giveUp = !ok && attempts >= this.config.maxAttempts;
     const delay = Math.min(this.config.retryBaseMs * 3 ** (attempts - 1), 6 * HOUR_MS);
     await this.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('webhook_attempts')
-        .values({
-          delivery_id: d.id,
-          attempted_at: started,
-          status_code: status,
-          duration_ms: finished - started,
-          error,
-        })
-        .execute();
-      await trx
+      const updated = await trx
         .updateTable('webhook_deliveries')
         .set({
           attempts,
@@ -165,6 +214,18 @@ export class WebhookDispatcher {
           completed_at: ok || giveUp ? finished : null,
         })
         .where('id', '=', d.id)
+        .executeTakeFirst();
+      // The endpoint was deleted during the attempt, and its deliveries with it: nothing to record.
+      if (Number(updated.numUpdatedRows) === 0) return;
+      await trx
+        .insertInto('webhook_attempts')
+        .values({
+          delivery_id: d.id,
+          attempted_at: started,
+          status_code: status,
+          duration_ms: finished - started,
+          error,
+        })
         .execute();
     });
     if (!ok) this.log.warn({ delivery: d.id, url: d.url, attempts, error, gave_up: giveUp }, 'webhook delivery failed');
@@ -180,21 +241,24 @@ export class WebhookDispatcher {
     this.timer = null;
     if (this.stopped) return;
     let n = 0;
-    this.running = this.runOnce().then(
-      (count) => (n = count),
+    this.again = false;
+    this.running = this.pass(Date.now()).then(
+      (started) => (n = started.length),
       (e: unknown) => this.log.error({ err: e }, 'webhook dispatcher pass failed'),
     );
     await this.running;
     this.running = null;
     if (this.stopped) return;
-    const wait = n > 0 ? 0 : Date.now() < this.rungUntil ? RUNG_POLL_MS : this.config.pollMs;
+    const wait = n > 0 || this.again ? 0 : Date.now() < this.rungUntil ? RUNG_POLL_MS : this.config.pollMs;
     this.timer = setTimeout(() => void this.loop(), wait);
   }
 
+  /** Stops the loop; resolves once the attempts in flight are recorded (each ends by its timeout). */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.running;
+    await Promise.all([...this.inFlight]);
   }
 }
