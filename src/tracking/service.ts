@@ -9,6 +9,15 @@ import type { TrackingClaim } from './token.js';
 /** Events of one message past which opens and clicks are counted in /metrics only (a mail reopened all day). */
 export const MAX_EVENTS_PER_MESSAGE = 50;
 
+/**
+ * Records waiting in this process for one message, and for all: past them a request is answered
+ * and not recorded. The pixel and the redirect never wait for the record, so without a bound a
+ * flood on one token (thousands of opens a second) queued records in memory faster than the
+ * database decided them, without limit.
+ */
+export const MAX_PENDING_PER_MESSAGE = 16;
+export const MAX_PENDING = 1000;
+
 const TYPES = ['opened', 'clicked', 'opened_by_machine', 'clicked_by_machine'] as const;
 
 /**
@@ -32,6 +41,9 @@ export function linkOrigin(url: string): string {
 export class TrackingService {
   /** The record in progress per message: one message's events are decided one after the other. */
   private readonly chains = new Map<string, Promise<unknown>>();
+  /** Records not yet decided, per message and in all (MAX_PENDING_PER_MESSAGE, MAX_PENDING). */
+  private readonly waiting = new Map<string, number>();
+  private waitingInAll = 0;
 
   constructor(
     private readonly db: Kysely<DB>,
@@ -44,6 +56,11 @@ export class TrackingService {
    * one's event is written: a scanner following every link at once is then seen as a burst.
    */
   record(kind: 'open' | 'click', claim: TrackingClaim, userAgent: string, now = Date.now()): Promise<string | null> {
+    const mine = this.waiting.get(claim.messageId) ?? 0;
+    // A flood: answered, not recorded (a person does not open one mail 16 times at once).
+    if (mine >= MAX_PENDING_PER_MESSAGE || this.waitingInAll >= MAX_PENDING) return Promise.resolve(null);
+    this.waiting.set(claim.messageId, mine + 1);
+    this.waitingInAll++;
     const before = this.chains.get(claim.messageId) ?? Promise.resolve();
     const run = before.then(
       () => this.recordNow(kind, claim, userAgent, now),
@@ -53,6 +70,10 @@ export class TrackingService {
     void run
       .finally(() => {
         if (this.chains.get(claim.messageId) === run) this.chains.delete(claim.messageId);
+        const left = (this.waiting.get(claim.messageId) ?? 1) - 1;
+        if (left > 0) this.waiting.set(claim.messageId, left);
+        else this.waiting.delete(claim.messageId);
+        this.waitingInAll--;
       })
       .catch(() => {});
     return run;
