@@ -3,7 +3,7 @@ import path from 'node:path';
 import Sqlite from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTrackingToken, trackingKey } from '../src/tracking/index.js';
+import { createTrackingToken, trackingKey, verifyTrackingToken } from '../src/tracking/index.js';
 import { MAX_PENDING_PER_MESSAGE } from '../src/tracking/service.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { eventTypes, until } from './helpers/delivery.js';
@@ -143,5 +143,29 @@ describe.each(backends)('tracking links from outside on %s', (backend) => {
     expect(go.headers.get('location')).toBe('https://shop.example/a');
     await until('the click', async () => (await tracked(id)).includes('clicked'));
     expect(await tracked(id)).toEqual(['clicked']);
+  });
+
+  it('sends a link signed before normalisation (a line break, non-ASCII) as a browser would, not a 500', async () => {
+    const legacy = createTrackingToken(key, 'c', {
+      messageId: 'old',
+      link: 0,
+      url: 'https://shöp.example/a\r\nSet-Cookie: x=y',
+    });
+    const res = await fetch(`${base}/t/c/${legacy}`, { redirect: 'manual', headers: { 'user-agent': THUNDERBIRD } });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toBe('https://xn--shp-tna.example/aSet-Cookie:%20x=y');
+    expect(res.headers.get('set-cookie')).toBeNull();
+  });
+});
+
+describe('a click token signed before links were normalised', () => {
+  const key = Buffer.alloc(32, 5);
+  const verify = (url: string) =>
+    verifyTrackingToken(key, 'c', createTrackingToken(key, 'c', { messageId: 'm', link: 0, url }))?.url ?? null;
+  it('redirects to the link as a browser would send it, never with a raw line break or non-ASCII', () => {
+    expect(verify('https://shop.example/\r\nSet-Cookie: a=b')).toBe('https://shop.example/Set-Cookie:%20a=b');
+    expect(verify('https://shöp.example/é b?x=<y>')).toBe('https://xn--shp-tna.example/%C3%A9%20b?x=%3Cy%3E');
+    expect(verify('https://')).toBeNull();
+    expect(verify('https://a.example/ok')).toBe('https://a.example/ok');
   });
 });

@@ -24,5 +24,14 @@ export function verifyTrackingToken(key: Buffer, kind: TrackingKind, token: stri
   if (!c || typeof c.m !== 'string') return null;
   if (kind === 'o') return { messageId: c.m };
   if (typeof c.l !== 'number' || typeof c.u !== 'string' || !/^https?:\/\//i.test(c.u)) return null;
-  return { messageId: c.m, link: c.l, url: c.u };
+  // The Location as a browser would send it: links signed before they were normalised at send
+  // time (6971d8f) may hold spaces, non-ASCII or a line break, which Node refuses in a header (a 500).
+  let url: URL;
+  try {
+    url = new URL(c.u);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return null;
+  return { messageId: c.m, link: c.l, url: url.href };
 }
