@@ -1,7 +1,13 @@
 import { CompiledQuery, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recipientOf, addressOf, seedMessagesSql } from '../bench/lib/archive-seed.js';
-import { listMessages, listQueries, type MessageFilter, searchIndexQueries } from '../src/messages/queries.js';
+import {
+  listMessages,
+  listQueries,
+  listSource,
+  type MessageFilter,
+  searchIndexQueries,
+} from '../src/messages/queries.js';
 import { ftsMatch } from '../src/messages/search.js';
 import { parseSearchQuery } from '../src/messages/search-query.js';
 import { AppError } from '../src/platform/errors.js';
@@ -97,6 +103,68 @@ describe.each(backends)('archive lists stay on an index, or stop (%s)', (backend
     const second = await list(`q=client&limit=10&cursor=${first.next_cursor}`);
     expect(second.items.length).toBe(10);
     expect(second.items[0]!.id < first.items[9]!.id).toBe(true);
+  });
+
+  it.runIf(backend === 'sqlite')(
+    'a search with a whole address, an id, or a rare status or template reads that index, not every match of a common word',
+    async () => {
+      // message_search listed `client` (every message) newest first and tested each against
+      // status:queued: the whole archive read for an empty page.
+      const source = (q: string, cursor?: string) =>
+        listSource(
+          t.services.db,
+          { search: { terms: parseSearchQuery(q), context: ctx() }, dialect: 'sqlite' },
+          cursor,
+        );
+      expect(await source('client status:queued')).toBe('messages');
+      expect(await source('client status:rate_limited')).toBe('messages');
+      expect(await source(`client to:${address}`)).toBe('messages');
+      expect(await source('client id:0192f3a4')).toBe('messages');
+      expect(await source('client template:nope')).toBe('messages');
+      expect(await source('client template:billing_reminder status:queued')).toBe('messages');
+      // A common status, a word alone, or a part outside ASCII (LIKE would not fold its case): the index.
+      expect(await source('client status:delivered')).toBe('search_index');
+      expect(await source('client')).toBe('search_index');
+      expect(await source('réinit status:queued')).toBe('search_index');
+      // A cursor keeps its list's way; another list's id cursor is refused by the search index.
+      const idCursor = Buffer.from('ffffffff-ffff-7fff-bfff-ffffffffffff').toString('base64url');
+      expect(await source('client status:queued', Buffer.from('r99').toString('base64url'))).toBe('search_index');
+      expect(await source('client status:queued', idCursor)).toBe('messages');
+      expect(await source('zzzzqq', idCursor)).toBe('search_index');
+      expect(
+        (await t.inject({ method: 'GET', url: `/api/v1/email/messages?q=zzzzqq&cursor=${idCursor}` })).statusCode,
+      ).toBe(400);
+    },
+  );
+
+  it('a search read from either index gives the same messages, page after page', async () => {
+    const rows = await t.services.db
+      .selectFrom('email_messages')
+      .select(['id', 'status', 'recipient_email', 'subject', 'template_key'])
+      .orderBy('id', 'desc')
+      .execute();
+    const cases: Array<[string, (r: (typeof rows)[number]) => boolean]> = [
+      ['inv-1 status:rate_limited', (r) => r.subject.toLowerCase().includes('inv-1') && r.status === 'rate_limited'],
+      ['CLIENT status:complaint', (r) => r.status === 'complaint'],
+      [`isp to:${address.toUpperCase()}`, (r) => r.recipient_email === address],
+      [
+        '"INV-2" template:billing_reminder status:bounced',
+        (r) => r.subject.includes('INV-2') && r.template_key === 'billing_reminder' && r.status === 'bounced',
+      ],
+    ];
+    for (const [q, want] of cases) {
+      const expected = rows.filter(want).map((r) => r.id);
+      expect(expected.length, q).toBeGreaterThan(0);
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page = await list(`q=${encodeURIComponent(q)}&limit=3${cursor ? `&cursor=${cursor}` : ''}`);
+        expect(page.total, q).toBe(expected.length);
+        seen.push(...page.items.map((i) => i.id));
+        cursor = page.next_cursor;
+      } while (cursor);
+      expect(seen, q).toEqual(expected);
+    }
   });
 
   it('the steered lists give the same answers', async () => {

@@ -57,6 +57,13 @@ function ftsParts(terms: SearchTerms, ctx: SearchContext): FtsPart[] {
   ];
 }
 
+/**
+ * SQLite: whether every fragment is plain ASCII, so that the LIKE tests on the message itself
+ * (fragmentsOnRow) decide alone what matches, and a list may be read without message_search.
+ */
+export const fragmentsAllOnRow = (terms: SearchTerms, ctx: SearchContext): boolean =>
+  ftsParts(terms, ctx).every((p) => isAsciiFragment(p.fragment));
+
 /** Whether the terms hold a fragment (a part of an address, subject, tag or word) that the FTS5 table answers. */
 export const hasFragments = (terms: SearchTerms, ctx: SearchContext): boolean => ftsParts(terms, ctx).length > 0;
 
