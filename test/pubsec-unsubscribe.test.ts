@@ -1,4 +1,7 @@
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import Sqlite from 'better-sqlite3';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUnsubscribeToken } from '../src/unsubscribe/token.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
@@ -18,7 +21,7 @@ describe.each(backends)('unsubscribe link from outside on %s', (backend) => {
       .items as Array<{ scope: string; details: string }>;
 
   beforeAll(async () => {
-    t = await createTestContext(backend, { PUBLIC_URL: 'https://mail.rgz.bj' });
+    t = await createTestContext(backend, { PUBLIC_URL: 'https://mail.rgz.bj', DB_LOCK_WAIT_SECONDS: '1' });
     await t.app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
   });
@@ -78,6 +81,44 @@ describe.each(backends)('unsubscribe link from outside on %s', (backend) => {
     expect(await suppressions('multipart@example.com')).toEqual([
       expect.objectContaining({ scope: 'marketing', details: 'one-click' }),
     ]);
+  });
+
+  it('answers a link posted again without writing: it neither waits for nor takes the write lock', async () => {
+    const url = link('again@example.com');
+    const oneClick = () =>
+      fetch(`${base}${url}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'List-Unsubscribe=One-Click',
+        signal: AbortSignal.timeout(15_000),
+      });
+    expect((await oneClick()).status).toBe(200);
+    // Another writer holds the lock (senders, the worker): replays of the link are still answered.
+    let release: () => Promise<void>;
+    if (backend === 'sqlite') {
+      const other = new Sqlite(path.join(t.dir, 'postier.db'));
+      other.exec('BEGIN IMMEDIATE');
+      release = async () => {
+        other.exec('COMMIT');
+        other.close();
+      };
+    } else {
+      const other = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+      await other.connect();
+      await other.query('BEGIN');
+      await other.query(`LOCK TABLE "${t.schema}".email_suppressions IN EXCLUSIVE MODE`);
+      release = async () => {
+        await other.query('COMMIT');
+        await other.end();
+      };
+    }
+    try {
+      const replays = await Promise.all(Array.from({ length: 20 }, oneClick));
+      expect(replays.map((r) => r.status)).toEqual(Array(20).fill(200));
+    } finally {
+      await release();
+    }
+    expect(await suppressions('again@example.com')).toHaveLength(1);
   });
 
   it('refuses a body over 64 KiB with a 413 in the API shape, and unsubscribes no one for it', async () => {

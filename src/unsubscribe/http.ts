@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { DB } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
 import { Bytes, errors } from '../platform/http/schemas.js';
-import { addSuppression } from '../suppressions/index.js';
+import { addSuppression, findSuppression } from '../suppressions/index.js';
 import { confirmPage, donePage, invalidPage, langOf } from './page.js';
 import { verifyUnsubscribeToken } from './token.js';
 
@@ -84,15 +84,20 @@ export const unsubscribeHttp: FastifyPluginAsyncTypebox<UnsubscribeHttpOptions> 
     async (request, reply) => {
       const claim = verifyUnsubscribeToken(key, request.params.token);
       if (!claim) throw new AppError('invalid_unsubscribe_token', 'This unsubscribe link is not valid');
-      await addSuppression(db, {
-        email: claim.email,
-        scope: claim.cls,
-        reason: 'unsubscribe',
-        source: 'unsubscribe_link',
-        details: isOneClick(request.body) ? 'one-click' : 'confirmation page',
-        at: Date.now(),
-      });
-      request.log.info({ scope: claim.cls }, 'recipient unsubscribed');
+      // A link posted again (a provider's retry, a person's second click, a flood) is read, not
+      // written: it never waits for the database's write lock nor takes it from senders.
+      const already = await findSuppression(db, claim.email, [claim.cls]);
+      if (!already) {
+        await addSuppression(db, {
+          email: claim.email,
+          scope: claim.cls,
+          reason: 'unsubscribe',
+          source: 'unsubscribe_link',
+          details: isOneClick(request.body) ? 'one-click' : 'confirmation page',
+          at: Date.now(),
+        });
+        request.log.info({ scope: claim.cls }, 'recipient unsubscribed');
+      }
       // A browser (our form) gets a page; a mailbox provider's one-click POST an empty 200.
       if (request.headers.accept?.includes('text/html')) {
         return reply
