@@ -1,6 +1,6 @@
 import { compile as compileHtmlToText } from 'html-to-text';
 import juice from 'juice';
-import { Liquid, LiquidError, Tag, type Template } from 'liquidjs';
+import { Context, type Emitter, Liquid, LiquidError, Tag, type Template, toValue, toValueSync } from 'liquidjs';
 import { checkHeaderValue } from '../platform/header-safety.js';
 import { AppError } from '../platform/errors.js';
 import { compileFast, type FastTemplate } from './fast-render.js';
@@ -21,9 +21,19 @@ import type { Layout } from './layouts.js';
 
 const LIMITS = {
   parseChars: 500_000,
+  /** Wall-clock time of LiquidJS for all the parts of a message (see RenderBudget). */
   renderMs: 500,
-  // LiquidJS counts string lengths and array sizes it allocates.
-  memory: 20_000_000,
+  /**
+   * LiquidJS's memory accounting, for all the parts of a message: one unit per element of an array
+   * it builds (a range, a filter's result) and per character of a string a filter makes. A range
+   * element costs 8 to 30 bytes of heap and 60 to 200 ns to build (before any time check), so this
+   * bounds `{% for i in (1..n) %}` to about 80 MB more RSS (20,000,000 let a range of 19,000,000
+   * through: 0.8 GB). The default templates use 32 units, a 500-line invoice 240,000; a value of
+   * the largest output (2,000,000 characters) can still go through a filter such as `newline_to_br`.
+   * The HTML part's escaping of every output is not charged (escapeOutput): the output is counted apart.
+   */
+  memory: 2_500_000,
+  /** Characters of one part, counted as it is written (CountingEmitter). */
   outputChars: 2_000_000,
 };
 
@@ -41,6 +51,26 @@ class DisabledTag extends Tag {
   *render(): Generator<unknown, void, unknown> {}
 }
 
+/** As LiquidJS's emitters write a value: a Drop's value, nil as nothing, arrays joined. */
+function stringify(value: unknown): string {
+  const v: unknown = toValue(value);
+  if (typeof v === 'string') return v;
+  if (v === null || v === undefined) return '';
+  if (Array.isArray(v)) return v.map(stringify).join('');
+  return String(v);
+}
+
+/**
+ * The HTML part's output escaping, as LiquidJS's `escape` filter writes it (the same five
+ * characters, the same entities) but not charged to the memory limit: every output of the HTML
+ * part goes through it, so with `escape` the memory limit had to hold the whole output, and the
+ * output is counted on its own (CountingEmitter). `| escape` written in a template is still charged.
+ */
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' };
+function escapeOutput(value: unknown): string {
+  return stringify(value).replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+}
+
 function engine(escapeHtml: boolean): Liquid {
   const eng = new Liquid({
     strictVariables: true,
@@ -53,7 +83,7 @@ function engine(escapeHtml: boolean): Liquid {
     parseLimit: LIMITS.parseChars,
     renderLimit: LIMITS.renderMs,
     memoryLimit: LIMITS.memory,
-    ...(escapeHtml ? { outputEscape: 'escape' as const } : {}),
+    ...(escapeHtml ? { outputEscape: escapeOutput } : {}),
   });
   for (const name of FILE_TAGS) eng.registerTag(name, DisabledTag);
   return eng;
@@ -327,6 +357,8 @@ export interface RenderContext {
   now?: Date;
   /** Sending is strict (an undefined variable is an error); previews are lenient. Default true. */
   strict?: boolean;
+  /** Limits shared with another render of the same message (renderForSend's archive); default: new ones. */
+  budget?: RenderBudget;
 }
 
 /**
@@ -340,19 +372,129 @@ const toHeaderLine = (s: string): string =>
     .replace(/\s+/g, ' ')
     .trim();
 
+/** The limit a render ran into, for the caller's error details. */
+type LimitHit = 'render_time' | 'memory' | 'output_chars';
+
 /**
- * The render limit is wall-clock time: on a loaded host a normal template can be descheduled
- * past it. One retry keeps a load spike from refusing a good template, while a runaway one
- * still fails (twice) within about a second.
+ * LiquidJS's SimpleEmitter (its documented Emitter interface), counting: the render stops as soon as
+ * the part's output passes LIMITS.outputChars, instead of building it whole and being refused
+ * after (a loop printing a 1,000-character value a million times built 1 GB in the render time).
+ * A `{% capture %}` renders into an emitter of LiquidJS's own; what it holds is counted when
+ * printed, and the filters that copy it are charged to the memory limit.
  */
-function renderWithRetry(eng: Liquid, tpl: Template[], scope: Record<string, unknown>, strict: boolean): unknown {
-  try {
-    return eng.renderSync(tpl, scope, { strictVariables: strict });
-  } catch (e) {
-    if (!(e instanceof LiquidError && /render limit exceeded/.test(e.message))) throw e;
-    return eng.renderSync(tpl, scope, { strictVariables: strict });
+class CountingEmitter implements Emitter {
+  buffer = '';
+  exceeded = false;
+  write(html: unknown): void {
+    const s = stringify(html);
+    if (this.buffer.length + s.length > LIMITS.outputChars) {
+      this.exceeded = true;
+      throw new Error(`rendered output exceeds ${LIMITS.outputChars} characters`);
+    }
+    this.buffer += s;
   }
 }
+
+/**
+ * The limits of one message's render, shared by its parts (subject, HTML, text): LIMITS.renderMs
+ * of wall-clock time from the first part LiquidJS renders (the direct renderer has no loop), also
+ * shared by the archive's rendering of a message with sensitive variables; and one memory account.
+ * (Each part and each rendering had limits of their own: a hostile template held the event loop
+ * up to six times the limit, twelve with the retry.)
+ *
+ * The time limit is wall-clock time (LiquidJS's renderLimit). It used to be retried once, always
+ * (b62f31c: "a load spike must not refuse a good template"), so a runaway render held the event
+ * loop twice. A good template computes a few milliseconds (the bundled ones 1 to 20 ms, a
+ * 500-line invoice 100 to 170 ms): it reaches the limit only when the process was descheduled,
+ * i.e. while it computed little. So a render stopped by the time limit is tried once more, with a
+ * new deadline, only when the process used less than RETRY_CPU_MS of CPU since the clock started;
+ * a runaway loop has computed far more (unless the host gives the process less than a tenth of
+ * a core) and fails at once. process.cpuUsage counts the process's other threads too (GC helpers,
+ * the libuv pool): at worst a descheduled render then looks busy and is refused, as a runaway is.
+ */
+export interface RenderBudget {
+  /** performance.now() at the first LiquidJS render; NaN before. */
+  started: number;
+  deadline: number;
+  cpuAtStart: NodeJS.CpuUsage | null;
+  retried: boolean;
+  memory: Context['memoryLimit'] | null;
+}
+
+export function renderBudget(): RenderBudget {
+  return { started: Number.NaN, deadline: Number.NaN, cpuAtStart: null, retried: false, memory: null };
+}
+
+function startClock(budget: RenderBudget): void {
+  budget.started = performance.now();
+  budget.deadline = budget.started + LIMITS.renderMs;
+  budget.cpuAtStart = process.cpuUsage();
+}
+
+const RETRY_CPU_MS = LIMITS.renderMs / 10;
+
+/** Stopped by the time limit having computed little: descheduled, not runaway. */
+function descheduled(budget: RenderBudget): boolean {
+  const cpu = process.cpuUsage(budget.cpuAtStart ?? undefined);
+  return (cpu.user + cpu.system) / 1000 < RETRY_CPU_MS;
+}
+
+function renderLiquid(
+  eng: Liquid,
+  tpl: Template[],
+  scope: Record<string, unknown>,
+  strict: boolean,
+  budget: RenderBudget,
+): string {
+  if (Number.isNaN(budget.started)) startClock(budget);
+  for (;;) {
+    const emitter = new CountingEmitter();
+    const ctx = new Context(
+      scope,
+      eng.options,
+      {
+        sync: true,
+        strictVariables: strict,
+        renderLimit: budget.deadline - performance.now(),
+        memoryLimit: LIMITS.memory,
+      },
+      { liquid: eng, ...(budget.memory ? { memoryLimit: budget.memory } : {}) },
+    );
+    budget.memory = ctx.memoryLimit;
+    try {
+      toValueSync(eng.renderer.renderTemplates(tpl, ctx, emitter));
+      return emitter.buffer;
+    } catch (e) {
+      if (emitter.exceeded) throw new RenderLimit('output_chars', e);
+      if (!(e instanceof LiquidError)) throw e;
+      if (/template render limit exceeded/.test(e.message)) {
+        if (budget.retried || !descheduled(budget)) throw new RenderLimit('render_time', e);
+        budget.retried = true;
+        budget.memory = null;
+        startClock(budget);
+        continue;
+      }
+      if (/memory alloc limit exceeded/.test(e.message)) throw new RenderLimit('memory', e);
+      throw e;
+    }
+  }
+}
+
+/** A render stopped by a limit: which one, and LiquidJS's message (with where it stopped). */
+class RenderLimit extends Error {
+  constructor(
+    readonly limit: LimitHit,
+    liquidError: unknown,
+  ) {
+    super(describe(liquidError));
+  }
+}
+
+const LIMIT_NAMES: Record<LimitHit, string> = {
+  render_time: `the render took more than ${LIMITS.renderMs} ms`,
+  memory: 'the render allocated too much memory',
+  output_chars: `the rendered output exceeds ${LIMITS.outputChars} characters`,
+};
 
 function renderOne(
   eng: Liquid,
@@ -361,26 +503,31 @@ function renderOne(
   scope: Record<string, unknown>,
   part: string,
   strict: boolean,
+  budget: RenderBudget,
 ): string {
   // The direct renderer gives LiquidJS's output or nothing; then LiquidJS renders (and raises).
   const direct = fast?.render(scope);
   if (direct !== undefined) return checkedOutput(direct, part);
-  let out: unknown;
   try {
-    out = renderWithRetry(eng, tpl, scope, strict);
+    return renderLiquid(eng, tpl, scope, strict, budget);
   } catch (e) {
+    if (e instanceof RenderLimit) {
+      // Where it stopped (LiquidJS's line and column), and which limit, for a machine to read.
+      const error = `${LIMIT_NAMES[e.limit]} (${e.message})`;
+      throw new AppError('render_error', `${part}: ${error}`, { part, limit: e.limit, error });
+    }
     const msg = describe(e);
     if (e instanceof LiquidError && /undefined variable/i.test(msg)) {
       throw new AppError('missing_variables', `${part}: ${msg}`, { part, error: msg });
     }
     throw new AppError('render_error', `${part}: ${msg}`, { part, error: msg });
   }
-  return checkedOutput(String(out), part);
 }
 
 function checkedOutput(s: string, part: string): string {
   if (s.length > LIMITS.outputChars) {
-    throw new AppError('render_error', `${part}: rendered output exceeds ${LIMITS.outputChars} characters`, { part });
+    const error = LIMIT_NAMES.output_chars;
+    throw new AppError('render_error', `${part}: ${error}`, { part, limit: 'output_chars', error });
   }
   return s;
 }
@@ -412,16 +559,19 @@ export function renderTemplate(
     brand: ctx.brand,
   };
   const strict = ctx.strict ?? true;
+  const budget = ctx.budget ?? renderBudget();
+  // One memory account per message: the archive's render (a budget shared) starts its own.
+  budget.memory = null;
   const subject = toHeaderLine(
-    renderOne(plainEngine, compiled.subject, compiled.fast.subject, scope, 'subject', strict),
+    renderOne(plainEngine, compiled.subject, compiled.fast.subject, scope, 'subject', strict, budget),
   );
   checkHeaderValue('subject', subject);
   scope.subject = subject;
-  const html = renderOne(htmlEngine, compiled.html, compiled.fast.html, scope, 'html', strict);
+  const html = renderOne(htmlEngine, compiled.html, compiled.fast.html, scope, 'html', strict, budget);
   // Sending (strict) refuses a link a client would run; a preview shows it (the check names it).
   if (strict) refuseUnsafeUrls(html, variables);
   const text = compiled.text
-    ? renderOne(plainEngine, compiled.text, compiled.fast.text, scope, 'text', strict)
+    ? renderOne(plainEngine, compiled.text, compiled.fast.text, scope, 'text', strict, budget)
     : textFromHtml(html);
   return { subject, html, text };
 }

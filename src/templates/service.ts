@@ -5,7 +5,14 @@ import { AppError } from '../platform/errors.js';
 import { iso } from '../platform/time.js';
 import { type LocaleContent, priorityName, type TemplateDefinition } from './definition.js';
 import type { Layout } from './layouts.js';
-import { type CompiledTemplate, compileTemplate, type Rendered, renderTemplate } from './render.js';
+import {
+  type CompiledTemplate,
+  compileTemplate,
+  type RenderBudget,
+  type Rendered,
+  renderBudget,
+  renderTemplate,
+} from './render.js';
 import { findTemplate, findVersion, listContents, listTemplates } from './repository.js';
 import { maskVariables, scrubValues } from './sensitive.js';
 
@@ -164,7 +171,7 @@ export class TemplateService {
   }
 
   /** The one rendering path: sending, test renders and previews all come through here. */
-  render(t: Renderable, variables: Record<string, unknown>, now = new Date()): Rendered {
+  render(t: Renderable, variables: Record<string, unknown>, now = new Date(), budget?: RenderBudget): Rendered {
     const missing = this.missingVariables(t, variables);
     if (missing.length > 0) {
       throw new AppError('missing_variables', `Missing template variables: ${missing.join(', ')}`, { missing });
@@ -172,7 +179,7 @@ export class TemplateService {
     // A declared optional variable left out reads as nil (empty, false in an `if`), not as an
     // undefined variable: sending is strict about undeclared names only.
     const scope = { ...Object.fromEntries(t.optional.map((v) => [v, null])), ...variables };
-    return renderTemplate(t.compiled, scope, this.context(t, now, true));
+    return renderTemplate(t.compiled, scope, { ...this.context(t, now, true), budget });
   }
 
   /**
@@ -186,10 +193,16 @@ export class TemplateService {
     variables: Record<string, unknown>,
     now = new Date(),
   ): { archive: Rendered; clear: Rendered | null } {
-    const clear = this.render(t, variables, now);
+    // Both renderings share one time limit: a slow template holds the event loop once, not twice.
+    const budget = renderBudget();
+    const clear = this.render(t, variables, now, budget);
     if (!t.sensitive.some((name) => variables[name] !== undefined && variables[name] !== null))
       return { archive: clear, clear: null };
-    const archive = scrubValues(this.render(t, maskVariables(variables, t.sensitive), now), variables, t.sensitive);
+    const archive = scrubValues(
+      this.render(t, maskVariables(variables, t.sensitive), now, budget),
+      variables,
+      t.sensitive,
+    );
     return { archive, clear };
   }
 
