@@ -122,6 +122,9 @@ describe.each(backends)('archive lists stay on an index, or stop (%s)', (backend
       expect(await source('client id:0192f3a4')).toBe('messages');
       expect(await source('client template:nope')).toBe('messages');
       expect(await source('client template:billing_reminder status:queued')).toBe('messages');
+      // A time range with few messages (here none: years before the archive).
+      expect(await source('client after:2000-01-01 before:2001-01-01')).toBe('messages');
+      expect(await source('client after:2000-01-01')).toBe('search_index');
       // A common status, a word alone, or a part outside ASCII (LIKE would not fold its case): the index.
       expect(await source('client status:delivered')).toBe('search_index');
       expect(await source('client')).toBe('search_index');

@@ -33,7 +33,7 @@ export interface MessageFilter {
 }
 
 /**
- * PostgreSQL: the longest a list's query may run. A fragment pg_trgm draws no trigram from (`%%%`,
+ * PostgreSQL: the longest a list's queries may run (its page and its count, half each). A fragment pg_trgm draws no trigram from (`%%%`,
  * `a-b`, and, on a database whose LC_CTYPE is C, letters outside ASCII: `ééé`) or a filter no index
  * serves (a category nobody uses) reads the whole table: seconds on millions of messages, which
  * the caller is told to narrow (400 invalid_search) rather than wait for.
@@ -93,9 +93,9 @@ function applyFilter<Q extends { where: (...args: any[]) => Q }>(
 interface Plan {
   page?: Steering;
   count?: Steering;
-  /** SQLite: a whole address, an id, a template or a status with few messages narrows more than any fragment. */
+  /** SQLite: a whole address, an id, a template, a status or a time range with few messages narrows more than any fragment. */
   narrow: boolean;
-  /** SQLite: a whole address, an id, a template or a status, whatever its count. */
+  /** SQLite: a whole address, an id, a template, a status or a time range, whatever its count. */
   narrowable: boolean;
 }
 
@@ -103,14 +103,13 @@ interface Plan {
  * SQLite: which conditions may choose an index (see Steering). A whole address or an id narrows
  * more than a status or a template. A status with a template is left to the planner (it walks the
  * template's messages newest first); a status alone keeps its index only while it is rare
- * (counted on that index, at most COMMON_STATUS entries read). A rare template or status makes
- * the list narrow (see offTheSearchIndex).
+ * (counted on that index, at most COMMON_STATUS entries read). A rare template or status, or a
+ * time range with few messages, makes the list narrow (see offTheSearchIndex).
  */
 async function planFor(db: Kysely<DB>, f: MessageFilter): Promise<Plan> {
   if (f.dialect !== 'sqlite') return { narrow: false, narrowable: false };
   const terms = f.search?.terms;
   const narrower = !!f.to || !!terms?.to.some((t) => t.whole) || (terms?.id.length ?? 0) > 0;
-  const byTemplate = !!f.template_key || (terms?.template.length ?? 0) > 0;
   const status = f.status ?? terms?.status[0];
   const template = f.template_key ?? terms?.template[0];
   // How many messages an equality has, counted on its index (covering), at most COMMON_STATUS.
@@ -127,7 +126,18 @@ async function planFor(db: Kysely<DB>, f: MessageFilter): Promise<Plan> {
     rareStatus = await few('status', status);
     commonStatus = !rareStatus && !template;
   }
-  const rare = rareTemplate || rareStatus;
+  // A time range with few messages (counted on email_messages_created, covering).
+  const after = Math.max(f.since ?? Number.NEGATIVE_INFINITY, terms?.after ?? Number.NEGATIVE_INFINITY);
+  const before = Math.min(f.until ?? Number.POSITIVE_INFINITY, terms?.before ?? Number.POSITIVE_INFINITY);
+  let rareRange = false;
+  if (!narrower && !rareTemplate && !rareStatus && (Number.isFinite(after) || Number.isFinite(before))) {
+    const { rows } = await sql<{ n: number }>`select count(*) as n from (select 1 from email_messages
+      where created_at >= ${Number.isFinite(after) ? after : 0}
+        and created_at < ${Number.isFinite(before) ? before : Number.MAX_SAFE_INTEGER}
+      limit ${COMMON_STATUS})`.execute(db);
+    rareRange = Number(rows[0]?.n ?? 0) < COMMON_STATUS;
+  }
+  const rare = rareTemplate || rareStatus || rareRange;
   // The count reads no order: a common status is counted on its index (covering, capped). A rare
   // status with a common template: the status's index, not the template's.
   const templateOff = narrower || (rareStatus && !!template);
@@ -135,7 +145,7 @@ async function planFor(db: Kysely<DB>, f: MessageFilter): Promise<Plan> {
     page: { status: narrower || commonStatus, template: templateOff },
     count: { status: narrower, template: templateOff },
     narrow: narrower || rare,
-    narrowable: narrower || !!template || !!status,
+    narrowable: narrower || !!template || !!status || Number.isFinite(after) || Number.isFinite(before),
   };
 }
 
@@ -158,7 +168,7 @@ function offTheSearchIndex(f: MessageFilter, plan: Plan, cursor?: string): boole
 const isStatementTimeout = (err: unknown) => (err as { code?: unknown } | null)?.code === '57014';
 
 /**
- * PostgreSQL: `run` in a transaction whose statements stop after LIST_TIMEOUT_MS, a 400 then;
+ * PostgreSQL: `run` in a transaction whose two statements stop after timeoutMs in all, a 400 then;
  * SQLite: `run` as is (its queries cannot be interrupted: steering keeps them on an index).
  */
 async function bounded<T>(
@@ -170,7 +180,8 @@ async function bounded<T>(
   if (dialect !== 'postgres') return run(db);
   try {
     return await db.transaction().execute(async (trx) => {
-      await sql`set local statement_timeout = ${sql.lit(Math.max(1, Math.floor(timeoutMs)))}`.execute(trx);
+      // Per statement: the page and the count get half each, the list at most timeoutMs in all.
+      await sql`set local statement_timeout = ${sql.lit(Math.max(1, Math.floor(timeoutMs / 2)))}`.execute(trx);
       return run(trx);
     });
   } catch (err) {
