@@ -60,7 +60,7 @@ export const unsubscribeHttp: FastifyPluginAsyncTypebox<UnsubscribeHttpOptions> 
       const asked = typeof request.query.lang === 'string' ? request.query.lang : undefined;
       if (!claim) return reply.status(404).send(invalidPage(langOf(asked), brand));
       const lang = langOf(asked ?? claim.locale);
-      return reply.send(confirmPage(lang, claim.email, claim.cls, `/u/${request.params.token}`, brand));
+      return reply.send(confirmPage(lang, claim.email, claim.cls, `./${request.params.token}`, brand));
     },
   );
 
