@@ -160,10 +160,14 @@ async function planFor(db: Kysely<DB>, f: MessageFilter): Promise<Plan> {
 function offTheSearchIndex(f: MessageFilter, plan: Plan, cursor?: string): boolean {
   if (f.dialect !== 'sqlite') return false;
   if (!f.search || !fragmentsAllOnRow(f.search.terms, f.search.context)) return false;
-  // An id cursor of another list (not one this list could have given) is refused by the other way.
-  if (cursor) return plan.narrowable && !Buffer.from(cursor, 'base64url').toString().startsWith('r');
+  // A cursor of message_search's order (rowid) is followed off it in that order while the list is
+  // narrow. An id cursor is another list's unless this one could have gone off the index: it is
+  // then refused by message_search's way.
+  if (cursor && !isRowidCursor(cursor)) return plan.narrowable;
   return plan.narrow;
 }
+
+const isRowidCursor = (cursor: string) => Buffer.from(cursor, 'base64url').toString().startsWith('r');
 
 const isStatementTimeout = (err: unknown) => (err as { code?: unknown } | null)?.code === '57014';
 
@@ -219,6 +223,8 @@ export const messageSummary = (
   delivered_at: iso(m.delivered_at),
 });
 
+type MessageRowSummary = Parameters<typeof messageSummary>[0];
+
 const SUMMARY_COLUMNS = [
   'id',
   'recipient_email',
@@ -246,15 +252,23 @@ export async function listQueries(db: Kysely<DB>, filter: MessageFilter, limit: 
   const steering = plan ?? (await planFor(db, filter));
   // Without message_search (a search read off it tests its fragments on the rows: see offTheSearchIndex).
   const bare = filter.dialect === 'sqlite';
-  let page = applyFilter(db.selectFrom('email_messages').select([...SUMMARY_COLUMNS]), filter, bare, steering.page);
-  if (cursor) page = page.where('id', '<', decodeCursor(cursor, 'id'));
   const matching = applyFilter(db.selectFrom('email_messages').select('id'), filter, bare, steering.count).limit(
     TOTAL_CAP + 1,
   );
-  return {
-    page: page.orderBy('id', 'desc').limit(limit + 1),
-    count: db.selectFrom(matching.as('m')).select((eb) => eb.fn.countAll<number>().as('n')),
-  };
+  const count = db.selectFrom(matching.as('m')).select((eb) => eb.fn.countAll<number>().as('n'));
+  const columns = db.selectFrom('email_messages').select([...SUMMARY_COLUMNS]);
+  // A search's page after one read from message_search: in its order (rowid), from its cursor on.
+  if (bare && filter.search && cursor && isRowidCursor(cursor)) {
+    const rowid = sql<number>`email_messages.rowid`;
+    const page = applyFilter(columns.select(rowid.as('rowid')), filter, bare, steering.page)
+      .where(rowid, '<', rowidParam(decodeCursor(cursor, 'rowid')))
+      .orderBy(rowid, 'desc')
+      .limit(limit + 1);
+    return { page, count, byRowid: true };
+  }
+  let page = applyFilter(columns, filter, bare, steering.page);
+  if (cursor) page = page.where('id', '<', decodeCursor(cursor, 'id'));
+  return { page: page.orderBy('id', 'desc').limit(limit + 1), count, byRowid: false };
 }
 
 /** SQLite: what a list reads first, message_search or the messages' own indexes (tests ask). */
@@ -270,15 +284,16 @@ async function listBounded(db: Kysely<DB>, filter: MessageFilter, limit: number,
   if (match !== null && !offTheSearchIndex(filter, plan, cursor))
     return listFromSearchIndex(db, match, filter, limit, cursor);
   const queries = await listQueries(db, filter, limit, cursor, plan);
-  const rows = await queries.page.execute();
+  const rows: Array<MessageRowSummary & { rowid?: number }> = await queries.page.execute();
   const totalRow = await queries.count.executeTakeFirstOrThrow();
   const page = rows.slice(0, limit);
   const total = Number(totalRow.n);
+  const last = page[page.length - 1];
   return {
     items: page.map(messageSummary),
     total: Math.min(total, TOTAL_CAP),
     total_capped: total > TOTAL_CAP,
-    next_cursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.id) : null,
+    next_cursor: rows.length > limit && last ? encodeCursor(queries.byRowid ? `r${last.rowid}` : last.id) : null,
   };
 }
 
