@@ -133,6 +133,49 @@ describe('render limits', () => {
   });
 });
 
+describe('CSS that walks siblings', () => {
+  // css-select (juice's matcher) tries every earlier sibling for `~`, nested per `~`, and counts
+  // siblings for :nth-*, *-of-type and :only-child: within the selectors x elements bound, these
+  // held the event loop 9 s, 18 s and 29 s (at save, at every preview, at the first send).
+  const compile = (html: string, layout?: string) =>
+    compileTemplate(
+      { subject: 's', html_content: html, text_content: 'x' },
+      layout ? readLayouts(LAYOUTS_DIR).get(layout) : undefined,
+    );
+
+  it('refuses it at compile when siblings times elements is too much, as a template_error', () => {
+    const ps = (n: number) => `<div>${'<p>x</p>'.repeat(n)}</div>`;
+    for (const html of [
+      `<style>.q ~ p ~ p ~ p ~ p{color:red}</style>${ps(100)}`,
+      `<style>${Array.from({ length: 20 }, (_, i) => `.x${i} ~ p{color:red}`).join('')}</style>${ps(4900)}`,
+      `<style>${Array.from({ length: 20 }, (_, i) => `p:nth-last-of-type(${i + 2}n)`).join(',')}{color:red}</style>${ps(4900)}`,
+      `<style>p:not(.q ~ p), p:is(.a ~ p ~ p, .b){color:red}</style>${ps(1000)}`,
+    ]) {
+      const r = refusal(() => compile(html));
+      expect(r).toMatchObject({ code: 'template_error', details: { part: 'html' } });
+      expect(r.details.error).toMatch(/^too much CSS to inline: selectors with ~/);
+    }
+  });
+
+  it('inlines the usual ones: zebra rows, a sibling after a heading, a first item, [attr~=word]', () => {
+    const rows = '<tr><td>a</td><td>b</td></tr>\n'.repeat(40);
+    const compiled = compile(
+      `<style>tr:nth-child(even) td{background:#eee} h1 ~ p{margin:0} li:first-of-type{color:red} ` +
+        `[class~=k] b{color:blue}</style><h1>T</h1><p>a</p><table>${rows}</table>` +
+        `<ul>${'<li>x</li>'.repeat(30)}</ul><div class="j k"><b>B</b></div>`,
+    );
+    const html = renderTemplate(compiled, {}, ctx).html;
+    // In the default layout (its own rows and CSS) too.
+    expect(() =>
+      compile(`<style>tr:nth-child(even) > td{color:red}</style><table>${rows}</table>`, 'default'),
+    ).not.toThrow();
+    expect(html.match(/<td style="background: #eee;">/g)).toHaveLength(40);
+    expect(html).toContain('<p style="margin: 0;">a</p>');
+    expect(html.match(/<li style="color: red;">/g)).toHaveLength(1);
+    expect(html).toContain('<b style="color: blue;">B</b>');
+  });
+});
+
 /** A large invoice: hundreds of lines, loops, filters, a sorted copy, in the default layout. */
 const INVOICE_HTML = `<h1>Invoice {{ invoice.number }} for {{ customer.name }}</h1>
 <table>{% assign sorted = lines | sort: "position" %}{% for line in sorted %}

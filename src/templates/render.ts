@@ -1,4 +1,5 @@
 import { compile as compileHtmlToText } from 'html-to-text';
+import { parseDocument } from 'htmlparser2';
 import juice from 'juice';
 import { Context, type Emitter, Liquid, LiquidError, Tag, type Template, toValue, toValueSync } from 'liquidjs';
 import { checkHeaderValue } from '../platform/header-safety.js';
@@ -158,26 +159,51 @@ delete juice.codeBlocks.EJS;
  * a template whose selectors × elements exceed CSS_PAIRS, or whose CSS uses `:has()` (which mail
  * clients do not inline anyway), is refused before juice runs. The count is an upper bound: every
  * `{` and `,` of the CSS is taken for a selector, every `<` before a letter for an element.
+ *
+ * Some selectors also walk the element's siblings (css-select, juice's matcher): `a ~ b` tries
+ * every earlier sibling, and each `~` more multiplies by that again (`.q ~ p ~ p ~ p ~ p` on 100
+ * sibling `<p>`s: 9 s; 20 rules `.x ~ p` on 4,900: 18 s), and `:nth-child()`, `:nth-last-child()`,
+ * the `-of-type` classes and `:only-child` count siblings (20 `p:nth-last-of-type(2n)` on 4,900:
+ * 29 s), all within the pairs above. So each selector (a comma-separated part, parentheses kept
+ * whole) with k of those is counted as elements × siblings^k, the siblings being the most child
+ * nodes one element has, read from the document parsed as juice parses it (htmlparser2, without
+ * decoding entities; only when such a selector is there).
  */
 const CSS_PAIRS = 100_000;
+const SIBLING_WALK = /~(?!=)|:nth-|:(?:first|last|only)-of-type|:only-child/g;
 function checkCss(source: string): void {
   const lower = source.toLowerCase();
   let selectors = 0;
   let hasHas = false;
+  /** Per selector that walks siblings, how many walks it nests. */
+  const walks: number[] = [];
   for (let i = lower.indexOf('<style'); i >= 0; i = lower.indexOf('<style', i)) {
     const open = lower.indexOf('>', i);
     if (open < 0) break;
     const close = lower.indexOf('</style', open);
     const end = close < 0 ? lower.length : close;
+    let depth = 0;
+    let from = open + 1;
+    const part = (to: number) => {
+      const k = lower.slice(from, to).match(SIBLING_WALK)?.length ?? 0;
+      if (k > 0) walks.push(k);
+      from = to + 1;
+    };
     for (let j = open + 1; j < end; j++) {
       const c = lower.charCodeAt(j);
-      if (c === 123 || c === 44)
+      if (c === 40) depth++;
+      else if (c === 41) depth = Math.max(0, depth - 1);
+      else if (c === 123 || c === 44) {
         selectors++; // { ,
-      else if (c === 58 && lower.startsWith('has', j + 1)) hasHas ||= /^:has\s*\(/.test(lower.slice(j, j + 20));
+        if (depth === 0 || c === 123) part(j);
+      } else if (c === 125 || c === 59) {
+        if (depth === 0) part(j); // } ;
+      } else if (c === 58 && lower.startsWith('has', j + 1)) hasHas ||= /^:has\s*\(/.test(lower.slice(j, j + 20));
     }
+    part(end);
     i = end;
   }
-  if (selectors === 0 && !hasHas) return;
+  if (selectors === 0 && !hasHas && walks.length === 0) return;
   const fail = (error: string) => {
     throw new AppError('template_error', `html: ${error}`, { part: 'html', error });
   };
@@ -193,6 +219,30 @@ function checkCss(source: string): void {
         `(at most ${CSS_PAIRS} pairs): style fewer elements through <style>, or use style attributes`,
     );
   }
+  if (walks.length === 0) return;
+  const siblings = mostChildren(source);
+  let cost = selectors * elements;
+  for (const k of walks) cost += elements * siblings ** k;
+  if (cost > CSS_PAIRS) {
+    fail(
+      `too much CSS to inline: selectors with ~, :nth-child() or the like (${walks.length}) walk up to ` +
+        `${siblings} siblings for each of ${elements} elements (at most ${CSS_PAIRS} steps): ` +
+        `select the elements by class instead, or use style attributes`,
+    );
+  }
+}
+
+/** The most child nodes (elements, text, comments) one node of the document has. */
+function mostChildren(source: string): number {
+  let most = 0;
+  const stack: Array<{ children?: unknown[] }> = [parseDocument(source, { decodeEntities: false })];
+  for (let node = stack.pop(); node; node = stack.pop()) {
+    const children = node.children as Array<{ children?: unknown[] }> | undefined;
+    if (!children) continue;
+    most = Math.max(most, children.length);
+    for (const child of children) if (child.children) stack.push(child);
+  }
+  return most;
 }
 
 function inlineCss(source: string): string {
