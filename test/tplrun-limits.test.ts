@@ -95,6 +95,33 @@ describe('render limits', () => {
     expect(p.reads()).toBe(0);
   });
 
+  it('refuses a value that cannot fit escaped before escaping it, on both renderers', () => {
+    // Escaping 20,000,000 `<` took 2 s and 0.9 GB; a template printing it 30 times escaped it until
+    // the string was too long for V8 (3 GB of RSS, 20 s) before the output was measured.
+    const a = '<'.repeat(20_000_000);
+    const peakKb = process.resourceUsage().maxRSS;
+    for (const fastPath of [true, false]) {
+      const compiled = compileTemplate(
+        { subject: 'S', html_content: '<p>{{ a }}</p>'.repeat(30), text_content: 'x' },
+        undefined,
+        { fastPath },
+      );
+      expect(compiled.fast.html !== null).toBe(fastPath);
+      const r = refusal(() => renderTemplate(compiled, { a }, ctx));
+      expect(r).toMatchObject({ code: 'render_error', details: { part: 'html', limit: 'output_chars' } });
+    }
+    // No escaped copy was made: the process's peak memory grew by far less than one (80 MB).
+    expect(process.resourceUsage().maxRSS - peakKb).toBeLessThan(60_000);
+    // Just under the limit once escaped: rendered, on both.
+    const b = `${'<'.repeat(499_000)}x`;
+    for (const fastPath of [true, false]) {
+      const compiled = compileTemplate({ subject: 'S', html_content: '{{ b }}', text_content: 'x' }, undefined, {
+        fastPath,
+      });
+      expect(renderTemplate(compiled, { b }, ctx).html).toBe(`${'&lt;'.repeat(499_000)}x`);
+    }
+  });
+
   it('escapes the HTML part as LiquidJS escape does, for every kind of value', () => {
     const values = [
       `<a href="x">'Tom' & "Jerry"</a>`,

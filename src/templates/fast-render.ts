@@ -16,8 +16,9 @@
  * `render` returns undefined and the caller renders with LiquidJS instead, which then raises the
  * same error or applies its own rules. So the output is LiquidJS's or nothing, byte for byte;
  * test/templates-fast-render.test.ts holds it to LiquidJS on every bundled template and on
- * generated ones. It has no loop, so the render time and output size limits hold by
- * construction (the output is at most the template's text plus its values).
+ * generated ones. It has no loop, so the render time limit holds by construction; the output
+ * is at most the template's text plus its values, and a value that would take it past
+ * `maxChars` is neither escaped nor written: `render` gives up and LiquidJS refuses the render.
  */
 
 /** Whitespace LiquidJS's greedy trim removes (its character table's BLANK class). */
@@ -369,14 +370,41 @@ function evaluate(expr: Expr, scope: Record<string, unknown>, assigned: Map<stri
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' };
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 
-function run(nodes: Node[], scope: Record<string, unknown>, assigned: Map<string, Scalar>): string | undefined {
+/**
+ * The length of `s` once escaped, without building it. An entity is at most 5 characters, so a
+ * value escapes to at most 5 times its length: only a value of more than a fifth of a limit needs
+ * counting (callers compare with `5 * s.length` first).
+ */
+export function escapedLength(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 60 || c === 62)
+      n += 3; // < > : &lt; &gt;
+    else if (c === 38 || c === 34 || c === 39) n += 4; // & " ' : &amp; &#34; &#39;
+  }
+  return n;
+}
+
+function run(
+  nodes: Node[],
+  scope: Record<string, unknown>,
+  assigned: Map<string, Scalar>,
+  limit: number,
+  before: number,
+): string | undefined {
   let out = '';
   for (const node of nodes) {
     if (node.kind === 'text') out += node.text;
     else if (node.kind === 'out') {
       const v = evaluate(node.expr, scope, assigned);
       if (v === MISS) return undefined;
-      out += node.escape ? escapeHtml(String(v)) : String(v);
+      const s = String(v);
+      // Past the output limit: LiquidJS renders and refuses at its first write past it. A value is
+      // measured before it is escaped (20 MB of `<` took 2 s and 0.9 GB to escape, ten times 16 s).
+      const room = limit - before - out.length;
+      if (s.length > room || (node.escape && 5 * s.length > room && escapedLength(s) > room)) return undefined;
+      out += node.escape ? escapeHtml(s) : s;
     } else if (node.kind === 'assign') {
       const v = evaluate(node.expr, scope, assigned);
       if (v === MISS) return undefined;
@@ -391,7 +419,7 @@ function run(nodes: Node[], scope: Record<string, unknown>, assigned: Map<string
         if (r === MISS) return undefined;
         taken = (l === r) === (node.op === '==');
       }
-      const inner = run(taken ? node.yes : node.no, scope, assigned);
+      const inner = run(taken ? node.yes : node.no, scope, assigned, limit, before + out.length);
       if (inner === undefined) return undefined;
       out += inner;
     }
@@ -400,14 +428,14 @@ function run(nodes: Node[], scope: Record<string, unknown>, assigned: Map<string
 }
 
 /** The template compiled for the fast path, or null when LiquidJS must render it. */
-export function compileFast(source: string, escapeHtml: boolean): FastTemplate | null {
+export function compileFast(source: string, escapeHtml: boolean, maxChars = Infinity): FastTemplate | null {
   const tokens = tokenize(source);
   const nodes = tokens && parse(tokens, escapeHtml);
   if (!nodes) return null;
   return {
     render: (scope) => {
       try {
-        return run(nodes, scope, new Map());
+        return run(nodes, scope, new Map(), maxChars, 0);
       } catch {
         // Only a stack too deep for its recursion (ifs nested thousands deep) can throw here:
         // LiquidJS then renders, or refuses with its own error.

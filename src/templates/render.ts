@@ -4,7 +4,7 @@ import juice from 'juice';
 import { Context, type Emitter, Liquid, LiquidError, Tag, type Template, toValue, toValueSync } from 'liquidjs';
 import { checkHeaderValue } from '../platform/header-safety.js';
 import { AppError } from '../platform/errors.js';
-import { compileFast, type FastTemplate } from './fast-render.js';
+import { compileFast, escapedLength, type FastTemplate } from './fast-render.js';
 import { splitLiquid } from './liquid-spans.js';
 import { unsafeUrls, variableOf } from './url-safety.js';
 import type { LocaleContent } from './definition.js';
@@ -38,6 +38,8 @@ const LIMITS = {
   outputChars: 2_000_000,
 };
 
+const OUTPUT_EXCEEDED = `rendered output exceeds ${LIMITS.outputChars} characters`;
+
 /**
  * Tags that load other templates by name would read the file system (or, with the empty
  * in-memory store, fail only at render time). Refuse them when a template is parsed, so an
@@ -69,7 +71,11 @@ function stringify(value: unknown): string {
  */
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' };
 function escapeOutput(value: unknown): string {
-  return stringify(value).replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+  const s = stringify(value);
+  // A value that cannot fit escaped is refused before it is escaped (20 MB of `<` took 2 s and
+  // 0.9 GB). Refused here, not written unescaped: a capture could hold it for `| slice | raw`.
+  if (5 * s.length > LIMITS.outputChars && escapedLength(s) > LIMITS.outputChars) throw new Error(OUTPUT_EXCEEDED);
+  return s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 }
 
 function engine(escapeHtml: boolean): Liquid {
@@ -334,9 +340,9 @@ export function compileTemplate(
 
   const fastPath = options.fastPath ?? true;
   const fast = {
-    subject: fastPath ? compileFast(content.subject, false) : null,
-    html: fastPath ? compileFast(htmlInlined, true) : null,
-    text: fastPath && textSource ? compileFast(textSource, false) : null,
+    subject: fastPath ? compileFast(content.subject, false, LIMITS.outputChars) : null,
+    html: fastPath ? compileFast(htmlInlined, true, LIMITS.outputChars) : null,
+    text: fastPath && textSource ? compileFast(textSource, false, LIMITS.outputChars) : null,
   };
   return { subject, html, text, fast, usedVariables: usedVariables(content) };
 }
@@ -439,7 +445,7 @@ class CountingEmitter implements Emitter {
     const s = stringify(html);
     if (this.buffer.length + s.length > LIMITS.outputChars) {
       this.exceeded = true;
-      throw new Error(`rendered output exceeds ${LIMITS.outputChars} characters`);
+      throw new Error(OUTPUT_EXCEEDED);
     }
     this.buffer += s;
   }
@@ -515,7 +521,8 @@ function renderLiquid(
       toValueSync(eng.renderer.renderTemplates(tpl, ctx, emitter));
       return emitter.buffer;
     } catch (e) {
-      if (emitter.exceeded) throw new RenderLimit('output_chars', e);
+      if (emitter.exceeded || (e instanceof LiquidError && e.message.startsWith(OUTPUT_EXCEEDED)))
+        throw new RenderLimit('output_chars', e);
       if (!(e instanceof LiquidError)) throw e;
       if (/template render limit exceeded/.test(e.message)) {
         if (budget.retried || !descheduled(budget)) throw new RenderLimit('render_time', e);
