@@ -17,12 +17,15 @@ export class ClientByteBudget {
   private readonly owed = new Map<string, { bytes: number; at: number }>();
   private readonly now: () => number;
   private readonly maxTracked: number;
+  /** Addresses with no budget: this machine's. */
+  private readonly exempt: (address: string) => boolean;
 
   constructor(
     private readonly bytesPerHour: number,
-    options: { maxTracked?: number; now?: () => number } = {},
+    options: { maxTracked?: number; now?: () => number; exempt?: (address: string) => boolean } = {},
   ) {
     this.now = options.now ?? Date.now;
+    this.exempt = options.exempt ?? isLoopback;
     this.maxTracked = options.maxTracked ?? 10_000;
   }
 
@@ -35,13 +38,15 @@ export class ClientByteBudget {
   /** May this address send a report now? Always, without a budget (0). */
   allows(address: string): boolean {
     return (
-      this.bytesPerHour === 0 || isLoopback(address) || this.owing(loginClient(address), this.now()) < this.bytesPerHour
+      this.bytesPerHour === 0 ||
+      this.exempt(address) ||
+      this.owing(loginClient(address), this.now()) < this.bytesPerHour
     );
   }
 
   /** A report of `bytes` from this address was stored. */
   spend(address: string, bytes: number): void {
-    if (this.bytesPerHour === 0 || isLoopback(address)) return;
+    if (this.bytesPerHour === 0 || this.exempt(address)) return;
     const client = loginClient(address);
     const now = this.now();
     const bytesOwed = this.owing(client, now) + bytes;

@@ -41,6 +41,8 @@ export interface ListenerOptions {
   /** Overrides INBOUND_SMTP_PORT (0: any free port, as tests use). */
   port?: number;
   host?: string;
+  /** Client addresses with no byte budget (default: loopback; tests count 127.0.0.x clients). */
+  budgetExempt?: (address: string) => boolean;
 }
 
 const smtpError = (code: number, message: string) => Object.assign(new Error(message), { responseCode: code });
@@ -55,7 +57,7 @@ export async function startInboundListener(opts: ListenerOptions): Promise<Inbou
   const key = verpKey(config);
   const maxBytes = config.feedback.inboundMaxBytes;
   const { SMTPServer } = await import('smtp-server');
-  const budget = new ClientByteBudget(config.feedback.inboundClientBytesPerHour);
+  const budget = new ClientByteBudget(config.feedback.inboundClientBytesPerHour, { exempt: opts.budgetExempt });
   let stored = 0;
   // Without files, smtp-server's own self-signed certificate: senders that insist on TLS get it,
   // senders of bounces do not verify certificates (opportunistic TLS).
