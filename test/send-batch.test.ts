@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detail } from './helpers/archive.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { incidentExample, invoiceExample } from './helpers/fixtures.js';
+import { newTemplate } from './helpers/templates.js';
 
 const rawMessage = (to: string, over: Record<string, unknown> = {}) => ({
   to,
@@ -157,5 +158,33 @@ describe.each(backends)('POST /api/v1/email/batch on %s', (backend) => {
   it('needs a key: 401 without one', async () => {
     const res = await batch({ messages: [rawMessage('x@techconnect.bj')] }, null as unknown as string);
     expect(res.statusCode).toBe(401);
+  });
+
+  it('stops rendering a template after two of its items ran out of render time; other items go on', async () => {
+    // Loops over sizes the caller controls: each render takes the whole render limit.
+    const created = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/templates',
+      payload: newTemplate('batch_runaway', {
+        required_variables: ['xs'],
+        subject: 'S',
+        html_content: '<p>{% for a in xs %}{% for b in xs %}{% for c in xs %}{% endfor %}{% endfor %}{% endfor %}</p>',
+        text_content: null,
+      }),
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const xs = Array.from({ length: 1000 }, (_, i) => i);
+    const runaway = (n: number) => ({ to: `r${n}@techconnect.bj`, template_key: 'batch_runaway', variables: { xs } });
+    const res = await batch({ messages: [runaway(0), runaway(1), incidentExample(), runaway(2), runaway(3)] });
+    expect(res.statusCode).toBe(200);
+    const { items } = res.json();
+    for (const i of [0, 1])
+      expect(items[i].error).toMatchObject({ code: 'render_error', details: { limit: 'render_time', part: 'html' } });
+    expect(items[2].items.map((m: { status: string }) => m.status)).toEqual(['queued', 'queued']);
+    for (const i of [3, 4])
+      expect(items[i].error).toMatchObject({
+        code: 'render_error',
+        details: { limit: 'render_time', template_key: 'batch_runaway', rendered: false },
+      });
   });
 });

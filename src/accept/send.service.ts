@@ -166,6 +166,23 @@ const RAW_ONLY = ['subject', 'html', 'text', 'class'] as const;
  * answered. An attachment's bytes are stored once per content, however many messages carry it
  * (ContentStore).
  */
+/** Items of a batch whose template ran out of render time, after which its other items are not rendered. */
+const RUNAWAY_PER_TEMPLATE = 2;
+/** A batch item that took longer than this to prepare lets the event loop take a turn. */
+const SLOW_ITEM_MS = 20;
+
+const isRenderTimeout = (e: unknown): boolean =>
+  e instanceof AppError &&
+  e.code === 'render_error' &&
+  (e.details as { limit?: unknown } | undefined)?.limit === 'render_time';
+
+const notRendered = (templateKey: string) =>
+  new AppError(
+    'render_error',
+    `Not rendered: ${RUNAWAY_PER_TEMPLATE} earlier items of this batch with template ${templateKey} ran out of render time`,
+    { limit: 'render_time', template_key: templateKey, rendered: false },
+  );
+
 export class SendService {
   private readonly db: Kysely<DB>;
   private readonly commits: CommitQueue;
@@ -249,13 +266,27 @@ export class SendService {
     const outcomes: BatchOutcome[] = new Array(entries.length);
     const units: Unit[] = [];
     const at: number[] = [];
+    // Templates whose renders ran out of time in this batch: a template looping over sizes the
+    // caller controls takes the whole render limit each time, and 500 such items would hold the
+    // process for minutes. After RUNAWAY_PER_TEMPLATE of them, the template's other items are
+    // refused unrendered; and the event loop gets a turn after any slow item.
+    const runaway = new Map<string, number>();
     for (const [i, e] of entries.entries()) {
+      const key =
+        e.request.template_key === undefined ? null : `${e.request.template_key}@${e.request.template_version ?? ''}`;
+      if (key !== null && (runaway.get(key) ?? 0) >= RUNAWAY_PER_TEMPLATE) {
+        outcomes[i] = { ok: false, error: notRendered(e.request.template_key!) };
+        continue;
+      }
+      const started = performance.now();
       try {
         units.push(await this.prepare(e.request, { ...opts, hooks: e.hooks }));
         at.push(i);
       } catch (error) {
         outcomes[i] = { ok: false, error };
+        if (key !== null && isRenderTimeout(error)) runaway.set(key, (runaway.get(key) ?? 0) + 1);
       }
+      if (performance.now() - started > SLOW_ITEM_MS) await new Promise((r) => setImmediate(r));
     }
     const stored = await this.commit(units, true);
     stored.forEach((o, j) => {
