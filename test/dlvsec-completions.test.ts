@@ -20,7 +20,7 @@ describe.each(backends)('a batch of delivery results on %s', (backend) => {
   afterAll(() => t.close());
 
   it('records every result but the one the database refuses', async () => {
-    const ids = await sendOk(t, { ...incidentExample(), to: ['a@example.com', 'b@example.com', 'c@example.com'] });
+    await sendOk(t, { ...incidentExample(), to: ['a@example.com', 'b@example.com', 'c@example.com'] });
     const store = new DeliveryStore(t.services.db, t.services.database.dialect, t.services.commits, t.services.events);
     const now = Date.now();
     const leased = await store.lease('worker-a', 10, now, 60_000);
