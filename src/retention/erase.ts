@@ -189,33 +189,47 @@ function hashStatusOf(s: RetentionDeps, json: string | null, lower: string, hash
 const REPORT_SCAN = 200;
 
 /**
- * Reports not classified yet (pending, or failed) or in which no recipient was found: their raw
- * bytes are read, and those naming the address are deleted (a pending one would otherwise be
- * classified after the erasure and name the person again). Returns how many.
+ * Walks a table by id, REPORT_SCAN rows at a time (`page`: the rows after an id, with the text
+ * to look in), and deletes (`drop`) those whose text names the address. Returns how many.
  */
-async function deleteReportsNaming(trx: Transaction<DB>, lower: string): Promise<number> {
+async function deleteNaming(
+  lower: string,
+  page: (after: string) => Promise<Array<{ id: string; text: string }>>,
+  drop: (ids: string[]) => Promise<number>,
+): Promise<number> {
   let deleted = 0;
   let after = '';
   for (;;) {
-    const rows = await trx
-      .selectFrom('feedback_reports')
-      .select(['id', 'raw'])
-      .where('recipient', 'is', null)
-      .where('id', '>', after)
-      .orderBy('id')
-      .limit(REPORT_SCAN)
-      .execute();
-    const naming = rows
-      .filter((r) => Buffer.from(r.raw).toString('latin1').toLowerCase().includes(lower))
-      .map((r) => r.id);
-    if (naming.length > 0) {
-      const r = await trx.deleteFrom('feedback_reports').where('id', 'in', naming).executeTakeFirst();
-      deleted += Number(r.numDeletedRows);
-    }
+    const rows = await page(after);
+    const naming = rows.filter((r) => r.text.toLowerCase().includes(lower)).map((r) => r.id);
+    if (naming.length > 0) deleted += await drop(naming);
     if (rows.length < REPORT_SCAN) return deleted;
     after = rows[rows.length - 1]!.id;
   }
 }
+
+/**
+ * Reports not classified yet (pending, or failed) or in which no recipient was found: their raw
+ * bytes are read, and those naming the address are deleted (a pending one would otherwise be
+ * classified after the erasure and name the person again). Returns how many.
+ */
+const deleteReportsNaming = (trx: Transaction<DB>, lower: string): Promise<number> =>
+  deleteNaming(
+    lower,
+    async (after) =>
+      (
+        await trx
+          .selectFrom('feedback_reports')
+          .select(['id', 'raw'])
+          .where('recipient', 'is', null)
+          .where('id', '>', after)
+          .orderBy('id')
+          .limit(REPORT_SCAN)
+          .execute()
+      ).map((r) => ({ id: r.id, text: Buffer.from(r.raw).toString('latin1') })),
+    async (ids) =>
+      Number((await trx.deleteFrom('feedback_reports').where('id', 'in', ids).executeTakeFirst()).numDeletedRows),
+  );
 
 /**
  * Stored answers of idempotent requests (kept 24 hours) list each message's `to`: the address
@@ -240,21 +254,19 @@ async function hashInIdempotentAnswers(s: RetentionDeps, trx: Transaction<DB>, l
 }
 
 /** The capture inbox (no relay: development): every mail naming the address, in its envelope or its bytes, is deleted. */
-async function deleteCapturedNaming(trx: Transaction<DB>, lower: string) {
-  let after = '';
-  for (;;) {
-    const rows = await trx
-      .selectFrom('captured_mail')
-      .select(['id', 'rcpt_to', 'raw'])
-      .where('id', '>', after)
-      .orderBy('id')
-      .limit(REPORT_SCAN)
-      .execute();
-    const naming = rows
-      .filter((r) => `${r.rcpt_to}\n${Buffer.from(r.raw).toString('latin1')}`.toLowerCase().includes(lower))
-      .map((r) => r.id);
-    if (naming.length > 0) await trx.deleteFrom('captured_mail').where('id', 'in', naming).execute();
-    if (rows.length < REPORT_SCAN) return;
-    after = rows[rows.length - 1]!.id;
-  }
-}
+const deleteCapturedNaming = (trx: Transaction<DB>, lower: string): Promise<number> =>
+  deleteNaming(
+    lower,
+    async (after) =>
+      (
+        await trx
+          .selectFrom('captured_mail')
+          .select(['id', 'rcpt_to', 'raw'])
+          .where('id', '>', after)
+          .orderBy('id')
+          .limit(REPORT_SCAN)
+          .execute()
+      ).map((r) => ({ id: r.id, text: `${r.rcpt_to}\n${Buffer.from(r.raw).toString('latin1')}` })),
+    async (ids) =>
+      Number((await trx.deleteFrom('captured_mail').where('id', 'in', ids).executeTakeFirst()).numDeletedRows),
+  );
