@@ -43,7 +43,13 @@ export function startRetentionScheduler(
   async function runJobs(now: number): Promise<Record<string, unknown>> {
     const ran: Record<string, unknown> = {};
     for (const [name, job] of Object.entries(RETENTION_JOBS)) {
-      if (!(await tryLock(s.db, name, owner, LOCK_TTL_MS, Date.now()))) continue;
+      // The database may be down at the tick (a restart, a failover): this run skips the job and
+      // the next tick tries again. Never a rejection: nothing awaits a cron tick's run.
+      const locked = await tryLock(s.db, name, owner, LOCK_TTL_MS, Date.now()).catch((err: unknown) => {
+        s.log.error({ err, job: name }, 'retention job skipped: could not take its lock');
+        return false;
+      });
+      if (!locked) continue;
       try {
         const onBatch = async () => {
           if (!(await renewLock(s.db, name, owner, LOCK_TTL_MS, Date.now()))) throw new Error(`lost the ${name} lock`);
@@ -67,7 +73,9 @@ export function startRetentionScheduler(
     return running;
   };
 
-  const cron = new Cron(opts.pattern ?? '17 * * * *', { protect: true, catch: true }, () => void runOnce());
+  const cron = new Cron(opts.pattern ?? '17 * * * *', { protect: true }, () => {
+    runOnce().catch((err: unknown) => s.log.error({ err }, 'retention run failed'));
+  });
   return {
     runOnce,
     async stop() {
