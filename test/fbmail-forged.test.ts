@@ -7,7 +7,7 @@ import {
   type InboundListener,
 } from '../src/feedback/index.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
-import { eventTypes, messageRow, sendOk } from './helpers/delivery.js';
+import { eventData, eventTypes, messageRow, sendOk } from './helpers/delivery.js';
 import { incidentExample } from './helpers/fixtures.js';
 import { arf, dsn, sendReport } from './helpers/reports.js';
 
@@ -157,6 +157,10 @@ describe.each(backends)('forged reports by mail on %s', (backend) => {
     );
     await processor.drain();
     expect(await suppressions(victim)).toEqual([]);
+    // The message's event (what webhooks carry) names its recipient; the forged address stays apart.
+    expect(await eventData(t, m.id, 'complaint')).toEqual([
+      expect.objectContaining({ recipient: m.to, reported_recipient: victim }),
+    ]);
     await sendReport(
       listener.port,
       { from: 'fbl@example.net', to: [`abuse@${DOMAIN}`] },

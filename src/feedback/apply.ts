@@ -285,10 +285,15 @@ export async function applyFeedback(
       .executeTakeFirst();
     changed = Number(r.numUpdatedRows) > 0;
   }
+  // An address the report names and nothing vouches for is not put forward as the recipient: the
+  // event (and its webhooks) names the message's recipient, whom its status change is about, and
+  // keeps what the report said apart, so a receiver acting on `recipient` acts on a real one.
+  const shown = recipient !== null && !vouched ? m.recipient_email.toLowerCase() : recipient;
   const data: NewEvent['data'] = {
     source: ctx.source,
     kind: e.kind,
-    recipient,
+    recipient: shown,
+    ...(shown !== recipient ? { reported_recipient: recipient } : {}),
     category: e.category,
     status_code: e.status,
     diagnostic: e.diagnostic,
