@@ -133,7 +133,7 @@ describe('observability, database-independent', () => {
   });
 
   it('guards /metrics with METRICS_TOKEN when it is set', async () => {
-    const t = await createTestContext('sqlite', { METRICS_TOKEN: 'scrape-secret-123' });
+    const t = await createTestContext('sqlite', { METRICS_TOKEN: 'scrape-secret-123', API_AUTH_MAX_FAILURES: '2' });
     try {
       expect((await t.inject({ method: 'GET', url: '/metrics', token: null })).statusCode).toBe(401);
       expect((await t.inject({ method: 'GET', url: '/metrics', token: 'wrong-secret-1234' })).statusCode).toBe(401);
@@ -141,6 +141,41 @@ describe('observability, database-independent', () => {
       expect(ok.statusCode).toBe(200);
       expect(ok.headers['content-type']).toContain('text/plain');
       expect(ok.body).toContain('postier_queue_depth');
+
+      // Wrong tokens from one client are slowed, then refused even with the right one.
+      const from = (token: string | null) =>
+        t.inject({ method: 'GET', url: '/metrics', token, remoteAddress: '203.0.113.10' });
+      expect((await from('wrong-secret-1234')).statusCode).toBe(401);
+      expect((await from('wrong-secret-5678')).statusCode).toBe(401);
+      const locked = await from('scrape-secret-123');
+      expect(locked.statusCode).toBe(429);
+      expect(locked.json().error.code).toBe('too_many_failed_logins');
+      expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
+      // Another client is not touched; loopback (a trusted proxy by default) is never counted.
+      expect(
+        (await t.inject({ method: 'GET', url: '/metrics', token: 'scrape-secret-123', remoteAddress: '198.51.100.4' }))
+          .statusCode,
+      ).toBe(200);
+      for (let i = 0; i < 3; i++)
+        expect((await t.inject({ method: 'GET', url: '/metrics', token: 'wrong-secret-0000' })).statusCode).toBe(401);
+      expect((await t.inject({ method: 'GET', url: '/metrics', token: 'scrape-secret-123' })).statusCode).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('without METRICS_TOKEN, /metrics answers this machine only', async () => {
+    const t = await createTestContext('sqlite');
+    try {
+      expect((await t.inject({ method: 'GET', url: '/metrics', token: null })).statusCode).toBe(200);
+      const remote = await t.inject({ method: 'GET', url: '/metrics', token: null, remoteAddress: '203.0.113.11' });
+      expect(remote.statusCode).toBe(401);
+      expect(remote.json().error).toMatchObject({
+        code: 'unauthorized',
+        message: expect.stringContaining('METRICS_TOKEN'),
+      });
+      // An API key is not a metrics token.
+      expect((await t.inject({ method: 'GET', url: '/metrics', remoteAddress: '203.0.113.11' })).statusCode).toBe(401);
     } finally {
       await t.close();
     }

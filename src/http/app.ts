@@ -179,7 +179,13 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     ),
   ];
   await app.register(readinessHttp, { checks, stopping });
-  await app.register(metricsHttp, { db, token: config.metricsToken, sources: s.metricSources });
+  await app.register(metricsHttp, {
+    db,
+    token: config.metricsToken,
+    sources: s.metricSources,
+    auth: { ...config.apiAuth, ...opts.auth },
+    trusted,
+  });
 
   // Every feature's routes, each in its own plugin with exactly what it uses.
   await app.register(acceptHttp, { send: s.send, db });

@@ -24,7 +24,12 @@ export async function startMetricsServer(s: MetricsServerParts, port: number): P
   const app = Fastify({ loggerInstance: s.log as FastifyBaseLogger });
   registerErrorHandler(app);
   app.get('/healthz', { schema: { response: { 200: Health } } }, async () => ({ status: 'ok' }));
-  await app.register(metricsHttp, { db: s.db, token: s.config.metricsToken, sources: s.metricSources });
+  await app.register(metricsHttp, {
+    db: s.db,
+    token: s.config.metricsToken,
+    sources: s.metricSources,
+    auth: s.config.apiAuth,
+  });
   await app.listen({ host: s.config.host, port });
   return app;
 }

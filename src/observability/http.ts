@@ -1,8 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Kysely, sql } from 'kysely';
 import type { DB } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
+import { isLoopback, LoginGuard } from '../platform/login-guard.js';
 import { Bytes, errors, StringEnum } from '../platform/http/schemas.js';
 import { type MetricsJson, metricsText, queueDepth, queueOldestAge, registry } from '../platform/metrics.js';
 import { type ReadinessCheck, runChecks } from './readiness.js';
@@ -36,13 +38,53 @@ export interface MetricsHttpOptions {
   token: string | undefined;
   /** Counters kept elsewhere (the delivery thread, the cluster's other processes), merged in. */
   sources: Array<() => Promise<MetricsJson>>;
+  /** API_AUTH_*: wrong tokens from one client before it is refused (429) for lockoutSeconds. */
+  auth: { maxFailures: number; lockoutSeconds: number; delayStepMs?: number };
+  /** A trusted proxy's address (TRUST_PROXY; loopback where there is no proxy): its wrong tokens are not counted. */
+  trusted?: (address: string) => boolean;
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /**
- * GET /metrics in the Prometheus text format. Public unless METRICS_TOKEN is set, then it wants
- * `Authorization: Bearer <METRICS_TOKEN>` (a scrape-only secret, not an API key).
+ * GET /metrics in the Prometheus text format. Without METRICS_TOKEN, for this machine only (a
+ * client on loopback, as request.ip tells it behind a trusted proxy); with it, from anywhere with
+ * `Authorization: Bearer <METRICS_TOKEN>` (a scrape-only secret, not an API key). Wrong tokens
+ * are slowed and then refused per client, by the same rule as the API's bearer tokens.
  */
-export const metricsHttp: FastifyPluginAsyncTypebox<MetricsHttpOptions> = async (app, { db, token, sources }) => {
+export const metricsHttp: FastifyPluginAsyncTypebox<MetricsHttpOptions> = async (
+  app,
+  { db, token, sources, auth, trusted = isLoopback },
+) => {
+  const guard = new LoginGuard({
+    maxFailures: auth.maxFailures,
+    lockoutMs: auth.lockoutSeconds * 1000,
+    delayStepMs: auth.delayStepMs,
+  });
+  const authorize = async (request: FastifyRequest, reply: FastifyReply) => {
+    const address = request.ip;
+    if (!token) {
+      if (isLoopback(address)) return;
+      throw new AppError(
+        'unauthorized',
+        'GET /metrics from another machine needs METRICS_TOKEN set on the server and sent as `Authorization: Bearer <METRICS_TOKEN>`',
+      );
+    }
+    const attempt = trusted(address) ? null : await guard.admit(address);
+    if (attempt === 'locked') {
+      reply.header('retry-after', String(Math.max(1, Math.ceil(guard.retryAfterMs(address) / 1000))));
+      throw new AppError('too_many_failed_logins', 'Too many wrong metrics tokens from this address; try again later');
+    }
+    if (tokenMatches(request.headers.authorization, token)) return attempt?.succeed();
+    const failed = attempt?.fail();
+    if (failed?.locked)
+      app.log.warn(
+        { address, client: attempt!.client },
+        'metrics: tokens refused for a client after repeated failures',
+      );
+    if (failed) await sleep(failed.delayMs);
+    throw new AppError('unauthorized', 'GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`');
+  };
   app.get(
     '/metrics',
     {
@@ -50,13 +92,11 @@ export const metricsHttp: FastifyPluginAsyncTypebox<MetricsHttpOptions> = async 
       schema: {
         summary: 'Prometheus metrics',
         hide: true,
-        response: { 200: Bytes('The Prometheus text format', ['text/plain'], 'text'), ...errors(401) },
+        response: { 200: Bytes('The Prometheus text format', ['text/plain'], 'text'), ...errors(401, 429) },
       },
     },
     async (request, reply) => {
-      if (token && !tokenMatches(request.headers.authorization, token)) {
-        throw new AppError('unauthorized', 'GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`');
-      }
+      await authorize(request, reply);
       await refreshQueueGauges(db, Date.now());
       return reply.header('content-type', registry.contentType).send(await metricsText(sources));
     },
