@@ -136,6 +136,29 @@ describe.each(backends)('fallback relays on %s', (backend) => {
     expect((await attempts(later!))[0]).toMatchObject({ code: 451, relay: 'relay' });
   });
 
+  it('moves on when the relay answers 421 to DATA or stays silent there: no byte of the message was sent', async () => {
+    for (const behaviour of [{ reply: '421 4.4.2 Closing connection' }, { stall: true }]) {
+      const undo = primary.on('data', behaviour);
+      run();
+      const to = `data-${'stall' in behaviour ? 'silent' : '421'}@example.com`;
+      const [id] = await sendOk(t, single(to));
+      await waitForStatus(t, [id!], ['sent']);
+      expect(primary.messages).toHaveLength(0);
+      // (A message deferred by an earlier test may go out beside it.)
+      expect(fallback.accepted.filter((m) => m.envelope.to.includes(to)).map((m) => m.envelope.to)).toEqual([[to]]);
+      const tries = await attempts(id!);
+      expect(tries.map((a) => [a.attempt, a.relay, a.code ?? null])).toEqual([[1, 'relay-2', 250]]);
+      expect(await messageRow(t, id!)).toMatchObject({ status: 'sent', attempts: 1 });
+      undo();
+      await worker!.stop();
+      worker = null;
+      primary.reset();
+      fallback.reset();
+      // The next round must not find the primary cooling down from this one.
+      await new Promise((r) => setTimeout(r, 700));
+    }
+  });
+
   it('keeps the message queued, its attempts unspent, while every relay has a problem; delivers once one works', async () => {
     primary.on('greeting', { reply: '421 4.3.2 Down for maintenance' });
     const closed = fallback.on('greeting', { reply: '554 5.7.1 No service for you' });
@@ -214,12 +237,21 @@ describe('failoverProblem: what may move to the next relay', () => {
         data: null,
       }),
     ).toMatchObject({ kind: 'relaying_denied' });
+    // The DATA command, before its 354: the recipients were accepted, none of the message sent.
+    expect(failoverProblem({ ...base, phase: 'data', kind: 'timeout' })).toMatchObject({ kind: 'timeout' });
+    expect(failoverProblem({ ...base, phase: 'data', kind: 'connection' })).toMatchObject({ kind: 'connection' });
+    expect(
+      failoverProblem({ type: 'failure', phase: 'data', kind: 'reply', ...reply(421, '4.4.2', 'Closing connection') }),
+    ).toMatchObject({ kind: 'unavailable' });
   });
 
   it('keeps what is about the message, or may have sent it', () => {
     const base = { type: 'failure' as const, code: null, enhanced: null, response: 'timed out' };
     expect(failoverProblem({ ...base, phase: 'data_end', kind: 'timeout' })).toBeNull();
-    expect(failoverProblem({ ...base, phase: 'data', kind: 'connection' })).toBeNull();
+    expect(failoverProblem({ ...base, phase: 'data_end', kind: 'connection' })).toBeNull();
+    expect(
+      failoverProblem({ type: 'failure', phase: 'data', kind: 'reply', ...reply(451, '4.3.0', 'Try again') }),
+    ).toBeNull();
     expect(failoverProblem({ ...base, phase: 'build', kind: 'build' })).toBeNull();
     expect(
       failoverProblem({

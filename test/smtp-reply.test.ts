@@ -127,7 +127,11 @@ const TABLE: Row[] = [
   // MAIL FROM carries only our sender: a silence or a cut there is the relay's.
   ['mail', 'timeout', null, null, 'No complete reply to mail', 'relay_problem', 'timeout'],
   ['mail', 'connection', null, null, 'Connection closed by the server during mail', 'relay_problem', 'connection'],
-  // Past it a silence or a cut may be this message's doing: an attempt spent.
+  // So does DATA (the recipients were accepted, no byte of the message sent yet).
+  ['data', 'timeout', null, null, 'No complete reply to data', 'relay_problem', 'timeout'],
+  ['data', 'connection', null, null, 'Connection closed by the server during data', 'relay_problem', 'connection'],
+  ['data', 'reply', 421, '4.4.2', '421 4.4.2 Closing connection', 'relay_problem', 'unavailable'],
+  // At RCPT (this message's recipient) and from the bytes on, a silence or a cut may be this message's doing: an attempt spent.
   ['rcpt', 'timeout', null, null, 'No complete reply to rcpt', 'transient'],
   ['data_end', 'timeout', null, null, 'No complete reply to data_end', 'transient'],
   ['data_end', 'connection', null, null, 'Connection closed by the server during data_end', 'transient'],

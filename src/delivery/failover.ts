@@ -12,19 +12,22 @@ export interface NamedTransport {
   transport: SmtpTransport;
 }
 
-/** Phases that end before any byte of the message was sent: failing over cannot send it twice. */
-const BEFORE_DATA = new Set(['connect', 'greeting', 'ehlo', 'starttls', 'auth', 'mail', 'rcpt']);
+/**
+ * Phases that end before any byte of the message was sent (`data` is the DATA command, waiting
+ * for its 354): failing over cannot send it twice.
+ */
+const BEFORE_BYTES = new Set(['connect', 'greeting', 'ehlo', 'starttls', 'auth', 'mail', 'rcpt', 'data']);
 
 /**
  * The relay problem that lets a send go on to the next relay: one met before the message's
  * bytes were sent (no connection, refused session, TLS or login failure, our sender refused,
- * relaying denied for every recipient). Anything else is the relay's answer about this message
- * (a recipient refused, a 4xx, a failure during or after DATA) and stays with it: sending that
- * message elsewhere could deliver it twice or hide a refusal.
+ * relaying denied for every recipient, a 421 or a silence to DATA). Anything else is the relay's
+ * answer about this message (a recipient refused, a 4xx, a failure after the bytes went) and
+ * stays with it: sending that message elsewhere could deliver it twice or hide a refusal.
  */
 export function failoverProblem(outcome: SmtpOutcome): { kind: RelayProblemKind; text: string } | null {
   if (outcome.type === 'failure') {
-    if (outcome.phase === 'build' || outcome.kind === 'build' || !BEFORE_DATA.has(outcome.phase)) return null;
+    if (outcome.phase === 'build' || outcome.kind === 'build' || !BEFORE_BYTES.has(outcome.phase)) return null;
     const c = classifyReply({ ...outcome, phase: outcome.phase, kind: outcome.kind, text: outcome.response });
     return c.relayProblem ? { kind: c.relayProblem, text: outcome.response } : null;
   }

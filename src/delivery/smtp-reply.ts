@@ -81,12 +81,13 @@ export function classifyReply(f: SmtpFacts): Classification {
   // A failure without a reply: before the transaction it is the relay's (refused, unreachable,
   // silent, speaking something else), and so is one waiting for MAIL FROM's reply, which
   // carries nothing but our configured sender (a relay that greets, then hangs at its first
-  // command, burnt every message's attempts in minutes). Past it the message itself may be the
-  // cause (a relay that crashes or stalls on this content), so it spends an attempt like any
-  // transient failure.
+  // command, burnt every message's attempts in minutes), or for the reply to the DATA command
+  // (its recipients were accepted, and nothing of the message was sent). At RCPT (this message's
+  // recipient) and from the message's bytes on, the message itself may be the cause (a relay
+  // that crashes or stalls on this content), so it spends an attempt like any transient failure.
   if (f.kind === 'tls') return relay('tls');
   if (f.kind !== 'reply' || f.code === null) {
-    if (!setup && f.phase !== 'mail') return plain('transient');
+    if (!setup && f.phase !== 'mail' && f.phase !== 'data') return plain('transient');
     return relay(f.kind === 'timeout' ? 'timeout' : f.kind === 'protocol' ? 'protocol' : 'connection');
   }
   const { code, enhanced, text } = f;
