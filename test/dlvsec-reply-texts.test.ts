@@ -181,3 +181,21 @@ describe.each(backends)('relay reply texts on %s', (backend) => {
     expect(replyText(long).length).toBeLessThanOrEqual(2000);
   });
 });
+
+describe('replyText', () => {
+  it('cuts a long reply between characters, never through a surrogate pair', () => {
+    // An emoji (two UTF-16 units) straddles both cuts: at 1,000 from the start, 900 from the end.
+    const pad = (n: number) => 'x'.repeat(n);
+    const reply = `${pad(999)}😀${pad(3000)}😀${pad(899)}`;
+    const text = replyText(reply);
+    expect(text).not.toContain('\uFFFD');
+    expect(text.startsWith(pad(999))).toBe(true);
+    expect(text.endsWith(pad(899))).toBe(true);
+    expect(text.length).toBeLessThanOrEqual(2000);
+    // What was cut is counted exactly: the reply's length less what was kept on either side.
+    const kept = /^(x*)\n\[… (\d+) characters cut …\]\n(x*)$/.exec(text)!;
+    expect(Number(kept[2]) + kept[1]!.length + kept[3]!.length).toBe(reply.length);
+    // A reply that fits is kept as it is.
+    expect(replyText('250 2.0.0 Ok: queued as 😀')).toBe('250 2.0.0 Ok: queued as 😀');
+  });
+});

@@ -1,4 +1,4 @@
-import { storable } from '../platform/storable.js';
+import { cutWhole, storable } from '../platform/storable.js';
 import { SmtpError, type SendResult, type SmtpErrorKind, type SmtpPhase } from './smtp-client/index.js';
 
 /**
@@ -53,11 +53,11 @@ const TAIL_CHARS = 900;
  * cut out and counted. Costs nothing measurable on an ordinary reply.
  */
 export function replyText(s: string): string {
-  const text =
-    s.length <= MAX_REPLY_CHARS
-      ? s
-      : `${s.slice(0, HEAD_CHARS)}\n[… ${s.length - HEAD_CHARS - TAIL_CHARS} characters cut …]\n${s.slice(-TAIL_CHARS)}`;
-  return storable(text);
+  if (s.length <= MAX_REPLY_CHARS) return storable(s);
+  // Cut between characters: a UTF-8 reply's emoji or CJK extension is not split into U+FFFD.
+  const head = cutWhole(s, HEAD_CHARS);
+  const tail = /^[\uDC00-\uDFFF]/.test(s.slice(-TAIL_CHARS)) ? s.slice(1 - TAIL_CHARS) : s.slice(-TAIL_CHARS);
+  return storable(`${head}\n[… ${s.length - head.length - tail.length} characters cut …]\n${tail}`);
 }
 
 export function transactionOutcome(r: SendResult): TransactionOutcome {
