@@ -14,6 +14,7 @@ import {
 } from './scrub.js';
 import { deleteUnreferenced, deleteUnreferencedBodies } from '../content/index.js';
 import { likeContaining } from '../platform/db/like.js';
+import { holdWebhookTail } from '../webhooks/index.js';
 
 export interface EraseResult {
   /** Messages addressed to them: addresses hashed, bodies dropped. */
@@ -36,6 +37,8 @@ export async function eraseRecipient(s: RetentionDeps, address: string, now: num
   const lower = normalizeAddress(address.trim()).toLowerCase();
   const hashed = anonymizeAddress(s.config, lower);
   return s.db.transaction().execute(async (trx) => {
+    // No webhook payload is being made of what this changes meanwhile (see holdWebhookTail).
+    await holdWebhookTail(trx, s.dialect);
     // Accepted over SMTP and not stored yet: never stored now (first: see eraseFromSpool).
     const spooled = await eraseFromSpool(trx, lower);
     const own = await trx

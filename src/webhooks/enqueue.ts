@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Dialect } from '../platform/db/database.js';
 import { tryLock } from '../platform/db/locks.js';
 import type { DB } from '../platform/db/schema.js';
@@ -27,6 +27,20 @@ interface Endpoint {
   id: string;
   types: Set<string>;
   createdAt: number;
+}
+
+/**
+ * The webhook tail's lock point, taken first in its transaction by each pass that builds deliveries
+ * and by an erasure: a pass reads the events and messages it makes payloads of after an erasure
+ * committed, or commits its deliveries before the erasure starts (which then hashes them). Without
+ * it a pass could read an address, the erasure commit, and the pass insert it in clear. On SQLite
+ * every transaction holds the one write lock (BEGIN IMMEDIATE): taking a transaction is enough.
+ * Returns the cursor's position (null when its row is missing).
+ */
+export async function holdWebhookTail(trx: Transaction<DB>, dialect: Dialect): Promise<number | null> {
+  const q = trx.selectFrom('event_cursors').select('position').where('name', '=', CURSOR);
+  const row = await (dialect === 'postgres' ? q.forUpdate() : q).executeTakeFirst();
+  return row ? Number(row.position) : null;
 }
 
 /**
@@ -75,7 +89,7 @@ export class WebhookEnqueuer {
           .select((eb) => eb.fn.max('id').as('id'))
           .executeTakeFirst();
         const end = Number(last?.id ?? 0);
-        if (end > cursor) await this.advance(cursor, end, []);
+        if (end > cursor) await this.advance(cursor, end, [], []);
         return created;
       }
       const rows = await this.db
@@ -90,9 +104,7 @@ export class WebhookEnqueuer {
       const wanted = rows
         .filter((r) => Number(r.id) <= end && isSubscribable(r.type) && endpoints.some((ep) => ep.types.has(r.type)))
         .map((r) => Number(r.id));
-      const deliveries = wanted.length > 0 ? await this.deliveries(wanted, endpoints) : [];
-      await this.advance(cursor, end, deliveries);
-      created += deliveries.length;
+      created += await this.advance(cursor, end, wanted, endpoints);
       if (end < Number(rows[rows.length - 1]!.id) || rows.length < BATCH) return created;
     }
   }
@@ -154,8 +166,8 @@ export class WebhookEnqueuer {
     return end;
   }
 
-  private async deliveries(ids: number[], endpoints: Endpoint[]) {
-    const events = await this.db
+  private async deliveries(trx: Transaction<DB>, ids: number[], endpoints: Endpoint[]) {
+    const events = await trx
       .selectFrom('email_events as e')
       .leftJoin('email_messages as m', 'm.id', 'e.message_id')
       .select([
@@ -214,13 +226,15 @@ export class WebhookEnqueuer {
     });
   }
 
-  /** Inserts the deliveries and moves the cursor from `from` to `to` in one transaction; another tailer's move makes it roll back. */
-  private async advance(
-    from: number,
-    to: number,
-    rows: Awaited<ReturnType<WebhookEnqueuer['deliveries']>>,
-  ): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+  /**
+   * Builds the deliveries of the events `wanted`, inserts them and moves the cursor from `from` to
+   * `to`, in one transaction that holds the tail (see holdWebhookTail); another tailer's move
+   * makes it roll back. Returns how many deliveries it made.
+   */
+  private async advance(from: number, to: number, wanted: number[], endpoints: Endpoint[]): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      if ((await holdWebhookTail(trx, this.dialect)) !== from) throw new CursorMoved(from);
+      const rows = wanted.length > 0 ? await this.deliveries(trx, wanted, endpoints) : [];
       // In chunks: SQLite caps the parameters of one statement.
       for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
         await trx
@@ -236,6 +250,7 @@ export class WebhookEnqueuer {
         .where('position', '=', from)
         .executeTakeFirst();
       if (Number(moved.numUpdatedRows) !== 1) throw new CursorMoved(from);
+      return rows.length;
     });
   }
 }

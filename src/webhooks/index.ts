@@ -1,3 +1,3 @@
 export { WebhookDispatcher, type WebhookDispatcherOptions } from './dispatcher.js';
-export { GAP_WINDOW_MS, WebhookEnqueuer } from './enqueue.js';
+export { GAP_WINDOW_MS, holdWebhookTail, WebhookEnqueuer } from './enqueue.js';
 export { isSubscribable, WEBHOOK_EVENT_TYPES } from './event-types.js';
