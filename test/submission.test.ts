@@ -272,6 +272,14 @@ describe.each(backends)('SMTP submission on %s', (backend) => {
     talk.close();
   });
 
+  it('refuses SMTPUTF8 on MAIL FROM, which it does not advertise, with 555 5.5.4; the session goes on', async () => {
+    const talk = await session();
+    expect(await talk.command('EHLO client.example')).not.toMatch(/SMTPUTF8/);
+    expect(await talk.command('MAIL FROM:<billing@rgz.bj> SMTPUTF8')).toMatch(/^555 5\.5\.4 smtputf8_unsupported/);
+    expect(await talk.command('MAIL FROM:<billing@rgz.bj>')).toMatch(/^250/);
+    talk.close();
+  });
+
   it('stores nothing for a client that disconnects in the middle of DATA', async () => {
     const talk = await session();
     const before = await messageCount(t);

@@ -143,6 +143,10 @@ export async function startSubmission(deps: SubmissionDeps, tuning: SubmissionTu
       });
     },
     onMailFrom(address, session, callback) {
+      // Not offered (hideSMTPUTF8): a client must not use it (RFC 6531 §3.4), and one that does
+      // is told so now rather than having its non-ASCII addresses refused one by one later.
+      if (address.args && (address.args as Record<string, unknown>).SMTPUTF8 !== undefined)
+        return callback(new SmtpReply(555, '5.5.4', 'smtputf8_unsupported', 'SMTPUTF8 is not offered here'));
       const user = userOf(session);
       if (user && address.address) {
         try {
