@@ -26,23 +26,21 @@ describe('the API contract (npm run contract)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'postier-contract-test-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('generates from the routes exactly the committed document and types', async () => {
+  // Two runs of the generator (each boots the app's routes): npm test's own `contract --check`
+  // holds the committed files to the routes; here, that the generator writes what is committed
+  // and that --check catches a drift.
+  it('generates the committed document and types, and --check fails, naming the file, when one drifts', async () => {
     const made = await contract('--out', dir);
     expect(made.code, made.out).toBe(0);
     for (const f of FILES) expect(readFileSync(join(dir, f), 'utf8'), f).toBe(readFileSync(join(root, f), 'utf8'));
-    const types = readFileSync(join(dir, 'web/src/api-schema.ts'), 'utf8');
+    const file = join(dir, 'web/src/api-schema.ts');
+    const types = readFileSync(file, 'utf8');
     expect(types).toContain('"/api/v1/email/send": {');
     expect(types).toContain('export type Answer<');
-  }, 120_000);
-
-  it('--check fails, naming the file, when a generated file drifts from the routes', async () => {
-    const same = await contract('--check', '--out', dir);
-    expect(same.code, same.out).toBe(0);
-    const file = join(dir, 'web/src/api-schema.ts');
-    writeFileSync(file, readFileSync(file, 'utf8').replace('"partially_sent"', '"partly_sent"'));
+    writeFileSync(file, types.replace('"partially_sent"', '"partly_sent"'));
     const drifted = await contract('--check', '--out', dir);
     expect(drifted.code).toBe(1);
     expect(drifted.out).toContain('contract drift: web/src/api-schema.ts');
     expect(drifted.out).not.toContain('docs/openapi.json');
-  }, 120_000);
+  }, 180_000);
 });
