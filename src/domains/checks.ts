@@ -53,6 +53,41 @@ const failed = (name: string, l: { error: string }): CheckResult => ({
   detail: `The DNS lookup failed (${l.error}); the check will be run again`,
 });
 
+/**
+ * Why receivers cannot use a DKIM key record whose `p=` is ours, or null when they can (RFC 6376
+ * §3.2, §3.6.1): tag names are case-sensitive and none may occur twice; `v=`, when present, is
+ * first and `DKIM1`; `k=` is `rsa` (the default); `h=`, when present, allows sha256 (Postier signs
+ * rsa-sha256); `s=`, when present, allows `email` or `*`.
+ */
+export function dkimRecordProblem(record: string): string | null {
+  const names: string[] = [];
+  const tags = new Map<string, string>();
+  for (const part of record.split(';')) {
+    const i = part.indexOf('=');
+    if (i < 0) continue;
+    const name = part.slice(0, i).trim();
+    if (tags.has(name)) return `the tag ${name}= occurs twice, which voids the record`;
+    names.push(name);
+    tags.set(name, part.slice(i + 1).replace(/\s+/g, ''));
+  }
+  const upper = names.find(
+    (n) => n !== n.toLowerCase() && ['v', 'k', 'h', 's', 'p', 't', 'n', 'g'].includes(n.toLowerCase()),
+  );
+  if (upper) return `tag names are case-sensitive: ${upper}= is not ${upper.toLowerCase()}=`;
+  const v = tags.get('v');
+  if (v !== undefined && v !== 'DKIM1') return `v=${v} is not v=DKIM1`;
+  if (v !== undefined && names[0] !== 'v') return 'v=DKIM1 must be the first tag';
+  const k = tags.get('k');
+  if (k !== undefined && k !== 'rsa') return `k=${k}: Postier signs with an RSA key (k=rsa)`;
+  const h = tags.get('h');
+  if (h !== undefined && !h.split(':').includes('sha256'))
+    return `h=${h} does not allow sha256, which Postier signs with`;
+  const st = tags.get('s');
+  if (st !== undefined && !st.split(':').some((x) => x === 'email' || x === '*'))
+    return `s=${st} does not allow email (s=email or s=*)`;
+  return null;
+}
+
 export function checkDkim(name: string, key: { publicKey: string } | null, txt: Lookup<string> | null): CheckResult {
   if (!key)
     return {
@@ -75,8 +110,23 @@ export function checkDkim(name: string, key: { publicKey: string } | null, txt: 
       expected,
       detail: `No DKIM key record at ${name}: publish the expected TXT record`,
     };
-  if (keys.some((t) => t.get('p') === key.publicKey))
+  const ours = found.filter((r) => dkimTags(r).get('p') === key.publicKey);
+  if (ours.length > 0) {
+    // RFC 6376 §3.6.2.2: several TXT records at one selector give an undefined result.
+    const problem =
+      found.length > 1
+        ? `Several records at this selector (${found.length}): receivers may read another one (RFC 6376 §3.6.2.2)`
+        : dkimRecordProblem(ours[0]!);
+    if (problem)
+      return {
+        status: 'invalid',
+        name,
+        found,
+        expected,
+        detail: `The published key is ours, but receivers cannot rely on this record: ${problem}. Publish exactly the expected record`,
+      };
     return { status: 'ok', name, found, expected, detail: 'The published key is the one Postier signs with' };
+  }
   return {
     status: 'mismatch',
     name,

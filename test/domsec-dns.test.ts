@@ -1,0 +1,233 @@
+import { generateKeyPairSync } from 'node:crypto';
+import dgram from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as packet from 'dns-packet';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { dkimPublicKey } from '../src/domains/index.js';
+import { backends, createTestContext, type TestContext } from './helpers/context.js';
+
+/**
+ * Outside review of the sending-domain checks against a DNS server that answers what a hostile
+ * or careless zone would: records receivers cannot use, null MX, CNAME loops, huge and malformed
+ * answers, bytes that are not text. A real DNS server in the test process (as
+ * test/support/dns-server.ts, with answers built per question), Node's resolver, the HTTP API,
+ * both databases.
+ */
+
+type Rr = packet.Answer;
+/** What the server answers to one question: records, an RCODE, raw bytes, or nothing (after `hold`). */
+type Reply = { answers?: Rr[]; rcode?: number; raw?: Buffer; silent?: boolean; hold?: Promise<void> };
+type Handler = (q: packet.Question) => Reply;
+
+class HostileDns {
+  readonly zone = new Map<string, Handler>();
+  readonly queries: string[] = [];
+  private constructor(
+    private readonly udp: dgram.Socket,
+    private readonly tcp: net.Server,
+    readonly port: number,
+  ) {}
+
+  static async start(): Promise<HostileDns> {
+    for (let i = 0; i < 20; i++) {
+      const udp = dgram.createSocket('udp4');
+      await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
+      const port = udp.address().port;
+      const tcp = net.createServer();
+      const ok = await new Promise<boolean>((resolve) => {
+        tcp.once('error', () => resolve(false));
+        tcp.listen(port, '127.0.0.1', () => resolve(true));
+      });
+      if (!ok) {
+        udp.close();
+        continue;
+      }
+      const s = new HostileDns(udp, tcp, port);
+      s.listen();
+      return s;
+    }
+    throw new Error('no port free for both UDP and TCP');
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /** TXT records (each one string, split at 255 octets) at `name`. */
+  txt(name: string, ...records: Array<string | Buffer[]>): void {
+    this.zone.set(name, (q) => ({
+      answers:
+        q.type === 'TXT'
+          ? records.map((r) => ({ type: 'TXT', name: q.name, ttl: 60, class: 'IN', data: split(r) }) as Rr)
+          : [],
+    }));
+  }
+
+  private async answer(query: packet.Packet, tcp: boolean): Promise<Buffer | null> {
+    const q = query.questions?.[0];
+    if (!q) return null;
+    this.queries.push(`${q.type} ${q.name.toLowerCase()}`);
+    const base = { id: query.id, type: 'response' as const, questions: query.questions ?? [] };
+    const flags = packet.AUTHORITATIVE_ANSWER | packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE;
+    const handler = this.zone.get(q.name.toLowerCase());
+    if (!handler) return packet.encode({ ...base, flags: flags | 3 /* NXDOMAIN */ });
+    const reply = handler(q);
+    if (reply.hold) await reply.hold;
+    if (reply.silent) return null;
+    if (reply.raw) return reply.raw;
+    const full = packet.encode({ ...base, flags: flags | (reply.rcode ?? 0), answers: reply.answers ?? [] });
+    const edns = query.additionals?.some((a) => a.type === 'OPT');
+    if (!tcp && !edns && full.length > 512) return packet.encode({ ...base, flags: flags | packet.TRUNCATED_RESPONSE });
+    return full;
+  }
+
+  private listen(): void {
+    this.udp.on('message', (msg, rinfo) => {
+      let query: packet.Packet;
+      try {
+        query = packet.decode(msg);
+      } catch {
+        return;
+      }
+      void this.answer(query, false).then((r) => {
+        if (r) this.udp.send(r, rinfo.port, rinfo.address);
+      });
+    });
+    this.tcp.on('connection', (socket) => {
+      let buffered = Buffer.alloc(0);
+      socket.on('error', () => {});
+      socket.on('data', (chunk) => {
+        buffered = Buffer.concat([buffered, chunk]);
+        while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+          const len = buffered.readUInt16BE(0);
+          const query = packet.decode(buffered.subarray(2, 2 + len));
+          buffered = buffered.subarray(2 + len);
+          void this.answer(query, true).then((reply) => {
+            if (!reply) return;
+            const framed = Buffer.alloc(2 + reply.length);
+            framed.writeUInt16BE(reply.length, 0);
+            reply.copy(framed, 2);
+            socket.write(framed);
+          });
+        }
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((r) => this.udp.close(() => r()));
+    await new Promise<void>((r) => this.tcp.close(() => r()));
+  }
+}
+
+function split(record: string | Buffer[]): Buffer[] {
+  if (Array.isArray(record)) return record;
+  const bytes = Buffer.from(record);
+  const parts: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += 255) parts.push(bytes.subarray(i, i + 255));
+  return parts.length ? parts : [Buffer.alloc(0)];
+}
+
+const pem = () =>
+  generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+
+type Check = { status: string; name: string; found: string[]; expected: string | null; detail: string };
+type Domain = { domain: string; verified: boolean; checked_at: string | null; checks: Record<string, Check> | null };
+
+describe.each(backends)('sending-domain checks against a hostile DNS on %s', (backend) => {
+  let t: TestContext;
+  let dns: HostileDns;
+  let dir: string;
+  let publicKey: string;
+
+  beforeAll(async () => {
+    dns = await HostileDns.start();
+    dir = mkdtempSync(path.join(tmpdir(), 'postier-domsec-'));
+    const key = pem();
+    publicKey = dkimPublicKey(key);
+    writeFileSync(path.join(dir, 'shop.pem'), key);
+    t = await createTestContext(backend, {
+      SMTP_FROM_EMAIL: 'noreply@shop.example',
+      FROM_ALLOWED_DOMAINS: 'news.shop.example',
+      DKIM_KEYS: `shop.example:s1:${path.join(dir, 'shop.pem')}`,
+      BOUNCE_DOMAIN: 'bounces.shop.example',
+      DNS_SERVERS: dns.address,
+    });
+  });
+  beforeEach(() => {
+    dns.zone.clear();
+    dns.queries.length = 0;
+  });
+  afterAll(async () => {
+    await t?.close();
+    await dns?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const check = async (domain: string) => {
+    const res = await t.inject({ method: 'POST', url: `/api/v1/domains/${domain}/check` });
+    expect(res.statusCode).toBe(200);
+    return res.json() as Domain;
+  };
+  const publishGood = () => {
+    dns.txt('s1._domainkey.shop.example', `v=DKIM1; k=rsa; p=${publicKey}`);
+    dns.txt('shop.example', 'v=spf1 include:amazonses.com ~all');
+    dns.txt('_dmarc.shop.example', 'v=DMARC1; p=reject');
+  };
+
+  it('verifies the good records, a DKIM key behind a CNAME (as SES and others publish it) too', async () => {
+    publishGood();
+    expect((await check('shop.example')).verified).toBe(true);
+    dns.zone.set('s1._domainkey.shop.example', (q) => ({
+      answers: [
+        { type: 'CNAME', name: q.name, ttl: 60, class: 'IN', data: 's1.dkim.relay.example' },
+        {
+          type: 'TXT',
+          name: 's1.dkim.relay.example',
+          ttl: 60,
+          class: 'IN',
+          data: split(`v=DKIM1; k=rsa; p=${publicKey}`),
+        },
+      ],
+    }));
+    const d = await check('shop.example');
+    expect(d.checks!.dkim!.status).toBe('ok');
+    expect(d.verified).toBe(true);
+  });
+
+  it('does not call a DKIM record ours when receivers cannot use it, though its p= is our key', async () => {
+    publishGood();
+    const p = `p=${publicKey}`;
+    const unusable: Array<[string[], RegExp]> = [
+      [[`v=DKIM1; k=ed25519; ${p}`], /k=ed25519/],
+      [[`v=DKIM1; k=rsa; h=sha1; ${p}`], /h=sha1/],
+      [[`v=DKIM1; k=rsa; s=other; ${p}`], /s=other/],
+      [[`v=DKIM2; ${p}`], /v=DKIM2/],
+      [[`k=rsa; v=DKIM1; ${p}`], /first tag/],
+      // RFC 6376 §3.2: tag names are case-sensitive, a duplicated tag voids the record.
+      [[`v=DKIM1; k=rsa; P=${publicKey}`], /P=/],
+      [[`v=DKIM1; ${p}; p=MIIBother`], /twice/],
+      // §3.6.2.2: several TXT records at one selector: the result is undefined.
+      [[`v=DKIM1; k=rsa; ${p}`, `v=DKIM1; k=rsa; p=${dkimPublicKey(pem())}`], /Several records/],
+    ];
+    for (const [records, why] of unusable) {
+      dns.txt('s1._domainkey.shop.example', ...records);
+      const d = await check('shop.example');
+      expect(d.checks!.dkim, records.join(' | ')).toMatchObject({ status: expect.not.stringMatching(/^ok$/) });
+      expect(d.checks!.dkim!.detail, records.join(' | ')).toMatch(why);
+      expect(d.verified).toBe(false);
+    }
+    // What receivers do accept: no v=, h= naming sha256, s=email or *, t= flags, spaces and split strings.
+    for (const ok of [
+      p,
+      `v=DKIM1; h=sha1:sha256; s=email; t=s; ${p}`,
+      `v=DKIM1;k=rsa;s=*;n=ops note;${p.slice(0, 40)} ${p.slice(40)}`,
+    ]) {
+      dns.txt('s1._domainkey.shop.example', ok);
+      expect((await check('shop.example')).checks!.dkim, ok).toMatchObject({ status: 'ok' });
+    }
+  });
+});
