@@ -5,7 +5,7 @@ import { actorOf } from '../platform/http/auth.js';
 import { isValidAddress } from '../accept/index.js';
 import { AppError } from '../platform/errors.js';
 import { errors, NullableDateTime, NullableString, StringEnum } from '../platform/http/schemas.js';
-import { ALL_SCOPES, addSuppression, suppressionKey, suppressionView } from './repository.js';
+import { ALL_SCOPES, addressSpellings, addSuppression, suppressionView } from './repository.js';
 
 const encodeCursor = (id: string) => Buffer.from(id).toString('base64url');
 function decodeCursor(c: string): string {
@@ -55,8 +55,8 @@ export const suppressionsHttp: FastifyPluginAsyncTypebox<SuppressionsHttpOptions
       let q = db.selectFrom('email_suppressions').selectAll();
       let count = db.selectFrom('email_suppressions').select((eb) => eb.fn.countAll<number>().as('n'));
       if (email) {
-        q = q.where('email', '=', suppressionKey(email));
-        count = count.where('email', '=', suppressionKey(email));
+        q = q.where('email', 'in', addressSpellings(email));
+        count = count.where('email', 'in', addressSpellings(email));
       }
       if (cursor) q = q.where('id', '<', decodeCursor(cursor));
       const rows = await q
@@ -105,8 +105,9 @@ export const suppressionsHttp: FastifyPluginAsyncTypebox<SuppressionsHttpOptions
       const row = await db
         .selectFrom('email_suppressions')
         .selectAll()
-        .where('email', '=', suppressionKey(email))
+        .where('email', 'in', addressSpellings(email))
         .where('scope', '=', scope)
+        .orderBy('created_at')
         .executeTakeFirstOrThrow();
       // An existing entry is returned as is (200): adding twice is not an error.
       return reply.status(created ? 201 : 200).send(suppressionView(row));
@@ -141,7 +142,7 @@ export const suppressionsHttp: FastifyPluginAsyncTypebox<SuppressionsHttpOptions
       },
     },
     async (request) => {
-      let q = db.deleteFrom('email_suppressions').where('email', '=', suppressionKey(request.query.email));
+      let q = db.deleteFrom('email_suppressions').where('email', 'in', addressSpellings(request.query.email));
       if (request.query.scope) q = q.where('scope', '=', request.query.scope);
       const r = await q.executeTakeFirst();
       if (Number(r.numDeletedRows) === 0)

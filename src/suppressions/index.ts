@@ -1,2 +1,9 @@
 export { suppressionPolicy } from './policy.js';
-export { addSuppression, ALL_SCOPES, findSuppression, type NewSuppression, suppressionKey } from './repository.js';
+export {
+  addressSpellings,
+  addSuppression,
+  ALL_SCOPES,
+  findSuppression,
+  type NewSuppression,
+  suppressionKey,
+} from './repository.js';

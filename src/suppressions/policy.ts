@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import type { DB } from '../platform/db/schema.js';
 import type { Admission, AdmissionPolicy } from '../accept/index.js';
 import type { SuppressionRow } from '../platform/db/schema.js';
-import { ALL_SCOPES, findSuppression, suppressionKey, suppressionsOf } from './repository.js';
+import { ALL_SCOPES, addressSpellings, findSuppression, suppressionsOf } from './repository.js';
 
 /**
  * A suppressed recipient's message is stored as `suppressed`, never delivered. Bypass
@@ -33,9 +33,9 @@ export function suppressionPolicy(bypassCategories: string[]): AdmissionPolicy {
       );
       if (rows.length === 0) return items.map(() => ({ status: 'queued' as const }));
       return items.map(({ recipient, message }) => {
-        const key = suppressionKey(recipient);
+        const keys = addressSpellings(recipient);
         const scopes = scopesOf(message);
-        const hits = rows.filter((r) => r.email === key && scopes.includes(r.scope));
+        const hits = rows.filter((r) => keys.includes(r.email) && scopes.includes(r.scope));
         return verdict(hits.sort((a, b) => a.created_at - b.created_at)[0]);
       });
     },
