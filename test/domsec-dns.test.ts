@@ -230,4 +230,28 @@ describe.each(backends)('sending-domain checks against a hostile DNS on %s', (ba
       expect((await check('shop.example')).checks!.dkim, ok).toMatchObject({ status: 'ok' });
     }
   });
+
+  it('does not take a null MX (RFC 7505: no mail accepted here) for a bounce domain’s MX', async () => {
+    dns.txt('bounces.shop.example', 'v=spf1 -all');
+    dns.zone.set('bounces.shop.example', (q) => ({
+      answers:
+        q.type === 'MX'
+          ? [{ type: 'MX', name: q.name, ttl: 60, class: 'IN', data: { preference: 0, exchange: '.' } }]
+          : [{ type: 'TXT', name: q.name, ttl: 60, class: 'IN', data: ['v=spf1 -all'] }],
+    }));
+    const d = await check('bounces.shop.example');
+    expect(d.checks!.mx).toMatchObject({ status: 'invalid', found: ['0 .'], detail: expect.stringMatching(/null MX/) });
+    expect(d.verified).toBe(false);
+  });
+
+  it('says error, not missing, when the parent domain’s DMARC lookup failed', async () => {
+    dns.txt('_dmarc.news.shop.example');
+    dns.zone.set('_dmarc.shop.example', () => ({ rcode: 2 /* SERVFAIL */ }));
+    const d = await check('news.shop.example');
+    expect(d.checks!.dmarc).toMatchObject({
+      status: 'error',
+      name: '_dmarc.shop.example',
+      detail: expect.stringMatching(/ESERVFAIL/),
+    });
+  });
 });

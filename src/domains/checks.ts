@@ -203,7 +203,20 @@ export function checkDmarc(
 
 export function checkMx(name: string, mx: Lookup<{ priority: number; exchange: string }>): CheckResult {
   if ('error' in mx) return failed(name, mx);
-  const found = [...mx.records].sort((a, b) => a.priority - b.priority).map((r) => `${r.priority} ${r.exchange}`);
+  // A null MX (RFC 7505: one MX whose host is the root, `.`) says the domain accepts no mail.
+  const isNull = (exchange: string) => exchange === '' || exchange === '.';
+  const found = [...mx.records]
+    .sort((a, b) => a.priority - b.priority)
+    .map((r) => `${r.priority} ${isNull(r.exchange) ? '.' : r.exchange}`);
+  if (mx.records.some((r) => isNull(r.exchange)))
+    return {
+      status: 'invalid',
+      name,
+      found,
+      expected: null,
+      detail:
+        'A null MX (RFC 7505): the domain says it accepts no mail, so bounces to it are refused. Replace it with an MX pointing at the host of INBOUND_SMTP_PORT',
+    };
   if (found.length === 0)
     return {
       status: 'missing',
