@@ -80,8 +80,9 @@ export async function checkDomain(d: SendingDomain, dns: DnsLookup): Promise<Dom
     for (let i = 1; !('error' in txt) && dmarcRecords(txt.records).length === 0 && i <= top; i++) {
       const parent = labels.slice(i).join('.');
       const up = await dns.txt(`_dmarc.${parent}`);
-      if ('error' in up || dmarcRecords(up.records).length === 0) continue;
-      [name, txt, inherited] = [`_dmarc.${parent}`, up, parent];
+      // A failed lookup says nothing of that parent's record: the check is an error, not missing.
+      if ('error' in up) [name, txt] = [`_dmarc.${parent}`, up];
+      else if (dmarcRecords(up.records).length > 0) [name, txt, inherited] = [`_dmarc.${parent}`, up, parent];
     }
     checks.dmarc = checkDmarc(name, d.domain, txt, inherited);
   }
