@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as packet from 'dns-packet';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { dkimPublicKey } from '../src/domains/index.js';
+import pino from 'pino';
+import { DomainService, dkimPublicKey, dnsLookup } from '../src/domains/index.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 
 /**
@@ -253,5 +254,41 @@ describe.each(backends)('sending-domain checks against a hostile DNS on %s', (ba
       name: '_dmarc.shop.example',
       detail: expect.stringMatching(/ESERVFAIL/),
     });
+  });
+
+  it('keeps the newer check when an older one (the periodic run, slow DNS) finishes after it', async () => {
+    // The periodic run asks first and sees the zone before the record is published; its answer is
+    // held. The operator publishes, clicks Check now (verified), then the old answer arrives.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    dns.txt('shop.example', 'v=spf1 include:amazonses.com ~all');
+    dns.txt('_dmarc.shop.example', 'v=DMARC1; p=reject');
+    dns.zone.set('s1._domainkey.shop.example', () => ({ answers: [], hold: gate }));
+    // Another process's service on the same database (its resolver waits 20 s: no retry meanwhile).
+    const periodic = new DomainService(
+      t.services.db,
+      t.config,
+      dnsLookup([dns.address], 20_000),
+      pino({ level: 'silent' }),
+    );
+    const run = periodic.checkAll();
+    const deadline = Date.now() + 10_000;
+    while (!dns.queries.includes('TXT s1._domainkey.shop.example') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 5));
+    publishGood();
+    const now = await check('shop.example');
+    expect(now.verified).toBe(true);
+    release();
+    await run;
+    const listed = ((await t.inject({ method: 'GET', url: '/api/v1/domains' })).json() as { items: Domain[] }).items;
+    expect(listed.find((d) => d.domain === 'shop.example')).toMatchObject({
+      verified: true,
+      checked_at: now.checked_at,
+    });
+    // The process whose check lost reads the stored answer: enforce lets the domain send there too.
+    expect(periodic.isVerified('shop.example')).toBe(true);
   });
 });

@@ -29,7 +29,7 @@ export function startDomainChecks(
       if (!(await tryLock(db, JOB, owner, 600_000, now))) return;
       let result: unknown = null;
       try {
-        result = await domains.checkAll(now);
+        result = await domains.checkAll();
       } finally {
         await releaseLock(db, JOB, owner, Date.now(), result);
       }

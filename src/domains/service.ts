@@ -142,13 +142,33 @@ export class DomainService {
     const checks = await checkDomain(d, this.dns);
     const ok = verified(checks);
     const row = { domain: d.domain, verified: ok ? 1 : 0, result: JSON.stringify(checks), checked_at: now };
-    await this.db
+    // A check that started before the stored one (the periodic run on a slow resolver, finishing
+    // after a Check now) saw older DNS: it does not replace the newer answer.
+    const written = await this.db
       .insertInto('domain_checks')
       .values(row)
       .onConflict((oc) =>
-        oc.column('domain').doUpdateSet({ verified: row.verified, result: row.result, checked_at: now }),
+        oc
+          .column('domain')
+          .doUpdateSet({ verified: row.verified, result: row.result, checked_at: now })
+          .where('domain_checks.checked_at', '<=', now),
       )
-      .execute();
+      .returning('domain')
+      .executeTakeFirst();
+    if (!written) {
+      const newer = await this.db
+        .selectFrom('domain_checks')
+        .select(['verified', 'result', 'checked_at'])
+        .where('domain', '=', d.domain)
+        .executeTakeFirst();
+      if (newer) {
+        const newerOk = Number(newer.verified) === 1;
+        domainVerified.set({ domain: d.domain }, newerOk ? 1 : 0);
+        if (newerOk) this.verifiedNow.add(d.domain);
+        else this.verifiedNow.delete(d.domain);
+        return view(d, { ...newer, verified: Number(newer.verified) });
+      }
+    }
     domainVerified.set({ domain: d.domain }, ok ? 1 : 0);
     if (ok) this.verifiedNow.add(d.domain);
     else this.verifiedNow.delete(d.domain);
@@ -159,11 +179,11 @@ export class DomainService {
     return view(d, row);
   }
 
-  /** Checks every sending domain, one after the other. */
-  async checkAll(now = Date.now()): Promise<{ checked: number; verified: number }> {
+  /** Checks every sending domain, one after the other, each stamped with the time its lookups started. */
+  async checkAll(): Promise<{ checked: number; verified: number }> {
     let ok = 0;
     const all = this.domains();
-    for (const d of all) if ((await this.check(d.domain, now))?.verified) ok++;
+    for (const d of all) if ((await this.check(d.domain))?.verified) ok++;
     return { checked: all.length, verified: ok };
   }
 }
