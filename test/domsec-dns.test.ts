@@ -292,3 +292,44 @@ describe.each(backends)('sending-domain checks against a hostile DNS on %s', (ba
     expect(periodic.isVerified('shop.example')).toBe(true);
   });
 });
+
+describe.each(backends)('sending domains that are not DNS names, on %s', (backend) => {
+  // FROM_ALLOWED_DOMAINS takes any dotted name: a 64-character label, 260 characters in all.
+  const longLabel = `${'a'.repeat(64)}.example`;
+  const tooLong = `${Array.from({ length: 5 }, () => 'b'.repeat(50)).join('.')}.example`;
+  let t: TestContext;
+  let dns: HostileDns;
+
+  beforeAll(async () => {
+    dns = await HostileDns.start();
+    t = await createTestContext(backend, {
+      SMTP_FROM_EMAIL: 'noreply@shop.example',
+      FROM_ALLOWED_DOMAINS: `${longLabel},${tooLong}`,
+      DNS_SERVERS: dns.address,
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await dns?.close();
+  });
+
+  it('judges them invalid without asking, and the periodic run still checks the others', async () => {
+    expect(tooLong.length).toBeGreaterThan(253);
+    dns.txt('shop.example', 'v=spf1 -all');
+    const result = await t.services.domains.checkAll();
+    expect(result).toEqual({ checked: 3, verified: 0 });
+    const items = ((await t.inject({ method: 'GET', url: '/api/v1/domains' })).json() as { items: Domain[] }).items;
+    const by = new Map(items.map((d) => [d.domain, d]));
+    expect(by.get('shop.example')!.checks!.spf).toMatchObject({ status: 'ok' });
+    for (const name of [longLabel, tooLong]) {
+      const d = by.get(name)!;
+      expect(d.checks, name).not.toBeNull();
+      for (const c of Object.values(d.checks!))
+        expect(c, name).toMatchObject({ status: 'invalid', detail: expect.stringMatching(/not a valid DNS name/) });
+    }
+    expect(dns.queries.some((q) => q.includes('aaaa') || q.includes('bbbb'))).toBe(false);
+    const one = await t.inject({ method: 'POST', url: `/api/v1/domains/${longLabel}/check` });
+    expect(one.statusCode).toBe(200);
+    expect(one.json()).toMatchObject({ verified: false, checks: { spf: { status: 'invalid' } } });
+  });
+});

@@ -56,11 +56,44 @@ export function sendingDomains(config: Config): SendingDomain[] {
   return [...byName.values()].sort((a, b) => a.domain.localeCompare(b.domain));
 }
 
+/** A name DNS can carry (RFC 1035 §2.3.4): labels of 1 to 63 octets, 253 in all, no trailing dot. */
+export const isDnsName = (name: string): boolean =>
+  name.length <= 253 && name.split('.').every((l) => l.length >= 1 && l.length <= 63);
+
+const dkimNameOf = (d: SendingDomain) =>
+  d.dkim ? `${d.dkim.selector}._domainkey.${d.domain}` : `<selector>._domainkey.${d.domain}`;
+
+/**
+ * The configuration takes dotted names of any length: a domain (or DKIM name) that DNS cannot
+ * carry is judged invalid without asking. Null when its names are askable.
+ */
+export function unaskableChecks(d: SendingDomain): DomainChecks | null {
+  const from = d.roles.includes('from') || d.roles.includes('dkim');
+  const dkimName = dkimNameOf(d);
+  const unaskable = [d.domain, ...(from && d.dkim ? [dkimName] : [])].find((n) => !isDnsName(n));
+  if (!unaskable) return null;
+  const invalid = (name: string) => ({
+    status: 'invalid' as const,
+    name,
+    found: [],
+    expected: null,
+    detail: `${unaskable.slice(0, 80)}${unaskable.length > 80 ? '…' : ''} is not a valid DNS name (labels of at most 63 characters, 253 in all): correct it in the configuration`,
+  });
+  const checks: DomainChecks = {};
+  if (from) checks.dkim = invalid(dkimName);
+  checks.spf = invalid(d.domain);
+  if (from) checks.dmarc = invalid(`_dmarc.${d.domain}`);
+  if (d.roles.includes('bounce')) checks.mx = invalid(d.domain);
+  return checks;
+}
+
 /** Runs the checks `d` needs against DNS. */
 export async function checkDomain(d: SendingDomain, dns: DnsLookup): Promise<DomainChecks> {
+  const unaskable = unaskableChecks(d);
+  if (unaskable) return unaskable;
   const checks: DomainChecks = {};
   const from = d.roles.includes('from') || d.roles.includes('dkim');
-  const dkimName = d.dkim ? `${d.dkim.selector}._domainkey.${d.domain}` : `<selector>._domainkey.${d.domain}`;
+  const dkimName = dkimNameOf(d);
   const [dkimTxt, spfTxt, dmarcTxt, mx] = await Promise.all([
     from && d.dkim ? dns.txt(dkimName) : null,
     dns.txt(d.domain),
@@ -132,7 +165,11 @@ export class DomainService {
   async list(): Promise<DomainView[]> {
     const rows = await this.db.selectFrom('domain_checks').selectAll().execute();
     const byDomain = new Map(rows.map((r) => [r.domain, r]));
-    return this.domains().map((d) => view(d, byDomain.get(d.domain)));
+    return this.domains().map((d) => {
+      // A name too long to be stored (see check) is shown judged.
+      const unaskable = d.domain.length > 253 ? unaskableChecks(d) : null;
+      return unaskable ? { ...view(d, undefined), checks: unaskable } : view(d, byDomain.get(d.domain));
+    });
   }
 
   /** Checks one sending domain now; undefined when Postier does not send as it. */
@@ -142,6 +179,9 @@ export class DomainService {
     const checks = await checkDomain(d, this.dns);
     const ok = verified(checks);
     const row = { domain: d.domain, verified: ok ? 1 : 0, result: JSON.stringify(checks), checked_at: now };
+    // domain_checks.domain holds 253 characters, the most a DNS name has: a longer one (judged
+    // invalid above) is answered, not stored.
+    if (d.domain.length > 253) return view(d, row);
     // A check that started before the stored one (the periodic run on a slow resolver, finishing
     // after a Check now) saw older DNS: it does not replace the newer answer.
     const written = await this.db
@@ -183,7 +223,14 @@ export class DomainService {
   async checkAll(): Promise<{ checked: number; verified: number }> {
     let ok = 0;
     const all = this.domains();
-    for (const d of all) if ((await this.check(d.domain))?.verified) ok++;
+    for (const d of all) {
+      // One domain's failure (its row not stored) must not leave the others unchecked.
+      try {
+        if ((await this.check(d.domain))?.verified) ok++;
+      } catch (err) {
+        this.log.error({ err, domain: d.domain }, 'sending domain DNS check failed');
+      }
+    }
     return { checked: all.length, verified: ok };
   }
 }
