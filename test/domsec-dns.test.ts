@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import dgram from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -290,6 +290,40 @@ describe.each(backends)('sending-domain checks against a hostile DNS on %s', (ba
     });
     // The process whose check lost reads the stored answer: enforce lets the domain send there too.
     expect(periodic.isVerified('shop.example')).toBe(true);
+  });
+
+  it('answers 200 with what it found, and no private key, whatever the zone sends', async () => {
+    const rr = (name: string, type: string, data: unknown) => ({ type, name, ttl: 60, class: 'IN', data }) as Rr;
+    // A CNAME loop, 250 records (over TCP), bytes that are not text (a NUL, 0xff), a malformed answer.
+    dns.zone.set('shop.example', (q) => ({
+      answers: [rr(q.name, 'CNAME', 'loop.example'), rr('loop.example', 'CNAME', q.name)],
+    }));
+    dns.zone.set('_dmarc.shop.example', (q) => ({
+      answers: Array.from({ length: 250 }, (_, i) => rr(q.name, 'TXT', [`v=DMARC1; p=none; n=${i}${'x'.repeat(200)}`])),
+    }));
+    dns.txt('s1._domainkey.shop.example', [Buffer.from('v=DKIM1\0; p=\xff'), Buffer.from([0xc3, 0x28, 0])]);
+    let d = await check('shop.example');
+    expect(d.checks!.spf!.status).toBe('missing');
+    expect(d.checks!.dmarc).toMatchObject({ status: 'invalid', found: expect.any(Array) });
+    expect(d.checks!.dmarc!.found).toHaveLength(250);
+    expect(d.checks!.dkim!.status).toBe('mismatch');
+    dns.zone.set('s1._domainkey.shop.example', () => ({ raw: Buffer.from([0, 1, 0x81, 0x80, 0, 1, 0, 1, 0, 0]) }));
+    d = await check('shop.example');
+    expect(d.checks!.dkim!.status).toBe('error');
+    const listed = await t.inject({ method: 'GET', url: '/api/v1/domains' });
+    expect(listed.statusCode).toBe(200);
+    for (const body of [listed.body, JSON.stringify(d)]) {
+      expect(body).not.toMatch(/PRIVATE KEY/);
+      expect(body).not.toContain(readFileSync(path.join(dir, 'shop.pem'), 'utf8').split('\n')[5]);
+    }
+  });
+
+  it('takes the domain as DNS writes it too: a trailing dot, upper case', async () => {
+    publishGood();
+    for (const name of ['shop.example.', 'SHOP.Example.']) {
+      const d = await check(name);
+      expect(d).toMatchObject({ domain: 'shop.example', verified: true });
+    }
   });
 });
 

@@ -174,7 +174,9 @@ export class DomainService {
 
   /** Checks one sending domain now; undefined when Postier does not send as it. */
   async check(domain: string, now = Date.now()): Promise<DomainView | undefined> {
-    const d = this.domains().find((x) => x.domain === domain.toLowerCase());
+    // As DNS writes it too: one trailing dot (the root), any case.
+    const name = domain.toLowerCase().replace(/\.$/, '');
+    const d = this.domains().find((x) => x.domain === name);
     if (!d) return undefined;
     const checks = await checkDomain(d, this.dns);
     const ok = verified(checks);
