@@ -2,8 +2,9 @@ import { type Transaction, sql } from 'kysely';
 import type { RateLimit } from '../platform/config.js';
 import type { Dialect } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
-import type { Admission, AdmissionPolicy } from '../accept/index.js';
+import type { AdmissionPolicy } from '../accept/index.js';
 import { DAY_MS, HOUR_MS } from '../platform/time.js';
+import { addressSpellings } from '../suppressions/index.js';
 
 const WINDOW_MS = { hour: HOUR_MS, day: DAY_MS } as const;
 
@@ -12,17 +13,27 @@ const NOT_COUNTED = ['rate_limited', 'suppressed', 'cancelled'] as const;
 
 /**
  * At most N messages of a class per recipient in any sliding hour or day, counted from the
- * messages themselves (no counter to drift from the archive).
+ * messages themselves (no counter to drift from the archive). A recipient is a mailbox, whatever
+ * its spelling: Jane@ and jane@, u@bücher.de and u@xn--bcher-kva.de share one allowance (the
+ * suppression list's rule, addressSpellings), or a caller could send N to each spelling.
  *
  * Exact across processes: on PostgreSQL a transaction-scoped advisory lock on
- * (recipient, class) serializes the count-then-insert of concurrent accepts; the lock is held
- * until commit, so the next one counts the committed row. On SQLite the accepting transaction
- * already holds the database's single write lock. Send sorts recipients before admitting them,
- * so two requests naming the same addresses take the locks in one order (no deadlock).
+ * (class, mailbox) serializes the count-then-insert of concurrent accepts; the lock is held
+ * until commit, so the next one counts the committed row. A commit takes all its locks first,
+ * sorted, so two commits naming the same mailboxes (in any order, spelling or class) take them in
+ * one order (no deadlock). On SQLite the accepting transaction already holds the database's
+ * single write lock.
  */
 export function rateLimitPolicy(limits: Record<string, RateLimit>, dialect: Dialect): AdmissionPolicy {
   /** A class without a limit of its own is unlimited (a template's class names any word, `constructor` too). */
   const limitOf = (cls: string): RateLimit => (Object.hasOwn(limits, cls) ? limits[cls]! : 'unlimited');
+  const lockKey = (cls: string, spellings: string[]) => `rate:${cls}:${spellings[0]}`;
+  async function lock(trx: Transaction<DB>, keys: string[]): Promise<void> {
+    if (dialect !== 'postgres') return;
+    for (const key of [...new Set(keys)].sort()) {
+      await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
+    }
+  }
   const policy: AdmissionPolicy = {
     /**
      * Unlimited classes (transactional by default) cost no query; limited ones are counted one by
@@ -30,33 +41,42 @@ export function rateLimitPolicy(limits: Record<string, RateLimit>, dialect: Dial
      * count too, so one commit of many requests (or a batch) cannot exceed a limit.
      */
     async admitMany(trx, items, now) {
+      const limited = items.map(({ recipient, message }) =>
+        limitOf(message.class) === 'unlimited' ? null : { cls: message.class, spellings: addressSpellings(recipient) },
+      );
+      await lock(
+        trx,
+        limited.flatMap((l) => (l ? [lockKey(l.cls, l.spellings)] : [])),
+      );
       const admitted = new Map<string, number>();
       const out = [];
-      for (const { recipient, message } of items) {
-        if (limitOf(message.class) === 'unlimited') {
+      for (const l of limited) {
+        if (!l) {
           out.push({ status: 'queued' as const });
           continue;
         }
-        const k = `${message.class}\n${recipient}`;
-        const v = await check(trx, recipient, message, now, admitted.get(k) ?? 0);
+        const k = lockKey(l.cls, l.spellings);
+        const v = await check(trx, l.spellings, l.cls, now, admitted.get(k) ?? 0);
         if (v.status === 'queued') admitted.set(k, (admitted.get(k) ?? 0) + 1);
         out.push(v);
       }
       return out;
     },
-    admit: (trx, recipient, message, now) => check(trx, recipient, message, now, 0),
+    async admit(trx, recipient, message, now) {
+      if (limitOf(message.class) === 'unlimited') return { status: 'queued' as const };
+      const spellings = addressSpellings(recipient);
+      await lock(trx, [lockKey(message.class, spellings)]);
+      return check(trx, spellings, message.class, now, 0);
+    },
   };
-  async function check(trx: Transaction<DB>, recipient: string, message: Admission, now: number, already: number) {
-    const cls = message.class;
+  async function check(trx: Transaction<DB>, spellings: string[], cls: string, now: number, already: number) {
     const limit = limitOf(cls);
     if (limit === 'unlimited') return { status: 'queued' as const };
-    if (dialect === 'postgres') {
-      await sql`select pg_advisory_xact_lock(hashtextextended(${`rate:${cls}:${recipient}`}, 0))`.execute(trx);
-    }
+    // lower(recipient_email): the archive keeps the local part as given; its index serves this.
     const row = await trx
       .selectFrom('email_messages')
       .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('recipient_email', '=', recipient)
+      .where(sql<string>`lower(recipient_email)`, 'in', spellings)
       .where('class', '=', cls)
       .where('created_at', '>', now - WINDOW_MS[limit.per])
       .where('status', 'not in', NOT_COUNTED)
