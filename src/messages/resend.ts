@@ -47,13 +47,7 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
     (original.raw_sha256 === null
       ? original.html_content === null && original.text_content === null
       : (await readContent(s.db, original.raw_sha256)) === null);
-  if (erased) {
-    throw new AppError(
-      'resend_content_erased',
-      'This message was anonymized or erased: its content is no longer archived',
-      { id },
-    );
-  }
+  if (erased) throw erasedError(id);
   if (original.from_email !== null) s.send.checkSender(original.from_email, null);
   const admission = original.template_key === null ? rawAdmission(original) : await templated(s, original);
   const rows = await attachmentsWithData(s.db, id);
@@ -103,6 +97,17 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
     sha256: a.sha256,
   }));
   const [item] = await s.send.enqueue([copy], attachments, admission, async (trx, items) => {
+    // In the commit, the original's row locked (a no-op update: PostgreSQL's row lock, SQLite's
+    // write lock), so a resend and an erasure take turns.
+    const locked = await trx
+      .updateTable('email_messages')
+      .set((eb) => ({ status: eb.ref('status') }))
+      .where('id', '=', original.id)
+      .returning(['anonymized_at'])
+      .executeTakeFirst();
+    if (!locked) throw new AppError('message_not_found', `No message ${id}`);
+    // An erasure committed since the content was read: no copy of what it erased.
+    if (locked.anonymized_at !== null) throw erasedError(id);
     await s.events.record(trx, [
       {
         messageId: original.id,
@@ -114,6 +119,11 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
   });
   return item!;
 }
+
+const erasedError = (id: string) =>
+  new AppError('resend_content_erased', 'This message was anonymized or erased: its content is no longer archived', {
+    id,
+  });
 
 /** Mail without a template: judged by what it was accepted as; a category its sender chose never bypasses suppressions. */
 const rawAdmission = (m: { class: string; category: string; locale: string | null }): Admission => ({
