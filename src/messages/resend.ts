@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { type Admission, admissionOf, type SendResultItem, type SendService } from '../accept/index.js';
 import { attachmentsWithData, readContent, withBodies } from '../content/index.js';
 import type { EventLog } from '../events/index.js';
@@ -98,7 +98,7 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
   }));
   const [item] = await s.send.enqueue([copy], attachments, admission, async (trx, items) => {
     // In the commit, the original's row locked (a no-op update: PostgreSQL's row lock, SQLite's
-    // write lock), so a resend and an erasure take turns.
+    // write lock), so two resends of one message, and a resend and an erasure, take turns.
     const locked = await trx
       .updateTable('email_messages')
       .set((eb) => ({ status: eb.ref('status') }))
@@ -108,6 +108,7 @@ export async function resendMessage(s: ResendDeps, id: string, actor: string | n
     if (!locked) throw new AppError('message_not_found', `No message ${id}`);
     // An erasure committed since the content was read: no copy of what it erased.
     if (locked.anonymized_at !== null) throw erasedError(id);
+    await noPendingCopy(trx, original.id, items[0]!.id);
     await s.events.record(trx, [
       {
         messageId: original.id,
@@ -124,6 +125,39 @@ const erasedError = (id: string) =>
   new AppError('resend_content_erased', 'This message was anonymized or erased: its content is no longer archived', {
     id,
   });
+
+/** A copy that has not gone out yet: it will be sent, so a second one would send the message twice. */
+const PENDING = ['scheduled', 'queued', 'sending'] as const;
+
+/**
+ * A resend while an earlier copy of the same message still waits to go out (a double click, a
+ * script run twice) is refused: both copies would be sent. Its copies are found by the original's
+ * `resent` events (email_events_message), not by resent_from_id (no index).
+ */
+async function noPendingCopy(trx: Transaction<DB>, originalId: string, own: string): Promise<void> {
+  const events = await trx
+    .selectFrom('email_events')
+    .select('data')
+    .where('message_id', '=', originalId)
+    .where('type', '=', 'resent')
+    .execute();
+  const copies = events
+    .map((e) => (e.data ? (JSON.parse(e.data) as { resent_as?: unknown }).resent_as : undefined))
+    .filter((c): c is string => typeof c === 'string' && c !== own);
+  if (copies.length === 0) return;
+  const pending = await trx
+    .selectFrom('email_messages')
+    .select(['id', 'status'])
+    .where('id', 'in', copies)
+    .where('status', 'in', PENDING)
+    .executeTakeFirst();
+  if (pending)
+    throw new AppError(
+      'invalid_state',
+      `Message ${originalId} was already resent as ${pending.id}, which is ${pending.status}: a second resend would send it twice (cancel that copy first, or wait)`,
+      { status: pending.status, resent_as: pending.id },
+    );
+}
 
 /** Mail without a template: judged by what it was accepted as; a category its sender chose never bypasses suppressions. */
 const rawAdmission = (m: { class: string; category: string; locale: string | null }): Admission => ({
