@@ -28,6 +28,21 @@ describe('FROM_ALLOWED_DOMAINS and DKIM_KEYS', () => {
     });
     expect(c.email.fromAllowed).toEqual(['rgz.bj', 'shop.example', 'alerts@ops.rgz.bj']);
     expect(() => loadConfig({ FROM_ALLOWED_DOMAINS: 'shop.example,not a domain' })).toThrow(/FROM_ALLOWED_DOMAINS/);
+    // Names DNS cannot carry (a 64-character label, 260 characters in all) stop start-up, named.
+    const longLabel = `${'a'.repeat(64)}.example`;
+    const tooLong = `${Array.from({ length: 5 }, () => 'b'.repeat(50)).join('.')}.example`;
+    for (const [env, message] of [
+      [{ FROM_ALLOWED_DOMAINS: longLabel }, /FROM_ALLOWED_DOMAINS: "a{64}\.example" is not a DNS name/],
+      [{ FROM_ALLOWED_DOMAINS: `ops@${tooLong}` }, /FROM_ALLOWED_DOMAINS: .* is not a DNS name/],
+      [{ SMTP_FROM_EMAIL: `noreply@${longLabel}` }, /SMTP_FROM_EMAIL: .* is not a DNS name/],
+      [{ DKIM_KEYS: `${longLabel}:s1:/nonexistent.pem` }, /DKIM_KEYS: .* not a DNS name/],
+      [{ DKIM_KEYS: `shop.example:${'s'.repeat(64)}:/nonexistent.pem` }, /DKIM_KEYS: .* not a DNS name/],
+      [
+        { DKIM_DOMAIN: 'shop.example', DKIM_SELECTOR: 'x'.repeat(250), DKIM_PRIVATE_KEY: 'k' },
+        /DKIM_DOMAIN, DKIM_SELECTOR: labels/,
+      ],
+    ] as const)
+      expect(() => loadConfig(env), JSON.stringify(env).slice(0, 60)).toThrow(message);
   });
 
   it('matches a domain entry by the exact domain and an address entry by the exact address', () => {

@@ -4,6 +4,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseTrustProxy } from './http/trusted-proxies.js';
 
+/** A name DNS can carry (RFC 1035 §2.3.4): labels of 1 to 63 octets, 253 in all, no trailing dot. */
+const isDnsName = (name: string): boolean =>
+  name.length <= 253 && name.split('.').every((l) => l.length >= 1 && l.length <= 63);
+const DNS_NAME_RULE = '(labels of 1 to 63 characters, 253 in all)';
+
 /**
  * Configuration is read from the environment once, validated as a whole, and passed down.
  * Nothing reads process.env after start-up: tests build a Config and hand it to the app.
@@ -326,12 +331,17 @@ export function loadConfig(env: Env = process.env): Config {
 
   const smtpPort = r.int('SMTP_PORT', 587, 1, 65535);
   const fromEmail = r.email('SMTP_FROM_EMAIL', 'noreply@postier.localhost')!;
+  const fromDomain = fromEmail.slice(fromEmail.lastIndexOf('@') + 1);
+  if (!isDnsName(fromDomain))
+    r.problems.push(`SMTP_FROM_EMAIL: ${JSON.stringify(fromDomain.slice(0, 80))} is not a DNS name ${DNS_NAME_RULE}`);
   const dkimDomain = r.raw('DKIM_DOMAIN');
   const dkimSelector = r.raw('DKIM_SELECTOR');
   const dkimKey = r.raw('DKIM_PRIVATE_KEY');
   const dkimSet = [dkimDomain, dkimSelector, dkimKey].filter((x) => x !== undefined).length;
   if (dkimSet !== 0 && dkimSet !== 3)
     r.problems.push('DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY: set all three or none');
+  else if (dkimSet === 3 && !isDnsName(`${dkimSelector}._domainkey.${dkimDomain}`))
+    r.problems.push(`DKIM_DOMAIN, DKIM_SELECTOR: ${DNS_NAME_RULE.slice(1, -1)} for <selector>._domainkey.<domain>`);
   // A key that does not load (or is not RSA) stops start-up: mail must never go out unsigned without a word.
   if (dkimKey !== undefined && !privateKeyLoads(dkimKey.replace(/\\n/g, '\n')))
     r.problems.push('DKIM_PRIVATE_KEY: not a PEM RSA private key (use \\n for the line breaks on one line)');
@@ -347,6 +357,12 @@ export function loadConfig(env: Env = process.env): Config {
       continue;
     }
     const domain = m[1]!.toLowerCase();
+    if (!isDnsName(domain) || !isDnsName(`${m[2]!}._domainkey.${domain}`)) {
+      r.problems.push(
+        `DKIM_KEYS: ${JSON.stringify(`${m[1]}:${m[2]}`.slice(0, 120))}: the domain or selector is not a DNS name ${DNS_NAME_RULE}`,
+      );
+      continue;
+    }
     let pem = '';
     try {
       pem = readFileSync(m[3]!, 'utf8');
@@ -363,6 +379,8 @@ export function loadConfig(env: Env = process.env): Config {
   for (const entry of r.list('FROM_ALLOWED_DOMAINS', []).map((e) => e.toLowerCase())) {
     if (!/^([^\s@<>",]+@)?[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(entry))
       r.problems.push(`FROM_ALLOWED_DOMAINS: ${JSON.stringify(entry)} is neither a domain nor an email address`);
+    else if (!isDnsName(entry.slice(entry.lastIndexOf('@') + 1)))
+      r.problems.push(`FROM_ALLOWED_DOMAINS: ${JSON.stringify(entry.slice(0, 80))} is not a DNS name ${DNS_NAME_RULE}`);
     else if (!fromAllowed.includes(entry)) fromAllowed.push(entry);
   }
 
