@@ -39,6 +39,34 @@ export function readAttachment(file: string): NonNullable<SendRequest['attachmen
   };
 }
 
+/**
+ * The API key: --token-file, then --token, then $POSTIER_TOKEN. A command line is readable by
+ * every user of the machine (ps, /proc/PID/cmdline) while the request runs, so --token warns.
+ */
+export function readToken(o: { token?: string; tokenFile?: string }): string {
+  if (o.tokenFile !== undefined && o.token !== undefined) throw new Error('Pass --token-file or --token, not both');
+  if (o.tokenFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(o.tokenFile === '-' ? 0 : o.tokenFile, 'utf8');
+    } catch (e) {
+      throw new Error(`--token-file ${o.tokenFile}: ${(e as Error).message}`);
+    }
+    const token = text.trim();
+    if (token === '') throw new Error(`--token-file ${o.tokenFile}: the file is empty`);
+    return token;
+  }
+  if (o.token !== undefined) {
+    console.error(
+      'Warning: --token is visible to every user of this machine (ps) while postier runs; use POSTIER_TOKEN or --token-file.',
+    );
+    if (o.token !== '') return o.token;
+  }
+  const token = process.env.POSTIER_TOKEN;
+  if (!token) throw new Error('No token: set POSTIER_TOKEN or pass --token-file');
+  return token;
+}
+
 interface SendFlags {
   template: string;
   to: string[];
@@ -47,6 +75,7 @@ interface SendFlags {
   locale?: string;
   url: string;
   token?: string;
+  tokenFile?: string;
   idempotencyKey?: string;
   timeout: string;
 }
@@ -62,12 +91,15 @@ export function registerSendCommand(program: Command): void {
     .option('--attach <file>', 'attachment; content type from the extension (repeat)', collect, [])
     .option('--locale <locale>', 'e.g. fr or en')
     .option('--url <url>', 'Postier base URL', process.env.POSTIER_URL ?? 'http://127.0.0.1:8000')
-    .option('--token <token>', 'API key (default: $POSTIER_TOKEN)')
+    .option('--token-file <file>', 'read the API key from this file (- for standard input)')
+    .option(
+      '--token <token>',
+      'API key; visible to every user of the machine in ps, prefer $POSTIER_TOKEN or --token-file',
+    )
     .option('--idempotency-key <key>', 'retrying with the same key cannot send twice')
     .option('--timeout <ms>', 'request timeout in milliseconds', '30000')
     .action(async (o: SendFlags) => {
-      const token = o.token ?? process.env.POSTIER_TOKEN;
-      if (!token) throw new Error('No token: pass --token or set POSTIER_TOKEN');
+      const token = readToken(o);
       if (o.to.length === 0) throw new Error('At least one --to is required');
       const client = new PostierClient({ baseUrl: o.url, token, timeoutMs: Number(o.timeout) });
       const attachments = o.attach.map(readAttachment);
