@@ -36,7 +36,7 @@ const sendArgs = (url: string) => [
   'estimated_duration=7 jours',
 ];
 
-describe('postier send: the API key', { timeout: 180_000 }, () => {
+describe('postier send: the API key and the timeout', { timeout: 180_000 }, () => {
   let t: TestContext;
   let url: string;
   beforeAll(async () => {
@@ -75,5 +75,19 @@ describe('postier send: the API key', { timeout: 180_000 }, () => {
     const env = await postier(sendArgs(url), { env: { POSTIER_TOKEN: ADMIN_TOKEN } });
     expect(env.code).toBe(0);
     expect(env.stderr).toBe('');
+  });
+
+  it('refuses a --timeout that is not a number of milliseconds with a clear message, before any request', async () => {
+    for (const bad of ['abc', '0', '-5', '1.5', '99999999999']) {
+      const r = await postier([...sendArgs(url), '--timeout', bad], { env: { POSTIER_TOKEN: ADMIN_TOKEN } });
+      expect(r.code, bad).toBe(1);
+      expect(r.stderr, bad).toContain(`--timeout ${JSON.stringify(bad)}: expected a whole number of milliseconds`);
+    }
+    const count = await t.services.db
+      .selectFrom('email_messages')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    // Only the sends of the cases above, none from these.
+    expect(Number(count.n)).toBe(4);
   });
 });

@@ -67,6 +67,14 @@ export function readToken(o: { token?: string; tokenFile?: string }): string {
   return token;
 }
 
+/** --timeout: whole milliseconds a timer can wait (setTimeout's limit), never NaN. */
+export function timeoutOf(v: string): number {
+  const ms = Number(v);
+  if (!/^[0-9]+$/.test(v.trim()) || !Number.isSafeInteger(ms) || ms < 1 || ms > 2_147_483_647)
+    throw new Error(`--timeout ${JSON.stringify(v)}: expected a whole number of milliseconds, 1 to 2147483647`);
+  return ms;
+}
+
 interface SendFlags {
   template: string;
   to: string[];
@@ -101,7 +109,7 @@ export function registerSendCommand(program: Command): void {
     .action(async (o: SendFlags) => {
       const token = readToken(o);
       if (o.to.length === 0) throw new Error('At least one --to is required');
-      const client = new PostierClient({ baseUrl: o.url, token, timeoutMs: Number(o.timeout) });
+      const client = new PostierClient({ baseUrl: o.url, token, timeoutMs: timeoutOf(o.timeout) });
       const attachments = o.attach.map(readAttachment);
       try {
         const { items } = await client.send(
