@@ -89,4 +89,23 @@ describe.each(backends)('suppressions match every spelling of an address on %s',
       ['PLUS@example.com', 'suppressed'],
     ]);
   });
+
+  it('keeps a reported address whose punycode spelling would not fit the column as given, and stores it', async () => {
+    // 316 characters as reported (a provider's webhook may name any address up to 320); 349 in punycode.
+    const domain = '中文中文中文中文中文.中文中文中文中文中文.中文中文中文中文中文.cn';
+    const long = `${'x'.repeat(316 - domain.length - 1)}@${domain}`;
+    const added = await addSuppression(t.services.db, {
+      email: long,
+      scope: 'all',
+      reason: 'bounce',
+      source: 'postmark',
+      at: Date.now(),
+    });
+    expect(added).toBe(true);
+    const listed = await t.inject({
+      method: 'GET',
+      url: `/api/v1/email/suppressions?email=${encodeURIComponent(long)}`,
+    });
+    expect(listed.json()).toMatchObject({ total: 1, items: [{ email: long }] });
+  });
 });

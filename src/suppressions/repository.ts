@@ -22,8 +22,9 @@ export function addressSpellings(email: string): string[] {
   const local = lower.slice(0, at);
   const domain = lower.slice(at + 1).replace(/(?<=.)\.$/, '');
   const ascii = domainToASCII(domain);
-  // Not a domain UTS #46 can spell in ASCII: compared as given.
-  if (ascii === '') return [...new Set([`${local}@${domain}`, lower])];
+  // Not a domain UTS #46 can spell in ASCII, or a spelling longer than an address column holds
+  // (punycode is longer than the Unicode it spells; a provider's report may name anything): as given.
+  if (ascii === '' || local.length + 1 + ascii.length > 320) return [...new Set([`${local}@${domain}`, lower])];
   return [...new Set([`${local}@${ascii}`, `${local}@${domainToUnicode(ascii)}`, `${local}@${domain}`, lower])];
 }
 
