@@ -63,7 +63,9 @@ describe.each(backends)('postier serve with API_PROCESSES=2 on %s', (backend) =>
     // The worker's poll is a minute away: a delivery within seconds proves the API process rang the primary.
     const serve = await startServe({
       env: childEnv(t, sink.env({ POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, API_PROCESSES: '2', WORKER_POLL_MS: '60000' })),
-      readyTimeoutMs: 30_000,
+      // Three processes start on a shared 2-core machine (the primary, then two API processes):
+      // under CI's load they took over 30 s (Node 22, PostgreSQL).
+      readyTimeoutMs: 90_000,
     });
     const { port } = serve;
     try {
@@ -158,5 +160,5 @@ describe.each(backends)('postier serve with API_PROCESSES=2 on %s', (backend) =>
     } finally {
       await serve.stop('SIGKILL');
     }
-  }, 90_000);
+  }, 180_000);
 });
