@@ -148,6 +148,26 @@ describe('configuration', () => {
     expect(() => loadConfig({ SMTP_FAILOVER_COOLDOWN_SECONDS: '0' })).toThrow(/SMTP_FAILOVER_COOLDOWN_SECONDS/);
   });
 
+  it('quotes a bad DATABASE_URL or BOUNCE_IMAP_URL without its password', () => {
+    for (const [env, shown] of [
+      [
+        { DATABASE_URL: 'postgresql+psycopg://app:hunter2@db.internal/postier' },
+        'postgresql+psycopg://app:***@db.internal',
+      ],
+      [{ BOUNCE_IMAP_URL: 'pop3://bounces:s3cr%40t@mail.example/INBOX' }, 'pop3://bounces:***@mail.example'],
+    ] as const) {
+      try {
+        loadConfig(env);
+        expect.unreachable(JSON.stringify(env));
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        const message = (e as ConfigError).message;
+        expect(message).toContain(shown);
+        expect(message).not.toMatch(/hunter2|s3cr/);
+      }
+    }
+  });
+
   it('reads the DNS checks of the sending domains: DNS_SERVERS and DOMAIN_CHECK_HOURS', () => {
     expect(loadConfig({})).toMatchObject({ dnsServers: [], domainCheckHours: 6, domainVerification: 'report' });
     expect(loadConfig({ DOMAIN_VERIFICATION: 'Enforce' }).domainVerification).toBe('enforce');

@@ -9,6 +9,9 @@ const isDnsName = (name: string): boolean =>
   name.length <= 253 && name.split('.').every((l) => l.length >= 1 && l.length <= 63);
 const DNS_NAME_RULE = '(labels of 1 to 63 characters, 253 in all)';
 
+/** A URL as a start-up error may quote it: its password, if any, masked (stderr ends in the journal). */
+const withoutPassword = (url: string): string => url.replace(/(\/\/[^/@:\s]*:)[^@\s]*@/, '$1***@');
+
 /**
  * Configuration is read from the environment once, validated as a whole, and passed down.
  * Nothing reads process.env after start-up: tests build a Config and hand it to the app.
@@ -268,7 +271,7 @@ class Reader {
       const u = new URL(v);
       if (!protocols.includes(u.protocol)) throw new Error('protocol');
     } catch {
-      this.problems.push(`${name}=${JSON.stringify(v)}: expected a URL (${protocols.join(' or ')})`);
+      this.problems.push(`${name}=${JSON.stringify(withoutPassword(v))}: expected a URL (${protocols.join(' or ')})`);
     }
     return v;
   }
@@ -314,7 +317,9 @@ export function loadConfig(env: Env = process.env): Config {
   if (apiProcesses > 1 && databaseUrl === 'sqlite::memory:')
     r.problems.push('API_PROCESSES > 1 needs a database file or PostgreSQL, not sqlite::memory:');
   if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(databaseUrl)) {
-    r.problems.push(`DATABASE_URL=${JSON.stringify(databaseUrl)}: expected sqlite:PATH or postgres://…`);
+    r.problems.push(
+      `DATABASE_URL=${JSON.stringify(withoutPassword(databaseUrl))}: expected sqlite:PATH or postgres://…`,
+    );
   }
   const logLevel = r.string('LOG_LEVEL', 'info');
   if (!LOG_LEVELS.includes(logLevel))
