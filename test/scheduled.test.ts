@@ -59,6 +59,34 @@ describe.each(backends)('scheduled messages on %s', (backend) => {
     expect(sink.accepted.filter((m) => m.envelope.to.includes('later@example.com'))).toHaveLength(1);
   });
 
+  it('is not sent to an address suppressed while it waited: suppressed when due, with its reason', async () => {
+    const to = 'unsubscribed-later@example.com';
+    const [id] = await sendOk(t, { ...incidentExample(), to, send_at: new Date(Date.now() + 1500).toISOString() });
+    const [other] = await sendOk(t, {
+      ...incidentExample(),
+      to: 'still-welcome@example.com',
+      send_at: new Date(Date.now() + 1500).toISOString(),
+    });
+    // The person unsubscribes (or hard-bounces) before the message is due; in another spelling.
+    const added = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/suppressions',
+      payload: { email: 'Unsubscribed-Later@Example.com' },
+    });
+    expect(added.statusCode, added.body).toBe(201);
+    worker = startWorker(t.services, smtpTarget(t.services, null));
+    await waitForStatus(t, [other!], ['sent'], 15_000);
+    await waitForStatus(t, [id!], ['suppressed'], 15_000);
+    expect(await messageRow(t, id!)).toMatchObject({
+      status: 'suppressed',
+      next_attempt_at: null,
+      attempts: 0,
+      error_message: expect.stringMatching(/suppressed/i),
+    });
+    expect(await eventTypes(t, id!)).toEqual(['scheduled', 'suppressed']);
+    expect(sink.accepted.filter((m) => m.envelope.to.includes(to))).toHaveLength(0);
+  });
+
   it('counts the queue age of a promoted message from its send_at, not from when it was accepted', async () => {
     const [id] = await sendOk(t, {
       ...incidentExample(),

@@ -10,7 +10,8 @@ import type { OutboxSignal } from './signal.js';
 import { MimeCache } from './mime.js';
 import { FailoverTransport } from './failover.js';
 import { RelayMonitor } from './relay-status.js';
-import { DeliveryStore } from './store.js';
+import { DeliveryStore, type DueCheck } from './store.js';
+import { suppressionPolicy } from '../suppressions/index.js';
 import { createSmtpTransport, type SmtpTarget, transportName } from './transport.js';
 import { WorkerHeartbeat } from '../platform/workers.js';
 import { Worker, type WorkerOptions, workerId } from './worker.js';
@@ -71,6 +72,25 @@ export function clearPasswordRelays(config: Pick<Config, 'smtp'>): string[] {
   return relays.filter((r) => !loopbackHost(r.host)).map((r) => `${r.host}:${r.port}`);
 }
 
+/**
+ * The suppression list asked again when a scheduled message becomes due, by the accept path's own
+ * policy. Whether its category was the template's (which may bypass a suppression for all mail)
+ * or the caller's is not stored: a template send's category is taken as the template's.
+ */
+function dueSuppressions(config: Config): DueCheck {
+  const policy = suppressionPolicy(config.email.suppressionBypassCategories);
+  return async (trx, due, now) => {
+    const items = due.map((m) => ({
+      recipient: m.recipient_email,
+      message: { class: m.class, category: m.category, locale: null, trustedCategory: m.template_key !== null },
+    }));
+    const verdicts = policy.admitMany
+      ? await policy.admitMany(trx, items, now)
+      : await Promise.all(items.map((i) => policy.admit(trx, i.recipient, i.message, now)));
+    return verdicts.map((v) => (v.status === 'queued' ? null : (('reason' in v ? v.reason : undefined) ?? v.status)));
+  };
+}
+
 /** One relay: its pool. Several: the failover transport over their pools. */
 function deliveryTransport(config: Config, relays: Relay[], monitor: RelayMonitor, log: pino.Logger) {
   if (relays.length === 1) return createSmtpTransport(config, relays[0]!.target);
@@ -108,7 +128,7 @@ export function startWorker(
   relay.prune();
   const worker = new Worker(
     {
-      store: new DeliveryStore(s.db, s.dialect, s.commits, s.events),
+      store: new DeliveryStore(s.db, s.dialect, s.commits, s.events, dueSuppressions(config)),
       transport: deliveryTransport(config, relays, relay, log),
       mime: new MimeCache(s.db, MimeCache.senderOf(config, s.returnPath), s.seal),
       log,

@@ -1,4 +1,4 @@
-import { type ExpressionBuilder, type Kysely, type QueryCreator, sql } from 'kysely';
+import { type ExpressionBuilder, type Kysely, type QueryCreator, sql, type Transaction } from 'kysely';
 import type { CommitQueue } from '../platform/db/commit-queue.js';
 import { reusedStatement } from '../platform/db/reused-sql.js';
 import type { Dialect } from '../platform/db/database.js';
@@ -12,12 +12,28 @@ import type { Completion, CompletionStore } from './process-message.js';
  * (status, lease_owner) with its events in the same transaction, so a worker that lost its
  * lease can never overwrite the outcome recorded by the one that took over.
  */
+/** A scheduled message as it becomes due: what the suppression list is asked about again. */
+export interface DueMessage {
+  id: string;
+  recipient_email: string;
+  class: string;
+  category: string;
+  template_key: string | null;
+}
+
+/**
+ * Judges due messages again, in the promoting transaction, in their order: the reason a message
+ * may no longer be sent (its address suppressed since it was scheduled), or null.
+ */
+export type DueCheck = (trx: Transaction<DB>, due: DueMessage[], now: number) => Promise<Array<string | null>>;
+
 export class DeliveryStore implements CompletionStore {
   constructor(
     readonly db: Kysely<DB>,
     private readonly dialect: Dialect,
     private readonly commits: CommitQueue,
     private readonly events: EventLog,
+    private readonly dueCheck?: DueCheck,
   ) {}
 
   /**
@@ -217,13 +233,36 @@ export class DeliveryStore implements CompletionStore {
           due.map((r) => r.id),
         )
         .where('status', '=', 'scheduled')
-        .returning(['id', 'template_key', 'category', 'created_at'])
+        .returning(['id', 'template_key', 'category', 'created_at', 'recipient_email', 'class'])
         .execute();
+      // Scheduled up to 30 days ahead: an address suppressed meanwhile (an unsubscribe, a hard
+      // bounce) is not sent to. Judged as a send accepted now would be, in this transaction.
+      const reasons = this.dueCheck && rows.length > 0 ? await this.dueCheck(trx, rows, now) : [];
+      const stopped = rows.filter((_, i) => reasons[i]);
+      for (const [i, r] of rows.entries()) {
+        if (!reasons[i]) continue;
+        await trx
+          .updateTable('email_messages')
+          .set({
+            status: 'suppressed',
+            next_attempt_at: null,
+            error_message: reasons[i]!,
+            // Never sent, so the clear content has no reader (as for a send suppressed when accepted).
+            sealed_content: null,
+            updated_at: now,
+          })
+          .where('id', '=', r.id)
+          .execute();
+      }
       await this.events.record(
         trx,
-        rows.map((r) => ({ messageId: r.id, type: 'due', at: now, labels: r })),
+        rows.map((r, i) =>
+          reasons[i]
+            ? { messageId: r.id, type: 'suppressed', at: now, data: { reason: reasons[i], when: 'due' }, labels: r }
+            : { messageId: r.id, type: 'due', at: now, labels: r },
+        ),
       );
-      return rows.length;
+      return rows.length - stopped.length;
     });
   }
 
