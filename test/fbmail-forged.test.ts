@@ -170,6 +170,19 @@ describe.each(backends)('forged reports by mail on %s', (backend) => {
     expect(await suppressions(m.to)).toEqual([expect.objectContaining({ reason: 'complaint', message_id: m.id })]);
   });
 
+  it('a bounce naming the recipient in punycode is about the recipient sent to in Unicode', async () => {
+    // Relays spell an internationalized domain in ASCII: u@bücher.de bounces as u@xn--bcher-kva.de.
+    const m = await sentMessage({ to: `idn-${backend}@bücher.de` });
+    await sendReport(
+      listener.port,
+      { from: '', to: [m.returnPath] },
+      dsn({ to: m.returnPath, recipient: `idn-${backend}@xn--bcher-kva.de`, messageId: m.header }),
+    );
+    await processor.drain();
+    expect(await suppressions(m.to)).toEqual([expect.objectContaining({ reason: 'bounce', message_id: m.id })]);
+    expect((await messageRow(t, m.id)).status).toBe('bounced');
+  });
+
   it('forged soft bounces of an address are not counted towards suppressing it', async () => {
     const victim = `victim-soft-${backend}@example.com`;
     // SOFT_BOUNCE_LIMIT is 2: two forged final soft bounces about messages we never sent...

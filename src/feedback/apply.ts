@@ -24,7 +24,7 @@ import type { EventLog, NewEvent } from '../events/index.js';
 import type { DB, MessageRow, MessageStatus } from '../platform/db/schema.js';
 import { newId } from '../platform/ids.js';
 import { DAY_MS } from '../platform/time.js';
-import { ALL_SCOPES, addSuppression } from '../suppressions/index.js';
+import { ALL_SCOPES, addSuppression, suppressionKey } from '../suppressions/index.js';
 import type { FeedbackEvent, FeedbackEventKind } from './types.js';
 
 /** The channel feedback came by; also the `source` of the suppressions it adds. */
@@ -132,21 +132,25 @@ export async function findFeedbackMessage(
   return ids.messageIdHeader ? messageByHeader(db, ids.messageIdHeader) : undefined;
 }
 
+/**
+ * One mailbox, however it is spelled: case, and an internationalized domain in Unicode or in
+ * punycode (how relays report it: a send to u@bücher.de bounces as u@xn--bcher-kva.de).
+ */
+const sameMailbox = (a: string, b: string) => suppressionKey(a) === suppressionKey(b);
+
 /** Was the message sent to `recipient` (its recipient, a cc or a bcc)? */
 export function sentTo(m: MatchedMessage, recipient: string): boolean {
-  const r = recipient.toLowerCase();
   const copies = [...(m.cc ? (JSON.parse(m.cc) as string[]) : []), ...(m.bcc ? (JSON.parse(m.bcc) as string[]) : [])];
-  return [m.recipient_email, ...copies].some((a) => a.toLowerCase() === r);
+  return [m.recipient_email, ...copies].some((a) => sameMailbox(a, recipient));
 }
 
 /** Does feedback about `recipient` concern the message's own recipient (not one of its cc/bcc)? */
 export function concernsRecipient(m: MatchedMessage, recipient: string | null): boolean {
   if (!recipient) return true;
-  const r = recipient.toLowerCase();
-  if (r === m.recipient_email.toLowerCase()) return true;
+  if (sameMailbox(recipient, m.recipient_email)) return true;
   const copies = [...(m.cc ? (JSON.parse(m.cc) as string[]) : []), ...(m.bcc ? (JSON.parse(m.bcc) as string[]) : [])];
   // A relay may report a rewritten address: when it is not one of the copies, it was the recipient.
-  return !copies.some((c) => c.toLowerCase() === r);
+  return !copies.some((c) => sameMailbox(c, recipient));
 }
 
 async function countedBounces(trx: Transaction<DB>, recipient: string, since: number): Promise<number> {
