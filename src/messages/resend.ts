@@ -30,7 +30,7 @@ function maskedVariables(t: ResolvedTemplate): string[] {
  * Sends an archived message again: a new message (new id, new Message-ID) with the archived
  * subject, bodies, sender, recipients and attachments, linked by resent_from_id. It goes through
  * the same admission policies and commit as any send, so a now-suppressed address is refused the
- * same way. One path for every kind of message (the API, CLI and admin UI all come here):
+ * same way. One path for every kind of message (the API and the admin UI both come here):
  * - rendered from a template: resent as archived, unless the archive masks sensitive values;
  * - raw (no template): resent from its archived subject and bodies, judged by its own class and
  *   category, and its sender checked again against FROM_ALLOWED_DOMAINS (which may have changed);

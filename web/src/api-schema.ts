@@ -1973,7 +1973,7 @@ export interface paths {
         put?: never;
         /**
          * Send an archived message again
-         * @description Creates a new message (new id and Message-ID) with the archived content, recipients and attachments, linked by `resent_from_id`. 409 `resend_masked_content` when the archive masks sensitive values, 409 `resend_content_erased` after anonymization or erasure.
+         * @description Creates a new message (new id and Message-ID) with the archived content, recipients and attachments, linked by `resent_from_id`. 409 `resend_masked_content` when the archive masks sensitive values, 409 `resend_content_erased` after anonymization or erasure, 409 `invalid_state` while an earlier copy of it still waits to go out.
          */
         post: {
             parameters: {
