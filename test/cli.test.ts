@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -77,5 +77,27 @@ describe('postier CLI', { timeout: 120_000 }, () => {
     }
     expect(stderr).toContain('PORT');
     expect(stderr).toContain('SMTP_USE_TLS');
+
+    // A typo in DATABASE_URL: no empty database made and answered from (no keys, a key the server never sees).
+    const typo = path.join(dir, 'typo', 'db.sqlite');
+    for (const args of [
+      ['keys', 'list'],
+      ['keys', 'create', '--scope', 'send', '--name', 'x'],
+      ['spool', 'list'],
+    ]) {
+      let failed: { status: number; stderr: string } | null = null;
+      try {
+        execFileSync(process.execPath, [builtMain(), ...args], {
+          env: { ...env, DATABASE_URL: `sqlite:${typo}` },
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+      } catch (e) {
+        failed = e as { status: number; stderr: string };
+      }
+      expect(failed?.status, args.join(' ')).toBe(2);
+      expect(failed?.stderr).toContain(`no Postier database at ${typo}`);
+      expect(existsSync(typo)).toBe(false);
+    }
   });
 });

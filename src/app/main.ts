@@ -1,4 +1,6 @@
 import cluster from 'node:cluster';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { Command } from 'commander';
 import { serveApiProcess, startApiCluster } from './cluster.js';
 import { registerSendCommand } from './cli/send.js';
@@ -10,14 +12,28 @@ import { type Wired, wire } from './wiring.js';
 import { ConnectionBudgetError, checkConnectionBudget } from './connection-budget.js';
 import { createLogger } from '../platform/log.js';
 
-async function withWired<T>(fn: (s: Wired) => Promise<T>, level = 'warn'): Promise<T> {
+async function withWired<T>(fn: (s: Wired) => Promise<T>, level = 'warn', creates = false): Promise<T> {
   const config = loadConfig();
+  refuseMissingDatabase(config.databaseUrl, creates);
   const s = await wire(config, createLogger(process.env.LOG_LEVEL ? config.logLevel : level));
   try {
     return await fn(s);
   } finally {
     await s.close();
   }
+}
+
+/**
+ * An operator's command (keys, templates, spool) on an SQLite file that is not there: a typo in
+ * DATABASE_URL would otherwise create an empty database, answer from it (no keys, an empty spool)
+ * and hand out keys the server never sees. `serve`, `worker` and `migrate` create it.
+ */
+function refuseMissingDatabase(databaseUrl: string, creates = false): void {
+  const file = databaseUrl.startsWith('sqlite:') ? databaseUrl.slice('sqlite:'.length) : null;
+  if (creates || file === null || file === ':memory:' || existsSync(file)) return;
+  throw new ConfigError([
+    `DATABASE_URL: no Postier database at ${path.resolve(file)} (a typo? \`postier migrate\` creates one)`,
+  ]);
 }
 
 const program = new Command('postier').description('Self-hosted transactional email service').showHelpAfterError();
@@ -88,7 +104,7 @@ program
 program
   .command('migrate')
   .description('Apply database migrations and seed default templates, then exit')
-  .action(() => withWired(async () => console.log('database is up to date'), 'info'));
+  .action(() => withWired(async () => console.log('database is up to date'), 'info', true));
 
 const keys = program.command('keys').description('Manage API keys');
 keys
