@@ -66,8 +66,23 @@ describe.each(backends)('resend on %s', (backend) => {
     ]);
   });
 
+  it('refuses with 409 invalid_state a message that has not gone out yet (it would go twice)', async () => {
+    for (const status of ['queued', 'scheduled', 'sending'] as const) {
+      const [id] = await sendOk(t, invoiceExample());
+      await t.services.db.updateTable('email_messages').set({ status }).where('id', '=', id!).execute();
+      const res = await resend(id!);
+      expect(res.statusCode, status).toBe(409);
+      expect(res.json().error).toMatchObject({ code: 'invalid_state', details: { status } });
+      expect(
+        await t.services.db.selectFrom('email_messages').select('id').where('resent_from_id', '=', id!).execute(),
+      ).toEqual([]);
+    }
+  });
+
   it('refuses with 409 resend_masked_content when the template masks sensitive values in the archive', async () => {
     const [id] = await sendOk(t, provisioned);
+    // Resent once it went out (a message still queued is not: it would go twice).
+    await t.services.db.updateTable('email_messages').set({ status: 'sent' }).where('id', '=', id!).execute();
     const res = await resend(id!);
     expect(res.statusCode).toBe(409);
     expect(res.json().error).toMatchObject({

@@ -255,6 +255,8 @@ describe.each(backends)('raw sends (no stored template) on %s', (backend) => {
     );
     expect(res.statusCode).toBe(201);
     const id = res.json().items[0].id;
+    // Resent once it went out (a message still queued is not: it would go twice).
+    await t.services.db.updateTable('email_messages').set({ status: 'sent' }).where('id', '=', id).execute();
     const again = await t.inject({ method: 'POST', url: `/api/v1/email/messages/${id}/resend` });
     expect(again.statusCode).toBe(201);
     const copy = await detail(t, again.json().id);

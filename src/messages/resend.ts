@@ -39,6 +39,15 @@ function maskedVariables(t: ResolvedTemplate): string[] {
 export async function resendMessage(s: ResendDeps, id: string, actor: string | null): Promise<SendResultItem> {
   const row = await s.db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirst();
   if (!row) throw new AppError('message_not_found', `No message ${id}`);
+  // Not gone out yet: a copy would send it twice (a scheduled one early too). The admin UI offers
+  // no resend for these; the API said 201 and queued the copy.
+  if (row.status === 'scheduled' || row.status === 'queued' || row.status === 'sending') {
+    throw new AppError(
+      'invalid_state',
+      `Message ${id} is ${row.status}: it has not gone out yet, so a resend would send it twice (cancel it first, or wait)`,
+      { status: row.status },
+    );
+  }
   // The copy gets its own body row (the send path stores it): nothing links it to the original's.
   const [original] = (await withBodies(s.db, [row])) as [typeof row];
   // Erasure drops the bodies (and a submitted message's MIME): nothing left to send again.
