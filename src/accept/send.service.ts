@@ -65,6 +65,8 @@ export interface Admission {
    * may bypass suppressions (EMAIL_SUPPRESSION_BYPASS_CATEGORIES), or any key could bypass them.
    */
   trustedCategory: boolean;
+  /** When the message is to go, when later than now (a send_at): rate limits count it then. */
+  sendAt?: number;
 }
 
 /**
@@ -639,7 +641,10 @@ export class SendService {
     if (contents.length > 0) await this.content.ensure(trx, contents, now);
     // Copies: policies write their verdicts on them, and a failed batch is stored again unit by unit.
     const rows = units.map((u) => u.messages.map((m) => ({ ...m })));
-    const all = units.flatMap((u, i) => rows[i]!.map((m) => ({ m, admission: u.admission })));
+    // A message held for later is judged at its send time (rate limits count it there).
+    const admissionOf = (m: NewMessage, a: Admission) =>
+      m.next_attempt_at != null && m.next_attempt_at > now ? { ...a, sendAt: m.next_attempt_at } : a;
+    const all = units.flatMap((u, i) => rows[i]!.map((m) => ({ m, admission: admissionOf(m, u.admission) })));
     // Admitted in address order: policies that lock per recipient then lock in one order. Each
     // policy judges the messages still admitted after the ones before it, all at once if it can.
     let admitted = [...all].sort((a, b) => (a.m.recipient_email < b.m.recipient_email ? -1 : 1));

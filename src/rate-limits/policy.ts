@@ -13,7 +13,10 @@ const NOT_COUNTED = ['rate_limited', 'suppressed', 'cancelled'] as const;
 
 /**
  * At most N messages of a class per recipient in any sliding hour or day, counted from the
- * messages themselves (no counter to drift from the archive). A recipient is a mailbox, whatever
+ * messages themselves (no counter to drift from the archive), each at the time it goes: its
+ * send_at when scheduled, else when it was accepted. A message is admitted while fewer than N of
+ * the mailbox's messages go within a window of its own time, before or after it: one scheduled for
+ * next week uses next week's allowance, not today's, and two cannot be scheduled into one day. A recipient is a mailbox, whatever
  * its spelling: Jane@ and jane@, u@bücher.de and u@xn--bcher-kva.de share one allowance (the
  * suppression list's rule, addressSpellings), or a caller could send N to each spelling.
  *
@@ -36,23 +39,31 @@ export function rateLimitPolicy(limits: Record<string, RateLimit>, dialect: Dial
       trx,
     );
   }
-  /** Stored messages of `cls` in its window, by lowercased recipient: one query per 500 spellings. */
-  async function counted(trx: Transaction<DB>, cls: string, spellings: string[], now: number) {
-    const limit = limitOf(cls) as Exclude<RateLimit, 'unlimited'>;
-    const out = new Map<string, number>();
+  /**
+   * When the stored messages of `cls` go, between `from` and `to` (exclusive), by lowercased
+   * recipient: one query per 500 spellings. A limited class has few messages per mailbox in a
+   * window (N at most, and the rate-limited ones are not read).
+   */
+  async function goingAt(trx: Transaction<DB>, cls: string, spellings: string[], from: number, to: number) {
+    const at = sql<number>`coalesce(send_at, created_at)`;
+    const out = new Map<string, number[]>();
     for (let i = 0; i < spellings.length; i += 500) {
       const rows = await trx
         .selectFrom('email_messages')
-        .select([sql<string>`lower(recipient_email)`.as('r'), (eb) => eb.fn.countAll<number>().as('n')])
+        .select([sql<string>`lower(recipient_email)`.as('r'), at.as('at')])
         // lower(recipient_email): the archive keeps the local part as given; its index serves this.
         .where(sql<string>`lower(recipient_email)`, 'in', spellings.slice(i, i + 500))
         .where('class', '=', cls)
-        .where('created_at', '>', now - WINDOW_MS[limit.per])
+        .where(at, '>', from)
+        .where(at, '<', to)
         .where('status', 'not in', NOT_COUNTED)
         .where('is_test', '=', 0)
-        .groupBy(sql`lower(recipient_email)`)
         .execute();
-      for (const r of rows) out.set(r.r, Number(r.n));
+      for (const r of rows) {
+        const list = out.get(r.r) ?? [];
+        list.push(Number(r.at));
+        out.set(r.r, list);
+      }
     }
     return out;
   }
@@ -66,9 +77,17 @@ export function rateLimitPolicy(limits: Record<string, RateLimit>, dialect: Dial
      */
     async admitMany(trx, items, now) {
       const limited = items.map(({ recipient, message }) => {
-        if (limitOf(message.class) === 'unlimited') return null;
+        const limit = limitOf(message.class);
+        if (limit === 'unlimited') return null;
         const spellings = addressSpellings(recipient);
-        return { cls: message.class, key: lockKey(message.class, spellings), spellings };
+        const at = Math.max(now, message.sendAt ?? now);
+        return {
+          cls: message.class,
+          key: lockKey(message.class, spellings),
+          spellings,
+          at,
+          window: WINDOW_MS[limit.per],
+        };
       });
       const mailboxes = new Map<string, { cls: string; spellings: Set<string> }>();
       for (const l of limited) {
@@ -79,29 +98,34 @@ export function rateLimitPolicy(limits: Record<string, RateLimit>, dialect: Dial
       }
       if (mailboxes.size === 0) return items.map(() => ({ status: 'queued' as const }));
       await lock(trx, [...mailboxes.keys()]);
-      const byClass = new Map<string, Set<string>>();
-      for (const m of mailboxes.values()) {
-        const set = byClass.get(m.cls) ?? new Set<string>();
-        for (const s of m.spellings) set.add(s);
-        byClass.set(m.cls, set);
+      // Per class: its spellings, and the span of time its messages here may share a window with.
+      const byClass = new Map<string, { spellings: Set<string>; from: number; to: number }>();
+      for (const l of limited) {
+        if (!l) continue;
+        const c = byClass.get(l.cls) ?? { spellings: new Set<string>(), from: l.at, to: l.at };
+        for (const s of l.spellings) c.spellings.add(s);
+        c.from = Math.min(c.from, l.at - l.window);
+        c.to = Math.max(c.to, l.at + l.window);
+        byClass.set(l.cls, c);
       }
-      const stored = new Map<string, Map<string, number>>();
-      for (const [cls, spellings] of byClass) stored.set(cls, await counted(trx, cls, [...spellings], now));
-      // Per mailbox: its stored messages under any spelling, then the ones admitted here.
-      const used = new Map<string, number>();
+      const stored = new Map<string, Map<string, number[]>>();
+      for (const [cls, c] of byClass) stored.set(cls, await goingAt(trx, cls, [...c.spellings], c.from, c.to));
+      // Per mailbox: when its stored messages go, under any spelling, then the ones admitted here.
+      const going = new Map<string, number[]>();
       for (const [key, m] of mailboxes) {
-        const n = stored.get(m.cls)!;
-        used.set(
+        const times = stored.get(m.cls)!;
+        going.set(
           key,
-          [...m.spellings].reduce((sum, s) => sum + (n.get(s) ?? 0), 0),
+          [...m.spellings].flatMap((s) => times.get(s) ?? []),
         );
       }
       return limited.map((l) => {
         if (!l) return { status: 'queued' as const };
         const limit = limitOf(l.cls) as Exclude<RateLimit, 'unlimited'>;
-        const n = used.get(l.key)!;
-        if (n < limit.count) {
-          used.set(l.key, n + 1);
+        const times = going.get(l.key)!;
+        const near = times.filter((t) => Math.abs(t - l.at) < l.window).length;
+        if (near < limit.count) {
+          times.push(l.at);
           return { status: 'queued' as const };
         }
         return {
