@@ -107,6 +107,26 @@ describe.each(backends)('templates as code on %s', (backend) => {
   });
 });
 
+describe('reading template folders', () => {
+  it('names the template.json that is not JSON, or not a template', () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'postier-tpl-bad-'));
+    try {
+      for (const [name, text, message] of [
+        ['broken', '{"key": "broken",', /broken[/\\]template\.json: .*JSON/],
+        ['list', '[1, 2]', /list[/\\]template\.json: expected an object/],
+      ] as const) {
+        const dir = path.join(root, name);
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(path.join(dir, 'template.json'), text);
+        expect(() => readTemplatesDir(root)).toThrow(message);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('postier templates export|import (CLI)', () => {
   it('round-trips through the command line and prints what it did', async () => {
     const data = mkdtempSync(path.join(tmpdir(), 'postier-cli-'));

@@ -36,7 +36,16 @@ export const priorityName = (n: number): TemplateDefinition['priority'] =>
 const readOptional = (file: string): string | null => (existsSync(file) ? readFileSync(file, 'utf8') : null);
 
 export function readTemplateDir(dir: string): TemplateDefinition {
-  const meta = JSON.parse(readFileSync(path.join(dir, 'template.json'), 'utf8')) as Omit<TemplateDefinition, 'locales'>;
+  const file = path.join(dir, 'template.json');
+  let meta: Omit<TemplateDefinition, 'locales'>;
+  try {
+    meta = JSON.parse(readFileSync(file, 'utf8')) as Omit<TemplateDefinition, 'locales'>;
+  } catch (e) {
+    // An import of many folders says which file is wrong, not only what JSON.parse met.
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta) || typeof meta.default_locale !== 'string')
+    throw new Error(`${file}: expected an object with at least "key" and "default_locale"`);
   const locales: Record<string, LocaleContent> = {};
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     if (!entry.isDirectory()) continue;
