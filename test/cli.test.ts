@@ -65,6 +65,7 @@ describe('postier CLI', { timeout: 120_000 }, () => {
 
   it('refuses a bad scope and bad configuration with a clear message and a non-zero exit', () => {
     expect(() => postier('keys', 'create', '--scope', 'root', '--name', 'x')).toThrow(/--scope must be admin or send/);
+    expect(() => postier('keys', 'create', '--scope', 'send', '--name', ' ')).toThrow(/--name must be 1 to 100/);
     let stderr = '';
     try {
       execFileSync(process.execPath, [builtMain(), 'migrate'], {

@@ -115,6 +115,8 @@ keys
   .action((o: { name: string; scope: string; allowedFrom?: string }) =>
     withWired(async (s) => {
       if (o.scope !== 'admin' && o.scope !== 'send') throw new Error('--scope must be admin or send');
+      // What the key is for is how an operator later tells it apart (keys list, the admin UI).
+      if (o.name.trim() === '' || o.name.length > 100) throw new Error('--name must be 1 to 100 characters');
       const allowed = o.allowedFrom?.split(',').filter((e) => e.trim() !== '');
       const { token, key } = await s.apiKeys.create(o.name, o.scope, 'cli', allowed);
       const from = key.allowed_from ? `, may send as ${key.allowed_from.join(', ')}` : '';
