@@ -1,3 +1,4 @@
+import { loadConfig } from '../src/platform/config.js';
 import { withBodies } from '../src/content/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
@@ -97,6 +98,17 @@ describe.each(backends)('template management on %s', (backend) => {
     expect(old.statusCode).toBe(200);
     expect(old.json()).toMatchObject({ version: 1, subject: 'Hello Ana' });
     expect((await view('prev_old')).json().version).toBe(2);
+  });
+
+  it('refuses the class "all", the suppression scope of all mail (an unsubscribe from it would stop every mail)', async () => {
+    const res = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/templates',
+      payload: newTemplate('all_class', { class: 'all' }),
+    });
+    expect(res.statusCode).toBe(422);
+    expect(res.json().error).toMatchObject({ code: 'validation_failed', details: { field: 'class' } });
+    expect(() => loadConfig({ EMAIL_RATE_LIMIT_ALL: '1/day' })).toThrow(/EMAIL_RATE_LIMIT_ALL/);
   });
 
   it('names the undeclared variable when the HTML reads one, so the editor can offer to declare it', async () => {

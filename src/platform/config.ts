@@ -407,7 +407,9 @@ export function loadConfig(env: Env = process.env): Config {
   };
   for (const name of Object.keys(env)) {
     const m = /^EMAIL_RATE_LIMIT_([A-Z0-9_]+)$/.exec(name);
-    if (m && !['TRANSACTIONAL', 'MARKETING'].includes(m[1]!)) {
+    if (m?.[1] === 'ALL')
+      r.problems.push('EMAIL_RATE_LIMIT_ALL: "all" is not a class (it is the suppression scope of all mail)');
+    else if (m && !['TRANSACTIONAL', 'MARKETING'].includes(m[1]!)) {
       rateLimits[m[1]!.toLowerCase()] = r.rateLimit(name, 'unlimited');
     }
   }

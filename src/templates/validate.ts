@@ -40,6 +40,8 @@ export function validateDefinition(def: TemplateDefinition, compile: Compile): M
     throw new AppError('validation_failed', message, details);
   };
   if (!KEY_PATTERN.test(def.key)) fail('key: lowercase letters, digits, _ . - (at most 100)', { field: 'key' });
+  // The suppression list's scope for all mail: an unsubscribe from a class named so would stop every mail.
+  if (def.class === 'all') fail('class: "all" is reserved (the suppression scope of all mail)', { field: 'class' });
   const locales = Object.keys(def.locales);
   if (locales.length === 0) fail('A template needs content in at least one locale', { field: 'locales' });
   for (const l of locales)
