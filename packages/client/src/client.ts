@@ -166,6 +166,9 @@ export class PostierClient<Throws extends boolean = true> {
         body,
         // The signal also bounds reading the body: a server that stalls mid-answer times out too.
         signal: AbortSignal.timeout(timeoutMs),
+        // An API answer is never a redirect. Followed, a 301/302 turns a send into a GET whose
+        // answer reads as success, and a 307 re-posts the message to wherever Location says.
+        redirect: 'manual',
       });
       text = await res.text();
     } catch (e) {
@@ -178,6 +181,13 @@ export class PostierClient<Throws extends boolean = true> {
         0,
         'network_error',
         `${method} ${path}: ${cause?.code ?? cause?.message ?? (e as Error).message}`,
+      );
+    }
+    if (res.status >= 300 && res.status < 400) {
+      throw new PostierError(
+        res.status,
+        'redirected',
+        `${method} ${path}: HTTP ${res.status} to ${res.headers.get('location') ?? '(no location)'}; redirects are not followed: set baseUrl to the address Postier answers at`,
       );
     }
     let json: unknown;

@@ -1,0 +1,56 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PostierClient } from '../packages/client/src/index.js';
+
+/** A real HTTP server answering with `handler`; every request it gets is kept. */
+async function server(handler: (req: IncomingMessage, res: ServerResponse) => void) {
+  const requests: { method: string; url: string; authorization?: string }[] = [];
+  const s: Server = createServer((req, res) => {
+    requests.push({ method: req.method!, url: req.url!, authorization: req.headers.authorization });
+    req.resume();
+    req.on('end', () => handler(req, res));
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+  opened.push(s);
+  return { url, requests };
+}
+const opened: Server[] = [];
+afterEach(async () => {
+  await Promise.all(
+    opened.splice(0).map(
+      (s) =>
+        new Promise<void>((r) => {
+          s.closeAllConnections();
+          s.close(() => r());
+        }),
+    ),
+  );
+});
+
+const message = { to: 'reseller@techconnect.bj', template_key: 'instance_provisioned', variables: {} };
+
+describe('TypeScript client against misbehaving servers (outside review)', () => {
+  it.each([301, 302, 307, 308])('does not follow a %s: the send fails, nothing goes to the Location', async (code) => {
+    const elsewhere = await server((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"items":[]}');
+    });
+    const redirecting = await server((_req, res) => {
+      res.writeHead(code, { location: `${elsewhere.url}/api/v1/email/send` });
+      res.end();
+    });
+    const client = new PostierClient({ baseUrl: redirecting.url, token: 'pst_secret', throwOnError: false });
+    const r = await client.send(message, { idempotencyKey: 'redirect-1' });
+    expect(r).toMatchObject({ ok: false, error: { status: code, code: 'redirected', retryable: false } });
+    expect(r.ok || r.error.message).toContain(elsewhere.url);
+    expect(elsewhere.requests).toEqual([]);
+    await expect(
+      new PostierClient({ baseUrl: redirecting.url, token: 'pst_secret' }).getMessage('x'),
+    ).rejects.toMatchObject({
+      status: code,
+      code: 'redirected',
+    });
+  });
+});
