@@ -26,6 +26,8 @@ export class ApiKeyService {
   private readonly cache = new Map<string, { principal: Principal; until: number }>();
   private static readonly TTL_MS = 5000;
   private lastUsedWrites = new Map<string, number>();
+  // Bumped by each revocation: a lookup that started before it may not fill the cache after it.
+  private generation = 0;
 
   /** `adminToken`: POSTIER_ADMIN_TOKEN, an admin credential that is not a stored key. */
   constructor(
@@ -78,7 +80,10 @@ export class ApiKeyService {
       .executeTakeFirst();
     if (!row) throw new AppError('not_found', `No API key ${JSON.stringify(idOrPrefix)}`);
     const now = row.revoked_at ?? Date.now();
+    // Before and after the write: a lookup overlapping it in any way sees a change.
+    this.generation++;
     await this.db.updateTable('api_keys').set({ revoked_at: now }).where('id', '=', row.id).execute();
+    this.generation++;
     this.cache.clear();
     return keyView({ ...row, revoked_at: now });
   }
@@ -101,6 +106,7 @@ export class ApiKeyService {
     const now = Date.now();
     const hit = this.cache.get(hash);
     if (hit && hit.until > now) return hit.principal;
+    const generation = this.generation;
     const row = await this.db.selectFrom('api_keys').selectAll().where('token_hash', '=', hash).executeTakeFirst();
     if (!row || row.revoked_at !== null || !sameHash(row.token_hash, hash)) return undefined;
     const principal: Principal = {
@@ -109,7 +115,9 @@ export class ApiKeyService {
       scope: row.scope,
       allowedFrom: row.allowed_from ? (JSON.parse(row.allowed_from) as string[]) : null,
     };
-    this.cache.set(hash, { principal, until: now + ApiKeyService.TTL_MS });
+    // A revocation while the row was read: the row may be the key before it, so it is not kept
+    // (this request was checked before the revocation; the next one reads the row again).
+    if (generation === this.generation) this.cache.set(hash, { principal, until: now + ApiKeyService.TTL_MS });
     this.touch(row.id, now);
     return principal;
   }
