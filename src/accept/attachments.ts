@@ -53,12 +53,23 @@ export function checkFilename(name: string, index: number): void {
     });
 }
 
-function decodeBase64(data: string, index: number): Buffer {
+/** Characters of the base64 text of `bytes` bytes, padded, without line breaks. */
+const base64Length = (bytes: number) => Math.ceil(bytes / 3) * 4;
+
+/**
+ * Line breaks and spaces are allowed (MIME and PEM wrap base64 at 76 or 64 columns, `base64`
+ * at 76): the size bound applies to the text without them, so a file just under the limit is
+ * not refused for the way its base64 was wrapped.
+ */
+function decodeBase64(data: string, index: number, maxBytes: number): Buffer {
   const compact = data.replace(/[\r\n\t ]/g, '');
   if (compact.length === 0) fail(index, 'data_base64 is empty');
   // [\w+/] without `_` is the base64 alphabet, and several times faster to match than [A-Za-z0-9+/].
   if (compact.length % 4 !== 0 || !/^[\w+/]+={0,2}$/.test(compact) || compact.includes('_'))
     fail(index, 'data_base64 is not valid base64');
+  const size = (compact.length / 4) * 3 - (compact.endsWith('==') ? 2 : compact.endsWith('=') ? 1 : 0);
+  if (size > maxBytes)
+    fail(index, `${size} bytes is larger than ${maxBytes} bytes`, { size_bytes: size, max_bytes: maxBytes });
   return Buffer.from(compact, 'base64');
 }
 
@@ -87,10 +98,13 @@ export async function validateAttachments(
         filename: a.filename,
       });
     }
-    // Cheap bound before decoding: base64 is 4 characters per 3 bytes.
-    if (a.data_base64.length > Math.ceil(maxBytes / 3) * 4 + 1024)
+    // Cheap bound before any copy: base64 is 4 characters per 3 bytes. Text with line breaks
+    // gets room for them (a break every 16 characters or more); decodeBase64 then bounds the
+    // text without them.
+    const room = typeof a.data_base64 === 'string' ? base64Length(maxBytes) / 8 : 0;
+    if (a.data_base64.length > base64Length(maxBytes) + room + 1024)
       fail(i, `larger than ${maxBytes} bytes`, { max_bytes: maxBytes });
-    const data = typeof a.data_base64 === 'string' ? decodeBase64(a.data_base64, i) : a.data_base64.bytes;
+    const data = typeof a.data_base64 === 'string' ? decodeBase64(a.data_base64, i, maxBytes) : a.data_base64.bytes;
     if (data.length > maxBytes)
       fail(i, `${data.length} bytes is larger than ${maxBytes} bytes`, {
         size_bytes: data.length,
