@@ -54,3 +54,25 @@ describe('TypeScript client against misbehaving servers (outside review)', () =>
     });
   });
 });
+
+describe('TypeScript client keeps its API key out of logs (outside review)', () => {
+  it('util.inspect, console.log formatting and JSON.stringify of a client do not show the token', async () => {
+    const { inspect, format } = await import('node:util');
+    const client = new PostierClient({ baseUrl: 'https://mail.example.com', token: 'pst_TOPSECRET', timeoutMs: 1000 });
+    for (const c of [client, client.withOptions({ throwOnError: false })]) {
+      expect(inspect(c, { depth: 5, showHidden: true })).not.toContain('TOPSECRET');
+      expect(format('%o', c)).not.toContain('TOPSECRET');
+      expect(JSON.stringify({ client: c })).not.toContain('TOPSECRET');
+    }
+  });
+
+  it('still sends the token after withOptions', async () => {
+    const api = await server((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"items":[],"total":0}');
+    });
+    const client = new PostierClient({ baseUrl: api.url, token: 'pst_TOPSECRET' }).withOptions({ timeoutMs: 3000 });
+    expect(await client.listTemplates()).toEqual({ items: [], total: 0 });
+    expect(api.requests.map((r) => r.authorization)).toEqual(['Bearer pst_TOPSECRET']);
+  });
+});

@@ -49,9 +49,11 @@ export interface SendOptions {
  * (thrown, or returned in a Result with `throwOnError: false`).
  */
 export class PostierClient<Throws extends boolean = true> {
-  private readonly opts: PostierClientOptions<Throws>;
+  // #private, not TypeScript's private: util.inspect, console.log and JSON.stringify of the
+  // client (a logger given it as context) would otherwise print the API key.
+  readonly #opts: PostierClientOptions<Throws>;
   private readonly baseUrl: string;
-  private readonly token: string;
+  readonly #token: string;
   private readonly timeoutMs: number;
   private readonly fetchFn: typeof fetch;
   private readonly throwOnError: boolean;
@@ -59,9 +61,9 @@ export class PostierClient<Throws extends boolean = true> {
   constructor(opts: PostierClientOptions<Throws>) {
     if (!opts.baseUrl) throw new TypeError('PostierClient: baseUrl is required');
     if (!opts.token) throw new TypeError('PostierClient: token is required');
-    this.opts = opts;
+    this.#opts = opts;
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
-    this.token = opts.token;
+    this.#token = opts.token;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.fetchFn = opts.fetch ?? globalThis.fetch;
     this.throwOnError = opts.throwOnError ?? true;
@@ -69,7 +71,7 @@ export class PostierClient<Throws extends boolean = true> {
 
   /** This client with another timeout or mode, for some calls: `client.withOptions({ throwOnError: false, timeoutMs: 2000 })`. */
   withOptions<W extends boolean = Throws>(opts: { timeoutMs?: number; throwOnError?: W }): PostierClient<W> {
-    const { throwOnError, ...rest } = this.opts;
+    const { throwOnError, ...rest } = this.#opts;
     return new PostierClient<W>({
       ...rest,
       throwOnError: (opts.throwOnError ?? throwOnError) as W | undefined,
@@ -158,7 +160,7 @@ export class PostierClient<Throws extends boolean = true> {
       res = await this.fetchFn(`${this.baseUrl}${path}`, {
         method,
         headers: {
-          authorization: `Bearer ${this.token}`,
+          authorization: `Bearer ${this.#token}`,
           accept: 'application/json',
           ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
           ...opts.headers,
