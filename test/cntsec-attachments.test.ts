@@ -58,3 +58,48 @@ describe('attachment base64 and its size limit', () => {
     expect(res.json().error).toMatchObject({ code: 'invalid_attachment', details: { index: 0, max_bytes: MAX } });
   });
 });
+
+describe('attachment file name length', () => {
+  let t: TestContext;
+  beforeAll(async () => {
+    t = await createTestContext('sqlite');
+  });
+  afterAll(() => t.close());
+
+  it('says why a name of 200 emoji (under the 255 characters the schema counts) is too long', async () => {
+    const filename = `${'😀'.repeat(200)}.pdf`;
+    const res = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/send',
+      payload: {
+        ...invoiceWith('long-name@example.com'),
+        attachments: [{ filename, content_type: 'application/pdf', data_base64: bigPdf(2000, 1).toString('base64') }],
+      },
+    });
+    expect(res.statusCode).toBe(422);
+    const error = res.json().error;
+    expect(error).toMatchObject({
+      code: 'invalid_attachment',
+      details: { index: 0, field: 'filename', length: 404, max_length: 255 },
+    });
+    expect(error.message).toContain('UTF-16 code units');
+  });
+
+  it('accepts a name of 255 code units', async () => {
+    const res = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/send',
+      payload: {
+        ...invoiceWith('long-name@example.com'),
+        attachments: [
+          {
+            filename: `${'é'.repeat(251)}.pdf`,
+            content_type: 'application/pdf',
+            data_base64: bigPdf(2000, 2).toString('base64'),
+          },
+        ],
+      },
+    });
+    expect(res.statusCode, res.body).toBe(201);
+  });
+});

@@ -41,8 +41,14 @@ function fail(index: number, message: string, extra: Record<string, unknown> = {
 
 /** Judged on every reading a mail client could make of the name (platform/header-safety.ts). */
 export function checkFilename(name: string, index: number): void {
+  // Counted in UTF-16 code units, as Windows counts a file name's 255: an emoji counts two. The
+  // route's schema counts characters, so a name it lets through can still be too long here.
   if (name.length === 0 || name.length > 255)
-    fail(index, 'filename must be 1 to 255 characters', { field: 'filename' });
+    fail(
+      index,
+      `filename must be 1 to 255 UTF-16 code units long (it has ${name.length}; a character outside the Basic Multilingual Plane, an emoji, counts two)`,
+      { field: 'filename', length: name.length, max_length: 255 },
+    );
   const problem = filenameProblem(name);
   if (problem)
     fail(index, `filename ${describeProblem(problem)}`, {
