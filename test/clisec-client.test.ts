@@ -76,3 +76,30 @@ describe('TypeScript client keeps its API key out of logs (outside review)', () 
     expect(api.requests.map((r) => r.authorization)).toEqual(['Bearer pst_TOPSECRET']);
   });
 });
+
+describe('TypeScript client refuses what no request can carry, rather than a retryable network_error (outside review)', () => {
+  it.each(['mail.example.com', 'ftp://mail.example.com', 'https://user:pw@mail.example.com', ''])(
+    'refuses baseUrl %j when it is made',
+    (baseUrl) => {
+      expect(() => new PostierClient({ baseUrl, token: 'pst_x', throwOnError: false })).toThrow(TypeError);
+    },
+  );
+
+  it('refuses a token with a space or a line break when it is made', () => {
+    for (const token of ['pst_a b', 'pst_a\nb', 'pst_é'])
+      expect(() => new PostierClient({ baseUrl: 'http://127.0.0.1:1', token })).toThrow(TypeError);
+  });
+
+  it('rejects an idempotency key the server would refuse or fetch cannot send, and sends none of them', async () => {
+    const api = await server((_req, res) => {
+      res.writeHead(201, { 'content-type': 'application/json' });
+      res.end('{"items":[]}');
+    });
+    const client = new PostierClient({ baseUrl: api.url, token: 'pst_x', throwOnError: false });
+    for (const key of ['', 'order €12', 'a\r\nX-Injected: 1', 'k'.repeat(256), 'with space']) {
+      await expect(client.send(message, { idempotencyKey: key })).rejects.toThrow(TypeError);
+    }
+    expect(api.requests).toEqual([]);
+    expect(await client.send(message, { idempotencyKey: 'order-12' })).toEqual({ ok: true, value: { items: [] } });
+  });
+});

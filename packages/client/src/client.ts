@@ -59,8 +59,14 @@ export class PostierClient<Throws extends boolean = true> {
   private readonly throwOnError: boolean;
 
   constructor(opts: PostierClientOptions<Throws>) {
-    if (!opts.baseUrl) throw new TypeError('PostierClient: baseUrl is required');
-    if (!opts.token) throw new TypeError('PostierClient: token is required');
+    // Refused here, as the Python client does: fetch would fail each call with a network_error
+    // marked retryable, so a caller in never-block mode would retry a typo for ever.
+    if (!isHttpUrl(opts.baseUrl)) {
+      throw new TypeError('PostierClient: baseUrl must be an http:// or https:// URL without user:password@');
+    }
+    if (!opts.token || /[^\x21-\x7e]/.test(opts.token)) {
+      throw new TypeError('PostierClient: token is required (an API key: printable ASCII, no spaces)');
+    }
     this.#opts = opts;
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
     this.#token = opts.token;
@@ -80,7 +86,15 @@ export class PostierClient<Throws extends boolean = true> {
   }
 
   send(req: SendRequest, opts: SendOptions = {}): Promise<Outcome<SendResult, Throws>> {
-    const headers: Record<string, string> = opts.idempotencyKey ? { 'idempotency-key': opts.idempotencyKey } : {};
+    const headers: Record<string, string> = {};
+    if (opts.idempotencyKey !== undefined) {
+      // The server's rule. A key fetch cannot send (non-Latin-1, a line break) would otherwise be
+      // a retryable network_error on every retry, and an empty one was silently left out.
+      if (!/^[\x21-\x7e]{1,255}$/.test(opts.idempotencyKey)) {
+        return Promise.reject(new TypeError('idempotencyKey: 1 to 255 printable ASCII characters, no spaces'));
+      }
+      headers['idempotency-key'] = opts.idempotencyKey;
+    }
     return this.call<SendResult>('POST', '/api/v1/email/send', { body: req, headers, timeoutMs: opts.timeoutMs });
   }
 
@@ -209,6 +223,16 @@ export class PostierClient<Throws extends boolean = true> {
     }
     return json as T;
   }
+}
+
+function isHttpUrl(value: unknown): boolean {
+  let url: URL;
+  try {
+    url = new URL(value as string);
+  } catch {
+    return false;
+  }
+  return (url.protocol === 'http:' || url.protocol === 'https:') && !url.username && !url.password;
 }
 
 function queryString(q: object): string {
