@@ -163,4 +163,16 @@ describe.each(backends)('the capture inbox on %s', (backend) => {
     expect(changed.newest).not.toBe(initial.newest);
     abort.abort();
   });
+
+  it('ends a live stream once its key is revoked', async () => {
+    const { token, key } = await t.services.apiKeys.create('inbox watcher', 'admin', 'test');
+    const res = await fetch(`${base}/api/v1/dev/inbox/events`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    expect((await reader.read()).done).toBe(false);
+    const revoked = await t.inject({ method: 'DELETE', url: `/api/v1/keys/${key.id}` });
+    expect(revoked.statusCode, revoked.body).toBeLessThan(300);
+    // The next poll (a second) finds the key revoked and ends the stream.
+    for (;;) if ((await reader.read()).done) break;
+  });
 });

@@ -74,6 +74,8 @@ export interface CaptureHttpOptions {
   livePollMs?: number;
   /** SPAMD_ADDRESS: the spamd that scores captured mail (none: the spam check says so). */
   spamd?: { host: string; port: number } | undefined;
+  /** Whether a bearer token is still an admin's (a live stream is cut when its key is revoked). */
+  isAdmin?: (token: string) => Promise<boolean>;
 }
 
 const SpamCheck = Type.Object({
@@ -88,7 +90,10 @@ const SpamCheck = Type.Object({
 });
 
 /** The dev inbox: what the capture SMTP server received. Admin only (the routes' default). */
-export const captureHttp: FastifyPluginAsyncTypebox<CaptureHttpOptions> = async (r, { db, livePollMs, spamd }) => {
+export const captureHttp: FastifyPluginAsyncTypebox<CaptureHttpOptions> = async (
+  r,
+  { db, livePollMs, spamd, isAdmin },
+) => {
   const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
   const streams = new InboxStreams(db, livePollMs);
   r.addHook('onClose', async () => streams.close());
@@ -133,7 +138,12 @@ export const captureHttp: FastifyPluginAsyncTypebox<CaptureHttpOptions> = async 
     },
     async (request, reply) => {
       reply.hijack();
-      await streams.attach(reply.raw, (end) => request.raw.on('close', end));
+      const token = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
+      await streams.attach(
+        reply.raw,
+        (end) => request.raw.on('close', end),
+        isAdmin ? () => isAdmin(token) : undefined,
+      );
     },
   );
 

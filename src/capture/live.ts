@@ -27,7 +27,15 @@ export class InboxStreams {
     private readonly keepAliveMs = 15_000,
   ) {}
 
-  async attach(res: ServerResponse, onEnd: (listener: () => void) => void): Promise<void> {
+  /**
+   * `allowed` is asked at each poll whether the stream's caller may still read the inbox (its key
+   * not revoked since it connected): a stream lives as long as its connection, so it is cut then.
+   */
+  async attach(
+    res: ServerResponse,
+    onEnd: (listener: () => void) => void,
+    allowed: () => Promise<boolean> = async () => true,
+  ): Promise<void> {
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
@@ -40,6 +48,7 @@ export class InboxStreams {
       if (busy) return;
       busy = true;
       try {
+        if (!(await allowed())) return end();
         const state = await inboxState(this.db);
         const key = `${state.total}:${state.newest}`;
         if (key !== last) {
@@ -52,9 +61,8 @@ export class InboxStreams {
         busy = false;
       }
     };
-    await tick();
-    const poll = setInterval(() => void tick(), this.pollMs);
-    const ping = setInterval(() => res.write(': keep-alive\n\n'), this.keepAliveMs);
+    let poll: NodeJS.Timeout | undefined;
+    let ping: NodeJS.Timeout | undefined;
     const end = () => {
       clearInterval(poll);
       clearInterval(ping);
@@ -63,6 +71,10 @@ export class InboxStreams {
     };
     this.open.add(end);
     onEnd(end);
+    await tick();
+    if (res.writableEnded) return;
+    poll = setInterval(() => void tick(), this.pollMs);
+    ping = setInterval(() => res.write(': keep-alive\n\n'), this.keepAliveMs);
   }
 
   close(): void {

@@ -227,7 +227,11 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     onPending: () => s.feedbackPending.notify(),
   });
   await app.register(retentionHttp, { db, dialect: s.dialect, config, events: s.events });
-  await app.register(captureHttp, { db, spamd: config.spamd });
+  await app.register(captureHttp, {
+    db,
+    spamd: config.spamd,
+    isAdmin: async (token) => (await s.apiKeys.authenticate(token))?.scope === 'admin',
+  });
   await app.register(systemHttp, {
     config,
     db,
