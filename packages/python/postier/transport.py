@@ -103,6 +103,11 @@ class _Exchange:
                 if not chunk:
                     break
                 chunks.append(chunk)
+            # read1 answers b"" when the server closes early, leaving the rest of Content-Length
+            # unread without raising: a cut answer whose part parses would pass for a whole one.
+            missing = getattr(answer, "length", None)
+            if not self.abandoned.is_set() and isinstance(missing, int) and missing > 0:
+                raise http.client.IncompleteRead(b"".join(chunks), missing)
             status = answer.status if answer.status is not None else 0
             return Response(status=status, headers=_lower(answer.headers), body=b"".join(chunks))
 

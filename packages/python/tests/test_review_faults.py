@@ -1,0 +1,51 @@
+"""Answers a caller meets from a broken Postier or what stands in front of it (an outside review):
+each ends in a PostierError within the timeout, never in a wrong value."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import unittest
+
+from postier import Postier
+
+from .support import ScriptedServer, read_request
+
+TIMEOUT = 2.0
+
+
+def cut_short(declared: int, sent: bytes):  # type: ignore[no-untyped-def]
+    """Declares ``declared`` bytes of body, sends ``sent``, then closes cleanly (FIN, no reset)."""
+
+    def script(conn: socket.socket, stop: threading.Event, server: ScriptedServer) -> None:
+        req = read_request(conn)
+        if req is None:
+            return
+        server.requests.append(req)
+        head = f"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+        conn.sendall(head.encode() + sent)
+        conn.shutdown(socket.SHUT_WR)
+        stop.wait(1)
+
+    return script
+
+
+class CutShortAnswer(unittest.TestCase):
+    def test_a_body_shorter_than_its_content_length_is_a_retryable_network_error(self) -> None:
+        # The part received parses ({"items":[]}) or does not ({"items":[): either way the answer is cut.
+        for sent in (b'{"items":[]}', b'{"items":['):
+            with self.subTest(sent=sent), ScriptedServer(cut_short(100, sent)) as server:
+                r = Postier(server.url, "pst_any", timeout=TIMEOUT, raise_errors=False).send("a@b.bj", "tpl", idempotency_key="cut-1")
+                self.assertFalse(r.ok, r)
+                assert r.error is not None
+                self.assertEqual((r.error.status, r.error.code, r.error.retryable), (0, "network_error", True))
+                self.assertEqual(len(server.requests), 1)
+
+    def test_a_whole_body_still_reads(self) -> None:
+        body = b'{"items":[]}'
+        with ScriptedServer(cut_short(len(body), body)) as server:
+            self.assertEqual(Postier(server.url, "pst_any", timeout=TIMEOUT).send("a@b.bj", "tpl"), {"items": []})
+
+
+if __name__ == "__main__":
+    unittest.main()
