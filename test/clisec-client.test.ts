@@ -103,3 +103,31 @@ describe('TypeScript client refuses what no request can carry, rather than a ret
     expect(await client.send(message, { idempotencyKey: 'order-12' })).toEqual({ ok: true, value: { items: [] } });
   });
 });
+
+describe('TypeScript client: a 2xx answer that is not a JSON object (outside review)', () => {
+  it.each(['null', '[]', '"sent"', '42', ''])('is invalid_response, not a value, for %j', async (body) => {
+    const api = await server((_req, res) => {
+      res.writeHead(201, { 'content-type': 'application/json' });
+      res.end(body);
+    });
+    const r = await new PostierClient({ baseUrl: api.url, token: 'pst_x', throwOnError: false }).send(message);
+    expect(r).toMatchObject({ ok: false, error: { status: 201, code: 'invalid_response', retryable: false } });
+  });
+
+  it('a body cut short of its Content-Length is a retryable network_error', async () => {
+    const { createServer: tcp } = await import('node:net');
+    const s = tcp((socket) => {
+      socket.once('data', () =>
+        socket.end('HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"items":[]}'),
+      );
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+      const r = await new PostierClient({ baseUrl: url, token: 'pst_x', throwOnError: false }).send(message);
+      expect(r).toMatchObject({ ok: false, error: { status: 0, code: 'network_error', retryable: true } });
+    } finally {
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+  });
+});

@@ -221,6 +221,15 @@ export class PostierClient<Throws extends boolean = true> {
         err?.details,
       );
     }
+    // Every endpoint answers an object: null, a list or an empty 200 (a proxy's) would reach the
+    // caller typed as the answer and fail there, on r.value.items.
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+      throw new PostierError(
+        res.status,
+        'invalid_response',
+        `${method} ${path}: HTTP ${res.status}, not a JSON object`,
+      );
+    }
     return json as T;
   }
 }

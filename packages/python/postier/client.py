@@ -469,6 +469,10 @@ class Postier(Generic[RaiseErrors]):
                 err.get("message") or f"{method} {path}: HTTP {res.status}",
                 err.get("details"),
             )
+        if not isinstance(decoded, dict):
+            # Every endpoint answers an object: null, a list or an empty 200 (a proxy's) would reach
+            # the caller typed as the answer and fail there, on r.value["items"].
+            raise PostierError(res.status, "invalid_response", f"{method} {path}: HTTP {res.status}, not a JSON object")
         return decoded
 
 

@@ -9,7 +9,7 @@ import unittest
 
 from postier import Postier
 
-from .support import ScriptedServer, read_request
+from .support import ScriptedServer, answer, read_request
 
 TIMEOUT = 2.0
 
@@ -45,6 +45,16 @@ class CutShortAnswer(unittest.TestCase):
         body = b'{"items":[]}'
         with ScriptedServer(cut_short(len(body), body)) as server:
             self.assertEqual(Postier(server.url, "pst_any", timeout=TIMEOUT).send("a@b.bj", "tpl"), {"items": []})
+
+
+class NotAnObject(unittest.TestCase):
+    def test_a_2xx_answer_that_is_not_a_json_object_is_invalid_response(self) -> None:
+        for body in (b"null", b"[]", b'"sent"', b"42", b""):
+            with self.subTest(body=body), ScriptedServer(answer(201, body, {"Content-Type": "application/json"})) as server:
+                r = Postier(server.url, "pst_any", timeout=TIMEOUT, raise_errors=False).send("a@b.bj", "tpl")
+                self.assertFalse(r.ok, r)
+                assert r.error is not None
+                self.assertEqual((r.error.status, r.error.code, r.error.retryable), (201, "invalid_response", False))
 
 
 if __name__ == "__main__":
