@@ -110,12 +110,13 @@ describe('FROM_ALLOWED_DOMAINS and DKIM_KEYS', () => {
       DKIM_DOMAIN: 'rgz.bj',
       DKIM_SELECTOR: 'main',
       DKIM_PRIVATE_KEY: rgz.pem.replace(/\n/g, '\\n'),
-      DKIM_KEYS: `shop.example:s2026:${path.join(dir, 'shop.pem')}`,
-      FROM_ALLOWED_DOMAINS: 'shop.example,other.example',
+      DKIM_KEYS: `shop.example:s2026:${path.join(dir, 'shop.pem')},xn--bcher-kva.de:idn:${path.join(dir, 'shop.pem')}`,
+      FROM_ALLOWED_DOMAINS: 'shop.example,other.example,xn--bcher-kva.de',
     });
     const records: Record<string, string> = {
       'main._domainkey.rgz.bj': rgz.record,
       's2026._domainkey.shop.example': shop.record,
+      'idn._domainkey.xn--bcher-kva.de': shop.record,
     };
     const resolver = async (name: string, type: string) => {
       if (type === 'TXT' && records[name]) return [[records[name]]];
@@ -145,6 +146,8 @@ describe('FROM_ALLOWED_DOMAINS and DKIM_KEYS', () => {
     expect(await verdicts(null)).toEqual([['rgz.bj', 'main', 'pass']]);
     expect(await verdicts('billing@rgz.bj')).toEqual([['rgz.bj', 'main', 'pass']]);
     expect(await verdicts('orders@shop.example')).toEqual([['shop.example', 's2026', 'pass']]);
+    // A From in Unicode signs with its ASCII domain's key (keys are configured by ASCII name).
+    expect(await verdicts('rechnung@bücher.de')).toEqual([['xn--bcher-kva.de', 'idn', 'pass']]);
 
     const before = (await registry.getSingleMetric('postier_dkim_unsigned_total')!.get()).values.find(
       (v) => v.labels.domain === 'other.example',

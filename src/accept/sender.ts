@@ -1,3 +1,4 @@
+import { domainToASCII, domainToUnicode } from 'node:url';
 import { AppError } from '../platform/errors.js';
 import type { Principal } from '../platform/http/auth.js';
 import { checkHeaderValue } from '../platform/header-safety.js';
@@ -47,11 +48,27 @@ export function parseSender(input: string, field = 'from'): ParsedSender {
   return { email: normalizeAddress(address), name };
 }
 
+/**
+ * The same domain: as written, or an internationalized domain in the other of its two spellings
+ * (an entry is ASCII, so `xn--bcher-kva.de`; a From may say `bücher.de`). Only those two: a
+ * spelling UTS #46 merely maps onto it (fullwidth letters, say) is not the domain's own.
+ */
+function sameDomain(entry: string, domain: string): boolean {
+  if (entry === domain) return true;
+  const ascii = domainToASCII(domain);
+  return ascii !== '' && ascii === domainToASCII(entry) && (domain === ascii || domain === domainToUnicode(ascii));
+}
+
 /** An allow-list entry matches an address when it is that address or its domain (both compared in lower case). */
 function matches(entries: readonly string[], address: string): boolean {
   const lower = address.toLowerCase();
-  const domain = lower.slice(lower.lastIndexOf('@') + 1);
-  return entries.some((e) => (e.includes('@') ? e === lower : e === domain));
+  const at = lower.lastIndexOf('@');
+  const local = lower.slice(0, at);
+  const domain = lower.slice(at + 1);
+  return entries.some((e) => {
+    const i = e.lastIndexOf('@');
+    return i === -1 ? sameDomain(e, domain) : e.slice(0, i) === local && sameDomain(e.slice(i + 1), domain);
+  });
 }
 
 /**

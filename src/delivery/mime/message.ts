@@ -1,3 +1,4 @@
+import { domainToASCII } from 'node:url';
 import type { MessageRow } from '../../platform/db/schema.js';
 import { randomHex } from '../../platform/ids.js';
 import { type BuiltMessage, PermanentBuildError } from '../process-message.js';
@@ -189,7 +190,11 @@ export async function buildMime(
   const root = tree(message, attachments, randomHex());
   const fromDomain = from.address.slice(from.address.lastIndexOf('@') + 1).toLowerCase();
   // The configured sender keeps DKIM_DOMAIN's key whatever its domain; any other sender needs its own domain's.
-  const signer = sender.dkimKeys?.get(fromDomain) ?? (message.from_email ? undefined : sender.dkim);
+  // Keys are by ASCII domain: a From in Unicode (u@bücher.de) signs with xn--bcher-kva.de's key.
+  const signer =
+    sender.dkimKeys?.get(fromDomain) ??
+    sender.dkimKeys?.get(domainToASCII(fromDomain)) ??
+    (message.from_email ? undefined : sender.dkim);
   if (!signer && message.from_email && (sender.dkim || sender.dkimKeys?.size)) sender.onUnsigned?.(fromDomain);
   const fields: Field[] = [
     addressField('From', [from]),
