@@ -81,9 +81,11 @@ class Postier(Generic[RaiseErrors]):
         """``base_url`` without ``/api`` (e.g. ``https://mail.example.com``); ``timeout`` in seconds
         bounds a whole call, body included; ``ssl_context`` for a private CA (certificates are
         verified by default)."""
-        parsed = urllib.parse.urlsplit(base_url or "")
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError(f"Postier: base_url must be an http:// or https:// URL, got {base_url!r}")
+        # Refused here, not left to each call: urllib would fail every call with a network_error
+        # marked retryable (user:password@ is even looked up as a host name), retried for ever.
+        if not _is_http_url(base_url):
+            shown = base_url if isinstance(base_url, str) and "@" not in base_url else "(a URL with user:password@)"
+            raise ValueError(f"Postier: base_url must be an http:// or https:// URL without user:password@, got {shown!r}")
         if not token or any(c.isspace() for c in token):
             raise ValueError("Postier: token is required (an API key, without spaces)")
         if not timeout > 0:
@@ -474,6 +476,17 @@ class Postier(Generic[RaiseErrors]):
             # the caller typed as the answer and fail there, on r.value["items"].
             raise PostierError(res.status, "invalid_response", f"{method} {path}: HTTP {res.status}, not a JSON object")
         return decoded
+
+
+def _is_http_url(value: Any) -> bool:
+    if not isinstance(value, str) or any(c.isspace() or not c.isprintable() for c in value):
+        return False
+    try:
+        parsed = urllib.parse.urlsplit(value)
+        parsed.port  # raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError:
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname) and "@" not in parsed.netloc
 
 
 def _segment(value: str) -> str:

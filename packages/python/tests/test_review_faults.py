@@ -57,5 +57,19 @@ class NotAnObject(unittest.TestCase):
                 self.assertEqual((r.error.status, r.error.code, r.error.retryable), (201, "invalid_response", False))
 
 
+class BaseUrlNoRequestCanUse(unittest.TestCase):
+    def test_is_refused_when_the_client_is_made_not_retried_as_a_network_error(self) -> None:
+        for url in ("http://user:pw@127.0.0.1:1", "https://token@mail.example.com", "http://127.0.0.1:99999", "http://127.0.0.1:abc", "http://a b.example", "http://mail.example.com\n", "http://", "mail.example.com"):
+            with self.subTest(url=url):
+                with self.assertRaises(ValueError) as caught:
+                    Postier(url, "pst_any", raise_errors=False)
+                self.assertNotIn("pw", str(caught.exception))
+
+    def test_accepts_ordinary_urls(self) -> None:
+        for url in ("http://127.0.0.1:8000", "https://mail.example.com/", "https://mail.example.com:8443/postier", "http://[::1]:8000"):
+            with self.subTest(url=url):
+                Postier(url, "pst_any")
+
+
 if __name__ == "__main__":
     unittest.main()
