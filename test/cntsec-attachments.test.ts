@@ -85,6 +85,21 @@ describe('attachment file name length', () => {
     expect(error.message).toContain('UTF-16 code units');
   });
 
+  it('says a name without an extension has none, and which one is expected', async () => {
+    const res = await t.inject({
+      method: 'POST',
+      url: '/api/v1/email/send',
+      payload: {
+        ...invoiceWith('no-ext@example.com'),
+        attachments: [
+          { filename: 'invoice', content_type: 'application/pdf', data_base64: bigPdf(2000, 3).toString('base64') },
+        ],
+      },
+    });
+    expect(res.statusCode).toBe(422);
+    expect(res.json().error.message).toMatch(/filename has no extension \(expected \.pdf\)/);
+  });
+
   it('accepts a name of 255 code units', async () => {
     const res = await t.inject({
       method: 'POST',

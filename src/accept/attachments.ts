@@ -100,7 +100,8 @@ export async function validateAttachments(
     }
     const ext = a.filename.includes('.') ? a.filename.slice(a.filename.lastIndexOf('.') + 1).toLowerCase() : '';
     if (!type.extensions.includes(ext)) {
-      fail(i, `filename extension .${ext} does not match ${mime} (expected .${type.extensions.join(' or .')})`, {
+      const found = ext === '' ? 'filename has no extension' : `filename extension .${ext} does not match ${mime}`;
+      fail(i, `${found} (expected .${type.extensions.join(' or .')})`, {
         filename: a.filename,
       });
     }
