@@ -131,3 +131,38 @@ describe('TypeScript client: a 2xx answer that is not a JSON object (outside rev
     }
   });
 });
+
+describe("TypeScript client: the server's Retry-After reaches the caller (outside review)", () => {
+  it('as retryAfter seconds on a 429 or 503, from delta-seconds or an HTTP date, JSON or not', async () => {
+    const answers: [number, Record<string, string>, string][] = [
+      [
+        429,
+        { 'retry-after': '7', 'content-type': 'application/json' },
+        '{"error":{"code":"rate_limited","message":"slow down"}}',
+      ],
+      [
+        503,
+        { 'retry-after': new Date(Date.now() + 120_000).toUTCString(), 'content-type': 'text/html' },
+        '<h1>503</h1>',
+      ],
+      [503, { 'content-type': 'application/json' }, '{"error":{"code":"unavailable","message":"later"}}'],
+    ];
+    const got = [];
+    for (const [status, headers, body] of answers) {
+      const api = await server((_req, res) => {
+        res.writeHead(status, headers);
+        res.end(body);
+      });
+      const r = await new PostierClient({ baseUrl: api.url, token: 'pst_x', throwOnError: false }).send(message, {
+        idempotencyKey: 'retry-after-1',
+      });
+      if (r.ok) throw new Error('expected an error');
+      got.push(r.error);
+    }
+    expect(got[0]).toMatchObject({ status: 429, code: 'rate_limited', retryable: true, retryAfter: 7 });
+    expect(got[1]).toMatchObject({ status: 503, code: 'invalid_response', retryable: true });
+    expect(got[1]!.retryAfter).toBeGreaterThan(60);
+    expect(got[1]!.retryAfter).toBeLessThanOrEqual(120);
+    expect(got[2]).toMatchObject({ status: 503, code: 'unavailable', retryAfter: undefined });
+  });
+});

@@ -210,7 +210,13 @@ export class PostierClient<Throws extends boolean = true> {
     try {
       json = text === '' ? undefined : JSON.parse(text);
     } catch {
-      throw new PostierError(res.status, 'invalid_response', `${method} ${path}: HTTP ${res.status}, not JSON`);
+      throw new PostierError(
+        res.status,
+        'invalid_response',
+        `${method} ${path}: HTTP ${res.status}, not JSON`,
+        undefined,
+        res.ok ? undefined : retryAfterSeconds(res.headers.get('retry-after')),
+      );
     }
     if (!res.ok) {
       const err = (json as { error?: { code?: string; message?: string; details?: unknown } } | undefined)?.error;
@@ -219,6 +225,7 @@ export class PostierClient<Throws extends boolean = true> {
         err?.code ?? `http_${res.status}`,
         err?.message ?? `${method} ${path}: HTTP ${res.status}`,
         err?.details,
+        retryAfterSeconds(res.headers.get('retry-after')),
       );
     }
     // Every endpoint answers an object: null, a list or an empty 200 (a proxy's) would reach the
@@ -232,6 +239,15 @@ export class PostierClient<Throws extends boolean = true> {
     }
     return json as T;
   }
+}
+
+/** `Retry-After` as seconds: delta-seconds or an HTTP date (RFC 9110 10.2.3); undefined when absent or unreadable. */
+function retryAfterSeconds(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v);
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }
 
 function isHttpUrl(value: unknown): boolean {

@@ -8,6 +8,8 @@ export class PostierError extends Error {
     readonly code: string,
     message: string,
     readonly details?: unknown,
+    /** Seconds the server asked to wait before retrying (its `Retry-After`, on a 429 or 503), when it said. */
+    readonly retryAfter?: number,
   ) {
     super(message);
     this.name = 'PostierError';

@@ -7,12 +7,14 @@ at most ``timeout`` seconds in all: the mode for code that must never be blocked
 
 from __future__ import annotations
 
+import email.utils
 import json
+import math
 import platform
 import ssl
 import urllib.parse
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Dict, Generic, Iterator, Literal, Mapping, Optional, Sequence, TypeVar, Union, overload
 
@@ -461,7 +463,8 @@ class Postier(Generic[RaiseErrors]):
         try:
             decoded = json.loads(res.body.decode("utf-8")) if res.body.strip() else None
         except ValueError:
-            raise PostierError(res.status, "invalid_response", f"{method} {path}: HTTP {res.status}, not JSON") from None
+            wait = None if 200 <= res.status < 300 else _retry_after(res.headers.get("retry-after"))
+            raise PostierError(res.status, "invalid_response", f"{method} {path}: HTTP {res.status}, not JSON", None, wait) from None
         if not 200 <= res.status < 300:
             err = decoded.get("error") if isinstance(decoded, dict) else None
             err = err if isinstance(err, dict) else {}
@@ -470,12 +473,29 @@ class Postier(Generic[RaiseErrors]):
                 err.get("code") or f"http_{res.status}",
                 err.get("message") or f"{method} {path}: HTTP {res.status}",
                 err.get("details"),
+                _retry_after(res.headers.get("retry-after")),
             )
         if not isinstance(decoded, dict):
             # Every endpoint answers an object: null, a list or an empty 200 (a proxy's) would reach
             # the caller typed as the answer and fail there, on r.value["items"].
             raise PostierError(res.status, "invalid_response", f"{method} {path}: HTTP {res.status}, not a JSON object")
         return decoded
+
+
+def _retry_after(value: Optional[str]) -> Optional[float]:
+    """``Retry-After`` as seconds: delta-seconds or an HTTP date (RFC 9110 10.2.3); None when absent or unreadable."""
+    if value is None:
+        return None
+    v = value.strip()
+    if v.isdigit() and v.isascii():
+        return float(v)
+    try:
+        at = email.utils.parsedate_to_datetime(v)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if at is None or at.tzinfo is None:
+        return None
+    return float(max(0, math.ceil((at - datetime.now(timezone.utc)).total_seconds())))
 
 
 def _is_http_url(value: Any) -> bool:

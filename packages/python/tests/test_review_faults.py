@@ -3,9 +3,12 @@ each ends in a PostierError within the timeout, never in a wrong value."""
 
 from __future__ import annotations
 
+import email.utils
+import pickle
 import socket
 import threading
 import unittest
+from datetime import datetime, timedelta, timezone
 
 from postier import Postier
 
@@ -69,6 +72,32 @@ class BaseUrlNoRequestCanUse(unittest.TestCase):
         for url in ("http://127.0.0.1:8000", "https://mail.example.com/", "https://mail.example.com:8443/postier", "http://[::1]:8000"):
             with self.subTest(url=url):
                 Postier(url, "pst_any")
+
+
+class RetryAfter(unittest.TestCase):
+    def test_reaches_the_caller_as_retry_after_seconds_from_delta_seconds_or_an_http_date(self) -> None:
+        in_two_minutes = email.utils.format_datetime(datetime.now(timezone.utc) + timedelta(minutes=2), usegmt=True)
+        cases = [
+            (429, {"Retry-After": "7", "Content-Type": "application/json"}, b'{"error":{"code":"rate_limited","message":"slow"}}'),
+            (503, {"Retry-After": in_two_minutes, "Content-Type": "text/html"}, b"<h1>503</h1>"),
+            (503, {"Retry-After": "soon"}, b'{"error":{"code":"unavailable","message":"later"}}'),
+            (503, {}, b'{"error":{"code":"unavailable","message":"later"}}'),
+        ]
+        errors = []
+        for status, headers, body in cases:
+            with ScriptedServer(answer(status, body, headers)) as server:
+                r = Postier(server.url, "pst_any", timeout=TIMEOUT, raise_errors=False).send("a@b.bj", "tpl", idempotency_key="ra-1")
+                assert r.error is not None
+                errors.append(r.error)
+        self.assertEqual((errors[0].code, errors[0].retryable, errors[0].retry_after), ("rate_limited", True, 7.0))
+        self.assertEqual((errors[1].code, errors[1].retryable), ("invalid_response", True))
+        assert errors[1].retry_after is not None
+        self.assertTrue(60 < errors[1].retry_after <= 120, errors[1].retry_after)
+        self.assertIsNone(errors[2].retry_after)
+        self.assertIsNone(errors[3].retry_after)
+        self.assertIn("retry_after=7.0", repr(errors[0]))
+        copy = pickle.loads(pickle.dumps(errors[0]))
+        self.assertEqual((copy.status, copy.code, copy.retry_after), (429, "rate_limited", 7.0))
 
 
 if __name__ == "__main__":
