@@ -460,6 +460,14 @@ class Postier(Generic[RaiseErrors]):
             raise PostierError(0, "timeout", f"{method} {path}: no answer within {timeout:g} s") from None
         except TransportError as e:
             raise PostierError(0, "network_error", f"{method} {path}: {e}") from None
+        if 300 <= res.status < 400:
+            # The transport follows none (the token would go along): said as such, as the TypeScript client does.
+            where = res.headers.get("location") or "(no location)"
+            raise PostierError(
+                res.status,
+                "redirected",
+                f"{method} {path}: HTTP {res.status} to {where}; redirects are not followed: set base_url to the address Postier answers at",
+            )
         try:
             decoded = json.loads(res.body.decode("utf-8")) if res.body.strip() else None
         except ValueError:

@@ -120,7 +120,7 @@ class RefusingTest(unittest.TestCase):
                 self.assertEqual(len(server.requests), 1)
                 self.assertEqual(server.requests[0][1]["authorization"], "Bearer pst_secret_token")
             self.assertEqual(elsewhere.requests, [])
-        self.assertEqual((r.error.status, r.error.code), (307, "http_307"))
+        self.assertEqual((r.error.status, r.error.code), (307, "redirected"))
 
 
 class ModesTest(unittest.TestCase):

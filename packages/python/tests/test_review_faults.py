@@ -100,5 +100,19 @@ class RetryAfter(unittest.TestCase):
         self.assertEqual((copy.status, copy.code, copy.retry_after), (429, "rate_limited", 7.0))
 
 
+class Redirect(unittest.TestCase):
+    def test_is_not_followed_and_says_so_with_its_location(self) -> None:
+        with ScriptedServer(answer(200, b'{"items":[]}', {"Content-Type": "application/json"})) as elsewhere:
+            for status in (301, 302, 307, 308):
+                for body in (b"", b"<html>moved</html>"):
+                    headers = {"Location": f"{elsewhere.url}/api/v1/email/send", "Content-Type": "text/html"}
+                    with self.subTest(status=status, body=body), ScriptedServer(answer(status, body, headers)) as server:
+                        r = Postier(server.url, "pst_any", timeout=TIMEOUT, raise_errors=False).send("a@b.bj", "tpl")
+                        assert r.error is not None
+                        self.assertEqual((r.error.status, r.error.code, r.error.retryable), (status, "redirected", False))
+                        self.assertIn(elsewhere.url, r.error.message)
+            self.assertEqual(elsewhere.requests, [])
+
+
 if __name__ == "__main__":
     unittest.main()
