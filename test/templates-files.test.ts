@@ -137,12 +137,13 @@ describe('postier templates export|import (CLI)', () => {
       EMAIL_TEMPLATES_DIR: path.join(data, 'tpl'),
       LOG_LEVEL: 'silent',
     };
-    const cli = (...args: string[]) =>
-      run(process.execPath, [builtMain(), 'templates', ...args], {
-        env,
-        cwd: path.resolve('.'),
-      });
+    const postier = (...args: string[]) =>
+      run(process.execPath, [builtMain(), ...args], { env, cwd: path.resolve('.') });
+    const cli = (...args: string[]) => postier('templates', ...args);
     try {
+      // The templates commands use an existing database (a missing one is a typo: exit 2).
+      await expect(cli('export')).rejects.toMatchObject({ code: 2 });
+      await postier('migrate');
       const exported = await cli('export');
       expect(exported.stdout).toContain(`12 templates written to ${path.join(data, 'tpl')}`);
       expect(existsSync(path.join(data, 'tpl', 'instance_provisioned', 'en', 'html.liquid'))).toBe(true);
