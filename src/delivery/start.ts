@@ -84,9 +84,8 @@ function dueSuppressions(config: Config): DueCheck {
       recipient: m.recipient_email,
       message: { class: m.class, category: m.category, locale: null, trustedCategory: m.template_key !== null },
     }));
-    const verdicts = policy.admitMany
-      ? await policy.admitMany(trx, items, now)
-      : await Promise.all(items.map((i) => policy.admit(trx, i.recipient, i.message, now)));
+    // The suppression policy judges a commit's recipients in one query (admitMany).
+    const verdicts = await policy.admitMany!(trx, items, now);
     return verdicts.map((v) => (v.status === 'queued' ? null : (('reason' in v ? v.reason : undefined) ?? v.status)));
   };
 }
