@@ -34,7 +34,7 @@ import { mimeBuildCost } from './lib/mime.js';
 import { classifiedPerSecond, listenerEndToEnd } from './lib/feedback.js';
 import { deliveredWithCTools } from './lib/c-tools.js';
 import { resetPostgres } from './lib/pg-reset.js';
-import { submissionAccepted } from './lib/submission.js';
+import { noopListenerAccepted, submissionAccepted } from './lib/submission.js';
 import { ensureJinja, ensurePostfixTools, ensureWrk, seedStyle, smtpSourceToSink } from './lib/refs.js';
 import { SmtpSink } from '../test/support/smtp-sink.js';
 import { printTable } from '../test/support/table.js';
@@ -160,6 +160,9 @@ try {
     const sub = await submissionAccepted({ messages: P.submission });
     add('sub.sqlite', sub.rate);
     add('sub.sqlite.stored', sub.archivedRate);
+    const subRef = (await noopListenerAccepted({ messages: P.submission })).rate;
+    add('ref.sub', subRef);
+    add('ratio.sub', sub.rate / subRef);
     if (pgUrl) {
       const subPg = await submissionAccepted({ messages: P.submission, env: { DATABASE_URL: pgUrl } });
       add('sub.pg', subPg.rate);
@@ -405,6 +408,11 @@ const rows = [
     measure: 'ref: smtp-source → smtp-sink, 8 sessions, msg/s',
     'median (min–max)': fig('ref.smtp'),
     notes: ratio('ratio.smtp'),
+  },
+  {
+    measure: `ref: smtp-server storing nothing, same splice and smtp-source (${P.submission.toLocaleString('en-US')} msgs)`,
+    'median (min–max)': fig('ref.sub'),
+    notes: `the ceiling of a listener built on smtp-server here; SQLite submission ${ratio('ratio.sub')}`,
   },
   {
     measure: 'ref: seed-style Python smtplib + Jinja2, conn/msg, msg/s',

@@ -4,22 +4,26 @@
  * Messages accepted per second by the SMTP submission listener of `postier serve --no-worker`,
  * sent by Postfix's smtp-source (8 sessions, 2 KB messages, connections reused), each 250 after
  * the durable commit, and the rate at which the spool stored them as messages. SQLite, and PostgreSQL
- * too when DATABASE_URL=postgres://… is given.
+ * too when DATABASE_URL=postgres://… is given. The reference row, measured in the same run the same
+ * way, is smtp-server (the library the listener is built on) storing nothing: the ceiling.
  * `npm run bench` runs this too.
  */
 import { printTable } from '../test/support/table.js';
 import { ensurePostfixTools } from './lib/refs.js';
-import { submissionAccepted } from './lib/submission.js';
+import { noopListenerAccepted, submissionAccepted } from './lib/submission.js';
 
 const i = process.argv.indexOf('--messages');
 const messages = i > 0 ? Number(process.argv[i + 1]) : 20000;
 ensurePostfixTools();
 const rows: Array<Record<string, string | number>> = [];
+const ceiling = await noopListenerAccepted({ messages });
 const sqlite = await submissionAccepted({ messages });
+const ofCeiling = (rate: number) => `${(rate / ceiling.rate).toFixed(2)}×`;
 rows.push({
   database: 'sqlite (WAL fsynced before 250)',
   'accepted/s': Math.round(sqlite.rate),
   'stored/s': Math.round(sqlite.archivedRate),
+  'of ref': ofCeiling(sqlite.rate),
   messages,
 });
 if (process.env.DATABASE_URL?.startsWith('postgres')) {
@@ -28,7 +32,15 @@ if (process.env.DATABASE_URL?.startsWith('postgres')) {
     database: 'postgresql',
     'accepted/s': Math.round(pg.rate),
     'stored/s': Math.round(pg.archivedRate),
+    'of ref': ofCeiling(pg.rate),
     messages,
   });
 }
+rows.push({
+  database: 'ref: smtp-server storing nothing',
+  'accepted/s': Math.round(ceiling.rate),
+  'stored/s': '-',
+  'of ref': '1.00×',
+  messages,
+});
 printTable('SMTP submission accepted/s (smtp-source, 8 sessions, 2 KB)', rows);

@@ -1,9 +1,12 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort } from '../../test/support/ports.js';
 import { pfEnv, sbin } from './refs.js';
 import { BENCH_TOKEN, startServer } from './server.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /**
  * smtp-source cannot log in, and the listener relays nothing without a login: each connection
@@ -60,6 +63,90 @@ export async function loginSplice(upstreamPort: number): Promise<{ port: number;
 }
 
 /**
+ * Postfix's smtp-source: `messages` messages of `size` bytes over `sessions` sessions reusing
+ * their connections, to 127.0.0.1:`port`. Spawned, not spawnSync: the splice runs in this event loop.
+ */
+function smtpSource(port: number, messages: number, opts: { sessions?: number; size?: number }): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn(
+      path.join(sbin, 'smtp-source'),
+      [
+        '-s',
+        String(opts.sessions ?? 8),
+        '-l',
+        String(opts.size ?? 2048),
+        '-m',
+        String(messages),
+        '-d',
+        '-f',
+        'bench@example.test',
+        '-t',
+        'rcpt@example.test',
+        `127.0.0.1:${port}`,
+      ],
+      { env: pfEnv(), stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`smtp-source failed (${code}): ${stderr}`))));
+  });
+}
+
+/**
+ * The reference for the submission rows: smtp-server, the library the listener is built on, in
+ * a process of its own with the listener's protocol options, accepting any login and answering
+ * 250 to every message as soon as its bytes are in, storing nothing. Measured the same way
+ * (the same splice, smtp-source, sessions and size, after the same warm-up), it is the most any
+ * listener built on it can accept on this machine: what Postier's own work (checks, spooling,
+ * the durable commit, storing the messages) leaves of it shows as the ratio of the two.
+ */
+export async function noopListenerAccepted(opts: {
+  messages: number;
+  sessions?: number;
+  size?: number;
+}): Promise<{ rate: number }> {
+  const code = `
+    import { SMTPServer } from 'smtp-server';
+    const server = new SMTPServer({
+      authMethods: ['PLAIN', 'LOGIN'], allowInsecureAuth: true, authOptional: true, hideSMTPUTF8: true,
+      disableReverseLookup: true, logger: false, size: 26214400,
+      onAuth(_auth, _session, callback) { callback(null, { user: 'bench' }); },
+      onData(stream, _session, callback) {
+        const chunks = [];
+        stream.on('data', (c) => chunks.push(c));
+        stream.on('end', () => { Buffer.concat(chunks); callback(null, '2.0.0 Ok: queued'); });
+      },
+    });
+    server.listen(0, '127.0.0.1', () => console.log(server.server.address().port));
+    process.on('SIGTERM', () => server.close(() => process.exit(0)));
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (c) => reject(new Error(`the reference smtp-server exited (${c})`)));
+      child.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+    });
+    const splice = await loginSplice(port);
+    try {
+      await smtpSource(splice.port, Math.min(2000, opts.messages), opts);
+      const t0 = performance.now();
+      await smtpSource(splice.port, opts.messages, opts);
+      return { rate: opts.messages / ((performance.now() - t0) / 1000) };
+    } finally {
+      splice.close();
+    }
+  } finally {
+    child.removeAllListeners('exit');
+    child.kill('SIGTERM');
+  }
+}
+
+/**
  * Messages accepted per second by the SMTP submission listener of `postier serve --no-worker`:
  * Postfix's smtp-source, `sessions` sessions reusing their connections, `size`-byte messages,
  * each `250` sent after the durable commit (SQLite: the WAL fsynced first); and the rate at which
@@ -96,34 +183,7 @@ export async function submissionAccepted(opts: {
   };
   const accepted = async () => (await counters()).accepted;
   const archived = async () => (await counters()).archived;
-  // Spawned, not spawnSync: the splice runs in this event loop.
-  const source = (messages: number) =>
-    new Promise<void>((resolve, reject) => {
-      const child = spawn(
-        path.join(sbin, 'smtp-source'),
-        [
-          '-s',
-          String(opts.sessions ?? 8),
-          '-l',
-          String(opts.size ?? 2048),
-          '-m',
-          String(messages),
-          '-d',
-          '-f',
-          'bench@example.test',
-          '-t',
-          'rcpt@example.test',
-          `127.0.0.1:${splice.port}`,
-        ],
-        { env: pfEnv(), stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      let stderr = '';
-      child.stderr.on('data', (c) => (stderr += c));
-      child.on('error', reject);
-      child.on('exit', (code) =>
-        code === 0 ? resolve() : reject(new Error(`smtp-source failed (${code}): ${stderr}`)),
-      );
-    });
+  const source = (messages: number) => smtpSource(splice.port, messages, opts);
   try {
     const warm = Math.min(2000, opts.messages);
     await source(warm); // JIT, page cache
