@@ -1,136 +1,22 @@
 import { generateKeyPairSync } from 'node:crypto';
-import dgram from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import * as packet from 'dns-packet';
+import type * as packet from 'dns-packet';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { DomainService, dkimPublicKey, dnsLookup } from '../src/domains/index.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
+import { DnsServer, txtStrings } from './support/dns-server.js';
 
 /**
  * Outside review of the sending-domain checks against a DNS server that answers what a hostile
  * or careless zone would: records receivers cannot use, null MX, CNAME loops, huge and malformed
- * answers, bytes that are not text. A real DNS server in the test process (as
- * test/support/dns-server.ts, with answers built per question), Node's resolver, the HTTP API,
- * both databases.
+ * answers, bytes that are not text. A real DNS server in the test process
+ * (test/support/dns-server.ts, its hostile entries), Node's resolver, the HTTP API, both databases.
  */
 
 type Rr = packet.Answer;
-/** What the server answers to one question: records, an RCODE, raw bytes, or nothing (after `hold`). */
-type Reply = { answers?: Rr[]; rcode?: number; raw?: Buffer; silent?: boolean; hold?: Promise<void> };
-type Handler = (q: packet.Question) => Reply;
-
-class HostileDns {
-  readonly zone = new Map<string, Handler>();
-  readonly queries: string[] = [];
-  private constructor(
-    private readonly udp: dgram.Socket,
-    private readonly tcp: net.Server,
-    readonly port: number,
-  ) {}
-
-  static async start(): Promise<HostileDns> {
-    for (let i = 0; i < 20; i++) {
-      const udp = dgram.createSocket('udp4');
-      await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
-      const port = udp.address().port;
-      const tcp = net.createServer();
-      const ok = await new Promise<boolean>((resolve) => {
-        tcp.once('error', () => resolve(false));
-        tcp.listen(port, '127.0.0.1', () => resolve(true));
-      });
-      if (!ok) {
-        udp.close();
-        continue;
-      }
-      const s = new HostileDns(udp, tcp, port);
-      s.listen();
-      return s;
-    }
-    throw new Error('no port free for both UDP and TCP');
-  }
-
-  get address(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-
-  /** TXT records (each one string, split at 255 octets) at `name`. */
-  txt(name: string, ...records: Array<string | Buffer[]>): void {
-    this.zone.set(name, (q) => ({
-      answers:
-        q.type === 'TXT'
-          ? records.map((r) => ({ type: 'TXT', name: q.name, ttl: 60, class: 'IN', data: split(r) }) as Rr)
-          : [],
-    }));
-  }
-
-  private async answer(query: packet.Packet, tcp: boolean): Promise<Buffer | null> {
-    const q = query.questions?.[0];
-    if (!q) return null;
-    this.queries.push(`${q.type} ${q.name.toLowerCase()}`);
-    const base = { id: query.id, type: 'response' as const, questions: query.questions ?? [] };
-    const flags = packet.AUTHORITATIVE_ANSWER | packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE;
-    const handler = this.zone.get(q.name.toLowerCase());
-    if (!handler) return packet.encode({ ...base, flags: flags | 3 /* NXDOMAIN */ });
-    const reply = handler(q);
-    if (reply.hold) await reply.hold;
-    if (reply.silent) return null;
-    if (reply.raw) return reply.raw;
-    const full = packet.encode({ ...base, flags: flags | (reply.rcode ?? 0), answers: reply.answers ?? [] });
-    const edns = query.additionals?.some((a) => a.type === 'OPT');
-    if (!tcp && !edns && full.length > 512) return packet.encode({ ...base, flags: flags | packet.TRUNCATED_RESPONSE });
-    return full;
-  }
-
-  private listen(): void {
-    this.udp.on('message', (msg, rinfo) => {
-      let query: packet.Packet;
-      try {
-        query = packet.decode(msg);
-      } catch {
-        return;
-      }
-      void this.answer(query, false).then((r) => {
-        if (r) this.udp.send(r, rinfo.port, rinfo.address);
-      });
-    });
-    this.tcp.on('connection', (socket) => {
-      let buffered = Buffer.alloc(0);
-      socket.on('error', () => {});
-      socket.on('data', (chunk) => {
-        buffered = Buffer.concat([buffered, chunk]);
-        while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
-          const len = buffered.readUInt16BE(0);
-          const query = packet.decode(buffered.subarray(2, 2 + len));
-          buffered = buffered.subarray(2 + len);
-          void this.answer(query, true).then((reply) => {
-            if (!reply) return;
-            const framed = Buffer.alloc(2 + reply.length);
-            framed.writeUInt16BE(reply.length, 0);
-            reply.copy(framed, 2);
-            socket.write(framed);
-          });
-        }
-      });
-    });
-  }
-
-  async close(): Promise<void> {
-    await new Promise<void>((r) => this.udp.close(() => r()));
-    await new Promise<void>((r) => this.tcp.close(() => r()));
-  }
-}
-
-function split(record: string | Buffer[]): Buffer[] {
-  if (Array.isArray(record)) return record;
-  const bytes = Buffer.from(record);
-  const parts: Buffer[] = [];
-  for (let i = 0; i < bytes.length; i += 255) parts.push(bytes.subarray(i, i + 255));
-  return parts.length ? parts : [Buffer.alloc(0)];
-}
 
 const pem = () =>
   generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
@@ -140,12 +26,12 @@ type Domain = { domain: string; verified: boolean; checked_at: string | null; ch
 
 describe.each(backends)('sending-domain checks against a hostile DNS on %s', (backend) => {
   let t: TestContext;
-  let dns: HostileDns;
+  let dns: DnsServer;
   let dir: string;
   let publicKey: string;
 
   beforeAll(async () => {
-    dns = await HostileDns.start();
+    dns = await DnsServer.start();
     dir = mkdtempSync(path.join(tmpdir(), 'postier-domsec-'));
     const key = pem();
     publicKey = dkimPublicKey(key);
@@ -174,26 +60,26 @@ describe.each(backends)('sending-domain checks against a hostile DNS on %s', (ba
     return res.json() as Domain;
   };
   const publishGood = () => {
-    dns.txt('s1._domainkey.shop.example', `v=DKIM1; k=rsa; p=${publicKey}`);
-    dns.txt('shop.example', 'v=spf1 include:amazonses.com ~all');
-    dns.txt('_dmarc.shop.example', 'v=DMARC1; p=reject');
+    dns.set('s1._domainkey.shop.example', { txt: [`v=DKIM1; k=rsa; p=${publicKey}`] });
+    dns.set('shop.example', { txt: ['v=spf1 include:amazonses.com ~all'] });
+    dns.set('_dmarc.shop.example', { txt: ['v=DMARC1; p=reject'] });
   };
 
   it('verifies the good records, a DKIM key behind a CNAME (as SES and others publish it) too', async () => {
     publishGood();
     expect((await check('shop.example')).verified).toBe(true);
-    dns.zone.set('s1._domainkey.shop.example', (q) => ({
-      answers: [
+    dns.set('s1._domainkey.shop.example', {
+      answers: (q) => [
         { type: 'CNAME', name: q.name, ttl: 60, class: 'IN', data: 's1.dkim.relay.example' },
         {
           type: 'TXT',
           name: 's1.dkim.relay.example',
           ttl: 60,
           class: 'IN',
-          data: split(`v=DKIM1; k=rsa; p=${publicKey}`),
+          data: txtStrings(`v=DKIM1; k=rsa; p=${publicKey}`),
         },
       ],
-    }));
+    });
     const d = await check('shop.example');
     expect(d.checks!.dkim!.status).toBe('ok');
     expect(d.verified).toBe(true);
@@ -215,7 +101,7 @@ describe.each(backends)('sending-domain checks against a hostile DNS on %s', (ba
       [[`v=DKIM1; k=rsa; ${p}`, `v=DKIM1; k=rsa; p=${dkimPublicKey(pem())}`], /Several records/],
     ];
     for (const [records, why] of unusable) {
-      dns.txt('s1._domainkey.shop.example', ...records);
+      dns.set('s1._domainkey.shop.example', { txt: records });
       const d = await check('shop.example');
       expect(d.checks!.dkim, records.join(' | ')).toMatchObject({ status: expect.not.stringMatching(/^ok$/) });
       expect(d.checks!.dkim!.detail, records.join(' | ')).toMatch(why);
@@ -227,27 +113,27 @@ describe.each(backends)('sending-domain checks against a hostile DNS on %s', (ba
       `v=DKIM1; h=sha1:sha256; s=email; t=s; ${p}`,
       `v=DKIM1;k=rsa;s=*;n=ops note;${p.slice(0, 40)} ${p.slice(40)}`,
     ]) {
-      dns.txt('s1._domainkey.shop.example', ok);
+      dns.set('s1._domainkey.shop.example', { txt: [ok] });
       expect((await check('shop.example')).checks!.dkim, ok).toMatchObject({ status: 'ok' });
     }
   });
 
   it('does not take a null MX (RFC 7505: no mail accepted here) for a bounce domain’s MX', async () => {
-    dns.txt('bounces.shop.example', 'v=spf1 -all');
-    dns.zone.set('bounces.shop.example', (q) => ({
-      answers:
+    dns.set('bounces.shop.example', { txt: ['v=spf1 -all'] });
+    dns.set('bounces.shop.example', {
+      answers: (q) =>
         q.type === 'MX'
           ? [{ type: 'MX', name: q.name, ttl: 60, class: 'IN', data: { preference: 0, exchange: '.' } }]
           : [{ type: 'TXT', name: q.name, ttl: 60, class: 'IN', data: ['v=spf1 -all'] }],
-    }));
+    });
     const d = await check('bounces.shop.example');
     expect(d.checks!.mx).toMatchObject({ status: 'invalid', found: ['0 .'], detail: expect.stringMatching(/null MX/) });
     expect(d.verified).toBe(false);
   });
 
   it('says error, not missing, when the parent domain’s DMARC lookup failed', async () => {
-    dns.txt('_dmarc.news.shop.example');
-    dns.zone.set('_dmarc.shop.example', () => ({ rcode: 2 /* SERVFAIL */ }));
+    dns.set('_dmarc.news.shop.example', { txt: [] });
+    dns.set('_dmarc.shop.example', { rcode: 2 /* SERVFAIL */ });
     const d = await check('news.shop.example');
     expect(d.checks!.dmarc).toMatchObject({
       status: 'error',
@@ -263,9 +149,9 @@ describe.each(backends)('sending-domain checks against a hostile DNS on %s', (ba
     const gate = new Promise<void>((r) => {
       release = r;
     });
-    dns.txt('shop.example', 'v=spf1 include:amazonses.com ~all');
-    dns.txt('_dmarc.shop.example', 'v=DMARC1; p=reject');
-    dns.zone.set('s1._domainkey.shop.example', () => ({ answers: [], hold: gate }));
+    dns.set('shop.example', { txt: ['v=spf1 include:amazonses.com ~all'] });
+    dns.set('_dmarc.shop.example', { txt: ['v=DMARC1; p=reject'] });
+    dns.set('s1._domainkey.shop.example', { answers: [], hold: gate });
     // Another process's service on the same database (its resolver waits 20 s: no retry meanwhile).
     const periodic = new DomainService(
       t.services.db,
@@ -275,8 +161,8 @@ describe.each(backends)('sending-domain checks against a hostile DNS on %s', (ba
     );
     const run = periodic.checkAll();
     const deadline = Date.now() + 10_000;
-    while (!dns.queries.includes('TXT s1._domainkey.shop.example') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 5));
+    const asked = () => dns.queries.some((q) => q.type === 'TXT' && q.name === 's1._domainkey.shop.example');
+    while (!asked() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     await new Promise((r) => setTimeout(r, 5));
     publishGood();
     const now = await check('shop.example');
@@ -295,19 +181,22 @@ describe.each(backends)('sending-domain checks against a hostile DNS on %s', (ba
   it('answers 200 with what it found, and no private key, whatever the zone sends', async () => {
     const rr = (name: string, type: string, data: unknown) => ({ type, name, ttl: 60, class: 'IN', data }) as Rr;
     // A CNAME loop, 250 records (over TCP), bytes that are not text (a NUL, 0xff), a malformed answer.
-    dns.zone.set('shop.example', (q) => ({
-      answers: [rr(q.name, 'CNAME', 'loop.example'), rr('loop.example', 'CNAME', q.name)],
-    }));
-    dns.zone.set('_dmarc.shop.example', (q) => ({
-      answers: Array.from({ length: 250 }, (_, i) => rr(q.name, 'TXT', [`v=DMARC1; p=none; n=${i}${'x'.repeat(200)}`])),
-    }));
-    dns.txt('s1._domainkey.shop.example', [Buffer.from('v=DKIM1\0; p=\xff'), Buffer.from([0xc3, 0x28, 0])]);
+    dns.set('shop.example', {
+      answers: (q) => [rr(q.name, 'CNAME', 'loop.example'), rr('loop.example', 'CNAME', q.name)],
+    });
+    dns.set('_dmarc.shop.example', {
+      answers: (q) =>
+        Array.from({ length: 250 }, (_, i) => rr(q.name, 'TXT', [`v=DMARC1; p=none; n=${i}${'x'.repeat(200)}`])),
+    });
+    dns.set('s1._domainkey.shop.example', {
+      txt: [[Buffer.from('v=DKIM1\0; p=\xff'), Buffer.from([0xc3, 0x28, 0])]],
+    });
     let d = await check('shop.example');
     expect(d.checks!.spf!.status).toBe('missing');
     expect(d.checks!.dmarc).toMatchObject({ status: 'invalid', found: expect.any(Array) });
     expect(d.checks!.dmarc!.found).toHaveLength(250);
     expect(d.checks!.dkim!.status).toBe('mismatch');
-    dns.zone.set('s1._domainkey.shop.example', () => ({ raw: Buffer.from([0, 1, 0x81, 0x80, 0, 1, 0, 1, 0, 0]) }));
+    dns.set('s1._domainkey.shop.example', { raw: Buffer.from([0, 1, 0x81, 0x80, 0, 1, 0, 1, 0, 0]) });
     d = await check('shop.example');
     expect(d.checks!.dkim!.status).toBe('error');
     const listed = await t.inject({ method: 'GET', url: '/api/v1/domains' });
@@ -333,11 +222,11 @@ describe.each(backends)('sending domains that are not DNS names, on %s', (backen
   const longLabel = `${'a'.repeat(64)}.example`;
   const tooLong = `${Array.from({ length: 5 }, () => 'b'.repeat(50)).join('.')}.example`;
   let t: TestContext;
-  let dns: HostileDns;
+  let dns: DnsServer;
   let domains: DomainService;
 
   beforeAll(async () => {
-    dns = await HostileDns.start();
+    dns = await DnsServer.start();
     t = await createTestContext(backend, { SMTP_FROM_EMAIL: 'noreply@shop.example', DNS_SERVERS: dns.address });
     const config = { ...t.config, email: { ...t.config.email, fromAllowed: ['shop.example', longLabel, tooLong] } };
     domains = new DomainService(t.services.db, config, dnsLookup([dns.address]), t.services.log);
@@ -349,7 +238,7 @@ describe.each(backends)('sending domains that are not DNS names, on %s', (backen
 
   it('judges them invalid without asking, and the periodic run still checks the others', async () => {
     expect(tooLong.length).toBeGreaterThan(253);
-    dns.txt('shop.example', 'v=spf1 -all');
+    dns.set('shop.example', { txt: ['v=spf1 -all'] });
     const result = await domains.checkAll();
     expect(result).toEqual({ checked: 3, verified: 0 });
     const by = new Map((await domains.list()).map((d) => [d.domain, d]));
@@ -360,7 +249,7 @@ describe.each(backends)('sending domains that are not DNS names, on %s', (backen
       for (const c of Object.values(d.checks!))
         expect(c, name).toMatchObject({ status: 'invalid', detail: expect.stringMatching(/not a valid DNS name/) });
     }
-    expect(dns.queries.some((q) => q.includes('aaaa') || q.includes('bbbb'))).toBe(false);
+    expect(dns.queries.some((q) => q.name.includes('aaaa') || q.name.includes('bbbb'))).toBe(false);
     expect(await domains.check(longLabel)).toMatchObject({ verified: false, checks: { spf: { status: 'invalid' } } });
   });
 });
