@@ -248,6 +248,7 @@ describe.each(backends)('tracking end to end on %s', (backend) => {
     const go = await t.inject({ method: 'GET', url: path(click), token: null, headers: { 'user-agent': THUNDERBIRD } });
     expect(go.statusCode).toBe(302);
     expect(go.headers.location).toBe('https://shop.example/invoice?id=42&t=secret');
+    expect(go.headers['referrer-policy']).toBe('no-referrer');
     await until('the click', async () => (await eventTypes(t, id!)).includes('clicked'));
     // Which link, and its origin: never the path or query, which may carry a sensitive variable.
     expect(await eventData(t, id!, 'clicked')).toEqual([

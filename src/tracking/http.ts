@@ -62,7 +62,12 @@ export const trackingHttp: FastifyPluginAsyncTypebox<TrackingHttpOptions> = asyn
       if (!claim) throw new AppError('not_found', 'Unknown tracking link');
       // A HEAD is a checker asking where the link goes, never a person: not recorded.
       if (request.method === 'GET') record(request.log, 'click', claim, request.headers['user-agent'] ?? '');
-      return reply.header('cache-control', 'no-store, private').redirect(claim.url!, 302);
+      // The page the link was clicked on (a webmail's, with its message ids in the URL) is not
+      // passed on to the link's site: a redirect's Referrer-Policy governs the request it leads to.
+      return reply
+        .header('cache-control', 'no-store, private')
+        .header('referrer-policy', 'no-referrer')
+        .redirect(claim.url!, 302);
     },
   });
 };
