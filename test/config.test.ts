@@ -168,6 +168,14 @@ describe('configuration', () => {
     }
   });
 
+  it('refuses a METRICS_TOKEN that could be guessed or that a header cannot carry', () => {
+    expect(loadConfig({ METRICS_TOKEN: 'scrape-secret-123' }).metricsToken).toBe('scrape-secret-123');
+    for (const bad of ['secret', 'fifteen-chars-x', 'a token with spaces', 'é'.repeat(20)])
+      expect(() => loadConfig({ METRICS_TOKEN: bad }), bad).toThrow(
+        /METRICS_TOKEN: must be at least 16 printable ASCII/,
+      );
+  });
+
   it('reads the DNS checks of the sending domains: DNS_SERVERS and DOMAIN_CHECK_HOURS', () => {
     expect(loadConfig({})).toMatchObject({ dnsServers: [], domainCheckHours: 6, domainVerification: 'report' });
     expect(loadConfig({ DOMAIN_VERIFICATION: 'Enforce' }).domainVerification).toBe('enforce');

@@ -329,6 +329,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (adminToken !== undefined && adminToken.length < 24) {
     r.problems.push('POSTIER_ADMIN_TOKEN: must be at least 24 characters (use `openssl rand -hex 24`)');
   }
+  // A bearer token any host may try: long enough not to be guessed, and only characters a
+  // header carries as they are (Prometheus sends it verbatim in Authorization).
+  const metricsToken = r.raw('METRICS_TOKEN');
+  if (metricsToken !== undefined && !/^[\x21-\x7e]{16,}$/.test(metricsToken))
+    r.problems.push(
+      'METRICS_TOKEN: must be at least 16 printable ASCII characters without spaces (use `openssl rand -hex 16`)',
+    );
   const secretKey = r.raw('POSTIER_SECRET_KEY');
   if (secretKey !== undefined && !/^[0-9a-fA-F]{64}$/.test(secretKey)) {
     r.problems.push('POSTIER_SECRET_KEY: expected 64 hex characters (32 bytes; `openssl rand -hex 32`)');
@@ -479,7 +486,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     adminToken,
     secretKey,
-    metricsToken: r.raw('METRICS_TOKEN'),
+    metricsToken,
     // Base64 inflates by 4/3; leave room for several attachments and the JSON around them.
     bodyLimitBytes: r.int('API_BODY_LIMIT_MB', Math.max(25, Math.ceil(maxAttachmentMb * 3)), 1, 1024) * 1024 * 1024,
     trustProxy: readTrustProxy(r),
