@@ -5,12 +5,14 @@ import type { Dialect } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
 import { HOUR_MS } from '../platform/time.js';
 import { CursorMoved, WebhookEnqueuer } from './enqueue.js';
+import { endpointsPaused } from './metrics.js';
 import { sign } from './signing.js';
 
 type Post = (url: string, init: RequestInit) => Promise<Response>;
 
 interface Due {
   id: string;
+  endpoint_id: string;
   payload: string;
   attempts: number;
   next_attempt_at: number | null;
@@ -36,6 +38,12 @@ export const PER_ENDPOINT = 4;
 /** Attempts in flight in one process, all endpoints together. */
 export const IN_FLIGHT = 64;
 
+/**
+ * The answer by which an endpoint says it is gone for good (as Svix and other senders read it):
+ * the endpoint is paused rather than retried, and every later event with it.
+ */
+export const GONE = 410;
+
 /** After a ring, the loop polls this often for a while: the ringing transaction commits a moment later. */
 const RUNG_POLL_MS = 50;
 const RUNG_FOR_MS = 1000;
@@ -43,7 +51,8 @@ const RUNG_FOR_MS = 1000;
 /**
  * Enqueues webhook deliveries from the event log (WebhookEnqueuer), then delivers the due ones:
  * POST, signed, retried with exponential backoff (×3 from WEBHOOK_RETRY_BASE_SECONDS, capped at
- * 6 h) up to WEBHOOK_MAX_ATTEMPTS, every attempt recorded. Any number of processes may run it:
+ * 6 h) up to WEBHOOK_MAX_ATTEMPTS, every attempt recorded; a 410 Gone pauses the endpoint instead
+ * (is_active 0, paused_reason), in the transaction that records the attempt. Any number of processes may run it:
  * one at a time tails the log, and a delivery is claimed by a conditional update that pushes its
  * due time past the attempt, so one process sends it (at least once on crash).
  *
@@ -136,10 +145,7 @@ export class WebhookDispatcher {
       .where('e.is_active', '=', 1);
     // An endpoint with PER_ENDPOINT attempts in flight here takes no more until one ends.
     if (full.length > 0) q = q.where('d.endpoint_id', 'not in', full);
-    const due: Array<Due & { endpoint_id: string }> = await q
-      .orderBy('d.next_attempt_at')
-      .limit(Math.min(this.batchSize, room))
-      .execute();
+    const due: Due[] = await q.orderBy('d.next_attempt_at').limit(Math.min(this.batchSize, room)).execute();
     const started: Array<Promise<void>> = [];
     for (const d of due) {
       const n = this.busy.get(d.endpoint_id) ?? 0;
@@ -150,6 +156,16 @@ export class WebhookDispatcher {
         .where('id', '=', d.id)
         .where('status', '=', 'pending')
         .where('next_attempt_at', '=', d.next_attempt_at)
+        // Paused since the select (an operator, or a 410 from an attempt of this batch): it waits.
+        .where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom('webhook_endpoints as e')
+              .select('e.id')
+              .whereRef('e.id', '=', 'webhook_deliveries.endpoint_id')
+              .where('e.is_active', '=', 1),
+          ),
+        )
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) === 0) continue;
       this.busy.set(d.endpoint_id, n + 1);
@@ -200,9 +216,12 @@ export class WebhookDispatcher {
     const finished = Date.now();
     const attempts = d.attempts + 1;
     const ok = error === null;
+    const gone = status === GONE;
     const giveUp = !ok && attempts >= this.config.maxAttempts;
-    const delay = Math.min(this.config.retryBaseMs * 3 ** (attempts - 1), 6 * HOUR_MS);
-    await this.db.transaction().execute(async (trx) => {
+    // After a 410 the endpoint is paused: the delivery waits with the others, due as soon as it is resumed.
+    const delay = gone ? 0 : Math.min(this.config.retryBaseMs * 3 ** (attempts - 1), 6 * HOUR_MS);
+    const pausedReason = `HTTP 410 Gone at ${new Date(finished).toISOString()} (delivery ${d.id})`;
+    const paused = await this.db.transaction().execute(async (trx) => {
       const updated = await trx
         .updateTable('webhook_deliveries')
         .set({
@@ -216,7 +235,7 @@ export class WebhookDispatcher {
         .where('id', '=', d.id)
         .executeTakeFirst();
       // The endpoint was deleted during the attempt, and its deliveries with it: nothing to record.
-      if (Number(updated.numUpdatedRows) === 0) return;
+      if (Number(updated.numUpdatedRows) === 0) return false;
       await trx
         .insertInto('webhook_attempts')
         .values({
@@ -227,8 +246,26 @@ export class WebhookDispatcher {
           error,
         })
         .execute();
+      if (!gone) return false;
+      // Paused with the attempt that met the 410; its other pending deliveries wait for a resume.
+      // Only an active endpoint: one already paused (by an operator, or by another attempt in
+      // flight that met the 410 first) keeps its state and reason.
+      const r = await trx
+        .updateTable('webhook_endpoints')
+        .set({ is_active: 0, paused_reason: pausedReason, updated_at: finished })
+        .where('id', '=', d.endpoint_id)
+        .where('is_active', '=', 1)
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
     });
     if (!ok) this.log.warn({ delivery: d.id, url: d.url, attempts, error, gave_up: giveUp }, 'webhook delivery failed');
+    if (paused) {
+      endpointsPaused.inc({ reason: 'gone' });
+      this.log.warn(
+        { endpoint: d.endpoint_id, url: d.url, delivery: d.id, reason: pausedReason },
+        'webhook endpoint paused: it answered 410 Gone; its pending deliveries wait until it is resumed',
+      );
+    }
   }
 
   start(): void {

@@ -3,7 +3,14 @@ import type { Kysely } from 'kysely';
 import type { DB, WebhookEndpointRow } from '../platform/db/schema.js';
 import { actorOf } from '../platform/http/auth.js';
 import { AppError } from '../platform/errors.js';
-import { errors, NullableDateTime, NullableInteger, NullableString, StringEnum } from '../platform/http/schemas.js';
+import {
+  errors,
+  Nullable,
+  NullableDateTime,
+  NullableInteger,
+  NullableString,
+  StringEnum,
+} from '../platform/http/schemas.js';
 import { newId } from '../platform/ids.js';
 import { iso } from '../platform/time.js';
 import { WEBHOOK_EVENT_TYPES } from './event-types.js';
@@ -42,6 +49,12 @@ const EndpointView = Type.Object({
   description: Type.String(),
   event_types: Type.Array(Type.String()),
   is_active: Type.Boolean(),
+  paused_reason: Nullable(
+    Type.String({
+      description:
+        'Why Postier paused the endpoint itself (it answered 410 Gone); null while active or when paused by an operator. Resuming clears it',
+    }),
+  ),
   created_by: NullableString,
   created_at: NullableDateTime,
   updated_at: NullableDateTime,
@@ -76,6 +89,7 @@ const view = (e: WebhookEndpointRow) => ({
   description: e.description,
   event_types: JSON.parse(e.event_types) as string[],
   is_active: e.is_active === 1,
+  paused_reason: e.paused_reason,
   created_by: e.created_by,
   created_at: iso(e.created_at),
   updated_at: iso(e.updated_at),
@@ -133,6 +147,7 @@ export const webhooksHttp: FastifyPluginAsyncTypebox<WebhooksHttpOptions> = asyn
         event_types: JSON.stringify(b.event_types),
         secret,
         is_active: 1,
+        paused_reason: null,
         created_by: actorOf(request),
         created_at: now,
         updated_at: now,
@@ -183,6 +198,8 @@ export const webhooksHttp: FastifyPluginAsyncTypebox<WebhooksHttpOptions> = asyn
         ...(b.event_types !== undefined ? { event_types: JSON.stringify(b.event_types) } : {}),
         ...(b.description !== undefined ? { description: b.description } : {}),
         ...(b.is_active !== undefined ? { is_active: b.is_active ? 1 : 0 } : {}),
+        // Resumed: the reason it was paused for (a 410 Gone) no longer holds.
+        ...(b.is_active === true ? { paused_reason: null } : {}),
         updated_at: Date.now(),
       };
       await db.updateTable('webhook_endpoints').set(patch).where('id', '=', e.id).execute();
@@ -218,7 +235,11 @@ export const webhooksHttp: FastifyPluginAsyncTypebox<WebhooksHttpOptions> = asyn
     },
     async (request, reply) => {
       const e = await find(db, request.params.id);
-      if (e.is_active !== 1) throw new AppError('invalid_state', 'This endpoint is paused: resume it to test it');
+      if (e.is_active !== 1)
+        throw new AppError(
+          'invalid_state',
+          `This endpoint is paused${e.paused_reason ? ` (${e.paused_reason})` : ''}: resume it to test it`,
+        );
       const now = Date.now();
       const id = newId();
       const payload = JSON.stringify({

@@ -7465,6 +7465,8 @@ export interface paths {
                                 description: string;
                                 event_types: string[];
                                 is_active: boolean;
+                                /** @description Why Postier paused the endpoint itself (it answered 410 Gone); null while active or when paused by an operator. Resuming clears it */
+                                paused_reason: string | null;
                                 created_by: string | null;
                                 /** Format: date-time */
                                 created_at: string | null;
@@ -7595,6 +7597,8 @@ export interface paths {
                             description: string;
                             event_types: string[];
                             is_active: boolean;
+                            /** @description Why Postier paused the endpoint itself (it answered 410 Gone); null while active or when paused by an operator. Resuming clears it */
+                            paused_reason: string | null;
                             created_by: string | null;
                             /** Format: date-time */
                             created_at: string | null;
@@ -7781,6 +7785,8 @@ export interface paths {
                             description: string;
                             event_types: string[];
                             is_active: boolean;
+                            /** @description Why Postier paused the endpoint itself (it answered 410 Gone); null while active or when paused by an operator. Resuming clears it */
+                            paused_reason: string | null;
                             created_by: string | null;
                             /** Format: date-time */
                             created_at: string | null;
@@ -8089,6 +8095,8 @@ export interface paths {
                             description: string;
                             event_types: string[];
                             is_active: boolean;
+                            /** @description Why Postier paused the endpoint itself (it answered 410 Gone); null while active or when paused by an operator. Resuming clears it */
+                            paused_reason: string | null;
                             created_by: string | null;
                             /** Format: date-time */
                             created_at: string | null;
@@ -8647,6 +8655,8 @@ export interface paths {
                             description: string;
                             event_types: string[];
                             is_active: boolean;
+                            /** @description Why Postier paused the endpoint itself (it answered 410 Gone); null while active or when paused by an operator. Resuming clears it */
+                            paused_reason: string | null;
                             created_by: string | null;
                             /** Format: date-time */
                             created_at: string | null;

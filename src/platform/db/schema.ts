@@ -236,6 +236,8 @@ export interface WebhookEndpointsTable {
   event_types: string;
   secret: string;
   is_active: number;
+  /** Why Postier paused it itself (a 410 Gone answer); null when active or paused by an operator. */
+  paused_reason: string | null;
   created_by: string | null;
   created_at: number;
   updated_at: number;
