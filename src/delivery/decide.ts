@@ -19,7 +19,9 @@ import { type Classification, classifyReply, providerMessageId, type RelayProble
  * refused (5xx at RCPT), failed (the message refused, attempts spent). The next attempt goes to
  * the deferred recipients only: an accepted recipient never gets the message twice. A relay
  * problem (see smtp-reply.ts) does not spend the attempt; it fails recipients only after
- * `relayProblemMaxMs` of nothing but relay problems.
+ * `relayProblemMaxMs` of nothing but relay problems. A cc/bcc withheld (suppressed) is settled as
+ * such: not sent to, neither accepted nor failed; the message is `sent` when every recipient it
+ * went to accepted it.
  */
 
 /** `captured` is never decided here: the worker renames `sent` when it delivers to the capture server. */
@@ -33,6 +35,13 @@ export interface RecipientResult {
   enhanced: string | null;
   response: string;
   relay_problem?: RelayProblemKind;
+}
+
+/** A cc/bcc left out of the envelope because the suppression list stops it. */
+export interface WithheldRecipient {
+  address: string;
+  kind: RecipientKind;
+  reason: string;
 }
 
 /** The attempt event's data. */
@@ -50,6 +59,8 @@ export interface AttemptRecord {
   recipients?: RecipientResult[];
   /** The relay that answered, when fallback relays are configured (relay, relay-2, …). */
   relay?: string;
+  /** The cc/bcc this attempt left out of the envelope (suppressed), when there were any. */
+  withheld?: WithheldRecipient[];
 }
 
 /** What the relay's health looked like in this attempt (null: this attempt says nothing about it). */
@@ -80,11 +91,15 @@ export interface DecideInput {
   message: Pick<
     MessageRow,
     'attempts' | 'max_attempts' | 'recipient_status' | 'relay_problem_since' | 'recipient_email' | 'cc' | 'bcc'
-  >;
+  > &
+    /** The last reply on record: kept when an attempt sends nothing (its owed recipients all withheld). */
+    Partial<Pick<MessageRow, 'smtp_response'>>;
   /** Every envelope recipient of the message (to, cc, bcc). */
   envelope: string[];
-  /** Those this attempt was for (the deferred ones). */
+  /** Those this attempt was for (the deferred ones, less the withheld). */
   owed: string[];
+  /** Owed cc/bcc left out of this attempt's envelope: the suppression list stops them. */
+  withheld?: Array<{ address: string; reason: string }>;
   outcome: SmtpOutcome;
   started: number;
   at: number;
@@ -200,15 +215,30 @@ export function decide(input: DecideInput): Completion {
     map[r.address] = entry;
     attemptResults.push({ address: r.address, ...pick(entry) });
   }
+  // Withheld: settled for this message, no attempt spent on them.
+  const withheld: WithheldRecipient[] = (input.withheld ?? []).map(({ address, reason }) => {
+    const kind = kindOf(address);
+    map[address] = {
+      kind,
+      status: 'suppressed',
+      code: null,
+      enhanced: null,
+      response: reason,
+      attempts: prior?.[address]?.attempts ?? attempt - 1,
+      at,
+    };
+    return { address, kind, reason };
+  });
 
   const all = envelope.map((a) => map[a]?.status ?? 'deferred');
   const acceptedCount = all.filter((s) => s === 'accepted').length;
+  const sentTo = all.filter((s) => s !== 'suppressed').length;
   const status: FinalStatus = all.includes('deferred')
     ? 'queued'
-    : acceptedCount === envelope.length
-      ? 'sent'
-      : acceptedCount === 0
-        ? 'failed'
+    : acceptedCount === 0
+      ? 'failed'
+      : acceptedCount === sentTo
+        ? 'sent'
         : 'partially_sent';
 
   const headline = headlineOf(outcome, found);
@@ -224,6 +254,7 @@ export function decide(input: DecideInput): Completion {
   }
   if (relayKind) record.relay_problem = relayKind;
   if (envelope.length > 1) record.recipients = attemptResults;
+  if (withheld.length) record.withheld = withheld;
   if (outcome.relay) record.relay = outcome.relay;
 
   const data = outcome.type === 'transaction' ? outcome.data : null;
@@ -234,7 +265,7 @@ export function decide(input: DecideInput): Completion {
     at,
     attempt: record,
     counted,
-    smtpResponse: headline.response,
+    smtpResponse: found.length === 0 && message.smtp_response ? message.smtp_response : headline.response,
     providerMessageId: data && isOk(data.code) ? providerMessageId(data.response) : null,
     sentAt: status === 'sent' || status === 'partially_sent' ? at : null,
     nextAttemptAt: null,

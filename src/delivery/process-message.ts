@@ -2,9 +2,17 @@ import type { MessageRow } from '../platform/db/schema.js';
 import type { BackoffPolicy } from './backoff.js';
 import { type Completion, decide } from './decide.js';
 import { replyText, type SmtpOutcome } from './outcome.js';
-import { owedRecipients, parseRecipientStatus } from './recipient-status.js';
+import { owedRecipients, parseRecipientStatus, recipientKinds } from './recipient-status.js';
+import { countWithheld } from './withheld.js';
 
-export type { AttemptRecord, Completion, FinalStatus, RecipientResult, RelayObservation } from './decide.js';
+export type {
+  AttemptRecord,
+  Completion,
+  FinalStatus,
+  RecipientResult,
+  RelayObservation,
+  WithheldRecipient,
+} from './decide.js';
 
 /**
  * One attempt at one leased message: build (or reuse) its MIME, hand it to SMTP for the
@@ -33,6 +41,17 @@ export interface MimeSource {
   estimate?(message: MessageRow): number;
   /** The message reached a final state: its MIME will not be needed again. */
   forget(messageId: string): void;
+}
+
+/**
+ * Which cc/bcc recipients must not be sent to now (the suppression list: see withheld.ts). `to`
+ * is never asked about: accept judged it.
+ */
+export interface RecipientGate {
+  /** Reads ahead the verdicts of a leased batch (one query, none when no message has cc/bcc). */
+  prefetch?(messages: MessageRow[]): Promise<void>;
+  /** Those of `addresses` (envelope spellings of the message's cc/bcc) to withhold, with why. */
+  withheld(message: MessageRow, addresses: string[]): Promise<Map<string, string>>;
 }
 
 export interface SendHooks {
@@ -66,6 +85,8 @@ export interface ProcessDeps {
   mime: MimeSource;
   transport: SmtpTransport;
   store: CompletionStore;
+  /** cc/bcc withheld from the envelope (suppressed); none: every recipient is sent to. */
+  recipients?: RecipientGate;
   backoff: BackoffPolicy;
   /** How long a message may meet nothing but relay problems before it fails (RELAY_PROBLEM_MAX_HOURS). */
   relayProblemMaxMs: number;
@@ -93,7 +114,8 @@ export async function processMessage(
 /**
  * Build (or reuse) the MIME, send it to the recipients still owed, decide what the replies mean.
  * Records nothing. The MIME is the same on every attempt (To and Cc headers included); only the
- * envelope shrinks to the recipients not yet accepted, refused or given up.
+ * envelope shrinks to the recipients not yet accepted, refused or given up, and leaves out the
+ * cc/bcc the suppression list stops now (withheld: no RCPT TO; the Cc header stays as written).
  */
 export async function attemptDelivery(
   message: MessageRow,
@@ -105,17 +127,27 @@ export async function attemptDelivery(
   let outcome: SmtpOutcome;
   let envelope: string[] = [message.recipient_email];
   let owed = envelope;
+  let withheld: Array<{ address: string; reason: string }> = [];
   try {
     const built = await deps.mime.get(message);
     envelope = built.envelope.to;
     owed = owedRecipients(envelope, parseRecipientStatus(message.recipient_status));
+    // The common message has no cc/bcc: no question asked.
+    if (deps.recipients && (message.cc || message.bcc)) {
+      const kindOf = recipientKinds(message);
+      const asked = owed.filter((a) => kindOf(a) !== 'to');
+      const stopped = asked.length ? await deps.recipients.withheld(message, asked) : new Map<string, string>();
+      withheld = asked.filter((a) => stopped.has(a)).map((address) => ({ address, reason: stopped.get(address)! }));
+      if (withheld.length) owed = owed.filter((a) => !stopped.has(a));
+    }
     // Nobody left to send to (every recipient settled, the status not yet): settle the status.
     outcome = owed.length
       ? await deps.transport.send({ from: built.envelope.from, to: owed }, built.raw, hooks)
       : { type: 'transaction', recipients: [], data: null };
   } catch (e) {
     // Nothing was sent. A message that can never be built fails now; anything else (the
-    // database hiccuped while loading attachments, …) is an ordinary failed attempt.
+    // database hiccuped while loading attachments or reading the suppression list, …) is an
+    // ordinary failed attempt.
     const text = replyText(e instanceof Error ? e.message : String(e));
     outcome = {
       type: 'failure',
@@ -128,7 +160,21 @@ export async function attemptDelivery(
     };
   }
   const { backoff, relayProblemMaxMs, random } = deps;
-  return decide({ message, envelope, owed, outcome, started, at: now(), backoff, relayProblemMaxMs, random });
+  const completion = decide({
+    message,
+    envelope,
+    owed,
+    withheld,
+    outcome,
+    started,
+    at: now(),
+    backoff,
+    relayProblemMaxMs,
+    random,
+  });
+  // Counted as the send leaves them out (before it is recorded: a lost lease does not unsend it).
+  if (completion.attempt.withheld) countWithheld(completion.attempt.withheld);
+  return completion;
 }
 
 /** Writes the outcome (conditional on the lease); the MIME is dropped once the message is final. */

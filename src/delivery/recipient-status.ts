@@ -1,4 +1,5 @@
 import type { MessageRow } from '../platform/db/schema.js';
+import { wireAddress } from './mime/header.js';
 
 /**
  * Where each envelope recipient (to, cc, bcc) of a message stands, kept as JSON in
@@ -9,9 +10,12 @@ import type { MessageRow } from '../platform/db/schema.js';
  * - accepted: the relay took the message for this recipient (never sent to it again);
  * - deferred: refused for now (4xx, a timeout, a relay problem): the next attempt is for it;
  * - refused: refused for good at RCPT (5xx);
- * - failed: given up (attempts spent, the message refused for good, relay problems too long).
+ * - failed: given up (attempts spent, the message refused for good, relay problems too long);
+ * - suppressed: a cc or bcc address on the suppression list when an attempt was to go to it:
+ *   withheld from the envelope (no RCPT TO), never sent to by this message, neither a failure
+ *   nor retried (the `to` address is judged at accept time, and when a scheduled send is due).
  */
-export const RECIPIENT_STATES = ['accepted', 'deferred', 'refused', 'failed'] as const;
+export const RECIPIENT_STATES = ['accepted', 'deferred', 'refused', 'failed', 'suppressed'] as const;
 export type RecipientState = (typeof RECIPIENT_STATES)[number];
 export type RecipientKind = 'to' | 'cc' | 'bcc';
 
@@ -53,15 +57,26 @@ const list = (json: string | null): string[] => {
   }
 };
 
-/** Whether an envelope address came from to, cc or bcc (case-insensitive; unknown ones count as to). */
+/**
+ * One key for an address as stored (an IDN domain as written) and as it goes in the envelope
+ * (the domain in punycode, see wireAddress): u@bücher.de and U@xn--bcher-kva.de are one recipient.
+ */
+const envelopeKey = (address: string) => wireAddress(address).toLowerCase();
+
+/**
+ * Whether an envelope address came from to, cc or bcc (case-insensitive, an IDN domain in either
+ * form; unknown ones count as to; an address both in to and cc is to).
+ */
 export function recipientKinds(
   message: Pick<MessageRow, 'recipient_email' | 'cc' | 'bcc'>,
 ): (address: string) => RecipientKind {
+  // The common message: its one recipient is its to.
+  if (!message.cc && !message.bcc) return () => 'to';
   const kinds = new Map<string, RecipientKind>();
-  for (const a of list(message.bcc)) kinds.set(a.toLowerCase(), 'bcc');
-  for (const a of list(message.cc)) kinds.set(a.toLowerCase(), 'cc');
-  kinds.set(message.recipient_email.toLowerCase(), 'to');
-  return (address) => kinds.get(address.toLowerCase()) ?? 'to';
+  for (const a of list(message.bcc)) kinds.set(envelopeKey(a), 'bcc');
+  for (const a of list(message.cc)) kinds.set(envelopeKey(a), 'cc');
+  kinds.set(envelopeKey(message.recipient_email), 'to');
+  return (address) => kinds.get(envelopeKey(address)) ?? 'to';
 }
 
 /** The recipients an attempt is still owed to: those not yet accepted, refused or given up. */
@@ -70,11 +85,15 @@ export function owedRecipients(envelope: string[], status: RecipientStatusMap | 
   return envelope.filter((a) => (status[a]?.status ?? 'deferred') === 'deferred');
 }
 
-/** One envelope recipient as the message API shows it; `pending` = not tried yet or in flight, `not_sent` = the message never went out. */
+/**
+ * One envelope recipient as the message API shows it; `pending` = not tried yet or in flight,
+ * `not_sent` = the message never went out to it (never sent, or a cc/bcc withheld as suppressed:
+ * then `response` says why).
+ */
 export interface RecipientView {
   address: string;
   kind: RecipientKind;
-  status: RecipientState | 'pending' | 'not_sent';
+  status: Exclude<RecipientState, 'suppressed'> | 'pending' | 'not_sent';
   code: number | null;
   enhanced: string | null;
   response: string | null;
@@ -104,7 +123,7 @@ export function recipientsView(
   >,
 ): RecipientView[] {
   const addresses = [m.recipient_email, ...list(m.cc), ...list(m.bcc)].filter(
-    (a, i, all) => all.findIndex((b) => b.toLowerCase() === a.toLowerCase()) === i,
+    (a, i, all) => all.findIndex((b) => envelopeKey(b) === envelopeKey(a)) === i,
   );
   const kindOf = recipientKinds(m);
   const map = parseRecipientStatus(m.recipient_status);
@@ -117,15 +136,16 @@ export function recipientsView(
         : 'not_sent';
   const at = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
   return addresses.map((address) => {
+    // The map is keyed by the envelope's spelling (an IDN domain in punycode), the list by the stored one.
     const s = map
-      ? (map[address] ?? Object.entries(map).find(([k]) => k.toLowerCase() === address.toLowerCase())?.[1])
+      ? (map[address] ?? Object.entries(map).find(([k]) => envelopeKey(k) === envelopeKey(address))?.[1])
       : undefined;
     if (s) {
       const { kind, status, code, enhanced, response, attempts } = s;
       return {
         address,
         kind,
-        status,
+        status: status === 'suppressed' ? 'not_sent' : status,
         code,
         enhanced,
         response,

@@ -13,6 +13,7 @@ import { RelayMonitor } from './relay-status.js';
 import { DeliveryStore, type DueCheck } from './store.js';
 import { suppressionPolicy } from '../suppressions/index.js';
 import { createSmtpTransport, type SmtpTarget, transportName } from './transport.js';
+import { SuppressedRecipients } from './withheld.js';
 import { WorkerHeartbeat } from '../platform/workers.js';
 import { Worker, type WorkerOptions, workerId } from './worker.js';
 
@@ -130,6 +131,7 @@ export function startWorker(
       store: new DeliveryStore(s.db, s.dialect, s.commits, s.events, dueSuppressions(config)),
       transport: deliveryTransport(config, relays, relay, log),
       mime: new MimeCache(s.db, MimeCache.senderOf(config, s.returnPath), s.seal),
+      recipients: new SuppressedRecipients(s.db, config.email.suppressionBypassCategories),
       log,
       signal: s.outbox,
       relay,

@@ -439,21 +439,31 @@ export function leaseStatement(
 }
 
 function statusEvent(messageId: string, c: Completion): NewEvent {
+  // The cc/bcc the message was never sent to because they are suppressed (on final events, when any).
+  const suppressed = Object.entries(c.recipientStatus ?? {})
+    .filter(([, r]) => r.status === 'suppressed')
+    .map(([address]) => address);
+  const withheld = suppressed.length && c.status !== 'queued' ? { withheld: suppressed } : {};
   if (c.status === 'captured')
-    return { messageId, type: 'captured', at: c.at, data: { smtp_response: c.smtpResponse, not_delivered: true } };
+    return {
+      messageId,
+      type: 'captured',
+      at: c.at,
+      data: { smtp_response: c.smtpResponse, not_delivered: true, ...withheld },
+    };
   if (c.status === 'sent')
     return {
       messageId,
       type: 'sent',
       at: c.at,
-      data: { smtp_response: c.smtpResponse, provider_message_id: c.providerMessageId },
+      data: { smtp_response: c.smtpResponse, provider_message_id: c.providerMessageId, ...withheld },
     };
   if (c.status === 'failed')
     return {
       messageId,
       type: 'failed',
       at: c.at,
-      data: { error_message: c.errorMessage, attempts: c.attempt.attempt },
+      data: { error_message: c.errorMessage, attempts: c.attempt.attempt, ...withheld },
     };
   if (c.status === 'partially_sent') {
     const all = Object.entries(c.recipientStatus ?? {}).map(
@@ -465,7 +475,7 @@ function statusEvent(messageId: string, c: Completion): NewEvent {
       messageId,
       type: 'partially_sent',
       at: c.at,
-      data: { final: true, accepted, not_delivered: notDelivered, error_message: c.errorMessage },
+      data: { final: true, accepted, not_delivered: notDelivered, error_message: c.errorMessage, ...withheld },
     };
   }
   return {

@@ -8,7 +8,13 @@ import { buildBytes, buildWaiting } from '../platform/metrics.js';
 import { ByteBudget } from './byte-budget.js';
 import { CompletionBatcher } from './completion-batcher.js';
 import type { OutboxSignal } from './signal.js';
-import { attemptDelivery, type MimeSource, recordAttempt, type SmtpTransport } from './process-message.js';
+import {
+  attemptDelivery,
+  type MimeSource,
+  type RecipientGate,
+  recordAttempt,
+  type SmtpTransport,
+} from './process-message.js';
 import type { RelayMonitor } from './relay-status.js';
 import type { DeliveryStore } from './store.js';
 
@@ -38,6 +44,8 @@ export interface WorkerDeps {
   store: DeliveryStore;
   transport: SmtpTransport;
   mime: MimeSource;
+  /** The cc/bcc to withhold (suppressed), asked once per leased batch; none: all are sent to. */
+  recipients?: RecipientGate;
   log: pino.Logger;
   /** Rung by this process's send path: lease now rather than at the next poll. */
   signal?: OutboxSignal;
@@ -227,10 +235,13 @@ export class Worker {
         continue;
       }
       if (rows.length) {
-        // A failed read ahead only costs each build its own query.
-        await this.deps.mime
-          .prefetch?.(rows)
-          .catch((err: unknown) => this.deps.log.warn({ err }, 'bodies not read ahead'));
+        // A failed read ahead only costs each build (each message with cc/bcc) its own query.
+        await Promise.all([
+          this.deps.mime.prefetch?.(rows).catch((err: unknown) => this.deps.log.warn({ err }, 'bodies not read ahead')),
+          this.deps.recipients
+            ?.prefetch?.(rows)
+            .catch((err: unknown) => this.deps.log.warn({ err }, 'suppressions of cc/bcc not read ahead')),
+        ]);
         this.buffer.push(...rows);
         this.buffer.sort(byUrgency);
         this.dispatch();

@@ -1,4 +1,4 @@
-export { suppressionPolicy } from './policy.js';
+export { type SuppressionScope, suppressedAmong, suppressionPolicy } from './policy.js';
 export {
   addressSpellings,
   addSuppression,
