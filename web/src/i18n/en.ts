@@ -503,6 +503,9 @@ export const en = {
   'webhooks.copied': 'Copied',
   'webhooks.description': 'Description',
   'webhooks.pausedHint': 'Paused: no new delivery is made for its events, and pending ones wait.',
+  'webhooks.pausedReason': 'by Postier: {reason}',
+  'webhooks.pausedGoneHint':
+    'The endpoint answered 410 Gone (it asks to be sent nothing more), so Postier paused it: no new delivery is made for its events, and pending ones wait. Resume it once it takes deliveries again.',
   'capture.openInbox': 'Read the captured mail',
   'capture.openSystem': 'System status',
   'inbox.live': 'Live',

@@ -513,6 +513,9 @@ export const fr: Record<keyof typeof en, string> = {
   'webhooks.description': 'Description',
   'webhooks.pausedHint':
     'En pause : aucune nouvelle livraison n’est faite pour ses événements, et celles en attente patientent.',
+  'webhooks.pausedReason': 'par Postier : {reason}',
+  'webhooks.pausedGoneHint':
+    'Le point de terminaison a répondu 410 Gone (il demande qu’on ne lui envoie plus rien), Postier l’a donc mis en pause : aucune nouvelle livraison n’est faite pour ses événements, et celles en attente patientent. Reprenez-le quand il accepte de nouveau les livraisons.',
   'capture.openInbox': 'Lire le courrier capturé',
   'capture.openSystem': 'État du système',
   'inbox.live': 'En direct',

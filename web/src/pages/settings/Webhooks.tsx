@@ -151,9 +151,19 @@ function Endpoint({ w, onChanged, onDelete }: { w: Webhook; onChanged: () => voi
             ) : (
               <span className="badge muted">{t('webhooks.paused')}</span>
             )}
+            {!w.is_active && w.paused_reason ? (
+              <span className="paused-reason warn-text">
+                {' '}
+                {t('webhooks.pausedReason', { reason: w.paused_reason })}
+              </span>
+            ) : null}
           </div>
           {w.description ? <div className="small">{w.description}</div> : null}
-          {w.is_active ? null : <div className="small warn-text">{t('webhooks.pausedHint')}</div>}
+          {w.is_active ? null : (
+            <div className="small warn-text">
+              {t(w.paused_reason ? 'webhooks.pausedGoneHint' : 'webhooks.pausedHint')}
+            </div>
+          )}
         </div>
         <div className="actions">
           <button type="button" onClick={() => setEditing(!editing)} aria-expanded={editing}>
