@@ -11,15 +11,26 @@ import { ConfigError, loadConfig, loadDotEnv } from '../platform/config.js';
 import { type Wired, wire } from './wiring.js';
 import { ConnectionBudgetError, checkConnectionBudget } from './connection-budget.js';
 import { createLogger } from '../platform/log.js';
+import { isLockWait, LockWaitError, lockWaitError } from './cli/lock-wait.js';
 
+/**
+ * An operator's command on the database. A lock another session holds (a psql transaction left
+ * open, another process writing to SQLite) is waited for DB_LOCK_WAIT_SECONDS at most, then the
+ * command stops with one line naming it (LockWaitError, exit 2): on SQLite by the write lock's own
+ * budget, on PostgreSQL by the connections' lock_timeout. `migrate` (the command that `creates`)
+ * waits for the migration lock as long as it takes, as `serve` does when it migrates.
+ */
 async function withWired<T>(fn: (s: Wired) => Promise<T>, level = 'warn', creates = false): Promise<T> {
   const config = loadConfig();
   refuseMissingDatabase(config.databaseUrl, creates);
-  const s = await wire(config, createLogger(process.env.LOG_LEVEL ? config.logLevel : level));
+  let s: Wired | undefined;
   try {
+    s = await wire(config, createLogger(process.env.LOG_LEVEL ? config.logLevel : level), { lockTimeout: !creates });
     return await fn(s);
+  } catch (e) {
+    throw isLockWait(e) ? await lockWaitError(config, s) : e;
   } finally {
-    await s.close();
+    await s?.close();
   }
 }
 
@@ -155,7 +166,7 @@ registerSendCommand(program);
 
 loadDotEnv();
 program.parseAsync().catch((e: unknown) => {
-  if (e instanceof ConfigError || e instanceof ConnectionBudgetError) {
+  if (e instanceof ConfigError || e instanceof ConnectionBudgetError || e instanceof LockWaitError) {
     console.error(e.message);
     process.exit(2);
   }

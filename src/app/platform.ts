@@ -35,11 +35,13 @@ export interface Platform {
 export function openPlatform(
   config: Config,
   log: pino.Logger,
-  opts: { schema?: string; poolSize?: number } = {},
+  opts: { schema?: string; poolSize?: number; lockTimeout?: boolean } = {},
 ): Platform {
   const lockWaitMs = config.dbLockWaitSeconds * 1000;
   const database = openDatabase(config.databaseUrl, {
     schema: opts.schema,
+    // PostgreSQL: only when asked (the CLI); SQLite's budget below holds for every process.
+    ...(opts.lockTimeout ? { lockTimeoutMs: lockWaitMs } : {}),
     poolSize: opts.poolSize ?? config.databasePoolSize,
     lockWaitMs,
     cacheMb: config.sqliteCacheMb,

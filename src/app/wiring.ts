@@ -55,10 +55,16 @@ export interface WireOptions {
   migrate?: boolean;
   /** PostgreSQL schema (tests isolate each file in its own). */
   schema?: string;
+  /**
+   * PostgreSQL: a lock another session holds is waited for DB_LOCK_WAIT_SECONDS at most
+   * (lock_timeout), as SQLite's write lock always is. The operator's commands (`postier keys`,
+   * `templates`, `spool`) set it; the server's processes do not.
+   */
+  lockTimeout?: boolean;
 }
 
 export async function wire(config: Config, log: pino.Logger, opts: WireOptions = {}): Promise<Wired> {
-  const platform = openPlatform(config, log, { schema: opts.schema });
+  const platform = openPlatform(config, log, { schema: opts.schema, lockTimeout: opts.lockTimeout });
   const { db, database, dialect, commits, seal, outbox, events } = platform;
   if (opts.migrate ?? true) {
     const applied = await migrateToLatest(db, opts.schema, dialect);

@@ -35,6 +35,12 @@ export interface OpenOptions {
    * connection's write lock before SQLITE_BUSY (DB_LOCK_WAIT_SECONDS; default 10 s).
    */
   lockWaitMs?: number;
+  /**
+   * PostgreSQL: each connection's lock_timeout, so a statement waiting for a lock another session
+   * holds fails (SQLSTATE 55P03) rather than waiting as long as that session keeps it. The CLI's
+   * commands set it (DB_LOCK_WAIT_SECONDS); absent, as for the server's processes, none is set.
+   */
+  lockTimeoutMs?: number;
   /** SQLite: the WAL fsync (tests observe it). */
   walFsync?: (handle: FileHandle) => Promise<void>;
   /** SQLite: the connection's page cache, MiB (SQLITE_CACHE_MB; better-sqlite3's own default is 16). */
@@ -100,6 +106,8 @@ function openPostgres(url: string, options: OpenOptions): Database {
     // Names Postier's connections in pg_stat_activity (the connection budget counts the others).
     ...(/[?&]application_name=/.test(url) ? {} : { application_name: POSTGRES_APPLICATION_NAME }),
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+    // A startup parameter (not a SET), so it holds on every connection of the pool from its first query.
+    ...(options.lockTimeoutMs !== undefined ? { lock_timeout: Math.max(1, Math.round(options.lockTimeoutMs)) } : {}),
   });
   // An idle client losing its server (restart, failover) must not crash the process;
   // the pool replaces it and the next query reports the outage.
