@@ -34,9 +34,9 @@ export interface MessageFilter {
 
 /**
  * PostgreSQL: the longest a list's queries may run (its page and its count, half each). A fragment pg_trgm draws no trigram from (`%%%`,
- * `a-b`, and, on a database whose LC_CTYPE is C, letters outside ASCII: `ééé`) or a filter no index
- * serves (a category nobody uses) reads the whole table: seconds on millions of messages, which
- * the caller is told to narrow (400 invalid_search) rather than wait for.
+ * `a-b`, and, on a database whose LC_CTYPE is C, letters outside ASCII: `ééé`) reads the whole
+ * table: seconds on millions of messages, which the caller is told to narrow (400 invalid_search)
+ * rather than wait for. (A category nobody uses did too, before email_messages_category, 0025.)
  */
 export const LIST_TIMEOUT_MS = 5000;
 
@@ -81,7 +81,7 @@ function applyFilter<Q extends { where: (...args: any[]) => Q }>(
   }
   if (f.status) q = q.where(steered('status', steering?.status), '=', f.status);
   if (f.template_key) q = q.where(steered('template_key', steering?.template), '=', f.template_key);
-  if (f.category) q = q.where('category', '=', f.category);
+  if (f.category) q = q.where(steered('category', steering?.category), '=', f.category);
   type Eb = Parameters<typeof searchCondition>[0];
   if (f.since !== undefined) q = q.where((eb: Eb) => eb.and(createdSince(eb, f.since!)));
   if (f.until !== undefined) q = q.where((eb: Eb) => eb.and(createdBefore(eb, f.until!)));
@@ -95,9 +95,9 @@ function applyFilter<Q extends { where: (...args: any[]) => Q }>(
 interface Plan {
   page?: Steering;
   count?: Steering;
-  /** SQLite: a whole address, an id, a template, a status or a time range with few messages narrows more than any fragment. */
+  /** SQLite: a whole address, an id, a template, a status, a category or a time range with few messages narrows more than any fragment. */
   narrow: boolean;
-  /** SQLite: a whole address, an id, a template, a status or a time range, whatever its count. */
+  /** SQLite: a whole address, an id, a template, a status, a category or a time range, whatever its count. */
   narrowable: boolean;
   /**
    * SQLite: a status (without a template) with fewer than COUNTABLE_STATUS messages: a search's
@@ -109,10 +109,18 @@ interface Plan {
 
 /**
  * SQLite: which conditions may choose an index (see Steering). A whole address or an id narrows
- * more than a status or a template. A status with a template is left to the planner (it walks the
- * template's messages newest first); a status alone keeps its index only while it is rare
- * (counted on that index, at most COMMON_STATUS entries read). A rare template or status, or a
- * time range with few messages, makes the list narrow (see offTheSearchIndex).
+ * more than a status, a template or a category. A status with a template is left to the planner
+ * (it walks the template's messages newest first); a status alone keeps its index only while it
+ * is rare (counted on that index, at most COMMON_STATUS entries read). A rare template, category
+ * or status, or a time range with few messages, makes the list narrow (see offTheSearchIndex).
+ *
+ * A category (email_messages_category, `(category, id)`, migration 0025) is read as a template's
+ * index is: its messages newest first, a date range bounding the id inside it. A rare category
+ * takes the page and the count from the other equalities; a rare status, or a template, keeps
+ * them from the category (a template's index is read as before 0025). A common category with a
+ * status: the page walks the category newest first (testing the status), and the count reads
+ * whichever of the two has fewer messages (both counted on their indexes, at most
+ * COUNTABLE_STATUS entries; the status's on a tie, as before 0025).
  */
 async function planFor(db: Kysely<DB>, f: MessageFilter): Promise<Plan> {
   if (f.dialect !== 'sqlite') return { narrow: false, narrowable: false };
@@ -120,45 +128,64 @@ async function planFor(db: Kysely<DB>, f: MessageFilter): Promise<Plan> {
   const narrower = !!f.to || !!terms?.to.some((t) => t.whole) || (terms?.id.length ?? 0) > 0;
   const status = f.status ?? terms?.status[0];
   const template = f.template_key ?? terms?.template[0];
-  // How many messages an equality has, counted on its index (covering), at most COMMON_STATUS.
-  const few = async (column: 'status' | 'template_key', value: string) => {
+  const category = f.category ?? terms?.category[0];
+  // How many messages an equality has, counted on its index (covering), at most `cap`.
+  const counted = async (column: 'status' | 'template_key' | 'category', value: string, cap: number) => {
     const { rows } = await sql<{ n: number }>`select count(*) as n from (select 1 from email_messages
-      where ${sql.ref(column)} = ${value} limit ${COMMON_STATUS})`.execute(db);
-    return Number(rows[0]?.n ?? 0) < COMMON_STATUS;
+      where ${sql.ref(column)} = ${value} limit ${cap})`.execute(db);
+    return Number(rows[0]?.n ?? 0);
   };
   let commonStatus = false;
   let rareTemplate = false;
   let rareStatus = false;
-  if (!narrower && template) rareTemplate = await few('template_key', template);
+  let rareCategory = false;
+  if (!narrower && template) rareTemplate = (await counted('template_key', template, COMMON_STATUS)) < COMMON_STATUS;
+  let categoryRows = Number.POSITIVE_INFINITY;
+  if (!narrower && !rareTemplate && category) {
+    // Compared with a status's count (see below), else only rare or not.
+    categoryRows = await counted('category', category, status ? COUNTABLE_STATUS : COMMON_STATUS);
+    rareCategory = categoryRows < COMMON_STATUS;
+  }
   let statusCountable = false;
-  if (!narrower && !rareTemplate && status) {
-    const { rows } = await sql<{ n: number }>`select count(*) as n from (select 1 from email_messages
-      where status = ${status} limit ${COUNTABLE_STATUS})`.execute(db);
-    const n = Number(rows[0]?.n ?? 0);
-    rareStatus = n < COMMON_STATUS;
+  let statusRows = Number.POSITIVE_INFINITY;
+  if (!narrower && !rareTemplate && !rareCategory && status) {
+    statusRows = await counted('status', status, COUNTABLE_STATUS);
+    rareStatus = statusRows < COMMON_STATUS;
     commonStatus = !rareStatus && !template;
-    statusCountable = n < COUNTABLE_STATUS && !template;
+    statusCountable = statusRows < COUNTABLE_STATUS && !template;
   }
   // A time range with few messages (counted on email_messages_created, covering).
   const after = Math.max(f.since ?? Number.NEGATIVE_INFINITY, terms?.after ?? Number.NEGATIVE_INFINITY);
   const before = Math.min(f.until ?? Number.POSITIVE_INFINITY, terms?.before ?? Number.POSITIVE_INFINITY);
   let rareRange = false;
-  if (!narrower && !rareTemplate && !rareStatus && (Number.isFinite(after) || Number.isFinite(before))) {
+  if (
+    !narrower &&
+    !rareTemplate &&
+    !rareStatus &&
+    !rareCategory &&
+    (Number.isFinite(after) || Number.isFinite(before))
+  ) {
     const { rows } = await sql<{ n: number }>`select count(*) as n from (select 1 from email_messages
       where created_at >= ${Number.isFinite(after) ? after : 0}
         and created_at < ${Number.isFinite(before) ? before : Number.MAX_SAFE_INTEGER}
       limit ${COMMON_STATUS})`.execute(db);
     rareRange = Number(rows[0]?.n ?? 0) < COMMON_STATUS;
   }
-  const rare = rareTemplate || rareStatus || rareRange;
+  const rare = rareTemplate || rareStatus || rareRange || rareCategory;
   // The count reads no order: a common status is counted on its index (covering, capped). A rare
   // status with a common template: the status's index, not the template's.
-  const templateOff = narrower || (rareStatus && !!template);
+  const templateOff = narrower || (rareStatus && !!template) || rareCategory;
+  // A common category with a template: the template's index, as before 0025.
+  const categoryOff = narrower || rareStatus || (!!template && !rareCategory);
   return {
-    page: { status: narrower || commonStatus, template: templateOff },
-    count: { status: narrower, template: templateOff },
+    page: { status: narrower || commonStatus || rareCategory, template: templateOff, category: categoryOff },
+    count: {
+      status: narrower || rareCategory || (!!status && !categoryOff && categoryRows < statusRows),
+      template: templateOff,
+      category: categoryOff || (!!status && statusRows <= categoryRows),
+    },
     narrow: narrower || rare,
-    narrowable: narrower || !!template || !!status || Number.isFinite(after) || Number.isFinite(before),
+    narrowable: narrower || !!template || !!status || !!category || Number.isFinite(after) || Number.isFinite(before),
     countOnMessages: statusCountable,
   };
 }

@@ -110,10 +110,12 @@ function fragmentsOnRow(terms: SearchTerms, ctx: SearchContext): Expression<SqlB
 export interface Steering {
   status: boolean;
   template: boolean;
+  /** email_messages_category (category, id), migration 0025. */
+  category?: boolean;
 }
 
 /** The column as a condition's left side: on SQLite, `+column` when it must not choose the index. */
-export const steered = (column: 'status' | 'template_key', off: boolean | undefined) =>
+export const steered = (column: 'status' | 'template_key' | 'category', off: boolean | undefined) =>
   off ? sql<string>`+${sql.ref(column)}` : sql<string>`${sql.ref(column)}`;
 
 /**
@@ -167,7 +169,7 @@ export function searchCondition(
     else and.push(eb('provider_message_id', '=', id.value));
   }
   for (const t of terms.template) and.push(eb(steered('template_key', steering?.template), '=', t));
-  for (const c of terms.category) and.push(eb('category', '=', c));
+  for (const c of terms.category) and.push(eb(steered('category', steering?.category), '=', c));
   for (const s of terms.status) and.push(eb(steered('status', steering?.status), '=', s));
   if (terms.after !== undefined) and.push(...createdSince(eb, terms.after));
   if (terms.before !== undefined) and.push(...createdBefore(eb, terms.before));
