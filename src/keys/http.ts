@@ -29,8 +29,11 @@ export const keysHttp: FastifyPluginAsyncTypebox<KeysHttpOptions> = async (r, { 
     {
       schema: {
         summary: 'Revoke an API key, by id or token prefix',
+        description:
+          'A token prefix that several keys share revokes none: 409 `conflict` with `details.reason` ' +
+          '`ambiguous_prefix` and `details.matches` (id, name, prefix of each); revoke the one meant by its id.',
         params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) }),
-        response: { 200: KeyView, ...errors(404) },
+        response: { 200: KeyView, ...errors(404, 409) },
       },
     },
     async (request) => keys.revoke(request.params.id),

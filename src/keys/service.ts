@@ -72,12 +72,30 @@ export class ApiKeyService {
     return rows.map(keyView);
   }
 
+  /**
+   * By id, or by token prefix when that prefix is one key's only: two keys may share a prefix
+   * (36 random bits), and revoking whichever row came first could leave the leaked key working.
+   * An ambiguous prefix revokes nothing (conflict, naming the keys it matches, to revoke by id).
+   */
   async revoke(idOrPrefix: string): Promise<ReturnType<typeof keyView>> {
-    const row = await this.db
+    const rows = await this.db
       .selectFrom('api_keys')
       .selectAll()
       .where((eb) => eb.or([eb('id', '=', idOrPrefix), eb('token_prefix', '=', idOrPrefix)]))
-      .executeTakeFirst();
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    // An id is a UUID and a prefix starts pst_: a key's id never equals another's prefix.
+    const row = rows.find((r) => r.id === idOrPrefix) ?? (rows.length === 1 ? rows[0] : undefined);
+    if (!row && rows.length > 1) {
+      const matches = rows.map((r) => ({ id: r.id, name: r.name, prefix: r.token_prefix }));
+      throw new AppError(
+        'conflict',
+        `Token prefix ${JSON.stringify(idOrPrefix)} matches ${rows.length} API keys, so none was revoked: ` +
+          `${matches.map((m) => `${m.id} (${m.name})`).join(', ')}. Revoke the one you mean by its id.`,
+        { reason: 'ambiguous_prefix', matches },
+      );
+    }
     if (!row) throw new AppError('not_found', `No API key ${JSON.stringify(idOrPrefix)}`);
     const now = row.revoked_at ?? Date.now();
     // Before and after the write: a lookup overlapping it in any way sees a change.

@@ -5726,7 +5726,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke an API key, by id or token prefix */
+        /**
+         * Revoke an API key, by id or token prefix
+         * @description A token prefix that several keys share revokes none: 409 `conflict` with `details.reason` `ambiguous_prefix` and `details.matches` (id, name, prefix of each); revoke the one meant by its id.
+         */
         delete: {
             parameters: {
                 query?: never;
@@ -5816,6 +5819,23 @@ export interface paths {
                 };
                 /** @description An error */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description Machine-readable: template_not_found, invalid_request, … */
+                                code: string;
+                                message: string;
+                                /** @description For some codes: the field, the missing variables, the validation errors, … */
+                                details?: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description An error */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
