@@ -7,7 +7,8 @@ import { encodeBody } from '../../src/content/index.js';
  *   order is time order, as the application's own);
  * - 200,000 recipients over 5,000 domains (`client<r>@isp<r % 5000>.bj`), drawn by a
  *   multiplicative hash of i, so some get many messages and the order is mixed;
- * - 12 templates in 4 categories, subjects that differ per message (`… INV-<i>`);
+ * - 12 templates in 4 categories, subjects that differ per message (`… INV-<i>`); one message in
+ *   RARE_EVERY is of a rare category (RARE_CATEGORY, 200 of 2,000,000) whatever its template;
  * - statuses: 90 % delivered, 4 % sent, 2 % bounced, 1 % failed, 1 % cancelled, 0.8 %
  *   suppressed, 0.2 % complaint, the rest rate_limited;
  * - events: queued and sent for every message, delivered for the delivered (2.9 per message);
@@ -29,6 +30,9 @@ export const SEED_TEMPLATES = [
   ['account_login_alert', 'account', 'Nouvelle connexion'],
 ] as const;
 
+/** A category few messages have (one in RARE_EVERY): the list filtered by it (bench/archive.ts). */
+export const RARE_CATEGORY = 'security';
+export const RARE_EVERY = 10_000;
 export const RECIPIENTS = 200_000;
 export const DOMAINS = 5_000;
 export const MESSAGES_PER_BODY = 50;
@@ -76,7 +80,8 @@ export function seedMessagesSql(pg: boolean, now: number, total: number, from: n
     insert into email_messages (id, template_key, template_version, locale, category, class, source_endpoint,
       recipient_email, subject, status, attempts, max_attempts, smtp_message_id, created_at, updated_at, sent_at,
       delivered_at, body_id)
-    select id, ${part(1)}, 1, 'fr', ${part(2)}, 'transactional', ${part(2)},
+    select id, ${part(1)}, 1, 'fr', case when i % ${RARE_EVERY} = 7 then '${RARE_CATEGORY}' else ${part(2)} end,
+      'transactional', ${part(2)},
       'client' || r || '@isp' || (r % ${DOMAINS}) || '.bj', ${part(3)} || ' INV-' || i, ${status}, 1, 3,
       '<' || id || '@rgz.bj>', ts, ts + 5000, ts + 2000, case when s < 900 then ts + 4000 end,
       i / ${MESSAGES_PER_BODY} + 1
