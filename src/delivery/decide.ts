@@ -24,8 +24,11 @@ import { type Classification, classifyReply, providerMessageId, type RelayProble
  * went to accepted it.
  */
 
-/** `captured` is never decided here: the worker renames `sent` when it delivers to the capture server. */
-export type FinalStatus = 'sent' | 'queued' | 'failed' | 'partially_sent' | 'captured';
+/**
+ * `captured` is never decided here: the worker renames `sent` when it delivers to the capture
+ * server. `suppressed`: the message was stopped before anyone got it (see suppressedCompletion).
+ */
+export type FinalStatus = 'sent' | 'queued' | 'failed' | 'partially_sent' | 'captured' | 'suppressed';
 
 export interface RecipientResult {
   address: string;
@@ -37,7 +40,7 @@ export interface RecipientResult {
   relay_problem?: RelayProblemKind;
 }
 
-/** A cc/bcc left out of the envelope because the suppression list stops it. */
+/** A recipient left out of the envelope because the suppression list stops it (a cc/bcc, or a `to` once the message went out). */
 export interface WithheldRecipient {
   address: string;
   kind: RecipientKind;
@@ -59,7 +62,7 @@ export interface AttemptRecord {
   recipients?: RecipientResult[];
   /** The relay that answered, when fallback relays are configured (relay, relay-2, …). */
   relay?: string;
-  /** The cc/bcc this attempt left out of the envelope (suppressed), when there were any. */
+  /** The recipients this attempt left out of the envelope (suppressed), when there were any. */
   withheld?: WithheldRecipient[];
 }
 
@@ -98,7 +101,7 @@ export interface DecideInput {
   envelope: string[];
   /** Those this attempt was for (the deferred ones, less the withheld). */
   owed: string[];
-  /** Owed cc/bcc left out of this attempt's envelope: the suppression list stops them. */
+  /** Owed recipients left out of this attempt's envelope: the suppression list stops them. */
   withheld?: Array<{ address: string; reason: string }>;
   outcome: SmtpOutcome;
   started: number;
@@ -295,6 +298,52 @@ export function decide(input: DecideInput): Completion {
     });
   }
   return completion;
+}
+
+/**
+ * The message's `to` is on the suppression list and nobody has got the message yet: it is not
+ * sent at all (nor to its cc/bcc), and ends as accept leaves a suppressed recipient's message:
+ * status `suppressed`, the reason in error_message, a `suppressed` event (see store.ts), the
+ * content dropped. No attempt happened: none is recorded or counted (the lease's increment is
+ * undone), and the relay's reply of an earlier attempt, if any, stays. A stored recipient map
+ * says the `to` is suppressed; its other owed recipients show as not sent.
+ */
+export function suppressedCompletion(
+  message: Pick<MessageRow, 'attempts' | 'recipient_status' | 'recipient_email' | 'smtp_response'>,
+  reason: string,
+  at: number,
+): Completion {
+  const prior = parseRecipientStatus(message.recipient_status);
+  const to = prior ? (Object.keys(prior).find((a) => prior[a]!.kind === 'to') ?? message.recipient_email) : null;
+  return {
+    status: 'suppressed',
+    at,
+    attempt: { attempt: message.attempts, code: null, response: reason, duration_ms: 0 },
+    counted: false,
+    smtpResponse: message.smtp_response ?? null,
+    providerMessageId: null,
+    sentAt: null,
+    nextAttemptAt: null,
+    errorMessage: reason,
+    recipientStatus:
+      prior && to
+        ? {
+            ...prior,
+            [to]: {
+              kind: 'to',
+              status: 'suppressed',
+              code: null,
+              enhanced: null,
+              response: reason,
+              attempts: prior[to]?.attempts ?? message.attempts - 1,
+              at,
+            },
+          }
+        : null,
+    relayProblemSince: null,
+    partial: null,
+    relay: null,
+  };
 }
 
 function pick(s: RecipientStatus): Omit<RecipientResult, 'address'> {

@@ -1,8 +1,8 @@
 import type { MessageRow } from '../platform/db/schema.js';
 import type { BackoffPolicy } from './backoff.js';
-import { type Completion, decide } from './decide.js';
+import { type Completion, decide, suppressedCompletion } from './decide.js';
 import { replyText, type SmtpOutcome } from './outcome.js';
-import { owedRecipients, parseRecipientStatus, recipientKinds } from './recipient-status.js';
+import { entryOf, owedRecipients, parseRecipientStatus } from './recipient-status.js';
 import { countWithheld } from './withheld.js';
 
 export type {
@@ -43,15 +43,18 @@ export interface MimeSource {
   forget(messageId: string): void;
 }
 
+/** Why the list stops an address of the message (any spelling of its to, cc or bcc), or undefined. */
+export type RecipientVerdict = (address: string) => string | undefined;
+
 /**
- * Which cc/bcc recipients must not be sent to now (the suppression list: see withheld.ts). `to`
- * is never asked about: accept judged it.
+ * Which recipients must not be sent to now (the suppression list: see withheld.ts): the `to`
+ * (suppressed since accept) and the cc/bcc (never judged at accept).
  */
 export interface RecipientGate {
-  /** Reads ahead the verdicts of a leased batch (one query, none when no message has cc/bcc). */
+  /** Reads ahead the verdicts of a leased batch (one query). */
   prefetch?(messages: MessageRow[]): Promise<void>;
-  /** Those of `addresses` (envelope spellings of the message's cc/bcc) to withhold, with why. */
-  withheld(message: MessageRow, addresses: string[]): Promise<Map<string, string>>;
+  /** The verdict on the message's recipients for this attempt (read ahead, or asked now). */
+  judge(message: MessageRow): Promise<RecipientVerdict>;
 }
 
 export interface SendHooks {
@@ -85,7 +88,7 @@ export interface ProcessDeps {
   mime: MimeSource;
   transport: SmtpTransport;
   store: CompletionStore;
-  /** cc/bcc withheld from the envelope (suppressed); none: every recipient is sent to. */
+  /** Recipients withheld (suppressed), or the whole message when its `to` is; none: every recipient is sent to. */
   recipients?: RecipientGate;
   backoff: BackoffPolicy;
   /** How long a message may meet nothing but relay problems before it fails (RELAY_PROBLEM_MAX_HOURS). */
@@ -114,8 +117,10 @@ export async function processMessage(
 /**
  * Build (or reuse) the MIME, send it to the recipients still owed, decide what the replies mean.
  * Records nothing. The MIME is the same on every attempt (To and Cc headers included); only the
- * envelope shrinks to the recipients not yet accepted, refused or given up, and leaves out the
- * cc/bcc the suppression list stops now (withheld: no RCPT TO; the Cc header stays as written).
+ * envelope shrinks to the recipients not yet accepted, refused or given up, and leaves out those
+ * the suppression list stops now (withheld: no RCPT TO; the Cc header stays as written). A
+ * message whose `to` the list stops before anyone got it is not built nor sent at all: it ends
+ * `suppressed`, as accept would have stored it (see suppressedCompletion).
  */
 export async function attemptDelivery(
   message: MessageRow,
@@ -129,16 +134,21 @@ export async function attemptDelivery(
   let owed = envelope;
   let withheld: Array<{ address: string; reason: string }> = [];
   try {
+    const verdict = deps.recipients ? await deps.recipients.judge(message) : undefined;
+    const toStopped = verdict?.(message.recipient_email);
+    if (toStopped && !tooLateToStop(message)) {
+      countWithheld([{ kind: 'to' }]);
+      return suppressedCompletion(message, toStopped, now());
+    }
     const built = await deps.mime.get(message);
     envelope = built.envelope.to;
     owed = owedRecipients(envelope, parseRecipientStatus(message.recipient_status));
-    // The common message has no cc/bcc: no question asked.
-    if (deps.recipients && (message.cc || message.bcc)) {
-      const kindOf = recipientKinds(message);
-      const asked = owed.filter((a) => kindOf(a) !== 'to');
-      const stopped = asked.length ? await deps.recipients.withheld(message, asked) : new Map<string, string>();
-      withheld = asked.filter((a) => stopped.has(a)).map((address) => ({ address, reason: stopped.get(address)! }));
-      if (withheld.length) owed = owed.filter((a) => !stopped.has(a));
+    if (verdict) {
+      withheld = owed.flatMap((address) => {
+        const reason = verdict(address);
+        return reason ? [{ address, reason }] : [];
+      });
+      if (withheld.length) owed = owed.filter((a) => !verdict(a));
     }
     // Nobody left to send to (every recipient settled, the status not yet): settle the status.
     outcome = owed.length
@@ -175,6 +185,19 @@ export async function attemptDelivery(
   // Counted as the send leaves them out (before it is recorded: a lost lease does not unsend it).
   if (completion.attempt.withheld) countWithheld(completion.attempt.withheld);
   return completion;
+}
+
+/**
+ * Whether the message is past stopping: a recipient accepted it in an earlier attempt (it went
+ * out; a `to` suppressed since is then withheld like a cc), or its `to` is settled already
+ * (accepted, refused, given up: not owed, so not asked about again; its cc/bcc still owed go on).
+ */
+function tooLateToStop(message: Pick<MessageRow, 'recipient_status' | 'recipient_email'>): boolean {
+  const prior = parseRecipientStatus(message.recipient_status);
+  if (!prior) return false;
+  const to = entryOf(prior, message.recipient_email);
+  if (to && to.status !== 'deferred') return true;
+  return Object.values(prior).some((r) => r.status === 'accepted');
 }
 
 /** Writes the outcome (conditional on the lease); the MIME is dropped once the message is final. */

@@ -11,9 +11,10 @@ import { wireAddress } from './mime/header.js';
  * - deferred: refused for now (4xx, a timeout, a relay problem): the next attempt is for it;
  * - refused: refused for good at RCPT (5xx);
  * - failed: given up (attempts spent, the message refused for good, relay problems too long);
- * - suppressed: a cc or bcc address on the suppression list when an attempt was to go to it:
- *   withheld from the envelope (no RCPT TO), never sent to by this message, neither a failure
- *   nor retried (the `to` address is judged at accept time, and when a scheduled send is due).
+ * - suppressed: an address on the suppression list when an attempt was to go to it: withheld
+ *   from the envelope (no RCPT TO), never sent to by this message, neither a failure nor retried.
+ *   A cc or bcc; or the `to` of a message that someone already accepted (a `to` suppressed before
+ *   anyone got the message stops the whole message: its status is then `suppressed`).
  */
 export const RECIPIENT_STATES = ['accepted', 'deferred', 'refused', 'failed', 'suppressed'] as const;
 export type RecipientState = (typeof RECIPIENT_STATES)[number];
@@ -79,6 +80,11 @@ export function recipientKinds(
   return (address) => kinds.get(envelopeKey(address)) ?? 'to';
 }
 
+/** The entry of `address` (any case, an IDN domain in either form) in a recipient map. */
+export function entryOf(map: RecipientStatusMap, address: string): RecipientStatus | undefined {
+  return map[address] ?? Object.entries(map).find(([k]) => envelopeKey(k) === envelopeKey(address))?.[1];
+}
+
 /** The recipients an attempt is still owed to: those not yet accepted, refused or given up. */
 export function owedRecipients(envelope: string[], status: RecipientStatusMap | null): string[] {
   if (!status) return envelope;
@@ -87,13 +93,14 @@ export function owedRecipients(envelope: string[], status: RecipientStatusMap | 
 
 /**
  * One envelope recipient as the message API shows it; `pending` = not tried yet or in flight,
- * `not_sent` = the message never went out to it (never sent, or a cc/bcc withheld as suppressed:
- * then `response` says why).
+ * `not_sent` = the message never went out to it (and will not: cancelled, refused at accept, or
+ * stopped before it was this recipient's turn), `suppressed` = withheld because the address is on
+ * the suppression list (`response` says why).
  */
 export interface RecipientView {
   address: string;
   kind: RecipientKind;
-  status: Exclude<RecipientState, 'suppressed'> | 'pending' | 'not_sent';
+  status: RecipientState | 'pending' | 'not_sent';
   code: number | null;
   enhanced: string | null;
   response: string | null;
@@ -106,7 +113,9 @@ const DELIVERED_STATUSES = new Set(['sent', 'captured', 'delivered', 'bounced', 
 
 /**
  * Every envelope recipient of a message with its state: from recipient_status when the message
- * has one, else from the message's own status (one recipient, or not attempted yet).
+ * has one, else from the message's own status (one recipient, or not attempted yet). A message
+ * stopped by the suppression list (status `suppressed`: at accept, when due, or at delivery) shows
+ * its `to` `suppressed` with the reason, and the others it never went to `not_sent`.
  */
 export function recipientsView(
   m: Pick<
@@ -120,13 +129,15 @@ export function recipientsView(
     | 'attempts'
     | 'sent_at'
     | 'updated_at'
-  >,
+  > &
+    Partial<Pick<MessageRow, 'error_message'>>,
 ): RecipientView[] {
   const addresses = [m.recipient_email, ...list(m.cc), ...list(m.bcc)].filter(
     (a, i, all) => all.findIndex((b) => envelopeKey(b) === envelopeKey(a)) === i,
   );
   const kindOf = recipientKinds(m);
   const map = parseRecipientStatus(m.recipient_status);
+  const suppressed = m.status === 'suppressed';
   const derived: RecipientView['status'] = DELIVERED_STATUSES.has(m.status)
     ? 'accepted'
     : m.status === 'failed'
@@ -137,15 +148,14 @@ export function recipientsView(
   const at = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
   return addresses.map((address) => {
     // The map is keyed by the envelope's spelling (an IDN domain in punycode), the list by the stored one.
-    const s = map
-      ? (map[address] ?? Object.entries(map).find(([k]) => envelopeKey(k) === envelopeKey(address))?.[1])
-      : undefined;
+    const s = map ? entryOf(map, address) : undefined;
     if (s) {
       const { kind, status, code, enhanced, response, attempts } = s;
       return {
         address,
         kind,
-        status: status === 'suppressed' ? 'not_sent' : status,
+        // A recipient still owed when the message was stopped is never sent to now.
+        status: suppressed && status === 'deferred' ? 'not_sent' : status,
         code,
         enhanced,
         response,
@@ -154,11 +164,24 @@ export function recipientsView(
         relay_problem: s.relay_problem ?? null,
       };
     }
+    const kind = kindOf(address);
+    if (suppressed && kind === 'to')
+      return {
+        address,
+        kind,
+        status: 'suppressed',
+        code: null,
+        enhanced: null,
+        response: m.error_message ?? null,
+        attempts: m.attempts,
+        at: at(m.updated_at),
+        relay_problem: null,
+      };
     const known = derived === 'accepted' || derived === 'failed';
     return {
       address,
-      kind: kindOf(address),
-      status: map ? 'pending' : derived,
+      kind,
+      status: map && !suppressed ? 'pending' : derived,
       code: known && m.smtp_response ? Number(/^\d{3}/.exec(m.smtp_response)?.[0] ?? 0) || null : null,
       enhanced: null,
       response: known ? m.smtp_response : null,

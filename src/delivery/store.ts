@@ -27,6 +27,21 @@ export interface DueMessage {
  */
 export type DueCheck = (trx: Transaction<DB>, due: DueMessage[], now: number) => Promise<Array<string | null>>;
 
+/**
+ * The event of a message the suppression list stopped after accept, as accept's own `suppressed`
+ * event (its reason; no webhook, as for accept): `when` it was stopped, `due` (a scheduled send
+ * becoming due) or `delivery` (its `to` suppressed while it waited in the queue or for a retry).
+ */
+export function suppressedEvent(
+  messageId: string,
+  reason: string,
+  when: 'due' | 'delivery',
+  at: number,
+  labels?: NewEvent['labels'],
+): NewEvent {
+  return { messageId, type: 'suppressed', at, data: { reason, when }, ...(labels ? { labels } : {}) };
+}
+
 export class DeliveryStore implements CompletionStore {
   constructor(
     readonly db: Kysely<DB>,
@@ -75,13 +90,18 @@ export class DeliveryStore implements CompletionStore {
   completeMany(items: Array<{ message: MessageRow; owner: string; completion: Completion }>): Promise<boolean[]> {
     const updates = items.map(({ message, owner, completion: c }) => completionUpdate(message, owner, c));
     // Each attempt's events: the attempt is always on record, whatever became of the lease; the
-    // status change only where the update applied (`ifApplied`).
+    // status change only where the update applied (`ifApplied`). A message stopped by the
+    // suppression list had no attempt: its status change only.
     const events = items.flatMap(
       ({ message, completion: c }): Array<{ event: NewEvent; ifApplied: boolean }> => [
-        {
-          event: { messageId: message.id, type: 'attempt', at: c.at, data: { ...c.attempt } },
-          ifApplied: false,
-        },
+        ...(c.status === 'suppressed'
+          ? []
+          : [
+              {
+                event: { messageId: message.id, type: 'attempt', at: c.at, data: { ...c.attempt } },
+                ifApplied: false,
+              },
+            ]),
         ...(c.partial
           ? [
               {
@@ -258,7 +278,7 @@ export class DeliveryStore implements CompletionStore {
         trx,
         rows.map((r, i) =>
           reasons[i]
-            ? { messageId: r.id, type: 'suppressed', at: now, data: { reason: reasons[i], when: 'due' }, labels: r }
+            ? suppressedEvent(r.id, reasons[i]!, 'due', now, r)
             : { messageId: r.id, type: 'due', at: now, labels: r },
         ),
       );
@@ -439,6 +459,7 @@ export function leaseStatement(
 }
 
 function statusEvent(messageId: string, c: Completion): NewEvent {
+  if (c.status === 'suppressed') return suppressedEvent(messageId, c.errorMessage!, 'delivery', c.at);
   // The cc/bcc the message was never sent to because they are suppressed (on final events, when any).
   const suppressed = Object.entries(c.recipientStatus ?? {})
     .filter(([, r]) => r.status === 'suppressed')
@@ -504,7 +525,7 @@ interface CompletionUpdate {
   /** sent_at and error_message are written (sent, captured, partially_sent). */
   setSent: boolean;
   sentAt: number | null;
-  /** error_message is written (those, and failed). */
+  /** error_message is written (those, failed and suppressed). */
   setError: boolean;
   errorMessage: string | null;
   /** The clear content of sensitive variables has served its purpose. */
@@ -530,7 +551,7 @@ function completionUpdate(message: MessageRow, owner: string, c: Completion): Co
       message.provider_message_id ?? (c.providerMessageId === null ? null : storable(c.providerMessageId)),
     setSent,
     sentAt: c.sentAt ?? null,
-    setError: setSent || c.status === 'failed',
+    setError: setSent || c.status === 'failed' || c.status === 'suppressed',
     errorMessage: c.errorMessage === null ? null : storable(c.errorMessage),
     final: c.status !== 'queued',
     at: c.at,

@@ -44,7 +44,7 @@ export interface WorkerDeps {
   store: DeliveryStore;
   transport: SmtpTransport;
   mime: MimeSource;
-  /** The cc/bcc to withhold (suppressed), asked once per leased batch; none: all are sent to. */
+  /** The suppression list's verdicts on the recipients, asked once per leased batch; none: all are sent to. */
   recipients?: RecipientGate;
   log: pino.Logger;
   /** Rung by this process's send path: lease now rather than at the next poll. */
@@ -235,12 +235,12 @@ export class Worker {
         continue;
       }
       if (rows.length) {
-        // A failed read ahead only costs each build (each message with cc/bcc) its own query.
+        // A failed read ahead only costs each build (each message's suppression verdict) its own query.
         await Promise.all([
           this.deps.mime.prefetch?.(rows).catch((err: unknown) => this.deps.log.warn({ err }, 'bodies not read ahead')),
           this.deps.recipients
             ?.prefetch?.(rows)
-            .catch((err: unknown) => this.deps.log.warn({ err }, 'suppressions of cc/bcc not read ahead')),
+            .catch((err: unknown) => this.deps.log.warn({ err }, 'suppressions of the recipients not read ahead')),
         ]);
         this.buffer.push(...rows);
         this.buffer.sort(byUrgency);
@@ -326,6 +326,8 @@ export class Worker {
           { messageId: message.id },
           'lease lost before the result was recorded; the attempt is on record, the status is not',
         );
+      else if (c.status === 'suppressed')
+        log.info({ messageId: message.id, reason: c.errorMessage }, 'message not sent: its recipient is suppressed');
       else if (c.status !== 'sent' && c.status !== 'captured') {
         const { attempt, code, response, relay_problem } = c.attempt;
         const what = c.status === 'partially_sent' ? 'message partially sent' : 'delivery attempt failed';

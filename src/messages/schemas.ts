@@ -37,7 +37,7 @@ export const MessagePage = Type.Object({
 const Recipient = Type.Object({
   address: Type.String(),
   kind: StringEnum(['to', 'cc', 'bcc'] as const),
-  status: StringEnum(['accepted', 'deferred', 'refused', 'failed', 'pending', 'not_sent'] as const),
+  status: StringEnum(['accepted', 'deferred', 'refused', 'failed', 'suppressed', 'pending', 'not_sent'] as const),
   code: NullableInteger,
   enhanced: NullableString,
   response: NullableString,

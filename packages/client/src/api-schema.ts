@@ -912,7 +912,7 @@ export interface paths {
                                 /** @enum {string} */
                                 kind: "to" | "cc" | "bcc";
                                 /** @enum {string} */
-                                status: "accepted" | "deferred" | "refused" | "failed" | "pending" | "not_sent";
+                                status: "accepted" | "deferred" | "refused" | "failed" | "suppressed" | "pending" | "not_sent";
                                 code: number | null;
                                 enhanced: string | null;
                                 response: string | null;
