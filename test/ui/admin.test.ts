@@ -337,11 +337,12 @@ describe('admin UI in a browser', () => {
       await t.inject({
         method: 'POST',
         url: '/api/v1/email/send',
-        payload: { ...incidentExample(), to: 'noc@rgz.bj', cc: 'chef@rgz.bj', bcc: 'audit@rgz.bj' },
+        payload: { ...incidentExample(), to: 'noc@rgz.bj', cc: ['chef@rgz.bj', 'dg@rgz.bj'], bcc: 'audit@rgz.bj' },
       })
     ).json().items as { id: string }[];
     const now = Date.now();
-    // What the worker writes after an attempt that left the bcc greylisted and the cc refused.
+    // What the worker writes after an attempt that left the bcc greylisted, a cc refused and
+    // another withheld (on the suppression list).
     const recipients = {
       'noc@rgz.bj': {
         kind: 'to',
@@ -359,6 +360,15 @@ describe('admin UI in a browser', () => {
         enhanced: '5.1.1',
         response: '550 5.1.1 <chef@rgz.bj>: Recipient address rejected: User unknown',
         attempts: 1,
+        at: now,
+      },
+      'dg@rgz.bj': {
+        kind: 'cc',
+        status: 'suppressed',
+        code: null,
+        enhanced: null,
+        response: 'Recipient is on the suppression list (hard_bounce)',
+        attempts: 0,
         at: now,
       },
       'audit@rgz.bj': {
@@ -394,13 +404,14 @@ describe('admin UI in a browser', () => {
       const card = page.locator('.card').filter({ has: page.getByRole('heading', { name: 'Recipients' }) });
       await card.waitFor();
       const rows = card.locator('tbody tr');
-      await expect.poll(() => rows.count()).toBe(3);
+      await expect.poll(() => rows.count()).toBe(4);
       const text = async (i: number) => (await rows.nth(i).textContent()) ?? '';
       expect(await text(0)).toMatch(/^noc@rgz\.bjtoAccepted250 2\.0\.0 Ok: queued as 4F2A/);
       expect(await text(1)).toMatch(
         /^chef@rgz\.bjccRefused550 5\.1\.1 <chef@rgz\.bj>: Recipient address rejected: User unknown/,
       );
-      expect(await text(2)).toMatch(/^audit@rgz\.bjbccDeferred450 4\.2\.0 Greylisted, try again later/);
+      expect(await text(2)).toMatch(/^dg@rgz\.bjccSuppressedRecipient is on the suppression list \(hard_bounce\)/);
+      expect(await text(3)).toMatch(/^audit@rgz\.bjbccDeferred450 4\.2\.0 Greylisted, try again later/);
       await shot(page, 'message-recipients');
     });
     // A fallback relay that works: the banner says mail goes through it, as a warning.

@@ -142,7 +142,7 @@ class MessageRecipient(TypedDict):
 
     address: str
     kind: Literal["to", "cc", "bcc"]
-    status: Literal["accepted", "deferred", "refused", "failed", "pending", "not_sent"]
+    status: Literal["accepted", "deferred", "refused", "failed", "pending", "not_sent", "suppressed"]
     code: Optional[int]
     enhanced: Optional[str]
     response: Optional[str]

@@ -129,6 +129,7 @@ export const en = {
   'recipientStatus.failed': 'Failed',
   'recipientStatus.pending': 'Pending',
   'recipientStatus.not_sent': 'Not sent',
+  'recipientStatus.suppressed': 'Suppressed',
   'message.noEvents': 'No events.',
   'message.eventData': 'Data',
   'message.retry': 'Retry',

@@ -133,6 +133,7 @@ export const fr: Record<keyof typeof en, string> = {
   'recipientStatus.failed': 'Échec',
   'recipientStatus.pending': 'En attente',
   'recipientStatus.not_sent': 'Non envoyé',
+  'recipientStatus.suppressed': 'Bloqué',
   'message.noEvents': 'Aucun événement.',
   'message.eventData': 'Données',
   'message.retry': 'Réessayer',

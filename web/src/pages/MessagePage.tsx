@@ -256,9 +256,10 @@ const RECIPIENT_TONE: Record<MessageRecipient['status'], string> = {
   refused: 'bad',
   failed: 'bad',
   not_sent: 'muted',
+  suppressed: 'muted',
 };
 
-/** Each envelope recipient (to, cc, bcc) with its own outcome: accepted, deferred (retried), refused, failed. */
+/** Each envelope recipient (to, cc, bcc) with its own outcome: accepted, deferred (retried), refused, failed, suppressed (withheld). */
 function Recipients({ recipients }: { recipients: MessageRecipient[] }) {
   const { t, lang } = useI18n();
   return (
