@@ -1,15 +1,14 @@
 import type { KyselyPlugin } from 'kysely';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { smtpTarget, startWorker } from '../src/delivery/start.js';
+import { describe, expect, it } from 'vitest';
 import { SuppressedRecipients } from '../src/delivery/withheld.js';
-import type { Worker, WorkerOptions } from '../src/delivery/worker.js';
 import { newId } from '../src/platform/ids.js';
 import { registry } from '../src/platform/metrics.js';
 import { addSuppression } from '../src/suppressions/index.js';
-import { backends, createTestContext, type TestContext } from './helpers/context.js';
+import { backends, type TestContext } from './helpers/context.js';
+import { deliveryHarness } from './helpers/delivery-harness.js';
 import { eventData, messageRow, sendOk, until, waitForStatus } from './helpers/delivery.js';
 import { incidentExample } from './helpers/fixtures.js';
-import { SmtpSink } from './support/smtp-sink.js';
+import type { SmtpSink } from './support/smtp-sink.js';
 
 /**
  * cc and bcc addresses on the suppression list are left out of the envelope when a message is
@@ -35,42 +34,19 @@ interface Stored {
 describe.each(backends)('suppressed cc and bcc at delivery on %s', (backend) => {
   let t: TestContext;
   let sink: SmtpSink;
-  let worker: Worker | null = null;
-
-  beforeAll(async () => {
-    sink = await SmtpSink.start();
-    t = await createTestContext(
-      backend,
-      sink.env({
-        SMTP_TIMEOUT_SECONDS: '2',
-        WORKER_POLL_MS: '20',
-        WORKER_RETRY_BASE_SECONDS: '0.05',
-        WORKER_RETRY_MAX_SECONDS: '0.2',
-        EMAIL_SUPPRESSION_BYPASS_CATEGORIES: 'incident',
-      }),
-    );
-  });
-  afterEach(async () => {
-    await worker?.stop();
-    worker = null;
-    sink.reset();
-  });
-  afterAll(async () => {
-    await t.close();
-    await sink.close();
-  });
-
-  const run = (overrides: Partial<WorkerOptions> = {}) => {
-    worker = startWorker(t.services, smtpTarget(t.services, null), overrides);
-    return worker;
-  };
-  const suppress = async (email: string, scope = 'all') => {
-    const res = await t.inject({ method: 'POST', url: '/api/v1/email/suppressions', payload: { email, scope } });
-    expect(res.statusCode).toBe(201);
-  };
-  /** The addresses of every RCPT TO the sink received, as sent. */
-  const rcpts = () =>
-    sink.commands.map((c) => /^RCPT TO:\s*<([^>]*)>/i.exec(c.line)?.[1]).filter((a): a is string => a !== undefined);
+  const { run, stop, suppress, rcpts } = deliveryHarness(
+    backend,
+    {
+      SMTP_TIMEOUT_SECONDS: '2',
+      WORKER_POLL_MS: '20',
+      WORKER_RETRY_BASE_SECONDS: '0.05',
+      WORKER_RETRY_MAX_SECONDS: '0.2',
+      EMAIL_SUPPRESSION_BYPASS_CATEGORIES: 'incident',
+    },
+    (made) => {
+      ({ t, sink } = made);
+    },
+  );
   const statusOf = async (id: string) =>
     JSON.parse((await messageRow(t, id)).recipient_status ?? 'null') as Record<string, Stored> | null;
   const withheldCount = async (kind: string) => {
@@ -207,8 +183,7 @@ describe.each(backends)('suppressed cc and bcc at delivery on %s', (backend) => 
     // A long backoff: the second attempt happens only when the test makes the message due.
     run({ backoff: { baseMs: 3_600_000, maxMs: 3_600_000 } });
     await until('the cc deferred', async () => (await statusOf(id!))?.['later@rgz.bj']?.status === 'deferred');
-    await worker!.stop();
-    worker = null;
+    await stop();
     const first = await messageRow(t, id!);
     expect(first.status).toBe('queued');
     expect(rcpts().sort()).toEqual(['later@rgz.bj', 'noc4@rgz.bj']);

@@ -1,12 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { smtpTarget, startWorker } from '../src/delivery/start.js';
-import type { Worker, WorkerOptions } from '../src/delivery/worker.js';
+import { describe, expect, it } from 'vitest';
 import { registry } from '../src/platform/metrics.js';
 import { addSuppression } from '../src/suppressions/index.js';
-import { backends, createTestContext, type TestContext } from './helpers/context.js';
+import { backends, type TestContext } from './helpers/context.js';
+import { deliveryHarness } from './helpers/delivery-harness.js';
 import { eventData, eventTypes, messageRow, sendOk, until, waitForStatus } from './helpers/delivery.js';
 import { incidentExample } from './helpers/fixtures.js';
-import { SmtpSink } from './support/smtp-sink.js';
+import type { SmtpSink } from './support/smtp-sink.js';
 
 /**
  * Delivery is the last gate for the `to` address too: an address suppressed after its message
@@ -27,51 +26,29 @@ const FINAL = ['sent', 'partially_sent', 'failed', 'suppressed', 'captured'];
 describe.each(backends)('a to suppressed after accept, at delivery on %s', (backend) => {
   let t: TestContext;
   let sink: SmtpSink;
-  let worker: Worker | null = null;
-
-  beforeAll(async () => {
-    sink = await SmtpSink.start();
-    t = await createTestContext(
-      backend,
-      sink.env({
-        SMTP_TIMEOUT_SECONDS: '2',
-        WORKER_POLL_MS: '20',
-        WORKER_RETRY_BASE_SECONDS: '0.05',
-        WORKER_RETRY_MAX_SECONDS: '0.2',
-        EMAIL_SUPPRESSION_BYPASS_CATEGORIES: 'incident',
-      }),
-    );
-    // Hears every event type there is: a suppression must announce what accept's does (nothing).
-    const hook = await t.inject({
-      method: 'POST',
-      url: '/api/v1/webhooks',
-      payload: {
-        url: 'http://127.0.0.1:9/hooks',
-        event_types: ['sent', 'partially_sent', 'captured', 'delivered', 'bounced', 'complaint', 'failed'],
-      },
-    });
-    expect(hook.statusCode).toBe(201);
-  });
-  afterEach(async () => {
-    await worker?.stop();
-    worker = null;
-    sink.reset();
-  });
-  afterAll(async () => {
-    await t.close();
-    await sink.close();
-  });
-
-  const run = (overrides: Partial<WorkerOptions> = {}) => {
-    worker = startWorker(t.services, smtpTarget(t.services, null), overrides);
-    return worker;
-  };
-  const suppress = async (email: string, scope = 'all') => {
-    const res = await t.inject({ method: 'POST', url: '/api/v1/email/suppressions', payload: { email, scope } });
-    expect(res.statusCode).toBe(201);
-  };
-  const rcpts = () =>
-    sink.commands.map((c) => /^RCPT TO:\s*<([^>]*)>/i.exec(c.line)?.[1]).filter((a): a is string => a !== undefined);
+  const { run, stop, suppress, rcpts } = deliveryHarness(
+    backend,
+    {
+      SMTP_TIMEOUT_SECONDS: '2',
+      WORKER_POLL_MS: '20',
+      WORKER_RETRY_BASE_SECONDS: '0.05',
+      WORKER_RETRY_MAX_SECONDS: '0.2',
+      EMAIL_SUPPRESSION_BYPASS_CATEGORIES: 'incident',
+    },
+    async (made) => {
+      ({ t, sink } = made);
+      // Hears every event type there is: a suppression must announce what accept's does (nothing).
+      const hook = await t.inject({
+        method: 'POST',
+        url: '/api/v1/webhooks',
+        payload: {
+          url: 'http://127.0.0.1:9/hooks',
+          event_types: ['sent', 'partially_sent', 'captured', 'delivered', 'bounced', 'complaint', 'failed'],
+        },
+      });
+      expect(hook.statusCode).toBe(201);
+    },
+  );
   const withheldCount = async (kind: string) => {
     const metric = await registry.getSingleMetric('postier_delivery_recipients_withheld_total')?.get();
     return metric?.values.find((v) => v.labels.kind === kind)?.value ?? 0;
@@ -94,8 +71,7 @@ describe.each(backends)('a to suppressed after accept, at delivery on %s', (back
   };
   /** What accept makes of the same send now: the status, reason and last event it gives a suppressed recipient. */
   const acceptNow = async (payload: object) => {
-    await worker?.stop();
-    worker = null;
+    await stop();
     const [id] = await sendOk(t, payload);
     const row = await messageRow(t, id!);
     const events = await eventTypes(t, id!);
