@@ -115,7 +115,8 @@ const DELIVERED_STATUSES = new Set(['sent', 'captured', 'delivered', 'bounced', 
  * Every envelope recipient of a message with its state: from recipient_status when the message
  * has one, else from the message's own status (one recipient, or not attempted yet). A message
  * stopped by the suppression list (status `suppressed`: at accept, when due, or at delivery) shows
- * its `to` `suppressed` with the reason, and the others it never went to `not_sent`.
+ * its `to` `suppressed` with the reason, and the others it never went to `not_sent`; so does a
+ * cancelled one for the recipients it had not reached (deferred, or not tried yet).
  */
 export function recipientsView(
   m: Pick<
@@ -138,6 +139,8 @@ export function recipientsView(
   const kindOf = recipientKinds(m);
   const map = parseRecipientStatus(m.recipient_status);
   const suppressed = m.status === 'suppressed';
+  // Stopped for good before every recipient had its answer: no attempt will come for the others.
+  const stopped = suppressed || m.status === 'cancelled';
   const derived: RecipientView['status'] = DELIVERED_STATUSES.has(m.status)
     ? 'accepted'
     : m.status === 'failed'
@@ -155,7 +158,7 @@ export function recipientsView(
         address,
         kind,
         // A recipient still owed when the message was stopped is never sent to now.
-        status: suppressed && status === 'deferred' ? 'not_sent' : status,
+        status: stopped && status === 'deferred' ? 'not_sent' : status,
         code,
         enhanced,
         response,
@@ -181,7 +184,7 @@ export function recipientsView(
     return {
       address,
       kind,
-      status: map && !suppressed ? 'pending' : derived,
+      status: map && !stopped ? 'pending' : derived,
       code: known && m.smtp_response ? Number(/^\d{3}/.exec(m.smtp_response)?.[0] ?? 0) || null : null,
       enhanced: null,
       response: known ? m.smtp_response : null,
