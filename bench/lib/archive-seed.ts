@@ -33,6 +33,11 @@ export const SEED_TEMPLATES = [
 /** A category few messages have (one in RARE_EVERY): the list filtered by it (bench/archive.ts). */
 export const RARE_CATEGORY = 'security';
 export const RARE_EVERY = 10_000;
+/**
+ * One message in this many is of RARE_CATEGORY: RARE_EVERY, or more often in a small archive (a
+ * smoke run of a few thousand), which still needs 50 of them for the list's second page.
+ */
+export const rareEvery = (total: number) => Math.max(2, Math.min(RARE_EVERY, Math.floor(total / 50)));
 export const RECIPIENTS = 200_000;
 export const DOMAINS = 5_000;
 export const MESSAGES_PER_BODY = 50;
@@ -80,7 +85,7 @@ export function seedMessagesSql(pg: boolean, now: number, total: number, from: n
     insert into email_messages (id, template_key, template_version, locale, category, class, source_endpoint,
       recipient_email, subject, status, attempts, max_attempts, smtp_message_id, created_at, updated_at, sent_at,
       delivered_at, body_id)
-    select id, ${part(1)}, 1, 'fr', case when i % ${RARE_EVERY} = 7 then '${RARE_CATEGORY}' else ${part(2)} end,
+    select id, ${part(1)}, 1, 'fr', case when i % ${rareEvery(total)} = ${Math.min(7, rareEvery(total) - 1)} then '${RARE_CATEGORY}' else ${part(2)} end,
       'transactional', ${part(2)},
       'client' || r || '@isp' || (r % ${DOMAINS}) || '.bj', ${part(3)} || ' INV-' || i, ${status}, 1, 3,
       '<' || id || '@rgz.bj>', ts, ts + 5000, ts + 2000, case when s < 900 then ts + 4000 end,
