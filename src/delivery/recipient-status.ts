@@ -48,7 +48,8 @@ export function parseRecipientStatus(json: string | null | undefined): Recipient
   }
 }
 
-const list = (json: string | null): string[] => {
+/** A stored JSON list of addresses (cc, bcc); anything else reads as none. */
+export const addressList = (json: string | null): string[] => {
   if (!json) return [];
   try {
     const v = JSON.parse(json) as unknown;
@@ -74,8 +75,8 @@ export function recipientKinds(
   // The common message: its one recipient is its to.
   if (!message.cc && !message.bcc) return () => 'to';
   const kinds = new Map<string, RecipientKind>();
-  for (const a of list(message.bcc)) kinds.set(envelopeKey(a), 'bcc');
-  for (const a of list(message.cc)) kinds.set(envelopeKey(a), 'cc');
+  for (const a of addressList(message.bcc)) kinds.set(envelopeKey(a), 'bcc');
+  for (const a of addressList(message.cc)) kinds.set(envelopeKey(a), 'cc');
   kinds.set(envelopeKey(message.recipient_email), 'to');
   return (address) => kinds.get(envelopeKey(address)) ?? 'to';
 }
@@ -133,7 +134,7 @@ export function recipientsView(
   > &
     Partial<Pick<MessageRow, 'error_message'>>,
 ): RecipientView[] {
-  const addresses = [m.recipient_email, ...list(m.cc), ...list(m.bcc)].filter(
+  const addresses = [m.recipient_email, ...addressList(m.cc), ...addressList(m.bcc)].filter(
     (a, i, all) => all.findIndex((b) => envelopeKey(b) === envelopeKey(a)) === i,
   );
   const kindOf = recipientKinds(m);

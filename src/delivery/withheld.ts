@@ -4,7 +4,7 @@ import type { DB, MessageRow } from '../platform/db/schema.js';
 import { registry } from '../platform/metrics.js';
 import { suppressedAmong, suppressionKey } from '../suppressions/index.js';
 import type { RecipientGate, RecipientVerdict } from './process-message.js';
-import type { RecipientKind } from './recipient-status.js';
+import { addressList, type RecipientKind } from './recipient-status.js';
 
 const withheldTotal = new Counter({
   name: 'postier_delivery_recipients_withheld_total',
@@ -17,16 +17,6 @@ const withheldTotal = new Counter({
 export function countWithheld(recipients: Array<{ kind: RecipientKind }>): void {
   for (const r of recipients) withheldTotal.inc({ kind: r.kind });
 }
-
-const list = (json: string | null): string[] => {
-  if (!json) return [];
-  try {
-    const v = JSON.parse(json) as unknown;
-    return Array.isArray(v) ? v.map(String) : [];
-  } catch {
-    return [];
-  }
-};
 
 /** Verdicts kept from prefetches at most (a batch's worth many times over). */
 const MAX_KEPT = 2000;
@@ -69,7 +59,8 @@ export class SuppressedRecipients implements RecipientGate {
   private async read(messages: MessageRow[]): Promise<Map<string, Map<string, string>>> {
     const items = messages.flatMap((m) => {
       const scope = { class: m.class, category: m.category, trustedCategory: m.template_key !== null };
-      const addresses = m.cc || m.bcc ? [m.recipient_email, ...list(m.cc), ...list(m.bcc)] : [m.recipient_email];
+      const addresses =
+        m.cc || m.bcc ? [m.recipient_email, ...addressList(m.cc), ...addressList(m.bcc)] : [m.recipient_email];
       return [...new Set(addresses.map(suppressionKey))].map((key) => ({ id: m.id, recipient: key, message: scope }));
     });
     const reasons = await suppressedAmong(this.db, this.bypassCategories, items);
