@@ -1,6 +1,6 @@
 /**
- * npm run bench:archive [-- --messages 2000000 --bytes-messages 5000 --seconds 5 --no-pg --no-sqlite --fresh
- *   --tables bytes,cost,catcost,year]
+ * npm run bench:archive [-- --messages 2000000 --bytes-messages 5000 --seconds 5 --rounds 3 --no-pg --no-sqlite
+ *   --fresh --tables bytes,cost,catcost,year]
  *
  * Four tables, on SQLite and on PostgreSQL (DATABASE_URL=postgres://…, a schema of its own):
  *
@@ -9,7 +9,7 @@
  *    (tables and indexes, after the sends), messages accepted per second, and the time to read
  *    a message's full content back (row and body, decompressed).
  * 2. What the search indexes cost accept: 1-recipient sends into fresh databases with and
- *    without them (triggers or trigram indexes dropped), alternating, 3 rounds.
+ *    without them (triggers or trigram indexes dropped), alternating, `--rounds` (3) rounds.
  * 3. What the category index (email_messages_category) costs accept: the same, into fresh
  *    databases and into the seeded archive of table 4 (the index dropped and built again).
  * 4. A year of archive: `--messages` (2,000,000) messages with their events written straight
@@ -56,6 +56,8 @@ const { values: args } = parseArgs({
     messages: { type: 'string', default: '2000000' },
     'bytes-messages': { type: 'string', default: '5000' },
     seconds: { type: 'string', default: '5' },
+    // Rounds of the with/without alternation of tables 2 and 3 (npm test's smoke run takes 1).
+    rounds: { type: 'string', default: '3' },
     'no-pg': { type: 'boolean', default: false },
     'no-sqlite': { type: 'boolean', default: false },
     fresh: { type: 'boolean', default: false },
@@ -66,6 +68,8 @@ const tables = new Set(args.tables.split(','));
 const N = Number(args.messages);
 const BYTES_N = Number(args['bytes-messages']);
 const SECONDS = Number(args.seconds);
+const ROUNDS = Number(args.rounds);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds ${args.rounds}: a whole number, 1 or more`);
 const TOKEN = 'bench-admin-token-0123456789abcdef';
 const CACHE = process.env.BENCH_ARCHIVE_DIR ?? path.join(tmpdir(), 'postier-bench-archive');
 const pgUrl = !args['no-pg'] && process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : undefined;
@@ -266,7 +270,7 @@ async function archiveBytes(backend: Backend, perRequest: number) {
 
 /**
  * What some indexes cost accept: 1-recipient sends, `SECONDS` each, into a database with them and
- * one without (`drops` run after its migrations), alternating, 3 rounds. Fresh databases unless
+ * one without (`drops` run after its migrations), alternating, `ROUNDS` rounds. Fresh databases unless
  * `into` gives one (the seeded archive: `without` drops, `with` runs `restore` first).
  */
 async function acceptCost(
@@ -276,7 +280,7 @@ async function acceptCost(
   into?: { target: Target; restore: string[] },
 ) {
   const rates: Record<'with' | 'without', number[]> = { with: [], without: [] };
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < ROUNDS; round++) {
     for (const variant of ['with', 'without'] as const) {
       const t = into?.target ?? (await freshTarget(backend, `${name}-${variant}`));
       const o = await open(t);
@@ -664,7 +668,7 @@ for (const backend of tables.has('cost') ? backends : []) {
   costRows.push(await searchCost(backend));
 }
 printTable(
-  `What the search indexes cost accept: 1-recipient sends, ${SECONDS} s, 16 in flight, 3 rounds alternating`,
+  `What the search indexes cost accept: 1-recipient sends, ${SECONDS} s, 16 in flight, ${ROUNDS} round(s) alternating`,
   costRows,
 );
 const catRows: Array<Record<string, string | number>> = [];
@@ -673,7 +677,7 @@ for (const backend of tables.has('catcost') ? backends : []) {
   catRows.push(...(await categoryIndexCost(backend)));
 }
 printTable(
-  `What the category index costs accept: 1-recipient sends, ${SECONDS} s, 16 in flight, 3 rounds alternating`,
+  `What the category index costs accept: 1-recipient sends, ${SECONDS} s, 16 in flight, ${ROUNDS} round(s) alternating`,
   catRows,
 );
 const yearRows: Array<Record<string, string | number>> = [];

@@ -24,7 +24,11 @@ it('bench/archive.ts runs at a small size and prints its tables', async () => {
         '3000',
         '--bytes-messages',
         '100',
+        // Every table and row, each timed loop short and the with/without alternation once: the
+        // figures are not checked here, only that each measurement runs and prints.
         '--seconds',
+        '0.2',
+        '--rounds',
         '1',
         '--no-pg',
       ],
@@ -34,6 +38,10 @@ it('bench/archive.ts runs at a small size and prints its tables', async () => {
     expect(bytes, stdout).not.toBeNull();
     expect(Number(bytes![1])).toBeGreaterThan(100);
     expect(stdout).toMatch(/\| sqlite\s+\| 1\s+\| 100\s+\| \d+/);
+    // What the search indexes and the category index cost accept: a row each, with and without.
+    expect(stdout).toMatch(/search indexes cost accept[^]*\| sqlite\s+\| \d+ \(\d+\)\s+\| \d+ \(\d+\)/);
+    expect(stdout).toMatch(/\| sqlite\s+\| fresh databases\s+\| \d+ \(\d+\)\s+\| \d+ \(\d+\)/);
+    expect(stdout).toMatch(/\| sqlite\s+\| the seeded archive \(3000\)\s+\| \d+ \(\d+\)\s+\| \d+ \(\d+\)/);
     for (const what of [
       'accepted/s',
       'GET messages?to=',
