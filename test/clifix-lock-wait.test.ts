@@ -1,16 +1,20 @@
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import SQLite from '../src/platform/db/better-sqlite3.js';
 import { openDatabase } from '../src/platform/db/database.js';
-import { createTestContext, freshStorage } from './helpers/context.js';
+import { createTestContext, type TestContext } from './helpers/context.js';
+import { databaseUrlOf } from './helpers/child-env.js';
 import { builtMain } from './support/processes.js';
 
 /**
  * An operator's command (`postier keys …`, `templates …`) meeting a lock that another session
  * holds: it gives up after DB_LOCK_WAIT_SECONDS with one line and exit 2, having changed nothing,
  * on SQLite (its write lock) and on PostgreSQL (lock_timeout; it used to wait forever, silently).
+ *
+ * The database is migrated and seeded, and its key made, in this process (createTestContext runs
+ * what `postier migrate` runs; test/cli.test.ts runs the commands themselves): a CLI process
+ * starts in a second or more, so only the commands under test are spawned.
  */
 
 interface Ran {
@@ -41,25 +45,20 @@ function expectOneLine(stderr: string): void {
   expect(stderr).not.toMatch(/^\s+at /m);
 }
 
-const keyId = (created: string) => /key ([0-9a-f-]{36})/.exec(created)![1]!;
-
+// The first CLI run may compile dist/: room for it.
 describe('the CLI on SQLite, another connection holding the write lock', { timeout: 240_000 }, () => {
-  let dir: string;
+  let t: TestContext;
   let file: string;
   let env: Record<string, string>;
   beforeAll(async () => {
-    const storage = await freshStorage('sqlite');
-    dir = storage.dir;
-    file = storage.databaseUrl.slice('sqlite:'.length);
-    env = { DATABASE_URL: storage.databaseUrl, DATA_DIR: dir, LOG_LEVEL: 'silent', DB_LOCK_WAIT_SECONDS: '1' };
-    expect((await cli(env, 'migrate')).status).toBe(0);
-  }, 240_000); // the first CLI run may compile dist/
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    t = await createTestContext('sqlite');
+    file = t.config.databaseUrl.slice('sqlite:'.length);
+    env = { DATABASE_URL: t.config.databaseUrl, DATA_DIR: t.dir, LOG_LEVEL: 'silent', DB_LOCK_WAIT_SECONDS: '1' };
+  });
+  afterAll(() => t?.close());
 
   it('keys revoke and keys create give up with one line naming the lock, exit 2, and change nothing', async () => {
-    const created = await cli(env, 'keys', 'create', '--scope', 'send', '--name', 'billing');
-    expect(created.status, created.stderr).toBe(0);
-    const id = keyId(created.stdout);
+    const { id } = (await t.services.apiKeys.create('billing', 'send', 'cli')).key;
 
     const holder = new SQLite(file);
     holder.exec('BEGIN IMMEDIATE');
@@ -89,27 +88,22 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
   'the CLI on PostgreSQL, another session holding a lock',
   { timeout: 300_000 },
   () => {
-    let dir: string;
+    let t: TestContext;
     let schema: string;
     let env: Record<string, string>;
     let holder: pg.Client;
     let holderPid: number;
     beforeAll(async () => {
-      const storage = await freshStorage('postgres');
-      dir = storage.dir;
-      schema = storage.schema!;
-      const url = new URL(storage.databaseUrl);
-      url.searchParams.set('options', `-c search_path=${schema}`);
-      env = { DATABASE_URL: url.toString(), DATA_DIR: dir, LOG_LEVEL: 'silent', DB_LOCK_WAIT_SECONDS: '1' };
-      const migrated = await cli(env, 'migrate');
-      expect(migrated.status, migrated.stderr).toBe(0);
-      holder = new pg.Client({ connectionString: storage.databaseUrl, application_name: 'clifix-holder' });
+      t = await createTestContext('postgres');
+      schema = t.schema!;
+      env = { DATABASE_URL: databaseUrlOf(t), DATA_DIR: t.dir, LOG_LEVEL: 'silent', DB_LOCK_WAIT_SECONDS: '1' };
+      holder = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL, application_name: 'clifix-holder' });
       await holder.connect();
       holderPid = (await holder.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
-    }, 240_000);
+    });
     afterAll(async () => {
       await holder?.end();
-      rmSync(dir, { recursive: true, force: true });
+      await t?.close();
     });
 
     const expectGaveUp = (r: Ran, table: string) => {
@@ -123,9 +117,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
     };
 
     it('keys list and keys revoke give up on a locked api_keys, exit 2, and revoke nothing', async () => {
-      const created = await cli(env, 'keys', 'create', '--scope', 'admin', '--name', 'ops');
-      expect(created.status, created.stderr).toBe(0);
-      const id = keyId(created.stdout);
+      const { id } = (await t.services.apiKeys.create('ops', 'admin', 'cli')).key;
 
       await holder.query('begin');
       await holder.query(`lock table ${schema}.api_keys in access exclusive mode`);
@@ -147,7 +139,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
       await holder.query('begin');
       await holder.query(`lock table ${schema}.email_templates in access exclusive mode`);
       try {
-        expectGaveUp(await cli(env, 'templates', 'export', dir), 'email_templates');
+        expectGaveUp(await cli(env, 'templates', 'export', t.dir), 'email_templates');
       } finally {
         await holder.query('rollback');
       }
