@@ -33,7 +33,7 @@ describe('postier CLI', { timeout: 120_000 }, () => {
     expect(listed).toContain('billing');
     expect(listed).not.toContain(token);
     const id = /key ([0-9a-f-]{36})/.exec(created)![1]!;
-    expect(postier('keys', 'revoke', id)).toContain('Revoked');
+    expect(postier('keys', 'revoke', id)).toContain(`Revoked ${id} (billing) at `);
   });
 
   it('lists, prints, retries and drops spooled SMTP submissions', () => {
