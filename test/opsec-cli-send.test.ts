@@ -2,11 +2,17 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readToken, timeoutOf } from '../src/app/cli/send.js';
 import { ADMIN_TOKEN, createTestContext, type TestContext } from './helpers/context.js';
 import { listen } from './helpers/http.js';
 import { builtMain } from './support/processes.js';
 
-/** `postier send` as a child process, asynchronously: the Postier it talks to lives in this process. */
+/**
+ * `postier send` as a child process, asynchronously: the Postier it talks to lives in this process.
+ * A CLI process starts in a second or more: the refusals of each flag's bad values are checked on
+ * the functions the command calls (readToken, timeoutOf), and one of each through the command
+ * (its exit status and message).
+ */
 function postier(args: string[], opts: { env?: Record<string, string>; input?: string } = {}) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = execFile(
@@ -62,9 +68,7 @@ describe('postier send: the API key and the timeout', { timeout: 180_000 }, () =
     const refused = await postier([...sendArgs(url), '--token-file', empty]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('the file is empty');
-    const missing = await postier([...sendArgs(url), '--token-file', path.join(t.dir, 'nope')]);
-    expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/--token-file .*nope: ENOENT/);
+    expect(() => readToken({ tokenFile: path.join(t.dir, 'nope') })).toThrow(/--token-file .*nope: ENOENT/);
   });
 
   it('warns that --token is visible to other users, and still sends; the token is never printed', async () => {
@@ -78,11 +82,13 @@ describe('postier send: the API key and the timeout', { timeout: 180_000 }, () =
   });
 
   it('refuses a --timeout that is not a number of milliseconds with a clear message, before any request', async () => {
-    for (const bad of ['abc', '0', '-5', '1.5', '99999999999']) {
-      const r = await postier([...sendArgs(url), '--timeout', bad], { env: { POSTIER_TOKEN: ADMIN_TOKEN } });
-      expect(r.code, bad).toBe(1);
-      expect(r.stderr, bad).toContain(`--timeout ${JSON.stringify(bad)}: expected a whole number of milliseconds`);
-    }
+    for (const bad of ['abc', '0', '-5', '1.5', '99999999999'])
+      expect(() => timeoutOf(bad), bad).toThrow(
+        `--timeout ${JSON.stringify(bad)}: expected a whole number of milliseconds`,
+      );
+    const r = await postier([...sendArgs(url), '--timeout', '1.5'], { env: { POSTIER_TOKEN: ADMIN_TOKEN } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('--timeout "1.5": expected a whole number of milliseconds');
     const count = await t.services.db
       .selectFrom('email_messages')
       .select((eb) => eb.fn.countAll<number>().as('n'))
