@@ -129,31 +129,36 @@ describe('reading template folders', () => {
 
 describe('postier templates export|import (CLI)', () => {
   it('round-trips through the command line and prints what it did', async () => {
-    const data = mkdtempSync(path.join(tmpdir(), 'postier-cli-'));
+    // Migrated and seeded in this process, as `postier migrate` would (test/cli.test.ts runs it):
+    // a CLI process starts in a second or more.
+    const t = await createTestContext('sqlite');
+    const data = t.dir;
     const env = {
       ...process.env,
       DATA_DIR: data,
-      DATABASE_URL: `sqlite:${path.join(data, 'p.db')}`,
+      DATABASE_URL: t.config.databaseUrl,
       EMAIL_TEMPLATES_DIR: path.join(data, 'tpl'),
       LOG_LEVEL: 'silent',
     };
-    const postier = (...args: string[]) =>
-      run(process.execPath, [builtMain(), ...args], { env, cwd: path.resolve('.') });
-    const cli = (...args: string[]) => postier('templates', ...args);
+    const cli = (extra: Record<string, string>, ...args: string[]) =>
+      run(process.execPath, [builtMain(), 'templates', ...args], { env: { ...env, ...extra }, cwd: path.resolve('.') });
     try {
-      // The templates commands use an existing database (a missing one is a typo: exit 2).
-      await expect(cli('export')).rejects.toMatchObject({ code: 2 });
-      await postier('migrate');
-      const exported = await cli('export');
+      const [missing, exported] = await Promise.all([
+        // The templates commands use an existing database (a missing one is a typo: exit 2).
+        cli({ DATABASE_URL: `sqlite:${path.join(data, 'missing.db')}` }, 'export').catch((e: unknown) => e),
+        cli({}, 'export'),
+      ]);
+      expect(missing).toMatchObject({ code: 2 });
+      expect(existsSync(path.join(data, 'missing.db'))).toBe(false);
       expect(exported.stdout).toContain(`12 templates written to ${path.join(data, 'tpl')}`);
       expect(existsSync(path.join(data, 'tpl', 'instance_provisioned', 'en', 'html.liquid'))).toBe(true);
       const subject = path.join(data, 'tpl', 'cutover_reminder', 'fr', 'subject.liquid');
       writeFileSync(subject, 'Rappel : checklist {{ reseller_name }}');
-      const imported = await cli('import');
+      const imported = await cli({}, 'import');
       expect(imported.stdout).toContain('cutover_reminder: new version 2');
       expect(imported.stdout).toContain('billing_invoice_monthly: unchanged (version 1)');
     } finally {
-      rmSync(data, { recursive: true, force: true });
+      await t.close();
     }
   });
 });
