@@ -95,73 +95,78 @@ function unittest(python: Python, cwd: string, env: Record<string, string>): Pro
 
 const found = pythons();
 
-describe.each(backends)('the Python client and its SaaS lifecycle example against a real Postier on %s', (backend) => {
-  let t: TestContext;
-  let url: string;
-  let sendToken: string;
-  let archive: PostierClient;
-  // PostgreSQL runs one interpreter: what differs between interpreters is Python, not the store.
-  const interpreters = backend === 'sqlite' ? found : found.slice(0, 1);
+// Both databases at once: most of a run is the Python side's own waiting (its timeout cases: 8 s
+// for the example's hanging Postier), which needs no CPU.
+describe.concurrent.each(backends)(
+  'the Python client and its SaaS lifecycle example against a real Postier on %s',
+  (backend) => {
+    let t: TestContext;
+    let url: string;
+    let sendToken: string;
+    let archive: PostierClient;
+    // PostgreSQL runs one interpreter: what differs between interpreters is Python, not the store.
+    const interpreters = backend === 'sqlite' ? found : found.slice(0, 1);
 
-  beforeAll(async () => {
-    t = await createTestContext(backend);
-    url = await listen(t);
-    sendToken = (await t.services.apiKeys.create('python-client', 'send', 'test')).token;
-    archive = new PostierClient({ baseUrl: url, token: ADMIN_TOKEN });
-  });
-  afterAll(() => t.close());
+    beforeAll(async () => {
+      t = await createTestContext(backend);
+      url = await listen(t);
+      sendToken = (await t.services.apiKeys.create('python-client', 'send', 'test')).token;
+      archive = new PostierClient({ baseUrl: url, token: ADMIN_TOKEN });
+    });
+    afterAll(() => t.close());
 
-  it('finds a Python 3.9+ to run them with', () => {
-    expect(found.map((p) => p.exe)).not.toEqual([]);
-  });
+    it('finds a Python 3.9+ to run them with', () => {
+      expect(found.map((p) => p.exe)).not.toEqual([]);
+    });
 
-  const env = () => ({ POSTIER_URL: url, POSTIER_SEND_TOKEN: sendToken, POSTIER_ADMIN_TOKEN: ADMIN_TOKEN });
+    const env = () => ({ POSTIER_URL: url, POSTIER_SEND_TOKEN: sendToken, POSTIER_ADMIN_TOKEN: ADMIN_TOKEN });
 
-  const expectArchived = async (ids: string[]) => {
-    for (const id of ids) {
-      const m = await archive.getMessage(id);
-      expect(m.id).toBe(id);
-      expect(m.source_endpoint).toBeTruthy();
-    }
-  };
+    const expectArchived = async (ids: string[]) => {
+      for (const id of ids) {
+        const m = await archive.getMessage(id);
+        expect(m.id).toBe(id);
+        expect(m.source_endpoint).toBeTruthy();
+      }
+    };
 
-  it.concurrent.each(interpreters.map((p) => [`${p.exe} (${p.version})`, p] as const))(
-    'packages/python tests pass with %s, nothing skipped, and their sends are in the archive',
-    async (_name, python) => {
-      const run = await unittest(python, PACKAGE, env());
-      expect(run.code, run.stderr).toBe(0);
-      expect(run.verdict, run.stderr).toBe('OK');
-      expect(run.ran).toBeGreaterThanOrEqual(37);
-      // Sends with attachments, options, lists, typed variables, idempotency and paging.
-      expect(run.ids.length).toBeGreaterThanOrEqual(12);
-      await expectArchived(run.ids);
-      const attached = await Promise.all(run.ids.map(async (id) => (await archive.getMessage(id)).attachments));
-      expect(attached.flat()).toContainEqual(
-        expect.objectContaining({ filename: 'invoice_2026-02.pdf', content_type: 'application/pdf' }),
-      );
-    },
-    180_000,
-  );
+    it.concurrent.each(interpreters.map((p) => [`${p.exe} (${p.version})`, p] as const))(
+      'packages/python tests pass with %s, nothing skipped, and their sends are in the archive',
+      async (_name, python) => {
+        const run = await unittest(python, PACKAGE, env());
+        expect(run.code, run.stderr).toBe(0);
+        expect(run.verdict, run.stderr).toBe('OK');
+        expect(run.ran).toBeGreaterThanOrEqual(37);
+        // Sends with attachments, options, lists, typed variables, idempotency and paging.
+        expect(run.ids.length).toBeGreaterThanOrEqual(12);
+        await expectArchived(run.ids);
+        const attached = await Promise.all(run.ids.map(async (id) => (await archive.getMessage(id)).attachments));
+        expect(attached.flat()).toContainEqual(
+          expect.objectContaining({ filename: 'invoice_2026-02.pdf', content_type: 'application/pdf' }),
+        );
+      },
+      180_000,
+    );
 
-  it.concurrent.each(interpreters.map((p) => [`${p.exe} (${p.version})`, p] as const))(
-    'the SaaS lifecycle example passes its four scenarios and its Postier stopped, hanging and refusing cases with %s',
-    async (_name, python) => {
-      const run = await unittest(python, EXAMPLE, { ...env(), PYTHONPATH: PACKAGE });
-      expect(run.code, run.stderr).toBe(0);
-      expect(run.verdict, run.stderr).toBe('OK');
-      expect(run.stderr).toMatch(/test_scenario_1_.* \.\.\. ok/);
-      expect(run.stderr).toMatch(/test_every_transition_completes_when_postier_is_stopped .* \.\.\. ok/);
-      expect(run.ran).toBeGreaterThanOrEqual(9);
-      await expectArchived(run.ids);
-      const templates = new Set<string | null>();
-      for (const id of run.ids) templates.add((await archive.getMessage(id)).template_key);
-      expect([...templates].sort()).toEqual([
-        'instance_provisioned',
-        'instance_reactivated',
-        'instance_suspended',
-        'instance_terminated',
-      ]);
-    },
-    180_000,
-  );
-});
+    it.concurrent.each(interpreters.map((p) => [`${p.exe} (${p.version})`, p] as const))(
+      'the SaaS lifecycle example passes its four scenarios and its Postier stopped, hanging and refusing cases with %s',
+      async (_name, python) => {
+        const run = await unittest(python, EXAMPLE, { ...env(), PYTHONPATH: PACKAGE });
+        expect(run.code, run.stderr).toBe(0);
+        expect(run.verdict, run.stderr).toBe('OK');
+        expect(run.stderr).toMatch(/test_scenario_1_.* \.\.\. ok/);
+        expect(run.stderr).toMatch(/test_every_transition_completes_when_postier_is_stopped .* \.\.\. ok/);
+        expect(run.ran).toBeGreaterThanOrEqual(9);
+        await expectArchived(run.ids);
+        const templates = new Set<string | null>();
+        for (const id of run.ids) templates.add((await archive.getMessage(id)).template_key);
+        expect([...templates].sort()).toEqual([
+          'instance_provisioned',
+          'instance_reactivated',
+          'instance_suspended',
+          'instance_terminated',
+        ]);
+      },
+      180_000,
+    );
+  },
+);
