@@ -9,8 +9,9 @@ import { createTestContext, type TestContext } from './helpers/context.js';
 import { spawnPostier } from './support/processes.js';
 
 describe('the PostgreSQL connections of a process', () => {
+  // Without the SMTP submission listener unless a case says otherwise (its ingester thread adds 2).
   const config = (env: Record<string, string> = {}) =>
-    loadConfig({ DATABASE_URL: 'postgres://db.example/postier', ...env });
+    loadConfig({ DATABASE_URL: 'postgres://db.example/postier', SUBMISSION_ENABLED: 'false', ...env });
 
   it('are counted per process layout, as docs/scaling.md writes the formula', () => {
     expect(plannedConnections(config(), { api: true, worker: true }).total).toBe(10 + 5);
@@ -22,6 +23,23 @@ describe('the PostgreSQL connections of a process', () => {
       worker: true,
     });
     expect(cluster).toEqual({ total: 6 * 4, detail: 'DATABASE_POOL_SIZE 6 × (1 primary + API_PROCESSES 3)' });
+  });
+
+  it('count the submission ingester thread where the listener runs', () => {
+    const listening = (env: Record<string, string> = {}) => config({ SUBMISSION_ENABLED: 'true', ...env });
+    expect(plannedConnections(listening(), { api: true, worker: true })).toEqual({
+      total: 10 + 5 + 2,
+      detail: 'DATABASE_POOL_SIZE 10 + WORKER_DATABASE_POOL_SIZE 5 (delivery thread) + 2 (submission ingester thread)',
+    });
+    expect(
+      plannedConnections(listening({ SUBMISSION_INGEST_THREAD: 'false' }), { api: true, worker: true }).total,
+    ).toBe(10 + 5);
+    // `postier submission` alone; `postier worker` runs no listener.
+    expect(plannedConnections(listening(), { api: false, worker: false, submissionOnly: true }).total).toBe(10 + 2);
+    expect(plannedConnections(listening(), { api: false, worker: true }).total).toBe(10);
+    expect(
+      plannedConnections(listening({ API_PROCESSES: '2', DATABASE_POOL_SIZE: '6' }), { api: true, worker: true }).total,
+    ).toBe(6 * 3 + 2);
   });
 
   it('fit, fit with little to spare (a warning), or are refused with the numbers that decided', () => {
@@ -60,14 +78,14 @@ describe.runIf(process.env.TEST_DATABASE_URL)('the connection budget against Pos
   it('refuses a pool larger than the server allows', async () => {
     const log = createLogger('silent');
     await expect(checkConnectionBudget(t.services, { api: true, worker: false }, log)).rejects.toThrow(
-      /PostgreSQL cannot take the connections this process may open: 10000 \(DATABASE_POOL_SIZE 10000\)/,
+      /PostgreSQL cannot take the connections this process may open: 10002 \(DATABASE_POOL_SIZE 10000 \+ 2 \(submission ingester thread\)\)/,
     );
   });
 
   it('`postier serve` with such a pool exits at start-up with that message, before listening', async () => {
     const p = spawnPostier('serve', { env: childEnv(t, { DATABASE_POOL_SIZE: '10000', PORT: '0' }) });
     expect(await p.exited).toBe(2);
-    expect(p.output()).toMatch(/PostgreSQL cannot take the connections this process may open: 10005/);
+    expect(p.output()).toMatch(/PostgreSQL cannot take the connections this process may open: 10007/);
     expect(p.output()).toMatch(/Lower DATABASE_POOL_SIZE/);
     expect(p.output()).not.toMatch(/Postier API listening/);
   }, 60_000);

@@ -37,15 +37,27 @@ describe.each(backends)('the submission listener in Postier processes on %s', (b
     return rows();
   };
 
-  it('postier serve listens on SUBMISSION_PORT and stores what it accepts', async () => {
+  it('postier serve listens on SUBMISSION_PORT, stores what it accepts from its ingester thread, and delivers it at once', async () => {
     const port = await freePort();
     const serve = await startServe({
+      // A worker that polls once a minute: only the ingester thread's ring can start this delivery sooner.
       env: childEnv(t, { POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, SUBMISSION_PORT: String(port), WORKER_POLL_MS: '60000' }),
     });
     try {
       await serve.waitForOutput(/SMTP submission listening/, 90_000);
       expect(await sendThrough(port, '<in-serve@erp.rgz.bj>')).toMatch(/^250 2\.0\.0/);
       expect(await stored('<in-serve@erp.rgz.bj>')).toEqual([{ status: expect.any(String), source: 'smtp' }]);
+      // No SMTP_HOST: the capture server takes it.
+      await until(
+        'the submitted message captured',
+        async () => (await stored('<in-serve@erp.rgz.bj>'))[0]!.status === 'captured',
+        20_000,
+      );
+      // The thread's counters are in the process's /metrics.
+      const metrics = await (
+        await fetch(`${serve.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+      ).text();
+      expect(metrics).toMatch(/^postier_submission_archived_total\{result="stored"\} 1$/m);
     } finally {
       await serve.stop();
     }

@@ -1,6 +1,7 @@
 import type pino from 'pino';
 import type { Config } from '../platform/config.js';
 import { judgeBudget, serverConnections } from '../platform/db/connection-budget.js';
+import { INGEST_POOL_SIZE } from './ingest-thread.js';
 import type { Platform } from './platform.js';
 
 /**
@@ -10,11 +11,27 @@ import type { Platform } from './platform.js';
  *   loop, retention, webhooks, capture: all share it);
  * - `postier serve` with its delivery thread (WORKER_THREAD, the default): + WORKER_DATABASE_POOL_SIZE;
  * - API_PROCESSES = N > 1: + N × DATABASE_POOL_SIZE (each HTTP process has its own pool; the
- *   primary's worker runs in the primary's loop, on its pool).
+ *   primary's worker runs in the primary's loop, on its pool);
+ * - the SMTP submission listener with its ingester thread (SUBMISSION_INGEST_THREAD, the
+ *   default): + INGEST_POOL_SIZE.
  */
 export function plannedConnections(
   config: Config,
-  opts: { api: boolean; worker: boolean },
+  opts: { api: boolean; worker: boolean; submissionOnly?: boolean },
+): { total: number; detail: string } {
+  const base = processConnections(config, opts);
+  // The SMTP submission listener runs beside the API (in the main process of a cluster) or alone.
+  const ingester =
+    config.submission.enabled && config.submission.ingestThread && (opts.api || opts.submissionOnly)
+      ? INGEST_POOL_SIZE
+      : 0;
+  if (ingester === 0) return base;
+  return { total: base.total + ingester, detail: `${base.detail} + ${ingester} (submission ingester thread)` };
+}
+
+function processConnections(
+  config: Config,
+  opts: { api: boolean; worker: boolean; submissionOnly?: boolean },
 ): { total: number; detail: string } {
   const pool = config.databasePoolSize;
   if (opts.api && config.apiProcesses > 1)
@@ -35,7 +52,7 @@ export class ConnectionBudgetError extends Error {}
 /** On PostgreSQL, refuses to start a process whose connections would not fit; warns when little would be left. */
 export async function checkConnectionBudget(
   p: Pick<Platform, 'db' | 'dialect' | 'config'>,
-  opts: { api: boolean; worker: boolean },
+  opts: { api: boolean; worker: boolean; submissionOnly?: boolean },
   log: pino.Logger,
 ): Promise<void> {
   if (p.dialect !== 'postgres') return;

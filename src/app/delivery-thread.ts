@@ -1,13 +1,9 @@
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Worker as Thread } from 'node:worker_threads';
 import type pino from 'pino';
 import type { Config } from '../platform/config.js';
 import type { MetricsJson as Metrics } from '../platform/metrics.js';
-import { MetricsAsker } from '../observability/index.js';
 import { oncePerTurn } from '../platform/once-per-turn.js';
-import { RestartDelay } from '../platform/restart-delay.js';
 import type { SmtpTarget } from '../delivery/index.js';
+import { type FromAnyThread, SupervisedThread, type ToAnyThread } from './supervised-thread.js';
 
 /** What the thread is started with: plain data, cloned into it. */
 export interface DeliveryThreadData {
@@ -17,34 +13,10 @@ export interface DeliveryThreadData {
   retention: boolean;
 }
 
-export type ToThread =
-  | { type: 'notify' }
-  | { type: 'feedback' }
-  | { type: 'metrics'; id: number }
-  | { type: 'retention'; id: number; now: number }
-  | { type: 'stop' };
-export type FromThread =
-  | { type: 'ready'; owner: string }
-  | { type: 'metrics'; id: number; metrics: Metrics }
-  | { type: 'retention'; id: number; ran: Record<string, unknown> | null; error?: string }
-  | { type: 'stopped' }
-  | { type: 'failed'; error: string };
-
-// delivery-thread-entry.js once built. From the TypeScript sources (tests, `npm run postier`), the thread
-// does not inherit tsx's loader hooks: it registers them before importing delivery-thread-entry.ts.
-const SOURCE = path.extname(fileURLToPath(import.meta.url)) === '.ts';
-const ENTRY = new URL(`./delivery-thread-entry${SOURCE ? '.ts' : '.js'}`, import.meta.url);
-const threadOf = (workerData: DeliveryThreadData) =>
-  SOURCE
-    ? new Thread(
-        `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(ENTRY.href)}); })`,
-        {
-          eval: true,
-          workerData,
-          name: 'postier-delivery',
-        },
-      )
-    : new Thread(ENTRY, { workerData, name: 'postier-delivery' });
+type Own = { type: 'notify' } | { type: 'feedback' } | { type: 'retention'; id: number; now: number };
+type OwnReply = { type: 'retention'; id: number; ran: Record<string, unknown> | null; error?: string };
+export type ToThread = Own | ToAnyThread;
+export type FromThread = OwnReply | FromAnyThread;
 
 /**
  * The delivery worker of `postier serve`, on a thread of its own: its own event loop and its
@@ -58,125 +30,74 @@ const threadOf = (workerData: DeliveryThreadData) =>
  * stopped mid-send.
  */
 export class DeliveryThread {
-  private thread!: Thread;
-  /** A thread is running (between its start and its 'exit'). */
-  private alive = false;
-  private stopping = false;
-  private restartTimer: NodeJS.Timeout | null = null;
-  private readonly restartDelay = new RestartDelay();
-  private readonly asker = new MetricsAsker(2000);
-  private readonly ring = oncePerTurn(() => this.post({ type: 'notify' }));
-  private readonly ringFeedback = oncePerTurn(() => this.post({ type: 'feedback' }));
-  private stopped: (() => void) | null = null;
+  private readonly ring = oncePerTurn(() => this.host.post({ type: 'notify' }));
+  private readonly ringFeedback = oncePerTurn(() => this.host.post({ type: 'feedback' }));
   private nextRun = 1;
   private readonly runs = new Map<
     number,
     { resolve: (ran: Record<string, unknown>) => void; reject: (e: Error) => void }
   >();
 
-  private constructor(
-    private readonly data: DeliveryThreadData,
-    private readonly log: pino.Logger,
-  ) {}
+  private constructor(private readonly host: SupervisedThread<Own, OwnReply>) {}
 
   static async start(data: DeliveryThreadData, log: pino.Logger): Promise<DeliveryThread> {
-    const t = new DeliveryThread(data, log);
-    await t.spawn();
-    return t;
-  }
-
-  private spawn(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const thread = threadOf(this.data);
-      this.thread = thread;
-      this.alive = true;
-      let ready = false;
-      thread.on('message', (m: FromThread) => {
-        if (m.type === 'ready') {
-          ready = true;
-          this.restartDelay.reset();
-          resolve();
-        } else if (m.type === 'failed' && !ready) reject(new Error(`delivery thread could not start: ${m.error}`));
-        else if (m.type === 'metrics') this.asker.answer(m.id, m.metrics);
-        else if (m.type === 'retention') {
-          const run = this.runs.get(m.id);
-          this.runs.delete(m.id);
-          if (m.ran) run?.resolve(m.ran);
-          else run?.reject(new Error(m.error ?? 'the delivery thread runs no retention'));
-        } else if (m.type === 'stopped') this.stopped?.();
-      });
-      thread.on('error', (err) => {
-        this.log.error({ err }, 'delivery thread crashed');
-        if (!ready) reject(err);
-      });
-      thread.on('exit', (code) => {
-        this.alive = false;
-        this.asker.answerAll([]);
-        for (const run of this.runs.values()) run.reject(new Error(`the delivery thread exited (${code})`));
-        this.runs.clear();
-        this.stopped?.();
-        if (!ready) reject(new Error(`delivery thread exited with ${code} before it was ready`));
-        else if (!this.stopping) this.scheduleRestart({ code }, 'delivery thread exited unexpectedly');
-      });
+    let self: DeliveryThread | null = null;
+    const host = await SupervisedThread.start<Own, OwnReply>({
+      entry: 'delivery-thread-entry',
+      name: 'postier-delivery',
+      workerData: data,
+      log,
+      message: (m) => self?.answered(m),
+      exited: (code) => {
+        if (!self) return;
+        for (const run of self.runs.values()) run.reject(new Error(`the delivery thread exited (${code})`));
+        self.runs.clear();
+      },
     });
+    self = new DeliveryThread(host);
+    return self;
   }
 
-  /** Until a thread is up again: a failed restart is tried again later, never given up. */
-  private scheduleRestart(fields: object, why: string): void {
-    const delay = this.restartDelay.next();
-    this.log.error(fields, `${why}; starting it again in ${delay / 1000} s`);
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = null;
-      if (this.stopping) return;
-      this.spawn().catch((err: unknown) => {
-        if (!this.stopping) this.scheduleRestart({ err }, 'delivery thread could not restart');
-      });
-    }, delay);
-    this.restartTimer.unref();
+  /** The running thread (tests end it to play a crash). */
+  private get thread() {
+    return this.host.thread;
   }
 
-  private post(m: ToThread): void {
-    this.thread.postMessage(m);
+  private answered(m: OwnReply): void {
+    const run = this.runs.get(m.id);
+    this.runs.delete(m.id);
+    if (m.ran) run?.resolve(m.ran);
+    else run?.reject(new Error(m.error ?? 'the delivery thread runs no retention'));
   }
 
   /** Messages were queued in this process: lease now. One message per event-loop turn at most. */
   notify(): void {
-    if (!this.stopping) this.ring();
+    if (!this.host.isStopping) this.ring();
   }
 
   /** Feedback reports were stored in this process: the thread's processor classifies them now. */
   notifyFeedback(): void {
-    if (!this.stopping && this.alive) this.ringFeedback();
+    if (!this.host.isStopping && this.host.isAlive) this.ringFeedback();
   }
 
   /** The thread's own counters (sent, failed, SMTP replies, …), to merge into GET /metrics. */
   metrics(timeoutMs?: number): Promise<Metrics> {
-    if (this.stopping) return Promise.resolve([]);
-    return this.asker.ask((id) => this.post({ type: 'metrics', id }), timeoutMs);
+    return this.host.metrics(timeoutMs);
   }
 
   /** Runs every retention job once now on the thread (each only if its lock is free): what ran. */
   runRetention(now = Date.now()): Promise<Record<string, unknown>> {
-    if (this.stopping || !this.alive) return Promise.reject(new Error('the delivery thread is not running'));
+    if (this.host.isStopping || !this.host.isAlive)
+      return Promise.reject(new Error('the delivery thread is not running'));
     const id = this.nextRun++;
     return new Promise((resolve, reject) => {
       this.runs.set(id, { resolve, reject });
-      this.post({ type: 'retention', id, now });
+      this.host.post({ type: 'retention', id, now });
     });
   }
 
   /** Stops leasing, lets the sends in flight finish (or releases them), then ends the thread. */
-  async stop(): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    // Between a crash and its restart there is no thread to drain: nothing to wait for.
-    if (this.alive) {
-      await new Promise<void>((resolve) => {
-        this.stopped = resolve;
-        this.post({ type: 'stop' });
-      });
-    }
-    await this.thread.terminate();
+  stop(): Promise<void> {
+    return this.host.stop();
   }
 }

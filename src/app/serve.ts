@@ -16,6 +16,7 @@ import { buildApp } from '../http/app.js';
 import { startMetricsServer } from '../http/metrics-server.js';
 import { type RetentionScheduler, startRetentionScheduler } from '../retention/index.js';
 import { DeliveryThread } from './delivery-thread.js';
+import { INGEST_POOL_SIZE, IngestThread } from './ingest-thread.js';
 import type { Wired } from './wiring.js';
 
 /** First start with no admin credential at all: create one admin key and show it once. */
@@ -72,28 +73,41 @@ async function startDelivery(
 }
 
 /**
- * The SMTP submission listener on the accept service of this process (SUBMISSION_*), and the
- * ingester that makes its spooled messages into messages, in the same loop: it stores them in
- * batches of up to 50 per commit, which costs less than a commit per message.
+ * The spool's ingester: on a thread of its own (SUBMISSION_INGEST_THREAD, see ingest-thread.ts),
+ * or in this loop (an in-memory SQLite database exists in one connection only). It stores spooled
+ * messages in batches of up to 50 per commit, which costs less than a commit per message.
  */
+async function startIngester(s: Wired): Promise<{ notify(): void; stop(): Promise<void> }> {
+  const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}:spool`;
+  const log = s.log.child({ component: 'submission-spool' });
+  if (s.config.submission.ingestThread && s.config.databaseUrl !== 'sqlite::memory:') {
+    const thread = await IngestThread.start({ config: s.config, owner, poolSize: INGEST_POOL_SIZE }, log, {
+      queued: () => s.outbox.notify(),
+    });
+    const source = () => thread.metrics();
+    s.metricSources.push(source);
+    return {
+      notify: () => thread.notify(),
+      async stop() {
+        await thread.stop();
+        s.metricSources.splice(s.metricSources.indexOf(source), 1);
+      },
+    };
+  }
+  const ingester = new SpoolIngester({ db: s.db, dialect: s.dialect, send: s.send, config: s.config, log }, { owner });
+  ingester.start();
+  return ingester;
+}
+
+/** The SMTP submission listener on the accept service of this process (SUBMISSION_*), and its spool's ingester. */
 export async function startSubmissionListener(s: Wired): Promise<SubmissionServer> {
-  const ingester = new SpoolIngester(
-    {
-      db: s.db,
-      dialect: s.dialect,
-      send: s.send,
-      config: s.config,
-      log: s.log.child({ component: 'submission-spool' }),
-    },
-    { owner: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}:spool` },
-  );
+  const ingester = await startIngester(s);
   const acceptor = new SubmissionAcceptor({
     send: s.send,
     spool: new SubmissionSpool(s, () => ingester.notify()),
     db: s.db,
     messageIdDomain: s.messageIdDomain,
   });
-  ingester.start();
   try {
     const server = await startSubmission({ config: s.config, log: s.log, keys: s.apiKeys, acceptor });
     return {

@@ -63,9 +63,47 @@ export interface WireOptions {
   lockTimeout?: boolean;
 }
 
+/**
+ * The send service on a platform: what every accepting path (API, SMTP submission, CLI, resend)
+ * stores through, with its admission policies. `wire` builds the process's; the submission
+ * spool's ingester thread builds its own on its own connection (ingest-thread-entry.ts).
+ */
+export function sendServiceOf(
+  platform: Platform,
+  deps: {
+    templates: TemplateService;
+    content: ContentStore;
+    unsubscribeKey: Buffer;
+    domainVerified?: (domain: string) => boolean;
+    groupsInFlight?: number;
+  },
+): SendService {
+  const { config, db, commits, events, seal, dialect } = platform;
+  return new SendService({
+    db,
+    commits,
+    events,
+    templates: deps.templates,
+    content: deps.content,
+    seal,
+    email: config.email,
+    fromEmail: config.smtp.fromEmail,
+    messageIdDomain: messageIdDomain(config.smtp.fromEmail),
+    dialect,
+    ...(deps.domainVerified ? { domainVerified: deps.domainVerified } : {}),
+    ...(deps.groupsInFlight ? { groupsInFlight: deps.groupsInFlight } : {}),
+    // Order matters: a suppressed recipient does not use up a rate-limit allowance.
+    policies: [
+      suppressionPolicy(config.email.suppressionBypassCategories),
+      rateLimitPolicy(config.email.rateLimits, dialect),
+      unsubscribeHeadersPolicy(config, deps.unsubscribeKey),
+    ],
+  });
+}
+
 export async function wire(config: Config, log: pino.Logger, opts: WireOptions = {}): Promise<Wired> {
   const platform = openPlatform(config, log, { schema: opts.schema, lockTimeout: opts.lockTimeout });
-  const { db, database, dialect, commits, seal, outbox, events } = platform;
+  const { db, database, dialect, commits, outbox, events } = platform;
   if (opts.migrate ?? true) {
     const applied = await migrateToLatest(db, opts.schema, dialect);
     if (applied.length) log.info({ migrations: applied }, 'migrations applied');
@@ -88,24 +126,11 @@ export async function wire(config: Config, log: pino.Logger, opts: WireOptions =
     domains.refresh().catch((err: unknown) => log.error({ err }, 'could not read the sending domains’ checks'));
   if (enforce) await refreshDomains();
   const domainRefresh = enforce ? setInterval(refreshDomains, 30_000).unref() : null;
-  const send = new SendService({
-    db,
-    commits,
-    events,
+  const send = sendServiceOf(platform, {
     templates,
     content,
-    seal,
-    email: config.email,
-    fromEmail: config.smtp.fromEmail,
-    messageIdDomain: domain,
-    dialect,
-    // Order matters: a suppressed recipient does not use up a rate-limit allowance.
+    unsubscribeKey: key,
     ...(enforce ? { domainVerified: (d: string) => domains.isVerified(d) } : {}),
-    policies: [
-      suppressionPolicy(config.email.suppressionBypassCategories),
-      rateLimitPolicy(config.email.rateLimits, dialect),
-      unsubscribeHeadersPolicy(config, key),
-    ],
   });
   send.onQueued(() => outbox.notify());
 

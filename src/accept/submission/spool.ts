@@ -319,6 +319,21 @@ export class SpoolIngester {
     await this.passes.stop();
   }
 
+  /**
+   * Before start(), when this ingester takes over from a predecessor of the same owner that died
+   * (the ingester thread of `postier serve`, started again): the rows it had leased are due now
+   * rather than after their lease. Its transaction ended with it, so nobody is storing them.
+   * Their `attempts` stay counted: a message that kills its ingester becomes a suspect, taken alone.
+   */
+  async reclaim(): Promise<number> {
+    const r = await this.deps.db
+      .updateTable('submission_spool')
+      .set({ lease_owner: null, lease_expires_at: null })
+      .where('lease_owner', '=', this.opts.owner)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
   /** Resolves once no pass runs and nothing due waits in the spool (tests wait for it). */
   async settled(): Promise<void> {
     while (!this.passes.isStopped) {
