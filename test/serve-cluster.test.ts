@@ -46,7 +46,9 @@ describe('API_PROCESSES', () => {
   });
 });
 
-describe.each(backends)('postier serve with API_PROCESSES=2 on %s', (backend) => {
+// Both databases at once: much of a run is waiting (on a stopped process, on a scrape's timeout,
+// on a replacement process) with the CPU idle.
+describe.concurrent.each(backends)('postier serve with API_PROCESSES=2 on %s', (backend) => {
   let t: TestContext;
   let sink: SmtpSink;
 
