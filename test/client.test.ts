@@ -134,42 +134,49 @@ describe.each(backends)('typed client and `postier send` on %s', (backend) => {
     expect(down).toMatchObject({ status: 0, code: 'network_error' });
   });
 
-  it('`postier send` posts a template with variables and an attachment and prints the created ids', async () => {
-    const file = path.join(t.dir, 'invoice_2026-02.pdf');
-    writeFileSync(file, pdfBytes());
-    const v = invoiceExample().variables;
-    const args = [
-      builtMain(),
-      'send',
-      '--url',
-      url,
-      '--template',
-      'billing_invoice_monthly',
-      '--to',
-      'a@client.bj',
-      '--to',
-      'b@client.bj',
-      '--attach',
-      file,
-    ];
-    for (const [k, val] of Object.entries(v)) args.push('--var', `${k}=${val}`);
-    const { stdout } = await run(process.execPath, args, { env: { ...process.env, POSTIER_TOKEN: ADMIN_TOKEN } });
-    const lines = stdout
-      .trim()
-      .split('\n')
-      .map((l) => l.split('\t'));
-    expect(lines.map((l) => l[1])).toEqual(['a@client.bj', 'b@client.bj']);
-    const m = await client.getMessage(lines[0]![0]!);
-    expect(m.attachments[0]).toMatchObject({ filename: 'invoice_2026-02.pdf', content_type: 'application/pdf' });
-    expect(m.text_content).toContain('450000');
-
-    const bad = await run(
-      process.execPath,
-      [builtMain(), 'send', '--url', url, '--template', 'billing_invoice_monthly', '--to', 'a@client.bj'],
-      {
-        env: { ...process.env, POSTIER_TOKEN: ADMIN_TOKEN },
-      },
-    ).catch((e: { code: number; stderr: string }) => e);
-    expect(bad).toMatchObject({ code: 1, stderr: expect.stringContaining('missing_variables (HTTP 422)') });
-  }, 90_000); // two CLI start-ups on a busy machine
+  // The command is an HTTP client: what it meets is the API, the same on both databases (the API's
+  // template sends, attachments and missing_variables are tested on each by send-api and the cases
+  // above), so its two start-ups run once, side by side.
+  it.runIf(backend === 'sqlite')(
+    '`postier send` posts a template with variables and an attachment and prints the created ids',
+    async () => {
+      const file = path.join(t.dir, 'invoice_2026-02.pdf');
+      writeFileSync(file, pdfBytes());
+      const v = invoiceExample().variables;
+      const args = [
+        builtMain(),
+        'send',
+        '--url',
+        url,
+        '--template',
+        'billing_invoice_monthly',
+        '--to',
+        'a@client.bj',
+        '--to',
+        'b@client.bj',
+        '--attach',
+        file,
+      ];
+      for (const [k, val] of Object.entries(v)) args.push('--var', `${k}=${val}`);
+      const env = { ...process.env, POSTIER_TOKEN: ADMIN_TOKEN };
+      const [{ stdout }, bad] = await Promise.all([
+        run(process.execPath, args, { env }),
+        run(
+          process.execPath,
+          [builtMain(), 'send', '--url', url, '--template', 'billing_invoice_monthly', '--to', 'a@client.bj'],
+          { env },
+        ).catch((e: { code: number; stderr: string }) => e),
+      ]);
+      const lines = stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split('\t'));
+      expect(lines.map((l) => l[1])).toEqual(['a@client.bj', 'b@client.bj']);
+      const m = await client.getMessage(lines[0]![0]!);
+      expect(m.attachments[0]).toMatchObject({ filename: 'invoice_2026-02.pdf', content_type: 'application/pdf' });
+      expect(m.text_content).toContain('450000');
+      expect(bad).toMatchObject({ code: 1, stderr: expect.stringContaining('missing_variables (HTTP 422)') });
+    },
+    90_000, // two CLI start-ups on a busy machine
+  );
 });
