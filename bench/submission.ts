@@ -4,8 +4,10 @@
  * Messages accepted per second by the SMTP submission listener of `postier serve --no-worker`,
  * sent by Postfix's smtp-source (8 sessions, 2 KB messages, connections reused), each 250 after
  * the durable commit, and the rate at which the spool stored them as messages. SQLite, and PostgreSQL
- * too when DATABASE_URL=postgres://… is given. The reference row, measured in the same run the same
- * way, is smtp-server (the library the listener is built on) storing nothing: the ceiling.
+ * too when DATABASE_URL=postgres://… is given; SQLite again with the spool's ingester in the
+ * listener's event loop (SUBMISSION_INGEST_THREAD=false), what its own thread is compared with.
+ * The reference row, measured in the same run the same way, is smtp-server (the library the
+ * listener is built on) storing nothing: the ceiling.
  * `npm run bench` runs this too.
  */
 import { printTable } from '../test/support/table.js';
@@ -19,11 +21,23 @@ const rows: Array<Record<string, string | number>> = [];
 const ceiling = await noopListenerAccepted({ messages });
 const sqlite = await submissionAccepted({ messages });
 const ofCeiling = (rate: number) => `${(rate / ceiling.rate).toFixed(2)}×`;
+// How long the listener's event loop was held up while it accepted (its API would have waited as long).
+const loop = (r: { loopP99Ms: number; loopMaxMs: number }) => `${r.loopP99Ms.toFixed(1)} / ${r.loopMaxMs.toFixed(1)}`;
 rows.push({
   database: 'sqlite (WAL fsynced before 250)',
   'accepted/s': Math.round(sqlite.rate),
   'stored/s': Math.round(sqlite.archivedRate),
   'of ref': ofCeiling(sqlite.rate),
+  'loop p99/max ms': loop(sqlite),
+  messages,
+});
+const inLoop = await submissionAccepted({ messages, env: { SUBMISSION_INGEST_THREAD: 'false' } });
+rows.push({
+  database: "sqlite, ingester in the listener's loop",
+  'accepted/s': Math.round(inLoop.rate),
+  'stored/s': Math.round(inLoop.archivedRate),
+  'of ref': ofCeiling(inLoop.rate),
+  'loop p99/max ms': loop(inLoop),
   messages,
 });
 if (process.env.DATABASE_URL?.startsWith('postgres')) {
@@ -33,6 +47,7 @@ if (process.env.DATABASE_URL?.startsWith('postgres')) {
     'accepted/s': Math.round(pg.rate),
     'stored/s': Math.round(pg.archivedRate),
     'of ref': ofCeiling(pg.rate),
+    'loop p99/max ms': loop(pg),
     messages,
   });
 }
@@ -41,6 +56,7 @@ rows.push({
   'accepted/s': Math.round(ceiling.rate),
   'stored/s': '-',
   'of ref': '1.00×',
+  'loop p99/max ms': '-',
   messages,
 });
 printTable('SMTP submission accepted/s (smtp-source, 8 sessions, 2 KB)', rows);

@@ -157,7 +157,7 @@ export async function submissionAccepted(opts: {
   sessions?: number;
   size?: number;
   env?: Record<string, string>;
-}): Promise<{ rate: number; archivedRate: number; accepted: number }> {
+}): Promise<{ rate: number; archivedRate: number; accepted: number; loopP99Ms: number; loopMaxMs: number }> {
   const port = await freePort();
   const server = await startServer({
     env: {
@@ -179,9 +179,11 @@ export async function submissionAccepted(opts: {
         /^postier_submission_messages_total\{result="accepted",reason="stored"\} (\d+)/m.exec(m)?.[1] ?? 0,
       ),
       archived: Number(/^postier_submission_archived_total\{result="stored"\} (\d+)/m.exec(m)?.[1] ?? 0),
+      // The listener's event loop: its delays since the previous scrape (prom-client resets them on each).
+      loopP99Ms: Number(/^postier_nodejs_eventloop_lag_p99_seconds ([\d.e-]+)/m.exec(m)?.[1] ?? Number.NaN) * 1000,
+      loopMaxMs: Number(/^postier_nodejs_eventloop_lag_max_seconds ([\d.e-]+)/m.exec(m)?.[1] ?? Number.NaN) * 1000,
     };
   };
-  const accepted = async () => (await counters()).accepted;
   const archived = async () => (await counters()).archived;
   const source = (messages: number) => smtpSource(splice.port, messages, opts);
   try {
@@ -193,7 +195,9 @@ export async function submissionAccepted(opts: {
     const t0 = performance.now();
     await source(opts.messages);
     const secs = (performance.now() - t0) / 1000;
-    const n = (await accepted()) - before.accepted;
+    // Right after the last 250: the loop's delays are those of the measured window alone.
+    const after = await counters();
+    const n = after.accepted - before.accepted;
     if (n !== opts.messages) throw new Error(`${opts.messages} messages sent, ${n} accepted`);
     // Accepted is not the end: each message is stored as its messages from the spool just after.
     const deadline = performance.now() + 120_000;
@@ -202,7 +206,13 @@ export async function submissionAccepted(opts: {
       await new Promise((r) => setTimeout(r, 20));
     }
     const archivedSecs = (performance.now() - t0) / 1000;
-    return { rate: n / secs, archivedRate: n / archivedSecs, accepted: n };
+    return {
+      rate: n / secs,
+      archivedRate: n / archivedSecs,
+      accepted: n,
+      loopP99Ms: after.loopP99Ms,
+      loopMaxMs: after.loopMaxMs,
+    };
   } finally {
     splice.close();
     await server.close();
