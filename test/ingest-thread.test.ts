@@ -1,3 +1,5 @@
+import path from 'node:path';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpoolIngester } from '../src/accept/submission/index.js';
 import { IngestThread } from '../src/app/ingest-thread.js';
@@ -88,6 +90,37 @@ describe.each(backends)('the submission ingester thread on %s', (backend) => {
       await thread.stop();
     }
   }, 60_000);
+
+  // Whatever the database: run once.
+  it.runIf(backend === 'sqlite')(
+    'started without waiting, is tried again while it cannot start, and stops at once',
+    async () => {
+      const lines: string[] = [];
+      const failing = pino({ level: 'error' }, { write: (l: string) => void lines.push(l) });
+      // A database it cannot open: every start fails.
+      const dir = path.join(t.dir, 'missing', 'nested');
+      const thread = IngestThread.launch(
+        {
+          config: { ...t.config, databaseUrl: `sqlite:${dir}/postier.db` },
+          owner: 'test:ingest-thread:4',
+          poolSize: 2,
+        },
+        failing,
+        { queued() {} },
+      );
+      // Spooled meanwhile: the ring waits in its port, nothing throws.
+      thread.notify();
+      await until('a second start tried', () => lines.filter((l) => l.includes('could not start')).length >= 2, 15_000);
+      const t0 = Date.now();
+      await thread.stop();
+      expect(Date.now() - t0).toBeLessThan(3000);
+      const tries = lines.filter((l) => l.includes('could not start')).length;
+      await new Promise((r) => setTimeout(r, 1500));
+      // Stopped: no start after that.
+      expect(lines.filter((l) => l.includes('could not start')).length).toBe(tries);
+    },
+    30_000,
+  );
 
   it("takes back its owner's leases only: another ingester's stay until they end", async () => {
     await submit('mine@example.org');

@@ -59,4 +59,6 @@ try {
 } catch (e) {
   log.error({ err: e }, 'submission ingest thread could not start');
   say({ type: 'failed', error: e instanceof Error ? e.message : String(e) });
+  // Ends this thread only (its host starts another later): nothing half-opened stays behind.
+  setImmediate(() => process.exit(1));
 }

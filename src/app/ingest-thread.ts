@@ -39,15 +39,28 @@ export class IngestThread {
 
   private constructor(private readonly host: SupervisedThread<Own, OwnReply>) {}
 
+  /** Started and ready (tests). */
   static async start(data: IngestThreadData, log: pino.Logger, on: { queued(): void }): Promise<IngestThread> {
-    const host = await SupervisedThread.start<Own, OwnReply>({
+    return new IngestThread(await SupervisedThread.start<Own, OwnReply>(IngestThread.options(data, log, on)));
+  }
+
+  /**
+   * Started, not waited for (`postier serve`, `postier submission`): loading its code takes a
+   * second or two of the other core, and the listener need not wait; what it spools meanwhile is
+   * stored once the thread is up. A thread that cannot start is tried again, never given up.
+   */
+  static launch(data: IngestThreadData, log: pino.Logger, on: { queued(): void }): IngestThread {
+    return new IngestThread(SupervisedThread.launch<Own, OwnReply>(IngestThread.options(data, log, on)));
+  }
+
+  private static options(data: IngestThreadData, log: pino.Logger, on: { queued(): void }) {
+    return {
       entry: 'ingest-thread-entry',
       name: 'postier-ingest',
       workerData: data,
       log,
       message: () => on.queued(),
-    });
-    return new IngestThread(host);
+    };
   }
 
   /** The running thread (tests end it to play a crash). */
@@ -55,7 +68,7 @@ export class IngestThread {
     return this.host.thread;
   }
 
-  /** Messages were spooled: look now. One message per event-loop turn at most. */
+  /** Messages were spooled: look now. One message per event-loop turn at most (before it is ready: once it is). */
   notify(): void {
     if (!this.host.isStopping && this.host.isAlive) this.ring();
   }

@@ -77,11 +77,11 @@ async function startDelivery(
  * or in this loop (an in-memory SQLite database exists in one connection only). It stores spooled
  * messages in batches of up to 50 per commit, which costs less than a commit per message.
  */
-async function startIngester(s: Wired): Promise<{ notify(): void; stop(): Promise<void> }> {
+function startIngester(s: Wired): { notify(): void; stop(): Promise<void> } {
   const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}:spool`;
   const log = s.log.child({ component: 'submission-spool' });
   if (s.config.submission.ingestThread && s.config.databaseUrl !== 'sqlite::memory:') {
-    const thread = await IngestThread.start({ config: s.config, owner, poolSize: INGEST_POOL_SIZE }, log, {
+    const thread = IngestThread.launch({ config: s.config, owner, poolSize: INGEST_POOL_SIZE }, log, {
       queued: () => s.outbox.notify(),
     });
     const source = () => thread.metrics();
@@ -101,7 +101,7 @@ async function startIngester(s: Wired): Promise<{ notify(): void; stop(): Promis
 
 /** The SMTP submission listener on the accept service of this process (SUBMISSION_*), and its spool's ingester. */
 export async function startSubmissionListener(s: Wired): Promise<SubmissionServer> {
-  const ingester = await startIngester(s);
+  const ingester = startIngester(s);
   const acceptor = new SubmissionAcceptor({
     send: s.send,
     spool: new SubmissionSpool(s, () => ingester.notify()),

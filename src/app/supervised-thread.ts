@@ -71,6 +71,20 @@ export class SupervisedThread<To extends { type: string }, From extends { type: 
     return t;
   }
 
+  /**
+   * Starts it without waiting for it to be ready: what is posted meanwhile waits in its port. A
+   * first start that fails is tried again like a restart (1 s, 2, 4… up to 30 s), never given up.
+   */
+  static launch<To extends { type: string }, From extends { type: string }>(
+    opts: Parameters<typeof SupervisedThread.start<To, From>>[0],
+  ): SupervisedThread<To, From> {
+    const t = new SupervisedThread<To, From>(opts.entry, opts.name, opts.workerData, opts.log, opts);
+    t.spawn().catch((err: unknown) => {
+      if (!t.stopping) t.scheduleRestart({ err }, `${t.name} thread could not start`);
+    });
+    return t;
+  }
+
   /** The running thread (tests end it to play a crash). */
   get thread(): Thread {
     return this.current;
