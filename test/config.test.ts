@@ -148,6 +148,15 @@ describe('configuration', () => {
     expect(() => loadConfig({ SMTP_FAILOVER_COOLDOWN_SECONDS: '0' })).toThrow(/SMTP_FAILOVER_COOLDOWN_SECONDS/);
   });
 
+  it("puts the submission spool's ingester on a thread by default on PostgreSQL only, and reads the override", () => {
+    const thread = (env: Record<string, string>) => loadConfig(env).submission.ingestThread;
+    expect(thread({})).toBe(false);
+    expect(thread({ DATABASE_URL: 'postgres://db.example/postier' })).toBe(true);
+    expect(thread({ SUBMISSION_INGEST_THREAD: 'true' })).toBe(true);
+    expect(thread({ DATABASE_URL: 'postgresql://db.example/postier', SUBMISSION_INGEST_THREAD: 'false' })).toBe(false);
+    expect(() => loadConfig({ SUBMISSION_INGEST_THREAD: 'sometimes' })).toThrow(/SUBMISSION_INGEST_THREAD/);
+  });
+
   it('quotes a bad DATABASE_URL or BOUNCE_IMAP_URL without its password', () => {
     for (const [env, shown] of [
       [

@@ -37,10 +37,10 @@ describe.each(backends)('the submission listener in Postier processes on %s', (b
     return rows();
   };
 
-  it('postier serve listens on SUBMISSION_PORT, stores what it accepts from its ingester thread, and delivers it at once', async () => {
+  it('postier serve listens on SUBMISSION_PORT, stores what it accepts, and delivers it at once', async () => {
     const port = await freePort();
     const serve = await startServe({
-      // A worker that polls once a minute: only the ingester thread's ring can start this delivery sooner.
+      // A worker that polls once a minute: only the ingester's ring (from its thread on PostgreSQL) can start this delivery sooner.
       env: childEnv(t, { POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, SUBMISSION_PORT: String(port), WORKER_POLL_MS: '60000' }),
     });
     try {

@@ -152,7 +152,7 @@ export interface Config {
     spoolMaxAgeMs: number;
     /** SUBMISSION_FLOW_DELAY_MS: the longest a message's 250 is held back for it. */
     flowDelayMs: number;
-    /** SUBMISSION_INGEST_THREAD: the spool's ingester on a thread of its own, not the listener's loop. */
+    /** SUBMISSION_INGEST_THREAD: the spool's ingester on a thread of its own, not the listener's loop (default: on PostgreSQL). */
     ingestThread: boolean;
   };
 }
@@ -585,7 +585,9 @@ export function loadConfig(env: Env = process.env): Config {
       authLockoutSeconds: r.int('SUBMISSION_AUTH_LOCKOUT_SECONDS', 900, 1, 86_400),
       spoolMaxAgeMs: Math.round(r.number('SUBMISSION_SPOOL_MAX_AGE_SECONDS', 10, 0, 3600) * 1000),
       flowDelayMs: r.int('SUBMISSION_FLOW_DELAY_MS', 1000, 10, 10_000),
-      ingestThread: r.bool('SUBMISSION_INGEST_THREAD', true),
+      // PostgreSQL: the thread stores a third faster. SQLite: no faster (its one write lock is the
+      // limit) for 90 MB more and more CPU per message (docs/benchmarks.md, fifteenth session).
+      ingestThread: r.bool('SUBMISSION_INGEST_THREAD', !databaseUrl.startsWith('sqlite:')),
     },
   };
 
