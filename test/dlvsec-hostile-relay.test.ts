@@ -256,7 +256,9 @@ describe('ReplyReader against hostile bytes', () => {
   });
 });
 
-describe.each(backends)('a relay that takes the connection and never answers, on %s', (backend) => {
+// The two relays that fall silent, on both databases, side by side (one test each, with its own
+// relay and context): most of each run is waiting for SMTP_TIMEOUT_SECONDS to pass, with the CPU idle.
+describe.concurrent.each(backends)('a relay that takes the connection and never answers, on %s', (backend) => {
   let t: TestContext;
   let tarpit: RawRelay;
   let fallback: SmtpSink;
@@ -306,7 +308,7 @@ describe.each(backends)('a relay that takes the connection and never answers, on
   });
 });
 
-describe.each(backends)('a relay that greets, then hangs at MAIL FROM, on %s', (backend) => {
+describe.concurrent.each(backends)('a relay that greets, then hangs at MAIL FROM, on %s', (backend) => {
   let t: TestContext;
   let relay: RawRelay;
   let worker: Worker | null = null;
