@@ -63,16 +63,19 @@ describe('the CLI on SQLite, another connection holding the write lock', { timeo
     const holder = new SQLite(file);
     holder.exec('BEGIN IMMEDIATE');
     try {
-      for (const args of [
+      // Side by side: each waits out its own second on the lock.
+      const commands = [
         ['keys', 'revoke', id],
         ['keys', 'create', '--scope', 'send', '--name', 'other'],
-      ]) {
-        const r = await cli(env, ...args);
+      ];
+      const ran = await Promise.all(commands.map((args) => cli(env, ...args)));
+      commands.forEach((args, i) => {
+        const r = ran[i]!;
         expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(2);
         expectOneLine(r.stderr);
         expect(r.stderr).toContain('Gave up after 1 s (DB_LOCK_WAIT_SECONDS) waiting for a database lock');
         expect(r.stderr).toContain(`writing to ${file}`);
-      }
+      });
     } finally {
       holder.exec('ROLLBACK');
       holder.close();
@@ -122,8 +125,10 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
       await holder.query('begin');
       await holder.query(`lock table ${schema}.api_keys in access exclusive mode`);
       try {
-        expectGaveUp(await cli(env, 'keys', 'list'), 'api_keys');
-        expectGaveUp(await cli(env, 'keys', 'revoke', id), 'api_keys');
+        // Side by side: each waits out its own second on the lock.
+        const [list, revoke] = await Promise.all([cli(env, 'keys', 'list'), cli(env, 'keys', 'revoke', id)]);
+        expectGaveUp(list!, 'api_keys');
+        expectGaveUp(revoke!, 'api_keys');
       } finally {
         await holder.query('rollback');
       }
