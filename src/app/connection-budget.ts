@@ -13,7 +13,7 @@ import type { Platform } from './platform.js';
  * - API_PROCESSES = N > 1: + N × DATABASE_POOL_SIZE (each HTTP process has its own pool; the
  *   primary's worker runs in the primary's loop, on its pool);
  * - the SMTP submission listener with its ingester thread (SUBMISSION_INGEST_THREAD, the
- *   default): + INGEST_POOL_SIZE.
+ *   default on PostgreSQL): + INGEST_POOL_SIZE.
  */
 export function plannedConnections(
   config: Config,

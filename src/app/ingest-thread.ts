@@ -24,11 +24,12 @@ export type IngestToThread = Own | ToAnyThread;
 export type IngestFromThread = OwnReply | FromAnyThread;
 
 /**
- * The submission spool's ingester on a thread of its own (SUBMISSION_INGEST_THREAD, on by default):
- * parsing each spooled message's MIME and storing its messages cost about 1.1 ms of a thread a
- * message, more than the listener's own work (0.7 ms); in the listener's loop, it halved the
- * rate of 250s (bench:submission). On its thread it uses the machine's other core, and the
- * listener's loop only spools and answers.
+ * The submission spool's ingester on a thread of its own (SUBMISSION_INGEST_THREAD, on by default
+ * on PostgreSQL): parsing each spooled message's MIME and storing its messages cost about 1.1 ms of
+ * a thread a message, more than the listener's own work (0.7 ms). On its thread it uses the
+ * machine's other core, and the listener's loop only spools and answers: on PostgreSQL it stored
+ * about a third faster. On SQLite both write through one write lock, the limit there, and it was
+ * no faster (docs/benchmarks.md, fifteenth session).
  *
  * The listener rings it when it spooled messages; it says when it queued messages (`queued`: the
  * delivery worker is rung). If it dies, it is started again (SupervisedThread) and takes back at

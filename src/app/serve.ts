@@ -17,6 +17,7 @@ import { startMetricsServer } from '../http/metrics-server.js';
 import { type RetentionScheduler, startRetentionScheduler } from '../retention/index.js';
 import { DeliveryThread } from './delivery-thread.js';
 import { INGEST_POOL_SIZE, IngestThread } from './ingest-thread.js';
+import type { MetricsJson } from '../platform/metrics.js';
 import type { Wired } from './wiring.js';
 
 /** First start with no admin credential at all: create one admin key and show it once. */
@@ -59,22 +60,31 @@ async function startDelivery(
   const thread = await DeliveryThread.start({ config: s.config, target, retention }, s.log);
   const unsubscribeFeedback = s.feedbackPending.subscribe(() => thread.notifyFeedback());
   const unsubscribe = s.outbox.subscribe(() => thread.notify());
-  const source = () => thread.metrics();
-  s.metricSources.push(source);
+  const unmerge = mergeMetricsOf(s, thread);
   return {
     retention: retention ? { runOnce: (now?: number) => thread.runRetention(now), stop: async () => {} } : null,
     async stop() {
       unsubscribe();
       unsubscribeFeedback();
       await thread.stop();
-      s.metricSources.splice(s.metricSources.indexOf(source), 1);
+      unmerge();
     },
   };
 }
 
+/** A thread's counters in this process's GET /metrics until the returned function is called. */
+function mergeMetricsOf(s: Wired, thread: { metrics(): Promise<MetricsJson> }): () => void {
+  const source = () => thread.metrics();
+  s.metricSources.push(source);
+  return () => {
+    s.metricSources.splice(s.metricSources.indexOf(source), 1);
+  };
+}
+
 /**
- * The spool's ingester: on a thread of its own (SUBMISSION_INGEST_THREAD, see ingest-thread.ts),
- * or in this loop (an in-memory SQLite database exists in one connection only). It stores spooled
+ * The spool's ingester: on a thread of its own (SUBMISSION_INGEST_THREAD, on by default on
+ * PostgreSQL, see ingest-thread.ts), or in this loop (SQLite by default; always for an in-memory
+ * SQLite database, which exists in one connection only). It stores spooled
  * messages in batches of up to 50 per commit, which costs less than a commit per message.
  */
 function startIngester(s: Wired): { notify(): void; stop(): Promise<void> } {
@@ -84,13 +94,12 @@ function startIngester(s: Wired): { notify(): void; stop(): Promise<void> } {
     const thread = IngestThread.launch({ config: s.config, owner, poolSize: INGEST_POOL_SIZE }, log, {
       queued: () => s.outbox.notify(),
     });
-    const source = () => thread.metrics();
-    s.metricSources.push(source);
+    const unmerge = mergeMetricsOf(s, thread);
     return {
       notify: () => thread.notify(),
       async stop() {
         await thread.stop();
-        s.metricSources.splice(s.metricSources.indexOf(source), 1);
+        unmerge();
       },
     };
   }
