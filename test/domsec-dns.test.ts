@@ -253,3 +253,26 @@ describe.each(backends)('sending domains that are not DNS names, on %s', (backen
     expect(await domains.check(longLabel)).toMatchObject({ verified: false, checks: { spf: { status: 'invalid' } } });
   });
 });
+
+describe('the resolver against a server that never answers', () => {
+  let dns: DnsServer;
+  beforeAll(async () => {
+    dns = await DnsServer.start();
+  });
+  afterAll(async () => {
+    await dns?.close();
+  });
+
+  it('gives up after two tries’ worth of its timeout, with ETIMEOUT (c-ares alone takes twice as long)', async () => {
+    dns.set('shop.example', { silent: true });
+    const lookup = dnsLookup([dns.address], 1000);
+    const started = performance.now();
+    const answer = await lookup.txt('shop.example');
+    const took = performance.now() - started;
+    expect(answer).toEqual({ error: 'ETIMEOUT' });
+    expect(dns.queries.filter((q) => q.name === 'shop.example').length).toBeGreaterThanOrEqual(1);
+    // The deadline is 2 × 1000 ms; c-ares 1.34 on its own answers ETIMEOUT after ~4 s here.
+    expect(took).toBeGreaterThanOrEqual(1900);
+    expect(took).toBeLessThan(3500);
+  });
+});
