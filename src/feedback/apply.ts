@@ -21,7 +21,7 @@
  */
 import type { Kysely, Transaction } from 'kysely';
 import type { EventLog, NewEvent } from '../events/index.js';
-import type { DB, MessageRow, MessageStatus } from '../platform/db/schema.js';
+import { copiesOf, type DB, type MessageRow, type MessageStatus } from '../platform/db/schema.js';
 import { newId } from '../platform/ids.js';
 import { DAY_MS } from '../platform/time.js';
 import { ALL_SCOPES, addSuppression, suppressionKey } from '../suppressions/index.js';
@@ -140,15 +140,14 @@ const sameMailbox = (a: string, b: string) => suppressionKey(a) === suppressionK
 
 /** Was the message sent to `recipient` (its recipient, a cc or a bcc)? */
 export function sentTo(m: MatchedMessage, recipient: string): boolean {
-  const copies = [...(m.cc ? (JSON.parse(m.cc) as string[]) : []), ...(m.bcc ? (JSON.parse(m.bcc) as string[]) : [])];
-  return [m.recipient_email, ...copies].some((a) => sameMailbox(a, recipient));
+  return [m.recipient_email, ...copiesOf(m)].some((a) => sameMailbox(a, recipient));
 }
 
 /** Does feedback about `recipient` concern the message's own recipient (not one of its cc/bcc)? */
 export function concernsRecipient(m: MatchedMessage, recipient: string | null): boolean {
   if (!recipient) return true;
   if (sameMailbox(recipient, m.recipient_email)) return true;
-  const copies = [...(m.cc ? (JSON.parse(m.cc) as string[]) : []), ...(m.bcc ? (JSON.parse(m.bcc) as string[]) : [])];
+  const copies = copiesOf(m);
   // A relay may report a rewritten address: when it is not one of the copies, it was the recipient.
   return !copies.some((c) => sameMailbox(c, recipient));
 }

@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import { attachmentsWithData, withBodies } from '../content/index.js';
-import type { DB, MessageRow, MessageStatus } from '../platform/db/schema.js';
+import { addressList, type DB, type MessageRow, type MessageStatus } from '../platform/db/schema.js';
 import { recipientsView } from '../delivery/index.js';
 import { AppError } from '../platform/errors.js';
 import { iso } from '../platform/time.js';
@@ -452,8 +452,8 @@ export async function getMessage(db: Kysely<DB>, id: string) {
     from_name: m.from_name,
     tags: m.tags ? (JSON.parse(m.tags) as string[]) : [],
     metadata: m.metadata ? (JSON.parse(m.metadata) as Record<string, unknown>) : null,
-    cc: m.cc ? (JSON.parse(m.cc) as string[]) : [],
-    bcc: m.bcc ? (JSON.parse(m.bcc) as string[]) : [],
+    cc: addressList(m.cc),
+    bcc: addressList(m.bcc),
     reply_to: m.reply_to,
     html_content: m.html_content,
     text_content: m.text_content,

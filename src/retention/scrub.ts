@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import type { Config } from '../platform/config.js';
 import { decodeBody, deleteUnreferenced, deleteUnreferencedBodies, readContent } from '../content/index.js';
 import type { Dialect } from '../platform/db/database.js';
-import type { DB } from '../platform/db/schema.js';
+import { copiesOf, type DB } from '../platform/db/schema.js';
 import type { EventLog } from '../events/index.js';
 import { anonymizeAddress, isAnonymized } from '../platform/crypto/anon-key.js';
 
@@ -78,12 +78,7 @@ function hashRecipientStatus(config: Config, json: string | null, addresses: str
 }
 
 /** The addresses a message was sent to (recipient, cc, bcc) that are not hashed yet. */
-const addressesOf = (m: ScrubRow): string[] =>
-  [
-    m.recipient_email,
-    ...(m.cc ? (JSON.parse(m.cc) as string[]) : []),
-    ...(m.bcc ? (JSON.parse(m.bcc) as string[]) : []),
-  ].filter((a) => !isAnonymized(a));
+const addressesOf = (m: ScrubRow): string[] => [m.recipient_email, ...copiesOf(m)].filter((a) => !isAnonymized(a));
 
 /**
  * Anonymizes messages in place: every address becomes its keyed hash (still findable by the

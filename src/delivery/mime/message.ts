@@ -1,5 +1,5 @@
 import { domainToASCII } from 'node:url';
-import type { MessageRow } from '../../platform/db/schema.js';
+import { addressList, type MessageRow } from '../../platform/db/schema.js';
 import { randomHex } from '../../platform/ids.js';
 import { type BuiltMessage, PermanentBuildError } from '../process-message.js';
 import { base64Lines, encodeText, textTransferEncoding } from './body.js';
@@ -71,7 +71,6 @@ const FIELD_NAME = /^[!-9;-~]+$/;
 const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$/;
 
 const field = (name: string, value: string): Field => ({ name, line: `${name}: ${value}` });
-const list = (json: string | null): string[] => (json ? (JSON.parse(json) as string[]) : []);
 
 function textPart(content: string, subtype: 'plain' | 'html'): Part {
   const encoding = textTransferEncoding(content);
@@ -181,7 +180,7 @@ export async function buildMime(
   for (const a of attachments) {
     if (!a.data) throw new PermanentBuildError(`Attachment ${a.filename} is no longer stored (retention)`);
   }
-  const cc = list(message.cc);
+  const cc = addressList(message.cc);
   const replyTo = message.reply_to ?? sender.replyTo;
   // A message may carry its own sender (raw and submitted mail); else the configured one.
   const from = message.from_email
@@ -225,7 +224,7 @@ export async function buildMime(
   // ASCII by construction; an address with a non-ASCII local part (SMTPUTF8) would go as UTF-8.
   const head = Buffer.from(`${fields.map((f) => f.line).join('\r\n')}\r\n\r\n`);
   const seen = new Set<string>();
-  const to = [message.recipient_email, ...cc, ...list(message.bcc)]
+  const to = [message.recipient_email, ...cc, ...addressList(message.bcc)]
     .map(wireAddress)
     .filter((a) => a && !seen.has(a) && seen.add(a));
   const mailFrom = sender.returnPath ? sender.returnPath(message.id) : from.address;

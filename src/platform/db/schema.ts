@@ -466,6 +466,12 @@ export type TemplateRow = Selectable<EmailTemplatesTable>;
 export type TemplateVersionRow = Selectable<EmailTemplateVersionsTable>;
 export type TemplateContentRow = Selectable<EmailTemplateContentsTable>;
 export type MessageRow = Selectable<EmailMessagesTable>;
+
+/** A message's `cc` or `bcc` column (a JSON array of addresses, as the send path writes it) as a list. */
+export const addressList = (json: string | null): string[] => (json ? (JSON.parse(json) as string[]) : []);
+
+/** A message's copies: its cc, then its bcc. */
+export const copiesOf = (m: Pick<MessageRow, 'cc' | 'bcc'>): string[] => [...addressList(m.cc), ...addressList(m.bcc)];
 export type NewMessage = Insertable<EmailMessagesTable>;
 export type AttachmentRow = Selectable<EmailAttachmentsTable>;
 export type EventRow = Selectable<EmailEventsTable>;
