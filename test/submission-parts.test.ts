@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
@@ -9,7 +9,7 @@ import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import { describe, expect, it } from 'vitest';
 import { asWritten, readPlainFrom } from '../src/accept/submission/from-field.js';
 import { selfSignedCertificate } from '../src/accept/submission/self-signed.js';
-import { readTls, tlsFiles } from '../src/accept/submission/tls.js';
+import { readTls, tlsFiles, watchTls } from '../src/accept/submission/tls.js';
 import { buildSubmittedMime, DkimSigner, type Sender } from '../src/delivery/mime/index.js';
 import { loadConfig } from '../src/platform/config.js';
 import type { MessageRow } from '../src/platform/db/schema.js';
@@ -81,6 +81,21 @@ describe('the self-signed certificate of the submission listener', () => {
     writeFileSync(path.join(dir, 'cert.pem'), selfSignedCertificate(['a.example']).cert);
     writeFileSync(path.join(dir, 'key.pem'), selfSignedCertificate(['b.example']).key);
     expect(() => readTls({ cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') })).toThrow();
+  });
+
+  it('refuses an empty file, which TLS itself would take as no certificate at all', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'postier-cert-'));
+    const pair = selfSignedCertificate(['a.example']);
+    const files = { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') };
+    writeFileSync(files.cert, '');
+    writeFileSync(files.key, pair.key);
+    expect(() => createSecureContext({ cert: '', key: pair.key })).not.toThrow();
+    expect(() => readTls(files)).toThrow();
+    writeFileSync(files.cert, pair.cert);
+    writeFileSync(files.key, '');
+    expect(() => readTls(files)).toThrow();
+    writeFileSync(files.key, pair.key);
+    expect(readTls(files)).toEqual({ cert: pair.cert, key: pair.key });
   });
 });
 
@@ -285,5 +300,49 @@ describe('the From field read before the 250 without mailparser', () => {
           for (const address of addresses) await compare(`${quote}${name}${quote}${space}<${address}>`.trim());
     // The corpus reaches the fast path often enough to mean something.
     expect(read).toBeGreaterThan(500);
+  });
+});
+
+describe('watchTls', () => {
+  it('sees a file rewritten in place that kept the mtime of its truncated state', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'postier-watch-'));
+    const files = { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') };
+    const a = selfSignedCertificate(['a.example']);
+    const b = selfSignedCertificate(['b.example']);
+    writeFileSync(files.cert, a.cert);
+    writeFileSync(files.key, a.key);
+    const loaded: string[] = [];
+    const refused: unknown[] = [];
+    const stop = watchTls(
+      files,
+      (m) => loaded.push(new X509Certificate(m.cert).subject),
+      (e) => refused.push(e),
+      20,
+    );
+    const until = async (done: () => boolean) => {
+      const deadline = Date.now() + 5000;
+      while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      return done();
+    };
+    // fs.watchFile takes its first stat, the one changes are compared with, after a poll interval.
+    await new Promise((r) => setTimeout(r, 200));
+    try {
+      // The renewal's key, and its certificate truncated: the watcher polls in between.
+      const tick = 1_700_000_000; // whole seconds: set exactly, as two writes in one clock tick get them
+      writeFileSync(files.key, b.key);
+      writeFileSync(files.cert, '');
+      utimesSync(files.cert, tick, tick);
+      expect(await until(() => refused.length > 0)).toBe(true);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(loaded).toEqual([]);
+      // The certificate's bytes land within the same tick: same mtime, same inode, another size.
+      writeFileSync(files.cert, b.cert);
+      utimesSync(files.cert, tick, tick);
+      expect(await until(() => loaded.length > 0)).toBe(true);
+      expect(loaded).toEqual(['CN=b.example']);
+    } finally {
+      stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

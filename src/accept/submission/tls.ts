@@ -1,4 +1,14 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  type Stats,
+  unwatchFile,
+  watchFile,
+  writeFileSync,
+} from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
@@ -51,6 +61,10 @@ const usable = (files: Pick<TlsFiles, 'cert' | 'key'>) => {
 /** Reads the pair and checks that TLS can use it (the key matches the certificate). */
 export function readTls(files: Pick<TlsFiles, 'cert' | 'key'>): TlsMaterial {
   const material = { cert: readFileSync(files.cert, 'utf8'), key: readFileSync(files.key, 'utf8') };
+  // createSecureContext takes an empty cert or key as none given (a context every handshake then
+  // fails with): a file caught half-written must be refused here, and the pair must match.
+  if (!new X509Certificate(material.cert).checkPrivateKey(createPrivateKey(material.key)))
+    throw new Error(`${files.key} is not the private key of ${files.cert}`);
   createSecureContext(material);
   return material;
 }
@@ -76,8 +90,10 @@ export function watchTls(
     }
     onChange(material);
   };
-  const listener = (curr: { mtimeMs: number }, prev: { mtimeMs: number }) => {
-    if (curr.mtimeMs !== prev.mtimeMs) check();
+  // The size and inode too: a file rewritten in place is first truncated, and a poll that saw it
+  // empty may see it complete with the same mtime (file times advance by the kernel's clock tick).
+  const listener = (curr: Stats, prev: Stats) => {
+    if (curr.mtimeMs !== prev.mtimeMs || curr.size !== prev.size || curr.ino !== prev.ino) check();
   };
   watchFile(files.cert, { interval: intervalMs, persistent: false }, listener);
   watchFile(files.key, { interval: intervalMs, persistent: false }, listener);
