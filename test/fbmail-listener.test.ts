@@ -1,5 +1,10 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selfSignedCertificate } from '../src/accept/submission/self-signed.js';
 import { startInboundListener, type InboundListener } from '../src/feedback/index.js';
 import { createTestContext, type TestContext } from './helpers/context.js';
 import { sendReport } from './helpers/reports.js';
@@ -85,4 +90,64 @@ describe('inbound listener: message size', () => {
     const ok = await sendReport(listener.port, { from: '', to: [`postmaster@${DOMAIN}`] }, 'Subject: x\r\n\r\nhi\r\n');
     expect(ok.response).toMatch(/^250 /);
   }, 120_000);
+});
+
+describe('the inbound listener’s own certificate (INBOUND_SMTP_TLS_KEY_FILE, INBOUND_SMTP_TLS_CERT_FILE)', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'postier-inbound-tls-'));
+  const pair = selfSignedCertificate(['mx.rgz.bj']);
+  const files = { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') };
+  writeFileSync(files.cert, pair.cert);
+  writeFileSync(files.key, pair.key);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const start = async (env: Record<string, string>) => {
+    const t = await createTestContext('sqlite', { BOUNCE_DOMAIN: DOMAIN, ...env });
+    try {
+      return {
+        t,
+        listener: await startInboundListener({ db: t.services.db, config: t.config, log: t.services.log, port: 0 }),
+      };
+    } catch (e) {
+      await t.close();
+      throw e;
+    }
+  };
+
+  it('offers the configured certificate after STARTTLS', async () => {
+    const { t, listener } = await start({
+      INBOUND_SMTP_TLS_KEY_FILE: files.key,
+      INBOUND_SMTP_TLS_CERT_FILE: files.cert,
+    });
+    try {
+      const socket = net.connect(listener.port, '127.0.0.1');
+      const read = replies(socket);
+      expect(await read()).toMatch(/^220 /);
+      socket.write('EHLO client.example\r\n');
+      expect(await read()).toMatch(/STARTTLS/);
+      socket.write('STARTTLS\r\n');
+      expect(await read()).toMatch(/^220 /);
+      const subject = await new Promise<string>((resolve, reject) => {
+        const secure = tls.connect({ socket, servername: 'mx.rgz.bj', rejectUnauthorized: false }, () => {
+          resolve(secure.getPeerX509Certificate()!.subject);
+          secure.destroy();
+        });
+        secure.once('error', reject);
+      });
+      expect(subject).toBe('CN=mx.rgz.bj');
+    } finally {
+      await listener.close();
+      await t.close();
+    }
+  });
+
+  it('refuses to start on an empty certificate file, which TLS would serve as no certificate', async () => {
+    const empty = path.join(dir, 'empty.pem');
+    writeFileSync(empty, '');
+    await expect(start({ INBOUND_SMTP_TLS_KEY_FILE: files.key, INBOUND_SMTP_TLS_CERT_FILE: empty })).rejects.toThrow();
+    const other = selfSignedCertificate(['other.example']);
+    writeFileSync(path.join(dir, 'other.pem'), other.cert);
+    await expect(
+      start({ INBOUND_SMTP_TLS_KEY_FILE: files.key, INBOUND_SMTP_TLS_CERT_FILE: path.join(dir, 'other.pem') }),
+    ).rejects.toThrow(/is not the private key of/);
+  });
 });

@@ -8,7 +8,8 @@ import type { SubmissionAcceptor, SubmissionUser } from './accept.js';
 import { isLoopback, LoginGuard } from '../../platform/login-guard.js';
 import { submissionAuthFailures, submissionConnections, submissionMessages } from './metrics.js';
 import { replyFor, SmtpReply } from './replies.js';
-import { readTls, tlsFiles, watchTls } from './tls.js';
+import { readTls } from '../../platform/tls-pair.js';
+import { tlsFiles, watchTls } from './tls.js';
 
 export interface SubmissionDeps {
   config: Pick<Config, 'dataDir' | 'submission'>;

@@ -1,24 +1,9 @@
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  type Stats,
-  unwatchFile,
-  watchFile,
-  writeFileSync,
-} from 'node:fs';
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, type Stats, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { createSecureContext } from 'node:tls';
 import type { Config } from '../../platform/config.js';
+import { readTls, type TlsMaterial } from '../../platform/tls-pair.js';
 import { selfSignedCertificate } from './self-signed.js';
-
-export interface TlsMaterial {
-  key: string;
-  cert: string;
-}
 
 export interface TlsFiles {
   cert: string;
@@ -57,17 +42,6 @@ const usable = (files: Pick<TlsFiles, 'cert' | 'key'>) => {
     return false;
   }
 };
-
-/** Reads the pair and checks that TLS can use it (the key matches the certificate). */
-export function readTls(files: Pick<TlsFiles, 'cert' | 'key'>): TlsMaterial {
-  const material = { cert: readFileSync(files.cert, 'utf8'), key: readFileSync(files.key, 'utf8') };
-  // createSecureContext takes an empty cert or key as none given (a context every handshake then
-  // fails with): a file caught half-written must be refused here, and the pair must match.
-  if (!new X509Certificate(material.cert).checkPrivateKey(createPrivateKey(material.key)))
-    throw new Error(`${files.key} is not the private key of ${files.cert}`);
-  createSecureContext(material);
-  return material;
-}
 
 /**
  * Calls `onChange` with the new pair whenever either file changes and the pair is usable again

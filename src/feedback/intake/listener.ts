@@ -5,7 +5,6 @@
  * Each report is stored raw before the 250; classification happens later, elsewhere
  * (processor.ts), so a flood of reports costs this loop only its I/O.
  */
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Kysely } from 'kysely';
 import type pino from 'pino';
@@ -14,6 +13,7 @@ import type { Config } from '../../platform/config.js';
 import type { DB } from '../../platform/db/schema.js';
 import { Counter } from 'prom-client';
 import { registry } from '../../platform/metrics.js';
+import { readTls } from '../../platform/tls-pair.js';
 import { verpKey, verpMessageId } from '../return-path.js';
 import { ClientByteBudget } from './client-budget.js';
 import { storeReport } from './store.js';
@@ -63,10 +63,7 @@ export async function startInboundListener(opts: ListenerOptions): Promise<Inbou
   // senders of bounces do not verify certificates (opportunistic TLS).
   const tls: Partial<SMTPServerOptions> =
     config.feedback.inboundTlsKeyFile && config.feedback.inboundTlsCertFile
-      ? {
-          key: readFileSync(config.feedback.inboundTlsKeyFile),
-          cert: readFileSync(config.feedback.inboundTlsCertFile),
-        }
+      ? readTls({ key: config.feedback.inboundTlsKeyFile, cert: config.feedback.inboundTlsCertFile })
       : {};
   const server = new SMTPServer({
     ...tls,
