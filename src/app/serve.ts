@@ -19,6 +19,7 @@ import { DeliveryThread } from './delivery-thread.js';
 import { INGEST_POOL_SIZE, IngestThread } from './ingest-thread.js';
 import type { MetricsJson } from '../platform/metrics.js';
 import type { Wired } from './wiring.js';
+import { inOneConnectionOnly } from '../platform/db/database.js';
 
 /** First start with no admin credential at all: create one admin key and show it once. */
 export async function ensureAdminKey(s: Wired): Promise<void> {
@@ -41,8 +42,7 @@ async function startDelivery(
   retention: boolean,
 ): Promise<{ stop(): Promise<void>; retention: RetentionScheduler | null }> {
   const target = smtpTargets(s, capture);
-  // An in-memory SQLite database exists in one connection only: a thread would open an empty one.
-  if (!threaded || s.config.databaseUrl === 'sqlite::memory:') {
+  if (!threaded || inOneConnectionOnly(s.config.databaseUrl)) {
     const worker = startWorker(s, target);
     // Reports are classified beside the worker: off the loop of an API process, whose worker is threaded.
     const processor = new FeedbackProcessor(s, { owner: `${worker.owner}:feedback` });
@@ -90,7 +90,7 @@ function mergeMetricsOf(s: Wired, thread: { metrics(): Promise<MetricsJson> }): 
 function startIngester(s: Wired): { notify(): void; stop(): Promise<void> } {
   const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}:spool`;
   const log = s.log.child({ component: 'submission-spool' });
-  if (s.config.submission.ingestThread && s.config.databaseUrl !== 'sqlite::memory:') {
+  if (s.config.submission.ingestThread && !inOneConnectionOnly(s.config.databaseUrl)) {
     const thread = IngestThread.launch({ config: s.config, owner, poolSize: INGEST_POOL_SIZE }, log, {
       queued: () => s.outbox.notify(),
     });

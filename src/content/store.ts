@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { Database, Dialect } from '../platform/db/database.js';
+import { type Database, type Dialect, inOneConnectionOnly } from '../platform/db/database.js';
 import type { DB } from '../platform/db/schema.js';
 import { reusedQuery } from '../platform/db/reused-sql.js';
 import { insertBlob } from './blobs.js';
@@ -44,9 +44,9 @@ export class ContentStore {
     private readonly writer: BlobWriter | null,
   ) {}
 
-  /** A writer thread only for an SQLite file: an in-memory database exists in one connection only. */
+  /** A writer thread only for an SQLite file (not an in-memory database: see inOneConnectionOnly). */
   static open(database: Pick<Database, 'dialect'>, databaseUrl: string): ContentStore {
-    const threaded = database.dialect === 'sqlite' && databaseUrl !== 'sqlite::memory:';
+    const threaded = database.dialect === 'sqlite' && !inOneConnectionOnly(databaseUrl);
     return new ContentStore(database.dialect, threaded ? new BlobWriter(databaseUrl) : null);
   }
 

@@ -50,6 +50,12 @@ export interface OpenOptions {
 /** SQLite's lock budget when none is given (DB_LOCK_WAIT_SECONDS). */
 export const DEFAULT_LOCK_WAIT_MS = 10_000;
 
+/**
+ * An in-memory SQLite database (`sqlite::memory:`, as tests and trials use) exists in one
+ * connection only: a thread or process that opens the same URL gets an empty database of its own.
+ */
+export const inOneConnectionOnly = (databaseUrl: string): boolean => databaseUrl === 'sqlite::memory:';
+
 /** The application_name of this process's PostgreSQL connections (unless DATABASE_URL sets one). */
 export const POSTGRES_APPLICATION_NAME = `postier ${process.pid}`;
 
