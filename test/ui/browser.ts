@@ -19,8 +19,12 @@ export async function launchBrowser(): Promise<Browser> {
 /** expect.poll with room for a loaded machine (its default gives up after a second). */
 export const eventually = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 8000 });
 
-/** A full-page screenshot from the top (a scrolled page would show the sticky header mid-page). */
+/**
+ * A full-page screenshot from the top (a scrolled page would show the sticky header mid-page),
+ * with UI_SCREENSHOTS=1 only: for a person to look at, nothing checks them.
+ */
 export async function shot(page: Page, name: string) {
+  if (!process.env.UI_SCREENSHOTS) return;
   await page.evaluate('window.scrollTo(0, 0)');
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
