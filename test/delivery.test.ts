@@ -75,6 +75,23 @@ describe.each(backends)('delivery on %s', (backend) => {
     expect(attempt!.duration_ms).toBeGreaterThanOrEqual(0);
   });
 
+  it('delivers an empty csv attachment as an attachment of zero bytes beside a non-empty one', async () => {
+    run();
+    const [id] = await sendOk(t, {
+      ...invoiceExample(),
+      attachments: [
+        ...invoiceExample().attachments,
+        { filename: 'incidents.csv', content_type: 'text/csv', data_base64: '' },
+      ],
+    });
+    await waitForStatus(t, [id!], ['sent']);
+    const mail = await sink.parse(sink.accepted[0]!);
+    expect(mail.attachments.map((a) => [a.filename, a.contentType, a.content.length])).toEqual([
+      ['invoice_2026-02.pdf', 'application/pdf', pdfBytes().length],
+      ['incidents.csv', 'text/csv', 0],
+    ]);
+  });
+
   it('puts cc in the headers, bcc only in the envelope, the request reply_to, and the message headers JSON', async () => {
     const [id] = await sendOk(t, {
       ...incidentExample(),

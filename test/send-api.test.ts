@@ -235,7 +235,38 @@ describe.each(backends)('send API on %s', (backend) => {
       ]);
     });
 
+    it('accepts an empty csv file, archived as zero bytes and downloaded as zero bytes', async () => {
+      const res = await send(withAttachment({ filename: 'incidents.csv', content_type: 'text/csv', data_base64: '' }));
+      expect(res.statusCode).toBe(201);
+      const id = res.json().items[0].id as string;
+      const msg = (await t.inject({ method: 'GET', url: `/api/v1/email/messages/${id}` })).json();
+      expect(msg.attachments).toMatchObject([
+        {
+          filename: 'incidents.csv',
+          content_type: 'text/csv',
+          size_bytes: 0,
+          sha256: createHash('sha256').update(Buffer.alloc(0)).digest('hex'),
+        },
+      ]);
+      const download = await t.inject({
+        method: 'GET',
+        url: `/api/v1/email/messages/${id}/attachments/${msg.attachments[0].id}`,
+      });
+      expect(download.statusCode).toBe(200);
+      expect(download.rawPayload.length).toBe(0);
+    });
+
     it.each([
+      [
+        'an empty PDF (only a text type may be empty)',
+        { filename: 'a.pdf', content_type: 'application/pdf', data_base64: '' },
+        'is empty',
+      ],
+      [
+        'an empty JSON file (not valid JSON)',
+        { filename: 'a.json', content_type: 'application/json', data_base64: ' \r\n' },
+        'not valid JSON',
+      ],
       [
         'a type outside the allowed list',
         { filename: 'a.gif', content_type: 'image/gif', data_base64: Buffer.from('GIF89a....').toString('base64') },

@@ -18,7 +18,7 @@ const SendFields = {
         {
           filename: Type.String({ minLength: 1, maxLength: 255 }),
           content_type: Type.String({ minLength: 1, maxLength: 100 }),
-          data_base64: Type.String({ minLength: 1 }),
+          data_base64: Type.String({ description: 'The file, base64; empty for an empty csv or txt file' }),
         },
         { additionalProperties: false },
       ),

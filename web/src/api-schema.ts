@@ -192,6 +192,7 @@ export interface paths {
                         attachments?: {
                             filename: string;
                             content_type: string;
+                            /** @description The file, base64; empty for an empty csv or txt file */
                             data_base64: string;
                         }[];
                         cc?: string | string[];
@@ -467,6 +468,7 @@ export interface paths {
                             attachments?: {
                                 filename: string;
                                 content_type: string;
+                                /** @description The file, base64; empty for an empty csv or txt file */
                                 data_base64: string;
                             }[];
                             cc?: string | string[];
