@@ -135,13 +135,17 @@ describe.concurrent.each(backends)(
         const run = await unittest(python, PACKAGE, env());
         expect(run.code, run.stderr).toBe(0);
         expect(run.verdict, run.stderr).toBe('OK');
-        expect(run.ran).toBeGreaterThanOrEqual(37);
+        expect(run.ran).toBeGreaterThanOrEqual(39);
         // Sends with attachments, options, lists, typed variables, idempotency and paging.
         expect(run.ids.length).toBeGreaterThanOrEqual(12);
         await expectArchived(run.ids);
         const attached = await Promise.all(run.ids.map(async (id) => (await archive.getMessage(id)).attachments));
         expect(attached.flat()).toContainEqual(
           expect.objectContaining({ filename: 'invoice_2026-02.pdf', content_type: 'application/pdf' }),
+        );
+        // An empty file read from disk (attachment_from_path) arrives as zero bytes.
+        expect(attached.flat()).toContainEqual(
+          expect.objectContaining({ filename: 'incidents.csv', content_type: 'text/csv', size_bytes: 0 }),
         );
       },
       180_000,

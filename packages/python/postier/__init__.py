@@ -26,7 +26,7 @@ from .api_types import (
 )
 from .client import Postier
 from .errors import PostierError
-from .messages import attachment, raw_message, template_message
+from .messages import attachment, attachment_from_path, raw_message, template_message
 from .result import Err, Ok, Result
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "TemplateSummary",
     "__version__",
     "attachment",
+    "attachment_from_path",
     "raw_message",
     "template_message",
 ]

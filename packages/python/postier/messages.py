@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import mimetypes
+import os
 from datetime import datetime
+from pathlib import Path
 from typing import Any, List, Mapping, Optional, Sequence, Union
 
 from .api_types import AttachmentInput, RawSendRequest, Recipients, SendRequest
@@ -20,6 +22,16 @@ def attachment(filename: str, data: bytes, content_type: Optional[str] = None) -
         raise TypeError(f"attachment {filename!r}: data must be bytes, not {type(data).__name__}")
     guessed = content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
     return {"filename": filename, "content_type": guessed, "data_base64": base64.b64encode(bytes(data)).decode("ascii")}
+
+
+def attachment_from_path(
+    path: Union[str, "os.PathLike[str]"], content_type: Optional[str] = None, *, filename: Optional[str] = None
+) -> AttachmentInput:
+    """A file on disk to attach, named as on disk unless ``filename`` is given; the content type
+    is guessed from that name when not given. The whole file is read (attachments are at most
+    ``EMAIL_MAX_ATTACHMENT_SIZE_MB``)."""
+    file = Path(path)
+    return attachment(filename or file.name, file.read_bytes(), content_type)
 
 
 def template_message(

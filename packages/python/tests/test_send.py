@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import tempfile
 import unittest
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
-from postier import Postier, PostierError, attachment, template_message
+from postier import Postier, PostierError, attachment, attachment_from_path, template_message
 
 from .support import ADMIN_TOKEN, SEND_TOKEN, URL, invoice_variables, pdf_bytes, report_sent, requires_postier, unique_address
 
@@ -34,6 +37,17 @@ class TemplateSendTest(unittest.TestCase):
         # The content type was guessed from the file name.
         self.assertEqual((a["filename"], a["content_type"], a["size_bytes"]), ("invoice_2026-02.pdf", "application/pdf", len(pdf)))
         self.assertEqual(a["sha256"], hashlib.sha256(pdf).hexdigest())
+
+    def test_sends_an_empty_csv_read_from_disk_as_a_zero_byte_attachment(self) -> None:
+        to = unique_address("export")
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "incidents.csv"
+            path.write_bytes(b"")
+            result = self.postier.send(to, "billing_invoice_monthly", variables=invoice_variables(), attachments=[attachment_from_path(path)])
+        report_sent(i["id"] for i in result["items"])
+        self.assertEqual([(i["to"], i["status"]) for i in result["items"]], [(to, "queued")])
+        a = self.archive.get_message(result["items"][0]["id"])["attachments"]
+        self.assertEqual([(x["filename"], x["content_type"], x["size_bytes"]) for x in a], [("incidents.csv", "text/csv", 0)])
 
     def test_sends_cc_bcc_reply_to_locale_version_and_a_scheduled_time(self) -> None:
         to = unique_address("scheduled")
@@ -114,3 +128,17 @@ class IdempotencyTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AttachmentFromPathTest(unittest.TestCase):
+    def test_reads_the_file_names_it_as_on_disk_and_guesses_its_type(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "rapport été.csv"
+            path.write_bytes("site;débit\nA;10\n".encode())
+            a = attachment_from_path(path)
+            self.assertEqual((a["filename"], a["content_type"]), ("rapport été.csv", "text/csv"))
+            self.assertEqual(base64.b64decode(a["data_base64"]), path.read_bytes())
+            b = attachment_from_path(str(path), "text/plain", filename="report.txt")
+            self.assertEqual((b["filename"], b["content_type"], b["data_base64"]), ("report.txt", "text/plain", a["data_base64"]))
+            with self.assertRaises(FileNotFoundError):
+                attachment_from_path(Path(d) / "missing.pdf")
