@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostierClient, PostierError } from '../packages/client/src/index.js';
+import { attachment, contentTypeOf, PostierClient, PostierError } from '../packages/client/src/index.js';
 import { ADMIN_TOKEN, backends, createTestContext, type TestContext } from './helpers/context.js';
 import { invoiceExample, pdfBytes } from './helpers/fixtures.js';
 import { closedPortUrl, listen, silentServer } from './helpers/http.js';
@@ -40,6 +41,18 @@ describe.each(backends)('typed client and `postier send` on %s', (backend) => {
     ]);
     const tpl = await client.getTemplate('instance_provisioned');
     expect(tpl.sensitive_variables).toEqual(['password']);
+  });
+
+  it('attaches files built by attachment(): a PDF byte for byte, and an empty csv', async () => {
+    const { items } = await client.send({
+      ...invoiceExample(),
+      attachments: [attachment('facture.pdf', pdfBytes()), attachment('incidents.csv', new Uint8Array(0))],
+    });
+    const m = await client.getMessage(items[0]!.id);
+    expect(m.attachments.map((a) => [a.filename, a.content_type, a.size_bytes, a.sha256])).toEqual([
+      ['facture.pdf', 'application/pdf', pdfBytes().length, createHash('sha256').update(pdfBytes()).digest('hex')],
+      ['incidents.csv', 'text/csv', 0, createHash('sha256').update('').digest('hex')],
+    ]);
   });
 
   it('sends raw mail and batches, and reports a batch message error in its place', async () => {
@@ -179,4 +192,38 @@ describe.each(backends)('typed client and `postier send` on %s', (backend) => {
     },
     90_000, // two CLI start-ups on a busy machine
   );
+});
+
+describe('the client’s attachment()', () => {
+  it('encodes as Node’s Buffer does, whatever the size, and from a view into a larger buffer', () => {
+    for (const size of [0, 1, 2, 3, 0x7fff, 0x8000, 0x8001, 300_000]) {
+      const bytes = randomBytes(size);
+      expect(attachment('a.pdf', bytes).data_base64, String(size)).toBe(bytes.toString('base64'));
+    }
+    const whole = randomBytes(100);
+    const view = new Uint8Array(whole.buffer, whole.byteOffset + 10, 50);
+    expect(attachment('a.txt', view).data_base64).toBe(whole.subarray(10, 60).toString('base64'));
+  });
+
+  it('names the type by the extension, any case, and lets the caller say otherwise', () => {
+    expect(
+      ['f.PDF', 'a.b.png', 'x.jpg', 'x.jpeg', 'x.gif', 'd.json', 'r.csv', 'n.txt', 'noext', 'x.exe'].map(contentTypeOf),
+    ).toEqual([
+      'application/pdf',
+      'image/png',
+      'image/jpeg',
+      'image/jpeg',
+      'image/gif',
+      'application/json',
+      'text/csv',
+      'text/plain',
+      'application/octet-stream',
+      'application/octet-stream',
+    ]);
+    expect(attachment('report.csv', new Uint8Array([65]), 'text/plain')).toEqual({
+      filename: 'report.csv',
+      content_type: 'text/plain',
+      data_base64: 'QQ==',
+    });
+  });
 });
