@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachment, contentTypeOf, PostierClient, PostierError } from '../packages/client/src/index.js';
+import { readAttachment } from '../src/app/cli/send.js';
 import { ADMIN_TOKEN, backends, createTestContext, type TestContext } from './helpers/context.js';
 import { invoiceExample, pdfBytes } from './helpers/fixtures.js';
 import { closedPortUrl, listen, silentServer } from './helpers/http.js';
@@ -207,7 +209,19 @@ describe('the client’s attachment()', () => {
 
   it('names the type by the extension, any case, and lets the caller say otherwise', () => {
     expect(
-      ['f.PDF', 'a.b.png', 'x.jpg', 'x.jpeg', 'x.gif', 'd.json', 'r.csv', 'n.txt', 'noext', 'x.exe'].map(contentTypeOf),
+      [
+        'f.PDF',
+        'a.b.png',
+        'x.jpg',
+        'x.jpeg',
+        'x.gif',
+        'd.json',
+        'r.csv',
+        'n.txt',
+        'noext',
+        'x.exe',
+        'x.constructor',
+      ].map(contentTypeOf),
     ).toEqual([
       'application/pdf',
       'image/png',
@@ -219,11 +233,33 @@ describe('the client’s attachment()', () => {
       'text/plain',
       'application/octet-stream',
       'application/octet-stream',
+      'application/octet-stream',
     ]);
     expect(attachment('report.csv', new Uint8Array([65]), 'text/plain')).toEqual({
       filename: 'report.csv',
       content_type: 'text/plain',
       data_base64: 'QQ==',
     });
+  });
+});
+
+describe('postier send --attach', () => {
+  it('reads a file as attachment() builds it, and refuses an extension Postier has no type for', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'postier-attach-'));
+    try {
+      const pdf = path.join(dir, 'Facture.PDF');
+      writeFileSync(pdf, pdfBytes());
+      expect(readAttachment(pdf)).toEqual(attachment('Facture.PDF', pdfBytes()));
+      expect(readAttachment(pdf).content_type).toBe('application/pdf');
+      for (const name of ['setup.exe', 'README', 'toString.']) {
+        writeFileSync(path.join(dir, name), 'x');
+        expect(() => readAttachment(path.join(dir, name)), name).toThrow(/unknown extension .* \(known: pdf, png, jpg/);
+      }
+      // An own property of the table, not one every object inherits.
+      writeFileSync(path.join(dir, 'a.constructor'), 'x');
+      expect(() => readAttachment(path.join(dir, 'a.constructor'))).toThrow(/unknown extension \.constructor/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,7 +1,7 @@
 import type { AttachmentInput } from './types.js';
 
 /** The types Postier may allow (EMAIL_ALLOWED_ATTACHMENT_TYPES), by file extension. */
-const TYPES: Record<string, string> = {
+export const ATTACHMENT_TYPES: Readonly<Record<string, string>> = {
   pdf: 'application/pdf',
   png: 'image/png',
   jpg: 'image/jpeg',
@@ -15,7 +15,9 @@ const TYPES: Record<string, string> = {
 /** The content type of a file name's extension, or application/octet-stream (which Postier refuses). */
 export function contentTypeOf(filename: string): string {
   const dot = filename.lastIndexOf('.');
-  return (dot < 0 ? undefined : TYPES[filename.slice(dot + 1).toLowerCase()]) ?? 'application/octet-stream';
+  const ext = dot < 0 ? '' : filename.slice(dot + 1).toLowerCase();
+  // Own properties only: `x.constructor` is no type (every object inherits a `constructor`).
+  return Object.hasOwn(ATTACHMENT_TYPES, ext) ? ATTACHMENT_TYPES[ext]! : 'application/octet-stream';
 }
 
 /** Base64 of the bytes with the runtime's own btoa (Node, Deno, Bun and browsers have it). */

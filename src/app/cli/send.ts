@@ -1,19 +1,13 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { PostierClient, PostierError, type SendRequest } from '../../../packages/client/src/index.js';
-
-/** Content types by extension: the same set the API's EMAIL_ALLOWED_ATTACHMENT_TYPES knows. */
-const CONTENT_TYPES: Record<string, string> = {
-  pdf: 'application/pdf',
-  png: 'image/png',
-  jpg: 'image/jpeg',
-  jpeg: 'image/jpeg',
-  gif: 'image/gif',
-  json: 'application/json',
-  csv: 'text/csv',
-  txt: 'text/plain',
-};
+import {
+  ATTACHMENT_TYPES,
+  attachment,
+  PostierClient,
+  PostierError,
+  type SendRequest,
+} from '../../../packages/client/src/index.js';
 
 const collect = (v: string, acc: string[]) => [...acc, v];
 
@@ -29,14 +23,9 @@ export function parseVars(pairs: string[]): Record<string, string> {
 
 export function readAttachment(file: string): NonNullable<SendRequest['attachments']>[number] {
   const ext = path.extname(file).slice(1).toLowerCase();
-  const contentType = CONTENT_TYPES[ext];
-  if (!contentType)
-    throw new Error(`--attach ${file}: unknown extension .${ext} (known: ${Object.keys(CONTENT_TYPES).join(', ')})`);
-  return {
-    filename: path.basename(file),
-    content_type: contentType,
-    data_base64: readFileSync(file).toString('base64'),
-  };
+  if (!Object.hasOwn(ATTACHMENT_TYPES, ext))
+    throw new Error(`--attach ${file}: unknown extension .${ext} (known: ${Object.keys(ATTACHMENT_TYPES).join(', ')})`);
+  return attachment(path.basename(file), readFileSync(file));
 }
 
 /**
