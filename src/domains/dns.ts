@@ -1,4 +1,5 @@
 import { Resolver } from 'node:dns/promises';
+import { withTimeout } from '../platform/with-timeout.js';
 import type { Lookup } from './checks.js';
 
 /** The DNS answers the checks need. */
@@ -22,23 +23,12 @@ const TRIES = 2;
 export function dnsLookup(servers: string[], timeoutMs = 3000): DnsLookup {
   const resolver = new Resolver({ timeout: timeoutMs, tries: TRIES });
   if (servers.length > 0) resolver.setServers(servers);
-  const answer = async <T>(q: () => Promise<T[]>): Promise<Lookup<T>> => {
+  const ask = async <T>(q: () => Promise<T[]>): Promise<Lookup<T>> => {
     try {
-      return { records: await q() };
+      return { records: await withTimeout(q(), timeoutMs * TRIES, 'ETIMEOUT') };
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? 'EUNKNOWN';
       return NONE.has(code) ? { records: [] } : { error: code };
-    }
-  };
-  const ask = async <T>(q: () => Promise<T[]>): Promise<Lookup<T>> => {
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<Lookup<T>>((resolve) => {
-      timer = setTimeout(() => resolve({ error: 'ETIMEOUT' }), timeoutMs * TRIES);
-    });
-    try {
-      return await Promise.race([answer(q), expired]);
-    } finally {
-      clearTimeout(timer);
     }
   };
   return {

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { type Kysely, sql } from 'kysely';
 import type { DB } from '../platform/db/schema.js';
+import { withTimeout } from '../platform/with-timeout.js';
 
 /** One dependency /readyz must reach before a load balancer sends traffic here. */
 export interface ReadinessCheck {
@@ -17,14 +18,6 @@ export const databaseCheck = (db: Kysely<DB>): ReadinessCheck => ({
 
 /** The delivery transport's own verify (Nodemailer's `transporter.verify()`): connect, EHLO, auth. */
 export const smtpCheck = (verify: () => Promise<unknown>): ReadinessCheck => ({ name: 'smtp', check: verify });
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_r, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms} ms`), { code: 'TIMEOUT' })), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
 
 export interface CheckResult {
   status: 'ok' | 'fail';
