@@ -3,6 +3,7 @@ import type { Config } from '../platform/config.js';
 import { judgeBudget, serverConnections } from '../platform/db/connection-budget.js';
 import { INGEST_POOL_SIZE } from './ingest-thread.js';
 import type { Platform } from './platform.js';
+import { OperatorError } from './operator-error.js';
 
 /**
  * The most PostgreSQL connections one `postier` command opens, itself and its children (the
@@ -47,7 +48,7 @@ function processConnections(
   return { total: pool, detail: `DATABASE_POOL_SIZE ${pool}` };
 }
 
-export class ConnectionBudgetError extends Error {}
+export class ConnectionBudgetError extends OperatorError {}
 
 /** On PostgreSQL, refuses to start a process whose connections would not fit; warns when little would be left. */
 export async function checkConnectionBudget(

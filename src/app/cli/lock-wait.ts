@@ -4,6 +4,7 @@ import type { Config } from '../../platform/config.js';
 import { openDatabase } from '../../platform/db/database.js';
 import type { DB } from '../../platform/db/schema.js';
 import type { Wired } from '../wiring.js';
+import { OperatorError } from '../operator-error.js';
 
 /**
  * An operator's command that gave up waiting for a lock another session holds: DB_LOCK_WAIT_SECONDS
@@ -11,7 +12,7 @@ import type { Wired } from '../wiring.js';
  * exits 2, as for the other conditions of the database or the configuration that the operator
  * (not the command's arguments) must see to.
  */
-export class LockWaitError extends Error {
+export class LockWaitError extends OperatorError {
   constructor(message: string) {
     super(message);
     this.name = 'LockWaitError';

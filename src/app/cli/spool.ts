@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
-import { dropSpooled, listSpool, retrySpooled, spooledRaw } from '../../accept/submission/spool-admin.js';
 import type { Wired } from '../wiring.js';
 
 type WithWired = <T>(fn: (s: Wired) => Promise<T>) => Promise<T>;
+
+/** Loaded by the commands that run (see main.ts): registering them costs nothing. */
+const admin = () => import('../../accept/submission/spool-admin.js');
 
 const spoolId = (v: string): number => {
   const n = Number(v);
@@ -25,6 +27,7 @@ export function spoolCommands(program: Command, withWired: WithWired): void {
     .option('--failing', 'only those that could not be stored')
     .action((o: { failing?: boolean }) =>
       withWired(async (s) => {
+        const { listSpool } = await admin();
         const { items } = await listSpool(s.db, { failingOnly: Boolean(o.failing), limit: 500 });
         if (items.length === 0)
           return console.log(o.failing ? 'No spooled message is failing.' : 'The spool is empty.');
@@ -47,6 +50,7 @@ export function spoolCommands(program: Command, withWired: WithWired): void {
     .description('Write a spooled message as the client sent it to standard output')
     .action((id: string) =>
       withWired(async (s) => {
+        const { spooledRaw } = await admin();
         process.stdout.write(await spooledRaw(s.db, spoolId(id)));
       }),
     );
@@ -55,6 +59,7 @@ export function spoolCommands(program: Command, withWired: WithWired): void {
     .description('Try to store a failing spooled message at the next pass')
     .action((id: string) =>
       withWired(async (s) => {
+        const { retrySpooled } = await admin();
         const e = await retrySpooled(s.db, spoolId(id));
         console.log(`Spooled message ${e.id} is tried at the next pass (within a second while a listener runs).`);
       }),
@@ -64,6 +69,7 @@ export function spoolCommands(program: Command, withWired: WithWired): void {
     .description('Drop a spooled message that failed to be stored: its messages are never stored or sent')
     .action((id: string) =>
       withWired(async (s) => {
+        const { dropSpooled } = await admin();
         const r = await dropSpooled(s.db, s.log, spoolId(id), 'cli');
         console.log(
           `Dropped spooled message ${r.id}: ${r.message_ids.length} message(s) will never be stored or sent.`,
