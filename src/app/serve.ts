@@ -209,12 +209,12 @@ export async function serve(
         })
       : null;
   mailbox?.start();
-  const worker = opts.worker
-    ? await startDelivery(s, capture, opts.api && (opts.thread ?? false), wantsRetention)
-    : null;
-  // On the delivery thread when there is one (see startDelivery), else in this loop.
-  const retention: RetentionScheduler | null =
-    worker?.retention ?? (wantsRetention ? startRetentionScheduler(s) : null);
+  // A delivery thread loads its own copy of the code (about a second) while this loop starts the
+  // rest; it is waited for before the API listens, and a failure to start it still stops the start.
+  const delivering = opts.worker
+    ? startDelivery(s, capture, opts.api && (opts.thread ?? false), wantsRetention)
+    : Promise.resolve(null);
+  delivering.catch(() => {}); // (awaited below: not an unhandled rejection meanwhile)
   // Before the API listens: an API that answers means every listener is up (a check, a load
   // balancer or a test that waits for /healthz never meets a process still writing its TLS pair).
   const submission =
@@ -226,6 +226,12 @@ export async function serve(
     // The attachment writer thread is part of an API process, like its connection: started now.
     s.content.start();
     app = await buildApp(s, { stopping: () => stopping });
+  }
+  const worker = await delivering;
+  // On the delivery thread when there is one (see startDelivery), else in this loop.
+  const retention: RetentionScheduler | null =
+    worker?.retention ?? (wantsRetention ? startRetentionScheduler(s) : null);
+  if (app) {
     await app.listen({ host: s.config.host, port: s.config.port });
     s.log.info({ url: `http://${s.config.host}:${s.config.port}` }, 'Postier API listening');
   }
