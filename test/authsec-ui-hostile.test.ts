@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from './helpers/context.js';
 import { newTemplate } from './helpers/templates.js';
 import { ensureWebBuilt } from './helpers/web-build.js';
-import { launchBrowser, login, newPage } from './ui/browser.js';
+import { launchBrowser, newPage, signedInAtFirstLoad } from './ui/browser.js';
 
 // Code run in the page is passed as strings: this project's type-check has no DOM library.
 
@@ -99,9 +99,10 @@ describe('hostile stored content in the admin UI', () => {
     const popups: string[] = [];
     p.page.on('popup', (w) => popups.push(w.url()));
     try {
-      await login(p.page, base);
-      await p.page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+      await signedInAtFirstLoad(p.page, base);
       await p.page.goto(`${base}/admin${path}`);
+      // Signed in: the page shows what it lists, not the login form.
+      await p.page.getByRole('button', { name: 'Log out' }).waitFor();
       await act?.(p.page);
       // Time for anything that would go out (a refresh, an image) to be attempted.
       await p.page.waitForTimeout(500);

@@ -93,7 +93,7 @@ export async function login(page: Page, base: string, token = ADMIN_TOKEN) {
  * every test cost about a third of each test's time. Only the first load of the tab's top
  * window on this origin gets it, so a test that logs out stays logged out across reloads.
  */
-async function signedInAtFirstLoad(page: Page, base: string, token = ADMIN_TOKEN): Promise<void> {
+export async function signedInAtFirstLoad(page: Page, base: string, token = ADMIN_TOKEN): Promise<void> {
   const [origin, value] = [JSON.stringify(new URL(base).origin), JSON.stringify(token)];
   await page.addInitScript({
     content: `if (window === window.top && location.origin === ${origin} && !sessionStorage.getItem('postier.test.first-load')) {
