@@ -33,7 +33,8 @@ async function ensureTrigramExtension(): Promise<void> {
 
 /**
  * Test files drop nothing while the run goes on: a schema dropped in the middle of another
- * file's migration breaks Kysely's introspection there ("schema … does not exist"). The run's
+ * file's migration broke Kysely's introspection there ("schema … does not exist") when it read
+ * every schema (Postier's reads its own now: platform/db/postgres-dialect.ts). The run's
  * schemas (t_<run id>_…) go once every file has finished; another run's, on the same server,
  * stay for that run.
  */

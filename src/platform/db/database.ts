@@ -3,7 +3,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import SQLite from './better-sqlite3.js';
-import { Kysely, type PostgresCursor, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
+import { Kysely, type PostgresCursor, type PostgresPool, type PostgresPoolClient } from 'kysely';
+import { PostierPostgresDialect } from './postgres-dialect.js';
 import type pg from 'pg';
 import { PostierSqliteDialect } from './sqlite-dialect.js';
 import { WalSync } from './wal-sync.js';
@@ -123,7 +124,9 @@ function openPostgres(url: string, options: OpenOptions): Database {
   // The client is marked unusable and the pool discards it on release.
   pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<DB>({
-    dialect: new PostgresDialect({ pool: options.preparedStatements === false ? pool : withNamedStatements(pool) }),
+    dialect: new PostierPostgresDialect({
+      pool: options.preparedStatements === false ? pool : withNamedStatements(pool),
+    }),
   });
   return { db, dialect: 'postgres', close: () => db.destroy() };
 }
