@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { ensureWebBuilt } from './web-build.js';
-import { RUN_ID_VARIABLE } from './run-id.js';
+import { RUN_ID_VARIABLE, SQLITE_TEMPLATE_PREFIX } from './run-id.js';
 
 /**
  * Once per run, before any worker: the admin UI tests need a current web/dist, and the run gets
@@ -41,6 +44,10 @@ async function ensureTrigramExtension(): Promise<void> {
 async function teardown(): Promise<void> {
   const url = process.env.TEST_DATABASE_URL;
   const runId = process.env[RUN_ID_VARIABLE];
+  // The workers' migrated SQLite templates (helpers/context.ts).
+  for (const name of readdirSync(tmpdir()))
+    if (runId && name.startsWith(`${SQLITE_TEMPLATE_PREFIX}${runId}-`))
+      rmSync(path.join(tmpdir(), name), { recursive: true, force: true });
   if (!url || !runId) return;
   const client = new pg.Client({ connectionString: url });
   await client.connect();
