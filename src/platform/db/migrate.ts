@@ -17,11 +17,6 @@ export async function migrateToLatest(db: Kysely<DB>, schema?: string, dialect: 
     (dialect === 'postgres'
       ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s
       : undefined);
-  const migrator = new Migrator({
-    db,
-    provider: { getMigrations: async () => migrations },
-    ...(tableSchema ? { migrationTableSchema: tableSchema } : {}),
-  });
   const applied = await appliedMigrations(db, tableSchema);
   const newer = applied.filter((n) => !(n in migrations)).sort();
   if (newer.length > 0)
@@ -29,12 +24,15 @@ export async function migrateToLatest(db: Kysely<DB>, schema?: string, dialect: 
       `This database was migrated by a newer version of Postier (${newer.join(', ')} ${newer.length === 1 ? 'is' : 'are'} ` +
         'unknown to this one): run that version or a later one against it, not this one (docs/operations.md#upgrades)',
     );
-  // Up to date (every start after the first, every CLI command): nothing for Kysely to do, and
-  // its Migrator would first read the columns of every table of every schema of the database
-  // (twice), which on a PostgreSQL database shared with other schemas took 0.4 s with 100 of them
-  // and grows with each one.
-  const known = Object.keys(migrations);
-  if (applied.length >= known.length && known.every((n) => applied.includes(n))) return [];
+  // Up to date (every start after the first, every CLI command): nothing for Kysely's Migrator to
+  // do, which would still introspect the schema twice and take its lock to find that out.
+  const done = new Set(applied);
+  if (Object.keys(migrations).every((n) => done.has(n))) return [];
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    ...(tableSchema ? { migrationTableSchema: tableSchema } : {}),
+  });
   for (let attempt = 1; ; attempt++) {
     const { error, results } = await migrator.migrateToLatest();
     if (!error) return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
