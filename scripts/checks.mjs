@@ -7,9 +7,9 @@ import { spawn } from 'node:child_process';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const lanes = [
-  [['typecheck (server)', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']]],
+  [['typecheck (server)', npm, ['run', '-s', 'typecheck:server']]],
   [
-    ['typecheck (web)', 'npx', ['tsc', '-p', 'web/tsconfig.json']],
+    ['typecheck (web)', npm, ['run', '-s', 'typecheck:web']],
     ['lint', npm, ['run', '-s', 'lint']],
     ['layers', npm, ['run', '-s', 'check:layers']],
     ['doc links', npm, ['run', '-s', 'check:docs']],
