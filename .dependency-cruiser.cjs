@@ -9,7 +9,7 @@
  * See docs/development.md.
  */
 const FEATURES =
-  '(accept|capture|checks|content|delivery|feedback|keys|messages|observability|rate-limits|retention|suppressions|templates|unsubscribe|webhooks)';
+  '(accept|capture|checks|content|delivery|domains|feedback|keys|messages|observability|rate-limits|retention|suppressions|templates|tracking|unsubscribe|webhooks)';
 
 module.exports = {
   forbidden: [

@@ -132,3 +132,32 @@ describe.each(backends)('capture mode on %s', (backend) => {
     expect((await t.inject({ method: 'GET', url: '/api/v1/system', token: null })).statusCode).toBe(401);
   });
 });
+
+describe('capture on a port the system chose (CAPTURE_SMTP_PORT=0), served with the API', () => {
+  let t: TestContext;
+  let running: Running;
+  beforeAll(async () => {
+    t = await createTestContext('sqlite', { CAPTURE_SMTP_PORT: '0', PORT: '0' });
+    running = await serve(t.services, { api: true, worker: false });
+  });
+  afterAll(async () => {
+    await running?.stop();
+    await t?.close();
+  });
+
+  it("checks the capture server's real port in /readyz and names it in GET /api/v1/system", async () => {
+    const port = running.capture!.port;
+    expect(port).toBeGreaterThan(0);
+    // The served app, not the test context's: it is the one serve() built with the capture server.
+    const ready = await running.app!.inject({ method: 'GET', url: '/readyz' });
+    expect(ready.json().checks.smtp).toMatchObject({ status: 'ok' });
+    expect(ready.statusCode).toBe(200);
+    const sys = await running.app!.inject({
+      method: 'GET',
+      url: '/api/v1/system',
+      headers: { authorization: `Bearer ${t.config.adminToken}` },
+    });
+    expect(sys.statusCode).toBe(200);
+    expect(sys.json().transports).toEqual([expect.objectContaining({ name: 'capture', address: `127.0.0.1:${port}` })]);
+  });
+});

@@ -51,10 +51,14 @@ describe('API_PROCESSES', () => {
 describe.concurrent.each(backends)('postier serve with API_PROCESSES=2 on %s', (backend) => {
   let t: TestContext;
   let sink: SmtpSink;
+  // On SQLite without SMTP_HOST: the primary's capture server, on a port the system chose, which
+  // every API process's readiness check must be told.
+  const capturing = backend === 'sqlite';
+  const delivered = capturing ? 'captured' : 'sent';
 
   beforeAll(async () => {
     sink = await SmtpSink.start();
-    t = await createTestContext(backend, sink.env());
+    t = await createTestContext(backend, capturing ? {} : sink.env());
   });
   afterAll(async () => {
     await t.close();
@@ -64,7 +68,12 @@ describe.concurrent.each(backends)('postier serve with API_PROCESSES=2 on %s', (
   it('serves the API from two processes: the primary delivers what both accepted, /metrics counts both, a dead process is replaced, SIGTERM stops all', async () => {
     // The worker's poll is a minute away: a delivery within seconds proves the API process rang the primary.
     const serve = await startServe({
-      env: childEnv(t, sink.env({ POSTIER_ADMIN_TOKEN: ADMIN_TOKEN, API_PROCESSES: '2', WORKER_POLL_MS: '60000' })),
+      env: childEnv(t, {
+        ...(capturing ? { CAPTURE_SMTP_PORT: '0' } : sink.env()),
+        POSTIER_ADMIN_TOKEN: ADMIN_TOKEN,
+        API_PROCESSES: '2',
+        WORKER_POLL_MS: '60000',
+      }),
       // Three processes start on a shared 2-core machine (the primary, then two API processes):
       // under CI's load they took over 30 s (Node 22, PostgreSQL).
       readyTimeoutMs: 90_000,
@@ -86,17 +95,17 @@ describe.concurrent.each(backends)('postier serve with API_PROCESSES=2 on %s', (
         replies.push(await post(port, '/api/v1/email/send', { ...incidentExample(), to: `cluster${i}@example.com` }));
       expect(replies.map((r) => r.status)).toEqual([201, 201, 201, 201, 201, 201]);
       const ids = replies.map((r) => (JSON.parse(r.body) as { items: { id: string }[] }).items[0]!.id);
-      await waitForStatus(t, ids, ['sent'], 15_000);
+      await waitForStatus(t, ids, [delivered], 15_000);
 
-      // Whichever process answers the scrape, it counts what every process accepted.
-      const scrape = () =>
-        new Promise<string>((resolve, reject) =>
+      // One connection a request: round robin asks each process in turn.
+      const get = (path: string) =>
+        new Promise<{ status: number; body: string }>((resolve, reject) =>
           http
             .get(
               {
                 host: '127.0.0.1',
                 port,
-                path: '/metrics',
+                path,
                 agent: false,
                 timeout: 4000,
                 headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
@@ -104,7 +113,7 @@ describe.concurrent.each(backends)('postier serve with API_PROCESSES=2 on %s', (
               (res) => {
                 let d = '';
                 res.on('data', (c: Buffer) => (d += c.toString()));
-                res.on('end', () => resolve(d));
+                res.on('end', () => resolve({ status: res.statusCode ?? 0, body: d }));
               },
             )
             .on('timeout', function (this: http.ClientRequest) {
@@ -112,6 +121,16 @@ describe.concurrent.each(backends)('postier serve with API_PROCESSES=2 on %s', (
             })
             .on('error', reject),
         );
+      // Ready in both processes: the relay check reaches the relay (or the capture server) from each.
+      const readiness = [];
+      for (let i = 0; i < 4; i++) readiness.push(await get('/readyz'));
+      expect(
+        readiness.map((r) => r.status),
+        readiness.map((r) => r.body).join('\n'),
+      ).toEqual([200, 200, 200, 200]);
+
+      // Whichever process answers the scrape, it counts what every process accepted.
+      const scrape = async () => (await get('/metrics')).body;
       const sum = (metrics: string, prefix: string) =>
         metrics
           .split('\n')

@@ -72,7 +72,11 @@ export async function startApiCluster(
   const fork = () =>
     // Sends go through ipcSend, which takes their errors; this catches any other error event
     // on the channel, which unheard would end the primary.
-    cluster.fork().on('error', (err: Error) => s.log.warn({ err }, 'IPC with an API process failed'));
+    // A capture port the system chose (CAPTURE_SMTP_PORT=0) is told to the API processes, whose
+    // readiness check connects to it.
+    cluster
+      .fork(running.capture ? { CAPTURE_SMTP_PORT: String(running.capture.port) } : {})
+      .on('error', (err: Error) => s.log.warn({ err }, 'IPC with an API process failed'));
   cluster.on('exit', (w, code, signal) => {
     if (stopping) return;
     const delay = restartDelay.next();

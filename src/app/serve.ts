@@ -225,7 +225,7 @@ export async function serve(
     await ensureAdminKey(s);
     // The attachment writer thread is part of an API process, like its connection: started now.
     s.content.start();
-    app = await buildApp(s, { stopping: () => stopping });
+    app = await buildApp(s, { stopping: () => stopping, capture });
   }
   const worker = await delivering;
   // On the delivery thread when there is one (see startDelivery), else in this loop.

@@ -21,8 +21,8 @@ import { keysHttp } from '../keys/http.js';
 import type { ApiKeyService } from '../keys/index.js';
 import { messagesHttp } from '../messages/http.js';
 import type { SearchIndex } from '../messages/index.js';
-import { metricsHttp, readinessHttp } from '../observability/http.js';
-import { databaseCheck, smtpCheck, systemHttp } from '../observability/index.js';
+import { metricsHttp, readinessHttp, systemHttp } from '../observability/http.js';
+import { databaseCheck, smtpCheck } from '../observability/index.js';
 import { type CacheTimes, cached, SMTP_CHECK_CACHE } from '../observability/readiness.js';
 import type { Config } from '../platform/config.js';
 import { anonymizeAddress } from '../platform/crypto/anon-key.js';
@@ -34,8 +34,10 @@ import { proxyTrust } from '../platform/http/trusted-proxies.js';
 import type { MetricsJson } from '../platform/metrics.js';
 import { retentionHttp } from '../retention/http.js';
 import { suppressionsHttp } from '../suppressions/http.js';
-import { type DomainService, domainsHttp } from '../domains/index.js';
-import { TrackingService, trackingHttp, trackingKey } from '../tracking/index.js';
+import { domainsHttp } from '../domains/http.js';
+import type { DomainService } from '../domains/index.js';
+import { trackingHttp } from '../tracking/http.js';
+import { TrackingService, trackingKey } from '../tracking/index.js';
 import { templatesHttp } from '../templates/http.js';
 import type { TemplateAdmin, TemplateService } from '../templates/index.js';
 import { unsubscribeHttp } from '../unsubscribe/http.js';
@@ -93,6 +95,11 @@ export interface BuildOptions {
   smtpCheckCache?: CacheTimes;
   /** Failed bearer tokens: the delay added to each 401 per failure (500 ms) and the clients remembered (10,000). */
   auth?: { delayStepMs?: number; maxTracked?: number };
+  /**
+   * The capture server this process started (SMTP_HOST unset): /readyz and the system page check
+   * the port it listens on, which CAPTURE_SMTP_PORT=0 leaves to the system to choose.
+   */
+  capture?: { port: number } | null;
 }
 
 /**
@@ -171,10 +178,11 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
   app.get('/healthz', health, async () => ({ status: 'ok' as const }));
   // The database check is cheap and local: live. The smtp check logs in to the relay, and /readyz
   // is public: its verdict is reused for a while and shared by concurrent requests.
+  const capture = opts.capture ?? null;
   const checks = [
     databaseCheck(db),
     cached(
-      smtpCheck(() => verifySmtp(config, smtpTargets(s, null))),
+      smtpCheck(() => verifySmtp(config, smtpTargets(s, capture))),
       opts.smtpCheckCache ?? SMTP_CHECK_CACHE,
     ),
   ];
@@ -238,7 +246,7 @@ export async function buildApp(s: ServerParts, opts: BuildOptions = {}): Promise
     searchIndex: s.searchIndex,
     checks,
     transports: () => listRelayStatus(db),
-    relays: smtpTargets(s, null).map((t) => describeRelay(config, t)),
+    relays: smtpTargets(s, capture).map((t) => describeRelay(config, t)),
   });
   await app.register(spoolHttp, { db });
   await registerAdminUi(app);

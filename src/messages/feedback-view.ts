@@ -1,25 +1,7 @@
-import { type Static, Type } from '@fastify/type-provider-typebox';
-import { NullableDateTime, NullableString, StringEnum } from '../platform/http/schemas.js';
+import type { FeedbackView } from './schemas.js';
 
-/**
- * What a bounce or a complaint said, read back from its event: the operator sees the type, the
- * status code, the diagnostic text, the feedback id and the suppression it caused, instead of
- * the relay's `250 Ok` that was the last thing the message row knew.
- */
-export const FeedbackView = Type.Object({
-  kind: StringEnum(['bounce', 'complaint'] as const),
-  /** Bounce: Permanent, Transient, Undetermined; complaint: the feedback type (abuse, …). */
-  type: NullableString,
-  subtype: NullableString,
-  /** The enhanced status code of the recipient's bounce (5.1.1), when given. */
-  status_code: NullableString,
-  diagnostic: NullableString,
-  feedback_id: NullableString,
-  /** The addresses this feedback added to the suppression list. */
-  suppressed: Type.Array(Type.String()),
-  at: NullableDateTime,
-});
-export type FeedbackView = Static<typeof FeedbackView>;
+/* The view's schema is the API's (schemas.ts); this module only reads events into it. */
+export type { FeedbackView };
 
 const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
 

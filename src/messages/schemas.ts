@@ -1,7 +1,6 @@
-import { Type } from '@fastify/type-provider-typebox';
+import { type Static, Type } from '@fastify/type-provider-typebox';
 import { MESSAGE_STATUSES } from '../platform/db/schema.js';
 import { ActionAdvice } from './advice.js';
-import { FeedbackView } from './feedback-view.js';
 import {
   DateTime,
   MessageStatus,
@@ -12,6 +11,26 @@ import {
   SendResultItem,
   StringEnum,
 } from '../platform/http/schemas.js';
+
+/**
+ * What a bounce or a complaint said, read back from its event: the operator sees the type, the
+ * status code, the diagnostic text, the feedback id and the suppression it caused, instead of
+ * the relay's `250 Ok` that was the last thing the message row knew.
+ */
+export const FeedbackView = Type.Object({
+  kind: StringEnum(['bounce', 'complaint'] as const),
+  /** Bounce: Permanent, Transient, Undetermined; complaint: the feedback type (abuse, …). */
+  type: NullableString,
+  subtype: NullableString,
+  /** The enhanced status code of the recipient's bounce (5.1.1), when given. */
+  status_code: NullableString,
+  diagnostic: NullableString,
+  feedback_id: NullableString,
+  /** The addresses this feedback added to the suppression list. */
+  suppressed: Type.Array(Type.String()),
+  at: NullableDateTime,
+});
+export type FeedbackView = Static<typeof FeedbackView>;
 
 export const MessageSummary = Type.Object({
   id: Type.String({ format: 'uuid' }),

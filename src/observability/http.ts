@@ -9,6 +9,9 @@ import { Bytes, errors, StringEnum } from '../platform/http/schemas.js';
 import { type MetricsJson, metricsText, queueDepth, queueOldestAge, registry } from '../platform/metrics.js';
 import { type ReadinessCheck, runChecks } from './readiness.js';
 
+// The system page's plugin lives beside its schemas (system.ts); the shell registers it from here.
+export { type SystemHttpOptions, systemHttp } from './system.js';
+
 function tokenMatches(header: string | undefined, token: string): boolean {
   const given = Buffer.from(/^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1] ?? '');
   const want = Buffer.from(token);

@@ -1,4 +1,3 @@
 export { MetricsAsker } from './metrics-asker.js';
 export { countEvents } from './metrics-subscriber.js';
 export { databaseCheck, type ReadinessCheck, smtpCheck } from './readiness.js';
-export { type SystemHttpOptions, systemHttp } from './system.js';
