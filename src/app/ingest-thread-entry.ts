@@ -14,7 +14,7 @@ import { LAYOUTS_DIR, readLayouts, TemplateService } from '../templates/index.js
 import { unsubscribeKey } from '../unsubscribe/index.js';
 import type { IngestFromThread, IngestThreadData, IngestToThread } from './ingest-thread.js';
 import { openPlatform } from './platform.js';
-import { sendServiceOf } from './wiring.js';
+import { sendServiceOf } from './send-service.js';
 
 const port = parentPort!;
 const say = (m: IngestFromThread) => port.postMessage(m);

@@ -2,7 +2,7 @@ import { DomainService, dnsLookup } from '../domains/index.js';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type pino from 'pino';
-import { messageIdDomain, SendService } from '../accept/index.js';
+import { messageIdDomain, type SendService } from '../accept/index.js';
 import { ContentStore } from '../content/index.js';
 import { OutboxSignal } from '../delivery/index.js';
 import { ProviderWebhooks, returnPathFor, SnsReceiver } from '../feedback/index.js';
@@ -10,13 +10,12 @@ import { ApiKeyService } from '../keys/index.js';
 import type { Config } from '../platform/config.js';
 import { migrateToLatest } from '../platform/db/migrate.js';
 import type { MetricsJson } from '../platform/metrics.js';
-import { rateLimitPolicy } from '../rate-limits/index.js';
-import { suppressionPolicy } from '../suppressions/index.js';
 import { SearchIndex } from '../messages/index.js';
 import { LAYOUTS_DIR, readLayouts, seedDefaultTemplates, TemplateAdmin, TemplateService } from '../templates/index.js';
-import { unsubscribeHeadersPolicy, unsubscribeKey } from '../unsubscribe/index.js';
+import { unsubscribeKey } from '../unsubscribe/index.js';
 import { isSubscribable, WebhookDispatcher } from '../webhooks/index.js';
 import { openPlatform, type Platform } from './platform.js';
+import { sendServiceOf } from './send-service.js';
 
 /**
  * Every part of Postier, built once with what each uses and passed down to the processes (serve,
@@ -61,44 +60,6 @@ export interface WireOptions {
    * `templates`, `spool`) set it; the server's processes do not.
    */
   lockTimeout?: boolean;
-}
-
-/**
- * The send service on a platform: what every accepting path (API, SMTP submission, CLI, resend)
- * stores through, with its admission policies. `wire` builds the process's; the submission
- * spool's ingester thread builds its own on its own connection (ingest-thread-entry.ts).
- */
-export function sendServiceOf(
-  platform: Platform,
-  deps: {
-    templates: TemplateService;
-    content: ContentStore;
-    unsubscribeKey: Buffer;
-    domainVerified?: (domain: string) => boolean;
-    groupsInFlight?: number;
-  },
-): SendService {
-  const { config, db, commits, events, seal, dialect } = platform;
-  return new SendService({
-    db,
-    commits,
-    events,
-    templates: deps.templates,
-    content: deps.content,
-    seal,
-    email: config.email,
-    fromEmail: config.smtp.fromEmail,
-    messageIdDomain: messageIdDomain(config.smtp.fromEmail),
-    dialect,
-    ...(deps.domainVerified ? { domainVerified: deps.domainVerified } : {}),
-    ...(deps.groupsInFlight ? { groupsInFlight: deps.groupsInFlight } : {}),
-    // Order matters: a suppressed recipient does not use up a rate-limit allowance.
-    policies: [
-      suppressionPolicy(config.email.suppressionBypassCategories),
-      rateLimitPolicy(config.email.rateLimits, dialect),
-      unsubscribeHeadersPolicy(config, deps.unsubscribeKey),
-    ],
-  });
 }
 
 export async function wire(config: Config, log: pino.Logger, opts: WireOptions = {}): Promise<Wired> {
