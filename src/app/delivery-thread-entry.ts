@@ -3,9 +3,8 @@
  * over the platform and the delivery worker only (no template engine, HTTP stack or capture server: the serving
  * thread has those), driven by messages from the serving thread.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import { openPlatform } from './platform.js';
-import { registry } from '../platform/metrics.js';
 import { createLogger } from '../platform/log.js';
 import { startWorker } from '../delivery/index.js';
 // Not the feature's index: the listener's smtp-server stays out of this thread.
@@ -14,13 +13,12 @@ import { returnPathFor } from '../feedback/return-path.js';
 // Not the feature's index: its HTTP routes and erasure reach the API side's packages.
 import { startRetentionScheduler } from '../retention/scheduler.js';
 import type { DeliveryThreadData, FromThread, ToThread } from './delivery-thread.js';
+import { runThread } from './thread-main.js';
 
-const port = parentPort!;
-const say = (m: FromThread) => port.postMessage(m);
 const { config, target, retention: runsRetention } = workerData as DeliveryThreadData;
 const log = createLogger(config.logLevel).child({ thread: 'delivery' });
 
-try {
+await runThread<ToThread, FromThread>('delivery', log, (say) => {
   // The serving thread has migrated already. Leasing and the batched completions need few
   // PostgreSQL connections: WORKER_DATABASE_POOL_SIZE (5), not the API's DATABASE_POOL_SIZE (10).
   const s = openPlatform(config, log, { poolSize: config.workerDatabasePoolSize });
@@ -36,29 +34,25 @@ try {
         { owner: `${worker.owner}:retention` },
       )
     : null;
-  port.on('message', (m: ToThread) => {
-    if (m.type === 'notify') s.outbox.notify();
-    else if (m.type === 'feedback') processor.notify();
-    else if (m.type === 'metrics')
-      void registry.getMetricsAsJSON().then((metrics) => say({ type: 'metrics', id: m.id, metrics }));
-    else if (m.type === 'retention') {
-      if (!retention) say({ type: 'retention', id: m.id, ran: null });
-      else
-        void retention.runOnce(m.now).then(
-          (ran) => say({ type: 'retention', id: m.id, ran }),
-          (e: unknown) => say({ type: 'retention', id: m.id, ran: null, error: String(e) }),
-        );
-    } else if (m.type === 'stop') {
-      void (retention?.stop() ?? Promise.resolve())
-        .then(() => processor.stop())
-        .then(() => worker.stop())
-        .then(() => s.close())
-        .catch((err: unknown) => log.error({ err }, 'delivery thread did not stop cleanly'))
-        .finally(() => say({ type: 'stopped' }));
-    }
-  });
-  say({ type: 'ready', owner: worker.owner });
-} catch (e) {
-  log.error({ err: e }, 'delivery thread could not start');
-  say({ type: 'failed', error: e instanceof Error ? e.message : String(e) });
-}
+  return {
+    owner: worker.owner,
+    message: (m) => {
+      if (m.type === 'notify') s.outbox.notify();
+      else if (m.type === 'feedback') processor.notify();
+      else if (m.type === 'retention') {
+        if (!retention) say({ type: 'retention', id: m.id, ran: null });
+        else
+          void retention.runOnce(m.now).then(
+            (ran) => say({ type: 'retention', id: m.id, ran }),
+            (e: unknown) => say({ type: 'retention', id: m.id, ran: null, error: String(e) }),
+          );
+      }
+    },
+    stop: async () => {
+      await retention?.stop();
+      await processor.stop();
+      await worker.stop();
+      await s.close();
+    },
+  };
+});

@@ -4,24 +4,22 @@
  * it stores is announced back: new queued messages (the delivery worker leases them at once). Its
  * events (`queued`, `suppressed`…) are none that webhooks carry.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import { SpoolIngester } from '../accept/submission/index.js';
 import { ContentStore } from '../content/index.js';
 import { createLogger } from '../platform/log.js';
-import { registry } from '../platform/metrics.js';
 import { oncePerTurn } from '../platform/once-per-turn.js';
 import { LAYOUTS_DIR, readLayouts, TemplateService } from '../templates/index.js';
 import { unsubscribeKey } from '../unsubscribe/index.js';
 import type { IngestFromThread, IngestThreadData, IngestToThread } from './ingest-thread.js';
 import { openPlatform } from './platform.js';
 import { sendServiceOf } from './send-service.js';
+import { runThread } from './thread-main.js';
 
-const port = parentPort!;
-const say = (m: IngestFromThread) => port.postMessage(m);
 const { config, owner, poolSize } = workerData as IngestThreadData;
 const log = createLogger(config.logLevel).child({ thread: 'submission-ingest' });
 
-try {
+await runThread<IngestToThread, IngestFromThread>('submission ingest', log, async (say) => {
   // The listener's thread has migrated already.
   const s = openPlatform(config, log, { poolSize });
   const content = ContentStore.open(s.database, config.databaseUrl);
@@ -42,23 +40,15 @@ try {
   const reclaimed = await ingester.reclaim();
   if (reclaimed > 0) log.warn({ reclaimed }, 'submission spool: rows left by a previous ingester thread are due again');
   ingester.start();
-  port.on('message', (m: IngestToThread) => {
-    if (m.type === 'notify') ingester.notify();
-    else if (m.type === 'metrics')
-      void registry.getMetricsAsJSON().then((metrics) => say({ type: 'metrics', id: m.id, metrics }));
-    else if (m.type === 'stop') {
-      void ingester
-        .stop()
-        .then(() => content.close())
-        .then(() => s.close())
-        .catch((err: unknown) => log.error({ err }, 'submission ingest thread did not stop cleanly'))
-        .finally(() => say({ type: 'stopped' }));
-    }
-  });
-  say({ type: 'ready', owner });
-} catch (e) {
-  log.error({ err: e }, 'submission ingest thread could not start');
-  say({ type: 'failed', error: e instanceof Error ? e.message : String(e) });
-  // Ends this thread only (its host starts another later): nothing half-opened stays behind.
-  setImmediate(() => process.exit(1));
-}
+  return {
+    owner,
+    message: (m) => {
+      if (m.type === 'notify') ingester.notify();
+    },
+    stop: async () => {
+      await ingester.stop();
+      await content.close();
+      await s.close();
+    },
+  };
+});
