@@ -108,6 +108,9 @@ export async function createTestContext(backend: Backend, env: Record<string, st
     SMTP_FROM_EMAIL: 'noreply@rgz.bj',
     SMTP_FROM_NAME: 'RGZ Notifications',
     SMTP_REPLY_TO: 'support@rgz.bj',
+    // A process that serves the API starts the submission listener: on a port of its own, so
+    // test files that serve at the same time do not meet on 2587.
+    SUBMISSION_PORT: '0',
     ...env,
   });
   const services = await wire(config, createLogger(config.logLevel), { schema });
