@@ -1,8 +1,10 @@
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../src/platform/errors.js';
 import { readLayouts } from '../src/templates/layouts.js';
 import { LAYOUTS_DIR } from '../src/templates/paths.js';
-import { compileTemplate, type RenderContext, renderTemplate } from '../src/templates/render.js';
+import { compileTemplate, type RenderContext, renderingThreadCpu, renderTemplate } from '../src/templates/render.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { getMessage, newTemplate } from './helpers/templates.js';
 
@@ -239,6 +241,26 @@ describe('a large invoice', () => {
     expect(r.html).toContain('Service item 299: a fairly long description &lt;with&gt; &amp; markup');
     expect(r.text.split('\n').filter((l) => /^\d+\. Service item/.test(l))).toHaveLength(300);
   });
+});
+
+describe('the CPU a render stopped by the time limit is judged by', () => {
+  const ms = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
+  const hasThreadCpu = typeof (process as { threadCpuUsage?: unknown }).threadCpuUsage === 'function';
+
+  it(hasThreadCpu
+    ? "is the rendering thread's own: a busy thread beside it (delivery, submission) does not count"
+    : "is the process's on a Node without process.threadCpuUsage: a busy thread beside it counts", async () => {
+    const [own, all] = [renderingThreadCpu(), process.cpuUsage()];
+    // A fixed amount of work (not a duration): its CPU time does not shrink when the machine is busy.
+    const sibling = new Worker('let x = 0; for (let i = 0; i < 4e8; i++) x += i % 7; if (x < 0) throw 0;', {
+      eval: true,
+    });
+    await once(sibling, 'exit');
+    // The setup: the thread beside the test's computed.
+    expect(ms(process.cpuUsage(all))).toBeGreaterThan(150);
+    if (hasThreadCpu) expect(ms(renderingThreadCpu(own))).toBeLessThan(100);
+    else expect(ms(renderingThreadCpu(own))).toBeGreaterThan(150);
+  }, 30_000);
 });
 
 describe.each(backends)('runaway renders through the API on %s', (backend) => {

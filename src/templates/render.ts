@@ -465,9 +465,23 @@ class CountingEmitter implements Emitter {
  * i.e. while it computed little. So a render stopped by the time limit is tried once more, with a
  * new deadline, only when the process used less than RETRY_CPU_MS of CPU since the clock started;
  * a runaway loop has computed far more (unless the host gives the process less than a tenth of
- * a core) and fails at once. process.cpuUsage counts the process's other threads too (GC helpers,
- * the libuv pool): at worst a descheduled render then looks busy and is refused, as a runaway is.
+ * a core) and fails at once. The CPU counted is the rendering thread's own where Node can tell
+ * (renderingThreadCpu); elsewhere the process's, whose other threads (the delivery and submission
+ * threads of `postier serve`, GC helpers, the libuv pool) can make a descheduled render look busy:
+ * it is then refused, as a runaway is.
  */
+/** process.threadCpuUsage (Node 23.9 and later): not in the Node 20 types this code is checked with. */
+type ThreadCpuUsage = (previous?: NodeJS.CpuUsage) => NodeJS.CpuUsage;
+const threadCpuUsage = (process as { threadCpuUsage?: ThreadCpuUsage }).threadCpuUsage;
+
+/**
+ * CPU time used by the calling thread (since `previous`): process.threadCpuUsage where Node has it
+ * (24), so a busy delivery thread in the same process does not count; else the whole process's.
+ */
+export const renderingThreadCpu: ThreadCpuUsage = threadCpuUsage
+  ? (previous) => threadCpuUsage.call(process, previous)
+  : (previous) => process.cpuUsage(previous);
+
 export interface RenderBudget {
   /** performance.now() at the first LiquidJS render; NaN before. */
   started: number;
@@ -484,14 +498,14 @@ export function renderBudget(): RenderBudget {
 function startClock(budget: RenderBudget): void {
   budget.started = performance.now();
   budget.deadline = budget.started + LIMITS.renderMs;
-  budget.cpuAtStart = process.cpuUsage();
+  budget.cpuAtStart = renderingThreadCpu();
 }
 
 const RETRY_CPU_MS = LIMITS.renderMs / 10;
 
 /** Stopped by the time limit having computed little: descheduled, not runaway. */
 function descheduled(budget: RenderBudget): boolean {
-  const cpu = process.cpuUsage(budget.cpuAtStart ?? undefined);
+  const cpu = renderingThreadCpu(budget.cpuAtStart ?? undefined);
   return (cpu.user + cpu.system) / 1000 < RETRY_CPU_MS;
 }
 
