@@ -470,13 +470,13 @@ class CountingEmitter implements Emitter {
  * threads of `postier serve`, GC helpers, the libuv pool) can make a descheduled render look busy:
  * it is then refused, as a runaway is.
  */
-/** process.threadCpuUsage (Node 23.9 and later): not in the Node 20 types this code is checked with. */
+/** process.threadCpuUsage (Node 24, current Node 22): not in the Node 20 types this code is checked with. */
 type ThreadCpuUsage = (previous?: NodeJS.CpuUsage) => NodeJS.CpuUsage;
 const threadCpuUsage = (process as { threadCpuUsage?: ThreadCpuUsage }).threadCpuUsage;
 
 /**
  * CPU time used by the calling thread (since `previous`): process.threadCpuUsage where Node has it
- * (24), so a busy delivery thread in the same process does not count; else the whole process's.
+ * (not Node 20), so a busy delivery thread in the same process does not count; else the whole process's.
  */
 export const renderingThreadCpu: ThreadCpuUsage = threadCpuUsage
   ? (previous) => threadCpuUsage.call(process, previous)
