@@ -36,10 +36,13 @@ describe('layering rules (.dependency-cruiser.cjs, .dependency-cruiser-threads.c
     ]);
   }, 60_000);
 
-  it("find the HTTP side a thread would load through a feature's index, and not what a type-only import names", async () => {
+  it("find the HTTP side a thread would load through a feature's index, an API package the delivery thread would load, and not what a type-only import names", async () => {
     const { code, out } = await cruise(`${root}test/fixtures/layering`, THREADS);
     expect(code).not.toBe(0);
-    // delivery-thread-entry.ts imports a type of tracking/http.ts: erased, so not a violation.
-    expect(broken(out)).toEqual(['threads-load-no-http src/app/ingest-thread-entry.ts src/tracking/http.ts']);
+    // delivery-thread-entry.ts also imports a type of tracking/http.ts: erased, so not a violation.
+    expect(broken(out)).toEqual([
+      'delivery-thread-no-api-packages src/app/delivery-thread-entry.ts ../../../node_modules/juice/index.js',
+      'threads-load-no-http src/app/ingest-thread-entry.ts src/tracking/http.ts',
+    ]);
   }, 60_000);
 });

@@ -10,7 +10,7 @@ import { startWorker } from '../delivery/index.js';
 // Not the feature's index: the listener's smtp-server stays out of this thread.
 import { FeedbackProcessor } from '../feedback/intake/processor.js';
 import { returnPathFor } from '../feedback/return-path.js';
-// Not the feature's index: its HTTP routes and erasure reach the API side's packages.
+// Not the feature's index: its erasure reaches the API side's packages (accept, templates).
 import { startRetentionScheduler } from '../retention/scheduler.js';
 import type { DeliveryThreadData, FromThread, ToThread } from './delivery-thread.js';
 import { runThread } from './thread-main.js';

@@ -6,7 +6,7 @@
  * (return-path.ts, verp.ts) names each message in its envelope sender.
  *
  * The delivery thread imports return-path.ts and intake/processor.ts directly, not this index:
- * it must not load the listener's smtp-server (see test/delivery-thread-imports.test.ts).
+ * it must not load the listener's smtp-server (`.dependency-cruiser-threads.cjs`).
  */
 export type {
   BounceCategory,
