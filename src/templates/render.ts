@@ -451,6 +451,18 @@ class CountingEmitter implements Emitter {
   }
 }
 
+/** process.threadCpuUsage (Node 24, current Node 22): not in the Node 20 types this code is checked with. */
+type ThreadCpuUsage = (previous?: NodeJS.CpuUsage) => NodeJS.CpuUsage;
+const threadCpuUsage = (process as { threadCpuUsage?: ThreadCpuUsage }).threadCpuUsage;
+
+/**
+ * CPU time used by the calling thread (since `previous`): process.threadCpuUsage where Node has it
+ * (not Node 20), so a busy delivery thread in the same process does not count; else the whole process's.
+ */
+export const renderingThreadCpu: ThreadCpuUsage = threadCpuUsage
+  ? (previous) => threadCpuUsage.call(process, previous)
+  : (previous) => process.cpuUsage(previous);
+
 /**
  * The limits of one message's render, shared by its parts (subject, HTML, text): LIMITS.renderMs
  * of wall-clock time from the first part LiquidJS renders (the direct renderer has no loop), also
@@ -470,18 +482,6 @@ class CountingEmitter implements Emitter {
  * threads of `postier serve`, GC helpers, the libuv pool) can make a descheduled render look busy:
  * it is then refused, as a runaway is.
  */
-/** process.threadCpuUsage (Node 24, current Node 22): not in the Node 20 types this code is checked with. */
-type ThreadCpuUsage = (previous?: NodeJS.CpuUsage) => NodeJS.CpuUsage;
-const threadCpuUsage = (process as { threadCpuUsage?: ThreadCpuUsage }).threadCpuUsage;
-
-/**
- * CPU time used by the calling thread (since `previous`): process.threadCpuUsage where Node has it
- * (not Node 20), so a busy delivery thread in the same process does not count; else the whole process's.
- */
-export const renderingThreadCpu: ThreadCpuUsage = threadCpuUsage
-  ? (previous) => threadCpuUsage.call(process, previous)
-  : (previous) => process.cpuUsage(previous);
-
 export interface RenderBudget {
   /** performance.now() at the first LiquidJS render; NaN before. */
   started: number;
