@@ -50,26 +50,26 @@ describe('API_PROCESSES', () => {
 // on a replacement process) with the CPU idle.
 describe.concurrent.each(backends)('postier serve with API_PROCESSES=2 on %s', (backend) => {
   let t: TestContext;
-  let sink: SmtpSink;
+  let sink: SmtpSink | null = null;
   // On SQLite without SMTP_HOST: the primary's capture server, on a port the system chose, which
   // every API process's readiness check must be told.
   const capturing = backend === 'sqlite';
   const delivered = capturing ? 'captured' : 'sent';
 
   beforeAll(async () => {
-    sink = await SmtpSink.start();
-    t = await createTestContext(backend, capturing ? {} : sink.env());
+    if (!capturing) sink = await SmtpSink.start();
+    t = await createTestContext(backend, sink?.env() ?? {});
   });
   afterAll(async () => {
     await t.close();
-    await sink.close();
+    await sink?.close();
   });
 
   it('serves the API from two processes: the primary delivers what both accepted, /metrics counts both, a dead process is replaced, SIGTERM stops all', async () => {
     // The worker's poll is a minute away: a delivery within seconds proves the API process rang the primary.
     const serve = await startServe({
       env: childEnv(t, {
-        ...(capturing ? { CAPTURE_SMTP_PORT: '0' } : sink.env()),
+        ...(sink?.env() ?? { CAPTURE_SMTP_PORT: '0' }),
         POSTIER_ADMIN_TOKEN: ADMIN_TOKEN,
         API_PROCESSES: '2',
         WORKER_POLL_MS: '60000',
