@@ -20,6 +20,7 @@ import * as m0022 from './0022_domain_checks.js';
 import * as m0023 from './0023_submission_spool.js';
 import * as m0024 from './0024_webhook_paused_reason.js';
 import * as m0025 from './0025_messages_category_index.js';
+import * as m0026 from './0026_drop_recipient_class_index.js';
 
 /** Every migration, by name; applied in name order. Add new ones at the end. */
 export const migrations: Record<string, Migration> = {
@@ -44,4 +45,5 @@ export const migrations: Record<string, Migration> = {
   '0023_submission_spool': m0023,
   '0024_webhook_paused_reason': m0024,
   '0025_messages_category_index': m0025,
+  '0026_drop_recipient_class_index': m0026,
 };
