@@ -1,7 +1,9 @@
+import type { KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brotliCompressSync } from 'node:zlib';
 import { BODY_ENCODING, decodeBody, encodeAllAhead, moveInlineBodies, withBodies } from '../src/content/index.js';
 import { MimeCache } from '../src/delivery/mime.js';
+import { messageWithBodies } from '../src/messages/queries.js';
 import { anonymizeOld } from '../src/retention/anonymize.js';
 import { eraseRecipient } from '../src/retention/erase.js';
 import { housekeeping } from '../src/retention/housekeeping.js';
@@ -83,6 +85,44 @@ describe.each(backends)('message bodies on %s', (backend) => {
     // Without the read ahead the body is read at build time: gone, so no HTML part.
     const cold = await new MimeCache(t.services.db, MimeCache.senderOf(t.config), t.services.seal).get(leased[0]!);
     expect(cold.raw.toString('latin1')).not.toContain('450000');
+  });
+
+  it('reads a message with its body in one statement, and a row without a body as it is', async () => {
+    const [id] = await sendOk(t, invoiceExample());
+    let statements = 0;
+    const counting: KyselyPlugin = {
+      transformQuery(args) {
+        statements++;
+        return args.node;
+      },
+      async transformResult(args) {
+        return args.result;
+      },
+    };
+    const m = await messageWithBodies(t.services.db.withPlugin(counting), id!);
+    expect(statements).toBe(1);
+    expect(m.html_content).toContain('450000');
+    expect(m.text_content).toContain('Montant: 450000 FCFA');
+    expect(m.id).toBe(id);
+    expect(m).not.toHaveProperty('joined_body_data');
+    // Written before bodies had a table of their own: the columns are the content.
+    const bodyId = (await rows([id!]))[0]!.body_id;
+    await t.services.db
+      .updateTable('email_messages')
+      .set({ body_id: null, html_content: '<p>En ligne 888</p>', text_content: 'En ligne 888' })
+      .where('id', '=', id!)
+      .execute();
+    const inline = await messageWithBodies(t.services.db, id!);
+    expect([inline.html_content, inline.text_content]).toEqual(['<p>En ligne 888</p>', 'En ligne 888']);
+    // As it was: the other tests count the rows with bodies in their columns.
+    await t.services.db
+      .updateTable('email_messages')
+      .set({ body_id: bodyId, html_content: null, text_content: null })
+      .where('id', '=', id!)
+      .execute();
+    await expect(messageWithBodies(t.services.db, 'no-such-message')).rejects.toMatchObject({
+      code: 'message_not_found',
+    });
   });
 
   it('reads bodies written with Brotli (br-json) before bodies were deflated', async () => {

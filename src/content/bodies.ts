@@ -228,6 +228,16 @@ export async function withBodies<R extends BodyColumns>(db: Kysely<DB>, rows: R[
 }
 
 /**
+ * A row with the body read in the same query (`encoding` and `data` of its `email_bodies` row,
+ * joined on `body_id`; both null when it has none): one round trip where withBodies takes two.
+ */
+export function withJoinedBody<R extends BodyColumns>(row: R, encoding: string | null, data: Uint8Array | null): R {
+  if (row.body_id == null || encoding === null || data === null) return row;
+  const body = decodeBody(encoding, data);
+  return { ...row, html_content: body.html, text_content: body.text };
+}
+
+/**
  * Deletes those of `ids` no message references any more (their last reference was just cleared
  * or deleted in `trx`). Returns how many went.
  */

@@ -16,5 +16,6 @@ export {
   storeBodies,
   sweepUnreferencedBodies,
   withBodies,
+  withJoinedBody,
 } from './bodies.js';
 export { MOVE_BATCH, moveInlineBodies, type MoveResult } from './body-move.js';

@@ -1,10 +1,11 @@
 import type { Kysely, Transaction } from 'kysely';
 import { type Admission, admissionOf, type SendResultItem, type SendService } from '../accept/index.js';
-import { attachmentsWithData, readContent, withBodies } from '../content/index.js';
+import { attachmentsWithData, readContent } from '../content/index.js';
 import type { EventLog } from '../events/index.js';
 import type { DB, NewMessage } from '../platform/db/schema.js';
 import { AppError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
+import { messageWithBodies } from './queries.js';
 import type { ResolvedTemplate, TemplateService } from '../templates/index.js';
 
 /** What a resend uses. */
@@ -37,19 +38,17 @@ function maskedVariables(t: ResolvedTemplate): string[] {
  * - submitted over SMTP (raw_sha256): the copy refers to the same stored MIME, which delivery sends.
  */
 export async function resendMessage(s: ResendDeps, id: string, actor: string | null): Promise<SendResultItem> {
-  const row = await s.db.selectFrom('email_messages').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!row) throw new AppError('message_not_found', `No message ${id}`);
+  // With its bodies: the copy gets its own body row (the send path stores it), nothing links it to the original's.
+  const original = await messageWithBodies(s.db, id);
   // Not gone out yet: a copy would send it twice (a scheduled one early too). The admin UI offers
   // no resend for these; the API said 201 and queued the copy.
-  if (row.status === 'scheduled' || row.status === 'queued' || row.status === 'sending') {
+  if (original.status === 'scheduled' || original.status === 'queued' || original.status === 'sending') {
     throw new AppError(
       'invalid_state',
-      `Message ${id} is ${row.status}: it has not gone out yet, so a resend would send it twice (cancel it first, or wait)`,
-      { status: row.status },
+      `Message ${id} is ${original.status}: it has not gone out yet, so a resend would send it twice (cancel it first, or wait)`,
+      { status: original.status },
     );
   }
-  // The copy gets its own body row (the send path stores it): nothing links it to the original's.
-  const [original] = (await withBodies(s.db, [row])) as [typeof row];
   // Erasure drops the bodies (and a submitted message's MIME): nothing left to send again.
   const erased =
     original.anonymized_at !== null ||
