@@ -1,8 +1,8 @@
-import type { KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Admission } from '../src/accept/index.js';
 import { rateLimitPolicy } from '../src/rate-limits/index.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
+import { recordStatements } from './support/statements.js';
 
 const marketing: Admission = { class: 'marketing', category: 'news', locale: null, trustedCategory: false };
 const digest: Admission = { class: 'digest', category: 'news', locale: null, trustedCategory: false };
@@ -37,21 +37,9 @@ describe.each(backends)('rate limits judge a whole commit in a few statements on
       { recipient: 'c@bücher.de', message: transactional },
       ...Array.from({ length: 494 }, (_, i) => ({ recipient: `n${i}@example.com`, message: marketing })),
     ];
-    let statements = 0;
-    const counting: KyselyPlugin = {
-      transformQuery(args) {
-        statements++;
-        return args.node;
-      },
-      async transformResult(args) {
-        return args.result;
-      },
-    };
+    const recorded = recordStatements(t.services.db);
     const policy = rateLimitPolicy(t.config.email.rateLimits, backend);
-    const verdicts = await t.services.db
-      .withPlugin(counting)
-      .transaction()
-      .execute((trx) => policy.admitMany!(trx, items, Date.now()));
+    const verdicts = await recorded.db.transaction().execute((trx) => policy.admitMany!(trx, items, Date.now()));
     expect(verdicts.slice(0, 6).map((v) => v.status)).toEqual([
       'rate_limited',
       'queued',
@@ -62,6 +50,6 @@ describe.each(backends)('rate limits judge a whole commit in a few statements on
     ]);
     expect(verdicts.slice(6).every((v) => v.status === 'queued')).toBe(true);
     // PostgreSQL: the locks (one statement), then one count per class (SQLite: the counts only).
-    expect(statements).toBeLessThanOrEqual(backend === 'postgres' ? 4 : 3);
+    expect(recorded.statements.length).toBeLessThanOrEqual(backend === 'postgres' ? 4 : 3);
   });
 });

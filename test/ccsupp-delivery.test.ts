@@ -1,4 +1,3 @@
-import type { KyselyPlugin } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { SuppressedRecipients } from '../src/delivery/withheld.js';
 import { newId } from '../src/platform/ids.js';
@@ -9,6 +8,7 @@ import { deliveryHarness } from './helpers/delivery-harness.js';
 import { eventData, messageRow, sendOk, until, waitForStatus } from './helpers/delivery.js';
 import { incidentExample } from './helpers/fixtures.js';
 import type { SmtpSink } from './support/smtp-sink.js';
+import { recordStatements } from './support/statements.js';
 
 /**
  * cc and bcc addresses on the suppression list are left out of the envelope when a message is
@@ -240,33 +240,26 @@ describe.each(backends)('suppressed cc and bcc at delivery on %s', (backend) => 
       .selectAll()
       .where('id', 'in', [...withCc, ...withBcc, ...plain])
       .execute();
-    let queries = 0;
-    const counting: KyselyPlugin = {
-      transformQuery: (args) => args.node,
-      transformResult: async (args) => {
-        queries++;
-        return args.result;
-      },
-    };
-    const gate = new SuppressedRecipients(t.services.db.withPlugin(counting), []);
+    const recorded = recordStatements(t.services.db);
+    const gate = new SuppressedRecipients(recorded.db, []);
     // A batch without cc or bcc is asked about too (its to may have been suppressed since accept).
     const plainRows = rows.filter((r) => plain.includes(r.id));
     await gate.prefetch(plainRows);
-    expect(queries).toBe(1);
+    expect(recorded.statements).toHaveLength(1);
     for (const m of plainRows) expect((await gate.judge(m))(m.recipient_email)).toBeUndefined();
-    expect(queries).toBe(1);
+    expect(recorded.statements).toHaveLength(1);
 
     await gate.prefetch(rows);
-    expect(queries).toBe(2);
+    expect(recorded.statements).toHaveLength(2);
     for (const m of rows) {
       const verdict = await gate.judge(m);
       const stopped = ['batch-gone@rgz.bj', 'batch-ok@rgz.bj'].filter((a) => verdict(a));
       expect(stopped).toEqual(plain.includes(m.id) ? [] : ['batch-gone@rgz.bj']);
     }
-    expect(queries).toBe(2);
+    expect(recorded.statements).toHaveLength(2);
     // A verdict serves one attempt: the next one (not read ahead) asks the list again, alone.
     const again = rows.find((r) => withBcc.includes(r.id))!;
     expect((await gate.judge(again))('batch-gone@rgz.bj')).toBe('Recipient is suppressed (manual)');
-    expect(queries).toBe(3);
+    expect(recorded.statements).toHaveLength(3);
   });
 });

@@ -1,4 +1,3 @@
-import type { KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brotliCompressSync } from 'node:zlib';
 import { BODY_ENCODING, decodeBody, encodeAllAhead, moveInlineBodies, withBodies } from '../src/content/index.js';
@@ -11,6 +10,7 @@ import { purgeExpired } from '../src/retention/purge.js';
 import { age, detail, sendOk } from './helpers/archive.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
 import { invoiceExample } from './helpers/fixtures.js';
+import { recordStatements } from './support/statements.js';
 
 describe.each(backends)('message bodies on %s', (backend) => {
   let t: TestContext;
@@ -89,18 +89,9 @@ describe.each(backends)('message bodies on %s', (backend) => {
 
   it('reads a message with its body in one statement, and a row without a body as it is', async () => {
     const [id] = await sendOk(t, invoiceExample());
-    let statements = 0;
-    const counting: KyselyPlugin = {
-      transformQuery(args) {
-        statements++;
-        return args.node;
-      },
-      async transformResult(args) {
-        return args.result;
-      },
-    };
-    const m = await messageWithBodies(t.services.db.withPlugin(counting), id!);
-    expect(statements).toBe(1);
+    const recorded = recordStatements(t.services.db);
+    const m = await messageWithBodies(recorded.db, id!);
+    expect(recorded.statements).toHaveLength(1);
     expect(m.html_content).toContain('450000');
     expect(m.text_content).toContain('Montant: 450000 FCFA');
     expect(m.id).toBe(id);

@@ -1,8 +1,9 @@
-import { CompiledQuery, type KyselyPlugin, sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Admission } from '../src/accept/index.js';
 import { rateLimitPolicy } from '../src/rate-limits/index.js';
 import { backends, createTestContext, type TestContext } from './helpers/context.js';
+import { recordStatements } from './support/statements.js';
 
 const marketing: Admission = { class: 'marketing', category: 'news', locale: null, trustedCategory: false };
 
@@ -42,33 +43,20 @@ describe.each(backends)('the rate limits’ count and its index on %s', (backend
       });
       expect(res.json().items[0].status).toBe('queued');
     }
-    // The statements the policy runs, compiled as they are sent.
-    const counts: CompiledQuery[] = [];
-    const capture: KyselyPlugin = {
-      transformQuery(args) {
-        const compiled = t.services.db.getExecutor().compileQuery(args.node, args.queryId);
-        if (/from "email_messages"/.test(compiled.sql)) counts.push(compiled);
-        return args.node;
-      },
-      async transformResult(args) {
-        return args.result;
-      },
-    };
+    const recorded = recordStatements(t.services.db);
     const policy = rateLimitPolicy(t.config.email.rateLimits, backend);
-    const verdicts = await t.services.db
-      .withPlugin(capture)
-      .transaction()
-      .execute((trx) =>
-        policy.admitMany!(
-          trx,
-          [
-            { recipient: 'a@EXAMPLE.com', message: marketing },
-            { recipient: 'b@example.com', message: marketing },
-          ],
-          Date.now(),
-        ),
-      );
+    const verdicts = await recorded.db.transaction().execute((trx) =>
+      policy.admitMany!(
+        trx,
+        [
+          { recipient: 'a@EXAMPLE.com', message: marketing },
+          { recipient: 'b@example.com', message: marketing },
+        ],
+        Date.now(),
+      ),
+    );
     expect(verdicts.map((v) => v.status)).toEqual(['rate_limited', 'queued']);
+    const counts = recorded.statements.filter((q) => /from "email_messages"/.test(q.sql ?? ''));
     expect(counts).toHaveLength(1);
     const [count] = counts;
     const plan = await t.services.db.transaction().execute(async (trx) => {
