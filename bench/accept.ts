@@ -5,11 +5,12 @@
  * process and with two (API_PROCESSES=2); prints accepted messages/s and p50/p99 latency. Every
  * 201 is answered after a durable commit (SQLite: the WAL fsynced first, one fsync shared by
  * concurrent requests). Runs on SQLite, and on PostgreSQL too when DATABASE_URL=postgres://… is
- * given. The load comes from wrk (BENCH_LOAD=autocannon for the Node one). `npm run bench` runs
- * this too.
+ * given (a scratch database: emptied before each run). The load comes from wrk
+ * (BENCH_LOAD=autocannon for the Node one). `npm run bench` runs this too.
  */
 import { printTable } from '../test/support/table.js';
 import { loadClient, measureAccept } from './lib/accept.js';
+import { resetPostgres } from './lib/pg-reset.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,6 +28,8 @@ for (const processes of ['1', '2']) {
     connections,
   });
   if (process.env.DATABASE_URL?.startsWith('postgres')) {
+    // Emptied first, as each SQLite run starts from a new file (it grew by every run before).
+    await resetPostgres(process.env.DATABASE_URL);
     rows.push({
       database: 'postgresql',
       API_PROCESSES: processes,

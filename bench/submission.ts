@@ -3,9 +3,9 @@
  *
  * Messages accepted per second by the SMTP submission listener of `postier serve --no-worker`,
  * sent by Postfix's smtp-source (8 sessions, 2 KB messages, connections reused), each 250 after
- * the durable commit, and the rate at which the spool stored them as messages. SQLite, and PostgreSQL
- * too when DATABASE_URL=postgres://… is given (its ingester on a thread of its own, the default
- * there); SQLite again with the ingester on its thread (SUBMISSION_INGEST_THREAD=true), what the
+ * the durable commit, and the rate at which the spool stored them as messages. SQLite, and
+ * PostgreSQL too when DATABASE_URL=postgres://… is given (a scratch database, emptied first; its
+ * ingester on a thread of its own, the default there); SQLite again with the ingester on its thread (SUBMISSION_INGEST_THREAD=true), what the
  * default (in the listener's loop) is compared with.
  * The reference row, measured in the same run the same way, is smtp-server (the library the
  * listener is built on) storing nothing: the ceiling.
@@ -13,6 +13,7 @@
  */
 import { printTable } from '../test/support/table.js';
 import { ensurePostfixTools } from './lib/refs.js';
+import { resetPostgres } from './lib/pg-reset.js';
 import { noopListenerAccepted, submissionAccepted } from './lib/submission.js';
 
 const i = process.argv.indexOf('--messages');
@@ -42,6 +43,8 @@ rows.push({
   messages,
 });
 if (process.env.DATABASE_URL?.startsWith('postgres')) {
+  // Emptied first, as the SQLite rows start from new files.
+  await resetPostgres(process.env.DATABASE_URL);
   const pg = await submissionAccepted({ messages, env: { DATABASE_URL: process.env.DATABASE_URL } });
   rows.push({
     database: 'postgresql (ingester thread)',
