@@ -5,8 +5,9 @@
  * sent by Postfix's smtp-source (8 sessions, 2 KB messages, connections reused), each 250 after
  * the durable commit, and the rate at which the spool stored them as messages. SQLite, and
  * PostgreSQL too when DATABASE_URL=postgres://… is given (a scratch database, emptied first; its
- * ingester on a thread of its own, the default there); SQLite again with the ingester on its thread (SUBMISSION_INGEST_THREAD=true), what the
- * default (in the listener's loop) is compared with.
+ * ingester on a thread of its own, the default there); SQLite again with the ingester on its
+ * thread (SUBMISSION_INGEST_THREAD=true), what the default (in the listener's loop) is compared
+ * with.
  * The reference row, measured in the same run the same way, is smtp-server (the library the
  * listener is built on) storing nothing: the ceiling.
  * `npm run bench` runs this too.

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brotliCompressSync } from 'node:zlib';
 import { BODY_ENCODING, decodeBody, encodeAllAhead, moveInlineBodies, withBodies } from '../src/content/index.js';
 import { MimeCache } from '../src/delivery/mime.js';
-import { messageWithBodies } from '../src/messages/queries.js';
+import { messageWithBodies } from '../src/messages/index.js';
 import { anonymizeOld } from '../src/retention/anonymize.js';
 import { eraseRecipient } from '../src/retention/erase.js';
 import { housekeeping } from '../src/retention/housekeeping.js';

@@ -221,10 +221,7 @@ export async function withBodies<R extends BodyColumns>(db: Kysely<DB>, rows: R[
     .where('id', 'in', wanted)
     .execute();
   const bodies = new Map(found.map((b) => [Number(b.id), decodeBody(b.encoding, b.data)]));
-  return rows.map((r) => {
-    const body = r.body_id == null ? undefined : bodies.get(Number(r.body_id));
-    return body ? { ...r, html_content: body.html, text_content: body.text } : r;
-  });
+  return rows.map((r) => withBody(r, r.body_id == null ? undefined : bodies.get(Number(r.body_id))));
 }
 
 /**
@@ -232,9 +229,15 @@ export async function withBodies<R extends BodyColumns>(db: Kysely<DB>, rows: R[
  * joined on `body_id`; both null when it has none): one round trip where withBodies takes two.
  */
 export function withJoinedBody<R extends BodyColumns>(row: R, encoding: string | null, data: Uint8Array | null): R {
-  if (row.body_id == null || encoding === null || data === null) return row;
-  const body = decodeBody(encoding, data);
-  return { ...row, html_content: body.html, text_content: body.text };
+  return withBody(
+    row,
+    row.body_id == null || encoding === null || data === null ? undefined : decodeBody(encoding, data),
+  );
+}
+
+/** The row with `body` in its content columns; as it is without one (its columns hold the content). */
+function withBody<R extends BodyColumns>(row: R, body: Body | undefined): R {
+  return body ? { ...row, html_content: body.html, text_content: body.text } : row;
 }
 
 /**
