@@ -1,6 +1,7 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import formatsPlugin from 'ajv-formats';
 import type { FastifyInstance } from 'fastify';
+import { compiledOnce } from './validation.js';
 
 type Schema = Record<string, unknown>;
 
@@ -25,10 +26,14 @@ function closed(schema: unknown): unknown {
  * suite. A JSON answer from a route or status without a schema fails too (hidden documentation
  * routes aside).
  */
+let checker: Ajv | undefined;
+/** What the check compiled, the process's like the validators (validation.ts). */
+const compiled = new Map<string, ValidateFunction>();
+
 export function checkResponses(app: FastifyInstance): void {
   const addFormats = formatsPlugin as unknown as (ajv: Ajv) => Ajv;
-  const ajv = addFormats(new Ajv({ allErrors: true, strict: false, coerceTypes: false, useDefaults: false }));
-  const compiled = new WeakMap<object, ValidateFunction>();
+  checker ??= addFormats(new Ajv({ allErrors: true, strict: false, coerceTypes: false, useDefaults: false }));
+  const ajv = checker;
   app.addHook('preSerialization', async (request, reply, payload) => {
     const where = `${request.method} ${request.routeOptions.url ?? request.url} → ${reply.statusCode}`;
     // The not-found handler answers for no route.
@@ -43,11 +48,7 @@ export function checkResponses(app: FastifyInstance): void {
       throw new Error(`response check: ${where}: ${why}`);
     };
     if (!schema) return fail('no response schema for this status');
-    let validate = compiled.get(schema);
-    if (!validate) {
-      validate = ajv.compile(closed(schema) as Schema);
-      compiled.set(schema, validate);
-    }
+    const validate = compiledOnce(compiled, 'closed', schema, () => ajv.compile(closed(schema) as Schema));
     if (!validate(payload)) fail(ajv.errorsText(validate.errors));
     return payload;
   });
