@@ -5,6 +5,7 @@ import { recipientsView } from '../delivery/index.js';
 import { AppError } from '../platform/errors.js';
 import { iso } from '../platform/time.js';
 import type { Dialect } from '../platform/db/database.js';
+import { reusedQuery } from '../platform/db/reused-sql.js';
 import {
   createdBefore,
   createdSince,
@@ -424,16 +425,18 @@ async function listFromSearchIndex(
 
 /**
  * One message's row with its bodies (wherever they are stored), in one query: the body is joined,
- * not read after the row (a round trip less on PostgreSQL). 404 message_not_found.
+ * not read after the row (a round trip less on PostgreSQL), by a statement PostgreSQL prepares
+ * (reused-sql.ts). 404 message_not_found.
  */
 export async function messageWithBodies(db: Kysely<DB>, id: string): Promise<MessageRow> {
-  const row = await db
-    .selectFrom('email_messages as m')
-    .leftJoin('email_bodies as b', 'b.id', 'm.body_id')
-    .selectAll('m')
-    .select(['b.encoding as joined_body_encoding', 'b.data as joined_body_data'])
-    .where('m.id', '=', id)
-    .executeTakeFirst();
+  const [row] = await reusedQuery(db, 'message with bodies', [id], () =>
+    db
+      .selectFrom('email_messages as m')
+      .leftJoin('email_bodies as b', 'b.id', 'm.body_id')
+      .selectAll('m')
+      .select(['b.encoding as joined_body_encoding', 'b.data as joined_body_data'])
+      .where('m.id', '=', id),
+  );
   if (!row) throw new AppError('message_not_found', `No message ${id}`);
   const { joined_body_encoding, joined_body_data, ...message } = row;
   return withJoinedBody(message, joined_body_encoding, joined_body_data);

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../platform/config.js';
 import type { DB, TemplateRow, TemplateVersionRow } from '../platform/db/schema.js';
+import { reusedQuery } from '../platform/db/reused-sql.js';
 import { AppError } from '../platform/errors.js';
 import { iso } from '../platform/time.js';
 import { type LocaleContent, priorityName, type TemplateDefinition } from './definition.js';
@@ -115,7 +116,11 @@ export class TemplateService {
     const changed = new Set<TemplateRow>();
     if (keys.length === 0) return changed;
     const current = new Map(
-      (await db.selectFrom('email_templates').selectAll().where('key', 'in', keys).execute()).map((r) => [r.key, r]),
+      (
+        await reusedQuery(db, `templates by ${keys.length} keys`, keys, () =>
+          db.selectFrom('email_templates').selectAll().where('key', 'in', keys),
+        )
+      ).map((r) => [r.key, r]),
     );
     for (const row of used) {
       const now = current.get(row.key);

@@ -5,6 +5,7 @@ import path from 'node:path';
 import SQLite from './better-sqlite3.js';
 import { Kysely, type PostgresCursor, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import { PostierPostgresDialect } from './postgres-dialect.js';
+import { PREPARED_READ } from './reused-sql.js';
 import type pg from 'pg';
 import { PostierSqliteDialect } from './sqlite-dialect.js';
 import { WalSync } from './wal-sync.js';
@@ -133,23 +134,30 @@ function openPostgres(url: string, options: OpenOptions): Database {
 
 /**
  * PostgreSQL parses and plans an unnamed statement at every execution. Writes (the accept's
- * inserts, the lease, the completions) are sent as named (prepared) statements instead, which
- * each connection parses once and PostgreSQL may plan once: they are few, fixed, and go by key.
- * Reads stay unnamed: a search's plan depends on its pattern (a generic plan cannot see whether
- * a trigram index pays). Past NAMED_STATEMENTS distinct texts in a process (multi-row inserts
- * of unusual sizes), statements stay unnamed, so no connection holds an unbounded set.
+ * inserts, the lease, the completions) and the reads marked PREPARED_READ (by key: a template, a
+ * recipient's suppressions, a message and its body) are sent as named (prepared) statements
+ * instead, which each connection parses once and PostgreSQL may plan once: they are few, fixed,
+ * and go by key. Other reads stay unnamed: a search's plan depends on its pattern (a generic plan
+ * cannot see whether a trigram index pays). Past NAMED_STATEMENTS distinct texts in a process
+ * (multi-row inserts of unusual sizes), statements stay unnamed, so no connection holds an
+ * unbounded set.
  * A prepared statement outlives a migration made by another process: one that returns whole rows
- * then fails once with "cached plan must not change result type", and its text gets a new name,
- * prepared afresh at its next execution (the caller's retry). PgBouncer in transaction mode
- * needs max_prepared_statements (1.21+), or DATABASE_PREPARED_STATEMENTS=false.
+ * then fails once with "cached plan must not change result type" (before it ran), and its text
+ * gets a new name, prepared afresh. Outside a transaction it is run again at once under that name;
+ * inside one the transaction is aborted, and the caller's retry runs it. PgBouncer in transaction
+ * mode needs max_prepared_statements (1.21+), or DATABASE_PREPARED_STATEMENTS=false.
  */
 const NAMED_STATEMENTS = 400;
+
+/** What Kysely sends to open and to end a transaction (a savepoint's rollback ends none). */
+const TRANSACTION_BEGINS = /^\s*(begin|start transaction)\b/i;
+const TRANSACTION_ENDS = /^\s*(commit|rollback)\s*$/i;
 
 function withNamedStatements(pool: pg.Pool): PostgresPool {
   const names = new Map<string, string>();
   let made = 0;
   const nameFor = (text: string) => {
-    if (/^\s*select\b/i.test(text)) return undefined;
+    if (!text.startsWith(PREPARED_READ) && /^\s*select\b/i.test(text)) return undefined;
     let name = names.get(text);
     if (name === undefined && names.size < NAMED_STATEMENTS) {
       name = `postier_${made++}`;
@@ -160,17 +168,22 @@ function withNamedStatements(pool: pg.Pool): PostgresPool {
   return {
     async connect(): Promise<PostgresPoolClient> {
       const client = await pool.connect();
+      let inTransaction = false;
+      const run = (text: string, values: unknown[] | undefined, again: boolean): Promise<unknown> =>
+        client.query({ name: nameFor(text), text, values }).catch((error: unknown) => {
+          // feature_not_supported: the table changed under a prepared statement (a migration).
+          if ((error as { code?: unknown }).code !== '0A000') throw error;
+          names.delete(text);
+          if (inTransaction || !again) throw error;
+          return run(text, values, false);
+        });
       return {
         query(sqlOrCursor: string | PostgresCursor<unknown>, parameters?: ReadonlyArray<unknown>) {
           if (typeof sqlOrCursor !== 'string') return client.query(sqlOrCursor as never);
           const text = sqlOrCursor;
-          return client
-            .query({ name: nameFor(text), text, values: parameters as unknown[] })
-            .catch((error: unknown) => {
-              // feature_not_supported: the table changed under a prepared statement (a migration).
-              if ((error as { code?: unknown }).code === '0A000') names.delete(text);
-              throw error;
-            });
+          if (TRANSACTION_BEGINS.test(text)) inTransaction = true;
+          else if (TRANSACTION_ENDS.test(text)) inTransaction = false;
+          return run(text, parameters as unknown[] | undefined, true);
         },
         release: () => client.release(),
       } as unknown as PostgresPoolClient;

@@ -12,8 +12,16 @@ import type { DB } from './schema.js';
 /**
  * Hot statements whose SQL Kysely builds once per shape, then reused with new parameters.
  * Building a statement (Kysely's query tree, then its compilation) cost as much CPU as running
- * it, on the send path that runs the same few statements for every message.
+ * it, on the send path that runs the same few statements for every message. Their reads are
+ * marked PREPARED_READ: fixed and by key, PostgreSQL prepares them like the writes (planning one
+ * was most of its time: docs/benchmarks.md, twentieth session).
  */
+/**
+ * The start of a read's SQL that asks for it to be prepared on PostgreSQL (database.ts names
+ * such statements). A comment: SQLite ignores it.
+ */
+export const PREPARED_READ = '/* prepared */ ';
+
 const byDialect = new Map<string, Map<string, string>>();
 const byDatabase = new WeakMap<Kysely<DB>, Map<string, string>>();
 
@@ -39,6 +47,7 @@ function sqlOf(db: Kysely<DB>, shape: string, build: () => CompiledQuery): strin
   let text = byShape.get(shape);
   if (text === undefined) {
     text = build().sql;
+    if (/^\s*select\b/i.test(text)) text = PREPARED_READ + text;
     if (byShape.size >= 200) byShape.delete(byShape.keys().next().value!);
     byShape.set(shape, text);
   }
