@@ -5,7 +5,8 @@ import { apiKeyRow } from './helpers/rows.js';
 import { openDatabase } from '../src/platform/db/database.js';
 import { PREPARED_READ, reusedQuery } from '../src/platform/db/reused-sql.js';
 import { migrateToLatest } from '../src/platform/db/migrate.js';
-import { freshStorage } from './helpers/context.js';
+import { createTestContext, freshStorage } from './helpers/context.js';
+import { incidentExample } from './helpers/fixtures.js';
 
 /** What the connection of a transaction has prepared (pg_prepared_statements is per connection). */
 async function preparedAfterWrites(preparedStatements: boolean) {
@@ -96,6 +97,29 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('prepared statements on PostgreS
     } finally {
       await database.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("answers a send that met a statement prepared before another process's migration 503, and the retry 201", async () => {
+    // One connection: the statement met is the one the first send prepared.
+    const t = await createTestContext('postgres', { DATABASE_POOL_SIZE: '1' });
+    try {
+      const send = () => t.inject({ method: 'POST', url: '/api/v1/email/send', payload: incidentExample() });
+      const stored = async () =>
+        (await sql<{ n: number }>`select count(*)::int as n from email_messages`.execute(t.services.db)).rows[0]!.n;
+      expect((await send()).statusCode).toBe(201);
+      const first = await stored();
+      await sql`alter table email_templates add column added_by_a_newer_version integer`.execute(t.services.db);
+      const met = await send();
+      expect(met.statusCode, met.body).toBe(503);
+      expect(met.json()).toMatchObject({ error: { code: 'unavailable' } });
+      expect(met.headers['retry-after']).toBe('5');
+      // Nothing of the refused send was stored; the retry stores it.
+      expect(await stored()).toBe(first);
+      expect((await send()).statusCode).toBe(201);
+      expect(await stored()).toBe(2 * first);
+    } finally {
+      await t.close();
     }
   });
 });

@@ -24,7 +24,9 @@ function isOutage(e: unknown): boolean {
         '08001',
         '08003',
       ].some((c) => code.startsWith(c))) ||
-    /Connection terminated|timeout exceeded when trying to connect|not queryable/i.test(String((e as Error).message))
+    /Connection terminated|timeout exceeded when trying to connect|not queryable/i.test(String((e as Error).message)) ||
+    // PostgreSQL refused a statement prepared before another process's migration (platform/db/database.ts): it is prepared afresh, so the retry passes.
+    (code === '0A000' && /cached plan must not change result type/.test(String((e as Error).message)))
   );
 }
 
