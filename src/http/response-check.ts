@@ -18,6 +18,10 @@ function closed(schema: unknown): unknown {
   return out;
 }
 
+let checker: Ajv | undefined;
+/** What the check compiled, the process's like the validators (validation.ts). */
+const compiled = new Map<string, ValidateFunction>();
+
 /**
  * For tests: every JSON answer is checked against its route's response schema for its status,
  * objects closed and nothing coerced. In production the schema is the serializer, which would
@@ -26,10 +30,6 @@ function closed(schema: unknown): unknown {
  * suite. A JSON answer from a route or status without a schema fails too (hidden documentation
  * routes aside).
  */
-let checker: Ajv | undefined;
-/** What the check compiled, the process's like the validators (validation.ts). */
-const compiled = new Map<string, ValidateFunction>();
-
 export function checkResponses(app: FastifyInstance): void {
   const addFormats = formatsPlugin as unknown as (ajv: Ajv) => Ajv;
   checker ??= addFormats(new Ajv({ allErrors: true, strict: false, coerceTypes: false, useDefaults: false }));

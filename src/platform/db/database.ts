@@ -174,7 +174,9 @@ function withNamedStatements(pool: pg.Pool): PostgresPool {
           // feature_not_supported: the table changed under a prepared statement (a migration).
           if ((error as { code?: unknown }).code !== '0A000') throw error;
           names.delete(text);
-          if (inTransaction || !again) throw error;
+          // Refused before it ran: run again, prepared afresh, unless a transaction it aborted holds it.
+          const replanned = /cached plan must not change result type/.test(String((error as Error).message));
+          if (!replanned || inTransaction || !again) throw error;
           return run(text, values, false);
         });
       return {
