@@ -121,6 +121,51 @@ describe.each(backends)('the submission spool on %s', (backend) => {
     server.ingester.start();
   });
 
+  it('stores one batch while it takes the next: two batches in hand, each row stored once', async () => {
+    await server.ingester.stop();
+    const replies: string[] = [];
+    for (let i = 0; i < 4; i++) replies.push(await submit(mime({ 'Message-ID': `<lanes-${i}@erp.rgz.bj>` })));
+    // The real send service, watched: the first batch's store waits (at most 2 s) until another's has begun.
+    const storing = async (lanes: number) => {
+      let inFlight = 0;
+      let most = 0;
+      let calls = 0;
+      let arrived = () => {};
+      const send: typeof t.services.send = Object.create(t.services.send);
+      send.acceptSubmitted = async (inputs) => {
+        inFlight++;
+        calls++;
+        most = Math.max(most, inFlight);
+        arrived();
+        if (calls === 1) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, 2000);
+            arrived = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+        }
+        try {
+          return await t.services.send.acceptSubmitted(inputs);
+        } finally {
+          inFlight--;
+        }
+      };
+      const ingester = new SpoolIngester(
+        { db: t.services.db, dialect: t.services.dialect, send, config: t.services.config, log: t.services.log },
+        { owner: `lanes-${lanes}:1:spool`, pollMs: 60_000, batchSize: 1, lanes },
+      );
+      return { stored: await ingester.drain(), most };
+    };
+    expect(await storing(2)).toEqual({ stored: 4, most: 2 });
+    for (const [i, reply] of replies.entries()) {
+      expect((await messagesWith(`<lanes-${i}@erp.rgz.bj>`)).map((m) => m.id)).toEqual(idsIn(reply));
+    }
+    expect(await spooled()).toEqual([]);
+    server.ingester.start();
+  });
+
   it('keeps a row it cannot store, with the error, tries it again later, and stores the rows beside it', async () => {
     await server.ingester.stop();
     const first = await submit(mime({ 'Message-ID': '<spool-ok@erp.rgz.bj>' }));

@@ -29,8 +29,8 @@ await runThread<IngestToThread, IngestFromThread>('submission ingest', log, asyn
     { timeZone: config.email.timezone, brand: config.brand },
     readLayouts(LAYOUTS_DIR),
   );
-  // One group commit at a time: the ingester stores one batch after the other.
-  const send = sendServiceOf(s, { templates, content, unsubscribeKey: unsubscribeKey(config), groupsInFlight: 1 });
+  // A group commit per lane of the ingester (two: one batch stored while the next is parsed).
+  const send = sendServiceOf(s, { templates, content, unsubscribeKey: unsubscribeKey(config), groupsInFlight: 2 });
   send.onQueued(oncePerTurn(() => say({ type: 'queued' })));
   const ingester = new SpoolIngester(
     { db: s.db, dialect: s.dialect, send, config, log: log.child({ component: 'submission-spool' }) },

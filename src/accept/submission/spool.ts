@@ -276,6 +276,8 @@ export interface IngestOptions {
   pollMs?: number;
   /** How long a leased row stays this ingester's (60 s): a crashed one's rows are taken again after it. */
   leaseMs?: number;
+  /** Batches in hand at once (2): one is leased and parsed while another is stored. */
+  lanes?: number;
 }
 
 /** A row that could not be stored is tried again after this long, then twice as long each time, up to 10 minutes. */
@@ -351,8 +353,17 @@ export class SpoolIngester {
     }
   }
 
-  /** Takes and stores batches until the spool has nothing due; returns how many rows were stored. */
+  /**
+   * Takes and stores batches until the spool has nothing due; returns how many rows were stored.
+   * Its lanes each take a batch and store it, so one is leased and parsed while another waits for
+   * its commit (each lane's lease takes other rows: they are leased once taken).
+   */
   async drain(): Promise<number> {
+    const totals = await Promise.all(Array.from({ length: Math.max(1, this.opts.lanes ?? 2) }, () => this.lane()));
+    return totals.reduce((a, b) => a + b, 0);
+  }
+
+  private async lane(): Promise<number> {
     let total = 0;
     for (;;) {
       if (this.stopping) return total;
