@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { smtpTarget, startWorker } from '../src/delivery/start.js';
 import type { Worker } from '../src/delivery/worker.js';
 import { ADMIN_TOKEN, backends, createTestContext, type TestContext } from './helpers/context.js';
@@ -41,18 +41,33 @@ describe.each(backends)('worker processes on %s', (backend) => {
     // The first delivery hangs: the worker is killed while the relay still holds the DATA.
     sink.on('message', (ctx) => (ctx.message!.seen === 1 ? { delayMs: 20_000 } : undefined));
     const doomed = spawn({ SMTP_TIMEOUT_SECONDS: '30' });
+    // It failed once by its timeout on a loaded machine, at a step nobody saw: a failure says which.
+    const started = Date.now();
+    const steps: string[] = [];
+    const step = (what: string) => steps.push(`${Date.now() - started} ms: ${what}`);
+    onTestFailed(() => {
+      console.error(
+        `lease recovery on ${backend}, steps done:\n${steps.join('\n')}\nthe killed worker's output:\n${doomed.output().slice(-3000)}`,
+      );
+    });
     const doomedOwner = await doomed.workerOwner();
     expect(doomedOwner, doomed.output()).not.toBe('');
+    step('worker started');
     const [id] = await sendOk(t, invoiceExample());
+    step('sent');
     await sink.waitFor(() => sink.messages.length === 1, 20_000, 'the first attempt');
+    step('first attempt at the relay');
     doomed.child.kill('SIGKILL');
     await doomed.exited;
+    step('worker killed');
 
     let row = await messageRow(t, id!);
     expect(row).toMatchObject({ status: 'sending', lease_owner: doomedOwner, attempts: 1 });
 
     local = startWorker(t.services, smtpTarget(t.services, null));
+    step('another worker started');
     await waitForStatus(t, [id!], ['sent'], 20_000);
+    step('sent by it');
     row = await messageRow(t, id!);
     expect(row).toMatchObject({ status: 'sent', attempts: 2, lease_owner: null });
     expect(await eventTypes(t, id!)).toEqual(['queued', 'sending', 'lease_expired', 'sending', 'attempt', 'sent']);
