@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { createServer, type Server } from 'node:http';
@@ -167,7 +168,10 @@ describe('admin UI for an operator', () => {
   });
 
   it('reads a bounce as what it said, warns before a Resend to the suppressed address, and before a Retry of a permanent failure', async () => {
-    const bounced = await send({ ...incidentExample(), to: 'gone@example.com' });
+    // Addresses of this run's own: a retry of the test must not meet the suppression the first run added.
+    const run = randomUUID();
+    const gone = `gone-${run.slice(0, 8)}@example.com`;
+    const bounced = await send({ ...incidentExample(), to: gone });
     await eventually(() => status(bounced.id)).toBe('captured');
     const now = Date.now();
     // What the SES receiver records for a permanent bounce (its own tests cover that path).
@@ -179,8 +183,8 @@ describe('admin UI for an operator', () => {
     await t.services.db
       .insertInto('email_suppressions')
       .values({
-        id: '01900000-0000-7000-8000-0000000000a1',
-        email: 'gone@example.com',
+        id: run,
+        email: gone,
         scope: 'all',
         reason: 'bounce',
         source: 'ses',
@@ -200,12 +204,12 @@ describe('admin UI for an operator', () => {
           bounce_type: 'Permanent',
           bounce_subtype: 'General',
           feedback_id: 'fb-0001',
-          recipients: [{ email: 'gone@example.com', status: '5.1.1', diagnostic: 'smtp; 550 5.1.1 user unknown' }],
-          suppressed: ['gone@example.com'],
+          recipients: [{ email: gone, status: '5.1.1', diagnostic: 'smtp; 550 5.1.1 user unknown' }],
+          suppressed: [gone],
         },
       },
     ]);
-    const failed = await send({ ...incidentExample(), to: 'refused@example.com' });
+    const failed = await send({ ...incidentExample(), to: `refused-${run.slice(0, 8)}@example.com` });
     await eventually(() => status(failed.id)).toBe('captured');
     await t.services.db.updateTable('email_messages').set({ status: 'failed' }).where('id', '=', failed.id).execute();
     await t.services.events.record(t.services.db, [
@@ -225,7 +229,7 @@ describe('admin UI for an operator', () => {
       const card = page.locator('.card.feedback');
       await card.waitFor();
       const text = await card.textContent();
-      for (const s of ['Permanent / General', '5.1.1', 'smtp; 550 5.1.1 user unknown', 'fb-0001', 'gone@example.com'])
+      for (const s of ['Permanent / General', '5.1.1', 'smtp; 550 5.1.1 user unknown', 'fb-0001', gone])
         expect(text).toContain(s);
       await page.locator('.advice').first().waitFor();
       await page.getByRole('button', { name: 'Resend' }).click();
@@ -237,9 +241,9 @@ describe('admin UI for an operator', () => {
       await page.getByRole('button', { name: 'Retry' }).click();
       await eventually(() => dialogs.join(' ')).toContain('refused this message permanently');
       // Accepted: the message goes back to the queue, and the page follows it to its new status.
-      await page.locator('.page-head .badge').getByText('Captured (not delivered)').waitFor({ timeout: 15_000 });
+      await page.locator('.page-head .badge').getByText('Captured (not delivered)').waitFor({ timeout: 25_000 });
     });
-  });
+  }, 60_000);
 
   it('creates a template, declares a variable from the editor, edits its settings, duplicates, deactivates and deletes it', async () => {
     await withPage(async (page) => {
