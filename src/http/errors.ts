@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { refusedAfterMigration } from '../platform/db/database.js';
 import { AppError } from '../platform/errors.js';
 
 /** Database failures that mean "try again later", not "your request is wrong". */
@@ -25,8 +26,8 @@ function isOutage(e: unknown): boolean {
         '08003',
       ].some((c) => code.startsWith(c))) ||
     /Connection terminated|timeout exceeded when trying to connect|not queryable/i.test(String((e as Error).message)) ||
-    // PostgreSQL refused a statement prepared before another process's migration (platform/db/database.ts): it is prepared afresh, so the retry passes.
-    (code === '0A000' && /cached plan must not change result type/.test(String((e as Error).message)))
+    // PostgreSQL refused a statement prepared before another process's migration: it is prepared afresh, so the retry passes.
+    refusedAfterMigration(e)
   );
 }
 

@@ -45,9 +45,9 @@ export function registerValidation(app: FastifyInstance): void {
   };
   const { strict, lenient } = validators;
   app.setValidatorCompiler(({ schema, httpPart }) => {
-    const ajv = httpPart === 'body' ? strict : lenient;
-    return compiledOnce(compiledValidators, httpPart === 'body' ? 'strict' : 'lenient', schema, () =>
-      ajv.compile(schema),
+    const body = httpPart === 'body';
+    return compiledOnce(compiledValidators, body ? 'strict' : 'lenient', schema, () =>
+      (body ? strict : lenient).compile(schema),
     );
   });
   app.setSerializerCompiler(({ schema }) =>

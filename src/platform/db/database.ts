@@ -5,7 +5,7 @@ import path from 'node:path';
 import SQLite from './better-sqlite3.js';
 import { Kysely, type PostgresCursor, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import { PostierPostgresDialect } from './postgres-dialect.js';
-import { PREPARED_READ } from './reused-sql.js';
+import { isRead, PREPARED_READ } from './reused-sql.js';
 import type pg from 'pg';
 import { PostierSqliteDialect } from './sqlite-dialect.js';
 import { WalSync } from './wal-sync.js';
@@ -149,6 +149,15 @@ function openPostgres(url: string, options: OpenOptions): Database {
  */
 const NAMED_STATEMENTS = 400;
 
+/**
+ * PostgreSQL's refusal of a statement prepared before a migration changed the rows it returns
+ * (see withNamedStatements): it did not run, and runs once prepared afresh.
+ */
+export function refusedAfterMigration(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown };
+  return e.code === '0A000' && /cached plan must not change result type/.test(String(e.message));
+}
+
 /** What Kysely sends to open and to end a transaction (a savepoint's rollback ends none). */
 const TRANSACTION_BEGINS = /^\s*(begin|start transaction)\b/i;
 const TRANSACTION_ENDS = /^\s*(commit|rollback)\s*$/i;
@@ -157,7 +166,7 @@ function withNamedStatements(pool: pg.Pool): PostgresPool {
   const names = new Map<string, string>();
   let made = 0;
   const nameFor = (text: string) => {
-    if (!text.startsWith(PREPARED_READ) && /^\s*select\b/i.test(text)) return undefined;
+    if (!text.startsWith(PREPARED_READ) && isRead(text)) return undefined;
     let name = names.get(text);
     if (name === undefined && names.size < NAMED_STATEMENTS) {
       name = `postier_${made++}`;
@@ -175,8 +184,7 @@ function withNamedStatements(pool: pg.Pool): PostgresPool {
           if ((error as { code?: unknown }).code !== '0A000') throw error;
           names.delete(text);
           // Refused before it ran: run again, prepared afresh, unless a transaction it aborted holds it.
-          const replanned = /cached plan must not change result type/.test(String((error as Error).message));
-          if (!replanned || inTransaction || !again) throw error;
+          if (!refusedAfterMigration(error) || inTransaction || !again) throw error;
           return run(text, values, false);
         });
       return {

@@ -10,18 +10,21 @@ import {
 import type { DB } from './schema.js';
 
 /**
+ * The start of a read's SQL that asks for it to be prepared on PostgreSQL (database.ts names
+ * such statements). A comment: SQLite ignores it.
+ */
+export const PREPARED_READ = '/* prepared */ ';
+
+/** Whether a statement's SQL is a read (unmarked: database.ts then leaves it unnamed). */
+export const isRead = (text: string): boolean => /^\s*select\b/i.test(text);
+
+/**
  * Hot statements whose SQL Kysely builds once per shape, then reused with new parameters.
  * Building a statement (Kysely's query tree, then its compilation) cost as much CPU as running
  * it, on the send path that runs the same few statements for every message. Their reads are
  * marked PREPARED_READ: fixed and by key, PostgreSQL prepares them like the writes (planning one
  * was most of its time: docs/benchmarks.md, twentieth session).
  */
-/**
- * The start of a read's SQL that asks for it to be prepared on PostgreSQL (database.ts names
- * such statements). A comment: SQLite ignores it.
- */
-export const PREPARED_READ = '/* prepared */ ';
-
 const byDialect = new Map<string, Map<string, string>>();
 const byDatabase = new WeakMap<Kysely<DB>, Map<string, string>>();
 
@@ -47,7 +50,7 @@ function sqlOf(db: Kysely<DB>, shape: string, build: () => CompiledQuery): strin
   let text = byShape.get(shape);
   if (text === undefined) {
     text = build().sql;
-    if (/^\s*select\b/i.test(text)) text = PREPARED_READ + text;
+    if (isRead(text)) text = PREPARED_READ + text;
     if (byShape.size >= 200) byShape.delete(byShape.keys().next().value!);
     byShape.set(shape, text);
   }
